@@ -1,0 +1,1519 @@
+//! The surface spec shared by both front ends, read from a [`Value`] tree.
+//!
+//! [`read`] checks every key (unknown keys get a "did you mean"), every type, and collects all
+//! problems before returning. Integers that may depend on block parameters are [`IntExpr`]s,
+//! resolved at lowering. Nothing here knows shapes.
+
+use crate::diag::Diagnostic;
+use crate::span::Span;
+use crate::value::{Key, Value, ValueKind};
+use fpn_runtime::{Activation, PaddingMode};
+
+/// A name with its span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Name {
+    /// The text.
+    pub text: String,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// An integer attribute: a literal, or arithmetic over block parameters (`2*cout`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum IntExpr {
+    /// A literal.
+    Lit(i64),
+    /// A block parameter.
+    Param(String),
+    /// `a op b` with op one of `+ - * /` (`/` must divide exactly).
+    Bin(Box<IntExpr>, char, Box<IntExpr>),
+}
+
+/// An [`IntExpr`] with its span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Int {
+    /// The expression.
+    pub expr: IntExpr,
+    /// Where it is.
+    pub span: Span,
+}
+
+impl Int {
+    fn lit(v: i64, span: Span) -> Int {
+        Int { expr: IntExpr::Lit(v), span }
+    }
+}
+
+/// A pair attribute given as one value or `[h, w]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pair {
+    /// Height component.
+    pub h: Int,
+    /// Width component.
+    pub w: Int,
+}
+
+/// A convolution padding.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PadSpec {
+    /// `same`: output size equals input size (stride 1 only), PyTorch's split (extra on the end).
+    Same,
+    /// `[h, w]` symmetric padding.
+    Sym(Pair),
+    /// `[top, bottom, left, right]`.
+    Explicit([Int; 4]),
+}
+
+/// `conv:` attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvArgs {
+    /// Output channels.
+    pub out: Int,
+    /// Kernel size.
+    pub kernel: Pair,
+    /// Stride (default 1).
+    pub stride: Pair,
+    /// Padding (default 0; for `cna` default `(kernel-1)/2·dilation`).
+    pub padding: Option<PadSpec>,
+    /// Dilation (default 1).
+    pub dilation: Pair,
+    /// Groups (default 1).
+    pub groups: Int,
+    /// Whether there is a bias (default true; `cna` default: no bias when it has a norm).
+    pub bias: Option<bool>,
+    /// Padding mode (default zeros, or the spec's `defaults.padding_mode`).
+    pub padding_mode: Option<PaddingMode>,
+    /// Where the op is.
+    pub span: Span,
+}
+
+/// Normalisation of a `cna` block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Norm {
+    /// No norm.
+    None,
+    /// Inference batch norm with this eps.
+    BatchNorm(f64),
+}
+
+/// `cna:` (torchvision `Conv2dNormActivation`) attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CnaArgs {
+    /// The convolution.
+    pub conv: ConvArgs,
+    /// Norm (default from `defaults.cna.norm`, else batch_norm).
+    pub norm: Option<Norm>,
+    /// Activation (default from `defaults.cna.act`, else relu).
+    pub act: Option<Activation>,
+}
+
+/// Pooling attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolArgs {
+    /// Kernel.
+    pub kernel: Pair,
+    /// Stride (default kernel).
+    pub stride: Option<Pair>,
+    /// Padding (default 0).
+    pub padding: Pair,
+    /// Dilation (max pool only; default 1).
+    pub dilation: Pair,
+    /// Ceil mode.
+    pub ceil_mode: bool,
+    /// Avg pool: count padding in the divisor (default true).
+    pub count_include_pad: bool,
+}
+
+/// How an upsample picks its output size.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpTarget {
+    /// By scale factor `[h, w]` (PyTorch `scale_factor`).
+    Scale([f64; 2]),
+    /// To the spatial size of another node (PyTorch `interpolate(size=other.shape[-2:])`).
+    Match(Ref),
+}
+
+/// `upsample:` attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UpArgs {
+    /// Size rule.
+    pub target: UpTarget,
+    /// `true` for bilinear, `false` for nearest.
+    pub bilinear: bool,
+    /// Bilinear `align_corners`.
+    pub align_corners: bool,
+}
+
+/// A reference to a node output: `name` or `name.sub`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ref {
+    /// The node name.
+    pub node: String,
+    /// The output of a multi-output node.
+    pub sub: Option<String>,
+    /// Where it is.
+    pub span: Span,
+}
+
+impl std::fmt::Display for Ref {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.sub {
+            Some(s) => write!(f, "{}.{}", self.node, s),
+            None => write!(f, "{}", self.node),
+        }
+    }
+}
+
+/// Extra pyramid levels after the top.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Extra {
+    /// None.
+    None,
+    /// torchvision `LastLevelMaxPool`: max_pool2d(k=1, s=2) of the top output.
+    MaxPool,
+    /// torchvision `LastLevelP6P7`: P6 = conv3x3/2 of C5 (`from_p5: false`) or P5, P7 = conv3x3/2(relu(P6)).
+    P6P7 {
+        /// Feed from the top pyramid output instead of the top backbone level.
+        from_p5: bool,
+    },
+}
+
+/// Which conv a generator uses for laterals or smoothing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ConvKind {
+    /// Plain conv with bias.
+    Conv,
+    /// Conv-norm-act (spec defaults).
+    Cna,
+    /// Nothing (smoothing only).
+    None,
+}
+
+/// `fpn:` / `panet:` / `bifpn:` attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PyramidArgs {
+    /// Which generator.
+    pub kind: PyramidKind,
+    /// Backbone levels, lowest (finest) first.
+    pub inputs: Vec<Ref>,
+    /// Output level numbers (outputs are named `p<level>`, `n<level>` for panet).
+    pub levels: Vec<i64>,
+    /// Output channels.
+    pub width: Int,
+    /// Lateral conv kind.
+    pub lateral: ConvKind,
+    /// Smoothing conv kind.
+    pub smooth: ConvKind,
+    /// Top-down upsampling: `None` = match the lateral's size (torchvision), else a scale.
+    pub upsample: Option<f64>,
+    /// Merge by concat instead of add.
+    pub concat: bool,
+    /// Extra levels.
+    pub extra: Extra,
+    /// BiFPN repeats.
+    pub repeats: Int,
+    /// BiFPN fusion eps.
+    pub eps: f64,
+    /// Where the op is.
+    pub span: Span,
+}
+
+/// The pyramid generators.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PyramidKind {
+    /// Lin et al. top-down FPN (torchvision `FeaturePyramidNetwork`).
+    Fpn,
+    /// FPN plus a bottom-up path (PANet).
+    Panet,
+    /// Repeated weighted bidirectional FPN (EfficientDet).
+    Bifpn,
+}
+
+/// An op: what a node or a sequence item does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OpExpr {
+    /// Convolution.
+    Conv(ConvArgs),
+    /// Conv-norm-act.
+    Cna(CnaArgs),
+    /// Inference batch norm.
+    BatchNorm(f64),
+    /// Activation.
+    Act(Activation),
+    /// Max pool.
+    MaxPool(PoolArgs),
+    /// Average pool.
+    AvgPool(PoolArgs),
+    /// Upsample.
+    Upsample(UpArgs),
+    /// Elementwise sum of the listed nodes.
+    Add(Vec<Ref>),
+    /// Channel concat of the listed nodes.
+    Concat(Vec<Ref>),
+    /// Elementwise mean.
+    Mean(Vec<Ref>),
+    /// BiFPN fast normalized fusion with learned weights.
+    Fuse(Vec<Ref>, f64),
+    /// Sequence (`nn.Sequential`).
+    Seq(Vec<OpExpr>),
+    /// `concat(x, seq(x))`.
+    Skip(Vec<OpExpr>),
+    /// `x + seq(x)`.
+    Residual(Vec<OpExpr>),
+    /// Instance of a named block with arguments.
+    Call(Name, Vec<(Name, Int)>),
+    /// Pyramid generator.
+    Pyramid(Box<PyramidArgs>),
+    /// The same body applied to each listed input, weights shared.
+    Head(Vec<Ref>, Vec<OpExpr>),
+    /// torchvision ResNet returning stem, c2..c5.
+    ResNet {
+        /// 18, 34 or 50.
+        depth: Int,
+        /// Base width (64 in torchvision).
+        width: Int,
+    },
+}
+
+/// A spanned op.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Op {
+    /// The op.
+    pub expr: OpExpr,
+    /// The op key's span.
+    pub span: Span,
+}
+
+/// A named top-level node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeDecl {
+    /// Its name (also its `state_dict` prefix).
+    pub name: Name,
+    /// Explicit input; default: the previous node.
+    pub from: Option<Ref>,
+    /// What it does.
+    pub op: Op,
+}
+
+/// A reusable block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockDef {
+    /// Block name (used as an op key).
+    pub name: Name,
+    /// Parameter names.
+    pub params: Vec<Name>,
+    /// The body, a sequence.
+    pub body: Vec<Op>,
+}
+
+/// One input size: a number or a symbol.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SizeDecl {
+    /// Fixed.
+    Fixed(i64),
+    /// Symbolic.
+    Sym(String),
+}
+
+/// A named input `[C, H, W]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputDecl {
+    /// Its name.
+    pub name: Name,
+    /// Channels.
+    pub channels: i64,
+    /// Height and width.
+    pub size: [(SizeDecl, Span); 2],
+}
+
+/// Bounds on a size symbol.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SymbolDecl {
+    /// Symbol.
+    pub name: Name,
+    /// Smallest allowed.
+    pub min: i64,
+    /// Largest allowed.
+    pub max: Option<i64>,
+}
+
+/// A named output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputDecl {
+    /// Field name in the generated outputs struct.
+    pub name: Name,
+    /// What it refers to.
+    pub target: Ref,
+}
+
+/// Per-spec defaults.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Defaults {
+    /// `cna` norm.
+    pub norm: Option<Norm>,
+    /// `cna` activation.
+    pub act: Option<Activation>,
+    /// Padding mode of every conv that does not say.
+    pub padding_mode: Option<PaddingMode>,
+}
+
+/// A whole spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    /// Type name of the generated model.
+    pub name: Name,
+    /// Free text for the generated rustdoc.
+    pub doc: Option<String>,
+    /// Defaults.
+    pub defaults: Defaults,
+    /// Symbol bounds.
+    pub symbols: Vec<SymbolDecl>,
+    /// Blocks.
+    pub blocks: Vec<BlockDef>,
+    /// Inputs.
+    pub inputs: Vec<InputDecl>,
+    /// Nodes, in order.
+    pub nodes: Vec<NodeDecl>,
+    /// Outputs.
+    pub outputs: Vec<OutputDecl>,
+    /// Span of the whole spec.
+    pub span: Span,
+}
+
+/// Every op keyword (for "did you mean").
+pub const OP_KEYWORDS: &[&str] = &[
+    "conv", "cna", "batch_norm", "relu", "relu6", "leaky_relu", "tanh", "sigmoid", "silu", "hardswish", "gelu",
+    "identity", "max_pool", "avg_pool", "upsample", "add", "concat", "mean", "fuse", "seq", "skip", "residual", "fpn",
+    "panet", "bifpn", "head", "resnet",
+];
+
+const TOP_KEYS: &[&str] = &["name", "doc", "defaults", "symbols", "blocks", "inputs", "nodes", "outputs"];
+
+/// Reads a spec from a value tree; all problems at once.
+pub fn read(v: &Value) -> Result<Spec, Vec<Diagnostic>> {
+    let mut r = Reader { diags: Vec::new(), blocks: Vec::new() };
+    let spec = r.spec(v);
+    match spec {
+        Some(s) if r.diags.is_empty() => Ok(s),
+        _ => {
+            if r.diags.is_empty() {
+                r.diags.push(Diagnostic::error("E0100", v.span, "the spec could not be read").with_label("here"));
+            }
+            Err(r.diags)
+        }
+    }
+}
+
+/// The closest candidate within edit distance 2 (or a prefix match), for "did you mean".
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(word.len() / 3) && *d < c.len().max(word.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    match suggest(word, candidates) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => String::new(),
+    }
+}
+
+struct Reader {
+    diags: Vec<Diagnostic>,
+    blocks: Vec<String>,
+}
+
+/// A map being read: tracks which keys were used so the rest can be reported.
+struct MapR<'a> {
+    entries: &'a [(Key, Value)],
+    used: Vec<bool>,
+    span: Span,
+}
+
+impl<'a> MapR<'a> {
+    fn get(&mut self, key: &str) -> Option<&'a Value> {
+        let i = self.entries.iter().position(|(k, _)| k.name == key)?;
+        self.used[i] = true;
+        Some(&self.entries[i].1)
+    }
+}
+
+fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
+    Diagnostic::error("E0102", v.span, format!("{what} must be {expected}, found {}", v.kind_name()))
+        .with_label(format!("expected {expected}"))
+}
+
+impl Reader {
+    fn err(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn map<'a>(&mut self, v: &'a Value, what: &str) -> Option<MapR<'a>> {
+        match &v.kind {
+            ValueKind::Map(entries) => Some(MapR { entries, used: vec![false; entries.len()], span: v.span }),
+            _ => {
+                self.err(type_error(v, "a map", what).with_help(format!("write {what} as `key: value` pairs")));
+                None
+            }
+        }
+    }
+
+    /// Reports keys of `m` not read, with a suggestion from `allowed`.
+    fn finish(&mut self, m: MapR<'_>, allowed: &[&str], what: &str) {
+        for ((k, _), used) in m.entries.iter().zip(&m.used) {
+            if !used {
+                let mut d = Diagnostic::error("E0101", k.span, format!("unknown key `{}` in {what}", k.name))
+                    .with_label("unknown key");
+                let dym = did_you_mean(&k.name, allowed.iter().copied());
+                d = if dym.is_empty() {
+                    d.with_help(format!("{what} takes: {}", allowed.join(", ")))
+                } else {
+                    d.with_help(dym)
+                };
+                self.err(d);
+            }
+        }
+    }
+
+    fn require<'a>(&mut self, m: &mut MapR<'a>, key: &str, what: &str) -> Option<&'a Value> {
+        let v = m.get(key);
+        if v.is_none() {
+            self.err(
+                Diagnostic::error("E0103", m.span, format!("{what} is missing `{key}`"))
+                    .with_label(format!("needs `{key}`"))
+                    .with_help(format!("add `{key}: …` to {what}")),
+            );
+        }
+        v
+    }
+
+    fn name(&mut self, v: &Value, what: &str) -> Option<Name> {
+        match &v.kind {
+            ValueKind::Str(s) => Some(Name { text: s.clone(), span: v.span }),
+            _ => {
+                self.err(type_error(v, "a name", what));
+                None
+            }
+        }
+    }
+
+    fn int_lit(&mut self, v: &Value, what: &str) -> Option<i64> {
+        match &v.kind {
+            ValueKind::Int(i) => Some(*i),
+            _ => {
+                self.err(type_error(v, "an integer", what));
+                None
+            }
+        }
+    }
+
+    fn float(&mut self, v: &Value, what: &str) -> Option<f64> {
+        match &v.kind {
+            ValueKind::Int(i) => Some(*i as f64),
+            ValueKind::Float(f) => Some(*f),
+            _ => {
+                self.err(type_error(v, "a number", what));
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, v: &Value, what: &str) -> Option<bool> {
+        match &v.kind {
+            ValueKind::Bool(b) => Some(*b),
+            _ => {
+                self.err(type_error(v, "true or false", what));
+                None
+            }
+        }
+    }
+
+    fn int(&mut self, v: &Value, what: &str) -> Option<Int> {
+        match &v.kind {
+            ValueKind::Int(i) => Some(Int::lit(*i, v.span)),
+            ValueKind::Str(s) => match parse_int_expr(s) {
+                Some(expr) => Some(Int { expr, span: v.span }),
+                None => {
+                    self.err(
+                        type_error(v, "an integer or a block parameter expression", what)
+                            .with_help("write a number, a block parameter (`cout`), or arithmetic like `2*cout`"),
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.err(type_error(v, "an integer", what));
+                None
+            }
+        }
+    }
+
+    fn pair(&mut self, v: &Value, what: &str) -> Option<Pair> {
+        match &v.kind {
+            ValueKind::Seq(items) if items.len() == 2 => {
+                Some(Pair { h: self.int(&items[0], what)?, w: self.int(&items[1], what)? })
+            }
+            ValueKind::Seq(_) => {
+                self.err(type_error(v, "a number or a pair `[h, w]`", what));
+                None
+            }
+            _ => {
+                let i = self.int(v, what)?;
+                Some(Pair { h: i.clone(), w: i })
+            }
+        }
+    }
+
+    fn pair_or(&mut self, m: &mut MapR<'_>, key: &str, default: i64, what: &str) -> Option<Pair> {
+        match m.get(key) {
+            Some(v) => self.pair(v, &format!("`{key}` of {what}")),
+            None => Some(Pair { h: Int::lit(default, m.span), w: Int::lit(default, m.span) }),
+        }
+    }
+
+    fn reference(&mut self, v: &Value, what: &str) -> Option<Ref> {
+        let n = self.name(v, what)?;
+        parse_ref(&n.text, n.span).or_else(|| {
+            self.err(
+                Diagnostic::error("E0104", n.span, format!("`{}` is not a node reference", n.text))
+                    .with_label("expected `name` or `name.output`")
+                    .with_help("refer to a node by its name, or to one output of a pyramid as `neck.p3`"),
+            );
+            None
+        })
+    }
+
+    fn refs(&mut self, v: &Value, what: &str) -> Option<Vec<Ref>> {
+        match &v.kind {
+            ValueKind::Seq(items) => {
+                let out: Vec<_> = items.iter().filter_map(|i| self.reference(i, what)).collect();
+                (out.len() == items.len()).then_some(out)
+            }
+            _ => Some(vec![self.reference(v, what)?]),
+        }
+    }
+
+    fn spec(&mut self, v: &Value) -> Option<Spec> {
+        let mut m = self.map(v, "the spec")?;
+        let name = self.require(&mut m, "name", "the spec").and_then(|v| self.name(v, "`name`"));
+        let doc = m.get("doc").and_then(|d| match &d.kind {
+            ValueKind::Str(s) => Some(s.clone()),
+            _ => {
+                self.err(type_error(d, "text", "`doc`"));
+                None
+            }
+        });
+        let defaults = m.get("defaults").map(|d| self.defaults(d)).unwrap_or_default();
+        let symbols = m.get("symbols").map(|s| self.symbols(s)).unwrap_or_default();
+        // Block names first, so nodes can call blocks declared in any order.
+        let block_v = m.get("blocks");
+        if let Some(ValueKind::Map(entries)) = block_v.map(|b| &b.kind) {
+            self.blocks = entries.iter().map(|(k, _)| k.name.clone()).collect();
+        }
+        let blocks = block_v.map(|b| self.blocks(b)).unwrap_or_default();
+        let inputs = self.require(&mut m, "inputs", "the spec").map(|i| self.inputs(i)).unwrap_or_default();
+        let nodes = self.require(&mut m, "nodes", "the spec").map(|n| self.nodes(n)).unwrap_or_default();
+        let outputs = self.require(&mut m, "outputs", "the spec").map(|o| self.outputs(o)).unwrap_or_default();
+        self.finish(m, TOP_KEYS, "the spec");
+        Some(Spec { name: name?, doc, defaults, symbols, blocks, inputs, nodes, outputs, span: v.span })
+    }
+
+    fn defaults(&mut self, v: &Value) -> Defaults {
+        let mut d = Defaults::default();
+        let Some(mut m) = self.map(v, "`defaults`") else { return d };
+        if let Some(c) = m.get("cna") {
+            if let Some(mut cm) = self.map(c, "`defaults.cna`") {
+                d.norm = cm.get("norm").and_then(|n| self.norm(n));
+                d.act = cm.get("act").and_then(|a| self.act_value(a));
+                self.finish(cm, &["norm", "act"], "`defaults.cna`");
+            }
+        }
+        d.padding_mode = m.get("padding_mode").and_then(|p| self.padding_mode(p));
+        self.finish(m, &["cna", "padding_mode"], "`defaults`");
+        d
+    }
+
+    fn symbols(&mut self, v: &Value) -> Vec<SymbolDecl> {
+        let Some(m) = self.map(v, "`symbols`") else { return Vec::new() };
+        let mut out = Vec::new();
+        for (k, val) in m.entries {
+            let name = Name { text: k.name.clone(), span: k.span };
+            let range = match &val.kind {
+                ValueKind::Str(s) => parse_range(s),
+                ValueKind::Int(i) if *i >= 1 => Some((*i, None)),
+                _ => None,
+            };
+            match range {
+                Some((min, max)) if min >= 1 && max.is_none_or(|mx| mx >= min) => {
+                    out.push(SymbolDecl { name, min, max })
+                }
+                _ => self.err(
+                    type_error(val, "a range `MIN..MAX` or `MIN..`", &format!("the bounds of `{}`", k.name))
+                        .with_help("e.g. `H: 32..2048` (sizes are at least 1)"),
+                ),
+            }
+        }
+        out
+    }
+
+    fn blocks(&mut self, v: &Value) -> Vec<BlockDef> {
+        let Some(m) = self.map(v, "`blocks`") else { return Vec::new() };
+        let mut out = Vec::new();
+        for (k, bv) in m.entries {
+            let what = format!("block `{}`", k.name);
+            let Some(mut bm) = self.map(bv, &what) else { continue };
+            let params = match bm.get("params") {
+                Some(Value { kind: ValueKind::Seq(ps), .. }) => ps.iter().filter_map(|p| self.name(p, "a block parameter")).collect(),
+                Some(p) => {
+                    self.err(type_error(p, "a list of names", "`params`"));
+                    Vec::new()
+                }
+                None => Vec::new(),
+            };
+            let body = self.require(&mut bm, "body", &what).and_then(|b| self.seq_items(b, &what)).unwrap_or_default();
+            self.finish(bm, &["params", "body"], &what);
+            out.push(BlockDef { name: Name { text: k.name.clone(), span: k.span }, params, body });
+        }
+        out
+    }
+
+    fn inputs(&mut self, v: &Value) -> Vec<InputDecl> {
+        let Some(m) = self.map(v, "`inputs`") else { return Vec::new() };
+        let mut out = Vec::new();
+        for (k, iv) in m.entries {
+            let what = format!("input `{}`", k.name);
+            let help = "write an input as `[C, H, W]`, e.g. `[3, 224, 224]` or `[3, H, W]`";
+            let ValueKind::Seq(items) = &iv.kind else {
+                self.err(type_error(iv, "`[C, H, W]`", &what).with_help(help));
+                continue;
+            };
+            if items.len() != 3 {
+                self.err(
+                    Diagnostic::error("E0105", iv.span, format!("{what} has {} sizes, expected 3", items.len()))
+                        .with_label("expected `[C, H, W]`")
+                        .with_help(format!("{help}; the batch size is always dynamic")),
+                );
+                continue;
+            }
+            let c = self.int_lit(&items[0], &format!("the channels of {what}"));
+            let mut size = Vec::new();
+            for it in &items[1..] {
+                match &it.kind {
+                    ValueKind::Int(i) => size.push((SizeDecl::Fixed(*i), it.span)),
+                    ValueKind::Str(s) if is_ident(s) => size.push((SizeDecl::Sym(s.clone()), it.span)),
+                    _ => self.err(type_error(it, "a size or a symbol like `H`", &what).with_help(help)),
+                }
+            }
+            if let (Some(c), Ok([h, w])) = (c, <[_; 2]>::try_from(size)) {
+                out.push(InputDecl { name: Name { text: k.name.clone(), span: k.span }, channels: c, size: [h, w] });
+            }
+        }
+        out
+    }
+
+    fn outputs(&mut self, v: &Value) -> Vec<OutputDecl> {
+        match &v.kind {
+            ValueKind::Seq(items) => items
+                .iter()
+                .filter_map(|i| {
+                    let r = self.reference(i, "an output")?;
+                    let field = match &r.sub {
+                        Some(s) if s.chars().all(|c| c.is_ascii_digit()) => format!("{}_{}", r.node, s),
+                        Some(s) => s.clone(),
+                        None => r.node.clone(),
+                    };
+                    Some(OutputDecl { name: Name { text: field, span: r.span }, target: r })
+                })
+                .collect(),
+            ValueKind::Map(entries) => entries
+                .iter()
+                .filter_map(|(k, t)| {
+                    let target = self.reference(t, "an output")?;
+                    Some(OutputDecl { name: Name { text: k.name.clone(), span: k.span }, target })
+                })
+                .collect(),
+            _ => {
+                self.err(type_error(v, "a list of node names or a map `field: node`", "`outputs`"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn nodes(&mut self, v: &Value) -> Vec<NodeDecl> {
+        let Some(m) = self.map(v, "`nodes`") else { return Vec::new() };
+        let mut out = Vec::new();
+        for (k, nv) in m.entries {
+            let name = Name { text: k.name.clone(), span: k.span };
+            let what = format!("node `{}`", k.name);
+            let (from, op) = match &nv.kind {
+                ValueKind::Map(_) => {
+                    let Some(mut nm) = self.map(nv, &what) else { continue };
+                    let from = nm.get("from").and_then(|f| self.reference(f, "`from`"));
+                    let op = self.op_in_map(&mut nm, &what);
+                    (from, op)
+                }
+                ValueKind::Str(_) => (None, self.op_item(nv, &what)),
+                _ => {
+                    self.err(type_error(nv, "an op like `{conv: {...}}`", &what));
+                    continue;
+                }
+            };
+            if let Some(op) = op {
+                out.push(NodeDecl { name, from, op });
+            }
+        }
+        out
+    }
+
+    /// The single op key of a node map (besides `from`), reporting the rest.
+    fn op_in_map(&mut self, m: &mut MapR<'_>, what: &str) -> Option<Op> {
+        let mut found: Option<Op> = None;
+        for i in 0..m.entries.len() {
+            if m.used[i] {
+                continue;
+            }
+            let (k, v) = &m.entries[i];
+            if !self.is_op_key(&k.name) {
+                continue;
+            }
+            m.used[i] = true;
+            if found.is_some() {
+                self.err(
+                    Diagnostic::error("E0106", k.span, format!("{what} has more than one op"))
+                        .with_label("second op")
+                        .with_help("give each op its own node, or chain them with `seq: [...]`"),
+                );
+                continue;
+            }
+            found = self.op(k, v);
+        }
+        let has_op = found.is_some() || m.entries.iter().any(|(k, _)| self.is_op_key(&k.name));
+        let mut allowed: Vec<&str> = OP_KEYWORDS.to_vec();
+        allowed.push("from");
+        let blocks = self.blocks.clone();
+        allowed.extend(blocks.iter().map(String::as_str));
+        if !has_op {
+            let unknown = m.entries.iter().zip(&m.used).find(|(_, u)| !**u).map(|((k, _), _)| k.clone());
+            match unknown {
+                Some(k) => {
+                    m.used.iter_mut().for_each(|u| *u = true);
+                    let dym = did_you_mean(&k.name, allowed.iter().copied());
+                    self.err(
+                        Diagnostic::error("E0107", k.span, format!("unknown op `{}` in {what}", k.name))
+                            .with_label("not an op or a block")
+                            .with_help(if dym.is_empty() {
+                                format!("ops are: {}", OP_KEYWORDS.join(", "))
+                            } else {
+                                dym
+                            }),
+                    );
+                }
+                None => self.err(
+                    Diagnostic::error("E0107", m.span, format!("{what} has no op"))
+                        .with_label("needs an op")
+                        .with_help("add an op such as `conv: {out: 64, kernel: 1}`"),
+                ),
+            }
+            return None;
+        }
+        self.finish(MapR { entries: m.entries, used: m.used.clone(), span: m.span }, &allowed, what);
+        m.used.iter_mut().for_each(|u| *u = true);
+        found
+    }
+
+    fn is_op_key(&self, k: &str) -> bool {
+        OP_KEYWORDS.contains(&k) || self.blocks.iter().any(|b| b == k)
+    }
+
+    /// A sequence item: a bare op name (`tanh`) or a one-key map (`{conv: {...}}`).
+    fn op_item(&mut self, v: &Value, what: &str) -> Option<Op> {
+        match &v.kind {
+            ValueKind::Str(s) => {
+                let key = Key { name: s.clone(), span: v.span };
+                if !self.is_op_key(s) {
+                    let blocks = self.blocks.clone();
+                    let dym = did_you_mean(s, OP_KEYWORDS.iter().copied().chain(blocks.iter().map(String::as_str)));
+                    self.err(
+                        Diagnostic::error("E0107", v.span, format!("unknown op `{s}` in {what}"))
+                            .with_label("not an op or a block")
+                            .with_help(if dym.is_empty() { format!("ops are: {}", OP_KEYWORDS.join(", ")) } else { dym }),
+                    );
+                    return None;
+                }
+                self.op(&key, &Value { kind: ValueKind::Null, span: v.span })
+            }
+            ValueKind::Map(_) => {
+                let mut m = self.map(v, what)?;
+                self.op_in_map(&mut m, what)
+            }
+            _ => {
+                self.err(type_error(v, "an op like `tanh` or `{conv: {...}}`", what));
+                None
+            }
+        }
+    }
+
+    fn seq_items(&mut self, v: &Value, what: &str) -> Option<Vec<Op>> {
+        match &v.kind {
+            ValueKind::Seq(items) => {
+                let ops: Vec<Op> = items.iter().filter_map(|i| self.op_item(i, what)).collect();
+                (ops.len() == items.len()).then_some(ops)
+            }
+            _ => {
+                self.err(type_error(v, "a list of ops", what));
+                None
+            }
+        }
+    }
+
+    fn op(&mut self, k: &Key, v: &Value) -> Option<Op> {
+        let span = k.span;
+        let what = format!("`{}`", k.name);
+        let null = matches!(v.kind, ValueKind::Null);
+        let expr = match k.name.as_str() {
+            "conv" => OpExpr::Conv(self.conv_args(v, &what, false)?.0),
+            "cna" => {
+                let (conv, m) = self.conv_args(v, &what, true)?;
+                let mut m = m?;
+                let norm = m.get("norm").and_then(|n| self.norm(n));
+                let act = m.get("act").and_then(|a| self.act_value(a));
+                self.finish(m, &[CONV_KEYS, &["norm", "act"]].concat(), &what);
+                OpExpr::Cna(CnaArgs { conv, norm, act })
+            }
+            "batch_norm" => {
+                let mut eps = 1e-5;
+                if !null {
+                    let mut m = self.map(v, &what)?;
+                    if let Some(e) = m.get("eps") {
+                        eps = self.float(e, "`eps`")?;
+                    }
+                    self.finish(m, &["eps"], &what);
+                }
+                OpExpr::BatchNorm(eps)
+            }
+            "relu" | "relu6" | "tanh" | "sigmoid" | "silu" | "hardswish" | "gelu" | "identity" | "leaky_relu" => {
+                OpExpr::Act(self.act(&k.name, v, span)?)
+            }
+            "max_pool" | "avg_pool" => {
+                let is_max = k.name == "max_pool";
+                let mut m = self.map(v, &what)?;
+                let kernel = self.require(&mut m, "kernel", &what).and_then(|x| self.pair(x, "`kernel`"));
+                let stride = match m.get("stride") {
+                    Some(s) => Some(self.pair(s, "`stride`")?),
+                    None => None,
+                };
+                let padding = self.pair_or(&mut m, "padding", 0, &what);
+                let dilation = if is_max { self.pair_or(&mut m, "dilation", 1, &what) } else { Some(Pair { h: Int::lit(1, span), w: Int::lit(1, span) }) };
+                let ceil_mode = match m.get("ceil_mode") {
+                    Some(b) => self.boolean(b, "`ceil_mode`")?,
+                    None => false,
+                };
+                let count_include_pad = match (is_max, m.get("count_include_pad")) {
+                    (false, Some(b)) => self.boolean(b, "`count_include_pad`")?,
+                    _ => true,
+                };
+                let keys: &[&str] = if is_max {
+                    &["kernel", "stride", "padding", "dilation", "ceil_mode"]
+                } else {
+                    &["kernel", "stride", "padding", "ceil_mode", "count_include_pad"]
+                };
+                self.finish(m, keys, &what);
+                let args = PoolArgs { kernel: kernel?, stride, padding: padding?, dilation: dilation?, ceil_mode, count_include_pad };
+                if is_max {
+                    OpExpr::MaxPool(args)
+                } else {
+                    OpExpr::AvgPool(args)
+                }
+            }
+            "upsample" => OpExpr::Upsample(self.upsample(v, &what)?),
+            "add" | "concat" | "mean" => {
+                let refs = self.refs(v, &what)?;
+                match k.name.as_str() {
+                    "add" => OpExpr::Add(refs),
+                    "concat" => OpExpr::Concat(refs),
+                    _ => OpExpr::Mean(refs),
+                }
+            }
+            "fuse" => match &v.kind {
+                ValueKind::Map(_) => {
+                    let mut m = self.map(v, &what)?;
+                    let refs = self.require(&mut m, "in", &what).and_then(|r| self.refs(r, "`in`"));
+                    let eps = match m.get("eps") {
+                        Some(e) => self.float(e, "`eps`")?,
+                        None => 1e-4,
+                    };
+                    self.finish(m, &["in", "eps"], &what);
+                    OpExpr::Fuse(refs?, eps)
+                }
+                _ => OpExpr::Fuse(self.refs(v, &what)?, 1e-4),
+            },
+            "seq" => OpExpr::Seq(self.seq_items(v, &what)?.into_iter().map(|o| o.expr).collect()),
+            "skip" => OpExpr::Skip(self.seq_items(v, &what)?.into_iter().map(|o| o.expr).collect()),
+            "residual" => OpExpr::Residual(self.seq_items(v, &what)?.into_iter().map(|o| o.expr).collect()),
+            "fpn" | "panet" | "bifpn" => OpExpr::Pyramid(Box::new(self.pyramid(&k.name, v, span)?)),
+            "head" => {
+                let mut m = self.map(v, &what)?;
+                let on = self.require(&mut m, "on", &what).and_then(|r| self.refs(r, "`on`"));
+                let body = self.require(&mut m, "body", &what).and_then(|b| self.seq_items(b, &what));
+                self.finish(m, &["on", "body"], &what);
+                OpExpr::Head(on?, body?.into_iter().map(|o| o.expr).collect())
+            }
+            "resnet" => {
+                let mut m = self.map(v, &what)?;
+                let depth = self.require(&mut m, "depth", &what).and_then(|d| self.int(d, "`depth`"));
+                let width = match m.get("width") {
+                    Some(w) => self.int(w, "`width`"),
+                    None => Some(Int::lit(64, span)),
+                };
+                self.finish(m, &["depth", "width"], &what);
+                OpExpr::ResNet { depth: depth?, width: width? }
+            }
+            block => {
+                let name = Name { text: block.to_string(), span };
+                let mut args = Vec::new();
+                if !null {
+                    let m = self.map(v, &format!("the arguments of block `{block}`"))?;
+                    for (ak, av) in m.entries {
+                        args.push((Name { text: ak.name.clone(), span: ak.span }, self.int(av, &format!("argument `{}`", ak.name))?));
+                    }
+                }
+                OpExpr::Call(name, args)
+            }
+        };
+        Some(Op { expr, span })
+    }
+
+    fn conv_args<'a>(&mut self, v: &'a Value, what: &str, cna: bool) -> Option<(ConvArgs, Option<MapR<'a>>)> {
+        let mut m = self.map(v, what)?;
+        let out = self.require(&mut m, "out", what).and_then(|o| self.int(o, "`out`"));
+        let kernel = self.require(&mut m, "kernel", what).and_then(|k| self.pair(k, "`kernel`"));
+        let stride = self.pair_or(&mut m, "stride", 1, what);
+        let padding = match m.get("padding") {
+            None => Some(None),
+            Some(p) => self.padding(p).map(Some),
+        };
+        let dilation = self.pair_or(&mut m, "dilation", 1, what);
+        let groups = match m.get("groups") {
+            Some(g) => self.int(g, "`groups`"),
+            None => Some(Int::lit(1, m.span)),
+        };
+        let bias = match m.get("bias") {
+            Some(b) => Some(self.boolean(b, "`bias`")?),
+            None => None,
+        };
+        let padding_mode = match m.get("padding_mode") {
+            Some(p) => Some(self.padding_mode(p)?),
+            None => None,
+        };
+        let span = m.span;
+        let rest = if cna {
+            Some(m)
+        } else {
+            self.finish(m, CONV_KEYS, what);
+            None
+        };
+        Some((
+            ConvArgs {
+                out: out?,
+                kernel: kernel?,
+                stride: stride?,
+                padding: padding?,
+                dilation: dilation?,
+                groups: groups?,
+                bias,
+                padding_mode,
+                span,
+            },
+            rest,
+        ))
+    }
+
+    fn padding(&mut self, v: &Value) -> Option<PadSpec> {
+        match &v.kind {
+            ValueKind::Str(s) if s == "same" => Some(PadSpec::Same),
+            ValueKind::Seq(items) if items.len() == 4 => {
+                let v: Vec<Int> = items.iter().filter_map(|i| self.int(i, "`padding`")).collect();
+                Some(PadSpec::Explicit(<[Int; 4]>::try_from(v).ok()?))
+            }
+            ValueKind::Seq(items) if items.len() != 2 => {
+                self.err(
+                    type_error(v, "a number, `[h, w]`, `[top, bottom, left, right]` or `same`", "`padding`")
+                        .with_help("e.g. `padding: 1`, `padding: [1, 2]`, or `padding: same`"),
+                );
+                None
+            }
+            _ => Some(PadSpec::Sym(self.pair(v, "`padding`")?)),
+        }
+    }
+
+    fn padding_mode(&mut self, v: &Value) -> Option<PaddingMode> {
+        let n = self.name(v, "`padding_mode`")?;
+        let modes = ["zeros", "reflect", "replicate", "circular"];
+        Some(match n.text.as_str() {
+            "zeros" => PaddingMode::Zeros,
+            "reflect" => PaddingMode::Reflect,
+            "replicate" => PaddingMode::Replicate,
+            "circular" => PaddingMode::Circular,
+            other => {
+                let dym = did_you_mean(other, modes);
+                self.err(
+                    Diagnostic::error("E0108", n.span, format!("unknown padding mode `{other}`"))
+                        .with_label("not a padding mode")
+                        .with_help(if dym.is_empty() { format!("padding modes are: {}", modes.join(", ")) } else { dym }),
+                );
+                return None;
+            }
+        })
+    }
+
+    fn norm(&mut self, v: &Value) -> Option<Norm> {
+        match &v.kind {
+            ValueKind::Str(s) if s == "batch_norm" => Some(Norm::BatchNorm(1e-5)),
+            ValueKind::Str(s) if s == "none" => Some(Norm::None),
+            ValueKind::Null => Some(Norm::None),
+            ValueKind::Map(_) => {
+                let mut m = self.map(v, "`norm`")?;
+                let bn = self.require(&mut m, "batch_norm", "`norm`")?;
+                let mut eps = 1e-5;
+                if let Some(mut bm) = if matches!(bn.kind, ValueKind::Null) { None } else { self.map(bn, "`batch_norm`") } {
+                    if let Some(e) = bm.get("eps") {
+                        eps = self.float(e, "`eps`")?;
+                    }
+                    self.finish(bm, &["eps"], "`batch_norm`");
+                }
+                self.finish(m, &["batch_norm"], "`norm`");
+                Some(Norm::BatchNorm(eps))
+            }
+            _ => {
+                let dym = match &v.kind {
+                    ValueKind::Str(s) => did_you_mean(s, ["batch_norm", "none"]),
+                    _ => String::new(),
+                };
+                self.err(
+                    type_error(v, "`batch_norm` or `none`", "`norm`")
+                        .with_help(if dym.is_empty() { "norms are: batch_norm, none".to_string() } else { dym }),
+                );
+                None
+            }
+        }
+    }
+
+    /// An activation given as a value: `relu`, `none`, `{leaky_relu: 0.1}`.
+    fn act_value(&mut self, v: &Value) -> Option<Activation> {
+        match &v.kind {
+            ValueKind::Str(s) if s == "none" => Some(Activation::Identity),
+            ValueKind::Null => Some(Activation::Identity),
+            ValueKind::Str(s) => {
+                if !ACTS.contains(&s.as_str()) {
+                    let dym = did_you_mean(s, ACTS.iter().copied());
+                    self.err(
+                        Diagnostic::error("E0109", v.span, format!("unknown activation `{s}`"))
+                            .with_label("not an activation")
+                            .with_help(if dym.is_empty() { format!("activations are: {}", ACTS.join(", ")) } else { dym }),
+                    );
+                    return None;
+                }
+                self.act(s, &Value { kind: ValueKind::Null, span: v.span }, v.span)
+            }
+            ValueKind::Map(entries) if entries.len() == 1 => {
+                let (k, a) = &entries[0];
+                if !ACTS.contains(&k.name.as_str()) {
+                    let dym = did_you_mean(&k.name, ACTS.iter().copied());
+                    self.err(
+                        Diagnostic::error("E0109", k.span, format!("unknown activation `{}`", k.name))
+                            .with_label("not an activation")
+                            .with_help(if dym.is_empty() { format!("activations are: {}", ACTS.join(", ")) } else { dym }),
+                    );
+                    return None;
+                }
+                self.act(&k.name, a, k.span)
+            }
+            _ => {
+                self.err(type_error(v, "an activation like `relu` or `{leaky_relu: 0.1}`", "`act`"));
+                None
+            }
+        }
+    }
+
+    fn act(&mut self, name: &str, v: &Value, span: Span) -> Option<Activation> {
+        let null = matches!(v.kind, ValueKind::Null);
+        let a = match name {
+            "relu" => Activation::Relu,
+            "relu6" => Activation::Relu6,
+            "tanh" => Activation::Tanh,
+            "sigmoid" => Activation::Sigmoid,
+            "silu" => Activation::Silu,
+            "hardswish" => Activation::Hardswish,
+            "identity" => Activation::Identity,
+            "gelu" => match &v.kind {
+                ValueKind::Null => Activation::Gelu,
+                ValueKind::Map(_) => {
+                    let mut m = self.map(v, "`gelu`")?;
+                    let approx = match m.get("approximate") {
+                        Some(a) => self.name(a, "`approximate`")?.text,
+                        None => "none".into(),
+                    };
+                    self.finish(m, &["approximate"], "`gelu`");
+                    match approx.as_str() {
+                        "none" => Activation::Gelu,
+                        "tanh" => Activation::GeluTanh,
+                        _ => {
+                            self.err(type_error(v, "`none` or `tanh`", "`approximate`"));
+                            return None;
+                        }
+                    }
+                }
+                _ => {
+                    self.err(type_error(v, "`{approximate: tanh}` or nothing", "`gelu`"));
+                    return None;
+                }
+            },
+            "leaky_relu" => match &v.kind {
+                ValueKind::Null => Activation::LeakyRelu(0.01),
+                ValueKind::Int(_) | ValueKind::Float(_) => Activation::LeakyRelu(self.float(v, "the slope")? as f32),
+                ValueKind::Map(_) => {
+                    let mut m = self.map(v, "`leaky_relu`")?;
+                    let s = match m.get("slope") {
+                        Some(s) => self.float(s, "`slope`")?,
+                        None => 0.01,
+                    };
+                    self.finish(m, &["slope"], "`leaky_relu`");
+                    Activation::LeakyRelu(s as f32)
+                }
+                _ => {
+                    self.err(type_error(v, "a slope like `0.1`", "`leaky_relu`"));
+                    return None;
+                }
+            },
+            _ => return None,
+        };
+        if !null && !matches!(name, "gelu" | "leaky_relu") {
+            self.err(
+                Diagnostic::error("E0110", span, format!("`{name}` takes no arguments"))
+                    .with_label("no arguments")
+                    .with_help(format!("write `{name}` alone")),
+            );
+            return None;
+        }
+        Some(a)
+    }
+
+    fn upsample(&mut self, v: &Value, what: &str) -> Option<UpArgs> {
+        let scale_of = |r: &mut Reader, s: &Value| -> Option<[f64; 2]> {
+            match &s.kind {
+                ValueKind::Seq(items) if items.len() == 2 => Some([r.float(&items[0], "`scale`")?, r.float(&items[1], "`scale`")?]),
+                _ => {
+                    let f = r.float(s, "`scale`")?;
+                    Some([f, f])
+                }
+            }
+        };
+        match &v.kind {
+            ValueKind::Int(_) | ValueKind::Float(_) | ValueKind::Seq(_) => {
+                Some(UpArgs { target: UpTarget::Scale(scale_of(self, v)?), bilinear: false, align_corners: false })
+            }
+            _ => {
+                let mut m = self.map(v, what)?;
+                let scale = m.get("scale");
+                let mat = m.get("match");
+                let target = match (scale, mat) {
+                    (Some(s), None) => UpTarget::Scale(scale_of(self, s)?),
+                    (None, Some(t)) => UpTarget::Match(self.reference(t, "`match`")?),
+                    _ => {
+                        self.err(
+                            Diagnostic::error("E0111", m.span, "an upsample needs exactly one of `scale` and `match`")
+                                .with_label("give `scale: 2` or `match: <node>`")
+                                .with_help("`scale` multiplies the size (PyTorch `scale_factor`); `match` takes another node's size (PyTorch `size=`)"),
+                        );
+                        return None;
+                    }
+                };
+                let bilinear = match m.get("mode") {
+                    None => false,
+                    Some(mv) => match self.name(mv, "`mode`")?.text.as_str() {
+                        "nearest" => false,
+                        "bilinear" => true,
+                        other => {
+                            let dym = did_you_mean(other, ["nearest", "bilinear"]);
+                            self.err(
+                                Diagnostic::error("E0112", mv.span, format!("unknown upsample mode `{other}`"))
+                                    .with_label("not a mode")
+                                    .with_help(if dym.is_empty() { "modes are: nearest, bilinear".to_string() } else { dym }),
+                            );
+                            return None;
+                        }
+                    },
+                };
+                let align_corners = match m.get("align_corners") {
+                    Some(b) => self.boolean(b, "`align_corners`")?,
+                    None => false,
+                };
+                self.finish(m, &["scale", "match", "mode", "align_corners"], what);
+                Some(UpArgs { target, bilinear, align_corners })
+            }
+        }
+    }
+
+    fn conv_kind(&mut self, v: &Value, what: &str, allow_none: bool) -> Option<ConvKind> {
+        let n = self.name(v, what)?;
+        match n.text.as_str() {
+            "conv" => Some(ConvKind::Conv),
+            "cna" => Some(ConvKind::Cna),
+            "none" if allow_none => Some(ConvKind::None),
+            other => {
+                let opts: &[&str] = if allow_none { &["conv", "cna", "none"] } else { &["conv", "cna"] };
+                let dym = did_you_mean(other, opts.iter().copied());
+                self.err(
+                    Diagnostic::error("E0113", n.span, format!("{what} must be one of {}", opts.join(", ")))
+                        .with_label(format!("found `{other}`"))
+                        .with_help(if dym.is_empty() { format!("choose one of {}", opts.join(", ")) } else { dym }),
+                );
+                None
+            }
+        }
+    }
+
+    fn pyramid(&mut self, kind: &str, v: &Value, span: Span) -> Option<PyramidArgs> {
+        let what = format!("`{kind}`");
+        let mut m = self.map(v, &what)?;
+        let kind = match kind {
+            "fpn" => PyramidKind::Fpn,
+            "panet" => PyramidKind::Panet,
+            _ => PyramidKind::Bifpn,
+        };
+        let inputs = self.require(&mut m, "in", &what).and_then(|i| self.refs(i, "`in`"));
+        let width = self.require(&mut m, "width", &what).and_then(|w| self.int(w, "`width`"));
+        let levels = match m.get("levels") {
+            Some(Value { kind: ValueKind::Seq(ls), .. }) => ls.iter().filter_map(|l| self.int_lit(l, "a level")).collect(),
+            Some(l) => {
+                self.err(type_error(l, "a list of level numbers", "`levels`"));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        let lateral = match m.get("lateral") {
+            Some(l) => self.conv_kind(l, "`lateral`", false),
+            None => Some(ConvKind::Conv),
+        };
+        let smooth = match m.get("smooth") {
+            Some(l) => self.conv_kind(l, "`smooth`", true),
+            None => Some(ConvKind::Conv),
+        };
+        let upsample = match m.get("upsample") {
+            None => Some(None),
+            Some(Value { kind: ValueKind::Str(s), .. }) if s == "match" => Some(None),
+            Some(u) => self.float(u, "`upsample` (`match` or a scale)").map(Some),
+        };
+        let concat = match m.get("merge") {
+            None => Some(false),
+            Some(mv) => match self.name(mv, "`merge`").map(|n| n.text) {
+                Some(t) if t == "add" => Some(false),
+                Some(t) if t == "concat" => Some(true),
+                Some(t) => {
+                    self.err(
+                        Diagnostic::error("E0113", mv.span, "`merge` must be `add` or `concat`")
+                            .with_label(format!("found `{t}`"))
+                            .with_help(did_you_mean(&t, ["add", "concat"]).replace("", "").to_string() + " (merge: add | concat)"),
+                    );
+                    None
+                }
+                None => None,
+            },
+        };
+        let extra = match m.get("extra") {
+            None => Some(Extra::None),
+            Some(ev) => match &ev.kind {
+                ValueKind::Str(s) if s == "none" => Some(Extra::None),
+                ValueKind::Str(s) if s == "max_pool" => Some(Extra::MaxPool),
+                ValueKind::Str(s) if s == "p6p7" => Some(Extra::P6P7 { from_p5: false }),
+                ValueKind::Map(_) => {
+                    let mut em = self.map(ev, "`extra`")?;
+                    let p = self.require(&mut em, "p6p7", "`extra`")?;
+                    let mut from_p5 = false;
+                    if !matches!(p.kind, ValueKind::Null) {
+                        let mut pm = self.map(p, "`p6p7`")?;
+                        if let Some(f) = pm.get("from") {
+                            match self.name(f, "`from`")?.text.as_str() {
+                                "p5" | "output" => from_p5 = true,
+                                "c5" | "input" => from_p5 = false,
+                                _ => self.err(type_error(f, "`c5` (top input) or `p5` (top output)", "`from`")),
+                            }
+                        }
+                        self.finish(pm, &["from"], "`p6p7`");
+                    }
+                    self.finish(em, &["p6p7"], "`extra`");
+                    Some(Extra::P6P7 { from_p5 })
+                }
+                _ => {
+                    let dym = match &ev.kind {
+                        ValueKind::Str(s) => did_you_mean(s, ["none", "max_pool", "p6p7"]),
+                        _ => String::new(),
+                    };
+                    self.err(
+                        type_error(ev, "`none`, `max_pool`, `p6p7` or `{p6p7: {from: p5}}`", "`extra`")
+                            .with_help(if dym.is_empty() { "extra levels: none, max_pool, p6p7".to_string() } else { dym }),
+                    );
+                    None
+                }
+            },
+        };
+        let repeats = match m.get("repeats") {
+            Some(r) => self.int(r, "`repeats`"),
+            None => Some(Int::lit(1, span)),
+        };
+        let eps = match m.get("eps") {
+            Some(e) => self.float(e, "`eps`"),
+            None => Some(1e-4),
+        };
+        let keys: &[&str] = &["in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps"];
+        self.finish(m, keys, &what);
+        Some(PyramidArgs {
+            kind,
+            inputs: inputs?,
+            levels,
+            width: width?,
+            lateral: lateral?,
+            smooth: smooth?,
+            upsample: upsample?,
+            concat: concat?,
+            extra: extra?,
+            repeats: repeats?,
+            eps: eps?,
+            span,
+        })
+    }
+}
+
+const CONV_KEYS: &[&str] = &["out", "kernel", "stride", "padding", "dilation", "groups", "bias", "padding_mode"];
+const ACTS: &[&str] = &["relu", "relu6", "leaky_relu", "tanh", "sigmoid", "silu", "hardswish", "gelu", "identity"];
+
+/// Whether `s` is an identifier (`[A-Za-z_][A-Za-z0-9_]*`).
+pub fn is_ident(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
+fn parse_ref(s: &str, span: Span) -> Option<Ref> {
+    let (node, sub) = match s.split_once('.') {
+        Some((n, sub)) => (n, Some(sub)),
+        None => (s, None),
+    };
+    let sub_ok = sub.is_none_or(|x| !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    (!node.is_empty() && sub_ok).then(|| Ref { node: node.to_string(), sub: sub.map(str::to_string), span })
+}
+
+fn parse_range(s: &str) -> Option<(i64, Option<i64>)> {
+    let (a, b) = s.split_once("..")?;
+    let min = a.trim().parse().ok()?;
+    let b = b.trim().trim_start_matches('=');
+    let max = if b.is_empty() { None } else { Some(b.parse().ok()?) };
+    Some((min, max))
+}
+
+/// Parses `a`, `2*cout`, `cin+2*cout` (precedence: `*` `/` over `+` `-`; at most 16 terms).
+fn parse_int_expr(s: &str) -> Option<IntExpr> {
+    let toks = tokenize(s)?;
+    if toks.is_empty() || toks.len() > 31 {
+        return None;
+    }
+    let mut pos = 0;
+    let e = parse_sum(&toks, &mut pos)?;
+    (pos == toks.len()).then_some(e)
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Num(i64),
+    Name(String),
+    Op(char),
+}
+
+fn tokenize(s: &str) -> Option<Vec<Tok>> {
+    let mut out = Vec::new();
+    let cs: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < cs.len() {
+        let c = cs[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if "+-*/".contains(c) {
+            out.push(Tok::Op(c));
+            i += 1;
+        } else if c.is_ascii_digit() {
+            let st = i;
+            while i < cs.len() && cs[i].is_ascii_digit() {
+                i += 1;
+            }
+            out.push(Tok::Num(cs[st..i].iter().collect::<String>().parse().ok()?));
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let st = i;
+            while i < cs.len() && (cs[i].is_ascii_alphanumeric() || cs[i] == '_') {
+                i += 1;
+            }
+            out.push(Tok::Name(cs[st..i].iter().collect()));
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+fn parse_sum(t: &[Tok], pos: &mut usize) -> Option<IntExpr> {
+    let mut lhs = parse_prod(t, pos)?;
+    while let Some(Tok::Op(c @ ('+' | '-'))) = t.get(*pos) {
+        *pos += 1;
+        let rhs = parse_prod(t, pos)?;
+        lhs = IntExpr::Bin(Box::new(lhs), *c, Box::new(rhs));
+    }
+    Some(lhs)
+}
+
+fn parse_prod(t: &[Tok], pos: &mut usize) -> Option<IntExpr> {
+    let mut lhs = parse_atom(t, pos)?;
+    while let Some(Tok::Op(c @ ('*' | '/'))) = t.get(*pos) {
+        *pos += 1;
+        let rhs = parse_atom(t, pos)?;
+        lhs = IntExpr::Bin(Box::new(lhs), *c, Box::new(rhs));
+    }
+    Some(lhs)
+}
+
+fn parse_atom(t: &[Tok], pos: &mut usize) -> Option<IntExpr> {
+    let r = match t.get(*pos)? {
+        Tok::Num(n) => IntExpr::Lit(*n),
+        Tok::Name(n) => IntExpr::Param(n.clone()),
+        Tok::Op(_) => return None,
+    };
+    *pos += 1;
+    Some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_expressions_parse_with_precedence() {
+        let e = parse_int_expr("cin + 2*cout").expect("parses");
+        assert_eq!(
+            e,
+            IntExpr::Bin(
+                Box::new(IntExpr::Param("cin".into())),
+                '+',
+                Box::new(IntExpr::Bin(Box::new(IntExpr::Lit(2)), '*', Box::new(IntExpr::Param("cout".into()))))
+            )
+        );
+        assert_eq!(parse_int_expr("2 *"), None);
+        assert_eq!(parse_int_expr("a.b"), None);
+    }
+
+    #[test]
+    fn suggestions_pick_the_nearest_key() {
+        assert_eq!(suggest("kernal", CONV_KEYS.iter().copied()), Some("kernel"));
+        assert_eq!(suggest("paddin_mode", CONV_KEYS.iter().copied()), Some("padding_mode"));
+        assert_eq!(suggest("zzzzzz", CONV_KEYS.iter().copied()), None);
+    }
+}

@@ -1,0 +1,268 @@
+//! Symbolic spatial sizes: [`Dim`] expressions over the input symbols (`H`, `W`, …).
+//!
+//! Every spatial size of a spec is an integer expression in the input sizes built from integer
+//! multiply-add, floor division by a positive constant, and `min` (ceil-mode pooling). Constants
+//! fold on construction, so a spec with fixed input sizes only ever sees [`Dim::Const`].
+//! `floor((m·x + c)/d) + k` is kept as `floor((m·x + c + k·d)/d)`, which makes the common shapes
+//! print as `ceil(H/2)` and compare structurally. All arithmetic is checked: a result that does
+//! not fit `i64` is `None`, reported by the caller as an overflow diagnostic.
+
+use std::fmt;
+
+/// Index of a size symbol of a spec (`Graph::symbols`).
+pub type SymId = u32;
+
+/// A spatial size.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Dim {
+    /// A known size.
+    Const(i64),
+    /// An input symbol.
+    Sym(SymId),
+    /// `a·mul + add`.
+    Lin {
+        /// The inner expression.
+        a: Box<Dim>,
+        /// Multiplier (never 0; 0 folds to a constant).
+        mul: i64,
+        /// Addend.
+        add: i64,
+    },
+    /// `floor(a / div)` with `div > 1`.
+    Div {
+        /// The inner expression.
+        a: Box<Dim>,
+        /// Positive divisor.
+        div: i64,
+    },
+    /// `min(a, b)`.
+    Min(Box<Dim>, Box<Dim>),
+}
+
+impl Dim {
+    /// The constant value, if known.
+    pub fn as_const(&self) -> Option<i64> {
+        match self {
+            Dim::Const(c) => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// `self·mul + add`, folded; `None` on overflow.
+    pub fn lin(&self, mul: i64, add: i64) -> Option<Dim> {
+        Some(match self {
+            _ if mul == 0 => Dim::Const(add),
+            Dim::Const(c) => Dim::Const(c.checked_mul(mul)?.checked_add(add)?),
+            _ if mul == 1 && add == 0 => self.clone(),
+            Dim::Lin { a, mul: m, add: k } => {
+                Dim::Lin { a: a.clone(), mul: m.checked_mul(mul)?, add: k.checked_mul(mul)?.checked_add(add)? }
+                    .normalized()
+            }
+            Dim::Div { a, div } if mul == 1 => {
+                // floor(x/d) + k == floor((x + k·d)/d)
+                Dim::Div { a: Box::new(a.lin(1, add.checked_mul(*div)?)?), div: *div }
+            }
+            _ => Dim::Lin { a: Box::new(self.clone()), mul, add },
+        })
+    }
+
+    fn normalized(self) -> Dim {
+        match self {
+            Dim::Lin { a, mul: 1, add: 0 } => *a,
+            other => other,
+        }
+    }
+
+    /// `self + add`.
+    pub fn add(&self, add: i64) -> Option<Dim> {
+        self.lin(1, add)
+    }
+
+    /// `floor(self / div)` for `div >= 1`; `None` on `div < 1` or overflow.
+    pub fn floor_div(&self, div: i64) -> Option<Dim> {
+        if div < 1 {
+            return None;
+        }
+        Some(match self {
+            _ if div == 1 => self.clone(),
+            Dim::Const(c) => Dim::Const(c.div_euclid(div)),
+            // floor(floor(x/a)/b) == floor(x/(a·b))
+            Dim::Div { a, div: d } => Dim::Div { a: a.clone(), div: d.checked_mul(div)? },
+            // floor((m·x)/d) with d | m
+            Dim::Lin { a, mul, add } if mul % div == 0 && add % div == 0 => a.lin(mul / div, add / div)?,
+            _ => Dim::Div { a: Box::new(self.clone()), div },
+        })
+    }
+
+    /// `ceil(self / div)` for `div >= 1`.
+    pub fn ceil_div(&self, div: i64) -> Option<Dim> {
+        self.add(div.checked_sub(1)?)?.floor_div(div)
+    }
+
+    /// `min(self, other)`, folded when both are constants or equal.
+    pub fn min(&self, other: &Dim) -> Dim {
+        match (self, other) {
+            (Dim::Const(a), Dim::Const(b)) => Dim::Const(*a.min(b)),
+            _ if self == other => self.clone(),
+            _ => Dim::Min(Box::new(self.clone()), Box::new(other.clone())),
+        }
+    }
+
+    /// Evaluates with `env[sym]` as the value of each symbol; `None` on overflow or a missing symbol.
+    pub fn eval(&self, env: &[i64]) -> Option<i64> {
+        match self {
+            Dim::Const(c) => Some(*c),
+            Dim::Sym(s) => env.get(*s as usize).copied(),
+            Dim::Lin { a, mul, add } => a.eval(env)?.checked_mul(*mul)?.checked_add(*add),
+            Dim::Div { a, div } => Some(a.eval(env)?.div_euclid(*div)),
+            Dim::Min(a, b) => Some(a.eval(env)?.min(b.eval(env)?)),
+        }
+    }
+
+    /// The symbols the expression mentions, sorted, without repeats.
+    pub fn symbols(&self) -> Vec<SymId> {
+        let mut out = Vec::new();
+        self.collect_symbols(&mut out);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn collect_symbols(&self, out: &mut Vec<SymId>) {
+        match self {
+            Dim::Const(_) => {}
+            Dim::Sym(s) => out.push(*s),
+            Dim::Lin { a, .. } | Dim::Div { a, .. } => a.collect_symbols(out),
+            Dim::Min(a, b) => {
+                a.collect_symbols(out);
+                b.collect_symbols(out);
+            }
+        }
+    }
+
+    /// Least common multiple of the divisor products along every path: the expression is
+    /// "quasi-affine" with this period (see docs/sizes.md). `None` on overflow.
+    pub fn period(&self) -> Option<i64> {
+        match self {
+            Dim::Const(_) | Dim::Sym(_) => Some(1),
+            Dim::Lin { a, .. } => a.period(),
+            Dim::Div { a, div } => {
+                // floor((m·x + c)/d) repeats with period d / gcd(m·p, d) times the inner period p;
+                // the plain product is a multiple of that, which is all the analysis needs.
+                a.period()?.checked_mul(*div)
+            }
+            Dim::Min(a, b) => lcm(a.period()?, b.period()?),
+        }
+    }
+
+    /// Renders with symbol names.
+    pub fn display<'a>(&'a self, names: &'a [String]) -> DimDisplay<'a> {
+        DimDisplay { dim: self, names }
+    }
+}
+
+/// Greatest common divisor of non-negative numbers.
+pub fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.abs(), b.abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Least common multiple; `None` on overflow.
+pub fn lcm(a: i64, b: i64) -> Option<i64> {
+    if a == 0 || b == 0 {
+        return Some(0);
+    }
+    (a / gcd(a, b)).checked_mul(b)
+}
+
+/// [`Dim`] printed with symbol names: `H`, `2*H`, `ceil(H/2)`, `(H-1)/2` (floor division).
+pub struct DimDisplay<'a> {
+    dim: &'a Dim,
+    names: &'a [String],
+}
+
+impl fmt::Display for DimDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_dim(f, self.dim, self.names, false)
+    }
+}
+
+fn write_dim(f: &mut fmt::Formatter<'_>, d: &Dim, names: &[String], nested: bool) -> fmt::Result {
+    match d {
+        Dim::Const(c) => write!(f, "{c}"),
+        Dim::Sym(s) => match names.get(*s as usize) {
+            Some(n) => write!(f, "{n}"),
+            None => write!(f, "?{s}"),
+        },
+        Dim::Lin { a, mul, add } => {
+            if nested {
+                write!(f, "(")?;
+            }
+            if *mul != 1 {
+                write!(f, "{mul}*")?;
+            }
+            write_dim(f, a, names, true)?;
+            if *add > 0 {
+                write!(f, "+{add}")?;
+            } else if *add < 0 {
+                write!(f, "{add}")?;
+            }
+            if nested {
+                write!(f, ")")?;
+            }
+            Ok(())
+        }
+        Dim::Div { a, div } => {
+            // floor((x + d - 1)/d) reads better as ceil(x/d)
+            if let Dim::Lin { a: inner, mul: 1, add } = a.as_ref() {
+                if *add == div - 1 {
+                    write!(f, "ceil(")?;
+                    write_dim(f, inner, names, true)?;
+                    return write!(f, "/{div})");
+                }
+            }
+            write_dim(f, a, names, true)?;
+            write!(f, "/{div}")
+        }
+        Dim::Min(a, b) => {
+            write!(f, "min(")?;
+            write_dim(f, a, names, false)?;
+            write!(f, ", ")?;
+            write_dim(f, b, names, false)?;
+            write!(f, ")")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        vec!["H".into()]
+    }
+
+    #[test]
+    fn conv_stride_two_prints_as_ceil() {
+        // 3x3, stride 2, padding 1: floor((H + 2 - 2 - 1)/2) + 1
+        let h = Dim::Sym(0);
+        let out = h.add(-1).and_then(|d| d.floor_div(2)).and_then(|d| d.add(1)).expect("fits");
+        assert_eq!(out.display(&names()).to_string(), "ceil(H/2)");
+        for x in 1..50 {
+            assert_eq!(out.eval(&[x]), Some((x + 1) / 2));
+        }
+    }
+
+    #[test]
+    fn nested_floors_merge_and_constants_fold() {
+        let h = Dim::Sym(0);
+        let q = h.floor_div(2).and_then(|d| d.floor_div(2)).expect("fits");
+        assert_eq!(q, Dim::Div { a: Box::new(Dim::Sym(0)), div: 4 });
+        assert_eq!(q.lin(4, 0).map(|d| d.display(&names()).to_string()), Some("4*H/4".to_string()));
+        assert_eq!(Dim::Const(7).ceil_div(2), Some(Dim::Const(4)));
+        assert_eq!(Dim::Const(i64::MAX).lin(2, 0), None);
+    }
+}

@@ -1,0 +1,102 @@
+//! Benchmarks of the runtime ops on FPN-sized shapes.
+//!
+//! `CARGO_TARGET_DIR=/work/target-runtime cargo bench -p fpn-runtime --bench ops`
+//! runs criterion (throughput in elements/s = FLOP/s for convs), then prints a GFLOP/s table
+//! (best of several runs). `-- --summary` prints only the table.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use fpn_runtime::{add, conv2d, upsample_nearest, Conv2dParams, Init, Resize, Tensor};
+use ndarray::Array1;
+
+/// One benchmarked conv: name, input shape, weight shape, stride, padding.
+struct ConvCase {
+    name: &'static str,
+    x: [usize; 4],
+    w: [usize; 4],
+    stride: usize,
+    pad: usize,
+}
+
+const CONVS: [ConvCase; 3] = [
+    ConvCase { name: "conv 256->256 3x3 @104x104", x: [1, 256, 104, 104], w: [256, 256, 3, 3], stride: 1, pad: 1 },
+    ConvCase { name: "conv 64->256 1x1 @104x104", x: [1, 64, 104, 104], w: [256, 64, 1, 1], stride: 1, pad: 0 },
+    ConvCase { name: "conv 3->64 7x7/2 pad3 @416x416", x: [1, 3, 416, 416], w: [64, 3, 7, 7], stride: 2, pad: 3 },
+];
+
+fn setup(c: &ConvCase) -> (Tensor, Tensor, Array1<f32>, Conv2dParams, u64) {
+    let mut init = Init::new(1);
+    let x = init.uniform(&c.x, -1.0, 1.0).into_dimensionality().unwrap_or_else(|_| Tensor::zeros(c.x));
+    let w = init.conv_weight(c.w);
+    let b = init.conv_bias(c.w[1] * c.w[2] * c.w[3], c.w[0]);
+    let p = Conv2dParams { stride: [c.stride; 2], padding: [c.pad; 4], ..Default::default() };
+    let out = fpn_runtime::conv2d_out_shape(c.x, c.w, &p).unwrap_or([0; 4]);
+    let flops = 2 * (out.iter().product::<usize>() * c.w[1] * c.w[2] * c.w[3]) as u64;
+    (x, w, b, p, flops)
+}
+
+fn big_map() -> (Tensor, Tensor) {
+    let mut init = Init::new(2);
+    let a = init.uniform(&[1, 256, 52, 52], -1.0, 1.0).into_dimensionality().unwrap_or_else(|_| Tensor::zeros((1, 256, 52, 52)));
+    let b = init.uniform(&[1, 256, 104, 104], -1.0, 1.0).into_dimensionality().unwrap_or_else(|_| Tensor::zeros((1, 256, 104, 104)));
+    (a, b)
+}
+
+fn criterion_benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ops");
+    g.sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+    for case in &CONVS {
+        let (x, w, b, p, flops) = setup(case);
+        g.throughput(Throughput::Elements(flops));
+        g.bench_function(case.name, |bench| bench.iter(|| conv2d(x.view(), w.view(), Some(b.view()), &p)));
+    }
+    let (small, big) = big_map();
+    g.throughput(Throughput::Elements(big.len() as u64));
+    g.bench_function("upsample_nearest x2 256x52x52", |bench| bench.iter(|| upsample_nearest(small.view(), Resize::Scale([2.0, 2.0]))));
+    g.bench_function("add 256x104x104", |bench| bench.iter(|| add(big.view(), big.view())));
+    g.finish();
+}
+
+/// Best wall time of `f` over `reps` runs after one warm-up.
+fn best<F: FnMut()>(reps: usize, mut f: F) -> f64 {
+    f();
+    let mut best = f64::INFINITY;
+    for _ in 0..reps {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    best
+}
+
+fn summary() {
+    println!("\n{:<34} {:>10} {:>12}", "op", "ms (best)", "GFLOP/s");
+    for case in &CONVS {
+        let (x, w, b, p, flops) = setup(case);
+        let t = best(30, || {
+            black_box(conv2d(x.view(), w.view(), Some(b.view()), &p).ok());
+        });
+        println!("{:<34} {:>10.3} {:>12.1}", case.name, t * 1e3, flops as f64 / t / 1e9);
+    }
+    let (small, big) = big_map();
+    let t = best(30, || {
+        black_box(upsample_nearest(small.view(), Resize::Scale([2.0, 2.0])).ok());
+    });
+    println!("{:<34} {:>10.3} {:>9.2} GB/s", "upsample_nearest x2 256x52x52", t * 1e3, (big.len() * 4 + small.len() * 4) as f64 / t / 1e9);
+    let t = best(30, || {
+        black_box(add(big.view(), big.view()).ok());
+    });
+    println!("{:<34} {:>10.3} {:>9.2} GB/s", "add 256x104x104", t * 1e3, (big.len() * 12) as f64 / t / 1e9);
+}
+
+fn main() {
+    let summary_only = std::env::args().any(|a| a == "--summary");
+    if !summary_only {
+        let mut c = Criterion::default().configure_from_args();
+        criterion_benches(&mut c);
+        c.final_summary();
+    }
+    summary();
+}

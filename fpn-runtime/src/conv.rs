@@ -1,0 +1,573 @@
+//! 2-D convolution equal to PyTorch's `nn.Conv2d` (all padding modes, groups, dilation), with a
+//! fused bias + activation epilogue.
+//!
+//! Strategy: depthwise-style convs (one input channel per group) run a direct loop; everything
+//! else is a GEMM `W[cout_g, cin_g·kh·kw] × cols[cin_g·kh·kw, tile]` through the `gemm` crate,
+//! where `cols` is the input itself for 1×1 stride-1 unpadded convs and an im2col tile (a band of
+//! output rows, so the buffer stays near [`COL_BUDGET`] floats) otherwise. Tiles are spread over
+//! rayon's pool; each tile gets bias + activation while it is still in cache.
+//!
+//! Invariant: the public functions validate every shape and parameter (checked arithmetic) before
+//! the unsafe GEMM calls, which then only touch indices proven in range by that validation.
+
+use std::cell::RefCell;
+
+use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
+use rayon::prelude::*;
+
+use crate::act::{bias_activate_slice, Activation};
+use crate::error::{invalid, mismatch, Error, Result};
+use crate::Tensor;
+
+/// How a convolution fills the border (PyTorch's `padding_mode`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PaddingMode {
+    /// Zeros outside the input (`"zeros"`).
+    Zeros,
+    /// Mirror without repeating the edge (`"reflect"`); every pad must be smaller than the dim.
+    Reflect,
+    /// Repeat the edge value (`"replicate"`).
+    Replicate,
+    /// Wrap around (`"circular"`); every pad must be at most the dim.
+    Circular,
+}
+
+/// Parameters of [`conv2d`], mirroring `nn.Conv2d` plus a fused activation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Conv2dParams {
+    /// Vertical and horizontal stride.
+    pub stride: [usize; 2],
+    /// Padding as `[top, bottom, left, right]` (PyTorch's symmetric `padding=(ph, pw)` is
+    /// `[ph, ph, pw, pw]`).
+    pub padding: [usize; 4],
+    /// Vertical and horizontal dilation.
+    pub dilation: [usize; 2],
+    /// Number of channel groups (`cin` for depthwise).
+    pub groups: usize,
+    /// How the padding is filled.
+    pub padding_mode: PaddingMode,
+    /// Activation applied after the bias, in the same pass over the output.
+    pub act: Activation,
+}
+
+impl Default for Conv2dParams {
+    /// Stride 1, no padding, dilation 1, one group, zero padding, no activation.
+    fn default() -> Self {
+        Self {
+            stride: [1, 1],
+            padding: [0; 4],
+            dilation: [1, 1],
+            groups: 1,
+            padding_mode: PaddingMode::Zeros,
+            act: Activation::Identity,
+        }
+    }
+}
+
+/// Target size (in f32s) of one im2col tile; about 1 MiB keeps it in L2 next to the GEMM panels.
+const COL_BUDGET: usize = 1 << 18;
+
+/// Below this many multiply-adds a conv runs on the calling thread only.
+const PAR_MIN_MACS: usize = 1 << 18;
+
+/// Output size of one spatial dim of a convolution, or an error naming the dim.
+fn conv_dim(
+    what: &str,
+    input: usize,
+    pad_a: usize,
+    pad_b: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+) -> Result<usize> {
+    let too_big = || Error::InputSize(format!("conv2d {what} {input} with its padding overflows"));
+    let padded = input.checked_add(pad_a).and_then(|v| v.checked_add(pad_b)).ok_or_else(too_big)?;
+    let eff = kernel
+        .checked_sub(1)
+        .and_then(|k| k.checked_mul(dilation))
+        .and_then(|k| k.checked_add(1))
+        .ok_or_else(too_big)?;
+    if padded < eff {
+        return Err(Error::InputSize(format!(
+            "conv2d needs a padded {what} of at least {eff} (kernel {kernel}, dilation {dilation}) but the input {what} {input} padded by {pad_a}+{pad_b} is {padded}"
+        )));
+    }
+    Ok((padded - eff) / stride + 1)
+}
+
+/// Output shape `[n, cout, oh, ow]` of [`conv2d`] for an input of `x_shape` and weight of
+/// `w_shape` (`[cout, cin / groups, kh, kw]`); validates every parameter like PyTorch does.
+pub fn conv2d_out_shape(x_shape: [usize; 4], w_shape: [usize; 4], p: &Conv2dParams) -> Result<[usize; 4]> {
+    const OP: &str = "conv2d";
+    let [n, cin, h, w] = x_shape;
+    let [cout, cin_g, kh, kw] = w_shape;
+    if p.stride.contains(&0) {
+        return Err(invalid(OP, format!("stride {:?} must be at least 1", p.stride)));
+    }
+    if p.dilation.contains(&0) {
+        return Err(invalid(OP, format!("dilation {:?} must be at least 1", p.dilation)));
+    }
+    if p.groups == 0 {
+        return Err(invalid(OP, "groups must be at least 1"));
+    }
+    if kh == 0 || kw == 0 || cout == 0 || cin_g == 0 {
+        return Err(mismatch(OP, &x_shape, &w_shape, "the weight has an empty dimension"));
+    }
+    if n == 0 || h == 0 || w == 0 || cin == 0 {
+        return Err(Error::InputSize(format!("conv2d input {x_shape:?} has an empty dimension")));
+    }
+    if cout % p.groups != 0 {
+        return Err(mismatch(
+            OP,
+            &x_shape,
+            &w_shape,
+            format!("{cout} output channels are not divisible by {} groups", p.groups),
+        ));
+    }
+    if cin_g.checked_mul(p.groups) != Some(cin) {
+        return Err(mismatch(
+            OP,
+            &x_shape,
+            &w_shape,
+            format!(
+                "the input has {cin} channels but the weight expects {cin_g} per group × {} groups",
+                p.groups
+            ),
+        ));
+    }
+    check_pad_fits(p.padding_mode, p.padding, h, w, OP)?;
+    let [pt, pb, pl, pr] = p.padding;
+    let oh = conv_dim("height", h, pt, pb, kh, p.stride[0], p.dilation[0])?;
+    let ow = conv_dim("width", w, pl, pr, kw, p.stride[1], p.dilation[1])?;
+    Ok([n, cout, oh, ow])
+}
+
+/// Checks PyTorch's limits on non-zero padding: reflect needs pad < dim, circular pad <= dim.
+fn check_pad_fits(mode: PaddingMode, pad: [usize; 4], h: usize, w: usize, op: &'static str) -> Result<()> {
+    let [pt, pb, pl, pr] = pad;
+    let limits = [(pt, h, "height"), (pb, h, "height"), (pl, w, "width"), (pr, w, "width")];
+    for (p, dim, what) in limits {
+        match mode {
+            PaddingMode::Reflect if p >= dim => {
+                return Err(Error::InputSize(format!(
+                    "{op}: reflect padding {p} needs an input {what} greater than {p}, got {dim}"
+                )))
+            }
+            PaddingMode::Circular if p > dim => {
+                return Err(Error::InputSize(format!(
+                    "{op}: circular padding {p} needs an input {what} of at least {p}, got {dim}"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Pads `x` by `[top, bottom, left, right]` with `mode`, like `F.pad(x, (left, right, top,
+/// bottom), mode)`.
+pub fn pad2d(x: ArrayView4<f32>, pad: [usize; 4], mode: PaddingMode) -> Result<Tensor> {
+    let [n, c, h, w] = shape4(&x);
+    if h == 0 || w == 0 {
+        return Err(Error::InputSize(format!("pad2d input {:?} has an empty dimension", [n, c, h, w])));
+    }
+    check_pad_fits(mode, pad, h, w, "pad2d")?;
+    let [pt, pb, pl, pr] = pad;
+    let overflow = || Error::InputSize(format!("pad2d of {:?} by {pad:?} overflows", [n, c, h, w]));
+    let ph = h.checked_add(pt).and_then(|v| v.checked_add(pb)).ok_or_else(overflow)?;
+    let pw = w.checked_add(pl).and_then(|v| v.checked_add(pr)).ok_or_else(overflow)?;
+    // Source index of padded position `i` (in padded coordinates), or None for a zero.
+    let map = |i: usize, before: usize, dim: usize| -> Option<usize> {
+        let j = i as isize - before as isize;
+        let d = dim as isize;
+        let k = match mode {
+            PaddingMode::Zeros => {
+                if j < 0 || j >= d {
+                    return None;
+                }
+                j
+            }
+            PaddingMode::Reflect => {
+                if j < 0 {
+                    -j
+                } else if j >= d {
+                    2 * (d - 1) - j
+                } else {
+                    j
+                }
+            }
+            PaddingMode::Replicate => j.clamp(0, d - 1),
+            PaddingMode::Circular => j.rem_euclid(d),
+        };
+        Some(k as usize)
+    };
+    let rows: Vec<Option<usize>> = (0..ph).map(|i| map(i, pt, h)).collect();
+    let cols: Vec<Option<usize>> = (0..pw).map(|i| map(i, pl, w)).collect();
+    let mut out = Tensor::zeros((n, c, ph, pw));
+    for (ni, ci) in (0..n).flat_map(|a| (0..c).map(move |b| (a, b))) {
+        let mut oplane = out.slice_mut(ndarray::s![ni, ci, .., ..]);
+        let iplane = x.slice(ndarray::s![ni, ci, .., ..]);
+        for (oy, sy) in rows.iter().enumerate() {
+            let Some(sy) = *sy else { continue };
+            for (ox, sx) in cols.iter().enumerate() {
+                if let Some(sx) = *sx {
+                    oplane[[oy, ox]] = iplane[[sy, sx]];
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `[n, c, h, w]` of a 4-D view.
+pub(crate) fn shape4<S: ndarray::Data<Elem = f32>>(x: &ndarray::ArrayBase<S, ndarray::Ix4>) -> [usize; 4] {
+    let d = x.dim();
+    [d.0, d.1, d.2, d.3]
+}
+
+/// Convolves `x` (`[n, cin, h, w]`) with `w` (`[cout, cin / groups, kh, kw]`), adds `bias`
+/// (`[cout]`) and applies `p.act`; equals `act(nn.Conv2d(...)(x))` in PyTorch.
+pub fn conv2d(
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: Option<ArrayView1<f32>>,
+    p: &Conv2dParams,
+) -> Result<Tensor> {
+    let shape = conv2d_out_shape(shape4(&x), shape4(&w), p)?;
+    let mut out = Tensor::zeros(shape);
+    conv2d_into(x, w, bias, p, out.view_mut())?;
+    Ok(out)
+}
+
+/// [`conv2d`] writing into `out`, which must have exactly [`conv2d_out_shape`]'s shape.
+pub fn conv2d_into(
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: Option<ArrayView1<f32>>,
+    p: &Conv2dParams,
+    mut out: ArrayViewMut4<f32>,
+) -> Result<()> {
+    let x_shape = shape4(&x);
+    let w_shape = shape4(&w);
+    let o_shape = conv2d_out_shape(x_shape, w_shape, p)?;
+    let got = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
+    if got != o_shape {
+        return Err(mismatch(
+            "conv2d",
+            &x_shape,
+            &got,
+            format!("the output buffer must have shape {o_shape:?}"),
+        ));
+    }
+    let bias_vec = match bias {
+        Some(b) if b.len() != w_shape[0] => {
+            return Err(mismatch(
+                "conv2d",
+                &w_shape,
+                &[b.len()],
+                format!("the bias must have {} entries, one per output channel", w_shape[0]),
+            ))
+        }
+        Some(b) => b.to_vec(),
+        None => vec![0.0; w_shape[0]],
+    };
+    let padded;
+    let (xv, pad) = if p.padding_mode != PaddingMode::Zeros && p.padding != [0; 4] {
+        padded = pad2d(x, p.padding, p.padding_mode)?;
+        (padded.view(), [0; 4])
+    } else {
+        (x.view(), p.padding)
+    };
+    let [n, cin, h, wd] = shape4(&xv);
+    let g = Geom {
+        n,
+        cin,
+        h,
+        w: wd,
+        cout: o_shape[1],
+        kh: w_shape[2],
+        kw: w_shape[3],
+        sh: p.stride[0],
+        sw: p.stride[1],
+        dh: p.dilation[0],
+        dw: p.dilation[1],
+        pt: pad[0],
+        pl: pad[2],
+        oh: o_shape[2],
+        ow: o_shape[3],
+        groups: p.groups,
+    };
+    let xs = xv.as_standard_layout();
+    let ws = w.as_standard_layout();
+    // Both are standard layout now, so as_slice cannot fail; keep the error path anyway.
+    let (Some(xsl), Some(wsl)) = (xs.as_slice(), ws.as_slice()) else {
+        return Err(invalid("conv2d", "internal: could not make the operands contiguous"));
+    };
+    match out.as_slice_mut() {
+        Some(o) => run(&g, xsl, wsl, &bias_vec, p.act, o),
+        None => {
+            let mut tmp = Tensor::zeros(o_shape);
+            if let Some(o) = tmp.as_slice_mut() {
+                run(&g, xsl, wsl, &bias_vec, p.act, o);
+            }
+            out.assign(&tmp);
+        }
+    }
+    Ok(())
+}
+
+/// Validated geometry of one convolution (padding already applied for non-zero modes).
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    dh: usize,
+    dw: usize,
+    pt: usize,
+    pl: usize,
+    oh: usize,
+    ow: usize,
+    groups: usize,
+}
+
+impl Geom {
+    fn cin_g(&self) -> usize {
+        self.cin / self.groups
+    }
+    fn cout_g(&self) -> usize {
+        self.cout / self.groups
+    }
+    /// Multiply-adds of the whole conv (saturating: only used for scheduling decisions).
+    fn macs(&self) -> usize {
+        [self.n, self.cout, self.oh, self.ow, self.cin_g(), self.kh, self.kw]
+            .iter()
+            .fold(1usize, |a, &b| a.saturating_mul(b))
+    }
+}
+
+/// Range `lo..hi` of output columns whose input column `ox*s + off - pad` lies in `0..w`.
+#[inline]
+fn valid_range(ow: usize, s: usize, off: usize, pad: usize, w: usize) -> (usize, usize) {
+    let lo = if off >= pad { 0 } else { (pad - off).div_ceil(s) };
+    let end = pad + w;
+    let hi = if end <= off { 0 } else { (end - off).div_ceil(s).min(ow) };
+    (lo.min(hi), hi)
+}
+
+/// Runs a validated conv; `out` is the standard-layout `[n, cout, oh, ow]` buffer.
+fn run(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
+    if g.cin_g() == 1 {
+        depthwise(g, x, w, bias, act, out);
+    } else {
+        gemm_conv(g, x, w, bias, act, out);
+    }
+}
+
+/// Direct loop for convs with one input channel per group (depthwise, channel multiplier ok).
+fn depthwise(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
+    let plane = g.oh * g.ow;
+    let cout_g = g.cout_g();
+    let kernel = |(idx, oplane): (usize, &mut [f32])| {
+        let (n, co) = (idx / g.cout, idx % g.cout);
+        let ci = co / cout_g;
+        let xin = &x[(n * g.cin + ci) * g.h * g.w..][..g.h * g.w];
+        let wk = &w[co * g.kh * g.kw..][..g.kh * g.kw];
+        oplane.fill(0.0);
+        for oy in 0..g.oh {
+            let orow = &mut oplane[oy * g.ow..][..g.ow];
+            for ky in 0..g.kh {
+                let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                if iy < 0 || iy >= g.h as isize {
+                    continue;
+                }
+                let irow = &xin[iy as usize * g.w..][..g.w];
+                for kx in 0..g.kw {
+                    let wv = wk[ky * g.kw + kx];
+                    let off = kx * g.dw;
+                    let (lo, hi) = valid_range(g.ow, g.sw, off, g.pl, g.w);
+                    if lo >= hi {
+                        continue;
+                    }
+                    let first = lo * g.sw + off - g.pl;
+                    if g.sw == 1 {
+                        let src = &irow[first..first + (hi - lo)];
+                        for (o, &i) in orow[lo..hi].iter_mut().zip(src) {
+                            *o += wv * i;
+                        }
+                    } else {
+                        for (o, &i) in orow[lo..hi].iter_mut().zip(irow[first..].iter().step_by(g.sw)) {
+                            *o += wv * i;
+                        }
+                    }
+                }
+            }
+        }
+        bias_activate_slice(oplane, bias[co], act);
+    };
+    if g.macs() >= PAR_MIN_MACS {
+        out.par_chunks_mut(plane).enumerate().for_each(kernel);
+    } else {
+        out.chunks_mut(plane).enumerate().for_each(kernel);
+    }
+}
+
+thread_local! {
+    /// Per-thread im2col buffer, grown on demand and reused across calls.
+    static COLS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Raw output pointer shared by tasks that write provably disjoint regions.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks built by `gemm_conv` write disjoint (image, group, row band) regions.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// GEMM-based conv (pointwise directly, otherwise im2col in row bands).
+fn gemm_conv(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
+    let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
+    let k = cin_g * g.kh * g.kw;
+    let hw_out = g.oh * g.ow;
+    let hw_in = g.h * g.w;
+    let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w;
+    let threads = rayon::current_num_threads().max(1);
+    let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
+    // Rows per band: the im2col budget, then split further so every thread has work.
+    let budget_cols = if pointwise { 1 << 14 } else { (COL_BUDGET / k).max(1) };
+    let mut rows = (budget_cols / g.ow).clamp(1, g.oh);
+    if parallel {
+        let want = 2 * threads;
+        let per_img = g.n * g.groups;
+        if per_img < want {
+            let bands = want.div_ceil(per_img);
+            rows = rows.min(g.oh.div_ceil(bands)).max(1);
+        }
+    }
+    let bands = g.oh.div_ceil(rows);
+    let tasks = g.n * g.groups * bands;
+    let out_ptr = OutPtr(out.as_mut_ptr());
+    let task = |t: usize| {
+        let out_ptr = out_ptr;
+        let (img_group, band) = (t / bands, t % bands);
+        let (n, grp) = (img_group / g.groups, img_group % g.groups);
+        let oy0 = band * rows;
+        let oy1 = (oy0 + rows).min(g.oh);
+        let c0 = oy0 * g.ow;
+        let nc = (oy1 - oy0) * g.ow;
+        let x_img = &x[(n * g.cin + grp * cin_g) * hw_in..][..cin_g * hw_in];
+        let w_grp = &w[grp * cout_g * k..][..cout_g * k];
+        let o_base = (n * g.cout + grp * cout_g) * hw_out + c0;
+        // SAFETY: o_base + (cout_g - 1) * hw_out + nc <= out.len() by construction of the
+        // geometry; this task alone writes rows oy0..oy1 of channels grp*cout_g.. of image n.
+        let dst = unsafe { out_ptr.0.add(o_base) };
+        let gemm_par = if parallel && tasks < threads { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        if pointwise {
+            let rhs = &x_img[c0..];
+            // SAFETY: lhs is cout_g×k (rs k), rhs is k×nc (rs hw_in) within x_img, dst is
+            // cout_g×nc (rs hw_out) within out; all extents validated above.
+            unsafe { sgemm(cout_g, nc, k, dst, hw_out, w_grp.as_ptr(), k, rhs.as_ptr(), hw_in, gemm_par) };
+        } else {
+            COLS.with(|cell| {
+                let mut cols = cell.borrow_mut();
+                if cols.len() < k * nc {
+                    cols.resize(k * nc, 0.0);
+                }
+                im2col(g, x_img, oy0, oy1, &mut cols[..k * nc]);
+                // SAFETY: as above, with rhs the k×nc im2col tile (rs nc).
+                unsafe { sgemm(cout_g, nc, k, dst, hw_out, w_grp.as_ptr(), k, cols.as_ptr(), nc, gemm_par) };
+            });
+        }
+        for co in 0..cout_g {
+            // SAFETY: row segment co of this task's disjoint output block.
+            let seg = unsafe { std::slice::from_raw_parts_mut(dst.add(co * hw_out), nc) };
+            bias_activate_slice(seg, bias[grp * cout_g + co], act);
+        }
+    };
+    if parallel && tasks >= threads {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all row-major with the given row strides.
+///
+/// # Safety
+/// Every pointer must be valid for its `rows × row_stride` extent (last row only `cols` long).
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    lhs: *const f32,
+    lhs_rs: usize,
+    rhs: *const f32,
+    rhs_rs: usize,
+    par: gemm::Parallelism,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        false,
+        lhs,
+        1,
+        lhs_rs as isize,
+        rhs,
+        1,
+        rhs_rs as isize,
+        0.0,
+        1.0,
+        false,
+        false,
+        false,
+        par,
+    );
+}
+
+/// Writes the im2col matrix `[cin_g·kh·kw, (oy1-oy0)·ow]` of output rows `oy0..oy1`.
+fn im2col(g: &Geom, x_img: &[f32], oy0: usize, oy1: usize, cols: &mut [f32]) {
+    let nc = (oy1 - oy0) * g.ow;
+    let hw = g.h * g.w;
+    let mut rows = cols.chunks_exact_mut(nc);
+    for ci in 0..g.cin_g() {
+        let xin = &x_img[ci * hw..][..hw];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let Some(row) = rows.next() else { return };
+                let off = kx * g.dw;
+                let (lo, hi) = valid_range(g.ow, g.sw, off, g.pl, g.w);
+                for (oy, dst) in (oy0..oy1).zip(row.chunks_exact_mut(g.ow)) {
+                    let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                    if iy < 0 || iy >= g.h as isize || lo >= hi {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let irow = &xin[iy as usize * g.w..][..g.w];
+                    dst[..lo].fill(0.0);
+                    dst[hi..].fill(0.0);
+                    let first = lo * g.sw + off - g.pl;
+                    if g.sw == 1 {
+                        dst[lo..hi].copy_from_slice(&irow[first..first + (hi - lo)]);
+                    } else {
+                        for (d, &s) in dst[lo..hi].iter_mut().zip(irow[first..].iter().step_by(g.sw)) {
+                            *d = s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

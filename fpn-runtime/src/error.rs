@@ -1,0 +1,86 @@
+//! The crate's single error type.
+//!
+//! Invariant: every fallible public function returns [`Error`]; nothing reachable from a user's
+//! tensors, parameters or weight files panics.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in a runtime op or while loading weights.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Two operands (or an operand and a parameter) have shapes the op cannot combine.
+    #[error("{op} cannot combine shapes {lhs:?} and {rhs:?}: {reason}.")]
+    ShapeMismatch {
+        /// The op that refused, e.g. `"conv2d"`.
+        op: &'static str,
+        /// Shape of the first operand (the input, for most ops).
+        lhs: Vec<usize>,
+        /// Shape of the second operand (weight, other input, or output buffer).
+        rhs: Vec<usize>,
+        /// Which dimension disagrees, in words.
+        reason: String,
+    },
+    /// An op parameter is out of range (zero stride, zero groups, padding wider than PyTorch allows…).
+    #[error("{op} was given invalid parameters: {reason}.")]
+    InvalidParams {
+        /// The op that refused.
+        op: &'static str,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// The input's spatial size is not accepted by an op (e.g. smaller than the kernel).
+    #[error("input size not accepted: {0}.")]
+    InputSize(String),
+    /// A weight file lacks a tensor the network needs.
+    #[error("the weights have no tensor named `{name}`.")]
+    MissingTensor {
+        /// Full (un-scoped) tensor name.
+        name: String,
+    },
+    /// A stored tensor has a different shape than the network expects.
+    #[error("tensor `{name}` has shape {found:?} but shape {expected:?} was expected.")]
+    WrongShape {
+        /// Full tensor name.
+        name: String,
+        /// Shape the caller asked for.
+        expected: Vec<usize>,
+        /// Shape stored in the file.
+        found: Vec<usize>,
+    },
+    /// A stored tensor has a dtype that cannot be converted to f32 (only F32, F16, BF16, F64 can).
+    #[error("tensor `{name}` has dtype {dtype}, which cannot be loaded as f32 (F32, F16, BF16 and F64 can).")]
+    WrongDtype {
+        /// Full tensor name.
+        name: String,
+        /// The stored dtype, as safetensors names it.
+        dtype: String,
+    },
+    /// The bytes are not a valid safetensors file (truncated, garbage, inconsistent header).
+    #[error("the weights are not a valid safetensors file: {reason}.")]
+    CorruptWeights {
+        /// What the parser found wrong.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("cannot access `{}`: {source}.", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Shorthand used by ops to build a [`Error::ShapeMismatch`].
+pub(crate) fn mismatch(op: &'static str, lhs: &[usize], rhs: &[usize], reason: impl Into<String>) -> Error {
+    Error::ShapeMismatch { op, lhs: lhs.to_vec(), rhs: rhs.to_vec(), reason: reason.into() }
+}
+
+/// Shorthand for [`Error::InvalidParams`].
+pub(crate) fn invalid(op: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidParams { op, reason: reason.into() }
+}

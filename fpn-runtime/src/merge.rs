@@ -1,0 +1,144 @@
+//! Ops that merge feature maps: elementwise sum, channel concat, mean, and BiFPN's fast
+//! normalized weighted fusion. All operands must have identical shapes (no broadcasting),
+//! except concat, which needs equal batch and spatial dims.
+
+use ndarray::{s, ArrayView1, ArrayView4, ArrayViewMut4, Zip};
+
+use crate::conv::shape4;
+use crate::error::{invalid, mismatch, Result};
+use crate::Tensor;
+
+/// Checks that `b` has the shape of `a`.
+fn same(op: &'static str, a: [usize; 4], b: [usize; 4]) -> Result<()> {
+    if a != b {
+        return Err(mismatch(op, &a, &b, "the operands must have the same shape"));
+    }
+    Ok(())
+}
+
+/// `a + b`.
+pub fn add(a: ArrayView4<f32>, b: ArrayView4<f32>) -> Result<Tensor> {
+    same("add", shape4(&a), shape4(&b))?;
+    let mut out = a.as_standard_layout().into_owned();
+    add_assign(&mut out, b)?;
+    Ok(out)
+}
+
+/// Writes `a + b` into `out`.
+pub fn add_into(a: ArrayView4<f32>, b: ArrayView4<f32>, mut out: ArrayViewMut4<f32>) -> Result<()> {
+    same("add", shape4(&a), shape4(&b))?;
+    same("add", shape4(&a), [out.dim().0, out.dim().1, out.dim().2, out.dim().3])?;
+    Zip::from(&mut out).and(&a).and(&b).for_each(|o, &x, &y| *o = x + y);
+    Ok(())
+}
+
+/// `acc += b`.
+pub fn add_assign(acc: &mut Tensor, b: ArrayView4<f32>) -> Result<()> {
+    same("add", shape4(acc), shape4(&b))?;
+    match (acc.as_slice_mut(), b.as_slice()) {
+        // Both standard layout: one flat loop that vectorizes.
+        (Some(o), Some(bs)) => o.iter_mut().zip(bs).for_each(|(o, &v)| *o += v),
+        _ => *acc += &b,
+    }
+    Ok(())
+}
+
+/// Concatenation along channels (`torch.cat(xs, dim=1)`).
+pub fn concat(xs: &[ArrayView4<f32>]) -> Result<Tensor> {
+    let shape = concat_shape(xs)?;
+    let mut out = Tensor::zeros(shape);
+    concat_into(xs, out.view_mut())?;
+    Ok(out)
+}
+
+/// Output shape of [`concat`].
+pub fn concat_shape(xs: &[ArrayView4<f32>]) -> Result<[usize; 4]> {
+    let Some(first) = xs.first() else {
+        return Err(invalid("concat", "at least one input is needed"));
+    };
+    let mut shape = shape4(first);
+    for x in &xs[1..] {
+        let s = shape4(x);
+        if s[0] != shape[0] || s[2] != shape[2] || s[3] != shape[3] {
+            return Err(mismatch("concat", &shape4(first), &s, "batch, height and width must agree"));
+        }
+        shape[1] = shape[1]
+            .checked_add(s[1])
+            .ok_or_else(|| invalid("concat", "the channel count overflows"))?;
+    }
+    Ok(shape)
+}
+
+/// [`concat`] into a preallocated `out`.
+pub fn concat_into(xs: &[ArrayView4<f32>], mut out: ArrayViewMut4<f32>) -> Result<()> {
+    let shape = concat_shape(xs)?;
+    let got = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
+    if got != shape {
+        return Err(mismatch("concat", &shape, &got, "the output buffer has the wrong shape"));
+    }
+    let mut c0 = 0;
+    for x in xs {
+        let c = x.dim().1;
+        out.slice_mut(s![.., c0..c0 + c, .., ..]).assign(x);
+        c0 += c;
+    }
+    Ok(())
+}
+
+/// Elementwise mean of equally shaped tensors (sum, then divide by the count).
+pub fn mean(xs: &[ArrayView4<f32>]) -> Result<Tensor> {
+    let Some(first) = xs.first() else {
+        return Err(invalid("mean", "at least one input is needed"));
+    };
+    let mut out = Tensor::zeros(first.raw_dim());
+    mean_into(xs, out.view_mut())?;
+    Ok(out)
+}
+
+/// [`mean`] into a preallocated `out`.
+pub fn mean_into(xs: &[ArrayView4<f32>], out: ArrayViewMut4<f32>) -> Result<()> {
+    let w: Vec<f32> = vec![1.0; xs.len()];
+    weighted_sum_into("mean", xs, &w, out)
+}
+
+/// Writes `sum_i w[i] * xs[i]` into `out`, then divides by `xs.len()` when `op == "mean"`.
+fn weighted_sum_into(op: &'static str, xs: &[ArrayView4<f32>], w: &[f32], mut out: ArrayViewMut4<f32>) -> Result<()> {
+    let Some(first) = xs.first() else {
+        return Err(invalid(op, "at least one input is needed"));
+    };
+    let s0 = shape4(first);
+    for x in xs {
+        same(op, s0, shape4(x))?;
+    }
+    same(op, s0, [out.dim().0, out.dim().1, out.dim().2, out.dim().3])?;
+    Zip::from(&mut out).and(first).for_each(|o, &v| *o = w[0] * v);
+    for (x, &wi) in xs[1..].iter().zip(&w[1..]) {
+        Zip::from(&mut out).and(x).for_each(|o, &v| *o += wi * v);
+    }
+    if op == "mean" {
+        let n = xs.len() as f32;
+        out.mapv_inplace(|v| v / n);
+    }
+    Ok(())
+}
+
+/// BiFPN's fast normalized fusion: `sum_i relu(w_i) / (sum_j relu(w_j) + eps) * xs[i]`.
+pub fn weighted_fusion(xs: &[ArrayView4<f32>], w: ArrayView1<f32>, eps: f32) -> Result<Tensor> {
+    let Some(first) = xs.first() else {
+        return Err(invalid("weighted_fusion", "at least one input is needed"));
+    };
+    let mut out = Tensor::zeros(first.raw_dim());
+    weighted_fusion_into(xs, w, eps, out.view_mut())?;
+    Ok(out)
+}
+
+/// [`weighted_fusion`] into a preallocated `out`.
+pub fn weighted_fusion_into(xs: &[ArrayView4<f32>], w: ArrayView1<f32>, eps: f32, out: ArrayViewMut4<f32>) -> Result<()> {
+    if w.len() != xs.len() {
+        return Err(mismatch("weighted_fusion", &[xs.len()], &[w.len()], "one weight per input is needed"));
+    }
+    let relu: Vec<f32> = w.iter().map(|&v| if v < 0.0 { 0.0 } else { v }).collect();
+    let denom = relu.iter().sum::<f32>() + eps;
+    let norm: Vec<f32> = relu.iter().map(|v| v / denom).collect();
+    weighted_sum_into("weighted_fusion", xs, &norm, out)
+}

@@ -1,0 +1,209 @@
+//! Max and average pooling equal to PyTorch's `F.max_pool2d` / `F.avg_pool2d` (including
+//! `ceil_mode`, `count_include_pad`, dilation for max).
+
+use ndarray::{ArrayView4, ArrayViewMut4};
+use rayon::prelude::*;
+
+use crate::conv::shape4;
+use crate::error::{invalid, mismatch, Error, Result};
+use crate::Tensor;
+
+/// Parameters of [`max_pool2d`] / [`avg_pool2d`], mirroring `nn.MaxPool2d` / `nn.AvgPool2d`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pool2dParams {
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Vertical and horizontal stride (PyTorch's default is the kernel).
+    pub stride: [usize; 2],
+    /// Symmetric padding `[ph, pw]`; at most half the kernel, as PyTorch requires.
+    pub padding: [usize; 2],
+    /// Dilation (max pooling only; average pooling requires `[1, 1]`).
+    pub dilation: [usize; 2],
+    /// Round the output size up instead of down (last window must still start inside the input
+    /// or its left padding).
+    pub ceil_mode: bool,
+    /// Average pooling divides by the window size including padding (PyTorch's default `true`).
+    pub count_include_pad: bool,
+}
+
+impl Pool2dParams {
+    /// A `k×k` window with stride `k`, no padding, dilation 1, floor mode, `count_include_pad`.
+    pub fn square(k: usize) -> Self {
+        Self { kernel: [k, k], stride: [k, k], padding: [0, 0], dilation: [1, 1], ceil_mode: false, count_include_pad: true }
+    }
+}
+
+/// PyTorch's `pooling_output_shape`: output length of one pooled dim, or `None` if the
+/// parameters are invalid (zero kernel/stride/dilation, `pad > kernel / 2`) or the output
+/// would be empty.
+pub fn pool_out_size(input: usize, kernel: usize, stride: usize, pad: usize, dilation: usize, ceil_mode: bool) -> Option<usize> {
+    if kernel == 0 || stride == 0 || dilation == 0 || pad > kernel / 2 {
+        return None;
+    }
+    let input_i = i128::try_from(input).ok()?;
+    let (k, s, p, d) = (kernel as i128, stride as i128, pad as i128, dilation as i128);
+    let span = input_i + 2 * p - d * (k - 1) - 1 + if ceil_mode { s - 1 } else { 0 };
+    let mut out = span.div_euclid(s) + 1;
+    // The last window must start inside the input or the left padding.
+    if ceil_mode && (out - 1) * s >= input_i + p {
+        out -= 1;
+    }
+    if out < 1 {
+        return None;
+    }
+    usize::try_from(out).ok()
+}
+
+/// Output shape of a pooling op, with errors like PyTorch's shape check.
+pub fn pool2d_out_shape(x_shape: [usize; 4], p: &Pool2dParams) -> Result<[usize; 4]> {
+    const OP: &str = "pool2d";
+    if p.kernel.contains(&0) || p.stride.contains(&0) || p.dilation.contains(&0) {
+        return Err(invalid(OP, format!("kernel {:?}, stride {:?} and dilation {:?} must be at least 1", p.kernel, p.stride, p.dilation)));
+    }
+    if p.padding[0] > p.kernel[0] / 2 || p.padding[1] > p.kernel[1] / 2 {
+        return Err(invalid(OP, format!("padding {:?} must be at most half of kernel {:?}", p.padding, p.kernel)));
+    }
+    let [n, c, h, w] = x_shape;
+    if n == 0 || c == 0 || h == 0 || w == 0 {
+        return Err(Error::InputSize(format!("pool2d input {x_shape:?} has an empty dimension")));
+    }
+    let oh = pool_out_size(h, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0], p.ceil_mode);
+    let ow = pool_out_size(w, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1], p.ceil_mode);
+    match (oh, ow) {
+        (Some(oh), Some(ow)) => Ok([n, c, oh, ow]),
+        _ => Err(Error::InputSize(format!(
+            "pool2d with kernel {:?}, padding {:?} and dilation {:?} gives an empty output for an input of {h}×{w}",
+            p.kernel, p.padding, p.dilation
+        ))),
+    }
+}
+
+/// Which reduction a pooling call performs.
+#[derive(Clone, Copy)]
+enum Kind {
+    Max,
+    Avg,
+}
+
+/// `F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)`; NaN propagates like PyTorch.
+pub fn max_pool2d(x: ArrayView4<f32>, p: &Pool2dParams) -> Result<Tensor> {
+    let mut out = Tensor::zeros(pool2d_out_shape(shape4(&x), p)?);
+    pool_into(x, p, out.view_mut(), Kind::Max)?;
+    Ok(out)
+}
+
+/// [`max_pool2d`] into a preallocated `out`.
+pub fn max_pool2d_into(x: ArrayView4<f32>, p: &Pool2dParams, out: ArrayViewMut4<f32>) -> Result<()> {
+    pool_into(x, p, out, Kind::Max)
+}
+
+/// `F.avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad)`; `p.dilation` must be `[1, 1]`.
+pub fn avg_pool2d(x: ArrayView4<f32>, p: &Pool2dParams) -> Result<Tensor> {
+    let mut out = Tensor::zeros(pool2d_out_shape(shape4(&x), p)?);
+    pool_into(x, p, out.view_mut(), Kind::Avg)?;
+    Ok(out)
+}
+
+/// [`avg_pool2d`] into a preallocated `out`.
+pub fn avg_pool2d_into(x: ArrayView4<f32>, p: &Pool2dParams, out: ArrayViewMut4<f32>) -> Result<()> {
+    pool_into(x, p, out, Kind::Avg)
+}
+
+fn pool_into(x: ArrayView4<f32>, p: &Pool2dParams, mut out: ArrayViewMut4<f32>, kind: Kind) -> Result<()> {
+    let op = match kind {
+        Kind::Max => "max_pool2d",
+        Kind::Avg => "avg_pool2d",
+    };
+    if matches!(kind, Kind::Avg) && p.dilation != [1, 1] {
+        return Err(invalid(op, format!("dilation {:?} is not supported by average pooling", p.dilation)));
+    }
+    let xs = shape4(&x);
+    let os = pool2d_out_shape(xs, p)?;
+    let got = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
+    if got != os {
+        return Err(mismatch(op, &xs, &got, format!("the output buffer must have shape {os:?}")));
+    }
+    let [_, _, h, w] = xs;
+    let [_, _, oh, ow] = os;
+    let xstd = x.as_standard_layout();
+    let Some(xsl) = xstd.as_slice() else {
+        return Err(invalid(op, "internal: could not make the input contiguous"));
+    };
+    let (kh, kw) = (p.kernel[0] as isize, p.kernel[1] as isize);
+    let (sh, sw) = (p.stride[0] as isize, p.stride[1] as isize);
+    let (ph, pw) = (p.padding[0] as isize, p.padding[1] as isize);
+    let (dh, dw) = (p.dilation[0] as isize, p.dilation[1] as isize);
+    let (hi, wi) = (h as isize, w as isize);
+    let plane_kernel = |(iplane, oplane): (&[f32], &mut [f32])| {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let y0 = oy as isize * sh - ph;
+                let x0 = ox as isize * sw - pw;
+                oplane[oy * ow + ox] = match kind {
+                    Kind::Max => {
+                        let mut m = f32::NEG_INFINITY;
+                        for ky in 0..kh {
+                            let iy = y0 + ky * dh;
+                            if iy < 0 || iy >= hi {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ix = x0 + kx * dw;
+                                if ix < 0 || ix >= wi {
+                                    continue;
+                                }
+                                let v = iplane[(iy * wi + ix) as usize];
+                                if v > m || v.is_nan() {
+                                    m = v;
+                                    if v.is_nan() {
+                                        break;
+                                    }
+                                }
+                            }
+                            if m.is_nan() {
+                                break;
+                            }
+                        }
+                        m
+                    }
+                    Kind::Avg => {
+                        let y1 = (y0 + kh).min(hi + ph);
+                        let x1 = (x0 + kw).min(wi + pw);
+                        let pool_size = (y1 - y0) * (x1 - x0);
+                        let (ya, xa, yb, xb) = (y0.max(0), x0.max(0), y1.min(hi), x1.min(wi));
+                        if ya >= yb || xa >= xb {
+                            0.0
+                        } else {
+                            let mut s = 0.0f32;
+                            for iy in ya..yb {
+                                let row = &iplane[(iy * wi) as usize..];
+                                s += row[xa as usize..xb as usize].iter().sum::<f32>();
+                            }
+                            let div = if p.count_include_pad { pool_size } else { (yb - ya) * (xb - xa) };
+                            s / div as f32
+                        }
+                    }
+                };
+            }
+        }
+    };
+    let work = x.len().saturating_mul(p.kernel[0] * p.kernel[1]);
+    let run = |o_slice: &mut [f32]| {
+        if work >= 1 << 18 {
+            xsl.par_chunks(h * w).zip(o_slice.par_chunks_mut(oh * ow)).for_each(plane_kernel);
+        } else {
+            xsl.chunks(h * w).zip(o_slice.chunks_mut(oh * ow)).for_each(plane_kernel);
+        }
+    };
+    match out.as_slice_mut() {
+        Some(s) => run(s),
+        None => {
+            let mut tmp = Tensor::zeros(os);
+            if let Some(s) = tmp.as_slice_mut() {
+                run(s);
+            }
+            out.assign(&tmp);
+        }
+    }
+    Ok(())
+}
