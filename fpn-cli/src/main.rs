@@ -1,1 +1,6 @@
-fn main() {}
+//! The `fpn` command.
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    fpn_cli::main()
+}

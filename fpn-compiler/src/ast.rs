@@ -255,17 +255,17 @@ pub enum OpExpr {
     /// BiFPN fast normalized fusion with learned weights.
     Fuse(Vec<Ref>, f64),
     /// Sequence (`nn.Sequential`).
-    Seq(Vec<OpExpr>),
+    Seq(Vec<Op>),
     /// `concat(x, seq(x))`.
-    Skip(Vec<OpExpr>),
+    Skip(Vec<Op>),
     /// `x + seq(x)`.
-    Residual(Vec<OpExpr>),
+    Residual(Vec<Op>),
     /// Instance of a named block with arguments.
     Call(Name, Vec<(Name, Int)>),
     /// Pyramid generator.
     Pyramid(Box<PyramidArgs>),
     /// The same body applied to each listed input, weights shared.
-    Head(Vec<Ref>, Vec<OpExpr>),
+    Head(Vec<Ref>, Vec<Op>),
     /// torchvision ResNet returning stem, c2..c5.
     ResNet {
         /// 18, 34 or 50.
@@ -950,16 +950,16 @@ impl Reader {
                 }
                 _ => OpExpr::Fuse(self.refs(v, &what)?, 1e-4),
             },
-            "seq" => OpExpr::Seq(self.seq_items(v, &what)?.into_iter().map(|o| o.expr).collect()),
-            "skip" => OpExpr::Skip(self.seq_items(v, &what)?.into_iter().map(|o| o.expr).collect()),
-            "residual" => OpExpr::Residual(self.seq_items(v, &what)?.into_iter().map(|o| o.expr).collect()),
+            "seq" => OpExpr::Seq(self.seq_items(v, &what)?),
+            "skip" => OpExpr::Skip(self.seq_items(v, &what)?),
+            "residual" => OpExpr::Residual(self.seq_items(v, &what)?),
             "fpn" | "panet" | "bifpn" => OpExpr::Pyramid(Box::new(self.pyramid(&k.name, v, span)?)),
             "head" => {
                 let mut m = self.map(v, &what)?;
                 let on = self.require(&mut m, "on", &what).and_then(|r| self.refs(r, "`on`"));
                 let body = self.require(&mut m, "body", &what).and_then(|b| self.seq_items(b, &what));
                 self.finish(m, &["on", "body"], &what);
-                OpExpr::Head(on?, body?.into_iter().map(|o| o.expr).collect())
+                OpExpr::Head(on?, body?)
             }
             "resnet" => {
                 let mut m = self.map(v, &what)?;

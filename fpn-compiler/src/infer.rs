@@ -36,3 +36,320 @@ pub struct Analysis {
     /// FLOPs of each node for batch 1 (multiply-add = 2), `None` when sizes are symbolic.
     pub flops: Vec<Option<i64>>,
 }
+
+/// What a size constraint protects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckKind {
+    /// An op's output height or width must be at least 1.
+    Positive,
+    /// Reflect padding must be smaller than the padded size.
+    ReflectPad,
+    /// Circular padding must not exceed the padded size.
+    CircularPad,
+    /// Inputs of an elementwise merge must have equal sizes.
+    MergeEq,
+}
+
+/// A condition on the input sizes, `lhs >= rhs` or `lhs == rhs`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Constraint {
+    /// Which rule.
+    pub kind: CheckKind,
+    /// The node it belongs to.
+    pub node: NodeIndex,
+    /// Axis: 0 height, 1 width.
+    pub axis: usize,
+    /// Left side.
+    pub lhs: Dim,
+    /// Right side.
+    pub rhs: Dim,
+    /// For merges, which input slot `lhs` (slot 0) and `rhs` come from.
+    pub slots: (usize, usize),
+}
+
+impl Constraint {
+    /// Whether it holds for symbol values `env`; `None` on overflow.
+    pub fn holds(&self, env: &[i64]) -> Option<bool> {
+        let (a, b) = (self.lhs.eval(env)?, self.rhs.eval(env)?);
+        Some(match self.kind {
+            CheckKind::MergeEq => a == b,
+            _ => a >= b,
+        })
+    }
+}
+
+use crate::diag::Diagnostic;
+use crate::ir::{Graph, Op};
+
+/// Infers every node's shape, parameters, FLOPs and the size constraints.
+///
+/// Size-independent problems (channel mismatches, groups, shared weights of different shapes,
+/// overflow) come back as diagnostics; size-dependent ones as [`Constraint`]s, which
+/// [`check`] evaluates for given sizes and [`crate::sizes`] solves for all sizes.
+pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
+    let mut a = Analysis::default();
+    let mut cons = Vec::new();
+    let mut diags = Vec::new();
+    let names = g.symbol_names();
+    let mut param_index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for i in g.order() {
+        let node = g.node(i);
+        let ins: Vec<Shape> = node.inputs.iter().map(|j| a.shapes[j.index()].clone()).collect();
+        let fallback = ins.first().cloned().unwrap_or(Shape { c: 1, h: Dim::Const(1), w: Dim::Const(1) });
+        let overflow = |what: &str| {
+            Diagnostic::error("E0310", node.span, format!("arithmetic overflow computing {what} of `{}`", node.name))
+                .with_label("numbers too large")
+                .with_help("sizes, channels and kernels must stay below 2^63; check for a typo in a large number")
+        };
+        let mut params: Vec<(String, Vec<i64>)> = Vec::new();
+        let mut flops: Option<i64> = Some(0);
+        let shape = match &node.op {
+            Op::Input { channels, size, .. } => Shape { c: *channels, h: size[0].clone(), w: size[1].clone() },
+            Op::Conv(c) => {
+                let x = &ins[0];
+                if x.c % c.groups != 0 {
+                    diags.push(
+                        Diagnostic::error("E0301", node.span, format!("groups {} do not divide the {} input channels of `{}`", c.groups, x.c, node.name))
+                            .with_label(format!("input has {} channels", x.c))
+                            .with_note(format!("input shape {}", fmt_shape(x, &names)))
+                            .with_help(format!("groups must divide both {} (in) and {} (out)", x.c, c.out)),
+                    );
+                }
+                let mut out = [Dim::Const(1), Dim::Const(1)];
+                for axis in 0..2 {
+                    let d = if axis == 0 { &x.h } else { &x.w };
+                    let (p0, p1) = (c.padding[axis * 2], c.padding[axis * 2 + 1]);
+                    let reach = c.dilation[axis].checked_mul(c.kernel[axis] - 1);
+                    let r = reach.and_then(|reach| {
+                        d.add(p0.checked_add(p1)?.checked_sub(reach)?.checked_sub(1)?)?.floor_div(c.stride[axis])?.add(1)
+                    });
+                    match r {
+                        Some(o) => {
+                            cons.push(Constraint { kind: CheckKind::Positive, node: i, axis, lhs: o.clone(), rhs: Dim::Const(1), slots: (0, 0) });
+                            out[axis] = o;
+                        }
+                        None => diags.push(overflow("the output size")),
+                    }
+                    let pmax = p0.max(p1);
+                    match c.mode {
+                        fpn_runtime::PaddingMode::Reflect if pmax > 0 => cons.push(Constraint {
+                            kind: CheckKind::ReflectPad,
+                            node: i,
+                            axis,
+                            lhs: d.clone(),
+                            rhs: Dim::Const(pmax + 1),
+                            slots: (0, 0),
+                        }),
+                        fpn_runtime::PaddingMode::Circular if pmax > 0 => cons.push(Constraint {
+                            kind: CheckKind::CircularPad,
+                            node: i,
+                            axis,
+                            lhs: d.clone(),
+                            rhs: Dim::Const(pmax),
+                            slots: (0, 0),
+                        }),
+                        _ => {}
+                    }
+                }
+                if let Some(prefix) = &node.param {
+                    params.push((format!("{prefix}.weight"), vec![c.out, x.c / c.groups.max(1), c.kernel[0], c.kernel[1]]));
+                    if c.bias {
+                        params.push((format!("{prefix}.bias"), vec![c.out]));
+                    }
+                }
+                let [h, w] = out;
+                flops = match (h.as_const(), w.as_const()) {
+                    (Some(h), Some(w)) => (|| {
+                        let macs = (x.c / c.groups.max(1)).checked_mul(c.kernel[0])?.checked_mul(c.kernel[1])?;
+                        macs.checked_mul(2)?.checked_mul(c.out)?.checked_mul(h.max(0))?.checked_mul(w.max(0))
+                    })(),
+                    _ => None,
+                };
+                Shape { c: c.out, h, w }
+            }
+            Op::BatchNorm { .. } => {
+                if let Some(prefix) = &node.param {
+                    for s in ["weight", "bias", "running_mean", "running_var"] {
+                        params.push((format!("{prefix}.{s}"), vec![ins[0].c]));
+                    }
+                }
+                flops = elementwise(&ins[0], 2);
+                ins[0].clone()
+            }
+            Op::Act(_) => {
+                flops = elementwise(&ins[0], 1);
+                ins[0].clone()
+            }
+            Op::MaxPool(p) | Op::AvgPool(p) => {
+                let x = &ins[0];
+                let mut out = [Dim::Const(1), Dim::Const(1)];
+                for axis in 0..2 {
+                    let d = if axis == 0 { &x.h } else { &x.w };
+                    match pool_size(d, p.kernel[axis], p.stride[axis], p.padding[axis], p.dilation[axis], p.ceil_mode) {
+                        Some(o) => {
+                            cons.push(Constraint { kind: CheckKind::Positive, node: i, axis, lhs: o.clone(), rhs: Dim::Const(1), slots: (0, 0) });
+                            out[axis] = o;
+                        }
+                        None => diags.push(overflow("the output size")),
+                    }
+                }
+                let [h, w] = out;
+                flops = elementwise(&Shape { c: x.c, h: h.clone(), w: w.clone() }, p.kernel[0].saturating_mul(p.kernel[1]));
+                Shape { c: x.c, h, w }
+            }
+            Op::Upsample(u) => {
+                let x = &ins[0];
+                let s = match (&u.scale, ins.get(1)) {
+                    (Some(sc), _) => {
+                        let h = x.h.lin(sc[0].0, 0).and_then(|d| d.floor_div(sc[0].1));
+                        let w = x.w.lin(sc[1].0, 0).and_then(|d| d.floor_div(sc[1].1));
+                        match (h, w) {
+                            (Some(h), Some(w)) => {
+                                for (axis, d) in [(0, &h), (1, &w)] {
+                                    cons.push(Constraint { kind: CheckKind::Positive, node: i, axis, lhs: d.clone(), rhs: Dim::Const(1), slots: (0, 0) });
+                                }
+                                Shape { c: x.c, h, w }
+                            }
+                            _ => {
+                                diags.push(overflow("the upsampled size"));
+                                x.clone()
+                            }
+                        }
+                    }
+                    (None, Some(t)) => Shape { c: x.c, h: t.h.clone(), w: t.w.clone() },
+                    (None, None) => x.clone(),
+                };
+                flops = elementwise(&s, 1);
+                s
+            }
+            Op::Add | Op::Mean | Op::Fuse { .. } | Op::Concat => {
+                let first = &ins[0];
+                let is_concat = matches!(node.op, Op::Concat);
+                let mut c_total: Option<i64> = Some(0);
+                for (slot, s) in ins.iter().enumerate() {
+                    c_total = c_total.and_then(|t| t.checked_add(s.c));
+                    if slot == 0 {
+                        continue;
+                    }
+                    if !is_concat && s.c != first.c {
+                        let (a_name, b_name) = (&g.node(node.inputs[0]).name, &g.node(node.inputs[slot]).name);
+                        diags.push(
+                            Diagnostic::error("E0304", node.span, format!("`{}` ({}) adds tensors with different channel counts: {} vs {}", node.name, node.op.kind(), first.c, s.c))
+                                .with_label(format!("{} vs {} channels", first.c, s.c))
+                                .with_secondary(g.node(node.inputs[0]).span, format!("`{a_name}` is {}", fmt_shape(first, &names)))
+                                .with_secondary(g.node(node.inputs[slot]).span, format!("`{b_name}` is {}", fmt_shape(s, &names)))
+                                .with_note(format!("`{a_name}`: {}, `{b_name}`: {}", fmt_shape(first, &names), fmt_shape(s, &names)))
+                                .with_help(format!("project both to the same width first, e.g. a 1×1 `conv: {{out: {}, kernel: 1}}` on `{b_name}`", first.c)),
+                        );
+                    }
+                    for axis in 0..2 {
+                        let (l, r) = if axis == 0 { (&first.h, &s.h) } else { (&first.w, &s.w) };
+                        if l != r {
+                            cons.push(Constraint { kind: CheckKind::MergeEq, node: i, axis, lhs: l.clone(), rhs: r.clone(), slots: (0, slot) });
+                        }
+                    }
+                }
+                if let (Op::Fuse { .. }, Some(prefix)) = (&node.op, &node.param) {
+                    params.push((format!("{prefix}.weight"), vec![ins.len() as i64]));
+                }
+                let c = if is_concat {
+                    c_total.unwrap_or_else(|| {
+                        diags.push(overflow("the channel count"));
+                        first.c
+                    })
+                } else {
+                    first.c
+                };
+                let s = Shape { c, h: first.h.clone(), w: first.w.clone() };
+                flops = elementwise(&s, ins.len() as i64 - 1);
+                s
+            }
+        };
+        let _ = &fallback;
+        let mut count = 0i64;
+        for (pname, pshape) in params {
+            match param_index.get(&pname) {
+                Some(&k) => {
+                    let prev = &a.params[k];
+                    if prev.shape != pshape {
+                        diags.push(
+                            Diagnostic::error("E0311", node.span, format!("shared weight `{pname}` has shape {:?} here but {:?} where first used", pshape, prev.shape))
+                                .with_label("shares weights with another level")
+                                .with_secondary(g.node(prev.node).span, "first use")
+                                .with_help("a shared head needs the same input channels on every level; project the levels to one width first"),
+                        );
+                    }
+                }
+                None => {
+                    count = count.saturating_add(pshape.iter().product::<i64>());
+                    param_index.insert(pname.clone(), a.params.len());
+                    a.params.push(ParamInfo { name: pname, shape: pshape, node: i });
+                }
+            }
+        }
+        a.param_counts.push(count);
+        a.flops.push(flops);
+        a.shapes.push(shape);
+    }
+    (a, cons, diags)
+}
+
+fn elementwise(s: &Shape, per: i64) -> Option<i64> {
+    s.c.checked_mul(s.h.as_const()?)?.checked_mul(s.w.as_const()?)?.checked_mul(per)
+}
+
+/// PyTorch's `pooling_output_shape`: floor or ceil of `(x + 2p - d(k-1) - 1)/s + 1`, and in
+/// ceil mode the last window must start inside the input or its left padding, which is
+/// `min(…, ceil((x + p)/s))` (docs/sizes.md).
+pub fn pool_size(x: &Dim, k: i64, s: i64, p: i64, d: i64, ceil: bool) -> Option<Dim> {
+    let reach = d.checked_mul(k - 1)?;
+    let num = x.add(p.checked_mul(2)?.checked_sub(reach)?.checked_sub(1)?)?;
+    if ceil {
+        let o = num.ceil_div(s)?.add(1)?;
+        let bound = x.add(p)?.ceil_div(s)?;
+        Some(o.min(&bound))
+    } else {
+        num.floor_div(s)?.add(1)
+    }
+}
+
+/// `C×H×W` with symbols.
+pub fn fmt_shape(s: &Shape, names: &[String]) -> String {
+    format!("{}×{}×{}", s.c, s.h.display(names), s.w.display(names))
+}
+
+/// Evaluates the constraints at symbol values `env` (empty for fixed sizes) in node order.
+///
+/// A node whose constraint fails is reported once; nodes downstream of it are not checked, so
+/// one misalignment gives one error while independent branches still report theirs.
+pub fn check(g: &Graph, a: &Analysis, cons: &[Constraint], env: &[i64]) -> Vec<Failure> {
+    let mut poisoned = vec![false; g.graph.node_count()];
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut ci = 0;
+    for i in g.order() {
+        let node = g.node(i);
+        if node.inputs.iter().any(|j| poisoned[j.index()]) {
+            poisoned[i.index()] = true;
+        }
+        while ci < cons.len() && cons[ci].node == i {
+            let c = &cons[ci];
+            ci += 1;
+            if poisoned[i.index()] {
+                continue;
+            }
+            if c.holds(env) != Some(true) {
+                poisoned[i.index()] = true;
+                failures.push(Failure { constraint: c.clone() });
+            }
+        }
+    }
+    let _ = a;
+    failures
+}
+
+/// A constraint that failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    /// The failed constraint.
+    pub constraint: Constraint,
+}

@@ -1,9 +1,253 @@
-//! The fpn compiler.
+//! The fpn compiler: feature-pyramid topologies from YAML or `fpn!{}` tokens to checked graphs,
+//! shape tables, accepted input sizes and generated Rust.
+//!
+//! ```text
+//! YAML text ──front::yaml──┐
+//!                          ├─► value::Value ──ast::read──► ast::Spec ──lower──► ir::Graph
+//! fpn!{…} ────front::dsl───┘                                                      │
+//!            infer (shapes, params, FLOPs, size constraints) ◄──────────────────────┘
+//!            check (fixed sizes) / sizes::analyse (symbolic sizes) ──► back::rust, interp
+//! ```
+//! [`compile_value`] runs the whole middle for either front end and returns every error at once.
+
 pub mod ast;
-pub mod infer;
 pub mod diag;
 pub mod dim;
+pub mod front;
+pub mod infer;
 pub mod ir;
 pub mod lower;
+pub mod sizes;
 pub mod span;
 pub mod value;
+
+use diag::Diagnostic;
+use dim::Dim;
+use infer::{Analysis, CheckKind, Constraint, Failure};
+use ir::{Graph, Op};
+use sizes::{Accepted, SizesError};
+use span::SourceMap;
+use value::Value;
+
+/// A spec that passed every check.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// The graph.
+    pub graph: Graph,
+    /// Shapes, parameters, FLOPs.
+    pub analysis: Analysis,
+    /// Size constraints (all hold for fixed sizes).
+    pub constraints: Vec<Constraint>,
+    /// Accepted values of each size symbol.
+    pub sizes: Vec<Result<Accepted, SizesError>>,
+    /// Warnings.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Compiles a YAML spec held in `sources` under `path`. On failure returns every diagnostic
+/// (errors and warnings).
+pub fn compile_yaml(sources: &mut SourceMap, path: &str, text: &str) -> Result<Compiled, Vec<Diagnostic>> {
+    let id = sources.add_text(path, text);
+    let v = front::yaml::parse(text, id).map_err(|d| vec![d])?;
+    compile_value(&v)
+}
+
+/// Reads a YAML file and compiles it; a file that cannot be read or is not UTF-8 is a diagnostic.
+pub fn compile_file(sources: &mut SourceMap, path: &std::path::Path) -> Result<Compiled, Vec<Diagnostic>> {
+    let shown = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let id = sources.add_text(&shown, text);
+            let v = front::yaml::parse_bytes(&bytes, id).map_err(|d| vec![d])?;
+            compile_value(&v)
+        }
+        Err(e) => {
+            let id = sources.add_text(&shown, "");
+            Err(vec![Diagnostic::error("E0000", span::Span::new(id, 0, 0), format!("cannot read `{shown}`: {e}"))
+                .with_help("check the path")])
+        }
+    }
+}
+
+/// Compiles a value tree from either front end.
+pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
+    let spec = ast::read(v)?;
+    let (graph, mut warnings) = lower::lower(&spec)?;
+    let (analysis, constraints, mut errors) = infer::infer(&graph);
+    let sizes = sizes::analyse(&graph, &constraints);
+    if graph.symbols.is_empty() {
+        let failures = infer::check(&graph, &analysis, &constraints, &[]);
+        if !failures.is_empty() {
+            let hint = FixedSizeHint::new(&graph);
+            errors.extend(failures.iter().map(|f| explain(&graph, &analysis, f, &[], hint.as_ref())));
+        }
+    } else {
+        for (i, s) in sizes.iter().enumerate() {
+            if let Ok(acc) = s {
+                if acc.is_empty() {
+                    let sym = &graph.symbols[i];
+                    let mut env = vec![1; graph.symbols.len()];
+                    env[i] = sym.min;
+                    let mut d = Diagnostic::error("E0324", sym.span, format!("no value of `{}` works for this spec", sym.name))
+                        .with_label("no accepted size")
+                        .with_help("see the errors below for the first node that breaks at the smallest size");
+                    if let Some(max) = sym.max {
+                        d = d.with_note(format!("{} is bounded to {}..{}", sym.name, sym.min, max));
+                    }
+                    errors.push(d);
+                    let failures = infer::check(&graph, &analysis, &constraints, &env);
+                    errors.extend(failures.iter().take(1).map(|f| explain(&graph, &analysis, f, &env, None)));
+                }
+            }
+        }
+    }
+    if errors.iter().any(Diagnostic::is_error) {
+        errors.append(&mut warnings);
+        return Err(errors);
+    }
+    warnings.append(&mut errors);
+    Ok(Compiled { graph, analysis, constraints, sizes, warnings })
+}
+
+/// For a spec with one fixed-size input: the accepted heights and widths, found by re-running
+/// inference with the input's sizes made symbolic.
+struct FixedSizeHint {
+    input: String,
+    size: [i64; 2],
+    accepted: [Option<Accepted>; 2],
+}
+
+impl FixedSizeHint {
+    fn new(g: &Graph) -> Option<FixedSizeHint> {
+        let [inp] = g.inputs.as_slice() else { return None };
+        let Op::Input { name, size, .. } = &g.node(*inp).op else { return None };
+        let fixed = [size[0].as_const()?, size[1].as_const()?];
+        let mut sym = g.clone();
+        sym.symbols = ["H", "W"]
+            .iter()
+            .map(|n| ir::Symbol { name: n.to_string(), span: g.node(*inp).span, min: 1, max: None })
+            .collect();
+        if let Op::Input { size, .. } = &mut sym.graph[*inp].op {
+            *size = [Dim::Sym(0), Dim::Sym(1)];
+        }
+        let (_, cons, _) = infer::infer(&sym);
+        let mut acc = sizes::analyse(&sym, &cons).into_iter().map(Result::ok);
+        Some(FixedSizeHint { input: name.clone(), size: fixed, accepted: [acc.next().flatten(), acc.next().flatten()] })
+    }
+
+    fn help(&self, axis: usize) -> Option<String> {
+        let acc = self.accepted[axis].as_ref()?;
+        let v = self.size[axis];
+        let word = if axis == 0 { "height" } else { "width" };
+        if acc.is_empty() {
+            return Some(format!("no input {word} works for this spec"));
+        }
+        let (lo, hi) = acc.nearest(v);
+        let near: Vec<String> = lo.iter().chain(hi.iter()).map(i64::to_string).collect();
+        Some(format!(
+            "input `{}` {word} {v} is not accepted; accepted: {}; nearest: {}",
+            self.input,
+            acc.describe(),
+            near.join(" or ")
+        ))
+    }
+}
+
+fn axis_word(axis: usize) -> &'static str {
+    if axis == 0 {
+        "height"
+    } else {
+        "width"
+    }
+}
+
+fn fmt_inputs(g: &Graph, a: &Analysis, env: &[i64]) -> String {
+    let parts: Vec<String> = g
+        .inputs
+        .iter()
+        .map(|i| {
+            let s = &a.shapes[i.index()];
+            let ev = |d: &Dim| d.eval(env).map_or_else(|| "?".to_string(), |v| v.to_string());
+            format!("`{}` of {}×{}×{}", g.node(*i).name, s.c, ev(&s.h), ev(&s.w))
+        })
+        .collect();
+    format!("with input {}", parts.join(", "))
+}
+
+fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&FixedSizeHint>) -> Diagnostic {
+    let c = &f.constraint;
+    let node = g.node(c.node);
+    let ev = |d: &Dim| d.eval(env).map_or_else(|| "?".to_string(), |v| v.to_string());
+    let shape_of = |i: petgraph::graph::NodeIndex| {
+        let s = &a.shapes[i.index()];
+        format!("{}×{}×{}", s.c, ev(&s.h), ev(&s.w))
+    };
+    let axis = axis_word(c.axis);
+    let in_shape = node.inputs.first().map(|i| shape_of(*i)).unwrap_or_default();
+    let d = match c.kind {
+        CheckKind::Positive => Diagnostic::error(
+            "E0320",
+            node.span,
+            format!("`{}` ({}) gets a {} input and would produce {} {} 0", node.name, node.op.kind(), in_shape, axis, if ev(&c.lhs) == "0" { "of" } else { "below" }),
+        )
+        .with_label(format!("output {axis} {}", ev(&c.lhs)))
+        .with_note(format!("{}: `{}` gets {in_shape} and its window does not fit", fmt_inputs(g, a, env), node.name)),
+        CheckKind::ReflectPad | CheckKind::CircularPad => {
+            let pad = ev(&c.rhs);
+            let (mode, code, need) = if c.kind == CheckKind::ReflectPad {
+                ("reflect", "E0321", "smaller than the padded size")
+            } else {
+                ("circular", "E0322", "at most the padded size")
+            };
+            let p = if c.kind == CheckKind::ReflectPad { c.rhs.eval(env).map_or(pad.clone(), |v| (v - 1).to_string()) } else { pad };
+            Diagnostic::error(code, node.span, format!("{mode} padding {p} of `{}` needs a larger input: its {axis} is {}", node.name, ev(&c.lhs)))
+                .with_label(format!("{mode} padding {p} on a {in_shape} input"))
+                .with_note(format!("{}; PyTorch requires {mode} padding {need} and fails at run time", fmt_inputs(g, a, env)))
+        }
+        CheckKind::MergeEq => {
+            let (s0, s1) = (node.inputs[c.slots.0], node.inputs[c.slots.1]);
+            let (n0, n1) = (g.node(s0), g.node(s1));
+            Diagnostic::error(
+                "E0323",
+                node.span,
+                format!("`{}` ({}) merges tensors of different {}: {} vs {}", node.name, node.op.kind(), axis, ev(&c.lhs), ev(&c.rhs)),
+            )
+            .with_label(format!("{axis} {} vs {}", ev(&c.lhs), ev(&c.rhs)))
+            .with_secondary(n0.span, format!("`{}` is {}", n0.name, shape_of(s0)))
+            .with_secondary(n1.span, format!("`{}` is {}", n1.name, shape_of(s1)))
+            .with_note(format!(
+                "{}: `{}` gives {} {} here but `{}` gives {}",
+                fmt_inputs(g, a, env),
+                n0.name,
+                axis,
+                ev(&c.lhs),
+                n1.name,
+                ev(&c.rhs)
+            ))
+        }
+    };
+    let mut help = hint.and_then(|h| h.help(c.axis));
+    if c.kind == CheckKind::MergeEq {
+        let ups: Vec<&str> = node
+            .inputs
+            .iter()
+            .filter(|i| matches!(&g.node(**i).op, Op::Upsample(u) if u.scale.is_some()))
+            .map(|i| g.node(*i).name.as_str())
+            .collect();
+        if let Some(u) = ups.first() {
+            let other = node.inputs.iter().find(|i| g.node(**i).name != *u).map(|i| g.node(*i).name.clone()).unwrap_or_default();
+            let m = format!("or make `{u}` take the skip's size with `upsample: {{match: {other}}}`");
+            help = Some(match help {
+                Some(h) => format!("{h}; {m}"),
+                None => m,
+            });
+        }
+    }
+    d.with_help(help.unwrap_or_else(|| "change the input size or the strides and paddings on the path to this node".into()))
+}
+
+/// Renders diagnostics with the sources they point into (no colours).
+pub fn render(diags: &[Diagnostic], sources: &SourceMap) -> String {
+    diag::render(diags, sources, false)
+}

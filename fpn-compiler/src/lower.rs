@@ -563,10 +563,10 @@ impl<'s> Lower<'s> {
                 };
                 one(self.add(name.into(), o, ins, span, param))
             }
-            OpExpr::Seq(items) => self.seq(items, span, input?, env, name, prefix, depth),
+            OpExpr::Seq(items) => self.seq(items, input?, env, name, prefix, depth),
             OpExpr::Skip(items) | OpExpr::Residual(items) => {
                 let x = input?;
-                let Handle::One(y) = self.seq(items, span, x, env, name, prefix, depth)? else { return None };
+                let Handle::One(y) = self.seq(items, x, env, name, prefix, depth)? else { return None };
                 let o = if matches!(op, OpExpr::Skip(_)) { Op::Concat } else { Op::Add };
                 one(self.add(format!("{name}.out"), o, vec![x, y], span, None))
             }
@@ -618,16 +618,15 @@ impl<'s> Lower<'s> {
                 if !ok {
                     return None;
                 }
-                let body: Vec<OpExpr> = block.body.iter().map(|o| o.expr.clone()).collect();
-                let spans: Vec<Span> = block.body.iter().map(|o| o.span).collect();
-                self.seq_spanned(&body, &spans, input?, &new_env, name, prefix, depth + 1)
+                let body = block.body.clone();
+                self.seq(&body, input?, &new_env, name, prefix, depth + 1)
             }
             OpExpr::Pyramid(p) => self.pyramid(p, env, name, prefix),
             OpExpr::Head(on, body) => {
                 let targets = self.resolve_many(on)?;
                 let mut outs = Vec::new();
                 for (sub, t) in targets {
-                    let h = self.seq(body, span, t, env, &format!("{name}.{sub}"), prefix, depth)?;
+                    let h = self.seq(body, t, env, &format!("{name}.{sub}"), prefix, depth)?;
                     if let Handle::One(n) = h {
                         outs.push((sub, n));
                     }
@@ -643,16 +642,11 @@ impl<'s> Lower<'s> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn seq(&mut self, items: &[OpExpr], span: Span, x: NodeIndex, env: &HashMap<String, i64>, name: &str, prefix: &str, depth: usize) -> Option<Handle> {
-        let spans = vec![span; items.len()];
-        self.seq_spanned(items, &spans, x, env, name, prefix, depth)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn seq_spanned(&mut self, items: &[OpExpr], spans: &[Span], x: NodeIndex, env: &HashMap<String, i64>, name: &str, prefix: &str, depth: usize) -> Option<Handle> {
+    fn seq(&mut self, items: &[ast::Op], x: NodeIndex, env: &HashMap<String, i64>, name: &str, prefix: &str, depth: usize) -> Option<Handle> {
         let mut cur = x;
-        for (i, (it, sp)) in items.iter().zip(spans).enumerate() {
-            match self.op(it, *sp, Some(cur), env, &format!("{name}.{i}"), &join(prefix, &i.to_string()), depth)? {
+        for (i, it) in items.iter().enumerate() {
+            let sp = &it.span;
+            match self.op(&it.expr, *sp, Some(cur), env, &format!("{name}.{i}"), &join(prefix, &i.to_string()), depth)? {
                 Handle::One(n) => cur = n,
                 Handle::Many(_) => {
                     self.diags.push(
@@ -1081,11 +1075,11 @@ fn collect_refs(op: &OpExpr, out: &mut Vec<Ref>) {
                 out.push(r.clone());
             }
         }
-        OpExpr::Seq(items) | OpExpr::Skip(items) | OpExpr::Residual(items) => items.iter().for_each(|i| collect_refs(i, out)),
+        OpExpr::Seq(items) | OpExpr::Skip(items) | OpExpr::Residual(items) => items.iter().for_each(|i| collect_refs(&i.expr, out)),
         OpExpr::Pyramid(p) => out.extend(p.inputs.iter().cloned()),
         OpExpr::Head(on, body) => {
             out.extend(on.iter().cloned());
-            body.iter().for_each(|i| collect_refs(i, out));
+            body.iter().for_each(|i| collect_refs(&i.expr, out));
         }
         _ => {}
     }

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use fpn_runtime::{add, conv2d, upsample_nearest, Conv2dParams, Init, Resize, Tensor};
+use fpn_runtime::{add, conv2d, conv2d_into, upsample_nearest, Conv2dParams, Init, Resize, Tensor};
 use ndarray::Array1;
 
 /// One benchmarked conv: name, input shape, weight shape, stride, padding.
@@ -51,6 +51,10 @@ fn criterion_benches(c: &mut Criterion) {
         let (x, w, b, p, flops) = setup(case);
         g.throughput(Throughput::Elements(flops));
         g.bench_function(case.name, |bench| bench.iter(|| conv2d(x.view(), w.view(), Some(b.view()), &p)));
+        let mut out = Tensor::zeros(fpn_runtime::conv2d_out_shape(case.x, case.w, &p).unwrap_or([1; 4]));
+        g.bench_function(format!("{} (into)", case.name), |bench| {
+            bench.iter(|| conv2d_into(x.view(), w.view(), Some(b.view()), &p, out.view_mut()))
+        });
     }
     let (small, big) = big_map();
     g.throughput(Throughput::Elements(big.len() as u64));
@@ -79,6 +83,12 @@ fn summary() {
             black_box(conv2d(x.view(), w.view(), Some(b.view()), &p).ok());
         });
         println!("{:<34} {:>10.3} {:>12.1}", case.name, t * 1e3, flops as f64 / t / 1e9);
+        let mut out = Tensor::zeros(fpn_runtime::conv2d_out_shape(case.x, case.w, &p).unwrap_or([1; 4]));
+        let t = best(30, || {
+            black_box(conv2d_into(x.view(), w.view(), Some(b.view()), &p, out.view_mut()).ok());
+        });
+        let name = format!("{} (into)", case.name);
+        println!("{:<34} {:>10.3} {:>12.1}", name, t * 1e3, flops as f64 / t / 1e9);
     }
     let (small, big) = big_map();
     let t = best(30, || {

@@ -16,29 +16,38 @@ fn same(op: &'static str, a: [usize; 4], b: [usize; 4]) -> Result<()> {
     Ok(())
 }
 
+/// Elementwise ops below this many elements stay on the calling thread.
+const PAR_MIN_LEN: usize = 1 << 16;
+
 /// `a + b`.
 pub fn add(a: ArrayView4<f32>, b: ArrayView4<f32>) -> Result<Tensor> {
     same("add", shape4(&a), shape4(&b))?;
-    let mut out = a.as_standard_layout().into_owned();
-    add_assign(&mut out, b)?;
-    Ok(out)
+    let z = Zip::from(&a).and(&b);
+    // map_collect writes every element exactly once: no zero-fill pass.
+    Ok(if a.len() >= PAR_MIN_LEN { z.par_map_collect(|&x, &y| x + y) } else { z.map_collect(|&x, &y| x + y) })
 }
 
 /// Writes `a + b` into `out`.
 pub fn add_into(a: ArrayView4<f32>, b: ArrayView4<f32>, mut out: ArrayViewMut4<f32>) -> Result<()> {
     same("add", shape4(&a), shape4(&b))?;
     same("add", shape4(&a), [out.dim().0, out.dim().1, out.dim().2, out.dim().3])?;
-    Zip::from(&mut out).and(&a).and(&b).for_each(|o, &x, &y| *o = x + y);
+    let z = Zip::from(&mut out).and(&a).and(&b);
+    if a.len() >= PAR_MIN_LEN {
+        z.par_for_each(|o, &x, &y| *o = x + y);
+    } else {
+        z.for_each(|o, &x, &y| *o = x + y);
+    }
     Ok(())
 }
 
 /// `acc += b`.
 pub fn add_assign(acc: &mut Tensor, b: ArrayView4<f32>) -> Result<()> {
     same("add", shape4(acc), shape4(&b))?;
-    match (acc.as_slice_mut(), b.as_slice()) {
-        // Both standard layout: one flat loop that vectorizes.
-        (Some(o), Some(bs)) => o.iter_mut().zip(bs).for_each(|(o, &v)| *o += v),
-        _ => *acc += &b,
+    let z = Zip::from(acc).and(&b);
+    if b.len() >= PAR_MIN_LEN {
+        z.par_for_each(|o, &v| *o += v);
+    } else {
+        z.for_each(|o, &v| *o += v);
     }
     Ok(())
 }
@@ -111,13 +120,31 @@ fn weighted_sum_into(op: &'static str, xs: &[ArrayView4<f32>], w: &[f32], mut ou
         same(op, s0, shape4(x))?;
     }
     same(op, s0, [out.dim().0, out.dim().1, out.dim().2, out.dim().3])?;
-    Zip::from(&mut out).and(first).for_each(|o, &v| *o = w[0] * v);
-    for (x, &wi) in xs[1..].iter().zip(&w[1..]) {
-        Zip::from(&mut out).and(x).for_each(|o, &v| *o += wi * v);
+    let par = out.len() >= PAR_MIN_LEN;
+    let z = Zip::from(&mut out).and(first);
+    let (w0, w1) = (w[0], w.get(1).copied().unwrap_or(0.0));
+    match xs.get(1) {
+        // The common two-input case in one pass.
+        Some(second) if par => z.and(second).par_for_each(|o, &a, &b| *o = w0 * a + w1 * b),
+        Some(second) => z.and(second).for_each(|o, &a, &b| *o = w0 * a + w1 * b),
+        None if par => z.par_for_each(|o, &a| *o = w0 * a),
+        None => z.for_each(|o, &a| *o = w0 * a),
+    }
+    for (x, &wi) in xs.iter().zip(w).skip(2) {
+        let z = Zip::from(&mut out).and(x);
+        if par {
+            z.par_for_each(|o, &v| *o += wi * v);
+        } else {
+            z.for_each(|o, &v| *o += wi * v);
+        }
     }
     if op == "mean" {
         let n = xs.len() as f32;
-        out.mapv_inplace(|v| v / n);
+        if par {
+            out.par_mapv_inplace(|v| v / n);
+        } else {
+            out.mapv_inplace(|v| v / n);
+        }
     }
     Ok(())
 }

@@ -37,19 +37,54 @@ pub struct Parsed {
 /// `E0003` integers too large for `i64` or non-finite floats, and `E0005` (nesting deeper than
 /// [`MAX_DEPTH`]) or `E0006` (more than [`MAX_NODES`] values), which stop the parse.
 pub fn parse(tokens: TokenStream, source: SourceId, name: &str) -> Result<Parsed, Vec<Diagnostic>> {
-    let (toks, spans) = flatten(tokens);
-    let texts: Vec<String> = toks.iter().map(Tok::text).collect();
-    let (text, offsets) = layout(&toks, &texts);
-    let src = Source { name: name.to_string(), kind: SourceKind::Tokens { text, offsets } };
-    let mut p = P { toks: &toks, texts: &texts, source, diags: Vec::new(), nodes: 0 };
+    let (toks, texts, spans, src) = table(tokens, name);
+    let mut p = P {
+        toks: &toks,
+        texts: &texts,
+        source,
+        diags: Vec::new(),
+        nodes: 0,
+    };
     let root = match p.entries(0, toks.len(), 1) {
-        Ok(entries) => Some(Value { kind: ValueKind::Map(entries), span: Span::new(source, 0, toks.len()) }),
+        Ok(entries) => Some(Value {
+            kind: ValueKind::Map(entries),
+            span: Span::new(source, 0, toks.len()),
+        }),
         Err(Fatal) => None,
     };
     match root {
-        Some(value) if p.diags.is_empty() => Ok(Parsed { value, spans, source: src }),
+        Some(value) if p.diags.is_empty() => Ok(Parsed {
+            value,
+            spans,
+            source: src,
+        }),
         _ => Err(p.diags),
     }
+}
+
+/// The token table of `tokens`, exactly as [`parse`] builds it: each token's
+/// `proc_macro2::Span` by index, and the [`SourceKind::Tokens`] source named `name`.
+///
+/// [`parse`] returns these only on success; on error, call this on the same tokens to map the
+/// diagnostics' token spans back to `proc_macro2::Span`s or to [`render`](crate::diag::render) them.
+pub fn token_table(tokens: TokenStream, name: &str) -> (Vec<proc_macro2::Span>, Source) {
+    let (_, _, spans, source) = table(tokens, name);
+    (spans, source)
+}
+
+/// Flattens the tokens and lays them out as text.
+fn table(
+    tokens: TokenStream,
+    name: &str,
+) -> (Vec<Tok>, Vec<String>, Vec<proc_macro2::Span>, Source) {
+    let (toks, spans) = flatten(tokens);
+    let texts: Vec<String> = toks.iter().map(Tok::text).collect();
+    let (text, offsets) = layout(&toks, &texts);
+    let source = Source {
+        name: name.to_string(),
+        kind: SourceKind::Tokens { text, offsets },
+    };
+    (toks, texts, spans, source)
 }
 
 /// One token of the flattened input.
@@ -108,16 +143,15 @@ fn close_char(d: Delimiter) -> &'static str {
 /// Flattens a token tree into a token list (groups become open/close tokens; invisible groups
 /// are transparent), without recursion.
 fn flatten(tokens: TokenStream) -> (Vec<Tok>, Vec<proc_macro2::Span>) {
-    type Level = (proc_macro2::token_stream::IntoIter, Option<(usize, Delimiter, proc_macro2::Span)>);
+    type Level = (
+        proc_macro2::token_stream::IntoIter,
+        Option<(usize, Delimiter, proc_macro2::Span)>,
+    );
     let mut toks = Vec::new();
     let mut spans = Vec::new();
     let mut stack: Vec<Level> = vec![(tokens.into_iter(), None)];
-    loop {
-        let next = match stack.last_mut() {
-            Some((iter, _)) => iter.next(),
-            None => break,
-        };
-        match next {
+    while let Some((iter, _)) = stack.last_mut() {
+        match iter.next() {
             Some(TokenTree::Group(g)) => {
                 if g.delimiter() == Delimiter::None {
                     stack.push((g.stream().into_iter(), None));
@@ -125,7 +159,10 @@ fn flatten(tokens: TokenStream) -> (Vec<Tok>, Vec<proc_macro2::Span>) {
                     let open = toks.len();
                     toks.push(Tok::Open(g.delimiter(), open));
                     spans.push(g.span_open());
-                    stack.push((g.stream().into_iter(), Some((open, g.delimiter(), g.span_close()))));
+                    stack.push((
+                        g.stream().into_iter(),
+                        Some((open, g.delimiter(), g.span_close())),
+                    ));
                 }
             }
             Some(TokenTree::Ident(i)) => {
@@ -161,17 +198,14 @@ fn layout(toks: &[Tok], texts: &[String]) -> (String, Vec<(usize, usize)>) {
     let mut offsets = Vec::with_capacity(toks.len());
     let mut prev: Option<&Tok> = None;
     for (tok, t) in toks.iter().zip(texts) {
-        let tight = match (prev, tok) {
-            (None, _) => true,
-            (_, Tok::Close(_)) => true,
-            (_, Tok::Punct(',' | ':' | '.', _)) => true,
-            (Some(Tok::Open(..)), _) => true,
-            (Some(Tok::Punct('.', _)), _) => true,
-            (Some(Tok::Punct(_, Spacing::Joint)), Tok::Punct(..)) => true,
-            (Some(Tok::Punct('-', _)), Tok::Lit(_)) => true,
-            (Some(Tok::Ident(_)), Tok::Open(Delimiter::Parenthesis, _)) => true,
-            _ => false,
-        };
+        let tight = matches!(
+            (prev, tok),
+            (None | Some(Tok::Open(..) | Tok::Punct('.', _)), _)
+                | (_, Tok::Close(_) | Tok::Punct(',' | ':' | '.', _))
+                | (Some(Tok::Punct(_, Spacing::Joint)), Tok::Punct(..))
+                | (Some(Tok::Punct('-', _)), Tok::Lit(_))
+                | (Some(Tok::Ident(_)), Tok::Open(Delimiter::Parenthesis, _))
+        );
         if !tight {
             text.push(' ');
         }
@@ -215,7 +249,11 @@ impl P<'_> {
     /// Pushes an `E0010` syntax error.
     fn syntax(&mut self, at: usize, message: String, label: &str, help: &str) {
         let span = self.at(at);
-        self.diags.push(Diagnostic::error("E0010", span, message).with_label(label).with_help(help));
+        self.diags.push(
+            Diagnostic::error("E0010", span, message)
+                .with_label(label)
+                .with_help(help),
+        );
     }
 
     /// The text of token `i`.
@@ -229,9 +267,15 @@ impl P<'_> {
         if self.nodes > MAX_NODES {
             let span = self.at(at);
             self.diags.push(
-                Diagnostic::error("E0006", span, format!("the spec is too large (more than {MAX_NODES} values)"))
-                    .with_label("the spec passes the limit here")
-                    .with_help(format!("a spec may hold at most {MAX_NODES} values and keys; split it up")),
+                Diagnostic::error(
+                    "E0006",
+                    span,
+                    format!("the spec is too large (more than {MAX_NODES} values)"),
+                )
+                .with_label("the spec passes the limit here")
+                .with_help(format!(
+                    "a spec may hold at most {MAX_NODES} values and keys; split it up"
+                )),
             );
             return Err(Fatal);
         }
@@ -257,7 +301,8 @@ impl P<'_> {
             match self.toks.get(i) {
                 Some(Tok::Open(_, close)) => i = (*close).max(i) + 1,
                 Some(Tok::Punct(':', Spacing::Alone)) => {
-                    let after_joint = i > s && matches!(self.toks.get(i - 1), Some(Tok::Punct(':', Spacing::Joint)));
+                    let after_joint = i > s
+                        && matches!(self.toks.get(i - 1), Some(Tok::Punct(':', Spacing::Joint)));
                     if !after_joint && i > s {
                         return Some(i - 1);
                     }
@@ -305,8 +350,8 @@ impl P<'_> {
         };
         let key_span = self.at(i);
         let colon = i + 1;
-        let is_colon = colon < hi
-            && matches!(self.toks.get(colon), Some(Tok::Punct(':', Spacing::Alone)));
+        let is_colon =
+            colon < hi && matches!(self.toks.get(colon), Some(Tok::Punct(':', Spacing::Alone)));
         if !is_colon {
             if colon < hi {
                 let found = self.text(colon).to_string();
@@ -360,11 +405,26 @@ impl P<'_> {
             e = k;
         }
         if s >= e {
-            self.syntax(colon, format!("expected a value after `{name}:`"), "no value after this `:`", "write entries as `key: value`");
+            self.syntax(
+                colon,
+                format!("expected a value after `{name}:`"),
+                "no value after this `:`",
+                "write entries as `key: value`",
+            );
             return Ok((None, e));
         }
         let value = self.value(s, e, depth)?;
-        let entry = if duplicate.is_some() { None } else { Some((Key { name, span: key_span }, value)) };
+        let entry = if duplicate.is_some() {
+            None
+        } else {
+            Some((
+                Key {
+                    name,
+                    span: key_span,
+                },
+                value,
+            ))
+        };
         Ok((entry, e))
     }
 
@@ -388,7 +448,12 @@ impl P<'_> {
         while i < hi {
             let e = self.run_end(i, hi);
             if e == i {
-                self.syntax(i, "expected a value before `,`".to_string(), "no value here", "separate the items of a list with single `,`");
+                self.syntax(
+                    i,
+                    "expected a value before `,`".to_string(),
+                    "no value here",
+                    "separate the items of a list with single `,`",
+                );
             } else {
                 items.push(self.value(i, e, depth)?);
             }
@@ -403,13 +468,21 @@ impl P<'_> {
         let span = self.span(s, e);
         let first = self.toks.get(s).cloned();
         let kind = match first {
-            Some(Tok::Open(d @ (Delimiter::Bracket | Delimiter::Brace), close)) if close + 1 == e => {
+            Some(Tok::Open(d @ (Delimiter::Bracket | Delimiter::Brace), close))
+                if close + 1 == e =>
+            {
                 if depth >= MAX_DEPTH {
                     let what = if d == Delimiter::Brace { "map" } else { "list" };
                     self.diags.push(
-                        Diagnostic::error("E0005", self.at(s), format!("the spec is nested more than {MAX_DEPTH} levels deep"))
-                            .with_label(format!("this {what} is nested too deep"))
-                            .with_help(format!("lists and maps may nest at most {MAX_DEPTH} levels; flatten the spec")),
+                        Diagnostic::error(
+                            "E0005",
+                            self.at(s),
+                            format!("the spec is nested more than {MAX_DEPTH} levels deep"),
+                        )
+                        .with_label(format!("this {what} is nested too deep"))
+                        .with_help(format!(
+                            "lists and maps may nest at most {MAX_DEPTH} levels; flatten the spec"
+                        )),
                     );
                     return Err(Fatal);
                 }
@@ -450,9 +523,15 @@ impl P<'_> {
             syn::Lit::Str(s) => ValueKind::Str(s.value()),
             syn::Lit::Char(c) => ValueKind::Str(c.value().to_string()),
             syn::Lit::Bool(b) => ValueKind::Bool(b.value),
-            syn::Lit::Int(n) if matches!(n.suffix(), "f32" | "f64") => self.float(n.base10_digits(), neg, &shown, span),
+            syn::Lit::Int(n) if matches!(n.suffix(), "f32" | "f64") => {
+                self.float(n.base10_digits(), neg, &shown, span)
+            }
             syn::Lit::Int(n) => {
-                let v = n.base10_digits().parse::<i128>().ok().map(|v| if neg { -v } else { v });
+                let v = n
+                    .base10_digits()
+                    .parse::<i128>()
+                    .ok()
+                    .map(|v| if neg { -v } else { v });
                 match v.and_then(|v| i64::try_from(v).ok()) {
                     Some(v) => ValueKind::Int(v),
                     None => {
@@ -482,12 +561,19 @@ impl P<'_> {
         self.diags.push(
             Diagnostic::error("E0003", span, format!("number `{shown}` is too large"))
                 .with_label("does not fit in a 64-bit integer or float")
-                .with_help(format!("numbers must lie between {} and {}; quote it if you meant a string", i64::MIN, i64::MAX)),
+                .with_help(format!(
+                    "numbers must lie between {} and {}; quote it if you meant a string",
+                    i64::MIN,
+                    i64::MAX
+                )),
         );
     }
 }
 
 /// Whether a literal is an integer or float literal.
 fn is_number(l: &Literal) -> bool {
-    matches!(syn::Lit::new(l.clone()), syn::Lit::Int(_) | syn::Lit::Float(_))
+    matches!(
+        syn::Lit::new(l.clone()),
+        syn::Lit::Int(_) | syn::Lit::Float(_)
+    )
 }

@@ -11,6 +11,9 @@
 //! several documents in one file are rejected; aliases are supported by copying the anchored
 //! value.
 
+// The signatures return the crate's `Diagnostic` by value, as every compiler stage does.
+#![allow(clippy::result_large_err)]
+
 use crate::diag::Diagnostic;
 use crate::span::{SourceId, Span};
 use crate::value::{Key, Value, ValueKind, MAX_DEPTH, MAX_NODES};
@@ -18,7 +21,8 @@ use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Span as YSpan
 use std::collections::HashMap;
 
 /// The minimal spec shown by the "spec is empty" help.
-const MINIMAL_SPEC: &str = "a spec is a map with at least `name`, `inputs`, `nodes` and `outputs`, e.g.\n\
+const MINIMAL_SPEC: &str =
+    "a spec is a map with at least `name`, `inputs`, `nodes` and `outputs`, e.g.\n\
     name: Neck\n\
     inputs: { c3: [128, 52, 52] }\n\
     nodes: { p3: { from: c3, conv: { out: 64, kernel: 1 } } }\n\
@@ -33,7 +37,10 @@ pub fn parse_bytes(bytes: &[u8], source: SourceId) -> Result<Value, Diagnostic> 
         Ok(text) => parse(text, source),
         Err(e) => {
             let at = e.valid_up_to();
-            let len = e.error_len().unwrap_or(bytes.len().saturating_sub(at)).max(1);
+            let len = e
+                .error_len()
+                .unwrap_or(bytes.len().saturating_sub(at))
+                .max(1);
             Err(Diagnostic::error("E0009", Span::new(source, at, at + len), "the spec is not UTF-8 text")
                 .with_label("this byte is not valid UTF-8")
                 .with_help("a spec must be a UTF-8 YAML text file; check that this is the right file and not a binary"))
@@ -50,6 +57,15 @@ pub fn parse_bytes(bytes: &[u8], source: SourceId) -> Result<Value, Diagnostic> 
 /// documents, tags, recursive aliases).
 pub fn parse(text: &str, source: SourceId) -> Result<Value, Diagnostic> {
     let mut b = Builder::new(text, source);
+    if let Some((at, c)) = text.char_indices().find(|&(_, c)| !is_printable(c)) {
+        return Err(Diagnostic::error(
+            "E0001",
+            Span::new(source, at, at + c.len_utf8()),
+            format!("YAML syntax error: the spec holds the control character U+{:04X}", u32::from(c)),
+        )
+        .with_label("character not allowed in YAML")
+        .with_help("YAML text may not hold control characters; check that this is a text spec and not a binary file"));
+    }
     let mut parser = Parser::new_from_str(text);
     let mut documents = 0usize;
     while let Some(next) = parser.next_event() {
@@ -61,9 +77,15 @@ pub fn parse(text: &str, source: SourceId) -> Result<Value, Diagnostic> {
                 documents += 1;
                 if documents > 1 {
                     let span = b.span(ys);
-                    return Err(Diagnostic::error("E0008", span, "a spec file must hold exactly one YAML document")
-                        .with_label("a second document starts here")
-                        .with_help("put each spec in its own file, or remove this `---` line and what follows"));
+                    return Err(Diagnostic::error(
+                        "E0008",
+                        span,
+                        "a spec file must hold exactly one YAML document",
+                    )
+                    .with_label("a second document starts here")
+                    .with_help(
+                        "put each spec in its own file, or remove this `---` line and what follows",
+                    ));
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -72,7 +94,9 @@ pub fn parse(text: &str, source: SourceId) -> Result<Value, Diagnostic> {
                 }
                 b.scalar(&text, style, anchor, ys)?;
             }
-            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) if tag.is_some() => {
+            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag)
+                if tag.is_some() =>
+            {
                 let _ = anchor;
                 return Err(b.tag_error(ys));
             }
@@ -87,6 +111,25 @@ pub fn parse(text: &str, source: SourceId) -> Result<Value, Diagnostic> {
         Some(v) => Err(empty_spec(v.span).with_label("this document holds nothing")),
         None => Err(empty_spec(Span::new(source, 0, 0)).with_label("no YAML document here")),
     }
+}
+
+/// The `E0005` diagnostic.
+fn too_deep(span: Span, label: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0005",
+        span,
+        format!("the spec is nested more than {MAX_DEPTH} levels deep"),
+    )
+    .with_label(label)
+    .with_help(format!(
+        "lists and maps may nest at most {MAX_DEPTH} levels; flatten the spec"
+    ))
+}
+
+/// Whether YAML 1.2 allows `c` in a text (`c-printable`).
+fn is_printable(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+        || c >= '\u{10000}'
 }
 
 /// The `E0002` diagnostic.
@@ -109,7 +152,11 @@ enum FrameKind {
     /// A sequence and its items so far.
     Seq(Vec<Value>),
     /// A map, its entries so far, the key waiting for its value, and the keys seen.
-    Map { entries: Vec<(Key, Value)>, key: Option<Key>, seen: HashMap<String, Span> },
+    Map {
+        entries: Vec<(Key, Value)>,
+        key: Option<Key>,
+        seen: HashMap<String, Span>,
+    },
 }
 
 /// One open collection.
@@ -156,7 +203,15 @@ impl<'a> Builder<'a> {
             v.push(text.len());
             Some(v)
         };
-        Builder { text, source, char_bytes, stack: Vec::new(), anchors: HashMap::new(), nodes: 0, root: None }
+        Builder {
+            text,
+            source,
+            char_bytes,
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            nodes: 0,
+            root: None,
+        }
     }
 
     /// Byte offset of a saphyr marker.
@@ -165,6 +220,16 @@ impl<'a> Builder<'a> {
             None => m.index().min(self.text.len()),
             Some(t) => t.get(m.index()).copied().unwrap_or(self.text.len()),
         }
+    }
+
+    /// The end of the character starting at byte `at` (`at` itself at the end of the text).
+    fn char_end(&self, at: usize) -> usize {
+        let len = self
+            .text
+            .get(at..)
+            .and_then(|r| r.chars().next())
+            .map_or(0, char::len_utf8);
+        at + len
     }
 
     /// Our span of a saphyr span.
@@ -176,6 +241,11 @@ impl<'a> Builder<'a> {
     fn scan_error(&self, e: &ScanError) -> Diagnostic {
         let at = self.byte(e.marker());
         let info = e.info();
+        if info.contains("recursion limit") {
+            // saphyr's own limit (255 flow levels), hit while it scans ahead of our depth check.
+            let end = self.char_end(at);
+            return too_deep(Span::new(self.source, at, end), "nested too deep");
+        }
         let lower = info.to_ascii_lowercase();
         let help = if lower.contains("tab") {
             "indent with spaces: YAML does not allow tabs for indentation"
@@ -192,10 +262,14 @@ impl<'a> Builder<'a> {
         } else {
             "check the indentation and the `key: value` layout near this point"
         };
-        let end = (at + 1).min(self.text.len()).max(at);
-        Diagnostic::error("E0001", Span::new(self.source, at, end), format!("YAML syntax error: {info}"))
-            .with_label(plain_words(info))
-            .with_help(help)
+        let end = self.char_end(at);
+        Diagnostic::error(
+            "E0001",
+            Span::new(self.source, at, end),
+            format!("YAML syntax error: {info}"),
+        )
+        .with_label(plain_words(info))
+        .with_help(help)
     }
 
     /// The `E0008` diagnostic of a tagged node.
@@ -210,14 +284,20 @@ impl<'a> Builder<'a> {
             .find(|&(_, c)| c == '!')
             .map(|(i, _)| {
                 let word = rest.get(i..).unwrap_or("");
-                let len = word.find(|c: char| c.is_whitespace() || c == ',' || c == ']' || c == '}').unwrap_or(word.len());
+                let len = word
+                    .find(|c: char| c.is_whitespace() || c == ',' || c == ']' || c == '}')
+                    .unwrap_or(word.len());
                 (lo + i, word.get(..len).unwrap_or(""))
             })
             .unwrap_or((lo, ""));
         let at = Span::new(self.source, tag_lo, tag_lo + tag.len());
-        Diagnostic::error("E0008", at, format!("YAML tags like `{tag}` are not supported"))
-            .with_label("tag not supported")
-            .with_help("remove the tag; write the value plainly, or in quotes to make it a string")
+        Diagnostic::error(
+            "E0008",
+            at,
+            format!("YAML tags like `{tag}` are not supported"),
+        )
+        .with_label("tag not supported")
+        .with_help("remove the tag; write the value plainly, or in quotes to make it a string")
     }
 
     /// Counts `n` more nodes, failing with `E0006` past the limit.
@@ -241,7 +321,13 @@ impl<'a> Builder<'a> {
 
     /// Whether the next node is a map key.
     fn expecting_key(&self) -> bool {
-        matches!(self.stack.last(), Some(Frame { kind: FrameKind::Map { key: None, .. }, .. }))
+        matches!(
+            self.stack.last(),
+            Some(Frame {
+                kind: FrameKind::Map { key: None, .. },
+                ..
+            })
+        )
     }
 
     /// Records a key of the innermost map, failing with `E0004` if it is a duplicate.
@@ -251,10 +337,16 @@ impl<'a> Builder<'a> {
             frame.last_hi = frame.last_hi.max(span.hi as usize);
             if let FrameKind::Map { key, seen, .. } = &mut frame.kind {
                 if let Some(first) = seen.get(&name) {
-                    return Err(Diagnostic::error("E0004", span, format!("duplicate key `{name}`"))
-                        .with_label("defined again here")
-                        .with_secondary(*first, "first defined here")
-                        .with_help("a key may appear only once in a map; remove or rename one of them"));
+                    return Err(Diagnostic::error(
+                        "E0004",
+                        span,
+                        format!("duplicate key `{name}`"),
+                    )
+                    .with_label("defined again here")
+                    .with_secondary(*first, "first defined here")
+                    .with_help(
+                        "a key may appear only once in a map; remove or rename one of them",
+                    ));
                 }
                 seen.insert(name.clone(), span);
                 *key = Some(Key { name, span });
@@ -287,12 +379,28 @@ impl<'a> Builder<'a> {
     }
 
     /// A scalar event.
-    fn scalar(&mut self, raw: &str, style: ScalarStyle, anchor: usize, ys: YSpan) -> Result<(), Diagnostic> {
+    fn scalar(
+        &mut self,
+        raw: &str,
+        style: ScalarStyle,
+        anchor: usize,
+        ys: YSpan,
+    ) -> Result<(), Diagnostic> {
         let span = self.span(ys);
         if self.expecting_key() {
             if anchor != 0 {
-                let value = Value { kind: ValueKind::Str(raw.to_string()), span };
-                self.anchors.insert(anchor, Anchored { value, nodes: 1, height: 0 });
+                let value = Value {
+                    kind: ValueKind::Str(raw.to_string()),
+                    span,
+                };
+                self.anchors.insert(
+                    anchor,
+                    Anchored {
+                        value,
+                        nodes: 1,
+                        height: 0,
+                    },
+                );
             }
             return self.key(raw.to_string(), span);
         }
@@ -304,7 +412,14 @@ impl<'a> Builder<'a> {
         };
         let value = Value { kind, span };
         if anchor != 0 {
-            self.anchors.insert(anchor, Anchored { value: value.clone(), nodes: 1, height: 0 });
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    value: value.clone(),
+                    nodes: 1,
+                    height: 0,
+                },
+            );
         }
         self.push(value, 0);
         Ok(())
@@ -315,24 +430,37 @@ impl<'a> Builder<'a> {
         let span = self.span(ys);
         let what = if is_map { "a map" } else { "a list" };
         if self.expecting_key() {
-            return Err(Diagnostic::error("E0007", span, format!("a map key must be a plain name, not {what}"))
-                .with_label(format!("{what} used as a key"))
-                .with_help("write the key as a name, like `p3:`"));
+            return Err(Diagnostic::error(
+                "E0007",
+                span,
+                format!("a map key must be a plain name, not {what}"),
+            )
+            .with_label(format!("{what} used as a key"))
+            .with_help("write the key as a name, like `p3:`"));
         }
         if self.stack.len() >= MAX_DEPTH {
-            return Err(Diagnostic::error("E0005", span, format!("the spec is nested more than {MAX_DEPTH} levels deep"))
-                .with_label(format!("{what} nested too deep"))
-                .with_help(format!("lists and maps may nest at most {MAX_DEPTH} levels; flatten the spec")));
+            return Err(too_deep(span, &format!("{what} nested too deep")));
         }
         let nodes_before = self.nodes;
         self.count(1, span, false)?;
         let kind = if is_map {
-            FrameKind::Map { entries: Vec::new(), key: None, seen: HashMap::new() }
+            FrameKind::Map {
+                entries: Vec::new(),
+                key: None,
+                seen: HashMap::new(),
+            }
         } else {
             FrameKind::Seq(Vec::new())
         };
         let lo = span.lo as usize;
-        self.stack.push(Frame { kind, lo, last_hi: span.hi as usize, anchor, nodes_before, child_height: 0 });
+        self.stack.push(Frame {
+            kind,
+            lo,
+            last_hi: span.hi as usize,
+            anchor,
+            nodes_before,
+            child_height: 0,
+        });
         Ok(())
     }
 
@@ -342,8 +470,13 @@ impl<'a> Builder<'a> {
             return Ok(());
         };
         let end = self.span(ys);
-        // Flow collections end at their bracket; block ones (empty end event) at their last child.
-        let hi = if end.lo < end.hi { end.hi as usize } else { frame.last_hi };
+        // Flow collections end at their (one-byte) bracket, whose event also covers any trailing
+        // blanks and comment; block ones (empty end event) end at their last child.
+        let hi = if end.lo < end.hi {
+            end.lo as usize + 1
+        } else {
+            frame.last_hi
+        };
         let span = Span::new(self.source, frame.lo, hi.max(frame.lo));
         let kind = match frame.kind {
             FrameKind::Seq(items) => ValueKind::Seq(items),
@@ -353,7 +486,14 @@ impl<'a> Builder<'a> {
         let height = frame.child_height + 1;
         if frame.anchor != 0 {
             let nodes = self.nodes.saturating_sub(frame.nodes_before);
-            self.anchors.insert(frame.anchor, Anchored { value: value.clone(), nodes, height });
+            self.anchors.insert(
+                frame.anchor,
+                Anchored {
+                    value: value.clone(),
+                    nodes,
+                    height,
+                },
+            );
         }
         self.push(value, height);
         Ok(())
@@ -362,11 +502,21 @@ impl<'a> Builder<'a> {
     /// An alias: a copy of the anchored value, after checking what it costs.
     fn alias(&mut self, id: usize, ys: YSpan) -> Result<(), Diagnostic> {
         let span = self.span(ys);
-        let name = self.text.get(span.lo as usize..span.hi as usize).unwrap_or("*").to_string();
+        let name = self
+            .text
+            .get(span.lo as usize..span.hi as usize)
+            .unwrap_or("*")
+            .to_string();
         let Some(a) = self.anchors.get(&id) else {
-            return Err(Diagnostic::error("E0008", span, format!("the alias `{name}` refers to a value that contains it"))
-                .with_label("recursive alias")
-                .with_help("an alias may only refer to a value that is complete where the alias is used"));
+            return Err(Diagnostic::error(
+                "E0008",
+                span,
+                format!("the alias `{name}` refers to a value that contains it"),
+            )
+            .with_label("recursive alias")
+            .with_help(
+                "an alias may only refer to a value that is complete where the alias is used",
+            ));
         };
         let (nodes, height) = (a.nodes, a.height);
         if self.expecting_key() {
@@ -378,17 +528,19 @@ impl<'a> Builder<'a> {
                 ValueKind::Str(s) => s.clone(),
                 ValueKind::Seq(_) | ValueKind::Map(_) => {
                     let what = a.value.kind_name();
-                    return Err(Diagnostic::error("E0007", span, format!("a map key must be a plain name, not {what}"))
-                        .with_label(format!("this alias is {what}"))
-                        .with_help("write the key as a name, like `p3:`"));
+                    return Err(Diagnostic::error(
+                        "E0007",
+                        span,
+                        format!("a map key must be a plain name, not {what}"),
+                    )
+                    .with_label(format!("this alias is {what}"))
+                    .with_help("write the key as a name, like `p3:`"));
                 }
             };
             return self.key(key_name, span);
         }
         if self.stack.len() + height > MAX_DEPTH {
-            return Err(Diagnostic::error("E0005", span, format!("the spec is nested more than {MAX_DEPTH} levels deep"))
-                .with_label("this alias nests its value too deep")
-                .with_help(format!("lists and maps may nest at most {MAX_DEPTH} levels; flatten the spec")));
+            return Err(too_deep(span, "this alias nests its value too deep"));
         }
         self.count(nodes, span, true)?;
         let mut value = match self.anchors.get(&id) {
@@ -403,7 +555,9 @@ impl<'a> Builder<'a> {
 
 /// A saphyr error message reworded as a label.
 fn plain_words(info: &str) -> String {
-    let s = info.trim_start_matches("while parsing ").trim_start_matches("while scanning ");
+    let s = info
+        .trim_start_matches("while parsing ")
+        .trim_start_matches("while scanning ");
     let s = match s.split_once(", ") {
         Some((_, rest)) if info.starts_with("while ") => rest,
         _ => s,
@@ -423,16 +577,20 @@ enum NumberError {
 /// The `E0003` diagnostic.
 fn number_error(e: NumberError, raw: &str, span: Span) -> Diagnostic {
     match e {
-        NumberError::TooLarge => Diagnostic::error("E0003", span, format!("number `{raw}` is too large"))
-            .with_label("does not fit in a 64-bit integer or float")
-            .with_help(format!(
-                "numbers must lie between {} and {}; quote it if you meant a string",
-                i64::MIN,
-                i64::MAX
-            )),
-        NumberError::NonFinite => Diagnostic::error("E0003", span, format!("`{raw}` is not a finite number"))
-            .with_label("infinities and NaN are not allowed")
-            .with_help("write a finite number; quote it if you meant a string"),
+        NumberError::TooLarge => {
+            Diagnostic::error("E0003", span, format!("number `{raw}` is too large"))
+                .with_label("does not fit in a 64-bit integer or float")
+                .with_help(format!(
+                    "numbers must lie between {} and {}; quote it if you meant a string",
+                    i64::MIN,
+                    i64::MAX
+                ))
+        }
+        NumberError::NonFinite => {
+            Diagnostic::error("E0003", span, format!("`{raw}` is not a finite number"))
+                .with_label("infinities and NaN are not allowed")
+                .with_help("write a finite number; quote it if you meant a string")
+        }
     }
 }
 
@@ -445,17 +603,26 @@ fn resolve_plain(s: &str) -> Result<ValueKind, NumberError> {
         _ => {}
     }
     let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if matches!(unsigned, ".inf" | ".Inf" | ".INF") || (s == unsigned && matches!(s, ".nan" | ".NaN" | ".NAN")) {
+    if matches!(unsigned, ".inf" | ".Inf" | ".INF")
+        || (s == unsigned && matches!(s, ".nan" | ".NaN" | ".NAN"))
+    {
         return Err(NumberError::NonFinite);
     }
     if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse::<i64>().map(ValueKind::Int).map_err(|_| NumberError::TooLarge);
+        return s
+            .parse::<i64>()
+            .map(ValueKind::Int)
+            .map_err(|_| NumberError::TooLarge);
     }
-    for (prefix, radix, ok) in [("0x", 16, u8::is_ascii_hexdigit as fn(&u8) -> bool), ("0o", 8, |b: &u8| (b'0'..=b'7').contains(b))]
-    {
+    for (prefix, radix, ok) in [
+        ("0x", 16, u8::is_ascii_hexdigit as fn(&u8) -> bool),
+        ("0o", 8, |b: &u8| (b'0'..=b'7').contains(b)),
+    ] {
         if let Some(digits) = s.strip_prefix(prefix) {
             if !digits.is_empty() && digits.as_bytes().iter().all(ok) {
-                return i64::from_str_radix(digits, radix).map(ValueKind::Int).map_err(|_| NumberError::TooLarge);
+                return i64::from_str_radix(digits, radix)
+                    .map(ValueKind::Int)
+                    .map_err(|_| NumberError::TooLarge);
             }
         }
     }
@@ -538,7 +705,10 @@ mod tests {
         assert_eq!(kind(".inf"), Err(NumberError::NonFinite));
         assert_eq!(kind("-.Inf"), Err(NumberError::NonFinite));
         assert_eq!(kind(".NaN"), Err(NumberError::NonFinite));
-        for s in ["inf", "nan", "1_000", "0x", "0b101", "1e", ".", "-", "e5", "1.2.3", "neck.p3", "32..2048", "yes"] {
+        for s in [
+            "inf", "nan", "1_000", "0x", "0b101", "1e", ".", "-", "e5", "1.2.3", "neck.p3",
+            "32..2048", "yes",
+        ] {
             assert_eq!(kind(s), Ok(ValueKind::Str(s.to_string())), "{s}");
         }
     }

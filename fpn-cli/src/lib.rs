@@ -1,0 +1,246 @@
+//! The `fpn` command line: `check`, `shapes`, `sizes`, `gen`, `run`.
+//!
+//! Exit codes: 0 clean, 1 the spec has errors, 2 usage or I/O problems.
+
+use clap::{Parser, Subcommand};
+use fpn_compiler::span::SourceMap;
+use fpn_compiler::{diag, Compiled};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "fpn", version, about = "Compile feature-pyramid topologies: check shapes, accepted sizes, generate Rust.")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check specs; prints every error with its location, and each spec's outputs.
+    Check {
+        /// YAML spec files.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+    },
+    /// Print every node: op, output shape, parameters, FLOPs.
+    Shapes {
+        /// YAML spec file.
+        spec: PathBuf,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the input sizes the spec accepts.
+    Sizes {
+        /// YAML spec file.
+        spec: PathBuf,
+        /// JSON instead of words.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let color = std::io::stderr().is_terminal();
+    match cli.cmd {
+        Cmd::Check { specs } => {
+            let mut worst = 0u8;
+            for path in specs {
+                match load(&path, color) {
+                    Ok(c) => println!("{}", summary(&path, &c)),
+                    Err(code) => worst = worst.max(code),
+                }
+            }
+            ExitCode::from(worst)
+        }
+        Cmd::Shapes { spec, json } => match load(&spec, color) {
+            Ok(c) => {
+                if json {
+                    println!("{}", shapes_json(&c));
+                } else {
+                    print!("{}", shapes_table(&c));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => ExitCode::from(code),
+        },
+        Cmd::Sizes { spec, json } => match load(&spec, color) {
+            Ok(c) => {
+                if json {
+                    println!("{}", sizes_json(&c));
+                } else {
+                    print!("{}", sizes_text(&c));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => ExitCode::from(code),
+        },
+    }
+}
+
+/// Compiles a spec file, printing diagnostics to stderr; `Err(exit code)` on failure.
+fn load(path: &std::path::Path, color: bool) -> Result<Compiled, u8> {
+    let mut sources = SourceMap::new();
+    if !path.is_file() {
+        eprintln!("error: cannot read `{}`: no such file", path.display());
+        return Err(2);
+    }
+    match fpn_compiler::compile_file(&mut sources, path) {
+        Ok(c) => {
+            if !c.warnings.is_empty() {
+                eprint!("{}", diag::render(&c.warnings, &sources, color));
+            }
+            Ok(c)
+        }
+        Err(diags) => {
+            eprint!("{}", diag::render(&diags, &sources, color));
+            let n = diags.iter().filter(|d| d.is_error()).count();
+            eprintln!("error: `{}` has {n} error{}", path.display(), if n == 1 { "" } else { "s" });
+            Err(if diags.iter().any(|d| d.code == "E0000") { 2 } else { 1 })
+        }
+    }
+}
+
+/// One-paragraph result of `fpn check`.
+pub fn summary(path: &std::path::Path, c: &Compiled) -> String {
+    let g = &c.graph;
+    let names = g.symbol_names();
+    let params: i64 = c.analysis.param_counts.iter().sum();
+    let flops: Option<i64> = c.analysis.flops.iter().try_fold(0i64, |acc, f| acc.checked_add((*f)?));
+    let mut s = format!(
+        "{}: ok — `{}`, {} ops, {} parameters{}",
+        path.display(),
+        g.name,
+        g.graph.node_count() - g.inputs.len(),
+        params,
+        flops.map_or(String::new(), |f| format!(", {:.2} GFLOPs", f as f64 / 1e9))
+    );
+    for i in &g.inputs {
+        s.push_str(&format!("\n  input  {:<12} {}", g.node(*i).name, fpn_compiler::infer::fmt_shape(&c.analysis.shapes[i.index()], &names)));
+    }
+    for o in &g.outputs {
+        s.push_str(&format!("\n  output {:<12} {}", o.name, fpn_compiler::infer::fmt_shape(&c.analysis.shapes[o.node.index()], &names)));
+    }
+    for acc in c.sizes.iter().flatten() {
+        s.push_str(&format!("\n  sizes  {}", acc.describe()));
+    }
+    s
+}
+
+/// The `fpn shapes` table.
+pub fn shapes_table(c: &Compiled) -> String {
+    let g = &c.graph;
+    let names = g.symbol_names();
+    let rows: Vec<[String; 5]> = g
+        .order()
+        .map(|i| {
+            let n = g.node(i);
+            [
+                n.name.clone(),
+                n.op.kind().to_string(),
+                fpn_compiler::infer::fmt_shape(&c.analysis.shapes[i.index()], &names),
+                c.analysis.param_counts[i.index()].to_string(),
+                c.analysis.flops[i.index()].map_or("-".into(), |f| f.to_string()),
+            ]
+        })
+        .collect();
+    let head = ["node", "op", "shape (C×H×W)", "params", "FLOPs"];
+    let mut w = head.map(|h| h.chars().count());
+    for r in &rows {
+        for (k, cell) in r.iter().enumerate() {
+            w[k] = w[k].max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut s = String::new();
+        for (k, cell) in cells.iter().enumerate() {
+            let pad = w[k] - cell.chars().count();
+            if k >= 3 {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                s.push_str(&" ".repeat(pad));
+            }
+            s.push_str(if k < 4 { "  " } else { "\n" });
+        }
+        s
+    };
+    let mut out = line(head);
+    for r in &rows {
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4]]));
+    }
+    let params: i64 = c.analysis.param_counts.iter().sum();
+    let flops: Option<i64> = c.analysis.flops.iter().try_fold(0i64, |acc, f| acc.checked_add((*f)?));
+    out.push_str(&format!("total: {} ops, {params} parameters, {} FLOPs\n", rows.len(), flops.map_or("-".into(), |f| f.to_string())));
+    out
+}
+
+/// The `fpn shapes --json` document.
+pub fn shapes_json(c: &Compiled) -> String {
+    let g = &c.graph;
+    let names = g.symbol_names();
+    let nodes: Vec<serde_json::Value> = g
+        .order()
+        .map(|i| {
+            let n = g.node(i);
+            let s = &c.analysis.shapes[i.index()];
+            serde_json::json!({
+                "name": n.name,
+                "op": n.op.kind(),
+                "inputs": n.inputs.iter().map(|j| g.node(*j).name.clone()).collect::<Vec<_>>(),
+                "shape": [s.c.to_string(), s.h.display(&names).to_string(), s.w.display(&names).to_string()],
+                "params": c.analysis.param_counts[i.index()],
+                "flops": c.analysis.flops[i.index()],
+                "param_prefix": n.param,
+            })
+        })
+        .collect();
+    let outputs: Vec<serde_json::Value> = g.outputs.iter().map(|o| serde_json::json!({"name": o.name, "node": g.node(o.node).name})).collect();
+    let doc = serde_json::json!({
+        "name": g.name,
+        "nodes": nodes,
+        "outputs": outputs,
+        "params": c.analysis.params.iter().map(|p| serde_json::json!({"name": p.name, "shape": p.shape})).collect::<Vec<_>>(),
+        "total_params": c.analysis.param_counts.iter().sum::<i64>(),
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// `fpn sizes` in words.
+pub fn sizes_text(c: &Compiled) -> String {
+    if c.sizes.is_empty() {
+        return "all input sizes are fixed; `fpn check` verifies them\n".into();
+    }
+    let mut s = String::new();
+    for r in &c.sizes {
+        match r {
+            Ok(a) => s.push_str(&format!("{}\n", a.describe())),
+            Err(e) => s.push_str(&format!("{e}\n")),
+        }
+    }
+    s
+}
+
+/// `fpn sizes --json`.
+pub fn sizes_json(c: &Compiled) -> String {
+    let v: Vec<serde_json::Value> = c
+        .sizes
+        .iter()
+        .map(|r| match r {
+            Ok(a) => serde_json::json!({"symbol": a.symbol, "first": a.first(8), "description": a.describe(), "set": a}),
+            Err(e) => serde_json::json!({"error": e.to_string()}),
+        })
+        .collect();
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}

@@ -1,0 +1,458 @@
+//! The reference interpreter: runs a [`Graph`] node by node on [`fpn_runtime`], one runtime call
+//! per node, no fusion. It is the oracle the generated code is tested against.
+//!
+//! Invariants: every input is checked (present, batch, channels, spatial sizes against the
+//! spec's [`Dim`] expressions) and every node's evaluated size is checked to be ≥ 1 and merged
+//! sizes to agree BEFORE any op runs; after each op the produced shape is compared with the
+//! evaluated one. Nothing here panics on user input; every failure is an [`Error`].
+
+use std::collections::HashMap;
+
+use fpn_runtime::ndarray::{ArrayD, ArrayView1, ArrayView4, Ix1, Ix4};
+use fpn_runtime::{Activation, BatchNorm, Conv2dParams, Error, Init, Pool2dParams, Resize, Result, Tensor, Weights};
+use petgraph::graph::NodeIndex;
+
+use crate::dim::Dim;
+use crate::infer::Analysis;
+use crate::ir::{Graph, Node, Op, Pool};
+
+/// Parameter tensors by PyTorch `state_dict` name.
+#[derive(Clone, Debug, Default)]
+pub struct Params {
+    map: HashMap<String, ArrayD<f32>>,
+}
+
+impl Params {
+    /// Loads every parameter of `a` from `w`, checking names and shapes (a missing tensor or a
+    /// wrong shape is an error naming the tensor). Extra tensors in `w` are ignored.
+    pub fn from_weights(w: &Weights, a: &Analysis) -> Result<Params> {
+        let mut map = HashMap::with_capacity(a.params.len());
+        for p in &a.params {
+            let shape = usize_shape(&p.name, &p.shape)?;
+            map.insert(p.name.clone(), w.get(&p.name, &shape)?);
+        }
+        Ok(Params { map })
+    }
+
+    /// PyTorch-default initialisation, deterministic in `seed`, drawing from one
+    /// [`fpn_runtime::Init`] in `a.params` order (see [`init_kind`]): conv weights
+    /// kaiming-uniform, conv biases `U(±1/sqrt(fan_in))`; batch norm weight 1, bias 0, running
+    /// mean 0, running var 1; fuse weights 1. The generated `init(seed)` draws the same values.
+    pub fn init(a: &Analysis, seed: u64) -> Params {
+        let mut rng = Init::new(seed);
+        let mut map = HashMap::with_capacity(a.params.len());
+        for p in &a.params {
+            let t = match init_kind(a, p) {
+                InitKind::ConvWeight(s) => rng.conv_weight(s).into_dyn(),
+                InitKind::ConvBias { fan_in, n } => rng.conv_bias(fan_in, n).into_dyn(),
+                InitKind::Ones(shape) => ArrayD::<f32>::ones(shape),
+                InitKind::Zeros(shape) => ArrayD::<f32>::zeros(shape),
+            };
+            map.insert(p.name.clone(), t);
+        }
+        Params { map }
+    }
+
+    /// The tensor called `name`.
+    pub fn get(&self, name: &str) -> Option<&ArrayD<f32>> {
+        self.map.get(name)
+    }
+
+    /// Sets (or replaces) the tensor called `name`.
+    pub fn insert(&mut self, name: impl Into<String>, t: ArrayD<f32>) {
+        self.map.insert(name.into(), t);
+    }
+
+    /// All tensors sorted by name (deterministic), e.g. for [`fpn_runtime::tensors_to_bytes`].
+    pub fn sorted(&self) -> Vec<(&str, &ArrayD<f32>)> {
+        let mut v: Vec<_> = self.map.iter().map(|(k, t)| (k.as_str(), t)).collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
+    /// The parameters as a safetensors file.
+    pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
+        let list: Vec<(&str, fpn_runtime::ndarray::ArrayViewD<f32>)> =
+            self.sorted().into_iter().map(|(n, t)| (n, t.view())).collect();
+        fpn_runtime::tensors_to_bytes(&list)
+    }
+
+    fn view4(&self, name: &str) -> Result<ArrayView4<'_, f32>> {
+        let t = self.tensor(name)?;
+        t.view().into_dimensionality::<Ix4>().map_err(|_| Error::WrongShape {
+            name: name.to_string(),
+            expected: vec![0; 4],
+            found: t.shape().to_vec(),
+        })
+    }
+
+    fn view1(&self, name: &str) -> Result<ArrayView1<'_, f32>> {
+        let t = self.tensor(name)?;
+        t.view().into_dimensionality::<Ix1>().map_err(|_| Error::WrongShape {
+            name: name.to_string(),
+            expected: vec![0],
+            found: t.shape().to_vec(),
+        })
+    }
+
+    fn tensor(&self, name: &str) -> Result<&ArrayD<f32>> {
+        self.map.get(name).ok_or_else(|| Error::MissingTensor { name: name.to_string() })
+    }
+}
+
+/// How [`Params::init`] fills one tensor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InitKind {
+    /// `Init::conv_weight(shape)`.
+    ConvWeight([usize; 4]),
+    /// `Init::conv_bias(fan_in, n)`.
+    ConvBias {
+        /// `cin / groups · kh · kw` (the product of the weight's shape after the first dim).
+        fan_in: usize,
+        /// Output channels.
+        n: usize,
+    },
+    /// All ones of this shape.
+    Ones(Vec<usize>),
+    /// All zeros of this shape.
+    Zeros(Vec<usize>),
+}
+
+/// The init rule of parameter `p`, from the names and shapes alone: a 4-D tensor is a conv
+/// weight; `{p}.bias` next to a 4-D `{p}.weight` is that conv's bias; `weight` and
+/// `running_var` (batch norm, fuse) are ones; anything else (batch norm `bias`,
+/// `running_mean`) is zeros. Negative dimensions count as 0.
+pub fn init_kind(a: &Analysis, p: &crate::infer::ParamInfo) -> InitKind {
+    let shape: Vec<usize> = p.shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
+    if let [o, i, kh, kw] = shape[..] {
+        return InitKind::ConvWeight([o, i, kh, kw]);
+    }
+    let (prefix, suffix) = p.name.rsplit_once('.').unwrap_or(("", p.name.as_str()));
+    if suffix == "bias" && shape.len() == 1 {
+        let weight = format!("{prefix}.weight");
+        if let Some(w) = a.params.iter().find(|q| q.name == weight && q.shape.len() == 4) {
+            let fan_in = w.shape[1..].iter().try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).unwrap_or(0))).unwrap_or(usize::MAX);
+            return InitKind::ConvBias { fan_in, n: shape[0] };
+        }
+    }
+    match suffix {
+        "weight" | "running_var" => InitKind::Ones(shape),
+        _ => InitKind::Zeros(shape),
+    }
+}
+
+fn usize_shape(name: &str, shape: &[i64]) -> Result<Vec<usize>> {
+    shape
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| Error::InvalidParams { op: "params", reason: format!("parameter `{name}` has a negative dimension in {shape:?}") })
+}
+
+fn to_usize(v: i64, what: &str, node: &Node) -> Result<usize> {
+    usize::try_from(v).map_err(|_| Error::InvalidParams { op: "interp", reason: format!("node `{}`: {what} {v} is negative", node.name) })
+}
+
+fn arr2(v: [i64; 2], what: &str, node: &Node) -> Result<[usize; 2]> {
+    Ok([to_usize(v[0], what, node)?, to_usize(v[1], what, node)?])
+}
+
+/// Conv2d parameters of an IR conv (activation identity).
+pub(crate) fn conv_params(c: &crate::ir::Conv, node: &Node) -> Result<Conv2dParams> {
+    let p = c.padding;
+    Ok(Conv2dParams {
+        stride: arr2(c.stride, "stride", node)?,
+        padding: [to_usize(p[0], "padding", node)?, to_usize(p[1], "padding", node)?, to_usize(p[2], "padding", node)?, to_usize(p[3], "padding", node)?],
+        dilation: arr2(c.dilation, "dilation", node)?,
+        groups: to_usize(c.groups, "groups", node)?,
+        padding_mode: c.mode,
+        act: Activation::Identity,
+    })
+}
+
+/// Pool2d parameters of an IR pool.
+pub(crate) fn pool_params(p: &Pool, node: &Node) -> Result<Pool2dParams> {
+    Ok(Pool2dParams {
+        kernel: arr2(p.kernel, "kernel", node)?,
+        stride: arr2(p.stride, "stride", node)?,
+        padding: arr2(p.padding, "padding", node)?,
+        dilation: arr2(p.dilation, "dilation", node)?,
+        ceil_mode: p.ceil_mode,
+        count_include_pad: p.count_include_pad,
+    })
+}
+
+/// Whether an op needs all its inputs to have the same spatial size.
+pub(crate) fn is_merge(op: &Op) -> bool {
+    matches!(op, Op::Add | Op::Concat | Op::Mean | Op::Fuse { .. })
+}
+
+/// What the spec accepts, for messages: `x: [N, 3, H, W], y: [N, 8, ceil(H/2), W] with H ≥ 32`.
+pub(crate) fn accepted_sizes(g: &Graph) -> String {
+    let names = g.symbol_names();
+    let mut parts = Vec::new();
+    for &i in &g.inputs {
+        if let Op::Input { name, channels, size } = &g.node(i).op {
+            parts.push(format!("{name}: [N, {channels}, {}, {}]", size[0].display(&names), size[1].display(&names)));
+        }
+    }
+    let mut s = parts.join(", ");
+    let bounds: Vec<String> = g
+        .symbols
+        .iter()
+        .map(|sym| match sym.max {
+            Some(max) => format!("{} ≤ {} ≤ {max}", sym.min, sym.name),
+            None => format!("{} ≥ {}", sym.name, sym.min),
+        })
+        .collect();
+    if !bounds.is_empty() {
+        s.push_str(" with ");
+        s.push_str(&bounds.join(", "));
+    }
+    s
+}
+
+fn describe_inputs(inputs: &[(&str, ArrayView4<f32>)]) -> String {
+    inputs.iter().map(|(n, x)| format!("{n}: {:?}", x.shape())).collect::<Vec<_>>().join(", ")
+}
+
+/// Checks the inputs against the spec and evaluates every node's spatial size: returns
+/// `[h, w]` per node, in node order.
+pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) -> Result<Vec<[usize; 2]>> {
+    let names = g.symbol_names();
+    let got = || describe_inputs(inputs);
+    let need = || accepted_sizes(g);
+    let not_accepted = |what: String| Error::InputSize(format!("{what} (given {}; the spec takes {})", got(), need()));
+    // presence, batch, channels
+    let mut batch = None;
+    let mut found = Vec::with_capacity(g.inputs.len());
+    for &i in &g.inputs {
+        let Op::Input { name, channels, size } = &g.node(i).op else {
+            return Err(Error::InvalidParams { op: "interp", reason: format!("graph input `{}` is not an input node", g.node(i).name) });
+        };
+        let Some((_, x)) = inputs.iter().find(|(n, _)| n == name) else {
+            return Err(Error::InvalidParams { op: "forward", reason: format!("input `{name}` is missing (the spec takes {})", need()) });
+        };
+        let s = x.shape();
+        if i64::try_from(s[1]).ok() != Some(*channels) {
+            return Err(Error::ShapeMismatch {
+                op: "forward",
+                lhs: s.to_vec(),
+                rhs: vec![s[0], usize::try_from(*channels).unwrap_or(0), s[2], s[3]],
+                reason: format!("input `{name}` must have {channels} channels"),
+            });
+        }
+        match batch {
+            None if s[0] == 0 => return Err(not_accepted(format!("input `{name}` has batch size 0"))),
+            None => batch = Some(s[0]),
+            Some(n) if n != s[0] => return Err(not_accepted(format!("input `{name}` has batch size {} but the first input has {n}", s[0]))),
+            Some(_) => {}
+        }
+        found.push((name.as_str(), size, [s[2], s[3]]));
+    }
+    for (n, _) in inputs {
+        if !found.iter().any(|(m, _, _)| m == n) {
+            return Err(Error::InvalidParams { op: "forward", reason: format!("the spec has no input `{n}` (it takes {})", need()) });
+        }
+    }
+    // symbols
+    let mut env: Vec<Option<i64>> = vec![None; g.symbols.len()];
+    for (_, size, actual) in &found {
+        for k in 0..2 {
+            if let Dim::Sym(s) = size[k] {
+                if let Some(slot) = env.get_mut(s as usize) {
+                    if slot.is_none() {
+                        *slot = i64::try_from(actual[k]).ok();
+                    }
+                }
+            }
+        }
+    }
+    let mut vals = Vec::with_capacity(env.len());
+    for (sym, v) in g.symbols.iter().zip(&env) {
+        let Some(v) = *v else {
+            return Err(Error::InvalidParams { op: "forward", reason: format!("size symbol `{}` is not the height or width of any input", sym.name) });
+        };
+        if v < sym.min || sym.max.is_some_and(|m| v > m) {
+            return Err(not_accepted(format!("{} = {v} is out of range", sym.name)));
+        }
+        vals.push(v);
+    }
+    for (name, size, actual) in &found {
+        for k in 0..2 {
+            let want = size[k].eval(&vals);
+            if want != i64::try_from(actual[k]).ok() {
+                let axis = if k == 0 { "height" } else { "width" };
+                return Err(not_accepted(format!("input `{name}` has {axis} {} but the spec needs {}", actual[k], size[k].display(&names))));
+            }
+        }
+    }
+    // every node
+    let mut sizes = Vec::with_capacity(a.shapes.len());
+    for i in g.order() {
+        let node = g.node(i);
+        let shape = a.shapes.get(i.index()).ok_or_else(|| Error::InvalidParams { op: "interp", reason: format!("no shape for node `{}`", node.name) })?;
+        let mut hw = [0usize; 2];
+        for (k, d) in [&shape.h, &shape.w].into_iter().enumerate() {
+            let axis = if k == 0 { "height" } else { "width" };
+            let v = d.eval(&vals).ok_or_else(|| not_accepted(format!("node `{}` {axis} {} overflows", node.name, d.display(&names))))?;
+            if v < 1 {
+                return Err(not_accepted(format!("node `{}` would have {axis} {v} (= {})", node.name, d.display(&names))));
+            }
+            hw[k] = usize::try_from(v).map_err(|_| not_accepted(format!("node `{}` {axis} overflows", node.name)))?;
+        }
+        sizes.push(hw);
+    }
+    // merges
+    for i in g.order() {
+        let node = g.node(i);
+        if !is_merge(&node.op) {
+            continue;
+        }
+        let Some(&first) = node.inputs.first() else { continue };
+        let s0 = sizes.get(first.index()).copied();
+        for &j in &node.inputs[1..] {
+            let sj = sizes.get(j.index()).copied();
+            if s0 != sj {
+                let fmt = |s: Option<[usize; 2]>| s.map_or_else(|| "?".to_string(), |s| format!("{}×{}", s[0], s[1]));
+                return Err(not_accepted(format!(
+                    "node `{}` merges `{}` ({}) and `{}` ({}), which differ",
+                    node.name,
+                    g.node(first).name,
+                    fmt(s0),
+                    g.node(j).name,
+                    fmt(sj)
+                )));
+            }
+        }
+    }
+    Ok(sizes)
+}
+
+/// Runs the graph on `inputs` (by input name) and returns the outputs in `g.outputs` order.
+pub fn run(g: &Graph, a: &Analysis, params: &Params, inputs: &[(&str, ArrayView4<f32>)]) -> Result<Vec<(String, Tensor)>> {
+    let sizes = check_sizes(g, a, inputs)?;
+    // remaining uses per node, so intermediates are freed early
+    let n = g.graph.node_count();
+    let mut uses = vec![0usize; n];
+    for i in g.order() {
+        for &j in &g.node(i).inputs {
+            uses[j.index()] += 1;
+        }
+    }
+    for o in &g.outputs {
+        uses[o.node.index()] += 1;
+    }
+    let mut vals: Vec<Option<Tensor>> = vec![None; n];
+    for i in g.order() {
+        let node = g.node(i);
+        let x = |k: usize| -> Result<ArrayView4<'_, f32>> {
+            node.inputs
+                .get(k)
+                .and_then(|j| vals.get(j.index()))
+                .and_then(|v| v.as_ref())
+                .map(|t| t.view())
+                .ok_or_else(|| Error::InvalidParams { op: "interp", reason: format!("node `{}` lacks input {k}", node.name) })
+        };
+        let all = || -> Result<Vec<ArrayView4<'_, f32>>> { (0..node.inputs.len()).map(x).collect() };
+        let pname = |suffix: &str| -> Result<String> {
+            node.param
+                .as_ref()
+                .map(|p| format!("{p}.{suffix}"))
+                .ok_or_else(|| Error::InvalidParams { op: "interp", reason: format!("node `{}` has no parameter prefix", node.name) })
+        };
+        let out: Tensor = match &node.op {
+            Op::Input { name, .. } => {
+                let (_, v) = inputs.iter().find(|(m, _)| m == name).ok_or_else(|| Error::InvalidParams { op: "forward", reason: format!("input `{name}` is missing") })?;
+                v.as_standard_layout().into_owned()
+            }
+            Op::Conv(c) => {
+                let w = params.view4(&pname("weight")?)?;
+                let b = if c.bias { Some(params.view1(&pname("bias")?)?) } else { None };
+                fpn_runtime::conv2d(x(0)?, w, b, &conv_params(c, node)?)?
+            }
+            Op::BatchNorm { eps } => {
+                let bn = BatchNorm {
+                    weight: params.view1(&pname("weight")?)?.to_owned(),
+                    bias: params.view1(&pname("bias")?)?.to_owned(),
+                    running_mean: params.view1(&pname("running_mean")?)?.to_owned(),
+                    running_var: params.view1(&pname("running_var")?)?.to_owned(),
+                    eps: *eps as f32,
+                };
+                fpn_runtime::batch_norm(x(0)?, &bn)?
+            }
+            Op::Act(act) => fpn_runtime::activate(x(0)?, *act),
+            Op::MaxPool(p) => fpn_runtime::max_pool2d(x(0)?, &pool_params(p, node)?)?,
+            Op::AvgPool(p) => fpn_runtime::avg_pool2d(x(0)?, &pool_params(p, node)?)?,
+            Op::Upsample(u) => {
+                let r = match u.scale {
+                    Some([(a0, b0), (a1, b1)]) => Resize::Scale([a0 as f64 / b0 as f64, a1 as f64 / b1 as f64]),
+                    None => {
+                        let s = x(1)?;
+                        Resize::Size([s.shape()[2], s.shape()[3]])
+                    }
+                };
+                if u.bilinear {
+                    fpn_runtime::upsample_bilinear(x(0)?, r, u.align_corners)?
+                } else {
+                    fpn_runtime::upsample_nearest(x(0)?, r)?
+                }
+            }
+            Op::Add => {
+                let mut acc = fpn_runtime::add(x(0)?, x(1)?)?;
+                for k in 2..node.inputs.len() {
+                    fpn_runtime::add_assign(&mut acc, x(k)?)?;
+                }
+                acc
+            }
+            Op::Concat => fpn_runtime::concat(&all()?)?,
+            Op::Mean => fpn_runtime::mean(&all()?)?,
+            Op::Fuse { eps } => fpn_runtime::weighted_fusion(&all()?, params.view1(&pname("weight")?)?, *eps as f32)?,
+        };
+        check_produced(g, a, i, &sizes, &out)?;
+        vals[i.index()] = Some(out);
+        for &j in &node.inputs {
+            uses[j.index()] -= 1;
+            if uses[j.index()] == 0 {
+                vals[j.index()] = None;
+            }
+        }
+        if uses[i.index()] == 0 {
+            vals[i.index()] = None;
+        }
+    }
+    let mut outs = Vec::with_capacity(g.outputs.len());
+    for o in &g.outputs {
+        let k = o.node.index();
+        uses[k] -= 1;
+        let t = if uses[k] == 0 { vals[k].take() } else { vals[k].clone() };
+        let t = t.ok_or_else(|| Error::InvalidParams { op: "interp", reason: format!("output `{}` was not computed", o.name) })?;
+        outs.push((o.name.clone(), t));
+    }
+    Ok(outs)
+}
+
+/// Compares what the runtime produced for node `i` with the evaluated shape.
+fn check_produced(g: &Graph, a: &Analysis, i: NodeIndex, sizes: &[[usize; 2]], out: &Tensor) -> Result<()> {
+    let node = g.node(i);
+    let (Some(shape), Some(hw)) = (a.shapes.get(i.index()), sizes.get(i.index())) else {
+        return Err(Error::InvalidParams { op: "interp", reason: format!("no shape for node `{}`", node.name) });
+    };
+    let s = out.shape();
+    if i64::try_from(s[1]).ok() != Some(shape.c) || s[2] != hw[0] || s[3] != hw[1] {
+        let names = g.symbol_names();
+        return Err(Error::InputSize(format!(
+            "node `{}` produced {:?} but the spec computes [N, {}, {}, {}] = [{}, {}, {}, {}]",
+            node.name,
+            s,
+            shape.c,
+            shape.h.display(&names),
+            shape.w.display(&names),
+            s[0],
+            shape.c,
+            hw[0],
+            hw[1]
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,479 @@
+//! Property tests: every op against a naive reference implementation written here (direct
+//! 7-loop conv, window-scanning pools, per-index upsampling), on random shapes including odd
+//! sizes, stride > kernel, dilation, groups and batch 3. PyTorch agreement itself is checked by
+//! `tests/fixtures.rs`.
+
+use fpn_runtime::ndarray::{Array1, Array4};
+use fpn_runtime::*;
+use proptest::prelude::*;
+
+fn rand4(seed: u64, shape: [usize; 4]) -> Tensor {
+    let mut init = Init::new(seed);
+    Array4::from_shape_simple_fn(shape, || init.next_f32() * 2.0 - 1.0)
+}
+
+fn close(a: &Tensor, b: &Tensor, tol: f32) -> std::result::Result<(), String> {
+    if a.shape() != b.shape() {
+        return Err(format!("shape {:?} vs {:?}", a.shape(), b.shape()));
+    }
+    for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+        if x != y && !((x - y).abs() <= tol * (1.0 + y.abs())) {
+            return Err(format!("element {i}: {x} vs {y}"));
+        }
+    }
+    Ok(())
+}
+
+/// Source index of padded position `i` for `mode`, or None for zero.
+fn pad_index(i: isize, dim: isize, mode: PaddingMode) -> Option<usize> {
+    let j = match mode {
+        PaddingMode::Zeros => {
+            if i < 0 || i >= dim {
+                return None;
+            }
+            i
+        }
+        PaddingMode::Reflect => {
+            if i < 0 {
+                -i
+            } else if i >= dim {
+                2 * dim - 2 - i
+            } else {
+                i
+            }
+        }
+        PaddingMode::Replicate => i.max(0).min(dim - 1),
+        PaddingMode::Circular => ((i % dim) + dim) % dim,
+    };
+    Some(j as usize)
+}
+
+/// Direct convolution; None where PyTorch would refuse.
+fn naive_conv(x: &Tensor, w: &Tensor, b: Option<&Array1<f32>>, p: &Conv2dParams) -> Option<Tensor> {
+    let (n, cin, h, wd) = x.dim();
+    let (cout, cin_g, kh, kw) = w.dim();
+    let g = p.groups;
+    let [pt, pb, pl, pr] = p.padding;
+    if cin != cin_g * g || cout % g != 0 {
+        return None;
+    }
+    for (pad, dim) in [(pt, h), (pb, h), (pl, wd), (pr, wd)] {
+        match p.padding_mode {
+            PaddingMode::Reflect if pad >= dim => return None,
+            PaddingMode::Circular if pad > dim => return None,
+            _ => {}
+        }
+    }
+    let eh = p.dilation[0] * (kh - 1) + 1;
+    let ew = p.dilation[1] * (kw - 1) + 1;
+    if h + pt + pb < eh || wd + pl + pr < ew {
+        return None;
+    }
+    let oh = (h + pt + pb - eh) / p.stride[0] + 1;
+    let ow = (wd + pl + pr - ew) / p.stride[1] + 1;
+    let cout_g = cout / g;
+    let mut y = Tensor::zeros((n, cout, oh, ow));
+    for ni in 0..n {
+        for co in 0..cout {
+            let grp = co / cout_g;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = b.map_or(0.0, |b| b[co]) as f64;
+                    for ci in 0..cin_g {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize - pt as isize;
+                                let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize - pl as isize;
+                                let (Some(sy), Some(sx)) =
+                                    (pad_index(iy, h as isize, p.padding_mode), pad_index(ix, wd as isize, p.padding_mode))
+                                else {
+                                    continue;
+                                };
+                                acc += x[[ni, grp * cin_g + ci, sy, sx]] as f64 * w[[co, ci, ky, kx]] as f64;
+                            }
+                        }
+                    }
+                    y[[ni, co, oy, ox]] = apply(p.act, acc as f32);
+                }
+            }
+        }
+    }
+    Some(y)
+}
+
+fn arb_mode() -> impl Strategy<Value = PaddingMode> {
+    prop_oneof![
+        3 => Just(PaddingMode::Zeros),
+        1 => Just(PaddingMode::Reflect),
+        1 => Just(PaddingMode::Replicate),
+        1 => Just(PaddingMode::Circular)
+    ]
+}
+
+fn arb_act() -> impl Strategy<Value = Activation> {
+    prop_oneof![
+        Just(Activation::Identity),
+        Just(Activation::Relu),
+        Just(Activation::Relu6),
+        (-1.0f32..1.0).prop_map(Activation::LeakyRelu),
+        Just(Activation::Tanh),
+        Just(Activation::Sigmoid),
+        Just(Activation::Silu),
+        Just(Activation::Hardswish),
+        Just(Activation::Gelu),
+        Just(Activation::GeluTanh),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct ConvCase {
+    x: [usize; 4],
+    w: [usize; 4],
+    p: Conv2dParams,
+    bias: bool,
+    seed: u64,
+}
+
+fn arb_conv() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..=3, prop_oneof![Just(1usize), Just(2), Just(3), Just(0)], 1usize..=4, 1usize..=4),
+        (1usize..=13, 1usize..=13, 1usize..=4, 1usize..=4),
+        (1usize..=4, 1usize..=4, 1usize..=3, 1usize..=3),
+        (0usize..=3, 0usize..=3, 0usize..=3, 0usize..=3),
+        (arb_mode(), arb_act(), any::<bool>(), any::<u64>()),
+    )
+        .prop_map(|((n, g, cin_g, cout_g), (h, w, kh, kw), (sh, sw, dh, dw), pad, (mode, act, bias, seed))| {
+            // g == 0 means depthwise: groups = channels, one input channel per group.
+            let (groups, cin_g) = if g == 0 { (cin_g + 1, 1) } else { (g, cin_g) };
+            ConvCase {
+                x: [n, groups * cin_g, h, w],
+                w: [groups * cout_g, cin_g, kh, kw],
+                p: Conv2dParams {
+                    stride: [sh, sw],
+                    padding: [pad.0, pad.1, pad.2, pad.3],
+                    dilation: [dh, dw],
+                    groups,
+                    padding_mode: mode,
+                    act,
+                },
+                bias,
+                seed,
+            }
+        })
+}
+
+fn check_conv(c: &ConvCase, tol: f32) -> std::result::Result<(), String> {
+    let x = rand4(c.seed, c.x);
+    let w = rand4(c.seed ^ 1, c.w);
+    let b = Array1::from_iter(rand4(c.seed ^ 2, [c.w[0], 1, 1, 1]).iter().copied());
+    let bias = c.bias.then_some(&b);
+    let want = naive_conv(&x, &w, bias, &c.p);
+    let got = conv2d(x.view(), w.view(), bias.map(|b| b.view()), &c.p);
+    match (got, want) {
+        (Ok(g), Some(wnt)) => close(&g, &wnt, tol),
+        (Err(_), None) => Ok(()),
+        (Ok(_), None) => Err("accepted a conv PyTorch refuses".into()),
+        (Err(e), Some(_)) => Err(format!("refused a valid conv: {e}")),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv2d_equals_naive(c in arb_conv()) {
+        check_conv(&c, 1e-5).map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
+    fn conv_out_shape_agrees_with_conv(c in arb_conv()) {
+        let x = rand4(c.seed, c.x);
+        let w = rand4(c.seed ^ 1, c.w);
+        match (conv2d_out_shape(c.x, c.w, &c.p), conv2d(x.view(), w.view(), None, &c.p)) {
+            (Ok(s), Ok(y)) => prop_assert_eq!(&s[..], y.shape()),
+            (Err(_), Err(_)) => {}
+            (a, b) => prop_assert!(false, "{:?} vs {:?}", a, b.map(|y| y.dim())),
+        }
+    }
+
+    #[test]
+    fn fold_batch_norm_equals_conv_then_bn(c in arb_conv(), eps in 1e-6f32..1e-2) {
+        let mut p = c.p;
+        p.act = Activation::Identity;
+        let x = rand4(c.seed, c.x);
+        let mut w = rand4(c.seed ^ 1, c.w);
+        let b = Array1::from_iter(rand4(c.seed ^ 2, [c.w[0], 1, 1, 1]).iter().copied());
+        let r = |s: u64| Array1::from_iter(rand4(c.seed ^ s, [c.w[0], 1, 1, 1]).iter().copied());
+        let bn = BatchNorm { weight: r(3), bias: r(4), running_mean: r(5), running_var: r(6).mapv(|v| v.abs() + 0.1), eps };
+        let Ok(y) = conv2d(x.view(), w.view(), Some(b.view()), &p) else { return Ok(()) };
+        let want = batch_norm(y.view(), &bn).unwrap();
+        let nb = fold_batch_norm(&mut w, Some(b.view()), &bn).unwrap();
+        let got = conv2d(x.view(), w.view(), Some(nb.view()), &p).unwrap();
+        // Relative to the magnitude of the terms being summed (K ≤ 64 products of |v| ≤ 1, scaled).
+        let scale: f32 = bn.weight.iter().zip(&bn.running_var).map(|(g, v)| (g / (v + eps).sqrt()).abs()).fold(1.0, f32::max);
+        let k = (c.w[1] * c.w[2] * c.w[3]) as f32;
+        for (a, e) in got.iter().zip(want.iter()) {
+            prop_assert!((a - e).abs() <= 1e-5 * scale * (k + 1.0) + 1e-5 * e.abs(), "{} vs {}", a, e);
+        }
+    }
+}
+
+#[test]
+fn conv2d_large_shapes_equal_naive() {
+    // Shapes big enough for the parallel, tiled and pointwise GEMM paths and parallel depthwise.
+    let cases = [
+        ([1, 40, 30, 31], [48, 40, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
+        ([2, 32, 33, 29], [40, 32, 1, 1], [1, 1], [0; 4], [1, 1], 1),
+        ([1, 3, 83, 80], [16, 3, 7, 7], [2, 2], [3, 3, 3, 3], [1, 1], 1),
+        ([3, 24, 20, 21], [24, 24, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 24),
+        ([1, 48, 32, 32], [48, 12, 3, 3], [1, 1], [2, 2, 2, 2], [2, 2], 4),
+        ([1, 300, 9, 9], [64, 300, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
+    ];
+    for (i, (xs, ws, stride, padding, dilation, groups)) in cases.into_iter().enumerate() {
+        for mode in [PaddingMode::Zeros, PaddingMode::Reflect] {
+            let p = Conv2dParams { stride, padding, dilation, groups, padding_mode: mode, act: Activation::Relu };
+            let c = ConvCase { x: xs, w: ws, p, bias: true, seed: i as u64 };
+            check_conv(&c, 1e-4).unwrap_or_else(|e| panic!("case {i} {mode:?}: {e}"));
+        }
+    }
+}
+
+/// Naive pooling from the PyTorch definition.
+fn naive_pool(x: &Tensor, p: &Pool2dParams, is_max: bool) -> Option<Tensor> {
+    let (n, c, h, w) = x.dim();
+    let size = |i: usize, k: usize, s: usize, pad: usize, d: usize| -> Option<usize> {
+        if pad > k / 2 {
+            return None;
+        }
+        let span = (i + 2 * pad) as f64 - (d * (k - 1)) as f64 - 1.0;
+        let mut o = if p.ceil_mode { (span / s as f64).ceil() } else { (span / s as f64).floor() } as i64 + 1;
+        if p.ceil_mode && (o - 1) * s as i64 >= (i + pad) as i64 {
+            o -= 1;
+        }
+        (o >= 1).then_some(o as usize)
+    };
+    let oh = size(h, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0])?;
+    let ow = size(w, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1])?;
+    let mut y = Tensor::zeros((n, c, oh, ow));
+    for ((ni, ci, oy, ox), v) in y.indexed_iter_mut() {
+        let y0 = (oy * p.stride[0]) as isize - p.padding[0] as isize;
+        let x0 = (ox * p.stride[1]) as isize - p.padding[1] as isize;
+        if is_max {
+            let mut m = f32::NEG_INFINITY;
+            for ky in 0..p.kernel[0] {
+                for kx in 0..p.kernel[1] {
+                    let iy = y0 + (ky * p.dilation[0]) as isize;
+                    let ix = x0 + (kx * p.dilation[1]) as isize;
+                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                        m = m.max(x[[ni, ci, iy as usize, ix as usize]]);
+                    }
+                }
+            }
+            *v = m;
+        } else {
+            let (mut s, mut cnt, mut cnt_pad) = (0.0f64, 0usize, 0usize);
+            for ky in 0..p.kernel[0] as isize {
+                for kx in 0..p.kernel[1] as isize {
+                    let (iy, ix) = (y0 + ky, x0 + kx);
+                    // Positions inside input + padding count when count_include_pad.
+                    if iy < h as isize + p.padding[0] as isize && ix < w as isize + p.padding[1] as isize {
+                        cnt_pad += 1;
+                    }
+                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                        s += x[[ni, ci, iy as usize, ix as usize]] as f64;
+                        cnt += 1;
+                    }
+                }
+            }
+            let div = if p.count_include_pad { cnt_pad } else { cnt };
+            *v = if cnt == 0 { 0.0 } else { (s / div as f64) as f32 };
+        }
+    }
+    Some(y)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn pooling_equals_naive(
+        n in 1usize..=3, c in 1usize..=3, h in 1usize..=12, w in 1usize..=12,
+        k in (1usize..=4, 1usize..=4), s in (1usize..=4, 1usize..=4), pd in (0usize..=2, 0usize..=2),
+        d in (1usize..=2, 1usize..=2), ceil_mode: bool, count_include_pad: bool, is_max: bool, seed: u64,
+    ) {
+        let d = if is_max { [d.0, d.1] } else { [1, 1] };
+        let p = Pool2dParams { kernel: [k.0, k.1], stride: [s.0, s.1], padding: [pd.0, pd.1], dilation: d, ceil_mode, count_include_pad };
+        let x = rand4(seed, [n, c, h, w]);
+        let got = if is_max { max_pool2d(x.view(), &p) } else { avg_pool2d(x.view(), &p) };
+        match (got, naive_pool(&x, &p, is_max)) {
+            (Ok(g), Some(want)) => close(&g, &want, 1e-5).map_err(TestCaseError::fail)?,
+            (Err(_), None) => {}
+            (g, want) => prop_assert!(false, "{:?} vs {:?}", g.map(|t| t.dim()), want.map(|t| t.dim())),
+        }
+    }
+
+    #[test]
+    fn nearest_equals_index_formula(
+        n in 1usize..=3, c in 1usize..=2, h in 1usize..=10, w in 1usize..=10,
+        oh in 1usize..=25, ow in 1usize..=25, int_scale in 1usize..=4, use_scale: bool, seed: u64,
+    ) {
+        let x = rand4(seed, [n, c, h, w]);
+        if use_scale {
+            // Integer scale: out[i] = in[i / s].
+            let s = int_scale;
+            let y = upsample_nearest(x.view(), Resize::Scale([s as f64, s as f64])).unwrap();
+            prop_assert_eq!(y.dim(), (n, c, h * s, w * s));
+            for ((a, b, i, j), v) in y.indexed_iter() {
+                prop_assert_eq!(*v, x[[a, b, i / s, j / s]]);
+            }
+        } else {
+            let y = upsample_nearest(x.view(), Resize::Size([oh, ow])).unwrap();
+            prop_assert_eq!(y.dim(), (n, c, oh, ow));
+            let idx = |d: usize, i: usize, o: usize| ((d as f32 * (i as f32 / o as f32)).floor() as usize).min(i - 1);
+            for ((a, b, i, j), v) in y.indexed_iter() {
+                prop_assert_eq!(*v, x[[a, b, idx(i, h, oh), idx(j, w, ow)]]);
+            }
+        }
+    }
+
+    #[test]
+    fn bilinear_properties(
+        n in 1usize..=2, c in 1usize..=2, h in 2usize..=9, w in 2usize..=9, k in 1usize..=4,
+        oh in 1usize..=20, ow in 1usize..=20, align: bool, seed: u64,
+    ) {
+        // align_corners with out = (in - 1) k + 1 hits every input pixel exactly every k steps.
+        let x = rand4(seed, [n, c, h, w]);
+        let y = upsample_bilinear(x.view(), Resize::Size([(h - 1) * k + 1, (w - 1) * k + 1]), true).unwrap();
+        for ((a, b, i, j), v) in x.indexed_iter() {
+            prop_assert!((y[[a, b, i * k, j * k]] - v).abs() < 1e-6);
+        }
+        // A constant stays constant and a horizontal ramp stays within its range, any size.
+        let cst = Tensor::from_elem((n, c, h, w), 0.25);
+        let yc = upsample_bilinear(cst.view(), Resize::Size([oh, ow]), align).unwrap();
+        prop_assert!(yc.iter().all(|v| (v - 0.25).abs() < 1e-6));
+        let ramp = Tensor::from_shape_fn((n, c, h, w), |(_, _, _, j)| j as f32);
+        let yr = upsample_bilinear(ramp.view(), Resize::Size([oh, ow]), align).unwrap();
+        prop_assert!(yr.iter().all(|&v| v >= -1e-6 && v <= (w - 1) as f32 + 1e-6));
+        for row in yr.rows() {
+            prop_assert!(row.windows(2).into_iter().all(|p| p[1] >= p[0] - 1e-6), "monotone");
+        }
+    }
+
+    #[test]
+    fn merges_equal_naive(n in 1usize..=3, c in 1usize..=4, h in 1usize..=9, w in 1usize..=9, c2 in 1usize..=3,
+                          ws in proptest::collection::vec(-1.0f32..2.0, 3), seed: u64) {
+        let a = rand4(seed, [n, c, h, w]);
+        let b = rand4(seed ^ 1, [n, c, h, w]);
+        let d = rand4(seed ^ 2, [n, c2, h, w]);
+        let s = add(a.view(), b.view()).unwrap();
+        prop_assert_eq!(&s, &(&a + &b));
+        let m = mean(&[a.view(), b.view(), d.view()]);
+        prop_assert!(c == c2 || m.is_err());
+        let cat = concat(&[d.view(), a.view()]).unwrap();
+        for ((i, ch, y, x), v) in cat.indexed_iter() {
+            let want = if ch < c2 { d[[i, ch, y, x]] } else { a[[i, ch - c2, y, x]] };
+            prop_assert_eq!(*v, want);
+        }
+        let wv = Array1::from(ws.clone());
+        let f = weighted_fusion(&[a.view(), b.view(), a.view()], wv.view(), 1e-4).unwrap();
+        let r: Vec<f32> = ws.iter().map(|v| v.max(0.0)).collect();
+        let den = r.iter().sum::<f32>() + 1e-4;
+        for ((idx, v), (av, bv)) in f.indexed_iter().zip(a.iter().zip(b.iter())) {
+            let want = (r[0] * av + r[1] * bv + r[2] * av) / den;
+            prop_assert!((v - want).abs() <= 1e-5 * (1.0 + want.abs()), "{:?}", idx);
+        }
+        let mab = mean(&[a.view(), b.view()]).unwrap();
+        prop_assert!(close(&mab, &((&a + &b) / 2.0), 1e-6).is_ok());
+    }
+
+    #[test]
+    fn batch_norm_equals_formula(n in 1usize..=3, c in 1usize..=5, h in 1usize..=7, w in 1usize..=7, seed: u64) {
+        let x = rand4(seed, [n, c, h, w]);
+        let r = |s: u64| Array1::from_iter(rand4(seed ^ s, [c, 1, 1, 1]).iter().copied());
+        let bn = BatchNorm { weight: r(3), bias: r(4), running_mean: r(5), running_var: r(6).mapv(|v| v.abs() + 0.1), eps: 1e-5 };
+        let y = batch_norm(x.view(), &bn).unwrap();
+        for ((i, ch, yy, xx), v) in y.indexed_iter() {
+            let want = (x[[i, ch, yy, xx]] - bn.running_mean[ch]) / (bn.running_var[ch] + bn.eps).sqrt() * bn.weight[ch] + bn.bias[ch];
+            prop_assert!((v - want).abs() <= 1e-5 * (1.0 + want.abs()));
+        }
+    }
+}
+
+#[test]
+fn large_pool_and_resize_take_parallel_paths() {
+    let x = rand4(9, [2, 32, 41, 39]);
+    for (k, s, pd, ceil) in [(3, 2, 1, false), (2, 2, 0, true)] {
+        let p = Pool2dParams { kernel: [k, k], stride: [s, s], padding: [pd, pd], dilation: [1, 1], ceil_mode: ceil, count_include_pad: false };
+        close(&max_pool2d(x.view(), &p).unwrap(), &naive_pool(&x, &p, true).unwrap(), 1e-6).unwrap();
+        close(&avg_pool2d(x.view(), &p).unwrap(), &naive_pool(&x, &p, false).unwrap(), 1e-5).unwrap();
+    }
+    let y = upsample_nearest(x.view(), Resize::Scale([2.0, 2.0])).unwrap();
+    for ((a, b, i, j), v) in y.indexed_iter() {
+        assert_eq!(*v, x[[a, b, i / 2, j / 2]]);
+    }
+}
+
+#[test]
+fn errors_are_reported_not_panics() {
+    let x = rand4(1, [1, 4, 5, 5]);
+    let w = rand4(2, [6, 4, 3, 3]);
+    let e = conv2d(x.view(), rand4(3, [6, 3, 3, 3]).view(), None, &Conv2dParams::default()).unwrap_err();
+    assert!(matches!(e, Error::ShapeMismatch { op: "conv2d", .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "conv2d cannot combine shapes [1, 4, 5, 5] and [6, 3, 3, 3]: the input has 4 channels but the weight expects 3 per group × 1 groups."
+    );
+    let big = Conv2dParams { stride: [1, 1], dilation: [3, 3], ..Default::default() };
+    assert!(matches!(conv2d(x.view(), w.view(), None, &big), Err(Error::InputSize(_))));
+    for bad in [
+        Conv2dParams { stride: [0, 1], ..Default::default() },
+        Conv2dParams { dilation: [1, 0], ..Default::default() },
+        Conv2dParams { groups: 0, ..Default::default() },
+    ] {
+        assert!(matches!(conv2d(x.view(), w.view(), None, &bad), Err(Error::InvalidParams { .. })));
+    }
+    let reflect = Conv2dParams { padding: [5, 5, 1, 1], padding_mode: PaddingMode::Reflect, ..Default::default() };
+    assert!(matches!(conv2d(x.view(), w.view(), None, &reflect), Err(Error::InputSize(_))));
+    let circ_ok = Conv2dParams { padding: [5, 5, 5, 5], padding_mode: PaddingMode::Circular, ..Default::default() };
+    assert!(conv2d(x.view(), w.view(), None, &circ_ok).is_ok());
+    let circ = Conv2dParams { padding: [6, 5, 5, 5], padding_mode: PaddingMode::Circular, ..Default::default() };
+    assert!(matches!(conv2d(x.view(), w.view(), None, &circ), Err(Error::InputSize(_))));
+    let bias = Array1::zeros(5);
+    assert!(matches!(conv2d(x.view(), w.view(), Some(bias.view()), &Conv2dParams::default()), Err(Error::ShapeMismatch { .. })));
+    let mut wrong_out = Tensor::zeros((1, 6, 4, 4));
+    assert!(conv2d_into(x.view(), w.view(), None, &Conv2dParams::default(), wrong_out.view_mut()).is_err());
+    let empty = Tensor::zeros((0, 4, 5, 5));
+    assert!(conv2d(empty.view(), w.view(), None, &Conv2dParams::default()).is_err());
+
+    let p = Pool2dParams::square(2);
+    assert!(max_pool2d(rand4(1, [1, 1, 1, 1]).view(), &p).is_err());
+    assert!(avg_pool2d(x.view(), &Pool2dParams { dilation: [2, 2], ..p }).is_err());
+    assert!(max_pool2d(x.view(), &Pool2dParams { padding: [2, 2], ..p }).is_err());
+    assert_eq!(pool_out_size(5, 2, 2, 0, 1, true), Some(3));
+    assert_eq!(pool_out_size(5, 2, 2, 0, 1, false), Some(2));
+    assert_eq!(pool_out_size(1, 2, 2, 0, 1, false), None);
+    assert_eq!(pool_out_size(5, 0, 2, 0, 1, false), None);
+    assert_eq!(pool_out_size(usize::MAX, 2, 2, 1, 1, false), Some(usize::MAX / 2 + 1));
+
+    assert!(upsample_nearest(x.view(), Resize::Scale([0.0, 1.0])).is_err());
+    assert!(upsample_nearest(x.view(), Resize::Scale([f64::NAN, 1.0])).is_err());
+    assert!(upsample_nearest(x.view(), Resize::Scale([0.1, 1.0])).is_err());
+    assert!(upsample_bilinear(x.view(), Resize::Size([0, 3]), false).is_err());
+    assert!(upsample_nearest(x.view(), Resize::Scale([1e300, 1.0])).is_err());
+
+    assert!(add(x.view(), w.view()).is_err());
+    let mut acc = x.clone();
+    assert!(add_assign(&mut acc, w.view()).is_err());
+    assert!(concat(&[]).is_err());
+    assert!(concat(&[x.view(), rand4(1, [1, 4, 5, 6]).view()]).is_err());
+    assert!(mean(&[]).is_err());
+    assert!(weighted_fusion(&[x.view()], Array1::zeros(2).view(), 1e-4).is_err());
+    let bn = BatchNorm::new(3, 1e-5);
+    assert!(batch_norm(x.view(), &bn).is_err());
+    let mut bad_bn = BatchNorm::new(4, 1e-5);
+    bad_bn.running_var = Array1::ones(3);
+    assert!(batch_norm(x.view(), &bad_bn).is_err());
+    let mut w2 = w.clone();
+    assert!(fold_batch_norm(&mut w2, None, &bn).is_err());
+    assert!(pad2d(x.view(), [5, 0, 0, 0], PaddingMode::Reflect).is_err());
+}
