@@ -281,7 +281,10 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                     }
                 }
                 None => {
-                    count = count.saturating_add(pshape.iter().product::<i64>());
+                    // Learnable parameters only, as PyTorch's `parameters()` counts them.
+                    if !pname.ends_with(".running_mean") && !pname.ends_with(".running_var") {
+                        count = count.saturating_add(pshape.iter().product::<i64>());
+                    }
                     param_index.insert(pname.clone(), a.params.len());
                     a.params.push(ParamInfo { name: pname, shape: pshape, node: i });
                 }

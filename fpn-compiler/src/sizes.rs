@@ -102,6 +102,14 @@ impl Accepted {
         let mut s = format!("{} ∈ {{{}}}", self.symbol, list.join(", "));
         if let Some(form) = self.closed_form() {
             s.push_str(&format!(" = {form}"));
+        } else if !self.residues.is_empty() && self.max.is_none_or(|m| m > self.threshold) {
+            s.push_str(&format!(
+                "; above {} exactly those with {} mod {} ∈ {{{}}}",
+                self.threshold,
+                self.symbol,
+                self.period,
+                ranges(&self.residues)
+            ));
         }
         s
     }
@@ -132,6 +140,21 @@ impl Accepted {
             _ => format!("{p}k+{r}, k ≥ {k0}{upper}"),
         })
     }
+}
+
+/// `0, 25–31` for sorted residues.
+fn ranges(v: &[i64]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        out.push(if j > i + 1 { format!("{}–{}", v[i], v[j]) } else if j == i + 1 { format!("{}, {}", v[i], v[j]) } else { v[i].to_string() });
+        i = j + 1;
+    }
+    out.join(", ")
 }
 
 /// Slope, error bound and settling point of an expression: for `x ≥ settle`,

@@ -21,17 +21,42 @@ struct ConvCase {
 }
 
 const CONVS: [ConvCase; 3] = [
-    ConvCase { name: "conv 256->256 3x3 @104x104", x: [1, 256, 104, 104], w: [256, 256, 3, 3], stride: 1, pad: 1 },
-    ConvCase { name: "conv 64->256 1x1 @104x104", x: [1, 64, 104, 104], w: [256, 64, 1, 1], stride: 1, pad: 0 },
-    ConvCase { name: "conv 3->64 7x7/2 pad3 @416x416", x: [1, 3, 416, 416], w: [64, 3, 7, 7], stride: 2, pad: 3 },
+    ConvCase {
+        name: "conv 256->256 3x3 @104x104",
+        x: [1, 256, 104, 104],
+        w: [256, 256, 3, 3],
+        stride: 1,
+        pad: 1,
+    },
+    ConvCase {
+        name: "conv 64->256 1x1 @104x104",
+        x: [1, 64, 104, 104],
+        w: [256, 64, 1, 1],
+        stride: 1,
+        pad: 0,
+    },
+    ConvCase {
+        name: "conv 3->64 7x7/2 pad3 @416x416",
+        x: [1, 3, 416, 416],
+        w: [64, 3, 7, 7],
+        stride: 2,
+        pad: 3,
+    },
 ];
 
 fn setup(c: &ConvCase) -> (Tensor, Tensor, Array1<f32>, Conv2dParams, u64) {
     let mut init = Init::new(1);
-    let x = init.uniform(&c.x, -1.0, 1.0).into_dimensionality().unwrap_or_else(|_| Tensor::zeros(c.x));
+    let x = init
+        .uniform(&c.x, -1.0, 1.0)
+        .into_dimensionality()
+        .unwrap_or_else(|_| Tensor::zeros(c.x));
     let w = init.conv_weight(c.w);
     let b = init.conv_bias(c.w[1] * c.w[2] * c.w[3], c.w[0]);
-    let p = Conv2dParams { stride: [c.stride; 2], padding: [c.pad; 4], ..Default::default() };
+    let p = Conv2dParams {
+        stride: [c.stride; 2],
+        padding: [c.pad; 4],
+        ..Default::default()
+    };
     let out = fpn_runtime::conv2d_out_shape(c.x, c.w, &p).unwrap_or([0; 4]);
     let flops = 2 * (out.iter().product::<usize>() * c.w[1] * c.w[2] * c.w[3]) as u64;
     (x, w, b, p, flops)
@@ -39,27 +64,42 @@ fn setup(c: &ConvCase) -> (Tensor, Tensor, Array1<f32>, Conv2dParams, u64) {
 
 fn big_map() -> (Tensor, Tensor) {
     let mut init = Init::new(2);
-    let a = init.uniform(&[1, 256, 52, 52], -1.0, 1.0).into_dimensionality().unwrap_or_else(|_| Tensor::zeros((1, 256, 52, 52)));
-    let b = init.uniform(&[1, 256, 104, 104], -1.0, 1.0).into_dimensionality().unwrap_or_else(|_| Tensor::zeros((1, 256, 104, 104)));
+    let a = init
+        .uniform(&[1, 256, 52, 52], -1.0, 1.0)
+        .into_dimensionality()
+        .unwrap_or_else(|_| Tensor::zeros((1, 256, 52, 52)));
+    let b = init
+        .uniform(&[1, 256, 104, 104], -1.0, 1.0)
+        .into_dimensionality()
+        .unwrap_or_else(|_| Tensor::zeros((1, 256, 104, 104)));
     (a, b)
 }
 
 fn criterion_benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("ops");
-    g.sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
     for case in &CONVS {
         let (x, w, b, p, flops) = setup(case);
         g.throughput(Throughput::Elements(flops));
-        g.bench_function(case.name, |bench| bench.iter(|| conv2d(x.view(), w.view(), Some(b.view()), &p)));
-        let mut out = Tensor::zeros(fpn_runtime::conv2d_out_shape(case.x, case.w, &p).unwrap_or([1; 4]));
+        g.bench_function(case.name, |bench| {
+            bench.iter(|| conv2d(x.view(), w.view(), Some(b.view()), &p))
+        });
+        let mut out =
+            Tensor::zeros(fpn_runtime::conv2d_out_shape(case.x, case.w, &p).unwrap_or([1; 4]));
         g.bench_function(format!("{} (into)", case.name), |bench| {
             bench.iter(|| conv2d_into(x.view(), w.view(), Some(b.view()), &p, out.view_mut()))
         });
     }
     let (small, big) = big_map();
     g.throughput(Throughput::Elements(big.len() as u64));
-    g.bench_function("upsample_nearest x2 256x52x52", |bench| bench.iter(|| upsample_nearest(small.view(), Resize::Scale([2.0, 2.0]))));
-    g.bench_function("add 256x104x104", |bench| bench.iter(|| add(big.view(), big.view())));
+    g.bench_function("upsample_nearest x2 256x52x52", |bench| {
+        bench.iter(|| upsample_nearest(small.view(), Resize::Scale([2.0, 2.0])))
+    });
+    g.bench_function("add 256x104x104", |bench| {
+        bench.iter(|| add(big.view(), big.view()))
+    });
     g.finish();
 }
 
@@ -82,23 +122,44 @@ fn summary() {
         let t = best(30, || {
             black_box(conv2d(x.view(), w.view(), Some(b.view()), &p).ok());
         });
-        println!("{:<34} {:>10.3} {:>12.1}", case.name, t * 1e3, flops as f64 / t / 1e9);
-        let mut out = Tensor::zeros(fpn_runtime::conv2d_out_shape(case.x, case.w, &p).unwrap_or([1; 4]));
+        println!(
+            "{:<34} {:>10.3} {:>12.1}",
+            case.name,
+            t * 1e3,
+            flops as f64 / t / 1e9
+        );
+        let mut out =
+            Tensor::zeros(fpn_runtime::conv2d_out_shape(case.x, case.w, &p).unwrap_or([1; 4]));
         let t = best(30, || {
             black_box(conv2d_into(x.view(), w.view(), Some(b.view()), &p, out.view_mut()).ok());
         });
         let name = format!("{} (into)", case.name);
-        println!("{:<34} {:>10.3} {:>12.1}", name, t * 1e3, flops as f64 / t / 1e9);
+        println!(
+            "{:<34} {:>10.3} {:>12.1}",
+            name,
+            t * 1e3,
+            flops as f64 / t / 1e9
+        );
     }
     let (small, big) = big_map();
     let t = best(30, || {
         black_box(upsample_nearest(small.view(), Resize::Scale([2.0, 2.0])).ok());
     });
-    println!("{:<34} {:>10.3} {:>9.2} GB/s", "upsample_nearest x2 256x52x52", t * 1e3, (big.len() * 4 + small.len() * 4) as f64 / t / 1e9);
+    println!(
+        "{:<34} {:>10.3} {:>9.2} GB/s",
+        "upsample_nearest x2 256x52x52",
+        t * 1e3,
+        (big.len() * 4 + small.len() * 4) as f64 / t / 1e9
+    );
     let t = best(30, || {
         black_box(add(big.view(), big.view()).ok());
     });
-    println!("{:<34} {:>10.3} {:>9.2} GB/s", "add 256x104x104", t * 1e3, (big.len() * 12) as f64 / t / 1e9);
+    println!(
+        "{:<34} {:>10.3} {:>9.2} GB/s",
+        "add 256x104x104",
+        t * 1e3,
+        (big.len() * 12) as f64 / t / 1e9
+    );
 }
 
 fn main() {

@@ -76,11 +76,24 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Shorthand used by ops to build a [`Error::ShapeMismatch`].
-pub(crate) fn mismatch(op: &'static str, lhs: &[usize], rhs: &[usize], reason: impl Into<String>) -> Error {
-    Error::ShapeMismatch { op, lhs: lhs.to_vec(), rhs: rhs.to_vec(), reason: reason.into() }
+pub(crate) fn mismatch(
+    op: &'static str,
+    lhs: &[usize],
+    rhs: &[usize],
+    reason: impl Into<String>,
+) -> Error {
+    Error::ShapeMismatch {
+        op,
+        lhs: lhs.to_vec(),
+        rhs: rhs.to_vec(),
+        reason: reason.into(),
+    }
 }
 
 /// Shorthand for [`Error::InvalidParams`].
 pub(crate) fn invalid(op: &'static str, reason: impl Into<String>) -> Error {
-    Error::InvalidParams { op, reason: reason.into() }
+    Error::InvalidParams {
+        op,
+        reason: reason.into(),
+    }
 }

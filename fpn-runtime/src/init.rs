@@ -20,7 +20,9 @@ impl Init {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        Self { s: [split(), split(), split(), split()] }
+        Self {
+            s: [split(), split(), split(), split()],
+        }
     }
 
     /// Next raw 64-bit output (xoshiro256++).

@@ -24,10 +24,19 @@ pub use act::{activate, activate_inplace, apply, Activation};
 pub use conv::{conv2d, conv2d_into, conv2d_out_shape, pad2d, Conv2dParams, PaddingMode};
 pub use error::{Error, Result};
 pub use init::Init;
-pub use merge::{add, add_assign, add_into, concat, concat_into, concat_shape, mean, mean_into, weighted_fusion, weighted_fusion_into};
+pub use merge::{
+    add, add_assign, add_into, concat, concat_into, concat_shape, mean, mean_into, weighted_fusion,
+    weighted_fusion_into,
+};
 pub use norm::{batch_norm, batch_norm_inplace, batch_norm_into, fold_batch_norm, BatchNorm};
-pub use pool::{avg_pool2d, avg_pool2d_into, max_pool2d, max_pool2d_into, pool2d_out_shape, pool_out_size, Pool2dParams};
-pub use resize::{resize_out_shape, upsample_bilinear, upsample_bilinear_into, upsample_nearest, upsample_nearest_into, Resize};
+pub use pool::{
+    avg_pool2d, avg_pool2d_into, max_pool2d, max_pool2d_into, pool2d_out_shape, pool_out_size,
+    Pool2dParams,
+};
+pub use resize::{
+    resize_out_shape, upsample_bilinear, upsample_bilinear_into, upsample_nearest,
+    upsample_nearest_into, Resize,
+};
 pub use weights::{read_tensors, tensors_to_bytes, write_tensors, Scope, Weights};
 
 /// Re-export so generated code needs no direct `ndarray` dependency.

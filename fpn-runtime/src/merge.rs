@@ -11,7 +11,12 @@ use crate::Tensor;
 /// Checks that `b` has the shape of `a`.
 fn same(op: &'static str, a: [usize; 4], b: [usize; 4]) -> Result<()> {
     if a != b {
-        return Err(mismatch(op, &a, &b, "the operands must have the same shape"));
+        return Err(mismatch(
+            op,
+            &a,
+            &b,
+            "the operands must have the same shape",
+        ));
     }
     Ok(())
 }
@@ -24,13 +29,21 @@ pub fn add(a: ArrayView4<f32>, b: ArrayView4<f32>) -> Result<Tensor> {
     same("add", shape4(&a), shape4(&b))?;
     let z = Zip::from(&a).and(&b);
     // map_collect writes every element exactly once: no zero-fill pass.
-    Ok(if a.len() >= PAR_MIN_LEN { z.par_map_collect(|&x, &y| x + y) } else { z.map_collect(|&x, &y| x + y) })
+    Ok(if a.len() >= PAR_MIN_LEN {
+        z.par_map_collect(|&x, &y| x + y)
+    } else {
+        z.map_collect(|&x, &y| x + y)
+    })
 }
 
 /// Writes `a + b` into `out`.
 pub fn add_into(a: ArrayView4<f32>, b: ArrayView4<f32>, mut out: ArrayViewMut4<f32>) -> Result<()> {
     same("add", shape4(&a), shape4(&b))?;
-    same("add", shape4(&a), [out.dim().0, out.dim().1, out.dim().2, out.dim().3])?;
+    same(
+        "add",
+        shape4(&a),
+        [out.dim().0, out.dim().1, out.dim().2, out.dim().3],
+    )?;
     let z = Zip::from(&mut out).and(&a).and(&b);
     if a.len() >= PAR_MIN_LEN {
         z.par_for_each(|o, &x, &y| *o = x + y);
@@ -69,7 +82,12 @@ pub fn concat_shape(xs: &[ArrayView4<f32>]) -> Result<[usize; 4]> {
     for x in &xs[1..] {
         let s = shape4(x);
         if s[0] != shape[0] || s[2] != shape[2] || s[3] != shape[3] {
-            return Err(mismatch("concat", &shape4(first), &s, "batch, height and width must agree"));
+            return Err(mismatch(
+                "concat",
+                &shape4(first),
+                &s,
+                "batch, height and width must agree",
+            ));
         }
         shape[1] = shape[1]
             .checked_add(s[1])
@@ -83,7 +101,12 @@ pub fn concat_into(xs: &[ArrayView4<f32>], mut out: ArrayViewMut4<f32>) -> Resul
     let shape = concat_shape(xs)?;
     let got = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
     if got != shape {
-        return Err(mismatch("concat", &shape, &got, "the output buffer has the wrong shape"));
+        return Err(mismatch(
+            "concat",
+            &shape,
+            &got,
+            "the output buffer has the wrong shape",
+        ));
     }
     let mut c0 = 0;
     for x in xs {
@@ -111,7 +134,12 @@ pub fn mean_into(xs: &[ArrayView4<f32>], out: ArrayViewMut4<f32>) -> Result<()> 
 }
 
 /// Writes `sum_i w[i] * xs[i]` into `out`, then divides by `xs.len()` when `op == "mean"`.
-fn weighted_sum_into(op: &'static str, xs: &[ArrayView4<f32>], w: &[f32], mut out: ArrayViewMut4<f32>) -> Result<()> {
+fn weighted_sum_into(
+    op: &'static str,
+    xs: &[ArrayView4<f32>],
+    w: &[f32],
+    mut out: ArrayViewMut4<f32>,
+) -> Result<()> {
     let Some(first) = xs.first() else {
         return Err(invalid(op, "at least one input is needed"));
     };
@@ -160,9 +188,19 @@ pub fn weighted_fusion(xs: &[ArrayView4<f32>], w: ArrayView1<f32>, eps: f32) -> 
 }
 
 /// [`weighted_fusion`] into a preallocated `out`.
-pub fn weighted_fusion_into(xs: &[ArrayView4<f32>], w: ArrayView1<f32>, eps: f32, out: ArrayViewMut4<f32>) -> Result<()> {
+pub fn weighted_fusion_into(
+    xs: &[ArrayView4<f32>],
+    w: ArrayView1<f32>,
+    eps: f32,
+    out: ArrayViewMut4<f32>,
+) -> Result<()> {
     if w.len() != xs.len() {
-        return Err(mismatch("weighted_fusion", &[xs.len()], &[w.len()], "one weight per input is needed"));
+        return Err(mismatch(
+            "weighted_fusion",
+            &[xs.len()],
+            &[w.len()],
+            "one weight per input is needed",
+        ));
     }
     let relu: Vec<f32> = w.iter().map(|&v| if v < 0.0 { 0.0 } else { v }).collect();
     let denom = relu.iter().sum::<f32>() + eps;

@@ -36,9 +36,18 @@ impl BatchNorm {
     /// Number of channels, after checking that the four vectors agree.
     fn channels(&self, op: &'static str) -> Result<usize> {
         let c = self.weight.len();
-        for (what, v) in [("bias", &self.bias), ("running_mean", &self.running_mean), ("running_var", &self.running_var)] {
+        for (what, v) in [
+            ("bias", &self.bias),
+            ("running_mean", &self.running_mean),
+            ("running_var", &self.running_var),
+        ] {
             if v.len() != c {
-                return Err(mismatch(op, &[c], &[v.len()], format!("batch norm weight and {what} differ in length")));
+                return Err(mismatch(
+                    op,
+                    &[c],
+                    &[v.len()],
+                    format!("batch norm weight and {what} differ in length"),
+                ));
             }
         }
         Ok(c)
@@ -49,7 +58,13 @@ impl BatchNorm {
         self.channels("batch_norm")?;
         let mut scale = Vec::with_capacity(self.weight.len());
         let mut shift = Vec::with_capacity(self.weight.len());
-        for (((&g, &b), &m), &v) in self.weight.iter().zip(&self.bias).zip(&self.running_mean).zip(&self.running_var) {
+        for (((&g, &b), &m), &v) in self
+            .weight
+            .iter()
+            .zip(&self.bias)
+            .zip(&self.running_mean)
+            .zip(&self.running_var)
+        {
             let s = g / (v + self.eps).sqrt();
             scale.push(s);
             shift.push(b - m * s);
@@ -62,7 +77,15 @@ impl BatchNorm {
 fn check(x_shape: [usize; 4], bn: &BatchNorm, op: &'static str) -> Result<()> {
     let c = bn.channels(op)?;
     if x_shape[1] != c {
-        return Err(mismatch(op, &x_shape, &[c], format!("the input has {} channels but the batch norm has {c}", x_shape[1])));
+        return Err(mismatch(
+            op,
+            &x_shape,
+            &[c],
+            format!(
+                "the input has {} channels but the batch norm has {c}",
+                x_shape[1]
+            ),
+        ));
     }
     Ok(())
 }
@@ -75,11 +98,20 @@ pub fn batch_norm(x: ArrayView4<f32>, bn: &BatchNorm) -> Result<Tensor> {
 }
 
 /// Writes `bn(x)` into `out`, which must have `x`'s shape.
-pub fn batch_norm_into(x: ArrayView4<f32>, bn: &BatchNorm, mut out: ArrayViewMut4<f32>) -> Result<()> {
+pub fn batch_norm_into(
+    x: ArrayView4<f32>,
+    bn: &BatchNorm,
+    mut out: ArrayViewMut4<f32>,
+) -> Result<()> {
     let xs = shape4(&x);
     let os = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
     if xs != os {
-        return Err(mismatch("batch_norm", &xs, &os, "the output buffer must have the input's shape"));
+        return Err(mismatch(
+            "batch_norm",
+            &xs,
+            &os,
+            "the output buffer must have the input's shape",
+        ));
     }
     check(xs, bn, "batch_norm")?;
     let (scale, shift) = bn.scale_shift()?;
@@ -111,15 +143,32 @@ pub fn batch_norm_inplace(x: &mut Tensor, bn: &BatchNorm) -> Result<()> {
 /// Folds an eval-mode `bn` that follows a conv with weight `w` (`[cout, …]`) and optional
 /// `bias` into that conv: scales `w` in place and returns the new bias, so that
 /// `conv(x, w', b') == bn(conv(x, w, b))` up to float rounding.
-pub fn fold_batch_norm(w: &mut Array4<f32>, bias: Option<ArrayView1<f32>>, bn: &BatchNorm) -> Result<Array1<f32>> {
+pub fn fold_batch_norm(
+    w: &mut Array4<f32>,
+    bias: Option<ArrayView1<f32>>,
+    bn: &BatchNorm,
+) -> Result<Array1<f32>> {
     let ws = shape4(w);
     let c = bn.channels("fold_batch_norm")?;
     if ws[0] != c {
-        return Err(mismatch("fold_batch_norm", &ws, &[c], format!("the conv has {} output channels but the batch norm has {c}", ws[0])));
+        return Err(mismatch(
+            "fold_batch_norm",
+            &ws,
+            &[c],
+            format!(
+                "the conv has {} output channels but the batch norm has {c}",
+                ws[0]
+            ),
+        ));
     }
     if let Some(b) = &bias {
         if b.len() != c {
-            return Err(mismatch("fold_batch_norm", &ws, &[b.len()], "the conv bias length differs from its output channels"));
+            return Err(mismatch(
+                "fold_batch_norm",
+                &ws,
+                &[b.len()],
+                "the conv bias length differs from its output channels",
+            ));
         }
     }
     let mut new_bias = Array1::zeros(c);

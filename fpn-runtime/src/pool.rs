@@ -29,19 +29,38 @@ pub struct Pool2dParams {
 impl Pool2dParams {
     /// A `k×k` window with stride `k`, no padding, dilation 1, floor mode, `count_include_pad`.
     pub fn square(k: usize) -> Self {
-        Self { kernel: [k, k], stride: [k, k], padding: [0, 0], dilation: [1, 1], ceil_mode: false, count_include_pad: true }
+        Self {
+            kernel: [k, k],
+            stride: [k, k],
+            padding: [0, 0],
+            dilation: [1, 1],
+            ceil_mode: false,
+            count_include_pad: true,
+        }
     }
 }
 
 /// PyTorch's `pooling_output_shape`: output length of one pooled dim, or `None` if the
 /// parameters are invalid (zero kernel/stride/dilation, `pad > kernel / 2`) or the output
 /// would be empty.
-pub fn pool_out_size(input: usize, kernel: usize, stride: usize, pad: usize, dilation: usize, ceil_mode: bool) -> Option<usize> {
+pub fn pool_out_size(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+    ceil_mode: bool,
+) -> Option<usize> {
     if kernel == 0 || stride == 0 || dilation == 0 || pad > kernel / 2 {
         return None;
     }
     let input_i = i128::try_from(input).ok()?;
-    let (k, s, p, d) = (kernel as i128, stride as i128, pad as i128, dilation as i128);
+    let (k, s, p, d) = (
+        kernel as i128,
+        stride as i128,
+        pad as i128,
+        dilation as i128,
+    );
     let span = input_i + 2 * p - d * (k - 1) - 1 + if ceil_mode { s - 1 } else { 0 };
     let mut out = span.div_euclid(s) + 1;
     // The last window must start inside the input or the left padding.
@@ -58,17 +77,45 @@ pub fn pool_out_size(input: usize, kernel: usize, stride: usize, pad: usize, dil
 pub fn pool2d_out_shape(x_shape: [usize; 4], p: &Pool2dParams) -> Result<[usize; 4]> {
     const OP: &str = "pool2d";
     if p.kernel.contains(&0) || p.stride.contains(&0) || p.dilation.contains(&0) {
-        return Err(invalid(OP, format!("kernel {:?}, stride {:?} and dilation {:?} must be at least 1", p.kernel, p.stride, p.dilation)));
+        return Err(invalid(
+            OP,
+            format!(
+                "kernel {:?}, stride {:?} and dilation {:?} must be at least 1",
+                p.kernel, p.stride, p.dilation
+            ),
+        ));
     }
     if p.padding[0] > p.kernel[0] / 2 || p.padding[1] > p.kernel[1] / 2 {
-        return Err(invalid(OP, format!("padding {:?} must be at most half of kernel {:?}", p.padding, p.kernel)));
+        return Err(invalid(
+            OP,
+            format!(
+                "padding {:?} must be at most half of kernel {:?}",
+                p.padding, p.kernel
+            ),
+        ));
     }
     let [n, c, h, w] = x_shape;
     if n == 0 || c == 0 || h == 0 || w == 0 {
-        return Err(Error::InputSize(format!("pool2d input {x_shape:?} has an empty dimension")));
+        return Err(Error::InputSize(format!(
+            "pool2d input {x_shape:?} has an empty dimension"
+        )));
     }
-    let oh = pool_out_size(h, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0], p.ceil_mode);
-    let ow = pool_out_size(w, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1], p.ceil_mode);
+    let oh = pool_out_size(
+        h,
+        p.kernel[0],
+        p.stride[0],
+        p.padding[0],
+        p.dilation[0],
+        p.ceil_mode,
+    );
+    let ow = pool_out_size(
+        w,
+        p.kernel[1],
+        p.stride[1],
+        p.padding[1],
+        p.dilation[1],
+        p.ceil_mode,
+    );
     match (oh, ow) {
         (Some(oh), Some(ow)) => Ok([n, c, oh, ow]),
         _ => Err(Error::InputSize(format!(
@@ -93,7 +140,11 @@ pub fn max_pool2d(x: ArrayView4<f32>, p: &Pool2dParams) -> Result<Tensor> {
 }
 
 /// [`max_pool2d`] into a preallocated `out`.
-pub fn max_pool2d_into(x: ArrayView4<f32>, p: &Pool2dParams, out: ArrayViewMut4<f32>) -> Result<()> {
+pub fn max_pool2d_into(
+    x: ArrayView4<f32>,
+    p: &Pool2dParams,
+    out: ArrayViewMut4<f32>,
+) -> Result<()> {
     pool_into(x, p, out, Kind::Max)
 }
 
@@ -105,23 +156,43 @@ pub fn avg_pool2d(x: ArrayView4<f32>, p: &Pool2dParams) -> Result<Tensor> {
 }
 
 /// [`avg_pool2d`] into a preallocated `out`.
-pub fn avg_pool2d_into(x: ArrayView4<f32>, p: &Pool2dParams, out: ArrayViewMut4<f32>) -> Result<()> {
+pub fn avg_pool2d_into(
+    x: ArrayView4<f32>,
+    p: &Pool2dParams,
+    out: ArrayViewMut4<f32>,
+) -> Result<()> {
     pool_into(x, p, out, Kind::Avg)
 }
 
-fn pool_into(x: ArrayView4<f32>, p: &Pool2dParams, mut out: ArrayViewMut4<f32>, kind: Kind) -> Result<()> {
+fn pool_into(
+    x: ArrayView4<f32>,
+    p: &Pool2dParams,
+    mut out: ArrayViewMut4<f32>,
+    kind: Kind,
+) -> Result<()> {
     let op = match kind {
         Kind::Max => "max_pool2d",
         Kind::Avg => "avg_pool2d",
     };
     if matches!(kind, Kind::Avg) && p.dilation != [1, 1] {
-        return Err(invalid(op, format!("dilation {:?} is not supported by average pooling", p.dilation)));
+        return Err(invalid(
+            op,
+            format!(
+                "dilation {:?} is not supported by average pooling",
+                p.dilation
+            ),
+        ));
     }
     let xs = shape4(&x);
     let os = pool2d_out_shape(xs, p)?;
     let got = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
     if got != os {
-        return Err(mismatch(op, &xs, &got, format!("the output buffer must have shape {os:?}")));
+        return Err(mismatch(
+            op,
+            &xs,
+            &got,
+            format!("the output buffer must have shape {os:?}"),
+        ));
     }
     let [_, _, h, w] = xs;
     let [_, _, oh, ow] = os;
@@ -179,7 +250,11 @@ fn pool_into(x: ArrayView4<f32>, p: &Pool2dParams, mut out: ArrayViewMut4<f32>, 
                                 let row = &iplane[(iy * wi) as usize..];
                                 s += row[xa as usize..xb as usize].iter().sum::<f32>();
                             }
-                            let div = if p.count_include_pad { pool_size } else { (yb - ya) * (xb - xa) };
+                            let div = if p.count_include_pad {
+                                pool_size
+                            } else {
+                                (yb - ya) * (xb - xa)
+                            };
                             s / div as f32
                         }
                     }
@@ -190,9 +265,13 @@ fn pool_into(x: ArrayView4<f32>, p: &Pool2dParams, mut out: ArrayViewMut4<f32>, 
     let work = x.len().saturating_mul(p.kernel[0] * p.kernel[1]);
     let run = |o_slice: &mut [f32]| {
         if work >= 1 << 18 {
-            xsl.par_chunks(h * w).zip(o_slice.par_chunks_mut(oh * ow)).for_each(plane_kernel);
+            xsl.par_chunks(h * w)
+                .zip(o_slice.par_chunks_mut(oh * ow))
+                .for_each(plane_kernel);
         } else {
-            xsl.chunks(h * w).zip(o_slice.chunks_mut(oh * ow)).for_each(plane_kernel);
+            xsl.chunks(h * w)
+                .zip(o_slice.chunks_mut(oh * ow))
+                .for_each(plane_kernel);
         }
     };
     match out.as_slice_mut() {

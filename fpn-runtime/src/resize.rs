@@ -22,13 +22,18 @@ pub enum Resize {
 pub fn resize_out_shape(x_shape: [usize; 4], r: Resize) -> Result<[usize; 4]> {
     let [n, c, h, w] = x_shape;
     if n == 0 || c == 0 || h == 0 || w == 0 {
-        return Err(Error::InputSize(format!("upsample input {x_shape:?} has an empty dimension")));
+        return Err(Error::InputSize(format!(
+            "upsample input {x_shape:?} has an empty dimension"
+        )));
     }
     let (oh, ow) = match r {
         Resize::Size([oh, ow]) => (oh, ow),
         Resize::Scale(s) => {
             if !s.iter().all(|v| v.is_finite() && *v > 0.0) {
-                return Err(invalid("upsample", format!("scale factors {s:?} must be positive and finite")));
+                return Err(invalid(
+                    "upsample",
+                    format!("scale factors {s:?} must be positive and finite"),
+                ));
             }
             let dim = |i: usize, s: f64| -> Result<usize> {
                 let v = (i as f64 * s).floor();
@@ -41,7 +46,9 @@ pub fn resize_out_shape(x_shape: [usize; 4], r: Resize) -> Result<[usize; 4]> {
         }
     };
     if oh == 0 || ow == 0 {
-        return Err(Error::InputSize(format!("upsampling {h}×{w} with {r:?} gives an empty output")));
+        return Err(Error::InputSize(format!(
+            "upsampling {h}×{w} with {r:?} gives an empty output"
+        )));
     }
     Ok([n, c, oh, ow])
 }
@@ -82,32 +89,55 @@ pub fn upsample_nearest(x: ArrayView4<f32>, r: Resize) -> Result<Tensor> {
 }
 
 /// Checks `out` against the expected shape and returns `(x_shape, out_shape)`.
-fn check_out(op: &'static str, x: &ArrayView4<f32>, r: Resize, out: &ArrayViewMut4<f32>) -> Result<([usize; 4], [usize; 4])> {
+fn check_out(
+    op: &'static str,
+    x: &ArrayView4<f32>,
+    r: Resize,
+    out: &ArrayViewMut4<f32>,
+) -> Result<([usize; 4], [usize; 4])> {
     let xs = shape4(x);
     let os = resize_out_shape(xs, r)?;
     let got = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
     if got != os {
-        return Err(mismatch(op, &xs, &got, format!("the output buffer must have shape {os:?}")));
+        return Err(mismatch(
+            op,
+            &xs,
+            &got,
+            format!("the output buffer must have shape {os:?}"),
+        ));
     }
     Ok((xs, os))
 }
 
 /// Runs `kernel(in_plane, out_plane)` over all planes, in parallel when large, writing through
 /// a temporary when `out` is not in standard layout.
-fn per_plane<F>(x: &ArrayView4<f32>, mut out: ArrayViewMut4<f32>, in_plane: usize, out_plane: usize, kernel: F) -> Result<()>
+fn per_plane<F>(
+    x: &ArrayView4<f32>,
+    mut out: ArrayViewMut4<f32>,
+    in_plane: usize,
+    out_plane: usize,
+    kernel: F,
+) -> Result<()>
 where
     F: Fn(&[f32], &mut [f32]) + Sync,
 {
     let xstd = x.as_standard_layout();
     let Some(xsl) = xstd.as_slice() else {
-        return Err(invalid("upsample", "internal: could not make the input contiguous"));
+        return Err(invalid(
+            "upsample",
+            "internal: could not make the input contiguous",
+        ));
     };
     let total = out.len();
     let run = |o: &mut [f32]| {
         if total >= 1 << 16 {
-            xsl.par_chunks(in_plane).zip(o.par_chunks_mut(out_plane)).for_each(|(i, o)| kernel(i, o));
+            xsl.par_chunks(in_plane)
+                .zip(o.par_chunks_mut(out_plane))
+                .for_each(|(i, o)| kernel(i, o));
         } else {
-            xsl.chunks(in_plane).zip(o.chunks_mut(out_plane)).for_each(|(i, o)| kernel(i, o));
+            xsl.chunks(in_plane)
+                .zip(o.chunks_mut(out_plane))
+                .for_each(|(i, o)| kernel(i, o));
         }
     };
     match out.as_slice_mut() {
@@ -186,7 +216,12 @@ fn lerp_table(input: usize, output: usize, align_corners: bool, scale: Option<f6
             let i0 = (real.floor() as usize).min(input - 1);
             let l1 = (real - i0 as f32).clamp(0.0, 1.0);
             let i1 = if i0 < input - 1 { i0 + 1 } else { i0 };
-            Lerp { i0, i1, l0: 1.0 - l1, l1 }
+            Lerp {
+                i0,
+                i1,
+                l0: 1.0 - l1,
+                l1,
+            }
         })
         .collect()
 }
@@ -199,7 +234,12 @@ pub fn upsample_bilinear(x: ArrayView4<f32>, r: Resize, align_corners: bool) -> 
 }
 
 /// [`upsample_bilinear`] into a preallocated `out`.
-pub fn upsample_bilinear_into(x: ArrayView4<f32>, r: Resize, align_corners: bool, out: ArrayViewMut4<f32>) -> Result<()> {
+pub fn upsample_bilinear_into(
+    x: ArrayView4<f32>,
+    r: Resize,
+    align_corners: bool,
+    out: ArrayViewMut4<f32>,
+) -> Result<()> {
     let ([_, _, h, w], [_, _, oh, ow]) = check_out("upsample_bilinear", &x, r, &out)?;
     let [sc_h, sc_w] = scales(r);
     let rows = lerp_table(h, oh, align_corners, sc_h);
@@ -209,7 +249,8 @@ pub fn upsample_bilinear_into(x: ArrayView4<f32>, r: Resize, align_corners: bool
             let r0 = &ip[ry.i0 * w..][..w];
             let r1 = &ip[ry.i1 * w..][..w];
             for (o, c) in orow.iter_mut().zip(&cols) {
-                *o = ry.l0 * (c.l0 * r0[c.i0] + c.l1 * r0[c.i1]) + ry.l1 * (c.l0 * r1[c.i0] + c.l1 * r1[c.i1]);
+                *o = ry.l0 * (c.l0 * r0[c.i0] + c.l1 * r0[c.i1])
+                    + ry.l1 * (c.l0 * r1[c.i0] + c.l1 * r1[c.i1]);
             }
         }
     })

@@ -31,14 +31,19 @@ pub struct Weights {
 }
 
 fn corrupt(e: impl std::fmt::Display) -> Error {
-    Error::CorruptWeights { reason: e.to_string() }
+    Error::CorruptWeights {
+        reason: e.to_string(),
+    }
 }
 
 impl Weights {
     /// Reads and validates a `.safetensors` file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_bytes(bytes)
     }
 
@@ -46,7 +51,9 @@ impl Weights {
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
         let (n, meta) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
         // read_metadata checked that 8 + n + data length == bytes.len().
-        let base = 8usize.checked_add(n).ok_or_else(|| corrupt("header length overflows"))?;
+        let base = 8usize
+            .checked_add(n)
+            .ok_or_else(|| corrupt("header length overflows"))?;
         let mut entries = HashMap::new();
         for (name, info) in meta.tensors() {
             let (s, e) = info.data_offsets;
@@ -54,11 +61,23 @@ impl Weights {
                 (Some(a), Some(b)) if a <= b && b <= bytes.len() => (a, b),
                 _ => return Err(corrupt(format!("tensor `{name}` lies outside the file"))),
             };
-            entries.insert(name, Entry { dtype: info.dtype, shape: info.shape.clone(), start, end });
+            entries.insert(
+                name,
+                Entry {
+                    dtype: info.dtype,
+                    shape: info.shape.clone(),
+                    start,
+                    end,
+                },
+            );
         }
         let mut names: Vec<String> = entries.keys().cloned().collect();
         names.sort();
-        Ok(Self { bytes, entries, names })
+        Ok(Self {
+            bytes,
+            entries,
+            names,
+        })
     }
 
     /// All tensor names, sorted.
@@ -88,22 +107,37 @@ impl Weights {
 
     /// A view whose lookups prepend `prefix.` to every name.
     pub fn scope(&self, prefix: &str) -> Scope<'_> {
-        Scope { weights: self, prefix: prefix.to_string() }
+        Scope {
+            weights: self,
+            prefix: prefix.to_string(),
+        }
     }
 
     /// Tensor `name` converted to f32, whatever its shape.
     pub fn tensor(&self, name: &str) -> Result<ArrayD<f32>> {
-        let e = self.entries.get(name).ok_or_else(|| Error::MissingTensor { name: name.to_string() })?;
-        let data = self.bytes.get(e.start..e.end).ok_or_else(|| corrupt(format!("tensor `{name}` lies outside the file")))?;
+        let e = self.entries.get(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+        })?;
+        let data = self
+            .bytes
+            .get(e.start..e.end)
+            .ok_or_else(|| corrupt(format!("tensor `{name}` lies outside the file")))?;
         let values = to_f32(name, e.dtype, data)?;
-        ArrayD::from_shape_vec(IxDyn(&e.shape), values).map_err(|err| corrupt(format!("tensor `{name}`: {err}")))
+        ArrayD::from_shape_vec(IxDyn(&e.shape), values)
+            .map_err(|err| corrupt(format!("tensor `{name}`: {err}")))
     }
 
     /// Tensor `name` as f32, checked to have exactly `shape`.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<ArrayD<f32>> {
-        let e = self.entries.get(name).ok_or_else(|| Error::MissingTensor { name: name.to_string() })?;
+        let e = self.entries.get(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+        })?;
         if e.shape != shape {
-            return Err(Error::WrongShape { name: name.to_string(), expected: shape.to_vec(), found: e.shape.clone() });
+            return Err(Error::WrongShape {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: e.shape.clone(),
+            });
         }
         self.tensor(name)
     }
@@ -126,7 +160,10 @@ impl Weights {
 /// Converts little-endian stored values to f32.
 fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
     Ok(match dtype {
-        Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
         Dtype::F16 => data
             .chunks_exact(2)
             .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
@@ -139,7 +176,12 @@ fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
             .collect(),
-        other => return Err(Error::WrongDtype { name: name.to_string(), dtype: format!("{other:?}") }),
+        other => {
+            return Err(Error::WrongDtype {
+                name: name.to_string(),
+                dtype: format!("{other:?}"),
+            })
+        }
     })
 }
 
@@ -169,14 +211,23 @@ impl<'a> Scope<'a> {
 
     /// A nested scope: `scope("a").scope("b")` looks names up under `a.b.`.
     pub fn scope(&self, sub: &str) -> Scope<'a> {
-        Scope { weights: self.weights, prefix: self.full_name(sub) }
+        Scope {
+            weights: self.weights,
+            prefix: self.full_name(sub),
+        }
     }
 
     /// Names under this scope, relative to it, sorted.
     pub fn names(&self) -> impl Iterator<Item = &'a str> + '_ {
         let dotted = format!("{}.", self.prefix);
         let root = self.prefix.is_empty();
-        self.weights.names().filter_map(move |n| if root { Some(n) } else { n.strip_prefix(dotted.as_str()) })
+        self.weights.names().filter_map(move |n| {
+            if root {
+                Some(n)
+            } else {
+                n.strip_prefix(dotted.as_str())
+            }
+        })
     }
 
     /// Whether tensor `name` exists under this scope.
@@ -208,7 +259,9 @@ impl<'a> Scope<'a> {
 /// Reads every tensor of a safetensors file as f32, sorted by name.
 pub fn read_tensors(path: impl AsRef<Path>) -> Result<Vec<(String, ArrayD<f32>)>> {
     let w = Weights::from_file(path)?;
-    w.names().map(|n| Ok((n.to_string(), w.tensor(n)?))).collect()
+    w.names()
+        .map(|n| Ok((n.to_string(), w.tensor(n)?)))
+        .collect()
 }
 
 /// Serializes named f32 tensors to safetensors bytes.
@@ -217,14 +270,22 @@ pub fn tensors_to_bytes(tensors: &[(&str, ArrayViewD<f32>)]) -> Result<Vec<u8>> 
     let mut raw: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
         if !seen.insert(*name) {
-            return Err(Error::InvalidParams { op: "write_tensors", reason: format!("tensor name `{name}` appears twice") });
+            return Err(Error::InvalidParams {
+                op: "write_tensors",
+                reason: format!("tensor name `{name}` appears twice"),
+            });
         }
         let bytes: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
         raw.push((name.to_string(), t.shape().to_vec(), bytes));
     }
     let views = raw
         .iter()
-        .map(|(n, s, b)| Ok((n.as_str(), TensorView::new(Dtype::F32, s.clone(), b).map_err(corrupt)?)))
+        .map(|(n, s, b)| {
+            Ok((
+                n.as_str(),
+                TensorView::new(Dtype::F32, s.clone(), b).map_err(corrupt)?,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     safetensors::serialize(views, None).map_err(corrupt)
 }
@@ -233,5 +294,8 @@ pub fn tensors_to_bytes(tensors: &[(&str, ArrayViewD<f32>)]) -> Result<Vec<u8>> 
 pub fn write_tensors(path: impl AsRef<Path>, tensors: &[(&str, ArrayViewD<f32>)]) -> Result<()> {
     let path = path.as_ref();
     let bytes = tensors_to_bytes(tensors)?;
-    std::fs::write(path, bytes).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

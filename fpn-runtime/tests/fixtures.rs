@@ -14,7 +14,10 @@ fn fixture(name: &str) -> Weights {
 }
 
 fn t4(w: &Weights, name: &str) -> Tensor {
-    w.tensor(name).unwrap().into_dimensionality::<Ix4>().unwrap()
+    w.tensor(name)
+        .unwrap()
+        .into_dimensionality::<Ix4>()
+        .unwrap()
 }
 
 fn t1(w: &Weights, name: &str) -> Array1<f32> {
@@ -22,12 +25,19 @@ fn t1(w: &Weights, name: &str) -> Array1<f32> {
 }
 
 fn params(w: &Weights, case: &str) -> Vec<f32> {
-    w.tensor(&format!("{case}.p")).unwrap().iter().copied().collect()
+    w.tensor(&format!("{case}.p"))
+        .unwrap()
+        .iter()
+        .copied()
+        .collect()
 }
 
 /// Cases of a fixture file: names `X` with an `X.p` tensor.
 fn cases(w: &Weights) -> Vec<String> {
-    w.names().filter_map(|n| n.strip_suffix(".p")).map(str::to_string).collect()
+    w.names()
+        .filter_map(|n| n.strip_suffix(".p"))
+        .map(str::to_string)
+        .collect()
 }
 
 fn assert_close(case: &str, got: &Tensor, want: &Tensor) {
@@ -35,7 +45,10 @@ fn assert_close(case: &str, got: &Tensor, want: &Tensor) {
     let mut worst = 0.0f32;
     for (a, b) in got.iter().zip(want.iter()) {
         let d = (a - b).abs();
-        assert!(d.is_finite() || (a.is_nan() && b.is_nan()), "{case}: {a} vs {b}");
+        assert!(
+            d.is_finite() || (a.is_nan() && b.is_nan()),
+            "{case}: {a} vs {b}"
+        );
         worst = worst.max(d);
     }
     assert!(worst <= TOL, "{case}: max abs diff {worst}");
@@ -70,24 +83,40 @@ fn conv2d_matches_pytorch() {
             padding: [u(2), u(3), u(4), u(5)],
             dilation: [u(6), u(7)],
             groups: u(8),
-            padding_mode: [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular][u(9)],
+            padding_mode: [
+                PaddingMode::Zeros,
+                PaddingMode::Reflect,
+                PaddingMode::Replicate,
+                PaddingMode::Circular,
+            ][u(9)],
             act: act_of(p[10], p[11]),
         };
         let x = t4(&w, &format!("{case}.x"));
         let wt = t4(&w, &format!("{case}.w"));
         let b = (p[12] != 0.0).then(|| t1(&w, &format!("{case}.b")));
         let want = t4(&w, &format!("{case}.y"));
-        let got = conv2d(x.view(), wt.view(), b.as_ref().map(|b| b.view()), &cp).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let got = conv2d(x.view(), wt.view(), b.as_ref().map(|b| b.view()), &cp)
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_close(&case, &got, &want);
         // The _into form into a non-standard-layout buffer gives the same result.
         let mut out_t = Tensor::zeros((want.dim().3, want.dim().2, want.dim().1, want.dim().0));
         out_t.fill(f32::NAN);
         let out = out_t.view_mut().reversed_axes();
         conv2d_into(x.view(), wt.view(), b.as_ref().map(|b| b.view()), &cp, out).unwrap();
-        assert_close(&format!("{case} (into, transposed)"), &out_t.view().reversed_axes().to_owned(), &want);
+        assert_close(
+            &format!("{case} (into, transposed)"),
+            &out_t.view().reversed_axes().to_owned(),
+            &want,
+        );
         // A non-standard-layout input gives the same result too.
         let xt = x.view().reversed_axes().to_owned();
-        let got = conv2d(xt.view().reversed_axes(), wt.view(), b.as_ref().map(|b| b.view()), &cp).unwrap();
+        let got = conv2d(
+            xt.view().reversed_axes(),
+            wt.view(),
+            b.as_ref().map(|b| b.view()),
+            &cp,
+        )
+        .unwrap();
         assert_close(&format!("{case} (transposed input)"), &got, &want);
     }
 }
@@ -96,7 +125,18 @@ fn conv2d_matches_pytorch() {
 fn activations_match_pytorch() {
     let w = fixture("act.safetensors");
     let x = t4(&w, "x");
-    let names = ["identity", "relu", "relu6", "leaky_relu", "tanh", "sigmoid", "silu", "hardswish", "gelu", "gelu_tanh"];
+    let names = [
+        "identity",
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "tanh",
+        "sigmoid",
+        "silu",
+        "hardswish",
+        "gelu",
+        "gelu_tanh",
+    ];
     for (i, name) in names.iter().enumerate() {
         let a = act_of(i as f32, 0.1);
         let want = t4(&w, &format!("{name}.y"));
@@ -145,14 +185,26 @@ fn fold_batch_norm_matches_pytorch_conv_bn() {
     let mut wt = t4(&w, "fold.w");
     let b = t1(&w, "fold.b");
     let want = t4(&w, "fold.y");
-    let p = Conv2dParams { padding: [1; 4], ..Default::default() };
-    let unfused = batch_norm(conv2d(x.view(), wt.view(), Some(b.view()), &p).unwrap().view(), &bn).unwrap();
+    let p = Conv2dParams {
+        padding: [1; 4],
+        ..Default::default()
+    };
+    let unfused = batch_norm(
+        conv2d(x.view(), wt.view(), Some(b.view()), &p)
+            .unwrap()
+            .view(),
+        &bn,
+    )
+    .unwrap();
     assert_close("conv->bn", &unfused, &want);
     let nb = fold_batch_norm(&mut wt, Some(b.view()), &bn).unwrap();
     let fused = conv2d(x.view(), wt.view(), Some(nb.view()), &p).unwrap();
     assert_close("folded", &fused, &want);
     for (a, e) in fused.iter().zip(unfused.iter()) {
-        assert!((a - e).abs() <= 1e-5 * e.abs().max(1.0), "folded {a} vs conv->bn {e}");
+        assert!(
+            (a - e).abs() <= 1e-5 * e.abs().max(1.0),
+            "folded {a} vs conv->bn {e}"
+        );
     }
 }
 
@@ -175,14 +227,42 @@ fn pooling_matches_pytorch() {
         let x = t4(&w, &format!("{case}.x"));
         let want = t4(&w, &format!("{case}.y"));
         let is_max = p[0] != 0.0;
-        let got = if is_max { max_pool2d(x.view(), &pp) } else { avg_pool2d(x.view(), &pp) }.unwrap_or_else(|e| panic!("{case}: {e}"));
+        let got = if is_max {
+            max_pool2d(x.view(), &pp)
+        } else {
+            avg_pool2d(x.view(), &pp)
+        }
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_close(&case, &got, &want);
         let [n, c, h, wd] = [x.dim().0, x.dim().1, x.dim().2, x.dim().3];
-        let oh = pool_out_size(h, pp.kernel[0], pp.stride[0], pp.padding[0], pp.dilation[0], pp.ceil_mode);
-        let ow = pool_out_size(wd, pp.kernel[1], pp.stride[1], pp.padding[1], pp.dilation[1], pp.ceil_mode);
-        assert_eq!([Some(n), Some(c), oh, ow], [want.dim().0, want.dim().1, want.dim().2, want.dim().3].map(Some), "{case}");
+        let oh = pool_out_size(
+            h,
+            pp.kernel[0],
+            pp.stride[0],
+            pp.padding[0],
+            pp.dilation[0],
+            pp.ceil_mode,
+        );
+        let ow = pool_out_size(
+            wd,
+            pp.kernel[1],
+            pp.stride[1],
+            pp.padding[1],
+            pp.dilation[1],
+            pp.ceil_mode,
+        );
+        assert_eq!(
+            [Some(n), Some(c), oh, ow],
+            [want.dim().0, want.dim().1, want.dim().2, want.dim().3].map(Some),
+            "{case}"
+        );
         let mut out = Tensor::zeros(want.raw_dim());
-        if is_max { max_pool2d_into(x.view(), &pp, out.view_mut()) } else { avg_pool2d_into(x.view(), &pp, out.view_mut()) }.unwrap();
+        if is_max {
+            max_pool2d_into(x.view(), &pp, out.view_mut())
+        } else {
+            avg_pool2d_into(x.view(), &pp, out.view_mut())
+        }
+        .unwrap();
         assert_close(&case, &out, &want);
     }
 }
@@ -203,10 +283,20 @@ fn upsampling_matches_pytorch() {
         let want = t4(&w, &format!("{case}.y"));
         let bilinear = p[0] != 0.0;
         let align = p[1] != 0.0;
-        let got = if bilinear { upsample_bilinear(x.view(), r, align) } else { upsample_nearest(x.view(), r) }.unwrap_or_else(|e| panic!("{case}: {e}"));
+        let got = if bilinear {
+            upsample_bilinear(x.view(), r, align)
+        } else {
+            upsample_nearest(x.view(), r)
+        }
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_close(&case, &got, &want);
         let mut out = Tensor::zeros(want.raw_dim());
-        if bilinear { upsample_bilinear_into(x.view(), r, align, out.view_mut()) } else { upsample_nearest_into(x.view(), r, out.view_mut()) }.unwrap();
+        if bilinear {
+            upsample_bilinear_into(x.view(), r, align, out.view_mut())
+        } else {
+            upsample_nearest_into(x.view(), r, out.view_mut())
+        }
+        .unwrap();
         assert_close(&case, &out, &want);
     }
 }
@@ -227,7 +317,11 @@ fn merges_match_pytorch() {
     let mut out = Tensor::zeros(cat.raw_dim());
     concat_into(&[a.view(), d.view(), b.view()], out.view_mut()).unwrap();
     assert_close("concat_into", &out, &t4(&w, "concat.y"));
-    assert_close("mean", &mean(&[a.view(), b.view(), c.view()]).unwrap(), &t4(&w, "mean.y"));
+    assert_close(
+        "mean",
+        &mean(&[a.view(), b.view(), c.view()]).unwrap(),
+        &t4(&w, "mean.y"),
+    );
     for case in ["fusion", "fusion_pos"] {
         let fw = t1(&w, &format!("{case}.w"));
         let eps = params(&w, case)[0];
@@ -260,8 +354,17 @@ fn pytorch_state_dict_round_trip() {
         other => panic!("expected a dtype error, got {other:?}"),
     }
     let x = t4(&io, "x");
-    let p = Conv2dParams { padding: [1; 4], ..Default::default() };
-    let y = batch_norm(conv2d(x.view(), wt.view(), Some(b.view()), &p).unwrap().view(), &bn).unwrap();
+    let p = Conv2dParams {
+        padding: [1; 4],
+        ..Default::default()
+    };
+    let y = batch_norm(
+        conv2d(x.view(), wt.view(), Some(b.view()), &p)
+            .unwrap()
+            .view(),
+        &bn,
+    )
+    .unwrap();
     assert_close("model", &y, &t4(&io, "y"));
 
     // Write what we read with write_tensors and read it back bit-exactly.
@@ -272,7 +375,10 @@ fn pytorch_state_dict_round_trip() {
     let wd: ArrayD<f32> = wt.clone().into_dyn();
     write_tensors(&path, &[("y", yd.view()), ("0.weight", wd.view())]).unwrap();
     let back = read_tensors(&path).unwrap();
-    assert_eq!(back.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["0.weight", "y"]);
+    assert_eq!(
+        back.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["0.weight", "y"]
+    );
     assert_eq!(back[0].1, wd);
     assert_eq!(back[1].1, yd);
     std::fs::remove_dir_all(&dir).ok();

@@ -82,14 +82,18 @@ fn naive_conv(x: &Tensor, w: &Tensor, b: Option<&Array1<f32>>, p: &Conv2dParams)
                     for ci in 0..cin_g {
                         for ky in 0..kh {
                             for kx in 0..kw {
-                                let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize - pt as isize;
-                                let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize - pl as isize;
-                                let (Some(sy), Some(sx)) =
-                                    (pad_index(iy, h as isize, p.padding_mode), pad_index(ix, wd as isize, p.padding_mode))
-                                else {
+                                let iy =
+                                    (oy * p.stride[0] + ky * p.dilation[0]) as isize - pt as isize;
+                                let ix =
+                                    (ox * p.stride[1] + kx * p.dilation[1]) as isize - pl as isize;
+                                let (Some(sy), Some(sx)) = (
+                                    pad_index(iy, h as isize, p.padding_mode),
+                                    pad_index(ix, wd as isize, p.padding_mode),
+                                ) else {
                                     continue;
                                 };
-                                acc += x[[ni, grp * cin_g + ci, sy, sx]] as f64 * w[[co, ci, ky, kx]] as f64;
+                                acc += x[[ni, grp * cin_g + ci, sy, sx]] as f64
+                                    * w[[co, ci, ky, kx]] as f64;
                             }
                         }
                     }
@@ -136,30 +140,43 @@ struct ConvCase {
 
 fn arb_conv() -> impl Strategy<Value = ConvCase> {
     (
-        (1usize..=3, prop_oneof![Just(1usize), Just(2), Just(3), Just(0)], 1usize..=4, 1usize..=4),
+        (
+            1usize..=3,
+            prop_oneof![Just(1usize), Just(2), Just(3), Just(0)],
+            1usize..=4,
+            1usize..=4,
+        ),
         (1usize..=13, 1usize..=13, 1usize..=4, 1usize..=4),
         (1usize..=4, 1usize..=4, 1usize..=3, 1usize..=3),
         (0usize..=3, 0usize..=3, 0usize..=3, 0usize..=3),
         (arb_mode(), arb_act(), any::<bool>(), any::<u64>()),
     )
-        .prop_map(|((n, g, cin_g, cout_g), (h, w, kh, kw), (sh, sw, dh, dw), pad, (mode, act, bias, seed))| {
-            // g == 0 means depthwise: groups = channels, one input channel per group.
-            let (groups, cin_g) = if g == 0 { (cin_g + 1, 1) } else { (g, cin_g) };
-            ConvCase {
-                x: [n, groups * cin_g, h, w],
-                w: [groups * cout_g, cin_g, kh, kw],
-                p: Conv2dParams {
-                    stride: [sh, sw],
-                    padding: [pad.0, pad.1, pad.2, pad.3],
-                    dilation: [dh, dw],
-                    groups,
-                    padding_mode: mode,
-                    act,
-                },
-                bias,
-                seed,
-            }
-        })
+        .prop_map(
+            |(
+                (n, g, cin_g, cout_g),
+                (h, w, kh, kw),
+                (sh, sw, dh, dw),
+                pad,
+                (mode, act, bias, seed),
+            )| {
+                // g == 0 means depthwise: groups = channels, one input channel per group.
+                let (groups, cin_g) = if g == 0 { (cin_g + 1, 1) } else { (g, cin_g) };
+                ConvCase {
+                    x: [n, groups * cin_g, h, w],
+                    w: [groups * cout_g, cin_g, kh, kw],
+                    p: Conv2dParams {
+                        stride: [sh, sw],
+                        padding: [pad.0, pad.1, pad.2, pad.3],
+                        dilation: [dh, dw],
+                        groups,
+                        padding_mode: mode,
+                        act,
+                    },
+                    bias,
+                    seed,
+                }
+            },
+        )
 }
 
 fn check_conv(c: &ConvCase, tol: f32) -> std::result::Result<(), String> {
@@ -222,17 +239,65 @@ proptest! {
 fn conv2d_large_shapes_equal_naive() {
     // Shapes big enough for the parallel, tiled and pointwise GEMM paths and parallel depthwise.
     let cases = [
-        ([1, 40, 30, 31], [48, 40, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
+        (
+            [1, 40, 30, 31],
+            [48, 40, 3, 3],
+            [1, 1],
+            [1, 1, 1, 1],
+            [1, 1],
+            1,
+        ),
         ([2, 32, 33, 29], [40, 32, 1, 1], [1, 1], [0; 4], [1, 1], 1),
-        ([1, 3, 83, 80], [16, 3, 7, 7], [2, 2], [3, 3, 3, 3], [1, 1], 1),
-        ([3, 24, 20, 21], [24, 24, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 24),
-        ([1, 48, 32, 32], [48, 12, 3, 3], [1, 1], [2, 2, 2, 2], [2, 2], 4),
-        ([1, 300, 9, 9], [64, 300, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
+        (
+            [1, 3, 83, 80],
+            [16, 3, 7, 7],
+            [2, 2],
+            [3, 3, 3, 3],
+            [1, 1],
+            1,
+        ),
+        (
+            [3, 24, 20, 21],
+            [24, 24, 3, 3],
+            [2, 2],
+            [1, 1, 1, 1],
+            [1, 1],
+            24,
+        ),
+        (
+            [1, 48, 32, 32],
+            [48, 12, 3, 3],
+            [1, 1],
+            [2, 2, 2, 2],
+            [2, 2],
+            4,
+        ),
+        (
+            [1, 300, 9, 9],
+            [64, 300, 3, 3],
+            [1, 1],
+            [1, 1, 1, 1],
+            [1, 1],
+            1,
+        ),
     ];
     for (i, (xs, ws, stride, padding, dilation, groups)) in cases.into_iter().enumerate() {
         for mode in [PaddingMode::Zeros, PaddingMode::Reflect] {
-            let p = Conv2dParams { stride, padding, dilation, groups, padding_mode: mode, act: Activation::Relu };
-            let c = ConvCase { x: xs, w: ws, p, bias: true, seed: i as u64 };
+            let p = Conv2dParams {
+                stride,
+                padding,
+                dilation,
+                groups,
+                padding_mode: mode,
+                act: Activation::Relu,
+            };
+            let c = ConvCase {
+                x: xs,
+                w: ws,
+                p,
+                bias: true,
+                seed: i as u64,
+            };
             check_conv(&c, 1e-4).unwrap_or_else(|e| panic!("case {i} {mode:?}: {e}"));
         }
     }
@@ -246,7 +311,12 @@ fn naive_pool(x: &Tensor, p: &Pool2dParams, is_max: bool) -> Option<Tensor> {
             return None;
         }
         let span = (i + 2 * pad) as f64 - (d * (k - 1)) as f64 - 1.0;
-        let mut o = if p.ceil_mode { (span / s as f64).ceil() } else { (span / s as f64).floor() } as i64 + 1;
+        let mut o = if p.ceil_mode {
+            (span / s as f64).ceil()
+        } else {
+            (span / s as f64).floor()
+        } as i64
+            + 1;
         if p.ceil_mode && (o - 1) * s as i64 >= (i + pad) as i64 {
             o -= 1;
         }
@@ -276,7 +346,9 @@ fn naive_pool(x: &Tensor, p: &Pool2dParams, is_max: bool) -> Option<Tensor> {
                 for kx in 0..p.kernel[1] as isize {
                     let (iy, ix) = (y0 + ky, x0 + kx);
                     // Positions inside input + padding count when count_include_pad.
-                    if iy < h as isize + p.padding[0] as isize && ix < w as isize + p.padding[1] as isize {
+                    if iy < h as isize + p.padding[0] as isize
+                        && ix < w as isize + p.padding[1] as isize
+                    {
                         cnt_pad += 1;
                     }
                     if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
@@ -286,7 +358,11 @@ fn naive_pool(x: &Tensor, p: &Pool2dParams, is_max: bool) -> Option<Tensor> {
                 }
             }
             let div = if p.count_include_pad { cnt_pad } else { cnt };
-            *v = if cnt == 0 { 0.0 } else { (s / div as f64) as f32 };
+            *v = if cnt == 0 {
+                0.0
+            } else {
+                (s / div as f64) as f32
+            };
         }
     }
     Some(y)
@@ -403,9 +479,26 @@ proptest! {
 fn large_pool_and_resize_take_parallel_paths() {
     let x = rand4(9, [2, 32, 41, 39]);
     for (k, s, pd, ceil) in [(3, 2, 1, false), (2, 2, 0, true)] {
-        let p = Pool2dParams { kernel: [k, k], stride: [s, s], padding: [pd, pd], dilation: [1, 1], ceil_mode: ceil, count_include_pad: false };
-        close(&max_pool2d(x.view(), &p).unwrap(), &naive_pool(&x, &p, true).unwrap(), 1e-6).unwrap();
-        close(&avg_pool2d(x.view(), &p).unwrap(), &naive_pool(&x, &p, false).unwrap(), 1e-5).unwrap();
+        let p = Pool2dParams {
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [pd, pd],
+            dilation: [1, 1],
+            ceil_mode: ceil,
+            count_include_pad: false,
+        };
+        close(
+            &max_pool2d(x.view(), &p).unwrap(),
+            &naive_pool(&x, &p, true).unwrap(),
+            1e-6,
+        )
+        .unwrap();
+        close(
+            &avg_pool2d(x.view(), &p).unwrap(),
+            &naive_pool(&x, &p, false).unwrap(),
+            1e-5,
+        )
+        .unwrap();
     }
     let y = upsample_nearest(x.view(), Resize::Scale([2.0, 2.0])).unwrap();
     for ((a, b, i, j), v) in y.indexed_iter() {
@@ -417,43 +510,121 @@ fn large_pool_and_resize_take_parallel_paths() {
 fn errors_are_reported_not_panics() {
     let x = rand4(1, [1, 4, 5, 5]);
     let w = rand4(2, [6, 4, 3, 3]);
-    let e = conv2d(x.view(), rand4(3, [6, 3, 3, 3]).view(), None, &Conv2dParams::default()).unwrap_err();
-    assert!(matches!(e, Error::ShapeMismatch { op: "conv2d", .. }), "{e}");
+    let e = conv2d(
+        x.view(),
+        rand4(3, [6, 3, 3, 3]).view(),
+        None,
+        &Conv2dParams::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, Error::ShapeMismatch { op: "conv2d", .. }),
+        "{e}"
+    );
     assert_eq!(
         e.to_string(),
         "conv2d cannot combine shapes [1, 4, 5, 5] and [6, 3, 3, 3]: the input has 4 channels but the weight expects 3 per group × 1 groups."
     );
-    let big = Conv2dParams { stride: [1, 1], dilation: [3, 3], ..Default::default() };
-    assert!(matches!(conv2d(x.view(), w.view(), None, &big), Err(Error::InputSize(_))));
+    let big = Conv2dParams {
+        stride: [1, 1],
+        dilation: [3, 3],
+        ..Default::default()
+    };
+    assert!(matches!(
+        conv2d(x.view(), w.view(), None, &big),
+        Err(Error::InputSize(_))
+    ));
     for bad in [
-        Conv2dParams { stride: [0, 1], ..Default::default() },
-        Conv2dParams { dilation: [1, 0], ..Default::default() },
-        Conv2dParams { groups: 0, ..Default::default() },
+        Conv2dParams {
+            stride: [0, 1],
+            ..Default::default()
+        },
+        Conv2dParams {
+            dilation: [1, 0],
+            ..Default::default()
+        },
+        Conv2dParams {
+            groups: 0,
+            ..Default::default()
+        },
     ] {
-        assert!(matches!(conv2d(x.view(), w.view(), None, &bad), Err(Error::InvalidParams { .. })));
+        assert!(matches!(
+            conv2d(x.view(), w.view(), None, &bad),
+            Err(Error::InvalidParams { .. })
+        ));
     }
-    let reflect = Conv2dParams { padding: [5, 5, 1, 1], padding_mode: PaddingMode::Reflect, ..Default::default() };
-    assert!(matches!(conv2d(x.view(), w.view(), None, &reflect), Err(Error::InputSize(_))));
-    let circ_ok = Conv2dParams { padding: [5, 5, 5, 5], padding_mode: PaddingMode::Circular, ..Default::default() };
+    let reflect = Conv2dParams {
+        padding: [5, 5, 1, 1],
+        padding_mode: PaddingMode::Reflect,
+        ..Default::default()
+    };
+    assert!(matches!(
+        conv2d(x.view(), w.view(), None, &reflect),
+        Err(Error::InputSize(_))
+    ));
+    let circ_ok = Conv2dParams {
+        padding: [5, 5, 5, 5],
+        padding_mode: PaddingMode::Circular,
+        ..Default::default()
+    };
     assert!(conv2d(x.view(), w.view(), None, &circ_ok).is_ok());
-    let circ = Conv2dParams { padding: [6, 5, 5, 5], padding_mode: PaddingMode::Circular, ..Default::default() };
-    assert!(matches!(conv2d(x.view(), w.view(), None, &circ), Err(Error::InputSize(_))));
+    let circ = Conv2dParams {
+        padding: [6, 5, 5, 5],
+        padding_mode: PaddingMode::Circular,
+        ..Default::default()
+    };
+    assert!(matches!(
+        conv2d(x.view(), w.view(), None, &circ),
+        Err(Error::InputSize(_))
+    ));
     let bias = Array1::zeros(5);
-    assert!(matches!(conv2d(x.view(), w.view(), Some(bias.view()), &Conv2dParams::default()), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(
+        conv2d(
+            x.view(),
+            w.view(),
+            Some(bias.view()),
+            &Conv2dParams::default()
+        ),
+        Err(Error::ShapeMismatch { .. })
+    ));
     let mut wrong_out = Tensor::zeros((1, 6, 4, 4));
-    assert!(conv2d_into(x.view(), w.view(), None, &Conv2dParams::default(), wrong_out.view_mut()).is_err());
+    assert!(conv2d_into(
+        x.view(),
+        w.view(),
+        None,
+        &Conv2dParams::default(),
+        wrong_out.view_mut()
+    )
+    .is_err());
     let empty = Tensor::zeros((0, 4, 5, 5));
     assert!(conv2d(empty.view(), w.view(), None, &Conv2dParams::default()).is_err());
 
     let p = Pool2dParams::square(2);
     assert!(max_pool2d(rand4(1, [1, 1, 1, 1]).view(), &p).is_err());
-    assert!(avg_pool2d(x.view(), &Pool2dParams { dilation: [2, 2], ..p }).is_err());
-    assert!(max_pool2d(x.view(), &Pool2dParams { padding: [2, 2], ..p }).is_err());
+    assert!(avg_pool2d(
+        x.view(),
+        &Pool2dParams {
+            dilation: [2, 2],
+            ..p
+        }
+    )
+    .is_err());
+    assert!(max_pool2d(
+        x.view(),
+        &Pool2dParams {
+            padding: [2, 2],
+            ..p
+        }
+    )
+    .is_err());
     assert_eq!(pool_out_size(5, 2, 2, 0, 1, true), Some(3));
     assert_eq!(pool_out_size(5, 2, 2, 0, 1, false), Some(2));
     assert_eq!(pool_out_size(1, 2, 2, 0, 1, false), None);
     assert_eq!(pool_out_size(5, 0, 2, 0, 1, false), None);
-    assert_eq!(pool_out_size(usize::MAX, 2, 2, 1, 1, false), Some(usize::MAX / 2 + 1));
+    assert_eq!(
+        pool_out_size(usize::MAX, 2, 2, 1, 1, false),
+        Some(usize::MAX / 2 + 1)
+    );
 
     assert!(upsample_nearest(x.view(), Resize::Scale([0.0, 1.0])).is_err());
     assert!(upsample_nearest(x.view(), Resize::Scale([f64::NAN, 1.0])).is_err());

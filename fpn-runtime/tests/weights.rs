@@ -25,14 +25,31 @@ fn names_are_sorted_and_complete() {
     let names: Vec<&str> = w.names().collect();
     assert_eq!(
         names,
-        ["0.bias", "0.weight", "1.bias", "1.num_batches_tracked", "1.running_mean", "1.running_var", "1.weight"]
+        [
+            "0.bias",
+            "0.weight",
+            "1.bias",
+            "1.num_batches_tracked",
+            "1.running_mean",
+            "1.running_var",
+            "1.weight"
+        ]
     );
     assert_eq!(w.len(), 7);
     assert!(!w.is_empty());
     assert_eq!(w.shape("0.weight"), Some(&[4usize, 3, 3, 3][..]));
     assert!(w.contains("1.weight"));
     let s = w.scope("1");
-    assert_eq!(s.names().collect::<Vec<_>>(), ["bias", "num_batches_tracked", "running_mean", "running_var", "weight"]);
+    assert_eq!(
+        s.names().collect::<Vec<_>>(),
+        [
+            "bias",
+            "num_batches_tracked",
+            "running_mean",
+            "running_var",
+            "weight"
+        ]
+    );
     assert_eq!(w.scope("").names().count(), 7);
 }
 
@@ -54,13 +71,23 @@ fn scopes_nest_and_errors_name_the_full_tensor() {
 
     match inner.get1("0.bias", 2) {
         Err(e @ Error::MissingTensor { .. }) => {
-            assert_eq!(e.to_string(), "the weights have no tensor named `fpn.inner_blocks.0.0.bias`.");
+            assert_eq!(
+                e.to_string(),
+                "the weights have no tensor named `fpn.inner_blocks.0.0.bias`."
+            );
         }
         other => panic!("{other:?}"),
     }
     match inner.get4("0.weight", [2, 1, 3, 3]) {
         Err(e @ Error::WrongShape { .. }) => {
-            let Error::WrongShape { name, expected, found } = &e else { unreachable!() };
+            let Error::WrongShape {
+                name,
+                expected,
+                found,
+            } = &e
+            else {
+                unreachable!()
+            };
             assert_eq!(name, "fpn.inner_blocks.0.0.weight");
             assert_eq!(expected, &[2, 1, 3, 3]);
             assert_eq!(found, &[2, 1, 1, 1]);
@@ -71,7 +98,10 @@ fn scopes_nest_and_errors_name_the_full_tensor() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(inner.get1("0.weight", 2), Err(Error::WrongShape { .. })));
+    assert!(matches!(
+        inner.get1("0.weight", 2),
+        Err(Error::WrongShape { .. })
+    ));
 }
 
 #[test]
@@ -118,7 +148,10 @@ fn every_truncation_is_an_error() {
     // One extra byte is also inconsistent with the header.
     let mut longer = bytes.clone();
     longer.push(0);
-    assert!(matches!(Weights::from_bytes(longer), Err(Error::CorruptWeights { .. })));
+    assert!(matches!(
+        Weights::from_bytes(longer),
+        Err(Error::CorruptWeights { .. })
+    ));
 }
 
 #[test]
@@ -126,12 +159,21 @@ fn garbage_is_an_error() {
     let mut init = Init::new(7);
     for len in [0usize, 1, 7, 8, 9, 64, 1000] {
         let bytes: Vec<u8> = (0..len).map(|_| (init.next_u64() & 0xff) as u8).collect();
-        assert!(matches!(Weights::from_bytes(bytes), Err(Error::CorruptWeights { .. })), "{len}");
+        assert!(
+            matches!(
+                Weights::from_bytes(bytes),
+                Err(Error::CorruptWeights { .. })
+            ),
+            "{len}"
+        );
     }
     // A header length far beyond the file.
     let mut b = u64::MAX.to_le_bytes().to_vec();
     b.extend_from_slice(b"{}");
-    assert!(matches!(Weights::from_bytes(b), Err(Error::CorruptWeights { .. })));
+    assert!(matches!(
+        Weights::from_bytes(b),
+        Err(Error::CorruptWeights { .. })
+    ));
     // Valid JSON, inconsistent offsets / shapes / dtypes.
     for header in [
         r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#,
@@ -145,7 +187,10 @@ fn garbage_is_an_error() {
         let mut b = (header.len() as u64).to_le_bytes().to_vec();
         b.extend_from_slice(header.as_bytes());
         b.extend_from_slice(&[0u8; 8]);
-        assert!(matches!(Weights::from_bytes(b), Err(Error::CorruptWeights { .. })), "{header}");
+        assert!(
+            matches!(Weights::from_bytes(b), Err(Error::CorruptWeights { .. })),
+            "{header}"
+        );
     }
     // Random bit flips in a real file: an error or a valid file, never a panic.
     let good = fixture_bytes("model.safetensors");
@@ -164,12 +209,20 @@ fn garbage_is_an_error() {
 #[test]
 fn io_errors_name_the_path() {
     match Weights::from_file("/nonexistent/dir/w.safetensors") {
-        Err(e @ Error::Io { .. }) => assert!(e.to_string().contains("/nonexistent/dir/w.safetensors")),
+        Err(e @ Error::Io { .. }) => {
+            assert!(e.to_string().contains("/nonexistent/dir/w.safetensors"))
+        }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(read_tensors("/nonexistent/x.safetensors"), Err(Error::Io { .. })));
+    assert!(matches!(
+        read_tensors("/nonexistent/x.safetensors"),
+        Err(Error::Io { .. })
+    ));
     let t = ArrayD::<f32>::zeros(IxDyn(&[1]));
-    assert!(matches!(write_tensors("/nonexistent/dir/out.safetensors", &[("t", t.view())]), Err(Error::Io { .. })));
+    assert!(matches!(
+        write_tensors("/nonexistent/dir/out.safetensors", &[("t", t.view())]),
+        Err(Error::Io { .. })
+    ));
 }
 
 #[test]
@@ -181,15 +234,29 @@ fn write_read_round_trip_and_duplicates() {
     let dir = std::env::temp_dir().join(format!("fpn-runtime-w-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("t.safetensors");
-    write_tensors(&path, &[("input", a.view()), ("b", b.view()), ("s", scalar.view())]).unwrap();
+    write_tensors(
+        &path,
+        &[("input", a.view()), ("b", b.view()), ("s", scalar.view())],
+    )
+    .unwrap();
     let back = read_tensors(&path).unwrap();
-    assert_eq!(back, vec![("b".to_string(), b.clone()), ("input".to_string(), a.clone()), ("s".to_string(), scalar.clone())]);
+    assert_eq!(
+        back,
+        vec![
+            ("b".to_string(), b.clone()),
+            ("input".to_string(), a.clone()),
+            ("s".to_string(), scalar.clone())
+        ]
+    );
     // A non-contiguous view is written in logical order.
     let at = a.view().reversed_axes();
     write_tensors(&path, &[("t", at.clone())]).unwrap();
     assert_eq!(read_tensors(&path).unwrap()[0].1, at.to_owned());
     std::fs::remove_dir_all(&dir).ok();
-    assert!(matches!(tensors_to_bytes(&[("x", b.view()), ("x", b.view())]), Err(Error::InvalidParams { .. })));
+    assert!(matches!(
+        tensors_to_bytes(&[("x", b.view()), ("x", b.view())]),
+        Err(Error::InvalidParams { .. })
+    ));
 }
 
 #[test]
@@ -203,7 +270,10 @@ fn init_is_deterministic_with_pytorch_bounds() {
     let big = Init::new(1).conv_weight([64, 16, 3, 3]);
     let max = big.iter().fold(0f32, |m, v| m.max(v.abs()));
     let big_bound = 1.0 / (144f32).sqrt();
-    assert!(max <= big_bound && max > 0.99 * big_bound, "fills U(-1/sqrt(fan_in), 1/sqrt(fan_in))");
+    assert!(
+        max <= big_bound && max > 0.99 * big_bound,
+        "fills U(-1/sqrt(fan_in), 1/sqrt(fan_in))"
+    );
     let mean = big.iter().sum::<f32>() / big.len() as f32;
     assert!(mean.abs() < 0.01);
     let b = Init::new(1).conv_bias(27, 10);

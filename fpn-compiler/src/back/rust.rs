@@ -729,3 +729,530 @@ impl<'g> Gen<'g> {
         })
     }
 }
+
+/// `let d{k}: i64 = …;` for each distinct compound [`Dim`], computed once.
+#[derive(Default)]
+struct DimVars {
+    memo: HashMap<Dim, TokenStream>,
+    next: usize,
+    /// Whether some expression uses the `overflow` closure.
+    overflow: bool,
+}
+
+/// An `i64` constant as an expression usable as a method argument.
+fn i64_arg(c: i64) -> TokenStream {
+    if c == i64::MIN {
+        quote!(i64::MIN)
+    } else if c < 0 {
+        let l = Literal::i64_suffixed(-c);
+        quote!(-#l)
+    } else {
+        let l = Literal::i64_suffixed(c);
+        quote!(#l)
+    }
+}
+
+impl DimVars {
+    /// An expression for `d` (a literal, `s{k}` or `d{k}`), emitting its definition into `body`.
+    fn expr(&mut self, d: &Dim, body: &mut TokenStream) -> TokenStream {
+        match d {
+            Dim::Const(c) => i64_arg(*c),
+            Dim::Sym(s) => {
+                let v = format_ident!("s{}", *s);
+                quote!(#v)
+            }
+            _ => {
+                if let Some(t) = self.memo.get(d) {
+                    return t.clone();
+                }
+                let e = match d {
+                    Dim::Lin { a, mul, add } => {
+                        let a = self.receiver(a, body);
+                        self.overflow = true;
+                        let (m, k) = (i64_arg(*mul), i64_arg(*add));
+                        match (*mul, *add) {
+                            (1, _) => quote!(#a.checked_add(#k).ok_or_else(overflow)?),
+                            (_, 0) => quote!(#a.checked_mul(#m).ok_or_else(overflow)?),
+                            _ => quote!(#a.checked_mul(#m).and_then(|v| v.checked_add(#k)).ok_or_else(overflow)?),
+                        }
+                    }
+                    Dim::Div { a, div } => {
+                        let a = self.receiver(a, body);
+                        let k = i64_arg(*div);
+                        quote!(#a.div_euclid(#k))
+                    }
+                    Dim::Min(a, b) => {
+                        let a = self.receiver(a, body);
+                        let b = self.expr(b, body);
+                        quote!(#a.min(#b))
+                    }
+                    Dim::Const(_) | Dim::Sym(_) => TokenStream::new(),
+                };
+                let v = format_ident!("d{}", self.next);
+                self.next += 1;
+                body.extend(quote!(let #v: i64 = #e;));
+                self.memo.insert(d.clone(), quote!(#v));
+                quote!(#v)
+            }
+        }
+    }
+
+    /// Like [`DimVars::expr`], parenthesised when it is a negative constant.
+    fn receiver(&mut self, d: &Dim, body: &mut TokenStream) -> TokenStream {
+        let e = self.expr(d, body);
+        match d {
+            Dim::Const(c) if *c < 0 => quote!((#e)),
+            _ => e,
+        }
+    }
+}
+
+impl Gen<'_> {
+    // ---------------------------------------------------------------- forward
+
+    fn forward_fn(&self, convs: &HashMap<String, ConvFields>, bns: &HashMap<String, (Ident, f64)>, fuses: &HashMap<String, Ident>) -> GResult<TokenStream> {
+        let rt = &self.rt;
+        let g = self.g;
+        let stmts = self.stmts();
+        let n = g.graph.node_count();
+        // which node's variable holds each node's value
+        let mut val_of: Vec<NodeIndex> = g.order().collect();
+        for s in &stmts {
+            val_of[s.head.index()] = s.out;
+            if let Some(b) = s.bn {
+                val_of[b.index()] = s.out;
+            }
+        }
+        let var = |i: NodeIndex| var_ident(val_of[i.index()], &g.node(val_of[i.index()]).name);
+        let is_view = |i: NodeIndex| matches!(g.node(val_of[i.index()]).op, Op::Input { .. });
+        // last statement using each variable (by output node); outputs live to the end
+        let mut last_use: Vec<Option<usize>> = vec![None; n];
+        for (pos, s) in stmts.iter().enumerate() {
+            for &j in &g.node(s.head).inputs {
+                last_use[val_of[j.index()].index()] = Some(pos);
+            }
+        }
+        let mut body = TokenStream::new();
+        for s in &stmts {
+            let node = g.node(s.head);
+            if matches!(node.op, Op::Input { .. }) && (!self.cons[s.head.index()].is_empty() || self.is_output[s.head.index()]) {
+                let Op::Input { name, .. } = &node.op else { continue };
+                let field = ident(name, "input", name)?;
+                let v = var(s.head);
+                body.extend(quote!(let #v = inputs.#field;));
+            }
+        }
+        for (pos, s) in stmts.iter().enumerate() {
+            let node = g.node(s.head);
+            if matches!(node.op, Op::Input { .. }) {
+                continue;
+            }
+            let out = var_ident(s.out, &g.node(s.out).name);
+            let ins: Vec<NodeIndex> = node.inputs.clone();
+            let view = |k: usize| -> GResult<TokenStream> {
+                let j = *ins.get(k).ok_or_else(|| GenError::Unsupported(format!("node `{}` lacks input {k}", node.name)))?;
+                let v = var(j);
+                Ok(quote!(#v.view()))
+            };
+            let views = || -> GResult<Vec<TokenStream>> { (0..ins.len()).map(view).collect() };
+            // input k can be moved (and reused in place) here
+            let movable = |k: usize| -> bool {
+                let Some(&j) = ins.get(k) else { return false };
+                let v = val_of[j.index()];
+                !is_view(j) && !self.is_output[v.index()] && last_use[v.index()] == Some(pos) && ins.iter().filter(|&&x| val_of[x.index()] == v).count() == 1
+            };
+            let mut moved: Option<NodeIndex> = None;
+            let stmt = match &node.op {
+                Op::Input { .. } => continue,
+                Op::Conv(c) => {
+                    let p = self.param_prefix(s.head)?;
+                    let f = convs.get(p).ok_or_else(|| GenError::Unsupported(format!("no fields for conv `{p}`")))?;
+                    let w = &f.weight;
+                    let bias = match &f.bias {
+                        Some(b) => quote!(Some(self.#b.view())),
+                        None => quote!(None),
+                    };
+                    let [s0, s1] = c.stride.map(|v| usize_lit(v, "stride", node));
+                    let (s0, s1) = (s0?, s1?);
+                    let [p0, p1, p2, p3] = c.padding.map(|v| usize_lit(v, "padding", node));
+                    let (p0, p1, p2, p3) = (p0?, p1?, p2?, p3?);
+                    let [d0, d1] = c.dilation.map(|v| usize_lit(v, "dilation", node));
+                    let (d0, d1) = (d0?, d1?);
+                    let groups = usize_lit(c.groups, "groups", node)?;
+                    let mode = match c.mode {
+                        PaddingMode::Zeros => quote!(#rt::PaddingMode::Zeros),
+                        PaddingMode::Reflect => quote!(#rt::PaddingMode::Reflect),
+                        PaddingMode::Replicate => quote!(#rt::PaddingMode::Replicate),
+                        PaddingMode::Circular => quote!(#rt::PaddingMode::Circular),
+                    };
+                    let act = self.act_tokens(s.act.unwrap_or(Activation::Identity));
+                    let x = view(0)?;
+                    quote! {
+                        let #out = #rt::conv2d(#x, self.#w.view(), #bias, &#rt::Conv2dParams {
+                            stride: [#s0, #s1],
+                            padding: [#p0, #p1, #p2, #p3],
+                            dilation: [#d0, #d1],
+                            groups: #groups,
+                            padding_mode: #mode,
+                            act: #act,
+                        })?;
+                    }
+                }
+                Op::BatchNorm { eps } => {
+                    let q = self.param_prefix(s.head)?;
+                    let (f, feps) = bns.get(q).ok_or_else(|| GenError::Unsupported(format!("no fields for batch norm `{q}`")))?;
+                    let bn = if feps == eps {
+                        quote!(&self.#f)
+                    } else {
+                        let e = f32_lit(*eps, "eps", node)?;
+                        quote!(&#rt::BatchNorm { eps: #e, ..self.#f.clone() })
+                    };
+                    if movable(0) {
+                        let src = var(ins[0]);
+                        moved = Some(val_of[ins[0].index()]);
+                        quote! {
+                            let mut #out = #src;
+                            #rt::batch_norm_inplace(&mut #out, #bn)?;
+                        }
+                    } else {
+                        let x = view(0)?;
+                        quote!(let #out = #rt::batch_norm(#x, #bn)?;)
+                    }
+                }
+                Op::Act(act) => {
+                    let a = self.act_tokens(*act);
+                    if movable(0) {
+                        let src = var(ins[0]);
+                        moved = Some(val_of[ins[0].index()]);
+                        quote! {
+                            let mut #out = #src;
+                            #rt::activate_inplace(&mut #out, #a);
+                        }
+                    } else {
+                        let x = view(0)?;
+                        quote!(let #out = #rt::activate(#x, #a);)
+                    }
+                }
+                Op::MaxPool(p) | Op::AvgPool(p) => {
+                    let f = if matches!(node.op, Op::MaxPool(_)) { quote!(max_pool2d) } else { quote!(avg_pool2d) };
+                    let [k0, k1] = p.kernel.map(|v| usize_lit(v, "kernel", node));
+                    let [s0, s1] = p.stride.map(|v| usize_lit(v, "stride", node));
+                    let [p0, p1] = p.padding.map(|v| usize_lit(v, "padding", node));
+                    let [d0, d1] = p.dilation.map(|v| usize_lit(v, "dilation", node));
+                    let (k0, k1, s0, s1, p0, p1, d0, d1) = (k0?, k1?, s0?, s1?, p0?, p1?, d0?, d1?);
+                    let (ceil, cip) = (p.ceil_mode, p.count_include_pad);
+                    let x = view(0)?;
+                    quote! {
+                        let #out = #rt::#f(#x, &#rt::Pool2dParams {
+                            kernel: [#k0, #k1],
+                            stride: [#s0, #s1],
+                            padding: [#p0, #p1],
+                            dilation: [#d0, #d1],
+                            ceil_mode: #ceil,
+                            count_include_pad: #cip,
+                        })?;
+                    }
+                }
+                Op::Upsample(u) => {
+                    let r = match u.scale {
+                        Some([(a0, b0), (a1, b1)]) => {
+                            if b0 == 0 || b1 == 0 {
+                                return Err(GenError::Unsupported(format!("node `{}` has a zero scale denominator", node.name)));
+                            }
+                            let f0 = f64_lit(a0 as f64 / b0 as f64, "scale", node)?;
+                            let f1 = f64_lit(a1 as f64 / b1 as f64, "scale", node)?;
+                            quote!(#rt::Resize::Scale([#f0, #f1]))
+                        }
+                        None => {
+                            let j = *ins.get(1).ok_or_else(|| GenError::Unsupported(format!("node `{}` lacks its size input", node.name)))?;
+                            let v = var(j);
+                            quote!(#rt::Resize::Size([#v.dim().2, #v.dim().3]))
+                        }
+                    };
+                    let x = view(0)?;
+                    if u.bilinear {
+                        let ac = u.align_corners;
+                        quote!(let #out = #rt::upsample_bilinear(#x, #r, #ac)?;)
+                    } else {
+                        quote!(let #out = #rt::upsample_nearest(#x, #r)?;)
+                    }
+                }
+                Op::Add => {
+                    if ins.len() < 2 {
+                        return Err(GenError::Unsupported(format!("add `{}` has fewer than 2 inputs", node.name)));
+                    }
+                    // accumulate into a dying operand: input 0, or input 1 (a + b == b + a exactly)
+                    let acc = if movable(0) {
+                        Some((0, 1))
+                    } else if movable(1) {
+                        Some((1, 0))
+                    } else {
+                        None
+                    };
+                    let mut t = match acc {
+                        Some((k, other)) => {
+                            let src = var(ins[k]);
+                            moved = Some(val_of[ins[k].index()]);
+                            let o = view(other)?;
+                            quote! {
+                                let mut #out = #src;
+                                #rt::add_assign(&mut #out, #o)?;
+                            }
+                        }
+                        None => {
+                            let (x0, x1) = (view(0)?, view(1)?);
+                            if ins.len() > 2 {
+                                quote!(let mut #out = #rt::add(#x0, #x1)?;)
+                            } else {
+                                quote!(let #out = #rt::add(#x0, #x1)?;)
+                            }
+                        }
+                    };
+                    for k in 2..ins.len() {
+                        let o = view(k)?;
+                        t.extend(quote!(#rt::add_assign(&mut #out, #o)?;));
+                    }
+                    t
+                }
+                Op::Concat => {
+                    let xs = views()?;
+                    quote!(let #out = #rt::concat(&[#(#xs),*])?;)
+                }
+                Op::Mean => {
+                    let xs = views()?;
+                    quote!(let #out = #rt::mean(&[#(#xs),*])?;)
+                }
+                Op::Fuse { eps } => {
+                    let p = self.param_prefix(s.head)?;
+                    let f = fuses.get(p).ok_or_else(|| GenError::Unsupported(format!("no fields for fuse `{p}`")))?;
+                    let e = f32_lit(*eps, "eps", node)?;
+                    let xs = views()?;
+                    quote!(let #out = #rt::weighted_fusion(&[#(#xs),*], self.#f.view(), #e)?;)
+                }
+            };
+            body.extend(stmt);
+            // drop what dies here
+            let mut dead: Vec<NodeIndex> = Vec::new();
+            for &j in &ins {
+                let v = val_of[j.index()];
+                if last_use[v.index()] == Some(pos) && !self.is_output[v.index()] && !is_view(j) && Some(v) != moved && !dead.contains(&v) {
+                    dead.push(v);
+                }
+            }
+            if last_use[s.out.index()].is_none() && !self.is_output[s.out.index()] {
+                dead.push(s.out);
+            }
+            for v in dead {
+                let id = var_ident(v, &g.node(v).name);
+                body.extend(quote!(drop(#id);));
+            }
+        }
+        // outputs: move the last reference, clone earlier ones
+        let outputs_ty = &self.outputs_ty;
+        let mut fields = Vec::new();
+        for (k, o) in g.outputs.iter().enumerate() {
+            let f = ident(&o.name, "output", &o.name)?;
+            let v = var_ident(val_of[o.node.index()], &g.node(val_of[o.node.index()]).name);
+            let later = g.outputs[k + 1..].iter().any(|p| val_of[p.node.index()] == val_of[o.node.index()]);
+            let e = if is_view(o.node) {
+                quote!(#v.to_owned())
+            } else if later {
+                quote!(#v.clone())
+            } else {
+                quote!(#v)
+            };
+            fields.push(quote!(#f: #e));
+        }
+        let inputs_ty = &self.inputs_ty;
+        Ok(quote! {
+            /// Runs the network. Checks every input shape against the spec first (see the type's
+            /// docs for the accepted sizes) and returns the runtime's error if one is not accepted.
+            pub fn forward(&self, inputs: #inputs_ty<'_>) -> #rt::Result<#outputs_ty> {
+                Self::check_sizes(&inputs)?;
+                #body
+                Ok(#outputs_ty { #(#fields),* })
+            }
+        })
+    }
+
+    // ---------------------------------------------------------------- the file
+
+    fn file(&self) -> GResult<TokenStream> {
+        self.check_floats()?;
+        let rt = &self.rt;
+        let g = self.g;
+        let a = self.a;
+        let names = g.symbol_names();
+        let (name, inputs_ty, outputs_ty) = (&self.name, &self.inputs_ty, &self.outputs_ty);
+
+        // inputs and outputs
+        let mut in_fields = Vec::new();
+        let mut in_docs = Vec::new();
+        let mut seen = HashSet::new();
+        for &i in &g.inputs {
+            let Op::Input { name: iname, channels, size } = &g.node(i).op else {
+                return Err(GenError::Unsupported(format!("graph input `{}` is not an input node", g.node(i).name)));
+            };
+            let f = ident(iname, "input", iname)?;
+            if !seen.insert(f.to_string()) {
+                return Err(GenError::Collision { what: "inputs", a: iname.clone(), b: iname.clone(), ident: f.to_string() });
+            }
+            let shape = format!("[N, {channels}, {}, {}]", size[0].display(&names), size[1].display(&names));
+            let doc = format!("`{iname}`: `{shape}` (NCHW).");
+            in_docs.push(format!("- {doc}"));
+            in_fields.push(quote!(#[doc = #doc] pub #f: #rt::ndarray::ArrayView4<'a, f32>));
+        }
+        let mut out_fields = Vec::new();
+        let mut out_docs = Vec::new();
+        let mut seen = HashSet::new();
+        for o in &g.outputs {
+            let f = ident(&o.name, "output", &o.name)?;
+            if !seen.insert(f.to_string()) {
+                return Err(GenError::Collision { what: "outputs", a: o.name.clone(), b: o.name.clone(), ident: f.to_string() });
+            }
+            let s = a.shapes.get(o.node.index()).ok_or_else(|| GenError::Unsupported(format!("no shape for output `{}`", o.name)))?;
+            let doc = format!("`{}`: `[N, {}, {}, {}]` (node `{}`).", o.name, s.c, s.h.display(&names), s.w.display(&names), g.node(o.node).name);
+            out_docs.push(format!("- {doc}"));
+            out_fields.push(quote!(#[doc = #doc] pub #f: #rt::Tensor));
+        }
+
+        // parameters
+        let (fields, convs, bns, fuses) = self.fields()?;
+        let field_defs = fields.iter().map(|f| {
+            let (id, ty, doc) = (&f.ident, &f.ty, &f.doc);
+            quote!(#[doc = #doc] #id: #ty)
+        });
+        let preps: Vec<&TokenStream> = fields.iter().map(|f| &f.prep).collect();
+        let values = fields.iter().map(|f| {
+            let (id, v) = (&f.ident, &f.value);
+            if v.to_string() == id.to_string() {
+                quote!(#id)
+            } else {
+                quote!(#id: #v)
+            }
+        });
+        let assemble = quote! {
+            #(#preps)*
+            Self { #(#values),* }
+        };
+        let (init_loads, uses_rng) = self.load_tensors(false)?;
+        let (weight_loads, _) = self.load_tensors(true)?;
+        let rng = if uses_rng { quote!(let mut rng = #rt::Init::new(seed);) } else { quote!(let _ = seed;) };
+        let weights_arg = if a.params.is_empty() { quote!(_w) } else { quote!(w) };
+        let mut total: u128 = 0;
+        let param_list = a.params.iter().map(|p| {
+            let n = &p.name;
+            let dims = p.shape.iter().map(|&d| Literal::usize_unsuffixed(usize::try_from(d).unwrap_or(0)));
+            total = total.saturating_add(p.shape.iter().map(|&d| u128::try_from(d).unwrap_or(0)).product());
+            quote!((#n, &[#(#dims),*]))
+        });
+        let param_list: Vec<TokenStream> = param_list.collect();
+        let any_fold = self.fold.values().any(|f| f.is_some());
+        let fold_fn = if any_fold {
+            quote! {
+                /// Folds an eval-mode batch norm into the conv weight `w` (scaled in place) and
+                /// returns the new bias: `(bias - mean) · s + beta` with `s = gamma / sqrt(var + eps)`,
+                /// the formula of the runtime's `fold_batch_norm`. Lengths are checked at load.
+                fn fold_bn(
+                    w: &mut #rt::ndarray::Array4<f32>,
+                    bias: Option<&#rt::ndarray::Array1<f32>>,
+                    gamma: &#rt::ndarray::Array1<f32>,
+                    beta: &#rt::ndarray::Array1<f32>,
+                    mean: &#rt::ndarray::Array1<f32>,
+                    var: &#rt::ndarray::Array1<f32>,
+                    eps: f32,
+                ) -> #rt::ndarray::Array1<f32> {
+                    let mut out = #rt::ndarray::Array1::<f32>::zeros(w.dim().0);
+                    let rows = w.outer_iter_mut().zip(out.iter_mut()).zip(gamma.iter().zip(beta)).zip(mean.iter().zip(var));
+                    for (co, (((mut filt, o), (&g, &be)), (&m, &v))) in rows.enumerate() {
+                        let s = g / (v + eps).sqrt();
+                        filt.mapv_inplace(|x| x * s);
+                        let b0 = bias.and_then(|b| b.get(co)).map_or(0.0, |&b| b);
+                        *o = (b0 - m) * s + be;
+                    }
+                    out
+                }
+            }
+        } else {
+            TokenStream::new()
+        };
+        let check = self.check_sizes_fn()?;
+        let forward = self.forward_fn(&convs, &bns, &fuses)?;
+
+        // docs
+        let mut doc: Vec<String> = vec![format!("The `{}` network, generated by fpn.", g.name)];
+        if let Some(d) = &g.doc {
+            doc.push(String::new());
+            doc.extend(d.lines().map(|l| l.chars().filter(|c| !c.is_control()).collect::<String>()));
+        }
+        doc.push(String::new());
+        doc.push("Inputs:".to_string());
+        doc.extend(in_docs);
+        doc.push(String::new());
+        doc.push("Outputs:".to_string());
+        doc.extend(out_docs);
+        doc.push(String::new());
+        doc.push(format!("Accepted sizes: {}; every intermediate size must be at least 1 and merged feature maps must agree.", crate::interp::accepted_sizes(g)));
+        doc.push(String::new());
+        doc.push(format!("Parameters: {total} in {} tensors (see [`{}::PARAMS`]).", a.params.len(), g.name));
+        let doc = doc.iter().map(|l| if l.is_empty() { String::new() } else { format!(" {l}") });
+        let doc_attrs = doc.map(|l| quote!(#[doc = #l]));
+        let in_doc = format!("Inputs of [`{}::forward`], one NCHW view per spec input.", g.name);
+        let out_doc = format!("Outputs of [`{}::forward`], one tensor per spec output.", g.name);
+
+        Ok(quote! {
+            #(#doc_attrs)*
+            #[derive(Clone, Debug)]
+            pub struct #name {
+                #(#field_defs,)*
+            }
+
+            #[doc = #in_doc]
+            #[derive(Clone, Copy, Debug)]
+            pub struct #inputs_ty<'a> {
+                #(#in_fields,)*
+            }
+
+            #[doc = #out_doc]
+            #[derive(Clone, Debug)]
+            pub struct #outputs_ty {
+                #(#out_fields,)*
+            }
+
+            impl #name {
+                /// Every parameter tensor as `(PyTorch state_dict name, shape)`, in first-use order.
+                pub const PARAMS: &[(&str, &[usize])] = &[#(#param_list),*];
+
+                /// PyTorch-default initialisation, deterministic in `seed` (conv weights and
+                /// biases uniform in ±1/sqrt(fan_in), batch norms identity, fusion weights 1).
+                pub fn init(seed: u64) -> Self {
+                    #rng
+                    #init_loads
+                    #assemble
+                }
+
+                /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes.
+                pub fn from_weights(#weights_arg: &#rt::Weights) -> #rt::Result<Self> {
+                    #weight_loads
+                    Ok({ #assemble })
+                }
+
+                /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
+                pub fn from_safetensors(path: impl AsRef<std::path::Path>) -> #rt::Result<Self> {
+                    Self::from_weights(&#rt::Weights::from_file(path)?)
+                }
+
+                /// Loads the parameters from the bytes of a `.safetensors` file.
+                pub fn from_safetensors_bytes(bytes: Vec<u8>) -> #rt::Result<Self> {
+                    Self::from_weights(&#rt::Weights::from_bytes(bytes)?)
+                }
+
+                #forward
+
+                #check
+
+                #fold_fn
+            }
+        })
+    }
+}
