@@ -182,6 +182,19 @@ pub(crate) fn pool_params(p: &Pool, node: &Node) -> Result<Pool2dParams> {
     })
 }
 
+/// Smallest input height and width a conv's padding mode allows (`None`: no limit): reflect
+/// padding must be smaller than the size, circular padding at most the size.
+pub(crate) fn pad_minimums(c: &crate::ir::Conv) -> [Option<i64>; 2] {
+    [0, 1].map(|ax| {
+        let pmax = c.padding[ax * 2].max(c.padding[ax * 2 + 1]);
+        match c.mode {
+            fpn_runtime::PaddingMode::Reflect if pmax > 0 => pmax.checked_add(1),
+            fpn_runtime::PaddingMode::Circular if pmax > 0 => Some(pmax),
+            _ => None,
+        }
+    })
+}
+
 /// Whether an op needs all its inputs to have the same spatial size.
 pub(crate) fn is_merge(op: &Op) -> bool {
     matches!(op, Op::Add | Op::Concat | Op::Mean | Op::Fuse { .. })
@@ -302,6 +315,25 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
             hw[k] = usize::try_from(v).map_err(|_| not_accepted(format!("node `{}` {axis} overflows", node.name)))?;
         }
         sizes.push(hw);
+    }
+    // reflect / circular padding needs a large enough input
+    for i in g.order() {
+        let node = g.node(i);
+        let Op::Conv(c) = &node.op else { continue };
+        for (ax, min) in pad_minimums(c).into_iter().enumerate() {
+            let Some(min) = min else { continue };
+            let Some(&x) = node.inputs.first() else { continue };
+            let have = sizes.get(x.index()).map_or(0, |s| s[ax]);
+            if i64::try_from(have).map_or(false, |h| h < min) {
+                let axis = if ax == 0 { "height" } else { "width" };
+                return Err(not_accepted(format!(
+                    "node `{}` pads its input `{}` of {axis} {have} in {:?} mode, which needs {axis} ≥ {min}",
+                    node.name,
+                    g.node(x).name,
+                    c.mode
+                )));
+            }
+        }
     }
     // merges
     for i in g.order() {

@@ -684,6 +684,36 @@ impl<'g> Gen<'g> {
                 });
             }
         }
+        // reflect / circular padding needs a large enough input
+        let mut pads: HashSet<(Dim, i64)> = HashSet::new();
+        for i in g.order() {
+            let node = g.node(i);
+            let Op::Conv(c) = &node.op else { continue };
+            let Some(&x) = node.inputs.first() else { continue };
+            let sx = &self.a.shapes[x.index()];
+            for (ax, min) in crate::interp::pad_minimums(c).into_iter().enumerate() {
+                let Some(min) = min else { continue };
+                let d = if ax == 0 { &sx.h } else { &sx.w };
+                if let Some(v) = d.as_const() {
+                    if v < min {
+                        return Err(GenError::Unsupported(format!("node `{}` pads a size {v} input in {:?} mode", node.name, c.mode)));
+                    }
+                    continue;
+                }
+                if !pads.insert((d.clone(), min)) {
+                    continue;
+                }
+                let e = dims.expr(d, &mut body);
+                let m = i64_arg(min);
+                let axis = if ax == 0 { "height" } else { "width" };
+                let (nname, xname, mode) = (&node.name, &g.node(x).name, format!("{:?}", c.mode));
+                body.extend(quote! {
+                    if #e < #m {
+                        return Err(not_accepted(format!("node `{}` pads its input `{}` of {} {} in {} mode, which needs {} ≥ {}", #nname, #xname, #axis, #e, #mode, #axis, #m)));
+                    }
+                });
+            }
+        }
         // merges
         for i in g.order() {
             let node = g.node(i);
@@ -1125,7 +1155,7 @@ impl Gen<'_> {
         let preps: Vec<&TokenStream> = fields.iter().map(|f| &f.prep).collect();
         let values = fields.iter().map(|f| {
             let (id, v) = (&f.ident, &f.value);
-            if v.to_string() == id.to_string() {
+            if *id == v.to_string() {
                 quote!(#id)
             } else {
                 quote!(#id: #v)
