@@ -7,6 +7,8 @@ its parameters as a small f32 vector `NAME.p` whose layout is documented per fil
 decoded by fpn-runtime/tests/fixtures.rs.
 
 Run from the repository root:  python3 tools/runtime_fixtures.py
+`python3 tools/runtime_fixtures.py --bench` instead times PyTorch (2 threads) on the shapes of
+fpn-runtime/benches/ops.rs, for the comparison in fpn-runtime/README.md.
 Needs: torch, safetensors. Deterministic (seeded); re-running rewrites identical values for the
 same torch version.
 """
@@ -281,7 +283,41 @@ def weights_fixtures():
     save("dtypes.safetensors", t)
 
 
+def bench(rounds=5, reps=30):
+    """Best-of-`reps` wall time per op, best over `rounds` (the machine is shared; take the max)."""
+    import time
+    torch.set_num_threads(2)
+    convs = [("conv 256->256 3x3 @104x104", (1, 256, 104, 104), (256, 256, 3, 3), 1, 1),
+             ("conv 64->256 1x1 @104x104", (1, 64, 104, 104), (256, 64, 1, 1), 1, 0),
+             ("conv 3->64 7x7/2 pad3 @416x416", (1, 3, 416, 416), (64, 3, 7, 7), 2, 3)]
+    ops = []
+    for name, xs, ws, s, p in convs:
+        x, w, b = rnd(*xs), rnd(*ws) * 0.1, rnd(ws[0])
+        flops = 2 * F.conv2d(x, w, b, stride=s, padding=p).numel() * ws[1] * ws[2] * ws[3]
+        ops.append((name, flops, lambda x=x, w=w, b=b, s=s, p=p: F.conv2d(x, w, b, stride=s, padding=p)))
+    small, big = rnd(1, 256, 52, 52), rnd(1, 256, 104, 104)
+    ops.append(("upsample_nearest x2 256x52x52", 0, lambda: F.interpolate(small, scale_factor=2.0, mode="nearest")))
+    ops.append(("add 256x104x104", 0, lambda: big + big))
+    best = {}
+    with torch.inference_mode():
+        for _ in range(rounds):
+            for name, flops, f in ops:
+                f()
+                for _ in range(reps):
+                    t = time.perf_counter()
+                    f()
+                    best[name] = min(best.get(name, 1e9), time.perf_counter() - t)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for name, flops, _ in ops:
+        gf = f"{flops / best[name] / 1e9:12.1f}" if flops else ""
+        print(f"{name:<34} {best[name] * 1e3:10.3f} {gf}")
+
+
 if __name__ == "__main__":
+    import sys
+    if "--bench" in sys.argv:
+        bench()
+        sys.exit(0)
     os.makedirs(OUT, exist_ok=True)
     conv_fixtures()
     act_fixtures()

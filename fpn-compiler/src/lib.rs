@@ -11,10 +11,12 @@
 //! [`compile_value`] runs the whole middle for either front end and returns every error at once.
 
 pub mod ast;
+pub mod back;
 pub mod diag;
 pub mod dim;
 pub mod front;
 pub mod infer;
+pub mod interp;
 pub mod ir;
 pub mod lower;
 pub mod sizes;

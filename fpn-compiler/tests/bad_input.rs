@@ -32,7 +32,10 @@ fn run(text: &str) -> Result<Result<Compiled, Vec<Diagnostic>>, String> {
         r
     }))
     .map_err(|e| {
-        e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
     });
     let t = start.elapsed();
     if t > SLOW {
@@ -48,7 +51,9 @@ fn expect_errors(cases: &[(&str, String)]) {
         match run(text) {
             Err(panic) => bad.push(format!("{what}: PANIC {panic}")),
             Ok(Ok(_)) => bad.push(format!("{what}: compiled (expected an error)")),
-            Ok(Err(d)) if !d.iter().any(Diagnostic::is_error) => bad.push(format!("{what}: Err without an error diagnostic")),
+            Ok(Err(d)) if !d.iter().any(Diagnostic::is_error) => {
+                bad.push(format!("{what}: Err without an error diagnostic"))
+            }
             Ok(Err(_)) => {}
         }
     }
@@ -91,14 +96,27 @@ fn yaml_syntax_errors() {
 
 #[test]
 fn empty_and_blank_files() {
-    let cases: Vec<(&str, String)> = ["", " ", "\n\n\n", "# only a comment\n", "---\n", "---\n...\n", "~", "null"]
-        .iter()
-        .map(|t| ("empty", t.to_string()))
-        .collect();
+    let cases: Vec<(&str, String)> = [
+        "",
+        " ",
+        "\n\n\n",
+        "# only a comment\n",
+        "---\n",
+        "---\n...\n",
+        "~",
+        "null",
+    ]
+    .iter()
+    .map(|t| ("empty", t.to_string()))
+    .collect();
     expect_errors(&cases);
     assert_eq!(codes(""), vec!["E0002"]);
     // Scalars and lists at the top are not a spec.
-    expect_errors(&[("scalar", "42".into()), ("string", "hello".into()), ("list", "[1, 2]".into())]);
+    expect_errors(&[
+        ("scalar", "42".into()),
+        ("string", "hello".into()),
+        ("list", "[1, 2]".into()),
+    ]);
 }
 
 #[test]
@@ -108,7 +126,11 @@ fn binary_junk() {
     for i in 0..512u32 {
         junk.push(char::from_u32((i * 37 + 11) % 128).unwrap_or('x'));
     }
-    expect_errors(&[("ascii junk", junk), ("nul", "name: A\0\n".into()), ("bell", "\u{7}".into())]);
+    expect_errors(&[
+        ("ascii junk", junk),
+        ("nul", "name: A\0\n".into()),
+        ("bell", "\u{7}".into()),
+    ]);
     // Through compile_file: bytes that are not UTF-8.
     let dir = std::env::temp_dir().join(format!("fpn-bad-input-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -117,9 +139,15 @@ fn binary_junk() {
         ("all bytes", (0..=255u8).collect()),
         ("lone continuation", vec![0x80]),
         ("truncated utf8", b"name: \xe2\x82".to_vec()),
-        ("elf header", b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00".to_vec()),
+        (
+            "elf header",
+            b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00".to_vec(),
+        ),
         ("utf16 bom", b"\xff\xfen\x00a\x00m\x00e\x00".to_vec()),
-        ("pseudo-random", (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()),
+        (
+            "pseudo-random",
+            (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(),
+        ),
     ];
     let mut bad = Vec::new();
     for (what, bytes) in &blobs {
@@ -141,9 +169,13 @@ fn binary_junk() {
         }
     }
     let mut sources = SourceMap::new();
-    let d = compile_file(&mut sources, &dir.join("latin1.yaml")).err().expect("latin1 fails");
+    let d = compile_file(&mut sources, &dir.join("latin1.yaml"))
+        .err()
+        .expect("latin1 fails");
     assert_eq!(d[0].code, "E0009");
-    let d = compile_file(&mut sources, &dir.join("does-not-exist.yaml")).err().expect("missing file fails");
+    let d = compile_file(&mut sources, &dir.join("does-not-exist.yaml"))
+        .err()
+        .expect("missing file fails");
     assert_eq!(d[0].code, "E0000");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
@@ -161,7 +193,11 @@ fn alias_bombs_are_cheap() {
     // A bomb of maps used as keys, and one hidden inside a valid-looking spec.
     let in_spec = format!("{bomb}name: A\ninputs: {{x: [3, 8, 8]}}\nnodes: {{n: relu}}\noutputs: [n]\n");
     expect_errors(&[("bomb in spec", in_spec)]);
-    assert!(start.elapsed() < Duration::from_secs(5), "bombs took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "bombs took {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -172,9 +208,18 @@ fn deep_nesting() {
         ("flow lists unclosed", "[".repeat(n)),
         ("flow maps", "{a: ".repeat(n) + &"}".repeat(n)),
         ("block lists", "- ".repeat(n) + "x\n"),
-        ("block maps", (0..2000).map(|i| format!("{}k:\n", " ".repeat(i))).collect()),
-        ("in a spec", format!("name: A\ndoc: {}{}\n", "[".repeat(n), "]".repeat(n))),
-        ("nested seq ops", tiny("[3, 8, 8]", &("{seq: [".repeat(2000) + "relu" + &"]}".repeat(2000)))),
+        (
+            "block maps",
+            (0..2000).map(|i| format!("{}k:\n", " ".repeat(i))).collect(),
+        ),
+        (
+            "in a spec",
+            format!("name: A\ndoc: {}{}\n", "[".repeat(n), "]".repeat(n)),
+        ),
+        (
+            "nested seq ops",
+            tiny("[3, 8, 8]", &("{seq: [".repeat(2000) + "relu" + &"]}".repeat(2000))),
+        ),
     ];
     expect_errors(&cases);
     assert!(codes(&("[".repeat(n) + &"]".repeat(n))).contains(&"E0005"));
@@ -184,11 +229,20 @@ fn deep_nesting() {
 fn twenty_digit_numbers() {
     let big = "12345678901234567890";
     let cases: Vec<(&str, String)> = vec![
-        ("out", tiny("[3, 8, 8]", &format!("{{conv: {{out: {big}, kernel: 1}}}}"))),
-        ("kernel", tiny("[3, 8, 8]", &format!("{{conv: {{out: 4, kernel: {big}}}}}"))),
+        (
+            "out",
+            tiny("[3, 8, 8]", &format!("{{conv: {{out: {big}, kernel: 1}}}}")),
+        ),
+        (
+            "kernel",
+            tiny("[3, 8, 8]", &format!("{{conv: {{out: 4, kernel: {big}}}}}")),
+        ),
         ("input size", tiny(&format!("[3, {big}, 8]"), "relu")),
         ("negative", tiny(&format!("[3, -{big}, 8]"), "relu")),
-        ("hex", tiny("[3, 8, 8]", "{conv: {out: 0xFFFFFFFFFFFFFFFFFF, kernel: 1}}")),
+        (
+            "hex",
+            tiny("[3, 8, 8]", "{conv: {out: 0xFFFFFFFFFFFFFFFFFF, kernel: 1}}"),
+        ),
         ("float", tiny("[3, 8, 8]", "{upsample: 1e999}")),
         ("infinity", tiny("[3, 8, 8]", "{upsample: .inf}")),
         ("nan", tiny("[3, 8, 8]", "{leaky_relu: .nan}")),
@@ -202,7 +256,10 @@ fn duplicate_keys() {
     let cases: Vec<(&str, String)> = vec![
         ("top level", "name: A\nname: B\n".into()),
         ("nodes", tiny("[3, 8, 8]", "relu\n  n: tanh")),
-        ("conv attribute", tiny("[3, 8, 8]", "{conv: {out: 4, out: 8, kernel: 1}}")),
+        (
+            "conv attribute",
+            tiny("[3, 8, 8]", "{conv: {out: 4, out: 8, kernel: 1}}"),
+        ),
         ("alias key", "a: &k name\n*k : 1\nname: 2\n".into()),
     ];
     expect_errors(&cases);
@@ -254,26 +311,62 @@ const NUMERIC_FIELDS: &[(&str, &str, &str)] = &[
     ("conv kernel pair", "[3, 8, 8]", "{conv: {out: 4, kernel: [1, {V}]}}"),
     ("conv stride", "[3, 8, 8]", "{conv: {out: 4, kernel: 1, stride: {V}}}"),
     ("conv padding", "[3, 8, 8]", "{conv: {out: 4, kernel: 1, padding: {V}}}"),
-    ("conv padding explicit", "[3, 8, 8]", "{conv: {out: 4, kernel: 1, padding: [0, {V}, 0, 0]}}"),
-    ("conv reflect padding", "[3, 8, 8]", "{conv: {out: 4, kernel: 1, padding: {V}, padding_mode: reflect}}"),
-    ("conv circular padding", "[3, 8, 8]", "{conv: {out: 4, kernel: 1, padding: {V}, padding_mode: circular}}"),
-    ("conv dilation", "[3, 8, 8]", "{conv: {out: 4, kernel: 3, dilation: {V}}}"),
+    (
+        "conv padding explicit",
+        "[3, 8, 8]",
+        "{conv: {out: 4, kernel: 1, padding: [0, {V}, 0, 0]}}",
+    ),
+    (
+        "conv reflect padding",
+        "[3, 8, 8]",
+        "{conv: {out: 4, kernel: 1, padding: {V}, padding_mode: reflect}}",
+    ),
+    (
+        "conv circular padding",
+        "[3, 8, 8]",
+        "{conv: {out: 4, kernel: 1, padding: {V}, padding_mode: circular}}",
+    ),
+    (
+        "conv dilation",
+        "[3, 8, 8]",
+        "{conv: {out: 4, kernel: 3, dilation: {V}}}",
+    ),
     ("conv groups", "[3, 8, 8]", "{conv: {out: 4, kernel: 1, groups: {V}}}"),
-    ("same padding kernel", "[3, 8, 8]", "{conv: {out: 4, kernel: {V}, padding: same}}"),
+    (
+        "same padding kernel",
+        "[3, 8, 8]",
+        "{conv: {out: 4, kernel: {V}, padding: same}}",
+    ),
     ("cna kernel", "[3, 8, 8]", "{cna: {out: 4, kernel: {V}}}"),
     ("max pool kernel", "[3, 8, 8]", "{max_pool: {kernel: {V}}}"),
     ("max pool stride", "[3, 8, 8]", "{max_pool: {kernel: 2, stride: {V}}}"),
     ("max pool padding", "[3, 8, 8]", "{max_pool: {kernel: 3, padding: {V}}}"),
-    ("max pool dilation", "[3, 8, 8]", "{max_pool: {kernel: 3, dilation: {V}}}"),
-    ("avg pool ceil", "[3, 8, 8]", "{avg_pool: {kernel: {V}, ceil_mode: true}}"),
+    (
+        "max pool dilation",
+        "[3, 8, 8]",
+        "{max_pool: {kernel: 3, dilation: {V}}}",
+    ),
+    (
+        "avg pool ceil",
+        "[3, 8, 8]",
+        "{avg_pool: {kernel: {V}, ceil_mode: true}}",
+    ),
     ("upsample scale", "[3, 8, 8]", "{upsample: {V}}"),
     ("upsample scale pair", "[3, 8, 8]", "{upsample: {scale: [2, {V}]}}"),
     ("input channels", "[{V}, 8, 8]", "{conv: {out: 4, kernel: 1}}"),
     ("input height", "[3, {V}, 8]", "{conv: {out: 4, kernel: 1}}"),
     ("input height + upsample", "[3, {V}, 8]", "{upsample: 2}"),
-    ("input height + stride", "[3, {V}, 8]", "{conv: {out: 4, kernel: 3, stride: 2, padding: 1}}"),
+    (
+        "input height + stride",
+        "[3, {V}, 8]",
+        "{conv: {out: 4, kernel: 3, stride: 2, padding: 1}}",
+    ),
     ("fpn width", "[3, 8, 8]", "{fpn: {in: [x, x], width: {V}}}"),
-    ("bifpn repeats", "[3, 8, 8]", "{bifpn: {in: [x, x], width: 4, repeats: {V}}}"),
+    (
+        "bifpn repeats",
+        "[3, 8, 8]",
+        "{bifpn: {in: [x, x], width: 4, repeats: {V}}}",
+    ),
     ("resnet depth", "[3, 64, 64]", "{resnet: {depth: {V}}}"),
     ("leaky slope", "[3, 8, 8]", "{leaky_relu: {V}}"),
     ("batch norm eps", "[3, 8, 8]", "{batch_norm: {eps: {V}}}"),
@@ -306,15 +399,36 @@ fn never_panics(cases: &[(String, String)]) -> Vec<String> {
 
 #[test]
 fn huge_numbers_in_every_numeric_field() {
-    let bad = never_panics(&field_specs(&["1000000000000000000", "9223372036854775807", "1e300", "1e18"]));
+    let bad = never_panics(&field_specs(&[
+        "1000000000000000000",
+        "9223372036854775807",
+        "1e300",
+        "1e18",
+    ]));
     assert!(bad.is_empty(), "{} case(s) misbehaved:\n{}", bad.len(), bad.join("\n"));
     // The ones the brief names must be errors.
     for (what, input, op) in [
-        ("kernel 10^18", "[3, 8, 8]", "{conv: {out: 4, kernel: 1000000000000000000}}"),
-        ("stride 10^18 on an 8x8 input with kernel 9", "[3, 8, 8]", "{conv: {out: 4, kernel: 9, stride: 1000000000000000000}}"),
-        ("input 10^18 upsampled x10", "[3, 1000000000000000000, 8]", "{upsample: 10}"),
+        (
+            "kernel 10^18",
+            "[3, 8, 8]",
+            "{conv: {out: 4, kernel: 1000000000000000000}}",
+        ),
+        (
+            "stride 10^18 on an 8x8 input with kernel 9",
+            "[3, 8, 8]",
+            "{conv: {out: 4, kernel: 9, stride: 1000000000000000000}}",
+        ),
+        (
+            "input 10^18 upsampled x10",
+            "[3, 1000000000000000000, 8]",
+            "{upsample: 10}",
+        ),
         ("upsample 1e300", "[3, 8, 8]", "{upsample: 1e300}"),
-        ("input size 2^63-1 upsampled x2", "[3, 9223372036854775807, 8]", "{upsample: 2}"),
+        (
+            "input size 2^63-1 upsampled x2",
+            "[3, 9223372036854775807, 8]",
+            "{upsample: 2}",
+        ),
     ] {
         let text = tiny(input, op);
         assert!(matches!(run(&text), Ok(Err(_))), "{what} should be an error:\n{text}");
@@ -325,9 +439,21 @@ fn huge_numbers_in_every_numeric_field() {
 fn huge_parameter_counts_do_not_panic() {
     // 10^18 output channels from 16 input channels: the weight has 1.6·10^19 elements.
     let cases = vec![
-        ("conv out 10^18 from 16 channels".to_string(), tiny("[16, 8, 8]", "{conv: {out: 1000000000000000000, kernel: 1}}")),
-        ("cna kernel and dilation 10^18".to_string(), tiny("[3, 8, 8]", "{cna: {out: 4, kernel: 1000000000000000001, dilation: 1000000000000000000}}")),
-        ("resnet-50 width 10^18".to_string(), tiny("[3, 64, 64]", "{resnet: {depth: 50, width: 1000000000000000000}}")),
+        (
+            "conv out 10^18 from 16 channels".to_string(),
+            tiny("[16, 8, 8]", "{conv: {out: 1000000000000000000, kernel: 1}}"),
+        ),
+        (
+            "cna kernel and dilation 10^18".to_string(),
+            tiny(
+                "[3, 8, 8]",
+                "{cna: {out: 4, kernel: 1000000000000000001, dilation: 1000000000000000000}}",
+            ),
+        ),
+        (
+            "resnet-50 width 10^18".to_string(),
+            tiny("[3, 64, 64]", "{resnet: {depth: 50, width: 1000000000000000000}}"),
+        ),
     ];
     let bad = never_panics(&cases);
     assert!(bad.is_empty(), "{} case(s) misbehaved:\n{}", bad.len(), bad.join("\n"));
@@ -402,7 +528,11 @@ fn a_2000_node_chain_compiles() {
     // The same chain reversed (every node reads the next one) also compiles.
     let mut r = String::from("name: Back\ninputs:\n  x: [4, 16, 16]\nnodes:\n");
     for i in 0..2000 {
-        let from = if i == 1999 { "x".to_string() } else { format!("n{}", i + 1) };
+        let from = if i == 1999 {
+            "x".to_string()
+        } else {
+            format!("n{}", i + 1)
+        };
         r += &format!("  n{i}: {{from: {from}, conv: {{out: 4, kernel: 1}}}}\n");
     }
     r += "outputs: [n0]\n";
@@ -413,7 +543,9 @@ fn a_2000_node_chain_compiles() {
 fn compile_bytes(bytes: &[u8]) -> Result<Compiled, Vec<Diagnostic>> {
     let mut sources = SourceMap::new();
     let id = sources.add_text("mutant.yaml", String::from_utf8_lossy(bytes).into_owned());
-    let r = fpn_compiler::front::yaml::parse_bytes(bytes, id).map_err(|d| vec![d]).and_then(|v| compile_value(&v));
+    let r = fpn_compiler::front::yaml::parse_bytes(bytes, id)
+        .map_err(|d| vec![d])
+        .and_then(|v| compile_value(&v));
     if let Err(d) = &r {
         let _ = render(d, &sources);
     }
@@ -443,7 +575,11 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     ];
     prop_oneof![
         (any::<usize>(), 1u8..=255).prop_map(|(i, m)| Mutation::Flip(i, m)),
-        (any::<usize>(), prop::sample::select(b"[]{}:,-&*!|>'\"#\n\t 0123456789.".to_vec())).prop_map(|(i, b)| Mutation::Set(i, b)),
+        (
+            any::<usize>(),
+            prop::sample::select(b"[]{}:,-&*!|>'\"#\n\t 0123456789.".to_vec())
+        )
+            .prop_map(|(i, b)| Mutation::Set(i, b)),
         (any::<usize>(), 1usize..40).prop_map(|(i, n)| Mutation::Delete(i, n)),
         (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8)).prop_map(|(i, v)| Mutation::Insert(i, v)),
         any::<usize>().prop_map(Mutation::Truncate),

@@ -86,8 +86,7 @@ fn criterion_benches(c: &mut Criterion) {
         g.bench_function(case.name, |bench| {
             bench.iter(|| conv2d(x.view(), w.view(), Some(b.view()), &p))
         });
-        let mut out =
-            Tensor::zeros(fpn_runtime::conv2d_out_shape(case.x, case.w, &p).unwrap_or([1; 4]));
+        let mut out = Tensor::zeros(fpn_runtime::conv2d_out_shape(case.x, case.w, &p).unwrap_or([1; 4]));
         g.bench_function(format!("{} (into)", case.name), |bench| {
             bench.iter(|| conv2d_into(x.view(), w.view(), Some(b.view()), &p, out.view_mut()))
         });
@@ -97,9 +96,7 @@ fn criterion_benches(c: &mut Criterion) {
     g.bench_function("upsample_nearest x2 256x52x52", |bench| {
         bench.iter(|| upsample_nearest(small.view(), Resize::Scale([2.0, 2.0])))
     });
-    g.bench_function("add 256x104x104", |bench| {
-        bench.iter(|| add(big.view(), big.view()))
-    });
+    g.bench_function("add 256x104x104", |bench| bench.iter(|| add(big.view(), big.view())));
     g.finish();
 }
 
@@ -122,24 +119,13 @@ fn summary() {
         let t = best(30, || {
             black_box(conv2d(x.view(), w.view(), Some(b.view()), &p).ok());
         });
-        println!(
-            "{:<34} {:>10.3} {:>12.1}",
-            case.name,
-            t * 1e3,
-            flops as f64 / t / 1e9
-        );
-        let mut out =
-            Tensor::zeros(fpn_runtime::conv2d_out_shape(case.x, case.w, &p).unwrap_or([1; 4]));
+        println!("{:<34} {:>10.3} {:>12.1}", case.name, t * 1e3, flops as f64 / t / 1e9);
+        let mut out = Tensor::zeros(fpn_runtime::conv2d_out_shape(case.x, case.w, &p).unwrap_or([1; 4]));
         let t = best(30, || {
             black_box(conv2d_into(x.view(), w.view(), Some(b.view()), &p, out.view_mut()).ok());
         });
         let name = format!("{} (into)", case.name);
-        println!(
-            "{:<34} {:>10.3} {:>12.1}",
-            name,
-            t * 1e3,
-            flops as f64 / t / 1e9
-        );
+        println!("{:<34} {:>10.3} {:>12.1}", name, t * 1e3, flops as f64 / t / 1e9);
     }
     let (small, big) = big_map();
     let t = best(30, || {

@@ -101,36 +101,21 @@ fn conv_dim(
 
 /// Output shape `[n, cout, oh, ow]` of [`conv2d`] for an input of `x_shape` and weight of
 /// `w_shape` (`[cout, cin / groups, kh, kw]`); validates every parameter like PyTorch does.
-pub fn conv2d_out_shape(
-    x_shape: [usize; 4],
-    w_shape: [usize; 4],
-    p: &Conv2dParams,
-) -> Result<[usize; 4]> {
+pub fn conv2d_out_shape(x_shape: [usize; 4], w_shape: [usize; 4], p: &Conv2dParams) -> Result<[usize; 4]> {
     const OP: &str = "conv2d";
     let [n, cin, h, w] = x_shape;
     let [cout, cin_g, kh, kw] = w_shape;
     if p.stride.contains(&0) {
-        return Err(invalid(
-            OP,
-            format!("stride {:?} must be at least 1", p.stride),
-        ));
+        return Err(invalid(OP, format!("stride {:?} must be at least 1", p.stride)));
     }
     if p.dilation.contains(&0) {
-        return Err(invalid(
-            OP,
-            format!("dilation {:?} must be at least 1", p.dilation),
-        ));
+        return Err(invalid(OP, format!("dilation {:?} must be at least 1", p.dilation)));
     }
     if p.groups == 0 {
         return Err(invalid(OP, "groups must be at least 1"));
     }
     if kh == 0 || kw == 0 || cout == 0 || cin_g == 0 {
-        return Err(mismatch(
-            OP,
-            &x_shape,
-            &w_shape,
-            "the weight has an empty dimension",
-        ));
+        return Err(mismatch(OP, &x_shape, &w_shape, "the weight has an empty dimension"));
     }
     if n == 0 || h == 0 || w == 0 || cin == 0 {
         return Err(Error::InputSize(format!(
@@ -142,10 +127,7 @@ pub fn conv2d_out_shape(
             OP,
             &x_shape,
             &w_shape,
-            format!(
-                "{cout} output channels are not divisible by {} groups",
-                p.groups
-            ),
+            format!("{cout} output channels are not divisible by {} groups", p.groups),
         ));
     }
     if cin_g.checked_mul(p.groups) != Some(cin) {
@@ -167,20 +149,9 @@ pub fn conv2d_out_shape(
 }
 
 /// Checks PyTorch's limits on non-zero padding: reflect needs pad < dim, circular pad <= dim.
-fn check_pad_fits(
-    mode: PaddingMode,
-    pad: [usize; 4],
-    h: usize,
-    w: usize,
-    op: &'static str,
-) -> Result<()> {
+fn check_pad_fits(mode: PaddingMode, pad: [usize; 4], h: usize, w: usize, op: &'static str) -> Result<()> {
     let [pt, pb, pl, pr] = pad;
-    let limits = [
-        (pt, h, "height"),
-        (pb, h, "height"),
-        (pl, w, "width"),
-        (pr, w, "width"),
-    ];
+    let limits = [(pt, h, "height"), (pb, h, "height"), (pl, w, "width"), (pr, w, "width")];
     for (p, dim, what) in limits {
         match mode {
             PaddingMode::Reflect if p >= dim => {
@@ -212,14 +183,8 @@ pub fn pad2d(x: ArrayView4<f32>, pad: [usize; 4], mode: PaddingMode) -> Result<T
     check_pad_fits(mode, pad, h, w, "pad2d")?;
     let [pt, pb, pl, pr] = pad;
     let overflow = || Error::InputSize(format!("pad2d of {:?} by {pad:?} overflows", [n, c, h, w]));
-    let ph = h
-        .checked_add(pt)
-        .and_then(|v| v.checked_add(pb))
-        .ok_or_else(overflow)?;
-    let pw = w
-        .checked_add(pl)
-        .and_then(|v| v.checked_add(pr))
-        .ok_or_else(overflow)?;
+    let ph = h.checked_add(pt).and_then(|v| v.checked_add(pb)).ok_or_else(overflow)?;
+    let pw = w.checked_add(pl).and_then(|v| v.checked_add(pr)).ok_or_else(overflow)?;
     // Source index of padded position `i` (in padded coordinates), or None for a zero.
     let map = |i: usize, before: usize, dim: usize| -> Option<usize> {
         let j = i as isize - before as isize;
@@ -247,7 +212,7 @@ pub fn pad2d(x: ArrayView4<f32>, pad: [usize; 4], mode: PaddingMode) -> Result<T
     };
     let rows: Vec<Option<usize>> = (0..ph).map(|i| map(i, pt, h)).collect();
     let cols: Vec<Option<usize>> = (0..pw).map(|i| map(i, pl, w)).collect();
-    let mut out = Tensor::zeros((n, c, ph, pw));
+    let mut out = crate::try_zeros([n, c, ph, pw], "pad2d")?;
     for (ni, ci) in (0..n).flat_map(|a| (0..c).map(move |b| (a, b))) {
         let mut oplane = out.slice_mut(ndarray::s![ni, ci, .., ..]);
         let iplane = x.slice(ndarray::s![ni, ci, .., ..]);
@@ -264,9 +229,7 @@ pub fn pad2d(x: ArrayView4<f32>, pad: [usize; 4], mode: PaddingMode) -> Result<T
 }
 
 /// `[n, c, h, w]` of a 4-D view.
-pub(crate) fn shape4<S: ndarray::Data<Elem = f32>>(
-    x: &ndarray::ArrayBase<S, ndarray::Ix4>,
-) -> [usize; 4] {
+pub(crate) fn shape4<S: ndarray::Data<Elem = f32>>(x: &ndarray::ArrayBase<S, ndarray::Ix4>) -> [usize; 4] {
     let d = x.dim();
     [d.0, d.1, d.2, d.3]
 }
@@ -280,7 +243,7 @@ pub fn conv2d(
     p: &Conv2dParams,
 ) -> Result<Tensor> {
     let shape = conv2d_out_shape(shape4(&x), shape4(&w), p)?;
-    let mut out = Tensor::zeros(shape);
+    let mut out = crate::try_zeros(shape, "conv2d")?;
     conv2d_into(x, w, bias, p, out.view_mut())?;
     Ok(out)
 }
@@ -311,10 +274,7 @@ pub fn conv2d_into(
                 "conv2d",
                 &w_shape,
                 &[b.len()],
-                format!(
-                    "the bias must have {} entries, one per output channel",
-                    w_shape[0]
-                ),
+                format!("the bias must have {} entries, one per output channel", w_shape[0]),
             ))
         }
         Some(b) => b.to_vec(),
@@ -350,15 +310,12 @@ pub fn conv2d_into(
     let ws = w.as_standard_layout();
     // Both are standard layout now, so as_slice cannot fail; keep the error path anyway.
     let (Some(xsl), Some(wsl)) = (xs.as_slice(), ws.as_slice()) else {
-        return Err(invalid(
-            "conv2d",
-            "internal: could not make the operands contiguous",
-        ));
+        return Err(invalid("conv2d", "internal: could not make the operands contiguous"));
     };
     match out.as_slice_mut() {
         Some(o) => run(&g, xsl, wsl, &bias_vec, p.act, o),
         None => {
-            let mut tmp = Tensor::zeros(o_shape);
+            let mut tmp = crate::try_zeros(o_shape, "conv2d")?;
             if let Some(o) = tmp.as_slice_mut() {
                 run(&g, xsl, wsl, &bias_vec, p.act, o);
             }
@@ -398,34 +355,18 @@ impl Geom {
     }
     /// Multiply-adds of the whole conv (saturating: only used for scheduling decisions).
     fn macs(&self) -> usize {
-        [
-            self.n,
-            self.cout,
-            self.oh,
-            self.ow,
-            self.cin_g(),
-            self.kh,
-            self.kw,
-        ]
-        .iter()
-        .fold(1usize, |a, &b| a.saturating_mul(b))
+        [self.n, self.cout, self.oh, self.ow, self.cin_g(), self.kh, self.kw]
+            .iter()
+            .fold(1usize, |a, &b| a.saturating_mul(b))
     }
 }
 
 /// Range `lo..hi` of output columns whose input column `ox*s + off - pad` lies in `0..w`.
 #[inline]
 fn valid_range(ow: usize, s: usize, off: usize, pad: usize, w: usize) -> (usize, usize) {
-    let lo = if off >= pad {
-        0
-    } else {
-        (pad - off).div_ceil(s)
-    };
+    let lo = if off >= pad { 0 } else { (pad - off).div_ceil(s) };
     let end = pad + w;
-    let hi = if end <= off {
-        0
-    } else {
-        (end - off).div_ceil(s).min(ow)
-    };
+    let hi = if end <= off { 0 } else { (end - off).div_ceil(s).min(ow) };
     (lo.min(hi), hi)
 }
 
@@ -470,10 +411,7 @@ fn depthwise(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out:
                             *o += wv * i;
                         }
                     } else {
-                        for (o, &i) in orow[lo..hi]
-                            .iter_mut()
-                            .zip(irow[first..].iter().step_by(g.sw))
-                        {
+                        for (o, &i) in orow[lo..hi].iter_mut().zip(irow[first..].iter().step_by(g.sw)) {
                             *o += wv * i;
                         }
                     }
@@ -501,28 +439,25 @@ struct OutPtr(*mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
+impl OutPtr {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// GEMM-based conv (pointwise directly, otherwise im2col in row bands).
 fn gemm_conv(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
     let hw_out = g.oh * g.ow;
     let hw_in = g.h * g.w;
-    let pointwise = g.kh == 1
-        && g.kw == 1
-        && g.sh == 1
-        && g.sw == 1
-        && g.pt == 0
-        && g.pl == 0
-        && g.oh == g.h
-        && g.ow == g.w;
+    let pointwise =
+        g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w;
     let threads = rayon::current_num_threads().max(1);
     let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
     // Rows per band: the im2col budget, then split further so every thread has work.
-    let budget_cols = if pointwise {
-        1 << 14
-    } else {
-        (COL_BUDGET / k).max(1)
-    };
+    let budget_cols = if pointwise { 1 << 14 } else { (COL_BUDGET / k).max(1) };
     let mut rows = (budget_cols / g.ow).clamp(1, g.oh);
     if parallel {
         // Two bands per thread balance load without shrinking the GEMMs much (measured).
@@ -537,7 +472,6 @@ fn gemm_conv(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out:
     let tasks = g.n * g.groups * bands;
     let out_ptr = OutPtr(out.as_mut_ptr());
     let task = |t: usize| {
-        let out_ptr = out_ptr;
         let (img_group, band) = (t / bands, t % bands);
         let (n, grp) = (img_group / g.groups, img_group % g.groups);
         let oy0 = band * rows;
@@ -549,7 +483,7 @@ fn gemm_conv(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out:
         let o_base = (n * g.cout + grp * cout_g) * hw_out + c0;
         // SAFETY: o_base + (cout_g - 1) * hw_out + nc <= out.len() by construction of the
         // geometry; this task alone writes rows oy0..oy1 of channels grp*cout_g.. of image n.
-        let dst = unsafe { out_ptr.0.add(o_base) };
+        let dst = unsafe { out_ptr.get().add(o_base) };
         let gemm_par = if parallel && tasks < threads {
             gemm::Parallelism::Rayon(threads)
         } else {
@@ -675,10 +609,7 @@ fn im2col(g: &Geom, x_img: &[f32], oy0: usize, oy1: usize, cols: &mut [f32]) {
                     if g.sw == 1 {
                         dst[lo..hi].copy_from_slice(&irow[first..first + (hi - lo)]);
                     } else {
-                        for (d, &s) in dst[lo..hi]
-                            .iter_mut()
-                            .zip(irow[first..].iter().step_by(g.sw))
-                        {
+                        for (d, &s) in dst[lo..hi].iter_mut().zip(irow[first..].iter().step_by(g.sw)) {
                             *d = s;
                         }
                     }

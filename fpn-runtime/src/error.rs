@@ -76,12 +76,7 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Shorthand used by ops to build a [`Error::ShapeMismatch`].
-pub(crate) fn mismatch(
-    op: &'static str,
-    lhs: &[usize],
-    rhs: &[usize],
-    reason: impl Into<String>,
-) -> Error {
+pub(crate) fn mismatch(op: &'static str, lhs: &[usize], rhs: &[usize], reason: impl Into<String>) -> Error {
     Error::ShapeMismatch {
         op,
         lhs: lhs.to_vec(),

@@ -30,12 +30,10 @@ pub use merge::{
 };
 pub use norm::{batch_norm, batch_norm_inplace, batch_norm_into, fold_batch_norm, BatchNorm};
 pub use pool::{
-    avg_pool2d, avg_pool2d_into, max_pool2d, max_pool2d_into, pool2d_out_shape, pool_out_size,
-    Pool2dParams,
+    avg_pool2d, avg_pool2d_into, max_pool2d, max_pool2d_into, pool2d_out_shape, pool_out_size, Pool2dParams,
 };
 pub use resize::{
-    resize_out_shape, upsample_bilinear, upsample_bilinear_into, upsample_nearest,
-    upsample_nearest_into, Resize,
+    resize_out_shape, upsample_bilinear, upsample_bilinear_into, upsample_nearest, upsample_nearest_into, Resize,
 };
 pub use weights::{read_tensors, tensors_to_bytes, write_tensors, Scope, Weights};
 
@@ -44,3 +42,17 @@ pub use ndarray;
 
 /// An NCHW `f32` feature map (batch ≥ 1).
 pub type Tensor = ndarray::Array4<f32>;
+
+/// A zeroed tensor of `shape`, or [`Error::InputSize`] if it is too large to allocate (instead
+/// of the panic or abort of `Tensor::zeros`).
+pub(crate) fn try_zeros(shape: [usize; 4], op: &str) -> Result<Tensor> {
+    let too_big = || Error::InputSize(format!("the {op} output of shape {shape:?} is too large to allocate"));
+    let len = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or_else(too_big)?;
+    if len > isize::MAX as usize / std::mem::size_of::<f32>() {
+        return Err(too_big());
+    }
+    let mut v: Vec<f32> = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| too_big())?;
+    v.resize(len, 0.0);
+    Tensor::from_shape_vec(shape, v).map_err(|_| too_big())
+}

@@ -11,12 +11,7 @@ use crate::Tensor;
 /// Checks that `b` has the shape of `a`.
 fn same(op: &'static str, a: [usize; 4], b: [usize; 4]) -> Result<()> {
     if a != b {
-        return Err(mismatch(
-            op,
-            &a,
-            &b,
-            "the operands must have the same shape",
-        ));
+        return Err(mismatch(op, &a, &b, "the operands must have the same shape"));
     }
     Ok(())
 }
@@ -39,11 +34,7 @@ pub fn add(a: ArrayView4<f32>, b: ArrayView4<f32>) -> Result<Tensor> {
 /// Writes `a + b` into `out`.
 pub fn add_into(a: ArrayView4<f32>, b: ArrayView4<f32>, mut out: ArrayViewMut4<f32>) -> Result<()> {
     same("add", shape4(&a), shape4(&b))?;
-    same(
-        "add",
-        shape4(&a),
-        [out.dim().0, out.dim().1, out.dim().2, out.dim().3],
-    )?;
+    same("add", shape4(&a), [out.dim().0, out.dim().1, out.dim().2, out.dim().3])?;
     let z = Zip::from(&mut out).and(&a).and(&b);
     if a.len() >= PAR_MIN_LEN {
         z.par_for_each(|o, &x, &y| *o = x + y);
@@ -68,12 +59,12 @@ pub fn add_assign(acc: &mut Tensor, b: ArrayView4<f32>) -> Result<()> {
 /// Concatenation along channels (`torch.cat(xs, dim=1)`).
 pub fn concat(xs: &[ArrayView4<f32>]) -> Result<Tensor> {
     let shape = concat_shape(xs)?;
-    let mut out = Tensor::zeros(shape);
+    let mut out = crate::try_zeros(shape, "concat")?;
     concat_into(xs, out.view_mut())?;
     Ok(out)
 }
 
-/// Output shape of [`concat`].
+/// Output shape of [`concat()`].
 pub fn concat_shape(xs: &[ArrayView4<f32>]) -> Result<[usize; 4]> {
     let Some(first) = xs.first() else {
         return Err(invalid("concat", "at least one input is needed"));
@@ -96,7 +87,7 @@ pub fn concat_shape(xs: &[ArrayView4<f32>]) -> Result<[usize; 4]> {
     Ok(shape)
 }
 
-/// [`concat`] into a preallocated `out`.
+/// [`concat()`] into a preallocated `out`.
 pub fn concat_into(xs: &[ArrayView4<f32>], mut out: ArrayViewMut4<f32>) -> Result<()> {
     let shape = concat_shape(xs)?;
     let got = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
@@ -122,7 +113,7 @@ pub fn mean(xs: &[ArrayView4<f32>]) -> Result<Tensor> {
     let Some(first) = xs.first() else {
         return Err(invalid("mean", "at least one input is needed"));
     };
-    let mut out = Tensor::zeros(first.raw_dim());
+    let mut out = crate::try_zeros(shape4(first), "mean")?;
     mean_into(xs, out.view_mut())?;
     Ok(out)
 }
@@ -134,12 +125,7 @@ pub fn mean_into(xs: &[ArrayView4<f32>], out: ArrayViewMut4<f32>) -> Result<()> 
 }
 
 /// Writes `sum_i w[i] * xs[i]` into `out`, then divides by `xs.len()` when `op == "mean"`.
-fn weighted_sum_into(
-    op: &'static str,
-    xs: &[ArrayView4<f32>],
-    w: &[f32],
-    mut out: ArrayViewMut4<f32>,
-) -> Result<()> {
+fn weighted_sum_into(op: &'static str, xs: &[ArrayView4<f32>], w: &[f32], mut out: ArrayViewMut4<f32>) -> Result<()> {
     let Some(first) = xs.first() else {
         return Err(invalid(op, "at least one input is needed"));
     };
@@ -182,7 +168,7 @@ pub fn weighted_fusion(xs: &[ArrayView4<f32>], w: ArrayView1<f32>, eps: f32) -> 
     let Some(first) = xs.first() else {
         return Err(invalid("weighted_fusion", "at least one input is needed"));
     };
-    let mut out = Tensor::zeros(first.raw_dim());
+    let mut out = crate::try_zeros(shape4(first), "weighted_fusion")?;
     weighted_fusion_into(xs, w, eps, out.view_mut())?;
     Ok(out)
 }

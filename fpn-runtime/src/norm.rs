@@ -81,10 +81,7 @@ fn check(x_shape: [usize; 4], bn: &BatchNorm, op: &'static str) -> Result<()> {
             op,
             &x_shape,
             &[c],
-            format!(
-                "the input has {} channels but the batch norm has {c}",
-                x_shape[1]
-            ),
+            format!("the input has {} channels but the batch norm has {c}", x_shape[1]),
         ));
     }
     Ok(())
@@ -98,11 +95,7 @@ pub fn batch_norm(x: ArrayView4<f32>, bn: &BatchNorm) -> Result<Tensor> {
 }
 
 /// Writes `bn(x)` into `out`, which must have `x`'s shape.
-pub fn batch_norm_into(
-    x: ArrayView4<f32>,
-    bn: &BatchNorm,
-    mut out: ArrayViewMut4<f32>,
-) -> Result<()> {
+pub fn batch_norm_into(x: ArrayView4<f32>, bn: &BatchNorm, mut out: ArrayViewMut4<f32>) -> Result<()> {
     let xs = shape4(&x);
     let os = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
     if xs != os {
@@ -143,11 +136,7 @@ pub fn batch_norm_inplace(x: &mut Tensor, bn: &BatchNorm) -> Result<()> {
 /// Folds an eval-mode `bn` that follows a conv with weight `w` (`[cout, …]`) and optional
 /// `bias` into that conv: scales `w` in place and returns the new bias, so that
 /// `conv(x, w', b') == bn(conv(x, w, b))` up to float rounding.
-pub fn fold_batch_norm(
-    w: &mut Array4<f32>,
-    bias: Option<ArrayView1<f32>>,
-    bn: &BatchNorm,
-) -> Result<Array1<f32>> {
+pub fn fold_batch_norm(w: &mut Array4<f32>, bias: Option<ArrayView1<f32>>, bn: &BatchNorm) -> Result<Array1<f32>> {
     let ws = shape4(w);
     let c = bn.channels("fold_batch_norm")?;
     if ws[0] != c {
@@ -155,10 +144,7 @@ pub fn fold_batch_norm(
             "fold_batch_norm",
             &ws,
             &[c],
-            format!(
-                "the conv has {} output channels but the batch norm has {c}",
-                ws[0]
-            ),
+            format!("the conv has {} output channels but the batch norm has {c}", ws[0]),
         ));
     }
     if let Some(b) = &bias {

@@ -55,12 +55,7 @@ pub fn pool_out_size(
         return None;
     }
     let input_i = i128::try_from(input).ok()?;
-    let (k, s, p, d) = (
-        kernel as i128,
-        stride as i128,
-        pad as i128,
-        dilation as i128,
-    );
+    let (k, s, p, d) = (kernel as i128, stride as i128, pad as i128, dilation as i128);
     let span = input_i + 2 * p - d * (k - 1) - 1 + if ceil_mode { s - 1 } else { 0 };
     let mut out = span.div_euclid(s) + 1;
     // The last window must start inside the input or the left padding.
@@ -88,10 +83,7 @@ pub fn pool2d_out_shape(x_shape: [usize; 4], p: &Pool2dParams) -> Result<[usize;
     if p.padding[0] > p.kernel[0] / 2 || p.padding[1] > p.kernel[1] / 2 {
         return Err(invalid(
             OP,
-            format!(
-                "padding {:?} must be at most half of kernel {:?}",
-                p.padding, p.kernel
-            ),
+            format!("padding {:?} must be at most half of kernel {:?}", p.padding, p.kernel),
         ));
     }
     let [n, c, h, w] = x_shape;
@@ -100,22 +92,8 @@ pub fn pool2d_out_shape(x_shape: [usize; 4], p: &Pool2dParams) -> Result<[usize;
             "pool2d input {x_shape:?} has an empty dimension"
         )));
     }
-    let oh = pool_out_size(
-        h,
-        p.kernel[0],
-        p.stride[0],
-        p.padding[0],
-        p.dilation[0],
-        p.ceil_mode,
-    );
-    let ow = pool_out_size(
-        w,
-        p.kernel[1],
-        p.stride[1],
-        p.padding[1],
-        p.dilation[1],
-        p.ceil_mode,
-    );
+    let oh = pool_out_size(h, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0], p.ceil_mode);
+    let ow = pool_out_size(w, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1], p.ceil_mode);
     match (oh, ow) {
         (Some(oh), Some(ow)) => Ok([n, c, oh, ow]),
         _ => Err(Error::InputSize(format!(
@@ -134,42 +112,29 @@ enum Kind {
 
 /// `F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)`; NaN propagates like PyTorch.
 pub fn max_pool2d(x: ArrayView4<f32>, p: &Pool2dParams) -> Result<Tensor> {
-    let mut out = Tensor::zeros(pool2d_out_shape(shape4(&x), p)?);
+    let mut out = crate::try_zeros(pool2d_out_shape(shape4(&x), p)?, "max_pool2d")?;
     pool_into(x, p, out.view_mut(), Kind::Max)?;
     Ok(out)
 }
 
 /// [`max_pool2d`] into a preallocated `out`.
-pub fn max_pool2d_into(
-    x: ArrayView4<f32>,
-    p: &Pool2dParams,
-    out: ArrayViewMut4<f32>,
-) -> Result<()> {
+pub fn max_pool2d_into(x: ArrayView4<f32>, p: &Pool2dParams, out: ArrayViewMut4<f32>) -> Result<()> {
     pool_into(x, p, out, Kind::Max)
 }
 
 /// `F.avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad)`; `p.dilation` must be `[1, 1]`.
 pub fn avg_pool2d(x: ArrayView4<f32>, p: &Pool2dParams) -> Result<Tensor> {
-    let mut out = Tensor::zeros(pool2d_out_shape(shape4(&x), p)?);
+    let mut out = crate::try_zeros(pool2d_out_shape(shape4(&x), p)?, "avg_pool2d")?;
     pool_into(x, p, out.view_mut(), Kind::Avg)?;
     Ok(out)
 }
 
 /// [`avg_pool2d`] into a preallocated `out`.
-pub fn avg_pool2d_into(
-    x: ArrayView4<f32>,
-    p: &Pool2dParams,
-    out: ArrayViewMut4<f32>,
-) -> Result<()> {
+pub fn avg_pool2d_into(x: ArrayView4<f32>, p: &Pool2dParams, out: ArrayViewMut4<f32>) -> Result<()> {
     pool_into(x, p, out, Kind::Avg)
 }
 
-fn pool_into(
-    x: ArrayView4<f32>,
-    p: &Pool2dParams,
-    mut out: ArrayViewMut4<f32>,
-    kind: Kind,
-) -> Result<()> {
+fn pool_into(x: ArrayView4<f32>, p: &Pool2dParams, mut out: ArrayViewMut4<f32>, kind: Kind) -> Result<()> {
     let op = match kind {
         Kind::Max => "max_pool2d",
         Kind::Avg => "avg_pool2d",
@@ -177,10 +142,7 @@ fn pool_into(
     if matches!(kind, Kind::Avg) && p.dilation != [1, 1] {
         return Err(invalid(
             op,
-            format!(
-                "dilation {:?} is not supported by average pooling",
-                p.dilation
-            ),
+            format!("dilation {:?} is not supported by average pooling", p.dilation),
         ));
     }
     let xs = shape4(&x);
@@ -277,7 +239,7 @@ fn pool_into(
     match out.as_slice_mut() {
         Some(s) => run(s),
         None => {
-            let mut tmp = Tensor::zeros(os);
+            let mut tmp = crate::try_zeros(os, op)?;
             if let Some(s) = tmp.as_slice_mut() {
                 run(s);
             }

@@ -83,7 +83,7 @@ fn nearest_idx(dst: usize, input: usize, output: usize, scale: Option<f64>) -> u
 
 /// `F.interpolate(x, mode="nearest", ...)` (not `nearest-exact`).
 pub fn upsample_nearest(x: ArrayView4<f32>, r: Resize) -> Result<Tensor> {
-    let mut out = Tensor::zeros(resize_out_shape(shape4(&x), r)?);
+    let mut out = crate::try_zeros(resize_out_shape(shape4(&x), r)?, "upsample_nearest")?;
     upsample_nearest_into(x, r, out.view_mut())?;
     Ok(out)
 }
@@ -123,10 +123,7 @@ where
 {
     let xstd = x.as_standard_layout();
     let Some(xsl) = xstd.as_slice() else {
-        return Err(invalid(
-            "upsample",
-            "internal: could not make the input contiguous",
-        ));
+        return Err(invalid("upsample", "internal: could not make the input contiguous"));
     };
     let total = out.len();
     let run = |o: &mut [f32]| {
@@ -143,7 +140,8 @@ where
     match out.as_slice_mut() {
         Some(o) => run(o),
         None => {
-            let mut tmp = Tensor::zeros(out.raw_dim());
+            let d = out.dim();
+            let mut tmp = crate::try_zeros([d.0, d.1, d.2, d.3], "upsample")?;
             if let Some(o) = tmp.as_slice_mut() {
                 run(o);
             }
@@ -228,7 +226,7 @@ fn lerp_table(input: usize, output: usize, align_corners: bool, scale: Option<f6
 
 /// `F.interpolate(x, mode="bilinear", align_corners=...)`.
 pub fn upsample_bilinear(x: ArrayView4<f32>, r: Resize, align_corners: bool) -> Result<Tensor> {
-    let mut out = Tensor::zeros(resize_out_shape(shape4(&x), r)?);
+    let mut out = crate::try_zeros(resize_out_shape(shape4(&x), r)?, "upsample_bilinear")?;
     upsample_bilinear_into(x, r, align_corners, out.view_mut())?;
     Ok(out)
 }
@@ -249,8 +247,7 @@ pub fn upsample_bilinear_into(
             let r0 = &ip[ry.i0 * w..][..w];
             let r1 = &ip[ry.i1 * w..][..w];
             for (o, c) in orow.iter_mut().zip(&cols) {
-                *o = ry.l0 * (c.l0 * r0[c.i0] + c.l1 * r0[c.i1])
-                    + ry.l1 * (c.l0 * r1[c.i0] + c.l1 * r1[c.i1]);
+                *o = ry.l0 * (c.l0 * r0[c.i0] + c.l1 * r0[c.i1]) + ry.l1 * (c.l0 * r1[c.i0] + c.l1 * r1[c.i1]);
             }
         }
     })

@@ -31,9 +31,7 @@ pub struct Weights {
 }
 
 fn corrupt(e: impl std::fmt::Display) -> Error {
-    Error::CorruptWeights {
-        reason: e.to_string(),
-    }
+    Error::CorruptWeights { reason: e.to_string() }
 }
 
 impl Weights {
@@ -73,11 +71,7 @@ impl Weights {
         }
         let mut names: Vec<String> = entries.keys().cloned().collect();
         names.sort();
-        Ok(Self {
-            bytes,
-            entries,
-            names,
-        })
+        Ok(Self { bytes, entries, names })
     }
 
     /// All tensor names, sorted.
@@ -115,23 +109,24 @@ impl Weights {
 
     /// Tensor `name` converted to f32, whatever its shape.
     pub fn tensor(&self, name: &str) -> Result<ArrayD<f32>> {
-        let e = self.entries.get(name).ok_or_else(|| Error::MissingTensor {
-            name: name.to_string(),
-        })?;
+        let e = self
+            .entries
+            .get(name)
+            .ok_or_else(|| Error::MissingTensor { name: name.to_string() })?;
         let data = self
             .bytes
             .get(e.start..e.end)
             .ok_or_else(|| corrupt(format!("tensor `{name}` lies outside the file")))?;
         let values = to_f32(name, e.dtype, data)?;
-        ArrayD::from_shape_vec(IxDyn(&e.shape), values)
-            .map_err(|err| corrupt(format!("tensor `{name}`: {err}")))
+        ArrayD::from_shape_vec(IxDyn(&e.shape), values).map_err(|err| corrupt(format!("tensor `{name}`: {err}")))
     }
 
     /// Tensor `name` as f32, checked to have exactly `shape`.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<ArrayD<f32>> {
-        let e = self.entries.get(name).ok_or_else(|| Error::MissingTensor {
-            name: name.to_string(),
-        })?;
+        let e = self
+            .entries
+            .get(name)
+            .ok_or_else(|| Error::MissingTensor { name: name.to_string() })?;
         if e.shape != shape {
             return Err(Error::WrongShape {
                 name: name.to_string(),
@@ -221,13 +216,9 @@ impl<'a> Scope<'a> {
     pub fn names(&self) -> impl Iterator<Item = &'a str> + '_ {
         let dotted = format!("{}.", self.prefix);
         let root = self.prefix.is_empty();
-        self.weights.names().filter_map(move |n| {
-            if root {
-                Some(n)
-            } else {
-                n.strip_prefix(dotted.as_str())
-            }
-        })
+        self.weights
+            .names()
+            .filter_map(move |n| if root { Some(n) } else { n.strip_prefix(dotted.as_str()) })
     }
 
     /// Whether tensor `name` exists under this scope.
@@ -259,9 +250,7 @@ impl<'a> Scope<'a> {
 /// Reads every tensor of a safetensors file as f32, sorted by name.
 pub fn read_tensors(path: impl AsRef<Path>) -> Result<Vec<(String, ArrayD<f32>)>> {
     let w = Weights::from_file(path)?;
-    w.names()
-        .map(|n| Ok((n.to_string(), w.tensor(n)?)))
-        .collect()
+    w.names().map(|n| Ok((n.to_string(), w.tensor(n)?))).collect()
 }
 
 /// Serializes named f32 tensors to safetensors bytes.
@@ -280,12 +269,7 @@ pub fn tensors_to_bytes(tensors: &[(&str, ArrayViewD<f32>)]) -> Result<Vec<u8>> 
     }
     let views = raw
         .iter()
-        .map(|(n, s, b)| {
-            Ok((
-                n.as_str(),
-                TensorView::new(Dtype::F32, s.clone(), b).map_err(corrupt)?,
-            ))
-        })
+        .map(|(n, s, b)| Ok((n.as_str(), TensorView::new(Dtype::F32, s.clone(), b).map_err(corrupt)?)))
         .collect::<Result<Vec<_>>>()?;
     safetensors::serialize(views, None).map_err(corrupt)
 }

@@ -14,10 +14,7 @@ fn fixture(name: &str) -> Weights {
 }
 
 fn t4(w: &Weights, name: &str) -> Tensor {
-    w.tensor(name)
-        .unwrap()
-        .into_dimensionality::<Ix4>()
-        .unwrap()
+    w.tensor(name).unwrap().into_dimensionality::<Ix4>().unwrap()
 }
 
 fn t1(w: &Weights, name: &str) -> Array1<f32> {
@@ -25,11 +22,7 @@ fn t1(w: &Weights, name: &str) -> Array1<f32> {
 }
 
 fn params(w: &Weights, case: &str) -> Vec<f32> {
-    w.tensor(&format!("{case}.p"))
-        .unwrap()
-        .iter()
-        .copied()
-        .collect()
+    w.tensor(&format!("{case}.p")).unwrap().iter().copied().collect()
 }
 
 /// Cases of a fixture file: names `X` with an `X.p` tensor.
@@ -45,10 +38,7 @@ fn assert_close(case: &str, got: &Tensor, want: &Tensor) {
     let mut worst = 0.0f32;
     for (a, b) in got.iter().zip(want.iter()) {
         let d = (a - b).abs();
-        assert!(
-            d.is_finite() || (a.is_nan() && b.is_nan()),
-            "{case}: {a} vs {b}"
-        );
+        assert!(d.is_finite() || (a.is_nan() && b.is_nan()), "{case}: {a} vs {b}");
         worst = worst.max(d);
     }
     assert!(worst <= TOL, "{case}: max abs diff {worst}");
@@ -95,8 +85,8 @@ fn conv2d_matches_pytorch() {
         let wt = t4(&w, &format!("{case}.w"));
         let b = (p[12] != 0.0).then(|| t1(&w, &format!("{case}.b")));
         let want = t4(&w, &format!("{case}.y"));
-        let got = conv2d(x.view(), wt.view(), b.as_ref().map(|b| b.view()), &cp)
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let got =
+            conv2d(x.view(), wt.view(), b.as_ref().map(|b| b.view()), &cp).unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_close(&case, &got, &want);
         // The _into form into a non-standard-layout buffer gives the same result.
         let mut out_t = Tensor::zeros((want.dim().3, want.dim().2, want.dim().1, want.dim().0));
@@ -110,13 +100,7 @@ fn conv2d_matches_pytorch() {
         );
         // A non-standard-layout input gives the same result too.
         let xt = x.view().reversed_axes().to_owned();
-        let got = conv2d(
-            xt.view().reversed_axes(),
-            wt.view(),
-            b.as_ref().map(|b| b.view()),
-            &cp,
-        )
-        .unwrap();
+        let got = conv2d(xt.view().reversed_axes(), wt.view(), b.as_ref().map(|b| b.view()), &cp).unwrap();
         assert_close(&format!("{case} (transposed input)"), &got, &want);
     }
 }
@@ -189,22 +173,13 @@ fn fold_batch_norm_matches_pytorch_conv_bn() {
         padding: [1; 4],
         ..Default::default()
     };
-    let unfused = batch_norm(
-        conv2d(x.view(), wt.view(), Some(b.view()), &p)
-            .unwrap()
-            .view(),
-        &bn,
-    )
-    .unwrap();
+    let unfused = batch_norm(conv2d(x.view(), wt.view(), Some(b.view()), &p).unwrap().view(), &bn).unwrap();
     assert_close("conv->bn", &unfused, &want);
     let nb = fold_batch_norm(&mut wt, Some(b.view()), &bn).unwrap();
     let fused = conv2d(x.view(), wt.view(), Some(nb.view()), &p).unwrap();
     assert_close("folded", &fused, &want);
     for (a, e) in fused.iter().zip(unfused.iter()) {
-        assert!(
-            (a - e).abs() <= 1e-5 * e.abs().max(1.0),
-            "folded {a} vs conv->bn {e}"
-        );
+        assert!((a - e).abs() <= 1e-5 * e.abs().max(1.0), "folded {a} vs conv->bn {e}");
     }
 }
 
@@ -358,13 +333,7 @@ fn pytorch_state_dict_round_trip() {
         padding: [1; 4],
         ..Default::default()
     };
-    let y = batch_norm(
-        conv2d(x.view(), wt.view(), Some(b.view()), &p)
-            .unwrap()
-            .view(),
-        &bn,
-    )
-    .unwrap();
+    let y = batch_norm(conv2d(x.view(), wt.view(), Some(b.view()), &p).unwrap().view(), &bn).unwrap();
     assert_close("model", &y, &t4(&io, "y"));
 
     // Write what we read with write_tensors and read it back bit-exactly.

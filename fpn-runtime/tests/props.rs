@@ -17,7 +17,8 @@ fn close(a: &Tensor, b: &Tensor, tol: f32) -> std::result::Result<(), String> {
         return Err(format!("shape {:?} vs {:?}", a.shape(), b.shape()));
     }
     for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
-        if x != y && !((x - y).abs() <= tol * (1.0 + y.abs())) {
+        let ok = x == y || (x - y).abs() <= tol * (1.0 + y.abs());
+        if !ok {
             return Err(format!("element {i}: {x} vs {y}"));
         }
     }
@@ -82,18 +83,15 @@ fn naive_conv(x: &Tensor, w: &Tensor, b: Option<&Array1<f32>>, p: &Conv2dParams)
                     for ci in 0..cin_g {
                         for ky in 0..kh {
                             for kx in 0..kw {
-                                let iy =
-                                    (oy * p.stride[0] + ky * p.dilation[0]) as isize - pt as isize;
-                                let ix =
-                                    (ox * p.stride[1] + kx * p.dilation[1]) as isize - pl as isize;
+                                let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize - pt as isize;
+                                let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize - pl as isize;
                                 let (Some(sy), Some(sx)) = (
                                     pad_index(iy, h as isize, p.padding_mode),
                                     pad_index(ix, wd as isize, p.padding_mode),
                                 ) else {
                                     continue;
                                 };
-                                acc += x[[ni, grp * cin_g + ci, sy, sx]] as f64
-                                    * w[[co, ci, ky, kx]] as f64;
+                                acc += x[[ni, grp * cin_g + ci, sy, sx]] as f64 * w[[co, ci, ky, kx]] as f64;
                             }
                         }
                     }
@@ -152,13 +150,7 @@ fn arb_conv() -> impl Strategy<Value = ConvCase> {
         (arb_mode(), arb_act(), any::<bool>(), any::<u64>()),
     )
         .prop_map(
-            |(
-                (n, g, cin_g, cout_g),
-                (h, w, kh, kw),
-                (sh, sw, dh, dw),
-                pad,
-                (mode, act, bias, seed),
-            )| {
+            |((n, g, cin_g, cout_g), (h, w, kh, kw), (sh, sw, dh, dw), pad, (mode, act, bias, seed))| {
                 // g == 0 means depthwise: groups = channels, one input channel per group.
                 let (groups, cin_g) = if g == 0 { (cin_g + 1, 1) } else { (g, cin_g) };
                 ConvCase {
@@ -239,47 +231,12 @@ proptest! {
 fn conv2d_large_shapes_equal_naive() {
     // Shapes big enough for the parallel, tiled and pointwise GEMM paths and parallel depthwise.
     let cases = [
-        (
-            [1, 40, 30, 31],
-            [48, 40, 3, 3],
-            [1, 1],
-            [1, 1, 1, 1],
-            [1, 1],
-            1,
-        ),
+        ([1, 40, 30, 31], [48, 40, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
         ([2, 32, 33, 29], [40, 32, 1, 1], [1, 1], [0; 4], [1, 1], 1),
-        (
-            [1, 3, 83, 80],
-            [16, 3, 7, 7],
-            [2, 2],
-            [3, 3, 3, 3],
-            [1, 1],
-            1,
-        ),
-        (
-            [3, 24, 20, 21],
-            [24, 24, 3, 3],
-            [2, 2],
-            [1, 1, 1, 1],
-            [1, 1],
-            24,
-        ),
-        (
-            [1, 48, 32, 32],
-            [48, 12, 3, 3],
-            [1, 1],
-            [2, 2, 2, 2],
-            [2, 2],
-            4,
-        ),
-        (
-            [1, 300, 9, 9],
-            [64, 300, 3, 3],
-            [1, 1],
-            [1, 1, 1, 1],
-            [1, 1],
-            1,
-        ),
+        ([1, 3, 83, 80], [16, 3, 7, 7], [2, 2], [3, 3, 3, 3], [1, 1], 1),
+        ([3, 24, 20, 21], [24, 24, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 24),
+        ([1, 48, 32, 32], [48, 12, 3, 3], [1, 1], [2, 2, 2, 2], [2, 2], 4),
+        ([1, 300, 9, 9], [64, 300, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
     ];
     for (i, (xs, ws, stride, padding, dilation, groups)) in cases.into_iter().enumerate() {
         for mode in [PaddingMode::Zeros, PaddingMode::Reflect] {
@@ -346,9 +303,7 @@ fn naive_pool(x: &Tensor, p: &Pool2dParams, is_max: bool) -> Option<Tensor> {
                 for kx in 0..p.kernel[1] as isize {
                     let (iy, ix) = (y0 + ky, x0 + kx);
                     // Positions inside input + padding count when count_include_pad.
-                    if iy < h as isize + p.padding[0] as isize
-                        && ix < w as isize + p.padding[1] as isize
-                    {
+                    if iy < h as isize + p.padding[0] as isize && ix < w as isize + p.padding[1] as isize {
                         cnt_pad += 1;
                     }
                     if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
@@ -358,11 +313,7 @@ fn naive_pool(x: &Tensor, p: &Pool2dParams, is_max: bool) -> Option<Tensor> {
                 }
             }
             let div = if p.count_include_pad { cnt_pad } else { cnt };
-            *v = if cnt == 0 {
-                0.0
-            } else {
-                (s / div as f64) as f32
-            };
+            *v = if cnt == 0 { 0.0 } else { (s / div as f64) as f32 };
         }
     }
     Some(y)
@@ -510,17 +461,8 @@ fn large_pool_and_resize_take_parallel_paths() {
 fn errors_are_reported_not_panics() {
     let x = rand4(1, [1, 4, 5, 5]);
     let w = rand4(2, [6, 4, 3, 3]);
-    let e = conv2d(
-        x.view(),
-        rand4(3, [6, 3, 3, 3]).view(),
-        None,
-        &Conv2dParams::default(),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(e, Error::ShapeMismatch { op: "conv2d", .. }),
-        "{e}"
-    );
+    let e = conv2d(x.view(), rand4(3, [6, 3, 3, 3]).view(), None, &Conv2dParams::default()).unwrap_err();
+    assert!(matches!(e, Error::ShapeMismatch { op: "conv2d", .. }), "{e}");
     assert_eq!(
         e.to_string(),
         "conv2d cannot combine shapes [1, 4, 5, 5] and [6, 3, 3, 3]: the input has 4 channels but the weight expects 3 per group × 1 groups."
@@ -579,52 +521,23 @@ fn errors_are_reported_not_panics() {
     ));
     let bias = Array1::zeros(5);
     assert!(matches!(
-        conv2d(
-            x.view(),
-            w.view(),
-            Some(bias.view()),
-            &Conv2dParams::default()
-        ),
+        conv2d(x.view(), w.view(), Some(bias.view()), &Conv2dParams::default()),
         Err(Error::ShapeMismatch { .. })
     ));
     let mut wrong_out = Tensor::zeros((1, 6, 4, 4));
-    assert!(conv2d_into(
-        x.view(),
-        w.view(),
-        None,
-        &Conv2dParams::default(),
-        wrong_out.view_mut()
-    )
-    .is_err());
+    assert!(conv2d_into(x.view(), w.view(), None, &Conv2dParams::default(), wrong_out.view_mut()).is_err());
     let empty = Tensor::zeros((0, 4, 5, 5));
     assert!(conv2d(empty.view(), w.view(), None, &Conv2dParams::default()).is_err());
 
     let p = Pool2dParams::square(2);
     assert!(max_pool2d(rand4(1, [1, 1, 1, 1]).view(), &p).is_err());
-    assert!(avg_pool2d(
-        x.view(),
-        &Pool2dParams {
-            dilation: [2, 2],
-            ..p
-        }
-    )
-    .is_err());
-    assert!(max_pool2d(
-        x.view(),
-        &Pool2dParams {
-            padding: [2, 2],
-            ..p
-        }
-    )
-    .is_err());
+    assert!(avg_pool2d(x.view(), &Pool2dParams { dilation: [2, 2], ..p }).is_err());
+    assert!(max_pool2d(x.view(), &Pool2dParams { padding: [2, 2], ..p }).is_err());
     assert_eq!(pool_out_size(5, 2, 2, 0, 1, true), Some(3));
     assert_eq!(pool_out_size(5, 2, 2, 0, 1, false), Some(2));
     assert_eq!(pool_out_size(1, 2, 2, 0, 1, false), None);
     assert_eq!(pool_out_size(5, 0, 2, 0, 1, false), None);
-    assert_eq!(
-        pool_out_size(usize::MAX, 2, 2, 1, 1, false),
-        Some(usize::MAX / 2 + 1)
-    );
+    assert_eq!(pool_out_size(usize::MAX, 2, 2, 1, 1, false), Some(usize::MAX / 2 + 1));
 
     assert!(upsample_nearest(x.view(), Resize::Scale([0.0, 1.0])).is_err());
     assert!(upsample_nearest(x.view(), Resize::Scale([f64::NAN, 1.0])).is_err());
@@ -647,4 +560,13 @@ fn errors_are_reported_not_panics() {
     let mut w2 = w.clone();
     assert!(fold_batch_norm(&mut w2, None, &bn).is_err());
     assert!(pad2d(x.view(), [5, 0, 0, 0], PaddingMode::Reflect).is_err());
+
+    // Absurd sizes are errors, not allocation panics or aborts.
+    let huge = Conv2dParams { padding: [1 << 40; 4], ..Default::default() };
+    assert!(matches!(conv2d(x.view(), w.view(), None, &huge), Err(Error::InputSize(_))));
+    let overflow = Conv2dParams { padding: [usize::MAX, 1, 0, 0], ..Default::default() };
+    assert!(matches!(conv2d(x.view(), w.view(), None, &overflow), Err(Error::InputSize(_))));
+    assert!(pad2d(x.view(), [1 << 40, 0, 1 << 40, 0], PaddingMode::Replicate).is_err());
+    assert!(matches!(upsample_nearest(x.view(), Resize::Scale([1e9, 1e9])), Err(Error::InputSize(_))));
+    assert!(matches!(upsample_bilinear(x.view(), Resize::Size([1 << 20, 1 << 20]), true), Err(Error::InputSize(_))));
 }

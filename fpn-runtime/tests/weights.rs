@@ -42,13 +42,7 @@ fn names_are_sorted_and_complete() {
     let s = w.scope("1");
     assert_eq!(
         s.names().collect::<Vec<_>>(),
-        [
-            "bias",
-            "num_batches_tracked",
-            "running_mean",
-            "running_var",
-            "weight"
-        ]
+        ["bias", "num_batches_tracked", "running_mean", "running_var", "weight"]
     );
     assert_eq!(w.scope("").names().count(), 7);
 }
@@ -80,12 +74,7 @@ fn scopes_nest_and_errors_name_the_full_tensor() {
     }
     match inner.get4("0.weight", [2, 1, 3, 3]) {
         Err(e @ Error::WrongShape { .. }) => {
-            let Error::WrongShape {
-                name,
-                expected,
-                found,
-            } = &e
-            else {
+            let Error::WrongShape { name, expected, found } = &e else {
                 unreachable!()
             };
             assert_eq!(name, "fpn.inner_blocks.0.0.weight");
@@ -98,10 +87,7 @@ fn scopes_nest_and_errors_name_the_full_tensor() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(
-        inner.get1("0.weight", 2),
-        Err(Error::WrongShape { .. })
-    ));
+    assert!(matches!(inner.get1("0.weight", 2), Err(Error::WrongShape { .. })));
 }
 
 #[test]
@@ -148,10 +134,7 @@ fn every_truncation_is_an_error() {
     // One extra byte is also inconsistent with the header.
     let mut longer = bytes.clone();
     longer.push(0);
-    assert!(matches!(
-        Weights::from_bytes(longer),
-        Err(Error::CorruptWeights { .. })
-    ));
+    assert!(matches!(Weights::from_bytes(longer), Err(Error::CorruptWeights { .. })));
 }
 
 #[test]
@@ -160,20 +143,14 @@ fn garbage_is_an_error() {
     for len in [0usize, 1, 7, 8, 9, 64, 1000] {
         let bytes: Vec<u8> = (0..len).map(|_| (init.next_u64() & 0xff) as u8).collect();
         assert!(
-            matches!(
-                Weights::from_bytes(bytes),
-                Err(Error::CorruptWeights { .. })
-            ),
+            matches!(Weights::from_bytes(bytes), Err(Error::CorruptWeights { .. })),
             "{len}"
         );
     }
     // A header length far beyond the file.
     let mut b = u64::MAX.to_le_bytes().to_vec();
     b.extend_from_slice(b"{}");
-    assert!(matches!(
-        Weights::from_bytes(b),
-        Err(Error::CorruptWeights { .. })
-    ));
+    assert!(matches!(Weights::from_bytes(b), Err(Error::CorruptWeights { .. })));
     // Valid JSON, inconsistent offsets / shapes / dtypes.
     for header in [
         r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#,
@@ -234,11 +211,7 @@ fn write_read_round_trip_and_duplicates() {
     let dir = std::env::temp_dir().join(format!("fpn-runtime-w-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("t.safetensors");
-    write_tensors(
-        &path,
-        &[("input", a.view()), ("b", b.view()), ("s", scalar.view())],
-    )
-    .unwrap();
+    write_tensors(&path, &[("input", a.view()), ("b", b.view()), ("s", scalar.view())]).unwrap();
     let back = read_tensors(&path).unwrap();
     assert_eq!(
         back,
