@@ -40,6 +40,34 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Generate the Rust module of a spec (against the `fpn_runtime` crate).
+    Gen {
+        /// YAML spec file.
+        spec: PathBuf,
+        /// Write here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Path of the runtime crate in the generated code.
+        #[arg(long, default_value = "fpn_runtime")]
+        runtime: String,
+    },
+    /// Run a spec with the interpreter: inputs and outputs are safetensors files, tensors by name.
+    Run {
+        /// YAML spec file.
+        spec: PathBuf,
+        /// PyTorch weights (state_dict names) as safetensors; without it, seeded PyTorch-style init.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Seed of the init when no weights are given.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Input tensors (NCHW f32) named as the spec's inputs.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the outputs, named as the spec's outputs.
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -85,7 +113,72 @@ pub fn main() -> ExitCode {
             }
             Err(code) => ExitCode::from(code),
         },
+        Cmd::Gen { spec, output, runtime } => match load(&spec, color) {
+            Ok(c) => {
+                let opts = fpn_compiler::back::rust::Options { runtime_path: runtime };
+                match fpn_compiler::back::rust::generate(&c.graph, &c.analysis, &opts) {
+                    Ok(code) => match output {
+                        Some(path) => match std::fs::write(&path, code) {
+                            Ok(()) => ExitCode::SUCCESS,
+                            Err(e) => {
+                                eprintln!("error: cannot write `{}`: {e}", path.display());
+                                ExitCode::from(2)
+                            }
+                        },
+                        None => {
+                            print!("{code}");
+                            ExitCode::SUCCESS
+                        }
+                    },
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(1)
+                    }
+                }
+            }
+            Err(code) => ExitCode::from(code),
+        },
+        Cmd::Run { spec, weights, seed, input, output } => match load(&spec, color) {
+            Ok(c) => match run(&c, weights.as_deref(), seed, &input, &output) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            },
+            Err(code) => ExitCode::from(code),
+        },
     }
+}
+
+/// `fpn run`: the interpreter on safetensors inputs, writing safetensors outputs.
+fn run(
+    c: &Compiled,
+    weights: Option<&std::path::Path>,
+    seed: u64,
+    input: &std::path::Path,
+    output: &std::path::Path,
+) -> Result<(), fpn_runtime::Error> {
+    use fpn_compiler::interp;
+    let params = match weights {
+        Some(w) => interp::Params::from_weights(&fpn_runtime::Weights::from_file(w)?, &c.analysis)?,
+        None => interp::Params::init(&c.analysis, seed),
+    };
+    let tensors = fpn_runtime::read_tensors(input)?;
+    let mut views = Vec::new();
+    for (name, t) in &tensors {
+        let v = t.view().into_dimensionality::<ndarray::Ix4>().map_err(|_| {
+            fpn_runtime::Error::InputSize(format!("input `{name}` has shape {:?}; expected 4 dims N×C×H×W", t.shape()))
+        })?;
+        views.push((name.as_str(), v));
+    }
+    let outs = interp::run(&c.graph, &c.analysis, &params, &views)?;
+    let dyn_outs: Vec<(&str, ndarray::ArrayViewD<f32>)> = outs.iter().map(|(n, t)| (n.as_str(), t.view().into_dyn())).collect();
+    fpn_runtime::write_tensors(output, &dyn_outs)?;
+    for (n, t) in &outs {
+        println!("{n}: {:?}", t.shape());
+    }
+    Ok(())
 }
 
 /// Compiles a spec file, printing diagnostics to stderr; `Err(exit code)` on failure.

@@ -671,6 +671,11 @@ impl<'g> Gen<'g> {
                     }
                     continue;
                 }
+                if let Dim::Sym(s) = d {
+                    if g.symbols.get(*s as usize).is_some_and(|sym| sym.min >= 1) {
+                        continue;
+                    }
+                }
                 if !checked.insert(d.clone()) {
                     continue;
                 }
@@ -1130,6 +1135,7 @@ impl Gen<'_> {
             let shape = format!("[N, {channels}, {}, {}]", size[0].display(&names), size[1].display(&names));
             let doc = format!("`{iname}`: `{shape}` (NCHW).");
             in_docs.push(format!("- {doc}"));
+            let doc = format!(" {doc}");
             in_fields.push(quote!(#[doc = #doc] pub #f: #rt::ndarray::ArrayView4<'a, f32>));
         }
         let mut out_fields = Vec::new();
@@ -1143,6 +1149,7 @@ impl Gen<'_> {
             let s = a.shapes.get(o.node.index()).ok_or_else(|| GenError::Unsupported(format!("no shape for output `{}`", o.name)))?;
             let doc = format!("`{}`: `[N, {}, {}, {}]` (node `{}`).", o.name, s.c, s.h.display(&names), s.w.display(&names), g.node(o.node).name);
             out_docs.push(format!("- {doc}"));
+            let doc = format!(" {doc}");
             out_fields.push(quote!(#[doc = #doc] pub #f: #rt::Tensor));
         }
 
@@ -1150,6 +1157,7 @@ impl Gen<'_> {
         let (fields, convs, bns, fuses) = self.fields()?;
         let field_defs = fields.iter().map(|f| {
             let (id, ty, doc) = (&f.ident, &f.ty, &f.doc);
+            let doc = format!(" {doc}");
             quote!(#[doc = #doc] #id: #ty)
         });
         let preps: Vec<&TokenStream> = fields.iter().map(|f| &f.prep).collect();
@@ -1227,8 +1235,8 @@ impl Gen<'_> {
         doc.push(format!("Parameters: {total} in {} tensors (see [`{}::PARAMS`]).", a.params.len(), g.name));
         let doc = doc.iter().map(|l| if l.is_empty() { String::new() } else { format!(" {l}") });
         let doc_attrs = doc.map(|l| quote!(#[doc = #l]));
-        let in_doc = format!("Inputs of [`{}::forward`], one NCHW view per spec input.", g.name);
-        let out_doc = format!("Outputs of [`{}::forward`], one tensor per spec output.", g.name);
+        let in_doc = format!(" Inputs of [`{}::forward`], one NCHW view per spec input.", g.name);
+        let out_doc = format!(" Outputs of [`{}::forward`], one tensor per spec output.", g.name);
 
         Ok(quote! {
             #(#doc_attrs)*

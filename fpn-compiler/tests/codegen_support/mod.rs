@@ -214,3 +214,28 @@ pub fn max_diff(a: &fpn_runtime::Tensor, b: &fpn_runtime::Tensor) -> f32 {
     assert_eq!(a.shape(), b.shape());
     a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// Two inputs tied by size rules: `x: [N, 2, H, 5]`, `y: [N, 2, H/2, 5]` with `4 ≤ H ≤ 64`;
+/// `y` is upsampled to `x`'s size and averaged with it; a reflect-padded conv and a
+/// standalone batch norm follow.
+pub fn two() -> (Graph, Analysis) {
+    let mut b = Builder::new("Two", &["H"]);
+    b.g.symbols[0].min = 4;
+    b.g.symbols[0].max = Some(64);
+    let x = b.input("x", 2, [Dim::Sym(0), Dim::Const(5)]);
+    let y = b.input("y", 2, [Dim::Sym(0).floor_div(2).expect("d"), Dim::Const(5)]);
+    let u = b.up_like("u", y, x, false);
+    let s = b.merge("s", Op::Mean, &[x, u], None);
+    let c = b.conv_full(
+        "r",
+        s,
+        "r",
+        Conv { out: 3, kernel: [3, 3], stride: [1, 1], padding: [2, 2, 1, 1], dilation: [2, 1], groups: 1, bias: true, mode: PaddingMode::Reflect },
+    );
+    let n = b.bn("n", y, "n");
+    let n = b.act("n.act", n, Activation::Hardswish);
+    b.output("s", s);
+    b.output("r", c);
+    b.output("n", n);
+    (b.g, b.a)
+}
