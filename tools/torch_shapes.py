@@ -11,7 +11,8 @@ rest (seed 000's pyramid_block verbatim, seed 001's neck, PANet, BiFPN, seed 003
   * `modules`: for every module that directly owns parameters or buffers, keyed by its
     state_dict prefix, the list of its output shapes (batch dropped) in call order (a shared
     head module is called once per level);
-  * `outputs`: each named output of the spec, name -> shape (batch dropped).
+  * `outputs`: each named output of the spec, name -> shape (batch dropped); names are the
+    spec's output field names (`outputs: [neck.p3]` names the output `p3`).
 
 Symbolic specs (`H`, `W`) are run at two accepted sizes (see `fpn sizes SPEC`): 224x320 and an
 odd one. Modelling choices where no PyTorch reference exists (BiFPN, PANet) follow fpn's
@@ -237,14 +238,14 @@ class Named(nn.Module):
 def resnet50_fpn(h, w):
     m = BackboneWithFPN(resnet50(weights=None), {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
                         [256, 512, 1024, 2048], 256, extra_blocks=LastLevelMaxPool())
-    keys = {"0": "fpn.p2", "1": "fpn.p3", "2": "fpn.p4", "3": "fpn.p5", "pool": "fpn.p6"}
+    keys = {"0": "p2", "1": "p3", "2": "p4", "3": "p5", "pool": "p6"}
     return m, {"image": (3, h, w)}, lambda m, x: {keys[k]: v for k, v in m(x["image"]).items()}
 
 
 def retinanet_p3p7():
     m = BackboneWithFPN(resnet50(weights=None), {"layer2": "0", "layer3": "1", "layer4": "2"},
                         [512, 1024, 2048], 256, extra_blocks=LastLevelP6P7(256, 256))
-    keys = {"0": "fpn.p3", "1": "fpn.p4", "2": "fpn.p5", "p6": "fpn.p6", "p7": "fpn.p7"}
+    keys = {"0": "p3", "1": "p4", "2": "p5", "p6": "p6", "p7": "p7"}
     return m, {"image": (3, 512, 512)}, lambda m, x: {keys[k]: v for k, v in m(x["image"]).items()}
 
 
@@ -258,7 +259,7 @@ def seed001_neck():
 
     def run(m, x):
         p = m.neck([x["c3"], x["c4"], x["c5"]])
-        return {"neck.p3": p[0], "neck.p4": p[1], "neck.p5": p[2]}
+        return {"p3": p[0], "p4": p[1], "p5": p[2]}
 
     return m, ins, run
 
@@ -269,7 +270,7 @@ def seed001_neck_on_resnet18(h, w):
     def run(m, x):
         c = m.body(x["image"])
         p = m.neck([c["c3"], c["c4"], c["c5"]])
-        return {"neck.p3": p[0], "neck.p4": p[1], "neck.p5": p[2]}
+        return {"p3": p[0], "p4": p[1], "p5": p[2]}
 
     return m, {"image": (3, h, w)}, run
 
@@ -310,7 +311,7 @@ def seed003():
         c = m.body(x["image"])
         p = m.fpn([c["c2"], c["c3"], c["c4"], c["c5"]])
         # the head runs on each level in order p2..p5 with one set of weights
-        return {f"head.p{i + 2}": m.head(t) for i, t in enumerate(p)}
+        return {f"p{i + 2}": m.head(t) for i, t in enumerate(p)}
 
     return m, {"image": (3, 256, 256)}, run
 
@@ -321,7 +322,7 @@ def panet_neck():
 
     def run(m, x):
         p = m.neck([x["c3"], x["c4"], x["c5"]])
-        return {"neck.p3": p[0], "neck.p4": p[1], "neck.p5": p[2]}
+        return {"p3": p[0], "p4": p[1], "p5": p[2]}
 
     return m, ins, run
 
@@ -332,7 +333,7 @@ def bifpn_neck():
 
     def run(m, x):
         p = m.neck([x["c3"], x["c4"], x["c5"]])
-        return {"neck.p3": p[0], "neck.p4": p[1], "neck.p5": p[2]}
+        return {"p3": p[0], "p4": p[1], "p5": p[2]}
 
     return m, ins, run
 

@@ -442,8 +442,16 @@ impl<'a> MapR<'a> {
 }
 
 fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
-    Diagnostic::error("E0102", v.span, format!("{what} must be {expected}, found {}", v.kind_name()))
+    let found = match &v.kind {
+        ValueKind::Float(f) => format!("the number {f}"),
+        ValueKind::Int(i) => format!("the integer {i}"),
+        ValueKind::Bool(b) => format!("`{b}`"),
+        ValueKind::Str(s) if s.chars().count() <= 40 => format!("`{s}`"),
+        _ => v.kind_name().to_string(),
+    };
+    Diagnostic::error("E0102", v.span, format!("{what} must be {expected}, found {found}"))
         .with_label(format!("expected {expected}"))
+        .with_help(format!("write {what} as {expected}; docs/spec.md lists every key with its type"))
 }
 
 impl Reader {
@@ -480,7 +488,9 @@ impl Reader {
 
     fn require<'a>(&mut self, m: &mut MapR<'a>, key: &str, what: &str) -> Option<&'a Value> {
         let v = m.get(key);
-        if v.is_none() {
+        // A misspelt key (`kernal`) is reported once, as unknown with "did you mean", not again as missing.
+        let misspelt = m.entries.iter().zip(&m.used).any(|((k, _), u)| !u && suggest(&k.name, [key]).is_some());
+        if v.is_none() && !misspelt {
             self.err(
                 Diagnostic::error("E0103", m.span, format!("{what} is missing `{key}`"))
                     .with_label(format!("needs `{key}`"))

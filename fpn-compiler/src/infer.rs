@@ -137,7 +137,7 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                             node: i,
                             axis,
                             lhs: d.clone(),
-                            rhs: Dim::Const(pmax + 1),
+                            rhs: Dim::Const(pmax.saturating_add(1)),
                             slots: (0, 0),
                         }),
                         fpn_runtime::PaddingMode::Circular if pmax > 0 => cons.push(Constraint {
@@ -282,8 +282,13 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                 }
                 None => {
                     // Learnable parameters only, as PyTorch's `parameters()` counts them.
-                    if !pname.ends_with(".running_mean") && !pname.ends_with(".running_var") {
-                        count = count.saturating_add(pshape.iter().product::<i64>());
+                    let numel = pshape.iter().try_fold(1i64, |acc, d| acc.checked_mul(*d));
+                    match numel {
+                        Some(n) if !pname.ends_with(".running_mean") && !pname.ends_with(".running_var") => {
+                            count = count.saturating_add(n);
+                        }
+                        Some(_) => {}
+                        None => diags.push(overflow(&format!("the size of weight `{pname}`"))),
                     }
                     param_index.insert(pname.clone(), a.params.len());
                     a.params.push(ParamInfo { name: pname, shape: pshape, node: i });

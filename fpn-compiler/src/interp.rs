@@ -96,7 +96,9 @@ impl Params {
     }
 
     fn tensor(&self, name: &str) -> Result<&ArrayD<f32>> {
-        self.map.get(name).ok_or_else(|| Error::MissingTensor { name: name.to_string() })
+        self.map
+            .get(name)
+            .ok_or_else(|| Error::MissingTensor { name: name.to_string() })
     }
 }
 
@@ -131,7 +133,10 @@ pub fn init_kind(a: &Analysis, p: &crate::infer::ParamInfo) -> InitKind {
     if suffix == "bias" && shape.len() == 1 {
         let weight = format!("{prefix}.weight");
         if let Some(w) = a.params.iter().find(|q| q.name == weight && q.shape.len() == 4) {
-            let fan_in = w.shape[1..].iter().try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).unwrap_or(0))).unwrap_or(usize::MAX);
+            let fan_in = w.shape[1..]
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).unwrap_or(0)))
+                .unwrap_or(usize::MAX);
             return InitKind::ConvBias { fan_in, n: shape[0] };
         }
     }
@@ -146,11 +151,17 @@ fn usize_shape(name: &str, shape: &[i64]) -> Result<Vec<usize>> {
         .iter()
         .map(|&d| usize::try_from(d))
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|_| Error::InvalidParams { op: "params", reason: format!("parameter `{name}` has a negative dimension in {shape:?}") })
+        .map_err(|_| Error::InvalidParams {
+            op: "params",
+            reason: format!("parameter `{name}` has a negative dimension in {shape:?}"),
+        })
 }
 
 fn to_usize(v: i64, what: &str, node: &Node) -> Result<usize> {
-    usize::try_from(v).map_err(|_| Error::InvalidParams { op: "interp", reason: format!("node `{}`: {what} {v} is negative", node.name) })
+    usize::try_from(v).map_err(|_| Error::InvalidParams {
+        op: "interp",
+        reason: format!("node `{}`: {what} {v} is negative", node.name),
+    })
 }
 
 fn arr2(v: [i64; 2], what: &str, node: &Node) -> Result<[usize; 2]> {
@@ -162,7 +173,12 @@ pub(crate) fn conv_params(c: &crate::ir::Conv, node: &Node) -> Result<Conv2dPara
     let p = c.padding;
     Ok(Conv2dParams {
         stride: arr2(c.stride, "stride", node)?,
-        padding: [to_usize(p[0], "padding", node)?, to_usize(p[1], "padding", node)?, to_usize(p[2], "padding", node)?, to_usize(p[3], "padding", node)?],
+        padding: [
+            to_usize(p[0], "padding", node)?,
+            to_usize(p[1], "padding", node)?,
+            to_usize(p[2], "padding", node)?,
+            to_usize(p[3], "padding", node)?,
+        ],
         dilation: arr2(c.dilation, "dilation", node)?,
         groups: to_usize(c.groups, "groups", node)?,
         padding_mode: c.mode,
@@ -206,7 +222,11 @@ pub(crate) fn accepted_sizes(g: &Graph) -> String {
     let mut parts = Vec::new();
     for &i in &g.inputs {
         if let Op::Input { name, channels, size } = &g.node(i).op {
-            parts.push(format!("{name}: [N, {channels}, {}, {}]", size[0].display(&names), size[1].display(&names)));
+            parts.push(format!(
+                "{name}: [N, {channels}, {}, {}]",
+                size[0].display(&names),
+                size[1].display(&names)
+            ));
         }
     }
     let mut s = parts.join(", ");
@@ -226,7 +246,11 @@ pub(crate) fn accepted_sizes(g: &Graph) -> String {
 }
 
 fn describe_inputs(inputs: &[(&str, ArrayView4<f32>)]) -> String {
-    inputs.iter().map(|(n, x)| format!("{n}: {:?}", x.shape())).collect::<Vec<_>>().join(", ")
+    inputs
+        .iter()
+        .map(|(n, x)| format!("{n}: {:?}", x.shape()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Checks the inputs against the spec and evaluates every node's spatial size: returns
@@ -241,10 +265,16 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
     let mut found = Vec::with_capacity(g.inputs.len());
     for &i in &g.inputs {
         let Op::Input { name, channels, size } = &g.node(i).op else {
-            return Err(Error::InvalidParams { op: "interp", reason: format!("graph input `{}` is not an input node", g.node(i).name) });
+            return Err(Error::InvalidParams {
+                op: "interp",
+                reason: format!("graph input `{}` is not an input node", g.node(i).name),
+            });
         };
         let Some((_, x)) = inputs.iter().find(|(n, _)| n == name) else {
-            return Err(Error::InvalidParams { op: "forward", reason: format!("input `{name}` is missing (the spec takes {})", need()) });
+            return Err(Error::InvalidParams {
+                op: "forward",
+                reason: format!("input `{name}` is missing (the spec takes {})", need()),
+            });
         };
         let s = x.shape();
         if i64::try_from(s[1]).ok() != Some(*channels) {
@@ -258,14 +288,22 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
         match batch {
             None if s[0] == 0 => return Err(not_accepted(format!("input `{name}` has batch size 0"))),
             None => batch = Some(s[0]),
-            Some(n) if n != s[0] => return Err(not_accepted(format!("input `{name}` has batch size {} but the first input has {n}", s[0]))),
+            Some(n) if n != s[0] => {
+                return Err(not_accepted(format!(
+                    "input `{name}` has batch size {} but the first input has {n}",
+                    s[0]
+                )))
+            }
             Some(_) => {}
         }
         found.push((name.as_str(), size, [s[2], s[3]]));
     }
     for (n, _) in inputs {
         if !found.iter().any(|(m, _, _)| m == n) {
-            return Err(Error::InvalidParams { op: "forward", reason: format!("the spec has no input `{n}` (it takes {})", need()) });
+            return Err(Error::InvalidParams {
+                op: "forward",
+                reason: format!("the spec has no input `{n}` (it takes {})", need()),
+            });
         }
     }
     // symbols
@@ -284,7 +322,10 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
     let mut vals = Vec::with_capacity(env.len());
     for (sym, v) in g.symbols.iter().zip(&env) {
         let Some(v) = *v else {
-            return Err(Error::InvalidParams { op: "forward", reason: format!("size symbol `{}` is not the height or width of any input", sym.name) });
+            return Err(Error::InvalidParams {
+                op: "forward",
+                reason: format!("size symbol `{}` is not the height or width of any input", sym.name),
+            });
         };
         if v < sym.min || sym.max.is_some_and(|m| v > m) {
             return Err(not_accepted(format!("{} = {v} is out of range", sym.name)));
@@ -296,7 +337,11 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
             let want = size[k].eval(&vals);
             if want != i64::try_from(actual[k]).ok() {
                 let axis = if k == 0 { "height" } else { "width" };
-                return Err(not_accepted(format!("input `{name}` has {axis} {} but the spec needs {}", actual[k], size[k].display(&names))));
+                return Err(not_accepted(format!(
+                    "input `{name}` has {axis} {} but the spec needs {}",
+                    actual[k],
+                    size[k].display(&names)
+                )));
             }
         }
     }
@@ -304,13 +349,22 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
     let mut sizes = Vec::with_capacity(a.shapes.len());
     for i in g.order() {
         let node = g.node(i);
-        let shape = a.shapes.get(i.index()).ok_or_else(|| Error::InvalidParams { op: "interp", reason: format!("no shape for node `{}`", node.name) })?;
+        let shape = a.shapes.get(i.index()).ok_or_else(|| Error::InvalidParams {
+            op: "interp",
+            reason: format!("no shape for node `{}`", node.name),
+        })?;
         let mut hw = [0usize; 2];
         for (k, d) in [&shape.h, &shape.w].into_iter().enumerate() {
             let axis = if k == 0 { "height" } else { "width" };
-            let v = d.eval(&vals).ok_or_else(|| not_accepted(format!("node `{}` {axis} {} overflows", node.name, d.display(&names))))?;
+            let v = d
+                .eval(&vals)
+                .ok_or_else(|| not_accepted(format!("node `{}` {axis} {} overflows", node.name, d.display(&names))))?;
             if v < 1 {
-                return Err(not_accepted(format!("node `{}` would have {axis} {v} (= {})", node.name, d.display(&names))));
+                return Err(not_accepted(format!(
+                    "node `{}` would have {axis} {v} (= {})",
+                    node.name,
+                    d.display(&names)
+                )));
             }
             hw[k] = usize::try_from(v).map_err(|_| not_accepted(format!("node `{}` {axis} overflows", node.name)))?;
         }
@@ -324,7 +378,7 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
             let Some(min) = min else { continue };
             let Some(&x) = node.inputs.first() else { continue };
             let have = sizes.get(x.index()).map_or(0, |s| s[ax]);
-            if i64::try_from(have).map_or(false, |h| h < min) {
+            if i64::try_from(have).is_ok_and(|h| h < min) {
                 let axis = if ax == 0 { "height" } else { "width" };
                 return Err(not_accepted(format!(
                     "node `{}` pads its input `{}` of {axis} {have} in {:?} mode, which needs {axis} ≥ {min}",
@@ -362,7 +416,12 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
 }
 
 /// Runs the graph on `inputs` (by input name) and returns the outputs in `g.outputs` order.
-pub fn run(g: &Graph, a: &Analysis, params: &Params, inputs: &[(&str, ArrayView4<f32>)]) -> Result<Vec<(String, Tensor)>> {
+pub fn run(
+    g: &Graph,
+    a: &Analysis,
+    params: &Params,
+    inputs: &[(&str, ArrayView4<f32>)],
+) -> Result<Vec<(String, Tensor)>> {
     let sizes = check_sizes(g, a, inputs)?;
     // remaining uses per node, so intermediates are freed early
     let n = g.graph.node_count();
@@ -384,23 +443,39 @@ pub fn run(g: &Graph, a: &Analysis, params: &Params, inputs: &[(&str, ArrayView4
                 .and_then(|j| vals.get(j.index()))
                 .and_then(|v| v.as_ref())
                 .map(|t| t.view())
-                .ok_or_else(|| Error::InvalidParams { op: "interp", reason: format!("node `{}` lacks input {k}", node.name) })
+                .ok_or_else(|| Error::InvalidParams {
+                    op: "interp",
+                    reason: format!("node `{}` lacks input {k}", node.name),
+                })
         };
         let all = || -> Result<Vec<ArrayView4<'_, f32>>> { (0..node.inputs.len()).map(x).collect() };
         let pname = |suffix: &str| -> Result<String> {
             node.param
                 .as_ref()
                 .map(|p| format!("{p}.{suffix}"))
-                .ok_or_else(|| Error::InvalidParams { op: "interp", reason: format!("node `{}` has no parameter prefix", node.name) })
+                .ok_or_else(|| Error::InvalidParams {
+                    op: "interp",
+                    reason: format!("node `{}` has no parameter prefix", node.name),
+                })
         };
         let out: Tensor = match &node.op {
             Op::Input { name, .. } => {
-                let (_, v) = inputs.iter().find(|(m, _)| m == name).ok_or_else(|| Error::InvalidParams { op: "forward", reason: format!("input `{name}` is missing") })?;
+                let (_, v) = inputs
+                    .iter()
+                    .find(|(m, _)| m == name)
+                    .ok_or_else(|| Error::InvalidParams {
+                        op: "forward",
+                        reason: format!("input `{name}` is missing"),
+                    })?;
                 v.as_standard_layout().into_owned()
             }
             Op::Conv(c) => {
                 let w = params.view4(&pname("weight")?)?;
-                let b = if c.bias { Some(params.view1(&pname("bias")?)?) } else { None };
+                let b = if c.bias {
+                    Some(params.view1(&pname("bias")?)?)
+                } else {
+                    None
+                };
                 fpn_runtime::conv2d(x(0)?, w, b, &conv_params(c, node)?)?
             }
             Op::BatchNorm { eps } => {
@@ -458,7 +533,10 @@ pub fn run(g: &Graph, a: &Analysis, params: &Params, inputs: &[(&str, ArrayView4
         let k = o.node.index();
         uses[k] -= 1;
         let t = if uses[k] == 0 { vals[k].take() } else { vals[k].clone() };
-        let t = t.ok_or_else(|| Error::InvalidParams { op: "interp", reason: format!("output `{}` was not computed", o.name) })?;
+        let t = t.ok_or_else(|| Error::InvalidParams {
+            op: "interp",
+            reason: format!("output `{}` was not computed", o.name),
+        })?;
         outs.push((o.name.clone(), t));
     }
     Ok(outs)
@@ -468,7 +546,10 @@ pub fn run(g: &Graph, a: &Analysis, params: &Params, inputs: &[(&str, ArrayView4
 fn check_produced(g: &Graph, a: &Analysis, i: NodeIndex, sizes: &[[usize; 2]], out: &Tensor) -> Result<()> {
     let node = g.node(i);
     let (Some(shape), Some(hw)) = (a.shapes.get(i.index()), sizes.get(i.index())) else {
-        return Err(Error::InvalidParams { op: "interp", reason: format!("no shape for node `{}`", node.name) });
+        return Err(Error::InvalidParams {
+            op: "interp",
+            reason: format!("no shape for node `{}`", node.name),
+        });
     };
     let s = out.shape();
     if i64::try_from(s[1]).ok() != Some(shape.c) || s[2] != hw[0] || s[3] != hw[1] {

@@ -14,6 +14,9 @@ use std::collections::{HashMap, HashSet};
 
 /// Deepest block-in-block nesting (guards against recursive blocks).
 const MAX_CALL_DEPTH: usize = 32;
+/// Largest channel count, kernel, stride, padding, dilation or width (2^31): keeps every
+/// product of two attributes inside `i64`.
+const MAX_ATTR: i64 = 1 << 31;
 /// Most IR nodes one spec may expand to.
 const MAX_IR_NODES: usize = 100_000;
 
@@ -198,6 +201,8 @@ impl<'s> Lower<'s> {
             }
             if inp.channels < 1 {
                 self.diags.push(positive(inp.name.span, "the channel count of an input", inp.channels));
+            } else if inp.channels > MAX_ATTR {
+                self.diags.push(too_large(inp.name.span, "the channel count of an input", inp.channels));
             }
             let mut size = Vec::new();
             for (s, span) in &inp.size {
@@ -347,14 +352,29 @@ impl<'s> Lower<'s> {
         }
         if order.len() < n {
             let stuck: Vec<usize> = (0..n).filter(|&i| indeg[i] > 0).collect();
-            if let Some(&first) = stuck.first() {
-                let names: Vec<&str> = stuck.iter().map(|&i| spec.nodes[i].name.text.as_str()).collect();
+            if let Some(&start) = stuck.first() {
+                // Walk dependencies inside the stuck set until a node repeats: that loop is a cycle.
+                let mut path = vec![start];
+                let mut cur = start;
+                let cycle: Vec<usize> = loop {
+                    let Some(&(next, _)) = deps[cur].iter().find(|(j, _)| stuck.contains(j)) else { break path.clone() };
+                    if let Some(pos) = path.iter().position(|&p| p == next) {
+                        break path[pos..].to_vec();
+                    }
+                    path.push(next);
+                    cur = next;
+                };
+                let first = cycle[0];
+                let mut names: Vec<&str> = cycle.iter().rev().map(|&i| spec.nodes[i].name.text.as_str()).collect();
+                names.rotate_right(1);
+                names.push(names[0]);
                 let mut d = Diagnostic::error("E0203", spec.nodes[first].name.span, format!("nodes depend on each other in a cycle: {}", names.join(" → ")))
                     .with_label("part of a cycle")
                     .with_help("a topology is a DAG: break the cycle by reading an earlier node");
-                for (j, sp) in &deps[first] {
-                    if stuck.contains(j) {
-                        d = d.with_secondary(*sp, format!("reads `{}`", spec.nodes[*j].name.text));
+                for (k, &i) in cycle.iter().enumerate() {
+                    let next = cycle[(k + 1) % cycle.len()];
+                    if let Some((_, sp)) = deps[i].iter().find(|(j, _)| *j == next) {
+                        d = d.with_secondary(*sp, format!("`{}` reads `{}`", spec.nodes[i].name.text, spec.nodes[next].name.text));
                     }
                 }
                 self.diags.push(d);
@@ -451,6 +471,10 @@ impl<'s> Lower<'s> {
 
     fn eval_pos(&mut self, i: &Int, env: &HashMap<String, i64>, what: &str, min: i64) -> Option<i64> {
         let v = self.eval(i, env)?;
+        if v > MAX_ATTR {
+            self.diags.push(too_large(i.span, what, v));
+            return None;
+        }
         if v < min {
             self.diags.push(if min == 1 { positive(i.span, what, v) } else { non_negative(i.span, what, v) });
             return None;
@@ -1020,6 +1044,12 @@ fn positive(span: Span, what: &str, v: i64) -> Diagnostic {
     Diagnostic::error("E0212", span, format!("{what} must be at least 1, found {v}"))
         .with_label("must be positive")
         .with_help("sizes, channels, kernels, strides, dilations and groups are positive integers")
+}
+
+fn too_large(span: Span, what: &str, v: i64) -> Diagnostic {
+    Diagnostic::error("E0310", span, format!("{what} {v} is too large"))
+        .with_label("too large")
+        .with_help(format!("channels, kernels, strides, paddings, dilations and widths are at most {MAX_ATTR}"))
 }
 
 fn non_negative(span: Span, what: &str, v: i64) -> Diagnostic {

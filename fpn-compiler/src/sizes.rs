@@ -68,7 +68,7 @@ impl Accepted {
         if self.residues.is_empty() {
             return out;
         }
-        while out.len() < n && self.max.is_none_or(|m| x <= m) {
+        while out.len() < n && self.max.is_none_or(|m| x <= m) && x < i64::MAX {
             if self.contains(x) {
                 out.push(x);
             }
@@ -79,11 +79,12 @@ impl Accepted {
 
     /// The nearest accepted values below and above `x` (either may be missing).
     pub fn nearest(&self, x: i64) -> (Option<i64>, Option<i64>) {
-        let below = (self.min..x).rev().take((self.period + self.threshold + 1) as usize).find(|&v| self.contains(v));
+        let span = self.period.saturating_add(self.threshold).saturating_add(2).clamp(0, MAX_SCAN) as usize;
+        let below = (self.min..x).rev().take(span).find(|&v| self.contains(v));
         let above = if self.is_empty() {
             None
         } else {
-            (x + 1..).take((self.period + self.threshold + 2) as usize).find(|&v| self.contains(v))
+            (x.saturating_add(1)..i64::MAX).take(span).find(|&v| self.contains(v))
         };
         (below, above)
     }

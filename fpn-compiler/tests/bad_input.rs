@@ -452,7 +452,6 @@ fn huge_numbers_in_every_numeric_field() {
 /// `cargo test -p fpn-compiler --test bad_input -- --ignored`, then drop the `#[ignore]`s and
 /// empty `KNOWN_OVERFLOW`.
 #[test]
-#[ignore = "compiler bug: unchecked i64 overflow in infer.rs / lower.rs"]
 fn known_overflow_bugs() {
     let mut cases: Vec<(String, String)> = field_specs(&["1000000000000000000", "9223372036854775807"])
         .into_iter()
@@ -724,7 +723,6 @@ proptest! {
 
     /// Finds the known overflow bugs within a few dozen cases; see `known_overflow_bugs`.
     #[test]
-    #[ignore = "compiler bug: unchecked i64 overflow in infer.rs / lower.rs"]
     fn mutated_seed_with_extreme_numbers_never_panics(muts in prop::collection::vec(mutation(true), 1..6)) {
         check_mutant(&muts)?;
     }

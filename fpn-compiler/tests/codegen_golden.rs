@@ -1,22 +1,27 @@
-//! Golden test of the Rust back end: `tests/generated/{fpn3,two}.rs` are `generate(fpn3())` and `generate(two())` checked in,
+//! Golden test of the Rust back end: `tests/generated/{fpn3,two,fixed}.rs` are `generate` of the graphs of `codegen_support` checked in,
 //! and `codegen_run.rs` includes and runs those files. This test regenerates and compares it; run
 //! it with `FPN_BLESS=1` to rewrite the files after a back-end change (kept in its own test crate
 //! so it still builds when the checked-in file is stale).
 
 mod codegen_support;
 
-use codegen_support::{fpn3, two};
+use codegen_support::{fixed, fpn3, two};
 use fpn_compiler::back::rust::{generate, Options};
 
 fn check(file: &str, (g, a): (fpn_compiler::ir::Graph, fpn_compiler::infer::Analysis)) {
     let text = generate(&g, &a, &Options::default()).expect("generates");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/generated").join(file);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/generated")
+        .join(file);
     if std::env::var_os("FPN_BLESS").is_some() {
         std::fs::write(&path, &text).expect("write golden");
         return;
     }
     let old = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(old == text, "tests/generated/{file} is stale: rerun with FPN_BLESS=1 and rebuild the tests");
+    assert!(
+        old == text,
+        "tests/generated/{file} is stale: rerun with FPN_BLESS=1 and rebuild the tests"
+    );
 }
 
 #[test]
@@ -27,4 +32,9 @@ fn fpn3_golden_is_current() {
 #[test]
 fn two_golden_is_current() {
     check("two.rs", two());
+}
+
+#[test]
+fn fixed_golden_is_current() {
+    check("fixed.rs", fixed());
 }

@@ -45,16 +45,34 @@ fn interpreter_equals_hand_composed_runtime_calls() {
     // give the BN real statistics too
     let mut params = params;
     let mut rng = fpn_runtime::Init::new(99);
-    for n in ["a.bn.weight", "a.bn.bias", "a.bn.running_mean", "a.bn.running_var", "f.weight"] {
+    for n in [
+        "a.bn.weight",
+        "a.bn.bias",
+        "a.bn.running_mean",
+        "a.bn.running_var",
+        "f.weight",
+    ] {
         let len = params.get(n).expect(n).len();
         let vals: Vec<f32> = (0..len).map(|_| 0.25 + rng.next_f32()).collect();
-        params.insert(n, fpn_runtime::ndarray::ArrayD::from_shape_vec(vec![len], vals).expect("shape"));
+        params.insert(
+            n,
+            fpn_runtime::ndarray::ArrayD::from_shape_vec(vec![len], vals).expect("shape"),
+        );
     }
     let x = random([2, 4, 12, 10], 3);
     let got = interp::run(&g, &a, &params, &[("x", x.view())]).expect("runs");
 
-    let same = Conv2dParams { padding: [1; 4], ..Conv2dParams::default() };
-    let c = fpn_runtime::conv2d(x.view(), v4(&params, "a.conv.weight"), Some(v1(&params, "a.conv.bias")), &same).expect("conv");
+    let same = Conv2dParams {
+        padding: [1; 4],
+        ..Conv2dParams::default()
+    };
+    let c = fpn_runtime::conv2d(
+        x.view(),
+        v4(&params, "a.conv.weight"),
+        Some(v1(&params, "a.conv.bias")),
+        &same,
+    )
+    .expect("conv");
     let bn = BatchNorm {
         weight: v1(&params, "a.bn.weight").to_owned(),
         bias: v1(&params, "a.bn.bias").to_owned(),
@@ -69,8 +87,20 @@ fn interpreter_equals_hand_composed_runtime_calls() {
     let u = fpn_runtime::upsample_nearest(l.view(), Resize::Scale([2.0, 2.0])).expect("up");
     let s = fpn_runtime::add(r.view(), u.view()).expect("add");
     let k = fpn_runtime::concat(&[s.view(), r.view()]).expect("cat");
-    let h1 = fpn_runtime::conv2d(s.view(), v4(&params, "shared.weight"), Some(v1(&params, "shared.bias")), &same).expect("h1");
-    let h2 = fpn_runtime::conv2d(r.view(), v4(&params, "shared.weight"), Some(v1(&params, "shared.bias")), &same).expect("h2");
+    let h1 = fpn_runtime::conv2d(
+        s.view(),
+        v4(&params, "shared.weight"),
+        Some(v1(&params, "shared.bias")),
+        &same,
+    )
+    .expect("h1");
+    let h2 = fpn_runtime::conv2d(
+        r.view(),
+        v4(&params, "shared.weight"),
+        Some(v1(&params, "shared.bias")),
+        &same,
+    )
+    .expect("h2");
     let f = fpn_runtime::weighted_fusion(&[h1.view(), h2.view()], v1(&params, "f.weight"), 1e-4).expect("fuse");
 
     assert_eq!(got.len(), 2);
@@ -113,7 +143,10 @@ fn from_weights_round_trip_and_errors() {
     bad.insert("lat.weight", fpn_runtime::ndarray::ArrayD::zeros(vec![6, 6, 1, 2]));
     let w = fpn_runtime::Weights::from_bytes(bad.to_safetensors_bytes().expect("bytes")).expect("weights");
     let e = Params::from_weights(&w, &a).expect_err("wrong shape");
-    assert!(matches!(&e, Error::WrongShape { name, .. } if name == "lat.weight"), "{e}");
+    assert!(
+        matches!(&e, Error::WrongShape { name, .. } if name == "lat.weight"),
+        "{e}"
+    );
     assert!(e.to_string().contains("lat.weight"));
 }
 
@@ -130,11 +163,17 @@ fn inputs_are_checked() {
     // channels
     let x3 = random([1, 3, 12, 10], 1);
     let e = interp::run(&g, &a, &p, &[("x", x3.view())]).expect_err("channels");
-    assert!(matches!(&e, Error::ShapeMismatch { reason, .. } if reason.contains("input `x` must have 4 channels")), "{e}");
+    assert!(
+        matches!(&e, Error::ShapeMismatch { reason, .. } if reason.contains("input `x` must have 4 channels")),
+        "{e}"
+    );
     // odd height: the pooled-then-upsampled map (2·floor(H/2)) cannot be added to H
     let xo = random([1, 4, 11, 10], 1);
     let e = interp::run(&g, &a, &p, &[("x", xo.view())]).expect_err("odd");
-    assert!(matches!(&e, Error::InputSize(m) if m.contains("`sum`") && m.contains("`relu`") && m.contains("`up`")), "{e}");
+    assert!(
+        matches!(&e, Error::InputSize(m) if m.contains("`sum`") && m.contains("`relu`") && m.contains("`up`")),
+        "{e}"
+    );
     // too small for the pool
     let x1 = random([1, 4, 1, 10], 1);
     let e = interp::run(&g, &a, &p, &[("x", x1.view())]).expect_err("small");
@@ -160,12 +199,21 @@ fn symbol_ranges_and_constant_inputs() {
     let p = Params::init(&a, 0);
     let (x8, y4) = (random([1, 2, 8, 5], 1), random([1, 2, 4, 5], 2));
     let out = interp::run(&g, &a, &p, &[("y", y4.view()), ("x", x8.view())]).expect("runs");
-    let want = fpn_runtime::mean(&[x8.view(), fpn_runtime::upsample_nearest(y4.view(), Resize::Size([8, 5])).expect("up").view()]).expect("mean");
+    let want = fpn_runtime::mean(&[
+        x8.view(),
+        fpn_runtime::upsample_nearest(y4.view(), Resize::Size([8, 5]))
+            .expect("up")
+            .view(),
+    ])
+    .expect("mean");
     assert_eq!(out[0].1, want);
     // y must be H/2
     let y3 = random([1, 2, 3, 5], 2);
     let e = interp::run(&g, &a, &p, &[("x", x8.view()), ("y", y3.view())]).expect_err("y");
-    assert!(matches!(&e, Error::InputSize(m) if m.contains("input `y` has height 3") && m.contains("H/2")), "{e}");
+    assert!(
+        matches!(&e, Error::InputSize(m) if m.contains("input `y` has height 3") && m.contains("H/2")),
+        "{e}"
+    );
     // constant width
     let x6 = random([1, 2, 8, 6], 1);
     assert!(interp::run(&g, &a, &p, &[("x", x6.view()), ("y", y4.view())]).is_err());
@@ -175,7 +223,10 @@ fn symbol_ranges_and_constant_inputs() {
     assert!(matches!(&e, Error::InputSize(m) if m.contains("H = 2")), "{e}");
     // batch sizes must agree
     let y4b = random([2, 2, 4, 5], 2);
-    assert!(matches!(interp::run(&g, &a, &p, &[("x", x8.view()), ("y", y4b.view())]), Err(Error::InputSize(_))));
+    assert!(matches!(
+        interp::run(&g, &a, &p, &[("x", x8.view()), ("y", y4b.view())]),
+        Err(Error::InputSize(_))
+    ));
 }
 
 #[test]
@@ -185,7 +236,10 @@ fn fpn3_runs_in_the_interpreter() {
     let x = random([1, 3, 32, 24], 2);
     let out = interp::run(&g, &a, &p, &[("x", x.view())]).expect("runs");
     let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["h3", "h4", "cat", "p5", "p6", "q", "qn", "stem", "x_again", "h3_again"]);
+    assert_eq!(
+        names,
+        ["h3", "h4", "cat", "p5", "p6", "q", "qn", "stem", "x_again", "h3_again"]
+    );
     assert_eq!(out[0].1.shape(), &[1, 4, 16, 12]);
     assert_eq!(out[8].1, x);
     assert_eq!(out[0].1, out[9].1);

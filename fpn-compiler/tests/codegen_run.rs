@@ -1,14 +1,15 @@
-//! Runs the checked-in generated modules (`tests/generated/{fpn3,two}.rs`, kept current by
+//! Runs the checked-in generated modules (`tests/generated/{fpn3,two,fixed}.rs`, kept current by
 //! `codegen_golden.rs`) and compares it with the interpreter: same outputs (up to the float
 //! rounding of batch-norm folding), same accepted and refused input sizes.
 
 mod codegen_support;
 
-use codegen_support::{fpn3, max_diff, params_with_stats, random, two};
+use codegen_support::{fixed, fpn3, max_diff, params_with_stats, random, two};
 use fpn_compiler::interp::{self, Params};
 use fpn_runtime::{Error, Tensor};
 
 #[deny(warnings)]
+#[rustfmt::skip] // golden files: exactly what `generate` emits
 #[path = "generated/fpn3.rs"]
 mod fpn3_gen;
 
@@ -16,10 +17,17 @@ use fpn3_gen::{Fpn3, Fpn3Inputs, Fpn3Outputs};
 
 #[deny(warnings)]
 #[allow(dead_code)] // pub items of a private test module
+#[rustfmt::skip] // golden files: exactly what `generate` emits
 #[path = "generated/two.rs"]
 mod two_gen;
 
 use two_gen::{Two, TwoInputs};
+
+#[deny(warnings)]
+#[allow(dead_code)] // pub items of a private test module
+#[rustfmt::skip] // golden files: exactly what `generate` emits
+#[path = "generated/fixed.rs"]
+mod fixed_gen;
 
 fn outputs_vec(o: Fpn3Outputs) -> Vec<(&'static str, Tensor)> {
     vec![
@@ -40,13 +48,20 @@ fn compare(model: &Fpn3, params: &Params, shape: [usize; 4], seed: u64) {
     let (g, a) = fpn3();
     let x = random(shape, seed);
     let want = interp::run(&g, &a, params, &[("x", x.view())]).expect("interpreter runs");
-    let got = outputs_vec(model.forward(Fpn3Inputs { x: x.view() }).expect("generated forward runs"));
+    let got = outputs_vec(
+        model
+            .forward(Fpn3Inputs { x: x.view() })
+            .expect("generated forward runs"),
+    );
     assert_eq!(want.len(), got.len());
     for ((wn, w), (gn, t)) in want.iter().zip(&got) {
         assert_eq!(wn, gn);
         let scale = w.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         let d = max_diff(w, t);
-        assert!(d <= 1e-5 * scale.max(1.0) * 10.0, "output `{wn}` for {shape:?}: max diff {d} (scale {scale})");
+        assert!(
+            d <= 1e-5 * scale.max(1.0) * 10.0,
+            "output `{wn}` for {shape:?}: max diff {d} (scale {scale})"
+        );
     }
 }
 
@@ -83,7 +98,11 @@ fn loaded_weights_with_bn_statistics_match_interpreter() {
 fn params_list_matches_analysis() {
     let (_, a) = fpn3();
     let names: Vec<(&str, Vec<usize>)> = Fpn3::PARAMS.iter().map(|(n, s)| (*n, s.to_vec())).collect();
-    let want: Vec<(&str, Vec<usize>)> = a.params.iter().map(|p| (p.name.as_str(), p.shape.iter().map(|&d| d as usize).collect())).collect();
+    let want: Vec<(&str, Vec<usize>)> = a
+        .params
+        .iter()
+        .map(|p| (p.name.as_str(), p.shape.iter().map(|&d| d as usize).collect()))
+        .collect();
     assert_eq!(names, want);
 }
 
@@ -91,17 +110,23 @@ fn params_list_matches_analysis() {
 fn missing_and_misshapen_weights_name_the_tensor() {
     let (_, a) = fpn3();
     let params = Params::init(&a, 1);
-    let mut tensors: Vec<(String, fpn_runtime::ndarray::ArrayD<f32>)> =
-        params.sorted().into_iter().map(|(n, t)| (n.to_string(), t.clone())).collect();
+    let mut tensors: Vec<(String, fpn_runtime::ndarray::ArrayD<f32>)> = params
+        .sorted()
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t.clone()))
+        .collect();
     tensors.retain(|(n, _)| n != "head.bn.running_var");
-    let views: Vec<(&str, fpn_runtime::ndarray::ArrayViewD<f32>)> = tensors.iter().map(|(n, t)| (n.as_str(), t.view())).collect();
+    let views: Vec<(&str, fpn_runtime::ndarray::ArrayViewD<f32>)> =
+        tensors.iter().map(|(n, t)| (n.as_str(), t.view())).collect();
     let bytes = fpn_runtime::tensors_to_bytes(&views).expect("bytes");
     match Fpn3::from_safetensors_bytes(bytes.clone()) {
         Err(Error::MissingTensor { name }) => assert_eq!(name, "head.bn.running_var"),
         other => panic!("expected a missing tensor, got {:?}", other.map(|_| ())),
     }
     let w = fpn_runtime::Weights::from_bytes(bytes).expect("weights");
-    assert!(matches!(Params::from_weights(&w, &a), Err(Error::MissingTensor { name }) if name == "head.bn.running_var"));
+    assert!(
+        matches!(Params::from_weights(&w, &a), Err(Error::MissingTensor { name }) if name == "head.bn.running_var")
+    );
 
     let mut p2 = params.clone();
     p2.insert("fpn.lat4.weight", fpn_runtime::ndarray::ArrayD::zeros(vec![6, 8, 3, 3]));
@@ -122,24 +147,49 @@ fn refused_sizes_agree_with_interpreter() {
     // ceil(36/4) = 9 is odd: lat4 (9) and up5 (2·4 = 8) cannot be added
     for (shape, needle) in [([1, 3, 36, 32], "p4"), ([1, 3, 32, 4], "c5"), ([1, 3, 2, 2], "c5")] {
         let x = random(shape, 5);
-        let ie = interp::run(&g, &a, &params, &[("x", x.view())]).map(|_| ()).expect_err("interpreter refuses");
-        let ge = model.forward(Fpn3Inputs { x: x.view() }).map(|_| ()).expect_err("generated code refuses");
+        let ie = interp::run(&g, &a, &params, &[("x", x.view())])
+            .map(|_| ())
+            .expect_err("interpreter refuses");
+        let ge = model
+            .forward(Fpn3Inputs { x: x.view() })
+            .map(|_| ())
+            .expect_err("generated code refuses");
         for e in [&ie, &ge] {
             assert!(matches!(e, Error::InputSize(_)), "{shape:?}: {e}");
             let msg = e.to_string();
-            assert!(msg.contains(needle) && msg.contains("x: [N, 3, H, W]"), "{shape:?}: {msg}");
+            assert!(
+                msg.contains(needle) && msg.contains("x: [N, 3, H, W]"),
+                "{shape:?}: {msg}"
+            );
         }
     }
     // wrong channels
     let x = random([1, 4, 32, 32], 5);
-    let ge = model.forward(Fpn3Inputs { x: x.view() }).map(|_| ()).expect_err("refused");
-    assert!(matches!(&ge, Error::ShapeMismatch { reason, .. } if reason.contains("3 channels")), "{ge}");
-    let ie = interp::run(&g, &a, &params, &[("x", x.view())]).map(|_| ()).expect_err("refused");
-    assert!(matches!(&ie, Error::ShapeMismatch { reason, .. } if reason.contains("3 channels")), "{ie}");
+    let ge = model
+        .forward(Fpn3Inputs { x: x.view() })
+        .map(|_| ())
+        .expect_err("refused");
+    assert!(
+        matches!(&ge, Error::ShapeMismatch { reason, .. } if reason.contains("3 channels")),
+        "{ge}"
+    );
+    let ie = interp::run(&g, &a, &params, &[("x", x.view())])
+        .map(|_| ())
+        .expect_err("refused");
+    assert!(
+        matches!(&ie, Error::ShapeMismatch { reason, .. } if reason.contains("3 channels")),
+        "{ie}"
+    );
     // empty batch
     let x = Tensor::zeros([0, 3, 32, 32]);
-    assert!(matches!(model.forward(Fpn3Inputs { x: x.view() }), Err(Error::InputSize(_))));
-    assert!(matches!(interp::run(&g, &a, &params, &[("x", x.view())]), Err(Error::InputSize(_))));
+    assert!(matches!(
+        model.forward(Fpn3Inputs { x: x.view() }),
+        Err(Error::InputSize(_))
+    ));
+    assert!(matches!(
+        interp::run(&g, &a, &params, &[("x", x.view())]),
+        Err(Error::InputSize(_))
+    ));
 }
 
 #[test]
@@ -166,13 +216,21 @@ fn two_inputs_size_rules_match_interpreter() {
     let mut rng = fpn_runtime::Init::new(4);
     for n in ["n.weight", "n.bias", "n.running_mean", "n.running_var"] {
         let vals: Vec<f32> = (0..2).map(|_| 0.5 + rng.next_f32()).collect();
-        params.insert(n, fpn_runtime::ndarray::ArrayD::from_shape_vec(vec![2], vals).expect("shape"));
+        params.insert(
+            n,
+            fpn_runtime::ndarray::ArrayD::from_shape_vec(vec![2], vals).expect("shape"),
+        );
     }
     let model = Two::from_safetensors_bytes(params.to_safetensors_bytes().expect("bytes")).expect("loads");
     for h in [4usize, 7, 8, 64] {
         let (x, y) = (random([2, 2, h, 5], h as u64), random([2, 2, h / 2, 5], 100 + h as u64));
         let want = interp::run(&g, &a, &params, &[("x", x.view()), ("y", y.view())]).expect("interpreter runs");
-        let got = model.forward(TwoInputs { x: x.view(), y: y.view() }).expect("generated runs");
+        let got = model
+            .forward(TwoInputs {
+                x: x.view(),
+                y: y.view(),
+            })
+            .expect("generated runs");
         for ((n, w), t) in want.iter().zip([&got.s, &got.r, &got.n]) {
             assert!(max_diff(w, t) < 1e-5, "{n} at H = {h}");
         }
@@ -187,10 +245,45 @@ fn two_inputs_size_rules_match_interpreter() {
     ];
     for (xs, ys, needle) in cases {
         let (x, y) = (random(xs, 1), random(ys, 2));
-        let ge = model.forward(TwoInputs { x: x.view(), y: y.view() }).map(|_| ()).expect_err("generated refuses");
-        let ie = interp::run(&g, &a, &params, &[("x", x.view()), ("y", y.view())]).map(|_| ()).expect_err("interpreter refuses");
+        let ge = model
+            .forward(TwoInputs {
+                x: x.view(),
+                y: y.view(),
+            })
+            .map(|_| ())
+            .expect_err("generated refuses");
+        let ie = interp::run(&g, &a, &params, &[("x", x.view()), ("y", y.view())])
+            .map(|_| ())
+            .expect_err("interpreter refuses");
         for e in [&ge, &ie] {
-            assert!(matches!(e, Error::InputSize(m) if m.contains(needle) && m.contains("4 ≤ H ≤ 64")), "{xs:?} {ys:?}: {e}");
+            assert!(
+                matches!(e, Error::InputSize(m) if m.contains(needle) && m.contains("4 ≤ H ≤ 64")),
+                "{xs:?} {ys:?}: {e}"
+            );
         }
     }
+}
+
+#[test]
+fn fixed_sizes_without_parameters() {
+    use fixed_gen::{Fixed, FixedInputs};
+    let (g, a) = fixed();
+    let params = Params::init(&a, 0);
+    let model = Fixed::from_safetensors_bytes(params.to_safetensors_bytes().expect("bytes")).expect("loads");
+    assert!(Fixed::PARAMS.is_empty());
+    let x = random([2, 3, 8, 6], 1);
+    let want = interp::run(&g, &a, &params, &[("x", x.view())]).expect("runs");
+    let got = model.forward(FixedInputs { x: x.view() }).expect("runs");
+    assert_eq!(want[0].1, got.y);
+    assert_eq!(want[1].1, got.z);
+    let x = random([1, 3, 8, 7], 1);
+    let e = model
+        .forward(FixedInputs { x: x.view() })
+        .map(|_| ())
+        .expect_err("width 7");
+    assert!(
+        matches!(&e, Error::InputSize(m) if m.contains("width 7") && m.contains("x: [N, 3, 8, 6]")),
+        "{e}"
+    );
+    let _ = Fixed::init(1);
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// Goldens whose errors are known to lack a `help:` line (a compiler gap, listed in the report
 /// that added these tests). The test checks they still lack it, so a fix shows up here: remove
 /// the entry and re-bless.
-const KNOWN_MISSING_HELP: &[&str] = &["E0102_stride_not_integer.yaml"];
+const KNOWN_MISSING_HELP: &[&str] = &[];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -129,6 +129,7 @@ fn check_case(spec: &str, c: &Compiled, case: &Value) -> Vec<String> {
             by_prefix.entry(p).or_default().push(i.index());
         }
     }
+    assert!(!by_prefix.is_empty(), "{spec}: no conv or batch-norm node to compare");
     for (p, nodes) in &by_prefix {
         let Some(calls) = modules.get(*p) else {
             bad.push(format!(

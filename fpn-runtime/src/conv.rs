@@ -185,6 +185,8 @@ pub fn pad2d(x: ArrayView4<f32>, pad: [usize; 4], mode: PaddingMode) -> Result<T
     let overflow = || Error::InputSize(format!("pad2d of {:?} by {pad:?} overflows", [n, c, h, w]));
     let ph = h.checked_add(pt).and_then(|v| v.checked_add(pb)).ok_or_else(overflow)?;
     let pw = w.checked_add(pl).and_then(|v| v.checked_add(pr)).ok_or_else(overflow)?;
+    // Allocate first: it fails cleanly for absurd sizes before the index tables do.
+    let mut out = crate::try_zeros([n, c, ph, pw], "pad2d")?;
     // Source index of padded position `i` (in padded coordinates), or None for a zero.
     let map = |i: usize, before: usize, dim: usize| -> Option<usize> {
         let j = i as isize - before as isize;
@@ -212,7 +214,6 @@ pub fn pad2d(x: ArrayView4<f32>, pad: [usize; 4], mode: PaddingMode) -> Result<T
     };
     let rows: Vec<Option<usize>> = (0..ph).map(|i| map(i, pt, h)).collect();
     let cols: Vec<Option<usize>> = (0..pw).map(|i| map(i, pl, w)).collect();
-    let mut out = crate::try_zeros([n, c, ph, pw], "pad2d")?;
     for (ni, ci) in (0..n).flat_map(|a| (0..c).map(move |b| (a, b))) {
         let mut oplane = out.slice_mut(ndarray::s![ni, ci, .., ..]);
         let iplane = x.slice(ndarray::s![ni, ci, .., ..]);

@@ -7,6 +7,9 @@ use fpn_runtime::ndarray::{Array1, Array4};
 use fpn_runtime::*;
 use proptest::prelude::*;
 
+/// Fewer random cases in unoptimised builds, where the naive references are slow.
+const CASES: u32 = if cfg!(debug_assertions) { 64 } else { 400 };
+
 fn rand4(seed: u64, shape: [usize; 4]) -> Tensor {
     let mut init = Init::new(seed);
     Array4::from_shape_simple_fn(shape, || init.next_f32() * 2.0 - 1.0)
@@ -187,7 +190,7 @@ fn check_conv(c: &ConvCase, tol: f32) -> std::result::Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
 
     #[test]
     fn conv2d_equals_naive(c in arb_conv()) {
@@ -320,7 +323,7 @@ fn naive_pool(x: &Tensor, p: &Pool2dParams, is_max: bool) -> Option<Tensor> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
 
     #[test]
     fn pooling_equals_naive(

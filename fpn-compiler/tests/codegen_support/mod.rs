@@ -17,7 +17,15 @@ pub struct Builder {
 
 impl Builder {
     pub fn new(name: &str, symbols: &[&str]) -> Builder {
-        let symbols = symbols.iter().map(|s| Symbol { name: s.to_string(), span: Span::default(), min: 1, max: None }).collect();
+        let symbols = symbols
+            .iter()
+            .map(|s| Symbol {
+                name: s.to_string(),
+                span: Span::default(),
+                min: 1,
+                max: None,
+            })
+            .collect();
         Builder {
             g: Graph {
                 name: name.to_string(),
@@ -36,8 +44,22 @@ impl Builder {
         self.a.shapes[i.index()].clone()
     }
 
-    fn push(&mut self, name: &str, op: Op, inputs: Vec<NodeIndex>, param: Option<&str>, shape: Shape, params: Vec<(String, Vec<i64>)>) -> NodeIndex {
-        let i = self.g.graph.add_node(Node { name: name.to_string(), op, inputs: inputs.clone(), span: Span::default(), param: param.map(str::to_string) });
+    fn push(
+        &mut self,
+        name: &str,
+        op: Op,
+        inputs: Vec<NodeIndex>,
+        param: Option<&str>,
+        shape: Shape,
+        params: Vec<(String, Vec<i64>)>,
+    ) -> NodeIndex {
+        let i = self.g.graph.add_node(Node {
+            name: name.to_string(),
+            op,
+            inputs: inputs.clone(),
+            span: Span::default(),
+            param: param.map(str::to_string),
+        });
         for (slot, j) in inputs.iter().enumerate() {
             self.g.graph.add_edge(*j, i, slot as u32);
         }
@@ -47,7 +69,11 @@ impl Builder {
         for (n, s) in params {
             if !self.a.params.iter().any(|p| p.name == n) {
                 count += s.iter().product::<i64>();
-                self.a.params.push(ParamInfo { name: n, shape: s, node: i });
+                self.a.params.push(ParamInfo {
+                    name: n,
+                    shape: s,
+                    node: i,
+                });
             }
         }
         self.a.param_counts.push(count);
@@ -56,25 +82,75 @@ impl Builder {
     }
 
     pub fn input(&mut self, name: &str, channels: i64, size: [Dim; 2]) -> NodeIndex {
-        let shape = Shape { c: channels, h: size[0].clone(), w: size[1].clone() };
-        let i = self.push(name, Op::Input { name: name.to_string(), channels, size }, vec![], None, shape, vec![]);
+        let shape = Shape {
+            c: channels,
+            h: size[0].clone(),
+            w: size[1].clone(),
+        };
+        let i = self.push(
+            name,
+            Op::Input {
+                name: name.to_string(),
+                channels,
+                size,
+            },
+            vec![],
+            None,
+            shape,
+            vec![],
+        );
         self.g.inputs.push(i);
         i
     }
 
     /// Conv with symmetric padding `pad`, `groups` 1, zeros mode.
-    pub fn conv(&mut self, name: &str, x: NodeIndex, param: &str, out: i64, k: i64, stride: i64, pad: i64, bias: bool) -> NodeIndex {
-        self.conv_full(name, x, param, Conv { out, kernel: [k, k], stride: [stride; 2], padding: [pad; 4], dilation: [1, 1], groups: 1, bias, mode: PaddingMode::Zeros })
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv(
+        &mut self,
+        name: &str,
+        x: NodeIndex,
+        param: &str,
+        out: i64,
+        k: i64,
+        stride: i64,
+        pad: i64,
+        bias: bool,
+    ) -> NodeIndex {
+        self.conv_full(
+            name,
+            x,
+            param,
+            Conv {
+                out,
+                kernel: [k, k],
+                stride: [stride; 2],
+                padding: [pad; 4],
+                dilation: [1, 1],
+                groups: 1,
+                bias,
+                mode: PaddingMode::Zeros,
+            },
+        )
     }
 
     pub fn conv_full(&mut self, name: &str, x: NodeIndex, param: &str, c: Conv) -> NodeIndex {
         let s = self.shape(x);
         let dim = |d: &Dim, ax: usize| {
             let reach = c.dilation[ax] * (c.kernel[ax] - 1);
-            d.add(c.padding[2 * ax] + c.padding[2 * ax + 1] - reach - 1).and_then(|v| v.floor_div(c.stride[ax])).and_then(|v| v.add(1)).expect("fits")
+            d.add(c.padding[2 * ax] + c.padding[2 * ax + 1] - reach - 1)
+                .and_then(|v| v.floor_div(c.stride[ax]))
+                .and_then(|v| v.add(1))
+                .expect("fits")
         };
-        let shape = Shape { c: c.out, h: dim(&s.h, 0), w: dim(&s.w, 1) };
-        let mut params = vec![(format!("{param}.weight"), vec![c.out, s.c / c.groups, c.kernel[0], c.kernel[1]])];
+        let shape = Shape {
+            c: c.out,
+            h: dim(&s.h, 0),
+            w: dim(&s.w, 1),
+        };
+        let mut params = vec![(
+            format!("{param}.weight"),
+            vec![c.out, s.c / c.groups, c.kernel[0], c.kernel[1]],
+        )];
         if c.bias {
             params.push((format!("{param}.bias"), vec![c.out]));
         }
@@ -83,7 +159,10 @@ impl Builder {
 
     pub fn bn(&mut self, name: &str, x: NodeIndex, param: &str) -> NodeIndex {
         let s = self.shape(x);
-        let params = ["weight", "bias", "running_mean", "running_var"].iter().map(|k| (format!("{param}.{k}"), vec![s.c])).collect();
+        let params = ["weight", "bias", "running_mean", "running_var"]
+            .iter()
+            .map(|k| (format!("{param}.{k}"), vec![s.c]))
+            .collect();
         self.push(name, Op::BatchNorm { eps: 1e-5 }, vec![x], Some(param), s, params)
     }
 
@@ -95,9 +174,25 @@ impl Builder {
     /// Floor-mode pool with symmetric padding.
     pub fn pool(&mut self, name: &str, x: NodeIndex, max: bool, k: i64, stride: i64, pad: i64) -> NodeIndex {
         let s = self.shape(x);
-        let p = Pool { kernel: [k, k], stride: [stride; 2], padding: [pad; 2], dilation: [1, 1], ceil_mode: false, count_include_pad: true };
-        let dim = |d: &Dim| d.add(2 * pad - (k - 1) - 1).and_then(|v| v.floor_div(stride)).and_then(|v| v.add(1)).expect("fits");
-        let shape = Shape { c: s.c, h: dim(&s.h), w: dim(&s.w) };
+        let p = Pool {
+            kernel: [k, k],
+            stride: [stride; 2],
+            padding: [pad; 2],
+            dilation: [1, 1],
+            ceil_mode: false,
+            count_include_pad: true,
+        };
+        let dim = |d: &Dim| {
+            d.add(2 * pad - (k - 1) - 1)
+                .and_then(|v| v.floor_div(stride))
+                .and_then(|v| v.add(1))
+                .expect("fits")
+        };
+        let shape = Shape {
+            c: s.c,
+            h: dim(&s.h),
+            w: dim(&s.w),
+        };
         let op = if max { Op::MaxPool(p) } else { Op::AvgPool(p) };
         self.push(name, op, vec![x], None, shape, vec![])
     }
@@ -105,8 +200,16 @@ impl Builder {
     /// Upsample by an integer factor.
     pub fn up_scale(&mut self, name: &str, x: NodeIndex, f: i64, bilinear: bool) -> NodeIndex {
         let s = self.shape(x);
-        let shape = Shape { c: s.c, h: s.h.lin(f, 0).expect("fits"), w: s.w.lin(f, 0).expect("fits") };
-        let op = Op::Upsample(Upsample { bilinear, align_corners: false, scale: Some([(f, 1), (f, 1)]) });
+        let shape = Shape {
+            c: s.c,
+            h: s.h.lin(f, 0).expect("fits"),
+            w: s.w.lin(f, 0).expect("fits"),
+        };
+        let op = Op::Upsample(Upsample {
+            bilinear,
+            align_corners: false,
+            scale: Some([(f, 1), (f, 1)]),
+        });
         self.push(name, op, vec![x], None, shape, vec![])
     }
 
@@ -114,13 +217,21 @@ impl Builder {
     pub fn up_like(&mut self, name: &str, x: NodeIndex, like: NodeIndex, bilinear: bool) -> NodeIndex {
         let (s, l) = (self.shape(x), self.shape(like));
         let shape = Shape { c: s.c, h: l.h, w: l.w };
-        let op = Op::Upsample(Upsample { bilinear, align_corners: false, scale: None });
+        let op = Op::Upsample(Upsample {
+            bilinear,
+            align_corners: false,
+            scale: None,
+        });
         self.push(name, op, vec![x, like], None, shape, vec![])
     }
 
     pub fn merge(&mut self, name: &str, op: Op, xs: &[NodeIndex], param: Option<&str>) -> NodeIndex {
         let s0 = self.shape(xs[0]);
-        let c = if op == Op::Concat { xs.iter().map(|&x| self.shape(x).c).sum() } else { s0.c };
+        let c = if op == Op::Concat {
+            xs.iter().map(|&x| self.shape(x).c).sum()
+        } else {
+            s0.c
+        };
         let params = match (&op, param) {
             (Op::Fuse { .. }, Some(p)) => vec![(format!("{p}.weight"), vec![xs.len() as i64])],
             _ => vec![],
@@ -129,7 +240,11 @@ impl Builder {
     }
 
     pub fn output(&mut self, name: &str, node: NodeIndex) {
-        self.g.outputs.push(Output { name: name.to_string(), span: Span::default(), node });
+        self.g.outputs.push(Output {
+            name: name.to_string(),
+            span: Span::default(),
+            node,
+        });
     }
 }
 
@@ -139,7 +254,10 @@ impl Builder {
 /// conv-BN-ReLU head whose weights are shared by two levels.
 pub fn fpn3() -> (Graph, Analysis) {
     let mut b = Builder::new("Fpn3", &["H", "W"]);
-    b.g.doc = Some("A tiny three-level feature pyramid for the back-end tests.\nSecond line with \"quotes\" and {braces}.".to_string());
+    b.g.doc = Some(
+        "A tiny three-level feature pyramid for the back-end tests.\nSecond line with \"quotes\" and {braces}."
+            .to_string(),
+    );
     let x = b.input("x", 3, [Dim::Sym(0), Dim::Sym(1)]);
     let c1 = b.conv("stem.conv", x, "backbone.conv1", 8, 3, 2, 1, false);
     let c1 = b.bn("stem.bn", c1, "backbone.bn1");
@@ -197,14 +315,23 @@ pub fn params_with_stats(a: &Analysis, seed: u64) -> fpn_compiler::interp::Param
         let shape: Vec<usize> = info.shape.iter().map(|&d| d as usize).collect();
         let vals: Vec<f32> = if info.name.ends_with("running_var") {
             (0..n).map(|_| 0.5 + rng.next_f32()).collect()
-        } else if info.name.ends_with("running_mean") || (info.name.starts_with("head.bn") || info.name.starts_with("backbone.bn") || info.name.starts_with("q.bn")) {
-            (0..n).map(|_| rng.next_f32() - 0.5 + if info.name.ends_with("weight") { 1.0 } else { 0.0 }).collect()
+        } else if info.name.ends_with("running_mean")
+            || (info.name.starts_with("head.bn")
+                || info.name.starts_with("backbone.bn")
+                || info.name.starts_with("q.bn"))
+        {
+            (0..n)
+                .map(|_| rng.next_f32() - 0.5 + if info.name.ends_with("weight") { 1.0 } else { 0.0 })
+                .collect()
         } else if info.name.contains("fuse") {
             (0..n).map(|_| rng.next_f32() * 2.0 - 0.3).collect()
         } else {
             continue;
         };
-        p.insert(info.name.clone(), fpn_runtime::ndarray::ArrayD::from_shape_vec(shape, vals).expect("shape"));
+        p.insert(
+            info.name.clone(),
+            fpn_runtime::ndarray::ArrayD::from_shape_vec(shape, vals).expect("shape"),
+        );
     }
     p
 }
@@ -230,12 +357,32 @@ pub fn two() -> (Graph, Analysis) {
         "r",
         s,
         "r",
-        Conv { out: 3, kernel: [3, 3], stride: [1, 1], padding: [2, 2, 1, 1], dilation: [2, 1], groups: 1, bias: true, mode: PaddingMode::Reflect },
+        Conv {
+            out: 3,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [2, 2, 1, 1],
+            dilation: [2, 1],
+            groups: 1,
+            bias: true,
+            mode: PaddingMode::Reflect,
+        },
     );
     let n = b.bn("n", y, "n");
     let n = b.act("n.act", n, Activation::Hardswish);
     b.output("s", s);
     b.output("r", c);
     b.output("n", n);
+    (b.g, b.a)
+}
+
+/// Fixed sizes and no parameters: `x: [N, 3, 8, 6]`, `y = maxpool(x + x)`, `z = x`.
+pub fn fixed() -> (Graph, Analysis) {
+    let mut b = Builder::new("Fixed", &[]);
+    let x = b.input("x", 3, [Dim::Const(8), Dim::Const(6)]);
+    let s = b.merge("s", Op::Add, &[x, x], None);
+    let p = b.pool("p", s, true, 2, 2, 0);
+    b.output("y", p);
+    b.output("z", x);
     (b.g, b.a)
 }

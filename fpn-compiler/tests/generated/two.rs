@@ -81,18 +81,16 @@ impl Two {
         let t3 = w.get1("n.bias", 2)?;
         let t4 = w.get1("n.running_mean", 2)?;
         let t5 = w.get1("n.running_var", 2)?;
-        Ok({
-            Self {
-                p_r_weight: t0,
-                p_r_bias: t1,
-                p_n: fpn_runtime::BatchNorm {
-                    weight: t2,
-                    bias: t3,
-                    running_mean: t4,
-                    running_var: t5,
-                    eps: 0.00001f32,
-                },
-            }
+        Ok(Self {
+            p_r_weight: t0,
+            p_r_bias: t1,
+            p_n: fpn_runtime::BatchNorm {
+                weight: t2,
+                bias: t3,
+                running_mean: t4,
+                running_var: t5,
+                eps: 0.00001f32,
+            },
         })
     }
     /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
@@ -187,7 +185,7 @@ impl Two {
             );
         }
         let s0 = i0.2 as i64;
-        if s0 < 4i64 || s0 > 64i64 {
+        if !(4i64..=64i64).contains(&s0) {
             return Err(not_accepted(format!("{} = {} is out of range", "H", s0)));
         }
         if i0.3 as i64 != 5i64 {
