@@ -15,7 +15,16 @@ fn main() -> Result<(), fpn::runtime::Error> {
     let c3 = fpn::runtime::Tensor::from_elem((1, 128, 52, 52), 0.1);
     let c4 = fpn::runtime::Tensor::from_elem((1, 256, 26, 26), 0.2);
     let c5 = fpn::runtime::Tensor::from_elem((1, 512, 13, 13), 0.3);
-    let out = model.forward(NeckInputs { c3: c3.view(), c4: c4.view(), c5: c5.view() })?;
-    println!("p3: {:?}\np4: {:?}\np5: {:?}", out.p3.shape(), out.p4.shape(), out.p5.shape());
+    let out = model.forward(NeckInputs {
+        c3: c3.view(),
+        c4: c4.view(),
+        c5: c5.view(),
+    })?;
+    println!(
+        "p3: {:?}\np4: {:?}\np5: {:?}",
+        out.p3.shape(),
+        out.p4.shape(),
+        out.p5.shape()
+    );
     Ok(())
 }

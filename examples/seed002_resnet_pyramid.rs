@@ -6,7 +6,13 @@ fn main() -> Result<(), fpn::runtime::Error> {
     let model = ResNet18Pyramid::init(2);
     let image = fpn::runtime::Tensor::from_elem((1, 3, 224, 224), 0.5);
     let out = model.forward(ResNet18PyramidInputs { image: image.view() })?;
-    for (name, t) in [("x0", &out.x0), ("x1", &out.x1), ("x2", &out.x2), ("x3", &out.x3), ("x4", &out.x4)] {
+    for (name, t) in [
+        ("x0", &out.x0),
+        ("x1", &out.x1),
+        ("x2", &out.x2),
+        ("x3", &out.x3),
+        ("x4", &out.x4),
+    ] {
         println!("{name}: {:?}", t.shape());
     }
     Ok(())

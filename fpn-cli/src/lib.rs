@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "fpn", version, about = "Compile feature-pyramid topologies: check shapes, accepted sizes, generate Rust.")]
+#[command(
+    name = "fpn",
+    version,
+    about = "Compile feature-pyramid topologies: check shapes, accepted sizes, generate Rust."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -138,7 +142,13 @@ pub fn main() -> ExitCode {
             }
             Err(code) => ExitCode::from(code),
         },
-        Cmd::Run { spec, weights, seed, input, output } => match load(&spec, color) {
+        Cmd::Run {
+            spec,
+            weights,
+            seed,
+            input,
+            output,
+        } => match load(&spec, color) {
             Ok(c) => match run(&c, weights.as_deref(), seed, &input, &output) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -168,12 +178,16 @@ fn run(
     let mut views = Vec::new();
     for (name, t) in &tensors {
         let v = t.view().into_dimensionality::<ndarray::Ix4>().map_err(|_| {
-            fpn_runtime::Error::InputSize(format!("input `{name}` has shape {:?}; expected 4 dims N×C×H×W", t.shape()))
+            fpn_runtime::Error::InputSize(format!(
+                "input `{name}` has shape {:?}; expected 4 dims N×C×H×W",
+                t.shape()
+            ))
         })?;
         views.push((name.as_str(), v));
     }
     let outs = interp::run(&c.graph, &c.analysis, &params, &views)?;
-    let dyn_outs: Vec<(&str, ndarray::ArrayViewD<f32>)> = outs.iter().map(|(n, t)| (n.as_str(), t.view().into_dyn())).collect();
+    let dyn_outs: Vec<(&str, ndarray::ArrayViewD<f32>)> =
+        outs.iter().map(|(n, t)| (n.as_str(), t.view().into_dyn())).collect();
     fpn_runtime::write_tensors(output, &dyn_outs)?;
     for (n, t) in &outs {
         println!("{n}: {:?}", t.shape());
@@ -198,7 +212,11 @@ fn load(path: &std::path::Path, color: bool) -> Result<Compiled, u8> {
         Err(diags) => {
             eprint!("{}", diag::render(&diags, &sources, color));
             let n = diags.iter().filter(|d| d.is_error()).count();
-            eprintln!("error: `{}` has {n} error{}", path.display(), if n == 1 { "" } else { "s" });
+            eprintln!(
+                "error: `{}` has {n} error{}",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
             Err(if diags.iter().any(|d| d.code == "E0000") { 2 } else { 1 })
         }
     }
@@ -219,10 +237,18 @@ pub fn summary(path: &std::path::Path, c: &Compiled) -> String {
         flops.map_or(String::new(), |f| format!(", {:.2} GFLOPs", f as f64 / 1e9))
     );
     for i in &g.inputs {
-        s.push_str(&format!("\n  input  {:<12} {}", g.node(*i).name, fpn_compiler::infer::fmt_shape(&c.analysis.shapes[i.index()], &names)));
+        s.push_str(&format!(
+            "\n  input  {:<12} {}",
+            g.node(*i).name,
+            fpn_compiler::infer::fmt_shape(&c.analysis.shapes[i.index()], &names)
+        ));
     }
     for o in &g.outputs {
-        s.push_str(&format!("\n  output {:<12} {}", o.name, fpn_compiler::infer::fmt_shape(&c.analysis.shapes[o.node.index()], &names)));
+        s.push_str(&format!(
+            "\n  output {:<12} {}",
+            o.name,
+            fpn_compiler::infer::fmt_shape(&c.analysis.shapes[o.node.index()], &names)
+        ));
     }
     for acc in c.sizes.iter().flatten() {
         s.push_str(&format!("\n  sizes  {}", acc.describe()));
@@ -275,7 +301,11 @@ pub fn shapes_table(c: &Compiled) -> String {
     }
     let params: i64 = c.analysis.param_counts.iter().sum();
     let flops: Option<i64> = c.analysis.flops.iter().try_fold(0i64, |acc, f| acc.checked_add((*f)?));
-    out.push_str(&format!("total: {} ops, {params} parameters, {} FLOPs\n", rows.len(), flops.map_or("-".into(), |f| f.to_string())));
+    out.push_str(&format!(
+        "total: {} ops, {params} parameters, {} FLOPs\n",
+        rows.len(),
+        flops.map_or("-".into(), |f| f.to_string())
+    ));
     out
 }
 
@@ -299,7 +329,11 @@ pub fn shapes_json(c: &Compiled) -> String {
             })
         })
         .collect();
-    let outputs: Vec<serde_json::Value> = g.outputs.iter().map(|o| serde_json::json!({"name": o.name, "node": g.node(o.node).name})).collect();
+    let outputs: Vec<serde_json::Value> = g
+        .outputs
+        .iter()
+        .map(|o| serde_json::json!({"name": o.name, "node": g.node(o.node).name}))
+        .collect();
     let doc = serde_json::json!({
         "name": g.name,
         "nodes": nodes,
@@ -331,7 +365,9 @@ pub fn sizes_json(c: &Compiled) -> String {
         .sizes
         .iter()
         .map(|r| match r {
-            Ok(a) => serde_json::json!({"symbol": a.symbol, "first": a.first(8), "description": a.describe(), "set": a}),
+            Ok(a) => {
+                serde_json::json!({"symbol": a.symbol, "first": a.first(8), "description": a.describe(), "set": a})
+            }
             Err(e) => serde_json::json!({"error": e.to_string()}),
         })
         .collect();

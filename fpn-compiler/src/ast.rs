@@ -40,7 +40,10 @@ pub struct Int {
 
 impl Int {
     fn lit(v: i64, span: Span) -> Int {
-        Int { expr: IntExpr::Lit(v), span }
+        Int {
+            expr: IntExpr::Lit(v),
+            span,
+        }
     }
 }
 
@@ -382,22 +385,52 @@ pub struct Spec {
 
 /// Every op keyword (for "did you mean").
 pub const OP_KEYWORDS: &[&str] = &[
-    "conv", "cna", "batch_norm", "relu", "relu6", "leaky_relu", "tanh", "sigmoid", "silu", "hardswish", "gelu",
-    "identity", "max_pool", "avg_pool", "upsample", "add", "concat", "mean", "fuse", "seq", "skip", "residual", "fpn",
-    "panet", "bifpn", "head", "resnet",
+    "conv",
+    "cna",
+    "batch_norm",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "tanh",
+    "sigmoid",
+    "silu",
+    "hardswish",
+    "gelu",
+    "identity",
+    "max_pool",
+    "avg_pool",
+    "upsample",
+    "add",
+    "concat",
+    "mean",
+    "fuse",
+    "seq",
+    "skip",
+    "residual",
+    "fpn",
+    "panet",
+    "bifpn",
+    "head",
+    "resnet",
 ];
 
-const TOP_KEYS: &[&str] = &["name", "doc", "defaults", "symbols", "blocks", "inputs", "nodes", "outputs"];
+const TOP_KEYS: &[&str] = &[
+    "name", "doc", "defaults", "symbols", "blocks", "inputs", "nodes", "outputs",
+];
 
 /// Reads a spec from a value tree; all problems at once.
 pub fn read(v: &Value) -> Result<Spec, Vec<Diagnostic>> {
-    let mut r = Reader { diags: Vec::new(), blocks: Vec::new() };
+    let mut r = Reader {
+        diags: Vec::new(),
+        blocks: Vec::new(),
+    };
     let spec = r.spec(v);
     match spec {
         Some(s) if r.diags.is_empty() => Ok(s),
         _ => {
             if r.diags.is_empty() {
-                r.diags.push(Diagnostic::error("E0100", v.span, "the spec could not be read").with_label("here"));
+                r.diags
+                    .push(Diagnostic::error("E0100", v.span, "the spec could not be read").with_label("here"));
             }
             Err(r.diags)
         }
@@ -451,7 +484,9 @@ fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
     };
     Diagnostic::error("E0102", v.span, format!("{what} must be {expected}, found {found}"))
         .with_label(format!("expected {expected}"))
-        .with_help(format!("write {what} as {expected}; docs/spec.md lists every key with its type"))
+        .with_help(format!(
+            "write {what} as {expected}; docs/spec.md lists every key with its type"
+        ))
 }
 
 impl Reader {
@@ -461,7 +496,11 @@ impl Reader {
 
     fn map<'a>(&mut self, v: &'a Value, what: &str) -> Option<MapR<'a>> {
         match &v.kind {
-            ValueKind::Map(entries) => Some(MapR { entries, used: vec![false; entries.len()], span: v.span }),
+            ValueKind::Map(entries) => Some(MapR {
+                entries,
+                used: vec![false; entries.len()],
+                span: v.span,
+            }),
             _ => {
                 self.err(type_error(v, "a map", what).with_help(format!("write {what} as `key: value` pairs")));
                 None
@@ -489,7 +528,11 @@ impl Reader {
     fn require<'a>(&mut self, m: &mut MapR<'a>, key: &str, what: &str) -> Option<&'a Value> {
         let v = m.get(key);
         // A misspelt key (`kernal`) is reported once, as unknown with "did you mean", not again as missing.
-        let misspelt = m.entries.iter().zip(&m.used).any(|((k, _), u)| !u && suggest(&k.name, [key]).is_some());
+        let misspelt = m
+            .entries
+            .iter()
+            .zip(&m.used)
+            .any(|((k, _), u)| !u && suggest(&k.name, [key]).is_some());
         if v.is_none() && !misspelt {
             self.err(
                 Diagnostic::error("E0103", m.span, format!("{what} is missing `{key}`"))
@@ -502,7 +545,10 @@ impl Reader {
 
     fn name(&mut self, v: &Value, what: &str) -> Option<Name> {
         match &v.kind {
-            ValueKind::Str(s) => Some(Name { text: s.clone(), span: v.span }),
+            ValueKind::Str(s) => Some(Name {
+                text: s.clone(),
+                span: v.span,
+            }),
             _ => {
                 self.err(type_error(v, "a name", what));
                 None
@@ -563,9 +609,10 @@ impl Reader {
 
     fn pair(&mut self, v: &Value, what: &str) -> Option<Pair> {
         match &v.kind {
-            ValueKind::Seq(items) if items.len() == 2 => {
-                Some(Pair { h: self.int(&items[0], what)?, w: self.int(&items[1], what)? })
-            }
+            ValueKind::Seq(items) if items.len() == 2 => Some(Pair {
+                h: self.int(&items[0], what)?,
+                w: self.int(&items[1], what)?,
+            }),
             ValueKind::Seq(_) => {
                 self.err(type_error(v, "a number or a pair `[h, w]`", what));
                 None
@@ -580,7 +627,10 @@ impl Reader {
     fn pair_or(&mut self, m: &mut MapR<'_>, key: &str, default: i64, what: &str) -> Option<Pair> {
         match m.get(key) {
             Some(v) => self.pair(v, &format!("`{key}` of {what}")),
-            None => Some(Pair { h: Int::lit(default, m.span), w: Int::lit(default, m.span) }),
+            None => Some(Pair {
+                h: Int::lit(default, m.span),
+                w: Int::lit(default, m.span),
+            }),
         }
     }
 
@@ -608,7 +658,9 @@ impl Reader {
 
     fn spec(&mut self, v: &Value) -> Option<Spec> {
         let mut m = self.map(v, "the spec")?;
-        let name = self.require(&mut m, "name", "the spec").and_then(|v| self.name(v, "`name`"));
+        let name = self
+            .require(&mut m, "name", "the spec")
+            .and_then(|v| self.name(v, "`name`"));
         let doc = m.get("doc").and_then(|d| match &d.kind {
             ValueKind::Str(s) => Some(s.clone()),
             _ => {
@@ -624,16 +676,37 @@ impl Reader {
             self.blocks = entries.iter().map(|(k, _)| k.name.clone()).collect();
         }
         let blocks = block_v.map(|b| self.blocks(b)).unwrap_or_default();
-        let inputs = self.require(&mut m, "inputs", "the spec").map(|i| self.inputs(i)).unwrap_or_default();
-        let nodes = self.require(&mut m, "nodes", "the spec").map(|n| self.nodes(n)).unwrap_or_default();
-        let outputs = self.require(&mut m, "outputs", "the spec").map(|o| self.outputs(o)).unwrap_or_default();
+        let inputs = self
+            .require(&mut m, "inputs", "the spec")
+            .map(|i| self.inputs(i))
+            .unwrap_or_default();
+        let nodes = self
+            .require(&mut m, "nodes", "the spec")
+            .map(|n| self.nodes(n))
+            .unwrap_or_default();
+        let outputs = self
+            .require(&mut m, "outputs", "the spec")
+            .map(|o| self.outputs(o))
+            .unwrap_or_default();
         self.finish(m, TOP_KEYS, "the spec");
-        Some(Spec { name: name?, doc, defaults, symbols, blocks, inputs, nodes, outputs, span: v.span })
+        Some(Spec {
+            name: name?,
+            doc,
+            defaults,
+            symbols,
+            blocks,
+            inputs,
+            nodes,
+            outputs,
+            span: v.span,
+        })
     }
 
     fn defaults(&mut self, v: &Value) -> Defaults {
         let mut d = Defaults::default();
-        let Some(mut m) = self.map(v, "`defaults`") else { return d };
+        let Some(mut m) = self.map(v, "`defaults`") else {
+            return d;
+        };
         if let Some(c) = m.get("cna") {
             if let Some(mut cm) = self.map(c, "`defaults.cna`") {
                 d.norm = cm.get("norm").and_then(|n| self.norm(n));
@@ -647,10 +720,15 @@ impl Reader {
     }
 
     fn symbols(&mut self, v: &Value) -> Vec<SymbolDecl> {
-        let Some(m) = self.map(v, "`symbols`") else { return Vec::new() };
+        let Some(m) = self.map(v, "`symbols`") else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for (k, val) in m.entries {
-            let name = Name { text: k.name.clone(), span: k.span };
+            let name = Name {
+                text: k.name.clone(),
+                span: k.span,
+            };
             let range = match &val.kind {
                 ValueKind::Str(s) => parse_range(s),
                 ValueKind::Int(i) if *i >= 1 => Some((*i, None)),
@@ -661,8 +739,12 @@ impl Reader {
                     out.push(SymbolDecl { name, min, max })
                 }
                 _ => self.err(
-                    type_error(val, "a range `MIN..MAX` or `MIN..`", &format!("the bounds of `{}`", k.name))
-                        .with_help("e.g. `H: 32..2048` (sizes are at least 1)"),
+                    type_error(
+                        val,
+                        "a range `MIN..MAX` or `MIN..`",
+                        &format!("the bounds of `{}`", k.name),
+                    )
+                    .with_help("e.g. `H: 32..2048` (sizes are at least 1)"),
                 ),
             }
         }
@@ -670,28 +752,45 @@ impl Reader {
     }
 
     fn blocks(&mut self, v: &Value) -> Vec<BlockDef> {
-        let Some(m) = self.map(v, "`blocks`") else { return Vec::new() };
+        let Some(m) = self.map(v, "`blocks`") else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for (k, bv) in m.entries {
             let what = format!("block `{}`", k.name);
             let Some(mut bm) = self.map(bv, &what) else { continue };
             let params = match bm.get("params") {
-                Some(Value { kind: ValueKind::Seq(ps), .. }) => ps.iter().filter_map(|p| self.name(p, "a block parameter")).collect(),
+                Some(Value {
+                    kind: ValueKind::Seq(ps),
+                    ..
+                }) => ps.iter().filter_map(|p| self.name(p, "a block parameter")).collect(),
                 Some(p) => {
                     self.err(type_error(p, "a list of names", "`params`"));
                     Vec::new()
                 }
                 None => Vec::new(),
             };
-            let body = self.require(&mut bm, "body", &what).and_then(|b| self.seq_items(b, &what)).unwrap_or_default();
+            let body = self
+                .require(&mut bm, "body", &what)
+                .and_then(|b| self.seq_items(b, &what))
+                .unwrap_or_default();
             self.finish(bm, &["params", "body"], &what);
-            out.push(BlockDef { name: Name { text: k.name.clone(), span: k.span }, params, body });
+            out.push(BlockDef {
+                name: Name {
+                    text: k.name.clone(),
+                    span: k.span,
+                },
+                params,
+                body,
+            });
         }
         out
     }
 
     fn inputs(&mut self, v: &Value) -> Vec<InputDecl> {
-        let Some(m) = self.map(v, "`inputs`") else { return Vec::new() };
+        let Some(m) = self.map(v, "`inputs`") else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for (k, iv) in m.entries {
             let what = format!("input `{}`", k.name);
@@ -702,9 +801,13 @@ impl Reader {
             };
             if items.len() != 3 {
                 self.err(
-                    Diagnostic::error("E0105", iv.span, format!("{what} has {} sizes, expected 3", items.len()))
-                        .with_label("expected `[C, H, W]`")
-                        .with_help(format!("{help}; the batch size is always dynamic")),
+                    Diagnostic::error(
+                        "E0105",
+                        iv.span,
+                        format!("{what} has {} sizes, expected 3", items.len()),
+                    )
+                    .with_label("expected `[C, H, W]`")
+                    .with_help(format!("{help}; the batch size is always dynamic")),
                 );
                 continue;
             }
@@ -718,7 +821,14 @@ impl Reader {
                 }
             }
             if let (Some(c), Ok([h, w])) = (c, <[_; 2]>::try_from(size)) {
-                out.push(InputDecl { name: Name { text: k.name.clone(), span: k.span }, channels: c, size: [h, w] });
+                out.push(InputDecl {
+                    name: Name {
+                        text: k.name.clone(),
+                        span: k.span,
+                    },
+                    channels: c,
+                    size: [h, w],
+                });
             }
         }
         out
@@ -735,28 +845,49 @@ impl Reader {
                         Some(s) => s.clone(),
                         None => r.node.clone(),
                     };
-                    Some(OutputDecl { name: Name { text: field, span: r.span }, target: r })
+                    Some(OutputDecl {
+                        name: Name {
+                            text: field,
+                            span: r.span,
+                        },
+                        target: r,
+                    })
                 })
                 .collect(),
             ValueKind::Map(entries) => entries
                 .iter()
                 .filter_map(|(k, t)| {
                     let target = self.reference(t, "an output")?;
-                    Some(OutputDecl { name: Name { text: k.name.clone(), span: k.span }, target })
+                    Some(OutputDecl {
+                        name: Name {
+                            text: k.name.clone(),
+                            span: k.span,
+                        },
+                        target,
+                    })
                 })
                 .collect(),
             _ => {
-                self.err(type_error(v, "a list of node names or a map `field: node`", "`outputs`"));
+                self.err(type_error(
+                    v,
+                    "a list of node names or a map `field: node`",
+                    "`outputs`",
+                ));
                 Vec::new()
             }
         }
     }
 
     fn nodes(&mut self, v: &Value) -> Vec<NodeDecl> {
-        let Some(m) = self.map(v, "`nodes`") else { return Vec::new() };
+        let Some(m) = self.map(v, "`nodes`") else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for (k, nv) in m.entries {
-            let name = Name { text: k.name.clone(), span: k.span };
+            let name = Name {
+                text: k.name.clone(),
+                span: k.span,
+            };
             let what = format!("node `{}`", k.name);
             let (from, op) = match &nv.kind {
                 ValueKind::Map(_) => {
@@ -806,7 +937,12 @@ impl Reader {
         let blocks = self.blocks.clone();
         allowed.extend(blocks.iter().map(String::as_str));
         if !has_op {
-            let unknown = m.entries.iter().zip(&m.used).find(|(_, u)| !**u).map(|((k, _), _)| k.clone());
+            let unknown = m
+                .entries
+                .iter()
+                .zip(&m.used)
+                .find(|(_, u)| !**u)
+                .map(|((k, _), _)| k.clone());
             match unknown {
                 Some(k) => {
                     m.used.iter_mut().for_each(|u| *u = true);
@@ -829,7 +965,15 @@ impl Reader {
             }
             return None;
         }
-        self.finish(MapR { entries: m.entries, used: m.used.clone(), span: m.span }, &allowed, what);
+        self.finish(
+            MapR {
+                entries: m.entries,
+                used: m.used.clone(),
+                span: m.span,
+            },
+            &allowed,
+            what,
+        );
         m.used.iter_mut().for_each(|u| *u = true);
         found
     }
@@ -842,18 +986,31 @@ impl Reader {
     fn op_item(&mut self, v: &Value, what: &str) -> Option<Op> {
         match &v.kind {
             ValueKind::Str(s) => {
-                let key = Key { name: s.clone(), span: v.span };
+                let key = Key {
+                    name: s.clone(),
+                    span: v.span,
+                };
                 if !self.is_op_key(s) {
                     let blocks = self.blocks.clone();
                     let dym = did_you_mean(s, OP_KEYWORDS.iter().copied().chain(blocks.iter().map(String::as_str)));
                     self.err(
                         Diagnostic::error("E0107", v.span, format!("unknown op `{s}` in {what}"))
                             .with_label("not an op or a block")
-                            .with_help(if dym.is_empty() { format!("ops are: {}", OP_KEYWORDS.join(", ")) } else { dym }),
+                            .with_help(if dym.is_empty() {
+                                format!("ops are: {}", OP_KEYWORDS.join(", "))
+                            } else {
+                                dym
+                            }),
                     );
                     return None;
                 }
-                self.op(&key, &Value { kind: ValueKind::Null, span: v.span })
+                self.op(
+                    &key,
+                    &Value {
+                        kind: ValueKind::Null,
+                        span: v.span,
+                    },
+                )
             }
             ValueKind::Map(_) => {
                 let mut m = self.map(v, what)?;
@@ -910,13 +1067,22 @@ impl Reader {
             "max_pool" | "avg_pool" => {
                 let is_max = k.name == "max_pool";
                 let mut m = self.map(v, &what)?;
-                let kernel = self.require(&mut m, "kernel", &what).and_then(|x| self.pair(x, "`kernel`"));
+                let kernel = self
+                    .require(&mut m, "kernel", &what)
+                    .and_then(|x| self.pair(x, "`kernel`"));
                 let stride = match m.get("stride") {
                     Some(s) => Some(self.pair(s, "`stride`")?),
                     None => None,
                 };
                 let padding = self.pair_or(&mut m, "padding", 0, &what);
-                let dilation = if is_max { self.pair_or(&mut m, "dilation", 1, &what) } else { Some(Pair { h: Int::lit(1, span), w: Int::lit(1, span) }) };
+                let dilation = if is_max {
+                    self.pair_or(&mut m, "dilation", 1, &what)
+                } else {
+                    Some(Pair {
+                        h: Int::lit(1, span),
+                        w: Int::lit(1, span),
+                    })
+                };
                 let ceil_mode = match m.get("ceil_mode") {
                     Some(b) => self.boolean(b, "`ceil_mode`")?,
                     None => false,
@@ -931,7 +1097,14 @@ impl Reader {
                     &["kernel", "stride", "padding", "ceil_mode", "count_include_pad"]
                 };
                 self.finish(m, keys, &what);
-                let args = PoolArgs { kernel: kernel?, stride, padding: padding?, dilation: dilation?, ceil_mode, count_include_pad };
+                let args = PoolArgs {
+                    kernel: kernel?,
+                    stride,
+                    padding: padding?,
+                    dilation: dilation?,
+                    ceil_mode,
+                    count_include_pad,
+                };
                 if is_max {
                     OpExpr::MaxPool(args)
                 } else {
@@ -967,27 +1140,43 @@ impl Reader {
             "head" => {
                 let mut m = self.map(v, &what)?;
                 let on = self.require(&mut m, "on", &what).and_then(|r| self.refs(r, "`on`"));
-                let body = self.require(&mut m, "body", &what).and_then(|b| self.seq_items(b, &what));
+                let body = self
+                    .require(&mut m, "body", &what)
+                    .and_then(|b| self.seq_items(b, &what));
                 self.finish(m, &["on", "body"], &what);
                 OpExpr::Head(on?, body?)
             }
             "resnet" => {
                 let mut m = self.map(v, &what)?;
-                let depth = self.require(&mut m, "depth", &what).and_then(|d| self.int(d, "`depth`"));
+                let depth = self
+                    .require(&mut m, "depth", &what)
+                    .and_then(|d| self.int(d, "`depth`"));
                 let width = match m.get("width") {
                     Some(w) => self.int(w, "`width`"),
                     None => Some(Int::lit(64, span)),
                 };
                 self.finish(m, &["depth", "width"], &what);
-                OpExpr::ResNet { depth: depth?, width: width? }
+                OpExpr::ResNet {
+                    depth: depth?,
+                    width: width?,
+                }
             }
             block => {
-                let name = Name { text: block.to_string(), span };
+                let name = Name {
+                    text: block.to_string(),
+                    span,
+                };
                 let mut args = Vec::new();
                 if !null {
                     let m = self.map(v, &format!("the arguments of block `{block}`"))?;
                     for (ak, av) in m.entries {
-                        args.push((Name { text: ak.name.clone(), span: ak.span }, self.int(av, &format!("argument `{}`", ak.name))?));
+                        args.push((
+                            Name {
+                                text: ak.name.clone(),
+                                span: ak.span,
+                            },
+                            self.int(av, &format!("argument `{}`", ak.name))?,
+                        ));
                     }
                 }
                 OpExpr::Call(name, args)
@@ -999,7 +1188,9 @@ impl Reader {
     fn conv_args<'a>(&mut self, v: &'a Value, what: &str, cna: bool) -> Option<(ConvArgs, Option<MapR<'a>>)> {
         let mut m = self.map(v, what)?;
         let out = self.require(&mut m, "out", what).and_then(|o| self.int(o, "`out`"));
-        let kernel = self.require(&mut m, "kernel", what).and_then(|k| self.pair(k, "`kernel`"));
+        let kernel = self
+            .require(&mut m, "kernel", what)
+            .and_then(|k| self.pair(k, "`kernel`"));
         let stride = self.pair_or(&mut m, "stride", 1, what);
         let padding = match m.get("padding") {
             None => Some(None),
@@ -1050,8 +1241,12 @@ impl Reader {
             }
             ValueKind::Seq(items) if items.len() != 2 => {
                 self.err(
-                    type_error(v, "a number, `[h, w]`, `[top, bottom, left, right]` or `same`", "`padding`")
-                        .with_help("e.g. `padding: 1`, `padding: [1, 2]`, or `padding: same`"),
+                    type_error(
+                        v,
+                        "a number, `[h, w]`, `[top, bottom, left, right]` or `same`",
+                        "`padding`",
+                    )
+                    .with_help("e.g. `padding: 1`, `padding: [1, 2]`, or `padding: same`"),
                 );
                 None
             }
@@ -1072,7 +1267,11 @@ impl Reader {
                 self.err(
                     Diagnostic::error("E0108", n.span, format!("unknown padding mode `{other}`"))
                         .with_label("not a padding mode")
-                        .with_help(if dym.is_empty() { format!("padding modes are: {}", modes.join(", ")) } else { dym }),
+                        .with_help(if dym.is_empty() {
+                            format!("padding modes are: {}", modes.join(", "))
+                        } else {
+                            dym
+                        }),
                 );
                 return None;
             }
@@ -1088,7 +1287,11 @@ impl Reader {
                 let mut m = self.map(v, "`norm`")?;
                 let bn = self.require(&mut m, "batch_norm", "`norm`")?;
                 let mut eps = 1e-5;
-                if let Some(mut bm) = if matches!(bn.kind, ValueKind::Null) { None } else { self.map(bn, "`batch_norm`") } {
+                if let Some(mut bm) = if matches!(bn.kind, ValueKind::Null) {
+                    None
+                } else {
+                    self.map(bn, "`batch_norm`")
+                } {
                     if let Some(e) = bm.get("eps") {
                         eps = self.float(e, "`eps`")?;
                     }
@@ -1103,8 +1306,11 @@ impl Reader {
                     _ => String::new(),
                 };
                 self.err(
-                    type_error(v, "`batch_norm` or `none`", "`norm`")
-                        .with_help(if dym.is_empty() { "norms are: batch_norm, none".to_string() } else { dym }),
+                    type_error(v, "`batch_norm` or `none`", "`norm`").with_help(if dym.is_empty() {
+                        "norms are: batch_norm, none".to_string()
+                    } else {
+                        dym
+                    }),
                 );
                 None
             }
@@ -1122,11 +1328,22 @@ impl Reader {
                     self.err(
                         Diagnostic::error("E0109", v.span, format!("unknown activation `{s}`"))
                             .with_label("not an activation")
-                            .with_help(if dym.is_empty() { format!("activations are: {}", ACTS.join(", ")) } else { dym }),
+                            .with_help(if dym.is_empty() {
+                                format!("activations are: {}", ACTS.join(", "))
+                            } else {
+                                dym
+                            }),
                     );
                     return None;
                 }
-                self.act(s, &Value { kind: ValueKind::Null, span: v.span }, v.span)
+                self.act(
+                    s,
+                    &Value {
+                        kind: ValueKind::Null,
+                        span: v.span,
+                    },
+                    v.span,
+                )
             }
             ValueKind::Map(entries) if entries.len() == 1 => {
                 let (k, a) = &entries[0];
@@ -1135,14 +1352,22 @@ impl Reader {
                     self.err(
                         Diagnostic::error("E0109", k.span, format!("unknown activation `{}`", k.name))
                             .with_label("not an activation")
-                            .with_help(if dym.is_empty() { format!("activations are: {}", ACTS.join(", ")) } else { dym }),
+                            .with_help(if dym.is_empty() {
+                                format!("activations are: {}", ACTS.join(", "))
+                            } else {
+                                dym
+                            }),
                     );
                     return None;
                 }
                 self.act(&k.name, a, k.span)
             }
             _ => {
-                self.err(type_error(v, "an activation like `relu` or `{leaky_relu: 0.1}`", "`act`"));
+                self.err(type_error(
+                    v,
+                    "an activation like `relu` or `{leaky_relu: 0.1}`",
+                    "`act`",
+                ));
                 None
             }
         }
@@ -1214,7 +1439,9 @@ impl Reader {
     fn upsample(&mut self, v: &Value, what: &str) -> Option<UpArgs> {
         let scale_of = |r: &mut Reader, s: &Value| -> Option<[f64; 2]> {
             match &s.kind {
-                ValueKind::Seq(items) if items.len() == 2 => Some([r.float(&items[0], "`scale`")?, r.float(&items[1], "`scale`")?]),
+                ValueKind::Seq(items) if items.len() == 2 => {
+                    Some([r.float(&items[0], "`scale`")?, r.float(&items[1], "`scale`")?])
+                }
                 _ => {
                     let f = r.float(s, "`scale`")?;
                     Some([f, f])
@@ -1222,9 +1449,11 @@ impl Reader {
             }
         };
         match &v.kind {
-            ValueKind::Int(_) | ValueKind::Float(_) | ValueKind::Seq(_) => {
-                Some(UpArgs { target: UpTarget::Scale(scale_of(self, v)?), bilinear: false, align_corners: false })
-            }
+            ValueKind::Int(_) | ValueKind::Float(_) | ValueKind::Seq(_) => Some(UpArgs {
+                target: UpTarget::Scale(scale_of(self, v)?),
+                bilinear: false,
+                align_corners: false,
+            }),
             _ => {
                 let mut m = self.map(v, what)?;
                 let scale = m.get("scale");
@@ -1251,7 +1480,11 @@ impl Reader {
                             self.err(
                                 Diagnostic::error("E0112", mv.span, format!("unknown upsample mode `{other}`"))
                                     .with_label("not a mode")
-                                    .with_help(if dym.is_empty() { "modes are: nearest, bilinear".to_string() } else { dym }),
+                                    .with_help(if dym.is_empty() {
+                                        "modes are: nearest, bilinear".to_string()
+                                    } else {
+                                        dym
+                                    }),
                             );
                             return None;
                         }
@@ -1262,7 +1495,11 @@ impl Reader {
                     None => false,
                 };
                 self.finish(m, &["scale", "match", "mode", "align_corners"], what);
-                Some(UpArgs { target, bilinear, align_corners })
+                Some(UpArgs {
+                    target,
+                    bilinear,
+                    align_corners,
+                })
             }
         }
     }
@@ -1274,12 +1511,20 @@ impl Reader {
             "cna" => Some(ConvKind::Cna),
             "none" if allow_none => Some(ConvKind::None),
             other => {
-                let opts: &[&str] = if allow_none { &["conv", "cna", "none"] } else { &["conv", "cna"] };
+                let opts: &[&str] = if allow_none {
+                    &["conv", "cna", "none"]
+                } else {
+                    &["conv", "cna"]
+                };
                 let dym = did_you_mean(other, opts.iter().copied());
                 self.err(
                     Diagnostic::error("E0113", n.span, format!("{what} must be one of {}", opts.join(", ")))
                         .with_label(format!("found `{other}`"))
-                        .with_help(if dym.is_empty() { format!("choose one of {}", opts.join(", ")) } else { dym }),
+                        .with_help(if dym.is_empty() {
+                            format!("choose one of {}", opts.join(", "))
+                        } else {
+                            dym
+                        }),
                 );
                 None
             }
@@ -1295,9 +1540,14 @@ impl Reader {
             _ => PyramidKind::Bifpn,
         };
         let inputs = self.require(&mut m, "in", &what).and_then(|i| self.refs(i, "`in`"));
-        let width = self.require(&mut m, "width", &what).and_then(|w| self.int(w, "`width`"));
+        let width = self
+            .require(&mut m, "width", &what)
+            .and_then(|w| self.int(w, "`width`"));
         let levels = match m.get("levels") {
-            Some(Value { kind: ValueKind::Seq(ls), .. }) => ls.iter().filter_map(|l| self.int_lit(l, "a level")).collect(),
+            Some(Value {
+                kind: ValueKind::Seq(ls),
+                ..
+            }) => ls.iter().filter_map(|l| self.int_lit(l, "a level")).collect(),
             Some(l) => {
                 self.err(type_error(l, "a list of level numbers", "`levels`"));
                 Vec::new()
@@ -1314,7 +1564,10 @@ impl Reader {
         };
         let upsample = match m.get("upsample") {
             None => Some(None),
-            Some(Value { kind: ValueKind::Str(s), .. }) if s == "match" => Some(None),
+            Some(Value {
+                kind: ValueKind::Str(s),
+                ..
+            }) if s == "match" => Some(None),
             Some(u) => self.float(u, "`upsample` (`match` or a scale)").map(Some),
         };
         let concat = match m.get("merge") {
@@ -1326,7 +1579,7 @@ impl Reader {
                     self.err(
                         Diagnostic::error("E0113", mv.span, "`merge` must be `add` or `concat`")
                             .with_label(format!("found `{t}`"))
-                            .with_help(did_you_mean(&t, ["add", "concat"]).replace("", "").to_string() + " (merge: add | concat)"),
+                            .with_help(did_you_mean(&t, ["add", "concat"]) + " (merge: add | concat)"),
                     );
                     None
                 }
@@ -1363,8 +1616,13 @@ impl Reader {
                         _ => String::new(),
                     };
                     self.err(
-                        type_error(ev, "`none`, `max_pool`, `p6p7` or `{p6p7: {from: p5}}`", "`extra`")
-                            .with_help(if dym.is_empty() { "extra levels: none, max_pool, p6p7".to_string() } else { dym }),
+                        type_error(ev, "`none`, `max_pool`, `p6p7` or `{p6p7: {from: p5}}`", "`extra`").with_help(
+                            if dym.is_empty() {
+                                "extra levels: none, max_pool, p6p7".to_string()
+                            } else {
+                                dym
+                            },
+                        ),
                     );
                     None
                 }
@@ -1378,7 +1636,9 @@ impl Reader {
             Some(e) => self.float(e, "`eps`"),
             None => Some(1e-4),
         };
-        let keys: &[&str] = &["in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps"];
+        let keys: &[&str] = &[
+            "in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps",
+        ];
         self.finish(m, keys, &what);
         Some(PyramidArgs {
             kind,
@@ -1397,13 +1657,33 @@ impl Reader {
     }
 }
 
-const CONV_KEYS: &[&str] = &["out", "kernel", "stride", "padding", "dilation", "groups", "bias", "padding_mode"];
-const ACTS: &[&str] = &["relu", "relu6", "leaky_relu", "tanh", "sigmoid", "silu", "hardswish", "gelu", "identity"];
+const CONV_KEYS: &[&str] = &[
+    "out",
+    "kernel",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "bias",
+    "padding_mode",
+];
+const ACTS: &[&str] = &[
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "tanh",
+    "sigmoid",
+    "silu",
+    "hardswish",
+    "gelu",
+    "identity",
+];
 
 /// Whether `s` is an identifier (`[A-Za-z_][A-Za-z0-9_]*`).
 pub fn is_ident(s: &str) -> bool {
     let mut c = s.chars();
-    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 fn parse_ref(s: &str, span: Span) -> Option<Ref> {
@@ -1412,7 +1692,11 @@ fn parse_ref(s: &str, span: Span) -> Option<Ref> {
         None => (s, None),
     };
     let sub_ok = sub.is_none_or(|x| !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-    (!node.is_empty() && sub_ok).then(|| Ref { node: node.to_string(), sub: sub.map(str::to_string), span })
+    (!node.is_empty() && sub_ok).then(|| Ref {
+        node: node.to_string(),
+        sub: sub.map(str::to_string),
+        span,
+    })
 }
 
 fn parse_range(s: &str) -> Option<(i64, Option<i64>)> {
@@ -1513,7 +1797,11 @@ mod tests {
             IntExpr::Bin(
                 Box::new(IntExpr::Param("cin".into())),
                 '+',
-                Box::new(IntExpr::Bin(Box::new(IntExpr::Lit(2)), '*', Box::new(IntExpr::Param("cout".into()))))
+                Box::new(IntExpr::Bin(
+                    Box::new(IntExpr::Lit(2)),
+                    '*',
+                    Box::new(IntExpr::Param("cout".into()))
+                ))
             )
         );
         assert_eq!(parse_int_expr("2 *"), None);

@@ -65,7 +65,10 @@ impl Diagnostic {
 
     /// A new warning at `span`.
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Self::error(code, span, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Self::error(code, span, message)
+        }
     }
 
     /// Sets the primary label.
@@ -76,7 +79,10 @@ impl Diagnostic {
 
     /// Adds a secondary label.
     pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.secondary.push(Label { span, message: message.into() });
+        self.secondary.push(Label {
+            span,
+            message: message.into(),
+        });
         self
     }
 
@@ -109,9 +115,16 @@ impl std::error::Error for Diagnostic {}
 /// Renders diagnostics as rustc-style text. `color` adds ANSI colours (use only on a terminal).
 pub fn render(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String {
     let mut files = SimpleFiles::new();
-    let ids: Vec<usize> = sources.iter().map(|(_, s)| files.add(s.name.clone(), s.text().to_string())).collect();
+    let ids: Vec<usize> = sources
+        .iter()
+        .map(|(_, s)| files.add(s.name.clone(), s.text().to_string()))
+        .collect();
     let config = term::Config::default();
-    let mut buf = if color { termcolor::Buffer::ansi() } else { termcolor::Buffer::no_color() };
+    let mut buf = if color {
+        termcolor::Buffer::ansi()
+    } else {
+        termcolor::Buffer::no_color()
+    };
     for d in diags {
         let mut cs = match d.severity {
             Severity::Error => CsDiag::error(),
@@ -123,7 +136,11 @@ pub fn render(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String 
         let mut push = |span: Span, msg: &str, primary: bool| {
             if let (Some(src), Some(&fid)) = (sources.get(span.source), ids.get(span.source.0 as usize)) {
                 let range = src.byte_range(span);
-                let l = if primary { CsLabel::primary(fid, range) } else { CsLabel::secondary(fid, range) };
+                let l = if primary {
+                    CsLabel::primary(fid, range)
+                } else {
+                    CsLabel::secondary(fid, range)
+                };
                 labels.push(l.with_message(msg));
             }
         };
@@ -141,7 +158,13 @@ pub fn render(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String 
         // `byte_range` already clamps; fall back to the bare message all the same.
         if term::emit_to_write_style(&mut buf, &config, &files, &cs).is_err() {
             use std::io::Write;
-            let _ = writeln!(buf, "{}[{}]: {}", if d.is_error() { "error" } else { "warning" }, d.code, d.message);
+            let _ = writeln!(
+                buf,
+                "{}[{}]: {}",
+                if d.is_error() { "error" } else { "warning" },
+                d.code,
+                d.message
+            );
         }
     }
     String::from_utf8_lossy(buf.as_slice()).into_owned()

@@ -54,15 +54,24 @@ impl Dim {
             _ if mul == 0 => Dim::Const(add),
             Dim::Const(c) => Dim::Const(c.checked_mul(mul)?.checked_add(add)?),
             _ if mul == 1 && add == 0 => self.clone(),
-            Dim::Lin { a, mul: m, add: k } => {
-                Dim::Lin { a: a.clone(), mul: m.checked_mul(mul)?, add: k.checked_mul(mul)?.checked_add(add)? }
-                    .normalized()
+            Dim::Lin { a, mul: m, add: k } => Dim::Lin {
+                a: a.clone(),
+                mul: m.checked_mul(mul)?,
+                add: k.checked_mul(mul)?.checked_add(add)?,
             }
+            .normalized(),
             Dim::Div { a, div } if mul == 1 => {
                 // floor(x/d) + k == floor((x + k·d)/d)
-                Dim::Div { a: Box::new(a.lin(1, add.checked_mul(*div)?)?), div: *div }
+                Dim::Div {
+                    a: Box::new(a.lin(1, add.checked_mul(*div)?)?),
+                    div: *div,
+                }
             }
-            _ => Dim::Lin { a: Box::new(self.clone()), mul, add },
+            _ => Dim::Lin {
+                a: Box::new(self.clone()),
+                mul,
+                add,
+            },
         })
     }
 
@@ -87,10 +96,16 @@ impl Dim {
             _ if div == 1 => self.clone(),
             Dim::Const(c) => Dim::Const(c.div_euclid(div)),
             // floor(floor(x/a)/b) == floor(x/(a·b))
-            Dim::Div { a, div: d } => Dim::Div { a: a.clone(), div: d.checked_mul(div)? },
+            Dim::Div { a, div: d } => Dim::Div {
+                a: a.clone(),
+                div: d.checked_mul(div)?,
+            },
             // floor((m·x)/d) with d | m
             Dim::Lin { a, mul, add } if mul % div == 0 && add % div == 0 => a.lin(mul / div, add / div)?,
-            _ => Dim::Div { a: Box::new(self.clone()), div },
+            _ => Dim::Div {
+                a: Box::new(self.clone()),
+                div,
+            },
         })
     }
 
@@ -249,7 +264,11 @@ mod tests {
     fn conv_stride_two_prints_as_ceil() {
         // 3x3, stride 2, padding 1: floor((H + 2 - 2 - 1)/2) + 1
         let h = Dim::Sym(0);
-        let out = h.add(-1).and_then(|d| d.floor_div(2)).and_then(|d| d.add(1)).expect("fits");
+        let out = h
+            .add(-1)
+            .and_then(|d| d.floor_div(2))
+            .and_then(|d| d.add(1))
+            .expect("fits");
         assert_eq!(out.display(&names()).to_string(), "ceil(H/2)");
         for x in 1..50 {
             assert_eq!(out.eval(&[x]), Some((x + 1) / 2));
@@ -260,8 +279,17 @@ mod tests {
     fn nested_floors_merge_and_constants_fold() {
         let h = Dim::Sym(0);
         let q = h.floor_div(2).and_then(|d| d.floor_div(2)).expect("fits");
-        assert_eq!(q, Dim::Div { a: Box::new(Dim::Sym(0)), div: 4 });
-        assert_eq!(q.lin(4, 0).map(|d| d.display(&names()).to_string()), Some("4*H/4".to_string()));
+        assert_eq!(
+            q,
+            Dim::Div {
+                a: Box::new(Dim::Sym(0)),
+                div: 4
+            }
+        );
+        assert_eq!(
+            q.lin(4, 0).map(|d| d.display(&names()).to_string()),
+            Some("4*H/4".to_string())
+        );
         assert_eq!(Dim::Const(7).ceil_div(2), Some(Dim::Const(4)));
         assert_eq!(Dim::Const(i64::MAX).lin(2, 0), None);
     }

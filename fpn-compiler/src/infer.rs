@@ -86,6 +86,7 @@ use crate::ir::{Graph, Op};
 /// Size-independent problems (channel mismatches, groups, shared weights of different shapes,
 /// overflow) come back as diagnostics; size-dependent ones as [`Constraint`]s, which
 /// [`check`] evaluates for given sizes and [`crate::sizes`] solves for all sizes.
+#[allow(clippy::needless_range_loop)] // `axis` indexes sizes, paddings and strides together
 pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
     let mut a = Analysis::default();
     let mut cons = Vec::new();
@@ -95,24 +96,43 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
     for i in g.order() {
         let node = g.node(i);
         let ins: Vec<Shape> = node.inputs.iter().map(|j| a.shapes[j.index()].clone()).collect();
-        let fallback = ins.first().cloned().unwrap_or(Shape { c: 1, h: Dim::Const(1), w: Dim::Const(1) });
+        let fallback = ins.first().cloned().unwrap_or(Shape {
+            c: 1,
+            h: Dim::Const(1),
+            w: Dim::Const(1),
+        });
         let overflow = |what: &str| {
-            Diagnostic::error("E0310", node.span, format!("arithmetic overflow computing {what} of `{}`", node.name))
-                .with_label("numbers too large")
-                .with_help("sizes, channels and kernels must stay below 2^63; check for a typo in a large number")
+            Diagnostic::error(
+                "E0310",
+                node.span,
+                format!("arithmetic overflow computing {what} of `{}`", node.name),
+            )
+            .with_label("numbers too large")
+            .with_help("sizes, channels and kernels must stay below 2^63; check for a typo in a large number")
         };
         let mut params: Vec<(String, Vec<i64>)> = Vec::new();
         let mut flops: Option<i64> = Some(0);
         let shape = match &node.op {
-            Op::Input { channels, size, .. } => Shape { c: *channels, h: size[0].clone(), w: size[1].clone() },
+            Op::Input { channels, size, .. } => Shape {
+                c: *channels,
+                h: size[0].clone(),
+                w: size[1].clone(),
+            },
             Op::Conv(c) => {
                 let x = &ins[0];
                 if x.c % c.groups != 0 {
                     diags.push(
-                        Diagnostic::error("E0301", node.span, format!("groups {} do not divide the {} input channels of `{}`", c.groups, x.c, node.name))
-                            .with_label(format!("input has {} channels", x.c))
-                            .with_note(format!("input shape {}", fmt_shape(x, &names)))
-                            .with_help(format!("groups must divide both {} (in) and {} (out)", x.c, c.out)),
+                        Diagnostic::error(
+                            "E0301",
+                            node.span,
+                            format!(
+                                "groups {} do not divide the {} input channels of `{}`",
+                                c.groups, x.c, node.name
+                            ),
+                        )
+                        .with_label(format!("input has {} channels", x.c))
+                        .with_note(format!("input shape {}", fmt_shape(x, &names)))
+                        .with_help(format!("groups must divide both {} (in) and {} (out)", x.c, c.out)),
                     );
                 }
                 let mut out = [Dim::Const(1), Dim::Const(1)];
@@ -121,11 +141,20 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                     let (p0, p1) = (c.padding[axis * 2], c.padding[axis * 2 + 1]);
                     let reach = c.dilation[axis].checked_mul(c.kernel[axis] - 1);
                     let r = reach.and_then(|reach| {
-                        d.add(p0.checked_add(p1)?.checked_sub(reach)?.checked_sub(1)?)?.floor_div(c.stride[axis])?.add(1)
+                        d.add(p0.checked_add(p1)?.checked_sub(reach)?.checked_sub(1)?)?
+                            .floor_div(c.stride[axis])?
+                            .add(1)
                     });
                     match r {
                         Some(o) => {
-                            cons.push(Constraint { kind: CheckKind::Positive, node: i, axis, lhs: o.clone(), rhs: Dim::Const(1), slots: (0, 0) });
+                            cons.push(Constraint {
+                                kind: CheckKind::Positive,
+                                node: i,
+                                axis,
+                                lhs: o.clone(),
+                                rhs: Dim::Const(1),
+                                slots: (0, 0),
+                            });
                             out[axis] = o;
                         }
                         None => diags.push(overflow("the output size")),
@@ -152,7 +181,10 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                     }
                 }
                 if let Some(prefix) = &node.param {
-                    params.push((format!("{prefix}.weight"), vec![c.out, x.c / c.groups.max(1), c.kernel[0], c.kernel[1]]));
+                    params.push((
+                        format!("{prefix}.weight"),
+                        vec![c.out, x.c / c.groups.max(1), c.kernel[0], c.kernel[1]],
+                    ));
                     if c.bias {
                         params.push((format!("{prefix}.bias"), vec![c.out]));
                     }
@@ -160,8 +192,13 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                 let [h, w] = out;
                 flops = match (h.as_const(), w.as_const()) {
                     (Some(h), Some(w)) => (|| {
-                        let macs = (x.c / c.groups.max(1)).checked_mul(c.kernel[0])?.checked_mul(c.kernel[1])?;
-                        macs.checked_mul(2)?.checked_mul(c.out)?.checked_mul(h.max(0))?.checked_mul(w.max(0))
+                        let macs = (x.c / c.groups.max(1))
+                            .checked_mul(c.kernel[0])?
+                            .checked_mul(c.kernel[1])?;
+                        macs.checked_mul(2)?
+                            .checked_mul(c.out)?
+                            .checked_mul(h.max(0))?
+                            .checked_mul(w.max(0))
                     })(),
                     _ => None,
                 };
@@ -185,16 +222,37 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                 let mut out = [Dim::Const(1), Dim::Const(1)];
                 for axis in 0..2 {
                     let d = if axis == 0 { &x.h } else { &x.w };
-                    match pool_size(d, p.kernel[axis], p.stride[axis], p.padding[axis], p.dilation[axis], p.ceil_mode) {
+                    match pool_size(
+                        d,
+                        p.kernel[axis],
+                        p.stride[axis],
+                        p.padding[axis],
+                        p.dilation[axis],
+                        p.ceil_mode,
+                    ) {
                         Some(o) => {
-                            cons.push(Constraint { kind: CheckKind::Positive, node: i, axis, lhs: o.clone(), rhs: Dim::Const(1), slots: (0, 0) });
+                            cons.push(Constraint {
+                                kind: CheckKind::Positive,
+                                node: i,
+                                axis,
+                                lhs: o.clone(),
+                                rhs: Dim::Const(1),
+                                slots: (0, 0),
+                            });
                             out[axis] = o;
                         }
                         None => diags.push(overflow("the output size")),
                     }
                 }
                 let [h, w] = out;
-                flops = elementwise(&Shape { c: x.c, h: h.clone(), w: w.clone() }, p.kernel[0].saturating_mul(p.kernel[1]));
+                flops = elementwise(
+                    &Shape {
+                        c: x.c,
+                        h: h.clone(),
+                        w: w.clone(),
+                    },
+                    p.kernel[0].saturating_mul(p.kernel[1]),
+                );
                 Shape { c: x.c, h, w }
             }
             Op::Upsample(u) => {
@@ -206,7 +264,14 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                         match (h, w) {
                             (Some(h), Some(w)) => {
                                 for (axis, d) in [(0, &h), (1, &w)] {
-                                    cons.push(Constraint { kind: CheckKind::Positive, node: i, axis, lhs: d.clone(), rhs: Dim::Const(1), slots: (0, 0) });
+                                    cons.push(Constraint {
+                                        kind: CheckKind::Positive,
+                                        node: i,
+                                        axis,
+                                        lhs: d.clone(),
+                                        rhs: Dim::Const(1),
+                                        slots: (0, 0),
+                                    });
                                 }
                                 Shape { c: x.c, h, w }
                             }
@@ -216,7 +281,11 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                             }
                         }
                     }
-                    (None, Some(t)) => Shape { c: x.c, h: t.h.clone(), w: t.w.clone() },
+                    (None, Some(t)) => Shape {
+                        c: x.c,
+                        h: t.h.clone(),
+                        w: t.w.clone(),
+                    },
                     (None, None) => x.clone(),
                 };
                 flops = elementwise(&s, 1);
@@ -245,7 +314,14 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                     for axis in 0..2 {
                         let (l, r) = if axis == 0 { (&first.h, &s.h) } else { (&first.w, &s.w) };
                         if l != r {
-                            cons.push(Constraint { kind: CheckKind::MergeEq, node: i, axis, lhs: l.clone(), rhs: r.clone(), slots: (0, slot) });
+                            cons.push(Constraint {
+                                kind: CheckKind::MergeEq,
+                                node: i,
+                                axis,
+                                lhs: l.clone(),
+                                rhs: r.clone(),
+                                slots: (0, slot),
+                            });
                         }
                     }
                 }
@@ -260,7 +336,11 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                 } else {
                     first.c
                 };
-                let s = Shape { c, h: first.h.clone(), w: first.w.clone() };
+                let s = Shape {
+                    c,
+                    h: first.h.clone(),
+                    w: first.w.clone(),
+                };
                 flops = elementwise(&s, ins.len() as i64 - 1);
                 s
             }
@@ -291,7 +371,11 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                         None => diags.push(overflow(&format!("the size of weight `{pname}`"))),
                     }
                     param_index.insert(pname.clone(), a.params.len());
-                    a.params.push(ParamInfo { name: pname, shape: pshape, node: i });
+                    a.params.push(ParamInfo {
+                        name: pname,
+                        shape: pshape,
+                        node: i,
+                    });
                 }
             }
         }
@@ -303,7 +387,9 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
 }
 
 fn elementwise(s: &Shape, per: i64) -> Option<i64> {
-    s.c.checked_mul(s.h.as_const()?)?.checked_mul(s.w.as_const()?)?.checked_mul(per)
+    s.c.checked_mul(s.h.as_const()?)?
+        .checked_mul(s.w.as_const()?)?
+        .checked_mul(per)
 }
 
 /// PyTorch's `pooling_output_shape`: floor or ceil of `(x + 2p - d(k-1) - 1)/s + 1`, and in

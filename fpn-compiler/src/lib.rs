@@ -66,8 +66,12 @@ pub fn compile_file(sources: &mut SourceMap, path: &std::path::Path) -> Result<C
         }
         Err(e) => {
             let id = sources.add_text(&shown, "");
-            Err(vec![Diagnostic::error("E0000", span::Span::new(id, 0, 0), format!("cannot read `{shown}`: {e}"))
-                .with_help("check the path")])
+            Err(vec![Diagnostic::error(
+                "E0000",
+                span::Span::new(id, 0, 0),
+                format!("cannot read `{shown}`: {e}"),
+            )
+            .with_help("check the path")])
         }
     }
 }
@@ -82,7 +86,11 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
         let failures = infer::check(&graph, &analysis, &constraints, &[]);
         if !failures.is_empty() {
             let hint = FixedSizeHint::new(&graph);
-            errors.extend(failures.iter().map(|f| explain(&graph, &analysis, f, &[], hint.as_ref())));
+            errors.extend(
+                failures
+                    .iter()
+                    .map(|f| explain(&graph, &analysis, f, &[], hint.as_ref())),
+            );
         }
     } else {
         for (i, s) in sizes.iter().enumerate() {
@@ -91,15 +99,24 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
                     let sym = &graph.symbols[i];
                     let mut env = vec![1; graph.symbols.len()];
                     env[i] = sym.min;
-                    let mut d = Diagnostic::error("E0324", sym.span, format!("no value of `{}` works for this spec", sym.name))
-                        .with_label("no accepted size")
-                        .with_help("see the errors below for the first node that breaks at the smallest size");
+                    let mut d = Diagnostic::error(
+                        "E0324",
+                        sym.span,
+                        format!("no value of `{}` works for this spec", sym.name),
+                    )
+                    .with_label("no accepted size")
+                    .with_help("see the errors below for the first node that breaks at the smallest size");
                     if let Some(max) = sym.max {
                         d = d.with_note(format!("{} is bounded to {}..{}", sym.name, sym.min, max));
                     }
                     errors.push(d);
                     let failures = infer::check(&graph, &analysis, &constraints, &env);
-                    errors.extend(failures.iter().take(1).map(|f| explain(&graph, &analysis, f, &env, None)));
+                    errors.extend(
+                        failures
+                            .iter()
+                            .take(1)
+                            .map(|f| explain(&graph, &analysis, f, &env, None)),
+                    );
                 }
             }
         }
@@ -109,7 +126,13 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
         return Err(errors);
     }
     warnings.append(&mut errors);
-    Ok(Compiled { graph, analysis, constraints, sizes, warnings })
+    Ok(Compiled {
+        graph,
+        analysis,
+        constraints,
+        sizes,
+        warnings,
+    })
 }
 
 /// For a spec with one fixed-size input: the accepted heights and widths, found by re-running
@@ -123,19 +146,30 @@ struct FixedSizeHint {
 impl FixedSizeHint {
     fn new(g: &Graph) -> Option<FixedSizeHint> {
         let [inp] = g.inputs.as_slice() else { return None };
-        let Op::Input { name, size, .. } = &g.node(*inp).op else { return None };
+        let Op::Input { name, size, .. } = &g.node(*inp).op else {
+            return None;
+        };
         let fixed = [size[0].as_const()?, size[1].as_const()?];
         let mut sym = g.clone();
         sym.symbols = ["H", "W"]
             .iter()
-            .map(|n| ir::Symbol { name: n.to_string(), span: g.node(*inp).span, min: 1, max: None })
+            .map(|n| ir::Symbol {
+                name: n.to_string(),
+                span: g.node(*inp).span,
+                min: 1,
+                max: None,
+            })
             .collect();
         if let Op::Input { size, .. } = &mut sym.graph[*inp].op {
             *size = [Dim::Sym(0), Dim::Sym(1)];
         }
         let (_, cons, _) = infer::infer(&sym);
         let mut acc = sizes::analyse(&sym, &cons).into_iter().map(Result::ok);
-        Some(FixedSizeHint { input: name.clone(), size: fixed, accepted: [acc.next().flatten(), acc.next().flatten()] })
+        Some(FixedSizeHint {
+            input: name.clone(),
+            size: fixed,
+            accepted: [acc.next().flatten(), acc.next().flatten()],
+        })
     }
 
     fn help(&self, axis: usize) -> Option<String> {
@@ -191,10 +225,21 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
         CheckKind::Positive => Diagnostic::error(
             "E0320",
             node.span,
-            format!("`{}` ({}) gets a {} input and would produce {} {} 0", node.name, node.op.kind(), in_shape, axis, if ev(&c.lhs) == "0" { "of" } else { "below" }),
+            format!(
+                "`{}` ({}) gets a {} input and would produce {} {} 0",
+                node.name,
+                node.op.kind(),
+                in_shape,
+                axis,
+                if ev(&c.lhs) == "0" { "of" } else { "below" }
+            ),
         )
         .with_label(format!("output {axis} {}", ev(&c.lhs)))
-        .with_note(format!("{}: `{}` gets {in_shape} and its window does not fit", fmt_inputs(g, a, env), node.name)),
+        .with_note(format!(
+            "{}: `{}` gets {in_shape} and its window does not fit",
+            fmt_inputs(g, a, env),
+            node.name
+        )),
         CheckKind::ReflectPad | CheckKind::CircularPad => {
             let pad = ev(&c.rhs);
             let (mode, code, need) = if c.kind == CheckKind::ReflectPad {
@@ -202,10 +247,25 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
             } else {
                 ("circular", "E0322", "at most the padded size")
             };
-            let p = if c.kind == CheckKind::ReflectPad { c.rhs.eval(env).map_or(pad.clone(), |v| (v - 1).to_string()) } else { pad };
-            Diagnostic::error(code, node.span, format!("{mode} padding {p} of `{}` needs a larger input: its {axis} is {}", node.name, ev(&c.lhs)))
-                .with_label(format!("{mode} padding {p} on a {in_shape} input"))
-                .with_note(format!("{}; PyTorch requires {mode} padding {need} and fails at run time", fmt_inputs(g, a, env)))
+            let p = if c.kind == CheckKind::ReflectPad {
+                c.rhs.eval(env).map_or(pad.clone(), |v| (v - 1).to_string())
+            } else {
+                pad
+            };
+            Diagnostic::error(
+                code,
+                node.span,
+                format!(
+                    "{mode} padding {p} of `{}` needs a larger input: its {axis} is {}",
+                    node.name,
+                    ev(&c.lhs)
+                ),
+            )
+            .with_label(format!("{mode} padding {p} on a {in_shape} input"))
+            .with_note(format!(
+                "{}; PyTorch requires {mode} padding {need} and fails at run time",
+                fmt_inputs(g, a, env)
+            ))
         }
         CheckKind::MergeEq => {
             let (s0, s1) = (node.inputs[c.slots.0], node.inputs[c.slots.1]);
@@ -213,7 +273,14 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
             Diagnostic::error(
                 "E0323",
                 node.span,
-                format!("`{}` ({}) merges tensors of different {}: {} vs {}", node.name, node.op.kind(), axis, ev(&c.lhs), ev(&c.rhs)),
+                format!(
+                    "`{}` ({}) merges tensors of different {}: {} vs {}",
+                    node.name,
+                    node.op.kind(),
+                    axis,
+                    ev(&c.lhs),
+                    ev(&c.rhs)
+                ),
             )
             .with_label(format!("{axis} {} vs {}", ev(&c.lhs), ev(&c.rhs)))
             .with_secondary(n0.span, format!("`{}` is {}", n0.name, shape_of(s0)))
@@ -238,7 +305,12 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
             .map(|i| g.node(*i).name.as_str())
             .collect();
         if let Some(u) = ups.first() {
-            let other = node.inputs.iter().find(|i| g.node(**i).name != *u).map(|i| g.node(*i).name.clone()).unwrap_or_default();
+            let other = node
+                .inputs
+                .iter()
+                .find(|i| g.node(**i).name != *u)
+                .map(|i| g.node(*i).name.clone())
+                .unwrap_or_default();
             let m = format!("or make `{u}` take the skip's size with `upsample: {{match: {other}}}`");
             help = Some(match help {
                 Some(h) => format!("{h}; {m}"),
@@ -246,7 +318,9 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
             });
         }
     }
-    d.with_help(help.unwrap_or_else(|| "change the input size or the strides and paddings on the path to this node".into()))
+    d.with_help(
+        help.unwrap_or_else(|| "change the input size or the strides and paddings on the path to this node".into()),
+    )
 }
 
 /// Renders diagnostics with the sources they point into (no colours).

@@ -22,10 +22,10 @@ const MAX_IR_NODES: usize = 100_000;
 
 /// Rust keywords and reserved words: never valid as generated names.
 pub const RUST_KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn", "for",
-    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self", "static",
-    "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do",
-    "final", "gen", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "union",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
+    "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self",
+    "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become",
+    "box", "do", "final", "gen", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "union",
 ];
 
 /// What a name refers to.
@@ -48,7 +48,11 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
     let inputs = l.inputs();
     l.check_names();
     let order = l.decl_order();
-    let mut prev: Option<Handle> = if inputs.len() == 1 { Some(Handle::One(inputs[0])) } else { None };
+    let mut prev: Option<Handle> = if inputs.len() == 1 {
+        Some(Handle::One(inputs[0]))
+    } else {
+        None
+    };
     let mut last_of: HashMap<usize, Option<Handle>> = HashMap::new();
     // `from` defaults to the previous declaration, so record each declaration's predecessor.
     for (i, _) in spec.nodes.iter().enumerate() {
@@ -57,20 +61,28 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
     let mut done: HashMap<usize, Handle> = HashMap::new();
     for &i in &order {
         let decl = &spec.nodes[i];
-        let default_in = if i == 0 { prev.clone() } else { done.get(&(i - 1)).cloned() };
+        let default_in = if i == 0 {
+            prev.clone()
+        } else {
+            done.get(&(i - 1)).cloned()
+        };
         let input = match &decl.from {
             Some(r) => l.resolve(r).and_then(|h| l.single(h, r)),
             None => match default_in {
                 Some(Handle::One(n)) => Some(n),
                 Some(Handle::Many(_)) | None if needs_input(&decl.op.expr) => {
                     l.diags.push(
-                        Diagnostic::error("E0214", decl.name.span, format!("node `{}` has no input", decl.name.text))
-                            .with_label("which node does this read?")
-                            .with_help(if i == 0 {
-                                "the spec has several inputs: add `from: <input>`".to_string()
-                            } else {
-                                "the previous node has several outputs: add `from: <node>.<output>`".to_string()
-                            }),
+                        Diagnostic::error(
+                            "E0214",
+                            decl.name.span,
+                            format!("node `{}` has no input", decl.name.text),
+                        )
+                        .with_label("which node does this read?")
+                        .with_help(if i == 0 {
+                            "the spec has several inputs: add `from: <input>`".to_string()
+                        } else {
+                            "the previous node has several outputs: add `from: <node>.<output>`".to_string()
+                        }),
                     );
                     None
                 }
@@ -81,7 +93,15 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
             continue;
         }
         let env = HashMap::new();
-        let h = l.op(&decl.op.expr, decl.op.span, input, &env, &decl.name.text, &decl.name.text, 0);
+        let h = l.op(
+            &decl.op.expr,
+            decl.op.span,
+            input,
+            &env,
+            &decl.name.text,
+            &decl.name.text,
+            0,
+        );
         if let Some(h) = h {
             if let Handle::One(n) = h {
                 if l.g[n].name.starts_with(&format!("{}.", decl.name.text)) || l.g[n].name == decl.name.text {
@@ -112,7 +132,10 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
 }
 
 fn needs_input(op: &OpExpr) -> bool {
-    !matches!(op, OpExpr::Add(_) | OpExpr::Concat(_) | OpExpr::Mean(_) | OpExpr::Fuse(..) | OpExpr::Pyramid(_) | OpExpr::Head(..))
+    !matches!(
+        op,
+        OpExpr::Add(_) | OpExpr::Concat(_) | OpExpr::Mean(_) | OpExpr::Fuse(..) | OpExpr::Pyramid(_) | OpExpr::Head(..)
+    )
 }
 
 /// Warnings for declarations no output depends on.
@@ -143,9 +166,13 @@ fn unused_warnings(spec: &ast::Spec, g: &mut Graph, names: &HashMap<String, Hand
     for &i in &g.inputs {
         if !live[i.index()] {
             out.push(
-                Diagnostic::warning("W0002", g.graph[i].span, format!("input `{}` is never used", g.graph[i].name))
-                    .with_label("nothing reads this input")
-                    .with_help("remove the input, or read it with `from:`"),
+                Diagnostic::warning(
+                    "W0002",
+                    g.graph[i].span,
+                    format!("input `{}` is never used", g.graph[i].name),
+                )
+                .with_label("nothing reads this input")
+                .with_help("remove the input, or read it with `from:`"),
             );
         }
     }
@@ -165,25 +192,46 @@ struct Lower<'s> {
 pub fn check_ident(name: &str, span: Span, what: &str) -> Option<Diagnostic> {
     let ok = ast::is_ident(name) && !RUST_KEYWORDS.contains(&name) && name != "_";
     (!ok).then(|| {
-        Diagnostic::error("E0210", span, format!("{what} `{}` is not a valid Rust identifier", name.escape_debug()))
-            .with_label("becomes a Rust name in generated code")
-            .with_help("use ASCII letters, digits and `_`, starting with a letter, and not a Rust keyword")
+        Diagnostic::error(
+            "E0210",
+            span,
+            format!("{what} `{}` is not a valid Rust identifier", name.escape_debug()),
+        )
+        .with_label("becomes a Rust name in generated code")
+        .with_help("use ASCII letters, digits and `_`, starting with a letter, and not a Rust keyword")
     })
 }
 
 impl<'s> Lower<'s> {
-    fn add(&mut self, name: String, op: Op, inputs: Vec<NodeIndex>, span: Span, param: Option<String>) -> Option<NodeIndex> {
+    fn add(
+        &mut self,
+        name: String,
+        op: Op,
+        inputs: Vec<NodeIndex>,
+        span: Span,
+        param: Option<String>,
+    ) -> Option<NodeIndex> {
         if self.g.node_count() >= MAX_IR_NODES {
             if !std::mem::replace(&mut self.budget_reported, true) {
                 self.diags.push(
-                    Diagnostic::error("E0215", span, format!("the spec expands to more than {MAX_IR_NODES} ops"))
-                        .with_label("expansion stops here")
-                        .with_help("reduce block repeats or levels"),
+                    Diagnostic::error(
+                        "E0215",
+                        span,
+                        format!("the spec expands to more than {MAX_IR_NODES} ops"),
+                    )
+                    .with_label("expansion stops here")
+                    .with_help("reduce block repeats or levels"),
                 );
             }
             return None;
         }
-        let idx = self.g.add_node(Node { name, op, inputs: inputs.clone(), span, param });
+        let idx = self.g.add_node(Node {
+            name,
+            op,
+            inputs: inputs.clone(),
+            span,
+            param,
+        });
         for (slot, i) in inputs.iter().enumerate() {
             self.g.add_edge(*i, idx, slot as u32);
         }
@@ -193,16 +241,23 @@ impl<'s> Lower<'s> {
     fn inputs(&mut self) -> Vec<NodeIndex> {
         let mut out = Vec::new();
         for d in &self.spec.symbols {
-            self.symbols.push(Symbol { name: d.name.text.clone(), span: d.name.span, min: d.min, max: d.max });
+            self.symbols.push(Symbol {
+                name: d.name.text.clone(),
+                span: d.name.span,
+                min: d.min,
+                max: d.max,
+            });
         }
         for inp in &self.spec.inputs {
             if let Some(e) = check_ident(&inp.name.text, inp.name.span, "input name") {
                 self.diags.push(e);
             }
             if inp.channels < 1 {
-                self.diags.push(positive(inp.name.span, "the channel count of an input", inp.channels));
+                self.diags
+                    .push(positive(inp.name.span, "the channel count of an input", inp.channels));
             } else if inp.channels > MAX_ATTR {
-                self.diags.push(too_large(inp.name.span, "the channel count of an input", inp.channels));
+                self.diags
+                    .push(too_large(inp.name.span, "the channel count of an input", inp.channels));
             }
             let mut size = Vec::new();
             for (s, span) in &inp.size {
@@ -217,7 +272,12 @@ impl<'s> Lower<'s> {
                         let id = match self.symbols.iter().position(|x| &x.name == name) {
                             Some(i) => i,
                             None => {
-                                self.symbols.push(Symbol { name: name.clone(), span: *span, min: 1, max: None });
+                                self.symbols.push(Symbol {
+                                    name: name.clone(),
+                                    span: *span,
+                                    min: 1,
+                                    max: None,
+                                });
                                 self.symbols.len() - 1
                             }
                         };
@@ -226,7 +286,11 @@ impl<'s> Lower<'s> {
                 });
             }
             let [h, w] = <[Dim; 2]>::try_from(size).unwrap_or([Dim::Const(1), Dim::Const(1)]);
-            let op = Op::Input { name: inp.name.text.clone(), channels: inp.channels, size: [h, w] };
+            let op = Op::Input {
+                name: inp.name.text.clone(),
+                channels: inp.channels,
+                size: [h, w],
+            };
             if let Some(n) = self.add(inp.name.text.clone(), op, vec![], inp.name.span, None) {
                 self.names.insert(inp.name.text.clone(), Handle::One(n));
                 out.push(n);
@@ -247,16 +311,24 @@ impl<'s> Lower<'s> {
         if let Some(e) = check_ident(&spec.name.text, spec.name.span, "the spec name") {
             self.diags.push(e);
         }
-        let mut seen: HashMap<&str, Span> = spec.inputs.iter().map(|i| (i.name.text.as_str(), i.name.span)).collect();
+        let mut seen: HashMap<&str, Span> = spec
+            .inputs
+            .iter()
+            .map(|i| (i.name.text.as_str(), i.name.span))
+            .collect();
         for b in &spec.blocks {
             if let Some(e) = check_ident(&b.name.text, b.name.span, "block name") {
                 self.diags.push(e);
             }
             if ast::OP_KEYWORDS.contains(&b.name.text.as_str()) {
                 self.diags.push(
-                    Diagnostic::error("E0202", b.name.span, format!("block `{}` has the name of a built-in op", b.name.text))
-                        .with_label("shadows an op")
-                        .with_help("rename the block"),
+                    Diagnostic::error(
+                        "E0202",
+                        b.name.span,
+                        format!("block `{}` has the name of a built-in op", b.name.text),
+                    )
+                    .with_label("shadows an op")
+                    .with_help("rename the block"),
                 );
             }
         }
@@ -266,10 +338,14 @@ impl<'s> Lower<'s> {
             }
             if let Some(prev) = seen.insert(n.name.text.as_str(), n.name.span) {
                 self.diags.push(
-                    Diagnostic::error("E0202", n.name.span, format!("the name `{}` is used twice", n.name.text))
-                        .with_label("second use")
-                        .with_secondary(prev, "first use")
-                        .with_help("give every input and node its own name"),
+                    Diagnostic::error(
+                        "E0202",
+                        n.name.span,
+                        format!("the name `{}` is used twice", n.name.text),
+                    )
+                    .with_label("second use")
+                    .with_secondary(prev, "first use")
+                    .with_help("give every input and node its own name"),
                 );
             }
         }
@@ -280,10 +356,14 @@ impl<'s> Lower<'s> {
             }
             if let Some(prev) = fields.insert(o.name.text.as_str(), o.name.span) {
                 self.diags.push(
-                    Diagnostic::error("E0202", o.name.span, format!("the output `{}` is listed twice", o.name.text))
-                        .with_label("second output with this name")
-                        .with_secondary(prev, "first")
-                        .with_help("name outputs explicitly: `outputs: {a: x.p3, b: y.p3}`"),
+                    Diagnostic::error(
+                        "E0202",
+                        o.name.span,
+                        format!("the output `{}` is listed twice", o.name.text),
+                    )
+                    .with_label("second output with this name")
+                    .with_secondary(prev, "first")
+                    .with_help("name outputs explicitly: `outputs: {a: x.p3, b: y.p3}`"),
                 );
             }
         }
@@ -299,7 +379,12 @@ impl<'s> Lower<'s> {
     /// Declarations in dependency order; reports unknown references and cycles.
     fn decl_order(&mut self) -> Vec<usize> {
         let spec = self.spec;
-        let index: HashMap<&str, usize> = spec.nodes.iter().enumerate().map(|(i, n)| (n.name.text.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = spec
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.text.as_str(), i))
+            .collect();
         let mut deps: Vec<Vec<(usize, Span)>> = vec![Vec::new(); spec.nodes.len()];
         let mut bad: HashSet<usize> = HashSet::new();
         for (i, n) in spec.nodes.iter().enumerate() {
@@ -316,7 +401,11 @@ impl<'s> Lower<'s> {
                     deps[i].push((j, r.span));
                 } else if !spec.inputs.iter().any(|x| x.name.text == r.node) {
                     bad.insert(i);
-                    let cands = spec.inputs.iter().map(|x| x.name.text.as_str()).chain(spec.nodes.iter().map(|x| x.name.text.as_str()));
+                    let cands = spec
+                        .inputs
+                        .iter()
+                        .map(|x| x.name.text.as_str())
+                        .chain(spec.nodes.iter().map(|x| x.name.text.as_str()));
                     let dym = ast::suggest(&r.node, cands);
                     self.diags.push(
                         Diagnostic::error("E0201", r.span, format!("no node or input is named `{}`", r.node))
@@ -357,7 +446,9 @@ impl<'s> Lower<'s> {
                 let mut path = vec![start];
                 let mut cur = start;
                 let cycle: Vec<usize> = loop {
-                    let Some(&(next, _)) = deps[cur].iter().find(|(j, _)| stuck.contains(j)) else { break path.clone() };
+                    let Some(&(next, _)) = deps[cur].iter().find(|(j, _)| stuck.contains(j)) else {
+                        break path.clone();
+                    };
                     if let Some(pos) = path.iter().position(|&p| p == next) {
                         break path[pos..].to_vec();
                     }
@@ -368,13 +459,20 @@ impl<'s> Lower<'s> {
                 let mut names: Vec<&str> = cycle.iter().rev().map(|&i| spec.nodes[i].name.text.as_str()).collect();
                 names.rotate_right(1);
                 names.push(names[0]);
-                let mut d = Diagnostic::error("E0203", spec.nodes[first].name.span, format!("nodes depend on each other in a cycle: {}", names.join(" → ")))
-                    .with_label("part of a cycle")
-                    .with_help("a topology is a DAG: break the cycle by reading an earlier node");
+                let mut d = Diagnostic::error(
+                    "E0203",
+                    spec.nodes[first].name.span,
+                    format!("nodes depend on each other in a cycle: {}", names.join(" → ")),
+                )
+                .with_label("part of a cycle")
+                .with_help("a topology is a DAG: break the cycle by reading an earlier node");
                 for (k, &i) in cycle.iter().enumerate() {
                     let next = cycle[(k + 1) % cycle.len()];
                     if let Some((_, sp)) = deps[i].iter().find(|(j, _)| *j == next) {
-                        d = d.with_secondary(*sp, format!("`{}` reads `{}`", spec.nodes[i].name.text, spec.nodes[next].name.text));
+                        d = d.with_secondary(
+                            *sp,
+                            format!("`{}` reads `{}`", spec.nodes[i].name.text, spec.nodes[next].name.text),
+                        );
                     }
                 }
                 self.diags.push(d);
@@ -423,9 +521,13 @@ impl<'s> Lower<'s> {
             Handle::Many(v) => {
                 let subs: Vec<String> = v.iter().map(|(s, _)| format!("{}.{s}", r.node)).collect();
                 self.diags.push(
-                    Diagnostic::error("E0209", r.span, format!("`{}` has several outputs; this needs one", r.node))
-                        .with_label("ambiguous")
-                        .with_help(format!("pick one of: {}", subs.join(", "))),
+                    Diagnostic::error(
+                        "E0209",
+                        r.span,
+                        format!("`{}` has several outputs; this needs one", r.node),
+                    )
+                    .with_label("ambiguous")
+                    .with_help(format!("pick one of: {}", subs.join(", "))),
                 );
                 None
             }
@@ -461,7 +563,10 @@ impl<'s> Lower<'s> {
                 } else {
                     let mut ks: Vec<&String> = env.keys().collect();
                     ks.sort();
-                    d.with_help(format!("the block's parameters are: {}", ks.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
+                    d.with_help(format!(
+                        "the block's parameters are: {}",
+                        ks.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
                 };
                 self.diags.push(d);
                 None
@@ -476,7 +581,11 @@ impl<'s> Lower<'s> {
             return None;
         }
         if v < min {
-            self.diags.push(if min == 1 { positive(i.span, what, v) } else { non_negative(i.span, what, v) });
+            self.diags.push(if min == 1 {
+                positive(i.span, what, v)
+            } else {
+                non_negative(i.span, what, v)
+            });
             return None;
         }
         Some(v)
@@ -503,10 +612,24 @@ impl<'s> Lower<'s> {
                 if conv.bias.is_none() {
                     conv.bias = Some(norm == Norm::None);
                 }
-                let mut x = self.conv(&conv, true, input?, env, &format!("{name}.0"), &format!("{prefix}.0"), span)?;
+                let mut x = self.conv(
+                    &conv,
+                    true,
+                    input?,
+                    env,
+                    &format!("{name}.0"),
+                    &format!("{prefix}.0"),
+                    span,
+                )?;
                 let mut idx = 1;
                 if let Norm::BatchNorm(eps) = norm {
-                    x = self.add(format!("{name}.{idx}"), Op::BatchNorm { eps }, vec![x], span, Some(format!("{prefix}.{idx}")))?;
+                    x = self.add(
+                        format!("{name}.{idx}"),
+                        Op::BatchNorm { eps },
+                        vec![x],
+                        span,
+                        Some(format!("{prefix}.{idx}")),
+                    )?;
                     idx += 1;
                 }
                 if act != Activation::Identity {
@@ -514,30 +637,65 @@ impl<'s> Lower<'s> {
                 }
                 one(Some(x))
             }
-            OpExpr::BatchNorm(eps) => one(self.add(name.into(), Op::BatchNorm { eps: *eps }, vec![input?], span, Some(prefix.into()))),
+            OpExpr::BatchNorm(eps) => one(self.add(
+                name.into(),
+                Op::BatchNorm { eps: *eps },
+                vec![input?],
+                span,
+                Some(prefix.into()),
+            )),
             OpExpr::Act(a) => one(self.add(name.into(), Op::Act(*a), vec![input?], span, None)),
             OpExpr::MaxPool(p) | OpExpr::AvgPool(p) => {
                 let is_max = matches!(op, OpExpr::MaxPool(_));
-                let kernel = [self.eval_pos(&p.kernel.h, env, "a pool kernel", 1)?, self.eval_pos(&p.kernel.w, env, "a pool kernel", 1)?];
+                let kernel = [
+                    self.eval_pos(&p.kernel.h, env, "a pool kernel", 1)?,
+                    self.eval_pos(&p.kernel.w, env, "a pool kernel", 1)?,
+                ];
                 let stride = match &p.stride {
-                    Some(s) => [self.eval_pos(&s.h, env, "a pool stride", 1)?, self.eval_pos(&s.w, env, "a pool stride", 1)?],
+                    Some(s) => [
+                        self.eval_pos(&s.h, env, "a pool stride", 1)?,
+                        self.eval_pos(&s.w, env, "a pool stride", 1)?,
+                    ],
                     None => kernel,
                 };
-                let padding = [self.eval_pos(&p.padding.h, env, "a pool padding", 0)?, self.eval_pos(&p.padding.w, env, "a pool padding", 0)?];
-                let dilation = [self.eval_pos(&p.dilation.h, env, "a pool dilation", 1)?, self.eval_pos(&p.dilation.w, env, "a pool dilation", 1)?];
+                let padding = [
+                    self.eval_pos(&p.padding.h, env, "a pool padding", 0)?,
+                    self.eval_pos(&p.padding.w, env, "a pool padding", 0)?,
+                ];
+                let dilation = [
+                    self.eval_pos(&p.dilation.h, env, "a pool dilation", 1)?,
+                    self.eval_pos(&p.dilation.w, env, "a pool dilation", 1)?,
+                ];
                 for a in 0..2 {
-                    let eff = dilation[a].checked_mul(kernel[a] - 1).and_then(|v| v.checked_add(1)).unwrap_or(i64::MAX);
+                    let eff = dilation[a]
+                        .checked_mul(kernel[a] - 1)
+                        .and_then(|v| v.checked_add(1))
+                        .unwrap_or(i64::MAX);
                     if padding[a] > eff / 2 {
                         let pad_span = p.padding.h.span;
                         self.diags.push(
-                            Diagnostic::error("E0216", pad_span, format!("pool padding {} is more than half the kernel {}", padding[a], kernel[a]))
-                                .with_label("too much padding")
-                                .with_help(format!("PyTorch requires padding ≤ kernel/2; use padding ≤ {}", eff / 2)),
+                            Diagnostic::error(
+                                "E0216",
+                                pad_span,
+                                format!("pool padding {} is more than half the kernel {}", padding[a], kernel[a]),
+                            )
+                            .with_label("too much padding")
+                            .with_help(format!(
+                                "PyTorch requires padding ≤ kernel/2; use padding ≤ {}",
+                                eff / 2
+                            )),
                         );
                         return None;
                     }
                 }
-                let pool = Pool { kernel, stride, padding, dilation, ceil_mode: p.ceil_mode, count_include_pad: p.count_include_pad };
+                let pool = Pool {
+                    kernel,
+                    stride,
+                    padding,
+                    dilation,
+                    ceil_mode: p.ceil_mode,
+                    count_include_pad: p.count_include_pad,
+                };
                 let op = if is_max { Op::MaxPool(pool) } else { Op::AvgPool(pool) };
                 one(self.add(name.into(), op, vec![input?], span, None))
             }
@@ -566,7 +724,17 @@ impl<'s> Lower<'s> {
                     }
                 };
                 inputs.truncate(2);
-                one(self.add(name.into(), Op::Upsample(Upsample { bilinear: u.bilinear, align_corners: u.align_corners, scale }), inputs, span, None))
+                one(self.add(
+                    name.into(),
+                    Op::Upsample(Upsample {
+                        bilinear: u.bilinear,
+                        align_corners: u.align_corners,
+                        scale,
+                    }),
+                    inputs,
+                    span,
+                    None,
+                ))
             }
             OpExpr::Add(rs) | OpExpr::Concat(rs) | OpExpr::Mean(rs) | OpExpr::Fuse(rs, _) => {
                 let ins: Vec<NodeIndex> = self.resolve_many(rs)?.into_iter().map(|(_, n)| n).collect();
@@ -590,34 +758,54 @@ impl<'s> Lower<'s> {
             OpExpr::Seq(items) => self.seq(items, input?, env, name, prefix, depth),
             OpExpr::Skip(items) | OpExpr::Residual(items) => {
                 let x = input?;
-                let Handle::One(y) = self.seq(items, x, env, name, prefix, depth)? else { return None };
-                let o = if matches!(op, OpExpr::Skip(_)) { Op::Concat } else { Op::Add };
+                let Handle::One(y) = self.seq(items, x, env, name, prefix, depth)? else {
+                    return None;
+                };
+                let o = if matches!(op, OpExpr::Skip(_)) {
+                    Op::Concat
+                } else {
+                    Op::Add
+                };
                 one(self.add(format!("{name}.out"), o, vec![x, y], span, None))
             }
             OpExpr::Call(bname, args) => {
                 if depth >= MAX_CALL_DEPTH {
                     self.diags.push(
-                        Diagnostic::error("E0208", bname.span, format!("block `{}` nests deeper than {MAX_CALL_DEPTH} calls", bname.text))
-                            .with_label("too deep")
-                            .with_help("a block may not call itself, directly or through other blocks"),
+                        Diagnostic::error(
+                            "E0208",
+                            bname.span,
+                            format!("block `{}` nests deeper than {MAX_CALL_DEPTH} calls", bname.text),
+                        )
+                        .with_label("too deep")
+                        .with_help("a block may not call itself, directly or through other blocks"),
                     );
                     return None;
                 }
-                let Some(block) = self.spec.blocks.iter().find(|b| b.name.text == bname.text) else {
-                    return None;
-                };
+                let block = self.spec.blocks.iter().find(|b| b.name.text == bname.text)?;
                 let mut new_env = HashMap::new();
                 let mut ok = true;
                 for (an, av) in args {
                     if !block.params.iter().any(|p| p.text == an.text) {
                         let dym = ast::suggest(&an.text, block.params.iter().map(|p| p.text.as_str()));
                         self.diags.push(
-                            Diagnostic::error("E0207", an.span, format!("block `{}` has no parameter `{}`", bname.text, an.text))
-                                .with_label("unknown parameter")
-                                .with_help(match dym {
-                                    Some(s) => format!("did you mean `{s}`?"),
-                                    None => format!("its parameters are: {}", block.params.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(", ")),
-                                }),
+                            Diagnostic::error(
+                                "E0207",
+                                an.span,
+                                format!("block `{}` has no parameter `{}`", bname.text, an.text),
+                            )
+                            .with_label("unknown parameter")
+                            .with_help(match dym {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => format!(
+                                    "its parameters are: {}",
+                                    block
+                                        .params
+                                        .iter()
+                                        .map(|p| p.text.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            }),
                         );
                         ok = false;
                         continue;
@@ -631,10 +819,14 @@ impl<'s> Lower<'s> {
                 for p in &block.params {
                     if !args.iter().any(|(a, _)| a.text == p.text) {
                         self.diags.push(
-                            Diagnostic::error("E0206", bname.span, format!("block `{}` needs argument `{}`", bname.text, p.text))
-                                .with_label("missing argument")
-                                .with_secondary(p.span, "declared here")
-                                .with_help(format!("pass it: `{}: {{{}: …}}`", bname.text, p.text)),
+                            Diagnostic::error(
+                                "E0206",
+                                bname.span,
+                                format!("block `{}` needs argument `{}`", bname.text, p.text),
+                            )
+                            .with_label("missing argument")
+                            .with_secondary(p.span, "declared here")
+                            .with_help(format!("pass it: `{}: {{{}: …}}`", bname.text, p.text)),
                         );
                         ok = false;
                     }
@@ -666,11 +858,27 @@ impl<'s> Lower<'s> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn seq(&mut self, items: &[ast::Op], x: NodeIndex, env: &HashMap<String, i64>, name: &str, prefix: &str, depth: usize) -> Option<Handle> {
+    fn seq(
+        &mut self,
+        items: &[ast::Op],
+        x: NodeIndex,
+        env: &HashMap<String, i64>,
+        name: &str,
+        prefix: &str,
+        depth: usize,
+    ) -> Option<Handle> {
         let mut cur = x;
         for (i, it) in items.iter().enumerate() {
             let sp = &it.span;
-            match self.op(&it.expr, *sp, Some(cur), env, &format!("{name}.{i}"), &join(prefix, &i.to_string()), depth)? {
+            match self.op(
+                &it.expr,
+                *sp,
+                Some(cur),
+                env,
+                &format!("{name}.{i}"),
+                &join(prefix, &i.to_string()),
+                depth,
+            )? {
                 Handle::One(n) => cur = n,
                 Handle::Many(_) => {
                     self.diags.push(
@@ -686,13 +894,37 @@ impl<'s> Lower<'s> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn conv(&mut self, c: &ast::ConvArgs, cna: bool, x: NodeIndex, env: &HashMap<String, i64>, name: &str, prefix: &str, span: Span) -> Option<NodeIndex> {
+    fn conv(
+        &mut self,
+        c: &ast::ConvArgs,
+        cna: bool,
+        x: NodeIndex,
+        env: &HashMap<String, i64>,
+        name: &str,
+        prefix: &str,
+        span: Span,
+    ) -> Option<NodeIndex> {
         let out = self.eval_pos(&c.out, env, "the output channels", 1);
-        let kernel = [self.eval_pos(&c.kernel.h, env, "a kernel size", 1), self.eval_pos(&c.kernel.w, env, "a kernel size", 1)];
-        let stride = [self.eval_pos(&c.stride.h, env, "a stride", 1), self.eval_pos(&c.stride.w, env, "a stride", 1)];
-        let dilation = [self.eval_pos(&c.dilation.h, env, "a dilation", 1), self.eval_pos(&c.dilation.w, env, "a dilation", 1)];
+        let kernel = [
+            self.eval_pos(&c.kernel.h, env, "a kernel size", 1),
+            self.eval_pos(&c.kernel.w, env, "a kernel size", 1),
+        ];
+        let stride = [
+            self.eval_pos(&c.stride.h, env, "a stride", 1),
+            self.eval_pos(&c.stride.w, env, "a stride", 1),
+        ];
+        let dilation = [
+            self.eval_pos(&c.dilation.h, env, "a dilation", 1),
+            self.eval_pos(&c.dilation.w, env, "a dilation", 1),
+        ];
         let groups = self.eval_pos(&c.groups, env, "groups", 1);
-        let (out, kernel, stride, dilation, groups) = (out?, [kernel[0]?, kernel[1]?], [stride[0]?, stride[1]?], [dilation[0]?, dilation[1]?], groups?);
+        let (out, kernel, stride, dilation, groups) = (
+            out?,
+            [kernel[0]?, kernel[1]?],
+            [stride[0]?, stride[1]?],
+            [dilation[0]?, dilation[1]?],
+            groups?,
+        );
         let reach = |a: usize| dilation[a].checked_mul(kernel[a] - 1);
         let padding = match &c.padding {
             None if cna => {
@@ -705,7 +937,9 @@ impl<'s> Lower<'s> {
                     self.diags.push(
                         Diagnostic::error("E0219", c.span, "`padding: same` needs stride 1")
                             .with_label(format!("stride {}×{}", stride[0], stride[1]))
-                            .with_help("PyTorch rejects padding='same' for strided convolutions; give the padding as a number"),
+                            .with_help(
+                                "PyTorch rejects padding='same' for strided convolutions; give the padding as a number",
+                            ),
                     );
                     return None;
                 }
@@ -713,7 +947,10 @@ impl<'s> Lower<'s> {
                 [th / 2, th - th / 2, tw / 2, tw - tw / 2]
             }
             Some(ast::PadSpec::Sym(p)) => {
-                let (h, w) = (self.eval_pos(&p.h, env, "a padding", 0)?, self.eval_pos(&p.w, env, "a padding", 0)?);
+                let (h, w) = (
+                    self.eval_pos(&p.h, env, "a padding", 0)?,
+                    self.eval_pos(&p.w, env, "a padding", 0)?,
+                );
                 [h, h, w, w]
             }
             Some(ast::PadSpec::Explicit(p)) => {
@@ -726,14 +963,30 @@ impl<'s> Lower<'s> {
         };
         if out % groups != 0 {
             self.diags.push(
-                Diagnostic::error("E0220", c.groups.span, format!("groups {groups} do not divide the {out} output channels"))
-                    .with_label("must divide `out`")
-                    .with_help("choose groups that divide both the input and the output channels"),
+                Diagnostic::error(
+                    "E0220",
+                    c.groups.span,
+                    format!("groups {groups} do not divide the {out} output channels"),
+                )
+                .with_label("must divide `out`")
+                .with_help("choose groups that divide both the input and the output channels"),
             );
             return None;
         }
-        let mode = c.padding_mode.or(self.spec.defaults.padding_mode).unwrap_or(PaddingMode::Zeros);
-        let conv = Conv { out, kernel, stride, padding, dilation, groups, bias: c.bias.unwrap_or(true), mode };
+        let mode = c
+            .padding_mode
+            .or(self.spec.defaults.padding_mode)
+            .unwrap_or(PaddingMode::Zeros);
+        let conv = Conv {
+            out,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias: c.bias.unwrap_or(true),
+            mode,
+        };
         self.add(name.into(), Op::Conv(conv), vec![x], span, Some(prefix.into()))
     }
 
@@ -751,11 +1004,22 @@ impl<'s> Lower<'s> {
                 return None;
             }
         };
-        let b = Builder { name: name.to_string(), prefix: prefix.to_string(), span };
+        let b = Builder {
+            name: name.to_string(),
+            prefix: prefix.to_string(),
+            span,
+        };
         let x = self.pconv(&b, "conv1", x, width, 7, 2, 3, false)?;
         let x = self.bn(&b, "bn1", x)?;
         let stem = self.add(format!("{name}.relu"), Op::Act(Activation::Relu), vec![x], span, None)?;
-        let pool = Pool { kernel: [3, 3], stride: [2, 2], padding: [1, 1], dilation: [1, 1], ceil_mode: false, count_include_pad: true };
+        let pool = Pool {
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+            dilation: [1, 1],
+            ceil_mode: false,
+            count_include_pad: true,
+        };
         let mut x = self.add(format!("{name}.maxpool"), Op::MaxPool(pool), vec![stem], span, None)?;
         let mut outs = vec![("stem".to_string(), stem)];
         let expansion = if bottleneck { 4 } else { 1 };
@@ -770,16 +1034,34 @@ impl<'s> Lower<'s> {
                 if bottleneck {
                     y = self.pconv(&bb, "conv1", x, planes, 1, 1, 0, false)?;
                     y = self.bn(&bb, "bn1", y)?;
-                    y = self.add(format!("{}.relu1", bb.name), Op::Act(Activation::Relu), vec![y], span, None)?;
+                    y = self.add(
+                        format!("{}.relu1", bb.name),
+                        Op::Act(Activation::Relu),
+                        vec![y],
+                        span,
+                        None,
+                    )?;
                     y = self.pconv(&bb, "conv2", y, planes, 3, stride, 1, false)?;
                     y = self.bn(&bb, "bn2", y)?;
-                    y = self.add(format!("{}.relu2", bb.name), Op::Act(Activation::Relu), vec![y], span, None)?;
+                    y = self.add(
+                        format!("{}.relu2", bb.name),
+                        Op::Act(Activation::Relu),
+                        vec![y],
+                        span,
+                        None,
+                    )?;
                     y = self.pconv(&bb, "conv3", y, planes * 4, 1, 1, 0, false)?;
                     y = self.bn(&bb, "bn3", y)?;
                 } else {
                     y = self.pconv(&bb, "conv1", x, planes, 3, stride, 1, false)?;
                     y = self.bn(&bb, "bn1", y)?;
-                    y = self.add(format!("{}.relu1", bb.name), Op::Act(Activation::Relu), vec![y], span, None)?;
+                    y = self.add(
+                        format!("{}.relu1", bb.name),
+                        Op::Act(Activation::Relu),
+                        vec![y],
+                        span,
+                        None,
+                    )?;
                     y = self.pconv(&bb, "conv2", y, planes, 3, 1, 1, false)?;
                     y = self.bn(&bb, "bn2", y)?;
                 }
@@ -790,7 +1072,13 @@ impl<'s> Lower<'s> {
                     identity
                 };
                 let s = self.add(format!("{}.add", bb.name), Op::Add, vec![y, short], span, None)?;
-                x = self.add(format!("{}.out", bb.name), Op::Act(Activation::Relu), vec![s], span, None)?;
+                x = self.add(
+                    format!("{}.out", bb.name),
+                    Op::Act(Activation::Relu),
+                    vec![s],
+                    span,
+                    None,
+                )?;
                 inplanes = planes * expansion;
             }
             outs.push((format!("c{}", li + 2), x));
@@ -799,19 +1087,59 @@ impl<'s> Lower<'s> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn pconv(&mut self, b: &Builder, part: &str, x: NodeIndex, out: i64, k: i64, s: i64, p: i64, bias: bool) -> Option<NodeIndex> {
-        let conv = Conv { out, kernel: [k, k], stride: [s, s], padding: [p; 4], dilation: [1, 1], groups: 1, bias, mode: PaddingMode::Zeros };
-        self.add(format!("{}.{part}", b.name), Op::Conv(conv), vec![x], b.span, Some(join(&b.prefix, part)))
+    fn pconv(
+        &mut self,
+        b: &Builder,
+        part: &str,
+        x: NodeIndex,
+        out: i64,
+        k: i64,
+        s: i64,
+        p: i64,
+        bias: bool,
+    ) -> Option<NodeIndex> {
+        let conv = Conv {
+            out,
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [p; 4],
+            dilation: [1, 1],
+            groups: 1,
+            bias,
+            mode: PaddingMode::Zeros,
+        };
+        self.add(
+            format!("{}.{part}", b.name),
+            Op::Conv(conv),
+            vec![x],
+            b.span,
+            Some(join(&b.prefix, part)),
+        )
     }
 
     fn bn(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Option<NodeIndex> {
-        self.add(format!("{}.{part}", b.name), Op::BatchNorm { eps: 1e-5 }, vec![x], b.span, Some(join(&b.prefix, part)))
+        self.add(
+            format!("{}.{part}", b.name),
+            Op::BatchNorm { eps: 1e-5 },
+            vec![x],
+            b.span,
+            Some(join(&b.prefix, part)),
+        )
     }
 
     /// A lateral/smoothing conv of a generator: `conv` (bias) or `cna` (spec defaults), as a
     /// torchvision `Conv2dNormActivation` whose conv is child `0`.
     #[allow(clippy::too_many_arguments)]
-    fn gconv(&mut self, b: &Builder, part: &str, kind: ConvKind, x: NodeIndex, out: i64, k: i64, s: i64) -> Option<NodeIndex> {
+    fn gconv(
+        &mut self,
+        b: &Builder,
+        part: &str,
+        kind: ConvKind,
+        x: NodeIndex,
+        out: i64,
+        k: i64,
+        s: i64,
+    ) -> Option<NodeIndex> {
         let p = (k - 1) / 2;
         let bb = b.sub(part);
         match kind {
@@ -823,7 +1151,13 @@ impl<'s> Lower<'s> {
                 let mut y = self.pconv(&bb, "0", x, out, k, s, p, norm == Norm::None)?;
                 let mut i = 1;
                 if let Norm::BatchNorm(eps) = norm {
-                    y = self.add(format!("{}.1", bb.name), Op::BatchNorm { eps }, vec![y], b.span, Some(join(&bb.prefix, "1")))?;
+                    y = self.add(
+                        format!("{}.1", bb.name),
+                        Op::BatchNorm { eps },
+                        vec![y],
+                        b.span,
+                        Some(join(&bb.prefix, "1")),
+                    )?;
                     i = 2;
                 }
                 if act != Activation::Identity {
@@ -834,7 +1168,14 @@ impl<'s> Lower<'s> {
         }
     }
 
-    fn resize(&mut self, b: &Builder, part: &str, x: NodeIndex, like: NodeIndex, scale: Option<f64>) -> Option<NodeIndex> {
+    fn resize(
+        &mut self,
+        b: &Builder,
+        part: &str,
+        x: NodeIndex,
+        like: NodeIndex,
+        scale: Option<f64>,
+    ) -> Option<NodeIndex> {
         let (sc, ins) = match scale.and_then(fraction) {
             Some(f) => (Some([f, f]), vec![x]),
             None if scale.is_some() => {
@@ -847,27 +1188,57 @@ impl<'s> Lower<'s> {
             }
             None => (None, vec![x, like]),
         };
-        self.add(format!("{}.{part}", b.name), Op::Upsample(Upsample { bilinear: false, align_corners: false, scale: sc }), ins, b.span, None)
+        self.add(
+            format!("{}.{part}", b.name),
+            Op::Upsample(Upsample {
+                bilinear: false,
+                align_corners: false,
+                scale: sc,
+            }),
+            ins,
+            b.span,
+            None,
+        )
     }
 
     fn merge(&mut self, b: &Builder, part: &str, concat: bool, ins: Vec<NodeIndex>) -> Option<NodeIndex> {
-        self.add(format!("{}.{part}", b.name), if concat { Op::Concat } else { Op::Add }, ins, b.span, None)
+        self.add(
+            format!("{}.{part}", b.name),
+            if concat { Op::Concat } else { Op::Add },
+            ins,
+            b.span,
+            None,
+        )
     }
 
-    fn pyramid(&mut self, p: &ast::PyramidArgs, env: &HashMap<String, i64>, name: &str, prefix: &str) -> Option<Handle> {
+    fn pyramid(
+        &mut self,
+        p: &ast::PyramidArgs,
+        env: &HashMap<String, i64>,
+        name: &str,
+        prefix: &str,
+    ) -> Option<Handle> {
         let xs: Vec<NodeIndex> = self.resolve_many(&p.inputs)?.into_iter().map(|(_, n)| n).collect();
         let width = self.eval_pos(&p.width, env, "the pyramid width", 1)?;
         let n = xs.len();
         if n < 2 {
             self.diags.push(
-                Diagnostic::error("E0222", p.span, format!("a pyramid needs at least two input levels, found {n}"))
-                    .with_label("too few levels")
-                    .with_help("list backbone levels finest first: `in: [c3, c4, c5]`"),
+                Diagnostic::error(
+                    "E0222",
+                    p.span,
+                    format!("a pyramid needs at least two input levels, found {n}"),
+                )
+                .with_label("too few levels")
+                .with_help("list backbone levels finest first: `in: [c3, c4, c5]`"),
             );
             return None;
         }
         let levels: Vec<i64> = if p.levels.is_empty() {
-            let digits: Option<Vec<i64>> = p.inputs.iter().map(|r| trailing_number(r.sub.as_deref().unwrap_or(&r.node))).collect();
+            let digits: Option<Vec<i64>> = p
+                .inputs
+                .iter()
+                .map(|r| trailing_number(r.sub.as_deref().unwrap_or(&r.node)))
+                .collect();
             match digits {
                 Some(d) if d.len() == n && d.windows(2).all(|w| w[1] == w[0] + 1) => d,
                 _ => (0..n as i64).collect(),
@@ -877,21 +1248,33 @@ impl<'s> Lower<'s> {
         };
         if levels.len() != n {
             self.diags.push(
-                Diagnostic::error("E0222", p.span, format!("`levels` has {} entries for {n} inputs", levels.len()))
-                    .with_label("one level number per input")
-                    .with_help("e.g. `in: [c3, c4, c5]` with `levels: [3, 4, 5]`"),
+                Diagnostic::error(
+                    "E0222",
+                    p.span,
+                    format!("`levels` has {} entries for {n} inputs", levels.len()),
+                )
+                .with_label("one level number per input")
+                .with_help("e.g. `in: [c3, c4, c5]` with `levels: [3, 4, 5]`"),
             );
             return None;
         }
         if p.concat && p.smooth == ConvKind::None {
             self.diags.push(
-                Diagnostic::error("E0223", p.span, "`merge: concat` needs a smoothing conv to bring channels back to `width`")
-                    .with_label("smooth: none")
-                    .with_help("use `smooth: conv` or `smooth: cna` with `merge: concat`"),
+                Diagnostic::error(
+                    "E0223",
+                    p.span,
+                    "`merge: concat` needs a smoothing conv to bring channels back to `width`",
+                )
+                .with_label("smooth: none")
+                .with_help("use `smooth: conv` or `smooth: cna` with `merge: concat`"),
             );
             return None;
         }
-        let b = Builder { name: name.to_string(), prefix: prefix.to_string(), span: p.span };
+        let b = Builder {
+            name: name.to_string(),
+            prefix: prefix.to_string(),
+            span: p.span,
+        };
         let mut outs: Vec<NodeIndex> = match p.kind {
             PyramidKind::Fpn | PyramidKind::Panet => self.top_down(&b, p, &xs, width)?,
             PyramidKind::Bifpn => self.bifpn(&b, p, &xs, width, env)?,
@@ -899,27 +1282,63 @@ impl<'s> Lower<'s> {
         if p.kind == PyramidKind::Panet {
             let mut ns = vec![outs[0]];
             for i in 1..n {
-                let d = self.gconv(&b, &format!("downsample_blocks.{}", i - 1), if p.smooth == ConvKind::None { ConvKind::Conv } else { p.smooth }, ns[i - 1], width, 3, 2)?;
+                let d = self.gconv(
+                    &b,
+                    &format!("downsample_blocks.{}", i - 1),
+                    if p.smooth == ConvKind::None {
+                        ConvKind::Conv
+                    } else {
+                        p.smooth
+                    },
+                    ns[i - 1],
+                    width,
+                    3,
+                    2,
+                )?;
                 let m = self.merge(&b, &format!("bottom_up.{}", i - 1), p.concat, vec![d, outs[i]])?;
-                let kind = if p.smooth == ConvKind::None { ConvKind::Conv } else { p.smooth };
+                let kind = if p.smooth == ConvKind::None {
+                    ConvKind::Conv
+                } else {
+                    p.smooth
+                };
                 ns.push(self.gconv(&b, &format!("pan_blocks.{}", i - 1), kind, m, width, 3, 1)?);
             }
             outs = ns;
         }
-        let mut named: Vec<(String, NodeIndex)> = levels.iter().zip(&outs).map(|(l, o)| (format!("p{l}"), *o)).collect();
+        let mut named: Vec<(String, NodeIndex)> =
+            levels.iter().zip(&outs).map(|(l, o)| (format!("p{l}"), *o)).collect();
         let top = levels[n - 1];
         match p.extra {
             Extra::None => {}
             Extra::MaxPool => {
-                let pool = Pool { kernel: [1, 1], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceil_mode: false, count_include_pad: true };
-                let e = self.add(format!("{name}.pool"), Op::MaxPool(pool), vec![outs[n - 1]], p.span, None)?;
+                let pool = Pool {
+                    kernel: [1, 1],
+                    stride: [2, 2],
+                    padding: [0, 0],
+                    dilation: [1, 1],
+                    ceil_mode: false,
+                    count_include_pad: true,
+                };
+                let e = self.add(
+                    format!("{name}.pool"),
+                    Op::MaxPool(pool),
+                    vec![outs[n - 1]],
+                    p.span,
+                    None,
+                )?;
                 named.push((format!("p{}", top + 1), e));
             }
             Extra::P6P7 { from_p5 } => {
                 let src = if from_p5 { outs[n - 1] } else { xs[n - 1] };
                 let eb = b.sub("extra_blocks");
                 let p6 = self.pconv(&eb, "p6", src, width, 3, 2, 1, true)?;
-                let r = self.add(format!("{name}.extra_blocks.relu"), Op::Act(Activation::Relu), vec![p6], p.span, None)?;
+                let r = self.add(
+                    format!("{name}.extra_blocks.relu"),
+                    Op::Act(Activation::Relu),
+                    vec![p6],
+                    p.span,
+                    None,
+                )?;
                 let p7 = self.pconv(&eb, "p7", r, width, 3, 2, 1, true)?;
                 named.push((format!("p{}", top + 1), p6));
                 named.push((format!("p{}", top + 2), p7));
@@ -949,12 +1368,31 @@ impl<'s> Lower<'s> {
 
     /// EfficientDet BiFPN: lateral 1×1 projections, then `repeats` cells of a weighted top-down
     /// and bottom-up pass; each fused node is fuse → SiLU → depthwise 3×3 → pointwise 1×1 → BN.
-    fn bifpn(&mut self, b: &Builder, p: &ast::PyramidArgs, xs: &[NodeIndex], width: i64, env: &HashMap<String, i64>) -> Option<Vec<NodeIndex>> {
+    fn bifpn(
+        &mut self,
+        b: &Builder,
+        p: &ast::PyramidArgs,
+        xs: &[NodeIndex],
+        width: i64,
+        env: &HashMap<String, i64>,
+    ) -> Option<Vec<NodeIndex>> {
         let n = xs.len();
         let repeats = self.eval_pos(&p.repeats, env, "`repeats`", 1)?;
         let mut ps = Vec::new();
         for (i, &x) in xs.iter().enumerate() {
-            ps.push(self.gconv(b, &format!("lateral.{i}"), if p.lateral == ConvKind::None { ConvKind::Conv } else { p.lateral }, x, width, 1, 1)?);
+            ps.push(self.gconv(
+                b,
+                &format!("lateral.{i}"),
+                if p.lateral == ConvKind::None {
+                    ConvKind::Conv
+                } else {
+                    p.lateral
+                },
+                x,
+                width,
+                1,
+                1,
+            )?);
         }
         for r in 0..repeats {
             let cell = b.sub(&format!("cells.{r}"));
@@ -965,9 +1403,26 @@ impl<'s> Lower<'s> {
             }
             let mut out = td.clone();
             for i in 1..n {
-                let pool = Pool { kernel: [3, 3], stride: [2, 2], padding: [1, 1], dilation: [1, 1], ceil_mode: false, count_include_pad: true };
-                let down = self.add(format!("{}.down.{i}", cell.name), Op::MaxPool(pool), vec![out[i - 1]], b.span, None)?;
-                let ins = if i == n - 1 { vec![ps[i], down] } else { vec![ps[i], td[i], down] };
+                let pool = Pool {
+                    kernel: [3, 3],
+                    stride: [2, 2],
+                    padding: [1, 1],
+                    dilation: [1, 1],
+                    ceil_mode: false,
+                    count_include_pad: true,
+                };
+                let down = self.add(
+                    format!("{}.down.{i}", cell.name),
+                    Op::MaxPool(pool),
+                    vec![out[i - 1]],
+                    b.span,
+                    None,
+                )?;
+                let ins = if i == n - 1 {
+                    vec![ps[i], down]
+                } else {
+                    vec![ps[i], td[i], down]
+                };
                 out[i] = self.fused(&cell, &format!("out.{i}"), ins, width, p.eps)?;
             }
             ps = out;
@@ -977,10 +1432,37 @@ impl<'s> Lower<'s> {
 
     fn fused(&mut self, b: &Builder, part: &str, ins: Vec<NodeIndex>, width: i64, eps: f64) -> Option<NodeIndex> {
         let bb = b.sub(part);
-        let f = self.add(format!("{}.fuse", bb.name), Op::Fuse { eps }, ins, b.span, Some(join(&bb.prefix, "fuse")))?;
-        let a = self.add(format!("{}.act", bb.name), Op::Act(Activation::Silu), vec![f], b.span, None)?;
-        let dw = Conv { out: width, kernel: [3, 3], stride: [1, 1], padding: [1; 4], dilation: [1, 1], groups: width, bias: false, mode: PaddingMode::Zeros };
-        let d = self.add(format!("{}.dw", bb.name), Op::Conv(dw), vec![a], b.span, Some(join(&bb.prefix, "dw")))?;
+        let f = self.add(
+            format!("{}.fuse", bb.name),
+            Op::Fuse { eps },
+            ins,
+            b.span,
+            Some(join(&bb.prefix, "fuse")),
+        )?;
+        let a = self.add(
+            format!("{}.act", bb.name),
+            Op::Act(Activation::Silu),
+            vec![f],
+            b.span,
+            None,
+        )?;
+        let dw = Conv {
+            out: width,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1; 4],
+            dilation: [1, 1],
+            groups: width,
+            bias: false,
+            mode: PaddingMode::Zeros,
+        };
+        let d = self.add(
+            format!("{}.dw", bb.name),
+            Op::Conv(dw),
+            vec![a],
+            b.span,
+            Some(join(&bb.prefix, "dw")),
+        )?;
         let pw = self.pconv(&bb, "pw", d, width, 1, 1, 0, true)?;
         self.bn(&bb, "bn", pw)
     }
@@ -990,21 +1472,34 @@ impl<'s> Lower<'s> {
         for o in &self.spec.outputs {
             if !self.names.contains_key(&o.target.node) {
                 if !self.spec.nodes.iter().any(|n| n.name.text == o.target.node) {
-                    let cands = self.spec.inputs.iter().map(|x| x.name.text.as_str()).chain(self.spec.nodes.iter().map(|x| x.name.text.as_str()));
+                    let cands = self
+                        .spec
+                        .inputs
+                        .iter()
+                        .map(|x| x.name.text.as_str())
+                        .chain(self.spec.nodes.iter().map(|x| x.name.text.as_str()));
                     let dym = ast::suggest(&o.target.node, cands);
                     self.diags.push(
-                        Diagnostic::error("E0201", o.target.span, format!("no node or input is named `{}`", o.target.node))
-                            .with_label("unknown name")
-                            .with_help(match dym {
-                                Some(s) => format!("did you mean `{s}`?"),
-                                None => "outputs refer to inputs or nodes".to_string(),
-                            }),
+                        Diagnostic::error(
+                            "E0201",
+                            o.target.span,
+                            format!("no node or input is named `{}`", o.target.node),
+                        )
+                        .with_label("unknown name")
+                        .with_help(match dym {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => "outputs refer to inputs or nodes".to_string(),
+                        }),
                     );
                 }
                 continue;
             }
             if let Some(n) = self.resolve_one(&o.target) {
-                out.push(Output { name: o.name.text.clone(), span: o.name.span, node: n });
+                out.push(Output {
+                    name: o.name.text.clone(),
+                    span: o.name.span,
+                    node: n,
+                });
             }
         }
         out
@@ -1019,7 +1514,11 @@ struct Builder {
 
 impl Builder {
     fn sub(&self, part: &str) -> Builder {
-        Builder { name: format!("{}.{part}", self.name), prefix: join(&self.prefix, part), span: self.span }
+        Builder {
+            name: format!("{}.{part}", self.name),
+            prefix: join(&self.prefix, part),
+            span: self.span,
+        }
     }
 }
 
@@ -1049,15 +1548,26 @@ fn positive(span: Span, what: &str, v: i64) -> Diagnostic {
 fn too_large(span: Span, what: &str, v: i64) -> Diagnostic {
     Diagnostic::error("E0310", span, format!("{what} {v} is too large"))
         .with_label("too large")
-        .with_help(format!("channels, kernels, strides, paddings, dilations and widths are at most {MAX_ATTR}"))
+        .with_help(format!(
+            "channels, kernels, strides, paddings, dilations and widths are at most {MAX_ATTR}"
+        ))
 }
 
 fn non_negative(span: Span, what: &str, v: i64) -> Diagnostic {
-    Diagnostic::error("E0212", span, format!("{what} must not be negative, found {v}")).with_label("negative").with_help("use 0 or more")
+    Diagnostic::error("E0212", span, format!("{what} must not be negative, found {v}"))
+        .with_label("negative")
+        .with_help("use 0 or more")
 }
 
 fn trailing_number(s: &str) -> Option<i64> {
-    let digits: String = s.chars().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
+    let digits: String = s
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     if digits.is_empty() || digits.len() > 4 {
         return None;
     }
@@ -1078,7 +1588,10 @@ pub fn fraction(v: f64) -> Option<(i64, i64)> {
 fn eval_int(e: &IntExpr, env: &HashMap<String, i64>) -> Result<i64, String> {
     match e {
         IntExpr::Lit(v) => Ok(*v),
-        IntExpr::Param(p) => env.get(p).copied().ok_or_else(|| format!("`{p}` is not a block parameter here")),
+        IntExpr::Param(p) => env
+            .get(p)
+            .copied()
+            .ok_or_else(|| format!("`{p}` is not a block parameter here")),
         IntExpr::Bin(a, op, b) => {
             let (x, y) = (eval_int(a, env)?, eval_int(b, env)?);
             let r = match op {
@@ -1105,7 +1618,9 @@ fn collect_refs(op: &OpExpr, out: &mut Vec<Ref>) {
                 out.push(r.clone());
             }
         }
-        OpExpr::Seq(items) | OpExpr::Skip(items) | OpExpr::Residual(items) => items.iter().for_each(|i| collect_refs(&i.expr, out)),
+        OpExpr::Seq(items) | OpExpr::Skip(items) | OpExpr::Residual(items) => {
+            items.iter().for_each(|i| collect_refs(&i.expr, out))
+        }
         OpExpr::Pyramid(p) => out.extend(p.inputs.iter().cloned()),
         OpExpr::Head(on, body) => {
             out.extend(on.iter().cloned());

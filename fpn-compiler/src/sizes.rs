@@ -79,7 +79,11 @@ impl Accepted {
 
     /// The nearest accepted values below and above `x` (either may be missing).
     pub fn nearest(&self, x: i64) -> (Option<i64>, Option<i64>) {
-        let span = self.period.saturating_add(self.threshold).saturating_add(2).clamp(0, MAX_SCAN) as usize;
+        let span = self
+            .period
+            .saturating_add(self.threshold)
+            .saturating_add(2)
+            .clamp(0, MAX_SCAN) as usize;
         let below = (self.min..x).rev().take(span).find(|&v| self.contains(v));
         let above = if self.is_empty() {
             None
@@ -152,7 +156,13 @@ fn ranges(v: &[i64]) -> String {
         while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
             j += 1;
         }
-        out.push(if j > i + 1 { format!("{}–{}", v[i], v[j]) } else if j == i + 1 { format!("{}, {}", v[i], v[j]) } else { v[i].to_string() });
+        out.push(if j > i + 1 {
+            format!("{}–{}", v[i], v[j])
+        } else if j == i + 1 {
+            format!("{}, {}", v[i], v[j])
+        } else {
+            v[i].to_string()
+        });
         i = j + 1;
     }
     out.join(", ")
@@ -203,7 +213,9 @@ fn threshold(c: &Constraint) -> f64 {
 /// Computes the accepted set of every symbol of `g` under `cons`.
 pub fn analyse(g: &Graph, cons: &[Constraint]) -> Vec<Result<Accepted, SizesError>> {
     let names = g.symbol_names();
-    (0..g.symbols.len() as SymId).map(|s| analyse_symbol(g, cons, s, &names)).collect()
+    (0..g.symbols.len() as SymId)
+        .map(|s| analyse_symbol(g, cons, s, &names))
+        .collect()
 }
 
 fn analyse_symbol(g: &Graph, cons: &[Constraint], s: SymId, names: &[String]) -> Result<Accepted, SizesError> {
@@ -216,7 +228,10 @@ fn analyse_symbol(g: &Graph, cons: &[Constraint], s: SymId, names: &[String]) ->
         syms.dedup();
         if syms.contains(&s) {
             if let Some(other) = syms.iter().find(|&&o| o != s) {
-                return Err(SizesError::Joint(sym.name.clone(), names.get(*other as usize).cloned().unwrap_or_default()));
+                return Err(SizesError::Joint(
+                    sym.name.clone(),
+                    names.get(*other as usize).cloned().unwrap_or_default(),
+                ));
             }
             mine.push(c);
         }
@@ -226,7 +241,10 @@ fn analyse_symbol(g: &Graph, cons: &[Constraint], s: SymId, names: &[String]) ->
     let mut t = 0f64;
     for c in &mine {
         for d in [&c.lhs, &c.rhs] {
-            period = d.period().and_then(|p| lcm(period, p)).ok_or_else(|| too_large("more than 2^63".into()))?;
+            period = d
+                .period()
+                .and_then(|p| lcm(period, p))
+                .ok_or_else(|| too_large("more than 2^63".into()))?;
         }
         t = t.max(threshold(c));
     }
@@ -268,5 +286,13 @@ fn analyse_symbol(g: &Graph, cons: &[Constraint], s: SymId, names: &[String]) ->
     let mut res: Vec<i64> = residues.iter().map(|r| r % p).collect();
     res.sort_unstable();
     res.dedup();
-    Ok(Accepted { symbol: sym.name.clone(), min: sym.min, max: sym.max, listed, threshold, period: p, residues: res })
+    Ok(Accepted {
+        symbol: sym.name.clone(),
+        min: sym.min,
+        max: sym.max,
+        listed,
+        threshold,
+        period: p,
+        residues: res,
+    })
 }

@@ -32,7 +32,11 @@ impl Span {
         if self.source != other.source {
             return self;
         }
-        Span { source: self.source, lo: self.lo.min(other.lo), hi: self.hi.max(other.hi) }
+        Span {
+            source: self.source,
+            lo: self.lo.min(other.lo),
+            hi: self.hi.max(other.hi),
+        }
     }
 }
 
@@ -121,7 +125,10 @@ impl SourceMap {
 
     /// Adds a text source (a YAML file).
     pub fn add_text(&mut self, name: impl Into<String>, text: impl Into<String>) -> SourceId {
-        self.add(Source { name: name.into(), kind: SourceKind::Text(text.into()) })
+        self.add(Source {
+            name: name.into(),
+            kind: SourceKind::Text(text.into()),
+        })
     }
 
     /// The source of an id.

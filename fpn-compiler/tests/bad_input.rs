@@ -169,13 +169,9 @@ fn binary_junk() {
         }
     }
     let mut sources = SourceMap::new();
-    let d = compile_file(&mut sources, &dir.join("latin1.yaml"))
-        .err()
-        .expect("latin1 fails");
+    let d = compile_file(&mut sources, &dir.join("latin1.yaml")).expect_err("latin1 fails");
     assert_eq!(d[0].code, "E0009");
-    let d = compile_file(&mut sources, &dir.join("does-not-exist.yaml"))
-        .err()
-        .expect("missing file fails");
+    let d = compile_file(&mut sources, &dir.join("does-not-exist.yaml")).expect_err("missing file fails");
     assert_eq!(d[0].code, "E0000");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(bad.is_empty(), "{}", bad.join("\n"));

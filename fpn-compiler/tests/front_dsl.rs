@@ -16,10 +16,7 @@ fn show(v: &Value) -> String {
         ValueKind::Int(i) => i.to_string(),
         ValueKind::Float(f) => format!("{f:?}f"),
         ValueKind::Str(s) => format!("{s:?}"),
-        ValueKind::Seq(items) => format!(
-            "[{}]",
-            items.iter().map(show).collect::<Vec<_>>().join(", ")
-        ),
+        ValueKind::Seq(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
         ValueKind::Map(entries) => format!(
             "{{{}}}",
             entries
@@ -53,14 +50,7 @@ fn get<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
 fn key_span(v: &Value, path: &[&str]) -> Span {
     let (last, parent) = path.split_last().expect("path");
     match &get(v, parent).kind {
-        ValueKind::Map(entries) => {
-            entries
-                .iter()
-                .find(|(k, _)| k.name == *last)
-                .expect("key")
-                .0
-                .span
-        }
+        ValueKind::Map(entries) => entries.iter().find(|(k, _)| k.name == *last).expect("key").0.span,
         _ => panic!("not a map"),
     }
 }
@@ -246,12 +236,7 @@ fn number_too_large() {
 fn too_deep() {
     // The root map is level 1: 63 nested lists are fine, the 64th is not.
     let ok = format!("a: {}{}", "[".repeat(63), "]".repeat(63));
-    assert!(parse(
-        TokenStream::from_str(&ok).expect("lexes"),
-        SourceId(0),
-        "fpn!"
-    )
-    .is_ok());
+    assert!(parse(TokenStream::from_str(&ok).expect("lexes"), SourceId(0), "fpn!").is_ok());
     let (sm, diags) = errors(&format!("a: {}{}", "[".repeat(1000), "]".repeat(1000)));
     assert_eq!(diags.len(), 1, "{diags:#?}");
     assert_eq!(diags[0].code, "E0005");

@@ -16,10 +16,7 @@ fn show(v: &Value) -> String {
         ValueKind::Int(i) => i.to_string(),
         ValueKind::Float(f) => format!("{f:?}f"),
         ValueKind::Str(s) => format!("{s:?}"),
-        ValueKind::Seq(items) => format!(
-            "[{}]",
-            items.iter().map(show).collect::<Vec<_>>().join(", ")
-        ),
+        ValueKind::Seq(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
         ValueKind::Map(entries) => format!(
             "{{{}}}",
             entries
@@ -53,14 +50,7 @@ fn get<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
 fn key_span(v: &Value, path: &[&str]) -> Span {
     let (last, parent) = path.split_last().expect("path");
     match &get(v, parent).kind {
-        ValueKind::Map(entries) => {
-            entries
-                .iter()
-                .find(|(k, _)| k.name == *last)
-                .expect("key")
-                .0
-                .span
-        }
+        ValueKind::Map(entries) => entries.iter().find(|(k, _)| k.name == *last).expect("key").0.span,
         _ => panic!("not a map"),
     }
 }
@@ -174,17 +164,11 @@ fn realistic_spec_tree() {
     let conv = get(&v, &["nodes", "p3", "conv"]);
     assert_eq!(text_of(conv.span), "{ out: 64, kernel: 1, padding: same }");
     // Values after the non-ASCII comment: byte offsets still right.
-    assert_eq!(
-        sm.location(key_span(&v, &["nodes", "up"])),
-        "spec.yaml:15:3"
-    );
+    assert_eq!(sm.location(key_span(&v, &["nodes", "up"])), "spec.yaml:15:3");
     let alpha = get(&v, &["nodes", "up", "alpha"]);
     assert_eq!(text_of(alpha.span), "-0.5");
     assert_eq!(sm.location(alpha.span), "spec.yaml:18:12");
-    assert_eq!(
-        text_of(get(&v, &["nodes", "up", "act"]).span),
-        "'leaky_relu'"
-    );
+    assert_eq!(text_of(get(&v, &["nodes", "up", "act"]).span), "'leaky_relu'");
     let list = get(&v, &["nodes", "up", "list"]);
     let ValueKind::Seq(items) = &list.kind else {
         panic!("list")
@@ -251,10 +235,7 @@ fn e0003_numbers_out_of_range() {
     expect_err("a: .nan\n", "E0003", "1:4");
     // Quoted, they are strings.
     let (_, r) = load("a: \"12345678901234567890\"\nb: '.inf'\n");
-    assert_eq!(
-        show(&r.expect("parses")),
-        "{a: \"12345678901234567890\", b: \".inf\"}"
-    );
+    assert_eq!(show(&r.expect("parses")), "{a: \"12345678901234567890\", b: \".inf\"}");
 }
 
 #[test]
@@ -277,17 +258,11 @@ fn e0005_too_deep() {
     expect_err(&bad, "E0005", "1:65");
     // saphyr scans flow brackets ahead of the parser and stops at 255 levels itself: still E0005.
     let deep = "[".repeat(100_000);
-    fast(Duration::from_secs(2), || {
-        expect_err(&deep, "E0005", "1:256")
-    });
+    fast(Duration::from_secs(2), || expect_err(&deep, "E0005", "1:256"));
     let deep = format!("a: {}", "{a: ".repeat(100_000));
-    fast(Duration::from_secs(2), || {
-        expect_err(&deep, "E0005", "1:256")
-    });
+    fast(Duration::from_secs(2), || expect_err(&deep, "E0005", "1:256"));
     let deep = "- ".repeat(100_000);
-    fast(Duration::from_secs(2), || {
-        expect_err(&deep, "E0005", "1:129")
-    });
+    fast(Duration::from_secs(2), || expect_err(&deep, "E0005", "1:129"));
     // Block maps need one more column of indentation per level, so 100_000 levels would be 5 GB
     // of text; 3_000 levels (4.5 MB) show the parse stops at level 65 all the same.
     let mut deep = String::new();
@@ -295,9 +270,7 @@ fn e0005_too_deep() {
         deep.push_str(&" ".repeat(i));
         deep.push_str("a:\n");
     }
-    fast(Duration::from_secs(2), || {
-        expect_err(&deep, "E0005", "65:65")
-    });
+    fast(Duration::from_secs(2), || expect_err(&deep, "E0005", "65:65"));
     // An alias that would nest its value too deep.
     let mut s = format!("a: &a {}{}\n", "[".repeat(40), "]".repeat(40));
     s.push_str(&format!("b: {}*a{}\n", "[".repeat(30), "]".repeat(30)));
@@ -306,9 +279,7 @@ fn e0005_too_deep() {
 
 #[test]
 fn e0006_alias_bomb() {
-    let mut s = String::from(
-        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
-    );
+    let mut s = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
     let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
     for w in names.windows(2) {
         let (prev, this) = (w[0], w[1]);
@@ -364,9 +335,7 @@ fn e0009_not_utf8() {
             (x >> 24) as u8
         })
         .collect();
-    let bad = std::str::from_utf8(&junk)
-        .expect_err("junk is not UTF-8")
-        .valid_up_to();
+    let bad = std::str::from_utf8(&junk).expect_err("junk is not UTF-8").valid_up_to();
     let mut sm = SourceMap::new();
     let id = sm.add_text("junk.yaml", String::from_utf8_lossy(&junk).into_owned());
     let d = parse_bytes(&junk, id).expect_err("junk");

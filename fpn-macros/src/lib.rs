@@ -15,7 +15,9 @@ use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
 
 fn options() -> Options {
-    Options { runtime_path: "::fpn::runtime".to_string() }
+    Options {
+        runtime_path: "::fpn::runtime".to_string(),
+    }
 }
 
 /// Declares a topology inline, in the same language as the YAML specs (see docs/spec.md):
@@ -56,8 +58,14 @@ pub fn fpn(input: TokenStream) -> TokenStream {
     };
     match fpn_compiler::compile_value(&parsed.value) {
         Ok(c) => match generate(&c.graph, &c.analysis, &options()) {
-            Ok(code) => code.parse().unwrap_or_else(|e| syn::Error::new(Span::call_site(), format!("fpn: generated code does not parse: {e}")).to_compile_error().into()),
-            Err(e) => syn::Error::new(Span::call_site(), e.to_string()).to_compile_error().into(),
+            Ok(code) => code.parse().unwrap_or_else(|e| {
+                syn::Error::new(Span::call_site(), format!("fpn: generated code does not parse: {e}"))
+                    .to_compile_error()
+                    .into()
+            }),
+            Err(e) => syn::Error::new(Span::call_site(), e.to_string())
+                .to_compile_error()
+                .into(),
         },
         Err(diags) => errors(diags),
     }
@@ -125,7 +133,9 @@ fn message(d: &Diagnostic) -> String {
 fn stub_from_tokens(tokens: &TokenStream2) -> TokenStream2 {
     let toks: Vec<proc_macro2::TokenTree> = tokens.clone().into_iter().collect();
     for w in toks.windows(3) {
-        if let [proc_macro2::TokenTree::Ident(k), proc_macro2::TokenTree::Punct(p), proc_macro2::TokenTree::Ident(v)] = w {
+        if let [proc_macro2::TokenTree::Ident(k), proc_macro2::TokenTree::Punct(p), proc_macro2::TokenTree::Ident(v)] =
+            w
+        {
             if k == "name" && p.as_char() == ':' {
                 let name = format_ident!("{}", v.to_string());
                 return quote!(

@@ -115,12 +115,13 @@ fn best<F: FnMut() + ?Sized>(reps: usize, f: &mut F) -> f64 {
 /// Best-of-30 timings, best over 5 interleaved rounds (the machine is shared: take the max).
 fn summary() {
     type Op<'a> = (String, u64, Box<dyn FnMut() + 'a>);
-    let mut ops: Vec<Op> = Vec::new();
     let data: Vec<_> = CONVS.iter().map(|c| (c, setup(c))).collect();
     let mut outs: Vec<Tensor> = data
         .iter()
         .map(|(c, (_, _, _, p, _))| Tensor::zeros(fpn_runtime::conv2d_out_shape(c.x, c.w, p).unwrap_or([1; 4])))
         .collect();
+    let (small, big) = big_map();
+    let mut ops: Vec<Op> = Vec::new();
     for (case, (x, w, b, p, flops)) in &data {
         ops.push((
             case.name.to_string(),
@@ -139,7 +140,6 @@ fn summary() {
             }),
         ));
     }
-    let (small, big) = big_map();
     ops.push((
         "upsample_nearest x2 256x52x52".into(),
         0,
@@ -162,7 +162,11 @@ fn summary() {
     }
     println!("\n{:<40} {:>10} {:>10}", "op", "ms (best)", "GFLOP/s");
     for ((name, flops, _), t) in ops.iter().zip(&best_t) {
-        let gf = if *flops > 0 { format!("{:>10.1}", *flops as f64 / t / 1e9) } else { String::new() };
+        let gf = if *flops > 0 {
+            format!("{:>10.1}", *flops as f64 / t / 1e9)
+        } else {
+            String::new()
+        };
         println!("{:<40} {:>10.3} {}", name, t * 1e3, gf);
     }
 }

@@ -47,7 +47,10 @@ pub type Tensor = ndarray::Array4<f32>;
 /// of the panic or abort of `Tensor::zeros`).
 pub(crate) fn try_zeros(shape: [usize; 4], op: &str) -> Result<Tensor> {
     let too_big = || Error::InputSize(format!("the {op} output of shape {shape:?} is too large to allocate"));
-    let len = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or_else(too_big)?;
+    let len = shape
+        .iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b))
+        .ok_or_else(too_big)?;
     if len > isize::MAX as usize / std::mem::size_of::<f32>() {
         return Err(too_big());
     }

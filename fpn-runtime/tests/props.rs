@@ -234,15 +234,20 @@ proptest! {
 fn conv2d_large_shapes_equal_naive() {
     // Shapes big enough for the parallel, tiled and pointwise GEMM paths and parallel depthwise.
     let cases = [
-        ([1, 40, 30, 31], [48, 40, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
+        ([1, 24, 20, 21], [32, 24, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
         ([2, 32, 33, 29], [40, 32, 1, 1], [1, 1], [0; 4], [1, 1], 1),
         ([1, 3, 83, 80], [16, 3, 7, 7], [2, 2], [3, 3, 3, 3], [1, 1], 1),
         ([3, 24, 20, 21], [24, 24, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 24),
         ([1, 48, 32, 32], [48, 12, 3, 3], [1, 1], [2, 2, 2, 2], [2, 2], 4),
-        ([1, 300, 9, 9], [64, 300, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
+        ([1, 300, 5, 5], [16, 300, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
     ];
     for (i, (xs, ws, stride, padding, dilation, groups)) in cases.into_iter().enumerate() {
-        for mode in [PaddingMode::Zeros, PaddingMode::Reflect] {
+        let modes: &[PaddingMode] = if i < 2 {
+            &[PaddingMode::Zeros, PaddingMode::Reflect]
+        } else {
+            &[PaddingMode::Zeros]
+        };
+        for &mode in modes {
             let p = Conv2dParams {
                 stride,
                 padding,
@@ -565,11 +570,29 @@ fn errors_are_reported_not_panics() {
     assert!(pad2d(x.view(), [5, 0, 0, 0], PaddingMode::Reflect).is_err());
 
     // Absurd sizes are errors, not allocation panics or aborts.
-    let huge = Conv2dParams { padding: [1 << 40; 4], ..Default::default() };
-    assert!(matches!(conv2d(x.view(), w.view(), None, &huge), Err(Error::InputSize(_))));
-    let overflow = Conv2dParams { padding: [usize::MAX, 1, 0, 0], ..Default::default() };
-    assert!(matches!(conv2d(x.view(), w.view(), None, &overflow), Err(Error::InputSize(_))));
+    let huge = Conv2dParams {
+        padding: [1 << 40; 4],
+        ..Default::default()
+    };
+    assert!(matches!(
+        conv2d(x.view(), w.view(), None, &huge),
+        Err(Error::InputSize(_))
+    ));
+    let overflow = Conv2dParams {
+        padding: [usize::MAX, 1, 0, 0],
+        ..Default::default()
+    };
+    assert!(matches!(
+        conv2d(x.view(), w.view(), None, &overflow),
+        Err(Error::InputSize(_))
+    ));
     assert!(pad2d(x.view(), [1 << 40, 0, 1 << 40, 0], PaddingMode::Replicate).is_err());
-    assert!(matches!(upsample_nearest(x.view(), Resize::Scale([1e9, 1e9])), Err(Error::InputSize(_))));
-    assert!(matches!(upsample_bilinear(x.view(), Resize::Size([1 << 20, 1 << 20]), true), Err(Error::InputSize(_))));
+    assert!(matches!(
+        upsample_nearest(x.view(), Resize::Scale([1e9, 1e9])),
+        Err(Error::InputSize(_))
+    ));
+    assert!(matches!(
+        upsample_bilinear(x.view(), Resize::Size([1 << 20, 1 << 20]), true),
+        Err(Error::InputSize(_))
+    ));
 }

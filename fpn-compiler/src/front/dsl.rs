@@ -73,10 +73,7 @@ pub fn token_table(tokens: TokenStream, name: &str) -> (Vec<proc_macro2::Span>, 
 }
 
 /// Flattens the tokens and lays them out as text.
-fn table(
-    tokens: TokenStream,
-    name: &str,
-) -> (Vec<Tok>, Vec<String>, Vec<proc_macro2::Span>, Source) {
+fn table(tokens: TokenStream, name: &str) -> (Vec<Tok>, Vec<String>, Vec<proc_macro2::Span>, Source) {
     let (toks, spans) = flatten(tokens);
     let texts: Vec<String> = toks.iter().map(Tok::text).collect();
     let (text, offsets) = layout(&toks, &texts);
@@ -159,10 +156,7 @@ fn flatten(tokens: TokenStream) -> (Vec<Tok>, Vec<proc_macro2::Span>) {
                     let open = toks.len();
                     toks.push(Tok::Open(g.delimiter(), open));
                     spans.push(g.span_open());
-                    stack.push((
-                        g.stream().into_iter(),
-                        Some((open, g.delimiter(), g.span_close())),
-                    ));
+                    stack.push((g.stream().into_iter(), Some((open, g.delimiter(), g.span_close()))));
                 }
             }
             Some(TokenTree::Ident(i)) => {
@@ -301,8 +295,7 @@ impl P<'_> {
             match self.toks.get(i) {
                 Some(Tok::Open(_, close)) => i = (*close).max(i) + 1,
                 Some(Tok::Punct(':', Spacing::Alone)) => {
-                    let after_joint = i > s
-                        && matches!(self.toks.get(i - 1), Some(Tok::Punct(':', Spacing::Joint)));
+                    let after_joint = i > s && matches!(self.toks.get(i - 1), Some(Tok::Punct(':', Spacing::Joint)));
                     if !after_joint && i > s {
                         return Some(i - 1);
                     }
@@ -350,8 +343,7 @@ impl P<'_> {
         };
         let key_span = self.at(i);
         let colon = i + 1;
-        let is_colon =
-            colon < hi && matches!(self.toks.get(colon), Some(Tok::Punct(':', Spacing::Alone)));
+        let is_colon = colon < hi && matches!(self.toks.get(colon), Some(Tok::Punct(':', Spacing::Alone)));
         if !is_colon {
             if colon < hi {
                 let found = self.text(colon).to_string();
@@ -417,13 +409,7 @@ impl P<'_> {
         let entry = if duplicate.is_some() {
             None
         } else {
-            Some((
-                Key {
-                    name,
-                    span: key_span,
-                },
-                value,
-            ))
+            Some((Key { name, span: key_span }, value))
         };
         Ok((entry, e))
     }
@@ -468,9 +454,7 @@ impl P<'_> {
         let span = self.span(s, e);
         let first = self.toks.get(s).cloned();
         let kind = match first {
-            Some(Tok::Open(d @ (Delimiter::Bracket | Delimiter::Brace), close))
-                if close + 1 == e =>
-            {
+            Some(Tok::Open(d @ (Delimiter::Bracket | Delimiter::Brace), close)) if close + 1 == e => {
                 if depth >= MAX_DEPTH {
                     let what = if d == Delimiter::Brace { "map" } else { "list" };
                     self.diags.push(
@@ -523,15 +507,9 @@ impl P<'_> {
             syn::Lit::Str(s) => ValueKind::Str(s.value()),
             syn::Lit::Char(c) => ValueKind::Str(c.value().to_string()),
             syn::Lit::Bool(b) => ValueKind::Bool(b.value),
-            syn::Lit::Int(n) if matches!(n.suffix(), "f32" | "f64") => {
-                self.float(n.base10_digits(), neg, &shown, span)
-            }
+            syn::Lit::Int(n) if matches!(n.suffix(), "f32" | "f64") => self.float(n.base10_digits(), neg, &shown, span),
             syn::Lit::Int(n) => {
-                let v = n
-                    .base10_digits()
-                    .parse::<i128>()
-                    .ok()
-                    .map(|v| if neg { -v } else { v });
+                let v = n.base10_digits().parse::<i128>().ok().map(|v| if neg { -v } else { v });
                 match v.and_then(|v| i64::try_from(v).ok()) {
                     Some(v) => ValueKind::Int(v),
                     None => {
@@ -572,8 +550,5 @@ impl P<'_> {
 
 /// Whether a literal is an integer or float literal.
 fn is_number(l: &Literal) -> bool {
-    matches!(
-        syn::Lit::new(l.clone()),
-        syn::Lit::Int(_) | syn::Lit::Float(_)
-    )
+    matches!(syn::Lit::new(l.clone()), syn::Lit::Int(_) | syn::Lit::Float(_))
 }

@@ -21,8 +21,7 @@ use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Span as YSpan
 use std::collections::HashMap;
 
 /// The minimal spec shown by the "spec is empty" help.
-const MINIMAL_SPEC: &str =
-    "a spec is a map with at least `name`, `inputs`, `nodes` and `outputs`, e.g.\n\
+const MINIMAL_SPEC: &str = "a spec is a map with at least `name`, `inputs`, `nodes` and `outputs`, e.g.\n\
     name: Neck\n\
     inputs: { c3: [128, 52, 52] }\n\
     nodes: { p3: { from: c3, conv: { out: 64, kernel: 1 } } }\n\
@@ -37,13 +36,14 @@ pub fn parse_bytes(bytes: &[u8], source: SourceId) -> Result<Value, Diagnostic> 
         Ok(text) => parse(text, source),
         Err(e) => {
             let at = e.valid_up_to();
-            let len = e
-                .error_len()
-                .unwrap_or(bytes.len().saturating_sub(at))
-                .max(1);
-            Err(Diagnostic::error("E0009", Span::new(source, at, at + len), "the spec is not UTF-8 text")
-                .with_label("this byte is not valid UTF-8")
-                .with_help("a spec must be a UTF-8 YAML text file; check that this is the right file and not a binary"))
+            let len = e.error_len().unwrap_or(bytes.len().saturating_sub(at)).max(1);
+            Err(
+                Diagnostic::error("E0009", Span::new(source, at, at + len), "the spec is not UTF-8 text")
+                    .with_label("this byte is not valid UTF-8")
+                    .with_help(
+                        "a spec must be a UTF-8 YAML text file; check that this is the right file and not a binary",
+                    ),
+            )
         }
     }
 }
@@ -61,7 +61,10 @@ pub fn parse(text: &str, source: SourceId) -> Result<Value, Diagnostic> {
         return Err(Diagnostic::error(
             "E0001",
             Span::new(source, at, at + c.len_utf8()),
-            format!("YAML syntax error: the spec holds the control character U+{:04X}", u32::from(c)),
+            format!(
+                "YAML syntax error: the spec holds the control character U+{:04X}",
+                u32::from(c)
+            ),
         )
         .with_label("character not allowed in YAML")
         .with_help("YAML text may not hold control characters; check that this is a text spec and not a binary file"));
@@ -77,15 +80,11 @@ pub fn parse(text: &str, source: SourceId) -> Result<Value, Diagnostic> {
                 documents += 1;
                 if documents > 1 {
                     let span = b.span(ys);
-                    return Err(Diagnostic::error(
-                        "E0008",
-                        span,
-                        "a spec file must hold exactly one YAML document",
-                    )
-                    .with_label("a second document starts here")
-                    .with_help(
-                        "put each spec in its own file, or remove this `---` line and what follows",
-                    ));
+                    return Err(
+                        Diagnostic::error("E0008", span, "a spec file must hold exactly one YAML document")
+                            .with_label("a second document starts here")
+                            .with_help("put each spec in its own file, or remove this `---` line and what follows"),
+                    );
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -94,9 +93,7 @@ pub fn parse(text: &str, source: SourceId) -> Result<Value, Diagnostic> {
                 }
                 b.scalar(&text, style, anchor, ys)?;
             }
-            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag)
-                if tag.is_some() =>
-            {
+            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) if tag.is_some() => {
                 let _ = anchor;
                 return Err(b.tag_error(ys));
             }
@@ -291,13 +288,9 @@ impl<'a> Builder<'a> {
             })
             .unwrap_or((lo, ""));
         let at = Span::new(self.source, tag_lo, tag_lo + tag.len());
-        Diagnostic::error(
-            "E0008",
-            at,
-            format!("YAML tags like `{tag}` are not supported"),
-        )
-        .with_label("tag not supported")
-        .with_help("remove the tag; write the value plainly, or in quotes to make it a string")
+        Diagnostic::error("E0008", at, format!("YAML tags like `{tag}` are not supported"))
+            .with_label("tag not supported")
+            .with_help("remove the tag; write the value plainly, or in quotes to make it a string")
     }
 
     /// Counts `n` more nodes, failing with `E0006` past the limit.
@@ -309,12 +302,16 @@ impl<'a> Builder<'a> {
             } else {
                 "the spec passes the limit here"
             };
-            return Err(Diagnostic::error("E0006", span, format!("the spec is too large (more than {MAX_NODES} values)"))
-                .with_label(label)
-                .with_help(format!(
-                    "a spec may hold at most {MAX_NODES} values, counting keys and every copy an alias (`*name`) makes; \
+            return Err(Diagnostic::error(
+                "E0006",
+                span,
+                format!("the spec is too large (more than {MAX_NODES} values)"),
+            )
+            .with_label(label)
+            .with_help(format!(
+                "a spec may hold at most {MAX_NODES} values, counting keys and every copy an alias (`*name`) makes; \
                      split it up or use fewer aliases"
-                )));
+            )));
         }
         Ok(())
     }
@@ -337,16 +334,10 @@ impl<'a> Builder<'a> {
             frame.last_hi = frame.last_hi.max(span.hi as usize);
             if let FrameKind::Map { key, seen, .. } = &mut frame.kind {
                 if let Some(first) = seen.get(&name) {
-                    return Err(Diagnostic::error(
-                        "E0004",
-                        span,
-                        format!("duplicate key `{name}`"),
-                    )
-                    .with_label("defined again here")
-                    .with_secondary(*first, "first defined here")
-                    .with_help(
-                        "a key may appear only once in a map; remove or rename one of them",
-                    ));
+                    return Err(Diagnostic::error("E0004", span, format!("duplicate key `{name}`"))
+                        .with_label("defined again here")
+                        .with_secondary(*first, "first defined here")
+                        .with_help("a key may appear only once in a map; remove or rename one of them"));
                 }
                 seen.insert(name.clone(), span);
                 *key = Some(Key { name, span });
@@ -379,13 +370,7 @@ impl<'a> Builder<'a> {
     }
 
     /// A scalar event.
-    fn scalar(
-        &mut self,
-        raw: &str,
-        style: ScalarStyle,
-        anchor: usize,
-        ys: YSpan,
-    ) -> Result<(), Diagnostic> {
+    fn scalar(&mut self, raw: &str, style: ScalarStyle, anchor: usize, ys: YSpan) -> Result<(), Diagnostic> {
         let span = self.span(ys);
         if self.expecting_key() {
             if anchor != 0 {
@@ -430,13 +415,11 @@ impl<'a> Builder<'a> {
         let span = self.span(ys);
         let what = if is_map { "a map" } else { "a list" };
         if self.expecting_key() {
-            return Err(Diagnostic::error(
-                "E0007",
-                span,
-                format!("a map key must be a plain name, not {what}"),
-            )
-            .with_label(format!("{what} used as a key"))
-            .with_help("write the key as a name, like `p3:`"));
+            return Err(
+                Diagnostic::error("E0007", span, format!("a map key must be a plain name, not {what}"))
+                    .with_label(format!("{what} used as a key"))
+                    .with_help("write the key as a name, like `p3:`"),
+            );
         }
         if self.stack.len() >= MAX_DEPTH {
             return Err(too_deep(span, &format!("{what} nested too deep")));
@@ -514,9 +497,7 @@ impl<'a> Builder<'a> {
                 format!("the alias `{name}` refers to a value that contains it"),
             )
             .with_label("recursive alias")
-            .with_help(
-                "an alias may only refer to a value that is complete where the alias is used",
-            ));
+            .with_help("an alias may only refer to a value that is complete where the alias is used"));
         };
         let (nodes, height) = (a.nodes, a.height);
         if self.expecting_key() {
@@ -577,20 +558,16 @@ enum NumberError {
 /// The `E0003` diagnostic.
 fn number_error(e: NumberError, raw: &str, span: Span) -> Diagnostic {
     match e {
-        NumberError::TooLarge => {
-            Diagnostic::error("E0003", span, format!("number `{raw}` is too large"))
-                .with_label("does not fit in a 64-bit integer or float")
-                .with_help(format!(
-                    "numbers must lie between {} and {}; quote it if you meant a string",
-                    i64::MIN,
-                    i64::MAX
-                ))
-        }
-        NumberError::NonFinite => {
-            Diagnostic::error("E0003", span, format!("`{raw}` is not a finite number"))
-                .with_label("infinities and NaN are not allowed")
-                .with_help("write a finite number; quote it if you meant a string")
-        }
+        NumberError::TooLarge => Diagnostic::error("E0003", span, format!("number `{raw}` is too large"))
+            .with_label("does not fit in a 64-bit integer or float")
+            .with_help(format!(
+                "numbers must lie between {} and {}; quote it if you meant a string",
+                i64::MIN,
+                i64::MAX
+            )),
+        NumberError::NonFinite => Diagnostic::error("E0003", span, format!("`{raw}` is not a finite number"))
+            .with_label("infinities and NaN are not allowed")
+            .with_help("write a finite number; quote it if you meant a string"),
     }
 }
 
@@ -603,16 +580,11 @@ fn resolve_plain(s: &str) -> Result<ValueKind, NumberError> {
         _ => {}
     }
     let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if matches!(unsigned, ".inf" | ".Inf" | ".INF")
-        || (s == unsigned && matches!(s, ".nan" | ".NaN" | ".NAN"))
-    {
+    if matches!(unsigned, ".inf" | ".Inf" | ".INF") || (s == unsigned && matches!(s, ".nan" | ".NaN" | ".NAN")) {
         return Err(NumberError::NonFinite);
     }
     if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
-        return s
-            .parse::<i64>()
-            .map(ValueKind::Int)
-            .map_err(|_| NumberError::TooLarge);
+        return s.parse::<i64>().map(ValueKind::Int).map_err(|_| NumberError::TooLarge);
     }
     for (prefix, radix, ok) in [
         ("0x", 16, u8::is_ascii_hexdigit as fn(&u8) -> bool),
@@ -706,8 +678,7 @@ mod tests {
         assert_eq!(kind("-.Inf"), Err(NumberError::NonFinite));
         assert_eq!(kind(".NaN"), Err(NumberError::NonFinite));
         for s in [
-            "inf", "nan", "1_000", "0x", "0b101", "1e", ".", "-", "e5", "1.2.3", "neck.p3",
-            "32..2048", "yes",
+            "inf", "nan", "1_000", "0x", "0b101", "1e", ".", "-", "e5", "1.2.3", "neck.p3", "32..2048", "yes",
         ] {
             assert_eq!(kind(s), Ok(ValueKind::Str(s.to_string())), "{s}");
         }
