@@ -12,6 +12,7 @@
 
 pub mod ast;
 pub mod back;
+mod build;
 pub mod diag;
 pub mod dim;
 pub mod front;
@@ -23,6 +24,7 @@ pub mod sizes;
 pub mod span;
 pub mod value;
 
+pub use build::{BuildError, Builder};
 use diag::Diagnostic;
 use dim::Dim;
 use infer::{Analysis, CheckKind, Constraint, Failure};
