@@ -69,11 +69,20 @@ impl Builder {
 
     /// Compiles every spec; returns the files written. All specs are checked before failing.
     pub fn compile(self) -> Result<Vec<PathBuf>, BuildError> {
-        let out = match self.out_dir.clone().or_else(|| std::env::var_os("OUT_DIR").map(PathBuf::from)) {
+        let out = match self
+            .out_dir
+            .clone()
+            .or_else(|| std::env::var_os("OUT_DIR").map(PathBuf::from))
+        {
             Some(o) => o,
             None => return Err(BuildError::NoOutDir),
         };
-        let opts = Options { runtime_path: self.runtime_path.clone().unwrap_or_else(|| Options::default().runtime_path) };
+        let opts = Options {
+            runtime_path: self
+                .runtime_path
+                .clone()
+                .unwrap_or_else(|| Options::default().runtime_path),
+        };
         let mut written = Vec::new();
         let mut errors = String::new();
         for spec in &self.specs {
@@ -82,9 +91,15 @@ impl Builder {
             match crate::compile_file(&mut sources, spec) {
                 Ok(c) => {
                     let code = generate(&c.graph, &c.analysis, &opts).map_err(|e| BuildError::Gen(e.to_string()))?;
-                    let stem = spec.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "spec".into());
+                    let stem = spec
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "spec".into());
                     let path = out.join(format!("{stem}.rs"));
-                    std::fs::write(&path, code).map_err(|source| BuildError::Io { path: path.clone(), source })?;
+                    std::fs::write(&path, code).map_err(|source| BuildError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
                     written.push(path);
                 }
                 Err(diags) => errors.push_str(&crate::render(&diags, &sources)),

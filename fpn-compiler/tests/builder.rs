@@ -35,6 +35,9 @@ fn builder_reports_every_broken_spec_with_locations() {
         .expect_err("invalid specs fail")
         .to_string();
     assert!(err.contains("error[E0323]") && err.contains("error[E0321]"), "{err}");
-    assert!(err.contains("E0323_seed000_30x30.yaml:") && err.contains("help:"), "{err}");
+    assert!(
+        err.contains("E0323_seed000_30x30.yaml:") && err.contains("help:"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

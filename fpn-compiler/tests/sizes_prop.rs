@@ -73,6 +73,16 @@ fn down(strides: std::ops::RangeInclusive<i64>) -> BoxedStrategy<Down> {
     prop_oneof![3 => conv, 2 => pool].boxed()
 }
 
+/// Like [`down`] but with padding `(k-1)/2` or `k/2`, so skip bodies line up more often.
+fn aligned_down(strides: std::ops::RangeInclusive<i64>) -> BoxedStrategy<Down> {
+    let pad = |k: i64| prop_oneof![Just((k - 1) / 2), Just(k / 2)];
+    let conv = (1i64..=5, strides.clone(), any::<bool>(), 2i64..=4)
+        .prop_flat_map(move |(k, s, reflect, out)| pad(k).prop_map(move |p| Down::Conv { out, k, s, p, reflect }));
+    let pool = (any::<bool>(), 1i64..=4, strides, any::<bool>())
+        .prop_flat_map(move |(max, k, s, ceil)| pad(k).prop_map(move |p| Down::Pool { max, k, s, p, ceil }));
+    prop_oneof![3 => conv, 2 => pool].boxed()
+}
+
 fn up() -> BoxedStrategy<Up> {
     prop_oneof![
         2 => Just(Up::Two),
@@ -88,14 +98,24 @@ fn skip(depth: u32) -> BoxedStrategy<Skip> {
     } else {
         prop::option::weighted(0.4, skip(depth - 1).prop_map(Box::new)).boxed()
     };
-    (down(2..=2), prop::collection::vec(down(1..=1), 0..=1), inner, up())
+    (
+        prop_oneof![3 => aligned_down(2..=2), 1 => down(2..=2)],
+        prop::collection::vec(prop_oneof![3 => aligned_down(1..=1), 1 => down(1..=1)], 0..=1),
+        inner,
+        up(),
+    )
         .prop_map(|(first, rest, inner, up)| Skip { first, rest, inner, up })
         .boxed()
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
     let item = prop_oneof![3 => down(1..=3).prop_map(Item::Down), 2 => skip(2).prop_map(Item::Skip)];
-    let merge = (0usize..5, 0usize..5, 0u8..3).prop_map(|(i, j, up)| Merge { i, j, up });
+    let merge = (
+        0usize..5,
+        0usize..5,
+        prop_oneof![3 => Just(0u8), 1 => Just(1u8), 2 => Just(2u8)],
+    )
+        .prop_map(|(i, j, up)| Merge { i, j, up });
     (prop::collection::vec(item, 1..=5), prop::collection::vec(merge, 0..=2))
         .prop_map(|(chain, merges)| Spec { chain, merges })
 }
@@ -207,7 +227,9 @@ fn brute(p: &Pipeline) -> Result<(), String> {
             .iter()
             .map(|o| o.as_ref().ok().and_then(|o| o.first(1).first().copied()))
             .collect();
-        for v in 1..=limit(acc) {
+        // `check` does not know the declared bounds; `contains` is false outside them by definition.
+        let top = limit(acc).min(acc.max.unwrap_or(i64::MAX));
+        for v in acc.min..=top {
             let same: Vec<i64> = vec![v; n];
             let ok_same = infer::check(g, a, cons, &same).is_empty();
             let all_ok = sizes.iter().all(|o| o.as_ref().is_ok_and(|o| o.contains(v)));
@@ -248,7 +270,10 @@ fn brute(p: &Pipeline) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // 64 cases by default; `SIZES_PROP_CASES=5000` for a longer search.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("SIZES_PROP_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(64)
+    ))]
 
     #[test]
     fn analyse_matches_brute_force(s in spec()) {
@@ -258,6 +283,14 @@ proptest! {
             Err(e) => return Err(TestCaseError::fail(format!("generator made an invalid spec:\n{text}\n{e}"))),
         };
         prop_assert_eq!(p.0.symbols.len(), 2, "spec:\n{}", text);
+        if std::env::var_os("SIZES_PROP_VERBOSE").is_some() {
+            for r in &p.3 {
+                match r {
+                    Ok(acc) => eprintln!("{} (T = {}, P = {})", acc.describe(), acc.threshold, acc.period),
+                    Err(e) => eprintln!("{e}"),
+                }
+            }
+        }
         if let Err(msg) = brute(&p) {
             return Err(TestCaseError::fail(format!("{msg}\nspec:\n{text}")));
         }

@@ -20,7 +20,10 @@ fn generated_code_of_every_shipped_spec() {
         let code = generate(&c.graph, &c.analysis, &Options::default()).expect("generates");
         let again = generate(&c.graph, &c.analysis, &Options::default()).expect("generates");
         assert_eq!(code, again, "generation is deterministic");
-        let name = spec.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = spec
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         insta::assert_snapshot!(name, code);
     }
 }
