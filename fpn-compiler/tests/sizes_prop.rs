@@ -211,8 +211,7 @@ fn limit(acc: &Accepted) -> i64 {
     acc.period
         .saturating_mul(4)
         .saturating_add(acc.threshold)
-        .max(64)
-        .min(5000)
+        .clamp(64, 5000)
 }
 
 /// Compares every `Ok` symbol's set with `check` at every value up to [`limit`]. The spec is
