@@ -439,12 +439,21 @@ pub fn read(v: &Value) -> Result<Spec, Vec<Diagnostic>> {
 
 /// The closest candidate within edit distance 2 (or a prefix match), for "did you mean".
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
     candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
         .filter(|(d, c)| *d <= 2.max(word.len() / 3) && *d < c.len().max(word.len()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+        .or_else(|| {
+            // `convolution` → `conv`, `bn` → `batch_norm`-style long/short forms: a prefix of 3+ letters.
+            candidates
+                .iter()
+                .filter(|c| c.len() >= 3 && word.len() >= 3 && (word.starts_with(**c) || c.starts_with(word)))
+                .max_by_key(|c| c.len())
+                .copied()
+        })
 }
 
 fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
@@ -1813,5 +1822,6 @@ mod tests {
         assert_eq!(suggest("kernal", CONV_KEYS.iter().copied()), Some("kernel"));
         assert_eq!(suggest("paddin_mode", CONV_KEYS.iter().copied()), Some("padding_mode"));
         assert_eq!(suggest("zzzzzz", CONV_KEYS.iter().copied()), None);
+        assert_eq!(suggest("convolution", OP_KEYWORDS.iter().copied()), Some("conv"));
     }
 }

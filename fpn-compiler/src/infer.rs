@@ -353,10 +353,31 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                     let prev = &a.params[k];
                     if prev.shape != pshape {
                         diags.push(
-                            Diagnostic::error("E0311", node.span, format!("shared weight `{pname}` has shape {:?} here but {:?} where first used", pshape, prev.shape))
-                                .with_label("shares weights with another level")
-                                .with_secondary(g.node(prev.node).span, "first use")
-                                .with_help("a shared head needs the same input channels on every level; project the levels to one width first"),
+                            Diagnostic::error(
+                                "E0311",
+                                node.span,
+                                format!(
+                                    "shared weight `{pname}` is {:?} for `{}` but {:?} for `{}`, where it is first used",
+                                    pshape,
+                                    node.name,
+                                    prev.shape,
+                                    g.node(prev.node).name
+                                ),
+                            )
+                            .with_label(format!("`{}` reads a {} input", node.name, fmt_shape(&ins[0], &names)))
+                            .with_secondary(
+                                g.node(node.inputs[0]).span,
+                                format!("`{}` gives {} channels", g.node(node.inputs[0]).name, ins[0].c),
+                            )
+                            .with_secondary(
+                                g.node(g.node(prev.node).inputs[0]).span,
+                                format!(
+                                    "`{}` gives {} channels",
+                                    g.node(g.node(prev.node).inputs[0]).name,
+                                    a.shapes[g.node(prev.node).inputs[0].index()].c
+                                ),
+                            )
+                            .with_help("a shared head needs the same input channels on every level; project the levels to one width first"),
                         );
                     }
                 }

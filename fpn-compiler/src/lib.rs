@@ -29,6 +29,7 @@ use diag::Diagnostic;
 use dim::Dim;
 use infer::{Analysis, CheckKind, Constraint, Failure};
 use ir::{Graph, Op};
+use petgraph::graph::NodeIndex;
 use sizes::{Accepted, SizesError};
 use span::SourceMap;
 use value::Value;
@@ -143,6 +144,18 @@ struct FixedSizeHint {
     input: String,
     size: [i64; 2],
     accepted: [Option<Accepted>; 2],
+    /// The graph with the input's sizes made the symbols `H` and `W`.
+    sym: Graph,
+}
+
+/// Accepted heights and widths of a symbolized graph.
+fn accepted_of(sym: &Graph) -> [Option<Accepted>; 2] {
+    let (_, cons, diags) = infer::infer(sym);
+    if diags.iter().any(Diagnostic::is_error) {
+        return [None, None];
+    }
+    let mut acc = sizes::analyse(sym, &cons).into_iter().map(Result::ok);
+    [acc.next().flatten(), acc.next().flatten()]
 }
 
 impl FixedSizeHint {
@@ -155,23 +168,13 @@ impl FixedSizeHint {
         let mut sym = g.clone();
         sym.symbols = ["H", "W"]
             .iter()
-            .map(|n| ir::Symbol {
-                name: n.to_string(),
-                span: g.node(*inp).span,
-                min: 1,
-                max: None,
-            })
+            .map(|n| ir::Symbol { name: n.to_string(), span: g.node(*inp).span, min: 1, max: None })
             .collect();
         if let Op::Input { size, .. } = &mut sym.graph[*inp].op {
             *size = [Dim::Sym(0), Dim::Sym(1)];
         }
-        let (_, cons, _) = infer::infer(&sym);
-        let mut acc = sizes::analyse(&sym, &cons).into_iter().map(Result::ok);
-        Some(FixedSizeHint {
-            input: name.clone(),
-            size: fixed,
-            accepted: [acc.next().flatten(), acc.next().flatten()],
-        })
+        let accepted = accepted_of(&sym);
+        Some(FixedSizeHint { input: name.clone(), size: fixed, accepted, sym })
     }
 
     fn help(&self, axis: usize) -> Option<String> {
@@ -182,13 +185,63 @@ impl FixedSizeHint {
             return Some(format!("no input {word} works for this spec"));
         }
         let (lo, hi) = acc.nearest(v);
-        let near: Vec<String> = lo.iter().chain(hi.iter()).map(i64::to_string).collect();
-        Some(format!(
-            "input `{}` {word} {v} is not accepted; accepted: {}; nearest: {}",
-            self.input,
-            acc.describe(),
-            near.join(" or ")
-        ))
+        let fix = match (lo, hi) {
+            (Some(l), Some(h)) => format!("pad the input to {h} or crop it to {l}"),
+            (None, Some(h)) => format!("pad the input to {h}"),
+            (Some(l), None) => format!("crop the input to {l}"),
+            (None, None) => String::new(),
+        };
+        Some(format!("input `{}` {word} {v} is not accepted ({}); {fix}", self.input, acc.describe()))
+    }
+
+    /// What the accepted set of `axis` becomes if upsample `up` takes `target`'s size instead
+    /// of scaling: the analysis re-run on the changed graph. `None` if it cannot be tried.
+    fn with_match(&self, up: NodeIndex, target: NodeIndex, axis: usize) -> Option<Accepted> {
+        // node indices are a topological order; only an earlier node can be matched
+        if target.index() >= up.index() {
+            return None;
+        }
+        let mut g = self.sym.clone();
+        let node = &mut g.graph[up];
+        let Op::Upsample(u) = &mut node.op else { return None };
+        u.scale = None;
+        let x = *node.inputs.first()?;
+        node.inputs = vec![x, target];
+        let [h, w] = accepted_of(&g);
+        if axis == 0 {
+            h
+        } else {
+            w
+        }
+    }
+}
+
+/// For a merge whose other side is a scale upsample: "make it `match` the skip", offered only
+/// when re-running the size analysis on the changed graph shows the current size then works.
+fn match_suggestion(g: &Graph, c: &Constraint, hint: Option<&FixedSizeHint>) -> Option<String> {
+    let node = g.node(c.node);
+    let (a, b) = (node.inputs[c.slots.0], node.inputs[c.slots.1]);
+    let (up, target) = [(b, a), (a, b)]
+        .into_iter()
+        .find(|(u, _)| matches!(&g.node(*u).op, Op::Upsample(x) if x.scale.is_some()))?;
+    let up_name = &g.node(up).name;
+    let target_name = &g.node(target).name;
+    // A skip's merge is named `<skip>.out` and reads the skip's input first: `match: skip`.
+    let spelled = if node.name.ends_with(".out") && target == node.inputs[0] {
+        "skip".to_string()
+    } else if !target_name.contains('.') {
+        target_name.clone()
+    } else {
+        return None;
+    };
+    let what = format!("make `{up_name}` take `{target_name}`'s size with `upsample: {{match: {spelled}}}`");
+    match hint {
+        Some(h) => {
+            let acc = h.with_match(up, target, c.axis)?;
+            let v = h.size[c.axis];
+            acc.contains(v).then(|| format!("{what}: then {v} works, and the spec accepts {}", acc.describe()))
+        }
+        None => Some(what),
     }
 }
 
@@ -300,22 +353,9 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
     };
     let mut help = hint.and_then(|h| h.help(c.axis));
     if c.kind == CheckKind::MergeEq {
-        let ups: Vec<&str> = node
-            .inputs
-            .iter()
-            .filter(|i| matches!(&g.node(**i).op, Op::Upsample(u) if u.scale.is_some()))
-            .map(|i| g.node(*i).name.as_str())
-            .collect();
-        if let Some(u) = ups.first() {
-            let other = node
-                .inputs
-                .iter()
-                .find(|i| g.node(**i).name != *u)
-                .map(|i| g.node(*i).name.clone())
-                .unwrap_or_default();
-            let m = format!("or make `{u}` take the skip's size with `upsample: {{match: {other}}}`");
+        if let Some(m) = match_suggestion(g, c, hint) {
             help = Some(match help {
-                Some(h) => format!("{h}; {m}"),
+                Some(h) => format!("{h}; or {m}"),
                 None => m,
             });
         }

@@ -17,6 +17,8 @@ const MAX_CALL_DEPTH: usize = 32;
 /// Largest channel count, kernel, stride, padding, dilation or width (2^31): keeps every
 /// product of two attributes inside `i64`.
 const MAX_ATTR: i64 = 1 << 31;
+/// `upsample: {match: skip}`: the input of the innermost enclosing `skip`/`residual`.
+pub const SKIP_INPUT: &str = "skip";
 /// Most IR nodes one spec may expand to.
 const MAX_IR_NODES: usize = 100_000;
 
@@ -44,6 +46,7 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
         names: HashMap::new(),
         symbols: Vec::new(),
         budget_reported: false,
+        skip_inputs: Vec::new(),
     };
     let inputs = l.inputs();
     l.check_names();
@@ -186,6 +189,8 @@ struct Lower<'s> {
     names: HashMap<String, Handle>,
     symbols: Vec<Symbol>,
     budget_reported: bool,
+    /// Inputs of the enclosing `skip`/`residual` bodies, innermost last (`match: skip`).
+    skip_inputs: Vec<NodeIndex>,
 }
 
 /// Checks that a name can become a Rust identifier.
@@ -351,6 +356,12 @@ impl<'s> Lower<'s> {
         }
         let mut fields: HashMap<&str, Span> = HashMap::new();
         for o in &spec.outputs {
+            // An output named after a node or input was already checked as that name.
+            let named_elsewhere = spec.nodes.iter().any(|n| n.name.text == o.name.text)
+                || spec.inputs.iter().any(|n| n.name.text == o.name.text);
+            if named_elsewhere {
+                continue;
+            }
             if let Some(e) = check_ident(&o.name.text, o.name.span, "output name") {
                 self.diags.push(e);
             }
@@ -397,7 +408,9 @@ impl<'s> Lower<'s> {
                 deps[i].push((i - 1, n.name.span));
             }
             for r in refs {
-                if let Some(&j) = index.get(r.node.as_str()) {
+                if r.node == SKIP_INPUT && r.sub.is_none() {
+                    // the enclosing skip's input, resolved during lowering
+                } else if let Some(&j) = index.get(r.node.as_str()) {
                     deps[i].push((j, r.span));
                 } else if !spec.inputs.iter().any(|x| x.name.text == r.node) {
                     bad.insert(i);
@@ -708,7 +721,7 @@ impl<'s> Lower<'s> {
                                 Some(f) => f,
                                 None => {
                                     self.diags.push(
-                                        Diagnostic::error("E0213", span, format!("upsample scale {} is not supported", s[a]))
+                                        Diagnostic::error("E0213", span, format!("upsample scale {:?} is not supported", s[a]))
                                             .with_label("bad scale")
                                             .with_help("use a positive scale with a denominator up to 64, such as 2, 0.5 or 1.5, or `match: <node>`"),
                                     );
@@ -718,6 +731,17 @@ impl<'s> Lower<'s> {
                         }
                         (Some(fr), vec![input?])
                     }
+                    ast::UpTarget::Match(r) if r.node == SKIP_INPUT && r.sub.is_none() => match self.skip_inputs.last() {
+                        Some(&t) => (None, vec![input?, t]),
+                        None => {
+                            self.diags.push(
+                                Diagnostic::error("E0225", r.span, "`match: skip` is only meaningful inside a `skip` or `residual` body")
+                                    .with_label("no enclosing skip")
+                                    .with_help("name the node whose size to take: `match: <node>`"),
+                            );
+                            return None;
+                        }
+                    },
                     ast::UpTarget::Match(r) => {
                         let t = self.resolve_one(r)?;
                         (None, vec![input?, t])
@@ -758,7 +782,10 @@ impl<'s> Lower<'s> {
             OpExpr::Seq(items) => self.seq(items, input?, env, name, prefix, depth),
             OpExpr::Skip(items) | OpExpr::Residual(items) => {
                 let x = input?;
-                let Handle::One(y) = self.seq(items, x, env, name, prefix, depth)? else {
+                self.skip_inputs.push(x);
+                let y = self.seq(items, x, env, name, prefix, depth);
+                self.skip_inputs.pop();
+                let Handle::One(y) = y? else {
                     return None;
                 };
                 let o = if matches!(op, OpExpr::Skip(_)) {
