@@ -288,6 +288,7 @@ def bench(rounds=5, reps=30):
     import time
     torch.set_num_threads(2)
     convs = [("conv 256->256 3x3 @104x104", (1, 256, 104, 104), (256, 256, 3, 3), 1, 1),
+             ("conv 256->256 3x3 @104x104 batch 2", (2, 256, 104, 104), (256, 256, 3, 3), 1, 1),
              ("conv 64->256 1x1 @104x104", (1, 64, 104, 104), (256, 64, 1, 1), 1, 0),
              ("conv 3->64 7x7/2 pad3 @416x416", (1, 3, 416, 416), (64, 3, 7, 7), 2, 3)]
     ops = []
@@ -310,7 +311,7 @@ def bench(rounds=5, reps=30):
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for name, flops, _ in ops:
         gf = f"{flops / best[name] / 1e9:12.1f}" if flops else ""
-        print(f"{name:<34} {best[name] * 1e3:10.3f} {gf}")
+        print(f"{name:<40} {best[name] * 1e3:10.3f} {gf}")
 
 
 if __name__ == "__main__":

@@ -20,10 +20,17 @@ struct ConvCase {
     pad: usize,
 }
 
-const CONVS: [ConvCase; 3] = [
+const CONVS: [ConvCase; 4] = [
     ConvCase {
         name: "conv 256->256 3x3 @104x104",
         x: [1, 256, 104, 104],
+        w: [256, 256, 3, 3],
+        stride: 1,
+        pad: 1,
+    },
+    ConvCase {
+        name: "conv 256->256 3x3 @104x104 batch 2",
+        x: [2, 256, 104, 104],
         w: [256, 256, 3, 3],
         stride: 1,
         pad: 1,

@@ -17,6 +17,8 @@ use rayon::prelude::*;
 
 use crate::act::{bias_activate_slice, Activation};
 use crate::error::{invalid, mismatch, Error, Result};
+use crate::stem::{self, StemGeom};
+use crate::winograd::{self, WinoGeom};
 use crate::Tensor;
 
 /// How a convolution fills the border (PyTorch's `padding_mode`).
@@ -375,10 +377,78 @@ fn valid_range(ow: usize, s: usize, off: usize, pad: usize, w: usize) -> (usize,
 fn run(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
     if g.cin_g() == 1 {
         depthwise(g, x, w, bias, act, out);
+    } else if stem_fits(g) {
+        let sg = StemGeom {
+            n: g.n,
+            cin: g.cin,
+            h: g.h,
+            w: g.w,
+            cout: g.cout,
+            kh: g.kh,
+            kw: g.kw,
+            sh: g.sh,
+            sw: g.sw,
+            pt: g.pt,
+            pl: g.pl,
+            oh: g.oh,
+            ow: g.ow,
+        };
+        if !stem::conv(&sg, x, w, bias, act, out) {
+            gemm_conv(g, x, w, bias, act, out);
+        }
+    } else if winograd_fits(g) {
+        let wg = WinoGeom {
+            n: g.n,
+            cin: g.cin,
+            h: g.h,
+            w: g.w,
+            cout: g.cout,
+            pt: g.pt,
+            pl: g.pl,
+            oh: g.oh,
+            ow: g.ow,
+            groups: g.groups,
+        };
+        if !winograd::conv3x3(&wg, x, w, bias, act, out) {
+            gemm_conv(g, x, w, bias, act, out);
+        }
     } else {
         gemm_conv(g, x, w, bias, act, out);
     }
 }
+
+/// Whether `g` takes the direct small-`cin` kernel: one group, undilated, at most 4 input
+/// channels and [`stem::MAX_TAPS`] taps, a spatial kernel of at least 3×3, a row of at least 16
+/// outputs, and an AVX2 + FMA CPU.
+fn stem_fits(g: &Geom) -> bool {
+    g.groups == 1
+        && (g.dh, g.dw) == (1, 1)
+        && g.cin <= 4
+        && g.kh * g.kw >= 9
+        && g.cin * g.kh * g.kw <= stem::MAX_TAPS
+        && g.ow >= 16
+        && g.macs() >= PAR_MIN_MACS
+        && stem::available()
+}
+
+/// Whether `g` takes the Winograd F(4×4, 3×3) path: stride-1 undilated 3×3 with enough channels
+/// and work for the transforms to pay.
+fn winograd_fits(g: &Geom) -> bool {
+    (g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) == (3, 3, 1, 1, 1, 1)
+        && g.cin_g() >= winograd::MIN_CHANNELS
+        && g.cout_g() >= winograd::MIN_CHANNELS
+        && g.oh >= 4
+        && g.ow >= 4
+        // The weight transform (36·cin·cout scattered writes) is redone on every call: only
+        // worth it when there are enough output pixels to amortise it (measured: ResNet's 7×7
+        // and 14×14 stages lost ~30% to it, docs/bench.md).
+        && g.n.saturating_mul(g.oh).saturating_mul(g.ow) >= WINOGRAD_MIN_PIXELS
+        && g.macs() >= PAR_MIN_MACS
+}
+
+/// Fewest output pixels (batch × height × width) for which Winograd beats im2col + GEMM
+/// despite transforming the weights on each call.
+const WINOGRAD_MIN_PIXELS: usize = 400;
 
 /// Direct loop for convs with one input channel per group (depthwise, channel multiplier ok).
 fn depthwise(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {

@@ -18,7 +18,9 @@ mod merge;
 mod norm;
 mod pool;
 mod resize;
+mod stem;
 mod weights;
+mod winograd;
 
 pub use act::{activate, activate_inplace, apply, Activation};
 pub use conv::{conv2d, conv2d_into, conv2d_out_shape, pad2d, Conv2dParams, PaddingMode};

@@ -240,6 +240,13 @@ fn conv2d_large_shapes_equal_naive() {
         ([3, 24, 20, 21], [24, 24, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 24),
         ([1, 48, 32, 32], [48, 12, 3, 3], [1, 1], [2, 2, 2, 2], [2, 2], 4),
         ([1, 300, 5, 5], [16, 300, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
+        // Winograd F(4,3): ragged tile grid, asymmetric padding, batch, groups.
+        ([2, 32, 19, 23], [20, 32, 3, 3], [1, 1], [1, 2, 0, 1], [1, 1], 1),
+        ([1, 64, 30, 70], [48, 32, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 2),
+        // Direct small-cin kernel: channel and column tails, strides 1 and 3, batch.
+        ([2, 3, 41, 53], [13, 3, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 1),
+        ([1, 4, 80, 110], [9, 4, 3, 3], [3, 3], [0, 1, 2, 0], [1, 1], 1),
+        ([1, 1, 40, 40], [24, 1, 7, 7], [2, 2], [3, 3, 3, 3], [1, 1], 1),
     ];
     for (i, (xs, ws, stride, padding, dilation, groups)) in cases.into_iter().enumerate() {
         let modes: &[PaddingMode] = if i < 2 {

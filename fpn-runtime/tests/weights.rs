@@ -256,3 +256,28 @@ fn init_is_deterministic_with_pytorch_bounds() {
     let u = Init::new(5).uniform(&[1000], 2.0, 3.0);
     assert!(u.iter().all(|&v| (2.0..3.0).contains(&v)));
 }
+
+#[test]
+fn init_overflowing_shapes_are_errors_not_panics() {
+    let mut init = Init::new(9);
+    let huge = [usize::MAX, 2, 3, 3];
+    assert!(matches!(init.try_conv_weight(huge), Err(Error::InputSize(_))));
+    assert!(matches!(
+        init.try_uniform(&[usize::MAX / 2, 3], 0.0, 1.0),
+        Err(Error::InputSize(_))
+    ));
+    assert!(matches!(
+        init.try_uniform(&[1 << 62], 0.0, 1.0),
+        Err(Error::InputSize(_))
+    ));
+    assert!(matches!(init.try_conv_bias(1, usize::MAX), Err(Error::InputSize(_))));
+    assert_eq!(init.conv_weight(huge).shape(), &[0, 0, 0, 0]);
+    assert_eq!(init.uniform(&[usize::MAX, 5], 0.0, 1.0).shape(), &[0, 0]);
+    assert_eq!(init.conv_bias(1, usize::MAX).len(), 0);
+    // Failed calls draw nothing: the stream continues as if they never happened.
+    assert_eq!(init.conv_weight([2, 2, 3, 3]), Init::new(9).conv_weight([2, 2, 3, 3]));
+    assert_eq!(
+        Init::new(4).try_conv_weight([4, 2, 3, 3]).unwrap(),
+        Init::new(4).conv_weight([4, 2, 3, 3])
+    );
+}

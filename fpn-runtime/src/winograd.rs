@@ -1,0 +1,459 @@
+//! Winograd F(4×4, 3×3) for stride-1, dilation-1 3×3 convs with many channels (Lavin & Gray,
+//! "Fast Algorithms for Convolutional Neural Networks", 2016).
+//!
+//! Each 4×4 output tile is `Aᵀ [Σ_ci (G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ)] A` over 6×6 input tiles `d`: the channel
+//! sum becomes 36 independent GEMMs `M[ξ] = U[ξ] · V[ξ]` (`cout × cin` times `cin × tiles`) with
+//! 4× fewer multiply-adds than im2col + GEMM. The weight transform `U` is computed once per call
+//! (in parallel over output channels); tiles are processed in blocks (one rayon task each, GEMMs
+//! single-threaded inside) so `V` and `M` of a block stay near the caches.
+//!
+//! Accuracy: the transforms use the points 0, ±1, ±2, whose constants are small; on the FPN
+//! shapes the result stays within ~1e-5 of a direct sum (checked by the fixture and property
+//! tests, which allow 1e-4), so the path is only taken for `cin/groups` and `cout/groups` ≥
+//! [`MIN_CHANNELS`], where it pays.
+
+use rayon::prelude::*;
+
+use crate::act::{bias_activate_slice, Activation};
+
+/// Smallest per-group channel counts worth the transforms.
+pub(crate) const MIN_CHANNELS: usize = 16;
+
+/// Largest number of tiles in one block (one task): `V` and `M` of a block are
+/// `36 · channels · TILES` floats each.
+const MAX_TILES: usize = 64;
+
+/// Geometry of a stride-1, dilation-1 3×3 conv (padding already applied for non-zero modes).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WinoGeom {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub groups: usize,
+}
+
+/// `G g Gᵀ` along one axis: 3 taps to 6 transformed values.
+#[inline(always)]
+fn wt1(g0: f32, g1: f32, g2: f32) -> [f32; 6] {
+    [
+        g0 * 0.25,
+        -(g0 + g1 + g2) * (1.0 / 6.0),
+        -(g0 - g1 + g2) * (1.0 / 6.0),
+        g0 * (1.0 / 24.0) + g1 * (1.0 / 12.0) + g2 * (1.0 / 6.0),
+        g0 * (1.0 / 24.0) - g1 * (1.0 / 12.0) + g2 * (1.0 / 6.0),
+        g2,
+    ]
+}
+
+/// `Bᵀ d` along one axis: 6 inputs to 6 transformed values.
+#[inline(always)]
+fn it1(d: [f32; 6]) -> [f32; 6] {
+    let [d0, d1, d2, d3, d4, d5] = d;
+    [
+        4.0 * d0 - 5.0 * d2 + d4,
+        -4.0 * (d1 + d2) + d3 + d4,
+        4.0 * (d1 - d2) - d3 + d4,
+        2.0 * (d3 - d1) - d2 + d4,
+        2.0 * (d1 - d3) - d2 + d4,
+        4.0 * d1 - 5.0 * d3 + d5,
+    ]
+}
+
+/// `Aᵀ m` along one axis: 6 products to 4 outputs.
+#[inline(always)]
+fn ot1(m: [f32; 6]) -> [f32; 4] {
+    let [m0, m1, m2, m3, m4, m5] = m;
+    let (a, b) = (m1 + m2, m1 - m2);
+    let (c, d) = (m3 + m4, m3 - m4);
+    [m0 + a + c, b + 2.0 * d, a + 4.0 * c, b + 8.0 * d + m5]
+}
+
+/// Weight transform: `u[co][ξ][ci]` (per group, groups contiguous) from `w[co][ci][3][3]`.
+fn transform_weights(g: &WinoGeom, w: &[f32], u: &mut [f32]) {
+    let cin_g = g.cin / g.groups;
+    u.par_chunks_mut(36 * cin_g)
+        .zip(w.par_chunks(9 * cin_g))
+        .for_each(|(urow, wrow)| {
+            for ci in 0..cin_g {
+                let k = &wrow[ci * 9..][..9];
+                // Rows first (along kx), then columns (along ky).
+                let r: [[f32; 6]; 3] = [wt1(k[0], k[1], k[2]), wt1(k[3], k[4], k[5]), wt1(k[6], k[7], k[8])];
+                for nu in 0..6 {
+                    let col = wt1(r[0][nu], r[1][nu], r[2][nu]);
+                    for (xi, v) in col.into_iter().enumerate() {
+                        urow[(xi * 6 + nu) * cin_g + ci] = v;
+                    }
+                }
+            }
+        });
+}
+
+thread_local! {
+    /// Per-thread `V` and `M` block buffers (taken out while in use, so re-entry is safe).
+    static BUFS: std::cell::Cell<(Vec<f32>, Vec<f32>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+    /// The calling thread's weight-transform buffer.
+    static UBUF: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Raw output pointer shared by tasks that write provably disjoint regions.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint (group, tile block) regions of the output.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Runs the conv; `x`, `w`, `out` are standard-layout and match `g`, `bias` has `cout` entries.
+/// Returns false (having written nothing) if the transform buffers cannot be allocated.
+pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) -> bool {
+    let (cin_g, cout_g) = (g.cin / g.groups, g.cout / g.groups);
+    let (ty_n, tx_n) = (g.oh.div_ceil(4), g.ow.div_ceil(4));
+    let Some(total) = g.n.checked_mul(ty_n).and_then(|v| v.checked_mul(tx_n)) else {
+        return false;
+    };
+    let Some(u_len) = g.cout.checked_mul(36).and_then(|v| v.checked_mul(cin_g)) else {
+        return false;
+    };
+    let threads = rayon::current_num_threads().max(1);
+    let mut blocks = total.div_ceil(MAX_TILES).max(threads);
+    blocks = blocks.div_ceil(threads) * threads;
+    let tiles = total.div_ceil(blocks);
+    let blocks = total.div_ceil(tiles);
+
+    let mut u = UBUF.take();
+    if u.len() < u_len {
+        u.clear();
+        if u.try_reserve_exact(u_len).is_err() {
+            return false;
+        }
+        u.resize(u_len, 0.0);
+    }
+    transform_weights(g, w, &mut u[..u_len]);
+    let u = u;
+    let out_ptr = OutPtr(out.as_mut_ptr());
+    let task = |t: usize| {
+        let (grp, blk) = (t / blocks, t % blocks);
+        let t0 = blk * tiles;
+        let t1 = (t0 + tiles).min(total);
+        let nt = t1 - t0;
+        let (mut vb, mut mb) = BUFS.take();
+        let (v_len, m_len) = (36 * v_stride(cin_g, tiles), 36 * v_stride(cout_g, tiles));
+        if vb.len() < v_len {
+            vb.resize(v_len, 0.0);
+        }
+        if mb.len() < m_len {
+            mb.resize(m_len, 0.0);
+        }
+        let vs = v_stride(cin_g, tiles);
+        let ms = v_stride(cout_g, tiles);
+        let x_grp = XGrp { x, grp, cin_g };
+        let seg = Segs {
+            g,
+            ty_n,
+            tx_n,
+            t0,
+            t1,
+            t: t0,
+        };
+        let v = &mut vb[..v_len];
+        // SAFETY: the avx2/fma kernels are only called when the CPU has them.
+        unsafe {
+            if simd() {
+                input_transform_v4(&seg, &x_grp, v, vs, tiles);
+            } else {
+                input_transform(&seg, &x_grp, v, vs, tiles);
+            }
+        }
+        // 36 GEMMs m[ξ][co][t] = u[co][ξ][ci] · v[ξ][ci][t].
+        let m = &mut mb[..m_len];
+        let u_grp = &u[grp * cout_g * 36 * cin_g..][..cout_g * 36 * cin_g];
+        for xi in 0..36 {
+            // SAFETY: lhs is cout_g×cin_g (rs 36·cin_g) inside u_grp; rhs is cin_g×nt (cs cin_g)
+            // inside v; dst is cout_g×nt (rs tiles) inside m.
+            unsafe {
+                gemm::gemm(
+                    cout_g,
+                    nt,
+                    cin_g,
+                    m.as_mut_ptr().add(xi * ms),
+                    1,
+                    tiles as isize,
+                    false,
+                    u_grp.as_ptr().add(xi * cin_g),
+                    1,
+                    (36 * cin_g) as isize,
+                    v.as_ptr().add(xi * vs),
+                    1,
+                    tiles as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        }
+        let o = OutGrp {
+            out: out_ptr,
+            grp,
+            cout_g,
+            bias,
+            act,
+        };
+        // SAFETY: as above; each task writes only its own tiles of its own group.
+        unsafe {
+            if simd() {
+                output_transform_v4(&seg, &o, m, ms, tiles);
+            } else {
+                output_transform(&seg, &o, m, ms, tiles);
+            }
+        }
+        BUFS.set((vb, mb));
+    };
+    let tasks = g.groups * blocks;
+    if threads > 1 && tasks > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+    UBUF.set(u);
+    true
+}
+
+/// Stride between the 36 planes of a `[ξ][channel][tile]` buffer: padded by one cache line so
+/// the planes do not alias in the L1 (a power-of-two stride maps them all to one set).
+fn v_stride(channels: usize, tiles: usize) -> usize {
+    channels * tiles + 16
+}
+
+/// Whether the AVX2 builds of the transforms can run.
+fn simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A block's tiles `t0..t1` of the `n × ty_n × tx_n` tile grid, iterated by tile-row runs.
+#[derive(Clone)]
+struct Segs<'a> {
+    g: &'a WinoGeom,
+    ty_n: usize,
+    tx_n: usize,
+    t0: usize,
+    t1: usize,
+    /// Next tile of the iteration.
+    t: usize,
+}
+
+impl Iterator for Segs<'_> {
+    /// `(img, ty, tx_a, tx_b, j0)`: a run of tiles `tx_a..tx_b` in one tile row, `j0` being the
+    /// run's first index within the block.
+    type Item = (usize, usize, usize, usize, usize);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.t >= self.t1 {
+            return None;
+        }
+        let per_img = self.ty_n * self.tx_n;
+        let (img, r) = (self.t / per_img, self.t % per_img);
+        let (ty, tx) = (r / self.tx_n, r % self.tx_n);
+        let tx_b = (tx + (self.t1 - self.t)).min(self.tx_n);
+        let item = (img, ty, tx, tx_b, self.t - self.t0);
+        self.t += tx_b - tx;
+        Some(item)
+    }
+}
+
+/// The input channels of one group.
+struct XGrp<'a> {
+    x: &'a [f32],
+    grp: usize,
+    cin_g: usize,
+}
+
+/// Where a block's outputs go.
+struct OutGrp<'a> {
+    out: OutPtr,
+    grp: usize,
+    cout_g: usize,
+    bias: &'a [f32],
+    act: Activation,
+}
+
+/// Input transform of a block into `v[ξ][ci][j]` (plane stride `vs`, row stride `tiles`).
+#[inline(always)]
+fn input_transform_impl(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tiles: usize) {
+    let g = s.g;
+    let hw = g.h * g.w;
+    // Column transform of the 6 input rows of one run.
+    let mut c = [[0.0f32; 4 * MAX_TILES + 2]; 6];
+    for (img, ty, tx_a, tx_b, j0) in s.clone() {
+        let nk = tx_b - tx_a;
+        let span = 4 * nk + 2;
+        let iy0 = (4 * ty) as isize - g.pt as isize;
+        let cx0 = (4 * tx_a) as isize - g.pl as isize;
+        // Valid columns lo..hi of the span.
+        let lo = (-cx0).clamp(0, span as isize) as usize;
+        let hi = (g.w as isize - cx0).clamp(lo as isize, span as isize) as usize;
+        for ci in 0..xg.cin_g {
+            let plane = &xg.x[((img * g.cin) + xg.grp * xg.cin_g + ci) * hw..][..hw];
+            // Columns lo..hi of the rows inside the image, read in place; zero rows and columns
+            // outside transform to zeros.
+            let row = |r: usize| -> &[f32] {
+                let iy = iy0 + r as isize;
+                if iy < 0 || iy >= g.h as isize {
+                    &ZEROS[..hi - lo]
+                } else {
+                    &plane[iy as usize * g.w + (cx0 + lo as isize) as usize..][..hi - lo]
+                }
+            };
+            let (d0, d1, d2, d3, d4, d5) = (row(0), row(1), row(2), row(3), row(4), row(5));
+            let [c0, c1, c2, c3, c4, c5] = &mut c;
+            for cr in [&mut *c0, &mut *c1, &mut *c2, &mut *c3, &mut *c4, &mut *c5] {
+                cr[..lo].fill(0.0);
+                cr[hi..span].fill(0.0);
+            }
+            let n = hi - lo;
+            let (c0, c1, c2) = (&mut c0[lo..][..n], &mut c1[lo..][..n], &mut c2[lo..][..n]);
+            let (c3, c4, c5) = (&mut c3[lo..][..n], &mut c4[lo..][..n], &mut c5[lo..][..n]);
+            for i in 0..n {
+                let t = it1([d0[i], d1[i], d2[i], d3[i], d4[i], d5[i]]);
+                c0[i] = t[0];
+                c1[i] = t[1];
+                c2[i] = t[2];
+                c3[i] = t[3];
+                c4[i] = t[4];
+                c5[i] = t[5];
+            }
+            let vbase = ci * tiles + j0;
+            for (xi, crow) in c.iter().enumerate() {
+                for k in 0..nk {
+                    let e = &crow[4 * k..4 * k + 6];
+                    let t = it1([e[0], e[1], e[2], e[3], e[4], e[5]]);
+                    for (nu, tv) in t.into_iter().enumerate() {
+                        v[(xi * 6 + nu) * vs + vbase + k] = tv;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Output transform of a block from `m[ξ][co][j]`, plus bias and activation, into the output.
+///
+/// # Safety
+/// `o.out` must point at the `[n, cout, oh, ow]` output, and no other thread may write this
+/// block's tiles of this group.
+#[inline(always)]
+unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
+    let g = s.g;
+    let hw = g.oh * g.ow;
+    let mut rows = [[[0.0f32; MAX_TILES]; 4]; 6];
+    let mut y = [[0.0f32; 4 * MAX_TILES]; 4];
+    for (img, ty, tx_a, tx_b, j0) in s.clone() {
+        let nk = tx_b - tx_a;
+        let (oy0, ox0) = (4 * ty, 4 * tx_a);
+        let ny = (g.oh - oy0).min(4);
+        let nx = (g.ow - ox0).min(4 * nk);
+        for co in 0..o.cout_g {
+            let mbase = co * tiles + j0;
+            // Along ν (x) first: rows[ξ][c][k].
+            for (xi, row) in rows.iter_mut().enumerate() {
+                let mm = |nu: usize| &m[(xi * 6 + nu) * ms + mbase..][..nk];
+                let (m0, m1, m2, m3, m4, m5) = (mm(0), mm(1), mm(2), mm(3), mm(4), mm(5));
+                let [r0, r1, r2, r3] = row;
+                let (r0, r1, r2, r3) = (&mut r0[..nk], &mut r1[..nk], &mut r2[..nk], &mut r3[..nk]);
+                for k in 0..nk {
+                    let t = ot1([m0[k], m1[k], m2[k], m3[k], m4[k], m5[k]]);
+                    r0[k] = t[0];
+                    r1[k] = t[1];
+                    r2[k] = t[2];
+                    r3[k] = t[3];
+                }
+            }
+            // Then along ξ (y), interleaving the 4 columns of each tile into output rows.
+            for c in 0..4 {
+                for k in 0..nk {
+                    let t = ot1([
+                        rows[0][c][k],
+                        rows[1][c][k],
+                        rows[2][c][k],
+                        rows[3][c][k],
+                        rows[4][c][k],
+                        rows[5][c][k],
+                    ]);
+                    for (r, tv) in t.into_iter().enumerate() {
+                        y[r][4 * k + c] = tv;
+                    }
+                }
+            }
+            let ch = img * g.cout + o.grp * o.cout_g + co;
+            let b = o.bias[o.grp * o.cout_g + co];
+            for (r, yrow) in y.iter_mut().enumerate().take(ny) {
+                let yrow = &mut yrow[..nx];
+                bias_activate_slice(yrow, b, o.act);
+                // SAFETY: row oy0 + r, columns ox0..ox0 + nx of channel ch are inside the
+                // output, and only this task writes them (caller's contract).
+                unsafe {
+                    let dst = o.out.get().add(ch * hw + (oy0 + r) * g.ow + ox0);
+                    std::ptr::copy_nonoverlapping(yrow.as_ptr(), dst, nx);
+                }
+            }
+        }
+    }
+}
+
+/// A row of zeros standing in for input rows outside the image.
+static ZEROS: [f32; 4 * MAX_TILES + 2] = [0.0; 4 * MAX_TILES + 2];
+
+/// Portable build of [`input_transform_impl`].
+///
+/// # Safety
+/// None beyond the slices' own bounds (kept `unsafe` to match the SIMD build).
+unsafe fn input_transform(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tiles: usize) {
+    input_transform_impl(s, xg, v, vs, tiles)
+}
+
+/// AVX2 + FMA build of [`input_transform_impl`].
+///
+/// # Safety
+/// The CPU must support avx2 and fma.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
+unsafe fn input_transform_v4(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tiles: usize) {
+    input_transform_impl(s, xg, v, vs, tiles)
+}
+
+/// Portable build of [`output_transform_impl`].
+///
+/// # Safety
+/// As [`output_transform_impl`].
+unsafe fn output_transform(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
+    output_transform_impl(s, o, m, ms, tiles)
+}
+
+/// AVX2 + FMA build of [`output_transform_impl`].
+///
+/// # Safety
+/// As [`output_transform_impl`], and the CPU must support avx2 and fma.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
+unsafe fn output_transform_v4(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
+    output_transform_impl(s, o, m, ms, tiles)
+}
