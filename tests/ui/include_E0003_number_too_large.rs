@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0003_number_too_large.yaml");
+
+fn main() {}

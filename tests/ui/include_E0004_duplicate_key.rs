@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0004_duplicate_key.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0005_nested_too_deep.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0009_not_utf8.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0102_stride_not_integer.yaml");
+
+fn main() {}

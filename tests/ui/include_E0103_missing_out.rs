@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0103_missing_out.yaml");
+
+fn main() {}

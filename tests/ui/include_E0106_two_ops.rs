@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0106_two_ops.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0109_unknown_activation.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0110_activation_with_arguments.yaml");
+
+fn main() {}

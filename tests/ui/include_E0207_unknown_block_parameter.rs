@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0207_unknown_block_parameter.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0208_recursive_block.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0212_zero_out_channels.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0215_expansion_too_large.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0219_same_padding_stride2.yaml");
+
+fn main() {}

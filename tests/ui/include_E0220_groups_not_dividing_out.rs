@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0220_groups_not_dividing_out.yaml");
+
+fn main() {}

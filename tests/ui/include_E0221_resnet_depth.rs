@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0221_resnet_depth.yaml");
+
+fn main() {}

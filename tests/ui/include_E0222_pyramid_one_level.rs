@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0222_pyramid_one_level.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0310_upsample_overflow.yaml");
+
+fn main() {}

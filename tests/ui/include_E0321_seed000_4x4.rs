@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0321_seed000_4x4.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0323_seed000_30x30.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0324_no_size_accepted.yaml");
+
+fn main() {}
