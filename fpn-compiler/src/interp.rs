@@ -242,6 +242,17 @@ pub(crate) fn accepted_sizes(g: &Graph) -> String {
         s.push_str(" with ");
         s.push_str(&bounds.join(", "));
     }
+    // The exact sets, so an error says which sizes work, not only the rules.
+    let (_, cons, _) = crate::infer::infer(g);
+    let exact: Vec<String> = crate::sizes::analyse(g, &cons)
+        .into_iter()
+        .flatten()
+        .map(|a| a.describe())
+        .collect();
+    if !exact.is_empty() {
+        s.push_str("; accepted: ");
+        s.push_str(&exact.join(", "));
+    }
     s
 }
 

@@ -168,13 +168,23 @@ impl FixedSizeHint {
         let mut sym = g.clone();
         sym.symbols = ["H", "W"]
             .iter()
-            .map(|n| ir::Symbol { name: n.to_string(), span: g.node(*inp).span, min: 1, max: None })
+            .map(|n| ir::Symbol {
+                name: n.to_string(),
+                span: g.node(*inp).span,
+                min: 1,
+                max: None,
+            })
             .collect();
         if let Op::Input { size, .. } = &mut sym.graph[*inp].op {
             *size = [Dim::Sym(0), Dim::Sym(1)];
         }
         let accepted = accepted_of(&sym);
-        Some(FixedSizeHint { input: name.clone(), size: fixed, accepted, sym })
+        Some(FixedSizeHint {
+            input: name.clone(),
+            size: fixed,
+            accepted,
+            sym,
+        })
     }
 
     fn help(&self, axis: usize) -> Option<String> {
@@ -191,7 +201,11 @@ impl FixedSizeHint {
             (Some(l), None) => format!("crop the input to {l}"),
             (None, None) => String::new(),
         };
-        Some(format!("input `{}` {word} {v} is not accepted ({}); {fix}", self.input, acc.describe()))
+        Some(format!(
+            "input `{}` {word} {v} is not accepted ({}); {fix}",
+            self.input,
+            acc.describe()
+        ))
     }
 
     /// What the accepted set of `axis` becomes if upsample `up` takes `target`'s size instead
@@ -239,7 +253,8 @@ fn match_suggestion(g: &Graph, c: &Constraint, hint: Option<&FixedSizeHint>) -> 
         Some(h) => {
             let acc = h.with_match(up, target, c.axis)?;
             let v = h.size[c.axis];
-            acc.contains(v).then(|| format!("{what}: then {v} works, and the spec accepts {}", acc.describe()))
+            acc.contains(v)
+                .then(|| format!("{what}: then {v} works, and the spec accepts {}", acc.describe()))
         }
         None => Some(what),
     }

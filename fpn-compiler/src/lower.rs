@@ -731,13 +731,18 @@ impl<'s> Lower<'s> {
                         }
                         (Some(fr), vec![input?])
                     }
-                    ast::UpTarget::Match(r) if r.node == SKIP_INPUT && r.sub.is_none() => match self.skip_inputs.last() {
+                    ast::UpTarget::Match(r) if r.node == SKIP_INPUT && r.sub.is_none() => match self.skip_inputs.last()
+                    {
                         Some(&t) => (None, vec![input?, t]),
                         None => {
                             self.diags.push(
-                                Diagnostic::error("E0225", r.span, "`match: skip` is only meaningful inside a `skip` or `residual` body")
-                                    .with_label("no enclosing skip")
-                                    .with_help("name the node whose size to take: `match: <node>`"),
+                                Diagnostic::error(
+                                    "E0225",
+                                    r.span,
+                                    "`match: skip` is only meaningful inside a `skip` or `residual` body",
+                                )
+                                .with_label("no enclosing skip")
+                                .with_help("name the node whose size to take: `match: <node>`"),
                             );
                             return None;
                         }

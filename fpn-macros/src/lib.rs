@@ -36,14 +36,27 @@ fn options() -> Options {
 pub fn fpn(input: TokenStream) -> TokenStream {
     let input = TokenStream2::from(input);
     let (spans, source) = dsl::token_table(input.clone(), "fpn!");
-    let to_span = |d: &Diagnostic| spans.get(d.span.lo as usize).copied().unwrap_or_else(Span::call_site);
-    let stub = stub_from_tokens(&input);
-    let errors = |diags: Vec<Diagnostic>| -> TokenStream {
-        let mut sources = SourceMap::new();
-        sources.add(source.clone());
+    let span_of = |sp: fpn_compiler::span::Span| {
+        let first = spans.get(sp.lo as usize).copied().unwrap_or_else(Span::call_site);
+        let last = spans
+            .get((sp.hi as usize).saturating_sub(1).max(sp.lo as usize))
+            .copied()
+            .unwrap_or(first);
+        (first, last)
+    };
+    let snippet = |sp: fpn_compiler::span::Span| source.text().get(source.byte_range(sp)).unwrap_or("").to_string();
+    let mut stub = TokenStream2::new();
+    let errors = |diags: Vec<Diagnostic>, stub: &TokenStream2| -> TokenStream {
         let mut combined: Option<syn::Error> = None;
         for d in diags.iter().filter(|d| d.is_error()) {
-            let e = syn::Error::new(to_span(d), message(d));
+            let (first, last) = span_of(d.span);
+            let mut msg = message(d);
+            for l in &d.secondary {
+                msg.push_str(&format!("\nnote: {} (at `{}`)", l.message, snippet(l.span)));
+            }
+            // Two marker tokens carry the first and last span: rustc underlines the range.
+            let (a, b) = (proc_macro2::Ident::new("a", first), proc_macro2::Ident::new("b", last));
+            let e = syn::Error::new_spanned(quote!(#a #b), msg);
             match &mut combined {
                 Some(c) => c.combine(e),
                 None => combined = Some(e),
@@ -54,8 +67,9 @@ pub fn fpn(input: TokenStream) -> TokenStream {
     };
     let parsed = match dsl::parse(input, SourceId(0), "fpn!") {
         Ok(p) => p,
-        Err(diags) => return errors(diags),
+        Err(diags) => return errors(diags, &stub),
     };
+    stub = stub_from_value(&parsed.value);
     match fpn_compiler::compile_value(&parsed.value) {
         Ok(c) => match generate(&c.graph, &c.analysis, &options()) {
             Ok(code) => code.parse().unwrap_or_else(|e| {
@@ -67,7 +81,7 @@ pub fn fpn(input: TokenStream) -> TokenStream {
                 .to_compile_error()
                 .into(),
         },
-        Err(diags) => errors(diags),
+        Err(diags) => errors(diags, &stub),
     }
 }
 
@@ -91,6 +105,10 @@ pub fn include_spec(input: TokenStream) -> TokenStream {
     // Display the path as written, so messages read `specs/x.yaml:3:5`.
     let rendered = |diags: &[Diagnostic]| {
         let text = fpn_compiler::render(diags, &sources);
+        if diags.iter().any(|d| d.code == "E0000") {
+            // the path that was searched is the useful fact here
+            return text;
+        }
         text.replace(&path.display().to_string(), &rel)
     };
     let c = match compiled {
@@ -128,22 +146,57 @@ fn message(d: &Diagnostic) -> String {
     s
 }
 
-/// `pub struct <Name>;` if the tokens start with `name: <Ident>`, so uses of the type do not
-/// add errors of their own.
-fn stub_from_tokens(tokens: &TokenStream2) -> TokenStream2 {
-    let toks: Vec<proc_macro2::TokenTree> = tokens.clone().into_iter().collect();
-    for w in toks.windows(3) {
-        if let [proc_macro2::TokenTree::Ident(k), proc_macro2::TokenTree::Punct(p), proc_macro2::TokenTree::Ident(v)] =
-            w
-        {
-            if k == "name" && p.as_char() == ':' {
-                let name = format_ident!("{}", v.to_string());
-                return quote!(
-                    #[allow(dead_code)]
-                    pub struct #name;
-                );
+/// A stand-in for the model when the spec has errors: the type, its inputs and outputs structs
+/// with the spec's field names, and the methods, so uses of the model add no errors of their own.
+/// Its bodies never run: the `compile_error!` beside it stops the build.
+fn stub_from_value(v: &fpn_compiler::value::Value) -> TokenStream2 {
+    use fpn_compiler::value::ValueKind;
+    let ValueKind::Map(top) = &v.kind else {
+        return TokenStream2::new();
+    };
+    let get = |k: &str| top.iter().find(|(key, _)| key.name == k).map(|(_, v)| v);
+    let ident = |s: &str| -> Option<proc_macro2::Ident> {
+        (fpn_compiler::ast::is_ident(s) && !fpn_compiler::lower::RUST_KEYWORDS.contains(&s))
+            .then(|| format_ident!("{}", s))
+    };
+    let Some(name) = get("name").and_then(|n| match &n.kind {
+        ValueKind::Str(s) => ident(s),
+        _ => None,
+    }) else {
+        return TokenStream2::new();
+    };
+    let keys = |v: Option<&fpn_compiler::value::Value>| -> Vec<proc_macro2::Ident> {
+        match v.map(|v| &v.kind) {
+            Some(ValueKind::Map(m)) => m.iter().filter_map(|(k, _)| ident(&k.name)).collect(),
+            Some(ValueKind::Seq(items)) => items
+                .iter()
+                .filter_map(|i| match &i.kind {
+                    ValueKind::Str(s) => ident(s.rsplit('.').next().unwrap_or(s)),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let ins = keys(get("inputs"));
+    let outs = keys(get("outputs"));
+    let inputs_ty = format_ident!("{}Inputs", name);
+    let outputs_ty = format_ident!("{}Outputs", name);
+    quote!(
+        #[allow(dead_code, missing_docs)]
+        pub struct #name;
+        #[allow(dead_code, missing_docs)]
+        pub struct #inputs_ty<'a> { #(pub #ins: ::fpn::runtime::ndarray::ArrayView4<'a, f32>,)* }
+        #[allow(dead_code, missing_docs)]
+        pub struct #outputs_ty { #(pub #outs: ::fpn::runtime::Tensor,)* }
+        #[allow(dead_code, missing_docs, clippy::all)]
+        impl #name {
+            pub fn init(_seed: u64) -> Self { #name }
+            pub fn from_safetensors(_path: impl AsRef<::std::path::Path>) -> ::fpn::runtime::Result<Self> { Ok(#name) }
+            pub fn from_safetensors_bytes(_bytes: Vec<u8>) -> ::fpn::runtime::Result<Self> { Ok(#name) }
+            pub fn forward(&self, _inputs: #inputs_ty<'_>) -> ::fpn::runtime::Result<#outputs_ty> {
+                Err(::fpn::runtime::Error::InputSize("the spec has errors".to_string()))
             }
         }
-    }
-    TokenStream2::new()
+    )
 }

@@ -490,7 +490,23 @@ impl P<'_> {
                 }
                 _ => ValueKind::Str(self.concat(s, e)),
             },
-            _ => ValueKind::Str(self.concat(s, e)),
+            _ => {
+                // Two words or numbers side by side (`My Model`, `32 32`) are a missing comma,
+                // not one name: runs only join punctuation (`neck.p3`, `32..2048`, `2*cout`).
+                let word = |t: Option<&Tok>| matches!(t, Some(Tok::Ident(_) | Tok::Lit(_)));
+                if let Some(k) =
+                    (s..e.saturating_sub(1)).find(|&k| word(self.toks.get(k)) && word(self.toks.get(k + 1)))
+                {
+                    self.diags.push(
+                        Diagnostic::error("E0010", self.at(k + 1), "expected `,` between two values")
+                            .with_label("a new value starts here")
+                            .with_help(
+                                "separate values with `,`; names are single identifiers (`MyModel`, not `My Model`)",
+                            ),
+                    );
+                }
+                ValueKind::Str(self.concat(s, e))
+            }
         };
         Ok(Value { kind, span })
     }

@@ -1,0 +1,156 @@
+//! The built `fpn` binary end to end: `run` against PyTorch's outputs (fixtures of
+//! `tools/torch_parity.py` in `tests/fixtures/parity/`), its errors, and the exit codes of
+//! `check`, `shapes --json` and missing files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixture(file: &str) -> PathBuf {
+    repo().join("tests/fixtures/parity").join(file)
+}
+
+fn fpn(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fpn"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run the fpn binary")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("fpn exited by a signal")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh path in the temp dir, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> Self {
+        TempFile(std::env::temp_dir().join(format!("fpn-cli-run-{}-{name}", std::process::id())))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn run_equals_pytorch() {
+    let out = TempFile::new("seed001.output.safetensors");
+    let spec = repo().join("tests/specs/seed001_neck_small.yaml");
+    let o = fpn(&[
+        "run".as_ref(),
+        spec.as_os_str(),
+        "--weights".as_ref(),
+        fixture("seed001_neck_small.weights.safetensors").as_os_str(),
+        "--input".as_ref(),
+        fixture("seed001_neck_small.input.safetensors").as_os_str(),
+        "--output".as_ref(),
+        out.0.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "fpn run failed: {}", stderr(&o));
+    let got = fpn_runtime::read_tensors(&out.0).expect("read fpn run's output");
+    let want = fpn_runtime::read_tensors(fixture("seed001_neck_small.output.safetensors")).expect("PyTorch output");
+    let names =
+        |v: &[(String, fpn_runtime::ndarray::ArrayD<f32>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&got), names(&want));
+    for ((name, g), (_, w)) in got.iter().zip(&want) {
+        assert_eq!(g.shape(), w.shape(), "output `{name}`");
+        let err = g.iter().zip(w).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            err <= 1e-4,
+            "output `{name}`: max abs error {err:e} vs PyTorch exceeds 1e-4"
+        );
+        println!("fpn run seed001_neck_small {name}: max abs error vs PyTorch {err:.2e}");
+    }
+}
+
+#[test]
+fn run_with_wrong_weights_names_the_tensor() {
+    let out = TempFile::new("wrong.output.safetensors");
+    // ResNet-18 at width 4 where the spec has width 2: `body.conv1.weight` is [4, 3, 7, 7], not [2, 3, 7, 7]
+    let spec = repo().join("tests/specs/seed003_fpn_head_small.yaml");
+    let o = fpn(&[
+        "run".as_ref(),
+        spec.as_os_str(),
+        "--weights".as_ref(),
+        fixture("resnet18_pyramid_w4.weights.safetensors").as_os_str(),
+        "--input".as_ref(),
+        fixture("seed003_fpn_head_small.input.safetensors").as_os_str(),
+        "--output".as_ref(),
+        out.0.as_os_str(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(
+        err.contains("`body.conv1.weight`"),
+        "the error should name the tensor: {err}"
+    );
+    assert!(err.contains("[4, 3, 7, 7]") && err.contains("[2, 3, 7, 7]"), "{err}");
+    assert!(!out.0.exists(), "no output on error");
+
+    // a weights file lacking the neck's batch norms (PANet's convs have none)
+    let spec = repo().join("tests/specs/seed001_neck_small.yaml");
+    let o = fpn(&[
+        "run".as_ref(),
+        spec.as_os_str(),
+        "--weights".as_ref(),
+        fixture("panet_small.weights.safetensors").as_os_str(),
+        "--input".as_ref(),
+        fixture("seed001_neck_small.input.safetensors").as_os_str(),
+        "--output".as_ref(),
+        out.0.as_os_str(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(err.contains("no tensor named `neck.") && err.contains(".1."), "{err}");
+}
+
+#[test]
+fn check_exit_codes() {
+    let ok = fpn(&[
+        "check".as_ref(),
+        repo().join("tests/specs/panet_small.yaml").as_os_str(),
+    ]);
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok"));
+    let bad = fpn(&[
+        "check".as_ref(),
+        repo().join("specs/invalid/E0323_seed000_30x30.yaml").as_os_str(),
+    ]);
+    assert_eq!(code(&bad), 1, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("E0323"));
+}
+
+#[test]
+fn shapes_json_parses() {
+    let o = fpn(&[
+        "shapes".as_ref(),
+        repo().join("tests/specs/bifpn_small.yaml").as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("fpn shapes --json is JSON");
+    assert_eq!(v["name"], "ParityBifpnNeck");
+    assert!(v["nodes"].as_array().is_some_and(|n| !n.is_empty()));
+    assert_eq!(v["outputs"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn missing_file_is_exit_2() {
+    let o = fpn(&["check".as_ref(), "no/such/spec.yaml".as_ref()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no/such/spec.yaml"));
+    let o = fpn(&["shapes".as_ref(), "no/such/spec.yaml".as_ref(), "--json".as_ref()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
