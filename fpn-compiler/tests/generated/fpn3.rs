@@ -20,7 +20,7 @@
 /// - `x_again`: `[N, 3, H, W]` (node `x`).
 /// - `h3_again`: `[N, 4, ceil(H/2), ceil(W/2)]` (node `head3.act`).
 ///
-/// Accepted sizes: x: [N, 3, H, W] with H ≥ 1, W ≥ 1; every intermediate size must be at least 1 and merged feature maps must agree.
+/// Accepted sizes: x: [N, 3, H, W] with H ≥ 1, W ≥ 1; accepted: H ∈ {5, 6, 7, 8, 13, 14, …}; above 44 exactly those with H mod 8 ∈ {0, 5–7}, W ∈ {5, 6, 7, 8, 13, 14, …}; above 44 exactly those with W mod 8 ∈ {0, 5–7}; every intermediate size must be at least 1 and merged feature maps must agree.
 ///
 /// Parameters: 1277 in 24 tensors (see [`Fpn3::PARAMS`]).
 #[derive(Clone, Debug)]
@@ -456,7 +456,7 @@ impl Fpn3 {
         let not_accepted = |what: String| fpn_runtime::Error::InputSize(
             format!(
                 "{} (given {}; the spec takes {})", what, given(),
-                "x: [N, 3, H, W] with H ≥ 1, W ≥ 1"
+                "x: [N, 3, H, W] with H ≥ 1, W ≥ 1; accepted: H ∈ {5, 6, 7, 8, 13, 14, …}; above 44 exactly those with H mod 8 ∈ {0, 5–7}, W ∈ {5, 6, 7, 8, 13, 14, …}; above 44 exactly those with W mod 8 ∈ {0, 5–7}"
             ),
         );
         let overflow = || not_accepted(String::from("a size overflows"));
