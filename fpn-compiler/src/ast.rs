@@ -552,48 +552,51 @@ impl Reader {
         v
     }
 
+    /// A scalar of one kind, or an E0102 type error naming what was expected.
+    fn scalar<T>(
+        &mut self,
+        v: &Value,
+        expected: &str,
+        what: &str,
+        get: impl FnOnce(&ValueKind) -> Option<T>,
+    ) -> Option<T> {
+        let r = get(&v.kind);
+        if r.is_none() {
+            self.err(type_error(v, expected, what));
+        }
+        r
+    }
+
     fn name(&mut self, v: &Value, what: &str) -> Option<Name> {
-        match &v.kind {
+        self.scalar(v, "a name", what, |k| match k {
             ValueKind::Str(s) => Some(Name {
                 text: s.clone(),
                 span: v.span,
             }),
-            _ => {
-                self.err(type_error(v, "a name", what));
-                None
-            }
-        }
+            _ => None,
+        })
     }
 
     fn int_lit(&mut self, v: &Value, what: &str) -> Option<i64> {
-        match &v.kind {
+        self.scalar(v, "an integer", what, |k| match k {
             ValueKind::Int(i) => Some(*i),
-            _ => {
-                self.err(type_error(v, "an integer", what));
-                None
-            }
-        }
+            _ => None,
+        })
     }
 
     fn float(&mut self, v: &Value, what: &str) -> Option<f64> {
-        match &v.kind {
+        self.scalar(v, "a number", what, |k| match k {
             ValueKind::Int(i) => Some(*i as f64),
             ValueKind::Float(f) => Some(*f),
-            _ => {
-                self.err(type_error(v, "a number", what));
-                None
-            }
-        }
+            _ => None,
+        })
     }
 
     fn boolean(&mut self, v: &Value, what: &str) -> Option<bool> {
-        match &v.kind {
+        self.scalar(v, "true or false", what, |k| match k {
             ValueKind::Bool(b) => Some(*b),
-            _ => {
-                self.err(type_error(v, "true or false", what));
-                None
-            }
-        }
+            _ => None,
+        })
     }
 
     fn int(&mut self, v: &Value, what: &str) -> Option<Int> {

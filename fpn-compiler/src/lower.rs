@@ -359,11 +359,10 @@ impl<'s> Lower<'s> {
             // An output named after a node or input was already checked as that name.
             let named_elsewhere = spec.nodes.iter().any(|n| n.name.text == o.name.text)
                 || spec.inputs.iter().any(|n| n.name.text == o.name.text);
-            if named_elsewhere {
-                continue;
-            }
-            if let Some(e) = check_ident(&o.name.text, o.name.span, "output name") {
-                self.diags.push(e);
+            if !named_elsewhere {
+                if let Some(e) = check_ident(&o.name.text, o.name.span, "output name") {
+                    self.diags.push(e);
+                }
             }
             if let Some(prev) = fields.insert(o.name.text.as_str(), o.name.span) {
                 self.diags.push(
