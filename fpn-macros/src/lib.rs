@@ -72,11 +72,15 @@ pub fn fpn(input: TokenStream) -> TokenStream {
     stub = stub_from_value(&parsed.value);
     match fpn_compiler::compile_value(&parsed.value) {
         Ok(c) => match generate(&c.graph, &c.analysis, &options()) {
-            Ok(code) => code.parse().unwrap_or_else(|e| {
-                syn::Error::new(Span::call_site(), format!("fpn: generated code does not parse: {e}"))
+            Ok(code) => match code.parse::<TokenStream2>() {
+                Ok(items) => {
+                    let warns = c.warnings.iter().map(|w| warning(w, span_of(w.span).0));
+                    quote!(#(#warns)* #items).into()
+                }
+                Err(e) => syn::Error::new(Span::call_site(), format!("fpn: generated code does not parse: {e}"))
                     .to_compile_error()
-                    .into()
-            }),
+                    .into(),
+            },
             Err(e) => syn::Error::new(Span::call_site(), e.to_string())
                 .to_compile_error()
                 .into(),
@@ -124,11 +128,36 @@ pub fn include_spec(input: TokenStream) -> TokenStream {
         Err(e) => return fail(format!("fpn: generated code does not parse: {e}")),
     };
     let abs = path.display().to_string();
+    let warns: Vec<TokenStream2> = c
+        .warnings
+        .iter()
+        .map(|w| {
+            let mut one = w.clone();
+            one.notes.push(sources.location(w.span));
+            warning(&one, lit.span())
+        })
+        .collect();
     quote!(
         const _: &[u8] = include_bytes!(#abs);
+        #(#warns)*
         #items
     )
     .into()
+}
+
+/// A compiler warning at `span` on stable Rust: the use of a deprecated constant whose note is
+/// the diagnostic (proc macros cannot emit warnings directly).
+fn warning(d: &Diagnostic, span: Span) -> TokenStream2 {
+    let note = message(d);
+    let used = quote::quote_spanned!(span=> fpn_warning);
+    quote!(
+        const _: () = {
+            #[deprecated(note = #note)]
+            #[allow(non_upper_case_globals)]
+            const fpn_warning: () = ();
+            #used
+        };
+    )
 }
 
 /// The diagnostic as one message: text, notes and help.
