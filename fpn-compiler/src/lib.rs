@@ -296,12 +296,12 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
             "E0320",
             node.span,
             format!(
-                "`{}` ({}) gets a {} input and would produce {} {} 0",
+                "`{}` ({}) gets a {} input and would produce an output {} of {} (it must be at least 1)",
                 node.name,
                 node.op.kind(),
                 in_shape,
                 axis,
-                if ev(&c.lhs) == "0" { "of" } else { "below" }
+                ev(&c.lhs)
             ),
         )
         .with_label(format!("output {axis} {}", ev(&c.lhs)))

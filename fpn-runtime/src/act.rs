@@ -36,13 +36,7 @@ pub fn apply(a: Activation, v: f32) -> f32 {
         Activation::Identity => v,
         Activation::Relu => relu(v),
         Activation::Relu6 => relu(v).min(6.0),
-        Activation::LeakyRelu(s) => {
-            if v > 0.0 {
-                v
-            } else {
-                v * s
-            }
-        }
+        Activation::LeakyRelu(s) => leaky(v, s),
         Activation::Tanh => v.tanh(),
         Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
         Activation::Silu => v / (1.0 + (-v).exp()),
@@ -67,22 +61,41 @@ fn relu(v: f32) -> f32 {
 
 /// Applies `a` to every element of a slice in place (the kernel shared by all tensor forms).
 pub(crate) fn activate_slice(xs: &mut [f32], a: Activation) {
-    // One match per slice, not per element, so the loops vectorize.
-    match a {
-        Activation::Identity => {}
-        Activation::Relu => xs.iter_mut().for_each(|v| *v = relu(*v)),
-        Activation::Relu6 => xs.iter_mut().for_each(|v| *v = relu(*v).min(6.0)),
-        _ => xs.iter_mut().for_each(|v| *v = apply(a, *v)),
+    bias_activate_slice(xs, 0.0, a);
+}
+
+/// `v > 0 ? v : v·s`, branch-free so the loop vectorizes; NaN stays NaN as in PyTorch.
+#[inline]
+fn leaky(v: f32, s: f32) -> f32 {
+    if v > 0.0 {
+        v
+    } else {
+        v * s
     }
 }
 
-/// Adds `bias` and applies `a` to every element of a slice in place.
+/// Adds `bias` and applies `a` to every element of a slice in place, in one pass.
 #[inline]
 pub(crate) fn bias_activate_slice(xs: &mut [f32], bias: f32, a: Activation) {
-    if bias != 0.0 {
-        xs.iter_mut().for_each(|v| *v += bias);
+    // One match per slice, not per element, so the simple loops vectorize. Without a bias the
+    // value is not touched by `+ 0.0` (which would turn -0.0 into +0.0).
+    if bias == 0.0 {
+        match a {
+            Activation::Identity => {}
+            Activation::Relu => xs.iter_mut().for_each(|v| *v = relu(*v)),
+            Activation::Relu6 => xs.iter_mut().for_each(|v| *v = relu(*v).min(6.0)),
+            Activation::LeakyRelu(s) => xs.iter_mut().for_each(|v| *v = leaky(*v, s)),
+            _ => xs.iter_mut().for_each(|v| *v = apply(a, *v)),
+        }
+    } else {
+        match a {
+            Activation::Identity => xs.iter_mut().for_each(|v| *v += bias),
+            Activation::Relu => xs.iter_mut().for_each(|v| *v = relu(*v + bias)),
+            Activation::Relu6 => xs.iter_mut().for_each(|v| *v = relu(*v + bias).min(6.0)),
+            Activation::LeakyRelu(s) => xs.iter_mut().for_each(|v| *v = leaky(*v + bias, s)),
+            _ => xs.iter_mut().for_each(|v| *v = apply(a, *v + bias)),
+        }
     }
-    activate_slice(xs, a);
 }
 
 /// Returns `a(x)` as a new standard-layout tensor.
