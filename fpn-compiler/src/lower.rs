@@ -342,16 +342,13 @@ impl<'s> Lower<'s> {
                 self.diags.push(e);
             }
             if let Some(prev) = seen.insert(n.name.text.as_str(), n.name.span) {
-                self.diags.push(
-                    Diagnostic::error(
-                        "E0202",
-                        n.name.span,
-                        format!("the name `{}` is used twice", n.name.text),
-                    )
-                    .with_label("second use")
-                    .with_secondary(prev, "first use")
-                    .with_help("give every input and node its own name"),
-                );
+                self.diags.push(duplicate(
+                    n.name.span,
+                    prev,
+                    format!("the name `{}` is used twice", n.name.text),
+                    ["second use", "first use"],
+                    "give every input and node its own name",
+                ));
             }
         }
         let mut fields: HashMap<&str, Span> = HashMap::new();
@@ -365,16 +362,13 @@ impl<'s> Lower<'s> {
                 }
             }
             if let Some(prev) = fields.insert(o.name.text.as_str(), o.name.span) {
-                self.diags.push(
-                    Diagnostic::error(
-                        "E0202",
-                        o.name.span,
-                        format!("the output `{}` is listed twice", o.name.text),
-                    )
-                    .with_label("second output with this name")
-                    .with_secondary(prev, "first")
-                    .with_help("name outputs explicitly: `outputs: {a: x.p3, b: y.p3}`"),
-                );
+                self.diags.push(duplicate(
+                    o.name.span,
+                    prev,
+                    format!("the output `{}` is listed twice", o.name.text),
+                    ["second output with this name", "first"],
+                    "name outputs explicitly: `outputs: {a: x.p3, b: y.p3}`",
+                ));
             }
         }
         if spec.outputs.is_empty() {
@@ -1574,6 +1568,14 @@ fn positive(span: Span, what: &str, v: i64) -> Diagnostic {
     Diagnostic::error("E0212", span, format!("{what} must be at least 1, found {v}"))
         .with_label("must be positive")
         .with_help("sizes, channels, kernels, strides, dilations and groups are positive integers")
+}
+
+/// E0202: a name given twice, labelled at both places.
+fn duplicate(span: Span, first: Span, message: String, labels: [&str; 2], help: &str) -> Diagnostic {
+    Diagnostic::error("E0202", span, message)
+        .with_label(labels[0])
+        .with_secondary(first, labels[1])
+        .with_help(help)
 }
 
 fn too_large(span: Span, what: &str, v: i64) -> Diagnostic {

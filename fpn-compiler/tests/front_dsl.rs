@@ -3,57 +3,12 @@
 use fpn_compiler::diag::{render, Diagnostic};
 use fpn_compiler::front::dsl::{parse, token_table, Parsed};
 use fpn_compiler::span::{SourceId, SourceKind, SourceMap, Span};
-use fpn_compiler::value::{Value, ValueKind};
+use fpn_compiler::value::ValueKind;
 use proc_macro2::TokenStream;
 use quote::quote;
 use std::str::FromStr;
-
-/// A compact, exact rendering of a value's kinds (no spans), as in `front_yaml.rs`.
-fn show(v: &Value) -> String {
-    match &v.kind {
-        ValueKind::Null => "null".into(),
-        ValueKind::Bool(b) => b.to_string(),
-        ValueKind::Int(i) => i.to_string(),
-        ValueKind::Float(f) => format!("{f:?}f"),
-        ValueKind::Str(s) => format!("{s:?}"),
-        ValueKind::Seq(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
-        ValueKind::Map(entries) => format!(
-            "{{{}}}",
-            entries
-                .iter()
-                .map(|(k, v)| format!("{}: {}", k.name, show(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// The value at a path of map keys.
-fn get<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
-    let mut v = v;
-    for k in path {
-        match &v.kind {
-            ValueKind::Map(entries) => {
-                v = &entries
-                    .iter()
-                    .find(|(key, _)| key.name == *k)
-                    .unwrap_or_else(|| panic!("no key {k}"))
-                    .1;
-            }
-            _ => panic!("not a map at {k}"),
-        }
-    }
-    v
-}
-
-/// The span of the key at the end of a path.
-fn key_span(v: &Value, path: &[&str]) -> Span {
-    let (last, parent) = path.split_last().expect("path");
-    match &get(v, parent).kind {
-        ValueKind::Map(entries) => entries.iter().find(|(k, _)| k.name == *last).expect("key").0.span,
-        _ => panic!("not a map"),
-    }
-}
+mod common;
+use common::values::{get, key_span, show};
 
 /// Parses tokens as source 0 named `fpn!`; returns the source map too.
 fn load(tokens: TokenStream) -> (SourceMap, Parsed) {

@@ -212,6 +212,8 @@ struct Gen<'g> {
     fold: HashMap<String, Option<(String, f64)>>,
     /// Param name → index in `a.params`.
     pidx: HashMap<String, usize>,
+    /// The accepted input sizes in words (runs the size analysis once per `generate`).
+    accepted: String,
 }
 
 impl<'g> Gen<'g> {
@@ -258,6 +260,7 @@ impl<'g> Gen<'g> {
             is_output,
             fold: HashMap::new(),
             pidx,
+            accepted: crate::interp::accepted_sizes(g),
         };
         gen.plan_folds()?;
         Ok(gen)
@@ -668,7 +671,7 @@ impl<'g> Gen<'g> {
             given_args.push(quote!(#name));
             given_args.extend([quote!(#tup.0), quote!(#tup.1), quote!(#tup.2), quote!(#tup.3)]);
         }
-        let need = crate::interp::accepted_sizes(g);
+        let need = &self.accepted;
         // channels and batch
         for (k, (tup, _, name, channels, _)) in ins.iter().enumerate() {
             let c = Literal::usize_unsuffixed(
@@ -1421,7 +1424,7 @@ impl Gen<'_> {
         doc.push(String::new());
         doc.push(format!(
             "Accepted sizes: {}; every intermediate size must be at least 1 and merged feature maps must agree.",
-            crate::interp::accepted_sizes(g)
+            self.accepted
         ));
         doc.push(String::new());
         doc.push(format!(
