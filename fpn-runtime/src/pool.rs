@@ -165,62 +165,44 @@ fn pool_into(x: ArrayView4<f32>, p: &Pool2dParams, mut out: ArrayViewMut4<f32>, 
     let (kh, kw) = (p.kernel[0] as isize, p.kernel[1] as isize);
     let (sh, sw) = (p.stride[0] as isize, p.stride[1] as isize);
     let (ph, pw) = (p.padding[0] as isize, p.padding[1] as isize);
-    let (dh, dw) = (p.dilation[0] as isize, p.dilation[1] as isize);
     let (hi, wi) = (h as isize, w as isize);
-    let plane_kernel = |(iplane, oplane): (&[f32], &mut [f32])| {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let y0 = oy as isize * sh - ph;
-                let x0 = ox as isize * sw - pw;
-                oplane[oy * ow + ox] = match kind {
-                    Kind::Max => {
-                        let mut m = f32::NEG_INFINITY;
-                        for ky in 0..kh {
-                            let iy = y0 + ky * dh;
-                            if iy < 0 || iy >= hi {
-                                continue;
-                            }
-                            for kx in 0..kw {
-                                let ix = x0 + kx * dw;
-                                if ix < 0 || ix >= wi {
-                                    continue;
-                                }
-                                let v = iplane[(iy * wi + ix) as usize];
-                                if v > m || v.is_nan() {
-                                    m = v;
-                                    if v.is_nan() {
-                                        break;
-                                    }
-                                }
-                            }
-                            if m.is_nan() {
-                                break;
-                            }
+    let geom = MaxGeom {
+        h,
+        w,
+        oh,
+        ow,
+        kernel: p.kernel,
+        stride: p.stride,
+        padding: p.padding,
+        dilation: p.dilation,
+    };
+    let plane_kernel = |(iplane, oplane): (&[f32], &mut [f32])| match kind {
+        Kind::Max => max_plane(&geom, iplane, oplane),
+        Kind::Avg => {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let y0 = oy as isize * sh - ph;
+                    let x0 = ox as isize * sw - pw;
+                    let y1 = (y0 + kh).min(hi + ph);
+                    let x1 = (x0 + kw).min(wi + pw);
+                    let pool_size = (y1 - y0) * (x1 - x0);
+                    let (ya, xa, yb, xb) = (y0.max(0), x0.max(0), y1.min(hi), x1.min(wi));
+                    oplane[oy * ow + ox] = if ya >= yb || xa >= xb {
+                        0.0
+                    } else {
+                        let mut s = 0.0f32;
+                        for iy in ya..yb {
+                            let row = &iplane[(iy * wi) as usize..];
+                            s += row[xa as usize..xb as usize].iter().sum::<f32>();
                         }
-                        m
-                    }
-                    Kind::Avg => {
-                        let y1 = (y0 + kh).min(hi + ph);
-                        let x1 = (x0 + kw).min(wi + pw);
-                        let pool_size = (y1 - y0) * (x1 - x0);
-                        let (ya, xa, yb, xb) = (y0.max(0), x0.max(0), y1.min(hi), x1.min(wi));
-                        if ya >= yb || xa >= xb {
-                            0.0
+                        let div = if p.count_include_pad {
+                            pool_size
                         } else {
-                            let mut s = 0.0f32;
-                            for iy in ya..yb {
-                                let row = &iplane[(iy * wi) as usize..];
-                                s += row[xa as usize..xb as usize].iter().sum::<f32>();
-                            }
-                            let div = if p.count_include_pad {
-                                pool_size
-                            } else {
-                                (yb - ya) * (xb - xa)
-                            };
-                            s / div as f32
-                        }
-                    }
-                };
+                            (yb - ya) * (xb - xa)
+                        };
+                        s / div as f32
+                    };
+                }
             }
         }
     };
@@ -247,4 +229,67 @@ fn pool_into(x: ArrayView4<f32>, p: &Pool2dParams, mut out: ArrayViewMut4<f32>, 
         }
     }
     Ok(())
+}
+
+/// Validated geometry of one max-pooling plane.
+struct MaxGeom {
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+}
+
+/// `max` that propagates NaN like PyTorch's pooling (`val > max || isnan(val)`), branch-free.
+#[inline(always)]
+fn nan_max(m: f32, v: f32) -> f32 {
+    if v > m || v.is_nan() {
+        v
+    } else {
+        m
+    }
+}
+
+thread_local! {
+    /// Per-thread row buffer of [`max_plane`].
+    static ROW: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Max pooling of one plane, separably: for each output row, the element-wise max of its
+/// window's input rows (a vectorizable pass), then the window max along that row. Padding
+/// positions are skipped, as in PyTorch (every window holds an input element: pad ≤ kernel/2).
+fn max_plane(g: &MaxGeom, x: &[f32], out: &mut [f32]) {
+    let mut row = ROW.take();
+    row.clear();
+    row.resize(g.w, f32::NEG_INFINITY);
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.padding;
+    let [dh, dw] = g.dilation;
+    for (oy, orow) in out.chunks_exact_mut(g.ow).enumerate().take(g.oh) {
+        let y0 = oy * sh;
+        row.fill(f32::NEG_INFINITY);
+        for ky in 0..kh {
+            // Input row y0 + ky·dh − ph, if inside the image.
+            let Some(iy) = (y0 + ky * dh).checked_sub(ph).filter(|&iy| iy < g.h) else {
+                continue;
+            };
+            let irow = &x[iy * g.w..][..g.w];
+            row.iter_mut().zip(irow).for_each(|(m, &v)| *m = nan_max(*m, v));
+        }
+        for (ox, o) in orow.iter_mut().enumerate() {
+            let x0 = ox * sw;
+            let mut m = f32::NEG_INFINITY;
+            for kx in 0..kw {
+                if let Some(&v) = (x0 + kx * dw).checked_sub(pw).and_then(|ix| row.get(ix)) {
+                    m = nan_max(m, v);
+                }
+            }
+            *o = m;
+        }
+    }
+    ROW.set(row);
 }

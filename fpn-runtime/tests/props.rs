@@ -442,6 +442,30 @@ proptest! {
 }
 
 #[test]
+fn max_pool_propagates_nan_like_pytorch() {
+    // One NaN at (2, 2) of a 6×7 plane; a 3×3 window (stride 1, pad 1, dilation 2 along x)
+    // is NaN exactly where it covers (2, 2), the maximum of its other elements elsewhere.
+    let mut x = rand4(5, [1, 1, 6, 7]);
+    x[[0, 0, 2, 2]] = f32::NAN;
+    let p = Pool2dParams {
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        dilation: [1, 2],
+        ceil_mode: false,
+        count_include_pad: true,
+    };
+    let y = max_pool2d(x.view(), &p).unwrap();
+    let (oh, ow) = (y.dim().2, y.dim().3);
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let covers = (0..3).any(|ky| oy + ky == 3) && (0..3).any(|kx| ox + 2 * kx == 3);
+            assert_eq!(y[[0, 0, oy, ox]].is_nan(), covers, "output ({oy}, {ox})");
+        }
+    }
+}
+
+#[test]
 fn large_pool_and_resize_take_parallel_paths() {
     let x = rand4(9, [2, 32, 41, 39]);
     for (k, s, pd, ceil) in [(3, 2, 1, false), (2, 2, 0, true)] {
