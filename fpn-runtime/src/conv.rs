@@ -524,8 +524,13 @@ impl OutPtr {
 
 /// GEMM-based conv (pointwise directly, otherwise im2col in row bands).
 fn gemm_conv(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
+    gemm_conv_acc(g, x, w, bias, act, out, false)
+}
+
+/// [`gemm_conv`]; with `accumulate` the GEMM adds to `out` (a residual) before bias + activation.
+fn gemm_conv_acc(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32], accumulate: bool) {
     if let Some(chunk) = channel_split(g) {
-        return gemm_conv_by_channels(g, x, w, bias, act, out, chunk);
+        return gemm_conv_by_channels(g, x, w, bias, act, out, chunk, accumulate);
     }
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
@@ -584,6 +589,7 @@ fn gemm_conv(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out:
                     rhs.as_ptr(),
                     hw_in,
                     gemm_par,
+                    accumulate,
                 )
             };
         } else {
@@ -606,6 +612,7 @@ fn gemm_conv(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out:
                         cols.as_ptr(),
                         nc,
                         gemm_par,
+                        accumulate,
                     )
                 };
             });
@@ -650,7 +657,17 @@ const SPLIT_TASKS: usize = 2;
 
 /// [`gemm_conv`] split over output channels: per image and group, one im2col of all output
 /// pixels (shared, read-only), then one GEMM task per `chunk` output channels.
-fn gemm_conv_by_channels(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32], chunk: usize) {
+#[allow(clippy::too_many_arguments)]
+fn gemm_conv_by_channels(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    act: Activation,
+    out: &mut [f32],
+    chunk: usize,
+    accumulate: bool,
+) {
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
     let hw_out = g.oh * g.ow;
@@ -690,6 +707,7 @@ fn gemm_conv_by_channels(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Acti
                         rhs.as_ptr(),
                         rhs_rs,
                         gemm::Parallelism::None,
+                        accumulate,
                     )
                 };
                 for co in 0..m {
@@ -702,7 +720,8 @@ fn gemm_conv_by_channels(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Acti
     }
 }
 
-/// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all row-major with the given row strides.
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]` (`+= ` with `accumulate`), all row-major with the given row
+/// strides.
 ///
 /// # Safety
 /// Every pointer must be valid for its `rows × row_stride` extent (last row only `cols` long).
@@ -718,6 +737,7 @@ unsafe fn sgemm(
     rhs: *const f32,
     rhs_rs: usize,
     par: gemm::Parallelism,
+    accumulate: bool,
 ) {
     gemm::gemm(
         m,
@@ -726,14 +746,14 @@ unsafe fn sgemm(
         dst,
         1,
         dst_rs as isize,
-        false,
+        accumulate,
         lhs,
         1,
         lhs_rs as isize,
         rhs,
         1,
         rhs_rs as isize,
-        0.0,
+        1.0,
         1.0,
         false,
         false,
