@@ -225,7 +225,7 @@ pub fn pad2d(x: ArrayView4<f32>, pad: [usize; 4], mode: PaddingMode) -> Result<T
         for (orow, sy) in oplane.chunks_exact_mut(pw).zip(&rows) {
             let Some(sy) = *sy else { continue };
             let irow = &iplane[sy * w..][..w];
-            copy_row(&mut orow[pl..pl + w], irow);
+            orow[pl..pl + w].copy_from_slice(irow);
             for ox in (0..pl).chain(pl + w..pw) {
                 if let Some(sx) = cols[ox] {
                     orow[ox] = irow[sx];
@@ -787,7 +787,7 @@ fn im2col(g: &Geom, x_img: &[f32], oy0: usize, oy1: usize, cols: &mut [f32]) {
                     dst[..lo].fill(0.0);
                     dst[hi..].fill(0.0);
                     let first = lo + off - g.pl;
-                    copy_row(&mut dst[lo..hi], &irow[first..first + (hi - lo)]);
+                    dst[lo..hi].copy_from_slice(&irow[first..first + (hi - lo)]);
                 }
             }
         }
@@ -839,7 +839,7 @@ fn im2col_strided(g: &Geom, x_img: &[f32], oy0: usize, oy1: usize, cols: &mut [f
                     let ix = lo * g.sw + kx * g.dw - g.pl;
                     let (j0, p) = (ix / g.sw, ix % g.sw);
                     let prow = &phases[(iy as usize - iy_lo) * row_len..][..row_len];
-                    copy_row(&mut dst[lo..hi], &prow[p * pw + j0..][..hi - lo]);
+                    dst[lo..hi].copy_from_slice(&prow[p * pw + j0..][..hi - lo]);
                 }
             }
         }
@@ -866,25 +866,5 @@ fn split_phases(row: &[f32], sw: usize, pw: usize, out: &mut [f32]) {
                 out[p * pw + j] = v;
             }
         }
-    }
-}
-
-/// `dst.copy_from_slice(src)` for the short rows of small feature maps: below 64 floats an
-/// inline 8-wide loop, since a `memcpy` call costs more than the copy there (measured: 14% of
-/// seed 000's forward was `memmove` on ≤ 32-float rows).
-#[inline]
-pub(crate) fn copy_row(dst: &mut [f32], src: &[f32]) {
-    if dst.len() >= 64 || dst.len() != src.len() {
-        dst.copy_from_slice(src);
-        return;
-    }
-    let mut d8 = dst.chunks_exact_mut(8);
-    let mut s8 = src.chunks_exact(8);
-    // Chunks of the constant length 8: each copy compiles to two vector moves, not a call.
-    for (d, s) in (&mut d8).zip(&mut s8) {
-        d.copy_from_slice(s);
-    }
-    for (d, &s) in d8.into_remainder().iter_mut().zip(s8.remainder()) {
-        *d = s;
     }
 }
