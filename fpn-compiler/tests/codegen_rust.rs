@@ -96,7 +96,7 @@ fn parses_is_deterministic_and_clean() {
         )
         .expect("generates");
         assert_clean(&facade);
-        assert!(facade.contains("::fpn::runtime::conv2d") && !facade.contains("fpn_runtime"));
+        assert!(facade.contains("::fpn::runtime::Conv2d::new(") && !facade.contains("fpn_runtime"));
     }
     let (g, a) = fpn3();
     let (g2, a2) = fpn3();
@@ -117,12 +117,18 @@ fn struct_doc_lists_shapes_and_parameter_count() {
 fn optimisations_are_applied() {
     let (g, a) = fpn3();
     let t = gen(&g, &a).expect("generates");
-    // conv-BN-ReLU stem: one conv call with the folded bias and a ReLU epilogue, no batch_norm
-    assert!(t.contains("let v3_stem_relu = fpn_runtime::conv2d("));
+    // conv-BN-ReLU stem: one prepared conv with the folded bias and a ReLU epilogue, no batch_norm
+    assert!(t.contains("let v3_stem_relu = self.p_backbone_conv1.forward(v0_x.view())?;"));
     assert!(t.contains("Self::fold_bn(\n            &mut p_backbone_conv1_weight"));
-    // the shared head is folded once and used twice with a SiLU epilogue
-    assert_eq!(t.matches("self.p_head_conv_weight.view()").count(), 2);
+    assert!(t.contains("p_backbone_conv1: fpn_runtime::Conv2d,"));
+    // init builds convs infallibly, from_weights with `?`
+    assert_eq!(t.matches("fpn_runtime::Conv2d::new_deferred(").count(), 7);
+    assert_eq!(t.matches("fpn_runtime::Conv2d::new(").count(), 7);
+    // the shared head is folded and prepared once (SiLU epilogue, once per constructor) and
+    // used twice with the stored params
+    assert_eq!(t.matches("self.p_head_conv.forward(").count(), 2);
     assert_eq!(t.matches("act: fpn_runtime::Activation::Silu").count(), 2);
+    assert!(!t.contains("forward_with"));
     // q.conv is an output itself, so its BN is not folded
     assert!(t.contains("fpn_runtime::batch_norm(v25_q_conv.view(), &self.p_q_bn)?"));
     // adds accumulate into a dying operand; standalone activations run in place
@@ -187,15 +193,17 @@ fn hostile_names_are_refused() {
 
 #[test]
 fn keyword_like_prefixes_are_safe_fields() {
-    // `fn.weight` becomes the field `p_fn_weight`, a plain identifier
+    // conv `fn` becomes the field `p_fn`, a plain identifier
     let (g, a) = conv_graph("fn", "x", "M");
     let t = gen(&g, &a).expect("generates");
-    assert!(t.contains("p_fn_weight: fpn_runtime::ndarray::Array4<f32>"));
+    assert!(t.contains("p_fn: fpn_runtime::Conv2d"));
     assert!(t.contains("(\"fn.weight\", &[2, 2, 1, 1])"));
     assert_clean(&t);
     // upper case maps to lower case
     let (g, a) = conv_graph("Neck.Lat", "x", "M");
-    assert!(gen(&g, &a).expect("generates").contains("p_neck_lat_weight"));
+    assert!(gen(&g, &a)
+        .expect("generates")
+        .contains("p_neck_lat: fpn_runtime::Conv2d"));
 }
 
 #[test]
@@ -252,4 +260,22 @@ fn non_finite_constants_are_refused() {
         *eps = f64::NAN;
     }
     assert!(matches!(gen(&b.g, &b.a), Err(GenError::Unsupported(_))));
+}
+
+#[test]
+fn shared_conv_with_other_params_calls_forward_with() {
+    // Two convs share the weights of `shared` but not the padding: one prepared field, built
+    // with the first conv's params; the second call passes its own.
+    let mut b = Builder::new("M", &["H"]);
+    let x = b.input("x", 4, [Dim::Sym(0), Dim::Sym(0)]);
+    let c1 = b.conv("c1", x, "shared", 4, 3, 1, 1, true);
+    let c2 = b.conv("c2", x, "shared", 4, 3, 1, 0, true);
+    b.output("y1", c1);
+    b.output("y2", c2);
+    let t = gen(&b.g, &b.a).expect("generates");
+    assert_eq!(t.matches("p_shared: fpn_runtime::Conv2d,").count(), 1);
+    assert_eq!(t.matches("self.p_shared.forward(").count(), 1);
+    assert_eq!(t.matches(".forward_with(").count(), 1);
+    assert_eq!(t.matches("padding: [0, 0, 0, 0]").count(), 1);
+    assert_clean(&t);
 }

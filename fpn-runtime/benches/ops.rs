@@ -2,13 +2,14 @@
 //!
 //! `CARGO_TARGET_DIR=/work/target-runtime cargo bench -p fpn-runtime --bench ops`
 //! runs criterion (throughput in elements/s = FLOP/s for convs), then prints a GFLOP/s table
-//! (best of 30 runs, best over 5 interleaved rounds). `-- --summary` prints only the table.
+//! (best of 30 runs, best over 5 interleaved rounds). `-- --summary` prints only the tables,
+//! `-- --prepared` only the `conv2d` vs prepared [`Conv2d`] table.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use fpn_runtime::{add, conv2d, conv2d_into, upsample_nearest, Conv2dParams, Init, Resize, Tensor};
+use fpn_runtime::{add, conv2d, conv2d_into, upsample_nearest, Conv2d, Conv2dParams, Init, Resize, Tensor};
 use ndarray::Array1;
 
 /// One benchmarked conv: name, input shape, weight shape, stride, padding.
@@ -178,7 +179,72 @@ fn summary() {
     }
 }
 
+/// 3×3 stride-1 convs of ResNet-50's later stages and FPN smoothers (Winograd candidates):
+/// `(channels, size, batch)`.
+const PREPARED: [(usize, usize, usize); 10] = [
+    (512, 7, 1),
+    (512, 7, 2),
+    (512, 7, 4),
+    (256, 10, 1),
+    (256, 12, 1),
+    (512, 13, 1),
+    (256, 14, 1),
+    (256, 14, 2),
+    (256, 28, 1),
+    (64, 56, 1),
+];
+
+/// The free `conv2d` (weight transform per call; GEMM below `WINOGRAD_MIN_PIXELS`) against a
+/// [`Conv2d`] prepared once (transform cached), best of 30 runs over 5 interleaved rounds.
+fn prepared_summary() {
+    println!(
+        "\n{:<36} {:>12} {:>12} {:>8}",
+        "3x3 pad 1 conv", "conv2d ms", "Conv2d ms", "ratio"
+    );
+    for &(c, s, n) in &PREPARED {
+        let mut init = Init::new(3);
+        let x: Tensor = init
+            .uniform(&[n, c, s, s], -1.0, 1.0)
+            .into_dimensionality()
+            .unwrap_or_else(|_| Tensor::zeros((n, c, s, s)));
+        let w = init.conv_weight([c, c, 3, 3]);
+        let b = init.conv_bias(c * 9, c);
+        let p = Conv2dParams {
+            padding: [1; 4],
+            ..Default::default()
+        };
+        let Ok(prep) = Conv2d::new(w.clone(), Some(b.clone()), p) else {
+            continue;
+        };
+        let mut out = Tensor::zeros((n, c, s, s));
+        let mut out2 = Tensor::zeros((n, c, s, s));
+        let mut free = || {
+            black_box(conv2d_into(x.view(), w.view(), Some(b.view()), &p, out.view_mut()).ok());
+        };
+        let mut fast = || {
+            black_box(prep.forward_into(x.view(), out2.view_mut()).ok());
+        };
+        let (mut t_free, mut t_fast) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..5 {
+            t_free = t_free.min(best(30, &mut free));
+            t_fast = t_fast.min(best(30, &mut fast));
+        }
+        let name = format!("{c}->{c} @{s}x{s} batch {n}");
+        println!(
+            "{:<36} {:>12.3} {:>12.3} {:>8.2}",
+            name,
+            t_free * 1e3,
+            t_fast * 1e3,
+            t_free / t_fast
+        );
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--prepared") {
+        prepared_summary();
+        return;
+    }
     let summary_only = std::env::args().any(|a| a == "--summary");
     if !summary_only {
         let mut c = Criterion::default().configure_from_args();
@@ -186,4 +252,5 @@ fn main() {
         c.final_summary();
     }
     summary();
+    prepared_summary();
 }

@@ -262,7 +262,21 @@ pub fn conv2d_into(
     w: ArrayView4<f32>,
     bias: Option<ArrayView1<f32>>,
     p: &Conv2dParams,
+    out: ArrayViewMut4<f32>,
+) -> Result<()> {
+    conv2d_into_prepared(x, w, bias, p, out, None)
+}
+
+/// [`conv2d_into`] with, optionally, the Winograd weight transform `u` of `w` already computed
+/// (by [`crate::Conv2d`]; it must be `winograd::transform_weights` of this very `w`, which
+/// holds for any `p` since the transform depends on the weight only).
+pub(crate) fn conv2d_into_prepared(
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: Option<ArrayView1<f32>>,
+    p: &Conv2dParams,
     mut out: ArrayViewMut4<f32>,
+    u: Option<&[f32]>,
 ) -> Result<()> {
     let x_shape = shape4(&x);
     let w_shape = shape4(&w);
@@ -321,11 +335,11 @@ pub fn conv2d_into(
         return Err(invalid("conv2d", "internal: could not make the operands contiguous"));
     };
     match out.as_slice_mut() {
-        Some(o) => run(&g, xsl, wsl, &bias_vec, p.act, o),
+        Some(o) => run(&g, xsl, wsl, u, &bias_vec, p.act, o),
         None => {
             let mut tmp = crate::try_zeros(o_shape, "conv2d")?;
             if let Some(o) = tmp.as_slice_mut() {
-                run(&g, xsl, wsl, &bias_vec, p.act, o);
+                run(&g, xsl, wsl, u, &bias_vec, p.act, o);
             }
             out.assign(&tmp);
         }
@@ -378,8 +392,9 @@ fn valid_range(ow: usize, s: usize, off: usize, pad: usize, w: usize) -> (usize,
     (lo.min(hi), hi)
 }
 
-/// Runs a validated conv; `out` is the standard-layout `[n, cout, oh, ow]` buffer.
-fn run(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
+/// Runs a validated conv; `out` is the standard-layout `[n, cout, oh, ow]` buffer, `u` the
+/// precomputed Winograd transform of `w` if any.
+fn run(g: &Geom, x: &[f32], w: &[f32], u: Option<&[f32]>, bias: &[f32], act: Activation, out: &mut [f32]) {
     if g.cin_g() == 1 {
         depthwise(g, x, w, bias, act, out);
     } else if stem_fits(g) {
@@ -401,7 +416,7 @@ fn run(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut 
         if !stem::conv(&sg, x, w, bias, act, out) {
             gemm_conv(g, x, w, bias, act, out);
         }
-    } else if winograd_fits(g) {
+    } else if winograd_fits(g, u.is_some()) {
         let wg = WinoGeom {
             n: g.n,
             cin: g.cin,
@@ -414,8 +429,13 @@ fn run(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut 
             ow: g.ow,
             groups: g.groups,
         };
-        if !winograd::conv3x3(&wg, x, w, bias, act, out) {
-            gemm_conv(g, x, w, bias, act, out);
+        match u {
+            Some(u) => winograd::conv3x3(&wg, x, u, bias, act, out),
+            None => {
+                if !winograd::conv3x3_transforming(&wg, x, w, bias, act, out) {
+                    gemm_conv(g, x, w, bias, act, out);
+                }
+            }
         }
     } else {
         gemm_conv(g, x, w, bias, act, out);
@@ -437,23 +457,35 @@ fn stem_fits(g: &Geom) -> bool {
 }
 
 /// Whether `g` takes the Winograd F(4×4, 3×3) path: stride-1 undilated 3×3 with enough channels
-/// and work for the transforms to pay.
-fn winograd_fits(g: &Geom) -> bool {
+/// and work for the transforms to pay (`prepared`: the weight transform is already done).
+fn winograd_fits(g: &Geom, prepared: bool) -> bool {
+    let min_pixels = if prepared {
+        WINOGRAD_MIN_PIXELS_PREPARED
+    } else {
+        WINOGRAD_MIN_PIXELS
+    };
     (g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) == (3, 3, 1, 1, 1, 1)
         && g.cin_g() >= winograd::MIN_CHANNELS
         && g.cout_g() >= winograd::MIN_CHANNELS
         && g.oh >= 4
         && g.ow >= 4
-        // The weight transform (36·cin·cout scattered writes) is redone on every call: only
-        // worth it when there are enough output pixels to amortise it (measured: ResNet's 7×7
-        // and 14×14 stages lost ~30% to it, docs/bench.md).
-        && g.n.saturating_mul(g.oh).saturating_mul(g.ow) >= WINOGRAD_MIN_PIXELS
+        // Without a prepared `U` the weight transform (36·cin·cout scattered writes) is redone
+        // on every call: only worth it with enough output pixels to amortise it (measured:
+        // ResNet's 7×7 and 14×14 stages lost ~30% to it, docs/bench.md).
+        && g.n.saturating_mul(g.oh).saturating_mul(g.ow) >= min_pixels
         && g.macs() >= PAR_MIN_MACS
 }
 
 /// Fewest output pixels (batch × height × width) for which Winograd beats im2col + GEMM
 /// despite transforming the weights on each call.
 const WINOGRAD_MIN_PIXELS: usize = 400;
+
+/// Fewest output pixels for which Winograd beats im2col + GEMM when the weight transform was
+/// done at load ([`crate::Conv2d`]). Measured (`benches/ops.rs -- --prepared`, 2 threads, load
+/// 1.5–3.3): Winograd ran at 0.79–0.91× GEMM's speed at 10×10 (100 pixels, 256 and 512
+/// channels) and 0.47–0.82× at 512 channels 7×7 batch 1–2 (49/98 pixels), but 1.22× at 11×11,
+/// 1.7–2.1× at 12×12, 1.35–1.62× at 14×14 and 1.61× at 7×7 batch 4 (196 pixels).
+const WINOGRAD_MIN_PIXELS_PREPARED: usize = 120;
 
 /// Direct loop for convs with one input channel per group (depthwise, channel multiplier ok).
 fn depthwise(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {

@@ -17,6 +17,7 @@ mod init;
 mod merge;
 mod norm;
 mod pool;
+mod prepared;
 mod resize;
 mod stem;
 mod weights;
@@ -34,6 +35,7 @@ pub use norm::{batch_norm, batch_norm_inplace, batch_norm_into, fold_batch_norm,
 pub use pool::{
     avg_pool2d, avg_pool2d_into, max_pool2d, max_pool2d_into, pool2d_out_shape, pool_out_size, Pool2dParams,
 };
+pub use prepared::Conv2d;
 pub use resize::{
     resize_out_shape, upsample_bilinear, upsample_bilinear_into, upsample_nearest, upsample_nearest_into, Resize,
 };

@@ -74,9 +74,16 @@ fn ot1(m: [f32; 6]) -> [f32; 4] {
     [m0 + a + c, b + 2.0 * d, a + 4.0 * c, b + 8.0 * d + m5]
 }
 
-/// Weight transform: `u[co][ξ][ci]` (per group, groups contiguous) from `w[co][ci][3][3]`.
-fn transform_weights(g: &WinoGeom, w: &[f32], u: &mut [f32]) {
-    let cin_g = g.cin / g.groups;
+/// Length of the transformed weights `U` of a conv with `cout` output channels and `cin_g`
+/// input channels per group, or None on overflow.
+pub(crate) fn weights_len(cout: usize, cin_g: usize) -> Option<usize> {
+    cout.checked_mul(36)?.checked_mul(cin_g)
+}
+
+/// Weight transform `U = G g Gᵀ`: `u[co][ξ][ci]` (per group, groups contiguous) from the
+/// standard-layout `w[co][ci][3][3]`; `u` has [`weights_len`] entries. `U` depends on the weight
+/// only, so it can be computed once per weight ([`crate::Conv2d`]) and reused for any input.
+pub(crate) fn transform_weights(cin_g: usize, w: &[f32], u: &mut [f32]) {
     u.par_chunks_mut(36 * cin_g)
         .zip(w.par_chunks(9 * cin_g))
         .for_each(|(urow, wrow)| {
@@ -114,23 +121,21 @@ impl OutPtr {
     }
 }
 
-/// Runs the conv; `x`, `w`, `out` are standard-layout and match `g`, `bias` has `cout` entries.
-/// Returns false (having written nothing) if the transform buffers cannot be allocated.
-pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) -> bool {
-    let (cin_g, cout_g) = (g.cin / g.groups, g.cout / g.groups);
-    let (ty_n, tx_n) = (g.oh.div_ceil(4), g.ow.div_ceil(4));
-    let Some(total) = g.n.checked_mul(ty_n).and_then(|v| v.checked_mul(tx_n)) else {
+/// [`conv3x3`] with the weight transform done here, into the calling thread's reused buffer
+/// (the path of the free `conv2d`). Returns false (having written nothing) if that buffer
+/// cannot be allocated.
+pub(crate) fn conv3x3_transforming(
+    g: &WinoGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    act: Activation,
+    out: &mut [f32],
+) -> bool {
+    let cin_g = g.cin / g.groups;
+    let Some(u_len) = weights_len(g.cout, cin_g) else {
         return false;
     };
-    let Some(u_len) = g.cout.checked_mul(36).and_then(|v| v.checked_mul(cin_g)) else {
-        return false;
-    };
-    let threads = rayon::current_num_threads().max(1);
-    let mut blocks = total.div_ceil(MAX_TILES).max(threads);
-    blocks = blocks.div_ceil(threads) * threads;
-    let tiles = total.div_ceil(blocks);
-    let blocks = total.div_ceil(tiles);
-
     let mut u = UBUF.take();
     if u.len() < u_len {
         u.clear();
@@ -139,8 +144,26 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], w: &[f32], bias: &[f32], act: Act
         }
         u.resize(u_len, 0.0);
     }
-    transform_weights(g, w, &mut u[..u_len]);
-    let u = u;
+    transform_weights(cin_g, w, &mut u[..u_len]);
+    conv3x3(g, x, &u[..u_len], bias, act, out);
+    UBUF.set(u);
+    true
+}
+
+/// Runs the conv from the transformed weights `u` ([`transform_weights`] of the weight);
+/// `x`, `out` are standard-layout and match `g`, `u` has [`weights_len`] entries, `bias` has
+/// `cout` entries.
+pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
+    let (cin_g, cout_g) = (g.cin / g.groups, g.cout / g.groups);
+    let (ty_n, tx_n) = (g.oh.div_ceil(4), g.ow.div_ceil(4));
+    // At most n·oh·ow ≤ out.len(): cannot overflow.
+    let total = g.n * ty_n * tx_n;
+    let threads = rayon::current_num_threads().max(1);
+    let mut blocks = total.div_ceil(MAX_TILES).max(threads);
+    blocks = blocks.div_ceil(threads) * threads;
+    let tiles = total.div_ceil(blocks);
+    let blocks = total.div_ceil(tiles);
+
     let out_ptr = OutPtr(out.as_mut_ptr());
     let task = |t: usize| {
         let (grp, blk) = (t / blocks, t % blocks);
@@ -228,8 +251,6 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], w: &[f32], bias: &[f32], act: Act
     } else {
         (0..tasks).for_each(task);
     }
-    UBUF.set(u);
-    true
 }
 
 /// Stride between the 36 planes of a `[ξ][channel][tile]` buffer: padded by one cache line so

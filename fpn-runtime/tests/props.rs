@@ -189,12 +189,81 @@ fn check_conv(c: &ConvCase, tol: f32) -> std::result::Result<(), String> {
     }
 }
 
+/// A prepared [`Conv2d`] against the naive reference and against the free `conv2d`: both
+/// constructors agree, `forward`/`forward_into` equal `conv2d` bit for bit (same path), or
+/// within `tol` where only the prepared conv takes Winograd (`band`), and every refusal is an
+/// error PyTorch would also raise.
+fn check_prepared(c: &ConvCase, tol: f32, band: bool) -> std::result::Result<(), String> {
+    let x = rand4(c.seed, c.x);
+    let w = rand4(c.seed ^ 1, c.w);
+    let b = Array1::from_iter(rand4(c.seed ^ 2, [c.w[0], 1, 1, 1]).iter().copied());
+    let bias = c.bias.then(|| b.clone());
+    let want = naive_conv(&x, &w, bias.as_ref(), &c.p);
+    let deferred = Conv2d::new_deferred(w.clone(), bias.clone(), c.p);
+    let prep = match Conv2d::new(w.clone(), bias.clone(), c.p) {
+        Ok(p) => p,
+        Err(e) => {
+            if want.is_some() {
+                return Err(format!("Conv2d::new refused a valid conv: {e}"));
+            }
+            // The deferred build reports the problem from forward instead.
+            return match deferred.forward(x.view()) {
+                Err(_) => Ok(()),
+                Ok(_) => Err(format!("new refused ({e}) but the deferred conv ran")),
+            };
+        }
+    };
+    if prep.weight() != w || prep.params() != &c.p || prep.bias().len() != c.w[0] {
+        return Err("accessors do not return the construction operands".into());
+    }
+    if !c.bias && prep.bias().iter().any(|&v| v != 0.0) {
+        return Err("a conv without bias has a non-zero bias".into());
+    }
+    let got = prep.forward(x.view());
+    let free = conv2d(x.view(), w.view(), bias.as_ref().map(|b| b.view()), &c.p);
+    match (got, want, free) {
+        (Ok(g), Some(wnt), Ok(f)) => {
+            close(&g, &wnt, tol)?;
+            if band {
+                close(&g, &f, tol)?;
+            } else if g != f {
+                return Err("Conv2d::forward differs from conv2d".into());
+            }
+            if deferred.forward(x.view()).ok().as_ref() != Some(&g) {
+                return Err("new_deferred differs from new".into());
+            }
+            let mut out = Tensor::from_elem(g.dim(), f32::NAN);
+            prep.forward_into(x.view(), out.view_mut()).map_err(|e| e.to_string())?;
+            if out != g {
+                return Err("forward_into differs from forward".into());
+            }
+            match prep.out_shape(c.x) {
+                Ok(s) if s[..] == *g.shape() => Ok(()),
+                s => Err(format!("out_shape {s:?} vs {:?}", g.shape())),
+            }
+        }
+        (Err(_), None, Err(_)) => Ok(()),
+        (Ok(_), None, _) => Err("accepted a conv PyTorch refuses".into()),
+        (g, wnt, f) => Err(format!(
+            "prepared {:?}, naive {}, conv2d {:?}",
+            g.map(|t| t.dim()),
+            wnt.is_some(),
+            f.map(|t| t.dim())
+        )),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
 
     #[test]
     fn conv2d_equals_naive(c in arb_conv()) {
         check_conv(&c, 1e-5).map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
+    fn prepared_conv_equals_naive_and_conv2d(c in arb_conv()) {
+        check_prepared(&c, 1e-5, false).map_err(TestCaseError::fail)?;
     }
 
     #[test]
@@ -276,7 +345,143 @@ fn conv2d_large_shapes_equal_naive() {
                 seed: i as u64,
             };
             check_conv(&c, 1e-4).unwrap_or_else(|e| panic!("case {i} {mode:?}: {e}"));
+            check_prepared(&c, 1e-4, false).unwrap_or_else(|e| panic!("prepared case {i} {mode:?}: {e}"));
         }
+    }
+}
+
+#[test]
+fn prepared_conv_takes_every_path() {
+    // (input, weight, padding, groups, band): Winograd with the transform cached (batch, groups,
+    // ragged tiles), Winograd below conv2d's pixel gate (band: conv2d takes GEMM there), GEMM
+    // (5×5, too few channels, too few pixels), stem, depthwise.
+    let cases = [
+        ([2, 32, 19, 23], [20, 32, 3, 3], [1, 2, 0, 1], 1, false),
+        ([1, 64, 30, 70], [48, 32, 3, 3], [1, 1, 1, 1], 2, false),
+        ([1, 32, 12, 12], [32, 32, 3, 3], [1, 1, 1, 1], 1, true),
+        ([1, 64, 11, 11], [32, 32, 3, 3], [1, 1, 1, 1], 2, true),
+        ([1, 64, 6, 6], [64, 64, 3, 3], [1, 1, 1, 1], 1, false),
+        ([1, 8, 20, 20], [16, 8, 3, 3], [1, 1, 1, 1], 1, false),
+        ([1, 24, 16, 16], [32, 24, 5, 5], [2, 2, 2, 2], 1, false),
+        ([2, 3, 41, 53], [13, 3, 5, 5], [2, 2, 2, 2], 1, false),
+        ([1, 40, 33, 35], [80, 1, 3, 3], [1, 1, 1, 1], 40, false),
+    ];
+    for (i, (xs, ws, padding, groups, band)) in cases.into_iter().enumerate() {
+        for act in [Activation::Identity, Activation::LeakyRelu(0.1)] {
+            let c = ConvCase {
+                x: xs,
+                w: ws,
+                p: Conv2dParams {
+                    padding,
+                    groups,
+                    act,
+                    ..Default::default()
+                },
+                bias: i % 2 == 0,
+                seed: 100 + i as u64,
+            };
+            check_prepared(&c, 1e-4, band).unwrap_or_else(|e| panic!("case {i}: {e}"));
+        }
+    }
+    let wino = |cin: usize, cout: usize, k: usize, stride: usize| {
+        let p = Conv2dParams {
+            stride: [stride; 2],
+            ..Default::default()
+        };
+        Conv2d::new(Tensor::zeros((cout, cin, k, k)), None, p)
+            .unwrap()
+            .has_winograd_weights()
+    };
+    assert!(wino(16, 16, 3, 1));
+    assert!(!wino(8, 16, 3, 1));
+    assert!(!wino(16, 8, 3, 1));
+    assert!(!wino(16, 16, 3, 2));
+    assert!(!wino(16, 16, 5, 1));
+}
+
+#[test]
+fn prepared_conv_shared_weights_with_other_params() {
+    // One prepared 3×3 used with the stored params and with other padding / activation / stride.
+    let w = rand4(7, [24, 24, 3, 3]);
+    let b = Array1::from_iter(rand4(8, [24, 1, 1, 1]).iter().copied());
+    let x = rand4(9, [1, 24, 24, 24]); // ≥ 400 output pixels: conv2d takes Winograd too
+    let p = Conv2dParams {
+        padding: [1; 4],
+        ..Default::default()
+    };
+    let prep = Conv2d::new(w.clone(), Some(b.clone()), p).unwrap();
+    for q in [
+        p,
+        Conv2dParams {
+            act: Activation::Relu,
+            padding: [0, 2, 1, 0],
+            ..p
+        },
+        Conv2dParams { stride: [2, 2], ..p },
+        Conv2dParams {
+            padding_mode: PaddingMode::Reflect,
+            ..p
+        },
+    ] {
+        let got = prep.forward_with(x.view(), &q).unwrap();
+        assert_eq!(got, conv2d(x.view(), w.view(), Some(b.view()), &q).unwrap(), "{q:?}");
+        close(&got, &naive_conv(&x, &w, Some(&b), &q).unwrap(), 1e-4).unwrap();
+    }
+}
+
+#[test]
+fn prepared_conv_errors_are_reported_not_panics() {
+    let w = rand4(2, [32, 16, 3, 3]);
+    let p = Conv2dParams {
+        padding: [1; 4],
+        ..Default::default()
+    };
+    let prep = Conv2d::new(w.clone(), None, p).unwrap();
+    // Wrong input channels: the same typed error as conv2d, from forward and forward_into.
+    let x = rand4(1, [1, 17, 20, 20]);
+    let e = prep.forward(x.view()).unwrap_err();
+    assert!(matches!(e, Error::ShapeMismatch { op: "conv2d", .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        conv2d(x.view(), w.view(), None, &p).unwrap_err().to_string()
+    );
+    let mut out = Tensor::zeros((1, 32, 20, 20));
+    assert!(matches!(
+        prep.forward_into(x.view(), out.view_mut()),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(prep.out_shape([1, 17, 20, 20]).is_err());
+    // Wrong output buffer, too small an input, empty batch.
+    let x = rand4(1, [1, 16, 20, 20]);
+    let mut wrong = Tensor::zeros((1, 32, 19, 20));
+    assert!(prep.forward_into(x.view(), wrong.view_mut()).is_err());
+    let tiny = Conv2d::new(w.clone(), None, Conv2dParams::default()).unwrap();
+    assert!(matches!(
+        tiny.forward(rand4(1, [1, 16, 2, 2]).view()),
+        Err(Error::InputSize(_))
+    ));
+    assert!(prep.forward(Tensor::zeros((0, 16, 5, 5)).view()).is_err());
+    // Invalid construction: typed errors from new, the same refusal later from new_deferred.
+    let bad_bias = Array1::zeros(31);
+    let cases = [
+        (w.clone(), Some(bad_bias.clone()), p),
+        (w.clone(), None, Conv2dParams { stride: [0, 1], ..p }),
+        (w.clone(), None, Conv2dParams { dilation: [1, 0], ..p }),
+        (w.clone(), None, Conv2dParams { groups: 0, ..p }),
+        (w.clone(), None, Conv2dParams { groups: 3, ..p }),
+        (Tensor::zeros((0, 16, 3, 3)), None, p),
+        (Tensor::zeros((4, 16, 0, 3)), None, p),
+    ];
+    for (i, (w, b, q)) in cases.into_iter().enumerate() {
+        let e = Conv2d::new(w.clone(), b.clone(), q).unwrap_err();
+        match i {
+            0 => assert!(matches!(e, Error::ShapeMismatch { op: "Conv2d", .. }), "{e}"),
+            _ => assert!(matches!(e, Error::InvalidParams { op: "Conv2d", .. }), "{e}"),
+        }
+        let d = Conv2d::new_deferred(w, b, q);
+        let cin = d.weight().dim().1 * q.groups.max(1);
+        assert!(d.forward(rand4(3, [1, cin, 8, 8]).view()).is_err(), "case {i}");
+        assert!(format!("{d:?}").starts_with("Conv2d"));
     }
 }
 

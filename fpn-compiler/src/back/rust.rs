@@ -1,7 +1,8 @@
 //! The Rust back end: one self-contained module of Rust source per spec, calling `fpn-runtime`.
 //!
-//! The module holds `pub struct <Name>` (the parameters, with batch norms folded into their
-//! convs at load time), `<Name>Inputs<'a>` / `<Name>Outputs`, and `impl <Name>` with `PARAMS`,
+//! The module holds `pub struct <Name>` (the parameters: one prepared `fpn_runtime::Conv2d` per
+//! conv prefix, built at load with its batch norm folded in, so weight-only work such as the
+//! Winograd transform happens once), `<Name>Inputs<'a>` / `<Name>Outputs`, and `impl <Name>` with `PARAMS`,
 //! `init`, `from_weights`, `from_safetensors`, `from_safetensors_bytes`, `forward` and the
 //! private `check_sizes` (every size rule of the spec, checked before any op runs).
 //!
@@ -21,7 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use fpn_runtime::{Activation, PaddingMode};
+use fpn_runtime::{Activation, Conv2dParams, PaddingMode};
 use petgraph::graph::NodeIndex;
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -29,7 +30,7 @@ use quote::{format_ident, quote};
 use crate::dim::Dim;
 use crate::infer::Analysis;
 use crate::interp::{init_kind, InitKind};
-use crate::ir::{Graph, Node, Op};
+use crate::ir::{Conv, Graph, Node, Op};
 
 /// Code generation options.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,16 +178,20 @@ struct Field {
     ident: Ident,
     ty: TokenStream,
     doc: String,
-    /// How the field is built from the `t{k}` tensors (inside `init`/`from_weights`).
+    /// How the field is built from the `t{k}` tensors (inside `from_weights`, and `init` unless
+    /// `init_value` is set).
     value: TokenStream,
+    /// How `init` builds the field when that differs from `value` (no `?` there).
+    init_value: Option<TokenStream>,
     /// Statements to run before the struct literal (folding).
     prep: TokenStream,
 }
 
-/// How a conv prefix is stored.
+/// How a conv prefix is stored: one prepared `Conv2d` field, built with the params (and fused
+/// activation) of the prefix's first conv node.
 struct ConvFields {
-    weight: Ident,
-    bias: Option<Ident>,
+    field: Ident,
+    params: Conv2dParams,
 }
 
 /// A statement of `forward`: the nodes `head..=out` of a fused chain (conv [→ bn] [→ act]) or a
@@ -363,6 +368,55 @@ impl<'g> Gen<'g> {
         Ok((name, k))
     }
 
+    /// The runtime parameters of conv node `node` (op `c`) with the fused activation `act`, and
+    /// the tokens that build them.
+    fn conv_params(&self, node: &Node, c: &Conv, act: Activation) -> GResult<(Conv2dParams, TokenStream)> {
+        let rt = &self.rt;
+        let u = |v: i64, what: &str| {
+            usize::try_from(v)
+                .map_err(|_| GenError::Unsupported(format!("node `{}` has a negative {what} ({v})", node.name)))
+        };
+        let [s0, s1] = c.stride;
+        let [p0, p1, p2, p3] = c.padding;
+        let [d0, d1] = c.dilation;
+        let p = Conv2dParams {
+            stride: [u(s0, "stride")?, u(s1, "stride")?],
+            padding: [
+                u(p0, "padding")?,
+                u(p1, "padding")?,
+                u(p2, "padding")?,
+                u(p3, "padding")?,
+            ],
+            dilation: [u(d0, "dilation")?, u(d1, "dilation")?],
+            groups: u(c.groups, "groups")?,
+            padding_mode: c.mode,
+            act,
+        };
+        let lit = Literal::usize_unsuffixed;
+        let [s0, s1] = p.stride.map(lit);
+        let [p0, p1, p2, p3] = p.padding.map(lit);
+        let [d0, d1] = p.dilation.map(lit);
+        let groups = lit(p.groups);
+        let mode = match c.mode {
+            PaddingMode::Zeros => quote!(#rt::PaddingMode::Zeros),
+            PaddingMode::Reflect => quote!(#rt::PaddingMode::Reflect),
+            PaddingMode::Replicate => quote!(#rt::PaddingMode::Replicate),
+            PaddingMode::Circular => quote!(#rt::PaddingMode::Circular),
+        };
+        let act = self.act_tokens(act);
+        let tokens = quote! {
+            #rt::Conv2dParams {
+                stride: [#s0, #s1],
+                padding: [#p0, #p1, #p2, #p3],
+                dilation: [#d0, #d1],
+                groups: #groups,
+                padding_mode: #mode,
+                act: #act,
+            }
+        };
+        Ok((p, tokens))
+    }
+
     fn act_tokens(&self, act: Activation) -> TokenStream {
         let rt = &self.rt;
         match act {
@@ -427,6 +481,12 @@ impl<'g> Gen<'g> {
                 }
             }
         }
+        // The activation fused into each conv node's statement.
+        let acts: HashMap<NodeIndex, Activation> = self
+            .stmts()
+            .iter()
+            .map(|s| (s.head, s.act.unwrap_or(Activation::Identity)))
+            .collect();
         let mut moved: HashSet<usize> = HashSet::new();
         let mut take = |k: usize| -> TokenStream {
             let v = t(k);
@@ -446,12 +506,14 @@ impl<'g> Gen<'g> {
                     }
                     let (wname, wk) = self.pname(p, "weight")?;
                     let bias = if c.bias { Some(self.pname(p, "bias")?) } else { None };
-                    let wid = field_ident(&wname)?;
+                    let cid = field_ident(p)?;
+                    let act = acts.get(&i).copied().unwrap_or(Activation::Identity);
+                    let (params, ptoks) = self.conv_params(node, c, act)?;
                     let folded = self.fold.get(p).and_then(|f| f.as_ref());
-                    match folded {
+                    let (w, b, prep, doc) = match folded {
                         Some((q, eps)) => {
-                            let bname = format!("{p}.bias");
-                            let bid = field_ident(&bname)?;
+                            let wid = field_ident(&wname)?;
+                            let bid = field_ident(&format!("{p}.bias"))?;
                             let (_, gk) = self.pname(q, "weight")?;
                             let (_, bk) = self.pname(q, "bias")?;
                             let (_, mk) = self.pname(q, "running_mean")?;
@@ -470,53 +532,33 @@ impl<'g> Gen<'g> {
                                 let mut #wid = #w_init;
                                 let #bid = Self::fold_bn(&mut #wid, #conv_bias, &#tg, &#tb, &#tm, &#tv, #eps);
                             };
-                            fields.push(Field {
-                                ident: wid.clone(),
-                                ty: quote!(#rt::ndarray::Array4<f32>),
-                                doc: format!("`{wname}` with batch norm `{q}` folded in."),
-                                value: quote!(#wid),
-                                prep,
-                            });
-                            fields.push(Field {
-                                ident: bid.clone(),
-                                ty: quote!(#rt::ndarray::Array1<f32>),
-                                doc: format!("Bias of `{p}` with batch norm `{q}` folded in."),
-                                value: quote!(#bid),
-                                prep: TokenStream::new(),
-                            });
-                            convs.insert(
-                                p.to_string(),
-                                ConvFields {
-                                    weight: wid,
-                                    bias: Some(bid),
-                                },
-                            );
+                            let doc = format!("Conv `{p}` (`{wname}`) with batch norm `{q}` folded in, prepared.");
+                            (quote!(#wid), quote!(Some(#bid)), prep, doc)
                         }
                         None => {
-                            fields.push(Field {
-                                ident: wid.clone(),
-                                ty: quote!(#rt::ndarray::Array4<f32>),
-                                doc: format!("`{wname}`."),
-                                value: take(wk),
-                                prep: TokenStream::new(),
-                            });
-                            let bid = match &bias {
-                                Some((bname, bk)) => {
-                                    let bid = field_ident(bname)?;
-                                    fields.push(Field {
-                                        ident: bid.clone(),
-                                        ty: quote!(#rt::ndarray::Array1<f32>),
-                                        doc: format!("`{bname}`."),
-                                        value: take(*bk),
-                                        prep: TokenStream::new(),
-                                    });
-                                    Some(bid)
+                            let b = match &bias {
+                                Some((_, bk)) => {
+                                    let tb = take(*bk);
+                                    quote!(Some(#tb))
                                 }
-                                None => None,
+                                None => quote!(None),
                             };
-                            convs.insert(p.to_string(), ConvFields { weight: wid, bias: bid });
+                            let doc = match &bias {
+                                Some((bname, _)) => format!("Conv `{p}` (`{wname}`, `{bname}`), prepared."),
+                                None => format!("Conv `{p}` (`{wname}`, no bias), prepared."),
+                            };
+                            (take(wk), b, TokenStream::new(), doc)
                         }
-                    }
+                    };
+                    fields.push(Field {
+                        ident: cid.clone(),
+                        ty: quote!(#rt::Conv2d),
+                        doc,
+                        value: quote!(#rt::Conv2d::new(#w, #b, #ptoks)?),
+                        init_value: Some(quote!(#rt::Conv2d::new_deferred(#w, #b, #ptoks))),
+                        prep,
+                    });
+                    convs.insert(p.to_string(), ConvFields { field: cid, params });
                 }
                 Op::BatchNorm { eps } if !folded_bn_nodes.contains(&i) => {
                     let q = self.param_prefix(i)?;
@@ -536,6 +578,7 @@ impl<'g> Gen<'g> {
                         doc: format!("Batch norm `{q}`."),
                         value: quote!(#rt::BatchNorm { weight: #tg, bias: #tb, running_mean: #tm, running_var: #tv, eps: #e }),
                         prep: TokenStream::new(),
+                        init_value: None,
                     });
                     bns.insert(q.to_string(), (id, *eps));
                 }
@@ -552,6 +595,7 @@ impl<'g> Gen<'g> {
                         doc: format!("`{wname}` (fusion weights)."),
                         value: take(wk),
                         prep: TokenStream::new(),
+                        init_value: None,
                     });
                     fuses.insert(p.to_string(), id);
                 }
@@ -1023,35 +1067,15 @@ impl Gen<'_> {
                     let f = convs
                         .get(p)
                         .ok_or_else(|| GenError::Unsupported(format!("no fields for conv `{p}`")))?;
-                    let w = &f.weight;
-                    let bias = match &f.bias {
-                        Some(b) => quote!(Some(self.#b.view())),
-                        None => quote!(None),
-                    };
-                    let [s0, s1] = c.stride.map(|v| usize_lit(v, "stride", node));
-                    let (s0, s1) = (s0?, s1?);
-                    let [p0, p1, p2, p3] = c.padding.map(|v| usize_lit(v, "padding", node));
-                    let (p0, p1, p2, p3) = (p0?, p1?, p2?, p3?);
-                    let [d0, d1] = c.dilation.map(|v| usize_lit(v, "dilation", node));
-                    let (d0, d1) = (d0?, d1?);
-                    let groups = usize_lit(c.groups, "groups", node)?;
-                    let mode = match c.mode {
-                        PaddingMode::Zeros => quote!(#rt::PaddingMode::Zeros),
-                        PaddingMode::Reflect => quote!(#rt::PaddingMode::Reflect),
-                        PaddingMode::Replicate => quote!(#rt::PaddingMode::Replicate),
-                        PaddingMode::Circular => quote!(#rt::PaddingMode::Circular),
-                    };
-                    let act = self.act_tokens(s.act.unwrap_or(Activation::Identity));
+                    let field = &f.field;
                     let x = view(0)?;
-                    quote! {
-                        let #out = #rt::conv2d(#x, self.#w.view(), #bias, &#rt::Conv2dParams {
-                            stride: [#s0, #s1],
-                            padding: [#p0, #p1, #p2, #p3],
-                            dilation: [#d0, #d1],
-                            groups: #groups,
-                            padding_mode: #mode,
-                            act: #act,
-                        })?;
+                    let (params, ptoks) = self.conv_params(node, c, s.act.unwrap_or(Activation::Identity))?;
+                    if params == f.params {
+                        quote!(let #out = self.#field.forward(#x)?;)
+                    } else {
+                        // A conv sharing its weights with an earlier one but not its geometry or
+                        // fused activation.
+                        quote!(let #out = self.#field.forward_with(#x, &#ptoks)?;)
                     }
                 }
                 Op::BatchNorm { eps } => {
@@ -1337,18 +1361,34 @@ impl Gen<'_> {
             quote!(#[doc = #doc] #id: #ty)
         });
         let preps: Vec<&TokenStream> = fields.iter().map(|f| &f.prep).collect();
-        let values = fields.iter().map(|f| {
-            let (id, v) = (&f.ident, &f.value);
-            if *id == v.to_string() {
-                quote!(#id)
-            } else {
-                quote!(#id: #v)
-            }
-        });
+        let values = |init: bool| -> Vec<TokenStream> {
+            fields
+                .iter()
+                .map(|f| {
+                    let id = &f.ident;
+                    let v = match (&f.init_value, init) {
+                        (Some(v), true) => v,
+                        _ => &f.value,
+                    };
+                    if *id == v.to_string() {
+                        quote!(#id)
+                    } else {
+                        quote!(#id: #v)
+                    }
+                })
+                .collect()
+        };
+        let (load_values, init_values) = (values(false), values(true));
         let any_prep = preps.iter().any(|p| !p.is_empty());
         let assemble = quote! {
             #(#preps)*
-            Self { #(#values),* }
+            Self { #(#load_values),* }
+        };
+        // `init` builds convs with `Conv2d::new_deferred`, which cannot fail (a shape problem
+        // would surface from `forward` instead; the analysis has already checked them all).
+        let assemble_init = quote! {
+            #(#preps)*
+            Self { #(#init_values),* }
         };
         let loaded = if any_prep {
             quote!(Ok({ #assemble }))
@@ -1467,7 +1507,7 @@ impl Gen<'_> {
                 pub fn init(seed: u64) -> Self {
                     #rng
                     #init_loads
-                    #assemble
+                    #assemble_init
                 }
 
                 /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes.

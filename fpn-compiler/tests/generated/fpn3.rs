@@ -25,34 +25,22 @@
 /// Parameters: 1277 in 24 tensors (see [`Fpn3::PARAMS`]).
 #[derive(Clone, Debug)]
 pub struct Fpn3 {
-    /// `backbone.conv1.weight` with batch norm `backbone.bn1` folded in.
-    p_backbone_conv1_weight: fpn_runtime::ndarray::Array4<f32>,
-    /// Bias of `backbone.conv1` with batch norm `backbone.bn1` folded in.
-    p_backbone_conv1_bias: fpn_runtime::ndarray::Array1<f32>,
-    /// `backbone.conv2.weight`.
-    p_backbone_conv2_weight: fpn_runtime::ndarray::Array4<f32>,
-    /// `backbone.conv2.bias`.
-    p_backbone_conv2_bias: fpn_runtime::ndarray::Array1<f32>,
-    /// `fpn.lat5.weight`.
-    p_fpn_lat5_weight: fpn_runtime::ndarray::Array4<f32>,
-    /// `fpn.lat5.bias`.
-    p_fpn_lat5_bias: fpn_runtime::ndarray::Array1<f32>,
-    /// `fpn.lat4.weight`.
-    p_fpn_lat4_weight: fpn_runtime::ndarray::Array4<f32>,
-    /// `fpn.lat4.bias`.
-    p_fpn_lat4_bias: fpn_runtime::ndarray::Array1<f32>,
-    /// `fpn.lat3.weight`.
-    p_fpn_lat3_weight: fpn_runtime::ndarray::Array4<f32>,
+    /// Conv `backbone.conv1` (`backbone.conv1.weight`) with batch norm `backbone.bn1` folded in, prepared.
+    p_backbone_conv1: fpn_runtime::Conv2d,
+    /// Conv `backbone.conv2` (`backbone.conv2.weight`, `backbone.conv2.bias`), prepared.
+    p_backbone_conv2: fpn_runtime::Conv2d,
+    /// Conv `fpn.lat5` (`fpn.lat5.weight`, `fpn.lat5.bias`), prepared.
+    p_fpn_lat5: fpn_runtime::Conv2d,
+    /// Conv `fpn.lat4` (`fpn.lat4.weight`, `fpn.lat4.bias`), prepared.
+    p_fpn_lat4: fpn_runtime::Conv2d,
+    /// Conv `fpn.lat3` (`fpn.lat3.weight`, no bias), prepared.
+    p_fpn_lat3: fpn_runtime::Conv2d,
     /// `fpn.fuse4.weight` (fusion weights).
     p_fpn_fuse4_weight: fpn_runtime::ndarray::Array1<f32>,
-    /// `head.conv.weight` with batch norm `head.bn` folded in.
-    p_head_conv_weight: fpn_runtime::ndarray::Array4<f32>,
-    /// Bias of `head.conv` with batch norm `head.bn` folded in.
-    p_head_conv_bias: fpn_runtime::ndarray::Array1<f32>,
-    /// `q.conv.weight`.
-    p_q_conv_weight: fpn_runtime::ndarray::Array4<f32>,
-    /// `q.conv.bias`.
-    p_q_conv_bias: fpn_runtime::ndarray::Array1<f32>,
+    /// Conv `head.conv` (`head.conv.weight`) with batch norm `head.bn` folded in, prepared.
+    p_head_conv: fpn_runtime::Conv2d,
+    /// Conv `q.conv` (`q.conv.weight`, `q.conv.bias`), prepared.
+    p_q_conv: fpn_runtime::Conv2d,
     /// Batch norm `q.bn`.
     p_q_bn: fpn_runtime::BatchNorm,
 }
@@ -163,20 +151,91 @@ impl Fpn3 {
             0.00001f32,
         );
         Self {
-            p_backbone_conv1_weight,
-            p_backbone_conv1_bias,
-            p_backbone_conv2_weight: t5,
-            p_backbone_conv2_bias: t6,
-            p_fpn_lat5_weight: t7,
-            p_fpn_lat5_bias: t8,
-            p_fpn_lat4_weight: t9,
-            p_fpn_lat4_bias: t10,
-            p_fpn_lat3_weight: t11,
+            p_backbone_conv1: fpn_runtime::Conv2d::new_deferred(
+                p_backbone_conv1_weight,
+                Some(p_backbone_conv1_bias),
+                fpn_runtime::Conv2dParams {
+                    stride: [2, 2],
+                    padding: [1, 1, 1, 1],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Relu,
+                },
+            ),
+            p_backbone_conv2: fpn_runtime::Conv2d::new_deferred(
+                t5,
+                Some(t6),
+                fpn_runtime::Conv2dParams {
+                    stride: [2, 2],
+                    padding: [1, 1, 1, 1],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Relu,
+                },
+            ),
+            p_fpn_lat5: fpn_runtime::Conv2d::new_deferred(
+                t7,
+                Some(t8),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [0, 0, 0, 0],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            ),
+            p_fpn_lat4: fpn_runtime::Conv2d::new_deferred(
+                t9,
+                Some(t10),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [0, 0, 0, 0],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            ),
+            p_fpn_lat3: fpn_runtime::Conv2d::new_deferred(
+                t11,
+                None,
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [0, 0, 0, 0],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            ),
             p_fpn_fuse4_weight: t12,
-            p_head_conv_weight,
-            p_head_conv_bias,
-            p_q_conv_weight: t18,
-            p_q_conv_bias: t19,
+            p_head_conv: fpn_runtime::Conv2d::new_deferred(
+                p_head_conv_weight,
+                Some(p_head_conv_bias),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [1, 1, 1, 1],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Silu,
+                },
+            ),
+            p_q_conv: fpn_runtime::Conv2d::new_deferred(
+                t18,
+                Some(t19),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [0, 0, 0, 0],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            ),
             p_q_bn: fpn_runtime::BatchNorm {
                 weight: t20,
                 bias: t21,
@@ -234,20 +293,91 @@ impl Fpn3 {
                 0.00001f32,
             );
             Self {
-                p_backbone_conv1_weight,
-                p_backbone_conv1_bias,
-                p_backbone_conv2_weight: t5,
-                p_backbone_conv2_bias: t6,
-                p_fpn_lat5_weight: t7,
-                p_fpn_lat5_bias: t8,
-                p_fpn_lat4_weight: t9,
-                p_fpn_lat4_bias: t10,
-                p_fpn_lat3_weight: t11,
+                p_backbone_conv1: fpn_runtime::Conv2d::new(
+                    p_backbone_conv1_weight,
+                    Some(p_backbone_conv1_bias),
+                    fpn_runtime::Conv2dParams {
+                        stride: [2, 2],
+                        padding: [1, 1, 1, 1],
+                        dilation: [1, 1],
+                        groups: 1,
+                        padding_mode: fpn_runtime::PaddingMode::Zeros,
+                        act: fpn_runtime::Activation::Relu,
+                    },
+                )?,
+                p_backbone_conv2: fpn_runtime::Conv2d::new(
+                    t5,
+                    Some(t6),
+                    fpn_runtime::Conv2dParams {
+                        stride: [2, 2],
+                        padding: [1, 1, 1, 1],
+                        dilation: [1, 1],
+                        groups: 1,
+                        padding_mode: fpn_runtime::PaddingMode::Zeros,
+                        act: fpn_runtime::Activation::Relu,
+                    },
+                )?,
+                p_fpn_lat5: fpn_runtime::Conv2d::new(
+                    t7,
+                    Some(t8),
+                    fpn_runtime::Conv2dParams {
+                        stride: [1, 1],
+                        padding: [0, 0, 0, 0],
+                        dilation: [1, 1],
+                        groups: 1,
+                        padding_mode: fpn_runtime::PaddingMode::Zeros,
+                        act: fpn_runtime::Activation::Identity,
+                    },
+                )?,
+                p_fpn_lat4: fpn_runtime::Conv2d::new(
+                    t9,
+                    Some(t10),
+                    fpn_runtime::Conv2dParams {
+                        stride: [1, 1],
+                        padding: [0, 0, 0, 0],
+                        dilation: [1, 1],
+                        groups: 1,
+                        padding_mode: fpn_runtime::PaddingMode::Zeros,
+                        act: fpn_runtime::Activation::Identity,
+                    },
+                )?,
+                p_fpn_lat3: fpn_runtime::Conv2d::new(
+                    t11,
+                    None,
+                    fpn_runtime::Conv2dParams {
+                        stride: [1, 1],
+                        padding: [0, 0, 0, 0],
+                        dilation: [1, 1],
+                        groups: 1,
+                        padding_mode: fpn_runtime::PaddingMode::Zeros,
+                        act: fpn_runtime::Activation::Identity,
+                    },
+                )?,
                 p_fpn_fuse4_weight: t12,
-                p_head_conv_weight,
-                p_head_conv_bias,
-                p_q_conv_weight: t18,
-                p_q_conv_bias: t19,
+                p_head_conv: fpn_runtime::Conv2d::new(
+                    p_head_conv_weight,
+                    Some(p_head_conv_bias),
+                    fpn_runtime::Conv2dParams {
+                        stride: [1, 1],
+                        padding: [1, 1, 1, 1],
+                        dilation: [1, 1],
+                        groups: 1,
+                        padding_mode: fpn_runtime::PaddingMode::Zeros,
+                        act: fpn_runtime::Activation::Silu,
+                    },
+                )?,
+                p_q_conv: fpn_runtime::Conv2d::new(
+                    t18,
+                    Some(t19),
+                    fpn_runtime::Conv2dParams {
+                        stride: [1, 1],
+                        padding: [0, 0, 0, 0],
+                        dilation: [1, 1],
+                        groups: 1,
+                        padding_mode: fpn_runtime::PaddingMode::Zeros,
+                        act: fpn_runtime::Activation::Identity,
+                    },
+                )?,
                 p_q_bn: fpn_runtime::BatchNorm {
                     weight: t20,
                     bias: t21,
@@ -273,32 +403,8 @@ impl Fpn3 {
     pub fn forward(&self, inputs: Fpn3Inputs<'_>) -> fpn_runtime::Result<Fpn3Outputs> {
         Self::check_sizes(&inputs)?;
         let v0_x = inputs.x;
-        let v3_stem_relu = fpn_runtime::conv2d(
-            v0_x.view(),
-            self.p_backbone_conv1_weight.view(),
-            Some(self.p_backbone_conv1_bias.view()),
-            &fpn_runtime::Conv2dParams {
-                stride: [2, 2],
-                padding: [1, 1, 1, 1],
-                dilation: [1, 1],
-                groups: 1,
-                padding_mode: fpn_runtime::PaddingMode::Zeros,
-                act: fpn_runtime::Activation::Relu,
-            },
-        )?;
-        let v5_c4_relu = fpn_runtime::conv2d(
-            v3_stem_relu.view(),
-            self.p_backbone_conv2_weight.view(),
-            Some(self.p_backbone_conv2_bias.view()),
-            &fpn_runtime::Conv2dParams {
-                stride: [2, 2],
-                padding: [1, 1, 1, 1],
-                dilation: [1, 1],
-                groups: 1,
-                padding_mode: fpn_runtime::PaddingMode::Zeros,
-                act: fpn_runtime::Activation::Relu,
-            },
-        )?;
+        let v3_stem_relu = self.p_backbone_conv1.forward(v0_x.view())?;
+        let v5_c4_relu = self.p_backbone_conv2.forward(v3_stem_relu.view())?;
         let v6_c5 = fpn_runtime::max_pool2d(
             v5_c4_relu.view(),
             &fpn_runtime::Pool2dParams {
@@ -310,46 +416,10 @@ impl Fpn3 {
                 count_include_pad: true,
             },
         )?;
-        let v7_lat5 = fpn_runtime::conv2d(
-            v6_c5.view(),
-            self.p_fpn_lat5_weight.view(),
-            Some(self.p_fpn_lat5_bias.view()),
-            &fpn_runtime::Conv2dParams {
-                stride: [1, 1],
-                padding: [0, 0, 0, 0],
-                dilation: [1, 1],
-                groups: 1,
-                padding_mode: fpn_runtime::PaddingMode::Zeros,
-                act: fpn_runtime::Activation::Identity,
-            },
-        )?;
-        let v8_lat4 = fpn_runtime::conv2d(
-            v5_c4_relu.view(),
-            self.p_fpn_lat4_weight.view(),
-            Some(self.p_fpn_lat4_bias.view()),
-            &fpn_runtime::Conv2dParams {
-                stride: [1, 1],
-                padding: [0, 0, 0, 0],
-                dilation: [1, 1],
-                groups: 1,
-                padding_mode: fpn_runtime::PaddingMode::Zeros,
-                act: fpn_runtime::Activation::Identity,
-            },
-        )?;
+        let v7_lat5 = self.p_fpn_lat5.forward(v6_c5.view())?;
+        let v8_lat4 = self.p_fpn_lat4.forward(v5_c4_relu.view())?;
         drop(v5_c4_relu);
-        let v9_lat3 = fpn_runtime::conv2d(
-            v3_stem_relu.view(),
-            self.p_fpn_lat3_weight.view(),
-            None,
-            &fpn_runtime::Conv2dParams {
-                stride: [1, 1],
-                padding: [0, 0, 0, 0],
-                dilation: [1, 1],
-                groups: 1,
-                padding_mode: fpn_runtime::PaddingMode::Zeros,
-                act: fpn_runtime::Activation::Identity,
-            },
-        )?;
+        let v9_lat3 = self.p_fpn_lat3.forward(v3_stem_relu.view())?;
         let v10_up5 = fpn_runtime::upsample_nearest(
             v7_lat5.view(),
             fpn_runtime::Resize::Scale([2f64, 2f64]),
@@ -391,47 +461,11 @@ impl Fpn3 {
             },
         )?;
         drop(v6_c5);
-        let v21_head3_act = fpn_runtime::conv2d(
-            v14_p3.view(),
-            self.p_head_conv_weight.view(),
-            Some(self.p_head_conv_bias.view()),
-            &fpn_runtime::Conv2dParams {
-                stride: [1, 1],
-                padding: [1, 1, 1, 1],
-                dilation: [1, 1],
-                groups: 1,
-                padding_mode: fpn_runtime::PaddingMode::Zeros,
-                act: fpn_runtime::Activation::Silu,
-            },
-        )?;
+        let v21_head3_act = self.p_head_conv.forward(v14_p3.view())?;
         drop(v14_p3);
-        let v24_head4_act = fpn_runtime::conv2d(
-            v12_p4f.view(),
-            self.p_head_conv_weight.view(),
-            Some(self.p_head_conv_bias.view()),
-            &fpn_runtime::Conv2dParams {
-                stride: [1, 1],
-                padding: [1, 1, 1, 1],
-                dilation: [1, 1],
-                groups: 1,
-                padding_mode: fpn_runtime::PaddingMode::Zeros,
-                act: fpn_runtime::Activation::Silu,
-            },
-        )?;
+        let v24_head4_act = self.p_head_conv.forward(v12_p4f.view())?;
         drop(v12_p4f);
-        let v25_q_conv = fpn_runtime::conv2d(
-            v16_avg3.view(),
-            self.p_q_conv_weight.view(),
-            Some(self.p_q_conv_bias.view()),
-            &fpn_runtime::Conv2dParams {
-                stride: [1, 1],
-                padding: [0, 0, 0, 0],
-                dilation: [1, 1],
-                groups: 1,
-                padding_mode: fpn_runtime::PaddingMode::Zeros,
-                act: fpn_runtime::Activation::Identity,
-            },
-        )?;
+        let v25_q_conv = self.p_q_conv.forward(v16_avg3.view())?;
         drop(v16_avg3);
         let v26_q_bn = fpn_runtime::batch_norm(v25_q_conv.view(), &self.p_q_bn)?;
         Ok(Fpn3Outputs {

@@ -16,10 +16,8 @@
 /// Parameters: 65 in 6 tensors (see [`Two::PARAMS`]).
 #[derive(Clone, Debug)]
 pub struct Two {
-    /// `r.weight`.
-    p_r_weight: fpn_runtime::ndarray::Array4<f32>,
-    /// `r.bias`.
-    p_r_bias: fpn_runtime::ndarray::Array1<f32>,
+    /// Conv `r` (`r.weight`, `r.bias`), prepared.
+    p_r: fpn_runtime::Conv2d,
     /// Batch norm `n`.
     p_n: fpn_runtime::BatchNorm,
 }
@@ -62,8 +60,18 @@ impl Two {
         let t4 = fpn_runtime::ndarray::Array1::<f32>::zeros(2);
         let t5 = fpn_runtime::ndarray::Array1::<f32>::ones(2);
         Self {
-            p_r_weight: t0,
-            p_r_bias: t1,
+            p_r: fpn_runtime::Conv2d::new_deferred(
+                t0,
+                Some(t1),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [2, 2, 1, 1],
+                    dilation: [2, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Reflect,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            ),
             p_n: fpn_runtime::BatchNorm {
                 weight: t2,
                 bias: t3,
@@ -82,8 +90,18 @@ impl Two {
         let t4 = w.get1("n.running_mean", 2)?;
         let t5 = w.get1("n.running_var", 2)?;
         Ok(Self {
-            p_r_weight: t0,
-            p_r_bias: t1,
+            p_r: fpn_runtime::Conv2d::new(
+                t0,
+                Some(t1),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [2, 2, 1, 1],
+                    dilation: [2, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Reflect,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            )?,
             p_n: fpn_runtime::BatchNorm {
                 weight: t2,
                 bias: t3,
@@ -115,19 +133,7 @@ impl Two {
         )?;
         let v3_s = fpn_runtime::mean(&[v0_x.view(), v2_u.view()])?;
         drop(v2_u);
-        let v4_r = fpn_runtime::conv2d(
-            v3_s.view(),
-            self.p_r_weight.view(),
-            Some(self.p_r_bias.view()),
-            &fpn_runtime::Conv2dParams {
-                stride: [1, 1],
-                padding: [2, 2, 1, 1],
-                dilation: [2, 1],
-                groups: 1,
-                padding_mode: fpn_runtime::PaddingMode::Reflect,
-                act: fpn_runtime::Activation::Identity,
-            },
-        )?;
+        let v4_r = self.p_r.forward(v3_s.view())?;
         let v5_n = fpn_runtime::batch_norm(v1_y.view(), &self.p_n)?;
         let mut v6_n_act = v5_n;
         fpn_runtime::activate_inplace(&mut v6_n_act, fpn_runtime::Activation::Hardswish);

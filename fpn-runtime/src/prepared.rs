@@ -1,0 +1,202 @@
+//! Prepared convolutions: a conv's weight, bias and parameters, with the work that depends on
+//! the weight alone (the Winograd weight transform) done once at load instead of on every call.
+//!
+//! Invariant: [`Conv2d::forward`] validates every call exactly like [`conv2d`](crate::conv2d)
+//! (the input against the weight, the parameters, the bias length), so a `Conv2d` built by
+//! [`Conv2d::new_deferred`] from a bad combination only ever yields errors, never panics or
+//! wrong results; and the cached transform `U` is always the transform of the stored weight.
+
+use ndarray::{Array1, Array4, ArrayView4, ArrayViewMut4};
+
+use crate::conv::{conv2d_into_prepared, conv2d_out_shape, shape4, Conv2dParams};
+use crate::error::{invalid, mismatch, Result};
+use crate::winograd;
+use crate::Tensor;
+
+/// A 2-D convolution prepared once at load: `act(nn.Conv2d(x))` with a fixed weight, bias and
+/// parameters, equal to [`conv2d`](crate::conv2d) with the same operands.
+///
+/// When the conv can take the Winograd path (3×3, stride 1, dilation 1, at least 16 input and
+/// output channels per group) the transformed weights `U = G g Gᵀ` are computed at construction,
+/// so calls skip that transform (36·cout·cin/groups values), which `conv2d` redoes every time.
+#[derive(Clone)]
+pub struct Conv2d {
+    /// `[cout, cin / groups, kh, kw]`, standard layout.
+    weight: Array4<f32>,
+    /// `[cout]` (zeros when the conv has no bias).
+    bias: Array1<f32>,
+    params: Conv2dParams,
+    /// Winograd transform of `weight` (`winograd::transform_weights`), when it can be used.
+    wino: Option<Vec<f32>>,
+}
+
+impl std::fmt::Debug for Conv2d {
+    /// The shapes, parameters and whether the Winograd transform is cached (not the values).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conv2d")
+            .field("weight", &self.weight.shape())
+            .field("bias", &self.bias.shape())
+            .field("params", &self.params)
+            .field("winograd", &self.wino.is_some())
+            .finish()
+    }
+}
+
+/// Checks what can be checked without an input: parameters, weight dims, groups, bias length.
+fn validate(w_shape: [usize; 4], bias_len: Option<usize>, p: &Conv2dParams) -> Result<()> {
+    const OP: &str = "Conv2d";
+    let [cout, cin_g, kh, kw] = w_shape;
+    if p.stride.contains(&0) {
+        return Err(invalid(OP, format!("stride {:?} must be at least 1", p.stride)));
+    }
+    if p.dilation.contains(&0) {
+        return Err(invalid(OP, format!("dilation {:?} must be at least 1", p.dilation)));
+    }
+    if p.groups == 0 {
+        return Err(invalid(OP, "groups must be at least 1"));
+    }
+    if cout == 0 || cin_g == 0 || kh == 0 || kw == 0 {
+        return Err(invalid(OP, format!("the weight {w_shape:?} has an empty dimension")));
+    }
+    if cout % p.groups != 0 {
+        return Err(invalid(
+            OP,
+            format!(
+                "{cout} output channels (weight {w_shape:?}) are not divisible by {} groups",
+                p.groups
+            ),
+        ));
+    }
+    if cin_g.checked_mul(p.groups).is_none() {
+        return Err(invalid(
+            OP,
+            format!("{cin_g} input channels per group × {} groups overflows", p.groups),
+        ));
+    }
+    if let Some(b) = bias_len {
+        if b != cout {
+            return Err(mismatch(
+                OP,
+                &w_shape,
+                &[b],
+                format!("the bias must have {cout} entries, one per output channel"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The Winograd transform of `w` if the conv with `p` can take that path, else None (also when
+/// the buffer cannot be allocated: calls then transform per call like `conv2d`).
+fn winograd_weights(w: &Array4<f32>, p: &Conv2dParams) -> Option<Vec<f32>> {
+    let [cout, cin_g, kh, kw] = shape4(w);
+    let fits = (kh, kw) == (3, 3)
+        && p.stride == [1, 1]
+        && p.dilation == [1, 1]
+        && p.groups > 0
+        && cout % p.groups == 0
+        && cin_g >= winograd::MIN_CHANNELS
+        && cout / p.groups >= winograd::MIN_CHANNELS;
+    if !fits {
+        return None;
+    }
+    let len = winograd::weights_len(cout, cin_g)?;
+    let mut u = Vec::new();
+    u.try_reserve_exact(len).ok()?;
+    u.resize(len, 0.0);
+    winograd::transform_weights(cin_g, w.as_slice()?, &mut u);
+    Some(u)
+}
+
+impl Conv2d {
+    /// Prepares a conv with weight `[cout, cin / groups, kh, kw]`, optional bias `[cout]` and
+    /// parameters `params`, checking everything that does not depend on the input (non-zero
+    /// stride, dilation and groups, non-empty weight, `cout` divisible by `groups`, bias
+    /// length). Input-dependent checks (channels, spatial size, padding limits) happen in
+    /// [`forward`](Self::forward).
+    pub fn new(weight: Array4<f32>, bias: Option<Array1<f32>>, params: Conv2dParams) -> Result<Self> {
+        validate(shape4(&weight), bias.as_ref().map(|b| b.len()), &params)?;
+        Ok(Self::new_deferred(weight, bias, params))
+    }
+
+    /// [`new`](Self::new) without the up-front checks: it cannot fail, and a combination that
+    /// `new` refuses makes every [`forward`](Self::forward) return the corresponding
+    /// [`Error`](crate::Error) instead (forward validates each call anyway). For callers whose shapes are
+    /// already known to be valid, such as generated `init` functions.
+    pub fn new_deferred(weight: Array4<f32>, bias: Option<Array1<f32>>, params: Conv2dParams) -> Self {
+        let weight = if weight.is_standard_layout() {
+            weight
+        } else {
+            weight.as_standard_layout().into_owned()
+        };
+        let bias = bias.unwrap_or_else(|| Array1::zeros(weight.dim().0));
+        let wino = winograd_weights(&weight, &params);
+        Self {
+            weight,
+            bias,
+            params,
+            wino,
+        }
+    }
+
+    /// The weight `[cout, cin / groups, kh, kw]`.
+    pub fn weight(&self) -> &Array4<f32> {
+        &self.weight
+    }
+
+    /// The bias `[cout]` (zeros if the conv was built without one).
+    pub fn bias(&self) -> &Array1<f32> {
+        &self.bias
+    }
+
+    /// The parameters [`forward`](Self::forward) uses.
+    pub fn params(&self) -> &Conv2dParams {
+        &self.params
+    }
+
+    /// Whether the Winograd weight transform was computed at construction.
+    pub fn has_winograd_weights(&self) -> bool {
+        self.wino.is_some()
+    }
+
+    /// Output shape for an input of shape `x_shape`, or the error [`forward`](Self::forward)
+    /// would return for it.
+    pub fn out_shape(&self, x_shape: [usize; 4]) -> Result<[usize; 4]> {
+        conv2d_out_shape(x_shape, shape4(&self.weight), &self.params)
+    }
+
+    /// Convolves `x` (`[n, cin, h, w]`): equals
+    /// `conv2d(x, self.weight(), Some(self.bias()), self.params())`.
+    pub fn forward(&self, x: ArrayView4<f32>) -> Result<Tensor> {
+        self.forward_with(x, &self.params)
+    }
+
+    /// [`forward`](Self::forward) writing into `out`, which must have exactly
+    /// [`out_shape`](Self::out_shape)'s shape.
+    pub fn forward_into(&self, x: ArrayView4<f32>, out: ArrayViewMut4<f32>) -> Result<()> {
+        self.forward_into_with(x, &self.params, out)
+    }
+
+    /// The same weight and bias with other parameters `p` (for weights shared between convs
+    /// that differ in padding, stride or fused activation): equals
+    /// `conv2d(x, self.weight(), Some(self.bias()), p)`. The cached transform is used whenever
+    /// `p` takes the Winograd path.
+    pub fn forward_with(&self, x: ArrayView4<f32>, p: &Conv2dParams) -> Result<Tensor> {
+        let shape = conv2d_out_shape(shape4(&x), shape4(&self.weight), p)?;
+        let mut out = crate::try_zeros(shape, "conv2d")?;
+        self.forward_into_with(x, p, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// [`forward_with`](Self::forward_with) writing into `out`.
+    pub fn forward_into_with(&self, x: ArrayView4<f32>, p: &Conv2dParams, out: ArrayViewMut4<f32>) -> Result<()> {
+        conv2d_into_prepared(
+            x,
+            self.weight.view(),
+            Some(self.bias.view()),
+            p,
+            out,
+            self.wino.as_deref(),
+        )
+    }
+}
