@@ -97,6 +97,19 @@ pub(crate) fn bias_activate_slice(xs: &mut [f32], bias: f32, a: Activation) {
     bias_activate_impl(xs, bias, a);
 }
 
+/// `xs[i] = a((xs[i] + bias) + r[i])` (bias skipped when 0, as in [`bias_activate_slice`]): a
+/// conv epilogue with a fused residual add, rounding exactly like the conv → add → activation
+/// sequence. `r` must be as long as `xs`.
+#[inline]
+pub(crate) fn bias_add_activate_slice(xs: &mut [f32], bias: f32, r: &[f32], a: Activation) {
+    if bias == 0.0 {
+        xs.iter_mut().zip(r).for_each(|(v, &r)| *v += r);
+    } else {
+        xs.iter_mut().zip(r).for_each(|(v, &r)| *v = (*v + bias) + r);
+    }
+    bias_activate_slice(xs, 0.0, a);
+}
+
 /// Whether the AVX2 + FMA build of the activation kernels can run (cached by std).
 #[cfg(target_arch = "x86_64")]
 fn simd() -> bool {

@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
 use rayon::prelude::*;
 
-use crate::act::{bias_activate_slice, Activation};
+use crate::act::{bias_activate_slice, bias_add_activate_slice, Activation};
 use crate::error::{invalid, mismatch, Error, Result};
 use crate::stem::{self, StemGeom};
 use crate::winograd::{self, WinoGeom};
@@ -264,12 +264,13 @@ pub fn conv2d_into(
     p: &Conv2dParams,
     out: ArrayViewMut4<f32>,
 ) -> Result<()> {
-    conv2d_into_prepared(x, w, bias, p, out, None)
+    conv2d_into_prepared(x, w, bias, p, out, None, None)
 }
 
 /// [`conv2d_into`] with, optionally, the Winograd weight transform `u` of `w` already computed
 /// (by [`crate::Conv2d`]; it must be `winograd::transform_weights` of this very `w`, which
-/// holds for any `p` since the transform depends on the weight only).
+/// holds for any `p` since the transform depends on the weight only). With `residual` (of the
+/// output's shape) the result is `act((conv(x) + bias) + residual)`, added in that order.
 pub(crate) fn conv2d_into_prepared(
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
@@ -277,6 +278,7 @@ pub(crate) fn conv2d_into_prepared(
     p: &Conv2dParams,
     mut out: ArrayViewMut4<f32>,
     u: Option<&[f32]>,
+    residual: Option<ArrayView4<f32>>,
 ) -> Result<()> {
     let x_shape = shape4(&x);
     let w_shape = shape4(&w);
@@ -290,6 +292,25 @@ pub(crate) fn conv2d_into_prepared(
             format!("the output buffer must have shape {o_shape:?}"),
         ));
     }
+    if let Some(r) = &residual {
+        let r_shape = shape4(r);
+        if r_shape != o_shape {
+            return Err(mismatch(
+                "conv2d + add",
+                &o_shape,
+                &r_shape,
+                "the added tensor must have the conv output's shape",
+            ));
+        }
+    }
+    let rs = residual.as_ref().map(|r| r.as_standard_layout());
+    let res = match &rs {
+        Some(r) => Some(
+            r.as_slice()
+                .ok_or_else(|| invalid("conv2d", "internal: could not make the residual contiguous"))?,
+        ),
+        None => None,
+    };
     let bias_vec = match bias {
         Some(b) if b.len() != w_shape[0] => {
             return Err(mismatch(
@@ -335,11 +356,11 @@ pub(crate) fn conv2d_into_prepared(
         return Err(invalid("conv2d", "internal: could not make the operands contiguous"));
     };
     match out.as_slice_mut() {
-        Some(o) => run(&g, xsl, wsl, u, &bias_vec, p.act, o),
+        Some(o) => run(&g, xsl, wsl, u, &bias_vec, p.act, o, res),
         None => {
             let mut tmp = crate::try_zeros(o_shape, "conv2d")?;
             if let Some(o) = tmp.as_slice_mut() {
-                run(&g, xsl, wsl, u, &bias_vec, p.act, o);
+                run(&g, xsl, wsl, u, &bias_vec, p.act, o, res);
             }
             out.assign(&tmp);
         }
@@ -394,7 +415,32 @@ fn valid_range(ow: usize, s: usize, off: usize, pad: usize, w: usize) -> (usize,
 
 /// Runs a validated conv; `out` is the standard-layout `[n, cout, oh, ow]` buffer, `u` the
 /// precomputed Winograd transform of `w` if any.
-fn run(g: &Geom, x: &[f32], w: &[f32], u: Option<&[f32]>, bias: &[f32], act: Activation, out: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn run(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    u: Option<&[f32]>,
+    bias: &[f32],
+    act: Activation,
+    out: &mut [f32],
+    residual: Option<&[f32]>,
+) {
+    let Some(r) = residual else {
+        return run_path(g, x, w, u, bias, act, out);
+    };
+    if g.cin_g() > 1 && !stem_fits(g) && !winograd_fits(g, u.is_some()) {
+        // The GEMM epilogue adds the residual while the output block is in cache.
+        return gemm_conv_res(g, x, w, bias, act, out, Some(r));
+    }
+    run_path(g, x, w, u, bias, Activation::Identity, out);
+    for (o, r) in out.chunks_mut(1 << 14).zip(r.chunks(1 << 14)) {
+        bias_add_activate_slice(o, 0.0, r, act);
+    }
+}
+
+/// Runs a validated conv on the path its geometry selects.
+fn run_path(g: &Geom, x: &[f32], w: &[f32], u: Option<&[f32]>, bias: &[f32], act: Activation, out: &mut [f32]) {
     if g.cin_g() == 1 {
         depthwise(g, x, w, bias, act, out);
     } else if stem_fits(g) {
@@ -556,13 +602,22 @@ impl OutPtr {
 
 /// GEMM-based conv (pointwise directly, otherwise im2col in row bands).
 fn gemm_conv(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
-    gemm_conv_acc(g, x, w, bias, act, out, false)
+    gemm_conv_res(g, x, w, bias, act, out, None)
 }
 
-/// [`gemm_conv`]; with `accumulate` the GEMM adds to `out` (a residual) before bias + activation.
-fn gemm_conv_acc(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out: &mut [f32], accumulate: bool) {
+/// [`gemm_conv`]; with `residual` (the output's shape) the epilogue computes
+/// `act((conv + bias) + residual)`.
+fn gemm_conv_res(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    act: Activation,
+    out: &mut [f32],
+    residual: Option<&[f32]>,
+) {
     if let Some(chunk) = channel_split(g) {
-        return gemm_conv_by_channels(g, x, w, bias, act, out, chunk, accumulate);
+        return gemm_conv_by_channels(g, x, w, bias, act, out, chunk, residual);
     }
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
@@ -621,7 +676,6 @@ fn gemm_conv_acc(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, 
                     rhs.as_ptr(),
                     hw_in,
                     gemm_par,
-                    accumulate,
                 )
             };
         } else {
@@ -644,7 +698,6 @@ fn gemm_conv_acc(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, 
                         cols.as_ptr(),
                         nc,
                         gemm_par,
-                        accumulate,
                     )
                 };
             });
@@ -652,7 +705,11 @@ fn gemm_conv_acc(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, 
         for co in 0..cout_g {
             // SAFETY: row segment co of this task's disjoint output block.
             let seg = unsafe { std::slice::from_raw_parts_mut(dst.add(co * hw_out), nc) };
-            bias_activate_slice(seg, bias[grp * cout_g + co], act);
+            let b = bias[grp * cout_g + co];
+            match residual {
+                Some(r) => bias_add_activate_slice(seg, b, &r[o_base + co * hw_out..][..nc], act),
+                None => bias_activate_slice(seg, b, act),
+            }
         }
     };
     if parallel && tasks >= threads {
@@ -698,7 +755,7 @@ fn gemm_conv_by_channels(
     act: Activation,
     out: &mut [f32],
     chunk: usize,
-    accumulate: bool,
+    residual: Option<&[f32]>,
 ) {
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
@@ -739,21 +796,23 @@ fn gemm_conv_by_channels(
                         rhs.as_ptr(),
                         rhs_rs,
                         gemm::Parallelism::None,
-                        accumulate,
                     )
                 };
                 for co in 0..m {
                     // SAFETY: row co of this task's disjoint block.
                     let seg = unsafe { std::slice::from_raw_parts_mut(dst.add(co * hw_out), hw_out) };
-                    bias_activate_slice(seg, bias[grp * cout_g + c0 + co], act);
+                    let b = bias[grp * cout_g + c0 + co];
+                    match residual {
+                        Some(r) => bias_add_activate_slice(seg, b, &r[o_base + co * hw_out..][..hw_out], act),
+                        None => bias_activate_slice(seg, b, act),
+                    }
                 }
             });
         }
     }
 }
 
-/// `dst[m×n] = lhs[m×k] · rhs[k×n]` (`+= ` with `accumulate`), all row-major with the given row
-/// strides.
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all row-major with the given row strides.
 ///
 /// # Safety
 /// Every pointer must be valid for its `rows × row_stride` extent (last row only `cols` long).
@@ -769,7 +828,6 @@ unsafe fn sgemm(
     rhs: *const f32,
     rhs_rs: usize,
     par: gemm::Parallelism,
-    accumulate: bool,
 ) {
     gemm::gemm(
         m,
@@ -778,14 +836,14 @@ unsafe fn sgemm(
         dst,
         1,
         dst_rs as isize,
-        accumulate,
+        false,
         lhs,
         1,
         lhs_rs as isize,
         rhs,
         1,
         rhs_rs as isize,
-        1.0,
+        0.0,
         1.0,
         false,
         false,

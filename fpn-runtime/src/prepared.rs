@@ -197,6 +197,32 @@ impl Conv2d {
             p,
             out,
             self.wino.as_deref(),
+            None,
         )
+    }
+
+    /// `act((conv(x) + bias) + residual)` in one pass over the output, where `act` is the
+    /// parameters' activation: equals `forward` with an identity activation, then
+    /// [`add`](crate::add) of `residual`, then the activation, rounding included (a ResNet
+    /// block's last conv, shortcut add and ReLU). `residual` must have the output's shape.
+    pub fn forward_add(&self, x: ArrayView4<f32>, residual: ArrayView4<f32>) -> Result<Tensor> {
+        self.forward_add_with(x, &self.params, residual)
+    }
+
+    /// [`forward_add`](Self::forward_add) with other parameters `p` (see
+    /// [`forward_with`](Self::forward_with)).
+    pub fn forward_add_with(&self, x: ArrayView4<f32>, p: &Conv2dParams, residual: ArrayView4<f32>) -> Result<Tensor> {
+        let shape = conv2d_out_shape(shape4(&x), shape4(&self.weight), p)?;
+        let mut out = crate::try_zeros(shape, "conv2d")?;
+        conv2d_into_prepared(
+            x,
+            self.weight.view(),
+            Some(self.bias.view()),
+            p,
+            out.view_mut(),
+            self.wino.as_deref(),
+            Some(residual),
+        )?;
+        Ok(out)
     }
 }

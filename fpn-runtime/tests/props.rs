@@ -400,6 +400,97 @@ fn prepared_conv_takes_every_path() {
 }
 
 #[test]
+fn forward_add_equals_conv_then_add_then_act_exactly() {
+    // Every path: GEMM row bands, GEMM split over output channels (pointwise and im2col),
+    // Winograd (cached transform), stem, depthwise, reflect padding; with and without bias.
+    let cases = [
+        (
+            [1, 24, 20, 21],
+            [32, 24, 3, 3],
+            [2, 2],
+            [1, 1, 1, 1],
+            1,
+            PaddingMode::Zeros,
+        ),
+        ([2, 40, 9, 7], [136, 20, 1, 1], [1, 1], [0; 4], 2, PaddingMode::Zeros),
+        (
+            [1, 16, 15, 13],
+            [80, 16, 3, 3],
+            [2, 2],
+            [1, 0, 1, 2],
+            1,
+            PaddingMode::Zeros,
+        ),
+        (
+            [2, 32, 19, 23],
+            [32, 32, 3, 3],
+            [1, 1],
+            [1, 1, 1, 1],
+            1,
+            PaddingMode::Zeros,
+        ),
+        (
+            [2, 3, 41, 53],
+            [13, 3, 5, 5],
+            [1, 1],
+            [2, 2, 2, 2],
+            1,
+            PaddingMode::Zeros,
+        ),
+        (
+            [1, 40, 33, 35],
+            [40, 1, 3, 3],
+            [1, 1],
+            [1, 1, 1, 1],
+            40,
+            PaddingMode::Zeros,
+        ),
+        (
+            [1, 8, 12, 10],
+            [8, 8, 3, 3],
+            [1, 1],
+            [1, 1, 1, 1],
+            1,
+            PaddingMode::Reflect,
+        ),
+    ];
+    for (i, (xs, ws, stride, padding, groups, mode)) in cases.into_iter().enumerate() {
+        for act in [Activation::Relu, Activation::Identity, Activation::Tanh] {
+            let p = Conv2dParams {
+                stride,
+                padding,
+                groups,
+                padding_mode: mode,
+                act,
+                ..Default::default()
+            };
+            let x = rand4(i as u64, xs);
+            let w = rand4(i as u64 ^ 7, ws);
+            let b = (i % 2 == 0).then(|| Array1::from_iter(rand4(i as u64 ^ 9, [ws[0], 1, 1, 1]).iter().copied()));
+            let conv = Conv2d::new(w, b, p).unwrap();
+            let shape = conv.out_shape(xs).unwrap();
+            let r = rand4(i as u64 ^ 11, shape);
+            let got = conv.forward_add(x.view(), r.view()).unwrap();
+            let plain = Conv2dParams {
+                act: Activation::Identity,
+                ..p
+            };
+            let mut want = conv.forward_with(x.view(), &plain).unwrap();
+            add_assign(&mut want, r.view()).unwrap();
+            activate_inplace(&mut want, act);
+            assert!(
+                got.iter().zip(want.iter()).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "case {i} {act:?}: fused differs from conv → add → act"
+            );
+        }
+    }
+    // A residual of the wrong shape is an error, not a panic.
+    let conv = Conv2d::new(rand4(1, [8, 4, 3, 3]), None, Conv2dParams::default()).unwrap();
+    let x = rand4(2, [1, 4, 9, 9]);
+    assert!(conv.forward_add(x.view(), rand4(3, [1, 8, 9, 9]).view()).is_err());
+}
+
+#[test]
 fn prepared_conv_shared_weights_with_other_params() {
     // One prepared 3×3 used with the stored params and with other padding / activation / stride.
     let w = rand4(7, [24, 24, 3, 3]);
