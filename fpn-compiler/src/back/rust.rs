@@ -194,13 +194,24 @@ struct ConvFields {
     params: Conv2dParams,
 }
 
-/// A statement of `forward`: the nodes `head..=out` of a fused chain (conv [→ bn] [→ act]) or a
-/// single node (`head == out`).
+/// A statement of `forward`: the nodes `head..=out` of a fused chain (conv [→ bn] [→ add of an
+/// earlier value] [→ act]) or a single node (`head == out`).
 struct Stmt {
     head: NodeIndex,
     bn: Option<NodeIndex>,
+    /// The fused add and its other operand (computed before `head`).
+    add: Option<(NodeIndex, NodeIndex)>,
     act: Option<Activation>,
     out: NodeIndex,
+}
+
+impl Stmt {
+    /// The values the statement reads: the head's inputs and a fused add's other operand.
+    fn reads(&self, g: &Graph) -> Vec<NodeIndex> {
+        let mut v = g.node(self.head).inputs.clone();
+        v.extend(self.add.map(|(_, o)| o));
+        v
+    }
 }
 
 struct Gen<'g> {
@@ -329,16 +340,37 @@ impl<'g> Gen<'g> {
         }
     }
 
+    /// The add that `i` (a conv's value) can be fused with: `i`'s single consumer, an add of two
+    /// values, with the other operand (a ResNet block's shortcut, an FPN's upsampled top-down
+    /// map) not `i` itself.
+    fn fusable_add(&self, i: NodeIndex) -> Option<(NodeIndex, NodeIndex)> {
+        let [c] = self.cons[i.index()][..] else { return None };
+        if self.is_output[i.index()] || !matches!(self.g.node(c).op, Op::Add) {
+            return None;
+        }
+        let [a, b] = self.g.node(c).inputs[..] else { return None };
+        let other = if a == i { b } else { a };
+        (other != i).then_some((c, other))
+    }
+
+    /// The statements of `forward` in graph order. A conv fused with an add runs at the add's
+    /// place (after the add's other operand exists), not at its own.
     fn stmts(&self) -> Vec<Stmt> {
         let mut absorbed = vec![false; self.g.graph.node_count()];
+        // Fused conv statements waiting for their add's place, by add node.
+        let mut deferred: HashMap<NodeIndex, Stmt> = HashMap::new();
         let mut out = Vec::new();
         for i in self.g.order() {
             if absorbed[i.index()] {
+                if let Some(s) = deferred.remove(&i) {
+                    out.push(s);
+                }
                 continue;
             }
             let mut s = Stmt {
                 head: i,
                 bn: None,
+                add: None,
                 act: None,
                 out: i,
             };
@@ -348,10 +380,19 @@ impl<'g> Gen<'g> {
                     s.bn = Some(b);
                     s.out = b;
                 }
+                if let Some((add, other)) = self.fusable_add(s.out) {
+                    absorbed[add.index()] = true;
+                    s.add = Some((add, other));
+                    s.out = add;
+                }
                 if let Some((c, act)) = self.fusable_act(s.out) {
                     absorbed[c.index()] = true;
                     s.act = Some(act);
                     s.out = c;
+                }
+                if let Some((add, _)) = s.add {
+                    deferred.insert(add, s);
+                    continue;
                 }
             }
             out.push(s);
@@ -1013,13 +1054,16 @@ impl Gen<'_> {
             if let Some(b) = s.bn {
                 val_of[b.index()] = s.out;
             }
+            if let Some((a, _)) = s.add {
+                val_of[a.index()] = s.out;
+            }
         }
         let var = |i: NodeIndex| var_ident(val_of[i.index()], &g.node(val_of[i.index()]).name);
         let is_view = |i: NodeIndex| matches!(g.node(val_of[i.index()]).op, Op::Input { .. });
         // last statement using each variable (by output node); outputs live to the end
         let mut last_use: Vec<Option<usize>> = vec![None; n];
         for (pos, s) in stmts.iter().enumerate() {
-            for &j in &g.node(s.head).inputs {
+            for j in s.reads(g) {
                 last_use[val_of[j.index()].index()] = Some(pos);
             }
         }
@@ -1041,7 +1085,7 @@ impl Gen<'_> {
                 continue;
             }
             let out = var_ident(s.out, &g.node(s.out).name);
-            let ins: Vec<NodeIndex> = node.inputs.clone();
+            let ins: Vec<NodeIndex> = s.reads(g);
             let view = |k: usize| -> GResult<TokenStream> {
                 let j = *ins
                     .get(k)
@@ -1070,12 +1114,20 @@ impl Gen<'_> {
                     let field = &f.field;
                     let x = view(0)?;
                     let (params, ptoks) = self.conv_params(node, c, s.act.unwrap_or(Activation::Identity))?;
-                    if params == f.params {
-                        quote!(let #out = self.#field.forward(#x)?;)
-                    } else {
+                    match (s.add.is_some(), params == f.params) {
+                        (false, true) => quote!(let #out = self.#field.forward(#x)?;),
                         // A conv sharing its weights with an earlier one but not its geometry or
                         // fused activation.
-                        quote!(let #out = self.#field.forward_with(#x, &#ptoks)?;)
+                        (false, false) => quote!(let #out = self.#field.forward_with(#x, &#ptoks)?;),
+                        // The add fused into the conv's epilogue (input 1 is its other operand).
+                        (true, true) => {
+                            let r = view(1)?;
+                            quote!(let #out = self.#field.forward_add(#x, #r)?;)
+                        }
+                        (true, false) => {
+                            let r = view(1)?;
+                            quote!(let #out = self.#field.forward_add_with(#x, &#ptoks, #r)?;)
+                        }
                     }
                 }
                 Op::BatchNorm { eps } => {
