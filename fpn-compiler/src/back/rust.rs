@@ -380,7 +380,8 @@ impl<'g> Gen<'g> {
                     s.bn = Some(b);
                     s.out = b;
                 }
-                if let Some((add, other)) = self.fusable_add(s.out) {
+                // (An add both of whose operands are conv chains fuses with the first one.)
+                if let Some((add, other)) = self.fusable_add(s.out).filter(|(a, _)| !absorbed[a.index()]) {
                     absorbed[add.index()] = true;
                     s.add = Some((add, other));
                     s.out = add;
