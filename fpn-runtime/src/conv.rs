@@ -10,7 +10,7 @@
 //! Invariant: the public functions validate every shape and parameter (checked arithmetic) before
 //! the unsafe GEMM calls, which then only touch indices proven in range by that validation.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
 use rayon::prelude::*;
@@ -582,8 +582,19 @@ fn depthwise(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], act: Activation, out:
 }
 
 thread_local! {
-    /// Per-thread im2col buffer, grown on demand and reused across calls.
-    static COLS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Per-thread im2col buffer, grown on demand and reused across calls. Taken out while in
+    /// use (a task that runs nested on the same thread, e.g. stolen while a GEMM waits on
+    /// rayon, finds it empty and allocates its own), so re-entry is safe.
+    static COLS: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// The calling thread's im2col buffer with at least `len` floats (contents unspecified).
+fn take_cols(len: usize) -> Vec<f32> {
+    let mut cols = COLS.take();
+    if cols.len() < len {
+        cols.resize(len, 0.0);
+    }
+    cols
 }
 
 /// Raw output pointer shared by tasks that write provably disjoint regions.
@@ -679,11 +690,8 @@ fn gemm_conv_res(
                 )
             };
         } else {
-            COLS.with(|cell| {
-                let mut cols = cell.borrow_mut();
-                if cols.len() < k * nc {
-                    cols.resize(k * nc, 0.0);
-                }
+            {
+                let mut cols = take_cols(k * nc);
                 im2col(g, x_img, oy0, oy1, &mut cols[..k * nc]);
                 // SAFETY: as above, with rhs the k×nc im2col tile (rs nc).
                 unsafe {
@@ -700,7 +708,8 @@ fn gemm_conv_res(
                         gemm_par,
                     )
                 };
-            });
+                COLS.set(cols);
+            }
         }
         for co in 0..cout_g {
             // SAFETY: row segment co of this task's disjoint output block.
@@ -762,7 +771,7 @@ fn gemm_conv_by_channels(
     let hw_out = g.oh * g.ow;
     let hw_in = g.h * g.w;
     let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0;
-    let mut cols = Vec::new();
+    let mut cols = if pointwise { Vec::new() } else { take_cols(k * hw_out) };
     let out_ptr = OutPtr(out.as_mut_ptr());
     for n in 0..g.n {
         for grp in 0..g.groups {
@@ -770,9 +779,8 @@ fn gemm_conv_by_channels(
             let (rhs, rhs_rs) = if pointwise {
                 (x_img, hw_in)
             } else {
-                cols.resize(k * hw_out, 0.0);
-                im2col(g, x_img, 0, g.oh, &mut cols);
-                (&cols[..], hw_out)
+                im2col(g, x_img, 0, g.oh, &mut cols[..k * hw_out]);
+                (&cols[..k * hw_out], hw_out)
             };
             let tasks = cout_g.div_ceil(chunk);
             (0..tasks).into_par_iter().for_each(|t| {
@@ -810,6 +818,7 @@ fn gemm_conv_by_channels(
             });
         }
     }
+    COLS.set(cols);
 }
 
 /// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all row-major with the given row strides.
