@@ -214,15 +214,37 @@ impl Conv2d {
     pub fn forward_add_with(&self, x: ArrayView4<f32>, p: &Conv2dParams, residual: ArrayView4<f32>) -> Result<Tensor> {
         let shape = conv2d_out_shape(shape4(&x), shape4(&self.weight), p)?;
         let mut out = crate::try_zeros(shape, "conv2d")?;
+        self.forward_add_into_with(x, p, residual, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// [`forward_add`](Self::forward_add) writing into `out` (the output's shape; it may not
+    /// alias `residual`).
+    pub fn forward_add_into(
+        &self,
+        x: ArrayView4<f32>,
+        residual: ArrayView4<f32>,
+        out: ArrayViewMut4<f32>,
+    ) -> Result<()> {
+        self.forward_add_into_with(x, &self.params, residual, out)
+    }
+
+    /// [`forward_add_with`](Self::forward_add_with) writing into `out`.
+    pub fn forward_add_into_with(
+        &self,
+        x: ArrayView4<f32>,
+        p: &Conv2dParams,
+        residual: ArrayView4<f32>,
+        out: ArrayViewMut4<f32>,
+    ) -> Result<()> {
         conv2d_into_prepared(
             x,
             self.weight.view(),
             Some(self.bias.view()),
             p,
-            out.view_mut(),
+            out,
             self.wino.as_deref(),
             Some(residual),
-        )?;
-        Ok(out)
+        )
     }
 }

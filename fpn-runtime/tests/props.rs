@@ -471,6 +471,9 @@ fn forward_add_equals_conv_then_add_then_act_exactly() {
             let shape = conv.out_shape(xs).unwrap();
             let r = rand4(i as u64 ^ 11, shape);
             let got = conv.forward_add(x.view(), r.view()).unwrap();
+            let mut into = Tensor::from_elem(shape, f32::NAN);
+            conv.forward_add_into(x.view(), r.view(), into.view_mut()).unwrap();
+            assert_eq!(got, into, "case {i}: forward_add_into differs from forward_add");
             let plain = Conv2dParams {
                 act: Activation::Identity,
                 ..p
