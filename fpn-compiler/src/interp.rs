@@ -2,7 +2,7 @@
 //! per node, no fusion. It is the oracle the generated code is tested against.
 //!
 //! Invariants: every input is checked (present, batch, channels, spatial sizes against the
-//! spec's [`Dim`] expressions) and every node's evaluated size is checked to be ≥ 1 and merged
+//! spec's [`Dim`](crate::dim::Dim) expressions) and every node's evaluated size is checked to be ≥ 1 and merged
 //! sizes to agree BEFORE any op runs; after each op the produced shape is compared with the
 //! evaluated one. Nothing here panics on user input; every failure is an [`Error`].
 
@@ -12,7 +12,6 @@ use fpn_runtime::ndarray::{ArrayD, ArrayView1, ArrayView4, Ix1, Ix4};
 use fpn_runtime::{Activation, BatchNorm, Conv2dParams, Error, Init, Pool2dParams, Resize, Result, Tensor, Weights};
 use petgraph::graph::NodeIndex;
 
-use crate::dim::Dim;
 use crate::infer::Analysis;
 use crate::ir::{Graph, Node, Op, Pool};
 
@@ -318,14 +317,27 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
         }
     }
     // symbols
+    // each symbol from the first input size that mentions it alone (divisions are exact)
     let mut env: Vec<Option<i64>> = vec![None; g.symbols.len()];
-    for (_, size, actual) in &found {
+    for (name, size, actual) in &found {
         for k in 0..2 {
-            if let Dim::Sym(s) = size[k] {
-                if let Some(slot) = env.get_mut(s as usize) {
-                    if slot.is_none() {
-                        *slot = i64::try_from(actual[k]).ok();
-                    }
+            let [s] = size[k].symbols()[..] else { continue };
+            let Some(slot) = env.get_mut(s as usize) else { continue };
+            if slot.is_some() || size[k].solve_steps().is_none() {
+                continue;
+            }
+            let v = i64::try_from(actual[k]).ok();
+            match v.and_then(|v| size[k].solve(v)) {
+                Some(x) => *slot = Some(x),
+                None => {
+                    let axis = if k == 0 { "height" } else { "width" };
+                    let sym = g.symbols.get(s as usize).map_or("?", |x| x.name.as_str());
+                    return Err(not_accepted(format!(
+                        "input `{name}` has {axis} {}, but no whole {sym} gives {} = {}",
+                        actual[k],
+                        size[k].display(&names),
+                        actual[k]
+                    )));
                 }
             }
         }
@@ -353,6 +365,18 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
                     actual[k],
                     size[k].display(&names)
                 )));
+            }
+            for (num, div) in size[k].divisions() {
+                if num.eval(&vals).is_none_or(|v| v.rem_euclid(div) != 0) {
+                    let axis = if k == 0 { "height" } else { "width" };
+                    return Err(not_accepted(format!(
+                        "input `{name}` has {axis} {} = {}, but `/` divides exactly and {} = {} is not a multiple of {div}",
+                        actual[k],
+                        size[k].display(&names),
+                        num.display(&names),
+                        num.eval(&vals).map_or_else(|| "?".to_string(), |v| v.to_string())
+                    )));
+                }
             }
         }
     }

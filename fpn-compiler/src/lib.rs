@@ -260,6 +260,14 @@ fn match_suggestion(g: &Graph, c: &Constraint, hint: Option<&FixedSizeHint>) -> 
     }
 }
 
+/// The declared size of input `i` along `axis`.
+fn sym_size(g: &Graph, i: NodeIndex, axis: usize) -> Dim {
+    match &g.node(i).op {
+        Op::Input { size, .. } => size[axis.min(1)].clone(),
+        _ => Dim::Const(0),
+    }
+}
+
 fn axis_word(axis: usize) -> &'static str {
     if axis == 0 {
         "height"
@@ -292,6 +300,42 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
     let axis = axis_word(c.axis);
     let in_shape = node.inputs.first().map(|i| shape_of(*i)).unwrap_or_default();
     let d = match c.kind {
+        CheckKind::Positive if matches!(node.op, Op::Input { .. }) => Diagnostic::error(
+            "E0320",
+            node.span,
+            format!(
+                "input `{}` would have {axis} `{}` = {} (it must be at least 1)",
+                node.name,
+                c.lhs.display(&g.symbol_names()),
+                ev(&c.lhs)
+            ),
+        )
+        .with_label(format!("{axis} {}", ev(&c.lhs)))
+        .with_note(fmt_inputs(g, a, env)),
+        CheckKind::ExactDiv => {
+            let names = g.symbol_names();
+            let div = match &c.lhs {
+                Dim::Lin { mul, .. } => *mul,
+                _ => 1,
+            };
+            Diagnostic::error(
+                "E0325",
+                node.span,
+                format!(
+                    "input `{}` has {axis} `{}`, which is not a whole number: `{}` = {} is not a multiple of {div}",
+                    node.name,
+                    sym_size(g, c.node, c.axis).display(&names),
+                    c.rhs.display(&names),
+                    ev(&c.rhs)
+                ),
+            )
+            .with_label(format!("`{}` must be a multiple of {div}", c.rhs.display(&names)))
+            .with_note(format!(
+                "`/` in an input size divides exactly, so `{}` is only a size where {div} divides `{}`",
+                sym_size(g, c.node, c.axis).display(&names),
+                c.rhs.display(&names)
+            ))
+        }
         CheckKind::Positive => Diagnostic::error(
             "E0320",
             node.span,
@@ -367,6 +411,13 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
         }
     };
     let mut help = hint.and_then(|h| h.help(c.axis));
+    if c.kind == CheckKind::ExactDiv {
+        help = Some(format!(
+            "give `{}` a size where `{}` is a whole number, or widen the bounds of its symbol",
+            node.name,
+            sym_size(g, c.node, c.axis).display(&g.symbol_names())
+        ));
+    }
     if c.kind == CheckKind::MergeEq {
         if let Some(m) = match_suggestion(g, c, hint) {
             help = Some(match help {
