@@ -3,6 +3,7 @@
 //! Exit codes: 0 clean, 1 the spec has errors, 2 usage or I/O problems.
 
 use clap::{Parser, Subcommand};
+use fpn_compiler::sizes::SizesError;
 use fpn_compiler::span::SourceMap;
 use fpn_compiler::{diag, Compiled};
 use std::io::IsTerminal;
@@ -344,29 +345,51 @@ pub fn shapes_json(c: &Compiled) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-/// `fpn sizes` in words.
+/// `fpn sizes` in words: one line per free symbol. A symbol no merge ties to another is
+/// described on its own ("independent"); symbols tied by merges are described jointly, as the
+/// set of one of them and the others as functions of it.
 pub fn sizes_text(c: &Compiled) -> String {
     if c.sizes.is_empty() {
         return "all input sizes are fixed; `fpn check` verifies them\n".into();
     }
+    let several = c.sizes.len() > 1;
     let mut s = String::new();
     for r in &c.sizes {
         match r {
+            Ok(a) if !a.dependents.is_empty() => {
+                let names: Vec<&str> = std::iter::once(a.symbol.as_str())
+                    .chain(a.dependents.iter().map(|d| d.symbol.as_str()))
+                    .collect();
+                s.push_str(&format!("jointly ({}): {}\n", names.join(", "), a.describe()));
+            }
+            Ok(a) if several => s.push_str(&format!("independently: {}\n", a.describe())),
             Ok(a) => s.push_str(&format!("{}\n", a.describe())),
+            // printed with the symbol it depends on
+            Err(SizesError::Dependent(..)) => {}
             Err(e) => s.push_str(&format!("{e}\n")),
         }
     }
     s
 }
 
-/// `fpn sizes --json`.
+/// `fpn sizes --json`: one object per symbol. Free symbols have `set`, `first`,
+/// `description`, `independent` and `determines` (the symbols that are functions of it, each
+/// `{symbol, expr}`); a dependent symbol has `determined_by` and `expr`.
 pub fn sizes_json(c: &Compiled) -> String {
     let v: Vec<serde_json::Value> = c
         .sizes
         .iter()
         .map(|r| match r {
-            Ok(a) => {
-                serde_json::json!({"symbol": a.symbol, "first": a.first(8), "description": a.describe(), "set": a})
+            Ok(a) => serde_json::json!({
+                "symbol": a.symbol,
+                "first": a.first(8),
+                "description": a.describe(),
+                "independent": a.dependents.is_empty(),
+                "determines": a.dependents,
+                "set": a,
+            }),
+            Err(SizesError::Dependent(sym, by, expr)) => {
+                serde_json::json!({"symbol": sym, "determined_by": by, "expr": expr, "independent": false})
             }
             Err(e) => serde_json::json!({"error": e.to_string()}),
         })

@@ -20,9 +20,25 @@ pub enum SizesError {
     /// The period or threshold is too large to scan.
     #[error("the size pattern of `{0}` repeats only every {1} values, too many to analyse exactly")]
     TooLarge(String, String),
-    /// A constraint ties two symbols together.
+    /// A constraint ties two symbols together in a way the elimination cannot solve.
     #[error("the sizes `{0}` and `{1}` constrain each other; they are only checked for given values")]
     Joint(String, String),
+    /// Not an error: the symbol is a function of another one, whose [`Accepted`] lists it under
+    /// [`Accepted::dependents`] and describes the joint set.
+    #[error("{0} = {2}: determined by `{1}` (see the joint set of `{1}`)")]
+    Dependent(String, String, String),
+}
+
+/// A symbol fixed by the free symbol of its joint set: `symbol = expr(free)`, exact.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Dependent {
+    /// The dependent symbol.
+    pub symbol: String,
+    /// Its value as an expression of the free symbol (`H3/2`; every division exact).
+    pub expr: String,
+    /// The same as a [`Dim`] over the free symbol's id.
+    #[serde(skip)]
+    pub dim: Dim,
 }
 
 /// The accepted values of one symbol.
@@ -42,6 +58,10 @@ pub struct Accepted {
     pub period: i64,
     /// Accepted residues modulo `period`, sorted.
     pub residues: Vec<i64>,
+    /// Symbols tied to this one by merges, each a function of it (empty: independent). The set
+    /// above is then the joint set: `x` is accepted iff `x` and these values of the dependents
+    /// satisfy every rule, and no other values of the dependents do.
+    pub dependents: Vec<Dependent>,
 }
 
 impl Accepted {
@@ -105,6 +125,11 @@ impl Accepted {
             list.push("…".into());
         }
         let mut s = format!("{} ∈ {{{}}}", self.symbol, list.join(", "));
+        let joint: Vec<String> = self
+            .dependents
+            .iter()
+            .map(|d| format!("{} = {}", d.symbol, d.expr))
+            .collect();
         if let Some(form) = self.closed_form() {
             s.push_str(&format!(" = {form}"));
         } else if !self.residues.is_empty() && self.max.is_none_or(|m| m > self.threshold) {
@@ -115,6 +140,9 @@ impl Accepted {
                 self.period,
                 ranges(&self.residues)
             ));
+        }
+        if !joint.is_empty() {
+            s.push_str(&format!("; {}", joint.join(", ")));
         }
         s
     }
@@ -211,31 +239,211 @@ fn threshold(c: &Constraint) -> f64 {
 }
 
 /// Computes the accepted set of every symbol of `g` under `cons`.
+///
+/// Symbols that no constraint ties together are analysed one by one. A group tied by merges is
+/// reduced to one free symbol by elimination: a merge `k·s + c = f` with `f`
+/// free of `s` fixes `s = (f − c)/k`, exact, so `s` is substituted everywhere (with the
+/// exactness and `s`'s bounds added as constraints) until one symbol is left; its set is the
+/// joint set and the others are [`SizesError::Dependent`] on it.
 pub fn analyse(g: &Graph, cons: &[Constraint]) -> Vec<Result<Accepted, SizesError>> {
     let names = g.symbol_names();
-    (0..g.symbols.len() as SymId)
-        .map(|s| analyse_symbol(g, cons, s, &names))
+    let n = g.symbols.len();
+    // connected components of symbols, by constraints that mention several
+    let mut comp: Vec<usize> = (0..n).collect();
+    fn root(comp: &mut [usize], mut i: usize) -> usize {
+        while comp[i] != i {
+            comp[i] = comp[comp[i]];
+            i = comp[i];
+        }
+        i
+    }
+    let syms_of = |c: &Constraint| {
+        let mut v = c.lhs.symbols();
+        v.extend(c.rhs.symbols());
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    for c in cons {
+        let v = syms_of(c);
+        for w in v.windows(2) {
+            let (a, b) = (root(&mut comp, w[0] as usize), root(&mut comp, w[1] as usize));
+            if a < n && b < n {
+                comp[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    let mut out: Vec<Option<Result<Accepted, SizesError>>> = vec![None; n];
+    for s in 0..n {
+        if root(&mut comp, s) != s {
+            continue;
+        }
+        let members: Vec<SymId> = (0..n)
+            .filter(|&t| root(&mut comp, t) == s)
+            .map(|t| t as SymId)
+            .collect();
+        let mine: Vec<Constraint> = cons
+            .iter()
+            .filter(|c| syms_of(c).first().is_some_and(|f| members.contains(f)))
+            .cloned()
+            .collect();
+        if let [only] = members[..] {
+            out[only as usize] = Some(analyse_one(g, only, &mine, Vec::new()));
+            continue;
+        }
+        match eliminate(g, &members, mine) {
+            Some((free, reduced, deps)) => {
+                let fname = names.get(free as usize).cloned().unwrap_or_default();
+                let dependents: Vec<Dependent> = deps
+                    .iter()
+                    .map(|(d, dim)| Dependent {
+                        symbol: names.get(*d as usize).cloned().unwrap_or_default(),
+                        expr: dim.display(&names).to_string(),
+                        dim: dim.clone(),
+                    })
+                    .collect();
+                for d in &dependents {
+                    if let Some(id) = names.iter().position(|x| *x == d.symbol) {
+                        out[id] = Some(Err(SizesError::Dependent(
+                            d.symbol.clone(),
+                            fname.clone(),
+                            d.expr.clone(),
+                        )));
+                    }
+                }
+                out[free as usize] = Some(analyse_one(g, free, &reduced, dependents));
+            }
+            None => {
+                for &m in &members {
+                    let other = members.iter().find(|&&o| o != m).copied().unwrap_or(m);
+                    out[m as usize] = Some(Err(SizesError::Joint(
+                        names[m as usize].clone(),
+                        names.get(other as usize).cloned().unwrap_or_default(),
+                    )));
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| analyse_one(g, i as SymId, &[], Vec::new())))
         .collect()
 }
 
-fn analyse_symbol(g: &Graph, cons: &[Constraint], s: SymId, names: &[String]) -> Result<Accepted, SizesError> {
-    let sym = &g.symbols[s as usize];
-    let mut mine: Vec<&Constraint> = Vec::new();
-    for c in cons {
-        let mut syms = c.lhs.symbols();
-        syms.extend(c.rhs.symbols());
-        syms.sort_unstable();
-        syms.dedup();
-        if syms.contains(&s) {
-            if let Some(other) = syms.iter().find(|&&o| o != s) {
-                return Err(SizesError::Joint(
-                    sym.name.clone(),
-                    names.get(*other as usize).cloned().unwrap_or_default(),
-                ));
-            }
-            mine.push(c);
-        }
+/// `k·s + c` for a symbol `s`: `(s, k, c)`.
+fn affine(d: &Dim) -> Option<(SymId, i64, i64)> {
+    match d {
+        Dim::Sym(s) => Some((*s, 1, 0)),
+        Dim::Lin { a, mul, add } => match a.as_ref() {
+            Dim::Sym(s) => Some((*s, *mul, *add)),
+            _ => None,
+        },
+        _ => None,
     }
+}
+
+/// Reduces the constraints of a group of symbols to one free symbol: returns it, the
+/// constraints in it alone, and each eliminated symbol as an expression of it. `None` when
+/// some tie is not of the form `k·s + c = f` (then no exact answer is attempted).
+///
+/// Each step picks a merge `k·s + c = f` where `f` does not mention `s` (the highest-numbered
+/// such `s`, so the first declared symbol stays free), sets `s = (f − c)/k` and adds
+/// `k·floor((f − c)/k) = f − c` (the division is exact, since `s` is an integer) and
+/// `min(s) ≤ (f − c)/k ≤ max(s)`. Every pair of values that satisfies the old constraints
+/// satisfies the merge, so it has exactly this `s`; the new constraints hold exactly then.
+#[allow(clippy::type_complexity)]
+fn eliminate(
+    g: &Graph,
+    members: &[SymId],
+    mut cons: Vec<Constraint>,
+) -> Option<(SymId, Vec<Constraint>, Vec<(SymId, Dim)>)> {
+    let mut left: Vec<SymId> = members.to_vec();
+    let mut deps: Vec<(SymId, Dim)> = Vec::new();
+    while left.len() > 1 {
+        let mut pick: Option<(usize, SymId, Dim)> = None;
+        for (ci, c) in cons.iter().enumerate() {
+            if c.kind != crate::infer::CheckKind::MergeEq {
+                continue;
+            }
+            for (side, other) in [(&c.lhs, &c.rhs), (&c.rhs, &c.lhs)] {
+                let Some((s, k, add)) = affine(side) else { continue };
+                if other.symbols().contains(&s) || other.symbols().is_empty() || k == 0 {
+                    continue;
+                }
+                let better = pick.as_ref().is_none_or(|(_, p, _)| s > *p);
+                if better {
+                    pick = Some((ci, s, {
+                        // (other − c)/k with a positive divisor
+                        let t = other.add(add.checked_neg()?)?;
+                        let (t, k) = if k < 0 { (t.lin(-1, 0)?, -k) } else { (t, k) };
+                        Dim::Lin {
+                            a: Box::new(t),
+                            mul: k,
+                            add: 0,
+                        }
+                    }));
+                }
+            }
+        }
+        let (ci, s, packed) = pick?;
+        let Dim::Lin { a: t, mul: k, .. } = packed else {
+            return None;
+        };
+        let expr = t.floor_div(k)?;
+        let at = cons[ci].clone();
+        let mut next: Vec<Constraint> = Vec::with_capacity(cons.len() + 3);
+        if k > 1 {
+            next.push(Constraint {
+                kind: crate::infer::CheckKind::ExactDiv,
+                lhs: expr.lin(k, 0)?,
+                rhs: (*t).clone(),
+                ..at.clone()
+            });
+        }
+        let sym = g.symbols.get(s as usize)?;
+        next.push(Constraint {
+            kind: crate::infer::CheckKind::Positive,
+            lhs: expr.clone(),
+            rhs: Dim::Const(sym.min),
+            ..at.clone()
+        });
+        if let Some(max) = sym.max {
+            next.push(Constraint {
+                kind: crate::infer::CheckKind::Positive,
+                lhs: Dim::Const(max),
+                rhs: expr.clone(),
+                ..at.clone()
+            });
+        }
+        for c in cons {
+            next.push(Constraint {
+                lhs: c.lhs.subst(s, &expr)?,
+                rhs: c.rhs.subst(s, &expr)?,
+                ..c
+            });
+        }
+        cons = next;
+        for (_, d) in &mut deps {
+            *d = d.subst(s, &expr)?;
+        }
+        deps.push((s, expr));
+        left.retain(|&x| x != s);
+    }
+    let free = *left.first()?;
+    // every constraint must now be in the free symbol alone
+    if cons
+        .iter()
+        .any(|c| c.lhs.symbols().iter().chain(&c.rhs.symbols()).any(|&x| x != free))
+    {
+        return None;
+    }
+    deps.sort_by_key(|(s, _)| *s);
+    Some((free, cons, deps))
+}
+
+fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Dependent>) -> Result<Accepted, SizesError> {
+    let sym = &g.symbols[s as usize];
+    let mine: Vec<&Constraint> = mine.iter().collect();
     let too_large = |what: String| SizesError::TooLarge(sym.name.clone(), what);
     let mut period: i64 = 1;
     let mut t = 0f64;
@@ -294,5 +502,6 @@ fn analyse_symbol(g: &Graph, cons: &[Constraint], s: SymId, names: &[String]) ->
         threshold,
         period: p,
         residues: res,
+        dependents,
     })
 }

@@ -196,3 +196,126 @@ proptest! {
         }
     }
 }
+
+/// A two-input spec `add(chain(x0), chain(x1))` with independent symbols `H0`, `H1`: each chain
+/// is stride-2 convs `(kernel, padding)` then a nearest upsample by `up`.
+#[derive(Clone, Debug)]
+struct Pair {
+    chains: [(Vec<(i64, i64)>, i64); 2],
+}
+
+fn pair() -> impl Strategy<Value = Pair> {
+    let chain = (
+        prop::collection::vec((1i64..=3, 0i64..=1), 0..=2),
+        prop::sample::select(vec![1i64, 2, 3, 4]),
+    );
+    (chain.clone(), chain).prop_map(|(a, b)| Pair { chains: [a, b] })
+}
+
+fn render_pair(p: &Pair) -> String {
+    let mut s = String::from("name: J\ninputs:\n  x0: [1, H0, 4]\n  x1: [1, H1, 4]\nnodes:\n");
+    let mut tails = Vec::new();
+    for (i, (downs, up)) in p.chains.iter().enumerate() {
+        let mut prev = format!("x{i}");
+        for (j, (k, pad)) in downs.iter().enumerate() {
+            let n = format!("d{i}_{j}");
+            s.push_str(&format!(
+                "  {n}: {{from: {prev}, conv: {{out: 1, kernel: [{k}, 1], stride: [2, 1], padding: [{pad}, 0]}}}}\n"
+            ));
+            prev = n;
+        }
+        if *up > 1 {
+            let n = format!("u{i}");
+            s.push_str(&format!("  {n}: {{from: {prev}, upsample: {{scale: [{up}, 1]}}}}\n"));
+            prev = n;
+        }
+        tails.push(prev);
+    }
+    s.push_str(&format!("  m: {{add: [{}]}}\noutputs: [m]\n", tails.join(", ")));
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("SIZES_PROP_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(64)
+    ))]
+
+    /// Joint sets against every pair `(H0, H1)` up to 40: the pair passes the interpreter's size
+    /// check exactly when the free symbol's value is accepted and the other is its function.
+    #[test]
+    fn joint_sets_match_brute_force_over_pairs(p in pair()) {
+        let text = render_pair(&p);
+        let c = compile_unchecked(&text);
+        let (g, a, sizes) = (&c.0, &c.1, &c.2);
+        let free = sizes.iter().position(|r| r.as_ref().is_ok_and(|a| !a.dependents.is_empty()));
+        let Some(free) = free else {
+            // not eliminable (both sides round): the old "only checked for given values"
+            for r in sizes {
+                prop_assert!(matches!(r, Err(fpn_compiler::sizes::SizesError::Joint(..))), "{:?}\n{}", r, text);
+            }
+            return Ok(());
+        };
+        let acc = sizes[free].as_ref().expect("free");
+        if std::env::var_os("SIZES_PROP_VERBOSE").is_some() {
+            eprintln!("{}", acc.describe());
+        }
+        prop_assert_eq!(acc.dependents.len(), 1);
+        let dep = &acc.dependents[0];
+        let other = 1 - free;
+        prop_assert!(matches!(&sizes[other], Err(fpn_compiler::sizes::SizesError::Dependent(s, _, _)) if *s == dep.symbol));
+        for x in 1..=40i64 {
+            let mut env = vec![0i64; 2];
+            env[free] = x;
+            let y = dep.dim.eval(&env);
+            for v in 1..=40i64 {
+                let mut hw = [0i64; 2];
+                hw[free] = x;
+                hw[other] = v;
+                let claimed = acc.contains(x) && y == Some(v);
+                let arrays: Vec<fpn_runtime::ndarray::Array4<f32>> =
+                    hw.iter().map(|&h| fpn_runtime::ndarray::Array4::zeros((1, 1, h as usize, 4))).collect();
+                let views = [("x0", arrays[0].view()), ("x1", arrays[1].view())];
+                let truth = interp::check_sizes(g, a, &views).is_ok();
+                prop_assert_eq!(claimed, truth, "H0, H1 = {:?}: {}\n{}", hw, acc.describe(), text);
+            }
+        }
+    }
+}
+
+type Unchecked = (
+    fpn_compiler::ir::Graph,
+    fpn_compiler::infer::Analysis,
+    Vec<Result<fpn_compiler::sizes::Accepted, fpn_compiler::sizes::SizesError>>,
+);
+
+/// The middle of the compiler without the "no size works" rejection.
+fn compile_unchecked(text: &str) -> Unchecked {
+    let mut sm = SourceMap::new();
+    let id = sm.add_text("t.yaml", text);
+    let v = fpn_compiler::front::yaml::parse(text, id).expect("yaml");
+    let spec = fpn_compiler::ast::read(&v).expect("spec");
+    let (g, _) = fpn_compiler::lower::lower(&spec).expect("lowers");
+    let (a, cons, errors) = fpn_compiler::infer::infer(&g);
+    assert!(errors.is_empty(), "{text}");
+    let sizes = fpn_compiler::sizes::analyse(&g, &cons);
+    (g, a, sizes)
+}
+
+#[test]
+fn joint_neck_is_described_jointly() {
+    let c = compile(
+        "name: N\ninputs:\n  c3: [8, H3, W3]\n  c4: [8, H4, W4]\n  c5: [8, H5, W5]\n\
+         nodes:\n  neck: {fpn: {in: [c3, c4, c5], width: 8, upsample: 2}}\noutputs: [neck.p3]\n",
+    );
+    assert_eq!(
+        describe(&c),
+        vec![
+            "H3 ∈ {4, 8, 12, 16, 20, 24, …} = 4k, k ≥ 1; H4 = H3/2, H5 = H3/4",
+            "W3 ∈ {4, 8, 12, 16, 20, 24, …} = 4k, k ≥ 1; W4 = W3/2, W5 = W3/4",
+            "H4 = H3/2: determined by `H3` (see the joint set of `H3`)",
+            "W4 = W3/2: determined by `W3` (see the joint set of `W3`)",
+            "H5 = H3/4: determined by `H3` (see the joint set of `H3`)",
+            "W5 = W3/4: determined by `W3` (see the joint set of `W3`)",
+        ]
+    );
+}
