@@ -316,39 +316,28 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
             });
         }
     }
-    // symbols
-    // each symbol from the first input size that mentions it alone (divisions are exact)
-    let mut env: Vec<Option<i64>> = vec![None; g.symbols.len()];
-    for (name, size, actual) in &found {
-        for k in 0..2 {
-            let [s] = size[k].symbols()[..] else { continue };
-            let Some(slot) = env.get_mut(s as usize) else { continue };
-            if slot.is_some() || size[k].solve_steps().is_none() {
-                continue;
-            }
-            let v = i64::try_from(actual[k]).ok();
-            match v.and_then(|v| size[k].solve(v)) {
-                Some(x) => *slot = Some(x),
-                None => {
-                    let axis = if k == 0 { "height" } else { "width" };
-                    let sym = g.symbols.get(s as usize).map_or("?", |x| x.name.as_str());
-                    return Err(not_accepted(format!(
-                        "input `{name}` has {axis} {}, but no whole {sym} gives {} = {}",
-                        actual[k],
-                        size[k].display(&names),
-                        actual[k]
-                    )));
-                }
-            }
-        }
-    }
-    let mut vals = Vec::with_capacity(env.len());
-    for (sym, v) in g.symbols.iter().zip(&env) {
-        let Some(v) = *v else {
+    // symbols: each from the first input size that mentions it alone (divisions are exact), in
+    // symbol order, range-checked at once (the order of the generated `check_sizes`)
+    let mut vals = Vec::with_capacity(g.symbols.len());
+    for (s, sym) in g.symbols.iter().enumerate() {
+        let def = found.iter().find_map(|(name, size, actual)| {
+            (0..2)
+                .find(|&k| size[k].symbols() == [s as u32] && size[k].solve_steps().is_some())
+                .map(|k| (name, &size[k], actual[k], k))
+        });
+        let Some((name, d, actual, k)) = def else {
             return Err(Error::InvalidParams {
                 op: "forward",
                 reason: format!("size symbol `{}` is not the height or width of any input", sym.name),
             });
+        };
+        let Some(v) = i64::try_from(actual).ok().and_then(|v| d.solve(v)) else {
+            let axis = if k == 0 { "height" } else { "width" };
+            return Err(not_accepted(format!(
+                "input `{name}` has {axis} {actual}, but no whole {} gives {} = {actual}",
+                sym.name,
+                d.display(&names)
+            )));
         };
         if v < sym.min || sym.max.is_some_and(|m| v > m) {
             return Err(not_accepted(format!("{} = {v} is out of range", sym.name)));
@@ -357,15 +346,6 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
     }
     for (name, size, actual) in &found {
         for k in 0..2 {
-            let want = size[k].eval(&vals);
-            if want != i64::try_from(actual[k]).ok() {
-                let axis = if k == 0 { "height" } else { "width" };
-                return Err(not_accepted(format!(
-                    "input `{name}` has {axis} {} but the spec needs {}",
-                    actual[k],
-                    size[k].display(&names)
-                )));
-            }
             for (num, div) in size[k].divisions() {
                 if num.eval(&vals).is_none_or(|v| v.rem_euclid(div) != 0) {
                     let axis = if k == 0 { "height" } else { "width" };
@@ -377,6 +357,15 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
                         num.eval(&vals).map_or_else(|| "?".to_string(), |v| v.to_string())
                     )));
                 }
+            }
+            let want = size[k].eval(&vals);
+            if want != i64::try_from(actual[k]).ok() {
+                let axis = if k == 0 { "height" } else { "width" };
+                return Err(not_accepted(format!(
+                    "input `{name}` has {axis} {} but the spec needs {}",
+                    actual[k],
+                    size[k].display(&names)
+                )));
             }
         }
     }
