@@ -102,6 +102,15 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
                     let sym = &graph.symbols[i];
                     let mut env = vec![1; graph.symbols.len()];
                     env[i] = sym.min;
+                    // symbols determined by this one take their values at its minimum (if allowed)
+                    for d in &acc.dependents {
+                        if let Some(j) = graph.symbols.iter().position(|x| x.name == d.symbol) {
+                            env[j] = graph.symbols[j].min;
+                            if let Some(v) = d.dim.eval(&env).filter(|&v| v >= graph.symbols[j].min) {
+                                env[j] = v;
+                            }
+                        }
+                    }
                     let mut d = Diagnostic::error(
                         "E0324",
                         sym.span,
@@ -111,6 +120,18 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
                     .with_help("see the errors below for the first node that breaks at the smallest size");
                     if let Some(max) = sym.max {
                         d = d.with_note(format!("{} is bounded to {}..{}", sym.name, sym.min, max));
+                    }
+                    if !acc.dependents.is_empty() {
+                        let rel: Vec<String> = acc
+                            .dependents
+                            .iter()
+                            .map(|x| format!("{} = {}", x.symbol, x.expr))
+                            .collect();
+                        d = d.with_note(format!(
+                            "merges tie other sizes to {}: {} (`/` exact)",
+                            sym.name,
+                            rel.join(", ")
+                        ));
                     }
                     errors.push(d);
                     let failures = infer::check(&graph, &analysis, &constraints, &env);
