@@ -354,6 +354,7 @@ pub fn sizes_text(c: &Compiled) -> String {
     }
     let several = c.sizes.len() > 1;
     let mut s = String::new();
+    let mut joint_seen: Vec<(String, String)> = Vec::new();
     for r in &c.sizes {
         match r {
             Ok(a) if !a.dependents.is_empty() => {
@@ -366,6 +367,12 @@ pub fn sizes_text(c: &Compiled) -> String {
             Ok(a) => s.push_str(&format!("{}\n", a.describe())),
             // printed with the symbol it depends on
             Err(SizesError::Dependent(..)) => {}
+            // once per tied pair
+            Err(SizesError::Joint(a, b, _)) if joint_seen.contains(&(b.clone(), a.clone())) => {}
+            Err(e @ SizesError::Joint(a, b, _)) => {
+                joint_seen.push((a.clone(), b.clone()));
+                s.push_str(&format!("{e}\n"));
+            }
             Err(e) => s.push_str(&format!("{e}\n")),
         }
     }

@@ -20,9 +20,10 @@ pub enum SizesError {
     /// The period or threshold is too large to scan.
     #[error("the size pattern of `{0}` repeats only every {1} values, too many to analyse exactly")]
     TooLarge(String, String),
-    /// A constraint ties two symbols together in a way the elimination cannot solve.
-    #[error("the sizes `{0}` and `{1}` constrain each other; they are only checked for given values")]
-    Joint(String, String),
+    /// A constraint ties two symbols together in a way the elimination cannot solve; the
+    /// third field says which (`` `m` merges ceil(H3/4) with ceil(H4/2)``).
+    #[error("the sizes `{0}` and `{1}` constrain each other ({2}); they are only checked for given values")]
+    Joint(String, String, String),
     /// Not an error: the symbol is a function of another one, whose [`Accepted`] lists it under
     /// [`Accepted::dependents`] and describes the joint set.
     #[error("{0} = {2}: determined by `{1}` (see the joint set of `{1}`)")]
@@ -291,7 +292,7 @@ pub fn analyse(g: &Graph, cons: &[Constraint]) -> Vec<Result<Accepted, SizesErro
             out[only as usize] = Some(analyse_one(g, only, &mine, Vec::new()));
             continue;
         }
-        match eliminate(g, &members, mine) {
+        match eliminate(g, &members, mine.clone()) {
             Some((free, reduced, deps)) => {
                 let fname = names.get(free as usize).cloned().unwrap_or_default();
                 let dependents: Vec<Dependent> = deps
@@ -314,11 +315,13 @@ pub fn analyse(g: &Graph, cons: &[Constraint]) -> Vec<Result<Accepted, SizesErro
                 out[free as usize] = Some(analyse_one(g, free, &reduced, dependents));
             }
             None => {
+                let why = why_joint(g, &mine, &names);
                 for &m in &members {
                     let other = members.iter().find(|&&o| o != m).copied().unwrap_or(m);
                     out[m as usize] = Some(Err(SizesError::Joint(
                         names[m as usize].clone(),
                         names.get(other as usize).cloned().unwrap_or_default(),
+                        why.clone(),
                     )));
                 }
             }
@@ -328,6 +331,39 @@ pub fn analyse(g: &Graph, cons: &[Constraint]) -> Vec<Result<Accepted, SizesErro
         .enumerate()
         .map(|(i, r)| r.unwrap_or_else(|| analyse_one(g, i as SymId, &[], Vec::new())))
         .collect()
+}
+
+/// The tie elimination cannot undo: the first merge of two symbols where neither side is
+/// `k·s + c` of a symbol the other side does not mention.
+fn why_joint(g: &Graph, cons: &[Constraint], names: &[String]) -> String {
+    let cross = |c: &&Constraint| {
+        let (l, r) = (c.lhs.symbols(), c.rhs.symbols());
+        !l.is_empty() && !r.is_empty() && l != r
+    };
+    let stuck = |c: &&Constraint| {
+        [(&c.lhs, &c.rhs), (&c.rhs, &c.lhs)]
+            .iter()
+            .all(|(side, other)| affine(side).is_none_or(|(s, _, _)| other.symbols().contains(&s)))
+    };
+    let c = cons
+        .iter()
+        .filter(cross)
+        .find(stuck)
+        .or_else(|| cons.iter().find(cross));
+    match c {
+        Some(c) => format!(
+            "`{}` merges {} with {}: {}",
+            g.node(c.node).name,
+            c.lhs.display(names),
+            c.rhs.display(names),
+            if stuck(&c) {
+                "both sides round, so one value of either may allow several of the other"
+            } else {
+                "the sizes it implies are too large to describe"
+            }
+        ),
+        None => "through several merges".into(),
+    }
 }
 
 /// `k·s + c` for a symbol `s`: `(s, k, c)`.

@@ -319,3 +319,20 @@ fn joint_neck_is_described_jointly() {
         ]
     );
 }
+
+#[test]
+fn rounding_on_both_sides_stays_checked_for_given_values() {
+    // ceil(H3/4) = ceil(H4/2): H3 = 8 allows H4 = 3 and 4, so H4 is no function of H3
+    let c = compile(
+        "name: N\ninputs:\n  c3: [8, H3, W]\n  c4: [8, H4, W]\nnodes:\n\
+         \x20 a: {from: c3, conv: {out: 8, kernel: 3, stride: [4, 1], padding: 1}}\n\
+         \x20 b: {from: c4, conv: {out: 8, kernel: 3, stride: [2, 1], padding: 1}}\n\
+         \x20 m: {add: [a, b]}\noutputs: [m]\n",
+    );
+    assert_eq!(
+        describe(&c)[0],
+        "the sizes `H3` and `H4` constrain each other (`m` merges ceil(H3/4) with ceil(H4/2): both sides round, \
+         so one value of either may allow several of the other); they are only checked for given values"
+    );
+    assert_eq!(describe(&c)[1], "W ∈ {1, 2, 3, 4, 5, 6, …} = every size ≥ 1");
+}
