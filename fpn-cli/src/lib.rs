@@ -357,16 +357,17 @@ pub fn sizes_text(c: &Compiled) -> String {
     let mut joint_seen: Vec<(String, String)> = Vec::new();
     for r in &c.sizes {
         match r {
-            Ok(a) if !a.dependents.is_empty() => {
+            Ok(a) if !a.dependents.is_empty() || !a.related.is_empty() => {
                 let names: Vec<&str> = std::iter::once(a.symbol.as_str())
                     .chain(a.dependents.iter().map(|d| d.symbol.as_str()))
+                    .chain(a.related.iter().map(|r| r.symbol.as_str()))
                     .collect();
                 s.push_str(&format!("jointly ({}): {}\n", names.join(", "), a.describe()));
             }
             Ok(a) if several => s.push_str(&format!("independently: {}\n", a.describe())),
             Ok(a) => s.push_str(&format!("{}\n", a.describe())),
             // printed with the symbol it depends on
-            Err(SizesError::Dependent(..)) => {}
+            Err(SizesError::Dependent(..) | SizesError::Related(..)) => {}
             // once per tied pair
             Err(SizesError::Joint(a, b, _)) if joint_seen.contains(&(b.clone(), a.clone())) => {}
             Err(e @ SizesError::Joint(a, b, _)) => {
@@ -380,8 +381,10 @@ pub fn sizes_text(c: &Compiled) -> String {
 }
 
 /// `fpn sizes --json`: one object per symbol. Free symbols have `set`, `first`,
-/// `description`, `independent` and `determines` (the symbols that are functions of it, each
-/// `{symbol, expr}`); a dependent symbol has `determined_by` and `expr`.
+/// `description`, `independent`, `determines` (the symbols that are functions of it, each
+/// `{symbol, expr}`) and `related` (a symbol tied to it that is not a function of it:
+/// `{symbol, rule, values: [[x, [y…]]…], upto, shift}`); a dependent symbol has
+/// `determined_by` and `expr`, a related one `related_to` and `rule`.
 pub fn sizes_json(c: &Compiled) -> String {
     let v: Vec<serde_json::Value> = c
         .sizes
@@ -391,12 +394,22 @@ pub fn sizes_json(c: &Compiled) -> String {
                 "symbol": a.symbol,
                 "first": a.first(8),
                 "description": a.describe(),
-                "independent": a.dependents.is_empty(),
+                "independent": a.dependents.is_empty() && a.related.is_empty(),
                 "determines": a.dependents,
+                "related": a.related.iter().map(|r| serde_json::json!({
+                    "symbol": r.symbol,
+                    "rule": r.rule,
+                    "values": a.first(8).iter().map(|&x| serde_json::json!([x, r.values(x)])).collect::<Vec<_>>(),
+                    "upto": r.upto,
+                    "shift": [r.shift.0, r.shift.1],
+                })).collect::<Vec<_>>(),
                 "set": a,
             }),
             Err(SizesError::Dependent(sym, by, expr)) => {
                 serde_json::json!({"symbol": sym, "determined_by": by, "expr": expr, "independent": false})
+            }
+            Err(SizesError::Related(sym, by, rule)) => {
+                serde_json::json!({"symbol": sym, "related_to": by, "rule": rule, "independent": false})
             }
             Err(e) => serde_json::json!({"error": e.to_string()}),
         })

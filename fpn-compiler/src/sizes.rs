@@ -7,7 +7,7 @@
 //! `P` above `T`. `T` comes from slope/error bounds on each expression; docs/sizes.md proves it.
 //! The set is found by evaluating the constraints at every value up to `T + P`, which is exact.
 
-use crate::dim::{lcm, Dim, SymId};
+use crate::dim::{gcd, lcm, Dim, SymId};
 use crate::infer::Constraint;
 use crate::ir::Graph;
 
@@ -28,6 +28,48 @@ pub enum SizesError {
     /// [`Accepted::dependents`] and describes the joint set.
     #[error("{0} = {2}: determined by `{1}` (see the joint set of `{1}`)")]
     Dependent(String, String, String),
+    /// Not an error: the symbol is tied to another by merges that allow several of its values
+    /// for one of the other's; the other's [`Accepted::related`] gives them.
+    #[error("{0} is tied to `{1}` by {2} (see the joint set of `{1}`)")]
+    Related(String, String, String),
+}
+
+/// A symbol tied to the free symbol `x` of its joint set by merges that round on both sides,
+/// so one `x` allows a set `Y(x)` of its values. Exact: `Y(x)` is tabulated for every accepted
+/// `x ≤ upto`, and beyond it `Y(x + shift.0) = Y(x) + shift.1` (docs/sizes.md).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Related {
+    /// The related symbol.
+    pub symbol: String,
+    /// The merges that tie it, as equations (`ceil(H4/2) = ceil(H3/4)`).
+    pub rule: String,
+    /// `(x, Y(x))` for every accepted `x ≤ upto`, ascending.
+    #[serde(skip)]
+    pub table: Vec<(i64, Vec<i64>)>,
+    /// Last tabulated value of the free symbol.
+    pub upto: i64,
+    /// `(Δx, Δy)`: beyond `upto − Δx`, adding `Δx` to `x` adds `Δy` to each of its values.
+    pub shift: (i64, i64),
+}
+
+impl Related {
+    /// `Y(x)`: the values of the related symbol that go with an accepted `x` (empty otherwise).
+    pub fn values(&self, x: i64) -> Vec<i64> {
+        let (dx, dy) = self.shift;
+        let (mut x0, mut n) = (x, 0i64);
+        if x > self.upto && dx > 0 {
+            n = (x - self.upto + dx - 1) / dx;
+            x0 = x - n * dx;
+        }
+        match self.table.binary_search_by_key(&x0, |(k, _)| *k) {
+            Ok(i) => self.table[i]
+                .1
+                .iter()
+                .filter_map(|y| y.checked_add(n.checked_mul(dy)?))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
 }
 
 /// A symbol fixed by the free symbol of its joint set: `symbol = expr(free)`, exact.
@@ -63,6 +105,8 @@ pub struct Accepted {
     /// above is then the joint set: `x` is accepted iff `x` and these values of the dependents
     /// satisfy every rule, and no other values of the dependents do.
     pub dependents: Vec<Dependent>,
+    /// Symbols tied to this one that are not functions of it (at most one; see [`Related`]).
+    pub related: Vec<Related>,
 }
 
 impl Accepted {
@@ -144,6 +188,19 @@ impl Accepted {
         }
         if !joint.is_empty() {
             s.push_str(&format!("; {}", joint.join(", ")));
+        }
+        for r in &self.related {
+            let ex: Vec<String> = first
+                .iter()
+                .take(3)
+                .map(|&x| format!("{} = {x}: {{{}}}", self.symbol, ranges(&r.values(x))))
+                .collect();
+            s.push_str(&format!(
+                "; {} is any value with {} ({}, …)",
+                r.symbol,
+                r.rule,
+                ex.join("; ")
+            ));
         }
         s
     }
@@ -314,6 +371,33 @@ pub fn analyse(g: &Graph, cons: &[Constraint]) -> Vec<Result<Accepted, SizesErro
                 }
                 out[free as usize] = Some(analyse_one(g, free, &reduced, dependents));
             }
+            None if members.len() == 2 => match analyse_pair(g, members[0], members[1], &mine) {
+                Some(Ok(acc)) => {
+                    for r in &acc.related {
+                        out[members[1] as usize] = Some(Err(SizesError::Related(
+                            r.symbol.clone(),
+                            acc.symbol.clone(),
+                            r.rule.clone(),
+                        )));
+                    }
+                    out[members[0] as usize] = Some(Ok(acc));
+                }
+                Some(Err(e)) => {
+                    for &m in &members {
+                        out[m as usize] = Some(Err(e.clone()));
+                    }
+                }
+                None => {
+                    let why = why_joint(g, &mine, &names);
+                    for (m, o) in [(members[0], members[1]), (members[1], members[0])] {
+                        out[m as usize] = Some(Err(SizesError::Joint(
+                            names[m as usize].clone(),
+                            names[o as usize].clone(),
+                            why.clone(),
+                        )));
+                    }
+                }
+            },
             None => {
                 let why = why_joint(g, &mine, &names);
                 for &m in &members {
@@ -364,6 +448,187 @@ fn why_joint(g: &Graph, cons: &[Constraint], names: &[String]) -> String {
         ),
         None => "through several merges".into(),
     }
+}
+
+/// The exact slope of an expression as a reduced fraction `(num, den)`, `den > 0`: the slope of
+/// a `min` is its smaller branch's (the branch it settles on).
+fn slope(d: &Dim) -> Option<(i64, i64)> {
+    let reduce = |n: i64, d: i64| {
+        let g = gcd(n, d).max(1);
+        (n / g, d / g)
+    };
+    Some(match d {
+        Dim::Const(_) => (0, 1),
+        Dim::Sym(_) => (1, 1),
+        Dim::Lin { a, mul, .. } => {
+            let (n, den) = slope(a)?;
+            reduce(n.checked_mul(*mul)?, den)
+        }
+        Dim::Div { a, div } => {
+            let (n, den) = slope(a)?;
+            reduce(n, den.checked_mul(*div)?)
+        }
+        Dim::Min(a, b) => {
+            let (x, y) = (slope(a)?, slope(b)?);
+            if i128::from(x.0) * i128::from(y.1) <= i128::from(y.0) * i128::from(x.1) {
+                x
+            } else {
+                y
+            }
+        }
+    })
+}
+
+/// Most values of the related symbol tried for one value of the free one.
+const MAX_CANDIDATES: i64 = 4096;
+/// Most values of the free symbol whose related values are tabulated.
+const MAX_TABLE: i64 = 100_000;
+
+/// Two symbols `x < y` tied by merges `g(x) = h(y)` that elimination cannot undo (both sides
+/// round). The accepted `x` are those with some `y`; `Y(x)` is found by trying every `y` the
+/// slope bounds allow. With `τ`, `σ` the slopes of `g`, `h` (all merges must have the same
+/// ratio `ρ = τ/σ = p/q`), `Q_y` the lcm of the periods on the `y` side and `Q_x` that of the
+/// `x` side and `q·Q_y`, beyond a threshold `(x, y)` is accepted iff `(x + Q_x, y + ρ·Q_x)` is
+/// (docs/sizes.md), so `X` is periodic with period `Q_x` and `Y` shifts by `ρ·Q_x`. `None`: not
+/// of this form (then "only checked for given values").
+fn analyse_pair(g: &Graph, x: SymId, y: SymId, cons: &[Constraint]) -> Option<Result<Accepted, SizesError>> {
+    let (sx, sy) = (g.symbols.get(x as usize)?, g.symbols.get(y as usize)?);
+    let names = g.symbol_names();
+    let too_large = |what: String| Some(Err(SizesError::TooLarge(sx.name.clone(), what)));
+    let only = |d: &Dim, s: SymId| d.symbols() == [s];
+    let (mut qx, mut qy, mut tx, mut ty) = (1i64, 1i64, 0f64, sy.min as f64);
+    let mut cross: Vec<(&Dim, &Dim)> = Vec::new();
+    let mut ratio: Option<(i64, i64)> = None;
+    let (mut e_g, mut e_h, mut tau, mut sigma) = (0f64, 0f64, 0f64, 0f64);
+    for c in cons {
+        let (l, r) = (c.lhs.symbols(), c.rhs.symbols());
+        let syms: Vec<SymId> = l.iter().chain(&r).copied().collect();
+        if syms.iter().all(|&v| v == x) {
+            for d in [&c.lhs, &c.rhs] {
+                qx = lcm(qx, d.period()?)?;
+            }
+            tx = tx.max(threshold(c));
+        } else if syms.iter().all(|&v| v == y) {
+            for d in [&c.lhs, &c.rhs] {
+                qy = lcm(qy, d.period()?)?;
+            }
+            ty = ty.max(threshold(c));
+        } else {
+            if c.kind != crate::infer::CheckKind::MergeEq {
+                return None;
+            }
+            let (gx, hy) = if only(&c.lhs, x) && only(&c.rhs, y) {
+                (&c.lhs, &c.rhs)
+            } else if only(&c.rhs, x) && only(&c.lhs, y) {
+                (&c.rhs, &c.lhs)
+            } else {
+                return None;
+            };
+            let (t, s) = (slope(gx)?, slope(hy)?);
+            if t.0 <= 0 || s.0 <= 0 {
+                return None;
+            }
+            // ρ = τ/σ, the same for every tie
+            let r = {
+                let (n, d) = (t.0.checked_mul(s.1)?, t.1.checked_mul(s.0)?);
+                let k = gcd(n, d).max(1);
+                (n / k, d / k)
+            };
+            if ratio.is_some_and(|q| q != r) {
+                return None;
+            }
+            ratio = Some(r);
+            qx = lcm(qx, gx.period()?)?;
+            qy = lcm(qy, hy.period()?)?;
+            let (bt, be, bs) = bounds(gx);
+            let (st, se, ss) = bounds(hy);
+            tx = tx.max(bs);
+            ty = ty.max(ss);
+            if cross.is_empty() {
+                // the first tie bounds y by x
+                (tau, e_g, sigma, e_h) = (bt, be, st, se);
+            }
+            cross.push((gx, hy));
+        }
+    }
+    let (p, q) = ratio?;
+    let (&(g0, h0), _) = cross.split_first()?;
+    let period = lcm(qx, q.checked_mul(qy)?)?;
+    let dy = period.checked_mul(p)? / q;
+    // the y to try for one x: the unsettled start, and around h⁻¹(g(x))
+    let settle = (bounds(h0).2.ceil() as i64).clamp(sy.min, sy.min.saturating_add(MAX_CANDIDATES));
+    let mut env = vec![1i64; g.symbols.len()];
+    // largest value of h before it settles: beyond it, a y that fits is past the settling point
+    let mut h_early = f64::NEG_INFINITY;
+    for yv in sy.min..=settle {
+        env[y as usize] = yv;
+        h_early = h_early.max(h0.eval(&env)? as f64);
+    }
+    // beyond this every y that fits an x is past the y side's threshold (and below its max)
+    let mut t = tx.max((sigma * ty + e_g + e_h) / tau + 1.0);
+    t = t.max((h_early + e_g) / tau + 1.0);
+    if let Some(m) = sy.max {
+        t = t.max((sigma * m as f64 + e_g + e_h) / tau + 1.0);
+    }
+    if !t.is_finite() || t > MAX_TABLE as f64 || period > MAX_TABLE {
+        return too_large(period.to_string());
+    }
+    let threshold = (t.ceil() as i64).max(sx.min);
+    let upto = threshold.checked_add(period)?;
+    if upto > MAX_TABLE {
+        return too_large(upto.to_string());
+    }
+    let mut table: Vec<(i64, Vec<i64>)> = Vec::new();
+    let mut values = |xv: i64| -> Vec<i64> {
+        env[x as usize] = xv;
+        let Some(gv) = g0.eval(&env) else { return Vec::new() };
+        let lo = ((gv as f64 - e_h) / sigma).floor() as i64 - 1;
+        let hi = ((gv as f64 + e_h) / sigma).ceil() as i64 + 1;
+        let top = sy.max.unwrap_or(i64::MAX);
+        let near = lo.max(sy.min)..=hi.min(top).min(lo.max(sy.min).saturating_add(MAX_CANDIDATES));
+        let mut out: Vec<i64> = (sy.min..=settle.min(top)).chain(near).collect();
+        out.sort_unstable();
+        out.dedup();
+        out.retain(|&yv| {
+            env[y as usize] = yv;
+            cons.iter().all(|c| c.holds(&env) == Some(true))
+        });
+        out
+    };
+    let ok = |xv: i64| {
+        let v = values(xv);
+        let accepted = !v.is_empty();
+        if accepted && xv <= upto {
+            table.push((xv, v));
+        }
+        accepted
+    };
+    let scanned = scan(sx, threshold, period, ok);
+    let (listed, pshr, res) = match scanned {
+        Ok(v) => v,
+        Err(e) => return Some(Err(e)),
+    };
+    let rule: Vec<String> = cross
+        .iter()
+        .map(|(a, b)| format!("{} = {}", b.display(&names), a.display(&names)))
+        .collect();
+    Some(Ok(Accepted {
+        symbol: sx.name.clone(),
+        min: sx.min,
+        max: sx.max,
+        listed,
+        threshold,
+        period: pshr,
+        residues: res,
+        dependents: Vec::new(),
+        related: vec![Related {
+            symbol: sy.name.clone(),
+            rule: rule.join(", "),
+            table,
+            upto,
+            shift: (period, dy),
+        }],
+    }))
 }
 
 /// `k·s + c` for a symbol `s`: `(s, k, c)`.
@@ -497,16 +762,39 @@ fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Depende
     }
     let threshold = (t.ceil() as i64).max(sym.min);
     let mut env = vec![1i64; g.symbols.len()];
-    let mut ok = |x: i64| {
+    let ok = |x: i64| {
         env[s as usize] = x;
         mine.iter().all(|c| c.holds(&env) == Some(true))
     };
+    let (listed, p, res) = scan(sym, threshold, period, ok)?;
+    Ok(Accepted {
+        symbol: sym.name.clone(),
+        min: sym.min,
+        max: sym.max,
+        listed,
+        threshold,
+        period: p,
+        residues: res,
+        dependents,
+        related: Vec::new(),
+    })
+}
+
+/// The values `ok` accepts from the symbol's minimum to `threshold` (listed), and the residues
+/// modulo `period` it accepts in `(threshold, threshold + period]`, shrunk to the smallest
+/// period describing the same classes: `(listed, period, residues)`.
+fn scan(
+    sym: &crate::ir::Symbol,
+    threshold: i64,
+    period: i64,
+    mut ok: impl FnMut(i64) -> bool,
+) -> Result<(Vec<i64>, i64, Vec<i64>), SizesError> {
     let end = match sym.max {
         Some(m) => m.min(threshold),
         None => threshold,
     };
     if end.saturating_sub(sym.min) > MAX_SCAN {
-        return Err(too_large(end.to_string()));
+        return Err(SizesError::TooLarge(sym.name.clone(), end.to_string()));
     }
     let listed: Vec<i64> = (sym.min..=end).filter(|&x| ok(x)).collect();
     let mut residues: Vec<i64> = Vec::new();
@@ -530,14 +818,5 @@ fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Depende
     let mut res: Vec<i64> = residues.iter().map(|r| r % p).collect();
     res.sort_unstable();
     res.dedup();
-    Ok(Accepted {
-        symbol: sym.name.clone(),
-        min: sym.min,
-        max: sym.max,
-        listed,
-        threshold,
-        period: p,
-        residues: res,
-        dependents,
-    })
+    Ok((listed, p, res))
 }

@@ -240,16 +240,21 @@ proptest! {
         std::env::var("SIZES_PROP_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(64)
     ))]
 
-    /// Joint sets against every pair `(H0, H1)` up to 40: the pair passes the interpreter's size
-    /// check exactly when the free symbol's value is accepted and the other is its function.
+    /// Joint sets against every pair `(H0, H1)` up to 40 (the interpreter's size check up to 20,
+    /// the constraints beyond): the
+    /// pair passes exactly when the free symbol's value is accepted and the other is its
+    /// function (eliminated) or one of its tabulated values (related); and beyond 40, up to two
+    /// periods past the tabulated range, against the constraints at every `H1` up to `17·H0 + 20`.
     #[test]
     fn joint_sets_match_brute_force_over_pairs(p in pair()) {
         let text = render_pair(&p);
         let c = compile_unchecked(&text);
-        let (g, a, sizes) = (&c.0, &c.1, &c.2);
-        let free = sizes.iter().position(|r| r.as_ref().is_ok_and(|a| !a.dependents.is_empty()));
+        let (g, a, cons, sizes) = (&c.0, &c.1, &c.3, &c.2);
+        let free = sizes
+            .iter()
+            .position(|r| r.as_ref().is_ok_and(|a| !a.dependents.is_empty() || !a.related.is_empty()));
         let Some(free) = free else {
-            // not eliminable (both sides round): the old "only checked for given values"
+            // neither a function nor of the related form: the old "only checked for given values"
             for r in sizes {
                 prop_assert!(matches!(r, Err(fpn_compiler::sizes::SizesError::Joint(..))), "{:?}\n{}", r, text);
             }
@@ -259,24 +264,56 @@ proptest! {
         if std::env::var_os("SIZES_PROP_VERBOSE").is_some() {
             eprintln!("{}", acc.describe());
         }
-        prop_assert_eq!(acc.dependents.len(), 1);
-        let dep = &acc.dependents[0];
         let other = 1 - free;
-        prop_assert!(matches!(&sizes[other], Err(fpn_compiler::sizes::SizesError::Dependent(s, _, _)) if *s == dep.symbol));
+        let claimed = |x: i64, v: i64| -> bool {
+            if !acc.contains(x) {
+                return false;
+            }
+            match (acc.dependents.first(), acc.related.first()) {
+                (Some(dep), _) => {
+                    let mut env = vec![0i64; 2];
+                    env[free] = x;
+                    dep.dim.eval(&env) == Some(v)
+                }
+                (None, Some(r)) => r.values(x).contains(&v),
+                (None, None) => false,
+            }
+        };
+        match &sizes[other] {
+            Err(fpn_compiler::sizes::SizesError::Dependent(..)) => prop_assert_eq!(acc.dependents.len(), 1),
+            Err(fpn_compiler::sizes::SizesError::Related(..)) => prop_assert_eq!(acc.related.len(), 1),
+            r => prop_assert!(false, "{:?}", r),
+        }
         for x in 1..=40i64 {
-            let mut env = vec![0i64; 2];
-            env[free] = x;
-            let y = dep.dim.eval(&env);
             for v in 1..=40i64 {
                 let mut hw = [0i64; 2];
                 hw[free] = x;
                 hw[other] = v;
-                let claimed = acc.contains(x) && y == Some(v);
                 let arrays: Vec<fpn_runtime::ndarray::Array4<f32>> =
                     hw.iter().map(|&h| fpn_runtime::ndarray::Array4::zeros((1, 1, h as usize, 4))).collect();
                 let views = [("x0", arrays[0].view()), ("x1", arrays[1].view())];
-                let truth = interp::check_sizes(g, a, &views).is_ok();
-                prop_assert_eq!(claimed, truth, "H0, H1 = {:?}: {}\n{}", hw, acc.describe(), text);
+                // the interpreter (whose refusals re-run the analysis for their message) on
+                // the 20×20 corner, the constraints on the rest
+                let truth = if x <= 20 && v <= 20 {
+                    interp::check_sizes(g, a, &views).is_ok()
+                } else {
+                    fpn_compiler::infer::check(g, a, cons, &hw).is_empty()
+                };
+                prop_assert_eq!(claimed(x, v), truth, "H0, H1 = {:?}: {}\n{}", hw, acc.describe(), text);
+            }
+        }
+        // past the brute-forced square: the periodic extension of the related values
+        if let Some(r) = acc.related.first() {
+            // chains scale by at most 4 up and 4 down, so a fitting H1 is below 17·H0 + 20
+            let top = (r.upto + 2 * r.shift.0).min(200);
+            for x in (41..=top).step_by(((top - 40) / 4).max(1) as usize) {
+                for v in 1..=17 * x + 20 {
+                    let mut env = vec![0i64; 2];
+                    env[free] = x;
+                    env[other] = v;
+                    let truth = fpn_compiler::infer::check(g, a, cons, &env).is_empty();
+                    prop_assert_eq!(claimed(x, v), truth, "env {:?}: {}\n{}", env, acc.describe(), text);
+                }
             }
         }
     }
@@ -286,6 +323,7 @@ type Unchecked = (
     fpn_compiler::ir::Graph,
     fpn_compiler::infer::Analysis,
     Vec<Result<fpn_compiler::sizes::Accepted, fpn_compiler::sizes::SizesError>>,
+    Vec<fpn_compiler::infer::Constraint>,
 );
 
 /// The middle of the compiler without the "no size works" rejection.
@@ -298,7 +336,7 @@ fn compile_unchecked(text: &str) -> Unchecked {
     let (a, cons, errors) = fpn_compiler::infer::infer(&g);
     assert!(errors.is_empty(), "{text}");
     let sizes = fpn_compiler::sizes::analyse(&g, &cons);
-    (g, a, sizes)
+    (g, a, sizes, cons)
 }
 
 #[test]
@@ -321,8 +359,9 @@ fn joint_neck_is_described_jointly() {
 }
 
 #[test]
-fn rounding_on_both_sides_stays_checked_for_given_values() {
-    // ceil(H3/4) = ceil(H4/2): H3 = 8 allows H4 = 3 and 4, so H4 is no function of H3
+fn rounding_on_both_sides_gives_the_related_values() {
+    // ceil(H3/4) = ceil(H4/2): H3 = 8 allows H4 = 3 and 4, so H4 is no function of H3; the
+    // joint set lists, for each H3, the H4 that go with it, and repeats with (Δx, Δy) = (4, 2)
     let c = compile(
         "name: N\ninputs:\n  c3: [8, H3, W]\n  c4: [8, H4, W]\nnodes:\n\
          \x20 a: {from: c3, conv: {out: 8, kernel: 3, stride: [4, 1], padding: 1}}\n\
@@ -330,9 +369,18 @@ fn rounding_on_both_sides_stays_checked_for_given_values() {
          \x20 m: {add: [a, b]}\noutputs: [m]\n",
     );
     assert_eq!(
-        describe(&c)[0],
-        "the sizes `H3` and `H4` constrain each other (`m` merges ceil(H3/4) with ceil(H4/2): both sides round, \
-         so one value of either may allow several of the other); they are only checked for given values"
+        describe(&c),
+        vec![
+            "H3 ∈ {1, 2, 3, 4, 5, 6, …} = every size ≥ 1; H4 is any value with ceil(H4/2) = ceil(H3/4) \
+             (H3 = 1: {1, 2}; H3 = 2: {1, 2}; H3 = 3: {1, 2}, …)",
+            "W ∈ {1, 2, 3, 4, 5, 6, …} = every size ≥ 1",
+            "H4 is tied to `H3` by ceil(H4/2) = ceil(H3/4) (see the joint set of `H3`)",
+        ]
     );
-    assert_eq!(describe(&c)[1], "W ∈ {1, 2, 3, 4, 5, 6, …} = every size ≥ 1");
+    let r = &c.sizes[0].as_ref().unwrap().related[0];
+    assert_eq!(r.shift, (4, 2));
+    for x in 1..=1000i64 {
+        let m = (x + 3) / 4; // ceil(x/4) = ceil(y/2) ⇔ y ∈ {2m − 1, 2m}
+        assert_eq!(r.values(x), vec![2 * m - 1, 2 * m], "H3 = {x}");
+    }
 }
