@@ -3,6 +3,7 @@
 //! Exit codes: 0 clean, 1 the spec has errors, 2 usage or I/O problems.
 
 use clap::{Parser, Subcommand};
+use fpn_compiler::sizes::SizesError;
 use fpn_compiler::span::SourceMap;
 use fpn_compiler::{diag, Compiled};
 use std::io::IsTerminal;
@@ -344,29 +345,71 @@ pub fn shapes_json(c: &Compiled) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-/// `fpn sizes` in words.
+/// `fpn sizes` in words: one line per free symbol. A symbol no merge ties to another is
+/// described on its own ("independent"); symbols tied by merges are described jointly, as the
+/// set of one of them and the others as functions of it.
 pub fn sizes_text(c: &Compiled) -> String {
     if c.sizes.is_empty() {
         return "all input sizes are fixed; `fpn check` verifies them\n".into();
     }
+    let several = c.sizes.len() > 1;
     let mut s = String::new();
+    let mut joint_seen: Vec<(String, String)> = Vec::new();
     for r in &c.sizes {
         match r {
+            Ok(a) if !a.dependents.is_empty() || !a.related.is_empty() => {
+                let names: Vec<&str> = std::iter::once(a.symbol.as_str())
+                    .chain(a.dependents.iter().map(|d| d.symbol.as_str()))
+                    .chain(a.related.iter().map(|r| r.symbol.as_str()))
+                    .collect();
+                s.push_str(&format!("jointly ({}): {}\n", names.join(", "), a.describe()));
+            }
+            Ok(a) if several => s.push_str(&format!("independently: {}\n", a.describe())),
             Ok(a) => s.push_str(&format!("{}\n", a.describe())),
+            // printed with the symbol it depends on
+            Err(SizesError::Dependent(..) | SizesError::Related(..)) => {}
+            // once per tied pair
+            Err(SizesError::Joint(a, b, _)) if joint_seen.contains(&(b.clone(), a.clone())) => {}
+            Err(e @ SizesError::Joint(a, b, _)) => {
+                joint_seen.push((a.clone(), b.clone()));
+                s.push_str(&format!("{e}\n"));
+            }
             Err(e) => s.push_str(&format!("{e}\n")),
         }
     }
     s
 }
 
-/// `fpn sizes --json`.
+/// `fpn sizes --json`: one object per symbol. Free symbols have `set`, `first`,
+/// `description`, `independent`, `determines` (the symbols that are functions of it, each
+/// `{symbol, expr}`) and `related` (a symbol tied to it that is not a function of it:
+/// `{symbol, rule, values: [[x, [y…]]…], upto, shift}`); a dependent symbol has
+/// `determined_by` and `expr`, a related one `related_to` and `rule`.
 pub fn sizes_json(c: &Compiled) -> String {
     let v: Vec<serde_json::Value> = c
         .sizes
         .iter()
         .map(|r| match r {
-            Ok(a) => {
-                serde_json::json!({"symbol": a.symbol, "first": a.first(8), "description": a.describe(), "set": a})
+            Ok(a) => serde_json::json!({
+                "symbol": a.symbol,
+                "first": a.first(8),
+                "description": a.describe(),
+                "independent": a.dependents.is_empty() && a.related.is_empty(),
+                "determines": a.dependents,
+                "related": a.related.iter().map(|r| serde_json::json!({
+                    "symbol": r.symbol,
+                    "rule": r.rule,
+                    "values": a.first(8).iter().map(|&x| serde_json::json!([x, r.values(x)])).collect::<Vec<_>>(),
+                    "upto": r.upto,
+                    "shift": [r.shift.0, r.shift.1],
+                })).collect::<Vec<_>>(),
+                "set": a,
+            }),
+            Err(SizesError::Dependent(sym, by, expr)) => {
+                serde_json::json!({"symbol": sym, "determined_by": by, "expr": expr, "independent": false})
+            }
+            Err(SizesError::Related(sym, by, rule)) => {
+                serde_json::json!({"symbol": sym, "related_to": by, "rule": rule, "independent": false})
             }
             Err(e) => serde_json::json!({"error": e.to_string()}),
         })

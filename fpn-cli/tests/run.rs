@@ -154,3 +154,34 @@ fn missing_file_is_exit_2() {
     let o = fpn(&["shapes".as_ref(), "no/such/spec.yaml".as_ref(), "--json".as_ref()]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
+
+/// `fpn sizes` says which symbols are independent and which are described jointly, in words
+/// and in `--json`.
+#[test]
+fn sizes_independent_and_joint() {
+    let spec = TempFile::new("joint.yaml");
+    std::fs::write(
+        &spec.0,
+        "name: J\ninputs:\n  c3: [8, H3, W]\n  c4: [8, H4, W]\nnodes:\n  u: {from: c4, upsample: {scale: [2, 1]}}\n  m: {add: [c3, u]}\noutputs: [m]\n",
+    )
+    .expect("write spec");
+    let o = fpn(&["sizes".as_ref(), spec.0.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "jointly (H3, H4): H3 ∈ {2, 4, 6, 8, 10, 12, …} = 2k, k ≥ 1; H4 = H3/2\n\
+         independently: W ∈ {1, 2, 3, 4, 5, 6, …} = every size ≥ 1\n"
+    );
+    let o = fpn(&["sizes".as_ref(), "--json".as_ref(), spec.0.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v[0]["symbol"], "H3");
+    assert_eq!(v[0]["independent"], false);
+    assert_eq!(v[0]["determines"][0]["symbol"], "H4");
+    assert_eq!(v[0]["determines"][0]["expr"], "H3/2");
+    assert_eq!(v[1]["symbol"], "W");
+    assert_eq!(v[1]["independent"], true);
+    assert_eq!(v[2]["symbol"], "H4");
+    assert_eq!(v[2]["determined_by"], "H3");
+    assert_eq!(v[2]["expr"], "H3/2");
+}

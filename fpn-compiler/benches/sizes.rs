@@ -33,11 +33,31 @@ fn nested(depth: usize) -> String {
     format!("name: Nested\ninputs:\n  x: [8, H, W]\nnodes:\n  top: {{skip: {body}}}\noutputs: [top]\n")
 }
 
+/// A top-down neck over `levels` inputs, each with its own symbols `H<i>`, `W<i>`, tied by
+/// nearest ×2 upsamples: the joint analysis eliminates all but `H0`/`W0`.
+fn joint(levels: usize) -> String {
+    let mut s = String::from("name: Joint\ninputs:\n");
+    for i in 0..levels {
+        s.push_str(&format!("  c{i}: [8, H{i}, W{i}]\n"));
+    }
+    s.push_str("nodes:\n");
+    let mut prev = format!("c{}", levels - 1);
+    for i in (0..levels - 1).rev() {
+        s.push_str(&format!(
+            "  u{i}: {{from: {prev}, upsample: 2}}\n  m{i}: {{add: [c{i}, u{i}]}}\n"
+        ));
+        prev = format!("m{i}");
+    }
+    s.push_str(&format!("outputs: [{prev}]\n"));
+    s
+}
+
 fn main() {
     let cases: Vec<(String, String)> = [10, 100]
         .into_iter()
         .map(|l| (format!("{l} sequential levels"), spec(l)))
         .chain([8, 16].into_iter().map(|d| (format!("{d} nested levels"), nested(d))))
+        .chain([12, 100].into_iter().map(|l| (format!("{l} joint inputs"), joint(l))))
         .collect();
     for (levels, text) in cases {
         let mut best = f64::INFINITY;

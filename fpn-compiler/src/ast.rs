@@ -309,13 +309,15 @@ pub struct BlockDef {
     pub body: Vec<Op>,
 }
 
-/// One input size: a number or a symbol.
+/// One input size: a number, a symbol, or arithmetic on a symbol (`H/8`, `2*H`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum SizeDecl {
     /// Fixed.
     Fixed(i64),
     /// Symbolic.
     Sym(String),
+    /// An expression over one symbol; `/` divides exactly (checked by lowering and sizes).
+    Expr(IntExpr),
 }
 
 /// A named input `[C, H, W]`.
@@ -829,7 +831,15 @@ impl Reader {
                 match &it.kind {
                     ValueKind::Int(i) => size.push((SizeDecl::Fixed(*i), it.span)),
                     ValueKind::Str(s) if is_ident(s) => size.push((SizeDecl::Sym(s.clone()), it.span)),
-                    _ => self.err(type_error(it, "a size or a symbol like `H`", &what).with_help(help)),
+                    ValueKind::Str(s) if parse_int_expr(s).is_some() => {
+                        if let Some(e) = parse_int_expr(s) {
+                            size.push((SizeDecl::Expr(e), it.span));
+                        }
+                    }
+                    _ => self.err(
+                        type_error(it, "a size, a symbol like `H`, or arithmetic like `H/8`", &what)
+                            .with_help(format!("{help}; `H/8`, `2*H` and `H-1` are sizes too")),
+                    ),
                 }
             }
             if let (Some(c), Ok([h, w])) = (c, <[_; 2]>::try_from(size)) {

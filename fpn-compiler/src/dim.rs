@@ -170,10 +170,103 @@ impl Dim {
         }
     }
 
+    /// The divisions inside the expression as `(numerator, divisor)` pairs, outermost first.
+    ///
+    /// In an input size every division is exact (docs/spec.md): `H/16` requires `16 | H`.
+    /// Folding keeps that meaning: `floor(floor(x/a)/b) = floor(x/(a·b))` is exact for both
+    /// divisions iff `a·b | x`, and `floor(x/d) + k = floor((x + k·d)/d)` is exact iff the left is.
+    pub fn divisions(&self) -> Vec<(&Dim, i64)> {
+        let mut out = Vec::new();
+        let mut d = self;
+        loop {
+            match d {
+                Dim::Const(_) | Dim::Sym(_) => return out,
+                Dim::Lin { a, .. } => d = a,
+                Dim::Div { a, div } => {
+                    out.push((a.as_ref(), *div));
+                    d = a;
+                }
+                Dim::Min(..) => return out,
+            }
+        }
+    }
+
+    /// The value of the one symbol for which this input size equals `v`, reading every division
+    /// as exact; `None` when there is none (a non-exact step, overflow) or the expression is not
+    /// a chain of multiply-adds and divisions over one symbol.
+    pub fn solve(&self, v: i64) -> Option<i64> {
+        let mut v = v;
+        let mut d = self;
+        loop {
+            match d {
+                Dim::Sym(_) => return Some(v),
+                Dim::Lin { a, mul, add } => {
+                    let t = v.checked_sub(*add)?;
+                    if *mul == 0 || t.checked_rem(*mul)? != 0 {
+                        return None;
+                    }
+                    v = t.checked_div(*mul)?;
+                    d = a;
+                }
+                Dim::Div { a, div } => {
+                    v = v.checked_mul(*div)?;
+                    d = a;
+                }
+                Dim::Const(_) | Dim::Min(..) => return None,
+            }
+        }
+    }
+
+    /// The steps [`Dim::solve`] takes, outermost first, for code generation.
+    pub fn solve_steps(&self) -> Option<Vec<SolveStep>> {
+        let mut out = Vec::new();
+        let mut d = self;
+        loop {
+            match d {
+                Dim::Sym(_) => return Some(out),
+                Dim::Lin { a, mul, add } if *mul != 0 => {
+                    out.push(SolveStep::SubDiv { sub: *add, div: *mul });
+                    d = a;
+                }
+                Dim::Div { a, div } => {
+                    out.push(SolveStep::Mul(*div));
+                    d = a;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `self` with symbol `s` replaced by `by`, folded; `None` on overflow.
+    pub fn subst(&self, s: SymId, by: &Dim) -> Option<Dim> {
+        Some(match self {
+            Dim::Const(_) => self.clone(),
+            Dim::Sym(x) if *x == s => by.clone(),
+            Dim::Sym(_) => self.clone(),
+            Dim::Lin { a, mul, add } => a.subst(s, by)?.lin(*mul, *add)?,
+            Dim::Div { a, div } => a.subst(s, by)?.floor_div(*div)?,
+            Dim::Min(a, b) => a.subst(s, by)?.min(&b.subst(s, by)?),
+        })
+    }
+
     /// Renders with symbol names.
     pub fn display<'a>(&'a self, names: &'a [String]) -> DimDisplay<'a> {
         DimDisplay { dim: self, names }
     }
+}
+
+/// One step of inverting an input size (see [`Dim::solve_steps`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SolveStep {
+    /// `v = (v - sub) / div`, which must be exact.
+    SubDiv {
+        /// Subtracted first.
+        sub: i64,
+        /// Then divided by, exactly.
+        div: i64,
+    },
+    /// `v = v · k` (undoing an exact division by `k`).
+    Mul(i64),
 }
 
 /// Greatest common divisor of non-negative numbers.

@@ -48,6 +48,8 @@ pub enum CheckKind {
     CircularPad,
     /// Inputs of an elementwise merge must have equal sizes.
     MergeEq,
+    /// A division in an input size must be exact: `lhs = d·floor(a/d)` equals `rhs = a`.
+    ExactDiv,
 }
 
 /// A condition on the input sizes, `lhs >= rhs` or `lhs == rhs`.
@@ -72,7 +74,7 @@ impl Constraint {
     pub fn holds(&self, env: &[i64]) -> Option<bool> {
         let (a, b) = (self.lhs.eval(env)?, self.rhs.eval(env)?);
         Some(match self.kind {
-            CheckKind::MergeEq => a == b,
+            CheckKind::MergeEq | CheckKind::ExactDiv => a == b,
             _ => a >= b,
         })
     }
@@ -113,11 +115,39 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
         let mut params: Vec<(String, Vec<i64>)> = Vec::new();
         let mut flops: Option<i64> = Some(0);
         let shape = match &node.op {
-            Op::Input { channels, size, .. } => Shape {
-                c: *channels,
-                h: size[0].clone(),
-                w: size[1].clone(),
-            },
+            Op::Input { channels, size, .. } => {
+                for (axis, d) in size.iter().enumerate() {
+                    if matches!(d, Dim::Const(_) | Dim::Sym(_)) {
+                        continue;
+                    }
+                    for (num, div) in d.divisions() {
+                        match num.floor_div(div).and_then(|q| q.lin(div, 0)) {
+                            Some(lhs) => cons.push(Constraint {
+                                kind: CheckKind::ExactDiv,
+                                node: i,
+                                axis,
+                                lhs,
+                                rhs: num.clone(),
+                                slots: (0, 0),
+                            }),
+                            None => diags.push(overflow("an input size")),
+                        }
+                    }
+                    cons.push(Constraint {
+                        kind: CheckKind::Positive,
+                        node: i,
+                        axis,
+                        lhs: d.clone(),
+                        rhs: Dim::Const(1),
+                        slots: (0, 0),
+                    });
+                }
+                Shape {
+                    c: *channels,
+                    h: size[0].clone(),
+                    w: size[1].clone(),
+                }
+            }
             Op::Conv(c) => {
                 let x = &ins[0];
                 if x.c % c.groups != 0 {

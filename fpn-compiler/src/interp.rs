@@ -2,7 +2,7 @@
 //! per node, no fusion. It is the oracle the generated code is tested against.
 //!
 //! Invariants: every input is checked (present, batch, channels, spatial sizes against the
-//! spec's [`Dim`] expressions) and every node's evaluated size is checked to be ≥ 1 and merged
+//! spec's [`Dim`](crate::dim::Dim) expressions) and every node's evaluated size is checked to be ≥ 1 and merged
 //! sizes to agree BEFORE any op runs; after each op the produced shape is compared with the
 //! evaluated one. Nothing here panics on user input; every failure is an [`Error`].
 
@@ -12,7 +12,6 @@ use fpn_runtime::ndarray::{ArrayD, ArrayView1, ArrayView4, Ix1, Ix4};
 use fpn_runtime::{Activation, BatchNorm, Conv2dParams, Error, Init, Pool2dParams, Resize, Result, Tensor, Weights};
 use petgraph::graph::NodeIndex;
 
-use crate::dim::Dim;
 use crate::infer::Analysis;
 use crate::ir::{Graph, Node, Op, Pool};
 
@@ -317,26 +316,28 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
             });
         }
     }
-    // symbols
-    let mut env: Vec<Option<i64>> = vec![None; g.symbols.len()];
-    for (_, size, actual) in &found {
-        for k in 0..2 {
-            if let Dim::Sym(s) = size[k] {
-                if let Some(slot) = env.get_mut(s as usize) {
-                    if slot.is_none() {
-                        *slot = i64::try_from(actual[k]).ok();
-                    }
-                }
-            }
-        }
-    }
-    let mut vals = Vec::with_capacity(env.len());
-    for (sym, v) in g.symbols.iter().zip(&env) {
-        let Some(v) = *v else {
+    // symbols: each from the first input size that mentions it alone (divisions are exact), in
+    // symbol order, range-checked at once (the order of the generated `check_sizes`)
+    let mut vals = Vec::with_capacity(g.symbols.len());
+    for (s, sym) in g.symbols.iter().enumerate() {
+        let def = found.iter().find_map(|(name, size, actual)| {
+            (0..2)
+                .find(|&k| size[k].symbols() == [s as u32] && size[k].solve_steps().is_some())
+                .map(|k| (name, &size[k], actual[k], k))
+        });
+        let Some((name, d, actual, k)) = def else {
             return Err(Error::InvalidParams {
                 op: "forward",
                 reason: format!("size symbol `{}` is not the height or width of any input", sym.name),
             });
+        };
+        let Some(v) = i64::try_from(actual).ok().and_then(|v| d.solve(v)) else {
+            let axis = if k == 0 { "height" } else { "width" };
+            return Err(not_accepted(format!(
+                "input `{name}` has {axis} {actual}, but no whole {} gives {} = {actual}",
+                sym.name,
+                d.display(&names)
+            )));
         };
         if v < sym.min || sym.max.is_some_and(|m| v > m) {
             return Err(not_accepted(format!("{} = {v} is out of range", sym.name)));
@@ -345,6 +346,18 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
     }
     for (name, size, actual) in &found {
         for k in 0..2 {
+            for (num, div) in size[k].divisions() {
+                if num.eval(&vals).is_none_or(|v| v.rem_euclid(div) != 0) {
+                    let axis = if k == 0 { "height" } else { "width" };
+                    return Err(not_accepted(format!(
+                        "input `{name}` has {axis} {} = {}, but `/` divides exactly and {} = {} is not a multiple of {div}",
+                        actual[k],
+                        size[k].display(&names),
+                        num.display(&names),
+                        num.eval(&vals).map_or_else(|| "?".to_string(), |v| v.to_string())
+                    )));
+                }
+            }
             let want = size[k].eval(&vals);
             if want != i64::try_from(actual[k]).ok() {
                 let axis = if k == 0 { "height" } else { "width" };

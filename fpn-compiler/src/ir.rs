@@ -70,7 +70,9 @@ pub enum Op {
         name: String,
         /// Channels.
         channels: i64,
-        /// Height and width.
+        /// Height and width. A division inside is exact: `H/16` accepts only `H` with `16 | H`
+        /// (a [`crate::infer::CheckKind::ExactDiv`] constraint), so the symbol can be solved
+        /// back from the size ([`Dim::solve`]).
         size: [Dim; 2],
     },
     /// Convolution; 1 input.

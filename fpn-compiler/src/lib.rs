@@ -102,6 +102,15 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
                     let sym = &graph.symbols[i];
                     let mut env = vec![1; graph.symbols.len()];
                     env[i] = sym.min;
+                    // symbols determined by this one take their values at its minimum (if allowed)
+                    for d in &acc.dependents {
+                        if let Some(j) = graph.symbols.iter().position(|x| x.name == d.symbol) {
+                            env[j] = graph.symbols[j].min;
+                            if let Some(v) = d.dim.eval(&env).filter(|&v| v >= graph.symbols[j].min) {
+                                env[j] = v;
+                            }
+                        }
+                    }
                     let mut d = Diagnostic::error(
                         "E0324",
                         sym.span,
@@ -111,6 +120,18 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
                     .with_help("see the errors below for the first node that breaks at the smallest size");
                     if let Some(max) = sym.max {
                         d = d.with_note(format!("{} is bounded to {}..{}", sym.name, sym.min, max));
+                    }
+                    if !acc.dependents.is_empty() {
+                        let rel: Vec<String> = acc
+                            .dependents
+                            .iter()
+                            .map(|x| format!("{} = {}", x.symbol, x.expr))
+                            .collect();
+                        d = d.with_note(format!(
+                            "merges tie other sizes to {}: {} (`/` exact)",
+                            sym.name,
+                            rel.join(", ")
+                        ));
                     }
                     errors.push(d);
                     let failures = infer::check(&graph, &analysis, &constraints, &env);
@@ -230,6 +251,156 @@ impl FixedSizeHint {
     }
 }
 
+/// Most re-analyses one "change a padding" suggestion may run.
+const MAX_PADDING_TRIES: usize = 12;
+
+/// One padding edit: which nodes (all lowered from one place in the spec), and what to write.
+struct PaddingEdit {
+    nodes: Vec<NodeIndex>,
+    span: span::Span,
+    name: String,
+    what: String,
+    apply: fn(&mut Op, i64),
+    arg: i64,
+}
+
+fn set_conv_padding(op: &mut Op, p: i64) {
+    if let Op::Conv(c) = op {
+        c.padding = [p; 4];
+    }
+}
+
+fn set_pool_padding(op: &mut Op, p: i64) {
+    if let Op::MaxPool(x) | Op::AvgPool(x) = op {
+        x.padding = [p; 2];
+    }
+}
+
+fn set_ceil_mode(op: &mut Op, on: i64) {
+    if let Op::MaxPool(x) | Op::AvgPool(x) = op {
+        x.ceil_mode = on != 0;
+    }
+}
+
+/// The padding edits to try for a failure at `at`: the convs and pools it depends on, nearest
+/// first: a pool's `ceil_mode` toggled, then `padding ± 1` (pools within PyTorch's
+/// `padding ≤ kernel/2`). An edit changes every node lowered from the same place in the spec (a
+/// block body used twice changes twice), and places that lower to differently padded nodes (a
+/// pyramid generator) are skipped, because no one spec edit gives them a new padding.
+fn padding_edits(g: &Graph, at: NodeIndex) -> Vec<PaddingEdit> {
+    let mut seen = vec![false; g.graph.node_count()];
+    let mut queue = std::collections::VecDeque::from([at]);
+    let mut out = Vec::new();
+    let mut spans_done: Vec<span::Span> = Vec::new();
+    while let Some(i) = queue.pop_front() {
+        if std::mem::replace(&mut seen[i.index()], true) {
+            continue;
+        }
+        let node = g.node(i);
+        queue.extend(node.inputs.iter().copied());
+        if !matches!(node.op, Op::Conv(_) | Op::MaxPool(_) | Op::AvgPool(_)) || spans_done.contains(&node.span) {
+            continue;
+        }
+        spans_done.push(node.span);
+        let same: Vec<NodeIndex> = g
+            .order()
+            .filter(|&j| {
+                g.node(j).span == node.span && matches!(g.node(j).op, Op::Conv(_) | Op::MaxPool(_) | Op::AvgPool(_))
+            })
+            .collect();
+        if same.iter().any(|&j| !same_padding(&g.node(j).op, &node.op)) {
+            continue;
+        }
+        let edit = |what: String, apply: fn(&mut Op, i64), arg: i64| PaddingEdit {
+            nodes: same.clone(),
+            span: node.span,
+            name: node.name.clone(),
+            what,
+            apply,
+            arg,
+        };
+        match &node.op {
+            Op::Conv(c) if c.padding.iter().all(|&p| p == c.padding[0]) => {
+                let p = c.padding[0];
+                for q in [p - 1, p + 1] {
+                    if q >= 0 {
+                        out.push(edit(format!("`padding: {q}`"), set_conv_padding, q));
+                    }
+                }
+            }
+            Op::MaxPool(x) | Op::AvgPool(x) if x.padding[0] == x.padding[1] => {
+                let p = x.padding[0];
+                let half = x.kernel[0].min(x.kernel[1]) / 2;
+                let on = !x.ceil_mode;
+                out.push(edit(format!("`ceil_mode: {on}`"), set_ceil_mode, i64::from(on)));
+                for q in [p - 1, p + 1] {
+                    if (0..=half).contains(&q) {
+                        out.push(edit(format!("`padding: {q}`"), set_pool_padding, q));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether two conv/pool ops have the same padding settings (the only part an edit changes).
+fn same_padding(a: &Op, b: &Op) -> bool {
+    match (a, b) {
+        (Op::Conv(x), Op::Conv(y)) => x.padding == y.padding,
+        (Op::MaxPool(x), Op::MaxPool(y)) | (Op::AvgPool(x), Op::AvgPool(y)) => {
+            x.padding == y.padding && x.ceil_mode == y.ceil_mode
+        }
+        _ => false,
+    }
+}
+
+/// "Set `padding: 2` on `down.1`": padding edits near the failure, each offered only when
+/// re-running the size analysis on the changed graph shows both given sizes then work.
+/// Returns `(span, label, help)` of at most two, on different nodes.
+fn padding_suggestions(c: &Constraint, hint: &FixedSizeHint) -> Vec<(span::Span, String, String)> {
+    let mut out: Vec<(span::Span, String, String)> = Vec::new();
+    for e in padding_edits(&hint.sym, c.node).into_iter().take(MAX_PADDING_TRIES) {
+        if out.iter().any(|(sp, _, _)| *sp == e.span) {
+            continue;
+        }
+        let mut g = hint.sym.clone();
+        for &n in &e.nodes {
+            (e.apply)(&mut g.graph[n].op, e.arg);
+        }
+        let acc = accepted_of(&g);
+        let works = acc
+            .iter()
+            .zip(hint.size)
+            .all(|(a, v)| a.as_ref().is_some_and(|a| a.contains(v)));
+        if !works {
+            continue;
+        }
+        let Some(axis_set) = &acc[c.axis.min(1)] else { continue };
+        let (h, w) = (hint.size[0], hint.size[1]);
+        let also = if e.nodes.len() > 1 {
+            format!(" (it is used {} times; each changes)", e.nodes.len())
+        } else {
+            String::new()
+        };
+        out.push((
+            e.span,
+            format!("set {} here", e.what),
+            format!(
+                "set {} on `{}`{also}: then {h}×{w} works, and the spec accepts {}",
+                e.what,
+                e.name,
+                axis_set.describe()
+            ),
+        ));
+        if out.len() == 2 {
+            break;
+        }
+    }
+    out
+}
+
 /// For a merge whose other side is a scale upsample: "make it `match` the skip", offered only
 /// when re-running the size analysis on the changed graph shows the current size then works.
 fn match_suggestion(g: &Graph, c: &Constraint, hint: Option<&FixedSizeHint>) -> Option<String> {
@@ -257,6 +428,14 @@ fn match_suggestion(g: &Graph, c: &Constraint, hint: Option<&FixedSizeHint>) -> 
                 .then(|| format!("{what}: then {v} works, and the spec accepts {}", acc.describe()))
         }
         None => Some(what),
+    }
+}
+
+/// The declared size of input `i` along `axis`.
+fn sym_size(g: &Graph, i: NodeIndex, axis: usize) -> Dim {
+    match &g.node(i).op {
+        Op::Input { size, .. } => size[axis.min(1)].clone(),
+        _ => Dim::Const(0),
     }
 }
 
@@ -292,6 +471,42 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
     let axis = axis_word(c.axis);
     let in_shape = node.inputs.first().map(|i| shape_of(*i)).unwrap_or_default();
     let d = match c.kind {
+        CheckKind::Positive if matches!(node.op, Op::Input { .. }) => Diagnostic::error(
+            "E0320",
+            node.span,
+            format!(
+                "input `{}` would have {axis} `{}` = {} (it must be at least 1)",
+                node.name,
+                c.lhs.display(&g.symbol_names()),
+                ev(&c.lhs)
+            ),
+        )
+        .with_label(format!("{axis} {}", ev(&c.lhs)))
+        .with_note(fmt_inputs(g, a, env)),
+        CheckKind::ExactDiv => {
+            let names = g.symbol_names();
+            let div = match &c.lhs {
+                Dim::Lin { mul, .. } => *mul,
+                _ => 1,
+            };
+            Diagnostic::error(
+                "E0325",
+                node.span,
+                format!(
+                    "input `{}` has {axis} `{}`, which is not a whole number: `{}` = {} is not a multiple of {div}",
+                    node.name,
+                    sym_size(g, c.node, c.axis).display(&names),
+                    c.rhs.display(&names),
+                    ev(&c.rhs)
+                ),
+            )
+            .with_label(format!("`{}` must be a multiple of {div}", c.rhs.display(&names)))
+            .with_note(format!(
+                "`/` in an input size divides exactly, so `{}` is only a size where {div} divides `{}`",
+                sym_size(g, c.node, c.axis).display(&names),
+                c.rhs.display(&names)
+            ))
+        }
         CheckKind::Positive => Diagnostic::error(
             "E0320",
             node.span,
@@ -367,11 +582,28 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
         }
     };
     let mut help = hint.and_then(|h| h.help(c.axis));
+    if c.kind == CheckKind::ExactDiv {
+        help = Some(format!(
+            "give `{}` a size where `{}` is a whole number, or widen the bounds of its symbol",
+            node.name,
+            sym_size(g, c.node, c.axis).display(&g.symbol_names())
+        ));
+    }
     if c.kind == CheckKind::MergeEq {
         if let Some(m) = match_suggestion(g, c, hint) {
             help = Some(match help {
                 Some(h) => format!("{h}; or {m}"),
                 None => m,
+            });
+        }
+    }
+    let mut d = d;
+    if let Some(h) = hint {
+        for (span, label, text) in padding_suggestions(c, h) {
+            d = d.with_secondary(span, label);
+            help = Some(match help {
+                Some(x) => format!("{x}; or {text}"),
+                None => text,
             });
         }
     }

@@ -243,6 +243,118 @@ impl<'s> Lower<'s> {
         Some(idx)
     }
 
+    /// The id of size symbol `name`: a declared one, or (when the spec declares none) a new one.
+    #[allow(clippy::result_large_err)] // an error here is reported once, not hot
+    fn symbol(&mut self, name: &str, span: Span) -> Result<u32, Diagnostic> {
+        if let Some(i) = self.symbols.iter().position(|x| x.name == name) {
+            return Ok(i as u32);
+        }
+        if !self.spec.symbols.is_empty() {
+            let declared: Vec<&str> = self.spec.symbols.iter().map(|d| d.name.text.as_str()).collect();
+            let help = match ast::suggest(name, declared.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`? (declared: {})", declared.join(", ")),
+                None => format!(
+                    "declare it under `symbols:`, e.g. `{name}: 1..` (declared: {})",
+                    declared.join(", ")
+                ),
+            };
+            return Err(Diagnostic::error(
+                "E0224",
+                span,
+                format!("unknown size symbol `{name}`: the spec declares its symbols under `symbols:`"),
+            )
+            .with_label("not a declared symbol")
+            .with_help(help));
+        }
+        self.symbols.push(Symbol {
+            name: name.to_string(),
+            span,
+            min: 1,
+            max: None,
+        });
+        Ok(self.symbols.len() as u32 - 1)
+    }
+
+    /// An input size expression (`H/8`, `2*H`, `H-1`) as a [`Dim`] over one symbol. Division is
+    /// exact: of constants it must divide, of a symbol it becomes a constraint (infer).
+    #[allow(clippy::result_large_err)] // an error here is reported once, not hot
+    fn size_expr(&mut self, e: &IntExpr, span: Span) -> Result<Dim, Diagnostic> {
+        let bad = |msg: String, label: &str, help: &str| {
+            Diagnostic::error("E0225", span, msg)
+                .with_label(label.to_string())
+                .with_help(help.to_string())
+        };
+        let overflow = || {
+            bad(
+                "the input size expression overflows".into(),
+                "numbers too large",
+                "sizes must stay below 2^63; check for a typo in a large number",
+            )
+        };
+        Ok(match e {
+            IntExpr::Lit(v) => Dim::Const(*v),
+            IntExpr::Param(name) => Dim::Sym(self.symbol(name, span)?),
+            IntExpr::Bin(a, op, b) => {
+                let (a, b) = (self.size_expr(a, span)?, self.size_expr(b, span)?);
+                let one_symbol = "an input size is arithmetic on one symbol with numbers, like `H/8`, `2*H` or `H-1`";
+                match (&a, &b, op) {
+                    (_, Dim::Const(0), '/') => {
+                        return Err(bad(
+                            "division by zero in an input size".into(),
+                            "divides by 0",
+                            "divide by a positive number, e.g. `H/8`",
+                        ))
+                    }
+                    (_, Dim::Const(c), '/') if *c < 0 => {
+                        return Err(bad(
+                            format!("an input size divides by {c}"),
+                            "negative divisor",
+                            "divide by a positive number, e.g. `H/8`",
+                        ))
+                    }
+                    (Dim::Const(x), Dim::Const(c), '/') => {
+                        if x.rem_euclid(*c) != 0 {
+                            return Err(bad(
+                                format!("{x}/{c} is not a whole number"),
+                                "not a whole number",
+                                "`/` in an input size divides exactly; write the size as a number",
+                            ));
+                        }
+                        Dim::Const(x.div_euclid(*c))
+                    }
+                    (_, Dim::Const(c), '/') => a.floor_div(*c).ok_or_else(overflow)?,
+                    (_, _, '/') => {
+                        return Err(bad(
+                            "an input size divides by a size symbol".into(),
+                            "divides by a symbol",
+                            one_symbol,
+                        ))
+                    }
+                    (Dim::Const(x), Dim::Const(y), _) => Dim::Const(
+                        match op {
+                            '+' => x.checked_add(*y),
+                            '-' => x.checked_sub(*y),
+                            _ => x.checked_mul(*y),
+                        }
+                        .ok_or_else(overflow)?,
+                    ),
+                    (d, Dim::Const(c), '+') | (Dim::Const(c), d, '+') => d.add(*c).ok_or_else(overflow)?,
+                    (d, Dim::Const(c), '-') => d.add(c.checked_neg().ok_or_else(overflow)?).ok_or_else(overflow)?,
+                    (Dim::Const(c), d, '-') => d.lin(-1, *c).ok_or_else(overflow)?,
+                    (d, Dim::Const(c), '*') | (Dim::Const(c), d, '*') => d.lin(*c, 0).ok_or_else(overflow)?,
+                    _ => {
+                        let what = if *op == '*' { "multiplies" } else { "combines" };
+                        return Err(bad(
+                            format!("an input size {what} two symbolic sizes"),
+                            "not arithmetic on one symbol",
+                            one_symbol,
+                        ));
+                    }
+                }
+            }
+        })
+    }
+
     fn inputs(&mut self) -> Vec<NodeIndex> {
         let mut out = Vec::new();
         for d in &self.spec.symbols {
@@ -273,21 +385,24 @@ impl<'s> Lower<'s> {
                         }
                         Dim::Const(*v)
                     }
-                    SizeDecl::Sym(name) => {
-                        let id = match self.symbols.iter().position(|x| &x.name == name) {
-                            Some(i) => i,
-                            None => {
-                                self.symbols.push(Symbol {
-                                    name: name.clone(),
-                                    span: *span,
-                                    min: 1,
-                                    max: None,
-                                });
-                                self.symbols.len() - 1
-                            }
-                        };
-                        Dim::Sym(id as u32)
-                    }
+                    SizeDecl::Sym(name) => match self.symbol(name, *span) {
+                        Ok(id) => Dim::Sym(id),
+                        Err(d) => {
+                            self.diags.push(d);
+                            Dim::Const(1)
+                        }
+                    },
+                    SizeDecl::Expr(e) => match self.size_expr(e, *span) {
+                        Ok(Dim::Const(v)) if v < 1 => {
+                            self.diags.push(positive(*span, "an input size", v));
+                            Dim::Const(1)
+                        }
+                        Ok(d) => d,
+                        Err(d) => {
+                            self.diags.push(d);
+                            Dim::Const(1)
+                        }
+                    },
                 });
             }
             let [h, w] = <[Dim; 2]>::try_from(size).unwrap_or([Dim::Const(1), Dim::Const(1)]);

@@ -7,7 +7,7 @@
 //! `P` above `T`. `T` comes from slope/error bounds on each expression; docs/sizes.md proves it.
 //! The set is found by evaluating the constraints at every value up to `T + P`, which is exact.
 
-use crate::dim::{lcm, Dim, SymId};
+use crate::dim::{gcd, lcm, Dim, SymId};
 use crate::infer::Constraint;
 use crate::ir::Graph;
 
@@ -20,9 +20,68 @@ pub enum SizesError {
     /// The period or threshold is too large to scan.
     #[error("the size pattern of `{0}` repeats only every {1} values, too many to analyse exactly")]
     TooLarge(String, String),
-    /// A constraint ties two symbols together.
-    #[error("the sizes `{0}` and `{1}` constrain each other; they are only checked for given values")]
-    Joint(String, String),
+    /// A constraint ties two symbols together in a way the elimination cannot solve; the
+    /// third field says which (`` `m` merges ceil(H3/4) with ceil(H4/2)``).
+    #[error("the sizes `{0}` and `{1}` constrain each other ({2}); they are only checked for given values")]
+    Joint(String, String, String),
+    /// Not an error: the symbol is a function of another one, whose [`Accepted`] lists it under
+    /// [`Accepted::dependents`] and describes the joint set.
+    #[error("{0} = {2}: determined by `{1}` (see the joint set of `{1}`)")]
+    Dependent(String, String, String),
+    /// Not an error: the symbol is tied to another by merges that allow several of its values
+    /// for one of the other's; the other's [`Accepted::related`] gives them.
+    #[error("{0} is tied to `{1}` by {2} (see the joint set of `{1}`)")]
+    Related(String, String, String),
+}
+
+/// A symbol tied to the free symbol `x` of its joint set by merges that round on both sides,
+/// so one `x` allows a set `Y(x)` of its values. Exact: `Y(x)` is tabulated for every accepted
+/// `x ≤ upto`, and beyond it `Y(x + shift.0) = Y(x) + shift.1` (docs/sizes.md).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Related {
+    /// The related symbol.
+    pub symbol: String,
+    /// The merges that tie it, as equations (`ceil(H4/2) = ceil(H3/4)`).
+    pub rule: String,
+    /// `(x, Y(x))` for every accepted `x ≤ upto`, ascending.
+    #[serde(skip)]
+    pub table: Vec<(i64, Vec<i64>)>,
+    /// Last tabulated value of the free symbol.
+    pub upto: i64,
+    /// `(Δx, Δy)`: beyond `upto − Δx`, adding `Δx` to `x` adds `Δy` to each of its values.
+    pub shift: (i64, i64),
+}
+
+impl Related {
+    /// `Y(x)`: the values of the related symbol that go with an accepted `x` (empty otherwise).
+    pub fn values(&self, x: i64) -> Vec<i64> {
+        let (dx, dy) = self.shift;
+        let (mut x0, mut n) = (x, 0i64);
+        if x > self.upto && dx > 0 {
+            n = (x - self.upto + dx - 1) / dx;
+            x0 = x - n * dx;
+        }
+        match self.table.binary_search_by_key(&x0, |(k, _)| *k) {
+            Ok(i) => self.table[i]
+                .1
+                .iter()
+                .filter_map(|y| y.checked_add(n.checked_mul(dy)?))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// A symbol fixed by the free symbol of its joint set: `symbol = expr(free)`, exact.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Dependent {
+    /// The dependent symbol.
+    pub symbol: String,
+    /// Its value as an expression of the free symbol (`H3/2`; every division exact).
+    pub expr: String,
+    /// The same as a [`Dim`] over the free symbol's id.
+    #[serde(skip)]
+    pub dim: Dim,
 }
 
 /// The accepted values of one symbol.
@@ -42,6 +101,12 @@ pub struct Accepted {
     pub period: i64,
     /// Accepted residues modulo `period`, sorted.
     pub residues: Vec<i64>,
+    /// Symbols tied to this one by merges, each a function of it (empty: independent). The set
+    /// above is then the joint set: `x` is accepted iff `x` and these values of the dependents
+    /// satisfy every rule, and no other values of the dependents do.
+    pub dependents: Vec<Dependent>,
+    /// Symbols tied to this one that are not functions of it (at most one; see [`Related`]).
+    pub related: Vec<Related>,
 }
 
 impl Accepted {
@@ -105,6 +170,11 @@ impl Accepted {
             list.push("…".into());
         }
         let mut s = format!("{} ∈ {{{}}}", self.symbol, list.join(", "));
+        let joint: Vec<String> = self
+            .dependents
+            .iter()
+            .map(|d| format!("{} = {}", d.symbol, d.expr))
+            .collect();
         if let Some(form) = self.closed_form() {
             s.push_str(&format!(" = {form}"));
         } else if !self.residues.is_empty() && self.max.is_none_or(|m| m > self.threshold) {
@@ -114,6 +184,22 @@ impl Accepted {
                 self.symbol,
                 self.period,
                 ranges(&self.residues)
+            ));
+        }
+        if !joint.is_empty() {
+            s.push_str(&format!("; {}", joint.join(", ")));
+        }
+        for r in &self.related {
+            let ex: Vec<String> = first
+                .iter()
+                .take(3)
+                .map(|&x| format!("{} = {x}: {{{}}}", self.symbol, ranges(&r.values(x))))
+                .collect();
+            s.push_str(&format!(
+                "; {} is any value with {} ({}, …)",
+                r.symbol,
+                r.rule,
+                ex.join("; ")
             ));
         }
         s
@@ -211,31 +297,454 @@ fn threshold(c: &Constraint) -> f64 {
 }
 
 /// Computes the accepted set of every symbol of `g` under `cons`.
+///
+/// Symbols that no constraint ties together are analysed one by one. A group tied by merges is
+/// reduced to one free symbol by elimination: a merge `k·s + c = f` with `f`
+/// free of `s` fixes `s = (f − c)/k`, exact, so `s` is substituted everywhere (with the
+/// exactness and `s`'s bounds added as constraints) until one symbol is left; its set is the
+/// joint set and the others are [`SizesError::Dependent`] on it.
 pub fn analyse(g: &Graph, cons: &[Constraint]) -> Vec<Result<Accepted, SizesError>> {
     let names = g.symbol_names();
-    (0..g.symbols.len() as SymId)
-        .map(|s| analyse_symbol(g, cons, s, &names))
+    let n = g.symbols.len();
+    // connected components of symbols, by constraints that mention several
+    let mut comp: Vec<usize> = (0..n).collect();
+    fn root(comp: &mut [usize], mut i: usize) -> usize {
+        while comp[i] != i {
+            comp[i] = comp[comp[i]];
+            i = comp[i];
+        }
+        i
+    }
+    let syms_of = |c: &Constraint| {
+        let mut v = c.lhs.symbols();
+        v.extend(c.rhs.symbols());
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    for c in cons {
+        let v = syms_of(c);
+        for w in v.windows(2) {
+            let (a, b) = (root(&mut comp, w[0] as usize), root(&mut comp, w[1] as usize));
+            if a < n && b < n {
+                comp[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    let mut out: Vec<Option<Result<Accepted, SizesError>>> = vec![None; n];
+    for s in 0..n {
+        if root(&mut comp, s) != s {
+            continue;
+        }
+        let members: Vec<SymId> = (0..n)
+            .filter(|&t| root(&mut comp, t) == s)
+            .map(|t| t as SymId)
+            .collect();
+        let mine: Vec<Constraint> = cons
+            .iter()
+            .filter(|c| syms_of(c).first().is_some_and(|f| members.contains(f)))
+            .cloned()
+            .collect();
+        if let [only] = members[..] {
+            out[only as usize] = Some(analyse_one(g, only, &mine, Vec::new()));
+            continue;
+        }
+        match eliminate(g, &members, mine.clone()) {
+            Some((free, reduced, deps)) => {
+                let fname = names.get(free as usize).cloned().unwrap_or_default();
+                let dependents: Vec<Dependent> = deps
+                    .iter()
+                    .map(|(d, dim)| Dependent {
+                        symbol: names.get(*d as usize).cloned().unwrap_or_default(),
+                        expr: dim.display(&names).to_string(),
+                        dim: dim.clone(),
+                    })
+                    .collect();
+                for d in &dependents {
+                    if let Some(id) = names.iter().position(|x| *x == d.symbol) {
+                        out[id] = Some(Err(SizesError::Dependent(
+                            d.symbol.clone(),
+                            fname.clone(),
+                            d.expr.clone(),
+                        )));
+                    }
+                }
+                out[free as usize] = Some(analyse_one(g, free, &reduced, dependents));
+            }
+            None if members.len() == 2 => match analyse_pair(g, members[0], members[1], &mine) {
+                Some(Ok(acc)) => {
+                    for r in &acc.related {
+                        out[members[1] as usize] = Some(Err(SizesError::Related(
+                            r.symbol.clone(),
+                            acc.symbol.clone(),
+                            r.rule.clone(),
+                        )));
+                    }
+                    out[members[0] as usize] = Some(Ok(acc));
+                }
+                Some(Err(e)) => {
+                    for &m in &members {
+                        out[m as usize] = Some(Err(e.clone()));
+                    }
+                }
+                None => {
+                    let why = why_joint(g, &mine, &names);
+                    for (m, o) in [(members[0], members[1]), (members[1], members[0])] {
+                        out[m as usize] = Some(Err(SizesError::Joint(
+                            names[m as usize].clone(),
+                            names[o as usize].clone(),
+                            why.clone(),
+                        )));
+                    }
+                }
+            },
+            None => {
+                let why = why_joint(g, &mine, &names);
+                for &m in &members {
+                    let other = members.iter().find(|&&o| o != m).copied().unwrap_or(m);
+                    out[m as usize] = Some(Err(SizesError::Joint(
+                        names[m as usize].clone(),
+                        names.get(other as usize).cloned().unwrap_or_default(),
+                        why.clone(),
+                    )));
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| analyse_one(g, i as SymId, &[], Vec::new())))
         .collect()
 }
 
-fn analyse_symbol(g: &Graph, cons: &[Constraint], s: SymId, names: &[String]) -> Result<Accepted, SizesError> {
-    let sym = &g.symbols[s as usize];
-    let mut mine: Vec<&Constraint> = Vec::new();
-    for c in cons {
-        let mut syms = c.lhs.symbols();
-        syms.extend(c.rhs.symbols());
-        syms.sort_unstable();
-        syms.dedup();
-        if syms.contains(&s) {
-            if let Some(other) = syms.iter().find(|&&o| o != s) {
-                return Err(SizesError::Joint(
-                    sym.name.clone(),
-                    names.get(*other as usize).cloned().unwrap_or_default(),
-                ));
+/// The tie elimination cannot undo: the first merge of two symbols where neither side is
+/// `k·s + c` of a symbol the other side does not mention.
+fn why_joint(g: &Graph, cons: &[Constraint], names: &[String]) -> String {
+    let cross = |c: &&Constraint| {
+        let (l, r) = (c.lhs.symbols(), c.rhs.symbols());
+        !l.is_empty() && !r.is_empty() && l != r
+    };
+    let stuck = |c: &&Constraint| {
+        [(&c.lhs, &c.rhs), (&c.rhs, &c.lhs)]
+            .iter()
+            .all(|(side, other)| affine(side).is_none_or(|(s, _, _)| other.symbols().contains(&s)))
+    };
+    let c = cons
+        .iter()
+        .filter(cross)
+        .find(stuck)
+        .or_else(|| cons.iter().find(cross));
+    match c {
+        Some(c) => format!(
+            "`{}` merges {} with {}: {}",
+            g.node(c.node).name,
+            c.lhs.display(names),
+            c.rhs.display(names),
+            if stuck(&c) {
+                "both sides round, so one value of either may allow several of the other"
+            } else {
+                "the sizes it implies are too large to describe"
             }
-            mine.push(c);
+        ),
+        None => "through several merges".into(),
+    }
+}
+
+/// The exact slope of an expression as a reduced fraction `(num, den)`, `den > 0`: the slope of
+/// a `min` is its smaller branch's (the branch it settles on).
+fn slope(d: &Dim) -> Option<(i64, i64)> {
+    let reduce = |n: i64, d: i64| {
+        let g = gcd(n, d).max(1);
+        (n / g, d / g)
+    };
+    Some(match d {
+        Dim::Const(_) => (0, 1),
+        Dim::Sym(_) => (1, 1),
+        Dim::Lin { a, mul, .. } => {
+            let (n, den) = slope(a)?;
+            reduce(n.checked_mul(*mul)?, den)
+        }
+        Dim::Div { a, div } => {
+            let (n, den) = slope(a)?;
+            reduce(n, den.checked_mul(*div)?)
+        }
+        Dim::Min(a, b) => {
+            let (x, y) = (slope(a)?, slope(b)?);
+            if i128::from(x.0) * i128::from(y.1) <= i128::from(y.0) * i128::from(x.1) {
+                x
+            } else {
+                y
+            }
+        }
+    })
+}
+
+/// Most values of the related symbol tried for one value of the free one.
+const MAX_CANDIDATES: i64 = 4096;
+/// Most values of the free symbol whose related values are tabulated.
+const MAX_TABLE: i64 = 100_000;
+
+/// Two symbols `x < y` tied by merges `g(x) = h(y)` that elimination cannot undo (both sides
+/// round). The accepted `x` are those with some `y`; `Y(x)` is found by trying every `y` the
+/// slope bounds allow. With `τ`, `σ` the slopes of `g`, `h` (all merges must have the same
+/// ratio `ρ = τ/σ = p/q`), `Q_y` the lcm of the periods on the `y` side and `Q_x` that of the
+/// `x` side and `q·Q_y`, beyond a threshold `(x, y)` is accepted iff `(x + Q_x, y + ρ·Q_x)` is
+/// (docs/sizes.md), so `X` is periodic with period `Q_x` and `Y` shifts by `ρ·Q_x`. `None`: not
+/// of this form (then "only checked for given values").
+fn analyse_pair(g: &Graph, x: SymId, y: SymId, cons: &[Constraint]) -> Option<Result<Accepted, SizesError>> {
+    let (sx, sy) = (g.symbols.get(x as usize)?, g.symbols.get(y as usize)?);
+    let names = g.symbol_names();
+    let too_large = |what: String| Some(Err(SizesError::TooLarge(sx.name.clone(), what)));
+    let only = |d: &Dim, s: SymId| d.symbols() == [s];
+    let (mut qx, mut qy, mut tx, mut ty) = (1i64, 1i64, 0f64, sy.min as f64);
+    let mut cross: Vec<(&Dim, &Dim)> = Vec::new();
+    let mut ratio: Option<(i64, i64)> = None;
+    let (mut e_g, mut e_h, mut tau, mut sigma) = (0f64, 0f64, 0f64, 0f64);
+    for c in cons {
+        let (l, r) = (c.lhs.symbols(), c.rhs.symbols());
+        let syms: Vec<SymId> = l.iter().chain(&r).copied().collect();
+        if syms.iter().all(|&v| v == x) {
+            for d in [&c.lhs, &c.rhs] {
+                qx = lcm(qx, d.period()?)?;
+            }
+            tx = tx.max(threshold(c));
+        } else if syms.iter().all(|&v| v == y) {
+            for d in [&c.lhs, &c.rhs] {
+                qy = lcm(qy, d.period()?)?;
+            }
+            ty = ty.max(threshold(c));
+        } else {
+            if c.kind != crate::infer::CheckKind::MergeEq {
+                return None;
+            }
+            let (gx, hy) = if only(&c.lhs, x) && only(&c.rhs, y) {
+                (&c.lhs, &c.rhs)
+            } else if only(&c.rhs, x) && only(&c.lhs, y) {
+                (&c.rhs, &c.lhs)
+            } else {
+                return None;
+            };
+            let (t, s) = (slope(gx)?, slope(hy)?);
+            if t.0 <= 0 || s.0 <= 0 {
+                return None;
+            }
+            // ρ = τ/σ, the same for every tie
+            let r = {
+                let (n, d) = (t.0.checked_mul(s.1)?, t.1.checked_mul(s.0)?);
+                let k = gcd(n, d).max(1);
+                (n / k, d / k)
+            };
+            if ratio.is_some_and(|q| q != r) {
+                return None;
+            }
+            ratio = Some(r);
+            qx = lcm(qx, gx.period()?)?;
+            qy = lcm(qy, hy.period()?)?;
+            let (bt, be, bs) = bounds(gx);
+            let (st, se, ss) = bounds(hy);
+            tx = tx.max(bs);
+            ty = ty.max(ss);
+            if cross.is_empty() {
+                // the first tie bounds y by x
+                (tau, e_g, sigma, e_h) = (bt, be, st, se);
+            }
+            cross.push((gx, hy));
         }
     }
+    let (p, q) = ratio?;
+    let (&(g0, h0), _) = cross.split_first()?;
+    let period = lcm(qx, q.checked_mul(qy)?)?;
+    let dy = period.checked_mul(p)? / q;
+    // the y to try for one x: the unsettled start, and around h⁻¹(g(x))
+    let settle = (bounds(h0).2.ceil() as i64).clamp(sy.min, sy.min.saturating_add(MAX_CANDIDATES));
+    let mut env = vec![1i64; g.symbols.len()];
+    // largest value of h before it settles: beyond it, a y that fits is past the settling point
+    let mut h_early = f64::NEG_INFINITY;
+    for yv in sy.min..=settle {
+        env[y as usize] = yv;
+        h_early = h_early.max(h0.eval(&env)? as f64);
+    }
+    // beyond this every y that fits an x is past the y side's threshold (and below its max)
+    let mut t = tx.max((sigma * ty + e_g + e_h) / tau + 1.0);
+    t = t.max((h_early + e_g) / tau + 1.0);
+    if let Some(m) = sy.max {
+        t = t.max((sigma * m as f64 + e_g + e_h) / tau + 1.0);
+    }
+    if !t.is_finite() || t > MAX_TABLE as f64 || period > MAX_TABLE {
+        return too_large(period.to_string());
+    }
+    let threshold = (t.ceil() as i64).max(sx.min);
+    let upto = threshold.checked_add(period)?;
+    if upto > MAX_TABLE {
+        return too_large(upto.to_string());
+    }
+    let mut table: Vec<(i64, Vec<i64>)> = Vec::new();
+    let mut values = |xv: i64| -> Vec<i64> {
+        env[x as usize] = xv;
+        let Some(gv) = g0.eval(&env) else { return Vec::new() };
+        let lo = ((gv as f64 - e_h) / sigma).floor() as i64 - 1;
+        let hi = ((gv as f64 + e_h) / sigma).ceil() as i64 + 1;
+        let top = sy.max.unwrap_or(i64::MAX);
+        let near = lo.max(sy.min)..=hi.min(top).min(lo.max(sy.min).saturating_add(MAX_CANDIDATES));
+        let mut out: Vec<i64> = (sy.min..=settle.min(top)).chain(near).collect();
+        out.sort_unstable();
+        out.dedup();
+        out.retain(|&yv| {
+            env[y as usize] = yv;
+            cons.iter().all(|c| c.holds(&env) == Some(true))
+        });
+        out
+    };
+    let ok = |xv: i64| {
+        let v = values(xv);
+        let accepted = !v.is_empty();
+        if accepted && xv <= upto {
+            table.push((xv, v));
+        }
+        accepted
+    };
+    let scanned = scan(sx, threshold, period, ok);
+    let (listed, pshr, res) = match scanned {
+        Ok(v) => v,
+        Err(e) => return Some(Err(e)),
+    };
+    let rule: Vec<String> = cross
+        .iter()
+        .map(|(a, b)| format!("{} = {}", b.display(&names), a.display(&names)))
+        .collect();
+    Some(Ok(Accepted {
+        symbol: sx.name.clone(),
+        min: sx.min,
+        max: sx.max,
+        listed,
+        threshold,
+        period: pshr,
+        residues: res,
+        dependents: Vec::new(),
+        related: vec![Related {
+            symbol: sy.name.clone(),
+            rule: rule.join(", "),
+            table,
+            upto,
+            shift: (period, dy),
+        }],
+    }))
+}
+
+/// `k·s + c` for a symbol `s`: `(s, k, c)`.
+fn affine(d: &Dim) -> Option<(SymId, i64, i64)> {
+    match d {
+        Dim::Sym(s) => Some((*s, 1, 0)),
+        Dim::Lin { a, mul, add } => match a.as_ref() {
+            Dim::Sym(s) => Some((*s, *mul, *add)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reduces the constraints of a group of symbols to one free symbol: returns it, the
+/// constraints in it alone, and each eliminated symbol as an expression of it. `None` when
+/// some tie is not of the form `k·s + c = f` (then no exact answer is attempted).
+///
+/// Each step picks a merge `k·s + c = f` where `f` does not mention `s` (the highest-numbered
+/// such `s`, so the first declared symbol stays free), sets `s = (f − c)/k` and adds
+/// `k·floor((f − c)/k) = f − c` (the division is exact, since `s` is an integer) and
+/// `min(s) ≤ (f − c)/k ≤ max(s)`. Every pair of values that satisfies the old constraints
+/// satisfies the merge, so it has exactly this `s`; the new constraints hold exactly then.
+#[allow(clippy::type_complexity)]
+fn eliminate(
+    g: &Graph,
+    members: &[SymId],
+    mut cons: Vec<Constraint>,
+) -> Option<(SymId, Vec<Constraint>, Vec<(SymId, Dim)>)> {
+    let mut left: Vec<SymId> = members.to_vec();
+    let mut deps: Vec<(SymId, Dim)> = Vec::new();
+    while left.len() > 1 {
+        let mut pick: Option<(usize, SymId, Dim)> = None;
+        for (ci, c) in cons.iter().enumerate() {
+            if c.kind != crate::infer::CheckKind::MergeEq {
+                continue;
+            }
+            for (side, other) in [(&c.lhs, &c.rhs), (&c.rhs, &c.lhs)] {
+                let Some((s, k, add)) = affine(side) else { continue };
+                if other.symbols().contains(&s) || other.symbols().is_empty() || k == 0 {
+                    continue;
+                }
+                let better = pick.as_ref().is_none_or(|(_, p, _)| s > *p);
+                if better {
+                    pick = Some((ci, s, {
+                        // (other − c)/k with a positive divisor
+                        let t = other.add(add.checked_neg()?)?;
+                        let (t, k) = if k < 0 { (t.lin(-1, 0)?, -k) } else { (t, k) };
+                        Dim::Lin {
+                            a: Box::new(t),
+                            mul: k,
+                            add: 0,
+                        }
+                    }));
+                }
+            }
+        }
+        let (ci, s, packed) = pick?;
+        let Dim::Lin { a: t, mul: k, .. } = packed else {
+            return None;
+        };
+        let expr = t.floor_div(k)?;
+        let at = cons[ci].clone();
+        let mut next: Vec<Constraint> = Vec::with_capacity(cons.len() + 3);
+        if k > 1 {
+            next.push(Constraint {
+                kind: crate::infer::CheckKind::ExactDiv,
+                lhs: expr.lin(k, 0)?,
+                rhs: (*t).clone(),
+                ..at.clone()
+            });
+        }
+        let sym = g.symbols.get(s as usize)?;
+        next.push(Constraint {
+            kind: crate::infer::CheckKind::Positive,
+            lhs: expr.clone(),
+            rhs: Dim::Const(sym.min),
+            ..at.clone()
+        });
+        if let Some(max) = sym.max {
+            next.push(Constraint {
+                kind: crate::infer::CheckKind::Positive,
+                lhs: Dim::Const(max),
+                rhs: expr.clone(),
+                ..at.clone()
+            });
+        }
+        for c in cons {
+            next.push(Constraint {
+                lhs: c.lhs.subst(s, &expr)?,
+                rhs: c.rhs.subst(s, &expr)?,
+                ..c
+            });
+        }
+        cons = next;
+        for (_, d) in &mut deps {
+            *d = d.subst(s, &expr)?;
+        }
+        deps.push((s, expr));
+        left.retain(|&x| x != s);
+    }
+    let free = *left.first()?;
+    // every constraint must now be in the free symbol alone
+    if cons
+        .iter()
+        .any(|c| c.lhs.symbols().iter().chain(&c.rhs.symbols()).any(|&x| x != free))
+    {
+        return None;
+    }
+    deps.sort_by_key(|(s, _)| *s);
+    Some((free, cons, deps))
+}
+
+fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Dependent>) -> Result<Accepted, SizesError> {
+    let sym = &g.symbols[s as usize];
+    let mine: Vec<&Constraint> = mine.iter().collect();
     let too_large = |what: String| SizesError::TooLarge(sym.name.clone(), what);
     let mut period: i64 = 1;
     let mut t = 0f64;
@@ -253,16 +762,39 @@ fn analyse_symbol(g: &Graph, cons: &[Constraint], s: SymId, names: &[String]) ->
     }
     let threshold = (t.ceil() as i64).max(sym.min);
     let mut env = vec![1i64; g.symbols.len()];
-    let mut ok = |x: i64| {
+    let ok = |x: i64| {
         env[s as usize] = x;
         mine.iter().all(|c| c.holds(&env) == Some(true))
     };
+    let (listed, p, res) = scan(sym, threshold, period, ok)?;
+    Ok(Accepted {
+        symbol: sym.name.clone(),
+        min: sym.min,
+        max: sym.max,
+        listed,
+        threshold,
+        period: p,
+        residues: res,
+        dependents,
+        related: Vec::new(),
+    })
+}
+
+/// The values `ok` accepts from the symbol's minimum to `threshold` (listed), and the residues
+/// modulo `period` it accepts in `(threshold, threshold + period]`, shrunk to the smallest
+/// period describing the same classes: `(listed, period, residues)`.
+fn scan(
+    sym: &crate::ir::Symbol,
+    threshold: i64,
+    period: i64,
+    mut ok: impl FnMut(i64) -> bool,
+) -> Result<(Vec<i64>, i64, Vec<i64>), SizesError> {
     let end = match sym.max {
         Some(m) => m.min(threshold),
         None => threshold,
     };
     if end.saturating_sub(sym.min) > MAX_SCAN {
-        return Err(too_large(end.to_string()));
+        return Err(SizesError::TooLarge(sym.name.clone(), end.to_string()));
     }
     let listed: Vec<i64> = (sym.min..=end).filter(|&x| ok(x)).collect();
     let mut residues: Vec<i64> = Vec::new();
@@ -286,13 +818,5 @@ fn analyse_symbol(g: &Graph, cons: &[Constraint], s: SymId, names: &[String]) ->
     let mut res: Vec<i64> = residues.iter().map(|r| r % p).collect();
     res.sort_unstable();
     res.dedup();
-    Ok(Accepted {
-        symbol: sym.name.clone(),
-        min: sym.min,
-        max: sym.max,
-        listed,
-        threshold,
-        period: p,
-        residues: res,
-    })
+    Ok((listed, p, res))
 }

@@ -723,3 +723,53 @@ proptest! {
         check_mutant(&muts)?;
     }
 }
+
+/// Hostile input size expressions: none panics or runs long, each one either compiles or
+/// fails with an error (with a help line), whatever it does to the size analysis.
+#[test]
+fn hostile_size_expressions() {
+    let exprs = [
+        "H/9223372036854775807",
+        "H*9223372036854775807",
+        "9223372036854775807*H+1",
+        "H-9223372036854775807-9223372036854775807",
+        "0-H",
+        "1-H",
+        "H*0",
+        "0*H+5",
+        "H/2/2/2/2/2/2/2/2/2/2/2/2/2/2/2",
+        "H*1000000000*1000000000/3",
+        "H/0",
+        "H/H",
+        "H+H",
+        "H-H",
+        "2*H/4-1+9",
+        "H/65536*65536",
+        "H*-2",
+        "H/",
+        "*H",
+        "H//2",
+    ];
+    let mut cases = Vec::new();
+    for e in exprs {
+        for (what, input) in [
+            ("h", format!("[3, {e}, 8]")),
+            ("both", format!("[3, {e}, {e}]")),
+            ("two inputs", format!("[3, {e}, 8]\n  y: [3, H, 8]")),
+        ] {
+            let text = format!(
+                "name: T\ninputs:\n  x: {input}\nnodes:\n  n: {{from: x, conv: {{out: 4, kernel: 3, stride: 2}}}}\noutputs: [n]\n"
+            );
+            cases.push((format!("{e} ({what})"), text));
+        }
+    }
+    let bad = never_panics(&cases);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    for (what, text) in &cases {
+        if let Ok(Err(d)) = run(text) {
+            for x in d.iter().filter(|d| d.is_error()) {
+                assert!(x.help.is_some(), "{what}: {} has no help", x.code);
+            }
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! Runs the checked-in generated modules (`tests/generated/{fpn3,two,fixed}.rs`, kept current by
+//! Runs the checked-in generated modules (`tests/generated/{fpn3,two,fixed,exprs}.rs`, kept current by
 //! `codegen_golden.rs`) and compares it with the interpreter: same outputs (up to the float
 //! rounding of batch-norm folding), same accepted and refused input sizes.
 
@@ -222,7 +222,7 @@ fn two_inputs_size_rules_match_interpreter() {
         );
     }
     let model = Two::from_safetensors_bytes(params.to_safetensors_bytes().expect("bytes")).expect("loads");
-    for h in [4usize, 7, 8, 64] {
+    for h in [4usize, 6, 8, 64] {
         let (x, y) = (random([2, 2, h, 5], h as u64), random([2, 2, h / 2, 5], 100 + h as u64));
         let want = interp::run(&g, &a, &params, &[("x", x.view()), ("y", y.view())]).expect("interpreter runs");
         let got = model
@@ -235,8 +235,9 @@ fn two_inputs_size_rules_match_interpreter() {
             assert!(max_diff(w, t) < 1e-5, "{n} at H = {h}");
         }
     }
-    // refused: H out of range, y not H/2, constant width, batch mismatch
-    let cases: [([usize; 4], [usize; 4], &str); 5] = [
+    // refused: H out of range, y not H/2, H/2 not whole, constant width, batch mismatch
+    let cases: [([usize; 4], [usize; 4], &str); 6] = [
+        ([1, 2, 7, 5], [1, 2, 3, 5], "H = 7 is not a multiple of 2"),
         ([1, 2, 2, 5], [1, 2, 1, 5], "H = 2"),
         ([1, 2, 66, 5], [1, 2, 33, 5], "H = 66"),
         ([1, 2, 8, 5], [1, 2, 3, 5], "input `y` has height 3"),
@@ -286,4 +287,65 @@ fn fixed_sizes_without_parameters() {
         "{e}"
     );
     let _ = Fixed::init(1);
+}
+
+#[deny(warnings)]
+#[allow(dead_code)] // pub items of a private test module
+#[rustfmt::skip] // golden files: exactly what `generate` emits
+#[path = "generated/exprs.rs"]
+mod exprs_gen;
+
+#[test]
+fn input_size_expressions_match_interpreter() {
+    use exprs_gen::{Exprs, ExprsInputs};
+    let (g, a) = codegen_support::exprs();
+    let params = params_with_stats(&a, 5);
+    let model = Exprs::from_safetensors_bytes(params.to_safetensors_bytes().expect("bytes")).expect("loads");
+    // (H, W): a is [H/4, 2W], b is [H/8, W]
+    for (h, w) in [(8usize, 1usize), (16, 5), (256, 3)] {
+        let (x, y) = (
+            random([1, 2, h / 4, 2 * w], h as u64),
+            random([1, 2, h / 8, w], w as u64),
+        );
+        let want = interp::run(&g, &a, &params, &[("a", x.view()), ("b", y.view())]).expect("interpreter runs");
+        let got = model
+            .forward(ExprsInputs {
+                a: x.view(),
+                b: y.view(),
+            })
+            .expect("generated runs");
+        assert!(max_diff(&want[0].1, &got.s) < 1e-5, "H = {h}, W = {w}");
+    }
+    // refused, with the same reason by both
+    let cases: [([usize; 4], [usize; 4], &str); 5] = [
+        // H = 12 from a; H/8 is not whole
+        ([1, 2, 3, 4], [1, 2, 1, 2], "H = 12 is not a multiple of 8"),
+        // width 5 is not 2*W for a whole W
+        ([1, 2, 4, 5], [1, 2, 2, 2], "no whole W gives 2*W = 5"),
+        // H = 4 below its minimum
+        ([1, 2, 1, 4], [1, 2, 1, 2], "H = 4 is out of range"),
+        // b's height is not H/8
+        ([1, 2, 4, 4], [1, 2, 3, 2], "input `b` has height 3"),
+        // b's width is not W
+        ([1, 2, 4, 4], [1, 2, 2, 3], "input `b` has width 3"),
+    ];
+    for (xs, ys, needle) in cases {
+        let (x, y) = (random(xs, 1), random(ys, 2));
+        let ge = model
+            .forward(ExprsInputs {
+                a: x.view(),
+                b: y.view(),
+            })
+            .map(|_| ())
+            .expect_err("generated refuses");
+        let ie = interp::run(&g, &a, &params, &[("a", x.view()), ("b", y.view())])
+            .map(|_| ())
+            .expect_err("interpreter refuses");
+        for e in [&ge, &ie] {
+            assert!(
+                matches!(e, Error::InputSize(m) if m.contains(needle) && m.contains("= 8k, k ≥ 1, k ≤ 32")),
+                "{xs:?} {ys:?}: {e}"
+            );
+        }
+    }
 }

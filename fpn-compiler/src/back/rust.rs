@@ -27,7 +27,7 @@ use petgraph::graph::NodeIndex;
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::dim::Dim;
+use crate::dim::{Dim, SolveStep};
 use crate::infer::Analysis;
 use crate::interp::{init_kind, InitKind};
 use crate::ir::{Conv, Graph, Node, Op};
@@ -789,20 +789,23 @@ impl<'g> Gen<'g> {
                 });
             }
         }
-        // symbols
+        // symbols, each from the first input size that mentions it alone (divisions are exact)
         let mut defined: HashSet<(usize, usize)> = HashSet::new();
+        let mut dims = DimVars::default();
         for (s, sym) in g.symbols.iter().enumerate() {
             let var = format_ident!("s{}", s);
             let mut found = None;
             'outer: for (k, (_, _, _, _, size)) in ins.iter().enumerate() {
                 for (ax, d) in size.iter().enumerate() {
-                    if *d == Dim::Sym(s as u32) {
-                        found = Some((k, ax));
-                        break 'outer;
+                    if d.symbols() == [s as u32] {
+                        if let Some(steps) = d.solve_steps() {
+                            found = Some((k, ax, steps));
+                            break 'outer;
+                        }
                     }
                 }
             }
-            let Some((k, ax)) = found else {
+            let Some((k, ax, steps)) = found else {
                 return Err(GenError::Unsupported(format!(
                     "size symbol `{}` is not the height or width of any input",
                     sym.name
@@ -813,7 +816,44 @@ impl<'g> Gen<'g> {
             let member = syn::Index::from(2 + ax);
             let min = Literal::i64_suffixed(sym.min);
             let sname = &sym.name;
-            body.extend(quote!(let #var = #tup.#member as i64;));
+            if steps.is_empty() {
+                body.extend(quote!(let #var = #tup.#member as i64;));
+            } else {
+                let (iname, d) = (ins[k].2, &ins[k].4[ax]);
+                let axis = if ax == 0 { "height" } else { "width" };
+                let msg = format!(
+                    "input `{iname}` has {axis} {{}}, but no whole {} gives {} = {{}}",
+                    sym.name,
+                    d.display(&names)
+                );
+                dims.overflow = true;
+                body.extend(quote!(let mut #var = #tup.#member as i64;));
+                for st in steps {
+                    body.extend(match st {
+                        SolveStep::SubDiv { sub, div } => {
+                            let mut t = TokenStream::new();
+                            if sub != 0 {
+                                let sub = i64_arg(sub);
+                                t.extend(quote!(#var = #var.checked_sub(#sub).ok_or_else(overflow)?;));
+                            }
+                            if div != 1 {
+                                let div = i64_arg(div);
+                                t.extend(quote! {
+                                    if #var % #div != 0 {
+                                        return Err(not_accepted(format!(#msg, #tup.#member, #tup.#member)));
+                                    }
+                                    #var /= #div;
+                                });
+                            }
+                            t
+                        }
+                        SolveStep::Mul(m) => {
+                            let m = i64_arg(m);
+                            quote!(#var = #var.checked_mul(#m).ok_or_else(overflow)?;)
+                        }
+                    });
+                }
+            }
             let cond = match sym.max {
                 Some(max) => {
                     let max = Literal::i64_suffixed(max);
@@ -825,10 +865,25 @@ impl<'g> Gen<'g> {
                 quote!(if #cond { return Err(not_accepted(format!("{} = {} is out of range", #sname, #var))); }),
             );
         }
-        let mut dims = DimVars::default();
         // input sizes that are not a symbol's definition
         for (k, (tup, _, name, _, size)) in ins.iter().enumerate() {
             for (ax, d) in size.iter().enumerate() {
+                for (num, div) in d.divisions() {
+                    let e = dims.expr(num, &mut body);
+                    let m = i64_arg(div);
+                    let mem = syn::Index::from(2 + ax);
+                    let axis = if ax == 0 { "height" } else { "width" };
+                    let msg = format!(
+                        "input `{name}` has {axis} {{}} = {}, but `/` divides exactly and {} = {{}} is not a multiple of {div}",
+                        d.display(&names),
+                        num.display(&names)
+                    );
+                    body.extend(quote! {
+                        if #e.rem_euclid(#m) != 0 {
+                            return Err(not_accepted(format!(#msg, #tup.#mem, #e)));
+                        }
+                    });
+                }
                 if defined.contains(&(k, ax)) {
                     continue;
                 }

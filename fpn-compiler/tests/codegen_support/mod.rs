@@ -386,3 +386,26 @@ pub fn fixed() -> (Graph, Analysis) {
     b.output("z", x);
     (b.g, b.a)
 }
+
+/// Inputs whose sizes are expressions of the symbols (`H/4`, `2*W`): `H` and `W` are solved from
+/// input `a` (exact division and multiplication undone), `b` is checked against them.
+pub const EXPRS_SPEC: &str = "name: Exprs
+symbols: {H: 8..256, W: 1..}
+inputs:
+  a: [2, H/4, 2*W]
+  b: [2, H/8, W]
+nodes:
+  c: {from: a, conv: {out: 2, kernel: 1, stride: [1, 2]}}
+  u: {from: b, upsample: {scale: [2, 1]}}
+  s: {add: [c, u]}
+outputs: [s]
+";
+
+/// [`EXPRS_SPEC`] through the real front end.
+pub fn exprs() -> (Graph, Analysis) {
+    let mut sm = fpn_compiler::span::SourceMap::new();
+    match fpn_compiler::compile_yaml(&mut sm, "exprs.yaml", EXPRS_SPEC) {
+        Ok(c) => (c.graph, c.analysis),
+        Err(d) => panic!("{}", fpn_compiler::render(&d, &sm)),
+    }
+}

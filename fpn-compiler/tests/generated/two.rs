@@ -11,7 +11,7 @@
 /// - `r`: `[N, 3, H, 5]` (node `r`).
 /// - `n`: `[N, 2, H/2, 5]` (node `n.act`).
 ///
-/// Accepted sizes: x: [N, 2, H, 5], y: [N, 2, H/2, 5] with 4 ≤ H ≤ 64; accepted: H ∈ {4, 5, 6, 7, 8, 9, …} = every size from 4 to 64; every intermediate size must be at least 1 and merged feature maps must agree.
+/// Accepted sizes: x: [N, 2, H, 5], y: [N, 2, H/2, 5] with 4 ≤ H ≤ 64; accepted: H ∈ {4, 6, 8, 10, 12, 14, …} = 2k, k ≥ 2, k ≤ 32; every intermediate size must be at least 1 and merged feature maps must agree.
 ///
 /// Parameters: 65 in 6 tensors (see [`Two::PARAMS`]).
 #[derive(Clone, Debug)]
@@ -158,7 +158,7 @@ impl Two {
         let not_accepted = |what: String| fpn_runtime::Error::InputSize(
             format!(
                 "{} (given {}; the spec takes {})", what, given(),
-                "x: [N, 2, H, 5], y: [N, 2, H/2, 5] with 4 ≤ H ≤ 64; accepted: H ∈ {4, 5, 6, 7, 8, 9, …} = every size from 4 to 64"
+                "x: [N, 2, H, 5], y: [N, 2, H/2, 5] with 4 ≤ H ≤ 64; accepted: H ∈ {4, 6, 8, 10, 12, 14, …} = 2k, k ≥ 2, k ≤ 32"
             ),
         );
         if i0.1 != 2 {
@@ -200,6 +200,16 @@ impl Two {
                     format!(
                         "input `{}` has {} {} but the spec needs {} = {}", "x", "width",
                         i0.3, "5", 5i64
+                    ),
+                ),
+            );
+        }
+        if s0.rem_euclid(2i64) != 0 {
+            return Err(
+                not_accepted(
+                    format!(
+                        "input `y` has height {} = H/2, but `/` divides exactly and H = {} is not a multiple of 2",
+                        i1.2, s0
                     ),
                 ),
             );
