@@ -14,10 +14,8 @@
 /// Parameters: 6 in 2 tensors (see [`Exprs::PARAMS`]).
 #[derive(Clone, Debug)]
 pub struct Exprs {
-    /// `c.weight`.
-    p_c_weight: fpn_runtime::ndarray::Array4<f32>,
-    /// `c.bias`.
-    p_c_bias: fpn_runtime::ndarray::Array1<f32>,
+    /// Conv `c` (`c.weight`, `c.bias`), prepared.
+    p_c: fpn_runtime::Conv2d,
 }
 /// Inputs of [`Exprs::forward`], one NCHW view per spec input.
 #[derive(Clone, Copy, Debug)]
@@ -46,8 +44,18 @@ impl Exprs {
         let t0 = rng.conv_weight([2, 2, 1, 1]);
         let t1 = rng.conv_bias(2, 2);
         Self {
-            p_c_weight: t0,
-            p_c_bias: t1,
+            p_c: fpn_runtime::Conv2d::new_deferred(
+                t0,
+                Some(t1),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 2],
+                    padding: [0, 0, 0, 0],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            ),
         }
     }
     /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes.
@@ -55,8 +63,18 @@ impl Exprs {
         let t0 = w.get4("c.weight", [2, 2, 1, 1])?;
         let t1 = w.get1("c.bias", 2)?;
         Ok(Self {
-            p_c_weight: t0,
-            p_c_bias: t1,
+            p_c: fpn_runtime::Conv2d::new(
+                t0,
+                Some(t1),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 2],
+                    padding: [0, 0, 0, 0],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            )?,
         })
     }
     /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
@@ -75,25 +93,11 @@ impl Exprs {
         Self::check_sizes(&inputs)?;
         let v0_a = inputs.a;
         let v1_b = inputs.b;
-        let v2_c = fpn_runtime::conv2d(
-            v0_a.view(),
-            self.p_c_weight.view(),
-            Some(self.p_c_bias.view()),
-            &fpn_runtime::Conv2dParams {
-                stride: [1, 2],
-                padding: [0, 0, 0, 0],
-                dilation: [1, 1],
-                groups: 1,
-                padding_mode: fpn_runtime::PaddingMode::Zeros,
-                act: fpn_runtime::Activation::Identity,
-            },
-        )?;
         let v3_u = fpn_runtime::upsample_nearest(
             v1_b.view(),
             fpn_runtime::Resize::Scale([2f64, 1f64]),
         )?;
-        let mut v4_s = v2_c;
-        fpn_runtime::add_assign(&mut v4_s, v3_u.view())?;
+        let v4_s = self.p_c.forward_add(v0_a.view(), v3_u.view())?;
         drop(v3_u);
         Ok(ExprsOutputs { s: v4_s })
     }
