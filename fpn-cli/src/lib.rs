@@ -90,7 +90,7 @@ pub fn main() -> ExitCode {
             let mut worst = 0u8;
             for path in specs {
                 match load(&path, color) {
-                    Ok(c) => println!("{}", summary(&path, &c)),
+                    Ok(c) => out(&format!("{}\n", summary(&path, &c))),
                     Err(code) => worst = worst.max(code),
                 }
             }
@@ -99,9 +99,9 @@ pub fn main() -> ExitCode {
         Cmd::Shapes { spec, json } => match load(&spec, color) {
             Ok(c) => {
                 if json {
-                    println!("{}", shapes_json(&c));
+                    out(&format!("{}\n", shapes_json(&c)));
                 } else {
-                    print!("{}", shapes_table(&c));
+                    out(&shapes_table(&c));
                 }
                 ExitCode::SUCCESS
             }
@@ -110,9 +110,9 @@ pub fn main() -> ExitCode {
         Cmd::Sizes { spec, json } => match load(&spec, color) {
             Ok(c) => {
                 if json {
-                    println!("{}", sizes_json(&c));
+                    out(&format!("{}\n", sizes_json(&c)));
                 } else {
-                    print!("{}", sizes_text(&c));
+                    out(&sizes_text(&c));
                 }
                 ExitCode::SUCCESS
             }
@@ -131,7 +131,7 @@ pub fn main() -> ExitCode {
                             }
                         },
                         None => {
-                            print!("{code}");
+                            out(&code);
                             ExitCode::SUCCESS
                         }
                     },
@@ -191,7 +191,7 @@ fn run(
         outs.iter().map(|(n, t)| (n.as_str(), t.view().into_dyn())).collect();
     fpn_runtime::write_tensors(output, &dyn_outs)?;
     for (n, t) in &outs {
-        println!("{n}: {:?}", t.shape());
+        out(&format!("{n}: {:?}\n", t.shape()));
     }
     Ok(())
 }
@@ -415,4 +415,16 @@ pub fn sizes_json(c: &Compiled) -> String {
         })
         .collect();
     serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+/// Writes `s` to stdout. A closed pipe (`fpn sizes --json | head`) ends the output quietly
+/// instead of panicking like `print!`.
+fn out(s: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(s.as_bytes()).and_then(|()| o.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to stdout: {e}");
+        }
+    }
 }
