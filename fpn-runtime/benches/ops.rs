@@ -181,7 +181,7 @@ fn summary() {
 
 /// 3×3 stride-1 convs of ResNet-50's later stages and FPN smoothers (Winograd candidates):
 /// `(channels, size, batch)`.
-const PREPARED: [(usize, usize, usize); 10] = [
+const PREPARED: [(usize, usize, usize); 12] = [
     (512, 7, 1),
     (512, 7, 2),
     (512, 7, 4),
@@ -192,6 +192,8 @@ const PREPARED: [(usize, usize, usize); 10] = [
     (256, 14, 2),
     (256, 28, 1),
     (64, 56, 1),
+    (256, 56, 1),
+    (256, 104, 1),
 ];
 
 /// The free `conv2d` (weight transform per call; GEMM below `WINOGRAD_MIN_PIXELS`) against a

@@ -3,14 +3,30 @@
 //!
 //! Each 4×4 output tile is `Aᵀ [Σ_ci (G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ)] A` over 6×6 input tiles `d`: the channel
 //! sum becomes 36 independent GEMMs `M[ξ] = U[ξ] · V[ξ]` (`cout × cin` times `cin × tiles`) with
-//! 4× fewer multiply-adds than im2col + GEMM. The weight transform `U` is computed once per call
-//! (in parallel over output channels); tiles are processed in blocks (one rayon task each, GEMMs
-//! single-threaded inside) so `V` and `M` of a block stay near the caches.
+//! 4× fewer multiply-adds than im2col + GEMM. The weight transform `U` depends on the weight only:
+//! [`crate::Conv2d`] computes it once at construction, the free `conv2d` once per call (in
+//! parallel over output channels, [`conv3x3_transforming`]). Tiles are processed in blocks (one
+//! rayon task each, GEMMs single-threaded inside) so `V` and `M` of a block stay near the caches.
 //!
-//! Accuracy: the transforms use the points 0, ±1, ±2, whose constants are small; on the FPN
-//! shapes the result stays within ~1e-5 of a direct sum (checked by the fixture and property
-//! tests, which allow 1e-4), so the path is only taken for `cin/groups` and `cout/groups` ≥
-//! [`MIN_CHANNELS`], where it pays.
+//! Accuracy: the Toom-Cook points are 0, 1, −1, 1/2, −2 and ∞, the set Barabasz et al. ("Error
+//! analysis and improving the accuracy of Winograd convolution for DNNs", 2020) found better
+//! conditioned than Lavin's 0, ±1, ±2 (one point and its reciprocal instead of both ±2). Max abs
+//! error against an f64 direct sum, 256 → 256 3×3 pad 1, PyTorch-default (kaiming-uniform)
+//! weights, one image (`tests/winograd_accuracy.rs`, release build):
+//!
+//! | size, inputs | 0, ±1, ±2 (before) | 0, ±1, 1/2, −2 (now) | im2col + GEMM f32 |
+//! | --- | ---: | ---: | ---: |
+//! | 56×56, U[−1, 1] | 2.14e-5 | 8.89e-6 | 4.80e-7 |
+//! | 56×56, post-ReLU | 1.91e-5 | 7.35e-6 | 5.33e-7 |
+//! | 104×104, U[−1, 1] | 2.35e-5 | 8.92e-6 | 5.34e-7 |
+//! | 104×104, post-ReLU | 2.29e-5 | 9.22e-6 | 5.15e-7 |
+//!
+//! (outputs up to |y| ≈ 2). Full-size ResNet-50 FPN against PyTorch (`tests/parity.rs` with
+//! `tools/torch_parity.py --full`): 1.53e-4 with the old points, 1.24e-4 with these, 8.7e-5 with
+//! Winograd disabled. The symmetric set 0, ±1, ±1/2 suggested as the alternative is no
+//! better than 0, ±1, ±2 (an f32 numpy simulation of the same shapes: max 2.5e-5 vs 2.2e-5,
+//! equal rms), since it is the same algorithm mirrored by x ↦ 1/x. The path is only taken for
+//! `cin/groups` and `cout/groups` ≥ [`MIN_CHANNELS`], where it pays.
 
 use rayon::prelude::*;
 
@@ -38,40 +54,46 @@ pub(crate) struct WinoGeom {
     pub groups: usize,
 }
 
-/// `G g Gᵀ` along one axis: 3 taps to 6 transformed values.
+/// `G g Gᵀ` along one axis: 3 taps to 6 transformed values (the filter's polynomial at the
+/// points 0, 1, −1, 1/2, −2 divided by `∏(aⱼ − aₗ)`, and its leading tap for ∞).
 #[inline(always)]
 fn wt1(g0: f32, g1: f32, g2: f32) -> [f32; 6] {
     [
-        g0 * 0.25,
-        -(g0 + g1 + g2) * (1.0 / 6.0),
-        -(g0 - g1 + g2) * (1.0 / 6.0),
-        g0 * (1.0 / 24.0) + g1 * (1.0 / 12.0) + g2 * (1.0 / 6.0),
-        g0 * (1.0 / 24.0) - g1 * (1.0 / 12.0) + g2 * (1.0 / 6.0),
+        g0,
+        (g0 + g1 + g2) * (1.0 / 3.0),
+        (g1 - g0 - g2) * (1.0 / 3.0),
+        -(g0 * (16.0 / 15.0) + g1 * (8.0 / 15.0) + g2 * (4.0 / 15.0)),
+        g0 * (1.0 / 15.0) - g1 * (2.0 / 15.0) + g2 * (4.0 / 15.0),
         g2,
     ]
 }
 
-/// `Bᵀ d` along one axis: 6 inputs to 6 transformed values.
+/// `Bᵀ d` along one axis: 6 inputs to 6 transformed values (row j: the coefficients of
+/// `∏_{l≠j}(x − aₗ)`, last row `∏(x − aₗ)`).
 #[inline(always)]
 fn it1(d: [f32; 6]) -> [f32; 6] {
     let [d0, d1, d2, d3, d4, d5] = d;
     [
-        4.0 * d0 - 5.0 * d2 + d4,
-        -4.0 * (d1 + d2) + d3 + d4,
-        4.0 * (d1 - d2) - d3 + d4,
+        d0 + 1.5 * (d3 - d1) - 2.0 * d2 + d4,
+        2.5 * d3 - d1 + 0.5 * d2 + d4,
+        d1 - 2.5 * d2 + 0.5 * d3 + d4,
         2.0 * (d3 - d1) - d2 + d4,
-        2.0 * (d1 - d3) - d2 + d4,
-        4.0 * d1 - 5.0 * d3 + d5,
+        0.5 * (d1 - d3) - d2 + d4,
+        d1 - 1.5 * d2 - 2.0 * d3 + 1.5 * d4 + d5,
     ]
 }
 
-/// `Aᵀ m` along one axis: 6 products to 4 outputs.
+/// `Aᵀ m` along one axis: 6 products to 4 outputs (output i: `Σⱼ aⱼⁱ mⱼ`, plus `m₅` for i = 3).
 #[inline(always)]
 fn ot1(m: [f32; 6]) -> [f32; 4] {
     let [m0, m1, m2, m3, m4, m5] = m;
     let (a, b) = (m1 + m2, m1 - m2);
-    let (c, d) = (m3 + m4, m3 - m4);
-    [m0 + a + c, b + 2.0 * d, a + 4.0 * c, b + 8.0 * d + m5]
+    [
+        m0 + a + m3 + m4,
+        b + 0.5 * m3 - 2.0 * m4,
+        a + 0.25 * m3 + 4.0 * m4,
+        b + 0.125 * m3 - 8.0 * m4 + m5,
+    ]
 }
 
 /// Length of the transformed weights `U` of a conv with `cout` output channels and `cin_g`

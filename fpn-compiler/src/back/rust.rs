@@ -2,9 +2,12 @@
 //!
 //! The module holds `pub struct <Name>` (the parameters: one prepared `fpn_runtime::Conv2d` per
 //! conv prefix, built at load with its batch norm folded in, so weight-only work such as the
-//! Winograd transform happens once), `<Name>Inputs<'a>` / `<Name>Outputs`, and `impl <Name>` with `PARAMS`,
-//! `init`, `from_weights`, `from_safetensors`, `from_safetensors_bytes`, `forward` and the
-//! private `check_sizes` (every size rule of the spec, checked before any op runs).
+//! Winograd transform happens once), `<Name>Inputs<'a>` / `<Name>Outputs`, and `impl <Name>`
+//! with `PARAMS`, `init`, `from_weights`, `from_safetensors`, `from_safetensors_bytes`,
+//! `forward` and the private `check_sizes` (every size rule of the spec, checked before any op
+//! runs). `from_weights` builds convs with `Conv2d::new(..)?`; `init` must stay infallible and
+//! the generated code has no `expect`, so it uses `Conv2d::new_deferred`, which cannot fail (a
+//! bad shape would surface as an error from `forward`; the analysis has checked them all).
 //!
 //! Invariants:
 //! - only ASCII alphanumerics and `_` ever reach an [`Ident`]: names that do not map to a valid
