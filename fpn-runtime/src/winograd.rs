@@ -35,6 +35,9 @@ use crate::act::{bias_activate_slice, Activation};
 /// Smallest per-group channel counts worth the transforms.
 pub(crate) const MIN_CHANNELS: usize = 16;
 
+/// Below this many tiles per thread the work is split over output channels instead of tiles.
+const SPLIT_TILES: usize = 16;
+
 /// Largest number of tiles in one block (one task): `V` and `M` of a block are
 /// `36 · channels · TILES` floats each.
 const MAX_TILES: usize = 64;
@@ -133,7 +136,7 @@ thread_local! {
 /// Raw output pointer shared by tasks that write provably disjoint regions.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
-// SAFETY: tasks write disjoint (group, tile block) regions of the output.
+// SAFETY: tasks write disjoint (group, tile block, channel chunk) regions of the output.
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
@@ -181,14 +184,27 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Act
     // At most n·oh·ow ≤ out.len(): cannot overflow.
     let total = g.n * ty_n * tx_n;
     let threads = rayon::current_num_threads().max(1);
-    let mut blocks = total.div_ceil(MAX_TILES).max(threads);
-    blocks = blocks.div_ceil(threads) * threads;
+    // Few tiles (ResNet's 14×14 stage: 16) split over threads would leave each GEMM a fraction
+    // of one 16-lane vector of tiles; split the output channels over threads instead.
+    let by_channels = threads > 1 && total < SPLIT_TILES * threads && cout_g >= 2 * MIN_CHANNELS * threads;
+    let (mut blocks, chunks) = if by_channels {
+        (total.div_ceil(MAX_TILES), threads)
+    } else {
+        (total.div_ceil(MAX_TILES).max(threads), 1)
+    };
+    if !by_channels {
+        blocks = blocks.div_ceil(threads) * threads;
+    }
     let tiles = total.div_ceil(blocks);
     let blocks = total.div_ceil(tiles);
+    let chunk = cout_g.div_ceil(chunks).next_multiple_of(MIN_CHANNELS).min(cout_g);
+    let chunks = cout_g.div_ceil(chunk);
 
     let out_ptr = OutPtr(out.as_mut_ptr());
     let task = |t: usize| {
-        let (grp, blk) = (t / blocks, t % blocks);
+        let (grp, rest) = (t / (blocks * chunks), t % (blocks * chunks));
+        let (blk, cc) = (rest / chunks, rest % chunks);
+        let (c0, count) = (cc * chunk, chunk.min(cout_g - cc * chunk));
         let t0 = blk * tiles;
         let t1 = (t0 + tiles).min(total);
         let nt = t1 - t0;
@@ -222,13 +238,13 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Act
         }
         // 36 GEMMs m[ξ][co][t] = u[co][ξ][ci] · v[ξ][ci][t].
         let m = &mut mb[..m_len];
-        let u_grp = &u[grp * cout_g * 36 * cin_g..][..cout_g * 36 * cin_g];
+        let u_grp = &u[(grp * cout_g + c0) * 36 * cin_g..][..count * 36 * cin_g];
         for xi in 0..36 {
-            // SAFETY: lhs is cout_g×cin_g (rs 36·cin_g) inside u_grp; rhs is cin_g×nt (cs cin_g)
-            // inside v; dst is cout_g×nt (rs tiles) inside m.
+            // SAFETY: lhs is count×cin_g (rs 36·cin_g) inside u_grp; rhs is cin_g×nt (cs cin_g)
+            // inside v; dst is count×nt (rs tiles) inside m.
             unsafe {
                 gemm::gemm(
-                    cout_g,
+                    count,
                     nt,
                     cin_g,
                     m.as_mut_ptr().add(xi * ms),
@@ -254,10 +270,12 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Act
             out: out_ptr,
             grp,
             cout_g,
+            c0,
+            count,
             bias,
             act,
         };
-        // SAFETY: as above; each task writes only its own tiles of its own group.
+        // SAFETY: as above; each task writes only its own tiles of its own channels.
         unsafe {
             if simd() {
                 output_transform_v4(&seg, &o, m, ms, tiles);
@@ -267,7 +285,7 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Act
         }
         BUFS.set((vb, mb));
     };
-    let tasks = g.groups * blocks;
+    let tasks = g.groups * blocks * chunks;
     if threads > 1 && tasks > 1 {
         (0..tasks).into_par_iter().for_each(task);
     } else {
@@ -337,6 +355,9 @@ struct OutGrp<'a> {
     out: OutPtr,
     grp: usize,
     cout_g: usize,
+    /// The block's output channels are `c0..c0 + count` of the group (rows `0..count` of `m`).
+    c0: usize,
+    count: usize,
     bias: &'a [f32],
     act: Activation,
 }
@@ -416,7 +437,7 @@ unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tile
         let (oy0, ox0) = (4 * ty, 4 * tx_a);
         let ny = (g.oh - oy0).min(4);
         let nx = (g.ow - ox0).min(4 * nk);
-        for co in 0..o.cout_g {
+        for co in 0..o.count {
             let mbase = co * tiles + j0;
             // Along ν (x) first: rows[ξ][c][k].
             for (xi, row) in rows.iter_mut().enumerate() {
@@ -448,8 +469,8 @@ unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tile
                     }
                 }
             }
-            let ch = img * g.cout + o.grp * o.cout_g + co;
-            let b = o.bias[o.grp * o.cout_g + co];
+            let ch = img * g.cout + o.grp * o.cout_g + o.c0 + co;
+            let b = o.bias[o.grp * o.cout_g + o.c0 + co];
             for (r, yrow) in y.iter_mut().enumerate().take(ny) {
                 let yrow = &mut yrow[..nx];
                 bias_activate_slice(yrow, b, o.act);
