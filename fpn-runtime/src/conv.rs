@@ -17,7 +17,6 @@ use rayon::prelude::*;
 
 use crate::act::{bias_activate_slice, bias_add_activate_slice, Activation};
 use crate::error::{invalid, mismatch, Error, Result};
-use crate::stem::{self, StemGeom};
 use crate::winograd::{self, WinoGeom};
 use crate::Tensor;
 
@@ -429,7 +428,7 @@ fn run(
     let Some(r) = residual else {
         return run_path(g, x, w, u, bias, act, out);
     };
-    if g.cin_g() > 1 && !stem_fits(g) && !winograd_fits(g, u.is_some()) {
+    if g.cin_g() > 1 && !winograd_fits(g, u.is_some()) {
         // The GEMM epilogue adds the residual while the output block is in cache.
         return gemm_conv_res(g, x, w, bias, act, out, Some(r));
     }
@@ -443,25 +442,6 @@ fn run(
 fn run_path(g: &Geom, x: &[f32], w: &[f32], u: Option<&[f32]>, bias: &[f32], act: Activation, out: &mut [f32]) {
     if g.cin_g() == 1 {
         depthwise(g, x, w, bias, act, out);
-    } else if stem_fits(g) {
-        let sg = StemGeom {
-            n: g.n,
-            cin: g.cin,
-            h: g.h,
-            w: g.w,
-            cout: g.cout,
-            kh: g.kh,
-            kw: g.kw,
-            sh: g.sh,
-            sw: g.sw,
-            pt: g.pt,
-            pl: g.pl,
-            oh: g.oh,
-            ow: g.ow,
-        };
-        if !stem::conv(&sg, x, w, bias, act, out) {
-            gemm_conv(g, x, w, bias, act, out);
-        }
     } else if winograd_fits(g, u.is_some()) {
         let wg = WinoGeom {
             n: g.n,
@@ -486,20 +466,6 @@ fn run_path(g: &Geom, x: &[f32], w: &[f32], u: Option<&[f32]>, bias: &[f32], act
     } else {
         gemm_conv(g, x, w, bias, act, out);
     }
-}
-
-/// Whether `g` takes the direct small-`cin` kernel: one group, undilated, at most 4 input
-/// channels and [`stem::MAX_TAPS`] taps, a spatial kernel of at least 3×3, a row of at least 16
-/// outputs, and an AVX2 + FMA CPU.
-fn stem_fits(g: &Geom) -> bool {
-    g.groups == 1
-        && (g.dh, g.dw) == (1, 1)
-        && g.cin <= 4
-        && g.kh * g.kw >= 9
-        && g.cin * g.kh * g.kw <= stem::MAX_TAPS
-        && g.ow >= 16
-        && g.macs() >= PAR_MIN_MACS
-        && stem::available()
 }
 
 /// Whether `g` takes the Winograd F(4×4, 3×3) path: stride-1 undilated 3×3 with enough channels

@@ -19,7 +19,6 @@ mod norm;
 mod pool;
 mod prepared;
 mod resize;
-mod stem;
 mod weights;
 mod winograd;
 
