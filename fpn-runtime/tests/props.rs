@@ -312,7 +312,7 @@ fn conv2d_large_shapes_equal_naive() {
         // Winograd F(4,3): ragged tile grid, asymmetric padding, batch, groups.
         ([2, 32, 19, 23], [20, 32, 3, 3], [1, 1], [1, 2, 0, 1], [1, 1], 1),
         ([1, 64, 30, 70], [48, 32, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 2),
-        // Direct small-cin kernel: channel and column tails, strides 1 and 3, batch.
+        // Stem-like convs (few input channels): channel and column tails, strides 1 and 3, batch.
         ([2, 3, 41, 53], [13, 3, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 1),
         ([1, 4, 80, 110], [9, 4, 3, 3], [3, 3], [0, 1, 2, 0], [1, 1], 1),
         ([1, 1, 40, 40], [24, 1, 7, 7], [2, 2], [3, 3, 3, 3], [1, 1], 1),
