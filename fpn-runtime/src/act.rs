@@ -186,7 +186,7 @@ pub(crate) fn exp_fast(x: f32) -> f32 {
     p = p.mul_add(r, 8.333_452e-3);
     p = p.mul_add(r, 4.166_579_6e-2);
     p = p.mul_add(r, 1.666_666_5e-1);
-    p = p.mul_add(r, 5.000_000_1e-1);
+    p = p.mul_add(r, 0.5);
     let e = (p * r).mul_add(r, r) + 1.0;
     // n ∈ [-150, 128]: two factors 2^n1 · 2^n2 with n1, n2 ∈ [-75, 64] are both normal.
     let ni = n as i32;
