@@ -100,21 +100,27 @@ fn conv_dim(
     Ok((padded - eff) / stride + 1)
 }
 
+/// Stride, dilation and groups must be at least 1 (checked before any use of the weight).
+pub(crate) fn check_params(op: &'static str, p: &Conv2dParams) -> Result<()> {
+    if p.stride.contains(&0) {
+        return Err(invalid(op, format!("stride {:?} must be at least 1", p.stride)));
+    }
+    if p.dilation.contains(&0) {
+        return Err(invalid(op, format!("dilation {:?} must be at least 1", p.dilation)));
+    }
+    if p.groups == 0 {
+        return Err(invalid(op, "groups must be at least 1"));
+    }
+    Ok(())
+}
+
 /// Output shape `[n, cout, oh, ow]` of [`conv2d`] for an input of `x_shape` and weight of
 /// `w_shape` (`[cout, cin / groups, kh, kw]`); validates every parameter like PyTorch does.
 pub fn conv2d_out_shape(x_shape: [usize; 4], w_shape: [usize; 4], p: &Conv2dParams) -> Result<[usize; 4]> {
     const OP: &str = "conv2d";
     let [n, cin, h, w] = x_shape;
     let [cout, cin_g, kh, kw] = w_shape;
-    if p.stride.contains(&0) {
-        return Err(invalid(OP, format!("stride {:?} must be at least 1", p.stride)));
-    }
-    if p.dilation.contains(&0) {
-        return Err(invalid(OP, format!("dilation {:?} must be at least 1", p.dilation)));
-    }
-    if p.groups == 0 {
-        return Err(invalid(OP, "groups must be at least 1"));
-    }
+    check_params(OP, p)?;
     if kh == 0 || kw == 0 || cout == 0 || cin_g == 0 {
         return Err(mismatch(OP, &x_shape, &w_shape, "the weight has an empty dimension"));
     }

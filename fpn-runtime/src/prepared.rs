@@ -8,7 +8,7 @@
 
 use ndarray::{Array1, Array4, ArrayView4, ArrayViewMut4};
 
-use crate::conv::{conv2d_into_prepared, conv2d_out_shape, shape4, Conv2dParams};
+use crate::conv::{check_params, conv2d_into_prepared, conv2d_out_shape, shape4, Conv2dParams};
 use crate::error::{invalid, mismatch, Result};
 use crate::winograd;
 use crate::Tensor;
@@ -46,15 +46,7 @@ impl std::fmt::Debug for Conv2d {
 fn validate(w_shape: [usize; 4], bias_len: Option<usize>, p: &Conv2dParams) -> Result<()> {
     const OP: &str = "Conv2d";
     let [cout, cin_g, kh, kw] = w_shape;
-    if p.stride.contains(&0) {
-        return Err(invalid(OP, format!("stride {:?} must be at least 1", p.stride)));
-    }
-    if p.dilation.contains(&0) {
-        return Err(invalid(OP, format!("dilation {:?} must be at least 1", p.dilation)));
-    }
-    if p.groups == 0 {
-        return Err(invalid(OP, "groups must be at least 1"));
-    }
+    check_params(OP, p)?;
     if cout == 0 || cin_g == 0 || kh == 0 || kw == 0 {
         return Err(invalid(OP, format!("the weight {w_shape:?} has an empty dimension")));
     }
