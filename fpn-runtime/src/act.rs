@@ -110,10 +110,17 @@ pub(crate) fn bias_add_activate_slice(xs: &mut [f32], bias: f32, r: &[f32], a: A
     bias_activate_slice(xs, 0.0, a);
 }
 
-/// Whether the AVX2 + FMA build of the activation kernels can run (cached by std).
-#[cfg(target_arch = "x86_64")]
-fn simd() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+/// Whether the CPU runs the crate's AVX2 + FMA kernels (activations, Winograd transforms);
+/// std caches the detection.
+pub(crate) fn simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// AVX2 + FMA build of [`bias_activate_impl`].

@@ -401,6 +401,18 @@ impl Geom {
     fn cout_g(&self) -> usize {
         self.cout / self.groups
     }
+    /// A 1×1 stride-1 conv whose output has the input's size (no padding on any side): a plain
+    /// GEMM on the input, no im2col.
+    fn pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.sh == 1
+            && self.sw == 1
+            && self.pt == 0
+            && self.pl == 0
+            && self.oh == self.h
+            && self.ow == self.w
+    }
     /// Multiply-adds of the whole conv (saturating: only used for scheduling decisions).
     fn macs(&self) -> usize {
         [self.n, self.cout, self.oh, self.ow, self.cin_g(), self.kh, self.kw]
@@ -439,9 +451,7 @@ fn run(
         return gemm_conv_res(g, x, w, bias, act, out, Some(r));
     }
     run_path(g, x, w, u, bias, Activation::Identity, out);
-    for (o, r) in out.chunks_mut(1 << 14).zip(r.chunks(1 << 14)) {
-        bias_add_activate_slice(o, 0.0, r, act);
-    }
+    bias_add_activate_slice(out, 0.0, r, act);
 }
 
 /// Runs a validated conv on the path its geometry selects.
@@ -571,14 +581,15 @@ fn take_cols(len: usize) -> Vec<f32> {
 
 /// Raw output pointer shared by tasks that write provably disjoint regions.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: tasks built by `gemm_conv` write disjoint (image, group, row band) regions.
+pub(crate) struct OutPtr(pub(crate) *mut f32);
+// SAFETY: every user's tasks write disjoint regions of the output: (image, group, row band) or
+// (image, group, channel chunk) in `gemm_conv`, (group, tile block, channel chunk) in Winograd.
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 impl OutPtr {
     /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the field).
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -606,8 +617,7 @@ fn gemm_conv_res(
     let k = cin_g * g.kh * g.kw;
     let hw_out = g.oh * g.ow;
     let hw_in = g.h * g.w;
-    let pointwise =
-        g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w;
+    let pointwise = g.pointwise();
     let threads = rayon::current_num_threads().max(1);
     let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
     // Rows per band: the im2col budget, then split further so every thread has work.
@@ -708,7 +718,7 @@ fn channel_split(g: &Geom) -> Option<usize> {
     let threads = rayon::current_num_threads().max(1);
     let k = g.cin_g() * g.kh * g.kw;
     let hw_out = g.oh * g.ow;
-    let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0;
+    let pointwise = g.pointwise();
     let cols_len = if pointwise { 0 } else { k.checked_mul(hw_out)? };
     let small = hw_out <= SPLIT_MAX_PIXELS && g.cout_g() >= 2 * threads * 16;
     if threads < 2 || g.macs() < PAR_MIN_MACS || !small || cols_len > 4 * COL_BUDGET {
@@ -742,7 +752,7 @@ fn gemm_conv_by_channels(
     let k = cin_g * g.kh * g.kw;
     let hw_out = g.oh * g.ow;
     let hw_in = g.h * g.w;
-    let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0;
+    let pointwise = g.pointwise();
     let mut cols = if pointwise { Vec::new() } else { take_cols(k * hw_out) };
     let out_ptr = OutPtr(out.as_mut_ptr());
     for n in 0..g.n {

@@ -30,7 +30,8 @@
 
 use rayon::prelude::*;
 
-use crate::act::{bias_activate_slice, Activation};
+use crate::act::{bias_activate_slice, simd, Activation};
+use crate::conv::OutPtr;
 
 /// Smallest per-group channel counts worth the transforms.
 pub(crate) const MIN_CHANNELS: usize = 16;
@@ -131,19 +132,6 @@ thread_local! {
     static BUFS: std::cell::Cell<(Vec<f32>, Vec<f32>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
     /// The calling thread's weight-transform buffer.
     static UBUF: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// Raw output pointer shared by tasks that write provably disjoint regions.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: tasks write disjoint (group, tile block, channel chunk) regions of the output.
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// [`conv3x3`] with the weight transform done here, into the calling thread's reused buffer
@@ -297,18 +285,6 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Act
 /// the planes do not alias in the L1 (a power-of-two stride maps them all to one set).
 fn v_stride(channels: usize, tiles: usize) -> usize {
     channels * tiles + 16
-}
-
-/// Whether the AVX2 builds of the transforms can run.
-fn simd() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// A block's tiles `t0..t1` of the `n × ty_n × tx_n` tile grid, iterated by tile-row runs.

@@ -321,6 +321,8 @@ fn conv2d_large_shapes_equal_naive() {
         ([2, 40, 9, 7], [136, 20, 1, 1], [1, 1], [0; 4], [1, 1], 2),
         ([1, 16, 15, 13], [80, 16, 3, 3], [2, 2], [1, 0, 1, 2], [1, 1], 1),
         ([1, 20, 12, 12], [72, 20, 3, 3], [1, 1], [2, 2, 2, 2], [2, 2], 1),
+        // 1×1 with only bottom/right padding: not a plain GEMM on the input (output is larger).
+        ([1, 48, 9, 7], [72, 48, 1, 1], [1, 1], [0, 1, 0, 2], [1, 1], 1),
     ];
     for (i, (xs, ws, stride, padding, dilation, groups)) in cases.into_iter().enumerate() {
         let modes: &[PaddingMode] = if i < 2 {
