@@ -197,12 +197,13 @@ struct ConvFields {
     params: Conv2dParams,
 }
 
-/// A statement of `forward`: the nodes `head..=out` of a fused chain (conv [→ bn] [→ add of an
-/// earlier value] [→ act]) or a single node (`head == out`).
+/// A statement of `forward`: the nodes `head..=out` of a fused chain (conv [→ bn] [→ add of
+/// another value] [→ act]) or a single node (`head == out`).
 struct Stmt {
     head: NodeIndex,
     bn: Option<NodeIndex>,
-    /// The fused add and its other operand (computed before `head`).
+    /// The fused add and its other operand (the statement runs at the add's place, so that
+    /// operand exists by then).
     add: Option<(NodeIndex, NodeIndex)>,
     act: Option<Activation>,
     out: NodeIndex,
@@ -233,6 +234,8 @@ struct Gen<'g> {
     pidx: HashMap<String, usize>,
     /// The accepted input sizes in words (runs the size analysis once per `generate`).
     accepted: String,
+    /// The statements of `forward` (fused chains), planned once after the folds.
+    stmts: Vec<Stmt>,
 }
 
 impl<'g> Gen<'g> {
@@ -280,8 +283,10 @@ impl<'g> Gen<'g> {
             fold: HashMap::new(),
             pidx,
             accepted: crate::interp::accepted_sizes(g),
+            stmts: Vec::new(),
         };
         gen.plan_folds()?;
+        gen.stmts = gen.plan_stmts();
         Ok(gen)
     }
 
@@ -358,7 +363,7 @@ impl<'g> Gen<'g> {
 
     /// The statements of `forward` in graph order. A conv fused with an add runs at the add's
     /// place (after the add's other operand exists), not at its own.
-    fn stmts(&self) -> Vec<Stmt> {
+    fn plan_stmts(&self) -> Vec<Stmt> {
         let mut absorbed = vec![false; self.g.graph.node_count()];
         // Fused conv statements waiting for their add's place, by add node.
         let mut deferred: HashMap<NodeIndex, Stmt> = HashMap::new();
@@ -528,7 +533,7 @@ impl<'g> Gen<'g> {
         }
         // The activation fused into each conv node's statement.
         let acts: HashMap<NodeIndex, Activation> = self
-            .stmts()
+            .stmts
             .iter()
             .map(|s| (s.head, s.act.unwrap_or(Activation::Identity)))
             .collect();
@@ -1104,11 +1109,11 @@ impl Gen<'_> {
     ) -> GResult<TokenStream> {
         let rt = &self.rt;
         let g = self.g;
-        let stmts = self.stmts();
+        let stmts = &self.stmts;
         let n = g.graph.node_count();
         // which node's variable holds each node's value
         let mut val_of: Vec<NodeIndex> = g.order().collect();
-        for s in &stmts {
+        for s in stmts {
             val_of[s.head.index()] = s.out;
             if let Some(b) = s.bn {
                 val_of[b.index()] = s.out;
@@ -1127,7 +1132,7 @@ impl Gen<'_> {
             }
         }
         let mut body = TokenStream::new();
-        for s in &stmts {
+        for s in stmts {
             let node = g.node(s.head);
             if matches!(node.op, Op::Input { .. })
                 && (!self.cons[s.head.index()].is_empty() || self.is_output[s.head.index()])
