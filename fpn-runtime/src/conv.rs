@@ -492,9 +492,7 @@ fn winograd_fits(g: &Geom, prepared: bool) -> bool {
     } else {
         WINOGRAD_MIN_PIXELS
     };
-    (g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) == (3, 3, 1, 1, 1, 1)
-        && g.cin_g() >= winograd::MIN_CHANNELS
-        && g.cout_g() >= winograd::MIN_CHANNELS
+    winograd::eligible([g.kh, g.kw], [g.sh, g.sw], [g.dh, g.dw], g.cin_g(), g.cout_g())
         && g.oh >= 4
         && g.ow >= 4
         // Without a prepared `U` the weight transform (36·cin·cout scattered writes) is redone

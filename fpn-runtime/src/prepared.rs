@@ -82,13 +82,9 @@ fn validate(w_shape: [usize; 4], bias_len: Option<usize>, p: &Conv2dParams) -> R
 /// the buffer cannot be allocated: calls then transform per call like `conv2d`).
 fn winograd_weights(w: &Array4<f32>, p: &Conv2dParams) -> Option<Vec<f32>> {
     let [cout, cin_g, kh, kw] = shape4(w);
-    let fits = (kh, kw) == (3, 3)
-        && p.stride == [1, 1]
-        && p.dilation == [1, 1]
-        && p.groups > 0
+    let fits = p.groups > 0
         && cout % p.groups == 0
-        && cin_g >= winograd::MIN_CHANNELS
-        && cout / p.groups >= winograd::MIN_CHANNELS;
+        && winograd::eligible([kh, kw], p.stride, p.dilation, cin_g, cout / p.groups);
     if !fits {
         return None;
     }

@@ -36,6 +36,19 @@ use crate::conv::OutPtr;
 /// Smallest per-group channel counts worth the transforms.
 pub(crate) const MIN_CHANNELS: usize = 16;
 
+/// Whether a conv's weight and parameters suit this path (3×3, stride 1, dilation 1, at least
+/// [`MIN_CHANNELS`] input and output channels per group), whatever the input: the test a
+/// prepared conv uses to cache `U`, and the geometric half of the per-call gate.
+pub(crate) fn eligible(
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    cin_g: usize,
+    cout_g: usize,
+) -> bool {
+    kernel == [3, 3] && stride == [1, 1] && dilation == [1, 1] && cin_g >= MIN_CHANNELS && cout_g >= MIN_CHANNELS
+}
+
 /// Below this many tiles per thread the work is split over output channels instead of tiles.
 const SPLIT_TILES: usize = 16;
 
