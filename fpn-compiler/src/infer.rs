@@ -70,6 +70,18 @@ pub struct Constraint {
 }
 
 impl Constraint {
+    /// `size ≥ 1` for axis `axis` of node `node`: the non-empty-output rule.
+    pub fn positive(node: NodeIndex, axis: usize, size: Dim) -> Self {
+        Self {
+            kind: CheckKind::Positive,
+            node,
+            axis,
+            lhs: size,
+            rhs: Dim::Const(1),
+            slots: (0, 0),
+        }
+    }
+
     /// Whether it holds for symbol values `env`; `None` on overflow.
     pub fn holds(&self, env: &[i64]) -> Option<bool> {
         let (a, b) = (self.lhs.eval(env)?, self.rhs.eval(env)?);
@@ -133,14 +145,7 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                             None => diags.push(overflow("an input size")),
                         }
                     }
-                    cons.push(Constraint {
-                        kind: CheckKind::Positive,
-                        node: i,
-                        axis,
-                        lhs: d.clone(),
-                        rhs: Dim::Const(1),
-                        slots: (0, 0),
-                    });
+                    cons.push(Constraint::positive(i, axis, d.clone()));
                 }
                 Shape {
                     c: *channels,
@@ -177,14 +182,7 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                     });
                     match r {
                         Some(o) => {
-                            cons.push(Constraint {
-                                kind: CheckKind::Positive,
-                                node: i,
-                                axis,
-                                lhs: o.clone(),
-                                rhs: Dim::Const(1),
-                                slots: (0, 0),
-                            });
+                            cons.push(Constraint::positive(i, axis, o.clone()));
                             out[axis] = o;
                         }
                         None => diags.push(overflow("the output size")),
@@ -261,14 +259,7 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                         p.ceil_mode,
                     ) {
                         Some(o) => {
-                            cons.push(Constraint {
-                                kind: CheckKind::Positive,
-                                node: i,
-                                axis,
-                                lhs: o.clone(),
-                                rhs: Dim::Const(1),
-                                slots: (0, 0),
-                            });
+                            cons.push(Constraint::positive(i, axis, o.clone()));
                             out[axis] = o;
                         }
                         None => diags.push(overflow("the output size")),
@@ -294,14 +285,7 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                         match (h, w) {
                             (Some(h), Some(w)) => {
                                 for (axis, d) in [(0, &h), (1, &w)] {
-                                    cons.push(Constraint {
-                                        kind: CheckKind::Positive,
-                                        node: i,
-                                        axis,
-                                        lhs: d.clone(),
-                                        rhs: Dim::Const(1),
-                                        slots: (0, 0),
-                                    });
+                                    cons.push(Constraint::positive(i, axis, d.clone()));
                                 }
                                 Shape { c: x.c, h, w }
                             }
