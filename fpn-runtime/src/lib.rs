@@ -19,6 +19,7 @@ mod norm;
 mod pool;
 mod prepared;
 mod resize;
+pub mod rules;
 mod weights;
 mod winograd;
 

@@ -1,0 +1,306 @@
+//! The size and validity rule of every op, written once.
+//!
+//! Each spatial rule is generic over [`SizeArith`]: the runtime instantiates it with `i64`
+//! (concrete sizes, in `*_out_shape` and every op's validation), the compiler with its symbolic
+//! `Dim` (shape inference, the accepted-size analysis, the interpreter's and the generated code's
+//! size checks). A rule returns the output size plus the [`Cond`]itions under which the op is
+//! defined, so "does PyTorch accept this size" is decided by the same expressions everywhere.
+//!
+//! Parameter-only rules (`validate_*`) return `Err(reason)` in PyTorch's words; the compiler
+//! reports them at the source, the runtime as [`crate::Error::InvalidParams`].
+
+use crate::conv::PaddingMode;
+
+/// Integer size arithmetic the rules are written in. Every operation is checked: `None` means
+/// the result does not fit `i64`.
+pub trait SizeArith: Clone {
+    /// A constant.
+    fn constant(v: i64) -> Self;
+    /// `self + k`.
+    fn plus(&self, k: i64) -> Option<Self>;
+    /// `floor(self / d)`, `d ≥ 1`.
+    fn floor_div(&self, d: i64) -> Option<Self>;
+    /// `ceil(self / d)`, `d ≥ 1`.
+    fn ceil_div(&self, d: i64) -> Option<Self>;
+    /// `min(self, other)`.
+    fn min_with(&self, other: &Self) -> Self;
+    /// `trunc(f64(self) · s)` computed in `f64`, PyTorch's `upsample` output size for a
+    /// `scale_factor` (`static_cast<int64_t>(input_size * scale)` in `compute_output_size`).
+    fn scale_f64(&self, s: f64) -> Option<Self>;
+}
+
+impl SizeArith for i64 {
+    fn constant(v: i64) -> Self {
+        v
+    }
+    fn plus(&self, k: i64) -> Option<Self> {
+        self.checked_add(k)
+    }
+    fn floor_div(&self, d: i64) -> Option<Self> {
+        (d >= 1).then(|| self.div_euclid(d))
+    }
+    fn ceil_div(&self, d: i64) -> Option<Self> {
+        (d >= 1).then(|| -((-self).div_euclid(d)))
+    }
+    fn min_with(&self, other: &Self) -> Self {
+        (*self).min(*other)
+    }
+    fn scale_f64(&self, s: f64) -> Option<Self> {
+        scale_size(*self, s)
+    }
+}
+
+/// `trunc(x · s)` in `f64`, the one place the float upsample size is computed. `None` if `s`
+/// is not positive and finite or the result does not fit `i64`.
+pub fn scale_size(x: i64, s: f64) -> Option<i64> {
+    if !(s.is_finite() && s > 0.0) {
+        return None;
+    }
+    let v = (x as f64 * s).trunc();
+    // i64::MAX as f64 rounds up to 2^63, which does not fit
+    (v.abs() < i64::MAX as f64).then_some(v as i64)
+}
+
+/// What a [`Cond`] requires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CondKind {
+    /// An output height or width must be at least 1: `lhs ≥ 1`.
+    Positive,
+    /// Reflect padding must be smaller than the padded size: `lhs ≥ rhs` with `rhs = pad + 1`.
+    ReflectPad,
+    /// Circular padding must not exceed the padded size: `lhs ≥ rhs` with `rhs = pad`.
+    CircularPad,
+    /// Sizes that meet (a merge's inputs) must be equal: `lhs == rhs`.
+    Equal,
+}
+
+/// A condition on sizes under which an op is defined.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cond<S> {
+    /// Which rule.
+    pub kind: CondKind,
+    /// Left side.
+    pub lhs: S,
+    /// Right side.
+    pub rhs: S,
+}
+
+impl<S> Cond<S> {
+    /// Whether the condition holds for concrete sides.
+    pub fn holds_for(kind: CondKind, lhs: i64, rhs: i64) -> bool {
+        match kind {
+            CondKind::Equal => lhs == rhs,
+            CondKind::Positive | CondKind::ReflectPad | CondKind::CircularPad => lhs >= rhs,
+        }
+    }
+}
+
+/// One axis of a convolution (PyTorch `nn.Conv2d`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvAxis {
+    /// Kernel size.
+    pub kernel: i64,
+    /// Stride.
+    pub stride: i64,
+    /// Padding before and after.
+    pub pad: [i64; 2],
+    /// Dilation.
+    pub dilation: i64,
+    /// How the padding is filled.
+    pub mode: PaddingMode,
+}
+
+/// Output size of one conv axis, `floor((x + p0 + p1 − d·(k−1) − 1)/s) + 1`, and the
+/// conditions: output ≥ 1; reflect padding `< x`; circular padding `≤ x` (PyTorch's
+/// `F.pad` limits). `None` on overflow.
+pub fn conv_axis<S: SizeArith>(x: &S, a: &ConvAxis) -> Option<(S, Vec<Cond<S>>)> {
+    let reach = a.dilation.checked_mul(a.kernel.checked_sub(1)?)?;
+    let k = a.pad[0].checked_add(a.pad[1])?.checked_sub(reach)?.checked_sub(1)?;
+    let out = x.plus(k)?.floor_div(a.stride)?.plus(1)?;
+    let mut conds = vec![Cond {
+        kind: CondKind::Positive,
+        lhs: out.clone(),
+        rhs: S::constant(1),
+    }];
+    let pmax = a.pad[0].max(a.pad[1]);
+    match a.mode {
+        PaddingMode::Reflect if pmax > 0 => conds.push(Cond {
+            kind: CondKind::ReflectPad,
+            lhs: x.clone(),
+            rhs: S::constant(pmax.checked_add(1)?),
+        }),
+        PaddingMode::Circular if pmax > 0 => conds.push(Cond {
+            kind: CondKind::CircularPad,
+            lhs: x.clone(),
+            rhs: S::constant(pmax),
+        }),
+        _ => {}
+    }
+    Some((out, conds))
+}
+
+/// One axis of a pooling window (PyTorch `MaxPool2d` / `AvgPool2d`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PoolAxis {
+    /// Window size.
+    pub kernel: i64,
+    /// Stride.
+    pub stride: i64,
+    /// Symmetric padding.
+    pub pad: i64,
+    /// Dilation (1 for average pooling).
+    pub dilation: i64,
+    /// Round up instead of down.
+    pub ceil_mode: bool,
+}
+
+/// PyTorch's `pooling_output_shape`: `floor` or `ceil` of `(x + 2p − d·(k−1) − 1)/s + 1`; in
+/// ceil mode the last window must start inside the input or its left padding, which is
+/// `min(…, ceil((x + p)/s))` (docs/sizes.md). Condition: output ≥ 1. `None` on overflow.
+pub fn pool_axis<S: SizeArith>(x: &S, a: &PoolAxis) -> Option<(S, Vec<Cond<S>>)> {
+    let reach = a.dilation.checked_mul(a.kernel.checked_sub(1)?)?;
+    let num = x.plus(a.pad.checked_mul(2)?.checked_sub(reach)?.checked_sub(1)?)?;
+    let out = if a.ceil_mode {
+        let o = num.ceil_div(a.stride)?.plus(1)?;
+        let bound = x.plus(a.pad)?.ceil_div(a.stride)?;
+        o.min_with(&bound)
+    } else {
+        num.floor_div(a.stride)?.plus(1)?
+    };
+    let conds = vec![Cond {
+        kind: CondKind::Positive,
+        lhs: out.clone(),
+        rhs: S::constant(1),
+    }];
+    Some((out, conds))
+}
+
+/// Output size of one axis of an upsample by `scale` (`trunc(x·scale)` in `f64`) and its
+/// condition (output ≥ 1). `None` on overflow or a scale that is not positive and finite.
+pub fn upsample_axis<S: SizeArith>(x: &S, scale: f64) -> Option<(S, Vec<Cond<S>>)> {
+    let out = x.scale_f64(scale)?;
+    let conds = vec![Cond {
+        kind: CondKind::Positive,
+        lhs: out.clone(),
+        rhs: S::constant(1),
+    }];
+    Some((out, conds))
+}
+
+/// PyTorch's parameter checks of `nn.Conv2d`: positive kernel, stride, dilation and groups;
+/// non-negative padding; groups dividing both channel counts; `padding='same'` only with
+/// stride 1 (checked where `same` is resolved).
+pub fn validate_conv(
+    in_channels: i64,
+    out_channels: i64,
+    kernel: [i64; 2],
+    stride: [i64; 2],
+    padding: [i64; 4],
+    dilation: [i64; 2],
+    groups: i64,
+) -> Result<(), String> {
+    if kernel.iter().any(|&k| k < 1) {
+        return Err(format!("kernel {kernel:?} must be at least 1"));
+    }
+    if stride.iter().any(|&s| s < 1) {
+        return Err(format!("stride {stride:?} must be at least 1"));
+    }
+    if dilation.iter().any(|&d| d < 1) {
+        return Err(format!("dilation {dilation:?} must be at least 1"));
+    }
+    if padding.iter().any(|&p| p < 0) {
+        return Err(format!("padding {padding:?} must not be negative"));
+    }
+    if groups < 1 {
+        return Err("groups must be at least 1".into());
+    }
+    if out_channels < 1 {
+        return Err(format!("{out_channels} output channels; there must be at least 1"));
+    }
+    if out_channels % groups != 0 {
+        return Err(format!("out_channels ({out_channels}) must be divisible by groups ({groups})"));
+    }
+    if in_channels % groups != 0 {
+        return Err(format!("in_channels ({in_channels}) must be divisible by groups ({groups})"));
+    }
+    Ok(())
+}
+
+/// PyTorch's `pool2d_shape_check` on parameters: positive kernel, stride and dilation, and
+/// "pad should be smaller than or equal to half of kernel size" — half of the *undilated*
+/// kernel, as PyTorch compares `kW / 2 >= padW`.
+pub fn validate_pool(kernel: [i64; 2], stride: [i64; 2], padding: [i64; 2], dilation: [i64; 2]) -> Result<(), String> {
+    if kernel.iter().any(|&k| k < 1) {
+        return Err(format!("kernel {kernel:?} must be at least 1"));
+    }
+    if stride.iter().any(|&s| s < 1) {
+        return Err(format!("stride {stride:?} must be at least 1"));
+    }
+    if dilation.iter().any(|&d| d < 1) {
+        return Err(format!("dilation {dilation:?} must be at least 1"));
+    }
+    for a in 0..2 {
+        if padding[a] < 0 || padding[a] > kernel[a] / 2 {
+            return Err(format!(
+                "pad should be smaller than or equal to half of kernel size, but got padW = {}, padH = {}, kW = {}, kH = {}",
+                padding[1], padding[0], kernel[1], kernel[0]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// PyTorch's `interpolate` checks: a positive finite scale, and `align_corners` only with an
+/// interpolating mode ("align_corners option can only be set with the interpolating modes:
+/// linear | bilinear | bicubic | trilinear").
+pub fn validate_upsample(scale: Option<[f64; 2]>, bilinear: bool, align_corners: bool) -> Result<(), String> {
+    if let Some(s) = scale {
+        if !s.iter().all(|v| v.is_finite() && *v > 0.0) {
+            return Err(format!("scale factors {s:?} must be positive and finite"));
+        }
+    }
+    if align_corners && !bilinear {
+        return Err(
+            "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_scale_rounds_like_pytorch() {
+        // 25 · 1.16 = 28.999999999999996 in f64: PyTorch gives 28, the exact fraction 29.
+        assert_eq!(scale_size(25, 1.16), Some(28));
+        assert_eq!(scale_size(21, 17.0 / 7.0), Some(50));
+        assert_eq!(scale_size(22, 15.0 / 11.0), Some(29));
+        assert_eq!(scale_size(3, 1.0 / 3.0), Some(1));
+        assert_eq!(scale_size(7, 2.0), Some(14));
+        assert_eq!(scale_size(7, f64::NAN), None);
+    }
+
+    #[test]
+    fn pool_padding_uses_the_undilated_kernel() {
+        assert!(validate_pool([2, 2], [1, 1], [2, 2], [3, 3]).is_err());
+        assert!(validate_pool([3, 3], [1, 1], [1, 1], [3, 3]).is_ok());
+    }
+
+    #[test]
+    fn conv_axis_matches_the_formula() {
+        let a = ConvAxis {
+            kernel: 3,
+            stride: 2,
+            pad: [1, 1],
+            dilation: 1,
+            mode: PaddingMode::Reflect,
+        };
+        let (o, c) = conv_axis(&7i64, &a).unwrap_or((0, Vec::new()));
+        assert_eq!(o, 4);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[1].lhs, c[1].rhs), (7, 2));
+    }
+}
