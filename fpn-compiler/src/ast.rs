@@ -7,6 +7,7 @@
 use crate::diag::Diagnostic;
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
+use crate::ops::conv::{ConvArgs, CONV_KEYS};
 use fpn_runtime::{Activation, PaddingMode};
 
 /// A name with its span.
@@ -39,7 +40,7 @@ pub struct Int {
 }
 
 impl Int {
-    fn lit(v: i64, span: Span) -> Int {
+    pub(crate) fn lit(v: i64, span: Span) -> Int {
         Int {
             expr: IntExpr::Lit(v),
             span,
@@ -54,40 +55,6 @@ pub struct Pair {
     pub h: Int,
     /// Width component.
     pub w: Int,
-}
-
-/// A convolution padding.
-#[derive(Clone, Debug, PartialEq)]
-pub enum PadSpec {
-    /// `same`: output size equals input size (stride 1 only), PyTorch's split (extra on the end).
-    Same,
-    /// `[h, w]` symmetric padding.
-    Sym(Pair),
-    /// `[top, bottom, left, right]`.
-    Explicit([Int; 4]),
-}
-
-/// `conv:` attributes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConvArgs {
-    /// Output channels.
-    pub out: Int,
-    /// Kernel size.
-    pub kernel: Pair,
-    /// Stride (default 1).
-    pub stride: Pair,
-    /// Padding (default 0; for `cna` default `(kernel-1)/2·dilation`).
-    pub padding: Option<PadSpec>,
-    /// Dilation (default 1).
-    pub dilation: Pair,
-    /// Groups (default 1).
-    pub groups: Int,
-    /// Whether there is a bias (default true; `cna` default: no bias when it has a norm).
-    pub bias: Option<bool>,
-    /// Padding mode (default zeros, or the spec's `defaults.padding_mode`).
-    pub padding_mode: Option<PaddingMode>,
-    /// Where the op is.
-    pub span: Span,
 }
 
 /// Normalisation of a `cna` block.
@@ -108,43 +75,6 @@ pub struct CnaArgs {
     pub norm: Option<Norm>,
     /// Activation (default from `defaults.cna.act`, else relu).
     pub act: Option<Activation>,
-}
-
-/// Pooling attributes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PoolArgs {
-    /// Kernel.
-    pub kernel: Pair,
-    /// Stride (default kernel).
-    pub stride: Option<Pair>,
-    /// Padding (default 0).
-    pub padding: Pair,
-    /// Dilation (max pool only; default 1).
-    pub dilation: Pair,
-    /// Ceil mode.
-    pub ceil_mode: bool,
-    /// Avg pool: count padding in the divisor (default true).
-    pub count_include_pad: bool,
-}
-
-/// How an upsample picks its output size.
-#[derive(Clone, Debug, PartialEq)]
-pub enum UpTarget {
-    /// By scale factor `[h, w]` (PyTorch `scale_factor`).
-    Scale([f64; 2]),
-    /// To the spatial size of another node (PyTorch `interpolate(size=other.shape[-2:])`).
-    Match(Ref),
-}
-
-/// `upsample:` attributes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct UpArgs {
-    /// Size rule.
-    pub target: UpTarget,
-    /// `true` for bilinear, `false` for nearest.
-    pub bilinear: bool,
-    /// Bilinear `align_corners`.
-    pub align_corners: bool,
 }
 
 /// A reference to a node output: `name` or `name.sub`.
@@ -235,28 +165,10 @@ pub enum PyramidKind {
 /// An op: what a node or a sequence item does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum OpExpr {
-    /// Convolution.
-    Conv(ConvArgs),
+    /// A primitive op (one of [`crate::ops`]).
+    Prim(crate::ops::Args),
     /// Conv-norm-act.
     Cna(CnaArgs),
-    /// Inference batch norm.
-    BatchNorm(f64),
-    /// Activation.
-    Act(Activation),
-    /// Max pool.
-    MaxPool(PoolArgs),
-    /// Average pool.
-    AvgPool(PoolArgs),
-    /// Upsample.
-    Upsample(UpArgs),
-    /// Elementwise sum of the listed nodes.
-    Add(Vec<Ref>),
-    /// Channel concat of the listed nodes.
-    Concat(Vec<Ref>),
-    /// Elementwise mean.
-    Mean(Vec<Ref>),
-    /// BiFPN fast normalized fusion with learned weights.
-    Fuse(Vec<Ref>, f64),
     /// Sequence (`nn.Sequential`).
     Seq(Vec<Op>),
     /// `concat(x, seq(x))`.
@@ -385,36 +297,17 @@ pub struct Spec {
     pub span: Span,
 }
 
-/// Every op keyword (for "did you mean").
-pub const OP_KEYWORDS: &[&str] = &[
-    "conv",
-    "cna",
-    "batch_norm",
-    "relu",
-    "relu6",
-    "leaky_relu",
-    "tanh",
-    "sigmoid",
-    "silu",
-    "hardswish",
-    "gelu",
-    "identity",
-    "max_pool",
-    "avg_pool",
-    "upsample",
-    "add",
-    "concat",
-    "mean",
-    "fuse",
-    "seq",
-    "skip",
-    "residual",
-    "fpn",
-    "panet",
-    "bifpn",
-    "head",
-    "resnet",
+/// Keywords of the composites and presets (the primitive ops' come from [`crate::ops::keywords`]).
+pub const COMPOSITE_KEYWORDS: &[&str] = &[
+    "cna", "seq", "skip", "residual", "fpn", "panet", "bifpn", "head", "resnet",
 ];
+
+/// Every op keyword (for "did you mean" and the check that blocks do not shadow ops).
+pub fn op_keywords() -> Vec<&'static str> {
+    let mut v = crate::ops::keywords();
+    v.extend_from_slice(COMPOSITE_KEYWORDS);
+    v
+}
 
 const TOP_KEYS: &[&str] = &[
     "name", "doc", "defaults", "symbols", "blocks", "inputs", "nodes", "outputs",
@@ -458,34 +351,35 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         })
 }
 
-fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
     match suggest(word, candidates) {
         Some(s) => format!("did you mean `{s}`?"),
         None => String::new(),
     }
 }
 
-struct Reader {
+/// Reads a value tree into the AST, collecting every problem (see [`read`]).
+pub(crate) struct Reader {
     diags: Vec<Diagnostic>,
     blocks: Vec<String>,
 }
 
 /// A map being read: tracks which keys were used so the rest can be reported.
-struct MapR<'a> {
-    entries: &'a [(Key, Value)],
-    used: Vec<bool>,
-    span: Span,
+pub(crate) struct MapR<'a> {
+    pub(crate) entries: &'a [(Key, Value)],
+    pub(crate) used: Vec<bool>,
+    pub(crate) span: Span,
 }
 
 impl<'a> MapR<'a> {
-    fn get(&mut self, key: &str) -> Option<&'a Value> {
+    pub(crate) fn get(&mut self, key: &str) -> Option<&'a Value> {
         let i = self.entries.iter().position(|(k, _)| k.name == key)?;
         self.used[i] = true;
         Some(&self.entries[i].1)
     }
 }
 
-fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
+pub(crate) fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
     let found = match &v.kind {
         ValueKind::Float(f) => format!("the number {f}"),
         ValueKind::Int(i) => format!("the integer {i}"),
@@ -501,11 +395,11 @@ fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
 }
 
 impl Reader {
-    fn err(&mut self, d: Diagnostic) {
+    pub(crate) fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
 
-    fn map<'a>(&mut self, v: &'a Value, what: &str) -> Option<MapR<'a>> {
+    pub(crate) fn map<'a>(&mut self, v: &'a Value, what: &str) -> Option<MapR<'a>> {
         match &v.kind {
             ValueKind::Map(entries) => Some(MapR {
                 entries,
@@ -520,7 +414,7 @@ impl Reader {
     }
 
     /// Reports keys of `m` not read, with a suggestion from `allowed`.
-    fn finish(&mut self, m: MapR<'_>, allowed: &[&str], what: &str) {
+    pub(crate) fn finish(&mut self, m: MapR<'_>, allowed: &[&str], what: &str) {
         for ((k, _), used) in m.entries.iter().zip(&m.used) {
             if !used {
                 let mut d = Diagnostic::error("E0101", k.span, format!("unknown key `{}` in {what}", k.name))
@@ -536,7 +430,7 @@ impl Reader {
         }
     }
 
-    fn require<'a>(&mut self, m: &mut MapR<'a>, key: &str, what: &str) -> Option<&'a Value> {
+    pub(crate) fn require<'a>(&mut self, m: &mut MapR<'a>, key: &str, what: &str) -> Option<&'a Value> {
         let v = m.get(key);
         // A misspelt key (`kernal`) is reported once, as unknown with "did you mean", not again as missing.
         let misspelt = m
@@ -569,7 +463,7 @@ impl Reader {
         r
     }
 
-    fn name(&mut self, v: &Value, what: &str) -> Option<Name> {
+    pub(crate) fn name(&mut self, v: &Value, what: &str) -> Option<Name> {
         self.scalar(v, "a name", what, |k| match k {
             ValueKind::Str(s) => Some(Name {
                 text: s.clone(),
@@ -579,14 +473,14 @@ impl Reader {
         })
     }
 
-    fn int_lit(&mut self, v: &Value, what: &str) -> Option<i64> {
+    pub(crate) fn int_lit(&mut self, v: &Value, what: &str) -> Option<i64> {
         self.scalar(v, "an integer", what, |k| match k {
             ValueKind::Int(i) => Some(*i),
             _ => None,
         })
     }
 
-    fn float(&mut self, v: &Value, what: &str) -> Option<f64> {
+    pub(crate) fn float(&mut self, v: &Value, what: &str) -> Option<f64> {
         self.scalar(v, "a number", what, |k| match k {
             ValueKind::Int(i) => Some(*i as f64),
             ValueKind::Float(f) => Some(*f),
@@ -594,14 +488,14 @@ impl Reader {
         })
     }
 
-    fn boolean(&mut self, v: &Value, what: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, v: &Value, what: &str) -> Option<bool> {
         self.scalar(v, "true or false", what, |k| match k {
             ValueKind::Bool(b) => Some(*b),
             _ => None,
         })
     }
 
-    fn int(&mut self, v: &Value, what: &str) -> Option<Int> {
+    pub(crate) fn int(&mut self, v: &Value, what: &str) -> Option<Int> {
         match &v.kind {
             ValueKind::Int(i) => Some(Int::lit(*i, v.span)),
             ValueKind::Str(s) => match parse_int_expr(s) {
@@ -621,7 +515,7 @@ impl Reader {
         }
     }
 
-    fn pair(&mut self, v: &Value, what: &str) -> Option<Pair> {
+    pub(crate) fn pair(&mut self, v: &Value, what: &str) -> Option<Pair> {
         match &v.kind {
             ValueKind::Seq(items) if items.len() == 2 => Some(Pair {
                 h: self.int(&items[0], what)?,
@@ -638,7 +532,7 @@ impl Reader {
         }
     }
 
-    fn pair_or(&mut self, m: &mut MapR<'_>, key: &str, default: i64, what: &str) -> Option<Pair> {
+    pub(crate) fn pair_or(&mut self, m: &mut MapR<'_>, key: &str, default: i64, what: &str) -> Option<Pair> {
         match m.get(key) {
             Some(v) => self.pair(v, &format!("`{key}` of {what}")),
             None => Some(Pair {
@@ -648,7 +542,7 @@ impl Reader {
         }
     }
 
-    fn reference(&mut self, v: &Value, what: &str) -> Option<Ref> {
+    pub(crate) fn reference(&mut self, v: &Value, what: &str) -> Option<Ref> {
         let n = self.name(v, what)?;
         parse_ref(&n.text, n.span).or_else(|| {
             self.err(
@@ -660,7 +554,7 @@ impl Reader {
         })
     }
 
-    fn refs(&mut self, v: &Value, what: &str) -> Option<Vec<Ref>> {
+    pub(crate) fn refs(&mut self, v: &Value, what: &str) -> Option<Vec<Ref>> {
         match &v.kind {
             ValueKind::Seq(items) => {
                 let out: Vec<_> = items.iter().filter_map(|i| self.reference(i, what)).collect();
@@ -724,11 +618,13 @@ impl Reader {
         if let Some(c) = m.get("cna") {
             if let Some(mut cm) = self.map(c, "`defaults.cna`") {
                 d.norm = cm.get("norm").and_then(|n| self.norm(n));
-                d.act = cm.get("act").and_then(|a| self.act_value(a));
+                d.act = cm.get("act").and_then(|a| crate::ops::act::read_value(self, a));
                 self.finish(cm, &["norm", "act"], "`defaults.cna`");
             }
         }
-        d.padding_mode = m.get("padding_mode").and_then(|p| self.padding_mode(p));
+        d.padding_mode = m
+            .get("padding_mode")
+            .and_then(|p| crate::ops::conv::read_padding_mode(self, p));
         self.finish(m, &["cna", "padding_mode"], "`defaults`");
         d
     }
@@ -954,7 +850,7 @@ impl Reader {
             found = self.op(k, v);
         }
         let has_op = found.is_some() || m.entries.iter().any(|(k, _)| self.is_op_key(&k.name));
-        let mut allowed: Vec<&str> = OP_KEYWORDS.to_vec();
+        let mut allowed: Vec<&str> = op_keywords();
         allowed.push("from");
         let blocks = self.blocks.clone();
         allowed.extend(blocks.iter().map(String::as_str));
@@ -973,7 +869,7 @@ impl Reader {
                         Diagnostic::error("E0107", k.span, format!("unknown op `{}` in {what}", k.name))
                             .with_label("not an op or a block")
                             .with_help(if dym.is_empty() {
-                                format!("ops are: {}", OP_KEYWORDS.join(", "))
+                                format!("ops are: {}", op_keywords().join(", "))
                             } else {
                                 dym
                             }),
@@ -1001,7 +897,7 @@ impl Reader {
     }
 
     fn is_op_key(&self, k: &str) -> bool {
-        OP_KEYWORDS.contains(&k) || self.blocks.iter().any(|b| b == k)
+        op_keywords().contains(&k) || self.blocks.iter().any(|b| b == k)
     }
 
     /// A sequence item: a bare op name (`tanh`) or a one-key map (`{conv: {...}}`).
@@ -1014,12 +910,12 @@ impl Reader {
                 };
                 if !self.is_op_key(s) {
                     let blocks = self.blocks.clone();
-                    let dym = did_you_mean(s, OP_KEYWORDS.iter().copied().chain(blocks.iter().map(String::as_str)));
+                    let dym = did_you_mean(s, op_keywords().into_iter().chain(blocks.iter().map(String::as_str)));
                     self.err(
                         Diagnostic::error("E0107", v.span, format!("unknown op `{s}` in {what}"))
                             .with_label("not an op or a block")
                             .with_help(if dym.is_empty() {
-                                format!("ops are: {}", OP_KEYWORDS.join(", "))
+                                format!("ops are: {}", op_keywords().join(", "))
                             } else {
                                 dym
                             }),
@@ -1062,99 +958,21 @@ impl Reader {
         let span = k.span;
         let what = format!("`{}`", k.name);
         let null = matches!(v.kind, ValueKind::Null);
+        if let Some(args) = crate::ops::read(self, k, v) {
+            return Some(Op {
+                expr: OpExpr::Prim(args?),
+                span,
+            });
+        }
         let expr = match k.name.as_str() {
-            "conv" => OpExpr::Conv(self.conv_args(v, &what, false)?.0),
             "cna" => {
-                let (conv, m) = self.conv_args(v, &what, true)?;
+                let (conv, m) = crate::ops::conv::read_args(self, v, &what, true)?;
                 let mut m = m?;
                 let norm = m.get("norm").and_then(|n| self.norm(n));
-                let act = m.get("act").and_then(|a| self.act_value(a));
+                let act = m.get("act").and_then(|a| crate::ops::act::read_value(self, a));
                 self.finish(m, &[CONV_KEYS, &["norm", "act"]].concat(), &what);
                 OpExpr::Cna(CnaArgs { conv, norm, act })
             }
-            "batch_norm" => {
-                let mut eps = 1e-5;
-                if !null {
-                    let mut m = self.map(v, &what)?;
-                    if let Some(e) = m.get("eps") {
-                        eps = self.float(e, "`eps`")?;
-                    }
-                    self.finish(m, &["eps"], &what);
-                }
-                OpExpr::BatchNorm(eps)
-            }
-            "relu" | "relu6" | "tanh" | "sigmoid" | "silu" | "hardswish" | "gelu" | "identity" | "leaky_relu" => {
-                OpExpr::Act(self.act(&k.name, v, span)?)
-            }
-            "max_pool" | "avg_pool" => {
-                let is_max = k.name == "max_pool";
-                let mut m = self.map(v, &what)?;
-                let kernel = self
-                    .require(&mut m, "kernel", &what)
-                    .and_then(|x| self.pair(x, "`kernel`"));
-                let stride = match m.get("stride") {
-                    Some(s) => Some(self.pair(s, "`stride`")?),
-                    None => None,
-                };
-                let padding = self.pair_or(&mut m, "padding", 0, &what);
-                let dilation = if is_max {
-                    self.pair_or(&mut m, "dilation", 1, &what)
-                } else {
-                    Some(Pair {
-                        h: Int::lit(1, span),
-                        w: Int::lit(1, span),
-                    })
-                };
-                let ceil_mode = match m.get("ceil_mode") {
-                    Some(b) => self.boolean(b, "`ceil_mode`")?,
-                    None => false,
-                };
-                let count_include_pad = match (is_max, m.get("count_include_pad")) {
-                    (false, Some(b)) => self.boolean(b, "`count_include_pad`")?,
-                    _ => true,
-                };
-                let keys: &[&str] = if is_max {
-                    &["kernel", "stride", "padding", "dilation", "ceil_mode"]
-                } else {
-                    &["kernel", "stride", "padding", "ceil_mode", "count_include_pad"]
-                };
-                self.finish(m, keys, &what);
-                let args = PoolArgs {
-                    kernel: kernel?,
-                    stride,
-                    padding: padding?,
-                    dilation: dilation?,
-                    ceil_mode,
-                    count_include_pad,
-                };
-                if is_max {
-                    OpExpr::MaxPool(args)
-                } else {
-                    OpExpr::AvgPool(args)
-                }
-            }
-            "upsample" => OpExpr::Upsample(self.upsample(v, &what)?),
-            "add" | "concat" | "mean" => {
-                let refs = self.refs(v, &what)?;
-                match k.name.as_str() {
-                    "add" => OpExpr::Add(refs),
-                    "concat" => OpExpr::Concat(refs),
-                    _ => OpExpr::Mean(refs),
-                }
-            }
-            "fuse" => match &v.kind {
-                ValueKind::Map(_) => {
-                    let mut m = self.map(v, &what)?;
-                    let refs = self.require(&mut m, "in", &what).and_then(|r| self.refs(r, "`in`"));
-                    let eps = match m.get("eps") {
-                        Some(e) => self.float(e, "`eps`")?,
-                        None => 1e-4,
-                    };
-                    self.finish(m, &["in", "eps"], &what);
-                    OpExpr::Fuse(refs?, eps)
-                }
-                _ => OpExpr::Fuse(self.refs(v, &what)?, 1e-4),
-            },
             "seq" => OpExpr::Seq(self.seq_items(v, &what)?),
             "skip" => OpExpr::Skip(self.seq_items(v, &what)?),
             "residual" => OpExpr::Residual(self.seq_items(v, &what)?),
@@ -1207,99 +1025,6 @@ impl Reader {
         Some(Op { expr, span })
     }
 
-    fn conv_args<'a>(&mut self, v: &'a Value, what: &str, cna: bool) -> Option<(ConvArgs, Option<MapR<'a>>)> {
-        let mut m = self.map(v, what)?;
-        let out = self.require(&mut m, "out", what).and_then(|o| self.int(o, "`out`"));
-        let kernel = self
-            .require(&mut m, "kernel", what)
-            .and_then(|k| self.pair(k, "`kernel`"));
-        let stride = self.pair_or(&mut m, "stride", 1, what);
-        let padding = match m.get("padding") {
-            None => Some(None),
-            Some(p) => self.padding(p).map(Some),
-        };
-        let dilation = self.pair_or(&mut m, "dilation", 1, what);
-        let groups = match m.get("groups") {
-            Some(g) => self.int(g, "`groups`"),
-            None => Some(Int::lit(1, m.span)),
-        };
-        let bias = match m.get("bias") {
-            Some(b) => Some(self.boolean(b, "`bias`")?),
-            None => None,
-        };
-        let padding_mode = match m.get("padding_mode") {
-            Some(p) => Some(self.padding_mode(p)?),
-            None => None,
-        };
-        let span = m.span;
-        let rest = if cna {
-            Some(m)
-        } else {
-            self.finish(m, CONV_KEYS, what);
-            None
-        };
-        Some((
-            ConvArgs {
-                out: out?,
-                kernel: kernel?,
-                stride: stride?,
-                padding: padding?,
-                dilation: dilation?,
-                groups: groups?,
-                bias,
-                padding_mode,
-                span,
-            },
-            rest,
-        ))
-    }
-
-    fn padding(&mut self, v: &Value) -> Option<PadSpec> {
-        match &v.kind {
-            ValueKind::Str(s) if s == "same" => Some(PadSpec::Same),
-            ValueKind::Seq(items) if items.len() == 4 => {
-                let v: Vec<Int> = items.iter().filter_map(|i| self.int(i, "`padding`")).collect();
-                Some(PadSpec::Explicit(<[Int; 4]>::try_from(v).ok()?))
-            }
-            ValueKind::Seq(items) if items.len() != 2 => {
-                self.err(
-                    type_error(
-                        v,
-                        "a number, `[h, w]`, `[top, bottom, left, right]` or `same`",
-                        "`padding`",
-                    )
-                    .with_help("e.g. `padding: 1`, `padding: [1, 2]`, or `padding: same`"),
-                );
-                None
-            }
-            _ => Some(PadSpec::Sym(self.pair(v, "`padding`")?)),
-        }
-    }
-
-    fn padding_mode(&mut self, v: &Value) -> Option<PaddingMode> {
-        let n = self.name(v, "`padding_mode`")?;
-        let modes = ["zeros", "reflect", "replicate", "circular"];
-        Some(match n.text.as_str() {
-            "zeros" => PaddingMode::Zeros,
-            "reflect" => PaddingMode::Reflect,
-            "replicate" => PaddingMode::Replicate,
-            "circular" => PaddingMode::Circular,
-            other => {
-                let dym = did_you_mean(other, modes);
-                self.err(
-                    Diagnostic::error("E0108", n.span, format!("unknown padding mode `{other}`"))
-                        .with_label("not a padding mode")
-                        .with_help(if dym.is_empty() {
-                            format!("padding modes are: {}", modes.join(", "))
-                        } else {
-                            dym
-                        }),
-                );
-                return None;
-            }
-        })
-    }
-
     fn norm(&mut self, v: &Value) -> Option<Norm> {
         match &v.kind {
             ValueKind::Str(s) if s == "batch_norm" => Some(Norm::BatchNorm(1e-5)),
@@ -1335,193 +1060,6 @@ impl Reader {
                     }),
                 );
                 None
-            }
-        }
-    }
-
-    /// An activation given as a value: `relu`, `none`, `{leaky_relu: 0.1}`.
-    fn act_value(&mut self, v: &Value) -> Option<Activation> {
-        match &v.kind {
-            ValueKind::Str(s) if s == "none" => Some(Activation::Identity),
-            ValueKind::Null => Some(Activation::Identity),
-            ValueKind::Str(s) => {
-                if !ACTS.contains(&s.as_str()) {
-                    let dym = did_you_mean(s, ACTS.iter().copied());
-                    self.err(
-                        Diagnostic::error("E0109", v.span, format!("unknown activation `{s}`"))
-                            .with_label("not an activation")
-                            .with_help(if dym.is_empty() {
-                                format!("activations are: {}", ACTS.join(", "))
-                            } else {
-                                dym
-                            }),
-                    );
-                    return None;
-                }
-                self.act(
-                    s,
-                    &Value {
-                        kind: ValueKind::Null,
-                        span: v.span,
-                    },
-                    v.span,
-                )
-            }
-            ValueKind::Map(entries) if entries.len() == 1 => {
-                let (k, a) = &entries[0];
-                if !ACTS.contains(&k.name.as_str()) {
-                    let dym = did_you_mean(&k.name, ACTS.iter().copied());
-                    self.err(
-                        Diagnostic::error("E0109", k.span, format!("unknown activation `{}`", k.name))
-                            .with_label("not an activation")
-                            .with_help(if dym.is_empty() {
-                                format!("activations are: {}", ACTS.join(", "))
-                            } else {
-                                dym
-                            }),
-                    );
-                    return None;
-                }
-                self.act(&k.name, a, k.span)
-            }
-            _ => {
-                self.err(type_error(
-                    v,
-                    "an activation like `relu` or `{leaky_relu: 0.1}`",
-                    "`act`",
-                ));
-                None
-            }
-        }
-    }
-
-    fn act(&mut self, name: &str, v: &Value, span: Span) -> Option<Activation> {
-        let null = matches!(v.kind, ValueKind::Null);
-        let a = match name {
-            "relu" => Activation::Relu,
-            "relu6" => Activation::Relu6,
-            "tanh" => Activation::Tanh,
-            "sigmoid" => Activation::Sigmoid,
-            "silu" => Activation::Silu,
-            "hardswish" => Activation::Hardswish,
-            "identity" => Activation::Identity,
-            "gelu" => match &v.kind {
-                ValueKind::Null => Activation::Gelu,
-                ValueKind::Map(_) => {
-                    let mut m = self.map(v, "`gelu`")?;
-                    let approx = match m.get("approximate") {
-                        Some(a) => self.name(a, "`approximate`")?.text,
-                        None => "none".into(),
-                    };
-                    self.finish(m, &["approximate"], "`gelu`");
-                    match approx.as_str() {
-                        "none" => Activation::Gelu,
-                        "tanh" => Activation::GeluTanh,
-                        _ => {
-                            self.err(type_error(v, "`none` or `tanh`", "`approximate`"));
-                            return None;
-                        }
-                    }
-                }
-                _ => {
-                    self.err(type_error(v, "`{approximate: tanh}` or nothing", "`gelu`"));
-                    return None;
-                }
-            },
-            "leaky_relu" => match &v.kind {
-                ValueKind::Null => Activation::LeakyRelu(0.01),
-                ValueKind::Int(_) | ValueKind::Float(_) => Activation::LeakyRelu(self.float(v, "the slope")? as f32),
-                ValueKind::Map(_) => {
-                    let mut m = self.map(v, "`leaky_relu`")?;
-                    let s = match m.get("slope") {
-                        Some(s) => self.float(s, "`slope`")?,
-                        None => 0.01,
-                    };
-                    self.finish(m, &["slope"], "`leaky_relu`");
-                    Activation::LeakyRelu(s as f32)
-                }
-                _ => {
-                    self.err(type_error(v, "a slope like `0.1`", "`leaky_relu`"));
-                    return None;
-                }
-            },
-            _ => return None,
-        };
-        if !null && !matches!(name, "gelu" | "leaky_relu") {
-            self.err(
-                Diagnostic::error("E0110", span, format!("`{name}` takes no arguments"))
-                    .with_label("no arguments")
-                    .with_help(format!("write `{name}` alone")),
-            );
-            return None;
-        }
-        Some(a)
-    }
-
-    fn upsample(&mut self, v: &Value, what: &str) -> Option<UpArgs> {
-        let scale_of = |r: &mut Reader, s: &Value| -> Option<[f64; 2]> {
-            match &s.kind {
-                ValueKind::Seq(items) if items.len() == 2 => {
-                    Some([r.float(&items[0], "`scale`")?, r.float(&items[1], "`scale`")?])
-                }
-                _ => {
-                    let f = r.float(s, "`scale`")?;
-                    Some([f, f])
-                }
-            }
-        };
-        match &v.kind {
-            ValueKind::Int(_) | ValueKind::Float(_) | ValueKind::Seq(_) => Some(UpArgs {
-                target: UpTarget::Scale(scale_of(self, v)?),
-                bilinear: false,
-                align_corners: false,
-            }),
-            _ => {
-                let mut m = self.map(v, what)?;
-                let scale = m.get("scale");
-                let mat = m.get("match");
-                let target = match (scale, mat) {
-                    (Some(s), None) => UpTarget::Scale(scale_of(self, s)?),
-                    (None, Some(t)) => UpTarget::Match(self.reference(t, "`match`")?),
-                    _ => {
-                        self.err(
-                            Diagnostic::error("E0111", m.span, "an upsample needs exactly one of `scale` and `match`")
-                                .with_label("give `scale: 2` or `match: <node>`")
-                                .with_help("`scale` multiplies the size (PyTorch `scale_factor`); `match` takes another node's size (PyTorch `size=`)"),
-                        );
-                        return None;
-                    }
-                };
-                let bilinear = match m.get("mode") {
-                    None => false,
-                    Some(mv) => match self.name(mv, "`mode`")?.text.as_str() {
-                        "nearest" => false,
-                        "bilinear" => true,
-                        other => {
-                            let dym = did_you_mean(other, ["nearest", "bilinear"]);
-                            self.err(
-                                Diagnostic::error("E0112", mv.span, format!("unknown upsample mode `{other}`"))
-                                    .with_label("not a mode")
-                                    .with_help(if dym.is_empty() {
-                                        "modes are: nearest, bilinear".to_string()
-                                    } else {
-                                        dym
-                                    }),
-                            );
-                            return None;
-                        }
-                    },
-                };
-                let align_corners = match m.get("align_corners") {
-                    Some(b) => self.boolean(b, "`align_corners`")?,
-                    None => false,
-                };
-                self.finish(m, &["scale", "match", "mode", "align_corners"], what);
-                Some(UpArgs {
-                    target,
-                    bilinear,
-                    align_corners,
-                })
             }
         }
     }
@@ -1679,28 +1217,6 @@ impl Reader {
     }
 }
 
-const CONV_KEYS: &[&str] = &[
-    "out",
-    "kernel",
-    "stride",
-    "padding",
-    "dilation",
-    "groups",
-    "bias",
-    "padding_mode",
-];
-const ACTS: &[&str] = &[
-    "relu",
-    "relu6",
-    "leaky_relu",
-    "tanh",
-    "sigmoid",
-    "silu",
-    "hardswish",
-    "gelu",
-    "identity",
-];
-
 /// Whether `s` is an identifier (`[A-Za-z_][A-Za-z0-9_]*`).
 pub fn is_ident(s: &str) -> bool {
     let mut c = s.chars();
@@ -1835,6 +1351,6 @@ mod tests {
         assert_eq!(suggest("kernal", CONV_KEYS.iter().copied()), Some("kernel"));
         assert_eq!(suggest("paddin_mode", CONV_KEYS.iter().copied()), Some("padding_mode"));
         assert_eq!(suggest("zzzzzz", CONV_KEYS.iter().copied()), None);
-        assert_eq!(suggest("convolution", OP_KEYWORDS.iter().copied()), Some("conv"));
+        assert_eq!(suggest("convolution", op_keywords().into_iter()), Some("conv"));
     }
 }

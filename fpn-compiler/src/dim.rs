@@ -37,6 +37,14 @@ pub enum Dim {
     },
     /// `min(a, b)`.
     Min(Box<Dim>, Box<Dim>),
+    /// `trunc(f64(a) · s)` computed in `f64` (an upsample by a scale that is not a fraction with
+    /// a power-of-two denominator: PyTorch's float rounding, not an exact rational rule).
+    Scale {
+        /// The inner expression.
+        a: Box<Dim>,
+        /// The scale's `f64` bits.
+        bits: u64,
+    },
 }
 
 impl Dim {
@@ -131,6 +139,7 @@ impl Dim {
             Dim::Lin { a, mul, add } => a.eval(env)?.checked_mul(*mul)?.checked_add(*add),
             Dim::Div { a, div } => Some(a.eval(env)?.div_euclid(*div)),
             Dim::Min(a, b) => Some(a.eval(env)?.min(b.eval(env)?)),
+            Dim::Scale { a, bits } => fpn_runtime::rules::scale_size(a.eval(env)?, f64::from_bits(*bits)),
         }
     }
 
@@ -147,7 +156,7 @@ impl Dim {
         match self {
             Dim::Const(_) => {}
             Dim::Sym(s) => out.push(*s),
-            Dim::Lin { a, .. } | Dim::Div { a, .. } => a.collect_symbols(out),
+            Dim::Lin { a, .. } | Dim::Div { a, .. } | Dim::Scale { a, .. } => a.collect_symbols(out),
             Dim::Min(a, b) => {
                 a.collect_symbols(out);
                 b.collect_symbols(out);
@@ -167,6 +176,8 @@ impl Dim {
                 a.period()?.checked_mul(*div)
             }
             Dim::Min(a, b) => lcm(a.period()?, b.period()?),
+            // float rounding has no period
+            Dim::Scale { .. } => None,
         }
     }
 
@@ -186,7 +197,7 @@ impl Dim {
                     out.push((a.as_ref(), *div));
                     d = a;
                 }
-                Dim::Min(..) => return out,
+                Dim::Min(..) | Dim::Scale { .. } => return out,
             }
         }
     }
@@ -212,7 +223,7 @@ impl Dim {
                     v = v.checked_mul(*div)?;
                     d = a;
                 }
-                Dim::Const(_) | Dim::Min(..) => return None,
+                Dim::Const(_) | Dim::Min(..) | Dim::Scale { .. } => return None,
             }
         }
     }
@@ -246,6 +257,33 @@ impl Dim {
             Dim::Lin { a, mul, add } => a.subst(s, by)?.lin(*mul, *add)?,
             Dim::Div { a, div } => a.subst(s, by)?.floor_div(*div)?,
             Dim::Min(a, b) => a.subst(s, by)?.min(&b.subst(s, by)?),
+            Dim::Scale { a, bits } => a.subst(s, by)?.scale(f64::from_bits(*bits))?,
+        })
+    }
+
+    /// `trunc(self · s)` as PyTorch computes an upsample size (in `f64`): a constant folds
+    /// through [`fpn_runtime::rules::scale_size`]; a scale `k/2^j` (`j ≤ 6`) is the exact
+    /// `floor(k·x / 2^j)` (the `f64` product of an integer below 2^46 and such a scale is
+    /// exact); any other scale stays a [`Dim::Scale`]. `None` on overflow or a bad scale.
+    pub fn scale(&self, s: f64) -> Option<Dim> {
+        if !(s.is_finite() && s > 0.0) {
+            return None;
+        }
+        if let Dim::Const(c) = self {
+            return fpn_runtime::rules::scale_size(*c, s).map(Dim::Const);
+        }
+        let k = s * 64.0;
+        if k.fract() == 0.0 && k < (1u64 << 40) as f64 {
+            let (mut num, mut den) = (k as i64, 64i64);
+            while num % 2 == 0 && den > 1 {
+                num /= 2;
+                den /= 2;
+            }
+            return self.lin(num, 0)?.floor_div(den);
+        }
+        Some(Dim::Scale {
+            a: Box::new(self.clone()),
+            bits: s.to_bits(),
         })
     }
 
@@ -342,6 +380,11 @@ fn write_dim(f: &mut fmt::Formatter<'_>, d: &Dim, names: &[String], nested: bool
             write_dim(f, b, names, false)?;
             write!(f, ")")
         }
+        Dim::Scale { a, bits } => {
+            write!(f, "floor(")?;
+            write_dim(f, a, names, true)?;
+            write!(f, "*{})", f64::from_bits(*bits))
+        }
     }
 }
 
@@ -385,5 +428,26 @@ mod tests {
         );
         assert_eq!(Dim::Const(7).ceil_div(2), Some(Dim::Const(4)));
         assert_eq!(Dim::Const(i64::MAX).lin(2, 0), None);
+    }
+}
+
+impl fpn_runtime::rules::SizeArith for Dim {
+    fn constant(v: i64) -> Self {
+        Dim::Const(v)
+    }
+    fn plus(&self, k: i64) -> Option<Self> {
+        self.add(k)
+    }
+    fn floor_div(&self, d: i64) -> Option<Self> {
+        Dim::floor_div(self, d)
+    }
+    fn ceil_div(&self, d: i64) -> Option<Self> {
+        Dim::ceil_div(self, d)
+    }
+    fn min_with(&self, other: &Self) -> Self {
+        self.min(other)
+    }
+    fn scale_f64(&self, s: f64) -> Option<Self> {
+        self.scale(s)
     }
 }

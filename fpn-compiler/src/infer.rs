@@ -1,4 +1,5 @@
-//! Shape inference and shape validation (contract; being implemented).
+//! Shape inference and size constraints: the driver over the ops' own rules ([`crate::ops`]),
+//! shared-weight checks, parameter and FLOP totals, and [`check`] for given sizes.
 use crate::dim::Dim;
 use petgraph::graph::NodeIndex;
 
@@ -22,6 +23,8 @@ pub struct ParamInfo {
     pub shape: Vec<i64>,
     /// The first node that uses it (shared heads use one tensor from several nodes).
     pub node: NodeIndex,
+    /// How `init(seed)` fills it (declared by its op).
+    pub init: crate::ops::InitKind,
 }
 
 /// Everything inference learns about a graph.
@@ -35,10 +38,24 @@ pub struct Analysis {
     pub param_counts: Vec<i64>,
     /// FLOPs of each node for batch 1 (multiply-add = 2), `None` when sizes are symbolic.
     pub flops: Vec<Option<i64>>,
+    /// Every size rule of the graph, in node order: the only size checks. The interpreter
+    /// evaluates them and the Rust back end emits them, both with [`Constraint::describe`].
+    pub constraints: Vec<Constraint>,
+}
+
+/// One piece of a [`Constraint::describe`] message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Part {
+    /// Literal text.
+    Text(String),
+    /// The value of the left side.
+    Lhs,
+    /// The value of the right side.
+    Rhs,
 }
 
 /// What a size constraint protects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CheckKind {
     /// An op's output height or width must be at least 1.
     Positive,
@@ -69,6 +86,18 @@ pub struct Constraint {
     pub slots: (usize, usize),
 }
 
+impl From<fpn_runtime::rules::CondKind> for CheckKind {
+    fn from(k: fpn_runtime::rules::CondKind) -> Self {
+        use fpn_runtime::rules::CondKind as K;
+        match k {
+            K::Positive => CheckKind::Positive,
+            K::ReflectPad => CheckKind::ReflectPad,
+            K::CircularPad => CheckKind::CircularPad,
+            K::Equal => CheckKind::MergeEq,
+        }
+    }
+}
+
 impl Constraint {
     /// `size ≥ 1` for axis `axis` of node `node`: the non-empty-output rule.
     pub fn positive(node: NodeIndex, axis: usize, size: Dim) -> Self {
@@ -82,6 +111,73 @@ impl Constraint {
         }
     }
 
+    /// What a failure of this constraint means, with holes for the two sides' values: the one
+    /// message of the interpreter and the generated `check_sizes`.
+    pub fn describe(&self, g: &Graph, a: &Analysis) -> Vec<Part> {
+        let names = g.symbol_names();
+        let node = g.node(self.node);
+        let axis = if self.axis == 0 { "height" } else { "width" };
+        let t = |s: String| Part::Text(s);
+        let input = |k: usize| node.inputs.get(k).map(|&j| g.node(j).name.as_str()).unwrap_or("?");
+        match self.kind {
+            CheckKind::Positive if matches!(node.op, crate::ops::Op::Input(_)) => vec![
+                t(format!("input `{}` would have {axis} ", node.name)),
+                Part::Lhs,
+                t(format!(" (= {}), below 1", self.lhs.display(&names))),
+            ],
+            CheckKind::Positive => vec![
+                t(format!("node `{}` ({}) would have {axis} ", node.name, node.op.kind())),
+                Part::Lhs,
+                t(format!(" (= {}), below 1", self.lhs.display(&names))),
+            ],
+            CheckKind::ReflectPad | CheckKind::CircularPad => {
+                let mode = if self.kind == CheckKind::ReflectPad { "reflect" } else { "circular" };
+                vec![
+                    t(format!("node `{}` pads its input `{}` of {axis} ", node.name, input(0))),
+                    Part::Lhs,
+                    t(format!(" in {mode} mode, which needs {axis} ≥ ")),
+                    Part::Rhs,
+                ]
+            }
+            CheckKind::MergeEq => vec![
+                t(format!(
+                    "node `{}` ({}) merges `{}` of {axis} ",
+                    node.name,
+                    node.op.kind(),
+                    input(self.slots.0)
+                )),
+                Part::Lhs,
+                t(format!(" and `{}` of {axis} ", input(self.slots.1))),
+                Part::Rhs,
+                t(", which differ".into()),
+            ],
+            CheckKind::ExactDiv => vec![
+                t(format!(
+                    "input `{}` has {axis} `{}`, but `/` divides exactly and `{}` = ",
+                    node.name,
+                    a.shapes.get(self.node.index()).map_or(String::new(), |s| {
+                        if self.axis == 0 { s.h.display(&names).to_string() } else { s.w.display(&names).to_string() }
+                    }),
+                    self.rhs.display(&names)
+                )),
+                Part::Rhs,
+                t(" is not a multiple of the divisor".into()),
+            ],
+        }
+    }
+
+    /// Renders [`Constraint::describe`] with the sides' values.
+    pub fn message(&self, g: &Graph, a: &Analysis, lhs: i64, rhs: i64) -> String {
+        self.describe(g, a)
+            .into_iter()
+            .map(|p| match p {
+                Part::Text(s) => s,
+                Part::Lhs => lhs.to_string(),
+                Part::Rhs => rhs.to_string(),
+            })
+            .collect()
+    }
+
     /// Whether it holds for symbol values `env`; `None` on overflow.
     pub fn holds(&self, env: &[i64]) -> Option<bool> {
         let (a, b) = (self.lhs.eval(env)?, self.rhs.eval(env)?);
@@ -93,14 +189,15 @@ impl Constraint {
 }
 
 use crate::diag::Diagnostic;
-use crate::ir::{Graph, Op};
+use crate::ir::Graph;
+use crate::ops::{InferCx, InitKind};
 
-/// Infers every node's shape, parameters, FLOPs and the size constraints.
+/// Infers every node's shape, parameters, FLOPs and the size constraints, each op by its own
+/// rule ([`crate::ops::OpDef::infer`]).
 ///
 /// Size-independent problems (channel mismatches, groups, shared weights of different shapes,
 /// overflow) come back as diagnostics; size-dependent ones as [`Constraint`]s, which
 /// [`check`] evaluates for given sizes and [`crate::sizes`] solves for all sizes.
-#[allow(clippy::needless_range_loop)] // `axis` indexes sizes, paddings and strides together
 pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
     let mut a = Analysis::default();
     let mut cons = Vec::new();
@@ -115,253 +212,28 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
             h: Dim::Const(1),
             w: Dim::Const(1),
         });
-        let overflow = |what: &str| {
-            Diagnostic::error(
-                "E0310",
-                node.span,
-                format!("arithmetic overflow computing {what} of `{}`", node.name),
-            )
-            .with_label("numbers too large")
-            .with_help("sizes, channels and kernels must stay below 2^63; check for a typo in a large number")
+        let mut cx = InferCx {
+            g,
+            node,
+            idx: i,
+            ins: &ins,
+            names: &names,
+            cons: &mut cons,
+            diags: &mut diags,
         };
-        let mut params: Vec<(String, Vec<i64>)> = Vec::new();
-        let mut flops: Option<i64> = Some(0);
-        let shape = match &node.op {
-            Op::Input { channels, size, .. } => {
-                for (axis, d) in size.iter().enumerate() {
-                    if matches!(d, Dim::Const(_) | Dim::Sym(_)) {
-                        continue;
-                    }
-                    for (num, div) in d.divisions() {
-                        match num.floor_div(div).and_then(|q| q.lin(div, 0)) {
-                            Some(lhs) => cons.push(Constraint {
-                                kind: CheckKind::ExactDiv,
-                                node: i,
-                                axis,
-                                lhs,
-                                rhs: num.clone(),
-                                slots: (0, 0),
-                            }),
-                            None => diags.push(overflow("an input size")),
-                        }
-                    }
-                    cons.push(Constraint::positive(i, axis, d.clone()));
-                }
-                Shape {
-                    c: *channels,
-                    h: size[0].clone(),
-                    w: size[1].clone(),
-                }
-            }
-            Op::Conv(c) => {
-                let x = &ins[0];
-                if x.c % c.groups != 0 {
-                    diags.push(
-                        Diagnostic::error(
-                            "E0301",
-                            node.span,
-                            format!(
-                                "groups {} do not divide the {} input channels of `{}`",
-                                c.groups, x.c, node.name
-                            ),
-                        )
-                        .with_label(format!("input has {} channels", x.c))
-                        .with_note(format!("input shape {}", fmt_shape(x, &names)))
-                        .with_help(format!("groups must divide both {} (in) and {} (out)", x.c, c.out)),
-                    );
-                }
-                let mut out = [Dim::Const(1), Dim::Const(1)];
-                for axis in 0..2 {
-                    let d = if axis == 0 { &x.h } else { &x.w };
-                    let (p0, p1) = (c.padding[axis * 2], c.padding[axis * 2 + 1]);
-                    let reach = c.dilation[axis].checked_mul(c.kernel[axis] - 1);
-                    let r = reach.and_then(|reach| {
-                        d.add(p0.checked_add(p1)?.checked_sub(reach)?.checked_sub(1)?)?
-                            .floor_div(c.stride[axis])?
-                            .add(1)
-                    });
-                    match r {
-                        Some(o) => {
-                            cons.push(Constraint::positive(i, axis, o.clone()));
-                            out[axis] = o;
-                        }
-                        None => diags.push(overflow("the output size")),
-                    }
-                    let pmax = p0.max(p1);
-                    match c.mode {
-                        fpn_runtime::PaddingMode::Reflect if pmax > 0 => cons.push(Constraint {
-                            kind: CheckKind::ReflectPad,
-                            node: i,
-                            axis,
-                            lhs: d.clone(),
-                            rhs: Dim::Const(pmax.saturating_add(1)),
-                            slots: (0, 0),
-                        }),
-                        fpn_runtime::PaddingMode::Circular if pmax > 0 => cons.push(Constraint {
-                            kind: CheckKind::CircularPad,
-                            node: i,
-                            axis,
-                            lhs: d.clone(),
-                            rhs: Dim::Const(pmax),
-                            slots: (0, 0),
-                        }),
-                        _ => {}
-                    }
-                }
-                if let Some(prefix) = &node.param {
-                    params.push((
-                        format!("{prefix}.weight"),
-                        vec![c.out, x.c / c.groups.max(1), c.kernel[0], c.kernel[1]],
-                    ));
-                    if c.bias {
-                        params.push((format!("{prefix}.bias"), vec![c.out]));
-                    }
-                }
-                let [h, w] = out;
-                flops = match (h.as_const(), w.as_const()) {
-                    (Some(h), Some(w)) => (|| {
-                        let macs = (x.c / c.groups.max(1))
-                            .checked_mul(c.kernel[0])?
-                            .checked_mul(c.kernel[1])?;
-                        macs.checked_mul(2)?
-                            .checked_mul(c.out)?
-                            .checked_mul(h.max(0))?
-                            .checked_mul(w.max(0))
-                    })(),
-                    _ => None,
-                };
-                Shape { c: c.out, h, w }
-            }
-            Op::BatchNorm { .. } => {
-                if let Some(prefix) = &node.param {
-                    for s in ["weight", "bias", "running_mean", "running_var"] {
-                        params.push((format!("{prefix}.{s}"), vec![ins[0].c]));
-                    }
-                }
-                flops = elementwise(&ins[0], 2);
-                ins[0].clone()
-            }
-            Op::Act(_) => {
-                flops = elementwise(&ins[0], 1);
-                ins[0].clone()
-            }
-            Op::MaxPool(p) | Op::AvgPool(p) => {
-                let x = &ins[0];
-                let mut out = [Dim::Const(1), Dim::Const(1)];
-                for axis in 0..2 {
-                    let d = if axis == 0 { &x.h } else { &x.w };
-                    match pool_size(
-                        d,
-                        p.kernel[axis],
-                        p.stride[axis],
-                        p.padding[axis],
-                        p.dilation[axis],
-                        p.ceil_mode,
-                    ) {
-                        Some(o) => {
-                            cons.push(Constraint::positive(i, axis, o.clone()));
-                            out[axis] = o;
-                        }
-                        None => diags.push(overflow("the output size")),
-                    }
-                }
-                let [h, w] = out;
-                flops = elementwise(
-                    &Shape {
-                        c: x.c,
-                        h: h.clone(),
-                        w: w.clone(),
-                    },
-                    p.kernel[0].saturating_mul(p.kernel[1]),
-                );
-                Shape { c: x.c, h, w }
-            }
-            Op::Upsample(u) => {
-                let x = &ins[0];
-                let s = match (&u.scale, ins.get(1)) {
-                    (Some(sc), _) => {
-                        let h = x.h.lin(sc[0].0, 0).and_then(|d| d.floor_div(sc[0].1));
-                        let w = x.w.lin(sc[1].0, 0).and_then(|d| d.floor_div(sc[1].1));
-                        match (h, w) {
-                            (Some(h), Some(w)) => {
-                                for (axis, d) in [(0, &h), (1, &w)] {
-                                    cons.push(Constraint::positive(i, axis, d.clone()));
-                                }
-                                Shape { c: x.c, h, w }
-                            }
-                            _ => {
-                                diags.push(overflow("the upsampled size"));
-                                x.clone()
-                            }
-                        }
-                    }
-                    (None, Some(t)) => Shape {
-                        c: x.c,
-                        h: t.h.clone(),
-                        w: t.w.clone(),
-                    },
-                    (None, None) => x.clone(),
-                };
-                flops = elementwise(&s, 1);
-                s
-            }
-            Op::Add | Op::Mean | Op::Fuse { .. } | Op::Concat => {
-                let first = &ins[0];
-                let is_concat = matches!(node.op, Op::Concat);
-                let mut c_total: Option<i64> = Some(0);
-                for (slot, s) in ins.iter().enumerate() {
-                    c_total = c_total.and_then(|t| t.checked_add(s.c));
-                    if slot == 0 {
-                        continue;
-                    }
-                    if !is_concat && s.c != first.c {
-                        let (a_name, b_name) = (&g.node(node.inputs[0]).name, &g.node(node.inputs[slot]).name);
-                        diags.push(
-                            Diagnostic::error("E0304", node.span, format!("`{}` ({}) adds tensors with different channel counts: {} vs {}", node.name, node.op.kind(), first.c, s.c))
-                                .with_label(format!("{} vs {} channels", first.c, s.c))
-                                .with_secondary(g.node(node.inputs[0]).span, format!("`{a_name}` is {}", fmt_shape(first, &names)))
-                                .with_secondary(g.node(node.inputs[slot]).span, format!("`{b_name}` is {}", fmt_shape(s, &names)))
-                                .with_note(format!("`{a_name}`: {}, `{b_name}`: {}", fmt_shape(first, &names), fmt_shape(s, &names)))
-                                .with_help(format!("project both to the same width first, e.g. a 1×1 `conv: {{out: {}, kernel: 1}}` on `{b_name}`", first.c)),
-                        );
-                    }
-                    for axis in 0..2 {
-                        let (l, r) = if axis == 0 { (&first.h, &s.h) } else { (&first.w, &s.w) };
-                        if l != r {
-                            cons.push(Constraint {
-                                kind: CheckKind::MergeEq,
-                                node: i,
-                                axis,
-                                lhs: l.clone(),
-                                rhs: r.clone(),
-                                slots: (0, slot),
-                            });
-                        }
-                    }
-                }
-                if let (Op::Fuse { .. }, Some(prefix)) = (&node.op, &node.param) {
-                    params.push((format!("{prefix}.weight"), vec![ins.len() as i64]));
-                }
-                let c = if is_concat {
-                    c_total.unwrap_or_else(|| {
-                        diags.push(overflow("the channel count"));
-                        first.c
-                    })
-                } else {
-                    first.c
-                };
-                let s = Shape {
-                    c,
-                    h: first.h.clone(),
-                    w: first.w.clone(),
-                };
-                flops = elementwise(&s, ins.len() as i64 - 1);
-                s
-            }
+        let (shape, decls, flops) = match node.op.infer(&mut cx) {
+            Some(x) => (x.shape, x.params, x.flops),
+            None => (fallback, Vec::new(), None),
         };
-        let _ = &fallback;
+        let params: Vec<(String, Vec<i64>, InitKind, bool)> = match &node.param {
+            Some(prefix) => decls
+                .into_iter()
+                .map(|d| (format!("{prefix}.{}", d.suffix), d.shape, d.init, d.learnable))
+                .collect(),
+            None => Vec::new(),
+        };
         let mut count = 0i64;
-        for (pname, pshape) in params {
+        for (pname, pshape, init, learnable) in params {
             match param_index.get(&pname) {
                 Some(&k) => {
                     let prev = &a.params[k];
@@ -399,17 +271,24 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                     // Learnable parameters only, as PyTorch's `parameters()` counts them.
                     let numel = pshape.iter().try_fold(1i64, |acc, d| acc.checked_mul(*d));
                     match numel {
-                        Some(n) if !pname.ends_with(".running_mean") && !pname.ends_with(".running_var") => {
-                            count = count.saturating_add(n);
-                        }
+                        Some(n) if learnable => count = count.saturating_add(n),
                         Some(_) => {}
-                        None => diags.push(overflow(&format!("the size of weight `{pname}`"))),
+                        None => diags.push(
+                            Diagnostic::error(
+                                "E0310",
+                                node.span,
+                                format!("arithmetic overflow computing the size of weight `{pname}` of `{}`", node.name),
+                            )
+                            .with_label("numbers too large")
+                            .with_help("sizes, channels and kernels must stay below 2^63; check for a typo in a large number"),
+                        ),
                     }
                     param_index.insert(pname.clone(), a.params.len());
                     a.params.push(ParamInfo {
                         name: pname,
                         shape: pshape,
                         node: i,
+                        init,
                     });
                 }
             }
@@ -418,28 +297,8 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
         a.flops.push(flops);
         a.shapes.push(shape);
     }
+    a.constraints = cons.clone();
     (a, cons, diags)
-}
-
-fn elementwise(s: &Shape, per: i64) -> Option<i64> {
-    s.c.checked_mul(s.h.as_const()?)?
-        .checked_mul(s.w.as_const()?)?
-        .checked_mul(per)
-}
-
-/// PyTorch's `pooling_output_shape`: floor or ceil of `(x + 2p - d(k-1) - 1)/s + 1`, and in
-/// ceil mode the last window must start inside the input or its left padding, which is
-/// `min(…, ceil((x + p)/s))` (docs/sizes.md).
-pub fn pool_size(x: &Dim, k: i64, s: i64, p: i64, d: i64, ceil: bool) -> Option<Dim> {
-    let reach = d.checked_mul(k - 1)?;
-    let num = x.add(p.checked_mul(2)?.checked_sub(reach)?.checked_sub(1)?)?;
-    if ceil {
-        let o = num.ceil_div(s)?.add(1)?;
-        let bound = x.add(p)?.ceil_div(s)?;
-        Some(o.min(&bound))
-    } else {
-        num.floor_div(s)?.add(1)
-    }
 }
 
 /// `C×H×W` with symbols.

@@ -9,11 +9,13 @@
 use std::collections::HashMap;
 
 use fpn_runtime::ndarray::{ArrayD, ArrayView1, ArrayView4, Ix1, Ix4};
-use fpn_runtime::{Activation, BatchNorm, Conv2dParams, Error, Init, Pool2dParams, Resize, Result, Tensor, Weights};
+use fpn_runtime::{Error, Init, Result, Tensor, Weights};
 use petgraph::graph::NodeIndex;
 
 use crate::infer::Analysis;
-use crate::ir::{Graph, Node, Op, Pool};
+use crate::ir::{Graph, Op};
+pub use crate::ops::InitKind;
+use crate::ops::EvalCx;
 
 /// Parameter tensors by PyTorch `state_dict` name.
 #[derive(Clone, Debug, Default)]
@@ -34,18 +36,18 @@ impl Params {
     }
 
     /// PyTorch-default initialisation, deterministic in `seed`, drawing from one
-    /// [`fpn_runtime::Init`] in `a.params` order (see [`init_kind`]): conv weights
+    /// [`fpn_runtime::Init`] in `a.params` order (each parameter's [`InitKind`], declared by its op): conv weights
     /// kaiming-uniform, conv biases `U(±1/sqrt(fan_in))`; batch norm weight 1, bias 0, running
     /// mean 0, running var 1; fuse weights 1. The generated `init(seed)` draws the same values.
     pub fn init(a: &Analysis, seed: u64) -> Params {
         let mut rng = Init::new(seed);
         let mut map = HashMap::with_capacity(a.params.len());
         for p in &a.params {
-            let t = match init_kind(a, p) {
-                InitKind::ConvWeight(s) => rng.conv_weight(s).into_dyn(),
-                InitKind::ConvBias { fan_in, n } => rng.conv_bias(fan_in, n).into_dyn(),
-                InitKind::Ones(shape) => ArrayD::<f32>::ones(shape),
-                InitKind::Zeros(shape) => ArrayD::<f32>::zeros(shape),
+            let t = match &p.init {
+                InitKind::ConvWeight(s) => rng.conv_weight(*s).into_dyn(),
+                InitKind::ConvBias { fan_in, n } => rng.conv_bias(*fan_in, *n).into_dyn(),
+                InitKind::Ones(shape) => ArrayD::<f32>::ones(shape.as_slice()),
+                InitKind::Zeros(shape) => ArrayD::<f32>::zeros(shape.as_slice()),
             };
             map.insert(p.name.clone(), t);
         }
@@ -76,7 +78,7 @@ impl Params {
         fpn_runtime::tensors_to_bytes(&list)
     }
 
-    fn view4(&self, name: &str) -> Result<ArrayView4<'_, f32>> {
+    pub(crate) fn view4(&self, name: &str) -> Result<ArrayView4<'_, f32>> {
         let t = self.tensor(name)?;
         t.view().into_dimensionality::<Ix4>().map_err(|_| Error::WrongShape {
             name: name.to_string(),
@@ -85,7 +87,7 @@ impl Params {
         })
     }
 
-    fn view1(&self, name: &str) -> Result<ArrayView1<'_, f32>> {
+    pub(crate) fn view1(&self, name: &str) -> Result<ArrayView1<'_, f32>> {
         let t = self.tensor(name)?;
         t.view().into_dimensionality::<Ix1>().map_err(|_| Error::WrongShape {
             name: name.to_string(),
@@ -101,50 +103,6 @@ impl Params {
     }
 }
 
-/// How [`Params::init`] fills one tensor.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InitKind {
-    /// `Init::conv_weight(shape)`.
-    ConvWeight([usize; 4]),
-    /// `Init::conv_bias(fan_in, n)`.
-    ConvBias {
-        /// `cin / groups · kh · kw` (the product of the weight's shape after the first dim).
-        fan_in: usize,
-        /// Output channels.
-        n: usize,
-    },
-    /// All ones of this shape.
-    Ones(Vec<usize>),
-    /// All zeros of this shape.
-    Zeros(Vec<usize>),
-}
-
-/// The init rule of parameter `p`, from the names and shapes alone: a 4-D tensor is a conv
-/// weight; `{p}.bias` next to a 4-D `{p}.weight` is that conv's bias; `weight` and
-/// `running_var` (batch norm, fuse) are ones; anything else (batch norm `bias`,
-/// `running_mean`) is zeros. Negative dimensions count as 0.
-pub fn init_kind(a: &Analysis, p: &crate::infer::ParamInfo) -> InitKind {
-    let shape: Vec<usize> = p.shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
-    if let [o, i, kh, kw] = shape[..] {
-        return InitKind::ConvWeight([o, i, kh, kw]);
-    }
-    let (prefix, suffix) = p.name.rsplit_once('.').unwrap_or(("", p.name.as_str()));
-    if suffix == "bias" && shape.len() == 1 {
-        let weight = format!("{prefix}.weight");
-        if let Some(w) = a.params.iter().find(|q| q.name == weight && q.shape.len() == 4) {
-            let fan_in = w.shape[1..]
-                .iter()
-                .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).unwrap_or(0)))
-                .unwrap_or(usize::MAX);
-            return InitKind::ConvBias { fan_in, n: shape[0] };
-        }
-    }
-    match suffix {
-        "weight" | "running_var" => InitKind::Ones(shape),
-        _ => InitKind::Zeros(shape),
-    }
-}
-
 fn usize_shape(name: &str, shape: &[i64]) -> Result<Vec<usize>> {
     shape
         .iter()
@@ -156,71 +114,12 @@ fn usize_shape(name: &str, shape: &[i64]) -> Result<Vec<usize>> {
         })
 }
 
-fn to_usize(v: i64, what: &str, node: &Node) -> Result<usize> {
-    usize::try_from(v).map_err(|_| Error::InvalidParams {
-        op: "interp",
-        reason: format!("node `{}`: {what} {v} is negative", node.name),
-    })
-}
-
-fn arr2(v: [i64; 2], what: &str, node: &Node) -> Result<[usize; 2]> {
-    Ok([to_usize(v[0], what, node)?, to_usize(v[1], what, node)?])
-}
-
-/// Conv2d parameters of an IR conv (activation identity).
-pub(crate) fn conv_params(c: &crate::ir::Conv, node: &Node) -> Result<Conv2dParams> {
-    let p = c.padding;
-    Ok(Conv2dParams {
-        stride: arr2(c.stride, "stride", node)?,
-        padding: [
-            to_usize(p[0], "padding", node)?,
-            to_usize(p[1], "padding", node)?,
-            to_usize(p[2], "padding", node)?,
-            to_usize(p[3], "padding", node)?,
-        ],
-        dilation: arr2(c.dilation, "dilation", node)?,
-        groups: to_usize(c.groups, "groups", node)?,
-        padding_mode: c.mode,
-        act: Activation::Identity,
-    })
-}
-
-/// Pool2d parameters of an IR pool.
-pub(crate) fn pool_params(p: &Pool, node: &Node) -> Result<Pool2dParams> {
-    Ok(Pool2dParams {
-        kernel: arr2(p.kernel, "kernel", node)?,
-        stride: arr2(p.stride, "stride", node)?,
-        padding: arr2(p.padding, "padding", node)?,
-        dilation: arr2(p.dilation, "dilation", node)?,
-        ceil_mode: p.ceil_mode,
-        count_include_pad: p.count_include_pad,
-    })
-}
-
-/// Smallest input height and width a conv's padding mode allows (`None`: no limit): reflect
-/// padding must be smaller than the size, circular padding at most the size.
-pub(crate) fn pad_minimums(c: &crate::ir::Conv) -> [Option<i64>; 2] {
-    [0, 1].map(|ax| {
-        let pmax = c.padding[ax * 2].max(c.padding[ax * 2 + 1]);
-        match c.mode {
-            fpn_runtime::PaddingMode::Reflect if pmax > 0 => pmax.checked_add(1),
-            fpn_runtime::PaddingMode::Circular if pmax > 0 => Some(pmax),
-            _ => None,
-        }
-    })
-}
-
-/// Whether an op needs all its inputs to have the same spatial size.
-pub(crate) fn is_merge(op: &Op) -> bool {
-    matches!(op, Op::Add | Op::Concat | Op::Mean | Op::Fuse { .. })
-}
-
 /// What the spec accepts, for messages: `x: [N, 3, H, W], y: [N, 8, ceil(H/2), W] with H ≥ 32`.
 pub(crate) fn accepted_sizes(g: &Graph) -> String {
     let names = g.symbol_names();
     let mut parts = Vec::new();
     for &i in &g.inputs {
-        if let Op::Input { name, channels, size } = &g.node(i).op {
+        if let Op::Input(crate::ops::input::Input { name, channels, size }) = &g.node(i).op {
             parts.push(format!(
                 "{name}: [N, {channels}, {}, {}]",
                 size[0].display(&names),
@@ -274,7 +173,7 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
     let mut batch = None;
     let mut found = Vec::with_capacity(g.inputs.len());
     for &i in &g.inputs {
-        let Op::Input { name, channels, size } = &g.node(i).op else {
+        let Op::Input(crate::ops::input::Input { name, channels, size }) = &g.node(i).op else {
             return Err(Error::InvalidParams {
                 op: "interp",
                 reason: format!("graph input `{}` is not an input node", g.node(i).name),
@@ -369,7 +268,18 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
             }
         }
     }
-    // every node
+    // every size rule of the spec, in node order, with the one message of each
+    for c in &a.constraints {
+        let (l, r) = (c.lhs.eval(&vals), c.rhs.eval(&vals));
+        if c.holds(&vals) != Some(true) {
+            let msg = match (l, r) {
+                (Some(l), Some(r)) => c.message(g, a, l, r),
+                _ => format!("node `{}` has a size that overflows", g.node(c.node).name),
+            };
+            return Err(not_accepted(msg));
+        }
+    }
+    // every node's size (all at least 1 now)
     let mut sizes = Vec::with_capacity(a.shapes.len());
     for i in g.order() {
         let node = g.node(i);
@@ -380,61 +290,12 @@ pub fn check_sizes(g: &Graph, a: &Analysis, inputs: &[(&str, ArrayView4<f32>)]) 
         let mut hw = [0usize; 2];
         for (k, d) in [&shape.h, &shape.w].into_iter().enumerate() {
             let axis = if k == 0 { "height" } else { "width" };
-            let v = d
+            hw[k] = d
                 .eval(&vals)
+                .and_then(|v| usize::try_from(v).ok())
                 .ok_or_else(|| not_accepted(format!("node `{}` {axis} {} overflows", node.name, d.display(&names))))?;
-            if v < 1 {
-                return Err(not_accepted(format!(
-                    "node `{}` would have {axis} {v} (= {})",
-                    node.name,
-                    d.display(&names)
-                )));
-            }
-            hw[k] = usize::try_from(v).map_err(|_| not_accepted(format!("node `{}` {axis} overflows", node.name)))?;
         }
         sizes.push(hw);
-    }
-    // reflect / circular padding needs a large enough input
-    for i in g.order() {
-        let node = g.node(i);
-        let Op::Conv(c) = &node.op else { continue };
-        for (ax, min) in pad_minimums(c).into_iter().enumerate() {
-            let Some(min) = min else { continue };
-            let Some(&x) = node.inputs.first() else { continue };
-            let have = sizes.get(x.index()).map_or(0, |s| s[ax]);
-            if i64::try_from(have).is_ok_and(|h| h < min) {
-                let axis = if ax == 0 { "height" } else { "width" };
-                return Err(not_accepted(format!(
-                    "node `{}` pads its input `{}` of {axis} {have} in {:?} mode, which needs {axis} ≥ {min}",
-                    node.name,
-                    g.node(x).name,
-                    c.mode
-                )));
-            }
-        }
-    }
-    // merges
-    for i in g.order() {
-        let node = g.node(i);
-        if !is_merge(&node.op) {
-            continue;
-        }
-        let Some(&first) = node.inputs.first() else { continue };
-        let s0 = sizes.get(first.index()).copied();
-        for &j in &node.inputs[1..] {
-            let sj = sizes.get(j.index()).copied();
-            if s0 != sj {
-                let fmt = |s: Option<[usize; 2]>| s.map_or_else(|| "?".to_string(), |s| format!("{}×{}", s[0], s[1]));
-                return Err(not_accepted(format!(
-                    "node `{}` merges `{}` ({}) and `{}` ({}), which differ",
-                    node.name,
-                    g.node(first).name,
-                    fmt(s0),
-                    g.node(j).name,
-                    fmt(sj)
-                )));
-            }
-        }
     }
     Ok(sizes)
 }
@@ -461,85 +322,25 @@ pub fn run(
     let mut vals: Vec<Option<Tensor>> = vec![None; n];
     for i in g.order() {
         let node = g.node(i);
-        let x = |k: usize| -> Result<ArrayView4<'_, f32>> {
-            node.inputs
-                .get(k)
-                .and_then(|j| vals.get(j.index()))
-                .and_then(|v| v.as_ref())
-                .map(|t| t.view())
-                .ok_or_else(|| Error::InvalidParams {
-                    op: "interp",
-                    reason: format!("node `{}` lacks input {k}", node.name),
-                })
-        };
-        let all = || -> Result<Vec<ArrayView4<'_, f32>>> { (0..node.inputs.len()).map(x).collect() };
-        let pname = |suffix: &str| -> Result<String> {
-            node.param
-                .as_ref()
-                .map(|p| format!("{p}.{suffix}"))
-                .ok_or_else(|| Error::InvalidParams {
-                    op: "interp",
-                    reason: format!("node `{}` has no parameter prefix", node.name),
-                })
-        };
-        let out: Tensor = match &node.op {
-            Op::Input { name, .. } => {
-                let (_, v) = inputs
-                    .iter()
-                    .find(|(m, _)| m == name)
+        let x: Vec<ArrayView4<'_, f32>> = node
+            .inputs
+            .iter()
+            .map(|j| {
+                vals.get(j.index())
+                    .and_then(|v| v.as_ref())
+                    .map(|t| t.view())
                     .ok_or_else(|| Error::InvalidParams {
-                        op: "forward",
-                        reason: format!("input `{name}` is missing"),
-                    })?;
-                v.as_standard_layout().into_owned()
-            }
-            Op::Conv(c) => {
-                let w = params.view4(&pname("weight")?)?;
-                let b = if c.bias {
-                    Some(params.view1(&pname("bias")?)?)
-                } else {
-                    None
-                };
-                fpn_runtime::conv2d(x(0)?, w, b, &conv_params(c, node)?)?
-            }
-            Op::BatchNorm { eps } => {
-                let bn = BatchNorm {
-                    weight: params.view1(&pname("weight")?)?.to_owned(),
-                    bias: params.view1(&pname("bias")?)?.to_owned(),
-                    running_mean: params.view1(&pname("running_mean")?)?.to_owned(),
-                    running_var: params.view1(&pname("running_var")?)?.to_owned(),
-                    eps: *eps as f32,
-                };
-                fpn_runtime::batch_norm(x(0)?, &bn)?
-            }
-            Op::Act(act) => fpn_runtime::activate(x(0)?, *act),
-            Op::MaxPool(p) => fpn_runtime::max_pool2d(x(0)?, &pool_params(p, node)?)?,
-            Op::AvgPool(p) => fpn_runtime::avg_pool2d(x(0)?, &pool_params(p, node)?)?,
-            Op::Upsample(u) => {
-                let r = match u.scale {
-                    Some([(a0, b0), (a1, b1)]) => Resize::Scale([a0 as f64 / b0 as f64, a1 as f64 / b1 as f64]),
-                    None => {
-                        let s = x(1)?;
-                        Resize::Size([s.shape()[2], s.shape()[3]])
-                    }
-                };
-                if u.bilinear {
-                    fpn_runtime::upsample_bilinear(x(0)?, r, u.align_corners)?
-                } else {
-                    fpn_runtime::upsample_nearest(x(0)?, r)?
-                }
-            }
-            Op::Add => {
-                let mut acc = fpn_runtime::add(x(0)?, x(1)?)?;
-                for k in 2..node.inputs.len() {
-                    fpn_runtime::add_assign(&mut acc, x(k)?)?;
-                }
-                acc
-            }
-            Op::Concat => fpn_runtime::concat(&all()?)?,
-            Op::Mean => fpn_runtime::mean(&all()?)?,
-            Op::Fuse { eps } => fpn_runtime::weighted_fusion(&all()?, params.view1(&pname("weight")?)?, *eps as f32)?,
-        };
+                        op: "interp",
+                        reason: format!("node `{}` lacks an input", node.name),
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let out: Tensor = node.op.eval(&EvalCx {
+            node,
+            x,
+            params,
+            inputs,
+        })?;
         check_produced(g, a, i, &sizes, &out)?;
         vals[i.index()] = Some(out);
         for &j in &node.inputs {

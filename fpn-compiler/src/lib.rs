@@ -20,6 +20,7 @@ pub mod infer;
 pub mod interp;
 pub mod ir;
 pub mod lower;
+pub mod ops;
 pub mod sizes;
 pub mod span;
 pub mod value;
@@ -84,7 +85,20 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
     let spec = ast::read(v)?;
     let (graph, mut warnings) = lower::lower(&spec)?;
     let (analysis, constraints, mut errors) = infer::infer(&graph);
+    errors.extend(field_collisions(&graph, &analysis));
     let sizes = sizes::analyse(&graph, &constraints);
+    // Constraints without symbols are checked whether or not the spec has symbols: a fixed
+    // width that never matches is an error even when the height is symbolic.
+    let fixed: Vec<Constraint> = constraints
+        .iter()
+        .filter(|c| c.lhs.symbols().is_empty() && c.rhs.symbols().is_empty())
+        .cloned()
+        .collect();
+    if !graph.symbols.is_empty() {
+        let env = vec![1; graph.symbols.len()];
+        let failures = infer::check(&graph, &analysis, &fixed, &env);
+        errors.extend(failures.iter().map(|f| explain(&graph, &analysis, f, &env, None)));
+    }
     if graph.symbols.is_empty() {
         let failures = infer::check(&graph, &analysis, &constraints, &[]);
         if !failures.is_empty() {
@@ -159,6 +173,49 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
     })
 }
 
+/// Parameter names and prefixes that the Rust back end would map to the same field or local
+/// (`p_` + lowercase, `.` → `_`: `a.0` and `a_0`, `a` and `A`): refused here, at the second
+/// node, so that `gen` and the macros never meet them.
+fn field_collisions(g: &Graph, a: &Analysis) -> Vec<Diagnostic> {
+    let mapped = |name: &str| -> String {
+        name.chars()
+            .map(|c| if c == '.' { '_' } else { c.to_ascii_lowercase() })
+            .collect()
+    };
+    let mut seen: std::collections::HashMap<String, (String, NodeIndex)> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    let mut names: Vec<(String, NodeIndex)> = Vec::new();
+    for p in &a.params {
+        if let Some((prefix, _)) = p.name.rsplit_once('.') {
+            names.push((prefix.to_string(), p.node));
+        }
+        names.push((p.name.clone(), p.node));
+    }
+    for (name, node) in names {
+        let key = mapped(&name);
+        match seen.get(&key) {
+            Some((other, first)) if *other != name => {
+                let (n, f) = (g.node(node), g.node(*first));
+                out.push(
+                    Diagnostic::error(
+                        "E0229",
+                        n.span,
+                        format!("`{name}` and `{other}` become the same Rust name `p_{key}` in generated code"),
+                    )
+                    .with_label(format!("`{}` owns `{name}`", n.name))
+                    .with_secondary(f.span, format!("`{}` owns `{other}`", f.name))
+                    .with_help("rename one node: generated field names are lowercase with `.` as `_`"),
+                );
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(key, (name, node));
+            }
+        }
+    }
+    out
+}
+
 /// For a spec with one fixed-size input: the accepted heights and widths, found by re-running
 /// inference with the input's sizes made symbolic.
 struct FixedSizeHint {
@@ -182,7 +239,7 @@ fn accepted_of(sym: &Graph) -> [Option<Accepted>; 2] {
 impl FixedSizeHint {
     fn new(g: &Graph) -> Option<FixedSizeHint> {
         let [inp] = g.inputs.as_slice() else { return None };
-        let Op::Input { name, size, .. } = &g.node(*inp).op else {
+        let Op::Input(crate::ops::input::Input { name, size, .. }) = &g.node(*inp).op else {
             return None;
         };
         let fixed = [size[0].as_const()?, size[1].as_const()?];
@@ -196,7 +253,7 @@ impl FixedSizeHint {
                 max: None,
             })
             .collect();
-        if let Op::Input { size, .. } = &mut sym.graph[*inp].op {
+        if let Op::Input(crate::ops::input::Input { size, .. }) = &mut sym.graph[*inp].op {
             *size = [Dim::Sym(0), Dim::Sym(1)];
         }
         let accepted = accepted_of(&sym);
@@ -271,13 +328,13 @@ fn set_conv_padding(op: &mut Op, p: i64) {
 }
 
 fn set_pool_padding(op: &mut Op, p: i64) {
-    if let Op::MaxPool(x) | Op::AvgPool(x) = op {
+    if let Op::MaxPool(ops::pool::MaxPool(x)) | Op::AvgPool(ops::pool::AvgPool(x)) = op {
         x.padding = [p; 2];
     }
 }
 
 fn set_ceil_mode(op: &mut Op, on: i64) {
-    if let Op::MaxPool(x) | Op::AvgPool(x) = op {
+    if let Op::MaxPool(ops::pool::MaxPool(x)) | Op::AvgPool(ops::pool::AvgPool(x)) = op {
         x.ceil_mode = on != 0;
     }
 }
@@ -328,7 +385,7 @@ fn padding_edits(g: &Graph, at: NodeIndex) -> Vec<PaddingEdit> {
                     }
                 }
             }
-            Op::MaxPool(x) | Op::AvgPool(x) if x.padding[0] == x.padding[1] => {
+            Op::MaxPool(ops::pool::MaxPool(x)) | Op::AvgPool(ops::pool::AvgPool(x)) if x.padding[0] == x.padding[1] => {
                 let p = x.padding[0];
                 let half = x.kernel[0].min(x.kernel[1]) / 2;
                 let on = !x.ceil_mode;
@@ -349,7 +406,8 @@ fn padding_edits(g: &Graph, at: NodeIndex) -> Vec<PaddingEdit> {
 fn same_padding(a: &Op, b: &Op) -> bool {
     match (a, b) {
         (Op::Conv(x), Op::Conv(y)) => x.padding == y.padding,
-        (Op::MaxPool(x), Op::MaxPool(y)) | (Op::AvgPool(x), Op::AvgPool(y)) => {
+        (Op::MaxPool(ops::pool::MaxPool(x)), Op::MaxPool(ops::pool::MaxPool(y)))
+        | (Op::AvgPool(ops::pool::AvgPool(x)), Op::AvgPool(ops::pool::AvgPool(y))) => {
             x.padding == y.padding && x.ceil_mode == y.ceil_mode
         }
         _ => false,
@@ -434,7 +492,7 @@ fn match_suggestion(g: &Graph, c: &Constraint, hint: Option<&FixedSizeHint>) -> 
 /// The declared size of input `i` along `axis`.
 fn sym_size(g: &Graph, i: NodeIndex, axis: usize) -> Dim {
     match &g.node(i).op {
-        Op::Input { size, .. } => size[axis.min(1)].clone(),
+        Op::Input(crate::ops::input::Input { size, .. }) => size[axis.min(1)].clone(),
         _ => Dim::Const(0),
     }
 }
@@ -471,7 +529,7 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
     let axis = axis_word(c.axis);
     let in_shape = node.inputs.first().map(|i| shape_of(*i)).unwrap_or_default();
     let d = match c.kind {
-        CheckKind::Positive if matches!(node.op, Op::Input { .. }) => Diagnostic::error(
+        CheckKind::Positive if matches!(node.op, Op::Input(crate::ops::input::Input { .. })) => Diagnostic::error(
             "E0320",
             node.span,
             format!(

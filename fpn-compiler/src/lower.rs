@@ -7,6 +7,12 @@ use crate::ast::{self, ConvKind, Extra, Int, IntExpr, Norm, OpExpr, PyramidKind,
 use crate::diag::Diagnostic;
 use crate::dim::Dim;
 use crate::ir::{Conv, Graph, Node, Op, Output, Pool, Symbol, Upsample};
+use crate::ops::act::Act;
+use crate::ops::input::Input;
+use crate::ops::merge::{Add, Concat, Fuse};
+use crate::ops::norm::BatchNorm;
+use crate::ops::pool::MaxPool;
+use crate::ops::LowerCx;
 use crate::span::Span;
 use fpn_runtime::{Activation, PaddingMode};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -29,6 +35,9 @@ pub const RUST_KEYWORDS: &[&str] = &[
     "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become",
     "box", "do", "final", "gen", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "union",
 ];
+
+/// Block parameters in scope while lowering a block body.
+pub type Env = HashMap<String, i64>;
 
 /// What a name refers to.
 #[derive(Clone, Debug)]
@@ -135,9 +144,12 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
 }
 
 fn needs_input(op: &OpExpr) -> bool {
+    if let OpExpr::Prim(a) = op {
+        return a.needs_input();
+    }
     !matches!(
         op,
-        OpExpr::Add(_) | OpExpr::Concat(_) | OpExpr::Mean(_) | OpExpr::Fuse(..) | OpExpr::Pyramid(_) | OpExpr::Head(..)
+        OpExpr::Pyramid(_) | OpExpr::Head(..)
     )
 }
 
@@ -182,10 +194,11 @@ fn unused_warnings(spec: &ast::Spec, g: &mut Graph, names: &HashMap<String, Hand
     out
 }
 
-struct Lower<'s> {
+/// The lowering state: the graph built so far, names, diagnostics.
+pub(crate) struct Lower<'s> {
     spec: &'s ast::Spec,
     g: DiGraph<Node, u32>,
-    diags: Vec<Diagnostic>,
+    pub(crate) diags: Vec<Diagnostic>,
     names: HashMap<String, Handle>,
     symbols: Vec<Symbol>,
     budget_reported: bool,
@@ -406,14 +419,37 @@ impl<'s> Lower<'s> {
                 });
             }
             let [h, w] = <[Dim; 2]>::try_from(size).unwrap_or([Dim::Const(1), Dim::Const(1)]);
-            let op = Op::Input {
+            let op = Op::Input(Input {
                 name: inp.name.text.clone(),
                 channels: inp.channels,
                 size: [h, w],
-            };
+            });
             if let Some(n) = self.add(inp.name.text.clone(), op, vec![], inp.name.span, None) {
                 self.names.insert(inp.name.text.clone(), Handle::One(n));
                 out.push(n);
+            }
+        }
+        // A declared symbol no input size uses cannot be solved from the inputs (the generated
+        // code and the interpreter read every symbol off an input size).
+        let had_errors = self.diags.iter().any(Diagnostic::is_error);
+        for (k, d) in self.spec.symbols.iter().enumerate() {
+            let used = out.iter().any(|&n| match &self.g[n].op {
+                Op::Input(i) => i.size.iter().any(|s| s.symbols().contains(&(k as u32))),
+                _ => false,
+            });
+            if !used && !had_errors {
+                self.diags.push(
+                    Diagnostic::error(
+                        "E0228",
+                        d.name.span,
+                        format!("size symbol `{}` is declared but no input size uses it", d.name.text),
+                    )
+                    .with_label("unused symbol")
+                    .with_help(format!(
+                        "remove `{}` from `symbols:`, or use it in an input size such as `[3, {}, W]`",
+                        d.name.text, d.name.text
+                    )),
+                );
             }
         }
         if self.spec.inputs.is_empty() {
@@ -440,7 +476,7 @@ impl<'s> Lower<'s> {
             if let Some(e) = check_ident(&b.name.text, b.name.span, "block name") {
                 self.diags.push(e);
             }
-            if ast::OP_KEYWORDS.contains(&b.name.text.as_str()) {
+            if ast::op_keywords().contains(&b.name.text.as_str()) {
                 self.diags.push(
                     Diagnostic::error(
                         "E0202",
@@ -655,13 +691,37 @@ impl<'s> Lower<'s> {
         }
     }
 
-    fn resolve_one(&mut self, r: &Ref) -> Option<NodeIndex> {
+    /// The input of the innermost enclosing `skip`/`residual` (`match: skip`).
+    pub(crate) fn skip_input(&self) -> Option<NodeIndex> {
+        self.skip_inputs.last().copied()
+    }
+
+    /// The spec's defaults.
+    pub(crate) fn defaults(&self) -> &ast::Defaults {
+        &self.spec.defaults
+    }
+
+    /// An `eps` the runtime can use: finite, not negative, and a finite `f32` (it computes in
+    /// `f32`); else E0226 at `span`.
+    pub(crate) fn check_eps(&mut self, eps: f64, span: Span) -> Option<()> {
+        if eps.is_finite() && eps >= 0.0 && (eps as f32).is_finite() {
+            return Some(());
+        }
+        self.diags.push(
+            Diagnostic::error("E0226", span, format!("eps {eps} is not a usable 32-bit float"))
+                .with_label("eps out of range")
+                .with_help("the runtime computes in f32: use an eps between 0 and 3.4e38, such as 1e-5"),
+        );
+        None
+    }
+
+    pub(crate) fn resolve_one(&mut self, r: &Ref) -> Option<NodeIndex> {
         let h = self.resolve(r)?;
         self.single(h, r)
     }
 
     /// Resolves a list of refs; a multi-output ref without a sub expands to all its outputs.
-    fn resolve_many(&mut self, refs: &[Ref]) -> Option<Vec<(String, NodeIndex)>> {
+    pub(crate) fn resolve_many(&mut self, refs: &[Ref]) -> Option<Vec<(String, NodeIndex)>> {
         let mut out = Vec::new();
         let mut ok = true;
         for r in refs {
@@ -695,7 +755,7 @@ impl<'s> Lower<'s> {
         }
     }
 
-    fn eval_pos(&mut self, i: &Int, env: &HashMap<String, i64>, what: &str, min: i64) -> Option<i64> {
+    pub(crate) fn eval_pos(&mut self, i: &Int, env: &HashMap<String, i64>, what: &str, min: i64) -> Option<i64> {
         let v = self.eval(i, env)?;
         if v > MAX_ATTR {
             self.diags.push(too_large(i.span, what, v));
@@ -725,7 +785,17 @@ impl<'s> Lower<'s> {
     ) -> Option<Handle> {
         let one = |n: Option<NodeIndex>| n.map(Handle::One);
         match op {
-            OpExpr::Conv(c) => one(self.conv(c, false, input?, env, name, prefix, span)),
+            OpExpr::Prim(args) => {
+                let mut cx = LowerCx {
+                    l: self,
+                    input,
+                    env,
+                    span,
+                };
+                let low = args.lower(&mut cx)?;
+                let param = low.has_params.then(|| prefix.to_string());
+                one(self.add(name.into(), low.op, low.inputs, span, param))
+            }
             OpExpr::Cna(c) => {
                 let norm = c.norm.or(self.spec.defaults.norm).unwrap_or(Norm::BatchNorm(1e-5));
                 let act = c.act.or(self.spec.defaults.act).unwrap_or(Activation::Relu);
@@ -733,20 +803,26 @@ impl<'s> Lower<'s> {
                 if conv.bias.is_none() {
                     conv.bias = Some(norm == Norm::None);
                 }
-                let mut x = self.conv(
-                    &conv,
-                    true,
-                    input?,
+                let mut cx = LowerCx {
+                    l: self,
+                    input,
                     env,
-                    &format!("{name}.0"),
-                    &format!("{prefix}.0"),
                     span,
+                };
+                let attrs = crate::ops::conv::lower_args(&conv, true, &mut cx)?;
+                let mut x = self.add(
+                    format!("{name}.0"),
+                    Op::Conv(attrs),
+                    vec![input?],
+                    span,
+                    Some(format!("{prefix}.0")),
                 )?;
                 let mut idx = 1;
                 if let Norm::BatchNorm(eps) = norm {
+                    self.check_eps(eps, span)?;
                     x = self.add(
                         format!("{name}.{idx}"),
-                        Op::BatchNorm { eps },
+                        Op::BatchNorm(BatchNorm { eps }),
                         vec![x],
                         span,
                         Some(format!("{prefix}.{idx}")),
@@ -754,143 +830,9 @@ impl<'s> Lower<'s> {
                     idx += 1;
                 }
                 if act != Activation::Identity {
-                    x = self.add(format!("{name}.{idx}"), Op::Act(act), vec![x], span, None)?;
+                    x = self.add(format!("{name}.{idx}"), Op::Act(Act(act)), vec![x], span, None)?;
                 }
                 one(Some(x))
-            }
-            OpExpr::BatchNorm(eps) => one(self.add(
-                name.into(),
-                Op::BatchNorm { eps: *eps },
-                vec![input?],
-                span,
-                Some(prefix.into()),
-            )),
-            OpExpr::Act(a) => one(self.add(name.into(), Op::Act(*a), vec![input?], span, None)),
-            OpExpr::MaxPool(p) | OpExpr::AvgPool(p) => {
-                let is_max = matches!(op, OpExpr::MaxPool(_));
-                let kernel = [
-                    self.eval_pos(&p.kernel.h, env, "a pool kernel", 1)?,
-                    self.eval_pos(&p.kernel.w, env, "a pool kernel", 1)?,
-                ];
-                let stride = match &p.stride {
-                    Some(s) => [
-                        self.eval_pos(&s.h, env, "a pool stride", 1)?,
-                        self.eval_pos(&s.w, env, "a pool stride", 1)?,
-                    ],
-                    None => kernel,
-                };
-                let padding = [
-                    self.eval_pos(&p.padding.h, env, "a pool padding", 0)?,
-                    self.eval_pos(&p.padding.w, env, "a pool padding", 0)?,
-                ];
-                let dilation = [
-                    self.eval_pos(&p.dilation.h, env, "a pool dilation", 1)?,
-                    self.eval_pos(&p.dilation.w, env, "a pool dilation", 1)?,
-                ];
-                for a in 0..2 {
-                    let eff = dilation[a]
-                        .checked_mul(kernel[a] - 1)
-                        .and_then(|v| v.checked_add(1))
-                        .unwrap_or(i64::MAX);
-                    if padding[a] > eff / 2 {
-                        let pad_span = p.padding.h.span;
-                        self.diags.push(
-                            Diagnostic::error(
-                                "E0216",
-                                pad_span,
-                                format!("pool padding {} is more than half the kernel {}", padding[a], kernel[a]),
-                            )
-                            .with_label("too much padding")
-                            .with_help(format!(
-                                "PyTorch requires padding ≤ kernel/2; use padding ≤ {}",
-                                eff / 2
-                            )),
-                        );
-                        return None;
-                    }
-                }
-                let pool = Pool {
-                    kernel,
-                    stride,
-                    padding,
-                    dilation,
-                    ceil_mode: p.ceil_mode,
-                    count_include_pad: p.count_include_pad,
-                };
-                let op = if is_max { Op::MaxPool(pool) } else { Op::AvgPool(pool) };
-                one(self.add(name.into(), op, vec![input?], span, None))
-            }
-            OpExpr::Upsample(u) => {
-                let (scale, mut inputs) = match &u.target {
-                    ast::UpTarget::Scale(s) => {
-                        let mut fr = [(1, 1); 2];
-                        for a in 0..2 {
-                            fr[a] = match fraction(s[a]) {
-                                Some(f) => f,
-                                None => {
-                                    self.diags.push(
-                                        Diagnostic::error("E0213", span, format!("upsample scale {:?} is not supported", s[a]))
-                                            .with_label("bad scale")
-                                            .with_help("use a positive scale with a denominator up to 64, such as 2, 0.5 or 1.5, or `match: <node>`"),
-                                    );
-                                    return None;
-                                }
-                            };
-                        }
-                        (Some(fr), vec![input?])
-                    }
-                    ast::UpTarget::Match(r) if r.node == SKIP_INPUT && r.sub.is_none() => match self.skip_inputs.last()
-                    {
-                        Some(&t) => (None, vec![input?, t]),
-                        None => {
-                            self.diags.push(
-                                Diagnostic::error(
-                                    "E0225",
-                                    r.span,
-                                    "`match: skip` is only meaningful inside a `skip` or `residual` body",
-                                )
-                                .with_label("no enclosing skip")
-                                .with_help("name the node whose size to take: `match: <node>`"),
-                            );
-                            return None;
-                        }
-                    },
-                    ast::UpTarget::Match(r) => {
-                        let t = self.resolve_one(r)?;
-                        (None, vec![input?, t])
-                    }
-                };
-                inputs.truncate(2);
-                one(self.add(
-                    name.into(),
-                    Op::Upsample(Upsample {
-                        bilinear: u.bilinear,
-                        align_corners: u.align_corners,
-                        scale,
-                    }),
-                    inputs,
-                    span,
-                    None,
-                ))
-            }
-            OpExpr::Add(rs) | OpExpr::Concat(rs) | OpExpr::Mean(rs) | OpExpr::Fuse(rs, _) => {
-                let ins: Vec<NodeIndex> = self.resolve_many(rs)?.into_iter().map(|(_, n)| n).collect();
-                if ins.len() < 2 {
-                    self.diags.push(
-                        Diagnostic::error("E0217", span, format!("`{}` needs at least two inputs", op_word(op)))
-                            .with_label(format!("{} input(s)", ins.len()))
-                            .with_help("list the nodes to merge: `add: [a, b]`"),
-                    );
-                    return None;
-                }
-                let (o, param) = match op {
-                    OpExpr::Add(_) => (Op::Add, None),
-                    OpExpr::Concat(_) => (Op::Concat, None),
-                    OpExpr::Mean(_) => (Op::Mean, None),
-                    OpExpr::Fuse(_, eps) => (Op::Fuse { eps: *eps }, Some(prefix.to_string())),
-                    _ => return None,
-                };
-                one(self.add(name.into(), o, ins, span, param))
             }
             OpExpr::Seq(items) => self.seq(items, input?, env, name, prefix, depth),
             OpExpr::Skip(items) | OpExpr::Residual(items) => {
@@ -902,9 +844,9 @@ impl<'s> Lower<'s> {
                     return None;
                 };
                 let o = if matches!(op, OpExpr::Skip(_)) {
-                    Op::Concat
+                    Op::Concat(Concat)
                 } else {
-                    Op::Add
+                    Op::Add(Add)
                 };
                 one(self.add(format!("{name}.out"), o, vec![x, y], span, None))
             }
@@ -1033,103 +975,6 @@ impl<'s> Lower<'s> {
         Some(Handle::One(cur))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn conv(
-        &mut self,
-        c: &ast::ConvArgs,
-        cna: bool,
-        x: NodeIndex,
-        env: &HashMap<String, i64>,
-        name: &str,
-        prefix: &str,
-        span: Span,
-    ) -> Option<NodeIndex> {
-        let out = self.eval_pos(&c.out, env, "the output channels", 1);
-        let kernel = [
-            self.eval_pos(&c.kernel.h, env, "a kernel size", 1),
-            self.eval_pos(&c.kernel.w, env, "a kernel size", 1),
-        ];
-        let stride = [
-            self.eval_pos(&c.stride.h, env, "a stride", 1),
-            self.eval_pos(&c.stride.w, env, "a stride", 1),
-        ];
-        let dilation = [
-            self.eval_pos(&c.dilation.h, env, "a dilation", 1),
-            self.eval_pos(&c.dilation.w, env, "a dilation", 1),
-        ];
-        let groups = self.eval_pos(&c.groups, env, "groups", 1);
-        let (out, kernel, stride, dilation, groups) = (
-            out?,
-            [kernel[0]?, kernel[1]?],
-            [stride[0]?, stride[1]?],
-            [dilation[0]?, dilation[1]?],
-            groups?,
-        );
-        let reach = |a: usize| dilation[a].checked_mul(kernel[a] - 1);
-        let padding = match &c.padding {
-            None if cna => {
-                let (h, w) = ((kernel[0] - 1) / 2 * dilation[0], (kernel[1] - 1) / 2 * dilation[1]);
-                [h, h, w, w]
-            }
-            None => [0; 4],
-            Some(ast::PadSpec::Same) => {
-                if stride != [1, 1] {
-                    self.diags.push(
-                        Diagnostic::error("E0219", c.span, "`padding: same` needs stride 1")
-                            .with_label(format!("stride {}×{}", stride[0], stride[1]))
-                            .with_help(
-                                "PyTorch rejects padding='same' for strided convolutions; give the padding as a number",
-                            ),
-                    );
-                    return None;
-                }
-                let (th, tw) = (reach(0)?, reach(1)?);
-                [th / 2, th - th / 2, tw / 2, tw - tw / 2]
-            }
-            Some(ast::PadSpec::Sym(p)) => {
-                let (h, w) = (
-                    self.eval_pos(&p.h, env, "a padding", 0)?,
-                    self.eval_pos(&p.w, env, "a padding", 0)?,
-                );
-                [h, h, w, w]
-            }
-            Some(ast::PadSpec::Explicit(p)) => {
-                let mut v = [0; 4];
-                for (slot, i) in v.iter_mut().zip(p) {
-                    *slot = self.eval_pos(i, env, "a padding", 0)?;
-                }
-                v
-            }
-        };
-        if out % groups != 0 {
-            self.diags.push(
-                Diagnostic::error(
-                    "E0220",
-                    c.groups.span,
-                    format!("groups {groups} do not divide the {out} output channels"),
-                )
-                .with_label("must divide `out`")
-                .with_help("choose groups that divide both the input and the output channels"),
-            );
-            return None;
-        }
-        let mode = c
-            .padding_mode
-            .or(self.spec.defaults.padding_mode)
-            .unwrap_or(PaddingMode::Zeros);
-        let conv = Conv {
-            out,
-            kernel,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias: c.bias.unwrap_or(true),
-            mode,
-        };
-        self.add(name.into(), Op::Conv(conv), vec![x], span, Some(prefix.into()))
-    }
-
     fn resnet(&mut self, depth: i64, width: i64, span: Span, x: NodeIndex, name: &str, prefix: &str) -> Option<Handle> {
         let (blocks, bottleneck) = match depth {
             18 => ([2, 2, 2, 2], false),
@@ -1151,7 +996,7 @@ impl<'s> Lower<'s> {
         };
         let x = self.pconv(&b, "conv1", x, width, 7, 2, 3, false)?;
         let x = self.bn(&b, "bn1", x)?;
-        let stem = self.add(format!("{name}.relu"), Op::Act(Activation::Relu), vec![x], span, None)?;
+        let stem = self.add(format!("{name}.relu"), Op::Act(Act(Activation::Relu)), vec![x], span, None)?;
         let pool = Pool {
             kernel: [3, 3],
             stride: [2, 2],
@@ -1160,7 +1005,7 @@ impl<'s> Lower<'s> {
             ceil_mode: false,
             count_include_pad: true,
         };
-        let mut x = self.add(format!("{name}.maxpool"), Op::MaxPool(pool), vec![stem], span, None)?;
+        let mut x = self.add(format!("{name}.maxpool"), Op::MaxPool(MaxPool(pool)), vec![stem], span, None)?;
         let mut outs = vec![("stem".to_string(), stem)];
         let expansion = if bottleneck { 4 } else { 1 };
         let mut inplanes = width;
@@ -1176,7 +1021,7 @@ impl<'s> Lower<'s> {
                     y = self.bn(&bb, "bn1", y)?;
                     y = self.add(
                         format!("{}.relu1", bb.name),
-                        Op::Act(Activation::Relu),
+                        Op::Act(Act(Activation::Relu)),
                         vec![y],
                         span,
                         None,
@@ -1185,7 +1030,7 @@ impl<'s> Lower<'s> {
                     y = self.bn(&bb, "bn2", y)?;
                     y = self.add(
                         format!("{}.relu2", bb.name),
-                        Op::Act(Activation::Relu),
+                        Op::Act(Act(Activation::Relu)),
                         vec![y],
                         span,
                         None,
@@ -1197,7 +1042,7 @@ impl<'s> Lower<'s> {
                     y = self.bn(&bb, "bn1", y)?;
                     y = self.add(
                         format!("{}.relu1", bb.name),
-                        Op::Act(Activation::Relu),
+                        Op::Act(Act(Activation::Relu)),
                         vec![y],
                         span,
                         None,
@@ -1211,10 +1056,10 @@ impl<'s> Lower<'s> {
                 } else {
                     identity
                 };
-                let s = self.add(format!("{}.add", bb.name), Op::Add, vec![y, short], span, None)?;
+                let s = self.add(format!("{}.add", bb.name), Op::Add(Add), vec![y, short], span, None)?;
                 x = self.add(
                     format!("{}.out", bb.name),
-                    Op::Act(Activation::Relu),
+                    Op::Act(Act(Activation::Relu)),
                     vec![s],
                     span,
                     None,
@@ -1260,7 +1105,7 @@ impl<'s> Lower<'s> {
     fn bn(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Option<NodeIndex> {
         self.add(
             format!("{}.{part}", b.name),
-            Op::BatchNorm { eps: 1e-5 },
+            Op::BatchNorm(BatchNorm { eps: 1e-5 }),
             vec![x],
             b.span,
             Some(join(&b.prefix, part)),
@@ -1293,7 +1138,7 @@ impl<'s> Lower<'s> {
                 if let Norm::BatchNorm(eps) = norm {
                     y = self.add(
                         format!("{}.1", bb.name),
-                        Op::BatchNorm { eps },
+                        Op::BatchNorm(BatchNorm { eps }),
                         vec![y],
                         b.span,
                         Some(join(&bb.prefix, "1")),
@@ -1301,7 +1146,7 @@ impl<'s> Lower<'s> {
                     i = 2;
                 }
                 if act != Activation::Identity {
-                    y = self.add(format!("{}.{i}", bb.name), Op::Act(act), vec![y], b.span, None)?;
+                    y = self.add(format!("{}.{i}", bb.name), Op::Act(Act(act)), vec![y], b.span, None)?;
                 }
                 Some(y)
             }
@@ -1316,7 +1161,7 @@ impl<'s> Lower<'s> {
         like: NodeIndex,
         scale: Option<f64>,
     ) -> Option<NodeIndex> {
-        let (sc, ins) = match scale.and_then(fraction) {
+        let (sc, ins) = match scale.filter(|v| v.is_finite() && *v > 0.0 && *v < 1e6) {
             Some(f) => (Some([f, f]), vec![x]),
             None if scale.is_some() => {
                 self.diags.push(
@@ -1344,7 +1189,7 @@ impl<'s> Lower<'s> {
     fn merge(&mut self, b: &Builder, part: &str, concat: bool, ins: Vec<NodeIndex>) -> Option<NodeIndex> {
         self.add(
             format!("{}.{part}", b.name),
-            if concat { Op::Concat } else { Op::Add },
+            if concat { Op::Concat(Concat) } else { Op::Add(Add) },
             ins,
             b.span,
             None,
@@ -1461,7 +1306,7 @@ impl<'s> Lower<'s> {
                 };
                 let e = self.add(
                     format!("{name}.pool"),
-                    Op::MaxPool(pool),
+                    Op::MaxPool(MaxPool(pool)),
                     vec![outs[n - 1]],
                     p.span,
                     None,
@@ -1474,7 +1319,7 @@ impl<'s> Lower<'s> {
                 let p6 = self.pconv(&eb, "p6", src, width, 3, 2, 1, true)?;
                 let r = self.add(
                     format!("{name}.extra_blocks.relu"),
-                    Op::Act(Activation::Relu),
+                    Op::Act(Act(Activation::Relu)),
                     vec![p6],
                     p.span,
                     None,
@@ -1553,7 +1398,7 @@ impl<'s> Lower<'s> {
                 };
                 let down = self.add(
                     format!("{}.down.{i}", cell.name),
-                    Op::MaxPool(pool),
+                    Op::MaxPool(MaxPool(pool)),
                     vec![out[i - 1]],
                     b.span,
                     None,
@@ -1574,14 +1419,14 @@ impl<'s> Lower<'s> {
         let bb = b.sub(part);
         let f = self.add(
             format!("{}.fuse", bb.name),
-            Op::Fuse { eps },
+            Op::Fuse(Fuse { eps }),
             ins,
             b.span,
             Some(join(&bb.prefix, "fuse")),
         )?;
         let a = self.add(
             format!("{}.act", bb.name),
-            Op::Act(Activation::Silu),
+            Op::Act(Act(Activation::Silu)),
             vec![f],
             b.span,
             None,
@@ -1670,15 +1515,6 @@ fn join(prefix: &str, part: &str) -> String {
     }
 }
 
-fn op_word(op: &OpExpr) -> &'static str {
-    match op {
-        OpExpr::Add(_) => "add",
-        OpExpr::Concat(_) => "concat",
-        OpExpr::Mean(_) => "mean",
-        _ => "fuse",
-    }
-}
-
 fn positive(span: Span, what: &str, v: i64) -> Diagnostic {
     Diagnostic::error("E0212", span, format!("{what} must be at least 1, found {v}"))
         .with_label("must be positive")
@@ -1722,17 +1558,6 @@ fn trailing_number(s: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
-/// `v` as an exact fraction `num/den` with `den ≤ 64`, if it is one and positive.
-pub fn fraction(v: f64) -> Option<(i64, i64)> {
-    if !(v.is_finite() && v > 0.0 && v < 1e6) {
-        return None;
-    }
-    (1..=64).find_map(|den| {
-        let num = (v * den as f64).round();
-        (num >= 1.0 && num / den as f64 == v).then_some((num as i64, den))
-    })
-}
-
 fn eval_int(e: &IntExpr, env: &HashMap<String, i64>) -> Result<i64, String> {
     match e {
         IntExpr::Lit(v) => Ok(*v),
@@ -1760,12 +1585,7 @@ fn eval_int(e: &IntExpr, env: &HashMap<String, i64>) -> Result<i64, String> {
 
 fn collect_refs(op: &OpExpr, out: &mut Vec<Ref>) {
     match op {
-        OpExpr::Add(r) | OpExpr::Concat(r) | OpExpr::Mean(r) | OpExpr::Fuse(r, _) => out.extend(r.iter().cloned()),
-        OpExpr::Upsample(u) => {
-            if let ast::UpTarget::Match(r) = &u.target {
-                out.push(r.clone());
-            }
-        }
+        OpExpr::Prim(a) => out.extend(a.refs().into_iter().cloned()),
         OpExpr::Seq(items) | OpExpr::Skip(items) | OpExpr::Residual(items) => {
             items.iter().for_each(|i| collect_refs(&i.expr, out))
         }
@@ -1774,6 +1594,7 @@ fn collect_refs(op: &OpExpr, out: &mut Vec<Ref>) {
             out.extend(on.iter().cloned());
             body.iter().for_each(|i| collect_refs(&i.expr, out));
         }
-        _ => {}
+        // a block body's references are its callers' (`match: skip` only), a ResNet has none
+        OpExpr::Cna(_) | OpExpr::Call(..) | OpExpr::ResNet { .. } => {}
     }
 }

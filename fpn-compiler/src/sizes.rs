@@ -24,6 +24,10 @@ pub enum SizesError {
     /// third field says which (`` `m` merges ceil(H3/4) with ceil(H4/2)``).
     #[error("the sizes `{0}` and `{1}` constrain each other ({2}); they are only checked for given values")]
     Joint(String, String, String),
+    /// A size goes through an upsample by a float scale, whose `f64` rounding (PyTorch's) has no
+    /// period: exact only for a bounded symbol, else checked for given values.
+    #[error("the sizes of `{0}` go through an upsample by a non-dyadic scale, whose float rounding has no period; bound `{0}` (e.g. `{0}: 1..4096`) for an exact set, else sizes are checked when given")]
+    Float(String),
     /// Not an error: the symbol is a function of another one, whose [`Accepted`] lists it under
     /// [`Accepted::dependents`] and describes the joint set.
     #[error("{0} = {2}: determined by `{1}` (see the joint set of `{1}`)")]
@@ -268,6 +272,11 @@ fn bounds(d: &Dim) -> (f64, f64, f64) {
             let (s, e, t) = bounds(a);
             (s / *div as f64, e / *div as f64 + 1.0, t)
         }
+        Dim::Scale { a, bits } => {
+            let (sa, ea, t) = bounds(a);
+            let k = f64::from_bits(*bits);
+            (sa * k, ea * k + 1.0, t)
+        }
         Dim::Min(a, b) => {
             let (sa, ea, ta) = bounds(a);
             let (sb, eb, tb) = bounds(b);
@@ -476,6 +485,8 @@ fn slope(d: &Dim) -> Option<(i64, i64)> {
                 y
             }
         }
+        // a float scale has no exact rational slope
+        Dim::Scale { .. } => return None,
     })
 }
 
@@ -748,6 +759,33 @@ fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Depende
     let too_large = |what: String| SizesError::TooLarge(sym.name.clone(), what);
     let mut period: i64 = 1;
     let mut t = 0f64;
+    let float = mine.iter().any(|c| has_scale(&c.lhs) || has_scale(&c.rhs));
+    if float {
+        // no period: exact only by scanning a bounded range
+        return match sym.max {
+            Some(max) if max.saturating_sub(sym.min) <= MAX_SCAN => {
+                let mut env = vec![1i64; g.symbols.len()];
+                let listed: Vec<i64> = (sym.min..=max)
+                    .filter(|&x| {
+                        env[s as usize] = x;
+                        mine.iter().all(|c| c.holds(&env) == Some(true))
+                    })
+                    .collect();
+                Ok(Accepted {
+                    symbol: sym.name.clone(),
+                    min: sym.min,
+                    max: sym.max,
+                    listed,
+                    threshold: max,
+                    period: 1,
+                    residues: Vec::new(),
+                    dependents,
+                    related: Vec::new(),
+                })
+            }
+            _ => Err(SizesError::Float(sym.name.clone())),
+        };
+    }
     for c in &mine {
         for d in [&c.lhs, &c.rhs] {
             period = d
@@ -819,4 +857,14 @@ fn scan(
     res.sort_unstable();
     res.dedup();
     Ok((listed, p, res))
+}
+
+/// Whether a float-scale upsample size occurs in `d`.
+fn has_scale(d: &Dim) -> bool {
+    match d {
+        Dim::Const(_) | Dim::Sym(_) => false,
+        Dim::Scale { .. } => true,
+        Dim::Lin { a, .. } | Dim::Div { a, .. } => has_scale(a),
+        Dim::Min(a, b) => has_scale(a) || has_scale(b),
+    }
 }

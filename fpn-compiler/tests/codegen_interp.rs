@@ -20,14 +20,14 @@ fn small() -> (Graph, Analysis) {
     let p = b.pool("pool", r, true, 2, 2, 0);
     let l = b.conv("lat", p, "lat", 6, 1, 1, 0, false);
     let u = b.up_scale("up", l, 2, false);
-    let s = b.merge("sum", Op::Add, &[r, u], None);
-    let k = b.merge("cat", Op::Concat, &[s, r], None);
+    let s = b.merge("sum", Op::Add(fpn_compiler::ops::merge::Add), &[r, u], None);
+    let k = b.merge("cat", Op::Concat(fpn_compiler::ops::merge::Concat), &[s, r], None);
     let h1 = b.conv("h1", s, "shared", 3, 3, 1, 1, true);
     let h2 = b.conv("h2", r, "shared", 3, 3, 1, 1, true);
-    let f = b.merge("f", Op::Fuse { eps: 1e-4 }, &[h1, h2], Some("f"));
+    let f = b.merge("f", Op::Fuse(fpn_compiler::ops::merge::Fuse { eps: 1e-4 }), &[h1, h2], Some("f"));
     b.output("cat", k);
     b.output("f", f);
-    (b.g, b.a)
+    b.done()
 }
 
 fn v4<'a>(p: &'a Params, n: &str) -> ArrayView4<'a, f32> {
@@ -193,9 +193,9 @@ fn symbol_ranges_and_constant_inputs() {
     let x = b.input("x", 2, [Dim::Sym(0), Dim::Const(5)]);
     let y = b.input("y", 2, [Dim::Sym(0).floor_div(2).expect("d"), Dim::Const(5)]);
     let u = b.up_like("u", y, x, false);
-    let s = b.merge("s", Op::Mean, &[x, u], None);
+    let s = b.merge("s", Op::Mean(fpn_compiler::ops::merge::Mean), &[x, u], None);
     b.output("s", s);
-    let (g, a) = (b.g, b.a);
+    let (g, a) = b.done();
     let p = Params::init(&a, 0);
     let (x8, y4) = (random([1, 2, 8, 5], 1), random([1, 2, 4, 5], 2));
     let out = interp::run(&g, &a, &p, &[("y", y4.view()), ("x", x8.view())]).expect("runs");

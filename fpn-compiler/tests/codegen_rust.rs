@@ -144,7 +144,7 @@ fn conv_graph(prefix: &str, input: &str, model: &str) -> (Graph, Analysis) {
     let x = b.input(input, 2, [Dim::Sym(0), Dim::Sym(0)]);
     let c = b.conv("c", x, prefix, 2, 1, 1, 0, true);
     b.output("y", c);
-    (b.g, b.a)
+    b.done()
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn colliding_field_names_are_refused() {
     let x = b.input("x", 2, [Dim::Sym(0), Dim::Sym(0)]);
     let c1 = b.conv("c1", x, "a_b", 2, 1, 1, 0, false);
     let c2 = b.conv("c2", x, "a.b", 2, 1, 1, 0, false);
-    let s = b.merge("s", Op::Add, &[c1, c2], None);
+    let s = b.merge("s", Op::Add(fpn_compiler::ops::merge::Add), &[c1, c2], None);
     b.output("y", s);
     assert!(matches!(gen(&b.g, &b.a), Err(GenError::Collision { .. })));
 }
@@ -256,7 +256,7 @@ fn non_finite_constants_are_refused() {
     let x = b.input("x", 2, [Dim::Sym(0), Dim::Sym(0)]);
     let n = b.bn("n", x, "n");
     b.output("y", n);
-    if let Op::BatchNorm { eps } = &mut b.g.graph[n].op {
+    if let Op::BatchNorm(fpn_compiler::ops::norm::BatchNorm { eps }) = &mut b.g.graph[n].op {
         *eps = f64::NAN;
     }
     assert!(matches!(gen(&b.g, &b.a), Err(GenError::Unsupported(_))));

@@ -76,7 +76,7 @@ fn shipped_specs_run_in_the_interpreter() {
         let params = Params::init(&c.analysis, 0);
         let mut tensors = Vec::new();
         for &i in &c.graph.inputs {
-            let Op::Input { name, channels, size } = &c.graph.node(i).op else {
+            let Op::Input(fpn_compiler::ops::input::Input { name, channels, size }) = &c.graph.node(i).op else {
                 continue;
             };
             let h = size[0].eval(&env).expect("h") as usize;

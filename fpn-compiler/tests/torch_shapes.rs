@@ -125,7 +125,7 @@ fn check_case(spec: &str, c: &Compiled, case: &Value) -> Vec<String> {
         let node = g.node(i);
         let Some(p) = node.param.as_deref() else { continue };
         all_prefixes.insert(p);
-        if matches!(node.op, Op::Conv(_) | Op::BatchNorm { .. }) {
+        if matches!(node.op, Op::Conv(_) | Op::BatchNorm(_)) {
             by_prefix.entry(p).or_default().push(i.index());
         }
     }

@@ -25,14 +25,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use fpn_runtime::{Activation, Conv2dParams, PaddingMode};
+use fpn_runtime::{Activation, Conv2dParams};
 use petgraph::graph::NodeIndex;
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::dim::{Dim, SolveStep};
 use crate::infer::Analysis;
-use crate::interp::{init_kind, InitKind};
+use crate::ops::{Field, FieldCx, FieldKind, InitKind};
 use crate::ir::{Conv, Graph, Node, Op};
 
 /// Code generation options.
@@ -87,7 +87,8 @@ pub enum GenError {
     Parse(String),
 }
 
-type GResult<T> = Result<T, GenError>;
+/// Result of code generation.
+pub type GResult<T> = Result<T, GenError>;
 
 /// Generates the Rust module for `g` (see the module docs), formatted with `prettyplease`.
 pub fn generate(g: &Graph, a: &Analysis, opts: &Options) -> GResult<String> {
@@ -125,7 +126,7 @@ fn ident(s: &str, what: &'static str, original: &str) -> GResult<Ident> {
 }
 
 /// `p_` + the state_dict name lowercased with `.` → `_`.
-fn field_ident(name: &str) -> GResult<Ident> {
+pub(crate) fn field_ident(name: &str) -> GResult<Ident> {
     let mapped: String = name
         .chars()
         .map(|c| if c == '.' { '_' } else { c.to_ascii_lowercase() })
@@ -149,13 +150,13 @@ fn var_ident(i: NodeIndex, name: &str) -> Ident {
     format_ident!("v{}_{}", i.index(), san)
 }
 
-fn usize_lit(v: i64, what: &str, node: &Node) -> GResult<Literal> {
+pub(crate) fn usize_lit(v: i64, what: &str, node: &Node) -> GResult<Literal> {
     usize::try_from(v)
         .map(Literal::usize_unsuffixed)
         .map_err(|_| GenError::Unsupported(format!("node `{}` has a negative {what} ({v})", node.name)))
 }
 
-fn f32_lit(v: f64, what: &str, node: &Node) -> GResult<Literal> {
+pub(crate) fn f32_lit(v: f64, what: &str, node: &Node) -> GResult<Literal> {
     let f = v as f32;
     if !f.is_finite() {
         return Err(GenError::Unsupported(format!(
@@ -166,7 +167,7 @@ fn f32_lit(v: f64, what: &str, node: &Node) -> GResult<Literal> {
     Ok(Literal::f32_suffixed(f))
 }
 
-fn f64_lit(v: f64, what: &str, node: &Node) -> GResult<Literal> {
+pub(crate) fn f64_lit(v: f64, what: &str, node: &Node) -> GResult<Literal> {
     if !v.is_finite() {
         return Err(GenError::Unsupported(format!(
             "node `{}` has a non-finite {what} ({v})",
@@ -176,37 +177,20 @@ fn f64_lit(v: f64, what: &str, node: &Node) -> GResult<Literal> {
     Ok(Literal::f64_suffixed(v))
 }
 
-/// One parameter field of the model struct.
-struct Field {
-    ident: Ident,
-    ty: TokenStream,
-    doc: String,
-    /// How the field is built from the `t{k}` tensors (inside `from_weights`, and `init` unless
-    /// `init_value` is set).
-    value: TokenStream,
-    /// How `init` builds the field when that differs from `value` (no `?` there).
-    init_value: Option<TokenStream>,
-    /// Statements to run before the struct literal (folding).
-    prep: TokenStream,
-}
-
-/// How a conv prefix is stored: one prepared `Conv2d` field, built with the params (and fused
-/// activation) of the prefix's first conv node.
-struct ConvFields {
-    field: Ident,
-    params: Conv2dParams,
-}
-
 /// A statement of `forward`: the nodes `head..=out` of a fused chain (conv [→ bn] [→ add of
 /// another value] [→ act]) or a single node (`head == out`).
-struct Stmt {
-    head: NodeIndex,
-    bn: Option<NodeIndex>,
+pub(crate) struct Stmt {
+    /// The first node (a conv, or the single node).
+    pub(crate) head: NodeIndex,
+    /// A batch norm folded into the conv.
+    pub(crate) bn: Option<NodeIndex>,
     /// The fused add and its other operand (the statement runs at the add's place, so that
     /// operand exists by then).
-    add: Option<(NodeIndex, NodeIndex)>,
-    act: Option<Activation>,
-    out: NodeIndex,
+    pub(crate) add: Option<(NodeIndex, NodeIndex)>,
+    /// The activation fused into the epilogue.
+    pub(crate) act: Option<Activation>,
+    /// The last node; its variable holds the result.
+    pub(crate) out: NodeIndex,
 }
 
 impl Stmt {
@@ -218,10 +202,12 @@ impl Stmt {
     }
 }
 
-struct Gen<'g> {
+/// The Rust code generator's state for one graph.
+pub(crate) struct Gen<'g> {
     g: &'g Graph,
     a: &'g Analysis,
-    rt: syn::Path,
+    /// The runtime crate's path in generated code.
+    pub(crate) rt: syn::Path,
     name: Ident,
     inputs_ty: Ident,
     outputs_ty: Ident,
@@ -290,7 +276,8 @@ impl<'g> Gen<'g> {
         Ok(gen)
     }
 
-    fn param_prefix(&self, i: NodeIndex) -> GResult<&'g str> {
+    /// The `state_dict` prefix of node `i`.
+    pub(crate) fn param_prefix(&self, i: NodeIndex) -> GResult<&'g str> {
         let node = self.g.node(i);
         node.param.as_deref().ok_or_else(|| {
             GenError::Unsupported(format!(
@@ -312,7 +299,7 @@ impl<'g> Gen<'g> {
             let p = self.param_prefix(i)?.to_string();
             let cand = match self.cons[i.index()][..] {
                 [b] if !self.is_output[i.index()] => match (&self.g.node(b).op, &self.g.node(b).param) {
-                    (Op::BatchNorm { eps }, Some(q)) => Some((q.clone(), *eps)),
+                    (Op::BatchNorm(crate::ops::norm::BatchNorm { eps }), Some(q)) => Some((q.clone(), *eps)),
                     _ => None,
                 },
                 _ => None,
@@ -341,7 +328,7 @@ impl<'g> Gen<'g> {
     fn fusable_act(&self, i: NodeIndex) -> Option<(NodeIndex, Activation)> {
         match self.cons[i.index()][..] {
             [c] if !self.is_output[i.index()] => match self.g.node(c).op {
-                Op::Act(act) => Some((c, act)),
+                Op::Act(crate::ops::act::Act(act)) => Some((c, act)),
                 _ => None,
             },
             _ => None,
@@ -353,7 +340,7 @@ impl<'g> Gen<'g> {
     /// map) not `i` itself.
     fn fusable_add(&self, i: NodeIndex) -> Option<(NodeIndex, NodeIndex)> {
         let [c] = self.cons[i.index()][..] else { return None };
-        if self.is_output[i.index()] || !matches!(self.g.node(c).op, Op::Add) {
+        if self.is_output[i.index()] || !matches!(self.g.node(c).op, Op::Add(_)) {
             return None;
         }
         let [a, b] = self.g.node(c).inputs[..] else { return None };
@@ -409,7 +396,8 @@ impl<'g> Gen<'g> {
         out
     }
 
-    fn pname(&self, prefix: &str, suffix: &str) -> GResult<(String, usize)> {
+    /// The parameter `prefix.suffix` and its index in the analysis.
+    pub(crate) fn pname(&self, prefix: &str, suffix: &str) -> GResult<(String, usize)> {
         let name = format!("{prefix}.{suffix}");
         let k = *self
             .pidx
@@ -420,81 +408,41 @@ impl<'g> Gen<'g> {
 
     /// The runtime parameters of conv node `node` (op `c`) with the fused activation `act`, and
     /// the tokens that build them.
-    fn conv_params(&self, node: &Node, c: &Conv, act: Activation) -> GResult<(Conv2dParams, TokenStream)> {
-        let rt = &self.rt;
-        let u = |v: i64, what: &str| {
-            usize::try_from(v)
-                .map_err(|_| GenError::Unsupported(format!("node `{}` has a negative {what} ({v})", node.name)))
-        };
-        let [s0, s1] = c.stride;
-        let [p0, p1, p2, p3] = c.padding;
-        let [d0, d1] = c.dilation;
-        let p = Conv2dParams {
-            stride: [u(s0, "stride")?, u(s1, "stride")?],
-            padding: [
-                u(p0, "padding")?,
-                u(p1, "padding")?,
-                u(p2, "padding")?,
-                u(p3, "padding")?,
-            ],
-            dilation: [u(d0, "dilation")?, u(d1, "dilation")?],
-            groups: u(c.groups, "groups")?,
-            padding_mode: c.mode,
-            act,
-        };
-        let lit = Literal::usize_unsuffixed;
-        let [s0, s1] = p.stride.map(lit);
-        let [p0, p1, p2, p3] = p.padding.map(lit);
-        let [d0, d1] = p.dilation.map(lit);
-        let groups = lit(p.groups);
-        let mode = match c.mode {
-            PaddingMode::Zeros => quote!(#rt::PaddingMode::Zeros),
-            PaddingMode::Reflect => quote!(#rt::PaddingMode::Reflect),
-            PaddingMode::Replicate => quote!(#rt::PaddingMode::Replicate),
-            PaddingMode::Circular => quote!(#rt::PaddingMode::Circular),
-        };
-        let act = self.act_tokens(act);
-        let tokens = quote! {
-            #rt::Conv2dParams {
-                stride: [#s0, #s1],
-                padding: [#p0, #p1, #p2, #p3],
-                dilation: [#d0, #d1],
-                groups: #groups,
-                padding_mode: #mode,
-                act: #act,
-            }
-        };
+    pub(crate) fn conv_params(&self, node: &Node, c: &Conv, act: Activation) -> GResult<(Conv2dParams, TokenStream)> {
+        let p = c
+            .params(act)
+            .ok_or_else(|| GenError::Unsupported(format!("node `{}` has a negative attribute", node.name)))?;
+        let tokens = crate::ops::conv::params_tokens(&self.rt, &p, crate::ops::act::tokens(&self.rt, act));
         Ok((p, tokens))
     }
 
-    fn act_tokens(&self, act: Activation) -> TokenStream {
-        let rt = &self.rt;
-        match act {
-            Activation::Identity => quote!(#rt::Activation::Identity),
-            Activation::Relu => quote!(#rt::Activation::Relu),
-            Activation::Relu6 => quote!(#rt::Activation::Relu6),
-            Activation::LeakyRelu(s) => {
-                // finiteness checked in `check_floats`
-                let s = Literal::f32_suffixed(if s.is_finite() { s } else { 0.0 });
-                quote!(#rt::Activation::LeakyRelu(#s))
-            }
-            Activation::Tanh => quote!(#rt::Activation::Tanh),
-            Activation::Sigmoid => quote!(#rt::Activation::Sigmoid),
-            Activation::Silu => quote!(#rt::Activation::Silu),
-            Activation::Hardswish => quote!(#rt::Activation::Hardswish),
-            Activation::Gelu => quote!(#rt::Activation::Gelu),
-            Activation::GeluTanh => quote!(#rt::Activation::GeluTanh),
-        }
+    /// The batch norm `(prefix, eps)` folded into conv prefix `p`, if any.
+    pub(crate) fn fold_of(&self, p: &str) -> Option<(&str, f64)> {
+        self.fold.get(p)?.as_ref().map(|(q, e)| (q.as_str(), *e))
+    }
+
+    /// The activation fused into the statement headed by conv node `i`.
+    pub(crate) fn fused_act(&self, i: NodeIndex) -> Activation {
+        self.stmts
+            .iter()
+            .find(|s| s.head == i)
+            .and_then(|s| s.act)
+            .unwrap_or(Activation::Identity)
+    }
+
+    /// Whether batch norm node `i` is folded into its conv.
+    pub(crate) fn is_folded_bn(&self, i: NodeIndex) -> bool {
+        self.stmts.iter().any(|s| s.bn == Some(i))
     }
 
     fn check_floats(&self) -> GResult<()> {
         for i in self.g.order() {
             let node = self.g.node(i);
             match &node.op {
-                Op::Act(Activation::LeakyRelu(s)) => {
+                Op::Act(crate::ops::act::Act(Activation::LeakyRelu(s))) => {
                     f32_lit(f64::from(*s), "leaky relu slope", node)?;
                 }
-                Op::BatchNorm { eps } | Op::Fuse { eps } => {
+                Op::BatchNorm(crate::ops::norm::BatchNorm { eps }) | Op::Fuse(crate::ops::merge::Fuse { eps }) => {
                     f32_lit(*eps, "eps", node)?;
                 }
                 _ => {}
@@ -505,153 +453,34 @@ impl<'g> Gen<'g> {
 
     // ---------------------------------------------------------------- parameters
 
-    /// The fields of the model struct, in a deterministic order, plus which conv prefixes map
-    /// to which fields and which batch norm prefixes have a `BatchNorm` field.
-    #[allow(clippy::type_complexity)]
-    fn fields(
-        &self,
-    ) -> GResult<(
-        Vec<Field>,
-        HashMap<String, ConvFields>,
-        HashMap<String, (Ident, f64)>,
-        HashMap<String, Ident>,
-    )> {
-        let rt = &self.rt;
-        let t = |k: usize| format_ident!("t{}", k);
-        let mut fields: Vec<Field> = Vec::new();
-        let mut convs: HashMap<String, ConvFields> = HashMap::new();
-        let mut bns: HashMap<String, (Ident, f64)> = HashMap::new();
-        let mut fuses: HashMap<String, Ident> = HashMap::new();
-        // batch norm prefixes that some BN node uses unfolded
-        let mut folded_bn_nodes = HashSet::new();
-        for i in self.g.order() {
-            if matches!(self.g.node(i).op, Op::Conv(_)) {
-                if let Some(b) = self.folded_bn(i) {
-                    folded_bn_nodes.insert(b);
-                }
-            }
-        }
-        // The activation fused into each conv node's statement.
-        let acts: HashMap<NodeIndex, Activation> = self
-            .stmts
-            .iter()
-            .map(|s| (s.head, s.act.unwrap_or(Activation::Identity)))
-            .collect();
-        let mut moved: HashSet<usize> = HashSet::new();
-        let mut take = |k: usize| -> TokenStream {
-            let v = t(k);
-            if moved.insert(k) {
-                quote!(#v)
-            } else {
-                quote!(#v.clone())
-            }
-        };
+    /// The fields of the model struct, in a deterministic order (each op adds its own, once per
+    /// parameter prefix), and the field of each prefix.
+    fn fields(&self) -> GResult<(Vec<Field>, HashMap<String, (Ident, FieldKind)>)> {
+        let mut fx: Option<FieldCx<'_>> = None;
         for i in self.g.order() {
             let node = self.g.node(i);
-            match &node.op {
-                Op::Conv(c) => {
-                    let p = self.param_prefix(i)?;
-                    if convs.contains_key(p) {
-                        continue;
-                    }
-                    let (wname, wk) = self.pname(p, "weight")?;
-                    let bias = if c.bias { Some(self.pname(p, "bias")?) } else { None };
-                    let cid = field_ident(p)?;
-                    let act = acts.get(&i).copied().unwrap_or(Activation::Identity);
-                    let (params, ptoks) = self.conv_params(node, c, act)?;
-                    let folded = self.fold.get(p).and_then(|f| f.as_ref());
-                    let (w, b, prep, doc) = match folded {
-                        Some((q, eps)) => {
-                            let wid = field_ident(&wname)?;
-                            let bid = field_ident(&format!("{p}.bias"))?;
-                            let (_, gk) = self.pname(q, "weight")?;
-                            let (_, bk) = self.pname(q, "bias")?;
-                            let (_, mk) = self.pname(q, "running_mean")?;
-                            let (_, vk) = self.pname(q, "running_var")?;
-                            let (tg, tb, tm, tv) = (t(gk), t(bk), t(mk), t(vk));
-                            let eps = f32_lit(*eps, "eps", node)?;
-                            let conv_bias = match &bias {
-                                Some((_, k)) => {
-                                    let tk = t(*k);
-                                    quote!(Some(&#tk))
-                                }
-                                None => quote!(None),
-                            };
-                            let w_init = take(wk);
-                            let prep = quote! {
-                                let mut #wid = #w_init;
-                                let #bid = Self::fold_bn(&mut #wid, #conv_bias, &#tg, &#tb, &#tm, &#tv, #eps);
-                            };
-                            let doc = format!("Conv `{p}` (`{wname}`) with batch norm `{q}` folded in, prepared.");
-                            (quote!(#wid), quote!(Some(#bid)), prep, doc)
-                        }
-                        None => {
-                            let b = match &bias {
-                                Some((_, bk)) => {
-                                    let tb = take(*bk);
-                                    quote!(Some(#tb))
-                                }
-                                None => quote!(None),
-                            };
-                            let doc = match &bias {
-                                Some((bname, _)) => format!("Conv `{p}` (`{wname}`, `{bname}`), prepared."),
-                                None => format!("Conv `{p}` (`{wname}`, no bias), prepared."),
-                            };
-                            (take(wk), b, TokenStream::new(), doc)
-                        }
-                    };
-                    fields.push(Field {
-                        ident: cid.clone(),
-                        ty: quote!(#rt::Conv2d),
-                        doc,
-                        value: quote!(#rt::Conv2d::new(#w, #b, #ptoks)?),
-                        init_value: Some(quote!(#rt::Conv2d::new_deferred(#w, #b, #ptoks))),
-                        prep,
-                    });
-                    convs.insert(p.to_string(), ConvFields { field: cid, params });
+            let mut cx = match fx.take() {
+                Some(mut cx) => {
+                    cx.node = node;
+                    cx.idx = i;
+                    cx
                 }
-                Op::BatchNorm { eps } if !folded_bn_nodes.contains(&i) => {
-                    let q = self.param_prefix(i)?;
-                    if bns.contains_key(q) {
-                        continue;
-                    }
-                    let id = field_ident(q)?;
-                    let (_, gk) = self.pname(q, "weight")?;
-                    let (_, bk) = self.pname(q, "bias")?;
-                    let (_, mk) = self.pname(q, "running_mean")?;
-                    let (_, vk) = self.pname(q, "running_var")?;
-                    let (tg, tb, tm, tv) = (take(gk), take(bk), take(mk), take(vk));
-                    let e = f32_lit(*eps, "eps", node)?;
-                    fields.push(Field {
-                        ident: id.clone(),
-                        ty: quote!(#rt::BatchNorm),
-                        doc: format!("Batch norm `{q}`."),
-                        value: quote!(#rt::BatchNorm { weight: #tg, bias: #tb, running_mean: #tm, running_var: #tv, eps: #e }),
-                        prep: TokenStream::new(),
-                        init_value: None,
-                    });
-                    bns.insert(q.to_string(), (id, *eps));
-                }
-                Op::Fuse { .. } => {
-                    let p = self.param_prefix(i)?;
-                    if fuses.contains_key(p) {
-                        continue;
-                    }
-                    let (wname, wk) = self.pname(p, "weight")?;
-                    let id = field_ident(&wname)?;
-                    fields.push(Field {
-                        ident: id.clone(),
-                        ty: quote!(#rt::ndarray::Array1<f32>),
-                        doc: format!("`{wname}` (fusion weights)."),
-                        value: take(wk),
-                        prep: TokenStream::new(),
-                        init_value: None,
-                    });
-                    fuses.insert(p.to_string(), id);
-                }
-                _ => {}
-            }
+                None => FieldCx {
+                    gen: self,
+                    node,
+                    idx: i,
+                    fields: Vec::new(),
+                    by_prefix: HashMap::new(),
+                    moved: HashSet::new(),
+                },
+            };
+            node.op.fields(&mut cx)?;
+            fx = Some(cx);
         }
+        let (fields, by_prefix) = match fx {
+            Some(cx) => (cx.fields, cx.by_prefix),
+            None => (Vec::new(), HashMap::new()),
+        };
         // unique identifiers
         let mut seen: HashMap<String, String> = HashMap::new();
         for f in &fields {
@@ -665,7 +494,7 @@ impl<'g> Gen<'g> {
                 });
             }
         }
-        Ok((fields, convs, bns, fuses))
+        Ok((fields, by_prefix))
     }
 
     /// `let t{k} = …;` for every parameter, by `init` (`from_weights == false`) or loading.
@@ -699,7 +528,7 @@ impl<'g> Gen<'g> {
                     quote!(let #t = w.get1(#name, #n)?;)
                 }
             } else {
-                match init_kind(self.a, p) {
+                match p.init.clone() {
                     InitKind::ConvWeight(_) => {
                         uses_rng = true;
                         quote!(let #t = rng.conv_weight([#(#lits),*]);)
@@ -743,7 +572,7 @@ impl<'g> Gen<'g> {
         // input tuples
         let mut ins: Vec<(Ident, Ident, &String, i64, &[Dim; 2])> = Vec::new();
         for (k, &i) in g.inputs.iter().enumerate() {
-            let Op::Input { name, channels, size } = &g.node(i).op else {
+            let Op::Input(crate::ops::input::Input { name, channels, size }) = &g.node(i).op else {
                 return Err(GenError::Unsupported(format!(
                     "graph input `{}` is not an input node",
                     g.node(i).name
@@ -799,7 +628,10 @@ impl<'g> Gen<'g> {
         }
         // symbols, each from the first input size that mentions it alone (divisions are exact)
         let mut defined: HashSet<(usize, usize)> = HashSet::new();
-        let mut dims = DimVars::default();
+        let mut dims = DimVars {
+            rt: quote!(#rt),
+            ..DimVars::default()
+        };
         for (s, sym) in g.symbols.iter().enumerate() {
             let var = format_ident!("s{}", s);
             let mut found = None;
@@ -906,96 +738,49 @@ impl<'g> Gen<'g> {
                 });
             }
         }
-        // every node size >= 1
-        let mut checked: HashSet<Dim> = HashSet::new();
-        for i in g.order() {
-            let node = g.node(i);
-            let shape = &self.a.shapes[i.index()];
-            for (ax, d) in [&shape.h, &shape.w].into_iter().enumerate() {
-                let axis = if ax == 0 { "height" } else { "width" };
-                if let Some(c) = d.as_const() {
-                    if c < 1 {
-                        return Err(GenError::Unsupported(format!("node `{}` has {axis} {c}", node.name)));
-                    }
-                    continue;
-                }
-                if let Dim::Sym(s) = d {
+        // every size rule of the spec that depends on the input sizes (the constant ones hold:
+        // the compiler checked them), with the message of `Constraint::describe`
+        let mut seen_cons: HashSet<(Dim, Dim, crate::infer::CheckKind)> = HashSet::new();
+        for c in &self.a.constraints {
+            if c.lhs.symbols().is_empty() && c.rhs.symbols().is_empty() {
+                continue;
+            }
+            if c.kind == crate::infer::CheckKind::ExactDiv {
+                // checked with the inputs above
+                continue;
+            }
+            if c.kind == crate::infer::CheckKind::Positive {
+                if let Dim::Sym(s) = &c.lhs {
                     if g.symbols.get(*s as usize).is_some_and(|sym| sym.min >= 1) {
                         continue;
                     }
                 }
-                if !checked.insert(d.clone()) {
-                    continue;
-                }
-                let e = dims.expr(d, &mut body);
-                let shown = d.display(&names).to_string();
-                let nname = &node.name;
-                body.extend(quote! {
-                    if #e < 1 {
-                        return Err(not_accepted(format!("node `{}` would have {} {} (= {})", #nname, #axis, #e, #shown)));
-                    }
-                });
             }
-        }
-        // reflect / circular padding needs a large enough input
-        let mut pads: HashSet<(Dim, i64)> = HashSet::new();
-        for i in g.order() {
-            let node = g.node(i);
-            let Op::Conv(c) = &node.op else { continue };
-            let Some(&x) = node.inputs.first() else { continue };
-            let sx = &self.a.shapes[x.index()];
-            for (ax, min) in crate::interp::pad_minimums(c).into_iter().enumerate() {
-                let Some(min) = min else { continue };
-                let d = if ax == 0 { &sx.h } else { &sx.w };
-                if let Some(v) = d.as_const() {
-                    if v < min {
-                        return Err(GenError::Unsupported(format!(
-                            "node `{}` pads a size {v} input in {:?} mode",
-                            node.name, c.mode
-                        )));
-                    }
-                    continue;
-                }
-                if !pads.insert((d.clone(), min)) {
-                    continue;
-                }
-                let e = dims.expr(d, &mut body);
-                let m = i64_arg(min);
-                let axis = if ax == 0 { "height" } else { "width" };
-                let (nname, xname, mode) = (&node.name, &g.node(x).name, format!("{:?}", c.mode));
-                body.extend(quote! {
-                    if #e < #m {
-                        return Err(not_accepted(format!("node `{}` pads its input `{}` of {} {} in {} mode, which needs {} ≥ {}", #nname, #xname, #axis, #e, #mode, #axis, #m)));
-                    }
-                });
-            }
-        }
-        // merges
-        for i in g.order() {
-            let node = g.node(i);
-            if !crate::interp::is_merge(&node.op) {
+            if !seen_cons.insert((c.lhs.clone(), c.rhs.clone(), c.kind)) {
                 continue;
             }
-            let Some(&first) = node.inputs.first() else { continue };
-            let s0 = &self.a.shapes[first.index()];
-            for &j in &node.inputs[1..] {
-                let sj = &self.a.shapes[j.index()];
-                if s0.h == sj.h && s0.w == sj.w {
-                    continue;
-                }
-                let (h0, w0, hj, wj) = (
-                    dims.expr(&s0.h, &mut body),
-                    dims.expr(&s0.w, &mut body),
-                    dims.expr(&sj.h, &mut body),
-                    dims.expr(&sj.w, &mut body),
-                );
-                let (nname, n0, nj) = (&node.name, &g.node(first).name, &g.node(j).name);
-                body.extend(quote! {
-                    if #h0 != #hj || #w0 != #wj {
-                        return Err(not_accepted(format!("node `{}` merges `{}` ({}×{}) and `{}` ({}×{}), which differ", #nname, #n0, #h0, #w0, #nj, #hj, #wj)));
-                    }
+            let (l, r) = (dims.expr(&c.lhs, &mut body), dims.expr(&c.rhs, &mut body));
+            let cond = if c.kind == crate::infer::CheckKind::MergeEq {
+                quote!(#l != #r)
+            } else {
+                quote!(#l < #r)
+            };
+            let mut fmt = String::new();
+            let mut args: Vec<TokenStream> = Vec::new();
+            for part in c.describe(g, self.a) {
+                fmt.push_str("{}");
+                args.push(match part {
+                    crate::infer::Part::Text(t) => quote!(#t),
+                    crate::infer::Part::Lhs => l.clone(),
+                    crate::infer::Part::Rhs => r.clone(),
                 });
             }
+            used_na = true;
+            body.extend(quote! {
+                if #cond {
+                    return Err(not_accepted(format!(#fmt, #(#args),*)));
+                }
+            });
         }
         let mut pre = TokenStream::new();
         if used_na || dims.overflow {
@@ -1021,6 +806,70 @@ impl<'g> Gen<'g> {
     }
 }
 
+/// What an op's [`crate::ops::OpDef::stmt`] gets: its statement, the variables of its inputs,
+/// and whether it may consume one of them in place.
+pub(crate) struct StmtCx<'a> {
+    /// The generator.
+    pub(crate) gen: &'a Gen<'a>,
+    /// The statement's head node.
+    pub(crate) node: &'a Node,
+    /// The statement (fused chain).
+    pub(crate) stmt: &'a Stmt,
+    /// The variable to define.
+    pub(crate) out: Ident,
+    /// The values read, in order (a fused add's other operand last).
+    pub(crate) ins: Vec<NodeIndex>,
+    /// The model field of each parameter prefix.
+    pub(crate) fields: &'a HashMap<String, (Ident, FieldKind)>,
+    val_of: &'a [NodeIndex],
+    last_use: &'a [Option<usize>],
+    pos: usize,
+    moved: std::cell::Cell<Option<NodeIndex>>,
+}
+
+impl StmtCx<'_> {
+    /// The variable holding node `j`'s value.
+    pub(crate) fn var(&self, j: NodeIndex) -> Ident {
+        let v = self.val_of[j.index()];
+        var_ident(v, &self.gen.g.node(v).name)
+    }
+
+    /// `var.view()` of input `k`.
+    pub(crate) fn view(&self, k: usize) -> GResult<TokenStream> {
+        let j = *self
+            .ins
+            .get(k)
+            .ok_or_else(|| GenError::Unsupported(format!("node `{}` lacks input {k}", self.node.name)))?;
+        let v = self.var(j);
+        Ok(quote!(#v.view()))
+    }
+
+    /// Views of every input.
+    pub(crate) fn views(&self) -> GResult<Vec<TokenStream>> {
+        (0..self.ins.len()).map(|k| self.view(k)).collect()
+    }
+
+    /// Whether input `k` dies here and may be moved (and reused in place).
+    pub(crate) fn movable(&self, k: usize) -> bool {
+        let Some(&j) = self.ins.get(k) else { return false };
+        let v = self.val_of[j.index()];
+        !matches!(self.gen.g.node(v).op, Op::Input(_))
+            && !self.gen.is_output[v.index()]
+            && self.last_use[v.index()] == Some(self.pos)
+            && self.ins.iter().filter(|&&x| self.val_of[x.index()] == v).count() == 1
+    }
+
+    /// Input `k`'s variable, moved, if [`StmtCx::movable`]: the statement consumes it.
+    pub(crate) fn take_if_movable(&self, k: usize) -> Option<Ident> {
+        if !self.movable(k) {
+            return None;
+        }
+        let j = self.ins[k];
+        self.moved.set(Some(self.val_of[j.index()]));
+        Some(self.var(j))
+    }
+}
+
 /// `let d{k}: i64 = …;` for each distinct compound [`Dim`], computed once.
 #[derive(Default)]
 struct DimVars {
@@ -1028,6 +877,8 @@ struct DimVars {
     next: usize,
     /// Whether some expression uses the `overflow` closure.
     overflow: bool,
+    /// The runtime path (for `rules::scale_size`).
+    rt: TokenStream,
 }
 
 /// An `i64` constant as an expression usable as a method argument.
@@ -1077,6 +928,14 @@ impl DimVars {
                         let b = self.expr(b, body);
                         quote!(#a.min(#b))
                     }
+                    Dim::Scale { a, bits } => {
+                        // trunc(x · s) in f64, exactly as `fpn_runtime::rules::scale_size`
+                        let a = self.receiver(a, body);
+                        let s = Literal::f64_suffixed(f64::from_bits(*bits));
+                        let rt = self.rt.clone();
+                        self.overflow = true;
+                        quote!(#rt::rules::scale_size(#a, #s).ok_or_else(overflow)?)
+                    }
                     Dim::Const(_) | Dim::Sym(_) => TokenStream::new(),
                 };
                 let v = format_ident!("d{}", self.next);
@@ -1101,12 +960,7 @@ impl DimVars {
 impl Gen<'_> {
     // ---------------------------------------------------------------- forward
 
-    fn forward_fn(
-        &self,
-        convs: &HashMap<String, ConvFields>,
-        bns: &HashMap<String, (Ident, f64)>,
-        fuses: &HashMap<String, Ident>,
-    ) -> GResult<TokenStream> {
+    fn forward_fn(&self, fields: &HashMap<String, (Ident, FieldKind)>) -> GResult<TokenStream> {
         let rt = &self.rt;
         let g = self.g;
         let stmts = &self.stmts;
@@ -1123,7 +977,7 @@ impl Gen<'_> {
             }
         }
         let var = |i: NodeIndex| var_ident(val_of[i.index()], &g.node(val_of[i.index()]).name);
-        let is_view = |i: NodeIndex| matches!(g.node(val_of[i.index()]).op, Op::Input { .. });
+        let is_view = |i: NodeIndex| matches!(g.node(val_of[i.index()]).op, Op::Input(crate::ops::input::Input { .. }));
         // last statement using each variable (by output node); outputs live to the end
         let mut last_use: Vec<Option<usize>> = vec![None; n];
         for (pos, s) in stmts.iter().enumerate() {
@@ -1134,10 +988,10 @@ impl Gen<'_> {
         let mut body = TokenStream::new();
         for s in stmts {
             let node = g.node(s.head);
-            if matches!(node.op, Op::Input { .. })
+            if matches!(node.op, Op::Input(crate::ops::input::Input { .. }))
                 && (!self.cons[s.head.index()].is_empty() || self.is_output[s.head.index()])
             {
-                let Op::Input { name, .. } = &node.op else { continue };
+                let Op::Input(crate::ops::input::Input { name, .. }) = &node.op else { continue };
                 let field = ident(name, "input", name)?;
                 let v = var(s.head);
                 body.extend(quote!(let #v = inputs.#field;));
@@ -1145,203 +999,23 @@ impl Gen<'_> {
         }
         for (pos, s) in stmts.iter().enumerate() {
             let node = g.node(s.head);
-            if matches!(node.op, Op::Input { .. }) {
+            if matches!(node.op, Op::Input(crate::ops::input::Input { .. })) {
                 continue;
             }
-            let out = var_ident(s.out, &g.node(s.out).name);
-            let ins: Vec<NodeIndex> = s.reads(g);
-            let view = |k: usize| -> GResult<TokenStream> {
-                let j = *ins
-                    .get(k)
-                    .ok_or_else(|| GenError::Unsupported(format!("node `{}` lacks input {k}", node.name)))?;
-                let v = var(j);
-                Ok(quote!(#v.view()))
+            let cx = StmtCx {
+                gen: self,
+                node,
+                stmt: s,
+                out: var_ident(s.out, &g.node(s.out).name),
+                ins: s.reads(g),
+                fields,
+                val_of: &val_of,
+                last_use: &last_use,
+                pos,
+                moved: std::cell::Cell::new(None),
             };
-            let views = || -> GResult<Vec<TokenStream>> { (0..ins.len()).map(view).collect() };
-            // input k can be moved (and reused in place) here
-            let movable = |k: usize| -> bool {
-                let Some(&j) = ins.get(k) else { return false };
-                let v = val_of[j.index()];
-                !is_view(j)
-                    && !self.is_output[v.index()]
-                    && last_use[v.index()] == Some(pos)
-                    && ins.iter().filter(|&&x| val_of[x.index()] == v).count() == 1
-            };
-            let mut moved: Option<NodeIndex> = None;
-            let stmt = match &node.op {
-                Op::Input { .. } => continue,
-                Op::Conv(c) => {
-                    let p = self.param_prefix(s.head)?;
-                    let f = convs
-                        .get(p)
-                        .ok_or_else(|| GenError::Unsupported(format!("no fields for conv `{p}`")))?;
-                    let field = &f.field;
-                    let x = view(0)?;
-                    let (params, ptoks) = self.conv_params(node, c, s.act.unwrap_or(Activation::Identity))?;
-                    match (s.add.is_some(), params == f.params) {
-                        (false, true) => quote!(let #out = self.#field.forward(#x)?;),
-                        // A conv sharing its weights with an earlier one but not its geometry or
-                        // fused activation.
-                        (false, false) => quote!(let #out = self.#field.forward_with(#x, &#ptoks)?;),
-                        // The add fused into the conv's epilogue (input 1 is its other operand).
-                        (true, true) => {
-                            let r = view(1)?;
-                            quote!(let #out = self.#field.forward_add(#x, #r)?;)
-                        }
-                        (true, false) => {
-                            let r = view(1)?;
-                            quote!(let #out = self.#field.forward_add_with(#x, &#ptoks, #r)?;)
-                        }
-                    }
-                }
-                Op::BatchNorm { eps } => {
-                    let q = self.param_prefix(s.head)?;
-                    let (f, feps) = bns
-                        .get(q)
-                        .ok_or_else(|| GenError::Unsupported(format!("no fields for batch norm `{q}`")))?;
-                    let bn = if feps == eps {
-                        quote!(&self.#f)
-                    } else {
-                        let e = f32_lit(*eps, "eps", node)?;
-                        quote!(&#rt::BatchNorm { eps: #e, ..self.#f.clone() })
-                    };
-                    if movable(0) {
-                        let src = var(ins[0]);
-                        moved = Some(val_of[ins[0].index()]);
-                        quote! {
-                            let mut #out = #src;
-                            #rt::batch_norm_inplace(&mut #out, #bn)?;
-                        }
-                    } else {
-                        let x = view(0)?;
-                        quote!(let #out = #rt::batch_norm(#x, #bn)?;)
-                    }
-                }
-                Op::Act(act) => {
-                    let a = self.act_tokens(*act);
-                    if movable(0) {
-                        let src = var(ins[0]);
-                        moved = Some(val_of[ins[0].index()]);
-                        quote! {
-                            let mut #out = #src;
-                            #rt::activate_inplace(&mut #out, #a);
-                        }
-                    } else {
-                        let x = view(0)?;
-                        quote!(let #out = #rt::activate(#x, #a);)
-                    }
-                }
-                Op::MaxPool(p) | Op::AvgPool(p) => {
-                    let f = if matches!(node.op, Op::MaxPool(_)) {
-                        quote!(max_pool2d)
-                    } else {
-                        quote!(avg_pool2d)
-                    };
-                    let [k0, k1] = p.kernel.map(|v| usize_lit(v, "kernel", node));
-                    let [s0, s1] = p.stride.map(|v| usize_lit(v, "stride", node));
-                    let [p0, p1] = p.padding.map(|v| usize_lit(v, "padding", node));
-                    let [d0, d1] = p.dilation.map(|v| usize_lit(v, "dilation", node));
-                    let (k0, k1, s0, s1, p0, p1, d0, d1) = (k0?, k1?, s0?, s1?, p0?, p1?, d0?, d1?);
-                    let (ceil, cip) = (p.ceil_mode, p.count_include_pad);
-                    let x = view(0)?;
-                    quote! {
-                        let #out = #rt::#f(#x, &#rt::Pool2dParams {
-                            kernel: [#k0, #k1],
-                            stride: [#s0, #s1],
-                            padding: [#p0, #p1],
-                            dilation: [#d0, #d1],
-                            ceil_mode: #ceil,
-                            count_include_pad: #cip,
-                        })?;
-                    }
-                }
-                Op::Upsample(u) => {
-                    let r = match u.scale {
-                        Some([(a0, b0), (a1, b1)]) => {
-                            if b0 == 0 || b1 == 0 {
-                                return Err(GenError::Unsupported(format!(
-                                    "node `{}` has a zero scale denominator",
-                                    node.name
-                                )));
-                            }
-                            let f0 = f64_lit(a0 as f64 / b0 as f64, "scale", node)?;
-                            let f1 = f64_lit(a1 as f64 / b1 as f64, "scale", node)?;
-                            quote!(#rt::Resize::Scale([#f0, #f1]))
-                        }
-                        None => {
-                            let j = *ins.get(1).ok_or_else(|| {
-                                GenError::Unsupported(format!("node `{}` lacks its size input", node.name))
-                            })?;
-                            let v = var(j);
-                            quote!(#rt::Resize::Size([#v.dim().2, #v.dim().3]))
-                        }
-                    };
-                    let x = view(0)?;
-                    if u.bilinear {
-                        let ac = u.align_corners;
-                        quote!(let #out = #rt::upsample_bilinear(#x, #r, #ac)?;)
-                    } else {
-                        quote!(let #out = #rt::upsample_nearest(#x, #r)?;)
-                    }
-                }
-                Op::Add => {
-                    if ins.len() < 2 {
-                        return Err(GenError::Unsupported(format!(
-                            "add `{}` has fewer than 2 inputs",
-                            node.name
-                        )));
-                    }
-                    // accumulate into a dying operand: input 0, or input 1 (a + b == b + a exactly)
-                    let acc = if movable(0) {
-                        Some((0, 1))
-                    } else if movable(1) {
-                        Some((1, 0))
-                    } else {
-                        None
-                    };
-                    let mut t = match acc {
-                        Some((k, other)) => {
-                            let src = var(ins[k]);
-                            moved = Some(val_of[ins[k].index()]);
-                            let o = view(other)?;
-                            quote! {
-                                let mut #out = #src;
-                                #rt::add_assign(&mut #out, #o)?;
-                            }
-                        }
-                        None => {
-                            let (x0, x1) = (view(0)?, view(1)?);
-                            if ins.len() > 2 {
-                                quote!(let mut #out = #rt::add(#x0, #x1)?;)
-                            } else {
-                                quote!(let #out = #rt::add(#x0, #x1)?;)
-                            }
-                        }
-                    };
-                    for k in 2..ins.len() {
-                        let o = view(k)?;
-                        t.extend(quote!(#rt::add_assign(&mut #out, #o)?;));
-                    }
-                    t
-                }
-                Op::Concat => {
-                    let xs = views()?;
-                    quote!(let #out = #rt::concat(&[#(#xs),*])?;)
-                }
-                Op::Mean => {
-                    let xs = views()?;
-                    quote!(let #out = #rt::mean(&[#(#xs),*])?;)
-                }
-                Op::Fuse { eps } => {
-                    let p = self.param_prefix(s.head)?;
-                    let f = fuses
-                        .get(p)
-                        .ok_or_else(|| GenError::Unsupported(format!("no fields for fuse `{p}`")))?;
-                    let e = f32_lit(*eps, "eps", node)?;
-                    let xs = views()?;
-                    quote!(let #out = #rt::weighted_fusion(&[#(#xs),*], self.#f.view(), #e)?;)
-                }
-            };
+            let stmt = node.op.stmt(&cx)?;
+            let (ins, moved) = (cx.ins, cx.moved.get());
             body.extend(stmt);
             // drop what dies here
             let mut dead: Vec<NodeIndex> = Vec::new();
@@ -1409,11 +1083,11 @@ impl Gen<'_> {
         let mut in_docs = Vec::new();
         let mut seen = HashSet::new();
         for &i in &g.inputs {
-            let Op::Input {
+            let Op::Input(crate::ops::input::Input {
                 name: iname,
                 channels,
                 size,
-            } = &g.node(i).op
+            }) = &g.node(i).op
             else {
                 return Err(GenError::Unsupported(format!(
                     "graph input `{}` is not an input node",
@@ -1470,7 +1144,7 @@ impl Gen<'_> {
         }
 
         // parameters
-        let (fields, convs, bns, fuses) = self.fields()?;
+        let (fields, by_prefix) = self.fields()?;
         let field_defs = fields.iter().map(|f| {
             let (id, ty, doc) = (&f.ident, &f.ty, &f.doc);
             let doc = format!(" {doc}");
@@ -1560,7 +1234,7 @@ impl Gen<'_> {
             TokenStream::new()
         };
         let check = self.check_sizes_fn()?;
-        let forward = self.forward_fn(&convs, &bns, &fuses)?;
+        let forward = self.forward_fn(&by_prefix)?;
 
         // docs
         let mut doc: Vec<String> = vec![format!("The `{}` network, generated by fpn.", g.name)];

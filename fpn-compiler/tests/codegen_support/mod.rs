@@ -4,6 +4,7 @@
 
 use fpn_compiler::dim::Dim;
 use fpn_compiler::infer::{Analysis, ParamInfo, Shape};
+use fpn_compiler::ops::{act::Act, input::Input, merge::{Add, Concat, Fuse, Mean}, norm::BatchNorm, pool::{AvgPool, MaxPool}, InitKind};
 use fpn_compiler::ir::{Conv, Graph, Node, Op, Output, Pool, Symbol, Upsample};
 use fpn_compiler::span::Span;
 use fpn_runtime::{Activation, PaddingMode};
@@ -69,16 +70,33 @@ impl Builder {
         for (n, s) in params {
             if !self.a.params.iter().any(|p| p.name == n) {
                 count += s.iter().product::<i64>();
+                let dims: Vec<usize> = s.iter().map(|&d| d as usize).collect();
+                let init = match dims[..] {
+                    [o, i, kh, kw] => InitKind::ConvWeight([o, i, kh, kw]),
+                    _ => InitKind::Zeros(dims),
+                };
                 self.a.params.push(ParamInfo {
                     name: n,
                     shape: s,
                     node: i,
+                    init,
                 });
             }
         }
         self.a.param_counts.push(count);
         self.a.flops.push(None);
         i
+    }
+
+    /// The graph with the compiler's own analysis (shapes, parameters with their init, size
+    /// constraints), after checking that it agrees with the shapes and parameters built here.
+    pub fn done(self) -> (Graph, Analysis) {
+        let (a, _, diags) = fpn_compiler::infer::infer(&self.g);
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        assert_eq!(a.shapes, self.a.shapes, "hand-built shapes differ from inference");
+        let names = |a: &Analysis| a.params.iter().map(|p| (p.name.clone(), p.shape.clone())).collect::<Vec<_>>();
+        assert_eq!(names(&a), names(&self.a), "hand-built parameters differ from inference");
+        (self.g, a)
     }
 
     pub fn input(&mut self, name: &str, channels: i64, size: [Dim; 2]) -> NodeIndex {
@@ -89,11 +107,11 @@ impl Builder {
         };
         let i = self.push(
             name,
-            Op::Input {
+            Op::Input(Input {
                 name: name.to_string(),
                 channels,
                 size,
-            },
+            }),
             vec![],
             None,
             shape,
@@ -163,12 +181,12 @@ impl Builder {
             .iter()
             .map(|k| (format!("{param}.{k}"), vec![s.c]))
             .collect();
-        self.push(name, Op::BatchNorm { eps: 1e-5 }, vec![x], Some(param), s, params)
+        self.push(name, Op::BatchNorm(BatchNorm { eps: 1e-5 }), vec![x], Some(param), s, params)
     }
 
     pub fn act(&mut self, name: &str, x: NodeIndex, a: Activation) -> NodeIndex {
         let s = self.shape(x);
-        self.push(name, Op::Act(a), vec![x], None, s, vec![])
+        self.push(name, Op::Act(Act(a)), vec![x], None, s, vec![])
     }
 
     /// Floor-mode pool with symmetric padding.
@@ -193,7 +211,7 @@ impl Builder {
             h: dim(&s.h),
             w: dim(&s.w),
         };
-        let op = if max { Op::MaxPool(p) } else { Op::AvgPool(p) };
+        let op = if max { Op::MaxPool(MaxPool(p)) } else { Op::AvgPool(AvgPool(p)) };
         self.push(name, op, vec![x], None, shape, vec![])
     }
 
@@ -208,7 +226,7 @@ impl Builder {
         let op = Op::Upsample(Upsample {
             bilinear,
             align_corners: false,
-            scale: Some([(f, 1), (f, 1)]),
+            scale: Some([f as f64, f as f64]),
         });
         self.push(name, op, vec![x], None, shape, vec![])
     }
@@ -227,13 +245,13 @@ impl Builder {
 
     pub fn merge(&mut self, name: &str, op: Op, xs: &[NodeIndex], param: Option<&str>) -> NodeIndex {
         let s0 = self.shape(xs[0]);
-        let c = if op == Op::Concat {
+        let c = if op == Op::Concat(Concat) {
             xs.iter().map(|&x| self.shape(x).c).sum()
         } else {
             s0.c
         };
         let params = match (&op, param) {
-            (Op::Fuse { .. }, Some(p)) => vec![(format!("{p}.weight"), vec![xs.len() as i64])],
+            (Op::Fuse(_), Some(p)) => vec![(format!("{p}.weight"), vec![xs.len() as i64])],
             _ => vec![],
         };
         self.push(name, op, xs.to_vec(), param, Shape { c, h: s0.h, w: s0.w }, params)
@@ -269,12 +287,12 @@ pub fn fpn3() -> (Graph, Analysis) {
     let lat4 = b.conv("lat4", c4, "fpn.lat4", 6, 1, 1, 0, true);
     let lat3 = b.conv("lat3", c3, "fpn.lat3", 6, 1, 1, 0, false);
     let up5 = b.up_scale("up5", lat5, 2, false);
-    let p4 = b.merge("p4", Op::Add, &[lat4, up5], None);
-    let p4f = b.merge("p4f", Op::Fuse { eps: 1e-4 }, &[p4, lat4], Some("fpn.fuse4"));
+    let p4 = b.merge("p4", Op::Add(Add), &[lat4, up5], None);
+    let p4f = b.merge("p4f", Op::Fuse(Fuse { eps: 1e-4 }), &[p4, lat4], Some("fpn.fuse4"));
     let up4 = b.up_like("up4", p4f, lat3, true);
-    let p3 = b.merge("p3", Op::Add, &[lat3, up4, lat3], None);
-    let cat = b.merge("cat", Op::Concat, &[p3, lat3], None);
-    let m = b.merge("avg3", Op::Mean, &[p3, lat3], None);
+    let p3 = b.merge("p3", Op::Add(Add), &[lat3, up4, lat3], None);
+    let cat = b.merge("cat", Op::Concat(Concat), &[p3, lat3], None);
+    let m = b.merge("avg3", Op::Mean(Mean), &[p3, lat3], None);
     let p5 = b.act("p5", lat5, Activation::LeakyRelu(0.1));
     let p6 = b.pool("p6", c5, false, 3, 2, 1);
     // shared head: conv (no bias) -> BN -> SiLU on two levels, same parameter prefixes
@@ -297,7 +315,7 @@ pub fn fpn3() -> (Graph, Analysis) {
     b.output("stem", c3);
     b.output("x_again", x);
     b.output("h3_again", h3);
-    (b.g, b.a)
+    b.done()
 }
 
 /// A deterministic pseudo-random NCHW tensor.
@@ -352,7 +370,7 @@ pub fn two() -> (Graph, Analysis) {
     let x = b.input("x", 2, [Dim::Sym(0), Dim::Const(5)]);
     let y = b.input("y", 2, [Dim::Sym(0).floor_div(2).expect("d"), Dim::Const(5)]);
     let u = b.up_like("u", y, x, false);
-    let s = b.merge("s", Op::Mean, &[x, u], None);
+    let s = b.merge("s", Op::Mean(Mean), &[x, u], None);
     let c = b.conv_full(
         "r",
         s,
@@ -373,18 +391,18 @@ pub fn two() -> (Graph, Analysis) {
     b.output("s", s);
     b.output("r", c);
     b.output("n", n);
-    (b.g, b.a)
+    b.done()
 }
 
 /// Fixed sizes and no parameters: `x: [N, 3, 8, 6]`, `y = maxpool(x + x)`, `z = x`.
 pub fn fixed() -> (Graph, Analysis) {
     let mut b = Builder::new("Fixed", &[]);
     let x = b.input("x", 3, [Dim::Const(8), Dim::Const(6)]);
-    let s = b.merge("s", Op::Add, &[x, x], None);
+    let s = b.merge("s", Op::Add(Add), &[x, x], None);
     let p = b.pool("p", s, true, 2, 2, 0);
     b.output("y", p);
     b.output("z", x);
-    (b.g, b.a)
+    b.done()
 }
 
 /// Inputs whose sizes are expressions of the symbols (`H/4`, `2*W`): `H` and `W` are solved from

@@ -46,7 +46,7 @@ impl Exprs {
         Self {
             p_c: fpn_runtime::Conv2d::new_deferred(
                 t0,
-                Some(t1),
+                ::core::option::Option::Some(t1),
                 fpn_runtime::Conv2dParams {
                     stride: [1, 2],
                     padding: [0, 0, 0, 0],
@@ -65,7 +65,7 @@ impl Exprs {
         Ok(Self {
             p_c: fpn_runtime::Conv2d::new(
                 t0,
-                Some(t1),
+                ::core::option::Option::Some(t1),
                 fpn_runtime::Conv2dParams {
                     stride: [1, 2],
                     padding: [0, 0, 0, 0],
@@ -211,28 +211,30 @@ impl Exprs {
             );
         }
         let d1: i64 = s0.div_euclid(4i64);
-        if d1 < 1 {
+        if d1 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "a", "height", d1, "H/4"
+                        "{}{}{}", "input `a` would have height ", d1, " (= H/4), below 1"
                     ),
                 ),
             );
         }
         let d2: i64 = s1.checked_mul(2i64).ok_or_else(overflow)?;
-        if d2 < 1 {
-            return Err(
-                not_accepted(
-                    format!("node `{}` would have {} {} (= {})", "a", "width", d2, "2*W"),
-                ),
-            );
-        }
-        if d0 < 1 {
+        if d2 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "b", "height", d0, "H/8"
+                        "{}{}{}", "input `a` would have width ", d2, " (= 2*W), below 1"
+                    ),
+                ),
+            );
+        }
+        if d0 < 1i64 {
+            return Err(
+                not_accepted(
+                    format!(
+                        "{}{}{}", "input `b` would have height ", d0, " (= H/8), below 1"
                     ),
                 ),
             );
@@ -242,32 +244,43 @@ impl Exprs {
             .and_then(|v| v.checked_add(1i64))
             .ok_or_else(overflow)?;
         let d4: i64 = d3.div_euclid(2i64);
-        if d4 < 1 {
+        if d4 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "c", "width", d4,
-                        "(2*W+1)/2"
+                        "{}{}{}", "node `c` (conv) would have width ", d4,
+                        " (= (2*W+1)/2), below 1"
                     ),
                 ),
             );
         }
         let d5: i64 = d0.checked_mul(2i64).ok_or_else(overflow)?;
-        if d5 < 1 {
+        if d5 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "u", "height", d5, "2*H/8"
+                        "{}{}{}", "node `u` (upsample) would have height ", d5,
+                        " (= 2*H/8), below 1"
                     ),
                 ),
             );
         }
-        if d1 != d5 || d4 != s1 {
+        if d1 != d5 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` merges `{}` ({}×{}) and `{}` ({}×{}), which differ",
-                        "s", "c", d1, d4, "u", d5, s1
+                        "{}{}{}{}{}", "node `s` (add) merges `c` of height ", d1,
+                        " and `u` of height ", d5, ", which differ"
+                    ),
+                ),
+            );
+        }
+        if d4 != s1 {
+            return Err(
+                not_accepted(
+                    format!(
+                        "{}{}{}{}{}", "node `s` (add) merges `c` of width ", d4,
+                        " and `u` of width ", s1, ", which differ"
                     ),
                 ),
             );

@@ -133,7 +133,7 @@ impl Fpn3 {
         let mut p_backbone_conv1_weight = t0;
         let p_backbone_conv1_bias = Self::fold_bn(
             &mut p_backbone_conv1_weight,
-            None,
+            ::core::option::Option::None,
             &t1,
             &t2,
             &t3,
@@ -143,7 +143,7 @@ impl Fpn3 {
         let mut p_head_conv_weight = t13;
         let p_head_conv_bias = Self::fold_bn(
             &mut p_head_conv_weight,
-            None,
+            ::core::option::Option::None,
             &t14,
             &t15,
             &t16,
@@ -153,7 +153,7 @@ impl Fpn3 {
         Self {
             p_backbone_conv1: fpn_runtime::Conv2d::new_deferred(
                 p_backbone_conv1_weight,
-                Some(p_backbone_conv1_bias),
+                ::core::option::Option::Some(p_backbone_conv1_bias),
                 fpn_runtime::Conv2dParams {
                     stride: [2, 2],
                     padding: [1, 1, 1, 1],
@@ -165,7 +165,7 @@ impl Fpn3 {
             ),
             p_backbone_conv2: fpn_runtime::Conv2d::new_deferred(
                 t5,
-                Some(t6),
+                ::core::option::Option::Some(t6),
                 fpn_runtime::Conv2dParams {
                     stride: [2, 2],
                     padding: [1, 1, 1, 1],
@@ -177,7 +177,7 @@ impl Fpn3 {
             ),
             p_fpn_lat5: fpn_runtime::Conv2d::new_deferred(
                 t7,
-                Some(t8),
+                ::core::option::Option::Some(t8),
                 fpn_runtime::Conv2dParams {
                     stride: [1, 1],
                     padding: [0, 0, 0, 0],
@@ -189,7 +189,7 @@ impl Fpn3 {
             ),
             p_fpn_lat4: fpn_runtime::Conv2d::new_deferred(
                 t9,
-                Some(t10),
+                ::core::option::Option::Some(t10),
                 fpn_runtime::Conv2dParams {
                     stride: [1, 1],
                     padding: [0, 0, 0, 0],
@@ -201,7 +201,7 @@ impl Fpn3 {
             ),
             p_fpn_lat3: fpn_runtime::Conv2d::new_deferred(
                 t11,
-                None,
+                ::core::option::Option::None,
                 fpn_runtime::Conv2dParams {
                     stride: [1, 1],
                     padding: [0, 0, 0, 0],
@@ -214,7 +214,7 @@ impl Fpn3 {
             p_fpn_fuse4_weight: t12,
             p_head_conv: fpn_runtime::Conv2d::new_deferred(
                 p_head_conv_weight,
-                Some(p_head_conv_bias),
+                ::core::option::Option::Some(p_head_conv_bias),
                 fpn_runtime::Conv2dParams {
                     stride: [1, 1],
                     padding: [1, 1, 1, 1],
@@ -226,7 +226,7 @@ impl Fpn3 {
             ),
             p_q_conv: fpn_runtime::Conv2d::new_deferred(
                 t18,
-                Some(t19),
+                ::core::option::Option::Some(t19),
                 fpn_runtime::Conv2dParams {
                     stride: [1, 1],
                     padding: [0, 0, 0, 0],
@@ -275,7 +275,7 @@ impl Fpn3 {
             let mut p_backbone_conv1_weight = t0;
             let p_backbone_conv1_bias = Self::fold_bn(
                 &mut p_backbone_conv1_weight,
-                None,
+                ::core::option::Option::None,
                 &t1,
                 &t2,
                 &t3,
@@ -285,7 +285,7 @@ impl Fpn3 {
             let mut p_head_conv_weight = t13;
             let p_head_conv_bias = Self::fold_bn(
                 &mut p_head_conv_weight,
-                None,
+                ::core::option::Option::None,
                 &t14,
                 &t15,
                 &t16,
@@ -295,7 +295,7 @@ impl Fpn3 {
             Self {
                 p_backbone_conv1: fpn_runtime::Conv2d::new(
                     p_backbone_conv1_weight,
-                    Some(p_backbone_conv1_bias),
+                    ::core::option::Option::Some(p_backbone_conv1_bias),
                     fpn_runtime::Conv2dParams {
                         stride: [2, 2],
                         padding: [1, 1, 1, 1],
@@ -307,7 +307,7 @@ impl Fpn3 {
                 )?,
                 p_backbone_conv2: fpn_runtime::Conv2d::new(
                     t5,
-                    Some(t6),
+                    ::core::option::Option::Some(t6),
                     fpn_runtime::Conv2dParams {
                         stride: [2, 2],
                         padding: [1, 1, 1, 1],
@@ -319,7 +319,7 @@ impl Fpn3 {
                 )?,
                 p_fpn_lat5: fpn_runtime::Conv2d::new(
                     t7,
-                    Some(t8),
+                    ::core::option::Option::Some(t8),
                     fpn_runtime::Conv2dParams {
                         stride: [1, 1],
                         padding: [0, 0, 0, 0],
@@ -331,7 +331,7 @@ impl Fpn3 {
                 )?,
                 p_fpn_lat4: fpn_runtime::Conv2d::new(
                     t9,
-                    Some(t10),
+                    ::core::option::Option::Some(t10),
                     fpn_runtime::Conv2dParams {
                         stride: [1, 1],
                         padding: [0, 0, 0, 0],
@@ -343,7 +343,7 @@ impl Fpn3 {
                 )?,
                 p_fpn_lat3: fpn_runtime::Conv2d::new(
                     t11,
-                    None,
+                    ::core::option::Option::None,
                     fpn_runtime::Conv2dParams {
                         stride: [1, 1],
                         padding: [0, 0, 0, 0],
@@ -356,7 +356,7 @@ impl Fpn3 {
                 p_fpn_fuse4_weight: t12,
                 p_head_conv: fpn_runtime::Conv2d::new(
                     p_head_conv_weight,
-                    Some(p_head_conv_bias),
+                    ::core::option::Option::Some(p_head_conv_bias),
                     fpn_runtime::Conv2dParams {
                         stride: [1, 1],
                         padding: [1, 1, 1, 1],
@@ -368,7 +368,7 @@ impl Fpn3 {
                 )?,
                 p_q_conv: fpn_runtime::Conv2d::new(
                     t18,
-                    Some(t19),
+                    ::core::option::Option::Some(t19),
                     fpn_runtime::Conv2dParams {
                         stride: [1, 1],
                         padding: [0, 0, 0, 0],
@@ -515,125 +515,136 @@ impl Fpn3 {
         }
         let d0: i64 = s0.checked_add(1i64).ok_or_else(overflow)?;
         let d1: i64 = d0.div_euclid(2i64);
-        if d1 < 1 {
+        if d1 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "stem.conv", "height", d1,
-                        "ceil(H/2)"
+                        "{}{}{}", "node `stem.conv` (conv) would have height ", d1,
+                        " (= ceil(H/2)), below 1"
                     ),
                 ),
             );
         }
         let d2: i64 = s1.checked_add(1i64).ok_or_else(overflow)?;
         let d3: i64 = d2.div_euclid(2i64);
-        if d3 < 1 {
+        if d3 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "stem.conv", "width", d3,
-                        "ceil(W/2)"
+                        "{}{}{}", "node `stem.conv` (conv) would have width ", d3,
+                        " (= ceil(W/2)), below 1"
                     ),
                 ),
             );
         }
         let d4: i64 = s0.checked_add(3i64).ok_or_else(overflow)?;
         let d5: i64 = d4.div_euclid(4i64);
-        if d5 < 1 {
+        if d5 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "c4.conv", "height", d5,
-                        "ceil(H/4)"
+                        "{}{}{}", "node `c4.conv` (conv) would have height ", d5,
+                        " (= ceil(H/4)), below 1"
                     ),
                 ),
             );
         }
         let d6: i64 = s1.checked_add(3i64).ok_or_else(overflow)?;
         let d7: i64 = d6.div_euclid(4i64);
-        if d7 < 1 {
+        if d7 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "c4.conv", "width", d7,
-                        "ceil(W/4)"
+                        "{}{}{}", "node `c4.conv` (conv) would have width ", d7,
+                        " (= ceil(W/4)), below 1"
                     ),
                 ),
             );
         }
         let d8: i64 = d4.div_euclid(8i64);
-        if d8 < 1 {
+        if d8 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "c5", "height", d8,
-                        "(H+3)/8"
+                        "{}{}{}", "node `c5` (max_pool) would have height ", d8,
+                        " (= (H+3)/8), below 1"
                     ),
                 ),
             );
         }
         let d9: i64 = d6.div_euclid(8i64);
-        if d9 < 1 {
+        if d9 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "c5", "width", d9, "(W+3)/8"
+                        "{}{}{}", "node `c5` (max_pool) would have width ", d9,
+                        " (= (W+3)/8), below 1"
                     ),
                 ),
             );
         }
         let d10: i64 = d8.checked_mul(2i64).ok_or_else(overflow)?;
-        if d10 < 1 {
+        if d10 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "up5", "height", d10,
-                        "2*(H+3)/8"
+                        "{}{}{}", "node `up5` (upsample) would have height ", d10,
+                        " (= 2*(H+3)/8), below 1"
                     ),
                 ),
             );
         }
         let d11: i64 = d9.checked_mul(2i64).ok_or_else(overflow)?;
-        if d11 < 1 {
+        if d11 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "up5", "width", d11,
-                        "2*(W+3)/8"
+                        "{}{}{}", "node `up5` (upsample) would have width ", d11,
+                        " (= 2*(W+3)/8), below 1"
+                    ),
+                ),
+            );
+        }
+        if d5 != d10 {
+            return Err(
+                not_accepted(
+                    format!(
+                        "{}{}{}{}{}", "node `p4` (add) merges `lat4` of height ", d5,
+                        " and `up5` of height ", d10, ", which differ"
+                    ),
+                ),
+            );
+        }
+        if d7 != d11 {
+            return Err(
+                not_accepted(
+                    format!(
+                        "{}{}{}{}{}", "node `p4` (add) merges `lat4` of width ", d7,
+                        " and `up5` of width ", d11, ", which differ"
                     ),
                 ),
             );
         }
         let d12: i64 = s0.checked_add(11i64).ok_or_else(overflow)?;
         let d13: i64 = d12.div_euclid(16i64);
-        if d13 < 1 {
+        if d13 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "p6", "height", d13,
-                        "(H+11)/16"
+                        "{}{}{}", "node `p6` (avg_pool) would have height ", d13,
+                        " (= (H+11)/16), below 1"
                     ),
                 ),
             );
         }
         let d14: i64 = s1.checked_add(11i64).ok_or_else(overflow)?;
         let d15: i64 = d14.div_euclid(16i64);
-        if d15 < 1 {
+        if d15 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "p6", "width", d15,
-                        "(W+11)/16"
-                    ),
-                ),
-            );
-        }
-        if d5 != d10 || d7 != d11 {
-            return Err(
-                not_accepted(
-                    format!(
-                        "node `{}` merges `{}` ({}×{}) and `{}` ({}×{}), which differ",
-                        "p4", "lat4", d5, d7, "up5", d10, d11
+                        "{}{}{}", "node `p6` (avg_pool) would have width ", d15,
+                        " (= (W+11)/16), below 1"
                     ),
                 ),
             );

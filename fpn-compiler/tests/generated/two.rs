@@ -62,7 +62,7 @@ impl Two {
         Self {
             p_r: fpn_runtime::Conv2d::new_deferred(
                 t0,
-                Some(t1),
+                ::core::option::Option::Some(t1),
                 fpn_runtime::Conv2dParams {
                     stride: [1, 1],
                     padding: [2, 2, 1, 1],
@@ -92,7 +92,7 @@ impl Two {
         Ok(Self {
             p_r: fpn_runtime::Conv2d::new(
                 t0,
-                Some(t1),
+                ::core::option::Option::Some(t1),
                 fpn_runtime::Conv2dParams {
                     stride: [1, 1],
                     padding: [2, 2, 1, 1],
@@ -235,11 +235,11 @@ impl Two {
                 ),
             );
         }
-        if d0 < 1 {
+        if d0 < 1i64 {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` would have {} {} (= {})", "y", "height", d0, "H/2"
+                        "{}{}{}", "input `y` would have height ", d0, " (= H/2), below 1"
                     ),
                 ),
             );
@@ -248,8 +248,8 @@ impl Two {
             return Err(
                 not_accepted(
                     format!(
-                        "node `{}` pads its input `{}` of {} {} in {} mode, which needs {} ≥ {}",
-                        "r", "s", "height", s0, "Reflect", "height", 3i64
+                        "{}{}{}{}", "node `r` pads its input `s` of height ", s0,
+                        " in reflect mode, which needs height ≥ ", 3i64
                     ),
                 ),
             );

@@ -1,0 +1,226 @@
+//! Activations: `relu`, `relu6`, `leaky_relu`, `tanh`, `sigmoid`, `silu`, `hardswish`, `gelu`
+//! (`{approximate: tanh}`), `identity` — PyTorch's `nn` modules of the same names.
+//!
+//! Shape rule: the output is the input's shape. No parameters. The Rust back end fuses an
+//! activation into the conv epilogue before it when it is that conv's only consumer.
+
+use fpn_runtime::Activation;
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
+use crate::ast::{did_you_mean, type_error, Reader};
+use crate::back::rust::{GResult, StmtCx};
+use crate::diag::Diagnostic;
+use crate::span::Span;
+use crate::value::{Key, Value, ValueKind};
+
+/// An activation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Act(pub Activation);
+
+/// The activation keywords.
+pub const ACTS: &[&str] = &[
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "tanh",
+    "sigmoid",
+    "silu",
+    "hardswish",
+    "gelu",
+    "identity",
+];
+
+/// An activation given as a value: `relu`, `none`, `{leaky_relu: 0.1}` (`cna`'s `act`).
+pub(crate) fn read_value(r: &mut Reader, v: &Value) -> Option<Activation> {
+    let unknown = |r: &mut Reader, name: &str, span: Span| {
+        let dym = did_you_mean(name, ACTS.iter().copied());
+        r.err(
+            Diagnostic::error("E0109", span, format!("unknown activation `{name}`"))
+                .with_label("not an activation")
+                .with_help(if dym.is_empty() {
+                    format!("activations are: {}", ACTS.join(", "))
+                } else {
+                    dym
+                }),
+        );
+    };
+    match &v.kind {
+        ValueKind::Str(s) if s == "none" => Some(Activation::Identity),
+        ValueKind::Null => Some(Activation::Identity),
+        ValueKind::Str(s) => {
+            if !ACTS.contains(&s.as_str()) {
+                unknown(r, s, v.span);
+                return None;
+            }
+            let null = Value {
+                kind: ValueKind::Null,
+                span: v.span,
+            };
+            read_named(r, s, &null, v.span)
+        }
+        ValueKind::Map(entries) if entries.len() == 1 => {
+            let (k, a) = &entries[0];
+            if !ACTS.contains(&k.name.as_str()) {
+                unknown(r, &k.name, k.span);
+                return None;
+            }
+            read_named(r, &k.name, a, k.span)
+        }
+        _ => {
+            r.err(type_error(
+                v,
+                "an activation like `relu` or `{leaky_relu: 0.1}`",
+                "`act`",
+            ));
+            None
+        }
+    }
+}
+
+/// The activation `name` with its arguments `v` (only `gelu` and `leaky_relu` take any).
+pub(crate) fn read_named(r: &mut Reader, name: &str, v: &Value, span: Span) -> Option<Activation> {
+    let null = matches!(v.kind, ValueKind::Null);
+    let a = match name {
+        "relu" => Activation::Relu,
+        "relu6" => Activation::Relu6,
+        "tanh" => Activation::Tanh,
+        "sigmoid" => Activation::Sigmoid,
+        "silu" => Activation::Silu,
+        "hardswish" => Activation::Hardswish,
+        "identity" => Activation::Identity,
+        "gelu" => match &v.kind {
+            ValueKind::Null => Activation::Gelu,
+            ValueKind::Map(_) => {
+                let mut m = r.map(v, "`gelu`")?;
+                let approx = match m.get("approximate") {
+                    Some(a) => r.name(a, "`approximate`")?.text,
+                    None => "none".into(),
+                };
+                r.finish(m, &["approximate"], "`gelu`");
+                match approx.as_str() {
+                    "none" => Activation::Gelu,
+                    "tanh" => Activation::GeluTanh,
+                    _ => {
+                        r.err(type_error(v, "`none` or `tanh`", "`approximate`"));
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                r.err(type_error(v, "`{approximate: tanh}` or nothing", "`gelu`"));
+                return None;
+            }
+        },
+        "leaky_relu" => {
+            let slope = match &v.kind {
+                ValueKind::Null => 0.01,
+                ValueKind::Int(_) | ValueKind::Float(_) => r.float(v, "the slope")?,
+                ValueKind::Map(_) => {
+                    let mut m = r.map(v, "`leaky_relu`")?;
+                    let s = match m.get("slope") {
+                        Some(s) => r.float(s, "`slope`")?,
+                        None => 0.01,
+                    };
+                    r.finish(m, &["slope"], "`leaky_relu`");
+                    s
+                }
+                _ => {
+                    r.err(type_error(v, "a slope like `0.1`", "`leaky_relu`"));
+                    return None;
+                }
+            };
+            // the runtime computes in f32: a slope that is not a finite f32 is refused here
+            if !((slope as f32).is_finite()) {
+                r.err(
+                    Diagnostic::error("E0226", v.span, format!("the slope {slope} of `leaky_relu` is not a finite 32-bit float"))
+                        .with_label("out of f32 range")
+                        .with_help("use a slope between -3.4e38 and 3.4e38, such as 0.1"),
+                );
+                return None;
+            }
+            Activation::LeakyRelu(slope as f32)
+        }
+        _ => return None,
+    };
+    if !null && !matches!(name, "gelu" | "leaky_relu") {
+        r.err(
+            Diagnostic::error("E0110", span, format!("`{name}` takes no arguments"))
+                .with_label("no arguments")
+                .with_help(format!("write `{name}` alone")),
+        );
+        return None;
+    }
+    Some(a)
+}
+
+/// The tokens naming `act` in generated code.
+pub(crate) fn tokens(rt: &syn::Path, act: Activation) -> TokenStream {
+    match act {
+        Activation::Identity => quote!(#rt::Activation::Identity),
+        Activation::Relu => quote!(#rt::Activation::Relu),
+        Activation::Relu6 => quote!(#rt::Activation::Relu6),
+        Activation::LeakyRelu(s) => {
+            // finite: checked when read
+            let s = Literal::f32_suffixed(if s.is_finite() { s } else { 0.0 });
+            quote!(#rt::Activation::LeakyRelu(#s))
+        }
+        Activation::Tanh => quote!(#rt::Activation::Tanh),
+        Activation::Sigmoid => quote!(#rt::Activation::Sigmoid),
+        Activation::Silu => quote!(#rt::Activation::Silu),
+        Activation::Hardswish => quote!(#rt::Activation::Hardswish),
+        Activation::Gelu => quote!(#rt::Activation::Gelu),
+        Activation::GeluTanh => quote!(#rt::Activation::GeluTanh),
+    }
+}
+
+impl OpDef for Act {
+    const KEYWORDS: &'static [&'static str] = ACTS;
+    type Args = Activation;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Activation> {
+        read_named(r, &key.name, v, key.span)
+    }
+
+    fn lower(a: &Activation, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+        Some(Lowered {
+            op: super::Op::Act(Act(*a)),
+            inputs: vec![cx.input?],
+            has_params: false,
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "act"
+    }
+
+    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+        let x = cx.ins.first()?.clone();
+        Some(Inferred {
+            flops: elementwise(&x, 1),
+            shape: x,
+            params: Vec::new(),
+        })
+    }
+
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        Ok(fpn_runtime::activate(cx.x(0)?, self.0))
+    }
+
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        let rt = &cx.gen.rt;
+        let a = tokens(rt, self.0);
+        let out = &cx.out;
+        Ok(match cx.take_if_movable(0) {
+            Some(src) => quote! {
+                let mut #out = #src;
+                #rt::activate_inplace(&mut #out, #a);
+            },
+            None => {
+                let x = cx.view(0)?;
+                quote!(let #out = #rt::activate(#x, #a);)
+            }
+        })
+    }
+}

@@ -1,0 +1,493 @@
+//! `conv`: PyTorch `nn.Conv2d` (with `padding_mode`), the runtime's prepared `Conv2d`.
+//!
+//! Shape rule (per axis, [`fpn_runtime::rules::conv_axis`]):
+//! `out = floor((x + p0 + p1 − d·(k−1) − 1)/s) + 1`, defined when `out ≥ 1`; reflect padding
+//! needs `x > p`, circular `x ≥ p`. Parameters: `weight [out, in/groups, kh, kw]` and, unless
+//! `bias: false`, `bias [out]` (kaiming-uniform init, PyTorch's default).
+
+use fpn_runtime::rules::{self, ConvAxis};
+use fpn_runtime::{Activation, Conv2dParams, PaddingMode};
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+use super::{
+    elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
+};
+use crate::ast::{did_you_mean, Int, MapR, Pair, Reader};
+use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
+use crate::diag::Diagnostic;
+use crate::dim::Dim;
+use crate::infer::Shape;
+use crate::span::Span;
+use crate::value::{Key, Value, ValueKind};
+
+/// A convolution (PyTorch `nn.Conv2d`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv {
+    /// Output channels.
+    pub out: i64,
+    /// Kernel `[h, w]`.
+    pub kernel: [i64; 2],
+    /// Stride `[h, w]`.
+    pub stride: [i64; 2],
+    /// Padding `[top, bottom, left, right]`.
+    pub padding: [i64; 4],
+    /// Dilation `[h, w]`.
+    pub dilation: [i64; 2],
+    /// Groups.
+    pub groups: i64,
+    /// Has a bias.
+    pub bias: bool,
+    /// Padding mode.
+    pub mode: PaddingMode,
+}
+
+/// A convolution padding as written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PadSpec {
+    /// `same`: output size equals input size (stride 1 only), PyTorch's split (extra on the end).
+    Same,
+    /// `[h, w]` symmetric padding.
+    Sym(Pair),
+    /// `[top, bottom, left, right]`.
+    Explicit([Int; 4]),
+}
+
+/// `conv:` attributes as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvArgs {
+    /// Output channels.
+    pub out: Int,
+    /// Kernel size.
+    pub kernel: Pair,
+    /// Stride (default 1).
+    pub stride: Pair,
+    /// Padding (default 0; for `cna` default `(kernel-1)/2·dilation`).
+    pub padding: Option<PadSpec>,
+    /// Dilation (default 1).
+    pub dilation: Pair,
+    /// Groups (default 1).
+    pub groups: Int,
+    /// Whether there is a bias (default true; `cna` default: no bias when it has a norm).
+    pub bias: Option<bool>,
+    /// Padding mode (default zeros, or the spec's `defaults.padding_mode`).
+    pub padding_mode: Option<PaddingMode>,
+    /// Where the op is.
+    pub span: Span,
+}
+
+/// The keys of `conv:` (and the conv part of `cna:`).
+pub const CONV_KEYS: &[&str] = &[
+    "out",
+    "kernel",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "bias",
+    "padding_mode",
+];
+
+/// Reads conv arguments; with `cna`, the map is returned with the conv keys marked used so the
+/// caller reads its own keys and reports the rest.
+pub(crate) fn read_args<'a>(
+    r: &mut Reader,
+    v: &'a Value,
+    what: &str,
+    cna: bool,
+) -> Option<(ConvArgs, Option<MapR<'a>>)> {
+    let mut m = r.map(v, what)?;
+    let out = r.require(&mut m, "out", what).and_then(|o| r.int(o, "`out`"));
+    let kernel = r.require(&mut m, "kernel", what).and_then(|k| r.pair(k, "`kernel`"));
+    let stride = r.pair_or(&mut m, "stride", 1, what);
+    let padding = match m.get("padding") {
+        None => Some(None),
+        Some(p) => read_padding(r, p).map(Some),
+    };
+    let dilation = r.pair_or(&mut m, "dilation", 1, what);
+    let groups = match m.get("groups") {
+        Some(g) => r.int(g, "`groups`"),
+        None => Some(Int::lit(1, m.span)),
+    };
+    let bias = match m.get("bias") {
+        Some(b) => Some(r.boolean(b, "`bias`")?),
+        None => None,
+    };
+    let padding_mode = match m.get("padding_mode") {
+        Some(p) => Some(read_padding_mode(r, p)?),
+        None => None,
+    };
+    let span = m.span;
+    let rest = if cna {
+        Some(m)
+    } else {
+        r.finish(m, CONV_KEYS, what);
+        None
+    };
+    Some((
+        ConvArgs {
+            out: out?,
+            kernel: kernel?,
+            stride: stride?,
+            padding: padding?,
+            dilation: dilation?,
+            groups: groups?,
+            bias,
+            padding_mode,
+            span,
+        },
+        rest,
+    ))
+}
+
+fn read_padding(r: &mut Reader, v: &Value) -> Option<PadSpec> {
+    match &v.kind {
+        ValueKind::Str(s) if s == "same" => Some(PadSpec::Same),
+        ValueKind::Seq(items) if items.len() == 4 => {
+            let v: Vec<Int> = items.iter().filter_map(|i| r.int(i, "`padding`")).collect();
+            Some(PadSpec::Explicit(<[Int; 4]>::try_from(v).ok()?))
+        }
+        ValueKind::Seq(items) if items.len() != 2 => {
+            r.err(
+                crate::ast::type_error(
+                    v,
+                    "a number, `[h, w]`, `[top, bottom, left, right]` or `same`",
+                    "`padding`",
+                )
+                .with_help("e.g. `padding: 1`, `padding: [1, 2]`, or `padding: same`"),
+            );
+            None
+        }
+        _ => Some(PadSpec::Sym(r.pair(v, "`padding`")?)),
+    }
+}
+
+/// Reads a padding mode (`zeros`, `reflect`, `replicate`, `circular`).
+pub(crate) fn read_padding_mode(r: &mut Reader, v: &Value) -> Option<PaddingMode> {
+    let n = r.name(v, "`padding_mode`")?;
+    let modes = ["zeros", "reflect", "replicate", "circular"];
+    Some(match n.text.as_str() {
+        "zeros" => PaddingMode::Zeros,
+        "reflect" => PaddingMode::Reflect,
+        "replicate" => PaddingMode::Replicate,
+        "circular" => PaddingMode::Circular,
+        other => {
+            let dym = did_you_mean(other, modes);
+            r.err(
+                Diagnostic::error("E0108", n.span, format!("unknown padding mode `{other}`"))
+                    .with_label("not a padding mode")
+                    .with_help(if dym.is_empty() {
+                        format!("padding modes are: {}", modes.join(", "))
+                    } else {
+                        dym
+                    }),
+            );
+            return None;
+        }
+    })
+}
+
+/// Resolves conv arguments to IR attributes (`cna`: default padding `(k−1)/2·d`).
+pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> Option<Conv> {
+    let env = cx.env;
+    let l = &mut *cx.l;
+    let out = l.eval_pos(&c.out, env, "the output channels", 1);
+    let kernel = [
+        l.eval_pos(&c.kernel.h, env, "a kernel size", 1),
+        l.eval_pos(&c.kernel.w, env, "a kernel size", 1),
+    ];
+    let stride = [
+        l.eval_pos(&c.stride.h, env, "a stride", 1),
+        l.eval_pos(&c.stride.w, env, "a stride", 1),
+    ];
+    let dilation = [
+        l.eval_pos(&c.dilation.h, env, "a dilation", 1),
+        l.eval_pos(&c.dilation.w, env, "a dilation", 1),
+    ];
+    let groups = l.eval_pos(&c.groups, env, "groups", 1);
+    let (out, kernel, stride, dilation, groups) = (
+        out?,
+        [kernel[0]?, kernel[1]?],
+        [stride[0]?, stride[1]?],
+        [dilation[0]?, dilation[1]?],
+        groups?,
+    );
+    let reach = |a: usize| dilation[a].checked_mul(kernel[a] - 1);
+    let padding = match &c.padding {
+        None if cna => {
+            let (h, w) = ((kernel[0] - 1) / 2 * dilation[0], (kernel[1] - 1) / 2 * dilation[1]);
+            [h, h, w, w]
+        }
+        None => [0; 4],
+        Some(PadSpec::Same) => {
+            if stride != [1, 1] {
+                l.diags.push(
+                    Diagnostic::error("E0219", c.span, "`padding: same` needs stride 1")
+                        .with_label(format!("stride {}×{}", stride[0], stride[1]))
+                        .with_help("PyTorch rejects padding='same' for strided convolutions; give the padding as a number"),
+                );
+                return None;
+            }
+            let (th, tw) = (reach(0)?, reach(1)?);
+            [th / 2, th - th / 2, tw / 2, tw - tw / 2]
+        }
+        Some(PadSpec::Sym(p)) => {
+            let (h, w) = (l.eval_pos(&p.h, env, "a padding", 0)?, l.eval_pos(&p.w, env, "a padding", 0)?);
+            [h, h, w, w]
+        }
+        Some(PadSpec::Explicit(p)) => {
+            let mut v = [0; 4];
+            for (slot, i) in v.iter_mut().zip(p) {
+                *slot = l.eval_pos(i, env, "a padding", 0)?;
+            }
+            v
+        }
+    };
+    if out % groups != 0 {
+        l.diags.push(
+            Diagnostic::error(
+                "E0220",
+                c.groups.span,
+                format!("groups {groups} do not divide the {out} output channels"),
+            )
+            .with_label("must divide `out`")
+            .with_help("choose groups that divide both the input and the output channels"),
+        );
+        return None;
+    }
+    let mode = c.padding_mode.or(l.defaults().padding_mode).unwrap_or(PaddingMode::Zeros);
+    Some(Conv {
+        out,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        groups,
+        bias: c.bias.unwrap_or(true),
+        mode,
+    })
+}
+
+impl Conv {
+    /// Axis `a` (0 height, 1 width) as the runtime's rule sees it.
+    pub fn axis(&self, a: usize) -> ConvAxis {
+        ConvAxis {
+            kernel: self.kernel[a],
+            stride: self.stride[a],
+            pad: [self.padding[a * 2], self.padding[a * 2 + 1]],
+            dilation: self.dilation[a],
+            mode: self.mode,
+        }
+    }
+
+    /// The runtime parameters with the fused activation `act`; `None` for a negative attribute
+    /// (lowering never produces one).
+    pub fn params(&self, act: Activation) -> Option<Conv2dParams> {
+        let u = |v: i64| usize::try_from(v).ok();
+        let [p0, p1, p2, p3] = self.padding;
+        Some(Conv2dParams {
+            stride: [u(self.stride[0])?, u(self.stride[1])?],
+            padding: [u(p0)?, u(p1)?, u(p2)?, u(p3)?],
+            dilation: [u(self.dilation[0])?, u(self.dilation[1])?],
+            groups: u(self.groups)?,
+            padding_mode: self.mode,
+            act,
+        })
+    }
+}
+
+impl OpDef for Conv {
+    const KEYWORDS: &'static [&'static str] = &["conv"];
+    type Args = ConvArgs;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<ConvArgs> {
+        Some(read_args(r, v, &format!("`{}`", key.name), false)?.0)
+    }
+
+    fn lower(args: &ConvArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+        let conv = lower_args(args, false, cx)?;
+        Some(Lowered {
+            op: super::Op::Conv(conv),
+            inputs: vec![cx.input?],
+            has_params: true,
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "conv"
+    }
+
+    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+        let x = cx.ins.first()?.clone();
+        if x.c % self.groups != 0 {
+            let d = Diagnostic::error(
+                "E0301",
+                cx.node.span,
+                format!(
+                    "groups {} do not divide the {} input channels of `{}`",
+                    self.groups, x.c, cx.node.name
+                ),
+            )
+            .with_label(format!("input has {} channels", x.c))
+            .with_note(format!("input shape {}", crate::infer::fmt_shape(&x, cx.names)))
+            .with_help(format!("groups must divide both {} (in) and {} (out)", x.c, self.out));
+            cx.diags.push(d);
+        }
+        let mut out = [Dim::Const(1), Dim::Const(1)];
+        for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
+            match rules::conv_axis(d, &self.axis(axis)) {
+                Some((o, conds)) => {
+                    cx.conds(axis, conds);
+                    out[axis] = o;
+                }
+                None => cx.overflow("the output size"),
+            }
+        }
+        let cin_g = x.c / self.groups.max(1);
+        let wshape = [self.out, cin_g, self.kernel[0], self.kernel[1]];
+        let dims = wshape.map(|d| usize::try_from(d).unwrap_or(0));
+        let mut params = vec![ParamDecl {
+            suffix: "weight",
+            shape: wshape.to_vec(),
+            init: InitKind::ConvWeight(dims),
+            learnable: true,
+        }];
+        if self.bias {
+            let fan_in = dims[1..].iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
+            params.push(ParamDecl {
+                suffix: "bias",
+                shape: vec![self.out],
+                init: InitKind::ConvBias { fan_in, n: dims[0] },
+                learnable: true,
+            });
+        }
+        let [h, w] = out;
+        let shape = Shape { c: self.out, h, w };
+        let macs = cin_g.checked_mul(self.kernel[0]).and_then(|m| m.checked_mul(self.kernel[1]));
+        let flops = macs.and_then(|m| elementwise(&shape, m.checked_mul(2)?));
+        Some(Inferred { shape, params, flops })
+    }
+
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        let w = cx.param4("weight")?;
+        let b = if self.bias { Some(cx.param1("bias")?) } else { None };
+        let p = self.params(Activation::Identity).ok_or_else(|| fpn_runtime::Error::InvalidParams {
+            op: "interp",
+            reason: format!("node `{}` has a negative attribute", cx.node.name),
+        })?;
+        fpn_runtime::conv2d(cx.x(0)?, w, b, &p)
+    }
+
+    fn fields(&self, cx: &mut FieldCx<'_>) -> GResult<()> {
+        let gen = cx.gen;
+        let p = gen.param_prefix(cx.idx)?;
+        if cx.by_prefix.contains_key(p) {
+            return Ok(());
+        }
+        let rt = &gen.rt;
+        let t = |k: usize| quote::format_ident!("t{}", k);
+        let (wname, wk) = gen.pname(p, "weight")?;
+        let bias = if self.bias { Some(gen.pname(p, "bias")?) } else { None };
+        let cid = field_ident(p)?;
+        let act = gen.fused_act(cx.idx);
+        let (params, ptoks) = gen.conv_params(cx.node, self, act)?;
+        let (w, b, prep, doc) = match gen.fold_of(p) {
+            Some((q, eps)) => {
+                let wid = field_ident(&wname)?;
+                let bid = field_ident(&format!("{p}.bias"))?;
+                let [g, b, m, v] = super::norm::BN_PARAMS.map(|s| gen.pname(q, s));
+                let (tg, tb, tm, tv) = (t(g?.1), t(b?.1), t(m?.1), t(v?.1));
+                let eps = f32_lit(eps, "eps", cx.node)?;
+                let conv_bias = match &bias {
+                    Some((_, k)) => {
+                        let tk = t(*k);
+                        quote!(::core::option::Option::Some(&#tk))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                let w_init = cx.take(wk);
+                let prep = quote! {
+                    let mut #wid = #w_init;
+                    let #bid = Self::fold_bn(&mut #wid, #conv_bias, &#tg, &#tb, &#tm, &#tv, #eps);
+                };
+                let doc = format!("Conv `{p}` (`{wname}`) with batch norm `{q}` folded in, prepared.");
+                (quote!(#wid), quote!(::core::option::Option::Some(#bid)), prep, doc)
+            }
+            None => {
+                let b = match &bias {
+                    Some((_, bk)) => {
+                        let tb = cx.take(*bk);
+                        quote!(::core::option::Option::Some(#tb))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                let doc = match &bias {
+                    Some((bname, _)) => format!("Conv `{p}` (`{wname}`, `{bname}`), prepared."),
+                    None => format!("Conv `{p}` (`{wname}`, no bias), prepared."),
+                };
+                (cx.take(wk), b, TokenStream::new(), doc)
+            }
+        };
+        cx.fields.push(Field {
+            ident: cid.clone(),
+            ty: quote!(#rt::Conv2d),
+            doc,
+            value: quote!(#rt::Conv2d::new(#w, #b, #ptoks)?),
+            init_value: Some(quote!(#rt::Conv2d::new_deferred(#w, #b, #ptoks))),
+            prep,
+        });
+        cx.by_prefix.insert(p.to_string(), (cid, FieldKind::Conv(params)));
+        Ok(())
+    }
+
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        let gen = cx.gen;
+        let p = gen.param_prefix(cx.stmt.head)?;
+        let Some((field, FieldKind::Conv(fparams))) = cx.fields.get(p) else {
+            return Err(GenError::Unsupported(format!("no fields for conv `{p}`")));
+        };
+        let out = &cx.out;
+        let x = cx.view(0)?;
+        let (params, ptoks) = gen.conv_params(cx.node, self, cx.stmt.act.unwrap_or(Activation::Identity))?;
+        Ok(match (cx.stmt.add.is_some(), params == *fparams) {
+            (false, true) => quote!(let #out = self.#field.forward(#x)?;),
+            // A conv sharing its weights with an earlier one but not its geometry or fused
+            // activation.
+            (false, false) => quote!(let #out = self.#field.forward_with(#x, &#ptoks)?;),
+            // The add fused into the conv's epilogue (input 1 is its other operand).
+            (true, true) => {
+                let r = cx.view(1)?;
+                quote!(let #out = self.#field.forward_add(#x, #r)?;)
+            }
+            (true, false) => {
+                let r = cx.view(1)?;
+                quote!(let #out = self.#field.forward_add_with(#x, &#ptoks, #r)?;)
+            }
+        })
+    }
+}
+
+/// The tokens that build `p` (runtime path `rt`).
+pub(crate) fn params_tokens(rt: &syn::Path, p: &Conv2dParams, act: TokenStream) -> TokenStream {
+    let lit = Literal::usize_unsuffixed;
+    let [s0, s1] = p.stride.map(lit);
+    let [p0, p1, p2, p3] = p.padding.map(lit);
+    let [d0, d1] = p.dilation.map(lit);
+    let groups = lit(p.groups);
+    let mode = match p.padding_mode {
+        PaddingMode::Zeros => quote!(#rt::PaddingMode::Zeros),
+        PaddingMode::Reflect => quote!(#rt::PaddingMode::Reflect),
+        PaddingMode::Replicate => quote!(#rt::PaddingMode::Replicate),
+        PaddingMode::Circular => quote!(#rt::PaddingMode::Circular),
+    };
+    quote! {
+        #rt::Conv2dParams {
+            stride: [#s0, #s1],
+            padding: [#p0, #p1, #p2, #p3],
+            dilation: [#d0, #d1],
+            groups: #groups,
+            padding_mode: #mode,
+            act: #act,
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Merges of two or more feature maps: `add` (`torch.add`), `concat` (`torch.cat(dim=1)`),
+//! `mean` (elementwise mean), `fuse` (BiFPN fast normalised fusion, `Σ relu(wᵢ)·xᵢ /
+//! (Σ relu(wᵢ) + eps)` with one learned weight per input).
+//!
+//! Shape rule: every input has the first input's height and width (a
+//! [`CheckKind::MergeEq`](crate::infer::CheckKind::MergeEq) constraint per input and axis); `add`,
+//! `mean` and `fuse` also need equal channels (E0304), `concat` sums them. `fuse` has the
+//! parameter `weight [n]` (init ones).
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
+use crate::ast::{Reader, Ref};
+use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
+use crate::diag::Diagnostic;
+use crate::infer::{fmt_shape, CheckKind, Constraint, Shape};
+use crate::value::{Key, Value, ValueKind};
+
+/// Elementwise sum.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Add;
+
+/// Channel concatenation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Concat;
+
+/// Elementwise mean.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mean;
+
+/// BiFPN fast normalised fusion.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fuse {
+    /// Epsilon.
+    pub eps: f64,
+}
+
+/// Lowers a merge of `refs` to `op` (E0217 with fewer than two inputs).
+fn lower(refs: &[Ref], op: super::Op, has_params: bool, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    let ins: Vec<_> = cx.l.resolve_many(refs)?.into_iter().map(|(_, n)| n).collect();
+    if ins.len() < 2 {
+        cx.l.diags.push(
+            Diagnostic::error("E0217", cx.span, format!("`{}` needs at least two inputs", op.kind()))
+                .with_label(format!("{} input(s)", ins.len()))
+                .with_help("list the nodes to merge: `add: [a, b]`"),
+        );
+        return None;
+    }
+    Some(Lowered {
+        op,
+        inputs: ins,
+        has_params,
+    })
+}
+
+/// The shared shape rule: equal sizes (constraints), equal channels unless concatenating.
+fn infer(cx: &mut InferCx<'_>, concat: bool) -> Option<Shape> {
+    let first = cx.ins.first()?.clone();
+    let mut c_total: Option<i64> = Some(0);
+    for (slot, s) in cx.ins.iter().enumerate() {
+        c_total = c_total.and_then(|t| t.checked_add(s.c));
+        if slot == 0 {
+            continue;
+        }
+        let (g, node) = (cx.g, cx.node);
+        if !concat && s.c != first.c {
+            let (a, b) = (g.node(node.inputs[0]), g.node(node.inputs[slot]));
+            let (sa, sb) = (fmt_shape(&first, cx.names), fmt_shape(s, cx.names));
+            cx.diags.push(
+                Diagnostic::error(
+                    "E0304",
+                    node.span,
+                    format!(
+                        "`{}` ({}) adds tensors with different channel counts: {} vs {}",
+                        node.name,
+                        node.op.kind(),
+                        first.c,
+                        s.c
+                    ),
+                )
+                .with_label(format!("{} vs {} channels", first.c, s.c))
+                .with_secondary(a.span, format!("`{}` is {sa}", a.name))
+                .with_secondary(b.span, format!("`{}` is {sb}", b.name))
+                .with_note(format!("`{}`: {sa}, `{}`: {sb}", a.name, b.name))
+                .with_help(format!(
+                    "project both to the same width first, e.g. a 1×1 `conv: {{out: {}, kernel: 1}}` on `{}`",
+                    first.c, b.name
+                )),
+            );
+        }
+        for (axis, (l, r)) in [(&first.h, &s.h), (&first.w, &s.w)].into_iter().enumerate() {
+            if l != r {
+                cx.cons.push(Constraint {
+                    kind: CheckKind::MergeEq,
+                    node: cx.idx,
+                    axis,
+                    lhs: l.clone(),
+                    rhs: r.clone(),
+                    slots: (0, slot),
+                });
+            }
+        }
+    }
+    let c = if concat {
+        match c_total {
+            Some(c) => c,
+            None => {
+                cx.overflow("the channel count");
+                first.c
+            }
+        }
+    } else {
+        first.c
+    };
+    Some(Shape {
+        c,
+        h: first.h,
+        w: first.w,
+    })
+}
+
+fn inferred(shape: Shape, n: usize, params: Vec<ParamDecl>) -> Inferred {
+    Inferred {
+        flops: elementwise(&shape, n as i64 - 1),
+        shape,
+        params,
+    }
+}
+
+fn read_refs(r: &mut Reader, key: &Key, v: &Value) -> Option<Vec<Ref>> {
+    r.refs(v, &format!("`{}`", key.name))
+}
+
+fn views_call(cx: &StmtCx<'_>, f: TokenStream) -> GResult<TokenStream> {
+    let rt = &cx.gen.rt;
+    let xs = cx.views()?;
+    let out = &cx.out;
+    Ok(quote!(let #out = #rt::#f(&[#(#xs),*])?;))
+}
+
+impl OpDef for Add {
+    const KEYWORDS: &'static [&'static str] = &["add"];
+    type Args = Vec<Ref>;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Vec<Ref>> {
+        read_refs(r, key, v)
+    }
+    fn refs(args: &Vec<Ref>) -> Vec<&Ref> {
+        args.iter().collect()
+    }
+    fn needs_input(_: &Vec<Ref>) -> bool {
+        false
+    }
+    fn lower(args: &Vec<Ref>, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+        lower(args, super::Op::Add(Add), false, cx)
+    }
+    fn kind(&self) -> &'static str {
+        "add"
+    }
+    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+        let n = cx.ins.len();
+        Some(inferred(infer(cx, false)?, n, Vec::new()))
+    }
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        let mut acc = fpn_runtime::add(cx.x(0)?, cx.x(1)?)?;
+        for k in 2..cx.x.len() {
+            fpn_runtime::add_assign(&mut acc, cx.x(k)?)?;
+        }
+        Ok(acc)
+    }
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        let rt = &cx.gen.rt;
+        let out = &cx.out;
+        let n = cx.ins.len();
+        if n < 2 {
+            return Err(GenError::Unsupported(format!("add `{}` has fewer than 2 inputs", cx.node.name)));
+        }
+        // accumulate into a dying operand: input 0, or input 1 (a + b == b + a exactly)
+        let acc = if cx.movable(0) {
+            Some((0, 1))
+        } else if cx.movable(1) {
+            Some((1, 0))
+        } else {
+            None
+        };
+        let mut t = match acc.and_then(|(k, other)| Some((cx.take_if_movable(k)?, other))) {
+            Some((src, other)) => {
+                let o = cx.view(other)?;
+                quote! {
+                    let mut #out = #src;
+                    #rt::add_assign(&mut #out, #o)?;
+                }
+            }
+            None => {
+                let (x0, x1) = (cx.view(0)?, cx.view(1)?);
+                if n > 2 {
+                    quote!(let mut #out = #rt::add(#x0, #x1)?;)
+                } else {
+                    quote!(let #out = #rt::add(#x0, #x1)?;)
+                }
+            }
+        };
+        for k in 2..n {
+            let o = cx.view(k)?;
+            t.extend(quote!(#rt::add_assign(&mut #out, #o)?;));
+        }
+        Ok(t)
+    }
+}
+
+impl OpDef for Concat {
+    const KEYWORDS: &'static [&'static str] = &["concat"];
+    type Args = Vec<Ref>;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Vec<Ref>> {
+        read_refs(r, key, v)
+    }
+    fn refs(args: &Vec<Ref>) -> Vec<&Ref> {
+        args.iter().collect()
+    }
+    fn needs_input(_: &Vec<Ref>) -> bool {
+        false
+    }
+    fn lower(args: &Vec<Ref>, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+        lower(args, super::Op::Concat(Concat), false, cx)
+    }
+    fn kind(&self) -> &'static str {
+        "concat"
+    }
+    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+        let n = cx.ins.len();
+        Some(inferred(infer(cx, true)?, n, Vec::new()))
+    }
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        fpn_runtime::concat(&cx.x)
+    }
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        views_call(cx, quote!(concat))
+    }
+}
+
+impl OpDef for Mean {
+    const KEYWORDS: &'static [&'static str] = &["mean"];
+    type Args = Vec<Ref>;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Vec<Ref>> {
+        read_refs(r, key, v)
+    }
+    fn refs(args: &Vec<Ref>) -> Vec<&Ref> {
+        args.iter().collect()
+    }
+    fn needs_input(_: &Vec<Ref>) -> bool {
+        false
+    }
+    fn lower(args: &Vec<Ref>, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+        lower(args, super::Op::Mean(Mean), false, cx)
+    }
+    fn kind(&self) -> &'static str {
+        "mean"
+    }
+    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+        let n = cx.ins.len();
+        Some(inferred(infer(cx, false)?, n, Vec::new()))
+    }
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        fpn_runtime::mean(&cx.x)
+    }
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        views_call(cx, quote!(mean))
+    }
+}
+
+impl OpDef for Fuse {
+    const KEYWORDS: &'static [&'static str] = &["fuse"];
+    type Args = (Vec<Ref>, f64);
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<(Vec<Ref>, f64)> {
+        let what = format!("`{}`", key.name);
+        match &v.kind {
+            ValueKind::Map(_) => {
+                let mut m = r.map(v, &what)?;
+                let refs = r.require(&mut m, "in", &what).and_then(|x| r.refs(x, "`in`"));
+                let eps = match m.get("eps") {
+                    Some(e) => r.float(e, "`eps`")?,
+                    None => 1e-4,
+                };
+                r.finish(m, &["in", "eps"], &what);
+                Some((refs?, eps))
+            }
+            _ => Some((r.refs(v, &what)?, 1e-4)),
+        }
+    }
+    fn refs(args: &(Vec<Ref>, f64)) -> Vec<&Ref> {
+        args.0.iter().collect()
+    }
+    fn needs_input(_: &(Vec<Ref>, f64)) -> bool {
+        false
+    }
+    fn lower(args: &(Vec<Ref>, f64), cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+        cx.l.check_eps(args.1, cx.span)?;
+        lower(&args.0, super::Op::Fuse(Fuse { eps: args.1 }), true, cx)
+    }
+    fn kind(&self) -> &'static str {
+        "fuse"
+    }
+    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+        let n = cx.ins.len();
+        let shape = infer(cx, false)?;
+        let params = vec![ParamDecl {
+            suffix: "weight",
+            shape: vec![n as i64],
+            init: InitKind::Ones(vec![n]),
+            learnable: true,
+        }];
+        Some(inferred(shape, n, params))
+    }
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        fpn_runtime::weighted_fusion(&cx.x, cx.param1("weight")?, self.eps as f32)
+    }
+    fn fields(&self, cx: &mut FieldCx<'_>) -> GResult<()> {
+        let gen = cx.gen;
+        let p = gen.param_prefix(cx.idx)?;
+        if cx.by_prefix.contains_key(p) {
+            return Ok(());
+        }
+        let rt = &gen.rt;
+        let (wname, wk) = gen.pname(p, "weight")?;
+        let id = field_ident(&wname)?;
+        let value = cx.take(wk);
+        cx.fields.push(Field {
+            ident: id.clone(),
+            ty: quote!(#rt::ndarray::Array1<f32>),
+            doc: format!("`{wname}` (fusion weights)."),
+            value,
+            prep: TokenStream::new(),
+            init_value: None,
+        });
+        cx.by_prefix.insert(p.to_string(), (id, FieldKind::Tensor));
+        Ok(())
+    }
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        let gen = cx.gen;
+        let rt = &gen.rt;
+        let p = gen.param_prefix(cx.stmt.head)?;
+        let Some((f, _)) = cx.fields.get(p) else {
+            return Err(GenError::Unsupported(format!("no fields for fuse `{p}`")));
+        };
+        let e = f32_lit(self.eps, "eps", cx.node)?;
+        let xs = cx.views()?;
+        let out = &cx.out;
+        Ok(quote!(let #out = #rt::weighted_fusion(&[#(#xs),*], self.#f.view(), #e)?;))
+    }
+}

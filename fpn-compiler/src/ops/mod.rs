@@ -1,0 +1,383 @@
+//! The primitive ops: one module per op (or small family), registered once in [`registry!`].
+//!
+//! A module holds everything the op means, in the order the pipeline uses it:
+//! - its spec keywords and argument reading ([`OpDef::read`], into [`OpDef::Args`]);
+//! - lowering of those arguments to its IR attributes ([`OpDef::lower`]), with parameter checks
+//!   taken from [`fpn_runtime::rules`];
+//! - its shape rule ([`OpDef::infer`]): output shape, size [`Constraint`]s from the runtime's
+//!   rule functions (the only size rules: the interpreter and the generated `check_sizes` are
+//!   produced from these constraints), parameters with their init, FLOPs;
+//! - its interpreter call ([`OpDef::eval`]);
+//! - its Rust code generation ([`OpDef::fields`] for model fields, [`OpDef::stmt`] for
+//!   `forward`).
+//!
+//! The registry expands to the IR [`Op`] enum, the AST [`Args`] enum, [`keywords`] and every
+//! dispatch as complete `match`es, so an op that is added to the list and lacks a piece does not
+//! compile. Composites (sequences, skips, blocks, `cna`) and presets (ResNet, pyramid
+//! generators) live in [`crate::lower`]; they only build these ops.
+
+pub mod act;
+pub mod conv;
+pub mod input;
+pub mod merge;
+pub mod norm;
+pub mod pool;
+pub mod upsample;
+
+use std::collections::HashMap;
+
+use fpn_runtime::ndarray::{ArrayView1, ArrayView4};
+use petgraph::graph::NodeIndex;
+use proc_macro2::{Ident, TokenStream};
+
+use crate::ast::{Reader, Ref};
+use crate::back::rust::{GResult, StmtCx};
+use crate::diag::Diagnostic;
+use crate::infer::{Constraint, Shape};
+use crate::interp::Params;
+use crate::ir::{Graph, Node};
+use crate::lower::{Env, Lower};
+use crate::span::Span;
+use crate::value::{Key, Value};
+
+/// How a parameter tensor is initialised by `init(seed)` (PyTorch's defaults).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InitKind {
+    /// `Init::conv_weight(shape)`: kaiming-uniform.
+    ConvWeight([usize; 4]),
+    /// `Init::conv_bias(fan_in, n)`: `U(±1/sqrt(fan_in))`.
+    ConvBias {
+        /// `cin / groups · kh · kw`.
+        fan_in: usize,
+        /// Output channels.
+        n: usize,
+    },
+    /// All ones of this shape.
+    Ones(Vec<usize>),
+    /// All zeros of this shape.
+    Zeros(Vec<usize>),
+}
+
+/// A parameter an op declares: `state_dict` suffix (`weight`), shape, init.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamDecl {
+    /// Suffix after the node's prefix.
+    pub suffix: &'static str,
+    /// Shape.
+    pub shape: Vec<i64>,
+    /// Init rule.
+    pub init: InitKind,
+    /// Counted by PyTorch's `parameters()` (buffers such as running statistics are not).
+    pub learnable: bool,
+}
+
+/// What [`OpDef::infer`] learns about one node.
+#[derive(Clone, Debug)]
+pub struct Inferred {
+    /// Output shape.
+    pub shape: Shape,
+    /// Parameters (under the node's prefix).
+    pub params: Vec<ParamDecl>,
+    /// FLOPs for batch 1, `None` when sizes are symbolic or it overflows.
+    pub flops: Option<i64>,
+}
+
+/// What shape inference gives an op.
+pub(crate) struct InferCx<'a> {
+    /// The graph.
+    pub g: &'a Graph,
+    /// The node.
+    pub node: &'a Node,
+    /// Its index.
+    pub idx: NodeIndex,
+    /// Shapes of its inputs in order.
+    pub ins: &'a [Shape],
+    /// Symbol names (for messages).
+    pub names: &'a [String],
+    /// Size constraints (append).
+    pub cons: &'a mut Vec<Constraint>,
+    /// Diagnostics (append).
+    pub diags: &'a mut Vec<Diagnostic>,
+}
+
+impl InferCx<'_> {
+    /// An E0310 overflow diagnostic for `what` of this node.
+    pub fn overflow(&mut self, what: &str) {
+        self.diags.push(
+            Diagnostic::error(
+                "E0310",
+                self.node.span,
+                format!("arithmetic overflow computing {what} of `{}`", self.node.name),
+            )
+            .with_label("numbers too large")
+            .with_help("sizes, channels and kernels must stay below 2^63; check for a typo in a large number"),
+        );
+    }
+
+    /// Records the conditions of one axis from a runtime rule as constraints of this node.
+    pub fn conds(&mut self, axis: usize, conds: Vec<fpn_runtime::rules::Cond<crate::dim::Dim>>) {
+        for c in conds {
+            self.cons.push(Constraint {
+                kind: c.kind.into(),
+                node: self.idx,
+                axis,
+                lhs: c.lhs,
+                rhs: c.rhs,
+                slots: (0, 0),
+            });
+        }
+    }
+}
+
+/// What the interpreter gives an op.
+pub(crate) struct EvalCx<'a, 'i> {
+    /// The node.
+    pub node: &'a Node,
+    /// Its inputs in order.
+    pub x: Vec<ArrayView4<'a, f32>>,
+    /// All parameters.
+    pub params: &'a Params,
+    /// The graph inputs by name (for [`input::Input`]).
+    pub inputs: &'a [(&'a str, ArrayView4<'i, f32>)],
+}
+
+impl<'a> EvalCx<'a, '_> {
+    /// Input `k`.
+    pub fn x(&self, k: usize) -> fpn_runtime::Result<ArrayView4<'a, f32>> {
+        self.x.get(k).cloned().ok_or_else(|| fpn_runtime::Error::InvalidParams {
+            op: "interp",
+            reason: format!("node `{}` lacks input {k}", self.node.name),
+        })
+    }
+
+    fn pname(&self, suffix: &str) -> fpn_runtime::Result<String> {
+        self.node
+            .param
+            .as_ref()
+            .map(|p| format!("{p}.{suffix}"))
+            .ok_or_else(|| fpn_runtime::Error::InvalidParams {
+                op: "interp",
+                reason: format!("node `{}` has no parameter prefix", self.node.name),
+            })
+    }
+
+    /// The 4-D parameter `<prefix>.<suffix>`.
+    pub fn param4(&self, suffix: &str) -> fpn_runtime::Result<ArrayView4<'a, f32>> {
+        self.params.view4(&self.pname(suffix)?)
+    }
+
+    /// The 1-D parameter `<prefix>.<suffix>`.
+    pub fn param1(&self, suffix: &str) -> fpn_runtime::Result<ArrayView1<'a, f32>> {
+        self.params.view1(&self.pname(suffix)?)
+    }
+}
+
+/// What lowering gives an op: the sequence input, the block environment and the lowering state.
+pub(crate) struct LowerCx<'l, 's> {
+    /// The lowering state (diagnostics, names, reference resolution).
+    pub l: &'l mut Lower<'s>,
+    /// The previous value in a sequence (`None` for a node with several explicit inputs).
+    pub input: Option<NodeIndex>,
+    /// Block parameters in scope.
+    pub env: &'l Env,
+    /// The op key's span.
+    pub span: Span,
+}
+
+/// A lowered primitive: its IR op, inputs, and whether it has parameters under the prefix.
+pub struct Lowered {
+    /// The op.
+    pub op: Op,
+    /// Its inputs.
+    pub inputs: Vec<NodeIndex>,
+    /// Whether the node owns parameters (gets the `state_dict` prefix).
+    pub has_params: bool,
+}
+
+/// A model field a Rust back end op adds, built from the loaded `t{k}` tensors.
+pub struct Field {
+    /// The field.
+    pub ident: Ident,
+    /// Its type.
+    pub ty: TokenStream,
+    /// Its rustdoc.
+    pub doc: String,
+    /// How it is built in `from_weights` (and in `init` unless `init_value` is set).
+    pub value: TokenStream,
+    /// How `init` builds it when that differs (no `?` there).
+    pub init_value: Option<TokenStream>,
+    /// Statements to run before the struct literal (batch norm folding).
+    pub prep: TokenStream,
+}
+
+/// What a generated field is, for the statements that use it.
+#[derive(Clone, Debug)]
+pub enum FieldKind {
+    /// A prepared `Conv2d` with the runtime parameters it was built with.
+    Conv(fpn_runtime::Conv2dParams),
+    /// A `BatchNorm` with its eps.
+    BatchNorm(f64),
+    /// A plain tensor.
+    Tensor,
+}
+
+/// The fields of the model struct being built, by parameter prefix.
+pub(crate) struct FieldCx<'a> {
+    /// The code generator (planned folds, parameter indices, runtime path).
+    pub gen: &'a crate::back::rust::Gen<'a>,
+    /// The node.
+    pub node: &'a Node,
+    /// Its index.
+    pub idx: NodeIndex,
+    /// Fields so far.
+    pub fields: Vec<Field>,
+    /// Prefix → field and what it is.
+    pub by_prefix: HashMap<String, (Ident, FieldKind)>,
+    /// Tensors `t{k}` already moved into a field (later uses clone).
+    pub moved: std::collections::HashSet<usize>,
+}
+
+impl FieldCx<'_> {
+    /// `t{k}`, moved the first time, cloned after.
+    pub fn take(&mut self, k: usize) -> TokenStream {
+        let v = quote::format_ident!("t{}", k);
+        if self.moved.insert(k) {
+            quote::quote!(#v)
+        } else {
+            quote::quote!(#v.clone())
+        }
+    }
+}
+
+/// The pieces every primitive op module provides (see the module docs).
+pub(crate) trait OpDef: Sized {
+    /// Spec keywords that name this op.
+    const KEYWORDS: &'static [&'static str];
+    /// Arguments as read from the spec.
+    type Args: Clone + std::fmt::Debug + PartialEq;
+
+    /// Reads the arguments of `key: v`, reporting problems through `r`.
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Self::Args>;
+    /// References to other nodes in the arguments (for declaration order).
+    fn refs(_args: &Self::Args) -> Vec<&Ref> {
+        Vec::new()
+    }
+    /// Whether the op reads the previous value of a sequence (`false` for ops that list their
+    /// inputs, such as `add: [a, b]`).
+    fn needs_input(_args: &Self::Args) -> bool {
+        true
+    }
+    /// Lowers the arguments to the IR op and its inputs.
+    fn lower(args: &Self::Args, cx: &mut LowerCx<'_, '_>) -> Option<Lowered>;
+    /// Short name for tables and messages.
+    fn kind(&self) -> &'static str;
+    /// Output shape, constraints, parameters and FLOPs.
+    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred>;
+    /// Runs the op in the interpreter.
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor>;
+    /// Adds the model fields this node's parameters need (once per prefix).
+    fn fields(&self, _cx: &mut FieldCx<'_>) -> GResult<()> {
+        Ok(())
+    }
+    /// The `forward` statement computing this node into `cx.out`.
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream>;
+}
+
+macro_rules! registry {
+    ($($variant:ident => $module:ident :: $ty:ident ($args:ty)),* $(,)?) => {
+        /// A primitive op of the IR, one variant per registered op.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Op {
+            $(
+                #[doc = concat!("See [`", stringify!($module), "::", stringify!($ty), "`].")]
+                $variant($module::$ty),
+            )*
+        }
+
+        /// A primitive op as read from a spec (integers may still name block parameters).
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Args {
+            $(
+                #[doc = concat!("Arguments of [`", stringify!($module), "::", stringify!($ty), "`].")]
+                $variant($args),
+            )*
+        }
+
+        /// Every primitive op keyword, in registry order.
+        pub fn keywords() -> Vec<&'static str> {
+            let mut v = Vec::new();
+            $( v.extend_from_slice(<$module::$ty as OpDef>::KEYWORDS); )*
+            v
+        }
+
+        /// Reads `key: v` if `key` is a primitive op keyword: `None` if it is not one,
+        /// `Some(None)` if it is but the arguments are wrong (reported).
+        pub(crate) fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Option<Args>> {
+            $(
+                if <$module::$ty as OpDef>::KEYWORDS.contains(&key.name.as_str()) {
+                    return Some(<$module::$ty as OpDef>::read(r, key, v).map(Args::$variant));
+                }
+            )*
+            None
+        }
+
+        impl Args {
+            /// References to other nodes.
+            pub fn refs(&self) -> Vec<&Ref> {
+                match self { $( Args::$variant(a) => <$module::$ty as OpDef>::refs(a), )* }
+            }
+            /// Whether the op reads the previous value of a sequence.
+            pub fn needs_input(&self) -> bool {
+                match self { $( Args::$variant(a) => <$module::$ty as OpDef>::needs_input(a), )* }
+            }
+            /// Lowers to the IR.
+            pub(crate) fn lower(&self, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+                match self { $( Args::$variant(a) => <$module::$ty as OpDef>::lower(a, cx), )* }
+            }
+        }
+
+        impl Op {
+            /// Short op name for tables and messages.
+            pub fn kind(&self) -> &'static str {
+                match self { $( Op::$variant(o) => o.kind(), )* }
+            }
+            /// Shape inference.
+            pub(crate) fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+                match self { $( Op::$variant(o) => o.infer(cx), )* }
+            }
+            /// Interpreter.
+            pub(crate) fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+                match self { $( Op::$variant(o) => o.eval(cx), )* }
+            }
+            /// Model fields.
+            pub(crate) fn fields(&self, cx: &mut FieldCx<'_>) -> GResult<()> {
+                match self { $( Op::$variant(o) => o.fields(cx), )* }
+            }
+            /// `forward` statement.
+            pub(crate) fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+                match self { $( Op::$variant(o) => o.stmt(cx), )* }
+            }
+        }
+    };
+}
+
+registry! {
+    Input => input::Input(()),
+    Conv => conv::Conv(conv::ConvArgs),
+    BatchNorm => norm::BatchNorm(f64),
+    Act => act::Act(fpn_runtime::Activation),
+    MaxPool => pool::MaxPool(pool::PoolArgs),
+    AvgPool => pool::AvgPool(pool::PoolArgs),
+    Upsample => upsample::Upsample(upsample::UpArgs),
+    Add => merge::Add(Vec<Ref>),
+    Concat => merge::Concat(Vec<Ref>),
+    Mean => merge::Mean(Vec<Ref>),
+    Fuse => merge::Fuse((Vec<Ref>, f64)),
+}
+
+/// `C·H·W·per` for constant sizes: the FLOPs of an elementwise op.
+pub fn elementwise(s: &Shape, per: i64) -> Option<i64> {
+    s.c.checked_mul(s.h.as_const()?)?
+        .checked_mul(s.w.as_const()?)?
+        .checked_mul(per)
+}

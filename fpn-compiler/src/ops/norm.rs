@@ -1,0 +1,145 @@
+//! `batch_norm`: PyTorch `nn.BatchNorm2d` in eval mode, `(x − mean)/sqrt(var + eps)·γ + β`.
+//!
+//! Shape rule: the output is the input's shape. Parameters: `weight`, `bias` (learnable) and
+//! `running_mean`, `running_var` (buffers), each `[C]`; init identity (γ 1, β 0, mean 0,
+//! var 1). The Rust back end folds a batch norm into the conv before it when it can.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
+use crate::ast::Reader;
+use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
+use crate::value::{Key, Value, ValueKind};
+
+/// Inference batch norm.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNorm {
+    /// Epsilon.
+    pub eps: f64,
+}
+
+/// The parameter suffixes of a batch norm, in `state_dict` order.
+pub const BN_PARAMS: [&str; 4] = ["weight", "bias", "running_mean", "running_var"];
+
+/// Reads `{eps: …}` or nothing (eps 1e-5, PyTorch's default).
+pub(crate) fn read_eps(r: &mut Reader, v: &Value, what: &str) -> Option<f64> {
+    let mut eps = 1e-5;
+    if !matches!(v.kind, ValueKind::Null) {
+        let mut m = r.map(v, what)?;
+        if let Some(e) = m.get("eps") {
+            eps = r.float(e, "`eps`")?;
+        }
+        r.finish(m, &["eps"], what);
+    }
+    Some(eps)
+}
+
+impl OpDef for BatchNorm {
+    const KEYWORDS: &'static [&'static str] = &["batch_norm"];
+    type Args = f64;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<f64> {
+        read_eps(r, v, &format!("`{}`", key.name))
+    }
+
+    fn lower(eps: &f64, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+        cx.l.check_eps(*eps, cx.span)?;
+        Some(Lowered {
+            op: super::Op::BatchNorm(BatchNorm { eps: *eps }),
+            inputs: vec![cx.input?],
+            has_params: true,
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "batch_norm"
+    }
+
+    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+        let x = cx.ins.first()?.clone();
+        let n = usize::try_from(x.c).unwrap_or(0);
+        let params = BN_PARAMS
+            .iter()
+            .map(|&suffix| ParamDecl {
+                suffix,
+                shape: vec![x.c],
+                init: if matches!(suffix, "weight" | "running_var") {
+                    InitKind::Ones(vec![n])
+                } else {
+                    InitKind::Zeros(vec![n])
+                },
+                learnable: matches!(suffix, "weight" | "bias"),
+            })
+            .collect();
+        Some(Inferred {
+            flops: elementwise(&x, 2),
+            shape: x,
+            params,
+        })
+    }
+
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        let [w, b, m, v] = BN_PARAMS.map(|s| cx.param1(s));
+        let bn = fpn_runtime::BatchNorm {
+            weight: w?.to_owned(),
+            bias: b?.to_owned(),
+            running_mean: m?.to_owned(),
+            running_var: v?.to_owned(),
+            eps: self.eps as f32,
+        };
+        fpn_runtime::batch_norm(cx.x(0)?, &bn)
+    }
+
+    fn fields(&self, cx: &mut FieldCx<'_>) -> GResult<()> {
+        let gen = cx.gen;
+        if gen.is_folded_bn(cx.idx) {
+            return Ok(());
+        }
+        let q = gen.param_prefix(cx.idx)?;
+        if cx.by_prefix.contains_key(q) {
+            return Ok(());
+        }
+        let rt = &gen.rt;
+        let id = field_ident(q)?;
+        let [gk, bk, mk, vk] = BN_PARAMS.map(|s| gen.pname(q, s));
+        let (tg, tb, tm, tv) = (cx.take(gk?.1), cx.take(bk?.1), cx.take(mk?.1), cx.take(vk?.1));
+        let e = f32_lit(self.eps, "eps", cx.node)?;
+        cx.fields.push(Field {
+            ident: id.clone(),
+            ty: quote!(#rt::BatchNorm),
+            doc: format!("Batch norm `{q}`."),
+            value: quote!(#rt::BatchNorm { weight: #tg, bias: #tb, running_mean: #tm, running_var: #tv, eps: #e }),
+            prep: TokenStream::new(),
+            init_value: None,
+        });
+        cx.by_prefix.insert(q.to_string(), (id, FieldKind::BatchNorm(self.eps)));
+        Ok(())
+    }
+
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        let gen = cx.gen;
+        let rt = &gen.rt;
+        let q = gen.param_prefix(cx.stmt.head)?;
+        let Some((f, FieldKind::BatchNorm(feps))) = cx.fields.get(q) else {
+            return Err(GenError::Unsupported(format!("no fields for batch norm `{q}`")));
+        };
+        let bn = if *feps == self.eps {
+            quote!(&self.#f)
+        } else {
+            let e = f32_lit(self.eps, "eps", cx.node)?;
+            quote!(&#rt::BatchNorm { eps: #e, ..self.#f.clone() })
+        };
+        let out = &cx.out;
+        Ok(match cx.take_if_movable(0) {
+            Some(src) => quote! {
+                let mut #out = #src;
+                #rt::batch_norm_inplace(&mut #out, #bn)?;
+            },
+            None => {
+                let x = cx.view(0)?;
+                quote!(let #out = #rt::batch_norm(#x, #bn)?;)
+            }
+        })
+    }
+}

@@ -1,0 +1,271 @@
+//! `upsample`: PyTorch `F.interpolate` with `mode` nearest or bilinear, by `scale_factor`
+//! (`scale`) or to another node's size (`match`, PyTorch `size=`).
+//!
+//! Shape rule: with a scale, per axis `trunc(x · s)` computed in `f64` exactly as PyTorch's
+//! `compute_output_size` ([`fpn_runtime::rules::upsample_axis`]), defined when at least 1; with
+//! `match`, the matched node's height and width. Parameters are checked by
+//! [`fpn_runtime::rules::validate_upsample`] (`align_corners` only with bilinear). No weights.
+
+use fpn_runtime::rules;
+use fpn_runtime::Resize;
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
+use crate::ast::{did_you_mean, Reader, Ref};
+use crate::back::rust::{f64_lit, GResult, GenError, StmtCx};
+use crate::diag::Diagnostic;
+use crate::dim::Dim;
+use crate::infer::Shape;
+use crate::lower::SKIP_INPUT;
+use crate::value::{Key, Value, ValueKind};
+
+/// An upsample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upsample {
+    /// Bilinear (else nearest).
+    pub bilinear: bool,
+    /// Bilinear `align_corners`.
+    pub align_corners: bool,
+    /// Scale `[h, w]`; `None`: the size of input 1 (`match`).
+    pub scale: Option<[f64; 2]>,
+}
+
+/// How an upsample picks its output size.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpTarget {
+    /// By scale factor `[h, w]` (PyTorch `scale_factor`).
+    Scale([f64; 2]),
+    /// To the spatial size of another node (PyTorch `interpolate(size=other.shape[-2:])`).
+    Match(Ref),
+}
+
+/// `upsample:` attributes as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UpArgs {
+    /// Size rule.
+    pub target: UpTarget,
+    /// `true` for bilinear, `false` for nearest.
+    pub bilinear: bool,
+    /// Bilinear `align_corners`.
+    pub align_corners: bool,
+}
+
+/// Largest scale accepted (larger ones are typos, and overflow sizes).
+const MAX_SCALE: f64 = 1e6;
+
+impl OpDef for Upsample {
+    const KEYWORDS: &'static [&'static str] = &["upsample"];
+    type Args = UpArgs;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<UpArgs> {
+        let what = format!("`{}`", key.name);
+        let scale_of = |r: &mut Reader, s: &Value| -> Option<[f64; 2]> {
+            match &s.kind {
+                ValueKind::Seq(items) if items.len() == 2 => {
+                    Some([r.float(&items[0], "`scale`")?, r.float(&items[1], "`scale`")?])
+                }
+                _ => {
+                    let f = r.float(s, "`scale`")?;
+                    Some([f, f])
+                }
+            }
+        };
+        match &v.kind {
+            ValueKind::Int(_) | ValueKind::Float(_) | ValueKind::Seq(_) => Some(UpArgs {
+                target: UpTarget::Scale(scale_of(r, v)?),
+                bilinear: false,
+                align_corners: false,
+            }),
+            _ => {
+                let mut m = r.map(v, &what)?;
+                let scale = m.get("scale");
+                let mat = m.get("match");
+                let target = match (scale, mat) {
+                    (Some(s), None) => UpTarget::Scale(scale_of(r, s)?),
+                    (None, Some(t)) => UpTarget::Match(r.reference(t, "`match`")?),
+                    _ => {
+                        r.err(
+                            Diagnostic::error("E0111", m.span, "an upsample needs exactly one of `scale` and `match`")
+                                .with_label("give `scale: 2` or `match: <node>`")
+                                .with_help("`scale` multiplies the size (PyTorch `scale_factor`); `match` takes another node's size (PyTorch `size=`)"),
+                        );
+                        return None;
+                    }
+                };
+                let mode = m.get("mode");
+                let bilinear = match mode {
+                    None => false,
+                    Some(mv) => match r.name(mv, "`mode`")?.text.as_str() {
+                        "nearest" => false,
+                        "bilinear" => true,
+                        other => {
+                            let dym = did_you_mean(other, ["nearest", "bilinear"]);
+                            r.err(
+                                Diagnostic::error("E0112", mv.span, format!("unknown upsample mode `{other}`"))
+                                    .with_label("not a mode")
+                                    .with_help(if dym.is_empty() {
+                                        "modes are: nearest, bilinear".to_string()
+                                    } else {
+                                        dym
+                                    }),
+                            );
+                            return None;
+                        }
+                    },
+                };
+                let ac = m.get("align_corners");
+                let align_corners = match ac {
+                    Some(b) => r.boolean(b, "`align_corners`")?,
+                    None => false,
+                };
+                if let (Some(acv), Err(reason)) = (ac, rules::validate_upsample(None, bilinear, align_corners)) {
+                    r.err(
+                        Diagnostic::error("E0227", acv.span, "`align_corners` needs `mode: bilinear`")
+                            .with_label("nearest upsampling has no corners to align")
+                            .with_note(format!("PyTorch: {reason}"))
+                            .with_help("remove `align_corners`, or add `mode: bilinear`"),
+                    );
+                    return None;
+                }
+                r.finish(m, &["scale", "match", "mode", "align_corners"], &what);
+                Some(UpArgs {
+                    target,
+                    bilinear,
+                    align_corners,
+                })
+            }
+        }
+    }
+
+    fn refs(args: &UpArgs) -> Vec<&Ref> {
+        match &args.target {
+            UpTarget::Match(r) => vec![r],
+            UpTarget::Scale(_) => Vec::new(),
+        }
+    }
+
+    fn lower(u: &UpArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+        let span = cx.span;
+        let (scale, inputs) = match &u.target {
+            UpTarget::Scale(s) => {
+                for v in s {
+                    if !(v.is_finite() && *v > 0.0 && *v < MAX_SCALE) {
+                        cx.l.diags.push(
+                            Diagnostic::error("E0213", span, format!("upsample scale {v:?} is not supported"))
+                                .with_label("bad scale")
+                                .with_help("use a positive scale below 10^6, such as 2, 0.5 or 1.5, or `match: <node>`"),
+                        );
+                        return None;
+                    }
+                }
+                (Some(*s), vec![cx.input?])
+            }
+            UpTarget::Match(r) if r.node == SKIP_INPUT && r.sub.is_none() => match cx.l.skip_input() {
+                Some(t) => (None, vec![cx.input?, t]),
+                None => {
+                    cx.l.diags.push(
+                        Diagnostic::error(
+                            "E0225",
+                            r.span,
+                            "`match: skip` is only meaningful inside a `skip` or `residual` body",
+                        )
+                        .with_label("no enclosing skip")
+                        .with_help("name the node whose size to take: `match: <node>`"),
+                    );
+                    return None;
+                }
+            },
+            UpTarget::Match(r) => {
+                let t = cx.l.resolve_one(r)?;
+                (None, vec![cx.input?, t])
+            }
+        };
+        Some(Lowered {
+            op: super::Op::Upsample(Upsample {
+                bilinear: u.bilinear,
+                align_corners: u.align_corners,
+                scale,
+            }),
+            inputs,
+            has_params: false,
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "upsample"
+    }
+
+    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+        let x = cx.ins.first()?.clone();
+        let shape = match (&self.scale, cx.ins.get(1)) {
+            (Some(sc), _) => {
+                let mut out = [Dim::Const(1), Dim::Const(1)];
+                for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
+                    match rules::upsample_axis(d, sc[axis]) {
+                        Some((o, conds)) => {
+                            cx.conds(axis, conds);
+                            out[axis] = o;
+                        }
+                        None => cx.overflow("the upsampled size"),
+                    }
+                }
+                let [h, w] = out;
+                Shape { c: x.c, h, w }
+            }
+            (None, Some(t)) => Shape {
+                c: x.c,
+                h: t.h.clone(),
+                w: t.w.clone(),
+            },
+            (None, None) => x.clone(),
+        };
+        Some(Inferred {
+            flops: elementwise(&shape, 1),
+            shape,
+            params: Vec::new(),
+        })
+    }
+
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        let r = match self.scale {
+            Some(s) => Resize::Scale(s),
+            None => {
+                let s = cx.x(1)?;
+                Resize::Size([s.shape()[2], s.shape()[3]])
+            }
+        };
+        if self.bilinear {
+            fpn_runtime::upsample_bilinear(cx.x(0)?, r, self.align_corners)
+        } else {
+            fpn_runtime::upsample_nearest(cx.x(0)?, r)
+        }
+    }
+
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        let rt = &cx.gen.rt;
+        let node = cx.node;
+        let r = match self.scale {
+            Some([a, b]) => {
+                let (f0, f1) = (f64_lit(a, "scale", node)?, f64_lit(b, "scale", node)?);
+                quote!(#rt::Resize::Scale([#f0, #f1]))
+            }
+            None => {
+                let j = *cx
+                    .ins
+                    .get(1)
+                    .ok_or_else(|| GenError::Unsupported(format!("node `{}` lacks its size input", node.name)))?;
+                let v = cx.var(j);
+                quote!(#rt::Resize::Size([#v.dim().2, #v.dim().3]))
+            }
+        };
+        let x = cx.view(0)?;
+        let out = &cx.out;
+        Ok(if self.bilinear {
+            let ac = self.align_corners;
+            quote!(let #out = #rt::upsample_bilinear(#x, #r, #ac)?;)
+        } else {
+            quote!(let #out = #rt::upsample_nearest(#x, #r)?;)
+        })
+    }
+}
