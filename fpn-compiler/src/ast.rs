@@ -5,9 +5,9 @@
 //! resolved at lowering. Nothing here knows shapes.
 
 use crate::diag::Diagnostic;
+use crate::ops::conv::{ConvArgs, CONV_KEYS};
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
-use crate::ops::conv::{ConvArgs, CONV_KEYS};
 use fpn_runtime::{Activation, PaddingMode};
 
 /// A name with its span.

@@ -131,7 +131,11 @@ impl Constraint {
                 t(format!(" (= {}), below 1", self.lhs.display(&names))),
             ],
             CheckKind::ReflectPad | CheckKind::CircularPad => {
-                let mode = if self.kind == CheckKind::ReflectPad { "reflect" } else { "circular" };
+                let mode = if self.kind == CheckKind::ReflectPad {
+                    "reflect"
+                } else {
+                    "circular"
+                };
                 vec![
                     t(format!("node `{}` pads its input `{}` of {axis} ", node.name, input(0))),
                     Part::Lhs,
@@ -156,7 +160,11 @@ impl Constraint {
                     "input `{}` has {axis} `{}`, but `/` divides exactly and `{}` = ",
                     node.name,
                     a.shapes.get(self.node.index()).map_or(String::new(), |s| {
-                        if self.axis == 0 { s.h.display(&names).to_string() } else { s.w.display(&names).to_string() }
+                        if self.axis == 0 {
+                            s.h.display(&names).to_string()
+                        } else {
+                            s.w.display(&names).to_string()
+                        }
                     }),
                     self.rhs.display(&names)
                 )),
@@ -277,10 +285,15 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                             Diagnostic::error(
                                 "E0310",
                                 node.span,
-                                format!("arithmetic overflow computing the size of weight `{pname}` of `{}`", node.name),
+                                format!(
+                                    "arithmetic overflow computing the size of weight `{pname}` of `{}`",
+                                    node.name
+                                ),
                             )
                             .with_label("numbers too large")
-                            .with_help("sizes, channels and kernels must stay below 2^63; check for a typo in a large number"),
+                            .with_help(
+                                "sizes, channels and kernels must stay below 2^63; check for a typo in a large number",
+                            ),
                         ),
                     }
                     param_index.insert(pname.clone(), a.params.len());

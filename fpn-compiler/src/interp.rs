@@ -14,8 +14,8 @@ use petgraph::graph::NodeIndex;
 
 use crate::infer::Analysis;
 use crate::ir::{Graph, Op};
-pub use crate::ops::InitKind;
 use crate::ops::EvalCx;
+pub use crate::ops::InitKind;
 
 /// Parameter tensors by PyTorch `state_dict` name.
 #[derive(Clone, Debug, Default)]

@@ -95,9 +95,8 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
         .cloned()
         .collect();
     if !graph.symbols.is_empty() {
-        let env = vec![1; graph.symbols.len()];
-        let failures = infer::check(&graph, &analysis, &fixed, &env);
-        errors.extend(failures.iter().map(|f| explain(&graph, &analysis, f, &env, None)));
+        let failures = infer::check(&graph, &analysis, &fixed, &[]);
+        errors.extend(failures.iter().map(|f| explain(&graph, &analysis, f, &[], None)));
     }
     if graph.symbols.is_empty() {
         let failures = infer::check(&graph, &analysis, &constraints, &[]);
@@ -191,10 +190,12 @@ fn field_collisions(g: &Graph, a: &Analysis) -> Vec<Diagnostic> {
         }
         names.push((p.name.clone(), p.node));
     }
+    names.dedup();
+    let mut reported: std::collections::HashSet<(NodeIndex, NodeIndex)> = std::collections::HashSet::new();
     for (name, node) in names {
         let key = mapped(&name);
         match seen.get(&key) {
-            Some((other, first)) if *other != name => {
+            Some((other, first)) if *other != name && reported.insert((node, *first)) => {
                 let (n, f) = (g.node(node), g.node(*first));
                 out.push(
                     Diagnostic::error(
@@ -511,7 +512,11 @@ fn fmt_inputs(g: &Graph, a: &Analysis, env: &[i64]) -> String {
         .iter()
         .map(|i| {
             let s = &a.shapes[i.index()];
-            let ev = |d: &Dim| d.eval(env).map_or_else(|| "?".to_string(), |v| v.to_string());
+            let names = g.symbol_names();
+            let ev = |d: &Dim| {
+                d.eval(env)
+                    .map_or_else(|| d.display(&names).to_string(), |v| v.to_string())
+            };
             format!("`{}` of {}×{}×{}", g.node(*i).name, s.c, ev(&s.h), ev(&s.w))
         })
         .collect();
@@ -521,7 +526,12 @@ fn fmt_inputs(g: &Graph, a: &Analysis, env: &[i64]) -> String {
 fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&FixedSizeHint>) -> Diagnostic {
     let c = &f.constraint;
     let node = g.node(c.node);
-    let ev = |d: &Dim| d.eval(env).map_or_else(|| "?".to_string(), |v| v.to_string());
+    // without values (a fixed-size failure in a spec with symbols) sizes print symbolically
+    let names = g.symbol_names();
+    let ev = |d: &Dim| {
+        d.eval(env)
+            .map_or_else(|| d.display(&names).to_string(), |v| v.to_string())
+    };
     let shape_of = |i: petgraph::graph::NodeIndex| {
         let s = &a.shapes[i.index()];
         format!("{}×{}×{}", s.c, ev(&s.h), ev(&s.w))

@@ -147,10 +147,7 @@ fn needs_input(op: &OpExpr) -> bool {
     if let OpExpr::Prim(a) = op {
         return a.needs_input();
     }
-    !matches!(
-        op,
-        OpExpr::Pyramid(_) | OpExpr::Head(..)
-    )
+    !matches!(op, OpExpr::Pyramid(_) | OpExpr::Head(..))
 }
 
 /// Warnings for declarations no output depends on.
@@ -708,7 +705,7 @@ impl<'s> Lower<'s> {
             return Some(());
         }
         self.diags.push(
-            Diagnostic::error("E0226", span, format!("eps {eps} is not a usable 32-bit float"))
+            Diagnostic::error("E0226", span, format!("eps {eps:?} is not a usable 32-bit float"))
                 .with_label("eps out of range")
                 .with_help("the runtime computes in f32: use an eps between 0 and 3.4e38, such as 1e-5"),
         );
@@ -996,7 +993,13 @@ impl<'s> Lower<'s> {
         };
         let x = self.pconv(&b, "conv1", x, width, 7, 2, 3, false)?;
         let x = self.bn(&b, "bn1", x)?;
-        let stem = self.add(format!("{name}.relu"), Op::Act(Act(Activation::Relu)), vec![x], span, None)?;
+        let stem = self.add(
+            format!("{name}.relu"),
+            Op::Act(Act(Activation::Relu)),
+            vec![x],
+            span,
+            None,
+        )?;
         let pool = Pool {
             kernel: [3, 3],
             stride: [2, 2],
@@ -1005,7 +1008,13 @@ impl<'s> Lower<'s> {
             ceil_mode: false,
             count_include_pad: true,
         };
-        let mut x = self.add(format!("{name}.maxpool"), Op::MaxPool(MaxPool(pool)), vec![stem], span, None)?;
+        let mut x = self.add(
+            format!("{name}.maxpool"),
+            Op::MaxPool(MaxPool(pool)),
+            vec![stem],
+            span,
+            None,
+        )?;
         let mut outs = vec![("stem".to_string(), stem)];
         let expansion = if bottleneck { 4 } else { 1 };
         let mut inplanes = width;

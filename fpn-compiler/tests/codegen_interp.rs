@@ -24,7 +24,12 @@ fn small() -> (Graph, Analysis) {
     let k = b.merge("cat", Op::Concat(fpn_compiler::ops::merge::Concat), &[s, r], None);
     let h1 = b.conv("h1", s, "shared", 3, 3, 1, 1, true);
     let h2 = b.conv("h2", r, "shared", 3, 3, 1, 1, true);
-    let f = b.merge("f", Op::Fuse(fpn_compiler::ops::merge::Fuse { eps: 1e-4 }), &[h1, h2], Some("f"));
+    let f = b.merge(
+        "f",
+        Op::Fuse(fpn_compiler::ops::merge::Fuse { eps: 1e-4 }),
+        &[h1, h2],
+        Some("f"),
+    );
     b.output("cat", k);
     b.output("f", f);
     b.done()

@@ -32,8 +32,8 @@ use quote::{format_ident, quote};
 
 use crate::dim::{Dim, SolveStep};
 use crate::infer::Analysis;
-use crate::ops::{Field, FieldCx, FieldKind, InitKind};
 use crate::ir::{Conv, Graph, Node, Op};
+use crate::ops::{Field, FieldCx, FieldKind, InitKind};
 
 /// Code generation options.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -991,7 +991,9 @@ impl Gen<'_> {
             if matches!(node.op, Op::Input(crate::ops::input::Input { .. }))
                 && (!self.cons[s.head.index()].is_empty() || self.is_output[s.head.index()])
             {
-                let Op::Input(crate::ops::input::Input { name, .. }) = &node.op else { continue };
+                let Op::Input(crate::ops::input::Input { name, .. }) = &node.op else {
+                    continue;
+                };
                 let field = ident(name, "input", name)?;
                 let v = var(s.head);
                 body.extend(quote!(let #v = inputs.#field;));

@@ -134,9 +134,13 @@ pub(crate) fn read_named(r: &mut Reader, name: &str, v: &Value, span: Span) -> O
             // the runtime computes in f32: a slope that is not a finite f32 is refused here
             if !((slope as f32).is_finite()) {
                 r.err(
-                    Diagnostic::error("E0226", v.span, format!("the slope {slope} of `leaky_relu` is not a finite 32-bit float"))
-                        .with_label("out of f32 range")
-                        .with_help("use a slope between -3.4e38 and 3.4e38, such as 0.1"),
+                    Diagnostic::error(
+                        "E0226",
+                        v.span,
+                        format!("the slope {slope:?} of `leaky_relu` is not a finite 32-bit float"),
+                    )
+                    .with_label("out of f32 range")
+                    .with_help("use a slope between -3.4e38 and 3.4e38, such as 0.1"),
                 );
                 return None;
             }

@@ -224,7 +224,9 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> O
                 l.diags.push(
                     Diagnostic::error("E0219", c.span, "`padding: same` needs stride 1")
                         .with_label(format!("stride {}×{}", stride[0], stride[1]))
-                        .with_help("PyTorch rejects padding='same' for strided convolutions; give the padding as a number"),
+                        .with_help(
+                            "PyTorch rejects padding='same' for strided convolutions; give the padding as a number",
+                        ),
                 );
                 return None;
             }
@@ -232,7 +234,10 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> O
             [th / 2, th - th / 2, tw / 2, tw - tw / 2]
         }
         Some(PadSpec::Sym(p)) => {
-            let (h, w) = (l.eval_pos(&p.h, env, "a padding", 0)?, l.eval_pos(&p.w, env, "a padding", 0)?);
+            let (h, w) = (
+                l.eval_pos(&p.h, env, "a padding", 0)?,
+                l.eval_pos(&p.w, env, "a padding", 0)?,
+            );
             [h, h, w, w]
         }
         Some(PadSpec::Explicit(p)) => {
@@ -255,7 +260,10 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> O
         );
         return None;
     }
-    let mode = c.padding_mode.or(l.defaults().padding_mode).unwrap_or(PaddingMode::Zeros);
+    let mode = c
+        .padding_mode
+        .or(l.defaults().padding_mode)
+        .unwrap_or(PaddingMode::Zeros);
     Some(Conv {
         out,
         kernel,
@@ -353,7 +361,10 @@ impl OpDef for Conv {
             learnable: true,
         }];
         if self.bias {
-            let fan_in = dims[1..].iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
+            let fan_in = dims[1..]
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .unwrap_or(usize::MAX);
             params.push(ParamDecl {
                 suffix: "bias",
                 shape: vec![self.out],
@@ -363,7 +374,9 @@ impl OpDef for Conv {
         }
         let [h, w] = out;
         let shape = Shape { c: self.out, h, w };
-        let macs = cin_g.checked_mul(self.kernel[0]).and_then(|m| m.checked_mul(self.kernel[1]));
+        let macs = cin_g
+            .checked_mul(self.kernel[0])
+            .and_then(|m| m.checked_mul(self.kernel[1]));
         let flops = macs.and_then(|m| elementwise(&shape, m.checked_mul(2)?));
         Some(Inferred { shape, params, flops })
     }
@@ -371,10 +384,12 @@ impl OpDef for Conv {
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
         let w = cx.param4("weight")?;
         let b = if self.bias { Some(cx.param1("bias")?) } else { None };
-        let p = self.params(Activation::Identity).ok_or_else(|| fpn_runtime::Error::InvalidParams {
-            op: "interp",
-            reason: format!("node `{}` has a negative attribute", cx.node.name),
-        })?;
+        let p = self
+            .params(Activation::Identity)
+            .ok_or_else(|| fpn_runtime::Error::InvalidParams {
+                op: "interp",
+                reason: format!("node `{}` has a negative attribute", cx.node.name),
+            })?;
         fpn_runtime::conv2d(cx.x(0)?, w, b, &p)
     }
 

@@ -72,14 +72,14 @@ impl OpDef for Input {
     }
 
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        let (_, v) = cx
-            .inputs
-            .iter()
-            .find(|(m, _)| *m == self.name)
-            .ok_or_else(|| fpn_runtime::Error::InvalidParams {
-                op: "forward",
-                reason: format!("input `{}` is missing", self.name),
-            })?;
+        let (_, v) =
+            cx.inputs
+                .iter()
+                .find(|(m, _)| *m == self.name)
+                .ok_or_else(|| fpn_runtime::Error::InvalidParams {
+                    op: "forward",
+                    reason: format!("input `{}` is missing", self.name),
+                })?;
         Ok(v.as_standard_layout().into_owned())
     }
 

@@ -10,7 +10,9 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
+use super::{
+    elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
+};
 use crate::ast::{Reader, Ref};
 use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
 use crate::diag::Diagnostic;
@@ -174,7 +176,10 @@ impl OpDef for Add {
         let out = &cx.out;
         let n = cx.ins.len();
         if n < 2 {
-            return Err(GenError::Unsupported(format!("add `{}` has fewer than 2 inputs", cx.node.name)));
+            return Err(GenError::Unsupported(format!(
+                "add `{}` has fewer than 2 inputs",
+                cx.node.name
+            )));
         }
         // accumulate into a dying operand: input 0, or input 1 (a + b == b + a exactly)
         let acc = if cx.movable(0) {

@@ -7,7 +7,9 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
+use super::{
+    elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
+};
 use crate::ast::Reader;
 use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
 use crate::value::{Key, Value, ValueKind};

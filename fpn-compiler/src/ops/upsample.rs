@@ -15,7 +15,6 @@ use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, Reader, Ref};
 use crate::back::rust::{f64_lit, GResult, GenError, StmtCx};
 use crate::diag::Diagnostic;
-use crate::dim::Dim;
 use crate::infer::Shape;
 use crate::lower::SKIP_INPUT;
 use crate::value::{Key, Value, ValueKind};
@@ -154,7 +153,9 @@ impl OpDef for Upsample {
                         cx.l.diags.push(
                             Diagnostic::error("E0213", span, format!("upsample scale {v:?} is not supported"))
                                 .with_label("bad scale")
-                                .with_help("use a positive scale below 10^6, such as 2, 0.5 or 1.5, or `match: <node>`"),
+                                .with_help(
+                                    "use a positive scale below 10^6, such as 2, 0.5 or 1.5, or `match: <node>`",
+                                ),
                         );
                         return None;
                     }
@@ -200,18 +201,19 @@ impl OpDef for Upsample {
         let x = cx.ins.first()?.clone();
         let shape = match (&self.scale, cx.ins.get(1)) {
             (Some(sc), _) => {
-                let mut out = [Dim::Const(1), Dim::Const(1)];
-                for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-                    match rules::upsample_axis(d, sc[axis]) {
-                        Some((o, conds)) => {
-                            cx.conds(axis, conds);
-                            out[axis] = o;
-                        }
-                        None => cx.overflow("the upsampled size"),
+                let h = rules::upsample_axis(&x.h, sc[0]);
+                let w = rules::upsample_axis(&x.w, sc[1]);
+                match (h, w) {
+                    (Some((h, ch)), Some((w, cw))) => {
+                        cx.conds(0, ch);
+                        cx.conds(1, cw);
+                        Shape { c: x.c, h, w }
+                    }
+                    _ => {
+                        cx.overflow("the upsampled size");
+                        x.clone()
                     }
                 }
-                let [h, w] = out;
-                Shape { c: x.c, h, w }
             }
             (None, Some(t)) => Shape {
                 c: x.c,

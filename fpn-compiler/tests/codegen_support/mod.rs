@@ -4,8 +4,15 @@
 
 use fpn_compiler::dim::Dim;
 use fpn_compiler::infer::{Analysis, ParamInfo, Shape};
-use fpn_compiler::ops::{act::Act, input::Input, merge::{Add, Concat, Fuse, Mean}, norm::BatchNorm, pool::{AvgPool, MaxPool}, InitKind};
 use fpn_compiler::ir::{Conv, Graph, Node, Op, Output, Pool, Symbol, Upsample};
+use fpn_compiler::ops::{
+    act::Act,
+    input::Input,
+    merge::{Add, Concat, Fuse, Mean},
+    norm::BatchNorm,
+    pool::{AvgPool, MaxPool},
+    InitKind,
+};
 use fpn_compiler::span::Span;
 use fpn_runtime::{Activation, PaddingMode};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -94,7 +101,12 @@ impl Builder {
         let (a, _, diags) = fpn_compiler::infer::infer(&self.g);
         assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
         assert_eq!(a.shapes, self.a.shapes, "hand-built shapes differ from inference");
-        let names = |a: &Analysis| a.params.iter().map(|p| (p.name.clone(), p.shape.clone())).collect::<Vec<_>>();
+        let names = |a: &Analysis| {
+            a.params
+                .iter()
+                .map(|p| (p.name.clone(), p.shape.clone()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(&a), names(&self.a), "hand-built parameters differ from inference");
         (self.g, a)
     }
@@ -181,7 +193,14 @@ impl Builder {
             .iter()
             .map(|k| (format!("{param}.{k}"), vec![s.c]))
             .collect();
-        self.push(name, Op::BatchNorm(BatchNorm { eps: 1e-5 }), vec![x], Some(param), s, params)
+        self.push(
+            name,
+            Op::BatchNorm(BatchNorm { eps: 1e-5 }),
+            vec![x],
+            Some(param),
+            s,
+            params,
+        )
     }
 
     pub fn act(&mut self, name: &str, x: NodeIndex, a: Activation) -> NodeIndex {
@@ -211,7 +230,11 @@ impl Builder {
             h: dim(&s.h),
             w: dim(&s.w),
         };
-        let op = if max { Op::MaxPool(MaxPool(p)) } else { Op::AvgPool(AvgPool(p)) };
+        let op = if max {
+            Op::MaxPool(MaxPool(p))
+        } else {
+            Op::AvgPool(AvgPool(p))
+        };
         self.push(name, op, vec![x], None, shape, vec![])
     }
 
