@@ -3,14 +3,15 @@
 //! `python3 tools/op_fixtures.py`), `fpn check` must accept exactly when PyTorch accepts and
 //! give PyTorch's output shape; so must fpn-runtime, both under the compiler (the interpreter,
 //! for accepted specs) and applied directly with the same config (every case, so a spec that
-//! `check` refuses is also seen refused by the runtime).
+//! `check` refuses is also seen refused by the runtime). The same spec with an unused
+//! `symbols: {H: 1..}` must get the same verdict from `check`.
 //!
 //! Every disagreement is listed (config, PyTorch's verdict, check's, the interpreter's and the
 //! runtime's), not only the first.
 
 mod op_common;
 
-use op_common::{check, interp, runtime, yaml, Case, Verdict};
+use op_common::{check, interp, runtime, with_symbol, yaml, Case, Verdict};
 use serde_json::Value as J;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,13 +38,23 @@ fn load() -> (String, Vec<Fixture>) {
                 .expect("inputs")
                 .iter()
                 .map(|(n, s)| {
-                    let v: Vec<i64> = s.as_array().expect("shape").iter().map(|d| d.as_i64().expect("int")).collect();
+                    let v: Vec<i64> = s
+                        .as_array()
+                        .expect("shape")
+                        .iter()
+                        .map(|d| d.as_i64().expect("int"))
+                        .collect();
                     (n.clone(), [v[0], v[1], v[2]])
                 })
                 .collect();
             let t = &c["torch"];
             let torch = if t["accepted"].as_bool().expect("accepted") {
-                let s: Vec<i64> = t["shape"].as_array().expect("shape").iter().map(|d| d.as_i64().expect("int")).collect();
+                let s: Vec<i64> = t["shape"]
+                    .as_array()
+                    .expect("shape")
+                    .iter()
+                    .map(|d| d.as_i64().expect("int"))
+                    .collect();
                 Verdict::Accept([s[0], s[1], s[2]])
             } else {
                 Verdict::Refuse(t["error"].as_str().unwrap_or("").to_string())
@@ -73,11 +84,15 @@ fn check_and_runtime_agree_with_pytorch_on_one_op_specs() {
         // The Rust renderer (used by op_props.rs) writes the same spec as the Python one, up to
         // float formatting; the fixture's own text is what is compiled.
         let (chk, compiled) = check(&f.yaml);
+        let (chk_sym, _) = check(&with_symbol(&f.yaml));
         let itp = compiled.as_ref().map(|c| interp(c, &f.case));
         let rt = runtime(&f.case);
         let mut what = Vec::new();
         if !chk.agrees(&f.torch) {
             what.push("check");
+        }
+        if !chk_sym.agrees(&f.torch) {
+            what.push("check with a symbol");
         }
         if let Some(i) = &itp {
             if !i.agrees(&f.torch) {
@@ -92,13 +107,14 @@ fn check_and_runtime_agree_with_pytorch_on_one_op_specs() {
         if !what.is_empty() {
             e.1 += 1;
             bad.push(format!(
-                "{} [{} disagree{}]: {}\n    PyTorch: {}\n    check:   {}\n    interp:  {}\n    runtime: {}",
+                "{} [{} disagree{}]: {}\n    PyTorch: {}\n    check:   {}\n    check with `symbols: {{H: 1..}}`: {}\n    interp:  {}\n    runtime: {}",
                 f.id,
                 what.join(", "),
                 if what.len() == 1 { "s" } else { "" },
                 f.case.describe(),
                 f.torch,
                 chk,
+                chk_sym,
                 itp.map(|v| v.to_string()).unwrap_or_else(|| "(not run: check refused)".into()),
                 rt
             ));

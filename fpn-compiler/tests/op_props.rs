@@ -6,18 +6,19 @@
 //! shapes — and for each: `fpn check` (`compile_yaml`) accepts exactly when fpn-runtime, applied
 //! directly to a random input of that size with parameters built from the same config, accepts,
 //! with the same output shape; when `check` accepts, the interpreter (the runtime under the
-//! compiler's lowering) gives that shape too.
+//! compiler's lowering) gives that shape too. The same spec with an unused `symbols: {H: 1..}`
+//! must get the same verdict (fixed sizes are checked whether or not symbols exist).
 //!
 //! The cases are drawn from proptest strategies with a fixed seed and all run (no stop at the
 //! first failure, no shrinking: the specs are one op already), so the failure lists every
-//! disagreeing config with both verdicts, grouped by kind. `OP_PROPS_CASES` (default 3000)
+//! disagreeing config with both verdicts, grouped by kind. `OP_PROPS_CASES` (default 4000)
 //! and `OP_PROPS_SEED` (a u64) change the run.
 
 mod op_common;
 
 use std::collections::BTreeMap;
 
-use op_common::{check, interp, runtime, yaml, Case, Verdict};
+use op_common::{check, interp, runtime, with_symbol, yaml, Case, Verdict};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -62,8 +63,8 @@ fn put(m: &mut Map<String, J>, k: &str, v: Option<J>) {
     }
 }
 
-fn one(name: &str, shape: [i64; 3], node: J) -> Case {
-    let _ = name;
+/// A case on one input `x`.
+fn one(shape: [i64; 3], node: J) -> Case {
     Case {
         inputs: vec![("x".into(), shape)],
         node,
@@ -96,33 +97,52 @@ fn conv() -> impl Strategy<Value = Case> {
         opt_bool(7),
         mode,
     )
-        .prop_map(|(x, (gsel, gidx, out, osel), kernel, stride, padding, dilation, bias, mode)| {
-            let c = x[0];
-            let divs: Vec<i64> = (2..=c).filter(|g| c % g == 0).collect();
-            let groups = match gsel {
-                0..=12 => 1,
-                13..=15 => c,
-                16..=18 if !divs.is_empty() => divs[gidx.index(divs.len())],
-                _ => 2 + gidx.index(4) as i64, // may not divide
-            };
-            let out = if groups > 1 && osel < 9 {
-                groups * (1 + (out - 1) % (17 / groups).max(1))
-            } else {
-                out
-            };
-            let mut a = Map::new();
-            a.insert("out".into(), J::from(out));
-            a.insert("kernel".into(), kernel);
-            put(&mut a, "stride", stride);
-            put(&mut a, "padding", padding);
-            put(&mut a, "dilation", dilation);
-            if groups != 1 || gsel == 19 {
-                a.insert("groups".into(), J::from(groups));
-            }
-            put(&mut a, "bias", bias.map(J::from));
-            put(&mut a, "padding_mode", mode.map(J::from));
-            one("conv", x, json!({ "conv": a }))
-        })
+        .prop_map(
+            |(x, (gsel, gidx, out, osel), kernel, stride, padding, dilation, bias, mode)| {
+                let c = x[0];
+                let divs: Vec<i64> = (2..=c).filter(|g| c % g == 0).collect();
+                let groups = match gsel {
+                    0..=12 => 1,
+                    13..=15 => c,
+                    16..=18 if !divs.is_empty() => divs[gidx.index(divs.len())],
+                    _ => 2 + gidx.index(4) as i64, // may not divide
+                };
+                let out = if groups > 1 && osel < 9 {
+                    groups * (1 + (out - 1) % (17 / groups).max(1))
+                } else {
+                    out
+                };
+                let mut a = Map::new();
+                a.insert("out".into(), J::from(out));
+                a.insert("kernel".into(), kernel);
+                put(&mut a, "stride", stride);
+                put(&mut a, "padding", padding);
+                put(&mut a, "dilation", dilation);
+                if groups != 1 || gsel == 19 {
+                    a.insert("groups".into(), J::from(groups));
+                }
+                put(&mut a, "bias", bias.map(J::from));
+                put(&mut a, "padding_mode", mode.map(J::from));
+                one(x, json!({ "conv": a }))
+            },
+        )
+}
+
+/// Max pooling whose padding is legal for the dilated kernel but not for the kernel itself
+/// (`kernel/2 < padding ≤ (dilation·(kernel−1)+1)/2`): PyTorch compares with the undilated one.
+fn pool_dilated_padding() -> impl Strategy<Value = Case> {
+    (shape(), 1..=4i64, 2..=3i64, 0..8i64, opt_form2(1, 3, 4), opt_bool(5)).prop_map(|(x, k, d, pick, stride, ceil)| {
+        let lo = k / 2 + 1;
+        let hi = ((d * (k - 1) + 1) / 2).max(lo);
+        let p = lo + pick % (hi - lo + 1);
+        let mut a = Map::new();
+        a.insert("kernel".into(), J::from(k));
+        put(&mut a, "stride", stride);
+        a.insert("padding".into(), J::from(p));
+        a.insert("dilation".into(), J::from(d));
+        put(&mut a, "ceil_mode", ceil.map(J::from));
+        one(x, json!({ "max_pool": a }))
+    })
 }
 
 fn pool(is_max: bool) -> impl Strategy<Value = Case> {
@@ -162,7 +182,7 @@ fn pool(is_max: bool) -> impl Strategy<Value = Case> {
             }
             put(&mut a, "ceil_mode", ceil.map(J::from));
             let op = if is_max { "max_pool" } else { "avg_pool" };
-            one(op, x, json!({ op: a }))
+            one(x, json!({ op: a }))
         })
 }
 
@@ -180,11 +200,33 @@ fn scale() -> impl Strategy<Value = J> {
     prop_oneof![3 => scale1(), 1 => (scale1(), scale1()).prop_map(|(a, b)| json!([a, b]))]
 }
 
+/// An upsample by `p/q` of a size that is a multiple of `q`: the exact product is a whole
+/// number, which the f64 product may fall just below (21 · 17/7 = 50.99…, PyTorch gives 50).
+fn upsample_whole_product() -> impl Strategy<Value = Case> {
+    (chans(), 2..=13i64, 1..=40i64, 0..40i64, size(), any::<bool>(), 0..3u8).prop_map(
+        |(c, q, p, k, other, on_h, mode)| {
+            let x = q * (1 + k % (40 / q));
+            let s = J::from(p as f64 / q as f64);
+            let (h, w, scale) = if on_h {
+                (x, other, json!([s, 1]))
+            } else {
+                (other, x, json!([1, s]))
+            };
+            let node = match mode {
+                0 => json!({ "upsample": scale }),
+                1 => json!({ "upsample": { "scale": scale, "mode": "bilinear" } }),
+                _ => json!({ "upsample": { "scale": scale, "mode": "bilinear", "align_corners": true } }),
+            };
+            one([c, h, w], node)
+        },
+    )
+}
+
 fn upsample() -> impl Strategy<Value = Case> {
     let mode = prop_oneof![2 => Just(None), 1 => Just(Some("nearest")), 3 => Just(Some("bilinear"))];
     (shape(), shape(), 0..10u8, scale(), mode, opt_bool(6)).prop_map(|(x, y, kind, s, mode, ac)| {
         if kind < 2 {
-            return one("upsample", x, json!({ "upsample": s }));
+            return one(x, json!({ "upsample": s }));
         }
         let mut a = Map::new();
         let matched = kind < 5;
@@ -203,15 +245,21 @@ fn upsample() -> impl Strategy<Value = Case> {
                 from: Some("x".into()),
             }
         } else {
-            one("upsample", x, node)
+            one(x, node)
         }
     })
 }
 
 fn merge() -> impl Strategy<Value = Case> {
     let op = prop::sample::select(vec!["add", "concat", "mean", "fuse"]);
-    (op, shape(), shape(), 0..20u8, prop::sample::select(vec![0.0001, 0.001, 0.01])).prop_map(
-        |(op, x, other, d, eps)| {
+    (
+        op,
+        shape(),
+        shape(),
+        0..20u8,
+        prop::sample::select(vec![0.0001, 0.001, 0.01]),
+    )
+        .prop_map(|(op, x, other, d, eps)| {
             let mut y = x;
             match d {
                 0..=3 => y[0] = other[0],
@@ -230,29 +278,40 @@ fn merge() -> impl Strategy<Value = Case> {
                 node,
                 from: None,
             }
-        },
-    )
+        })
 }
 
 fn norm_act() -> impl Strategy<Value = Case> {
     let node = prop_oneof![
         Just(J::from("batch_norm")),
         prop::sample::select(vec![0.001, 0.01, 0.1]).prop_map(|e| json!({ "batch_norm": { "eps": e } })),
-        prop::sample::select(vec!["relu", "relu6", "tanh", "sigmoid", "silu", "hardswish", "identity", "gelu", "leaky_relu"])
-            .prop_map(J::from),
+        prop::sample::select(vec![
+            "relu",
+            "relu6",
+            "tanh",
+            "sigmoid",
+            "silu",
+            "hardswish",
+            "identity",
+            "gelu",
+            "leaky_relu"
+        ])
+        .prop_map(J::from),
         Just(json!({ "gelu": { "approximate": "tanh" } })),
         prop::sample::select(vec![0.1, 0.2]).prop_map(|s| json!({ "leaky_relu": s })),
         prop::sample::select(vec![0.1, 0.2]).prop_map(|s| json!({ "leaky_relu": { "slope": s } })),
     ];
-    (shape(), node).prop_map(|(x, n)| one("act", x, n))
+    (shape(), node).prop_map(|(x, n)| one(x, n))
 }
 
 fn any_case() -> impl Strategy<Value = Case> {
     prop_oneof![
         35 => conv(),
-        14 => pool(true),
+        12 => pool(true),
+        2 => pool_dilated_padding(),
         11 => pool(false),
-        20 => upsample(),
+        16 => upsample(),
+        4 => upsample_whole_product(),
         12 => merge(),
         8 => norm_act(),
     ]
@@ -276,7 +335,7 @@ fn kind(op: &str, what: &str, a: &Verdict, b: &Verdict) -> String {
 
 #[test]
 fn check_verdict_and_shape_equal_the_runtime_on_random_one_op_specs() {
-    let cases = env_u64("OP_PROPS_CASES").unwrap_or(3000) as usize;
+    let cases = env_u64("OP_PROPS_CASES").unwrap_or(4000) as usize;
     let seed = env_u64("OP_PROPS_SEED").unwrap_or(10);
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
@@ -291,6 +350,7 @@ fn check_verdict_and_shape_equal_the_runtime_on_random_one_op_specs() {
         let case = strategy.new_tree(&mut runner).expect("a case").current();
         let text = yaml(&case);
         let (chk, compiled) = check(&text);
+        let (chk_sym, _) = check(&with_symbol(&text));
         let rt = runtime(&case);
         let itp = compiled.as_ref().map(|c| interp(c, &case));
         let op = case.op();
@@ -300,6 +360,9 @@ fn check_verdict_and_shape_equal_the_runtime_on_random_one_op_specs() {
         let mut keys = Vec::new();
         if !chk.agrees(&rt) {
             keys.push(kind(&op, "check", &chk, &rt));
+        }
+        if !chk_sym.agrees(&rt) {
+            keys.push(kind(&op, "check with a symbol", &chk_sym, &rt));
         }
         if let Some(i) = &itp {
             if !i.agrees(&rt) {
@@ -312,7 +375,7 @@ fn check_verdict_and_shape_equal_the_runtime_on_random_one_op_specs() {
         bad += 1;
         e[2] += 1;
         let line = format!(
-            "#{n} {}\n      check:   {chk}\n      interp:  {}\n      runtime: {rt}",
+            "#{n} {}\n      check:   {chk}\n      check with `symbols: {{H: 1..}}`: {chk_sym}\n      interp:  {}\n      runtime: {rt}",
             case.describe(),
             itp.map(|v| v.to_string()).unwrap_or_else(|| "(not run: check refused)".into())
         );
@@ -333,8 +396,15 @@ fn check_verdict_and_shape_equal_the_runtime_on_random_one_op_specs() {
                 report.push('\n');
             }
         }
+        let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("op_props_disagreements.txt");
+        let saved = match std::fs::write(&file, &report) {
+            Ok(()) => format!(" (also written to {})", file.display()),
+            Err(_) => String::new(),
+        };
+        let summary: Vec<String> = groups.iter().map(|(k, l)| format!("  {k}: {}", l.len())).collect();
         panic!(
-            "{bad} of {cases} random one-op specs (seed {seed}): `fpn check` and fpn-runtime disagree\n{report}"
+            "{bad} of {cases} random one-op specs (seed {seed}): `fpn check` and fpn-runtime disagree{saved}\n{}\n{report}",
+            summary.join("\n")
         );
     }
 }
