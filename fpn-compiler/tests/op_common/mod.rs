@@ -359,7 +359,7 @@ fn runtime_result(case: &Case) -> R<Tensor> {
             };
             let bias = boolean(a.get("bias"), true)?;
             // The weight PyTorch's nn.Conv2d would hold: [out, cin / groups, kh, kw].
-            let cin_g = if groups == 0 { cin } else { cin / groups };
+            let cin_g = cin.checked_div(groups).unwrap_or(cin);
             let w = random([out, cin_g, kernel[0], kernel[1]], 5);
             let b = bias.then(|| Array1::<f32>::from_elem(out, 0.1));
             let p = Conv2dParams {
@@ -444,9 +444,9 @@ fn runtime_result(case: &Case) -> R<Tensor> {
             let views: Vec<_> = ts.iter().map(|t| t.view()).collect();
             match op.as_str() {
                 "add" => {
-                    let mut acc = fpn_runtime::add(views[0].clone(), views[1].clone()).map_err(rt)?;
+                    let mut acc = fpn_runtime::add(views[0], views[1]).map_err(rt)?;
                     for v in &views[2..] {
-                        fpn_runtime::add_assign(&mut acc, v.clone()).map_err(rt)?;
+                        fpn_runtime::add_assign(&mut acc, *v).map_err(rt)?;
                     }
                     Ok(acc)
                 }
