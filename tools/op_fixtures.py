@@ -459,6 +459,17 @@ def deliberate():
         ({"x": [3, 3, 3]}, up(1 / 3)),
         ({"x": [3, 7, 7]}, up(1.01)),
         ({"x": [3, 40, 40]}, up(1 / 3, mode="bilinear")),
+    ] + [
+        # every activation and norm form once, on a 1×1 and an odd size
+        ({"x": [c, h, w]}, a)
+        for (c, h, w) in ([1, 1, 1], [17, 7, 40])
+        for a in ACTS + [
+            {"gelu": {"approximate": "tanh"}},
+            {"leaky_relu": 0.2},
+            {"leaky_relu": {"slope": 0.1}},
+            "batch_norm",
+            {"batch_norm": {"eps": 0.001}},
+        ]
     ]
 
 
