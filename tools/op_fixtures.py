@@ -1,0 +1,531 @@
+#!/usr/bin/env python3
+"""Make the one-op PyTorch fixture that fpn-compiler/tests/op_fixtures.rs compares against.
+
+Generates a few hundred one-op specs (deterministic seed) over every primitive op of the spec
+language -- conv (every kernel/stride/dilation/padding form: n, [h, w], [top, bottom, left,
+right], `same`; groups; padding modes zeros/reflect/replicate/circular; bias), batch_norm, the
+activations, max_pool (dilation, ceil_mode), avg_pool (ceil_mode, count_include_pad), upsample
+(integer, float and non-integer scales like 1.16 and 17/7, [sh, sw] pairs, nearest/bilinear,
+align_corners, `match:` another input), and add/concat/mean/fuse of two inputs of possibly
+different shapes -- on inputs of 1-17 channels and heights/widths 1-40 (1 and odd included).
+Rejections are covered on purpose: windows larger than the input, reflect padding >= the size,
+circular padding > the size, pool padding > kernel/2 (also the dilated case `max_pool {kernel:
+2, stride: 1, padding: 2, dilation: 3}`), `same` with a stride, groups not dividing channels,
+merges of different shapes, nearest with align_corners, scales whose output is empty, and the
+f64 rounding of `upsample 1.16` on 25.
+
+Each case runs the PyTorch module/functional on a random input and records whether PyTorch
+accepted it and the output shape [C, H, W] (batch 1 dropped), or PyTorch's error message.
+
+Semantics follow docs/spec.md: `add`, `mean` and `fuse` need equal shapes (fpn does not
+broadcast), so they are computed through `torch.stack`, which refuses unequal shapes like fpn;
+`concat` is `torch.cat(dim=1)`; a `[top, bottom, left, right]` conv padding is
+`F.pad(x, (left, right, top, bottom), mode)` followed by the unpadded conv (as nn.Conv2d does for
+non-zero padding modes); `fuse` is BiFPN's fast normalized fusion.
+
+Fixture case fields (read by fpn-compiler/tests/op_fixtures.rs):
+  id      "<op>-<n>"
+  inputs  {"x": [C, H, W]} or {"x": [...], "y": [...]}
+  node    the op exactly as written in the spec (a JSON value, YAML flow style is the same)
+  from    the node's `from:` (only for `upsample: {match: y}`), else absent
+  yaml    the complete spec text
+  torch   {"accepted": true, "shape": [C, H, W]} or {"accepted": false, "error": "..."}
+
+Run from the repository root:  python3 tools/op_fixtures.py
+Writes fpn-compiler/tests/fixtures/ops_torch.json (deterministic for a given torch version).
+Needs: torch (CPU is enough). The checked-in fixture was made with the torch version recorded
+in its "torch" field.
+"""
+import json
+import math
+import os
+import random
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+OUT = os.path.join(ROOT, "fpn-compiler", "tests", "fixtures", "ops_torch.json")
+SEED = 10
+
+ACTS = ["relu", "relu6", "tanh", "sigmoid", "silu", "hardswish", "identity", "gelu", "leaky_relu"]
+MODES = ["zeros", "reflect", "replicate", "circular"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Spec text
+
+
+def fmt(v):
+    """A JSON value in YAML flow style (the spec's syntax)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        r = repr(v)
+        assert "e" not in r and "inf" not in r and "nan" not in r, r
+        return r
+    if isinstance(v, str):
+        return v
+    if isinstance(v, list):
+        return "[" + ", ".join(fmt(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {fmt(x)}" for k, x in v.items()) + "}"
+    raise TypeError(v)
+
+
+def spec_yaml(inputs, node, frm):
+    """The spec text of one case; the Rust tests render the same layout."""
+    ins = ", ".join(f"{k}: {fmt(v)}" for k, v in inputs.items())
+    if frm is not None:
+        assert isinstance(node, dict) and len(node) == 1
+        (op, args), = node.items()
+        n = f"{{from: {frm}, {op}: {fmt(args)}}}"
+    else:
+        n = fmt(node)
+    return f"name: OpCase\ninputs: {{{ins}}}\nnodes:\n  out: {n}\noutputs: [out]\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch
+
+
+def pair(v, default):
+    if v is None:
+        v = default
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def run_conv(x, a):
+    c = x.shape[1]
+    k = pair(a["kernel"], None)
+    s = pair(a.get("stride"), 1)
+    d = pair(a.get("dilation"), 1)
+    g = a.get("groups", 1)
+    mode = a.get("padding_mode", "zeros")
+    bias = a.get("bias", True)
+    p = a.get("padding", 0)
+    if isinstance(p, list) and len(p) == 4:
+        t, b, l, r = p
+        conv = nn.Conv2d(c, a["out"], k, s, padding=0, dilation=d, groups=g, bias=bias)
+        xp = F.pad(x, (l, r, t, b)) if mode == "zeros" else F.pad(x, (l, r, t, b), mode=mode)
+        return conv(xp)
+    if p != "same":
+        p = pair(p, 0)
+    conv = nn.Conv2d(c, a["out"], k, s, padding=p, dilation=d, groups=g, bias=bias, padding_mode=mode)
+    return conv(x)
+
+
+def run_act(x, node):
+    if isinstance(node, str):
+        name, arg = node, None
+    else:
+        (name, arg), = node.items()
+    if name == "leaky_relu":
+        slope = 0.01 if arg is None else (arg if isinstance(arg, (int, float)) else arg["slope"])
+        return nn.LeakyReLU(slope)(x)
+    if name == "gelu":
+        approx = "none" if arg is None else arg["approximate"]
+        return nn.GELU(approximate=approx)(x)
+    return {
+        "relu": nn.ReLU(),
+        "relu6": nn.ReLU6(),
+        "tanh": nn.Tanh(),
+        "sigmoid": nn.Sigmoid(),
+        "silu": nn.SiLU(),
+        "hardswish": nn.Hardswish(),
+        "identity": nn.Identity(),
+    }[name](x)
+
+
+def run_case(inputs, node):
+    torch.manual_seed(0)
+    xs = {k: torch.randn(1, *v) for k, v in inputs.items()}
+    x = xs["x"]
+    if isinstance(node, str):
+        op, a = node, None
+    else:
+        (op, a), = node.items()
+    if op == "conv":
+        return run_conv(x, a)
+    if op == "batch_norm":
+        eps = 1e-5 if a is None else a["eps"]
+        return nn.BatchNorm2d(x.shape[1], eps=eps).eval()(x)
+    if op in ACTS:
+        return run_act(x, node)
+    if op == "max_pool":
+        return nn.MaxPool2d(
+            pair(a["kernel"], None),
+            pair(a.get("stride"), a["kernel"]),
+            pair(a.get("padding"), 0),
+            pair(a.get("dilation"), 1),
+            ceil_mode=a.get("ceil_mode", False),
+        )(x)
+    if op == "avg_pool":
+        return nn.AvgPool2d(
+            pair(a["kernel"], None),
+            pair(a.get("stride"), a["kernel"]),
+            pair(a.get("padding"), 0),
+            ceil_mode=a.get("ceil_mode", False),
+            count_include_pad=a.get("count_include_pad", True),
+        )(x)
+    if op == "upsample":
+        if not isinstance(a, dict):
+            a = {"scale": a}
+        mode = a.get("mode", "nearest")
+        ac = a.get("align_corners", False)
+        # nn.Upsample passes align_corners=None for nearest unless it is set; the spec's
+        # `align_corners: false` with nearest is the PyTorch default, true is refused.
+        kw = {"align_corners": ac} if (mode == "bilinear" or ac) else {}
+        if "match" in a:
+            return F.interpolate(x, size=xs[a["match"]].shape[-2:], mode=mode, **kw)
+        s = a["scale"]
+        s = tuple(float(v) for v in s) if isinstance(s, list) else float(s)
+        return nn.Upsample(scale_factor=s, mode=mode, **kw)(x)
+    refs = a if isinstance(a, list) else a["in"]
+    ts = [xs[r] for r in refs]
+    if op == "concat":
+        return torch.cat(ts, dim=1)
+    if op == "add":
+        return torch.stack(ts).sum(0)
+    if op == "mean":
+        return torch.stack(ts).mean(0)
+    if op == "fuse":
+        eps = 1e-4 if isinstance(a, list) else a.get("eps", 1e-4)
+        w = F.relu(torch.ones(len(ts)))
+        return (torch.stack(ts) * w.view(-1, 1, 1, 1, 1)).sum(0) / (w.sum() + eps)
+    raise ValueError(op)
+
+
+def torch_verdict(inputs, node):
+    try:
+        with torch.no_grad():
+            y = run_case(inputs, node)
+    except Exception as e:  # noqa: BLE001 -- every PyTorch refusal is a verdict
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return {"accepted": False, "error": f"{type(e).__name__}: {msg}"[:300]}
+    assert y.shape[0] == 1
+    return {"accepted": True, "shape": list(y.shape[1:])}
+
+
+# ---------------------------------------------------------------------------------------------
+# Random configs
+
+
+class Gen:
+    def __init__(self, seed):
+        self.r = random.Random(seed)
+
+    def size(self):
+        """A height or width in 1..40, 1 and small sizes often."""
+        r = self.r.random()
+        if r < 0.15:
+            return 1
+        if r < 0.40:
+            return self.r.randint(2, 6)
+        return self.r.randint(1, 40)
+
+    def chans(self):
+        return self.r.randint(1, 17)
+
+    def shape(self):
+        return [self.chans(), self.size(), self.size()]
+
+    def form2(self, lo, hi, omit=None):
+        """An int argument as `n` or `[h, w]`, or omitted (None) when `omit` is a probability."""
+        if omit is not None and self.r.random() < omit:
+            return None
+        if self.r.random() < 0.6:
+            return self.r.randint(lo, hi)
+        return [self.r.randint(lo, hi), self.r.randint(lo, hi)]
+
+    def put(self, d, key, v):
+        if v is not None:
+            d[key] = v
+
+    # -- conv ---------------------------------------------------------------------------------
+    def conv(self):
+        r = self.r
+        c = self.chans()
+        x = [c, self.size(), self.size()]
+        groups = 1
+        gr = r.random()
+        if gr < 0.15:
+            groups = c  # depthwise
+        elif gr < 0.30:
+            divs = [g for g in range(2, c + 1) if c % g == 0] or [1]
+            groups = r.choice(divs)
+        elif gr < 0.35:
+            groups = r.randint(2, 5)  # may not divide
+        out = r.randint(1, 17)
+        if groups > 1 and r.random() < 0.9:
+            out = groups * r.randint(1, max(1, 17 // groups))
+        a = {"out": out, "kernel": self.form2(1, 7)}
+        self.put(a, "stride", self.form2(1, 3, omit=0.4))
+        pr = r.random()
+        if pr < 0.2:
+            pad = None
+        elif pr < 0.45:
+            pad = r.randint(0, 3)
+        elif pr < 0.6:
+            pad = [r.randint(0, 3), r.randint(0, 3)]
+        elif pr < 0.8:
+            pad = [r.randint(0, 3) for _ in range(4)]
+        else:
+            pad = "same"
+            if "stride" in a and r.random() < 0.7:
+                del a["stride"]
+        self.put(a, "padding", pad)
+        self.put(a, "dilation", self.form2(1, 3, omit=0.5))
+        if groups != 1 or r.random() < 0.2:
+            a["groups"] = groups
+        if r.random() < 0.25:
+            a["bias"] = r.random() < 0.5
+        if r.random() < 0.6:
+            a["padding_mode"] = r.choice(MODES)
+        return {"x": x}, {"conv": a}
+
+    # -- pools --------------------------------------------------------------------------------
+    def pool(self, is_max):
+        r = self.r
+        x = self.shape()
+        k = self.form2(1, 5)
+        a = {"kernel": k}
+        self.put(a, "stride", self.form2(1, 3, omit=0.35))
+        kk = pair(k, None)
+        if r.random() < 0.85:  # mostly legal padding
+            p = [r.randint(0, kk[0] // 2), r.randint(0, kk[1] // 2)]
+        else:
+            p = [r.randint(0, 3), r.randint(0, 3)]
+        if r.random() < 0.3:
+            a["padding"] = p if p[0] != p[1] else p[0]
+        elif r.random() < 0.5 and p[0] == p[1]:
+            a["padding"] = p[0]
+        if is_max:
+            self.put(a, "dilation", self.form2(1, 3, omit=0.5))
+        if r.random() < 0.5:
+            a["ceil_mode"] = r.random() < 0.7
+        if not is_max and r.random() < 0.4:
+            a["count_include_pad"] = r.random() < 0.5
+        return {"x": x}, {"max_pool" if is_max else "avg_pool": a}
+
+    # -- upsample -----------------------------------------------------------------------------
+    def scale(self):
+        r = self.r
+        pool = [2, 3, 4, 2.0, 0.5, 1.5, 1.16, 17 / 7, 15 / 11, 0.25, 0.3, 1.25, 2.5, 1 / 3, 0.75, 1.1, 0.9, 1.01]
+        if r.random() < 0.3:
+            return [r.choice(pool), r.choice(pool)]
+        return r.choice(pool)
+
+    def upsample(self):
+        r = self.r
+        x = self.shape()
+        kind = r.random()
+        if kind < 0.2:
+            return {"x": x}, {"upsample": self.scale()}
+        a = {}
+        ins = {"x": x}
+        if kind < 0.35:
+            y = [self.chans(), self.size(), self.size()]
+            ins["y"] = y
+            a["match"] = "y"
+        else:
+            a["scale"] = self.scale()
+        mode = r.random()
+        if mode < 0.5:
+            a["mode"] = "bilinear"
+        elif mode < 0.7:
+            a["mode"] = "nearest"
+        if r.random() < 0.4:
+            a["align_corners"] = r.random() < 0.6
+        return ins, {"upsample": a}
+
+    # -- merges -------------------------------------------------------------------------------
+    def merge(self, op):
+        r = self.r
+        x = self.shape()
+        y = list(x)
+        d = r.random()
+        if d < 0.2:
+            y[0] = self.chans()
+        elif d < 0.35:
+            y[1] = self.size()
+        elif d < 0.5:
+            y[2] = self.size()
+        elif d < 0.55:
+            y = self.shape()
+        ins = {"x": x, "y": y}
+        refs = ["x", "y"]
+        if op == "fuse" and r.random() < 0.4:
+            return ins, {"fuse": {"in": refs, "eps": r.choice([0.0001, 0.001, 0.01])}}
+        return ins, {op: refs}
+
+    def norm_or_act(self):
+        r = self.r
+        x = self.shape()
+        op = r.choice(ACTS + ["batch_norm"] * 2)
+        if op == "batch_norm":
+            return {"x": x}, ("batch_norm" if r.random() < 0.5 else {"batch_norm": {"eps": r.choice([0.001, 0.01, 0.1])}})
+        if op == "leaky_relu":
+            f = r.random()
+            if f < 0.3:
+                return {"x": x}, "leaky_relu"
+            if f < 0.6:
+                return {"x": x}, {"leaky_relu": r.choice([0.1, 0.2, 0.01])}
+            return {"x": x}, {"leaky_relu": {"slope": r.choice([0.1, 0.2, 0.01])}}
+        if op == "gelu" and r.random() < 0.5:
+            return {"x": x}, {"gelu": {"approximate": "tanh"}}
+        return {"x": x}, op
+
+
+# Deliberate cases: every rejection the issue names, and the rounding examples.
+def deliberate():
+    up = lambda s, **k: {"upsample": dict({"scale": s}, **k)}  # noqa: E731
+    return [
+        # window larger than the (padded) input
+        ({"x": [3, 2, 9]}, {"conv": {"out": 4, "kernel": 3}}),
+        ({"x": [3, 9, 2]}, {"conv": {"out": 4, "kernel": [1, 3]}}),
+        ({"x": [3, 1, 1]}, {"conv": {"out": 4, "kernel": 3, "padding": 1}}),
+        ({"x": [3, 4, 4]}, {"conv": {"out": 4, "kernel": 3, "dilation": 2}}),
+        ({"x": [3, 4, 4]}, {"conv": {"out": 4, "kernel": 3, "dilation": 2, "padding": [0, 0, 1, 0]}}),
+        ({"x": [3, 3, 3]}, {"max_pool": {"kernel": 4}}),
+        ({"x": [3, 3, 3]}, {"avg_pool": {"kernel": 4, "padding": 0}}),
+        ({"x": [3, 5, 5]}, {"max_pool": {"kernel": 3, "dilation": 3}}),
+        ({"x": [3, 1, 1]}, {"max_pool": {"kernel": 2, "ceil_mode": True}}),
+        ({"x": [3, 1, 1]}, {"max_pool": {"kernel": 3, "padding": 1, "ceil_mode": True}}),
+        # reflect / circular padding limits
+        ({"x": [3, 2, 2]}, {"conv": {"out": 4, "kernel": 3, "padding": 2, "padding_mode": "reflect"}}),
+        ({"x": [3, 3, 3]}, {"conv": {"out": 4, "kernel": 3, "padding": 2, "padding_mode": "reflect"}}),
+        ({"x": [3, 1, 5]}, {"conv": {"out": 4, "kernel": 3, "padding": 1, "padding_mode": "reflect"}}),
+        ({"x": [3, 5, 1]}, {"conv": {"out": 4, "kernel": 1, "padding": [0, 0, 0, 1], "padding_mode": "reflect"}}),
+        ({"x": [3, 2, 2]}, {"conv": {"out": 4, "kernel": 3, "padding": 2, "padding_mode": "circular"}}),
+        ({"x": [3, 2, 2]}, {"conv": {"out": 4, "kernel": 3, "padding": 3, "padding_mode": "circular"}}),
+        ({"x": [3, 1, 1]}, {"conv": {"out": 4, "kernel": 3, "padding": 1, "padding_mode": "circular"}}),
+        ({"x": [3, 1, 1]}, {"conv": {"out": 4, "kernel": 3, "padding": 1, "padding_mode": "replicate"}}),
+        ({"x": [3, 7, 7]}, {"conv": {"out": 4, "kernel": 3, "padding": "same", "padding_mode": "reflect"}}),
+        ({"x": [3, 1, 7]}, {"conv": {"out": 4, "kernel": 3, "padding": "same", "padding_mode": "reflect"}}),
+        ({"x": [3, 2, 2]}, {"conv": {"out": 4, "kernel": 4, "padding": "same", "padding_mode": "reflect"}}),
+        ({"x": [3, 5, 5]}, {"conv": {"out": 4, "kernel": 4, "padding": "same"}}),
+        ({"x": [3, 5, 5]}, {"conv": {"out": 4, "kernel": [2, 4], "dilation": [3, 1], "padding": "same"}}),
+        # `same` needs stride 1
+        ({"x": [3, 8, 8]}, {"conv": {"out": 4, "kernel": 3, "stride": 2, "padding": "same"}}),
+        ({"x": [3, 8, 8]}, {"conv": {"out": 4, "kernel": 3, "stride": [1, 2], "padding": "same"}}),
+        # groups
+        ({"x": [6, 8, 8]}, {"conv": {"out": 4, "kernel": 3, "groups": 4}}),
+        ({"x": [6, 8, 8]}, {"conv": {"out": 9, "kernel": 3, "groups": 3}}),
+        ({"x": [6, 8, 8]}, {"conv": {"out": 12, "kernel": 3, "groups": 6}}),
+        ({"x": [3, 8, 8]}, {"conv": {"out": 6, "kernel": 1, "groups": 6}}),
+        # zero stride / dilation
+        ({"x": [3, 8, 8]}, {"conv": {"out": 4, "kernel": 3, "stride": 0}}),
+        ({"x": [3, 8, 8]}, {"conv": {"out": 4, "kernel": 3, "dilation": 0}}),
+        ({"x": [3, 8, 8]}, {"max_pool": {"kernel": 2, "stride": 0}}),
+        # pool padding > kernel/2, PyTorch compares with the undilated kernel
+        ({"x": [3, 9, 9]}, {"max_pool": {"kernel": 2, "stride": 1, "padding": 2, "dilation": 3}}),
+        ({"x": [3, 9, 9]}, {"max_pool": {"kernel": 2, "stride": 1, "padding": 1, "dilation": 3}}),
+        ({"x": [3, 9, 9]}, {"max_pool": {"kernel": 3, "stride": 1, "padding": 2, "dilation": 2}}),
+        ({"x": [3, 9, 9]}, {"max_pool": {"kernel": 3, "stride": 1, "padding": 1, "dilation": 3}}),
+        ({"x": [3, 9, 9]}, {"max_pool": {"kernel": 3, "padding": 2}}),
+        ({"x": [3, 9, 9]}, {"max_pool": {"kernel": [3, 5], "padding": [1, 3]}}),
+        ({"x": [3, 9, 9]}, {"avg_pool": {"kernel": 3, "padding": 2}}),
+        ({"x": [3, 9, 9]}, {"avg_pool": {"kernel": 2, "stride": 1, "padding": 1}}),
+        ({"x": [3, 9, 9]}, {"avg_pool": {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}}),
+        ({"x": [3, 9, 9]}, {"avg_pool": {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True, "count_include_pad": False}}),
+        ({"x": [3, 8, 8]}, {"max_pool": {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}}),
+        ({"x": [3, 6, 6]}, {"max_pool": {"kernel": 2, "stride": 2, "padding": 1, "ceil_mode": True}}),
+        # merges of different shapes
+        ({"x": [3, 8, 8], "y": [3, 8, 7]}, {"add": ["x", "y"]}),
+        ({"x": [3, 8, 8], "y": [3, 1, 8]}, {"add": ["x", "y"]}),
+        ({"x": [3, 8, 8], "y": [1, 8, 8]}, {"add": ["x", "y"]}),
+        ({"x": [3, 8, 8], "y": [5, 8, 8]}, {"concat": ["x", "y"]}),
+        ({"x": [3, 8, 8], "y": [3, 4, 8]}, {"concat": ["x", "y"]}),
+        ({"x": [3, 8, 8], "y": [3, 8, 1]}, {"mean": ["x", "y"]}),
+        ({"x": [3, 8, 8], "y": [3, 9, 8]}, {"fuse": ["x", "y"]}),
+        ({"x": [3, 8, 8], "y": [3, 8, 8]}, {"fuse": {"in": ["x", "y"], "eps": 0.001}}),
+        # upsample
+        ({"x": [3, 8, 8]}, up(2, mode="nearest", align_corners=True)),
+        ({"x": [3, 8, 8], "y": [3, 5, 5]}, {"upsample": {"match": "y", "align_corners": True}}),
+        ({"x": [3, 8, 8], "y": [3, 5, 5]}, {"upsample": {"match": "y", "mode": "bilinear", "align_corners": True}}),
+        ({"x": [3, 1, 1], "y": [3, 17, 3]}, {"upsample": {"match": "y", "mode": "bilinear"}}),
+        ({"x": [3, 25, 5]}, {"upsample": [1.16, 1]}),
+        ({"x": [3, 25, 25]}, {"upsample": 1.16}),
+        ({"x": [3, 21, 21]}, up(17 / 7)),
+        ({"x": [3, 22, 22]}, up(15 / 11, mode="bilinear")),
+        ({"x": [3, 22, 21]}, up([15 / 11, 17 / 7], mode="bilinear", align_corners=True)),
+        ({"x": [3, 1, 1]}, up(0.5)),
+        ({"x": [3, 3, 1]}, up(0.3)),
+        ({"x": [3, 3, 3]}, up([1, 0.25])),
+        ({"x": [3, 3, 3]}, up(1 / 3)),
+        ({"x": [3, 7, 7]}, up(1.01)),
+        ({"x": [3, 40, 40]}, up(1 / 3, mode="bilinear")),
+    ] + [
+        # every activation and norm form once, on a 1×1 and an odd size
+        ({"x": [c, h, w]}, a)
+        for (c, h, w) in ([1, 1, 1], [17, 7, 40])
+        for a in ACTS + [
+            {"gelu": {"approximate": "tanh"}},
+            {"leaky_relu": 0.2},
+            {"leaky_relu": {"slope": 0.1}},
+            "batch_norm",
+            {"batch_norm": {"eps": 0.001}},
+        ]
+    ]
+
+
+def main():
+    g = Gen(SEED)
+    plan = [("deliberate", c) for c in deliberate()]
+    counts = {"conv": 140, "max_pool": 55, "avg_pool": 45, "upsample": 80, "norm_act": 30, "add": 15, "concat": 15, "mean": 12, "fuse": 12}
+    for kind, n in counts.items():
+        for _ in range(n):
+            if kind == "conv":
+                c = g.conv()
+            elif kind in ("max_pool", "avg_pool"):
+                c = g.pool(kind == "max_pool")
+            elif kind == "upsample":
+                c = g.upsample()
+            elif kind == "norm_act":
+                c = g.norm_or_act()
+            else:
+                c = g.merge(kind)
+            plan.append((kind, c))
+    cases = []
+    seen = set()
+    per_op = {}
+    for _, (inputs, node) in plan:
+        frm = None
+        if isinstance(node, dict) and "upsample" in node and isinstance(node["upsample"], dict) and "match" in node["upsample"]:
+            frm = "x"
+        key = json.dumps([inputs, node], sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        op = node if isinstance(node, str) else next(iter(node))
+        per_op[op] = per_op.get(op, 0) + 1
+        case = {"id": f"{op}-{per_op[op]}", "inputs": inputs, "node": node}
+        if frm is not None:
+            case["from"] = frm
+        case["yaml"] = spec_yaml(inputs, node, frm)
+        case["torch"] = torch_verdict(inputs, node)
+        cases.append(case)
+    doc = {
+        "generator": "tools/op_fixtures.py",
+        "torch": torch.__version__,
+        "seed": SEED,
+        "cases": cases,
+    }
+    with open(OUT, "w") as f:
+        f.write("{\n")
+        f.write(f'"generator": {json.dumps(doc["generator"])},\n"torch": {json.dumps(doc["torch"])},\n"seed": {SEED},\n')
+        f.write('"cases": [\n')
+        f.write(",\n".join(json.dumps(c, separators=(",", ":")) for c in cases))
+        f.write("\n]}\n")
+    acc = sum(c["torch"]["accepted"] for c in cases)
+    print(f"wrote {OUT}: {len(cases)} cases ({acc} accepted, {len(cases) - acc} refused by PyTorch)")
+    for op, n in sorted(per_op.items()):
+        print(f"  {op}: {n}")
+
+
+if __name__ == "__main__":
+    main()
