@@ -147,10 +147,33 @@ pub fn yaml(case: &Case) -> String {
     )
 }
 
-/// The same spec with an unused size symbol declared (`symbols: {H: 1..}`): every fixed size
-/// must still be checked (issue 10: a spec with symbols skipped every fixed-size check).
+/// The same spec with a size symbol in it (`symbols: {H: 1..}`, used by an extra input
+/// `sym_: [1, H, 1]` that the op does not read): every fixed size must still be checked (issue
+/// 10: a spec with symbols skipped every fixed-size check). The op's node gets an explicit
+/// `from:` when it had none, since the spec now has two inputs.
 pub fn with_symbol(text: &str) -> String {
-    text.replacen("name: OpCase\n", "name: OpCase\nsymbols: {H: 1..}\n", 1)
+    let first = text
+        .split("inputs: {")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .unwrap_or("x")
+        .trim()
+        .to_string();
+    let t = text
+        .replacen("name: OpCase\n", "name: OpCase\nsymbols: {H: 1..}\n", 1)
+        .replacen("inputs: {", "inputs: {sym_: [1, H, 1], ", 1);
+    let mut out = String::new();
+    for line in t.lines() {
+        match line.strip_prefix("  out: ") {
+            Some(op) if op.starts_with("{from:") => out.push_str(line),
+            Some(op) if op.starts_with('{') => out.push_str(&format!("  out: {{from: {first}, {}", &op[1..])),
+            // a bare op (`tanh`)
+            Some(op) => out.push_str(&format!("  out: {{from: {first}, {op}: null}}")),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// `fpn check`: compiles `text`; the verdict and, when accepted, the compiled spec.
