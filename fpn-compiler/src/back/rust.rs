@@ -1179,18 +1179,20 @@ impl Gen<'_> {
                     let x = view(0)?;
                     let (params, ptoks) = self.conv_params(node, c, s.act.unwrap_or(Activation::Identity))?;
                     match (s.add.is_some(), params == f.params) {
-                        (false, true) => quote!(let #out = self.#field.forward(#x)?;),
+                        (false, true) => quote!(let #out = self.#field.forward(#x, &#rt::ConvOpts::default())?;),
                         // A conv sharing its weights with an earlier one but not its geometry or
                         // fused activation.
-                        (false, false) => quote!(let #out = self.#field.forward_with(#x, &#ptoks)?;),
+                        (false, false) => {
+                            quote!(let #out = self.#field.forward(#x, &#rt::ConvOpts { params: Some(&#ptoks), ..Default::default() })?;)
+                        }
                         // The add fused into the conv's epilogue (input 1 is its other operand).
                         (true, true) => {
                             let r = view(1)?;
-                            quote!(let #out = self.#field.forward_add(#x, #r)?;)
+                            quote!(let #out = self.#field.forward(#x, &#rt::ConvOpts { residual: Some(#r), ..Default::default() })?;)
                         }
                         (true, false) => {
                             let r = view(1)?;
-                            quote!(let #out = self.#field.forward_add_with(#x, &#ptoks, #r)?;)
+                            quote!(let #out = self.#field.forward(#x, &#rt::ConvOpts { residual: Some(#r), params: Some(&#ptoks) })?;)
                         }
                     }
                 }
