@@ -5,7 +5,8 @@
 //! otherwise. Tiles are spread over rayon's pool; each gets bias + activation (+ residual)
 //! while it is still in cache.
 //!
-//! Depends on the kernel layer only (like [`crate::winograd`]); `conv` picks the path.
+//! Depends on the kernel layer (and the activation epilogues) only, like [`crate::winograd`];
+//! `conv` picks the path.
 //!
 //! Invariant: every function takes a [`Geom`] validated by `conv2d_out_shape` and slices of
 //! exactly its extents; the unsafe GEMM calls and output writes only touch indices proven in
