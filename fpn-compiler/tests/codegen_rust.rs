@@ -118,7 +118,10 @@ fn optimisations_are_applied() {
     let (g, a) = fpn3();
     let t = gen(&g, &a).expect("generates");
     // conv-BN-ReLU stem: one prepared conv with the folded bias and a ReLU epilogue, no batch_norm
-    assert!(t.contains("let v3_stem_relu = self.p_backbone_conv1.forward(v0_x.view())?;"));
+    // (calls compared without white space: the formatter breaks them over lines)
+    let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+    assert!(compact
+        .contains("letv3_stem_relu=self.p_backbone_conv1.forward(v0_x.view(),&fpn_runtime::ConvOpts::default())?;"));
     assert!(t.contains("Self::fold_bn(\n            &mut p_backbone_conv1_weight"));
     assert!(t.contains("p_backbone_conv1: fpn_runtime::Conv2d,"));
     // init builds convs infallibly, from_weights with `?`
@@ -126,9 +129,9 @@ fn optimisations_are_applied() {
     assert_eq!(t.matches("fpn_runtime::Conv2d::new(").count(), 7);
     // the shared head is folded and prepared once (SiLU epilogue, once per constructor) and
     // used twice with the stored params
-    assert_eq!(t.matches("self.p_head_conv.forward(").count(), 2);
+    assert_eq!(compact.matches("self.p_head_conv.forward(").count(), 2);
     assert_eq!(t.matches("act: fpn_runtime::Activation::Silu").count(), 2);
-    assert!(!t.contains("forward_with"));
+    assert!(!t.contains("params: Some("));
     // q.conv is an output itself, so its BN is not folded
     assert!(t.contains("fpn_runtime::batch_norm(v25_q_conv.view(), &self.p_q_bn)?"));
     // adds accumulate into a dying operand; standalone activations run in place
@@ -263,7 +266,7 @@ fn non_finite_constants_are_refused() {
 }
 
 #[test]
-fn shared_conv_with_other_params_calls_forward_with() {
+fn shared_conv_with_other_params_passes_them_in_the_options() {
     // Two convs share the weights of `shared` but not the padding: one prepared field, built
     // with the first conv's params; the second call passes its own.
     let mut b = Builder::new("M", &["H"]);
@@ -274,8 +277,15 @@ fn shared_conv_with_other_params_calls_forward_with() {
     b.output("y2", c2);
     let t = gen(&b.g, &b.a).expect("generates");
     assert_eq!(t.matches("p_shared: fpn_runtime::Conv2d,").count(), 1);
-    assert_eq!(t.matches("self.p_shared.forward(").count(), 1);
-    assert_eq!(t.matches(".forward_with(").count(), 1);
+    let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+    assert_eq!(compact.matches("self.p_shared.forward(").count(), 2);
+    assert_eq!(compact.matches("ConvOpts::default()").count(), 1);
+    assert_eq!(
+        compact
+            .matches("&fpn_runtime::ConvOpts{params:Some(&fpn_runtime::Conv2dParams{")
+            .count(),
+        1
+    );
     assert_eq!(t.matches("padding: [0, 0, 0, 0]").count(), 1);
     assert_clean(&t);
 }

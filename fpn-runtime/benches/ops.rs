@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use fpn_runtime::{add, conv2d, conv2d_into, upsample_nearest, Conv2d, Conv2dParams, Init, Resize, Tensor};
+use fpn_runtime::{add, conv2d, conv2d_into, upsample_nearest, Conv2d, Conv2dParams, ConvOpts, Init, Resize, Tensor};
 use ndarray::Array1;
 
 /// One benchmarked conv: name, input shape, weight shape, stride, padding.
@@ -224,7 +224,7 @@ fn prepared_summary() {
             black_box(conv2d_into(x.view(), w.view(), Some(b.view()), &p, out.view_mut()).ok());
         };
         let mut fast = || {
-            black_box(prep.forward_into(x.view(), out2.view_mut()).ok());
+            black_box(prep.forward_into(x.view(), &ConvOpts::default(), out2.view_mut()).ok());
         };
         let (mut t_free, mut t_fast) = (f64::INFINITY, f64::INFINITY);
         for _ in 0..5 {

@@ -3,6 +3,7 @@
 
 use ndarray::ArrayView4;
 
+use crate::kernel::simd;
 use crate::Tensor;
 
 /// A pointwise activation, also used as the fused epilogue of [`crate::conv2d`].
@@ -89,7 +90,8 @@ pub(crate) fn bias_activate_slice(xs: &mut [f32], bias: f32, a: Activation) {
             Activation::Tanh | Activation::Sigmoid | Activation::Silu | Activation::GeluTanh
         );
         if transcendental && simd() {
-            // SAFETY: the CPU has avx2 and fma (checked just above).
+            // SAFETY: `simd()` (checked just above) says the CPU has avx2 and fma, the only
+            // requirement of this build.
             unsafe { bias_activate_avx2(xs, bias, a) };
             return;
         }
@@ -108,19 +110,6 @@ pub(crate) fn bias_add_activate_slice(xs: &mut [f32], bias: f32, r: &[f32], a: A
         xs.iter_mut().zip(r).for_each(|(v, &r)| *v = (*v + bias) + r);
     }
     bias_activate_slice(xs, 0.0, a);
-}
-
-/// Whether the CPU runs the crate's AVX2 + FMA kernels (activations, Winograd transforms);
-/// std caches the detection.
-pub(crate) fn simd() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// AVX2 + FMA build of [`bias_activate_impl`].

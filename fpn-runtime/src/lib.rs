@@ -9,11 +9,14 @@
 //! The crate does not depend on the compiler.
 
 #![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod act;
 mod conv;
 mod error;
+mod gemm_conv;
 mod init;
+mod kernel;
 mod merge;
 mod norm;
 mod pool;
@@ -35,7 +38,7 @@ pub use norm::{batch_norm, batch_norm_inplace, batch_norm_into, fold_batch_norm,
 pub use pool::{
     avg_pool2d, avg_pool2d_into, max_pool2d, max_pool2d_into, pool2d_out_shape, pool_out_size, Pool2dParams,
 };
-pub use prepared::Conv2d;
+pub use prepared::{Conv2d, ConvOpts};
 pub use resize::{
     resize_out_shape, upsample_bilinear, upsample_bilinear_into, upsample_nearest, upsample_nearest_into, Resize,
 };

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use crate::conv::shape4;
 use crate::error::{invalid, mismatch, Error, Result};
+use crate::rules;
 use crate::Tensor;
 
 /// Parameters of [`max_pool2d`] / [`avg_pool2d`], mirroring `nn.MaxPool2d` / `nn.AvgPool2d`.
@@ -40,9 +41,9 @@ impl Pool2dParams {
     }
 }
 
-/// PyTorch's `pooling_output_shape`: output length of one pooled dim, or `None` if the
-/// parameters are invalid (zero kernel/stride/dilation, `pad > kernel / 2`) or the output
-/// would be empty.
+/// PyTorch's `pooling_output_shape` ([`rules::pool_axis`]): output length of one pooled dim, or
+/// `None` if the parameters are invalid ([`rules::validate_pool`]: zero kernel/stride/dilation,
+/// `pad > kernel / 2`), the output would be empty, or a size does not fit `i64`.
 pub fn pool_out_size(
     input: usize,
     kernel: usize,
@@ -51,41 +52,35 @@ pub fn pool_out_size(
     dilation: usize,
     ceil_mode: bool,
 ) -> Option<usize> {
-    if kernel == 0 || stride == 0 || dilation == 0 || pad > kernel / 2 {
-        return None;
-    }
-    let input_i = i128::try_from(input).ok()?;
-    let (k, s, p, d) = (kernel as i128, stride as i128, pad as i128, dilation as i128);
-    let span = input_i + 2 * p - d * (k - 1) - 1 + if ceil_mode { s - 1 } else { 0 };
-    let mut out = span.div_euclid(s) + 1;
-    // The last window must start inside the input or the left padding.
-    if ceil_mode && (out - 1) * s >= input_i + p {
-        out -= 1;
-    }
-    if out < 1 {
+    let i = |v: usize| i64::try_from(v).ok();
+    let (k, s, p, d) = (i(kernel)?, i(stride)?, i(pad)?, i(dilation)?);
+    rules::validate_pool([k, k], [s, s], [p, p], [d, d]).ok()?;
+    let axis = rules::PoolAxis {
+        kernel: k,
+        stride: s,
+        pad: p,
+        dilation: d,
+        ceil_mode,
+    };
+    let (out, conds) = rules::pool_axis(&i(input)?, &axis)?;
+    if !conds
+        .iter()
+        .all(|c| rules::Cond::<i64>::holds_for(c.kind, c.lhs, c.rhs))
+    {
         return None;
     }
     usize::try_from(out).ok()
 }
 
-/// Output shape of a pooling op, with errors like PyTorch's shape check.
+/// Output shape of a pooling op, with errors like PyTorch's shape check
+/// ([`rules::validate_pool`], then [`pool_out_size`] per axis).
 pub fn pool2d_out_shape(x_shape: [usize; 4], p: &Pool2dParams) -> Result<[usize; 4]> {
     const OP: &str = "pool2d";
-    if p.kernel.contains(&0) || p.stride.contains(&0) || p.dilation.contains(&0) {
-        return Err(invalid(
-            OP,
-            format!(
-                "kernel {:?}, stride {:?} and dilation {:?} must be at least 1",
-                p.kernel, p.stride, p.dilation
-            ),
-        ));
-    }
-    if p.padding[0] > p.kernel[0] / 2 || p.padding[1] > p.kernel[1] / 2 {
-        return Err(invalid(
-            OP,
-            format!("padding {:?} must be at most half of kernel {:?}", p.padding, p.kernel),
-        ));
-    }
+    // Saturating is exact here: the rule only bounds these from below and compares
+    // padding with half the kernel, so a value past i64::MAX gets the verdict it would get.
+    let sat = |v: [usize; 2]| v.map(|x| i64::try_from(x).unwrap_or(i64::MAX));
+    rules::validate_pool(sat(p.kernel), sat(p.stride), sat(p.padding), sat(p.dilation))
+        .map_err(|reason| invalid(OP, reason))?;
     let [n, c, h, w] = x_shape;
     if n == 0 || c == 0 || h == 0 || w == 0 {
         return Err(Error::InputSize(format!(

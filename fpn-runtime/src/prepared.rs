@@ -8,10 +8,26 @@
 
 use ndarray::{Array1, Array4, ArrayView4, ArrayViewMut4};
 
-use crate::conv::{check_params, conv2d_into_prepared, conv2d_out_shape, shape4, Conv2dParams};
-use crate::error::{invalid, mismatch, Result};
+use crate::conv::{conv2d_into_prepared, conv2d_out_shape, shape4, validate_params, Conv2dParams};
+use crate::error::{mismatch, Result};
 use crate::winograd;
 use crate::Tensor;
+
+/// Options of one [`Conv2d::forward`] / [`Conv2d::forward_into`] call; the default is the plain
+/// conv with the prepared parameters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConvOpts<'a> {
+    /// A tensor of the output's shape added before the activation, in the same pass over the
+    /// output: the result is `act((conv(x) + bias) + residual)`, equal to the conv with an
+    /// identity activation, then [`add`](crate::add) of `residual`, then the activation,
+    /// rounding included (a ResNet block's last conv, shortcut add and ReLU).
+    pub residual: Option<ArrayView4<'a, f32>>,
+    /// Parameters used instead of the prepared ones, for weights shared between convs that
+    /// differ in padding, stride, dilation, groups or fused activation: the call then equals
+    /// `conv2d(x, weight, Some(bias), params)`. The cached Winograd transform is used whenever
+    /// these parameters take the Winograd path (it depends on the weight only).
+    pub params: Option<&'a Conv2dParams>,
+}
 
 /// A 2-D convolution prepared once at load: `act(nn.Conv2d(x))` with a fixed weight, bias and
 /// parameters, equal to [`conv2d`](crate::conv2d) with the same operands.
@@ -45,26 +61,8 @@ impl std::fmt::Debug for Conv2d {
 /// Checks what can be checked without an input: parameters, weight dims, groups, bias length.
 fn validate(w_shape: [usize; 4], bias_len: Option<usize>, p: &Conv2dParams) -> Result<()> {
     const OP: &str = "Conv2d";
-    let [cout, cin_g, kh, kw] = w_shape;
-    check_params(OP, p)?;
-    if cout == 0 || cin_g == 0 || kh == 0 || kw == 0 {
-        return Err(invalid(OP, format!("the weight {w_shape:?} has an empty dimension")));
-    }
-    if cout % p.groups != 0 {
-        return Err(invalid(
-            OP,
-            format!(
-                "{cout} output channels (weight {w_shape:?}) are not divisible by {} groups",
-                p.groups
-            ),
-        ));
-    }
-    if cin_g.checked_mul(p.groups).is_none() {
-        return Err(invalid(
-            OP,
-            format!("{cin_g} input channels per group × {} groups overflows", p.groups),
-        ));
-    }
+    validate_params(OP, w_shape, p)?;
+    let cout = w_shape[0];
     if let Some(b) = bias_len {
         if b != cout {
             return Err(mismatch(
@@ -137,7 +135,8 @@ impl Conv2d {
         &self.bias
     }
 
-    /// The parameters [`forward`](Self::forward) uses.
+    /// The prepared parameters, which [`forward`](Self::forward) uses unless
+    /// [`ConvOpts::params`] overrides them.
     pub fn params(&self) -> &Conv2dParams {
         &self.params
     }
@@ -153,86 +152,29 @@ impl Conv2d {
         conv2d_out_shape(x_shape, shape4(&self.weight), &self.params)
     }
 
-    /// Convolves `x` (`[n, cin, h, w]`): equals
-    /// `conv2d(x, self.weight(), Some(self.bias()), self.params())`.
-    pub fn forward(&self, x: ArrayView4<f32>) -> Result<Tensor> {
-        self.forward_with(x, &self.params)
-    }
-
-    /// [`forward`](Self::forward) writing into `out`, which must have exactly
-    /// [`out_shape`](Self::out_shape)'s shape.
-    pub fn forward_into(&self, x: ArrayView4<f32>, out: ArrayViewMut4<f32>) -> Result<()> {
-        self.forward_into_with(x, &self.params, out)
-    }
-
-    /// The same weight and bias with other parameters `p` (for weights shared between convs
-    /// that differ in padding, stride or fused activation): equals
-    /// `conv2d(x, self.weight(), Some(self.bias()), p)`. The cached transform is used whenever
-    /// `p` takes the Winograd path.
-    pub fn forward_with(&self, x: ArrayView4<f32>, p: &Conv2dParams) -> Result<Tensor> {
+    /// Convolves `x` (`[n, cin, h, w]`) with the options `opts`: with the defaults this equals
+    /// `conv2d(x, self.weight(), Some(self.bias()), self.params())`; see [`ConvOpts`] for the
+    /// fused residual add and the parameter override.
+    pub fn forward(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>) -> Result<Tensor> {
+        let p = opts.params.unwrap_or(&self.params);
         let shape = conv2d_out_shape(shape4(&x), shape4(&self.weight), p)?;
         let mut out = crate::try_zeros(shape, "conv2d")?;
-        self.forward_into_with(x, p, out.view_mut())?;
+        self.forward_into(x, opts, out.view_mut())?;
         Ok(out)
     }
 
-    /// [`forward_with`](Self::forward_with) writing into `out`.
-    pub fn forward_into_with(&self, x: ArrayView4<f32>, p: &Conv2dParams, out: ArrayViewMut4<f32>) -> Result<()> {
+    /// [`forward`](Self::forward) writing into `out`, which must have exactly the output's shape
+    /// ([`out_shape`](Self::out_shape) for the default parameters) and may not alias
+    /// `opts.residual`.
+    pub fn forward_into(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>, out: ArrayViewMut4<f32>) -> Result<()> {
         conv2d_into_prepared(
             x,
             self.weight.view(),
             Some(self.bias.view()),
-            p,
+            opts.params.unwrap_or(&self.params),
             out,
             self.wino.as_deref(),
-            None,
-        )
-    }
-
-    /// `act((conv(x) + bias) + residual)` in one pass over the output, where `act` is the
-    /// parameters' activation: equals `forward` with an identity activation, then
-    /// [`add`](crate::add) of `residual`, then the activation, rounding included (a ResNet
-    /// block's last conv, shortcut add and ReLU). `residual` must have the output's shape.
-    pub fn forward_add(&self, x: ArrayView4<f32>, residual: ArrayView4<f32>) -> Result<Tensor> {
-        self.forward_add_with(x, &self.params, residual)
-    }
-
-    /// [`forward_add`](Self::forward_add) with other parameters `p` (see
-    /// [`forward_with`](Self::forward_with)).
-    pub fn forward_add_with(&self, x: ArrayView4<f32>, p: &Conv2dParams, residual: ArrayView4<f32>) -> Result<Tensor> {
-        let shape = conv2d_out_shape(shape4(&x), shape4(&self.weight), p)?;
-        let mut out = crate::try_zeros(shape, "conv2d")?;
-        self.forward_add_into_with(x, p, residual, out.view_mut())?;
-        Ok(out)
-    }
-
-    /// [`forward_add`](Self::forward_add) writing into `out` (the output's shape; it may not
-    /// alias `residual`).
-    pub fn forward_add_into(
-        &self,
-        x: ArrayView4<f32>,
-        residual: ArrayView4<f32>,
-        out: ArrayViewMut4<f32>,
-    ) -> Result<()> {
-        self.forward_add_into_with(x, &self.params, residual, out)
-    }
-
-    /// [`forward_add_with`](Self::forward_add_with) writing into `out`.
-    pub fn forward_add_into_with(
-        &self,
-        x: ArrayView4<f32>,
-        p: &Conv2dParams,
-        residual: ArrayView4<f32>,
-        out: ArrayViewMut4<f32>,
-    ) -> Result<()> {
-        conv2d_into_prepared(
-            x,
-            self.weight.view(),
-            Some(self.bias.view()),
-            p,
-            out,
-            self.wino.as_deref(),
-            Some(residual),
+            opts.residual,
         )
     }
 }

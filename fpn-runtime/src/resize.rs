@@ -7,18 +7,20 @@ use rayon::prelude::*;
 
 use crate::conv::shape4;
 use crate::error::{invalid, mismatch, Error, Result};
+use crate::rules;
 use crate::Tensor;
 
 /// Target of a resize: per-axis scale factors `[sh, sw]` or an explicit output size `[oh, ow]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Resize {
-    /// `scale_factor=(sh, sw)`: output size `floor(in * s)`, indices computed from `1 / s`.
+    /// `scale_factor=(sh, sw)`: output size `trunc(in · s)` in `f64`, indices computed from `1 / s`.
     Scale([f64; 2]),
     /// `size=(oh, ow)`: indices computed from `in / out`.
     Size([usize; 2]),
 }
 
-/// Output shape of an upsample of `x_shape` by `r`.
+/// Output shape of an upsample of `x_shape` by `r`: for a scale, `trunc(in · s)` computed in
+/// `f64` as PyTorch does ([`rules::upsample_axis`]).
 pub fn resize_out_shape(x_shape: [usize; 4], r: Resize) -> Result<[usize; 4]> {
     let [n, c, h, w] = x_shape;
     if n == 0 || c == 0 || h == 0 || w == 0 {
@@ -29,18 +31,15 @@ pub fn resize_out_shape(x_shape: [usize; 4], r: Resize) -> Result<[usize; 4]> {
     let (oh, ow) = match r {
         Resize::Size([oh, ow]) => (oh, ow),
         Resize::Scale(s) => {
-            if !s.iter().all(|v| v.is_finite() && *v > 0.0) {
-                return Err(invalid(
-                    "upsample",
-                    format!("scale factors {s:?} must be positive and finite"),
-                ));
-            }
+            // Only `upsample_bilinear` takes align_corners, so only the scale part of the rule
+            // can fail in the runtime.
+            rules::validate_upsample(Some(s), false, false).map_err(|reason| invalid("upsample", reason))?;
             let dim = |i: usize, s: f64| -> Result<usize> {
-                let v = (i as f64 * s).floor();
-                if v >= usize::MAX as f64 {
-                    return Err(Error::InputSize(format!("upsampling {i} by {s} overflows")));
-                }
-                Ok(v as usize)
+                let overflow = || Error::InputSize(format!("upsampling {i} by {s} overflows"));
+                let x = i64::try_from(i).map_err(|_| overflow())?;
+                // The output-size condition (≥ 1) is checked below, with the explicit sizes.
+                let (out, _) = rules::upsample_axis(&x, s).ok_or_else(overflow)?;
+                usize::try_from(out).map_err(|_| overflow())
             };
             (dim(h, s[0])?, dim(w, s[1])?)
         }

@@ -30,8 +30,8 @@
 
 use rayon::prelude::*;
 
-use crate::act::{bias_activate_slice, simd, Activation};
-use crate::conv::OutPtr;
+use crate::act::{bias_activate_slice, Activation};
+use crate::kernel::{sgemm, simd, Geom, Operands, OutPtr, Scratch, WINO_M, WINO_U, WINO_V};
 
 /// Smallest per-group channel counts worth the transforms.
 pub(crate) const MIN_CHANNELS: usize = 16;
@@ -55,21 +55,6 @@ const SPLIT_TILES: usize = 16;
 /// Largest number of tiles in one block (one task): `V` and `M` of a block are
 /// `36 · channels · TILES` floats each.
 const MAX_TILES: usize = 64;
-
-/// Geometry of a stride-1, dilation-1 3×3 conv (padding already applied for non-zero modes).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct WinoGeom {
-    pub n: usize,
-    pub cin: usize,
-    pub h: usize,
-    pub w: usize,
-    pub cout: usize,
-    pub pt: usize,
-    pub pl: usize,
-    pub oh: usize,
-    pub ow: usize,
-    pub groups: usize,
-}
 
 /// `G g Gᵀ` along one axis: 3 taps to 6 transformed values (the filter's polynomial at the
 /// points 0, 1, −1, 1/2, −2 divided by `∏(aⱼ − aₗ)`, and its leading tap for ∞).
@@ -140,47 +125,28 @@ pub(crate) fn transform_weights(cin_g: usize, w: &[f32], u: &mut [f32]) {
         });
 }
 
-thread_local! {
-    /// Per-thread `V` and `M` block buffers (taken out while in use, so re-entry is safe).
-    static BUFS: std::cell::Cell<(Vec<f32>, Vec<f32>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
-    /// The calling thread's weight-transform buffer.
-    static UBUF: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
 /// [`conv3x3`] with the weight transform done here, into the calling thread's reused buffer
 /// (the path of the free `conv2d`). Returns false (having written nothing) if that buffer
 /// cannot be allocated.
-pub(crate) fn conv3x3_transforming(
-    g: &WinoGeom,
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    act: Activation,
-    out: &mut [f32],
-) -> bool {
-    let cin_g = g.cin / g.groups;
+pub(crate) fn conv3x3_transforming(g: &Geom, ops: Operands, act: Activation, out: &mut [f32]) -> bool {
+    let Operands { x, w, bias } = ops;
+    let cin_g = g.cin_g();
     let Some(u_len) = weights_len(g.cout, cin_g) else {
         return false;
     };
-    let mut u = UBUF.take();
-    if u.len() < u_len {
-        u.clear();
-        if u.try_reserve_exact(u_len).is_err() {
-            return false;
-        }
-        u.resize(u_len, 0.0);
-    }
+    let Some(mut u) = Scratch::try_take(&WINO_U, u_len) else {
+        return false;
+    };
     transform_weights(cin_g, w, &mut u[..u_len]);
     conv3x3(g, x, &u[..u_len], bias, act, out);
-    UBUF.set(u);
     true
 }
 
 /// Runs the conv from the transformed weights `u` ([`transform_weights`] of the weight);
 /// `x`, `out` are standard-layout and match `g`, `u` has [`weights_len`] entries, `bias` has
 /// `cout` entries.
-pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
-    let (cin_g, cout_g) = (g.cin / g.groups, g.cout / g.groups);
+pub(crate) fn conv3x3(g: &Geom, x: &[f32], u: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
+    let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let (ty_n, tx_n) = (g.oh.div_ceil(4), g.ow.div_ceil(4));
     // At most n·oh·ow ≤ out.len(): cannot overflow.
     let total = g.n * ty_n * tx_n;
@@ -201,7 +167,7 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Act
     let chunk = cout_g.div_ceil(chunks).next_multiple_of(MIN_CHANNELS).min(cout_g);
     let chunks = cout_g.div_ceil(chunk);
 
-    let out_ptr = OutPtr(out.as_mut_ptr());
+    let out_ptr = OutPtr::new(out);
     let task = |t: usize| {
         let (grp, rest) = (t / (blocks * chunks), t % (blocks * chunks));
         let (blk, cc) = (rest / chunks, rest % chunks);
@@ -209,14 +175,9 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Act
         let t0 = blk * tiles;
         let t1 = (t0 + tiles).min(total);
         let nt = t1 - t0;
-        let (mut vb, mut mb) = BUFS.take();
         let (v_len, m_len) = (36 * v_stride(cin_g, tiles), 36 * v_stride(cout_g, tiles));
-        if vb.len() < v_len {
-            vb.resize(v_len, 0.0);
-        }
-        if mb.len() < m_len {
-            mb.resize(m_len, 0.0);
-        }
+        let mut vb = Scratch::take(&WINO_V, v_len);
+        let mut mb = Scratch::take(&WINO_M, m_len);
         let vs = v_stride(cin_g, tiles);
         let ms = v_stride(cout_g, tiles);
         let x_grp = XGrp { x, grp, cin_g };
@@ -229,43 +190,34 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Act
             t: t0,
         };
         let v = &mut vb[..v_len];
-        // SAFETY: the avx2/fma kernels are only called when the CPU has them.
-        unsafe {
-            if simd() {
-                input_transform_v4(&seg, &x_grp, v, vs, tiles);
-            } else {
-                input_transform(&seg, &x_grp, v, vs, tiles);
-            }
+        if simd() {
+            // SAFETY: `simd()` says the CPU has avx2 and fma, all this build needs.
+            unsafe { input_transform_v4(&seg, &x_grp, v, vs, tiles) };
+        } else {
+            input_transform(&seg, &x_grp, v, vs, tiles);
         }
         // 36 GEMMs m[ξ][co][t] = u[co][ξ][ci] · v[ξ][ci][t].
         let m = &mut mb[..m_len];
         let u_grp = &u[(grp * cout_g + c0) * 36 * cin_g..][..count * 36 * cin_g];
         for xi in 0..36 {
-            // SAFETY: lhs is count×cin_g (rs 36·cin_g) inside u_grp; rhs is cin_g×nt (cs cin_g)
-            // inside v; dst is count×nt (rs tiles) inside m.
+            let (m_xi, u_xi, v_xi) = (&mut m[xi * ms..], &u_grp[xi * cin_g..], &v[xi * vs..]);
+            // SAFETY: lhs is count×cin_g (rs 36·cin_g) inside u_grp from plane ξ on; rhs is
+            // cin_g×nt (rs tiles) inside plane ξ of v (vs ≥ cin_g·tiles); dst is count×nt (rs
+            // tiles) inside plane ξ of this task's own m (ms ≥ count·tiles).
             unsafe {
-                gemm::gemm(
+                sgemm(
                     count,
                     nt,
                     cin_g,
-                    m.as_mut_ptr().add(xi * ms),
-                    1,
-                    tiles as isize,
-                    false,
-                    u_grp.as_ptr().add(xi * cin_g),
-                    1,
-                    (36 * cin_g) as isize,
-                    v.as_ptr().add(xi * vs),
-                    1,
-                    tiles as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
+                    m_xi.as_mut_ptr(),
+                    tiles,
+                    u_xi.as_ptr(),
+                    36 * cin_g,
+                    v_xi.as_ptr(),
+                    tiles,
                     gemm::Parallelism::None,
-                );
-            }
+                )
+            };
         }
         let o = OutGrp {
             out: out_ptr,
@@ -276,7 +228,9 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Act
             bias,
             act,
         };
-        // SAFETY: as above; each task writes only its own tiles of its own channels.
+        // SAFETY: `o.out` points at the whole `[n, cout, oh, ow]` output (validated geometry);
+        // each task writes only its own tiles (block blk) of its own channels (group grp, chunk
+        // cc); the v4 build runs only when `simd()` says the CPU has avx2 and fma.
         unsafe {
             if simd() {
                 output_transform_v4(&seg, &o, m, ms, tiles);
@@ -284,7 +238,6 @@ pub(crate) fn conv3x3(g: &WinoGeom, x: &[f32], u: &[f32], bias: &[f32], act: Act
                 output_transform(&seg, &o, m, ms, tiles);
             }
         }
-        BUFS.set((vb, mb));
     };
     let tasks = g.groups * blocks * chunks;
     if threads > 1 && tasks > 1 {
@@ -303,7 +256,7 @@ fn v_stride(channels: usize, tiles: usize) -> usize {
 /// A block's tiles `t0..t1` of the `n × ty_n × tx_n` tile grid, iterated by tile-row runs.
 #[derive(Clone)]
 struct Segs<'a> {
-    g: &'a WinoGeom,
+    g: &'a Geom,
     ty_n: usize,
     tx_n: usize,
     t0: usize,
@@ -478,10 +431,7 @@ unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tile
 static ZEROS: [f32; 4 * MAX_TILES + 2] = [0.0; 4 * MAX_TILES + 2];
 
 /// Portable build of [`input_transform_impl`].
-///
-/// # Safety
-/// None beyond the slices' own bounds (kept `unsafe` to match the SIMD build).
-unsafe fn input_transform(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tiles: usize) {
+fn input_transform(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tiles: usize) {
     input_transform_impl(s, xg, v, vs, tiles)
 }
 
@@ -499,7 +449,8 @@ unsafe fn input_transform_v4(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tile
 /// # Safety
 /// As [`output_transform_impl`].
 unsafe fn output_transform(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
-    output_transform_impl(s, o, m, ms, tiles)
+    // SAFETY: the caller upholds `output_transform_impl`'s contract (this fn's own).
+    unsafe { output_transform_impl(s, o, m, ms, tiles) }
 }
 
 /// AVX2 + FMA build of [`output_transform_impl`].
@@ -508,5 +459,6 @@ unsafe fn output_transform(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: us
 /// As [`output_transform_impl`], and the CPU must support avx2 and fma.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
 unsafe fn output_transform_v4(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
-    output_transform_impl(s, o, m, ms, tiles)
+    // SAFETY: the caller upholds `output_transform_impl`'s contract (this fn's own).
+    unsafe { output_transform_impl(s, o, m, ms, tiles) }
 }

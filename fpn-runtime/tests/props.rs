@@ -207,7 +207,7 @@ fn check_prepared(c: &ConvCase, tol: f32, band: bool) -> std::result::Result<(),
                 return Err(format!("Conv2d::new refused a valid conv: {e}"));
             }
             // The deferred build reports the problem from forward instead.
-            return match deferred.forward(x.view()) {
+            return match deferred.forward(x.view(), &ConvOpts::default()) {
                 Err(_) => Ok(()),
                 Ok(_) => Err(format!("new refused ({e}) but the deferred conv ran")),
             };
@@ -219,7 +219,7 @@ fn check_prepared(c: &ConvCase, tol: f32, band: bool) -> std::result::Result<(),
     if !c.bias && prep.bias().iter().any(|&v| v != 0.0) {
         return Err("a conv without bias has a non-zero bias".into());
     }
-    let got = prep.forward(x.view());
+    let got = prep.forward(x.view(), &ConvOpts::default());
     let free = conv2d(x.view(), w.view(), bias.as_ref().map(|b| b.view()), &c.p);
     match (got, want, free) {
         (Ok(g), Some(wnt), Ok(f)) => {
@@ -229,11 +229,12 @@ fn check_prepared(c: &ConvCase, tol: f32, band: bool) -> std::result::Result<(),
             } else if g != f {
                 return Err("Conv2d::forward differs from conv2d".into());
             }
-            if deferred.forward(x.view()).ok().as_ref() != Some(&g) {
+            if deferred.forward(x.view(), &ConvOpts::default()).ok().as_ref() != Some(&g) {
                 return Err("new_deferred differs from new".into());
             }
             let mut out = Tensor::from_elem(g.dim(), f32::NAN);
-            prep.forward_into(x.view(), out.view_mut()).map_err(|e| e.to_string())?;
+            prep.forward_into(x.view(), &ConvOpts::default(), out.view_mut())
+                .map_err(|e| e.to_string())?;
             if out != g {
                 return Err("forward_into differs from forward".into());
             }
@@ -404,7 +405,7 @@ fn prepared_conv_takes_every_path() {
 }
 
 #[test]
-fn forward_add_equals_conv_then_add_then_act_exactly() {
+fn fused_residual_equals_conv_then_add_then_act_exactly() {
     // Every path: GEMM row bands, GEMM split over output channels (pointwise and im2col),
     // Winograd (cached transform), stem, depthwise, reflect padding; with and without bias.
     let cases = [
@@ -474,15 +475,27 @@ fn forward_add_equals_conv_then_add_then_act_exactly() {
             let conv = Conv2d::new(w, b, p).unwrap();
             let shape = conv.out_shape(xs).unwrap();
             let r = rand4(i as u64 ^ 11, shape);
-            let got = conv.forward_add(x.view(), r.view()).unwrap();
+            let with_r = ConvOpts {
+                residual: Some(r.view()),
+                ..ConvOpts::default()
+            };
+            let got = conv.forward(x.view(), &with_r).unwrap();
             let mut into = Tensor::from_elem(shape, f32::NAN);
-            conv.forward_add_into(x.view(), r.view(), into.view_mut()).unwrap();
-            assert_eq!(got, into, "case {i}: forward_add_into differs from forward_add");
+            conv.forward_into(x.view(), &with_r, into.view_mut()).unwrap();
+            assert_eq!(got, into, "case {i}: forward_into differs from forward");
             let plain = Conv2dParams {
                 act: Activation::Identity,
                 ..p
             };
-            let mut want = conv.forward_with(x.view(), &plain).unwrap();
+            let mut want = conv
+                .forward(
+                    x.view(),
+                    &ConvOpts {
+                        params: Some(&plain),
+                        ..ConvOpts::default()
+                    },
+                )
+                .unwrap();
             add_assign(&mut want, r.view()).unwrap();
             activate_inplace(&mut want, act);
             assert!(
@@ -494,7 +507,15 @@ fn forward_add_equals_conv_then_add_then_act_exactly() {
     // A residual of the wrong shape is an error, not a panic.
     let conv = Conv2d::new(rand4(1, [8, 4, 3, 3]), None, Conv2dParams::default()).unwrap();
     let x = rand4(2, [1, 4, 9, 9]);
-    assert!(conv.forward_add(x.view(), rand4(3, [1, 8, 9, 9]).view()).is_err());
+    assert!(conv
+        .forward(
+            x.view(),
+            &ConvOpts {
+                residual: Some(rand4(3, [1, 8, 9, 9]).view()),
+                ..ConvOpts::default()
+            }
+        )
+        .is_err());
 }
 
 #[test]
@@ -521,7 +542,15 @@ fn prepared_conv_shared_weights_with_other_params() {
             ..p
         },
     ] {
-        let got = prep.forward_with(x.view(), &q).unwrap();
+        let got = prep
+            .forward(
+                x.view(),
+                &ConvOpts {
+                    params: Some(&q),
+                    ..ConvOpts::default()
+                },
+            )
+            .unwrap();
         assert_eq!(got, conv2d(x.view(), w.view(), Some(b.view()), &q).unwrap(), "{q:?}");
         close(&got, &naive_conv(&x, &w, Some(&b), &q).unwrap(), 1e-4).unwrap();
     }
@@ -537,7 +566,7 @@ fn prepared_conv_errors_are_reported_not_panics() {
     let prep = Conv2d::new(w.clone(), None, p).unwrap();
     // Wrong input channels: the same typed error as conv2d, from forward and forward_into.
     let x = rand4(1, [1, 17, 20, 20]);
-    let e = prep.forward(x.view()).unwrap_err();
+    let e = prep.forward(x.view(), &ConvOpts::default()).unwrap_err();
     assert!(matches!(e, Error::ShapeMismatch { op: "conv2d", .. }), "{e}");
     assert_eq!(
         e.to_string(),
@@ -545,20 +574,24 @@ fn prepared_conv_errors_are_reported_not_panics() {
     );
     let mut out = Tensor::zeros((1, 32, 20, 20));
     assert!(matches!(
-        prep.forward_into(x.view(), out.view_mut()),
+        prep.forward_into(x.view(), &ConvOpts::default(), out.view_mut()),
         Err(Error::ShapeMismatch { .. })
     ));
     assert!(prep.out_shape([1, 17, 20, 20]).is_err());
     // Wrong output buffer, too small an input, empty batch.
     let x = rand4(1, [1, 16, 20, 20]);
     let mut wrong = Tensor::zeros((1, 32, 19, 20));
-    assert!(prep.forward_into(x.view(), wrong.view_mut()).is_err());
+    assert!(prep
+        .forward_into(x.view(), &ConvOpts::default(), wrong.view_mut())
+        .is_err());
     let tiny = Conv2d::new(w.clone(), None, Conv2dParams::default()).unwrap();
     assert!(matches!(
-        tiny.forward(rand4(1, [1, 16, 2, 2]).view()),
+        tiny.forward(rand4(1, [1, 16, 2, 2]).view(), &ConvOpts::default()),
         Err(Error::InputSize(_))
     ));
-    assert!(prep.forward(Tensor::zeros((0, 16, 5, 5)).view()).is_err());
+    assert!(prep
+        .forward(Tensor::zeros((0, 16, 5, 5)).view(), &ConvOpts::default())
+        .is_err());
     // Invalid construction: typed errors from new, the same refusal later from new_deferred.
     let bad_bias = Array1::zeros(31);
     let cases = [
@@ -578,7 +611,11 @@ fn prepared_conv_errors_are_reported_not_panics() {
         }
         let d = Conv2d::new_deferred(w, b, q);
         let cin = d.weight().dim().1 * q.groups.max(1);
-        assert!(d.forward(rand4(3, [1, cin, 8, 8]).view()).is_err(), "case {i}");
+        assert!(
+            d.forward(rand4(3, [1, cin, 8, 8]).view(), &ConvOpts::default())
+                .is_err(),
+            "case {i}"
+        );
         assert!(format!("{d:?}").starts_with("Conv2d"));
     }
 }
@@ -884,7 +921,13 @@ fn errors_are_reported_not_panics() {
     assert_eq!(pool_out_size(5, 2, 2, 0, 1, false), Some(2));
     assert_eq!(pool_out_size(1, 2, 2, 0, 1, false), None);
     assert_eq!(pool_out_size(5, 0, 2, 0, 1, false), None);
-    assert_eq!(pool_out_size(usize::MAX, 2, 2, 1, 1, false), Some(usize::MAX / 2 + 1));
+    // Sizes are computed in i64 by the shared rules: the largest input is i64::MAX (no tensor
+    // comes near it); past that the size is refused, not wrapped.
+    assert_eq!(
+        pool_out_size(i64::MAX as usize, 2, 2, 1, 1, false),
+        Some(i64::MAX as usize / 2 + 1)
+    );
+    assert_eq!(pool_out_size(usize::MAX, 2, 2, 1, 1, false), None);
 
     assert!(upsample_nearest(x.view(), Resize::Scale([0.0, 1.0])).is_err());
     assert!(upsample_nearest(x.view(), Resize::Scale([f64::NAN, 1.0])).is_err());

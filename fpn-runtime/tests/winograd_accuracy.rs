@@ -82,7 +82,7 @@ fn errors(c: usize, size: usize, relu_inputs: bool, seed: u64) -> (f64, f64, f64
     };
     let wino = Conv2d::new(w.clone(), None, p).unwrap();
     assert!(wino.has_winograd_weights());
-    let y_w = wino.forward(x.view()).unwrap();
+    let y_w = wino.forward(x.view(), &ConvOpts::default()).unwrap();
     let mut w5 = Tensor::zeros((c, c, 5, 5));
     w5.slice_mut(s![.., .., 1..4, 1..4]).assign(&w);
     let p5 = Conv2dParams {

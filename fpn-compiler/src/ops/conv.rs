@@ -464,21 +464,28 @@ impl OpDef for Conv {
         let out = &cx.out;
         let x = cx.view(0)?;
         let (params, ptoks) = gen.conv_params(cx.node, self, cx.stmt.act.unwrap_or(Activation::Identity))?;
-        Ok(match (cx.stmt.add.is_some(), params == *fparams) {
-            (false, true) => quote!(let #out = self.#field.forward(#x)?;),
-            // A conv sharing its weights with an earlier one but not its geometry or fused
-            // activation.
-            (false, false) => quote!(let #out = self.#field.forward_with(#x, &#ptoks)?;),
-            // The add fused into the conv's epilogue (input 1 is its other operand).
-            (true, true) => {
+        let rt = &gen.rt;
+        let some = quote!(::core::option::Option::Some);
+        // one entry point: the fused add's other operand (input 1) and, for a conv sharing its
+        // weights with an earlier one but not its geometry or fused activation, its own params
+        let residual = match cx.stmt.add {
+            Some(_) => {
                 let r = cx.view(1)?;
-                quote!(let #out = self.#field.forward_add(#x, #r)?;)
+                quote!(residual: #some(#r),)
             }
-            (true, false) => {
-                let r = cx.view(1)?;
-                quote!(let #out = self.#field.forward_add_with(#x, &#ptoks, #r)?;)
-            }
-        })
+            None => TokenStream::new(),
+        };
+        let own = if params == *fparams {
+            TokenStream::new()
+        } else {
+            quote!(params: #some(&#ptoks),)
+        };
+        let opts = match (residual.is_empty(), own.is_empty()) {
+            (true, true) => quote!(#rt::ConvOpts::default()),
+            (false, false) => quote!(#rt::ConvOpts { #residual #own }),
+            _ => quote!(#rt::ConvOpts { #residual #own ..::core::default::Default::default() }),
+        };
+        Ok(quote!(let #out = self.#field.forward(#x, &#opts)?;))
     }
 }
 

@@ -97,7 +97,15 @@ impl Exprs {
             v1_b.view(),
             fpn_runtime::Resize::Scale([2f64, 1f64]),
         )?;
-        let v4_s = self.p_c.forward_add(v0_a.view(), v3_u.view())?;
+        let v4_s = self
+            .p_c
+            .forward(
+                v0_a.view(),
+                &fpn_runtime::ConvOpts {
+                    residual: Some(v3_u.view()),
+                    ..Default::default()
+                },
+            )?;
         drop(v3_u);
         Ok(ExprsOutputs { s: v4_s })
     }

@@ -403,8 +403,12 @@ impl Fpn3 {
     pub fn forward(&self, inputs: Fpn3Inputs<'_>) -> fpn_runtime::Result<Fpn3Outputs> {
         Self::check_sizes(&inputs)?;
         let v0_x = inputs.x;
-        let v3_stem_relu = self.p_backbone_conv1.forward(v0_x.view())?;
-        let v5_c4_relu = self.p_backbone_conv2.forward(v3_stem_relu.view())?;
+        let v3_stem_relu = self
+            .p_backbone_conv1
+            .forward(v0_x.view(), &fpn_runtime::ConvOpts::default())?;
+        let v5_c4_relu = self
+            .p_backbone_conv2
+            .forward(v3_stem_relu.view(), &fpn_runtime::ConvOpts::default())?;
         let v6_c5 = fpn_runtime::max_pool2d(
             v5_c4_relu.view(),
             &fpn_runtime::Pool2dParams {
@@ -416,10 +420,16 @@ impl Fpn3 {
                 count_include_pad: true,
             },
         )?;
-        let v7_lat5 = self.p_fpn_lat5.forward(v6_c5.view())?;
-        let v8_lat4 = self.p_fpn_lat4.forward(v5_c4_relu.view())?;
+        let v7_lat5 = self
+            .p_fpn_lat5
+            .forward(v6_c5.view(), &fpn_runtime::ConvOpts::default())?;
+        let v8_lat4 = self
+            .p_fpn_lat4
+            .forward(v5_c4_relu.view(), &fpn_runtime::ConvOpts::default())?;
         drop(v5_c4_relu);
-        let v9_lat3 = self.p_fpn_lat3.forward(v3_stem_relu.view())?;
+        let v9_lat3 = self
+            .p_fpn_lat3
+            .forward(v3_stem_relu.view(), &fpn_runtime::ConvOpts::default())?;
         let v10_up5 = fpn_runtime::upsample_nearest(
             v7_lat5.view(),
             fpn_runtime::Resize::Scale([2f64, 2f64]),
@@ -461,11 +471,17 @@ impl Fpn3 {
             },
         )?;
         drop(v6_c5);
-        let v21_head3_act = self.p_head_conv.forward(v14_p3.view())?;
+        let v21_head3_act = self
+            .p_head_conv
+            .forward(v14_p3.view(), &fpn_runtime::ConvOpts::default())?;
         drop(v14_p3);
-        let v24_head4_act = self.p_head_conv.forward(v12_p4f.view())?;
+        let v24_head4_act = self
+            .p_head_conv
+            .forward(v12_p4f.view(), &fpn_runtime::ConvOpts::default())?;
         drop(v12_p4f);
-        let v25_q_conv = self.p_q_conv.forward(v16_avg3.view())?;
+        let v25_q_conv = self
+            .p_q_conv
+            .forward(v16_avg3.view(), &fpn_runtime::ConvOpts::default())?;
         drop(v16_avg3);
         let v26_q_bn = fpn_runtime::batch_norm(v25_q_conv.view(), &self.p_q_bn)?;
         Ok(Fpn3Outputs {

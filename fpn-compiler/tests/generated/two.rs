@@ -133,7 +133,7 @@ impl Two {
         )?;
         let v3_s = fpn_runtime::mean(&[v0_x.view(), v2_u.view()])?;
         drop(v2_u);
-        let v4_r = self.p_r.forward(v3_s.view())?;
+        let v4_r = self.p_r.forward(v3_s.view(), &fpn_runtime::ConvOpts::default())?;
         let v5_n = fpn_runtime::batch_norm(v1_y.view(), &self.p_n)?;
         let mut v6_n_act = v5_n;
         fpn_runtime::activate_inplace(&mut v6_n_act, fpn_runtime::Activation::Hardswish);

@@ -1,0 +1,372 @@
+//! The convolution algorithms that run on the GEMM engine or directly: a direct loop for
+//! convs with one input channel per group (depthwise), and `W[cout_g, cin_g·kh·kw] ×
+//! cols[cin_g·kh·kw, tile]` GEMMs where `cols` is the input itself for pointwise convs and an
+//! im2col tile (a band of output rows, so the buffer stays near [`COL_BUDGET`] floats)
+//! otherwise. Tiles are spread over rayon's pool; each gets bias + activation (+ residual)
+//! while it is still in cache.
+//!
+//! Depends on the kernel layer (and the activation epilogues) only, like [`crate::winograd`];
+//! `conv` picks the path.
+//!
+//! Invariant: every function takes a [`Geom`] validated by `conv2d_out_shape` and slices of
+//! exactly its extents; the unsafe GEMM calls and output writes only touch indices proven in
+//! range by that validation.
+
+use rayon::prelude::*;
+
+use crate::act::{bias_activate_slice, bias_add_activate_slice, Activation};
+use crate::kernel::{sgemm, Geom, Operands, OutPtr, Scratch, COLS, PAR_MIN_MACS, PHASES};
+
+/// Target size (in f32s) of one im2col tile: 1 MiB, the L2 of one core here; measured best
+/// among 0.5/1/4/16 MiB on the FPN shapes.
+const COL_BUDGET: usize = 1 << 18;
+
+/// Range `lo..hi` of output columns whose input column `ox*s + off - pad` lies in `0..w`.
+#[inline]
+fn valid_range(ow: usize, s: usize, off: usize, pad: usize, w: usize) -> (usize, usize) {
+    let lo = if off >= pad { 0 } else { (pad - off).div_ceil(s) };
+    let end = pad + w;
+    let hi = if end <= off { 0 } else { (end - off).div_ceil(s).min(ow) };
+    (lo.min(hi), hi)
+}
+
+/// Direct loop for convs with one input channel per group (depthwise, channel multiplier ok).
+pub(crate) fn depthwise(g: &Geom, ops: Operands, act: Activation, out: &mut [f32]) {
+    let Operands { x, w, bias } = ops;
+    let plane = g.oh * g.ow;
+    let cout_g = g.cout_g();
+    let kernel = |(idx, oplane): (usize, &mut [f32])| {
+        let (n, co) = (idx / g.cout, idx % g.cout);
+        let ci = co / cout_g;
+        let xin = &x[(n * g.cin + ci) * g.h * g.w..][..g.h * g.w];
+        let wk = &w[co * g.kh * g.kw..][..g.kh * g.kw];
+        oplane.fill(0.0);
+        for oy in 0..g.oh {
+            let orow = &mut oplane[oy * g.ow..][..g.ow];
+            for ky in 0..g.kh {
+                let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                if iy < 0 || iy >= g.h as isize {
+                    continue;
+                }
+                let irow = &xin[iy as usize * g.w..][..g.w];
+                for kx in 0..g.kw {
+                    let wv = wk[ky * g.kw + kx];
+                    let off = kx * g.dw;
+                    let (lo, hi) = valid_range(g.ow, g.sw, off, g.pl, g.w);
+                    if lo >= hi {
+                        continue;
+                    }
+                    let first = lo * g.sw + off - g.pl;
+                    if g.sw == 1 {
+                        let src = &irow[first..first + (hi - lo)];
+                        for (o, &i) in orow[lo..hi].iter_mut().zip(src) {
+                            *o += wv * i;
+                        }
+                    } else {
+                        for (o, &i) in orow[lo..hi].iter_mut().zip(irow[first..].iter().step_by(g.sw)) {
+                            *o += wv * i;
+                        }
+                    }
+                }
+            }
+        }
+        bias_activate_slice(oplane, bias[co], act);
+    };
+    if g.macs() >= PAR_MIN_MACS {
+        out.par_chunks_mut(plane).enumerate().for_each(kernel);
+    } else {
+        out.chunks_mut(plane).enumerate().for_each(kernel);
+    }
+}
+
+/// GEMM-based conv (pointwise directly, otherwise im2col in row bands); with `residual` (the
+/// output's shape) the epilogue computes `act((conv + bias) + residual)`.
+pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<&[f32]>) {
+    let Operands { x, w, bias } = ops;
+    let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
+    let k = cin_g * g.kh * g.kw;
+    let hw_out = g.oh * g.ow;
+    let blocks = Blocks {
+        out: OutPtr::new(out),
+        k,
+        hw_out,
+        bias,
+        residual,
+        act,
+    };
+    if let Some(chunk) = channel_split(g) {
+        return gemm_conv_by_channels(g, x, w, &blocks, chunk);
+    }
+    let hw_in = g.h * g.w;
+    let pointwise = g.pointwise();
+    let threads = rayon::current_num_threads().max(1);
+    let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
+    // Rows per band: the im2col budget, then split further so every thread has work.
+    let budget_cols = if pointwise { 1 << 14 } else { (COL_BUDGET / k).max(1) };
+    let mut rows = (budget_cols / g.ow).clamp(1, g.oh);
+    if parallel {
+        // Two bands per thread balance load without shrinking the GEMMs much (measured).
+        let want = 2 * threads;
+        let per_img = g.n * g.groups;
+        if per_img < want {
+            let bands = want.div_ceil(per_img);
+            rows = rows.min(g.oh.div_ceil(bands)).max(1);
+        }
+    }
+    let bands = g.oh.div_ceil(rows);
+    let tasks = g.n * g.groups * bands;
+    let task = |t: usize| {
+        let (img_group, band) = (t / bands, t % bands);
+        let (n, grp) = (img_group / g.groups, img_group % g.groups);
+        let oy0 = band * rows;
+        let oy1 = (oy0 + rows).min(g.oh);
+        let nc = (oy1 - oy0) * g.ow;
+        let x_img = &x[(n * g.cin + grp * cin_g) * hw_in..][..cin_g * hw_in];
+        let w_grp = &w[grp * cout_g * k..][..cout_g * k];
+        let o_base = (n * g.cout + grp * cout_g) * hw_out + oy0 * g.ow;
+        let gemm_par = if parallel && tasks < threads {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        let mut cols = (!pointwise).then(|| Scratch::take(&COLS, k * nc));
+        let (rhs, rhs_rs) = gemm_rhs(g, x_img, cols.as_deref_mut(), oy0, oy1);
+        // SAFETY: the block, rows oy0..oy1 of channels grp·cout_g.. of image n, lies inside the
+        // output by the validated geometry (o_base + (cout_g − 1)·hw_out + nc ≤ out.len()), and
+        // only this task writes it (tasks are distinct (image, group, band)s); w_grp is the
+        // group's cout_g×k weights, rhs is k×nc (row stride rhs_rs) by `gemm_rhs`.
+        unsafe { blocks.run(o_base, grp * cout_g, cout_g, nc, w_grp, rhs, rhs_rs, gemm_par) };
+    };
+    if parallel && tasks >= threads {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
+/// Output channels per task when a conv is better split over output channels than over output
+/// rows: small feature maps (ResNet's 14×14 and 7×7 stages, FPN's coarse levels) with many
+/// channels, where row bands would give every thread a thin GEMM that re-packs the whole weight
+/// matrix (measured: 1.3–2× slower there). `None` keeps the row bands.
+fn channel_split(g: &Geom) -> Option<usize> {
+    let threads = rayon::current_num_threads().max(1);
+    let k = g.cin_g() * g.kh * g.kw;
+    let hw_out = g.oh * g.ow;
+    let pointwise = g.pointwise();
+    let cols_len = if pointwise { 0 } else { k.checked_mul(hw_out)? };
+    let small = hw_out <= SPLIT_MAX_PIXELS && g.cout_g() >= 2 * threads * 16;
+    if threads < 2 || g.macs() < PAR_MIN_MACS || !small || cols_len > 4 * COL_BUDGET {
+        return None;
+    }
+    let want = SPLIT_TASKS * threads;
+    Some(g.cout_g().div_ceil(want).next_multiple_of(16))
+}
+
+/// Largest output plane (pixels) split over output channels. Measured on ResNet-50 shapes at 2
+/// threads: 28×28 and smaller gain 5–60% (7×7 1×1 512→2048: 1.40 → 0.72 ms), 56×56 is even.
+const SPLIT_MAX_PIXELS: usize = 1024;
+
+/// Channel-split tasks per thread (2 balanced better than 1 or 4 in the same measurement).
+const SPLIT_TASKS: usize = 2;
+
+/// [`gemm_conv`] split over output channels: per image and group, one im2col of all output
+/// pixels (shared, read-only), then one GEMM task per `chunk` output channels.
+fn gemm_conv_by_channels(g: &Geom, x: &[f32], w: &[f32], blocks: &Blocks, chunk: usize) {
+    let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
+    let (k, hw_out) = (blocks.k, blocks.hw_out);
+    let hw_in = g.h * g.w;
+    let mut cols = (!g.pointwise()).then(|| Scratch::take(&COLS, k * hw_out));
+    for n in 0..g.n {
+        for grp in 0..g.groups {
+            let x_img = &x[(n * g.cin + grp * cin_g) * hw_in..][..cin_g * hw_in];
+            let (rhs, rhs_rs) = gemm_rhs(g, x_img, cols.as_deref_mut(), 0, g.oh);
+            let tasks = cout_g.div_ceil(chunk);
+            (0..tasks).into_par_iter().for_each(|t| {
+                let c0 = t * chunk;
+                let m = chunk.min(cout_g - c0);
+                let c = grp * cout_g + c0;
+                let o_base = (n * g.cout + c) * hw_out;
+                // SAFETY: the block, channels c..c + m of image n (all pixels), lies inside the
+                // output by the validated geometry, and only this task writes it (tasks are
+                // distinct channel chunks); the lhs is those channels' m×k weights, rhs is
+                // k×hw_out (row stride rhs_rs) by `gemm_rhs`.
+                unsafe {
+                    blocks.run(
+                        o_base,
+                        c,
+                        m,
+                        hw_out,
+                        &w[c * k..][..m * k],
+                        rhs,
+                        rhs_rs,
+                        gemm::Parallelism::None,
+                    )
+                };
+            });
+        }
+    }
+}
+
+/// The GEMM's right-hand side `[cin_g·kh·kw, (oy1 − oy0)·ow]` for output rows `oy0..oy1` and its
+/// row stride: the input itself from row `oy0` on for a pointwise conv (`cols` None), else the
+/// im2col tile written into `cols`.
+fn gemm_rhs<'a>(g: &Geom, x_img: &'a [f32], cols: Option<&'a mut [f32]>, oy0: usize, oy1: usize) -> (&'a [f32], usize) {
+    let nc = (oy1 - oy0) * g.ow;
+    match cols {
+        None => (&x_img[oy0 * g.ow..], g.h * g.w),
+        Some(cols) => {
+            let tile = &mut cols[..g.cin_g() * g.kh * g.kw * nc];
+            im2col(g, x_img, oy0, oy1, tile);
+            (tile, nc)
+        }
+    }
+}
+
+/// What every GEMM task of one conv shares: the output, the GEMM depth `k`, the output plane
+/// size `hw_out` (the row stride of a block) and the epilogue's operands.
+struct Blocks<'a> {
+    out: OutPtr,
+    k: usize,
+    hw_out: usize,
+    bias: &'a [f32],
+    residual: Option<&'a [f32]>,
+    act: Activation,
+}
+
+impl Blocks<'_> {
+    /// One task's output block, `m` channels from channel `c` (of all groups) × `nc` pixels from
+    /// output index `o_base` on: `block = lhs[m×k] · rhs[k×nc]`, then per channel the bias, the
+    /// residual at the same indices (if any) and the activation, while the block is in cache.
+    ///
+    /// # Safety
+    /// `o_base + (m − 1)·hw_out + nc` must not exceed the output's length, no other thread may
+    /// access the block during the call, `lhs` must hold `m·k` values and `rhs` `k` rows of
+    /// stride `rhs_rs` (the last `nc` long).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run(
+        &self,
+        o_base: usize,
+        c: usize,
+        m: usize,
+        nc: usize,
+        lhs: &[f32],
+        rhs: &[f32],
+        rhs_rs: usize,
+        par: gemm::Parallelism,
+    ) {
+        let (k, hw_out) = (self.k, self.hw_out);
+        // SAFETY: o_base is inside the output (contract).
+        let dst = unsafe { self.out.get().add(o_base) };
+        // SAFETY: lhs is m×k (rs k) and rhs k×nc (rs rhs_rs) by the contract; dst is the m×nc
+        // block (rs hw_out), inside the output and this task's alone.
+        unsafe { sgemm(m, nc, k, dst, hw_out, lhs.as_ptr(), k, rhs.as_ptr(), rhs_rs, par) };
+        for co in 0..m {
+            // SAFETY: row co of the block (contract), not aliased by any other live reference.
+            let seg = unsafe { std::slice::from_raw_parts_mut(dst.add(co * hw_out), nc) };
+            let b = self.bias[c + co];
+            match self.residual {
+                Some(r) => bias_add_activate_slice(seg, b, &r[o_base + co * hw_out..][..nc], self.act),
+                None => bias_activate_slice(seg, b, self.act),
+            }
+        }
+    }
+}
+
+/// Writes the im2col matrix `[cin_g·kh·kw, (oy1-oy0)·ow]` of output rows `oy0..oy1`.
+fn im2col(g: &Geom, x_img: &[f32], oy0: usize, oy1: usize, cols: &mut [f32]) {
+    if g.sw > 1 {
+        return im2col_strided(g, x_img, oy0, oy1, cols);
+    }
+    let nc = (oy1 - oy0) * g.ow;
+    let hw = g.h * g.w;
+    let mut rows = cols.chunks_exact_mut(nc);
+    for ci in 0..g.cin_g() {
+        let xin = &x_img[ci * hw..][..hw];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let Some(row) = rows.next() else { return };
+                let off = kx * g.dw;
+                let (lo, hi) = valid_range(g.ow, 1, off, g.pl, g.w);
+                for (oy, dst) in (oy0..oy1).zip(row.chunks_exact_mut(g.ow)) {
+                    let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                    if iy < 0 || iy >= g.h as isize || lo >= hi {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let irow = &xin[iy as usize * g.w..][..g.w];
+                    dst[..lo].fill(0.0);
+                    dst[hi..].fill(0.0);
+                    let first = lo + off - g.pl;
+                    dst[lo..hi].copy_from_slice(&irow[first..first + (hi - lo)]);
+                }
+            }
+        }
+    }
+}
+
+/// [`im2col`] for horizontal stride `sw > 1`: each input row the band needs is split once into
+/// its `sw` column phases (`phase[p][j] = row[j·sw + p]`), after which every tap's outputs are
+/// one contiguous copy from a phase instead of a strided gather.
+fn im2col_strided(g: &Geom, x_img: &[f32], oy0: usize, oy1: usize, cols: &mut [f32]) {
+    let nc = (oy1 - oy0) * g.ow;
+    let hw = g.h * g.w;
+    let pw = g.w.div_ceil(g.sw);
+    let row_len = g.sw * pw;
+    // Input rows iy_lo..iy_hi (clipped to the image) feed output rows oy0..oy1.
+    let iy_lo = (oy0 * g.sh).saturating_sub(g.pt).min(g.h);
+    let iy_hi = ((oy1 - 1) * g.sh + (g.kh - 1) * g.dh + 1).saturating_sub(g.pt).min(g.h);
+    let mut phases = Scratch::zeroed(&PHASES, (iy_hi - iy_lo).max(1) * row_len);
+    let taps: Vec<(usize, usize)> = (0..g.kw)
+        .map(|kx| valid_range(g.ow, g.sw, kx * g.dw, g.pl, g.w))
+        .collect();
+    for ci in 0..g.cin_g() {
+        let xin = &x_img[ci * hw..][..hw];
+        for (iy, prow) in (iy_lo..iy_hi).zip(phases.chunks_exact_mut(row_len)) {
+            split_phases(&xin[iy * g.w..][..g.w], g.sw, pw, prow);
+        }
+        for ky in 0..g.kh {
+            let base = (ci * g.kh + ky) * g.kw * nc;
+            for oy in oy0..oy1 {
+                let seg = (oy - oy0) * g.ow;
+                let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                let inside = iy >= 0 && iy < g.h as isize;
+                for (kx, &(lo, hi)) in taps.iter().enumerate() {
+                    let dst = &mut cols[base + kx * nc + seg..][..g.ow];
+                    if !inside || lo >= hi {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    dst[..lo].fill(0.0);
+                    dst[hi..].fill(0.0);
+                    // Input column of output `lo`: lo·sw + kx·dw − pl = j0·sw + p.
+                    let ix = lo * g.sw + kx * g.dw - g.pl;
+                    let (j0, p) = (ix / g.sw, ix % g.sw);
+                    let prow = &phases[(iy as usize - iy_lo) * row_len..][..row_len];
+                    dst[lo..hi].copy_from_slice(&prow[p * pw + j0..][..hi - lo]);
+                }
+            }
+        }
+    }
+}
+
+/// Splits `row` into its `sw` column phases: `out[p·pw + j] = row[j·sw + p]`.
+#[inline]
+fn split_phases(row: &[f32], sw: usize, pw: usize, out: &mut [f32]) {
+    if sw == 2 {
+        let (p0, p1) = out.split_at_mut(pw);
+        let pairs = row.chunks_exact(2);
+        if let [last] = pairs.remainder() {
+            p0[row.len() / 2] = *last;
+        }
+        for ((a, b), pair) in p0.iter_mut().zip(p1.iter_mut()).zip(pairs) {
+            *a = pair[0];
+            *b = pair[1];
+        }
+    } else {
+        for (j, chunk) in row.chunks(sw).enumerate() {
+            for (p, &v) in chunk.iter().enumerate() {
+                out[p * pw + j] = v;
+            }
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The kernel layer under the convolution algorithms ([`crate::gemm_conv`] and
+//! [`crate::winograd`]): what they share, so neither depends on the other.
+//!
+//! - [`Geom`], [`Operands`]: the validated geometry and operands of one convolution;
+//! - [`sgemm`]: the one call into the `gemm` crate;
+//! - [`OutPtr`]: the output pointer shared by tasks that write disjoint regions;
+//! - [`Scratch`]: per-thread reusable buffers (im2col tiles, Winograd blocks);
+//! - [`simd`]: the CPU-feature decision, taken once per process.
+//!
+//! Invariant: every `unsafe` use here is sound given the contract in the item's `# Safety`
+//! section; the callers establish it from a [`Geom`] validated by `conv2d_out_shape`.
+
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
+use std::sync::OnceLock;
+use std::thread::LocalKey;
+
+/// Below this many multiply-adds a conv runs on the calling thread only.
+pub(crate) const PAR_MIN_MACS: usize = 1 << 18;
+
+/// Validated geometry of one convolution (padding already applied for non-zero modes).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geom {
+    /// Batch.
+    pub n: usize,
+    /// Input channels (all groups).
+    pub cin: usize,
+    /// Input height (padded for non-zero padding modes).
+    pub h: usize,
+    /// Input width (padded for non-zero padding modes).
+    pub w: usize,
+    /// Output channels (all groups).
+    pub cout: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Vertical stride.
+    pub sh: usize,
+    /// Horizontal stride.
+    pub sw: usize,
+    /// Vertical dilation.
+    pub dh: usize,
+    /// Horizontal dilation.
+    pub dw: usize,
+    /// Zero padding on top (the bottom is implied by `oh`).
+    pub pt: usize,
+    /// Zero padding on the left (the right is implied by `ow`).
+    pub pl: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Channel groups.
+    pub groups: usize,
+}
+
+impl Geom {
+    /// Input channels per group.
+    pub(crate) fn cin_g(&self) -> usize {
+        self.cin / self.groups
+    }
+
+    /// Output channels per group.
+    pub(crate) fn cout_g(&self) -> usize {
+        self.cout / self.groups
+    }
+
+    /// A 1×1 stride-1 conv whose output has the input's size (no padding on any side): a plain
+    /// GEMM on the input, no im2col.
+    pub(crate) fn pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.sh == 1
+            && self.sw == 1
+            && self.pt == 0
+            && self.pl == 0
+            && self.oh == self.h
+            && self.ow == self.w
+    }
+
+    /// Multiply-adds of the whole conv (saturating: only used for scheduling decisions).
+    pub(crate) fn macs(&self) -> usize {
+        [self.n, self.cout, self.oh, self.ow, self.cin_g(), self.kh, self.kw]
+            .iter()
+            .fold(1usize, |a, &b| a.saturating_mul(b))
+    }
+}
+
+/// The standard-layout operands of one validated conv, shaped as its [`Geom`] says.
+#[derive(Clone, Copy)]
+pub(crate) struct Operands<'a> {
+    /// Input `[n, cin, h, w]`.
+    pub x: &'a [f32],
+    /// Weight `[cout, cin / groups, kh, kw]`.
+    pub w: &'a [f32],
+    /// Bias `[cout]`.
+    pub bias: &'a [f32],
+}
+
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all row-major with the given row strides (column stride 1),
+/// overwriting `dst`.
+///
+/// # Safety
+/// `lhs` must be valid for reads of `m` rows of stride `lhs_rs` (the last row `k` long), `rhs`
+/// for reads of `k` rows of stride `rhs_rs` (the last `n` long), and `dst` for writes of `m` rows
+/// of stride `dst_rs` (the last `n` long); no other thread may access that part of `dst`
+/// during the call.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) unsafe fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    lhs: *const f32,
+    lhs_rs: usize,
+    rhs: *const f32,
+    rhs_rs: usize,
+    par: gemm::Parallelism,
+) {
+    // SAFETY: the extents `gemm` reads and writes are exactly those the caller vouches for (see
+    // `# Safety`); alpha = 0 with `read_dst = false` means `dst` is only written.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs as isize,
+            false,
+            lhs,
+            1,
+            lhs_rs as isize,
+            rhs,
+            1,
+            rhs_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// Raw output pointer shared by tasks that write provably disjoint regions.
+#[derive(Clone, Copy)]
+pub(crate) struct OutPtr(*mut f32);
+
+// SAFETY: `OutPtr` is only a pointer; sending it to another thread is sound because every user's
+// tasks write disjoint regions of the output: (image, group, row band) or (image, group, channel
+// chunk) in `gemm_conv`, (group, tile block, channel chunk) in Winograd, and the output outlives
+// the tasks (they are joined before the borrow of `out` that made the pointer ends).
+unsafe impl Send for OutPtr {}
+// SAFETY: as for `Send`: tasks sharing an `OutPtr` only write through it to disjoint regions.
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The pointer to the start of `out`, to be offset by the tasks.
+    pub(crate) fn new(out: &mut [f32]) -> Self {
+        Self(out.as_mut_ptr())
+    }
+
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the field).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+thread_local! {
+    /// im2col tiles of `gemm_conv`.
+    pub(crate) static COLS: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    /// Column-phase rows of the strided im2col.
+    pub(crate) static PHASES: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    /// Winograd's transformed input block `V`.
+    pub(crate) static WINO_V: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    /// Winograd's product block `M`.
+    pub(crate) static WINO_M: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    /// Winograd's per-call weight transform `U` (the free `conv2d`'s path).
+    pub(crate) static WINO_U: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// One of the thread-local buffer slots above.
+pub(crate) type Slot = &'static LocalKey<Cell<Vec<f32>>>;
+
+/// A per-thread buffer, grown on demand and reused across calls. It is taken out of its slot
+/// while in use and put back on drop, so a task that runs nested on the same thread (e.g.
+/// stolen while a GEMM waits on rayon) finds the slot empty and allocates its own: re-entry is
+/// safe.
+pub(crate) struct Scratch {
+    slot: Slot,
+    buf: Vec<f32>,
+}
+
+impl Scratch {
+    /// The calling thread's buffer of `slot` with at least `len` floats (contents unspecified).
+    pub(crate) fn take(slot: Slot, len: usize) -> Self {
+        let mut buf = slot.take();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        Self { slot, buf }
+    }
+
+    /// The buffer of `slot` with exactly `len` zeros.
+    pub(crate) fn zeroed(slot: Slot, len: usize) -> Self {
+        let mut buf = slot.take();
+        buf.clear();
+        buf.resize(len, 0.0);
+        Self { slot, buf }
+    }
+
+    /// [`take`](Self::take), or `None` if growing the buffer fails to allocate.
+    pub(crate) fn try_take(slot: Slot, len: usize) -> Option<Self> {
+        let mut buf = slot.take();
+        if buf.len() < len {
+            buf.clear();
+            buf.try_reserve_exact(len).ok()?;
+            buf.resize(len, 0.0);
+        }
+        Some(Self { slot, buf })
+    }
+}
+
+impl Deref for Scratch {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.buf
+    }
+}
+
+impl DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buf
+    }
+}
+
+impl Drop for Scratch {
+    /// Puts the buffer back for the thread's next call (dropped instead if the thread is
+    /// being torn down).
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let _ = self.slot.try_with(|c| c.set(buf));
+    }
+}
+
+/// Whether the CPU runs the crate's AVX2 + FMA kernels (activation epilogues, Winograd
+/// transforms): detected on first use and fixed for the process.
+#[inline]
+pub(crate) fn simd() -> bool {
+    static AVX2_FMA: OnceLock<bool> = OnceLock::new();
+    *AVX2_FMA.get_or_init(detect_avx2_fma)
+}
+
+/// The CPU-feature query behind [`simd`].
+fn detect_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
