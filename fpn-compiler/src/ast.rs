@@ -454,20 +454,24 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .copied()
         .filter(|c| c.len().abs_diff(word.len()) <= max_d * 4 && c.chars().count().abs_diff(chars) <= max_d)
         .collect();
-    (if near.len() <= MAX_SUGGEST_CANDIDATES { near } else { Vec::new() })
-        .iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
-        .filter(|(d, c)| *d <= max_d && *d < c.len().max(word.len()))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-        .or_else(|| {
-            // `convolution` → `conv`, `bn` → `batch_norm`-style long/short forms: a prefix of 3+ letters.
-            candidates
-                .iter()
-                .filter(|c| c.len() >= 3 && word.len() >= 3 && (word.starts_with(**c) || c.starts_with(word)))
-                .max_by_key(|c| c.len())
-                .copied()
-        })
+    (if near.len() <= MAX_SUGGEST_CANDIDATES {
+        near
+    } else {
+        Vec::new()
+    })
+    .iter()
+    .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+    .filter(|(d, c)| *d <= max_d && *d < c.len().max(word.len()))
+    .min_by_key(|(d, _)| *d)
+    .map(|(_, c)| c)
+    .or_else(|| {
+        // `convolution` → `conv`, `bn` → `batch_norm`-style long/short forms: a prefix of 3+ letters.
+        candidates
+            .iter()
+            .filter(|c| c.len() >= 3 && word.len() >= 3 && (word.starts_with(**c) || c.starts_with(word)))
+            .max_by_key(|c| c.len())
+            .copied()
+    })
 }
 
 /// Most candidates [`suggest`] computes an edit distance to.

@@ -148,14 +148,13 @@ pub fn render(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String 
         .with_code(d.code)
         .with_message(&d.message);
         // (source index, byte range, message, primary)
-        let raw: Vec<(usize, std::ops::Range<usize>, &str, bool)> =
-            std::iter::once((d.span, d.label.as_str(), true))
-                .chain(d.secondary.iter().map(|s| (s.span, s.message.as_str(), false)))
-                .filter_map(|(span, msg, primary)| {
-                    let src = sources.get(span.source)?;
-                    Some((span.source.0 as usize, src.byte_range(span), msg, primary))
-                })
-                .collect();
+        let raw: Vec<(usize, std::ops::Range<usize>, &str, bool)> = std::iter::once((d.span, d.label.as_str(), true))
+            .chain(d.secondary.iter().map(|s| (s.span, s.message.as_str(), false)))
+            .filter_map(|(span, msg, primary)| {
+                let src = sources.get(span.source)?;
+                Some((span.source.0 as usize, src.byte_range(span), msg, primary))
+            })
+            .collect();
         let files = Excerpts::new(&texts, &raw);
         let labels: Vec<CsLabel<usize>> = raw
             .iter()
@@ -199,7 +198,10 @@ pub fn render(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String 
             parts.push(format!("{errors} more error{}", if errors == 1 { "" } else { "s" }));
         }
         if warnings > 0 {
-            parts.push(format!("{warnings} more warning{}", if warnings == 1 { "" } else { "s" }));
+            parts.push(format!(
+                "{warnings} more warning{}",
+                if warnings == 1 { "" } else { "s" }
+            ));
         }
         out.push_str(&format!(
             "note: {} not shown (only the first {MAX_RENDERED} diagnostics are printed)\n\n",
@@ -295,7 +297,9 @@ impl<'a> Excerpts<'a> {
             if files.iter().any(|(s, _)| *s == src) {
                 continue;
             }
-            let Some((name, text, starts)) = texts.get(src) else { continue };
+            let Some((name, text, starts)) = texts.get(src) else {
+                continue;
+            };
             // lines to quote, with the byte positions that must be visible on each
             let mut points: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
             for (_, r, _, _) in labels.iter().filter(|l| l.0 == src) {
@@ -467,7 +471,10 @@ impl<'f> codespan_reporting::files::Files<'f> for Excerpts<'_> {
     }
 
     fn line_index(&'f self, id: usize, byte: usize) -> Result<usize, codespan_reporting::files::Error> {
-        let (_, ex) = self.files.get(id).ok_or(codespan_reporting::files::Error::FileMissing)?;
+        let (_, ex) = self
+            .files
+            .get(id)
+            .ok_or(codespan_reporting::files::Error::FileMissing)?;
         let k = ex.lines.partition_point(|l| l.range.start <= byte);
         Ok(k.checked_sub(1).map_or(0, |k| ex.lines[k].index))
     }
@@ -478,7 +485,10 @@ impl<'f> codespan_reporting::files::Files<'f> for Excerpts<'_> {
         line_index: usize,
         byte: usize,
     ) -> Result<usize, codespan_reporting::files::Error> {
-        let (_, ex) = self.files.get(id).ok_or(codespan_reporting::files::Error::FileMissing)?;
+        let (_, ex) = self
+            .files
+            .get(id)
+            .ok_or(codespan_reporting::files::Error::FileMissing)?;
         Ok(match ex.line(line_index) {
             Some(l) => crate::span::column(ex.orig, l.orig_start, ex.unmap(l, byte)),
             None => 1,
@@ -490,8 +500,13 @@ impl<'f> codespan_reporting::files::Files<'f> for Excerpts<'_> {
         id: usize,
         line_index: usize,
     ) -> Result<std::ops::Range<usize>, codespan_reporting::files::Error> {
-        let (_, ex) = self.files.get(id).ok_or(codespan_reporting::files::Error::FileMissing)?;
+        let (_, ex) = self
+            .files
+            .get(id)
+            .ok_or(codespan_reporting::files::Error::FileMissing)?;
         // a line codespan only walks over (inside a multi-line label) is never printed
-        Ok(ex.line(line_index).map_or(ex.text.len()..ex.text.len(), |l| l.range.start..l.range.end + 1))
+        Ok(ex
+            .line(line_index)
+            .map_or(ex.text.len()..ex.text.len(), |l| l.range.start..l.range.end + 1))
     }
 }

@@ -117,7 +117,8 @@ impl std::fmt::Display for ReadError {
 /// [`ReadError::TooLarge`] if it is longer than the cap.
 pub fn read_spec_file(path: &std::path::Path) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
-    let not_regular = |what: &str| ReadError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_string()));
+    let not_regular =
+        |what: &str| ReadError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_string()));
     // metadata first: opening a FIFO for reading would block until a writer comes
     let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
     if meta.is_dir() {

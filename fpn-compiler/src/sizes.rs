@@ -765,7 +765,10 @@ fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Depende
     // Sizes only grow with a symbol, so if one overflows i64 at the symbol's smallest value it
     // does for every value: no size works (issue 11 item 6: `H+9223372036854775807`).
     env[s as usize] = sym.min;
-    if mine.iter().any(|c| c.lhs.eval(&env).is_none() || c.rhs.eval(&env).is_none()) {
+    if mine
+        .iter()
+        .any(|c| c.lhs.eval(&env).is_none() || c.rhs.eval(&env).is_none())
+    {
         return Ok(Accepted {
             symbol: sym.name.clone(),
             min: sym.min,

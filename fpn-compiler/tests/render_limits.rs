@@ -62,7 +62,9 @@ fn add_mismatches_are_fast() {
 
 #[test]
 fn a_long_line_is_quoted_around_the_label_only() {
-    let nodes: Vec<String> = (0..5_000).map(|i| format!("n{i}: {{from: missing{i}, conv: {{out: 4, kernel: 1}}}}")).collect();
+    let nodes: Vec<String> = (0..5_000)
+        .map(|i| format!("n{i}: {{from: missing{i}, conv: {{out: 4, kernel: 1}}}}"))
+        .collect();
     let text = format!(
         "{{name: Many, inputs: {{x: [3, 32, 32]}}, nodes: {{{}}}, outputs: [n0]}}\n",
         nodes.join(", ")
@@ -77,12 +79,18 @@ fn a_long_line_is_quoted_around_the_label_only() {
     let col = text.find("missing50,").expect("present") + 1;
     assert!(out.contains(&format!("many.yaml:1:{col}")), "{:.3000}", out);
     assert!(out.contains("n50: {from: missing50, conv"), "{:.3000}", out);
-    assert!(out.contains("1 │ …"), "the cut line starts with an ellipsis: {:.3000}", out);
+    assert!(
+        out.contains("1 │ …"),
+        "the cut line starts with an ellipsis: {:.3000}",
+        out
+    );
 }
 
 #[test]
 fn locations_with_cr_only_and_bom() {
-    let (d, sources) = errors_of("name: Cr\rinputs:\r  x: [3, 32, 32]\rnodes:\r  y: {from: nope, conv: {out: 4, kernel: 1}}\routputs: [y]\r");
+    let (d, sources) = errors_of(
+        "name: Cr\rinputs:\r  x: [3, 32, 32]\rnodes:\r  y: {from: nope, conv: {out: 4, kernel: 1}}\routputs: [y]\r",
+    );
     let out = diag::render(&d, &sources, false);
     assert!(out.contains("many.yaml:5:13"), "{out}");
     assert_eq!(sources.location(d[0].span), "many.yaml:5:13");
