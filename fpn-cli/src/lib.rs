@@ -72,6 +72,9 @@ enum Cmd {
         /// Where to write the outputs, named as the spec's outputs.
         #[arg(long)]
         output: PathBuf,
+        /// Load weights and inputs holding NaN or ±∞ (refused by default).
+        #[arg(long)]
+        allow_non_finite: bool,
     },
 }
 
@@ -123,10 +126,12 @@ pub fn main() -> ExitCode {
                 let opts = fpn_compiler::back::rust::Options { runtime_path: runtime };
                 match fpn_compiler::back::rust::generate(&c.graph, &c.analysis, &opts) {
                     Ok(code) => match output {
-                        Some(path) => match std::fs::write(&path, code) {
+                        Some(path) => match refuse_overwrite(&path, &[&spec])
+                            .and_then(|()| write_atomic(&path, code.as_bytes()))
+                        {
                             Ok(()) => ExitCode::SUCCESS,
                             Err(e) => {
-                                eprintln!("error: cannot write `{}`: {e}", path.display());
+                                eprintln!("error: {e}");
                                 ExitCode::from(2)
                             }
                         },
@@ -149,16 +154,31 @@ pub fn main() -> ExitCode {
             seed,
             input,
             output,
-        } => match load(&spec, color) {
-            Ok(c) => match run(&c, weights.as_deref(), seed, &input, &output) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-            },
-            Err(code) => ExitCode::from(code),
-        },
+            allow_non_finite,
+        } => {
+            let mut inputs: Vec<&std::path::Path> = vec![&spec, &input];
+            inputs.extend(weights.as_deref());
+            if let Err(e) = refuse_overwrite(&output, &inputs) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            match load(&spec, color) {
+                Ok(c) => match run(&c, weights.as_deref(), seed, &input, &output, allow_non_finite) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        // a file that cannot be read or written is exit 2 (README); a file
+                        // whose contents do not fit the spec is 1
+                        ExitCode::from(if matches!(e, fpn_runtime::Error::Io { .. }) {
+                            2
+                        } else {
+                            1
+                        })
+                    }
+                },
+                Err(code) => ExitCode::from(code),
+            }
+        }
     }
 }
 
@@ -169,13 +189,17 @@ fn run(
     seed: u64,
     input: &std::path::Path,
     output: &std::path::Path,
+    allow_non_finite: bool,
 ) -> Result<(), fpn_runtime::Error> {
     use fpn_compiler::interp;
     let params = match weights {
-        Some(w) => interp::Params::from_weights(&fpn_runtime::Weights::from_file(w)?, &c.analysis)?,
+        Some(w) => interp::Params::from_weights(
+            &fpn_runtime::Weights::from_file(w)?.allow_non_finite(allow_non_finite),
+            &c.analysis,
+        )?,
         None => interp::Params::init(&c.analysis, seed),
     };
-    let tensors = fpn_runtime::read_tensors(input)?;
+    let tensors = fpn_runtime::read_tensors_allowing(input, allow_non_finite)?;
     let mut views = Vec::new();
     for (name, t) in &tensors {
         let v = t.view().into_dimensionality::<ndarray::Ix4>().map_err(|_| {
@@ -189,18 +213,101 @@ fn run(
     let outs = interp::run(&c.graph, &c.analysis, &params, &views)?;
     let dyn_outs: Vec<(&str, ndarray::ArrayViewD<f32>)> =
         outs.iter().map(|(n, t)| (n.as_str(), t.view().into_dyn())).collect();
-    fpn_runtime::write_tensors(output, &dyn_outs)?;
+    let bytes = fpn_runtime::tensors_to_bytes(&dyn_outs)?;
+    write_atomic(output, &bytes).map_err(|source| fpn_runtime::Error::Io {
+        path: output.to_path_buf(),
+        source,
+    })?;
     for (n, t) in &outs {
         out(&format!("{n}: {:?}\n", t.shape()));
     }
     Ok(())
 }
 
+/// The canonical form of `p`, or of its folder joined with its name if `p` does not exist.
+fn canonical(p: &std::path::Path) -> Option<PathBuf> {
+    if let Ok(c) = p.canonicalize() {
+        return Some(c);
+    }
+    let name = p.file_name()?;
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    Some(dir.canonicalize().ok()?.join(name))
+}
+
+/// Refuses to write `output` if it is one of `inputs` (same file after resolving links and
+/// `..`), so `--output` can never overwrite the spec, the weights or the input.
+fn refuse_overwrite(output: &std::path::Path, inputs: &[&std::path::Path]) -> std::io::Result<()> {
+    let Some(out) = canonical(output) else { return Ok(()) };
+    for i in inputs {
+        if canonical(i).is_some_and(|c| c == out) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "refusing to write `{}`: it is the input `{}`; choose another output file",
+                    output.display(),
+                    i.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file in `path`'s folder, then renames it over `path`: a
+/// failed write (full disk) leaves the old file as it was and no partial file behind.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let with_path =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot write `{}`: {e}", path.display()));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| with_path(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name")))?;
+    if path.is_dir() {
+        return Err(with_path(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is a directory",
+        )));
+    }
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(with_path)
+}
+
+/// Why `path` cannot be read as a spec, if it cannot: missing, a directory, a FIFO or device.
+fn unreadable(path: &std::path::Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no such file".into()),
+        Err(e) => Some(e.to_string()),
+        Ok(m) if m.is_dir() => Some("it is a directory".into()),
+        Ok(m) if !m.is_file() => Some("it is not a regular file (a FIFO, socket or device)".into()),
+        Ok(_) => None,
+    }
+}
+
 /// Compiles a spec file, printing diagnostics to stderr; `Err(exit code)` on failure.
 fn load(path: &std::path::Path, color: bool) -> Result<Compiled, u8> {
     let mut sources = SourceMap::new();
-    if !path.is_file() {
-        eprintln!("error: cannot read `{}`: no such file", path.display());
+    if let Some(why) = unreadable(path) {
+        eprintln!("error: cannot read `{}`: {why}", path.display());
         return Err(2);
     }
     match fpn_compiler::compile_file(&mut sources, path) {
@@ -227,7 +334,7 @@ fn load(path: &std::path::Path, color: bool) -> Result<Compiled, u8> {
 pub fn summary(path: &std::path::Path, c: &Compiled) -> String {
     let g = &c.graph;
     let names = g.symbol_names();
-    let params: i64 = c.analysis.param_counts.iter().sum();
+    let params = total_params(c);
     let flops: Option<i64> = c.analysis.flops.iter().try_fold(0i64, |acc, f| acc.checked_add((*f)?));
     let mut s = format!(
         "{}: ok — `{}`, {} ops, {} parameters{}",
@@ -251,10 +358,21 @@ pub fn summary(path: &std::path::Path, c: &Compiled) -> String {
             fpn_compiler::infer::fmt_shape(&c.analysis.shapes[o.node.index()], &names)
         ));
     }
-    for acc in c.sizes.iter().flatten() {
-        s.push_str(&format!("\n  sizes  {}", acc.describe()));
+    for r in &c.sizes {
+        match r {
+            Ok(acc) => s.push_str(&format!("\n  sizes  {}", acc.describe())),
+            // say so rather than print nothing (issue 11 item 6)
+            Err(e @ SizesError::TooLarge(..)) => s.push_str(&format!("\n  sizes  {e}")),
+            Err(_) => {}
+        }
     }
     s
+}
+
+/// The parameter count of the whole spec: in i128, which no sum of per-node i64 counts
+/// overflows (issue 11 item 5: three 2³¹-channel convs printed a negative total).
+pub fn total_params(c: &Compiled) -> i128 {
+    c.analysis.param_counts.iter().map(|&p| i128::from(p)).sum()
 }
 
 /// The `fpn shapes` table.
@@ -300,7 +418,7 @@ pub fn shapes_table(c: &Compiled) -> String {
     for r in &rows {
         out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4]]));
     }
-    let params: i64 = c.analysis.param_counts.iter().sum();
+    let params = total_params(c);
     let flops: Option<i64> = c.analysis.flops.iter().try_fold(0i64, |acc, f| acc.checked_add((*f)?));
     out.push_str(&format!(
         "total: {} ops, {params} parameters, {} FLOPs\n",
@@ -340,7 +458,9 @@ pub fn shapes_json(c: &Compiled) -> String {
         "nodes": nodes,
         "outputs": outputs,
         "params": c.analysis.params.iter().map(|p| serde_json::json!({"name": p.name, "shape": p.shape})).collect::<Vec<_>>(),
-        "total_params": c.analysis.param_counts.iter().sum::<i64>(),
+        // a number while it fits JSON readers' u64, else its decimal string
+        "total_params": u64::try_from(total_params(c))
+            .map_or_else(|_| serde_json::Value::String(total_params(c).to_string()), serde_json::Value::from),
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }

@@ -333,23 +333,42 @@ pub fn read(v: &Value) -> Result<Spec, Vec<Diagnostic>> {
 }
 
 /// The closest candidate within edit distance 2 (or a prefix match), for "did you mean".
+///
+/// Cheap on big specs (issue 11 item 7): candidates whose length alone puts them out of reach
+/// are skipped before any edit distance is computed, and when more than
+/// [`MAX_SUGGEST_CANDIDATES`] remain only the prefix match is tried.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let candidates: Vec<&str> = candidates.into_iter().collect();
-    candidates
+    let max_d = 2.max(word.len() / 3);
+    let chars = word.chars().count();
+    // the edit distance is at least the difference in length in chars (a char is 1–4 bytes)
+    let near: Vec<&str> = candidates
         .iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(word.len() / 3) && *d < c.len().max(word.len()))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-        .or_else(|| {
-            // `convolution` → `conv`, `bn` → `batch_norm`-style long/short forms: a prefix of 3+ letters.
-            candidates
-                .iter()
-                .filter(|c| c.len() >= 3 && word.len() >= 3 && (word.starts_with(**c) || c.starts_with(word)))
-                .max_by_key(|c| c.len())
-                .copied()
-        })
+        .copied()
+        .filter(|c| c.len().abs_diff(word.len()) <= max_d * 4 && c.chars().count().abs_diff(chars) <= max_d)
+        .collect();
+    (if near.len() <= MAX_SUGGEST_CANDIDATES {
+        near
+    } else {
+        Vec::new()
+    })
+    .iter()
+    .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+    .filter(|(d, c)| *d <= max_d && *d < c.len().max(word.len()))
+    .min_by_key(|(d, _)| *d)
+    .map(|(_, c)| c)
+    .or_else(|| {
+        // `convolution` → `conv`, `bn` → `batch_norm`-style long/short forms: a prefix of 3+ letters.
+        candidates
+            .iter()
+            .filter(|c| c.len() >= 3 && word.len() >= 3 && (word.starts_with(**c) || c.starts_with(word)))
+            .max_by_key(|c| c.len())
+            .copied()
+    })
 }
+
+/// Most candidates [`suggest`] computes an edit distance to.
+pub const MAX_SUGGEST_CANDIDATES: usize = 2000;
 
 pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
     match suggest(word, candidates) {

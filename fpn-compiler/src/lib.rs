@@ -59,25 +59,87 @@ pub fn compile_yaml(sources: &mut SourceMap, path: &str, text: &str) -> Result<C
 }
 
 /// Reads a YAML file and compiles it; a file that cannot be read or is not UTF-8 is a diagnostic.
+///
+/// Only a regular file is read (a directory, FIFO or device is `E0000`, without reading it),
+/// and at most [`front::yaml::MAX_SPEC_BYTES`] of it (a longer one is `E0006`).
 pub fn compile_file(sources: &mut SourceMap, path: &std::path::Path) -> Result<Compiled, Vec<Diagnostic>> {
     let shown = path.display().to_string();
-    match std::fs::read(path) {
+    match read_spec_file(path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let id = sources.add_text(&shown, text);
             let v = front::yaml::parse_bytes(&bytes, id).map_err(|d| vec![d])?;
             compile_value(&v)
         }
-        Err(e) => {
+        Err(ReadError::TooLarge(len)) => {
+            let id = sources.add_text(&shown, "");
+            Err(vec![front::yaml::too_large(id, len)])
+        }
+        Err(ReadError::Io(e)) => {
             let id = sources.add_text(&shown, "");
             Err(vec![Diagnostic::error(
                 "E0000",
                 span::Span::new(id, 0, 0),
                 format!("cannot read `{shown}`: {e}"),
             )
-            .with_help("check the path")])
+            .with_help("check the path: a spec is a regular file")])
         }
     }
+}
+
+/// Why a spec file could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Opening or reading failed, or the path is not a regular file.
+    Io(std::io::Error),
+    /// The file is longer than [`front::yaml::MAX_SPEC_BYTES`]; its length.
+    TooLarge(u64),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::TooLarge(n) => write!(
+                f,
+                "the file has {n} bytes; a spec may have at most {}",
+                front::yaml::MAX_SPEC_BYTES
+            ),
+        }
+    }
+}
+
+/// Reads a spec file's bytes: a regular file only (a directory, FIFO or device is refused
+/// before reading, so a FIFO cannot hang the reader), at most [`front::yaml::MAX_SPEC_BYTES`].
+/// Used by [`compile_file`] and by `include_spec!`.
+///
+/// # Errors
+/// [`ReadError::Io`] if it cannot be opened or read or is not a regular file,
+/// [`ReadError::TooLarge`] if it is longer than the cap.
+pub fn read_spec_file(path: &std::path::Path) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let not_regular =
+        |what: &str| ReadError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_string()));
+    // metadata first: opening a FIFO for reading would block until a writer comes
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if meta.is_dir() {
+        return Err(not_regular("it is a directory, not a spec file"));
+    }
+    if !meta.is_file() {
+        return Err(not_regular("it is not a regular file (a FIFO, socket or device)"));
+    }
+    let cap = front::yaml::MAX_SPEC_BYTES as u64;
+    if meta.len() > cap {
+        return Err(ReadError::TooLarge(meta.len()));
+    }
+    let f = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let mut bytes = Vec::new();
+    // the file may grow after the check: read one byte past the cap at most
+    f.take(cap + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    if bytes.len() as u64 > cap {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// Compiles a value tree from either front end.
@@ -225,7 +287,15 @@ struct FixedSizeHint {
     accepted: [Option<Accepted>; 2],
     /// The graph with the input's sizes made the symbols `H` and `W`.
     sym: Graph,
+    /// Re-analyses of changed graphs left for suggestions: each costs a pass over the whole
+    /// graph, so a spec with thousands of failures gets them for its first failures only
+    /// (issue 11 item 7: otherwise quadratic).
+    budget: std::cell::Cell<usize>,
 }
+
+/// Re-analyses of changed graphs one compilation may run for suggestions (see
+/// [`FixedSizeHint`]).
+const MAX_REANALYSES: usize = 3 * MAX_PADDING_TRIES;
 
 /// Accepted heights and widths of a symbolized graph.
 fn accepted_of(sym: &Graph) -> [Option<Accepted>; 2] {
@@ -263,7 +333,15 @@ impl FixedSizeHint {
             size: fixed,
             accepted,
             sym,
+            budget: std::cell::Cell::new(MAX_REANALYSES),
         })
+    }
+
+    /// Takes one re-analysis from the budget; false when it is spent.
+    fn spend(&self) -> bool {
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(1));
+        left > 0
     }
 
     fn help(&self, axis: usize) -> Option<String> {
@@ -291,7 +369,7 @@ impl FixedSizeHint {
     /// of scaling: the analysis re-run on the changed graph. `None` if it cannot be tried.
     fn with_match(&self, up: NodeIndex, target: NodeIndex, axis: usize) -> Option<Accepted> {
         // node indices are a topological order; only an earlier node can be matched
-        if target.index() >= up.index() {
+        if target.index() >= up.index() || !self.spend() {
             return None;
         }
         let mut g = self.sym.clone();
@@ -420,9 +498,16 @@ fn same_padding(a: &Op, b: &Op) -> bool {
 /// Returns `(span, label, help)` of at most two, on different nodes.
 fn padding_suggestions(c: &Constraint, hint: &FixedSizeHint) -> Vec<(span::Span, String, String)> {
     let mut out: Vec<(span::Span, String, String)> = Vec::new();
+    if hint.budget.get() == 0 {
+        // finding the edits walks the graph too
+        return out;
+    }
     for e in padding_edits(&hint.sym, c.node).into_iter().take(MAX_PADDING_TRIES) {
         if out.iter().any(|(sp, _, _)| *sp == e.span) {
             continue;
+        }
+        if !hint.spend() {
+            break;
         }
         let mut g = hint.sym.clone();
         for &n in &e.nodes {

@@ -560,7 +560,10 @@ impl<'s> Lower<'s> {
                         .iter()
                         .map(|x| x.name.text.as_str())
                         .chain(spec.nodes.iter().map(|x| x.name.text.as_str()));
-                    let dym = ast::suggest(&r.node, cands);
+                    // suggestions scan every name: only for the errors that get printed (issue 11 item 7)
+                    let dym = (self.diags.len() < crate::diag::MAX_RENDERED)
+                        .then(|| ast::suggest(&r.node, cands))
+                        .flatten();
                     self.diags.push(
                         Diagnostic::error("E0201", r.span, format!("no node or input is named `{}`", r.node))
                             .with_label("unknown name")
@@ -1472,7 +1475,9 @@ impl<'s> Lower<'s> {
                         .iter()
                         .map(|x| x.name.text.as_str())
                         .chain(self.spec.nodes.iter().map(|x| x.name.text.as_str()));
-                    let dym = ast::suggest(&o.target.node, cands);
+                    let dym = (self.diags.len() < crate::diag::MAX_RENDERED)
+                        .then(|| ast::suggest(&o.target.node, cands))
+                        .flatten();
                     self.diags.push(
                         Diagnostic::error(
                             "E0201",

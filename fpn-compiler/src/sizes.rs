@@ -17,8 +17,9 @@ pub const MAX_SCAN: i64 = 4_000_000;
 /// Why no exact answer could be computed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum SizesError {
-    /// The period or threshold is too large to scan.
-    #[error("the size pattern of `{0}` repeats only every {1} values, too many to analyse exactly")]
+    /// The period or threshold is too large to scan; the second field says which, in words
+    /// (`it repeats only every 5000000 values`, `it settles only beyond 9223372036854775807`).
+    #[error("the size pattern of `{0}` is too large to analyse exactly: {1}")]
     TooLarge(String, String),
     /// A constraint ties two symbols together in a way the elimination cannot solve; the
     /// third field says which (`` `m` merges ceil(H3/4) with ceil(H4/2)``).
@@ -581,13 +582,16 @@ fn analyse_pair(g: &Graph, x: SymId, y: SymId, cons: &[Constraint]) -> Option<Re
     if let Some(m) = sy.max {
         t = t.max((sigma * m as f64 + e_g + e_h) / tau + 1.0);
     }
-    if !t.is_finite() || t > MAX_TABLE as f64 || period > MAX_TABLE {
-        return too_large(period.to_string());
+    if period > MAX_TABLE {
+        return too_large(format!("it repeats only every {period} values"));
+    }
+    if !t.is_finite() || t > MAX_TABLE as f64 {
+        return too_large(format!("it settles only beyond {t:.0}"));
     }
     let threshold = (t.ceil() as i64).max(sx.min);
     let upto = threshold.checked_add(period)?;
     if upto > MAX_TABLE {
-        return too_large(upto.to_string());
+        return too_large(format!("its table would run to {upto}"));
     }
     let mut table: Vec<(i64, Vec<i64>)> = Vec::new();
     let mut values = |xv: i64| -> Vec<i64> {
@@ -791,15 +795,42 @@ fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Depende
             period = d
                 .period()
                 .and_then(|p| lcm(period, p))
-                .ok_or_else(|| too_large("more than 2^63".into()))?;
+                .ok_or_else(|| too_large("it repeats only every 2^63 values or more".into()))?;
         }
         t = t.max(threshold(c));
     }
-    if !t.is_finite() || t > MAX_SCAN as f64 || period > MAX_SCAN {
-        return Err(too_large(period.to_string()));
-    }
-    let threshold = (t.ceil() as i64).max(sym.min);
     let mut env = vec![1i64; g.symbols.len()];
+    // Sizes only grow with a symbol, so if one overflows i64 at the symbol's smallest value it
+    // does for every value: no size works (issue 11 item 6: `H+9223372036854775807`).
+    env[s as usize] = sym.min;
+    if mine
+        .iter()
+        .any(|c| c.lhs.eval(&env).is_none() || c.rhs.eval(&env).is_none())
+    {
+        return Ok(Accepted {
+            symbol: sym.name.clone(),
+            min: sym.min,
+            max: sym.max,
+            listed: Vec::new(),
+            threshold: sym.min,
+            period: 1,
+            residues: Vec::new(),
+            dependents,
+            related: Vec::new(),
+        });
+    }
+    if period > MAX_SCAN {
+        return Err(too_large(format!("it repeats only every {period} values")));
+    }
+    if !t.is_finite() || t > MAX_SCAN as f64 {
+        return Err(too_large(format!("it settles only beyond {t:.0}")));
+    }
+    // no value above i64::MAX: if a whole period past the threshold does not fit, every value
+    // from the threshold on is listed instead (issue 11 item 5: `H: 9223372036854775807..`)
+    let mut threshold = (t.ceil() as i64).max(sym.min);
+    if threshold.checked_add(period).is_none() {
+        threshold = i64::MAX;
+    }
     let ok = |x: i64| {
         env[s as usize] = x;
         mine.iter().all(|c| c.holds(&env) == Some(true))
@@ -832,12 +863,17 @@ fn scan(
         None => threshold,
     };
     if end.saturating_sub(sym.min) > MAX_SCAN {
-        return Err(SizesError::TooLarge(sym.name.clone(), end.to_string()));
+        return Err(SizesError::TooLarge(
+            sym.name.clone(),
+            format!("{} values up to {end} to check", end.saturating_sub(sym.min)),
+        ));
     }
     let listed: Vec<i64> = (sym.min..=end).filter(|&x| ok(x)).collect();
     let mut residues: Vec<i64> = Vec::new();
-    if sym.max.is_none_or(|m| m > threshold) {
-        for x in threshold + 1..=threshold + period {
+    // the caller makes `threshold + period` fit, or sets the threshold to i64::MAX
+    let scan_end = threshold.checked_add(period);
+    if let Some(scan_end) = scan_end.filter(|_| sym.max.is_none_or(|m| m > threshold)) {
+        for x in threshold + 1..=scan_end {
             if ok(x) {
                 residues.push(x.rem_euclid(period));
             }

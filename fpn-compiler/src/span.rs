@@ -94,15 +94,41 @@ impl Source {
         }
     }
 
-    /// 1-based line and column (in characters) of a byte offset of [`Source::text`].
+    /// 1-based line and column (in characters) of a byte offset of [`Source::text`]. Lines end
+    /// at `\n`, `\r\n` or a lone `\r` (as YAML reads them); a byte-order mark at the start of
+    /// the text is not a column.
     pub fn line_col(&self, byte: usize) -> (usize, usize) {
         let text = self.text();
+        let starts = line_starts(text);
         let byte = byte.min(text.len());
-        let before = text.get(..byte).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        (line, col)
+        let line = starts.partition_point(|&s| s <= byte).max(1) - 1;
+        (line + 1, column(text, starts[line], byte))
     }
+}
+
+/// Byte offset of the start of every line of `text`: the first is 0, then one after each `\n`,
+/// each `\r\n` and each lone `\r` (the line breaks of YAML 1.2).
+pub fn line_starts(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    let mut v = vec![0];
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')) {
+            v.push(i + 1);
+        }
+    }
+    v
+}
+
+/// 1-based column in characters of byte `at` in the line starting at byte `line_start` of
+/// `text`; a byte-order mark at the very start of the text is not counted.
+pub fn column(text: &str, line_start: usize, at: usize) -> usize {
+    let mut from = line_start.min(text.len());
+    if from == 0 && text.starts_with('\u{feff}') {
+        from = '\u{feff}'.len_utf8();
+    }
+    let at = at.clamp(from, text.len());
+    // both ends are char boundaries in practice; count leniently if one is not
+    text.get(from..at).map_or(at - from, |s| s.chars().count()) + 1
 }
 
 /// All sources of one compilation.

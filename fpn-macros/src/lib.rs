@@ -99,25 +99,13 @@ pub fn include_spec(input: TokenStream) -> TokenStream {
     };
     let rel = lit.value();
     let base = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
-    let path = std::path::Path::new(&base).join(&rel);
-    let mut sources = SourceMap::new();
     let fail = |msg: String| -> TokenStream {
         let e = syn::Error::new(lit.span(), msg).to_compile_error();
         quote!(#e).into()
     };
-    let compiled = fpn_compiler::compile_file(&mut sources, &path);
-    // Display the path as written, so messages read `specs/x.yaml:3:5`.
-    let rendered = |diags: &[Diagnostic]| {
-        let text = fpn_compiler::render(diags, &sources);
-        if diags.iter().any(|d| d.code == "E0000") {
-            // the path that was searched is the useful fact here
-            return text;
-        }
-        text.replace(&path.display().to_string(), &rel)
-    };
-    let c = match compiled {
-        Ok(c) => c,
-        Err(diags) => return fail(format!("fpn: `{rel}` has errors:\n{}", rendered(&diags))),
+    let (c, sources, path) = match load_spec(std::path::Path::new(&base), &rel) {
+        Ok(x) => x,
+        Err(msg) => return fail(msg),
     };
     let code = match generate(&c.graph, &c.analysis, &options()) {
         Ok(code) => code,
@@ -143,6 +131,88 @@ pub fn include_spec(input: TokenStream) -> TokenStream {
         #items
     )
     .into()
+}
+
+/// Reads and compiles the spec `rel` of `include_spec!`, relative to the crate's manifest
+/// folder `base`; the error is the whole compile-error message.
+///
+/// Hostile paths are refused without reading or quoting them: an absolute path (specs are
+/// named from the crate's folder), a directory, FIFO or device (which would hang or exhaust
+/// rustc), a file over the size cap; a file that is not YAML or whose top level has no
+/// `nodes:` key is refused with its location only, never with its lines (no `/etc/passwd` in
+/// the build log).
+fn load_spec(
+    base: &std::path::Path,
+    rel: &str,
+) -> Result<(fpn_compiler::Compiled, SourceMap, std::path::PathBuf), String> {
+    let relp = std::path::Path::new(rel);
+    if relp.is_absolute() || relp.has_root() {
+        return Err(format!(
+            "fpn: `{rel}` is an absolute path; `include_spec!` takes a path relative to the crate's folder (CARGO_MANIFEST_DIR)"
+        ));
+    }
+    let path = base.join(relp);
+    let bytes = fpn_compiler::read_spec_file(&path)
+        .map_err(|e| format!("fpn: cannot read `{rel}` (from `{}`): {e}", base.display()))?;
+    let mut sources = SourceMap::new();
+    // Display the path as written, so messages read `specs/x.yaml:3:5`.
+    let id = sources.add_text(rel, String::from_utf8_lossy(&bytes).into_owned());
+    // no source lines in these messages: the file may not be a spec at all
+    let brief = |d: &Diagnostic, sources: &SourceMap| {
+        let mut s = format!(
+            "fpn: `{rel}` cannot be read as a spec: error[{}]: {}\n  --> {}",
+            d.code,
+            d.message,
+            sources.location(d.span)
+        );
+        if let Some(h) = &d.help {
+            s.push_str(&format!("\n  = help: {h}"));
+        }
+        s
+    };
+    let v = match fpn_compiler::front::yaml::parse_bytes(&bytes, id) {
+        Ok(v) => v,
+        // a spec with a YAML error gets the usual snippet; any other file only its location
+        Err(d) if looks_like_spec(&bytes) => {
+            return Err(format!(
+                "fpn: `{rel}` has errors:\n{}",
+                fpn_compiler::render(&[d], &sources)
+            ))
+        }
+        Err(d) => return Err(brief(&d, &sources)),
+    };
+    const SPEC_KEYS: [&str; 4] = ["name", "inputs", "nodes", "outputs"];
+    let is_spec = match &v.kind {
+        fpn_compiler::value::ValueKind::Map(top) => top.iter().any(|(k, _)| SPEC_KEYS.contains(&k.name.as_str())),
+        _ => false,
+    };
+    if !is_spec {
+        return Err(format!(
+            "fpn: `{rel}` is not an fpn spec: its top level is not a map with `name`, `inputs`, `nodes` and `outputs`"
+        ));
+    }
+    match fpn_compiler::compile_value(&v) {
+        Ok(c) => Ok((c, sources, path)),
+        Err(diags) => Err(format!(
+            "fpn: `{rel}` has errors:\n{}",
+            fpn_compiler::render(&diags, &sources)
+        )),
+    }
+}
+
+/// Whether a file that failed to parse as YAML is still recognisably a spec (empty, or a line
+/// starting a top-level `name:`, `inputs:`, `nodes:` or `outputs:` key, or a flow map), so its
+/// error may quote it.
+fn looks_like_spec(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    text.trim().is_empty()
+        || text.lines().any(|l| {
+            let l = l.trim_start_matches('\u{feff}');
+            l.starts_with('{')
+                || ["name", "inputs", "nodes", "outputs"]
+                    .iter()
+                    .any(|k| l.strip_prefix(k).is_some_and(|r| r.trim_start().starts_with(':')))
+        })
 }
 
 /// A compiler warning at `span` on stable Rust: the use of a deprecated constant whose note is
@@ -228,4 +298,92 @@ fn stub_from_value(v: &fpn_compiler::value::Value) -> TokenStream2 {
             }
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! Issue 11 item 9: what `include_spec!` refuses, and that it never quotes a non-spec file.
+    use super::load_spec;
+    use std::path::{Path, PathBuf};
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    fn err(rel: &str) -> String {
+        match load_spec(&root(), rel) {
+            Ok(_) => panic!("`{rel}` was accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_spec_loads() {
+        assert!(load_spec(&root(), "specs/seed001_neck.yaml").is_ok());
+    }
+
+    #[test]
+    fn absolute_paths_are_refused_unread() {
+        let e = err("/etc/passwd");
+        assert!(e.contains("absolute path"), "{e}");
+        assert!(!e.contains("root:"), "{e}");
+    }
+
+    #[test]
+    fn directories_and_devices_are_refused_unread() {
+        assert!(err("specs").contains("directory"), "{}", err("specs"));
+        let up = "../../../../../../../../../../dev/zero";
+        let e = err(up);
+        assert!(e.contains("not a regular file"), "{e}");
+        #[cfg(unix)]
+        {
+            let dir = std::env::temp_dir().join(format!("fpn-macros-fifo-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(&dir);
+            let fifo = dir.join("spec.yaml");
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+            if made.is_ok_and(|s| s.success()) {
+                // would block forever if it were opened
+                let e = match load_spec(&dir, "spec.yaml") {
+                    Ok(_) => panic!("a FIFO was accepted"),
+                    Err(e) => e,
+                };
+                assert!(e.contains("not a regular file"), "{e}");
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_spec_is_not_quoted() {
+        // Cargo.toml: not YAML (`[workspace]` then `key = value` lines)
+        let e = err("Cargo.toml");
+        assert!(!e.contains("members"), "{e}");
+        assert!(!e.contains("petgraph"), "{e}");
+        // YAML, but not a spec
+        let dir = std::env::temp_dir().join(format!("fpn-macros-yaml-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        std::fs::write(dir.join("secrets.yaml"), "password: hunter2\ntoken: abc\n").expect("write");
+        let e = match load_spec(&dir, "secrets.yaml") {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e,
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(e.contains("not an fpn spec"), "{e}");
+        assert!(!e.contains("hunter2") && !e.contains("password"), "{e}");
+    }
+
+    #[test]
+    fn an_oversized_file_is_refused_unread() {
+        let dir = std::env::temp_dir().join(format!("fpn-macros-big-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let f = std::fs::File::create(dir.join("big.yaml")).expect("create");
+        f.set_len(fpn_compiler::front::yaml::MAX_SPEC_BYTES as u64 + 1)
+            .expect("set_len");
+        let e = match load_spec(&dir, "big.yaml") {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e,
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(e.contains("at most"), "{e}");
+    }
 }

@@ -61,6 +61,36 @@ pub enum Error {
         /// What the parser found wrong.
         reason: String,
     },
+    /// A safetensors file is not valid; names the file (and the tensor, where one is at fault).
+    #[error("`{}` is not a valid safetensors file: {reason}.", path.display())]
+    CorruptFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A tensor holds NaN or ±∞ (refused unless the loader allows it).
+    #[error("tensor `{name}` holds {count} non-finite value(s) (the first, {value}, at flat index {index}); refusing to run on them.")]
+    NonFinite {
+        /// Full tensor name.
+        name: String,
+        /// How many values are NaN or infinite.
+        count: usize,
+        /// Flat index of the first one.
+        index: usize,
+        /// The first one.
+        value: f32,
+    },
+    /// A batch norm's `running_var` holds a negative value (its square root would be NaN).
+    #[error("tensor `{name}` is a batch-norm variance but holds the negative value {value} at index {index}.")]
+    NegativeVariance {
+        /// Full tensor name.
+        name: String,
+        /// Index of the first negative value.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
     /// A file could not be read or written.
     #[error("cannot access `{}`: {source}.", path.display())]
     Io {

@@ -23,11 +23,88 @@ struct Entry {
 }
 
 /// A parsed safetensors file held in memory; tensors are converted to f32 on [`Weights::get`].
+///
+/// Loading checks values as well as the format: a tensor holding NaN or ±∞ is refused
+/// ([`Error::NonFinite`]) unless [`Weights::allow_non_finite`] was called, and a tensor named
+/// `running_var` (a batch norm's variance, alone or after a `.`) holding a negative value is
+/// always refused ([`Error::NegativeVariance`]): both would otherwise run to all-NaN outputs.
 #[derive(Clone, Debug)]
 pub struct Weights {
     bytes: Vec<u8>,
     entries: HashMap<String, Entry>,
     names: Vec<String>,
+    allow_non_finite: bool,
+}
+
+/// Largest safetensors header read (the `safetensors` crate's own limit): the length field is
+/// checked against it and against the file's size before anything is allocated.
+pub const MAX_HEADER: u64 = 100_000_000;
+
+/// Bytes per element of a safetensors dtype name, `None` for one not known here.
+fn dtype_size(d: &str) -> Option<u64> {
+    Some(match d {
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" => 1,
+        "I16" | "U16" | "F16" | "BF16" => 2,
+        "I32" | "U32" | "F32" => 4,
+        "I64" | "U64" | "F64" | "C64" => 8,
+        _ => return None,
+    })
+}
+
+/// Checks a safetensors header (the JSON after the 8-byte length) against `data_len`, the
+/// number of bytes after it, naming the tensor at fault: each entry needs a dtype, a shape
+/// and offsets inside the data whose length is the shape's element count times the dtype size.
+fn check_header(header: &[u8], data_len: u64) -> std::result::Result<(), String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(header).map_err(|e| format!("the header is not valid JSON: {e}"))?;
+    let map = v
+        .as_object()
+        .ok_or_else(|| "the header is not a JSON object".to_string())?;
+    for (name, t) in map {
+        if name == "__metadata__" {
+            continue;
+        }
+        let bad = |what: &str| format!("tensor `{name}`: {what}");
+        let dtype = t.get("dtype").and_then(|d| d.as_str()).ok_or_else(|| bad("no dtype"))?;
+        // a dtype not known here (sub-byte floats) is left to the `safetensors` crate's checks
+        let size = dtype_size(dtype);
+        let shape = t
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .ok_or_else(|| bad("no shape"))?;
+        let mut elems: u64 = 1;
+        for d in shape {
+            let d = d
+                .as_u64()
+                .ok_or_else(|| bad("a dimension of its shape is not a whole number"))?;
+            elems = elems
+                .checked_mul(d)
+                .ok_or_else(|| bad(&format!("shape {shape:?} has too many elements")))?;
+        }
+        let offs = t
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .filter(|o| o.len() == 2)
+            .ok_or_else(|| bad("no `data_offsets` pair"))?;
+        let (a, b) = match (offs[0].as_u64(), offs[1].as_u64()) {
+            (Some(a), Some(b)) if a <= b => (a, b),
+            _ => return Err(bad(&format!("data offsets {offs:?} are not an increasing pair"))),
+        };
+        if b > data_len {
+            return Err(bad(&format!(
+                "data offsets {a}..{b} lie outside the {data_len} bytes of data"
+            )));
+        }
+        let need = size.map(|size| elems.checked_mul(size));
+        if let Some(need) = need.filter(|&n| n != Some(b - a)) {
+            return Err(bad(&format!(
+                "shape {shape:?} of {dtype} needs {} bytes but its data offsets {a}..{b} hold {}",
+                need.map_or("too many".into(), |n| n.to_string()),
+                b - a
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn corrupt(e: impl std::fmt::Display) -> Error {
@@ -36,17 +113,82 @@ fn corrupt(e: impl std::fmt::Display) -> Error {
 
 impl Weights {
     /// Reads and validates a `.safetensors` file.
+    ///
+    /// Only a regular file is read. Its header is read and checked first (length field within
+    /// [`MAX_HEADER`] and the file, every tensor's dtype, shape and offsets consistent with the
+    /// file's size), so a corrupt or hostile file is refused before its data is allocated.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be opened or read or is not a regular file;
+    /// [`Error::CorruptFile`] naming the file (and the tensor, where one is at fault) if it is
+    /// not a valid safetensors file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        use std::io::Read;
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        let io = |source: std::io::Error| Error::Io {
             path: path.to_path_buf(),
             source,
-        })?;
-        Self::from_bytes(bytes)
+        };
+        let bad = |reason: String| Error::CorruptFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let meta = f.metadata().map_err(io)?;
+        if !meta.is_file() {
+            let what = if meta.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file"
+            };
+            return Err(io(std::io::Error::new(std::io::ErrorKind::InvalidInput, what)));
+        }
+        let len = meta.len();
+        if len < 8 {
+            return Err(bad(format!(
+                "the file has {len} bytes, fewer than the 8 of the header length"
+            )));
+        }
+        let mut n8 = [0u8; 8];
+        f.read_exact(&mut n8).map_err(io)?;
+        let n = u64::from_le_bytes(n8);
+        if n > MAX_HEADER || n > len - 8 {
+            return Err(bad(format!(
+                "the header length field says {n} bytes, but the file has {} bytes after it (and at most {MAX_HEADER} are allowed)",
+                len - 8
+            )));
+        }
+        let total = usize::try_from(len).map_err(|_| bad("the file is too large for this machine".into()))?;
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(total)
+            .map_err(|_| bad(format!("cannot allocate {len} bytes")))?;
+        bytes.extend_from_slice(&n8);
+        (&mut f).take(n).read_to_end(&mut bytes).map_err(io)?;
+        check_header(&bytes[8..], len - 8 - n).map_err(bad)?;
+        // bounded by the size the file had when opened (it may change under us)
+        f.take(len - 8 - n).read_to_end(&mut bytes).map_err(io)?;
+        Self::from_bytes(bytes).map_err(|e| match e {
+            Error::CorruptWeights { reason } => bad(reason),
+            e => e,
+        })
     }
 
     /// Validates the bytes of a `.safetensors` file and takes ownership of them.
+    ///
+    /// # Errors
+    /// [`Error::CorruptWeights`] (naming the tensor where one is at fault) if they are not a
+    /// valid safetensors file.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
+        if let Some(n8) = bytes.get(..8) {
+            let n = u64::from_le_bytes([n8[0], n8[1], n8[2], n8[3], n8[4], n8[5], n8[6], n8[7]]);
+            let rest = bytes.len() as u64 - 8;
+            if n <= MAX_HEADER && n <= rest {
+                // `n <= rest < bytes.len()`, so it fits in usize
+                let header = &bytes[8..8 + n as usize];
+                check_header(header, rest - n).map_err(corrupt)?;
+            }
+        }
         let (n, meta) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
         // read_metadata checked that 8 + n + data length == bytes.len().
         let base = 8usize
@@ -71,7 +213,19 @@ impl Weights {
         }
         let mut names: Vec<String> = entries.keys().cloned().collect();
         names.sort();
-        Ok(Self { bytes, entries, names })
+        Ok(Self {
+            bytes,
+            entries,
+            names,
+            allow_non_finite: false,
+        })
+    }
+
+    /// Lets tensors holding NaN or ±∞ load (they are refused by default with
+    /// [`Error::NonFinite`]). A negative `running_var` is refused all the same.
+    pub fn allow_non_finite(mut self, allow: bool) -> Self {
+        self.allow_non_finite = allow;
+        self
     }
 
     /// All tensor names, sorted.
@@ -118,7 +272,34 @@ impl Weights {
             .get(e.start..e.end)
             .ok_or_else(|| corrupt(format!("tensor `{name}` lies outside the file")))?;
         let values = to_f32(name, e.dtype, data)?;
+        self.check_values(name, &values)?;
         ArrayD::from_shape_vec(IxDyn(&e.shape), values).map_err(|err| corrupt(format!("tensor `{name}`: {err}")))
+    }
+
+    /// Refuses non-finite values (unless allowed) and a negative batch-norm variance.
+    fn check_values(&self, name: &str, values: &[f32]) -> Result<()> {
+        if !self.allow_non_finite {
+            let bad = values.iter().filter(|v| !v.is_finite()).count();
+            if bad > 0 {
+                let first = values.iter().position(|v| !v.is_finite()).unwrap_or(0);
+                return Err(Error::NonFinite {
+                    name: name.to_string(),
+                    count: bad,
+                    index: first,
+                    value: values.get(first).copied().unwrap_or(f32::NAN),
+                });
+            }
+        }
+        if name == "running_var" || name.ends_with(".running_var") {
+            if let Some(i) = values.iter().position(|&v| v < 0.0) {
+                return Err(Error::NegativeVariance {
+                    name: name.to_string(),
+                    index: i,
+                    value: values[i],
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Tensor `name` as f32, checked to have exactly `shape`.
@@ -247,9 +428,15 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// Reads every tensor of a safetensors file as f32, sorted by name.
+/// Reads every tensor of a safetensors file as f32, sorted by name; NaN and ±∞ are refused
+/// (see [`read_tensors_allowing`]).
 pub fn read_tensors(path: impl AsRef<Path>) -> Result<Vec<(String, ArrayD<f32>)>> {
-    let w = Weights::from_file(path)?;
+    read_tensors_allowing(path, false)
+}
+
+/// [`read_tensors`], letting NaN and ±∞ through if `allow_non_finite`.
+pub fn read_tensors_allowing(path: impl AsRef<Path>, allow_non_finite: bool) -> Result<Vec<(String, ArrayD<f32>)>> {
+    let w = Weights::from_file(path)?.allow_non_finite(allow_non_finite);
     w.names().map(|n| Ok((n.to_string(), w.tensor(n)?))).collect()
 }
 

@@ -281,3 +281,121 @@ fn init_overflowing_shapes_are_errors_not_panics() {
         Init::new(4).conv_weight([4, 2, 3, 3])
     );
 }
+
+/// Issue 11 items 8, 12, 14: the header is checked before the data is read, errors name the
+/// file and the tensor, non-finite values and negative variances are refused.
+mod hostile {
+    use super::*;
+
+    fn tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("fpn-weights-{}-{name}", std::process::id()));
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn bytes_of(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+        let arrays: Vec<(&str, ArrayD<f32>)> = tensors
+            .iter()
+            .map(|(n, s, v)| (*n, ArrayD::from_shape_vec(IxDyn(s), v.clone()).unwrap()))
+            .collect();
+        let views: Vec<_> = arrays.iter().map(|(n, a)| (*n, a.view())).collect();
+        tensors_to_bytes(&views).unwrap()
+    }
+
+    #[test]
+    fn shape_and_offset_errors_name_the_tensor() {
+        for (header, needle) in [
+            (
+                r#"{"conv.weight":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#,
+                "`conv.weight`",
+            ),
+            (
+                r#"{"bn.bias":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
+                "`bn.bias`",
+            ),
+            (
+                r#"{"x":{"dtype":"F32","shape":[18446744073709551615,2],"data_offsets":[0,8]}}"#,
+                "`x`",
+            ),
+        ] {
+            let mut b = (header.len() as u64).to_le_bytes().to_vec();
+            b.extend_from_slice(header.as_bytes());
+            b.extend_from_slice(&[0u8; 8]);
+            match Weights::from_bytes(b.clone()) {
+                Err(Error::CorruptWeights { reason }) => assert!(reason.contains(needle), "{reason}"),
+                other => panic!("{header}: {other:?}"),
+            }
+            let p = tmp("named.safetensors", &b);
+            let e = Weights::from_file(&p).unwrap_err();
+            let _ = std::fs::remove_file(&p);
+            let msg = e.to_string();
+            assert!(matches!(e, Error::CorruptFile { .. }), "{e:?}");
+            assert!(msg.contains("named.safetensors") && msg.contains(needle), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_huge_header_length_is_refused_before_reading() {
+        let mut b = (1u64 << 40).to_le_bytes().to_vec();
+        b.extend_from_slice(b"{}");
+        let p = tmp("huge.safetensors", &b);
+        let e = Weights::from_file(&p).unwrap_err();
+        let _ = std::fs::remove_file(&p);
+        assert!(e.to_string().contains("header length"), "{e}");
+    }
+
+    #[test]
+    fn directories_and_devices_are_io_errors() {
+        let e = Weights::from_file(std::env::temp_dir()).unwrap_err();
+        assert!(
+            matches!(e, Error::Io { .. }) && e.to_string().contains("directory"),
+            "{e}"
+        );
+        #[cfg(unix)]
+        {
+            let e = Weights::from_file("/dev/zero").unwrap_err();
+            assert!(
+                matches!(e, Error::Io { .. }) && e.to_string().contains("not a regular file"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_finite_values_are_refused_by_name_unless_allowed() {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let b = bytes_of(&[
+                ("ok", vec![2], vec![1.0, 2.0]),
+                ("head.weight", vec![3], vec![0.0, bad, bad]),
+            ]);
+            let w = Weights::from_bytes(b).unwrap();
+            assert!(w.tensor("ok").is_ok());
+            match w.tensor("head.weight") {
+                Err(Error::NonFinite { name, count, index, .. }) => {
+                    assert_eq!((name.as_str(), count, index), ("head.weight", 2, 1));
+                }
+                other => panic!("{other:?}"),
+            }
+            let w = w.allow_non_finite(true);
+            assert!(w.tensor("head.weight").is_ok());
+        }
+    }
+
+    #[test]
+    fn a_negative_running_var_is_refused_even_when_non_finite_is_allowed() {
+        let b = bytes_of(&[
+            ("bn.running_var", vec![3], vec![1.0, -0.25, 2.0]),
+            ("running_var", vec![1], vec![-1.0]),
+            ("bn.other_var", vec![1], vec![-1.0]),
+        ]);
+        let w = Weights::from_bytes(b).unwrap().allow_non_finite(true);
+        match w.get1("bn.running_var", 3) {
+            Err(Error::NegativeVariance { name, index, value }) => {
+                assert_eq!((name.as_str(), index, value), ("bn.running_var", 1, -0.25));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(w.tensor("running_var"), Err(Error::NegativeVariance { .. })));
+        assert!(w.tensor("bn.other_var").is_ok());
+    }
+}

@@ -27,11 +27,31 @@ const MINIMAL_SPEC: &str = "a spec is a map with at least `name`, `inputs`, `nod
     nodes: { p3: { from: c3, conv: { out: 64, kernel: 1 } } }\n\
     outputs: [p3]";
 
+/// Largest spec text read, in bytes (16 MiB): a longer one is `E0006` before any parsing.
+/// The biggest shipped spec is a few KB; the value limit [`MAX_NODES`] is reached well below.
+pub const MAX_SPEC_BYTES: usize = 16 << 20;
+
+/// The `E0006` diagnostic of a spec of `len` bytes, over [`MAX_SPEC_BYTES`].
+pub fn too_large(source: SourceId, len: u64) -> Diagnostic {
+    Diagnostic::error(
+        "E0006",
+        Span::new(source, 0, 0),
+        format!("the spec is too large ({len} bytes; at most {MAX_SPEC_BYTES} are read)"),
+    )
+    .with_label("this file")
+    .with_help(format!(
+        "a spec may be at most {MAX_SPEC_BYTES} bytes; check that this is the right file, or split the spec up"
+    ))
+}
+
 /// Parses spec bytes: like [`parse`], after checking they are UTF-8.
 ///
 /// # Errors
 /// `E0009` if `bytes` is not UTF-8 (span at the first bad byte), otherwise as [`parse`].
 pub fn parse_bytes(bytes: &[u8], source: SourceId) -> Result<Value, Diagnostic> {
+    if bytes.len() > MAX_SPEC_BYTES {
+        return Err(too_large(source, bytes.len() as u64));
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => parse(text, source),
         Err(e) => {
@@ -53,9 +73,12 @@ pub fn parse_bytes(bytes: &[u8], source: SourceId) -> Result<Value, Diagnostic> 
 /// # Errors
 /// The first problem found, as a [`Diagnostic`]: `E0001` syntax error, `E0002` empty spec,
 /// `E0003` number too large or not finite, `E0004` duplicate key, `E0005` nesting too deep,
-/// `E0006` spec too large, `E0007` non-scalar map key, `E0008` unsupported YAML (several
+/// `E0006` spec too large (bytes or values), `E0007` non-scalar map key, `E0008` unsupported YAML (several
 /// documents, tags, recursive aliases).
 pub fn parse(text: &str, source: SourceId) -> Result<Value, Diagnostic> {
+    if text.len() > MAX_SPEC_BYTES {
+        return Err(too_large(source, text.len() as u64));
+    }
     let mut b = Builder::new(text, source);
     if let Some((at, c)) = text.char_indices().find(|&(_, c)| !is_printable(c)) {
         return Err(Diagnostic::error(
