@@ -799,7 +799,11 @@ fn scan(
     let listed: Vec<i64> = (sym.min..=end).filter(|&x| ok(x)).collect();
     let mut residues: Vec<i64> = Vec::new();
     if sym.max.is_none_or(|m| m > threshold) {
-        for x in threshold + 1..=threshold + period {
+        // a minimum near i64::MAX puts the threshold there too
+        let last = threshold
+            .checked_add(period)
+            .ok_or_else(|| SizesError::TooLarge(sym.name.clone(), threshold.to_string()))?;
+        for x in threshold + 1..=last {
             if ok(x) {
                 residues.push(x.rem_euclid(period));
             }

@@ -1457,6 +1457,39 @@ pub fn minimize(target: Target, input: &[u8], location: &str, limits: &Limits, b
 // ---------------------------------------------------------------------------------------------
 // The loop
 
+/// This thread's CPU time (user + system, from `/proc/thread-self/stat`, 10 ms ticks) where
+/// available, else wall time: "slow" should not depend on how loaded the machine is.
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+    /// CPU ticks at the start.
+    Cpu(u64),
+    /// Wall clock at the start.
+    Wall(Instant),
+}
+
+impl Clock {
+    fn cpu_ticks() -> Option<u64> {
+        let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        // fields after the parenthesised command name; utime and stime are fields 14 and 15
+        let rest = &s[s.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    }
+
+    /// Starts timing.
+    pub fn now() -> Clock {
+        Clock::cpu_ticks().map_or_else(|| Clock::Wall(Instant::now()), Clock::Cpu)
+    }
+
+    /// Time since [`Clock::now`] (assuming 100 ticks a second, the Linux default).
+    pub fn elapsed(&self) -> Duration {
+        match self {
+            Clock::Cpu(t) => Duration::from_millis(Clock::cpu_ticks().unwrap_or(*t).saturating_sub(*t) * 10),
+            Clock::Wall(t) => t.elapsed(),
+        }
+    }
+}
+
 /// Fuzz settings.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -1538,7 +1571,7 @@ pub fn fuzz(
         if let Some(f) = &cfg.current_file {
             let _ = std::fs::write(f, &input);
         }
-        let t0 = Instant::now();
+        let t0 = Clock::now();
         let (outcome, code) = if target == Target::Pipeline {
             let mut code = None;
             let o = guarded(|| {
@@ -1552,9 +1585,9 @@ pub fn fuzz(
         };
         let dt = t0.elapsed();
         stats.execs += 1;
-        // wall time is noisy on a loaded machine: a slow input must be slow twice
+        // a slow input must be slow twice (the clock may be wall time on a loaded machine)
         let dt = if dt > cfg.slow {
-            let t1 = Instant::now();
+            let t1 = Clock::now();
             let _ = run_one(target, &input, &cfg.limits);
             dt.min(t1.elapsed())
         } else {

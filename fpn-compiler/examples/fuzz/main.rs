@@ -4,13 +4,15 @@
 //! cargo run --example fuzz -p fpn-compiler -- [--secs N] [--seed S]
 //!     [--target yaml|dsl|pipeline|weights|all] [--corpus DIR]... [--compile-sample N]
 //!     [--slow SECS] [--hang SECS] [--no-save]
+//! cargo run --example fuzz -p fpn-compiler -- --replay tests/fuzz_regressions/yaml/x.yaml ...
 //! ```
 //! Run it in the dev profile (the default above): our crates are built with overflow checks, so
 //! arithmetic overflow is a panic the fuzzer finds. `--secs` is the total budget, split evenly
 //! over the targets. Every new bug (a panic, or a broken oracle: generated code that does not
 //! parse, an interpreter that refuses a spec the compiler accepted, ...) is minimized and saved
 //! under `fpn-compiler/tests/fuzz_regressions/<target>/<hash>.<ext>`, which `tests/fuzz.rs`
-//! replays. Inputs slower than `--slow` (2 s) are reported. A watchdog saves the input and exits
+//! replays. Inputs slower than `--slow` (2 s of the thread's CPU time where Linux tells it, else wall
+//! time) are reported and saved under `tests/fuzz_regressions/slow/<target>/` (not replayed). A watchdog saves the input and exits
 //! when one input runs longer than `--hang` (60 s); the input being run is also mirrored to
 //! `$CARGO_TARGET_DIR/fuzz-current.bin`, so an abort (stack overflow) leaves it behind.
 //!
@@ -115,7 +117,46 @@ fn watchdog(current: Current, hang: Duration, save: bool) {
     });
 }
 
+/// `--replay FILE...`: runs saved inputs (target from the parent directory's name), with times.
+fn replay(files: &[String]) -> ExitCode {
+    let limits = Limits::default();
+    let mut bugs = 0;
+    for f in files {
+        let p = std::path::Path::new(f);
+        let Some(t) = p
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(Target::parse)
+        else {
+            eprintln!("{f}: put it under a directory named after its target");
+            return ExitCode::from(2);
+        };
+        let Ok(b) = std::fs::read(p) else {
+            eprintln!("{f}: cannot read");
+            return ExitCode::from(2);
+        };
+        let (c, w) = (harness::Clock::now(), Instant::now());
+        let o = harness::run_one(t, &b, &limits);
+        bugs += usize::from(matches!(o, Outcome::Bug { .. }));
+        println!(
+            "{f}: {o:?} in {:.2} s CPU ({:.2} s wall)",
+            c.elapsed().as_secs_f64(),
+            w.elapsed().as_secs_f64()
+        );
+    }
+    if bugs > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "--replay") {
+        return replay(&argv[1..]);
+    }
     let Some(args) = parse_args() else { return usage() };
     let t_load = Instant::now();
     let corpus = Corpus::load(&args.corpus);
