@@ -43,7 +43,10 @@ fn known_open_cases_exist() {
         .filter_map(|(_, p, _)| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
         .collect();
     for (n, why) in KNOWN_OPEN {
-        assert!(names.contains(*n), "KNOWN_OPEN lists {n} ({why}) but no such case is saved");
+        assert!(
+            names.contains(*n),
+            "KNOWN_OPEN lists {n} ({why}) but no such case is saved"
+        );
     }
 }
 

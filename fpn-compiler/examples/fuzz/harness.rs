@@ -296,63 +296,116 @@ pub fn pipeline_target(input: &[u8], limits: &Limits) -> (Outcome, Option<String
     (Outcome::Accepted, Some(code))
 }
 
-/// The interpreter on a fixed-size spec small enough to run: it must accept the declared sizes
-/// and produce the shapes the analysis promised.
+/// The interpreter on a spec small enough to run. Fixed sizes: it must accept them and
+/// produce the shapes the analysis promised. Symbolic sizes (every symbol independent): the
+/// same at the smallest accepted value of each symbol, and for one symbol at a value the size
+/// analysis refuses, the interpreter must refuse too.
 fn interp_check(c: &Compiled, limits: &Limits) -> Option<Outcome> {
     let g = &c.graph;
     let a = &c.analysis;
-    if !g.symbols.is_empty() {
+    let params = a.params.iter().try_fold(0i64, |s, p| {
+        s.checked_add(p.shape.iter().try_fold(1i64, |m, &d| m.checked_mul(d))?)
+    })?;
+    if params > limits.interp_params || g.graph.node_count() > 400 {
         return None;
     }
-    let flops = a.flops.iter().try_fold(0i64, |s, f| f.and_then(|f| s.checked_add(f)))?;
-    let params = a
-        .params
-        .iter()
-        .try_fold(0i64, |s, p| s.checked_add(p.shape.iter().try_fold(1i64, |m, &d| m.checked_mul(d))?))?;
-    if flops > limits.interp_flops || params > limits.interp_params {
-        return None;
-    }
-    let mut inputs = Vec::new();
-    for &i in &g.inputs {
-        let fpn_compiler::ir::Op::Input { name, channels, size } = &g.node(i).op else {
-            return None;
-        };
-        let (h, w) = (size[0].as_const()?, size[1].as_const()?);
-        if channels.checked_mul(h)?.checked_mul(w)? > 4_000_000 {
-            return None;
-        }
-        let dims = (1, *channels as usize, h as usize, w as usize);
-        let x = Array4::from_shape_fn(dims, |(_, c, y, x)| ((c * 7 + y * 3 + x) % 11) as f32 / 11.0 - 0.5);
-        inputs.push((name.clone(), x));
-    }
-    let p = Params::init(a, 1);
-    let views: Vec<(&str, _)> = inputs.iter().map(|(n, x)| (n.as_str(), x.view())).collect();
     let bug = |location: &str, message: String| {
         Some(Outcome::Bug {
             location: format!("oracle:{location}"),
             message,
         })
     };
-    match interp::run(g, a, &p, &views) {
-        Err(e) => bug("interp-refuses", format!("compiled fixed-size spec fails in the interpreter: {e}")),
-        Ok(outs) => {
+    if g.symbols.is_empty() {
+        let flops = a.flops.iter().try_fold(0i64, |s, f| f.and_then(|f| s.checked_add(f)))?;
+        if flops > limits.interp_flops {
+            return None;
+        }
+        return run_at(c, &[], limits, true).and_then(|m| bug(m.0, m.1));
+    }
+    let mut accepted = Vec::new();
+    for s in &c.sizes {
+        let acc = s.as_ref().ok()?;
+        if !acc.dependents.is_empty() || !acc.related.is_empty() {
+            return None;
+        }
+        accepted.push(acc);
+    }
+    let env: Vec<i64> = accepted
+        .iter()
+        .map(|acc| acc.first(1).first().copied())
+        .collect::<Option<_>>()?;
+    if let Some(m) = run_at(c, &env, limits, true) {
+        return bug(m.0, format!("{} (sizes {env:?})", m.1));
+    }
+    // one refused value of the first symbol that has one near its smallest accepted values
+    for (k, acc) in accepted.iter().enumerate() {
+        let lo = acc.min.max(1);
+        if let Some(x) = (lo..lo.saturating_add(64)).find(|&x| !acc.contains(x) && acc.max.is_none_or(|m| x <= m)) {
+            let mut e = env.clone();
+            e[k] = x;
+            if let Some(m) = run_at(c, &e, limits, false) {
+                return bug(m.0, format!("{} (sizes {e:?})", m.1));
+            }
+            break;
+        }
+    }
+    None
+}
+
+thread_local! {
+    /// How many times this thread ran the interpreter (for the driver's statistics).
+    pub static INTERP_RUNS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs the interpreter with the symbols at `env`; `Some((oracle, message))` when it disagrees
+/// with the analysis (`accept`: the sizes are accepted, else refused). `None` when it agrees or
+/// the inputs would be too large to run.
+fn run_at(c: &Compiled, env: &[i64], limits: &Limits, accept: bool) -> Option<(&'static str, String)> {
+    let g = &c.graph;
+    let a = &c.analysis;
+    let mut inputs = Vec::new();
+    let mut pixels = 0i64;
+    for &i in &g.inputs {
+        let fpn_compiler::ir::Op::Input { name, channels, size } = &g.node(i).op else {
+            return None;
+        };
+        let (h, w) = (size[0].eval(env)?, size[1].eval(env)?);
+        if h < 1 || w < 1 || channels.checked_mul(h)?.checked_mul(w)? > 1_000_000 {
+            return None;
+        }
+        pixels = pixels.checked_add(h.checked_mul(w)?)?;
+        let dims = (1, *channels as usize, h as usize, w as usize);
+        let x = Array4::from_shape_fn(dims, |(_, c, y, x)| ((c * 7 + y * 3 + x) % 11) as f32 / 11.0 - 0.5);
+        inputs.push((name.clone(), x));
+    }
+    // conv cost is about parameters × pixels (fixed-size specs were bounded by their FLOPs)
+    let params = a.params.iter().map(|p| p.shape.iter().product::<i64>()).sum::<i64>();
+    if !env.is_empty() && params.checked_mul(pixels)? > limits.interp_flops {
+        return None;
+    }
+    let p = Params::init(a, 1);
+    let views: Vec<(&str, _)> = inputs.iter().map(|(n, x)| (n.as_str(), x.view())).collect();
+    INTERP_RUNS.with(|n| n.set(n.get() + 1));
+    match (interp::run(g, a, &p, &views), accept) {
+        (Err(_), false) => None,
+        (Ok(_), false) => Some((
+            "interp-accepts",
+            "the interpreter runs sizes the analysis refuses".into(),
+        )),
+        (Err(e), true) => Some(("interp-refuses", format!("the interpreter refuses accepted sizes: {e}"))),
+        (Ok(outs), true) => {
             for (o, (name, t)) in g.outputs.iter().zip(&outs) {
                 let s = &a.shapes[o.node.index()];
-                let want = [
-                    Some(1),
-                    Some(s.c),
-                    s.h.as_const(),
-                    s.w.as_const(),
-                ];
+                let want = [Some(1), Some(s.c), s.h.eval(env), s.w.eval(env)];
                 let got = t.shape().iter().map(|&d| Some(d as i64)).collect::<Vec<_>>();
                 if got != want {
-                    return bug(
+                    return Some((
                         "interp-shape",
                         format!("output `{name}`: analysis says {want:?}, interpreter gives {got:?}"),
-                    );
+                    ));
                 }
                 if t.iter().any(|v| v.is_nan()) {
-                    return bug("interp-nan", format!("output `{name}` holds NaN for finite inputs"));
+                    return Some(("interp-nan", format!("output `{name}` holds NaN for finite inputs")));
                 }
             }
             None
@@ -375,7 +428,9 @@ fn weights_analysis() -> Option<&'static fpn_compiler::infer::Analysis> {
     static A: OnceLock<Option<fpn_compiler::infer::Analysis>> = OnceLock::new();
     A.get_or_init(|| {
         let mut sm = SourceMap::new();
-        fpn_compiler::compile_yaml(&mut sm, "w.yaml", WEIGHTS_SPEC).ok().map(|c| c.analysis)
+        fpn_compiler::compile_yaml(&mut sm, "w.yaml", WEIGHTS_SPEC)
+            .ok()
+            .map(|c| c.analysis)
     })
     .as_ref()
 }
@@ -461,9 +516,9 @@ impl Rng {
 
 /// A stable 64-bit hash (FNV-1a), for file names of saved inputs.
 pub fn hash(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -532,24 +587,56 @@ const EDGE_INTS: &[i64] = &[
 ];
 
 /// Edge floats for the value-tree mutator.
-const EDGE_FLOATS: &[f64] = &[0.0, -0.0, 1e308, -1e308, 5e-324, 1e-300, 0.5, -1.0, 1.0, 2.5, 1e10, 1e-5];
+const EDGE_FLOATS: &[f64] = &[
+    0.0, -0.0, 1e308, -1e308, 5e-324, 1e-300, 0.5, -1.0, 1.0, 2.5, 1e10, 1e-5,
+];
 
 /// Odd text.
 const UNICODE: &[&str] = &[
-    "\u{202E}", "\u{FEFF}", "é", "𝕏", "\u{0}", "\r", "\t", "\r\n", "\u{2028}", "\u{85}", "日本", "\u{301}", "ﬁ",
-    "Ⅻ", "\u{7f}",
+    "\u{202E}", "\u{FEFF}", "é", "𝕏", "\u{0}", "\r", "\t", "\r\n", "\u{2028}", "\u{85}", "日本", "\u{301}", "ﬁ", "Ⅻ",
+    "\u{7f}",
 ];
 
 /// YAML syntax fragments.
 const YAML_BITS: &[&str] = &[
-    ": ", "- ", "[", "]", "{", "}", ",", "&a ", "*a", "<<: *a", "!!str ", "!x ", "? ", "|\n", ">\n", "---\n",
-    "...\n", "#", "'", "\"", "\\", "~", "null", "true", "  ", "\n", "%YAML 1.2\n", "@", "`", "..", "/", "*",
+    ": ",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "&a ",
+    "*a",
+    "<<: *a",
+    "!!str ",
+    "!x ",
+    "? ",
+    "|\n",
+    ">\n",
+    "---\n",
+    "...\n",
+    "#",
+    "'",
+    "\"",
+    "\\",
+    "~",
+    "null",
+    "true",
+    "  ",
+    "\n",
+    "%YAML 1.2\n",
+    "@",
+    "`",
+    "..",
+    "/",
+    "*",
 ];
 
 /// Rust token fragments.
 const DSL_BITS: &[&str] = &[
-    ":", ",", "[", "]", "{", "}", "(", ")", "-", "..", ".", "/", "*", "+", "r#type", "\"s\"", "'c'", "b\"x\"",
-    "1u8", "1.5f32", "#", "$", "::", "=>", "match", "true", "null", "..=", "_", "1e", "0b101", "'a",
+    ":", ",", "[", "]", "{", "}", "(", ")", "-", "..", ".", "/", "*", "+", "r#type", "\"s\"", "'c'", "b\"x\"", "1u8",
+    "1.5f32", "#", "$", "::", "=>", "match", "true", "null", "..=", "_", "1e", "0b101", "'a",
 ];
 
 /// Builds a dictionary of keys and scalar strings harvested from the corpus trees.
@@ -599,7 +686,10 @@ fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
 
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Where regression cases live.
@@ -759,7 +849,11 @@ fn yaml_scalar(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                out.push_str(&if plain_ok(&k.name) { k.name.clone() } else { quoted(&k.name) });
+                out.push_str(&if plain_ok(&k.name) {
+                    k.name.clone()
+                } else {
+                    quoted(&k.name)
+                });
                 out.push_str(": ");
                 yaml_scalar(x, out);
             }
@@ -774,7 +868,11 @@ pub fn to_yaml_block(v: &Value) -> String {
         if let ValueKind::Map(es) = &v.kind {
             for (k, x) in es {
                 out.push_str(&" ".repeat(indent));
-                out.push_str(&if plain_ok(&k.name) { k.name.clone() } else { quoted(&k.name) });
+                out.push_str(&if plain_ok(&k.name) {
+                    k.name.clone()
+                } else {
+                    quoted(&k.name)
+                });
                 out.push(':');
                 match &x.kind {
                     ValueKind::Map(m) if !m.is_empty() => {
@@ -1238,7 +1336,13 @@ pub fn make_input(rng: &mut Rng, target: Target, corpus: &Corpus, pool: &[Vec<u8
                 mutate_header(rng, &mut b);
             } else {
                 for _ in 0..n {
-                    mutate_bytes(rng, &mut b, other, &[], &["{", "}", "\"", ":", ",", "[", "]", "0", "F32"]);
+                    mutate_bytes(
+                        rng,
+                        &mut b,
+                        other,
+                        &[],
+                        &["{", "}", "\"", ":", ",", "[", "]", "0", "F32"],
+                    );
                 }
             }
             b
@@ -1263,7 +1367,11 @@ pub fn make_input(rng: &mut Rng, target: Target, corpus: &Corpus, pool: &[Vec<u8
             match tree {
                 Some(mut t) => {
                     // compiling mutants are rare after several mutations
-                    let n = if target == Target::Pipeline && rng.below(3) > 0 { 1 } else { n };
+                    let n = if target == Target::Pipeline && rng.below(3) > 0 {
+                        1
+                    } else {
+                        n
+                    };
                     for _ in 0..n {
                         mutate_tree(rng, &mut t, &corpus.trees, &corpus.words);
                     }

@@ -194,10 +194,12 @@ fn main() -> ExitCode {
     let mut samples = Vec::new();
     for &t in &args.targets {
         let keep = if t == Target::Pipeline { args.compile_sample } else { 0 };
+        let runs0 = harness::INTERP_RUNS.with(|n| n.get());
         let s = harness::fuzz(t, &corpus, &cfg, &known, keep, Some(&current));
+        let interp_runs = harness::INTERP_RUNS.with(|n| n.get()) - runs0;
         let secs = s.elapsed.as_secs_f64();
         println!(
-            "{:<8} {:>7} execs in {:>6.1} s ({:>7.1}/s): {} accepted, {} rejected ({} distinct code sets), {} skipped, {} findings",
+            "{:<8} {:>7} execs in {:>6.1} s ({:>7.1}/s): {} accepted, {} rejected ({} distinct code sets), {} skipped, {} interpreter runs, {} findings",
             t.name(),
             s.execs,
             secs,
@@ -206,6 +208,7 @@ fn main() -> ExitCode {
             s.rejected,
             s.signatures,
             s.skipped,
+            interp_runs,
             s.findings.len()
         );
         for f in &s.findings {
@@ -226,7 +229,9 @@ fn main() -> ExitCode {
                 let saved = if f.location == "slow" {
                     let dir = harness::regressions_dir().join("slow").join(t.name());
                     let p = dir.join(format!("{:016x}.{}", harness::hash(&min), t.ext()));
-                    std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&p, &min)).map(|_| p)
+                    std::fs::create_dir_all(&dir)
+                        .and_then(|_| std::fs::write(&p, &min))
+                        .map(|_| p)
                 } else {
                     harness::save_case(t, &min)
                 };
