@@ -725,6 +725,7 @@ impl Corpus {
         let mut dict = BTreeSet::new();
         trees.iter().for_each(|t| harvest(t, &mut dict));
         dict.extend(fpn_compiler::ast::OP_KEYWORDS.iter().map(|s| s.to_string()));
+        dict.extend(HOSTILE_NAMES.iter().map(|s| s.to_string()));
         let mut dsl: Vec<Vec<u8>> = trees.iter().map(|t| to_dsl(t).into_bytes()).collect();
         for p in files_with_ext(&root.join("tests/ui"), "rs") {
             if let Ok(s) = std::fs::read_to_string(&p) {
@@ -1211,11 +1212,59 @@ fn scalar(rng: &mut Rng, like: &Value, words: &[String]) -> ValueKind {
     }
 }
 
+/// Names that collide with what generated code refers to (prelude, crates, keywords).
+const HOSTILE_NAMES: &[&str] = &[
+    "String", "Vec", "std", "core", "alloc", "fpn_runtime", "Option", "Result", "Box", "Ok", "Err", "Some", "None",
+    "Self", "self", "super", "crate", "Tensor", "Error", "Conv2d", "forward", "init", "new", "r#type", "type",
+    "fn", "mod", "x", "inputs", "outputs", "a_b", "a__b", "_", "_0", "0a", "Ünï", "π",
+];
+
+/// Renames `from` to `to` in every key, every string equal to it, and every `from.` reference.
+fn rename_all(v: &mut Value, from: &str, to: &str) {
+    match &mut v.kind {
+        ValueKind::Str(s) => {
+            if s == from {
+                *s = to.to_string();
+            } else if let Some(rest) = s.strip_prefix(from).and_then(|r| r.strip_prefix('.')) {
+                *s = format!("{to}.{rest}");
+            }
+        }
+        ValueKind::Seq(xs) => xs.iter_mut().for_each(|x| rename_all(x, from, to)),
+        ValueKind::Map(es) => {
+            if !es.iter().any(|(k, _)| k.name == to) {
+                for (k, _) in es.iter_mut() {
+                    if k.name == from {
+                        k.name = to.to_string();
+                    }
+                }
+            }
+            es.iter_mut().for_each(|(_, x)| rename_all(x, from, to));
+        }
+        _ => {}
+    }
+}
+
 /// One structure-aware mutation of a value tree.
 fn mutate_tree(rng: &mut Rng, t: &mut Value, trees: &[Value], words: &[String]) {
     let mut ps = Vec::new();
     paths(t, &mut Vec::new(), &mut ps);
     let p = rng.pick(&ps).clone();
+    if rng.one_in(10) {
+        // rename a node (or block, input, symbol) consistently
+        let mut names = BTreeSet::new();
+        harvest(t, &mut names);
+        let names: Vec<String> = names.into_iter().collect();
+        if !names.is_empty() {
+            let from = rng.pick(&names).clone();
+            let to = if rng.one_in(2) {
+                rng.pick(HOSTILE_NAMES).to_string()
+            } else {
+                rng.pick(words).clone()
+            };
+            rename_all(t, &from, &to);
+        }
+        return;
+    }
     match rng.below(10) {
         0..=2 => {
             let v = at_mut(t, &p);

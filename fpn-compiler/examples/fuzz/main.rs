@@ -24,6 +24,7 @@ mod harness;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,9 +94,12 @@ fn target_dir() -> PathBuf {
 }
 
 /// Exits the process, saving the input, when one input runs longer than `hang`.
-fn watchdog(current: Current, hang: Duration, save: bool) {
+fn watchdog(current: Current, hang: Duration, save: bool, done: Arc<AtomicBool>) {
     std::thread::spawn(move || loop {
         std::thread::sleep(Duration::from_millis(500));
+        if done.load(Ordering::Relaxed) {
+            return;
+        }
         let Ok(g) = current.lock() else { return };
         let (t0, target, input) = &*g;
         if t0.elapsed() > hang {
@@ -180,7 +184,8 @@ fn main() -> ExitCode {
         args.seed
     );
     let current: Current = Arc::new(Mutex::new((Instant::now(), Target::Yaml, Vec::new())));
-    watchdog(current.clone(), Duration::from_secs_f64(args.hang), args.save);
+    let done = Arc::new(AtomicBool::new(false));
+    watchdog(current.clone(), Duration::from_secs_f64(args.hang), args.save, done.clone());
     let per = Duration::from_secs_f64(args.secs / args.targets.len() as f64);
     let cfg = Config {
         seed: args.seed,
@@ -245,6 +250,7 @@ fn main() -> ExitCode {
         }
         samples.extend(s.generated);
     }
+    done.store(true, Ordering::Relaxed);
     if args.compile_sample > 0 {
         if let Err(e) = compile_sample(&samples, args.save) {
             println!("compile-sample: {e}");
