@@ -7,6 +7,7 @@
 mod harness;
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use harness::{Config, Corpus, Limits, Outcome, Target};
@@ -50,9 +51,15 @@ fn known_open_cases_exist() {
     }
 }
 
+/// The seed corpus, loaded once for all tests.
+fn corpus() -> &'static Corpus {
+    static C: OnceLock<Corpus> = OnceLock::new();
+    C.get_or_init(|| Corpus::load(&[]))
+}
+
 /// A short fixed-seed run of one target: no new bug.
 fn smoke(target: Target) {
-    let corpus = Corpus::load(&[]);
+    let corpus = corpus();
     let cfg = Config {
         seed: 0x5eed,
         time: Duration::from_millis(1500),
@@ -62,7 +69,7 @@ fn smoke(target: Target) {
         current_file: None,
     };
     let known: HashSet<String> = HashSet::new();
-    let stats = harness::fuzz(target, &corpus, &cfg, &known, 0, None);
+    let stats = harness::fuzz(target, corpus, &cfg, &known, 0, None);
     assert!(stats.execs > 0);
     let bugs: Vec<String> = stats
         .findings
@@ -106,7 +113,7 @@ fn fuzz_weights_briefly() {
 fn printers_round_trip_the_spec_corpus() {
     // The structure-aware mutators print trees back as YAML and as `fpn!` tokens: both must
     // read back as the same spec for the unmutated corpus (else the mutants start off broken).
-    let corpus = Corpus::load(&[]);
+    let corpus = corpus();
     let limits = Limits::default();
     let mut bad = Vec::new();
     for t in &corpus.trees {

@@ -185,7 +185,12 @@ fn main() -> ExitCode {
     );
     let current: Current = Arc::new(Mutex::new((Instant::now(), Target::Yaml, Vec::new())));
     let done = Arc::new(AtomicBool::new(false));
-    watchdog(current.clone(), Duration::from_secs_f64(args.hang), args.save, done.clone());
+    watchdog(
+        current.clone(),
+        Duration::from_secs_f64(args.hang),
+        args.save,
+        done.clone(),
+    );
     let per = Duration::from_secs_f64(args.secs / args.targets.len() as f64);
     let cfg = Config {
         seed: args.seed,
