@@ -599,8 +599,10 @@ fn fmt_inputs(g: &Graph, a: &Analysis, env: &[i64]) -> String {
             let s = &a.shapes[i.index()];
             let names = g.symbol_names();
             let ev = |d: &Dim| {
-                d.eval(env)
-                    .map_or_else(|| d.display(&names).to_string(), |v| v.to_string())
+                d.eval(env).map_or_else(
+                    || if env.is_empty() { d.display(&names).to_string() } else { "?".to_string() },
+                    |v| v.to_string(),
+                )
             };
             format!("`{}` of {}×{}×{}", g.node(*i).name, s.c, ev(&s.h), ev(&s.w))
         })
@@ -614,8 +616,10 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
     // without values (a fixed-size failure in a spec with symbols) sizes print symbolically
     let names = g.symbol_names();
     let ev = |d: &Dim| {
-        d.eval(env)
-            .map_or_else(|| d.display(&names).to_string(), |v| v.to_string())
+        d.eval(env).map_or_else(
+            || if env.is_empty() { d.display(&names).to_string() } else { "?".to_string() },
+            |v| v.to_string(),
+        )
     };
     let shape_of = |i: petgraph::graph::NodeIndex| {
         let s = &a.shapes[i.index()];

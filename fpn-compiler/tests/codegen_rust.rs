@@ -282,7 +282,7 @@ fn shared_conv_with_other_params_passes_them_in_the_options() {
     assert_eq!(compact.matches("ConvOpts::default()").count(), 1);
     assert_eq!(
         compact
-            .matches("&fpn_runtime::ConvOpts{params:Some(&fpn_runtime::Conv2dParams{")
+            .matches("&fpn_runtime::ConvOpts{params:::core::option::Option::Some(&fpn_runtime::Conv2dParams{")
             .count(),
         1
     );

@@ -366,7 +366,7 @@ fn run_at(c: &Compiled, env: &[i64], limits: &Limits, accept: bool) -> Option<(&
     let mut inputs = Vec::new();
     let mut pixels = 0i64;
     for &i in &g.inputs {
-        let fpn_compiler::ir::Op::Input { name, channels, size } = &g.node(i).op else {
+        let fpn_compiler::ir::Op::Input(fpn_compiler::ops::input::Input { name, channels, size }) = &g.node(i).op else {
             return None;
         };
         let (h, w) = (size[0].eval(env)?, size[1].eval(env)?);
@@ -724,7 +724,7 @@ impl Corpus {
             .collect();
         let mut dict = BTreeSet::new();
         trees.iter().for_each(|t| harvest(t, &mut dict));
-        dict.extend(fpn_compiler::ast::OP_KEYWORDS.iter().map(|s| s.to_string()));
+        dict.extend(fpn_compiler::ast::op_keywords().iter().map(|s| s.to_string()));
         dict.extend(HOSTILE_NAMES.iter().map(|s| s.to_string()));
         let mut dsl: Vec<Vec<u8>> = trees.iter().map(|t| to_dsl(t).into_bytes()).collect();
         for p in files_with_ext(&root.join("tests/ui"), "rs") {
@@ -1131,7 +1131,7 @@ fn mutate_bytes(rng: &mut Rng, b: &mut Vec<u8>, other: &[u8], words: &[String], 
             if !ws.is_empty() {
                 let (s, e) = *rng.pick(&ws);
                 let w = if rng.one_in(3) {
-                    rng.pick(fpn_compiler::ast::OP_KEYWORDS).to_string()
+                    rng.pick(&fpn_compiler::ast::op_keywords()).to_string()
                 } else {
                     rng.pick(words).clone()
                 };
@@ -1331,7 +1331,7 @@ fn mutate_tree(rng: &mut Rng, t: &mut Value, trees: &[Value], words: &[String]) 
                         1 => {
                             // rename key (to an op keyword or another word)
                             es[i].0.name = if rng.one_in(2) {
-                                rng.pick(fpn_compiler::ast::OP_KEYWORDS).to_string()
+                                rng.pick(&fpn_compiler::ast::op_keywords()).to_string()
                             } else {
                                 rng.pick(words).clone()
                             };

@@ -102,8 +102,8 @@ impl Exprs {
             .forward(
                 v0_a.view(),
                 &fpn_runtime::ConvOpts {
-                    residual: Some(v3_u.view()),
-                    ..Default::default()
+                    residual: ::core::option::Option::Some(v3_u.view()),
+                    ..::core::default::Default::default()
                 },
             )?;
         drop(v3_u);
