@@ -218,10 +218,14 @@ pub fn validate_conv(
         return Err(format!("{out_channels} output channels; there must be at least 1"));
     }
     if out_channels % groups != 0 {
-        return Err(format!("out_channels ({out_channels}) must be divisible by groups ({groups})"));
+        return Err(format!(
+            "out_channels ({out_channels}) must be divisible by groups ({groups})"
+        ));
     }
     if in_channels % groups != 0 {
-        return Err(format!("in_channels ({in_channels}) must be divisible by groups ({groups})"));
+        return Err(format!(
+            "in_channels ({in_channels}) must be divisible by groups ({groups})"
+        ));
     }
     Ok(())
 }
