@@ -4,7 +4,7 @@
 Writes fpn-runtime/tests/fixtures/*.safetensors (all f32 unless a test needs another dtype).
 Each case `NAME` stores its inputs and expected output as `NAME.x`, `NAME.w`, ..., `NAME.y`, and
 its parameters as a small f32 vector `NAME.p` whose layout is documented per file below and
-decoded by fpn-runtime/tests/fixtures.rs.
+decoded by fpn-runtime/tests/it/fixtures.rs.
 
 Run from the repository root:  python3 tools/runtime_fixtures.py
 `python3 tools/runtime_fixtures.py --bench` instead times PyTorch (2 threads) on the shapes of

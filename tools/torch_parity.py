@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make the numeric PyTorch fixtures that tests/parity.rs and fpn-cli/tests/run.rs compare against.
+"""Make the numeric PyTorch fixtures that tests/it/parity.rs and fpn-cli/tests/run.rs compare against.
 
 For small configurations of every shipped topology (width-reduced copies of `specs/*.yaml` in
 `tests/specs/`) this builds the same model in PyTorch with the state_dict names fpn expects, gives
@@ -34,7 +34,7 @@ outputs are identical (run on every invocation).
 Run from the repository root:
     python3 tools/torch_parity.py           # the small fixtures (committed, about 2.2 MB)
     python3 tools/torch_parity.py --full    # also full-size ResNet-18/50 FPNs to tools/out/
-                                            # (git-ignored, ~170 MB; used by tests/parity.rs
+                                            # (git-ignored, ~170 MB; used by tests/it/parity.rs
                                             # `full_size_resnet_fpn` when present)
 Needs torch, torchvision, safetensors. Deterministic for a given torch version (seeded, CPU).
 The checked-in fixtures were made with torch 2.15.0 and torchvision 0.29.2 (CPU).

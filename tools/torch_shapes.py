@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make the PyTorch shape fixture that fpn-compiler/tests/torch_shapes.rs compares against.
+"""Make the PyTorch shape fixture that fpn-compiler/tests/it/torch_shapes.rs compares against.
 
 For every shipped spec `specs/*.yaml` (not `specs/invalid`) this builds the same model in
 PyTorch -- torchvision where it exists (ResNet, FeaturePyramidNetwork, LastLevelMaxPool,

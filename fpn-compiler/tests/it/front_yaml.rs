@@ -7,7 +7,7 @@ use fpn_compiler::value::{Value, ValueKind};
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::values::{get, key_span, show};
 
 /// Parses `text` as file `spec.yaml`.

@@ -1,7 +1,7 @@
 //! The interpreter equals the same network composed by hand from runtime calls, checks its
 //! inputs, and initialises parameters deterministically.
 
-mod codegen_support;
+use crate::codegen_support;
 
 use codegen_support::{fpn3, params_with_stats, random, Builder};
 use fpn_compiler::dim::Dim;

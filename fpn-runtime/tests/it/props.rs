@@ -1,7 +1,7 @@
 //! Property tests: every op against a naive reference implementation written here (direct
 //! 7-loop conv, window-scanning pools, per-index upsampling), on random shapes including odd
 //! sizes, stride > kernel, dilation, groups and batch 3. PyTorch agreement itself is checked by
-//! `tests/fixtures.rs`.
+//! `tests/it/fixtures.rs`.
 
 use fpn_runtime::ndarray::{Array1, Array4};
 use fpn_runtime::*;

@@ -2,7 +2,7 @@
 //! diagnostic of code `<CODE>`, every error must carry a `help:` line, and the rendered text must
 //! equal `specs/invalid/<CODE>_<what>.stderr` byte for byte.
 //!
-//! Regenerate the goldens with `FPN_BLESS=1 cargo test -p fpn-compiler --test golden`, then read
+//! Regenerate the goldens with `FPN_BLESS=1 cargo test -p fpn-compiler --test it golden::`, then read
 //! every changed `.stderr` before keeping it. Also checks that every shipped `specs/*.yaml`
 //! compiles without errors.
 

@@ -11,7 +11,7 @@
 //!   `from_safetensors`, equals PyTorch within [`TORCH_TOL`] and the interpreter within
 //!   [`INTERP_TOL`] (the generated code folds batch norms into convs, which only changes rounding).
 //!
-//! Each test prints the max abs error of every output (`cargo test --test parity -- --nocapture`).
+//! Each test prints the max abs error of every output (`cargo test -p fpn --test it parity:: -- --nocapture`).
 //! `full_size_resnet_fpn` runs the full-size ResNet-18/50 FPNs that
 //! `python3 tools/torch_parity.py --full` writes to `tools/out/` (not committed), and skips with
 //! a note when they are absent.

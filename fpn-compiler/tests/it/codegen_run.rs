@@ -2,7 +2,7 @@
 //! `codegen_golden.rs`) and compares it with the interpreter: same outputs (up to the float
 //! rounding of batch-norm folding), same accepted and refused input sizes.
 
-mod codegen_support;
+use crate::codegen_support;
 
 use codegen_support::{fixed, fpn3, max_diff, params_with_stats, random, two};
 use fpn_compiler::interp::{self, Params};
@@ -10,7 +10,7 @@ use fpn_runtime::{Error, Tensor};
 
 #[deny(warnings)]
 #[rustfmt::skip] // golden files: exactly what `generate` emits
-#[path = "generated/fpn3.rs"]
+#[path = "../generated/fpn3.rs"]
 mod fpn3_gen;
 
 use fpn3_gen::{Fpn3, Fpn3Inputs, Fpn3Outputs};
@@ -18,7 +18,7 @@ use fpn3_gen::{Fpn3, Fpn3Inputs, Fpn3Outputs};
 #[deny(warnings)]
 #[allow(dead_code)] // pub items of a private test module
 #[rustfmt::skip] // golden files: exactly what `generate` emits
-#[path = "generated/two.rs"]
+#[path = "../generated/two.rs"]
 mod two_gen;
 
 use two_gen::{Two, TwoInputs};
@@ -26,7 +26,7 @@ use two_gen::{Two, TwoInputs};
 #[deny(warnings)]
 #[allow(dead_code)] // pub items of a private test module
 #[rustfmt::skip] // golden files: exactly what `generate` emits
-#[path = "generated/fixed.rs"]
+#[path = "../generated/fixed.rs"]
 mod fixed_gen;
 
 fn outputs_vec(o: Fpn3Outputs) -> Vec<(&'static str, Tensor)> {
@@ -292,7 +292,7 @@ fn fixed_sizes_without_parameters() {
 #[deny(warnings)]
 #[allow(dead_code)] // pub items of a private test module
 #[rustfmt::skip] // golden files: exactly what `generate` emits
-#[path = "generated/exprs.rs"]
+#[path = "../generated/exprs.rs"]
 mod exprs_gen;
 
 #[test]

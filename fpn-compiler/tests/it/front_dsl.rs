@@ -1,5 +1,7 @@
 //! Tests of the `fpn!{}` token front end: value trees, token spans, the token source, errors.
 
+use crate::common;
+use common::values::{get, key_span, show};
 use fpn_compiler::diag::{render, Diagnostic};
 use fpn_compiler::front::dsl::{parse, token_table, Parsed};
 use fpn_compiler::span::{SourceId, SourceKind, SourceMap, Span};
@@ -7,8 +9,6 @@ use fpn_compiler::value::ValueKind;
 use proc_macro2::TokenStream;
 use quote::quote;
 use std::str::FromStr;
-mod common;
-use common::values::{get, key_span, show};
 
 /// Parses tokens as source 0 named `fpn!`; returns the source map too.
 fn load(tokens: TokenStream) -> (SourceMap, Parsed) {

@@ -1,7 +1,7 @@
 //! Properties of the Rust back end's text: parses, deterministic, no panicking calls, docs on
 //! every public item, and hostile names are refused or stay inside string literals.
 
-mod codegen_support;
+use crate::codegen_support;
 
 use codegen_support::{fpn3, two, Builder};
 use fpn_compiler::back::rust::{generate, GenError, Options};

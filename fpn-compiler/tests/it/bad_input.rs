@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 /// Seed 000, a valid spec the mutation test starts from.
-const SEED: &str = include_str!("../../specs/seed000_pyramid_block.yaml");
+const SEED: &str = include_str!("../../../specs/seed000_pyramid_block.yaml");
 
 /// The longest any single compile may take (debug build, shared machine).
 const SLOW: Duration = Duration::from_secs(20);
@@ -445,7 +445,7 @@ fn huge_numbers_in_every_numeric_field() {
 /// Known compiler bugs: unchecked `i64` arithmetic on huge attribute values. In a debug build
 /// each case panics ("attempt to multiply/add with overflow"); in a release build the numbers
 /// wrap and the spec compiles with negative parameter counts or channels. After a fix, run
-/// `cargo test -p fpn-compiler --test bad_input -- --ignored`, then drop the `#[ignore]`s and
+/// `cargo test -p fpn-compiler --test it bad_input -- --ignored`, then drop the `#[ignore]`s and
 /// empty `KNOWN_OVERFLOW`.
 #[test]
 fn known_overflow_bugs() {

@@ -1,5 +1,6 @@
 //! insta snapshots of the generated Rust of every shipped spec: review their diffs like code.
-//! Update with `INSTA_UPDATE=always cargo test -p fpn-compiler --test snapshots_gen`.
+//! Update with `INSTA_UPDATE=always cargo test -p fpn-compiler --test it snapshots_gen`. The
+//! snapshots stay in `tests/snapshots/` under their old names (`snapshots_gen__<spec>.snap`).
 use fpn_compiler::back::rust::{generate, Options};
 use fpn_compiler::span::SourceMap;
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ fn generated_code_of_every_shipped_spec() {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        insta::assert_snapshot!(name, code);
+        insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(format!("snapshots_gen__{name}"), code);
+        });
     }
 }

@@ -2,7 +2,7 @@
 //! f32 im2col + GEMM path on the same data (a 3×3 conv zero-padded to 5×5, which is the same
 //! sum but cannot take Winograd).
 //!
-//! `cargo test -p fpn-runtime --release --test winograd_accuracy -- --ignored --nocapture`
+//! `cargo test -p fpn-runtime --release --test it winograd_accuracy -- --ignored --nocapture`
 //! prints the table quoted in `src/winograd.rs` and the README (FPN shapes, 256 → 256).
 
 use fpn_runtime::ndarray::{s, Array4};
