@@ -600,7 +600,13 @@ fn fmt_inputs(g: &Graph, a: &Analysis, env: &[i64]) -> String {
             let names = g.symbol_names();
             let ev = |d: &Dim| {
                 d.eval(env).map_or_else(
-                    || if env.is_empty() { d.display(&names).to_string() } else { "?".to_string() },
+                    || {
+                        if env.is_empty() {
+                            d.display(&names).to_string()
+                        } else {
+                            "?".to_string()
+                        }
+                    },
                     |v| v.to_string(),
                 )
             };
@@ -617,7 +623,13 @@ fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&Fixe
     let names = g.symbol_names();
     let ev = |d: &Dim| {
         d.eval(env).map_or_else(
-            || if env.is_empty() { d.display(&names).to_string() } else { "?".to_string() },
+            || {
+                if env.is_empty() {
+                    d.display(&names).to_string()
+                } else {
+                    "?".to_string()
+                }
+            },
             |v| v.to_string(),
         )
     };

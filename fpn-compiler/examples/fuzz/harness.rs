@@ -366,7 +366,8 @@ fn run_at(c: &Compiled, env: &[i64], limits: &Limits, accept: bool) -> Option<(&
     let mut inputs = Vec::new();
     let mut pixels = 0i64;
     for &i in &g.inputs {
-        let fpn_compiler::ir::Op::Input(fpn_compiler::ops::input::Input { name, channels, size }) = &g.node(i).op else {
+        let fpn_compiler::ir::Op::Input(fpn_compiler::ops::input::Input { name, channels, size }) = &g.node(i).op
+        else {
             return None;
         };
         let (h, w) = (size[0].eval(env)?, size[1].eval(env)?);

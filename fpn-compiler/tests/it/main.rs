@@ -5,6 +5,8 @@
 #[path = "../codegen_support/mod.rs"]
 mod codegen_support;
 mod common;
+#[path = "../op_common/mod.rs"]
+mod op_common;
 
 mod bad_input;
 mod builder;
@@ -15,6 +17,9 @@ mod codegen_specs;
 mod front_dsl;
 mod front_yaml;
 mod golden;
+mod op_fixtures;
+mod op_props;
+mod render_limits;
 mod sizes_exprs;
 mod sizes_prop;
 mod snapshots_gen;

@@ -14,7 +14,7 @@
 //! disagreeing config with both verdicts, grouped by kind. `OP_PROPS_CASES` (default 4000)
 //! and `OP_PROPS_SEED` (a u64) change the run.
 
-mod op_common;
+use crate::op_common;
 
 use std::collections::BTreeMap;
 

@@ -9,7 +9,7 @@
 //! Every disagreement is listed (config, PyTorch's verdict, check's, the interpreter's and the
 //! runtime's), not only the first.
 
-mod op_common;
+use crate::op_common;
 
 use op_common::{check, interp, runtime, with_symbol, yaml, Case, Verdict};
 use serde_json::Value as J;

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0202_duplicate_output.yaml");
+
+fn main() {}

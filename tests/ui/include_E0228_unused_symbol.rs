@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0228_unused_symbol.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0229_field_collision.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0229_seq_prefix_collision.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0323_fixed_width_with_symbol.yaml");
+
+fn main() {}

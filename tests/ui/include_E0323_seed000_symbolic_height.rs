@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0323_seed000_symbolic_height.yaml");
+
+fn main() {}

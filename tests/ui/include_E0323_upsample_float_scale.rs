@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0323_upsample_float_scale.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0325_input_size_never_whole.yaml");
+
+fn main() {}
