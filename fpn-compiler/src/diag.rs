@@ -331,9 +331,9 @@ impl<'a> Excerpts<'a> {
                 let start = starts[index];
                 let end = content_end(text, starts, index);
                 let mut windows: Vec<std::ops::Range<usize>> = if end - start <= MAX_LINE {
-                    vec![start..end]
+                    std::iter::once(start..end).collect()
                 } else if pts.is_empty() {
-                    vec![start..floor_char(text, start + MAX_LINE)]
+                    std::iter::once(start..floor_char(text, start + MAX_LINE)).collect()
                 } else {
                     let mut w: Vec<std::ops::Range<usize>> = pts
                         .iter()

@@ -388,6 +388,27 @@ fn write_dim(f: &mut fmt::Formatter<'_>, d: &Dim, names: &[String], nested: bool
     }
 }
 
+impl fpn_runtime::rules::SizeArith for Dim {
+    fn constant(v: i64) -> Self {
+        Dim::Const(v)
+    }
+    fn plus(&self, k: i64) -> Option<Self> {
+        self.add(k)
+    }
+    fn floor_div(&self, d: i64) -> Option<Self> {
+        Dim::floor_div(self, d)
+    }
+    fn ceil_div(&self, d: i64) -> Option<Self> {
+        Dim::ceil_div(self, d)
+    }
+    fn min_with(&self, other: &Self) -> Self {
+        self.min(other)
+    }
+    fn scale_f64(&self, s: f64) -> Option<Self> {
+        self.scale(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,26 +449,5 @@ mod tests {
         );
         assert_eq!(Dim::Const(7).ceil_div(2), Some(Dim::Const(4)));
         assert_eq!(Dim::Const(i64::MAX).lin(2, 0), None);
-    }
-}
-
-impl fpn_runtime::rules::SizeArith for Dim {
-    fn constant(v: i64) -> Self {
-        Dim::Const(v)
-    }
-    fn plus(&self, k: i64) -> Option<Self> {
-        self.add(k)
-    }
-    fn floor_div(&self, d: i64) -> Option<Self> {
-        Dim::floor_div(self, d)
-    }
-    fn ceil_div(&self, d: i64) -> Option<Self> {
-        Dim::ceil_div(self, d)
-    }
-    fn min_with(&self, other: &Self) -> Self {
-        self.min(other)
-    }
-    fn scale_f64(&self, s: f64) -> Option<Self> {
-        self.scale(s)
     }
 }

@@ -90,6 +90,9 @@ pub enum GenError {
 /// Result of code generation.
 pub type GResult<T> = Result<T, GenError>;
 
+/// The model field of each parameter prefix.
+pub(crate) type FieldMap = HashMap<String, (Ident, FieldKind)>;
+
 /// Generates the Rust module for `g` (see the module docs), formatted with `prettyplease`.
 pub fn generate(g: &Graph, a: &Analysis, opts: &Options) -> GResult<String> {
     let tokens = Gen::new(g, a, opts)?.file()?;
@@ -455,7 +458,7 @@ impl<'g> Gen<'g> {
 
     /// The fields of the model struct, in a deterministic order (each op adds its own, once per
     /// parameter prefix), and the field of each prefix.
-    fn fields(&self) -> GResult<(Vec<Field>, HashMap<String, (Ident, FieldKind)>)> {
+    fn fields(&self) -> GResult<(Vec<Field>, FieldMap)> {
         let mut fx: Option<FieldCx<'_>> = None;
         for i in self.g.order() {
             let node = self.g.node(i);
