@@ -201,7 +201,7 @@ use crate::ir::Graph;
 use crate::ops::{InferCx, InitKind};
 
 /// Infers every node's shape, parameters, FLOPs and the size constraints, each op by its own
-/// rule ([`crate::ops::OpDef::infer`]).
+/// rule (`crate::ops::OpDef::infer`).
 ///
 /// Size-independent problems (channel mismatches, groups, shared weights of different shapes,
 /// overflow) come back as diagnostics; size-dependent ones as [`Constraint`]s, which

@@ -115,7 +115,7 @@ impl Weights {
     /// Reads and validates a `.safetensors` file.
     ///
     /// Only a regular file is read. Its header is read and checked first (length field within
-    /// [`MAX_HEADER`] and the file, every tensor's dtype, shape and offsets consistent with the
+    /// `MAX_HEADER` and the file, every tensor's dtype, shape and offsets consistent with the
     /// file's size), so a corrupt or hostile file is refused before its data is allocated.
     ///
     /// # Errors

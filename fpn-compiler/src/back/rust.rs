@@ -809,7 +809,7 @@ impl<'g> Gen<'g> {
     }
 }
 
-/// What an op's [`crate::ops::OpDef::stmt`] gets: its statement, the variables of its inputs,
+/// What an op's `crate::ops::OpDef::stmt` gets: its statement, the variables of its inputs,
 /// and whether it may consume one of them in place.
 pub(crate) struct StmtCx<'a> {
     /// The generator.

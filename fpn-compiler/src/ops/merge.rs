@@ -3,7 +3,7 @@
 //! (Σ relu(wᵢ) + eps)` with one learned weight per input).
 //!
 //! Shape rule: every input has the first input's height and width (a
-//! [`CheckKind::MergeEq`](crate::infer::CheckKind::MergeEq) constraint per input and axis); `add`,
+//! `CheckKind::MergeEq` constraint per input and axis); `add`,
 //! `mean` and `fuse` also need equal channels (E0304), `concat` sums them. `fuse` has the
 //! parameter `weight [n]` (init ones).
 

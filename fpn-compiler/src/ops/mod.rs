@@ -1,14 +1,14 @@
-//! The primitive ops: one module per op (or small family), registered once in [`registry!`].
+//! The primitive ops: one module per op (or small family), registered once in `registry!`.
 //!
 //! A module holds everything the op means, in the order the pipeline uses it:
-//! - its spec keywords and argument reading ([`OpDef::read`], into [`OpDef::Args`]);
-//! - lowering of those arguments to its IR attributes ([`OpDef::lower`]), with parameter checks
+//! - its spec keywords and argument reading (`OpDef::read`, into `OpDef::Args`);
+//! - lowering of those arguments to its IR attributes (`OpDef::lower`), with parameter checks
 //!   taken from [`fpn_runtime::rules`];
-//! - its shape rule ([`OpDef::infer`]): output shape, size [`Constraint`]s from the runtime's
+//! - its shape rule (`OpDef::infer`): output shape, size [`Constraint`]s from the runtime's
 //!   rule functions (the only size rules: the interpreter and the generated `check_sizes` are
 //!   produced from these constraints), parameters with their init, FLOPs;
-//! - its interpreter call ([`OpDef::eval`]);
-//! - its Rust code generation ([`OpDef::fields`] for model fields, [`OpDef::stmt`] for
+//! - its interpreter call (`OpDef::eval`);
+//! - its Rust code generation (`OpDef::fields` for model fields, `OpDef::stmt` for
 //!   `forward`).
 //!
 //! The registry expands to the IR [`Op`] enum, the AST [`Args`] enum, [`keywords`] and every
@@ -71,7 +71,7 @@ pub struct ParamDecl {
     pub learnable: bool,
 }
 
-/// What [`OpDef::infer`] learns about one node.
+/// What `OpDef::infer` learns about one node.
 #[derive(Clone, Debug)]
 pub struct Inferred {
     /// Output shape.
