@@ -14,6 +14,7 @@ mod codegen_interp;
 mod codegen_run;
 mod codegen_rust;
 mod codegen_specs;
+mod diag_codes;
 mod front_dsl;
 mod front_yaml;
 mod golden;
