@@ -591,6 +591,16 @@ fn axis_word(axis: usize) -> &'static str {
     }
 }
 
+/// A size's value at `env`; without values (a fixed-size failure in a spec with symbols) the
+/// expression itself, and `?` when it overflows.
+fn show(d: &Dim, env: &[i64], names: &[String]) -> String {
+    match d.eval(env) {
+        Some(v) => v.to_string(),
+        None if env.is_empty() => d.display(names).to_string(),
+        None => "?".to_string(),
+    }
+}
+
 fn fmt_inputs(g: &Graph, a: &Analysis, env: &[i64]) -> String {
     let parts: Vec<String> = g
         .inputs
@@ -598,18 +608,7 @@ fn fmt_inputs(g: &Graph, a: &Analysis, env: &[i64]) -> String {
         .map(|i| {
             let s = &a.shapes[i.index()];
             let names = g.symbol_names();
-            let ev = |d: &Dim| {
-                d.eval(env).map_or_else(
-                    || {
-                        if env.is_empty() {
-                            d.display(&names).to_string()
-                        } else {
-                            "?".to_string()
-                        }
-                    },
-                    |v| v.to_string(),
-                )
-            };
+            let ev = |d: &Dim| show(d, env, &names);
             format!("`{}` of {}×{}×{}", g.node(*i).name, s.c, ev(&s.h), ev(&s.w))
         })
         .collect();
@@ -619,20 +618,8 @@ fn fmt_inputs(g: &Graph, a: &Analysis, env: &[i64]) -> String {
 fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: Option<&FixedSizeHint>) -> Diagnostic {
     let c = &f.constraint;
     let node = g.node(c.node);
-    // without values (a fixed-size failure in a spec with symbols) sizes print symbolically
     let names = g.symbol_names();
-    let ev = |d: &Dim| {
-        d.eval(env).map_or_else(
-            || {
-                if env.is_empty() {
-                    d.display(&names).to_string()
-                } else {
-                    "?".to_string()
-                }
-            },
-            |v| v.to_string(),
-        )
-    };
+    let ev = |d: &Dim| show(d, env, &names);
     let shape_of = |i: petgraph::graph::NodeIndex| {
         let s = &a.shapes[i.index()];
         format!("{}×{}×{}", s.c, ev(&s.h), ev(&s.w))
