@@ -141,139 +141,98 @@ fn views_call(cx: &StmtCx<'_>, f: TokenStream) -> GResult<TokenStream> {
     Ok(quote!(let #out = #rt::#f(&[#(#xs),*])?;))
 }
 
-impl OpDef for Add {
-    const KEYWORDS: &'static [&'static str] = &["add"];
-    type Args = Vec<Ref>;
+/// The `OpDef` of a merge that lists its inputs (`add: [a, b]`) and has no parameters.
+macro_rules! list_merge {
+    ($ty:ident, $kw:literal, concat: $concat:expr, eval: $eval:expr, stmt: $stmt:expr) => {
+        impl OpDef for $ty {
+            const KEYWORDS: &'static [&'static str] = &[$kw];
+            type Args = Vec<Ref>;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Vec<Ref>> {
-        read_refs(r, key, v)
-    }
-    fn refs(args: &Vec<Ref>) -> Vec<&Ref> {
-        args.iter().collect()
-    }
-    fn needs_input(_: &Vec<Ref>) -> bool {
-        false
-    }
-    fn lower(args: &Vec<Ref>, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
-        lower(args, super::Op::Add(Add), false, cx)
-    }
-    fn kind(&self) -> &'static str {
-        "add"
-    }
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let n = cx.ins.len();
-        Some(inferred(infer(cx, false)?, n, Vec::new()))
-    }
-    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        let mut acc = fpn_runtime::add(cx.x(0)?, cx.x(1)?)?;
-        for k in 2..cx.x.len() {
-            fpn_runtime::add_assign(&mut acc, cx.x(k)?)?;
-        }
-        Ok(acc)
-    }
-    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        let rt = &cx.gen.rt;
-        let out = &cx.out;
-        let n = cx.ins.len();
-        if n < 2 {
-            return Err(GenError::Unsupported(format!(
-                "add `{}` has fewer than 2 inputs",
-                cx.node.name
-            )));
-        }
-        // accumulate into a dying operand: input 0, or input 1 (a + b == b + a exactly)
-        let acc = if cx.movable(0) {
-            Some((0, 1))
-        } else if cx.movable(1) {
-            Some((1, 0))
-        } else {
-            None
-        };
-        let mut t = match acc.and_then(|(k, other)| Some((cx.take_if_movable(k)?, other))) {
-            Some((src, other)) => {
-                let o = cx.view(other)?;
-                quote! {
-                    let mut #out = #src;
-                    #rt::add_assign(&mut #out, #o)?;
-                }
+            fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Vec<Ref>> {
+                read_refs(r, key, v)
             }
-            None => {
-                let (x0, x1) = (cx.view(0)?, cx.view(1)?);
-                if n > 2 {
-                    quote!(let mut #out = #rt::add(#x0, #x1)?;)
-                } else {
-                    quote!(let #out = #rt::add(#x0, #x1)?;)
-                }
+            fn refs(args: &Vec<Ref>) -> Vec<&Ref> {
+                args.iter().collect()
             }
-        };
-        for k in 2..n {
-            let o = cx.view(k)?;
-            t.extend(quote!(#rt::add_assign(&mut #out, #o)?;));
+            fn needs_input(_: &Vec<Ref>) -> bool {
+                false
+            }
+            fn lower(args: &Vec<Ref>, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+                lower(args, super::Op::$ty($ty), false, cx)
+            }
+            fn kind(&self) -> &'static str {
+                $kw
+            }
+            fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+                let n = cx.ins.len();
+                Some(inferred(infer(cx, $concat)?, n, Vec::new()))
+            }
+            fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+                let f: fn(&EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> = $eval;
+                f(cx)
+            }
+            fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+                let f: fn(&StmtCx<'_>) -> GResult<TokenStream> = $stmt;
+                f(cx)
+            }
         }
-        Ok(t)
-    }
+    };
 }
 
-impl OpDef for Concat {
-    const KEYWORDS: &'static [&'static str] = &["concat"];
-    type Args = Vec<Ref>;
+list_merge!(Add, "add", concat: false, eval: add_eval, stmt: add_stmt);
+list_merge!(Concat, "concat", concat: true, eval: |cx| fpn_runtime::concat(&cx.x), stmt: |cx| views_call(cx, quote!(concat)));
+list_merge!(Mean, "mean", concat: false, eval: |cx| fpn_runtime::mean(&cx.x), stmt: |cx| views_call(cx, quote!(mean)));
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Vec<Ref>> {
-        read_refs(r, key, v)
+/// `add` in the interpreter: a sum, then each further input added in place.
+fn add_eval(cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+    let mut acc = fpn_runtime::add(cx.x(0)?, cx.x(1)?)?;
+    for k in 2..cx.x.len() {
+        fpn_runtime::add_assign(&mut acc, cx.x(k)?)?;
     }
-    fn refs(args: &Vec<Ref>) -> Vec<&Ref> {
-        args.iter().collect()
-    }
-    fn needs_input(_: &Vec<Ref>) -> bool {
-        false
-    }
-    fn lower(args: &Vec<Ref>, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
-        lower(args, super::Op::Concat(Concat), false, cx)
-    }
-    fn kind(&self) -> &'static str {
-        "concat"
-    }
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let n = cx.ins.len();
-        Some(inferred(infer(cx, true)?, n, Vec::new()))
-    }
-    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        fpn_runtime::concat(&cx.x)
-    }
-    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        views_call(cx, quote!(concat))
-    }
+    Ok(acc)
 }
 
-impl OpDef for Mean {
-    const KEYWORDS: &'static [&'static str] = &["mean"];
-    type Args = Vec<Ref>;
-
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Vec<Ref>> {
-        read_refs(r, key, v)
+/// `add` in `forward`: accumulates into a dying operand when one is free.
+fn add_stmt(cx: &StmtCx<'_>) -> GResult<TokenStream> {
+    let rt = &cx.gen.rt;
+    let out = &cx.out;
+    let n = cx.ins.len();
+    if n < 2 {
+        return Err(GenError::Unsupported(format!(
+            "add `{}` has fewer than 2 inputs",
+            cx.node.name
+        )));
     }
-    fn refs(args: &Vec<Ref>) -> Vec<&Ref> {
-        args.iter().collect()
+    // accumulate into a dying operand: input 0, or input 1 (a + b == b + a exactly)
+    let acc = if cx.movable(0) {
+        Some((0, 1))
+    } else if cx.movable(1) {
+        Some((1, 0))
+    } else {
+        None
+    };
+    let mut t = match acc.and_then(|(k, other)| Some((cx.take_if_movable(k)?, other))) {
+        Some((src, other)) => {
+            let o = cx.view(other)?;
+            quote! {
+                let mut #out = #src;
+                #rt::add_assign(&mut #out, #o)?;
+            }
+        }
+        None => {
+            let (x0, x1) = (cx.view(0)?, cx.view(1)?);
+            if n > 2 {
+                quote!(let mut #out = #rt::add(#x0, #x1)?;)
+            } else {
+                quote!(let #out = #rt::add(#x0, #x1)?;)
+            }
+        }
+    };
+    for k in 2..n {
+        let o = cx.view(k)?;
+        t.extend(quote!(#rt::add_assign(&mut #out, #o)?;));
     }
-    fn needs_input(_: &Vec<Ref>) -> bool {
-        false
-    }
-    fn lower(args: &Vec<Ref>, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
-        lower(args, super::Op::Mean(Mean), false, cx)
-    }
-    fn kind(&self) -> &'static str {
-        "mean"
-    }
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let n = cx.ins.len();
-        Some(inferred(infer(cx, false)?, n, Vec::new()))
-    }
-    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        fpn_runtime::mean(&cx.x)
-    }
-    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        views_call(cx, quote!(mean))
-    }
+    Ok(t)
 }
 
 impl OpDef for Fuse {
