@@ -20,7 +20,12 @@ macro_rules! pass_cases {
 }
 
 // A new `tests/ui/pass_*.rs` gets its name here (`every_pass_case_is_included` checks).
-pass_cases!(pass_dsl_neck, pass_dsl_seed000_32x32, pass_include_seed000);
+pass_cases!(
+    pass_dsl_neck,
+    pass_dsl_seed000_32x32,
+    pass_include_seed000,
+    pass_prelude_names
+);
 
 #[test]
 fn every_pass_case_is_included() {

@@ -607,24 +607,24 @@ impl<'g> Gen<'g> {
             let reason = format!("input `{name}` must have {channels} channels");
             body.extend(quote! {
                 if #tup.1 != #c {
-                    return Err(#rt::Error::ShapeMismatch {
+                    return ::core::result::Result::Err(#rt::Error::ShapeMismatch {
                         op: "forward",
-                        lhs: vec![#tup.0, #tup.1, #tup.2, #tup.3],
-                        rhs: vec![#tup.0, #c, #tup.2, #tup.3],
-                        reason: String::from(#reason),
+                        lhs: ::std::vec![#tup.0, #tup.1, #tup.2, #tup.3],
+                        rhs: ::std::vec![#tup.0, #c, #tup.2, #tup.3],
+                        reason: ::std::string::String::from(#reason),
                     });
                 }
             });
             used_na = true;
             if k == 0 {
                 let msg = format!("input `{name}` has batch size 0");
-                body.extend(quote!(if #tup.0 == 0 { return Err(not_accepted(String::from(#msg))); }));
+                body.extend(quote!(if #tup.0 == 0 { return ::core::result::Result::Err(not_accepted(::std::string::String::from(#msg))); }));
             } else {
                 let first_tup = &ins[0].0;
                 let first = ins[0].2;
                 body.extend(quote! {
                     if #tup.0 != #first_tup.0 {
-                        return Err(not_accepted(format!("input `{}` has batch size {} but input `{}` has {}", #name, #tup.0, #first, #first_tup.0)));
+                        return ::core::result::Result::Err(not_accepted(::std::format!("input `{}` has batch size {} but input `{}` has {}", #name, #tup.0, #first, #first_tup.0)));
                     }
                 });
             }
@@ -683,7 +683,7 @@ impl<'g> Gen<'g> {
                                 let div = i64_arg(div);
                                 t.extend(quote! {
                                     if #var % #div != 0 {
-                                        return Err(not_accepted(format!(#msg, #tup.#member, #tup.#member)));
+                                        return ::core::result::Result::Err(not_accepted(::std::format!(#msg, #tup.#member, #tup.#member)));
                                     }
                                     #var /= #div;
                                 });
@@ -705,7 +705,7 @@ impl<'g> Gen<'g> {
                 None => quote!(#var < #min),
             };
             body.extend(
-                quote!(if #cond { return Err(not_accepted(format!("{} = {} is out of range", #sname, #var))); }),
+                quote!(if #cond { return ::core::result::Result::Err(not_accepted(::std::format!("{} = {} is out of range", #sname, #var))); }),
             );
         }
         // input sizes that are not a symbol's definition
@@ -723,7 +723,7 @@ impl<'g> Gen<'g> {
                     );
                     body.extend(quote! {
                         if #e.rem_euclid(#m) != 0 {
-                            return Err(not_accepted(format!(#msg, #tup.#mem, #e)));
+                            return ::core::result::Result::Err(not_accepted(::std::format!(#msg, #tup.#mem, #e)));
                         }
                     });
                 }
@@ -736,7 +736,7 @@ impl<'g> Gen<'g> {
                 let shown = d.display(&names).to_string();
                 body.extend(quote! {
                     if #tup.#member as i64 != #e {
-                        return Err(not_accepted(format!("input `{}` has {} {} but the spec needs {} = {}", #name, #axis, #tup.#member, #shown, #e)));
+                        return ::core::result::Result::Err(not_accepted(::std::format!("input `{}` has {} {} but the spec needs {} = {}", #name, #axis, #tup.#member, #shown, #e)));
                     }
                 });
             }
@@ -781,19 +781,19 @@ impl<'g> Gen<'g> {
             used_na = true;
             body.extend(quote! {
                 if #cond {
-                    return Err(not_accepted(format!(#fmt, #(#args),*)));
+                    return ::core::result::Result::Err(not_accepted(::std::format!(#fmt, #(#args),*)));
                 }
             });
         }
         let mut pre = TokenStream::new();
         if used_na || dims.overflow {
             pre.extend(quote! {
-                let given = || format!(#given_fmt, #(#given_args),*);
-                let not_accepted = |what: String| #rt::Error::InputSize(format!("{} (given {}; the spec takes {})", what, given(), #need));
+                let given = || ::std::format!(#given_fmt, #(#given_args),*);
+                let not_accepted = |what: ::std::string::String| #rt::Error::InputSize(::std::format!("{} (given {}; the spec takes {})", what, given(), #need));
             });
         }
         if dims.overflow {
-            pre.extend(quote!(let overflow = || not_accepted(String::from("a size overflows"));));
+            pre.extend(quote!(let overflow = || not_accepted(::std::string::String::from("a size overflows"));));
         }
         Ok(quote! {
             /// Checks every input shape and every size rule of the spec before anything runs:
@@ -803,7 +803,7 @@ impl<'g> Gen<'g> {
                 #tuples
                 #pre
                 #body
-                Ok(())
+                ::core::result::Result::Ok(())
             }
         })
     }
@@ -1040,7 +1040,7 @@ impl Gen<'_> {
             }
             for v in dead {
                 let id = var_ident(v, &g.node(v).name);
-                body.extend(quote!(drop(#id);));
+                body.extend(quote!(::core::mem::drop(#id);));
             }
         }
         // outputs: move the last reference, clone earlier ones
@@ -1068,7 +1068,7 @@ impl Gen<'_> {
             pub fn forward(&self, inputs: #inputs_ty<'_>) -> #rt::Result<#outputs_ty> {
                 Self::check_sizes(&inputs)?;
                 #body
-                Ok(#outputs_ty { #(#fields),* })
+                ::core::result::Result::Ok(#outputs_ty { #(#fields),* })
             }
         })
     }
@@ -1186,9 +1186,9 @@ impl Gen<'_> {
             Self { #(#init_values),* }
         };
         let loaded = if any_prep {
-            quote!(Ok({ #assemble }))
+            quote!(::core::result::Result::Ok({ #assemble }))
         } else {
-            quote!(Ok(#assemble))
+            quote!(::core::result::Result::Ok(#assemble))
         };
         let (init_loads, uses_rng) = self.load_tensors(false)?;
         let (weight_loads, _) = self.load_tensors(true)?;
@@ -1217,7 +1217,7 @@ impl Gen<'_> {
                 /// the formula of the runtime's `fold_batch_norm`. Lengths are checked at load.
                 fn fold_bn(
                     w: &mut #rt::ndarray::Array4<f32>,
-                    bias: Option<&#rt::ndarray::Array1<f32>>,
+                    bias: ::core::option::Option<&#rt::ndarray::Array1<f32>>,
                     gamma: &#rt::ndarray::Array1<f32>,
                     beta: &#rt::ndarray::Array1<f32>,
                     mean: &#rt::ndarray::Array1<f32>,
@@ -1312,12 +1312,12 @@ impl Gen<'_> {
                 }
 
                 /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
-                pub fn from_safetensors(path: impl AsRef<std::path::Path>) -> #rt::Result<Self> {
+                pub fn from_safetensors(path: impl ::core::convert::AsRef<::std::path::Path>) -> #rt::Result<Self> {
                     Self::from_weights(&#rt::Weights::from_file(path)?)
                 }
 
                 /// Loads the parameters from the bytes of a `.safetensors` file.
-                pub fn from_safetensors_bytes(bytes: Vec<u8>) -> #rt::Result<Self> {
+                pub fn from_safetensors_bytes(bytes: ::std::vec::Vec<u8>) -> #rt::Result<Self> {
                     Self::from_weights(&#rt::Weights::from_bytes(bytes)?)
                 }
 

@@ -62,7 +62,7 @@ impl Exprs {
     pub fn from_weights(w: &fpn_runtime::Weights) -> fpn_runtime::Result<Self> {
         let t0 = w.get4("c.weight", [2, 2, 1, 1])?;
         let t1 = w.get1("c.bias", 2)?;
-        Ok(Self {
+        ::core::result::Result::Ok(Self {
             p_c: fpn_runtime::Conv2d::new(
                 t0,
                 ::core::option::Option::Some(t1),
@@ -79,12 +79,14 @@ impl Exprs {
     }
     /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
     pub fn from_safetensors(
-        path: impl AsRef<std::path::Path>,
+        path: impl ::core::convert::AsRef<::std::path::Path>,
     ) -> fpn_runtime::Result<Self> {
         Self::from_weights(&fpn_runtime::Weights::from_file(path)?)
     }
     /// Loads the parameters from the bytes of a `.safetensors` file.
-    pub fn from_safetensors_bytes(bytes: Vec<u8>) -> fpn_runtime::Result<Self> {
+    pub fn from_safetensors_bytes(
+        bytes: ::std::vec::Vec<u8>,
+    ) -> fpn_runtime::Result<Self> {
         Self::from_weights(&fpn_runtime::Weights::from_bytes(bytes)?)
     }
     /// Runs the network. Checks every input shape against the spec first (see the type's
@@ -106,8 +108,8 @@ impl Exprs {
                     ..::core::default::Default::default()
                 },
             )?;
-        drop(v3_u);
-        Ok(ExprsOutputs { s: v4_s })
+        ::core::mem::drop(v3_u);
+        ::core::result::Result::Ok(ExprsOutputs { s: v4_s })
     }
     /// Checks every input shape and every size rule of the spec before anything runs:
     /// channels exact, one batch size, symbol ranges, each node's size ≥ 1 and equal
@@ -116,41 +118,43 @@ impl Exprs {
         let i0 = inputs.a.dim();
         let i1 = inputs.b.dim();
         let given = || {
-            format!(
+            ::std::format!(
                 "{}: [{}, {}, {}, {}], {}: [{}, {}, {}, {}]", "a", i0.0, i0.1, i0.2, i0
                 .3, "b", i1.0, i1.1, i1.2, i1.3
             )
         };
-        let not_accepted = |what: String| fpn_runtime::Error::InputSize(
-            format!(
+        let not_accepted = |what: ::std::string::String| fpn_runtime::Error::InputSize(
+            ::std::format!(
                 "{} (given {}; the spec takes {})", what, given(),
                 "a: [N, 2, H/4, 2*W], b: [N, 2, H/8, W] with 8 ≤ H ≤ 256, W ≥ 1; accepted: H ∈ {8, 16, 24, 32, 40, 48, …} = 8k, k ≥ 1, k ≤ 32, W ∈ {1, 2, 3, 4, 5, 6, …} = every size ≥ 1"
             ),
         );
-        let overflow = || not_accepted(String::from("a size overflows"));
+        let overflow = || not_accepted(::std::string::String::from("a size overflows"));
         if i0.1 != 2 {
-            return Err(fpn_runtime::Error::ShapeMismatch {
+            return ::core::result::Result::Err(fpn_runtime::Error::ShapeMismatch {
                 op: "forward",
-                lhs: vec![i0.0, i0.1, i0.2, i0.3],
-                rhs: vec![i0.0, 2, i0.2, i0.3],
-                reason: String::from("input `a` must have 2 channels"),
+                lhs: ::std::vec![i0.0, i0.1, i0.2, i0.3],
+                rhs: ::std::vec![i0.0, 2, i0.2, i0.3],
+                reason: ::std::string::String::from("input `a` must have 2 channels"),
             });
         }
         if i0.0 == 0 {
-            return Err(not_accepted(String::from("input `a` has batch size 0")));
+            return ::core::result::Result::Err(
+                not_accepted(::std::string::String::from("input `a` has batch size 0")),
+            );
         }
         if i1.1 != 2 {
-            return Err(fpn_runtime::Error::ShapeMismatch {
+            return ::core::result::Result::Err(fpn_runtime::Error::ShapeMismatch {
                 op: "forward",
-                lhs: vec![i1.0, i1.1, i1.2, i1.3],
-                rhs: vec![i1.0, 2, i1.2, i1.3],
-                reason: String::from("input `b` must have 2 channels"),
+                lhs: ::std::vec![i1.0, i1.1, i1.2, i1.3],
+                rhs: ::std::vec![i1.0, 2, i1.2, i1.3],
+                reason: ::std::string::String::from("input `b` must have 2 channels"),
             });
         }
         if i1.0 != i0.0 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `{}` has batch size {} but input `{}` has {}", "b", i1.0,
                         "a", i0.0
                     ),
@@ -160,13 +164,15 @@ impl Exprs {
         let mut s0 = i0.2 as i64;
         s0 = s0.checked_mul(4i64).ok_or_else(overflow)?;
         if !(8i64..=256i64).contains(&s0) {
-            return Err(not_accepted(format!("{} = {} is out of range", "H", s0)));
+            return ::core::result::Result::Err(
+                not_accepted(::std::format!("{} = {} is out of range", "H", s0)),
+            );
         }
         let mut s1 = i0.3 as i64;
         if s1 % 2i64 != 0 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `a` has width {}, but no whole W gives 2*W = {}", i0.3, i0
                         .3
                     ),
@@ -175,12 +181,14 @@ impl Exprs {
         }
         s1 /= 2i64;
         if s1 < 1i64 {
-            return Err(not_accepted(format!("{} = {} is out of range", "W", s1)));
+            return ::core::result::Result::Err(
+                not_accepted(::std::format!("{} = {} is out of range", "W", s1)),
+            );
         }
         if s0.rem_euclid(4i64) != 0 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `a` has height {} = H/4, but `/` divides exactly and H = {} is not a multiple of 4",
                         i0.2, s0
                     ),
@@ -188,9 +196,9 @@ impl Exprs {
             );
         }
         if s0.rem_euclid(8i64) != 0 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `b` has height {} = H/8, but `/` divides exactly and H = {} is not a multiple of 8",
                         i1.2, s0
                     ),
@@ -199,9 +207,9 @@ impl Exprs {
         }
         let d0: i64 = s0.div_euclid(8i64);
         if i1.2 as i64 != d0 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `{}` has {} {} but the spec needs {} = {}", "b", "height",
                         i1.2, "H/8", d0
                     ),
@@ -209,9 +217,9 @@ impl Exprs {
             );
         }
         if i1.3 as i64 != s1 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `{}` has {} {} but the spec needs {} = {}", "b", "width",
                         i1.3, "W", s1
                     ),
@@ -220,9 +228,9 @@ impl Exprs {
         }
         let d1: i64 = s0.div_euclid(4i64);
         if d1 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "input `a` would have height ", d1, " (= H/4), below 1"
                     ),
                 ),
@@ -230,18 +238,18 @@ impl Exprs {
         }
         let d2: i64 = s1.checked_mul(2i64).ok_or_else(overflow)?;
         if d2 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "input `a` would have width ", d2, " (= 2*W), below 1"
                     ),
                 ),
             );
         }
         if d0 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "input `b` would have height ", d0, " (= H/8), below 1"
                     ),
                 ),
@@ -253,9 +261,9 @@ impl Exprs {
             .ok_or_else(overflow)?;
         let d4: i64 = d3.div_euclid(2i64);
         if d4 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `c` (conv) would have width ", d4,
                         " (= (2*W+1)/2), below 1"
                     ),
@@ -264,9 +272,9 @@ impl Exprs {
         }
         let d5: i64 = d0.checked_mul(2i64).ok_or_else(overflow)?;
         if d5 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `u` (upsample) would have height ", d5,
                         " (= 2*H/8), below 1"
                     ),
@@ -274,9 +282,9 @@ impl Exprs {
             );
         }
         if d1 != d5 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}{}{}", "node `s` (add) merges `c` of height ", d1,
                         " and `u` of height ", d5, ", which differ"
                     ),
@@ -284,15 +292,15 @@ impl Exprs {
             );
         }
         if d4 != s1 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}{}{}", "node `s` (add) merges `c` of width ", d4,
                         " and `u` of width ", s1, ", which differ"
                     ),
                 ),
             );
         }
-        Ok(())
+        ::core::result::Result::Ok(())
     }
 }

@@ -39,16 +39,18 @@ impl Fixed {
     }
     /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes.
     pub fn from_weights(_w: &fpn_runtime::Weights) -> fpn_runtime::Result<Self> {
-        Ok(Self {})
+        ::core::result::Result::Ok(Self {})
     }
     /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
     pub fn from_safetensors(
-        path: impl AsRef<std::path::Path>,
+        path: impl ::core::convert::AsRef<::std::path::Path>,
     ) -> fpn_runtime::Result<Self> {
         Self::from_weights(&fpn_runtime::Weights::from_file(path)?)
     }
     /// Loads the parameters from the bytes of a `.safetensors` file.
-    pub fn from_safetensors_bytes(bytes: Vec<u8>) -> fpn_runtime::Result<Self> {
+    pub fn from_safetensors_bytes(
+        bytes: ::std::vec::Vec<u8>,
+    ) -> fpn_runtime::Result<Self> {
         Self::from_weights(&fpn_runtime::Weights::from_bytes(bytes)?)
     }
     /// Runs the network. Checks every input shape against the spec first (see the type's
@@ -68,8 +70,8 @@ impl Fixed {
                 count_include_pad: true,
             },
         )?;
-        drop(v1_s);
-        Ok(FixedOutputs {
+        ::core::mem::drop(v1_s);
+        ::core::result::Result::Ok(FixedOutputs {
             y: v2_p,
             z: v0_x.to_owned(),
         })
@@ -79,25 +81,31 @@ impl Fixed {
     /// sizes wherever feature maps merge.
     fn check_sizes(inputs: &FixedInputs<'_>) -> fpn_runtime::Result<()> {
         let i0 = inputs.x.dim();
-        let given = || format!("{}: [{}, {}, {}, {}]", "x", i0.0, i0.1, i0.2, i0.3);
-        let not_accepted = |what: String| fpn_runtime::Error::InputSize(
-            format!("{} (given {}; the spec takes {})", what, given(), "x: [N, 3, 8, 6]"),
+        let given = || {
+            ::std::format!("{}: [{}, {}, {}, {}]", "x", i0.0, i0.1, i0.2, i0.3)
+        };
+        let not_accepted = |what: ::std::string::String| fpn_runtime::Error::InputSize(
+            ::std::format!(
+                "{} (given {}; the spec takes {})", what, given(), "x: [N, 3, 8, 6]"
+            ),
         );
         if i0.1 != 3 {
-            return Err(fpn_runtime::Error::ShapeMismatch {
+            return ::core::result::Result::Err(fpn_runtime::Error::ShapeMismatch {
                 op: "forward",
-                lhs: vec![i0.0, i0.1, i0.2, i0.3],
-                rhs: vec![i0.0, 3, i0.2, i0.3],
-                reason: String::from("input `x` must have 3 channels"),
+                lhs: ::std::vec![i0.0, i0.1, i0.2, i0.3],
+                rhs: ::std::vec![i0.0, 3, i0.2, i0.3],
+                reason: ::std::string::String::from("input `x` must have 3 channels"),
             });
         }
         if i0.0 == 0 {
-            return Err(not_accepted(String::from("input `x` has batch size 0")));
+            return ::core::result::Result::Err(
+                not_accepted(::std::string::String::from("input `x` has batch size 0")),
+            );
         }
         if i0.2 as i64 != 8i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `{}` has {} {} but the spec needs {} = {}", "x", "height",
                         i0.2, "8", 8i64
                     ),
@@ -105,15 +113,15 @@ impl Fixed {
             );
         }
         if i0.3 as i64 != 6i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `{}` has {} {} but the spec needs {} = {}", "x", "width",
                         i0.3, "6", 6i64
                     ),
                 ),
             );
         }
-        Ok(())
+        ::core::result::Result::Ok(())
     }
 }

@@ -271,7 +271,7 @@ impl Fpn3 {
         let t21 = w.get1("q.bn.bias", 5)?;
         let t22 = w.get1("q.bn.running_mean", 5)?;
         let t23 = w.get1("q.bn.running_var", 5)?;
-        Ok({
+        ::core::result::Result::Ok({
             let mut p_backbone_conv1_weight = t0;
             let p_backbone_conv1_bias = Self::fold_bn(
                 &mut p_backbone_conv1_weight,
@@ -390,12 +390,14 @@ impl Fpn3 {
     }
     /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
     pub fn from_safetensors(
-        path: impl AsRef<std::path::Path>,
+        path: impl ::core::convert::AsRef<::std::path::Path>,
     ) -> fpn_runtime::Result<Self> {
         Self::from_weights(&fpn_runtime::Weights::from_file(path)?)
     }
     /// Loads the parameters from the bytes of a `.safetensors` file.
-    pub fn from_safetensors_bytes(bytes: Vec<u8>) -> fpn_runtime::Result<Self> {
+    pub fn from_safetensors_bytes(
+        bytes: ::std::vec::Vec<u8>,
+    ) -> fpn_runtime::Result<Self> {
         Self::from_weights(&fpn_runtime::Weights::from_bytes(bytes)?)
     }
     /// Runs the network. Checks every input shape against the spec first (see the type's
@@ -426,7 +428,7 @@ impl Fpn3 {
         let v8_lat4 = self
             .p_fpn_lat4
             .forward(v5_c4_relu.view(), &fpn_runtime::ConvOpts::default())?;
-        drop(v5_c4_relu);
+        ::core::mem::drop(v5_c4_relu);
         let v9_lat3 = self
             .p_fpn_lat3
             .forward(v3_stem_relu.view(), &fpn_runtime::ConvOpts::default())?;
@@ -441,8 +443,8 @@ impl Fpn3 {
             self.p_fpn_fuse4_weight.view(),
             0.0001f32,
         )?;
-        drop(v11_p4);
-        drop(v8_lat4);
+        ::core::mem::drop(v11_p4);
+        ::core::mem::drop(v8_lat4);
         let v13_up4 = fpn_runtime::upsample_bilinear(
             v12_p4f.view(),
             fpn_runtime::Resize::Size([v9_lat3.dim().2, v9_lat3.dim().3]),
@@ -453,7 +455,7 @@ impl Fpn3 {
         fpn_runtime::add_assign(&mut v14_p3, v9_lat3.view())?;
         let v15_cat = fpn_runtime::concat(&[v14_p3.view(), v9_lat3.view()])?;
         let v16_avg3 = fpn_runtime::mean(&[v14_p3.view(), v9_lat3.view()])?;
-        drop(v9_lat3);
+        ::core::mem::drop(v9_lat3);
         let mut v17_p5 = v7_lat5;
         fpn_runtime::activate_inplace(
             &mut v17_p5,
@@ -470,21 +472,21 @@ impl Fpn3 {
                 count_include_pad: true,
             },
         )?;
-        drop(v6_c5);
+        ::core::mem::drop(v6_c5);
         let v21_head3_act = self
             .p_head_conv
             .forward(v14_p3.view(), &fpn_runtime::ConvOpts::default())?;
-        drop(v14_p3);
+        ::core::mem::drop(v14_p3);
         let v24_head4_act = self
             .p_head_conv
             .forward(v12_p4f.view(), &fpn_runtime::ConvOpts::default())?;
-        drop(v12_p4f);
+        ::core::mem::drop(v12_p4f);
         let v25_q_conv = self
             .p_q_conv
             .forward(v16_avg3.view(), &fpn_runtime::ConvOpts::default())?;
-        drop(v16_avg3);
+        ::core::mem::drop(v16_avg3);
         let v26_q_bn = fpn_runtime::batch_norm(v25_q_conv.view(), &self.p_q_bn)?;
-        Ok(Fpn3Outputs {
+        ::core::result::Result::Ok(Fpn3Outputs {
             h3: v21_head3_act.clone(),
             h4: v24_head4_act,
             cat: v15_cat,
@@ -502,39 +504,47 @@ impl Fpn3 {
     /// sizes wherever feature maps merge.
     fn check_sizes(inputs: &Fpn3Inputs<'_>) -> fpn_runtime::Result<()> {
         let i0 = inputs.x.dim();
-        let given = || format!("{}: [{}, {}, {}, {}]", "x", i0.0, i0.1, i0.2, i0.3);
-        let not_accepted = |what: String| fpn_runtime::Error::InputSize(
-            format!(
+        let given = || {
+            ::std::format!("{}: [{}, {}, {}, {}]", "x", i0.0, i0.1, i0.2, i0.3)
+        };
+        let not_accepted = |what: ::std::string::String| fpn_runtime::Error::InputSize(
+            ::std::format!(
                 "{} (given {}; the spec takes {})", what, given(),
                 "x: [N, 3, H, W] with H ≥ 1, W ≥ 1; accepted: H ∈ {5, 6, 7, 8, 13, 14, …}; above 44 exactly those with H mod 8 ∈ {0, 5–7}, W ∈ {5, 6, 7, 8, 13, 14, …}; above 44 exactly those with W mod 8 ∈ {0, 5–7}"
             ),
         );
-        let overflow = || not_accepted(String::from("a size overflows"));
+        let overflow = || not_accepted(::std::string::String::from("a size overflows"));
         if i0.1 != 3 {
-            return Err(fpn_runtime::Error::ShapeMismatch {
+            return ::core::result::Result::Err(fpn_runtime::Error::ShapeMismatch {
                 op: "forward",
-                lhs: vec![i0.0, i0.1, i0.2, i0.3],
-                rhs: vec![i0.0, 3, i0.2, i0.3],
-                reason: String::from("input `x` must have 3 channels"),
+                lhs: ::std::vec![i0.0, i0.1, i0.2, i0.3],
+                rhs: ::std::vec![i0.0, 3, i0.2, i0.3],
+                reason: ::std::string::String::from("input `x` must have 3 channels"),
             });
         }
         if i0.0 == 0 {
-            return Err(not_accepted(String::from("input `x` has batch size 0")));
+            return ::core::result::Result::Err(
+                not_accepted(::std::string::String::from("input `x` has batch size 0")),
+            );
         }
         let s0 = i0.2 as i64;
         if s0 < 1i64 {
-            return Err(not_accepted(format!("{} = {} is out of range", "H", s0)));
+            return ::core::result::Result::Err(
+                not_accepted(::std::format!("{} = {} is out of range", "H", s0)),
+            );
         }
         let s1 = i0.3 as i64;
         if s1 < 1i64 {
-            return Err(not_accepted(format!("{} = {} is out of range", "W", s1)));
+            return ::core::result::Result::Err(
+                not_accepted(::std::format!("{} = {} is out of range", "W", s1)),
+            );
         }
         let d0: i64 = s0.checked_add(1i64).ok_or_else(overflow)?;
         let d1: i64 = d0.div_euclid(2i64);
         if d1 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `stem.conv` (conv) would have height ", d1,
                         " (= ceil(H/2)), below 1"
                     ),
@@ -544,9 +554,9 @@ impl Fpn3 {
         let d2: i64 = s1.checked_add(1i64).ok_or_else(overflow)?;
         let d3: i64 = d2.div_euclid(2i64);
         if d3 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `stem.conv` (conv) would have width ", d3,
                         " (= ceil(W/2)), below 1"
                     ),
@@ -556,9 +566,9 @@ impl Fpn3 {
         let d4: i64 = s0.checked_add(3i64).ok_or_else(overflow)?;
         let d5: i64 = d4.div_euclid(4i64);
         if d5 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `c4.conv` (conv) would have height ", d5,
                         " (= ceil(H/4)), below 1"
                     ),
@@ -568,9 +578,9 @@ impl Fpn3 {
         let d6: i64 = s1.checked_add(3i64).ok_or_else(overflow)?;
         let d7: i64 = d6.div_euclid(4i64);
         if d7 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `c4.conv` (conv) would have width ", d7,
                         " (= ceil(W/4)), below 1"
                     ),
@@ -579,9 +589,9 @@ impl Fpn3 {
         }
         let d8: i64 = d4.div_euclid(8i64);
         if d8 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `c5` (max_pool) would have height ", d8,
                         " (= (H+3)/8), below 1"
                     ),
@@ -590,9 +600,9 @@ impl Fpn3 {
         }
         let d9: i64 = d6.div_euclid(8i64);
         if d9 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `c5` (max_pool) would have width ", d9,
                         " (= (W+3)/8), below 1"
                     ),
@@ -601,9 +611,9 @@ impl Fpn3 {
         }
         let d10: i64 = d8.checked_mul(2i64).ok_or_else(overflow)?;
         if d10 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `up5` (upsample) would have height ", d10,
                         " (= 2*(H+3)/8), below 1"
                     ),
@@ -612,9 +622,9 @@ impl Fpn3 {
         }
         let d11: i64 = d9.checked_mul(2i64).ok_or_else(overflow)?;
         if d11 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `up5` (upsample) would have width ", d11,
                         " (= 2*(W+3)/8), below 1"
                     ),
@@ -622,9 +632,9 @@ impl Fpn3 {
             );
         }
         if d5 != d10 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}{}{}", "node `p4` (add) merges `lat4` of height ", d5,
                         " and `up5` of height ", d10, ", which differ"
                     ),
@@ -632,9 +642,9 @@ impl Fpn3 {
             );
         }
         if d7 != d11 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}{}{}", "node `p4` (add) merges `lat4` of width ", d7,
                         " and `up5` of width ", d11, ", which differ"
                     ),
@@ -644,9 +654,9 @@ impl Fpn3 {
         let d12: i64 = s0.checked_add(11i64).ok_or_else(overflow)?;
         let d13: i64 = d12.div_euclid(16i64);
         if d13 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `p6` (avg_pool) would have height ", d13,
                         " (= (H+11)/16), below 1"
                     ),
@@ -656,23 +666,23 @@ impl Fpn3 {
         let d14: i64 = s1.checked_add(11i64).ok_or_else(overflow)?;
         let d15: i64 = d14.div_euclid(16i64);
         if d15 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "node `p6` (avg_pool) would have width ", d15,
                         " (= (W+11)/16), below 1"
                     ),
                 ),
             );
         }
-        Ok(())
+        ::core::result::Result::Ok(())
     }
     /// Folds an eval-mode batch norm into the conv weight `w` (scaled in place) and
     /// returns the new bias: `(bias - mean) · s + beta` with `s = gamma / sqrt(var + eps)`,
     /// the formula of the runtime's `fold_batch_norm`. Lengths are checked at load.
     fn fold_bn(
         w: &mut fpn_runtime::ndarray::Array4<f32>,
-        bias: Option<&fpn_runtime::ndarray::Array1<f32>>,
+        bias: ::core::option::Option<&fpn_runtime::ndarray::Array1<f32>>,
         gamma: &fpn_runtime::ndarray::Array1<f32>,
         beta: &fpn_runtime::ndarray::Array1<f32>,
         mean: &fpn_runtime::ndarray::Array1<f32>,

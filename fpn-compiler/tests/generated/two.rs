@@ -89,7 +89,7 @@ impl Two {
         let t3 = w.get1("n.bias", 2)?;
         let t4 = w.get1("n.running_mean", 2)?;
         let t5 = w.get1("n.running_var", 2)?;
-        Ok(Self {
+        ::core::result::Result::Ok(Self {
             p_r: fpn_runtime::Conv2d::new(
                 t0,
                 ::core::option::Option::Some(t1),
@@ -113,12 +113,14 @@ impl Two {
     }
     /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
     pub fn from_safetensors(
-        path: impl AsRef<std::path::Path>,
+        path: impl ::core::convert::AsRef<::std::path::Path>,
     ) -> fpn_runtime::Result<Self> {
         Self::from_weights(&fpn_runtime::Weights::from_file(path)?)
     }
     /// Loads the parameters from the bytes of a `.safetensors` file.
-    pub fn from_safetensors_bytes(bytes: Vec<u8>) -> fpn_runtime::Result<Self> {
+    pub fn from_safetensors_bytes(
+        bytes: ::std::vec::Vec<u8>,
+    ) -> fpn_runtime::Result<Self> {
         Self::from_weights(&fpn_runtime::Weights::from_bytes(bytes)?)
     }
     /// Runs the network. Checks every input shape against the spec first (see the type's
@@ -132,12 +134,12 @@ impl Two {
             fpn_runtime::Resize::Size([v0_x.dim().2, v0_x.dim().3]),
         )?;
         let v3_s = fpn_runtime::mean(&[v0_x.view(), v2_u.view()])?;
-        drop(v2_u);
+        ::core::mem::drop(v2_u);
         let v4_r = self.p_r.forward(v3_s.view(), &fpn_runtime::ConvOpts::default())?;
         let v5_n = fpn_runtime::batch_norm(v1_y.view(), &self.p_n)?;
         let mut v6_n_act = v5_n;
         fpn_runtime::activate_inplace(&mut v6_n_act, fpn_runtime::Activation::Hardswish);
-        Ok(TwoOutputs {
+        ::core::result::Result::Ok(TwoOutputs {
             s: v3_s,
             r: v4_r,
             n: v6_n_act,
@@ -150,40 +152,42 @@ impl Two {
         let i0 = inputs.x.dim();
         let i1 = inputs.y.dim();
         let given = || {
-            format!(
+            ::std::format!(
                 "{}: [{}, {}, {}, {}], {}: [{}, {}, {}, {}]", "x", i0.0, i0.1, i0.2, i0
                 .3, "y", i1.0, i1.1, i1.2, i1.3
             )
         };
-        let not_accepted = |what: String| fpn_runtime::Error::InputSize(
-            format!(
+        let not_accepted = |what: ::std::string::String| fpn_runtime::Error::InputSize(
+            ::std::format!(
                 "{} (given {}; the spec takes {})", what, given(),
                 "x: [N, 2, H, 5], y: [N, 2, H/2, 5] with 4 ≤ H ≤ 64; accepted: H ∈ {4, 6, 8, 10, 12, 14, …} = 2k, k ≥ 2, k ≤ 32"
             ),
         );
         if i0.1 != 2 {
-            return Err(fpn_runtime::Error::ShapeMismatch {
+            return ::core::result::Result::Err(fpn_runtime::Error::ShapeMismatch {
                 op: "forward",
-                lhs: vec![i0.0, i0.1, i0.2, i0.3],
-                rhs: vec![i0.0, 2, i0.2, i0.3],
-                reason: String::from("input `x` must have 2 channels"),
+                lhs: ::std::vec![i0.0, i0.1, i0.2, i0.3],
+                rhs: ::std::vec![i0.0, 2, i0.2, i0.3],
+                reason: ::std::string::String::from("input `x` must have 2 channels"),
             });
         }
         if i0.0 == 0 {
-            return Err(not_accepted(String::from("input `x` has batch size 0")));
+            return ::core::result::Result::Err(
+                not_accepted(::std::string::String::from("input `x` has batch size 0")),
+            );
         }
         if i1.1 != 2 {
-            return Err(fpn_runtime::Error::ShapeMismatch {
+            return ::core::result::Result::Err(fpn_runtime::Error::ShapeMismatch {
                 op: "forward",
-                lhs: vec![i1.0, i1.1, i1.2, i1.3],
-                rhs: vec![i1.0, 2, i1.2, i1.3],
-                reason: String::from("input `y` must have 2 channels"),
+                lhs: ::std::vec![i1.0, i1.1, i1.2, i1.3],
+                rhs: ::std::vec![i1.0, 2, i1.2, i1.3],
+                reason: ::std::string::String::from("input `y` must have 2 channels"),
             });
         }
         if i1.0 != i0.0 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `{}` has batch size {} but input `{}` has {}", "y", i1.0,
                         "x", i0.0
                     ),
@@ -192,12 +196,14 @@ impl Two {
         }
         let s0 = i0.2 as i64;
         if !(4i64..=64i64).contains(&s0) {
-            return Err(not_accepted(format!("{} = {} is out of range", "H", s0)));
+            return ::core::result::Result::Err(
+                not_accepted(::std::format!("{} = {} is out of range", "H", s0)),
+            );
         }
         if i0.3 as i64 != 5i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `{}` has {} {} but the spec needs {} = {}", "x", "width",
                         i0.3, "5", 5i64
                     ),
@@ -205,9 +211,9 @@ impl Two {
             );
         }
         if s0.rem_euclid(2i64) != 0 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `y` has height {} = H/2, but `/` divides exactly and H = {} is not a multiple of 2",
                         i1.2, s0
                     ),
@@ -216,9 +222,9 @@ impl Two {
         }
         let d0: i64 = s0.div_euclid(2i64);
         if i1.2 as i64 != d0 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `{}` has {} {} but the spec needs {} = {}", "y", "height",
                         i1.2, "H/2", d0
                     ),
@@ -226,9 +232,9 @@ impl Two {
             );
         }
         if i1.3 as i64 != 5i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "input `{}` has {} {} but the spec needs {} = {}", "y", "width",
                         i1.3, "5", 5i64
                     ),
@@ -236,24 +242,24 @@ impl Two {
             );
         }
         if d0 < 1i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}", "input `y` would have height ", d0, " (= H/2), below 1"
                     ),
                 ),
             );
         }
         if s0 < 3i64 {
-            return Err(
+            return ::core::result::Result::Err(
                 not_accepted(
-                    format!(
+                    ::std::format!(
                         "{}{}{}{}", "node `r` pads its input `s` of height ", s0,
                         " in reflect mode, which needs height ≥ ", 3i64
                     ),
                 ),
             );
         }
-        Ok(())
+        ::core::result::Result::Ok(())
     }
 }
