@@ -156,21 +156,17 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
         .filter(|c| c.lhs.symbols().is_empty() && c.rhs.symbols().is_empty())
         .cloned()
         .collect();
-    if !graph.symbols.is_empty() {
-        let failures = infer::check(&graph, &analysis, &fixed, &[]);
-        errors.extend(failures.iter().map(|f| explain(&graph, &analysis, f, &[], None)));
+    // (Without symbols that is every constraint; only then can the hint suggest input sizes.)
+    let failures = infer::check(&graph, &analysis, &fixed, &[]);
+    if !failures.is_empty() {
+        let hint = graph.symbols.is_empty().then(|| FixedSizeHint::new(&graph)).flatten();
+        errors.extend(
+            failures
+                .iter()
+                .map(|f| explain(&graph, &analysis, f, &[], hint.as_ref())),
+        );
     }
-    if graph.symbols.is_empty() {
-        let failures = infer::check(&graph, &analysis, &constraints, &[]);
-        if !failures.is_empty() {
-            let hint = FixedSizeHint::new(&graph);
-            errors.extend(
-                failures
-                    .iter()
-                    .map(|f| explain(&graph, &analysis, f, &[], hint.as_ref())),
-            );
-        }
-    } else {
+    if !graph.symbols.is_empty() {
         for (i, s) in sizes.iter().enumerate() {
             if let Ok(acc) = s {
                 if acc.is_empty() {

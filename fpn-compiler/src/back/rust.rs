@@ -225,6 +225,8 @@ pub(crate) struct Gen<'g> {
     accepted: String,
     /// The statements of `forward` (fused chains), planned once after the folds.
     stmts: Vec<Stmt>,
+    /// For each node, the statement that computes it as its head or folded batch norm.
+    stmt_of: Vec<Option<usize>>,
 }
 
 impl<'g> Gen<'g> {
@@ -273,9 +275,15 @@ impl<'g> Gen<'g> {
             pidx,
             accepted: crate::interp::accepted_sizes(g),
             stmts: Vec::new(),
+            stmt_of: vec![None; n],
         };
         gen.plan_folds()?;
         gen.stmts = gen.plan_stmts();
+        for (k, s) in gen.stmts.iter().enumerate() {
+            for i in std::iter::once(s.head).chain(s.bn) {
+                gen.stmt_of[i.index()] = Some(k);
+            }
+        }
         Ok(gen)
     }
 
@@ -426,16 +434,20 @@ impl<'g> Gen<'g> {
 
     /// The activation fused into the statement headed by conv node `i`.
     pub(crate) fn fused_act(&self, i: NodeIndex) -> Activation {
-        self.stmts
-            .iter()
-            .find(|s| s.head == i)
+        self.stmt(i)
+            .filter(|s| s.head == i)
             .and_then(|s| s.act)
             .unwrap_or(Activation::Identity)
     }
 
     /// Whether batch norm node `i` is folded into its conv.
     pub(crate) fn is_folded_bn(&self, i: NodeIndex) -> bool {
-        self.stmts.iter().any(|s| s.bn == Some(i))
+        self.stmt(i).is_some_and(|s| s.bn == Some(i))
+    }
+
+    /// The statement that computes node `i` as its head or folded batch norm.
+    fn stmt(&self, i: NodeIndex) -> Option<&Stmt> {
+        self.stmts.get((*self.stmt_of.get(i.index())?)?)
     }
 
     fn check_floats(&self) -> GResult<()> {
