@@ -234,60 +234,40 @@ impl Pool {
     }
 }
 
-impl OpDef for MaxPool {
-    const KEYWORDS: &'static [&'static str] = &["max_pool"];
-    type Args = PoolArgs;
+/// The `OpDef` of a pooling op: everything but its keyword, IR variant and runtime call is
+/// [`Pool`]'s.
+macro_rules! pool_op {
+    ($ty:ident, $kw:literal, max: $max:expr, $f:ident) => {
+        impl OpDef for $ty {
+            const KEYWORDS: &'static [&'static str] = &[$kw];
+            type Args = PoolArgs;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<PoolArgs> {
-        read(r, key, v, true)
-    }
-    fn lower(args: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
-        let p = lower(args, cx)?;
-        Some(Lowered {
-            op: super::Op::MaxPool(MaxPool(p)),
-            inputs: vec![cx.input?],
-            has_params: false,
-        })
-    }
-    fn kind(&self) -> &'static str {
-        "max_pool"
-    }
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        self.0.infer(cx)
-    }
-    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        self.0.eval_with(cx, fpn_runtime::max_pool2d)
-    }
-    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        self.0.stmt(cx, quote!(max_pool2d))
-    }
+            fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<PoolArgs> {
+                read(r, key, v, $max)
+            }
+            fn lower(args: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+                let p = lower(args, cx)?;
+                Some(Lowered {
+                    op: super::Op::$ty($ty(p)),
+                    inputs: vec![cx.input?],
+                    has_params: false,
+                })
+            }
+            fn kind(&self) -> &'static str {
+                $kw
+            }
+            fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+                self.0.infer(cx)
+            }
+            fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+                self.0.eval_with(cx, fpn_runtime::$f)
+            }
+            fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+                self.0.stmt(cx, quote!($f))
+            }
+        }
+    };
 }
 
-impl OpDef for AvgPool {
-    const KEYWORDS: &'static [&'static str] = &["avg_pool"];
-    type Args = PoolArgs;
-
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<PoolArgs> {
-        read(r, key, v, false)
-    }
-    fn lower(args: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
-        let p = lower(args, cx)?;
-        Some(Lowered {
-            op: super::Op::AvgPool(AvgPool(p)),
-            inputs: vec![cx.input?],
-            has_params: false,
-        })
-    }
-    fn kind(&self) -> &'static str {
-        "avg_pool"
-    }
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        self.0.infer(cx)
-    }
-    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        self.0.eval_with(cx, fpn_runtime::avg_pool2d)
-    }
-    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        self.0.stmt(cx, quote!(avg_pool2d))
-    }
-}
+pool_op!(MaxPool, "max_pool", max: true, max_pool2d);
+pool_op!(AvgPool, "avg_pool", max: false, avg_pool2d);
