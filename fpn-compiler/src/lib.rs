@@ -588,12 +588,13 @@ fn axis_word(axis: usize) -> &'static str {
 }
 
 /// A size's value at `env`; without values (a fixed-size failure in a spec with symbols) the
-/// expression itself, and `?` when it overflows.
+/// expression itself, and `>2^63` when it overflows (sizes only grow, so an overflow is too
+/// large, never too small).
 fn show(d: &Dim, env: &[i64], names: &[String]) -> String {
     match d.eval(env) {
         Some(v) => v.to_string(),
         None if env.is_empty() => d.display(names).to_string(),
-        None => "?".to_string(),
+        None => ">2^63".to_string(),
     }
 }
 
