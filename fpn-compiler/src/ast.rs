@@ -4,7 +4,7 @@
 //! problems before returning. Integers that may depend on block parameters are [`IntExpr`]s,
 //! resolved at lowering. Nothing here knows shapes.
 
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::ops::conv::{ConvArgs, CONV_KEYS};
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
@@ -319,16 +319,10 @@ pub fn read(v: &Value) -> Result<Spec, Vec<Diagnostic>> {
         diags: Vec::new(),
         blocks: Vec::new(),
     };
-    let spec = r.spec(v);
-    match spec {
-        Some(s) if r.diags.is_empty() => Ok(s),
-        _ => {
-            if r.diags.is_empty() {
-                r.diags
-                    .push(Diagnostic::error(Code::E0100, v.span, "the spec could not be read").with_label("here"));
-            }
-            Err(r.diags)
-        }
+    // A failed read returns its proof of a report, so the list is never empty on failure.
+    match r.spec(v) {
+        Ok(s) if r.diags.is_empty() => Ok(s),
+        _ => Err(r.diags),
     }
 }
 
@@ -398,6 +392,34 @@ impl<'a> MapR<'a> {
     }
 }
 
+/// E0107: `what` has no op.
+fn no_op(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::error(Code::E0107, span, format!("{what} has no op"))
+        .with_label("needs an op")
+        .with_help("add an op such as `conv: {out: 64, kernel: 1}`")
+}
+
+/// E0101: the key `k` of `what` is not one it takes.
+fn unknown_key(k: &Key, what: &str, help: String) -> Diagnostic {
+    Diagnostic::error(Code::E0101, k.span, format!("unknown key `{}` in {what}", k.name))
+        .with_label("unknown key")
+        .with_help(help)
+}
+
+/// Every result of reading a list (each item reports its own error): all values, or the proof
+/// of the last failure.
+pub(crate) fn collect_all<T>(results: impl IntoIterator<Item = Checked<T>>) -> Checked<Vec<T>> {
+    let mut out = Vec::new();
+    let mut failed = None;
+    for r in results {
+        match r {
+            Ok(x) => out.push(x),
+            Err(e) => failed = Some(e),
+        }
+    }
+    failed.map_or(Ok(out), Err)
+}
+
 pub(crate) fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
     let found = match &v.kind {
         ValueKind::Float(f) => format!("the number {f}"),
@@ -414,21 +436,24 @@ pub(crate) fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
 }
 
 impl Reader {
-    pub(crate) fn err(&mut self, d: Diagnostic) {
-        self.diags.push(d);
+    /// Reports `d` where reading goes on past it (an item of a list is skipped).
+    pub(crate) fn report(&mut self, d: Diagnostic) {
+        let _ = self.err(d);
     }
 
-    pub(crate) fn map<'a>(&mut self, v: &'a Value, what: &str) -> Option<MapR<'a>> {
+    /// Reports `d`; the returned proof is the `Err` of a failed read.
+    pub(crate) fn err(&mut self, d: Diagnostic) -> Reported {
+        Reported::push(&mut self.diags, d)
+    }
+
+    pub(crate) fn map<'a>(&mut self, v: &'a Value, what: &str) -> Checked<MapR<'a>> {
         match &v.kind {
-            ValueKind::Map(entries) => Some(MapR {
+            ValueKind::Map(entries) => Ok(MapR {
                 entries,
                 used: vec![false; entries.len()],
                 span: v.span,
             }),
-            _ => {
-                self.err(type_error(v, "a map", what).with_help(format!("write {what} as `key: value` pairs")));
-                None
-            }
+            _ => Err(self.err(type_error(v, "a map", what).with_help(format!("write {what} as `key: value` pairs")))),
         }
     }
 
@@ -436,35 +461,38 @@ impl Reader {
     pub(crate) fn finish(&mut self, m: MapR<'_>, allowed: &[&str], what: &str) {
         for ((k, _), used) in m.entries.iter().zip(&m.used) {
             if !used {
-                let mut d = Diagnostic::error(Code::E0101, k.span, format!("unknown key `{}` in {what}", k.name))
-                    .with_label("unknown key");
                 let dym = did_you_mean(&k.name, allowed.iter().copied());
-                d = if dym.is_empty() {
-                    d.with_help(format!("{what} takes: {}", allowed.join(", ")))
+                let help = if dym.is_empty() {
+                    format!("{what} takes: {}", allowed.join(", "))
                 } else {
-                    d.with_help(dym)
+                    dym
                 };
-                self.err(d);
+                let _ = self.err(unknown_key(k, what, help));
             }
         }
     }
 
-    pub(crate) fn require<'a>(&mut self, m: &mut MapR<'a>, key: &str, what: &str) -> Option<&'a Value> {
-        let v = m.get(key);
-        // A misspelt key (`kernal`) is reported once, as unknown with "did you mean", not again as missing.
+    pub(crate) fn require<'a>(&mut self, m: &mut MapR<'a>, key: &str, what: &str) -> Checked<&'a Value> {
+        if let Some(v) = m.get(key) {
+            return Ok(v);
+        }
+        // A misspelt key (`kernal`) is reported once, as unknown with "did you mean", not again
+        // as missing (and not again by `finish`).
         let misspelt = m
             .entries
             .iter()
             .zip(&m.used)
-            .any(|((k, _), u)| !u && suggest(&k.name, [key]).is_some());
-        if v.is_none() && !misspelt {
-            self.err(
-                Diagnostic::error(Code::E0103, m.span, format!("{what} is missing `{key}`"))
-                    .with_label(format!("needs `{key}`"))
-                    .with_help(format!("add `{key}: …` to {what}")),
-            );
+            .position(|((k, _), u)| !u && suggest(&k.name, [key]).is_some());
+        if let Some(i) = misspelt {
+            m.used[i] = true;
+            let k = &m.entries[i].0;
+            return Err(self.err(unknown_key(k, what, format!("did you mean `{key}`?"))));
         }
-        v
+        Err(self.err(
+            Diagnostic::error(Code::E0103, m.span, format!("{what} is missing `{key}`"))
+                .with_label(format!("needs `{key}`"))
+                .with_help(format!("add `{key}: …` to {what}")),
+        ))
     }
 
     /// A scalar of one kind, or an E0102 type error naming what was expected.
@@ -474,15 +502,11 @@ impl Reader {
         expected: &str,
         what: &str,
         get: impl FnOnce(&ValueKind) -> Option<T>,
-    ) -> Option<T> {
-        let r = get(&v.kind);
-        if r.is_none() {
-            self.err(type_error(v, expected, what));
-        }
-        r
+    ) -> Checked<T> {
+        get(&v.kind).ok_or_else(|| self.err(type_error(v, expected, what)))
     }
 
-    pub(crate) fn name(&mut self, v: &Value, what: &str) -> Option<Name> {
+    pub(crate) fn name(&mut self, v: &Value, what: &str) -> Checked<Name> {
         self.scalar(v, "a name", what, |k| match k {
             ValueKind::Str(s) => Some(Name {
                 text: s.clone(),
@@ -492,14 +516,14 @@ impl Reader {
         })
     }
 
-    pub(crate) fn int_lit(&mut self, v: &Value, what: &str) -> Option<i64> {
+    pub(crate) fn int_lit(&mut self, v: &Value, what: &str) -> Checked<i64> {
         self.scalar(v, "an integer", what, |k| match k {
             ValueKind::Int(i) => Some(*i),
             _ => None,
         })
     }
 
-    pub(crate) fn float(&mut self, v: &Value, what: &str) -> Option<f64> {
+    pub(crate) fn float(&mut self, v: &Value, what: &str) -> Checked<f64> {
         self.scalar(v, "a number", what, |k| match k {
             ValueKind::Int(i) => Some(*i as f64),
             ValueKind::Float(f) => Some(*f),
@@ -507,94 +531,84 @@ impl Reader {
         })
     }
 
-    pub(crate) fn boolean(&mut self, v: &Value, what: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, v: &Value, what: &str) -> Checked<bool> {
         self.scalar(v, "true or false", what, |k| match k {
             ValueKind::Bool(b) => Some(*b),
             _ => None,
         })
     }
 
-    pub(crate) fn int(&mut self, v: &Value, what: &str) -> Option<Int> {
+    pub(crate) fn int(&mut self, v: &Value, what: &str) -> Checked<Int> {
         match &v.kind {
-            ValueKind::Int(i) => Some(Int::lit(*i, v.span)),
+            ValueKind::Int(i) => Ok(Int::lit(*i, v.span)),
             ValueKind::Str(s) => match parse_int_expr(s) {
-                Some(expr) => Some(Int { expr, span: v.span }),
-                None => {
-                    self.err(
-                        type_error(v, "an integer or a block parameter expression", what)
-                            .with_help("write a number, a block parameter (`cout`), or arithmetic like `2*cout`"),
-                    );
-                    None
-                }
+                Some(expr) => Ok(Int { expr, span: v.span }),
+                None => Err(self.err(
+                    type_error(v, "an integer or a block parameter expression", what)
+                        .with_help("write a number, a block parameter (`cout`), or arithmetic like `2*cout`"),
+                )),
             },
-            _ => {
-                self.err(type_error(v, "an integer", what));
-                None
-            }
+            _ => Err(self.err(type_error(v, "an integer", what))),
         }
     }
 
-    pub(crate) fn pair(&mut self, v: &Value, what: &str) -> Option<Pair> {
+    pub(crate) fn pair(&mut self, v: &Value, what: &str) -> Checked<Pair> {
         match &v.kind {
-            ValueKind::Seq(items) if items.len() == 2 => Some(Pair {
+            ValueKind::Seq(items) if items.len() == 2 => Ok(Pair {
                 h: self.int(&items[0], what)?,
                 w: self.int(&items[1], what)?,
             }),
-            ValueKind::Seq(_) => {
-                self.err(type_error(v, "a number or a pair `[h, w]`", what));
-                None
-            }
+            ValueKind::Seq(_) => Err(self.err(type_error(v, "a number or a pair `[h, w]`", what))),
             _ => {
                 let i = self.int(v, what)?;
-                Some(Pair { h: i.clone(), w: i })
+                Ok(Pair { h: i.clone(), w: i })
             }
         }
     }
 
-    pub(crate) fn pair_or(&mut self, m: &mut MapR<'_>, key: &str, default: i64, what: &str) -> Option<Pair> {
+    pub(crate) fn pair_or(&mut self, m: &mut MapR<'_>, key: &str, default: i64, what: &str) -> Checked<Pair> {
         match m.get(key) {
             Some(v) => self.pair(v, &format!("`{key}` of {what}")),
-            None => Some(Pair {
+            None => Ok(Pair {
                 h: Int::lit(default, m.span),
                 w: Int::lit(default, m.span),
             }),
         }
     }
 
-    pub(crate) fn reference(&mut self, v: &Value, what: &str) -> Option<Ref> {
+    pub(crate) fn reference(&mut self, v: &Value, what: &str) -> Checked<Ref> {
         let n = self.name(v, what)?;
-        parse_ref(&n.text, n.span).or_else(|| {
+        parse_ref(&n.text, n.span).ok_or_else(|| {
             self.err(
                 Diagnostic::error(Code::E0104, n.span, format!("`{}` is not a node reference", n.text))
                     .with_label("expected `name` or `name.output`")
                     .with_help("refer to a node by its name, or to one output of a pyramid as `neck.p3`"),
-            );
-            None
+            )
         })
     }
 
-    pub(crate) fn refs(&mut self, v: &Value, what: &str) -> Option<Vec<Ref>> {
+    pub(crate) fn refs(&mut self, v: &Value, what: &str) -> Checked<Vec<Ref>> {
         match &v.kind {
             ValueKind::Seq(items) => {
-                let out: Vec<_> = items.iter().filter_map(|i| self.reference(i, what)).collect();
-                (out.len() == items.len()).then_some(out)
+                let all: Vec<_> = items.iter().map(|i| self.reference(i, what)).collect();
+                collect_all(all)
             }
-            _ => Some(vec![self.reference(v, what)?]),
+            _ => Ok(vec![self.reference(v, what)?]),
         }
     }
 
-    fn spec(&mut self, v: &Value) -> Option<Spec> {
+    fn spec(&mut self, v: &Value) -> Checked<Spec> {
         let mut m = self.map(v, "the spec")?;
         let name = self
             .require(&mut m, "name", "the spec")
             .and_then(|v| self.name(v, "`name`"));
-        let doc = m.get("doc").and_then(|d| match &d.kind {
-            ValueKind::Str(s) => Some(s.clone()),
-            _ => {
-                self.err(type_error(d, "text", "`doc`"));
-                None
-            }
-        });
+        let doc = m
+            .get("doc")
+            .map(|d| match &d.kind {
+                ValueKind::Str(s) => Ok(s.clone()),
+                _ => Err(self.err(type_error(d, "text", "`doc`"))),
+            })
+            .transpose();
         let defaults = m.get("defaults").map(|d| self.defaults(d)).unwrap_or_default();
         let symbols = m.get("symbols").map(|s| self.symbols(s)).unwrap_or_default();
         // Block names first, so nodes can call blocks declared in any order.
@@ -616,9 +630,9 @@ impl Reader {
             .map(|o| self.outputs(o))
             .unwrap_or_default();
         self.finish(m, TOP_KEYS, "the spec");
-        Some(Spec {
+        Ok(Spec {
             name: name?,
-            doc,
+            doc: doc?,
             defaults,
             symbols,
             blocks,
@@ -631,25 +645,25 @@ impl Reader {
 
     fn defaults(&mut self, v: &Value) -> Defaults {
         let mut d = Defaults::default();
-        let Some(mut m) = self.map(v, "`defaults`") else {
+        let Ok(mut m) = self.map(v, "`defaults`") else {
             return d;
         };
         if let Some(c) = m.get("cna") {
-            if let Some(mut cm) = self.map(c, "`defaults.cna`") {
-                d.norm = cm.get("norm").and_then(|n| self.norm(n));
-                d.act = cm.get("act").and_then(|a| crate::ops::act::read_value(self, a));
+            if let Ok(mut cm) = self.map(c, "`defaults.cna`") {
+                d.norm = cm.get("norm").and_then(|n| self.norm(n).ok());
+                d.act = cm.get("act").and_then(|a| crate::ops::act::read_value(self, a).ok());
                 self.finish(cm, &["norm", "act"], "`defaults.cna`");
             }
         }
         d.padding_mode = m
             .get("padding_mode")
-            .and_then(|p| crate::ops::conv::read_padding_mode(self, p));
+            .and_then(|p| crate::ops::conv::read_padding_mode(self, p).ok());
         self.finish(m, &["cna", "padding_mode"], "`defaults`");
         d
     }
 
     fn symbols(&mut self, v: &Value) -> Vec<SymbolDecl> {
-        let Some(m) = self.map(v, "`symbols`") else {
+        let Ok(m) = self.map(v, "`symbols`") else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -667,7 +681,7 @@ impl Reader {
                 Some((min, max)) if min >= 1 && max.is_none_or(|mx| mx >= min) => {
                     out.push(SymbolDecl { name, min, max })
                 }
-                _ => self.err(
+                _ => self.report(
                     type_error(
                         val,
                         "a range `MIN..MAX` or `MIN..`",
@@ -681,20 +695,23 @@ impl Reader {
     }
 
     fn blocks(&mut self, v: &Value) -> Vec<BlockDef> {
-        let Some(m) = self.map(v, "`blocks`") else {
+        let Ok(m) = self.map(v, "`blocks`") else {
             return Vec::new();
         };
         let mut out = Vec::new();
         for (k, bv) in m.entries {
             let what = format!("block `{}`", k.name);
-            let Some(mut bm) = self.map(bv, &what) else { continue };
+            let Ok(mut bm) = self.map(bv, &what) else { continue };
             let params = match bm.get("params") {
                 Some(Value {
                     kind: ValueKind::Seq(ps),
                     ..
-                }) => ps.iter().filter_map(|p| self.name(p, "a block parameter")).collect(),
+                }) => ps
+                    .iter()
+                    .filter_map(|p| self.name(p, "a block parameter").ok())
+                    .collect(),
                 Some(p) => {
-                    self.err(type_error(p, "a list of names", "`params`"));
+                    self.report(type_error(p, "a list of names", "`params`"));
                     Vec::new()
                 }
                 None => Vec::new(),
@@ -717,7 +734,7 @@ impl Reader {
     }
 
     fn inputs(&mut self, v: &Value) -> Vec<InputDecl> {
-        let Some(m) = self.map(v, "`inputs`") else {
+        let Ok(m) = self.map(v, "`inputs`") else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -725,11 +742,11 @@ impl Reader {
             let what = format!("input `{}`", k.name);
             let help = "write an input as `[C, H, W]`, e.g. `[3, 224, 224]` or `[3, H, W]`";
             let ValueKind::Seq(items) = &iv.kind else {
-                self.err(type_error(iv, "`[C, H, W]`", &what).with_help(help));
+                self.report(type_error(iv, "`[C, H, W]`", &what).with_help(help));
                 continue;
             };
             if items.len() != 3 {
-                self.err(
+                self.report(
                     Diagnostic::error(
                         Code::E0105,
                         iv.span,
@@ -751,13 +768,13 @@ impl Reader {
                             size.push((SizeDecl::Expr(e), it.span));
                         }
                     }
-                    _ => self.err(
+                    _ => self.report(
                         type_error(it, "a size, a symbol like `H`, or arithmetic like `H/8`", &what)
                             .with_help(format!("{help}; `H/8`, `2*H` and `H-1` are sizes too")),
                     ),
                 }
             }
-            if let (Some(c), Ok([h, w])) = (c, <[_; 2]>::try_from(size)) {
+            if let (Ok(c), Ok([h, w])) = (c, <[_; 2]>::try_from(size)) {
                 out.push(InputDecl {
                     name: Name {
                         text: k.name.clone(),
@@ -776,7 +793,7 @@ impl Reader {
             ValueKind::Seq(items) => items
                 .iter()
                 .filter_map(|i| {
-                    let r = self.reference(i, "an output")?;
+                    let r = self.reference(i, "an output").ok()?;
                     let field = match &r.sub {
                         Some(s) if s.chars().all(|c| c.is_ascii_digit()) => format!("{}_{}", r.node, s),
                         Some(s) => s.clone(),
@@ -794,7 +811,7 @@ impl Reader {
             ValueKind::Map(entries) => entries
                 .iter()
                 .filter_map(|(k, t)| {
-                    let target = self.reference(t, "an output")?;
+                    let target = self.reference(t, "an output").ok()?;
                     Some(OutputDecl {
                         name: Name {
                             text: k.name.clone(),
@@ -805,7 +822,7 @@ impl Reader {
                 })
                 .collect(),
             _ => {
-                self.err(type_error(
+                self.report(type_error(
                     v,
                     "a list of node names or a map `field: node`",
                     "`outputs`",
@@ -816,7 +833,7 @@ impl Reader {
     }
 
     fn nodes(&mut self, v: &Value) -> Vec<NodeDecl> {
-        let Some(m) = self.map(v, "`nodes`") else {
+        let Ok(m) = self.map(v, "`nodes`") else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -828,18 +845,18 @@ impl Reader {
             let what = format!("node `{}`", k.name);
             let (from, op) = match &nv.kind {
                 ValueKind::Map(_) => {
-                    let Some(mut nm) = self.map(nv, &what) else { continue };
-                    let from = nm.get("from").and_then(|f| self.reference(f, "`from`"));
+                    let Ok(mut nm) = self.map(nv, &what) else { continue };
+                    let from = nm.get("from").and_then(|f| self.reference(f, "`from`").ok());
                     let op = self.op_in_map(&mut nm, &what);
                     (from, op)
                 }
                 ValueKind::Str(_) => (None, self.op_item(nv, &what)),
                 _ => {
-                    self.err(type_error(nv, "an op like `{conv: {...}}`", &what));
+                    self.report(type_error(nv, "an op like `{conv: {...}}`", &what));
                     continue;
                 }
             };
-            if let Some(op) = op {
+            if let Ok(op) = op {
                 out.push(NodeDecl { name, from, op });
             }
         }
@@ -847,8 +864,8 @@ impl Reader {
     }
 
     /// The single op key of a node map (besides `from`), reporting the rest.
-    fn op_in_map(&mut self, m: &mut MapR<'_>, what: &str) -> Option<Op> {
-        let mut found: Option<Op> = None;
+    fn op_in_map(&mut self, m: &mut MapR<'_>, what: &str) -> Checked<Op> {
+        let mut found: Option<Checked<Op>> = None;
         for i in 0..m.entries.len() {
             if m.used[i] {
                 continue;
@@ -859,14 +876,14 @@ impl Reader {
             }
             m.used[i] = true;
             if found.is_some() {
-                self.err(
+                self.report(
                     Diagnostic::error(Code::E0106, k.span, format!("{what} has more than one op"))
                         .with_label("second op")
                         .with_help("give each op its own node, or chain them with `seq: [...]`"),
                 );
                 continue;
             }
-            found = self.op(k, v);
+            found = Some(self.op(k, v));
         }
         let has_op = found.is_some() || m.entries.iter().any(|(k, _)| self.is_op_key(&k.name));
         let mut allowed: Vec<&str> = op_keywords();
@@ -880,7 +897,7 @@ impl Reader {
                 .zip(&m.used)
                 .find(|(_, u)| !**u)
                 .map(|((k, _), _)| k.clone());
-            match unknown {
+            return Err(match unknown {
                 Some(k) => {
                     m.used.iter_mut().for_each(|u| *u = true);
                     let dym = did_you_mean(&k.name, allowed.iter().copied());
@@ -892,15 +909,10 @@ impl Reader {
                             } else {
                                 dym
                             }),
-                    );
+                    )
                 }
-                None => self.err(
-                    Diagnostic::error(Code::E0107, m.span, format!("{what} has no op"))
-                        .with_label("needs an op")
-                        .with_help("add an op such as `conv: {out: 64, kernel: 1}`"),
-                ),
-            }
-            return None;
+                None => self.err(no_op(m.span, what)),
+            });
         }
         self.finish(
             MapR {
@@ -912,7 +924,7 @@ impl Reader {
             what,
         );
         m.used.iter_mut().for_each(|u| *u = true);
-        found
+        found.unwrap_or_else(|| Err(self.err(no_op(m.span, what))))
     }
 
     fn is_op_key(&self, k: &str) -> bool {
@@ -920,7 +932,7 @@ impl Reader {
     }
 
     /// A sequence item: a bare op name (`tanh`) or a one-key map (`{conv: {...}}`).
-    fn op_item(&mut self, v: &Value, what: &str) -> Option<Op> {
+    fn op_item(&mut self, v: &Value, what: &str) -> Checked<Op> {
         match &v.kind {
             ValueKind::Str(s) => {
                 let key = Key {
@@ -930,7 +942,7 @@ impl Reader {
                 if !self.is_op_key(s) {
                     let blocks = self.blocks.clone();
                     let dym = did_you_mean(s, op_keywords().into_iter().chain(blocks.iter().map(String::as_str)));
-                    self.err(
+                    return Err(self.err(
                         Diagnostic::error(Code::E0107, v.span, format!("unknown op `{s}` in {what}"))
                             .with_label("not an op or a block")
                             .with_help(if dym.is_empty() {
@@ -938,8 +950,7 @@ impl Reader {
                             } else {
                                 dym
                             }),
-                    );
-                    return None;
+                    ));
                 }
                 self.op(
                     &key,
@@ -953,32 +964,26 @@ impl Reader {
                 let mut m = self.map(v, what)?;
                 self.op_in_map(&mut m, what)
             }
-            _ => {
-                self.err(type_error(v, "an op like `tanh` or `{conv: {...}}`", what));
-                None
-            }
+            _ => Err(self.err(type_error(v, "an op like `tanh` or `{conv: {...}}`", what))),
         }
     }
 
-    fn seq_items(&mut self, v: &Value, what: &str) -> Option<Vec<Op>> {
+    fn seq_items(&mut self, v: &Value, what: &str) -> Checked<Vec<Op>> {
         match &v.kind {
             ValueKind::Seq(items) => {
-                let ops: Vec<Op> = items.iter().filter_map(|i| self.op_item(i, what)).collect();
-                (ops.len() == items.len()).then_some(ops)
+                let all: Vec<_> = items.iter().map(|i| self.op_item(i, what)).collect();
+                collect_all(all)
             }
-            _ => {
-                self.err(type_error(v, "a list of ops", what));
-                None
-            }
+            _ => Err(self.err(type_error(v, "a list of ops", what))),
         }
     }
 
-    fn op(&mut self, k: &Key, v: &Value) -> Option<Op> {
+    fn op(&mut self, k: &Key, v: &Value) -> Checked<Op> {
         let span = k.span;
         let what = format!("`{}`", k.name);
         let null = matches!(v.kind, ValueKind::Null);
         if let Some(args) = crate::ops::read(self, k, v) {
-            return Some(Op {
+            return Ok(Op {
                 expr: OpExpr::Prim(args?),
                 span,
             });
@@ -986,9 +991,11 @@ impl Reader {
         let expr = match k.name.as_str() {
             "cna" => {
                 let (conv, m) = crate::ops::conv::read_args(self, v, &what, true)?;
-                let mut m = m?;
-                let norm = m.get("norm").and_then(|n| self.norm(n));
-                let act = m.get("act").and_then(|a| crate::ops::act::read_value(self, a));
+                let Some(mut m) = m else {
+                    return Err(self.err(crate::diag::internal(span, "a `cna` read without its map")));
+                };
+                let norm = m.get("norm").and_then(|n| self.norm(n).ok());
+                let act = m.get("act").and_then(|a| crate::ops::act::read_value(self, a).ok());
                 self.finish(m, &[CONV_KEYS, &["norm", "act"]].concat(), &what);
                 OpExpr::Cna(CnaArgs { conv, norm, act })
             }
@@ -1012,7 +1019,7 @@ impl Reader {
                     .and_then(|d| self.int(d, "`depth`"));
                 let width = match m.get("width") {
                     Some(w) => self.int(w, "`width`"),
-                    None => Some(Int::lit(64, span)),
+                    None => Ok(Int::lit(64, span)),
                 };
                 self.finish(m, &["depth", "width"], &what);
                 OpExpr::ResNet {
@@ -1041,54 +1048,50 @@ impl Reader {
                 OpExpr::Call(name, args)
             }
         };
-        Some(Op { expr, span })
+        Ok(Op { expr, span })
     }
 
-    fn norm(&mut self, v: &Value) -> Option<Norm> {
+    fn norm(&mut self, v: &Value) -> Checked<Norm> {
         match &v.kind {
-            ValueKind::Str(s) if s == "batch_norm" => Some(Norm::BatchNorm(1e-5)),
-            ValueKind::Str(s) if s == "none" => Some(Norm::None),
-            ValueKind::Null => Some(Norm::None),
+            ValueKind::Str(s) if s == "batch_norm" => Ok(Norm::BatchNorm(1e-5)),
+            ValueKind::Str(s) if s == "none" => Ok(Norm::None),
+            ValueKind::Null => Ok(Norm::None),
             ValueKind::Map(_) => {
                 let mut m = self.map(v, "`norm`")?;
                 let bn = self.require(&mut m, "batch_norm", "`norm`")?;
                 let mut eps = 1e-5;
-                if let Some(mut bm) = if matches!(bn.kind, ValueKind::Null) {
-                    None
-                } else {
-                    self.map(bn, "`batch_norm`")
-                } {
+                if !matches!(bn.kind, ValueKind::Null) {
+                    let mut bm = self.map(bn, "`batch_norm`")?;
                     if let Some(e) = bm.get("eps") {
                         eps = self.float(e, "`eps`")?;
                     }
                     self.finish(bm, &["eps"], "`batch_norm`");
                 }
                 self.finish(m, &["batch_norm"], "`norm`");
-                Some(Norm::BatchNorm(eps))
+                Ok(Norm::BatchNorm(eps))
             }
             _ => {
                 let dym = match &v.kind {
                     ValueKind::Str(s) => did_you_mean(s, ["batch_norm", "none"]),
                     _ => String::new(),
                 };
-                self.err(
+                Err(self.err(
                     type_error(v, "`batch_norm` or `none`", "`norm`").with_help(if dym.is_empty() {
                         "norms are: batch_norm, none".to_string()
                     } else {
                         dym
                     }),
-                );
-                None
+                ))
             }
         }
     }
 
-    fn conv_kind(&mut self, v: &Value, what: &str, allow_none: bool) -> Option<ConvKind> {
+    fn conv_kind(&mut self, v: &Value, what: &str, allow_none: bool) -> Checked<ConvKind> {
         let n = self.name(v, what)?;
         match n.text.as_str() {
-            "conv" => Some(ConvKind::Conv),
-            "cna" => Some(ConvKind::Cna),
-            "none" if allow_none => Some(ConvKind::None),
+            "conv" => Ok(ConvKind::Conv),
+            "cna" => Ok(ConvKind::Cna),
+            "none" if allow_none => Ok(ConvKind::None),
             other => {
                 let opts: &[&str] = if allow_none {
                     &["conv", "cna", "none"]
@@ -1096,7 +1099,7 @@ impl Reader {
                     &["conv", "cna"]
                 };
                 let dym = did_you_mean(other, opts.iter().copied());
-                self.err(
+                Err(self.err(
                     Diagnostic::error(
                         Code::E0113,
                         n.span,
@@ -1108,13 +1111,12 @@ impl Reader {
                     } else {
                         dym
                     }),
-                );
-                None
+                ))
             }
         }
     }
 
-    fn pyramid(&mut self, kind: &str, v: &Value, span: Span) -> Option<PyramidArgs> {
+    fn pyramid(&mut self, kind: &str, v: &Value, span: Span) -> Checked<PyramidArgs> {
         let what = format!("`{kind}`");
         let mut m = self.map(v, &what)?;
         let kind = match kind {
@@ -1130,51 +1132,48 @@ impl Reader {
             Some(Value {
                 kind: ValueKind::Seq(ls),
                 ..
-            }) => ls.iter().filter_map(|l| self.int_lit(l, "a level")).collect(),
+            }) => ls.iter().filter_map(|l| self.int_lit(l, "a level").ok()).collect(),
             Some(l) => {
-                self.err(type_error(l, "a list of level numbers", "`levels`"));
+                self.report(type_error(l, "a list of level numbers", "`levels`"));
                 Vec::new()
             }
             None => Vec::new(),
         };
         let lateral = match m.get("lateral") {
             Some(l) => self.conv_kind(l, "`lateral`", false),
-            None => Some(ConvKind::Conv),
+            None => Ok(ConvKind::Conv),
         };
         let smooth = match m.get("smooth") {
             Some(l) => self.conv_kind(l, "`smooth`", true),
-            None => Some(ConvKind::Conv),
+            None => Ok(ConvKind::Conv),
         };
         let upsample = match m.get("upsample") {
-            None => Some(None),
+            None => Ok(None),
             Some(Value {
                 kind: ValueKind::Str(s),
                 ..
-            }) if s == "match" => Some(None),
+            }) if s == "match" => Ok(None),
             Some(u) => self.float(u, "`upsample` (`match` or a scale)").map(Some),
         };
         let concat = match m.get("merge") {
-            None => Some(false),
+            None => Ok(false),
             Some(mv) => match self.name(mv, "`merge`").map(|n| n.text) {
-                Some(t) if t == "add" => Some(false),
-                Some(t) if t == "concat" => Some(true),
-                Some(t) => {
-                    self.err(
-                        Diagnostic::error(Code::E0113, mv.span, "`merge` must be `add` or `concat`")
-                            .with_label(format!("found `{t}`"))
-                            .with_help(did_you_mean(&t, ["add", "concat"]) + " (merge: add | concat)"),
-                    );
-                    None
-                }
-                None => None,
+                Ok(t) if t == "add" => Ok(false),
+                Ok(t) if t == "concat" => Ok(true),
+                Ok(t) => Err(self.err(
+                    Diagnostic::error(Code::E0113, mv.span, "`merge` must be `add` or `concat`")
+                        .with_label(format!("found `{t}`"))
+                        .with_help(did_you_mean(&t, ["add", "concat"]) + " (merge: add | concat)"),
+                )),
+                Err(e) => Err(e),
             },
         };
         let extra = match m.get("extra") {
-            None => Some(Extra::None),
+            None => Ok(Extra::None),
             Some(ev) => match &ev.kind {
-                ValueKind::Str(s) if s == "none" => Some(Extra::None),
-                ValueKind::Str(s) if s == "max_pool" => Some(Extra::MaxPool),
-                ValueKind::Str(s) if s == "p6p7" => Some(Extra::P6P7 { from_p5: false }),
+                ValueKind::Str(s) if s == "none" => Ok(Extra::None),
+                ValueKind::Str(s) if s == "max_pool" => Ok(Extra::MaxPool),
+                ValueKind::Str(s) if s == "p6p7" => Ok(Extra::P6P7 { from_p5: false }),
                 ValueKind::Map(_) => {
                     let mut em = self.map(ev, "`extra`")?;
                     let p = self.require(&mut em, "p6p7", "`extra`")?;
@@ -1185,20 +1184,20 @@ impl Reader {
                             match self.name(f, "`from`")?.text.as_str() {
                                 "p5" | "output" => from_p5 = true,
                                 "c5" | "input" => from_p5 = false,
-                                _ => self.err(type_error(f, "`c5` (top input) or `p5` (top output)", "`from`")),
+                                _ => self.report(type_error(f, "`c5` (top input) or `p5` (top output)", "`from`")),
                             }
                         }
                         self.finish(pm, &["from"], "`p6p7`");
                     }
                     self.finish(em, &["p6p7"], "`extra`");
-                    Some(Extra::P6P7 { from_p5 })
+                    Ok(Extra::P6P7 { from_p5 })
                 }
                 _ => {
                     let dym = match &ev.kind {
                         ValueKind::Str(s) => did_you_mean(s, ["none", "max_pool", "p6p7"]),
                         _ => String::new(),
                     };
-                    self.err(
+                    Err(self.err(
                         type_error(ev, "`none`, `max_pool`, `p6p7` or `{p6p7: {from: p5}}`", "`extra`").with_help(
                             if dym.is_empty() {
                                 "extra levels: none, max_pool, p6p7".to_string()
@@ -1206,24 +1205,23 @@ impl Reader {
                                 dym
                             },
                         ),
-                    );
-                    None
+                    ))
                 }
             },
         };
         let repeats = match m.get("repeats") {
             Some(r) => self.int(r, "`repeats`"),
-            None => Some(Int::lit(1, span)),
+            None => Ok(Int::lit(1, span)),
         };
         let eps = match m.get("eps") {
             Some(e) => self.float(e, "`eps`"),
-            None => Some(1e-4),
+            None => Ok(1e-4),
         };
         let keys: &[&str] = &[
             "in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps",
         ];
         self.finish(m, keys, &what);
-        Some(PyramidArgs {
+        Ok(PyramidArgs {
             kind,
             inputs: inputs?,
             levels,

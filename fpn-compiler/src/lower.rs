@@ -4,7 +4,7 @@
 //! attribute ranges. Shapes are not looked at here (see [`crate::infer`]).
 
 use crate::ast::{self, ConvKind, Extra, Int, IntExpr, Norm, OpExpr, PyramidKind, Ref, SizeDecl};
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
 use crate::ir::{Conv, Graph, Node, Op, Output, Pool, Symbol, Upsample};
 use crate::ops::act::Act;
@@ -54,7 +54,8 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
         diags: Vec::new(),
         names: HashMap::new(),
         symbols: Vec::new(),
-        budget_reported: false,
+        budget: None,
+        failed: HashMap::new(),
         skip_inputs: Vec::new(),
     };
     let inputs = l.inputs();
@@ -79,29 +80,23 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
             done.get(&(i - 1)).cloned()
         };
         let input = match &decl.from {
-            Some(r) => l.resolve(r).and_then(|h| l.single(h, r)),
+            Some(r) => l.resolve(r).and_then(|h| l.single(h, r)).map(Some),
             None => match default_in {
-                Some(Handle::One(n)) => Some(n),
-                Some(Handle::Many(_)) | None if needs_input(&decl.op.expr) => {
-                    l.diags.push(
-                        Diagnostic::error(
-                            Code::E0214,
-                            decl.name.span,
-                            format!("node `{}` has no input", decl.name.text),
-                        )
-                        .with_label("which node does this read?")
-                        .with_help(if i == 0 {
-                            "the spec has several inputs: add `from: <input>`".to_string()
-                        } else {
-                            "the previous node has several outputs: add `from: <node>.<output>`".to_string()
-                        }),
-                    );
-                    None
-                }
-                _ => None,
+                Some(Handle::One(n)) => Ok(Some(n)),
+                Some(Handle::Many(_)) | None if needs_input(&decl.op.expr) => Err(l.err(no_input(
+                    decl.name.span,
+                    &format!("node `{}`", decl.name.text),
+                    if i == 0 {
+                        "the spec has several inputs: add `from: <input>`"
+                    } else {
+                        "the previous node has several outputs: add `from: <node>.<output>`"
+                    },
+                ))),
+                _ => Ok(None),
             },
         };
-        if input.is_none() && needs_input(&decl.op.expr) {
+        if let Err(e) = input {
+            l.failed.insert(decl.name.text.clone(), e);
             continue;
         }
         let env = HashMap::new();
@@ -114,7 +109,10 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
             &decl.name.text,
             0,
         );
-        if let Some(h) = h {
+        if let Err(e) = h {
+            l.failed.insert(decl.name.text.clone(), e);
+        }
+        if let Ok(h) = h {
             if let Handle::One(n) = h {
                 if l.g[n].name.starts_with(&format!("{}.", decl.name.text)) || l.g[n].name == decl.name.text {
                     l.g[n].name = decl.name.text.clone();
@@ -202,7 +200,11 @@ pub(crate) struct Lower<'s> {
     pub(crate) diags: Vec<Diagnostic>,
     names: HashMap<String, Handle>,
     symbols: Vec<Symbol>,
-    budget_reported: bool,
+    /// The E0215 report once the op budget is spent (later additions fail with it).
+    budget: Option<Reported>,
+    /// Names that failed to lower or to be declared, with the proof of their report (a
+    /// reference to one fails with it).
+    failed: HashMap<String, Reported>,
     /// Inputs of the enclosing `skip`/`residual` bodies, innermost last (`match: skip`).
     skip_inputs: Vec<NodeIndex>,
 }
@@ -222,6 +224,11 @@ pub fn check_ident(name: &str, span: Span, what: &str) -> Option<Diagnostic> {
 }
 
 impl<'s> Lower<'s> {
+    /// Reports `d`; the returned proof is the `Err` of a failed lowering.
+    pub(crate) fn err(&mut self, d: Diagnostic) -> Reported {
+        Reported::push(&mut self.diags, d)
+    }
+
     fn add(
         &mut self,
         name: String,
@@ -229,20 +236,22 @@ impl<'s> Lower<'s> {
         inputs: Vec<NodeIndex>,
         span: Span,
         param: Option<String>,
-    ) -> Option<NodeIndex> {
+    ) -> Checked<NodeIndex> {
         if self.g.node_count() >= MAX_IR_NODES {
-            if !std::mem::replace(&mut self.budget_reported, true) {
-                self.diags.push(
-                    Diagnostic::error(
-                        Code::E0215,
-                        span,
-                        format!("the spec expands to more than {MAX_IR_NODES} ops"),
-                    )
-                    .with_label("expansion stops here")
-                    .with_help("reduce block repeats or levels"),
-                );
+            if let Some(r) = self.budget {
+                return Err(r);
             }
-            return None;
+            let r = self.err(
+                Diagnostic::error(
+                    Code::E0215,
+                    span,
+                    format!("the spec expands to more than {MAX_IR_NODES} ops"),
+                )
+                .with_label("expansion stops here")
+                .with_help("reduce block repeats or levels"),
+            );
+            self.budget = Some(r);
+            return Err(r);
         }
         let idx = self.g.add_node(Node {
             name,
@@ -254,7 +263,7 @@ impl<'s> Lower<'s> {
         for (slot, i) in inputs.iter().enumerate() {
             self.g.add_edge(*i, idx, slot as u32);
         }
-        Some(idx)
+        Ok(idx)
     }
 
     /// The id of size symbol `name`: a declared one, or (when the spec declares none) a new one.
@@ -425,7 +434,7 @@ impl<'s> Lower<'s> {
                 channels: inp.channels,
                 size: [h, w],
             });
-            if let Some(n) = self.add(inp.name.text.clone(), op, vec![], inp.name.span, None) {
+            if let Ok(n) = self.add(inp.name.text.clone(), op, vec![], inp.name.span, None) {
                 self.names.insert(inp.name.text.clone(), Handle::One(n));
                 out.push(n);
             }
@@ -568,7 +577,7 @@ impl<'s> Lower<'s> {
                     let dym = (self.diags.len() < crate::diag::MAX_RENDERED)
                         .then(|| ast::suggest(&r.node, cands))
                         .flatten();
-                    self.diags.push(
+                    let e = self.err(
                         Diagnostic::error(Code::E0201, r.span, format!("no node or input is named `{}`", r.node))
                             .with_label("unknown name")
                             .with_help(match dym {
@@ -576,6 +585,7 @@ impl<'s> Lower<'s> {
                                 None => "refer to an input or a node declared under `nodes`".to_string(),
                             }),
                     );
+                    self.failed.insert(n.name.text.clone(), e);
                 }
             }
         }
@@ -636,56 +646,61 @@ impl<'s> Lower<'s> {
                         );
                     }
                 }
-                self.diags.push(d);
+                let e = self.err(d);
+                for &i in &stuck {
+                    self.failed.entry(spec.nodes[i].name.text.clone()).or_insert(e);
+                }
             }
         }
         order.retain(|i| !bad.contains(i));
         order
     }
 
-    fn resolve(&mut self, r: &Ref) -> Option<Handle> {
+    fn resolve(&mut self, r: &Ref) -> Checked<Handle> {
         let Some(h) = self.names.get(&r.node).cloned() else {
             // unknown names were reported by decl_order; a name that failed to lower reported its own error
-            return None;
+            return Err(match self.failed.get(&r.node) {
+                Some(e) => *e,
+                None => self.err(crate::diag::internal(
+                    r.span,
+                    &format!("`{}` is neither lowered nor reported", r.node),
+                )),
+            });
         };
         match (&h, &r.sub) {
-            (_, None) => Some(h),
+            (_, None) => Ok(h),
             (Handle::Many(v), Some(s)) => match v.iter().find(|(n, _)| n == s) {
-                Some((_, n)) => Some(Handle::One(*n)),
+                Some((_, n)) => Ok(Handle::One(*n)),
                 None => {
                     let subs: Vec<&str> = v.iter().map(|(n, _)| n.as_str()).collect();
-                    self.diags.push(
+                    Err(self.err(
                         Diagnostic::error(Code::E0209, r.span, format!("`{}` has no output `{s}`", r.node))
                             .with_label("unknown output")
                             .with_help(match ast::suggest(s, subs.iter().copied()) {
                                 Some(x) => format!("did you mean `{}.{x}`?", r.node),
                                 None => format!("its outputs are: {}", subs.join(", ")),
                             }),
-                    );
-                    None
+                    ))
                 }
             },
-            (Handle::One(_), Some(s)) => {
-                self.diags.push(
-                    Diagnostic::error(
-                        Code::E0209,
-                        r.span,
-                        format!("`{}` has a single output, not `{s}`", r.node),
-                    )
-                    .with_label("not a multi-output node")
-                    .with_help(format!("refer to it as `{}`", r.node)),
-                );
-                None
-            }
+            (Handle::One(_), Some(s)) => Err(self.err(
+                Diagnostic::error(
+                    Code::E0209,
+                    r.span,
+                    format!("`{}` has a single output, not `{s}`", r.node),
+                )
+                .with_label("not a multi-output node")
+                .with_help(format!("refer to it as `{}`", r.node)),
+            )),
         }
     }
 
-    fn single(&mut self, h: Handle, r: &Ref) -> Option<NodeIndex> {
+    fn single(&mut self, h: Handle, r: &Ref) -> Checked<NodeIndex> {
         match h {
-            Handle::One(n) => Some(n),
+            Handle::One(n) => Ok(n),
             Handle::Many(v) => {
                 let subs: Vec<String> = v.iter().map(|(s, _)| format!("{}.{s}", r.node)).collect();
-                self.diags.push(
+                Err(self.err(
                     Diagnostic::error(
                         Code::E0209,
                         r.span,
@@ -693,10 +708,20 @@ impl<'s> Lower<'s> {
                     )
                     .with_label("ambiguous")
                     .with_help(format!("pick one of: {}", subs.join(", "))),
-                );
-                None
+                ))
             }
         }
+    }
+
+    /// The sequence input of `name`, which needs one: the failure of its `from` if that failed,
+    /// E0214 if it has none.
+    pub(crate) fn need_input(
+        &mut self,
+        input: Checked<Option<NodeIndex>>,
+        span: Span,
+        what: &str,
+    ) -> Checked<NodeIndex> {
+        input?.ok_or_else(|| self.err(no_input(span, what, "add `from: <node>` to say which node it reads")))
     }
 
     /// The input of the innermost enclosing `skip`/`residual` (`match: skip`).
@@ -711,40 +736,39 @@ impl<'s> Lower<'s> {
 
     /// An `eps` the runtime can use: finite, not negative, and a finite `f32` (it computes in
     /// `f32`); else E0226 at `span`.
-    pub(crate) fn check_eps(&mut self, eps: f64, span: Span) -> Option<()> {
+    pub(crate) fn check_eps(&mut self, eps: f64, span: Span) -> Checked<()> {
         if eps.is_finite() && eps >= 0.0 && (eps as f32).is_finite() {
-            return Some(());
+            return Ok(());
         }
-        self.diags.push(
+        Err(self.err(
             Diagnostic::error(Code::E0226, span, format!("eps {eps:?} is not a usable 32-bit float"))
                 .with_label("eps out of range")
                 .with_help("the runtime computes in f32: use an eps between 0 and 3.4e38, such as 1e-5"),
-        );
-        None
+        ))
     }
 
-    pub(crate) fn resolve_one(&mut self, r: &Ref) -> Option<NodeIndex> {
+    pub(crate) fn resolve_one(&mut self, r: &Ref) -> Checked<NodeIndex> {
         let h = self.resolve(r)?;
         self.single(h, r)
     }
 
     /// Resolves a list of refs; a multi-output ref without a sub expands to all its outputs.
-    pub(crate) fn resolve_many(&mut self, refs: &[Ref]) -> Option<Vec<(String, NodeIndex)>> {
+    pub(crate) fn resolve_many(&mut self, refs: &[Ref]) -> Checked<Vec<(String, NodeIndex)>> {
         let mut out = Vec::new();
-        let mut ok = true;
+        let mut failed = None;
         for r in refs {
             match self.resolve(r) {
-                Some(Handle::One(n)) => out.push((r.sub.clone().unwrap_or_else(|| r.node.clone()), n)),
-                Some(Handle::Many(v)) => out.extend(v),
-                None => ok = false,
+                Ok(Handle::One(n)) => out.push((r.sub.clone().unwrap_or_else(|| r.node.clone()), n)),
+                Ok(Handle::Many(v)) => out.extend(v),
+                Err(e) => failed = Some(e),
             }
         }
-        ok.then_some(out)
+        failed.map_or(Ok(out), Err)
     }
 
-    fn eval(&mut self, i: &Int, env: &HashMap<String, i64>) -> Option<i64> {
+    fn eval(&mut self, i: &Int, env: &HashMap<String, i64>) -> Checked<i64> {
         match eval_int(&i.expr, env) {
-            Ok(v) => Some(v),
+            Ok(v) => Ok(v),
             Err(msg) => {
                 let mut d = Diagnostic::error(Code::E0204, i.span, msg).with_label("cannot evaluate");
                 d = if env.is_empty() {
@@ -757,27 +781,24 @@ impl<'s> Lower<'s> {
                         ks.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                     ))
                 };
-                self.diags.push(d);
-                None
+                Err(self.err(d))
             }
         }
     }
 
-    pub(crate) fn eval_pos(&mut self, i: &Int, env: &HashMap<String, i64>, what: &str, min: i64) -> Option<i64> {
+    pub(crate) fn eval_pos(&mut self, i: &Int, env: &HashMap<String, i64>, what: &str, min: i64) -> Checked<i64> {
         let v = self.eval(i, env)?;
         if v > MAX_ATTR {
-            self.diags.push(too_large(i.span, what, v));
-            return None;
+            return Err(self.err(too_large(i.span, what, v)));
         }
         if v < min {
-            self.diags.push(if min == 1 {
+            return Err(self.err(if min == 1 {
                 positive(i.span, what, v)
             } else {
                 non_negative(i.span, what, v)
-            });
-            return None;
+            }));
         }
-        Some(v)
+        Ok(v)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -785,13 +806,13 @@ impl<'s> Lower<'s> {
         &mut self,
         op: &OpExpr,
         span: Span,
-        input: Option<NodeIndex>,
+        input: Checked<Option<NodeIndex>>,
         env: &HashMap<String, i64>,
         name: &str,
         prefix: &str,
         depth: usize,
-    ) -> Option<Handle> {
-        let one = |n: Option<NodeIndex>| n.map(Handle::One);
+    ) -> Checked<Handle> {
+        let one = |n: Checked<NodeIndex>| n.map(Handle::One);
         match op {
             OpExpr::Prim(args) => {
                 let mut cx = LowerCx {
@@ -818,10 +839,11 @@ impl<'s> Lower<'s> {
                     span,
                 };
                 let attrs = crate::ops::conv::lower_args(&conv, true, &mut cx)?;
+                let x0 = self.need_input(input, span, &format!("`{name}`"))?;
                 let mut x = self.add(
                     format!("{name}.0"),
                     Op::Conv(attrs),
-                    vec![input?],
+                    vec![x0],
                     span,
                     Some(format!("{prefix}.0")),
                 )?;
@@ -840,16 +862,19 @@ impl<'s> Lower<'s> {
                 if act != Activation::Identity {
                     x = self.add(format!("{name}.{idx}"), Op::Act(Act(act)), vec![x], span, None)?;
                 }
-                one(Some(x))
+                Ok(Handle::One(x))
             }
-            OpExpr::Seq(items) => self.seq(items, input?, env, name, prefix, depth),
+            OpExpr::Seq(items) => {
+                let x = self.need_input(input, span, &format!("`{name}`"))?;
+                self.seq(items, x, env, name, prefix, depth)
+            }
             OpExpr::Skip(items) | OpExpr::Residual(items) => {
-                let x = input?;
+                let x = self.need_input(input, span, &format!("`{name}`"))?;
                 self.skip_inputs.push(x);
                 let y = self.seq(items, x, env, name, prefix, depth);
                 self.skip_inputs.pop();
                 let Handle::One(y) = y? else {
-                    return None;
+                    return Err(self.err(crate::diag::internal(span, "a sequence ended in a multi-output op")));
                 };
                 let o = if matches!(op, OpExpr::Skip(_)) {
                     Op::Concat(Concat)
@@ -860,7 +885,7 @@ impl<'s> Lower<'s> {
             }
             OpExpr::Call(bname, args) => {
                 if depth >= MAX_CALL_DEPTH {
-                    self.diags.push(
+                    return Err(self.err(
                         Diagnostic::error(
                             Code::E0208,
                             bname.span,
@@ -868,64 +893,72 @@ impl<'s> Lower<'s> {
                         )
                         .with_label("too deep")
                         .with_help("a block may not call itself, directly or through other blocks"),
-                    );
-                    return None;
+                    ));
                 }
-                let block = self.spec.blocks.iter().find(|b| b.name.text == bname.text)?;
+                let Some(block) = self.spec.blocks.iter().find(|b| b.name.text == bname.text) else {
+                    return Err(self.err(crate::diag::internal(
+                        bname.span,
+                        &format!("block `{}` was read as a call but is not declared", bname.text),
+                    )));
+                };
                 let mut new_env = HashMap::new();
-                let mut ok = true;
+                let mut failed = None;
                 for (an, av) in args {
                     if !block.params.iter().any(|p| p.text == an.text) {
                         let dym = ast::suggest(&an.text, block.params.iter().map(|p| p.text.as_str()));
-                        self.diags.push(
-                            Diagnostic::error(
-                                Code::E0207,
-                                an.span,
-                                format!("block `{}` has no parameter `{}`", bname.text, an.text),
-                            )
-                            .with_label("unknown parameter")
-                            .with_help(match dym {
-                                Some(s) => format!("did you mean `{s}`?"),
-                                None => format!(
-                                    "its parameters are: {}",
-                                    block
-                                        .params
-                                        .iter()
-                                        .map(|p| p.text.as_str())
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ),
-                            }),
+                        failed = Some(
+                            self.err(
+                                Diagnostic::error(
+                                    Code::E0207,
+                                    an.span,
+                                    format!("block `{}` has no parameter `{}`", bname.text, an.text),
+                                )
+                                .with_label("unknown parameter")
+                                .with_help(match dym {
+                                    Some(s) => format!("did you mean `{s}`?"),
+                                    None => format!(
+                                        "its parameters are: {}",
+                                        block
+                                            .params
+                                            .iter()
+                                            .map(|p| p.text.as_str())
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    ),
+                                }),
+                            ),
                         );
-                        ok = false;
                         continue;
                     }
-                    if let Some(v) = self.eval(av, env) {
-                        new_env.insert(an.text.clone(), v);
-                    } else {
-                        ok = false;
+                    match self.eval(av, env) {
+                        Ok(v) => {
+                            new_env.insert(an.text.clone(), v);
+                        }
+                        Err(e) => failed = Some(e),
                     }
                 }
                 for p in &block.params {
                     if !args.iter().any(|(a, _)| a.text == p.text) {
-                        self.diags.push(
-                            Diagnostic::error(
-                                Code::E0206,
-                                bname.span,
-                                format!("block `{}` needs argument `{}`", bname.text, p.text),
-                            )
-                            .with_label("missing argument")
-                            .with_secondary(p.span, "declared here")
-                            .with_help(format!("pass it: `{}: {{{}: …}}`", bname.text, p.text)),
+                        failed = Some(
+                            self.err(
+                                Diagnostic::error(
+                                    Code::E0206,
+                                    bname.span,
+                                    format!("block `{}` needs argument `{}`", bname.text, p.text),
+                                )
+                                .with_label("missing argument")
+                                .with_secondary(p.span, "declared here")
+                                .with_help(format!("pass it: `{}: {{{}: …}}`", bname.text, p.text)),
+                            ),
                         );
-                        ok = false;
                     }
                 }
-                if !ok {
-                    return None;
+                if let Some(e) = failed {
+                    return Err(e);
                 }
                 let body = block.body.clone();
-                self.seq(&body, input?, &new_env, name, prefix, depth + 1)
+                let x = self.need_input(input, span, &format!("`{name}`"))?;
+                self.seq(&body, x, &new_env, name, prefix, depth + 1)
             }
             OpExpr::Pyramid(p) => self.pyramid(p, env, name, prefix),
             OpExpr::Head(on, body) => {
@@ -937,12 +970,13 @@ impl<'s> Lower<'s> {
                         outs.push((sub, n));
                     }
                 }
-                Some(Handle::Many(outs))
+                Ok(Handle::Many(outs))
             }
             OpExpr::ResNet { depth: d, width } => {
                 let d = self.eval(d, env)?;
                 let w = self.eval_pos(width, env, "the ResNet width", 1)?;
-                self.resnet(d, w, span, input?, name, prefix)
+                let x = self.need_input(input, span, &format!("`{name}`"))?;
+                self.resnet(d, w, span, x, name, prefix)
             }
         }
     }
@@ -956,14 +990,14 @@ impl<'s> Lower<'s> {
         name: &str,
         prefix: &str,
         depth: usize,
-    ) -> Option<Handle> {
+    ) -> Checked<Handle> {
         let mut cur = x;
         for (i, it) in items.iter().enumerate() {
             let sp = &it.span;
             match self.op(
                 &it.expr,
                 *sp,
-                Some(cur),
+                Ok(Some(cur)),
                 env,
                 &format!("{name}.{i}"),
                 &join(prefix, &i.to_string()),
@@ -971,30 +1005,36 @@ impl<'s> Lower<'s> {
             )? {
                 Handle::One(n) => cur = n,
                 Handle::Many(_) => {
-                    self.diags.push(
+                    return Err(self.err(
                         Diagnostic::error(Code::E0218, *sp, "a multi-output op cannot be a step of a sequence")
                             .with_label("has several outputs")
                             .with_help("declare it as its own node and refer to one output"),
-                    );
-                    return None;
+                    ));
                 }
             }
         }
-        Some(Handle::One(cur))
+        Ok(Handle::One(cur))
     }
 
-    fn resnet(&mut self, depth: i64, width: i64, span: Span, x: NodeIndex, name: &str, prefix: &str) -> Option<Handle> {
+    fn resnet(
+        &mut self,
+        depth: i64,
+        width: i64,
+        span: Span,
+        x: NodeIndex,
+        name: &str,
+        prefix: &str,
+    ) -> Checked<Handle> {
         let (blocks, bottleneck) = match depth {
             18 => ([2, 2, 2, 2], false),
             34 => ([3, 4, 6, 3], false),
             50 => ([3, 4, 6, 3], true),
             _ => {
-                self.diags.push(
+                return Err(self.err(
                     Diagnostic::error(Code::E0221, span, format!("there is no ResNet-{depth} preset"))
                         .with_label("unknown depth")
                         .with_help("ResNet presets: depth 18, 34 or 50"),
-                );
-                return None;
+                ));
             }
         };
         let b = Builder {
@@ -1030,7 +1070,9 @@ impl<'s> Lower<'s> {
         let expansion = if bottleneck { 4 } else { 1 };
         let mut inplanes = width;
         for (li, &nb) in blocks.iter().enumerate() {
-            let planes = width.checked_mul(1 << li)?;
+            let planes = width
+                .checked_mul(1 << li)
+                .ok_or_else(|| self.err(too_large(span, "the ResNet width", width)))?;
             for bi in 0..nb {
                 let stride = if li > 0 && bi == 0 { 2 } else { 1 };
                 let bb = b.sub(&format!("layer{}.{bi}", li + 1));
@@ -1088,7 +1130,7 @@ impl<'s> Lower<'s> {
             }
             outs.push((format!("c{}", li + 2), x));
         }
-        Some(Handle::Many(outs))
+        Ok(Handle::Many(outs))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1102,7 +1144,7 @@ impl<'s> Lower<'s> {
         s: i64,
         p: i64,
         bias: bool,
-    ) -> Option<NodeIndex> {
+    ) -> Checked<NodeIndex> {
         let conv = Conv {
             out,
             kernel: [k, k],
@@ -1122,7 +1164,7 @@ impl<'s> Lower<'s> {
         )
     }
 
-    fn bn(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Option<NodeIndex> {
+    fn bn(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Checked<NodeIndex> {
         self.add(
             format!("{}.{part}", b.name),
             Op::BatchNorm(BatchNorm { eps: 1e-5 }),
@@ -1144,11 +1186,11 @@ impl<'s> Lower<'s> {
         out: i64,
         k: i64,
         s: i64,
-    ) -> Option<NodeIndex> {
+    ) -> Checked<NodeIndex> {
         let p = (k - 1) / 2;
         let bb = b.sub(part);
         match kind {
-            ConvKind::None => Some(x),
+            ConvKind::None => Ok(x),
             ConvKind::Conv => self.pconv(&bb, "0", x, out, k, s, p, true),
             ConvKind::Cna => {
                 let norm = self.spec.defaults.norm.unwrap_or(Norm::BatchNorm(1e-5));
@@ -1168,7 +1210,7 @@ impl<'s> Lower<'s> {
                 if act != Activation::Identity {
                     y = self.add(format!("{}.{i}", bb.name), Op::Act(Act(act)), vec![y], b.span, None)?;
                 }
-                Some(y)
+                Ok(y)
             }
         }
     }
@@ -1180,16 +1222,15 @@ impl<'s> Lower<'s> {
         x: NodeIndex,
         like: NodeIndex,
         scale: Option<f64>,
-    ) -> Option<NodeIndex> {
+    ) -> Checked<NodeIndex> {
         let (sc, ins) = match scale.filter(|v| v.is_finite() && *v > 0.0 && *v < 1e6) {
             Some(f) => (Some([f, f]), vec![x]),
             None if scale.is_some() => {
-                self.diags.push(
+                return Err(self.err(
                     Diagnostic::error(Code::E0213, b.span, "the pyramid's `upsample` scale is not supported")
                         .with_label("bad scale")
                         .with_help("use `upsample: match` (torchvision) or a scale like 2"),
-                );
-                return None;
+                ));
             }
             None => (None, vec![x, like]),
         };
@@ -1206,7 +1247,7 @@ impl<'s> Lower<'s> {
         )
     }
 
-    fn merge(&mut self, b: &Builder, part: &str, concat: bool, ins: Vec<NodeIndex>) -> Option<NodeIndex> {
+    fn merge(&mut self, b: &Builder, part: &str, concat: bool, ins: Vec<NodeIndex>) -> Checked<NodeIndex> {
         self.add(
             format!("{}.{part}", b.name),
             if concat { Op::Concat(Concat) } else { Op::Add(Add) },
@@ -1222,12 +1263,12 @@ impl<'s> Lower<'s> {
         env: &HashMap<String, i64>,
         name: &str,
         prefix: &str,
-    ) -> Option<Handle> {
+    ) -> Checked<Handle> {
         let xs: Vec<NodeIndex> = self.resolve_many(&p.inputs)?.into_iter().map(|(_, n)| n).collect();
         let width = self.eval_pos(&p.width, env, "the pyramid width", 1)?;
         let n = xs.len();
         if n < 2 {
-            self.diags.push(
+            return Err(self.err(
                 Diagnostic::error(
                     Code::E0222,
                     p.span,
@@ -1235,8 +1276,7 @@ impl<'s> Lower<'s> {
                 )
                 .with_label("too few levels")
                 .with_help("list backbone levels finest first: `in: [c3, c4, c5]`"),
-            );
-            return None;
+            ));
         }
         let levels: Vec<i64> = if p.levels.is_empty() {
             let digits: Option<Vec<i64>> = p
@@ -1252,7 +1292,7 @@ impl<'s> Lower<'s> {
             p.levels.clone()
         };
         if levels.len() != n {
-            self.diags.push(
+            return Err(self.err(
                 Diagnostic::error(
                     Code::E0222,
                     p.span,
@@ -1260,11 +1300,10 @@ impl<'s> Lower<'s> {
                 )
                 .with_label("one level number per input")
                 .with_help("e.g. `in: [c3, c4, c5]` with `levels: [3, 4, 5]`"),
-            );
-            return None;
+            ));
         }
         if p.concat && p.smooth == ConvKind::None {
-            self.diags.push(
+            return Err(self.err(
                 Diagnostic::error(
                     Code::E0223,
                     p.span,
@@ -1272,8 +1311,7 @@ impl<'s> Lower<'s> {
                 )
                 .with_label("smooth: none")
                 .with_help("use `smooth: conv` or `smooth: cna` with `merge: concat`"),
-            );
-            return None;
+            ));
         }
         let b = Builder {
             name: name.to_string(),
@@ -1349,11 +1387,11 @@ impl<'s> Lower<'s> {
                 named.push((format!("p{}", top + 2), p7));
             }
         }
-        Some(Handle::Many(named))
+        Ok(Handle::Many(named))
     }
 
     /// torchvision `FeaturePyramidNetwork.forward`.
-    fn top_down(&mut self, b: &Builder, p: &ast::PyramidArgs, xs: &[NodeIndex], width: i64) -> Option<Vec<NodeIndex>> {
+    fn top_down(&mut self, b: &Builder, p: &ast::PyramidArgs, xs: &[NodeIndex], width: i64) -> Checked<Vec<NodeIndex>> {
         let n = xs.len();
         let mut results = vec![NodeIndex::end(); n];
         let mut last = self.gconv(b, &format!("inner_blocks.{}", n - 1), p.lateral, xs[n - 1], width, 1, 1)?;
@@ -1368,7 +1406,7 @@ impl<'s> Lower<'s> {
             results[idx] = self.gconv(b, &format!("layer_blocks.{idx}"), p.smooth, m, width, 3, 1)?;
             last = if p.concat { results[idx] } else { m };
         }
-        Some(results)
+        Ok(results)
     }
 
     /// EfficientDet BiFPN: lateral 1×1 projections, then `repeats` cells of a weighted top-down
@@ -1380,7 +1418,7 @@ impl<'s> Lower<'s> {
         xs: &[NodeIndex],
         width: i64,
         env: &HashMap<String, i64>,
-    ) -> Option<Vec<NodeIndex>> {
+    ) -> Checked<Vec<NodeIndex>> {
         let n = xs.len();
         let repeats = self.eval_pos(&p.repeats, env, "`repeats`", 1)?;
         let mut ps = Vec::new();
@@ -1432,10 +1470,10 @@ impl<'s> Lower<'s> {
             }
             ps = out;
         }
-        Some(ps)
+        Ok(ps)
     }
 
-    fn fused(&mut self, b: &Builder, part: &str, ins: Vec<NodeIndex>, width: i64, eps: f64) -> Option<NodeIndex> {
+    fn fused(&mut self, b: &Builder, part: &str, ins: Vec<NodeIndex>, width: i64, eps: f64) -> Checked<NodeIndex> {
         let bb = b.sub(part);
         let f = self.add(
             format!("{}.fuse", bb.name),
@@ -1501,7 +1539,7 @@ impl<'s> Lower<'s> {
                 }
                 continue;
             }
-            if let Some(n) = self.resolve_one(&o.target) {
+            if let Ok(n) = self.resolve_one(&o.target) {
                 out.push(Output {
                     name: o.name.text.clone(),
                     span: o.name.span,
@@ -1537,6 +1575,13 @@ fn join(prefix: &str, part: &str) -> String {
     }
 }
 
+/// E0214: `name` has no input; `help` says how to give it one.
+fn no_input(span: Span, what: &str, help: &str) -> Diagnostic {
+    Diagnostic::error(Code::E0214, span, format!("{what} has no input"))
+        .with_label("which node does this read?")
+        .with_help(help)
+}
+
 fn positive(span: Span, what: &str, v: i64) -> Diagnostic {
     Diagnostic::error(Code::E0212, span, format!("{what} must be at least 1, found {v}"))
         .with_label("must be positive")
@@ -1551,7 +1596,7 @@ fn duplicate(span: Span, first: Span, message: String, labels: [&str; 2], help: 
         .with_help(help)
 }
 
-fn too_large(span: Span, what: &str, v: i64) -> Diagnostic {
+pub(crate) fn too_large(span: Span, what: &str, v: i64) -> Diagnostic {
     Diagnostic::error(Code::E0310, span, format!("{what} {v} is too large"))
         .with_label("too large")
         .with_help(format!(

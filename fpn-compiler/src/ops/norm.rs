@@ -4,6 +4,7 @@
 //! `running_mean`, `running_var` (buffers), each `[C]`; init identity (γ 1, β 0, mean 0,
 //! var 1). The Rust back end folds a batch norm into the conv before it when it can.
 
+use crate::diag::Checked;
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -25,7 +26,7 @@ pub struct BatchNorm {
 pub const BN_PARAMS: [&str; 4] = ["weight", "bias", "running_mean", "running_var"];
 
 /// Reads `{eps: …}` or nothing (eps 1e-5, PyTorch's default).
-pub(crate) fn read_eps(r: &mut Reader, v: &Value, what: &str) -> Option<f64> {
+pub(crate) fn read_eps(r: &mut Reader, v: &Value, what: &str) -> Checked<f64> {
     let mut eps = 1e-5;
     if !matches!(v.kind, ValueKind::Null) {
         let mut m = r.map(v, what)?;
@@ -34,22 +35,22 @@ pub(crate) fn read_eps(r: &mut Reader, v: &Value, what: &str) -> Option<f64> {
         }
         r.finish(m, &["eps"], what);
     }
-    Some(eps)
+    Ok(eps)
 }
 
 impl OpDef for BatchNorm {
     const KEYWORDS: &'static [&'static str] = &["batch_norm"];
     type Args = f64;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<f64> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<f64> {
         read_eps(r, v, &format!("`{}`", key.name))
     }
 
-    fn lower(eps: &f64, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    fn lower(eps: &f64, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         cx.l.check_eps(*eps, cx.span)?;
-        Some(Lowered {
+        Ok(Lowered {
             op: super::Op::BatchNorm(BatchNorm { eps: *eps }),
-            inputs: vec![cx.input?],
+            inputs: vec![cx.input()?],
             has_params: true,
         })
     }
@@ -58,8 +59,8 @@ impl OpDef for BatchNorm {
         "batch_norm"
     }
 
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
         let n = usize::try_from(x.c).unwrap_or(0);
         let params = BN_PARAMS
             .iter()
@@ -74,7 +75,7 @@ impl OpDef for BatchNorm {
                 learnable: matches!(suffix, "weight" | "bias"),
             })
             .collect();
-        Some(Inferred {
+        Ok(Inferred {
             flops: elementwise(&x, 2),
             shape: x,
             params,
