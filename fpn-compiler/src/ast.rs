@@ -5,7 +5,7 @@
 //! resolved at lowering. Nothing here knows shapes.
 
 use crate::diag::{Checked, Code, Diagnostic, Reported};
-use crate::ops::conv::{ConvArgs, CONV_KEYS};
+use crate::ops::conv::ConvArgs;
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
 use fpn_runtime::{Activation, PaddingMode};
@@ -968,7 +968,7 @@ impl Reader {
         }
     }
 
-    fn seq_items(&mut self, v: &Value, what: &str) -> Checked<Vec<Op>> {
+    pub(crate) fn seq_items(&mut self, v: &Value, what: &str) -> Checked<Vec<Op>> {
         match &v.kind {
             ValueKind::Seq(items) => {
                 let all: Vec<_> = items.iter().map(|i| self.op_item(i, what)).collect();
@@ -980,78 +980,17 @@ impl Reader {
 
     fn op(&mut self, k: &Key, v: &Value) -> Checked<Op> {
         let span = k.span;
-        let what = format!("`{}`", k.name);
-        let null = matches!(v.kind, ValueKind::Null);
         if let Some(args) = crate::ops::read(self, k, v) {
             return Ok(Op {
                 expr: OpExpr::Prim(args?),
                 span,
             });
         }
-        let expr = match k.name.as_str() {
-            "cna" => {
-                let (conv, m) = crate::ops::conv::read_args(self, v, &what, true)?;
-                let Some(mut m) = m else {
-                    return Err(self.err(crate::diag::internal(span, "a `cna` read without its map")));
-                };
-                let norm = m.get("norm").and_then(|n| self.norm(n).ok());
-                let act = m.get("act").and_then(|a| crate::ops::act::read_value(self, a).ok());
-                self.finish(m, &[CONV_KEYS, &["norm", "act"]].concat(), &what);
-                OpExpr::Cna(CnaArgs { conv, norm, act })
-            }
-            "seq" => OpExpr::Seq(self.seq_items(v, &what)?),
-            "skip" => OpExpr::Skip(self.seq_items(v, &what)?),
-            "residual" => OpExpr::Residual(self.seq_items(v, &what)?),
-            "fpn" | "panet" | "bifpn" => OpExpr::Pyramid(Box::new(self.pyramid(&k.name, v, span)?)),
-            "head" => {
-                let mut m = self.map(v, &what)?;
-                let on = self.require(&mut m, "on", &what).and_then(|r| self.refs(r, "`on`"));
-                let body = self
-                    .require(&mut m, "body", &what)
-                    .and_then(|b| self.seq_items(b, &what));
-                self.finish(m, &["on", "body"], &what);
-                OpExpr::Head(on?, body?)
-            }
-            "resnet" => {
-                let mut m = self.map(v, &what)?;
-                let depth = self
-                    .require(&mut m, "depth", &what)
-                    .and_then(|d| self.int(d, "`depth`"));
-                let width = match m.get("width") {
-                    Some(w) => self.int(w, "`width`"),
-                    None => Ok(Int::lit(64, span)),
-                };
-                self.finish(m, &["depth", "width"], &what);
-                OpExpr::ResNet {
-                    depth: depth?,
-                    width: width?,
-                }
-            }
-            block => {
-                let name = Name {
-                    text: block.to_string(),
-                    span,
-                };
-                let mut args = Vec::new();
-                if !null {
-                    let m = self.map(v, &format!("the arguments of block `{block}`"))?;
-                    for (ak, av) in m.entries {
-                        args.push((
-                            Name {
-                                text: ak.name.clone(),
-                                span: ak.span,
-                            },
-                            self.int(av, &format!("argument `{}`", ak.name))?,
-                        ));
-                    }
-                }
-                OpExpr::Call(name, args)
-            }
-        };
+        let expr = self.composite(k, v)?;
         Ok(Op { expr, span })
     }
 
-    fn norm(&mut self, v: &Value) -> Checked<Norm> {
+    pub(crate) fn norm(&mut self, v: &Value) -> Checked<Norm> {
         match &v.kind {
             ValueKind::Str(s) if s == "batch_norm" => Ok(Norm::BatchNorm(1e-5)),
             ValueKind::Str(s) if s == "none" => Ok(Norm::None),
@@ -1084,157 +1023,6 @@ impl Reader {
                 ))
             }
         }
-    }
-
-    fn conv_kind(&mut self, v: &Value, what: &str, allow_none: bool) -> Checked<ConvKind> {
-        let n = self.name(v, what)?;
-        match n.text.as_str() {
-            "conv" => Ok(ConvKind::Conv),
-            "cna" => Ok(ConvKind::Cna),
-            "none" if allow_none => Ok(ConvKind::None),
-            other => {
-                let opts: &[&str] = if allow_none {
-                    &["conv", "cna", "none"]
-                } else {
-                    &["conv", "cna"]
-                };
-                let dym = did_you_mean(other, opts.iter().copied());
-                Err(self.err(
-                    Diagnostic::error(
-                        Code::E0113,
-                        n.span,
-                        format!("{what} must be one of {}", opts.join(", ")),
-                    )
-                    .with_label(format!("found `{other}`"))
-                    .with_help(if dym.is_empty() {
-                        format!("choose one of {}", opts.join(", "))
-                    } else {
-                        dym
-                    }),
-                ))
-            }
-        }
-    }
-
-    fn pyramid(&mut self, kind: &str, v: &Value, span: Span) -> Checked<PyramidArgs> {
-        let what = format!("`{kind}`");
-        let mut m = self.map(v, &what)?;
-        let kind = match kind {
-            "fpn" => PyramidKind::Fpn,
-            "panet" => PyramidKind::Panet,
-            _ => PyramidKind::Bifpn,
-        };
-        let inputs = self.require(&mut m, "in", &what).and_then(|i| self.refs(i, "`in`"));
-        let width = self
-            .require(&mut m, "width", &what)
-            .and_then(|w| self.int(w, "`width`"));
-        let levels = match m.get("levels") {
-            Some(Value {
-                kind: ValueKind::Seq(ls),
-                ..
-            }) => ls.iter().filter_map(|l| self.int_lit(l, "a level").ok()).collect(),
-            Some(l) => {
-                self.report(type_error(l, "a list of level numbers", "`levels`"));
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
-        let lateral = match m.get("lateral") {
-            Some(l) => self.conv_kind(l, "`lateral`", false),
-            None => Ok(ConvKind::Conv),
-        };
-        let smooth = match m.get("smooth") {
-            Some(l) => self.conv_kind(l, "`smooth`", true),
-            None => Ok(ConvKind::Conv),
-        };
-        let upsample = match m.get("upsample") {
-            None => Ok(None),
-            Some(Value {
-                kind: ValueKind::Str(s),
-                ..
-            }) if s == "match" => Ok(None),
-            Some(u) => self.float(u, "`upsample` (`match` or a scale)").map(Some),
-        };
-        let concat = match m.get("merge") {
-            None => Ok(false),
-            Some(mv) => match self.name(mv, "`merge`").map(|n| n.text) {
-                Ok(t) if t == "add" => Ok(false),
-                Ok(t) if t == "concat" => Ok(true),
-                Ok(t) => Err(self.err(
-                    Diagnostic::error(Code::E0113, mv.span, "`merge` must be `add` or `concat`")
-                        .with_label(format!("found `{t}`"))
-                        .with_help(did_you_mean(&t, ["add", "concat"]) + " (merge: add | concat)"),
-                )),
-                Err(e) => Err(e),
-            },
-        };
-        let extra = match m.get("extra") {
-            None => Ok(Extra::None),
-            Some(ev) => match &ev.kind {
-                ValueKind::Str(s) if s == "none" => Ok(Extra::None),
-                ValueKind::Str(s) if s == "max_pool" => Ok(Extra::MaxPool),
-                ValueKind::Str(s) if s == "p6p7" => Ok(Extra::P6P7 { from_p5: false }),
-                ValueKind::Map(_) => {
-                    let mut em = self.map(ev, "`extra`")?;
-                    let p = self.require(&mut em, "p6p7", "`extra`")?;
-                    let mut from_p5 = false;
-                    if !matches!(p.kind, ValueKind::Null) {
-                        let mut pm = self.map(p, "`p6p7`")?;
-                        if let Some(f) = pm.get("from") {
-                            match self.name(f, "`from`")?.text.as_str() {
-                                "p5" | "output" => from_p5 = true,
-                                "c5" | "input" => from_p5 = false,
-                                _ => self.report(type_error(f, "`c5` (top input) or `p5` (top output)", "`from`")),
-                            }
-                        }
-                        self.finish(pm, &["from"], "`p6p7`");
-                    }
-                    self.finish(em, &["p6p7"], "`extra`");
-                    Ok(Extra::P6P7 { from_p5 })
-                }
-                _ => {
-                    let dym = match &ev.kind {
-                        ValueKind::Str(s) => did_you_mean(s, ["none", "max_pool", "p6p7"]),
-                        _ => String::new(),
-                    };
-                    Err(self.err(
-                        type_error(ev, "`none`, `max_pool`, `p6p7` or `{p6p7: {from: p5}}`", "`extra`").with_help(
-                            if dym.is_empty() {
-                                "extra levels: none, max_pool, p6p7".to_string()
-                            } else {
-                                dym
-                            },
-                        ),
-                    ))
-                }
-            },
-        };
-        let repeats = match m.get("repeats") {
-            Some(r) => self.int(r, "`repeats`"),
-            None => Ok(Int::lit(1, span)),
-        };
-        let eps = match m.get("eps") {
-            Some(e) => self.float(e, "`eps`"),
-            None => Ok(1e-4),
-        };
-        let keys: &[&str] = &[
-            "in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps",
-        ];
-        self.finish(m, keys, &what);
-        Ok(PyramidArgs {
-            kind,
-            inputs: inputs?,
-            levels,
-            width: width?,
-            lateral: lateral?,
-            smooth: smooth?,
-            upsample: upsample?,
-            concat: concat?,
-            extra: extra?,
-            repeats: repeats?,
-            eps: eps?,
-            span,
-        })
     }
 }
 
@@ -1369,9 +1157,9 @@ mod tests {
 
     #[test]
     fn suggestions_pick_the_nearest_key() {
-        assert_eq!(suggest("kernal", CONV_KEYS.iter().copied()), Some("kernel"));
-        assert_eq!(suggest("paddin_mode", CONV_KEYS.iter().copied()), Some("padding_mode"));
-        assert_eq!(suggest("zzzzzz", CONV_KEYS.iter().copied()), None);
+        assert_eq!(suggest("kernal", crate::ops::conv::CONV_KEYS.iter().copied()), Some("kernel"));
+        assert_eq!(suggest("paddin_mode", crate::ops::conv::CONV_KEYS.iter().copied()), Some("padding_mode"));
+        assert_eq!(suggest("zzzzzz", crate::ops::conv::CONV_KEYS.iter().copied()), None);
         assert_eq!(suggest("convolution", op_keywords().into_iter()), Some("conv"));
     }
 }

@@ -1,25 +1,20 @@
-//! Lowering: [`ast::Spec`] → [`Graph`], expanding every composite (sequences, skips, blocks,
-//! `cna`, pyramid generators, heads, ResNet presets) into primitive ops with PyTorch
-//! `state_dict` names, and checking the structure: names, references, cycles, block arguments,
-//! attribute ranges. Shapes are not looked at here (see [`crate::infer`]).
+//! Lowering: [`ast::Spec`] → [`Graph`]. Builds the inputs and symbols, checks names,
+//! references, cycles and the op budget, and lowers each node: a primitive op by its own module
+//! ([`crate::ops`]), composites in `crate::composite`, presets in `crate::presets`, all with
+//! PyTorch `state_dict` names. Shapes are not looked at here (see [`crate::infer`]).
 
-use crate::ast::{self, ConvKind, Extra, Int, IntExpr, Norm, OpExpr, PyramidKind, Ref, SizeDecl};
+use crate::ast::{self, Int, IntExpr, OpExpr, Ref, SizeDecl};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
-use crate::ir::{Conv, Graph, Node, Op, Output, Pool, Symbol, Upsample};
-use crate::ops::act::Act;
+use crate::ir::{Graph, Node, Op, Output, Symbol};
 use crate::ops::input::Input;
-use crate::ops::merge::{Add, Concat, Fuse};
-use crate::ops::norm::BatchNorm;
-use crate::ops::pool::MaxPool;
 use crate::ops::LowerCx;
 use crate::span::Span;
-use fpn_runtime::{Activation, PaddingMode};
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{HashMap, HashSet};
 
 /// Deepest block-in-block nesting (guards against recursive blocks).
-const MAX_CALL_DEPTH: usize = 32;
+pub(crate) const MAX_CALL_DEPTH: usize = 32;
 /// Largest channel count, kernel, stride, padding, dilation or width (2^31): keeps every
 /// product of two attributes inside `i64`.
 const MAX_ATTR: i64 = 1 << 31;
@@ -41,7 +36,7 @@ pub type Env = HashMap<String, i64>;
 
 /// What a name refers to.
 #[derive(Clone, Debug)]
-enum Handle {
+pub(crate) enum Handle {
     One(NodeIndex),
     Many(Vec<(String, NodeIndex)>),
 }
@@ -195,18 +190,18 @@ fn unused_warnings(spec: &ast::Spec, g: &mut Graph, names: &HashMap<String, Hand
 
 /// The lowering state: the graph built so far, names, diagnostics.
 pub(crate) struct Lower<'s> {
-    spec: &'s ast::Spec,
-    g: DiGraph<Node, u32>,
+    pub(crate) spec: &'s ast::Spec,
+    pub(crate) g: DiGraph<Node, u32>,
     pub(crate) diags: Vec<Diagnostic>,
-    names: HashMap<String, Handle>,
-    symbols: Vec<Symbol>,
+    pub(crate) names: HashMap<String, Handle>,
+    pub(crate) symbols: Vec<Symbol>,
     /// The E0215 report once the op budget is spent (later additions fail with it).
-    budget: Option<Reported>,
+    pub(crate) budget: Option<Reported>,
     /// Names that failed to lower or to be declared, with the proof of their report (a
     /// reference to one fails with it).
-    failed: HashMap<String, Reported>,
+    pub(crate) failed: HashMap<String, Reported>,
     /// Inputs of the enclosing `skip`/`residual` bodies, innermost last (`match: skip`).
-    skip_inputs: Vec<NodeIndex>,
+    pub(crate) skip_inputs: Vec<NodeIndex>,
 }
 
 /// Checks that a name can become a Rust identifier.
@@ -229,7 +224,7 @@ impl<'s> Lower<'s> {
         Reported::push(&mut self.diags, d)
     }
 
-    fn add(
+    pub(crate) fn add(
         &mut self,
         name: String,
         op: Op,
@@ -766,7 +761,7 @@ impl<'s> Lower<'s> {
         failed.map_or(Ok(out), Err)
     }
 
-    fn eval(&mut self, i: &Int, env: &HashMap<String, i64>) -> Checked<i64> {
+    pub(crate) fn eval(&mut self, i: &Int, env: &HashMap<String, i64>) -> Checked<i64> {
         match eval_int(&i.expr, env) {
             Ok(v) => Ok(v),
             Err(msg) => {
@@ -802,7 +797,7 @@ impl<'s> Lower<'s> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn op(
+    pub(crate) fn op(
         &mut self,
         op: &OpExpr,
         span: Span,
@@ -825,153 +820,24 @@ impl<'s> Lower<'s> {
                 let param = low.has_params.then(|| prefix.to_string());
                 one(self.add(name.into(), low.op, low.inputs, span, param))
             }
-            OpExpr::Cna(c) => {
-                let norm = c.norm.or(self.spec.defaults.norm).unwrap_or(Norm::BatchNorm(1e-5));
-                let act = c.act.or(self.spec.defaults.act).unwrap_or(Activation::Relu);
-                let mut conv = c.conv.clone();
-                if conv.bias.is_none() {
-                    conv.bias = Some(norm == Norm::None);
-                }
-                let mut cx = LowerCx {
-                    l: self,
-                    input,
-                    env,
-                    span,
-                };
-                let attrs = crate::ops::conv::lower_args(&conv, true, &mut cx)?;
-                let x0 = self.need_input(input, span, &format!("`{name}`"))?;
-                let mut x = self.add(
-                    format!("{name}.0"),
-                    Op::Conv(attrs),
-                    vec![x0],
-                    span,
-                    Some(format!("{prefix}.0")),
-                )?;
-                let mut idx = 1;
-                if let Norm::BatchNorm(eps) = norm {
-                    self.check_eps(eps, span)?;
-                    x = self.add(
-                        format!("{name}.{idx}"),
-                        Op::BatchNorm(BatchNorm { eps }),
-                        vec![x],
-                        span,
-                        Some(format!("{prefix}.{idx}")),
-                    )?;
-                    idx += 1;
-                }
-                if act != Activation::Identity {
-                    x = self.add(format!("{name}.{idx}"), Op::Act(Act(act)), vec![x], span, None)?;
-                }
-                Ok(Handle::One(x))
-            }
+            OpExpr::Cna(c) => self.cna(c, span, input, env, name, prefix, depth),
             OpExpr::Seq(items) => {
                 let x = self.need_input(input, span, &format!("`{name}`"))?;
                 self.seq(items, x, env, name, prefix, depth)
             }
-            OpExpr::Skip(items) | OpExpr::Residual(items) => {
-                let x = self.need_input(input, span, &format!("`{name}`"))?;
-                self.skip_inputs.push(x);
-                let y = self.seq(items, x, env, name, prefix, depth);
-                self.skip_inputs.pop();
-                let Handle::One(y) = y? else {
-                    return Err(self.err(crate::diag::internal(span, "a sequence ended in a multi-output op")));
-                };
-                let o = if matches!(op, OpExpr::Skip(_)) {
-                    Op::Concat(Concat)
-                } else {
-                    Op::Add(Add)
-                };
-                one(self.add(format!("{name}.out"), o, vec![x, y], span, None))
-            }
-            OpExpr::Call(bname, args) => {
-                if depth >= MAX_CALL_DEPTH {
-                    return Err(self.err(
-                        Diagnostic::error(
-                            Code::E0208,
-                            bname.span,
-                            format!("block `{}` nests deeper than {MAX_CALL_DEPTH} calls", bname.text),
-                        )
-                        .with_label("too deep")
-                        .with_help("a block may not call itself, directly or through other blocks"),
-                    ));
-                }
-                let Some(block) = self.spec.blocks.iter().find(|b| b.name.text == bname.text) else {
-                    return Err(self.err(crate::diag::internal(
-                        bname.span,
-                        &format!("block `{}` was read as a call but is not declared", bname.text),
-                    )));
-                };
-                let mut new_env = HashMap::new();
-                let mut failed = None;
-                for (an, av) in args {
-                    if !block.params.iter().any(|p| p.text == an.text) {
-                        let dym = ast::suggest(&an.text, block.params.iter().map(|p| p.text.as_str()));
-                        failed = Some(
-                            self.err(
-                                Diagnostic::error(
-                                    Code::E0207,
-                                    an.span,
-                                    format!("block `{}` has no parameter `{}`", bname.text, an.text),
-                                )
-                                .with_label("unknown parameter")
-                                .with_help(match dym {
-                                    Some(s) => format!("did you mean `{s}`?"),
-                                    None => format!(
-                                        "its parameters are: {}",
-                                        block
-                                            .params
-                                            .iter()
-                                            .map(|p| p.text.as_str())
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
-                                    ),
-                                }),
-                            ),
-                        );
-                        continue;
-                    }
-                    match self.eval(av, env) {
-                        Ok(v) => {
-                            new_env.insert(an.text.clone(), v);
-                        }
-                        Err(e) => failed = Some(e),
-                    }
-                }
-                for p in &block.params {
-                    if !args.iter().any(|(a, _)| a.text == p.text) {
-                        failed = Some(
-                            self.err(
-                                Diagnostic::error(
-                                    Code::E0206,
-                                    bname.span,
-                                    format!("block `{}` needs argument `{}`", bname.text, p.text),
-                                )
-                                .with_label("missing argument")
-                                .with_secondary(p.span, "declared here")
-                                .with_help(format!("pass it: `{}: {{{}: …}}`", bname.text, p.text)),
-                            ),
-                        );
-                    }
-                }
-                if let Some(e) = failed {
-                    return Err(e);
-                }
-                let body = block.body.clone();
-                let x = self.need_input(input, span, &format!("`{name}`"))?;
-                self.seq(&body, x, &new_env, name, prefix, depth + 1)
-            }
+            OpExpr::Skip(items) | OpExpr::Residual(items) => self.skip(
+                items,
+                matches!(op, OpExpr::Residual(_)),
+                span,
+                input,
+                env,
+                name,
+                prefix,
+                depth,
+            ),
+            OpExpr::Call(bname, args) => self.call(bname, args, span, input, env, name, prefix, depth),
             OpExpr::Pyramid(p) => self.pyramid(p, env, name, prefix),
-            OpExpr::Head(on, body) => {
-                let targets = self.resolve_many(on)?;
-                let mut outs = Vec::new();
-                for (sub, t) in targets {
-                    let h = self.seq(body, t, env, &format!("{name}.{sub}"), prefix, depth)?;
-                    if let Handle::One(n) = h {
-                        outs.push((sub, n));
-                    }
-                }
-                Ok(Handle::Many(outs))
-            }
+            OpExpr::Head(on, body) => self.head(on, body, span, input, env, name, prefix, depth),
             OpExpr::ResNet { depth: d, width } => {
                 let d = self.eval(d, env)?;
                 let w = self.eval_pos(width, env, "the ResNet width", 1)?;
@@ -979,535 +845,6 @@ impl<'s> Lower<'s> {
                 self.resnet(d, w, span, x, name, prefix)
             }
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn seq(
-        &mut self,
-        items: &[ast::Op],
-        x: NodeIndex,
-        env: &HashMap<String, i64>,
-        name: &str,
-        prefix: &str,
-        depth: usize,
-    ) -> Checked<Handle> {
-        let mut cur = x;
-        for (i, it) in items.iter().enumerate() {
-            let sp = &it.span;
-            match self.op(
-                &it.expr,
-                *sp,
-                Ok(Some(cur)),
-                env,
-                &format!("{name}.{i}"),
-                &join(prefix, &i.to_string()),
-                depth,
-            )? {
-                Handle::One(n) => cur = n,
-                Handle::Many(_) => {
-                    return Err(self.err(
-                        Diagnostic::error(Code::E0218, *sp, "a multi-output op cannot be a step of a sequence")
-                            .with_label("has several outputs")
-                            .with_help("declare it as its own node and refer to one output"),
-                    ));
-                }
-            }
-        }
-        Ok(Handle::One(cur))
-    }
-
-    fn resnet(
-        &mut self,
-        depth: i64,
-        width: i64,
-        span: Span,
-        x: NodeIndex,
-        name: &str,
-        prefix: &str,
-    ) -> Checked<Handle> {
-        let (blocks, bottleneck) = match depth {
-            18 => ([2, 2, 2, 2], false),
-            34 => ([3, 4, 6, 3], false),
-            50 => ([3, 4, 6, 3], true),
-            _ => {
-                return Err(self.err(
-                    Diagnostic::error(Code::E0221, span, format!("there is no ResNet-{depth} preset"))
-                        .with_label("unknown depth")
-                        .with_help("ResNet presets: depth 18, 34 or 50"),
-                ));
-            }
-        };
-        let b = Builder {
-            name: name.to_string(),
-            prefix: prefix.to_string(),
-            span,
-        };
-        let x = self.pconv(&b, "conv1", x, width, 7, 2, 3, false)?;
-        let x = self.bn(&b, "bn1", x)?;
-        let stem = self.add(
-            format!("{name}.relu"),
-            Op::Act(Act(Activation::Relu)),
-            vec![x],
-            span,
-            None,
-        )?;
-        let pool = Pool {
-            kernel: [3, 3],
-            stride: [2, 2],
-            padding: [1, 1],
-            dilation: [1, 1],
-            ceil_mode: false,
-            count_include_pad: true,
-        };
-        let mut x = self.add(
-            format!("{name}.maxpool"),
-            Op::MaxPool(MaxPool(pool)),
-            vec![stem],
-            span,
-            None,
-        )?;
-        let mut outs = vec![("stem".to_string(), stem)];
-        let expansion = if bottleneck { 4 } else { 1 };
-        let mut inplanes = width;
-        for (li, &nb) in blocks.iter().enumerate() {
-            let planes = width
-                .checked_mul(1 << li)
-                .ok_or_else(|| self.err(too_large(span, "the ResNet width", width)))?;
-            for bi in 0..nb {
-                let stride = if li > 0 && bi == 0 { 2 } else { 1 };
-                let bb = b.sub(&format!("layer{}.{bi}", li + 1));
-                let identity = x;
-                let mut y;
-                if bottleneck {
-                    y = self.pconv(&bb, "conv1", x, planes, 1, 1, 0, false)?;
-                    y = self.bn(&bb, "bn1", y)?;
-                    y = self.add(
-                        format!("{}.relu1", bb.name),
-                        Op::Act(Act(Activation::Relu)),
-                        vec![y],
-                        span,
-                        None,
-                    )?;
-                    y = self.pconv(&bb, "conv2", y, planes, 3, stride, 1, false)?;
-                    y = self.bn(&bb, "bn2", y)?;
-                    y = self.add(
-                        format!("{}.relu2", bb.name),
-                        Op::Act(Act(Activation::Relu)),
-                        vec![y],
-                        span,
-                        None,
-                    )?;
-                    y = self.pconv(&bb, "conv3", y, planes * 4, 1, 1, 0, false)?;
-                    y = self.bn(&bb, "bn3", y)?;
-                } else {
-                    y = self.pconv(&bb, "conv1", x, planes, 3, stride, 1, false)?;
-                    y = self.bn(&bb, "bn1", y)?;
-                    y = self.add(
-                        format!("{}.relu1", bb.name),
-                        Op::Act(Act(Activation::Relu)),
-                        vec![y],
-                        span,
-                        None,
-                    )?;
-                    y = self.pconv(&bb, "conv2", y, planes, 3, 1, 1, false)?;
-                    y = self.bn(&bb, "bn2", y)?;
-                }
-                let short = if stride != 1 || inplanes != planes * expansion {
-                    let d = self.pconv(&bb, "downsample.0", identity, planes * expansion, 1, stride, 0, false)?;
-                    self.bn(&bb, "downsample.1", d)?
-                } else {
-                    identity
-                };
-                let s = self.add(format!("{}.add", bb.name), Op::Add(Add), vec![y, short], span, None)?;
-                x = self.add(
-                    format!("{}.out", bb.name),
-                    Op::Act(Act(Activation::Relu)),
-                    vec![s],
-                    span,
-                    None,
-                )?;
-                inplanes = planes * expansion;
-            }
-            outs.push((format!("c{}", li + 2), x));
-        }
-        Ok(Handle::Many(outs))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn pconv(
-        &mut self,
-        b: &Builder,
-        part: &str,
-        x: NodeIndex,
-        out: i64,
-        k: i64,
-        s: i64,
-        p: i64,
-        bias: bool,
-    ) -> Checked<NodeIndex> {
-        let conv = Conv {
-            out,
-            kernel: [k, k],
-            stride: [s, s],
-            padding: [p; 4],
-            dilation: [1, 1],
-            groups: 1,
-            bias,
-            mode: PaddingMode::Zeros,
-        };
-        self.add(
-            format!("{}.{part}", b.name),
-            Op::Conv(conv),
-            vec![x],
-            b.span,
-            Some(join(&b.prefix, part)),
-        )
-    }
-
-    fn bn(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Checked<NodeIndex> {
-        self.add(
-            format!("{}.{part}", b.name),
-            Op::BatchNorm(BatchNorm { eps: 1e-5 }),
-            vec![x],
-            b.span,
-            Some(join(&b.prefix, part)),
-        )
-    }
-
-    /// A lateral/smoothing conv of a generator: `conv` (bias) or `cna` (spec defaults), as a
-    /// torchvision `Conv2dNormActivation` whose conv is child `0`.
-    #[allow(clippy::too_many_arguments)]
-    fn gconv(
-        &mut self,
-        b: &Builder,
-        part: &str,
-        kind: ConvKind,
-        x: NodeIndex,
-        out: i64,
-        k: i64,
-        s: i64,
-    ) -> Checked<NodeIndex> {
-        let p = (k - 1) / 2;
-        let bb = b.sub(part);
-        match kind {
-            ConvKind::None => Ok(x),
-            ConvKind::Conv => self.pconv(&bb, "0", x, out, k, s, p, true),
-            ConvKind::Cna => {
-                let norm = self.spec.defaults.norm.unwrap_or(Norm::BatchNorm(1e-5));
-                let act = self.spec.defaults.act.unwrap_or(Activation::Relu);
-                let mut y = self.pconv(&bb, "0", x, out, k, s, p, norm == Norm::None)?;
-                let mut i = 1;
-                if let Norm::BatchNorm(eps) = norm {
-                    y = self.add(
-                        format!("{}.1", bb.name),
-                        Op::BatchNorm(BatchNorm { eps }),
-                        vec![y],
-                        b.span,
-                        Some(join(&bb.prefix, "1")),
-                    )?;
-                    i = 2;
-                }
-                if act != Activation::Identity {
-                    y = self.add(format!("{}.{i}", bb.name), Op::Act(Act(act)), vec![y], b.span, None)?;
-                }
-                Ok(y)
-            }
-        }
-    }
-
-    fn resize(
-        &mut self,
-        b: &Builder,
-        part: &str,
-        x: NodeIndex,
-        like: NodeIndex,
-        scale: Option<f64>,
-    ) -> Checked<NodeIndex> {
-        let (sc, ins) = match scale.filter(|v| v.is_finite() && *v > 0.0 && *v < 1e6) {
-            Some(f) => (Some([f, f]), vec![x]),
-            None if scale.is_some() => {
-                return Err(self.err(
-                    Diagnostic::error(Code::E0213, b.span, "the pyramid's `upsample` scale is not supported")
-                        .with_label("bad scale")
-                        .with_help("use `upsample: match` (torchvision) or a scale like 2"),
-                ));
-            }
-            None => (None, vec![x, like]),
-        };
-        self.add(
-            format!("{}.{part}", b.name),
-            Op::Upsample(Upsample {
-                bilinear: false,
-                align_corners: false,
-                scale: sc,
-            }),
-            ins,
-            b.span,
-            None,
-        )
-    }
-
-    fn merge(&mut self, b: &Builder, part: &str, concat: bool, ins: Vec<NodeIndex>) -> Checked<NodeIndex> {
-        self.add(
-            format!("{}.{part}", b.name),
-            if concat { Op::Concat(Concat) } else { Op::Add(Add) },
-            ins,
-            b.span,
-            None,
-        )
-    }
-
-    fn pyramid(
-        &mut self,
-        p: &ast::PyramidArgs,
-        env: &HashMap<String, i64>,
-        name: &str,
-        prefix: &str,
-    ) -> Checked<Handle> {
-        let xs: Vec<NodeIndex> = self.resolve_many(&p.inputs)?.into_iter().map(|(_, n)| n).collect();
-        let width = self.eval_pos(&p.width, env, "the pyramid width", 1)?;
-        let n = xs.len();
-        if n < 2 {
-            return Err(self.err(
-                Diagnostic::error(
-                    Code::E0222,
-                    p.span,
-                    format!("a pyramid needs at least two input levels, found {n}"),
-                )
-                .with_label("too few levels")
-                .with_help("list backbone levels finest first: `in: [c3, c4, c5]`"),
-            ));
-        }
-        let levels: Vec<i64> = if p.levels.is_empty() {
-            let digits: Option<Vec<i64>> = p
-                .inputs
-                .iter()
-                .map(|r| trailing_number(r.sub.as_deref().unwrap_or(&r.node)))
-                .collect();
-            match digits {
-                Some(d) if d.len() == n && d.windows(2).all(|w| w[1] == w[0] + 1) => d,
-                _ => (0..n as i64).collect(),
-            }
-        } else {
-            p.levels.clone()
-        };
-        if levels.len() != n {
-            return Err(self.err(
-                Diagnostic::error(
-                    Code::E0222,
-                    p.span,
-                    format!("`levels` has {} entries for {n} inputs", levels.len()),
-                )
-                .with_label("one level number per input")
-                .with_help("e.g. `in: [c3, c4, c5]` with `levels: [3, 4, 5]`"),
-            ));
-        }
-        if p.concat && p.smooth == ConvKind::None {
-            return Err(self.err(
-                Diagnostic::error(
-                    Code::E0223,
-                    p.span,
-                    "`merge: concat` needs a smoothing conv to bring channels back to `width`",
-                )
-                .with_label("smooth: none")
-                .with_help("use `smooth: conv` or `smooth: cna` with `merge: concat`"),
-            ));
-        }
-        let b = Builder {
-            name: name.to_string(),
-            prefix: prefix.to_string(),
-            span: p.span,
-        };
-        let mut outs: Vec<NodeIndex> = match p.kind {
-            PyramidKind::Fpn | PyramidKind::Panet => self.top_down(&b, p, &xs, width)?,
-            PyramidKind::Bifpn => self.bifpn(&b, p, &xs, width, env)?,
-        };
-        if p.kind == PyramidKind::Panet {
-            let mut ns = vec![outs[0]];
-            for i in 1..n {
-                let d = self.gconv(
-                    &b,
-                    &format!("downsample_blocks.{}", i - 1),
-                    if p.smooth == ConvKind::None {
-                        ConvKind::Conv
-                    } else {
-                        p.smooth
-                    },
-                    ns[i - 1],
-                    width,
-                    3,
-                    2,
-                )?;
-                let m = self.merge(&b, &format!("bottom_up.{}", i - 1), p.concat, vec![d, outs[i]])?;
-                let kind = if p.smooth == ConvKind::None {
-                    ConvKind::Conv
-                } else {
-                    p.smooth
-                };
-                ns.push(self.gconv(&b, &format!("pan_blocks.{}", i - 1), kind, m, width, 3, 1)?);
-            }
-            outs = ns;
-        }
-        let mut named: Vec<(String, NodeIndex)> =
-            levels.iter().zip(&outs).map(|(l, o)| (format!("p{l}"), *o)).collect();
-        let top = levels[n - 1];
-        match p.extra {
-            Extra::None => {}
-            Extra::MaxPool => {
-                let pool = Pool {
-                    kernel: [1, 1],
-                    stride: [2, 2],
-                    padding: [0, 0],
-                    dilation: [1, 1],
-                    ceil_mode: false,
-                    count_include_pad: true,
-                };
-                let e = self.add(
-                    format!("{name}.pool"),
-                    Op::MaxPool(MaxPool(pool)),
-                    vec![outs[n - 1]],
-                    p.span,
-                    None,
-                )?;
-                named.push((format!("p{}", top + 1), e));
-            }
-            Extra::P6P7 { from_p5 } => {
-                let src = if from_p5 { outs[n - 1] } else { xs[n - 1] };
-                let eb = b.sub("extra_blocks");
-                let p6 = self.pconv(&eb, "p6", src, width, 3, 2, 1, true)?;
-                let r = self.add(
-                    format!("{name}.extra_blocks.relu"),
-                    Op::Act(Act(Activation::Relu)),
-                    vec![p6],
-                    p.span,
-                    None,
-                )?;
-                let p7 = self.pconv(&eb, "p7", r, width, 3, 2, 1, true)?;
-                named.push((format!("p{}", top + 1), p6));
-                named.push((format!("p{}", top + 2), p7));
-            }
-        }
-        Ok(Handle::Many(named))
-    }
-
-    /// torchvision `FeaturePyramidNetwork.forward`.
-    fn top_down(&mut self, b: &Builder, p: &ast::PyramidArgs, xs: &[NodeIndex], width: i64) -> Checked<Vec<NodeIndex>> {
-        let n = xs.len();
-        let mut results = vec![NodeIndex::end(); n];
-        let mut last = self.gconv(b, &format!("inner_blocks.{}", n - 1), p.lateral, xs[n - 1], width, 1, 1)?;
-        results[n - 1] = self.gconv(b, &format!("layer_blocks.{}", n - 1), p.smooth, last, width, 3, 1)?;
-        if p.concat {
-            last = results[n - 1];
-        }
-        for idx in (0..n - 1).rev() {
-            let lat = self.gconv(b, &format!("inner_blocks.{idx}"), p.lateral, xs[idx], width, 1, 1)?;
-            let up = self.resize(b, &format!("top_down.{idx}"), last, lat, p.upsample)?;
-            let m = self.merge(b, &format!("merge.{idx}"), p.concat, vec![lat, up])?;
-            results[idx] = self.gconv(b, &format!("layer_blocks.{idx}"), p.smooth, m, width, 3, 1)?;
-            last = if p.concat { results[idx] } else { m };
-        }
-        Ok(results)
-    }
-
-    /// EfficientDet BiFPN: lateral 1×1 projections, then `repeats` cells of a weighted top-down
-    /// and bottom-up pass; each fused node is fuse → SiLU → depthwise 3×3 → pointwise 1×1 → BN.
-    fn bifpn(
-        &mut self,
-        b: &Builder,
-        p: &ast::PyramidArgs,
-        xs: &[NodeIndex],
-        width: i64,
-        env: &HashMap<String, i64>,
-    ) -> Checked<Vec<NodeIndex>> {
-        let n = xs.len();
-        let repeats = self.eval_pos(&p.repeats, env, "`repeats`", 1)?;
-        let mut ps = Vec::new();
-        for (i, &x) in xs.iter().enumerate() {
-            ps.push(self.gconv(
-                b,
-                &format!("lateral.{i}"),
-                if p.lateral == ConvKind::None {
-                    ConvKind::Conv
-                } else {
-                    p.lateral
-                },
-                x,
-                width,
-                1,
-                1,
-            )?);
-        }
-        for r in 0..repeats {
-            let cell = b.sub(&format!("cells.{r}"));
-            let mut td = ps.clone();
-            for i in (0..n - 1).rev() {
-                let up = self.resize(&cell, &format!("td_up.{i}"), td[i + 1], ps[i], p.upsample)?;
-                td[i] = self.fused(&cell, &format!("td.{i}"), vec![ps[i], up], width, p.eps)?;
-            }
-            let mut out = td.clone();
-            for i in 1..n {
-                let pool = Pool {
-                    kernel: [3, 3],
-                    stride: [2, 2],
-                    padding: [1, 1],
-                    dilation: [1, 1],
-                    ceil_mode: false,
-                    count_include_pad: true,
-                };
-                let down = self.add(
-                    format!("{}.down.{i}", cell.name),
-                    Op::MaxPool(MaxPool(pool)),
-                    vec![out[i - 1]],
-                    b.span,
-                    None,
-                )?;
-                let ins = if i == n - 1 {
-                    vec![ps[i], down]
-                } else {
-                    vec![ps[i], td[i], down]
-                };
-                out[i] = self.fused(&cell, &format!("out.{i}"), ins, width, p.eps)?;
-            }
-            ps = out;
-        }
-        Ok(ps)
-    }
-
-    fn fused(&mut self, b: &Builder, part: &str, ins: Vec<NodeIndex>, width: i64, eps: f64) -> Checked<NodeIndex> {
-        let bb = b.sub(part);
-        let f = self.add(
-            format!("{}.fuse", bb.name),
-            Op::Fuse(Fuse { eps }),
-            ins,
-            b.span,
-            Some(join(&bb.prefix, "fuse")),
-        )?;
-        let a = self.add(
-            format!("{}.act", bb.name),
-            Op::Act(Act(Activation::Silu)),
-            vec![f],
-            b.span,
-            None,
-        )?;
-        let dw = Conv {
-            out: width,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1; 4],
-            dilation: [1, 1],
-            groups: width,
-            bias: false,
-            mode: PaddingMode::Zeros,
-        };
-        let d = self.add(
-            format!("{}.dw", bb.name),
-            Op::Conv(dw),
-            vec![a],
-            b.span,
-            Some(join(&bb.prefix, "dw")),
-        )?;
-        let pw = self.pconv(&bb, "pw", d, width, 1, 1, 0, true)?;
-        self.bn(&bb, "bn", pw)
     }
 
     fn outputs(&mut self) -> Vec<Output> {
@@ -1551,23 +888,8 @@ impl<'s> Lower<'s> {
     }
 }
 
-struct Builder {
-    name: String,
-    prefix: String,
-    span: Span,
-}
-
-impl Builder {
-    fn sub(&self, part: &str) -> Builder {
-        Builder {
-            name: format!("{}.{part}", self.name),
-            prefix: join(&self.prefix, part),
-            span: self.span,
-        }
-    }
-}
-
-fn join(prefix: &str, part: &str) -> String {
+/// `prefix.part`, or `part` at the top level: a `state_dict` name.
+pub(crate) fn join(prefix: &str, part: &str) -> String {
     if prefix.is_empty() {
         part.to_string()
     } else {
@@ -1610,7 +932,7 @@ fn non_negative(span: Span, what: &str, v: i64) -> Diagnostic {
         .with_help("use 0 or more")
 }
 
-fn trailing_number(s: &str) -> Option<i64> {
+pub(crate) fn trailing_number(s: &str) -> Option<i64> {
     let digits: String = s
         .chars()
         .rev()

@@ -13,8 +13,8 @@
 //!
 //! The registry expands to the IR [`Op`] enum, the AST [`Args`] enum, [`keywords`] and every
 //! dispatch as complete `match`es, so an op that is added to the list and lacks a piece does not
-//! compile. Composites (sequences, skips, blocks, `cna`) and presets (ResNet, pyramid
-//! generators) live in [`crate::lower`]; they only build these ops.
+//! compile. Composites (sequences, skips, blocks, `cna`, heads) live in `crate::composite` and
+//! presets (ResNet, pyramid generators) in `crate::presets`; they only build these ops.
 
 pub mod act;
 pub mod conv;
