@@ -1157,8 +1157,14 @@ mod tests {
 
     #[test]
     fn suggestions_pick_the_nearest_key() {
-        assert_eq!(suggest("kernal", crate::ops::conv::CONV_KEYS.iter().copied()), Some("kernel"));
-        assert_eq!(suggest("paddin_mode", crate::ops::conv::CONV_KEYS.iter().copied()), Some("padding_mode"));
+        assert_eq!(
+            suggest("kernal", crate::ops::conv::CONV_KEYS.iter().copied()),
+            Some("kernel")
+        );
+        assert_eq!(
+            suggest("paddin_mode", crate::ops::conv::CONV_KEYS.iter().copied()),
+            Some("padding_mode")
+        );
         assert_eq!(suggest("zzzzzz", crate::ops::conv::CONV_KEYS.iter().copied()), None);
         assert_eq!(suggest("convolution", op_keywords().into_iter()), Some("conv"));
     }
