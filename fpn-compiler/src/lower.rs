@@ -510,8 +510,7 @@ impl<'s> Lower<'s> {
         let mut fields: HashMap<&str, Span> = HashMap::new();
         for o in &spec.outputs {
             // An output named after a node or input was already checked as that name.
-            let named_elsewhere = spec.nodes.iter().any(|n| n.name.text == o.name.text)
-                || spec.inputs.iter().any(|n| n.name.text == o.name.text);
+            let named_elsewhere = seen.contains_key(o.name.text.as_str());
             if !named_elsewhere {
                 if let Some(e) = check_ident(&o.name.text, o.name.span, "output name") {
                     self.diags.push(e);
@@ -849,9 +848,11 @@ impl<'s> Lower<'s> {
 
     fn outputs(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
-        for o in &self.spec.outputs {
+        let spec = self.spec;
+        let declared: HashSet<&str> = spec.nodes.iter().map(|n| n.name.text.as_str()).collect();
+        for o in &spec.outputs {
             if !self.names.contains_key(&o.target.node) {
-                if !self.spec.nodes.iter().any(|n| n.name.text == o.target.node) {
+                if !declared.contains(o.target.node.as_str()) {
                     let cands = self
                         .spec
                         .inputs

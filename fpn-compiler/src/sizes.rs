@@ -13,9 +13,9 @@ use crate::ir::Graph;
 
 /// Scanning more values than this gives up with [`SizesError::TooLarge`].
 pub const MAX_SCAN: i64 = 4_000_000;
-/// Most rule evaluations one symbol's scan may take (about a second); beyond it the symbol's
+/// Most rule evaluations one symbol's scan may take (a fraction of a second); beyond it the symbol's
 /// set is [`SizesError::TooLarge`].
-pub const MAX_CHECKS: u64 = 30_000_000;
+pub const MAX_CHECKS: u64 = 10_000_000;
 
 /// Why no exact answer could be computed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -70,8 +70,12 @@ impl FixedSizeHint {
         })
     }
 
-    /// Takes one re-analysis from the budget; false when it is spent.
+    /// Takes one re-analysis from the budget; false when it is spent, or when the spec's own
+    /// analysis was too large (a changed graph would be too: each try would hit the work cap).
     fn spend(&self) -> bool {
+        if self.accepted.iter().all(Option::is_none) {
+            return false;
+        }
         let left = self.budget.get();
         self.budget.set(left.saturating_sub(1));
         left > 0
