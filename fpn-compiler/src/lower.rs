@@ -715,6 +715,24 @@ impl<'s> Lower<'s> {
         None
     }
 
+    /// The IR op of a `cna`'s norm: `None` for no norm, `Some(None)` for a bad eps or groups
+    /// (reported).
+    fn norm_op(&mut self, norm: Norm, span: Span) -> Option<Option<Op>> {
+        match norm {
+            Norm::None => None,
+            Norm::BatchNorm(eps) => Some(self.check_eps(eps, span).map(|()| Op::BatchNorm(BatchNorm { eps }))),
+            Norm::GroupNorm { groups, eps } => Some(self.check_eps(eps, span).and_then(|()| {
+                let g = self.eval_pos(
+                    &crate::ast::Int::lit(groups, span),
+                    &Env::default(),
+                    "group norm groups",
+                    1,
+                )?;
+                Some(Op::GroupNorm(crate::ops::norm::GroupNorm { groups: g, eps }))
+            })),
+        }
+    }
+
     pub(crate) fn resolve_one(&mut self, r: &Ref) -> Option<NodeIndex> {
         let h = self.resolve(r)?;
         self.single(h, r)
@@ -818,11 +836,10 @@ impl<'s> Lower<'s> {
                     Some(format!("{prefix}.0")),
                 )?;
                 let mut idx = 1;
-                if let Norm::BatchNorm(eps) = norm {
-                    self.check_eps(eps, span)?;
+                if let Some(op) = self.norm_op(norm, span) {
                     x = self.add(
                         format!("{name}.{idx}"),
-                        Op::BatchNorm(BatchNorm { eps }),
+                        op?,
                         vec![x],
                         span,
                         Some(format!("{prefix}.{idx}")),
@@ -1147,10 +1164,10 @@ impl<'s> Lower<'s> {
                 let act = self.spec.defaults.act.unwrap_or(Activation::Relu);
                 let mut y = self.pconv(&bb, "0", x, out, k, s, p, norm == Norm::None)?;
                 let mut i = 1;
-                if let Norm::BatchNorm(eps) = norm {
+                if let Some(op) = self.norm_op(norm, b.span) {
                     y = self.add(
                         format!("{}.1", bb.name),
-                        Op::BatchNorm(BatchNorm { eps }),
+                        op?,
                         vec![y],
                         b.span,
                         Some(join(&bb.prefix, "1")),
