@@ -1,4 +1,4 @@
-//! The `fpn` command line: `check`, `shapes`, `sizes`, `gen`, `run`.
+//! The `fpn` command line: `check`, `shapes`, `sizes`, `gen`, `run`, `explain`.
 //!
 //! Exit codes: 0 clean, 1 the spec has errors, 2 usage or I/O problems.
 
@@ -76,6 +76,11 @@ enum Cmd {
         #[arg(long)]
         allow_non_finite: bool,
     },
+    /// Explain a diagnostic code (`fpn explain E0323`): what it means and what to do.
+    Explain {
+        /// The code, e.g. E0323.
+        code: String,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -89,6 +94,19 @@ pub fn main() -> ExitCode {
     };
     let color = std::io::stderr().is_terminal();
     match cli.cmd {
+        Cmd::Explain { code } => match diag::Code::parse(&code) {
+            Some(c) => {
+                out(&format!("{c}: {}\n\nWhat to do: {}\n", c.meaning(), c.fix()));
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!(
+                    "error: `{code}` is not an fpn diagnostic code\n  = help: codes look like E0323 or W0001; \
+                     docs/diagnostics.md lists them all"
+                );
+                ExitCode::from(2)
+            }
+        },
         Cmd::Check { specs } => {
             let mut worst = 0u8;
             for path in specs {

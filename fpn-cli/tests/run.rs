@@ -185,3 +185,19 @@ fn sizes_independent_and_joint() {
     assert_eq!(v[2]["determined_by"], "H3");
     assert_eq!(v[2]["expr"], "H3/2");
 }
+
+/// `fpn explain` prints a code's meaning and fix from the same table the docs hold; an unknown
+/// code is a usage error (exit 2).
+#[test]
+fn explain_prints_the_docs_entry() {
+    let o = fpn(&["explain".as_ref(), "e0227".as_ref()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let docs = std::fs::read_to_string(repo().join("docs/diagnostics.md")).expect("docs");
+    let row = docs.lines().find(|l| l.starts_with("| E0227 |")).expect("docs row");
+    let meaning = row.split(" | ").nth(1).expect("meaning column");
+    assert!(text.starts_with(&format!("E0227: {meaning}")), "{text}");
+    let o = fpn(&["explain".as_ref(), "E9999".as_ref()]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("not an fpn diagnostic code"));
+}

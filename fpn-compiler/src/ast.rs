@@ -4,7 +4,7 @@
 //! problems before returning. Integers that may depend on block parameters are [`IntExpr`]s,
 //! resolved at lowering. Nothing here knows shapes.
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::ops::conv::{ConvArgs, CONV_KEYS};
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
@@ -332,7 +332,7 @@ pub fn read(v: &Value) -> Result<Spec, Vec<Diagnostic>> {
         _ => {
             if r.diags.is_empty() {
                 r.diags
-                    .push(Diagnostic::error("E0100", v.span, "the spec could not be read").with_label("here"));
+                    .push(Diagnostic::error(Code::E0100, v.span, "the spec could not be read").with_label("here"));
             }
             Err(r.diags)
         }
@@ -413,7 +413,7 @@ pub(crate) fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
         ValueKind::Str(s) if s.chars().count() <= 40 => format!("`{s}`"),
         _ => v.kind_name().to_string(),
     };
-    Diagnostic::error("E0102", v.span, format!("{what} must be {expected}, found {found}"))
+    Diagnostic::error(Code::E0102, v.span, format!("{what} must be {expected}, found {found}"))
         .with_label(format!("expected {expected}"))
         .with_help(format!(
             "write {what} as {expected}; docs/spec.md lists every key with its type"
@@ -443,7 +443,7 @@ impl Reader {
     pub(crate) fn finish(&mut self, m: MapR<'_>, allowed: &[&str], what: &str) {
         for ((k, _), used) in m.entries.iter().zip(&m.used) {
             if !used {
-                let mut d = Diagnostic::error("E0101", k.span, format!("unknown key `{}` in {what}", k.name))
+                let mut d = Diagnostic::error(Code::E0101, k.span, format!("unknown key `{}` in {what}", k.name))
                     .with_label("unknown key");
                 let dym = did_you_mean(&k.name, allowed.iter().copied());
                 d = if dym.is_empty() {
@@ -466,7 +466,7 @@ impl Reader {
             .any(|((k, _), u)| !u && suggest(&k.name, [key]).is_some());
         if v.is_none() && !misspelt {
             self.err(
-                Diagnostic::error("E0103", m.span, format!("{what} is missing `{key}`"))
+                Diagnostic::error(Code::E0103, m.span, format!("{what} is missing `{key}`"))
                     .with_label(format!("needs `{key}`"))
                     .with_help(format!("add `{key}: …` to {what}")),
             );
@@ -572,7 +572,7 @@ impl Reader {
         let n = self.name(v, what)?;
         parse_ref(&n.text, n.span).or_else(|| {
             self.err(
-                Diagnostic::error("E0104", n.span, format!("`{}` is not a node reference", n.text))
+                Diagnostic::error(Code::E0104, n.span, format!("`{}` is not a node reference", n.text))
                     .with_label("expected `name` or `name.output`")
                     .with_help("refer to a node by its name, or to one output of a pyramid as `neck.p3`"),
             );
@@ -738,7 +738,7 @@ impl Reader {
             if items.len() != 3 {
                 self.err(
                     Diagnostic::error(
-                        "E0105",
+                        Code::E0105,
                         iv.span,
                         format!("{what} has {} sizes, expected 3", items.len()),
                     )
@@ -867,7 +867,7 @@ impl Reader {
             m.used[i] = true;
             if found.is_some() {
                 self.err(
-                    Diagnostic::error("E0106", k.span, format!("{what} has more than one op"))
+                    Diagnostic::error(Code::E0106, k.span, format!("{what} has more than one op"))
                         .with_label("second op")
                         .with_help("give each op its own node, or chain them with `seq: [...]`"),
                 );
@@ -892,7 +892,7 @@ impl Reader {
                     m.used.iter_mut().for_each(|u| *u = true);
                     let dym = did_you_mean(&k.name, allowed.iter().copied());
                     self.err(
-                        Diagnostic::error("E0107", k.span, format!("unknown op `{}` in {what}", k.name))
+                        Diagnostic::error(Code::E0107, k.span, format!("unknown op `{}` in {what}", k.name))
                             .with_label("not an op or a block")
                             .with_help(if dym.is_empty() {
                                 format!("ops are: {}", op_keywords().join(", "))
@@ -902,7 +902,7 @@ impl Reader {
                     );
                 }
                 None => self.err(
-                    Diagnostic::error("E0107", m.span, format!("{what} has no op"))
+                    Diagnostic::error(Code::E0107, m.span, format!("{what} has no op"))
                         .with_label("needs an op")
                         .with_help("add an op such as `conv: {out: 64, kernel: 1}`"),
                 ),
@@ -938,7 +938,7 @@ impl Reader {
                     let blocks = self.blocks.clone();
                     let dym = did_you_mean(s, op_keywords().into_iter().chain(blocks.iter().map(String::as_str)));
                     self.err(
-                        Diagnostic::error("E0107", v.span, format!("unknown op `{s}` in {what}"))
+                        Diagnostic::error(Code::E0107, v.span, format!("unknown op `{s}` in {what}"))
                             .with_label("not an op or a block")
                             .with_help(if dym.is_empty() {
                                 format!("ops are: {}", op_keywords().join(", "))
@@ -1122,13 +1122,17 @@ impl Reader {
                 };
                 let dym = did_you_mean(other, opts.iter().copied());
                 self.err(
-                    Diagnostic::error("E0113", n.span, format!("{what} must be one of {}", opts.join(", ")))
-                        .with_label(format!("found `{other}`"))
-                        .with_help(if dym.is_empty() {
-                            format!("choose one of {}", opts.join(", "))
-                        } else {
-                            dym
-                        }),
+                    Diagnostic::error(
+                        Code::E0113,
+                        n.span,
+                        format!("{what} must be one of {}", opts.join(", ")),
+                    )
+                    .with_label(format!("found `{other}`"))
+                    .with_help(if dym.is_empty() {
+                        format!("choose one of {}", opts.join(", "))
+                    } else {
+                        dym
+                    }),
                 );
                 None
             }
@@ -1181,7 +1185,7 @@ impl Reader {
                 Some(t) if t == "concat" => Some(true),
                 Some(t) => {
                     self.err(
-                        Diagnostic::error("E0113", mv.span, "`merge` must be `add` or `concat`")
+                        Diagnostic::error(Code::E0113, mv.span, "`merge` must be `add` or `concat`")
                             .with_label(format!("found `{t}`"))
                             .with_help(did_you_mean(&t, ["add", "concat"]) + " (merge: add | concat)"),
                     );

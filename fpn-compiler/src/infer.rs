@@ -229,7 +229,7 @@ impl Constraint {
     }
 }
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::ir::Graph;
 use crate::ops::{InferCx, InitKind};
 
@@ -281,7 +281,7 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                     if prev.shape != pshape {
                         diags.push(
                             Diagnostic::error(
-                                "E0311",
+                                Code::E0311,
                                 node.span,
                                 format!(
                                     "shared weight `{pname}` is {:?} for `{}` but {:?} for `{}`, where it is first used",
@@ -316,7 +316,7 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
                         Some(_) => {}
                         None => diags.push(
                             Diagnostic::error(
-                                "E0310",
+                                Code::E0310,
                                 node.span,
                                 format!(
                                     "arithmetic overflow computing the size of weight `{pname}` of `{}`",

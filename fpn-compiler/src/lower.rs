@@ -4,7 +4,7 @@
 //! attribute ranges. Shapes are not looked at here (see [`crate::infer`]).
 
 use crate::ast::{self, ConvKind, Extra, Int, IntExpr, Norm, OpExpr, PyramidKind, Ref, SizeDecl};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::dim::Dim;
 use crate::ir::{Conv, Graph, Node, Op, Output, Pool, Symbol, Upsample};
 use crate::ops::act::Act;
@@ -85,7 +85,7 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
                 Some(Handle::Many(_)) | None if needs_input(&decl.op.expr) => {
                     l.diags.push(
                         Diagnostic::error(
-                            "E0214",
+                            Code::E0214,
                             decl.name.span,
                             format!("node `{}` has no input", decl.name.text),
                         )
@@ -169,9 +169,13 @@ fn unused_warnings(spec: &ast::Spec, g: &mut Graph, names: &HashMap<String, Hand
         };
         if nodes.iter().all(|n| !live[n.index()]) {
             out.push(
-                Diagnostic::warning("W0001", d.name.span, format!("node `{}` is never used", d.name.text))
-                    .with_label("no output depends on this")
-                    .with_help("list it under `outputs`, use it from another node, or remove it"),
+                Diagnostic::warning(
+                    Code::W0001,
+                    d.name.span,
+                    format!("node `{}` is never used", d.name.text),
+                )
+                .with_label("no output depends on this")
+                .with_help("list it under `outputs`, use it from another node, or remove it"),
             );
         }
     }
@@ -179,7 +183,7 @@ fn unused_warnings(spec: &ast::Spec, g: &mut Graph, names: &HashMap<String, Hand
         if !live[i.index()] {
             out.push(
                 Diagnostic::warning(
-                    "W0002",
+                    Code::W0002,
                     g.graph[i].span,
                     format!("input `{}` is never used", g.graph[i].name),
                 )
@@ -208,7 +212,7 @@ pub fn check_ident(name: &str, span: Span, what: &str) -> Option<Diagnostic> {
     let ok = ast::is_ident(name) && !RUST_KEYWORDS.contains(&name) && name != "_";
     (!ok).then(|| {
         Diagnostic::error(
-            "E0210",
+            Code::E0210,
             span,
             format!("{what} `{}` is not a valid Rust identifier", name.escape_debug()),
         )
@@ -230,7 +234,7 @@ impl<'s> Lower<'s> {
             if !std::mem::replace(&mut self.budget_reported, true) {
                 self.diags.push(
                     Diagnostic::error(
-                        "E0215",
+                        Code::E0215,
                         span,
                         format!("the spec expands to more than {MAX_IR_NODES} ops"),
                     )
@@ -269,7 +273,7 @@ impl<'s> Lower<'s> {
                 ),
             };
             return Err(Diagnostic::error(
-                "E0224",
+                Code::E0224,
                 span,
                 format!("unknown size symbol `{name}`: the spec declares its symbols under `symbols:`"),
             )
@@ -290,7 +294,7 @@ impl<'s> Lower<'s> {
     #[allow(clippy::result_large_err)] // an error here is reported once, not hot
     fn size_expr(&mut self, e: &IntExpr, span: Span) -> Result<Dim, Diagnostic> {
         let bad = |msg: String, label: &str, help: &str| {
-            Diagnostic::error("E0225", span, msg)
+            Diagnostic::error(Code::E0225, span, msg)
                 .with_label(label.to_string())
                 .with_help(help.to_string())
         };
@@ -437,7 +441,7 @@ impl<'s> Lower<'s> {
             if !used && !had_errors {
                 self.diags.push(
                     Diagnostic::error(
-                        "E0228",
+                        Code::E0228,
                         d.name.span,
                         format!("size symbol `{}` is declared but no input size uses it", d.name.text),
                     )
@@ -451,7 +455,7 @@ impl<'s> Lower<'s> {
         }
         if self.spec.inputs.is_empty() {
             self.diags.push(
-                Diagnostic::error("E0211", self.spec.span, "the spec has no inputs")
+                Diagnostic::error(Code::E0211, self.spec.span, "the spec has no inputs")
                     .with_label("needs `inputs`")
                     .with_help("declare inputs as `inputs: {x: [3, 224, 224]}`"),
             );
@@ -476,7 +480,7 @@ impl<'s> Lower<'s> {
             if ast::op_keywords().contains(&b.name.text.as_str()) {
                 self.diags.push(
                     Diagnostic::error(
-                        "E0202",
+                        Code::E0202,
                         b.name.span,
                         format!("block `{}` has the name of a built-in op", b.name.text),
                     )
@@ -521,7 +525,7 @@ impl<'s> Lower<'s> {
         }
         if spec.outputs.is_empty() {
             self.diags.push(
-                Diagnostic::error("E0211", spec.span, "the spec has no outputs")
+                Diagnostic::error(Code::E0211, spec.span, "the spec has no outputs")
                     .with_label("needs `outputs`")
                     .with_help("list the nodes to return: `outputs: [p3, p4, p5]`"),
             );
@@ -565,7 +569,7 @@ impl<'s> Lower<'s> {
                         .then(|| ast::suggest(&r.node, cands))
                         .flatten();
                     self.diags.push(
-                        Diagnostic::error("E0201", r.span, format!("no node or input is named `{}`", r.node))
+                        Diagnostic::error(Code::E0201, r.span, format!("no node or input is named `{}`", r.node))
                             .with_label("unknown name")
                             .with_help(match dym {
                                 Some(s) => format!("did you mean `{s}`?"),
@@ -617,7 +621,7 @@ impl<'s> Lower<'s> {
                 names.rotate_right(1);
                 names.push(names[0]);
                 let mut d = Diagnostic::error(
-                    "E0203",
+                    Code::E0203,
                     spec.nodes[first].name.span,
                     format!("nodes depend on each other in a cycle: {}", names.join(" → ")),
                 )
@@ -651,7 +655,7 @@ impl<'s> Lower<'s> {
                 None => {
                     let subs: Vec<&str> = v.iter().map(|(n, _)| n.as_str()).collect();
                     self.diags.push(
-                        Diagnostic::error("E0209", r.span, format!("`{}` has no output `{s}`", r.node))
+                        Diagnostic::error(Code::E0209, r.span, format!("`{}` has no output `{s}`", r.node))
                             .with_label("unknown output")
                             .with_help(match ast::suggest(s, subs.iter().copied()) {
                                 Some(x) => format!("did you mean `{}.{x}`?", r.node),
@@ -663,9 +667,13 @@ impl<'s> Lower<'s> {
             },
             (Handle::One(_), Some(s)) => {
                 self.diags.push(
-                    Diagnostic::error("E0209", r.span, format!("`{}` has a single output, not `{s}`", r.node))
-                        .with_label("not a multi-output node")
-                        .with_help(format!("refer to it as `{}`", r.node)),
+                    Diagnostic::error(
+                        Code::E0209,
+                        r.span,
+                        format!("`{}` has a single output, not `{s}`", r.node),
+                    )
+                    .with_label("not a multi-output node")
+                    .with_help(format!("refer to it as `{}`", r.node)),
                 );
                 None
             }
@@ -679,7 +687,7 @@ impl<'s> Lower<'s> {
                 let subs: Vec<String> = v.iter().map(|(s, _)| format!("{}.{s}", r.node)).collect();
                 self.diags.push(
                     Diagnostic::error(
-                        "E0209",
+                        Code::E0209,
                         r.span,
                         format!("`{}` has several outputs; this needs one", r.node),
                     )
@@ -708,7 +716,7 @@ impl<'s> Lower<'s> {
             return Some(());
         }
         self.diags.push(
-            Diagnostic::error("E0226", span, format!("eps {eps:?} is not a usable 32-bit float"))
+            Diagnostic::error(Code::E0226, span, format!("eps {eps:?} is not a usable 32-bit float"))
                 .with_label("eps out of range")
                 .with_help("the runtime computes in f32: use an eps between 0 and 3.4e38, such as 1e-5"),
         );
@@ -756,7 +764,7 @@ impl<'s> Lower<'s> {
         match eval_int(&i.expr, env) {
             Ok(v) => Some(v),
             Err(msg) => {
-                let mut d = Diagnostic::error("E0204", i.span, msg).with_label("cannot evaluate");
+                let mut d = Diagnostic::error(Code::E0204, i.span, msg).with_label("cannot evaluate");
                 d = if env.is_empty() {
                     d.with_help("parameters only exist inside a block body; write a number here")
                 } else {
@@ -871,7 +879,7 @@ impl<'s> Lower<'s> {
                 if depth >= MAX_CALL_DEPTH {
                     self.diags.push(
                         Diagnostic::error(
-                            "E0208",
+                            Code::E0208,
                             bname.span,
                             format!("block `{}` nests deeper than {MAX_CALL_DEPTH} calls", bname.text),
                         )
@@ -888,7 +896,7 @@ impl<'s> Lower<'s> {
                         let dym = ast::suggest(&an.text, block.params.iter().map(|p| p.text.as_str()));
                         self.diags.push(
                             Diagnostic::error(
-                                "E0207",
+                                Code::E0207,
                                 an.span,
                                 format!("block `{}` has no parameter `{}`", bname.text, an.text),
                             )
@@ -919,7 +927,7 @@ impl<'s> Lower<'s> {
                     if !args.iter().any(|(a, _)| a.text == p.text) {
                         self.diags.push(
                             Diagnostic::error(
-                                "E0206",
+                                Code::E0206,
                                 bname.span,
                                 format!("block `{}` needs argument `{}`", bname.text, p.text),
                             )
@@ -981,7 +989,7 @@ impl<'s> Lower<'s> {
                 Handle::One(n) => cur = n,
                 Handle::Many(_) => {
                     self.diags.push(
-                        Diagnostic::error("E0218", *sp, "a multi-output op cannot be a step of a sequence")
+                        Diagnostic::error(Code::E0218, *sp, "a multi-output op cannot be a step of a sequence")
                             .with_label("has several outputs")
                             .with_help("declare it as its own node and refer to one output"),
                     );
@@ -999,7 +1007,7 @@ impl<'s> Lower<'s> {
             50 => ([3, 4, 6, 3], true),
             _ => {
                 self.diags.push(
-                    Diagnostic::error("E0221", span, format!("there is no ResNet-{depth} preset"))
+                    Diagnostic::error(Code::E0221, span, format!("there is no ResNet-{depth} preset"))
                         .with_label("unknown depth")
                         .with_help("ResNet presets: depth 18, 34 or 50"),
                 );
@@ -1194,7 +1202,7 @@ impl<'s> Lower<'s> {
             Some(f) => (Some([f, f]), vec![x]),
             None if scale.is_some() => {
                 self.diags.push(
-                    Diagnostic::error("E0213", b.span, "the pyramid's `upsample` scale is not supported")
+                    Diagnostic::error(Code::E0213, b.span, "the pyramid's `upsample` scale is not supported")
                         .with_label("bad scale")
                         .with_help("use `upsample: match` (torchvision) or a scale like 2"),
                 );
@@ -1238,7 +1246,7 @@ impl<'s> Lower<'s> {
         if n < 2 {
             self.diags.push(
                 Diagnostic::error(
-                    "E0222",
+                    Code::E0222,
                     p.span,
                     format!("a pyramid needs at least two input levels, found {n}"),
                 )
@@ -1263,7 +1271,7 @@ impl<'s> Lower<'s> {
         if levels.len() != n {
             self.diags.push(
                 Diagnostic::error(
-                    "E0222",
+                    Code::E0222,
                     p.span,
                     format!("`levels` has {} entries for {n} inputs", levels.len()),
                 )
@@ -1275,7 +1283,7 @@ impl<'s> Lower<'s> {
         if p.concat && p.smooth == ConvKind::None {
             self.diags.push(
                 Diagnostic::error(
-                    "E0223",
+                    Code::E0223,
                     p.span,
                     "`merge: concat` needs a smoothing conv to bring channels back to `width`",
                 )
@@ -1497,7 +1505,7 @@ impl<'s> Lower<'s> {
                         .flatten();
                     self.diags.push(
                         Diagnostic::error(
-                            "E0201",
+                            Code::E0201,
                             o.target.span,
                             format!("no node or input is named `{}`", o.target.node),
                         )
@@ -1547,21 +1555,21 @@ fn join(prefix: &str, part: &str) -> String {
 }
 
 fn positive(span: Span, what: &str, v: i64) -> Diagnostic {
-    Diagnostic::error("E0212", span, format!("{what} must be at least 1, found {v}"))
+    Diagnostic::error(Code::E0212, span, format!("{what} must be at least 1, found {v}"))
         .with_label("must be positive")
         .with_help("sizes, channels, kernels, strides, dilations and groups are positive integers")
 }
 
 /// E0202: a name given twice, labelled at both places.
 fn duplicate(span: Span, first: Span, message: String, labels: [&str; 2], help: &str) -> Diagnostic {
-    Diagnostic::error("E0202", span, message)
+    Diagnostic::error(Code::E0202, span, message)
         .with_label(labels[0])
         .with_secondary(first, labels[1])
         .with_help(help)
 }
 
 fn too_large(span: Span, what: &str, v: i64) -> Diagnostic {
-    Diagnostic::error("E0310", span, format!("{what} {v} is too large"))
+    Diagnostic::error(Code::E0310, span, format!("{what} {v} is too large"))
         .with_label("too large")
         .with_help(format!(
             "channels, kernels, strides, paddings, dilations and widths are at most {MAX_ATTR}"
@@ -1569,7 +1577,7 @@ fn too_large(span: Span, what: &str, v: i64) -> Diagnostic {
 }
 
 fn non_negative(span: Span, what: &str, v: i64) -> Diagnostic {
-    Diagnostic::error("E0212", span, format!("{what} must not be negative, found {v}"))
+    Diagnostic::error(Code::E0212, span, format!("{what} must not be negative, found {v}"))
         .with_label("negative")
         .with_help("use 0 or more")
 }

@@ -8,7 +8,7 @@
 //! The set is found by evaluating the constraints at every value up to `T + P`, which is exact.
 
 use crate::dim::{gcd, lcm, Dim, SymId};
-use crate::infer::Constraint;
+use crate::infer::{CheckKind, Constraint};
 use crate::ir::Graph;
 
 /// Scanning more values than this gives up with [`SizesError::TooLarge`].
@@ -757,6 +757,21 @@ fn eliminate(
     Some((free, cons, deps))
 }
 
+/// The accepted set of a symbol no value of which works.
+fn no_value(sym: &crate::ir::Symbol, dependents: Vec<Dependent>) -> Accepted {
+    Accepted {
+        symbol: sym.name.clone(),
+        min: sym.min,
+        max: sym.max,
+        listed: Vec::new(),
+        threshold: sym.min,
+        period: 1,
+        residues: Vec::new(),
+        dependents,
+        related: Vec::new(),
+    }
+}
+
 fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Dependent>) -> Result<Accepted, SizesError> {
     let sym = &g.symbols[s as usize];
     let mine: Vec<&Constraint> = mine.iter().collect();
@@ -807,17 +822,18 @@ fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Depende
         .iter()
         .any(|c| c.lhs.eval(&env).is_none() || c.rhs.eval(&env).is_none())
     {
-        return Ok(Accepted {
-            symbol: sym.name.clone(),
-            min: sym.min,
-            max: sym.max,
-            listed: Vec::new(),
-            threshold: sym.min,
-            period: 1,
-            residues: Vec::new(),
-            dependents,
-            related: Vec::new(),
-        });
+        return Ok(no_value(sym, dependents));
+    }
+    // A lower bound (`size ≥ c`, c constant) that fails at the symbol's largest value fails at
+    // every value, since sizes only grow with a symbol: nothing is accepted, however large the
+    // threshold (`H-9223372036854775807` needs H ≥ 2^63).
+    env[s as usize] = sym.max.unwrap_or(i64::MAX);
+    if mine.iter().any(|c| {
+        !matches!(c.kind, CheckKind::MergeEq | CheckKind::ExactDiv)
+            && c.rhs.as_const().is_some()
+            && c.holds(&env) == Some(false)
+    }) {
+        return Ok(no_value(sym, dependents));
     }
     if period > MAX_SCAN {
         return Err(too_large(format!("it repeats only every {period} values")));

@@ -12,7 +12,7 @@
 //! [`Source`] prints the tokens as text with the byte range of each, so
 //! [`render`](crate::diag::render) can quote a snippet for a token span.
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::span::{Source, SourceId, SourceKind, Span};
 use crate::value::{Key, Value, ValueKind, MAX_DEPTH, MAX_NODES};
 use proc_macro2::{Delimiter, Literal, Spacing, TokenStream, TokenTree};
@@ -244,7 +244,7 @@ impl P<'_> {
     fn syntax(&mut self, at: usize, message: String, label: &str, help: &str) {
         let span = self.at(at);
         self.diags.push(
-            Diagnostic::error("E0010", span, message)
+            Diagnostic::error(Code::E0010, span, message)
                 .with_label(label)
                 .with_help(help),
         );
@@ -262,7 +262,7 @@ impl P<'_> {
             let span = self.at(at);
             self.diags.push(
                 Diagnostic::error(
-                    "E0006",
+                    Code::E0006,
                     span,
                     format!("the spec is too large (more than {MAX_NODES} values)"),
                 )
@@ -367,7 +367,7 @@ impl P<'_> {
         let duplicate = seen.get(&name).copied();
         if let Some(first) = duplicate {
             self.diags.push(
-                Diagnostic::error("E0004", key_span, format!("duplicate key `{name}`"))
+                Diagnostic::error(Code::E0004, key_span, format!("duplicate key `{name}`"))
                     .with_label("defined again here")
                     .with_secondary(first, "first defined here")
                     .with_help("a key may appear only once in a map; remove or rename one of them"),
@@ -459,7 +459,7 @@ impl P<'_> {
                     let what = if d == Delimiter::Brace { "map" } else { "list" };
                     self.diags.push(
                         Diagnostic::error(
-                            "E0005",
+                            Code::E0005,
                             self.at(s),
                             format!("the spec is nested more than {MAX_DEPTH} levels deep"),
                         )
@@ -498,7 +498,7 @@ impl P<'_> {
                     (s..e.saturating_sub(1)).find(|&k| word(self.toks.get(k)) && word(self.toks.get(k + 1)))
                 {
                     self.diags.push(
-                        Diagnostic::error("E0010", self.at(k + 1), "expected `,` between two values")
+                        Diagnostic::error(Code::E0010, self.at(k + 1), "expected `,` between two values")
                             .with_label("a new value starts here")
                             .with_help(
                                 "separate values with `,`; names are single identifiers (`MyModel`, not `My Model`)",
@@ -553,7 +553,7 @@ impl P<'_> {
     /// Pushes an `E0003`.
     fn too_large(&mut self, shown: &str, span: Span) {
         self.diags.push(
-            Diagnostic::error("E0003", span, format!("number `{shown}` is too large"))
+            Diagnostic::error(Code::E0003, span, format!("number `{shown}` is too large"))
                 .with_label("does not fit in a 64-bit integer or float")
                 .with_help(format!(
                     "numbers must lie between {} and {}; quote it if you meant a string",

@@ -14,7 +14,7 @@
 // The signatures return the crate's `Diagnostic` by value, as every compiler stage does.
 #![allow(clippy::result_large_err)]
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::span::{SourceId, Span};
 use crate::value::{Key, Value, ValueKind, MAX_DEPTH, MAX_NODES};
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Span as YSpan};
@@ -34,7 +34,7 @@ pub const MAX_SPEC_BYTES: usize = 16 << 20;
 /// The `E0006` diagnostic of a spec of `len` bytes, over [`MAX_SPEC_BYTES`].
 pub fn too_large(source: SourceId, len: u64) -> Diagnostic {
     Diagnostic::error(
-        "E0006",
+        Code::E0006,
         Span::new(source, 0, 0),
         format!("the spec is too large ({len} bytes; at most {MAX_SPEC_BYTES} are read)"),
     )
@@ -57,13 +57,13 @@ pub fn parse_bytes(bytes: &[u8], source: SourceId) -> Result<Value, Diagnostic> 
         Err(e) => {
             let at = e.valid_up_to();
             let len = e.error_len().unwrap_or(bytes.len().saturating_sub(at)).max(1);
-            Err(
-                Diagnostic::error("E0009", Span::new(source, at, at + len), "the spec is not UTF-8 text")
-                    .with_label("this byte is not valid UTF-8")
-                    .with_help(
-                        "a spec must be a UTF-8 YAML text file; check that this is the right file and not a binary",
-                    ),
+            Err(Diagnostic::error(
+                Code::E0009,
+                Span::new(source, at, at + len),
+                "the spec is not UTF-8 text",
             )
+            .with_label("this byte is not valid UTF-8")
+            .with_help("a spec must be a UTF-8 YAML text file; check that this is the right file and not a binary"))
         }
     }
 }
@@ -82,7 +82,7 @@ pub fn parse(text: &str, source: SourceId) -> Result<Value, Diagnostic> {
     let mut b = Builder::new(text, source);
     if let Some((at, c)) = text.char_indices().find(|&(_, c)| !is_printable(c)) {
         return Err(Diagnostic::error(
-            "E0001",
+            Code::E0001,
             Span::new(source, at, at + c.len_utf8()),
             format!(
                 "YAML syntax error: the spec holds the control character U+{:04X}",
@@ -103,11 +103,13 @@ pub fn parse(text: &str, source: SourceId) -> Result<Value, Diagnostic> {
                 documents += 1;
                 if documents > 1 {
                     let span = b.span(ys);
-                    return Err(
-                        Diagnostic::error("E0008", span, "a spec file must hold exactly one YAML document")
-                            .with_label("a second document starts here")
-                            .with_help("put each spec in its own file, or remove this `---` line and what follows"),
-                    );
+                    return Err(Diagnostic::error(
+                        Code::E0008,
+                        span,
+                        "a spec file must hold exactly one YAML document",
+                    )
+                    .with_label("a second document starts here")
+                    .with_help("put each spec in its own file, or remove this `---` line and what follows"));
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -136,7 +138,7 @@ pub fn parse(text: &str, source: SourceId) -> Result<Value, Diagnostic> {
 /// The `E0005` diagnostic.
 fn too_deep(span: Span, label: &str) -> Diagnostic {
     Diagnostic::error(
-        "E0005",
+        Code::E0005,
         span,
         format!("the spec is nested more than {MAX_DEPTH} levels deep"),
     )
@@ -154,7 +156,7 @@ fn is_printable(c: char) -> bool {
 
 /// The `E0002` diagnostic.
 fn empty_spec(span: Span) -> Diagnostic {
-    Diagnostic::error("E0002", span, "the spec is empty").with_help(MINIMAL_SPEC)
+    Diagnostic::error(Code::E0002, span, "the spec is empty").with_help(MINIMAL_SPEC)
 }
 
 /// A value copied by aliases, with what it costs to copy.
@@ -284,7 +286,7 @@ impl<'a> Builder<'a> {
         };
         let end = self.char_end(at);
         Diagnostic::error(
-            "E0001",
+            Code::E0001,
             Span::new(self.source, at, end),
             format!("YAML syntax error: {info}"),
         )
@@ -311,7 +313,7 @@ impl<'a> Builder<'a> {
             })
             .unwrap_or((lo, ""));
         let at = Span::new(self.source, tag_lo, tag_lo + tag.len());
-        Diagnostic::error("E0008", at, format!("YAML tags like `{tag}` are not supported"))
+        Diagnostic::error(Code::E0008, at, format!("YAML tags like `{tag}` are not supported"))
             .with_label("tag not supported")
             .with_help("remove the tag; write the value plainly, or in quotes to make it a string")
     }
@@ -326,7 +328,7 @@ impl<'a> Builder<'a> {
                 "the spec passes the limit here"
             };
             return Err(Diagnostic::error(
-                "E0006",
+                Code::E0006,
                 span,
                 format!("the spec is too large (more than {MAX_NODES} values)"),
             )
@@ -357,7 +359,7 @@ impl<'a> Builder<'a> {
             frame.last_hi = frame.last_hi.max(span.hi as usize);
             if let FrameKind::Map { key, seen, .. } = &mut frame.kind {
                 if let Some(first) = seen.get(&name) {
-                    return Err(Diagnostic::error("E0004", span, format!("duplicate key `{name}`"))
+                    return Err(Diagnostic::error(Code::E0004, span, format!("duplicate key `{name}`"))
                         .with_label("defined again here")
                         .with_secondary(*first, "first defined here")
                         .with_help("a key may appear only once in a map; remove or rename one of them"));
@@ -439,7 +441,7 @@ impl<'a> Builder<'a> {
         let what = if is_map { "a map" } else { "a list" };
         if self.expecting_key() {
             return Err(
-                Diagnostic::error("E0007", span, format!("a map key must be a plain name, not {what}"))
+                Diagnostic::error(Code::E0007, span, format!("a map key must be a plain name, not {what}"))
                     .with_label(format!("{what} used as a key"))
                     .with_help("write the key as a name, like `p3:`"),
             );
@@ -515,7 +517,7 @@ impl<'a> Builder<'a> {
             .to_string();
         let Some(a) = self.anchors.get(&id) else {
             return Err(Diagnostic::error(
-                "E0008",
+                Code::E0008,
                 span,
                 format!("the alias `{name}` refers to a value that contains it"),
             )
@@ -533,7 +535,7 @@ impl<'a> Builder<'a> {
                 ValueKind::Seq(_) | ValueKind::Map(_) => {
                     let what = a.value.kind_name();
                     return Err(Diagnostic::error(
-                        "E0007",
+                        Code::E0007,
                         span,
                         format!("a map key must be a plain name, not {what}"),
                     )
@@ -581,14 +583,14 @@ enum NumberError {
 /// The `E0003` diagnostic.
 fn number_error(e: NumberError, raw: &str, span: Span) -> Diagnostic {
     match e {
-        NumberError::TooLarge => Diagnostic::error("E0003", span, format!("number `{raw}` is too large"))
+        NumberError::TooLarge => Diagnostic::error(Code::E0003, span, format!("number `{raw}` is too large"))
             .with_label("does not fit in a 64-bit integer or float")
             .with_help(format!(
                 "numbers must lie between {} and {}; quote it if you meant a string",
                 i64::MIN,
                 i64::MAX
             )),
-        NumberError::NonFinite => Diagnostic::error("E0003", span, format!("`{raw}` is not a finite number"))
+        NumberError::NonFinite => Diagnostic::error(Code::E0003, span, format!("`{raw}` is not a finite number"))
             .with_label("infinities and NaN are not allowed")
             .with_help("write a finite number; quote it if you meant a string"),
     }

@@ -11,7 +11,7 @@ use quote::quote;
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, type_error, Reader};
 use crate::back::rust::{GResult, StmtCx};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
 
@@ -37,7 +37,7 @@ pub(crate) fn read_value(r: &mut Reader, v: &Value) -> Option<Activation> {
     let unknown = |r: &mut Reader, name: &str, span: Span| {
         let dym = did_you_mean(name, ACTS.iter().copied());
         r.err(
-            Diagnostic::error("E0109", span, format!("unknown activation `{name}`"))
+            Diagnostic::error(Code::E0109, span, format!("unknown activation `{name}`"))
                 .with_label("not an activation")
                 .with_help(if dym.is_empty() {
                     format!("activations are: {}", ACTS.join(", "))
@@ -135,7 +135,7 @@ pub(crate) fn read_named(r: &mut Reader, name: &str, v: &Value, span: Span) -> O
             if !((slope as f32).is_finite()) {
                 r.err(
                     Diagnostic::error(
-                        "E0226",
+                        Code::E0226,
                         v.span,
                         format!("the slope {slope:?} of `leaky_relu` is not a finite 32-bit float"),
                     )
@@ -150,7 +150,7 @@ pub(crate) fn read_named(r: &mut Reader, name: &str, v: &Value, span: Span) -> O
     };
     if !null && !matches!(name, "gelu" | "leaky_relu") {
         r.err(
-            Diagnostic::error("E0110", span, format!("`{name}` takes no arguments"))
+            Diagnostic::error(Code::E0110, span, format!("`{name}` takes no arguments"))
                 .with_label("no arguments")
                 .with_help(format!("write `{name}` alone")),
         );

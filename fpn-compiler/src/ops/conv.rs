@@ -15,7 +15,7 @@ use super::{
 };
 use crate::ast::{did_you_mean, Int, MapR, Pair, Reader};
 use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
 use crate::span::Span;
@@ -174,7 +174,7 @@ pub(crate) fn read_padding_mode(r: &mut Reader, v: &Value) -> Option<PaddingMode
         other => {
             let dym = did_you_mean(other, modes);
             r.err(
-                Diagnostic::error("E0108", n.span, format!("unknown padding mode `{other}`"))
+                Diagnostic::error(Code::E0108, n.span, format!("unknown padding mode `{other}`"))
                     .with_label("not a padding mode")
                     .with_help(if dym.is_empty() {
                         format!("padding modes are: {}", modes.join(", "))
@@ -222,7 +222,7 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> O
         Some(PadSpec::Same) => {
             if stride != [1, 1] {
                 l.diags.push(
-                    Diagnostic::error("E0219", c.span, "`padding: same` needs stride 1")
+                    Diagnostic::error(Code::E0219, c.span, "`padding: same` needs stride 1")
                         .with_label(format!("stride {}×{}", stride[0], stride[1]))
                         .with_help(
                             "PyTorch rejects padding='same' for strided convolutions; give the padding as a number",
@@ -251,7 +251,7 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> O
     if out % groups != 0 {
         l.diags.push(
             Diagnostic::error(
-                "E0220",
+                Code::E0220,
                 c.groups.span,
                 format!("groups {groups} do not divide the {out} output channels"),
             )
@@ -329,7 +329,7 @@ impl OpDef for Conv {
         let x = cx.ins.first()?.clone();
         if x.c % self.groups != 0 {
             let d = Diagnostic::error(
-                "E0301",
+                Code::E0301,
                 cx.node.span,
                 format!(
                     "groups {} do not divide the {} input channels of `{}`",

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::ast::{Int, Pair, Reader};
 use crate::back::rust::{field_ident, usize_lit, GResult, GenError, StmtCx};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
 use crate::span::Span;
@@ -161,7 +161,7 @@ impl OpDef for ConvTranspose {
             if output_padding[a] >= stride[a] && output_padding[a] >= dilation[a] {
                 l.diags.push(
                     Diagnostic::error(
-                        "E0230",
+                        Code::E0230,
                         c.output_padding.h.span,
                         format!(
                             "output padding {} is not smaller than the stride {} or the dilation {}",
@@ -182,7 +182,7 @@ impl OpDef for ConvTranspose {
         if out % groups != 0 {
             l.diags.push(
                 Diagnostic::error(
-                    "E0220",
+                    Code::E0220,
                     c.groups.span,
                     format!("groups {groups} do not divide the {out} output channels"),
                 )
@@ -215,7 +215,7 @@ impl OpDef for ConvTranspose {
         let x = cx.ins.first()?.clone();
         if x.c % self.groups != 0 {
             let d = Diagnostic::error(
-                "E0301",
+                Code::E0301,
                 cx.node.span,
                 format!(
                     "groups {} do not divide the {} input channels of `{}`",

@@ -21,7 +21,7 @@ use quote::quote;
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, type_error, Int, Pair, Reader, Ref};
 use crate::back::rust::{f32_lit, usize_lit, GResult, GenError, StmtCx};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::{CheckKind, Constraint, Shape};
 use crate::span::Span;
@@ -93,7 +93,7 @@ fn read_pad_mode(r: &mut Reader, v: &Value) -> Option<PaddingMode> {
         other => {
             let dym = did_you_mean(other, modes);
             r.err(
-                Diagnostic::error("E0108", n.span, format!("unknown padding mode `{other}`"))
+                Diagnostic::error(Code::E0108, n.span, format!("unknown padding mode `{other}`"))
                     .with_label("not a padding mode")
                     .with_help(if dym.is_empty() {
                         format!("`pad` modes are: {}", modes.join(", "))
@@ -109,9 +109,13 @@ fn read_pad_mode(r: &mut Reader, v: &Value) -> Option<PaddingMode> {
 /// E0111: exactly one of two alternative keys.
 fn one_of(r: &mut Reader, span: Span, op: &str, a: &str, b: &str, help: &str) {
     r.err(
-        Diagnostic::error("E0111", span, format!("a `{op}` needs exactly one of `{a}` and `{b}`"))
-            .with_label(format!("give `{a}` or `{b}`"))
-            .with_help(help.to_string()),
+        Diagnostic::error(
+            Code::E0111,
+            span,
+            format!("a `{op}` needs exactly one of `{a}` and `{b}`"),
+        )
+        .with_label(format!("give `{a}` or `{b}`"))
+        .with_help(help.to_string()),
     );
 }
 
@@ -229,7 +233,7 @@ impl OpDef for Pad {
         if let Some((v, span)) = a.value {
             if a.mode != PaddingMode::Zeros {
                 l.diags.push(
-                    Diagnostic::error("E0231", span, "a fill `value` needs `mode: constant`")
+                    Diagnostic::error(Code::E0231, span, "a fill `value` needs `mode: constant`")
                         .with_label("only the constant mode fills with a value")
                         .with_note("PyTorch: padding modes other than constant don't take in a value argument")
                         .with_help("remove `value`, or use `mode: constant`"),
@@ -238,7 +242,7 @@ impl OpDef for Pad {
             }
             if !(v.is_finite() && (v as f32).is_finite()) {
                 l.diags.push(
-                    Diagnostic::error("E0226", span, format!("fill value {v:?} does not fit f32"))
+                    Diagnostic::error(Code::E0226, span, format!("fill value {v:?} does not fit f32"))
                         .with_label("out of f32 range")
                         .with_help("use a value such as 0 or -1"),
                 );
@@ -259,7 +263,7 @@ impl OpDef for Pad {
                 if matches!(a.mode, PaddingMode::Reflect | PaddingMode::Circular) {
                     l.diags.push(
                         Diagnostic::error(
-                            "E0231",
+                            Code::E0231,
                             a.span,
                             "`pad: {match: …}` supports the constant and replicate modes only",
                         )
@@ -434,7 +438,7 @@ impl OpDef for Crop {
             Some(r) => {
                 if let Some(o) = &a.offset {
                     l.diags.push(
-                        Diagnostic::error("E0231", o.h.span, "`crop: {match: …}` is always centred")
+                        Diagnostic::error(Code::E0231, o.h.span, "`crop: {match: …}` is always centred")
                             .with_label("an offset with `match`")
                             .with_help("remove `offset`, or crop a fixed `size: [h, w]` at the offset"),
                     );
@@ -568,7 +572,7 @@ impl OpDef for PixelShuffle {
         if let Err(reason) = rules::validate_pixel_shuffle(x.c, r) {
             cx.diags.push(
                 Diagnostic::error(
-                    "E0326",
+                    Code::E0326,
                     cx.node.span,
                     format!(
                         "pixel shuffle `{}` by {r} needs channels divisible by {r}² but its input has {}",

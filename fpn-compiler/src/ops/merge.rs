@@ -16,7 +16,7 @@ use super::{
 };
 use crate::ast::{Reader, Ref};
 use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::infer::{fmt_shape, CheckKind, Constraint, Shape};
 use crate::value::{Key, Value, ValueKind};
 
@@ -48,9 +48,13 @@ fn lower(refs: &[Ref], op: super::Op, has_params: bool, cx: &mut LowerCx<'_, '_>
     let ins: Vec<_> = cx.l.resolve_many(refs)?.into_iter().map(|(_, n)| n).collect();
     if ins.len() < 2 {
         cx.l.diags.push(
-            Diagnostic::error("E0217", cx.span, format!("`{}` needs at least two inputs", op.kind()))
-                .with_label(format!("{} input(s)", ins.len()))
-                .with_help("list the nodes to merge: `add: [a, b]`"),
+            Diagnostic::error(
+                Code::E0217,
+                cx.span,
+                format!("`{}` needs at least two inputs", op.kind()),
+            )
+            .with_label(format!("{} input(s)", ins.len()))
+            .with_help("list the nodes to merge: `add: [a, b]`"),
         );
         return None;
     }
@@ -76,7 +80,7 @@ fn infer(cx: &mut InferCx<'_>, concat: bool) -> Option<Shape> {
             let (sa, sb) = (fmt_shape(&first, cx.names), fmt_shape(s, cx.names));
             cx.diags.push(
                 Diagnostic::error(
-                    "E0304",
+                    Code::E0304,
                     node.span,
                     format!(
                         "`{}` ({}) {} tensors with different channel counts: {} vs {}",

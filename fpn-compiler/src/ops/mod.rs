@@ -34,7 +34,7 @@ use proc_macro2::{Ident, TokenStream};
 
 use crate::ast::{Reader, Ref};
 use crate::back::rust::{GResult, StmtCx};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::infer::{Constraint, Shape};
 use crate::interp::Params;
 use crate::ir::{Graph, Node};
@@ -107,7 +107,7 @@ impl InferCx<'_> {
     pub fn overflow(&mut self, what: &str) {
         self.diags.push(
             Diagnostic::error(
-                "E0310",
+                Code::E0310,
                 self.node.span,
                 format!("arithmetic overflow computing {what} of `{}`", self.node.name),
             )

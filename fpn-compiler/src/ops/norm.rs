@@ -13,7 +13,7 @@ use super::{
 };
 use crate::ast::{Int, Reader};
 use crate::back::rust::{f32_lit, field_ident, usize_lit, GResult, GenError, StmtCx};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::value::{Key, Value, ValueKind};
 
 /// Inference batch norm.
@@ -226,7 +226,7 @@ impl OpDef for GroupNorm {
                 .collect();
             cx.diags.push(
                 Diagnostic::error(
-                    "E0326",
+                    Code::E0326,
                     cx.node.span,
                     format!(
                         "group norm `{}` has {} groups, which do not divide its {} input channels",

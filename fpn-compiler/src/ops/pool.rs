@@ -14,7 +14,7 @@ use quote::quote;
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{Int, Pair, Reader};
 use crate::back::rust::{usize_lit, GResult, StmtCx};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
 use crate::value::{Key, Value};
@@ -129,7 +129,7 @@ fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Option<Pool> {
         let a = usize::from(padding[0] <= kernel[0] / 2);
         l.diags.push(
             Diagnostic::error(
-                "E0216",
+                Code::E0216,
                 p.padding.h.span,
                 format!("pool padding {} is more than half the kernel {}", padding[a], kernel[a]),
             )

@@ -14,7 +14,7 @@ use quote::quote;
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, Reader, Ref};
 use crate::back::rust::{f64_lit, GResult, GenError, StmtCx};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::infer::Shape;
 use crate::lower::SKIP_INPUT;
 use crate::value::{Key, Value, ValueKind};
@@ -85,7 +85,7 @@ impl OpDef for Upsample {
                     (None, Some(t)) => UpTarget::Match(r.reference(t, "`match`")?),
                     _ => {
                         r.err(
-                            Diagnostic::error("E0111", m.span, "an upsample needs exactly one of `scale` and `match`")
+                            Diagnostic::error(Code::E0111, m.span, "an upsample needs exactly one of `scale` and `match`")
                                 .with_label("give `scale: 2` or `match: <node>`")
                                 .with_help("`scale` multiplies the size (PyTorch `scale_factor`); `match` takes another node's size (PyTorch `size=`)"),
                         );
@@ -101,7 +101,7 @@ impl OpDef for Upsample {
                         other => {
                             let dym = did_you_mean(other, ["nearest", "bilinear"]);
                             r.err(
-                                Diagnostic::error("E0112", mv.span, format!("unknown upsample mode `{other}`"))
+                                Diagnostic::error(Code::E0112, mv.span, format!("unknown upsample mode `{other}`"))
                                     .with_label("not a mode")
                                     .with_help(if dym.is_empty() {
                                         "modes are: nearest, bilinear".to_string()
@@ -120,7 +120,7 @@ impl OpDef for Upsample {
                 };
                 if let (Some(acv), Err(reason)) = (ac, rules::validate_upsample(None, bilinear, align_corners)) {
                     r.err(
-                        Diagnostic::error("E0227", acv.span, "`align_corners` needs `mode: bilinear`")
+                        Diagnostic::error(Code::E0227, acv.span, "`align_corners` needs `mode: bilinear`")
                             .with_label("nearest upsampling has no corners to align")
                             .with_note(format!("PyTorch: {reason}"))
                             .with_help("remove `align_corners`, or add `mode: bilinear`"),
@@ -151,7 +151,7 @@ impl OpDef for Upsample {
                 for v in s {
                     if !(v.is_finite() && *v > 0.0 && *v < MAX_SCALE) {
                         cx.l.diags.push(
-                            Diagnostic::error("E0213", span, format!("upsample scale {v:?} is not supported"))
+                            Diagnostic::error(Code::E0213, span, format!("upsample scale {v:?} is not supported"))
                                 .with_label("bad scale")
                                 .with_help(
                                     "use a positive scale below 10^6, such as 2, 0.5 or 1.5, or `match: <node>`",
@@ -167,7 +167,7 @@ impl OpDef for Upsample {
                 None => {
                     cx.l.diags.push(
                         Diagnostic::error(
-                            "E0225",
+                            Code::E0225,
                             r.span,
                             "`match: skip` is only meaningful inside a `skip` or `residual` body",
                         )

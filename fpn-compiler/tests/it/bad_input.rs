@@ -62,7 +62,7 @@ fn expect_errors(cases: &[(&str, String)]) {
 
 fn codes(text: &str) -> Vec<&'static str> {
     match run(text) {
-        Ok(Err(d)) => d.iter().map(|d| d.code).collect(),
+        Ok(Err(d)) => d.iter().map(|d| d.code.as_str()).collect(),
         Ok(Ok(_)) => panic!("compiled:\n{text}"),
         Err(p) => panic!("panicked: {p}\n{text}"),
     }

@@ -289,3 +289,68 @@ fn shared_conv_with_other_params_passes_them_in_the_options() {
     assert_eq!(t.matches("padding: [0, 0, 0, 0]").count(), 1);
     assert_clean(&t);
 }
+
+/// A spec's `doc:` never becomes a doctest or code: a fence, an indented block and a
+/// text-direction code point in it are rendered inert. Checked by running `rustdoc --test` on
+/// the generated doc text (rustdoc runs every Rust code block of a markdown file): 0 tests.
+#[test]
+fn spec_doc_is_inert_text() {
+    let doc = "Neck.\n\n```\nlet _ = std::fs::write::<&str, &str>; panic!(\"doctest ran\");\n```\n\n    \
+               std::process::exit(3);\n\n~~~rust\npanic!()\n~~~\n````` five ticks\nbidi \u{202E}gnp.exe \u{2066}x\u{2069}";
+    let spec = format!(
+        "name: docs\ndoc: {}\ninputs: {{x: [3, 8, 8]}}\nnodes:\n  a: {{conv: {{out: 4, kernel: 1}}}}\noutputs: [a]\n",
+        serde_json::to_string(doc).expect("json string")
+    );
+    let mut sources = fpn_compiler::span::SourceMap::default();
+    let c = fpn_compiler::compile_yaml(&mut sources, "docs.yaml", &spec).expect("spec compiles");
+    assert_eq!(c.graph.doc.as_deref(), Some(doc));
+    let text = gen(&c.graph, &c.analysis).expect("generates");
+    assert_clean(&text);
+    for bad in ['\u{202E}', '\u{2066}', '\u{2069}'] {
+        assert!(!text.contains(bad), "generated code keeps {bad:?}");
+    }
+    assert!(text.contains("<U+202E>gnp.exe"));
+    // The model's doc comment, as rustdoc sees it.
+    let file = syn::parse_file(&text).expect("parses");
+    let md: String = file
+        .items
+        .iter()
+        .find_map(|i| match i {
+            syn::Item::Struct(s) if s.ident == c.graph.name => Some(&s.attrs),
+            _ => None,
+        })
+        .expect("model struct")
+        .iter()
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s), ..
+                }) => Some(s.value() + "\n"),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert!(md.contains("std::fs::write"), "the doc text is kept: {md}");
+    let dir = std::env::temp_dir().join(format!("fpn-inert-doc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("doc.md");
+    std::fs::write(&path, &md).expect("write");
+    let rustdoc = std::env::var("RUSTDOC").unwrap_or_else(|_| "rustdoc".into());
+    let out = std::process::Command::new(rustdoc).arg("--test").arg(&path).output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let Ok(out) = out else {
+        eprintln!("rustdoc not found; checked the text only");
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "rustdoc --test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("running 0 tests"),
+        "a doctest came out of the spec's doc:\n{stdout}"
+    );
+}

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use fpn_compiler::compile_yaml;
+use fpn_compiler::diag::Code;
 use fpn_compiler::span::SourceMap;
 
 /// Codes no file in `specs/invalid/` can produce, with where they are tested instead.
@@ -24,24 +25,22 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."))
 }
 
-/// `"E0123"`-style string literals in the Rust sources under `dir`.
+/// `Code::E0123` uses in the Rust sources under `dir` (not the list that declares them).
 fn codes_in(dir: &Path, out: &mut BTreeSet<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
             codes_in(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
+        } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("diag/codes.rs") {
             let text = std::fs::read_to_string(&p).unwrap_or_default();
-            let b = text.as_bytes();
-            for i in 0..b.len().saturating_sub(6) {
-                let lit = &b[i..i + 7];
-                if lit[0] == b'"'
-                    && (lit[1] == b'E' || lit[1] == b'W')
-                    && lit[2..6].iter().all(u8::is_ascii_digit)
-                    && lit[6] == b'"'
+            for (i, _) in text.match_indices("Code::") {
+                let c = text.get(i + 6..i + 11).unwrap_or("");
+                if c.len() == 5
+                    && (c.starts_with('E') || c.starts_with('W'))
+                    && c[1..].bytes().all(|b| b.is_ascii_digit())
                 {
-                    out.insert(String::from_utf8_lossy(&lit[1..6]).into_owned());
+                    out.insert(c.to_string());
                 }
             }
         }
@@ -58,6 +57,35 @@ fn documented() -> BTreeSet<String> {
         })
         .map(str::to_string)
         .collect()
+}
+
+/// The rows of docs/diagnostics.md: code, meaning, what to do.
+fn doc_rows() -> Vec<(String, String, String)> {
+    let docs = std::fs::read_to_string(root().join("docs/diagnostics.md")).expect("docs/diagnostics.md");
+    docs.lines()
+        .filter_map(|l| l.strip_prefix("| ")?.strip_suffix(" |"))
+        .filter_map(|l| {
+            let mut cols = l.splitn(3, " | ");
+            let (c, m, f) = (cols.next()?, cols.next()?, cols.next()?);
+            Code::parse(c).map(|_| (c.to_string(), m.to_string(), f.to_string()))
+        })
+        .collect()
+}
+
+/// docs/diagnostics.md and `Code` say the same thing about every code, in the same order.
+#[test]
+fn docs_table_is_the_code_enum() {
+    let rows = doc_rows();
+    let from_enum: Vec<(String, String, String)> = Code::ALL
+        .iter()
+        .map(|c| (c.as_str().to_string(), c.meaning().to_string(), c.fix().to_string()))
+        .collect();
+    for (d, e) in rows.iter().zip(&from_enum) {
+        assert_eq!(d, e, "docs/diagnostics.md row differs from fpn_compiler::diag::Code");
+    }
+    assert_eq!(rows.len(), from_enum.len(), "docs/diagnostics.md rows vs Code variants");
+    assert_eq!(Code::parse("e0323"), Some(Code::E0323));
+    assert_eq!(Code::parse("E9999"), None);
 }
 
 #[test]
@@ -96,7 +124,7 @@ fn every_code_is_documented_and_has_a_golden() {
 fn warnings_are_emitted() {
     let text = "name: W\ninputs: {x: [3, 8, 8], y: [3, 8, 8]}\nnodes:\n  a: {from: x, conv: {out: 4, kernel: 1}}\n  b: {from: x, conv: {out: 4, kernel: 1}}\noutputs: [a]\n";
     let c = compile_yaml(&mut SourceMap::new(), "w.yaml", text).expect("compiles with warnings");
-    let codes: Vec<&str> = c.warnings.iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = c.warnings.iter().map(|d| d.code.as_str()).collect();
     assert!(codes.contains(&"W0001"), "{codes:?}");
     assert!(codes.contains(&"W0002"), "{codes:?}");
 }

@@ -78,7 +78,7 @@ fn invalid_specs_match_their_goldens() {
             Err(d) => d,
         };
         if !diags.iter().any(|d| d.code == code) {
-            let got: Vec<&str> = diags.iter().map(|d| d.code).collect();
+            let got: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
             problems.push(format!("{file}: no diagnostic with code {code}; got {got:?}"));
         }
         let no_help: Vec<String> = diags

@@ -4,6 +4,11 @@
 //! `file:line:col`, a source snippet, labels and a `help:` line. The CLI, `include_spec!` and the
 //! build.rs [`crate::Builder`] all print through it, so a golden test of `render` covers every door.
 
+mod codes;
+pub mod explain;
+
+pub use codes::Code;
+
 use crate::span::{SourceMap, Span};
 use codespan_reporting::diagnostic::{Diagnostic as CsDiag, Label as CsLabel};
 use codespan_reporting::term::{self, termcolor};
@@ -32,7 +37,7 @@ pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
     /// Stable code, e.g. `E0301`; listed in docs/diagnostics.md.
-    pub code: &'static str,
+    pub code: Code,
     /// The one-line message.
     pub message: String,
     /// The primary location.
@@ -49,7 +54,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A new error at `span`.
-    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -63,7 +68,7 @@ impl Diagnostic {
     }
 
     /// A new warning at `span`.
-    pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Self::error(code, span, message)
@@ -145,7 +150,7 @@ pub fn render(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String 
             Severity::Error => CsDiag::error(),
             Severity::Warning => CsDiag::warning(),
         }
-        .with_code(d.code)
+        .with_code(d.code.as_str())
         .with_message(&d.message);
         // (source index, byte range, message, primary)
         let raw: Vec<(usize, std::ops::Range<usize>, &str, bool)> = std::iter::once((d.span, d.label.as_str(), true))

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0324_size_below_one_beyond_i64.yaml");
+
+fn main() {}
