@@ -161,6 +161,13 @@ def run_case(inputs, node):
         return nn.BatchNorm2d(x.shape[1], eps=eps).eval()(x)
     if op in ACTS:
         return run_act(x, node)
+    if op in ("max_pool", "avg_pool") and not isinstance(a, dict):
+        a = {"kernel": a}  # the shorthand `max_pool: 2`
+    if op in ("max_pool", "avg_pool") and isinstance(a.get("padding"), list) and len(a["padding"]) == 4:
+        # fpn's asymmetric pool padding: F.pad first (-inf for max, 0 for avg), then no padding
+        t, b, l, r = a["padding"]
+        x = F.pad(x, (l, r, t, b), value=float("-inf") if op == "max_pool" else 0.0)
+        a = dict(a, padding=0)
     if op == "max_pool":
         return nn.MaxPool2d(
             pair(a["kernel"], None),
@@ -623,6 +630,16 @@ def deliberate():
         ({"x": [2, 1, 1]}, {"pixel_unshuffle": 2}),
         ({"x": [3, 8, 8], "y": [3, 8, 7]}, {"mul": ["x", "y"]}),
         ({"x": [3, 8, 8], "y": [2, 8, 8]}, {"mul": ["x", "y"]}),
+        # pool shorthands: kernel = stride
+        ({"x": [3, 9, 8]}, {"max_pool": 2}),
+        ({"x": [3, 1, 8]}, {"max_pool": 2}),
+        ({"x": [3, 9, 8]}, {"avg_pool": [3, 2]}),
+        # asymmetric pool padding [t, b, l, r] (TF 'SAME' style), also beyond kernel/2
+        ({"x": [3, 9, 8]}, {"max_pool": {"kernel": 3, "stride": 2, "padding": [0, 1, 0, 1]}}),
+        ({"x": [3, 8, 8]}, {"max_pool": {"kernel": 2, "stride": 2, "padding": [0, 1, 1, 0], "ceil_mode": True}}),
+        ({"x": [3, 9, 8]}, {"avg_pool": {"kernel": 3, "stride": 2, "padding": [1, 1, 0, 1]}}),
+        ({"x": [3, 2, 2]}, {"max_pool": {"kernel": 3, "stride": 1, "padding": [3, 0, 0, 0]}}),
+        ({"x": [3, 2, 2]}, {"avg_pool": {"kernel": 3, "stride": 1, "padding": [0, 0, 0, 0], "count_include_pad": False}}),
     ] + [
         # every activation and norm form once, on a 1×1 and an odd size
         ({"x": [c, h, w]}, a)

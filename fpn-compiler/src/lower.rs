@@ -1035,6 +1035,7 @@ impl<'s> Lower<'s> {
             dilation: [1, 1],
             ceil_mode: false,
             count_include_pad: true,
+            explicit_pad: None,
         };
         let mut x = self.add(
             format!("{name}.maxpool"),
@@ -1340,6 +1341,7 @@ impl<'s> Lower<'s> {
                     dilation: [1, 1],
                     ceil_mode: false,
                     count_include_pad: true,
+                    explicit_pad: None,
                 };
                 let e = self.add(
                     format!("{name}.pool"),
@@ -1432,6 +1434,7 @@ impl<'s> Lower<'s> {
                     dilation: [1, 1],
                     ceil_mode: false,
                     count_include_pad: true,
+                    explicit_pad: None,
                 };
                 let down = self.add(
                     format!("{}.down.{i}", cell.name),

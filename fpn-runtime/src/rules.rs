@@ -504,6 +504,43 @@ mod tests {
     }
 
     #[test]
+    fn reach_rules_match_pytorch_formulas() {
+        // ConvTranspose2d(k=3, s=2, p=1, output_padding=1) doubles: (7-1)·2 - 2 + 2 + 1 + 1 = 14
+        let ct = ConvTransposeAxis {
+            kernel: 3,
+            stride: 2,
+            pad: 1,
+            output_padding: 1,
+            dilation: 1,
+        };
+        assert_eq!(conv_transpose_axis(&7i64, &ct).map(|(o, _)| o), Some(14));
+        // k=1, p=1 on 1: (0) - 2 + 0 + 0 + 1 = -1, refused
+        let ct1 = ConvTransposeAxis {
+            kernel: 1,
+            stride: 1,
+            pad: 1,
+            output_padding: 0,
+            dilation: 1,
+        };
+        let (o, c) = conv_transpose_axis(&1i64, &ct1).unwrap_or((0, Vec::new()));
+        assert_eq!(o, -1);
+        assert!(!Cond::<i64>::holds_for(c[0].kind, c[0].lhs, c[0].rhs));
+        assert!(validate_conv_transpose(4, 4, [3, 3], [2, 2], [1, 1], [2, 0], [1, 1], 1).is_err());
+        assert!(validate_conv_transpose(4, 4, [3, 3], [1, 1], [1, 1], [1, 0], [2, 1], 1).is_ok());
+        // milesial U-Net: diff 3 → 1 before, 2 after; F.pad floor division for negatives
+        assert_eq!(split_diff(3), [1, 2]);
+        assert_eq!(split_diff(-3), [-2, -1]);
+        // pixel_unshuffle: 13 is not a multiple of 2 (2·6 = 12 < 13)
+        let (o, c) = pixel_unshuffle_axis(&13i64, 2).unwrap_or((0, Vec::new()));
+        assert_eq!(o, 6);
+        assert!(!Cond::<i64>::holds_for(c[0].kind, c[0].lhs, c[0].rhs));
+        // TF 'SAME': k3 s2 on 7 → 4 outputs, total pad 2 (1/1); on 8 → total 1 (0 before, 1 after)
+        assert_eq!(same_dynamic_pad(7, 3, 2, 1), Some([1, 1]));
+        assert_eq!(same_dynamic_pad(8, 3, 2, 1), Some([0, 1]));
+        assert_eq!(same_dynamic_axis(&8i64, 2).map(|(o, _)| o), Some(4));
+    }
+
+    #[test]
     fn conv_axis_matches_the_formula() {
         let a = ConvAxis {
             kernel: 3,

@@ -197,7 +197,9 @@ fn padding_edits(g: &Graph, at: NodeIndex) -> Vec<PaddingEdit> {
                     }
                 }
             }
-            Op::MaxPool(ops::pool::MaxPool(x)) | Op::AvgPool(ops::pool::AvgPool(x)) if x.padding[0] == x.padding[1] => {
+            Op::MaxPool(ops::pool::MaxPool(x)) | Op::AvgPool(ops::pool::AvgPool(x))
+                if x.padding[0] == x.padding[1] && x.explicit_pad.is_none() =>
+            {
                 let p = x.padding[0];
                 let half = x.kernel[0].min(x.kernel[1]) / 2;
                 let on = !x.ceil_mode;

@@ -403,8 +403,40 @@ fn runtime_result(case: &Case) -> R<Tensor> {
             fpn_runtime::batch_norm(x.view(), &BatchNorm::new(cin, eps as f32)).map_err(rt)
         }
         "max_pool" | "avg_pool" => {
-            let a = &args;
+            // the shorthand `max_pool: 2` is `{kernel: 2}`
+            let short = match &args {
+                J::Object(_) => None,
+                k => Some(serde_json::json!({ "kernel": k })),
+            };
+            let a = short.as_ref().unwrap_or(&args);
             let kernel = pair(a.get("kernel"), [1, 1], "kernel")?;
+            // `padding: [t, b, l, r]`: F.pad (−∞ for max, 0 for avg), then the pool unpadded
+            if let Some(J::Array(q)) = a.get("padding").filter(|p| p.as_array().is_some_and(|q| q.len() == 4)) {
+                let q: Vec<usize> = q
+                    .iter()
+                    .map(|v| size(int(v, "padding")?, "padding"))
+                    .collect::<R<_>>()?;
+                let value = if op == "max_pool" { f32::NEG_INFINITY } else { 0.0 };
+                let pp = fpn_runtime::Pad2dParams {
+                    pad: [q[0], q[1], q[2], q[3]],
+                    mode: PaddingMode::Zeros,
+                    value,
+                };
+                let padded = fpn_runtime::pad(x.view(), &pp).map_err(rt)?;
+                let p = Pool2dParams {
+                    kernel: upair(kernel, "kernel")?,
+                    stride: upair(pair(a.get("stride"), kernel, "stride")?, "stride")?,
+                    padding: [0, 0],
+                    dilation: upair(pair(a.get("dilation"), [1, 1], "dilation")?, "dilation")?,
+                    ceil_mode: boolean(a.get("ceil_mode"), false)?,
+                    count_include_pad: boolean(a.get("count_include_pad"), true)?,
+                };
+                return if op == "max_pool" {
+                    fpn_runtime::max_pool2d(padded.view(), &p).map_err(rt)
+                } else {
+                    fpn_runtime::avg_pool2d(padded.view(), &p).map_err(rt)
+                };
+            }
             let p = Pool2dParams {
                 kernel: upair(kernel, "kernel")?,
                 stride: upair(pair(a.get("stride"), kernel, "stride")?, "stride")?,
