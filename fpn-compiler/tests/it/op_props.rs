@@ -426,6 +426,28 @@ fn shuffle() -> impl Strategy<Value = Case> {
     })
 }
 
+/// `max_pool: k` / `avg_pool: k` shorthands and `padding: [t, b, l, r]` (explicit padding).
+fn pool_forms() -> impl Strategy<Value = Case> {
+    (
+        shape(),
+        any::<bool>(),
+        1..=4i64,
+        1..=3i64,
+        [0..=3i64, 0..=3i64, 0..=3i64, 0..=3i64],
+        0..4u8,
+    )
+        .prop_map(|(x, is_max, k, s, p, form)| {
+            let op = if is_max { "max_pool" } else { "avg_pool" };
+            let node = match form {
+                0 => json!({ op: k }),
+                1 => json!({ op: { "kernel": k, "stride": s, "padding": p } }),
+                2 => json!({ op: { "kernel": k, "stride": s, "padding": p, "ceil_mode": true } }),
+                _ => json!({ op: { "kernel": [k, 1 + k % 3], "padding": p, "count_include_pad": false } }),
+            };
+            one(x, node)
+        })
+}
+
 fn mul() -> impl Strategy<Value = Case> {
     (shape(), shape(), 0..6u8).prop_map(|(x, other, d)| {
         let mut y = x;
@@ -459,6 +481,7 @@ fn any_case() -> impl Strategy<Value = Case> {
         6 => crop(),
         4 => shuffle(),
         3 => mul(),
+        4 => pool_forms(),
     ]
 }
 
