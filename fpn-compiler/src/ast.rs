@@ -4,8 +4,8 @@
 //! problems before returning. Integers that may depend on block parameters are [`IntExpr`]s,
 //! resolved at lowering. Nothing here knows shapes.
 
-use crate::diag::{Code, Diagnostic};
-use crate::ops::conv::{ConvArgs, CONV_KEYS};
+use crate::diag::{Checked, Code, Diagnostic, Reported};
+use crate::ops::conv::ConvArgs;
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
 use fpn_runtime::{Activation, PaddingMode};
@@ -326,16 +326,10 @@ pub fn read(v: &Value) -> Result<Spec, Vec<Diagnostic>> {
         diags: Vec::new(),
         blocks: Vec::new(),
     };
-    let spec = r.spec(v);
-    match spec {
-        Some(s) if r.diags.is_empty() => Ok(s),
-        _ => {
-            if r.diags.is_empty() {
-                r.diags
-                    .push(Diagnostic::error(Code::E0100, v.span, "the spec could not be read").with_label("here"));
-            }
-            Err(r.diags)
-        }
+    // A failed read returns its proof of a report, so the list is never empty on failure.
+    match r.spec(v) {
+        Ok(s) if r.diags.is_empty() => Ok(s),
+        _ => Err(r.diags),
     }
 }
 
@@ -405,6 +399,34 @@ impl<'a> MapR<'a> {
     }
 }
 
+/// E0107: `what` has no op.
+fn no_op(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::error(Code::E0107, span, format!("{what} has no op"))
+        .with_label("needs an op")
+        .with_help("add an op such as `conv: {out: 64, kernel: 1}`")
+}
+
+/// E0101: the key `k` of `what` is not one it takes.
+fn unknown_key(k: &Key, what: &str, help: String) -> Diagnostic {
+    Diagnostic::error(Code::E0101, k.span, format!("unknown key `{}` in {what}", k.name))
+        .with_label("unknown key")
+        .with_help(help)
+}
+
+/// Every result of reading a list (each item reports its own error): all values, or the proof
+/// of the last failure.
+pub(crate) fn collect_all<T>(results: impl IntoIterator<Item = Checked<T>>) -> Checked<Vec<T>> {
+    let mut out = Vec::new();
+    let mut failed = None;
+    for r in results {
+        match r {
+            Ok(x) => out.push(x),
+            Err(e) => failed = Some(e),
+        }
+    }
+    failed.map_or(Ok(out), Err)
+}
+
 pub(crate) fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
     let found = match &v.kind {
         ValueKind::Float(f) => format!("the number {f}"),
@@ -421,21 +443,24 @@ pub(crate) fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
 }
 
 impl Reader {
-    pub(crate) fn err(&mut self, d: Diagnostic) {
-        self.diags.push(d);
+    /// Reports `d` where reading goes on past it (an item of a list is skipped).
+    pub(crate) fn report(&mut self, d: Diagnostic) {
+        let _ = self.err(d);
     }
 
-    pub(crate) fn map<'a>(&mut self, v: &'a Value, what: &str) -> Option<MapR<'a>> {
+    /// Reports `d`; the returned proof is the `Err` of a failed read.
+    pub(crate) fn err(&mut self, d: Diagnostic) -> Reported {
+        Reported::push(&mut self.diags, d)
+    }
+
+    pub(crate) fn map<'a>(&mut self, v: &'a Value, what: &str) -> Checked<MapR<'a>> {
         match &v.kind {
-            ValueKind::Map(entries) => Some(MapR {
+            ValueKind::Map(entries) => Ok(MapR {
                 entries,
                 used: vec![false; entries.len()],
                 span: v.span,
             }),
-            _ => {
-                self.err(type_error(v, "a map", what).with_help(format!("write {what} as `key: value` pairs")));
-                None
-            }
+            _ => Err(self.err(type_error(v, "a map", what).with_help(format!("write {what} as `key: value` pairs")))),
         }
     }
 
@@ -443,35 +468,38 @@ impl Reader {
     pub(crate) fn finish(&mut self, m: MapR<'_>, allowed: &[&str], what: &str) {
         for ((k, _), used) in m.entries.iter().zip(&m.used) {
             if !used {
-                let mut d = Diagnostic::error(Code::E0101, k.span, format!("unknown key `{}` in {what}", k.name))
-                    .with_label("unknown key");
                 let dym = did_you_mean(&k.name, allowed.iter().copied());
-                d = if dym.is_empty() {
-                    d.with_help(format!("{what} takes: {}", allowed.join(", ")))
+                let help = if dym.is_empty() {
+                    format!("{what} takes: {}", allowed.join(", "))
                 } else {
-                    d.with_help(dym)
+                    dym
                 };
-                self.err(d);
+                let _ = self.err(unknown_key(k, what, help));
             }
         }
     }
 
-    pub(crate) fn require<'a>(&mut self, m: &mut MapR<'a>, key: &str, what: &str) -> Option<&'a Value> {
-        let v = m.get(key);
-        // A misspelt key (`kernal`) is reported once, as unknown with "did you mean", not again as missing.
+    pub(crate) fn require<'a>(&mut self, m: &mut MapR<'a>, key: &str, what: &str) -> Checked<&'a Value> {
+        if let Some(v) = m.get(key) {
+            return Ok(v);
+        }
+        // A misspelt key (`kernal`) is reported once, as unknown with "did you mean", not again
+        // as missing (and not again by `finish`).
         let misspelt = m
             .entries
             .iter()
             .zip(&m.used)
-            .any(|((k, _), u)| !u && suggest(&k.name, [key]).is_some());
-        if v.is_none() && !misspelt {
-            self.err(
-                Diagnostic::error(Code::E0103, m.span, format!("{what} is missing `{key}`"))
-                    .with_label(format!("needs `{key}`"))
-                    .with_help(format!("add `{key}: …` to {what}")),
-            );
+            .position(|((k, _), u)| !u && suggest(&k.name, [key]).is_some());
+        if let Some(i) = misspelt {
+            m.used[i] = true;
+            let k = &m.entries[i].0;
+            return Err(self.err(unknown_key(k, what, format!("did you mean `{key}`?"))));
         }
-        v
+        Err(self.err(
+            Diagnostic::error(Code::E0103, m.span, format!("{what} is missing `{key}`"))
+                .with_label(format!("needs `{key}`"))
+                .with_help(format!("add `{key}: …` to {what}")),
+        ))
     }
 
     /// A scalar of one kind, or an E0102 type error naming what was expected.
@@ -481,15 +509,11 @@ impl Reader {
         expected: &str,
         what: &str,
         get: impl FnOnce(&ValueKind) -> Option<T>,
-    ) -> Option<T> {
-        let r = get(&v.kind);
-        if r.is_none() {
-            self.err(type_error(v, expected, what));
-        }
-        r
+    ) -> Checked<T> {
+        get(&v.kind).ok_or_else(|| self.err(type_error(v, expected, what)))
     }
 
-    pub(crate) fn name(&mut self, v: &Value, what: &str) -> Option<Name> {
+    pub(crate) fn name(&mut self, v: &Value, what: &str) -> Checked<Name> {
         self.scalar(v, "a name", what, |k| match k {
             ValueKind::Str(s) => Some(Name {
                 text: s.clone(),
@@ -499,14 +523,14 @@ impl Reader {
         })
     }
 
-    pub(crate) fn int_lit(&mut self, v: &Value, what: &str) -> Option<i64> {
+    pub(crate) fn int_lit(&mut self, v: &Value, what: &str) -> Checked<i64> {
         self.scalar(v, "an integer", what, |k| match k {
             ValueKind::Int(i) => Some(*i),
             _ => None,
         })
     }
 
-    pub(crate) fn float(&mut self, v: &Value, what: &str) -> Option<f64> {
+    pub(crate) fn float(&mut self, v: &Value, what: &str) -> Checked<f64> {
         self.scalar(v, "a number", what, |k| match k {
             ValueKind::Int(i) => Some(*i as f64),
             ValueKind::Float(f) => Some(*f),
@@ -514,94 +538,84 @@ impl Reader {
         })
     }
 
-    pub(crate) fn boolean(&mut self, v: &Value, what: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, v: &Value, what: &str) -> Checked<bool> {
         self.scalar(v, "true or false", what, |k| match k {
             ValueKind::Bool(b) => Some(*b),
             _ => None,
         })
     }
 
-    pub(crate) fn int(&mut self, v: &Value, what: &str) -> Option<Int> {
+    pub(crate) fn int(&mut self, v: &Value, what: &str) -> Checked<Int> {
         match &v.kind {
-            ValueKind::Int(i) => Some(Int::lit(*i, v.span)),
+            ValueKind::Int(i) => Ok(Int::lit(*i, v.span)),
             ValueKind::Str(s) => match parse_int_expr(s) {
-                Some(expr) => Some(Int { expr, span: v.span }),
-                None => {
-                    self.err(
-                        type_error(v, "an integer or a block parameter expression", what)
-                            .with_help("write a number, a block parameter (`cout`), or arithmetic like `2*cout`"),
-                    );
-                    None
-                }
+                Some(expr) => Ok(Int { expr, span: v.span }),
+                None => Err(self.err(
+                    type_error(v, "an integer or a block parameter expression", what)
+                        .with_help("write a number, a block parameter (`cout`), or arithmetic like `2*cout`"),
+                )),
             },
-            _ => {
-                self.err(type_error(v, "an integer", what));
-                None
-            }
+            _ => Err(self.err(type_error(v, "an integer", what))),
         }
     }
 
-    pub(crate) fn pair(&mut self, v: &Value, what: &str) -> Option<Pair> {
+    pub(crate) fn pair(&mut self, v: &Value, what: &str) -> Checked<Pair> {
         match &v.kind {
-            ValueKind::Seq(items) if items.len() == 2 => Some(Pair {
+            ValueKind::Seq(items) if items.len() == 2 => Ok(Pair {
                 h: self.int(&items[0], what)?,
                 w: self.int(&items[1], what)?,
             }),
-            ValueKind::Seq(_) => {
-                self.err(type_error(v, "a number or a pair `[h, w]`", what));
-                None
-            }
+            ValueKind::Seq(_) => Err(self.err(type_error(v, "a number or a pair `[h, w]`", what))),
             _ => {
                 let i = self.int(v, what)?;
-                Some(Pair { h: i.clone(), w: i })
+                Ok(Pair { h: i.clone(), w: i })
             }
         }
     }
 
-    pub(crate) fn pair_or(&mut self, m: &mut MapR<'_>, key: &str, default: i64, what: &str) -> Option<Pair> {
+    pub(crate) fn pair_or(&mut self, m: &mut MapR<'_>, key: &str, default: i64, what: &str) -> Checked<Pair> {
         match m.get(key) {
             Some(v) => self.pair(v, &format!("`{key}` of {what}")),
-            None => Some(Pair {
+            None => Ok(Pair {
                 h: Int::lit(default, m.span),
                 w: Int::lit(default, m.span),
             }),
         }
     }
 
-    pub(crate) fn reference(&mut self, v: &Value, what: &str) -> Option<Ref> {
+    pub(crate) fn reference(&mut self, v: &Value, what: &str) -> Checked<Ref> {
         let n = self.name(v, what)?;
-        parse_ref(&n.text, n.span).or_else(|| {
+        parse_ref(&n.text, n.span).ok_or_else(|| {
             self.err(
                 Diagnostic::error(Code::E0104, n.span, format!("`{}` is not a node reference", n.text))
                     .with_label("expected `name` or `name.output`")
                     .with_help("refer to a node by its name, or to one output of a pyramid as `neck.p3`"),
-            );
-            None
+            )
         })
     }
 
-    pub(crate) fn refs(&mut self, v: &Value, what: &str) -> Option<Vec<Ref>> {
+    pub(crate) fn refs(&mut self, v: &Value, what: &str) -> Checked<Vec<Ref>> {
         match &v.kind {
             ValueKind::Seq(items) => {
-                let out: Vec<_> = items.iter().filter_map(|i| self.reference(i, what)).collect();
-                (out.len() == items.len()).then_some(out)
+                let all: Vec<_> = items.iter().map(|i| self.reference(i, what)).collect();
+                collect_all(all)
             }
-            _ => Some(vec![self.reference(v, what)?]),
+            _ => Ok(vec![self.reference(v, what)?]),
         }
     }
 
-    fn spec(&mut self, v: &Value) -> Option<Spec> {
+    fn spec(&mut self, v: &Value) -> Checked<Spec> {
         let mut m = self.map(v, "the spec")?;
         let name = self
             .require(&mut m, "name", "the spec")
             .and_then(|v| self.name(v, "`name`"));
-        let doc = m.get("doc").and_then(|d| match &d.kind {
-            ValueKind::Str(s) => Some(s.clone()),
-            _ => {
-                self.err(type_error(d, "text", "`doc`"));
-                None
-            }
-        });
+        let doc = m
+            .get("doc")
+            .map(|d| match &d.kind {
+                ValueKind::Str(s) => Ok(s.clone()),
+                _ => Err(self.err(type_error(d, "text", "`doc`"))),
+            })
+            .transpose();
         let defaults = m.get("defaults").map(|d| self.defaults(d)).unwrap_or_default();
         let symbols = m.get("symbols").map(|s| self.symbols(s)).unwrap_or_default();
         // Block names first, so nodes can call blocks declared in any order.
@@ -623,9 +637,9 @@ impl Reader {
             .map(|o| self.outputs(o))
             .unwrap_or_default();
         self.finish(m, TOP_KEYS, "the spec");
-        Some(Spec {
+        Ok(Spec {
             name: name?,
-            doc,
+            doc: doc?,
             defaults,
             symbols,
             blocks,
@@ -638,25 +652,25 @@ impl Reader {
 
     fn defaults(&mut self, v: &Value) -> Defaults {
         let mut d = Defaults::default();
-        let Some(mut m) = self.map(v, "`defaults`") else {
+        let Ok(mut m) = self.map(v, "`defaults`") else {
             return d;
         };
         if let Some(c) = m.get("cna") {
-            if let Some(mut cm) = self.map(c, "`defaults.cna`") {
-                d.norm = cm.get("norm").and_then(|n| self.norm(n));
-                d.act = cm.get("act").and_then(|a| crate::ops::act::read_value(self, a));
+            if let Ok(mut cm) = self.map(c, "`defaults.cna`") {
+                d.norm = cm.get("norm").and_then(|n| self.norm(n).ok());
+                d.act = cm.get("act").and_then(|a| crate::ops::act::read_value(self, a).ok());
                 self.finish(cm, &["norm", "act"], "`defaults.cna`");
             }
         }
         d.padding_mode = m
             .get("padding_mode")
-            .and_then(|p| crate::ops::conv::read_padding_mode(self, p));
+            .and_then(|p| crate::ops::conv::read_padding_mode(self, p).ok());
         self.finish(m, &["cna", "padding_mode"], "`defaults`");
         d
     }
 
     fn symbols(&mut self, v: &Value) -> Vec<SymbolDecl> {
-        let Some(m) = self.map(v, "`symbols`") else {
+        let Ok(m) = self.map(v, "`symbols`") else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -674,7 +688,7 @@ impl Reader {
                 Some((min, max)) if min >= 1 && max.is_none_or(|mx| mx >= min) => {
                     out.push(SymbolDecl { name, min, max })
                 }
-                _ => self.err(
+                _ => self.report(
                     type_error(
                         val,
                         "a range `MIN..MAX` or `MIN..`",
@@ -688,20 +702,23 @@ impl Reader {
     }
 
     fn blocks(&mut self, v: &Value) -> Vec<BlockDef> {
-        let Some(m) = self.map(v, "`blocks`") else {
+        let Ok(m) = self.map(v, "`blocks`") else {
             return Vec::new();
         };
         let mut out = Vec::new();
         for (k, bv) in m.entries {
             let what = format!("block `{}`", k.name);
-            let Some(mut bm) = self.map(bv, &what) else { continue };
+            let Ok(mut bm) = self.map(bv, &what) else { continue };
             let params = match bm.get("params") {
                 Some(Value {
                     kind: ValueKind::Seq(ps),
                     ..
-                }) => ps.iter().filter_map(|p| self.name(p, "a block parameter")).collect(),
+                }) => ps
+                    .iter()
+                    .filter_map(|p| self.name(p, "a block parameter").ok())
+                    .collect(),
                 Some(p) => {
-                    self.err(type_error(p, "a list of names", "`params`"));
+                    self.report(type_error(p, "a list of names", "`params`"));
                     Vec::new()
                 }
                 None => Vec::new(),
@@ -724,7 +741,7 @@ impl Reader {
     }
 
     fn inputs(&mut self, v: &Value) -> Vec<InputDecl> {
-        let Some(m) = self.map(v, "`inputs`") else {
+        let Ok(m) = self.map(v, "`inputs`") else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -732,11 +749,11 @@ impl Reader {
             let what = format!("input `{}`", k.name);
             let help = "write an input as `[C, H, W]`, e.g. `[3, 224, 224]` or `[3, H, W]`";
             let ValueKind::Seq(items) = &iv.kind else {
-                self.err(type_error(iv, "`[C, H, W]`", &what).with_help(help));
+                self.report(type_error(iv, "`[C, H, W]`", &what).with_help(help));
                 continue;
             };
             if items.len() != 3 {
-                self.err(
+                self.report(
                     Diagnostic::error(
                         Code::E0105,
                         iv.span,
@@ -758,13 +775,13 @@ impl Reader {
                             size.push((SizeDecl::Expr(e), it.span));
                         }
                     }
-                    _ => self.err(
+                    _ => self.report(
                         type_error(it, "a size, a symbol like `H`, or arithmetic like `H/8`", &what)
                             .with_help(format!("{help}; `H/8`, `2*H` and `H-1` are sizes too")),
                     ),
                 }
             }
-            if let (Some(c), Ok([h, w])) = (c, <[_; 2]>::try_from(size)) {
+            if let (Ok(c), Ok([h, w])) = (c, <[_; 2]>::try_from(size)) {
                 out.push(InputDecl {
                     name: Name {
                         text: k.name.clone(),
@@ -783,7 +800,7 @@ impl Reader {
             ValueKind::Seq(items) => items
                 .iter()
                 .filter_map(|i| {
-                    let r = self.reference(i, "an output")?;
+                    let r = self.reference(i, "an output").ok()?;
                     let field = match &r.sub {
                         Some(s) if s.chars().all(|c| c.is_ascii_digit()) => format!("{}_{}", r.node, s),
                         Some(s) => s.clone(),
@@ -801,7 +818,7 @@ impl Reader {
             ValueKind::Map(entries) => entries
                 .iter()
                 .filter_map(|(k, t)| {
-                    let target = self.reference(t, "an output")?;
+                    let target = self.reference(t, "an output").ok()?;
                     Some(OutputDecl {
                         name: Name {
                             text: k.name.clone(),
@@ -812,7 +829,7 @@ impl Reader {
                 })
                 .collect(),
             _ => {
-                self.err(type_error(
+                self.report(type_error(
                     v,
                     "a list of node names or a map `field: node`",
                     "`outputs`",
@@ -823,7 +840,7 @@ impl Reader {
     }
 
     fn nodes(&mut self, v: &Value) -> Vec<NodeDecl> {
-        let Some(m) = self.map(v, "`nodes`") else {
+        let Ok(m) = self.map(v, "`nodes`") else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -835,18 +852,18 @@ impl Reader {
             let what = format!("node `{}`", k.name);
             let (from, op) = match &nv.kind {
                 ValueKind::Map(_) => {
-                    let Some(mut nm) = self.map(nv, &what) else { continue };
-                    let from = nm.get("from").and_then(|f| self.reference(f, "`from`"));
+                    let Ok(mut nm) = self.map(nv, &what) else { continue };
+                    let from = nm.get("from").and_then(|f| self.reference(f, "`from`").ok());
                     let op = self.op_in_map(&mut nm, &what);
                     (from, op)
                 }
                 ValueKind::Str(_) => (None, self.op_item(nv, &what)),
                 _ => {
-                    self.err(type_error(nv, "an op like `{conv: {...}}`", &what));
+                    self.report(type_error(nv, "an op like `{conv: {...}}`", &what));
                     continue;
                 }
             };
-            if let Some(op) = op {
+            if let Ok(op) = op {
                 out.push(NodeDecl { name, from, op });
             }
         }
@@ -854,8 +871,8 @@ impl Reader {
     }
 
     /// The single op key of a node map (besides `from`), reporting the rest.
-    fn op_in_map(&mut self, m: &mut MapR<'_>, what: &str) -> Option<Op> {
-        let mut found: Option<Op> = None;
+    fn op_in_map(&mut self, m: &mut MapR<'_>, what: &str) -> Checked<Op> {
+        let mut found: Option<Checked<Op>> = None;
         for i in 0..m.entries.len() {
             if m.used[i] {
                 continue;
@@ -866,14 +883,14 @@ impl Reader {
             }
             m.used[i] = true;
             if found.is_some() {
-                self.err(
+                self.report(
                     Diagnostic::error(Code::E0106, k.span, format!("{what} has more than one op"))
                         .with_label("second op")
                         .with_help("give each op its own node, or chain them with `seq: [...]`"),
                 );
                 continue;
             }
-            found = self.op(k, v);
+            found = Some(self.op(k, v));
         }
         let has_op = found.is_some() || m.entries.iter().any(|(k, _)| self.is_op_key(&k.name));
         let mut allowed: Vec<&str> = op_keywords();
@@ -887,7 +904,7 @@ impl Reader {
                 .zip(&m.used)
                 .find(|(_, u)| !**u)
                 .map(|((k, _), _)| k.clone());
-            match unknown {
+            return Err(match unknown {
                 Some(k) => {
                     m.used.iter_mut().for_each(|u| *u = true);
                     let dym = did_you_mean(&k.name, allowed.iter().copied());
@@ -899,15 +916,10 @@ impl Reader {
                             } else {
                                 dym
                             }),
-                    );
+                    )
                 }
-                None => self.err(
-                    Diagnostic::error(Code::E0107, m.span, format!("{what} has no op"))
-                        .with_label("needs an op")
-                        .with_help("add an op such as `conv: {out: 64, kernel: 1}`"),
-                ),
-            }
-            return None;
+                None => self.err(no_op(m.span, what)),
+            });
         }
         self.finish(
             MapR {
@@ -919,7 +931,7 @@ impl Reader {
             what,
         );
         m.used.iter_mut().for_each(|u| *u = true);
-        found
+        found.unwrap_or_else(|| Err(self.err(no_op(m.span, what))))
     }
 
     fn is_op_key(&self, k: &str) -> bool {
@@ -927,7 +939,7 @@ impl Reader {
     }
 
     /// A sequence item: a bare op name (`tanh`) or a one-key map (`{conv: {...}}`).
-    fn op_item(&mut self, v: &Value, what: &str) -> Option<Op> {
+    fn op_item(&mut self, v: &Value, what: &str) -> Checked<Op> {
         match &v.kind {
             ValueKind::Str(s) => {
                 let key = Key {
@@ -937,7 +949,7 @@ impl Reader {
                 if !self.is_op_key(s) {
                     let blocks = self.blocks.clone();
                     let dym = did_you_mean(s, op_keywords().into_iter().chain(blocks.iter().map(String::as_str)));
-                    self.err(
+                    return Err(self.err(
                         Diagnostic::error(Code::E0107, v.span, format!("unknown op `{s}` in {what}"))
                             .with_label("not an op or a block")
                             .with_help(if dym.is_empty() {
@@ -945,8 +957,7 @@ impl Reader {
                             } else {
                                 dym
                             }),
-                    );
-                    return None;
+                    ));
                 }
                 self.op(
                     &key,
@@ -960,102 +971,37 @@ impl Reader {
                 let mut m = self.map(v, what)?;
                 self.op_in_map(&mut m, what)
             }
-            _ => {
-                self.err(type_error(v, "an op like `tanh` or `{conv: {...}}`", what));
-                None
-            }
+            _ => Err(self.err(type_error(v, "an op like `tanh` or `{conv: {...}}`", what))),
         }
     }
 
-    fn seq_items(&mut self, v: &Value, what: &str) -> Option<Vec<Op>> {
+    pub(crate) fn seq_items(&mut self, v: &Value, what: &str) -> Checked<Vec<Op>> {
         match &v.kind {
             ValueKind::Seq(items) => {
-                let ops: Vec<Op> = items.iter().filter_map(|i| self.op_item(i, what)).collect();
-                (ops.len() == items.len()).then_some(ops)
+                let all: Vec<_> = items.iter().map(|i| self.op_item(i, what)).collect();
+                collect_all(all)
             }
-            _ => {
-                self.err(type_error(v, "a list of ops", what));
-                None
-            }
+            _ => Err(self.err(type_error(v, "a list of ops", what))),
         }
     }
 
-    fn op(&mut self, k: &Key, v: &Value) -> Option<Op> {
+    fn op(&mut self, k: &Key, v: &Value) -> Checked<Op> {
         let span = k.span;
-        let what = format!("`{}`", k.name);
-        let null = matches!(v.kind, ValueKind::Null);
         if let Some(args) = crate::ops::read(self, k, v) {
-            return Some(Op {
+            return Ok(Op {
                 expr: OpExpr::Prim(args?),
                 span,
             });
         }
-        let expr = match k.name.as_str() {
-            "cna" => {
-                let (conv, m) = crate::ops::conv::read_args(self, v, &what, true)?;
-                let mut m = m?;
-                let norm = m.get("norm").and_then(|n| self.norm(n));
-                let act = m.get("act").and_then(|a| crate::ops::act::read_value(self, a));
-                self.finish(m, &[CONV_KEYS, &["norm", "act"]].concat(), &what);
-                OpExpr::Cna(CnaArgs { conv, norm, act })
-            }
-            "seq" => OpExpr::Seq(self.seq_items(v, &what)?),
-            "skip" => OpExpr::Skip(self.seq_items(v, &what)?),
-            "residual" => OpExpr::Residual(self.seq_items(v, &what)?),
-            "fpn" | "panet" | "bifpn" => OpExpr::Pyramid(Box::new(self.pyramid(&k.name, v, span)?)),
-            "head" => {
-                let mut m = self.map(v, &what)?;
-                let on = self.require(&mut m, "on", &what).and_then(|r| self.refs(r, "`on`"));
-                let body = self
-                    .require(&mut m, "body", &what)
-                    .and_then(|b| self.seq_items(b, &what));
-                self.finish(m, &["on", "body"], &what);
-                OpExpr::Head(on?, body?)
-            }
-            "resnet" => {
-                let mut m = self.map(v, &what)?;
-                let depth = self
-                    .require(&mut m, "depth", &what)
-                    .and_then(|d| self.int(d, "`depth`"));
-                let width = match m.get("width") {
-                    Some(w) => self.int(w, "`width`"),
-                    None => Some(Int::lit(64, span)),
-                };
-                self.finish(m, &["depth", "width"], &what);
-                OpExpr::ResNet {
-                    depth: depth?,
-                    width: width?,
-                }
-            }
-            block => {
-                let name = Name {
-                    text: block.to_string(),
-                    span,
-                };
-                let mut args = Vec::new();
-                if !null {
-                    let m = self.map(v, &format!("the arguments of block `{block}`"))?;
-                    for (ak, av) in m.entries {
-                        args.push((
-                            Name {
-                                text: ak.name.clone(),
-                                span: ak.span,
-                            },
-                            self.int(av, &format!("argument `{}`", ak.name))?,
-                        ));
-                    }
-                }
-                OpExpr::Call(name, args)
-            }
-        };
-        Some(Op { expr, span })
+        let expr = self.composite(k, v)?;
+        Ok(Op { expr, span })
     }
 
-    fn norm(&mut self, v: &Value) -> Option<Norm> {
+    pub(crate) fn norm(&mut self, v: &Value) -> Checked<Norm> {
         match &v.kind {
-            ValueKind::Str(s) if s == "batch_norm" => Some(Norm::BatchNorm(1e-5)),
-            ValueKind::Str(s) if s == "none" => Some(Norm::None),
-            ValueKind::Null => Some(Norm::None),
+            ValueKind::Str(s) if s == "batch_norm" => Ok(Norm::BatchNorm(1e-5)),
+            ValueKind::Str(s) if s == "none" => Ok(Norm::None),
+            ValueKind::Null => Ok(Norm::None),
             ValueKind::Map(entries) if entries.iter().any(|(k, _)| k.name == "group_norm") => {
                 let mut m = self.map(v, "`norm`")?;
                 let gv = self.require(&mut m, "group_norm", "`norm`")?;
@@ -1065,11 +1011,11 @@ impl Reader {
                     .and_then(|g| self.int_lit(g, "`groups`"));
                 let eps = match gm.get("eps") {
                     Some(e) => self.float(e, "`eps`"),
-                    None => Some(1e-5),
+                    None => Ok(1e-5),
                 };
                 self.finish(gm, &["groups", "eps"], "`group_norm`");
                 self.finish(m, &["group_norm"], "`norm`");
-                Some(Norm::GroupNorm {
+                Ok(Norm::GroupNorm {
                     groups: groups?,
                     eps: eps?,
                 })
@@ -1078,190 +1024,30 @@ impl Reader {
                 let mut m = self.map(v, "`norm`")?;
                 let bn = self.require(&mut m, "batch_norm", "`norm`")?;
                 let mut eps = 1e-5;
-                if let Some(mut bm) = if matches!(bn.kind, ValueKind::Null) {
-                    None
-                } else {
-                    self.map(bn, "`batch_norm`")
-                } {
+                if !matches!(bn.kind, ValueKind::Null) {
+                    let mut bm = self.map(bn, "`batch_norm`")?;
                     if let Some(e) = bm.get("eps") {
                         eps = self.float(e, "`eps`")?;
                     }
                     self.finish(bm, &["eps"], "`batch_norm`");
                 }
                 self.finish(m, &["batch_norm"], "`norm`");
-                Some(Norm::BatchNorm(eps))
+                Ok(Norm::BatchNorm(eps))
             }
             _ => {
                 let dym = match &v.kind {
                     ValueKind::Str(s) => did_you_mean(s, ["batch_norm", "group_norm", "none"]),
                     _ => String::new(),
                 };
-                self.err(
+                Err(self.err(
                     type_error(v, "`batch_norm` or `none`", "`norm`").with_help(if dym.is_empty() {
                         "norms are: batch_norm, {group_norm: {groups: G}}, none".to_string()
                     } else {
                         dym
                     }),
-                );
-                None
+                ))
             }
         }
-    }
-
-    fn conv_kind(&mut self, v: &Value, what: &str, allow_none: bool) -> Option<ConvKind> {
-        let n = self.name(v, what)?;
-        match n.text.as_str() {
-            "conv" => Some(ConvKind::Conv),
-            "cna" => Some(ConvKind::Cna),
-            "none" if allow_none => Some(ConvKind::None),
-            other => {
-                let opts: &[&str] = if allow_none {
-                    &["conv", "cna", "none"]
-                } else {
-                    &["conv", "cna"]
-                };
-                let dym = did_you_mean(other, opts.iter().copied());
-                self.err(
-                    Diagnostic::error(
-                        Code::E0113,
-                        n.span,
-                        format!("{what} must be one of {}", opts.join(", ")),
-                    )
-                    .with_label(format!("found `{other}`"))
-                    .with_help(if dym.is_empty() {
-                        format!("choose one of {}", opts.join(", "))
-                    } else {
-                        dym
-                    }),
-                );
-                None
-            }
-        }
-    }
-
-    fn pyramid(&mut self, kind: &str, v: &Value, span: Span) -> Option<PyramidArgs> {
-        let what = format!("`{kind}`");
-        let mut m = self.map(v, &what)?;
-        let kind = match kind {
-            "fpn" => PyramidKind::Fpn,
-            "panet" => PyramidKind::Panet,
-            _ => PyramidKind::Bifpn,
-        };
-        let inputs = self.require(&mut m, "in", &what).and_then(|i| self.refs(i, "`in`"));
-        let width = self
-            .require(&mut m, "width", &what)
-            .and_then(|w| self.int(w, "`width`"));
-        let levels = match m.get("levels") {
-            Some(Value {
-                kind: ValueKind::Seq(ls),
-                ..
-            }) => ls.iter().filter_map(|l| self.int_lit(l, "a level")).collect(),
-            Some(l) => {
-                self.err(type_error(l, "a list of level numbers", "`levels`"));
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
-        let lateral = match m.get("lateral") {
-            Some(l) => self.conv_kind(l, "`lateral`", false),
-            None => Some(ConvKind::Conv),
-        };
-        let smooth = match m.get("smooth") {
-            Some(l) => self.conv_kind(l, "`smooth`", true),
-            None => Some(ConvKind::Conv),
-        };
-        let upsample = match m.get("upsample") {
-            None => Some(None),
-            Some(Value {
-                kind: ValueKind::Str(s),
-                ..
-            }) if s == "match" => Some(None),
-            Some(u) => self.float(u, "`upsample` (`match` or a scale)").map(Some),
-        };
-        let concat = match m.get("merge") {
-            None => Some(false),
-            Some(mv) => match self.name(mv, "`merge`").map(|n| n.text) {
-                Some(t) if t == "add" => Some(false),
-                Some(t) if t == "concat" => Some(true),
-                Some(t) => {
-                    self.err(
-                        Diagnostic::error(Code::E0113, mv.span, "`merge` must be `add` or `concat`")
-                            .with_label(format!("found `{t}`"))
-                            .with_help(did_you_mean(&t, ["add", "concat"]) + " (merge: add | concat)"),
-                    );
-                    None
-                }
-                None => None,
-            },
-        };
-        let extra = match m.get("extra") {
-            None => Some(Extra::None),
-            Some(ev) => match &ev.kind {
-                ValueKind::Str(s) if s == "none" => Some(Extra::None),
-                ValueKind::Str(s) if s == "max_pool" => Some(Extra::MaxPool),
-                ValueKind::Str(s) if s == "p6p7" => Some(Extra::P6P7 { from_p5: false }),
-                ValueKind::Map(_) => {
-                    let mut em = self.map(ev, "`extra`")?;
-                    let p = self.require(&mut em, "p6p7", "`extra`")?;
-                    let mut from_p5 = false;
-                    if !matches!(p.kind, ValueKind::Null) {
-                        let mut pm = self.map(p, "`p6p7`")?;
-                        if let Some(f) = pm.get("from") {
-                            match self.name(f, "`from`")?.text.as_str() {
-                                "p5" | "output" => from_p5 = true,
-                                "c5" | "input" => from_p5 = false,
-                                _ => self.err(type_error(f, "`c5` (top input) or `p5` (top output)", "`from`")),
-                            }
-                        }
-                        self.finish(pm, &["from"], "`p6p7`");
-                    }
-                    self.finish(em, &["p6p7"], "`extra`");
-                    Some(Extra::P6P7 { from_p5 })
-                }
-                _ => {
-                    let dym = match &ev.kind {
-                        ValueKind::Str(s) => did_you_mean(s, ["none", "max_pool", "p6p7"]),
-                        _ => String::new(),
-                    };
-                    self.err(
-                        type_error(ev, "`none`, `max_pool`, `p6p7` or `{p6p7: {from: p5}}`", "`extra`").with_help(
-                            if dym.is_empty() {
-                                "extra levels: none, max_pool, p6p7".to_string()
-                            } else {
-                                dym
-                            },
-                        ),
-                    );
-                    None
-                }
-            },
-        };
-        let repeats = match m.get("repeats") {
-            Some(r) => self.int(r, "`repeats`"),
-            None => Some(Int::lit(1, span)),
-        };
-        let eps = match m.get("eps") {
-            Some(e) => self.float(e, "`eps`"),
-            None => Some(1e-4),
-        };
-        let keys: &[&str] = &[
-            "in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps",
-        ];
-        self.finish(m, keys, &what);
-        Some(PyramidArgs {
-            kind,
-            inputs: inputs?,
-            levels,
-            width: width?,
-            lateral: lateral?,
-            smooth: smooth?,
-            upsample: upsample?,
-            concat: concat?,
-            extra: extra?,
-            repeats: repeats?,
-            eps: eps?,
-            span,
-        })
     }
 }
 
@@ -1396,9 +1182,15 @@ mod tests {
 
     #[test]
     fn suggestions_pick_the_nearest_key() {
-        assert_eq!(suggest("kernal", CONV_KEYS.iter().copied()), Some("kernel"));
-        assert_eq!(suggest("paddin_mode", CONV_KEYS.iter().copied()), Some("padding_mode"));
-        assert_eq!(suggest("zzzzzz", CONV_KEYS.iter().copied()), None);
+        assert_eq!(
+            suggest("kernal", crate::ops::conv::CONV_KEYS.iter().copied()),
+            Some("kernel")
+        );
+        assert_eq!(
+            suggest("paddin_mode", crate::ops::conv::CONV_KEYS.iter().copied()),
+            Some("padding_mode")
+        );
+        assert_eq!(suggest("zzzzzz", crate::ops::conv::CONV_KEYS.iter().copied()), None);
         assert_eq!(suggest("convolution", op_keywords().into_iter()), Some("conv"));
     }
 }

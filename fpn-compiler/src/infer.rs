@@ -263,8 +263,9 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
             diags: &mut diags,
         };
         let (shape, decls, flops) = match node.op.infer(&mut cx) {
-            Some(x) => (x.shape, x.params, x.flops),
-            None => (fallback, Vec::new(), None),
+            Ok(x) => (x.shape, x.params, x.flops),
+            // reported; shapes downstream go on from a stand-in
+            Err(_) => (fallback, Vec::new(), None),
         };
         let params: Vec<(String, Vec<i64>, InitKind, bool)> = match &node.param {
             Some(prefix) => decls

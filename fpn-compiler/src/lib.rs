@@ -13,6 +13,7 @@
 pub mod ast;
 pub mod back;
 mod build;
+mod composite;
 pub mod diag;
 pub mod dim;
 pub mod front;
@@ -21,6 +22,7 @@ pub mod interp;
 pub mod ir;
 pub mod lower;
 pub mod ops;
+mod presets;
 pub mod sizes;
 pub mod span;
 pub mod value;

@@ -1,25 +1,20 @@
-//! Lowering: [`ast::Spec`] → [`Graph`], expanding every composite (sequences, skips, blocks,
-//! `cna`, pyramid generators, heads, ResNet presets) into primitive ops with PyTorch
-//! `state_dict` names, and checking the structure: names, references, cycles, block arguments,
-//! attribute ranges. Shapes are not looked at here (see [`crate::infer`]).
+//! Lowering: [`ast::Spec`] → [`Graph`]. Builds the inputs and symbols, checks names,
+//! references, cycles and the op budget, and lowers each node: a primitive op by its own module
+//! ([`crate::ops`]), composites in `crate::composite`, presets in `crate::presets`, all with
+//! PyTorch `state_dict` names. Shapes are not looked at here (see [`crate::infer`]).
 
-use crate::ast::{self, ConvKind, Extra, Int, IntExpr, Norm, OpExpr, PyramidKind, Ref, SizeDecl};
-use crate::diag::{Code, Diagnostic};
+use crate::ast::{self, Int, IntExpr, Norm, OpExpr, Ref, SizeDecl};
+use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
-use crate::ir::{Conv, Graph, Node, Op, Output, Pool, Symbol, Upsample};
-use crate::ops::act::Act;
+use crate::ir::{Graph, Node, Op, Output, Symbol};
 use crate::ops::input::Input;
-use crate::ops::merge::{Add, Concat, Fuse};
-use crate::ops::norm::BatchNorm;
-use crate::ops::pool::MaxPool;
 use crate::ops::LowerCx;
 use crate::span::Span;
-use fpn_runtime::{Activation, PaddingMode};
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{HashMap, HashSet};
 
 /// Deepest block-in-block nesting (guards against recursive blocks).
-const MAX_CALL_DEPTH: usize = 32;
+pub(crate) const MAX_CALL_DEPTH: usize = 32;
 /// Largest channel count, kernel, stride, padding, dilation or width (2^31): keeps every
 /// product of two attributes inside `i64`.
 const MAX_ATTR: i64 = 1 << 31;
@@ -41,7 +36,7 @@ pub type Env = HashMap<String, i64>;
 
 /// What a name refers to.
 #[derive(Clone, Debug)]
-enum Handle {
+pub(crate) enum Handle {
     One(NodeIndex),
     Many(Vec<(String, NodeIndex)>),
 }
@@ -54,7 +49,8 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
         diags: Vec::new(),
         names: HashMap::new(),
         symbols: Vec::new(),
-        budget_reported: false,
+        budget: None,
+        failed: HashMap::new(),
         skip_inputs: Vec::new(),
     };
     let inputs = l.inputs();
@@ -79,29 +75,23 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
             done.get(&(i - 1)).cloned()
         };
         let input = match &decl.from {
-            Some(r) => l.resolve(r).and_then(|h| l.single(h, r)),
+            Some(r) => l.resolve(r).and_then(|h| l.single(h, r)).map(Some),
             None => match default_in {
-                Some(Handle::One(n)) => Some(n),
-                Some(Handle::Many(_)) | None if needs_input(&decl.op.expr) => {
-                    l.diags.push(
-                        Diagnostic::error(
-                            Code::E0214,
-                            decl.name.span,
-                            format!("node `{}` has no input", decl.name.text),
-                        )
-                        .with_label("which node does this read?")
-                        .with_help(if i == 0 {
-                            "the spec has several inputs: add `from: <input>`".to_string()
-                        } else {
-                            "the previous node has several outputs: add `from: <node>.<output>`".to_string()
-                        }),
-                    );
-                    None
-                }
-                _ => None,
+                Some(Handle::One(n)) => Ok(Some(n)),
+                Some(Handle::Many(_)) | None if needs_input(&decl.op.expr) => Err(l.err(no_input(
+                    decl.name.span,
+                    &format!("node `{}`", decl.name.text),
+                    if i == 0 {
+                        "the spec has several inputs: add `from: <input>`"
+                    } else {
+                        "the previous node has several outputs: add `from: <node>.<output>`"
+                    },
+                ))),
+                _ => Ok(None),
             },
         };
-        if input.is_none() && needs_input(&decl.op.expr) {
+        if let Err(e) = input {
+            l.failed.insert(decl.name.text.clone(), e);
             continue;
         }
         let env = HashMap::new();
@@ -114,7 +104,10 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
             &decl.name.text,
             0,
         );
-        if let Some(h) = h {
+        if let Err(e) = h {
+            l.failed.insert(decl.name.text.clone(), e);
+        }
+        if let Ok(h) = h {
             if let Handle::One(n) = h {
                 if l.g[n].name.starts_with(&format!("{}.", decl.name.text)) || l.g[n].name == decl.name.text {
                     l.g[n].name = decl.name.text.clone();
@@ -197,14 +190,18 @@ fn unused_warnings(spec: &ast::Spec, g: &mut Graph, names: &HashMap<String, Hand
 
 /// The lowering state: the graph built so far, names, diagnostics.
 pub(crate) struct Lower<'s> {
-    spec: &'s ast::Spec,
-    g: DiGraph<Node, u32>,
+    pub(crate) spec: &'s ast::Spec,
+    pub(crate) g: DiGraph<Node, u32>,
     pub(crate) diags: Vec<Diagnostic>,
-    names: HashMap<String, Handle>,
-    symbols: Vec<Symbol>,
-    budget_reported: bool,
+    pub(crate) names: HashMap<String, Handle>,
+    pub(crate) symbols: Vec<Symbol>,
+    /// The E0215 report once the op budget is spent (later additions fail with it).
+    pub(crate) budget: Option<Reported>,
+    /// Names that failed to lower or to be declared, with the proof of their report (a
+    /// reference to one fails with it).
+    pub(crate) failed: HashMap<String, Reported>,
     /// Inputs of the enclosing `skip`/`residual` bodies, innermost last (`match: skip`).
-    skip_inputs: Vec<NodeIndex>,
+    pub(crate) skip_inputs: Vec<NodeIndex>,
 }
 
 /// Checks that a name can become a Rust identifier.
@@ -222,27 +219,34 @@ pub fn check_ident(name: &str, span: Span, what: &str) -> Option<Diagnostic> {
 }
 
 impl<'s> Lower<'s> {
-    fn add(
+    /// Reports `d`; the returned proof is the `Err` of a failed lowering.
+    pub(crate) fn err(&mut self, d: Diagnostic) -> Reported {
+        Reported::push(&mut self.diags, d)
+    }
+
+    pub(crate) fn add(
         &mut self,
         name: String,
         op: Op,
         inputs: Vec<NodeIndex>,
         span: Span,
         param: Option<String>,
-    ) -> Option<NodeIndex> {
+    ) -> Checked<NodeIndex> {
         if self.g.node_count() >= MAX_IR_NODES {
-            if !std::mem::replace(&mut self.budget_reported, true) {
-                self.diags.push(
-                    Diagnostic::error(
-                        Code::E0215,
-                        span,
-                        format!("the spec expands to more than {MAX_IR_NODES} ops"),
-                    )
-                    .with_label("expansion stops here")
-                    .with_help("reduce block repeats or levels"),
-                );
+            if let Some(r) = self.budget {
+                return Err(r);
             }
-            return None;
+            let r = self.err(
+                Diagnostic::error(
+                    Code::E0215,
+                    span,
+                    format!("the spec expands to more than {MAX_IR_NODES} ops"),
+                )
+                .with_label("expansion stops here")
+                .with_help("reduce block repeats or levels"),
+            );
+            self.budget = Some(r);
+            return Err(r);
         }
         let idx = self.g.add_node(Node {
             name,
@@ -254,7 +258,7 @@ impl<'s> Lower<'s> {
         for (slot, i) in inputs.iter().enumerate() {
             self.g.add_edge(*i, idx, slot as u32);
         }
-        Some(idx)
+        Ok(idx)
     }
 
     /// The id of size symbol `name`: a declared one, or (when the spec declares none) a new one.
@@ -425,7 +429,7 @@ impl<'s> Lower<'s> {
                 channels: inp.channels,
                 size: [h, w],
             });
-            if let Some(n) = self.add(inp.name.text.clone(), op, vec![], inp.name.span, None) {
+            if let Ok(n) = self.add(inp.name.text.clone(), op, vec![], inp.name.span, None) {
                 self.names.insert(inp.name.text.clone(), Handle::One(n));
                 out.push(n);
             }
@@ -568,7 +572,7 @@ impl<'s> Lower<'s> {
                     let dym = (self.diags.len() < crate::diag::MAX_RENDERED)
                         .then(|| ast::suggest(&r.node, cands))
                         .flatten();
-                    self.diags.push(
+                    let e = self.err(
                         Diagnostic::error(Code::E0201, r.span, format!("no node or input is named `{}`", r.node))
                             .with_label("unknown name")
                             .with_help(match dym {
@@ -576,6 +580,7 @@ impl<'s> Lower<'s> {
                                 None => "refer to an input or a node declared under `nodes`".to_string(),
                             }),
                     );
+                    self.failed.insert(n.name.text.clone(), e);
                 }
             }
         }
@@ -636,56 +641,61 @@ impl<'s> Lower<'s> {
                         );
                     }
                 }
-                self.diags.push(d);
+                let e = self.err(d);
+                for &i in &stuck {
+                    self.failed.entry(spec.nodes[i].name.text.clone()).or_insert(e);
+                }
             }
         }
         order.retain(|i| !bad.contains(i));
         order
     }
 
-    fn resolve(&mut self, r: &Ref) -> Option<Handle> {
+    fn resolve(&mut self, r: &Ref) -> Checked<Handle> {
         let Some(h) = self.names.get(&r.node).cloned() else {
             // unknown names were reported by decl_order; a name that failed to lower reported its own error
-            return None;
+            return Err(match self.failed.get(&r.node) {
+                Some(e) => *e,
+                None => self.err(crate::diag::internal(
+                    r.span,
+                    &format!("`{}` is neither lowered nor reported", r.node),
+                )),
+            });
         };
         match (&h, &r.sub) {
-            (_, None) => Some(h),
+            (_, None) => Ok(h),
             (Handle::Many(v), Some(s)) => match v.iter().find(|(n, _)| n == s) {
-                Some((_, n)) => Some(Handle::One(*n)),
+                Some((_, n)) => Ok(Handle::One(*n)),
                 None => {
                     let subs: Vec<&str> = v.iter().map(|(n, _)| n.as_str()).collect();
-                    self.diags.push(
+                    Err(self.err(
                         Diagnostic::error(Code::E0209, r.span, format!("`{}` has no output `{s}`", r.node))
                             .with_label("unknown output")
                             .with_help(match ast::suggest(s, subs.iter().copied()) {
                                 Some(x) => format!("did you mean `{}.{x}`?", r.node),
                                 None => format!("its outputs are: {}", subs.join(", ")),
                             }),
-                    );
-                    None
+                    ))
                 }
             },
-            (Handle::One(_), Some(s)) => {
-                self.diags.push(
-                    Diagnostic::error(
-                        Code::E0209,
-                        r.span,
-                        format!("`{}` has a single output, not `{s}`", r.node),
-                    )
-                    .with_label("not a multi-output node")
-                    .with_help(format!("refer to it as `{}`", r.node)),
-                );
-                None
-            }
+            (Handle::One(_), Some(s)) => Err(self.err(
+                Diagnostic::error(
+                    Code::E0209,
+                    r.span,
+                    format!("`{}` has a single output, not `{s}`", r.node),
+                )
+                .with_label("not a multi-output node")
+                .with_help(format!("refer to it as `{}`", r.node)),
+            )),
         }
     }
 
-    fn single(&mut self, h: Handle, r: &Ref) -> Option<NodeIndex> {
+    fn single(&mut self, h: Handle, r: &Ref) -> Checked<NodeIndex> {
         match h {
-            Handle::One(n) => Some(n),
+            Handle::One(n) => Ok(n),
             Handle::Many(v) => {
                 let subs: Vec<String> = v.iter().map(|(s, _)| format!("{}.{s}", r.node)).collect();
-                self.diags.push(
+                Err(self.err(
                     Diagnostic::error(
                         Code::E0209,
                         r.span,
@@ -693,10 +703,20 @@ impl<'s> Lower<'s> {
                     )
                     .with_label("ambiguous")
                     .with_help(format!("pick one of: {}", subs.join(", "))),
-                );
-                None
+                ))
             }
         }
+    }
+
+    /// The sequence input of `name`, which needs one: the failure of its `from` if that failed,
+    /// E0214 if it has none.
+    pub(crate) fn need_input(
+        &mut self,
+        input: Checked<Option<NodeIndex>>,
+        span: Span,
+        what: &str,
+    ) -> Checked<NodeIndex> {
+        input?.ok_or_else(|| self.err(no_input(span, what, "add `from: <node>` to say which node it reads")))
     }
 
     /// The input of the innermost enclosing `skip`/`residual` (`match: skip`).
@@ -711,25 +731,16 @@ impl<'s> Lower<'s> {
 
     /// An `eps` the runtime can use: finite, not negative, and a finite `f32` (it computes in
     /// `f32`); else E0226 at `span`.
-    pub(crate) fn check_eps(&mut self, eps: f64, span: Span) -> Option<()> {
-        if eps.is_finite() && eps >= 0.0 && (eps as f32).is_finite() {
-            return Some(());
-        }
-        self.diags.push(
-            Diagnostic::error(Code::E0226, span, format!("eps {eps:?} is not a usable 32-bit float"))
-                .with_label("eps out of range")
-                .with_help("the runtime computes in f32: use an eps between 0 and 3.4e38, such as 1e-5"),
-        );
-        None
-    }
-
-    /// The IR op of a `cna`'s norm: `None` for no norm, `Some(None)` for a bad eps or groups
-    /// (reported).
-    fn norm_op(&mut self, norm: Norm, span: Span) -> Option<Option<Op>> {
-        match norm {
+    /// The IR op of a `cna`'s norm (`None` for no norm), its eps and groups checked.
+    pub(crate) fn norm_op(&mut self, norm: Norm, span: Span) -> Checked<Option<Op>> {
+        Ok(match norm {
             Norm::None => None,
-            Norm::BatchNorm(eps) => Some(self.check_eps(eps, span).map(|()| Op::BatchNorm(BatchNorm { eps }))),
-            Norm::GroupNorm { groups, eps } => Some(self.check_eps(eps, span).and_then(|()| {
+            Norm::BatchNorm(eps) => {
+                self.check_eps(eps, span)?;
+                Some(Op::BatchNorm(crate::ops::norm::BatchNorm { eps }))
+            }
+            Norm::GroupNorm { groups, eps } => {
+                self.check_eps(eps, span)?;
                 let g = self.eval_pos(
                     &crate::ast::Int::lit(groups, span),
                     &Env::default(),
@@ -737,32 +748,43 @@ impl<'s> Lower<'s> {
                     1,
                 )?;
                 Some(Op::GroupNorm(crate::ops::norm::GroupNorm { groups: g, eps }))
-            })),
-        }
+            }
+        })
     }
 
-    pub(crate) fn resolve_one(&mut self, r: &Ref) -> Option<NodeIndex> {
+    pub(crate) fn check_eps(&mut self, eps: f64, span: Span) -> Checked<()> {
+        if eps.is_finite() && eps >= 0.0 && (eps as f32).is_finite() {
+            return Ok(());
+        }
+        Err(self.err(
+            Diagnostic::error(Code::E0226, span, format!("eps {eps:?} is not a usable 32-bit float"))
+                .with_label("eps out of range")
+                .with_help("the runtime computes in f32: use an eps between 0 and 3.4e38, such as 1e-5"),
+        ))
+    }
+
+    pub(crate) fn resolve_one(&mut self, r: &Ref) -> Checked<NodeIndex> {
         let h = self.resolve(r)?;
         self.single(h, r)
     }
 
     /// Resolves a list of refs; a multi-output ref without a sub expands to all its outputs.
-    pub(crate) fn resolve_many(&mut self, refs: &[Ref]) -> Option<Vec<(String, NodeIndex)>> {
+    pub(crate) fn resolve_many(&mut self, refs: &[Ref]) -> Checked<Vec<(String, NodeIndex)>> {
         let mut out = Vec::new();
-        let mut ok = true;
+        let mut failed = None;
         for r in refs {
             match self.resolve(r) {
-                Some(Handle::One(n)) => out.push((r.sub.clone().unwrap_or_else(|| r.node.clone()), n)),
-                Some(Handle::Many(v)) => out.extend(v),
-                None => ok = false,
+                Ok(Handle::One(n)) => out.push((r.sub.clone().unwrap_or_else(|| r.node.clone()), n)),
+                Ok(Handle::Many(v)) => out.extend(v),
+                Err(e) => failed = Some(e),
             }
         }
-        ok.then_some(out)
+        failed.map_or(Ok(out), Err)
     }
 
-    fn eval(&mut self, i: &Int, env: &HashMap<String, i64>) -> Option<i64> {
+    pub(crate) fn eval(&mut self, i: &Int, env: &HashMap<String, i64>) -> Checked<i64> {
         match eval_int(&i.expr, env) {
-            Ok(v) => Some(v),
+            Ok(v) => Ok(v),
             Err(msg) => {
                 let mut d = Diagnostic::error(Code::E0204, i.span, msg).with_label("cannot evaluate");
                 d = if env.is_empty() {
@@ -775,41 +797,38 @@ impl<'s> Lower<'s> {
                         ks.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                     ))
                 };
-                self.diags.push(d);
-                None
+                Err(self.err(d))
             }
         }
     }
 
-    pub(crate) fn eval_pos(&mut self, i: &Int, env: &HashMap<String, i64>, what: &str, min: i64) -> Option<i64> {
+    pub(crate) fn eval_pos(&mut self, i: &Int, env: &HashMap<String, i64>, what: &str, min: i64) -> Checked<i64> {
         let v = self.eval(i, env)?;
         if v > MAX_ATTR {
-            self.diags.push(too_large(i.span, what, v));
-            return None;
+            return Err(self.err(too_large(i.span, what, v)));
         }
         if v < min {
-            self.diags.push(if min == 1 {
+            return Err(self.err(if min == 1 {
                 positive(i.span, what, v)
             } else {
                 non_negative(i.span, what, v)
-            });
-            return None;
+            }));
         }
-        Some(v)
+        Ok(v)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn op(
+    pub(crate) fn op(
         &mut self,
         op: &OpExpr,
         span: Span,
-        input: Option<NodeIndex>,
+        input: Checked<Option<NodeIndex>>,
         env: &HashMap<String, i64>,
         name: &str,
         prefix: &str,
         depth: usize,
-    ) -> Option<Handle> {
-        let one = |n: Option<NodeIndex>| n.map(Handle::One);
+    ) -> Checked<Handle> {
+        let one = |n: Checked<NodeIndex>| n.map(Handle::One);
         match op {
             OpExpr::Prim(args) => {
                 let mut cx = LowerCx {
@@ -822,674 +841,31 @@ impl<'s> Lower<'s> {
                 let param = low.has_params.then(|| prefix.to_string());
                 one(self.add(name.into(), low.op, low.inputs, span, param))
             }
-            OpExpr::Cna(c) => {
-                let norm = c.norm.or(self.spec.defaults.norm).unwrap_or(Norm::BatchNorm(1e-5));
-                let act = c.act.or(self.spec.defaults.act).unwrap_or(Activation::Relu);
-                let mut conv = c.conv.clone();
-                if conv.bias.is_none() {
-                    conv.bias = Some(norm == Norm::None);
-                }
-                let mut cx = LowerCx {
-                    l: self,
-                    input,
-                    env,
-                    span,
-                };
-                let attrs = crate::ops::conv::lower_args(&conv, true, &mut cx)?;
-                let mut x = self.add(
-                    format!("{name}.0"),
-                    Op::Conv(attrs),
-                    vec![input?],
-                    span,
-                    Some(format!("{prefix}.0")),
-                )?;
-                let mut idx = 1;
-                if let Some(op) = self.norm_op(norm, span) {
-                    x = self.add(
-                        format!("{name}.{idx}"),
-                        op?,
-                        vec![x],
-                        span,
-                        Some(format!("{prefix}.{idx}")),
-                    )?;
-                    idx += 1;
-                }
-                if act != Activation::Identity {
-                    x = self.add(format!("{name}.{idx}"), Op::Act(Act(act)), vec![x], span, None)?;
-                }
-                one(Some(x))
+            OpExpr::Cna(c) => self.cna(c, span, input, env, name, prefix, depth),
+            OpExpr::Seq(items) => {
+                let x = self.need_input(input, span, &format!("`{name}`"))?;
+                self.seq(items, x, env, name, prefix, depth)
             }
-            OpExpr::Seq(items) => self.seq(items, input?, env, name, prefix, depth),
-            OpExpr::Skip(items) | OpExpr::Residual(items) => {
-                let x = input?;
-                self.skip_inputs.push(x);
-                let y = self.seq(items, x, env, name, prefix, depth);
-                self.skip_inputs.pop();
-                let Handle::One(y) = y? else {
-                    return None;
-                };
-                let o = if matches!(op, OpExpr::Skip(_)) {
-                    Op::Concat(Concat)
-                } else {
-                    Op::Add(Add)
-                };
-                one(self.add(format!("{name}.out"), o, vec![x, y], span, None))
-            }
-            OpExpr::Call(bname, args) => {
-                if depth >= MAX_CALL_DEPTH {
-                    self.diags.push(
-                        Diagnostic::error(
-                            Code::E0208,
-                            bname.span,
-                            format!("block `{}` nests deeper than {MAX_CALL_DEPTH} calls", bname.text),
-                        )
-                        .with_label("too deep")
-                        .with_help("a block may not call itself, directly or through other blocks"),
-                    );
-                    return None;
-                }
-                let block = self.spec.blocks.iter().find(|b| b.name.text == bname.text)?;
-                let mut new_env = HashMap::new();
-                let mut ok = true;
-                for (an, av) in args {
-                    if !block.params.iter().any(|p| p.text == an.text) {
-                        let dym = ast::suggest(&an.text, block.params.iter().map(|p| p.text.as_str()));
-                        self.diags.push(
-                            Diagnostic::error(
-                                Code::E0207,
-                                an.span,
-                                format!("block `{}` has no parameter `{}`", bname.text, an.text),
-                            )
-                            .with_label("unknown parameter")
-                            .with_help(match dym {
-                                Some(s) => format!("did you mean `{s}`?"),
-                                None => format!(
-                                    "its parameters are: {}",
-                                    block
-                                        .params
-                                        .iter()
-                                        .map(|p| p.text.as_str())
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ),
-                            }),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    if let Some(v) = self.eval(av, env) {
-                        new_env.insert(an.text.clone(), v);
-                    } else {
-                        ok = false;
-                    }
-                }
-                for p in &block.params {
-                    if !args.iter().any(|(a, _)| a.text == p.text) {
-                        self.diags.push(
-                            Diagnostic::error(
-                                Code::E0206,
-                                bname.span,
-                                format!("block `{}` needs argument `{}`", bname.text, p.text),
-                            )
-                            .with_label("missing argument")
-                            .with_secondary(p.span, "declared here")
-                            .with_help(format!("pass it: `{}: {{{}: …}}`", bname.text, p.text)),
-                        );
-                        ok = false;
-                    }
-                }
-                if !ok {
-                    return None;
-                }
-                let body = block.body.clone();
-                self.seq(&body, input?, &new_env, name, prefix, depth + 1)
-            }
+            OpExpr::Skip(items) | OpExpr::Residual(items) => self.skip(
+                items,
+                matches!(op, OpExpr::Residual(_)),
+                span,
+                input,
+                env,
+                name,
+                prefix,
+                depth,
+            ),
+            OpExpr::Call(bname, args) => self.call(bname, args, span, input, env, name, prefix, depth),
             OpExpr::Pyramid(p) => self.pyramid(p, env, name, prefix),
-            OpExpr::Head(on, body) => {
-                let targets = self.resolve_many(on)?;
-                let mut outs = Vec::new();
-                for (sub, t) in targets {
-                    let h = self.seq(body, t, env, &format!("{name}.{sub}"), prefix, depth)?;
-                    if let Handle::One(n) = h {
-                        outs.push((sub, n));
-                    }
-                }
-                Some(Handle::Many(outs))
-            }
+            OpExpr::Head(on, body) => self.head(on, body, span, input, env, name, prefix, depth),
             OpExpr::ResNet { depth: d, width } => {
                 let d = self.eval(d, env)?;
                 let w = self.eval_pos(width, env, "the ResNet width", 1)?;
-                self.resnet(d, w, span, input?, name, prefix)
+                let x = self.need_input(input, span, &format!("`{name}`"))?;
+                self.resnet(d, w, span, x, name, prefix)
             }
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn seq(
-        &mut self,
-        items: &[ast::Op],
-        x: NodeIndex,
-        env: &HashMap<String, i64>,
-        name: &str,
-        prefix: &str,
-        depth: usize,
-    ) -> Option<Handle> {
-        let mut cur = x;
-        for (i, it) in items.iter().enumerate() {
-            let sp = &it.span;
-            match self.op(
-                &it.expr,
-                *sp,
-                Some(cur),
-                env,
-                &format!("{name}.{i}"),
-                &join(prefix, &i.to_string()),
-                depth,
-            )? {
-                Handle::One(n) => cur = n,
-                Handle::Many(_) => {
-                    self.diags.push(
-                        Diagnostic::error(Code::E0218, *sp, "a multi-output op cannot be a step of a sequence")
-                            .with_label("has several outputs")
-                            .with_help("declare it as its own node and refer to one output"),
-                    );
-                    return None;
-                }
-            }
-        }
-        Some(Handle::One(cur))
-    }
-
-    fn resnet(&mut self, depth: i64, width: i64, span: Span, x: NodeIndex, name: &str, prefix: &str) -> Option<Handle> {
-        let (blocks, bottleneck) = match depth {
-            18 => ([2, 2, 2, 2], false),
-            34 => ([3, 4, 6, 3], false),
-            50 => ([3, 4, 6, 3], true),
-            _ => {
-                self.diags.push(
-                    Diagnostic::error(Code::E0221, span, format!("there is no ResNet-{depth} preset"))
-                        .with_label("unknown depth")
-                        .with_help("ResNet presets: depth 18, 34 or 50"),
-                );
-                return None;
-            }
-        };
-        let b = Builder {
-            name: name.to_string(),
-            prefix: prefix.to_string(),
-            span,
-        };
-        let x = self.pconv(&b, "conv1", x, width, 7, 2, 3, false)?;
-        let x = self.bn(&b, "bn1", x)?;
-        let stem = self.add(
-            format!("{name}.relu"),
-            Op::Act(Act(Activation::Relu)),
-            vec![x],
-            span,
-            None,
-        )?;
-        let pool = Pool {
-            kernel: [3, 3],
-            stride: [2, 2],
-            padding: [1, 1],
-            dilation: [1, 1],
-            ceil_mode: false,
-            count_include_pad: true,
-            explicit_pad: None,
-        };
-        let mut x = self.add(
-            format!("{name}.maxpool"),
-            Op::MaxPool(MaxPool(pool)),
-            vec![stem],
-            span,
-            None,
-        )?;
-        let mut outs = vec![("stem".to_string(), stem)];
-        let expansion = if bottleneck { 4 } else { 1 };
-        let mut inplanes = width;
-        for (li, &nb) in blocks.iter().enumerate() {
-            let planes = width.checked_mul(1 << li)?;
-            for bi in 0..nb {
-                let stride = if li > 0 && bi == 0 { 2 } else { 1 };
-                let bb = b.sub(&format!("layer{}.{bi}", li + 1));
-                let identity = x;
-                let mut y;
-                if bottleneck {
-                    y = self.pconv(&bb, "conv1", x, planes, 1, 1, 0, false)?;
-                    y = self.bn(&bb, "bn1", y)?;
-                    y = self.add(
-                        format!("{}.relu1", bb.name),
-                        Op::Act(Act(Activation::Relu)),
-                        vec![y],
-                        span,
-                        None,
-                    )?;
-                    y = self.pconv(&bb, "conv2", y, planes, 3, stride, 1, false)?;
-                    y = self.bn(&bb, "bn2", y)?;
-                    y = self.add(
-                        format!("{}.relu2", bb.name),
-                        Op::Act(Act(Activation::Relu)),
-                        vec![y],
-                        span,
-                        None,
-                    )?;
-                    y = self.pconv(&bb, "conv3", y, planes * 4, 1, 1, 0, false)?;
-                    y = self.bn(&bb, "bn3", y)?;
-                } else {
-                    y = self.pconv(&bb, "conv1", x, planes, 3, stride, 1, false)?;
-                    y = self.bn(&bb, "bn1", y)?;
-                    y = self.add(
-                        format!("{}.relu1", bb.name),
-                        Op::Act(Act(Activation::Relu)),
-                        vec![y],
-                        span,
-                        None,
-                    )?;
-                    y = self.pconv(&bb, "conv2", y, planes, 3, 1, 1, false)?;
-                    y = self.bn(&bb, "bn2", y)?;
-                }
-                let short = if stride != 1 || inplanes != planes * expansion {
-                    let d = self.pconv(&bb, "downsample.0", identity, planes * expansion, 1, stride, 0, false)?;
-                    self.bn(&bb, "downsample.1", d)?
-                } else {
-                    identity
-                };
-                let s = self.add(format!("{}.add", bb.name), Op::Add(Add), vec![y, short], span, None)?;
-                x = self.add(
-                    format!("{}.out", bb.name),
-                    Op::Act(Act(Activation::Relu)),
-                    vec![s],
-                    span,
-                    None,
-                )?;
-                inplanes = planes * expansion;
-            }
-            outs.push((format!("c{}", li + 2), x));
-        }
-        Some(Handle::Many(outs))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn pconv(
-        &mut self,
-        b: &Builder,
-        part: &str,
-        x: NodeIndex,
-        out: i64,
-        k: i64,
-        s: i64,
-        p: i64,
-        bias: bool,
-    ) -> Option<NodeIndex> {
-        let conv = Conv {
-            out,
-            kernel: [k, k],
-            stride: [s, s],
-            padding: [p; 4],
-            dilation: [1, 1],
-            groups: 1,
-            bias,
-            mode: PaddingMode::Zeros,
-        };
-        self.add(
-            format!("{}.{part}", b.name),
-            Op::Conv(conv),
-            vec![x],
-            b.span,
-            Some(join(&b.prefix, part)),
-        )
-    }
-
-    fn bn(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Option<NodeIndex> {
-        self.add(
-            format!("{}.{part}", b.name),
-            Op::BatchNorm(BatchNorm { eps: 1e-5 }),
-            vec![x],
-            b.span,
-            Some(join(&b.prefix, part)),
-        )
-    }
-
-    /// A lateral/smoothing conv of a generator: `conv` (bias) or `cna` (spec defaults), as a
-    /// torchvision `Conv2dNormActivation` whose conv is child `0`.
-    #[allow(clippy::too_many_arguments)]
-    fn gconv(
-        &mut self,
-        b: &Builder,
-        part: &str,
-        kind: ConvKind,
-        x: NodeIndex,
-        out: i64,
-        k: i64,
-        s: i64,
-    ) -> Option<NodeIndex> {
-        let p = (k - 1) / 2;
-        let bb = b.sub(part);
-        match kind {
-            ConvKind::None => Some(x),
-            ConvKind::Conv => self.pconv(&bb, "0", x, out, k, s, p, true),
-            ConvKind::Cna => {
-                let norm = self.spec.defaults.norm.unwrap_or(Norm::BatchNorm(1e-5));
-                let act = self.spec.defaults.act.unwrap_or(Activation::Relu);
-                let mut y = self.pconv(&bb, "0", x, out, k, s, p, norm == Norm::None)?;
-                let mut i = 1;
-                if let Some(op) = self.norm_op(norm, b.span) {
-                    y = self.add(
-                        format!("{}.1", bb.name),
-                        op?,
-                        vec![y],
-                        b.span,
-                        Some(join(&bb.prefix, "1")),
-                    )?;
-                    i = 2;
-                }
-                if act != Activation::Identity {
-                    y = self.add(format!("{}.{i}", bb.name), Op::Act(Act(act)), vec![y], b.span, None)?;
-                }
-                Some(y)
-            }
-        }
-    }
-
-    fn resize(
-        &mut self,
-        b: &Builder,
-        part: &str,
-        x: NodeIndex,
-        like: NodeIndex,
-        scale: Option<f64>,
-    ) -> Option<NodeIndex> {
-        let (sc, ins) = match scale.filter(|v| v.is_finite() && *v > 0.0 && *v < 1e6) {
-            Some(f) => (Some([f, f]), vec![x]),
-            None if scale.is_some() => {
-                self.diags.push(
-                    Diagnostic::error(Code::E0213, b.span, "the pyramid's `upsample` scale is not supported")
-                        .with_label("bad scale")
-                        .with_help("use `upsample: match` (torchvision) or a scale like 2"),
-                );
-                return None;
-            }
-            None => (None, vec![x, like]),
-        };
-        self.add(
-            format!("{}.{part}", b.name),
-            Op::Upsample(Upsample {
-                bilinear: false,
-                align_corners: false,
-                scale: sc,
-            }),
-            ins,
-            b.span,
-            None,
-        )
-    }
-
-    fn merge(&mut self, b: &Builder, part: &str, concat: bool, ins: Vec<NodeIndex>) -> Option<NodeIndex> {
-        self.add(
-            format!("{}.{part}", b.name),
-            if concat { Op::Concat(Concat) } else { Op::Add(Add) },
-            ins,
-            b.span,
-            None,
-        )
-    }
-
-    fn pyramid(
-        &mut self,
-        p: &ast::PyramidArgs,
-        env: &HashMap<String, i64>,
-        name: &str,
-        prefix: &str,
-    ) -> Option<Handle> {
-        let xs: Vec<NodeIndex> = self.resolve_many(&p.inputs)?.into_iter().map(|(_, n)| n).collect();
-        let width = self.eval_pos(&p.width, env, "the pyramid width", 1)?;
-        let n = xs.len();
-        if n < 2 {
-            self.diags.push(
-                Diagnostic::error(
-                    Code::E0222,
-                    p.span,
-                    format!("a pyramid needs at least two input levels, found {n}"),
-                )
-                .with_label("too few levels")
-                .with_help("list backbone levels finest first: `in: [c3, c4, c5]`"),
-            );
-            return None;
-        }
-        let levels: Vec<i64> = if p.levels.is_empty() {
-            let digits: Option<Vec<i64>> = p
-                .inputs
-                .iter()
-                .map(|r| trailing_number(r.sub.as_deref().unwrap_or(&r.node)))
-                .collect();
-            match digits {
-                Some(d) if d.len() == n && d.windows(2).all(|w| w[1] == w[0] + 1) => d,
-                _ => (0..n as i64).collect(),
-            }
-        } else {
-            p.levels.clone()
-        };
-        if levels.len() != n {
-            self.diags.push(
-                Diagnostic::error(
-                    Code::E0222,
-                    p.span,
-                    format!("`levels` has {} entries for {n} inputs", levels.len()),
-                )
-                .with_label("one level number per input")
-                .with_help("e.g. `in: [c3, c4, c5]` with `levels: [3, 4, 5]`"),
-            );
-            return None;
-        }
-        if p.concat && p.smooth == ConvKind::None {
-            self.diags.push(
-                Diagnostic::error(
-                    Code::E0223,
-                    p.span,
-                    "`merge: concat` needs a smoothing conv to bring channels back to `width`",
-                )
-                .with_label("smooth: none")
-                .with_help("use `smooth: conv` or `smooth: cna` with `merge: concat`"),
-            );
-            return None;
-        }
-        let b = Builder {
-            name: name.to_string(),
-            prefix: prefix.to_string(),
-            span: p.span,
-        };
-        let mut outs: Vec<NodeIndex> = match p.kind {
-            PyramidKind::Fpn | PyramidKind::Panet => self.top_down(&b, p, &xs, width)?,
-            PyramidKind::Bifpn => self.bifpn(&b, p, &xs, width, env)?,
-        };
-        if p.kind == PyramidKind::Panet {
-            let mut ns = vec![outs[0]];
-            for i in 1..n {
-                let d = self.gconv(
-                    &b,
-                    &format!("downsample_blocks.{}", i - 1),
-                    if p.smooth == ConvKind::None {
-                        ConvKind::Conv
-                    } else {
-                        p.smooth
-                    },
-                    ns[i - 1],
-                    width,
-                    3,
-                    2,
-                )?;
-                let m = self.merge(&b, &format!("bottom_up.{}", i - 1), p.concat, vec![d, outs[i]])?;
-                let kind = if p.smooth == ConvKind::None {
-                    ConvKind::Conv
-                } else {
-                    p.smooth
-                };
-                ns.push(self.gconv(&b, &format!("pan_blocks.{}", i - 1), kind, m, width, 3, 1)?);
-            }
-            outs = ns;
-        }
-        let mut named: Vec<(String, NodeIndex)> =
-            levels.iter().zip(&outs).map(|(l, o)| (format!("p{l}"), *o)).collect();
-        let top = levels[n - 1];
-        match p.extra {
-            Extra::None => {}
-            Extra::MaxPool => {
-                let pool = Pool {
-                    kernel: [1, 1],
-                    stride: [2, 2],
-                    padding: [0, 0],
-                    dilation: [1, 1],
-                    ceil_mode: false,
-                    count_include_pad: true,
-                    explicit_pad: None,
-                };
-                let e = self.add(
-                    format!("{name}.pool"),
-                    Op::MaxPool(MaxPool(pool)),
-                    vec![outs[n - 1]],
-                    p.span,
-                    None,
-                )?;
-                named.push((format!("p{}", top + 1), e));
-            }
-            Extra::P6P7 { from_p5 } => {
-                let src = if from_p5 { outs[n - 1] } else { xs[n - 1] };
-                let eb = b.sub("extra_blocks");
-                let p6 = self.pconv(&eb, "p6", src, width, 3, 2, 1, true)?;
-                let r = self.add(
-                    format!("{name}.extra_blocks.relu"),
-                    Op::Act(Act(Activation::Relu)),
-                    vec![p6],
-                    p.span,
-                    None,
-                )?;
-                let p7 = self.pconv(&eb, "p7", r, width, 3, 2, 1, true)?;
-                named.push((format!("p{}", top + 1), p6));
-                named.push((format!("p{}", top + 2), p7));
-            }
-        }
-        Some(Handle::Many(named))
-    }
-
-    /// torchvision `FeaturePyramidNetwork.forward`.
-    fn top_down(&mut self, b: &Builder, p: &ast::PyramidArgs, xs: &[NodeIndex], width: i64) -> Option<Vec<NodeIndex>> {
-        let n = xs.len();
-        let mut results = vec![NodeIndex::end(); n];
-        let mut last = self.gconv(b, &format!("inner_blocks.{}", n - 1), p.lateral, xs[n - 1], width, 1, 1)?;
-        results[n - 1] = self.gconv(b, &format!("layer_blocks.{}", n - 1), p.smooth, last, width, 3, 1)?;
-        if p.concat {
-            last = results[n - 1];
-        }
-        for idx in (0..n - 1).rev() {
-            let lat = self.gconv(b, &format!("inner_blocks.{idx}"), p.lateral, xs[idx], width, 1, 1)?;
-            let up = self.resize(b, &format!("top_down.{idx}"), last, lat, p.upsample)?;
-            let m = self.merge(b, &format!("merge.{idx}"), p.concat, vec![lat, up])?;
-            results[idx] = self.gconv(b, &format!("layer_blocks.{idx}"), p.smooth, m, width, 3, 1)?;
-            last = if p.concat { results[idx] } else { m };
-        }
-        Some(results)
-    }
-
-    /// EfficientDet BiFPN: lateral 1×1 projections, then `repeats` cells of a weighted top-down
-    /// and bottom-up pass; each fused node is fuse → SiLU → depthwise 3×3 → pointwise 1×1 → BN.
-    fn bifpn(
-        &mut self,
-        b: &Builder,
-        p: &ast::PyramidArgs,
-        xs: &[NodeIndex],
-        width: i64,
-        env: &HashMap<String, i64>,
-    ) -> Option<Vec<NodeIndex>> {
-        let n = xs.len();
-        let repeats = self.eval_pos(&p.repeats, env, "`repeats`", 1)?;
-        let mut ps = Vec::new();
-        for (i, &x) in xs.iter().enumerate() {
-            ps.push(self.gconv(
-                b,
-                &format!("lateral.{i}"),
-                if p.lateral == ConvKind::None {
-                    ConvKind::Conv
-                } else {
-                    p.lateral
-                },
-                x,
-                width,
-                1,
-                1,
-            )?);
-        }
-        for r in 0..repeats {
-            let cell = b.sub(&format!("cells.{r}"));
-            let mut td = ps.clone();
-            for i in (0..n - 1).rev() {
-                let up = self.resize(&cell, &format!("td_up.{i}"), td[i + 1], ps[i], p.upsample)?;
-                td[i] = self.fused(&cell, &format!("td.{i}"), vec![ps[i], up], width, p.eps)?;
-            }
-            let mut out = td.clone();
-            for i in 1..n {
-                let pool = Pool {
-                    kernel: [3, 3],
-                    stride: [2, 2],
-                    padding: [1, 1],
-                    dilation: [1, 1],
-                    ceil_mode: false,
-                    count_include_pad: true,
-                    explicit_pad: None,
-                };
-                let down = self.add(
-                    format!("{}.down.{i}", cell.name),
-                    Op::MaxPool(MaxPool(pool)),
-                    vec![out[i - 1]],
-                    b.span,
-                    None,
-                )?;
-                let ins = if i == n - 1 {
-                    vec![ps[i], down]
-                } else {
-                    vec![ps[i], td[i], down]
-                };
-                out[i] = self.fused(&cell, &format!("out.{i}"), ins, width, p.eps)?;
-            }
-            ps = out;
-        }
-        Some(ps)
-    }
-
-    fn fused(&mut self, b: &Builder, part: &str, ins: Vec<NodeIndex>, width: i64, eps: f64) -> Option<NodeIndex> {
-        let bb = b.sub(part);
-        let f = self.add(
-            format!("{}.fuse", bb.name),
-            Op::Fuse(Fuse { eps }),
-            ins,
-            b.span,
-            Some(join(&bb.prefix, "fuse")),
-        )?;
-        let a = self.add(
-            format!("{}.act", bb.name),
-            Op::Act(Act(Activation::Silu)),
-            vec![f],
-            b.span,
-            None,
-        )?;
-        let dw = Conv {
-            out: width,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1; 4],
-            dilation: [1, 1],
-            groups: width,
-            bias: false,
-            mode: PaddingMode::Zeros,
-        };
-        let d = self.add(
-            format!("{}.dw", bb.name),
-            Op::Conv(dw),
-            vec![a],
-            b.span,
-            Some(join(&bb.prefix, "dw")),
-        )?;
-        let pw = self.pconv(&bb, "pw", d, width, 1, 1, 0, true)?;
-        self.bn(&bb, "bn", pw)
     }
 
     fn outputs(&mut self) -> Vec<Output> {
@@ -1521,7 +897,7 @@ impl<'s> Lower<'s> {
                 }
                 continue;
             }
-            if let Some(n) = self.resolve_one(&o.target) {
+            if let Ok(n) = self.resolve_one(&o.target) {
                 out.push(Output {
                     name: o.name.text.clone(),
                     span: o.name.span,
@@ -1533,28 +909,20 @@ impl<'s> Lower<'s> {
     }
 }
 
-struct Builder {
-    name: String,
-    prefix: String,
-    span: Span,
-}
-
-impl Builder {
-    fn sub(&self, part: &str) -> Builder {
-        Builder {
-            name: format!("{}.{part}", self.name),
-            prefix: join(&self.prefix, part),
-            span: self.span,
-        }
-    }
-}
-
-fn join(prefix: &str, part: &str) -> String {
+/// `prefix.part`, or `part` at the top level: a `state_dict` name.
+pub(crate) fn join(prefix: &str, part: &str) -> String {
     if prefix.is_empty() {
         part.to_string()
     } else {
         format!("{prefix}.{part}")
     }
+}
+
+/// E0214: `name` has no input; `help` says how to give it one.
+fn no_input(span: Span, what: &str, help: &str) -> Diagnostic {
+    Diagnostic::error(Code::E0214, span, format!("{what} has no input"))
+        .with_label("which node does this read?")
+        .with_help(help)
 }
 
 fn positive(span: Span, what: &str, v: i64) -> Diagnostic {
@@ -1571,7 +939,7 @@ fn duplicate(span: Span, first: Span, message: String, labels: [&str; 2], help: 
         .with_help(help)
 }
 
-fn too_large(span: Span, what: &str, v: i64) -> Diagnostic {
+pub(crate) fn too_large(span: Span, what: &str, v: i64) -> Diagnostic {
     Diagnostic::error(Code::E0310, span, format!("{what} {v} is too large"))
         .with_label("too large")
         .with_help(format!(
@@ -1585,7 +953,7 @@ fn non_negative(span: Span, what: &str, v: i64) -> Diagnostic {
         .with_help("use 0 or more")
 }
 
-fn trailing_number(s: &str) -> Option<i64> {
+pub(crate) fn trailing_number(s: &str) -> Option<i64> {
     let digits: String = s
         .chars()
         .rev()

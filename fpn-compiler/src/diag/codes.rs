@@ -59,7 +59,7 @@ codes! {
     E0009 => (r#"The file is not UTF-8 (points at the first bad byte)."#, r#"Save the spec as UTF-8 text; check it is not a binary file."#),
     E0010 => (r#"Syntax error inside an `fpn! { … }` macro invocation."#, r#"Fix the token layout the message names (e.g. a missing `,`)."#),
     // Reading the spec (keys, types, ops)
-    E0100 => (r#"The spec could not be read and no more precise error was found (fallback)."#, r#"Report it as a compiler bug, with the spec."#),
+    E0100 => (r#"Internal compiler error: an invariant of fpn did not hold (a node without its input during inference, …)."#, r#"Report it as a compiler bug, with the spec."#),
     E0101 => (r#"Unknown key in a map (e.g. `kernal` in a `conv`)."#, r#"Use the suggested key (`did you mean …`) or one of the listed keys."#),
     E0102 => (r#"A value has the wrong type (a map where a list is expected, text where a number is, …)."#, r#"Write the type the message names, e.g. `[C, H, W]` for an input, an integer for a stride."#),
     E0103 => (r#"A required key is missing (`out`/`kernel` of a conv, `name`, `inputs`, `nodes`, `outputs`, a block's `body`, …)."#, r#"Add the key."#),

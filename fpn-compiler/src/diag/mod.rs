@@ -13,6 +13,32 @@ use crate::span::{SourceMap, Span};
 use codespan_reporting::diagnostic::{Diagnostic as CsDiag, Label as CsLabel};
 use codespan_reporting::term::{self, termcolor};
 
+/// Proof that an error was reported: the only way to make one is [`Reported::push`], which adds
+/// the error to a list. A pass that fails returns `Err(Reported)` ([`Checked`]), so a failure
+/// without an error to show for it does not compile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a Reported proves an error was pushed; return it as Err"]
+pub struct Reported(());
+
+impl Reported {
+    /// Pushes the error `d` onto `diags` and returns the proof.
+    pub fn push(diags: &mut Vec<Diagnostic>, d: Diagnostic) -> Reported {
+        debug_assert!(d.is_error(), "only errors make a Reported: {}", d.code);
+        diags.push(d);
+        Reported(())
+    }
+}
+
+/// E0100: an invariant of the compiler did not hold (a bug, not a problem of the spec).
+pub fn internal(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::error(Code::E0100, span, format!("internal compiler error: {what}"))
+        .with_label("while compiling this")
+        .with_help("this is a bug in fpn, not in the spec: please report it with the spec")
+}
+
+/// The result of a step that reports its own errors.
+pub type Checked<T> = Result<T, Reported>;
+
 /// How bad a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub enum Severity {

@@ -11,7 +11,7 @@ use quote::quote;
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, type_error, Reader};
 use crate::back::rust::{GResult, StmtCx};
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Checked, Code, Diagnostic};
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
 
@@ -33,26 +33,27 @@ pub const ACTS: &[&str] = &[
 ];
 
 /// An activation given as a value: `relu`, `none`, `{leaky_relu: 0.1}` (`cna`'s `act`).
-pub(crate) fn read_value(r: &mut Reader, v: &Value) -> Option<Activation> {
-    let unknown = |r: &mut Reader, name: &str, span: Span| {
-        let dym = did_you_mean(name, ACTS.iter().copied());
-        r.err(
-            Diagnostic::error(Code::E0109, span, format!("unknown activation `{name}`"))
-                .with_label("not an activation")
-                .with_help(if dym.is_empty() {
-                    format!("activations are: {}", ACTS.join(", "))
-                } else {
-                    dym
-                }),
-        );
-    };
+/// E0109: `name` is not an activation.
+fn unknown(r: &mut Reader, name: &str, span: Span) -> crate::diag::Reported {
+    let dym = did_you_mean(name, ACTS.iter().copied());
+    r.err(
+        Diagnostic::error(Code::E0109, span, format!("unknown activation `{name}`"))
+            .with_label("not an activation")
+            .with_help(if dym.is_empty() {
+                format!("activations are: {}", ACTS.join(", "))
+            } else {
+                dym
+            }),
+    )
+}
+
+pub(crate) fn read_value(r: &mut Reader, v: &Value) -> Checked<Activation> {
     match &v.kind {
-        ValueKind::Str(s) if s == "none" => Some(Activation::Identity),
-        ValueKind::Null => Some(Activation::Identity),
+        ValueKind::Str(s) if s == "none" => Ok(Activation::Identity),
+        ValueKind::Null => Ok(Activation::Identity),
         ValueKind::Str(s) => {
             if !ACTS.contains(&s.as_str()) {
-                unknown(r, s, v.span);
-                return None;
+                return Err(unknown(r, s, v.span));
             }
             let null = Value {
                 kind: ValueKind::Null,
@@ -63,24 +64,20 @@ pub(crate) fn read_value(r: &mut Reader, v: &Value) -> Option<Activation> {
         ValueKind::Map(entries) if entries.len() == 1 => {
             let (k, a) = &entries[0];
             if !ACTS.contains(&k.name.as_str()) {
-                unknown(r, &k.name, k.span);
-                return None;
+                return Err(unknown(r, &k.name, k.span));
             }
             read_named(r, &k.name, a, k.span)
         }
-        _ => {
-            r.err(type_error(
-                v,
-                "an activation like `relu` or `{leaky_relu: 0.1}`",
-                "`act`",
-            ));
-            None
-        }
+        _ => Err(r.err(type_error(
+            v,
+            "an activation like `relu` or `{leaky_relu: 0.1}`",
+            "`act`",
+        ))),
     }
 }
 
 /// The activation `name` with its arguments `v` (only `gelu` and `leaky_relu` take any).
-pub(crate) fn read_named(r: &mut Reader, name: &str, v: &Value, span: Span) -> Option<Activation> {
+pub(crate) fn read_named(r: &mut Reader, name: &str, v: &Value, span: Span) -> Checked<Activation> {
     let null = matches!(v.kind, ValueKind::Null);
     let a = match name {
         "relu" => Activation::Relu,
@@ -103,14 +100,12 @@ pub(crate) fn read_named(r: &mut Reader, name: &str, v: &Value, span: Span) -> O
                     "none" => Activation::Gelu,
                     "tanh" => Activation::GeluTanh,
                     _ => {
-                        r.err(type_error(v, "`none` or `tanh`", "`approximate`"));
-                        return None;
+                        return Err(r.err(type_error(v, "`none` or `tanh`", "`approximate`")));
                     }
                 }
             }
             _ => {
-                r.err(type_error(v, "`{approximate: tanh}` or nothing", "`gelu`"));
-                return None;
+                return Err(r.err(type_error(v, "`{approximate: tanh}` or nothing", "`gelu`")));
             }
         },
         "leaky_relu" => {
@@ -127,13 +122,12 @@ pub(crate) fn read_named(r: &mut Reader, name: &str, v: &Value, span: Span) -> O
                     s
                 }
                 _ => {
-                    r.err(type_error(v, "a slope like `0.1`", "`leaky_relu`"));
-                    return None;
+                    return Err(r.err(type_error(v, "a slope like `0.1`", "`leaky_relu`")));
                 }
             };
             // the runtime computes in f32: a slope that is not a finite f32 is refused here
             if !((slope as f32).is_finite()) {
-                r.err(
+                return Err(r.err(
                     Diagnostic::error(
                         Code::E0226,
                         v.span,
@@ -141,22 +135,20 @@ pub(crate) fn read_named(r: &mut Reader, name: &str, v: &Value, span: Span) -> O
                     )
                     .with_label("out of f32 range")
                     .with_help("use a slope between -3.4e38 and 3.4e38, such as 0.1"),
-                );
-                return None;
+                ));
             }
             Activation::LeakyRelu(slope as f32)
         }
-        _ => return None,
+        _ => return Err(unknown(r, name, span)),
     };
     if !null && !matches!(name, "gelu" | "leaky_relu") {
-        r.err(
+        return Err(r.err(
             Diagnostic::error(Code::E0110, span, format!("`{name}` takes no arguments"))
                 .with_label("no arguments")
                 .with_help(format!("write `{name}` alone")),
-        );
-        return None;
+        ));
     }
-    Some(a)
+    Ok(a)
 }
 
 /// The tokens naming `act` in generated code.
@@ -183,14 +175,14 @@ impl OpDef for Act {
     const KEYWORDS: &'static [&'static str] = ACTS;
     type Args = Activation;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Activation> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<Activation> {
         read_named(r, &key.name, v, key.span)
     }
 
-    fn lower(a: &Activation, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
-        Some(Lowered {
+    fn lower(a: &Activation, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
+        Ok(Lowered {
             op: super::Op::Act(Act(*a)),
-            inputs: vec![cx.input?],
+            inputs: vec![cx.input()?],
             has_params: false,
         })
     }
@@ -199,9 +191,9 @@ impl OpDef for Act {
         "act"
     }
 
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
-        Some(Inferred {
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
+        Ok(Inferred {
             flops: elementwise(&x, 1),
             shape: x,
             params: Vec::new(),

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::ast::{did_you_mean, Int, MapR, Pair, Reader};
 use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
 use crate::span::Span;
@@ -95,28 +95,22 @@ pub(crate) fn read_args<'a>(
     v: &'a Value,
     what: &str,
     cna: bool,
-) -> Option<(ConvArgs, Option<MapR<'a>>)> {
+) -> Checked<(ConvArgs, Option<MapR<'a>>)> {
     let mut m = r.map(v, what)?;
     let out = r.require(&mut m, "out", what).and_then(|o| r.int(o, "`out`"));
     let kernel = r.require(&mut m, "kernel", what).and_then(|k| r.pair(k, "`kernel`"));
     let stride = r.pair_or(&mut m, "stride", 1, what);
     let padding = match m.get("padding") {
-        None => Some(None),
+        None => Ok(None),
         Some(p) => read_padding(r, p).map(Some),
     };
     let dilation = r.pair_or(&mut m, "dilation", 1, what);
     let groups = match m.get("groups") {
         Some(g) => r.int(g, "`groups`"),
-        None => Some(Int::lit(1, m.span)),
+        None => Ok(Int::lit(1, m.span)),
     };
-    let bias = match m.get("bias") {
-        Some(b) => Some(r.boolean(b, "`bias`")?),
-        None => None,
-    };
-    let padding_mode = match m.get("padding_mode") {
-        Some(p) => Some(read_padding_mode(r, p)?),
-        None => None,
-    };
+    let bias = m.get("bias").map(|b| r.boolean(b, "`bias`")).transpose();
+    let padding_mode = m.get("padding_mode").map(|p| read_padding_mode(r, p)).transpose();
     let span = m.span;
     let rest = if cna {
         Some(m)
@@ -124,7 +118,7 @@ pub(crate) fn read_args<'a>(
         r.finish(m, CONV_KEYS, what);
         None
     };
-    Some((
+    Ok((
         ConvArgs {
             out: out?,
             kernel: kernel?,
@@ -132,48 +126,48 @@ pub(crate) fn read_args<'a>(
             padding: padding?,
             dilation: dilation?,
             groups: groups?,
-            bias,
-            padding_mode,
+            bias: bias?,
+            padding_mode: padding_mode?,
             span,
         },
         rest,
     ))
 }
 
-fn read_padding(r: &mut Reader, v: &Value) -> Option<PadSpec> {
+fn read_padding(r: &mut Reader, v: &Value) -> Checked<PadSpec> {
     match &v.kind {
-        ValueKind::Str(s) if s == "same" => Some(PadSpec::Same),
+        ValueKind::Str(s) if s == "same" => Ok(PadSpec::Same),
         ValueKind::Seq(items) if items.len() == 4 => {
-            let v: Vec<Int> = items.iter().filter_map(|i| r.int(i, "`padding`")).collect();
-            Some(PadSpec::Explicit(<[Int; 4]>::try_from(v).ok()?))
+            let all: Vec<_> = items.iter().map(|i| r.int(i, "`padding`")).collect();
+            let [t, b, l, rt]: [Int; 4] = crate::ast::collect_all(all)?
+                .try_into()
+                .map_err(|_| r.err(crate::diag::internal(v.span, "four paddings read as another number")))?;
+            Ok(PadSpec::Explicit([t, b, l, rt]))
         }
-        ValueKind::Seq(items) if items.len() != 2 => {
-            r.err(
-                crate::ast::type_error(
-                    v,
-                    "a number, `[h, w]`, `[top, bottom, left, right]` or `same`",
-                    "`padding`",
-                )
-                .with_help("e.g. `padding: 1`, `padding: [1, 2]`, or `padding: same`"),
-            );
-            None
-        }
-        _ => Some(PadSpec::Sym(r.pair(v, "`padding`")?)),
+        ValueKind::Seq(items) if items.len() != 2 => Err(r.err(
+            crate::ast::type_error(
+                v,
+                "a number, `[h, w]`, `[top, bottom, left, right]` or `same`",
+                "`padding`",
+            )
+            .with_help("e.g. `padding: 1`, `padding: [1, 2]`, or `padding: same`"),
+        )),
+        _ => Ok(PadSpec::Sym(r.pair(v, "`padding`")?)),
     }
 }
 
 /// Reads a padding mode (`zeros`, `reflect`, `replicate`, `circular`).
-pub(crate) fn read_padding_mode(r: &mut Reader, v: &Value) -> Option<PaddingMode> {
+pub(crate) fn read_padding_mode(r: &mut Reader, v: &Value) -> Checked<PaddingMode> {
     let n = r.name(v, "`padding_mode`")?;
     let modes = ["zeros", "reflect", "replicate", "circular"];
-    Some(match n.text.as_str() {
+    Ok(match n.text.as_str() {
         "zeros" => PaddingMode::Zeros,
         "reflect" => PaddingMode::Reflect,
         "replicate" => PaddingMode::Replicate,
         "circular" => PaddingMode::Circular,
         other => {
             let dym = did_you_mean(other, modes);
-            r.err(
+            return Err(r.err(
                 Diagnostic::error(Code::E0108, n.span, format!("unknown padding mode `{other}`"))
                     .with_label("not a padding mode")
                     .with_help(if dym.is_empty() {
@@ -181,14 +175,13 @@ pub(crate) fn read_padding_mode(r: &mut Reader, v: &Value) -> Option<PaddingMode
                     } else {
                         dym
                     }),
-            );
-            return None;
+            ));
         }
     })
 }
 
 /// Resolves conv arguments to IR attributes (`cna`: default padding `(k−1)/2·d`).
-pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> Option<Conv> {
+pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> Checked<Conv> {
     let env = cx.env;
     let l = &mut *cx.l;
     let out = l.eval_pos(&c.out, env, "the output channels", 1);
@@ -221,16 +214,24 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> O
         None => [0; 4],
         Some(PadSpec::Same) => {
             if stride != [1, 1] {
-                l.diags.push(
+                return Err(l.err(
                     Diagnostic::error(Code::E0219, c.span, "`padding: same` needs stride 1")
                         .with_label(format!("stride {}×{}", stride[0], stride[1]))
                         .with_help(
                             "PyTorch rejects padding='same' for strided convolutions; give the padding as a number",
                         ),
-                );
-                return None;
+                ));
             }
-            let (th, tw) = (reach(0)?, reach(1)?);
+            let (th, tw) = match (reach(0), reach(1)) {
+                (Some(th), Some(tw)) => (th, tw),
+                _ => {
+                    return Err(l.err(crate::lower::too_large(
+                        c.span,
+                        "the dilated kernel of a conv",
+                        i64::MAX,
+                    )))
+                }
+            };
             [th / 2, th - th / 2, tw / 2, tw - tw / 2]
         }
         Some(PadSpec::Sym(p)) => {
@@ -249,7 +250,7 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> O
         }
     };
     if out % groups != 0 {
-        l.diags.push(
+        return Err(l.err(
             Diagnostic::error(
                 Code::E0220,
                 c.groups.span,
@@ -257,14 +258,13 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> O
             )
             .with_label("must divide `out`")
             .with_help("choose groups that divide both the input and the output channels"),
-        );
-        return None;
+        ));
     }
     let mode = c
         .padding_mode
         .or(l.defaults().padding_mode)
         .unwrap_or(PaddingMode::Zeros);
-    Some(Conv {
+    Ok(Conv {
         out,
         kernel,
         stride,
@@ -308,15 +308,15 @@ impl OpDef for Conv {
     const KEYWORDS: &'static [&'static str] = &["conv"];
     type Args = ConvArgs;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<ConvArgs> {
-        Some(read_args(r, v, &format!("`{}`", key.name), false)?.0)
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<ConvArgs> {
+        Ok(read_args(r, v, &format!("`{}`", key.name), false)?.0)
     }
 
-    fn lower(args: &ConvArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    fn lower(args: &ConvArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let conv = lower_args(args, false, cx)?;
-        Some(Lowered {
+        Ok(Lowered {
             op: super::Op::Conv(conv),
-            inputs: vec![cx.input?],
+            inputs: vec![cx.input()?],
             has_params: true,
         })
     }
@@ -325,8 +325,8 @@ impl OpDef for Conv {
         "conv"
     }
 
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
         if x.c % self.groups != 0 {
             let d = Diagnostic::error(
                 Code::E0301,
@@ -378,7 +378,7 @@ impl OpDef for Conv {
             .checked_mul(self.kernel[0])
             .and_then(|m| m.checked_mul(self.kernel[1]));
         let flops = macs.and_then(|m| elementwise(&shape, m.checked_mul(2)?));
-        Some(Inferred { shape, params, flops })
+        Ok(Inferred { shape, params, flops })
     }
 
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {

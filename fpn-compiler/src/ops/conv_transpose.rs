@@ -18,7 +18,7 @@ use super::{
 };
 use crate::ast::{Int, Pair, Reader};
 use crate::back::rust::{field_ident, usize_lit, GResult, GenError, StmtCx};
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
 use crate::span::Span;
@@ -108,7 +108,7 @@ impl OpDef for ConvTranspose {
     const KEYWORDS: &'static [&'static str] = &["conv_transpose"];
     type Args = ConvTransposeArgs;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<ConvTransposeArgs> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<ConvTransposeArgs> {
         let what = format!("`{}`", key.name);
         let mut m = r.map(v, &what)?;
         let out = r.require(&mut m, "out", &what).and_then(|o| r.int(o, "`out`"));
@@ -119,15 +119,15 @@ impl OpDef for ConvTranspose {
         let dilation = r.pair_or(&mut m, "dilation", 1, &what);
         let groups = match m.get("groups") {
             Some(g) => r.int(g, "`groups`"),
-            None => Some(Int::lit(1, m.span)),
+            None => Ok(Int::lit(1, m.span)),
         };
         let bias = match m.get("bias") {
             Some(b) => r.boolean(b, "`bias`"),
-            None => Some(true),
+            None => Ok(true),
         };
         let span = m.span;
         r.finish(m, KEYS, &what);
-        Some(ConvTransposeArgs {
+        Ok(ConvTransposeArgs {
             out: out?,
             kernel: kernel?,
             stride: stride?,
@@ -140,13 +140,13 @@ impl OpDef for ConvTranspose {
         })
     }
 
-    fn lower(c: &ConvTransposeArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    fn lower(c: &ConvTransposeArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let env = cx.env;
         let l = &mut *cx.l;
-        let mut pair = |p: &Pair, what: &str, min: i64| -> Option<[i64; 2]> {
+        let mut pair = |p: &Pair, what: &str, min: i64| -> Checked<[i64; 2]> {
             let h = l.eval_pos(&p.h, env, what, min);
             let w = l.eval_pos(&p.w, env, what, min);
-            Some([h?, w?])
+            Ok([h?, w?])
         };
         let kernel = pair(&c.kernel, "a kernel size", 1);
         let stride = pair(&c.stride, "a stride", 1);
@@ -159,7 +159,7 @@ impl OpDef for ConvTranspose {
             (kernel?, stride?, padding?, output_padding?, dilation?, out?, groups?);
         for a in 0..2 {
             if output_padding[a] >= stride[a] && output_padding[a] >= dilation[a] {
-                l.diags.push(
+                return Err(l.err(
                     Diagnostic::error(
                         Code::E0230,
                         c.output_padding.h.span,
@@ -175,12 +175,11 @@ impl OpDef for ConvTranspose {
                         stride[a].max(dilation[a]),
                         stride[a]
                     )),
-                );
-                return None;
+                ));
             }
         }
         if out % groups != 0 {
-            l.diags.push(
+            return Err(l.err(
                 Diagnostic::error(
                     Code::E0220,
                     c.groups.span,
@@ -188,10 +187,9 @@ impl OpDef for ConvTranspose {
                 )
                 .with_label("must divide `out`")
                 .with_help("choose groups that divide both the input and the output channels"),
-            );
-            return None;
+            ));
         }
-        Some(Lowered {
+        Ok(Lowered {
             op: super::Op::ConvTranspose(ConvTranspose {
                 out,
                 kernel,
@@ -202,7 +200,7 @@ impl OpDef for ConvTranspose {
                 groups,
                 bias: c.bias,
             }),
-            inputs: vec![cx.input?],
+            inputs: vec![cx.input()?],
             has_params: true,
         })
     }
@@ -211,8 +209,8 @@ impl OpDef for ConvTranspose {
         "conv_transpose"
     }
 
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
         if x.c % self.groups != 0 {
             let d = Diagnostic::error(
                 Code::E0301,
@@ -269,7 +267,7 @@ impl OpDef for ConvTranspose {
             .and_then(|m| m.checked_mul(2));
         let flops = macs.and_then(|m| elementwise(&Shape { c: 1, ..x.clone() }, m));
         let [h, w] = out;
-        Some(Inferred {
+        Ok(Inferred {
             shape: Shape { c: self.out, h, w },
             params,
             flops,

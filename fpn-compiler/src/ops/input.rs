@@ -4,6 +4,7 @@
 //! accepts only `H` with `16 | H`, a [`CheckKind::ExactDiv`] constraint), so the symbol can be
 //! solved back from the size ([`Dim::solve`]).
 
+use crate::diag::Checked;
 use proc_macro2::TokenStream;
 
 use super::{EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
@@ -28,19 +29,21 @@ impl OpDef for Input {
     const KEYWORDS: &'static [&'static str] = &[];
     type Args = ();
 
-    fn read(_: &mut Reader, _: &Key, _: &Value) -> Option<()> {
-        None
+    // Inputs are declared under `inputs:`, not written as ops (no keywords): these two are
+    // never called.
+    fn read(r: &mut Reader, key: &Key, _: &Value) -> Checked<()> {
+        Err(r.err(crate::diag::internal(key.span, "an input read as an op")))
     }
 
-    fn lower(_: &(), _: &mut LowerCx<'_, '_>) -> Option<Lowered> {
-        None
+    fn lower(_: &(), cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
+        Err(cx.l.err(crate::diag::internal(cx.span, "an input lowered as an op")))
     }
 
     fn kind(&self) -> &'static str {
         "input"
     }
 
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
         for (axis, d) in self.size.iter().enumerate() {
             if matches!(d, Dim::Const(_) | Dim::Sym(_)) {
                 continue;
@@ -60,7 +63,7 @@ impl OpDef for Input {
             }
             cx.cons.push(Constraint::positive(cx.idx, axis, d.clone()));
         }
-        Some(Inferred {
+        Ok(Inferred {
             shape: Shape {
                 c: self.channels,
                 h: self.size[0].clone(),

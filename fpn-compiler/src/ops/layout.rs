@@ -21,7 +21,7 @@ use quote::quote;
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, type_error, Int, Pair, Reader, Ref};
 use crate::back::rust::{f32_lit, usize_lit, GResult, GenError, StmtCx};
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
 use crate::infer::{CheckKind, Constraint, Shape};
 use crate::span::Span;
@@ -62,37 +62,34 @@ pub struct PadArgs {
     pub span: Span,
 }
 
-fn read_amount(r: &mut Reader, v: &Value) -> Option<[Int; 4]> {
+fn read_amount(r: &mut Reader, v: &Value) -> Checked<[Int; 4]> {
     match &v.kind {
         ValueKind::Seq(items) if items.len() == 4 => {
-            let v: Vec<Int> = items.iter().filter_map(|i| r.int(i, "`pad`")).collect();
-            <[Int; 4]>::try_from(v).ok()
+            let v = items.iter().map(|i| r.int(i, "`pad`")).collect::<Checked<Vec<Int>>>()?;
+            Ok([v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()])
         }
-        ValueKind::Seq(_) => {
-            r.err(
-                type_error(v, "a number or `[left, right, top, bottom]`", "`pad`")
-                    .with_help("PyTorch's F.pad order: `pad: [left, right, top, bottom]`, or one number for all four"),
-            );
-            None
-        }
+        ValueKind::Seq(_) => Err(r.err(
+            type_error(v, "a number or `[left, right, top, bottom]`", "`pad`")
+                .with_help("PyTorch's F.pad order: `pad: [left, right, top, bottom]`, or one number for all four"),
+        )),
         _ => {
             let p = r.int(v, "`pad`")?;
-            Some([p.clone(), p.clone(), p.clone(), p])
+            Ok([p.clone(), p.clone(), p.clone(), p])
         }
     }
 }
 
-fn read_pad_mode(r: &mut Reader, v: &Value) -> Option<PaddingMode> {
+fn read_pad_mode(r: &mut Reader, v: &Value) -> Checked<PaddingMode> {
     let n = r.name(v, "`mode`")?;
     let modes = ["constant", "reflect", "replicate", "circular"];
-    Some(match n.text.as_str() {
+    Ok(match n.text.as_str() {
         "constant" => PaddingMode::Zeros,
         "reflect" => PaddingMode::Reflect,
         "replicate" => PaddingMode::Replicate,
         "circular" => PaddingMode::Circular,
         other => {
             let dym = did_you_mean(other, modes);
-            r.err(
+            return Err(r.err(
                 Diagnostic::error(Code::E0108, n.span, format!("unknown padding mode `{other}`"))
                     .with_label("not a padding mode")
                     .with_help(if dym.is_empty() {
@@ -100,14 +97,13 @@ fn read_pad_mode(r: &mut Reader, v: &Value) -> Option<PaddingMode> {
                     } else {
                         dym
                     }),
-            );
-            return None;
+            ));
         }
     })
 }
 
 /// E0111: exactly one of two alternative keys.
-fn one_of(r: &mut Reader, span: Span, op: &str, a: &str, b: &str, help: &str) {
+fn one_of(r: &mut Reader, span: Span, op: &str, a: &str, b: &str, help: &str) -> Reported {
     r.err(
         Diagnostic::error(
             Code::E0111,
@@ -116,7 +112,7 @@ fn one_of(r: &mut Reader, span: Span, op: &str, a: &str, b: &str, help: &str) {
         )
         .with_label(format!("give `{a}` or `{b}`"))
         .with_help(help.to_string()),
-    );
+    )
 }
 
 fn mode_tokens(rt: &syn::Path, m: PaddingMode) -> TokenStream {
@@ -176,10 +172,10 @@ impl OpDef for Pad {
     const KEYWORDS: &'static [&'static str] = &["pad"];
     type Args = PadArgs;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<PadArgs> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<PadArgs> {
         let what = format!("`{}`", key.name);
         if !matches!(v.kind, ValueKind::Map(_)) {
-            return Some(PadArgs {
+            return Ok(PadArgs {
                 amount: PadAmount::Fixed(read_amount(r, v)?),
                 mode: PaddingMode::Zeros,
                 value: None,
@@ -191,15 +187,14 @@ impl OpDef for Pad {
             (Some(p), None) => PadAmount::Fixed(read_amount(r, p)?),
             (None, Some(t)) => PadAmount::Match(r.reference(t, "`match`")?),
             _ => {
-                one_of(
+                return Err(one_of(
                     r,
                     m.span,
                     "pad",
                     "pad",
                     "match",
                     "`pad: [left, right, top, bottom]` pads by fixed amounts (PyTorch F.pad); `match: <node>` pads to that node's size",
-                );
-                return None;
+                ));
             }
         };
         let mode = match m.get("mode") {
@@ -212,7 +207,7 @@ impl OpDef for Pad {
         };
         let span = m.span;
         r.finish(m, &["pad", "match", "mode", "value"], &what);
-        Some(PadArgs {
+        Ok(PadArgs {
             amount,
             mode,
             value,
@@ -227,26 +222,24 @@ impl OpDef for Pad {
         }
     }
 
-    fn lower(a: &PadArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    fn lower(a: &PadArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let env = cx.env;
         let l = &mut *cx.l;
         if let Some((v, span)) = a.value {
             if a.mode != PaddingMode::Zeros {
-                l.diags.push(
+                return Err(l.err(
                     Diagnostic::error(Code::E0231, span, "a fill `value` needs `mode: constant`")
                         .with_label("only the constant mode fills with a value")
                         .with_note("PyTorch: padding modes other than constant don't take in a value argument")
                         .with_help("remove `value`, or use `mode: constant`"),
-                );
-                return None;
+                ));
             }
             if !(v.is_finite() && (v as f32).is_finite()) {
-                l.diags.push(
+                return Err(l.err(
                     Diagnostic::error(Code::E0226, span, format!("fill value {v:?} does not fit f32"))
                         .with_label("out of f32 range")
                         .with_help("use a value such as 0 or -1"),
-                );
-                return None;
+                ));
             }
         }
         let value = a.value.map_or(0.0, |(v, _)| v);
@@ -257,11 +250,11 @@ impl OpDef for Pad {
                 for (slot, k) in [2usize, 3, 0, 1].into_iter().zip(p) {
                     v[slot] = l.eval_pos(k, env, "a padding", 0)?;
                 }
-                (Some(v), vec![cx.input?])
+                (Some(v), vec![cx.input()?])
             }
             PadAmount::Match(r) => {
                 if matches!(a.mode, PaddingMode::Reflect | PaddingMode::Circular) {
-                    l.diags.push(
+                    return Err(l.err(
                         Diagnostic::error(
                             Code::E0231,
                             a.span,
@@ -269,14 +262,13 @@ impl OpDef for Pad {
                         )
                         .with_label("reflect/circular limits would depend on both sizes")
                         .with_help("use `mode: constant` or `mode: replicate`, or pad by fixed amounts"),
-                    );
-                    return None;
+                    ));
                 }
                 let t = l.resolve_one(r)?;
-                (None, vec![cx.input?, t])
+                (None, vec![cx.input()?, t])
             }
         };
-        Some(Lowered {
+        Ok(Lowered {
             op: super::Op::Pad(Pad {
                 pad,
                 mode: a.mode,
@@ -291,8 +283,8 @@ impl OpDef for Pad {
         "pad"
     }
 
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
         let shape = match (self.pad, cx.ins.get(1).cloned()) {
             (Some(p), _) => {
                 let mut out = [x.h.clone(), x.w.clone()];
@@ -318,7 +310,7 @@ impl OpDef for Pad {
             }
             (None, None) => x.clone(),
         };
-        Some(Inferred {
+        Ok(Inferred {
             flops: None,
             shape,
             params: Vec::new(),
@@ -386,22 +378,21 @@ impl OpDef for Crop {
     const KEYWORDS: &'static [&'static str] = &["crop"];
     type Args = CropArgs;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<CropArgs> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<CropArgs> {
         let what = format!("`{}`", key.name);
         let mut m = r.map(v, &what)?;
         let (size, to) = match (m.get("size"), m.get("match")) {
             (Some(s), None) => (Some(r.pair(s, "`size`")?), None),
             (None, Some(t)) => (None, Some(r.reference(t, "`match`")?)),
             _ => {
-                one_of(
+                return Err(one_of(
                     r,
                     m.span,
                     "crop",
                     "size",
                     "match",
                     "`size: [h, w]` cuts a fixed window; `match: <node>` cuts that node's size (centred)",
-                );
-                return None;
+                ));
             }
         };
         let offset = match m.get("offset") {
@@ -410,14 +401,14 @@ impl OpDef for Crop {
         };
         let span = m.span;
         r.finish(m, &["size", "match", "offset"], &what);
-        Some(CropArgs { size, to, offset, span })
+        Ok(CropArgs { size, to, offset, span })
     }
 
     fn refs(args: &CropArgs) -> Vec<&Ref> {
         args.to.iter().collect()
     }
 
-    fn lower(a: &CropArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    fn lower(a: &CropArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let env = cx.env;
         let l = &mut *cx.l;
         let size = match &a.size {
@@ -437,19 +428,18 @@ impl OpDef for Crop {
         let inputs = match &a.to {
             Some(r) => {
                 if let Some(o) = &a.offset {
-                    l.diags.push(
+                    return Err(l.err(
                         Diagnostic::error(Code::E0231, o.h.span, "`crop: {match: …}` is always centred")
                             .with_label("an offset with `match`")
                             .with_help("remove `offset`, or crop a fixed `size: [h, w]` at the offset"),
-                    );
-                    return None;
+                    ));
                 }
                 let t = l.resolve_one(r)?;
-                vec![cx.input?, t]
+                vec![cx.input()?, t]
             }
-            None => vec![cx.input?],
+            None => vec![cx.input()?],
         };
-        Some(Lowered {
+        Ok(Lowered {
             op: super::Op::Crop(Crop { size, offset }),
             inputs,
             has_params: false,
@@ -460,8 +450,8 @@ impl OpDef for Crop {
         "crop"
     }
 
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
         let shape = match (self.size, cx.ins.get(1).cloned()) {
             (Some(s), _) => {
                 let mut out = [Dim::Const(s[0]), Dim::Const(s[1])];
@@ -487,7 +477,7 @@ impl OpDef for Crop {
             }
             (None, None) => x.clone(),
         };
-        Some(Inferred {
+        Ok(Inferred {
             flops: None,
             shape,
             params: Vec::new(),
@@ -544,7 +534,7 @@ pub struct PixelShuffle(pub i64);
 #[derive(Clone, Debug, PartialEq)]
 pub struct PixelUnshuffle(pub i64);
 
-fn read_factor(r: &mut Reader, key: &Key, v: &Value) -> Option<Int> {
+fn read_factor(r: &mut Reader, key: &Key, v: &Value) -> Checked<Int> {
     r.int(v, &format!("`{}`", key.name))
 }
 
@@ -552,25 +542,26 @@ impl OpDef for PixelShuffle {
     const KEYWORDS: &'static [&'static str] = &["pixel_shuffle"];
     type Args = Int;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Int> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<Int> {
         read_factor(r, key, v)
     }
-    fn lower(a: &Int, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    fn lower(a: &Int, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let f = cx.l.eval_pos(a, cx.env, "an upscale factor", 1)?;
-        Some(Lowered {
+        Ok(Lowered {
             op: super::Op::PixelShuffle(PixelShuffle(f)),
-            inputs: vec![cx.input?],
+            inputs: vec![cx.input()?],
             has_params: false,
         })
     }
     fn kind(&self) -> &'static str {
         "pixel_shuffle"
     }
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
         let r = self.0;
         if let Err(reason) = rules::validate_pixel_shuffle(x.c, r) {
-            cx.diags.push(
+            return Err(Reported::push(
+                cx.diags,
                 Diagnostic::error(
                     Code::E0326,
                     cx.node.span,
@@ -585,8 +576,7 @@ impl OpDef for PixelShuffle {
                     "give the conv before it a multiple of {} output channels",
                     r.saturating_mul(r)
                 )),
-            );
-            return None;
+            ));
         }
         let mut out = [x.h.clone(), x.w.clone()];
         for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
@@ -600,7 +590,7 @@ impl OpDef for PixelShuffle {
         }
         let [h, w] = out;
         let shape = Shape { c: x.c / (r * r), h, w };
-        Some(Inferred {
+        Ok(Inferred {
             flops: elementwise(&shape, 0),
             shape,
             params: Vec::new(),
@@ -622,26 +612,29 @@ impl OpDef for PixelUnshuffle {
     const KEYWORDS: &'static [&'static str] = &["pixel_unshuffle"];
     type Args = Int;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Int> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<Int> {
         read_factor(r, key, v)
     }
-    fn lower(a: &Int, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    fn lower(a: &Int, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let f = cx.l.eval_pos(a, cx.env, "a downscale factor", 1)?;
-        Some(Lowered {
+        Ok(Lowered {
             op: super::Op::PixelUnshuffle(PixelUnshuffle(f)),
-            inputs: vec![cx.input?],
+            inputs: vec![cx.input()?],
             has_params: false,
         })
     }
     fn kind(&self) -> &'static str {
         "pixel_unshuffle"
     }
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
         let r = self.0;
-        let Some(c) = r.checked_mul(r).and_then(|r2| x.c.checked_mul(r2)) else {
-            cx.overflow("the channel count");
-            return None;
+        let c = match r.checked_mul(r).and_then(|r2| x.c.checked_mul(r2)) {
+            Some(c) => c,
+            None => {
+                cx.overflow("the channel count");
+                x.c
+            }
         };
         let mut out = [x.h.clone(), x.w.clone()];
         for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
@@ -655,7 +648,7 @@ impl OpDef for PixelUnshuffle {
         }
         let [h, w] = out;
         let shape = Shape { c, h, w };
-        Some(Inferred {
+        Ok(Inferred {
             flops: elementwise(&shape, 0),
             shape,
             params: Vec::new(),

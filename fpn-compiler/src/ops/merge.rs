@@ -16,7 +16,7 @@ use super::{
 };
 use crate::ast::{Reader, Ref};
 use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Checked, Code, Diagnostic};
 use crate::infer::{fmt_shape, CheckKind, Constraint, Shape};
 use crate::value::{Key, Value, ValueKind};
 
@@ -44,10 +44,10 @@ pub struct Fuse {
 }
 
 /// Lowers a merge of `refs` to `op` (E0217 with fewer than two inputs).
-fn lower(refs: &[Ref], op: super::Op, has_params: bool, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+fn lower(refs: &[Ref], op: super::Op, has_params: bool, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
     let ins: Vec<_> = cx.l.resolve_many(refs)?.into_iter().map(|(_, n)| n).collect();
     if ins.len() < 2 {
-        cx.l.diags.push(
+        return Err(cx.l.err(
             Diagnostic::error(
                 Code::E0217,
                 cx.span,
@@ -55,10 +55,9 @@ fn lower(refs: &[Ref], op: super::Op, has_params: bool, cx: &mut LowerCx<'_, '_>
             )
             .with_label(format!("{} input(s)", ins.len()))
             .with_help("list the nodes to merge: `add: [a, b]`"),
-        );
-        return None;
+        ));
     }
-    Some(Lowered {
+    Ok(Lowered {
         op,
         inputs: ins,
         has_params,
@@ -66,8 +65,8 @@ fn lower(refs: &[Ref], op: super::Op, has_params: bool, cx: &mut LowerCx<'_, '_>
 }
 
 /// The shared shape rule: equal sizes (constraints), equal channels unless concatenating.
-fn infer(cx: &mut InferCx<'_>, concat: bool) -> Option<Shape> {
-    let first = cx.ins.first()?.clone();
+fn infer(cx: &mut InferCx<'_>, concat: bool) -> Checked<Shape> {
+    let first = cx.input(0)?;
     let mut c_total: Option<i64> = Some(0);
     for (slot, s) in cx.ins.iter().enumerate() {
         c_total = c_total.and_then(|t| t.checked_add(s.c));
@@ -125,7 +124,7 @@ fn infer(cx: &mut InferCx<'_>, concat: bool) -> Option<Shape> {
     } else {
         first.c
     };
-    Some(Shape {
+    Ok(Shape {
         c,
         h: first.h,
         w: first.w,
@@ -140,7 +139,7 @@ fn inferred(shape: Shape, n: usize, params: Vec<ParamDecl>) -> Inferred {
     }
 }
 
-fn read_refs(r: &mut Reader, key: &Key, v: &Value) -> Option<Vec<Ref>> {
+fn read_refs(r: &mut Reader, key: &Key, v: &Value) -> Checked<Vec<Ref>> {
     r.refs(v, &format!("`{}`", key.name))
 }
 
@@ -158,7 +157,7 @@ macro_rules! list_merge {
             const KEYWORDS: &'static [&'static str] = &[$kw];
             type Args = Vec<Ref>;
 
-            fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Vec<Ref>> {
+            fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<Vec<Ref>> {
                 read_refs(r, key, v)
             }
             fn refs(args: &Vec<Ref>) -> Vec<&Ref> {
@@ -167,15 +166,15 @@ macro_rules! list_merge {
             fn needs_input(_: &Vec<Ref>) -> bool {
                 false
             }
-            fn lower(args: &Vec<Ref>, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+            fn lower(args: &Vec<Ref>, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
                 lower(args, super::Op::$ty($ty), false, cx)
             }
             fn kind(&self) -> &'static str {
                 $kw
             }
-            fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+            fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
                 let n = cx.ins.len();
-                Some(inferred(infer(cx, $concat)?, n, Vec::new()))
+                Ok(inferred(infer(cx, $concat)?, n, Vec::new()))
             }
             fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
                 let f: fn(&EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> = $eval;
@@ -276,7 +275,7 @@ impl OpDef for Fuse {
     const KEYWORDS: &'static [&'static str] = &["fuse"];
     type Args = (Vec<Ref>, f64);
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<(Vec<Ref>, f64)> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<(Vec<Ref>, f64)> {
         let what = format!("`{}`", key.name);
         match &v.kind {
             ValueKind::Map(_) => {
@@ -287,9 +286,9 @@ impl OpDef for Fuse {
                     None => 1e-4,
                 };
                 r.finish(m, &["in", "eps"], &what);
-                Some((refs?, eps))
+                Ok((refs?, eps))
             }
-            _ => Some((r.refs(v, &what)?, 1e-4)),
+            _ => Ok((r.refs(v, &what)?, 1e-4)),
         }
     }
     fn refs(args: &(Vec<Ref>, f64)) -> Vec<&Ref> {
@@ -298,14 +297,14 @@ impl OpDef for Fuse {
     fn needs_input(_: &(Vec<Ref>, f64)) -> bool {
         false
     }
-    fn lower(args: &(Vec<Ref>, f64), cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    fn lower(args: &(Vec<Ref>, f64), cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         cx.l.check_eps(args.1, cx.span)?;
         lower(&args.0, super::Op::Fuse(Fuse { eps: args.1 }), true, cx)
     }
     fn kind(&self) -> &'static str {
         "fuse"
     }
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
         let n = cx.ins.len();
         let shape = infer(cx, false)?;
         let params = vec![ParamDecl {
@@ -314,7 +313,7 @@ impl OpDef for Fuse {
             init: InitKind::Ones(vec![n]),
             learnable: true,
         }];
-        Some(inferred(shape, n, params))
+        Ok(inferred(shape, n, params))
     }
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
         fpn_runtime::weighted_fusion(&cx.x, cx.param1("weight")?, self.eps as f32)

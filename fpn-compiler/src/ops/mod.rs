@@ -13,8 +13,8 @@
 //!
 //! The registry expands to the IR [`Op`] enum, the AST [`Args`] enum, [`keywords`] and every
 //! dispatch as complete `match`es, so an op that is added to the list and lacks a piece does not
-//! compile. Composites (sequences, skips, blocks, `cna`) and presets (ResNet, pyramid
-//! generators) live in [`crate::lower`]; they only build these ops.
+//! compile. Composites (sequences, skips, blocks, `cna`, heads) live in `crate::composite` and
+//! presets (ResNet, pyramid generators) in `crate::presets`; they only build these ops.
 
 pub mod act;
 pub mod conv;
@@ -34,7 +34,7 @@ use proc_macro2::{Ident, TokenStream};
 
 use crate::ast::{Reader, Ref};
 use crate::back::rust::{GResult, StmtCx};
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::infer::{Constraint, Shape};
 use crate::interp::Params;
 use crate::ir::{Graph, Node};
@@ -103,9 +103,11 @@ pub(crate) struct InferCx<'a> {
 }
 
 impl InferCx<'_> {
-    /// An E0310 overflow diagnostic for `what` of this node.
+    /// Reports an E0310 overflow for `what` of this node (inference goes on with a stand-in
+    /// size).
     pub fn overflow(&mut self, what: &str) {
-        self.diags.push(
+        let _ = Reported::push(
+            self.diags,
             Diagnostic::error(
                 Code::E0310,
                 self.node.span,
@@ -114,6 +116,20 @@ impl InferCx<'_> {
             .with_label("numbers too large")
             .with_help("sizes, channels and kernels must stay below 2^63; check for a typo in a large number"),
         );
+    }
+
+    /// The shape of input `k`; a node without it is a compiler bug, reported as E0100.
+    pub fn input(&mut self, k: usize) -> Checked<Shape> {
+        match self.ins.get(k) {
+            Some(s) => Ok(s.clone()),
+            None => Err(Reported::push(
+                self.diags,
+                crate::diag::internal(
+                    self.node.span,
+                    &format!("node `{}` has no input {k} during shape inference", self.node.name),
+                ),
+            )),
+        }
     }
 
     /// Records the conditions of one axis from a runtime rule as constraints of this node.
@@ -178,12 +194,20 @@ impl<'a> EvalCx<'a, '_> {
 pub(crate) struct LowerCx<'l, 's> {
     /// The lowering state (diagnostics, names, reference resolution).
     pub l: &'l mut Lower<'s>,
-    /// The previous value in a sequence (`None` for a node with several explicit inputs).
-    pub input: Option<NodeIndex>,
+    /// The previous value in a sequence (`Ok(None)` for a node with several explicit inputs,
+    /// `Err` when its `from` failed).
+    pub input: Checked<Option<NodeIndex>>,
     /// Block parameters in scope.
     pub env: &'l Env,
     /// The op key's span.
     pub span: Span,
+}
+
+impl LowerCx<'_, '_> {
+    /// The sequence input of an op that needs one (E0214 if there is none).
+    pub fn input(&mut self) -> Checked<NodeIndex> {
+        self.l.need_input(self.input, self.span, "this op")
+    }
 }
 
 /// A lowered primitive: its IR op, inputs, and whether it has parameters under the prefix.
@@ -259,7 +283,7 @@ pub(crate) trait OpDef: Sized {
     type Args: Clone + std::fmt::Debug + PartialEq;
 
     /// Reads the arguments of `key: v`, reporting problems through `r`.
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Self::Args>;
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<Self::Args>;
     /// References to other nodes in the arguments (for declaration order).
     fn refs(_args: &Self::Args) -> Vec<&Ref> {
         Vec::new()
@@ -270,11 +294,11 @@ pub(crate) trait OpDef: Sized {
         true
     }
     /// Lowers the arguments to the IR op and its inputs.
-    fn lower(args: &Self::Args, cx: &mut LowerCx<'_, '_>) -> Option<Lowered>;
+    fn lower(args: &Self::Args, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered>;
     /// Short name for tables and messages.
     fn kind(&self) -> &'static str;
     /// Output shape, constraints, parameters and FLOPs.
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred>;
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred>;
     /// Runs the op in the interpreter.
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor>;
     /// Adds the model fields this node's parameters need (once per prefix).
@@ -313,8 +337,8 @@ macro_rules! registry {
         }
 
         /// Reads `key: v` if `key` is a primitive op keyword: `None` if it is not one,
-        /// `Some(None)` if it is but the arguments are wrong (reported).
-        pub(crate) fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Option<Args>> {
+        /// `Some(Err(_))` if it is but the arguments are wrong (reported).
+        pub(crate) fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<Checked<Args>> {
             $(
                 if <$module::$ty as OpDef>::KEYWORDS.contains(&key.name.as_str()) {
                     return Some(<$module::$ty as OpDef>::read(r, key, v).map(Args::$variant));
@@ -333,7 +357,7 @@ macro_rules! registry {
                 match self { $( Args::$variant(a) => <$module::$ty as OpDef>::needs_input(a), )* }
             }
             /// Lowers to the IR.
-            pub(crate) fn lower(&self, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+            pub(crate) fn lower(&self, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
                 match self { $( Args::$variant(a) => <$module::$ty as OpDef>::lower(a, cx), )* }
             }
         }
@@ -344,7 +368,7 @@ macro_rules! registry {
                 match self { $( Op::$variant(o) => o.kind(), )* }
             }
             /// Shape inference.
-            pub(crate) fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+            pub(crate) fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
                 match self { $( Op::$variant(o) => o.infer(cx), )* }
             }
             /// Interpreter.

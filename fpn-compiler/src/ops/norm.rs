@@ -5,6 +5,7 @@
 //! `running_mean`, `running_var` (buffers), each `[C]`; init identity (γ 1, β 0, mean 0,
 //! var 1). The Rust back end folds a batch norm into the conv before it when it can.
 
+use crate::diag::Checked;
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -27,7 +28,7 @@ pub struct BatchNorm {
 pub const BN_PARAMS: [&str; 4] = ["weight", "bias", "running_mean", "running_var"];
 
 /// Reads `{eps: …}` or nothing (eps 1e-5, PyTorch's default).
-pub(crate) fn read_eps(r: &mut Reader, v: &Value, what: &str) -> Option<f64> {
+pub(crate) fn read_eps(r: &mut Reader, v: &Value, what: &str) -> Checked<f64> {
     let mut eps = 1e-5;
     if !matches!(v.kind, ValueKind::Null) {
         let mut m = r.map(v, what)?;
@@ -36,22 +37,22 @@ pub(crate) fn read_eps(r: &mut Reader, v: &Value, what: &str) -> Option<f64> {
         }
         r.finish(m, &["eps"], what);
     }
-    Some(eps)
+    Ok(eps)
 }
 
 impl OpDef for BatchNorm {
     const KEYWORDS: &'static [&'static str] = &["batch_norm"];
     type Args = f64;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<f64> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<f64> {
         read_eps(r, v, &format!("`{}`", key.name))
     }
 
-    fn lower(eps: &f64, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    fn lower(eps: &f64, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         cx.l.check_eps(*eps, cx.span)?;
-        Some(Lowered {
+        Ok(Lowered {
             op: super::Op::BatchNorm(BatchNorm { eps: *eps }),
-            inputs: vec![cx.input?],
+            inputs: vec![cx.input()?],
             has_params: true,
         })
     }
@@ -60,8 +61,8 @@ impl OpDef for BatchNorm {
         "batch_norm"
     }
 
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
         let n = usize::try_from(x.c).unwrap_or(0);
         let params = BN_PARAMS
             .iter()
@@ -76,7 +77,7 @@ impl OpDef for BatchNorm {
                 learnable: matches!(suffix, "weight" | "bias"),
             })
             .collect();
-        Some(Inferred {
+        Ok(Inferred {
             flops: elementwise(&x, 2),
             shape: x,
             params,
@@ -172,25 +173,25 @@ pub struct GroupNormArgs {
 }
 
 /// Reads `{groups: G, eps: 1e-5}` (also the `group_norm` norm of a `cna`).
-pub(crate) fn read_group_norm(r: &mut Reader, v: &Value, what: &str) -> Option<GroupNormArgs> {
+pub(crate) fn read_group_norm(r: &mut Reader, v: &Value, what: &str) -> Checked<GroupNormArgs> {
     let mut m = r.map(v, what)?;
     let groups = r.require(&mut m, "groups", what).and_then(|g| r.int(g, "`groups`"));
     let eps = match m.get("eps") {
-        Some(e) => Some(r.float(e, "`eps`")?),
-        None => Some(1e-5),
+        Some(e) => r.float(e, "`eps`"),
+        None => Ok(1e-5),
     };
     r.finish(m, &["groups", "eps"], what);
-    Some(GroupNormArgs {
+    Ok(GroupNormArgs {
         groups: groups?,
         eps: eps?,
     })
 }
 
 /// Lowers group norm arguments (groups ≥ 1, eps in f32 range).
-pub(crate) fn lower_group_norm(a: &GroupNormArgs, cx: &mut LowerCx<'_, '_>) -> Option<GroupNorm> {
+pub(crate) fn lower_group_norm(a: &GroupNormArgs, cx: &mut LowerCx<'_, '_>) -> Checked<GroupNorm> {
     cx.l.check_eps(a.eps, cx.span)?;
     let groups = cx.l.eval_pos(&a.groups, cx.env, "group norm groups", 1)?;
-    Some(GroupNorm { groups, eps: a.eps })
+    Ok(GroupNorm { groups, eps: a.eps })
 }
 
 /// The parameter suffixes of a group norm, in `state_dict` order.
@@ -200,15 +201,15 @@ impl OpDef for GroupNorm {
     const KEYWORDS: &'static [&'static str] = &["group_norm"];
     type Args = GroupNormArgs;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<GroupNormArgs> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<GroupNormArgs> {
         read_group_norm(r, v, &format!("`{}`", key.name))
     }
 
-    fn lower(a: &GroupNormArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    fn lower(a: &GroupNormArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let gn = lower_group_norm(a, cx)?;
-        Some(Lowered {
+        Ok(Lowered {
             op: super::Op::GroupNorm(gn),
-            inputs: vec![cx.input?],
+            inputs: vec![cx.input()?],
             has_params: true,
         })
     }
@@ -217,8 +218,8 @@ impl OpDef for GroupNorm {
         "group_norm"
     }
 
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
         if let Err(reason) = fpn_runtime::rules::validate_group_norm(x.c, self.groups) {
             let divs: Vec<String> = (1..=x.c.min(64))
                 .filter(|g| x.c % g == 0)
@@ -252,7 +253,7 @@ impl OpDef for GroupNorm {
                 learnable: true,
             })
             .collect();
-        Some(Inferred {
+        Ok(Inferred {
             flops: elementwise(&x, 5),
             shape: x,
             params,

@@ -19,7 +19,7 @@ use quote::quote;
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{Int, Pair, Reader};
 use crate::back::rust::{usize_lit, GResult, StmtCx};
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
 use crate::value::{Key, Value, ValueKind};
@@ -72,14 +72,14 @@ pub struct PoolArgs {
     pub count_include_pad: bool,
 }
 
-fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Option<PoolArgs> {
+fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs> {
     let what = format!("`{}`", key.name);
     let span = key.span;
     if let ValueKind::Int(_) | ValueKind::Str(_) | ValueKind::Seq(_) = v.kind {
         // shorthand `max_pool: 2` / `max_pool: [2, 1]`: kernel = stride, no padding
         let one = || Int::lit(1, span);
         let zero = || Int::lit(0, span);
-        return Some(PoolArgs {
+        return Ok(PoolArgs {
             kernel: r.pair(v, "`kernel`")?,
             stride: None,
             padding: Pair { h: zero(), w: zero() },
@@ -91,35 +91,32 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Option<PoolArgs> 
     }
     let mut m = r.map(v, &what)?;
     let kernel = r.require(&mut m, "kernel", &what).and_then(|x| r.pair(x, "`kernel`"));
-    let stride = match m.get("stride") {
-        Some(s) => Some(r.pair(s, "`stride`")?),
-        None => None,
+    let stride = m.get("stride").map(|s| r.pair(s, "`stride`")).transpose();
+    let zero = || Pair {
+        h: Int::lit(0, span),
+        w: Int::lit(0, span),
     };
     let (padding, padding4) = match m.get("padding") {
         Some(Value {
             kind: ValueKind::Seq(items),
             ..
         }) if items.len() == 4 => {
-            let v: Vec<Int> = items.iter().filter_map(|i| r.int(i, "`padding`")).collect();
-            let zero = Pair {
-                h: Int::lit(0, span),
-                w: Int::lit(0, span),
-            };
-            (Some(zero), Some(<[Int; 4]>::try_from(v).ok()?))
+            let v = items
+                .iter()
+                .map(|i| r.int(i, "`padding`"))
+                .collect::<Checked<Vec<Int>>>()?;
+            (
+                Ok(zero()),
+                Some([v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()]),
+            )
         }
         Some(p) => (r.pair(p, "`padding`"), None),
-        None => (
-            Some(Pair {
-                h: Int::lit(0, span),
-                w: Int::lit(0, span),
-            }),
-            None,
-        ),
+        None => (Ok(zero()), None),
     };
     let dilation = if is_max {
         r.pair_or(&mut m, "dilation", 1, &what)
     } else {
-        Some(Pair {
+        Ok(Pair {
             h: Int::lit(1, span),
             w: Int::lit(1, span),
         })
@@ -138,9 +135,9 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Option<PoolArgs> 
         &["kernel", "stride", "padding", "ceil_mode", "count_include_pad"]
     };
     r.finish(m, keys, &what);
-    Some(PoolArgs {
+    Ok(PoolArgs {
         kernel: kernel?,
-        stride,
+        stride: stride?,
         padding: padding?,
         padding4,
         dilation: dilation?,
@@ -149,7 +146,7 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Option<PoolArgs> 
     })
 }
 
-fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Option<Pool> {
+fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Pool> {
     let env = cx.env;
     let l = &mut *cx.l;
     let kernel = [
@@ -173,7 +170,7 @@ fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Option<Pool> {
     ];
     if let Err(reason) = rules::validate_pool(kernel, stride, padding, dilation) {
         let a = usize::from(padding[0] <= kernel[0] / 2);
-        l.diags.push(
+        return Err(l.err(
             Diagnostic::error(
                 Code::E0216,
                 p.padding.h.span,
@@ -185,8 +182,7 @@ fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Option<Pool> {
                 "PyTorch requires padding ≤ kernel/2 (the kernel without dilation); use padding ≤ {}",
                 kernel[a] / 2
             )),
-        );
-        return None;
+        ));
     }
     let explicit_pad = match &p.padding4 {
         Some(q) => {
@@ -198,7 +194,7 @@ fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Option<Pool> {
         }
         None => None,
     };
-    Some(Pool {
+    Ok(Pool {
         kernel,
         stride,
         padding,
@@ -221,8 +217,8 @@ impl Pool {
         }
     }
 
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
         let mut out = [Dim::Const(1), Dim::Const(1)];
         for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
             let padded = match self.explicit_pad {
@@ -245,7 +241,7 @@ impl Pool {
         }
         let [h, w] = out;
         let shape = Shape { c: x.c, h, w };
-        Some(Inferred {
+        Ok(Inferred {
             flops: elementwise(&shape, self.kernel[0].saturating_mul(self.kernel[1])),
             shape,
             params: Vec::new(),
@@ -357,21 +353,21 @@ macro_rules! pool_op {
             const KEYWORDS: &'static [&'static str] = &[$kw];
             type Args = PoolArgs;
 
-            fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<PoolArgs> {
+            fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<PoolArgs> {
                 read(r, key, v, $max)
             }
-            fn lower(args: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+            fn lower(args: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
                 let p = lower(args, cx)?;
-                Some(Lowered {
+                Ok(Lowered {
                     op: super::Op::$ty($ty(p)),
-                    inputs: vec![cx.input?],
+                    inputs: vec![cx.input()?],
                     has_params: false,
                 })
             }
             fn kind(&self) -> &'static str {
                 $kw
             }
-            fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
+            fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
                 self.0.infer(cx)
             }
             fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {

@@ -14,7 +14,7 @@ use quote::quote;
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, Reader, Ref};
 use crate::back::rust::{f64_lit, GResult, GenError, StmtCx};
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Checked, Code, Diagnostic};
 use crate::infer::Shape;
 use crate::lower::SKIP_INPUT;
 use crate::value::{Key, Value, ValueKind};
@@ -57,21 +57,21 @@ impl OpDef for Upsample {
     const KEYWORDS: &'static [&'static str] = &["upsample"];
     type Args = UpArgs;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Option<UpArgs> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<UpArgs> {
         let what = format!("`{}`", key.name);
-        let scale_of = |r: &mut Reader, s: &Value| -> Option<[f64; 2]> {
+        let scale_of = |r: &mut Reader, s: &Value| -> Checked<[f64; 2]> {
             match &s.kind {
                 ValueKind::Seq(items) if items.len() == 2 => {
-                    Some([r.float(&items[0], "`scale`")?, r.float(&items[1], "`scale`")?])
+                    Ok([r.float(&items[0], "`scale`")?, r.float(&items[1], "`scale`")?])
                 }
                 _ => {
                     let f = r.float(s, "`scale`")?;
-                    Some([f, f])
+                    Ok([f, f])
                 }
             }
         };
         match &v.kind {
-            ValueKind::Int(_) | ValueKind::Float(_) | ValueKind::Seq(_) => Some(UpArgs {
+            ValueKind::Int(_) | ValueKind::Float(_) | ValueKind::Seq(_) => Ok(UpArgs {
                 target: UpTarget::Scale(scale_of(r, v)?),
                 bilinear: false,
                 align_corners: false,
@@ -84,12 +84,11 @@ impl OpDef for Upsample {
                     (Some(s), None) => UpTarget::Scale(scale_of(r, s)?),
                     (None, Some(t)) => UpTarget::Match(r.reference(t, "`match`")?),
                     _ => {
-                        r.err(
+                        return Err(r.err(
                             Diagnostic::error(Code::E0111, m.span, "an upsample needs exactly one of `scale` and `match`")
                                 .with_label("give `scale: 2` or `match: <node>`")
                                 .with_help("`scale` multiplies the size (PyTorch `scale_factor`); `match` takes another node's size (PyTorch `size=`)"),
-                        );
-                        return None;
+                        ));
                     }
                 };
                 let mode = m.get("mode");
@@ -100,7 +99,7 @@ impl OpDef for Upsample {
                         "bilinear" => true,
                         other => {
                             let dym = did_you_mean(other, ["nearest", "bilinear"]);
-                            r.err(
+                            return Err(r.err(
                                 Diagnostic::error(Code::E0112, mv.span, format!("unknown upsample mode `{other}`"))
                                     .with_label("not a mode")
                                     .with_help(if dym.is_empty() {
@@ -108,8 +107,7 @@ impl OpDef for Upsample {
                                     } else {
                                         dym
                                     }),
-                            );
-                            return None;
+                            ));
                         }
                     },
                 };
@@ -119,16 +117,15 @@ impl OpDef for Upsample {
                     None => false,
                 };
                 if let (Some(acv), Err(reason)) = (ac, rules::validate_upsample(None, bilinear, align_corners)) {
-                    r.err(
+                    return Err(r.err(
                         Diagnostic::error(Code::E0227, acv.span, "`align_corners` needs `mode: bilinear`")
                             .with_label("nearest upsampling has no corners to align")
                             .with_note(format!("PyTorch: {reason}"))
                             .with_help("remove `align_corners`, or add `mode: bilinear`"),
-                    );
-                    return None;
+                    ));
                 }
                 r.finish(m, &["scale", "match", "mode", "align_corners"], &what);
-                Some(UpArgs {
+                Ok(UpArgs {
                     target,
                     bilinear,
                     align_corners,
@@ -144,28 +141,27 @@ impl OpDef for Upsample {
         }
     }
 
-    fn lower(u: &UpArgs, cx: &mut LowerCx<'_, '_>) -> Option<Lowered> {
+    fn lower(u: &UpArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let span = cx.span;
         let (scale, inputs) = match &u.target {
             UpTarget::Scale(s) => {
                 for v in s {
                     if !(v.is_finite() && *v > 0.0 && *v < MAX_SCALE) {
-                        cx.l.diags.push(
+                        return Err(cx.l.err(
                             Diagnostic::error(Code::E0213, span, format!("upsample scale {v:?} is not supported"))
                                 .with_label("bad scale")
                                 .with_help(
                                     "use a positive scale below 10^6, such as 2, 0.5 or 1.5, or `match: <node>`",
                                 ),
-                        );
-                        return None;
+                        ));
                     }
                 }
-                (Some(*s), vec![cx.input?])
+                (Some(*s), vec![cx.input()?])
             }
             UpTarget::Match(r) if r.node == SKIP_INPUT && r.sub.is_none() => match cx.l.skip_input() {
-                Some(t) => (None, vec![cx.input?, t]),
+                Some(t) => (None, vec![cx.input()?, t]),
                 None => {
-                    cx.l.diags.push(
+                    return Err(cx.l.err(
                         Diagnostic::error(
                             Code::E0225,
                             r.span,
@@ -173,16 +169,15 @@ impl OpDef for Upsample {
                         )
                         .with_label("no enclosing skip")
                         .with_help("name the node whose size to take: `match: <node>`"),
-                    );
-                    return None;
+                    ));
                 }
             },
             UpTarget::Match(r) => {
                 let t = cx.l.resolve_one(r)?;
-                (None, vec![cx.input?, t])
+                (None, vec![cx.input()?, t])
             }
         };
-        Some(Lowered {
+        Ok(Lowered {
             op: super::Op::Upsample(Upsample {
                 bilinear: u.bilinear,
                 align_corners: u.align_corners,
@@ -197,8 +192,8 @@ impl OpDef for Upsample {
         "upsample"
     }
 
-    fn infer(&self, cx: &mut InferCx<'_>) -> Option<Inferred> {
-        let x = cx.ins.first()?.clone();
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
         let shape = match (&self.scale, cx.ins.get(1)) {
             (Some(sc), _) => {
                 let h = rules::upsample_axis(&x.h, sc[0]);
@@ -222,7 +217,7 @@ impl OpDef for Upsample {
             },
             (None, None) => x.clone(),
         };
-        Some(Inferred {
+        Ok(Inferred {
             flops: elementwise(&shape, 1),
             shape,
             params: Vec::new(),

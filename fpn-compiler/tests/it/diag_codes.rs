@@ -13,10 +13,7 @@ use fpn_compiler::span::SourceMap;
 const ELSEWHERE: &[(&str, &str)] = &[
     ("E0000", "an unreadable file: bad_input.rs and fpn-cli's hostile corpus"),
     ("E0010", "fpn! token syntax: tests/ui/dsl_E0010_*.rs"),
-    (
-        "E0100",
-        "the reader's fallback when no precise error was found: never expected",
-    ),
+    ("E0100", "an internal compiler error (a bug): never expected"),
     ("W0001", "a warning (compilation succeeds): warnings_are_emitted below"),
     ("W0002", "a warning (compilation succeeds): warnings_are_emitted below"),
 ];

@@ -1,0 +1,303 @@
+//! Composites: ops made of other ops, declared in the spec — `cna` (conv-norm-act), `seq`,
+//! `skip` (`concat(x, seq(x))`), `residual` (`x + seq(x)`), `head` (one body applied to several
+//! inputs with shared weights) and calls of the spec's `blocks`. Reading and lowering of each;
+//! presets live in [`crate::presets`], primitive ops in [`crate::ops`].
+
+use std::collections::HashMap;
+
+use petgraph::graph::NodeIndex;
+
+use crate::ast::{self, CnaArgs, Int, Name, Norm, OpExpr, Reader, Ref};
+use crate::diag::{Checked, Code, Diagnostic};
+use crate::ir::Op;
+use crate::lower::{join, Handle, Lower, MAX_CALL_DEPTH};
+use crate::ops::act::Act;
+use crate::ops::conv::CONV_KEYS;
+use crate::ops::merge::{Add, Concat};
+use crate::ops::LowerCx;
+use crate::span::Span;
+use crate::value::{Key, Value, ValueKind};
+use fpn_runtime::Activation;
+
+impl Reader {
+    /// Reads a composite or preset `k: v` (everything that is not a primitive op).
+    pub(crate) fn composite(&mut self, k: &Key, v: &Value) -> Checked<OpExpr> {
+        let span = k.span;
+        let what = format!("`{}`", k.name);
+        let null = matches!(v.kind, ValueKind::Null);
+        Ok(match k.name.as_str() {
+            "cna" => {
+                let (conv, m) = crate::ops::conv::read_args(self, v, &what, true)?;
+                let Some(mut m) = m else {
+                    return Err(self.err(crate::diag::internal(span, "a `cna` read without its map")));
+                };
+                let norm = m.get("norm").and_then(|n| self.norm(n).ok());
+                let act = m.get("act").and_then(|a| crate::ops::act::read_value(self, a).ok());
+                self.finish(m, &[CONV_KEYS, &["norm", "act"]].concat(), &what);
+                OpExpr::Cna(CnaArgs { conv, norm, act })
+            }
+            "seq" => OpExpr::Seq(self.seq_items(v, &what)?),
+            "skip" => OpExpr::Skip(self.seq_items(v, &what)?),
+            "residual" => OpExpr::Residual(self.seq_items(v, &what)?),
+            "fpn" | "panet" | "bifpn" => OpExpr::Pyramid(Box::new(self.pyramid(&k.name, v, span)?)),
+            "head" => {
+                let mut m = self.map(v, &what)?;
+                let on = self.require(&mut m, "on", &what).and_then(|r| self.refs(r, "`on`"));
+                let body = self
+                    .require(&mut m, "body", &what)
+                    .and_then(|b| self.seq_items(b, &what));
+                self.finish(m, &["on", "body"], &what);
+                OpExpr::Head(on?, body?)
+            }
+            "resnet" => self.resnet_args(v, span, &what)?,
+            block => {
+                let name = Name {
+                    text: block.to_string(),
+                    span,
+                };
+                let mut args = Vec::new();
+                if !null {
+                    let m = self.map(v, &format!("the arguments of block `{block}`"))?;
+                    for (ak, av) in m.entries {
+                        args.push((
+                            Name {
+                                text: ak.name.clone(),
+                                span: ak.span,
+                            },
+                            self.int(av, &format!("argument `{}`", ak.name))?,
+                        ));
+                    }
+                }
+                OpExpr::Call(name, args)
+            }
+        })
+    }
+}
+
+impl Lower<'_> {
+    /// `cna`: conv (child `0`), batch norm (`1`, unless `norm: none`), activation; norm and
+    /// activation default to the spec's `defaults.cna`, then batch norm and ReLU.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn cna(
+        &mut self,
+        c: &CnaArgs,
+        span: Span,
+        input: Checked<Option<NodeIndex>>,
+        env: &HashMap<String, i64>,
+        name: &str,
+        prefix: &str,
+        _depth: usize,
+    ) -> Checked<Handle> {
+        let norm = c.norm.or(self.spec.defaults.norm).unwrap_or(Norm::BatchNorm(1e-5));
+        let act = c.act.or(self.spec.defaults.act).unwrap_or(Activation::Relu);
+        let mut conv = c.conv.clone();
+        if conv.bias.is_none() {
+            conv.bias = Some(norm == Norm::None);
+        }
+        let mut cx = LowerCx {
+            l: self,
+            input,
+            env,
+            span,
+        };
+        let attrs = crate::ops::conv::lower_args(&conv, true, &mut cx)?;
+        let x0 = self.need_input(input, span, &format!("`{name}`"))?;
+        let mut x = self.add(
+            format!("{name}.0"),
+            Op::Conv(attrs),
+            vec![x0],
+            span,
+            Some(format!("{prefix}.0")),
+        )?;
+        let mut idx = 1;
+        if let Some(op) = self.norm_op(norm, span)? {
+            x = self.add(
+                format!("{name}.{idx}"),
+                op,
+                vec![x],
+                span,
+                Some(format!("{prefix}.{idx}")),
+            )?;
+            idx += 1;
+        }
+        if act != Activation::Identity {
+            x = self.add(format!("{name}.{idx}"), Op::Act(Act(act)), vec![x], span, None)?;
+        }
+        Ok(Handle::One(x))
+    }
+
+    /// `skip` (`concat(x, seq(x))`) and `residual` (`x + seq(x)`); the body can refer to `x` as
+    /// `match: skip`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn skip(
+        &mut self,
+        items: &[crate::ast::Op],
+        residual: bool,
+        span: Span,
+        input: Checked<Option<NodeIndex>>,
+        env: &HashMap<String, i64>,
+        name: &str,
+        prefix: &str,
+        depth: usize,
+    ) -> Checked<Handle> {
+        let x = self.need_input(input, span, &format!("`{name}`"))?;
+        self.skip_inputs.push(x);
+        let y = self.seq(items, x, env, name, prefix, depth);
+        self.skip_inputs.pop();
+        let Handle::One(y) = y? else {
+            return Err(self.err(crate::diag::internal(span, "a sequence ended in a multi-output op")));
+        };
+        let o = if residual { Op::Add(Add) } else { Op::Concat(Concat) };
+        self.add(format!("{name}.out"), o, vec![x, y], span, None)
+            .map(Handle::One)
+    }
+
+    /// A call of a spec block: checks its arguments and lowers its body with them in scope.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn call(
+        &mut self,
+        bname: &Name,
+        args: &[(Name, Int)],
+        span: Span,
+        input: Checked<Option<NodeIndex>>,
+        env: &HashMap<String, i64>,
+        name: &str,
+        prefix: &str,
+        depth: usize,
+    ) -> Checked<Handle> {
+        if depth >= MAX_CALL_DEPTH {
+            return Err(self.err(
+                Diagnostic::error(
+                    Code::E0208,
+                    bname.span,
+                    format!("block `{}` nests deeper than {MAX_CALL_DEPTH} calls", bname.text),
+                )
+                .with_label("too deep")
+                .with_help("a block may not call itself, directly or through other blocks"),
+            ));
+        }
+        let Some(block) = self.spec.blocks.iter().find(|b| b.name.text == bname.text) else {
+            return Err(self.err(crate::diag::internal(
+                bname.span,
+                &format!("block `{}` was read as a call but is not declared", bname.text),
+            )));
+        };
+        let mut new_env = HashMap::new();
+        let mut failed = None;
+        for (an, av) in args {
+            if !block.params.iter().any(|p| p.text == an.text) {
+                let dym = ast::suggest(&an.text, block.params.iter().map(|p| p.text.as_str()));
+                failed = Some(
+                    self.err(
+                        Diagnostic::error(
+                            Code::E0207,
+                            an.span,
+                            format!("block `{}` has no parameter `{}`", bname.text, an.text),
+                        )
+                        .with_label("unknown parameter")
+                        .with_help(match dym {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!(
+                                "its parameters are: {}",
+                                block
+                                    .params
+                                    .iter()
+                                    .map(|p| p.text.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        }),
+                    ),
+                );
+                continue;
+            }
+            match self.eval(av, env) {
+                Ok(v) => {
+                    new_env.insert(an.text.clone(), v);
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        for p in &block.params {
+            if !args.iter().any(|(a, _)| a.text == p.text) {
+                failed = Some(
+                    self.err(
+                        Diagnostic::error(
+                            Code::E0206,
+                            bname.span,
+                            format!("block `{}` needs argument `{}`", bname.text, p.text),
+                        )
+                        .with_label("missing argument")
+                        .with_secondary(p.span, "declared here")
+                        .with_help(format!("pass it: `{}: {{{}: …}}`", bname.text, p.text)),
+                    ),
+                );
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let body = block.body.clone();
+        let x = self.need_input(input, span, &format!("`{name}`"))?;
+        self.seq(&body, x, &new_env, name, prefix, depth + 1)
+    }
+
+    /// `head`: the same body on each listed input, one set of weights (`prefix` shared).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn head(
+        &mut self,
+        on: &[Ref],
+        body: &[crate::ast::Op],
+        _span: Span,
+        _input: Checked<Option<NodeIndex>>,
+        env: &HashMap<String, i64>,
+        name: &str,
+        prefix: &str,
+        depth: usize,
+    ) -> Checked<Handle> {
+        let targets = self.resolve_many(on)?;
+        let mut outs = Vec::new();
+        for (sub, t) in targets {
+            let h = self.seq(body, t, env, &format!("{name}.{sub}"), prefix, depth)?;
+            if let Handle::One(n) = h {
+                outs.push((sub, n));
+            }
+        }
+        Ok(Handle::Many(outs))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn seq(
+        &mut self,
+        items: &[ast::Op],
+        x: NodeIndex,
+        env: &HashMap<String, i64>,
+        name: &str,
+        prefix: &str,
+        depth: usize,
+    ) -> Checked<Handle> {
+        let mut cur = x;
+        for (i, it) in items.iter().enumerate() {
+            let sp = &it.span;
+            match self.op(
+                &it.expr,
+                *sp,
+                Ok(Some(cur)),
+                env,
+                &format!("{name}.{i}"),
+                &join(prefix, &i.to_string()),
+                depth,
+            )? {
+                Handle::One(n) => cur = n,
+                Handle::Many(_) => {
+                    return Err(self.err(
+                        Diagnostic::error(Code::E0218, *sp, "a multi-output op cannot be a step of a sequence")
+                            .with_label("has several outputs")
+                            .with_help("declare it as its own node and refer to one output"),
+                    ));
+                }
+            }
+        }
+        Ok(Handle::One(cur))
+    }
+}

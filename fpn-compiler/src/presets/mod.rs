@@ -1,0 +1,162 @@
+//! Presets: networks built from a few arguments — the ResNet backbones ([`resnet`]) and the
+//! pyramid generators `fpn`, `panet`, `bifpn` ([`pyramid`]) — with the `state_dict` names of
+//! the PyTorch modules they reproduce. They only add primitive ops; the helpers here add one
+//! conv, norm, resize or merge under a [`Builder`]'s name and prefix.
+
+pub(crate) mod pyramid;
+pub(crate) mod resnet;
+
+use crate::ast::{ConvKind, Norm};
+use crate::diag::{Checked, Code, Diagnostic};
+use crate::ir::{Conv, Op, Upsample};
+use crate::lower::{join, Lower};
+use crate::ops::act::Act;
+use crate::ops::merge::{Add, Concat};
+use crate::ops::norm::BatchNorm;
+use crate::span::Span;
+use fpn_runtime::{Activation, PaddingMode};
+use petgraph::graph::NodeIndex;
+
+/// Where a preset adds nodes: the node name and `state_dict` prefix of its part, and the span
+/// every node points to.
+pub(crate) struct Builder {
+    pub(crate) name: String,
+    pub(crate) prefix: String,
+    pub(crate) span: Span,
+}
+
+impl Builder {
+    pub(crate) fn sub(&self, part: &str) -> Builder {
+        Builder {
+            name: format!("{}.{part}", self.name),
+            prefix: join(&self.prefix, part),
+            span: self.span,
+        }
+    }
+}
+
+impl Lower<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn pconv(
+        &mut self,
+        b: &Builder,
+        part: &str,
+        x: NodeIndex,
+        out: i64,
+        k: i64,
+        s: i64,
+        p: i64,
+        bias: bool,
+    ) -> Checked<NodeIndex> {
+        let conv = Conv {
+            out,
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [p; 4],
+            dilation: [1, 1],
+            groups: 1,
+            bias,
+            mode: PaddingMode::Zeros,
+        };
+        self.add(
+            format!("{}.{part}", b.name),
+            Op::Conv(conv),
+            vec![x],
+            b.span,
+            Some(join(&b.prefix, part)),
+        )
+    }
+
+    pub(crate) fn bn(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Checked<NodeIndex> {
+        self.add(
+            format!("{}.{part}", b.name),
+            Op::BatchNorm(BatchNorm { eps: 1e-5 }),
+            vec![x],
+            b.span,
+            Some(join(&b.prefix, part)),
+        )
+    }
+
+    /// A lateral/smoothing conv of a generator: `conv` (bias) or `cna` (spec defaults), as a
+    /// torchvision `Conv2dNormActivation` whose conv is child `0`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn gconv(
+        &mut self,
+        b: &Builder,
+        part: &str,
+        kind: ConvKind,
+        x: NodeIndex,
+        out: i64,
+        k: i64,
+        s: i64,
+    ) -> Checked<NodeIndex> {
+        let p = (k - 1) / 2;
+        let bb = b.sub(part);
+        match kind {
+            ConvKind::None => Ok(x),
+            ConvKind::Conv => self.pconv(&bb, "0", x, out, k, s, p, true),
+            ConvKind::Cna => {
+                let norm = self.spec.defaults.norm.unwrap_or(Norm::BatchNorm(1e-5));
+                let act = self.spec.defaults.act.unwrap_or(Activation::Relu);
+                let mut y = self.pconv(&bb, "0", x, out, k, s, p, norm == Norm::None)?;
+                let mut i = 1;
+                if let Some(op) = self.norm_op(norm, b.span)? {
+                    y = self.add(
+                        format!("{}.1", bb.name),
+                        op,
+                        vec![y],
+                        b.span,
+                        Some(join(&bb.prefix, "1")),
+                    )?;
+                    i = 2;
+                }
+                if act != Activation::Identity {
+                    y = self.add(format!("{}.{i}", bb.name), Op::Act(Act(act)), vec![y], b.span, None)?;
+                }
+                Ok(y)
+            }
+        }
+    }
+
+    pub(crate) fn resize(
+        &mut self,
+        b: &Builder,
+        part: &str,
+        x: NodeIndex,
+        like: NodeIndex,
+        scale: Option<f64>,
+    ) -> Checked<NodeIndex> {
+        let (sc, ins) = match scale.filter(|v| v.is_finite() && *v > 0.0 && *v < 1e6) {
+            Some(f) => (Some([f, f]), vec![x]),
+            None if scale.is_some() => {
+                return Err(self.err(
+                    Diagnostic::error(Code::E0213, b.span, "the pyramid's `upsample` scale is not supported")
+                        .with_label("bad scale")
+                        .with_help("use `upsample: match` (torchvision) or a scale like 2"),
+                ));
+            }
+            None => (None, vec![x, like]),
+        };
+        self.add(
+            format!("{}.{part}", b.name),
+            Op::Upsample(Upsample {
+                bilinear: false,
+                align_corners: false,
+                scale: sc,
+            }),
+            ins,
+            b.span,
+            None,
+        )
+    }
+
+    pub(crate) fn merge(&mut self, b: &Builder, part: &str, concat: bool, ins: Vec<NodeIndex>) -> Checked<NodeIndex> {
+        self.add(
+            format!("{}.{part}", b.name),
+            if concat { Op::Concat(Concat) } else { Op::Add(Add) },
+            ins,
+            b.span,
+            None,
+        )
+    }
+}

@@ -1,0 +1,427 @@
+//! The pyramid generators: `fpn` (torchvision `FeaturePyramidNetwork`), `panet` (FPN plus a
+//! bottom-up path) and `bifpn` (EfficientDet), with their extra levels.
+
+use super::Builder;
+use crate::ast::{self, ConvKind, Extra, PyramidKind};
+use crate::ast::{did_you_mean, type_error, Int, PyramidArgs};
+use crate::diag::{Checked, Code, Diagnostic};
+use crate::ir::{Conv, Op, Pool};
+use crate::lower::{join, trailing_number, Handle, Lower};
+use crate::ops::act::Act;
+use crate::ops::merge::Fuse;
+use crate::ops::pool::MaxPool;
+use crate::span::Span;
+use crate::value::{Value, ValueKind};
+use fpn_runtime::{Activation, PaddingMode};
+use petgraph::graph::NodeIndex;
+use std::collections::HashMap;
+
+impl Lower<'_> {
+    pub(crate) fn pyramid(
+        &mut self,
+        p: &ast::PyramidArgs,
+        env: &HashMap<String, i64>,
+        name: &str,
+        prefix: &str,
+    ) -> Checked<Handle> {
+        let xs: Vec<NodeIndex> = self.resolve_many(&p.inputs)?.into_iter().map(|(_, n)| n).collect();
+        let width = self.eval_pos(&p.width, env, "the pyramid width", 1)?;
+        let n = xs.len();
+        if n < 2 {
+            return Err(self.err(
+                Diagnostic::error(
+                    Code::E0222,
+                    p.span,
+                    format!("a pyramid needs at least two input levels, found {n}"),
+                )
+                .with_label("too few levels")
+                .with_help("list backbone levels finest first: `in: [c3, c4, c5]`"),
+            ));
+        }
+        let levels: Vec<i64> = if p.levels.is_empty() {
+            let digits: Option<Vec<i64>> = p
+                .inputs
+                .iter()
+                .map(|r| trailing_number(r.sub.as_deref().unwrap_or(&r.node)))
+                .collect();
+            match digits {
+                Some(d) if d.len() == n && d.windows(2).all(|w| w[1] == w[0] + 1) => d,
+                _ => (0..n as i64).collect(),
+            }
+        } else {
+            p.levels.clone()
+        };
+        if levels.len() != n {
+            return Err(self.err(
+                Diagnostic::error(
+                    Code::E0222,
+                    p.span,
+                    format!("`levels` has {} entries for {n} inputs", levels.len()),
+                )
+                .with_label("one level number per input")
+                .with_help("e.g. `in: [c3, c4, c5]` with `levels: [3, 4, 5]`"),
+            ));
+        }
+        if p.concat && p.smooth == ConvKind::None {
+            return Err(self.err(
+                Diagnostic::error(
+                    Code::E0223,
+                    p.span,
+                    "`merge: concat` needs a smoothing conv to bring channels back to `width`",
+                )
+                .with_label("smooth: none")
+                .with_help("use `smooth: conv` or `smooth: cna` with `merge: concat`"),
+            ));
+        }
+        let b = Builder {
+            name: name.to_string(),
+            prefix: prefix.to_string(),
+            span: p.span,
+        };
+        let mut outs: Vec<NodeIndex> = match p.kind {
+            PyramidKind::Fpn | PyramidKind::Panet => self.top_down(&b, p, &xs, width)?,
+            PyramidKind::Bifpn => self.bifpn(&b, p, &xs, width, env)?,
+        };
+        if p.kind == PyramidKind::Panet {
+            let mut ns = vec![outs[0]];
+            for i in 1..n {
+                let d = self.gconv(
+                    &b,
+                    &format!("downsample_blocks.{}", i - 1),
+                    if p.smooth == ConvKind::None {
+                        ConvKind::Conv
+                    } else {
+                        p.smooth
+                    },
+                    ns[i - 1],
+                    width,
+                    3,
+                    2,
+                )?;
+                let m = self.merge(&b, &format!("bottom_up.{}", i - 1), p.concat, vec![d, outs[i]])?;
+                let kind = if p.smooth == ConvKind::None {
+                    ConvKind::Conv
+                } else {
+                    p.smooth
+                };
+                ns.push(self.gconv(&b, &format!("pan_blocks.{}", i - 1), kind, m, width, 3, 1)?);
+            }
+            outs = ns;
+        }
+        let mut named: Vec<(String, NodeIndex)> =
+            levels.iter().zip(&outs).map(|(l, o)| (format!("p{l}"), *o)).collect();
+        let top = levels[n - 1];
+        match p.extra {
+            Extra::None => {}
+            Extra::MaxPool => {
+                let pool = Pool {
+                    kernel: [1, 1],
+                    stride: [2, 2],
+                    padding: [0, 0],
+                    dilation: [1, 1],
+                    ceil_mode: false,
+                    count_include_pad: true,
+                    explicit_pad: None,
+                };
+                let e = self.add(
+                    format!("{name}.pool"),
+                    Op::MaxPool(MaxPool(pool)),
+                    vec![outs[n - 1]],
+                    p.span,
+                    None,
+                )?;
+                named.push((format!("p{}", top + 1), e));
+            }
+            Extra::P6P7 { from_p5 } => {
+                let src = if from_p5 { outs[n - 1] } else { xs[n - 1] };
+                let eb = b.sub("extra_blocks");
+                let p6 = self.pconv(&eb, "p6", src, width, 3, 2, 1, true)?;
+                let r = self.add(
+                    format!("{name}.extra_blocks.relu"),
+                    Op::Act(Act(Activation::Relu)),
+                    vec![p6],
+                    p.span,
+                    None,
+                )?;
+                let p7 = self.pconv(&eb, "p7", r, width, 3, 2, 1, true)?;
+                named.push((format!("p{}", top + 1), p6));
+                named.push((format!("p{}", top + 2), p7));
+            }
+        }
+        Ok(Handle::Many(named))
+    }
+
+    /// torchvision `FeaturePyramidNetwork.forward`.
+    fn top_down(&mut self, b: &Builder, p: &ast::PyramidArgs, xs: &[NodeIndex], width: i64) -> Checked<Vec<NodeIndex>> {
+        let n = xs.len();
+        let mut results = vec![NodeIndex::end(); n];
+        let mut last = self.gconv(b, &format!("inner_blocks.{}", n - 1), p.lateral, xs[n - 1], width, 1, 1)?;
+        results[n - 1] = self.gconv(b, &format!("layer_blocks.{}", n - 1), p.smooth, last, width, 3, 1)?;
+        if p.concat {
+            last = results[n - 1];
+        }
+        for idx in (0..n - 1).rev() {
+            let lat = self.gconv(b, &format!("inner_blocks.{idx}"), p.lateral, xs[idx], width, 1, 1)?;
+            let up = self.resize(b, &format!("top_down.{idx}"), last, lat, p.upsample)?;
+            let m = self.merge(b, &format!("merge.{idx}"), p.concat, vec![lat, up])?;
+            results[idx] = self.gconv(b, &format!("layer_blocks.{idx}"), p.smooth, m, width, 3, 1)?;
+            last = if p.concat { results[idx] } else { m };
+        }
+        Ok(results)
+    }
+
+    /// EfficientDet BiFPN: lateral 1×1 projections, then `repeats` cells of a weighted top-down
+    /// and bottom-up pass; each fused node is fuse → SiLU → depthwise 3×3 → pointwise 1×1 → BN.
+    fn bifpn(
+        &mut self,
+        b: &Builder,
+        p: &ast::PyramidArgs,
+        xs: &[NodeIndex],
+        width: i64,
+        env: &HashMap<String, i64>,
+    ) -> Checked<Vec<NodeIndex>> {
+        let n = xs.len();
+        let repeats = self.eval_pos(&p.repeats, env, "`repeats`", 1)?;
+        let mut ps = Vec::new();
+        for (i, &x) in xs.iter().enumerate() {
+            ps.push(self.gconv(
+                b,
+                &format!("lateral.{i}"),
+                if p.lateral == ConvKind::None {
+                    ConvKind::Conv
+                } else {
+                    p.lateral
+                },
+                x,
+                width,
+                1,
+                1,
+            )?);
+        }
+        for r in 0..repeats {
+            let cell = b.sub(&format!("cells.{r}"));
+            let mut td = ps.clone();
+            for i in (0..n - 1).rev() {
+                let up = self.resize(&cell, &format!("td_up.{i}"), td[i + 1], ps[i], p.upsample)?;
+                td[i] = self.fused(&cell, &format!("td.{i}"), vec![ps[i], up], width, p.eps)?;
+            }
+            let mut out = td.clone();
+            for i in 1..n {
+                let pool = Pool {
+                    kernel: [3, 3],
+                    stride: [2, 2],
+                    padding: [1, 1],
+                    dilation: [1, 1],
+                    ceil_mode: false,
+                    count_include_pad: true,
+                    explicit_pad: None,
+                };
+                let down = self.add(
+                    format!("{}.down.{i}", cell.name),
+                    Op::MaxPool(MaxPool(pool)),
+                    vec![out[i - 1]],
+                    b.span,
+                    None,
+                )?;
+                let ins = if i == n - 1 {
+                    vec![ps[i], down]
+                } else {
+                    vec![ps[i], td[i], down]
+                };
+                out[i] = self.fused(&cell, &format!("out.{i}"), ins, width, p.eps)?;
+            }
+            ps = out;
+        }
+        Ok(ps)
+    }
+
+    fn fused(&mut self, b: &Builder, part: &str, ins: Vec<NodeIndex>, width: i64, eps: f64) -> Checked<NodeIndex> {
+        let bb = b.sub(part);
+        let f = self.add(
+            format!("{}.fuse", bb.name),
+            Op::Fuse(Fuse { eps }),
+            ins,
+            b.span,
+            Some(join(&bb.prefix, "fuse")),
+        )?;
+        let a = self.add(
+            format!("{}.act", bb.name),
+            Op::Act(Act(Activation::Silu)),
+            vec![f],
+            b.span,
+            None,
+        )?;
+        let dw = Conv {
+            out: width,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1; 4],
+            dilation: [1, 1],
+            groups: width,
+            bias: false,
+            mode: PaddingMode::Zeros,
+        };
+        let d = self.add(
+            format!("{}.dw", bb.name),
+            Op::Conv(dw),
+            vec![a],
+            b.span,
+            Some(join(&bb.prefix, "dw")),
+        )?;
+        let pw = self.pconv(&bb, "pw", d, width, 1, 1, 0, true)?;
+        self.bn(&bb, "bn", pw)
+    }
+}
+
+impl crate::ast::Reader {
+    fn conv_kind(&mut self, v: &Value, what: &str, allow_none: bool) -> Checked<ConvKind> {
+        let n = self.name(v, what)?;
+        match n.text.as_str() {
+            "conv" => Ok(ConvKind::Conv),
+            "cna" => Ok(ConvKind::Cna),
+            "none" if allow_none => Ok(ConvKind::None),
+            other => {
+                let opts: &[&str] = if allow_none {
+                    &["conv", "cna", "none"]
+                } else {
+                    &["conv", "cna"]
+                };
+                let dym = did_you_mean(other, opts.iter().copied());
+                Err(self.err(
+                    Diagnostic::error(
+                        Code::E0113,
+                        n.span,
+                        format!("{what} must be one of {}", opts.join(", ")),
+                    )
+                    .with_label(format!("found `{other}`"))
+                    .with_help(if dym.is_empty() {
+                        format!("choose one of {}", opts.join(", "))
+                    } else {
+                        dym
+                    }),
+                ))
+            }
+        }
+    }
+
+    pub(crate) fn pyramid(&mut self, kind: &str, v: &Value, span: Span) -> Checked<PyramidArgs> {
+        let what = format!("`{kind}`");
+        let mut m = self.map(v, &what)?;
+        let kind = match kind {
+            "fpn" => PyramidKind::Fpn,
+            "panet" => PyramidKind::Panet,
+            _ => PyramidKind::Bifpn,
+        };
+        let inputs = self.require(&mut m, "in", &what).and_then(|i| self.refs(i, "`in`"));
+        let width = self
+            .require(&mut m, "width", &what)
+            .and_then(|w| self.int(w, "`width`"));
+        let levels = match m.get("levels") {
+            Some(Value {
+                kind: ValueKind::Seq(ls),
+                ..
+            }) => ls.iter().filter_map(|l| self.int_lit(l, "a level").ok()).collect(),
+            Some(l) => {
+                self.report(type_error(l, "a list of level numbers", "`levels`"));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        let lateral = match m.get("lateral") {
+            Some(l) => self.conv_kind(l, "`lateral`", false),
+            None => Ok(ConvKind::Conv),
+        };
+        let smooth = match m.get("smooth") {
+            Some(l) => self.conv_kind(l, "`smooth`", true),
+            None => Ok(ConvKind::Conv),
+        };
+        let upsample = match m.get("upsample") {
+            None => Ok(None),
+            Some(Value {
+                kind: ValueKind::Str(s),
+                ..
+            }) if s == "match" => Ok(None),
+            Some(u) => self.float(u, "`upsample` (`match` or a scale)").map(Some),
+        };
+        let concat = match m.get("merge") {
+            None => Ok(false),
+            Some(mv) => match self.name(mv, "`merge`").map(|n| n.text) {
+                Ok(t) if t == "add" => Ok(false),
+                Ok(t) if t == "concat" => Ok(true),
+                Ok(t) => Err(self.err(
+                    Diagnostic::error(Code::E0113, mv.span, "`merge` must be `add` or `concat`")
+                        .with_label(format!("found `{t}`"))
+                        .with_help(did_you_mean(&t, ["add", "concat"]) + " (merge: add | concat)"),
+                )),
+                Err(e) => Err(e),
+            },
+        };
+        let extra = match m.get("extra") {
+            None => Ok(Extra::None),
+            Some(ev) => match &ev.kind {
+                ValueKind::Str(s) if s == "none" => Ok(Extra::None),
+                ValueKind::Str(s) if s == "max_pool" => Ok(Extra::MaxPool),
+                ValueKind::Str(s) if s == "p6p7" => Ok(Extra::P6P7 { from_p5: false }),
+                ValueKind::Map(_) => {
+                    let mut em = self.map(ev, "`extra`")?;
+                    let p = self.require(&mut em, "p6p7", "`extra`")?;
+                    let mut from_p5 = false;
+                    if !matches!(p.kind, ValueKind::Null) {
+                        let mut pm = self.map(p, "`p6p7`")?;
+                        if let Some(f) = pm.get("from") {
+                            match self.name(f, "`from`")?.text.as_str() {
+                                "p5" | "output" => from_p5 = true,
+                                "c5" | "input" => from_p5 = false,
+                                _ => self.report(type_error(f, "`c5` (top input) or `p5` (top output)", "`from`")),
+                            }
+                        }
+                        self.finish(pm, &["from"], "`p6p7`");
+                    }
+                    self.finish(em, &["p6p7"], "`extra`");
+                    Ok(Extra::P6P7 { from_p5 })
+                }
+                _ => {
+                    let dym = match &ev.kind {
+                        ValueKind::Str(s) => did_you_mean(s, ["none", "max_pool", "p6p7"]),
+                        _ => String::new(),
+                    };
+                    Err(self.err(
+                        type_error(ev, "`none`, `max_pool`, `p6p7` or `{p6p7: {from: p5}}`", "`extra`").with_help(
+                            if dym.is_empty() {
+                                "extra levels: none, max_pool, p6p7".to_string()
+                            } else {
+                                dym
+                            },
+                        ),
+                    ))
+                }
+            },
+        };
+        let repeats = match m.get("repeats") {
+            Some(r) => self.int(r, "`repeats`"),
+            None => Ok(Int::lit(1, span)),
+        };
+        let eps = match m.get("eps") {
+            Some(e) => self.float(e, "`eps`"),
+            None => Ok(1e-4),
+        };
+        let keys: &[&str] = &[
+            "in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps",
+        ];
+        self.finish(m, keys, &what);
+        Ok(PyramidArgs {
+            kind,
+            inputs: inputs?,
+            levels,
+            width: width?,
+            lateral: lateral?,
+            smooth: smooth?,
+            upsample: upsample?,
+            concat: concat?,
+            extra: extra?,
+            repeats: repeats?,
+            eps: eps?,
+            span,
+        })
+    }
+}

@@ -1,0 +1,152 @@
+//! The ResNet presets (`resnet: {depth: 18 | 34 | 50, width}`): torchvision's `resnet18`,
+//! `resnet34` and `resnet50` trunks with their `state_dict` names, outputs `c2`…`c5`.
+
+use super::Builder;
+use crate::ast::{Int, OpExpr};
+use crate::diag::{Checked, Code, Diagnostic};
+use crate::ir::{Op, Pool};
+use crate::lower::{too_large, Handle, Lower};
+use crate::ops::act::Act;
+use crate::ops::merge::Add;
+use crate::ops::pool::MaxPool;
+use crate::span::Span;
+use crate::value::Value;
+use fpn_runtime::Activation;
+use petgraph::graph::NodeIndex;
+
+impl Lower<'_> {
+    pub(crate) fn resnet(
+        &mut self,
+        depth: i64,
+        width: i64,
+        span: Span,
+        x: NodeIndex,
+        name: &str,
+        prefix: &str,
+    ) -> Checked<Handle> {
+        let (blocks, bottleneck) = match depth {
+            18 => ([2, 2, 2, 2], false),
+            34 => ([3, 4, 6, 3], false),
+            50 => ([3, 4, 6, 3], true),
+            _ => {
+                return Err(self.err(
+                    Diagnostic::error(Code::E0221, span, format!("there is no ResNet-{depth} preset"))
+                        .with_label("unknown depth")
+                        .with_help("ResNet presets: depth 18, 34 or 50"),
+                ));
+            }
+        };
+        let b = Builder {
+            name: name.to_string(),
+            prefix: prefix.to_string(),
+            span,
+        };
+        let x = self.pconv(&b, "conv1", x, width, 7, 2, 3, false)?;
+        let x = self.bn(&b, "bn1", x)?;
+        let stem = self.add(
+            format!("{name}.relu"),
+            Op::Act(Act(Activation::Relu)),
+            vec![x],
+            span,
+            None,
+        )?;
+        let pool = Pool {
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+            dilation: [1, 1],
+            ceil_mode: false,
+            count_include_pad: true,
+            explicit_pad: None,
+        };
+        let mut x = self.add(
+            format!("{name}.maxpool"),
+            Op::MaxPool(MaxPool(pool)),
+            vec![stem],
+            span,
+            None,
+        )?;
+        let mut outs = vec![("stem".to_string(), stem)];
+        let expansion = if bottleneck { 4 } else { 1 };
+        let mut inplanes = width;
+        for (li, &nb) in blocks.iter().enumerate() {
+            let planes = width
+                .checked_mul(1 << li)
+                .ok_or_else(|| self.err(too_large(span, "the ResNet width", width)))?;
+            for bi in 0..nb {
+                let stride = if li > 0 && bi == 0 { 2 } else { 1 };
+                let bb = b.sub(&format!("layer{}.{bi}", li + 1));
+                let identity = x;
+                let mut y;
+                if bottleneck {
+                    y = self.pconv(&bb, "conv1", x, planes, 1, 1, 0, false)?;
+                    y = self.bn(&bb, "bn1", y)?;
+                    y = self.add(
+                        format!("{}.relu1", bb.name),
+                        Op::Act(Act(Activation::Relu)),
+                        vec![y],
+                        span,
+                        None,
+                    )?;
+                    y = self.pconv(&bb, "conv2", y, planes, 3, stride, 1, false)?;
+                    y = self.bn(&bb, "bn2", y)?;
+                    y = self.add(
+                        format!("{}.relu2", bb.name),
+                        Op::Act(Act(Activation::Relu)),
+                        vec![y],
+                        span,
+                        None,
+                    )?;
+                    y = self.pconv(&bb, "conv3", y, planes * 4, 1, 1, 0, false)?;
+                    y = self.bn(&bb, "bn3", y)?;
+                } else {
+                    y = self.pconv(&bb, "conv1", x, planes, 3, stride, 1, false)?;
+                    y = self.bn(&bb, "bn1", y)?;
+                    y = self.add(
+                        format!("{}.relu1", bb.name),
+                        Op::Act(Act(Activation::Relu)),
+                        vec![y],
+                        span,
+                        None,
+                    )?;
+                    y = self.pconv(&bb, "conv2", y, planes, 3, 1, 1, false)?;
+                    y = self.bn(&bb, "bn2", y)?;
+                }
+                let short = if stride != 1 || inplanes != planes * expansion {
+                    let d = self.pconv(&bb, "downsample.0", identity, planes * expansion, 1, stride, 0, false)?;
+                    self.bn(&bb, "downsample.1", d)?
+                } else {
+                    identity
+                };
+                let s = self.add(format!("{}.add", bb.name), Op::Add(Add), vec![y, short], span, None)?;
+                x = self.add(
+                    format!("{}.out", bb.name),
+                    Op::Act(Act(Activation::Relu)),
+                    vec![s],
+                    span,
+                    None,
+                )?;
+                inplanes = planes * expansion;
+            }
+            outs.push((format!("c{}", li + 2), x));
+        }
+        Ok(Handle::Many(outs))
+    }
+}
+
+impl crate::ast::Reader {
+    /// Reads `resnet: {depth, width}`.
+    pub(crate) fn resnet_args(&mut self, v: &Value, span: Span, what: &str) -> Checked<OpExpr> {
+        let mut m = self.map(v, what)?;
+        let depth = self.require(&mut m, "depth", what).and_then(|d| self.int(d, "`depth`"));
+        let width = match m.get("width") {
+            Some(w) => self.int(w, "`width`"),
+            None => Ok(Int::lit(64, span)),
+        };
+        self.finish(m, &["depth", "width"], what);
+        Ok(OpExpr::ResNet {
+            depth: depth?,
+            width: width?,
+        })
+    }
+}
