@@ -13,6 +13,9 @@ use crate::ir::Graph;
 
 /// Scanning more values than this gives up with [`SizesError::TooLarge`].
 pub const MAX_SCAN: i64 = 4_000_000;
+/// Most rule evaluations one symbol's scan may take (about a second); beyond it the symbol's
+/// set is [`SizesError::TooLarge`].
+pub const MAX_CHECKS: u64 = 30_000_000;
 
 /// Why no exact answer could be computed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -616,7 +619,7 @@ fn analyse_pair(g: &Graph, x: SymId, y: SymId, cons: &[Constraint]) -> Option<Re
         if accepted && xv <= upto {
             table.push((xv, v));
         }
-        accepted
+        Some(accepted)
     };
     let scanned = scan(sx, threshold, period, ok);
     let (listed, pshr, res) = match scanned {
@@ -774,7 +777,10 @@ fn no_value(sym: &crate::ir::Symbol, dependents: Vec<Dependent>) -> Accepted {
 
 fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Dependent>) -> Result<Accepted, SizesError> {
     let sym = &g.symbols[s as usize];
-    let mine: Vec<&Constraint> = mine.iter().collect();
+    // Repeated blocks give many equal constraints (a 1×1 conv used 30 000 times): each distinct
+    // rule is scanned once.
+    let mut seen = std::collections::HashSet::new();
+    let mine: Vec<&Constraint> = mine.iter().filter(|c| seen.insert((c.kind, &c.lhs, &c.rhs))).collect();
     let too_large = |what: String| SizesError::TooLarge(sym.name.clone(), what);
     let mut period: i64 = 1;
     let mut t = 0f64;
@@ -851,15 +857,24 @@ fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Depende
     // mostly fail on the same rule, so a long scan (a 65536 kernel on a ResNet: 2M values ×
     // 100 rules) checks one rule per value instead of all of them. Same answer: `all` is pure.
     let mut order: Vec<usize> = (0..mine.len()).collect();
+    // Bounded work: a scan that would check more than MAX_CHECKS rules stops (thousands of
+    // distinct rules × tens of thousands of values, e.g. a padding edit on a conv repeated
+    // 30 000 times).
+    let mut checks: u64 = 0;
     let ok = |x: i64| {
         env[s as usize] = x;
-        match order.iter().position(|&i| mine[i].holds(&env) != Some(true)) {
+        let failed = order.iter().position(|&i| mine[i].holds(&env) != Some(true));
+        checks = checks.saturating_add(failed.map_or(order.len(), |k| k + 1) as u64);
+        if checks > MAX_CHECKS {
+            return None;
+        }
+        Some(match failed {
             Some(k) => {
                 order[..=k].rotate_right(1);
                 false
             }
             None => true,
-        }
+        })
     };
     let (listed, p, res) = scan(sym, threshold, period, ok)?;
     Ok(Accepted {
@@ -882,8 +897,14 @@ fn scan(
     sym: &crate::ir::Symbol,
     threshold: i64,
     period: i64,
-    mut ok: impl FnMut(i64) -> bool,
+    mut ok: impl FnMut(i64) -> Option<bool>,
 ) -> Result<(Vec<i64>, i64, Vec<i64>), SizesError> {
+    let over = || {
+        SizesError::TooLarge(
+            sym.name.clone(),
+            format!("checking it takes more than {MAX_CHECKS} rule evaluations"),
+        )
+    };
     let end = match sym.max {
         Some(m) => m.min(threshold),
         None => threshold,
@@ -894,13 +915,18 @@ fn scan(
             format!("{} values up to {end} to check", end.saturating_sub(sym.min)),
         ));
     }
-    let listed: Vec<i64> = (sym.min..=end).filter(|&x| ok(x)).collect();
+    let mut listed: Vec<i64> = Vec::new();
+    for x in sym.min..=end {
+        if ok(x).ok_or_else(over)? {
+            listed.push(x);
+        }
+    }
     let mut residues: Vec<i64> = Vec::new();
     // the caller makes `threshold + period` fit, or sets the threshold to i64::MAX
     let scan_end = threshold.checked_add(period);
     if let Some(scan_end) = scan_end.filter(|_| sym.max.is_none_or(|m| m > threshold)) {
         for x in threshold + 1..=scan_end {
-            if ok(x) {
+            if ok(x).ok_or_else(over)? {
                 residues.push(x.rem_euclid(period));
             }
         }
