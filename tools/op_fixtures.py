@@ -12,22 +12,28 @@ Rejections are covered on purpose: windows larger than the input, reflect paddin
 circular padding > the size, pool padding > kernel/2 (also the dilated case `max_pool {kernel:
 2, stride: 1, padding: 2, dilation: 3}`), `same` with a stride, groups not dividing channels,
 merges of different shapes, nearest with align_corners, scales whose output is empty, and the
-f64 rounding of `upsample 1.16` on 25.
+f64 rounding of `upsample 1.16` on 25. Issue "Reach" added group_norm, conv_transpose
+(output_padding, groups, dilation), pad (fixed amounts in every mode, `value`, `match:`), crop
+(`size`, `offset`, `match:`), pixel_shuffle / pixel_unshuffle and mul, drawn after the original
+cases so those keep their values.
 
 Each case runs the PyTorch module/functional on a random input and records whether PyTorch
 accepted it and the output shape [C, H, W] (batch 1 dropped), or PyTorch's error message.
 
-Semantics follow docs/spec.md: `add`, `mean` and `fuse` need equal shapes (fpn does not
+Semantics follow docs/spec.md: `add`, `mul`, `mean` and `fuse` need equal shapes (fpn does not
 broadcast), so they are computed through `torch.stack`, which refuses unequal shapes like fpn;
 `concat` is `torch.cat(dim=1)`; a `[top, bottom, left, right]` conv padding is
 `F.pad(x, (left, right, top, bottom), mode)` followed by the unpadded conv (as nn.Conv2d does for
-non-zero padding modes); `fuse` is BiFPN's fast normalized fusion.
+non-zero padding modes); `fuse` is BiFPN's fast normalized fusion. `pad: {match: y}` is F.pad
+with milesial U-Net's split (`diff // 2` first) and refused for a smaller target (F.pad would
+crop); `crop` is slicing, refused when the window leaves the input (slicing would silently give
+a smaller tensor).
 
 Fixture case fields (read by fpn-compiler/tests/op_fixtures.rs):
   id      "<op>-<n>"
   inputs  {"x": [C, H, W]} or {"x": [...], "y": [...]}
   node    the op exactly as written in the spec (a JSON value, YAML flow style is the same)
-  from    the node's `from:` (only for `upsample: {match: y}`), else absent
+  from    the node's `from:` (only for `{match: y}` of upsample, pad, crop), else absent
   yaml    the complete spec text
   torch   {"accepted": true, "shape": [C, H, W]} or {"accepted": false, "error": "..."}
 
@@ -155,6 +161,13 @@ def run_case(inputs, node):
         return nn.BatchNorm2d(x.shape[1], eps=eps).eval()(x)
     if op in ACTS:
         return run_act(x, node)
+    if op in ("max_pool", "avg_pool") and not isinstance(a, dict):
+        a = {"kernel": a}  # the shorthand `max_pool: 2`
+    if op in ("max_pool", "avg_pool") and isinstance(a.get("padding"), list) and len(a["padding"]) == 4:
+        # fpn's asymmetric pool padding: F.pad first (-inf for max, 0 for avg), then no padding
+        t, b, l, r = a["padding"]
+        x = F.pad(x, (l, r, t, b), value=float("-inf") if op == "max_pool" else 0.0)
+        a = dict(a, padding=0)
     if op == "max_pool":
         return nn.MaxPool2d(
             pair(a["kernel"], None),
@@ -184,6 +197,53 @@ def run_case(inputs, node):
         s = a["scale"]
         s = tuple(float(v) for v in s) if isinstance(s, list) else float(s)
         return nn.Upsample(scale_factor=s, mode=mode, **kw)(x)
+    if op == "group_norm":
+        return nn.GroupNorm(a["groups"], x.shape[1], eps=a.get("eps", 1e-5))(x)
+    if op == "conv_transpose":
+        return nn.ConvTranspose2d(
+            x.shape[1],
+            a["out"],
+            pair(a["kernel"], None),
+            pair(a.get("stride"), 1),
+            padding=pair(a.get("padding"), 0),
+            output_padding=pair(a.get("output_padding"), 0),
+            groups=a.get("groups", 1),
+            bias=a.get("bias", True),
+            dilation=pair(a.get("dilation"), 1),
+        )(x)
+    if op == "pad":
+        if not isinstance(a, dict):
+            a = {"pad": a}
+        mode = a.get("mode", "constant")
+        kw = {"value": float(a["value"])} if "value" in a else {}
+        if "match" in a:
+            # fpn pads only: the target must be at least the input (F.pad would crop)
+            y = xs[a["match"]]
+            dy, dx = y.shape[2] - x.shape[2], y.shape[3] - x.shape[3]
+            if dy < 0 or dx < 0:
+                raise ValueError("pad to a smaller size (fpn: E0327)")
+            return F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2], mode=mode, **kw)
+        p = a["pad"]
+        p = [p] * 4 if isinstance(p, int) else p
+        return F.pad(x, p, mode=mode, **kw)
+    if op == "crop":
+        h, w = x.shape[2], x.shape[3]
+        if "match" in a:
+            th, tw = xs[a["match"]].shape[2:]
+        else:
+            th, tw = pair(a["size"], None)
+        if "offset" in a:
+            t, l = pair(a["offset"], None)
+        else:
+            t, l = (h - th) // 2, (w - tw) // 2
+        # slicing would silently shorten a window that does not fit: fpn refuses it
+        if t < 0 or l < 0 or t + th > h or l + tw > w:
+            raise ValueError("crop window outside the input (fpn: E0327)")
+        return x[:, :, t:t + th, l:l + tw]
+    if op == "pixel_shuffle":
+        return nn.PixelShuffle(a)(x)
+    if op == "pixel_unshuffle":
+        return nn.PixelUnshuffle(a)(x)
     refs = a if isinstance(a, list) else a["in"]
     ts = [xs[r] for r in refs]
     if op == "concat":
@@ -192,6 +252,8 @@ def run_case(inputs, node):
         return torch.stack(ts).sum(0)
     if op == "mean":
         return torch.stack(ts).mean(0)
+    if op == "mul":
+        return torch.stack(ts).prod(0)
     if op == "fuse":
         eps = 1e-4 if isinstance(a, list) else a.get("eps", 1e-4)
         w = F.relu(torch.ones(len(ts)))
@@ -362,6 +424,87 @@ class Gen:
             return ins, {"fuse": {"in": refs, "eps": r.choice([0.0001, 0.001, 0.01])}}
         return ins, {op: refs}
 
+    # -- ops of issue "Reach" -------------------------------------------------------------
+    def group_norm(self):
+        r = self.r
+        x = self.shape()
+        c = x[0]
+        divs = [g for g in range(1, c + 1) if c % g == 0]
+        g = r.choice(divs) if r.random() < 0.8 else r.randint(1, 8)
+        a = {"groups": g}
+        if r.random() < 0.3:
+            a["eps"] = r.choice([0.001, 0.01, 0.1])
+        return {"x": x}, {"group_norm": a}
+
+    def conv_transpose(self):
+        r = self.r
+        c = self.chans()
+        x = [c, self.size(), self.size()]
+        groups = 1
+        if r.random() < 0.3:
+            divs = [g for g in range(1, c + 1) if c % g == 0]
+            groups = r.choice(divs) if r.random() < 0.85 else r.randint(2, 4)
+        out = groups * r.randint(1, max(1, 12 // groups))
+        if r.random() < 0.05:
+            out += 1  # may not divide
+        a = {"out": out, "kernel": self.form2(1, 5)}
+        self.put(a, "stride", self.form2(1, 3, omit=0.3))
+        self.put(a, "padding", self.form2(0, 3, omit=0.4))
+        self.put(a, "dilation", self.form2(1, 3, omit=0.6))
+        self.put(a, "output_padding", self.form2(0, 2, omit=0.6))
+        if groups != 1:
+            a["groups"] = groups
+        if r.random() < 0.2:
+            a["bias"] = False
+        return {"x": x}, {"conv_transpose": a}
+
+    def pad(self):
+        r = self.r
+        x = self.shape()
+        k = r.random()
+        if k < 0.25:
+            y = [self.chans(), self.size(), self.size()]
+            if r.random() < 0.7:
+                y = [y[0], x[1] + r.randint(0, 5), x[2] + r.randint(0, 5)]
+            a = {"match": "y"}
+            if r.random() < 0.3:
+                a["mode"] = "replicate"
+            elif r.random() < 0.3:
+                a["value"] = r.choice([1.5, -1.0])
+            return {"x": x, "y": y}, {"pad": a}
+        p = r.randint(0, 4) if r.random() < 0.3 else [r.randint(0, 4) for _ in range(4)]
+        if k < 0.45:
+            return {"x": x}, {"pad": p}
+        a = {"pad": p, "mode": r.choice(["constant", "reflect", "replicate", "circular"])}
+        if a["mode"] == "constant" and r.random() < 0.5:
+            a["value"] = r.choice([0.5, -2.0])
+        return {"x": x}, {"pad": a}
+
+    def crop(self):
+        r = self.r
+        x = self.shape()
+        if r.random() < 0.25:
+            y = [self.chans(), self.size(), self.size()]
+            if r.random() < 0.7:
+                y = [y[0], max(1, x[1] - r.randint(0, 5)), max(1, x[2] - r.randint(0, 5))]
+            return {"x": x, "y": y}, {"crop": {"match": "y"}}
+        size = [r.randint(1, x[1] + 1), r.randint(1, x[2] + 1)]
+        a = {"size": size if size[0] != size[1] or r.random() < 0.5 else size[0]}
+        if r.random() < 0.4:
+            a["offset"] = [r.randint(0, 3), r.randint(0, 3)]
+        return {"x": x}, {"crop": a}
+
+    def shuffle(self):
+        r = self.r
+        f = r.choice([1, 2, 2, 3])
+        if r.random() < 0.5:
+            c = f * f * r.randint(1, 3) if r.random() < 0.8 else self.chans()
+            return {"x": [c, self.size(), self.size()]}, {"pixel_shuffle": f}
+        x = [self.chans(), self.size(), self.size()]
+        if r.random() < 0.6:
+            x = [x[0], f * r.randint(1, 8), f * r.randint(1, 8)]
+        return {"x": x}, {"pixel_unshuffle": f}
+
     def norm_or_act(self):
         r = self.r
         x = self.shape()
@@ -459,6 +602,44 @@ def deliberate():
         ({"x": [3, 3, 3]}, up(1 / 3)),
         ({"x": [3, 7, 7]}, up(1.01)),
         ({"x": [3, 40, 40]}, up(1 / 3, mode="bilinear")),
+        # issue "Reach": group norm, transposed conv, pad, crop, pixel (un)shuffle, mul
+        ({"x": [6, 5, 5]}, {"group_norm": {"groups": 4}}),
+        ({"x": [6, 1, 1]}, {"group_norm": {"groups": 3, "eps": 0.001}}),
+        ({"x": [4, 3, 3]}, {"conv_transpose": {"out": 2, "kernel": 3, "stride": 2, "output_padding": 2}}),
+        ({"x": [4, 3, 3]}, {"conv_transpose": {"out": 2, "kernel": 3, "stride": 1, "dilation": 2, "output_padding": 1}}),
+        ({"x": [4, 3, 3]}, {"conv_transpose": {"out": 4, "kernel": 2, "groups": 3}}),
+        ({"x": [6, 3, 3]}, {"conv_transpose": {"out": 4, "kernel": 2, "groups": 3}}),
+        ({"x": [4, 1, 1]}, {"conv_transpose": {"out": 4, "kernel": 1, "padding": 1}}),
+        ({"x": [4, 1, 2]}, {"conv_transpose": {"out": 4, "kernel": 3, "padding": 1}}),
+        ({"x": [4, 5, 7]}, {"conv_transpose": {"out": 8, "kernel": 2, "stride": 2}}),
+        ({"x": [3, 3, 3]}, {"pad": {"pad": [3, 0, 0, 0], "mode": "reflect"}}),
+        ({"x": [3, 3, 3]}, {"pad": {"pad": [2, 2, 2, 2], "mode": "reflect"}}),
+        ({"x": [3, 3, 3]}, {"pad": {"pad": [4, 0, 0, 0], "mode": "circular"}}),
+        ({"x": [3, 3, 3]}, {"pad": {"pad": 1, "mode": "reflect", "value": 1.0}}),
+        ({"x": [3, 5, 4], "y": [3, 8, 9]}, {"pad": {"match": "y"}}),
+        ({"x": [3, 5, 4], "y": [3, 4, 9]}, {"pad": {"match": "y"}}),
+        ({"x": [3, 5, 4]}, {"crop": {"size": [5, 5]}}),
+        ({"x": [3, 5, 4]}, {"crop": {"size": [2, 2], "offset": [3, 2]}}),
+        ({"x": [3, 5, 4]}, {"crop": {"size": [2, 2], "offset": [4, 2]}}),
+        ({"x": [3, 9, 8], "y": [3, 4, 5]}, {"crop": {"match": "y"}}),
+        ({"x": [3, 3, 8], "y": [3, 4, 5]}, {"crop": {"match": "y"}}),
+        ({"x": [8, 3, 3]}, {"pixel_shuffle": 2}),
+        ({"x": [6, 3, 3]}, {"pixel_shuffle": 2}),
+        ({"x": [2, 6, 9]}, {"pixel_unshuffle": 3}),
+        ({"x": [2, 6, 8]}, {"pixel_unshuffle": 3}),
+        ({"x": [2, 1, 1]}, {"pixel_unshuffle": 2}),
+        ({"x": [3, 8, 8], "y": [3, 8, 7]}, {"mul": ["x", "y"]}),
+        ({"x": [3, 8, 8], "y": [2, 8, 8]}, {"mul": ["x", "y"]}),
+        # pool shorthands: kernel = stride
+        ({"x": [3, 9, 8]}, {"max_pool": 2}),
+        ({"x": [3, 1, 8]}, {"max_pool": 2}),
+        ({"x": [3, 9, 8]}, {"avg_pool": [3, 2]}),
+        # asymmetric pool padding [t, b, l, r] (TF 'SAME' style), also beyond kernel/2
+        ({"x": [3, 9, 8]}, {"max_pool": {"kernel": 3, "stride": 2, "padding": [0, 1, 0, 1]}}),
+        ({"x": [3, 8, 8]}, {"max_pool": {"kernel": 2, "stride": 2, "padding": [0, 1, 1, 0], "ceil_mode": True}}),
+        ({"x": [3, 9, 8]}, {"avg_pool": {"kernel": 3, "stride": 2, "padding": [1, 1, 0, 1]}}),
+        ({"x": [3, 2, 2]}, {"max_pool": {"kernel": 3, "stride": 1, "padding": [3, 0, 0, 0]}}),
+        ({"x": [3, 2, 2]}, {"avg_pool": {"kernel": 3, "stride": 1, "padding": [0, 0, 0, 0], "count_include_pad": False}}),
     ] + [
         # every activation and norm form once, on a 1×1 and an odd size
         ({"x": [c, h, w]}, a)
@@ -490,12 +671,18 @@ def main():
             else:
                 c = g.merge(kind)
             plan.append((kind, c))
+    # after the original draws, so the earlier cases stay as they were
+    reach = {"group_norm": 25, "conv_transpose": 70, "pad": 45, "crop": 35, "shuffle": 25, "mul": 12}
+    for kind, n in reach.items():
+        for _ in range(n):
+            c = g.merge(kind) if kind == "mul" else getattr(g, kind)()
+            plan.append((kind, c))
     cases = []
     seen = set()
     per_op = {}
     for _, (inputs, node) in plan:
         frm = None
-        if isinstance(node, dict) and "upsample" in node and isinstance(node["upsample"], dict) and "match" in node["upsample"]:
+        if isinstance(node, dict) and isinstance(next(iter(node.values())), dict) and "match" in next(iter(node.values())):
             frm = "x"
         key = json.dumps([inputs, node], sort_keys=True)
         if key in seen:

@@ -7,6 +7,7 @@ its parameters as a small f32 vector `NAME.p` whose layout is documented per fil
 decoded by fpn-runtime/tests/it/fixtures.rs.
 
 Run from the repository root:  python3 tools/runtime_fixtures.py
+`python3 tools/runtime_fixtures.py --only decoder` rewrites one file (here decoder.safetensors).
 `python3 tools/runtime_fixtures.py --bench` instead times PyTorch (2 threads) on the shapes of
 fpn-runtime/benches/ops.rs, for the comparison in fpn-runtime/README.md.
 Needs: torch, safetensors. Deterministic (seeded); re-running rewrites identical values for the
@@ -17,7 +18,27 @@ import os
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+try:
+    from safetensors.torch import save_file
+except ImportError:  # no safetensors (or numpy): the format is simple enough to write here
+
+    def save_file(tensors, path):
+        """Writes f32 tensors as safetensors: u64 header length, JSON header, raw data."""
+        import json
+        import struct
+
+        header, blobs, off = {}, [], 0
+        for name in sorted(tensors):
+            t = tensors[name]
+            assert t.dtype == torch.float32, (name, t.dtype)
+            data = struct.pack(f"<{t.numel()}f", *t.flatten().tolist())
+            header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
+            blobs.append(data)
+            off += len(data)
+        h = json.dumps(header, separators=(",", ":")).encode()
+        h += b" " * (-len(h) % 8)
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fpn-runtime", "tests", "fixtures")
 torch.manual_seed(0)
@@ -253,6 +274,101 @@ def merge_fixtures():
     save("merge.safetensors", t)
 
 
+def decoder_fixtures():
+    """decoder.safetensors, the ops of issue "Reach", by name prefix:
+    ct_*:  conv_transpose2d, NAME.{x,w,b,y}, NAME.p = [sh, sw, ph, pw, oph, opw, dh, dw, groups, has_bias]
+    gn_*:  group_norm, NAME.{x,weight,bias,y}, NAME.p = [groups, eps]
+    pad_*: pad, NAME.{x,y}, NAME.p = [top, bottom, left, right, pad_mode, value]
+    padto_*: pad_to (milesial U-Net split), NAME.{x,y}, NAME.p = [h, w]
+    crop_*: crop, NAME.{x,y}, NAME.p = [h, w, top, left, centred]
+    ps_*:  pixel_shuffle (up=1) / pixel_unshuffle (up=0), NAME.{x,y}, NAME.p = [r, up]
+    mul_*: mul of NAME.a, NAME.b, NAME.y, NAME.p = [0]
+    Seeded on its own, so `--only decoder` and a full run write the same values."""
+    torch.manual_seed(1)
+    t = {}
+
+    def ct(name, n, cin, h, w, cout, k, s=(1, 1), p=(0, 0), op=(0, 0), d=(1, 1), g=1, bias=True):
+        x = rnd(n, cin, h, w)
+        wt = rnd(cin, cout // g, *k)
+        b = rnd(cout) if bias else None
+        y = F.conv_transpose2d(x, wt, b, stride=s, padding=p, output_padding=op, groups=g, dilation=d)
+        t[f"{name}.x"], t[f"{name}.w"], t[f"{name}.y"] = x, wt, y
+        if bias:
+            t[f"{name}.b"] = b
+        t[f"{name}.p"] = torch.tensor([*s, *p, *op, *d, g, float(bias)], dtype=torch.float32)
+
+    ct("ct_k2s2", 2, 4, 5, 6, 6, (2, 2), s=(2, 2))
+    ct("ct_k3s2p1op1", 1, 8, 7, 5, 4, (3, 3), s=(2, 2), p=(1, 1), op=(1, 1))
+    ct("ct_k4s2p1_nobias", 1, 6, 6, 6, 6, (4, 4), s=(2, 2), p=(1, 1), bias=False)
+    ct("ct_groups_dil", 1, 6, 5, 4, 9, (3, 2), s=(2, 3), p=(2, 1), op=(1, 2), d=(2, 1), g=3)
+    ct("ct_1x1", 1, 5, 3, 3, 7, (1, 1))
+    ct("ct_depthwise", 2, 4, 4, 3, 4, (3, 3), s=(1, 2), p=(1, 0), g=4)
+    ct("ct_wide", 1, 32, 9, 11, 16, (3, 3), s=(2, 2), p=(1, 1), op=(1, 0))
+
+    def gn(name, shape, groups, eps=1e-5):
+        x = rnd(*shape) * 3 + 0.5
+        wt, b = rnd(shape[1]), rnd(shape[1])
+        y = F.group_norm(x, groups, wt, b, eps)
+        t[f"{name}.x"], t[f"{name}.weight"], t[f"{name}.bias"], t[f"{name}.y"] = x, wt, b, y
+        t[f"{name}.p"] = torch.tensor([groups, eps], dtype=torch.float32)
+
+    gn("gn_32", (2, 64, 5, 7), 32)
+    gn("gn_1", (1, 6, 4, 4), 1, 1e-3)
+    gn("gn_inst", (1, 5, 3, 9), 5)
+    gn("gn_1x1", (2, 8, 1, 1), 2)
+
+    modes = ["constant", "reflect", "replicate", "circular"]
+
+    def pad(name, shape, p, mode="constant", value=0.0):
+        x = rnd(*shape)
+        top, bottom, left, right = p
+        kw = {"value": value} if mode == "constant" else {}
+        y = F.pad(x, (left, right, top, bottom), mode=mode, **kw)
+        t[f"{name}.x"], t[f"{name}.y"] = x, y
+        t[f"{name}.p"] = torch.tensor([*p, modes.index(mode), value], dtype=torch.float32)
+
+    pad("pad_const", (1, 3, 4, 5), (1, 2, 0, 3), value=-1.5)
+    pad("pad_zero", (2, 2, 3, 3), (2, 2, 2, 2))
+    pad("pad_reflect", (1, 2, 5, 4), (4, 1, 3, 0), "reflect")
+    pad("pad_replicate", (1, 2, 3, 2), (3, 0, 1, 4), "replicate")
+    pad("pad_circular", (1, 2, 3, 4), (3, 1, 4, 2), "circular")
+
+    def padto(name, shape, size):
+        x = rnd(*shape)
+        dy, dx = size[0] - shape[2], size[1] - shape[3]
+        y = F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])  # milesial U-Net's Up.forward
+        t[f"{name}.x"], t[f"{name}.y"] = x, y
+        t[f"{name}.p"] = torch.tensor(size, dtype=torch.float32)
+
+    padto("padto_odd", (1, 3, 5, 4), (8, 7))
+    padto("padto_same", (1, 3, 5, 4), (5, 4))
+
+    def crop(name, shape, size, off=None):
+        x = rnd(*shape)
+        h, w = shape[2], shape[3]
+        top, left = off if off is not None else ((h - size[0]) // 2, (w - size[1]) // 2)
+        y = x[:, :, top:top + size[0], left:left + size[1]]
+        t[f"{name}.x"], t[f"{name}.y"] = x, y
+        t[f"{name}.p"] = torch.tensor([*size, top, left, float(off is None)], dtype=torch.float32)
+
+    crop("crop_centre", (1, 2, 9, 8), (4, 5))
+    crop("crop_offset", (2, 2, 6, 6), (2, 3), (3, 1))
+
+    def ps(name, shape, r, up):
+        x = rnd(*shape)
+        y = F.pixel_shuffle(x, r) if up else F.pixel_unshuffle(x, r)
+        t[f"{name}.x"], t[f"{name}.y"] = x, y
+        t[f"{name}.p"] = torch.tensor([r, float(up)], dtype=torch.float32)
+
+    ps("ps_up2", (2, 8, 3, 5), 2, True)
+    ps("ps_up3", (1, 9, 2, 2), 3, True)
+    ps("ps_down2", (2, 3, 6, 4), 2, False)
+
+    a, b = rnd(2, 3, 4, 5), rnd(2, 3, 4, 5)
+    t["mul_ab.a"], t["mul_ab.b"], t["mul_ab.y"], t["mul_ab.p"] = a, b, a * b, torch.zeros(1)
+    save("decoder.safetensors", t)
+
+
 def weights_fixtures():
     """model.safetensors: state_dict of nn.Sequential(Conv2d(3,4,3,padding=1), BatchNorm2d(4)) as
     PyTorch saves it (includes the int64 `1.num_batches_tracked`); model_io.safetensors: eval-mode x, y.
@@ -320,6 +436,9 @@ if __name__ == "__main__":
         bench()
         sys.exit(0)
     os.makedirs(OUT, exist_ok=True)
+    if "--only" in sys.argv:  # e.g. `--only decoder`: rewrite one file, leave the others
+        globals()[sys.argv[sys.argv.index("--only") + 1] + "_fixtures"]()
+        sys.exit(0)
     conv_fixtures()
     act_fixtures()
     norm_fixtures()
@@ -327,5 +446,6 @@ if __name__ == "__main__":
     resize_fixtures()
     merge_fixtures()
     weights_fixtures()
+    decoder_fixtures()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print(f"total {total} bytes")

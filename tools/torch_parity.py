@@ -33,6 +33,7 @@ outputs are identical (run on every invocation).
 
 Run from the repository root:
     python3 tools/torch_parity.py           # the small fixtures (committed, about 2.2 MB)
+    python3 tools/torch_parity.py --only unet_small   # one configuration
     python3 tools/torch_parity.py --full    # also full-size ResNet-18/50 FPNs to tools/out/
                                             # (git-ignored, ~170 MB; used by tests/it/parity.rs
                                             # `full_size_resnet_fpn` when present)
@@ -47,14 +48,22 @@ from collections import OrderedDict
 
 import torch
 import torch.nn as nn
-from safetensors.torch import save_file
-from torchvision.models import resnet18, resnet50
-from torchvision.models._utils import IntermediateLayerGetter
-from torchvision.models.detection.backbone_utils import BackboneWithFPN
-from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_shapes as ts  # noqa: E402  (model builders with fpn's state_dict names)
+try:
+    from safetensors.torch import save_file
+except ImportError:  # the same fallback writer as tools/runtime_fixtures.py
+    from runtime_fixtures import save_file  # noqa: E402
+try:
+    from torchvision.models import resnet18, resnet50
+    from torchvision.models._utils import IntermediateLayerGetter
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
+
+    import torch_shapes as ts  # noqa: E402  (model builders with fpn's state_dict names)
+except ImportError:  # only `--only unet_small` runs without torchvision
+    ts = None
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 OUT = os.path.join(ROOT, "tests", "fixtures", "parity")
@@ -180,7 +189,7 @@ def randomize(model, calibrate=None):
                 m.bias.uniform_(-0.5, 0.5)
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
-        elif isinstance(m, ts.Fuse):
+        elif ts is not None and isinstance(m, ts.Fuse):
             with torch.no_grad():
                 m.weight.uniform_(-0.5, 1.5)
     if calibrate is None:
@@ -291,6 +300,56 @@ def bifpn_small():
     return ts.Named(None, neck=ts.BiFPN([10, 28, 80], 16, 3)), neck_run
 
 
+class UNetSmall(nn.Module):
+    """tests/specs/unet_small.yaml: milesial/Pytorch-UNet's `Up` (ConvTranspose2d, then F.pad of
+    x1 to x2's size with `diff // 2` first, then cat([x2, x1])) on a one-level encoder, GroupNorm
+    double convs, a sigmoid gate (mul), PixelShuffle and a centred crop back to the input size;
+    plus a branch through reflect F.pad, an offset crop, PixelUnshuffle, a max pool after an
+    asymmetric -inf F.pad, GroupNorm, a bias-free ConvTranspose2d and avg_pool2d(2)."""
+
+    def __init__(self):
+        super().__init__()
+
+        def cna(cin, cout, groups):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(groups, cout), nn.ReLU())
+
+        self.inc = cna(3, 8, 4)
+        self.mid = cna(8, 16, 4)
+        self.up = nn.ConvTranspose2d(16, 8, 2, stride=2)
+        self.dec = cna(16, 8, 4)
+        self.gate = nn.Conv2d(8, 8, 1)
+        self.head = nn.Conv2d(8, 4, 1)
+        self.e5 = nn.GroupNorm(8, 32)
+        self.e6 = nn.ConvTranspose2d(32, 8, 3, stride=2, padding=1, output_padding=1, bias=False)
+
+    def forward(self, x):
+        x1 = self.inc(x)
+        m = self.mid(F.max_pool2d(x1, 2))
+        u = self.up(m)
+        dy, dx = x1.size(2) - u.size(2), x1.size(3) - u.size(3)
+        u = F.pad(u, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+        d = self.dec(torch.cat([x1, u], dim=1))
+        g = d * torch.sigmoid(self.gate(d))
+        hi = F.pixel_shuffle(self.head(g), 2)
+        h, w = x.size(2), x.size(3)
+        t, l = (hi.size(2) - h) // 2, (hi.size(3) - w) // 2
+        # the branch through the other forms (fpn's asymmetric pool padding is F.pad with -inf)
+        e = F.pad(g, (1, 2, 0, 1), mode="reflect")[:, :, 1:13, 2:14]
+        e = F.max_pool2d(F.pad(F.pixel_unshuffle(e, 2), (0, 1, 0, 1), value=float("-inf")), 3, 2)
+        e = F.avg_pool2d(self.e6(self.e5(e)), 2)
+        return OrderedDict([("mask", hi[:, :, t:t + h, l:l + w]), ("features", g), ("extra", e)])
+
+
+def unet_small():
+    m = UNetSmall()
+    for gn in m.modules():
+        if isinstance(gn, nn.GroupNorm):
+            with torch.no_grad():
+                gn.weight.uniform_(0.5, 1.5)
+                gn.bias.uniform_(-0.5, 0.5)
+    return m, lambda m, x: m(x["x"])
+
+
 NECK = {"c3": (16, 16, 16), "c4": (32, 8, 8), "c5": (64, 4, 4)}
 
 # spec stem (tests/specs/<stem>.yaml) -> (builder, [(config name, {input: shape})]). The first
@@ -310,6 +369,7 @@ CONFIGS = OrderedDict([
     ("fpn_neck_32x32", (fpn_neck_32x32, [("fpn_neck_32x32", {"c3": (16, 32, 32), "c4": (16, 16, 16),
                                                              "c5": (16, 8, 8)})])),
     ("bifpn_small", (bifpn_small, [("bifpn_small", {"c3": (10, 16, 16), "c4": (28, 8, 8), "c5": (80, 4, 4)})])),
+    ("unet_small", (unet_small, [("unet_small", {"x": (3, 13, 11)})])),
 ])
 
 
@@ -362,13 +422,19 @@ def full(out_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true", help="also write full-size ResNet-18/50 FPNs to tools/out/")
+    ap.add_argument("--only", metavar="STEM", help="write only this configuration (e.g. unet_small)")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    check_tiny_resnet()
+    if ts is not None:
+        check_tiny_resnet()
+    elif args.only != "unet_small":
+        raise SystemExit("torchvision is needed (only `--only unet_small` runs without it)")
     os.makedirs(OUT, exist_ok=True)
     total = 0
     for stem, (build, cases) in CONFIGS.items():
+        if args.only and stem != args.only:
+            continue
         torch.manual_seed(sum(map(ord, stem)))  # each config independent of the others
         total += make(stem, build, cases, OUT)
     print(f"wrote {os.path.relpath(OUT, ROOT)}: {total / 1e6:.2f} MB")

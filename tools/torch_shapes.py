@@ -19,6 +19,7 @@ odd one. Modelling choices where no PyTorch reference exists (BiFPN, PANet) foll
 documented expansion in fpn-compiler/src/lower.rs.
 
 Run from the repository root:  python3 tools/torch_shapes.py
+(`python3 tools/torch_shapes.py --only unet_decoder.yaml` rewrites one spec's entry.)
 Writes fpn-compiler/tests/fixtures/torch_shapes.json (shapes only, deterministic).
 The checked-in fixture was made with torch 2.15.0 and torchvision 0.29.2 (CPU).
 """
@@ -31,13 +32,17 @@ from functools import partial
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
-from torchvision.models import resnet18, resnet50
-from torchvision.models._utils import IntermediateLayerGetter
-from torchvision.models.detection.backbone_utils import BackboneWithFPN
-from torchvision.models.resnet import BasicBlock, ResNet
-from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
-from torchvision.ops.misc import Conv2dNormActivation
+try:
+    import torchvision
+    from torchvision.models import resnet18, resnet50
+    from torchvision.models._utils import IntermediateLayerGetter
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.resnet import BasicBlock, ResNet
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
+    from torchvision.ops.misc import Conv2dNormActivation
+except ImportError:  # `--only SPEC` for a spec that needs no torchvision (unet_decoder.yaml)
+    torchvision = None
+    ResNet = nn.Module
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 OUT = os.path.join(ROOT, "fpn-compiler", "tests", "fixtures", "torch_shapes.json")
@@ -338,6 +343,40 @@ def bifpn_neck():
     return m, ins, run
 
 
+class UNetDecoder(nn.Module):
+    """specs/unet_decoder.yaml: milesial/Pytorch-UNet's `Up` (ConvTranspose2d, F.pad of x1 to
+    x2's size with `diff // 2` first, cat([x2, x1])) on a one-level encoder, GroupNorm double
+    convs (torchvision's Conv2dNormActivation layout: .0 conv, .1 norm), a sigmoid gate, a
+    PixelShuffle head and a centred crop back to the input size."""
+
+    def __init__(self):
+        super().__init__()
+
+        def cna(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(8, cout), nn.ReLU())
+
+        self.inc, self.mid = cna(3, 32), cna(32, 64)
+        self.up = nn.ConvTranspose2d(64, 32, 2, stride=2)
+        self.dec = cna(64, 32)
+        self.gate = nn.Conv2d(32, 32, 1)
+        self.head = nn.Conv2d(32, 4, 1)
+
+    def forward(self, x):
+        x1 = self.inc(x)
+        u = self.up(self.mid(F.max_pool2d(x1, 2)))
+        dy, dx = x1.size(2) - u.size(2), x1.size(3) - u.size(3)
+        u = F.pad(u, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+        d = self.dec(torch.cat([x1, u], dim=1))
+        g = d * torch.sigmoid(self.gate(d))
+        hi = F.pixel_shuffle(self.head(g), 2)
+        t, l = (hi.size(2) - x.size(2)) // 2, (hi.size(3) - x.size(3)) // 2
+        return {"mask": hi[:, :, t:t + x.size(2), l:l + x.size(3)], "features": g}
+
+
+def unet_decoder(h, w):
+    return UNetDecoder(), {"x": (3, h, w)}, lambda m, x: m(x["x"])
+
+
 # spec file -> (builder, sizes); sizes is None for fixed-size specs, else [H, W] pairs in the
 # order of the spec's symbols. The odd sizes are accepted ones (`fpn sizes SPEC`).
 SPECS = {
@@ -350,6 +389,7 @@ SPECS = {
     "seed001_neck_on_resnet18.yaml": (seed001_neck_on_resnet18, [[224, 320], [250, 250]]),
     "seed002_resnet18_pyramid.yaml": (seed002, None),
     "seed003_fpn_shared_head.yaml": (seed003, None),
+    "unet_decoder.yaml": (unet_decoder, [[224, 320], [97, 131]]),
 }
 
 
@@ -380,13 +420,20 @@ def record(model, inputs, run):
 
 
 def main():
+    import sys
+
     torch.manual_seed(0)
     files = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
     missing = [f for f in files if f not in SPECS]
     if missing:
         raise SystemExit(f"no PyTorch model for: {', '.join(missing)} (add it to SPECS)")
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    if only is None and torchvision is None:
+        raise SystemExit("torchvision is needed (without it, only `--only unet_decoder.yaml` runs)")
     specs = []
     for f in files:
+        if only is not None and f != only:
+            continue
         build, sizes = SPECS[f]
         cases = []
         for size in sizes or [None]:
@@ -397,12 +444,17 @@ def main():
             print(f"specs/{f} {size or ''}: {len(case['state_dict'])} tensors, outputs "
                   + ", ".join(f"{k}={v}" for k, v in case["outputs"].items()))
         specs.append({"spec": f"specs/{f}", "cases": cases})
-    doc = {
-        "made_by": "tools/torch_shapes.py",
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "specs": specs,
-    }
+    if only is not None:  # replace that spec's entry in the existing fixture, keep the rest
+        with open(OUT) as fh:
+            doc = json.load(fh)
+        doc["specs"] = sorted([s for s in doc["specs"] if s["spec"] != f"specs/{only}"] + specs, key=lambda s: s["spec"])
+    else:
+        doc = {
+            "made_by": "tools/torch_shapes.py",
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "specs": specs,
+        }
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as fh:
         json.dump(doc, fh, separators=(",", ":"))

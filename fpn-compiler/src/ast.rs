@@ -64,6 +64,13 @@ pub enum Norm {
     None,
     /// Inference batch norm with this eps.
     BatchNorm(f64),
+    /// Group norm (`{group_norm: {groups: G, eps}}`, groups a number), `nn.GroupNorm`.
+    GroupNorm {
+        /// Number of groups.
+        groups: i64,
+        /// Epsilon.
+        eps: f64,
+    },
 }
 
 /// `cna:` (torchvision `Conv2dNormActivation`) attributes.
@@ -995,6 +1002,24 @@ impl Reader {
             ValueKind::Str(s) if s == "batch_norm" => Ok(Norm::BatchNorm(1e-5)),
             ValueKind::Str(s) if s == "none" => Ok(Norm::None),
             ValueKind::Null => Ok(Norm::None),
+            ValueKind::Map(entries) if entries.iter().any(|(k, _)| k.name == "group_norm") => {
+                let mut m = self.map(v, "`norm`")?;
+                let gv = self.require(&mut m, "group_norm", "`norm`")?;
+                let mut gm = self.map(gv, "`group_norm`")?;
+                let groups = self
+                    .require(&mut gm, "groups", "`group_norm`")
+                    .and_then(|g| self.int_lit(g, "`groups`"));
+                let eps = match gm.get("eps") {
+                    Some(e) => self.float(e, "`eps`"),
+                    None => Ok(1e-5),
+                };
+                self.finish(gm, &["groups", "eps"], "`group_norm`");
+                self.finish(m, &["group_norm"], "`norm`");
+                Ok(Norm::GroupNorm {
+                    groups: groups?,
+                    eps: eps?,
+                })
+            }
             ValueKind::Map(_) => {
                 let mut m = self.map(v, "`norm`")?;
                 let bn = self.require(&mut m, "batch_norm", "`norm`")?;
@@ -1011,12 +1036,12 @@ impl Reader {
             }
             _ => {
                 let dym = match &v.kind {
-                    ValueKind::Str(s) => did_you_mean(s, ["batch_norm", "none"]),
+                    ValueKind::Str(s) => did_you_mean(s, ["batch_norm", "group_norm", "none"]),
                     _ => String::new(),
                 };
                 Err(self.err(
                     type_error(v, "`batch_norm` or `none`", "`norm`").with_help(if dym.is_empty() {
-                        "norms are: batch_norm, none".to_string()
+                        "norms are: batch_norm, {group_norm: {groups: G}}, none".to_string()
                     } else {
                         dym
                     }),

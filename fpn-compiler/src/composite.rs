@@ -14,7 +14,6 @@ use crate::lower::{join, Handle, Lower, MAX_CALL_DEPTH};
 use crate::ops::act::Act;
 use crate::ops::conv::CONV_KEYS;
 use crate::ops::merge::{Add, Concat};
-use crate::ops::norm::BatchNorm;
 use crate::ops::LowerCx;
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
@@ -111,11 +110,10 @@ impl Lower<'_> {
             Some(format!("{prefix}.0")),
         )?;
         let mut idx = 1;
-        if let Norm::BatchNorm(eps) = norm {
-            self.check_eps(eps, span)?;
+        if let Some(op) = self.norm_op(norm, span)? {
             x = self.add(
                 format!("{name}.{idx}"),
-                Op::BatchNorm(BatchNorm { eps }),
+                op,
                 vec![x],
                 span,
                 Some(format!("{prefix}.{idx}")),

@@ -401,6 +401,12 @@ impl fpn_runtime::rules::SizeArith for Dim {
     fn ceil_div(&self, d: i64) -> Option<Self> {
         Dim::ceil_div(self, d)
     }
+    fn times(&self, k: i64) -> Option<Self> {
+        if k < 1 {
+            return None;
+        }
+        self.lin(k, 0)
+    }
     fn min_with(&self, other: &Self) -> Self {
         self.min(other)
     }

@@ -67,6 +67,11 @@ pub enum CheckKind {
     MergeEq,
     /// A division in an input size must be exact: `lhs = d·floor(a/d)` equals `rhs = a`.
     ExactDiv,
+    /// A window cut out of the input must fit (`crop`, `pad` to another node's size): `lhs`
+    /// (what is there) `≥ rhs` (what is needed).
+    Fits,
+    /// A size must be a multiple of a factor (`pixel_unshuffle`): `lhs = r·floor(x/r) ≥ rhs = x`.
+    Divisible,
 }
 
 /// A condition on the input sizes, `lhs >= rhs` or `lhs == rhs`.
@@ -94,6 +99,8 @@ impl From<fpn_runtime::rules::CondKind> for CheckKind {
             K::ReflectPad => CheckKind::ReflectPad,
             K::CircularPad => CheckKind::CircularPad,
             K::Equal => CheckKind::MergeEq,
+            K::Fits => CheckKind::Fits,
+            K::Divisible => CheckKind::Divisible,
         }
     }
 }
@@ -154,6 +161,32 @@ impl Constraint {
                 t(format!(" and `{}` of {axis} ", input(self.slots.1))),
                 Part::Rhs,
                 t(", which differ".into()),
+            ],
+            CheckKind::Fits if node.op.kind() == "pad" => vec![
+                t(format!(
+                    "node `{}` (pad) pads its input `{}` of {axis} ",
+                    node.name,
+                    input(0)
+                )),
+                Part::Rhs,
+                t(format!(" to the {axis} of `{}`, ", input(1))),
+                Part::Lhs,
+                t(", which is smaller".into()),
+            ],
+            CheckKind::Fits => vec![
+                t(format!("node `{}` ({}) needs {axis} ", node.name, node.op.kind())),
+                Part::Rhs,
+                t(format!(" but its input `{}` has {axis} ", input(0))),
+                Part::Lhs,
+            ],
+            CheckKind::Divisible => vec![
+                t(format!(
+                    "node `{}` ({}) needs an input {axis} divisible by its factor, but `{}` has {axis} ",
+                    node.name,
+                    node.op.kind(),
+                    input(0)
+                )),
+                Part::Rhs,
             ],
             CheckKind::ExactDiv => vec![
                 t(format!(

@@ -3,7 +3,7 @@
 //! ([`crate::ops`]), composites in `crate::composite`, presets in `crate::presets`, all with
 //! PyTorch `state_dict` names. Shapes are not looked at here (see [`crate::infer`]).
 
-use crate::ast::{self, Int, IntExpr, OpExpr, Ref, SizeDecl};
+use crate::ast::{self, Int, IntExpr, Norm, OpExpr, Ref, SizeDecl};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
 use crate::ir::{Graph, Node, Op, Output, Symbol};
@@ -730,6 +730,27 @@ impl<'s> Lower<'s> {
 
     /// An `eps` the runtime can use: finite, not negative, and a finite `f32` (it computes in
     /// `f32`); else E0226 at `span`.
+    /// The IR op of a `cna`'s norm (`None` for no norm), its eps and groups checked.
+    pub(crate) fn norm_op(&mut self, norm: Norm, span: Span) -> Checked<Option<Op>> {
+        Ok(match norm {
+            Norm::None => None,
+            Norm::BatchNorm(eps) => {
+                self.check_eps(eps, span)?;
+                Some(Op::BatchNorm(crate::ops::norm::BatchNorm { eps }))
+            }
+            Norm::GroupNorm { groups, eps } => {
+                self.check_eps(eps, span)?;
+                let g = self.eval_pos(
+                    &crate::ast::Int::lit(groups, span),
+                    &Env::default(),
+                    "group norm groups",
+                    1,
+                )?;
+                Some(Op::GroupNorm(crate::ops::norm::GroupNorm { groups: g, eps }))
+            }
+        })
+    }
+
     pub(crate) fn check_eps(&mut self, eps: f64, span: Span) -> Checked<()> {
         if eps.is_finite() && eps >= 0.0 && (eps as f32).is_finite() {
             return Ok(());

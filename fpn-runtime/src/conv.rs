@@ -148,7 +148,9 @@ fn conv_axis_size(
             let p = c.rhs;
             format!("{op}: circular padding {p} needs an input {what} of at least {p}, got {input}")
         }
-        CondKind::Equal => format!("{op}: {what} {} must equal {}", c.lhs, c.rhs),
+        CondKind::Equal | CondKind::Fits | CondKind::Divisible => {
+            format!("{op}: {what} {} must be at least {}", c.lhs, c.rhs)
+        }
     }))
 }
 

@@ -13,10 +13,12 @@
 
 mod act;
 mod conv;
+mod conv_transpose;
 mod error;
 mod gemm_conv;
 mod init;
 mod kernel;
+mod layout;
 mod merge;
 mod norm;
 mod pool;
@@ -28,13 +30,15 @@ mod winograd;
 
 pub use act::{activate, activate_inplace, apply, Activation};
 pub use conv::{conv2d, conv2d_into, conv2d_out_shape, pad2d, Conv2dParams, PaddingMode};
+pub use conv_transpose::{conv_transpose2d, conv_transpose2d_out_shape, ConvTranspose2dParams};
 pub use error::{Error, Result};
 pub use init::Init;
+pub use layout::{crop, pad, pad_to, pixel_shuffle, pixel_unshuffle, Pad2dParams};
 pub use merge::{
-    add, add_assign, add_into, concat, concat_into, concat_shape, mean, mean_into, weighted_fusion,
+    add, add_assign, add_into, concat, concat_into, concat_shape, mean, mean_into, mul, mul_assign, weighted_fusion,
     weighted_fusion_into,
 };
-pub use norm::{batch_norm, batch_norm_inplace, batch_norm_into, fold_batch_norm, BatchNorm};
+pub use norm::{batch_norm, batch_norm_inplace, batch_norm_into, fold_batch_norm, group_norm, BatchNorm, GroupNorm};
 pub use pool::{
     avg_pool2d, avg_pool2d_into, max_pool2d, max_pool2d_into, pool2d_out_shape, pool_out_size, Pool2dParams,
 };

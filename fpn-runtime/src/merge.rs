@@ -1,4 +1,4 @@
-//! Ops that merge feature maps: elementwise sum, channel concat, mean, and BiFPN's fast
+//! Ops that merge feature maps: elementwise sum and product, channel concat, mean, and BiFPN's fast
 //! normalized weighted fusion. All operands must have identical shapes (no broadcasting),
 //! except concat, which needs equal batch and spatial dims.
 
@@ -52,6 +52,29 @@ pub fn add_assign(acc: &mut Tensor, b: ArrayView4<f32>) -> Result<()> {
         z.par_for_each(|o, &v| *o += v);
     } else {
         z.for_each(|o, &v| *o += v);
+    }
+    Ok(())
+}
+
+/// `a * b` (elementwise product, `torch.mul`).
+pub fn mul(a: ArrayView4<f32>, b: ArrayView4<f32>) -> Result<Tensor> {
+    same("mul", shape4(&a), shape4(&b))?;
+    let z = Zip::from(&a).and(&b);
+    Ok(if a.len() >= PAR_MIN_LEN {
+        z.par_map_collect(|&x, &y| x * y)
+    } else {
+        z.map_collect(|&x, &y| x * y)
+    })
+}
+
+/// `acc *= b`.
+pub fn mul_assign(acc: &mut Tensor, b: ArrayView4<f32>) -> Result<()> {
+    same("mul", shape4(acc), shape4(&b))?;
+    let z = Zip::from(acc).and(&b);
+    if b.len() >= PAR_MIN_LEN {
+        z.par_for_each(|o, &v| *o *= v);
+    } else {
+        z.for_each(|o, &v| *o *= v);
     }
     Ok(())
 }

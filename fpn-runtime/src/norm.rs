@@ -1,4 +1,5 @@
-//! Inference-mode batch normalization and its folding into a preceding convolution.
+//! Inference-mode batch normalization and its folding into a preceding convolution; group
+//! normalization (`nn.GroupNorm`, which has no running statistics: train and eval agree).
 
 use ndarray::{Array1, Array4, ArrayView1, ArrayView4, ArrayViewMut4, Axis};
 
@@ -165,4 +166,83 @@ pub fn fold_batch_norm(w: &mut Array4<f32>, bias: Option<ArrayView1<f32>>, bn: &
         new_bias[co] = (b - bn.running_mean[co]) * s + bn.bias[co];
     }
     Ok(new_bias)
+}
+
+/// `nn.GroupNorm(groups, C, eps, affine=True)`: per sample and group of `C / groups` channels,
+/// `y = (x − mean) / sqrt(var + eps) · weight[c] + bias[c]` with the biased variance over the
+/// group's channels and all positions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupNorm {
+    /// Number of groups (divides the channels).
+    pub groups: usize,
+    /// Per-channel scale.
+    pub weight: Array1<f32>,
+    /// Per-channel shift.
+    pub bias: Array1<f32>,
+    /// Added to the variance (PyTorch's default is 1e-5).
+    pub eps: f32,
+}
+
+impl GroupNorm {
+    /// A freshly initialised `nn.GroupNorm(groups, channels, eps)`: weight 1, bias 0.
+    pub fn new(groups: usize, channels: usize, eps: f32) -> Self {
+        Self {
+            groups,
+            weight: Array1::ones(channels),
+            bias: Array1::zeros(channels),
+            eps,
+        }
+    }
+}
+
+/// Returns `gn(x)`: [`GroupNorm`] on an NCHW tensor. Errors if the groups do not divide the
+/// channels or the parameters do not have one value per channel.
+pub fn group_norm(x: ArrayView4<f32>, gn: &GroupNorm) -> Result<Tensor> {
+    const OP: &str = "group_norm";
+    let xs = shape4(&x);
+    let [n, c, h, w] = xs;
+    crate::rules::validate_group_norm(
+        i64::try_from(c).unwrap_or(i64::MAX),
+        i64::try_from(gn.groups).unwrap_or(i64::MAX),
+    )
+    .map_err(|r| crate::error::invalid(OP, r))?;
+    for (what, v) in [("weight", &gn.weight), ("bias", &gn.bias)] {
+        if v.len() != c {
+            return Err(mismatch(
+                OP,
+                &xs,
+                &[v.len()],
+                format!("the input has {c} channels but the group norm {what} has {}", v.len()),
+            ));
+        }
+    }
+    let mut out = crate::try_zeros(xs, OP)?;
+    let xc = x.as_standard_layout();
+    let (Some(src), Some(dst)) = (xc.as_slice(), out.as_slice_mut()) else {
+        return Err(crate::error::invalid(
+            OP,
+            "internal: could not make the tensors contiguous",
+        ));
+    };
+    let cg = c / gn.groups;
+    let len = cg * h * w;
+    if len == 0 || n == 0 {
+        return Ok(out);
+    }
+    for (k, (xg, og)) in src.chunks_exact(len).zip(dst.chunks_exact_mut(len)).enumerate() {
+        // statistics in f64: two passes (mean, then the squared deviations)
+        let mean = xg.iter().map(|&v| f64::from(v)).sum::<f64>() / len as f64;
+        let var = xg.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / len as f64;
+        let rstd = 1.0 / (var + f64::from(gn.eps)).sqrt();
+        let c0 = (k % gn.groups) * cg;
+        for (j, (xp, op)) in xg.chunks_exact(h * w).zip(og.chunks_exact_mut(h * w)).enumerate() {
+            let s = rstd * f64::from(gn.weight[c0 + j]);
+            let t = f64::from(gn.bias[c0 + j]) - mean * s;
+            let (s, t) = (s as f32, t as f32);
+            for (o, &v) in op.iter_mut().zip(xp) {
+                *o = v * s + t;
+            }
+        }
+    }
+    Ok(out)
 }

@@ -22,6 +22,8 @@ pub trait SizeArith: Clone {
     fn floor_div(&self, d: i64) -> Option<Self>;
     /// `ceil(self / d)`, `d ≥ 1`.
     fn ceil_div(&self, d: i64) -> Option<Self>;
+    /// `self · k`, `k ≥ 1`.
+    fn times(&self, k: i64) -> Option<Self>;
     /// `min(self, other)`.
     fn min_with(&self, other: &Self) -> Self;
     /// `trunc(f64(self) · s)` computed in `f64`, PyTorch's `upsample` output size for a
@@ -41,6 +43,9 @@ impl SizeArith for i64 {
     }
     fn ceil_div(&self, d: i64) -> Option<Self> {
         (d >= 1).then(|| -((-self).div_euclid(d)))
+    }
+    fn times(&self, k: i64) -> Option<Self> {
+        (k >= 1).then(|| self.checked_mul(k)).flatten()
     }
     fn min_with(&self, other: &Self) -> Self {
         (*self).min(*other)
@@ -72,6 +77,12 @@ pub enum CondKind {
     CircularPad,
     /// Sizes that meet (a merge's inputs) must be equal: `lhs == rhs`.
     Equal,
+    /// A window cut out of the input must fit in it (`crop`, `pad` to a smaller size): `lhs ≥
+    /// rhs` with `lhs` the input size and `rhs` the size the window needs.
+    Fits,
+    /// A size must be a multiple of a factor `r` (`pixel_unshuffle`): `lhs ≥ rhs` with
+    /// `lhs = r·floor(x/r)` and `rhs = x` (equal exactly when `r` divides `x`).
+    Divisible,
 }
 
 /// A condition on sizes under which an op is defined.
@@ -90,7 +101,11 @@ impl<S> Cond<S> {
     pub fn holds_for(kind: CondKind, lhs: i64, rhs: i64) -> bool {
         match kind {
             CondKind::Equal => lhs == rhs,
-            CondKind::Positive | CondKind::ReflectPad | CondKind::CircularPad => lhs >= rhs,
+            CondKind::Positive
+            | CondKind::ReflectPad
+            | CondKind::CircularPad
+            | CondKind::Fits
+            | CondKind::Divisible => lhs >= rhs,
         }
     }
 }
@@ -185,6 +200,201 @@ pub fn upsample_axis<S: SizeArith>(x: &S, scale: f64) -> Option<(S, Vec<Cond<S>>
         rhs: S::constant(1),
     }];
     Some((out, conds))
+}
+
+/// One axis of a transposed convolution (PyTorch `nn.ConvTranspose2d`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvTransposeAxis {
+    /// Kernel size.
+    pub kernel: i64,
+    /// Stride.
+    pub stride: i64,
+    /// Padding (removed from both ends of the full output).
+    pub pad: i64,
+    /// Extra size added to one end (`output_padding`).
+    pub output_padding: i64,
+    /// Dilation.
+    pub dilation: i64,
+}
+
+/// Output size of one transposed-conv axis, PyTorch's
+/// `(x − 1)·s − 2p + d·(k − 1) + output_padding + 1`, and its condition (output ≥ 1). `None` on
+/// overflow.
+pub fn conv_transpose_axis<S: SizeArith>(x: &S, a: &ConvTransposeAxis) -> Option<(S, Vec<Cond<S>>)> {
+    let reach = a.dilation.checked_mul(a.kernel.checked_sub(1)?)?;
+    // (x − 1)·s + (reach − 2p + op + 1) = x·s + (reach − 2p + op + 1 − s)
+    let k = reach
+        .checked_sub(a.pad.checked_mul(2)?)?
+        .checked_add(a.output_padding)?
+        .checked_add(1)?
+        .checked_sub(a.stride)?;
+    let out = x.times(a.stride)?.plus(k)?;
+    let conds = vec![Cond {
+        kind: CondKind::Positive,
+        lhs: out.clone(),
+        rhs: S::constant(1),
+    }];
+    Some((out, conds))
+}
+
+/// One axis of `F.pad(x, …, mode)` by `[before, after]` (both ≥ 0): `x + before + after`, with
+/// `F.pad`'s limits: reflect padding `< x`, circular padding `≤ x`. `None` on overflow.
+pub fn pad_axis<S: SizeArith>(x: &S, pad: [i64; 2], mode: PaddingMode) -> Option<(S, Vec<Cond<S>>)> {
+    let out = x.plus(pad[0].checked_add(pad[1])?)?;
+    let mut conds = Vec::new();
+    let pmax = pad[0].max(pad[1]);
+    match mode {
+        PaddingMode::Reflect if pmax > 0 => conds.push(Cond {
+            kind: CondKind::ReflectPad,
+            lhs: x.clone(),
+            rhs: S::constant(pmax.checked_add(1)?),
+        }),
+        PaddingMode::Circular if pmax > 0 => conds.push(Cond {
+            kind: CondKind::CircularPad,
+            lhs: x.clone(),
+            rhs: S::constant(pmax),
+        }),
+        _ => {}
+    }
+    Some((out, conds))
+}
+
+/// One axis of a crop to `size` starting at `offset` (`None`: centred, `(x − size)/2` rounded
+/// down): the output is `size`, defined when the window fits, `x ≥ offset + size`. `None` on
+/// overflow.
+pub fn crop_axis<S: SizeArith>(x: &S, size: i64, offset: Option<i64>) -> Option<(S, Vec<Cond<S>>)> {
+    let need = size.checked_add(offset.unwrap_or(0))?;
+    let conds = vec![Cond {
+        kind: CondKind::Fits,
+        lhs: x.clone(),
+        rhs: S::constant(need),
+    }];
+    Some((S::constant(size), conds))
+}
+
+/// The `[before, after]` split of `total` extra (or, negative, fewer) elements when one size is
+/// padded or cropped to another: milesial U-Net's `diff // 2` before, the rest after (Python's
+/// floor division, so a negative `total` crops one more after than before).
+pub fn split_diff(total: i64) -> [i64; 2] {
+    let before = total.div_euclid(2);
+    [before, total - before]
+}
+
+/// One axis of `nn.PixelShuffle(r)`: `x · r`. `None` on overflow or `r < 1`.
+pub fn pixel_shuffle_axis<S: SizeArith>(x: &S, r: i64) -> Option<(S, Vec<Cond<S>>)> {
+    Some((x.times(r)?, Vec::new()))
+}
+
+/// One axis of `nn.PixelUnshuffle(r)`: `x / r`, defined when `r` divides `x` (PyTorch: "should
+/// be divisible by downscale_factor"). `None` on overflow or `r < 1`.
+pub fn pixel_unshuffle_axis<S: SizeArith>(x: &S, r: i64) -> Option<(S, Vec<Cond<S>>)> {
+    let out = x.floor_div(r)?;
+    let conds = vec![Cond {
+        kind: CondKind::Divisible,
+        lhs: out.times(r)?,
+        rhs: x.clone(),
+    }];
+    Some((out, conds))
+}
+
+/// One axis of TensorFlow-style dynamic `same` padding (EfficientDet's `Conv2dSame` /
+/// `MaxPool2dSame`): the output is `ceil(x / s)`; the input is padded by
+/// `max((ceil(x/s) − 1)·s + (k − 1)·d + 1 − x, 0)` in total, `total/2` before (see
+/// [`same_dynamic_pad`]). Condition: output ≥ 1. `None` on overflow.
+pub fn same_dynamic_axis<S: SizeArith>(x: &S, stride: i64) -> Option<(S, Vec<Cond<S>>)> {
+    let out = x.ceil_div(stride)?;
+    let conds = vec![Cond {
+        kind: CondKind::Positive,
+        lhs: out.clone(),
+        rhs: S::constant(1),
+    }];
+    Some((out, conds))
+}
+
+/// The `[before, after]` padding of [`same_dynamic_axis`] for a concrete size `x`:
+/// `total = max((ceil(x/s) − 1)·s + (k − 1)·d + 1 − x, 0)`, `before = total / 2`. `None` on
+/// overflow or a parameter below 1.
+pub fn same_dynamic_pad(x: i64, kernel: i64, stride: i64, dilation: i64) -> Option<[i64; 2]> {
+    if kernel < 1 || stride < 1 || dilation < 1 {
+        return None;
+    }
+    let out = x.ceil_div(stride)?;
+    let span = dilation.checked_mul(kernel - 1)?.checked_add(1)?;
+    let total = out
+        .checked_sub(1)?
+        .checked_mul(stride)?
+        .checked_add(span)?
+        .checked_sub(x)?
+        .max(0);
+    Some([total / 2, total - total / 2])
+}
+
+/// PyTorch's parameter checks of `nn.ConvTranspose2d`: those of [`validate_conv`] (with
+/// symmetric padding) plus "output padding must be smaller than either stride or dilation".
+#[allow(clippy::too_many_arguments)]
+pub fn validate_conv_transpose(
+    in_channels: i64,
+    out_channels: i64,
+    kernel: [i64; 2],
+    stride: [i64; 2],
+    padding: [i64; 2],
+    output_padding: [i64; 2],
+    dilation: [i64; 2],
+    groups: i64,
+) -> Result<(), String> {
+    let [ph, pw] = padding;
+    validate_conv(
+        in_channels,
+        out_channels,
+        kernel,
+        stride,
+        [ph, ph, pw, pw],
+        dilation,
+        groups,
+    )?;
+    for a in 0..2 {
+        if output_padding[a] < 0 {
+            return Err(format!("output_padding {output_padding:?} must not be negative"));
+        }
+        if output_padding[a] >= stride[a] && output_padding[a] >= dilation[a] {
+            return Err(format!(
+                "output padding must be smaller than either stride or dilation, but got output_padding_height: {}, output_padding_width: {}, stride_height: {}, stride_width: {}, dilation_height: {}, dilation_width: {}",
+                output_padding[0], output_padding[1], stride[0], stride[1], dilation[0], dilation[1]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// PyTorch `nn.GroupNorm`'s check: `groups ≥ 1` divides the channels ("num_channels must be
+/// divisible by num_groups").
+pub fn validate_group_norm(channels: i64, groups: i64) -> Result<(), String> {
+    if groups < 1 {
+        return Err(format!("num_groups {groups} must be at least 1"));
+    }
+    if channels % groups != 0 {
+        return Err(format!(
+            "num_channels must be divisible by num_groups (got {channels} channels, {groups} groups)"
+        ));
+    }
+    Ok(())
+}
+
+/// PyTorch `pixel_shuffle`'s check: the channels are a multiple of `r²` ("pixel_shuffle expects
+/// its input's 'channel' dimension to be divisible by the square of upscale_factor").
+pub fn validate_pixel_shuffle(channels: i64, r: i64) -> Result<(), String> {
+    let r2 = r
+        .checked_mul(r)
+        .ok_or_else(|| format!("upscale_factor {r} overflows when squared"))?;
+    if r < 1 {
+        return Err(format!("upscale_factor {r} must be at least 1"));
+    }
+    if channels % r2 != 0 {
+        return Err(format!(
+            "pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of upscale_factor, but input.size(-3)={channels} is not divisible by {r2}"
+        ));
+    }
+    Ok(())
 }
 
 /// PyTorch's parameter checks of `nn.Conv2d`: positive kernel, stride, dilation and groups;
@@ -291,6 +501,43 @@ mod tests {
     fn pool_padding_uses_the_undilated_kernel() {
         assert!(validate_pool([2, 2], [1, 1], [2, 2], [3, 3]).is_err());
         assert!(validate_pool([3, 3], [1, 1], [1, 1], [3, 3]).is_ok());
+    }
+
+    #[test]
+    fn reach_rules_match_pytorch_formulas() {
+        // ConvTranspose2d(k=3, s=2, p=1, output_padding=1) doubles: (7-1)·2 - 2 + 2 + 1 + 1 = 14
+        let ct = ConvTransposeAxis {
+            kernel: 3,
+            stride: 2,
+            pad: 1,
+            output_padding: 1,
+            dilation: 1,
+        };
+        assert_eq!(conv_transpose_axis(&7i64, &ct).map(|(o, _)| o), Some(14));
+        // k=1, p=1 on 1: (0) - 2 + 0 + 0 + 1 = -1, refused
+        let ct1 = ConvTransposeAxis {
+            kernel: 1,
+            stride: 1,
+            pad: 1,
+            output_padding: 0,
+            dilation: 1,
+        };
+        let (o, c) = conv_transpose_axis(&1i64, &ct1).unwrap_or((0, Vec::new()));
+        assert_eq!(o, -1);
+        assert!(!Cond::<i64>::holds_for(c[0].kind, c[0].lhs, c[0].rhs));
+        assert!(validate_conv_transpose(4, 4, [3, 3], [2, 2], [1, 1], [2, 0], [1, 1], 1).is_err());
+        assert!(validate_conv_transpose(4, 4, [3, 3], [1, 1], [1, 1], [1, 0], [2, 1], 1).is_ok());
+        // milesial U-Net: diff 3 → 1 before, 2 after; F.pad floor division for negatives
+        assert_eq!(split_diff(3), [1, 2]);
+        assert_eq!(split_diff(-3), [-2, -1]);
+        // pixel_unshuffle: 13 is not a multiple of 2 (2·6 = 12 < 13)
+        let (o, c) = pixel_unshuffle_axis(&13i64, 2).unwrap_or((0, Vec::new()));
+        assert_eq!(o, 6);
+        assert!(!Cond::<i64>::holds_for(c[0].kind, c[0].lhs, c[0].rhs));
+        // TF 'SAME': k3 s2 on 7 → 4 outputs, total pad 2 (1/1); on 8 → total 1 (0 before, 1 after)
+        assert_eq!(same_dynamic_pad(7, 3, 2, 1), Some([1, 1]));
+        assert_eq!(same_dynamic_pad(8, 3, 2, 1), Some([0, 1]));
+        assert_eq!(same_dynamic_axis(&8i64, 2).map(|(o, _)| o), Some(4));
     }
 
     #[test]

@@ -182,6 +182,9 @@ mod fpn_neck_32x32 {
 mod bifpn_small {
     fpn::include_spec!("tests/specs/bifpn_small.yaml");
 }
+mod unet_small {
+    fpn::include_spec!("tests/specs/unet_small.yaml");
+}
 
 parity!(seed000_block_32x32: seed000_block::ParityPyramidBlock(ParityPyramidBlockInputs { x } -> { block }),
     config "seed000_block", spec "seed000_block");
@@ -214,6 +217,8 @@ parity!(fpn_neck_winograd_sized: fpn_neck_32x32::ParityFpnNeck(ParityFpnNeckInpu
     config "fpn_neck_32x32", spec "fpn_neck_32x32");
 parity!(bifpn: bifpn_small::ParityBifpnNeck(ParityBifpnNeckInputs { c3, c4, c5 } -> { p3, p4, p5 }),
     config "bifpn_small", spec "bifpn_small");
+parity!(unet_odd_13x11: unet_small::ParityUNet(ParityUNetInputs { x } -> { mask, features, extra }),
+    config "unet_small", spec "unet_small");
 
 mod full_resnet18_fpn {
     fpn::include_spec!("tests/specs/full_resnet18_fpn.yaml");

@@ -201,7 +201,9 @@ fn padding_edits(g: &Graph, at: NodeIndex) -> Vec<PaddingEdit> {
                     }
                 }
             }
-            Op::MaxPool(ops::pool::MaxPool(x)) | Op::AvgPool(ops::pool::AvgPool(x)) if x.padding[0] == x.padding[1] => {
+            Op::MaxPool(ops::pool::MaxPool(x)) | Op::AvgPool(ops::pool::AvgPool(x))
+                if x.padding[0] == x.padding[1] && x.explicit_pad.is_none() =>
+            {
                 let p = x.padding[0];
                 let half = x.kernel[0].min(x.kernel[1]) / 2;
                 let on = !x.ceil_mode;
@@ -446,6 +448,48 @@ pub(crate) fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: O
                 fmt_inputs(g, a, env)
             ))
         }
+        CheckKind::Fits => {
+            let what = if node.op.kind() == "pad" {
+                format!(
+                    "`{}` (pad) pads a {} input to a smaller {axis}: {} < {}",
+                    node.name,
+                    in_shape,
+                    ev(&c.lhs),
+                    ev(&c.rhs)
+                )
+            } else {
+                format!(
+                    "`{}` ({}) cuts a window of {axis} {} out of a {} input, whose {axis} is {}",
+                    node.name,
+                    node.op.kind(),
+                    ev(&c.rhs),
+                    in_shape,
+                    ev(&c.lhs)
+                )
+            };
+            Diagnostic::error(Code::E0327, node.span, what)
+                .with_label(format!("needs {axis} {} from {}", ev(&c.rhs), ev(&c.lhs)))
+                .with_note(format!(
+                    "{}; PyTorch's slicing would silently give a smaller tensor",
+                    fmt_inputs(g, a, env)
+                ))
+        }
+        CheckKind::Divisible => Diagnostic::error(
+            Code::E0328,
+            node.span,
+            format!(
+                "`{}` ({}) gets a {} input whose {axis} {} is not a multiple of its factor",
+                node.name,
+                node.op.kind(),
+                in_shape,
+                ev(&c.rhs)
+            ),
+        )
+        .with_label(format!("{axis} {} not divisible", ev(&c.rhs)))
+        .with_note(format!(
+            "{}; PyTorch: \"should be divisible by downscale_factor\"",
+            fmt_inputs(g, a, env)
+        )),
         CheckKind::MergeEq => {
             let (s0, s1) = (node.inputs[c.slots.0], node.inputs[c.slots.1]);
             let (n0, n1) = (g.node(s0), g.node(s1));

@@ -1,9 +1,10 @@
-//! Merges of two or more feature maps: `add` (`torch.add`), `concat` (`torch.cat(dim=1)`),
+//! Merges of two or more feature maps: `add` (`torch.add`), `mul` (`torch.mul`), `concat`
+//! (`torch.cat(dim=1)`),
 //! `mean` (elementwise mean), `fuse` (BiFPN fast normalised fusion, `Σ relu(wᵢ)·xᵢ /
 //! (Σ relu(wᵢ) + eps)` with one learned weight per input).
 //!
 //! Shape rule: every input has the first input's height and width (a
-//! `CheckKind::MergeEq` constraint per input and axis); `add`,
+//! `CheckKind::MergeEq` constraint per input and axis); `add`, `mul`,
 //! `mean` and `fuse` also need equal channels (E0304), `concat` sums them. `fuse` has the
 //! parameter `weight [n]` (init ones).
 
@@ -22,6 +23,10 @@ use crate::value::{Key, Value, ValueKind};
 /// Elementwise sum.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Add;
+
+/// Elementwise product (`torch.mul`, `a * b * …`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mul;
 
 /// Channel concatenation.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,9 +82,10 @@ fn infer(cx: &mut InferCx<'_>, concat: bool) -> Checked<Shape> {
                     Code::E0304,
                     node.span,
                     format!(
-                        "`{}` ({}) adds tensors with different channel counts: {} vs {}",
+                        "`{}` ({}) {} tensors with different channel counts: {} vs {}",
                         node.name,
                         node.op.kind(),
+                        if node.op.kind() == "mul" { "multiplies" } else { "adds" },
                         first.c,
                         s.c
                     ),
@@ -183,6 +189,7 @@ macro_rules! list_merge {
 }
 
 list_merge!(Add, "add", concat: false, eval: add_eval, stmt: add_stmt);
+list_merge!(Mul, "mul", concat: false, eval: mul_eval, stmt: mul_stmt);
 list_merge!(Concat, "concat", concat: true, eval: |cx| fpn_runtime::concat(&cx.x), stmt: |cx| views_call(cx, quote!(concat)));
 list_merge!(Mean, "mean", concat: false, eval: |cx| fpn_runtime::mean(&cx.x), stmt: |cx| views_call(cx, quote!(mean)));
 
@@ -193,6 +200,32 @@ fn add_eval(cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
         fpn_runtime::add_assign(&mut acc, cx.x(k)?)?;
     }
     Ok(acc)
+}
+
+/// `mul` in the interpreter: a product, then each further input multiplied in place.
+fn mul_eval(cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+    let mut acc = fpn_runtime::mul(cx.x(0)?, cx.x(1)?)?;
+    for k in 2..cx.x.len() {
+        fpn_runtime::mul_assign(&mut acc, cx.x(k)?)?;
+    }
+    Ok(acc)
+}
+
+/// `mul` in `forward`: the first product allocates, further inputs multiply in place (the
+/// interpreter's order, so results agree bit for bit).
+fn mul_stmt(cx: &StmtCx<'_>) -> GResult<TokenStream> {
+    let rt = &cx.gen.rt;
+    let out = &cx.out;
+    let (x0, x1) = (cx.view(0)?, cx.view(1)?);
+    if cx.ins.len() == 2 {
+        return Ok(quote!(let #out = #rt::mul(#x0, #x1)?;));
+    }
+    let mut t = quote!(let mut #out = #rt::mul(#x0, #x1)?;);
+    for k in 2..cx.ins.len() {
+        let o = cx.view(k)?;
+        t.extend(quote!(#rt::mul_assign(&mut #out, #o)?;));
+    }
+    Ok(t)
 }
 
 /// `add` in `forward`: accumulates into a dying operand when one is free.

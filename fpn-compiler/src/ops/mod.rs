@@ -18,7 +18,9 @@
 
 pub mod act;
 pub mod conv;
+pub mod conv_transpose;
 pub mod input;
+pub mod layout;
 pub mod merge;
 pub mod norm;
 pub mod pool;
@@ -389,11 +391,18 @@ registry! {
     Input => input::Input(()),
     Conv => conv::Conv(conv::ConvArgs),
     BatchNorm => norm::BatchNorm(f64),
+    GroupNorm => norm::GroupNorm(norm::GroupNormArgs),
+    ConvTranspose => conv_transpose::ConvTranspose(conv_transpose::ConvTransposeArgs),
+    Pad => layout::Pad(layout::PadArgs),
+    Crop => layout::Crop(layout::CropArgs),
+    PixelShuffle => layout::PixelShuffle(crate::ast::Int),
+    PixelUnshuffle => layout::PixelUnshuffle(crate::ast::Int),
     Act => act::Act(fpn_runtime::Activation),
     MaxPool => pool::MaxPool(pool::PoolArgs),
     AvgPool => pool::AvgPool(pool::PoolArgs),
     Upsample => upsample::Upsample(upsample::UpArgs),
     Add => merge::Add(Vec<Ref>),
+    Mul => merge::Mul(Vec<Ref>),
     Concat => merge::Concat(Vec<Ref>),
     Mean => merge::Mean(Vec<Ref>),
     Fuse => merge::Fuse((Vec<Ref>, f64)),

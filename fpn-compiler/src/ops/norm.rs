@@ -1,4 +1,5 @@
-//! `batch_norm`: PyTorch `nn.BatchNorm2d` in eval mode, `(x − mean)/sqrt(var + eps)·γ + β`.
+//! `batch_norm`: PyTorch `nn.BatchNorm2d` in eval mode, `(x − mean)/sqrt(var + eps)·γ + β`;
+//! `group_norm`: PyTorch `nn.GroupNorm` ([`GroupNorm`]).
 //!
 //! Shape rule: the output is the input's shape. Parameters: `weight`, `bias` (learnable) and
 //! `running_mean`, `running_var` (buffers), each `[C]`; init identity (γ 1, β 0, mean 0,
@@ -11,8 +12,9 @@ use quote::quote;
 use super::{
     elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
 };
-use crate::ast::Reader;
-use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
+use crate::ast::{Int, Reader};
+use crate::back::rust::{f32_lit, field_ident, usize_lit, GResult, GenError, StmtCx};
+use crate::diag::{Code, Diagnostic};
 use crate::value::{Key, Value, ValueKind};
 
 /// Inference batch norm.
@@ -144,5 +146,163 @@ impl OpDef for BatchNorm {
                 quote!(let #out = #rt::batch_norm(#x, #bn)?;)
             }
         })
+    }
+}
+
+/// Group normalisation (PyTorch `nn.GroupNorm(groups, C, eps)`, affine): per sample and group of
+/// `C / groups` channels, `(x − mean)/sqrt(var + eps)·γ + β` with the biased variance.
+///
+/// Shape rule: the output is the input's shape; the groups must divide the input channels
+/// ([`fpn_runtime::rules::validate_group_norm`], E0326 at the node). Parameters: `weight`,
+/// `bias` `[C]` (learnable; init 1 and 0, PyTorch's).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupNorm {
+    /// Number of groups.
+    pub groups: i64,
+    /// Epsilon.
+    pub eps: f64,
+}
+
+/// `group_norm:` arguments as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupNormArgs {
+    /// Number of groups (may be a block parameter).
+    pub groups: Int,
+    /// Epsilon (default 1e-5).
+    pub eps: f64,
+}
+
+/// Reads `{groups: G, eps: 1e-5}` (also the `group_norm` norm of a `cna`).
+pub(crate) fn read_group_norm(r: &mut Reader, v: &Value, what: &str) -> Checked<GroupNormArgs> {
+    let mut m = r.map(v, what)?;
+    let groups = r.require(&mut m, "groups", what).and_then(|g| r.int(g, "`groups`"));
+    let eps = match m.get("eps") {
+        Some(e) => r.float(e, "`eps`"),
+        None => Ok(1e-5),
+    };
+    r.finish(m, &["groups", "eps"], what);
+    Ok(GroupNormArgs {
+        groups: groups?,
+        eps: eps?,
+    })
+}
+
+/// Lowers group norm arguments (groups ≥ 1, eps in f32 range).
+pub(crate) fn lower_group_norm(a: &GroupNormArgs, cx: &mut LowerCx<'_, '_>) -> Checked<GroupNorm> {
+    cx.l.check_eps(a.eps, cx.span)?;
+    let groups = cx.l.eval_pos(&a.groups, cx.env, "group norm groups", 1)?;
+    Ok(GroupNorm { groups, eps: a.eps })
+}
+
+/// The parameter suffixes of a group norm, in `state_dict` order.
+pub const GN_PARAMS: [&str; 2] = ["weight", "bias"];
+
+impl OpDef for GroupNorm {
+    const KEYWORDS: &'static [&'static str] = &["group_norm"];
+    type Args = GroupNormArgs;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<GroupNormArgs> {
+        read_group_norm(r, v, &format!("`{}`", key.name))
+    }
+
+    fn lower(a: &GroupNormArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
+        let gn = lower_group_norm(a, cx)?;
+        Ok(Lowered {
+            op: super::Op::GroupNorm(gn),
+            inputs: vec![cx.input()?],
+            has_params: true,
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "group_norm"
+    }
+
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
+        if let Err(reason) = fpn_runtime::rules::validate_group_norm(x.c, self.groups) {
+            let divs: Vec<String> = (1..=x.c.min(64))
+                .filter(|g| x.c % g == 0)
+                .map(|g| g.to_string())
+                .collect();
+            cx.diags.push(
+                Diagnostic::error(
+                    Code::E0326,
+                    cx.node.span,
+                    format!(
+                        "group norm `{}` has {} groups, which do not divide its {} input channels",
+                        cx.node.name, self.groups, x.c
+                    ),
+                )
+                .with_label(format!("input has {} channels", x.c))
+                .with_note(format!("PyTorch: {reason}"))
+                .with_help(format!("use a number of groups dividing {}: {}", x.c, divs.join(", "))),
+            );
+        }
+        let n = usize::try_from(x.c).unwrap_or(0);
+        let params = GN_PARAMS
+            .iter()
+            .map(|&suffix| ParamDecl {
+                suffix,
+                shape: vec![x.c],
+                init: if suffix == "weight" {
+                    InitKind::Ones(vec![n])
+                } else {
+                    InitKind::Zeros(vec![n])
+                },
+                learnable: true,
+            })
+            .collect();
+        Ok(Inferred {
+            flops: elementwise(&x, 5),
+            shape: x,
+            params,
+        })
+    }
+
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        let gn = fpn_runtime::GroupNorm {
+            groups: usize::try_from(self.groups).unwrap_or(0),
+            weight: cx.param1("weight")?.to_owned(),
+            bias: cx.param1("bias")?.to_owned(),
+            eps: self.eps as f32,
+        };
+        fpn_runtime::group_norm(cx.x(0)?, &gn)
+    }
+
+    fn fields(&self, cx: &mut FieldCx<'_>) -> GResult<()> {
+        let gen = cx.gen;
+        let q = gen.param_prefix(cx.idx)?;
+        if cx.by_prefix.contains_key(q) {
+            return Ok(());
+        }
+        let rt = &gen.rt;
+        let id = field_ident(q)?;
+        let [wk, bk] = GN_PARAMS.map(|s| gen.pname(q, s));
+        let (tw, tb) = (cx.take(wk?.1), cx.take(bk?.1));
+        let e = f32_lit(self.eps, "eps", cx.node)?;
+        let g = usize_lit(self.groups, "groups", cx.node)?;
+        cx.fields.push(Field {
+            ident: id.clone(),
+            ty: quote!(#rt::GroupNorm),
+            doc: format!("Group norm `{q}`."),
+            value: quote!(#rt::GroupNorm { groups: #g, weight: #tw, bias: #tb, eps: #e }),
+            prep: TokenStream::new(),
+            init_value: None,
+        });
+        cx.by_prefix.insert(q.to_string(), (id, FieldKind::Tensor));
+        Ok(())
+    }
+
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        let gen = cx.gen;
+        let rt = &gen.rt;
+        let q = gen.param_prefix(cx.stmt.head)?;
+        let Some((f, _)) = cx.fields.get(q) else {
+            return Err(GenError::Unsupported(format!("no fields for group norm `{q}`")));
+        };
+        let x = cx.view(0)?;
+        let out = &cx.out;
+        Ok(quote!(let #out = #rt::group_norm(#x, &self.#f)?;))
     }
 }

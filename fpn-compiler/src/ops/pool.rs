@@ -1,4 +1,9 @@
-//! `max_pool` / `avg_pool`: PyTorch `nn.MaxPool2d` / `nn.AvgPool2d`.
+//! `max_pool` / `avg_pool`: PyTorch `nn.MaxPool2d` / `nn.AvgPool2d`; `max_pool: 2` (or a
+//! block parameter, or `[kh, kw]`) is the shorthand for `{kernel: 2}` (stride = kernel).
+//! `padding: [top, bottom, left, right]` pads explicitly first, as
+//! `F.pad(x, (l, r, t, b), value=-inf)` (max) or `value=0` (average: the zeros are then counted
+//! whatever `count_include_pad` says), then pools without padding; the size rule is
+//! [`fpn_runtime::rules::pad_axis`] then `pool_axis`, with no "padding ≤ kernel/2" limit.
 //!
 //! Shape rule (per axis, [`fpn_runtime::rules::pool_axis`], PyTorch's `pooling_output_shape`):
 //! `floor` or `ceil` of `(x + 2p − d·(k−1) − 1)/s + 1`, in ceil mode at most `ceil((x + p)/s)`;
@@ -17,7 +22,7 @@ use crate::back::rust::{usize_lit, GResult, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
-use crate::value::{Key, Value};
+use crate::value::{Key, Value, ValueKind};
 
 /// A pooling window (PyTorch `MaxPool2d` / `AvgPool2d`).
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +39,10 @@ pub struct Pool {
     pub ceil_mode: bool,
     /// Avg pool: include padding in the divisor.
     pub count_include_pad: bool,
+    /// `padding: [top, bottom, left, right]`: padded explicitly before the pool (`F.pad` with
+    /// −∞ for max pooling, 0 for average pooling, which then counts those zeros whatever
+    /// `count_include_pad` says), whose own `padding` is then 0.
+    pub explicit_pad: Option<[i64; 4]>,
 }
 
 /// Max pooling.
@@ -53,6 +62,8 @@ pub struct PoolArgs {
     pub stride: Option<Pair>,
     /// Padding (default 0).
     pub padding: Pair,
+    /// `padding: [top, bottom, left, right]` (padded explicitly, see [`Pool::explicit_pad`]).
+    pub padding4: Option<[Int; 4]>,
     /// Dilation (max pool only; default 1).
     pub dilation: Pair,
     /// Ceil mode.
@@ -64,10 +75,44 @@ pub struct PoolArgs {
 fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs> {
     let what = format!("`{}`", key.name);
     let span = key.span;
+    if let ValueKind::Int(_) | ValueKind::Str(_) | ValueKind::Seq(_) = v.kind {
+        // shorthand `max_pool: 2` / `max_pool: [2, 1]`: kernel = stride, no padding
+        let one = || Int::lit(1, span);
+        let zero = || Int::lit(0, span);
+        return Ok(PoolArgs {
+            kernel: r.pair(v, "`kernel`")?,
+            stride: None,
+            padding: Pair { h: zero(), w: zero() },
+            padding4: None,
+            dilation: Pair { h: one(), w: one() },
+            ceil_mode: false,
+            count_include_pad: true,
+        });
+    }
     let mut m = r.map(v, &what)?;
     let kernel = r.require(&mut m, "kernel", &what).and_then(|x| r.pair(x, "`kernel`"));
     let stride = m.get("stride").map(|s| r.pair(s, "`stride`")).transpose();
-    let padding = r.pair_or(&mut m, "padding", 0, &what);
+    let zero = || Pair {
+        h: Int::lit(0, span),
+        w: Int::lit(0, span),
+    };
+    let (padding, padding4) = match m.get("padding") {
+        Some(Value {
+            kind: ValueKind::Seq(items),
+            ..
+        }) if items.len() == 4 => {
+            let v = items
+                .iter()
+                .map(|i| r.int(i, "`padding`"))
+                .collect::<Checked<Vec<Int>>>()?;
+            (
+                Ok(zero()),
+                Some([v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()]),
+            )
+        }
+        Some(p) => (r.pair(p, "`padding`"), None),
+        None => (Ok(zero()), None),
+    };
     let dilation = if is_max {
         r.pair_or(&mut m, "dilation", 1, &what)
     } else {
@@ -94,6 +139,7 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs>
         kernel: kernel?,
         stride: stride?,
         padding: padding?,
+        padding4,
         dilation: dilation?,
         ceil_mode,
         count_include_pad,
@@ -138,6 +184,16 @@ fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Pool> {
             )),
         ));
     }
+    let explicit_pad = match &p.padding4 {
+        Some(q) => {
+            let mut v = [0i64; 4];
+            for (slot, i) in v.iter_mut().zip(q) {
+                *slot = l.eval_pos(i, env, "a pool padding", 0)?;
+            }
+            Some(v)
+        }
+        None => None,
+    };
     Ok(Pool {
         kernel,
         stride,
@@ -145,6 +201,7 @@ fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Pool> {
         dilation,
         ceil_mode: p.ceil_mode,
         count_include_pad: p.count_include_pad,
+        explicit_pad,
     })
 }
 
@@ -164,7 +221,17 @@ impl Pool {
         let x = cx.input(0)?;
         let mut out = [Dim::Const(1), Dim::Const(1)];
         for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-            match rules::pool_axis(d, &self.axis(axis)) {
+            let padded = match self.explicit_pad {
+                Some(q) => match rules::pad_axis(d, [q[2 * axis], q[2 * axis + 1]], fpn_runtime::PaddingMode::Zeros) {
+                    Some((p, _)) => p,
+                    None => {
+                        cx.overflow("the padded size");
+                        continue;
+                    }
+                },
+                None => d.clone(),
+            };
+            match rules::pool_axis(&padded, &self.axis(axis)) {
                 Some((o, conds)) => {
                     cx.conds(axis, conds);
                     out[axis] = o;
@@ -198,15 +265,39 @@ impl Pool {
         &self,
         cx: &EvalCx<'_, '_>,
         f: fn(fpn_runtime::ndarray::ArrayView4<f32>, &Pool2dParams) -> fpn_runtime::Result<fpn_runtime::Tensor>,
+        is_max: bool,
     ) -> fpn_runtime::Result<fpn_runtime::Tensor> {
         let p = self.params().ok_or_else(|| fpn_runtime::Error::InvalidParams {
             op: "interp",
             reason: format!("node `{}` has a negative attribute", cx.node.name),
         })?;
-        f(cx.x(0)?, &p)
+        match self.pad_params(is_max) {
+            Some(pp) => {
+                let pp = pp.ok_or_else(|| fpn_runtime::Error::InvalidParams {
+                    op: "interp",
+                    reason: format!("node `{}` has a negative padding", cx.node.name),
+                })?;
+                f(fpn_runtime::pad(cx.x(0)?, &pp)?.view(), &p)
+            }
+            None => f(cx.x(0)?, &p),
+        }
     }
 
-    fn stmt(&self, cx: &StmtCx<'_>, f: TokenStream) -> GResult<TokenStream> {
+    /// The explicit padding's runtime parameters (−∞ for a max pool, 0 for an average pool), if
+    /// there is one; `Some(None)` for a negative padding (lowering never produces one).
+    fn pad_params(&self, is_max: bool) -> Option<Option<fpn_runtime::Pad2dParams>> {
+        let q = self.explicit_pad?;
+        let u = |v: i64| usize::try_from(v).ok();
+        Some((|| {
+            Some(fpn_runtime::Pad2dParams {
+                pad: [u(q[0])?, u(q[1])?, u(q[2])?, u(q[3])?],
+                mode: fpn_runtime::PaddingMode::Zeros,
+                value: if is_max { f32::NEG_INFINITY } else { 0.0 },
+            })
+        })())
+    }
+
+    fn stmt(&self, cx: &StmtCx<'_>, f: TokenStream, is_max: bool) -> GResult<TokenStream> {
         let rt = &cx.gen.rt;
         let node = cx.node;
         let [k0, k1] = self.kernel.map(|v| usize_lit(v, "kernel", node));
@@ -215,9 +306,33 @@ impl Pool {
         let [d0, d1] = self.dilation.map(|v| usize_lit(v, "dilation", node));
         let (k0, k1, s0, s1, p0, p1, d0, d1) = (k0?, k1?, s0?, s1?, p0?, p1?, d0?, d1?);
         let (ceil, cip) = (self.ceil_mode, self.count_include_pad);
-        let x = cx.view(0)?;
+        let (pre, x) = match self.explicit_pad {
+            Some(q) => {
+                let [a, b, c, d] = q.map(|v| usize_lit(v, "padding", node));
+                let (a, b, c, d) = (a?, b?, c?, d?);
+                let value = if is_max {
+                    quote!(::core::primitive::f32::NEG_INFINITY)
+                } else {
+                    quote!(0.0f32)
+                };
+                let x = cx.view(0)?;
+                let padded = quote::format_ident!("{}_padded", cx.out);
+                (
+                    quote! {
+                        let #padded = #rt::pad(#x, &#rt::Pad2dParams {
+                            pad: [#a, #b, #c, #d],
+                            mode: #rt::PaddingMode::Zeros,
+                            value: #value,
+                        })?;
+                    },
+                    quote!(#padded.view()),
+                )
+            }
+            None => (TokenStream::new(), cx.view(0)?),
+        };
         let out = &cx.out;
         Ok(quote! {
+            #pre
             let #out = #rt::#f(#x, &#rt::Pool2dParams {
                 kernel: [#k0, #k1],
                 stride: [#s0, #s1],
@@ -256,10 +371,10 @@ macro_rules! pool_op {
                 self.0.infer(cx)
             }
             fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-                self.0.eval_with(cx, fpn_runtime::$f)
+                self.0.eval_with(cx, fpn_runtime::$f, $max)
             }
             fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-                self.0.stmt(cx, quote!($f))
+                self.0.stmt(cx, quote!($f), $max)
             }
         }
     };

@@ -100,10 +100,10 @@ impl Lower<'_> {
                 let act = self.spec.defaults.act.unwrap_or(Activation::Relu);
                 let mut y = self.pconv(&bb, "0", x, out, k, s, p, norm == Norm::None)?;
                 let mut i = 1;
-                if let Norm::BatchNorm(eps) = norm {
+                if let Some(op) = self.norm_op(norm, b.span)? {
                     y = self.add(
                         format!("{}.1", bb.name),
-                        Op::BatchNorm(BatchNorm { eps }),
+                        op,
                         vec![y],
                         b.span,
                         Some(join(&bb.prefix, "1")),

@@ -121,6 +121,7 @@ impl Lower<'_> {
                     dilation: [1, 1],
                     ceil_mode: false,
                     count_include_pad: true,
+                    explicit_pad: None,
                 };
                 let e = self.add(
                     format!("{name}.pool"),
@@ -213,6 +214,7 @@ impl Lower<'_> {
                     dilation: [1, 1],
                     ceil_mode: false,
                     count_include_pad: true,
+                    explicit_pad: None,
                 };
                 let down = self.add(
                     format!("{}.down.{i}", cell.name),

@@ -57,6 +57,7 @@ impl Lower<'_> {
             dilation: [1, 1],
             ceil_mode: false,
             count_include_pad: true,
+            explicit_pad: None,
         };
         let mut x = self.add(
             format!("{name}.maxpool"),

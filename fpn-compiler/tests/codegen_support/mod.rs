@@ -218,6 +218,7 @@ impl Builder {
             dilation: [1, 1],
             ceil_mode: false,
             count_include_pad: true,
+            explicit_pad: None,
         };
         let dim = |d: &Dim| {
             d.add(2 * pad - (k - 1) - 1)

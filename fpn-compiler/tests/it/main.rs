@@ -20,6 +20,7 @@ mod front_yaml;
 mod golden;
 mod op_fixtures;
 mod op_props;
+mod reach_ops;
 mod render_limits;
 mod sizes_exprs;
 mod sizes_prop;

@@ -3,7 +3,8 @@
 //! dilation / padding form (`n`, `[h, w]`, `[top, bottom, left, right]`, `same`), groups,
 //! padding modes, `ceil_mode`, `count_include_pad`, integer, float and non-integer scales
 //! (`[sh, sw]` too), nearest/bilinear, `align_corners`, `match:`, merges of equal and unequal
-//! shapes — and for each: `fpn check` (`compile_yaml`) accepts exactly when fpn-runtime, applied
+//! shapes, group norm, transposed convs, pad / crop (fixed and `match:`), pixel (un)shuffle, mul
+//! — and for each: `fpn check` (`compile_yaml`) accepts exactly when fpn-runtime, applied
 //! directly to a random input of that size with parameters built from the same config, accepts,
 //! with the same output shape; when `check` accepts, the interpreter (the runtime under the
 //! compiler's lowering) gives that shape too. The same spec with an unused `symbols: {H: 1..}`
@@ -304,6 +305,166 @@ fn norm_act() -> impl Strategy<Value = Case> {
     (shape(), node).prop_map(|(x, n)| one(x, n))
 }
 
+fn group_norm() -> impl Strategy<Value = Case> {
+    (shape(), 1..=8i64, 0..4u8, any::<prop::sample::Index>()).prop_map(|(x, g, k, idx)| {
+        let divs: Vec<i64> = (1..=x[0]).filter(|d| x[0] % d == 0).collect();
+        let groups = if k == 0 { g } else { divs[idx.index(divs.len())] };
+        let node = if k == 1 {
+            json!({ "group_norm": { "groups": groups, "eps": 0.001 } })
+        } else {
+            json!({ "group_norm": { "groups": groups } })
+        };
+        one(x, node)
+    })
+}
+
+fn conv_transpose() -> impl Strategy<Value = Case> {
+    (
+        shape(),
+        1..=12i64,
+        form2(1, 5),
+        (
+            opt_form2(1, 3, 3),
+            opt_form2(0, 3, 4),
+            opt_form2(1, 3, 6),
+            opt_form2(0, 2, 5),
+        ),
+        (0..10u8, any::<prop::sample::Index>(), opt_bool(8)),
+    )
+        .prop_map(|(x, out, kernel, (stride, padding, dilation, op), (gk, gidx, bias))| {
+            let divs: Vec<i64> = (2..=x[0]).filter(|d| x[0] % d == 0).collect();
+            let groups = match gk {
+                0..=6 => 1,
+                7 | 8 if !divs.is_empty() => divs[gidx.index(divs.len())],
+                _ => 2 + gidx.index(3) as i64, // may not divide
+            };
+            let mut a = Map::new();
+            a.insert(
+                "out".into(),
+                J::from(if groups > 1 && gk != 9 {
+                    groups * out.min(4)
+                } else {
+                    out
+                }),
+            );
+            a.insert("kernel".into(), kernel);
+            put(&mut a, "stride", stride);
+            put(&mut a, "padding", padding);
+            put(&mut a, "dilation", dilation);
+            put(&mut a, "output_padding", op);
+            if groups != 1 {
+                a.insert("groups".into(), J::from(groups));
+            }
+            put(&mut a, "bias", bias.map(J::from));
+            one(x, json!({ "conv_transpose": a }))
+        })
+}
+
+fn pad() -> impl Strategy<Value = Case> {
+    let mode = prop::sample::select(vec!["constant", "reflect", "replicate", "circular"]);
+    (
+        shape(),
+        [0..=4i64, 0..=4i64, 0..=4i64, 0..=4i64],
+        mode,
+        0..10u8,
+        shape(),
+        [0..=5i64, 0..=5i64],
+    )
+        .prop_map(|(x, p, mode, k, other, grow)| match k {
+            0 => one(x, json!({ "pad": p[0] })),
+            1..=2 => one(x, json!({ "pad": p })),
+            3..=6 => one(x, json!({ "pad": { "pad": p, "mode": mode } })),
+            7 => one(x, json!({ "pad": { "pad": p, "value": -1.5 } })),
+            _ => {
+                let y = if k == 8 {
+                    [other[0], x[1] + grow[0], x[2] + grow[1]]
+                } else {
+                    other
+                };
+                Case {
+                    inputs: vec![("x".into(), x), ("y".into(), y)],
+                    node: json!({ "pad": { "match": "y" } }),
+                    from: Some("x".into()),
+                }
+            }
+        })
+}
+
+fn crop() -> impl Strategy<Value = Case> {
+    (shape(), [1..=41i64, 1..=41i64], [0..=3i64, 0..=3i64], 0..10u8, shape()).prop_map(|(x, size, off, k, other)| {
+        match k {
+            0..=3 => one(
+                x,
+                json!({ "crop": { "size": [size[0].min(x[1] + 1), size[1].min(x[2] + 1)] } }),
+            ),
+            4..=6 => one(
+                x,
+                json!({ "crop": { "size": [size[0].min(x[1]), size[1].min(x[2])], "offset": off } }),
+            ),
+            _ => Case {
+                inputs: vec![("x".into(), x), ("y".into(), other)],
+                node: json!({ "crop": { "match": "y" } }),
+                from: Some("x".into()),
+            },
+        }
+    })
+}
+
+fn shuffle() -> impl Strategy<Value = Case> {
+    (shape(), 1..=3i64, any::<bool>(), any::<bool>(), 1..=4i64).prop_map(|(x, r, up, fit, m)| {
+        if up {
+            let c = if fit { r * r * m } else { x[0] };
+            one([c, x[1], x[2]], json!({ "pixel_shuffle": r }))
+        } else {
+            let s = if fit {
+                [x[0], r * x[1].min(10), r * x[2].min(10)]
+            } else {
+                x
+            };
+            one(s, json!({ "pixel_unshuffle": r }))
+        }
+    })
+}
+
+/// `max_pool: k` / `avg_pool: k` shorthands and `padding: [t, b, l, r]` (explicit padding).
+fn pool_forms() -> impl Strategy<Value = Case> {
+    (
+        shape(),
+        any::<bool>(),
+        1..=4i64,
+        1..=3i64,
+        [0..=3i64, 0..=3i64, 0..=3i64, 0..=3i64],
+        0..4u8,
+    )
+        .prop_map(|(x, is_max, k, s, p, form)| {
+            let op = if is_max { "max_pool" } else { "avg_pool" };
+            let node = match form {
+                0 => json!({ op: k }),
+                1 => json!({ op: { "kernel": k, "stride": s, "padding": p } }),
+                2 => json!({ op: { "kernel": k, "stride": s, "padding": p, "ceil_mode": true } }),
+                _ => json!({ op: { "kernel": [k, 1 + k % 3], "padding": p, "count_include_pad": false } }),
+            };
+            one(x, node)
+        })
+}
+
+fn mul() -> impl Strategy<Value = Case> {
+    (shape(), shape(), 0..6u8).prop_map(|(x, other, d)| {
+        let mut y = x;
+        match d {
+            0 => y[0] = other[0],
+            1 => y[1] = other[1],
+            2 => y = other,
+            _ => {}
+        }
+        Case {
+            inputs: vec![("x".into(), x), ("y".into(), y)],
+            node: json!({ "mul": ["x", "y"] }),
+            from: None,
+        }
+    })
+}
+
 fn any_case() -> impl Strategy<Value = Case> {
     prop_oneof![
         35 => conv(),
@@ -314,6 +475,13 @@ fn any_case() -> impl Strategy<Value = Case> {
         4 => upsample_whole_product(),
         12 => merge(),
         8 => norm_act(),
+        4 => group_norm(),
+        12 => conv_transpose(),
+        8 => pad(),
+        6 => crop(),
+        4 => shuffle(),
+        3 => mul(),
+        4 => pool_forms(),
     ]
 }
 

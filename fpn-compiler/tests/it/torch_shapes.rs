@@ -272,4 +272,5 @@ parity! {
     seed001_neck_on_resnet18 => "seed001_neck_on_resnet18.yaml",
     seed002_resnet18_pyramid => "seed002_resnet18_pyramid.yaml",
     seed003_fpn_shared_head => "seed003_fpn_shared_head.yaml",
+    unet_decoder => "unet_decoder.yaml",
 }

@@ -403,8 +403,40 @@ fn runtime_result(case: &Case) -> R<Tensor> {
             fpn_runtime::batch_norm(x.view(), &BatchNorm::new(cin, eps as f32)).map_err(rt)
         }
         "max_pool" | "avg_pool" => {
-            let a = &args;
+            // the shorthand `max_pool: 2` is `{kernel: 2}`
+            let short = match &args {
+                J::Object(_) => None,
+                k => Some(serde_json::json!({ "kernel": k })),
+            };
+            let a = short.as_ref().unwrap_or(&args);
             let kernel = pair(a.get("kernel"), [1, 1], "kernel")?;
+            // `padding: [t, b, l, r]`: F.pad (−∞ for max, 0 for avg), then the pool unpadded
+            if let Some(J::Array(q)) = a.get("padding").filter(|p| p.as_array().is_some_and(|q| q.len() == 4)) {
+                let q: Vec<usize> = q
+                    .iter()
+                    .map(|v| size(int(v, "padding")?, "padding"))
+                    .collect::<R<_>>()?;
+                let value = if op == "max_pool" { f32::NEG_INFINITY } else { 0.0 };
+                let pp = fpn_runtime::Pad2dParams {
+                    pad: [q[0], q[1], q[2], q[3]],
+                    mode: PaddingMode::Zeros,
+                    value,
+                };
+                let padded = fpn_runtime::pad(x.view(), &pp).map_err(rt)?;
+                let p = Pool2dParams {
+                    kernel: upair(kernel, "kernel")?,
+                    stride: upair(pair(a.get("stride"), kernel, "stride")?, "stride")?,
+                    padding: [0, 0],
+                    dilation: upair(pair(a.get("dilation"), [1, 1], "dilation")?, "dilation")?,
+                    ceil_mode: boolean(a.get("ceil_mode"), false)?,
+                    count_include_pad: boolean(a.get("count_include_pad"), true)?,
+                };
+                return if op == "max_pool" {
+                    fpn_runtime::max_pool2d(padded.view(), &p).map_err(rt)
+                } else {
+                    fpn_runtime::avg_pool2d(padded.view(), &p).map_err(rt)
+                };
+            }
             let p = Pool2dParams {
                 kernel: upair(kernel, "kernel")?,
                 stride: upair(pair(a.get("stride"), kernel, "stride")?, "stride")?,
@@ -454,7 +486,95 @@ fn runtime_result(case: &Case) -> R<Tensor> {
                 m => Err(format!("unknown mode {m}")),
             }
         }
-        "add" | "concat" | "mean" | "fuse" => {
+        "group_norm" => {
+            let g = size(int(&args["groups"], "groups")?, "groups")?;
+            let eps = args.get("eps").map(|e| num(e, "eps")).transpose()?.unwrap_or(1e-5);
+            fpn_runtime::group_norm(x.view(), &fpn_runtime::GroupNorm::new(g, cin, eps as f32)).map_err(rt)
+        }
+        "conv_transpose" => {
+            let a = &args;
+            let out = size(int(&a["out"], "out")?, "out")?;
+            let kernel = upair(pair(a.get("kernel"), [1, 1], "kernel")?, "kernel")?;
+            let groups = size(
+                a.get("groups").map(|g| int(g, "groups")).transpose()?.unwrap_or(1),
+                "groups",
+            )?;
+            let p = fpn_runtime::ConvTranspose2dParams {
+                stride: upair(pair(a.get("stride"), [1, 1], "stride")?, "stride")?,
+                padding: upair(pair(a.get("padding"), [0, 0], "padding")?, "padding")?,
+                output_padding: upair(
+                    pair(a.get("output_padding"), [0, 0], "output_padding")?,
+                    "output_padding",
+                )?,
+                dilation: upair(pair(a.get("dilation"), [1, 1], "dilation")?, "dilation")?,
+                groups,
+            };
+            // PyTorch's weight layout [cin, out / groups, kh, kw]; a non-dividing `out` has no
+            // such weight (PyTorch refuses it), which the runtime sees as a wrong channel count.
+            if groups == 0 || out % groups != 0 {
+                return Err(format!("out_channels {out} must be divisible by groups {groups}"));
+            }
+            let w = random([cin, out / groups, kernel[0], kernel[1]], 5);
+            let b = boolean(a.get("bias"), true)?.then(|| Array1::<f32>::from_elem(out, 0.1));
+            fpn_runtime::conv_transpose2d(x.view(), w.view(), b.as_ref().map(|b| b.view()), &p).map_err(rt)
+        }
+        "pad" => {
+            let m = match &args {
+                J::Object(m) => m.clone(),
+                other => [("pad".to_string(), other.clone())].into_iter().collect(),
+            };
+            let mode = match m.get("mode").and_then(J::as_str).unwrap_or("constant") {
+                "constant" => PaddingMode::Zeros,
+                "reflect" => PaddingMode::Reflect,
+                "replicate" => PaddingMode::Replicate,
+                "circular" => PaddingMode::Circular,
+                other => return Err(format!("unknown pad mode {other}")),
+            };
+            let value = m.get("value").map(|v| num(v, "value")).transpose()?.unwrap_or(0.0) as f32;
+            match (m.get("pad"), m.get("match")) {
+                (Some(p), None) => {
+                    // F.pad order (left, right, top, bottom) → [top, bottom, left, right]
+                    let v: Vec<i64> = match p {
+                        J::Array(a) => a.iter().map(|x| int(x, "pad")).collect::<R<_>>()?,
+                        x => vec![int(x, "pad")?; 4],
+                    };
+                    if v.len() != 4 {
+                        return Err("pad needs 4 values".into());
+                    }
+                    let pad = [
+                        size(v[2], "pad")?,
+                        size(v[3], "pad")?,
+                        size(v[0], "pad")?,
+                        size(v[1], "pad")?,
+                    ];
+                    fpn_runtime::pad(x.view(), &fpn_runtime::Pad2dParams { pad, mode, value }).map_err(rt)
+                }
+                (None, Some(J::String(t))) => {
+                    let y = get(t)?;
+                    fpn_runtime::pad_to(x.view(), [y.shape()[2], y.shape()[3]], mode, value).map_err(rt)
+                }
+                _ => Err("needs exactly one of `pad` and `match`".into()),
+            }
+        }
+        "crop" => {
+            let a = &args;
+            let size2 = match (a.get("size"), a.get("match")) {
+                (Some(s), None) => upair(pair(Some(s), [1, 1], "size")?, "size")?,
+                (None, Some(J::String(t))) => {
+                    let y = get(t)?;
+                    [y.shape()[2], y.shape()[3]]
+                }
+                _ => return Err("needs exactly one of `size` and `match`".into()),
+            };
+            let offset = match a.get("offset") {
+                Some(o) => Some(upair(pair(Some(o), [0, 0], "offset")?, "offset")?),
+                None => None,
+            };
+            fpn_runtime::crop(x.view(), size2, offset).map_err(rt)
+        }
+        "pixel_shuffle" => fpn_runtime::pixel_shuffle(x.view(), size(int(&args, "factor")?, "factor")?).map_err(rt),
+        "pixel_unshuffle" => fpn_runtime::pixel_unshuffle(x.view(), size(int(&args, "factor")?, "factor")?).map_err(rt),
+        "add" | "concat" | "mean" | "fuse" | "mul" => {
             let (refs, eps) = match &args {
                 J::Array(r) => (r.clone(), 1e-4),
                 J::Object(m) => (
@@ -470,6 +590,13 @@ fn runtime_result(case: &Case) -> R<Tensor> {
                     let mut acc = fpn_runtime::add(views[0], views[1]).map_err(rt)?;
                     for v in &views[2..] {
                         fpn_runtime::add_assign(&mut acc, *v).map_err(rt)?;
+                    }
+                    Ok(acc)
+                }
+                "mul" => {
+                    let mut acc = fpn_runtime::mul(views[0], views[1]).map_err(rt)?;
+                    for v in &views[2..] {
+                        fpn_runtime::mul_assign(&mut acc, *v).map_err(rt)?;
                     }
                     Ok(acc)
                 }

@@ -352,3 +352,83 @@ fn pytorch_state_dict_round_trip() {
     assert_eq!(back[1].1, yd);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn decoder_ops_match_pytorch() {
+    let f = fixture("decoder.safetensors");
+    let all = cases(&f);
+    let mut seen = [0usize; 7];
+    for case in &all {
+        let p = params(&f, case);
+        let u = |i: usize| p[i] as usize;
+        let got = if case.starts_with("ct_") {
+            seen[0] += 1;
+            let b = (p[9] != 0.0).then(|| t1(&f, &format!("{case}.b")));
+            let cp = ConvTranspose2dParams {
+                stride: [u(0), u(1)],
+                padding: [u(2), u(3)],
+                output_padding: [u(4), u(5)],
+                dilation: [u(6), u(7)],
+                groups: u(8),
+            };
+            let w = t4(&f, &format!("{case}.w"));
+            conv_transpose2d(
+                t4(&f, &format!("{case}.x")).view(),
+                w.view(),
+                b.as_ref().map(|b| b.view()),
+                &cp,
+            )
+        } else if case.starts_with("gn_") {
+            seen[1] += 1;
+            let gn = GroupNorm {
+                groups: u(0),
+                weight: t1(&f, &format!("{case}.weight")),
+                bias: t1(&f, &format!("{case}.bias")),
+                eps: p[1],
+            };
+            group_norm(t4(&f, &format!("{case}.x")).view(), &gn)
+        } else if case.starts_with("padto_") {
+            seen[2] += 1;
+            pad_to(
+                t4(&f, &format!("{case}.x")).view(),
+                [u(0), u(1)],
+                PaddingMode::Zeros,
+                0.0,
+            )
+        } else if case.starts_with("pad_") {
+            seen[3] += 1;
+            let mode = [
+                PaddingMode::Zeros,
+                PaddingMode::Reflect,
+                PaddingMode::Replicate,
+                PaddingMode::Circular,
+            ][u(4)];
+            let pp = Pad2dParams {
+                pad: [u(0), u(1), u(2), u(3)],
+                mode,
+                value: p[5],
+            };
+            pad(t4(&f, &format!("{case}.x")).view(), &pp)
+        } else if case.starts_with("crop_") {
+            seen[4] += 1;
+            let off = (p[4] == 0.0).then(|| [u(2), u(3)]);
+            crop(t4(&f, &format!("{case}.x")).view(), [u(0), u(1)], off)
+        } else if case.starts_with("ps_") {
+            seen[5] += 1;
+            let x = t4(&f, &format!("{case}.x"));
+            if p[1] != 0.0 {
+                pixel_shuffle(x.view(), u(0))
+            } else {
+                pixel_unshuffle(x.view(), u(0))
+            }
+        } else if case.starts_with("mul_") {
+            seen[6] += 1;
+            mul(t4(&f, &format!("{case}.a")).view(), t4(&f, &format!("{case}.b")).view())
+        } else {
+            panic!("unknown case {case}");
+        };
+        let got = got.unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_close(case, &got, &t4(&f, &format!("{case}.y")));
+    }
+    assert!(seen.iter().all(|&n| n > 0), "every op has a case: {seen:?}");
+}

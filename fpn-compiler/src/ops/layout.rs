@@ -1,0 +1,667 @@
+//! Ops that move values: `pad` (PyTorch `F.pad`), `crop` (slicing), `pixel_shuffle` /
+//! `pixel_unshuffle` (`nn.PixelShuffle` / `nn.PixelUnshuffle`). No weights.
+//!
+//! Shape rules (per axis, [`fpn_runtime::rules`]):
+//! - `pad: p | [l, r, t, b]` (F.pad's order): `x + before + after` (`pad_axis`); reflect
+//!   padding must be `< x`, circular `≤ x`. `pad: {match: ref}` pads to `ref`'s size, `diff // 2`
+//!   top/left and the rest bottom/right (milesial U-Net's split, `split_diff`), defined when
+//!   `ref ≥ x` (a `Fits` constraint; reflect and circular are refused with `match`, E0231).
+//! - `crop: {size: [h, w], offset: [t, l]}`: `[h, w]`, defined when `x ≥ offset + size`
+//!   (`crop_axis`); without `offset` the window is centred at `(x − size) // 2`.
+//!   `crop: {match: ref}` crops (centred) to `ref`'s size, defined when `x ≥ ref`.
+//! - `pixel_shuffle: r`: `[C/r², H·r, W·r]`, `r²` must divide `C` (E0326);
+//!   `pixel_unshuffle: r`: `[C·r², H/r, W/r]`, `r` must divide `H` and `W` (a `Divisible`
+//!   constraint, E0328 for the sizes that break it).
+
+use fpn_runtime::rules;
+use fpn_runtime::PaddingMode;
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
+use crate::ast::{did_you_mean, type_error, Int, Pair, Reader, Ref};
+use crate::back::rust::{f32_lit, usize_lit, GResult, GenError, StmtCx};
+use crate::diag::{Checked, Code, Diagnostic, Reported};
+use crate::dim::Dim;
+use crate::infer::{CheckKind, Constraint, Shape};
+use crate::span::Span;
+use crate::value::{Key, Value, ValueKind};
+
+// ------------------------------------------------------------------------------------ pad
+
+/// `F.pad` by fixed amounts or to another node's size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pad {
+    /// `[top, bottom, left, right]`; `None`: to the size of input 1 (`match`).
+    pub pad: Option<[i64; 4]>,
+    /// Fill mode (`Zeros` is PyTorch's `constant`).
+    pub mode: PaddingMode,
+    /// Constant fill value.
+    pub value: f64,
+}
+
+/// What a `pad` pads by.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PadAmount {
+    /// F.pad's `(left, right, top, bottom)`.
+    Fixed([Int; 4]),
+    /// To another node's size.
+    Match(Ref),
+}
+
+/// `pad:` arguments as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PadArgs {
+    /// Amount.
+    pub amount: PadAmount,
+    /// Mode (default constant).
+    pub mode: PaddingMode,
+    /// Value (default 0) and where it was written.
+    pub value: Option<(f64, Span)>,
+    /// Where the op is.
+    pub span: Span,
+}
+
+fn read_amount(r: &mut Reader, v: &Value) -> Checked<[Int; 4]> {
+    match &v.kind {
+        ValueKind::Seq(items) if items.len() == 4 => {
+            let v = items.iter().map(|i| r.int(i, "`pad`")).collect::<Checked<Vec<Int>>>()?;
+            Ok([v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone()])
+        }
+        ValueKind::Seq(_) => Err(r.err(
+            type_error(v, "a number or `[left, right, top, bottom]`", "`pad`")
+                .with_help("PyTorch's F.pad order: `pad: [left, right, top, bottom]`, or one number for all four"),
+        )),
+        _ => {
+            let p = r.int(v, "`pad`")?;
+            Ok([p.clone(), p.clone(), p.clone(), p])
+        }
+    }
+}
+
+fn read_pad_mode(r: &mut Reader, v: &Value) -> Checked<PaddingMode> {
+    let n = r.name(v, "`mode`")?;
+    let modes = ["constant", "reflect", "replicate", "circular"];
+    Ok(match n.text.as_str() {
+        "constant" => PaddingMode::Zeros,
+        "reflect" => PaddingMode::Reflect,
+        "replicate" => PaddingMode::Replicate,
+        "circular" => PaddingMode::Circular,
+        other => {
+            let dym = did_you_mean(other, modes);
+            return Err(r.err(
+                Diagnostic::error(Code::E0108, n.span, format!("unknown padding mode `{other}`"))
+                    .with_label("not a padding mode")
+                    .with_help(if dym.is_empty() {
+                        format!("`pad` modes are: {}", modes.join(", "))
+                    } else {
+                        dym
+                    }),
+            ));
+        }
+    })
+}
+
+/// E0111: exactly one of two alternative keys.
+fn one_of(r: &mut Reader, span: Span, op: &str, a: &str, b: &str, help: &str) -> Reported {
+    r.err(
+        Diagnostic::error(
+            Code::E0111,
+            span,
+            format!("a `{op}` needs exactly one of `{a}` and `{b}`"),
+        )
+        .with_label(format!("give `{a}` or `{b}`"))
+        .with_help(help.to_string()),
+    )
+}
+
+fn mode_tokens(rt: &syn::Path, m: PaddingMode) -> TokenStream {
+    match m {
+        PaddingMode::Zeros => quote!(#rt::PaddingMode::Zeros),
+        PaddingMode::Reflect => quote!(#rt::PaddingMode::Reflect),
+        PaddingMode::Replicate => quote!(#rt::PaddingMode::Replicate),
+        PaddingMode::Circular => quote!(#rt::PaddingMode::Circular),
+    }
+}
+
+/// The `[h, w]` of input 1 in generated code (a `match` target).
+fn match_size(cx: &StmtCx<'_>) -> GResult<TokenStream> {
+    let j = *cx
+        .ins
+        .get(1)
+        .ok_or_else(|| GenError::Unsupported(format!("node `{}` lacks its size input", cx.node.name)))?;
+    let v = cx.var(j);
+    Ok(quote!([#v.dim().2, #v.dim().3]))
+}
+
+/// `lhs ≥ rhs` per axis between the spatial sizes of two inputs (`slots` 0 and 1).
+fn fits(cx: &mut InferCx<'_>, lhs: &Shape, rhs: &Shape) {
+    for (axis, (l, r)) in [(&lhs.h, &rhs.h), (&lhs.w, &rhs.w)].into_iter().enumerate() {
+        if l != r {
+            cx.cons.push(Constraint {
+                kind: CheckKind::Fits,
+                node: cx.idx,
+                axis,
+                lhs: l.clone(),
+                rhs: r.clone(),
+                slots: (0, 1),
+            });
+        }
+    }
+}
+
+fn neg(cx: &EvalCx<'_, '_>) -> fpn_runtime::Error {
+    fpn_runtime::Error::InvalidParams {
+        op: "interp",
+        reason: format!("node `{}` has a negative attribute", cx.node.name),
+    }
+}
+
+impl Pad {
+    fn params(&self, p: [i64; 4]) -> Option<fpn_runtime::Pad2dParams> {
+        let u = |v: i64| usize::try_from(v).ok();
+        Some(fpn_runtime::Pad2dParams {
+            pad: [u(p[0])?, u(p[1])?, u(p[2])?, u(p[3])?],
+            mode: self.mode,
+            value: self.value as f32,
+        })
+    }
+}
+
+impl OpDef for Pad {
+    const KEYWORDS: &'static [&'static str] = &["pad"];
+    type Args = PadArgs;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<PadArgs> {
+        let what = format!("`{}`", key.name);
+        if !matches!(v.kind, ValueKind::Map(_)) {
+            return Ok(PadArgs {
+                amount: PadAmount::Fixed(read_amount(r, v)?),
+                mode: PaddingMode::Zeros,
+                value: None,
+                span: key.span,
+            });
+        }
+        let mut m = r.map(v, &what)?;
+        let amount = match (m.get("pad"), m.get("match")) {
+            (Some(p), None) => PadAmount::Fixed(read_amount(r, p)?),
+            (None, Some(t)) => PadAmount::Match(r.reference(t, "`match`")?),
+            _ => {
+                return Err(one_of(
+                    r,
+                    m.span,
+                    "pad",
+                    "pad",
+                    "match",
+                    "`pad: [left, right, top, bottom]` pads by fixed amounts (PyTorch F.pad); `match: <node>` pads to that node's size",
+                ));
+            }
+        };
+        let mode = match m.get("mode") {
+            Some(mv) => read_pad_mode(r, mv)?,
+            None => PaddingMode::Zeros,
+        };
+        let value = match m.get("value") {
+            Some(x) => Some((r.float(x, "`value`")?, x.span)),
+            None => None,
+        };
+        let span = m.span;
+        r.finish(m, &["pad", "match", "mode", "value"], &what);
+        Ok(PadArgs {
+            amount,
+            mode,
+            value,
+            span,
+        })
+    }
+
+    fn refs(args: &PadArgs) -> Vec<&Ref> {
+        match &args.amount {
+            PadAmount::Match(r) => vec![r],
+            PadAmount::Fixed(_) => Vec::new(),
+        }
+    }
+
+    fn lower(a: &PadArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
+        let env = cx.env;
+        let l = &mut *cx.l;
+        if let Some((v, span)) = a.value {
+            if a.mode != PaddingMode::Zeros {
+                return Err(l.err(
+                    Diagnostic::error(Code::E0231, span, "a fill `value` needs `mode: constant`")
+                        .with_label("only the constant mode fills with a value")
+                        .with_note("PyTorch: padding modes other than constant don't take in a value argument")
+                        .with_help("remove `value`, or use `mode: constant`"),
+                ));
+            }
+            if !(v.is_finite() && (v as f32).is_finite()) {
+                return Err(l.err(
+                    Diagnostic::error(Code::E0226, span, format!("fill value {v:?} does not fit f32"))
+                        .with_label("out of f32 range")
+                        .with_help("use a value such as 0 or -1"),
+                ));
+            }
+        }
+        let value = a.value.map_or(0.0, |(v, _)| v);
+        let (pad, inputs) = match &a.amount {
+            PadAmount::Fixed(p) => {
+                // F.pad order (left, right, top, bottom) → [top, bottom, left, right]
+                let mut v = [0i64; 4];
+                for (slot, k) in [2usize, 3, 0, 1].into_iter().zip(p) {
+                    v[slot] = l.eval_pos(k, env, "a padding", 0)?;
+                }
+                (Some(v), vec![cx.input()?])
+            }
+            PadAmount::Match(r) => {
+                if matches!(a.mode, PaddingMode::Reflect | PaddingMode::Circular) {
+                    return Err(l.err(
+                        Diagnostic::error(
+                            Code::E0231,
+                            a.span,
+                            "`pad: {match: …}` supports the constant and replicate modes only",
+                        )
+                        .with_label("reflect/circular limits would depend on both sizes")
+                        .with_help("use `mode: constant` or `mode: replicate`, or pad by fixed amounts"),
+                    ));
+                }
+                let t = l.resolve_one(r)?;
+                (None, vec![cx.input()?, t])
+            }
+        };
+        Ok(Lowered {
+            op: super::Op::Pad(Pad {
+                pad,
+                mode: a.mode,
+                value,
+            }),
+            inputs,
+            has_params: false,
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "pad"
+    }
+
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
+        let shape = match (self.pad, cx.ins.get(1).cloned()) {
+            (Some(p), _) => {
+                let mut out = [x.h.clone(), x.w.clone()];
+                for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
+                    match rules::pad_axis(d, [p[2 * axis], p[2 * axis + 1]], self.mode) {
+                        Some((o, conds)) => {
+                            cx.conds(axis, conds);
+                            out[axis] = o;
+                        }
+                        None => cx.overflow("the padded size"),
+                    }
+                }
+                let [h, w] = out;
+                Shape { c: x.c, h, w }
+            }
+            (None, Some(t)) => {
+                fits(cx, &t, &x);
+                Shape {
+                    c: x.c,
+                    h: t.h.clone(),
+                    w: t.w.clone(),
+                }
+            }
+            (None, None) => x.clone(),
+        };
+        Ok(Inferred {
+            flops: None,
+            shape,
+            params: Vec::new(),
+        })
+    }
+
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        match self.pad {
+            Some(p) => fpn_runtime::pad(cx.x(0)?, &self.params(p).ok_or_else(|| neg(cx))?),
+            None => {
+                let t = cx.x(1)?;
+                fpn_runtime::pad_to(cx.x(0)?, [t.shape()[2], t.shape()[3]], self.mode, self.value as f32)
+            }
+        }
+    }
+
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        let rt = &cx.gen.rt;
+        let node = cx.node;
+        let mode = mode_tokens(rt, self.mode);
+        let value = f32_lit(self.value, "fill value", node)?;
+        let x = cx.view(0)?;
+        let out = &cx.out;
+        Ok(match self.pad {
+            Some(p) => {
+                let [a, b, c, d] = p.map(|v| usize_lit(v, "padding", node));
+                let (a, b, c, d) = (a?, b?, c?, d?);
+                quote! {
+                    let #out = #rt::pad(#x, &#rt::Pad2dParams { pad: [#a, #b, #c, #d], mode: #mode, value: #value })?;
+                }
+            }
+            None => {
+                let size = match_size(cx)?;
+                quote!(let #out = #rt::pad_to(#x, #size, #mode, #value)?;)
+            }
+        })
+    }
+}
+
+// ----------------------------------------------------------------------------------- crop
+
+/// A crop to a fixed window or to another node's size (centred).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Crop {
+    /// `[h, w]`; `None`: the size of input 1 (`match`).
+    pub size: Option<[i64; 2]>,
+    /// `[top, left]`; `None`: centred.
+    pub offset: Option<[i64; 2]>,
+}
+
+/// `crop:` arguments as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CropArgs {
+    /// Fixed size.
+    pub size: Option<Pair>,
+    /// Size of another node.
+    pub to: Option<Ref>,
+    /// Offset `[top, left]`.
+    pub offset: Option<Pair>,
+    /// Where the op is.
+    pub span: Span,
+}
+
+impl OpDef for Crop {
+    const KEYWORDS: &'static [&'static str] = &["crop"];
+    type Args = CropArgs;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<CropArgs> {
+        let what = format!("`{}`", key.name);
+        let mut m = r.map(v, &what)?;
+        let (size, to) = match (m.get("size"), m.get("match")) {
+            (Some(s), None) => (Some(r.pair(s, "`size`")?), None),
+            (None, Some(t)) => (None, Some(r.reference(t, "`match`")?)),
+            _ => {
+                return Err(one_of(
+                    r,
+                    m.span,
+                    "crop",
+                    "size",
+                    "match",
+                    "`size: [h, w]` cuts a fixed window; `match: <node>` cuts that node's size (centred)",
+                ));
+            }
+        };
+        let offset = match m.get("offset") {
+            Some(o) => Some(r.pair(o, "`offset`")?),
+            None => None,
+        };
+        let span = m.span;
+        r.finish(m, &["size", "match", "offset"], &what);
+        Ok(CropArgs { size, to, offset, span })
+    }
+
+    fn refs(args: &CropArgs) -> Vec<&Ref> {
+        args.to.iter().collect()
+    }
+
+    fn lower(a: &CropArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
+        let env = cx.env;
+        let l = &mut *cx.l;
+        let size = match &a.size {
+            Some(p) => Some([
+                l.eval_pos(&p.h, env, "a crop size", 1)?,
+                l.eval_pos(&p.w, env, "a crop size", 1)?,
+            ]),
+            None => None,
+        };
+        let offset = match &a.offset {
+            Some(p) => Some([
+                l.eval_pos(&p.h, env, "a crop offset", 0)?,
+                l.eval_pos(&p.w, env, "a crop offset", 0)?,
+            ]),
+            None => None,
+        };
+        let inputs = match &a.to {
+            Some(r) => {
+                if let Some(o) = &a.offset {
+                    return Err(l.err(
+                        Diagnostic::error(Code::E0231, o.h.span, "`crop: {match: …}` is always centred")
+                            .with_label("an offset with `match`")
+                            .with_help("remove `offset`, or crop a fixed `size: [h, w]` at the offset"),
+                    ));
+                }
+                let t = l.resolve_one(r)?;
+                vec![cx.input()?, t]
+            }
+            None => vec![cx.input()?],
+        };
+        Ok(Lowered {
+            op: super::Op::Crop(Crop { size, offset }),
+            inputs,
+            has_params: false,
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "crop"
+    }
+
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
+        let shape = match (self.size, cx.ins.get(1).cloned()) {
+            (Some(s), _) => {
+                let mut out = [Dim::Const(s[0]), Dim::Const(s[1])];
+                for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
+                    match rules::crop_axis(d, s[axis], self.offset.map(|o| o[axis])) {
+                        Some((o, conds)) => {
+                            cx.conds(axis, conds);
+                            out[axis] = o;
+                        }
+                        None => cx.overflow("the crop window"),
+                    }
+                }
+                let [h, w] = out;
+                Shape { c: x.c, h, w }
+            }
+            (None, Some(t)) => {
+                fits(cx, &x, &t);
+                Shape {
+                    c: x.c,
+                    h: t.h.clone(),
+                    w: t.w.clone(),
+                }
+            }
+            (None, None) => x.clone(),
+        };
+        Ok(Inferred {
+            flops: None,
+            shape,
+            params: Vec::new(),
+        })
+    }
+
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        let u = |v: [i64; 2]| Some([usize::try_from(v[0]).ok()?, usize::try_from(v[1]).ok()?]);
+        let size = match self.size {
+            Some(s) => u(s).ok_or_else(|| neg(cx))?,
+            None => {
+                let t = cx.x(1)?;
+                [t.shape()[2], t.shape()[3]]
+            }
+        };
+        let offset = match self.offset {
+            Some(o) => Some(u(o).ok_or_else(|| neg(cx))?),
+            None => None,
+        };
+        fpn_runtime::crop(cx.x(0)?, size, offset)
+    }
+
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        let rt = &cx.gen.rt;
+        let node = cx.node;
+        let lit2 = |v: [i64; 2], what: &str| -> GResult<TokenStream> {
+            let (a, b) = (usize_lit(v[0], what, node)?, usize_lit(v[1], what, node)?);
+            Ok(quote!([#a, #b]))
+        };
+        let size = match self.size {
+            Some(s) => lit2(s, "crop size")?,
+            None => match_size(cx)?,
+        };
+        let offset = match self.offset {
+            Some(o) => {
+                let o = lit2(o, "crop offset")?;
+                quote!(::core::option::Option::Some(#o))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let x = cx.view(0)?;
+        let out = &cx.out;
+        Ok(quote!(let #out = #rt::crop(#x, #size, #offset)?;))
+    }
+}
+
+// -------------------------------------------------------------------------- pixel shuffle
+
+/// `nn.PixelShuffle(r)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PixelShuffle(pub i64);
+
+/// `nn.PixelUnshuffle(r)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PixelUnshuffle(pub i64);
+
+fn read_factor(r: &mut Reader, key: &Key, v: &Value) -> Checked<Int> {
+    r.int(v, &format!("`{}`", key.name))
+}
+
+impl OpDef for PixelShuffle {
+    const KEYWORDS: &'static [&'static str] = &["pixel_shuffle"];
+    type Args = Int;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<Int> {
+        read_factor(r, key, v)
+    }
+    fn lower(a: &Int, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
+        let f = cx.l.eval_pos(a, cx.env, "an upscale factor", 1)?;
+        Ok(Lowered {
+            op: super::Op::PixelShuffle(PixelShuffle(f)),
+            inputs: vec![cx.input()?],
+            has_params: false,
+        })
+    }
+    fn kind(&self) -> &'static str {
+        "pixel_shuffle"
+    }
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
+        let r = self.0;
+        if let Err(reason) = rules::validate_pixel_shuffle(x.c, r) {
+            return Err(Reported::push(
+                cx.diags,
+                Diagnostic::error(
+                    Code::E0326,
+                    cx.node.span,
+                    format!(
+                        "pixel shuffle `{}` by {r} needs channels divisible by {r}² but its input has {}",
+                        cx.node.name, x.c
+                    ),
+                )
+                .with_label(format!("input has {} channels", x.c))
+                .with_note(format!("PyTorch: {reason}"))
+                .with_help(format!(
+                    "give the conv before it a multiple of {} output channels",
+                    r.saturating_mul(r)
+                )),
+            ));
+        }
+        let mut out = [x.h.clone(), x.w.clone()];
+        for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
+            match rules::pixel_shuffle_axis(d, r) {
+                Some((o, conds)) => {
+                    cx.conds(axis, conds);
+                    out[axis] = o;
+                }
+                None => cx.overflow("the output size"),
+            }
+        }
+        let [h, w] = out;
+        let shape = Shape { c: x.c / (r * r), h, w };
+        Ok(Inferred {
+            flops: elementwise(&shape, 0),
+            shape,
+            params: Vec::new(),
+        })
+    }
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        fpn_runtime::pixel_shuffle(cx.x(0)?, usize::try_from(self.0).map_err(|_| neg(cx))?)
+    }
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        let rt = &cx.gen.rt;
+        let r = usize_lit(self.0, "factor", cx.node)?;
+        let x = cx.view(0)?;
+        let out = &cx.out;
+        Ok(quote!(let #out = #rt::pixel_shuffle(#x, #r)?;))
+    }
+}
+
+impl OpDef for PixelUnshuffle {
+    const KEYWORDS: &'static [&'static str] = &["pixel_unshuffle"];
+    type Args = Int;
+
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<Int> {
+        read_factor(r, key, v)
+    }
+    fn lower(a: &Int, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
+        let f = cx.l.eval_pos(a, cx.env, "a downscale factor", 1)?;
+        Ok(Lowered {
+            op: super::Op::PixelUnshuffle(PixelUnshuffle(f)),
+            inputs: vec![cx.input()?],
+            has_params: false,
+        })
+    }
+    fn kind(&self) -> &'static str {
+        "pixel_unshuffle"
+    }
+    fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
+        let x = cx.input(0)?;
+        let r = self.0;
+        let c = match r.checked_mul(r).and_then(|r2| x.c.checked_mul(r2)) {
+            Some(c) => c,
+            None => {
+                cx.overflow("the channel count");
+                x.c
+            }
+        };
+        let mut out = [x.h.clone(), x.w.clone()];
+        for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
+            match rules::pixel_unshuffle_axis(d, r) {
+                Some((o, conds)) => {
+                    cx.conds(axis, conds);
+                    out[axis] = o;
+                }
+                None => cx.overflow("the output size"),
+            }
+        }
+        let [h, w] = out;
+        let shape = Shape { c, h, w };
+        Ok(Inferred {
+            flops: elementwise(&shape, 0),
+            shape,
+            params: Vec::new(),
+        })
+    }
+    fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
+        fpn_runtime::pixel_unshuffle(cx.x(0)?, usize::try_from(self.0).map_err(|_| neg(cx))?)
+    }
+    fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
+        let rt = &cx.gen.rt;
+        let r = usize_lit(self.0, "factor", cx.node)?;
+        let x = cx.view(0)?;
+        let out = &cx.out;
+        Ok(quote!(let #out = #rt::pixel_unshuffle(#x, #r)?;))
+    }
+}

@@ -1,0 +1,83 @@
+//! The ops of issue "Reach" beyond the one-op fixtures: `group_norm` as the norm of `cna`
+//! (directly and through `defaults.cna` in a pyramid), and the argument misuses that have no
+//! golden of their own (E0111 and E0108 on `pad`/`crop`, the other E0231 forms), each reported
+//! at the source.
+
+use fpn_compiler::compile_yaml;
+use fpn_compiler::ir::Op;
+use fpn_compiler::span::SourceMap;
+
+fn compile(text: &str) -> Result<fpn_compiler::Compiled, Vec<String>> {
+    compile_yaml(&mut SourceMap::new(), "x.yaml", text).map_err(|d| {
+        d.iter()
+            .filter(|x| x.is_error())
+            .map(|x| x.code.as_str().to_string())
+            .collect()
+    })
+}
+
+fn codes(text: &str) -> Vec<String> {
+    match compile(text) {
+        Ok(_) => Vec::new(),
+        Err(c) => c,
+    }
+}
+
+#[test]
+fn cna_takes_a_group_norm_with_pytorch_names() {
+    let c = compile(
+        "name: A\ninputs: {x: [3, 16, 16]}\nnodes:\n  b: {cna: {out: 8, kernel: 3, norm: {group_norm: {groups: 4, eps: 0.001}}}}\noutputs: [b]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let gn: Vec<_> = c
+        .graph
+        .order()
+        .map(|i| c.graph.node(i))
+        .filter_map(|n| match &n.op {
+            Op::GroupNorm(g) => Some((g.groups, g.eps, n.param.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gn, vec![(4, 0.001, Some("b.1".to_string()))]);
+    let names: Vec<&str> = c.analysis.params.iter().map(|p| p.name.as_str()).collect();
+    // a norm means no conv bias, as torchvision's Conv2dNormActivation
+    assert_eq!(names, ["b.0.weight", "b.1.weight", "b.1.bias"]);
+}
+
+#[test]
+fn pyramid_cna_defaults_take_a_group_norm() {
+    let spec = "name: P\ndefaults: {cna: {norm: {group_norm: {groups: G}}}}\ninputs: {c4: [8, 8, 8], c5: [16, 4, 4]}\nnodes:\n  neck: {fpn: {in: [c4, c5], width: 8, lateral: cna, smooth: cna}}\noutputs: [neck.p4, neck.p5]\n";
+    let c = compile(&spec.replace("G", "4")).unwrap_or_else(|e| panic!("{e:?}"));
+    let n = c
+        .graph
+        .order()
+        .filter(|&i| matches!(c.graph.node(i).op, Op::GroupNorm(_)))
+        .count();
+    assert_eq!(n, 4, "two laterals and two smoothers each have a group norm");
+    // 3 groups do not divide the width 8: reported at the source, once per group norm
+    let e = codes(&spec.replace("G", "3"));
+    assert!(!e.is_empty() && e.iter().all(|c| c == "E0326"), "{e:?}");
+}
+
+#[test]
+fn pad_and_crop_misuses_are_reported() {
+    let spec = |node: &str| {
+        format!("name: M\ninputs: {{x: [3, 8, 8], y: [3, 4, 4]}}\nnodes:\n  o: {{from: x, {node}}}\noutputs: [o]\n")
+    };
+    assert_eq!(codes(&spec("pad: {pad: 1, match: y}")), ["E0111"]);
+    assert_eq!(codes(&spec("crop: {offset: [1, 1]}")), ["E0111"]);
+    assert_eq!(codes(&spec("pad: {pad: 1, mode: reflekt}")), ["E0108"]);
+    assert_eq!(codes(&spec("pad: {match: y, mode: reflect}")), ["E0231"]);
+    assert_eq!(codes(&spec("crop: {match: y, offset: [1, 1]}")), ["E0231"]);
+    assert_eq!(codes(&spec("pad: [1, 2]")), ["E0102"]);
+    // a pad to a smaller node and a crop to a larger one are size errors
+    assert_eq!(codes(&spec("pad: {match: y}")), ["E0327"]);
+    assert_eq!(
+        codes(
+            "name: M\ninputs: {x: [3, 4, 4], y: [3, 8, 8]}\nnodes:\n  o: {from: x, crop: {match: y}}\noutputs: [o]\n"
+        ),
+        ["E0327"]
+    );
+    assert!(codes(&spec("crop: {match: y}")).is_empty());
+    assert!(codes(&spec("pad: {pad: [1, 0, 2, 0], mode: circular}")).is_empty());
+}

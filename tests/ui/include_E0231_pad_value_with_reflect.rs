@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0231_pad_value_with_reflect.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0326_group_norm_groups.yaml");
+
+fn main() {}
