@@ -23,7 +23,7 @@ use crate::ast::{did_you_mean, type_error, Int, Pair, Reader, Ref};
 use crate::back::rust::{f32_lit, usize_lit, GResult, GenError, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
-use crate::infer::{CheckKind, Constraint, Shape};
+use crate::infer::{CheckKind, Shape};
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
 
@@ -132,29 +132,6 @@ fn match_size(cx: &StmtCx<'_>) -> GResult<TokenStream> {
         .ok_or_else(|| GenError::Unsupported(format!("node `{}` lacks its size input", cx.node.name)))?;
     let v = cx.var(j);
     Ok(quote!([#v.dim().2, #v.dim().3]))
-}
-
-/// `lhs ≥ rhs` per axis between the spatial sizes of two inputs (`slots` 0 and 1).
-fn fits(cx: &mut InferCx<'_>, lhs: &Shape, rhs: &Shape) {
-    for (axis, (l, r)) in [(&lhs.h, &rhs.h), (&lhs.w, &rhs.w)].into_iter().enumerate() {
-        if l != r {
-            cx.cons.push(Constraint {
-                kind: CheckKind::Fits,
-                node: cx.idx,
-                axis,
-                lhs: l.clone(),
-                rhs: r.clone(),
-                slots: (0, 1),
-            });
-        }
-    }
-}
-
-fn neg(cx: &EvalCx<'_, '_>) -> fpn_runtime::Error {
-    fpn_runtime::Error::InvalidParams {
-        op: "interp",
-        reason: format!("node `{}` has a negative attribute", cx.node.name),
-    }
 }
 
 impl Pad {
@@ -287,21 +264,13 @@ impl OpDef for Pad {
         let x = cx.input(0)?;
         let shape = match (self.pad, cx.ins.get(1).cloned()) {
             (Some(p), _) => {
-                let mut out = [x.h.clone(), x.w.clone()];
-                for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-                    match rules::pad_axis(d, [p[2 * axis], p[2 * axis + 1]], self.mode) {
-                        Some((o, conds)) => {
-                            cx.conds(axis, conds);
-                            out[axis] = o;
-                        }
-                        None => cx.overflow("the padded size"),
-                    }
-                }
-                let [h, w] = out;
+                let [h, w] = cx.spatial(&x, [x.h.clone(), x.w.clone()], |axis, d| {
+                    rules::pad_axis(d, [p[2 * axis], p[2 * axis + 1]], self.mode).ok_or("the padded size")
+                });
                 Shape { c: x.c, h, w }
             }
             (None, Some(t)) => {
-                fits(cx, &t, &x);
+                cx.relate_sizes(CheckKind::Fits, &t, &x, (0, 1));
                 Shape {
                     c: x.c,
                     h: t.h.clone(),
@@ -319,7 +288,7 @@ impl OpDef for Pad {
 
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
         match self.pad {
-            Some(p) => fpn_runtime::pad(cx.x(0)?, &self.params(p).ok_or_else(|| neg(cx))?),
+            Some(p) => fpn_runtime::pad(cx.x(0)?, &self.params(p).ok_or_else(|| cx.negative("attribute"))?),
             None => {
                 let t = cx.x(1)?;
                 fpn_runtime::pad_to(cx.x(0)?, [t.shape()[2], t.shape()[3]], self.mode, self.value as f32)
@@ -454,21 +423,13 @@ impl OpDef for Crop {
         let x = cx.input(0)?;
         let shape = match (self.size, cx.ins.get(1).cloned()) {
             (Some(s), _) => {
-                let mut out = [Dim::Const(s[0]), Dim::Const(s[1])];
-                for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-                    match rules::crop_axis(d, s[axis], self.offset.map(|o| o[axis])) {
-                        Some((o, conds)) => {
-                            cx.conds(axis, conds);
-                            out[axis] = o;
-                        }
-                        None => cx.overflow("the crop window"),
-                    }
-                }
-                let [h, w] = out;
+                let [h, w] = cx.spatial(&x, [Dim::Const(s[0]), Dim::Const(s[1])], |axis, d| {
+                    rules::crop_axis(d, s[axis], self.offset.map(|o| o[axis])).ok_or("the crop window")
+                });
                 Shape { c: x.c, h, w }
             }
             (None, Some(t)) => {
-                fits(cx, &x, &t);
+                cx.relate_sizes(CheckKind::Fits, &x, &t, (0, 1));
                 Shape {
                     c: x.c,
                     h: t.h.clone(),
@@ -487,14 +448,14 @@ impl OpDef for Crop {
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
         let u = |v: [i64; 2]| Some([usize::try_from(v[0]).ok()?, usize::try_from(v[1]).ok()?]);
         let size = match self.size {
-            Some(s) => u(s).ok_or_else(|| neg(cx))?,
+            Some(s) => u(s).ok_or_else(|| cx.negative("attribute"))?,
             None => {
                 let t = cx.x(1)?;
                 [t.shape()[2], t.shape()[3]]
             }
         };
         let offset = match self.offset {
-            Some(o) => Some(u(o).ok_or_else(|| neg(cx))?),
+            Some(o) => Some(u(o).ok_or_else(|| cx.negative("attribute"))?),
             None => None,
         };
         fpn_runtime::crop(cx.x(0)?, size, offset)
@@ -547,11 +508,7 @@ impl OpDef for PixelShuffle {
     }
     fn lower(a: &Int, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let f = cx.l.eval_pos(a, cx.env, "an upscale factor", 1)?;
-        Ok(Lowered {
-            op: super::Op::PixelShuffle(PixelShuffle(f)),
-            inputs: vec![cx.input()?],
-            has_params: false,
-        })
+        cx.on_input(super::Op::PixelShuffle(PixelShuffle(f)), false)
     }
     fn kind(&self) -> &'static str {
         "pixel_shuffle"
@@ -578,17 +535,9 @@ impl OpDef for PixelShuffle {
                 )),
             ));
         }
-        let mut out = [x.h.clone(), x.w.clone()];
-        for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-            match rules::pixel_shuffle_axis(d, r) {
-                Some((o, conds)) => {
-                    cx.conds(axis, conds);
-                    out[axis] = o;
-                }
-                None => cx.overflow("the output size"),
-            }
-        }
-        let [h, w] = out;
+        let [h, w] = cx.spatial(&x, [x.h.clone(), x.w.clone()], |_, d| {
+            rules::pixel_shuffle_axis(d, r).ok_or("the output size")
+        });
         let shape = Shape { c: x.c / (r * r), h, w };
         Ok(Inferred {
             flops: elementwise(&shape, 0),
@@ -597,7 +546,7 @@ impl OpDef for PixelShuffle {
         })
     }
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        fpn_runtime::pixel_shuffle(cx.x(0)?, usize::try_from(self.0).map_err(|_| neg(cx))?)
+        fpn_runtime::pixel_shuffle(cx.x(0)?, usize::try_from(self.0).map_err(|_| cx.negative("attribute"))?)
     }
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
         let rt = &cx.gen.rt;
@@ -617,11 +566,7 @@ impl OpDef for PixelUnshuffle {
     }
     fn lower(a: &Int, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let f = cx.l.eval_pos(a, cx.env, "a downscale factor", 1)?;
-        Ok(Lowered {
-            op: super::Op::PixelUnshuffle(PixelUnshuffle(f)),
-            inputs: vec![cx.input()?],
-            has_params: false,
-        })
+        cx.on_input(super::Op::PixelUnshuffle(PixelUnshuffle(f)), false)
     }
     fn kind(&self) -> &'static str {
         "pixel_unshuffle"
@@ -636,17 +581,9 @@ impl OpDef for PixelUnshuffle {
                 x.c
             }
         };
-        let mut out = [x.h.clone(), x.w.clone()];
-        for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-            match rules::pixel_unshuffle_axis(d, r) {
-                Some((o, conds)) => {
-                    cx.conds(axis, conds);
-                    out[axis] = o;
-                }
-                None => cx.overflow("the output size"),
-            }
-        }
-        let [h, w] = out;
+        let [h, w] = cx.spatial(&x, [x.h.clone(), x.w.clone()], |_, d| {
+            rules::pixel_unshuffle_axis(d, r).ok_or("the output size")
+        });
         let shape = Shape { c, h, w };
         Ok(Inferred {
             flops: elementwise(&shape, 0),
@@ -655,7 +592,7 @@ impl OpDef for PixelUnshuffle {
         })
     }
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        fpn_runtime::pixel_unshuffle(cx.x(0)?, usize::try_from(self.0).map_err(|_| neg(cx))?)
+        fpn_runtime::pixel_unshuffle(cx.x(0)?, usize::try_from(self.0).map_err(|_| cx.negative("attribute"))?)
     }
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
         let rt = &cx.gen.rt;
