@@ -14,7 +14,7 @@ use super::{
     elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
 };
 use crate::ast::{did_you_mean, Int, MapR, Pair, Reader};
-use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
+use crate::back::rust::{f32_lit, field_ident, GResult, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
@@ -156,22 +156,34 @@ fn read_padding(r: &mut Reader, v: &Value) -> Checked<PadSpec> {
     }
 }
 
-/// Reads a padding mode (`zeros`, `reflect`, `replicate`, `circular`).
+/// Reads a conv's padding mode (`zeros`, `reflect`, `replicate`, `circular`).
 pub(crate) fn read_padding_mode(r: &mut Reader, v: &Value) -> Checked<PaddingMode> {
-    let n = r.name(v, "`padding_mode`")?;
-    let modes = ["zeros", "reflect", "replicate", "circular"];
+    read_mode(r, v, "`padding_mode`", "zeros", "padding modes")
+}
+
+/// Reads the padding mode `v` of the key `what`, where the zero fill is named `zeros` (a conv's
+/// `zeros`, `F.pad`'s `constant`); E0108 for any other name, listing the `modes` by name.
+pub(crate) fn read_mode(
+    r: &mut Reader,
+    v: &Value,
+    what: &str,
+    zeros: &'static str,
+    modes: &str,
+) -> Checked<PaddingMode> {
+    let n = r.name(v, what)?;
+    let names = [zeros, "reflect", "replicate", "circular"];
     Ok(match n.text.as_str() {
-        "zeros" => PaddingMode::Zeros,
+        z if z == zeros => PaddingMode::Zeros,
         "reflect" => PaddingMode::Reflect,
         "replicate" => PaddingMode::Replicate,
         "circular" => PaddingMode::Circular,
         other => {
-            let dym = did_you_mean(other, modes);
+            let dym = did_you_mean(other, names);
             return Err(r.err(
                 Diagnostic::error(Code::E0108, n.span, format!("unknown padding mode `{other}`"))
                     .with_label("not a padding mode")
                     .with_help(if dym.is_empty() {
-                        format!("padding modes are: {}", modes.join(", "))
+                        format!("{modes} are: {}", names.join(", "))
                     } else {
                         dym
                     }),
@@ -404,16 +416,16 @@ impl OpDef for Conv {
             init_value: Some(quote!(#rt::Conv2d::new_deferred(#w, #b, #ptoks))),
             prep,
         });
-        cx.by_prefix.insert(p.to_string(), (cid, FieldKind::Conv(params)));
+        cx.register(p, cid, FieldKind::Conv(params));
         Ok(())
     }
 
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
         let gen = cx.gen;
-        let p = gen.param_prefix(cx.stmt.head)?;
-        let Some((field, FieldKind::Conv(fparams))) = cx.fields.get(p) else {
-            return Err(GenError::Unsupported(format!("no fields for conv `{p}`")));
-        };
+        let (_, field, fparams) = cx.field("conv", |k| match k {
+            FieldKind::Conv(params) => Some(params),
+            _ => None,
+        })?;
         let out = &cx.out;
         let x = cx.view(0)?;
         let (params, ptoks) = gen.conv_params(cx.node, self, cx.stmt.act.unwrap_or(Activation::Identity))?;

@@ -16,7 +16,7 @@ use quote::quote;
 use super::conv::{check_input_groups, weight_and_bias};
 use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{Int, Pair, Reader};
-use crate::back::rust::{field_ident, usize_lit, GResult, GenError, StmtCx};
+use crate::back::rust::{field_ident, usize_lit, usize_pair_lit, GResult, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
@@ -252,17 +252,13 @@ impl OpDef for ConvTranspose {
             let doc = format!("Transposed conv bias `{bname}`.");
             cx.push(field_ident(&bname)?, quote!(#rt::ndarray::Array1<f32>), doc, tb);
         }
-        cx.by_prefix.insert(p.to_string(), (id, FieldKind::Tensor));
+        cx.register(p, id, FieldKind::Tensor);
         Ok(())
     }
 
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        let gen = cx.gen;
-        let rt = &gen.rt;
-        let p = gen.param_prefix(cx.stmt.head)?;
-        if !cx.fields.contains_key(p) {
-            return Err(GenError::Unsupported(format!("no fields for conv_transpose `{p}`")));
-        }
+        let rt = &cx.gen.rt;
+        let (p, _, _) = cx.field("conv_transpose", Some)?;
         let node = cx.node;
         let wid = field_ident(&format!("{p}.weight"))?;
         let bias = if self.bias {
@@ -271,15 +267,11 @@ impl OpDef for ConvTranspose {
         } else {
             quote!(::core::option::Option::None)
         };
-        let lit2 = |v: [i64; 2], what: &str| -> GResult<TokenStream> {
-            let (a, b) = (usize_lit(v[0], what, node)?, usize_lit(v[1], what, node)?);
-            Ok(quote!([#a, #b]))
-        };
         let (s, pd, op, d) = (
-            lit2(self.stride, "stride")?,
-            lit2(self.padding, "padding")?,
-            lit2(self.output_padding, "output_padding")?,
-            lit2(self.dilation, "dilation")?,
+            usize_pair_lit(self.stride, "stride", node)?,
+            usize_pair_lit(self.padding, "padding", node)?,
+            usize_pair_lit(self.output_padding, "output_padding", node)?,
+            usize_pair_lit(self.dilation, "dilation", node)?,
         );
         let g = usize_lit(self.groups, "groups", node)?;
         let x = cx.view(0)?;

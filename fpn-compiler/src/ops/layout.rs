@@ -18,9 +18,10 @@ use fpn_runtime::PaddingMode;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
-use crate::ast::{did_you_mean, type_error, Int, Pair, Reader, Ref};
-use crate::back::rust::{f32_lit, usize_lit, GResult, GenError, StmtCx};
+use super::conv::read_mode;
+use super::{elementwise, AxisRule, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
+use crate::ast::{type_error, Int, Pair, Reader, Ref};
+use crate::back::rust::{f32_lit, usize_lit, usize_pair_lit, GResult, GenError, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
 use crate::infer::{CheckKind, Shape};
@@ -79,29 +80,6 @@ fn read_amount(r: &mut Reader, v: &Value) -> Checked<[Int; 4]> {
     }
 }
 
-fn read_pad_mode(r: &mut Reader, v: &Value) -> Checked<PaddingMode> {
-    let n = r.name(v, "`mode`")?;
-    let modes = ["constant", "reflect", "replicate", "circular"];
-    Ok(match n.text.as_str() {
-        "constant" => PaddingMode::Zeros,
-        "reflect" => PaddingMode::Reflect,
-        "replicate" => PaddingMode::Replicate,
-        "circular" => PaddingMode::Circular,
-        other => {
-            let dym = did_you_mean(other, modes);
-            return Err(r.err(
-                Diagnostic::error(Code::E0108, n.span, format!("unknown padding mode `{other}`"))
-                    .with_label("not a padding mode")
-                    .with_help(if dym.is_empty() {
-                        format!("`pad` modes are: {}", modes.join(", "))
-                    } else {
-                        dym
-                    }),
-            ));
-        }
-    })
-}
-
 /// E0111: exactly one of two alternative keys.
 fn one_of(r: &mut Reader, span: Span, op: &str, a: &str, b: &str, help: &str) -> Reported {
     r.err(
@@ -113,6 +91,33 @@ fn one_of(r: &mut Reader, span: Span, op: &str, a: &str, b: &str, help: &str) ->
         .with_label(format!("give `{a}` or `{b}`"))
         .with_help(help.to_string()),
     )
+}
+
+/// The shape rule of `pad` and `crop` on input `x`, which keep the channels and have neither
+/// parameters nor FLOPs. By a fixed amount (`fixed`: stand-in sizes and per-axis rule, see
+/// [`InferCx::spatial`]), or else to the size of input 1 (`match`), which must be at least
+/// (`grows`: `pad`) or at most (`crop`) `x`'s (`Fits` constraints).
+fn infer_window<F>(cx: &mut InferCx<'_>, x: Shape, fixed: Option<([Dim; 2], F)>, grows: bool) -> Inferred
+where
+    F: FnMut(usize, &Dim) -> Result<AxisRule, &'static str>,
+{
+    let shape = match (fixed, cx.ins.get(1).cloned()) {
+        (Some((stand_in, rule)), _) => {
+            let [h, w] = cx.spatial(&x, stand_in, rule);
+            Shape { c: x.c, h, w }
+        }
+        (None, Some(t)) => {
+            let (larger, smaller) = if grows { (&t, &x) } else { (&x, &t) };
+            cx.relate_sizes(CheckKind::Fits, larger, smaller, (0, 1));
+            Shape { c: x.c, h: t.h, w: t.w }
+        }
+        (None, None) => x,
+    };
+    Inferred {
+        flops: None,
+        shape,
+        params: Vec::new(),
+    }
 }
 
 fn mode_tokens(rt: &syn::Path, m: PaddingMode) -> TokenStream {
@@ -175,7 +180,7 @@ impl OpDef for Pad {
             }
         };
         let mode = match m.get("mode") {
-            Some(mv) => read_pad_mode(r, mv)?,
+            Some(mv) => read_mode(r, mv, "`mode`", "constant", "`pad` modes")?,
             None => PaddingMode::Zeros,
         };
         let value = match m.get("value") {
@@ -262,28 +267,14 @@ impl OpDef for Pad {
 
     fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
         let x = cx.input(0)?;
-        let shape = match (self.pad, cx.ins.get(1).cloned()) {
-            (Some(p), _) => {
-                let [h, w] = cx.spatial(&x, [x.h.clone(), x.w.clone()], |axis, d| {
-                    rules::pad_axis(d, [p[2 * axis], p[2 * axis + 1]], self.mode).ok_or("the padded size")
-                });
-                Shape { c: x.c, h, w }
-            }
-            (None, Some(t)) => {
-                cx.relate_sizes(CheckKind::Fits, &t, &x, (0, 1));
-                Shape {
-                    c: x.c,
-                    h: t.h.clone(),
-                    w: t.w.clone(),
-                }
-            }
-            (None, None) => x.clone(),
-        };
-        Ok(Inferred {
-            flops: None,
-            shape,
-            params: Vec::new(),
-        })
+        let mode = self.mode;
+        let fixed = self.pad.map(|p| {
+            let rule = move |axis: usize, d: &Dim| {
+                rules::pad_axis(d, [p[2 * axis], p[2 * axis + 1]], mode).ok_or("the padded size")
+            };
+            ([x.h.clone(), x.w.clone()], rule)
+        });
+        Ok(infer_window(cx, x, fixed, true))
     }
 
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
@@ -421,28 +412,14 @@ impl OpDef for Crop {
 
     fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
         let x = cx.input(0)?;
-        let shape = match (self.size, cx.ins.get(1).cloned()) {
-            (Some(s), _) => {
-                let [h, w] = cx.spatial(&x, [Dim::Const(s[0]), Dim::Const(s[1])], |axis, d| {
-                    rules::crop_axis(d, s[axis], self.offset.map(|o| o[axis])).ok_or("the crop window")
-                });
-                Shape { c: x.c, h, w }
-            }
-            (None, Some(t)) => {
-                cx.relate_sizes(CheckKind::Fits, &x, &t, (0, 1));
-                Shape {
-                    c: x.c,
-                    h: t.h.clone(),
-                    w: t.w.clone(),
-                }
-            }
-            (None, None) => x.clone(),
-        };
-        Ok(Inferred {
-            flops: None,
-            shape,
-            params: Vec::new(),
-        })
+        let offset = self.offset;
+        let fixed = self.size.map(|s| {
+            let rule = move |axis: usize, d: &Dim| {
+                rules::crop_axis(d, s[axis], offset.map(|o| o[axis])).ok_or("the crop window")
+            };
+            ([Dim::Const(s[0]), Dim::Const(s[1])], rule)
+        });
+        Ok(infer_window(cx, x, fixed, false))
     }
 
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
@@ -464,17 +441,13 @@ impl OpDef for Crop {
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
         let rt = &cx.gen.rt;
         let node = cx.node;
-        let lit2 = |v: [i64; 2], what: &str| -> GResult<TokenStream> {
-            let (a, b) = (usize_lit(v[0], what, node)?, usize_lit(v[1], what, node)?);
-            Ok(quote!([#a, #b]))
-        };
         let size = match self.size {
-            Some(s) => lit2(s, "crop size")?,
+            Some(s) => usize_pair_lit(s, "crop size", node)?,
             None => match_size(cx)?,
         };
         let offset = match self.offset {
             Some(o) => {
-                let o = lit2(o, "crop offset")?;
+                let o = usize_pair_lit(o, "crop offset", node)?;
                 quote!(::core::option::Option::Some(#o))
             }
             None => quote!(::core::option::Option::None),

@@ -317,16 +317,12 @@ impl OpDef for Fuse {
         let value = cx.take(wk);
         let doc = format!("`{wname}` (fusion weights).");
         cx.push(id.clone(), quote!(#rt::ndarray::Array1<f32>), doc, value);
-        cx.by_prefix.insert(p.to_string(), (id, FieldKind::Tensor));
+        cx.register(p, id, FieldKind::Tensor);
         Ok(())
     }
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        let gen = cx.gen;
-        let rt = &gen.rt;
-        let p = gen.param_prefix(cx.stmt.head)?;
-        let Some((f, _)) = cx.fields.get(p) else {
-            return Err(GenError::Unsupported(format!("no fields for fuse `{p}`")));
-        };
+        let rt = &cx.gen.rt;
+        let (_, f, _) = cx.field("fuse", Some)?;
         let e = f32_lit(self.eps, "eps", cx.node)?;
         let xs = cx.views()?;
         let out = &cx.out;

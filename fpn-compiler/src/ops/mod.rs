@@ -344,6 +344,11 @@ impl<'a> FieldCx<'a> {
         Ok((!self.by_prefix.contains_key(p)).then_some(p))
     }
 
+    /// Records that the fields of parameter prefix `prefix` are made: `ident` holds `kind`.
+    pub fn register(&mut self, prefix: &str, ident: Ident, kind: FieldKind) {
+        self.by_prefix.insert(prefix.to_string(), (ident, kind));
+    }
+
     /// Adds a field built in one expression, the same in `from_weights` and `init`.
     pub fn push(&mut self, ident: Ident, ty: TokenStream, doc: String, value: TokenStream) {
         self.fields.push(Field {

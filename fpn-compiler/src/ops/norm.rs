@@ -11,7 +11,7 @@ use quote::quote;
 
 use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
 use crate::ast::{Int, Reader};
-use crate::back::rust::{f32_lit, field_ident, usize_lit, GResult, GenError, StmtCx};
+use crate::back::rust::{f32_lit, field_ident, usize_lit, GResult, StmtCx};
 use crate::diag::{Code, Diagnostic};
 use crate::value::{Key, Value, ValueKind};
 
@@ -109,17 +109,16 @@ impl OpDef for BatchNorm {
             format!("Batch norm `{q}`."),
             quote!(#rt::BatchNorm { weight: #tg, bias: #tb, running_mean: #tm, running_var: #tv, eps: #e }),
         );
-        cx.by_prefix.insert(q.to_string(), (id, FieldKind::BatchNorm(self.eps)));
+        cx.register(q, id, FieldKind::BatchNorm(self.eps));
         Ok(())
     }
 
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        let gen = cx.gen;
-        let rt = &gen.rt;
-        let q = gen.param_prefix(cx.stmt.head)?;
-        let Some((f, FieldKind::BatchNorm(feps))) = cx.fields.get(q) else {
-            return Err(GenError::Unsupported(format!("no fields for batch norm `{q}`")));
-        };
+        let rt = &cx.gen.rt;
+        let (_, f, feps) = cx.field("batch norm", |k| match k {
+            FieldKind::BatchNorm(eps) => Some(eps),
+            _ => None,
+        })?;
         let bn = if *feps == self.eps {
             quote!(&self.#f)
         } else {
@@ -274,17 +273,13 @@ impl OpDef for GroupNorm {
             format!("Group norm `{q}`."),
             quote!(#rt::GroupNorm { groups: #g, weight: #tw, bias: #tb, eps: #e }),
         );
-        cx.by_prefix.insert(q.to_string(), (id, FieldKind::Tensor));
+        cx.register(q, id, FieldKind::Tensor);
         Ok(())
     }
 
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        let gen = cx.gen;
-        let rt = &gen.rt;
-        let q = gen.param_prefix(cx.stmt.head)?;
-        let Some((f, _)) = cx.fields.get(q) else {
-            return Err(GenError::Unsupported(format!("no fields for group norm `{q}`")));
-        };
+        let rt = &cx.gen.rt;
+        let (_, f, _) = cx.field("group norm", Some)?;
         let x = cx.view(0)?;
         let out = &cx.out;
         Ok(quote!(let #out = #rt::group_norm(#x, &self.#f)?;))
