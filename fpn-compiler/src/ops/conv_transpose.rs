@@ -241,16 +241,13 @@ impl OpDef for ConvTranspose {
             return Ok(());
         };
         let rt = &gen.rt;
-        let (wname, wk) = gen.pname(p, "weight")?;
         let id = field_ident(p)?;
-        let tw = cx.take(wk);
-        let doc = format!("Transposed conv weight `{wname}`.");
-        cx.push(field_ident(&wname)?, quote!(#rt::Tensor), doc, tw);
+        cx.param_field(p, "weight", quote!(#rt::Tensor), |n| {
+            format!("Transposed conv weight `{n}`.")
+        })?;
         if self.bias {
-            let (bname, bk) = gen.pname(p, "bias")?;
-            let tb = cx.take(bk);
-            let doc = format!("Transposed conv bias `{bname}`.");
-            cx.push(field_ident(&bname)?, quote!(#rt::ndarray::Array1<f32>), doc, tb);
+            let ty = quote!(#rt::ndarray::Array1<f32>);
+            cx.param_field(p, "bias", ty, |n| format!("Transposed conv bias `{n}`."))?;
         }
         cx.register(p, id, FieldKind::Tensor);
         Ok(())

@@ -13,7 +13,7 @@ use quote::quote;
 
 use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
 use crate::ast::{Reader, Ref};
-use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
+use crate::back::rust::{f32_lit, GResult, GenError, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::infer::{fmt_shape, CheckKind, Shape};
 use crate::value::{Key, Value, ValueKind};
@@ -312,11 +312,8 @@ impl OpDef for Fuse {
             return Ok(());
         };
         let rt = &gen.rt;
-        let (wname, wk) = gen.pname(p, "weight")?;
-        let id = field_ident(&wname)?;
-        let value = cx.take(wk);
-        let doc = format!("`{wname}` (fusion weights).");
-        cx.push(id.clone(), quote!(#rt::ndarray::Array1<f32>), doc, value);
+        let ty = quote!(#rt::ndarray::Array1<f32>);
+        let id = cx.param_field(p, "weight", ty, |n| format!("`{n}` (fusion weights)."))?;
         cx.register(p, id, FieldKind::Tensor);
         Ok(())
     }

@@ -349,6 +349,22 @@ impl<'a> FieldCx<'a> {
         self.by_prefix.insert(prefix.to_string(), (ident, kind));
     }
 
+    /// Adds the field of parameter `<prefix>.<suffix>`, moved (or cloned) from its loaded
+    /// tensor, with type `ty` and the rustdoc `doc(full name)`; returns the field's ident.
+    pub fn param_field(
+        &mut self,
+        prefix: &str,
+        suffix: &str,
+        ty: TokenStream,
+        doc: impl FnOnce(&str) -> String,
+    ) -> GResult<Ident> {
+        let (name, k) = self.gen.pname(prefix, suffix)?;
+        let id = crate::back::rust::field_ident(&name)?;
+        let value = self.take(k);
+        self.push(id.clone(), ty, doc(&name), value);
+        Ok(id)
+    }
+
     /// Adds a field built in one expression, the same in `from_weights` and `init`.
     pub fn push(&mut self, ident: Ident, ty: TokenStream, doc: String, value: TokenStream) {
         self.fields.push(Field {
