@@ -54,25 +54,8 @@ pub enum Part {
     Rhs,
 }
 
-/// What a size constraint protects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CheckKind {
-    /// An op's output height or width must be at least 1.
-    Positive,
-    /// Reflect padding must be smaller than the padded size.
-    ReflectPad,
-    /// Circular padding must not exceed the padded size.
-    CircularPad,
-    /// Inputs of an elementwise merge must have equal sizes.
-    MergeEq,
-    /// A division in an input size must be exact: `lhs = d·floor(a/d)` equals `rhs = a`.
-    ExactDiv,
-    /// A window cut out of the input must fit (`crop`, `pad` to another node's size): `lhs`
-    /// (what is there) `≥ rhs` (what is needed).
-    Fits,
-    /// A size must be a multiple of a factor (`pixel_unshuffle`): `lhs = r·floor(x/r) ≥ rhs = x`.
-    Divisible,
-}
+/// What a size constraint protects: the runtime's condition kinds (one list for both).
+pub use fpn_runtime::rules::CondKind as CheckKind;
 
 /// A condition on the input sizes, `lhs >= rhs` or `lhs == rhs`.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,20 +72,6 @@ pub struct Constraint {
     pub rhs: Dim,
     /// For merges, which input slot `lhs` (slot 0) and `rhs` come from.
     pub slots: (usize, usize),
-}
-
-impl From<fpn_runtime::rules::CondKind> for CheckKind {
-    fn from(k: fpn_runtime::rules::CondKind) -> Self {
-        use fpn_runtime::rules::CondKind as K;
-        match k {
-            K::Positive => CheckKind::Positive,
-            K::ReflectPad => CheckKind::ReflectPad,
-            K::CircularPad => CheckKind::CircularPad,
-            K::Equal => CheckKind::MergeEq,
-            K::Fits => CheckKind::Fits,
-            K::Divisible => CheckKind::Divisible,
-        }
-    }
 }
 
 impl Constraint {
@@ -150,7 +119,7 @@ impl Constraint {
                     Part::Rhs,
                 ]
             }
-            CheckKind::MergeEq => vec![
+            CheckKind::Equal => vec![
                 t(format!(
                     "node `{}` ({}) merges `{}` of {axis} ",
                     node.name,
@@ -223,7 +192,7 @@ impl Constraint {
     pub fn holds(&self, env: &[i64]) -> Option<bool> {
         let (a, b) = (self.lhs.eval(env)?, self.rhs.eval(env)?);
         Some(match self.kind {
-            CheckKind::MergeEq | CheckKind::ExactDiv => a == b,
+            CheckKind::Equal | CheckKind::ExactDiv => a == b,
             _ => a >= b,
         })
     }

@@ -529,7 +529,7 @@ fn analyse_pair(g: &Graph, x: SymId, y: SymId, cons: &[Constraint]) -> Option<Re
             }
             ty = ty.max(threshold(c));
         } else {
-            if c.kind != crate::infer::CheckKind::MergeEq {
+            if c.kind != crate::infer::CheckKind::Equal {
                 return None;
             }
             let (gx, hy) = if only(&c.lhs, x) && only(&c.rhs, y) {
@@ -681,7 +681,7 @@ fn eliminate(
     while left.len() > 1 {
         let mut pick: Option<(usize, SymId, Dim)> = None;
         for (ci, c) in cons.iter().enumerate() {
-            if c.kind != crate::infer::CheckKind::MergeEq {
+            if c.kind != crate::infer::CheckKind::Equal {
                 continue;
             }
             for (side, other) in [(&c.lhs, &c.rhs), (&c.rhs, &c.lhs)] {
@@ -835,7 +835,7 @@ fn analyse_one(g: &Graph, s: SymId, mine: &[Constraint], dependents: Vec<Depende
     // threshold (`H-9223372036854775807` needs H ≥ 2^63).
     env[s as usize] = sym.max.unwrap_or(i64::MAX);
     if mine.iter().any(|c| {
-        !matches!(c.kind, CheckKind::MergeEq | CheckKind::ExactDiv)
+        !matches!(c.kind, CheckKind::Equal | CheckKind::ExactDiv)
             && c.rhs.as_const().is_some()
             && c.holds(&env) == Some(false)
     }) {

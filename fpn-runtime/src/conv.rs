@@ -148,7 +148,7 @@ fn conv_axis_size(
             let p = c.rhs;
             format!("{op}: circular padding {p} needs an input {what} of at least {p}, got {input}")
         }
-        CondKind::Equal | CondKind::Fits | CondKind::Divisible => {
+        CondKind::Equal | CondKind::Fits | CondKind::Divisible | CondKind::ExactDiv => {
             format!("{op}: {what} {} must be at least {}", c.lhs, c.rhs)
         }
     }))

@@ -48,7 +48,9 @@ fn check_conds(op: &str, what: &str, conds: &[rules::Cond<i64>], extra: &str) ->
                 c.lhs, c.rhs
             ),
             CondKind::Divisible => format!("{op}: the input {what} {} is not divisible by {extra}", c.rhs),
-            CondKind::Positive | CondKind::Equal => format!("{op}: {what} {} is below {}", c.lhs, c.rhs),
+            CondKind::Positive | CondKind::Equal | CondKind::ExactDiv => {
+                format!("{op}: {what} {} is below {}", c.lhs, c.rhs)
+            }
         }));
     }
     Ok(())

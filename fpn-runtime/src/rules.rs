@@ -83,6 +83,9 @@ pub enum CondKind {
     /// A size must be a multiple of a factor `r` (`pixel_unshuffle`): `lhs ≥ rhs` with
     /// `lhs = r·floor(x/r)` and `rhs = x` (equal exactly when `r` divides `x`).
     Divisible,
+    /// A division in an input size expression (`H/8`) must be exact: `lhs = d·floor(a/d)`
+    /// equals `rhs = a` (the compiler's; no op checks it).
+    ExactDiv,
 }
 
 /// A condition on sizes under which an op is defined.
@@ -100,7 +103,7 @@ impl<S> Cond<S> {
     /// Whether the condition holds for concrete sides.
     pub fn holds_for(kind: CondKind, lhs: i64, rhs: i64) -> bool {
         match kind {
-            CondKind::Equal => lhs == rhs,
+            CondKind::Equal | CondKind::ExactDiv => lhs == rhs,
             CondKind::Positive
             | CondKind::ReflectPad
             | CondKind::CircularPad

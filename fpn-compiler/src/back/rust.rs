@@ -820,7 +820,7 @@ impl<'g> Gen<'g> {
                 continue;
             }
             let (l, r) = (dims.expr(&c.lhs, &mut body), dims.expr(&c.rhs, &mut body));
-            let cond = if c.kind == crate::infer::CheckKind::MergeEq {
+            let cond = if c.kind == crate::infer::CheckKind::Equal {
                 quote!(#l != #r)
             } else {
                 quote!(#l < #r)

@@ -490,7 +490,7 @@ pub(crate) fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: O
             "{}; PyTorch: \"should be divisible by downscale_factor\"",
             fmt_inputs(g, a, env)
         )),
-        CheckKind::MergeEq => {
+        CheckKind::Equal => {
             let (s0, s1) = (node.inputs[c.slots.0], node.inputs[c.slots.1]);
             let (n0, n1) = (g.node(s0), g.node(s1));
             Diagnostic::error(
@@ -527,7 +527,7 @@ pub(crate) fn explain(g: &Graph, a: &Analysis, f: &Failure, env: &[i64], hint: O
             sym_size(g, c.node, c.axis).display(&g.symbol_names())
         ));
     }
-    if c.kind == CheckKind::MergeEq {
+    if c.kind == CheckKind::Equal {
         if let Some(m) = match_suggestion(g, c, hint) {
             help = Some(match help {
                 Some(h) => format!("{h}; or {m}"),

@@ -4,7 +4,7 @@
 //! (Σ relu(wᵢ) + eps)` with one learned weight per input).
 //!
 //! Shape rule: every input has the first input's height and width (a
-//! `CheckKind::MergeEq` constraint per input and axis); `add`, `mul`,
+//! `CheckKind::Equal` constraint per input and axis); `add`, `mul`,
 //! `mean` and `fuse` also need equal channels (E0304), `concat` sums them. `fuse` has the
 //! parameter `weight [n]` (init ones).
 
@@ -99,7 +99,7 @@ fn infer(cx: &mut InferCx<'_>, concat: bool) -> Checked<Shape> {
                 )),
             );
         }
-        cx.relate_sizes(CheckKind::MergeEq, &first, s, (0, slot));
+        cx.relate_sizes(CheckKind::Equal, &first, s, (0, slot));
     }
     let c = if concat {
         match c_total {

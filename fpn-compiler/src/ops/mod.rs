@@ -137,7 +137,7 @@ impl InferCx<'_> {
     pub fn conds(&mut self, axis: usize, conds: Vec<fpn_runtime::rules::Cond<Dim>>) {
         for c in conds {
             self.cons.push(Constraint {
-                kind: c.kind.into(),
+                kind: c.kind,
                 node: self.idx,
                 axis,
                 lhs: c.lhs,
