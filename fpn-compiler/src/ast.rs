@@ -188,6 +188,8 @@ pub enum OpExpr {
     Pyramid(Box<PyramidArgs>),
     /// The same body applied to each listed input, weights shared.
     Head(Vec<Ref>, Vec<Op>),
+    /// `chunk: n` / `split: [a, b, …]` along the channels: one output per part (`.0`, `.1`, …).
+    Split(SplitArgs),
     /// torchvision ResNet returning stem, c2..c5.
     ResNet {
         /// 18, 34 or 50.
@@ -195,6 +197,15 @@ pub enum OpExpr {
         /// Base width (64 in torchvision).
         width: Int,
     },
+}
+
+/// How a `chunk` / `split` divides the channels, as written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SplitArgs {
+    /// `chunk: n`: `n` equal parts (`x.chunk(n, 1)`).
+    Chunks(Int),
+    /// `split: [a, b, …]`: parts of these sizes (`x.split([a, b, …], 1)`).
+    Sizes(Vec<Int>),
 }
 
 /// A spanned op.
@@ -306,7 +317,7 @@ pub struct Spec {
 
 /// Keywords of the composites and presets (the primitive ops' come from [`crate::ops::keywords`]).
 pub const COMPOSITE_KEYWORDS: &[&str] = &[
-    "cna", "seq", "skip", "residual", "fpn", "panet", "bifpn", "head", "resnet",
+    "cna", "seq", "skip", "residual", "fpn", "panet", "bifpn", "head", "resnet", "chunk", "split",
 ];
 
 /// Every op keyword (for "did you mean" and the check that blocks do not shadow ops).

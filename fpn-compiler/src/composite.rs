@@ -7,17 +7,18 @@ use std::collections::HashMap;
 
 use petgraph::graph::NodeIndex;
 
-use crate::ast::{self, CnaArgs, Int, Name, Norm, OpExpr, Reader, Ref};
+use crate::ast::{self, CnaArgs, Int, Name, Norm, OpExpr, Reader, Ref, SplitArgs};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::Op;
 use crate::lower::{join, Handle, Lower, MAX_CALL_DEPTH};
 use crate::ops::act::Act;
+use crate::ops::channels::ChannelSlice;
 use crate::ops::conv::CONV_KEYS;
 use crate::ops::merge::{Add, Concat};
 use crate::ops::LowerCx;
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
-use fpn_runtime::Activation;
+use fpn_runtime::{Activation, ChannelSplit};
 
 impl Reader {
     /// Reads a composite or preset `k: v` (everything that is not a primitive op).
@@ -50,6 +51,19 @@ impl Reader {
                 OpExpr::Head(on?, body?)
             }
             "resnet" => self.resnet_args(v, span, &what)?,
+            "chunk" => OpExpr::Split(SplitArgs::Chunks(self.int(v, &what)?)),
+            "split" => match &v.kind {
+                ValueKind::Seq(items) if !items.is_empty() => {
+                    let sizes: Vec<Checked<Int>> = items.iter().map(|i| self.int(i, "a `split` size")).collect();
+                    OpExpr::Split(SplitArgs::Sizes(ast::collect_all(sizes)?))
+                }
+                _ => {
+                    return Err(self.err(
+                        ast::type_error(v, "a list of channel counts like `[16, 48]`", &what)
+                            .with_help("`split: [a, b, …]` cuts the channels into parts of these sizes (`torch.split(x, [a, b], 1)`); `chunk: n` into n equal parts"),
+                    ))
+                }
+            },
             block => {
                 let name = Name {
                     text: block.to_string(),
@@ -124,6 +138,40 @@ impl Lower<'_> {
             x = self.add(format!("{name}.{idx}"), Op::Act(Act(act)), vec![x], span, None)?;
         }
         Ok(Handle::One(x))
+    }
+
+    /// `chunk` / `split`: one channel-slice node per part (`{name}.0`, `{name}.1`, …), outputs
+    /// named `0`, `1`, … (`from: c.1`, `concat: [c.0, c.1]`). Whether the parts fit the input's
+    /// channels is a shape question (E0329 in [`crate::ops::channels`]).
+    pub(crate) fn split(
+        &mut self,
+        a: &SplitArgs,
+        span: Span,
+        input: Checked<Option<NodeIndex>>,
+        env: &HashMap<String, i64>,
+        name: &str,
+    ) -> Checked<Handle> {
+        let split = match a {
+            SplitArgs::Chunks(n) => ChannelSplit::Chunks(self.eval_pos(n, env, "a chunk count", 1)?),
+            SplitArgs::Sizes(v) => {
+                let mut sizes = Vec::with_capacity(v.len());
+                for s in v {
+                    sizes.push(self.eval_pos(s, env, "a split size", 1)?);
+                }
+                ChannelSplit::Sizes(sizes)
+            }
+        };
+        let x = self.need_input(input, span, &format!("`{name}`"))?;
+        let mut outs = Vec::new();
+        for part in 0..split.parts() {
+            let op = Op::ChannelSlice(ChannelSlice {
+                split: split.clone(),
+                part,
+            });
+            let n = self.add(format!("{name}.{part}"), op, vec![x], span, None)?;
+            outs.push((part.to_string(), n));
+        }
+        Ok(Handle::Many(outs))
     }
 
     /// `skip` (`concat(x, seq(x))`) and `residual` (`x + seq(x)`); the body can refer to `x` as

@@ -858,6 +858,7 @@ impl<'s> Lower<'s> {
             OpExpr::Call(bname, args) => self.call(bname, args, span, input, env, name, prefix, depth),
             OpExpr::Pyramid(p) => self.pyramid(p, env, name, prefix),
             OpExpr::Head(on, body) => self.head(on, body, span, input, env, name, prefix, depth),
+            OpExpr::Split(a) => self.split(a, span, input, env, name),
             OpExpr::ResNet { depth: d, width } => {
                 let d = self.eval(d, env)?;
                 let w = self.eval_pos(width, env, "the ResNet width", 1)?;
@@ -1006,6 +1007,6 @@ fn collect_refs(op: &OpExpr, out: &mut Vec<Ref>) {
             body.iter().for_each(|i| collect_refs(&i.expr, out));
         }
         // a block body's references are its callers' (`match: skip` only), a ResNet has none
-        OpExpr::Cna(_) | OpExpr::Call(..) | OpExpr::ResNet { .. } => {}
+        OpExpr::Cna(_) | OpExpr::Call(..) | OpExpr::ResNet { .. } | OpExpr::Split(_) => {}
     }
 }

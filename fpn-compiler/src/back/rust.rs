@@ -327,6 +327,11 @@ impl<'g> Gen<'g> {
     }
 
     /// The `state_dict` prefix of node `i`.
+    /// The inferred output shape of node `i`.
+    pub(crate) fn shape(&self, i: NodeIndex) -> &'g crate::infer::Shape {
+        &self.a.shapes[i.index()]
+    }
+
     pub(crate) fn param_prefix(&self, i: NodeIndex) -> GResult<&'g str> {
         let node = self.g.node(i);
         node.param.as_deref().ok_or_else(|| {
