@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use petgraph::graph::NodeIndex;
 
-use crate::ast::{self, CnaArgs, Int, Name, Norm, OpExpr, Reader, Ref, SplitArgs};
+use crate::ast::{self, CnaArgs, CnaNames, Int, Name, Norm, OpExpr, Reader, Ref, SplitArgs};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::Op;
 use crate::lower::{join, Handle, Lower, MAX_CALL_DEPTH};
@@ -34,8 +34,9 @@ impl Reader {
                 };
                 let norm = m.get("norm").and_then(|n| self.norm(n).ok());
                 let act = m.get("act").and_then(|a| crate::ops::act::read_value(self, a).ok());
-                self.finish(m, &[CONV_KEYS, &["norm", "act"]].concat(), &what);
-                OpExpr::Cna(CnaArgs { conv, norm, act })
+                let names = m.get("names").and_then(|n| self.cna_names(n).ok());
+                self.finish(m, &[CONV_KEYS, &["norm", "act", "names"]].concat(), &what);
+                OpExpr::Cna(CnaArgs { conv, norm, act, names })
             }
             "seq" => OpExpr::Seq(self.seq_items(v, &what)?),
             "skip" => OpExpr::Skip(self.seq_items(v, &what)?),
@@ -89,8 +90,9 @@ impl Reader {
 }
 
 impl Lower<'_> {
-    /// `cna`: conv (child `0`), batch norm (`1`, unless `norm: none`), activation; norm and
-    /// activation default to the spec's `defaults.cna`, then batch norm and ReLU.
+    /// `cna`: conv (child `0`, or `conv` with `names: ultralytics`), norm (`1`, or `bn`/`gn`;
+    /// none with `norm: none`), activation; norm, activation and names default to the spec's
+    /// `defaults.cna`, then batch norm, ReLU and torchvision's names.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn cna(
         &mut self,
@@ -104,6 +106,8 @@ impl Lower<'_> {
     ) -> Checked<Handle> {
         let norm = c.norm.or(self.spec.defaults.norm).unwrap_or(Norm::BatchNorm(1e-5));
         let act = c.act.or(self.spec.defaults.act).unwrap_or(Activation::Relu);
+        let names = c.names.or(self.spec.defaults.names).unwrap_or(CnaNames::Torchvision);
+        let (conv_child, norm_child) = names.children(norm);
         let mut conv = c.conv.clone();
         if conv.bias.is_none() {
             conv.bias = Some(norm == Norm::None);
@@ -117,25 +121,29 @@ impl Lower<'_> {
         let attrs = crate::ops::conv::lower_args(&conv, true, &mut cx)?;
         let x0 = self.need_input(input, span, &format!("`{name}`"))?;
         let mut x = self.add(
-            format!("{name}.0"),
+            format!("{name}.{conv_child}"),
             Op::Conv(attrs),
             vec![x0],
             span,
-            Some(format!("{prefix}.0")),
+            Some(format!("{prefix}.{conv_child}")),
         )?;
         let mut idx = 1;
         if let Some(op) = self.norm_op(norm, span)? {
             x = self.add(
-                format!("{name}.{idx}"),
+                format!("{name}.{norm_child}"),
                 op,
                 vec![x],
                 span,
-                Some(format!("{prefix}.{idx}")),
+                Some(format!("{prefix}.{norm_child}")),
             )?;
             idx += 1;
         }
         if act != Activation::Identity {
-            x = self.add(format!("{name}.{idx}"), Op::Act(Act(act)), vec![x], span, None)?;
+            let act_child = match names {
+                CnaNames::Torchvision => idx.to_string(),
+                CnaNames::Ultralytics => "act".to_string(),
+            };
+            x = self.add(format!("{name}.{act_child}"), Op::Act(Act(act)), vec![x], span, None)?;
         }
         Ok(Handle::One(x))
     }

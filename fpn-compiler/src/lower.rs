@@ -95,13 +95,14 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
             continue;
         }
         let env = HashMap::new();
+        let prefix = decl.module.as_ref().unwrap_or(&decl.name);
         let h = l.op(
             &decl.op.expr,
             decl.op.span,
             input,
             &env,
             &decl.name.text,
-            &decl.name.text,
+            &prefix.text,
             0,
         );
         if let Err(e) = h {
@@ -131,6 +132,11 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
         graph: l.g,
         inputs,
         outputs,
+        modules: spec
+            .nodes
+            .iter()
+            .filter_map(|d| d.module.as_ref().map(|m| (m.text.clone(), m.span)))
+            .collect(),
     };
     let warnings = unused_warnings(spec, &mut graph, &l.names);
     Ok((graph, warnings))

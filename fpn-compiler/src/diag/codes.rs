@@ -73,6 +73,7 @@ codes! {
     E0111 => (r#"An op with both or neither of two alternative keys: an upsample's `scale` and `match`, a `pad`'s `pad` and `match`, a `crop`'s `size` and `match`."#, r#"Give exactly one: `scale: 2` (PyTorch `scale_factor`) or `match: <node>` (PyTorch `size=`); `pad: [l, r, t, b]` or `match: <node>`; `size: [h, w]` or `match: <node>`."#),
     E0112 => (r#"Unknown upsample mode."#, r#"Use `nearest` or `bilinear`."#),
     E0113 => (r#"A pyramid option has an unknown value (`lateral`, `smooth`, `merge`)."#, r#"Use one of the listed values (`conv`, `cna`, `none`; `add`, `concat`)."#),
+    E0114 => (r#"Unknown `names` convention of a `cna` (the `state_dict` names of its conv and norm)."#, r#"Use `torchvision` (conv `.0`, norm `.1`; the default), `ultralytics` or `mmdet` (conv `.conv`, norm `.bn`, `.gn` for a group norm)."#),
     // Structure (lowering)
     E0201 => (r#"A reference names no node or input (`from`, `add`, `match`, `outputs`, …)."#, r#"Fix the name (a suggestion is given when one is close)."#),
     E0202 => (r#"A name is used twice (input and node, two nodes, two outputs), or a block has a built-in op's name."#, r#"Give every input, node and output its own name; rename the block."#),
@@ -109,7 +110,7 @@ codes! {
     E0301 => (r#"Conv or transposed conv `groups` does not divide the input channels."#, r#"Choose groups dividing both input and output channels."#),
     E0304 => (r#"`add`/`mul`/`mean`/`fuse` of tensors with different channel counts."#, r#"Project them to one width first, e.g. a 1×1 conv."#),
     E0310 => (r#"Arithmetic overflow computing a size or channel count (numbers near 2^63)."#, r#"Check for a typo in a large number."#),
-    E0311 => (r#"A shared head's weights would have different shapes on different levels (different input channels)."#, r#"Project all levels to the same width before the head."#),
+    E0311 => (r#"Two nodes read the same weights (a shared head on different levels, nodes given the same `module:` path) but need different shapes (different input channels) or compute different ops."#, r#"Project all levels to the same width before the head; give nodes that are not the same op on the same channels their own `module:` path."#),
     E0320 => (r#"An op's output height or width would be below 1: the (dilated) kernel does not fit the padded input (or an input size expression such as `H-4` is below 1)."#, r#"Use a larger input, less stride on the way, more padding, or a smaller kernel. The help lists the input sizes that work and, where one works, a padding change (verified by re-running the size analysis)."#),
     E0321 => (r#"Reflect padding (a conv's or a `pad`'s) not smaller than the size it pads (PyTorch fails at run time)."#, r#"Use a larger input, smaller padding, or another padding mode. The help lists the sizes that work."#),
     E0322 => (r#"Circular padding larger than the size it pads (PyTorch fails at run time)."#, r#"As E0321."#),
