@@ -120,12 +120,15 @@ fn missing_and_misshapen_weights_name_the_tensor() {
         tensors.iter().map(|(n, t)| (n.as_str(), t.view())).collect();
     let bytes = fpn_runtime::tensors_to_bytes(&views).expect("bytes");
     match Fpn3::from_safetensors_bytes(bytes.clone()) {
-        Err(Error::MissingTensor { name }) => assert_eq!(name, "head.bn.running_var"),
+        Err(Error::MissingTensors { missing, hint, .. }) => {
+            assert_eq!(missing, ["head.bn.running_var"]);
+            assert_eq!(hint, None);
+        }
         other => panic!("expected a missing tensor, got {:?}", other.map(|_| ())),
     }
     let w = fpn_runtime::Weights::from_bytes(bytes).expect("weights");
     assert!(
-        matches!(Params::from_weights(&w, &a), Err(Error::MissingTensor { name }) if name == "head.bn.running_var")
+        matches!(Params::from_weights(&w, &a), Err(Error::MissingTensors { missing, .. }) if missing == ["head.bn.running_var"])
     );
 
     let mut p2 = params.clone();
