@@ -1,14 +1,13 @@
 //! Benchmarks of the runtime ops on FPN-sized shapes.
 //!
 //! `CARGO_TARGET_DIR=/work/target-runtime cargo bench -p fpn-runtime --bench ops`
-//! runs criterion (throughput in elements/s = FLOP/s for convs), then prints a GFLOP/s table
-//! (best of 30 runs, best over 5 interleaved rounds). `-- --summary` prints only the tables,
-//! `-- --prepared` only the `conv2d` vs prepared [`Conv2d`] table.
+//! prints a GFLOP/s table (best of 30 runs, best over 5 interleaved rounds) and the `conv2d` vs
+//! prepared [`Conv2d`] table; `-- --prepared` prints only the latter. (No criterion: its
+//! dependencies cost the test build more than a minute, and the table is what we read.)
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use criterion::{Criterion, Throughput};
 use fpn_runtime::{add, conv2d, conv2d_into, upsample_nearest, Conv2d, Conv2dParams, ConvOpts, Init, Resize, Tensor};
 use ndarray::Array1;
 
@@ -81,31 +80,6 @@ fn big_map() -> (Tensor, Tensor) {
         .into_dimensionality()
         .unwrap_or_else(|_| Tensor::zeros((1, 256, 104, 104)));
     (a, b)
-}
-
-fn criterion_benches(c: &mut Criterion) {
-    let mut g = c.benchmark_group("ops");
-    g.sample_size(20)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_millis(500));
-    for case in &CONVS {
-        let (x, w, b, p, flops) = setup(case);
-        g.throughput(Throughput::Elements(flops));
-        g.bench_function(case.name, |bench| {
-            bench.iter(|| conv2d(x.view(), w.view(), Some(b.view()), &p))
-        });
-        let mut out = Tensor::zeros(fpn_runtime::conv2d_out_shape(case.x, case.w, &p).unwrap_or([1; 4]));
-        g.bench_function(format!("{} (into)", case.name), |bench| {
-            bench.iter(|| conv2d_into(x.view(), w.view(), Some(b.view()), &p, out.view_mut()))
-        });
-    }
-    let (small, big) = big_map();
-    g.throughput(Throughput::Elements(big.len() as u64));
-    g.bench_function("upsample_nearest x2 256x52x52", |bench| {
-        bench.iter(|| upsample_nearest(small.view(), Resize::Scale([2.0, 2.0])))
-    });
-    g.bench_function("add 256x104x104", |bench| bench.iter(|| add(big.view(), big.view())));
-    g.finish();
 }
 
 /// Best wall time of `f` over `reps` runs after one warm-up.
@@ -246,12 +220,6 @@ fn main() {
     if std::env::args().any(|a| a == "--prepared") {
         prepared_summary();
         return;
-    }
-    let summary_only = std::env::args().any(|a| a == "--summary");
-    if !summary_only {
-        let mut c = Criterion::default().configure_from_args();
-        criterion_benches(&mut c);
-        c.final_summary();
     }
     summary();
     prepared_summary();
