@@ -390,13 +390,19 @@ impl Weights {
         Err(Error::MissingTensors {
             file: self.source.clone(),
             missing: missing.iter().map(|(n, _)| n.to_string()).collect(),
-            hint: self.prefix_hint(&missing),
+            hint: self.prefix_hint(&missing, params),
         })
     }
 
     /// `(old, new)` such that every missing `new + rest` is in the file as `old + rest` with
-    /// the expected shape, preferring the longest common `rest`.
-    fn prefix_hint(&self, missing: &[(&str, &[usize])]) -> Option<(String, String)> {
+    /// the expected shape, and no tensor the model needs and finds is renamed by it; the longest
+    /// common `rest` first.
+    fn prefix_hint(&self, missing: &[(&str, &[usize])], params: &[(&str, &[usize])]) -> Option<(String, String)> {
+        let found: Vec<&str> = params
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| self.entries.contains_key(*n))
+            .collect();
         let (first, _) = *missing.first()?;
         // dot-boundary suffixes of the first missing name, longest first
         let rests: Vec<&str> = std::iter::once(first)
@@ -411,7 +417,7 @@ impl Weights {
                 if !(old.is_empty() || old.ends_with('.')) || old == new {
                     continue;
                 }
-                if !tried.insert((old.to_string(), new.to_string())) {
+                if !tried.insert((old.to_string(), new.to_string())) || found.iter().any(|n| n.starts_with(old)) {
                     continue;
                 }
                 let fits = missing.iter().all(|(m, shape)| {
