@@ -375,10 +375,22 @@ impl Weights {
     /// is present, listing all missing ones in one error.
     ///
     /// # Errors
+    /// [`Error::WrongShape`] for the first present tensor of another shape; else
     /// [`Error::MissingTensors`] naming the file, every missing tensor, and, when every missing
     /// one is in the file under one other prefix (with the expected shape), that prefix
     /// rewrite.
     pub fn require(&self, params: &[(&str, &[usize])]) -> Result<()> {
+        // a present tensor of the wrong shape (a checkpoint of another width or depth) says
+        // more than the names it lacks: it comes first
+        for (n, shape) in params {
+            if let Some(e) = self.entries.get(*n).filter(|e| e.shape != *shape) {
+                return Err(Error::WrongShape {
+                    name: n.to_string(),
+                    expected: shape.to_vec(),
+                    found: e.shape.clone(),
+                });
+            }
+        }
         let missing: Vec<(&str, &[usize])> = params
             .iter()
             .copied()
