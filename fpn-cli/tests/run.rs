@@ -260,3 +260,17 @@ fn explain_prints_the_docs_entry() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("not an fpn diagnostic code"));
 }
+
+/// The README's sample output is what `fpn check` prints for the command it shows.
+#[test]
+fn readme_sample_is_what_fpn_prints() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let start = readme.find("```text\n$ fpn check ").expect("the README's sample block") + "```text\n".len();
+    let block = &readme[start..];
+    let block = &block[..block.find("```").expect("end of the sample block")];
+    let (cmd, expected) = block.split_once('\n').expect("command line, then output");
+    let args: Vec<&std::ffi::OsStr> = cmd.trim_start_matches("$ fpn ").split(' ').map(|a| a.as_ref()).collect();
+    let o = fpn(&args);
+    let printed = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!(printed.trim_end(), expected.trim_end(), "README sample vs `fpn {}`", cmd.trim_start_matches("$ fpn "));
+}

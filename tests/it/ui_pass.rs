@@ -1,12 +1,12 @@
 //! The `tests/ui/pass_*.rs` UI cases: each must compile (here, as a module of this test binary)
-//! and its `main` must succeed. trybuild ran them before; `ui.rs` says why they moved here.
+//! and its `main` must succeed.
 
 macro_rules! pass_cases {
     ($($name:ident),* $(,)?) => {
         /// Every `tests/ui/pass_*.rs` included below.
         const PASS_CASES: &[&str] = &[$(stringify!($name)),*];
         $(
-            #[allow(dead_code)] // trybuild builds its cases with `-A dead_code` too
+            #[allow(dead_code)] // the compile-fail cases are built with `-A dead_code` too
             mod $name {
                 include!(concat!("../ui/", stringify!($name), ".rs"));
 
