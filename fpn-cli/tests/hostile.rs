@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 /// Most stderr any case may print.
 const MAX_STDERR: usize = 256 * 1024;
 
-/// Longest any case may take (debug build, shared CI machine); the 10k-error specs take well
-/// under a second in release.
-const MAX_TIME: Duration = Duration::from_secs(20);
+/// A hang guard, not a speed target: a case this long has lost its work bound. Generous, so a
+/// loaded 2-core machine never trips it (the 10k-error specs take 0.3 s in release; measured
+/// by hand, see the issue notes).
+const MAX_TIME: Duration = Duration::from_secs(120);
 
 fn here() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile")

@@ -269,8 +269,17 @@ fn readme_sample_is_what_fpn_prints() {
     let block = &readme[start..];
     let block = &block[..block.find("```").expect("end of the sample block")];
     let (cmd, expected) = block.split_once('\n').expect("command line, then output");
-    let args: Vec<&std::ffi::OsStr> = cmd.trim_start_matches("$ fpn ").split(' ').map(|a| a.as_ref()).collect();
+    let args: Vec<&std::ffi::OsStr> = cmd
+        .trim_start_matches("$ fpn ")
+        .split(' ')
+        .map(|a| a.as_ref())
+        .collect();
     let o = fpn(&args);
     let printed = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
-    assert_eq!(printed.trim_end(), expected.trim_end(), "README sample vs `fpn {}`", cmd.trim_start_matches("$ fpn "));
+    assert_eq!(
+        printed.trim_end(),
+        expected.trim_end(),
+        "README sample vs `fpn {}`",
+        cmd.trim_start_matches("$ fpn ")
+    );
 }

@@ -10,13 +10,12 @@ use petgraph::graph::NodeIndex;
 use crate::ast::{self, CnaArgs, CnaNames, Int, Name, Norm, OpExpr, Reader, Ref, SplitArgs};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::Op;
-use crate::lower::{join, Handle, Lower, MAX_CALL_DEPTH};
+use crate::lower::{join, Handle, Lower, Site, MAX_CALL_DEPTH};
 use crate::ops::act::Act;
 use crate::ops::channels::ChannelSlice;
 use crate::ops::conv::CONV_KEYS;
 use crate::ops::merge::{Add, Concat};
 use crate::ops::LowerCx;
-use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
 use fpn_runtime::{Activation, ChannelSplit};
 
@@ -93,17 +92,8 @@ impl Lower<'_> {
     /// `cna`: conv (child `0`, or `conv` with `names: ultralytics`), norm (`1`, or `bn`/`gn`;
     /// none with `norm: none`), activation; norm, activation and names default to the spec's
     /// `defaults.cna`, then batch norm, ReLU and torchvision's names.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn cna(
-        &mut self,
-        c: &CnaArgs,
-        span: Span,
-        input: Checked<Option<NodeIndex>>,
-        env: &HashMap<String, i64>,
-        name: &str,
-        prefix: &str,
-        _depth: usize,
-    ) -> Checked<Handle> {
+    pub(crate) fn cna(&mut self, c: &CnaArgs, at: Site<'_>) -> Checked<Handle> {
+        let Site { span, name, prefix, .. } = at;
         let norm = c.norm.or(self.spec.defaults.norm).unwrap_or(Norm::BatchNorm(1e-5));
         let act = c.act.or(self.spec.defaults.act).unwrap_or(Activation::Relu);
         let names = c.names.or(self.spec.defaults.names).unwrap_or(CnaNames::Torchvision);
@@ -114,12 +104,12 @@ impl Lower<'_> {
         }
         let mut cx = LowerCx {
             l: self,
-            input,
-            env,
+            input: at.input,
+            env: at.env,
             span,
         };
         let attrs = crate::ops::conv::lower_args(&conv, true, &mut cx)?;
-        let x0 = self.need_input(input, span, &format!("`{name}`"))?;
+        let x0 = self.site_input(&at)?;
         let mut x = self.add(
             format!("{name}.{conv_child}"),
             Op::Conv(attrs),
@@ -151,14 +141,9 @@ impl Lower<'_> {
     /// `chunk` / `split`: one channel-slice node per part (`{name}.0`, `{name}.1`, …), outputs
     /// named `0`, `1`, … (`from: c.1`, `concat: [c.0, c.1]`). Whether the parts fit the input's
     /// channels is a shape question (E0329 in [`crate::ops::channels`]).
-    pub(crate) fn split(
-        &mut self,
-        a: &SplitArgs,
-        span: Span,
-        input: Checked<Option<NodeIndex>>,
-        env: &HashMap<String, i64>,
-        name: &str,
-    ) -> Checked<Handle> {
+    pub(crate) fn split(&mut self, a: &SplitArgs, at: Site<'_>) -> Checked<Handle> {
+        let env = at.env;
+        let name = at.name;
         let split = match a {
             SplitArgs::Chunks(n) => ChannelSplit::Chunks(self.eval_pos(n, env, "a chunk count", 1)?),
             SplitArgs::Sizes(v) => {
@@ -169,14 +154,14 @@ impl Lower<'_> {
                 ChannelSplit::Sizes(sizes)
             }
         };
-        let x = self.need_input(input, span, &format!("`{name}`"))?;
+        let x = self.site_input(&at)?;
         let mut outs = Vec::new();
         for part in 0..split.parts() {
             let op = Op::ChannelSlice(ChannelSlice {
                 split: split.clone(),
                 part,
             });
-            let n = self.add(format!("{name}.{part}"), op, vec![x], span, None)?;
+            let n = self.add(format!("{name}.{part}"), op, vec![x], at.span, None)?;
             outs.push((part.to_string(), n));
         }
         Ok(Handle::Many(outs))
@@ -184,21 +169,11 @@ impl Lower<'_> {
 
     /// `skip` (`concat(x, seq(x))`) and `residual` (`x + seq(x)`); the body can refer to `x` as
     /// `match: skip`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn skip(
-        &mut self,
-        items: &[crate::ast::Op],
-        residual: bool,
-        span: Span,
-        input: Checked<Option<NodeIndex>>,
-        env: &HashMap<String, i64>,
-        name: &str,
-        prefix: &str,
-        depth: usize,
-    ) -> Checked<Handle> {
-        let x = self.need_input(input, span, &format!("`{name}`"))?;
+    pub(crate) fn skip(&mut self, items: &[crate::ast::Op], residual: bool, at: Site<'_>) -> Checked<Handle> {
+        let Site { span, name, .. } = at;
+        let x = self.site_input(&at)?;
         self.skip_inputs.push(x);
-        let y = self.seq(items, x, env, name, prefix, depth);
+        let y = self.seq(items, x, at.env, name, at.prefix, at.depth);
         self.skip_inputs.pop();
         let Handle::One(y) = y? else {
             return Err(self.err(crate::diag::internal(span, "a sequence ended in a multi-output op")));
@@ -209,19 +184,8 @@ impl Lower<'_> {
     }
 
     /// A call of a spec block: checks its arguments and lowers its body with them in scope.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn call(
-        &mut self,
-        bname: &Name,
-        args: &[(Name, Int)],
-        span: Span,
-        input: Checked<Option<NodeIndex>>,
-        env: &HashMap<String, i64>,
-        name: &str,
-        prefix: &str,
-        depth: usize,
-    ) -> Checked<Handle> {
-        if depth >= MAX_CALL_DEPTH {
+    pub(crate) fn call(&mut self, bname: &Name, args: &[(Name, Int)], at: Site<'_>) -> Checked<Handle> {
+        if at.depth >= MAX_CALL_DEPTH {
             return Err(self.err(
                 Diagnostic::error(
                     Code::E0208,
@@ -267,7 +231,7 @@ impl Lower<'_> {
                 );
                 continue;
             }
-            match self.eval(av, env) {
+            match self.eval(av, at.env) {
                 Ok(v) => {
                     new_env.insert(an.text.clone(), v);
                 }
@@ -294,23 +258,19 @@ impl Lower<'_> {
             return Err(e);
         }
         let body = block.body.clone();
-        let x = self.need_input(input, span, &format!("`{name}`"))?;
-        self.seq(&body, x, &new_env, name, prefix, depth + 1)
+        let x = self.site_input(&at)?;
+        self.seq(&body, x, &new_env, at.name, at.prefix, at.depth + 1)
     }
 
     /// `head`: the same body on each listed input, one set of weights (`prefix` shared).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn head(
-        &mut self,
-        on: &[Ref],
-        body: &[crate::ast::Op],
-        _span: Span,
-        _input: Checked<Option<NodeIndex>>,
-        env: &HashMap<String, i64>,
-        name: &str,
-        prefix: &str,
-        depth: usize,
-    ) -> Checked<Handle> {
+    pub(crate) fn head(&mut self, on: &[Ref], body: &[crate::ast::Op], at: Site<'_>) -> Checked<Handle> {
+        let Site {
+            env,
+            name,
+            prefix,
+            depth,
+            ..
+        } = at;
         let targets = self.resolve_many(on)?;
         let mut outs = Vec::new();
         for (sub, t) in targets {
@@ -335,15 +295,15 @@ impl Lower<'_> {
         let mut cur = x;
         for (i, it) in items.iter().enumerate() {
             let sp = &it.span;
-            match self.op(
-                &it.expr,
-                *sp,
-                Ok(Some(cur)),
+            let site = Site {
+                span: *sp,
+                input: Ok(Some(cur)),
                 env,
-                &format!("{name}.{i}"),
-                &join(prefix, &i.to_string()),
+                name: &format!("{name}.{i}"),
+                prefix: &join(prefix, &i.to_string()),
                 depth,
-            )? {
+            };
+            match self.op(&it.expr, site)? {
                 Handle::One(n) => cur = n,
                 Handle::Many(_) => {
                     return Err(self.err(

@@ -34,6 +34,23 @@ pub const RUST_KEYWORDS: &[&str] = &[
 /// Block parameters in scope while lowering a block body.
 pub type Env = HashMap<String, i64>;
 
+/// Where an op expression is lowered: what [`Lower::op`] and the composites it calls pass down.
+#[derive(Clone, Copy)]
+pub(crate) struct Site<'a> {
+    /// The op's span.
+    pub span: Span,
+    /// The previous value in a sequence (`Ok(None)`: none; `Err`: its `from` failed).
+    pub input: Checked<Option<NodeIndex>>,
+    /// Block parameters in scope.
+    pub env: &'a Env,
+    /// The node name (nested nodes are named below it).
+    pub name: &'a str,
+    /// The `state_dict` prefix of its parameters.
+    pub prefix: &'a str,
+    /// How many block calls it is nested in.
+    pub depth: usize,
+}
+
 /// What a name refers to.
 #[derive(Clone, Debug)]
 pub(crate) enum Handle {
@@ -96,15 +113,15 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
         }
         let env = HashMap::new();
         let prefix = decl.module.as_ref().unwrap_or(&decl.name);
-        let h = l.op(
-            &decl.op.expr,
-            decl.op.span,
+        let site = Site {
+            span: decl.op.span,
             input,
-            &env,
-            &decl.name.text,
-            &prefix.text,
-            0,
-        );
+            env: &env,
+            name: &decl.name.text,
+            prefix: &prefix.text,
+            depth: 0,
+        };
+        let h = l.op(&decl.op.expr, site);
         if let Err(e) = h {
             l.failed.insert(decl.name.text.clone(), e);
         }
@@ -724,6 +741,11 @@ impl<'s> Lower<'s> {
         input?.ok_or_else(|| self.err(no_input(span, what, "add `from: <node>` to say which node it reads")))
     }
 
+    /// The sequence input of the op at `at`, which needs one (see [`Lower::need_input`]).
+    pub(crate) fn site_input(&mut self, at: &Site<'_>) -> Checked<NodeIndex> {
+        self.need_input(at.input, at.span, &format!("`{}`", at.name))
+    }
+
     /// The input of the innermost enclosing `skip`/`residual` (`match: skip`).
     pub(crate) fn skip_input(&self) -> Option<NodeIndex> {
         self.skip_inputs.last().copied()
@@ -822,54 +844,36 @@ impl<'s> Lower<'s> {
         Ok(v)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn op(
-        &mut self,
-        op: &OpExpr,
-        span: Span,
-        input: Checked<Option<NodeIndex>>,
-        env: &HashMap<String, i64>,
-        name: &str,
-        prefix: &str,
-        depth: usize,
-    ) -> Checked<Handle> {
+    /// Lowers the op expression `op` at `at`.
+    pub(crate) fn op(&mut self, op: &OpExpr, at: Site<'_>) -> Checked<Handle> {
         let one = |n: Checked<NodeIndex>| n.map(Handle::One);
         match op {
             OpExpr::Prim(args) => {
                 let mut cx = LowerCx {
                     l: self,
-                    input,
-                    env,
-                    span,
+                    input: at.input,
+                    env: at.env,
+                    span: at.span,
                 };
                 let low = args.lower(&mut cx)?;
-                let param = low.has_params.then(|| prefix.to_string());
-                one(self.add(name.into(), low.op, low.inputs, span, param))
+                let param = low.has_params.then(|| at.prefix.to_string());
+                one(self.add(at.name.into(), low.op, low.inputs, at.span, param))
             }
-            OpExpr::Cna(c) => self.cna(c, span, input, env, name, prefix, depth),
+            OpExpr::Cna(c) => self.cna(c, at),
             OpExpr::Seq(items) => {
-                let x = self.need_input(input, span, &format!("`{name}`"))?;
-                self.seq(items, x, env, name, prefix, depth)
+                let x = self.site_input(&at)?;
+                self.seq(items, x, at.env, at.name, at.prefix, at.depth)
             }
-            OpExpr::Skip(items) | OpExpr::Residual(items) => self.skip(
-                items,
-                matches!(op, OpExpr::Residual(_)),
-                span,
-                input,
-                env,
-                name,
-                prefix,
-                depth,
-            ),
-            OpExpr::Call(bname, args) => self.call(bname, args, span, input, env, name, prefix, depth),
-            OpExpr::Pyramid(p) => self.pyramid(p, env, name, prefix),
-            OpExpr::Head(on, body) => self.head(on, body, span, input, env, name, prefix, depth),
-            OpExpr::Split(a) => self.split(a, span, input, env, name),
+            OpExpr::Skip(items) | OpExpr::Residual(items) => self.skip(items, matches!(op, OpExpr::Residual(_)), at),
+            OpExpr::Call(bname, args) => self.call(bname, args, at),
+            OpExpr::Pyramid(p) => self.pyramid(p, at.env, at.name, at.prefix),
+            OpExpr::Head(on, body) => self.head(on, body, at),
+            OpExpr::Split(a) => self.split(a, at),
             OpExpr::ResNet { depth: d, width } => {
-                let d = self.eval(d, env)?;
-                let w = self.eval_pos(width, env, "the ResNet width", 1)?;
-                let x = self.need_input(input, span, &format!("`{name}`"))?;
-                self.resnet(d, w, span, x, name, prefix)
+                let d = self.eval(d, at.env)?;
+                let w = self.eval_pos(width, at.env, "the ResNet width", 1)?;
+                let x = self.site_input(&at)?;
+                self.resnet(d, w, at.span, x, at.name, at.prefix)
             }
         }
     }

@@ -13,7 +13,7 @@
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
 
 use crate::act::{bias_add_activate_slice, Activation};
-use crate::error::{invalid, mismatch, Error, Result};
+use crate::error::{check_nonempty, check_out_shape, invalid, mismatch, Error, Result};
 use crate::gemm_conv::{depthwise, gemm_conv};
 use crate::kernel::{Geom, Operands, PAR_MIN_MACS};
 use crate::rules::{self, CondKind};
@@ -68,7 +68,7 @@ impl Default for Conv2dParams {
 /// `v` as the `i64` the [`rules`] are written in, saturating: the parameter rules only bound
 /// values from below or test divisibility, which no size a tensor can have reaches `i64::MAX`
 /// for, so saturation never changes their verdict (sizes are converted exactly instead).
-fn sat_i64(v: usize) -> i64 {
+pub(crate) fn sat_i64(v: usize) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -162,11 +162,7 @@ pub fn conv2d_out_shape(x_shape: [usize; 4], w_shape: [usize; 4], p: &Conv2dPara
     let [n, cin, h, w] = x_shape;
     let [cout, cin_g, kh, kw] = w_shape;
     validate_params(OP, w_shape, p)?;
-    if n == 0 || h == 0 || w == 0 || cin == 0 {
-        return Err(Error::InputSize(format!(
-            "conv2d input {x_shape:?} has an empty dimension"
-        )));
-    }
+    check_nonempty(OP, x_shape)?;
     if cin_g.checked_mul(p.groups) != Some(cin) {
         return Err(mismatch(
             OP,
@@ -295,15 +291,7 @@ pub(crate) fn conv2d_into_prepared(
     let x_shape = shape4(&x);
     let w_shape = shape4(&w);
     let o_shape = conv2d_out_shape(x_shape, w_shape, p)?;
-    let got = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
-    if got != o_shape {
-        return Err(mismatch(
-            "conv2d",
-            &x_shape,
-            &got,
-            format!("the output buffer must have shape {o_shape:?}"),
-        ));
-    }
+    check_out_shape("conv2d", &x_shape, out.dim(), o_shape)?;
     if let Some(r) = &residual {
         let r_shape = shape4(r);
         if r_shape != o_shape {

@@ -11,8 +11,8 @@
 
 use ndarray::{ArrayView1, ArrayView4};
 
-use crate::conv::shape4;
-use crate::error::{invalid, mismatch, Error, Result};
+use crate::conv::{sat_i64, shape4};
+use crate::error::{check_nonempty, invalid, mismatch, Error, Result};
 use crate::kernel::sgemm;
 use crate::rules::{self, ConvTransposeAxis};
 use crate::Tensor;
@@ -45,10 +45,6 @@ impl Default for ConvTranspose2dParams {
     }
 }
 
-fn sat(v: usize) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 /// Output shape `[n, cout, oh, ow]` of [`conv_transpose2d`] for an input of `x_shape` and a
 /// weight of `w_shape` (`[cin, cout / groups, kh, kw]`, PyTorch's layout), with PyTorch's checks
 /// ([`rules::validate_conv_transpose`], [`rules::conv_transpose_axis`]).
@@ -64,21 +60,17 @@ pub fn conv_transpose2d_out_shape(
         .checked_mul(p.groups)
         .ok_or_else(|| invalid(OP, "the output channel count overflows"))?;
     rules::validate_conv_transpose(
-        sat(cin),
-        sat(cout),
-        [kh, kw].map(sat),
-        p.stride.map(sat),
-        p.padding.map(sat),
-        p.output_padding.map(sat),
-        p.dilation.map(sat),
-        sat(p.groups),
+        sat_i64(cin),
+        sat_i64(cout),
+        [kh, kw].map(sat_i64),
+        p.stride.map(sat_i64),
+        p.padding.map(sat_i64),
+        p.output_padding.map(sat_i64),
+        p.dilation.map(sat_i64),
+        sat_i64(p.groups),
     )
     .map_err(|r| invalid(OP, r))?;
-    if n == 0 || h == 0 || w == 0 || cin == 0 {
-        return Err(Error::InputSize(format!(
-            "{OP} input {x_shape:?} has an empty dimension"
-        )));
-    }
+    check_nonempty(OP, x_shape)?;
     if wcin != cin {
         return Err(mismatch(
             OP,
@@ -92,13 +84,13 @@ pub fn conv_transpose2d_out_shape(
         let what = if a == 0 { "height" } else { "width" };
         let overflow = || Error::InputSize(format!("{OP} output {what} overflows"));
         let axis = ConvTransposeAxis {
-            kernel: sat(k),
-            stride: sat(p.stride[a]),
-            pad: sat(p.padding[a]),
-            output_padding: sat(p.output_padding[a]),
-            dilation: sat(p.dilation[a]),
+            kernel: sat_i64(k),
+            stride: sat_i64(p.stride[a]),
+            pad: sat_i64(p.padding[a]),
+            output_padding: sat_i64(p.output_padding[a]),
+            dilation: sat_i64(p.dilation[a]),
         };
-        let (o, conds) = rules::conv_transpose_axis(&sat(size), &axis).ok_or_else(overflow)?;
+        let (o, conds) = rules::conv_transpose_axis(&sat_i64(size), &axis).ok_or_else(overflow)?;
         if conds
             .iter()
             .any(|c| !rules::Cond::<i64>::holds_for(c.kind, c.lhs, c.rhs))

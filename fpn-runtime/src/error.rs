@@ -139,6 +139,36 @@ pub(crate) fn mismatch(op: &'static str, lhs: &[usize], rhs: &[usize], reason: i
     }
 }
 
+/// [`Error::InputSize`] when a dimension of the input `x_shape` of `op` is zero.
+pub(crate) fn check_nonempty(op: &str, x_shape: [usize; 4]) -> Result<()> {
+    if x_shape.contains(&0) {
+        return Err(Error::InputSize(format!(
+            "{op} input {x_shape:?} has an empty dimension"
+        )));
+    }
+    Ok(())
+}
+
+/// [`Error::ShapeMismatch`] unless `op`'s output buffer, of dimensions `out_dim`, has the
+/// shape `expected` of its output for an input of `x_shape`.
+pub(crate) fn check_out_shape(
+    op: &'static str,
+    x_shape: &[usize; 4],
+    out_dim: (usize, usize, usize, usize),
+    expected: [usize; 4],
+) -> Result<()> {
+    let got = [out_dim.0, out_dim.1, out_dim.2, out_dim.3];
+    if got != expected {
+        return Err(mismatch(
+            op,
+            x_shape,
+            &got,
+            format!("the output buffer must have shape {expected:?}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Shorthand for [`Error::InvalidParams`].
 pub(crate) fn invalid(op: &'static str, reason: impl Into<String>) -> Error {
     Error::InvalidParams {

@@ -5,7 +5,7 @@ use ndarray::{ArrayView4, ArrayViewMut4};
 use rayon::prelude::*;
 
 use crate::conv::shape4;
-use crate::error::{invalid, mismatch, Error, Result};
+use crate::error::{check_nonempty, check_out_shape, invalid, Error, Result};
 use crate::rules;
 use crate::Tensor;
 
@@ -82,11 +82,7 @@ pub fn pool2d_out_shape(x_shape: [usize; 4], p: &Pool2dParams) -> Result<[usize;
     rules::validate_pool(sat(p.kernel), sat(p.stride), sat(p.padding), sat(p.dilation))
         .map_err(|reason| invalid(OP, reason))?;
     let [n, c, h, w] = x_shape;
-    if n == 0 || c == 0 || h == 0 || w == 0 {
-        return Err(Error::InputSize(format!(
-            "pool2d input {x_shape:?} has an empty dimension"
-        )));
-    }
+    check_nonempty("pool2d", x_shape)?;
     let oh = pool_out_size(h, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0], p.ceil_mode);
     let ow = pool_out_size(w, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1], p.ceil_mode);
     match (oh, ow) {
@@ -142,15 +138,7 @@ fn pool_into(x: ArrayView4<f32>, p: &Pool2dParams, mut out: ArrayViewMut4<f32>, 
     }
     let xs = shape4(&x);
     let os = pool2d_out_shape(xs, p)?;
-    let got = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
-    if got != os {
-        return Err(mismatch(
-            op,
-            &xs,
-            &got,
-            format!("the output buffer must have shape {os:?}"),
-        ));
-    }
+    check_out_shape(op, &xs, out.dim(), os)?;
     let [_, _, h, w] = xs;
     let [_, _, oh, ow] = os;
     let xstd = x.as_standard_layout();

@@ -6,7 +6,7 @@ use ndarray::{ArrayView4, ArrayViewMut4};
 use rayon::prelude::*;
 
 use crate::conv::shape4;
-use crate::error::{invalid, mismatch, Error, Result};
+use crate::error::{check_nonempty, check_out_shape, invalid, Error, Result};
 use crate::rules;
 use crate::Tensor;
 
@@ -23,11 +23,7 @@ pub enum Resize {
 /// `f64` as PyTorch does ([`rules::upsample_axis`]).
 pub fn resize_out_shape(x_shape: [usize; 4], r: Resize) -> Result<[usize; 4]> {
     let [n, c, h, w] = x_shape;
-    if n == 0 || c == 0 || h == 0 || w == 0 {
-        return Err(Error::InputSize(format!(
-            "upsample input {x_shape:?} has an empty dimension"
-        )));
-    }
+    check_nonempty("upsample", x_shape)?;
     let (oh, ow) = match r {
         Resize::Size([oh, ow]) => (oh, ow),
         Resize::Scale(s) => {
@@ -96,15 +92,7 @@ fn check_out(
 ) -> Result<([usize; 4], [usize; 4])> {
     let xs = shape4(x);
     let os = resize_out_shape(xs, r)?;
-    let got = [out.dim().0, out.dim().1, out.dim().2, out.dim().3];
-    if got != os {
-        return Err(mismatch(
-            op,
-            &xs,
-            &got,
-            format!("the output buffer must have shape {os:?}"),
-        ));
-    }
+    check_out_shape(op, &xs, out.dim(), os)?;
     Ok((xs, os))
 }
 

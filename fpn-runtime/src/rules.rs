@@ -132,26 +132,40 @@ pub fn conv_axis<S: SizeArith>(x: &S, a: &ConvAxis) -> Option<(S, Vec<Cond<S>>)>
     let reach = a.dilation.checked_mul(a.kernel.checked_sub(1)?)?;
     let k = a.pad[0].checked_add(a.pad[1])?.checked_sub(reach)?.checked_sub(1)?;
     let out = x.plus(k)?.floor_div(a.stride)?.plus(1)?;
-    let mut conds = vec![Cond {
+    let limit = pad_limit(x, a.pad, a.mode)?;
+    let (out, mut conds) = positive(out);
+    conds.extend(limit);
+    Some((out, conds))
+}
+
+/// An axis's output size `out` with the condition that it is at least 1 (`CondKind::Positive`).
+fn positive<S: SizeArith>(out: S) -> (S, Vec<Cond<S>>) {
+    let cond = Cond {
         kind: CondKind::Positive,
         lhs: out.clone(),
         rhs: S::constant(1),
-    }];
-    let pmax = a.pad[0].max(a.pad[1]);
-    match a.mode {
-        PaddingMode::Reflect if pmax > 0 => conds.push(Cond {
+    };
+    (out, vec![cond])
+}
+
+/// `F.pad`'s limit on an axis of size `x` padded by `pad` (`[before, after]`) in `mode`:
+/// reflect padding must be `< x`, circular padding `≤ x`; `Some(None)` when there is no limit,
+/// `None` on overflow.
+fn pad_limit<S: SizeArith>(x: &S, pad: [i64; 2], mode: PaddingMode) -> Option<Option<Cond<S>>> {
+    let pmax = pad[0].max(pad[1]);
+    Some(match mode {
+        PaddingMode::Reflect if pmax > 0 => Some(Cond {
             kind: CondKind::ReflectPad,
             lhs: x.clone(),
             rhs: S::constant(pmax.checked_add(1)?),
         }),
-        PaddingMode::Circular if pmax > 0 => conds.push(Cond {
+        PaddingMode::Circular if pmax > 0 => Some(Cond {
             kind: CondKind::CircularPad,
             lhs: x.clone(),
             rhs: S::constant(pmax),
         }),
-        _ => {}
-    }
-    Some((out, conds))
+        _ => None,
+    })
 }
 
 /// One axis of a pooling window (PyTorch `MaxPool2d` / `AvgPool2d`).
@@ -182,24 +196,14 @@ pub fn pool_axis<S: SizeArith>(x: &S, a: &PoolAxis) -> Option<(S, Vec<Cond<S>>)>
     } else {
         num.floor_div(a.stride)?.plus(1)?
     };
-    let conds = vec![Cond {
-        kind: CondKind::Positive,
-        lhs: out.clone(),
-        rhs: S::constant(1),
-    }];
-    Some((out, conds))
+    Some(positive(out))
 }
 
 /// Output size of one axis of an upsample by `scale` (`trunc(x·scale)` in `f64`) and its
 /// condition (output ≥ 1). `None` on overflow or a scale that is not positive and finite.
 pub fn upsample_axis<S: SizeArith>(x: &S, scale: f64) -> Option<(S, Vec<Cond<S>>)> {
     let out = x.scale_f64(scale)?;
-    let conds = vec![Cond {
-        kind: CondKind::Positive,
-        lhs: out.clone(),
-        rhs: S::constant(1),
-    }];
-    Some((out, conds))
+    Some(positive(out))
 }
 
 /// One axis of a transposed convolution (PyTorch `nn.ConvTranspose2d`).
@@ -229,33 +233,14 @@ pub fn conv_transpose_axis<S: SizeArith>(x: &S, a: &ConvTransposeAxis) -> Option
         .checked_add(1)?
         .checked_sub(a.stride)?;
     let out = x.times(a.stride)?.plus(k)?;
-    let conds = vec![Cond {
-        kind: CondKind::Positive,
-        lhs: out.clone(),
-        rhs: S::constant(1),
-    }];
-    Some((out, conds))
+    Some(positive(out))
 }
 
 /// One axis of `F.pad(x, …, mode)` by `[before, after]` (both ≥ 0): `x + before + after`, with
 /// `F.pad`'s limits: reflect padding `< x`, circular padding `≤ x`. `None` on overflow.
 pub fn pad_axis<S: SizeArith>(x: &S, pad: [i64; 2], mode: PaddingMode) -> Option<(S, Vec<Cond<S>>)> {
     let out = x.plus(pad[0].checked_add(pad[1])?)?;
-    let mut conds = Vec::new();
-    let pmax = pad[0].max(pad[1]);
-    match mode {
-        PaddingMode::Reflect if pmax > 0 => conds.push(Cond {
-            kind: CondKind::ReflectPad,
-            lhs: x.clone(),
-            rhs: S::constant(pmax.checked_add(1)?),
-        }),
-        PaddingMode::Circular if pmax > 0 => conds.push(Cond {
-            kind: CondKind::CircularPad,
-            lhs: x.clone(),
-            rhs: S::constant(pmax),
-        }),
-        _ => {}
-    }
+    let conds = pad_limit(x, pad, mode)?.into_iter().collect();
     Some((out, conds))
 }
 
@@ -303,12 +288,7 @@ pub fn pixel_unshuffle_axis<S: SizeArith>(x: &S, r: i64) -> Option<(S, Vec<Cond<
 /// [`same_dynamic_pad`]). Condition: output ≥ 1. `None` on overflow.
 pub fn same_dynamic_axis<S: SizeArith>(x: &S, stride: i64) -> Option<(S, Vec<Cond<S>>)> {
     let out = x.ceil_div(stride)?;
-    let conds = vec![Cond {
-        kind: CondKind::Positive,
-        lhs: out.clone(),
-        rhs: S::constant(1),
-    }];
-    Some((out, conds))
+    Some(positive(out))
 }
 
 /// The `[before, after]` padding of [`same_dynamic_axis`] for a concrete size `x`:
@@ -409,15 +389,7 @@ pub fn validate_conv(
     dilation: [i64; 2],
     groups: i64,
 ) -> Result<(), String> {
-    if kernel.iter().any(|&k| k < 1) {
-        return Err(format!("kernel {kernel:?} must be at least 1"));
-    }
-    if stride.iter().any(|&s| s < 1) {
-        return Err(format!("stride {stride:?} must be at least 1"));
-    }
-    if dilation.iter().any(|&d| d < 1) {
-        return Err(format!("dilation {dilation:?} must be at least 1"));
-    }
+    validate_window(kernel, stride, dilation)?;
     if padding.iter().any(|&p| p < 0) {
         return Err(format!("padding {padding:?} must not be negative"));
     }
@@ -440,10 +412,8 @@ pub fn validate_conv(
     Ok(())
 }
 
-/// PyTorch's `pool2d_shape_check` on parameters: positive kernel, stride and dilation, and
-/// "pad should be smaller than or equal to half of kernel size" — half of the *undilated*
-/// kernel, as PyTorch compares `kW / 2 >= padW`.
-pub fn validate_pool(kernel: [i64; 2], stride: [i64; 2], padding: [i64; 2], dilation: [i64; 2]) -> Result<(), String> {
+/// The checks a conv's or pool's window starts with: kernel, stride and dilation at least 1.
+fn validate_window(kernel: [i64; 2], stride: [i64; 2], dilation: [i64; 2]) -> Result<(), String> {
     if kernel.iter().any(|&k| k < 1) {
         return Err(format!("kernel {kernel:?} must be at least 1"));
     }
@@ -453,6 +423,14 @@ pub fn validate_pool(kernel: [i64; 2], stride: [i64; 2], padding: [i64; 2], dila
     if dilation.iter().any(|&d| d < 1) {
         return Err(format!("dilation {dilation:?} must be at least 1"));
     }
+    Ok(())
+}
+
+/// PyTorch's `pool2d_shape_check` on parameters: positive kernel, stride and dilation, and
+/// "pad should be smaller than or equal to half of kernel size" — half of the *undilated*
+/// kernel, as PyTorch compares `kW / 2 >= padW`.
+pub fn validate_pool(kernel: [i64; 2], stride: [i64; 2], padding: [i64; 2], dilation: [i64; 2]) -> Result<(), String> {
+    validate_window(kernel, stride, dilation)?;
     for a in 0..2 {
         if padding[a] < 0 || padding[a] > kernel[a] / 2 {
             return Err(format!(

@@ -557,6 +557,31 @@ impl Weights {
     }
 }
 
+/// An IEEE 754 binary16 value as f32 (exact: every f16 is an f32). Subnormals are normalized,
+/// ±∞ and NaN (payload kept in the high mantissa bits) carried over.
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h & 0x8000) << 16;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let man = u32::from(h & 0x03ff);
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, _) => {
+            // subnormal: man · 2^-24; shift the leading one into the implicit bit
+            let shift = man.leading_zeros() - 21; // 1..=10
+            let man = (man << shift) & 0x03ff;
+            sign | ((127 - 15 + 1 - shift) << 23) | (man << 13)
+        }
+        (0x1f, _) => sign | 0x7f80_0000 | (man << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (man << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// A bfloat16 value as f32 (exact: bfloat16 is the top half of an f32).
+pub fn bf16_to_f32(b: u16) -> f32 {
+    f32::from_bits(u32::from(b) << 16)
+}
+
 /// Converts little-endian stored values to f32.
 fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
     Ok(match dtype {
@@ -566,11 +591,11 @@ fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
             .collect(),
         Dtype::F16 => data
             .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
             .collect(),
         Dtype::BF16 => data
             .chunks_exact(2)
-            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .map(|c| bf16_to_f32(u16::from_le_bytes([c[0], c[1]])))
             .collect(),
         Dtype::F64 => data
             .chunks_exact(8)

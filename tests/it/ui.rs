@@ -96,7 +96,10 @@ fn check(case: &str, deps: &Path, externs: &[(&str, PathBuf)], out_dir: &Path, b
     for (name, path) in externs {
         cmd.arg("--extern").arg(format!("{name}={}", path.display()));
     }
-    let out = cmd.arg(&rel).output().map_err(|e| format!("{rel}: cannot run rustc: {e}"))?;
+    let out = cmd
+        .arg(&rel)
+        .output()
+        .map_err(|e| format!("{rel}: cannot run rustc: {e}"))?;
     if out.status.success() {
         return Err(format!("{rel}: compiled, but it must fail"));
     }
@@ -132,8 +135,7 @@ fn ui() {
         .collect();
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui");
     std::fs::create_dir_all(&out_dir).expect("out dir");
-    let bless = std::env::var_os("FPN_BLESS").is_some()
-        || std::env::var("TRYBUILD").is_ok_and(|v| v == "overwrite");
+    let bless = std::env::var_os("FPN_BLESS").is_some() || std::env::var("TRYBUILD").is_ok_and(|v| v == "overwrite");
     let cases = cases();
     assert!(cases.len() > 100, "only {} UI cases found", cases.len());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);

@@ -198,6 +198,12 @@ pub(crate) fn usize_lit(v: i64, what: &str, node: &Node) -> GResult<Literal> {
         .map_err(|_| GenError::Unsupported(format!("node `{}` has a negative {what} ({v})", node.name)))
 }
 
+/// `[a, b]` of the two `usize` literals of `v` (see [`usize_lit`]).
+pub(crate) fn usize_pair_lit(v: [i64; 2], what: &str, node: &Node) -> GResult<TokenStream> {
+    let (a, b) = (usize_lit(v[0], what, node)?, usize_lit(v[1], what, node)?);
+    Ok(quote!([#a, #b]))
+}
+
 pub(crate) fn f32_lit(v: f64, what: &str, node: &Node) -> GResult<Literal> {
     let f = v as f32;
     if !f.is_finite() {
@@ -884,6 +890,26 @@ pub(crate) struct StmtCx<'a> {
     last_use: &'a [Option<usize>],
     pos: usize,
     moved: std::cell::Cell<Option<NodeIndex>>,
+}
+
+impl<'a> StmtCx<'a> {
+    /// The parameter prefix of the statement's head node, the model field made for it and
+    /// `pick(kind)` of what that field holds; `Unsupported` ("no fields for {what} `prefix`")
+    /// when there is no such field or `pick` refuses its kind.
+    pub(crate) fn field<T>(
+        &self,
+        what: &str,
+        pick: impl FnOnce(&'a FieldKind) -> Option<T>,
+    ) -> GResult<(&'a str, &'a Ident, T)> {
+        let p = self.gen.param_prefix(self.stmt.head)?;
+        match self.fields.get(p) {
+            Some((ident, kind)) => match pick(kind) {
+                Some(t) => Ok((p, ident, t)),
+                None => Err(GenError::Unsupported(format!("no fields for {what} `{p}`"))),
+            },
+            None => Err(GenError::Unsupported(format!("no fields for {what} `{p}`"))),
+        }
+    }
 }
 
 impl StmtCx<'_> {

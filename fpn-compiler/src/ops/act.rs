@@ -180,11 +180,7 @@ impl OpDef for Act {
     }
 
     fn lower(a: &Activation, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
-        Ok(Lowered {
-            op: super::Op::Act(Act(*a)),
-            inputs: vec![cx.input()?],
-            has_params: false,
-        })
+        cx.on_input(super::Op::Act(Act(*a)), false)
     }
 
     fn kind(&self) -> &'static str {

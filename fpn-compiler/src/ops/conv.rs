@@ -14,7 +14,7 @@ use super::{
     elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
 };
 use crate::ast::{did_you_mean, Int, MapR, Pair, Reader};
-use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
+use crate::back::rust::{f32_lit, field_ident, GResult, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
@@ -156,22 +156,34 @@ fn read_padding(r: &mut Reader, v: &Value) -> Checked<PadSpec> {
     }
 }
 
-/// Reads a padding mode (`zeros`, `reflect`, `replicate`, `circular`).
+/// Reads a conv's padding mode (`zeros`, `reflect`, `replicate`, `circular`).
 pub(crate) fn read_padding_mode(r: &mut Reader, v: &Value) -> Checked<PaddingMode> {
-    let n = r.name(v, "`padding_mode`")?;
-    let modes = ["zeros", "reflect", "replicate", "circular"];
+    read_mode(r, v, "`padding_mode`", "zeros", "padding modes")
+}
+
+/// Reads the padding mode `v` of the key `what`, where the zero fill is named `zeros` (a conv's
+/// `zeros`, `F.pad`'s `constant`); E0108 for any other name, listing the `modes` by name.
+pub(crate) fn read_mode(
+    r: &mut Reader,
+    v: &Value,
+    what: &str,
+    zeros: &'static str,
+    modes: &str,
+) -> Checked<PaddingMode> {
+    let n = r.name(v, what)?;
+    let names = [zeros, "reflect", "replicate", "circular"];
     Ok(match n.text.as_str() {
-        "zeros" => PaddingMode::Zeros,
+        z if z == zeros => PaddingMode::Zeros,
         "reflect" => PaddingMode::Reflect,
         "replicate" => PaddingMode::Replicate,
         "circular" => PaddingMode::Circular,
         other => {
-            let dym = did_you_mean(other, modes);
+            let dym = did_you_mean(other, names);
             return Err(r.err(
                 Diagnostic::error(Code::E0108, n.span, format!("unknown padding mode `{other}`"))
                     .with_label("not a padding mode")
                     .with_help(if dym.is_empty() {
-                        format!("padding modes are: {}", modes.join(", "))
+                        format!("{modes} are: {}", names.join(", "))
                     } else {
                         dym
                     }),
@@ -314,11 +326,7 @@ impl OpDef for Conv {
 
     fn lower(args: &ConvArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let conv = lower_args(args, false, cx)?;
-        Ok(Lowered {
-            op: super::Op::Conv(conv),
-            inputs: vec![cx.input()?],
-            has_params: true,
-        })
+        cx.on_input(super::Op::Conv(conv), true)
     }
 
     fn kind(&self) -> &'static str {
@@ -327,51 +335,12 @@ impl OpDef for Conv {
 
     fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
         let x = cx.input(0)?;
-        if x.c % self.groups != 0 {
-            let d = Diagnostic::error(
-                Code::E0301,
-                cx.node.span,
-                format!(
-                    "groups {} do not divide the {} input channels of `{}`",
-                    self.groups, x.c, cx.node.name
-                ),
-            )
-            .with_label(format!("input has {} channels", x.c))
-            .with_note(format!("input shape {}", crate::infer::fmt_shape(&x, cx.names)))
-            .with_help(format!("groups must divide both {} (in) and {} (out)", x.c, self.out));
-            cx.diags.push(d);
-        }
-        let mut out = [Dim::Const(1), Dim::Const(1)];
-        for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-            match rules::conv_axis(d, &self.axis(axis)) {
-                Some((o, conds)) => {
-                    cx.conds(axis, conds);
-                    out[axis] = o;
-                }
-                None => cx.overflow("the output size"),
-            }
-        }
+        check_input_groups(cx, &x, self.groups, self.out);
+        let out = cx.spatial(&x, [Dim::Const(1), Dim::Const(1)], |axis, d| {
+            rules::conv_axis(d, &self.axis(axis)).ok_or("the output size")
+        });
         let cin_g = x.c / self.groups.max(1);
-        let wshape = [self.out, cin_g, self.kernel[0], self.kernel[1]];
-        let dims = wshape.map(|d| usize::try_from(d).unwrap_or(0));
-        let mut params = vec![ParamDecl {
-            suffix: "weight",
-            shape: wshape.to_vec(),
-            init: InitKind::ConvWeight(dims),
-            learnable: true,
-        }];
-        if self.bias {
-            let fan_in = dims[1..]
-                .iter()
-                .try_fold(1usize, |a, &d| a.checked_mul(d))
-                .unwrap_or(usize::MAX);
-            params.push(ParamDecl {
-                suffix: "bias",
-                shape: vec![self.out],
-                init: InitKind::ConvBias { fan_in, n: dims[0] },
-                learnable: true,
-            });
-        }
+        let params = weight_and_bias([self.out, cin_g, self.kernel[0], self.kernel[1]], self.out, self.bias);
         let [h, w] = out;
         let shape = Shape { c: self.out, h, w };
         let macs = cin_g
@@ -386,19 +355,15 @@ impl OpDef for Conv {
         let b = if self.bias { Some(cx.param1("bias")?) } else { None };
         let p = self
             .params(Activation::Identity)
-            .ok_or_else(|| fpn_runtime::Error::InvalidParams {
-                op: "interp",
-                reason: format!("node `{}` has a negative attribute", cx.node.name),
-            })?;
+            .ok_or_else(|| cx.negative("attribute"))?;
         fpn_runtime::conv2d(cx.x(0)?, w, b, &p)
     }
 
     fn fields(&self, cx: &mut FieldCx<'_>) -> GResult<()> {
         let gen = cx.gen;
-        let p = gen.param_prefix(cx.idx)?;
-        if cx.by_prefix.contains_key(p) {
+        let Some(p) = cx.new_prefix()? else {
             return Ok(());
-        }
+        };
         let rt = &gen.rt;
         let t = |k: usize| quote::format_ident!("t{}", k);
         let (wname, wk) = gen.pname(p, "weight")?;
@@ -451,16 +416,16 @@ impl OpDef for Conv {
             init_value: Some(quote!(#rt::Conv2d::new_deferred(#w, #b, #ptoks))),
             prep,
         });
-        cx.by_prefix.insert(p.to_string(), (cid, FieldKind::Conv(params)));
+        cx.register(p, cid, FieldKind::Conv(params));
         Ok(())
     }
 
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
         let gen = cx.gen;
-        let p = gen.param_prefix(cx.stmt.head)?;
-        let Some((field, FieldKind::Conv(fparams))) = cx.fields.get(p) else {
-            return Err(GenError::Unsupported(format!("no fields for conv `{p}`")));
-        };
+        let (_, field, fparams) = cx.field("conv", |k| match k {
+            FieldKind::Conv(params) => Some(params),
+            _ => None,
+        })?;
         let out = &cx.out;
         let x = cx.view(0)?;
         let (params, ptoks) = gen.conv_params(cx.node, self, cx.stmt.act.unwrap_or(Activation::Identity))?;
@@ -487,6 +452,53 @@ impl OpDef for Conv {
         };
         Ok(quote!(let #out = self.#field.forward(#x, &#opts)?;))
     }
+}
+
+/// E0301 (reported, inference goes on) when `groups` do not divide the input channels of a
+/// conv-family node with `out` output channels.
+pub(crate) fn check_input_groups(cx: &mut InferCx<'_>, x: &Shape, groups: i64, out: i64) {
+    if x.c % groups != 0 {
+        let d = Diagnostic::error(
+            Code::E0301,
+            cx.node.span,
+            format!(
+                "groups {} do not divide the {} input channels of `{}`",
+                groups, x.c, cx.node.name
+            ),
+        )
+        .with_label(format!("input has {} channels", x.c))
+        .with_note(format!("input shape {}", crate::infer::fmt_shape(x, cx.names)))
+        .with_help(format!("groups must divide both {} (in) and {} (out)", x.c, out));
+        cx.diags.push(d);
+    }
+}
+
+/// The parameters of a conv-family node: `weight` of `wshape` (kaiming-uniform) and, with
+/// `bias`, `bias [out]` with PyTorch's fan-in, the product of `wshape[1..]`.
+pub(crate) fn weight_and_bias(wshape: [i64; 4], out: i64, bias: bool) -> Vec<ParamDecl> {
+    let dims = wshape.map(|d| usize::try_from(d).unwrap_or(0));
+    let mut params = vec![ParamDecl {
+        suffix: "weight",
+        shape: wshape.to_vec(),
+        init: InitKind::ConvWeight(dims),
+        learnable: true,
+    }];
+    if bias {
+        let fan_in = dims[1..]
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .unwrap_or(usize::MAX);
+        params.push(ParamDecl {
+            suffix: "bias",
+            shape: vec![out],
+            init: InitKind::ConvBias {
+                fan_in,
+                n: usize::try_from(out).unwrap_or(0),
+            },
+            learnable: true,
+        });
+    }
+    params
 }
 
 /// The tokens that build `p` (runtime path `rt`).

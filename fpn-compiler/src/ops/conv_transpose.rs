@@ -13,11 +13,10 @@ use fpn_runtime::ConvTranspose2dParams;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{
-    elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
-};
+use super::conv::{check_input_groups, weight_and_bias};
+use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{Int, Pair, Reader};
-use crate::back::rust::{field_ident, usize_lit, GResult, GenError, StmtCx};
+use crate::back::rust::{field_ident, usize_lit, usize_pair_lit, GResult, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
@@ -189,20 +188,17 @@ impl OpDef for ConvTranspose {
                 .with_help("choose groups that divide both the input and the output channels"),
             ));
         }
-        Ok(Lowered {
-            op: super::Op::ConvTranspose(ConvTranspose {
-                out,
-                kernel,
-                stride,
-                padding,
-                output_padding,
-                dilation,
-                groups,
-                bias: c.bias,
-            }),
-            inputs: vec![cx.input()?],
-            has_params: true,
-        })
+        let op = super::Op::ConvTranspose(ConvTranspose {
+            out,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+            dilation,
+            groups,
+            bias: c.bias,
+        });
+        cx.on_input(op, true)
     }
 
     fn kind(&self) -> &'static str {
@@ -211,54 +207,12 @@ impl OpDef for ConvTranspose {
 
     fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
         let x = cx.input(0)?;
-        if x.c % self.groups != 0 {
-            let d = Diagnostic::error(
-                Code::E0301,
-                cx.node.span,
-                format!(
-                    "groups {} do not divide the {} input channels of `{}`",
-                    self.groups, x.c, cx.node.name
-                ),
-            )
-            .with_label(format!("input has {} channels", x.c))
-            .with_note(format!("input shape {}", crate::infer::fmt_shape(&x, cx.names)))
-            .with_help(format!("groups must divide both {} (in) and {} (out)", x.c, self.out));
-            cx.diags.push(d);
-        }
-        let mut out = [Dim::Const(1), Dim::Const(1)];
-        for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-            match rules::conv_transpose_axis(d, &self.axis(axis)) {
-                Some((o, conds)) => {
-                    cx.conds(axis, conds);
-                    out[axis] = o;
-                }
-                None => cx.overflow("the output size"),
-            }
-        }
+        check_input_groups(cx, &x, self.groups, self.out);
+        let out = cx.spatial(&x, [Dim::Const(1), Dim::Const(1)], |axis, d| {
+            rules::conv_transpose_axis(d, &self.axis(axis)).ok_or("the output size")
+        });
         let cout_g = self.out / self.groups.max(1);
-        let wshape = [x.c, cout_g, self.kernel[0], self.kernel[1]];
-        let dims = wshape.map(|d| usize::try_from(d).unwrap_or(0));
-        let fan_in = dims[1..]
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .unwrap_or(usize::MAX);
-        let mut params = vec![ParamDecl {
-            suffix: "weight",
-            shape: wshape.to_vec(),
-            init: InitKind::ConvWeight(dims),
-            learnable: true,
-        }];
-        if self.bias {
-            params.push(ParamDecl {
-                suffix: "bias",
-                shape: vec![self.out],
-                init: InitKind::ConvBias {
-                    fan_in,
-                    n: usize::try_from(self.out).unwrap_or(0),
-                },
-                learnable: true,
-            });
-        }
+        let params = weight_and_bias([x.c, cout_g, self.kernel[0], self.kernel[1]], self.out, self.bias);
         // every input pixel meets every weight of its group once
         let macs = (x.c / self.groups.max(1))
             .checked_mul(self.out)
@@ -277,55 +231,34 @@ impl OpDef for ConvTranspose {
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
         let w = cx.param4("weight")?;
         let b = if self.bias { Some(cx.param1("bias")?) } else { None };
-        let p = self.params().ok_or_else(|| fpn_runtime::Error::InvalidParams {
-            op: "interp",
-            reason: format!("node `{}` has a negative attribute", cx.node.name),
-        })?;
+        let p = self.params().ok_or_else(|| cx.negative("attribute"))?;
         fpn_runtime::conv_transpose2d(cx.x(0)?, w, b, &p)
     }
 
     fn fields(&self, cx: &mut FieldCx<'_>) -> GResult<()> {
         let gen = cx.gen;
-        let p = gen.param_prefix(cx.idx)?;
-        if cx.by_prefix.contains_key(p) {
+        let Some(p) = cx.new_prefix()? else {
             return Ok(());
-        }
+        };
         let rt = &gen.rt;
         let (wname, wk) = gen.pname(p, "weight")?;
         let id = field_ident(p)?;
         let tw = cx.take(wk);
-        let wid = field_ident(&wname)?;
-        cx.fields.push(Field {
-            ident: wid,
-            ty: quote!(#rt::Tensor),
-            doc: format!("Transposed conv weight `{wname}`."),
-            value: tw,
-            prep: TokenStream::new(),
-            init_value: None,
-        });
+        let doc = format!("Transposed conv weight `{wname}`.");
+        cx.push(field_ident(&wname)?, quote!(#rt::Tensor), doc, tw);
         if self.bias {
             let (bname, bk) = gen.pname(p, "bias")?;
             let tb = cx.take(bk);
-            cx.fields.push(Field {
-                ident: field_ident(&bname)?,
-                ty: quote!(#rt::ndarray::Array1<f32>),
-                doc: format!("Transposed conv bias `{bname}`."),
-                value: tb,
-                prep: TokenStream::new(),
-                init_value: None,
-            });
+            let doc = format!("Transposed conv bias `{bname}`.");
+            cx.push(field_ident(&bname)?, quote!(#rt::ndarray::Array1<f32>), doc, tb);
         }
-        cx.by_prefix.insert(p.to_string(), (id, FieldKind::Tensor));
+        cx.register(p, id, FieldKind::Tensor);
         Ok(())
     }
 
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        let gen = cx.gen;
-        let rt = &gen.rt;
-        let p = gen.param_prefix(cx.stmt.head)?;
-        if !cx.fields.contains_key(p) {
-            return Err(GenError::Unsupported(format!("no fields for conv_transpose `{p}`")));
-        }
+        let rt = &cx.gen.rt;
+        let (p, _, _) = cx.field("conv_transpose", Some)?;
         let node = cx.node;
         let wid = field_ident(&format!("{p}.weight"))?;
         let bias = if self.bias {
@@ -334,15 +267,11 @@ impl OpDef for ConvTranspose {
         } else {
             quote!(::core::option::Option::None)
         };
-        let lit2 = |v: [i64; 2], what: &str| -> GResult<TokenStream> {
-            let (a, b) = (usize_lit(v[0], what, node)?, usize_lit(v[1], what, node)?);
-            Ok(quote!([#a, #b]))
-        };
         let (s, pd, op, d) = (
-            lit2(self.stride, "stride")?,
-            lit2(self.padding, "padding")?,
-            lit2(self.output_padding, "output_padding")?,
-            lit2(self.dilation, "dilation")?,
+            usize_pair_lit(self.stride, "stride", node)?,
+            usize_pair_lit(self.padding, "padding", node)?,
+            usize_pair_lit(self.output_padding, "output_padding", node)?,
+            usize_pair_lit(self.dilation, "dilation", node)?,
         );
         let g = usize_lit(self.groups, "groups", node)?;
         let x = cx.view(0)?;

@@ -18,12 +18,13 @@ use fpn_runtime::PaddingMode;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
-use crate::ast::{did_you_mean, type_error, Int, Pair, Reader, Ref};
-use crate::back::rust::{f32_lit, usize_lit, GResult, GenError, StmtCx};
+use super::conv::read_mode;
+use super::{elementwise, AxisRule, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
+use crate::ast::{type_error, Int, Pair, Reader, Ref};
+use crate::back::rust::{f32_lit, usize_lit, usize_pair_lit, GResult, GenError, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
-use crate::infer::{CheckKind, Constraint, Shape};
+use crate::infer::{CheckKind, Shape};
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
 
@@ -79,29 +80,6 @@ fn read_amount(r: &mut Reader, v: &Value) -> Checked<[Int; 4]> {
     }
 }
 
-fn read_pad_mode(r: &mut Reader, v: &Value) -> Checked<PaddingMode> {
-    let n = r.name(v, "`mode`")?;
-    let modes = ["constant", "reflect", "replicate", "circular"];
-    Ok(match n.text.as_str() {
-        "constant" => PaddingMode::Zeros,
-        "reflect" => PaddingMode::Reflect,
-        "replicate" => PaddingMode::Replicate,
-        "circular" => PaddingMode::Circular,
-        other => {
-            let dym = did_you_mean(other, modes);
-            return Err(r.err(
-                Diagnostic::error(Code::E0108, n.span, format!("unknown padding mode `{other}`"))
-                    .with_label("not a padding mode")
-                    .with_help(if dym.is_empty() {
-                        format!("`pad` modes are: {}", modes.join(", "))
-                    } else {
-                        dym
-                    }),
-            ));
-        }
-    })
-}
-
 /// E0111: exactly one of two alternative keys.
 fn one_of(r: &mut Reader, span: Span, op: &str, a: &str, b: &str, help: &str) -> Reported {
     r.err(
@@ -113,6 +91,33 @@ fn one_of(r: &mut Reader, span: Span, op: &str, a: &str, b: &str, help: &str) ->
         .with_label(format!("give `{a}` or `{b}`"))
         .with_help(help.to_string()),
     )
+}
+
+/// The shape rule of `pad` and `crop` on input `x`, which keep the channels and have neither
+/// parameters nor FLOPs. By a fixed amount (`fixed`: stand-in sizes and per-axis rule, see
+/// [`InferCx::spatial`]), or else to the size of input 1 (`match`), which must be at least
+/// (`grows`: `pad`) or at most (`crop`) `x`'s (`Fits` constraints).
+fn infer_window<F>(cx: &mut InferCx<'_>, x: Shape, fixed: Option<([Dim; 2], F)>, grows: bool) -> Inferred
+where
+    F: FnMut(usize, &Dim) -> Result<AxisRule, &'static str>,
+{
+    let shape = match (fixed, cx.ins.get(1).cloned()) {
+        (Some((stand_in, rule)), _) => {
+            let [h, w] = cx.spatial(&x, stand_in, rule);
+            Shape { c: x.c, h, w }
+        }
+        (None, Some(t)) => {
+            let (larger, smaller) = if grows { (&t, &x) } else { (&x, &t) };
+            cx.relate_sizes(CheckKind::Fits, larger, smaller, (0, 1));
+            Shape { c: x.c, h: t.h, w: t.w }
+        }
+        (None, None) => x,
+    };
+    Inferred {
+        flops: None,
+        shape,
+        params: Vec::new(),
+    }
 }
 
 fn mode_tokens(rt: &syn::Path, m: PaddingMode) -> TokenStream {
@@ -132,29 +137,6 @@ fn match_size(cx: &StmtCx<'_>) -> GResult<TokenStream> {
         .ok_or_else(|| GenError::Unsupported(format!("node `{}` lacks its size input", cx.node.name)))?;
     let v = cx.var(j);
     Ok(quote!([#v.dim().2, #v.dim().3]))
-}
-
-/// `lhs ≥ rhs` per axis between the spatial sizes of two inputs (`slots` 0 and 1).
-fn fits(cx: &mut InferCx<'_>, lhs: &Shape, rhs: &Shape) {
-    for (axis, (l, r)) in [(&lhs.h, &rhs.h), (&lhs.w, &rhs.w)].into_iter().enumerate() {
-        if l != r {
-            cx.cons.push(Constraint {
-                kind: CheckKind::Fits,
-                node: cx.idx,
-                axis,
-                lhs: l.clone(),
-                rhs: r.clone(),
-                slots: (0, 1),
-            });
-        }
-    }
-}
-
-fn neg(cx: &EvalCx<'_, '_>) -> fpn_runtime::Error {
-    fpn_runtime::Error::InvalidParams {
-        op: "interp",
-        reason: format!("node `{}` has a negative attribute", cx.node.name),
-    }
 }
 
 impl Pad {
@@ -198,7 +180,7 @@ impl OpDef for Pad {
             }
         };
         let mode = match m.get("mode") {
-            Some(mv) => read_pad_mode(r, mv)?,
+            Some(mv) => read_mode(r, mv, "`mode`", "constant", "`pad` modes")?,
             None => PaddingMode::Zeros,
         };
         let value = match m.get("value") {
@@ -285,41 +267,19 @@ impl OpDef for Pad {
 
     fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
         let x = cx.input(0)?;
-        let shape = match (self.pad, cx.ins.get(1).cloned()) {
-            (Some(p), _) => {
-                let mut out = [x.h.clone(), x.w.clone()];
-                for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-                    match rules::pad_axis(d, [p[2 * axis], p[2 * axis + 1]], self.mode) {
-                        Some((o, conds)) => {
-                            cx.conds(axis, conds);
-                            out[axis] = o;
-                        }
-                        None => cx.overflow("the padded size"),
-                    }
-                }
-                let [h, w] = out;
-                Shape { c: x.c, h, w }
-            }
-            (None, Some(t)) => {
-                fits(cx, &t, &x);
-                Shape {
-                    c: x.c,
-                    h: t.h.clone(),
-                    w: t.w.clone(),
-                }
-            }
-            (None, None) => x.clone(),
-        };
-        Ok(Inferred {
-            flops: None,
-            shape,
-            params: Vec::new(),
-        })
+        let mode = self.mode;
+        let fixed = self.pad.map(|p| {
+            let rule = move |axis: usize, d: &Dim| {
+                rules::pad_axis(d, [p[2 * axis], p[2 * axis + 1]], mode).ok_or("the padded size")
+            };
+            ([x.h.clone(), x.w.clone()], rule)
+        });
+        Ok(infer_window(cx, x, fixed, true))
     }
 
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
         match self.pad {
-            Some(p) => fpn_runtime::pad(cx.x(0)?, &self.params(p).ok_or_else(|| neg(cx))?),
+            Some(p) => fpn_runtime::pad(cx.x(0)?, &self.params(p).ok_or_else(|| cx.negative("attribute"))?),
             None => {
                 let t = cx.x(1)?;
                 fpn_runtime::pad_to(cx.x(0)?, [t.shape()[2], t.shape()[3]], self.mode, self.value as f32)
@@ -452,49 +412,27 @@ impl OpDef for Crop {
 
     fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
         let x = cx.input(0)?;
-        let shape = match (self.size, cx.ins.get(1).cloned()) {
-            (Some(s), _) => {
-                let mut out = [Dim::Const(s[0]), Dim::Const(s[1])];
-                for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-                    match rules::crop_axis(d, s[axis], self.offset.map(|o| o[axis])) {
-                        Some((o, conds)) => {
-                            cx.conds(axis, conds);
-                            out[axis] = o;
-                        }
-                        None => cx.overflow("the crop window"),
-                    }
-                }
-                let [h, w] = out;
-                Shape { c: x.c, h, w }
-            }
-            (None, Some(t)) => {
-                fits(cx, &x, &t);
-                Shape {
-                    c: x.c,
-                    h: t.h.clone(),
-                    w: t.w.clone(),
-                }
-            }
-            (None, None) => x.clone(),
-        };
-        Ok(Inferred {
-            flops: None,
-            shape,
-            params: Vec::new(),
-        })
+        let offset = self.offset;
+        let fixed = self.size.map(|s| {
+            let rule = move |axis: usize, d: &Dim| {
+                rules::crop_axis(d, s[axis], offset.map(|o| o[axis])).ok_or("the crop window")
+            };
+            ([Dim::Const(s[0]), Dim::Const(s[1])], rule)
+        });
+        Ok(infer_window(cx, x, fixed, false))
     }
 
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
         let u = |v: [i64; 2]| Some([usize::try_from(v[0]).ok()?, usize::try_from(v[1]).ok()?]);
         let size = match self.size {
-            Some(s) => u(s).ok_or_else(|| neg(cx))?,
+            Some(s) => u(s).ok_or_else(|| cx.negative("attribute"))?,
             None => {
                 let t = cx.x(1)?;
                 [t.shape()[2], t.shape()[3]]
             }
         };
         let offset = match self.offset {
-            Some(o) => Some(u(o).ok_or_else(|| neg(cx))?),
+            Some(o) => Some(u(o).ok_or_else(|| cx.negative("attribute"))?),
             None => None,
         };
         fpn_runtime::crop(cx.x(0)?, size, offset)
@@ -503,17 +441,13 @@ impl OpDef for Crop {
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
         let rt = &cx.gen.rt;
         let node = cx.node;
-        let lit2 = |v: [i64; 2], what: &str| -> GResult<TokenStream> {
-            let (a, b) = (usize_lit(v[0], what, node)?, usize_lit(v[1], what, node)?);
-            Ok(quote!([#a, #b]))
-        };
         let size = match self.size {
-            Some(s) => lit2(s, "crop size")?,
+            Some(s) => usize_pair_lit(s, "crop size", node)?,
             None => match_size(cx)?,
         };
         let offset = match self.offset {
             Some(o) => {
-                let o = lit2(o, "crop offset")?;
+                let o = usize_pair_lit(o, "crop offset", node)?;
                 quote!(::core::option::Option::Some(#o))
             }
             None => quote!(::core::option::Option::None),
@@ -547,11 +481,7 @@ impl OpDef for PixelShuffle {
     }
     fn lower(a: &Int, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let f = cx.l.eval_pos(a, cx.env, "an upscale factor", 1)?;
-        Ok(Lowered {
-            op: super::Op::PixelShuffle(PixelShuffle(f)),
-            inputs: vec![cx.input()?],
-            has_params: false,
-        })
+        cx.on_input(super::Op::PixelShuffle(PixelShuffle(f)), false)
     }
     fn kind(&self) -> &'static str {
         "pixel_shuffle"
@@ -578,17 +508,9 @@ impl OpDef for PixelShuffle {
                 )),
             ));
         }
-        let mut out = [x.h.clone(), x.w.clone()];
-        for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-            match rules::pixel_shuffle_axis(d, r) {
-                Some((o, conds)) => {
-                    cx.conds(axis, conds);
-                    out[axis] = o;
-                }
-                None => cx.overflow("the output size"),
-            }
-        }
-        let [h, w] = out;
+        let [h, w] = cx.spatial(&x, [x.h.clone(), x.w.clone()], |_, d| {
+            rules::pixel_shuffle_axis(d, r).ok_or("the output size")
+        });
         let shape = Shape { c: x.c / (r * r), h, w };
         Ok(Inferred {
             flops: elementwise(&shape, 0),
@@ -597,7 +519,7 @@ impl OpDef for PixelShuffle {
         })
     }
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        fpn_runtime::pixel_shuffle(cx.x(0)?, usize::try_from(self.0).map_err(|_| neg(cx))?)
+        fpn_runtime::pixel_shuffle(cx.x(0)?, usize::try_from(self.0).map_err(|_| cx.negative("attribute"))?)
     }
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
         let rt = &cx.gen.rt;
@@ -617,11 +539,7 @@ impl OpDef for PixelUnshuffle {
     }
     fn lower(a: &Int, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let f = cx.l.eval_pos(a, cx.env, "a downscale factor", 1)?;
-        Ok(Lowered {
-            op: super::Op::PixelUnshuffle(PixelUnshuffle(f)),
-            inputs: vec![cx.input()?],
-            has_params: false,
-        })
+        cx.on_input(super::Op::PixelUnshuffle(PixelUnshuffle(f)), false)
     }
     fn kind(&self) -> &'static str {
         "pixel_unshuffle"
@@ -636,17 +554,9 @@ impl OpDef for PixelUnshuffle {
                 x.c
             }
         };
-        let mut out = [x.h.clone(), x.w.clone()];
-        for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
-            match rules::pixel_unshuffle_axis(d, r) {
-                Some((o, conds)) => {
-                    cx.conds(axis, conds);
-                    out[axis] = o;
-                }
-                None => cx.overflow("the output size"),
-            }
-        }
-        let [h, w] = out;
+        let [h, w] = cx.spatial(&x, [x.h.clone(), x.w.clone()], |_, d| {
+            rules::pixel_unshuffle_axis(d, r).ok_or("the output size")
+        });
         let shape = Shape { c, h, w };
         Ok(Inferred {
             flops: elementwise(&shape, 0),
@@ -655,7 +565,7 @@ impl OpDef for PixelUnshuffle {
         })
     }
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        fpn_runtime::pixel_unshuffle(cx.x(0)?, usize::try_from(self.0).map_err(|_| neg(cx))?)
+        fpn_runtime::pixel_unshuffle(cx.x(0)?, usize::try_from(self.0).map_err(|_| cx.negative("attribute"))?)
     }
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
         let rt = &cx.gen.rt;

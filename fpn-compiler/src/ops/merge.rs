@@ -11,13 +11,11 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{
-    elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
-};
+use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
 use crate::ast::{Reader, Ref};
 use crate::back::rust::{f32_lit, field_ident, GResult, GenError, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic};
-use crate::infer::{fmt_shape, CheckKind, Constraint, Shape};
+use crate::infer::{fmt_shape, CheckKind, Shape};
 use crate::value::{Key, Value, ValueKind};
 
 /// Elementwise sum.
@@ -68,7 +66,8 @@ fn lower(refs: &[Ref], op: super::Op, has_params: bool, cx: &mut LowerCx<'_, '_>
 fn infer(cx: &mut InferCx<'_>, concat: bool) -> Checked<Shape> {
     let first = cx.input(0)?;
     let mut c_total: Option<i64> = Some(0);
-    for (slot, s) in cx.ins.iter().enumerate() {
+    let ins = cx.ins;
+    for (slot, s) in ins.iter().enumerate() {
         c_total = c_total.and_then(|t| t.checked_add(s.c));
         if slot == 0 {
             continue;
@@ -100,18 +99,7 @@ fn infer(cx: &mut InferCx<'_>, concat: bool) -> Checked<Shape> {
                 )),
             );
         }
-        for (axis, (l, r)) in [(&first.h, &s.h), (&first.w, &s.w)].into_iter().enumerate() {
-            if l != r {
-                cx.cons.push(Constraint {
-                    kind: CheckKind::MergeEq,
-                    node: cx.idx,
-                    axis,
-                    lhs: l.clone(),
-                    rhs: r.clone(),
-                    slots: (0, slot),
-                });
-            }
-        }
+        cx.relate_sizes(CheckKind::MergeEq, &first, s, (0, slot));
     }
     let c = if concat {
         match c_total {
@@ -320,32 +308,21 @@ impl OpDef for Fuse {
     }
     fn fields(&self, cx: &mut FieldCx<'_>) -> GResult<()> {
         let gen = cx.gen;
-        let p = gen.param_prefix(cx.idx)?;
-        if cx.by_prefix.contains_key(p) {
+        let Some(p) = cx.new_prefix()? else {
             return Ok(());
-        }
+        };
         let rt = &gen.rt;
         let (wname, wk) = gen.pname(p, "weight")?;
         let id = field_ident(&wname)?;
         let value = cx.take(wk);
-        cx.fields.push(Field {
-            ident: id.clone(),
-            ty: quote!(#rt::ndarray::Array1<f32>),
-            doc: format!("`{wname}` (fusion weights)."),
-            value,
-            prep: TokenStream::new(),
-            init_value: None,
-        });
-        cx.by_prefix.insert(p.to_string(), (id, FieldKind::Tensor));
+        let doc = format!("`{wname}` (fusion weights).");
+        cx.push(id.clone(), quote!(#rt::ndarray::Array1<f32>), doc, value);
+        cx.register(p, id, FieldKind::Tensor);
         Ok(())
     }
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        let gen = cx.gen;
-        let rt = &gen.rt;
-        let p = gen.param_prefix(cx.stmt.head)?;
-        let Some((f, _)) = cx.fields.get(p) else {
-            return Err(GenError::Unsupported(format!("no fields for fuse `{p}`")));
-        };
+        let rt = &cx.gen.rt;
+        let (_, f, _) = cx.field("fuse", Some)?;
         let e = f32_lit(self.eps, "eps", cx.node)?;
         let xs = cx.views()?;
         let out = &cx.out;

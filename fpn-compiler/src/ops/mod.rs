@@ -36,7 +36,8 @@ use proc_macro2::{Ident, TokenStream};
 use crate::ast::{Reader, Ref};
 use crate::back::rust::{GResult, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
-use crate::infer::{Constraint, Shape};
+use crate::dim::Dim;
+use crate::infer::{CheckKind, Constraint, Shape};
 use crate::interp::Params;
 use crate::ir::{Graph, Node};
 use crate::lower::{Env, Lower};
@@ -134,7 +135,7 @@ impl InferCx<'_> {
     }
 
     /// Records the conditions of one axis from a runtime rule as constraints of this node.
-    pub fn conds(&mut self, axis: usize, conds: Vec<fpn_runtime::rules::Cond<crate::dim::Dim>>) {
+    pub fn conds(&mut self, axis: usize, conds: Vec<fpn_runtime::rules::Cond<Dim>>) {
         for c in conds {
             self.cons.push(Constraint {
                 kind: c.kind.into(),
@@ -146,7 +147,51 @@ impl InferCx<'_> {
             });
         }
     }
+
+    /// The output height and width of a per-axis size rule applied to `x`'s height (axis 0) and
+    /// width (axis 1). `rule(axis, size)` is the rule's `(output, conditions)`, or `Err(what)`
+    /// when its arithmetic overflows: then E0310 is reported for `what` and that axis keeps its
+    /// entry of `stand_in` (inference goes on). The conditions become this node's constraints.
+    pub fn spatial(
+        &mut self,
+        x: &Shape,
+        stand_in: [Dim; 2],
+        mut rule: impl FnMut(usize, &Dim) -> Result<AxisRule, &'static str>,
+    ) -> [Dim; 2] {
+        let mut out = stand_in;
+        for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
+            match rule(axis, d) {
+                Ok((o, conds)) => {
+                    self.conds(axis, conds);
+                    out[axis] = o;
+                }
+                Err(what) => self.overflow(what),
+            }
+        }
+        out
+    }
+
+    /// Constrains the spatial sizes of inputs `slots.0` (`lhs`) and `slots.1` (`rhs`) by `kind`
+    /// on each axis where they are not already the same size.
+    pub fn relate_sizes(&mut self, kind: CheckKind, lhs: &Shape, rhs: &Shape, slots: (usize, usize)) {
+        for (axis, (l, r)) in [(&lhs.h, &rhs.h), (&lhs.w, &rhs.w)].into_iter().enumerate() {
+            if l != r {
+                self.cons.push(Constraint {
+                    kind,
+                    node: self.idx,
+                    axis,
+                    lhs: l.clone(),
+                    rhs: r.clone(),
+                    slots,
+                });
+            }
+        }
+    }
 }
+
+/// What a runtime size rule gives for one axis: the output size and the conditions under which
+/// it is defined (see [`InferCx::spatial`]).
+pub(crate) type AxisRule = (Dim, Vec<fpn_runtime::rules::Cond<Dim>>);
 
 /// What the interpreter gives an op.
 pub(crate) struct EvalCx<'a, 'i> {
@@ -189,6 +234,15 @@ impl<'a> EvalCx<'a, '_> {
     pub fn param1(&self, suffix: &str) -> fpn_runtime::Result<ArrayView1<'a, f32>> {
         self.params.view1(&self.pname(suffix)?)
     }
+
+    /// The error for an attribute the runtime cannot take because it is negative (`what`:
+    /// "attribute", "padding"); lowering never produces one.
+    pub fn negative(&self, what: &str) -> fpn_runtime::Error {
+        fpn_runtime::Error::InvalidParams {
+            op: "interp",
+            reason: format!("node `{}` has a negative {what}", self.node.name),
+        }
+    }
 }
 
 /// What lowering gives an op: the sequence input, the block environment and the lowering state.
@@ -208,6 +262,15 @@ impl LowerCx<'_, '_> {
     /// The sequence input of an op that needs one (E0214 if there is none).
     pub fn input(&mut self) -> Checked<NodeIndex> {
         self.l.need_input(self.input, self.span, "this op")
+    }
+
+    /// `op` lowered with the sequence input as its only input (E0214 if there is none).
+    pub fn on_input(&mut self, op: Op, has_params: bool) -> Checked<Lowered> {
+        Ok(Lowered {
+            op,
+            inputs: vec![self.input()?],
+            has_params,
+        })
     }
 }
 
@@ -264,7 +327,7 @@ pub(crate) struct FieldCx<'a> {
     pub moved: std::collections::HashSet<usize>,
 }
 
-impl FieldCx<'_> {
+impl<'a> FieldCx<'a> {
     /// `t{k}`, moved the first time, cloned after.
     pub fn take(&mut self, k: usize) -> TokenStream {
         let v = quote::format_ident!("t{}", k);
@@ -273,6 +336,30 @@ impl FieldCx<'_> {
         } else {
             quote::quote!(#v.clone())
         }
+    }
+
+    /// This node's parameter prefix, or `None` when an earlier node with the same prefix
+    /// (shared weights) already added its fields.
+    pub fn new_prefix(&self) -> GResult<Option<&'a str>> {
+        let p = self.gen.param_prefix(self.idx)?;
+        Ok((!self.by_prefix.contains_key(p)).then_some(p))
+    }
+
+    /// Records that the fields of parameter prefix `prefix` are made: `ident` holds `kind`.
+    pub fn register(&mut self, prefix: &str, ident: Ident, kind: FieldKind) {
+        self.by_prefix.insert(prefix.to_string(), (ident, kind));
+    }
+
+    /// Adds a field built in one expression, the same in `from_weights` and `init`.
+    pub fn push(&mut self, ident: Ident, ty: TokenStream, doc: String, value: TokenStream) {
+        self.fields.push(Field {
+            ident,
+            ty,
+            doc,
+            value,
+            init_value: None,
+            prep: TokenStream::new(),
+        });
     }
 }
 

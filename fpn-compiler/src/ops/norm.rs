@@ -9,11 +9,9 @@ use crate::diag::Checked;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{
-    elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
-};
+use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
 use crate::ast::{Int, Reader};
-use crate::back::rust::{f32_lit, field_ident, usize_lit, GResult, GenError, StmtCx};
+use crate::back::rust::{f32_lit, field_ident, usize_lit, GResult, StmtCx};
 use crate::diag::{Code, Diagnostic};
 use crate::value::{Key, Value, ValueKind};
 
@@ -50,11 +48,7 @@ impl OpDef for BatchNorm {
 
     fn lower(eps: &f64, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         cx.l.check_eps(*eps, cx.span)?;
-        Ok(Lowered {
-            op: super::Op::BatchNorm(BatchNorm { eps: *eps }),
-            inputs: vec![cx.input()?],
-            has_params: true,
-        })
+        cx.on_input(super::Op::BatchNorm(BatchNorm { eps: *eps }), true)
     }
 
     fn kind(&self) -> &'static str {
@@ -101,34 +95,30 @@ impl OpDef for BatchNorm {
         if gen.is_folded_bn(cx.idx) {
             return Ok(());
         }
-        let q = gen.param_prefix(cx.idx)?;
-        if cx.by_prefix.contains_key(q) {
+        let Some(q) = cx.new_prefix()? else {
             return Ok(());
-        }
+        };
         let rt = &gen.rt;
         let id = field_ident(q)?;
         let [gk, bk, mk, vk] = BN_PARAMS.map(|s| gen.pname(q, s));
         let (tg, tb, tm, tv) = (cx.take(gk?.1), cx.take(bk?.1), cx.take(mk?.1), cx.take(vk?.1));
         let e = f32_lit(self.eps, "eps", cx.node)?;
-        cx.fields.push(Field {
-            ident: id.clone(),
-            ty: quote!(#rt::BatchNorm),
-            doc: format!("Batch norm `{q}`."),
-            value: quote!(#rt::BatchNorm { weight: #tg, bias: #tb, running_mean: #tm, running_var: #tv, eps: #e }),
-            prep: TokenStream::new(),
-            init_value: None,
-        });
-        cx.by_prefix.insert(q.to_string(), (id, FieldKind::BatchNorm(self.eps)));
+        cx.push(
+            id.clone(),
+            quote!(#rt::BatchNorm),
+            format!("Batch norm `{q}`."),
+            quote!(#rt::BatchNorm { weight: #tg, bias: #tb, running_mean: #tm, running_var: #tv, eps: #e }),
+        );
+        cx.register(q, id, FieldKind::BatchNorm(self.eps));
         Ok(())
     }
 
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        let gen = cx.gen;
-        let rt = &gen.rt;
-        let q = gen.param_prefix(cx.stmt.head)?;
-        let Some((f, FieldKind::BatchNorm(feps))) = cx.fields.get(q) else {
-            return Err(GenError::Unsupported(format!("no fields for batch norm `{q}`")));
-        };
+        let rt = &cx.gen.rt;
+        let (_, f, feps) = cx.field("batch norm", |k| match k {
+            FieldKind::BatchNorm(eps) => Some(eps),
+            _ => None,
+        })?;
         let bn = if *feps == self.eps {
             quote!(&self.#f)
         } else {
@@ -207,11 +197,7 @@ impl OpDef for GroupNorm {
 
     fn lower(a: &GroupNormArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
         let gn = lower_group_norm(a, cx)?;
-        Ok(Lowered {
-            op: super::Op::GroupNorm(gn),
-            inputs: vec![cx.input()?],
-            has_params: true,
-        })
+        cx.on_input(super::Op::GroupNorm(gn), true)
     }
 
     fn kind(&self) -> &'static str {
@@ -272,35 +258,28 @@ impl OpDef for GroupNorm {
 
     fn fields(&self, cx: &mut FieldCx<'_>) -> GResult<()> {
         let gen = cx.gen;
-        let q = gen.param_prefix(cx.idx)?;
-        if cx.by_prefix.contains_key(q) {
+        let Some(q) = cx.new_prefix()? else {
             return Ok(());
-        }
+        };
         let rt = &gen.rt;
         let id = field_ident(q)?;
         let [wk, bk] = GN_PARAMS.map(|s| gen.pname(q, s));
         let (tw, tb) = (cx.take(wk?.1), cx.take(bk?.1));
         let e = f32_lit(self.eps, "eps", cx.node)?;
         let g = usize_lit(self.groups, "groups", cx.node)?;
-        cx.fields.push(Field {
-            ident: id.clone(),
-            ty: quote!(#rt::GroupNorm),
-            doc: format!("Group norm `{q}`."),
-            value: quote!(#rt::GroupNorm { groups: #g, weight: #tw, bias: #tb, eps: #e }),
-            prep: TokenStream::new(),
-            init_value: None,
-        });
-        cx.by_prefix.insert(q.to_string(), (id, FieldKind::Tensor));
+        cx.push(
+            id.clone(),
+            quote!(#rt::GroupNorm),
+            format!("Group norm `{q}`."),
+            quote!(#rt::GroupNorm { groups: #g, weight: #tw, bias: #tb, eps: #e }),
+        );
+        cx.register(q, id, FieldKind::Tensor);
         Ok(())
     }
 
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
-        let gen = cx.gen;
-        let rt = &gen.rt;
-        let q = gen.param_prefix(cx.stmt.head)?;
-        let Some((f, _)) = cx.fields.get(q) else {
-            return Err(GenError::Unsupported(format!("no fields for group norm `{q}`")));
-        };
+        let rt = &cx.gen.rt;
+        let (_, f, _) = cx.field("group norm", Some)?;
         let x = cx.view(0)?;
         let out = &cx.out;
         Ok(quote!(let #out = #rt::group_norm(#x, &self.#f)?;))

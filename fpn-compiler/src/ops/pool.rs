@@ -219,27 +219,17 @@ impl Pool {
 
     fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
         let x = cx.input(0)?;
-        let mut out = [Dim::Const(1), Dim::Const(1)];
-        for (axis, d) in [&x.h, &x.w].into_iter().enumerate() {
+        let [h, w] = cx.spatial(&x, [Dim::Const(1), Dim::Const(1)], |axis, d| {
             let padded = match self.explicit_pad {
-                Some(q) => match rules::pad_axis(d, [q[2 * axis], q[2 * axis + 1]], fpn_runtime::PaddingMode::Zeros) {
-                    Some((p, _)) => p,
-                    None => {
-                        cx.overflow("the padded size");
-                        continue;
-                    }
-                },
+                Some(q) => {
+                    rules::pad_axis(d, [q[2 * axis], q[2 * axis + 1]], fpn_runtime::PaddingMode::Zeros)
+                        .ok_or("the padded size")?
+                        .0
+                }
                 None => d.clone(),
             };
-            match rules::pool_axis(&padded, &self.axis(axis)) {
-                Some((o, conds)) => {
-                    cx.conds(axis, conds);
-                    out[axis] = o;
-                }
-                None => cx.overflow("the output size"),
-            }
-        }
-        let [h, w] = out;
+            rules::pool_axis(&padded, &self.axis(axis)).ok_or("the output size")
+        });
         let shape = Shape { c: x.c, h, w };
         Ok(Inferred {
             flops: elementwise(&shape, self.kernel[0].saturating_mul(self.kernel[1])),
@@ -267,16 +257,10 @@ impl Pool {
         f: fn(fpn_runtime::ndarray::ArrayView4<f32>, &Pool2dParams) -> fpn_runtime::Result<fpn_runtime::Tensor>,
         is_max: bool,
     ) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        let p = self.params().ok_or_else(|| fpn_runtime::Error::InvalidParams {
-            op: "interp",
-            reason: format!("node `{}` has a negative attribute", cx.node.name),
-        })?;
+        let p = self.params().ok_or_else(|| cx.negative("attribute"))?;
         match self.pad_params(is_max) {
             Some(pp) => {
-                let pp = pp.ok_or_else(|| fpn_runtime::Error::InvalidParams {
-                    op: "interp",
-                    reason: format!("node `{}` has a negative padding", cx.node.name),
-                })?;
+                let pp = pp.ok_or_else(|| cx.negative("padding"))?;
                 f(fpn_runtime::pad(cx.x(0)?, &pp)?.view(), &p)
             }
             None => f(cx.x(0)?, &p),
@@ -358,11 +342,7 @@ macro_rules! pool_op {
             }
             fn lower(args: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
                 let p = lower(args, cx)?;
-                Ok(Lowered {
-                    op: super::Op::$ty($ty(p)),
-                    inputs: vec![cx.input()?],
-                    has_params: false,
-                })
+                cx.on_input(super::Op::$ty($ty(p)), false)
             }
             fn kind(&self) -> &'static str {
                 $kw

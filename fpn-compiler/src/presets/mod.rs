@@ -13,6 +13,7 @@ use crate::lower::{join, Lower};
 use crate::ops::act::Act;
 use crate::ops::merge::{Add, Concat};
 use crate::ops::norm::BatchNorm;
+use crate::ops::pool::{MaxPool, Pool};
 use crate::span::Span;
 use fpn_runtime::{Activation, PaddingMode};
 use petgraph::graph::NodeIndex;
@@ -36,6 +37,20 @@ impl Builder {
 }
 
 impl Lower<'_> {
+    /// Adds `op` on `ins` as the node `part` under `b`; with `params`, its parameters are under
+    /// `b`'s prefix and `part`.
+    pub(crate) fn add_part(
+        &mut self,
+        b: &Builder,
+        part: &str,
+        op: Op,
+        ins: Vec<NodeIndex>,
+        params: bool,
+    ) -> Checked<NodeIndex> {
+        let prefix = params.then(|| join(&b.prefix, part));
+        self.add(format!("{}.{part}", b.name), op, ins, b.span, prefix)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn pconv(
         &mut self,
@@ -58,23 +73,39 @@ impl Lower<'_> {
             bias,
             mode: PaddingMode::Zeros,
         };
-        self.add(
-            format!("{}.{part}", b.name),
-            Op::Conv(conv),
-            vec![x],
-            b.span,
-            Some(join(&b.prefix, part)),
-        )
+        self.add_part(b, part, Op::Conv(conv), vec![x], true)
     }
 
     pub(crate) fn bn(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Checked<NodeIndex> {
-        self.add(
-            format!("{}.{part}", b.name),
-            Op::BatchNorm(BatchNorm { eps: 1e-5 }),
-            vec![x],
-            b.span,
-            Some(join(&b.prefix, part)),
-        )
+        self.add_part(b, part, Op::BatchNorm(BatchNorm { eps: 1e-5 }), vec![x], true)
+    }
+
+    /// A ReLU named `part` under `b` (no parameters).
+    pub(crate) fn relu(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Checked<NodeIndex> {
+        self.add_part(b, part, Op::Act(Act(Activation::Relu)), vec![x], false)
+    }
+
+    /// A max pool named `part` under `b`: square kernel `k`, stride `s`, padding `p`, and
+    /// PyTorch's defaults otherwise (no dilation, floor mode).
+    pub(crate) fn max_pool(
+        &mut self,
+        b: &Builder,
+        part: &str,
+        x: NodeIndex,
+        k: i64,
+        s: i64,
+        p: i64,
+    ) -> Checked<NodeIndex> {
+        let pool = Pool {
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [p, p],
+            dilation: [1, 1],
+            ceil_mode: false,
+            count_include_pad: true,
+            explicit_pad: None,
+        };
+        self.add_part(b, part, Op::MaxPool(MaxPool(pool)), vec![x], false)
     }
 
     /// A lateral/smoothing conv of a generator: `conv` (bias) or `cna` (spec defaults), as a
@@ -101,17 +132,11 @@ impl Lower<'_> {
                 let mut y = self.pconv(&bb, "0", x, out, k, s, p, norm == Norm::None)?;
                 let mut i = 1;
                 if let Some(op) = self.norm_op(norm, b.span)? {
-                    y = self.add(
-                        format!("{}.1", bb.name),
-                        op,
-                        vec![y],
-                        b.span,
-                        Some(join(&bb.prefix, "1")),
-                    )?;
+                    y = self.add_part(&bb, "1", op, vec![y], true)?;
                     i = 2;
                 }
                 if act != Activation::Identity {
-                    y = self.add(format!("{}.{i}", bb.name), Op::Act(Act(act)), vec![y], b.span, None)?;
+                    y = self.add_part(&bb, &i.to_string(), Op::Act(Act(act)), vec![y], false)?;
                 }
                 Ok(y)
             }
@@ -137,26 +162,26 @@ impl Lower<'_> {
             }
             None => (None, vec![x, like]),
         };
-        self.add(
-            format!("{}.{part}", b.name),
+        self.add_part(
+            b,
+            part,
             Op::Upsample(Upsample {
                 bilinear: false,
                 align_corners: false,
                 scale: sc,
             }),
             ins,
-            b.span,
-            None,
+            false,
         )
     }
 
     pub(crate) fn merge(&mut self, b: &Builder, part: &str, concat: bool, ins: Vec<NodeIndex>) -> Checked<NodeIndex> {
-        self.add(
-            format!("{}.{part}", b.name),
+        self.add_part(
+            b,
+            part,
             if concat { Op::Concat(Concat) } else { Op::Add(Add) },
             ins,
-            b.span,
-            None,
+            false,
         )
     }
 }

@@ -5,11 +5,10 @@ use super::Builder;
 use crate::ast::{self, ConvKind, Extra, PyramidKind};
 use crate::ast::{did_you_mean, type_error, Int, PyramidArgs};
 use crate::diag::{Checked, Code, Diagnostic};
-use crate::ir::{Conv, Op, Pool};
-use crate::lower::{join, trailing_number, Handle, Lower};
+use crate::ir::{Conv, Op};
+use crate::lower::{trailing_number, Handle, Lower};
 use crate::ops::act::Act;
 use crate::ops::merge::Fuse;
-use crate::ops::pool::MaxPool;
 use crate::span::Span;
 use crate::value::{Value, ValueKind};
 use fpn_runtime::{Activation, PaddingMode};
@@ -114,35 +113,14 @@ impl Lower<'_> {
         match p.extra {
             Extra::None => {}
             Extra::MaxPool => {
-                let pool = Pool {
-                    kernel: [1, 1],
-                    stride: [2, 2],
-                    padding: [0, 0],
-                    dilation: [1, 1],
-                    ceil_mode: false,
-                    count_include_pad: true,
-                    explicit_pad: None,
-                };
-                let e = self.add(
-                    format!("{name}.pool"),
-                    Op::MaxPool(MaxPool(pool)),
-                    vec![outs[n - 1]],
-                    p.span,
-                    None,
-                )?;
+                let e = self.max_pool(&b, "pool", outs[n - 1], 1, 2, 0)?;
                 named.push((format!("p{}", top + 1), e));
             }
             Extra::P6P7 { from_p5 } => {
                 let src = if from_p5 { outs[n - 1] } else { xs[n - 1] };
                 let eb = b.sub("extra_blocks");
                 let p6 = self.pconv(&eb, "p6", src, width, 3, 2, 1, true)?;
-                let r = self.add(
-                    format!("{name}.extra_blocks.relu"),
-                    Op::Act(Act(Activation::Relu)),
-                    vec![p6],
-                    p.span,
-                    None,
-                )?;
+                let r = self.relu(&eb, "relu", p6)?;
                 let p7 = self.pconv(&eb, "p7", r, width, 3, 2, 1, true)?;
                 named.push((format!("p{}", top + 1), p6));
                 named.push((format!("p{}", top + 2), p7));
@@ -207,22 +185,7 @@ impl Lower<'_> {
             }
             let mut out = td.clone();
             for i in 1..n {
-                let pool = Pool {
-                    kernel: [3, 3],
-                    stride: [2, 2],
-                    padding: [1, 1],
-                    dilation: [1, 1],
-                    ceil_mode: false,
-                    count_include_pad: true,
-                    explicit_pad: None,
-                };
-                let down = self.add(
-                    format!("{}.down.{i}", cell.name),
-                    Op::MaxPool(MaxPool(pool)),
-                    vec![out[i - 1]],
-                    b.span,
-                    None,
-                )?;
+                let down = self.max_pool(&cell, &format!("down.{i}"), out[i - 1], 3, 2, 1)?;
                 let ins = if i == n - 1 {
                     vec![ps[i], down]
                 } else {
@@ -237,20 +200,8 @@ impl Lower<'_> {
 
     fn fused(&mut self, b: &Builder, part: &str, ins: Vec<NodeIndex>, width: i64, eps: f64) -> Checked<NodeIndex> {
         let bb = b.sub(part);
-        let f = self.add(
-            format!("{}.fuse", bb.name),
-            Op::Fuse(Fuse { eps }),
-            ins,
-            b.span,
-            Some(join(&bb.prefix, "fuse")),
-        )?;
-        let a = self.add(
-            format!("{}.act", bb.name),
-            Op::Act(Act(Activation::Silu)),
-            vec![f],
-            b.span,
-            None,
-        )?;
+        let f = self.add_part(&bb, "fuse", Op::Fuse(Fuse { eps }), ins, true)?;
+        let a = self.add_part(&bb, "act", Op::Act(Act(Activation::Silu)), vec![f], false)?;
         let dw = Conv {
             out: width,
             kernel: [3, 3],
@@ -261,13 +212,7 @@ impl Lower<'_> {
             bias: false,
             mode: PaddingMode::Zeros,
         };
-        let d = self.add(
-            format!("{}.dw", bb.name),
-            Op::Conv(dw),
-            vec![a],
-            b.span,
-            Some(join(&bb.prefix, "dw")),
-        )?;
+        let d = self.add_part(&bb, "dw", Op::Conv(dw), vec![a], true)?;
         let pw = self.pconv(&bb, "pw", d, width, 1, 1, 0, true)?;
         self.bn(&bb, "bn", pw)
     }

