@@ -377,6 +377,13 @@ def unet_decoder(h, w):
     return UNetDecoder(), {"x": (3, h, w)}, lambda m, x: m(x["x"])
 
 
+def yolov8n_c2f(h, w):
+    """specs/yolov8n_c2f_block.yaml: ultralytics' C2f at `model.4` (tools/c2f_fixture.py)."""
+    import c2f_fixture
+
+    return c2f_fixture.Model(), {"x": (64, h, w)}, lambda m, x: {"cv2": m(x["x"])}
+
+
 # spec file -> (builder, sizes); sizes is None for fixed-size specs, else [H, W] pairs in the
 # order of the spec's symbols. The odd sizes are accepted ones (`fpn sizes SPEC`).
 SPECS = {
@@ -390,6 +397,7 @@ SPECS = {
     "seed002_resnet18_pyramid.yaml": (seed002, None),
     "seed003_fpn_shared_head.yaml": (seed003, None),
     "unet_decoder.yaml": (unet_decoder, [[224, 320], [97, 131]]),
+    "yolov8n_c2f_block.yaml": (yolov8n_c2f, [[20, 24], [7, 9]]),
 }
 
 

@@ -75,6 +75,14 @@ enum Cmd {
         /// Load weights and inputs holding NaN or ±∞ (refused by default).
         #[arg(long)]
         allow_non_finite: bool,
+        /// Rewrite checkpoint keys starting with OLD to start with NEW (`--map backbone.=`
+        /// drops `backbone.`, `--map fpn.=neck.` renames it); repeatable, the first matching
+        /// rule applies.
+        #[arg(long = "map", value_name = "OLD=NEW", value_parser = parse_map)]
+        map: Vec<(String, String)>,
+        /// Drop this prefix from checkpoint keys (as `--map P=`); repeatable.
+        #[arg(long = "strip-prefix", value_name = "P")]
+        strip_prefix: Vec<String>,
     },
     /// Explain a diagnostic code (`fpn explain E0323`): what it means and what to do.
     Explain {
@@ -173,7 +181,16 @@ pub fn main() -> ExitCode {
             input,
             output,
             allow_non_finite,
+            map,
+            strip_prefix,
         } => {
+            let mut opts = fpn_runtime::LoadOptions::new().allow_non_finite(allow_non_finite);
+            for (old, new) in map {
+                opts = opts.map(old, new);
+            }
+            for p in strip_prefix {
+                opts = opts.strip_prefix(p);
+            }
             let mut inputs: Vec<&std::path::Path> = vec![&spec, &input];
             inputs.extend(weights.as_deref());
             if let Err(e) = refuse_overwrite(&output, &inputs) {
@@ -181,7 +198,7 @@ pub fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             match load(&spec, color) {
-                Ok(c) => match run(&c, weights.as_deref(), seed, &input, &output, allow_non_finite) {
+                Ok(c) => match run(&c, weights.as_deref(), &opts, seed, &input, &output) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("error: {e}");
@@ -200,21 +217,24 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `--map OLD=NEW`.
+fn parse_map(s: &str) -> Result<(String, String), String> {
+    fpn_runtime::KeyMap::parse_rule(s)
+}
+
 /// `fpn run`: the interpreter on safetensors inputs, writing safetensors outputs.
 fn run(
     c: &Compiled,
     weights: Option<&std::path::Path>,
+    load: &fpn_runtime::LoadOptions,
     seed: u64,
     input: &std::path::Path,
     output: &std::path::Path,
-    allow_non_finite: bool,
 ) -> Result<(), fpn_runtime::Error> {
     use fpn_compiler::interp;
+    let allow_non_finite = load.allow_non_finite;
     let params = match weights {
-        Some(w) => interp::Params::from_weights(
-            &fpn_runtime::Weights::from_file(w)?.allow_non_finite(allow_non_finite),
-            &c.analysis,
-        )?,
+        Some(w) => interp::Params::from_weights(&load.load(w)?, &c.analysis)?,
         None => interp::Params::init(&c.analysis, seed),
     };
     let tensors = fpn_runtime::read_tensors_allowing(input, allow_non_finite)?;

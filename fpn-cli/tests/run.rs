@@ -113,7 +113,66 @@ fn run_with_wrong_weights_names_the_tensor() {
     ]);
     let err = stderr(&o);
     assert_eq!(code(&o), 1, "{err}");
-    assert!(err.contains("no tensor named `neck.") && err.contains(".1."), "{err}");
+    assert!(
+        err.contains("tensors the model needs: `neck.") && err.contains(".1."),
+        "{err}"
+    );
+}
+
+/// `fpn run` on ultralytics' names (`specs/yolov8n_c2f_block.yaml`, fixture of
+/// `tools/c2f_fixture.py`), and `--map` / `--strip-prefix` rewriting the checkpoint's keys.
+#[test]
+fn run_maps_checkpoint_keys() {
+    let out = TempFile::new("c2f.output.safetensors");
+    let spec = repo().join("specs/yolov8n_c2f_block.yaml");
+    let weights = fixture("yolov8n_c2f.weights.safetensors");
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "run".as_ref(),
+            spec.as_os_str(),
+            "--weights".as_ref(),
+            weights.as_os_str(),
+            "--input".as_ref(),
+            "tests/fixtures/parity/yolov8n_c2f.input.safetensors".as_ref(),
+            "--output".as_ref(),
+            out.0.as_os_str(),
+        ];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        fpn(&args)
+    };
+    let o = run(&[]);
+    assert_eq!(code(&o), 0, "fpn run failed: {}", stderr(&o));
+    let got = fpn_runtime::read_tensors(&out.0).expect("read fpn run's output");
+    let want = fpn_runtime::read_tensors(fixture("yolov8n_c2f.output.safetensors")).expect("PyTorch output");
+    let err = |a: &fpn_runtime::ndarray::ArrayD<f32>, b: &fpn_runtime::ndarray::ArrayD<f32>| {
+        a.iter()
+            .zip(b)
+            .fold(0.0f64, |m, (x, y)| m.max((f64::from(*x) - f64::from(*y)).abs()))
+    };
+    let (t32, t64) = (&want[0].1, &want[1].1);
+    assert_eq!((want[0].0.as_str(), want[1].0.as_str()), ("cv2", "cv2_f64"));
+    assert!(
+        err(&got[0].1, t64) <= 2.0 * err(t32, t64),
+        "{} vs {}",
+        err(&got[0].1, t64),
+        err(t32, t64)
+    );
+
+    // a rewrite that loses the names: every missing tensor listed, the file named, the fix given
+    let o = run(&["--strip-prefix", "model."]);
+    let e = stderr(&o);
+    assert_eq!(code(&o), 1, "{e}");
+    assert!(
+        e.contains("yolov8n_c2f.weights.safetensors` lacks 30 tensors the model needs"),
+        "{e}"
+    );
+    assert!(e.contains("`fpn run --map =model.`"), "{e}");
+    // two rules: the first that matches applies, so this one maps back
+    let o = run(&["--map", "model.4.=model.4.", "--strip-prefix", "model."]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&["--map", "nonsense"]);
+    assert_eq!(code(&o), 2, "a bad --map is a usage error");
+    assert!(stderr(&o).contains("is not OLD=NEW"), "{}", stderr(&o));
 }
 
 #[test]

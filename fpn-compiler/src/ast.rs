@@ -73,6 +73,27 @@ pub enum Norm {
     },
 }
 
+/// The `state_dict` child names a `cna` gives its conv and norm (`names:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CnaNames {
+    /// torchvision's `Conv2dNormActivation` (an `nn.Sequential`): conv `.0`, norm `.1`.
+    Torchvision,
+    /// ultralytics' `Conv` and mmdet's `ConvModule`: conv `.conv`, norm `.bn` (`.gn` for a
+    /// group norm, mmdet's name; ultralytics has none).
+    Ultralytics,
+}
+
+impl CnaNames {
+    /// The child names of the conv and of the norm `norm`.
+    pub fn children(self, norm: Norm) -> (&'static str, &'static str) {
+        match (self, norm) {
+            (CnaNames::Torchvision, _) => ("0", "1"),
+            (CnaNames::Ultralytics, Norm::GroupNorm { .. }) => ("conv", "gn"),
+            (CnaNames::Ultralytics, _) => ("conv", "bn"),
+        }
+    }
+}
+
 /// `cna:` (torchvision `Conv2dNormActivation`) attributes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CnaArgs {
@@ -82,6 +103,8 @@ pub struct CnaArgs {
     pub norm: Option<Norm>,
     /// Activation (default from `defaults.cna.act`, else relu).
     pub act: Option<Activation>,
+    /// Child names (default from `defaults.cna.names`, else torchvision's).
+    pub names: Option<CnaNames>,
 }
 
 /// A reference to a node output: `name` or `name.sub`.
@@ -188,6 +211,8 @@ pub enum OpExpr {
     Pyramid(Box<PyramidArgs>),
     /// The same body applied to each listed input, weights shared.
     Head(Vec<Ref>, Vec<Op>),
+    /// `chunk: n` / `split: [a, b, …]` along the channels: one output per part (`.0`, `.1`, …).
+    Split(SplitArgs),
     /// torchvision ResNet returning stem, c2..c5.
     ResNet {
         /// 18, 34 or 50.
@@ -195,6 +220,15 @@ pub enum OpExpr {
         /// Base width (64 in torchvision).
         width: Int,
     },
+}
+
+/// How a `chunk` / `split` divides the channels, as written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SplitArgs {
+    /// `chunk: n`: `n` equal parts (`x.chunk(n, 1)`).
+    Chunks(Int),
+    /// `split: [a, b, …]`: parts of these sizes (`x.split([a, b, …], 1)`).
+    Sizes(Vec<Int>),
 }
 
 /// A spanned op.
@@ -213,6 +247,8 @@ pub struct NodeDecl {
     pub name: Name,
     /// Explicit input; default: the previous node.
     pub from: Option<Ref>,
+    /// `module:`: the `state_dict` prefix its weights load from (default: its name).
+    pub module: Option<Name>,
     /// What it does.
     pub op: Op,
 }
@@ -277,6 +313,8 @@ pub struct Defaults {
     pub norm: Option<Norm>,
     /// `cna` activation.
     pub act: Option<Activation>,
+    /// `cna` child names.
+    pub names: Option<CnaNames>,
     /// Padding mode of every conv that does not say.
     pub padding_mode: Option<PaddingMode>,
 }
@@ -306,7 +344,7 @@ pub struct Spec {
 
 /// Keywords of the composites and presets (the primitive ops' come from [`crate::ops::keywords`]).
 pub const COMPOSITE_KEYWORDS: &[&str] = &[
-    "cna", "seq", "skip", "residual", "fpn", "panet", "bifpn", "head", "resnet",
+    "cna", "seq", "skip", "residual", "fpn", "panet", "bifpn", "head", "resnet", "chunk", "split",
 ];
 
 /// Every op keyword (for "did you mean" and the check that blocks do not shadow ops).
@@ -659,7 +697,8 @@ impl Reader {
             if let Ok(mut cm) = self.map(c, "`defaults.cna`") {
                 d.norm = cm.get("norm").and_then(|n| self.norm(n).ok());
                 d.act = cm.get("act").and_then(|a| crate::ops::act::read_value(self, a).ok());
-                self.finish(cm, &["norm", "act"], "`defaults.cna`");
+                d.names = cm.get("names").and_then(|n| self.cna_names(n).ok());
+                self.finish(cm, &["norm", "act", "names"], "`defaults.cna`");
             }
         }
         d.padding_mode = m
@@ -850,21 +889,22 @@ impl Reader {
                 span: k.span,
             };
             let what = format!("node `{}`", k.name);
-            let (from, op) = match &nv.kind {
+            let (from, module, op) = match &nv.kind {
                 ValueKind::Map(_) => {
                     let Ok(mut nm) = self.map(nv, &what) else { continue };
                     let from = nm.get("from").and_then(|f| self.reference(f, "`from`").ok());
+                    let module = nm.get("module").and_then(|p| self.module_path(p).ok());
                     let op = self.op_in_map(&mut nm, &what);
-                    (from, op)
+                    (from, module, op)
                 }
-                ValueKind::Str(_) => (None, self.op_item(nv, &what)),
+                ValueKind::Str(_) => (None, None, self.op_item(nv, &what)),
                 _ => {
                     self.report(type_error(nv, "an op like `{conv: {...}}`", &what));
                     continue;
                 }
             };
             if let Ok(op) = op {
-                out.push(NodeDecl { name, from, op });
+                out.push(NodeDecl { name, from, module, op });
             }
         }
         out
@@ -995,6 +1035,64 @@ impl Reader {
         }
         let expr = self.composite(k, v)?;
         Ok(Op { expr, span })
+    }
+
+    /// `names: torchvision | ultralytics | mmdet` of a `cna` (E0114 for another).
+    pub(crate) fn cna_names(&mut self, v: &Value) -> Checked<CnaNames> {
+        let n = self.name(v, "`names`")?;
+        const ALL: [&str; 3] = ["torchvision", "ultralytics", "mmdet"];
+        Ok(match n.text.as_str() {
+            "torchvision" => CnaNames::Torchvision,
+            "ultralytics" | "mmdet" => CnaNames::Ultralytics,
+            other => {
+                let dym = did_you_mean(other, ALL);
+                return Err(self.err(
+                    Diagnostic::error(Code::E0114, n.span, format!("unknown `cna` naming `{other}`"))
+                        .with_label("not a naming convention")
+                        .with_help(if dym.is_empty() {
+                            "use `torchvision` (conv `.0`, norm `.1`), `ultralytics` or `mmdet` (conv `.conv`, norm `.bn`)"
+                                .to_string()
+                        } else {
+                            dym
+                        }),
+                ));
+            }
+        })
+    }
+
+    /// `module: model.4.cv1`: a `state_dict` prefix, dot-separated identifiers or numbers
+    /// (E0232 for anything else).
+    pub(crate) fn module_path(&mut self, v: &Value) -> Checked<Name> {
+        let n = match &v.kind {
+            // `module: 12` (a top-level `nn.Sequential` child)
+            ValueKind::Int(i) if *i >= 0 => Name {
+                text: i.to_string(),
+                span: v.span,
+            },
+            _ => self.name(v, "`module`")?,
+        };
+        let bad = n.text.split('.').find(|part| {
+            !(is_ident(part) || (!part.is_empty() && part.len() <= 9 && part.chars().all(|c| c.is_ascii_digit())))
+        });
+        if let Some(part) = bad {
+            let what = if part.is_empty() {
+                "an empty part".to_string()
+            } else {
+                format!("`{}`", part.escape_debug())
+            };
+            return Err(self.err(
+                Diagnostic::error(
+                    Code::E0232,
+                    n.span,
+                    format!("`module: {}` is not a `state_dict` path", n.text.escape_debug()),
+                )
+                .with_label(format!("{what} is not an identifier or a number"))
+                .with_help(
+                    "write the module's path as its `state_dict` keys start, dot-separated identifiers or numbers: `module: model.4.cv1`",
+                ),
+            ));
+        }
+        Ok(n)
     }
 
     pub(crate) fn norm(&mut self, v: &Value) -> Checked<Norm> {

@@ -7,16 +7,17 @@ use std::collections::HashMap;
 
 use petgraph::graph::NodeIndex;
 
-use crate::ast::{self, CnaArgs, Int, Name, Norm, OpExpr, Reader, Ref};
+use crate::ast::{self, CnaArgs, CnaNames, Int, Name, Norm, OpExpr, Reader, Ref, SplitArgs};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::Op;
 use crate::lower::{join, Handle, Lower, Site, MAX_CALL_DEPTH};
 use crate::ops::act::Act;
+use crate::ops::channels::ChannelSlice;
 use crate::ops::conv::CONV_KEYS;
 use crate::ops::merge::{Add, Concat};
 use crate::ops::LowerCx;
 use crate::value::{Key, Value, ValueKind};
-use fpn_runtime::Activation;
+use fpn_runtime::{Activation, ChannelSplit};
 
 impl Reader {
     /// Reads a composite or preset `k: v` (everything that is not a primitive op).
@@ -32,8 +33,9 @@ impl Reader {
                 };
                 let norm = m.get("norm").and_then(|n| self.norm(n).ok());
                 let act = m.get("act").and_then(|a| crate::ops::act::read_value(self, a).ok());
-                self.finish(m, &[CONV_KEYS, &["norm", "act"]].concat(), &what);
-                OpExpr::Cna(CnaArgs { conv, norm, act })
+                let names = m.get("names").and_then(|n| self.cna_names(n).ok());
+                self.finish(m, &[CONV_KEYS, &["norm", "act", "names"]].concat(), &what);
+                OpExpr::Cna(CnaArgs { conv, norm, act, names })
             }
             "seq" => OpExpr::Seq(self.seq_items(v, &what)?),
             "skip" => OpExpr::Skip(self.seq_items(v, &what)?),
@@ -49,6 +51,19 @@ impl Reader {
                 OpExpr::Head(on?, body?)
             }
             "resnet" => self.resnet_args(v, span, &what)?,
+            "chunk" => OpExpr::Split(SplitArgs::Chunks(self.int(v, &what)?)),
+            "split" => match &v.kind {
+                ValueKind::Seq(items) if !items.is_empty() => {
+                    let sizes: Vec<Checked<Int>> = items.iter().map(|i| self.int(i, "a `split` size")).collect();
+                    OpExpr::Split(SplitArgs::Sizes(ast::collect_all(sizes)?))
+                }
+                _ => {
+                    return Err(self.err(
+                        ast::type_error(v, "a list of channel counts like `[16, 48]`", &what)
+                            .with_help("`split: [a, b, …]` cuts the channels into parts of these sizes (`torch.split(x, [a, b], 1)`); `chunk: n` into n equal parts"),
+                    ))
+                }
+            },
             block => {
                 let name = Name {
                     text: block.to_string(),
@@ -74,12 +89,15 @@ impl Reader {
 }
 
 impl Lower<'_> {
-    /// `cna`: conv (child `0`), batch norm (`1`, unless `norm: none`), activation; norm and
-    /// activation default to the spec's `defaults.cna`, then batch norm and ReLU.
+    /// `cna`: conv (child `0`, or `conv` with `names: ultralytics`), norm (`1`, or `bn`/`gn`;
+    /// none with `norm: none`), activation; norm, activation and names default to the spec's
+    /// `defaults.cna`, then batch norm, ReLU and torchvision's names.
     pub(crate) fn cna(&mut self, c: &CnaArgs, at: Site<'_>) -> Checked<Handle> {
         let Site { span, name, prefix, .. } = at;
         let norm = c.norm.or(self.spec.defaults.norm).unwrap_or(Norm::BatchNorm(1e-5));
         let act = c.act.or(self.spec.defaults.act).unwrap_or(Activation::Relu);
+        let names = c.names.or(self.spec.defaults.names).unwrap_or(CnaNames::Torchvision);
+        let (conv_child, norm_child) = names.children(norm);
         let mut conv = c.conv.clone();
         if conv.bias.is_none() {
             conv.bias = Some(norm == Norm::None);
@@ -93,27 +111,60 @@ impl Lower<'_> {
         let attrs = crate::ops::conv::lower_args(&conv, true, &mut cx)?;
         let x0 = self.site_input(&at)?;
         let mut x = self.add(
-            format!("{name}.0"),
+            format!("{name}.{conv_child}"),
             Op::Conv(attrs),
             vec![x0],
             span,
-            Some(format!("{prefix}.0")),
+            Some(format!("{prefix}.{conv_child}")),
         )?;
         let mut idx = 1;
         if let Some(op) = self.norm_op(norm, span)? {
             x = self.add(
-                format!("{name}.{idx}"),
+                format!("{name}.{norm_child}"),
                 op,
                 vec![x],
                 span,
-                Some(format!("{prefix}.{idx}")),
+                Some(format!("{prefix}.{norm_child}")),
             )?;
             idx += 1;
         }
         if act != Activation::Identity {
-            x = self.add(format!("{name}.{idx}"), Op::Act(Act(act)), vec![x], span, None)?;
+            let act_child = match names {
+                CnaNames::Torchvision => idx.to_string(),
+                CnaNames::Ultralytics => "act".to_string(),
+            };
+            x = self.add(format!("{name}.{act_child}"), Op::Act(Act(act)), vec![x], span, None)?;
         }
         Ok(Handle::One(x))
+    }
+
+    /// `chunk` / `split`: one channel-slice node per part (`{name}.0`, `{name}.1`, …), outputs
+    /// named `0`, `1`, … (`from: c.1`, `concat: [c.0, c.1]`). Whether the parts fit the input's
+    /// channels is a shape question (E0329 in [`crate::ops::channels`]).
+    pub(crate) fn split(&mut self, a: &SplitArgs, at: Site<'_>) -> Checked<Handle> {
+        let env = at.env;
+        let name = at.name;
+        let split = match a {
+            SplitArgs::Chunks(n) => ChannelSplit::Chunks(self.eval_pos(n, env, "a chunk count", 1)?),
+            SplitArgs::Sizes(v) => {
+                let mut sizes = Vec::with_capacity(v.len());
+                for s in v {
+                    sizes.push(self.eval_pos(s, env, "a split size", 1)?);
+                }
+                ChannelSplit::Sizes(sizes)
+            }
+        };
+        let x = self.site_input(&at)?;
+        let mut outs = Vec::new();
+        for part in 0..split.parts() {
+            let op = Op::ChannelSlice(ChannelSlice {
+                split: split.clone(),
+                part,
+            });
+            let n = self.add(format!("{name}.{part}"), op, vec![x], at.span, None)?;
+            outs.push((part.to_string(), n));
+        }
+        Ok(Handle::Many(outs))
     }
 
     /// `skip` (`concat(x, seq(x))`) and `residual` (`x + seq(x)`); the body can refer to `x` as

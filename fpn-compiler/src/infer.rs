@@ -248,7 +248,59 @@ pub fn infer(g: &Graph) -> (Analysis, Vec<Constraint>, Vec<Diagnostic>) {
             match param_index.get(&pname) {
                 Some(&k) => {
                     let prev = &a.params[k];
-                    if prev.shape != pshape {
+                    let module = g
+                        .modules
+                        .iter()
+                        .filter(|(m, _)| pname.starts_with(&format!("{m}.")))
+                        .collect::<Vec<_>>();
+                    let differs = prev.shape != pshape || g.node(prev.node).op != node.op;
+                    if differs && !module.is_empty() {
+                        let first = g.node(prev.node);
+                        let what = if prev.shape != pshape {
+                            format!(
+                                "is {pshape:?} for `{}` but {:?} for `{}`",
+                                node.name, prev.shape, first.name
+                            )
+                        } else {
+                            format!(
+                                "is read by `{}` ({}) and `{}` ({}), which compute different ops",
+                                node.name,
+                                node.op.kind(),
+                                first.name,
+                                first.op.kind()
+                            )
+                        };
+                        let mut d = Diagnostic::error(
+                            Code::E0311,
+                            node.span,
+                            format!("weight `{pname}` of a shared `module:` path {what}"),
+                        )
+                        .with_label(format!("`{}` reads a {} input", node.name, fmt_shape(&ins[0], &names)))
+                        .with_secondary(first.span, format!("`{}` loads `{pname}` first", first.name));
+                        for (m, sp) in &module {
+                            d = d.with_secondary(*sp, format!("`{m}` is given here"));
+                        }
+                        diags.push(d.with_help(
+                            "nodes sharing a `module:` path share its tensors, so they must be the same op on the same input channels; give each node its own `module:`",
+                        ));
+                    } else if differs && prev.shape == pshape {
+                        diags.push(
+                            Diagnostic::error(
+                                Code::E0311,
+                                node.span,
+                                format!(
+                                    "shared weight `{pname}` is read by `{}` ({}) and `{}` ({}), which compute different ops",
+                                    node.name,
+                                    node.op.kind(),
+                                    g.node(prev.node).name,
+                                    g.node(prev.node).op.kind()
+                                ),
+                            )
+                            .with_label("a different op on the same weight")
+                            .with_secondary(g.node(prev.node).span, "first used here")
+                            .with_help("give the nodes different names (their `state_dict` prefixes)"),
+                        );
+                    } else if prev.shape != pshape {
                         diags.push(
                             Diagnostic::error(
                                 Code::E0311,

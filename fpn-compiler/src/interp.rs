@@ -24,9 +24,22 @@ pub struct Params {
 }
 
 impl Params {
-    /// Loads every parameter of `a` from `w`, checking names and shapes (a missing tensor or a
-    /// wrong shape is an error naming the tensor). Extra tensors in `w` are ignored.
+    /// Loads every parameter of `a` from `w`, checking names and shapes (missing tensors are
+    /// all listed in one error, a wrong shape is an error naming the tensor). Extra tensors in
+    /// `w` are ignored.
     pub fn from_weights(w: &Weights, a: &Analysis) -> Result<Params> {
+        let shapes = a
+            .params
+            .iter()
+            .map(|p| usize_shape(&p.name, &p.shape))
+            .collect::<Result<Vec<_>>>()?;
+        let needed: Vec<(&str, &[usize])> = a
+            .params
+            .iter()
+            .zip(&shapes)
+            .map(|(p, s)| (p.name.as_str(), s.as_slice()))
+            .collect();
+        w.require(&needed)?;
         let mut map = HashMap::with_capacity(a.params.len());
         for p in &a.params {
             let shape = usize_shape(&p.name, &p.shape)?;

@@ -71,6 +71,9 @@ pub struct Graph {
     pub inputs: Vec<NodeIndex>,
     /// Outputs in declaration order.
     pub outputs: Vec<Output>,
+    /// The `module:` paths the spec gives its nodes (their `state_dict` prefixes), with where
+    /// each is written, in declaration order.
+    pub modules: Vec<(String, Span)>,
 }
 
 impl Graph {

@@ -112,12 +112,13 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
             continue;
         }
         let env = HashMap::new();
+        let prefix = decl.module.as_ref().unwrap_or(&decl.name);
         let site = Site {
             span: decl.op.span,
             input,
             env: &env,
             name: &decl.name.text,
-            prefix: &decl.name.text,
+            prefix: &prefix.text,
             depth: 0,
         };
         let h = l.op(&decl.op.expr, site);
@@ -148,6 +149,11 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
         graph: l.g,
         inputs,
         outputs,
+        modules: spec
+            .nodes
+            .iter()
+            .filter_map(|d| d.module.as_ref().map(|m| (m.text.clone(), m.span)))
+            .collect(),
     };
     let warnings = unused_warnings(spec, &mut graph, &l.names);
     Ok((graph, warnings))
@@ -862,6 +868,7 @@ impl<'s> Lower<'s> {
             OpExpr::Call(bname, args) => self.call(bname, args, at),
             OpExpr::Pyramid(p) => self.pyramid(p, at.env, at.name, at.prefix),
             OpExpr::Head(on, body) => self.head(on, body, at),
+            OpExpr::Split(a) => self.split(a, at),
             OpExpr::ResNet { depth: d, width } => {
                 let d = self.eval(d, at.env)?;
                 let w = self.eval_pos(width, at.env, "the ResNet width", 1)?;
@@ -1010,6 +1017,6 @@ fn collect_refs(op: &OpExpr, out: &mut Vec<Ref>) {
             body.iter().for_each(|i| collect_refs(&i.expr, out));
         }
         // a block body's references are its callers' (`match: skip` only), a ResNet has none
-        OpExpr::Cna(_) | OpExpr::Call(..) | OpExpr::ResNet { .. } => {}
+        OpExpr::Cna(_) | OpExpr::Call(..) | OpExpr::ResNet { .. } | OpExpr::Split(_) => {}
     }
 }

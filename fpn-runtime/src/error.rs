@@ -37,6 +37,30 @@ pub enum Error {
         /// Full (un-scoped) tensor name.
         name: String,
     },
+    /// A weight file lacks tensors the network needs: every one of them, and, when each is in
+    /// the file under one other prefix, the rewrite that finds them.
+    #[error("{}", missing_message(file, missing, hint.as_ref()))]
+    MissingTensors {
+        /// The file (`the weights` for bytes).
+        file: String,
+        /// Every missing full tensor name, in the order the network needs them.
+        missing: Vec<String>,
+        /// `(old, new)`: every missing `name` is in the file as `old` + `name` minus its leading
+        /// `new`, so rewriting the prefix `old` to `new` finds them all.
+        hint: Option<(String, String)>,
+    },
+    /// A key map rewrote two checkpoint keys to one name.
+    #[error("the key map rewrites both `{a}` and `{b}` of {file} to `{name}`.")]
+    KeyCollision {
+        /// The file (`the weights` for bytes).
+        file: String,
+        /// The first key.
+        a: String,
+        /// The second key.
+        b: String,
+        /// The name both become.
+        name: String,
+    },
     /// A stored tensor has a different shape than the network expects.
     #[error("tensor `{name}` has shape {found:?} but shape {expected:?} was expected.")]
     WrongShape {
@@ -151,4 +175,33 @@ pub(crate) fn invalid(op: &'static str, reason: impl Into<String>) -> Error {
         op,
         reason: reason.into(),
     }
+}
+
+/// The text of [`Error::MissingTensors`].
+fn missing_message(source: &str, missing: &[String], hint: Option<&(String, String)>) -> String {
+    let names: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+    let mut s = format!(
+        "{source} lack{} {} tensor{} the model needs: {}",
+        if source == "the weights" { "" } else { "s" },
+        missing.len(),
+        if missing.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    );
+    match hint {
+        Some((old, new)) => {
+            let each = if missing.len() == 1 { "It is" } else { "Each is" };
+            let place = if new.is_empty() {
+                format!("under the extra prefix `{old}`")
+            } else if old.is_empty() {
+                format!("without the prefix `{new}`")
+            } else {
+                format!("with the prefix `{old}` where the model has `{new}`")
+            };
+            s.push_str(&format!(
+                ". {each} in the file {place}: load with the keys rewritten (`fpn run --map {old}={new}`; in code, `LoadOptions::new().map(\"{old}\", \"{new}\")`)."
+            ));
+        }
+        None => s.push('.'),
+    }
+    s
 }

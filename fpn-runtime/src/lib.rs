@@ -12,6 +12,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod act;
+mod channels;
 mod conv;
 mod conv_transpose;
 mod error;
@@ -29,6 +30,7 @@ mod weights;
 mod winograd;
 
 pub use act::{activate, activate_inplace, apply, Activation};
+pub use channels::{channel_slice, split_ranges, ChannelSplit};
 pub use conv::{conv2d, conv2d_into, conv2d_out_shape, pad2d, Conv2dParams, PaddingMode};
 pub use conv_transpose::{conv_transpose2d, conv_transpose2d_out_shape, ConvTranspose2dParams};
 pub use error::{Error, Result};
@@ -47,7 +49,8 @@ pub use resize::{
     resize_out_shape, upsample_bilinear, upsample_bilinear_into, upsample_nearest, upsample_nearest_into, Resize,
 };
 pub use weights::{
-    bf16_to_f32, f16_to_f32, read_tensors, read_tensors_allowing, tensors_to_bytes, write_tensors, Scope, Weights,
+    bf16_to_f32, f16_to_f32, read_tensors, read_tensors_allowing, tensors_to_bytes, write_tensors, KeyMap, LoadOptions,
+    Scope, Weights,
 };
 
 /// Re-export so generated code needs no direct `ndarray` dependency.

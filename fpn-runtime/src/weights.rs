@@ -34,6 +34,122 @@ pub struct Weights {
     entries: HashMap<String, Entry>,
     names: Vec<String>,
     allow_non_finite: bool,
+    /// What errors call it: "`path`" for a file, "the weights" for bytes.
+    source: String,
+}
+
+/// Rewrites of checkpoint keys at load (`fpn run --map OLD=NEW`, `--strip-prefix P`): each key
+/// is rewritten by the first rule whose `old` it starts with, that prefix replaced by `new`;
+/// keys no rule matches keep their names. A key map that makes two keys one name is refused
+/// ([`Error::KeyCollision`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyMap {
+    rules: Vec<(String, String)>,
+}
+
+impl KeyMap {
+    /// No rewrites.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a rule: a key starting with `old` has that prefix replaced by `new`
+    /// (`map("backbone.", "")` drops it, `map("fpn.", "neck.")` renames it).
+    pub fn map(mut self, old: impl Into<String>, new: impl Into<String>) -> Self {
+        self.rules.push((old.into(), new.into()));
+        self
+    }
+
+    /// Adds a rule dropping the prefix `p` (`map(p, "")`).
+    pub fn strip_prefix(self, p: impl Into<String>) -> Self {
+        self.map(p, "")
+    }
+
+    /// Parses `OLD=NEW` (split at the first `=`; `backbone.=` strips `backbone.`).
+    ///
+    /// # Errors
+    /// A message if the text has no `=`.
+    pub fn parse_rule(text: &str) -> std::result::Result<(String, String), String> {
+        text.split_once('=')
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .ok_or_else(|| format!("`{text}` is not OLD=NEW (e.g. `backbone.=` or `fpn.=neck.`)"))
+    }
+
+    /// Whether it has no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rules in order, `(old, new)`.
+    pub fn rules(&self) -> &[(String, String)] {
+        &self.rules
+    }
+
+    /// The name `key` gets.
+    pub fn apply(&self, key: &str) -> String {
+        for (old, new) in &self.rules {
+            if let Some(rest) = key.strip_prefix(old.as_str()) {
+                return format!("{new}{rest}");
+            }
+        }
+        key.to_string()
+    }
+}
+
+/// How [`LoadOptions::load`] reads a weight file: checkpoint key rewrites and whether NaN and
+/// ±∞ may load. The generated `from_safetensors_with` takes one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Rewrites of the checkpoint's keys.
+    pub key_map: KeyMap,
+    /// Let tensors holding NaN or ±∞ load ([`Weights::allow_non_finite`]).
+    pub allow_non_finite: bool,
+}
+
+impl LoadOptions {
+    /// No rewrites, non-finite values refused.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a key rewrite ([`KeyMap::map`]).
+    pub fn map(mut self, old: impl Into<String>, new: impl Into<String>) -> Self {
+        self.key_map = self.key_map.map(old, new);
+        self
+    }
+
+    /// Adds a rule dropping the key prefix `p` ([`KeyMap::strip_prefix`]).
+    pub fn strip_prefix(mut self, p: impl Into<String>) -> Self {
+        self.key_map = self.key_map.strip_prefix(p);
+        self
+    }
+
+    /// Lets NaN and ±∞ load.
+    pub fn allow_non_finite(mut self, allow: bool) -> Self {
+        self.allow_non_finite = allow;
+        self
+    }
+
+    /// Reads a `.safetensors` file with these options ([`Weights::from_file`], then
+    /// [`Weights::remap`]).
+    ///
+    /// # Errors
+    /// As [`Weights::from_file`] and [`Weights::remap`].
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<Weights> {
+        Weights::from_file(path)?
+            .allow_non_finite(self.allow_non_finite)
+            .remap(&self.key_map)
+    }
+
+    /// Reads the bytes of a `.safetensors` file with these options.
+    ///
+    /// # Errors
+    /// As [`Weights::from_bytes`] and [`Weights::remap`].
+    pub fn load_bytes(&self, bytes: Vec<u8>) -> Result<Weights> {
+        Weights::from_bytes(bytes)?
+            .allow_non_finite(self.allow_non_finite)
+            .remap(&self.key_map)
+    }
 }
 
 /// Largest safetensors header read (the `safetensors` crate's own limit): the length field is
@@ -168,10 +284,12 @@ impl Weights {
         check_header(&bytes[8..], len - 8 - n).map_err(bad)?;
         // bounded by the size the file had when opened (it may change under us)
         f.take(len - 8 - n).read_to_end(&mut bytes).map_err(io)?;
-        Self::from_bytes(bytes).map_err(|e| match e {
+        let mut w = Self::from_bytes(bytes).map_err(|e| match e {
             Error::CorruptWeights { reason } => bad(reason),
             e => e,
-        })
+        })?;
+        w.source = format!("`{}`", path.display());
+        Ok(w)
     }
 
     /// Validates the bytes of a `.safetensors` file and takes ownership of them.
@@ -218,7 +336,113 @@ impl Weights {
             entries,
             names,
             allow_non_finite: false,
+            source: "the weights".to_string(),
         })
+    }
+
+    /// The same tensors under the names `map` gives their keys ([`KeyMap`]).
+    ///
+    /// # Errors
+    /// [`Error::KeyCollision`] if two keys get one name.
+    pub fn remap(mut self, map: &KeyMap) -> Result<Self> {
+        if map.is_empty() {
+            return Ok(self);
+        }
+        let mut entries = HashMap::with_capacity(self.entries.len());
+        let mut from: HashMap<String, String> = HashMap::with_capacity(self.entries.len());
+        let mut old: Vec<(String, Entry)> = self.entries.drain().collect();
+        old.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, e) in old {
+            let name = map.apply(&key);
+            if let Some(prev) = from.insert(name.clone(), key.clone()) {
+                return Err(Error::KeyCollision {
+                    file: self.source.clone(),
+                    a: prev,
+                    b: key,
+                    name,
+                });
+            }
+            entries.insert(name, e);
+        }
+        let mut names: Vec<String> = entries.keys().cloned().collect();
+        names.sort();
+        self.entries = entries;
+        self.names = names;
+        Ok(self)
+    }
+
+    /// Checks that every tensor of `params` (`(name, shape)`, a generated model's `PARAMS`)
+    /// is present, listing all missing ones in one error.
+    ///
+    /// # Errors
+    /// [`Error::WrongShape`] for the first present tensor of another shape; else
+    /// [`Error::MissingTensors`] naming the file, every missing tensor, and, when every missing
+    /// one is in the file under one other prefix (with the expected shape), that prefix
+    /// rewrite.
+    pub fn require(&self, params: &[(&str, &[usize])]) -> Result<()> {
+        // a present tensor of the wrong shape (a checkpoint of another width or depth) says
+        // more than the names it lacks: it comes first
+        for (n, shape) in params {
+            if let Some(e) = self.entries.get(*n).filter(|e| e.shape != *shape) {
+                return Err(Error::WrongShape {
+                    name: n.to_string(),
+                    expected: shape.to_vec(),
+                    found: e.shape.clone(),
+                });
+            }
+        }
+        let missing: Vec<(&str, &[usize])> = params
+            .iter()
+            .copied()
+            .filter(|(n, _)| !self.entries.contains_key(*n))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::MissingTensors {
+            file: self.source.clone(),
+            missing: missing.iter().map(|(n, _)| n.to_string()).collect(),
+            hint: self.prefix_hint(&missing, params),
+        })
+    }
+
+    /// `(old, new)` such that every missing `new + rest` is in the file as `old + rest` with
+    /// the expected shape, and no tensor the model needs and finds is renamed by it; the longest
+    /// common `rest` first.
+    fn prefix_hint(&self, missing: &[(&str, &[usize])], params: &[(&str, &[usize])]) -> Option<(String, String)> {
+        let found: Vec<&str> = params
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| self.entries.contains_key(*n))
+            .collect();
+        let (first, _) = *missing.first()?;
+        // dot-boundary suffixes of the first missing name, longest first
+        let rests: Vec<&str> = std::iter::once(first)
+            .chain(first.match_indices('.').map(|(i, _)| &first[i + 1..]))
+            .filter(|r| !r.is_empty())
+            .collect();
+        let mut tried = std::collections::HashSet::new();
+        for rest in rests {
+            let new = &first[..first.len() - rest.len()];
+            for k in &self.names {
+                let Some(old) = k.strip_suffix(rest) else { continue };
+                if !(old.is_empty() || old.ends_with('.')) || old == new {
+                    continue;
+                }
+                if !tried.insert((old.to_string(), new.to_string())) || found.iter().any(|n| n.starts_with(old)) {
+                    continue;
+                }
+                let fits = missing.iter().all(|(m, shape)| {
+                    m.strip_prefix(new)
+                        .and_then(|r| self.entries.get(&format!("{old}{r}")))
+                        .is_some_and(|e| e.shape == *shape)
+                });
+                if fits {
+                    return Some((old.to_string(), new.to_string()));
+                }
+            }
+        }
+        None
     }
 
     /// Lets tensors holding NaN or ±∞ load (they are refused by default with

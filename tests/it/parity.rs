@@ -298,3 +298,68 @@ fn full_compare(config: &str, want: &Named, got: [fpn::runtime::Tensor; 5]) -> V
     }
     failures
 }
+
+mod yolov8n_c2f {
+    fpn::include_spec!("specs/yolov8n_c2f_block.yaml");
+}
+
+/// `max |got − want| / max |want|`, computed in f64.
+fn rel_err(got: &ArrayD<f32>, want: &ArrayD<f32>, what: &str) -> f64 {
+    assert_eq!(got.shape(), want.shape(), "{what}: shapes differ");
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(f64::from(*v).abs()));
+    let err = got
+        .iter()
+        .zip(want.iter())
+        .fold(0.0f64, |m, (a, b)| m.max((f64::from(*a) - f64::from(*b)).abs()));
+    if err.is_nan() {
+        f64::INFINITY
+    } else {
+        err / scale
+    }
+}
+
+/// ultralytics' YOLOv8n layer 4 (`C2f(64, 64, n=2, shortcut=True)`) from its untouched
+/// `state_dict` (`model.4.*` keys, int64 `num_batches_tracked` included), made by
+/// `tools/c2f_fixture.py` with ultralytics' module names in plain torch. The interpreter and the
+/// generated code, each measured against PyTorch's float64 run (`cv2_f64`, stored as F64 and
+/// read rounded to f32), may err at most twice as much as PyTorch's own float32 run (`cv2`).
+#[test]
+fn yolov8n_c2f() {
+    let weights = fixture("yolov8n_c2f.weights.safetensors");
+    let inputs = tensors(&fixture("yolov8n_c2f.input.safetensors"));
+    let want = tensors(&fixture("yolov8n_c2f.output.safetensors"));
+    let (t32, t64) = (
+        get(&want, "cv2", "the output file"),
+        get(&want, "cv2_f64", "the output file"),
+    );
+    let mut sources = fpn_compiler::span::SourceMap::new();
+    let c = fpn_compiler::compile_file(&mut sources, &root().join("specs/yolov8n_c2f_block.yaml"))
+        .unwrap_or_else(|d| panic!("{}", fpn_compiler::render(&d, &sources)));
+    let w = fpn::runtime::Weights::from_file(&weights).unwrap_or_else(|e| panic!("{e}"));
+    let params = Params::from_weights(&w, &c.analysis).unwrap_or_else(|e| panic!("{e}"));
+    let x = view4(&inputs, "x");
+    let interp_out = interp::run(&c.graph, &c.analysis, &params, &[("x", x)]).unwrap_or_else(|e| panic!("{e}"));
+    let interp_y = interp_out[0].1.clone().into_dyn();
+    let model = yolov8n_c2f::Yolov8nC2f::from_safetensors(&weights).unwrap_or_else(|e| panic!("{e}"));
+    let gen_y = model
+        .forward(yolov8n_c2f::Yolov8nC2fInputs { x })
+        .unwrap_or_else(|e| panic!("{e}"))
+        .cv2
+        .into_dyn();
+    let torch32 = rel_err(t32, t64, "PyTorch float32");
+    let ri = rel_err(&interp_y, t64, "interpreter");
+    let rg = rel_err(&gen_y, t64, "generated");
+    println!(
+        "yolov8n_c2f {:?}: relative error vs float64 PyTorch: PyTorch float32 {torch32:.2e}, interpreter {ri:.2e}, generated {rg:.2e}",
+        t64.shape()
+    );
+    assert!(torch32 > 0.0, "the float32 and float64 runs should differ by rounding");
+    assert!(
+        ri <= 2.0 * torch32,
+        "interpreter {ri:e} > 2 × PyTorch float32 {torch32:e}"
+    );
+    assert!(
+        rg <= 2.0 * torch32,
+        "generated {rg:e} > 2 × PyTorch float32 {torch32:e}"
+    );
+}

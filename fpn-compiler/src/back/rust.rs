@@ -333,6 +333,11 @@ impl<'g> Gen<'g> {
     }
 
     /// The `state_dict` prefix of node `i`.
+    /// The inferred output shape of node `i`.
+    pub(crate) fn shape(&self, i: NodeIndex) -> &'g crate::infer::Shape {
+        &self.a.shapes[i.index()]
+    }
+
     pub(crate) fn param_prefix(&self, i: NodeIndex) -> GResult<&'g str> {
         let node = self.g.node(i);
         node.param.as_deref().ok_or_else(|| {
@@ -1275,6 +1280,11 @@ impl Gen<'_> {
             quote!(let _ = seed;)
         };
         let weights_arg = if a.params.is_empty() { quote!(_w) } else { quote!(w) };
+        let require = if a.params.is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(w.require(Self::PARAMS)?;)
+        };
         let mut total: u128 = 0;
         let param_list = a.params.iter().map(|p| {
             let n = &p.name;
@@ -1379,8 +1389,10 @@ impl Gen<'_> {
                     #assemble_init
                 }
 
-                /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes.
+                /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
+                /// (every missing tensor is listed in one error).
                 pub fn from_weights(#weights_arg: &#rt::Weights) -> #rt::Result<Self> {
+                    #require
                     #weight_loads
                     #loaded
                 }
@@ -1388,6 +1400,15 @@ impl Gen<'_> {
                 /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
                 pub fn from_safetensors(path: impl ::core::convert::AsRef<::std::path::Path>) -> #rt::Result<Self> {
                     Self::from_weights(&#rt::Weights::from_file(path)?)
+                }
+
+                /// Loads the parameters from a `.safetensors` file whose keys `opts` rewrites (a
+                /// checkpoint whose modules are named differently: `LoadOptions::new().map("model.4.", "")`).
+                pub fn from_safetensors_with(
+                    path: impl ::core::convert::AsRef<::std::path::Path>,
+                    opts: &#rt::LoadOptions,
+                ) -> #rt::Result<Self> {
+                    Self::from_weights(&opts.load(path)?)
                 }
 
                 /// Loads the parameters from the bytes of a `.safetensors` file.

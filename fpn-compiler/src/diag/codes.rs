@@ -73,6 +73,7 @@ codes! {
     E0111 => (r#"An op with both or neither of two alternative keys: an upsample's `scale` and `match`, a `pad`'s `pad` and `match`, a `crop`'s `size` and `match`."#, r#"Give exactly one: `scale: 2` (PyTorch `scale_factor`) or `match: <node>` (PyTorch `size=`); `pad: [l, r, t, b]` or `match: <node>`; `size: [h, w]` or `match: <node>`."#),
     E0112 => (r#"Unknown upsample mode."#, r#"Use `nearest` or `bilinear`."#),
     E0113 => (r#"A pyramid option has an unknown value (`lateral`, `smooth`, `merge`)."#, r#"Use one of the listed values (`conv`, `cna`, `none`; `add`, `concat`)."#),
+    E0114 => (r#"Unknown `names` convention of a `cna` (the `state_dict` names of its conv and norm)."#, r#"Use `torchvision` (conv `.0`, norm `.1`; the default), `ultralytics` or `mmdet` (conv `.conv`, norm `.bn`, `.gn` for a group norm)."#),
     // Structure (lowering)
     E0201 => (r#"A reference names no node or input (`from`, `add`, `match`, `outputs`, …)."#, r#"Fix the name (a suggestion is given when one is close)."#),
     E0202 => (r#"A name is used twice (input and node, two nodes, two outputs), or a block has a built-in op's name."#, r#"Give every input, node and output its own name; rename the block."#),
@@ -104,11 +105,12 @@ codes! {
     E0229 => (r#"Two parameter names or node prefixes become the same Rust identifier in generated code (`a` and `A`; a sequence's `a.0` beside a node `a_0`)."#, r#"Rename one of the nodes."#),
     E0230 => (r#"A `conv_transpose` `output_padding` not smaller than its stride or its dilation (PyTorch: "output padding must be smaller than either stride or dilation")."#, r#"Use `output_padding` below the stride: it only chooses among the output sizes a stride maps onto one input size."#),
     E0231 => (r#"A `pad` or `crop` argument combination fpn does not take: a fill `value` with a mode other than `constant` (PyTorch refuses it), `pad: {match: …}` with `reflect`/`circular` (their limits would depend on both sizes), `crop: {match: …}` with an `offset` (a match crop is centred)."#, r#"Remove `value`, use `mode: constant` or `replicate`, or crop a fixed `size` at the offset."#),
+    E0232 => (r#"A `module:` path (the PyTorch `state_dict` prefix a node's weights load from) that is not dot-separated identifiers or numbers, such as `model.4.cv1`."#, r#"Write the module's path as PyTorch prints it in `state_dict()` keys, without the parameter name: `module: model.4.cv1` for `model.4.cv1.conv.weight` of a `cna` with `names: ultralytics`."#),
     // Shapes and sizes (inference and checking)
     E0301 => (r#"Conv or transposed conv `groups` does not divide the input channels."#, r#"Choose groups dividing both input and output channels."#),
     E0304 => (r#"`add`/`mul`/`mean`/`fuse` of tensors with different channel counts."#, r#"Project them to one width first, e.g. a 1×1 conv."#),
     E0310 => (r#"Arithmetic overflow computing a size or channel count (numbers near 2^63)."#, r#"Check for a typo in a large number."#),
-    E0311 => (r#"A shared head's weights would have different shapes on different levels (different input channels)."#, r#"Project all levels to the same width before the head."#),
+    E0311 => (r#"Two nodes read the same weights (a shared head on different levels, nodes given the same `module:` path) but need different shapes (different input channels) or compute different ops."#, r#"Project all levels to the same width before the head; give nodes that are not the same op on the same channels their own `module:` path."#),
     E0320 => (r#"An op's output height or width would be below 1: the (dilated) kernel does not fit the padded input (or an input size expression such as `H-4` is below 1)."#, r#"Use a larger input, less stride on the way, more padding, or a smaller kernel. The help lists the input sizes that work and, where one works, a padding change (verified by re-running the size analysis)."#),
     E0321 => (r#"Reflect padding (a conv's or a `pad`'s) not smaller than the size it pads (PyTorch fails at run time)."#, r#"Use a larger input, smaller padding, or another padding mode. The help lists the sizes that work."#),
     E0322 => (r#"Circular padding larger than the size it pads (PyTorch fails at run time)."#, r#"As E0321."#),
@@ -118,6 +120,7 @@ codes! {
     E0326 => (r#"A channel count an op needs to divide does not: `group_norm` groups not dividing its input channels (PyTorch: "num_channels must be divisible by num_groups"), `pixel_shuffle: r` on channels not a multiple of r²."#, r#"Use groups dividing the channels (the help lists them), or give the conv before a multiple of r² output channels."#),
     E0327 => (r#"A window does not fit: a `crop` larger than its input (or its `offset` + `size` beyond it), a `crop: {match: n}` to a larger node, a `pad: {match: n}` to a smaller node. Slicing in PyTorch would silently return a smaller tensor."#, r#"Use a smaller crop or a larger input (the help lists the sizes that work)."#),
     E0328 => (r#"`pixel_unshuffle: r` on a height or width that `r` does not divide (PyTorch: "should be divisible by downscale_factor")."#, r#"Use an input size from the accepted set in the help, or pad / crop to a multiple of r first."#),
+    E0329 => (r#"A `chunk` or `split` does not fit its input's channels: `chunk: n` with `n` not dividing them (PyTorch would make a smaller last chunk), `split` sizes not summing to them (PyTorch: "split_with_sizes expects split_sizes to sum exactly to")."#, r#"Give the node before it a multiple of `n` channels, or make the `split` sizes sum to the input channels (the message says how many)."#),
     // Warnings
     W0001 => (r#"A node no output depends on."#, r#"List it under `outputs`, use it, or remove it."#),
     W0002 => (r#"An input nothing reads."#, r#"Remove it or read it with `from:`."#),

@@ -17,6 +17,7 @@
 //! presets (ResNet, pyramid generators) in `crate::presets`; they only build these ops.
 
 pub mod act;
+pub mod channels;
 pub mod conv;
 pub mod conv_transpose;
 pub mod input;
@@ -509,6 +510,7 @@ registry! {
     Concat => merge::Concat(Vec<Ref>),
     Mean => merge::Mean(Vec<Ref>),
     Fuse => merge::Fuse((Vec<Ref>, f64)),
+    ChannelSlice => channels::ChannelSlice(()),
 }
 
 /// `C·H·W·per` for constant sizes: the FLOPs of an elementwise op.

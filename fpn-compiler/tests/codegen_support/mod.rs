@@ -43,6 +43,7 @@ impl Builder {
                 graph: DiGraph::new(),
                 inputs: Vec::new(),
                 outputs: Vec::new(),
+                modules: Vec::new(),
             },
             a: Analysis::default(),
         }

@@ -58,8 +58,10 @@ impl Exprs {
             ),
         }
     }
-    /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes.
+    /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
+    /// (every missing tensor is listed in one error).
     pub fn from_weights(w: &fpn_runtime::Weights) -> fpn_runtime::Result<Self> {
+        w.require(Self::PARAMS)?;
         let t0 = w.get4("c.weight", [2, 2, 1, 1])?;
         let t1 = w.get1("c.bias", 2)?;
         ::core::result::Result::Ok(Self {
@@ -82,6 +84,14 @@ impl Exprs {
         path: impl ::core::convert::AsRef<::std::path::Path>,
     ) -> fpn_runtime::Result<Self> {
         Self::from_weights(&fpn_runtime::Weights::from_file(path)?)
+    }
+    /// Loads the parameters from a `.safetensors` file whose keys `opts` rewrites (a
+    /// checkpoint whose modules are named differently: `LoadOptions::new().map("model.4.", "")`).
+    pub fn from_safetensors_with(
+        path: impl ::core::convert::AsRef<::std::path::Path>,
+        opts: &fpn_runtime::LoadOptions,
+    ) -> fpn_runtime::Result<Self> {
+        Self::from_weights(&opts.load(path)?)
     }
     /// Loads the parameters from the bytes of a `.safetensors` file.
     pub fn from_safetensors_bytes(

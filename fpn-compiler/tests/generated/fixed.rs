@@ -37,7 +37,8 @@ impl Fixed {
         let _ = seed;
         Self {}
     }
-    /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes.
+    /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
+    /// (every missing tensor is listed in one error).
     pub fn from_weights(_w: &fpn_runtime::Weights) -> fpn_runtime::Result<Self> {
         ::core::result::Result::Ok(Self {})
     }
@@ -46,6 +47,14 @@ impl Fixed {
         path: impl ::core::convert::AsRef<::std::path::Path>,
     ) -> fpn_runtime::Result<Self> {
         Self::from_weights(&fpn_runtime::Weights::from_file(path)?)
+    }
+    /// Loads the parameters from a `.safetensors` file whose keys `opts` rewrites (a
+    /// checkpoint whose modules are named differently: `LoadOptions::new().map("model.4.", "")`).
+    pub fn from_safetensors_with(
+        path: impl ::core::convert::AsRef<::std::path::Path>,
+        opts: &fpn_runtime::LoadOptions,
+    ) -> fpn_runtime::Result<Self> {
+        Self::from_weights(&opts.load(path)?)
     }
     /// Loads the parameters from the bytes of a `.safetensors` file.
     pub fn from_safetensors_bytes(

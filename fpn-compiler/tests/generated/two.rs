@@ -81,8 +81,10 @@ impl Two {
             },
         }
     }
-    /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes.
+    /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
+    /// (every missing tensor is listed in one error).
     pub fn from_weights(w: &fpn_runtime::Weights) -> fpn_runtime::Result<Self> {
+        w.require(Self::PARAMS)?;
         let t0 = w.get4("r.weight", [3, 2, 3, 3])?;
         let t1 = w.get1("r.bias", 3)?;
         let t2 = w.get1("n.weight", 2)?;
@@ -116,6 +118,14 @@ impl Two {
         path: impl ::core::convert::AsRef<::std::path::Path>,
     ) -> fpn_runtime::Result<Self> {
         Self::from_weights(&fpn_runtime::Weights::from_file(path)?)
+    }
+    /// Loads the parameters from a `.safetensors` file whose keys `opts` rewrites (a
+    /// checkpoint whose modules are named differently: `LoadOptions::new().map("model.4.", "")`).
+    pub fn from_safetensors_with(
+        path: impl ::core::convert::AsRef<::std::path::Path>,
+        opts: &fpn_runtime::LoadOptions,
+    ) -> fpn_runtime::Result<Self> {
+        Self::from_weights(&opts.load(path)?)
     }
     /// Loads the parameters from the bytes of a `.safetensors` file.
     pub fn from_safetensors_bytes(

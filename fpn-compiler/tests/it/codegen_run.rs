@@ -91,6 +91,32 @@ fn loaded_weights_with_bn_statistics_match_interpreter() {
     std::fs::write(&path, &bytes).expect("write");
     let from_file = Fpn3::from_safetensors(&path).expect("loads from file");
     compare(&from_file, &params, [1, 3, 16, 16], 3);
+    // a checkpoint whose keys carry an extra prefix: refused naming the file and the rewrite,
+    // loaded with the key map
+    let prefixed: Vec<(String, fpn_runtime::ndarray::ArrayD<f32>)> = params
+        .sorted()
+        .into_iter()
+        .map(|(n, t)| (format!("detector.{n}"), t.clone()))
+        .collect();
+    let views: Vec<(&str, fpn_runtime::ndarray::ArrayViewD<f32>)> =
+        prefixed.iter().map(|(n, t)| (n.as_str(), t.view())).collect();
+    let ppath = dir.join("prefixed.safetensors");
+    std::fs::write(&ppath, fpn_runtime::tensors_to_bytes(&views).expect("bytes")).expect("write");
+    match Fpn3::from_safetensors(&ppath) {
+        Err(e @ Error::MissingTensors { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("`{}`", ppath.display())),
+                "names the file: {text}"
+            );
+            assert!(text.contains("under the extra prefix `detector.`"), "{text}");
+            assert!(text.contains("LoadOptions::new().map(\"detector.\", \"\")"), "{text}");
+        }
+        other => panic!("expected missing tensors, got {:?}", other.map(|_| ())),
+    }
+    let opts = fpn_runtime::LoadOptions::new().strip_prefix("detector.");
+    let mapped = Fpn3::from_safetensors_with(&ppath, &opts).expect("loads with the key map");
+    compare(&mapped, &params, [1, 3, 16, 16], 4);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -120,12 +146,15 @@ fn missing_and_misshapen_weights_name_the_tensor() {
         tensors.iter().map(|(n, t)| (n.as_str(), t.view())).collect();
     let bytes = fpn_runtime::tensors_to_bytes(&views).expect("bytes");
     match Fpn3::from_safetensors_bytes(bytes.clone()) {
-        Err(Error::MissingTensor { name }) => assert_eq!(name, "head.bn.running_var"),
+        Err(Error::MissingTensors { missing, hint, .. }) => {
+            assert_eq!(missing, ["head.bn.running_var"]);
+            assert_eq!(hint, None);
+        }
         other => panic!("expected a missing tensor, got {:?}", other.map(|_| ())),
     }
     let w = fpn_runtime::Weights::from_bytes(bytes).expect("weights");
     assert!(
-        matches!(Params::from_weights(&w, &a), Err(Error::MissingTensor { name }) if name == "head.bn.running_var")
+        matches!(Params::from_weights(&w, &a), Err(Error::MissingTensors { missing, .. }) if missing == ["head.bn.running_var"])
     );
 
     let mut p2 = params.clone();

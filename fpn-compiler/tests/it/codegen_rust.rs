@@ -246,6 +246,7 @@ fn hostile_text_stays_in_literals() {
             "init",
             "from_weights",
             "from_safetensors",
+            "from_safetensors_with",
             "from_safetensors_bytes",
             "forward",
             "check_sizes"

@@ -1,0 +1,125 @@
+//! `torch.chunk` / `torch.split` along the channels, one part at a time: [`channel_slice`]
+//! copies the channel range `x[:, start:start + len]`. Which ranges a `chunk` or `split`
+//! makes is [`split_ranges`], the one rule the compiler's shape inference, its interpreter and
+//! its generated code use.
+
+use ndarray::{s, ArrayView4};
+
+use crate::conv::shape4;
+use crate::error::{invalid, Result};
+use crate::Tensor;
+
+/// How a `chunk` / `split` divides the channels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChannelSplit {
+    /// `x.chunk(n, 1)`: `n` equal parts (fpn requires `n` to divide the channels).
+    Chunks(i64),
+    /// `x.split([a, b, …], 1)`: parts of these sizes (they must sum to the channels).
+    Sizes(Vec<i64>),
+}
+
+impl ChannelSplit {
+    /// How many parts it makes.
+    pub fn parts(&self) -> usize {
+        match self {
+            ChannelSplit::Chunks(n) => usize::try_from(*n).unwrap_or(0),
+            ChannelSplit::Sizes(v) => v.len(),
+        }
+    }
+}
+
+/// The `(start, len)` of every part of `split` on `c` channels, or why it does not apply:
+/// a chunk count that does not divide `c` (fpn refuses the uneven chunks PyTorch would make),
+/// sizes that do not sum to `c` (PyTorch: "split_with_sizes expects split_sizes to sum exactly
+/// to"), a count or size below 1.
+pub fn split_ranges(c: i64, split: &ChannelSplit) -> std::result::Result<Vec<(i64, i64)>, String> {
+    match split {
+        ChannelSplit::Chunks(n) => {
+            if *n < 1 {
+                return Err(format!("a chunk count must be at least 1, found {n}"));
+            }
+            if c % n != 0 {
+                return Err(format!("{c} channels do not split into {n} equal chunks"));
+            }
+            let len = c / n;
+            Ok((0..*n).map(|k| (k * len, len)).collect())
+        }
+        ChannelSplit::Sizes(sizes) => {
+            if let Some(s) = sizes.iter().find(|&&s| s < 1) {
+                return Err(format!("a split size must be at least 1, found {s}"));
+            }
+            let mut out = Vec::with_capacity(sizes.len());
+            let mut start = 0i64;
+            for &s in sizes {
+                out.push((start, s));
+                start = start.saturating_add(s);
+            }
+            if start != c {
+                return Err(format!(
+                    "split sizes {sizes:?} sum to {start}, not to the {c} channels of the input"
+                ));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// `x[:, start:start + len]`: channels `start..start + len` of `x`, copied.
+///
+/// # Errors
+/// [`crate::Error::InvalidParams`] if `len` is 0 or the range leaves the channels of `x`.
+pub fn channel_slice(x: ArrayView4<f32>, start: usize, len: usize) -> Result<Tensor> {
+    let [_, c, _, _] = shape4(&x);
+    let end = start.checked_add(len).filter(|&e| len >= 1 && e <= c).ok_or_else(|| {
+        invalid(
+            "channel_slice",
+            format!("channels {start}..{start}+{len} are not a non-empty range of the {c} channels of the input"),
+        )
+    })?;
+    Ok(x.slice(s![.., start..end, .., ..]).as_standard_layout().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array4;
+
+    #[test]
+    fn slices_concatenate_back_to_the_input() {
+        let x = Array4::from_shape_fn([2, 6, 3, 2], |(n, c, h, w)| (n * 1000 + c * 100 + h * 10 + w) as f32);
+        for split in [ChannelSplit::Chunks(3), ChannelSplit::Sizes(vec![1, 4, 1])] {
+            let ranges = split_ranges(6, &split).unwrap_or_default();
+            assert_eq!(ranges.len(), split.parts());
+            let parts: Vec<Tensor> = ranges
+                .iter()
+                .map(|&(s, l)| channel_slice(x.view(), s as usize, l as usize).unwrap_or_default())
+                .collect();
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            let back = ndarray::concatenate(ndarray::Axis(1), &views).unwrap_or_default();
+            assert_eq!(back, x);
+            for ((n, c, h, w), v) in parts[1].indexed_iter() {
+                assert_eq!(*v, x[[n, c + ranges[1].0 as usize, h, w]]);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_splits_and_ranges_are_refused() {
+        assert!(split_ranges(6, &ChannelSplit::Chunks(4)).is_err());
+        assert!(split_ranges(6, &ChannelSplit::Chunks(0)).is_err());
+        assert!(split_ranges(6, &ChannelSplit::Sizes(vec![2, 3])).is_err());
+        assert!(split_ranges(6, &ChannelSplit::Sizes(vec![6, 0])).is_err());
+        assert_eq!(
+            split_ranges(6, &ChannelSplit::Sizes(vec![2, 4])),
+            Ok(vec![(0, 2), (2, 4)])
+        );
+        let x = Array4::<f32>::zeros([1, 4, 2, 2]);
+        assert!(channel_slice(x.view(), 3, 2).is_err());
+        assert!(channel_slice(x.view(), 1, 0).is_err());
+        assert!(channel_slice(x.view(), usize::MAX, 2).is_err());
+        assert_eq!(
+            channel_slice(x.view(), 1, 3).map(|t| t.shape().to_vec()).ok(),
+            Some(vec![1, 3, 2, 2])
+        );
+    }
+}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0232_module_path.yaml");
+
+fn main() {}
