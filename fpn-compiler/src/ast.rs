@@ -437,6 +437,15 @@ impl<'a> MapR<'a> {
     }
 }
 
+/// E0202: a name or number given twice where each must be unique (at the second, with the
+/// first as a secondary label).
+pub(crate) fn repeated(span: Span, first: Span, message: String, help: &str) -> Diagnostic {
+    Diagnostic::error(Code::E0202, span, message)
+        .with_label("second")
+        .with_secondary(first, "first")
+        .with_help(help)
+}
+
 /// E0107: `what` has no op.
 fn no_op(span: Span, what: &str) -> Diagnostic {
     Diagnostic::error(Code::E0107, span, format!("{what} has no op"))
@@ -752,10 +761,25 @@ impl Reader {
                 Some(Value {
                     kind: ValueKind::Seq(ps),
                     ..
-                }) => ps
-                    .iter()
-                    .filter_map(|p| self.name(p, "a block parameter").ok())
-                    .collect(),
+                }) => {
+                    let names: Vec<Name> = ps
+                        .iter()
+                        .filter_map(|p| self.name(p, "a block parameter").ok())
+                        .collect();
+                    let mut seen: std::collections::HashMap<&str, Span> = std::collections::HashMap::new();
+                    for n in &names {
+                        if let Some(&first) = seen.get(n.text.as_str()) {
+                            self.report(repeated(
+                                n.span,
+                                first,
+                                format!("block parameter `{}` is declared twice", n.text),
+                                "give each parameter its own name",
+                            ));
+                        }
+                        seen.entry(n.text.as_str()).or_insert(n.span);
+                    }
+                    names
+                }
                 Some(p) => {
                     self.report(type_error(p, "a list of names", "`params`"));
                     Vec::new()

@@ -76,7 +76,7 @@ codes! {
     E0114 => (r#"Unknown `names` convention of a `cna` (the `state_dict` names of its conv and norm)."#, r#"Use `torchvision` (conv `.0`, norm `.1`; the default), `ultralytics` or `mmdet` (conv `.conv`, norm `.bn`, `.gn` for a group norm)."#),
     // Structure (lowering)
     E0201 => (r#"A reference names no node or input (`from`, `add`, `match`, `outputs`, …)."#, r#"Fix the name (a suggestion is given when one is close)."#),
-    E0202 => (r#"A name is used twice (input and node, two nodes, two outputs), or a block has a built-in op's name."#, r#"Give every input, node and output its own name; rename the block."#),
+    E0202 => (r#"A name is used twice (input and node, two nodes, two outputs, two parameters of a block, a pyramid level listed twice), or a block has a built-in op's name."#, r#"Give every input, node and output its own name; rename the block."#),
     E0203 => (r#"Nodes depend on each other in a cycle."#, r#"A topology is a DAG: make one of them read an earlier node."#),
     E0204 => (r#"An integer expression cannot be evaluated: a block parameter used outside its block, `a/b` not exact, overflow."#, r#"Write a number, or use the block's parameters (listed in the help)."#),
     E0206 => (r#"A block call lacks an argument the block declares."#, r#"Pass it: `block: {param: value}`."#),
