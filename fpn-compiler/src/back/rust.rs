@@ -1238,39 +1238,37 @@ impl Gen<'_> {
             quote!(#[doc = #doc] #id: #ty)
         });
         let preps: Vec<&TokenStream> = fields.iter().map(|f| &f.prep).collect();
-        let values = |init: bool| -> Vec<TokenStream> {
-            fields
-                .iter()
-                .map(|f| {
-                    let id = &f.ident;
-                    let v = match (&f.init_value, init) {
-                        (Some(v), true) => v,
-                        _ => &f.value,
-                    };
-                    if *id == v.to_string() {
-                        quote!(#id)
-                    } else {
-                        quote!(#id: #v)
-                    }
-                })
-                .collect()
+        // Each field is built in its own `let` and the struct from plain locals: one
+        // `Self { f: Conv2d::new(..)?, … }` expression made rustc's memory grow with the square of
+        // the convs (18.8 GB for 1000; issue 11 item 1). `f{k}` cannot meet a `t{k}` tensor or a
+        // `p_…` prep local.
+        let assemble_with = |init: bool| -> TokenStream {
+            let mut lets = Vec::with_capacity(fields.len());
+            let mut inits = Vec::with_capacity(fields.len());
+            for (k, f) in fields.iter().enumerate() {
+                let id = &f.ident;
+                let v = match (&f.init_value, init) {
+                    (Some(v), true) => v,
+                    _ => &f.value,
+                };
+                let local = quote::format_ident!("f{}", k);
+                lets.push(quote!(let #local = #v;));
+                inits.push(quote!(#id: #local));
+            }
+            quote! {
+                #(#preps)*
+                #(#lets)*
+                Self { #(#inits),* }
+            }
         };
-        let (load_values, init_values) = (values(false), values(true));
-        let any_prep = preps.iter().any(|p| !p.is_empty());
-        let assemble = quote! {
-            #(#preps)*
-            Self { #(#load_values),* }
-        };
+        let assemble = assemble_with(false);
         // `init` builds convs with `Conv2d::new_deferred`, which cannot fail (a shape problem
         // would surface from `forward` instead; the analysis has already checked them all).
-        let assemble_init = quote! {
-            #(#preps)*
-            Self { #(#init_values),* }
-        };
-        let loaded = if any_prep {
-            quote!(::core::result::Result::Ok({ #assemble }))
+        let assemble_init = assemble_with(true);
+        let loaded = if fields.is_empty() && preps.iter().all(|p| p.is_empty()) {
+            quote!(::core::result::Result::Ok(Self {}))
         } else {
-            quote!(::core::result::Result::Ok(#assemble))
+            quote!(::core::result::Result::Ok({ #assemble }))
         };
         let (init_loads, uses_rng) = self.load_tensors(false)?;
         let (weight_loads, _) = self.load_tensors(true)?;

@@ -43,20 +43,19 @@ impl Exprs {
         let mut rng = fpn_runtime::Init::new(seed);
         let t0 = rng.conv_weight([2, 2, 1, 1]);
         let t1 = rng.conv_bias(2, 2);
-        Self {
-            p_c: fpn_runtime::Conv2d::new_deferred(
-                t0,
-                ::core::option::Option::Some(t1),
-                fpn_runtime::Conv2dParams {
-                    stride: [1, 2],
-                    padding: [0, 0, 0, 0],
-                    dilation: [1, 1],
-                    groups: 1,
-                    padding_mode: fpn_runtime::PaddingMode::Zeros,
-                    act: fpn_runtime::Activation::Identity,
-                },
-            ),
-        }
+        let f0 = fpn_runtime::Conv2d::new_deferred(
+            t0,
+            ::core::option::Option::Some(t1),
+            fpn_runtime::Conv2dParams {
+                stride: [1, 2],
+                padding: [0, 0, 0, 0],
+                dilation: [1, 1],
+                groups: 1,
+                padding_mode: fpn_runtime::PaddingMode::Zeros,
+                act: fpn_runtime::Activation::Identity,
+            },
+        );
+        Self { p_c: f0 }
     }
     /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
     /// (every missing tensor is listed in one error).
@@ -64,8 +63,8 @@ impl Exprs {
         w.require(Self::PARAMS)?;
         let t0 = w.get4("c.weight", [2, 2, 1, 1])?;
         let t1 = w.get1("c.bias", 2)?;
-        ::core::result::Result::Ok(Self {
-            p_c: fpn_runtime::Conv2d::new(
+        ::core::result::Result::Ok({
+            let f0 = fpn_runtime::Conv2d::new(
                 t0,
                 ::core::option::Option::Some(t1),
                 fpn_runtime::Conv2dParams {
@@ -76,7 +75,8 @@ impl Exprs {
                     padding_mode: fpn_runtime::PaddingMode::Zeros,
                     act: fpn_runtime::Activation::Identity,
                 },
-            )?,
+            )?;
+            Self { p_c: f0 }
         })
     }
     /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).

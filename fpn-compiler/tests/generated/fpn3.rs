@@ -152,99 +152,108 @@ impl Fpn3 {
             &t17,
             0.00001f32,
         );
-        Self {
-            p_backbone_conv1: fpn_runtime::Conv2d::new_deferred(
-                p_backbone_conv1_weight,
-                ::core::option::Option::Some(p_backbone_conv1_bias),
-                fpn_runtime::Conv2dParams {
-                    stride: [2, 2],
-                    padding: [1, 1, 1, 1],
-                    dilation: [1, 1],
-                    groups: 1,
-                    padding_mode: fpn_runtime::PaddingMode::Zeros,
-                    act: fpn_runtime::Activation::Relu,
-                },
-            ),
-            p_backbone_conv2: fpn_runtime::Conv2d::new_deferred(
-                t5,
-                ::core::option::Option::Some(t6),
-                fpn_runtime::Conv2dParams {
-                    stride: [2, 2],
-                    padding: [1, 1, 1, 1],
-                    dilation: [1, 1],
-                    groups: 1,
-                    padding_mode: fpn_runtime::PaddingMode::Zeros,
-                    act: fpn_runtime::Activation::Relu,
-                },
-            ),
-            p_fpn_lat5: fpn_runtime::Conv2d::new_deferred(
-                t7,
-                ::core::option::Option::Some(t8),
-                fpn_runtime::Conv2dParams {
-                    stride: [1, 1],
-                    padding: [0, 0, 0, 0],
-                    dilation: [1, 1],
-                    groups: 1,
-                    padding_mode: fpn_runtime::PaddingMode::Zeros,
-                    act: fpn_runtime::Activation::Identity,
-                },
-            ),
-            p_fpn_lat4: fpn_runtime::Conv2d::new_deferred(
-                t9,
-                ::core::option::Option::Some(t10),
-                fpn_runtime::Conv2dParams {
-                    stride: [1, 1],
-                    padding: [0, 0, 0, 0],
-                    dilation: [1, 1],
-                    groups: 1,
-                    padding_mode: fpn_runtime::PaddingMode::Zeros,
-                    act: fpn_runtime::Activation::Identity,
-                },
-            ),
-            p_fpn_lat3: fpn_runtime::Conv2d::new_deferred(
-                t11,
-                ::core::option::Option::None,
-                fpn_runtime::Conv2dParams {
-                    stride: [1, 1],
-                    padding: [0, 0, 0, 0],
-                    dilation: [1, 1],
-                    groups: 1,
-                    padding_mode: fpn_runtime::PaddingMode::Zeros,
-                    act: fpn_runtime::Activation::Identity,
-                },
-            ),
-            p_fpn_fuse4_weight: t12,
-            p_head_conv: fpn_runtime::Conv2d::new_deferred(
-                p_head_conv_weight,
-                ::core::option::Option::Some(p_head_conv_bias),
-                fpn_runtime::Conv2dParams {
-                    stride: [1, 1],
-                    padding: [1, 1, 1, 1],
-                    dilation: [1, 1],
-                    groups: 1,
-                    padding_mode: fpn_runtime::PaddingMode::Zeros,
-                    act: fpn_runtime::Activation::Silu,
-                },
-            ),
-            p_q_conv: fpn_runtime::Conv2d::new_deferred(
-                t18,
-                ::core::option::Option::Some(t19),
-                fpn_runtime::Conv2dParams {
-                    stride: [1, 1],
-                    padding: [0, 0, 0, 0],
-                    dilation: [1, 1],
-                    groups: 1,
-                    padding_mode: fpn_runtime::PaddingMode::Zeros,
-                    act: fpn_runtime::Activation::Identity,
-                },
-            ),
-            p_q_bn: fpn_runtime::BatchNorm {
-                weight: t20,
-                bias: t21,
-                running_mean: t22,
-                running_var: t23,
-                eps: 0.00001f32,
+        let f0 = fpn_runtime::Conv2d::new_deferred(
+            p_backbone_conv1_weight,
+            ::core::option::Option::Some(p_backbone_conv1_bias),
+            fpn_runtime::Conv2dParams {
+                stride: [2, 2],
+                padding: [1, 1, 1, 1],
+                dilation: [1, 1],
+                groups: 1,
+                padding_mode: fpn_runtime::PaddingMode::Zeros,
+                act: fpn_runtime::Activation::Relu,
             },
+        );
+        let f1 = fpn_runtime::Conv2d::new_deferred(
+            t5,
+            ::core::option::Option::Some(t6),
+            fpn_runtime::Conv2dParams {
+                stride: [2, 2],
+                padding: [1, 1, 1, 1],
+                dilation: [1, 1],
+                groups: 1,
+                padding_mode: fpn_runtime::PaddingMode::Zeros,
+                act: fpn_runtime::Activation::Relu,
+            },
+        );
+        let f2 = fpn_runtime::Conv2d::new_deferred(
+            t7,
+            ::core::option::Option::Some(t8),
+            fpn_runtime::Conv2dParams {
+                stride: [1, 1],
+                padding: [0, 0, 0, 0],
+                dilation: [1, 1],
+                groups: 1,
+                padding_mode: fpn_runtime::PaddingMode::Zeros,
+                act: fpn_runtime::Activation::Identity,
+            },
+        );
+        let f3 = fpn_runtime::Conv2d::new_deferred(
+            t9,
+            ::core::option::Option::Some(t10),
+            fpn_runtime::Conv2dParams {
+                stride: [1, 1],
+                padding: [0, 0, 0, 0],
+                dilation: [1, 1],
+                groups: 1,
+                padding_mode: fpn_runtime::PaddingMode::Zeros,
+                act: fpn_runtime::Activation::Identity,
+            },
+        );
+        let f4 = fpn_runtime::Conv2d::new_deferred(
+            t11,
+            ::core::option::Option::None,
+            fpn_runtime::Conv2dParams {
+                stride: [1, 1],
+                padding: [0, 0, 0, 0],
+                dilation: [1, 1],
+                groups: 1,
+                padding_mode: fpn_runtime::PaddingMode::Zeros,
+                act: fpn_runtime::Activation::Identity,
+            },
+        );
+        let f5 = t12;
+        let f6 = fpn_runtime::Conv2d::new_deferred(
+            p_head_conv_weight,
+            ::core::option::Option::Some(p_head_conv_bias),
+            fpn_runtime::Conv2dParams {
+                stride: [1, 1],
+                padding: [1, 1, 1, 1],
+                dilation: [1, 1],
+                groups: 1,
+                padding_mode: fpn_runtime::PaddingMode::Zeros,
+                act: fpn_runtime::Activation::Silu,
+            },
+        );
+        let f7 = fpn_runtime::Conv2d::new_deferred(
+            t18,
+            ::core::option::Option::Some(t19),
+            fpn_runtime::Conv2dParams {
+                stride: [1, 1],
+                padding: [0, 0, 0, 0],
+                dilation: [1, 1],
+                groups: 1,
+                padding_mode: fpn_runtime::PaddingMode::Zeros,
+                act: fpn_runtime::Activation::Identity,
+            },
+        );
+        let f8 = fpn_runtime::BatchNorm {
+            weight: t20,
+            bias: t21,
+            running_mean: t22,
+            running_var: t23,
+            eps: 0.00001f32,
+        };
+        Self {
+            p_backbone_conv1: f0,
+            p_backbone_conv2: f1,
+            p_fpn_lat5: f2,
+            p_fpn_lat4: f3,
+            p_fpn_lat3: f4,
+            p_fpn_fuse4_weight: f5,
+            p_head_conv: f6,
+            p_q_conv: f7,
+            p_q_bn: f8,
         }
     }
     /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
@@ -296,99 +305,108 @@ impl Fpn3 {
                 &t17,
                 0.00001f32,
             );
-            Self {
-                p_backbone_conv1: fpn_runtime::Conv2d::new(
-                    p_backbone_conv1_weight,
-                    ::core::option::Option::Some(p_backbone_conv1_bias),
-                    fpn_runtime::Conv2dParams {
-                        stride: [2, 2],
-                        padding: [1, 1, 1, 1],
-                        dilation: [1, 1],
-                        groups: 1,
-                        padding_mode: fpn_runtime::PaddingMode::Zeros,
-                        act: fpn_runtime::Activation::Relu,
-                    },
-                )?,
-                p_backbone_conv2: fpn_runtime::Conv2d::new(
-                    t5,
-                    ::core::option::Option::Some(t6),
-                    fpn_runtime::Conv2dParams {
-                        stride: [2, 2],
-                        padding: [1, 1, 1, 1],
-                        dilation: [1, 1],
-                        groups: 1,
-                        padding_mode: fpn_runtime::PaddingMode::Zeros,
-                        act: fpn_runtime::Activation::Relu,
-                    },
-                )?,
-                p_fpn_lat5: fpn_runtime::Conv2d::new(
-                    t7,
-                    ::core::option::Option::Some(t8),
-                    fpn_runtime::Conv2dParams {
-                        stride: [1, 1],
-                        padding: [0, 0, 0, 0],
-                        dilation: [1, 1],
-                        groups: 1,
-                        padding_mode: fpn_runtime::PaddingMode::Zeros,
-                        act: fpn_runtime::Activation::Identity,
-                    },
-                )?,
-                p_fpn_lat4: fpn_runtime::Conv2d::new(
-                    t9,
-                    ::core::option::Option::Some(t10),
-                    fpn_runtime::Conv2dParams {
-                        stride: [1, 1],
-                        padding: [0, 0, 0, 0],
-                        dilation: [1, 1],
-                        groups: 1,
-                        padding_mode: fpn_runtime::PaddingMode::Zeros,
-                        act: fpn_runtime::Activation::Identity,
-                    },
-                )?,
-                p_fpn_lat3: fpn_runtime::Conv2d::new(
-                    t11,
-                    ::core::option::Option::None,
-                    fpn_runtime::Conv2dParams {
-                        stride: [1, 1],
-                        padding: [0, 0, 0, 0],
-                        dilation: [1, 1],
-                        groups: 1,
-                        padding_mode: fpn_runtime::PaddingMode::Zeros,
-                        act: fpn_runtime::Activation::Identity,
-                    },
-                )?,
-                p_fpn_fuse4_weight: t12,
-                p_head_conv: fpn_runtime::Conv2d::new(
-                    p_head_conv_weight,
-                    ::core::option::Option::Some(p_head_conv_bias),
-                    fpn_runtime::Conv2dParams {
-                        stride: [1, 1],
-                        padding: [1, 1, 1, 1],
-                        dilation: [1, 1],
-                        groups: 1,
-                        padding_mode: fpn_runtime::PaddingMode::Zeros,
-                        act: fpn_runtime::Activation::Silu,
-                    },
-                )?,
-                p_q_conv: fpn_runtime::Conv2d::new(
-                    t18,
-                    ::core::option::Option::Some(t19),
-                    fpn_runtime::Conv2dParams {
-                        stride: [1, 1],
-                        padding: [0, 0, 0, 0],
-                        dilation: [1, 1],
-                        groups: 1,
-                        padding_mode: fpn_runtime::PaddingMode::Zeros,
-                        act: fpn_runtime::Activation::Identity,
-                    },
-                )?,
-                p_q_bn: fpn_runtime::BatchNorm {
-                    weight: t20,
-                    bias: t21,
-                    running_mean: t22,
-                    running_var: t23,
-                    eps: 0.00001f32,
+            let f0 = fpn_runtime::Conv2d::new(
+                p_backbone_conv1_weight,
+                ::core::option::Option::Some(p_backbone_conv1_bias),
+                fpn_runtime::Conv2dParams {
+                    stride: [2, 2],
+                    padding: [1, 1, 1, 1],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Relu,
                 },
+            )?;
+            let f1 = fpn_runtime::Conv2d::new(
+                t5,
+                ::core::option::Option::Some(t6),
+                fpn_runtime::Conv2dParams {
+                    stride: [2, 2],
+                    padding: [1, 1, 1, 1],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Relu,
+                },
+            )?;
+            let f2 = fpn_runtime::Conv2d::new(
+                t7,
+                ::core::option::Option::Some(t8),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [0, 0, 0, 0],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            )?;
+            let f3 = fpn_runtime::Conv2d::new(
+                t9,
+                ::core::option::Option::Some(t10),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [0, 0, 0, 0],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            )?;
+            let f4 = fpn_runtime::Conv2d::new(
+                t11,
+                ::core::option::Option::None,
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [0, 0, 0, 0],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            )?;
+            let f5 = t12;
+            let f6 = fpn_runtime::Conv2d::new(
+                p_head_conv_weight,
+                ::core::option::Option::Some(p_head_conv_bias),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [1, 1, 1, 1],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Silu,
+                },
+            )?;
+            let f7 = fpn_runtime::Conv2d::new(
+                t18,
+                ::core::option::Option::Some(t19),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [0, 0, 0, 0],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            )?;
+            let f8 = fpn_runtime::BatchNorm {
+                weight: t20,
+                bias: t21,
+                running_mean: t22,
+                running_var: t23,
+                eps: 0.00001f32,
+            };
+            Self {
+                p_backbone_conv1: f0,
+                p_backbone_conv2: f1,
+                p_fpn_lat5: f2,
+                p_fpn_lat4: f3,
+                p_fpn_lat3: f4,
+                p_fpn_fuse4_weight: f5,
+                p_head_conv: f6,
+                p_q_conv: f7,
+                p_q_bn: f8,
             }
         })
     }

@@ -59,27 +59,26 @@ impl Two {
         let t3 = fpn_runtime::ndarray::Array1::<f32>::zeros(2);
         let t4 = fpn_runtime::ndarray::Array1::<f32>::zeros(2);
         let t5 = fpn_runtime::ndarray::Array1::<f32>::ones(2);
-        Self {
-            p_r: fpn_runtime::Conv2d::new_deferred(
-                t0,
-                ::core::option::Option::Some(t1),
-                fpn_runtime::Conv2dParams {
-                    stride: [1, 1],
-                    padding: [2, 2, 1, 1],
-                    dilation: [2, 1],
-                    groups: 1,
-                    padding_mode: fpn_runtime::PaddingMode::Reflect,
-                    act: fpn_runtime::Activation::Identity,
-                },
-            ),
-            p_n: fpn_runtime::BatchNorm {
-                weight: t2,
-                bias: t3,
-                running_mean: t4,
-                running_var: t5,
-                eps: 0.00001f32,
+        let f0 = fpn_runtime::Conv2d::new_deferred(
+            t0,
+            ::core::option::Option::Some(t1),
+            fpn_runtime::Conv2dParams {
+                stride: [1, 1],
+                padding: [2, 2, 1, 1],
+                dilation: [2, 1],
+                groups: 1,
+                padding_mode: fpn_runtime::PaddingMode::Reflect,
+                act: fpn_runtime::Activation::Identity,
             },
-        }
+        );
+        let f1 = fpn_runtime::BatchNorm {
+            weight: t2,
+            bias: t3,
+            running_mean: t4,
+            running_var: t5,
+            eps: 0.00001f32,
+        };
+        Self { p_r: f0, p_n: f1 }
     }
     /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
     /// (every missing tensor is listed in one error).
@@ -91,8 +90,8 @@ impl Two {
         let t3 = w.get1("n.bias", 2)?;
         let t4 = w.get1("n.running_mean", 2)?;
         let t5 = w.get1("n.running_var", 2)?;
-        ::core::result::Result::Ok(Self {
-            p_r: fpn_runtime::Conv2d::new(
+        ::core::result::Result::Ok({
+            let f0 = fpn_runtime::Conv2d::new(
                 t0,
                 ::core::option::Option::Some(t1),
                 fpn_runtime::Conv2dParams {
@@ -103,14 +102,15 @@ impl Two {
                     padding_mode: fpn_runtime::PaddingMode::Reflect,
                     act: fpn_runtime::Activation::Identity,
                 },
-            )?,
-            p_n: fpn_runtime::BatchNorm {
+            )?;
+            let f1 = fpn_runtime::BatchNorm {
                 weight: t2,
                 bias: t3,
                 running_mean: t4,
                 running_var: t5,
                 eps: 0.00001f32,
-            },
+            };
+            Self { p_r: f0, p_n: f1 }
         })
     }
     /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
