@@ -40,28 +40,7 @@ import os
 import torch
 import torch.nn as nn
 
-try:
-    from safetensors.torch import save_file
-except ImportError:  # a writer for the dtypes used here (F32, F64, I64), no numpy needed
-
-    def save_file(tensors, path):
-        """Writes tensors as safetensors: u64 header length, JSON header, raw little-endian data."""
-        import json
-        import struct
-
-        kinds = {torch.float32: ("F32", "f"), torch.float64: ("F64", "d"), torch.int64: ("I64", "q")}
-        header, blobs, off = {}, [], 0
-        for name in sorted(tensors):
-            t = tensors[name]
-            dtype, fmt = kinds[t.dtype]
-            data = struct.pack(f"<{t.numel()}{fmt}", *t.flatten().tolist())
-            header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
-            blobs.append(data)
-            off += len(data)
-        h = json.dumps(header, separators=(",", ":")).encode()
-        h += b" " * (-len(h) % 8)
-        with open(path, "wb") as f:
-            f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+from safetensors_fallback import save_file  # safetensors when installed, else a small writer
 
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))

@@ -18,27 +18,7 @@ import os
 
 import torch
 import torch.nn.functional as F
-try:
-    from safetensors.torch import save_file
-except ImportError:  # no safetensors (or numpy): the format is simple enough to write here
-
-    def save_file(tensors, path):
-        """Writes f32 tensors as safetensors: u64 header length, JSON header, raw data."""
-        import json
-        import struct
-
-        header, blobs, off = {}, [], 0
-        for name in sorted(tensors):
-            t = tensors[name]
-            assert t.dtype == torch.float32, (name, t.dtype)
-            data = struct.pack(f"<{t.numel()}f", *t.flatten().tolist())
-            header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
-            blobs.append(data)
-            off += len(data)
-        h = json.dumps(header, separators=(",", ":")).encode()
-        h += b" " * (-len(h) % 8)
-        with open(path, "wb") as f:
-            f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+from safetensors_fallback import save_file  # safetensors when installed, else a small writer
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fpn-runtime", "tests", "fixtures")
 torch.manual_seed(0)
