@@ -94,6 +94,7 @@ impl Params {
     pub(crate) fn view4(&self, name: &str) -> Result<ArrayView4<'_, f32>> {
         let t = self.tensor(name)?;
         t.view().into_dimensionality::<Ix4>().map_err(|_| Error::WrongShape {
+            file: "the parameters".to_string(),
             name: name.to_string(),
             expected: vec![0; 4],
             found: t.shape().to_vec(),
@@ -103,6 +104,7 @@ impl Params {
     pub(crate) fn view1(&self, name: &str) -> Result<ArrayView1<'_, f32>> {
         let t = self.tensor(name)?;
         t.view().into_dimensionality::<Ix1>().map_err(|_| Error::WrongShape {
+            file: "the parameters".to_string(),
             name: name.to_string(),
             expected: vec![0],
             found: t.shape().to_vec(),

@@ -62,8 +62,11 @@ pub enum Error {
         name: String,
     },
     /// A stored tensor has a different shape than the network expects.
-    #[error("tensor `{name}` has shape {found:?} but shape {expected:?} was expected.")]
+    #[error("tensor `{name}` of {file} has shape {found:?} but shape {expected:?} was expected.")]
     WrongShape {
+        /// Where it is: "`path`" for a file, "the weights" for bytes, "the parameters" in the
+        /// interpreter.
+        file: String,
         /// Full tensor name.
         name: String,
         /// Shape the caller asked for.

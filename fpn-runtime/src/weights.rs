@@ -385,6 +385,7 @@ impl Weights {
         for (n, shape) in params {
             if let Some(e) = self.entries.get(*n).filter(|e| e.shape != *shape) {
                 return Err(Error::WrongShape {
+                    file: self.source.clone(),
                     name: n.to_string(),
                     expected: shape.to_vec(),
                     found: e.shape.clone(),
@@ -534,6 +535,7 @@ impl Weights {
             .ok_or_else(|| Error::MissingTensor { name: name.to_string() })?;
         if e.shape != shape {
             return Err(Error::WrongShape {
+                file: self.source.clone(),
                 name: name.to_string(),
                 expected: shape.to_vec(),
                 found: e.shape.clone(),

@@ -74,7 +74,7 @@ fn scopes_nest_and_errors_name_the_full_tensor() {
     }
     match inner.get4("0.weight", [2, 1, 3, 3]) {
         Err(e @ Error::WrongShape { .. }) => {
-            let Error::WrongShape { name, expected, found } = &e else {
+            let Error::WrongShape { name, expected, found, .. } = &e else {
                 unreachable!()
             };
             assert_eq!(name, "fpn.inner_blocks.0.0.weight");
@@ -82,7 +82,7 @@ fn scopes_nest_and_errors_name_the_full_tensor() {
             assert_eq!(found, &[2, 1, 1, 1]);
             assert_eq!(
                 e.to_string(),
-                "tensor `fpn.inner_blocks.0.0.weight` has shape [2, 1, 1, 1] but shape [2, 1, 3, 3] was expected."
+                "tensor `fpn.inner_blocks.0.0.weight` of the weights has shape [2, 1, 1, 1] but shape [2, 1, 3, 3] was expected."
             );
         }
         other => panic!("{other:?}"),
@@ -431,4 +431,21 @@ fn half_floats_widen_exactly() {
             }
         }
     }
+}
+
+/// A tensor of the wrong shape is reported with the file it is in, by `require` and by `get`.
+#[test]
+fn wrong_shape_names_the_file() {
+    let dir = std::env::temp_dir().join(format!("fpn-wrong-shape-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("ckpt.safetensors");
+    let t = fpn_runtime::Tensor::zeros((2, 1, 1, 1));
+    fpn_runtime::write_tensors(&path, &[("a.weight", t.view().into_dyn())]).expect("write");
+    let w = fpn_runtime::Weights::from_file(&path).expect("read");
+    let _ = std::fs::remove_dir_all(&dir);
+    let file = format!("`{}`", path.display());
+    let e = w.require(&[("a.weight", &[2, 1, 3, 3])]).expect_err("wrong shape");
+    assert!(e.to_string().contains(&format!("`a.weight` of {file}")), "{e}");
+    let e = w.get4("a.weight", [2, 1, 3, 3]).expect_err("wrong shape");
+    assert!(e.to_string().contains(&format!("`a.weight` of {file}")), "{e}");
 }
