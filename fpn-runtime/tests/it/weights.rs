@@ -74,7 +74,10 @@ fn scopes_nest_and_errors_name_the_full_tensor() {
     }
     match inner.get4("0.weight", [2, 1, 3, 3]) {
         Err(e @ Error::WrongShape { .. }) => {
-            let Error::WrongShape { name, expected, found, .. } = &e else {
+            let Error::WrongShape {
+                name, expected, found, ..
+            } = &e
+            else {
                 unreachable!()
             };
             assert_eq!(name, "fpn.inner_blocks.0.0.weight");
