@@ -437,15 +437,6 @@ impl<'a> MapR<'a> {
     }
 }
 
-/// E0202: a name or number given twice where each must be unique (at the second, with the
-/// first as a secondary label).
-pub(crate) fn repeated(span: Span, first: Span, message: String, help: &str) -> Diagnostic {
-    Diagnostic::error(Code::E0202, span, message)
-        .with_label("second")
-        .with_secondary(first, "first")
-        .with_help(help)
-}
-
 /// E0107: `what` has no op.
 fn no_op(span: Span, what: &str) -> Diagnostic {
     Diagnostic::error(Code::E0107, span, format!("{what} has no op"))
@@ -493,6 +484,31 @@ impl Reader {
     /// Reports `d` where reading goes on past it (an item of a list is skipped).
     pub(crate) fn report(&mut self, d: Diagnostic) {
         let _ = self.err(d);
+    }
+
+    /// Reports E0202 at every item whose key an earlier item already has (the first one marked):
+    /// for lists whose entries must be unique.
+    pub(crate) fn report_repeats<K: Eq + std::hash::Hash>(
+        &mut self,
+        items: impl IntoIterator<Item = (K, Span)>,
+        message: impl Fn(&K) -> String,
+        help: &str,
+    ) {
+        let mut seen: std::collections::HashMap<K, Span> = std::collections::HashMap::new();
+        for (k, span) in items {
+            match seen.get(&k) {
+                Some(&first) => self.report(crate::lower::duplicate(
+                    span,
+                    first,
+                    message(&k),
+                    ["second", "first"],
+                    help,
+                )),
+                None => {
+                    seen.insert(k, span);
+                }
+            }
+        }
     }
 
     /// Reports `d`; the returned proof is the `Err` of a failed read.
@@ -766,18 +782,11 @@ impl Reader {
                         .iter()
                         .filter_map(|p| self.name(p, "a block parameter").ok())
                         .collect();
-                    let mut seen: std::collections::HashMap<&str, Span> = std::collections::HashMap::new();
-                    for n in &names {
-                        if let Some(&first) = seen.get(n.text.as_str()) {
-                            self.report(repeated(
-                                n.span,
-                                first,
-                                format!("block parameter `{}` is declared twice", n.text),
-                                "give each parameter its own name",
-                            ));
-                        }
-                        seen.entry(n.text.as_str()).or_insert(n.span);
-                    }
+                    self.report_repeats(
+                        names.iter().map(|n| (n.text.as_str(), n.span)),
+                        |n| format!("block parameter `{n}` is declared twice"),
+                        "give each parameter its own name",
+                    );
                     names
                 }
                 Some(p) => {

@@ -944,7 +944,7 @@ fn positive(span: Span, what: &str, v: i64) -> Diagnostic {
 }
 
 /// E0202: a name given twice, labelled at both places.
-fn duplicate(span: Span, first: Span, message: String, labels: [&str; 2], help: &str) -> Diagnostic {
+pub(crate) fn duplicate(span: Span, first: Span, message: String, labels: [&str; 2], help: &str) -> Diagnostic {
     Diagnostic::error(Code::E0202, span, message)
         .with_label(labels[0])
         .with_secondary(first, labels[1])

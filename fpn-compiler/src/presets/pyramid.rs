@@ -3,7 +3,7 @@
 
 use super::Builder;
 use crate::ast::{self, ConvKind, Extra, PyramidKind};
-use crate::ast::{did_you_mean, repeated, type_error, Int, PyramidArgs};
+use crate::ast::{did_you_mean, type_error, Int, PyramidArgs};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::{Conv, Op};
 use crate::lower::{trailing_number, Handle, Lower};
@@ -266,22 +266,16 @@ impl crate::ast::Reader {
                 kind: ValueKind::Seq(ls),
                 ..
             }) => {
-                let mut seen: HashMap<i64, Span> = HashMap::new();
-                let mut out = Vec::new();
-                for l in ls {
-                    let Ok(n) = self.int_lit(l, "a level") else { continue };
-                    if let Some(&first) = seen.get(&n) {
-                        self.report(repeated(
-                            l.span,
-                            first,
-                            format!("level {n} is listed twice: the pyramid would have two outputs `p{n}`"),
-                            "give each backbone input its own level number, finest first",
-                        ));
-                    }
-                    seen.entry(n).or_insert(l.span);
-                    out.push(n);
-                }
-                out
+                let read: Vec<(i64, Span)> = ls
+                    .iter()
+                    .filter_map(|l| self.int_lit(l, "a level").ok().map(|n| (n, l.span)))
+                    .collect();
+                self.report_repeats(
+                    read.iter().copied(),
+                    |n| format!("level {n} is listed twice: the pyramid would have two outputs `p{n}`"),
+                    "give each backbone input its own level number, finest first",
+                );
+                read.into_iter().map(|(n, _)| n).collect()
             }
             Some(l) => {
                 self.report(type_error(l, "a list of level numbers", "`levels`"));
