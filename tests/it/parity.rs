@@ -363,3 +363,68 @@ fn yolov8n_c2f() {
         "generated {rg:e} > 2 × PyTorch float32 {torch32:e}"
     );
 }
+
+mod split_parts {
+    fpn::include_spec!("tests/specs/split_parts.yaml");
+}
+
+/// Past `PART` fields and statements (fpn-compiler's `back::split`), the generated `init`,
+/// `from_weights` and `forward` are split into helpers that pass live values between them. The
+/// split code must compute what the interpreter computes: from `init(seed)` (the helpers must draw
+/// the seeded numbers in the same order as `interp::Params::init`) and from weights with
+/// non-trivial batch norms (folded per helper), at a size where H ≠ W and neither is even.
+#[test]
+fn split_functions_compute_what_the_interpreter_does() {
+    use split_parts::{SplitParts, SplitPartsInputs};
+    let spec = root().join("tests/specs/split_parts.yaml");
+    let mut sources = fpn_compiler::span::SourceMap::new();
+    let c = fpn_compiler::compile_file(&mut sources, &spec)
+        .unwrap_or_else(|d| panic!("{}", fpn_compiler::render(&d, &sources)));
+    let code = fpn_compiler::back::rust::generate(&c.graph, &c.analysis, &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    for helper in ["fn init_part1(", "fn load_part1(", "fn forward_part1("] {
+        assert!(code.contains(helper), "the spec should be split (`{helper}` missing)");
+    }
+    let x = fpn::runtime::ndarray::Array4::<f32>::from_shape_fn((2, 3, 45, 39), |(n, c, h, w)| {
+        ((n * 5 + c * 7 + h * 13 + w * 3) as f32 * 0.37).sin()
+    });
+    let mut params = Params::init(&c.analysis, 11);
+    let run = |m: &SplitParts, params: &Params, what: &str| {
+        let got = m
+            .forward(SplitPartsInputs { image: x.view() })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let want = interp::run(&c.graph, &c.analysis, params, &[("image", x.view())]).unwrap_or_else(|e| panic!("{e}"));
+        let got = [got.reg2, got.reg6, got.cls3, got.cls5, got.lat4, got.image];
+        assert_eq!(want.len(), got.len());
+        for ((name, want), got) in want.iter().zip(&got) {
+            let e = rel_err(&got.clone().into_dyn(), &want.clone().into_dyn(), name);
+            println!(
+                "split_parts {what} `{name}` {:?}: generated vs interpreter {e:.2e}",
+                got.shape()
+            );
+            assert!(e <= 1e-4, "{what} `{name}`: generated vs interpreter {e:e}");
+        }
+    };
+    run(&SplitParts::init(11), &params, "init(11)");
+    // non-trivial batch norms and biases, loaded through `from_safetensors_bytes`
+    let names: Vec<String> = c.analysis.params.iter().map(|p| p.name.clone()).collect();
+    for (k, name) in names.iter().enumerate() {
+        let Some(t) = params.get(name) else { continue };
+        if t.ndim() != 1 {
+            continue;
+        }
+        let t = fpn::runtime::ndarray::Array1::from_iter((0..t.len()).map(|i| {
+            let v = ((k * 31 + i * 7) as f32 * 0.61).sin();
+            if name.ends_with("running_var") {
+                0.5 + 0.4 * v
+            } else {
+                0.2 * v
+            }
+        }))
+        .into_dyn();
+        params.insert(name.clone(), t);
+    }
+    let bytes = params.to_safetensors_bytes().unwrap_or_else(|e| panic!("{e}"));
+    let m = SplitParts::from_safetensors_bytes(bytes).unwrap_or_else(|e| panic!("{e}"));
+    run(&m, &params, "from_weights");
+}

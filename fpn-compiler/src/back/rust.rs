@@ -24,12 +24,14 @@
 //! accumulate into a dying operand, and every intermediate is dropped right after its last use.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
 use fpn_runtime::{Activation, Conv2dParams};
 use petgraph::graph::NodeIndex;
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
+use super::split;
 use crate::dim::{Dim, SolveStep};
 use crate::infer::Analysis;
 use crate::ir::{Conv, Graph, Node, Op};
@@ -562,12 +564,13 @@ impl<'g> Gen<'g> {
         Ok((fields, by_prefix))
     }
 
-    /// `let t{k} = …;` for every parameter, by `init` (`from_weights == false`) or loading.
-    fn load_tensors(&self, from_weights: bool) -> GResult<(TokenStream, bool)> {
+    /// `let t{k} = …;` for every parameter, by `init` (`from_weights == false`) or loading,
+    /// each with whether it draws from the generator `rng`.
+    fn load_tensors(&self, from_weights: bool) -> GResult<Vec<(TokenStream, bool)>> {
         let rt = &self.rt;
-        let mut out = TokenStream::new();
-        let mut uses_rng = false;
+        let mut out = Vec::with_capacity(self.a.params.len());
         for (k, p) in self.a.params.iter().enumerate() {
+            let mut uses_rng = false;
             let t = format_ident!("t{}", k);
             let dims: Vec<usize> = p
                 .shape
@@ -619,9 +622,131 @@ impl<'g> Gen<'g> {
                     }
                 }
             };
-            out.extend(stmt);
+            out.push((stmt, uses_rng));
         }
-        Ok((out, uses_rng))
+        Ok(out)
+    }
+
+    /// The bodies of `init` and `from_weights`, and their private helpers when the model has
+    /// more than [`split::PART`] fields (see [`split`]). `init_tensors` / `weight_tensors` are
+    /// [`Gen::load_tensors`]'s statements.
+    fn loaders(
+        &self,
+        fields: &[Field],
+        init_tensors: &[(TokenStream, bool)],
+        weight_tensors: &[(TokenStream, bool)],
+    ) -> (TokenStream, TokenStream, Vec<TokenStream>) {
+        let rt = &self.rt;
+        // Each field is built in its own `let` and the struct from plain locals: one
+        // `Self { f: Conv2d::new(..)?, … }` expression made rustc's memory grow with the square of
+        // the convs (18.8 GB for 1000; issue 11 item 1). `f{k}` cannot meet a `t{k}` tensor or a
+        // `p_…` prep local.
+        let build = |run: Range<usize>, init: bool| -> TokenStream {
+            let fs = &fields[run.clone()];
+            let preps = fs.iter().map(|f| &f.prep);
+            let lets = fs.iter().zip(run).map(|(f, k)| {
+                let v = match (&f.init_value, init) {
+                    (Some(v), true) => v,
+                    _ => &f.value,
+                };
+                let local = format_ident!("f{}", k);
+                quote!(let #local = #v;)
+            });
+            quote!(#(#preps)* #(#lets)*)
+        };
+        let code = |ts: &[(TokenStream, bool)]| -> TokenStream { ts.iter().map(|(t, _)| t.clone()).collect() };
+        let uses_rng = |ts: &[(TokenStream, bool)]| ts.iter().any(|(_, r)| *r);
+        let (w, require) = if self.a.params.is_empty() {
+            (quote!(_w), TokenStream::new())
+        } else {
+            (quote!(w), quote!(w.require(Self::PARAMS)?;))
+        };
+        let parts = split::field_parts(fields, self.a.params.len(), split::PART);
+        if let [only] = parts.as_slice() {
+            let inits = fields.iter().enumerate().map(|(k, f)| {
+                let (id, local) = (&f.ident, format_ident!("f{}", k));
+                quote!(#id: #local)
+            });
+            let assemble = quote!(Self { #(#inits),* });
+            let (built_init, built) = (build(only.fields.clone(), true), build(only.fields.clone(), false));
+            let rng = if uses_rng(init_tensors) {
+                quote!(let mut rng = #rt::Init::new(seed);)
+            } else {
+                quote!(let _ = seed;)
+            };
+            let (init_loads, weight_loads) = (code(init_tensors), code(weight_tensors));
+            let loaded = if built.is_empty() {
+                quote!(::core::result::Result::Ok(#assemble))
+            } else {
+                quote!(::core::result::Result::Ok({ #built #assemble }))
+            };
+            return (
+                quote!(#rng #init_loads #built_init #assemble),
+                quote!(#require #weight_loads #loaded),
+                Vec::new(),
+            );
+        }
+        let mut helpers = Vec::new();
+        let (mut init_calls, mut load_calls, mut inits) = (Vec::new(), Vec::new(), Vec::new());
+        for (p, part) in parts.iter().enumerate() {
+            let (init_fn, load_fn, local) = (
+                format_ident!("init_part{}", p),
+                format_ident!("load_part{}", p),
+                format_ident!("part{}", p),
+            );
+            let fs = &fields[part.fields.clone()];
+            let tys = fs.iter().map(|f| &f.ty);
+            let ty = quote!((#(#tys,)*));
+            let ret: Vec<Ident> = part.fields.clone().map(|k| format_ident!("f{}", k)).collect();
+            for (j, f) in fs.iter().enumerate() {
+                let (id, j) = (&f.ident, syn::Index::from(j));
+                inits.push(quote!(#id: #local.#j));
+            }
+            let (it, wt) = (
+                &init_tensors[part.tensors.clone()],
+                &weight_tensors[part.tensors.clone()],
+            );
+            let rng = if uses_rng(it) { quote!(rng) } else { quote!(_rng) };
+            let warg = if wt.is_empty() { quote!(_w) } else { quote!(w) };
+            let (it, wt) = (code(it), code(wt));
+            let (built_init, built) = (build(part.fields.clone(), true), build(part.fields.clone(), false));
+            let doc = format!(
+                " Fields {}..{} of `init` and `from_weights`, built apart to keep rustc's work linear \
+                 in the spec (see fpn's `back::split`).",
+                part.fields.start, part.fields.end
+            );
+            helpers.push(quote! {
+                #[doc = #doc]
+                #[allow(clippy::type_complexity)]
+                fn #init_fn(#rng: &mut #rt::Init) -> #ty {
+                    #it
+                    #built_init
+                    (#(#ret,)*)
+                }
+                #[doc = #doc]
+                #[allow(clippy::type_complexity)]
+                fn #load_fn(#warg: &#rt::Weights) -> #rt::Result<#ty> {
+                    #wt
+                    #built
+                    ::core::result::Result::Ok((#(#ret,)*))
+                }
+            });
+            init_calls.push(quote!(let #local = Self::#init_fn(&mut rng);));
+            load_calls.push(quote!(let #local = Self::#load_fn(#w)?;));
+        }
+        (
+            quote! {
+                let mut rng = #rt::Init::new(seed);
+                #(#init_calls)*
+                Self { #(#inits),* }
+            },
+            quote! {
+                #require
+                #(#load_calls)*
+                ::core::result::Result::Ok(Self { #(#inits),* })
+            },
+            helpers,
+        )
     }
 
     // ---------------------------------------------------------------- sizes
@@ -1070,7 +1195,7 @@ impl Gen<'_> {
                 last_use[val_of[j.index()].index()] = Some(pos);
             }
         }
-        let mut body = TokenStream::new();
+        let mut bind_inputs = TokenStream::new();
         for s in stmts {
             let node = g.node(s.head);
             if matches!(node.op, Op::Input(crate::ops::input::Input { .. }))
@@ -1081,12 +1206,16 @@ impl Gen<'_> {
                 };
                 let field = ident(name, "input", name)?;
                 let v = var(s.head);
-                body.extend(quote!(let #v = inputs.#field;));
+                bind_inputs.extend(quote!(let #v = inputs.#field;));
             }
         }
+        // each statement's code with the drops of what dies there (nothing for inputs)
+        let mut code: Vec<TokenStream> = Vec::with_capacity(stmts.len());
         for (pos, s) in stmts.iter().enumerate() {
             let node = g.node(s.head);
+            let mut body = TokenStream::new();
             if matches!(node.op, Op::Input(crate::ops::input::Input { .. })) {
+                code.push(body);
                 continue;
             }
             let cx = StmtCx {
@@ -1124,7 +1253,9 @@ impl Gen<'_> {
                 let id = var_ident(v, &g.node(v).name);
                 body.extend(quote!(::core::mem::drop(#id);));
             }
+            code.push(body);
         }
+        let (body, helpers) = self.forward_parts(code, &val_of, &last_use, is_view)?;
         // outputs: move the last reference, clone earlier ones
         let outputs_ty = &self.outputs_ty;
         let mut fields = Vec::new();
@@ -1149,10 +1280,100 @@ impl Gen<'_> {
             /// docs for the accepted sizes) and returns the runtime's error if one is not accepted.
             pub fn forward(&self, inputs: #inputs_ty<'_>) -> #rt::Result<#outputs_ty> {
                 Self::check_sizes(&inputs)?;
+                #bind_inputs
                 #body
                 ::core::result::Result::Ok(#outputs_ty { #(#fields),* })
             }
+
+            #(#helpers)*
         })
+    }
+
+    /// `forward`'s statements (`code[pos]` for each statement position) as one body, or, past
+    /// [`split::PART`] statements, as calls of private helpers `forward_part{k}` that take the
+    /// values live into their run and return the values live out of it (see [`split`]).
+    fn forward_parts(
+        &self,
+        code: Vec<TokenStream>,
+        val_of: &[NodeIndex],
+        last_use: &[Option<usize>],
+        is_view: impl Fn(NodeIndex) -> bool,
+    ) -> GResult<(TokenStream, Vec<TokenStream>)> {
+        let g = self.g;
+        let idle = |pos: usize| matches!(g.node(self.stmts[pos].head).op, Op::Input(_));
+        let runs = split::stmt_parts(code.len(), |pos| !idle(pos), split::PART);
+        if runs.len() <= 1 {
+            return Ok((code.into_iter().collect(), Vec::new()));
+        }
+        let rt = &self.rt;
+        // the variables (by node) and the position defining each (inputs: before everything)
+        let mut vars: Vec<(usize, NodeIndex)> = Vec::new();
+        for (pos, s) in self.stmts.iter().enumerate() {
+            let v = val_of[s.out.index()];
+            if idle(pos) {
+                if !self.cons[s.head.index()].is_empty() || self.is_output[s.head.index()] {
+                    vars.push((0, v));
+                }
+            } else {
+                vars.push((pos + 1, v));
+            }
+        }
+        // a variable defined before `at` whose value is still needed at `at` or later
+        let live = |at: usize, v: NodeIndex| self.is_output[v.index()] || last_use[v.index()].is_some_and(|u| u >= at);
+        let var = |v: NodeIndex| var_ident(v, &g.node(v).name);
+        let mut code = code.into_iter();
+        let mut body = TokenStream::new();
+        let mut helpers = Vec::new();
+        for (k, run) in runs.iter().enumerate() {
+            let name = format_ident!("forward_part{}", k);
+            let (mut params, mut args, mut rets, mut tys) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut views = false;
+            for &(def, v) in &vars {
+                if is_view(v) {
+                    // views are `Copy`: passed to each run that reads them, never returned
+                    let read = self.stmts[run.clone()]
+                        .iter()
+                        .any(|s| s.reads(g).iter().any(|&j| val_of[j.index()] == v));
+                    if read {
+                        let id = var(v);
+                        params.push(quote!(#id: #rt::ndarray::ArrayView4<'a, f32>));
+                        args.push(id);
+                        views = true;
+                    }
+                    continue;
+                }
+                let id = var(v);
+                if def <= run.start && live(run.start, v) {
+                    params.push(quote!(#id: #rt::Tensor));
+                    args.push(id.clone());
+                }
+                if def <= run.end && live(run.end, v) {
+                    rets.push(id);
+                    tys.push(quote!(#rt::Tensor));
+                }
+            }
+            let lifetime = if views { quote!(<'a>) } else { TokenStream::new() };
+            let run_code: TokenStream = code.by_ref().take(run.len()).collect();
+            let doc = format!(
+                " Statements {}..{} of `forward`, run apart to keep rustc's work linear in the spec \
+                 (see fpn's `back::split`).",
+                run.start, run.end
+            );
+            helpers.push(quote! {
+                #[doc = #doc]
+                #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+                fn #name #lifetime(&self, #(#params),*) -> #rt::Result<(#(#tys,)*)> {
+                    #run_code
+                    ::core::result::Result::Ok((#(#rets,)*))
+                }
+            });
+            body.extend(if rets.is_empty() {
+                quote!(self.#name(#(#args),*)?;)
+            } else {
+                quote!(let (#(#rets,)*) = self.#name(#(#args),*)?;)
+            });
+        }
+        Ok((body, helpers))
     }
 
     // ---------------------------------------------------------------- the file
@@ -1237,52 +1458,9 @@ impl Gen<'_> {
             let doc = format!(" {doc}");
             quote!(#[doc = #doc] #id: #ty)
         });
-        let preps: Vec<&TokenStream> = fields.iter().map(|f| &f.prep).collect();
-        // Each field is built in its own `let` and the struct from plain locals: one
-        // `Self { f: Conv2d::new(..)?, … }` expression made rustc's memory grow with the square of
-        // the convs (18.8 GB for 1000; issue 11 item 1). `f{k}` cannot meet a `t{k}` tensor or a
-        // `p_…` prep local.
-        let assemble_with = |init: bool| -> TokenStream {
-            let mut lets = Vec::with_capacity(fields.len());
-            let mut inits = Vec::with_capacity(fields.len());
-            for (k, f) in fields.iter().enumerate() {
-                let id = &f.ident;
-                let v = match (&f.init_value, init) {
-                    (Some(v), true) => v,
-                    _ => &f.value,
-                };
-                let local = quote::format_ident!("f{}", k);
-                lets.push(quote!(let #local = #v;));
-                inits.push(quote!(#id: #local));
-            }
-            quote! {
-                #(#preps)*
-                #(#lets)*
-                Self { #(#inits),* }
-            }
-        };
-        let assemble = assemble_with(false);
-        // `init` builds convs with `Conv2d::new_deferred`, which cannot fail (a shape problem
-        // would surface from `forward` instead; the analysis has already checked them all).
-        let assemble_init = assemble_with(true);
-        let loaded = if fields.is_empty() && preps.iter().all(|p| p.is_empty()) {
-            quote!(::core::result::Result::Ok(Self {}))
-        } else {
-            quote!(::core::result::Result::Ok({ #assemble }))
-        };
-        let (init_loads, uses_rng) = self.load_tensors(false)?;
-        let (weight_loads, _) = self.load_tensors(true)?;
-        let rng = if uses_rng {
-            quote!(let mut rng = #rt::Init::new(seed);)
-        } else {
-            quote!(let _ = seed;)
-        };
-        let weights_arg = if a.params.is_empty() { quote!(_w) } else { quote!(w) };
-        let require = if a.params.is_empty() {
-            TokenStream::new()
-        } else {
-            quote!(w.require(Self::PARAMS)?;)
-        };
+        let init_tensors = self.load_tensors(false)?;
+        let weight_tensors = self.load_tensors(true)?;
+        let (init_body, load_body, part_fns) = self.loaders(&fields, &init_tensors, &weight_tensors);
         let mut total: u128 = 0;
         let param_list = a.params.iter().map(|p| {
             let n = &p.name;
@@ -1325,6 +1503,7 @@ impl Gen<'_> {
         };
         let check = self.check_sizes_fn()?;
         let forward = self.forward_fn(&by_prefix)?;
+        let weights_arg = if a.params.is_empty() { quote!(_w) } else { quote!(w) };
 
         // docs
         let mut doc: Vec<String> = vec![format!("The `{}` network, generated by fpn.", g.name)];
@@ -1382,17 +1561,13 @@ impl Gen<'_> {
                 /// PyTorch-default initialisation, deterministic in `seed` (conv weights and
                 /// biases uniform in ±1/sqrt(fan_in), batch norms identity, fusion weights 1).
                 pub fn init(seed: u64) -> Self {
-                    #rng
-                    #init_loads
-                    #assemble_init
+                    #init_body
                 }
 
                 /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
                 /// (every missing tensor is listed in one error).
                 pub fn from_weights(#weights_arg: &#rt::Weights) -> #rt::Result<Self> {
-                    #require
-                    #weight_loads
-                    #loaded
+                    #load_body
                 }
 
                 /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
@@ -1419,6 +1594,8 @@ impl Gen<'_> {
                 #check
 
                 #fold_fn
+
+                #(#part_fns)*
             }
         })
     }
