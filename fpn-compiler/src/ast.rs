@@ -445,7 +445,7 @@ fn no_op(span: Span, what: &str) -> Diagnostic {
 }
 
 /// E0101: the key `k` of `what` is not one it takes.
-fn unknown_key(k: &Key, what: &str, help: String) -> Diagnostic {
+pub(crate) fn unknown_key(k: &Key, what: &str, help: String) -> Diagnostic {
     Diagnostic::error(Code::E0101, k.span, format!("unknown key `{}` in {what}", k.name))
         .with_label("unknown key")
         .with_help(help)

@@ -13,58 +13,35 @@ use fpn_runtime::ConvTranspose2dParams;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::conv::{check_input_groups, weight_and_bias};
+use super::conv::{check_input_groups, lower_args, read_args, weight_and_bias, Conv, ConvArgs, PadSpec};
 use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, LowerCx, Lowered, OpDef};
-use crate::ast::{Int, Pair, Reader};
+use crate::ast::{Pair, Reader};
 use crate::back::rust::{field_ident, usize_lit, usize_pair_lit, GResult, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
-use crate::span::Span;
 use crate::value::{Key, Value};
+use fpn_runtime::PaddingMode;
 
-/// A transposed convolution (PyTorch `nn.ConvTranspose2d`).
+/// A transposed convolution (PyTorch `nn.ConvTranspose2d`): the adjoint of the [`Conv`] with the
+/// same attributes (`conv.out` is this op's output channels; padding symmetric, mode zeros),
+/// plus the output padding.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConvTranspose {
-    /// Output channels.
-    pub out: i64,
-    /// Kernel `[h, w]`.
-    pub kernel: [i64; 2],
-    /// Stride `[h, w]`.
-    pub stride: [i64; 2],
-    /// Padding `[h, w]`.
-    pub padding: [i64; 2],
+    /// The convolution's attributes.
+    pub conv: Conv,
     /// Output padding `[h, w]`.
     pub output_padding: [i64; 2],
-    /// Dilation `[h, w]`.
-    pub dilation: [i64; 2],
-    /// Groups.
-    pub groups: i64,
-    /// Has a bias.
-    pub bias: bool,
 }
 
-/// `conv_transpose:` attributes as written.
+/// `conv_transpose:` attributes as written: a conv's (read by the conv reader) and the output
+/// padding.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConvTransposeArgs {
-    /// Output channels.
-    pub out: Int,
-    /// Kernel size.
-    pub kernel: Pair,
-    /// Stride (default 1).
-    pub stride: Pair,
-    /// Padding (default 0).
-    pub padding: Pair,
+    /// The conv attributes (`padding` is `None` or symmetric, `padding_mode` is `None`).
+    pub conv: ConvArgs,
     /// Output padding (default 0).
     pub output_padding: Pair,
-    /// Dilation (default 1).
-    pub dilation: Pair,
-    /// Groups (default 1).
-    pub groups: Int,
-    /// Bias (default true).
-    pub bias: bool,
-    /// Where the op is.
-    pub span: Span,
 }
 
 const KEYS: &[&str] = &[
@@ -81,24 +58,26 @@ const KEYS: &[&str] = &[
 impl ConvTranspose {
     /// Axis `a` as the runtime's rule sees it.
     pub fn axis(&self, a: usize) -> ConvTransposeAxis {
+        let c = &self.conv;
         ConvTransposeAxis {
-            kernel: self.kernel[a],
-            stride: self.stride[a],
-            pad: self.padding[a],
+            kernel: c.kernel[a],
+            stride: c.stride[a],
+            pad: c.padding[a * 2],
             output_padding: self.output_padding[a],
-            dilation: self.dilation[a],
+            dilation: c.dilation[a],
         }
     }
 
     /// The runtime parameters; `None` for a negative attribute (lowering never produces one).
     pub fn params(&self) -> Option<ConvTranspose2dParams> {
         let u = |v: [i64; 2]| Some([usize::try_from(v[0]).ok()?, usize::try_from(v[1]).ok()?]);
+        let c = &self.conv;
         Some(ConvTranspose2dParams {
-            stride: u(self.stride)?,
-            padding: u(self.padding)?,
+            stride: u(c.stride)?,
+            padding: u([c.padding[0], c.padding[2]])?,
             output_padding: u(self.output_padding)?,
-            dilation: u(self.dilation)?,
-            groups: usize::try_from(self.groups).ok()?,
+            dilation: u(c.dilation)?,
+            groups: usize::try_from(c.groups).ok()?,
         })
     }
 }
@@ -109,53 +88,44 @@ impl OpDef for ConvTranspose {
 
     fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<ConvTransposeArgs> {
         let what = format!("`{}`", key.name);
-        let mut m = r.map(v, &what)?;
-        let out = r.require(&mut m, "out", &what).and_then(|o| r.int(o, "`out`"));
-        let kernel = r.require(&mut m, "kernel", &what).and_then(|k| r.pair(k, "`kernel`"));
-        let stride = r.pair_or(&mut m, "stride", 1, &what);
-        let padding = r.pair_or(&mut m, "padding", 0, &what);
+        let (conv, rest) = read_args(r, v, &what, true)?;
+        let Some(mut m) = rest else {
+            return Err(r.err(crate::diag::internal(v.span, "the conv reader kept no keys")));
+        };
         let output_padding = r.pair_or(&mut m, "output_padding", 0, &what);
-        let dilation = r.pair_or(&mut m, "dilation", 1, &what);
-        let groups = match m.get("groups") {
-            Some(g) => r.int(g, "`groups`"),
-            None => Ok(Int::lit(1, m.span)),
-        };
-        let bias = match m.get("bias") {
-            Some(b) => r.boolean(b, "`bias`"),
-            None => Ok(true),
-        };
-        let span = m.span;
+        // PyTorch's ConvTranspose2d pads symmetrically with zeros: no `same`, no four paddings,
+        // no padding mode
+        let padding = m.entries.iter().find(|(k, _)| k.name == "padding");
+        if let (Some(PadSpec::Same | PadSpec::Explicit(_)), Some((_, pv))) = (&conv.padding, padding) {
+            let _ = r.err(
+                crate::ast::type_error(pv, "a number or `[h, w]`", "`padding`")
+                    .with_help("PyTorch's ConvTranspose2d pads both sides alike: `padding: 1` or `padding: [1, 2]`"),
+            );
+        }
+        if let Some((k, _)) = m.entries.iter().find(|(k, _)| k.name == "padding_mode") {
+            let _ = r.err(crate::ast::unknown_key(
+                k,
+                &what,
+                "PyTorch's ConvTranspose2d pads with zeros only; remove `padding_mode`".to_string(),
+            ));
+        }
         r.finish(m, KEYS, &what);
         Ok(ConvTransposeArgs {
-            out: out?,
-            kernel: kernel?,
-            stride: stride?,
-            padding: padding?,
+            conv,
             output_padding: output_padding?,
-            dilation: dilation?,
-            groups: groups?,
-            bias: bias?,
-            span,
         })
     }
 
     fn lower(c: &ConvTransposeArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
+        let mut conv = lower_args(&c.conv, false, cx)?;
+        conv.mode = PaddingMode::Zeros; // not the spec's `defaults.padding_mode`: convs only
         let env = cx.env;
         let l = &mut *cx.l;
-        let mut pair = |p: &Pair, what: &str, min: i64| -> Checked<[i64; 2]> {
-            let h = l.eval_pos(&p.h, env, what, min);
-            let w = l.eval_pos(&p.w, env, what, min);
-            Ok([h?, w?])
-        };
-        let kernel = pair(&c.kernel, "a kernel size", 1);
-        let stride = pair(&c.stride, "a stride", 1);
-        let padding = pair(&c.padding, "a padding", 0);
-        let output_padding = pair(&c.output_padding, "an output padding", 0);
-        let dilation = pair(&c.dilation, "a dilation", 1);
-        let out = l.eval_pos(&c.out, env, "the output channels", 1);
-        let groups = l.eval_pos(&c.groups, env, "groups", 1);
-        let (kernel, stride, padding, output_padding, dilation, out, groups) =
-            (kernel?, stride?, padding?, output_padding?, dilation?, out?, groups?);
+        let output_padding = [
+            l.eval_pos(&c.output_padding.h, env, "an output padding", 0)?,
+            l.eval_pos(&c.output_padding.w, env, "an output padding", 0)?,
+        ];
+        let (stride, dilation) = (conv.stride, conv.dilation);
         for a in 0..2 {
             if output_padding[a] >= stride[a] && output_padding[a] >= dilation[a] {
                 return Err(l.err(
@@ -177,27 +147,7 @@ impl OpDef for ConvTranspose {
                 ));
             }
         }
-        if out % groups != 0 {
-            return Err(l.err(
-                Diagnostic::error(
-                    Code::E0220,
-                    c.groups.span,
-                    format!("groups {groups} do not divide the {out} output channels"),
-                )
-                .with_label("must divide `out`")
-                .with_help("choose groups that divide both the input and the output channels"),
-            ));
-        }
-        let op = super::Op::ConvTranspose(ConvTranspose {
-            out,
-            kernel,
-            stride,
-            padding,
-            output_padding,
-            dilation,
-            groups,
-            bias: c.bias,
-        });
+        let op = super::Op::ConvTranspose(ConvTranspose { conv, output_padding });
         cx.on_input(op, true)
     }
 
@@ -207,22 +157,26 @@ impl OpDef for ConvTranspose {
 
     fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
         let x = cx.input(0)?;
-        check_input_groups(cx, &x, self.groups, self.out);
+        check_input_groups(cx, &x, self.conv.groups, self.conv.out);
         let out = cx.spatial(&x, [Dim::Const(1), Dim::Const(1)], |axis, d| {
             rules::conv_transpose_axis(d, &self.axis(axis)).ok_or("the output size")
         });
-        let cout_g = self.out / self.groups.max(1);
-        let params = weight_and_bias([x.c, cout_g, self.kernel[0], self.kernel[1]], self.out, self.bias);
+        let cout_g = self.conv.out / self.conv.groups.max(1);
+        let params = weight_and_bias(
+            [x.c, cout_g, self.conv.kernel[0], self.conv.kernel[1]],
+            self.conv.out,
+            self.conv.bias,
+        );
         // every input pixel meets every weight of its group once
-        let macs = (x.c / self.groups.max(1))
-            .checked_mul(self.out)
-            .and_then(|m| m.checked_mul(self.kernel[0]))
-            .and_then(|m| m.checked_mul(self.kernel[1]))
+        let macs = (x.c / self.conv.groups.max(1))
+            .checked_mul(self.conv.out)
+            .and_then(|m| m.checked_mul(self.conv.kernel[0]))
+            .and_then(|m| m.checked_mul(self.conv.kernel[1]))
             .and_then(|m| m.checked_mul(2));
         let flops = macs.and_then(|m| elementwise(&Shape { c: 1, ..x.clone() }, m));
         let [h, w] = out;
         Ok(Inferred {
-            shape: Shape { c: self.out, h, w },
+            shape: Shape { c: self.conv.out, h, w },
             params,
             flops,
         })
@@ -230,7 +184,7 @@ impl OpDef for ConvTranspose {
 
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
         let w = cx.param4("weight")?;
-        let b = if self.bias { Some(cx.param1("bias")?) } else { None };
+        let b = if self.conv.bias { Some(cx.param1("bias")?) } else { None };
         let p = self.params().ok_or_else(|| cx.negative("attribute"))?;
         fpn_runtime::conv_transpose2d(cx.x(0)?, w, b, &p)
     }
@@ -245,7 +199,7 @@ impl OpDef for ConvTranspose {
         cx.param_field(p, "weight", quote!(#rt::Tensor), |n| {
             format!("Transposed conv weight `{n}`.")
         })?;
-        if self.bias {
+        if self.conv.bias {
             let ty = quote!(#rt::ndarray::Array1<f32>);
             cx.param_field(p, "bias", ty, |n| format!("Transposed conv bias `{n}`."))?;
         }
@@ -258,19 +212,19 @@ impl OpDef for ConvTranspose {
         let (p, _, _) = cx.field("conv_transpose", Some)?;
         let node = cx.node;
         let wid = field_ident(&format!("{p}.weight"))?;
-        let bias = if self.bias {
+        let bias = if self.conv.bias {
             let bid = field_ident(&format!("{p}.bias"))?;
             quote!(::core::option::Option::Some(self.#bid.view()))
         } else {
             quote!(::core::option::Option::None)
         };
         let (s, pd, op, d) = (
-            usize_pair_lit(self.stride, "stride", node)?,
-            usize_pair_lit(self.padding, "padding", node)?,
+            usize_pair_lit(self.conv.stride, "stride", node)?,
+            usize_pair_lit([self.conv.padding[0], self.conv.padding[2]], "padding", node)?,
             usize_pair_lit(self.output_padding, "output_padding", node)?,
-            usize_pair_lit(self.dilation, "dilation", node)?,
+            usize_pair_lit(self.conv.dilation, "dilation", node)?,
         );
-        let g = usize_lit(self.groups, "groups", node)?;
+        let g = usize_lit(self.conv.groups, "groups", node)?;
         let x = cx.view(0)?;
         let out = &cx.out;
         Ok(quote! {

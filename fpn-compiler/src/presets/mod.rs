@@ -18,6 +18,19 @@ use crate::span::Span;
 use fpn_runtime::{Activation, PaddingMode};
 use petgraph::graph::NodeIndex;
 
+/// A square window of the presets: kernel `k`, stride `s`, padding `p` on every side.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    k: i64,
+    s: i64,
+    p: i64,
+}
+
+/// The [`Window`] `k`×`k`, stride `s`, padding `p`.
+pub(crate) const fn win(k: i64, s: i64, p: i64) -> Window {
+    Window { k, s, p }
+}
+
 /// Where a preset adds nodes: the node name and `state_dict` prefix of its part, and the span
 /// every node points to.
 pub(crate) struct Builder {
@@ -51,18 +64,18 @@ impl Lower<'_> {
         self.add(format!("{}.{part}", b.name), op, ins, b.span, prefix)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A conv named `part` under `b` with its parameters there: `out` channels, square window
+    /// `win`, zero padding, no dilation or groups.
     pub(crate) fn pconv(
         &mut self,
         b: &Builder,
         part: &str,
         x: NodeIndex,
         out: i64,
-        k: i64,
-        s: i64,
-        p: i64,
+        win: Window,
         bias: bool,
     ) -> Checked<NodeIndex> {
+        let Window { k, s, p } = win;
         let conv = Conv {
             out,
             kernel: [k, k],
@@ -87,15 +100,8 @@ impl Lower<'_> {
 
     /// A max pool named `part` under `b`: square kernel `k`, stride `s`, padding `p`, and
     /// PyTorch's defaults otherwise (no dilation, floor mode).
-    pub(crate) fn max_pool(
-        &mut self,
-        b: &Builder,
-        part: &str,
-        x: NodeIndex,
-        k: i64,
-        s: i64,
-        p: i64,
-    ) -> Checked<NodeIndex> {
+    pub(crate) fn max_pool(&mut self, b: &Builder, part: &str, x: NodeIndex, win: Window) -> Checked<NodeIndex> {
+        let Window { k, s, p } = win;
         let pool = Pool {
             kernel: [k, k],
             stride: [s, s],
@@ -125,11 +131,11 @@ impl Lower<'_> {
         let bb = b.sub(part);
         match kind {
             ConvKind::None => Ok(x),
-            ConvKind::Conv => self.pconv(&bb, "0", x, out, k, s, p, true),
+            ConvKind::Conv => self.pconv(&bb, "0", x, out, win(k, s, p), true),
             ConvKind::Cna => {
                 let norm = self.spec.defaults.norm.unwrap_or(Norm::BatchNorm(1e-5));
                 let act = self.spec.defaults.act.unwrap_or(Activation::Relu);
-                let mut y = self.pconv(&bb, "0", x, out, k, s, p, norm == Norm::None)?;
+                let mut y = self.pconv(&bb, "0", x, out, win(k, s, p), norm == Norm::None)?;
                 let mut i = 1;
                 if let Some(op) = self.norm_op(norm, b.span)? {
                     y = self.add_part(&bb, "1", op, vec![y], true)?;

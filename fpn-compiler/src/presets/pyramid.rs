@@ -1,7 +1,7 @@
 //! The pyramid generators: `fpn` (torchvision `FeaturePyramidNetwork`), `panet` (FPN plus a
 //! bottom-up path) and `bifpn` (EfficientDet), with their extra levels.
 
-use super::Builder;
+use super::{win, Builder};
 use crate::ast::{self, ConvKind, Extra, PyramidKind};
 use crate::ast::{did_you_mean, type_error, Int, PyramidArgs};
 use crate::diag::{Checked, Code, Diagnostic};
@@ -113,15 +113,15 @@ impl Lower<'_> {
         match p.extra {
             Extra::None => {}
             Extra::MaxPool => {
-                let e = self.max_pool(&b, "pool", outs[n - 1], 1, 2, 0)?;
+                let e = self.max_pool(&b, "pool", outs[n - 1], win(1, 2, 0))?;
                 named.push((format!("p{}", top + 1), e));
             }
             Extra::P6P7 { from_p5 } => {
                 let src = if from_p5 { outs[n - 1] } else { xs[n - 1] };
                 let eb = b.sub("extra_blocks");
-                let p6 = self.pconv(&eb, "p6", src, width, 3, 2, 1, true)?;
+                let p6 = self.pconv(&eb, "p6", src, width, win(3, 2, 1), true)?;
                 let r = self.relu(&eb, "relu", p6)?;
-                let p7 = self.pconv(&eb, "p7", r, width, 3, 2, 1, true)?;
+                let p7 = self.pconv(&eb, "p7", r, width, win(3, 2, 1), true)?;
                 named.push((format!("p{}", top + 1), p6));
                 named.push((format!("p{}", top + 2), p7));
             }
@@ -185,7 +185,7 @@ impl Lower<'_> {
             }
             let mut out = td.clone();
             for i in 1..n {
-                let down = self.max_pool(&cell, &format!("down.{i}"), out[i - 1], 3, 2, 1)?;
+                let down = self.max_pool(&cell, &format!("down.{i}"), out[i - 1], win(3, 2, 1))?;
                 let ins = if i == n - 1 {
                     vec![ps[i], down]
                 } else {
@@ -213,7 +213,7 @@ impl Lower<'_> {
             mode: PaddingMode::Zeros,
         };
         let d = self.add_part(&bb, "dw", Op::Conv(dw), vec![a], true)?;
-        let pw = self.pconv(&bb, "pw", d, width, 1, 1, 0, true)?;
+        let pw = self.pconv(&bb, "pw", d, width, win(1, 1, 0), true)?;
         self.bn(&bb, "bn", pw)
     }
 }

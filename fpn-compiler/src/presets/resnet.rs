@@ -1,7 +1,7 @@
 //! The ResNet presets (`resnet: {depth: 18 | 34 | 50, width}`): torchvision's `resnet18`,
 //! `resnet34` and `resnet50` trunks with their `state_dict` names, outputs `c2`…`c5`.
 
-use super::Builder;
+use super::{win, Builder};
 use crate::ast::{Int, OpExpr};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::Op;
@@ -38,10 +38,10 @@ impl Lower<'_> {
             prefix: prefix.to_string(),
             span,
         };
-        let x = self.pconv(&b, "conv1", x, width, 7, 2, 3, false)?;
+        let x = self.pconv(&b, "conv1", x, width, win(7, 2, 3), false)?;
         let x = self.bn(&b, "bn1", x)?;
         let stem = self.relu(&b, "relu", x)?;
-        let mut x = self.max_pool(&b, "maxpool", stem, 3, 2, 1)?;
+        let mut x = self.max_pool(&b, "maxpool", stem, win(3, 2, 1))?;
         let mut outs = vec![("stem".to_string(), stem)];
         let expansion = if bottleneck { 4 } else { 1 };
         let mut inplanes = width;
@@ -55,23 +55,30 @@ impl Lower<'_> {
                 let identity = x;
                 let mut y;
                 if bottleneck {
-                    y = self.pconv(&bb, "conv1", x, planes, 1, 1, 0, false)?;
+                    y = self.pconv(&bb, "conv1", x, planes, win(1, 1, 0), false)?;
                     y = self.bn(&bb, "bn1", y)?;
                     y = self.relu(&bb, "relu1", y)?;
-                    y = self.pconv(&bb, "conv2", y, planes, 3, stride, 1, false)?;
+                    y = self.pconv(&bb, "conv2", y, planes, win(3, stride, 1), false)?;
                     y = self.bn(&bb, "bn2", y)?;
                     y = self.relu(&bb, "relu2", y)?;
-                    y = self.pconv(&bb, "conv3", y, planes * 4, 1, 1, 0, false)?;
+                    y = self.pconv(&bb, "conv3", y, planes * 4, win(1, 1, 0), false)?;
                     y = self.bn(&bb, "bn3", y)?;
                 } else {
-                    y = self.pconv(&bb, "conv1", x, planes, 3, stride, 1, false)?;
+                    y = self.pconv(&bb, "conv1", x, planes, win(3, stride, 1), false)?;
                     y = self.bn(&bb, "bn1", y)?;
                     y = self.relu(&bb, "relu1", y)?;
-                    y = self.pconv(&bb, "conv2", y, planes, 3, 1, 1, false)?;
+                    y = self.pconv(&bb, "conv2", y, planes, win(3, 1, 1), false)?;
                     y = self.bn(&bb, "bn2", y)?;
                 }
                 let short = if stride != 1 || inplanes != planes * expansion {
-                    let d = self.pconv(&bb, "downsample.0", identity, planes * expansion, 1, stride, 0, false)?;
+                    let d = self.pconv(
+                        &bb,
+                        "downsample.0",
+                        identity,
+                        planes * expansion,
+                        win(1, stride, 0),
+                        false,
+                    )?;
                     self.bn(&bb, "downsample.1", d)?
                 } else {
                     identity

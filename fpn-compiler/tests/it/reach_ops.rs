@@ -81,3 +81,35 @@ fn pad_and_crop_misuses_are_reported() {
     assert!(codes(&spec("crop: {match: y}")).is_empty());
     assert!(codes(&spec("pad: {pad: [1, 0, 2, 0], mode: circular}")).is_empty());
 }
+
+/// `conv_transpose` reads its attributes with the conv reader, then refuses what PyTorch's
+/// `ConvTranspose2d` does not take (`padding: same`, four paddings, a padding mode) at the
+/// key, and ignores the spec's `defaults.padding_mode` (which is for convs).
+#[test]
+fn conv_transpose_refuses_what_conv_transpose2d_does_not_take() {
+    let spec = |args: &str| {
+        format!("name: T\ninputs: {{x: [4, 8, 8]}}\nnodes:\n  o: {{from: x, conv_transpose: {{out: 2, kernel: 3, stride: 2{args}}}}}\noutputs: [o]\n")
+    };
+    assert_eq!(codes(&spec(", padding: same")), ["E0102"]);
+    assert_eq!(codes(&spec(", padding: [1, 1, 0, 0]")), ["E0102"]);
+    assert_eq!(codes(&spec(", padding_mode: reflect")), ["E0101"]);
+    assert_eq!(codes(&spec(", output_padding: 2")), ["E0230"]);
+    assert_eq!(codes(&spec(", groups: 3")), ["E0220"]);
+    let c = compile(&format!(
+        "defaults: {{padding_mode: reflect}}\n{}",
+        spec(", padding: 1, output_padding: 1")
+    ))
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let node = c
+        .graph
+        .graph
+        .node_indices()
+        .find(|&i| c.graph.node(i).name == "o")
+        .expect("o");
+    let Op::ConvTranspose(t) = &c.graph.node(node).op else {
+        panic!("not a transposed conv")
+    };
+    assert_eq!(t.conv.mode, fpn_runtime::PaddingMode::Zeros);
+    assert_eq!((t.conv.padding, t.output_padding), ([1, 1, 1, 1], [1, 1]));
+    assert_eq!(c.analysis.shapes[node.index()].c, 2);
+}
