@@ -51,6 +51,22 @@ pub struct Conv2dParams {
     pub act: Activation,
 }
 
+impl Conv2dParams {
+    /// The attributes PyTorch checks, with these channel counts and kernel (sizes beyond
+    /// `i64` saturate, which no check's verdict depends on).
+    pub(crate) fn check(&self, in_channels: usize, out_channels: usize, kernel: [usize; 2]) -> rules::ConvCheck {
+        rules::ConvCheck {
+            in_channels: sat_i64(in_channels),
+            out_channels: sat_i64(out_channels),
+            kernel: kernel.map(sat_i64),
+            stride: self.stride.map(sat_i64),
+            padding: self.padding.map(sat_i64),
+            dilation: self.dilation.map(sat_i64),
+            groups: sat_i64(self.groups),
+        }
+    }
+}
+
 impl Default for Conv2dParams {
     /// Stride 1, no padding, dilation 1, one group, zero padding, no activation.
     fn default() -> Self {
@@ -83,16 +99,7 @@ pub(crate) fn validate_params(op: &'static str, w_shape: [usize; 4], p: &Conv2dP
             format!("{cin_g} input channels per group × {} groups overflows", p.groups),
         )
     })?;
-    rules::validate_conv(
-        sat_i64(cin),
-        sat_i64(cout),
-        [kh, kw].map(sat_i64),
-        p.stride.map(sat_i64),
-        p.padding.map(sat_i64),
-        p.dilation.map(sat_i64),
-        sat_i64(p.groups),
-    )
-    .map_err(|reason| invalid(op, reason))?;
+    rules::validate_conv(&p.check(cin, cout, [kh, kw])).map_err(|reason| invalid(op, reason))?;
     if cin_g == 0 {
         return Err(invalid(op, format!("the weight {w_shape:?} has no input channels")));
     }

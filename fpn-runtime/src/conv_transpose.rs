@@ -11,7 +11,7 @@
 
 use ndarray::{ArrayView1, ArrayView4};
 
-use crate::conv::{sat_i64, shape4};
+use crate::conv::{sat_i64, shape4, Conv2dParams};
 use crate::error::{check_nonempty, invalid, mismatch, Error, Result};
 use crate::kernel::sgemm;
 use crate::rules::{self, ConvTransposeAxis};
@@ -30,6 +30,21 @@ pub struct ConvTranspose2dParams {
     pub dilation: [usize; 2],
     /// Number of channel groups.
     pub groups: usize,
+}
+
+impl ConvTranspose2dParams {
+    /// The conv this is the adjoint of (same stride, dilation and groups; the padding on both
+    /// sides), for PyTorch's shared attribute checks.
+    fn as_conv(&self) -> Conv2dParams {
+        let [ph, pw] = self.padding;
+        Conv2dParams {
+            stride: self.stride,
+            padding: [ph, ph, pw, pw],
+            dilation: self.dilation,
+            groups: self.groups,
+            ..Conv2dParams::default()
+        }
+    }
 }
 
 impl Default for ConvTranspose2dParams {
@@ -59,17 +74,8 @@ pub fn conv_transpose2d_out_shape(
     let cout = cout_g
         .checked_mul(p.groups)
         .ok_or_else(|| invalid(OP, "the output channel count overflows"))?;
-    rules::validate_conv_transpose(
-        sat_i64(cin),
-        sat_i64(cout),
-        [kh, kw].map(sat_i64),
-        p.stride.map(sat_i64),
-        p.padding.map(sat_i64),
-        p.output_padding.map(sat_i64),
-        p.dilation.map(sat_i64),
-        sat_i64(p.groups),
-    )
-    .map_err(|r| invalid(OP, r))?;
+    let check = p.as_conv().check(cin, cout, [kh, kw]);
+    rules::validate_conv_transpose(&check, p.output_padding.map(sat_i64)).map_err(|r| invalid(OP, r))?;
     check_nonempty(OP, x_shape)?;
     if wcin != cin {
         return Err(mismatch(

@@ -312,29 +312,11 @@ pub fn same_dynamic_pad(x: i64, kernel: i64, stride: i64, dilation: i64) -> Opti
     Some([total / 2, total - total / 2])
 }
 
-/// PyTorch's parameter checks of `nn.ConvTranspose2d`: those of [`validate_conv`] (with
-/// symmetric padding) plus "output padding must be smaller than either stride or dilation".
-#[allow(clippy::too_many_arguments)]
-pub fn validate_conv_transpose(
-    in_channels: i64,
-    out_channels: i64,
-    kernel: [i64; 2],
-    stride: [i64; 2],
-    padding: [i64; 2],
-    output_padding: [i64; 2],
-    dilation: [i64; 2],
-    groups: i64,
-) -> Result<(), String> {
-    let [ph, pw] = padding;
-    validate_conv(
-        in_channels,
-        out_channels,
-        kernel,
-        stride,
-        [ph, ph, pw, pw],
-        dilation,
-        groups,
-    )?;
+/// PyTorch's parameter checks of `nn.ConvTranspose2d`: those of [`validate_conv`] on `c` (its
+/// padding symmetric) plus "output padding must be smaller than either stride or dilation".
+pub fn validate_conv_transpose(c: &ConvCheck, output_padding: [i64; 2]) -> Result<(), String> {
+    validate_conv(c)?;
+    let (stride, dilation) = (c.stride, c.dilation);
     for a in 0..2 {
         if output_padding[a] < 0 {
             return Err(format!("output_padding {output_padding:?} must not be negative"));
@@ -380,18 +362,39 @@ pub fn validate_pixel_shuffle(channels: i64, r: i64) -> Result<(), String> {
     Ok(())
 }
 
+/// What PyTorch checks of a conv's attributes (and, with symmetric padding, a transposed
+/// conv's; see [`validate_conv`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvCheck {
+    /// Input channels.
+    pub in_channels: i64,
+    /// Output channels.
+    pub out_channels: i64,
+    /// Kernel `[h, w]`.
+    pub kernel: [i64; 2],
+    /// Stride `[h, w]`.
+    pub stride: [i64; 2],
+    /// Padding `[top, bottom, left, right]`.
+    pub padding: [i64; 4],
+    /// Dilation `[h, w]`.
+    pub dilation: [i64; 2],
+    /// Groups.
+    pub groups: i64,
+}
+
 /// PyTorch's parameter checks of `nn.Conv2d`: positive kernel, stride, dilation and groups;
 /// non-negative padding; groups dividing both channel counts; `padding='same'` only with
 /// stride 1 (checked where `same` is resolved).
-pub fn validate_conv(
-    in_channels: i64,
-    out_channels: i64,
-    kernel: [i64; 2],
-    stride: [i64; 2],
-    padding: [i64; 4],
-    dilation: [i64; 2],
-    groups: i64,
-) -> Result<(), String> {
+pub fn validate_conv(c: &ConvCheck) -> Result<(), String> {
+    let ConvCheck {
+        in_channels,
+        out_channels,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        groups,
+    } = *c;
     validate_window(kernel, stride, dilation)?;
     if padding.iter().any(|&p| p < 0) {
         return Err(format!("padding {padding:?} must not be negative"));
@@ -506,8 +509,26 @@ mod tests {
         let (o, c) = conv_transpose_axis(&1i64, &ct1).unwrap_or((0, Vec::new()));
         assert_eq!(o, -1);
         assert!(!Cond::<i64>::holds_for(c[0].kind, c[0].lhs, c[0].rhs));
-        assert!(validate_conv_transpose(4, 4, [3, 3], [2, 2], [1, 1], [2, 0], [1, 1], 1).is_err());
-        assert!(validate_conv_transpose(4, 4, [3, 3], [1, 1], [1, 1], [1, 0], [2, 1], 1).is_ok());
+        let check = |stride, dilation| ConvCheck {
+            in_channels: 4,
+            out_channels: 4,
+            kernel: [3, 3],
+            stride,
+            padding: [1; 4],
+            dilation,
+            groups: 1,
+        };
+        assert!(validate_conv_transpose(&check([2, 2], [1, 1]), [2, 0]).is_err());
+        assert!(validate_conv_transpose(&check([1, 1], [2, 1]), [1, 0]).is_ok());
+        assert!(validate_conv_transpose(&check([1, 1], [1, 1]), [1, 0]).is_err());
+        assert!(validate_conv_transpose(
+            &ConvCheck {
+                groups: 3,
+                ..check([2, 2], [1, 1])
+            },
+            [1, 0]
+        )
+        .is_err());
         // milesial U-Net: diff 3 → 1 before, 2 after; F.pad floor division for negatives
         assert_eq!(split_diff(3), [1, 2]);
         assert_eq!(split_diff(-3), [-2, -1]);
