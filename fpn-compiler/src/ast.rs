@@ -4,6 +4,8 @@
 //! problems before returning. Integers that may depend on block parameters are [`IntExpr`]s,
 //! resolved at lowering. Nothing here knows shapes.
 
+use std::collections::HashMap;
+
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::ops::conv::ConvArgs;
 use crate::span::Span;
@@ -206,7 +208,7 @@ pub enum OpExpr {
     /// `x + seq(x)`.
     Residual(Vec<Op>),
     /// Instance of a named block with arguments.
-    Call(Name, Vec<(Name, Int)>),
+    Call(Name, Vec<(Name, CallArg)>),
     /// Pyramid generator.
     Pyramid(Box<PyramidArgs>),
     /// The same body applied to each listed input, weights shared.
@@ -220,6 +222,16 @@ pub enum OpExpr {
         /// Base width (64 in torchvision).
         width: Int,
     },
+}
+
+/// An argument of a block instance: a number for a parameter, a reference for one of a
+/// graph-shaped block's inputs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallArg {
+    /// A parameter value.
+    Int(Int),
+    /// The node feeding a block input.
+    Ref(Ref),
 }
 
 /// How a `chunk` / `split` divides the channels, as written.
@@ -249,6 +261,9 @@ pub struct NodeDecl {
     pub from: Option<Ref>,
     /// `module:`: the `state_dict` prefix its weights load from (default: its name).
     pub module: Option<Name>,
+    /// `repeat: n`: the op `n` times in a chain, steps `.0` … `.n-1` (weights under
+    /// `<prefix>.<i>`).
+    pub repeat: Option<Int>,
     /// What it does.
     pub op: Op,
 }
@@ -260,8 +275,29 @@ pub struct BlockDef {
     pub name: Name,
     /// Parameter names.
     pub params: Vec<Name>,
-    /// The body, a sequence.
-    pub body: Vec<Op>,
+    /// The body.
+    pub body: BlockBody,
+}
+
+/// What a block does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BlockBody {
+    /// `body: [op, …]`: a sequence on the instance's input.
+    Seq(Vec<Op>),
+    /// `inputs`, `nodes`, `outputs`: a small graph whose inputs the instance passes by reference.
+    Graph(BlockGraph),
+}
+
+/// A graph-shaped block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockGraph {
+    /// Input names (default `[x]`); the first defaults to the instance's `from` (or the
+    /// previous node), the others are instance arguments (`{skip: p4}`).
+    pub inputs: Vec<Name>,
+    /// The nodes, read as the spec's own (`from`, `module`, `repeat`).
+    pub nodes: Vec<NodeDecl>,
+    /// The outputs: one makes a single-output instance, several are `inst.<name>`.
+    pub outputs: Vec<OutputDecl>,
 }
 
 /// One input size: a number, a symbol, or arithmetic on a symbol (`H/8`, `2*H`).
@@ -363,6 +399,7 @@ pub fn read(v: &Value) -> Result<Spec, Vec<Diagnostic>> {
     let mut r = Reader {
         diags: Vec::new(),
         blocks: Vec::new(),
+        block_inputs: HashMap::new(),
     };
     // A failed read returns its proof of a report, so the list is never empty on failure.
     match r.spec(v) {
@@ -420,6 +457,8 @@ pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = 
 pub(crate) struct Reader {
     diags: Vec<Diagnostic>,
     blocks: Vec<String>,
+    /// The input names of each graph-shaped block (its instances take these as references).
+    pub(crate) block_inputs: HashMap<String, Vec<String>>,
 }
 
 /// A map being read: tracks which keys were used so the rest can be reported.
@@ -463,6 +502,21 @@ pub(crate) fn collect_all<T>(results: impl IntoIterator<Item = Checked<T>>) -> C
         }
     }
     failed.map_or(Ok(out), Err)
+}
+
+/// The input names a graph-shaped block declares (`inputs: [x, skip]`, default `[x]`), read
+/// leniently: [`Reader::block_graph`] reports what is wrong with them.
+fn block_input_names(block: &[(Key, Value)]) -> Vec<String> {
+    match block.iter().find(|(k, _)| k.name == "inputs").map(|(_, v)| &v.kind) {
+        Some(ValueKind::Seq(items)) => items
+            .iter()
+            .filter_map(|i| match &i.kind {
+                ValueKind::Str(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => vec!["x".to_string()],
+    }
 }
 
 pub(crate) fn type_error(v: &Value, expected: &str, what: &str) -> Diagnostic {
@@ -685,6 +739,14 @@ impl Reader {
         let block_v = m.get("blocks");
         if let Some(ValueKind::Map(entries)) = block_v.map(|b| &b.kind) {
             self.blocks = entries.iter().map(|(k, _)| k.name.clone()).collect();
+            // and each graph-shaped block's input names, so its instances read them as references
+            for (k, b) in entries {
+                if let ValueKind::Map(bm) = &b.kind {
+                    if bm.iter().any(|(bk, _)| bk.name == "nodes") {
+                        self.block_inputs.insert(k.name.clone(), block_input_names(bm));
+                    }
+                }
+            }
         }
         let blocks = block_v.map(|b| self.blocks(b)).unwrap_or_default();
         let inputs = self
@@ -795,11 +857,20 @@ impl Reader {
                 }
                 None => Vec::new(),
             };
-            let body = self
-                .require(&mut bm, "body", &what)
-                .and_then(|b| self.seq_items(b, &what))
-                .unwrap_or_default();
-            self.finish(bm, &["params", "body"], &what);
+            let body = if bm.entries.iter().any(|(bk, _)| bk.name == "nodes") {
+                BlockBody::Graph(self.block_graph(&mut bm, &what))
+            } else {
+                BlockBody::Seq(
+                    self.require(&mut bm, "body", &what)
+                        .and_then(|b| self.seq_items(b, &what))
+                        .unwrap_or_default(),
+                )
+            };
+            let keys: &[&str] = match body {
+                BlockBody::Seq(_) => &["params", "body"],
+                BlockBody::Graph(_) => &["params", "inputs", "nodes", "outputs"],
+            };
+            self.finish(bm, keys, &what);
             out.push(BlockDef {
                 name: Name {
                     text: k.name.clone(),
@@ -810,6 +881,54 @@ impl Reader {
             });
         }
         out
+    }
+
+    /// A graph-shaped block's `inputs` (default `[x]`), `nodes` and `outputs`.
+    fn block_graph(&mut self, bm: &mut MapR<'_>, what: &str) -> BlockGraph {
+        let inputs = match bm.get("inputs") {
+            None => vec![Name {
+                text: "x".to_string(),
+                span: bm.span,
+            }],
+            Some(Value {
+                kind: ValueKind::Seq(items),
+                ..
+            }) if !items.is_empty() => {
+                let names: Vec<Name> = items
+                    .iter()
+                    .filter_map(|i| self.name(i, "a block input").ok())
+                    .collect();
+                self.report_repeats(
+                    names.iter().map(|n| (n.text.as_str(), n.span)),
+                    |n| format!("block input `{n}` is declared twice"),
+                    "give each input its own name",
+                );
+                names
+            }
+            Some(v) => {
+                self.report(type_error(v, "a list of input names like `[x, skip]`", "`inputs`"));
+                Vec::new()
+            }
+        };
+        let nodes = self
+            .require(bm, "nodes", what)
+            .map(|n| self.nodes(n))
+            .unwrap_or_default();
+        let outputs = match self.require(bm, "outputs", what) {
+            Ok(o) => {
+                let outs = self.outputs(o);
+                if outs.is_empty() && matches!(&o.kind, ValueKind::Seq(v) if v.is_empty()) {
+                    self.report(
+                        Diagnostic::error(Code::E0211, o.span, format!("{what} has no outputs"))
+                            .with_label("empty")
+                            .with_help("list the nodes an instance returns: `outputs: [out]`"),
+                    );
+                }
+                outs
+            }
+            Err(_) => Vec::new(),
+        };
+        BlockGraph { inputs, nodes, outputs }
     }
 
     fn inputs(&mut self, v: &Value) -> Vec<InputDecl> {
@@ -922,22 +1041,29 @@ impl Reader {
                 span: k.span,
             };
             let what = format!("node `{}`", k.name);
-            let (from, module, op) = match &nv.kind {
+            let (from, module, repeat, op) = match &nv.kind {
                 ValueKind::Map(_) => {
                     let Ok(mut nm) = self.map(nv, &what) else { continue };
                     let from = nm.get("from").and_then(|f| self.reference(f, "`from`").ok());
                     let module = nm.get("module").and_then(|p| self.module_path(p).ok());
+                    let repeat = nm.get("repeat").and_then(|r| self.int(r, "`repeat`").ok());
                     let op = self.op_in_map(&mut nm, &what);
-                    (from, module, op)
+                    (from, module, repeat, op)
                 }
-                ValueKind::Str(_) => (None, None, self.op_item(nv, &what)),
+                ValueKind::Str(_) => (None, None, None, self.op_item(nv, &what)),
                 _ => {
                     self.report(type_error(nv, "an op like `{conv: {...}}`", &what));
                     continue;
                 }
             };
             if let Ok(op) = op {
-                out.push(NodeDecl { name, from, module, op });
+                out.push(NodeDecl {
+                    name,
+                    from,
+                    module,
+                    repeat,
+                    op,
+                });
             }
         }
         out
@@ -967,7 +1093,7 @@ impl Reader {
         }
         let has_op = found.is_some() || m.entries.iter().any(|(k, _)| self.is_op_key(&k.name));
         let mut allowed: Vec<&str> = op_keywords();
-        allowed.push("from");
+        allowed.extend(["from", "module", "repeat"]);
         let blocks = self.blocks.clone();
         allowed.extend(blocks.iter().map(String::as_str));
         if !has_op {

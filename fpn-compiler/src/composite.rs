@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use petgraph::graph::NodeIndex;
 
-use crate::ast::{self, CnaArgs, CnaNames, Int, Name, Norm, OpExpr, Reader, Ref, SplitArgs};
+use crate::ast::{self, BlockBody, CallArg, CnaArgs, CnaNames, Int, Name, Norm, OpExpr, Reader, Ref, SplitArgs};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::Op;
 use crate::lower::{join, Handle, Lower, Site, MAX_CALL_DEPTH};
@@ -72,14 +72,19 @@ impl Reader {
                 let mut args = Vec::new();
                 if !null {
                     let m = self.map(v, &format!("the arguments of block `{block}`"))?;
+                    let inputs = self.block_inputs.get(block).cloned().unwrap_or_default();
                     for (ak, av) in m.entries {
-                        args.push((
-                            Name {
-                                text: ak.name.clone(),
-                                span: ak.span,
-                            },
-                            self.int(av, &format!("argument `{}`", ak.name))?,
-                        ));
+                        let what = format!("argument `{}`", ak.name);
+                        let arg = if inputs.contains(&ak.name) {
+                            CallArg::Ref(self.reference(av, &what)?)
+                        } else {
+                            CallArg::Int(self.int(av, &what)?)
+                        };
+                        let name = Name {
+                            text: ak.name.clone(),
+                            span: ak.span,
+                        };
+                        args.push((name, arg));
                     }
                 }
                 OpExpr::Call(name, args)
@@ -184,7 +189,7 @@ impl Lower<'_> {
     }
 
     /// A call of a spec block: checks its arguments and lowers its body with them in scope.
-    pub(crate) fn call(&mut self, bname: &Name, args: &[(Name, Int)], at: Site<'_>) -> Checked<Handle> {
+    pub(crate) fn call(&mut self, bname: &Name, args: &[(Name, CallArg)], at: Site<'_>) -> Checked<Handle> {
         if at.depth >= MAX_CALL_DEPTH {
             return Err(self.err(
                 Diagnostic::error(
@@ -202,11 +207,17 @@ impl Lower<'_> {
                 &format!("block `{}` was read as a call but is not declared", bname.text),
             )));
         };
+        let inputs: &[Name] = match &block.body {
+            BlockBody::Graph(bg) => &bg.inputs,
+            BlockBody::Seq(_) => &[],
+        };
         let mut new_env = HashMap::new();
         let mut failed = None;
         for (an, av) in args {
-            if !block.params.iter().any(|p| p.text == an.text) {
-                let dym = ast::suggest(&an.text, block.params.iter().map(|p| p.text.as_str()));
+            let is_input = inputs.iter().any(|i| i.text == an.text);
+            if !block.params.iter().any(|p| p.text == an.text) && !is_input {
+                let names = block.params.iter().chain(inputs).map(|p| p.text.as_str());
+                let dym = ast::suggest(&an.text, names.clone());
                 failed = Some(
                     self.err(
                         Diagnostic::error(
@@ -217,25 +228,19 @@ impl Lower<'_> {
                         .with_label("unknown parameter")
                         .with_help(match dym {
                             Some(s) => format!("did you mean `{s}`?"),
-                            None => format!(
-                                "its parameters are: {}",
-                                block
-                                    .params
-                                    .iter()
-                                    .map(|p| p.text.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
+                            None => format!("its parameters are: {}", names.collect::<Vec<_>>().join(", ")),
                         }),
                     ),
                 );
                 continue;
             }
-            match self.eval(av, at.env) {
-                Ok(v) => {
-                    new_env.insert(an.text.clone(), v);
+            if let CallArg::Int(av) = av {
+                match self.eval(av, at.env) {
+                    Ok(v) => {
+                        new_env.insert(an.text.clone(), v);
+                    }
+                    Err(e) => failed = Some(e),
                 }
-                Err(e) => failed = Some(e),
             }
         }
         for p in &block.params {
@@ -257,9 +262,79 @@ impl Lower<'_> {
         if let Some(e) = failed {
             return Err(e);
         }
-        let body = block.body.clone();
-        let x = self.site_input(&at)?;
-        self.seq(&body, x, &new_env, at.name, at.prefix, at.depth + 1)
+        match &block.body {
+            BlockBody::Seq(body) => {
+                let x = self.site_input(&at)?;
+                self.seq(body, x, &new_env, at.name, at.prefix, at.depth + 1)
+            }
+            BlockBody::Graph(bg) => self.graph_block(bname, bg, args, &new_env, at),
+        }
+    }
+
+    /// An instance of a graph-shaped block: binds its inputs (the first to the instance's
+    /// input unless passed; the others by reference), lowers its nodes in a scope of their own
+    /// named `<instance>.<node>` with weights under `<prefix>.<node>`, and returns its output
+    /// (one) or outputs (`inst.<name>`).
+    fn graph_block(
+        &mut self,
+        bname: &Name,
+        bg: &ast::BlockGraph,
+        args: &[(Name, CallArg)],
+        env: &HashMap<String, i64>,
+        at: Site<'_>,
+    ) -> Checked<Handle> {
+        let mut bound = Vec::with_capacity(bg.inputs.len());
+        let mut failed = None;
+        for (k, inp) in bg.inputs.iter().enumerate() {
+            let h = match args.iter().find(|(a, _)| a.text == inp.text).map(|(_, v)| v) {
+                Some(CallArg::Ref(r)) => self.resolve_one(r),
+                Some(CallArg::Int(i)) => Err(self.err(crate::diag::internal(i.span, "a block input read as a number"))),
+                None if k == 0 => self.site_input(&at),
+                None => Err(self.err(
+                    Diagnostic::error(
+                        Code::E0206,
+                        bname.span,
+                        format!("block `{}` needs input `{}`", bname.text, inp.text),
+                    )
+                    .with_label("missing input")
+                    .with_secondary(inp.span, "declared here")
+                    .with_help(format!(
+                        "pass the node that feeds it: `{}: {{{}: <node>}}`",
+                        bname.text, inp.text
+                    )),
+                )),
+            };
+            match h {
+                Ok(n) => bound.push((inp.text.clone(), n)),
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        // the instance's own scope: its inputs and nodes only
+        let outer = (std::mem::take(&mut self.names), std::mem::take(&mut self.failed));
+        for (n, x) in &bound {
+            self.names.insert(n.clone(), Handle::One(*x));
+        }
+        let scope = crate::lower::Scope {
+            inputs: bg.inputs.iter().map(|i| i.text.as_str()).collect(),
+            first: bound.first().map(|(_, x)| Handle::One(*x)),
+            env,
+            inst: Some((at.name, at.prefix)),
+            depth: at.depth + 1,
+        };
+        self.lower_nodes(&bg.nodes, &scope);
+        let (outs, failed) = self.outputs(&bg.outputs, &bg.nodes, &scope.inputs);
+        self.failed = outer.1;
+        self.names = outer.0;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(match outs.as_slice() {
+            [one] => Handle::One(one.node),
+            _ => Handle::Many(outs.into_iter().map(|o| (o.name, o.node)).collect()),
+        })
     }
 
     /// `head`: the same body on each listed input, one set of weights (`prefix` shared).
@@ -275,7 +350,7 @@ impl Lower<'_> {
         let mut outs = Vec::new();
         for (sub, t) in targets {
             let h = self.seq(body, t, env, &format!("{name}.{sub}"), prefix, depth)?;
-            if let Handle::One(n) = h {
+            if let Some(n) = h.one() {
                 outs.push((sub, n));
             }
         }
@@ -305,6 +380,7 @@ impl Lower<'_> {
             };
             match self.op(&it.expr, site)? {
                 Handle::One(n) => cur = n,
+                Handle::Chain(steps) => cur = steps.last().map_or(cur, |(_, n)| *n),
                 Handle::Many(_) => {
                     return Err(self.err(
                         Diagnostic::error(Code::E0218, *sp, "a multi-output op cannot be a step of a sequence")

@@ -3,7 +3,7 @@
 //! ([`crate::ops`]), composites in `crate::composite`, presets in `crate::presets`, all with
 //! PyTorch `state_dict` names. Shapes are not looked at here (see [`crate::infer`]).
 
-use crate::ast::{self, Int, IntExpr, Norm, OpExpr, Ref, SizeDecl};
+use crate::ast::{self, Int, IntExpr, NodeDecl, Norm, OpExpr, Ref, SizeDecl};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
 use crate::ir::{Graph, Node, Op, Output, Symbol};
@@ -56,7 +56,48 @@ pub(crate) struct Site<'a> {
 pub(crate) enum Handle {
     One(NodeIndex),
     Many(Vec<(String, NodeIndex)>),
+    /// The steps of a `repeat`, in order (`.0`, `.1`, …): where one value is needed, the last
+    /// step; in a list (`concat: [m]`), every step.
+    Chain(Vec<(String, NodeIndex)>),
 }
+
+impl Handle {
+    /// The value of a handle used where one is needed: a single node or a chain's last step.
+    pub(crate) fn one(&self) -> Option<NodeIndex> {
+        match self {
+            Handle::One(n) => Some(*n),
+            Handle::Chain(v) => v.last().map(|(_, n)| *n),
+            Handle::Many(_) => None,
+        }
+    }
+
+    /// Every node the handle names, in order.
+    fn nodes(&self) -> Vec<NodeIndex> {
+        match self {
+            Handle::One(n) => vec![*n],
+            Handle::Many(v) | Handle::Chain(v) => v.iter().map(|(_, n)| *n).collect(),
+        }
+    }
+}
+
+/// Where a list of node declarations is lowered: the spec's top level, or the body of one
+/// instance of a graph-shaped block.
+pub(crate) struct Scope<'a> {
+    /// The names visible besides the declarations: the spec's or the block's inputs.
+    pub inputs: Vec<&'a str>,
+    /// What the first declaration reads without `from`.
+    pub first: Option<Handle>,
+    /// Block parameters in scope.
+    pub env: &'a Env,
+    /// The instance's graph-node name and `state_dict` prefix (`None` at the top level).
+    pub inst: Option<(&'a str, &'a str)>,
+    /// How many block calls the declarations are nested in.
+    pub depth: usize,
+}
+
+/// The most steps one `repeat` may have (the op budget bounds the nodes; this bounds the work
+/// of a repeated op that adds none).
+const MAX_REPEAT: i64 = 100_000;
 
 /// Lowers a spec, reporting every structural problem at once. Warnings come back beside the graph.
 pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnostic>> {
@@ -72,72 +113,16 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
     };
     let inputs = l.inputs();
     l.check_names();
-    let order = l.decl_order();
-    let mut prev: Option<Handle> = if inputs.len() == 1 {
-        Some(Handle::One(inputs[0]))
-    } else {
-        None
+    let env = Env::new();
+    let scope = Scope {
+        inputs: spec.inputs.iter().map(|i| i.name.text.as_str()).collect(),
+        first: (inputs.len() == 1).then(|| Handle::One(inputs[0])),
+        env: &env,
+        inst: None,
+        depth: 0,
     };
-    let mut last_of: HashMap<usize, Option<Handle>> = HashMap::new();
-    // `from` defaults to the previous declaration, so record each declaration's predecessor.
-    for (i, _) in spec.nodes.iter().enumerate() {
-        last_of.insert(i, None);
-    }
-    let mut done: HashMap<usize, Handle> = HashMap::new();
-    for &i in &order {
-        let decl = &spec.nodes[i];
-        let default_in = if i == 0 {
-            prev.clone()
-        } else {
-            done.get(&(i - 1)).cloned()
-        };
-        let input = match &decl.from {
-            Some(r) => l.resolve(r).and_then(|h| l.single(h, r)).map(Some),
-            None => match default_in {
-                Some(Handle::One(n)) => Ok(Some(n)),
-                Some(Handle::Many(_)) | None if needs_input(&decl.op.expr) => Err(l.err(no_input(
-                    decl.name.span,
-                    &format!("node `{}`", decl.name.text),
-                    if i == 0 {
-                        "the spec has several inputs: add `from: <input>`"
-                    } else {
-                        "the previous node has several outputs: add `from: <node>.<output>`"
-                    },
-                ))),
-                _ => Ok(None),
-            },
-        };
-        if let Err(e) = input {
-            l.failed.insert(decl.name.text.clone(), e);
-            continue;
-        }
-        let env = HashMap::new();
-        let prefix = decl.module.as_ref().unwrap_or(&decl.name);
-        let site = Site {
-            span: decl.op.span,
-            input,
-            env: &env,
-            name: &decl.name.text,
-            prefix: &prefix.text,
-            depth: 0,
-        };
-        let h = l.op(&decl.op.expr, site);
-        if let Err(e) = h {
-            l.failed.insert(decl.name.text.clone(), e);
-        }
-        if let Ok(h) = h {
-            if let Handle::One(n) = h {
-                if l.g[n].name.starts_with(&format!("{}.", decl.name.text)) || l.g[n].name == decl.name.text {
-                    l.g[n].name = decl.name.text.clone();
-                }
-            }
-            l.names.insert(decl.name.text.clone(), h.clone());
-            done.insert(i, h);
-        }
-    }
-    prev = None;
-    let _ = prev;
-    let outputs = l.outputs();
+    l.lower_nodes(&spec.nodes, &scope);
+    let (outputs, _) = l.outputs(&spec.outputs, &spec.nodes, &scope.inputs);
     if l.diags.iter().any(Diagnostic::is_error) {
         return Err(l.diags);
     }
@@ -178,10 +163,8 @@ fn unused_warnings(spec: &ast::Spec, g: &mut Graph, names: &HashMap<String, Hand
     }
     let mut out = Vec::new();
     for d in &spec.nodes {
-        let nodes: Vec<NodeIndex> = match names.get(&d.name.text) {
-            Some(Handle::One(n)) => vec![*n],
-            Some(Handle::Many(v)) => v.iter().map(|(_, n)| *n).collect(),
-            None => continue,
+        let Some(nodes) = names.get(&d.name.text).map(Handle::nodes) else {
+            continue;
         };
         if nodes.iter().all(|n| !live[n.index()]) {
             out.push(
@@ -516,6 +499,24 @@ impl<'s> Lower<'s> {
                 );
             }
         }
+        for b in &spec.blocks {
+            let ast::BlockBody::Graph(bg) = &b.body else { continue };
+            let mut local: HashMap<&str, Span> = HashMap::new();
+            for n in bg.inputs.iter().chain(bg.nodes.iter().map(|d| &d.name)) {
+                if let Some(e) = check_ident(&n.text, n.span, "node name") {
+                    self.diags.push(e);
+                }
+                if let Some(prev) = local.insert(n.text.as_str(), n.span) {
+                    self.diags.push(duplicate(
+                        n.span,
+                        prev,
+                        format!("the name `{}` is used twice in block `{}`", n.text, b.name.text),
+                        ["second use", "first use"],
+                        "give every input and node of a block its own name",
+                    ));
+                }
+            }
+        }
         for n in &spec.nodes {
             if let Some(e) = check_ident(&n.name.text, n.name.span, "node name") {
                 self.diags.push(e);
@@ -558,18 +559,122 @@ impl<'s> Lower<'s> {
         }
     }
 
+    /// Lowers `nodes` in dependency order into `self.names` (failures into `self.failed`).
+    pub(crate) fn lower_nodes(&mut self, nodes: &[NodeDecl], scope: &Scope<'_>) {
+        let order = self.decl_order(nodes, &scope.inputs, scope.inst.is_some());
+        let mut done: HashMap<usize, Handle> = HashMap::new();
+        for &i in &order {
+            let decl = &nodes[i];
+            let default_in = if i == 0 {
+                scope.first.clone()
+            } else {
+                done.get(&(i - 1)).cloned()
+            };
+            let input = match &decl.from {
+                Some(r) => self.resolve(r).and_then(|h| self.single(h, r)).map(Some),
+                None => match default_in.as_ref().and_then(Handle::one) {
+                    Some(n) => Ok(Some(n)),
+                    None if needs_input(&decl.op.expr) => {
+                        match i.checked_sub(1).and_then(|p| self.failed.get(&nodes[p].name.text)) {
+                            Some(e) => Err(*e), // the previous node failed and said so
+                            None => Err(self.err(no_input(
+                                decl.name.span,
+                                &format!("node `{}`", decl.name.text),
+                                if i == 0 && scope.inst.is_none() {
+                                    "the spec has several inputs: add `from: <input>`"
+                                } else if i == 0 {
+                                    "the block has several inputs: add `from: <input>`"
+                                } else {
+                                    "the previous node has several outputs: add `from: <node>.<output>`"
+                                },
+                            ))),
+                        }
+                    }
+                    None => Ok(None),
+                },
+            };
+            if let Err(e) = input {
+                self.failed.insert(decl.name.text.clone(), e);
+                continue;
+            }
+            let path = &decl.module.as_ref().unwrap_or(&decl.name).text;
+            let (name, prefix) = match scope.inst {
+                None => (decl.name.text.clone(), path.clone()),
+                Some((iname, iprefix)) => (format!("{iname}.{}", decl.name.text), join(iprefix, path)),
+            };
+            let site = Site {
+                span: decl.op.span,
+                input,
+                env: scope.env,
+                name: &name,
+                prefix: &prefix,
+                depth: scope.depth,
+            };
+            let h = match &decl.repeat {
+                None => self.op(&decl.op.expr, site),
+                Some(n) => self.repeat(&decl.op, n, site),
+            };
+            match h {
+                Err(e) => {
+                    self.failed.insert(decl.name.text.clone(), e);
+                }
+                Ok(h) => {
+                    if let Handle::One(n) = h {
+                        if self.g[n].name.starts_with(&format!("{name}.")) || self.g[n].name == name {
+                            self.g[n].name = name.clone();
+                        }
+                    }
+                    self.names.insert(decl.name.text.clone(), h.clone());
+                    done.insert(i, h);
+                }
+            }
+        }
+    }
+
+    /// `repeat: n`: `op` `n` times, each step reading the previous (the first the site's
+    /// input), step `i` named `<name>.<i>` with its weights under `<prefix>.<i>`.
+    fn repeat(&mut self, op: &ast::Op, n: &ast::Int, at: Site<'_>) -> Checked<Handle> {
+        let count = self.eval_pos(n, at.env, "a repeat count", 1)?;
+        if count > MAX_REPEAT {
+            return Err(self.err(too_large(n.span, "a repeat count", count)));
+        }
+        let mut cur = at.input;
+        let mut steps = Vec::new();
+        for j in 0..count {
+            let (name, prefix) = (format!("{}.{j}", at.name), join(at.prefix, &j.to_string()));
+            let site = Site {
+                input: cur,
+                name: &name,
+                prefix: &prefix,
+                ..at
+            };
+            let h = self.op(&op.expr, site)?;
+            let Some(n) = h.one() else {
+                return Err(self.err(
+                    Diagnostic::error(Code::E0218, op.span, "a multi-output op cannot be repeated")
+                        .with_label("has several outputs")
+                        .with_help("repeat a block with one output, or write the steps out"),
+                ));
+            };
+            if self.g[n].name.starts_with(&format!("{name}.")) {
+                self.g[n].name = name;
+            }
+            steps.push((j.to_string(), n));
+            cur = Ok(Some(n));
+        }
+        Ok(Handle::Chain(steps))
+    }
+
     /// Declarations in dependency order; reports unknown references and cycles.
-    fn decl_order(&mut self) -> Vec<usize> {
-        let spec = self.spec;
-        let index: HashMap<&str, usize> = spec
-            .nodes
+    fn decl_order(&mut self, nodes: &[NodeDecl], inputs: &[&str], in_block: bool) -> Vec<usize> {
+        let index: HashMap<&str, usize> = nodes
             .iter()
             .enumerate()
             .map(|(i, n)| (n.name.text.as_str(), i))
             .collect();
-        let mut deps: Vec<Vec<(usize, Span)>> = vec![Vec::new(); spec.nodes.len()];
+        let mut deps: Vec<Vec<(usize, Span)>> = vec![Vec::new(); nodes.len()];
         let mut bad: HashSet<usize> = HashSet::new();
-        for (i, n) in spec.nodes.iter().enumerate() {
+        for (i, n) in nodes.iter().enumerate() {
             let mut refs = Vec::new();
             if let Some(f) = &n.from {
                 refs.push(f.clone());
@@ -579,17 +684,14 @@ impl<'s> Lower<'s> {
                 deps[i].push((i - 1, n.name.span));
             }
             for r in refs {
-                if r.node == SKIP_INPUT && r.sub.is_none() {
-                    // the enclosing skip's input, resolved during lowering
+                let named = index.contains_key(r.node.as_str()) || inputs.contains(&r.node.as_str());
+                if r.node == SKIP_INPUT && r.sub.is_none() && !named {
+                    // the enclosing skip's input, resolved during lowering (a name in scope wins)
                 } else if let Some(&j) = index.get(r.node.as_str()) {
                     deps[i].push((j, r.span));
-                } else if !spec.inputs.iter().any(|x| x.name.text == r.node) {
+                } else if !inputs.contains(&r.node.as_str()) {
                     bad.insert(i);
-                    let cands = spec
-                        .inputs
-                        .iter()
-                        .map(|x| x.name.text.as_str())
-                        .chain(spec.nodes.iter().map(|x| x.name.text.as_str()));
+                    let cands = inputs.iter().copied().chain(nodes.iter().map(|x| x.name.text.as_str()));
                     // suggestions scan every name: only for the errors that get printed (issue 11 item 7)
                     let dym = (self.diags.len() < crate::diag::MAX_RENDERED)
                         .then(|| ast::suggest(&r.node, cands))
@@ -599,6 +701,10 @@ impl<'s> Lower<'s> {
                             .with_label("unknown name")
                             .with_help(match dym {
                                 Some(s) => format!("did you mean `{s}`?"),
+                                None if in_block => format!(
+                                    "a block's nodes see its inputs ({}) and its own nodes: pass other nodes in as inputs",
+                                    inputs.join(", ")
+                                ),
                                 None => "refer to an input or a node declared under `nodes`".to_string(),
                             }),
                     );
@@ -607,7 +713,7 @@ impl<'s> Lower<'s> {
             }
         }
         // Kahn's algorithm keeping declaration order among ready nodes.
-        let n = spec.nodes.len();
+        let n = nodes.len();
         let mut indeg = vec![0usize; n];
         let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (i, ds) in deps.iter().enumerate() {
@@ -644,12 +750,12 @@ impl<'s> Lower<'s> {
                     cur = next;
                 };
                 let first = cycle[0];
-                let mut names: Vec<&str> = cycle.iter().rev().map(|&i| spec.nodes[i].name.text.as_str()).collect();
+                let mut names: Vec<&str> = cycle.iter().rev().map(|&i| nodes[i].name.text.as_str()).collect();
                 names.rotate_right(1);
                 names.push(names[0]);
                 let mut d = Diagnostic::error(
                     Code::E0203,
-                    spec.nodes[first].name.span,
+                    nodes[first].name.span,
                     format!("nodes depend on each other in a cycle: {}", names.join(" → ")),
                 )
                 .with_label("part of a cycle")
@@ -659,13 +765,13 @@ impl<'s> Lower<'s> {
                     if let Some((_, sp)) = deps[i].iter().find(|(j, _)| *j == next) {
                         d = d.with_secondary(
                             *sp,
-                            format!("`{}` reads `{}`", spec.nodes[i].name.text, spec.nodes[next].name.text),
+                            format!("`{}` reads `{}`", nodes[i].name.text, nodes[next].name.text),
                         );
                     }
                 }
                 let e = self.err(d);
                 for &i in &stuck {
-                    self.failed.entry(spec.nodes[i].name.text.clone()).or_insert(e);
+                    self.failed.entry(nodes[i].name.text.clone()).or_insert(e);
                 }
             }
         }
@@ -686,7 +792,7 @@ impl<'s> Lower<'s> {
         };
         match (&h, &r.sub) {
             (_, None) => Ok(h),
-            (Handle::Many(v), Some(s)) => match v.iter().find(|(n, _)| n == s) {
+            (Handle::Many(v) | Handle::Chain(v), Some(s)) => match v.iter().find(|(n, _)| n == s) {
                 Some((_, n)) => Ok(Handle::One(*n)),
                 None => {
                     let subs: Vec<&str> = v.iter().map(|(n, _)| n.as_str()).collect();
@@ -713,9 +819,12 @@ impl<'s> Lower<'s> {
     }
 
     fn single(&mut self, h: Handle, r: &Ref) -> Checked<NodeIndex> {
+        if let Some(n) = h.one() {
+            return Ok(n);
+        }
         match h {
             Handle::One(n) => Ok(n),
-            Handle::Many(v) => {
+            Handle::Many(v) | Handle::Chain(v) => {
                 let subs: Vec<String> = v.iter().map(|(s, _)| format!("{}.{s}", r.node)).collect();
                 Err(self.err(
                     Diagnostic::error(
@@ -802,7 +911,7 @@ impl<'s> Lower<'s> {
         for r in refs {
             match self.resolve(r) {
                 Ok(Handle::One(n)) => out.push((r.sub.clone().unwrap_or_else(|| r.node.clone()), n)),
-                Ok(Handle::Many(v)) => out.extend(v),
+                Ok(Handle::Many(v) | Handle::Chain(v)) => out.extend(v),
                 Err(e) => failed = Some(e),
             }
         }
@@ -878,23 +987,26 @@ impl<'s> Lower<'s> {
         }
     }
 
-    fn outputs(&mut self) -> Vec<Output> {
+    /// Resolves `outputs` among `nodes` and `inputs` (reporting unknown names).
+    /// Resolves `outputs` among `nodes` and `inputs`, reporting unknown names; the proof of a
+    /// report when one failed (the name's own, or its node's).
+    pub(crate) fn outputs(
+        &mut self,
+        outputs: &[ast::OutputDecl],
+        nodes: &[NodeDecl],
+        inputs: &[&str],
+    ) -> (Vec<Output>, Option<Reported>) {
         let mut out = Vec::new();
-        let spec = self.spec;
-        let declared: HashSet<&str> = spec.nodes.iter().map(|n| n.name.text.as_str()).collect();
-        for o in &spec.outputs {
-            if !self.names.contains_key(&o.target.node) {
-                if !declared.contains(o.target.node.as_str()) {
-                    let cands = self
-                        .spec
-                        .inputs
-                        .iter()
-                        .map(|x| x.name.text.as_str())
-                        .chain(self.spec.nodes.iter().map(|x| x.name.text.as_str()));
-                    let dym = (self.diags.len() < crate::diag::MAX_RENDERED)
-                        .then(|| ast::suggest(&o.target.node, cands))
-                        .flatten();
-                    self.diags.push(
+        let mut failed = None;
+        let declared: HashSet<&str> = nodes.iter().map(|n| n.name.text.as_str()).collect();
+        for o in outputs {
+            if !self.names.contains_key(&o.target.node) && !declared.contains(o.target.node.as_str()) {
+                let cands = inputs.iter().copied().chain(nodes.iter().map(|x| x.name.text.as_str()));
+                let dym = (self.diags.len() < crate::diag::MAX_RENDERED)
+                    .then(|| ast::suggest(&o.target.node, cands))
+                    .flatten();
+                failed = Some(
+                    self.err(
                         Diagnostic::error(
                             Code::E0201,
                             o.target.span,
@@ -905,19 +1017,20 @@ impl<'s> Lower<'s> {
                             Some(s) => format!("did you mean `{s}`?"),
                             None => "outputs refer to inputs or nodes".to_string(),
                         }),
-                    );
-                }
+                    ),
+                );
                 continue;
             }
-            if let Ok(n) = self.resolve_one(&o.target) {
-                out.push(Output {
+            match self.resolve_one(&o.target) {
+                Ok(n) => out.push(Output {
                     name: o.name.text.clone(),
                     span: o.name.span,
                     node: n,
-                });
+                }),
+                Err(e) => failed = Some(e),
             }
         }
-        out
+        (out, failed)
     }
 }
 
@@ -1016,7 +1129,12 @@ fn collect_refs(op: &OpExpr, out: &mut Vec<Ref>) {
             out.extend(on.iter().cloned());
             body.iter().for_each(|i| collect_refs(&i.expr, out));
         }
-        // a block body's references are its callers' (`match: skip` only), a ResNet has none
-        OpExpr::Cna(_) | OpExpr::Call(..) | OpExpr::ResNet { .. } | OpExpr::Split(_) => {}
+        // the nodes feeding a graph-shaped block's inputs; a block body's own references are
+        // resolved in the block (or are its caller's `match: skip`); a ResNet has none
+        OpExpr::Call(_, args) => out.extend(args.iter().filter_map(|(_, a)| match a {
+            ast::CallArg::Ref(r) => Some(r.clone()),
+            ast::CallArg::Int(_) => None,
+        })),
+        OpExpr::Cna(_) | OpExpr::ResNet { .. } | OpExpr::Split(_) => {}
     }
 }

@@ -158,20 +158,22 @@ impl OpDef for Upsample {
                 }
                 (Some(*s), vec![cx.input()?])
             }
-            UpTarget::Match(r) if r.node == SKIP_INPUT && r.sub.is_none() => match cx.l.skip_input() {
-                Some(t) => (None, vec![cx.input()?, t]),
-                None => {
-                    return Err(cx.l.err(
-                        Diagnostic::error(
-                            Code::E0225,
-                            r.span,
-                            "`match: skip` is only meaningful inside a `skip` or `residual` body",
-                        )
-                        .with_label("no enclosing skip")
-                        .with_help("name the node whose size to take: `match: <node>`"),
-                    ));
+            UpTarget::Match(r) if r.node == SKIP_INPUT && r.sub.is_none() && !cx.l.names.contains_key(SKIP_INPUT) => {
+                match cx.l.skip_input() {
+                    Some(t) => (None, vec![cx.input()?, t]),
+                    None => {
+                        return Err(cx.l.err(
+                            Diagnostic::error(
+                                Code::E0225,
+                                r.span,
+                                "`match: skip` is only meaningful inside a `skip` or `residual` body",
+                            )
+                            .with_label("no enclosing skip")
+                            .with_help("name the node whose size to take: `match: <node>`"),
+                        ));
+                    }
                 }
-            },
+            }
             UpTarget::Match(r) => {
                 let t = cx.l.resolve_one(r)?;
                 (None, vec![cx.input()?, t])

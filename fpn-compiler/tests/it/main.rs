@@ -18,6 +18,7 @@ mod diag_codes;
 mod front_dsl;
 mod front_yaml;
 mod golden;
+mod graph_blocks;
 mod naming;
 mod op_fixtures;
 mod op_props;
