@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Make the parity fixture of specs/yolov8n.yaml (tests/it/parity.rs `yolov8n_backbone_neck`).
+
+The model is ultralytics' own: `DetectionModel("yolov8n.yaml")` built offline (YOLO_OFFLINE=1,
+no download), layers 0-21 run as ultralytics' `_predict_once` runs them, outputs of layers 15,
+18 and 21 (the maps that feed `Detect`). Its state_dict without `model.22` (Detect) and
+`num_batches_tracked` has exactly the spec's tensors; this checks names, shapes and the
+parameter count (2 259 536) first.
+
+Weights: a full checkpoint is 9 MB, over the fixture limit, so the weights are not stored but
+made by a formula both sides compute exactly. For the `t`-th tensor in sorted-name order and
+element `i` (row-major), `v = ((i·7919 + t·104729) mod 2048 − 1024) / 1024` (exact in float32),
+and
+
+    *.conv.weight        v · 2^−e, e = ceil(log2(sqrt(fan_in)))     (like kaiming, a power of 2)
+    *.bn.weight          1 + v/4          *.bn.bias       v/8
+    *.bn.running_mean    v/8              *.bn.running_var 1 + v/2
+
+`tests/it/parity.rs` computes the same values (`formula_weights`) and compares them with the
+`weights_probe` stored here (the first 8 values of every tensor), so a mismatch is caught as
+such. Inputs (stored) are random normal. Runs in eval mode at two sizes, 96×128 and 89×121
+(both accepted: H, W mod 32 in {0, 25..31}), in float32 and float64, and writes
+tests/fixtures/parity/yolov8n.safetensors: `x_96x128`, `p3_96x128` (float32 run),
+`p3_96x128_f64hi` + `p3_96x128_f64lo` (the float64 run as a sum of two float32 tensors, so the
+comparison sees 48 bits of it), … and `weights_probe` (float32, every tensor's first 8 values in
+sorted-name order).
+
+Run from the repository root:  python3 tools/yolov8_fixture.py
+Made with ultralytics 8.4.190 and torch 2.15.0 (CPU).
+"""
+import math
+import os
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+import torch
+from ultralytics.nn.tasks import DetectionModel
+
+from safetensors_fallback import save_file
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+OUT = os.path.join(ROOT, "tests", "fixtures", "parity", "yolov8n.safetensors")
+SIZES = [(96, 128), (89, 121)]
+PARAMS = 2259536
+
+
+def formula(t, name, shape):
+    n = math.prod(shape)
+    i = torch.arange(n, dtype=torch.int64)
+    v = ((i * 7919 + t * 104729) % 2048 - 1024).to(torch.float64) / 1024
+    if name.endswith(".conv.weight"):
+        fan_in = math.prod(shape[1:])
+        v = v * 2.0 ** -math.ceil(math.log2(math.sqrt(fan_in)))
+    elif name.endswith(".bn.weight"):
+        v = 1 + v / 4
+    elif name.endswith(".bn.bias") or name.endswith(".bn.running_mean"):
+        v = v / 8
+    elif name.endswith(".bn.running_var"):
+        v = 1 + v / 2
+    else:
+        raise SystemExit(f"no formula for {name}")
+    return v.reshape(shape).to(torch.float32)
+
+
+def run(model, x):
+    """Layers 0-21 as `BaseModel._predict_once` runs them; the inputs of Detect."""
+    y = []
+    for m in model.model[:22]:
+        if m.f != -1:
+            x = y[m.f] if isinstance(m.f, int) else [x if j == -1 else y[j] for j in m.f]
+        x = m(x)
+        y.append(x)
+    return y[15], y[18], y[21]
+
+
+def main():
+    model = DetectionModel("yolov8n.yaml", verbose=False).eval()
+    sd = model.state_dict()
+    keep = sorted(k for k in sd if not k.startswith("model.22.") and not k.endswith("num_batches_tracked"))
+    total = sum(sd[k].numel() for k in keep if not k.endswith(("running_mean", "running_var")))
+    assert total == PARAMS, f"{total} parameters, the spec has {PARAMS}"
+    new = {k: formula(t, k, tuple(sd[k].shape)) for t, k in enumerate(keep)}
+    model.load_state_dict(new, strict=False)
+    out = {"weights_probe": torch.cat([new[k].flatten()[:8] for k in keep]).contiguous()}
+    g = torch.Generator().manual_seed(8)
+    m64 = DetectionModel("yolov8n.yaml", verbose=False).eval()
+    m64.load_state_dict(new, strict=False)
+    m64 = m64.double()
+    with torch.no_grad():
+        for h, w in SIZES:
+            x = torch.randn(1, 3, h, w, generator=g)
+            tag = f"{h}x{w}"
+            out[f"x_{tag}"] = x.contiguous()
+            for name, t32, t64 in zip(("p3", "p4", "p5"), run(model, x), run(m64, x.double())):
+                out[f"{name}_{tag}"] = t32.contiguous()
+                # the float64 run as two float32 tensors, hi + lo (48 bits: no rounding of
+                # the reference to float32 in the comparison)
+                hi = t64.float()
+                out[f"{name}_{tag}_f64hi"] = hi.contiguous()
+                out[f"{name}_{tag}_f64lo"] = (t64 - hi.double()).float().contiguous()
+                err = ((t32.double() - t64).abs().max() / t64.abs().max()).item()
+                print(f"{tag} {name} {tuple(t32.shape)}: max|y| {t64.abs().max().item():.3f}, float32 vs float64 {err:.2e}")
+    save_file(out, OUT)
+    print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes), {len(keep)} tensors, {total} parameters")
+
+
+if __name__ == "__main__":
+    main()
