@@ -233,11 +233,15 @@ fn sizes_independent_and_joint() {
     );
     let o = fpn(&["sizes".as_ref(), "--json".as_ref(), spec.0.as_os_str()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["reason"], "sizes");
+    assert_eq!(doc["schema_version"], 1);
+    let v = &doc["symbols"];
     assert_eq!(v[0]["symbol"], "H3");
     assert_eq!(v[0]["independent"], false);
     assert_eq!(v[0]["determines"][0]["symbol"], "H4");
     assert_eq!(v[0]["determines"][0]["expr"], "H3/2");
+    assert_eq!(v[0]["first"], serde_json::json!([2, 4, 6, 8, 10, 12, 14, 16]));
     assert_eq!(v[1]["symbol"], "W");
     assert_eq!(v[1]["independent"], true);
     assert_eq!(v[2]["symbol"], "H4");
@@ -282,4 +286,278 @@ fn readme_sample_is_what_fpn_prints() {
         "README sample vs `fpn {}`",
         cmd.trim_start_matches("$ fpn ")
     );
+}
+
+/// A parsed XML element: name, attributes, children, and its own text (entities decoded).
+#[derive(Debug, Default)]
+struct Element {
+    name: String,
+    attrs: Vec<(String, String)>,
+    children: Vec<Element>,
+    text: String,
+}
+
+impl Element {
+    fn attr(&self, k: &str) -> Option<&str> {
+        self.attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    /// All text below this element, concatenated.
+    fn all_text(&self) -> String {
+        let mut s = self.text.clone();
+        for c in &self.children {
+            s.push_str(&c.all_text());
+        }
+        s
+    }
+
+    fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Element)) {
+        f(self);
+        for c in &self.children {
+            c.walk(f);
+        }
+    }
+}
+
+/// Decodes the five predefined entities and numeric references; `Err` on any other `&`.
+fn unescape_xml(s: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find(';').ok_or_else(|| format!("unterminated entity in {s:?}"))? + i;
+        let ent = &rest[i + 1..end];
+        out.push(match ent {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            _ if ent.starts_with("#x") => u32::from_str_radix(&ent[2..], 16)
+                .ok()
+                .and_then(char::from_u32)
+                .ok_or_else(|| format!("bad reference &{ent};"))?,
+            _ if ent.starts_with('#') => ent[1..]
+                .parse::<u32>()
+                .ok()
+                .and_then(char::from_u32)
+                .ok_or_else(|| format!("bad reference &{ent};"))?,
+            _ => return Err(format!("unknown entity &{ent};")),
+        });
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    if out.chars().any(|c| (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')) {
+        return Err(format!("a control character in {s:?}"));
+    }
+    Ok(out)
+}
+
+/// A small well-formedness check of one XML document without DTD, comments or processing
+/// instructions (what `fpn graph` writes): tags nest and match, attributes are quoted and
+/// unique, text has no bare `<` or `&`; one root element and nothing after it.
+fn parse_xml(doc: &str) -> Result<Element, String> {
+    let mut stack: Vec<Element> = vec![Element::default()];
+    let mut rest = doc;
+    let mut roots = 0;
+    while !rest.is_empty() {
+        let lt = rest.find('<').unwrap_or(rest.len());
+        let text = unescape_xml(&rest[..lt])?;
+        if text.contains('>') {
+            return Err(format!("bare `>` in text {text:?}"));
+        }
+        if stack.len() == 1 && !text.trim().is_empty() {
+            return Err(format!("text outside the root: {text:?}"));
+        }
+        stack.last_mut().ok_or("no open element")?.text.push_str(&text);
+        rest = &rest[lt..];
+        if rest.is_empty() {
+            break;
+        }
+        let gt = rest.find('>').ok_or("unclosed tag")?;
+        let tag = &rest[1..gt];
+        rest = &rest[gt + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            let e = stack.pop().ok_or("close without open")?;
+            if e.name != name.trim() || stack.is_empty() {
+                return Err(format!("`</{name}>` closes `<{}>`", e.name));
+            }
+            stack.last_mut().ok_or("no parent")?.children.push(e);
+            continue;
+        }
+        let (tag, empty) = match tag.strip_suffix('/') {
+            Some(t) => (t, true),
+            None => (tag, false),
+        };
+        let name_end = tag.find(char::is_whitespace).unwrap_or(tag.len());
+        let name = &tag[..name_end];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c)) {
+            return Err(format!("bad tag name {name:?}"));
+        }
+        let mut e = Element {
+            name: name.to_string(),
+            ..Element::default()
+        };
+        let mut a = tag[name_end..].trim_start();
+        while !a.is_empty() {
+            let eq = a.find('=').ok_or_else(|| format!("attribute without value in <{name}>"))?;
+            let key = a[..eq].trim();
+            let q = a[eq + 1..].chars().next().ok_or("missing quote")?;
+            if q != '"' && q != '\'' {
+                return Err(format!("unquoted attribute {key} in <{name}>"));
+            }
+            let body = &a[eq + 2..];
+            let close = body.find(q).ok_or("unclosed attribute")?;
+            let value = unescape_xml(&body[..close])?;
+            if value.contains('<') && body[..close].contains('<') {
+                return Err(format!("bare `<` in attribute {key}"));
+            }
+            if e.attrs.iter().any(|(k, _)| k == key) {
+                return Err(format!("attribute {key} twice in <{name}>"));
+            }
+            e.attrs.push((key.to_string(), value));
+            a = body[close + 1..].trim_start();
+        }
+        if stack.len() == 1 {
+            roots += 1;
+        }
+        if empty {
+            stack.last_mut().ok_or("no parent")?.children.push(e);
+        } else {
+            stack.push(e);
+        }
+    }
+    if stack.len() != 1 {
+        return Err(format!("`<{}>` is never closed", stack.last().map_or("", |e| e.name.as_str())));
+    }
+    if roots != 1 {
+        return Err(format!("{roots} root elements"));
+    }
+    let mut doc = stack.pop().ok_or("empty")?;
+    doc.children.pop().ok_or_else(|| "no root".to_string())
+}
+
+#[test]
+fn xml_checker_refuses_what_is_not_well_formed() {
+    assert!(parse_xml("<a><b x=\"1\"/>t &amp; u</a>").is_ok());
+    for bad in [
+        "<a><b></a>",
+        "<a x=1></a>",
+        "<a>x & y</a>",
+        "<a>x < y</a>",
+        "<a></a><b></b>",
+        "<a x=\"1\" x=\"2\"></a>",
+        "<a>&bogus;</a>",
+        "<a>",
+        "<a>\u{1}</a>",
+    ] {
+        assert!(parse_xml(bad).is_err(), "{bad}");
+    }
+}
+
+/// The node names of a spec, from `fpn shapes --json`.
+fn node_names(spec: &Path) -> Vec<String> {
+    let o = fpn(&["shapes".as_ref(), "--json".as_ref(), spec.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("shapes --json");
+    v["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
+/// The `<g class="node">` boxes of an SVG by their first line (the node name).
+fn svg_boxes(svg: &Element) -> Vec<(String, &Element)> {
+    let mut v = Vec::new();
+    svg.walk(&mut |e| {
+        if e.name == "g" && e.attr("class") == Some("node") {
+            let name = e.children.iter().find(|c| c.name == "text").map(|t| t.all_text()).unwrap_or_default();
+            v.push((name, e));
+        }
+    });
+    v
+}
+
+/// `fpn graph` draws every shipped spec as well-formed SVG with a box per node, and DOT that
+/// names every node.
+#[test]
+fn graph_draws_every_shipped_spec() {
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(repo().join("specs"))
+        .expect("specs/")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    specs.sort();
+    assert!(specs.len() >= 10, "{specs:?}");
+    for spec in &specs {
+        let names = node_names(spec);
+        let o = fpn(&["graph".as_ref(), spec.as_os_str()]);
+        assert_eq!(code(&o), 0, "{}: {}", spec.display(), stderr(&o));
+        let text = String::from_utf8(o.stdout).expect("UTF-8");
+        let svg = parse_xml(&text).unwrap_or_else(|e| panic!("{}: not well-formed: {e}", spec.display()));
+        assert_eq!(svg.name, "svg");
+        let boxes: Vec<String> = svg_boxes(&svg).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(boxes, names, "{}: one box per node, in order", spec.display());
+        let o = fpn(&["graph".as_ref(), spec.as_os_str(), "--format".as_ref(), "dot".as_ref()]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let dot = String::from_utf8(o.stdout).expect("UTF-8");
+        assert!(dot.starts_with("digraph ") && dot.trim_end().ends_with('}'), "{dot}");
+        assert_eq!(dot.matches('{').count(), dot.matches('}').count(), "{}", spec.display());
+        for n in &names {
+            assert!(dot.contains(&format!("label=\"{n}\\n")), "{}: `{n}` not in the DOT", spec.display());
+        }
+    }
+}
+
+/// A failing spec is drawn with its error: the node at fault in red with the diagnostic, its
+/// edges red, exit 1; `-o` writes through a temporary file, refuses the spec itself and reads
+/// the format from the extension.
+#[test]
+fn graph_draws_a_failing_spec_in_red() {
+    let spec = repo().join("specs/invalid/E0323_seed000_30x30.yaml");
+    let out = TempFile::new("e0323.svg");
+    let o = fpn(&["graph".as_ref(), spec.as_os_str(), "-o".as_ref(), out.0.as_os_str()]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("error[E0323]"), "{}", stderr(&o));
+    let svg = parse_xml(&std::fs::read_to_string(&out.0).expect("the picture")).expect("well-formed");
+    let boxes = svg_boxes(&svg);
+    assert_eq!(boxes.len(), 13, "every node lowered");
+    let red = |e: &Element| e.children.iter().any(|r| r.name == "rect" && r.attr("stroke") == Some("#cf222e"));
+    let faulty: Vec<&str> = boxes.iter().filter(|(_, e)| red(e)).map(|(n, _)| n.as_str()).collect();
+    assert_eq!(faulty, ["block.0.2.out"]);
+    let text = boxes.iter().find(|(n, _)| n == "block.0.2.out").map(|(_, e)| e.all_text()).unwrap_or_default();
+    assert!(
+        text.contains("error[E0323]") && text.contains("(concat) merges tensors of different height: 15"),
+        "{text}"
+    );
+    let mut red_edges = 0;
+    svg.walk(&mut |e| red_edges += usize::from(e.name == "polyline" && e.attr("stroke") == Some("#cf222e")));
+    assert_eq!(red_edges, 3, "two inputs and one output of the concat");
+
+    // a spec that does not even read: the error alone, in a box of its own
+    let o = fpn(&[
+        "graph".as_ref(),
+        repo().join("specs/invalid/E0001_tab_indent.yaml").as_os_str(),
+    ]);
+    assert_eq!(code(&o), 1);
+    let svg = parse_xml(&String::from_utf8_lossy(&o.stdout)).expect("well-formed");
+    assert!(svg.all_text().contains("error[E0001]"));
+
+    let dot = TempFile::new("e0323.dot");
+    let o = fpn(&["graph".as_ref(), spec.as_os_str(), "-o".as_ref(), dot.0.as_os_str()]);
+    assert_eq!(code(&o), 1);
+    let text = std::fs::read_to_string(&dot.0).expect("DOT");
+    assert!(text.starts_with("digraph \"PyramidBlock\""), "{text}");
+    assert!(text.contains("color=red"));
+
+    let o = fpn(&["graph".as_ref(), spec.as_os_str(), "-o".as_ref(), spec.as_os_str()]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("refusing to write"), "{}", stderr(&o));
+    let bad = TempFile::new("picture.png");
+    let o = fpn(&["graph".as_ref(), spec.as_os_str(), "-o".as_ref(), bad.0.as_os_str()]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--format svg|dot"), "{}", stderr(&o));
+    assert!(!bad.0.exists());
 }

@@ -60,6 +60,19 @@ pub(crate) enum Handle {
 
 /// Lowers a spec, reporting every structural problem at once. Warnings come back beside the graph.
 pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (graph, diags) = lower_partial(spec);
+    if diags.iter().any(Diagnostic::is_error) {
+        Err(diags)
+    } else {
+        Ok((graph, diags))
+    }
+}
+
+/// Lowers a spec as far as it goes: the graph of every declaration that lowered (a failed one
+/// and the nodes that depend on it are left out, so the graph keeps the invariants of
+/// [`crate::ir`]) and every diagnostic; with errors, no warnings. `fpn graph` draws a failing
+/// spec from it.
+pub fn lower_partial(spec: &ast::Spec) -> (Graph, Vec<Diagnostic>) {
     let mut l = Lower {
         spec,
         g: DiGraph::new(),
@@ -138,9 +151,7 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
     prev = None;
     let _ = prev;
     let outputs = l.outputs();
-    if l.diags.iter().any(Diagnostic::is_error) {
-        return Err(l.diags);
-    }
+    let failed = l.diags.iter().any(Diagnostic::is_error);
     let mut graph = Graph {
         name: spec.name.text.clone(),
         name_span: spec.name.span,
@@ -155,8 +166,11 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
             .filter_map(|d| d.module.as_ref().map(|m| (m.text.clone(), m.span)))
             .collect(),
     };
+    if failed {
+        return (graph, l.diags);
+    }
     let warnings = unused_warnings(spec, &mut graph, &l.names);
-    Ok((graph, warnings))
+    (graph, warnings)
 }
 
 fn needs_input(op: &OpExpr) -> bool {

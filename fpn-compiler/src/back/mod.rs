@@ -1,2 +1,3 @@
-//! Back ends.
+//! Back ends: Rust code, and pictures (SVG, DOT).
 pub mod rust;
+pub mod picture;
