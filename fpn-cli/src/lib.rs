@@ -1037,3 +1037,33 @@ fn out(s: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `auto`'s rules in order: NO_COLOR, CLICOLOR_FORCE, TERM=dumb, the terminal.
+    #[test]
+    fn color_rules() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| std::ffi::OsString::from(*v))
+        };
+        let auto = ColorChoice::Auto;
+        assert!(use_color(auto, env(&[]), true));
+        assert!(!use_color(auto, env(&[]), false));
+        assert!(!use_color(auto, env(&[("TERM", "dumb")]), true));
+        assert!(use_color(auto, env(&[("TERM", "xterm-256color")]), true));
+        assert!(!use_color(auto, env(&[("NO_COLOR", "1")]), true));
+        assert!(use_color(auto, env(&[("NO_COLOR", "")]), true), "an empty NO_COLOR is unset");
+        assert!(use_color(auto, env(&[("CLICOLOR_FORCE", "1"), ("TERM", "dumb")]), false));
+        assert!(!use_color(auto, env(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "x")]), true));
+        assert!(use_color(ColorChoice::Always, env(&[("NO_COLOR", "1")]), false));
+        assert!(!use_color(ColorChoice::Never, env(&[("CLICOLOR_FORCE", "1")]), true));
+    }
+
+    #[test]
+    fn summary_line() {
+        assert_eq!(check_summary(3, 1, 4, 0), "checked 3 specs: 2 ok, 1 failed (4 errors)");
+        assert_eq!(check_summary(1, 0, 0, 2), "checked 1 spec: 1 ok, 2 warnings");
+    }
+}

@@ -561,3 +561,224 @@ fn graph_draws_a_failing_spec_in_red() {
     assert!(stderr(&o).contains("--format svg|dot"), "{}", stderr(&o));
     assert!(!bad.0.exists());
 }
+
+/// `fpn` with `stdin` fed and extra environment variables.
+fn fpn_with(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fpn"));
+    cmd.args(args)
+        .current_dir(repo())
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run the fpn binary");
+    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
+    child.wait_with_output().expect("fpn output")
+}
+
+/// JSON Lines of stdout.
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// `check` over several specs: each one's result, a summary line, the worst exit code; with
+/// `--json`, one object per diagnostic (positions, span, help, notes), per passing spec and
+/// the summary, every one with `schema_version`.
+#[test]
+fn check_several_specs_text_and_json() {
+    let args = [
+        "check",
+        "tests/specs/panet_small.yaml",
+        "specs/invalid/E0323_seed000_30x30.yaml",
+        "no/such.yaml",
+    ];
+    let o = fpn(&args.map(std::ffi::OsStr::new));
+    assert_eq!(code(&o), 2, "the worst: a file that cannot be read");
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("tests/specs/panet_small.yaml: ok — `ParityPanetNeck`"));
+    assert!(
+        stderr(&o).ends_with("checked 3 specs: 1 ok, 2 failed (2 errors)\n"),
+        "{}",
+        stderr(&o)
+    );
+
+    let mut jargs = args.to_vec();
+    jargs.insert(1, "--json");
+    let o = fpn(&jargs.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
+    assert_eq!(code(&o), 2);
+    assert_eq!(stderr(&o), "", "under --json everything is JSON on stdout");
+    let v = json_lines(&o);
+    assert_eq!(v.len(), 4, "{v:?}");
+    assert!(v.iter().all(|x| x["schema_version"] == 1), "{v:?}");
+    assert_eq!(v[0]["reason"], "checked");
+    assert_eq!(v[0]["ops"], 16);
+    assert_eq!(v[0]["inputs"][0], serde_json::json!({"name": "c3", "shape": [16, 16, 16]}));
+    let d = &v[1];
+    let text = std::fs::read_to_string(repo().join("specs/invalid/E0323_seed000_30x30.yaml")).expect("spec");
+    let start = d["span"]["start"].as_u64().expect("span start") as usize;
+    let end = d["span"]["end"].as_u64().expect("span end") as usize;
+    assert_eq!(&text[start..end], "skip");
+    let mut fields = d.clone();
+    fields["rendered"] = serde_json::Value::Null;
+    assert_eq!(
+        fields,
+        serde_json::json!({
+            "reason": "diagnostic",
+            "schema_version": 1,
+            "level": "error",
+            "code": "E0323",
+            "message": "`block.0.2.out` (concat) merges tensors of different height: 15 vs 16",
+            "file": "specs/invalid/E0323_seed000_30x30.yaml",
+            "line": 15,
+            "column": 13,
+            "end_line": 15,
+            "end_column": 17,
+            "span": {"start": start, "end": end},
+            "label": "height 15 vs 16",
+            "secondary": [
+                {"file": "specs/invalid/E0323_seed000_30x30.yaml", "line": 13, "column": 13, "end_line": 13,
+                 "end_column": 17, "span": {"start": d["secondary"][0]["span"]["start"], "end": d["secondary"][0]["span"]["end"]},
+                 "message": "`block.0.1` is 16×15×15"},
+                {"file": "specs/invalid/E0323_seed000_30x30.yaml", "line": 20, "column": 17, "end_line": 20,
+                 "end_column": 25, "span": {"start": d["secondary"][1]["span"]["start"], "end": d["secondary"][1]["span"]["end"]},
+                 "message": "`block.0.2.4` is 16×16×16"},
+            ],
+            "notes": ["with input `x` of 3×30×30: `block.0.1` gives height 15 here but `block.0.2.4` gives 16"],
+            "help": "input `x` height 30 is not accepted (H ∈ {8, 12, 16, 20, 24, 28, …} = 4k, k ≥ 2); pad the input to 32 or crop it to 28; or make `block.0.2.4` take `block.0.1`'s size with `upsample: {match: skip}`: then 30 works, and the spec accepts H ∈ {6, 8, 10, 12, 14, 16, …} = 2k, k ≥ 3",
+            "rendered": null,
+        })
+    );
+    assert!(d["rendered"].as_str().is_some_and(|r| r.starts_with("error[E0323]: ")));
+    assert_eq!(v[2]["code"], "E0000");
+    assert_eq!(v[2]["message"], "cannot read `no/such.yaml`: no such file");
+    assert_eq!(
+        v[3],
+        serde_json::json!({"reason": "summary", "schema_version": 1, "specs": 3, "ok": 1, "failed": 2,
+                           "errors": 2, "warnings": 0})
+    );
+}
+
+/// `-` reads the spec from stdin (shown as `<stdin>`), for `check`, `shapes` and `graph`; a
+/// second `-` is refused.
+#[test]
+fn dash_reads_stdin() {
+    let spec = std::fs::read(repo().join("tests/specs/panet_small.yaml")).expect("spec");
+    let o = fpn_with(&["check", "-"], &spec, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("<stdin>: ok — `ParityPanetNeck`, 16 ops"));
+    let o = fpn_with(&["shapes", "--json", "-"], &spec, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json_lines(&o)[0]["file"], "<stdin>");
+    let o = fpn_with(&["graph", "-", "--format", "dot"], &spec, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("digraph \"ParityPanetNeck\""));
+    let bad = std::fs::read(repo().join("specs/invalid/E0323_seed000_30x30.yaml")).expect("spec");
+    let o = fpn_with(&["check", "-"], &bad, &[]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("┌─ <stdin>:15:13"), "{}", stderr(&o));
+    let o = fpn_with(&["check", "-", "-"], &spec, &[]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("give `-` once"), "{}", stderr(&o));
+}
+
+/// `--color`: `always` and `never` decide; `auto` (not a terminal here) colours only with
+/// `CLICOLOR_FORCE`, and `NO_COLOR` wins over it.
+#[test]
+fn color_choice_and_environment() {
+    let bad = ["check", "specs/invalid/E0323_seed000_30x30.yaml"];
+    let ansi = |args: &[&str], env: &[(&str, &str)]| {
+        let o = fpn_with(args, b"", env);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        stderr(&o).contains("\u{1b}[")
+    };
+    assert!(!ansi(&bad, &[]));
+    assert!(ansi(&[&bad[..], &["--color", "always"]].concat(), &[("NO_COLOR", "1")]));
+    assert!(!ansi(&[&bad[..], &["--color=never"]].concat(), &[("CLICOLOR_FORCE", "1")]));
+    assert!(ansi(&bad, &[("CLICOLOR_FORCE", "1")]));
+    assert!(!ansi(&bad, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]));
+    assert!(!ansi(&bad, &[("CLICOLOR_FORCE", "0")]));
+    let o = fpn_with(&["--color", "sometimes", "check", "x.yaml"], b"", &[]);
+    assert_eq!(code(&o), 2, "a bad --color is a usage error");
+}
+
+/// `--deny warnings` makes a warning an error: exit 1, `error[W0001]`, level `error` in JSON.
+#[test]
+fn deny_warnings() {
+    let spec = b"name: U\ninputs:\n  x: [3, 8, 8]\nnodes:\n  a: relu\n  b: {from: x, tanh}\noutputs: [b]\n";
+    let o = fpn_with(&["check", "-"], spec, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning[W0001]"), "{}", stderr(&o));
+    assert!(stderr(&o).ends_with("checked 1 spec: 1 ok, 1 warning\n"), "{}", stderr(&o));
+    let o = fpn_with(&["check", "--deny", "warnings", "-"], spec, &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("error[W0001]"), "{}", stderr(&o));
+    assert!(stderr(&o).ends_with("checked 1 spec: 0 ok, 1 failed (1 error)\n"), "{}", stderr(&o));
+    let o = fpn_with(&["--deny=warnings", "shapes", "--json", "-"], spec, &[]);
+    assert_eq!(code(&o), 1);
+    let v = json_lines(&o);
+    assert_eq!((v.len(), &v[0]["level"], &v[0]["code"]), (1, &"error".into(), &"W0001".into()));
+}
+
+/// `check` and `shapes` count the same ops (inputs are not ops); JSON sizes are numbers when
+/// constant and expressions when symbolic.
+#[test]
+fn op_counts_agree_and_json_numbers() {
+    for spec in ["specs/panet_neck.yaml", "specs/seed001_neck_on_resnet18.yaml"] {
+        let o = fpn(&["check".as_ref(), spec.as_ref()]);
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let ops = text.split(", ").nth(1).expect("ops").to_string();
+        let o = fpn(&["shapes".as_ref(), spec.as_ref()]);
+        let table = String::from_utf8_lossy(&o.stdout).into_owned();
+        let total = table.lines().last().expect("total line");
+        assert!(total.starts_with(&format!("total: {ops},")), "{ops} vs {total}");
+        let o = fpn(&["shapes".as_ref(), "--json".as_ref(), spec.as_ref()]);
+        let v = &json_lines(&o)[0];
+        assert_eq!(v["ops"].to_string() + " ops", ops);
+    }
+    let o = fpn(&["shapes".as_ref(), "--json".as_ref(), "specs/seed001_neck_on_resnet18.yaml".as_ref()]);
+    let v = &json_lines(&o)[0];
+    let p5 = v["nodes"].as_array().expect("nodes").iter().find(|n| n["name"] == "body.layer4.0.conv1");
+    assert_eq!(
+        p5.map(|n| n["shape"].clone()),
+        Some(serde_json::json!([512, "ceil(H/32)", "ceil(W/32)"]))
+    );
+    assert_eq!(v["nodes"][0]["shape"], serde_json::json!([3, "H", "W"]));
+    assert_eq!(p5.map(|n| n["flops"].clone()), Some(serde_json::Value::Null), "symbolic sizes");
+    let o = fpn(&["shapes".as_ref(), "--json".as_ref(), "specs/panet_neck.yaml".as_ref()]);
+    let v = &json_lines(&o)[0];
+    assert_eq!(v["nodes"][0]["shape"], serde_json::json!([256, 80, 80]));
+    assert!(v["total_flops"].is_u64() && v["total_params"].is_u64(), "{v}");
+}
+
+/// `fpn run` without `--weights` warns that the weights are random, and prints its load and
+/// forward times to stderr.
+#[test]
+fn run_times_and_warns_on_random_weights() {
+    let out = TempFile::new("random.output.safetensors");
+    let o = fpn(&[
+        "run".as_ref(),
+        "tests/specs/seed001_neck_small.yaml".as_ref(),
+        "--input".as_ref(),
+        fixture("seed001_neck_small.input.safetensors").as_os_str(),
+        "--output".as_ref(),
+        out.0.as_os_str(),
+    ]);
+    let e = stderr(&o);
+    assert_eq!(code(&o), 0, "{e}");
+    assert!(e.starts_with("warning: no `--weights`: running on random weights"), "{e}");
+    let t = e.lines().find(|l| l.starts_with("time: load ")).expect("a time line");
+    let ms: Vec<f64> = t
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(ms.len(), 2, "{t}");
+    assert!(ms.iter().all(|&m| m >= 0.0 && m < 600_000.0), "{t}");
+    assert!(out.0.exists());
+}
