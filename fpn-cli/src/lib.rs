@@ -158,6 +158,8 @@ enum Cmd {
         #[arg(long = "strip-prefix", value_name = "P")]
         strip_prefix: Vec<String>,
     },
+    /// Print the JSON Schema of the spec language (docs/fpn.schema.json), for editors.
+    Schema,
     /// Explain a diagnostic code (`fpn explain E0323`): what it means and what to do.
     Explain {
         /// The code, e.g. E0323.
@@ -215,6 +217,10 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Cmd::Schema => {
+            out(&fpn_compiler::schema::json_schema_text());
+            ExitCode::SUCCESS
+        }
         Cmd::Check { specs, json } => {
             cx.json = json;
             let (mut worst, mut ok) = (0u8, 0usize);

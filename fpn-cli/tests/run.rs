@@ -782,3 +782,207 @@ fn run_times_and_warns_on_random_weights() {
     assert!(ms.iter().all(|&m| m >= 0.0 && m < 600_000.0), "{t}");
     assert!(out.0.exists());
 }
+
+/// A spec's value tree (read by fpn's own YAML front end: YAML 1.2, as editors read it) as JSON.
+fn spec_json(path: &Path) -> serde_json::Value {
+    use fpn_compiler::value::{Value, ValueKind};
+    fn conv(v: &Value) -> serde_json::Value {
+        match &v.kind {
+            ValueKind::Null => serde_json::Value::Null,
+            ValueKind::Bool(b) => (*b).into(),
+            ValueKind::Int(i) => (*i).into(),
+            ValueKind::Float(f) => (*f).into(),
+            ValueKind::Str(s) => s.as_str().into(),
+            ValueKind::Seq(items) => items.iter().map(conv).collect::<Vec<_>>().into(),
+            ValueKind::Map(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.name.clone(), conv(v))).collect()),
+        }
+    }
+    let text = std::fs::read_to_string(path).expect("spec");
+    let v = fpn_compiler::front::yaml::parse(&text, fpn_compiler::span::SourceId(0)).expect("parses");
+    conv(&v)
+}
+
+/// Validates `v` against `schema` (the subset of JSON Schema 2020-12 `fpn schema` uses; any
+/// other keyword is refused, so the subset cannot silently grow). `Err` with the first
+/// violation's path.
+fn validate(root: &serde_json::Value, schema: &serde_json::Value, v: &serde_json::Value, at: &str) -> Result<(), String> {
+    use serde_json::Value as J;
+    let Some(s) = schema.as_object() else {
+        return match schema {
+            J::Bool(true) => Ok(()),
+            _ => Err(format!("{at}: schema {schema} refuses everything")),
+        };
+    };
+    let fail = |what: String| Err(format!("{at}: {what}"));
+    for (k, kv) in s {
+        match k.as_str() {
+            "description" | "$schema" | "$id" | "title" | "$defs" => {}
+            "$ref" => {
+                let name = kv.as_str().and_then(|r| r.strip_prefix("#/$defs/")).ok_or("only local $defs refs")?;
+                validate(root, &root["$defs"][name], v, at)?;
+            }
+            "type" => {
+                let types: Vec<&str> = match kv {
+                    J::String(t) => vec![t.as_str()],
+                    J::Array(ts) => ts.iter().filter_map(J::as_str).collect(),
+                    _ => return fail(format!("bad type {kv}")),
+                };
+                let ok = types.iter().any(|t| match *t {
+                    "null" => v.is_null(),
+                    "boolean" => v.is_boolean(),
+                    "integer" => v.is_i64() || v.is_u64(),
+                    "number" => v.is_number(),
+                    "string" => v.is_string(),
+                    "array" => v.is_array(),
+                    "object" => v.is_object(),
+                    _ => false,
+                });
+                if !ok {
+                    return fail(format!("{v} is not of type {kv}"));
+                }
+            }
+            "enum" => {
+                if !kv.as_array().is_some_and(|e| e.contains(v)) {
+                    return fail(format!("{v} is not one of {kv}"));
+                }
+            }
+            "anyOf" => {
+                let alts = kv.as_array().ok_or("anyOf is a list")?;
+                let errs: Vec<String> = alts.iter().filter_map(|a| validate(root, a, v, at).err()).collect();
+                if errs.len() == alts.len() {
+                    return fail(format!("no alternative fits: {}", errs.join(" | ")));
+                }
+            }
+            "pattern" => {
+                // the one pattern the schema uses: a Rust identifier
+                if kv != "^[A-Za-z_][A-Za-z0-9_]*$" {
+                    return fail(format!("unsupported pattern {kv}"));
+                }
+                if let Some(t) = v.as_str() {
+                    let mut c = t.chars();
+                    let ok = c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+                        && c.all(|x| x.is_ascii_alphanumeric() || x == '_');
+                    if !ok {
+                        return fail(format!("{t:?} is not an identifier"));
+                    }
+                }
+            }
+            "properties" | "additionalProperties" | "required" | "minProperties" | "maxProperties"
+            | "propertyNames" => {
+                let Some(o) = v.as_object() else { continue };
+                match k.as_str() {
+                    "properties" => {
+                        for (name, sub) in kv.as_object().ok_or("properties is a map")? {
+                            if let Some(x) = o.get(name) {
+                                validate(root, sub, x, &format!("{at}.{name}"))?;
+                            }
+                        }
+                    }
+                    "additionalProperties" => {
+                        let known = s.get("properties").and_then(J::as_object);
+                        for (name, x) in o {
+                            if !known.is_some_and(|p| p.contains_key(name)) {
+                                if kv == &J::Bool(false) {
+                                    return fail(format!("unknown key `{name}`"));
+                                }
+                                validate(root, kv, x, &format!("{at}.{name}"))?;
+                            }
+                        }
+                    }
+                    "required" => {
+                        for r in kv.as_array().ok_or("required is a list")? {
+                            let r = r.as_str().ok_or("required names are strings")?;
+                            if !o.contains_key(r) {
+                                return fail(format!("missing `{r}`"));
+                            }
+                        }
+                    }
+                    "minProperties" if (o.len() as u64) < kv.as_u64().unwrap_or(0) => {
+                        return fail(format!("fewer than {kv} keys"))
+                    }
+                    "maxProperties" if (o.len() as u64) > kv.as_u64().unwrap_or(u64::MAX) => {
+                        return fail(format!("more than {kv} keys"))
+                    }
+                    "propertyNames" => {
+                        for name in o.keys() {
+                            validate(root, kv, &J::from(name.as_str()), &format!("{at} key"))?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "items" | "minItems" | "maxItems" => {
+                let Some(a) = v.as_array() else { continue };
+                match k.as_str() {
+                    "items" => {
+                        for (i, x) in a.iter().enumerate() {
+                            validate(root, kv, x, &format!("{at}[{i}]"))?;
+                        }
+                    }
+                    "minItems" if (a.len() as u64) < kv.as_u64().unwrap_or(0) => {
+                        return fail(format!("fewer than {kv} items"))
+                    }
+                    "maxItems" if (a.len() as u64) > kv.as_u64().unwrap_or(u64::MAX) => {
+                        return fail(format!("more than {kv} items"))
+                    }
+                    _ => {}
+                }
+            }
+            other => return fail(format!("the validator does not support `{other}`")),
+        }
+    }
+    Ok(())
+}
+
+/// `fpn schema` is the committed docs/fpn.schema.json; every shipped spec names it in its
+/// modeline and is valid against it; specs that misuse keys, arguments or names are refused.
+#[test]
+fn schema_is_committed_and_validates_specs() {
+    let o = fpn(&["schema".as_ref()]);
+    assert_eq!(code(&o), 0);
+    let printed = String::from_utf8(o.stdout).expect("UTF-8");
+    let committed = std::fs::read_to_string(repo().join("docs/fpn.schema.json")).expect("docs/fpn.schema.json");
+    assert!(
+        printed == committed,
+        "docs/fpn.schema.json is stale: run `cargo run -- schema > docs/fpn.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&committed).expect("JSON");
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    let mut shipped: Vec<PathBuf> = std::fs::read_dir(repo().join("specs"))
+        .expect("specs/")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    shipped.sort();
+    for spec in &shipped {
+        let text = std::fs::read_to_string(spec).expect("spec");
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../docs/fpn.schema.json\n"),
+            "{}: no modeline",
+            spec.display()
+        );
+        validate(&schema, &schema, &spec_json(spec), "$").unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
+    }
+    for (file, why) in [
+        ("E0101_unknown_key_kernal", "unknown key `kernal`"),
+        ("E0102_input_not_a_list", "is not of type \"array\""),
+        ("E0102_stride_not_integer", "1.5 is not of type"),
+        ("E0103_missing_out", "missing `out`"),
+        ("E0105_input_two_sizes", "fewer than 3 items"),
+        ("E0108_unknown_padding_mode", "\"reflection\" is not one of"),
+        ("E0109_unknown_activation", "is not one of"),
+        ("E0110_activation_with_arguments", "is not of type \"null\""),
+        ("E0112_unknown_upsample_mode", "is not one of [\"nearest\",\"bilinear\"]"),
+        ("E0113_unknown_lateral_kind", "is not one of [\"conv\",\"cna\"]"),
+        ("E0114_unknown_cna_names", "is not one of [\"torchvision\",\"ultralytics\",\"mmdet\"]"),
+        ("E0210_spec_name_with_space", "is not an identifier"),
+        ("E0211_no_outputs", "$.outputs: fewer than 1 items"),
+        ("E0221_resnet_depth", "20 is not one of [18,34,50]"),
+    ] {
+        let v = spec_json(&repo().join(format!("specs/invalid/{file}.yaml")));
+        match validate(&schema, &schema, &v, "$") {
+            Ok(()) => panic!("{file} passes the schema"),
+            Err(e) => assert!(e.contains(why), "{file}: {e}"),
+        }
+    }
+}

@@ -24,6 +24,7 @@ pub mod lower;
 pub mod ops;
 mod presets;
 pub mod sizes;
+pub mod schema;
 pub mod span;
 pub mod value;
 

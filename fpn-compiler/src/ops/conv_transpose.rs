@@ -67,7 +67,7 @@ pub struct ConvTransposeArgs {
     pub span: Span,
 }
 
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "out",
     "kernel",
     "stride",
