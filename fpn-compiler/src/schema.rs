@@ -58,10 +58,18 @@ fn norm() -> J {
     json!({"anyOf": [
         one_of(&["batch_norm", "none"]),
         {"type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1, "properties": {
-            "batch_norm": object(crate::ops::norm::BATCH_NORM_KEYS, "batch_norm", &[]),
-            "group_norm": object(crate::ops::norm::GROUP_NORM_KEYS, "group_norm", &["groups"]),
+            "batch_norm": described(object(crate::ops::norm::BATCH_NORM_KEYS, "batch_norm", &[]), "Batch norm with its `eps`."),
+            "group_norm": described(object(crate::ops::norm::GROUP_NORM_KEYS, "group_norm", &["groups"]), "Group norm: `{groups, eps}`."),
         }},
     ]})
+}
+
+/// `schema` with a description.
+fn described(mut schema: J, description: &str) -> J {
+    if let Some(o) = schema.as_object_mut() {
+        o.insert("description".into(), J::from(description));
+    }
+    schema
 }
 
 /// The value schema and description of key `key` of `op` (`op.key` first, then `key` alone).
@@ -96,7 +104,9 @@ fn arg(op: &str, key: &str) -> Option<(J, &'static str)> {
         ("pyramid", "merge") => (one_of(&["add", "concat"]), "How levels merge."),
         ("pyramid", "extra") => (
             json!({"anyOf": [one_of(&["none", "max_pool", "p6p7"]), {"type": "object", "additionalProperties": false,
-                "properties": {"p6p7": {"type": "object", "additionalProperties": false, "properties": {"from": reference()}}}}]}),
+                "properties": {"p6p7": {"type": "object", "additionalProperties": false,
+                    "description": "RetinaNet's P6 and P7 from the given level.",
+                    "properties": {"from": described(reference(), "The level P6 is made from (`p5` or a backbone level).")}}}}]}),
             "Extra levels: `none`, `max_pool` (LastLevelMaxPool → p6), `p6p7` or `{p6p7: {from: p5}}`.",
         ),
         ("pyramid", "repeats") => (int(), "BiFPN cells (bifpn only)."),
@@ -129,11 +139,8 @@ fn arg(op: &str, key: &str) -> Option<(J, &'static str)> {
 fn object(keys: &[&str], op: &str, required: &[&str]) -> J {
     let mut props = Map::new();
     for k in keys {
-        let (mut s, d) = arg(op, k).unwrap_or((json!({}), ""));
-        if let Some(o) = s.as_object_mut() {
-            o.insert("description".into(), J::from(d));
-        }
-        props.insert((*k).to_string(), s);
+        let (s, d) = arg(op, k).unwrap_or((json!({}), ""));
+        props.insert((*k).to_string(), described(s, d));
     }
     json!({"type": "object", "additionalProperties": false, "properties": props, "required": required})
 }
@@ -205,20 +212,14 @@ fn top(key: &str) -> Option<(J, &'static str)> {
         "name" => (json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}), "The generated type's name (a Rust identifier)."),
         "doc" => (json!({"type": "string"}), "Free text for the generated rustdoc."),
         "defaults" => {
-            let mut cna = object(crate::composite::CNA_KEYS, "cna", &[]);
-            if let Some(o) = cna.as_object_mut() {
-                o.insert("description".into(), J::from("Defaults of every `cna` (norm, act, names)."));
-            }
+            let cna = described(object(crate::composite::CNA_KEYS, "cna", &[]), "Defaults of every `cna` (norm, act, names).");
             let mut d = Map::new();
             for k in crate::ast::DEFAULTS_KEYS {
                 let v = match *k {
                     "cna" => cna.clone(),
                     _ => {
-                        let (mut s, desc) = arg("conv", k).unwrap_or((json!({}), ""));
-                        if let Some(o) = s.as_object_mut() {
-                            o.insert("description".into(), J::from(format!("Default of every conv: {desc}")));
-                        }
-                        s
+                        let (s, desc) = arg("conv", k).unwrap_or((json!({}), ""));
+                        described(s, &format!("Default of every conv: {desc}"))
                     }
                 };
                 d.insert((*k).to_string(), v);
@@ -272,19 +273,13 @@ pub fn json_schema() -> J {
         json!({"type": "string", "description": "`state_dict` prefix of the node's weights instead of its name (`model.4.cv1`)."}),
     );
     for kw in crate::ast::op_keywords() {
-        let (mut s, d) = op(kw).unwrap_or((json!({}), ""));
-        if let Some(o) = s.as_object_mut() {
-            o.insert("description".into(), J::from(d));
-        }
-        node.insert(kw.to_string(), s);
+        let (s, d) = op(kw).unwrap_or((json!({}), ""));
+        node.insert(kw.to_string(), described(s, d));
     }
     let mut props = Map::new();
     for k in crate::ast::TOP_KEYS {
-        let (mut s, d) = top(k).unwrap_or((json!({}), ""));
-        if let Some(o) = s.as_object_mut() {
-            o.insert("description".into(), J::from(d));
-        }
-        props.insert((*k).to_string(), s);
+        let (s, d) = top(k).unwrap_or((json!({}), ""));
+        props.insert((*k).to_string(), described(s, d));
     }
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
