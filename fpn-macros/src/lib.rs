@@ -242,8 +242,8 @@ fn facts(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Whether `line` adds nothing to `text`: it appears in it verbatim, or it has facts and every
-/// one of them is already in `text` (a label "16 vs 32 channels" under the message "…: 16 vs
+/// Whether `line` adds nothing to `text`: it appears in it verbatim, or it states numbers and
+/// every one of its facts is already in `text` (a label "16 vs 32 channels" under the message "…: 16 vs
 /// 32"; "`stem` is 16×32×32" under the note "`stem`: 16×32×32, …"). The snippet rendering of
 /// the CLI shows labels at their places; the macros' one message would say them twice.
 fn says_nothing_new(text: &str, line: &str) -> bool {
@@ -252,7 +252,9 @@ fn says_nothing_new(text: &str, line: &str) -> bool {
     }
     let known = facts(text);
     let new = facts(line);
-    !new.is_empty() && new.iter().all(|f| known.contains(f))
+    // names alone can be in a new relation ("`b` reads `a`"): only a line with numbers
+    // (sizes, shapes, counts) is dropped on its facts
+    new.iter().any(|f| f.chars().any(|c| c.is_ascii_digit())) && new.iter().all(|f| known.contains(f))
 }
 
 /// The diagnostic as one message: text, label (unless the message says it), notes and help.
@@ -340,6 +342,7 @@ mod message_tests {
         assert!(!says_nothing_new(&with_note, "`other` is 64×32×32"), "a new name");
         assert!(!says_nothing_new(msg, "first used here"), "no facts, not verbatim: kept");
         assert!(says_nothing_new("unknown key here", "key"));
+        assert!(!says_nothing_new("a cycle: `a` reads `b`", "`b` reads `a`"), "names only: kept");
     }
 }
 
