@@ -813,8 +813,10 @@ pub fn checked_json(path: &Path, c: &Compiled) -> serde_json::Value {
 
 /// The parameter total: a number while it fits JSON readers' u64, else its decimal string.
 fn params_json(c: &Compiled) -> serde_json::Value {
-    u64::try_from(total_params(c))
-        .map_or_else(|_| serde_json::Value::String(total_params(c).to_string()), serde_json::Value::from)
+    u64::try_from(total_params(c)).map_or_else(
+        |_| serde_json::Value::String(total_params(c).to_string()),
+        serde_json::Value::from,
+    )
 }
 
 /// One-paragraph result of `fpn check`.
@@ -1052,7 +1054,12 @@ mod tests {
     #[test]
     fn color_rules() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| std::ffi::OsString::from(*v))
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| std::ffi::OsString::from(*v))
+            }
         };
         let auto = ColorChoice::Auto;
         assert!(use_color(auto, env(&[]), true));
@@ -1060,9 +1067,20 @@ mod tests {
         assert!(!use_color(auto, env(&[("TERM", "dumb")]), true));
         assert!(use_color(auto, env(&[("TERM", "xterm-256color")]), true));
         assert!(!use_color(auto, env(&[("NO_COLOR", "1")]), true));
-        assert!(use_color(auto, env(&[("NO_COLOR", "")]), true), "an empty NO_COLOR is unset");
-        assert!(use_color(auto, env(&[("CLICOLOR_FORCE", "1"), ("TERM", "dumb")]), false));
-        assert!(!use_color(auto, env(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "x")]), true));
+        assert!(
+            use_color(auto, env(&[("NO_COLOR", "")]), true),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(use_color(
+            auto,
+            env(&[("CLICOLOR_FORCE", "1"), ("TERM", "dumb")]),
+            false
+        ));
+        assert!(!use_color(
+            auto,
+            env(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "x")]),
+            true
+        ));
         assert!(use_color(ColorChoice::Always, env(&[("NO_COLOR", "1")]), false));
         assert!(!use_color(ColorChoice::Never, env(&[("CLICOLOR_FORCE", "1")]), true));
     }

@@ -325,7 +325,10 @@ fn unescape_xml(s: &str) -> Result<String, String> {
     let mut rest = s;
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
-        let end = rest[i..].find(';').ok_or_else(|| format!("unterminated entity in {s:?}"))? + i;
+        let end = rest[i..]
+            .find(';')
+            .ok_or_else(|| format!("unterminated entity in {s:?}"))?
+            + i;
         let ent = &rest[i + 1..end];
         out.push(match ent {
             "amp" => '&',
@@ -347,7 +350,10 @@ fn unescape_xml(s: &str) -> Result<String, String> {
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
-    if out.chars().any(|c| (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')) {
+    if out
+        .chars()
+        .any(|c| (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
+    {
         return Err(format!("a control character in {s:?}"));
     }
     Ok(out)
@@ -400,7 +406,9 @@ fn parse_xml(doc: &str) -> Result<Element, String> {
         };
         let mut a = tag[name_end..].trim_start();
         while !a.is_empty() {
-            let eq = a.find('=').ok_or_else(|| format!("attribute without value in <{name}>"))?;
+            let eq = a
+                .find('=')
+                .ok_or_else(|| format!("attribute without value in <{name}>"))?;
             let key = a[..eq].trim();
             let q = a[eq + 1..].chars().next().ok_or("missing quote")?;
             if q != '"' && q != '\'' {
@@ -428,7 +436,10 @@ fn parse_xml(doc: &str) -> Result<Element, String> {
         }
     }
     if stack.len() != 1 {
-        return Err(format!("`<{}>` is never closed", stack.last().map_or("", |e| e.name.as_str())));
+        return Err(format!(
+            "`<{}>` is never closed",
+            stack.last().map_or("", |e| e.name.as_str())
+        ));
     }
     if roots != 1 {
         return Err(format!("{roots} root elements"));
@@ -473,7 +484,12 @@ fn svg_boxes(svg: &Element) -> Vec<(String, &Element)> {
     let mut v = Vec::new();
     svg.walk(&mut |e| {
         if e.name == "g" && e.attr("class") == Some("node") {
-            let name = e.children.iter().find(|c| c.name == "text").map(|t| t.all_text()).unwrap_or_default();
+            let name = e
+                .children
+                .iter()
+                .find(|c| c.name == "text")
+                .map(|t| t.all_text())
+                .unwrap_or_default();
             v.push((name, e));
         }
     });
@@ -506,7 +522,11 @@ fn graph_draws_every_shipped_spec() {
         assert!(dot.starts_with("digraph ") && dot.trim_end().ends_with('}'), "{dot}");
         assert_eq!(dot.matches('{').count(), dot.matches('}').count(), "{}", spec.display());
         for n in &names {
-            assert!(dot.contains(&format!("label=\"{n}\\n")), "{}: `{n}` not in the DOT", spec.display());
+            assert!(
+                dot.contains(&format!("label=\"{n}\\n")),
+                "{}: `{n}` not in the DOT",
+                spec.display()
+            );
         }
     }
 }
@@ -524,10 +544,18 @@ fn graph_draws_a_failing_spec_in_red() {
     let svg = parse_xml(&std::fs::read_to_string(&out.0).expect("the picture")).expect("well-formed");
     let boxes = svg_boxes(&svg);
     assert_eq!(boxes.len(), 13, "every node lowered");
-    let red = |e: &Element| e.children.iter().any(|r| r.name == "rect" && r.attr("stroke") == Some("#cf222e"));
+    let red = |e: &Element| {
+        e.children
+            .iter()
+            .any(|r| r.name == "rect" && r.attr("stroke") == Some("#cf222e"))
+    };
     let faulty: Vec<&str> = boxes.iter().filter(|(_, e)| red(e)).map(|(n, _)| n.as_str()).collect();
     assert_eq!(faulty, ["block.0.2.out"]);
-    let text = boxes.iter().find(|(n, _)| n == "block.0.2.out").map(|(_, e)| e.all_text()).unwrap_or_default();
+    let text = boxes
+        .iter()
+        .find(|(n, _)| n == "block.0.2.out")
+        .map(|(_, e)| e.all_text())
+        .unwrap_or_default();
     assert!(
         text.contains("error[E0323]") && text.contains("(concat) merges tensors of different height: 15"),
         "{text}"
@@ -577,7 +605,12 @@ fn fpn_with(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("run the fpn binary");
-    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
     child.wait_with_output().expect("fpn output")
 }
 
@@ -619,7 +652,10 @@ fn check_several_specs_text_and_json() {
     assert!(v.iter().all(|x| x["schema_version"] == 1), "{v:?}");
     assert_eq!(v[0]["reason"], "checked");
     assert_eq!(v[0]["ops"], 16);
-    assert_eq!(v[0]["inputs"][0], serde_json::json!({"name": "c3", "shape": [16, 16, 16]}));
+    assert_eq!(
+        v[0]["inputs"][0],
+        serde_json::json!({"name": "c3", "shape": [16, 16, 16]})
+    );
     let d = &v[1];
     let text = std::fs::read_to_string(repo().join("specs/invalid/E0323_seed000_30x30.yaml")).expect("spec");
     let start = d["span"]["start"].as_u64().expect("span start") as usize;
@@ -700,7 +736,10 @@ fn color_choice_and_environment() {
     };
     assert!(!ansi(&bad, &[]));
     assert!(ansi(&[&bad[..], &["--color", "always"]].concat(), &[("NO_COLOR", "1")]));
-    assert!(!ansi(&[&bad[..], &["--color=never"]].concat(), &[("CLICOLOR_FORCE", "1")]));
+    assert!(!ansi(
+        &[&bad[..], &["--color=never"]].concat(),
+        &[("CLICOLOR_FORCE", "1")]
+    ));
     assert!(ansi(&bad, &[("CLICOLOR_FORCE", "1")]));
     assert!(!ansi(&bad, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]));
     assert!(!ansi(&bad, &[("CLICOLOR_FORCE", "0")]));
@@ -715,15 +754,26 @@ fn deny_warnings() {
     let o = fpn_with(&["check", "-"], spec, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("warning[W0001]"), "{}", stderr(&o));
-    assert!(stderr(&o).ends_with("checked 1 spec: 1 ok, 1 warning\n"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).ends_with("checked 1 spec: 1 ok, 1 warning\n"),
+        "{}",
+        stderr(&o)
+    );
     let o = fpn_with(&["check", "--deny", "warnings", "-"], spec, &[]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("error[W0001]"), "{}", stderr(&o));
-    assert!(stderr(&o).ends_with("checked 1 spec: 0 ok, 1 failed (1 error)\n"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).ends_with("checked 1 spec: 0 ok, 1 failed (1 error)\n"),
+        "{}",
+        stderr(&o)
+    );
     let o = fpn_with(&["--deny=warnings", "shapes", "--json", "-"], spec, &[]);
     assert_eq!(code(&o), 1);
     let v = json_lines(&o);
-    assert_eq!((v.len(), &v[0]["level"], &v[0]["code"]), (1, &"error".into(), &"W0001".into()));
+    assert_eq!(
+        (v.len(), &v[0]["level"], &v[0]["code"]),
+        (1, &"error".into(), &"W0001".into())
+    );
 }
 
 /// `check` and `shapes` count the same ops (inputs are not ops); JSON sizes are numbers when
@@ -742,15 +792,27 @@ fn op_counts_agree_and_json_numbers() {
         let v = &json_lines(&o)[0];
         assert_eq!(v["ops"].to_string() + " ops", ops);
     }
-    let o = fpn(&["shapes".as_ref(), "--json".as_ref(), "specs/seed001_neck_on_resnet18.yaml".as_ref()]);
+    let o = fpn(&[
+        "shapes".as_ref(),
+        "--json".as_ref(),
+        "specs/seed001_neck_on_resnet18.yaml".as_ref(),
+    ]);
     let v = &json_lines(&o)[0];
-    let p5 = v["nodes"].as_array().expect("nodes").iter().find(|n| n["name"] == "body.layer4.0.conv1");
+    let p5 = v["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["name"] == "body.layer4.0.conv1");
     assert_eq!(
         p5.map(|n| n["shape"].clone()),
         Some(serde_json::json!([512, "ceil(H/32)", "ceil(W/32)"]))
     );
     assert_eq!(v["nodes"][0]["shape"], serde_json::json!([3, "H", "W"]));
-    assert_eq!(p5.map(|n| n["flops"].clone()), Some(serde_json::Value::Null), "symbolic sizes");
+    assert_eq!(
+        p5.map(|n| n["flops"].clone()),
+        Some(serde_json::Value::Null),
+        "symbolic sizes"
+    );
     let o = fpn(&["shapes".as_ref(), "--json".as_ref(), "specs/panet_neck.yaml".as_ref()]);
     let v = &json_lines(&o)[0];
     assert_eq!(v["nodes"][0]["shape"], serde_json::json!([256, 80, 80]));
@@ -772,14 +834,14 @@ fn run_times_and_warns_on_random_weights() {
     ]);
     let e = stderr(&o);
     assert_eq!(code(&o), 0, "{e}");
-    assert!(e.starts_with("warning: no `--weights`: running on random weights"), "{e}");
+    assert!(
+        e.starts_with("warning: no `--weights`: running on random weights"),
+        "{e}"
+    );
     let t = e.lines().find(|l| l.starts_with("time: load ")).expect("a time line");
-    let ms: Vec<f64> = t
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let ms: Vec<f64> = t.split_whitespace().filter_map(|w| w.parse().ok()).collect();
     assert_eq!(ms.len(), 2, "{t}");
-    assert!(ms.iter().all(|&m| m >= 0.0 && m < 600_000.0), "{t}");
+    assert!(ms.iter().all(|m| (0.0..600_000.0).contains(m)), "{t}");
     assert!(out.0.exists());
 }
 
@@ -805,7 +867,12 @@ fn spec_json(path: &Path) -> serde_json::Value {
 /// Validates `v` against `schema` (the subset of JSON Schema 2020-12 `fpn schema` uses; any
 /// other keyword is refused, so the subset cannot silently grow). `Err` with the first
 /// violation's path.
-fn validate(root: &serde_json::Value, schema: &serde_json::Value, v: &serde_json::Value, at: &str) -> Result<(), String> {
+fn validate(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
     use serde_json::Value as J;
     let Some(s) = schema.as_object() else {
         return match schema {
@@ -818,7 +885,10 @@ fn validate(root: &serde_json::Value, schema: &serde_json::Value, v: &serde_json
         match k.as_str() {
             "description" | "$schema" | "$id" | "title" | "$defs" => {}
             "$ref" => {
-                let name = kv.as_str().and_then(|r| r.strip_prefix("#/$defs/")).ok_or("only local $defs refs")?;
+                let name = kv
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/$defs/"))
+                    .ok_or("only local $defs refs")?;
                 validate(root, &root["$defs"][name], v, at)?;
             }
             "type" => {
@@ -867,7 +937,11 @@ fn validate(root: &serde_json::Value, schema: &serde_json::Value, v: &serde_json
                     }
                 }
             }
-            "properties" | "additionalProperties" | "required" | "minProperties" | "maxProperties"
+            "properties"
+            | "additionalProperties"
+            | "required"
+            | "minProperties"
+            | "maxProperties"
             | "propertyNames" => {
                 let Some(o) = v.as_object() else { continue };
                 match k.as_str() {
@@ -972,9 +1046,15 @@ fn schema_is_committed_and_validates_specs() {
         ("E0108_unknown_padding_mode", "\"reflection\" is not one of"),
         ("E0109_unknown_activation", "is not one of"),
         ("E0110_activation_with_arguments", "is not of type \"null\""),
-        ("E0112_unknown_upsample_mode", "is not one of [\"nearest\",\"bilinear\"]"),
+        (
+            "E0112_unknown_upsample_mode",
+            "is not one of [\"nearest\",\"bilinear\"]",
+        ),
         ("E0113_unknown_lateral_kind", "is not one of [\"conv\",\"cna\"]"),
-        ("E0114_unknown_cna_names", "is not one of [\"torchvision\",\"ultralytics\",\"mmdet\"]"),
+        (
+            "E0114_unknown_cna_names",
+            "is not one of [\"torchvision\",\"ultralytics\",\"mmdet\"]",
+        ),
         ("E0210_spec_name_with_space", "is not an identifier"),
         ("E0211_no_outputs", "$.outputs: fewer than 1 items"),
         ("E0221_resnet_depth", "20 is not one of [18,34,50]"),

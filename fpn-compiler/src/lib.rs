@@ -23,8 +23,8 @@ pub mod ir;
 pub mod lower;
 pub mod ops;
 mod presets;
-pub mod sizes;
 pub mod schema;
+pub mod sizes;
 pub mod span;
 pub mod value;
 
@@ -148,7 +148,7 @@ pub fn read_spec_file(path: &std::path::Path) -> Result<Vec<u8>, ReadError> {
 pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
     let spec = ast::read(v)?;
     let (graph, warnings) = lower::lower(&spec)?;
-    check_graph(graph, warnings).map_err(|(_, _, d)| d)
+    check_graph(graph, warnings).map_err(|f| f.2)
 }
 
 /// What compiling a spec gives even when it fails: the graph as far as it lowered (`None` when
@@ -193,18 +193,23 @@ pub fn compile_partial(v: &Value) -> Partial {
             analysis: Some(c.analysis),
             diagnostics: c.warnings,
         },
-        Err((graph, analysis, diagnostics)) => Partial {
-            graph: Some(graph),
-            analysis: Some(analysis),
-            diagnostics,
-        },
+        Err(failed) => {
+            let (graph, analysis, diagnostics) = *failed;
+            Partial {
+                graph: Some(graph),
+                analysis: Some(analysis),
+                diagnostics,
+            }
+        }
     }
 }
 
+/// A failed [`check_graph`]: the graph, its analysis and the diagnostics.
+type Failed = (Graph, Analysis, Vec<Diagnostic>);
+
 /// Inference, the fixed-size check and the size analysis of a lowered graph; on errors, the
 /// graph and its analysis come back with them.
-#[allow(clippy::type_complexity)]
-fn check_graph(graph: Graph, mut warnings: Vec<Diagnostic>) -> Result<Compiled, (Graph, Analysis, Vec<Diagnostic>)> {
+fn check_graph(graph: Graph, mut warnings: Vec<Diagnostic>) -> Result<Compiled, Box<Failed>> {
     let (analysis, constraints, mut errors) = infer::infer(&graph);
     errors.extend(field_collisions(&graph, &analysis));
     let sizes = sizes::analyse(&graph, &constraints);
@@ -259,7 +264,7 @@ fn check_graph(graph: Graph, mut warnings: Vec<Diagnostic>) -> Result<Compiled, 
     }
     if errors.iter().any(Diagnostic::is_error) {
         errors.append(&mut warnings);
-        return Err((graph, analysis, errors));
+        return Err(Box::new((graph, analysis, errors)));
     }
     warnings.append(&mut errors);
     Ok(Compiled {

@@ -209,10 +209,16 @@ fn op(kw: &str) -> Option<(J, &'static str)> {
 fn top(key: &str) -> Option<(J, &'static str)> {
     let size = json!({"type": ["integer", "string"]});
     Some(match key {
-        "name" => (json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}), "The generated type's name (a Rust identifier)."),
+        "name" => (
+            json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}),
+            "The generated type's name (a Rust identifier).",
+        ),
         "doc" => (json!({"type": "string"}), "Free text for the generated rustdoc."),
         "defaults" => {
-            let cna = described(object(crate::composite::CNA_KEYS, "cna", &[]), "Defaults of every `cna` (norm, act, names).");
+            let cna = described(
+                object(crate::composite::CNA_KEYS, "cna", &[]),
+                "Defaults of every `cna` (norm, act, names).",
+            );
             let mut d = Map::new();
             for k in crate::ast::DEFAULTS_KEYS {
                 let v = match *k {
@@ -224,7 +230,10 @@ fn top(key: &str) -> Option<(J, &'static str)> {
                 };
                 d.insert((*k).to_string(), v);
             }
-            (json!({"type": "object", "additionalProperties": false, "properties": d}), "Defaults of every `cna` and conv.")
+            (
+                json!({"type": "object", "additionalProperties": false, "properties": d}),
+                "Defaults of every `cna` and conv.",
+            )
         }
         "symbols" => (
             json!({"type": "object", "additionalProperties": {"type": ["string", "integer"], "description": "Bounds: `32..2048`, `32..`."}}),
@@ -267,7 +276,10 @@ fn top(key: &str) -> Option<(J, &'static str)> {
 /// The JSON Schema of a spec, as a JSON value.
 pub fn json_schema() -> J {
     let mut node = Map::new();
-    node.insert("from".into(), json!({"type": "string", "description": "The node's input (default: the previous node)."}));
+    node.insert(
+        "from".into(),
+        json!({"type": "string", "description": "The node's input (default: the previous node)."}),
+    );
     node.insert(
         "module".into(),
         json!({"type": "string", "description": "`state_dict` prefix of the node's weights instead of its name (`model.4.cv1`)."}),

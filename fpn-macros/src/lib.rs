@@ -340,9 +340,15 @@ mod message_tests {
         assert!(says_nothing_new(&with_note, "`stem` is 64×32×32"));
         assert!(!says_nothing_new(&with_note, "`stem` is 64×16×16"), "a new shape");
         assert!(!says_nothing_new(&with_note, "`other` is 64×32×32"), "a new name");
-        assert!(!says_nothing_new(msg, "first used here"), "no facts, not verbatim: kept");
+        assert!(
+            !says_nothing_new(msg, "first used here"),
+            "no facts, not verbatim: kept"
+        );
         assert!(says_nothing_new("unknown key here", "key"));
-        assert!(!says_nothing_new("a cycle: `a` reads `b`", "`b` reads `a`"), "names only: kept");
+        assert!(
+            !says_nothing_new("a cycle: `a` reads `b`", "`b` reads `a`"),
+            "names only: kept"
+        );
     }
 }
 

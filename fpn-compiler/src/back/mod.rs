@@ -1,3 +1,3 @@
 //! Back ends: Rust code, and pictures (SVG, DOT).
-pub mod rust;
 pub mod picture;
+pub mod rust;

@@ -130,7 +130,11 @@ fn levels(g: &Graph, a: Option<&Analysis>) -> Vec<i32> {
     let Some(a) = a.filter(|a| a.shapes.len() == n) else {
         return vec![0; n];
     };
-    let env: Vec<i64> = g.symbols.iter().map(|s| s.max.unwrap_or(1 << 20).min(1 << 20)).collect();
+    let env: Vec<i64> = g
+        .symbols
+        .iter()
+        .map(|s| s.max.unwrap_or(1 << 20).min(1 << 20))
+        .collect();
     let heights: Vec<Option<f64>> = a
         .shapes
         .iter()
@@ -340,7 +344,11 @@ impl Model {
                 e.from,
                 e.to,
                 dot_escape(&e.label),
-                if e.error { ", color=red, fontcolor=red, penwidth=2" } else { "" }
+                if e.error {
+                    ", color=red, fontcolor=red, penwidth=2"
+                } else {
+                    ""
+                }
             );
         }
         s.push_str("}\n");
@@ -548,11 +556,7 @@ impl Layout {
                             (k, b)
                         })
                         .collect();
-                    order[r].sort_by(|&a, &b| {
-                        v[a].level
-                            .cmp(&v[b].level)
-                            .then(key[&a].total_cmp(&key[&b]))
-                    });
+                    order[r].sort_by(|&a, &b| v[a].level.cmp(&v[b].level).then(key[&a].total_cmp(&key[&b])));
                     for (p, &k) in order[r].iter().enumerate() {
                         pos[k] = p as f64;
                     }
@@ -610,7 +614,11 @@ impl Layout {
         }
         let width = (x0 - BAND_GAP + MARGIN + nest * 8.0)
             .max(m.title.chars().count() as f64 * 10.0 + 2.0 * MARGIN)
-            .max(m.doc.as_ref().map_or(0.0, |d| d.chars().count() as f64 * CHAR_W + 2.0 * MARGIN));
+            .max(
+                m.doc
+                    .as_ref()
+                    .map_or(0.0, |d| d.chars().count() as f64 * CHAR_W + 2.0 * MARGIN),
+            );
         let width = m
             .loose_errors
             .iter()
@@ -818,7 +826,11 @@ fn text_lines<'a>(s: &mut String, x: f64, y: f64, lines: impl Iterator<Item = &'
         })
         .collect();
     if !spans.is_empty() {
-        let _ = writeln!(s, r#"<text x="{x:.1}" y="{y:.1}" fill="{fill}">{}</text>"#, spans.concat());
+        let _ = writeln!(
+            s,
+            r#"<text x="{x:.1}" y="{y:.1}" fill="{fill}">{}</text>"#,
+            spans.concat()
+        );
     }
 }
 
@@ -837,7 +849,10 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(xml_escape("a<b & \"c\" 'd'>\u{1}"), "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;\u{FFFD}");
+        assert_eq!(
+            xml_escape("a<b & \"c\" 'd'>\u{1}"),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;\u{FFFD}"
+        );
         assert_eq!(dot_escape("a\"b\\c\nd\u{7}"), "a\\\"b\\\\c\\nd ");
     }
 
