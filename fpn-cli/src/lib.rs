@@ -1,5 +1,5 @@
 //! The `fpn` command line: `check`, `shapes`, `sizes`, `gen`, `graph`, `run`, `explain`,
-//! `schema`.
+//! `schema`, `lsp`.
 //!
 //! Exit codes: 0 clean, 1 the spec has errors, 2 usage or I/O problems.
 //!
@@ -8,6 +8,8 @@
 //! several specs per `check`/`shapes`/`sizes`, `--json` output as JSON Lines with a
 //! `schema_version` in every object (docs/json.md), errors as JSON under `--json`, and
 //! `--deny warnings`.
+
+mod lsp;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use fpn_compiler::diag::{Diagnostic, Severity};
@@ -160,6 +162,9 @@ enum Cmd {
     },
     /// Print the JSON Schema of the spec language (docs/fpn.schema.json), for editors.
     Schema,
+    /// Run the language server on stdin/stdout (diagnostics, hover, go to definition,
+    /// completion; docs/editors.md).
+    Lsp,
     /// Explain a diagnostic code (`fpn explain E0323`): what it means and what to do.
     Explain {
         /// The code, e.g. E0323.
@@ -217,6 +222,7 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Cmd::Lsp => ExitCode::from(lsp::serve()),
         Cmd::Schema => {
             out(&fpn_compiler::schema::json_schema_text());
             ExitCode::SUCCESS

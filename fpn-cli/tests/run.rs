@@ -1066,3 +1066,220 @@ fn schema_is_committed_and_validates_specs() {
         }
     }
 }
+
+/// A client of `fpn lsp`: frames JSON-RPC messages to its stdin and reads them from its
+/// stdout on a thread.
+struct Lsp {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    rx: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl Lsp {
+    fn start() -> Lsp {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fpn"))
+            .arg("lsp")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start fpn lsp");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::{BufRead, Read};
+            loop {
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("Content-Length: ") {
+                        len = v.parse().expect("a length");
+                    }
+                }
+                let mut body = vec![0; len];
+                if stdout.read_exact(&mut body).is_err() {
+                    return;
+                }
+                if tx
+                    .send(serde_json::from_slice(&body).expect("the server sends JSON"))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Lsp { child, stdin, rx }
+    }
+
+    fn raw(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.stdin.write_all(bytes).expect("write to the server");
+        self.stdin.flush().expect("flush");
+    }
+
+    fn send(&mut self, msg: serde_json::Value) {
+        let body = msg.to_string();
+        self.raw(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    }
+
+    /// The next message from the server (a hang guard of 60 s, never a speed target).
+    fn recv(&self) -> serde_json::Value {
+        self.rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a message from the server")
+    }
+
+    fn request(&mut self, id: u64, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.send(serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let reply = self.recv();
+        assert_eq!(reply["id"], id, "{reply}");
+        reply["result"].clone()
+    }
+
+    fn notify(&mut self, method: &str, params: serde_json::Value) {
+        self.send(serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+}
+
+/// The LSP position (0-based line, UTF-16 column) of the `nth` occurrence of `what` in `text`,
+/// plus `plus` characters (ASCII text).
+fn lsp_pos(text: &str, what: &str, nth: usize, plus: usize) -> serde_json::Value {
+    let at = text.match_indices(what).nth(nth).expect("in the text").0 + plus;
+    let line = text[..at].matches('\n').count();
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
+    serde_json::json!({"line": line, "character": col})
+}
+
+/// `fpn lsp` end to end over JSON-RPC: diagnostics with `fpn check`'s code and help on open and
+/// change, hover with op, shape, parameters and FLOPs, go to definition of references and
+/// blocks, completion of argument keys and op keywords, a bad frame survived, shutdown and
+/// exit with 0.
+#[test]
+fn lsp_speaks_json_rpc() {
+    let bad = std::fs::read_to_string(repo().join("specs/invalid/E0323_seed000_30x30.yaml")).expect("spec");
+    let good = std::fs::read_to_string(repo().join("specs/seed000_pyramid_block.yaml")).expect("spec");
+    let uri = "file:///work/spec.yaml";
+    let mut lsp = Lsp::start();
+    let init = lsp.request(
+        1,
+        "initialize",
+        serde_json::json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    assert_eq!(init["capabilities"]["hoverProvider"], true, "{init}");
+    assert_eq!(init["capabilities"]["textDocumentSync"], 1);
+    lsp.notify("initialized", serde_json::json!({}));
+
+    // open the failing spec: the diagnostic of `fpn check`, at its place
+    lsp.notify(
+        "textDocument/didOpen",
+        serde_json::json!({"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": bad}}),
+    );
+    let pub1 = lsp.recv();
+    assert_eq!(pub1["method"], "textDocument/publishDiagnostics");
+    let diags = pub1["params"]["diagnostics"].as_array().expect("diagnostics").clone();
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    let d = &diags[0];
+    let check = fpn(&[
+        "check".as_ref(),
+        "--json".as_ref(),
+        "specs/invalid/E0323_seed000_30x30.yaml".as_ref(),
+    ]);
+    let cj = &json_lines(&check)[0];
+    assert_eq!(d["code"], cj["code"]);
+    assert_eq!(d["severity"], 1);
+    let help = format!("help: {}", cj["help"].as_str().expect("help"));
+    assert!(
+        d["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(cj["message"].as_str().unwrap_or("-")) && m.ends_with(&help)),
+        "{d}"
+    );
+    assert_eq!(
+        d["range"]["start"],
+        serde_json::json!({"line": cj["line"].as_u64().unwrap_or(0) - 1, "character": cj["column"].as_u64().unwrap_or(0) - 1})
+    );
+    assert_eq!(d["relatedInformation"][0]["message"], "`block.0.1` is 16×15×15");
+
+    // a frame that is not JSON is answered with a parse error and skipped
+    lsp.raw(b"Content-Length: 5\r\n\r\nnope!");
+    assert_eq!(lsp.recv()["error"]["code"], -32700);
+
+    // fix it: no diagnostics
+    lsp.notify(
+        "textDocument/didChange",
+        serde_json::json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": good}]}),
+    );
+    let pub2 = lsp.recv();
+    assert_eq!(pub2["params"]["diagnostics"], serde_json::json!([]), "{pub2}");
+
+    // hover on the node `block` in `outputs: [block]`
+    let at = |what: &str, nth: usize, plus: usize| serde_json::json!({"textDocument": {"uri": uri}, "position": lsp_pos(&good, what, nth, plus)});
+    let h = lsp.request(2, "textDocument/hover", at("outputs: [block]", 0, 11));
+    let md = h["contents"]["value"].as_str().expect("markdown");
+    assert!(md.starts_with("**`block`** — `act`"), "{md}");
+    assert!(
+        md.contains("output `16×16×16`") && md.contains("parameters: 0") && md.contains("FLOPs: 4096"),
+        "{md}"
+    );
+    // hover on the first conv op of the block body: every node it makes is found by its span
+    let h = lsp.request(
+        3,
+        "textDocument/hover",
+        at("- conv: {out: cout, kernel: 3, stride: 2", 0, 3),
+    );
+    let md = h["contents"]["value"].as_str().expect("markdown");
+    assert!(md.contains("— `conv`") && md.contains("parameters: 448"), "{md}");
+
+    // definition: `block` in outputs → its node key; `pyramid_block` → the block's key
+    let def = lsp.request(4, "textDocument/definition", at("outputs: [block]", 0, 11));
+    assert_eq!(def["uri"], uri);
+    assert_eq!(def["range"]["start"], lsp_pos(&good, "  block: {pyramid_block", 0, 2));
+    let def = lsp.request(5, "textDocument/definition", at("{pyramid_block: {cin", 0, 3));
+    assert_eq!(def["range"]["start"], lsp_pos(&good, "  pyramid_block:", 0, 2));
+
+    // completion inside a conv's map: its argument keys first, then op keywords and names
+    let c = lsp.request(6, "textDocument/completion", at("kernel: 3, padding: 1}", 0, 0));
+    let labels: Vec<&str> = c["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["label"].as_str())
+        .collect();
+    assert_eq!(
+        labels[..8],
+        [
+            "bias",
+            "dilation",
+            "groups",
+            "kernel",
+            "out",
+            "padding",
+            "padding_mode",
+            "stride"
+        ]
+    );
+    for want in ["conv", "upsample", "fpn", "pyramid_block", "block", "x"] {
+        assert!(labels.contains(&want), "{want} not offered: {labels:?}");
+    }
+
+    let unknown = {
+        lsp.send(serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "workspace/symbol", "params": {}}));
+        lsp.recv()
+    };
+    assert_eq!(unknown["error"]["code"], -32601);
+    assert_eq!(
+        lsp.request(8, "shutdown", serde_json::Value::Null),
+        serde_json::Value::Null
+    );
+    lsp.notify("exit", serde_json::Value::Null);
+    let status = lsp.child.wait().expect("the server exits");
+    assert_eq!(status.code(), Some(0));
+}
