@@ -681,11 +681,14 @@ fn report(path: &Path, mut diags: Vec<Diagnostic>, sources: &SourceMap, cx: &mut
         return false;
     }
     if cx.json {
-        let mut s = String::new();
-        for d in &diags {
-            s.push_str(&format!("{}\n", diagnostic_json(d, sources)));
+        let lines = LineIndex::new(sources);
+        for (k, d) in diags.iter().enumerate() {
+            // rendered text for as many as the text mode prints in full
+            out(&format!(
+                "{}\n",
+                diagnostic_json(d, sources, &lines, k < diag::MAX_RENDERED)
+            ));
         }
-        out(&s);
     } else {
         eprint!("{}", diag::render(&diags, sources, cx.color));
         if n > 0 {
@@ -720,15 +723,41 @@ fn load(path: &Path, cx: &mut Cx) -> Result<Compiled, u8> {
     }
 }
 
+/// The line starts of every source, computed once for all the diagnostics of a spec (a spec
+/// with ten thousand errors must not rescan its text for each).
+struct LineIndex(Vec<Vec<usize>>);
+
+impl LineIndex {
+    fn new(sources: &SourceMap) -> Self {
+        LineIndex(
+            sources
+                .iter()
+                .map(|(_, s)| fpn_compiler::span::line_starts(s.text()))
+                .collect(),
+        )
+    }
+
+    /// 1-based line and column (in characters) of byte `at` of source `src`.
+    fn line_col(&self, src: &fpn_compiler::span::Source, id: usize, at: usize) -> (usize, usize) {
+        let Some(starts) = self.0.get(id) else {
+            return src.line_col(at);
+        };
+        let line = starts.partition_point(|&s| s <= at).max(1) - 1;
+        (line + 1, fpn_compiler::span::column(src.text(), starts[line], at))
+    }
+}
+
 /// One diagnostic as a JSON object (docs/json.md): cargo's `--message-format=json` fields,
-/// positions 1-based (columns in characters), `span` in bytes.
-pub fn diagnostic_json(d: &Diagnostic, sources: &SourceMap) -> serde_json::Value {
+/// positions 1-based (columns in characters), `span` in bytes; `rendered` is null unless
+/// `render` (past the first [`diag::MAX_RENDERED`] of a spec).
+fn diagnostic_json(d: &Diagnostic, sources: &SourceMap, lines: &LineIndex, render: bool) -> serde_json::Value {
     let place = |span: fpn_compiler::span::Span| -> serde_json::Value {
         match sources.get(span.source) {
             Some(src) => {
                 let r = src.byte_range(span);
-                let (line, column) = src.line_col(r.start);
-                let (end_line, end_column) = src.line_col(r.end);
+                let id = span.source.0 as usize;
+                let (line, column) = lines.line_col(src, id, r.start);
+                let (end_line, end_column) = lines.line_col(src, id, r.end);
                 serde_json::json!({
                     "file": src.name,
                     "line": line,
@@ -757,7 +786,7 @@ pub fn diagnostic_json(d: &Diagnostic, sources: &SourceMap) -> serde_json::Value
         }).collect::<Vec<_>>(),
         "notes": d.notes,
         "help": d.help,
-        "rendered": diag::render(std::slice::from_ref(d), sources, false),
+        "rendered": render.then(|| diag::render(std::slice::from_ref(d), sources, false)),
     });
     if let (Some(o), serde_json::Value::Object(p)) = (v.as_object_mut(), place(d.span)) {
         o.extend(p);

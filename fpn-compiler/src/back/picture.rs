@@ -107,11 +107,51 @@ fn wrap(s: &str) -> Vec<String> {
     lines
 }
 
-/// The text of one diagnostic in a picture: `error[E0323] file:line:col`, the message and the
-/// help, wrapped, at most [`MAX_ERROR_LINES`] lines.
-fn error_text(d: &Diagnostic, sources: &SourceMap) -> String {
+/// Errors drawn with their text; later ones are only marked (`error[E0201]`), so a spec with
+/// ten thousand errors gives a picture of bounded text.
+const MAX_ERROR_TEXTS: usize = crate::diag::MAX_RENDERED;
+
+/// `file:line:col` of spans, with each source's line starts computed once.
+struct Locator<'a> {
+    sources: &'a SourceMap,
+    starts: Vec<Vec<usize>>,
+}
+
+impl<'a> Locator<'a> {
+    fn new(sources: &'a SourceMap) -> Self {
+        let starts = sources
+            .iter()
+            .map(|(_, s)| crate::span::line_starts(s.text()))
+            .collect();
+        Locator { sources, starts }
+    }
+
+    fn location(&self, span: crate::span::Span) -> String {
+        let (Some(src), Some(starts)) = (self.sources.get(span.source), self.starts.get(span.source.0 as usize)) else {
+            return "<unknown>".into();
+        };
+        let at = src.byte_range(span).start;
+        let line = starts.partition_point(|&s| s <= at).max(1) - 1;
+        format!(
+            "{}:{}:{}",
+            src.name,
+            line + 1,
+            crate::span::column(src.text(), starts[line], at)
+        )
+    }
+}
+
+/// The text of the `k`th error of a picture: `error[E0323] file:line:col`, the message and the
+/// help, wrapped, at most [`MAX_ERROR_LINES`] lines; past [`MAX_ERROR_TEXTS`], the code alone.
+fn error_text(d: &Diagnostic, k: usize, at: &Locator<'_>) -> String {
     let kind = if d.is_error() { "error" } else { "warning" };
-    let mut lines = vec![format!("{kind}[{}] {}", d.code, sources.location(d.span))];
+    if k >= MAX_ERROR_TEXTS {
+        return format!(
+            "{kind}[{}] (more than {MAX_ERROR_TEXTS} errors: see `fpn check`)",
+            d.code
+        );
+    }
+    let mut lines = vec![format!("{kind}[{}] {}", d.code, at.location(d.span))];
     lines.extend(wrap(&d.message));
     if let Some(h) = &d.help {
         lines.extend(wrap(&format!("help: {h}")));
@@ -206,8 +246,10 @@ impl Model {
             ..Model::default()
         };
         let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+        let at = Locator::new(sources);
         let Some(g) = graph else {
-            m.loose_errors = errors.iter().map(|d| error_text(d, sources)).collect();
+            m.loose_errors = errors.iter().enumerate().map(|(k, d)| error_text(d, k, &at)).collect();
+            m.cap_loose_errors();
             return m;
         };
         let n = g.graph.node_count();
@@ -230,8 +272,13 @@ impl Model {
             });
         }
         // an error belongs to the node with its span, else to the smallest node span around it
-        for d in errors {
-            let exact = g.order().find(|&i| g.node(i).span == d.span);
+        // nodes by span, for the exact match
+        let mut by_span: HashMap<crate::span::Span, usize> = HashMap::new();
+        for i in g.order() {
+            by_span.entry(g.node(i).span).or_insert(i.index());
+        }
+        for (k, d) in errors.into_iter().enumerate() {
+            let exact = by_span.get(&d.span).map(|&i| petgraph::graph::NodeIndex::new(i));
             let around = || {
                 g.order()
                     .filter(|&i| {
@@ -240,11 +287,14 @@ impl Model {
                     })
                     .min_by_key(|&i| g.node(i).span.hi - g.node(i).span.lo)
             };
+            // the search around is linear: only for the errors drawn with their text
+            let around = || if k < MAX_ERROR_TEXTS { around() } else { None };
             match exact.or_else(around) {
-                Some(i) => m.items[i.index()].errors.push(error_text(d, sources)),
-                None => m.loose_errors.push(error_text(d, sources)),
+                Some(i) => m.items[i.index()].errors.push(error_text(d, k, &at)),
+                None => m.loose_errors.push(error_text(d, k, &at)),
             }
         }
+        m.cap_loose_errors();
         for i in g.order() {
             for &j in &g.node(i).inputs {
                 m.edges.push(Edge {
@@ -256,6 +306,17 @@ impl Model {
             }
         }
         m
+    }
+
+    /// Keeps the first [`MAX_ERROR_TEXTS`] loose errors and counts the rest in one line.
+    fn cap_loose_errors(&mut self) {
+        if self.loose_errors.len() > MAX_ERROR_TEXTS {
+            let rest = self.loose_errors.len() - MAX_ERROR_TEXTS;
+            self.loose_errors.truncate(MAX_ERROR_TEXTS);
+            self.loose_errors.push(format!(
+                "… and {rest} more errors at no node of the graph (`fpn check` lists them)"
+            ));
+        }
     }
 
     /// The box text of item `k`: name, `op · N params`, shape, then its errors.
@@ -419,6 +480,8 @@ const CHAR_W: f64 = 7.3;
 const FONT: f64 = 12.0;
 /// Height of one text line.
 const LINE_H: f64 = 16.0;
+/// Most dummy points of a layout.
+const MAX_DUMMIES: usize = 50_000;
 /// Width of a dummy point's slot.
 const DUMMY_W: f64 = 14.0;
 /// Space between boxes in a rank.
@@ -493,7 +556,15 @@ impl Layout {
         let mut paths = Vec::with_capacity(m.edges.len());
         for e in &m.edges {
             let mut path = vec![e.from];
-            for r in rank[e.from] + 1..rank[e.to] {
+            // past the cap (a hostile fan-in over many ranks needs ranks × sources points),
+            // long edges are drawn straight
+            let span = rank[e.to] - rank[e.from] - 1;
+            let long = if v.len() - n + span <= MAX_DUMMIES {
+                rank[e.from] + 1..rank[e.to]
+            } else {
+                0..0
+            };
+            for r in long {
                 let d = *dummy.entry((e.from, r)).or_insert_with(|| {
                     v.push(Vertex {
                         rank: r,
