@@ -14,7 +14,7 @@ mod lsp;
 use clap::{Parser, Subcommand, ValueEnum};
 use fpn_compiler::diag::{Diagnostic, Severity};
 use fpn_compiler::sizes::SizesError;
-use fpn_compiler::span::SourceMap;
+use fpn_compiler::span::{LineIndex, SourceMap};
 use fpn_compiler::value::Value;
 use fpn_compiler::{diag, Compiled};
 use std::io::IsTerminal;
@@ -723,41 +723,16 @@ fn load(path: &Path, cx: &mut Cx) -> Result<Compiled, u8> {
     }
 }
 
-/// The line starts of every source, computed once for all the diagnostics of a spec (a spec
-/// with ten thousand errors must not rescan its text for each).
-struct LineIndex(Vec<Vec<usize>>);
-
-impl LineIndex {
-    fn new(sources: &SourceMap) -> Self {
-        LineIndex(
-            sources
-                .iter()
-                .map(|(_, s)| fpn_compiler::span::line_starts(s.text()))
-                .collect(),
-        )
-    }
-
-    /// 1-based line and column (in characters) of byte `at` of source `src`.
-    fn line_col(&self, src: &fpn_compiler::span::Source, id: usize, at: usize) -> (usize, usize) {
-        let Some(starts) = self.0.get(id) else {
-            return src.line_col(at);
-        };
-        let line = starts.partition_point(|&s| s <= at).max(1) - 1;
-        (line + 1, fpn_compiler::span::column(src.text(), starts[line], at))
-    }
-}
-
 /// One diagnostic as a JSON object (docs/json.md): cargo's `--message-format=json` fields,
 /// positions 1-based (columns in characters), `span` in bytes; `rendered` is null unless
 /// `render` (past the first [`diag::MAX_RENDERED`] of a spec).
-fn diagnostic_json(d: &Diagnostic, sources: &SourceMap, lines: &LineIndex, render: bool) -> serde_json::Value {
+fn diagnostic_json(d: &Diagnostic, sources: &SourceMap, lines: &LineIndex<'_>, render: bool) -> serde_json::Value {
     let place = |span: fpn_compiler::span::Span| -> serde_json::Value {
         match sources.get(span.source) {
             Some(src) => {
                 let r = src.byte_range(span);
-                let id = span.source.0 as usize;
-                let (line, column) = lines.line_col(src, id, r.start);
-                let (end_line, end_column) = lines.line_col(src, id, r.end);
+                let (line, column) = lines.line_col(span.source, r.start).unwrap_or((1, 1));
+                let (end_line, end_column) = lines.line_col(span.source, r.end).unwrap_or((1, 1));
                 serde_json::json!({
                     "file": src.name,
                     "line": line,

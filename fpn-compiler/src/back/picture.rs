@@ -21,7 +21,7 @@
 use crate::diag::Diagnostic;
 use crate::infer::{fmt_shape, Analysis};
 use crate::ir::Graph;
-use crate::span::SourceMap;
+use crate::span::{LineIndex, SourceMap};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
@@ -111,39 +111,9 @@ fn wrap(s: &str) -> Vec<String> {
 /// ten thousand errors gives a picture of bounded text.
 const MAX_ERROR_TEXTS: usize = crate::diag::MAX_RENDERED;
 
-/// `file:line:col` of spans, with each source's line starts computed once.
-struct Locator<'a> {
-    sources: &'a SourceMap,
-    starts: Vec<Vec<usize>>,
-}
-
-impl<'a> Locator<'a> {
-    fn new(sources: &'a SourceMap) -> Self {
-        let starts = sources
-            .iter()
-            .map(|(_, s)| crate::span::line_starts(s.text()))
-            .collect();
-        Locator { sources, starts }
-    }
-
-    fn location(&self, span: crate::span::Span) -> String {
-        let (Some(src), Some(starts)) = (self.sources.get(span.source), self.starts.get(span.source.0 as usize)) else {
-            return "<unknown>".into();
-        };
-        let at = src.byte_range(span).start;
-        let line = starts.partition_point(|&s| s <= at).max(1) - 1;
-        format!(
-            "{}:{}:{}",
-            src.name,
-            line + 1,
-            crate::span::column(src.text(), starts[line], at)
-        )
-    }
-}
-
 /// The text of the `k`th error of a picture: `error[E0323] file:line:col`, the message and the
 /// help, wrapped, at most [`MAX_ERROR_LINES`] lines; past [`MAX_ERROR_TEXTS`], the code alone.
-fn error_text(d: &Diagnostic, k: usize, at: &Locator<'_>) -> String {
+fn error_text(d: &Diagnostic, k: usize, at: &LineIndex<'_>) -> String {
     let kind = if d.is_error() { "error" } else { "warning" };
     if k >= MAX_ERROR_TEXTS {
         return format!(
@@ -246,7 +216,7 @@ impl Model {
             ..Model::default()
         };
         let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
-        let at = Locator::new(sources);
+        let at = LineIndex::new(sources);
         let Some(g) = graph else {
             m.loose_errors = errors.iter().enumerate().map(|(k, d)| error_text(d, k, &at)).collect();
             m.cap_loose_errors();
