@@ -188,9 +188,12 @@ impl Server {
             return J::Null;
         };
         let word = word_at(&doc.text, at);
-        let by_name = word
-            .as_ref()
-            .and_then(|(w, _)| g.order().find(|&i| g.node(i).name == *w));
+        // a node's name, or a reference to an output of a declaration (`neck.p3`)
+        let by_name = word.as_ref().and_then(|(w, _)| {
+            g.order()
+                .find(|&i| g.node(i).name == *w)
+                .or_else(|| g.exports.iter().find(|(r, _)| r == w).map(|(_, n)| *n))
+        });
         let by_span = || {
             g.order()
                 .filter(|&i| {

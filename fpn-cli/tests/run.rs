@@ -1270,6 +1270,32 @@ fn lsp_speaks_json_rpc() {
         assert!(labels.contains(&want), "{want} not offered: {labels:?}");
     }
 
+    // hover on a reference to an output of a preset: the node it names, symbolic shape
+    let neck = std::fs::read_to_string(repo().join("specs/seed001_neck_on_resnet18.yaml")).expect("spec");
+    let uri2 = "file:///work/neck.yaml";
+    lsp.notify(
+        "textDocument/didOpen",
+        serde_json::json!({"textDocument": {"uri": uri2, "languageId": "yaml", "version": 1, "text": neck}}),
+    );
+    assert_eq!(lsp.recv()["params"]["diagnostics"], serde_json::json!([]));
+    let pos = lsp_pos(&neck, "body.c4", 0, 5);
+    let h = lsp.request(
+        9,
+        "textDocument/hover",
+        serde_json::json!({"textDocument": {"uri": uri2}, "position": pos}),
+    );
+    let md = h["contents"]["value"].as_str().expect("markdown");
+    assert!(
+        md.contains("— `act`") && md.contains("output `256×ceil(H/16)×ceil(W/16)`") && md.contains("FLOPs: symbolic"),
+        "{md}"
+    );
+    let def = lsp.request(
+        10,
+        "textDocument/definition",
+        serde_json::json!({"textDocument": {"uri": uri2}, "position": pos}),
+    );
+    assert_eq!(def["range"]["start"], lsp_pos(&neck, "  body:", 0, 2));
+
     let unknown = {
         lsp.send(serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "workspace/symbol", "params": {}}));
         lsp.recv()

@@ -152,6 +152,15 @@ pub fn lower_partial(spec: &ast::Spec) -> (Graph, Vec<Diagnostic>) {
     let _ = prev;
     let outputs = l.outputs();
     let failed = l.diags.iter().any(Diagnostic::is_error);
+    let mut exports: Vec<(String, NodeIndex)> = l
+        .names
+        .iter()
+        .flat_map(|(name, h)| match h {
+            Handle::Many(parts) => parts.iter().map(|(out, n)| (format!("{name}.{out}"), *n)).collect(),
+            Handle::One(_) => Vec::new(),
+        })
+        .collect();
+    exports.sort();
     let mut graph = Graph {
         name: spec.name.text.clone(),
         name_span: spec.name.span,
@@ -165,6 +174,7 @@ pub fn lower_partial(spec: &ast::Spec) -> (Graph, Vec<Diagnostic>) {
             .iter()
             .filter_map(|d| d.module.as_ref().map(|m| (m.text.clone(), m.span)))
             .collect(),
+        exports,
     };
     if failed {
         return (graph, l.diags);
