@@ -353,7 +353,7 @@ fn lsp_diagnostic(
         range(text, starts, b)
     };
     let mut message = d.message.clone();
-    if !d.label.is_empty() {
+    if !d.label.is_empty() && !fpn_compiler::diag::says_nothing_new(&d.message, &d.label) {
         message.push_str(&format!("\n{}", d.label));
     }
     for n in &d.notes {
