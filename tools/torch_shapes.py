@@ -384,6 +384,25 @@ def yolov8n_c2f(h, w):
     return c2f_fixture.Model(), {"x": (64, h, w)}, lambda m, x: {"cv2": m(x["x"])}
 
 
+def yolov8n(h, w):
+    """specs/yolov8n.yaml: ultralytics' own `DetectionModel("yolov8n.yaml")`, layers 0-21 (the
+    inputs of Detect) under `model.N` as in a checkpoint (tools/yolov8_fixture.py)."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    import yolov8_fixture
+    from ultralytics.nn.tasks import DetectionModel
+
+    class Neck(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = nn.ModuleList(DetectionModel("yolov8n.yaml", verbose=False).model[:22])
+
+    def run(m, x):
+        p3, p4, p5 = yolov8_fixture.run(m, x["image"])
+        return {"p3": p3, "p4": p4, "p5": p5}
+
+    return Neck(), {"image": (3, h, w)}, run
+
+
 # spec file -> (builder, sizes); sizes is None for fixed-size specs, else [H, W] pairs in the
 # order of the spec's symbols. The odd sizes are accepted ones (`fpn sizes SPEC`).
 SPECS = {
@@ -397,6 +416,7 @@ SPECS = {
     "seed002_resnet18_pyramid.yaml": (seed002, None),
     "seed003_fpn_shared_head.yaml": (seed003, None),
     "unet_decoder.yaml": (unet_decoder, [[224, 320], [97, 131]]),
+    "yolov8n.yaml": (yolov8n, [[224, 320], [89, 121]]),
     "yolov8n_c2f_block.yaml": (yolov8n_c2f, [[20, 24], [7, 9]]),
 }
 

@@ -1,14 +1,30 @@
-//! The `fpn` command line: `check`, `shapes`, `sizes`, `gen`, `run`, `explain`.
+//! The `fpn` command line: `check`, `shapes`, `sizes`, `gen`, `graph`, `run`, `explain`,
+//! `schema`, `lsp`.
 //!
 //! Exit codes: 0 clean, 1 the spec has errors, 2 usage or I/O problems.
+//!
+//! Conventions (cargo, rustc and ruff are the anchors): `--color auto|always|never` (auto
+//! honours `NO_COLOR`, `CLICOLOR_FORCE` and `TERM=dumb`), `-` for a spec read from stdin,
+//! several specs per `check`/`shapes`/`sizes`, `--json` output as JSON Lines with a
+//! `schema_version` in every object (docs/json.md), errors as JSON under `--json`, and
+//! `--deny warnings`.
 
-use clap::{Parser, Subcommand};
+mod lsp;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use fpn_compiler::diag::{Diagnostic, Severity};
 use fpn_compiler::sizes::SizesError;
-use fpn_compiler::span::SourceMap;
+use fpn_compiler::span::{LineIndex, SourceMap};
+use fpn_compiler::value::Value;
 use fpn_compiler::{diag, Compiled};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+
+/// The version of every JSON document the CLI prints (docs/json.md): raised when a field
+/// changes meaning or goes away, not when one is added.
+pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Parser)]
 #[command(
@@ -17,37 +33,85 @@ use std::process::ExitCode;
     about = "Compile feature-pyramid topologies: check shapes, accepted sizes, generate Rust."
 )]
 struct Cli {
+    /// Colour diagnostics: `auto` (on a terminal, unless NO_COLOR is set or TERM=dumb;
+    /// CLICOLOR_FORCE=1 forces it), `always`, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    color: ColorChoice,
+    /// `--deny warnings`: warnings are errors (exit 1).
+    #[arg(long, global = true, value_enum, value_name = "LINT")]
+    deny: Vec<Lint>,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// What `--deny` can make an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Lint {
+    Warnings,
+}
+
+/// Whether to colour: `--color always|never` decide; `auto` is off with a non-empty
+/// `NO_COLOR`, on with `CLICOLOR_FORCE` other than `0`, off with `TERM=dumb`, else on when
+/// stderr is a terminal. (`env` is `std::env::var_os`, a parameter for tests.)
+fn use_color(choice: ColorChoice, env: impl Fn(&str) -> Option<std::ffi::OsString>, tty: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            if env("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+                false
+            } else if env("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") {
+                true
+            } else if env("TERM").is_some_and(|v| v == "dumb") {
+                false
+            } else {
+                tty
+            }
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
-    /// Check specs; prints every error with its location, and each spec's outputs.
+    /// Check specs; prints every error with its location, each spec's outputs, and a summary.
     Check {
-        /// YAML spec files.
+        /// YAML spec files (`-` reads stdin).
         #[arg(required = true)]
         specs: Vec<PathBuf>,
+        /// JSON Lines: one object per diagnostic (like cargo's `--message-format=json`), one per
+        /// spec that passed, and a summary (docs/json.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Print every node: op, output shape, parameters, FLOPs.
     Shapes {
-        /// YAML spec file.
-        spec: PathBuf,
-        /// JSON instead of a table.
+        /// YAML spec files (`-` reads stdin).
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// JSON instead of a table (docs/json.md).
         #[arg(long)]
         json: bool,
     },
     /// Print the input sizes the spec accepts.
     Sizes {
-        /// YAML spec file.
-        spec: PathBuf,
-        /// JSON instead of words.
+        /// YAML spec files (`-` reads stdin).
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// JSON instead of words (docs/json.md).
         #[arg(long)]
         json: bool,
     },
     /// Generate the Rust module of a spec (against the `fpn_runtime` crate).
     Gen {
-        /// YAML spec file.
+        /// YAML spec file (`-` reads stdin).
         spec: PathBuf,
         /// Write here instead of stdout.
         #[arg(short, long)]
@@ -56,9 +120,21 @@ enum Cmd {
         #[arg(long, default_value = "fpn_runtime")]
         runtime: String,
     },
+    /// Draw the topology: boxes with op, shape and parameters, levels aligned by resolution,
+    /// blocks as clusters, errors in red. SVG (no Graphviz needed) or DOT.
+    Graph {
+        /// YAML spec file (`-` reads stdin).
+        spec: PathBuf,
+        /// Write here (`.svg` or `.dot`/`.gv`) instead of stdout (`-`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The format; by default from the output's extension, else SVG.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
     /// Run a spec with the interpreter: inputs and outputs are safetensors files, tensors by name.
     Run {
-        /// YAML spec file.
+        /// YAML spec file (`-` reads stdin).
         spec: PathBuf,
         /// PyTorch weights (state_dict names) as safetensors; without it, seeded PyTorch-style init.
         #[arg(long)]
@@ -84,11 +160,35 @@ enum Cmd {
         #[arg(long = "strip-prefix", value_name = "P")]
         strip_prefix: Vec<String>,
     },
+    /// Print the JSON Schema of the spec language (docs/fpn.schema.json), for editors.
+    Schema,
+    /// Run the language server on stdin/stdout (diagnostics, hover, go to definition,
+    /// completion; docs/editors.md).
+    Lsp,
     /// Explain a diagnostic code (`fpn explain E0323`): what it means and what to do.
     Explain {
         /// The code, e.g. E0323.
         code: String,
     },
+}
+
+/// `fpn graph --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Svg,
+    Dot,
+}
+
+/// How the command reports: colours, JSON, `--deny warnings`; and what it has reported.
+struct Cx {
+    color: bool,
+    json: bool,
+    deny_warnings: bool,
+    /// Errors and warnings reported so far.
+    errors: usize,
+    warnings: usize,
+    /// Whether stdin was read already (`-` may be given once).
+    stdin_used: bool,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -100,7 +200,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let color = std::io::stderr().is_terminal();
+    let mut cx = Cx {
+        color: use_color(cli.color, |k| std::env::var_os(k), std::io::stderr().is_terminal()),
+        json: false,
+        deny_warnings: cli.deny.contains(&Lint::Warnings),
+        errors: 0,
+        warnings: 0,
+        stdin_used: false,
+    };
     match cli.cmd {
         Cmd::Explain { code } => match diag::Code::parse(&code) {
             Some(c) => {
@@ -115,65 +222,86 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Cmd::Check { specs } => {
-            let mut worst = 0u8;
-            for path in specs {
-                match load(&path, color) {
-                    Ok(c) => out(&format!("{}\n", summary(&path, &c))),
+        Cmd::Lsp => ExitCode::from(lsp::serve()),
+        Cmd::Schema => {
+            out(&fpn_compiler::schema::json_schema_text());
+            ExitCode::SUCCESS
+        }
+        Cmd::Check { specs, json } => {
+            cx.json = json;
+            let (mut worst, mut ok) = (0u8, 0usize);
+            for path in &specs {
+                match load(path, &mut cx) {
+                    Ok(c) if json => {
+                        ok += 1;
+                        out(&format!("{}\n", checked_json(path, &c)));
+                    }
+                    Ok(c) => {
+                        ok += 1;
+                        out(&format!("{}\n", summary(path, &c)));
+                    }
                     Err(code) => worst = worst.max(code),
                 }
             }
+            let failed = specs.len() - ok;
+            if json {
+                let v = serde_json::json!({
+                    "reason": "summary",
+                    "schema_version": SCHEMA_VERSION,
+                    "specs": specs.len(),
+                    "ok": ok,
+                    "failed": failed,
+                    "errors": cx.errors,
+                    "warnings": cx.warnings,
+                });
+                out(&format!("{v}\n"));
+            } else {
+                eprintln!("{}", check_summary(specs.len(), failed, cx.errors, cx.warnings));
+            }
             ExitCode::from(worst)
         }
-        Cmd::Shapes { spec, json } => match load(&spec, color) {
-            Ok(c) => {
+        Cmd::Shapes { specs, json } => {
+            cx.json = json;
+            each_spec(&specs, &mut cx, |path, c| {
                 if json {
-                    out(&format!("{}\n", shapes_json(&c)));
+                    format!("{}\n", shapes_json(path, c))
                 } else {
-                    out(&shapes_table(&c));
+                    shapes_table(c)
                 }
-                ExitCode::SUCCESS
-            }
-            Err(code) => ExitCode::from(code),
-        },
-        Cmd::Sizes { spec, json } => match load(&spec, color) {
-            Ok(c) => {
+            })
+        }
+        Cmd::Sizes { specs, json } => {
+            cx.json = json;
+            each_spec(&specs, &mut cx, |path, c| {
                 if json {
-                    out(&format!("{}\n", sizes_json(&c)));
+                    format!("{}\n", sizes_json(path, c))
                 } else {
-                    out(&sizes_text(&c));
+                    sizes_text(c)
                 }
-                ExitCode::SUCCESS
+            })
+        }
+        Cmd::Gen { spec, output, runtime } => {
+            if let Some(path) = &output {
+                if let Err(e) = refuse_overwrite(path, &[&spec]) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
             }
-            Err(code) => ExitCode::from(code),
-        },
-        Cmd::Gen { spec, output, runtime } => match load(&spec, color) {
-            Ok(c) => {
-                let opts = fpn_compiler::back::rust::Options { runtime_path: runtime };
-                match fpn_compiler::back::rust::generate(&c.graph, &c.analysis, &opts) {
-                    Ok(code) => match output {
-                        Some(path) => match refuse_overwrite(&path, &[&spec])
-                            .and_then(|()| write_atomic(&path, code.as_bytes()))
-                        {
-                            Ok(()) => ExitCode::SUCCESS,
-                            Err(e) => {
-                                eprintln!("error: {e}");
-                                ExitCode::from(2)
-                            }
-                        },
-                        None => {
-                            out(&code);
-                            ExitCode::SUCCESS
+            match load(&spec, &mut cx) {
+                Ok(c) => {
+                    let opts = fpn_compiler::back::rust::Options { runtime_path: runtime };
+                    match fpn_compiler::back::rust::generate(&c.graph, &c.analysis, &opts) {
+                        Ok(code) => emit(output.as_deref(), code.as_bytes()),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            ExitCode::from(1)
                         }
-                    },
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::from(1)
                     }
                 }
+                Err(code) => ExitCode::from(code),
             }
-            Err(code) => ExitCode::from(code),
-        },
+        }
+        Cmd::Graph { spec, output, format } => graph(&spec, output.as_deref(), format, &mut cx),
         Cmd::Run {
             spec,
             weights,
@@ -191,14 +319,15 @@ pub fn main() -> ExitCode {
             for p in strip_prefix {
                 opts = opts.strip_prefix(p);
             }
-            let mut inputs: Vec<&std::path::Path> = vec![&spec, &input];
+            let mut inputs: Vec<&Path> = vec![&spec, &input];
             inputs.extend(weights.as_deref());
             if let Err(e) = refuse_overwrite(&output, &inputs) {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
-            match load(&spec, color) {
-                Ok(c) => match run(&c, weights.as_deref(), &opts, seed, &input, &output) {
+            let start = Instant::now();
+            match load(&spec, &mut cx) {
+                Ok(c) => match run(&c, weights.as_deref(), &opts, seed, &input, &output, start) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("error: {e}");
@@ -217,25 +346,134 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `check`'s closing line: "checked 3 specs: 2 ok, 1 failed (4 errors)".
+fn check_summary(specs: usize, failed: usize, errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    let mut s = format!("checked {}: {} ok", plural(specs, "spec"), specs - failed);
+    if failed > 0 {
+        s.push_str(&format!(", {failed} failed ({})", plural(errors, "error")));
+    }
+    if warnings > 0 {
+        s.push_str(&format!(", {}", plural(warnings, "warning")));
+    }
+    s
+}
+
+/// Runs `f` on each spec that compiles and prints what it returns (under a `path:` heading
+/// when there are several, in text mode); the exit code is the worst of them.
+fn each_spec(specs: &[PathBuf], cx: &mut Cx, f: impl Fn(&Path, &Compiled) -> String) -> ExitCode {
+    let mut worst = 0u8;
+    for path in specs {
+        match load(path, cx) {
+            Ok(c) => {
+                if specs.len() > 1 && !cx.json {
+                    out(&format!("{}:\n", shown(path)));
+                }
+                out(&f(path, &c));
+            }
+            Err(code) => worst = worst.max(code),
+        }
+    }
+    ExitCode::from(worst)
+}
+
+/// Writes `bytes` to `output` (through a temporary file), or to stdout when it is `None` or `-`.
+fn emit(output: Option<&Path>, bytes: &[u8]) -> ExitCode {
+    match output.filter(|p| p.as_os_str() != "-") {
+        Some(path) => match write_atomic(path, bytes) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        None => {
+            out(&String::from_utf8_lossy(bytes));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `fpn graph`: the picture of a spec, failing or not; exit 1 when it has errors (the picture
+/// is written all the same, with them).
+fn graph(spec: &Path, output: Option<&Path>, format: Option<Format>, cx: &mut Cx) -> ExitCode {
+    let to = output.filter(|p| p.as_os_str() != "-");
+    if let Some(path) = to {
+        if let Err(e) = refuse_overwrite(path, &[spec]) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let format = match (format, to.and_then(|p| p.extension()).and_then(|e| e.to_str())) {
+        (Some(f), _) => f,
+        (None, Some("svg")) | (None, None) => Format::Svg,
+        (None, Some("dot" | "gv")) => Format::Dot,
+        (None, Some(ext)) => {
+            eprintln!(
+                "error: cannot tell the picture format from `.{ext}`\n  = help: name the output `.svg` or `.dot`, or pass `--format svg|dot`"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let (sources, value) = match read_spec(spec, cx) {
+        Ok(x) => x,
+        Err(code) => return ExitCode::from(code),
+    };
+    let partial = match value {
+        Ok(v) => fpn_compiler::compile_partial(&v),
+        Err(diagnostics) => fpn_compiler::Partial {
+            graph: None,
+            analysis: None,
+            diagnostics,
+        },
+    };
+    let failed = report(spec, partial.diagnostics.clone(), &sources, cx);
+    let model = fpn_compiler::back::picture::Model::new(
+        &shown(spec),
+        partial.graph.as_ref(),
+        partial.analysis.as_ref(),
+        &partial.diagnostics,
+        &sources,
+    );
+    let text = match format {
+        Format::Svg => model.svg(),
+        Format::Dot => model.dot(),
+    };
+    let code = emit(to, text.as_bytes());
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    ExitCode::from(if failed { 1 } else { 0 })
+}
+
 /// `--map OLD=NEW`.
 fn parse_map(s: &str) -> Result<(String, String), String> {
     fpn_runtime::KeyMap::parse_rule(s)
 }
 
-/// `fpn run`: the interpreter on safetensors inputs, writing safetensors outputs.
+/// `fpn run`: the interpreter on safetensors inputs, writing safetensors outputs. Prints the
+/// load time (since `start`: spec, weights, inputs) and the forward time to stderr, and warns
+/// there when the weights are random (no `--weights`).
 fn run(
     c: &Compiled,
-    weights: Option<&std::path::Path>,
+    weights: Option<&Path>,
     load: &fpn_runtime::LoadOptions,
     seed: u64,
-    input: &std::path::Path,
-    output: &std::path::Path,
+    input: &Path,
+    output: &Path,
+    start: Instant,
 ) -> Result<(), fpn_runtime::Error> {
     use fpn_compiler::interp;
     let allow_non_finite = load.allow_non_finite;
     let params = match weights {
         Some(w) => interp::Params::from_weights(&load.load(w)?, &c.analysis)?,
-        None => interp::Params::init(&c.analysis, seed),
+        None => {
+            eprintln!(
+                "warning: no `--weights`: running on random weights (PyTorch's default init, seed {seed}); \
+                 the outputs are not a trained model's"
+            );
+            interp::Params::init(&c.analysis, seed)
+        }
     };
     let tensors = fpn_runtime::read_tensors_allowing(input, allow_non_finite)?;
     let mut views = Vec::new();
@@ -248,7 +486,10 @@ fn run(
         })?;
         views.push((name.as_str(), v));
     }
+    let loaded = start.elapsed();
+    let t = Instant::now();
     let outs = interp::run(&c.graph, &c.analysis, &params, &views)?;
+    let forward = t.elapsed();
     let dyn_outs: Vec<(&str, ndarray::ArrayViewD<f32>)> =
         outs.iter().map(|(n, t)| (n.as_str(), t.view().into_dyn())).collect();
     let bytes = fpn_runtime::tensors_to_bytes(&dyn_outs)?;
@@ -259,6 +500,11 @@ fn run(
     for (n, t) in &outs {
         out(&format!("{n}: {:?}\n", t.shape()));
     }
+    eprintln!(
+        "time: load {:.1} ms (spec, weights, inputs), forward {:.1} ms (interpreter)",
+        loaded.as_secs_f64() * 1e3,
+        forward.as_secs_f64() * 1e3
+    );
     Ok(())
 }
 
@@ -341,31 +587,246 @@ fn unreadable(path: &std::path::Path) -> Option<String> {
     }
 }
 
-/// Compiles a spec file, printing diagnostics to stderr; `Err(exit code)` on failure.
-fn load(path: &std::path::Path, color: bool) -> Result<Compiled, u8> {
-    let mut sources = SourceMap::new();
-    if let Some(why) = unreadable(path) {
-        eprintln!("error: cannot read `{}`: {why}", path.display());
-        return Err(2);
+/// How a spec path is shown: `<stdin>` for `-`.
+fn shown(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "<stdin>".into()
+    } else {
+        path.display().to_string()
     }
-    match fpn_compiler::compile_file(&mut sources, path) {
-        Ok(c) => {
-            if !c.warnings.is_empty() {
-                eprint!("{}", diag::render(&c.warnings, &sources, color));
+}
+
+/// Reports that `path` cannot be read (exit 2): plain text, or an E0000 JSON diagnostic.
+fn cannot_read(path: &Path, why: &str, cx: &mut Cx) -> u8 {
+    cx.errors += 1;
+    let message = format!("cannot read `{}`: {why}", shown(path));
+    if cx.json {
+        let v = serde_json::json!({
+            "reason": "diagnostic",
+            "schema_version": SCHEMA_VERSION,
+            "level": "error",
+            "code": "E0000",
+            "message": message,
+            "file": shown(path),
+            "line": null,
+            "column": null,
+            "end_line": null,
+            "end_column": null,
+            "span": null,
+            "label": null,
+            "secondary": [],
+            "notes": [],
+            "help": "check the path: a spec is a regular file",
+            "rendered": format!("error: {message}\n"),
+        });
+        out(&format!("{v}\n"));
+    } else {
+        eprintln!("error: {message}");
+    }
+    2
+}
+
+/// Reads a spec file (or stdin for `-`) and parses its YAML: the sources and the value or
+/// the parse error. `Err(exit code)` when it cannot be read (reported).
+fn read_spec(path: &Path, cx: &mut Cx) -> Result<(SourceMap, Result<Value, Vec<Diagnostic>>), u8> {
+    use fpn_compiler::front::yaml;
+    let mut sources = SourceMap::new();
+    let name = shown(path);
+    let bytes = if path.as_os_str() == "-" {
+        if std::mem::replace(&mut cx.stdin_used, true) {
+            return Err(cannot_read(path, "stdin was read already: give `-` once", cx));
+        }
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        let cap = yaml::MAX_SPEC_BYTES as u64;
+        if let Err(e) = std::io::stdin().lock().take(cap + 1).read_to_end(&mut bytes) {
+            return Err(cannot_read(path, &e.to_string(), cx));
+        }
+        bytes
+    } else {
+        if let Some(why) = unreadable(path) {
+            return Err(cannot_read(path, &why, cx));
+        }
+        match fpn_compiler::read_spec_file(path) {
+            Ok(b) => b,
+            Err(fpn_compiler::ReadError::Io(e)) => return Err(cannot_read(path, &e.to_string(), cx)),
+            Err(fpn_compiler::ReadError::TooLarge(len)) => {
+                let id = sources.add_text(&name, "");
+                return Ok((sources, Err(vec![yaml::too_large(id, len)])));
             }
+        }
+    };
+    if bytes.len() > yaml::MAX_SPEC_BYTES {
+        let id = sources.add_text(&name, "");
+        return Ok((sources, Err(vec![yaml::too_large(id, bytes.len() as u64)])));
+    }
+    let id = sources.add_text(&name, String::from_utf8_lossy(&bytes).into_owned());
+    let value = yaml::parse_bytes(&bytes, id).map_err(|d| vec![d]);
+    Ok((sources, value))
+}
+
+/// Reports a spec's diagnostics (text on stderr, or JSON Lines on stdout), with warnings made
+/// errors under `--deny warnings`; whether it has errors.
+fn report(path: &Path, mut diags: Vec<Diagnostic>, sources: &SourceMap, cx: &mut Cx) -> bool {
+    if cx.deny_warnings {
+        for d in diags.iter_mut().filter(|d| !d.is_error()) {
+            d.severity = Severity::Error;
+            d.notes.push("`--deny warnings` makes this warning an error".into());
+        }
+    }
+    let n = diags.iter().filter(|d| d.is_error()).count();
+    cx.errors += n;
+    cx.warnings += diags.len() - n;
+    if diags.is_empty() {
+        return false;
+    }
+    if cx.json {
+        let lines = LineIndex::new(sources);
+        for (k, d) in diags.iter().enumerate() {
+            // rendered text for as many as the text mode prints in full
+            out(&format!(
+                "{}\n",
+                diagnostic_json(d, sources, &lines, k < diag::MAX_RENDERED)
+            ));
+        }
+    } else {
+        eprint!("{}", diag::render(&diags, sources, cx.color));
+        if n > 0 {
+            eprintln!(
+                "error: `{}` has {n} error{}",
+                shown(path),
+                if n == 1 { "" } else { "s" }
+            );
+        }
+    }
+    n > 0
+}
+
+/// Compiles a spec file (or stdin), reporting its diagnostics; `Err(exit code)` on failure.
+fn load(path: &Path, cx: &mut Cx) -> Result<Compiled, u8> {
+    let (sources, value) = read_spec(path, cx)?;
+    let result = value.and_then(|v| fpn_compiler::compile_value(&v));
+    match result {
+        Ok(mut c) => {
+            let warnings = std::mem::take(&mut c.warnings);
+            if report(path, warnings.clone(), &sources, cx) {
+                return Err(1);
+            }
+            c.warnings = warnings;
             Ok(c)
         }
         Err(diags) => {
-            eprint!("{}", diag::render(&diags, &sources, color));
-            let n = diags.iter().filter(|d| d.is_error()).count();
-            eprintln!(
-                "error: `{}` has {n} error{}",
-                path.display(),
-                if n == 1 { "" } else { "s" }
-            );
-            Err(if diags.iter().any(|d| d.code == "E0000") { 2 } else { 1 })
+            let io = diags.iter().any(|d| d.code == diag::Code::E0000);
+            report(path, diags, &sources, cx);
+            Err(if io { 2 } else { 1 })
         }
     }
+}
+
+/// One diagnostic as a JSON object (docs/json.md): cargo's `--message-format=json` fields,
+/// positions 1-based (columns in characters), `span` in bytes; `rendered` is null unless
+/// `render` (past the first [`diag::MAX_RENDERED`] of a spec).
+fn diagnostic_json(d: &Diagnostic, sources: &SourceMap, lines: &LineIndex<'_>, render: bool) -> serde_json::Value {
+    let place = |span: fpn_compiler::span::Span| -> serde_json::Value {
+        match sources.get(span.source) {
+            Some(src) => {
+                let r = src.byte_range(span);
+                let (line, column) = lines.line_col(span.source, r.start).unwrap_or((1, 1));
+                let (end_line, end_column) = lines.line_col(span.source, r.end).unwrap_or((1, 1));
+                serde_json::json!({
+                    "file": src.name,
+                    "line": line,
+                    "column": column,
+                    "end_line": end_line,
+                    "end_column": end_column,
+                    "span": {"start": r.start, "end": r.end},
+                })
+            }
+            None => serde_json::json!({
+                "file": null, "line": null, "column": null, "end_line": null, "end_column": null, "span": null,
+            }),
+        }
+    };
+    let mut v = serde_json::json!({
+        "reason": "diagnostic",
+        "schema_version": SCHEMA_VERSION,
+        "level": if d.is_error() { "error" } else { "warning" },
+        "code": d.code.as_str(),
+        "message": d.message,
+        "label": (!d.label.is_empty()).then_some(&d.label),
+        "secondary": d.secondary.iter().map(|l| {
+            let mut p = place(l.span);
+            p["message"] = serde_json::Value::from(l.message.as_str());
+            p
+        }).collect::<Vec<_>>(),
+        "notes": d.notes,
+        "help": d.help,
+        "rendered": render.then(|| diag::render(std::slice::from_ref(d), sources, false)),
+    });
+    if let (Some(o), serde_json::Value::Object(p)) = (v.as_object_mut(), place(d.span)) {
+        o.extend(p);
+    }
+    v
+}
+
+/// A size as JSON: a number when it is a constant, else its expression (`"ceil(H/8)"`).
+fn dim_json(d: &fpn_compiler::dim::Dim, names: &[String]) -> serde_json::Value {
+    match d.as_const() {
+        Some(n) => serde_json::Value::from(n),
+        None => serde_json::Value::from(d.display(names).to_string()),
+    }
+}
+
+/// A shape as JSON: `[C, H, W]`, each a number or a symbolic expression.
+fn shape_json(s: &fpn_compiler::infer::Shape, names: &[String]) -> serde_json::Value {
+    serde_json::json!([s.c, dim_json(&s.h, names), dim_json(&s.w, names)])
+}
+
+/// The number of ops of a spec: its nodes that are not inputs (what `check` and `shapes`
+/// both print).
+pub fn op_count(c: &Compiled) -> usize {
+    c.graph.graph.node_count() - c.graph.inputs.len()
+}
+
+/// The total FLOPs, if every node's are known and the sum fits.
+fn total_flops(c: &Compiled) -> Option<i64> {
+    c.analysis.flops.iter().try_fold(0i64, |acc, f| acc.checked_add((*f)?))
+}
+
+/// `fpn check --json`'s object for a spec that passed.
+pub fn checked_json(path: &Path, c: &Compiled) -> serde_json::Value {
+    let g = &c.graph;
+    let names = g.symbol_names();
+    serde_json::json!({
+        "reason": "checked",
+        "schema_version": SCHEMA_VERSION,
+        "file": shown(path),
+        "name": g.name,
+        "ops": op_count(c),
+        "params": params_json(c),
+        "flops": total_flops(c),
+        "inputs": g.inputs.iter().map(|i| serde_json::json!({
+            "name": g.node(*i).name,
+            "shape": shape_json(&c.analysis.shapes[i.index()], &names),
+        })).collect::<Vec<_>>(),
+        "outputs": g.outputs.iter().map(|o| serde_json::json!({
+            "name": o.name,
+            "shape": shape_json(&c.analysis.shapes[o.node.index()], &names),
+        })).collect::<Vec<_>>(),
+        "sizes": c.sizes.iter().filter_map(|r| match r {
+            Ok(a) => Some(a.describe()),
+            Err(e @ SizesError::TooLarge(..)) => Some(e.to_string()),
+            Err(_) => None,
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// The parameter total: a number while it fits JSON readers' u64, else its decimal string.
+fn params_json(c: &Compiled) -> serde_json::Value {
+    u64::try_from(total_params(c)).map_or_else(
+        |_| serde_json::Value::String(total_params(c).to_string()),
+        serde_json::Value::from,
+    )
 }
 
 /// One-paragraph result of `fpn check`.
@@ -373,12 +834,12 @@ pub fn summary(path: &std::path::Path, c: &Compiled) -> String {
     let g = &c.graph;
     let names = g.symbol_names();
     let params = total_params(c);
-    let flops: Option<i64> = c.analysis.flops.iter().try_fold(0i64, |acc, f| acc.checked_add((*f)?));
+    let flops = total_flops(c);
     let mut s = format!(
         "{}: ok — `{}`, {} ops, {} parameters{}",
-        path.display(),
+        shown(path),
         g.name,
-        g.graph.node_count() - g.inputs.len(),
+        op_count(c),
         params,
         flops.map_or(String::new(), |f| format!(", {:.2} GFLOPs", f as f64 / 1e9))
     );
@@ -457,29 +918,29 @@ pub fn shapes_table(c: &Compiled) -> String {
         out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4]]));
     }
     let params = total_params(c);
-    let flops: Option<i64> = c.analysis.flops.iter().try_fold(0i64, |acc, f| acc.checked_add((*f)?));
+    let flops = total_flops(c);
+    // inputs are rows but not ops: the count `check` prints
     out.push_str(&format!(
         "total: {} ops, {params} parameters, {} FLOPs\n",
-        rows.len(),
+        op_count(c),
         flops.map_or("-".into(), |f| f.to_string())
     ));
     out
 }
 
-/// The `fpn shapes --json` document.
-pub fn shapes_json(c: &Compiled) -> String {
+/// The `fpn shapes --json` object (docs/json.md).
+pub fn shapes_json(path: &Path, c: &Compiled) -> serde_json::Value {
     let g = &c.graph;
     let names = g.symbol_names();
     let nodes: Vec<serde_json::Value> = g
         .order()
         .map(|i| {
             let n = g.node(i);
-            let s = &c.analysis.shapes[i.index()];
             serde_json::json!({
                 "name": n.name,
                 "op": n.op.kind(),
                 "inputs": n.inputs.iter().map(|j| g.node(*j).name.clone()).collect::<Vec<_>>(),
-                "shape": [s.c.to_string(), s.h.display(&names).to_string(), s.w.display(&names).to_string()],
+                "shape": shape_json(&c.analysis.shapes[i.index()], &names),
                 "params": c.analysis.param_counts[i.index()],
                 "flops": c.analysis.flops[i.index()],
                 "param_prefix": n.param,
@@ -491,16 +952,18 @@ pub fn shapes_json(c: &Compiled) -> String {
         .iter()
         .map(|o| serde_json::json!({"name": o.name, "node": g.node(o.node).name}))
         .collect();
-    let doc = serde_json::json!({
+    serde_json::json!({
+        "reason": "shapes",
+        "schema_version": SCHEMA_VERSION,
+        "file": shown(path),
         "name": g.name,
         "nodes": nodes,
         "outputs": outputs,
         "params": c.analysis.params.iter().map(|p| serde_json::json!({"name": p.name, "shape": p.shape})).collect::<Vec<_>>(),
-        // a number while it fits JSON readers' u64, else its decimal string
-        "total_params": u64::try_from(total_params(c))
-            .map_or_else(|_| serde_json::Value::String(total_params(c).to_string()), serde_json::Value::from),
-    });
-    serde_json::to_string_pretty(&doc).unwrap_or_default()
+        "ops": op_count(c),
+        "total_params": params_json(c),
+        "total_flops": total_flops(c),
+    })
 }
 
 /// `fpn sizes` in words: one line per free symbol. A symbol no merge ties to another is
@@ -538,12 +1001,13 @@ pub fn sizes_text(c: &Compiled) -> String {
     s
 }
 
-/// `fpn sizes --json`: one object per symbol. Free symbols have `set`, `first`,
+/// `fpn sizes --json`: `{reason: "sizes", schema_version, file, symbols}` with one object per
+/// symbol in `symbols`. Free symbols have `set`, `first`,
 /// `description`, `independent`, `determines` (the symbols that are functions of it, each
 /// `{symbol, expr}`) and `related` (a symbol tied to it that is not a function of it:
 /// `{symbol, rule, values: [[x, [y…]]…], upto, shift}`); a dependent symbol has
 /// `determined_by` and `expr`, a related one `related_to` and `rule`.
-pub fn sizes_json(c: &Compiled) -> String {
+pub fn sizes_json(path: &Path, c: &Compiled) -> serde_json::Value {
     let v: Vec<serde_json::Value> = c
         .sizes
         .iter()
@@ -572,7 +1036,12 @@ pub fn sizes_json(c: &Compiled) -> String {
             Err(e) => serde_json::json!({"error": e.to_string()}),
         })
         .collect();
-    serde_json::to_string_pretty(&v).unwrap_or_default()
+    serde_json::json!({
+        "reason": "sizes",
+        "schema_version": SCHEMA_VERSION,
+        "file": shown(path),
+        "symbols": v,
+    })
 }
 
 /// Writes `s` to stdout. A closed pipe (`fpn sizes --json | head`) ends the output quietly
@@ -584,5 +1053,51 @@ fn out(s: &str) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("error: cannot write to stdout: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `auto`'s rules in order: NO_COLOR, CLICOLOR_FORCE, TERM=dumb, the terminal.
+    #[test]
+    fn color_rules() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| std::ffi::OsString::from(*v))
+            }
+        };
+        let auto = ColorChoice::Auto;
+        assert!(use_color(auto, env(&[]), true));
+        assert!(!use_color(auto, env(&[]), false));
+        assert!(!use_color(auto, env(&[("TERM", "dumb")]), true));
+        assert!(use_color(auto, env(&[("TERM", "xterm-256color")]), true));
+        assert!(!use_color(auto, env(&[("NO_COLOR", "1")]), true));
+        assert!(
+            use_color(auto, env(&[("NO_COLOR", "")]), true),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(use_color(
+            auto,
+            env(&[("CLICOLOR_FORCE", "1"), ("TERM", "dumb")]),
+            false
+        ));
+        assert!(!use_color(
+            auto,
+            env(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "x")]),
+            true
+        ));
+        assert!(use_color(ColorChoice::Always, env(&[("NO_COLOR", "1")]), false));
+        assert!(!use_color(ColorChoice::Never, env(&[("CLICOLOR_FORCE", "1")]), true));
+    }
+
+    #[test]
+    fn summary_line() {
+        assert_eq!(check_summary(3, 1, 4, 0), "checked 3 specs: 2 ok, 1 failed (4 errors)");
+        assert_eq!(check_summary(1, 0, 0, 2), "checked 1 spec: 1 ok, 2 warnings");
     }
 }

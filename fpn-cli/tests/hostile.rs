@@ -172,6 +172,16 @@ fn prepare(tmp: &Path) {
         )
         .as_bytes(),
     );
+    // issue 14: a fan-in over 3000 ranks (4.5 million dummy points without the layout's cap)
+    let mut s = String::from("name: Fan\ninputs:\n  x: [1, 8, 8]\nnodes:\n");
+    for i in 0..3_000 {
+        s.push_str(&format!("  n{i}: relu\n"));
+    }
+    s.push_str(&format!(
+        "  all: {{concat: [{}]}}\noutputs: [all]\n",
+        (0..3_000).map(|i| format!("n{i}")).collect::<Vec<_>>().join(", ")
+    ));
+    w("fan3000.yaml", s.as_bytes());
     // item 8: over the 16 MiB cap (a comment, so only the size is wrong)
     let mut big = String::from("name: Big\ninputs: {x: [3, 8, 8]}\nnodes: {y: relu}\noutputs: [y]\n");
     let line = format!("#{}\n", "x".repeat(1023));

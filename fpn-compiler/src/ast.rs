@@ -390,7 +390,17 @@ pub fn op_keywords() -> Vec<&'static str> {
     v
 }
 
-const TOP_KEYS: &[&str] = &[
+/// The keys of `defaults: {…}`.
+pub(crate) const DEFAULTS_KEYS: &[&str] = &["cna", "padding_mode"];
+/// The keys of a block definition that is a sequence.
+pub(crate) const BLOCK_KEYS: &[&str] = &["params", "body"];
+/// The keys of a graph-shaped block definition.
+pub(crate) const GRAPH_BLOCK_KEYS: &[&str] = &["params", "inputs", "nodes", "outputs"];
+/// The checkpoint naming schemes of `cna`'s `names`.
+pub(crate) const CNA_NAMES: &[&str] = &["torchvision", "ultralytics", "mmdet"];
+
+/// The top-level keys of a spec.
+pub(crate) const TOP_KEYS: &[&str] = &[
     "name", "doc", "defaults", "symbols", "blocks", "inputs", "nodes", "outputs",
 ];
 
@@ -785,13 +795,13 @@ impl Reader {
                 d.norm = cm.get("norm").and_then(|n| self.norm(n).ok());
                 d.act = cm.get("act").and_then(|a| crate::ops::act::read_value(self, a).ok());
                 d.names = cm.get("names").and_then(|n| self.cna_names(n).ok());
-                self.finish(cm, &["norm", "act", "names"], "`defaults.cna`");
+                self.finish(cm, crate::composite::CNA_KEYS, "`defaults.cna`");
             }
         }
         d.padding_mode = m
             .get("padding_mode")
             .and_then(|p| crate::ops::conv::read_padding_mode(self, p).ok());
-        self.finish(m, &["cna", "padding_mode"], "`defaults`");
+        self.finish(m, DEFAULTS_KEYS, "`defaults`");
         d
     }
 
@@ -866,9 +876,9 @@ impl Reader {
                         .unwrap_or_default(),
                 )
             };
-            let keys: &[&str] = match body {
-                BlockBody::Seq(_) => &["params", "body"],
-                BlockBody::Graph(_) => &["params", "inputs", "nodes", "outputs"],
+            let keys = match body {
+                BlockBody::Seq(_) => BLOCK_KEYS,
+                BlockBody::Graph(_) => GRAPH_BLOCK_KEYS,
             };
             self.finish(bm, keys, &what);
             out.push(BlockDef {
@@ -1199,12 +1209,12 @@ impl Reader {
     /// `names: torchvision | ultralytics | mmdet` of a `cna` (E0114 for another).
     pub(crate) fn cna_names(&mut self, v: &Value) -> Checked<CnaNames> {
         let n = self.name(v, "`names`")?;
-        const ALL: [&str; 3] = ["torchvision", "ultralytics", "mmdet"];
+        const ALL: &[&str] = CNA_NAMES;
         Ok(match n.text.as_str() {
             "torchvision" => CnaNames::Torchvision,
             "ultralytics" | "mmdet" => CnaNames::Ultralytics,
             other => {
-                let dym = did_you_mean(other, ALL);
+                let dym = did_you_mean(other, ALL.iter().copied());
                 return Err(self.err(
                     Diagnostic::error(Code::E0114, n.span, format!("unknown `cna` naming `{other}`"))
                         .with_label("not a naming convention")

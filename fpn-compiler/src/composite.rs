@@ -5,6 +5,11 @@
 
 use std::collections::HashMap;
 
+/// The keys `cna: {…}` takes besides a conv's (and `defaults.cna` takes).
+pub(crate) const CNA_KEYS: &[&str] = &["norm", "act", "names"];
+/// The keys of `head: {…}`.
+pub(crate) const HEAD_KEYS: &[&str] = &["on", "body"];
+
 use petgraph::graph::NodeIndex;
 
 use crate::ast::{self, BlockBody, CallArg, CnaArgs, CnaNames, Int, Name, Norm, OpExpr, Reader, Ref, SplitArgs};
@@ -34,7 +39,7 @@ impl Reader {
                 let norm = m.get("norm").and_then(|n| self.norm(n).ok());
                 let act = m.get("act").and_then(|a| crate::ops::act::read_value(self, a).ok());
                 let names = m.get("names").and_then(|n| self.cna_names(n).ok());
-                self.finish(m, &[CONV_KEYS, &["norm", "act", "names"]].concat(), &what);
+                self.finish(m, &[CONV_KEYS, CNA_KEYS].concat(), &what);
                 OpExpr::Cna(CnaArgs { conv, norm, act, names })
             }
             "seq" => OpExpr::Seq(self.seq_items(v, &what)?),
@@ -47,7 +52,7 @@ impl Reader {
                 let body = self
                     .require(&mut m, "body", &what)
                     .and_then(|b| self.seq_items(b, &what));
-                self.finish(m, &["on", "body"], &what);
+                self.finish(m, HEAD_KEYS, &what);
                 OpExpr::Head(on?, body?)
             }
             "resnet" => self.resnet_args(v, span, &what)?,

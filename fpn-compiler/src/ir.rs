@@ -74,6 +74,9 @@ pub struct Graph {
     /// The `module:` paths the spec gives its nodes (their `state_dict` prefixes), with where
     /// each is written, in declaration order.
     pub modules: Vec<(String, Span)>,
+    /// The references a declaration with several outputs exports (`neck.p3`, `body.c4`,
+    /// `y.0` of a `chunk`) and the node each one names, sorted by reference.
+    pub exports: Vec<(String, NodeIndex)>,
 }
 
 impl Graph {

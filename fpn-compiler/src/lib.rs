@@ -23,6 +23,7 @@ pub mod ir;
 pub mod lower;
 pub mod ops;
 mod presets;
+pub mod schema;
 pub mod sizes;
 pub mod span;
 pub mod value;
@@ -146,7 +147,69 @@ pub fn read_spec_file(path: &std::path::Path) -> Result<Vec<u8>, ReadError> {
 /// Compiles a value tree from either front end.
 pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
     let spec = ast::read(v)?;
-    let (graph, mut warnings) = lower::lower(&spec)?;
+    let (graph, warnings) = lower::lower(&spec)?;
+    check_graph(graph, warnings).map_err(|f| f.2)
+}
+
+/// What compiling a spec gives even when it fails: the graph as far as it lowered (`None` when
+/// the spec could not be read), its shapes and parameters (from inference on that graph), and
+/// every diagnostic. A picture of a failing spec is drawn from it.
+#[derive(Clone, Debug)]
+pub struct Partial {
+    /// The lowered graph: every declaration that lowered.
+    pub graph: Option<Graph>,
+    /// Shapes, parameters and FLOPs of `graph`'s nodes (stand-ins where inference failed).
+    pub analysis: Option<Analysis>,
+    /// Errors and warnings, as [`compile_value`] returns them.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Compiles as far as possible; see [`Partial`]. The diagnostics are those of
+/// [`compile_value`] (its errors on failure, its warnings on success).
+pub fn compile_partial(v: &Value) -> Partial {
+    let spec = match ast::read(v) {
+        Ok(s) => s,
+        Err(diagnostics) => {
+            return Partial {
+                graph: None,
+                analysis: None,
+                diagnostics,
+            }
+        }
+    };
+    let (graph, diagnostics) = lower::lower_partial(&spec);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        // inference's own errors on a partial graph are not what `check` reports: only shapes
+        let (analysis, _, _) = infer::infer(&graph);
+        return Partial {
+            graph: Some(graph),
+            analysis: Some(analysis),
+            diagnostics,
+        };
+    }
+    match check_graph(graph, diagnostics) {
+        Ok(c) => Partial {
+            graph: Some(c.graph),
+            analysis: Some(c.analysis),
+            diagnostics: c.warnings,
+        },
+        Err(failed) => {
+            let (graph, analysis, diagnostics) = *failed;
+            Partial {
+                graph: Some(graph),
+                analysis: Some(analysis),
+                diagnostics,
+            }
+        }
+    }
+}
+
+/// A failed [`check_graph`]: the graph, its analysis and the diagnostics.
+type Failed = (Graph, Analysis, Vec<Diagnostic>);
+
+/// Inference, the fixed-size check and the size analysis of a lowered graph; on errors, the
+/// graph and its analysis come back with them.
+fn check_graph(graph: Graph, mut warnings: Vec<Diagnostic>) -> Result<Compiled, Box<Failed>> {
     let (analysis, constraints, mut errors) = infer::infer(&graph);
     errors.extend(field_collisions(&graph, &analysis));
     let sizes = sizes::analyse(&graph, &constraints);
@@ -201,7 +264,7 @@ pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
     }
     if errors.iter().any(Diagnostic::is_error) {
         errors.append(&mut warnings);
-        return Err(errors);
+        return Err(Box::new((graph, analysis, errors)));
     }
     warnings.append(&mut errors);
     Ok(Compiled {

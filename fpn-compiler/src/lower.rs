@@ -101,6 +101,19 @@ const MAX_REPEAT: i64 = 100_000;
 
 /// Lowers a spec, reporting every structural problem at once. Warnings come back beside the graph.
 pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (graph, diags) = lower_partial(spec);
+    if diags.iter().any(Diagnostic::is_error) {
+        Err(diags)
+    } else {
+        Ok((graph, diags))
+    }
+}
+
+/// Lowers a spec as far as it goes: the graph of every declaration that lowered (a failed one
+/// and the nodes that depend on it are left out, so the graph keeps the invariants of
+/// [`crate::ir`]) and every diagnostic; with errors, no warnings. `fpn graph` draws a failing
+/// spec from it.
+pub fn lower_partial(spec: &ast::Spec) -> (Graph, Vec<Diagnostic>) {
     let mut l = Lower {
         spec,
         g: DiGraph::new(),
@@ -123,9 +136,18 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
     };
     l.lower_nodes(&spec.nodes, &scope);
     let (outputs, _) = l.outputs(&spec.outputs, &spec.nodes, &scope.inputs);
-    if l.diags.iter().any(Diagnostic::is_error) {
-        return Err(l.diags);
-    }
+    let failed = l.diags.iter().any(Diagnostic::is_error);
+    let mut exports: Vec<(String, NodeIndex)> = l
+        .names
+        .iter()
+        .flat_map(|(name, h)| match h {
+            Handle::Many(parts) | Handle::Chain(parts) => {
+                parts.iter().map(|(out, n)| (format!("{name}.{out}"), *n)).collect()
+            }
+            Handle::One(_) => Vec::new(),
+        })
+        .collect();
+    exports.sort();
     let mut graph = Graph {
         name: spec.name.text.clone(),
         name_span: spec.name.span,
@@ -139,9 +161,13 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
             .iter()
             .filter_map(|d| d.module.as_ref().map(|m| (m.text.clone(), m.span)))
             .collect(),
+        exports,
     };
+    if failed {
+        return (graph, l.diags);
+    }
     let warnings = unused_warnings(spec, &mut graph, &l.names);
-    Ok((graph, warnings))
+    (graph, warnings)
 }
 
 fn needs_input(op: &OpExpr) -> bool {

@@ -179,3 +179,60 @@ impl SourceMap {
         }
     }
 }
+
+/// The line starts of every source of a [`SourceMap`], computed once, for the positions of
+/// many spans (a spec with ten thousand errors must not rescan its text for each).
+pub struct LineIndex<'a> {
+    sources: &'a SourceMap,
+    starts: Vec<Vec<usize>>,
+}
+
+impl<'a> LineIndex<'a> {
+    /// Indexes every source of `sources`.
+    pub fn new(sources: &'a SourceMap) -> Self {
+        let starts = sources.iter().map(|(_, s)| line_starts(s.text())).collect();
+        LineIndex { sources, starts }
+    }
+
+    /// 1-based line and column (in characters) of byte `at` of source `id`, as
+    /// [`Source::line_col`] gives them; `None` for a source not in the map.
+    pub fn line_col(&self, id: SourceId, at: usize) -> Option<(usize, usize)> {
+        let src = self.sources.get(id)?;
+        let starts = self.starts.get(id.0 as usize)?;
+        let at = at.min(src.text().len());
+        let line = starts.partition_point(|&s| s <= at).max(1) - 1;
+        Some((line + 1, column(src.text(), starts[line], at)))
+    }
+
+    /// `file:line:col` of a span's start, as [`SourceMap::location`] gives it.
+    pub fn location(&self, span: Span) -> String {
+        match self.sources.get(span.source) {
+            Some(src) => {
+                let at = src.byte_range(span).start;
+                let (l, c) = self.line_col(span.source, at).unwrap_or((1, 1));
+                format!("{}:{l}:{c}", src.name)
+            }
+            None => "<unknown>".to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod line_index_tests {
+    use super::*;
+
+    /// The index gives what the per-call `line_col` and `location` give.
+    #[test]
+    fn agrees_with_line_col() {
+        let mut m = SourceMap::new();
+        let id = m.add_text("a.yaml", "\u{feff}x: 1\r\ny: é2\rz\n");
+        let ix = LineIndex::new(&m);
+        let src = m.get(id).expect("source");
+        for at in 0..=src.text().len() + 2 {
+            assert_eq!(ix.line_col(id, at), Some(src.line_col(at)), "byte {at}");
+        }
+        let span = Span::new(id, 12, 13);
+        assert_eq!(ix.location(span), m.location(span));
+        assert_eq!(ix.location(Span::new(SourceId(7), 0, 0)), "<unknown>");
+    }
+}

@@ -52,7 +52,10 @@ pub fn fpn(input: TokenStream) -> TokenStream {
             let (first, last) = span_of(d.span);
             let mut msg = message(d);
             for l in &d.secondary {
-                msg.push_str(&format!("\nnote: {} (at `{}`)", l.message, snippet(l.span)));
+                // a label whose facts a note already states would repeat it (issue 14 item 5)
+                if !fpn_compiler::diag::says_nothing_new(&msg, &l.message) {
+                    msg.push_str(&format!("\nnote: {} (at `{}`)", l.message, snippet(l.span)));
+                }
             }
             // Two marker tokens carry the first and last span: rustc underlines the range.
             let (a, b) = (proc_macro2::Ident::new("a", first), proc_macro2::Ident::new("b", last));
@@ -230,10 +233,10 @@ fn warning(d: &Diagnostic, span: Span) -> TokenStream2 {
     )
 }
 
-/// The diagnostic as one message: text, notes and help.
+/// The diagnostic as one message: text, label (unless the message says it), notes and help.
 fn message(d: &Diagnostic) -> String {
     let mut s = format!("{} [{}]", d.message, d.code);
-    if !d.label.is_empty() {
+    if !d.label.is_empty() && !fpn_compiler::diag::says_nothing_new(&d.message, &d.label) {
         s.push_str(&format!(": {}", d.label));
     }
     for n in &d.notes {

@@ -142,6 +142,31 @@ impl std::fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
+/// The facts of a line of text: its `quoted` names and its words holding digits (`16`,
+/// `16×32×32`), without surrounding punctuation.
+fn facts(text: &str) -> Vec<&str> {
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| matches!(c, ',' | ';' | ':' | '(' | ')' | '[' | ']' | '.')))
+        .filter(|w| w.starts_with('`') || w.chars().any(|c| c.is_ascii_digit()))
+        .collect()
+}
+
+/// Whether `line` adds nothing to `text`: it appears in it verbatim, or it states numbers and
+/// every one of its facts is already in `text` (a label "16 vs 32 channels" under the message "…: 16 vs
+/// 32"; "`stem` is 16×32×32" under the note "`stem`: 16×32×32, …"). The snippet rendering of
+/// the CLI shows labels at their places; a one-message form (the macros' errors, the language
+/// server's diagnostics) would say them twice.
+pub fn says_nothing_new(text: &str, line: &str) -> bool {
+    if text.contains(line) {
+        return true;
+    }
+    let known = facts(text);
+    let new = facts(line);
+    // names alone can be in a new relation ("`b` reads `a`"): only a line with numbers
+    // (sizes, shapes, counts) is dropped on its facts
+    new.iter().any(|f| f.chars().any(|c| c.is_ascii_digit())) && new.iter().all(|f| known.contains(f))
+}
+
 /// How many diagnostics [`render`] prints in full; the others are counted in one closing line,
 /// so a spec with ten thousand errors prints a bounded amount of text.
 pub const MAX_RENDERED: usize = 100;
@@ -539,5 +564,30 @@ impl<'f> codespan_reporting::files::Files<'f> for Excerpts<'_> {
         Ok(ex
             .line(line_index)
             .map_or(ex.text.len()..ex.text.len(), |l| l.range.start..l.range.end + 1))
+    }
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::says_nothing_new;
+
+    /// Issue 14 item 5: labels and secondary labels that repeat the message or a note.
+    #[test]
+    fn repeated_facts_are_dropped() {
+        let msg = "`sum` (add) adds tensors with different channel counts: 64 vs 32";
+        assert!(says_nothing_new(msg, "64 vs 32 channels"));
+        let with_note = format!("{msg}\nnote: `stem`: 64×32×32, `wide`: 32×32×32");
+        assert!(says_nothing_new(&with_note, "`stem` is 64×32×32"));
+        assert!(!says_nothing_new(&with_note, "`stem` is 64×16×16"), "a new shape");
+        assert!(!says_nothing_new(&with_note, "`other` is 64×32×32"), "a new name");
+        assert!(
+            !says_nothing_new(msg, "first used here"),
+            "no facts, not verbatim: kept"
+        );
+        assert!(says_nothing_new("unknown key here", "key"));
+        assert!(
+            !says_nothing_new("a cycle: `a` reads `b`", "`b` reads `a`"),
+            "names only: kept"
+        );
     }
 }

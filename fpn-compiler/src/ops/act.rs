@@ -8,6 +8,11 @@ use fpn_runtime::Activation;
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
+/// The keys of `gelu: {…}`.
+pub(crate) const GELU_KEYS: &[&str] = &["approximate"];
+/// The keys of `leaky_relu: {…}`.
+pub(crate) const LEAKY_RELU_KEYS: &[&str] = &["slope"];
+
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, type_error, Reader};
 use crate::back::rust::{GResult, StmtCx};
@@ -95,7 +100,7 @@ pub(crate) fn read_named(r: &mut Reader, name: &str, v: &Value, span: Span) -> C
                     Some(a) => r.name(a, "`approximate`")?.text,
                     None => "none".into(),
                 };
-                r.finish(m, &["approximate"], "`gelu`");
+                r.finish(m, GELU_KEYS, "`gelu`");
                 match approx.as_str() {
                     "none" => Activation::Gelu,
                     "tanh" => Activation::GeluTanh,
@@ -118,7 +123,7 @@ pub(crate) fn read_named(r: &mut Reader, name: &str, v: &Value, span: Span) -> C
                         Some(s) => r.float(s, "`slope`")?,
                         None => 0.01,
                     };
-                    r.finish(m, &["slope"], "`leaky_relu`");
+                    r.finish(m, LEAKY_RELU_KEYS, "`leaky_relu`");
                     s
                 }
                 _ => {

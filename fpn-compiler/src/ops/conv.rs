@@ -10,6 +10,9 @@ use fpn_runtime::{Activation, Conv2dParams, PaddingMode};
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
+/// A conv's padding modes (`F.pad` calls the first `constant`).
+pub(crate) const PADDING_MODES: &[&str] = &["zeros", "reflect", "replicate", "circular"];
+
 use super::{
     elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
 };
@@ -171,7 +174,7 @@ pub(crate) fn read_mode(
     modes: &str,
 ) -> Checked<PaddingMode> {
     let n = r.name(v, what)?;
-    let names = [zeros, "reflect", "replicate", "circular"];
+    let names = [zeros, PADDING_MODES[1], PADDING_MODES[2], PADDING_MODES[3]];
     Ok(match n.text.as_str() {
         z if z == zeros => PaddingMode::Zeros,
         "reflect" => PaddingMode::Reflect,

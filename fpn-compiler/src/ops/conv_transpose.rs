@@ -44,7 +44,7 @@ pub struct ConvTransposeArgs {
     pub output_padding: Pair,
 }
 
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "out",
     "kernel",
     "stride",

@@ -18,6 +18,11 @@ use fpn_runtime::PaddingMode;
 use proc_macro2::TokenStream;
 use quote::quote;
 
+/// The keys of `pad: {…}`.
+pub(crate) const PAD_KEYS: &[&str] = &["pad", "match", "mode", "value"];
+/// The keys of `crop: {…}`.
+pub(crate) const CROP_KEYS: &[&str] = &["size", "match", "offset"];
+
 use super::conv::read_mode;
 use super::{elementwise, AxisRule, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{type_error, Int, Pair, Reader, Ref};
@@ -188,7 +193,7 @@ impl OpDef for Pad {
             None => None,
         };
         let span = m.span;
-        r.finish(m, &["pad", "match", "mode", "value"], &what);
+        r.finish(m, PAD_KEYS, &what);
         Ok(PadArgs {
             amount,
             mode,
@@ -360,7 +365,7 @@ impl OpDef for Crop {
             None => None,
         };
         let span = m.span;
-        r.finish(m, &["size", "match", "offset"], &what);
+        r.finish(m, CROP_KEYS, &what);
         Ok(CropArgs { size, to, offset, span })
     }
 

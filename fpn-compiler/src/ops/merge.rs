@@ -11,6 +11,9 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+/// The keys of `fuse: {…}`.
+pub(crate) const FUSE_KEYS: &[&str] = &["in", "eps"];
+
 use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
 use crate::ast::{Reader, Ref};
 use crate::back::rust::{f32_lit, GResult, GenError, StmtCx};
@@ -273,7 +276,7 @@ impl OpDef for Fuse {
                     Some(e) => r.float(e, "`eps`")?,
                     None => 1e-4,
                 };
-                r.finish(m, &["in", "eps"], &what);
+                r.finish(m, FUSE_KEYS, &what);
                 Ok((refs?, eps))
             }
             _ => Ok((r.refs(v, &what)?, 1e-4)),

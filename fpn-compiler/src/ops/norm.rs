@@ -9,6 +9,11 @@ use crate::diag::Checked;
 use proc_macro2::TokenStream;
 use quote::quote;
 
+/// The keys of `batch_norm: {…}`.
+pub(crate) const BATCH_NORM_KEYS: &[&str] = &["eps"];
+/// The keys of `group_norm: {…}`.
+pub(crate) const GROUP_NORM_KEYS: &[&str] = &["groups", "eps"];
+
 use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
 use crate::ast::{Int, Reader};
 use crate::back::rust::{f32_lit, field_ident, usize_lit, GResult, StmtCx};
@@ -33,7 +38,7 @@ pub(crate) fn read_eps(r: &mut Reader, v: &Value, what: &str) -> Checked<f64> {
         if let Some(e) = m.get("eps") {
             eps = r.float(e, "`eps`")?;
         }
-        r.finish(m, &["eps"], what);
+        r.finish(m, BATCH_NORM_KEYS, what);
     }
     Ok(eps)
 }
@@ -170,7 +175,7 @@ pub(crate) fn read_group_norm(r: &mut Reader, v: &Value, what: &str) -> Checked<
         Some(e) => r.float(e, "`eps`"),
         None => Ok(1e-5),
     };
-    r.finish(m, &["groups", "eps"], what);
+    r.finish(m, GROUP_NORM_KEYS, what);
     Ok(GroupNormArgs {
         groups: groups?,
         eps: eps?,

@@ -16,6 +16,11 @@ use fpn_runtime::Pool2dParams;
 use proc_macro2::TokenStream;
 use quote::quote;
 
+/// The keys of `max_pool: {…}`.
+pub(crate) const MAX_POOL_KEYS: &[&str] = &["kernel", "stride", "padding", "dilation", "ceil_mode"];
+/// The keys of `avg_pool: {…}`.
+pub(crate) const AVG_POOL_KEYS: &[&str] = &["kernel", "stride", "padding", "ceil_mode", "count_include_pad"];
+
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{Int, Pair, Reader};
 use crate::back::rust::{usize_lit, GResult, StmtCx};
@@ -129,11 +134,7 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs>
         (false, Some(b)) => r.boolean(b, "`count_include_pad`")?,
         _ => true,
     };
-    let keys: &[&str] = if is_max {
-        &["kernel", "stride", "padding", "dilation", "ceil_mode"]
-    } else {
-        &["kernel", "stride", "padding", "ceil_mode", "count_include_pad"]
-    };
+    let keys = if is_max { MAX_POOL_KEYS } else { AVG_POOL_KEYS };
     r.finish(m, keys, &what);
     Ok(PoolArgs {
         kernel: kernel?,

@@ -11,6 +11,11 @@ use fpn_runtime::Resize;
 use proc_macro2::TokenStream;
 use quote::quote;
 
+/// The keys of `upsample: {…}`.
+pub(crate) const UPSAMPLE_KEYS: &[&str] = &["scale", "match", "mode", "align_corners"];
+/// The upsample modes.
+pub(crate) const UPSAMPLE_MODES: &[&str] = &["nearest", "bilinear"];
+
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, Reader, Ref};
 use crate::back::rust::{f64_lit, GResult, GenError, StmtCx};
@@ -98,7 +103,7 @@ impl OpDef for Upsample {
                         "nearest" => false,
                         "bilinear" => true,
                         other => {
-                            let dym = did_you_mean(other, ["nearest", "bilinear"]);
+                            let dym = did_you_mean(other, UPSAMPLE_MODES.iter().copied());
                             return Err(r.err(
                                 Diagnostic::error(Code::E0112, mv.span, format!("unknown upsample mode `{other}`"))
                                     .with_label("not a mode")
@@ -124,7 +129,7 @@ impl OpDef for Upsample {
                             .with_help("remove `align_corners`, or add `mode: bilinear`"),
                     ));
                 }
-                r.finish(m, &["scale", "match", "mode", "align_corners"], &what);
+                r.finish(m, UPSAMPLE_KEYS, &what);
                 Ok(UpArgs {
                     target,
                     bilinear,

@@ -15,6 +15,11 @@ use fpn_runtime::{Activation, PaddingMode};
 use petgraph::graph::NodeIndex;
 use std::collections::HashMap;
 
+/// The keys of `fpn`, `panet` and `bifpn: {…}`.
+pub(crate) const PYRAMID_KEYS: &[&str] = &[
+    "in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps",
+];
+
 impl Lower<'_> {
     pub(crate) fn pyramid(
         &mut self,
@@ -361,10 +366,7 @@ impl crate::ast::Reader {
             Some(e) => self.float(e, "`eps`"),
             None => Ok(1e-4),
         };
-        let keys: &[&str] = &[
-            "in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps",
-        ];
-        self.finish(m, keys, &what);
+        self.finish(m, PYRAMID_KEYS, &what);
         Ok(PyramidArgs {
             kind,
             inputs: inputs?,

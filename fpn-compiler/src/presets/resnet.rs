@@ -11,6 +11,9 @@ use crate::span::Span;
 use crate::value::Value;
 use petgraph::graph::NodeIndex;
 
+/// The keys of `resnet: {…}`.
+pub(crate) const RESNET_KEYS: &[&str] = &["depth", "width"];
+
 impl Lower<'_> {
     pub(crate) fn resnet(
         &mut self,
@@ -102,7 +105,7 @@ impl crate::ast::Reader {
             Some(w) => self.int(w, "`width`"),
             None => Ok(Int::lit(64, span)),
         };
-        self.finish(m, &["depth", "width"], what);
+        self.finish(m, RESNET_KEYS, what);
         Ok(OpExpr::ResNet {
             depth: depth?,
             width: width?,

@@ -44,6 +44,7 @@ impl Builder {
                 inputs: Vec::new(),
                 outputs: Vec::new(),
                 modules: Vec::new(),
+                exports: Vec::new(),
             },
             a: Analysis::default(),
         }

@@ -273,5 +273,6 @@ parity! {
     seed002_resnet18_pyramid => "seed002_resnet18_pyramid.yaml",
     seed003_fpn_shared_head => "seed003_fpn_shared_head.yaml",
     unet_decoder => "unet_decoder.yaml",
+    yolov8n => "yolov8n.yaml",
     yolov8n_c2f_block => "yolov8n_c2f_block.yaml",
 }
