@@ -403,6 +403,14 @@ def yolov8n(h, w):
     return Neck(), {"image": (3, h, w)}, run
 
 
+def smp_unet_resnet34(h, w):
+    """specs/smp_unet_resnet34.yaml: segmentation_models_pytorch's own Unet on ResNet-34."""
+    import segmentation_models_pytorch as smp
+
+    model = smp.Unet(encoder_name="resnet34", encoder_weights=None)
+    return model, {"image": (3, h, w)}, lambda m, x: {"mask": m(x["image"])}
+
+
 # spec file -> (builder, sizes); sizes is None for fixed-size specs, else [H, W] pairs in the
 # order of the spec's symbols. The odd sizes are accepted ones (`fpn sizes SPEC`).
 SPECS = {
@@ -415,6 +423,7 @@ SPECS = {
     "seed001_neck_on_resnet18.yaml": (seed001_neck_on_resnet18, [[224, 320], [250, 250]]),
     "seed002_resnet18_pyramid.yaml": (seed002, None),
     "seed003_fpn_shared_head.yaml": (seed003, None),
+    "smp_unet_resnet34.yaml": (smp_unet_resnet34, [[224, 320], [75, 101]]),
     "unet_decoder.yaml": (unet_decoder, [[224, 320], [97, 131]]),
     "yolov8n.yaml": (yolov8n, [[224, 320], [89, 121]]),
     "yolov8n_c2f_block.yaml": (yolov8n_c2f, [[20, 24], [7, 9]]),

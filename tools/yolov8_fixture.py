@@ -8,17 +8,9 @@ no download), layers 0-21 run as ultralytics' `_predict_once` runs them, outputs
 parameter count (2 259 536) first.
 
 Weights: a full checkpoint is 9 MB, over the fixture limit, so the weights are not stored but
-made by a formula both sides compute exactly. For the `t`-th tensor in sorted-name order and
-element `i` (row-major), `v = ((i·7919 + t·104729) mod 2048 − 1024) / 1024` (exact in float32),
-and
-
-    *.conv.weight        v · 2^−e, e = ceil(log2(sqrt(fan_in)))     (like kaiming, a power of 2)
-    *.bn.weight          1 + v/4          *.bn.bias       v/8
-    *.bn.running_mean    v/8              *.bn.running_var 1 + v/2
-
-`tests/it/parity.rs` computes the same values (`formula_weights`) and compares them with the
-`weights_probe` stored here (the first 8 values of every tensor), so a mismatch is caught as
-such. Inputs (stored) are random normal. Runs in eval mode at two sizes, 96×128 and 89×121
+made by tools/formula_weights.py's formula, which `tests/it/parity.rs` (`formula_weights`)
+computes exactly too; it compares them with the `weights_probe` stored here (the first 8
+values of every tensor), so a mismatch is caught as such. Inputs (stored) are random normal. Runs in eval mode at two sizes, 96×128 and 89×121
 (both accepted: H, W mod 32 in {0, 25..31}), in float32 and float64, and writes
 tests/fixtures/parity/yolov8n.safetensors: `x_96x128`, `p3_96x128` (float32 run),
 `p3_96x128_f64hi` + `p3_96x128_f64lo` (the float64 run as a sum of two float32 tensors, so the
@@ -36,30 +28,13 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 import torch
 from ultralytics.nn.tasks import DetectionModel
 
+from formula_weights import probe, weights
 from safetensors_fallback import save_file
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 OUT = os.path.join(ROOT, "tests", "fixtures", "parity", "yolov8n.safetensors")
 SIZES = [(96, 128), (89, 121)]
 PARAMS = 2259536
-
-
-def formula(t, name, shape):
-    n = math.prod(shape)
-    i = torch.arange(n, dtype=torch.int64)
-    v = ((i * 7919 + t * 104729) % 2048 - 1024).to(torch.float64) / 1024
-    if name.endswith(".conv.weight"):
-        fan_in = math.prod(shape[1:])
-        v = v * 2.0 ** -math.ceil(math.log2(math.sqrt(fan_in)))
-    elif name.endswith(".bn.weight"):
-        v = 1 + v / 4
-    elif name.endswith(".bn.bias") or name.endswith(".bn.running_mean"):
-        v = v / 8
-    elif name.endswith(".bn.running_var"):
-        v = 1 + v / 2
-    else:
-        raise SystemExit(f"no formula for {name}")
-    return v.reshape(shape).to(torch.float32)
 
 
 def run(model, x):
@@ -79,9 +54,9 @@ def main():
     keep = sorted(k for k in sd if not k.startswith("model.22.") and not k.endswith("num_batches_tracked"))
     total = sum(sd[k].numel() for k in keep if not k.endswith(("running_mean", "running_var")))
     assert total == PARAMS, f"{total} parameters, the spec has {PARAMS}"
-    new = {k: formula(t, k, tuple(sd[k].shape)) for t, k in enumerate(keep)}
+    new = weights({k: tuple(sd[k].shape) for k in keep})
     model.load_state_dict(new, strict=False)
-    out = {"weights_probe": torch.cat([new[k].flatten()[:8] for k in keep]).contiguous()}
+    out = {"weights_probe": probe(new)}
     g = torch.Generator().manual_seed(8)
     m64 = DetectionModel("yolov8n.yaml", verbose=False).eval()
     m64.load_state_dict(new, strict=False)

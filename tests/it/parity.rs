@@ -448,10 +448,12 @@ mod yolov8n {
     fpn::include_spec!("specs/yolov8n.yaml");
 }
 
-/// The weights of `tools/yolov8_fixture.py`'s formula for `a`'s parameters: tensor `t` in
-/// sorted-name order, element `i`: `v = ((i·7919 + t·104729) mod 2048 − 1024) / 1024`, then per
-/// kind (conv weight `v·2^−ceil(log2 sqrt(fan_in))`, bn weight `1 + v/4`, bias and mean `v/8`,
-/// var `1 + v/2`). Every value is a short dyadic fraction, exact in f32 on both sides.
+/// The weights of `tools/formula_weights.py` for `a`'s parameters: tensor `t` in sorted-name
+/// order, element `i`: `v = ((i·7919 + t·104729) mod 2048 − 1024) / 1024`, then by kind (4-D
+/// conv weight `v·2^−ceil(log2 sqrt(fan_in))`; of a batch norm `P` (one with `P.running_var`):
+/// weight `1 + v/4`, bias and mean `v/8`, var `1 + v/2`; another 1-D bias `v/8`). Every value
+/// is a short dyadic fraction, exact in f32 on both sides. Also returns the probe: the first 8
+/// values of every tensor.
 fn formula_weights(a: &fpn_compiler::infer::Analysis) -> (Params, Vec<f32>) {
     let mut ps: Vec<(&str, Vec<usize>)> = a
         .params
@@ -459,25 +461,27 @@ fn formula_weights(a: &fpn_compiler::infer::Analysis) -> (Params, Vec<f32>) {
         .map(|p| (p.name.as_str(), p.shape.iter().map(|&d| d as usize).collect()))
         .collect();
     ps.sort();
+    let names: std::collections::HashSet<&str> = ps.iter().map(|(n, _)| *n).collect();
     let mut params = Params::default();
     let mut probe = Vec::new();
     for (t, (name, shape)) in ps.iter().enumerate() {
         let n: usize = shape.iter().product();
-        let v = |i: usize| ((i as i64 * 7919 + t as i64 * 104_729).rem_euclid(2048) - 1024) as f64 / 1024.0;
+        let prefix = name.rsplit_once('.').map_or("", |(p, _)| p);
+        let bn = names.contains(format!("{prefix}.running_var").as_str());
         let values: Vec<f32> = (0..n)
             .map(|i| {
-                let v = v(i);
-                let x = if name.ends_with(".conv.weight") {
+                let v = ((i as i64 * 7919 + t as i64 * 104_729).rem_euclid(2048) - 1024) as f64 / 1024.0;
+                let x = if shape.len() == 4 {
                     let fan_in: usize = shape[1..].iter().product();
                     v * 2f64.powi(-((fan_in as f64).sqrt().log2().ceil() as i32))
-                } else if name.ends_with(".bn.weight") {
-                    1.0 + v / 4.0
-                } else if name.ends_with(".bn.bias") || name.ends_with(".bn.running_mean") {
-                    v / 8.0
-                } else if name.ends_with(".bn.running_var") {
+                } else if name.ends_with(".running_var") {
                     1.0 + v / 2.0
+                } else if bn && name.ends_with(".weight") {
+                    1.0 + v / 4.0
+                } else if shape.len() == 1 {
+                    v / 8.0
                 } else {
-                    panic!("no formula for `{name}`")
+                    panic!("no formula for `{name}` {shape:?}")
                 };
                 x as f32
             })
@@ -498,60 +502,66 @@ fn formula_weights(a: &fpn_compiler::infer::Analysis) -> (Params, Vec<f32>) {
 /// fix (issue "Reach"'s note); this bound keeps the gap from growing unseen.
 const P5_FACTOR: f64 = 3.0;
 
-/// ultralytics YOLOv8n backbone + neck (layers 0–21, `specs/yolov8n.yaml`) against the package's
-/// own `DetectionModel("yolov8n.yaml")` (`tools/yolov8_fixture.py`): same 225 tensors and
-/// 2 259 536 parameters, weights from a formula both sides compute exactly (a checkpoint is
-/// over the fixture size limit), at 96×128 and at the odd accepted size 89×121. The interpreter
-/// and the generated code, each against PyTorch's float64 run, may err at most twice as much as
-/// PyTorch's own float32 run (p5: [`P5_FACTOR`]).
-#[test]
-fn yolov8n_backbone_neck() {
-    let fx = tensors(&fixture("yolov8n.safetensors"));
+/// A model built by its own package against fpn, with the formula weights: the fixture
+/// `fixture_file` (made by a tools/ script) holds `weights_probe`, the input `x_<tag>` and, per
+/// output, the float32 run `<out>_<tag>` and the float64 run as `<out>_<tag>_f64hi + _f64lo`.
+/// The interpreter and the generated code (`load` then `forward`), each against the float64
+/// run, may err at most `factor(out)` times as much as the package's own float32 run (max
+/// relative error; the relative L2 error is printed beside it).
+#[allow(clippy::too_many_arguments)]
+fn formula_parity<M>(
+    spec: &str,
+    fixture_file: &str,
+    input: &str,
+    outputs: &[&str],
+    tags: &[&str],
+    load: impl Fn(Vec<u8>) -> M,
+    forward: impl Fn(&M, ArrayView4<f32>) -> Vec<fpn::runtime::Tensor>,
+    factor: impl Fn(&str) -> f64,
+) {
+    let fx = tensors(&fixture(fixture_file));
     let mut sources = fpn_compiler::span::SourceMap::new();
-    let c = fpn_compiler::compile_file(&mut sources, &root().join("specs/yolov8n.yaml"))
+    let c = fpn_compiler::compile_file(&mut sources, &root().join(spec))
         .unwrap_or_else(|d| panic!("{}", fpn_compiler::render(&d, &sources)));
     let (params, probe) = formula_weights(&c.analysis);
     let want_probe = get(&fx, "weights_probe", "the fixture");
     assert_eq!(want_probe.len(), probe.len(), "the fixture has another set of tensors");
     assert!(
         want_probe.iter().zip(&probe).all(|(a, b)| a.to_bits() == b.to_bits()),
-        "the weight formula differs from tools/yolov8_fixture.py's"
+        "the weight formula differs from tools/formula_weights.py's"
     );
-    let bytes = params.to_safetensors_bytes().unwrap_or_else(|e| panic!("{e}"));
-    let model = yolov8n::Yolov8n::from_safetensors_bytes(bytes).unwrap_or_else(|e| panic!("{e}"));
+    let model = load(params.to_safetensors_bytes().unwrap_or_else(|e| panic!("{e}")));
     let mut failed = Vec::new();
-    for tag in ["96x128", "89x121"] {
+    for tag in tags {
         let x = view4(&fx, &format!("x_{tag}"));
-        let interp_out = interp::run(&c.graph, &c.analysis, &params, &[("image", x)]).unwrap_or_else(|e| panic!("{e}"));
-        let gen = model
-            .forward(yolov8n::Yolov8nInputs { image: x })
-            .unwrap_or_else(|e| panic!("{e}"));
-        let gen = [gen.p3, gen.p4, gen.p5];
-        for (k, name) in ["p3", "p4", "p5"].into_iter().enumerate() {
+        let interp_out = interp::run(&c.graph, &c.analysis, &params, &[(input, x)]).unwrap_or_else(|e| panic!("{e}"));
+        let gen = forward(&model, x);
+        for (k, name) in outputs.iter().enumerate() {
             let t32 = get(&fx, &format!("{name}_{tag}"), "the fixture");
             let hi = get(&fx, &format!("{name}_{tag}_f64hi"), "the fixture");
             let lo = get(&fx, &format!("{name}_{tag}_f64lo"), "the fixture");
             let t64 = hi.mapv(f64::from) + lo.mapv(f64::from);
-            let torch32 = rel_err64(t32, &t64, "PyTorch float32");
-            let ri = rel_err64(&interp_out[k].1.clone().into_dyn(), &t64, "interpreter");
-            let rg = rel_err64(&gen[k].clone().into_dyn(), &t64, "generated");
+            let (i, g) = (interp_out[k].1.clone().into_dyn(), gen[k].clone().into_dyn());
+            let (torch32, ri, rg) = (
+                rel_err64(t32, &t64, "PyTorch float32"),
+                rel_err64(&i, &t64, "interpreter"),
+                rel_err64(&g, &t64, "generated"),
+            );
             let l2 = |g: &ArrayD<f32>| {
                 let num: f64 = g.iter().zip(t64.iter()).map(|(a, b)| (f64::from(*a) - b).powi(2)).sum();
                 let den: f64 = t64.iter().map(|b| b * b).sum();
                 (num / den).sqrt()
             };
             println!(
-                "yolov8n {tag} {name}: relative L2 error: PyTorch float32 {:.2e}, interpreter {:.2e}, generated {:.2e}",
+                "{spec} {tag} {name} {:?}: relative error vs float64 PyTorch, max: PyTorch float32 {torch32:.2e}, \
+                 interpreter {ri:.2e}, generated {rg:.2e}; L2: {:.2e}, {:.2e}, {:.2e}",
+                t64.shape(),
                 l2(t32),
-                l2(&interp_out[k].1.clone().into_dyn()),
-                l2(&gen[k].clone().into_dyn())
-            );
-            let factor = if name == "p5" { P5_FACTOR } else { 2.0 };
-            println!(
-                "yolov8n {tag} {name} {:?}: relative error vs float64 PyTorch: PyTorch float32 {torch32:.2e}, interpreter {ri:.2e}, generated {rg:.2e}",
-                t64.shape()
+                l2(&i),
+                l2(&g)
             );
             assert!(torch32 > 0.0, "the float32 and float64 runs should differ by rounding");
+            let factor = factor(name);
             for (what, e) in [("interpreter", ri), ("generated", rg)] {
                 if e > factor * torch32 {
                     failed.push(format!(
@@ -562,4 +572,56 @@ fn yolov8n_backbone_neck() {
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// ultralytics YOLOv8n backbone + neck (layers 0–21, `specs/yolov8n.yaml`) against the package's
+/// own `DetectionModel("yolov8n.yaml")` (`tools/yolov8_fixture.py`): same 225 tensors and
+/// 2 259 536 parameters, formula weights (a checkpoint is over the fixture size limit), at
+/// 96×128 and at the odd accepted size 89×121; ×2 of PyTorch's float32 error (p5: [`P5_FACTOR`]).
+#[test]
+fn yolov8n_backbone_neck() {
+    formula_parity(
+        "specs/yolov8n.yaml",
+        "yolov8n.safetensors",
+        "image",
+        &["p3", "p4", "p5"],
+        &["96x128", "89x121"],
+        |bytes| yolov8n::Yolov8n::from_safetensors_bytes(bytes).unwrap_or_else(|e| panic!("{e}")),
+        |m, x| {
+            let o = m
+                .forward(yolov8n::Yolov8nInputs { image: x })
+                .unwrap_or_else(|e| panic!("{e}"));
+            vec![o.p3, o.p4, o.p5]
+        },
+        |out| if out == "p5" { P5_FACTOR } else { 2.0 },
+    );
+}
+
+mod smp_unet_resnet34 {
+    fpn::include_spec!("specs/smp_unet_resnet34.yaml");
+}
+
+/// segmentation_models_pytorch `Unet(encoder_name="resnet34", encoder_weights=None)`, the whole
+/// net (`specs/smp_unet_resnet34.yaml`), against the package's own model
+/// (`tools/smp_unet_fixture.py`): 232 tensors, 24 436 369 parameters, formula weights, at 64×96
+/// and 75×101; ×2 of PyTorch's float32 error.
+#[test]
+fn smp_unet_resnet34() {
+    use smp_unet_resnet34::{SmpUnetResnet34, SmpUnetResnet34Inputs};
+    formula_parity(
+        "specs/smp_unet_resnet34.yaml",
+        "smp_unet_resnet34.safetensors",
+        "image",
+        &["mask"],
+        &["64x96", "75x101"],
+        |bytes| SmpUnetResnet34::from_safetensors_bytes(bytes).unwrap_or_else(|e| panic!("{e}")),
+        |m, x| {
+            vec![
+                m.forward(SmpUnetResnet34Inputs { image: x })
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .mask,
+            ]
+        },
+        |_| 2.0,
+    );
 }

@@ -272,6 +272,7 @@ parity! {
     seed001_neck_on_resnet18 => "seed001_neck_on_resnet18.yaml",
     seed002_resnet18_pyramid => "seed002_resnet18_pyramid.yaml",
     seed003_fpn_shared_head => "seed003_fpn_shared_head.yaml",
+    smp_unet_resnet34 => "smp_unet_resnet34.yaml",
     unet_decoder => "unet_decoder.yaml",
     yolov8n => "yolov8n.yaml",
     yolov8n_c2f_block => "yolov8n_c2f_block.yaml",
