@@ -411,10 +411,27 @@ def smp_unet_resnet34(h, w):
     return model, {"image": (3, h, w)}, lambda m, x: {"mask": m(x["image"])}
 
 
+def fcos_head(*hw):
+    """specs/fcos_head.yaml: torchvision's own fcos_resnet50_fpn head towers on P3-P7, sizes
+    `H3, W3, …, H7, W7` (tools/fcos_head_fixture.py)."""
+    import fcos_head_fixture
+    from torchvision.models.detection import fcos_resnet50_fpn
+
+    class Heads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = fcos_resnet50_fpn(weights=None, weights_backbone=None).head
+
+    sizes = {f"p{lvl}": (256, hw[2 * k], hw[2 * k + 1]) for k, lvl in enumerate(range(3, 8))}
+    return Heads(), sizes, lambda m, x: fcos_head_fixture.outputs(m.head, [x[f"p{l}"] for l in range(3, 8)])
+
+
 # spec file -> (builder, sizes); sizes is None for fixed-size specs, else [H, W] pairs in the
 # order of the spec's symbols. The odd sizes are accepted ones (`fpn sizes SPEC`).
 SPECS = {
     "bifpn_neck.yaml": (bifpn_neck, None),
+    # P3-P7 of a 224×320 image, and of 97×131
+    "fcos_head.yaml": (fcos_head, [[28, 40, 14, 20, 7, 10, 4, 5, 2, 3], [13, 17, 7, 9, 4, 5, 2, 3, 1, 2]]),
     "panet_neck.yaml": (panet_neck, None),
     "resnet50_fpn.yaml": (resnet50_fpn, [[224, 320], [250, 250], [97, 131]]),
     "retinanet_p3p7.yaml": (retinanet_p3p7, None),

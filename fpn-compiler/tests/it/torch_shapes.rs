@@ -75,7 +75,7 @@ fn check_case(spec: &str, c: &Compiled, case: &Value) -> Vec<String> {
     let mut bad = Vec::new();
     if !env.is_empty() {
         let names = g.symbol_names();
-        assert_eq!(names, ["H", "W"], "{spec}: fixture sizes are [H, W]");
+        assert_eq!(names.len(), env.len(), "{spec}: fixture sizes are the values of {names:?}, in order");
     }
 
     // The inputs the fixture was made with are the spec's inputs at this size.
@@ -264,6 +264,7 @@ macro_rules! parity {
 
 parity! {
     bifpn_neck => "bifpn_neck.yaml",
+    fcos_head => "fcos_head.yaml",
     panet_neck => "panet_neck.yaml",
     resnet50_fpn => "resnet50_fpn.yaml",
     retinanet_p3p7 => "retinanet_p3p7.yaml",
