@@ -426,6 +426,47 @@ def fcos_head(*hw):
     return Heads(), sizes, lambda m, x: fcos_head_fixture.outputs(m.head, [x[f"p{l}"] for l in range(3, 8)])
 
 
+class UNetOriginal(nn.Module):
+    """Ronneberger et al.'s U-Net (specs/unet_original.yaml): valid convs, up-convs, centre crop."""
+
+    class Up(nn.Module):
+        def __init__(self, cin, c):
+            super().__init__()
+            self.up = nn.ConvTranspose2d(cin, c, 2, 2)
+            self.conv = UNetOriginal.double(2 * c, c)
+
+        def forward(self, x, skip):
+            x = self.up(x)
+            h, w = x.shape[-2:]
+            top, left = (skip.shape[-2] - h) // 2, (skip.shape[-1] - w) // 2
+            return self.conv(torch.cat([skip[..., top:top + h, left:left + w], x], 1))
+
+    @staticmethod
+    def double(cin, c):
+        return nn.Sequential(nn.Conv2d(cin, c, 3), nn.ReLU(), nn.Conv2d(c, c, 3), nn.ReLU())
+
+    def __init__(self):
+        super().__init__()
+        self.d1, self.d2, self.d3 = self.double(1, 64), self.double(64, 128), self.double(128, 256)
+        self.d4, self.d5 = self.double(256, 512), self.double(512, 1024)
+        self.u4, self.u3 = self.Up(1024, 512), self.Up(512, 256)
+        self.u2, self.u1 = self.Up(256, 128), self.Up(128, 64)
+        self.out = nn.Conv2d(64, 2, 1)
+
+    def forward(self, x):
+        pool = nn.functional.max_pool2d
+        d1 = self.d1(x)
+        d2 = self.d2(pool(d1, 2))
+        d3 = self.d3(pool(d2, 2))
+        d4 = self.d4(pool(d3, 2))
+        d5 = self.d5(pool(d4, 2))
+        return self.out(self.u1(self.u2(self.u3(self.u4(d5, d4), d3), d2), d1))
+
+
+def unet_original(h, w):
+    return UNetOriginal(), {"image": (1, h, w)}, lambda m, x: {"out": m(x["image"])}
+
+
 # spec file -> (builder, sizes); sizes is None for fixed-size specs, else [H, W] pairs in the
 # order of the spec's symbols. The odd sizes are accepted ones (`fpn sizes SPEC`).
 SPECS = {
@@ -442,6 +483,7 @@ SPECS = {
     "seed003_fpn_shared_head.yaml": (seed003, None),
     "smp_unet_resnet34.yaml": (smp_unet_resnet34, [[224, 320], [75, 101]]),
     "unet_decoder.yaml": (unet_decoder, [[224, 320], [97, 131]]),
+    "unet_original.yaml": (unet_original, [[572, 572], [189, 203]]),
     "yolov8n.yaml": (yolov8n, [[224, 320], [89, 121]]),
     "yolov8n_c2f_block.yaml": (yolov8n_c2f, [[20, 24], [7, 9]]),
 }
