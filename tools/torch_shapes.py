@@ -467,12 +467,63 @@ def unet_original(h, w):
     return UNetOriginal(), {"image": (1, h, w)}, lambda m, x: {"out": m(x["image"])}
 
 
+class MmdetFPN(nn.Module):
+    """A port of mmdet's `FPN` (mmdet/models/necks/fpn.py, mmdet 3.x) with its module names, for
+    `in_channels=[256, 512, 1024, 2048], out_channels=256, start_level=1,
+    add_extra_convs='on_input', num_outs=5` and no norm or activation (RetinaNet's neck); mmdet
+    itself needs a compiled mmcv, which does not install here."""
+
+    class ConvModule(nn.Module):
+        def __init__(self, cin, cout, k, stride=1, padding=0):
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, k, stride, padding)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    def __init__(self, in_channels=(256, 512, 1024, 2048), out=256, start_level=1, num_outs=5):
+        super().__init__()
+        self.start_level, self.num_outs = start_level, num_outs
+        self.lateral_convs, self.fpn_convs = nn.ModuleList(), nn.ModuleList()
+        for i in range(start_level, len(in_channels)):
+            self.lateral_convs.append(self.ConvModule(in_channels[i], out, 1))
+            self.fpn_convs.append(self.ConvModule(out, out, 3, padding=1))
+        for i in range(num_outs - (len(in_channels) - start_level)):
+            cin = in_channels[-1] if i == 0 else out  # on_input: the first extra conv reads C5
+            self.fpn_convs.append(self.ConvModule(cin, out, 3, stride=2, padding=1))
+
+    def forward(self, inputs):
+        laterals = [conv(inputs[i + self.start_level]) for i, conv in enumerate(self.lateral_convs)]
+        for i in range(len(laterals) - 1, 0, -1):
+            prev = laterals[i - 1].shape[2:]
+            laterals[i - 1] = laterals[i - 1] + nn.functional.interpolate(laterals[i], size=prev, mode="nearest")
+        outs = [self.fpn_convs[i](laterals[i]) for i in range(len(laterals))]
+        outs.append(self.fpn_convs[len(laterals)](inputs[-1]))  # relu_before_extra_convs=False
+        for i in range(len(laterals) + 1, self.num_outs):
+            outs.append(self.fpn_convs[i](outs[-1]))
+        return outs
+
+
+def mmdet_fpn_retinanet(h, w):
+    class Det(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.neck = MmdetFPN()
+
+    def run(m, x):
+        outs = m.neck([None, x["c3"], x["c4"], x["c5"]])
+        return {f"p{l}": o for l, o in zip(range(3, 8), outs)}
+
+    return Det(), {"c3": (512, h // 8, w // 8), "c4": (1024, h // 16, w // 16), "c5": (2048, h // 32, w // 32)}, run
+
+
 # spec file -> (builder, sizes); sizes is None for fixed-size specs, else [H, W] pairs in the
 # order of the spec's symbols. The odd sizes are accepted ones (`fpn sizes SPEC`).
 SPECS = {
     "bifpn_neck.yaml": (bifpn_neck, None),
     # P3-P7 of a 224×320 image, and of 97×131
     "fcos_head.yaml": (fcos_head, [[28, 40, 14, 20, 7, 10, 4, 5, 2, 3], [13, 17, 7, 9, 4, 5, 2, 3, 1, 2]]),
+    "mmdet_fpn_retinanet.yaml": (mmdet_fpn_retinanet, [[224, 320], [800, 1216]]),
     "panet_neck.yaml": (panet_neck, None),
     "resnet50_fpn.yaml": (resnet50_fpn, [[224, 320], [250, 250], [97, 131]]),
     "retinanet_p3p7.yaml": (retinanet_p3p7, None),

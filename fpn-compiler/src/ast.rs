@@ -136,11 +136,27 @@ pub enum Extra {
     None,
     /// torchvision `LastLevelMaxPool`: max_pool2d(k=1, s=2) of the top output.
     MaxPool,
-    /// torchvision `LastLevelP6P7`: P6 = conv3x3/2 of C5 (`from_p5: false`) or P5, P7 = conv3x3/2(relu(P6)).
+    /// Two extra levels by stride-2 3×3 convs: P6 = conv(source), P7 = conv([relu](P6)):
+    /// torchvision `LastLevelP6P7` (source C5 or P5, ReLU) and mmdet `FPN`'s
+    /// `add_extra_convs` (`on_input` / `on_lateral` / `on_output`, ReLU only with
+    /// `relu_before_extra_convs`).
     P6P7 {
-        /// Feed from the top pyramid output instead of the top backbone level.
-        from_p5: bool,
+        /// What P6 is computed from.
+        from: ExtraSource,
+        /// A ReLU between P6 and P7 (default: torchvision's yes; with `names: mmdet`, no).
+        relu: Option<bool>,
     },
+}
+
+/// The source of P6 (`extra: {p6p7: {from: …}}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtraSource {
+    /// The top backbone input (`c5`, `input`; mmdet `on_input`).
+    Input,
+    /// The top lateral, before smoothing (`lateral`; mmdet `on_lateral`).
+    Lateral,
+    /// The top pyramid output (`p5`, `output`; mmdet `on_output`).
+    Output,
 }
 
 /// Which conv a generator uses for laterals or smoothing.
@@ -175,6 +191,9 @@ pub struct PyramidArgs {
     pub concat: bool,
     /// Extra levels.
     pub extra: Extra,
+    /// Module names as mmdet's `FPN` has them (`lateral_convs.i.conv`, `fpn_convs.i.conv`, extra
+    /// convs `fpn_convs.<n>`…) instead of torchvision's (`names: mmdet`; fpn only).
+    pub mmdet: bool,
     /// BiFPN repeats.
     pub repeats: Int,
     /// BiFPN fusion eps.

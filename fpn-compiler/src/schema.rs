@@ -104,10 +104,19 @@ fn arg(op: &str, key: &str) -> Option<(J, &'static str)> {
         ("pyramid", "merge") => (one_of(&["add", "concat"]), "How levels merge."),
         ("pyramid", "extra") => (
             json!({"anyOf": [one_of(&["none", "max_pool", "p6p7"]), {"type": "object", "additionalProperties": false,
-                "properties": {"p6p7": {"type": "object", "additionalProperties": false,
-                    "description": "RetinaNet's P6 and P7 from the given level.",
-                    "properties": {"from": described(reference(), "The level P6 is made from (`p5` or a backbone level).")}}}}]}),
-            "Extra levels: `none`, `max_pool` (LastLevelMaxPool → p6), `p6p7` or `{p6p7: {from: p5}}`.",
+                "properties": {"p6p7": {"type": ["object", "null"], "additionalProperties": false,
+                    "description": "RetinaNet's P6 and P7 (stride-2 3×3 convs).",
+                    "properties": {
+                        "from": described(one_of(&["input", "c5", "lateral", "output", "p5"]),
+                            "What P6 is made from: the top input (`input`, `c5`; mmdet `on_input`, the default), the top lateral (`lateral`; `on_lateral`) or the top output (`output`, `p5`; `on_output`)."),
+                        "relu": described(json!({"type": "boolean"}),
+                            "A ReLU between P6 and P7 (default: yes, as torchvision; with `names: mmdet`, no, as mmdet's `relu_before_extra_convs=False`)."),
+                    }}}}]}),
+            "Extra levels: `none`, `max_pool` (LastLevelMaxPool → p6), `p6p7` or `{p6p7: {from: output, relu: false}}`.",
+        ),
+        ("pyramid", "names") => (
+            one_of(&["torchvision", "mmdet"]),
+            "Module names (fpn): torchvision's (`inner_blocks.i.0`, `layer_blocks.i.0`, `extra_blocks.p6`) or mmdet's `FPN` (`lateral_convs.i.conv`, `fpn_convs.i.conv`, extras `fpn_convs.<n>.conv`).",
         ),
         ("pyramid", "repeats") => (int(), "BiFPN cells (bifpn only)."),
         ("pyramid", "eps") => (json!({"type": "number"}), "BiFPN fusion epsilon (default 1e-4)."),

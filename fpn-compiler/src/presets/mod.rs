@@ -6,7 +6,7 @@
 pub(crate) mod pyramid;
 pub(crate) mod resnet;
 
-use crate::ast::{ConvKind, Norm};
+use crate::ast::{CnaNames, ConvKind, Norm};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::{Conv, Op, Upsample};
 use crate::lower::{join, Lower};
@@ -33,10 +33,14 @@ pub(crate) const fn win(k: i64, s: i64, p: i64) -> Window {
 
 /// Where a preset adds nodes: the node name and `state_dict` prefix of its part, and the span
 /// every node points to.
+#[derive(Clone)]
 pub(crate) struct Builder {
     pub(crate) name: String,
     pub(crate) prefix: String,
     pub(crate) span: Span,
+    /// How a generator's conv modules name their children (torchvision's `Conv2dNormActivation`
+    /// `.0`/`.1`, or mmdet's `ConvModule` `.conv`/`.bn`).
+    pub(crate) names: CnaNames,
 }
 
 impl Builder {
@@ -45,6 +49,7 @@ impl Builder {
             name: format!("{}.{part}", self.name),
             prefix: join(&self.prefix, part),
             span: self.span,
+            names: self.names,
         }
     }
 }
@@ -129,23 +134,44 @@ impl Lower<'_> {
     ) -> Checked<NodeIndex> {
         let p = (k - 1) / 2;
         let bb = b.sub(part);
+        let norm = self.spec.defaults.norm.unwrap_or(Norm::BatchNorm(1e-5));
+        let (conv_child, norm_child) = b.names.children(norm);
         match kind {
             ConvKind::None => Ok(x),
-            ConvKind::Conv => self.pconv(&bb, "0", x, out, win(k, s, p), true),
+            ConvKind::Conv => self.pconv(&bb, conv_child, x, out, win(k, s, p), true),
             ConvKind::Cna => {
-                let norm = self.spec.defaults.norm.unwrap_or(Norm::BatchNorm(1e-5));
                 let act = self.spec.defaults.act.unwrap_or(Activation::Relu);
-                let mut y = self.pconv(&bb, "0", x, out, win(k, s, p), norm == Norm::None)?;
+                let mut y = self.pconv(&bb, conv_child, x, out, win(k, s, p), norm == Norm::None)?;
                 let mut i = 1;
                 if let Some(op) = self.norm_op(norm, b.span)? {
-                    y = self.add_part(&bb, "1", op, vec![y], true)?;
+                    y = self.add_part(&bb, norm_child, op, vec![y], true)?;
                     i = 2;
                 }
                 if act != Activation::Identity {
-                    y = self.add_part(&bb, &i.to_string(), Op::Act(Act(act)), vec![y], false)?;
+                    let act_child = match b.names {
+                        CnaNames::Torchvision => i.to_string(),
+                        CnaNames::Ultralytics => "act".to_string(),
+                    };
+                    y = self.add_part(&bb, &act_child, Op::Act(Act(act)), vec![y], false)?;
                 }
                 Ok(y)
             }
+        }
+    }
+
+    /// A plain conv with bias named `part` under `b` (torchvision names it `part` itself; an
+    /// mmdet `ConvModule` has it as `part.conv`): the extra levels' convs.
+    pub(crate) fn gconv_sq(
+        &mut self,
+        b: &Builder,
+        part: &str,
+        x: NodeIndex,
+        out: i64,
+        w: Window,
+    ) -> Checked<NodeIndex> {
+        match b.names {
+            CnaNames::Torchvision => self.pconv(b, part, x, out, w, true),
+            CnaNames::Ultralytics => self.pconv(&b.sub(part), "conv", x, out, w, true),
         }
     }
 

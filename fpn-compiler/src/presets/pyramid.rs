@@ -2,7 +2,7 @@
 //! bottom-up path) and `bifpn` (EfficientDet), with their extra levels.
 
 use super::{win, Builder};
-use crate::ast::{self, ConvKind, Extra, PyramidKind};
+use crate::ast::{self, CnaNames, ConvKind, Extra, ExtraSource, PyramidKind};
 use crate::ast::{did_you_mean, type_error, Int, PyramidArgs};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::{Conv, Op};
@@ -17,8 +17,10 @@ use std::collections::HashMap;
 
 /// The keys of `fpn`, `panet` and `bifpn: {…}`.
 pub(crate) const PYRAMID_KEYS: &[&str] = &[
-    "in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps",
+    "in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps", "names",
 ];
+/// The keys of `extra: {p6p7: {…}}`.
+pub(crate) const P6P7_KEYS: &[&str] = &["from", "relu"];
 
 impl Lower<'_> {
     pub(crate) fn pyramid(
@@ -81,9 +83,15 @@ impl Lower<'_> {
             name: name.to_string(),
             prefix: prefix.to_string(),
             span: p.span,
+            names: if p.mmdet {
+                CnaNames::Ultralytics
+            } else {
+                CnaNames::Torchvision
+            },
         };
+        let mut top_lateral = None;
         let mut outs: Vec<NodeIndex> = match p.kind {
-            PyramidKind::Fpn | PyramidKind::Panet => self.top_down(&b, p, &xs, width)?,
+            PyramidKind::Fpn | PyramidKind::Panet => self.top_down(&b, p, &xs, width, &mut top_lateral)?,
             PyramidKind::Bifpn => self.bifpn(&b, p, &xs, width, env)?,
         };
         if p.kind == PyramidKind::Panet {
@@ -121,12 +129,37 @@ impl Lower<'_> {
                 let e = self.max_pool(&b, "pool", outs[n - 1], win(1, 2, 0))?;
                 named.push((format!("p{}", top + 1), e));
             }
-            Extra::P6P7 { from_p5 } => {
-                let src = if from_p5 { outs[n - 1] } else { xs[n - 1] };
-                let eb = b.sub("extra_blocks");
-                let p6 = self.pconv(&eb, "p6", src, width, win(3, 2, 1), true)?;
-                let r = self.relu(&eb, "relu", p6)?;
-                let p7 = self.pconv(&eb, "p7", r, width, win(3, 2, 1), true)?;
+            Extra::P6P7 { from, relu } => {
+                let src = match (from, top_lateral) {
+                    (ExtraSource::Input, _) => xs[n - 1],
+                    (ExtraSource::Output, _) => outs[n - 1],
+                    (ExtraSource::Lateral, Some(l)) => l,
+                    (ExtraSource::Lateral, None) => {
+                        return Err(self.err(
+                            Diagnostic::error(
+                                Code::E0222,
+                                p.span,
+                                "`extra: {p6p7: {from: lateral}}` needs an fpn or panet",
+                            )
+                            .with_label("no lateral to start from")
+                            .with_help("use `from: input` or `from: output`"),
+                        ))
+                    }
+                };
+                // torchvision: extra_blocks.p6 / .p7 with a ReLU between; mmdet: fpn_convs.<n>,
+                // fpn_convs.<n+1> (ConvModule: `.conv`), no ReLU unless asked
+                let (eb, p6n, p7n) = if p.mmdet {
+                    (b.clone(), format!("fpn_convs.{n}"), format!("fpn_convs.{}", n + 1))
+                } else {
+                    (b.sub("extra_blocks"), "p6".to_string(), "p7".to_string())
+                };
+                let p6 = self.gconv_sq(&eb, &p6n, src, width, win(3, 2, 1))?;
+                let mid = if relu.unwrap_or(!p.mmdet) {
+                    self.relu(&eb, &format!("{p6n}_relu"), p6)?
+                } else {
+                    p6
+                };
+                let p7 = self.gconv_sq(&eb, &p7n, mid, width, win(3, 2, 1))?;
                 named.push((format!("p{}", top + 1), p6));
                 named.push((format!("p{}", top + 2), p7));
             }
@@ -135,19 +168,34 @@ impl Lower<'_> {
     }
 
     /// torchvision `FeaturePyramidNetwork.forward`.
-    fn top_down(&mut self, b: &Builder, p: &ast::PyramidArgs, xs: &[NodeIndex], width: i64) -> Checked<Vec<NodeIndex>> {
+    /// (mmdet `FPN.forward` with `names: mmdet`: the same graph, `lateral_convs` / `fpn_convs`.)
+    /// `top_lateral` gets the top level's lateral (for extras `from: lateral`).
+    fn top_down(
+        &mut self,
+        b: &Builder,
+        p: &ast::PyramidArgs,
+        xs: &[NodeIndex],
+        width: i64,
+        top_lateral: &mut Option<NodeIndex>,
+    ) -> Checked<Vec<NodeIndex>> {
         let n = xs.len();
+        let (lat_name, smooth_name) = if p.mmdet {
+            ("lateral_convs", "fpn_convs")
+        } else {
+            ("inner_blocks", "layer_blocks")
+        };
         let mut results = vec![NodeIndex::end(); n];
-        let mut last = self.gconv(b, &format!("inner_blocks.{}", n - 1), p.lateral, xs[n - 1], width, 1, 1)?;
-        results[n - 1] = self.gconv(b, &format!("layer_blocks.{}", n - 1), p.smooth, last, width, 3, 1)?;
+        let mut last = self.gconv(b, &format!("{lat_name}.{}", n - 1), p.lateral, xs[n - 1], width, 1, 1)?;
+        *top_lateral = Some(last);
+        results[n - 1] = self.gconv(b, &format!("{smooth_name}.{}", n - 1), p.smooth, last, width, 3, 1)?;
         if p.concat {
             last = results[n - 1];
         }
         for idx in (0..n - 1).rev() {
-            let lat = self.gconv(b, &format!("inner_blocks.{idx}"), p.lateral, xs[idx], width, 1, 1)?;
+            let lat = self.gconv(b, &format!("{lat_name}.{idx}"), p.lateral, xs[idx], width, 1, 1)?;
             let up = self.resize(b, &format!("top_down.{idx}"), last, lat, p.upsample)?;
             let m = self.merge(b, &format!("merge.{idx}"), p.concat, vec![lat, up])?;
-            results[idx] = self.gconv(b, &format!("layer_blocks.{idx}"), p.smooth, m, width, 3, 1)?;
+            results[idx] = self.gconv(b, &format!("{smooth_name}.{idx}"), p.smooth, m, width, 3, 1)?;
             last = if p.concat { results[idx] } else { m };
         }
         Ok(results)
@@ -317,29 +365,56 @@ impl crate::ast::Reader {
                 Err(e) => Err(e),
             },
         };
+        let mmdet = match m.get("names") {
+            None => Ok(false),
+            Some(nv) => match self.name(nv, "`names`").map(|n| n.text) {
+                Ok(t) if t == "torchvision" => Ok(false),
+                Ok(t) if t == "mmdet" && kind == PyramidKind::Fpn => Ok(true),
+                Ok(t) => Err(self.err(
+                    Diagnostic::error(Code::E0113, nv.span, "`names` of an fpn must be `torchvision` or `mmdet`")
+                        .with_label(format!("found `{t}`"))
+                        .with_help(
+                            did_you_mean(&t, ["torchvision", "mmdet"])
+                                + " (torchvision: inner_blocks/layer_blocks; mmdet: lateral_convs/fpn_convs; panet and bifpn: torchvision only)",
+                        ),
+                )),
+                Err(e) => Err(e),
+            },
+        };
         let extra = match m.get("extra") {
             None => Ok(Extra::None),
             Some(ev) => match &ev.kind {
                 ValueKind::Str(s) if s == "none" => Ok(Extra::None),
                 ValueKind::Str(s) if s == "max_pool" => Ok(Extra::MaxPool),
-                ValueKind::Str(s) if s == "p6p7" => Ok(Extra::P6P7 { from_p5: false }),
+                ValueKind::Str(s) if s == "p6p7" => Ok(Extra::P6P7 {
+                    from: ExtraSource::Input,
+                    relu: None,
+                }),
                 ValueKind::Map(_) => {
                     let mut em = self.map(ev, "`extra`")?;
                     let p = self.require(&mut em, "p6p7", "`extra`")?;
-                    let mut from_p5 = false;
+                    let (mut from, mut relu) = (ExtraSource::Input, None);
                     if !matches!(p.kind, ValueKind::Null) {
                         let mut pm = self.map(p, "`p6p7`")?;
                         if let Some(f) = pm.get("from") {
                             match self.name(f, "`from`")?.text.as_str() {
-                                "p5" | "output" => from_p5 = true,
-                                "c5" | "input" => from_p5 = false,
-                                _ => self.report(type_error(f, "`c5` (top input) or `p5` (top output)", "`from`")),
+                                "p5" | "output" => from = ExtraSource::Output,
+                                "c5" | "input" => from = ExtraSource::Input,
+                                "lateral" => from = ExtraSource::Lateral,
+                                _ => self.report(type_error(
+                                    f,
+                                    "`input` (`c5`, the top input), `lateral` (the top lateral) or `output` (`p5`)",
+                                    "`from`",
+                                )),
                             }
                         }
-                        self.finish(pm, &["from"], "`p6p7`");
+                        if let Some(r) = pm.get("relu") {
+                            relu = Some(self.boolean(r, "`relu`")?);
+                        }
+                        self.finish(pm, P6P7_KEYS, "`p6p7`");
                     }
                     self.finish(em, &["p6p7"], "`extra`");
-                    Ok(Extra::P6P7 { from_p5 })
+                    Ok(Extra::P6P7 { from, relu })
                 }
                 _ => {
                     let dym = match &ev.kind {
@@ -377,6 +452,7 @@ impl crate::ast::Reader {
             upsample: upsample?,
             concat: concat?,
             extra: extra?,
+            mmdet: mmdet?,
             repeats: repeats?,
             eps: eps?,
             span,

@@ -40,6 +40,7 @@ impl Lower<'_> {
             name: name.to_string(),
             prefix: prefix.to_string(),
             span,
+            names: crate::ast::CnaNames::Torchvision,
         };
         let x = self.pconv(&b, "conv1", x, width, win(7, 2, 3), false)?;
         let x = self.bn(&b, "bn1", x)?;

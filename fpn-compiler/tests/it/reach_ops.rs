@@ -113,3 +113,55 @@ fn conv_transpose_refuses_what_conv_transpose2d_does_not_take() {
     assert_eq!((t.conv.padding, t.output_padding), ([1, 1, 1, 1], [1, 1]));
     assert_eq!(c.analysis.shapes[node.index()].c, 2);
 }
+
+/// mmdet's FPN extras (issue "Reach" item 5): `names: mmdet` names the modules as mmdet's `FPN`
+/// (`lateral_convs.i.conv`, `fpn_convs.i.conv`, extras `fpn_convs.<n>`), with no ReLU before P7
+/// unless `relu: true` (`relu_before_extra_convs`); P6 from the input (`on_input`), the top
+/// lateral (`on_lateral`) or the top output (`on_output`). torchvision's `p6p7` keeps its ReLU.
+#[test]
+fn fpn_extras_as_mmdet_has_them() {
+    let spec = |args: &str| {
+        format!(
+            "name: F\ninputs: {{c3: [8, 16, 16], c4: [16, 8, 8]}}\nnodes:\n  n: {{fpn: {{in: [c3, c4], width: 4{args}}}}}\noutputs: [n.p3, n.p5, n.p6]\n"
+        )
+    };
+    // what the second extra level reads, and what the first reads (levels 3, 4: extras p5, p6)
+    let reads = |args: &str| {
+        let c = compile(&spec(args)).unwrap_or_else(|e| panic!("{args}: {e:?}"));
+        let g = &c.graph;
+        let input_of = |k: usize| {
+            let n = g.node(g.outputs[k].node);
+            let i = n.inputs[0];
+            (
+                g.node(i).name.clone(),
+                format!("{:?}", g.node(i).op)
+                    .split('(')
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        };
+        let names: Vec<String> = c.analysis.params.iter().map(|p| p.name.clone()).collect();
+        (input_of(2).1, input_of(1).0, names)
+    };
+    let (p7_in, p6_in, names) = reads(", names: mmdet, extra: {p6p7: {from: input}}");
+    assert_eq!(p7_in, "Conv", "mmdet: no ReLU before P7");
+    assert_eq!(p6_in, "c4");
+    assert!(
+        names.contains(&"n.lateral_convs.1.conv.weight".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"n.fpn_convs.2.conv.weight".to_string()), "{names:?}");
+    assert!(names.contains(&"n.fpn_convs.3.conv.bias".to_string()), "{names:?}");
+    let (p7_in, _, _) = reads(", names: mmdet, extra: {p6p7: {from: input, relu: true}}");
+    assert_eq!(p7_in, "Act");
+    let (_, p6_in, _) = reads(", names: mmdet, extra: {p6p7: {from: lateral}}");
+    assert_eq!(p6_in, "n.lateral_convs.1.conv");
+    let (_, p6_in, _) = reads(", names: mmdet, extra: {p6p7: {from: output}}");
+    assert_eq!(p6_in, "n.fpn_convs.1.conv");
+    let (p7_in, _, names) = reads(", extra: p6p7");
+    assert_eq!(p7_in, "Act", "torchvision's LastLevelP6P7 has a ReLU");
+    assert!(names.contains(&"n.extra_blocks.p7.weight".to_string()), "{names:?}");
+    assert_eq!(codes(&spec(", names: mmdett")), ["E0113"]);
+    assert_eq!(codes(&spec(", extra: {p6p7: {relu: maybe}}")), ["E0102"]);
+}

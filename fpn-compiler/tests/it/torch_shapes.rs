@@ -75,7 +75,11 @@ fn check_case(spec: &str, c: &Compiled, case: &Value) -> Vec<String> {
     let mut bad = Vec::new();
     if !env.is_empty() {
         let names = g.symbol_names();
-        assert_eq!(names.len(), env.len(), "{spec}: fixture sizes are the values of {names:?}, in order");
+        assert_eq!(
+            names.len(),
+            env.len(),
+            "{spec}: fixture sizes are the values of {names:?}, in order"
+        );
     }
 
     // The inputs the fixture was made with are the spec's inputs at this size.
@@ -265,6 +269,7 @@ macro_rules! parity {
 parity! {
     bifpn_neck => "bifpn_neck.yaml",
     fcos_head => "fcos_head.yaml",
+    mmdet_fpn_retinanet => "mmdet_fpn_retinanet.yaml",
     panet_neck => "panet_neck.yaml",
     resnet50_fpn => "resnet50_fpn.yaml",
     retinanet_p3p7 => "retinanet_p3p7.yaml",
