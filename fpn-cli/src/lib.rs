@@ -1,4 +1,4 @@
-//! The `fpn` command line: `check`, `shapes`, `sizes`, `gen`, `run`, `explain`.
+//! The `fpn` command line: `check`, `shapes`, `sizes`, `gen`, `run`, `export`, `explain`.
 //!
 //! Exit codes: 0 clean, 1 the spec has errors, 2 usage or I/O problems.
 
@@ -83,6 +83,35 @@ enum Cmd {
         /// Drop this prefix from checkpoint keys (as `--map P=`); repeatable.
         #[arg(long = "strip-prefix", value_name = "P")]
         strip_prefix: Vec<String>,
+    },
+    /// Export a spec as an ONNX model (opset 17 by default): symbolic sizes become named
+    /// dynamic dimensions, initializers carry the `state_dict` names.
+    Export {
+        /// YAML spec file.
+        spec: PathBuf,
+        /// Where to write the ONNX model.
+        #[arg(long, value_name = "FILE")]
+        onnx: PathBuf,
+        /// PyTorch weights (state_dict names) as safetensors; without it, the seeded init of
+        /// `fpn run` and the generated `init(seed)`.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Seed of the init when no weights are given.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// ONNX opset of the default domain.
+        #[arg(long, default_value_t = fpn_compiler::back::onnx::DEFAULT_OPSET)]
+        opset: i64,
+        /// Fold each batch norm into the conv before it (initializers then differ from the
+        /// state_dict: the conv's weight and bias hold the folded values).
+        #[arg(long, conflicts_with = "keep_bn")]
+        fold_bn: bool,
+        /// Keep batch norms as `BatchNormalization` nodes (the default).
+        #[arg(long)]
+        keep_bn: bool,
+        /// Load weights holding NaN or ±∞ (refused by default).
+        #[arg(long)]
+        allow_non_finite: bool,
     },
     /// Explain a diagnostic code (`fpn explain E0323`): what it means and what to do.
     Explain {
@@ -174,6 +203,57 @@ pub fn main() -> ExitCode {
             }
             Err(code) => ExitCode::from(code),
         },
+        Cmd::Export {
+            spec,
+            onnx,
+            weights,
+            seed,
+            opset,
+            fold_bn,
+            keep_bn: _,
+            allow_non_finite,
+        } => {
+            let mut inputs: Vec<&std::path::Path> = vec![&spec];
+            inputs.extend(weights.as_deref());
+            if let Err(e) = refuse_overwrite(&onnx, &inputs) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            let mut sources = SourceMap::new();
+            let c = match load_with(&spec, color, &mut sources) {
+                Ok(c) => c,
+                Err(code) => return ExitCode::from(code),
+            };
+            let opts = fpn_compiler::back::onnx::Options { opset, fold_bn };
+            let load = fpn_runtime::LoadOptions::new().allow_non_finite(allow_non_finite);
+            match export(&c, weights.as_deref(), &load, seed, &opts) {
+                Ok(bytes) => match write_atomic(&onnx, &bytes) {
+                    Ok(()) => {
+                        out(&format!("{}: {} bytes, opset {opset}\n", onnx.display(), bytes.len()));
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(2)
+                    }
+                },
+                Err(ExportFail::Weights(e)) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(if matches!(e, fpn_runtime::Error::Io { .. }) {
+                        2
+                    } else {
+                        1
+                    })
+                }
+                Err(ExportFail::Export(e)) => {
+                    eprint!("{}", export_error(&e, &sources));
+                    ExitCode::from(match e {
+                        fpn_compiler::back::onnx::ExportError::Opset { .. } => 2,
+                        _ => 1,
+                    })
+                }
+            }
+        }
         Cmd::Run {
             spec,
             weights,
@@ -215,6 +295,42 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Why `fpn export` failed: the weights, or the export itself.
+enum ExportFail {
+    Weights(fpn_runtime::Error),
+    Export(fpn_compiler::back::onnx::ExportError),
+}
+
+/// `fpn export`: the ONNX bytes of `c` with the given weights (or the seeded init).
+fn export(
+    c: &Compiled,
+    weights: Option<&std::path::Path>,
+    load: &fpn_runtime::LoadOptions,
+    seed: u64,
+    opts: &fpn_compiler::back::onnx::Options,
+) -> Result<Vec<u8>, ExportFail> {
+    use fpn_compiler::{back::onnx, interp};
+    let params = match weights {
+        Some(w) => load
+            .load(w)
+            .and_then(|w| interp::Params::from_weights(&w, &c.analysis))
+            .map_err(ExportFail::Weights)?,
+        None => interp::Params::init(&c.analysis, seed),
+    };
+    let model = onnx::export(&c.graph, &c.analysis, &params, opts).map_err(ExportFail::Export)?;
+    Ok(onnx::to_bytes(&model))
+}
+
+/// An export error as the CLI prints it: the message, the spec location of the node, the help.
+pub fn export_error(e: &fpn_compiler::back::onnx::ExportError, sources: &SourceMap) -> String {
+    let mut s = format!("error: {e}\n");
+    if let Some(span) = e.span() {
+        s.push_str(&format!("  --> {}\n", sources.location(span)));
+    }
+    s.push_str(&format!("  = help: {}\n", e.help()));
+    s
 }
 
 /// `--map OLD=NEW`.
@@ -343,20 +459,24 @@ fn unreadable(path: &std::path::Path) -> Option<String> {
 
 /// Compiles a spec file, printing diagnostics to stderr; `Err(exit code)` on failure.
 fn load(path: &std::path::Path, color: bool) -> Result<Compiled, u8> {
-    let mut sources = SourceMap::new();
+    load_with(path, color, &mut SourceMap::new())
+}
+
+/// [`load`] keeping the sources (for locating later errors).
+fn load_with(path: &std::path::Path, color: bool, sources: &mut SourceMap) -> Result<Compiled, u8> {
     if let Some(why) = unreadable(path) {
         eprintln!("error: cannot read `{}`: {why}", path.display());
         return Err(2);
     }
-    match fpn_compiler::compile_file(&mut sources, path) {
+    match fpn_compiler::compile_file(sources, path) {
         Ok(c) => {
             if !c.warnings.is_empty() {
-                eprint!("{}", diag::render(&c.warnings, &sources, color));
+                eprint!("{}", diag::render(&c.warnings, sources, color));
             }
             Ok(c)
         }
         Err(diags) => {
-            eprint!("{}", diag::render(&diags, &sources, color));
+            eprint!("{}", diag::render(&diags, sources, color));
             let n = diags.iter().filter(|d| d.is_error()).count();
             eprintln!(
                 "error: `{}` has {n} error{}",

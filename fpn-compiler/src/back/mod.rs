@@ -1,2 +1,3 @@
 //! Back ends.
+pub mod onnx;
 pub mod rust;

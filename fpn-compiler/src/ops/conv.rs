@@ -14,6 +14,7 @@ use super::{
     elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
 };
 use crate::ast::{did_you_mean, Int, MapR, Pair, Reader};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f32_lit, field_ident, GResult, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
@@ -451,6 +452,34 @@ impl OpDef for Conv {
             _ => quote!(#rt::ConvOpts { #residual #own ..::core::default::Default::default() }),
         };
         Ok(quote!(let #out = self.#field.forward(#x, &#opts)?;))
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // ONNX `Conv` pads with zeros only: another mode is a `Pad` first, then no padding
+        let mut x = cx.x(0)?;
+        let [t, b, l, r] = self.padding;
+        let pads = if self.mode == PaddingMode::Zeros {
+            [t, l, b, r]
+        } else {
+            x = cx.pad(&x, self.padding, self.mode, 0.0)?;
+            [0; 4]
+        };
+        let mut ins = vec![x, cx.param("weight")?];
+        if self.bias || cx.is_folded_conv() {
+            ins.push(cx.param("bias")?);
+        }
+        cx.last(
+            "Conv",
+            &ins,
+            vec![
+                attr::ints("kernel_shape", &self.kernel),
+                attr::ints("strides", &self.stride),
+                attr::ints("pads", &pads),
+                attr::ints("dilations", &self.dilation),
+                attr::int("group", self.groups),
+            ],
+        );
+        Ok(())
     }
 }
 

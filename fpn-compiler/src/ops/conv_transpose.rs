@@ -16,6 +16,7 @@ use quote::quote;
 use super::conv::{check_input_groups, weight_and_bias};
 use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{Int, Pair, Reader};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{field_ident, usize_lit, usize_pair_lit, GResult, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
@@ -282,5 +283,27 @@ impl OpDef for ConvTranspose {
                 groups: #g,
             })?;
         })
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // ONNX's weight layout is PyTorch's `[in, out/groups, kh, kw]`
+        let mut ins = vec![cx.x(0)?, cx.param("weight")?];
+        if self.bias {
+            ins.push(cx.param("bias")?);
+        }
+        let [ph, pw] = self.padding;
+        cx.last(
+            "ConvTranspose",
+            &ins,
+            vec![
+                attr::ints("kernel_shape", &self.kernel),
+                attr::ints("strides", &self.stride),
+                attr::ints("pads", &[ph, pw, ph, pw]),
+                attr::ints("output_padding", &self.output_padding),
+                attr::ints("dilations", &self.dilation),
+                attr::int("group", self.groups),
+            ],
+        );
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@ use proc_macro2::TokenStream;
 
 use super::{EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::Reader;
+use crate::back::onnx::{EResult, OnnxCx};
 use crate::back::rust::{GResult, StmtCx};
 use crate::dim::Dim;
 use crate::infer::{CheckKind, Constraint, Shape};
@@ -89,5 +90,10 @@ impl OpDef for Input {
     fn stmt(&self, _: &StmtCx<'_>) -> GResult<TokenStream> {
         // bound from `inputs` at the top of `forward`
         Ok(TokenStream::new())
+    }
+
+    fn onnx(&self, _cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // a graph input of the model: its value is named as the input, nothing to compute
+        Ok(())
     }
 }

@@ -21,6 +21,7 @@ use quote::quote;
 use super::conv::read_mode;
 use super::{elementwise, AxisRule, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{type_error, Int, Pair, Reader, Ref};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f32_lit, usize_lit, usize_pair_lit, GResult, GenError, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
@@ -308,6 +309,28 @@ impl OpDef for Pad {
             }
         })
     }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        let x = cx.x(0)?;
+        let (ins, attrs) = match self.pad {
+            Some(p) => cx.pad_fixed(&x, p, self.mode, self.value as f32)?,
+            None => {
+                // to input 1's size: `diff // 2` before, the rest after (`pad_to`), computed
+                // from the shapes at run time so symbolic sizes stay symbolic
+                let t = cx.x(1)?;
+                let (have, want) = (cx.dims_of(&x, 2, 4), cx.dims_of(&t, 2, 4));
+                let diff = cx.op("Sub", &[&want, &have], Vec::new());
+                let two = cx.ints("two", &[2]);
+                let before = cx.op("Div", &[&diff, &two], Vec::new());
+                let after = cx.op("Sub", &[&diff, &before], Vec::new());
+                let zeros = cx.ints("zeros", &[0, 0]);
+                let pads = cx.op("Concat", &[&zeros, &before, &zeros, &after], vec![attr::int("axis", 0)]);
+                cx.pad_with(&x, pads, self.mode, self.value as f32)?
+            }
+        };
+        cx.last("Pad", &ins, attrs);
+        Ok(())
+    }
 }
 
 // ----------------------------------------------------------------------------------- crop
@@ -456,6 +479,37 @@ impl OpDef for Crop {
         let out = &cx.out;
         Ok(quote!(let #out = #rt::crop(#x, #size, #offset)?;))
     }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        let x = cx.x(0)?;
+        let (starts, ends) = match (self.size, self.offset) {
+            (Some(s), Some(o)) => (cx.ints("starts", &o), cx.ints("ends", &[o[0] + s[0], o[1] + s[1]])),
+            (size, offset) => {
+                let size = match size {
+                    Some(s) => cx.ints("size", &s),
+                    None => {
+                        let t = cx.x(1)?;
+                        cx.dims_of(&t, 2, 4)
+                    }
+                };
+                let starts = match offset {
+                    Some(o) => cx.ints("starts", &o),
+                    None => {
+                        // centred: `(x − size) // 2`, as the runtime's `crop`
+                        let have = cx.dims_of(&x, 2, 4);
+                        let diff = cx.op("Sub", &[&have, &size], Vec::new());
+                        let two = cx.ints("two", &[2]);
+                        cx.op("Div", &[&diff, &two], Vec::new())
+                    }
+                };
+                let ends = cx.op("Add", &[&starts, &size], Vec::new());
+                (starts, ends)
+            }
+        };
+        let axes = cx.ints("axes", &[2, 3]);
+        cx.last("Slice", &[&x, &starts, &ends, &axes], Vec::new());
+        Ok(())
+    }
 }
 
 // -------------------------------------------------------------------------- pixel shuffle
@@ -528,6 +582,17 @@ impl OpDef for PixelShuffle {
         let out = &cx.out;
         Ok(quote!(let #out = #rt::pixel_shuffle(#x, #r)?;))
     }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // `DepthToSpace` in CRD mode is `nn.PixelShuffle`: channel c·r² + i·r + j → (c, i, j)
+        let x = cx.x(0)?;
+        cx.last(
+            "DepthToSpace",
+            &[&x],
+            vec![attr::int("blocksize", self.0), attr::string("mode", "CRD")],
+        );
+        Ok(())
+    }
 }
 
 impl OpDef for PixelUnshuffle {
@@ -573,5 +638,18 @@ impl OpDef for PixelUnshuffle {
         let x = cx.view(0)?;
         let out = &cx.out;
         Ok(quote!(let #out = #rt::pixel_unshuffle(#x, #r)?;))
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // `SpaceToDepth` orders channels DCR, (i·r + j)·C + c; `nn.PixelUnshuffle` orders them
+        // c·r² + i·r + j: a `Gather` over the channels reorders them
+        let x = cx.x(0)?;
+        let c = cx.in_shape(0)?.c;
+        let r2 = self.0 * self.0;
+        let order: Vec<i64> = (0..c * r2).map(|k| (k % r2) * c + k / r2).collect();
+        let s2d = cx.op("SpaceToDepth", &[&x], vec![attr::int("blocksize", self.0)]);
+        let idx = cx.ints("channel_order", &order);
+        cx.last("Gather", &[&s2d, &idx], vec![attr::int("axis", 1)]);
+        Ok(())
     }
 }

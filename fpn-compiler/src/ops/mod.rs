@@ -9,7 +9,9 @@
 //!   produced from these constraints), parameters with their init, FLOPs;
 //! - its interpreter call (`OpDef::eval`);
 //! - its Rust code generation (`OpDef::fields` for model fields, `OpDef::stmt` for
-//!   `forward`).
+//!   `forward`);
+//! - its ONNX export (`OpDef::onnx`: the ONNX op(s) with PyTorch's semantics, see
+//!   [`crate::back::onnx`]).
 //!
 //! The registry expands to the IR [`Op`] enum, the AST [`Args`] enum, [`keywords`] and every
 //! dispatch as complete `match`es, so an op that is added to the list and lacks a piece does not
@@ -34,6 +36,7 @@ use petgraph::graph::NodeIndex;
 use proc_macro2::{Ident, TokenStream};
 
 use crate::ast::{Reader, Ref};
+use crate::back::onnx::{EResult, OnnxCx};
 use crate::back::rust::{GResult, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
@@ -411,6 +414,9 @@ pub(crate) trait OpDef: Sized {
     }
     /// The `forward` statement computing this node into `cx.out`.
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream>;
+    /// The ONNX nodes computing this node into its output value (PyTorch's semantics), or
+    /// the error naming this node when the opset cannot express it.
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()>;
 }
 
 macro_rules! registry {
@@ -486,6 +492,10 @@ macro_rules! registry {
             /// `forward` statement.
             pub(crate) fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
                 match self { $( Op::$variant(o) => o.stmt(cx), )* }
+            }
+            /// ONNX nodes.
+            pub(crate) fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+                match self { $( Op::$variant(o) => o.onnx(cx), )* }
             }
         }
     };

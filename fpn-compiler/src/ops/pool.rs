@@ -18,6 +18,7 @@ use quote::quote;
 
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{Int, Pair, Reader};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{usize_lit, GResult, StmtCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
@@ -281,6 +282,33 @@ impl Pool {
         })())
     }
 
+    /// ONNX `MaxPool` / `AveragePool` (after a `Pad` with −∞ or 0 for an explicit padding).
+    fn onnx(&self, cx: &mut OnnxCx<'_>, is_max: bool) -> EResult<()> {
+        let mut x = cx.x(0)?;
+        if let Some(q) = self.explicit_pad {
+            let fill = if is_max { f32::NEG_INFINITY } else { 0.0 };
+            x = cx.pad(&x, q, fpn_runtime::PaddingMode::Zeros, fill)?;
+        }
+        let [ph, pw] = self.padding;
+        let mut attrs = vec![
+            attr::ints("kernel_shape", &self.kernel),
+            attr::ints("strides", &self.stride),
+            attr::ints("pads", &[ph, pw, ph, pw]),
+            attr::int("ceil_mode", i64::from(self.ceil_mode)),
+        ];
+        if is_max {
+            attrs.push(attr::ints("dilations", &self.dilation));
+        } else {
+            attrs.push(attr::int("count_include_pad", i64::from(self.count_include_pad)));
+            if self.dilation != [1, 1] {
+                cx.need_opset(19, "a dilated average pool (`AveragePool` dilations)")?;
+                attrs.push(attr::ints("dilations", &self.dilation));
+            }
+        }
+        cx.last(if is_max { "MaxPool" } else { "AveragePool" }, &[&x], attrs);
+        Ok(())
+    }
+
     fn stmt(&self, cx: &StmtCx<'_>, f: TokenStream, is_max: bool) -> GResult<TokenStream> {
         let rt = &cx.gen.rt;
         let node = cx.node;
@@ -355,6 +383,9 @@ macro_rules! pool_op {
             }
             fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
                 self.0.stmt(cx, quote!($f), $max)
+            }
+            fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+                self.0.onnx(cx, $max)
             }
         }
     };
