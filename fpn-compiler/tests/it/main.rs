@@ -19,6 +19,7 @@ mod front_dsl;
 mod front_yaml;
 mod golden;
 mod naming;
+mod onnx;
 mod op_fixtures;
 mod op_props;
 mod reach_ops;

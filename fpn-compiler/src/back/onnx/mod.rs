@@ -179,13 +179,13 @@ pub(crate) mod attr {
     }
 }
 
-/// An f32 tensor as an initializer.
-fn f32_tensor(name: &str, dims: &[i64], data: impl Iterator<Item = f32>) -> TensorProto {
+/// An f32 tensor as an initializer, its data as little-endian bytes.
+fn f32_tensor(name: &str, dims: &[i64], raw: Vec<u8>) -> TensorProto {
     TensorProto {
         dims: dims.to_vec(),
         data_type: Some(data_type::FLOAT),
         name: Some(name.to_string()),
-        raw_data: Some(data.flat_map(f32::to_le_bytes).collect()),
+        raw_data: Some(raw),
         ..Default::default()
     }
 }
@@ -365,7 +365,11 @@ impl OnnxCx<'_> {
     /// An f32 constant of shape `dims` (empty: a scalar).
     pub fn floats(&mut self, hint: &str, dims: &[i64], v: &[f32]) -> String {
         let name = self.fresh(hint);
-        self.st.consts.push(f32_tensor(&name, dims, v.iter().copied()));
+        self.st.consts.push(f32_tensor(
+            &name,
+            dims,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ));
         name
     }
 
@@ -651,7 +655,7 @@ pub fn export(g: &Graph, a: &Analysis, params: &Params, opts: &Options) -> EResu
                 reason: format!("shape {dims:?}, the spec needs {:?}", p.shape),
             });
         }
-        initializer.push(f32_tensor(&p.name, &dims, t.iter().copied()));
+        initializer.push(f32_tensor(&p.name, &dims, fpn_runtime::f32_le_bytes(t.view())));
     }
     // a folded conv without a bias of its own gains one (not in `a.params`)
     let mut extra: Vec<_> = st
@@ -662,7 +666,7 @@ pub fn export(g: &Graph, a: &Analysis, params: &Params, opts: &Options) -> EResu
     extra.sort_by(|x, y| x.0.cmp(y.0));
     for (name, t) in extra {
         let dims: Vec<i64> = t.shape().iter().map(|&d| d as i64).collect();
-        initializer.push(f32_tensor(name, &dims, t.iter().copied()));
+        initializer.push(f32_tensor(name, &dims, fpn_runtime::f32_le_bytes(t.view())));
     }
     initializer.append(&mut st.consts);
     Ok(ModelProto {

@@ -1,0 +1,234 @@
+"""ONNX export parity: for every shipped spec, `fpn export` → onnx.checker → ONNX Runtime, against
+`fpn run` on the same weights and input (run by hand; CI has no Python).
+
+    pip install onnx onnxruntime numpy
+    cargo build --release -p fpn-cli
+    python3 tools/onnx_parity.py [--fpn target/release/fpn] [--specs specs/a.yaml …] [--fixture]
+
+Per spec and input size (two sizes where H/W are symbolic, the spec's own size otherwise):
+
+1. random weights for every `state_dict` tensor (batch-norm statistics and BiFPN fusion weights
+   too, some of them negative), written as safetensors; a random input;
+2. `fpn export SPEC --onnx M.onnx --weights W` and, again, with `--fold-bn`;
+   `onnx.checker.check_model(full_check=True)` on both;
+3. ONNX Runtime (float32) on both models; `fpn run SPEC --weights W --input X`;
+4. the float64 reference: the same ONNX model with every float tensor made float64, run by
+   `onnx.reference.ReferenceEvaluator` (numpy). The error of an engine is its max abs difference
+   from that reference over the reference's max |value|, worst output. fpn passes when its error
+   is at most 2 × ONNX Runtime float32's own (floored at 2^-23, one float32 ulp of the max).
+   ONNX Runtime stands in for "PyTorch float32" here: there is no per-spec PyTorch module yet
+   (`fpn gen --target torch` is not written), so the float32 engine we compare with is ORT.
+
+`--fixture` also writes the CI fixture of `fpn-compiler/tests/it/onnx.rs`
+(`fpn-compiler/tests/fixtures/onnx/`): for `specs/unet_decoder.yaml` at 12×10, the weights, the
+input and ONNX Runtime's outputs, as safetensors.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURE_SPEC = "specs/unet_decoder.yaml"
+FIXTURE_SIZE = {"H": 12, "W": 10}
+FIXTURE_DIR = os.path.join(ROOT, "fpn-compiler/tests/fixtures/onnx")
+
+
+def save(tensors, path):
+    """safetensors writer (F32), numpy only."""
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name], dtype="<f4")
+        data = a.tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(data)]}
+        blobs.append(data)
+        off += len(data)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little"))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def load(path):
+    """safetensors reader (F32), numpy only."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = t["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + n + a : 8 + n + b], dtype="<f4").reshape(t["shape"])
+    return out
+
+
+def run(cmd):
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr}")
+    return r.stdout
+
+
+def accepted(s, v):
+    """Whether `fpn sizes --json`'s set `s` holds `v`."""
+    if v < s["min"] or (s["max"] is not None and v > s["max"]):
+        return False
+    if v in s["listed"]:
+        return True
+    return v >= s["threshold"] and (v % s["period"]) in s["residues"]
+
+
+def sizes_for(fpn, spec):
+    """Input-size environments: two where the spec has symbols, else one (empty)."""
+    syms = json.loads(run([fpn, "sizes", spec, "--json"]))
+    if not syms:
+        return [{}]
+    envs = []
+    for target in (40, 67):
+        env = {}
+        for s in syms:
+            v = target
+            while not accepted(s["set"], v) and v < target + 10_000:
+                v += 1
+            env[s["symbol"]] = v
+        envs.append(env)
+    return envs
+
+
+def eval_dim(d, env):
+    """A dim of the ONNX input: a number or an expression of the symbols (exact `/`)."""
+    if d.dim_param == "N" or (not d.dim_param and d.dim_value == 0):
+        return None
+    if not d.dim_param:
+        return d.dim_value
+    expr = d.dim_param
+    if not re.fullmatch(r"[A-Za-z_0-9+\-*/() ]+", expr):
+        raise ValueError(f"unexpected dim {expr!r}")
+    v = eval(expr.replace("/", "//"), {"__builtins__": {}}, dict(env))  # noqa: S307 (by-hand tool, checked)
+    return int(v)
+
+
+def random_weights(model, rng):
+    """Random values for every state_dict initializer of `model` (names without `/`)."""
+    w = {}
+    for t in model.graph.initializer:
+        if "/" in t.name:
+            continue
+        a = numpy_helper.to_array(t)
+        if t.name.endswith("running_var"):
+            v = rng.uniform(0.5, 2.0, a.shape)
+        elif t.name.endswith("running_mean"):
+            v = rng.normal(0, 0.2, a.shape)
+        elif a.ndim == 1 and not t.name.endswith("bias") and "weight" in t.name and a.size <= 8 and np.all(a == 1) and "norm" not in t.name and "bn" not in t.name:
+            v = rng.uniform(-0.3, 1.5, a.shape)  # fusion weights, some negative (relu'd away)
+        elif a.ndim == 1:
+            v = rng.normal(1.0 if t.name.endswith("weight") else 0.0, 0.2, a.shape)
+        else:
+            v = a * rng.uniform(0.8, 1.2, a.shape)
+        w[t.name] = v.astype(np.float32)
+    return w
+
+
+def to_f64(model):
+    """The model with every float tensor float64 (Resize `scales` stay float32, as ONNX wants)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    scales = {n.input[2] for n in m.graph.node if n.op_type == "Resize" and len(n.input) > 2 and n.input[2]}
+    for i, t in enumerate(m.graph.initializer):
+        if t.data_type == onnx.TensorProto.FLOAT and t.name not in scales:
+            a = numpy_helper.to_array(t).astype(np.float64)
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(a, t.name))
+    for v in list(m.graph.input) + list(m.graph.output):
+        v.type.tensor_type.elem_type = onnx.TensorProto.DOUBLE
+    return m
+
+
+def rel(got, ref):
+    scale = max(float(np.max(np.abs(ref))), 1e-30)
+    return float(np.max(np.abs(got.astype(np.float64) - ref))) / scale
+
+
+def check_spec(fpn, spec, rng, tmp, fixture=False):
+    rows = []
+    base = os.path.join(tmp, os.path.basename(spec)[:-5])
+    run([fpn, "export", spec, "--onnx", base + ".seed.onnx"])
+    names = random_weights(onnx.load(base + ".seed.onnx"), rng)
+    save(names, base + ".w.safetensors")
+    run([fpn, "export", spec, "--onnx", base + ".onnx", "--weights", base + ".w.safetensors"])
+    run([fpn, "export", spec, "--onnx", base + ".fold.onnx", "--weights", base + ".w.safetensors", "--fold-bn"])
+    model = onnx.load(base + ".onnx")
+    onnx.checker.check_model(model, full_check=True)
+    onnx.checker.check_model(onnx.load(base + ".fold.onnx"), full_check=True)
+    sess = ort.InferenceSession(base + ".onnx", providers=["CPUExecutionProvider"])
+    fold = ort.InferenceSession(base + ".fold.onnx", providers=["CPUExecutionProvider"])
+    ref64 = ReferenceEvaluator(to_f64(model))
+    envs = [FIXTURE_SIZE] if fixture else sizes_for(fpn, spec)
+    for env in envs:
+        inputs = {}
+        for i in model.graph.input:
+            dims = [eval_dim(d, env) for d in i.type.tensor_type.shape.dim]
+            dims[0] = 1
+            inputs[i.name] = rng.standard_normal(dims).astype(np.float32)
+        save(inputs, base + ".x.safetensors")
+        run([fpn, "run", spec, "--weights", base + ".w.safetensors", "--input", base + ".x.safetensors",
+             "--output", base + ".y.safetensors"])
+        got = load(base + ".y.safetensors")
+        outs = [o.name for o in model.graph.output]
+        o32 = dict(zip(outs, sess.run(outs, inputs)))
+        of = dict(zip(outs, fold.run(outs, inputs)))
+        o64 = dict(zip(outs, ref64.run(outs, {k: v.astype(np.float64) for k, v in inputs.items()})))
+        e_fpn = max(rel(got[o], o64[o]) for o in outs)
+        e_ort = max(rel(o32[o], o64[o]) for o in outs)
+        e_fold = max(rel(of[o], o64[o]) for o in outs)
+        e_vs = max(rel(got[o], o32[o].astype(np.float64)) for o in outs)
+        ok = e_fpn <= 2 * max(e_ort, 2.0**-23)
+        size = " ".join(f"{k}={v}" for k, v in env.items()) or "fixed"
+        rows.append((spec, size, e_fpn, e_ort, e_fold, e_vs, ok))
+        if fixture:
+            os.makedirs(FIXTURE_DIR, exist_ok=True)
+            save(names, os.path.join(FIXTURE_DIR, "unet_decoder.weights.safetensors"))
+            save(inputs, os.path.join(FIXTURE_DIR, "unet_decoder.input.safetensors"))
+            save(o32, os.path.join(FIXTURE_DIR, "unet_decoder.ort_output.safetensors"))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--fpn", default=os.path.join(ROOT, "target/release/fpn"))
+    ap.add_argument("--specs", nargs="*")
+    ap.add_argument("--fixture", action="store_true")
+    a = ap.parse_args()
+    specs = a.specs or sorted(f"specs/{f}" for f in os.listdir(os.path.join(ROOT, "specs")) if f.endswith(".yaml"))
+    rng = np.random.default_rng(15)
+    print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}, opset 17; errors: max|engine − float64| / max|float64|")
+    print(f"| spec | size | fpn | ORT f32 | ORT f32 `--fold-bn` | fpn vs ORT | fpn ≤ 2×ORT |")
+    print("|---|---|---|---|---|---|---|")
+    bad = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        if a.fixture:
+            for r in check_spec(a.fpn, FIXTURE_SPEC, np.random.default_rng(1515), tmp, fixture=True):
+                print(f"fixture: {r}")
+        for spec in specs:
+            for spec_, size, e_fpn, e_ort, e_fold, e_vs, ok in check_spec(a.fpn, spec, rng, tmp):
+                bad += not ok
+                print(f"| {os.path.basename(spec_)} | {size} | {e_fpn:.2e} | {e_ort:.2e} | {e_fold:.2e} | {e_vs:.2e} | {'yes' if ok else 'NO'} |", flush=True)
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
