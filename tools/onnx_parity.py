@@ -5,7 +5,11 @@
     cargo build --release -p fpn-cli
     python3 tools/onnx_parity.py [--fpn target/release/fpn] [--specs specs/a.yaml …] [--fixture]
 
-Per spec and input size (two sizes where H/W are symbolic, the spec's own size otherwise):
+The specs are the shipped ones (`specs/*.yaml`) and `tools/onnx_specs/*.yaml` (every op and
+attribute variant the exporter writes: conv padding modes, groups, dilation, every activation,
+pools with ceil mode / count_include_pad / explicit padding, nearest and bilinear resizes by
+scale and to a size, pad, crop, pixel (un)shuffle, split, chunk, the merges; circular padding at
+opset 19). Per spec and input size (two sizes where H/W are symbolic, the spec's own size otherwise):
 
 1. random weights for every `state_dict` tensor (batch-norm statistics and BiFPN fusion weights
    too, some of them negative), written as safetensors; a random input;
@@ -42,6 +46,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE_SPEC = "specs/unet_decoder.yaml"
 FIXTURE_SIZE = {"H": 12, "W": 10}
 FIXTURE_DIR = os.path.join(ROOT, "fpn-compiler/tests/fixtures/onnx")
+# specs that need a newer opset than the default 17 (circular padding is `Pad` mode `wrap`, 19)
+OPSET = {"circular.yaml": 19}
+# where onnx.reference cannot run a model (its grouped ConvTranspose reshapes the weight wrongly
+# in onnx 1.23), fpn is judged against ORT float32 directly: relative error at most this
+VS_ORT_TOL = 1e-5
 
 
 def save(tensors, path):
@@ -166,11 +175,12 @@ def rel(got, ref):
 def check_spec(fpn, spec, rng, tmp, fixture=False):
     rows = []
     base = os.path.join(tmp, os.path.basename(spec)[:-5])
-    run([fpn, "export", spec, "--onnx", base + ".seed.onnx"])
+    opset = ["--opset", str(OPSET.get(os.path.basename(spec), 17))]
+    run([fpn, "export", spec, "--onnx", base + ".seed.onnx"] + opset)
     names = random_weights(onnx.load(base + ".seed.onnx"), rng)
     save(names, base + ".w.safetensors")
-    run([fpn, "export", spec, "--onnx", base + ".onnx", "--weights", base + ".w.safetensors"])
-    run([fpn, "export", spec, "--onnx", base + ".fold.onnx", "--weights", base + ".w.safetensors", "--fold-bn"])
+    run([fpn, "export", spec, "--onnx", base + ".onnx", "--weights", base + ".w.safetensors"] + opset)
+    run([fpn, "export", spec, "--onnx", base + ".fold.onnx", "--weights", base + ".w.safetensors", "--fold-bn"] + opset)
     model = onnx.load(base + ".onnx")
     onnx.checker.check_model(model, full_check=True)
     onnx.checker.check_model(onnx.load(base + ".fold.onnx"), full_check=True)
@@ -191,12 +201,21 @@ def check_spec(fpn, spec, rng, tmp, fixture=False):
         outs = [o.name for o in model.graph.output]
         o32 = dict(zip(outs, sess.run(outs, inputs)))
         of = dict(zip(outs, fold.run(outs, inputs)))
-        o64 = dict(zip(outs, ref64.run(outs, {k: v.astype(np.float64) for k, v in inputs.items()})))
-        e_fpn = max(rel(got[o], o64[o]) for o in outs)
-        e_ort = max(rel(o32[o], o64[o]) for o in outs)
-        e_fold = max(rel(of[o], o64[o]) for o in outs)
         e_vs = max(rel(got[o], o32[o].astype(np.float64)) for o in outs)
-        ok = e_fpn <= 2 * max(e_ort, 2.0**-23)
+        try:
+            o64 = dict(zip(outs, ref64.run(outs, {k: v.astype(np.float64) for k, v in inputs.items()})))
+        except Exception as e:  # noqa: BLE001 — onnx.reference lacks or breaks an op
+            print(f"  {spec}: no float64 reference ({type(e).__name__}: {str(e)[:80]}); "
+                  f"judged on fpn vs ORT ≤ {VS_ORT_TOL:g} instead", file=sys.stderr)
+            o64 = None
+        if o64 is None:
+            e_fpn = e_ort = e_fold = float("nan")
+            ok = e_vs <= VS_ORT_TOL
+        else:
+            e_fpn = max(rel(got[o], o64[o]) for o in outs)
+            e_ort = max(rel(o32[o], o64[o]) for o in outs)
+            e_fold = max(rel(of[o], o64[o]) for o in outs)
+            ok = e_fpn <= 2 * max(e_ort, 2.0**-23)
         size = " ".join(f"{k}={v}" for k, v in env.items()) or "fixed"
         rows.append((spec, size, e_fpn, e_ort, e_fold, e_vs, ok))
         if fixture:
@@ -213,7 +232,12 @@ def main():
     ap.add_argument("--specs", nargs="*")
     ap.add_argument("--fixture", action="store_true")
     a = ap.parse_args()
-    specs = a.specs or sorted(f"specs/{f}" for f in os.listdir(os.path.join(ROOT, "specs")) if f.endswith(".yaml"))
+    specs = a.specs or [
+        f"{d}/{f}"
+        for d in ("specs", "tools/onnx_specs")
+        for f in sorted(os.listdir(os.path.join(ROOT, d)))
+        if f.endswith(".yaml")
+    ]
     rng = np.random.default_rng(15)
     print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}, opset 17; errors: max|engine − float64| / max|float64|")
     print(f"| spec | size | fpn | ORT f32 | ORT f32 `--fold-bn` | fpn vs ORT | fpn ≤ 2×ORT |")
