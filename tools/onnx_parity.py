@@ -1,7 +1,7 @@
 """ONNX export parity: for every shipped spec, `fpn export` → onnx.checker → ONNX Runtime, against
 `fpn run` on the same weights and input (run by hand; CI has no Python).
 
-    pip install onnx onnxruntime numpy
+    pip install onnx onnxruntime numpy torch
     cargo build --release -p fpn-cli
     python3 tools/onnx_parity.py [--fpn target/release/fpn] [--specs specs/a.yaml …] [--fixture]
 
@@ -16,12 +16,12 @@ opset 19). Per spec and input size (two sizes where H/W are symbolic, the spec's
 2. `fpn export SPEC --onnx M.onnx --weights W` and, again, with `--fold-bn`;
    `onnx.checker.check_model(full_check=True)` on both;
 3. ONNX Runtime (float32) on both models; `fpn run SPEC --weights W --input X`;
-4. the float64 reference: the same ONNX model with every float tensor made float64, run by
-   `onnx.reference.ReferenceEvaluator` (numpy). The error of an engine is its max abs difference
-   from that reference over the reference's max |value|, worst output. fpn passes when its error
-   is at most 2 × ONNX Runtime float32's own (floored at 2^-23, one float32 ulp of the max).
-   ONNX Runtime stands in for "PyTorch float32" here: there is no per-spec PyTorch module yet
-   (`fpn gen --target torch` is not written), so the float32 engine we compare with is ORT.
+4. `fpn gen --target torch SPEC` (the generated PyTorch module), the same safetensors loaded
+   with `load_state_dict(strict=True)`, run in float32 and (`.double()`) in float64.
+   The error of an engine is its max abs difference from PyTorch float64 over the float64
+   output's max |value|, worst output. fpn passes when its error is at most 2 × PyTorch
+   float32's own (floored at 2^-23, one float32 ulp of the max); ONNX Runtime's error on the
+   exported models (batch norms kept and folded) is printed beside it.
 
 `--fixture` also writes the CI fixture of `fpn-compiler/tests/it/onnx.rs`
 (`fpn-compiler/tests/fixtures/onnx/`): for `specs/unet_decoder.yaml` at 12×10, the weights, the
@@ -40,7 +40,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
-from onnx.reference import ReferenceEvaluator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE_SPEC = "specs/unet_decoder.yaml"
@@ -48,9 +47,6 @@ FIXTURE_SIZE = {"H": 12, "W": 10}
 FIXTURE_DIR = os.path.join(ROOT, "fpn-compiler/tests/fixtures/onnx")
 # specs that need a newer opset than the default 17 (circular padding is `Pad` mode `wrap`, 19)
 OPSET = {"circular.yaml": 19}
-# where onnx.reference cannot run a model (its grouped ConvTranspose reshapes the weight wrongly
-# in onnx 1.23), fpn is judged against ORT float32 directly: relative error at most this
-VS_ORT_TOL = 1e-5
 
 
 def save(tensors, path):
@@ -153,26 +149,33 @@ def random_weights(model, rng):
     return w
 
 
-def to_f64(model):
-    """The model with every float tensor float64 (Resize `scales` stay float32, as ONNX wants)."""
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    scales = {n.input[2] for n in m.graph.node if n.op_type == "Resize" and len(n.input) > 2 and n.input[2]}
-    for i, t in enumerate(m.graph.initializer):
-        if t.data_type == onnx.TensorProto.FLOAT and t.name not in scales:
-            a = numpy_helper.to_array(t).astype(np.float64)
-            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(a, t.name))
-    for v in list(m.graph.input) + list(m.graph.output):
-        v.type.tensor_type.elem_type = onnx.TensorProto.DOUBLE
-    return m
-
-
 def rel(got, ref):
     scale = max(float(np.max(np.abs(ref))), 1e-30)
     return float(np.max(np.abs(got.astype(np.float64) - ref))) / scale
 
 
+def torch_module(fpn, spec, tmp, weights):
+    """The generated PyTorch module of `spec` (`fpn gen --target torch`) with `weights` loaded
+    with `strict=True`, in eval mode."""
+    import importlib.util
+
+    import torch
+
+    path = os.path.join(tmp, os.path.basename(spec)[:-5] + "_torch.py")
+    run([fpn, "gen", "--target", "torch", spec, "-o", path])
+    name = "fpn_gen_" + os.path.basename(spec)[:-5]
+    mod_spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    classes = [v for v in vars(mod).values() if isinstance(v, type) and issubclass(v, torch.nn.Module) and not v.__name__.startswith("_")]
+    model = classes[0]()
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()}, strict=True)
+    return model.eval()
+
+
 def check_spec(fpn, spec, rng, tmp, fixture=False):
+    import torch
+
     rows = []
     base = os.path.join(tmp, os.path.basename(spec)[:-5])
     opset = ["--opset", str(OPSET.get(os.path.basename(spec), 17))]
@@ -186,7 +189,8 @@ def check_spec(fpn, spec, rng, tmp, fixture=False):
     onnx.checker.check_model(onnx.load(base + ".fold.onnx"), full_check=True)
     sess = ort.InferenceSession(base + ".onnx", providers=["CPUExecutionProvider"])
     fold = ort.InferenceSession(base + ".fold.onnx", providers=["CPUExecutionProvider"])
-    ref64 = ReferenceEvaluator(to_f64(model))
+    tm = torch_module(fpn, spec, tmp, names)
+    tm64 = torch_module(fpn, spec, tmp, names).double()
     envs = [FIXTURE_SIZE] if fixture else sizes_for(fpn, spec)
     for env in envs:
         inputs = {}
@@ -201,23 +205,15 @@ def check_spec(fpn, spec, rng, tmp, fixture=False):
         outs = [o.name for o in model.graph.output]
         o32 = dict(zip(outs, sess.run(outs, inputs)))
         of = dict(zip(outs, fold.run(outs, inputs)))
-        e_vs = max(rel(got[o], o32[o].astype(np.float64)) for o in outs)
-        try:
-            o64 = dict(zip(outs, ref64.run(outs, {k: v.astype(np.float64) for k, v in inputs.items()})))
-        except Exception as e:  # noqa: BLE001 — onnx.reference lacks or breaks an op
-            print(f"  {spec}: no float64 reference ({type(e).__name__}: {str(e)[:80]}); "
-                  f"judged on fpn vs ORT ≤ {VS_ORT_TOL:g} instead", file=sys.stderr)
-            o64 = None
-        if o64 is None:
-            e_fpn = e_ort = e_fold = float("nan")
-            ok = e_vs <= VS_ORT_TOL
-        else:
-            e_fpn = max(rel(got[o], o64[o]) for o in outs)
-            e_ort = max(rel(o32[o], o64[o]) for o in outs)
-            e_fold = max(rel(of[o], o64[o]) for o in outs)
-            ok = e_fpn <= 2 * max(e_ort, 2.0**-23)
+        with torch.no_grad():
+            t32 = {k: v.numpy() for k, v in tm(**{k: torch.from_numpy(v) for k, v in inputs.items()}).items()}
+            t64 = {k: v.numpy() for k, v in tm64(**{k: torch.from_numpy(v).double() for k, v in inputs.items()}).items()}
+        assert list(t32) == outs, f"torch outputs {list(t32)} vs ONNX {outs}"
+        err = lambda got_: max(rel(got_[o], t64[o]) for o in outs)  # noqa: E731
+        e_fpn, e_torch, e_ort, e_fold = err(got), err(t32), err(o32), err(of)
+        ok = e_fpn <= 2 * max(e_torch, 2.0**-23)
         size = " ".join(f"{k}={v}" for k, v in env.items()) or "fixed"
-        rows.append((spec, size, e_fpn, e_ort, e_fold, e_vs, ok))
+        rows.append((spec, size, e_fpn, e_torch, e_ort, e_fold, ok))
         if fixture:
             os.makedirs(FIXTURE_DIR, exist_ok=True)
             save(names, os.path.join(FIXTURE_DIR, "unet_decoder.weights.safetensors"))
@@ -239,8 +235,11 @@ def main():
         if f.endswith(".yaml")
     ]
     rng = np.random.default_rng(15)
-    print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}, opset 17; errors: max|engine − float64| / max|float64|")
-    print(f"| spec | size | fpn | ORT f32 | ORT f32 `--fold-bn` | fpn vs ORT | fpn ≤ 2×ORT |")
+    import torch
+
+    print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}, torch {torch.__version__}; "
+          "error = max|engine − PyTorch float64| / max|PyTorch float64|, worst output")
+    print("| spec | size | fpn run | PyTorch f32 | ORT f32 | ORT f32 `--fold-bn` | fpn ≤ 2×PyTorch |")
     print("|---|---|---|---|---|---|---|")
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -248,9 +247,9 @@ def main():
             for r in check_spec(a.fpn, FIXTURE_SPEC, np.random.default_rng(1515), tmp, fixture=True):
                 print(f"fixture: {r}")
         for spec in specs:
-            for spec_, size, e_fpn, e_ort, e_fold, e_vs, ok in check_spec(a.fpn, spec, rng, tmp):
+            for spec_, size, e_fpn, e_torch, e_ort, e_fold, ok in check_spec(a.fpn, spec, rng, tmp):
                 bad += not ok
-                print(f"| {os.path.basename(spec_)} | {size} | {e_fpn:.2e} | {e_ort:.2e} | {e_fold:.2e} | {e_vs:.2e} | {'yes' if ok else 'NO'} |", flush=True)
+                print(f"| {os.path.basename(spec_)} | {size} | {e_fpn:.2e} | {e_torch:.2e} | {e_ort:.2e} | {e_fold:.2e} | {'yes' if ok else 'NO'} |", flush=True)
     sys.exit(1 if bad else 0)
 
 

@@ -21,6 +21,15 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// What `fpn gen` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Target {
+    /// Rust against fpn_runtime.
+    Rust,
+    /// A PyTorch module (Python).
+    Torch,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Check specs; prints every error with its location, and each spec's outputs.
@@ -45,16 +54,21 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Generate the Rust module of a spec (against the `fpn_runtime` crate).
+    /// Generate the Rust module of a spec (against the `fpn_runtime` crate), or with
+    /// `--target torch` a self-contained PyTorch module with the spec's `state_dict` names.
     Gen {
         /// YAML spec file.
         spec: PathBuf,
         /// Write here instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Path of the runtime crate in the generated code.
+        /// Path of the runtime crate in the generated code (Rust target).
         #[arg(long, default_value = "fpn_runtime")]
         runtime: String,
+        /// What to generate: `rust` (a module against fpn_runtime) or `torch` (a PyTorch
+        /// `nn.Module` in Python).
+        #[arg(long, value_enum, default_value_t = Target::Rust)]
+        target: Target,
     },
     /// Run a spec with the interpreter: inputs and outputs are safetensors files, tensors by name.
     Run {
@@ -176,10 +190,23 @@ pub fn main() -> ExitCode {
             }
             Err(code) => ExitCode::from(code),
         },
-        Cmd::Gen { spec, output, runtime } => match load(&spec, color) {
+        Cmd::Gen {
+            spec,
+            output,
+            runtime,
+            target,
+        } => match load(&spec, color) {
             Ok(c) => {
                 let opts = fpn_compiler::back::rust::Options { runtime_path: runtime };
-                match fpn_compiler::back::rust::generate(&c.graph, &c.analysis, &opts) {
+                let code = match target {
+                    Target::Rust => {
+                        fpn_compiler::back::rust::generate(&c.graph, &c.analysis, &opts).map_err(|e| e.to_string())
+                    }
+                    Target::Torch => {
+                        fpn_compiler::back::torch::generate(&c.graph, &c.analysis).map_err(|e| e.to_string())
+                    }
+                };
+                match code {
                     Ok(code) => match output {
                         Some(path) => match refuse_overwrite(&path, &[&spec])
                             .and_then(|()| write_atomic(&path, code.as_bytes()))

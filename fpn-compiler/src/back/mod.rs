@@ -1,3 +1,4 @@
 //! Back ends.
 pub mod onnx;
 pub mod rust;
+pub mod torch;

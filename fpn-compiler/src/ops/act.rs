@@ -12,6 +12,7 @@ use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, type_error, Reader};
 use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{GResult, StmtCx};
+use crate::back::torch::{py_float, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
@@ -259,6 +260,24 @@ impl OpDef for Act {
                 gelu_tail(cx, &x, &t);
             }
         }
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        let e = match self.0 {
+            Activation::Identity => x,
+            Activation::Relu => format!("F.relu({x})"),
+            Activation::Relu6 => format!("F.relu6({x})"),
+            Activation::LeakyRelu(s) => format!("F.leaky_relu({x}, {})", py_float(f64::from(s))),
+            Activation::Tanh => format!("torch.tanh({x})"),
+            Activation::Sigmoid => format!("torch.sigmoid({x})"),
+            Activation::Silu => format!("F.silu({x})"),
+            Activation::Hardswish => format!("F.hardswish({x})"),
+            Activation::Gelu => format!("F.gelu({x})"),
+            Activation::GeluTanh => format!("F.gelu({x}, approximate='tanh')"),
+        };
+        cx.assign(&e);
         Ok(())
     }
 }

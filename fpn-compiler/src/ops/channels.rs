@@ -19,6 +19,7 @@ use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::Reader;
 use crate::back::onnx::{EResult, OnnxCx};
 use crate::back::rust::{usize_lit, GResult, GenError, StmtCx};
+use crate::back::torch::{TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::infer::Shape;
 use crate::value::{Key, Value};
@@ -150,6 +151,13 @@ impl OpDef for ChannelSlice {
             cx.ints("axes", &[1]),
         );
         cx.last("Slice", &[&x, &s, &e, &ax], Vec::new());
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let (x, c) = (cx.x(0)?, cx.cin()?);
+        let (start, len) = self.range(c).map_err(|e| cx.unsupported(e))?;
+        cx.assign(&format!("{x}[:, {start}:{}]", start + len));
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use super::{
 use crate::ast::{did_you_mean, Int, MapR, Pair, Reader};
 use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f32_lit, field_ident, GResult, StmtCx};
+use crate::back::torch::{py_bool, py_pair, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
@@ -479,6 +480,46 @@ impl OpDef for Conv {
                 attr::int("group", self.groups),
             ],
         );
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        use crate::back::torch::{conv_mode, pad_mode};
+        let (x, cin) = (cx.x(0)?, cx.cin()?);
+        let [t, b, l, r] = self.padding;
+        // nn.Conv2d pads symmetrically; an asymmetric padding is an `F.pad` first
+        let sym = t == b && l == r;
+        let padded = format!("F.pad({x}, ({l}, {r}, {t}, {b}), mode='{}')", pad_mode(self.mode));
+        let (xin, mpad) = if sym { (x, [t, l]) } else { (padded.clone(), [0, 0]) };
+        let ctor = format!(
+            "nn.Conv2d({cin}, {}, {}, stride={}, padding={}, dilation={}, groups={}, bias={}, padding_mode='{}')",
+            self.out,
+            py_pair(self.kernel),
+            py_pair(self.stride),
+            py_pair(mpad),
+            py_pair(self.dilation),
+            self.groups,
+            py_bool(self.bias),
+            conv_mode(self.mode)
+        );
+        let (m, same) = cx.module(ctor)?;
+        if same {
+            cx.assign(&format!("{m}({xin})"));
+        } else {
+            // the weights of an earlier conv with other settings: the functional form
+            let (xin, fpad) = if sym && self.mode == PaddingMode::Zeros {
+                (cx.x(0)?, [t, l])
+            } else {
+                (padded, [0, 0])
+            };
+            cx.assign(&format!(
+                "F.conv2d({xin}, {m}.weight, {m}.bias, {}, {}, {}, {})",
+                py_pair(self.stride),
+                py_pair(fpad),
+                py_pair(self.dilation),
+                self.groups
+            ));
+        }
         Ok(())
     }
 }

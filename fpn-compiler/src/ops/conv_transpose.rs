@@ -18,6 +18,7 @@ use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, LowerCx,
 use crate::ast::{Int, Pair, Reader};
 use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{field_ident, usize_lit, usize_pair_lit, GResult, StmtCx};
+use crate::back::torch::{py_bool, py_pair, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
@@ -304,6 +305,35 @@ impl OpDef for ConvTranspose {
                 attr::int("group", self.groups),
             ],
         );
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let (x, cin) = (cx.x(0)?, cx.cin()?);
+        let ctor = format!(
+            "nn.ConvTranspose2d({cin}, {}, {}, stride={}, padding={}, output_padding={}, groups={}, bias={}, dilation={})",
+            self.out,
+            py_pair(self.kernel),
+            py_pair(self.stride),
+            py_pair(self.padding),
+            py_pair(self.output_padding),
+            self.groups,
+            py_bool(self.bias),
+            py_pair(self.dilation)
+        );
+        let (m, same) = cx.module(ctor)?;
+        if same {
+            cx.assign(&format!("{m}({x})"));
+        } else {
+            cx.assign(&format!(
+                "F.conv_transpose2d({x}, {m}.weight, {m}.bias, {}, {}, {}, {}, {})",
+                py_pair(self.stride),
+                py_pair(self.padding),
+                py_pair(self.output_padding),
+                self.groups,
+                py_pair(self.dilation)
+            ));
+        }
         Ok(())
     }
 }

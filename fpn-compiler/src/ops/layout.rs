@@ -23,6 +23,7 @@ use super::{elementwise, AxisRule, EvalCx, InferCx, Inferred, LowerCx, Lowered, 
 use crate::ast::{type_error, Int, Pair, Reader, Ref};
 use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f32_lit, usize_lit, usize_pair_lit, GResult, GenError, StmtCx};
+use crate::back::torch::{py_float, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
 use crate::infer::{CheckKind, Shape};
@@ -331,6 +332,28 @@ impl OpDef for Pad {
         cx.last("Pad", &ins, attrs);
         Ok(())
     }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        let mode = crate::back::torch::pad_mode(self.mode);
+        let value = if self.mode == PaddingMode::Zeros {
+            format!(", value={}", py_float(self.value))
+        } else {
+            String::new()
+        };
+        let pads = match self.pad {
+            Some([t, b, l, r]) => format!("({l}, {r}, {t}, {b})"),
+            None => {
+                let to = cx.x(1)?;
+                let (dh, dw) = (cx.tmp("dh"), cx.tmp("dw"));
+                cx.set(&dh, &format!("{to}.shape[2] - {x}.shape[2]"));
+                cx.set(&dw, &format!("{to}.shape[3] - {x}.shape[3]"));
+                format!("({dw} // 2, {dw} - {dw} // 2, {dh} // 2, {dh} - {dh} // 2)")
+            }
+        };
+        cx.assign(&format!("F.pad({x}, {pads}, mode='{mode}'{value})"));
+        Ok(())
+    }
 }
 
 // ----------------------------------------------------------------------------------- crop
@@ -510,6 +533,29 @@ impl OpDef for Crop {
         cx.last("Slice", &[&x, &starts, &ends, &axes], Vec::new());
         Ok(())
     }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        let [h, w] = match self.size {
+            Some([h, w]) => [h.to_string(), w.to_string()],
+            None => {
+                let to = cx.x(1)?;
+                [format!("{to}.shape[2]"), format!("{to}.shape[3]")]
+            }
+        };
+        let [t, l] = match self.offset {
+            Some([t, l]) => [t.to_string(), l.to_string()],
+            None => {
+                // centred: (x − size) // 2
+                let (t, l) = (cx.tmp("top"), cx.tmp("left"));
+                cx.set(&t, &format!("({x}.shape[2] - {h}) // 2"));
+                cx.set(&l, &format!("({x}.shape[3] - {w}) // 2"));
+                [t, l]
+            }
+        };
+        cx.assign(&format!("{x}[:, :, {t}:{t} + {h}, {l}:{l} + {w}]"));
+        Ok(())
+    }
 }
 
 // -------------------------------------------------------------------------- pixel shuffle
@@ -593,6 +639,12 @@ impl OpDef for PixelShuffle {
         );
         Ok(())
     }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        cx.assign(&format!("F.pixel_shuffle({x}, {})", self.0));
+        Ok(())
+    }
 }
 
 impl OpDef for PixelUnshuffle {
@@ -650,6 +702,12 @@ impl OpDef for PixelUnshuffle {
         let s2d = cx.op("SpaceToDepth", &[&x], vec![attr::int("blocksize", self.0)]);
         let idx = cx.ints("channel_order", &order);
         cx.last("Gather", &[&s2d, &idx], vec![attr::int("axis", 1)]);
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        cx.assign(&format!("F.pixel_unshuffle({x}, {})", self.0));
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, InitKind
 use crate::ast::{Reader, Ref};
 use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f32_lit, GResult, GenError, StmtCx};
+use crate::back::torch::{py_float, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::infer::{fmt_shape, CheckKind, Shape};
 use crate::value::{Key, Value, ValueKind};
@@ -141,7 +142,7 @@ fn views_call(cx: &StmtCx<'_>, f: TokenStream) -> GResult<TokenStream> {
 
 /// The `OpDef` of a merge that lists its inputs (`add: [a, b]`) and has no parameters.
 macro_rules! list_merge {
-    ($ty:ident, $kw:literal, concat: $concat:expr, eval: $eval:expr, stmt: $stmt:expr, onnx: $onnx:expr) => {
+    ($ty:ident, $kw:literal, concat: $concat:expr, eval: $eval:expr, stmt: $stmt:expr, onnx: $onnx:expr, torch: $torch:expr) => {
         impl OpDef for $ty {
             const KEYWORDS: &'static [&'static str] = &[$kw];
             type Args = Vec<Ref>;
@@ -177,6 +178,12 @@ macro_rules! list_merge {
                 let f: fn(&mut OnnxCx<'_>) -> EResult<()> = $onnx;
                 f(cx)
             }
+            fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+                let f: fn(&[String]) -> String = $torch;
+                let e = f(&cx.xs());
+                cx.assign(&e);
+                Ok(())
+            }
         }
     };
 }
@@ -184,21 +191,21 @@ macro_rules! list_merge {
 list_merge!(Add, "add", concat: false, eval: add_eval, stmt: add_stmt, onnx: |cx| {
     let xs = cx.xs();
     cx.chain("Add", &xs)
-});
+}, torch: |xs| xs.join(" + "));
 list_merge!(Mul, "mul", concat: false, eval: mul_eval, stmt: mul_stmt, onnx: |cx| {
     let xs = cx.xs();
     cx.chain("Mul", &xs)
-});
+}, torch: |xs| xs.join(" * "));
 list_merge!(Concat, "concat", concat: true, eval: |cx| fpn_runtime::concat(&cx.x), stmt: |cx| views_call(cx, quote!(concat)), onnx: |cx| {
     let xs = cx.xs();
     cx.last("Concat", &xs, vec![attr::int("axis", 1)]);
     Ok(())
-});
+}, torch: |xs| format!("torch.cat([{}], 1)", xs.join(", ")));
 list_merge!(Mean, "mean", concat: false, eval: |cx| fpn_runtime::mean(&cx.x), stmt: |cx| views_call(cx, quote!(mean)), onnx: |cx| {
     let xs = cx.xs();
     cx.last("Mean", &xs, Vec::new());
     Ok(())
-});
+}, torch: |xs| format!("({}) / {}", xs.join(" + "), xs.len()));
 
 /// `add` in the interpreter: a sum, then each further input added in place.
 fn add_eval(cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
@@ -362,5 +369,15 @@ impl OpDef for Fuse {
             terms.push(cx.op("Mul", &[x, &wi], Vec::new()));
         }
         cx.chain("Add", &terms)
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let xs = cx.xs();
+        let (m, same) = cx.module(format!("_Fuse({}, {})", xs.len(), py_float(self.eps)))?;
+        if !same {
+            return Err(cx.unsupported("it shares its weights with a fuse of another eps or arity".into()));
+        }
+        cx.assign(&format!("{m}([{}])", xs.join(", ")));
+        Ok(())
     }
 }

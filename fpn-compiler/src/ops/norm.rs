@@ -13,6 +13,7 @@ use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, InitKind
 use crate::ast::{Int, Reader};
 use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f32_lit, field_ident, usize_lit, GResult, StmtCx};
+use crate::back::torch::{py_float, TResult, TorchCx};
 use crate::diag::{Code, Diagnostic};
 use crate::value::{Key, Value, ValueKind};
 
@@ -153,6 +154,20 @@ impl OpDef for BatchNorm {
             &ins,
             vec![attr::float("epsilon", self.eps as f32)],
         );
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let (x, c) = (cx.x(0)?, cx.cin()?);
+        let eps = py_float(self.eps);
+        let (m, same) = cx.module(format!("_BatchNorm2d({c}, {eps})"))?;
+        if same {
+            cx.assign(&format!("{m}({x})"));
+        } else {
+            cx.assign(&format!(
+                "F.batch_norm({x}, {m}.running_mean, {m}.running_var, {m}.weight, {m}.bias, {m}.training, {m}.momentum, {eps})"
+            ));
+        }
         Ok(())
     }
 }
@@ -326,6 +341,21 @@ impl OpDef for GroupNorm {
         let b = cx.op("Reshape", &[&b, &per_channel], Vec::new());
         let scaled = cx.op("Mul", &[&back, &w], Vec::new());
         cx.last("Add", &[&scaled, &b], Vec::new());
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let (x, c) = (cx.x(0)?, cx.cin()?);
+        let eps = py_float(self.eps);
+        let (m, same) = cx.module(format!("nn.GroupNorm({}, {c}, eps={eps})", self.groups))?;
+        if same {
+            cx.assign(&format!("{m}({x})"));
+        } else {
+            cx.assign(&format!(
+                "F.group_norm({x}, {}, {m}.weight, {m}.bias, {eps})",
+                self.groups
+            ));
+        }
         Ok(())
     }
 }

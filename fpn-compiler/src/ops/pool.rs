@@ -20,6 +20,7 @@ use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{Int, Pair, Reader};
 use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{usize_lit, GResult, StmtCx};
+use crate::back::torch::{py_bool, py_pair, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
@@ -309,6 +310,30 @@ impl Pool {
         Ok(())
     }
 
+    /// `F.max_pool2d` / `F.avg_pool2d` (after an `F.pad` with −∞ or 0 for an explicit padding).
+    fn torch(&self, cx: &mut TorchCx<'_>, is_max: bool) -> TResult<()> {
+        let mut x = cx.x(0)?;
+        if let Some([t, b, l, r]) = self.explicit_pad {
+            let fill = if is_max { "float('-inf')" } else { "0.0" };
+            x = format!("F.pad({x}, ({l}, {r}, {t}, {b}), value={fill})");
+        }
+        let (k, s, p) = (py_pair(self.kernel), py_pair(self.stride), py_pair(self.padding));
+        let ceil = py_bool(self.ceil_mode);
+        let e = if is_max {
+            format!(
+                "F.max_pool2d({x}, {k}, {s}, {p}, {}, ceil_mode={ceil})",
+                py_pair(self.dilation)
+            )
+        } else if self.dilation == [1, 1] {
+            let cip = py_bool(self.count_include_pad);
+            format!("F.avg_pool2d({x}, {k}, {s}, {p}, ceil_mode={ceil}, count_include_pad={cip})")
+        } else {
+            return Err(cx.unsupported("PyTorch's average pool has no dilation".into()));
+        };
+        cx.assign(&e);
+        Ok(())
+    }
+
     fn stmt(&self, cx: &StmtCx<'_>, f: TokenStream, is_max: bool) -> GResult<TokenStream> {
         let rt = &cx.gen.rt;
         let node = cx.node;
@@ -386,6 +411,9 @@ macro_rules! pool_op {
             }
             fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
                 self.0.onnx(cx, $max)
+            }
+            fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+                self.0.torch(cx, $max)
             }
         }
     };

@@ -15,6 +15,7 @@ use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, Reader, Ref};
 use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f64_lit, GResult, GenError, StmtCx};
+use crate::back::torch::{py_bool, py_float, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::infer::Shape;
 use crate::lower::SKIP_INPUT;
@@ -310,6 +311,21 @@ impl OpDef for Upsample {
                 cx.last("Resize", &[x.as_str(), "", "", &sizes], attrs);
             }
         }
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        let target = match self.scale {
+            Some([h, w]) => format!("scale_factor=({}, {})", py_float(h), py_float(w)),
+            None => format!("size={}.shape[-2:]", cx.x(1)?),
+        };
+        let mode = if self.bilinear {
+            format!("mode='bilinear', align_corners={}", py_bool(self.align_corners))
+        } else {
+            "mode='nearest'".to_string()
+        };
+        cx.assign(&format!("F.interpolate({x}, {target}, {mode})"));
         Ok(())
     }
 }
