@@ -28,4 +28,5 @@ mod sizes_exprs;
 mod sizes_prop;
 mod snapshots_gen;
 mod suggestions;
+mod torch_gen;
 mod torch_shapes;
