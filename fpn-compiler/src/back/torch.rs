@@ -12,7 +12,8 @@
 //!   `doc:` becomes `#` comment lines without control characters;
 //! - the module imports only `torch` (its `nn` and `nn.functional`);
 //! - parameters live in nested modules at their `state_dict` prefix (`_put`), registered once per
-//!   prefix, so shared weights (a shared head, a repeated `module:`) are one module; a batch norm
+//!   prefix, so shared weights (a shared head, a repeated `module:`: the same op with the same
+//!   settings, E0311) are one module called from each node; a batch norm
 //!   carries no `num_batches_tracked` (the spec's `state_dict` has none), so
 //!   `load_state_dict(..., strict=True)` takes exactly the spec's tensors;
 //! - `forward(self, <inputs>)` returns a dict of the spec's outputs, in order;
@@ -228,25 +229,28 @@ impl TorchCx<'_> {
         self.set(&out, expr);
     }
 
-    /// The module of this node's parameter prefix, built by `ctor` (registered in `__init__` the
-    /// first time): `(expression, same)`, `same` when the registered module was built by this
-    /// very constructor (else this node shares the weights with other settings and must call
-    /// the functional form with them).
-    pub fn module(&mut self, ctor: String) -> TResult<(String, bool)> {
+    /// `out = module(arg)` with the module of this node's parameter prefix, built by `ctor`
+    /// (registered in `__init__` the first time). Nodes sharing a prefix are the same op with
+    /// the same settings (the checker's E0311), so a second node with another constructor is
+    /// refused rather than guessed at.
+    pub fn call_module(&mut self, ctor: String, arg: &str) -> TResult<()> {
         let p = self
             .node
             .param
             .clone()
             .ok_or_else(|| self.unsupported("it has no parameter prefix (a bug in fpn)".into()))?;
         let lit = py_str(&p, "parameter prefix")?;
-        let same = match self.modules.iter().find(|(q, _)| *q == p) {
-            Some((_, c)) => *c == ctor,
-            None => {
-                self.modules.push((p, ctor));
-                true
+        match self.modules.iter().find(|(q, _)| *q == p) {
+            Some((_, c)) if *c != ctor => {
+                return Err(self.unsupported(format!(
+                    "it shares the weights of `{p}` with a node of other settings (`{c}`)"
+                )))
             }
-        };
-        Ok((format!("self.get_submodule({lit})"), same))
+            Some(_) => {}
+            None => self.modules.push((p, ctor)),
+        }
+        self.assign(&format!("self.get_submodule({lit})({arg})"));
+        Ok(())
     }
 }
 

@@ -465,22 +465,15 @@ impl OpDef for Conv {
             x = cx.pad(&x, self.padding, self.mode, 0.0)?;
             [0; 4]
         };
-        let mut ins = vec![x, cx.param("weight")?];
-        if self.bias || cx.is_folded_conv() {
-            ins.push(cx.param("bias")?);
-        }
-        cx.last(
-            "Conv",
-            &ins,
-            vec![
-                attr::ints("kernel_shape", &self.kernel),
-                attr::ints("strides", &self.stride),
-                attr::ints("pads", &pads),
-                attr::ints("dilations", &self.dilation),
-                attr::int("group", self.groups),
-            ],
-        );
-        Ok(())
+        let bias = self.bias || cx.is_folded_conv();
+        let attrs = vec![
+            attr::ints("kernel_shape", &self.kernel),
+            attr::ints("strides", &self.stride),
+            attr::ints("pads", &pads),
+            attr::ints("dilations", &self.dilation),
+            attr::int("group", self.groups),
+        ];
+        cx.weighted("Conv", x, bias, attrs)
     }
 
     fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
@@ -490,7 +483,7 @@ impl OpDef for Conv {
         // nn.Conv2d pads symmetrically; an asymmetric padding is an `F.pad` first
         let sym = t == b && l == r;
         let padded = format!("F.pad({x}, ({l}, {r}, {t}, {b}), mode='{}')", pad_mode(self.mode));
-        let (xin, mpad) = if sym { (x, [t, l]) } else { (padded.clone(), [0, 0]) };
+        let (xin, mpad) = if sym { (x, [t, l]) } else { (padded, [0, 0]) };
         let ctor = format!(
             "nn.Conv2d({cin}, {}, {}, stride={}, padding={}, dilation={}, groups={}, bias={}, padding_mode='{}')",
             self.out,
@@ -502,25 +495,7 @@ impl OpDef for Conv {
             py_bool(self.bias),
             conv_mode(self.mode)
         );
-        let (m, same) = cx.module(ctor)?;
-        if same {
-            cx.assign(&format!("{m}({xin})"));
-        } else {
-            // the weights of an earlier conv with other settings: the functional form
-            let (xin, fpad) = if sym && self.mode == PaddingMode::Zeros {
-                (cx.x(0)?, [t, l])
-            } else {
-                (padded, [0, 0])
-            };
-            cx.assign(&format!(
-                "F.conv2d({xin}, {m}.weight, {m}.bias, {}, {}, {}, {})",
-                py_pair(self.stride),
-                py_pair(fpad),
-                py_pair(self.dilation),
-                self.groups
-            ));
-        }
-        Ok(())
+        cx.call_module(ctor, &xin)
     }
 }
 

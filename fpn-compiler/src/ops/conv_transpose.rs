@@ -288,24 +288,16 @@ impl OpDef for ConvTranspose {
 
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
         // ONNX's weight layout is PyTorch's `[in, out/groups, kh, kw]`
-        let mut ins = vec![cx.x(0)?, cx.param("weight")?];
-        if self.bias {
-            ins.push(cx.param("bias")?);
-        }
         let [ph, pw] = self.padding;
-        cx.last(
-            "ConvTranspose",
-            &ins,
-            vec![
-                attr::ints("kernel_shape", &self.kernel),
-                attr::ints("strides", &self.stride),
-                attr::ints("pads", &[ph, pw, ph, pw]),
-                attr::ints("output_padding", &self.output_padding),
-                attr::ints("dilations", &self.dilation),
-                attr::int("group", self.groups),
-            ],
-        );
-        Ok(())
+        let attrs = vec![
+            attr::ints("kernel_shape", &self.kernel),
+            attr::ints("strides", &self.stride),
+            attr::ints("pads", &[ph, pw, ph, pw]),
+            attr::ints("output_padding", &self.output_padding),
+            attr::ints("dilations", &self.dilation),
+            attr::int("group", self.groups),
+        ];
+        cx.weighted("ConvTranspose", cx.x(0)?, self.bias, attrs)
     }
 
     fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
@@ -321,19 +313,6 @@ impl OpDef for ConvTranspose {
             py_bool(self.bias),
             py_pair(self.dilation)
         );
-        let (m, same) = cx.module(ctor)?;
-        if same {
-            cx.assign(&format!("{m}({x})"));
-        } else {
-            cx.assign(&format!(
-                "F.conv_transpose2d({x}, {m}.weight, {m}.bias, {}, {}, {}, {}, {})",
-                py_pair(self.stride),
-                py_pair(self.padding),
-                py_pair(self.output_padding),
-                self.groups,
-                py_pair(self.dilation)
-            ));
-        }
-        Ok(())
+        cx.call_module(ctor, &x)
     }
 }

@@ -373,11 +373,9 @@ impl OpDef for Fuse {
 
     fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
         let xs = cx.xs();
-        let (m, same) = cx.module(format!("_Fuse({}, {})", xs.len(), py_float(self.eps)))?;
-        if !same {
-            return Err(cx.unsupported("it shares its weights with a fuse of another eps or arity".into()));
-        }
-        cx.assign(&format!("{m}([{}])", xs.join(", ")));
-        Ok(())
+        cx.call_module(
+            format!("_Fuse({}, {})", xs.len(), py_float(self.eps)),
+            &format!("[{}]", xs.join(", ")),
+        )
     }
 }

@@ -160,15 +160,7 @@ impl OpDef for BatchNorm {
     fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
         let (x, c) = (cx.x(0)?, cx.cin()?);
         let eps = py_float(self.eps);
-        let (m, same) = cx.module(format!("_BatchNorm2d({c}, {eps})"))?;
-        if same {
-            cx.assign(&format!("{m}({x})"));
-        } else {
-            cx.assign(&format!(
-                "F.batch_norm({x}, {m}.running_mean, {m}.running_var, {m}.weight, {m}.bias, {m}.training, {m}.momentum, {eps})"
-            ));
-        }
-        Ok(())
+        cx.call_module(format!("_BatchNorm2d({c}, {eps})"), &x)
     }
 }
 
@@ -347,15 +339,6 @@ impl OpDef for GroupNorm {
     fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
         let (x, c) = (cx.x(0)?, cx.cin()?);
         let eps = py_float(self.eps);
-        let (m, same) = cx.module(format!("nn.GroupNorm({}, {c}, eps={eps})", self.groups))?;
-        if same {
-            cx.assign(&format!("{m}({x})"));
-        } else {
-            cx.assign(&format!(
-                "F.group_norm({x}, {}, {m}.weight, {m}.bias, {eps})",
-                self.groups
-            ));
-        }
-        Ok(())
+        cx.call_module(format!("nn.GroupNorm({}, {c}, eps={eps})", self.groups), &x)
     }
 }

@@ -33,9 +33,14 @@ fn every_shipped_spec_registers_exactly_its_state_dict_prefixes() {
         }
         n += 1;
         let mut sm = SourceMap::new();
-        let c = fpn_compiler::compile_file(&mut sm, &path).unwrap_or_else(|d| panic!("{}", fpn_compiler::render(&d, &sm)));
+        let c =
+            fpn_compiler::compile_file(&mut sm, &path).unwrap_or_else(|d| panic!("{}", fpn_compiler::render(&d, &sm)));
         let code = torch::generate(&c.graph, &c.analysis).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(code, torch::generate(&c.graph, &c.analysis).expect("again"), "not deterministic");
+        assert_eq!(
+            code,
+            torch::generate(&c.graph, &c.analysis).expect("again"),
+            "not deterministic"
+        );
         let got = registered(&code);
         let unique: BTreeSet<&String> = got.iter().collect();
         assert_eq!(unique.len(), got.len(), "{}: a prefix registered twice", path.display());
@@ -46,7 +51,12 @@ fn every_shipped_spec_registers_exactly_its_state_dict_prefixes() {
             .filter_map(|p| p.name.rsplit_once('.').map(|(q, _)| q.to_string()))
             .collect();
         let got: BTreeSet<String> = got.into_iter().collect();
-        assert_eq!(got, want, "{}: registered modules vs state_dict prefixes", path.display());
+        assert_eq!(
+            got,
+            want,
+            "{}: registered modules vs state_dict prefixes",
+            path.display()
+        );
         // forward(self, <inputs>) and `return {'<output>': …, …}` in the spec's order
         let inputs: Vec<String> = c
             .graph
@@ -57,8 +67,15 @@ fn every_shipped_spec_registers_exactly_its_state_dict_prefixes() {
                 _ => None,
             })
             .collect();
-        assert!(code.contains(&format!("    def forward(self, {}):\n", inputs.join(", "))), "{}", path.display());
-        let ret = code.lines().find(|l| l.trim_start().starts_with("return {")).expect("a return");
+        assert!(
+            code.contains(&format!("    def forward(self, {}):\n", inputs.join(", "))),
+            "{}",
+            path.display()
+        );
+        let ret = code
+            .lines()
+            .find(|l| l.trim_start().starts_with("return {"))
+            .expect("a return");
         let keys: Vec<&str> = ret.split('\'').skip(1).step_by(2).collect();
         let outs: Vec<&str> = c.graph.outputs.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(keys, outs, "{}", path.display());
@@ -78,7 +95,11 @@ fn a_python_keyword_as_input_name_is_refused() {
     .unwrap_or_else(|d| panic!("{}", fpn_compiler::render(&d, &sm)));
     let e = torch::generate(&c.graph, &c.analysis).expect_err("`lambda` is a Python keyword");
     assert!(matches!(e, TorchError::BadName { what: "input", .. }), "{e}");
-    assert!(e.to_string().starts_with("input `lambda` cannot be used in the PyTorch module"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("input `lambda` cannot be used in the PyTorch module"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -92,6 +113,9 @@ fn asymmetric_conv_padding_is_an_explicit_pad() {
     .unwrap_or_else(|d| panic!("{}", fpn_compiler::render(&d, &sm)));
     let code = torch::generate(&c.graph, &c.analysis).expect("generate");
     // F.pad's order is (left, right, top, bottom); the conv itself then pads nothing
-    assert!(code.contains("self.get_submodule('y')(F.pad(x, (1, 1, 0, 2), mode='replicate'))"), "{code}");
+    assert!(
+        code.contains("self.get_submodule('y')(F.pad(x, (1, 1, 0, 2), mode='replicate'))"),
+        "{code}"
+    );
     assert!(code.contains("padding=(0, 0)"), "{code}");
 }

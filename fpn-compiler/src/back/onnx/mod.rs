@@ -336,6 +336,17 @@ impl OnnxCx<'_> {
         Ok(())
     }
 
+    /// The node `op_type(x, <prefix>.weight[, <prefix>.bias])` with `attrs` computing this
+    /// node's output (the conv family).
+    pub fn weighted(&mut self, op_type: &str, x: String, bias: bool, attrs: Vec<AttributeProto>) -> EResult<()> {
+        let mut ins = vec![x, self.param("weight")?];
+        if bias {
+            ins.push(self.param("bias")?);
+        }
+        self.last(op_type, &ins, attrs);
+        Ok(())
+    }
+
     /// The initializer name of this node's parameter `<prefix>.<suffix>`.
     pub fn param(&mut self, suffix: &str) -> EResult<String> {
         let p = self
