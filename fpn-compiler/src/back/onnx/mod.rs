@@ -213,7 +213,7 @@ struct State {
     overrides: HashMap<String, ArrayD<f32>>,
     /// Batch norm node → the conv it is folded into.
     folded_bn: HashMap<NodeIndex, NodeIndex>,
-    /// Folded conv node → whether it now has a bias (always: the fold makes one).
+    /// Conv nodes with a batch norm folded in (each then has a `bias` initializer).
     folded_conv: HashSet<NodeIndex>,
 }
 
