@@ -1,5 +1,5 @@
-//! The `fpn` command line: `check`, `shapes`, `sizes`, `gen`, `graph`, `run`, `explain`,
-//! `schema`, `lsp`.
+//! The `fpn` command line: `check`, `shapes`, `sizes`, `gen`, `graph`, `run`, `export`,
+//! `explain`, `schema`, `lsp`.
 //!
 //! Exit codes: 0 clean, 1 the spec has errors, 2 usage or I/O problems.
 //!
@@ -79,6 +79,15 @@ fn use_color(choice: ColorChoice, env: impl Fn(&str) -> Option<std::ffi::OsStrin
     }
 }
 
+/// What `fpn gen` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Target {
+    /// Rust against fpn_runtime.
+    Rust,
+    /// A PyTorch module (Python).
+    Torch,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Check specs; prints every error with its location, each spec's outputs, and a summary.
@@ -109,16 +118,21 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Generate the Rust module of a spec (against the `fpn_runtime` crate).
+    /// Generate the Rust module of a spec (against the `fpn_runtime` crate), or with
+    /// `--target torch` a self-contained PyTorch module with the spec's `state_dict` names.
     Gen {
         /// YAML spec file (`-` reads stdin).
         spec: PathBuf,
         /// Write here instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Path of the runtime crate in the generated code.
+        /// Path of the runtime crate in the generated code (Rust target).
         #[arg(long, default_value = "fpn_runtime")]
         runtime: String,
+        /// What to generate: `rust` (a module against fpn_runtime) or `torch` (a PyTorch
+        /// `nn.Module` in Python).
+        #[arg(long, value_enum, default_value_t = Target::Rust)]
+        target: Target,
     },
     /// Draw the topology: boxes with op, shape and parameters, levels aligned by resolution,
     /// blocks as clusters, errors in red. SVG (no Graphviz needed) or DOT.
@@ -165,6 +179,35 @@ enum Cmd {
     /// Run the language server on stdin/stdout (diagnostics, hover, go to definition,
     /// completion; docs/editors.md).
     Lsp,
+    /// Export a spec as an ONNX model (opset 17 by default): symbolic sizes become named
+    /// dynamic dimensions, initializers carry the `state_dict` names.
+    Export {
+        /// YAML spec file.
+        spec: PathBuf,
+        /// Where to write the ONNX model.
+        #[arg(long, value_name = "FILE")]
+        onnx: PathBuf,
+        /// PyTorch weights (state_dict names) as safetensors; without it, the seeded init of
+        /// `fpn run` and the generated `init(seed)`.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Seed of the init when no weights are given.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// ONNX opset of the default domain.
+        #[arg(long, default_value_t = fpn_compiler::back::onnx::DEFAULT_OPSET)]
+        opset: i64,
+        /// Fold each batch norm into the conv before it (initializers then differ from the
+        /// state_dict: the conv's weight and bias hold the folded values).
+        #[arg(long, conflicts_with = "keep_bn")]
+        fold_bn: bool,
+        /// Keep batch norms as `BatchNormalization` nodes (the default).
+        #[arg(long)]
+        keep_bn: bool,
+        /// Load weights holding NaN or ±∞ (refused by default).
+        #[arg(long)]
+        allow_non_finite: bool,
+    },
     /// Explain a diagnostic code (`fpn explain E0323`): what it means and what to do.
     Explain {
         /// The code, e.g. E0323.
@@ -280,7 +323,12 @@ pub fn main() -> ExitCode {
                 }
             })
         }
-        Cmd::Gen { spec, output, runtime } => {
+        Cmd::Gen {
+            spec,
+            output,
+            runtime,
+            target,
+        } => {
             if let Some(path) = &output {
                 if let Err(e) = refuse_overwrite(path, &[&spec]) {
                     eprintln!("error: {e}");
@@ -290,7 +338,15 @@ pub fn main() -> ExitCode {
             match load(&spec, &mut cx) {
                 Ok(c) => {
                     let opts = fpn_compiler::back::rust::Options { runtime_path: runtime };
-                    match fpn_compiler::back::rust::generate(&c.graph, &c.analysis, &opts) {
+                    let code = match target {
+                        Target::Rust => {
+                            fpn_compiler::back::rust::generate(&c.graph, &c.analysis, &opts).map_err(|e| e.to_string())
+                        }
+                        Target::Torch => {
+                            fpn_compiler::back::torch::generate(&c.graph, &c.analysis).map_err(|e| e.to_string())
+                        }
+                    };
+                    match code {
                         Ok(code) => emit(output.as_deref(), code.as_bytes()),
                         Err(e) => {
                             eprintln!("error: {e}");
@@ -302,6 +358,57 @@ pub fn main() -> ExitCode {
             }
         }
         Cmd::Graph { spec, output, format } => graph(&spec, output.as_deref(), format, &mut cx),
+        Cmd::Export {
+            spec,
+            onnx,
+            weights,
+            seed,
+            opset,
+            fold_bn,
+            keep_bn: _,
+            allow_non_finite,
+        } => {
+            let mut inputs: Vec<&std::path::Path> = vec![&spec];
+            inputs.extend(weights.as_deref());
+            if let Err(e) = refuse_overwrite(&onnx, &inputs) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            let mut sources = SourceMap::new();
+            let c = match load_with(&spec, &mut cx, &mut sources) {
+                Ok(c) => c,
+                Err(code) => return ExitCode::from(code),
+            };
+            let opts = fpn_compiler::back::onnx::Options { opset, fold_bn };
+            let load = fpn_runtime::LoadOptions::new().allow_non_finite(allow_non_finite);
+            match export(&c, weights.as_deref(), &load, seed, &opts) {
+                Ok(bytes) => match write_atomic(&onnx, &bytes) {
+                    Ok(()) => {
+                        out(&format!("{}: {} bytes, opset {opset}\n", onnx.display(), bytes.len()));
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(2)
+                    }
+                },
+                Err(ExportFail::Weights(e)) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(if matches!(e, fpn_runtime::Error::Io { .. }) {
+                        2
+                    } else {
+                        1
+                    })
+                }
+                Err(ExportFail::Export(e)) => {
+                    eprint!("{}", export_error(&e, &sources));
+                    ExitCode::from(match e {
+                        fpn_compiler::back::onnx::ExportError::Opset { .. } => 2,
+                        _ => 1,
+                    })
+                }
+            }
+        }
         Cmd::Run {
             spec,
             weights,
@@ -444,6 +551,42 @@ fn graph(spec: &Path, output: Option<&Path>, format: Option<Format>, cx: &mut Cx
         return code;
     }
     ExitCode::from(if failed { 1 } else { 0 })
+}
+
+/// Why `fpn export` failed: the weights, or the export itself.
+enum ExportFail {
+    Weights(fpn_runtime::Error),
+    Export(fpn_compiler::back::onnx::ExportError),
+}
+
+/// `fpn export`: the ONNX bytes of `c` with the given weights (or the seeded init).
+fn export(
+    c: &Compiled,
+    weights: Option<&std::path::Path>,
+    load: &fpn_runtime::LoadOptions,
+    seed: u64,
+    opts: &fpn_compiler::back::onnx::Options,
+) -> Result<Vec<u8>, ExportFail> {
+    use fpn_compiler::{back::onnx, interp};
+    let params = match weights {
+        Some(w) => load
+            .load(w)
+            .and_then(|w| interp::Params::from_weights(&w, &c.analysis))
+            .map_err(ExportFail::Weights)?,
+        None => interp::Params::init(&c.analysis, seed),
+    };
+    let model = onnx::export(&c.graph, &c.analysis, &params, opts).map_err(ExportFail::Export)?;
+    Ok(onnx::to_bytes(&model))
+}
+
+/// An export error as the CLI prints it: the message, the spec location of the node, the help.
+pub fn export_error(e: &fpn_compiler::back::onnx::ExportError, sources: &SourceMap) -> String {
+    let mut s = format!("error: {e}\n");
+    if let Some(span) = e.span() {
+        s.push_str(&format!("  --> {}\n", sources.location(span)));
+    }
+    s.push_str(&format!("  = help: {}\n", e.help()));
+    s
 }
 
 /// `--map OLD=NEW`.
@@ -704,12 +847,29 @@ fn report(path: &Path, mut diags: Vec<Diagnostic>, sources: &SourceMap, cx: &mut
 
 /// Compiles a spec file (or stdin), reporting its diagnostics; `Err(exit code)` on failure.
 fn load(path: &Path, cx: &mut Cx) -> Result<Compiled, u8> {
+    load_with(path, cx, &mut SourceMap::new())
+}
+
+/// [`load`] handing back the sources (for locating later errors, as `fpn export`'s).
+fn load_with(path: &Path, cx: &mut Cx, into: &mut SourceMap) -> Result<Compiled, u8> {
     let (sources, value) = read_spec(path, cx)?;
+    let result = load_compiled(path, cx, &sources, value);
+    *into = sources;
+    result
+}
+
+/// The compile step of [`load_with`]: reports the diagnostics.
+fn load_compiled(
+    path: &Path,
+    cx: &mut Cx,
+    sources: &SourceMap,
+    value: Result<Value, Vec<Diagnostic>>,
+) -> Result<Compiled, u8> {
     let result = value.and_then(|v| fpn_compiler::compile_value(&v));
     match result {
         Ok(mut c) => {
             let warnings = std::mem::take(&mut c.warnings);
-            if report(path, warnings.clone(), &sources, cx) {
+            if report(path, warnings.clone(), sources, cx) {
                 return Err(1);
             }
             c.warnings = warnings;
@@ -717,7 +877,7 @@ fn load(path: &Path, cx: &mut Cx) -> Result<Compiled, u8> {
         }
         Err(diags) => {
             let io = diags.iter().any(|d| d.code == diag::Code::E0000);
-            report(path, diags, &sources, cx);
+            report(path, diags, sources, cx);
             Err(if io { 2 } else { 1 })
         }
     }

@@ -1309,3 +1309,89 @@ fn lsp_speaks_json_rpc() {
     let status = lsp.child.wait().expect("the server exits");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn export_writes_an_onnx_model_named_as_the_state_dict() {
+    let onnx = TempFile::new("unet.onnx");
+    let weights = repo().join("fpn-compiler/tests/fixtures/onnx/unet_decoder.weights.safetensors");
+    let o = fpn(&[
+        "export".as_ref(),
+        "specs/unet_decoder.yaml".as_ref(),
+        "--onnx".as_ref(),
+        onnx.0.as_os_str(),
+        "--weights".as_ref(),
+        weights.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let bytes = std::fs::read(&onnx.0).expect("the model is written");
+    let m = fpn_compiler::back::onnx::from_bytes(&bytes).expect("it decodes");
+    assert_eq!(m.opset_import[0].version, Some(17));
+    let g = m.graph.expect("a graph");
+    let names: Vec<String> = g.initializer.iter().filter_map(|t| t.name.clone()).collect();
+    assert!(names.iter().any(|n| n == "inc.0.weight"), "{names:?}");
+    let want = fpn_runtime::read_tensors(&weights).expect("fixture weights");
+    let sd: Vec<&String> = names.iter().filter(|n| !n.contains('/')).collect();
+    assert_eq!(sd.len(), want.len(), "one initializer per state_dict tensor");
+    // --fold-bn and --keep-bn exclude each other
+    let o = fpn(&[
+        "export".as_ref(),
+        "specs/unet_decoder.yaml".as_ref(),
+        "--onnx".as_ref(),
+        onnx.0.as_os_str(),
+        "--fold-bn".as_ref(),
+        "--keep-bn".as_ref(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+#[test]
+fn export_errors_name_the_node_and_its_line() {
+    let spec = TempFile::new("circular.yaml");
+    std::fs::write(
+        &spec.0,
+        "name: Circ\ninputs:\n  x: [3, 16, 16]\nnodes:\n  stem: {conv: {out: 4, kernel: 3, padding: 1}}\n  wrap: {conv: {out: 4, kernel: 3, padding: 1, padding_mode: circular}}\noutputs: [wrap]\n",
+    )
+    .expect("write the spec");
+    let onnx = TempFile::new("circular.onnx");
+    let o = fpn(&[
+        "export".as_ref(),
+        spec.0.as_os_str(),
+        "--onnx".as_ref(),
+        onnx.0.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(
+            "error: node `wrap` (conv) cannot be exported to ONNX opset 17: circular padding (`Pad` mode `wrap`) needs opset 19 or newer\n"
+        ),
+        "{err}"
+    );
+    assert!(err.contains(&format!("  --> {}:6:10\n", spec.0.display())), "{err}");
+    assert!(err.contains("  = help: export with `--opset 19`"), "{err}");
+    assert!(!onnx.0.exists(), "nothing is written on error");
+    let o = fpn(&[
+        "export".as_ref(),
+        spec.0.as_os_str(),
+        "--onnx".as_ref(),
+        onnx.0.as_os_str(),
+        "--opset".as_ref(),
+        "12".as_ref(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).starts_with("error: ONNX opset 12 is not supported: fpn exports opsets 14 to 21\n"),
+        "{}",
+        stderr(&o)
+    );
+    let o = fpn(&[
+        "export".as_ref(),
+        spec.0.as_os_str(),
+        "--onnx".as_ref(),
+        onnx.0.as_os_str(),
+        "--opset".as_ref(),
+        "19".as_ref(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(onnx.0.exists());
+}

@@ -49,8 +49,8 @@ pub use resize::{
     resize_out_shape, upsample_bilinear, upsample_bilinear_into, upsample_nearest, upsample_nearest_into, Resize,
 };
 pub use weights::{
-    bf16_to_f32, f16_to_f32, read_tensors, read_tensors_allowing, tensors_to_bytes, write_tensors, KeyMap, LoadOptions,
-    Scope, Weights,
+    bf16_to_f32, f16_to_f32, f32_le_bytes, read_tensors, read_tensors_allowing, tensors_to_bytes, write_tensors,
+    KeyMap, LoadOptions, Scope, Weights,
 };
 
 /// Re-export so generated code needs no direct `ndarray` dependency.

@@ -691,6 +691,16 @@ pub fn read_tensors_allowing(path: impl AsRef<Path>, allow_non_finite: bool) -> 
     w.names().map(|n| Ok((n.to_string(), w.tensor(n)?))).collect()
 }
 
+/// The values of `t` in logical (row-major) order as little-endian bytes: the data of a
+/// safetensors tensor and of an ONNX `raw_data` field.
+pub fn f32_le_bytes(t: ArrayViewD<f32>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(t.len() * 4);
+    for v in t.iter() {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
 /// Serializes named f32 tensors to safetensors bytes.
 pub fn tensors_to_bytes(tensors: &[(&str, ArrayViewD<f32>)]) -> Result<Vec<u8>> {
     let mut seen = std::collections::HashSet::new();
@@ -702,7 +712,7 @@ pub fn tensors_to_bytes(tensors: &[(&str, ArrayViewD<f32>)]) -> Result<Vec<u8>> 
                 reason: format!("tensor name `{name}` appears twice"),
             });
         }
-        let bytes: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = f32_le_bytes(t.view());
         raw.push((name.to_string(), t.shape().to_vec(), bytes));
     }
     let views = raw

@@ -1,4 +1,6 @@
-//! Back ends: Rust code, and pictures (SVG, DOT).
+//! Back ends: Rust code, ONNX, PyTorch code, and pictures (SVG, DOT).
+pub mod onnx;
 pub mod picture;
 pub mod rust;
 mod split;
+pub mod torch;

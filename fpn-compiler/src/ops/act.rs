@@ -15,7 +15,9 @@ pub(crate) const LEAKY_RELU_KEYS: &[&str] = &["slope"];
 
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, type_error, Reader};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{GResult, StmtCx};
+use crate::back::torch::{py_float, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
@@ -220,4 +222,76 @@ impl OpDef for Act {
             }
         })
     }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        let x = cx.x(0)?;
+        let none = Vec::new;
+        match self.0 {
+            Activation::Identity => cx.last("Identity", &[&x], none()),
+            Activation::Relu => cx.last("Relu", &[&x], none()),
+            Activation::Relu6 => {
+                let (lo, hi) = (cx.floats("min", &[], &[0.0]), cx.floats("max", &[], &[6.0]));
+                cx.last("Clip", &[&x, &lo, &hi], none());
+            }
+            Activation::LeakyRelu(s) => cx.last("LeakyRelu", &[&x], vec![attr::float("alpha", s)]),
+            Activation::Tanh => cx.last("Tanh", &[&x], none()),
+            Activation::Sigmoid => cx.last("Sigmoid", &[&x], none()),
+            Activation::Silu => {
+                let s = cx.op("Sigmoid", &[&x], none());
+                cx.last("Mul", &[&x, &s], none());
+            }
+            Activation::Hardswish => cx.last("HardSwish", &[&x], none()),
+            Activation::Gelu | Activation::GeluTanh if cx.opset >= 20 => {
+                let approx = if self.0 == Activation::Gelu { "none" } else { "tanh" };
+                cx.last("Gelu", &[&x], vec![attr::string("approximate", approx)]);
+            }
+            Activation::Gelu => {
+                // 0.5·x·(1 + erf(x/√2)), torch.onnx's form below opset 20
+                let r2 = cx.floats("sqrt2", &[], &[std::f32::consts::SQRT_2]);
+                let d = cx.op("Div", &[&x, &r2], none());
+                let e = cx.op("Erf", &[&d], none());
+                gelu_tail(cx, &x, &e);
+            }
+            Activation::GeluTanh => {
+                // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+                let x2 = cx.op("Mul", &[&x, &x], none());
+                let x3 = cx.op("Mul", &[&x2, &x], none());
+                let k = cx.floats("k", &[], &[0.044715]);
+                let kx3 = cx.op("Mul", &[&x3, &k], none());
+                let inner = cx.op("Add", &[&x, &kx3], none());
+                let c = cx.floats("sqrt_2_over_pi", &[], &[(2.0f64 / std::f64::consts::PI).sqrt() as f32]);
+                let scaled = cx.op("Mul", &[&inner, &c], none());
+                let t = cx.op("Tanh", &[&scaled], none());
+                gelu_tail(cx, &x, &t);
+            }
+        }
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        let e = match self.0 {
+            Activation::Identity => x,
+            Activation::Relu => format!("F.relu({x})"),
+            Activation::Relu6 => format!("F.relu6({x})"),
+            Activation::LeakyRelu(s) => format!("F.leaky_relu({x}, {})", py_float(f64::from(s))),
+            Activation::Tanh => format!("torch.tanh({x})"),
+            Activation::Sigmoid => format!("torch.sigmoid({x})"),
+            Activation::Silu => format!("F.silu({x})"),
+            Activation::Hardswish => format!("F.hardswish({x})"),
+            Activation::Gelu => format!("F.gelu({x})"),
+            Activation::GeluTanh => format!("F.gelu({x}, approximate='tanh')"),
+        };
+        cx.assign(&e);
+        Ok(())
+    }
+}
+
+/// `0.5·x·(1 + t)`, the end of both GELU forms, into the node's output.
+fn gelu_tail(cx: &mut OnnxCx<'_>, x: &str, t: &str) {
+    let one = cx.floats("one", &[], &[1.0]);
+    let a = cx.op("Add", &[t, &one], Vec::new());
+    let m = cx.op("Mul", &[x, &a], Vec::new());
+    let half = cx.floats("half", &[], &[0.5]);
+    cx.last("Mul", &[&m, &half], Vec::new());
 }

@@ -17,7 +17,9 @@ use quote::quote;
 
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::Reader;
+use crate::back::onnx::{EResult, OnnxCx};
 use crate::back::rust::{usize_lit, GResult, GenError, StmtCx};
+use crate::back::torch::{TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::infer::Shape;
 use crate::value::{Key, Value};
@@ -134,5 +136,28 @@ impl OpDef for ChannelSlice {
         let x = cx.view(0)?;
         let out = &cx.out;
         Ok(quote!(let #out = #rt::channel_slice(#x, #start, #len)?;))
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // one `Slice` per part (`chunk`/`split` are one node per part in the IR)
+        let x = cx.x(0)?;
+        let c = cx.in_shape(0)?.c;
+        let (start, len) = self
+            .range(c)
+            .map_err(|e| cx.unsupported(e, "this is a bug in fpn: the checker accepted the split".into()))?;
+        let (s, e, ax) = (
+            cx.ints("starts", &[start]),
+            cx.ints("ends", &[start + len]),
+            cx.ints("axes", &[1]),
+        );
+        cx.last("Slice", &[&x, &s, &e, &ax], Vec::new());
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let (x, c) = (cx.x(0)?, cx.cin()?);
+        let (start, len) = self.range(c).map_err(|e| cx.unsupported(e))?;
+        cx.assign(&format!("{x}[:, {start}:{}]", start + len));
+        Ok(())
     }
 }

@@ -17,7 +17,9 @@ use super::{
     elementwise, EvalCx, Field, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl,
 };
 use crate::ast::{did_you_mean, Int, MapR, Pair, Reader};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f32_lit, field_ident, GResult, StmtCx};
+use crate::back::torch::{py_bool, py_pair, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
@@ -454,6 +456,49 @@ impl OpDef for Conv {
             _ => quote!(#rt::ConvOpts { #residual #own ..::core::default::Default::default() }),
         };
         Ok(quote!(let #out = self.#field.forward(#x, &#opts)?;))
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // ONNX `Conv` pads with zeros only: another mode is a `Pad` first, then no padding
+        let mut x = cx.x(0)?;
+        let [t, b, l, r] = self.padding;
+        let pads = if self.mode == PaddingMode::Zeros {
+            [t, l, b, r]
+        } else {
+            x = cx.pad(&x, self.padding, self.mode, 0.0)?;
+            [0; 4]
+        };
+        let bias = self.bias || cx.is_folded_conv();
+        let attrs = vec![
+            attr::ints("kernel_shape", &self.kernel),
+            attr::ints("strides", &self.stride),
+            attr::ints("pads", &pads),
+            attr::ints("dilations", &self.dilation),
+            attr::int("group", self.groups),
+        ];
+        cx.weighted("Conv", x, bias, attrs)
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        use crate::back::torch::{conv_mode, pad_mode};
+        let (x, cin) = (cx.x(0)?, cx.cin()?);
+        let [t, b, l, r] = self.padding;
+        // nn.Conv2d pads symmetrically; an asymmetric padding is an `F.pad` first
+        let sym = t == b && l == r;
+        let padded = format!("F.pad({x}, ({l}, {r}, {t}, {b}), mode='{}')", pad_mode(self.mode));
+        let (xin, mpad) = if sym { (x, [t, l]) } else { (padded, [0, 0]) };
+        let ctor = format!(
+            "nn.Conv2d({cin}, {}, {}, stride={}, padding={}, dilation={}, groups={}, bias={}, padding_mode='{}')",
+            self.out,
+            py_pair(self.kernel),
+            py_pair(self.stride),
+            py_pair(mpad),
+            py_pair(self.dilation),
+            self.groups,
+            py_bool(self.bias),
+            conv_mode(self.mode)
+        );
+        cx.call_module(ctor, &xin)
     }
 }
 

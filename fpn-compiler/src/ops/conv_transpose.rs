@@ -16,7 +16,9 @@ use quote::quote;
 use super::conv::{check_input_groups, lower_args, read_args, weight_and_bias, Conv, ConvArgs, PadSpec};
 use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{Pair, Reader};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{field_ident, usize_lit, usize_pair_lit, GResult, StmtCx};
+use crate::back::torch::{py_bool, py_pair, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
@@ -236,5 +238,37 @@ impl OpDef for ConvTranspose {
                 groups: #g,
             })?;
         })
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // ONNX's weight layout is PyTorch's `[in, out/groups, kh, kw]`
+        let c = &self.conv;
+        let (ph, pw) = (c.padding[0], c.padding[2]);
+        let attrs = vec![
+            attr::ints("kernel_shape", &c.kernel),
+            attr::ints("strides", &c.stride),
+            attr::ints("pads", &[ph, pw, ph, pw]),
+            attr::ints("output_padding", &self.output_padding),
+            attr::ints("dilations", &c.dilation),
+            attr::int("group", c.groups),
+        ];
+        cx.weighted("ConvTranspose", cx.x(0)?, c.bias, attrs)
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let (x, cin) = (cx.x(0)?, cx.cin()?);
+        let c = &self.conv;
+        let ctor = format!(
+            "nn.ConvTranspose2d({cin}, {}, {}, stride={}, padding={}, output_padding={}, groups={}, bias={}, dilation={})",
+            c.out,
+            py_pair(c.kernel),
+            py_pair(c.stride),
+            py_pair([c.padding[0], c.padding[2]]),
+            py_pair(self.output_padding),
+            c.groups,
+            py_bool(c.bias),
+            py_pair(c.dilation)
+        );
+        cx.call_module(ctor, &x)
     }
 }

@@ -9,7 +9,9 @@ use proc_macro2::TokenStream;
 
 use super::{EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::Reader;
+use crate::back::onnx::{EResult, OnnxCx};
 use crate::back::rust::{GResult, StmtCx};
+use crate::back::torch::{TResult, TorchCx};
 use crate::dim::Dim;
 use crate::infer::{CheckKind, Constraint, Shape};
 use crate::value::{Key, Value};
@@ -89,5 +91,15 @@ impl OpDef for Input {
     fn stmt(&self, _: &StmtCx<'_>) -> GResult<TokenStream> {
         // bound from `inputs` at the top of `forward`
         Ok(TokenStream::new())
+    }
+
+    fn onnx(&self, _cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // a graph input of the model: its value is named as the input, nothing to compute
+        Ok(())
+    }
+
+    fn torch(&self, _cx: &mut TorchCx<'_>) -> TResult<()> {
+        // an argument of `forward`, named as the input
+        Ok(())
     }
 }

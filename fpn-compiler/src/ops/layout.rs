@@ -26,7 +26,9 @@ pub(crate) const CROP_KEYS: &[&str] = &["size", "match", "offset"];
 use super::conv::read_mode;
 use super::{elementwise, AxisRule, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{type_error, Int, Pair, Reader, Ref};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f32_lit, usize_lit, usize_pair_lit, GResult, GenError, StmtCx};
+use crate::back::torch::{py_float, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
 use crate::infer::{CheckKind, Shape};
@@ -313,6 +315,50 @@ impl OpDef for Pad {
             }
         })
     }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        let x = cx.x(0)?;
+        let (ins, attrs) = match self.pad {
+            Some(p) => cx.pad_fixed(&x, p, self.mode, self.value as f32)?,
+            None => {
+                // to input 1's size: `diff // 2` before, the rest after (`pad_to`), computed
+                // from the shapes at run time so symbolic sizes stay symbolic
+                let t = cx.x(1)?;
+                let (have, want) = (cx.dims_of(&x, 2, 4), cx.dims_of(&t, 2, 4));
+                let diff = cx.op("Sub", &[&want, &have], Vec::new());
+                let two = cx.ints("two", &[2]);
+                let before = cx.op("Div", &[&diff, &two], Vec::new());
+                let after = cx.op("Sub", &[&diff, &before], Vec::new());
+                let zeros = cx.ints("zeros", &[0, 0]);
+                let pads = cx.op("Concat", &[&zeros, &before, &zeros, &after], vec![attr::int("axis", 0)]);
+                cx.pad_with(&x, pads, self.mode, self.value as f32)?
+            }
+        };
+        cx.last("Pad", &ins, attrs);
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        let mode = crate::back::torch::pad_mode(self.mode);
+        let value = if self.mode == PaddingMode::Zeros {
+            format!(", value={}", py_float(self.value))
+        } else {
+            String::new()
+        };
+        let pads = match self.pad {
+            Some([t, b, l, r]) => format!("({l}, {r}, {t}, {b})"),
+            None => {
+                let to = cx.x(1)?;
+                let (dh, dw) = (cx.tmp("dh"), cx.tmp("dw"));
+                cx.set(&dh, &format!("{to}.shape[2] - {x}.shape[2]"));
+                cx.set(&dw, &format!("{to}.shape[3] - {x}.shape[3]"));
+                format!("({dw} // 2, {dw} - {dw} // 2, {dh} // 2, {dh} - {dh} // 2)")
+            }
+        };
+        cx.assign(&format!("F.pad({x}, {pads}, mode='{mode}'{value})"));
+        Ok(())
+    }
 }
 
 // ----------------------------------------------------------------------------------- crop
@@ -461,6 +507,60 @@ impl OpDef for Crop {
         let out = &cx.out;
         Ok(quote!(let #out = #rt::crop(#x, #size, #offset)?;))
     }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        let x = cx.x(0)?;
+        let (starts, ends) = match (self.size, self.offset) {
+            (Some(s), Some(o)) => (cx.ints("starts", &o), cx.ints("ends", &[o[0] + s[0], o[1] + s[1]])),
+            (size, offset) => {
+                let size = match size {
+                    Some(s) => cx.ints("size", &s),
+                    None => {
+                        let t = cx.x(1)?;
+                        cx.dims_of(&t, 2, 4)
+                    }
+                };
+                let starts = match offset {
+                    Some(o) => cx.ints("starts", &o),
+                    None => {
+                        // centred: `(x − size) // 2`, as the runtime's `crop`
+                        let have = cx.dims_of(&x, 2, 4);
+                        let diff = cx.op("Sub", &[&have, &size], Vec::new());
+                        let two = cx.ints("two", &[2]);
+                        cx.op("Div", &[&diff, &two], Vec::new())
+                    }
+                };
+                let ends = cx.op("Add", &[&starts, &size], Vec::new());
+                (starts, ends)
+            }
+        };
+        let axes = cx.ints("axes", &[2, 3]);
+        cx.last("Slice", &[&x, &starts, &ends, &axes], Vec::new());
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        let [h, w] = match self.size {
+            Some([h, w]) => [h.to_string(), w.to_string()],
+            None => {
+                let to = cx.x(1)?;
+                [format!("{to}.shape[2]"), format!("{to}.shape[3]")]
+            }
+        };
+        let [t, l] = match self.offset {
+            Some([t, l]) => [t.to_string(), l.to_string()],
+            None => {
+                // centred: (x − size) // 2
+                let (t, l) = (cx.tmp("top"), cx.tmp("left"));
+                cx.set(&t, &format!("({x}.shape[2] - {h}) // 2"));
+                cx.set(&l, &format!("({x}.shape[3] - {w}) // 2"));
+                [t, l]
+            }
+        };
+        cx.assign(&format!("{x}[:, :, {t}:{t} + {h}, {l}:{l} + {w}]"));
+        Ok(())
+    }
 }
 
 // -------------------------------------------------------------------------- pixel shuffle
@@ -533,6 +633,23 @@ impl OpDef for PixelShuffle {
         let out = &cx.out;
         Ok(quote!(let #out = #rt::pixel_shuffle(#x, #r)?;))
     }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // `DepthToSpace` in CRD mode is `nn.PixelShuffle`: channel c·r² + i·r + j → (c, i, j)
+        let x = cx.x(0)?;
+        cx.last(
+            "DepthToSpace",
+            &[&x],
+            vec![attr::int("blocksize", self.0), attr::string("mode", "CRD")],
+        );
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        cx.assign(&format!("F.pixel_shuffle({x}, {})", self.0));
+        Ok(())
+    }
 }
 
 impl OpDef for PixelUnshuffle {
@@ -578,5 +695,24 @@ impl OpDef for PixelUnshuffle {
         let x = cx.view(0)?;
         let out = &cx.out;
         Ok(quote!(let #out = #rt::pixel_unshuffle(#x, #r)?;))
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // `SpaceToDepth` orders channels DCR, (i·r + j)·C + c; `nn.PixelUnshuffle` orders them
+        // c·r² + i·r + j: a `Gather` over the channels reorders them
+        let x = cx.x(0)?;
+        let c = cx.in_shape(0)?.c;
+        let r2 = self.0 * self.0;
+        let order: Vec<i64> = (0..c * r2).map(|k| (k % r2) * c + k / r2).collect();
+        let s2d = cx.op("SpaceToDepth", &[&x], vec![attr::int("blocksize", self.0)]);
+        let idx = cx.ints("channel_order", &order);
+        cx.last("Gather", &[&s2d, &idx], vec![attr::int("axis", 1)]);
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        cx.assign(&format!("F.pixel_unshuffle({x}, {})", self.0));
+        Ok(())
     }
 }

@@ -16,7 +16,9 @@ pub(crate) const FUSE_KEYS: &[&str] = &["in", "eps"];
 
 use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
 use crate::ast::{Reader, Ref};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f32_lit, GResult, GenError, StmtCx};
+use crate::back::torch::{py_float, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::infer::{fmt_shape, CheckKind, Shape};
 use crate::value::{Key, Value, ValueKind};
@@ -143,7 +145,7 @@ fn views_call(cx: &StmtCx<'_>, f: TokenStream) -> GResult<TokenStream> {
 
 /// The `OpDef` of a merge that lists its inputs (`add: [a, b]`) and has no parameters.
 macro_rules! list_merge {
-    ($ty:ident, $kw:literal, concat: $concat:expr, eval: $eval:expr, stmt: $stmt:expr) => {
+    ($ty:ident, $kw:literal, concat: $concat:expr, eval: $eval:expr, stmt: $stmt:expr, onnx: $onnx:expr, torch: $torch:expr) => {
         impl OpDef for $ty {
             const KEYWORDS: &'static [&'static str] = &[$kw];
             type Args = Vec<Ref>;
@@ -175,14 +177,38 @@ macro_rules! list_merge {
                 let f: fn(&StmtCx<'_>) -> GResult<TokenStream> = $stmt;
                 f(cx)
             }
+            fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+                let f: fn(&mut OnnxCx<'_>) -> EResult<()> = $onnx;
+                f(cx)
+            }
+            fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+                let f: fn(&[String]) -> String = $torch;
+                let e = f(&cx.xs());
+                cx.assign(&e);
+                Ok(())
+            }
         }
     };
 }
 
-list_merge!(Add, "add", concat: false, eval: add_eval, stmt: add_stmt);
-list_merge!(Mul, "mul", concat: false, eval: mul_eval, stmt: mul_stmt);
-list_merge!(Concat, "concat", concat: true, eval: |cx| fpn_runtime::concat(&cx.x), stmt: |cx| views_call(cx, quote!(concat)));
-list_merge!(Mean, "mean", concat: false, eval: |cx| fpn_runtime::mean(&cx.x), stmt: |cx| views_call(cx, quote!(mean)));
+list_merge!(Add, "add", concat: false, eval: add_eval, stmt: add_stmt, onnx: |cx| {
+    let xs = cx.xs();
+    cx.chain("Add", &xs)
+}, torch: |xs| xs.join(" + "));
+list_merge!(Mul, "mul", concat: false, eval: mul_eval, stmt: mul_stmt, onnx: |cx| {
+    let xs = cx.xs();
+    cx.chain("Mul", &xs)
+}, torch: |xs| xs.join(" * "));
+list_merge!(Concat, "concat", concat: true, eval: |cx| fpn_runtime::concat(&cx.x), stmt: |cx| views_call(cx, quote!(concat)), onnx: |cx| {
+    let xs = cx.xs();
+    cx.last("Concat", &xs, vec![attr::int("axis", 1)]);
+    Ok(())
+}, torch: |xs| format!("torch.cat([{}], 1)", xs.join(", ")));
+list_merge!(Mean, "mean", concat: false, eval: |cx| fpn_runtime::mean(&cx.x), stmt: |cx| views_call(cx, quote!(mean)), onnx: |cx| {
+    let xs = cx.xs();
+    cx.last("Mean", &xs, Vec::new());
+    Ok(())
+}, torch: |xs| format!("({}) / {}", xs.join(" + "), xs.len()));
 
 /// `add` in the interpreter: a sum, then each further input added in place.
 fn add_eval(cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
@@ -327,5 +353,32 @@ impl OpDef for Fuse {
         let xs = cx.views()?;
         let out = &cx.out;
         Ok(quote!(let #out = #rt::weighted_fusion(&[#(#xs),*], self.#f.view(), #e)?;))
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // the normalised weights are graph ops on the `weight` initializer (so the
+        // initializer stays the state_dict tensor): relu(w) / (Σ relu(w) + eps), then
+        // Σ wᵢ·xᵢ left to right, as the runtime's `weighted_fusion`
+        let w = cx.param("weight")?;
+        let r = cx.op("Relu", &[&w], Vec::new());
+        let sum = cx.op("ReduceSum", &[&r], vec![attr::int("keepdims", 0)]);
+        let eps = cx.floats("eps", &[], &[self.eps as f32]);
+        let denom = cx.op("Add", &[&sum, &eps], Vec::new());
+        let norm = cx.op("Div", &[&r, &denom], Vec::new());
+        let mut terms = Vec::new();
+        for (i, x) in cx.xs().iter().enumerate() {
+            let k = cx.int_scalar("index", i as i64);
+            let wi = cx.op("Gather", &[&norm, &k], vec![attr::int("axis", 0)]);
+            terms.push(cx.op("Mul", &[x, &wi], Vec::new()));
+        }
+        cx.chain("Add", &terms)
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let xs = cx.xs();
+        cx.call_module(
+            format!("_Fuse({}, {})", xs.len(), py_float(self.eps)),
+            &format!("[{}]", xs.join(", ")),
+        )
     }
 }

@@ -9,7 +9,10 @@
 //!   produced from these constraints), parameters with their init, FLOPs;
 //! - its interpreter call (`OpDef::eval`);
 //! - its Rust code generation (`OpDef::fields` for model fields, `OpDef::stmt` for
-//!   `forward`).
+//!   `forward`);
+//! - its ONNX export (`OpDef::onnx`: the ONNX op(s) with PyTorch's semantics, see
+//!   [`crate::back::onnx`]) and its PyTorch module and `forward` line (`OpDef::torch`, see
+//!   [`crate::back::torch`]).
 //!
 //! The registry expands to the IR [`Op`] enum, the AST [`Args`] enum, [`keywords`] and every
 //! dispatch as complete `match`es, so an op that is added to the list and lacks a piece does not
@@ -34,7 +37,9 @@ use petgraph::graph::NodeIndex;
 use proc_macro2::{Ident, TokenStream};
 
 use crate::ast::{Reader, Ref};
+use crate::back::onnx::{EResult, OnnxCx};
 use crate::back::rust::{GResult, StmtCx};
+use crate::back::torch::{TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
 use crate::infer::{CheckKind, Constraint, Shape};
@@ -411,6 +416,12 @@ pub(crate) trait OpDef: Sized {
     }
     /// The `forward` statement computing this node into `cx.out`.
     fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream>;
+    /// The ONNX nodes computing this node into its output value (PyTorch's semantics), or
+    /// the error naming this node when the opset cannot express it.
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()>;
+    /// The PyTorch module (registered once per parameter prefix) and `forward` line(s)
+    /// computing this node.
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()>;
 }
 
 macro_rules! registry {
@@ -486,6 +497,14 @@ macro_rules! registry {
             /// `forward` statement.
             pub(crate) fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
                 match self { $( Op::$variant(o) => o.stmt(cx), )* }
+            }
+            /// ONNX nodes.
+            pub(crate) fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+                match self { $( Op::$variant(o) => o.onnx(cx), )* }
+            }
+            /// PyTorch module and `forward` line.
+            pub(crate) fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+                match self { $( Op::$variant(o) => o.torch(cx), )* }
             }
         }
     };

@@ -16,7 +16,9 @@ pub(crate) const GROUP_NORM_KEYS: &[&str] = &["groups", "eps"];
 
 use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
 use crate::ast::{Int, Reader};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f32_lit, field_ident, usize_lit, GResult, StmtCx};
+use crate::back::torch::{py_float, TResult, TorchCx};
 use crate::diag::{Code, Diagnostic};
 use crate::value::{Key, Value, ValueKind};
 
@@ -141,6 +143,29 @@ impl OpDef for BatchNorm {
                 quote!(let #out = #rt::batch_norm(#x, #bn)?;)
             }
         })
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        if let Some(v) = cx.folded_into() {
+            cx.alias(&v);
+            return Ok(());
+        }
+        let mut ins = vec![cx.x(0)?];
+        for s in BN_PARAMS {
+            ins.push(cx.param(s)?);
+        }
+        cx.last(
+            "BatchNormalization",
+            &ins,
+            vec![attr::float("epsilon", self.eps as f32)],
+        );
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let (x, c) = (cx.x(0)?, cx.cin()?);
+        let eps = py_float(self.eps);
+        cx.call_module(format!("_BatchNorm2d({c}, {eps})"), &x)
     }
 }
 
@@ -288,5 +313,37 @@ impl OpDef for GroupNorm {
         let x = cx.view(0)?;
         let out = &cx.out;
         Ok(quote!(let #out = #rt::group_norm(#x, &self.#f)?;))
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // as torch.onnx writes it below opset 21 (opset 18's GroupNormalization scales per
+        // group, not per channel): InstanceNormalization over [N, G, C/G·H·W], then the
+        // per-channel affine
+        let x = cx.x(0)?;
+        let c = cx.in_shape(0)?.c;
+        let g = usize::try_from(self.groups).unwrap_or(0);
+        let grouped = cx.ints("grouped", &[0, self.groups, -1]);
+        let xg = cx.op("Reshape", &[&x, &grouped], Vec::new());
+        let (ones, zeros) = (
+            cx.floats("ones", &[self.groups], &vec![1.0; g]),
+            cx.floats("zeros", &[self.groups], &vec![0.0; g]),
+        );
+        let eps = attr::float("epsilon", self.eps as f32);
+        let n = cx.op("InstanceNormalization", &[&xg, &ones, &zeros], vec![eps]);
+        let shape = cx.op("Shape", &[&x], Vec::new());
+        let back = cx.op("Reshape", &[&n, &shape], Vec::new());
+        let per_channel = cx.ints("per_channel", &[c, 1, 1]);
+        let (w, b) = (cx.param("weight")?, cx.param("bias")?);
+        let w = cx.op("Reshape", &[&w, &per_channel], Vec::new());
+        let b = cx.op("Reshape", &[&b, &per_channel], Vec::new());
+        let scaled = cx.op("Mul", &[&back, &w], Vec::new());
+        cx.last("Add", &[&scaled, &b], Vec::new());
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let (x, c) = (cx.x(0)?, cx.cin()?);
+        let eps = py_float(self.eps);
+        cx.call_module(format!("nn.GroupNorm({}, {c}, eps={eps})", self.groups), &x)
     }
 }

@@ -23,7 +23,9 @@ pub(crate) const AVG_POOL_KEYS: &[&str] = &["kernel", "stride", "padding", "ceil
 
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{Int, Pair, Reader};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{usize_lit, GResult, StmtCx};
+use crate::back::torch::{py_bool, py_pair, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
@@ -282,6 +284,57 @@ impl Pool {
         })())
     }
 
+    /// ONNX `MaxPool` / `AveragePool` (after a `Pad` with −∞ or 0 for an explicit padding).
+    fn onnx(&self, cx: &mut OnnxCx<'_>, is_max: bool) -> EResult<()> {
+        let mut x = cx.x(0)?;
+        if let Some(q) = self.explicit_pad {
+            let fill = if is_max { f32::NEG_INFINITY } else { 0.0 };
+            x = cx.pad(&x, q, fpn_runtime::PaddingMode::Zeros, fill)?;
+        }
+        let [ph, pw] = self.padding;
+        let mut attrs = vec![
+            attr::ints("kernel_shape", &self.kernel),
+            attr::ints("strides", &self.stride),
+            attr::ints("pads", &[ph, pw, ph, pw]),
+            attr::int("ceil_mode", i64::from(self.ceil_mode)),
+        ];
+        if is_max {
+            attrs.push(attr::ints("dilations", &self.dilation));
+        } else {
+            attrs.push(attr::int("count_include_pad", i64::from(self.count_include_pad)));
+            if self.dilation != [1, 1] {
+                cx.need_opset(19, "a dilated average pool (`AveragePool` dilations)")?;
+                attrs.push(attr::ints("dilations", &self.dilation));
+            }
+        }
+        cx.last(if is_max { "MaxPool" } else { "AveragePool" }, &[&x], attrs);
+        Ok(())
+    }
+
+    /// `F.max_pool2d` / `F.avg_pool2d` (after an `F.pad` with −∞ or 0 for an explicit padding).
+    fn torch(&self, cx: &mut TorchCx<'_>, is_max: bool) -> TResult<()> {
+        let mut x = cx.x(0)?;
+        if let Some([t, b, l, r]) = self.explicit_pad {
+            let fill = if is_max { "float('-inf')" } else { "0.0" };
+            x = format!("F.pad({x}, ({l}, {r}, {t}, {b}), value={fill})");
+        }
+        let (k, s, p) = (py_pair(self.kernel), py_pair(self.stride), py_pair(self.padding));
+        let ceil = py_bool(self.ceil_mode);
+        let e = if is_max {
+            format!(
+                "F.max_pool2d({x}, {k}, {s}, {p}, {}, ceil_mode={ceil})",
+                py_pair(self.dilation)
+            )
+        } else if self.dilation == [1, 1] {
+            let cip = py_bool(self.count_include_pad);
+            format!("F.avg_pool2d({x}, {k}, {s}, {p}, ceil_mode={ceil}, count_include_pad={cip})")
+        } else {
+            return Err(cx.unsupported("PyTorch's average pool has no dilation".into()));
+        };
+        cx.assign(&e);
+        Ok(())
+    }
+
     fn stmt(&self, cx: &StmtCx<'_>, f: TokenStream, is_max: bool) -> GResult<TokenStream> {
         let rt = &cx.gen.rt;
         let node = cx.node;
@@ -356,6 +409,12 @@ macro_rules! pool_op {
             }
             fn stmt(&self, cx: &StmtCx<'_>) -> GResult<TokenStream> {
                 self.0.stmt(cx, quote!($f), $max)
+            }
+            fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+                self.0.onnx(cx, $max)
+            }
+            fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+                self.0.torch(cx, $max)
             }
         }
     };

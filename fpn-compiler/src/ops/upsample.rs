@@ -18,7 +18,9 @@ pub(crate) const UPSAMPLE_MODES: &[&str] = &["nearest", "bilinear"];
 
 use super::{elementwise, EvalCx, InferCx, Inferred, LowerCx, Lowered, OpDef};
 use crate::ast::{did_you_mean, Reader, Ref};
+use crate::back::onnx::{attr, EResult, OnnxCx};
 use crate::back::rust::{f64_lit, GResult, GenError, StmtCx};
+use crate::back::torch::{py_bool, py_float, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::infer::Shape;
 use crate::lower::SKIP_INPUT;
@@ -271,5 +273,66 @@ impl OpDef for Upsample {
         } else {
             quote!(let #out = #rt::upsample_nearest(#x, #r)?;)
         })
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
+        // torch.onnx's `Resize` for `F.interpolate`: nearest is `asymmetric` + `floor`,
+        // bilinear `pytorch_half_pixel` (or `align_corners`); a scale stays a scale (PyTorch
+        // maps coordinates by the given factor), `match` passes the target sizes
+        let x = cx.x(0)?;
+        let attrs = if self.bilinear {
+            let ctm = if self.align_corners {
+                "align_corners"
+            } else {
+                "pytorch_half_pixel"
+            };
+            vec![
+                attr::string("mode", "linear"),
+                attr::string("coordinate_transformation_mode", ctm),
+            ]
+        } else {
+            vec![
+                attr::string("mode", "nearest"),
+                attr::string("coordinate_transformation_mode", "asymmetric"),
+                attr::string("nearest_mode", "floor"),
+            ]
+        };
+        match self.scale {
+            Some(sc) => {
+                // ONNX scales are f32 and Resize sizes its output as floor(x·scale) with them;
+                // PyTorch uses the f64 scale: equal only when the scale is an f32
+                if let Some(bad) = sc.iter().find(|&&s| f64::from(s as f32) != s) {
+                    return Err(cx.unsupported(
+                        format!("its scale {bad} is not a float32, and ONNX `Resize` scales are float32 (output sizes could differ from PyTorch's)"),
+                        "use a scale that is exact in float32 (2, 1.5, 0.25, …) or `upsample: {match: node}`".into(),
+                    ));
+                }
+                let scales = cx.floats("scales", &[4], &[1.0, 1.0, sc[0] as f32, sc[1] as f32]);
+                cx.last("Resize", &[x.as_str(), "", &scales], attrs);
+            }
+            None => {
+                let t = cx.x(1)?;
+                let nc = cx.dims_of(&x, 0, 2);
+                let hw = cx.dims_of(&t, 2, 4);
+                let sizes = cx.op("Concat", &[&nc, &hw], vec![attr::int("axis", 0)]);
+                cx.last("Resize", &[x.as_str(), "", "", &sizes], attrs);
+            }
+        }
+        Ok(())
+    }
+
+    fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
+        let x = cx.x(0)?;
+        let target = match self.scale {
+            Some([h, w]) => format!("scale_factor=({}, {})", py_float(h), py_float(w)),
+            None => format!("size={}.shape[-2:]", cx.x(1)?),
+        };
+        let mode = if self.bilinear {
+            format!("mode='bilinear', align_corners={}", py_bool(self.align_corners))
+        } else {
+            "mode='nearest'".to_string()
+        };
+        cx.assign(&format!("F.interpolate({x}, {target}, {mode})"));
+        Ok(())
     }
 }
