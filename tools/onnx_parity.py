@@ -102,7 +102,7 @@ def accepted(s, v):
 
 def sizes_for(fpn, spec):
     """Input-size environments: two where the spec has symbols, else one (empty)."""
-    syms = json.loads(run([fpn, "sizes", spec, "--json"]))
+    syms = json.loads(run([fpn, "sizes", spec, "--json"]))["symbols"]  # docs/json.md
     if not syms:
         return [{}]
     envs = []
