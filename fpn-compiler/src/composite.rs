@@ -250,18 +250,7 @@ impl Lower<'_> {
         }
         for p in &block.params {
             if !args.iter().any(|(a, _)| a.text == p.text) {
-                failed = Some(
-                    self.err(
-                        Diagnostic::error(
-                            Code::E0206,
-                            bname.span,
-                            format!("block `{}` needs argument `{}`", bname.text, p.text),
-                        )
-                        .with_label("missing argument")
-                        .with_secondary(p.span, "declared here")
-                        .with_help(format!("pass it: `{}: {{{}: …}}`", bname.text, p.text)),
-                    ),
-                );
+                failed = Some(self.err(missing(bname, p, "argument", "…")));
             }
         }
         if let Some(e) = failed {
@@ -295,19 +284,7 @@ impl Lower<'_> {
                 Some(CallArg::Ref(r)) => self.resolve_one(r),
                 Some(CallArg::Int(i)) => Err(self.err(crate::diag::internal(i.span, "a block input read as a number"))),
                 None if k == 0 => self.site_input(&at),
-                None => Err(self.err(
-                    Diagnostic::error(
-                        Code::E0206,
-                        bname.span,
-                        format!("block `{}` needs input `{}`", bname.text, inp.text),
-                    )
-                    .with_label("missing input")
-                    .with_secondary(inp.span, "declared here")
-                    .with_help(format!(
-                        "pass the node that feeds it: `{}: {{{}: <node>}}`",
-                        bname.text, inp.text
-                    )),
-                )),
+                None => Err(self.err(missing(bname, inp, "input", "<node>"))),
             };
             match h {
                 Ok(n) => bound.push((inp.text.clone(), n)),
@@ -397,4 +374,17 @@ impl Lower<'_> {
         }
         Ok(Handle::One(cur))
     }
+}
+
+/// E0206: an instance of block `bname` lacks its `what` (`argument` or `input`) `name`; the help
+/// shows it passed as `example`.
+fn missing(bname: &Name, name: &Name, what: &str, example: &str) -> Diagnostic {
+    Diagnostic::error(
+        Code::E0206,
+        bname.span,
+        format!("block `{}` needs {what} `{}`", bname.text, name.text),
+    )
+    .with_label(format!("missing {what}"))
+    .with_secondary(name.span, "declared here")
+    .with_help(format!("pass it: `{}: {{{}: {example}}}`", bname.text, name.text))
 }
