@@ -88,6 +88,36 @@ enum Target {
     Torch,
 }
 
+/// How `run` and `export` read a checkpoint.
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// Load weights (and `run`'s inputs) holding NaN or ±∞ (refused by default).
+    #[arg(long)]
+    allow_non_finite: bool,
+    /// Rewrite checkpoint keys starting with OLD to start with NEW (`--map backbone.=`
+    /// drops `backbone.`, `--map fpn.=neck.` renames it); repeatable, the first matching
+    /// rule applies.
+    #[arg(long = "map", value_name = "OLD=NEW", value_parser = parse_map)]
+    map: Vec<(String, String)>,
+    /// Drop this prefix from checkpoint keys (as `--map P=`); repeatable.
+    #[arg(long = "strip-prefix", value_name = "P")]
+    strip_prefix: Vec<String>,
+}
+
+impl LoadArgs {
+    /// The runtime's load options these flags ask for.
+    fn options(self) -> fpn_runtime::LoadOptions {
+        let mut opts = fpn_runtime::LoadOptions::new().allow_non_finite(self.allow_non_finite);
+        for (old, new) in self.map {
+            opts = opts.map(old, new);
+        }
+        for p in self.strip_prefix {
+            opts = opts.strip_prefix(p);
+        }
+        opts
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Check specs; prints every error with its location, each spec's outputs, and a summary.
@@ -162,17 +192,8 @@ enum Cmd {
         /// Where to write the outputs, named as the spec's outputs.
         #[arg(long)]
         output: PathBuf,
-        /// Load weights and inputs holding NaN or ±∞ (refused by default).
-        #[arg(long)]
-        allow_non_finite: bool,
-        /// Rewrite checkpoint keys starting with OLD to start with NEW (`--map backbone.=`
-        /// drops `backbone.`, `--map fpn.=neck.` renames it); repeatable, the first matching
-        /// rule applies.
-        #[arg(long = "map", value_name = "OLD=NEW", value_parser = parse_map)]
-        map: Vec<(String, String)>,
-        /// Drop this prefix from checkpoint keys (as `--map P=`); repeatable.
-        #[arg(long = "strip-prefix", value_name = "P")]
-        strip_prefix: Vec<String>,
+        #[command(flatten)]
+        load: LoadArgs,
     },
     /// Print the JSON Schema of the spec language (docs/fpn.schema.json), for editors.
     Schema,
@@ -204,9 +225,8 @@ enum Cmd {
         /// Keep batch norms as `BatchNormalization` nodes (the default).
         #[arg(long)]
         keep_bn: bool,
-        /// Load weights holding NaN or ±∞ (refused by default).
-        #[arg(long)]
-        allow_non_finite: bool,
+        #[command(flatten)]
+        load: LoadArgs,
     },
     /// Explain a diagnostic code (`fpn explain E0323`): what it means and what to do.
     Explain {
@@ -366,7 +386,7 @@ pub fn main() -> ExitCode {
             opset,
             fold_bn,
             keep_bn: _,
-            allow_non_finite,
+            load,
         } => {
             let mut inputs: Vec<&std::path::Path> = vec![&spec];
             inputs.extend(weights.as_deref());
@@ -380,7 +400,7 @@ pub fn main() -> ExitCode {
                 Err(code) => return ExitCode::from(code),
             };
             let opts = fpn_compiler::back::onnx::Options { opset, fold_bn };
-            let load = fpn_runtime::LoadOptions::new().allow_non_finite(allow_non_finite);
+            let load = load.options();
             match export(&c, weights.as_deref(), &load, seed, &opts) {
                 Ok(bytes) => match write_atomic(&onnx, &bytes) {
                     Ok(()) => {
@@ -415,17 +435,9 @@ pub fn main() -> ExitCode {
             seed,
             input,
             output,
-            allow_non_finite,
-            map,
-            strip_prefix,
+            load: load_args,
         } => {
-            let mut opts = fpn_runtime::LoadOptions::new().allow_non_finite(allow_non_finite);
-            for (old, new) in map {
-                opts = opts.map(old, new);
-            }
-            for p in strip_prefix {
-                opts = opts.strip_prefix(p);
-            }
+            let opts = load_args.options();
             let mut inputs: Vec<&Path> = vec![&spec, &input];
             inputs.extend(weights.as_deref());
             if let Err(e) = refuse_overwrite(&output, &inputs) {

@@ -1395,3 +1395,47 @@ fn export_errors_name_the_node_and_its_line() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(onnx.0.exists());
 }
+
+/// `fpn export` takes `run`'s key rewriting: a checkpoint under another prefix exports with
+/// `--map`, and without it the missing tensors are reported (exit 1) with the map to use.
+#[test]
+fn export_rewrites_checkpoint_keys_like_run() {
+    let weights = repo().join("fpn-compiler/tests/fixtures/onnx/unet_decoder.weights.safetensors");
+    let tensors = fpn_runtime::read_tensors(&weights).expect("fixture weights");
+    let renamed: Vec<(String, fpn_runtime::ndarray::ArrayD<f32>)> =
+        tensors.into_iter().map(|(n, t)| (format!("model.{n}"), t)).collect();
+    let views: Vec<(&str, fpn_runtime::ndarray::ArrayViewD<f32>)> =
+        renamed.iter().map(|(n, t)| (n.as_str(), t.view())).collect();
+    let ckpt = TempFile::new("prefixed.safetensors");
+    fpn_runtime::write_tensors(&ckpt.0, &views).expect("write");
+    let onnx = TempFile::new("prefixed.onnx");
+    let args = |extra: &[&str]| {
+        let mut a: Vec<std::ffi::OsString> = vec![
+            "export".into(),
+            "specs/unet_decoder.yaml".into(),
+            "--onnx".into(),
+            onnx.0.clone().into(),
+            "--weights".into(),
+            ckpt.0.clone().into(),
+        ];
+        a.extend(extra.iter().map(Into::into));
+        a
+    };
+    let o = fpn(&args(&[]).iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--map"), "{}", stderr(&o));
+    let o = fpn(&args(&["--strip-prefix", "model."])
+        .iter()
+        .map(|s| s.as_os_str())
+        .collect::<Vec<_>>());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m = fpn_compiler::back::onnx::from_bytes(&std::fs::read(&onnx.0).expect("written")).expect("decodes");
+    let names: Vec<String> = m
+        .graph
+        .expect("graph")
+        .initializer
+        .iter()
+        .filter_map(|t| t.name.clone())
+        .collect();
+    assert!(names.iter().any(|n| n == "inc.0.weight"), "{names:?}");
+}
