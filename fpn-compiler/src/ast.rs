@@ -136,7 +136,7 @@ pub enum Extra {
     None,
     /// torchvision `LastLevelMaxPool`: max_pool2d(k=1, s=2) of the top output.
     MaxPool,
-    /// Two extra levels by stride-2 3×3 convs: P6 = conv(source), P7 = conv([relu](P6)):
+    /// Two extra levels by stride-2 3×3 convs: P6 = conv(source), P7 = conv(P6), with a ReLU before it or not:
     /// torchvision `LastLevelP6P7` (source C5 or P5, ReLU) and mmdet `FPN`'s
     /// `add_extra_convs` (`on_input` / `on_lateral` / `on_output`, ReLU only with
     /// `relu_before_extra_convs`).
