@@ -253,3 +253,53 @@ proptest::proptest! {
         }
     }
 }
+
+/// The `fpn!` spelling of what issue "Reach" added: graph-shaped blocks, `repeat`, `module:`
+/// paths with numbers (`model.4`), references to a part (`y.1`) and to every part (`m`). The
+/// tokens of `specs/yolov8n_c2f_block.yaml` written as `fpn!{}` compile to the same parameters,
+/// in the same order, as the YAML.
+#[test]
+fn reach_spellings_compile_like_the_yaml() {
+    let tokens = quote! {
+        name: Yolov8nC2f,
+        defaults: { cna: { names: ultralytics, act: silu, norm: { batch_norm: { eps: 0.001 } } } },
+        blocks: {
+            bottleneck: {
+                params: [c],
+                nodes: {
+                    cv1: { cna: { out: c, kernel: 3 } },
+                    cv2: { cna: { out: c, kernel: 3 } },
+                    out: { add: [x, cv2] },
+                },
+                outputs: [out],
+            },
+            c2f: {
+                params: [c, n],
+                nodes: {
+                    cv1: { cna: { out: c, kernel: 1 } },
+                    y: { chunk: 2 },
+                    m: { from: y.1, repeat: n, bottleneck: { c: c / 2 } },
+                    cat: { concat: [y.0, y.1, m] },
+                    cv2: { cna: { out: c, kernel: 1 } },
+                },
+                outputs: [cv2],
+            },
+        },
+        inputs: { x: [64, H, W] },
+        nodes: { layer4: { module: model.4, c2f: { c: 64, n: 2 } } },
+        outputs: { cv2: layer4 },
+    };
+    let parsed = parse(tokens, SourceId(0), "fpn!").unwrap_or_else(|d| panic!("{d:#?}"));
+    let dsl = fpn_compiler::compile_value(&parsed.value).unwrap_or_else(|d| panic!("{d:#?}"));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/yolov8n_c2f_block.yaml");
+    let yaml = fpn_compiler::compile_file(&mut SourceMap::new(), &root).unwrap_or_else(|d| panic!("{d:#?}"));
+    let names = |c: &fpn_compiler::Compiled| -> Vec<(String, Vec<i64>)> {
+        c.analysis
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.shape.clone()))
+            .collect()
+    };
+    assert_eq!(names(&dsl), names(&yaml));
+    assert!(names(&dsl).iter().any(|(n, _)| n == "model.4.m.1.cv2.bn.running_var"));
+}
