@@ -65,6 +65,7 @@ fn load() -> (String, Vec<Fixture>) {
                     inputs,
                     node: c["node"].clone(),
                     from: c.get("from").and_then(J::as_str).map(str::to_string),
+                    part: None,
                 },
                 yaml: c["yaml"].as_str().expect("yaml").to_string(),
                 torch,

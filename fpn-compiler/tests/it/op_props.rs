@@ -3,7 +3,8 @@
 //! dilation / padding form (`n`, `[h, w]`, `[top, bottom, left, right]`, `same`), groups,
 //! padding modes, `ceil_mode`, `count_include_pad`, integer, float and non-integer scales
 //! (`[sh, sw]` too), nearest/bilinear, `align_corners`, `match:`, merges of equal and unequal
-//! shapes, group norm, transposed convs, pad / crop (fixed and `match:`), pixel (un)shuffle, mul
+//! shapes, group norm, transposed convs, pad / crop (fixed and `match:`), pixel (un)shuffle, mul,
+//! one part of `chunk` / `split` (counts not dividing and sizes not summing to the channels too)
 //! — and for each: `fpn check` (`compile_yaml`) accepts exactly when fpn-runtime, applied
 //! directly to a random input of that size with parameters built from the same config, accepts,
 //! with the same output shape; when `check` accepts, the interpreter (the runtime under the
@@ -70,6 +71,7 @@ fn one(shape: [i64; 3], node: J) -> Case {
         inputs: vec![("x".into(), shape)],
         node,
         from: None,
+        part: None,
     }
 }
 
@@ -244,6 +246,7 @@ fn upsample() -> impl Strategy<Value = Case> {
                 inputs: vec![("x".into(), x), ("y".into(), y)],
                 node,
                 from: Some("x".into()),
+                part: None,
             }
         } else {
             one(x, node)
@@ -278,6 +281,7 @@ fn merge() -> impl Strategy<Value = Case> {
                 inputs: vec![("x".into(), x), ("y".into(), y)],
                 node,
                 from: None,
+                part: None,
             }
         })
 }
@@ -385,6 +389,7 @@ fn pad() -> impl Strategy<Value = Case> {
                     inputs: vec![("x".into(), x), ("y".into(), y)],
                     node: json!({ "pad": { "match": "y" } }),
                     from: Some("x".into()),
+                    part: None,
                 }
             }
         })
@@ -405,6 +410,7 @@ fn crop() -> impl Strategy<Value = Case> {
                 inputs: vec![("x".into(), x), ("y".into(), other)],
                 node: json!({ "crop": { "match": "y" } }),
                 from: Some("x".into()),
+                part: None,
             },
         }
     })
@@ -461,8 +467,33 @@ fn mul() -> impl Strategy<Value = Case> {
             inputs: vec![("x".into(), x), ("y".into(), y)],
             node: json!({ "mul": ["x", "y"] }),
             from: None,
+            part: None,
         }
     })
+}
+
+/// `chunk: n` (n often not dividing the channels) and `split: [a, b, …]` (often not summing to
+/// them), returning one part.
+fn channel_parts() -> impl Strategy<Value = Case> {
+    let chunk = (1..=6i64).prop_map(J::from);
+    let split = prop::collection::vec(1..=8i64, 1..=4).prop_map(|v| json!(v));
+    (
+        shape(),
+        prop_oneof![chunk.prop_map(|n| ("chunk", n)), split.prop_map(|v| ("split", v))],
+        0..6usize,
+    )
+        .prop_map(|(x, (op, args), part)| {
+            let parts = match &args {
+                J::Array(v) => v.len(),
+                n => usize::try_from(n.as_i64().unwrap_or(1)).unwrap_or(1),
+            };
+            Case {
+                inputs: vec![("x".into(), x)],
+                node: json!({ op: args }),
+                from: None,
+                part: Some(part % parts.max(1)),
+            }
+        })
 }
 
 fn any_case() -> impl Strategy<Value = Case> {
@@ -482,6 +513,7 @@ fn any_case() -> impl Strategy<Value = Case> {
         4 => shuffle(),
         3 => mul(),
         4 => pool_forms(),
+        5 => channel_parts(),
     ]
 }
 

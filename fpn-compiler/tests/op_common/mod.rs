@@ -33,6 +33,8 @@ pub struct Case {
     pub node: J,
     /// The node's `from:`.
     pub from: Option<String>,
+    /// For a multi-output op (`chunk`, `split`), the output part the spec returns (`out.<part>`).
+    pub part: Option<usize>,
 }
 
 impl Case {
@@ -140,8 +142,12 @@ fn node_flow(case: &Case) -> String {
 
 /// The spec text of `case` (the layout tools/op_fixtures.py writes).
 pub fn yaml(case: &Case) -> String {
+    let out = match case.part {
+        Some(p) => format!("out.{p}"),
+        None => "out".to_string(),
+    };
     format!(
-        "name: OpCase\ninputs: {{{}}}\nnodes:\n  out: {}\noutputs: [out]\n",
+        "name: OpCase\ninputs: {{{}}}\nnodes:\n  out: {}\noutputs: [{out}]\n",
         inputs_flow(case),
         node_flow(case)
     )
@@ -571,6 +577,29 @@ fn runtime_result(case: &Case) -> R<Tensor> {
                 None => None,
             };
             fpn_runtime::crop(x.view(), size2, offset).map_err(rt)
+        }
+        "chunk" | "split" => {
+            // PyTorch's `x.chunk(n, 1)` / `x.split(sizes, 1)`, with fpn's one deliberate
+            // difference: a chunk count must divide the channels (PyTorch would make a smaller
+            // last chunk, or fewer chunks); then the part's channels, copied
+            let c = i64::try_from(cin).map_err(|_| "channels overflow".to_string())?;
+            let sizes: Vec<i64> = match &args {
+                J::Array(v) => v.iter().map(|x| int(x, "split size")).collect::<R<_>>()?,
+                n => {
+                    let n = int(n, "chunk count")?;
+                    if n < 1 || c % n != 0 {
+                        return Err(format!("{c} channels do not make {n} equal chunks"));
+                    }
+                    vec![c / n; usize::try_from(n).map_err(|_| "chunk count".to_string())?]
+                }
+            };
+            if sizes.iter().any(|&s| s < 1) || sizes.iter().sum::<i64>() != c {
+                return Err(format!("split sizes {sizes:?} do not sum to {c} channels"));
+            }
+            let part = case.part.ok_or("no part chosen")?;
+            let len = *sizes.get(part).ok_or("no such part")?;
+            let start: i64 = sizes[..part].iter().sum();
+            fpn_runtime::channel_slice(x.view(), size(start, "start")?, size(len, "len")?).map_err(rt)
         }
         "pixel_shuffle" => fpn_runtime::pixel_shuffle(x.view(), size(int(&args, "factor")?, "factor")?).map_err(rt),
         "pixel_unshuffle" => fpn_runtime::pixel_unshuffle(x.view(), size(int(&args, "factor")?, "factor")?).map_err(rt),
