@@ -14,8 +14,10 @@ circular padding > the size, pool padding > kernel/2 (also the dilated case `max
 merges of different shapes, nearest with align_corners, scales whose output is empty, and the
 f64 rounding of `upsample 1.16` on 25. Issue "Reach" added group_norm, conv_transpose
 (output_padding, groups, dilation), pad (fixed amounts in every mode, `value`, `match:`), crop
-(`size`, `offset`, `match:`), pixel_shuffle / pixel_unshuffle and mul, drawn after the original
-cases so those keep their values.
+(`size`, `offset`, `match:`), pixel_shuffle / pixel_unshuffle and mul, then one part of
+`chunk` / `split` (the spec returns `out.<part>`; a chunk count that does not divide the channels
+is refused as fpn refuses it, where PyTorch would make a smaller last chunk), each drawn after
+the earlier cases so those keep their values.
 
 Each case runs the PyTorch module/functional on a random input and records whether PyTorch
 accepted it and the output shape [C, H, W] (batch 1 dropped), or PyTorch's error message.
@@ -82,7 +84,7 @@ def fmt(v):
     raise TypeError(v)
 
 
-def spec_yaml(inputs, node, frm):
+def spec_yaml(inputs, node, frm, part=None):
     """The spec text of one case; the Rust tests render the same layout."""
     ins = ", ".join(f"{k}: {fmt(v)}" for k, v in inputs.items())
     if frm is not None:
@@ -91,7 +93,8 @@ def spec_yaml(inputs, node, frm):
         n = f"{{from: {frm}, {op}: {fmt(args)}}}"
     else:
         n = fmt(node)
-    return f"name: OpCase\ninputs: {{{ins}}}\nnodes:\n  out: {n}\noutputs: [out]\n"
+    out = "out" if part is None else f"out.{part}"
+    return f"name: OpCase\ninputs: {{{ins}}}\nnodes:\n  out: {n}\noutputs: [{out}]\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +149,7 @@ def run_act(x, node):
     }[name](x)
 
 
-def run_case(inputs, node):
+def run_case(inputs, node, part=None):
     torch.manual_seed(0)
     xs = {k: torch.randn(1, *v) for k, v in inputs.items()}
     x = xs["x"]
@@ -240,6 +243,12 @@ def run_case(inputs, node):
         if t < 0 or l < 0 or t + th > h or l + tw > w:
             raise ValueError("crop window outside the input (fpn: E0327)")
         return x[:, :, t:t + th, l:l + tw]
+    if op == "chunk":
+        if x.shape[1] % a != 0:
+            raise ValueError("a chunk count not dividing the channels (fpn: E0329; PyTorch would make a smaller last chunk)")
+        return torch.chunk(x, a, 1)[part]
+    if op == "split":
+        return torch.split(x, a, 1)[part]
     if op == "pixel_shuffle":
         return nn.PixelShuffle(a)(x)
     if op == "pixel_unshuffle":
@@ -261,10 +270,10 @@ def run_case(inputs, node):
     raise ValueError(op)
 
 
-def torch_verdict(inputs, node):
+def torch_verdict(inputs, node, part=None):
     try:
         with torch.no_grad():
-            y = run_case(inputs, node)
+            y = run_case(inputs, node, part)
     except Exception as e:  # noqa: BLE001 -- every PyTorch refusal is a verdict
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return {"accepted": False, "error": f"{type(e).__name__}: {msg}"[:300]}
@@ -505,6 +514,20 @@ class Gen:
             x = [x[0], f * r.randint(1, 8), f * r.randint(1, 8)]
         return {"x": x}, {"pixel_unshuffle": f}
 
+    def channel_parts(self):
+        """One part of `chunk: n` (n often not dividing) or `split: [a, b, ...]` (often not summing)."""
+        r = self.r
+        x = self.shape()
+        if r.random() < 0.5:
+            n = r.choice([1, 2, 2, 3, 4, 5])
+            if r.random() < 0.6:
+                x[0] = n * r.randint(1, 4)
+            return {"x": x}, {"chunk": n}, r.randrange(n)
+        sizes = [r.randint(1, 6) for _ in range(r.randint(1, 4))]
+        if r.random() < 0.6:
+            x[0] = sum(sizes)
+        return {"x": x}, {"split": sizes}, r.randrange(len(sizes))
+
     def norm_or_act(self):
         r = self.r
         x = self.shape()
@@ -677,14 +700,17 @@ def main():
         for _ in range(n):
             c = g.merge(kind) if kind == "mul" else getattr(g, kind)()
             plan.append((kind, c))
+    for _ in range(30):
+        plan.append(("parts", g.channel_parts()))
     cases = []
     seen = set()
     per_op = {}
-    for _, (inputs, node) in plan:
+    for _, drawn in plan:
+        inputs, node, part = drawn if len(drawn) == 3 else (*drawn, None)
         frm = None
         if isinstance(node, dict) and isinstance(next(iter(node.values())), dict) and "match" in next(iter(node.values())):
             frm = "x"
-        key = json.dumps([inputs, node], sort_keys=True)
+        key = json.dumps([inputs, node] + ([] if part is None else [part]), sort_keys=True)
         if key in seen:
             continue
         seen.add(key)
@@ -693,8 +719,10 @@ def main():
         case = {"id": f"{op}-{per_op[op]}", "inputs": inputs, "node": node}
         if frm is not None:
             case["from"] = frm
-        case["yaml"] = spec_yaml(inputs, node, frm)
-        case["torch"] = torch_verdict(inputs, node)
+        if part is not None:
+            case["part"] = part
+        case["yaml"] = spec_yaml(inputs, node, frm, part)
+        case["torch"] = torch_verdict(inputs, node, part)
         cases.append(case)
     doc = {
         "generator": "tools/op_fixtures.py",

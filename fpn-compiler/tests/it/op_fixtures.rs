@@ -65,7 +65,7 @@ fn load() -> (String, Vec<Fixture>) {
                     inputs,
                     node: c["node"].clone(),
                     from: c.get("from").and_then(J::as_str).map(str::to_string),
-                    part: None,
+                    part: c.get("part").and_then(J::as_u64).and_then(|p| usize::try_from(p).ok()),
                 },
                 yaml: c["yaml"].as_str().expect("yaml").to_string(),
                 torch,
