@@ -3,24 +3,7 @@
 //! source. (Numbers: `specs/yolov8n_c2f_block.yaml`, written with both, loads ultralytics'
 //! untouched C2f `state_dict` and matches PyTorch in `tests/it/parity.rs::yolov8n_c2f`.)
 
-use fpn_compiler::compile_yaml;
-use fpn_compiler::span::SourceMap;
-
-fn compile(text: &str) -> Result<fpn_compiler::Compiled, Vec<(String, String)>> {
-    compile_yaml(&mut SourceMap::new(), "x.yaml", text).map_err(|d| {
-        d.iter()
-            .filter(|x| x.is_error())
-            .map(|x| (x.code.as_str().to_string(), x.message.clone()))
-            .collect()
-    })
-}
-
-fn codes(text: &str) -> Vec<String> {
-    match compile(text) {
-        Ok(_) => Vec::new(),
-        Err(c) => c.into_iter().map(|(c, _)| c).collect(),
-    }
-}
+use crate::common::compile::{codes, compile};
 
 /// The parameter names of a compiled spec, in order.
 fn params(c: &fpn_compiler::Compiled) -> Vec<String> {

@@ -2,27 +2,11 @@
 //! `module:` (a node's `state_dict` prefix apart from its name), `cna` `names:` and the
 //! weight loader's key map and missing-tensor report. Each misuse is reported at its source.
 
-use fpn_compiler::compile_yaml;
 use fpn_compiler::interp::{self, Params};
-use fpn_compiler::span::SourceMap;
 use fpn_runtime::ndarray::{s, Array4};
 use fpn_runtime::{Error, LoadOptions, Weights};
 
-fn compile(text: &str) -> Result<fpn_compiler::Compiled, Vec<(String, String)>> {
-    compile_yaml(&mut SourceMap::new(), "x.yaml", text).map_err(|d| {
-        d.iter()
-            .filter(|x| x.is_error())
-            .map(|x| (x.code.as_str().to_string(), x.message.clone()))
-            .collect()
-    })
-}
-
-fn codes(text: &str) -> Vec<String> {
-    match compile(text) {
-        Ok(_) => Vec::new(),
-        Err(c) => c.into_iter().map(|(c, _)| c).collect(),
-    }
-}
+use crate::common::compile::{codes, compile};
 
 fn ramp(shape: [usize; 4]) -> Array4<f32> {
     Array4::from_shape_fn(shape, |(n, c, h, w)| (n * 1000 + c * 100 + h * 10 + w) as f32)
