@@ -865,25 +865,7 @@ impl Reader {
             let what = format!("block `{}`", k.name);
             let Ok(mut bm) = self.map(bv, &what) else { continue };
             let params = match bm.get("params") {
-                Some(Value {
-                    kind: ValueKind::Seq(ps),
-                    ..
-                }) => {
-                    let names: Vec<Name> = ps
-                        .iter()
-                        .filter_map(|p| self.name(p, "a block parameter").ok())
-                        .collect();
-                    self.report_repeats(
-                        names.iter().map(|n| (n.text.as_str(), n.span)),
-                        |n| format!("block parameter `{n}` is declared twice"),
-                        "give each parameter its own name",
-                    );
-                    names
-                }
-                Some(p) => {
-                    self.report(type_error(p, "a list of names", "`params`"));
-                    Vec::new()
-                }
+                Some(p) => self.name_list(p, "parameter", "a list of names", "`params`", false),
                 None => Vec::new(),
             };
             let body = if bm.entries.iter().any(|(bk, _)| bk.name == "nodes") {
@@ -912,6 +894,30 @@ impl Reader {
         out
     }
 
+    /// A block's list of distinct names (`params: [c, n]`, `inputs: [x, skip]`): each a name
+    /// ("a block {one}"), none twice; anything else (an empty list too when `nonempty`) is a
+    /// type error expecting `expected` in `key`.
+    fn name_list(&mut self, v: &Value, one: &str, expected: &str, key: &str, nonempty: bool) -> Vec<Name> {
+        match &v.kind {
+            ValueKind::Seq(items) if !(nonempty && items.is_empty()) => {
+                let names: Vec<Name> = items
+                    .iter()
+                    .filter_map(|i| self.name(i, &format!("a block {one}")).ok())
+                    .collect();
+                self.report_repeats(
+                    names.iter().map(|n| (n.text.as_str(), n.span)),
+                    |n| format!("block {one} `{n}` is declared twice"),
+                    &format!("give each {one} its own name"),
+                );
+                names
+            }
+            _ => {
+                self.report(type_error(v, expected, key));
+                Vec::new()
+            }
+        }
+    }
+
     /// A graph-shaped block's `inputs` (default `[x]`), `nodes` and `outputs`.
     fn block_graph(&mut self, bm: &mut MapR<'_>, what: &str) -> BlockGraph {
         let inputs = match bm.get("inputs") {
@@ -919,25 +925,7 @@ impl Reader {
                 text: "x".to_string(),
                 span: bm.span,
             }],
-            Some(Value {
-                kind: ValueKind::Seq(items),
-                ..
-            }) if !items.is_empty() => {
-                let names: Vec<Name> = items
-                    .iter()
-                    .filter_map(|i| self.name(i, "a block input").ok())
-                    .collect();
-                self.report_repeats(
-                    names.iter().map(|n| (n.text.as_str(), n.span)),
-                    |n| format!("block input `{n}` is declared twice"),
-                    "give each input its own name",
-                );
-                names
-            }
-            Some(v) => {
-                self.report(type_error(v, "a list of input names like `[x, skip]`", "`inputs`"));
-                Vec::new()
-            }
+            Some(v) => self.name_list(v, "input", "a list of input names like `[x, skip]`", "`inputs`", true),
         };
         let nodes = self
             .require(bm, "nodes", what)
