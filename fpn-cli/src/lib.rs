@@ -863,22 +863,10 @@ fn load(path: &Path, cx: &mut Cx) -> Result<Compiled, u8> {
 }
 
 /// [`load`] handing back the sources (for locating later errors, as `fpn export`'s).
-fn load_with(path: &Path, cx: &mut Cx, into: &mut SourceMap) -> Result<Compiled, u8> {
-    let (sources, value) = read_spec(path, cx)?;
-    let result = load_compiled(path, cx, &sources, value);
-    *into = sources;
-    result
-}
-
-/// The compile step of [`load_with`]: reports the diagnostics.
-fn load_compiled(
-    path: &Path,
-    cx: &mut Cx,
-    sources: &SourceMap,
-    value: Result<Value, Vec<Diagnostic>>,
-) -> Result<Compiled, u8> {
-    let result = value.and_then(|v| fpn_compiler::compile_value(&v));
-    match result {
+fn load_with(path: &Path, cx: &mut Cx, sources: &mut SourceMap) -> Result<Compiled, u8> {
+    let value;
+    (*sources, value) = read_spec(path, cx)?;
+    match value.and_then(|v| fpn_compiler::compile_value(&v)) {
         Ok(mut c) => {
             let warnings = std::mem::take(&mut c.warnings);
             if report(path, warnings.clone(), sources, cx) {
