@@ -21,7 +21,7 @@ import os
 import torch
 from torchvision.models.detection import fcos_resnet50_fpn
 
-from formula_weights import probe, weights
+from formula_weights import probe, store_run, weights
 from safetensors_fallback import save_file
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -62,12 +62,7 @@ def main():
                 out[f"p{lvl}_{tag}"] = x.contiguous()
             o32, o64 = outputs(h32, xs), outputs(h64, [x.double() for x in xs])
             for k in o32:
-                hi = o64[k].float()
-                out[f"{k}_{tag}"] = o32[k].contiguous()
-                out[f"{k}_{tag}_f64hi"] = hi.contiguous()
-                out[f"{k}_{tag}_f64lo"] = (o64[k] - hi.double()).float().contiguous()
-                err = ((o32[k].double() - o64[k]).abs().max() / o64[k].abs().max()).item()
-                print(f"{tag} {k} {tuple(o32[k].shape)}: float32 vs float64 {err:.2e}")
+                store_run(out, f"{k}_{tag}", o32[k], o64[k])
     save_file(out, OUT)
     print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes), {len(sd)} tensors, {total} parameters")
 

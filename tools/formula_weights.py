@@ -12,7 +12,8 @@ formula. For the `t`-th tensor in sorted-name order and element `i` (row-major),
     any other 1-D tensor (a bias)       v/8
 
 Every value is a short dyadic fraction, exact in float32 on both sides; the Rust side is
-`formula_weights` in tests/it/parity.rs.
+`formula_weights` in tests/it/parity.rs. `store_run` writes a run in the layout the Rust side's
+`formula_parity` reads.
 """
 import math
 
@@ -48,3 +49,15 @@ def weights(shapes):
 def probe(ws):
     """The first 8 values of every tensor, in sorted-name order (checked by the Rust side)."""
     return torch.cat([ws[k].flatten()[:8] for k in sorted(ws)]).contiguous()
+
+
+def store_run(out, key, t32, t64):
+    """Stores a package's float32 run as `key` and its float64 run as `key_f64hi` + `key_f64lo`
+    (two float32 tensors whose sum keeps 48 bits, so the comparison does not round the reference
+    to float32); prints the float32 run's error."""
+    hi = t64.float()
+    out[key] = t32.contiguous()
+    out[f"{key}_f64hi"] = hi.contiguous()
+    out[f"{key}_f64lo"] = (t64 - hi.double()).float().contiguous()
+    err = ((t32.double() - t64).abs().max() / t64.abs().max()).item()
+    print(f"{key} {tuple(t32.shape)}: max|y| {t64.abs().max().item():.3f}, float32 vs float64 {err:.2e}")

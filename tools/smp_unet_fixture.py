@@ -21,7 +21,7 @@ import os
 import segmentation_models_pytorch as smp
 import torch
 
-from formula_weights import probe, weights
+from formula_weights import probe, store_run, weights
 from safetensors_fallback import save_file
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -48,14 +48,8 @@ def main():
         for h, w in SIZES:
             x = torch.randn(1, 3, h, w, generator=g)
             tag = f"{h}x{w}"
-            t32, t64 = model(x), m64(x.double())
-            hi = t64.float()
             out[f"x_{tag}"] = x.contiguous()
-            out[f"mask_{tag}"] = t32.contiguous()
-            out[f"mask_{tag}_f64hi"] = hi.contiguous()
-            out[f"mask_{tag}_f64lo"] = (t64 - hi.double()).float().contiguous()
-            err = ((t32.double() - t64).abs().max() / t64.abs().max()).item()
-            print(f"{tag} mask {tuple(t32.shape)}: max|y| {t64.abs().max().item():.3f}, float32 vs float64 {err:.2e}")
+            store_run(out, f"mask_{tag}", model(x), m64(x.double()))
     save_file(out, OUT)
     print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes), {len(keep)} tensors, {total} parameters")
 

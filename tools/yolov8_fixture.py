@@ -28,7 +28,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 import torch
 from ultralytics.nn.tasks import DetectionModel
 
-from formula_weights import probe, weights
+from formula_weights import probe, store_run, weights
 from safetensors_fallback import save_file
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -67,14 +67,7 @@ def main():
             tag = f"{h}x{w}"
             out[f"x_{tag}"] = x.contiguous()
             for name, t32, t64 in zip(("p3", "p4", "p5"), run(model, x), run(m64, x.double())):
-                out[f"{name}_{tag}"] = t32.contiguous()
-                # the float64 run as two float32 tensors, hi + lo (48 bits: no rounding of
-                # the reference to float32 in the comparison)
-                hi = t64.float()
-                out[f"{name}_{tag}_f64hi"] = hi.contiguous()
-                out[f"{name}_{tag}_f64lo"] = (t64 - hi.double()).float().contiguous()
-                err = ((t32.double() - t64).abs().max() / t64.abs().max()).item()
-                print(f"{tag} {name} {tuple(t32.shape)}: max|y| {t64.abs().max().item():.3f}, float32 vs float64 {err:.2e}")
+                store_run(out, f"{name}_{tag}", t32, t64)
     save_file(out, OUT)
     print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes), {len(keep)} tensors, {total} parameters")
 
