@@ -3,7 +3,7 @@
 //! and the choice of algorithm.
 //!
 //! Strategy: depthwise-style convs (one input channel per group) run a direct loop, stride-1 3×3
-//! convs with many channels run Winograd F(4×4, 3×3) ([`crate::winograd`]), everything else
+//! convs with many channels run Winograd F(2×2, 3×3) ([`crate::winograd`]), everything else
 //! im2col + GEMM ([`crate::gemm_conv`]). Both algorithm modules sit on the kernel layer
 //! ([`crate::kernel`]) and not on each other; this module is the only one that knows both.
 //!
@@ -412,7 +412,7 @@ fn run_path(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &m
     }
 }
 
-/// Whether `g` takes the Winograd F(4×4, 3×3) path: stride-1 undilated 3×3 with enough channels
+/// Whether `g` takes the Winograd F(2×2, 3×3) path: stride-1 undilated 3×3 with enough channels
 /// and work for the transforms to pay (`prepared`: the weight transform is already done).
 fn winograd_fits(g: &Geom, prepared: bool) -> bool {
     let min_pixels = if prepared {

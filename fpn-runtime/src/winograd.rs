@@ -1,31 +1,33 @@
-//! Winograd F(4×4, 3×3) for stride-1, dilation-1 3×3 convs with many channels (Lavin & Gray,
+//! Winograd F(2×2, 3×3) for stride-1, dilation-1 3×3 convs with many channels (Lavin & Gray,
 //! "Fast Algorithms for Convolutional Neural Networks", 2016).
 //!
-//! Each 4×4 output tile is `Aᵀ [Σ_ci (G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ)] A` over 6×6 input tiles `d`: the channel
-//! sum becomes 36 independent GEMMs `M[ξ] = U[ξ] · V[ξ]` (`cout × cin` times `cin × tiles`) with
-//! 4× fewer multiply-adds than im2col + GEMM. The weight transform `U` depends on the weight only:
-//! [`crate::Conv2d`] computes it once at construction, the free `conv2d` once per call (in
-//! parallel over output channels, [`conv3x3_transforming`]). Tiles are processed in blocks (one
-//! rayon task each, GEMMs single-threaded inside) so `V` and `M` of a block stay near the caches.
+//! Each M×M output tile is `Aᵀ [Σ_ci (G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ)] A` over α×α input tiles `d`
+//! (α = M + 2): the channel sum becomes α² independent GEMMs `M[ξ] = U[ξ] · V[ξ]` (`cout × cin`
+//! times `cin × tiles`) with 9M²/α² fewer multiply-adds than im2col + GEMM (2.25× for M = 2).
+//! The weight transform `U` depends on the weight only: [`crate::Conv2d`] computes it once at
+//! construction, the free `conv2d` once per call (in parallel over output channels,
+//! [`conv3x3_transforming`]). Tiles are processed in blocks (one rayon task each, GEMMs
+//! single-threaded inside) so `V` and `M` of a block stay near the caches.
 //!
-//! Accuracy: the Toom-Cook points are 0, 1, −1, 1/2, −2 and ∞, the set Barabasz et al. ("Error
-//! analysis and improving the accuracy of Winograd convolution for DNNs", 2020) found better
-//! conditioned than Lavin's 0, ±1, ±2 (one point and its reciprocal instead of both ±2). Max abs
-//! error against an f64 direct sum, 256 → 256 3×3 pad 1, PyTorch-default (kaiming-uniform)
-//! weights, one image (`tests/winograd_accuracy.rs`, release build):
+//! **Why M = 2.** fpn's rule is that its error against a float64 run is at most twice PyTorch
+//! float32's own, and PyTorch's CPU convs do not use Winograd. F(4×4, 3×3) (4× fewer
+//! multiply-adds; its code is kept, `M = 4`) broke that rule on every spec with wide 3×3
+//! convs, even with the best-conditioned points known (0, 1, −1, 1/2, −2, ∞, Barabasz et al.
+//! 2020; Lavin's 0, ±1, ±2 was 2.5× worse): whole-network errors of 1.8–3.4× PyTorch's
+//! (docs/onnx.md), where fpn without Winograd is at 0.4–0.8×. F(2×2, 3×3) uses the points 0, 1,
+//! −1, ∞, whose transforms have only ±1 and ½ entries (exact in floating point). Max abs error
+//! against an f64 direct sum, 256 → 256 3×3 pad 1, PyTorch-default (kaiming-uniform) weights,
+//! one image (`tests/it/winograd_accuracy.rs`, release build), outputs up to |y| ≈ 2:
 //!
-//! | size, inputs | 0, ±1, ±2 (before) | 0, ±1, 1/2, −2 (now) | im2col + GEMM f32 |
-//! | --- | ---: | ---: | ---: |
-//! | 56×56, U[−1, 1] | 2.14e-5 | 8.89e-6 | 4.80e-7 |
-//! | 56×56, post-ReLU | 1.91e-5 | 7.35e-6 | 5.33e-7 |
-//! | 104×104, U[−1, 1] | 2.35e-5 | 8.92e-6 | 5.34e-7 |
-//! | 104×104, post-ReLU | 2.29e-5 | 9.22e-6 | 5.15e-7 |
+//! | size, inputs | F(4×4) 0, ±1, ±2 | F(4×4) 0, ±1, 1/2, −2 | **F(2×2)** | im2col + GEMM |
+//! | --- | ---: | ---: | ---: | ---: |
+//! | 56×56, U[−1, 1] | 2.14e-5 | 8.89e-6 | 1.13e-6 | 4.80e-7 |
+//! | 56×56, post-ReLU | 1.91e-5 | 7.35e-6 | 1.12e-6 | 5.33e-7 |
+//! | 104×104, U[−1, 1] | 2.35e-5 | 8.92e-6 | 1.35e-6 | 5.34e-7 |
+//! | 104×104, post-ReLU | 2.29e-5 | 9.22e-6 | 1.15e-6 | 5.15e-7 |
 //!
-//! (outputs up to |y| ≈ 2). Full-size ResNet-50 FPN against PyTorch (`tests/parity.rs` with
-//! `tools/torch_parity.py --full`): 1.53e-4 with the old points, 1.24e-4 with these, 8.7e-5 with
-//! Winograd disabled. The symmetric set 0, ±1, ±1/2 suggested as the alternative is no
-//! better than 0, ±1, ±2 (an f32 numpy simulation of the same shapes: max 2.5e-5 vs 2.2e-5,
-//! equal rms), since it is the same algorithm mirrored by x ↦ 1/x. The path is only taken for
+//! A float32 simulation in PyTorch of the same algorithms (`conv2d` f32 error = 1): F(2×2)
+//! 0.2–0.4×, F(4×4) 1.4–2.5×, F(3×3) with 0, ±1, ½ 1.4–2.5×. The path is only taken for
 //! `cin/groups` and `cout/groups` ≥ [`MIN_CHANNELS`], where it pays.
 
 use rayon::prelude::*;
@@ -49,17 +51,28 @@ pub(crate) fn eligible(
     kernel == [3, 3] && stride == [1, 1] && dilation == [1, 1] && cin_g >= MIN_CHANNELS && cout_g >= MIN_CHANNELS
 }
 
+/// Output tile side `M` of F(M×M, 3×3): 2 or 4 (see the module docs for why 2).
+const M: usize = 2;
+
+/// Input tile side `α = M + 2`.
+const A: usize = M + 2;
+
+/// Transformed planes per tile, `α²`: the number of GEMMs.
+const PLANES: usize = A * A;
+
 /// Below this many tiles per thread the work is split over output channels instead of tiles.
 const SPLIT_TILES: usize = 16;
 
 /// Largest number of tiles in one block (one task): `V` and `M` of a block are
-/// `36 · channels · TILES` floats each.
-const MAX_TILES: usize = 64;
+/// `α² · channels · MAX_TILES` floats each. 64 for F(4×4), 128 for F(2×2): blocks of 1024 or
+/// 512 output pixels, `V` of the same size, and wide enough GEMMs to amortise packing `U`.
+const MAX_TILES: usize = 256 / M;
 
-/// `G g Gᵀ` along one axis: 3 taps to 6 transformed values (the filter's polynomial at the
-/// points 0, 1, −1, 1/2, −2 divided by `∏(aⱼ − aₗ)`, and its leading tap for ∞).
+/// `G g Gᵀ` along one axis for F(4×4, 3×3): 3 taps to 6 transformed values (the filter's
+/// polynomial at the points 0, 1, −1, 1/2, −2 divided by `∏(aⱼ − aₗ)`, and its leading tap
+/// for ∞).
 #[inline(always)]
-fn wt1(g0: f32, g1: f32, g2: f32) -> [f32; 6] {
+fn wt4(g0: f32, g1: f32, g2: f32) -> [f32; 6] {
     [
         g0,
         (g0 + g1 + g2) * (1.0 / 3.0),
@@ -70,10 +83,10 @@ fn wt1(g0: f32, g1: f32, g2: f32) -> [f32; 6] {
     ]
 }
 
-/// `Bᵀ d` along one axis: 6 inputs to 6 transformed values (row j: the coefficients of
-/// `∏_{l≠j}(x − aₗ)`, last row `∏(x − aₗ)`).
+/// `Bᵀ d` along one axis for F(4×4, 3×3): 6 inputs to 6 transformed values (row j: the
+/// coefficients of `∏_{l≠j}(x − aₗ)`, last row `∏(x − aₗ)`).
 #[inline(always)]
-fn it1(d: [f32; 6]) -> [f32; 6] {
+fn it4(d: [f32; 6]) -> [f32; 6] {
     let [d0, d1, d2, d3, d4, d5] = d;
     [
         d0 + 1.5 * (d3 - d1) - 2.0 * d2 + d4,
@@ -85,9 +98,10 @@ fn it1(d: [f32; 6]) -> [f32; 6] {
     ]
 }
 
-/// `Aᵀ m` along one axis: 6 products to 4 outputs (output i: `Σⱼ aⱼⁱ mⱼ`, plus `m₅` for i = 3).
+/// `Aᵀ m` along one axis for F(4×4, 3×3): 6 products to 4 outputs (output i: `Σⱼ aⱼⁱ mⱼ`,
+/// plus `m₅` for i = 3).
 #[inline(always)]
-fn ot1(m: [f32; 6]) -> [f32; 4] {
+fn ot4(m: [f32; 6]) -> [f32; 4] {
     let [m0, m1, m2, m3, m4, m5] = m;
     let (a, b) = (m1 + m2, m1 - m2);
     [
@@ -98,27 +112,65 @@ fn ot1(m: [f32; 6]) -> [f32; 4] {
     ]
 }
 
+/// The one-axis transforms of F(M×M, 3×3) for `M` = 2 (points 0, 1, −1, ∞: every coefficient
+/// ±1 or ½, exact in floating point) or 4 ([`wt4`], [`it4`], [`ot4`]). Arrays are sized for
+/// the larger tile; F(2×2) uses the first 4 (α) transformed values and the first 2 outputs.
+#[inline(always)]
+fn wt1<const M: usize>(g0: f32, g1: f32, g2: f32) -> [f32; 6] {
+    if M == 2 {
+        [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2, 0.0, 0.0]
+    } else {
+        wt4(g0, g1, g2)
+    }
+}
+
+/// `Bᵀ d` of F(M×M, 3×3) along one axis (see [`wt1`]).
+#[inline(always)]
+fn it1<const M: usize>(d: [f32; 6]) -> [f32; 6] {
+    if M == 2 {
+        let [d0, d1, d2, d3, ..] = d;
+        [d0 - d2, d1 + d2, d2 - d1, d1 - d3, 0.0, 0.0]
+    } else {
+        it4(d)
+    }
+}
+
+/// `Aᵀ m` of F(M×M, 3×3) along one axis (see [`wt1`]).
+#[inline(always)]
+fn ot1<const M: usize>(m: [f32; 6]) -> [f32; 4] {
+    if M == 2 {
+        let [m0, m1, m2, m3, ..] = m;
+        [m0 + m1 + m2, m1 - m2 - m3, 0.0, 0.0]
+    } else {
+        ot4(m)
+    }
+}
+
 /// Length of the transformed weights `U` of a conv with `cout` output channels and `cin_g`
 /// input channels per group, or None on overflow.
 pub(crate) fn weights_len(cout: usize, cin_g: usize) -> Option<usize> {
-    cout.checked_mul(36)?.checked_mul(cin_g)
+    cout.checked_mul(PLANES)?.checked_mul(cin_g)
 }
 
 /// Weight transform `U = G g Gᵀ`: `u[co][ξ][ci]` (per group, groups contiguous) from the
 /// standard-layout `w[co][ci][3][3]`; `u` has [`weights_len`] entries. `U` depends on the weight
 /// only, so it can be computed once per weight ([`crate::Conv2d`]) and reused for any input.
 pub(crate) fn transform_weights(cin_g: usize, w: &[f32], u: &mut [f32]) {
-    u.par_chunks_mut(36 * cin_g)
+    u.par_chunks_mut(PLANES * cin_g)
         .zip(w.par_chunks(9 * cin_g))
         .for_each(|(urow, wrow)| {
             for ci in 0..cin_g {
                 let k = &wrow[ci * 9..][..9];
                 // Rows first (along kx), then columns (along ky).
-                let r: [[f32; 6]; 3] = [wt1(k[0], k[1], k[2]), wt1(k[3], k[4], k[5]), wt1(k[6], k[7], k[8])];
-                for nu in 0..6 {
-                    let col = wt1(r[0][nu], r[1][nu], r[2][nu]);
-                    for (xi, v) in col.into_iter().enumerate() {
-                        urow[(xi * 6 + nu) * cin_g + ci] = v;
+                let r: [[f32; 6]; 3] = [
+                    wt1::<M>(k[0], k[1], k[2]),
+                    wt1::<M>(k[3], k[4], k[5]),
+                    wt1::<M>(k[6], k[7], k[8]),
+                ];
+                for nu in 0..A {
+                    let col = wt1::<M>(r[0][nu], r[1][nu], r[2][nu]);
+                    for (xi, &v) in col[..A].iter().enumerate() {
+                        urow[(xi * A + nu) * cin_g + ci] = v;
                     }
                 }
             }
@@ -147,7 +199,7 @@ pub(crate) fn conv3x3_transforming(g: &Geom, ops: Operands, act: Activation, out
 /// `cout` entries.
 pub(crate) fn conv3x3(g: &Geom, x: &[f32], u: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
-    let (ty_n, tx_n) = (g.oh.div_ceil(4), g.ow.div_ceil(4));
+    let (ty_n, tx_n) = (g.oh.div_ceil(M), g.ow.div_ceil(M));
     // At most n·oh·ow ≤ out.len(): cannot overflow.
     let total = g.n * ty_n * tx_n;
     let threads = rayon::current_num_threads().max(1);
@@ -175,7 +227,7 @@ pub(crate) fn conv3x3(g: &Geom, x: &[f32], u: &[f32], bias: &[f32], act: Activat
         let t0 = blk * tiles;
         let t1 = (t0 + tiles).min(total);
         let nt = t1 - t0;
-        let (v_len, m_len) = (36 * v_stride(cin_g, tiles), 36 * v_stride(cout_g, tiles));
+        let (v_len, m_len) = (PLANES * v_stride(cin_g, tiles), PLANES * v_stride(cout_g, tiles));
         let mut vb = Scratch::take(&WINO_V, v_len);
         let mut mb = Scratch::take(&WINO_M, m_len);
         let vs = v_stride(cin_g, tiles);
@@ -196,12 +248,12 @@ pub(crate) fn conv3x3(g: &Geom, x: &[f32], u: &[f32], bias: &[f32], act: Activat
         } else {
             input_transform(&seg, &x_grp, v, vs, tiles);
         }
-        // 36 GEMMs m[ξ][co][t] = u[co][ξ][ci] · v[ξ][ci][t].
+        // α² GEMMs m[ξ][co][t] = u[co][ξ][ci] · v[ξ][ci][t].
         let m = &mut mb[..m_len];
-        let u_grp = &u[(grp * cout_g + c0) * 36 * cin_g..][..count * 36 * cin_g];
-        for xi in 0..36 {
+        let u_grp = &u[(grp * cout_g + c0) * PLANES * cin_g..][..count * PLANES * cin_g];
+        for xi in 0..PLANES {
             let (m_xi, u_xi, v_xi) = (&mut m[xi * ms..], &u_grp[xi * cin_g..], &v[xi * vs..]);
-            // SAFETY: lhs is count×cin_g (rs 36·cin_g) inside u_grp from plane ξ on; rhs is
+            // SAFETY: lhs is count×cin_g (rs α²·cin_g) inside u_grp from plane ξ on; rhs is
             // cin_g×nt (rs tiles) inside plane ξ of v (vs ≥ cin_g·tiles); dst is count×nt (rs
             // tiles) inside plane ξ of this task's own m (ms ≥ count·tiles).
             unsafe {
@@ -212,7 +264,7 @@ pub(crate) fn conv3x3(g: &Geom, x: &[f32], u: &[f32], bias: &[f32], act: Activat
                     m_xi.as_mut_ptr(),
                     tiles,
                     u_xi.as_ptr(),
-                    36 * cin_g,
+                    PLANES * cin_g,
                     v_xi.as_ptr(),
                     tiles,
                     gemm::Parallelism::None,
@@ -247,7 +299,7 @@ pub(crate) fn conv3x3(g: &Geom, x: &[f32], u: &[f32], bias: &[f32], act: Activat
     }
 }
 
-/// Stride between the 36 planes of a `[ξ][channel][tile]` buffer: padded by one cache line so
+/// Stride between the α² planes of a `[ξ][channel][tile]` buffer: padded by one cache line so
 /// the planes do not alias in the L1 (a power-of-two stride maps them all to one set).
 fn v_stride(channels: usize, tiles: usize) -> usize {
     channels * tiles + 16
@@ -309,13 +361,13 @@ struct OutGrp<'a> {
 fn input_transform_impl(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tiles: usize) {
     let g = s.g;
     let hw = g.h * g.w;
-    // Column transform of the 6 input rows of one run.
-    let mut c = [[0.0f32; 4 * MAX_TILES + 2]; 6];
+    // Column transform of the α input rows of one run.
+    let mut c = [[0.0f32; M * MAX_TILES + 2]; A];
     for (img, ty, tx_a, tx_b, j0) in s.clone() {
         let nk = tx_b - tx_a;
-        let span = 4 * nk + 2;
-        let iy0 = (4 * ty) as isize - g.pt as isize;
-        let cx0 = (4 * tx_a) as isize - g.pl as isize;
+        let span = M * nk + 2;
+        let iy0 = (M * ty) as isize - g.pt as isize;
+        let cx0 = (M * tx_a) as isize - g.pl as isize;
         // Valid columns lo..hi of the span.
         let lo = (-cx0).clamp(0, span as isize) as usize;
         let hi = (g.w as isize - cx0).clamp(lo as isize, span as isize) as usize;
@@ -331,31 +383,39 @@ fn input_transform_impl(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tiles: us
                     &plane[iy as usize * g.w + (cx0 + lo as isize) as usize..][..hi - lo]
                 }
             };
+            let n = hi - lo;
+            // Rows α.. do not exist for F(2×2): zeros that `it1` ignores.
+            let row = |r: usize| if r < A { row(r) } else { &ZEROS[..n] };
             let (d0, d1, d2, d3, d4, d5) = (row(0), row(1), row(2), row(3), row(4), row(5));
-            let [c0, c1, c2, c3, c4, c5] = &mut c;
-            for cr in [&mut *c0, &mut *c1, &mut *c2, &mut *c3, &mut *c4, &mut *c5] {
+            for cr in c.iter_mut() {
                 cr[..lo].fill(0.0);
                 cr[hi..span].fill(0.0);
             }
-            let n = hi - lo;
+            let [c0, c1, c2, c3, rest @ ..] = &mut c;
             let (c0, c1, c2) = (&mut c0[lo..][..n], &mut c1[lo..][..n], &mut c2[lo..][..n]);
-            let (c3, c4, c5) = (&mut c3[lo..][..n], &mut c4[lo..][..n], &mut c5[lo..][..n]);
+            let c3 = &mut c3[lo..][..n];
+            let mut c45 = rest.iter_mut().map(|cr| &mut cr[lo..][..n]);
+            let (mut c4, mut c5) = (c45.next(), c45.next());
             for i in 0..n {
-                let t = it1([d0[i], d1[i], d2[i], d3[i], d4[i], d5[i]]);
+                let t = it1::<M>([d0[i], d1[i], d2[i], d3[i], d4[i], d5[i]]);
                 c0[i] = t[0];
                 c1[i] = t[1];
                 c2[i] = t[2];
                 c3[i] = t[3];
-                c4[i] = t[4];
-                c5[i] = t[5];
+                if let (Some(c4), Some(c5)) = (c4.as_deref_mut(), c5.as_deref_mut()) {
+                    c4[i] = t[4];
+                    c5[i] = t[5];
+                }
             }
             let vbase = ci * tiles + j0;
             for (xi, crow) in c.iter().enumerate() {
                 for k in 0..nk {
-                    let e = &crow[4 * k..4 * k + 6];
-                    let t = it1([e[0], e[1], e[2], e[3], e[4], e[5]]);
-                    for (nu, tv) in t.into_iter().enumerate() {
-                        v[(xi * 6 + nu) * vs + vbase + k] = tv;
+                    let e = &crow[M * k..M * k + A];
+                    let mut d = [0.0; 6];
+                    d[..A].copy_from_slice(e);
+                    let t = it1::<M>(d);
+                    for (nu, &tv) in t[..A].iter().enumerate() {
+                        v[(xi * A + nu) * vs + vbase + k] = tv;
                     }
                 }
             }
@@ -372,42 +432,43 @@ fn input_transform_impl(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tiles: us
 unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
     let g = s.g;
     let hw = g.oh * g.ow;
-    let mut rows = [[[0.0f32; MAX_TILES]; 4]; 6];
-    let mut y = [[0.0f32; 4 * MAX_TILES]; 4];
+    let mut rows = [[[0.0f32; MAX_TILES]; M]; A];
+    let mut y = [[0.0f32; M * MAX_TILES]; M];
     for (img, ty, tx_a, tx_b, j0) in s.clone() {
         let nk = tx_b - tx_a;
-        let (oy0, ox0) = (4 * ty, 4 * tx_a);
-        let ny = (g.oh - oy0).min(4);
-        let nx = (g.ow - ox0).min(4 * nk);
+        let (oy0, ox0) = (M * ty, M * tx_a);
+        let ny = (g.oh - oy0).min(M);
+        let nx = (g.ow - ox0).min(M * nk);
         for co in 0..o.count {
             let mbase = co * tiles + j0;
-            // Along ν (x) first: rows[ξ][c][k].
+            // Along ν (x) first: rows[ξ][c][k]. Planes α.. do not exist for F(2×2): zeros
+            // that `ot1` ignores.
             for (xi, row) in rows.iter_mut().enumerate() {
-                let mm = |nu: usize| &m[(xi * 6 + nu) * ms + mbase..][..nk];
+                let mm = |nu: usize| {
+                    if nu < A {
+                        &m[(xi * A + nu) * ms + mbase..][..nk]
+                    } else {
+                        &ZEROS[..nk]
+                    }
+                };
                 let (m0, m1, m2, m3, m4, m5) = (mm(0), mm(1), mm(2), mm(3), mm(4), mm(5));
-                let [r0, r1, r2, r3] = row;
-                let (r0, r1, r2, r3) = (&mut r0[..nk], &mut r1[..nk], &mut r2[..nk], &mut r3[..nk]);
                 for k in 0..nk {
-                    let t = ot1([m0[k], m1[k], m2[k], m3[k], m4[k], m5[k]]);
-                    r0[k] = t[0];
-                    r1[k] = t[1];
-                    r2[k] = t[2];
-                    r3[k] = t[3];
+                    let t = ot1::<M>([m0[k], m1[k], m2[k], m3[k], m4[k], m5[k]]);
+                    for (r, &tv) in row.iter_mut().zip(&t[..M]) {
+                        r[k] = tv;
+                    }
                 }
             }
-            // Then along ξ (y), interleaving the 4 columns of each tile into output rows.
-            for c in 0..4 {
+            // Then along ξ (y), interleaving the M columns of each tile into output rows.
+            for c in 0..M {
                 for k in 0..nk {
-                    let t = ot1([
-                        rows[0][c][k],
-                        rows[1][c][k],
-                        rows[2][c][k],
-                        rows[3][c][k],
-                        rows[4][c][k],
-                        rows[5][c][k],
-                    ]);
-                    for (r, tv) in t.into_iter().enumerate() {
-                        y[r][4 * k + c] = tv;
+                    let mut col = [0.0; 6];
+                    for (cv, r) in col.iter_mut().zip(&rows) {
+                        *cv = r[c][k];
+                    }
+                    let t = ot1::<M>(col);
+                    for (r, &tv) in t[..M].iter().enumerate() {
+                        y[r][M * k + c] = tv;
                     }
                 }
             }
@@ -428,7 +489,7 @@ unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tile
 }
 
 /// A row of zeros standing in for input rows outside the image.
-static ZEROS: [f32; 4 * MAX_TILES + 2] = [0.0; 4 * MAX_TILES + 2];
+static ZEROS: [f32; M * MAX_TILES + 2] = [0.0; M * MAX_TILES + 2];
 
 /// Portable build of [`input_transform_impl`].
 fn input_transform(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tiles: usize) {
@@ -461,4 +522,47 @@ unsafe fn output_transform(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: us
 unsafe fn output_transform_v4(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
     // SAFETY: the caller upholds `output_transform_impl`'s contract (this fn's own).
     unsafe { output_transform_impl(s, o, m, ms, tiles) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Aᵀ [(G g) ⊙ (Bᵀ d)]` of F(m, 3) along one axis against the direct correlation
+    /// `y[i] = Σ_k d[i + k]·g[k]`, for both tile sizes (the one in use and the other).
+    fn one_axis<const T: usize>() {
+        let alpha = T + 2;
+        let mut state = 7u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        for _ in 0..100 {
+            let g = [next(), next(), next()];
+            let mut d = [0.0f32; 6];
+            for v in d.iter_mut().take(alpha) {
+                *v = next();
+            }
+            let (u, v) = (wt1::<T>(g[0], g[1], g[2]), it1::<T>(d));
+            let mut prod = [0.0f32; 6];
+            for j in 0..alpha {
+                prod[j] = u[j] * v[j];
+            }
+            let y = ot1::<T>(prod);
+            for i in 0..T {
+                let direct: f32 = (0..3).map(|k| d[i + k] * g[k]).sum();
+                assert!(
+                    (y[i] - direct).abs() < 1e-5,
+                    "F({T}, 3) output {i}: {} vs {direct}",
+                    y[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn transforms_compute_the_correlation() {
+        one_axis::<2>();
+        one_axis::<4>();
+    }
 }

@@ -1,4 +1,4 @@
-//! Accuracy of the Winograd F(4×4, 3×3) path against an f64 direct convolution, next to the
+//! Accuracy of the Winograd F(2×2, 3×3) path against an f64 direct convolution, next to the
 //! f32 im2col + GEMM path on the same data (a 3×3 conv zero-padded to 5×5, which is the same
 //! sum but cannot take Winograd).
 //!
@@ -119,12 +119,13 @@ fn winograd_error_table() {
 
 #[test]
 fn winograd_error_is_close_to_gemm() {
-    // 64 → 64 at 24×24: the Winograd error stays within a bounded multiple of the direct f32
-    // sum's (measured 3.4e-6 vs 4.4e-7 on U[-1, 1]; see the 256-channel table for the old points).
+    // 64 → 64 at 24×24: the Winograd error stays within a small multiple of the direct f32
+    // sum's (F(2×2): 2.1–2.5× at 256 channels, see the table in src/winograd.rs; F(4×4) was 8×
+    // here and 14–18× at 256 channels, which this bound refuses).
     for relu in [false, true] {
         let (ew, eg, big) = errors(64, 24, relu, 3);
         assert!(
-            ew <= 12.0 * eg && ew <= 5e-6 * big.max(1.0),
+            ew <= 4.0 * eg && ew <= 2e-6 * big.max(1.0),
             "{ew} vs gemm {eg} (max {big})"
         );
     }
