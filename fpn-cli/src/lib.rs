@@ -953,6 +953,32 @@ fn total_flops(c: &Compiled) -> Option<i64> {
     c.analysis.flops.iter().try_fold(0i64, |acc, f| acc.checked_add((*f)?))
 }
 
+/// The generated code's activation memory at batch 1 (see
+/// [`fpn_compiler::back::rust::memory_plan`]), when every size is fixed.
+fn memory(c: &Compiled) -> Option<fpn_compiler::back::rust::MemoryPlan> {
+    if !c.graph.symbol_names().is_empty() {
+        return None;
+    }
+    fpn_compiler::back::rust::memory_plan(&c.graph, &c.analysis, &[])
+        .ok()
+        .flatten()
+}
+
+/// `memory` as one line: planned bytes beside the liveness bound.
+fn memory_line(m: &fpn_compiler::back::rust::MemoryPlan) -> String {
+    let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let ratio = if m.bound > 0 {
+        m.planned as f64 / m.bound as f64
+    } else {
+        1.0
+    };
+    format!(
+        "memory {:.2} MiB of activations at batch 1 (liveness bound {:.2} MiB, ×{ratio:.2})",
+        mb(m.planned),
+        mb(m.bound)
+    )
+}
+
 /// `fpn check --json`'s object for a spec that passed.
 pub fn checked_json(path: &Path, c: &Compiled) -> serde_json::Value {
     let g = &c.graph;
@@ -965,6 +991,7 @@ pub fn checked_json(path: &Path, c: &Compiled) -> serde_json::Value {
         "ops": op_count(c),
         "params": params_json(c),
         "flops": total_flops(c),
+        "memory": memory(c).map(|m| serde_json::json!({"planned": m.planned, "bound": m.bound})),
         "inputs": g.inputs.iter().map(|i| serde_json::json!({
             "name": g.node(*i).name,
             "shape": shape_json(&c.analysis.shapes[i.index()], &names),
@@ -1016,6 +1043,9 @@ pub fn summary(path: &std::path::Path, c: &Compiled) -> String {
             o.name,
             fpn_compiler::infer::fmt_shape(&c.analysis.shapes[o.node.index()], &names)
         ));
+    }
+    if let Some(m) = memory(c) {
+        s.push_str(&format!("\n  {}", memory_line(&m)));
     }
     for r in &c.sizes {
         match r {

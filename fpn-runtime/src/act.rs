@@ -227,7 +227,9 @@ fn sigmoid_fast(x: f32) -> f32 {
 
 /// Returns `a(x)` as a new standard-layout tensor.
 pub fn activate(x: ArrayView4<f32>, a: Activation) -> Tensor {
-    let mut out = x.as_standard_layout().into_owned();
+    // The arena's copy when it can allocate, else the plain one (whose failure aborts as any
+    // ndarray allocation does; `activate` has no error to return).
+    let mut out = crate::try_copy(x, "activation").unwrap_or_else(|_| x.as_standard_layout().into_owned());
     activate_inplace(&mut out, a);
     out
 }

@@ -76,7 +76,7 @@ pub fn channel_slice(x: ArrayView4<f32>, start: usize, len: usize) -> Result<Ten
             format!("channels {start}..{start}+{len} are not a non-empty range of the {c} channels of the input"),
         )
     })?;
-    Ok(x.slice(s![.., start..end, .., ..]).as_standard_layout().into_owned())
+    crate::try_copy(x.slice(s![.., start..end, .., ..]), "channel slice")
 }
 
 #[cfg(test)]

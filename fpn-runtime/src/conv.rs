@@ -229,20 +229,18 @@ pub fn pad2d(x: ArrayView4<f32>, pad: [usize; 4], mode: PaddingMode) -> Result<T
         };
         Some(k as usize)
     };
-    let rows: Vec<Option<usize>> = (0..ph).map(|i| map(i, pt, h)).collect();
-    let cols: Vec<Option<usize>> = (0..pw).map(|i| map(i, pl, w)).collect();
     let xs = x.as_standard_layout();
     let (Some(src), Some(dst)) = (xs.as_slice(), out.as_slice_mut()) else {
         return Err(invalid("pad2d", "internal: could not make the tensors contiguous"));
     };
     // Per output row: the interior is one copy; only the pad columns use the index table.
     for (iplane, oplane) in src.chunks_exact(h * w).zip(dst.chunks_exact_mut(ph * pw)) {
-        for (orow, sy) in oplane.chunks_exact_mut(pw).zip(&rows) {
-            let Some(sy) = *sy else { continue };
+        for (oy, orow) in oplane.chunks_exact_mut(pw).enumerate() {
+            let Some(sy) = map(oy, pt, h) else { continue };
             let irow = &iplane[sy * w..][..w];
             orow[pl..pl + w].copy_from_slice(irow);
             for ox in (0..pl).chain(pl + w..pw) {
-                if let Some(sx) = cols[ox] {
+                if let Some(sx) = map(ox, pl, w) {
                     orow[ox] = irow[sx];
                 }
             }
@@ -318,7 +316,7 @@ pub(crate) fn conv2d_into_prepared(
         ),
         None => None,
     };
-    let bias_vec = match bias {
+    let bias_vec = match &bias {
         Some(b) if b.len() != w_shape[0] => {
             return Err(mismatch(
                 "conv2d",
@@ -327,13 +325,16 @@ pub(crate) fn conv2d_into_prepared(
                 format!("the bias must have {} entries, one per output channel", w_shape[0]),
             ))
         }
-        Some(b) => b.to_vec(),
-        None => vec![0.0; w_shape[0]],
+        Some(b) => match b.as_slice() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(b.to_vec()),
+        },
+        None => std::borrow::Cow::Owned(vec![0.0; w_shape[0]]),
     };
     let padded;
     let (xv, pad) = if p.padding_mode != PaddingMode::Zeros && p.padding != [0; 4] {
-        padded = pad2d(x, p.padding, p.padding_mode)?;
-        (padded.view(), [0; 4])
+        padded = crate::arena::Temp(pad2d(x, p.padding, p.padding_mode)?);
+        (padded.0.view(), [0; 4])
     } else {
         (x.view(), p.padding)
     };

@@ -13,7 +13,7 @@ use ndarray::{ArrayView1, ArrayView4};
 
 use crate::conv::{sat_i64, shape4, Conv2dParams};
 use crate::error::{check_nonempty, invalid, mismatch, Error, Result};
-use crate::kernel::sgemm;
+use crate::kernel::{sgemm, Scratch, CT_COLS, CT_W};
 use crate::rules::{self, ConvTransposeAxis};
 use crate::Tensor;
 
@@ -144,16 +144,19 @@ pub fn conv_transpose2d(
     let hw = h * wd;
     let too_big = || Error::InputSize(format!("{OP}: the column buffer for {xs:?} is too large"));
     let cols_len = m.checked_mul(hw).ok_or_else(too_big)?;
-    let mut cols: Vec<f32> = Vec::new();
-    cols.try_reserve_exact(cols_len).map_err(|_| too_big())?;
-    cols.resize(cols_len, 0.0);
+    // Per-thread buffers reused across calls (the GEMM overwrites `cols`; `wt` is rewritten).
+    let mut cols = Scratch::try_take(&CT_COLS, cols_len).ok_or_else(too_big)?;
+    let wt_len = g
+        .checked_mul(m)
+        .and_then(|v| v.checked_mul(cin_g))
+        .ok_or_else(too_big)?;
+    let mut wt = Scratch::try_take(&CT_W, wt_len).ok_or_else(too_big)?;
     // the weight of each group transposed: wt[g][(co, ky, kx)][ci]
     let wc = w.as_standard_layout();
     let xc = x.as_standard_layout();
     let (Some(wsl), Some(xsl), Some(dst)) = (wc.as_slice(), xc.as_slice(), out.as_slice_mut()) else {
         return Err(invalid(OP, "internal: could not make the tensors contiguous"));
     };
-    let mut wt = vec![0.0f32; g * m * cin_g];
     for gi in 0..g {
         for ci in 0..cin_g {
             let src = &wsl[(gi * cin_g + ci) * m..][..m];
@@ -177,9 +180,6 @@ pub fn conv_transpose2d(
     let map = |i: usize, k: usize, s: usize, d: usize, pad: usize, lim: usize| -> Option<usize> {
         (i * s + k * d).checked_sub(pad).filter(|&o| o < lim)
     };
-    let xcol: Vec<Vec<Option<usize>>> = (0..kw)
-        .map(|kx| (0..wd).map(|ix| map(ix, kx, sw, dw, pw, ow)).collect())
-        .collect();
     let par = if m * hw * cin_g >= crate::kernel::PAR_MIN_MACS {
         gemm::Parallelism::Rayon(0)
     } else {
@@ -209,15 +209,15 @@ pub fn conv_transpose2d(
             for co in 0..cout_g {
                 let plane = &mut out_g[co * ohw..][..ohw];
                 for ky in 0..kh {
-                    for (kx, xmap) in xcol.iter().enumerate() {
+                    for kx in 0..kw {
                         let row = &cols[((co * kh + ky) * kw + kx) * hw..][..hw];
                         for iy in 0..h {
                             let Some(oy) = map(iy, ky, sh, dh, ph, oh) else {
                                 continue;
                             };
                             let orow = &mut plane[oy * ow..][..ow];
-                            for (&v, ox) in row[iy * wd..][..wd].iter().zip(xmap) {
-                                if let Some(ox) = *ox {
+                            for (ix, &v) in row[iy * wd..][..wd].iter().enumerate() {
+                                if let Some(ox) = map(ix, kx, sw, dw, pw, ow) {
                                     orow[ox] += v;
                                 }
                             }

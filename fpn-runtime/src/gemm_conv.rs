@@ -316,9 +316,6 @@ fn im2col_strided(g: &Geom, x_img: &[f32], oy0: usize, oy1: usize, cols: &mut [f
     let iy_lo = (oy0 * g.sh).saturating_sub(g.pt).min(g.h);
     let iy_hi = ((oy1 - 1) * g.sh + (g.kh - 1) * g.dh + 1).saturating_sub(g.pt).min(g.h);
     let mut phases = Scratch::zeroed(&PHASES, (iy_hi - iy_lo).max(1) * row_len);
-    let taps: Vec<(usize, usize)> = (0..g.kw)
-        .map(|kx| valid_range(g.ow, g.sw, kx * g.dw, g.pl, g.w))
-        .collect();
     for ci in 0..g.cin_g() {
         let xin = &x_img[ci * hw..][..hw];
         for (iy, prow) in (iy_lo..iy_hi).zip(phases.chunks_exact_mut(row_len)) {
@@ -330,7 +327,8 @@ fn im2col_strided(g: &Geom, x_img: &[f32], oy0: usize, oy1: usize, cols: &mut [f
                 let seg = (oy - oy0) * g.ow;
                 let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
                 let inside = iy >= 0 && iy < g.h as isize;
-                for (kx, &(lo, hi)) in taps.iter().enumerate() {
+                for kx in 0..g.kw {
+                    let (lo, hi) = valid_range(g.ow, g.sw, kx * g.dw, g.pl, g.w);
                     let dst = &mut cols[base + kx * nc + seg..][..g.ow];
                     if !inside || lo >= hi {
                         dst.fill(0.0);

@@ -120,6 +120,7 @@ pub(crate) unsafe fn sgemm(
     rhs_rs: usize,
     par: gemm::Parallelism,
 ) {
+    let _inside = crate::arena::GemmCall::enter();
     // SAFETY: the extents `gemm` reads and writes are exactly those the caller vouches for (see
     // `# Safety`); alpha = 0 with `read_dst = false` means `dst` is only written.
     unsafe {
@@ -173,33 +174,50 @@ impl OutPtr {
 
 thread_local! {
     /// im2col tiles of `gemm_conv`.
-    pub(crate) static COLS: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    pub(crate) static COLS: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
     /// Column-phase rows of the strided im2col.
-    pub(crate) static PHASES: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    pub(crate) static PHASES: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
     /// Winograd's transformed input block `V`.
-    pub(crate) static WINO_V: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    pub(crate) static WINO_V: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
     /// Winograd's product block `M`.
-    pub(crate) static WINO_M: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    pub(crate) static WINO_M: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
     /// Winograd's per-call weight transform `U` (the free `conv2d`'s path).
-    pub(crate) static WINO_U: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    pub(crate) static WINO_U: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
+    /// The transposed conv's column matrix.
+    pub(crate) static CT_COLS: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
+    /// The transposed conv's per-group transposed weight.
+    pub(crate) static CT_W: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
 }
 
-/// One of the thread-local buffer slots above.
-pub(crate) type Slot = &'static LocalKey<Cell<Vec<f32>>>;
+/// One of the thread-local buffer slots above: a stack of buffers, so a task that runs nested
+/// on the same thread (stolen while a GEMM waits on rayon) finds one of its own after warm-up.
+pub(crate) type Slot = &'static LocalKey<Cell<Vec<Vec<f32>>>>;
 
 /// A per-thread buffer, grown on demand and reused across calls. It is taken out of its slot
-/// while in use and put back on drop, so a task that runs nested on the same thread (e.g.
-/// stolen while a GEMM waits on rayon) finds the slot empty and allocates its own: re-entry is
-/// safe.
+/// while in use and put back on drop: re-entry is safe, and once every nesting depth has been
+/// seen no call allocates.
 pub(crate) struct Scratch {
     slot: Slot,
     buf: Vec<f32>,
 }
 
 impl Scratch {
+    /// The buffer of the slot's stack with the smallest capacity ≥ `len`, else its largest
+    /// (to be grown), else a new one.
+    fn pop(slot: Slot, len: usize) -> Vec<f32> {
+        let mut stack = slot.take();
+        let pick = (0..stack.len())
+            .filter(|&k| stack[k].capacity() >= len)
+            .min_by_key(|&k| stack[k].capacity())
+            .or_else(|| (0..stack.len()).max_by_key(|&k| stack[k].capacity()));
+        let buf = pick.map(|k| stack.swap_remove(k)).unwrap_or_default();
+        slot.set(stack);
+        buf
+    }
+
     /// The calling thread's buffer of `slot` with at least `len` floats (contents unspecified).
     pub(crate) fn take(slot: Slot, len: usize) -> Self {
-        let mut buf = slot.take();
+        let mut buf = Self::pop(slot, len);
         if buf.len() < len {
             buf.resize(len, 0.0);
         }
@@ -208,7 +226,7 @@ impl Scratch {
 
     /// The buffer of `slot` with exactly `len` zeros.
     pub(crate) fn zeroed(slot: Slot, len: usize) -> Self {
-        let mut buf = slot.take();
+        let mut buf = Self::pop(slot, len);
         buf.clear();
         buf.resize(len, 0.0);
         Self { slot, buf }
@@ -216,7 +234,7 @@ impl Scratch {
 
     /// [`take`](Self::take), or `None` if growing the buffer fails to allocate.
     pub(crate) fn try_take(slot: Slot, len: usize) -> Option<Self> {
-        let mut buf = slot.take();
+        let mut buf = Self::pop(slot, len);
         if buf.len() < len {
             buf.clear();
             buf.try_reserve_exact(len).ok()?;
@@ -244,7 +262,16 @@ impl Drop for Scratch {
     /// being torn down).
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.buf);
-        let _ = self.slot.try_with(|c| c.set(buf));
+        let _ = self.slot.try_with(|c| {
+            let mut stack = c.take();
+            if stack.len() == stack.capacity() {
+                // Room for the deepest nesting seen so far and more, so later pushes do not
+                // reallocate.
+                stack.reserve(4);
+            }
+            stack.push(buf);
+            c.set(stack);
+        });
     }
 }
 

@@ -27,7 +27,7 @@ fn i(v: usize) -> i64 {
 }
 
 /// Checks the conditions of a rule for one axis, reporting the first failure in words.
-fn check_conds(op: &str, what: &str, conds: &[rules::Cond<i64>], extra: &str) -> Result<()> {
+fn check_conds(op: &str, what: &str, conds: &rules::Conds<i64>, extra: &str) -> Result<()> {
     for c in conds {
         if rules::Cond::<i64>::holds_for(c.kind, c.lhs, c.rhs) {
             continue;
@@ -129,10 +129,9 @@ pub fn crop(x: ArrayView4<f32>, size: [usize; 2], offset: Option<[usize; 2]>) ->
     if size.contains(&0) {
         return Err(invalid(OP, format!("the crop size {size:?} must be at least 1")));
     }
-    Ok(
-        x.slice(s![.., .., start[0]..start[0] + size[0], start[1]..start[1] + size[1]])
-            .as_standard_layout()
-            .into_owned(),
+    crate::try_copy(
+        x.slice(s![.., .., start[0]..start[0] + size[0], start[1]..start[1] + size[1]]),
+        OP,
     )
 }
 

@@ -12,6 +12,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod act;
+mod arena;
 mod channels;
 mod conv;
 mod conv_transpose;
@@ -30,6 +31,7 @@ mod weights;
 mod winograd;
 
 pub use act::{activate, activate_inplace, apply, Activation};
+pub use arena::{in_gemm, recycle, with_arena, Arena, ArenaCell};
 pub use channels::{channel_slice, split_ranges, ChannelSplit};
 pub use conv::{conv2d, conv2d_into, conv2d_out_shape, pad2d, Conv2dParams, PaddingMode};
 pub use conv_transpose::{conv_transpose2d, conv_transpose2d_out_shape, ConvTranspose2dParams};
@@ -59,8 +61,18 @@ pub use ndarray;
 /// An NCHW `f32` feature map (batch ≥ 1).
 pub type Tensor = ndarray::Array4<f32>;
 
-/// A zeroed tensor of `shape`, or [`Error::InputSize`] if it is too large to allocate (instead
-/// of the panic or abort of `Tensor::zeros`).
+/// A standard-layout copy of `x` whose buffer comes from the installed [`Arena`] when one fits
+/// (`as_standard_layout().into_owned()` always allocates). Errors as [`try_zeros`].
+pub(crate) fn try_copy(x: ndarray::ArrayView4<f32>, op: &str) -> Result<Tensor> {
+    let d = x.dim();
+    let mut out = try_zeros([d.0, d.1, d.2, d.3], op)?;
+    out.assign(&x);
+    Ok(out)
+}
+
+/// A zeroed tensor of `shape` (its buffer from the installed [`Arena`] when one fits), or
+/// [`Error::InputSize`] if it is too large to allocate (instead of the panic or abort of
+/// `Tensor::zeros`).
 pub(crate) fn try_zeros(shape: [usize; 4], op: &str) -> Result<Tensor> {
     let too_big = || Error::InputSize(format!("the {op} output of shape {shape:?} is too large to allocate"));
     let len = shape
@@ -70,8 +82,14 @@ pub(crate) fn try_zeros(shape: [usize; 4], op: &str) -> Result<Tensor> {
     if len > isize::MAX as usize / std::mem::size_of::<f32>() {
         return Err(too_big());
     }
-    let mut v: Vec<f32> = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| too_big())?;
+    let mut v: Vec<f32> = match arena::take(len) {
+        Some(v) => v,
+        None => {
+            let mut v = Vec::new();
+            v.try_reserve_exact(len).map_err(|_| too_big())?;
+            v
+        }
+    };
     v.resize(len, 0.0);
     Tensor::from_shape_vec(shape, v).map_err(|_| too_big())
 }

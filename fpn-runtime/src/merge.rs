@@ -22,13 +22,9 @@ const PAR_MIN_LEN: usize = 1 << 16;
 /// `a + b`.
 pub fn add(a: ArrayView4<f32>, b: ArrayView4<f32>) -> Result<Tensor> {
     same("add", shape4(&a), shape4(&b))?;
-    let z = Zip::from(&a).and(&b);
-    // map_collect writes every element exactly once: no zero-fill pass.
-    Ok(if a.len() >= PAR_MIN_LEN {
-        z.par_map_collect(|&x, &y| x + y)
-    } else {
-        z.map_collect(|&x, &y| x + y)
-    })
+    let mut out = crate::try_zeros(shape4(&a), "add")?;
+    add_into(a, b, out.view_mut())?;
+    Ok(out)
 }
 
 /// Writes `a + b` into `out`.
@@ -58,13 +54,9 @@ pub fn add_assign(acc: &mut Tensor, b: ArrayView4<f32>) -> Result<()> {
 
 /// `a * b` (elementwise product, `torch.mul`).
 pub fn mul(a: ArrayView4<f32>, b: ArrayView4<f32>) -> Result<Tensor> {
-    same("mul", shape4(&a), shape4(&b))?;
-    let z = Zip::from(&a).and(&b);
-    Ok(if a.len() >= PAR_MIN_LEN {
-        z.par_map_collect(|&x, &y| x * y)
-    } else {
-        z.map_collect(|&x, &y| x * y)
-    })
+    let mut out = crate::try_copy(a, "mul")?;
+    mul_assign(&mut out, b)?;
+    Ok(out)
 }
 
 /// `acc *= b`.

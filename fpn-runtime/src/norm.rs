@@ -90,7 +90,7 @@ fn check(x_shape: [usize; 4], bn: &BatchNorm, op: &'static str) -> Result<()> {
 
 /// Returns `bn(x)` (eval mode).
 pub fn batch_norm(x: ArrayView4<f32>, bn: &BatchNorm) -> Result<Tensor> {
-    let mut out = x.as_standard_layout().into_owned();
+    let mut out = crate::try_copy(x, "batch_norm")?;
     batch_norm_inplace(&mut out, bn)?;
     Ok(out)
 }

@@ -142,12 +142,10 @@ where
 pub fn upsample_nearest_into(x: ArrayView4<f32>, r: Resize, out: ArrayViewMut4<f32>) -> Result<()> {
     let ([_, _, h, w], [_, _, oh, ow]) = check_out("upsample_nearest", &x, r, &out)?;
     let [sc_h, sc_w] = scales(r);
-    let rows: Vec<usize> = (0..oh).map(|i| nearest_idx(i, h, oh, sc_h)).collect();
-    let cols: Vec<usize> = (0..ow).map(|i| nearest_idx(i, w, ow, sc_w)).collect();
     let double_w = ow == 2 * w;
     per_plane(&x, out, h * w, oh * ow, |ip, op| {
         let mut prev: Option<usize> = None;
-        for (oy, &iy) in rows.iter().enumerate() {
+        for (oy, iy) in (0..oh).map(|i| (i, nearest_idx(i, h, oh, sc_h))) {
             if prev == Some(iy) {
                 // Same source row as the row above: copy it.
                 let (done, rest) = op.split_at_mut(oy * ow);
@@ -163,8 +161,8 @@ pub fn upsample_nearest_into(x: ArrayView4<f32>, r: Resize, out: ArrayViewMut4<f
                     o[1] = v;
                 }
             } else {
-                for (o, &ix) in orow.iter_mut().zip(&cols) {
-                    *o = irow[ix];
+                for (ox, o) in orow.iter_mut().enumerate() {
+                    *o = irow[nearest_idx(ox, w, ow, sc_w)];
                 }
             }
         }

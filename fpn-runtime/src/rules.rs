@@ -113,6 +113,64 @@ impl<S> Cond<S> {
     }
 }
 
+/// The conditions of one axis rule: at most two (an output size ≥ 1 and a padding limit), kept
+/// inline so the runtime's per-call shape checks allocate nothing. Derefs to a slice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conds<S> {
+    items: [Option<Cond<S>>; 2],
+}
+
+impl<S> Default for Conds<S> {
+    fn default() -> Self {
+        Self { items: [None, None] }
+    }
+}
+
+impl<S> Conds<S> {
+    /// One condition.
+    pub fn one(c: Cond<S>) -> Self {
+        Self { items: [Some(c), None] }
+    }
+
+    /// Adds a second condition (the axis rules add at most two).
+    fn push(&mut self, c: Cond<S>) {
+        if let Some(slot) = self.items.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(c);
+        }
+    }
+
+    /// The conditions in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Cond<S>> {
+        self.items.iter().flatten()
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items[0].is_none()
+    }
+}
+
+impl<S> IntoIterator for Conds<S> {
+    type Item = Cond<S>;
+    type IntoIter = std::iter::Flatten<std::array::IntoIter<Option<Cond<S>>, 2>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter().flatten()
+    }
+}
+
+impl<'a, S> IntoIterator for &'a Conds<S> {
+    type Item = &'a Cond<S>;
+    type IntoIter = std::iter::Flatten<std::slice::Iter<'a, Option<Cond<S>>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter().flatten()
+    }
+}
+
 /// One axis of a convolution (PyTorch `nn.Conv2d`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ConvAxis {
@@ -131,24 +189,26 @@ pub struct ConvAxis {
 /// Output size of one conv axis, `floor((x + p0 + p1 − d·(k−1) − 1)/s) + 1`, and the
 /// conditions: output ≥ 1; reflect padding `< x`; circular padding `≤ x` (PyTorch's
 /// `F.pad` limits). `None` on overflow.
-pub fn conv_axis<S: SizeArith>(x: &S, a: &ConvAxis) -> Option<(S, Vec<Cond<S>>)> {
+pub fn conv_axis<S: SizeArith>(x: &S, a: &ConvAxis) -> Option<(S, Conds<S>)> {
     let reach = a.dilation.checked_mul(a.kernel.checked_sub(1)?)?;
     let k = a.pad[0].checked_add(a.pad[1])?.checked_sub(reach)?.checked_sub(1)?;
     let out = x.plus(k)?.floor_div(a.stride)?.plus(1)?;
     let limit = pad_limit(x, a.pad, a.mode)?;
     let (out, mut conds) = positive(out);
-    conds.extend(limit);
+    if let Some(c) = limit {
+        conds.push(c);
+    }
     Some((out, conds))
 }
 
 /// An axis's output size `out` with the condition that it is at least 1 (`CondKind::Positive`).
-fn positive<S: SizeArith>(out: S) -> (S, Vec<Cond<S>>) {
+fn positive<S: SizeArith>(out: S) -> (S, Conds<S>) {
     let cond = Cond {
         kind: CondKind::Positive,
         lhs: out.clone(),
         rhs: S::constant(1),
     };
-    (out, vec![cond])
+    (out, Conds::one(cond))
 }
 
 /// `F.pad`'s limit on an axis of size `x` padded by `pad` (`[before, after]`) in `mode`:
@@ -189,7 +249,7 @@ pub struct PoolAxis {
 /// PyTorch's `pooling_output_shape`: `floor` or `ceil` of `(x + 2p − d·(k−1) − 1)/s + 1`; in
 /// ceil mode the last window must start inside the input or its left padding, which is
 /// `min(…, ceil((x + p)/s))` (docs/sizes.md). Condition: output ≥ 1. `None` on overflow.
-pub fn pool_axis<S: SizeArith>(x: &S, a: &PoolAxis) -> Option<(S, Vec<Cond<S>>)> {
+pub fn pool_axis<S: SizeArith>(x: &S, a: &PoolAxis) -> Option<(S, Conds<S>)> {
     let reach = a.dilation.checked_mul(a.kernel.checked_sub(1)?)?;
     let num = x.plus(a.pad.checked_mul(2)?.checked_sub(reach)?.checked_sub(1)?)?;
     let out = if a.ceil_mode {
@@ -204,7 +264,7 @@ pub fn pool_axis<S: SizeArith>(x: &S, a: &PoolAxis) -> Option<(S, Vec<Cond<S>>)>
 
 /// Output size of one axis of an upsample by `scale` (`trunc(x·scale)` in `f64`) and its
 /// condition (output ≥ 1). `None` on overflow or a scale that is not positive and finite.
-pub fn upsample_axis<S: SizeArith>(x: &S, scale: f64) -> Option<(S, Vec<Cond<S>>)> {
+pub fn upsample_axis<S: SizeArith>(x: &S, scale: f64) -> Option<(S, Conds<S>)> {
     let out = x.scale_f64(scale)?;
     Some(positive(out))
 }
@@ -227,7 +287,7 @@ pub struct ConvTransposeAxis {
 /// Output size of one transposed-conv axis, PyTorch's
 /// `(x − 1)·s − 2p + d·(k − 1) + output_padding + 1`, and its condition (output ≥ 1). `None` on
 /// overflow.
-pub fn conv_transpose_axis<S: SizeArith>(x: &S, a: &ConvTransposeAxis) -> Option<(S, Vec<Cond<S>>)> {
+pub fn conv_transpose_axis<S: SizeArith>(x: &S, a: &ConvTransposeAxis) -> Option<(S, Conds<S>)> {
     let reach = a.dilation.checked_mul(a.kernel.checked_sub(1)?)?;
     // (x − 1)·s + (reach − 2p + op + 1) = x·s + (reach − 2p + op + 1 − s)
     let k = reach
@@ -241,22 +301,22 @@ pub fn conv_transpose_axis<S: SizeArith>(x: &S, a: &ConvTransposeAxis) -> Option
 
 /// One axis of `F.pad(x, …, mode)` by `[before, after]` (both ≥ 0): `x + before + after`, with
 /// `F.pad`'s limits: reflect padding `< x`, circular padding `≤ x`. `None` on overflow.
-pub fn pad_axis<S: SizeArith>(x: &S, pad: [i64; 2], mode: PaddingMode) -> Option<(S, Vec<Cond<S>>)> {
+pub fn pad_axis<S: SizeArith>(x: &S, pad: [i64; 2], mode: PaddingMode) -> Option<(S, Conds<S>)> {
     let out = x.plus(pad[0].checked_add(pad[1])?)?;
-    let conds = pad_limit(x, pad, mode)?.into_iter().collect();
+    let conds = pad_limit(x, pad, mode)?.map_or_else(Conds::default, Conds::one);
     Some((out, conds))
 }
 
 /// One axis of a crop to `size` starting at `offset` (`None`: centred, `(x − size)/2` rounded
 /// down): the output is `size`, defined when the window fits, `x ≥ offset + size`. `None` on
 /// overflow.
-pub fn crop_axis<S: SizeArith>(x: &S, size: i64, offset: Option<i64>) -> Option<(S, Vec<Cond<S>>)> {
+pub fn crop_axis<S: SizeArith>(x: &S, size: i64, offset: Option<i64>) -> Option<(S, Conds<S>)> {
     let need = size.checked_add(offset.unwrap_or(0))?;
-    let conds = vec![Cond {
+    let conds = Conds::one(Cond {
         kind: CondKind::Fits,
         lhs: x.clone(),
         rhs: S::constant(need),
-    }];
+    });
     Some((S::constant(size), conds))
 }
 
@@ -269,19 +329,19 @@ pub fn split_diff(total: i64) -> [i64; 2] {
 }
 
 /// One axis of `nn.PixelShuffle(r)`: `x · r`. `None` on overflow or `r < 1`.
-pub fn pixel_shuffle_axis<S: SizeArith>(x: &S, r: i64) -> Option<(S, Vec<Cond<S>>)> {
-    Some((x.times(r)?, Vec::new()))
+pub fn pixel_shuffle_axis<S: SizeArith>(x: &S, r: i64) -> Option<(S, Conds<S>)> {
+    Some((x.times(r)?, Conds::default()))
 }
 
 /// One axis of `nn.PixelUnshuffle(r)`: `x / r`, defined when `r` divides `x` (PyTorch: "should
 /// be divisible by downscale_factor"). `None` on overflow or `r < 1`.
-pub fn pixel_unshuffle_axis<S: SizeArith>(x: &S, r: i64) -> Option<(S, Vec<Cond<S>>)> {
+pub fn pixel_unshuffle_axis<S: SizeArith>(x: &S, r: i64) -> Option<(S, Conds<S>)> {
     let out = x.floor_div(r)?;
-    let conds = vec![Cond {
+    let conds = Conds::one(Cond {
         kind: CondKind::Divisible,
         lhs: out.times(r)?,
         rhs: x.clone(),
-    }];
+    });
     Some((out, conds))
 }
 
@@ -289,7 +349,7 @@ pub fn pixel_unshuffle_axis<S: SizeArith>(x: &S, r: i64) -> Option<(S, Vec<Cond<
 /// `MaxPool2dSame`): the output is `ceil(x / s)`; the input is padded by
 /// `max((ceil(x/s) − 1)·s + (k − 1)·d + 1 − x, 0)` in total, `total/2` before (see
 /// [`same_dynamic_pad`]). Condition: output ≥ 1. `None` on overflow.
-pub fn same_dynamic_axis<S: SizeArith>(x: &S, stride: i64) -> Option<(S, Vec<Cond<S>>)> {
+pub fn same_dynamic_axis<S: SizeArith>(x: &S, stride: i64) -> Option<(S, Conds<S>)> {
     let out = x.ceil_div(stride)?;
     Some(positive(out))
 }
@@ -506,7 +566,8 @@ mod tests {
             output_padding: 0,
             dilation: 1,
         };
-        let (o, c) = conv_transpose_axis(&1i64, &ct1).unwrap_or((0, Vec::new()));
+        let (o, c) = conv_transpose_axis(&1i64, &ct1).unwrap_or((0, Conds::default()));
+        let c: Vec<_> = c.into_iter().collect();
         assert_eq!(o, -1);
         assert!(!Cond::<i64>::holds_for(c[0].kind, c[0].lhs, c[0].rhs));
         let check = |stride, dilation| ConvCheck {
@@ -533,7 +594,8 @@ mod tests {
         assert_eq!(split_diff(3), [1, 2]);
         assert_eq!(split_diff(-3), [-2, -1]);
         // pixel_unshuffle: 13 is not a multiple of 2 (2·6 = 12 < 13)
-        let (o, c) = pixel_unshuffle_axis(&13i64, 2).unwrap_or((0, Vec::new()));
+        let (o, c) = pixel_unshuffle_axis(&13i64, 2).unwrap_or((0, Conds::default()));
+        let c: Vec<_> = c.into_iter().collect();
         assert_eq!(o, 6);
         assert!(!Cond::<i64>::holds_for(c[0].kind, c[0].lhs, c[0].rhs));
         // TF 'SAME': k3 s2 on 7 → 4 outputs, total pad 2 (1/1); on 8 → total 1 (0 before, 1 after)
@@ -551,7 +613,8 @@ mod tests {
             dilation: 1,
             mode: PaddingMode::Reflect,
         };
-        let (o, c) = conv_axis(&7i64, &a).unwrap_or((0, Vec::new()));
+        let (o, c) = conv_axis(&7i64, &a).unwrap_or((0, Conds::default()));
+        let c: Vec<_> = c.into_iter().collect();
         assert_eq!(o, 4);
         assert_eq!(c.len(), 2);
         assert_eq!((c[1].lhs, c[1].rhs), (7, 2));

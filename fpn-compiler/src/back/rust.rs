@@ -667,7 +667,7 @@ impl<'g> Gen<'g> {
                 let (id, local) = (&f.ident, format_ident!("f{}", k));
                 quote!(#id: #local)
             });
-            let assemble = quote!(Self { #(#inits),* });
+            let assemble = quote!(Self { #(#inits,)* arena: ::core::default::Default::default() });
             let (built_init, built) = (build(only.fields.clone(), true), build(only.fields.clone(), false));
             let rng = if uses_rng(init_tensors) {
                 quote!(let mut rng = #rt::Init::new(seed);)
@@ -738,12 +738,12 @@ impl<'g> Gen<'g> {
             quote! {
                 let mut rng = #rt::Init::new(seed);
                 #(#init_calls)*
-                Self { #(#inits),* }
+                Self { #(#inits,)* arena: ::core::default::Default::default() }
             },
             quote! {
                 #require
                 #(#load_calls)*
-                ::core::result::Result::Ok(Self { #(#inits),* })
+                ::core::result::Result::Ok(Self { #(#inits,)* arena: ::core::default::Default::default() })
             },
             helpers,
         )
@@ -1080,6 +1080,91 @@ impl StmtCx<'_> {
     }
 }
 
+/// One statement of [`Gen::schedule`].
+#[derive(Default)]
+struct Step {
+    /// The value the statement defines (none for an input).
+    out: Option<NodeIndex>,
+    /// The dying operand whose buffer it writes into instead of allocating, if any.
+    moved: Option<NodeIndex>,
+    /// The values that die at the statement.
+    dead: Vec<NodeIndex>,
+}
+
+/// `forward`'s statements in order, with what each allocates and frees.
+struct Schedule {
+    val_of: Vec<NodeIndex>,
+    last_use: Vec<Option<usize>>,
+    bind_inputs: TokenStream,
+    code: Vec<TokenStream>,
+    steps: Vec<Step>,
+}
+
+/// Activation memory of one forward of the generated code at batch 1 and concrete sizes, in
+/// bytes: what the arena's best-fit reuse ends up holding against what must be live at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryPlan {
+    /// Total size of the buffers the arena holds after the forward (the generated code's
+    /// intermediates and outputs; inputs are the caller's). Op-internal scratch (im2col,
+    /// Winograd blocks, padded copies) is not included.
+    pub planned: u64,
+    /// The liveness lower bound: the most bytes of intermediates and outputs alive at once
+    /// (a statement's output and its operands counted together).
+    pub bound: u64,
+}
+
+/// [`MemoryPlan`] of the code [`generate`] emits for `g`, with the symbols of `g` set to `env`
+/// (in order); `None` if a size does not evaluate (a symbol missing or an overflow).
+pub fn memory_plan(g: &Graph, a: &Analysis, env: &[i64]) -> GResult<Option<MemoryPlan>> {
+    let gen = Gen::new(g, a, &Options::default())?;
+    let (_, by_prefix) = gen.fields()?;
+    let sched = gen.schedule(&by_prefix)?;
+    let bytes = |v: NodeIndex| -> Option<u64> {
+        let s = a.shapes.get(v.index())?;
+        let (h, w) = (s.h.eval(env)?, s.w.eval(env)?);
+        let n = s.c.checked_mul(h)?.checked_mul(w)?.checked_mul(4)?;
+        u64::try_from(n).ok()
+    };
+    // replay the runtime arena's policy (`fpn_runtime::Arena`): the smallest free buffer that
+    // fits, else a new one (replacing the largest free buffer instead was tried: it helped
+    // seed003 (×2.01 → ×1.72) and hurt retinanet_p3p7 (×1.17 → ×1.50))
+    let mut free: Vec<u64> = Vec::new();
+    let mut held: HashMap<NodeIndex, u64> = HashMap::new();
+    let (mut planned, mut live, mut bound) = (0u64, 0u64, 0u64);
+    for st in &sched.steps {
+        if let Some(v) = st.out {
+            let Some(need) = bytes(v) else { return Ok(None) };
+            let cap = match st.moved.and_then(|m| held.remove(&m).map(|c| (m, c))) {
+                // written into the dying operand's buffer: no new memory
+                Some((m, c)) => {
+                    live = live.saturating_sub(bytes(m).unwrap_or(0));
+                    c
+                }
+                None => {
+                    let pick = (0..free.len()).filter(|&k| free[k] >= need).min_by_key(|&k| free[k]);
+                    match pick {
+                        Some(k) => free.swap_remove(k),
+                        None => {
+                            planned = planned.saturating_add(need);
+                            need
+                        }
+                    }
+                }
+            };
+            held.insert(v, cap);
+            live = live.saturating_add(need);
+            bound = bound.max(live);
+        }
+        for v in &st.dead {
+            if let Some(cap) = held.remove(v) {
+                free.push(cap);
+                live = live.saturating_sub(bytes(*v).unwrap_or(0));
+            }
+        }
+    }
+    Ok(Some(MemoryPlan { planned, bound }))
+}
+
 /// `let d{k}: i64 = …;` for each distinct compound [`Dim`], computed once.
 #[derive(Default)]
 struct DimVars {
@@ -1170,7 +1255,11 @@ impl DimVars {
 impl Gen<'_> {
     // ---------------------------------------------------------------- forward
 
-    fn forward_fn(&self, fields: &HashMap<String, (Ident, FieldKind)>) -> GResult<TokenStream> {
+    /// `forward`'s schedule: for every statement its code, the value it allocates (none when it
+    /// writes into a dying operand's buffer, or for an input) and the values that die there
+    /// (their buffers go back to the arena). [`Gen::forward_fn`] emits it, [`memory_plan`]
+    /// replays it over concrete sizes: one schedule for both.
+    fn schedule(&self, fields: &HashMap<String, (Ident, FieldKind)>) -> GResult<Schedule> {
         let rt = &self.rt;
         let g = self.g;
         let stmts = &self.stmts;
@@ -1211,11 +1300,13 @@ impl Gen<'_> {
         }
         // each statement's code with the drops of what dies there (nothing for inputs)
         let mut code: Vec<TokenStream> = Vec::with_capacity(stmts.len());
+        let mut steps: Vec<Step> = Vec::with_capacity(stmts.len());
         for (pos, s) in stmts.iter().enumerate() {
             let node = g.node(s.head);
             let mut body = TokenStream::new();
             if matches!(node.op, Op::Input(crate::ops::input::Input { .. })) {
                 code.push(body);
+                steps.push(Step::default());
                 continue;
             }
             let cx = StmtCx {
@@ -1249,12 +1340,39 @@ impl Gen<'_> {
             if last_use[s.out.index()].is_none() && !self.is_output[s.out.index()] {
                 dead.push(s.out);
             }
-            for v in dead {
+            for &v in &dead {
                 let id = var_ident(v, &g.node(v).name);
-                body.extend(quote!(::core::mem::drop(#id);));
+                body.extend(quote!(#rt::recycle(#id);));
             }
             code.push(body);
+            steps.push(Step {
+                out: Some(s.out),
+                moved,
+                dead,
+            });
         }
+        let mut bind = TokenStream::new();
+        bind.extend(bind_inputs);
+        Ok(Schedule {
+            val_of,
+            last_use,
+            bind_inputs: bind,
+            code,
+            steps,
+        })
+    }
+
+    fn forward_fn(&self, fields: &HashMap<String, (Ident, FieldKind)>) -> GResult<TokenStream> {
+        let rt = &self.rt;
+        let g = self.g;
+        let Schedule {
+            val_of,
+            last_use,
+            bind_inputs,
+            code,
+            ..
+        } = self.schedule(fields)?;
+        let is_view = |i: NodeIndex| matches!(g.node(val_of[i.index()]).op, Op::Input(crate::ops::input::Input { .. }));
         let (body, helpers) = self.forward_parts(code, &val_of, &last_use, is_view)?;
         // outputs: move the last reference, clone earlier ones
         let outputs_ty = &self.outputs_ty;
@@ -1275,14 +1393,43 @@ impl Gen<'_> {
             fields.push(quote!(#f: #e));
         }
         let inputs_ty = &self.inputs_ty;
+        let out_names = g
+            .outputs
+            .iter()
+            .map(|o| ident(&o.name, "output", &o.name))
+            .collect::<GResult<Vec<_>>>()?;
         Ok(quote! {
             /// Runs the network. Checks every input shape against the spec first (see the type's
             /// docs for the accepted sizes) and returns the runtime's error if one is not accepted.
+            ///
+            /// Intermediates live in buffers the model keeps between calls (each is reused from
+            /// the point the compiled schedule says it dies); hand the outputs back with
+            /// [`Self::recycle`] when done with them, and from the second or third call at the
+            /// same input sizes on a forward allocates no memory at all.
             pub fn forward(&self, inputs: #inputs_ty<'_>) -> #rt::Result<#outputs_ty> {
                 Self::check_sizes(&inputs)?;
-                #bind_inputs
-                #body
-                ::core::result::Result::Ok(#outputs_ty { #(#fields),* })
+                self.arena.run(|| {
+                    #bind_inputs
+                    #body
+                    ::core::result::Result::Ok(#outputs_ty { #(#fields),* })
+                })
+            }
+
+            /// Gives the buffers of `outputs` back to the model for its next [`Self::forward`].
+            pub fn recycle(&self, outputs: #outputs_ty) {
+                self.arena.run(|| {
+                    #(#rt::recycle(outputs.#out_names);)*
+                });
+            }
+
+            /// Frees the buffers the model keeps between calls (the next call allocates again).
+            pub fn release_memory(&self) {
+                self.arena.clear();
+            }
+
+            /// Bytes of the buffers the model keeps between calls (see [`Self::recycle`]).
+            pub fn held_memory(&self) -> usize {
+                self.arena.bytes()
             }
 
             #(#helpers)*
@@ -1540,6 +1687,9 @@ impl Gen<'_> {
             #[derive(Clone, Debug)]
             pub struct #name {
                 #(#field_defs,)*
+                /// Activation buffers kept between calls of [`Self::forward`] (see
+                /// [`Self::recycle`]).
+                arena: #rt::ArenaCell,
             }
 
             #[doc = #in_doc]

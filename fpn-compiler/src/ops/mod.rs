@@ -140,7 +140,7 @@ impl InferCx<'_> {
     }
 
     /// Records the conditions of one axis from a runtime rule as constraints of this node.
-    pub fn conds(&mut self, axis: usize, conds: Vec<fpn_runtime::rules::Cond<Dim>>) {
+    pub fn conds(&mut self, axis: usize, conds: fpn_runtime::rules::Conds<Dim>) {
         for c in conds {
             self.cons.push(Constraint {
                 kind: c.kind,
@@ -196,7 +196,7 @@ impl InferCx<'_> {
 
 /// What a runtime size rule gives for one axis: the output size and the conditions under which
 /// it is defined (see [`InferCx::spatial`]).
-pub(crate) type AxisRule = (Dim, Vec<fpn_runtime::rules::Cond<Dim>>);
+pub(crate) type AxisRule = (Dim, fpn_runtime::rules::Conds<Dim>);
 
 /// What the interpreter gives an op.
 pub(crate) struct EvalCx<'a, 'i> {

@@ -16,6 +16,9 @@
 pub struct Exprs {
     /// Conv `c` (`c.weight`, `c.bias`), prepared.
     p_c: fpn_runtime::Conv2d,
+    /// Activation buffers kept between calls of [`Self::forward`] (see
+    /// [`Self::recycle`]).
+    arena: fpn_runtime::ArenaCell,
 }
 /// Inputs of [`Exprs::forward`], one NCHW view per spec input.
 #[derive(Clone, Copy, Debug)]
@@ -55,7 +58,10 @@ impl Exprs {
                 act: fpn_runtime::Activation::Identity,
             },
         );
-        Self { p_c: f0 }
+        Self {
+            p_c: f0,
+            arena: ::core::default::Default::default(),
+        }
     }
     /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
     /// (every missing tensor is listed in one error).
@@ -76,7 +82,10 @@ impl Exprs {
                     act: fpn_runtime::Activation::Identity,
                 },
             )?;
-            Self { p_c: f0 }
+            Self {
+                p_c: f0,
+                arena: ::core::default::Default::default(),
+            }
         })
     }
     /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
@@ -101,25 +110,48 @@ impl Exprs {
     }
     /// Runs the network. Checks every input shape against the spec first (see the type's
     /// docs for the accepted sizes) and returns the runtime's error if one is not accepted.
+    ///
+    /// Intermediates live in buffers the model keeps between calls (each is reused from
+    /// the point the compiled schedule says it dies); hand the outputs back with
+    /// [`Self::recycle`] when done with them, and from the second or third call at the
+    /// same input sizes on a forward allocates no memory at all.
     pub fn forward(&self, inputs: ExprsInputs<'_>) -> fpn_runtime::Result<ExprsOutputs> {
         Self::check_sizes(&inputs)?;
-        let v0_a = inputs.a;
-        let v1_b = inputs.b;
-        let v3_u = fpn_runtime::upsample_nearest(
-            v1_b.view(),
-            fpn_runtime::Resize::Scale([2f64, 1f64]),
-        )?;
-        let v4_s = self
-            .p_c
-            .forward(
-                v0_a.view(),
-                &fpn_runtime::ConvOpts {
-                    residual: ::core::option::Option::Some(v3_u.view()),
-                    ..::core::default::Default::default()
-                },
-            )?;
-        ::core::mem::drop(v3_u);
-        ::core::result::Result::Ok(ExprsOutputs { s: v4_s })
+        self.arena
+            .run(|| {
+                let v0_a = inputs.a;
+                let v1_b = inputs.b;
+                let v3_u = fpn_runtime::upsample_nearest(
+                    v1_b.view(),
+                    fpn_runtime::Resize::Scale([2f64, 1f64]),
+                )?;
+                let v4_s = self
+                    .p_c
+                    .forward(
+                        v0_a.view(),
+                        &fpn_runtime::ConvOpts {
+                            residual: ::core::option::Option::Some(v3_u.view()),
+                            ..::core::default::Default::default()
+                        },
+                    )?;
+                fpn_runtime::recycle(v3_u);
+                ::core::result::Result::Ok(ExprsOutputs { s: v4_s })
+            })
+    }
+    /// Gives the buffers of `outputs` back to the model for its next [`Self::forward`].
+    pub fn recycle(&self, outputs: ExprsOutputs) {
+        self.arena
+            .run(|| {
+                fpn_runtime::recycle(outputs.s);
+            });
+    }
+    /// Frees the buffers the model keeps between calls (the next call allocates again).
+    pub fn release_memory(&self) {
+        self.arena.clear();
+    }
+    /// Bytes of the buffers the model keeps between calls (see [`Self::recycle`]).
+    pub fn held_memory(&self) -> usize {
+        self.arena.bytes()
     }
     /// Checks every input shape and every size rule of the spec before anything runs:
     /// channels exact, one batch size, symbol ranges, each node's size ≥ 1 and equal

@@ -13,7 +13,11 @@
 ///
 /// Parameters: 0 in 0 tensors (see [`Fixed::PARAMS`]).
 #[derive(Clone, Debug)]
-pub struct Fixed {}
+pub struct Fixed {
+    /// Activation buffers kept between calls of [`Self::forward`] (see
+    /// [`Self::recycle`]).
+    arena: fpn_runtime::ArenaCell,
+}
 /// Inputs of [`Fixed::forward`], one NCHW view per spec input.
 #[derive(Clone, Copy, Debug)]
 pub struct FixedInputs<'a> {
@@ -35,12 +39,16 @@ impl Fixed {
     /// biases uniform in ±1/sqrt(fan_in), batch norms identity, fusion weights 1).
     pub fn init(seed: u64) -> Self {
         let _ = seed;
-        Self {}
+        Self {
+            arena: ::core::default::Default::default(),
+        }
     }
     /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
     /// (every missing tensor is listed in one error).
     pub fn from_weights(_w: &fpn_runtime::Weights) -> fpn_runtime::Result<Self> {
-        ::core::result::Result::Ok(Self {})
+        ::core::result::Result::Ok(Self {
+            arena: ::core::default::Default::default(),
+        })
     }
     /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
     pub fn from_safetensors(
@@ -64,26 +72,50 @@ impl Fixed {
     }
     /// Runs the network. Checks every input shape against the spec first (see the type's
     /// docs for the accepted sizes) and returns the runtime's error if one is not accepted.
+    ///
+    /// Intermediates live in buffers the model keeps between calls (each is reused from
+    /// the point the compiled schedule says it dies); hand the outputs back with
+    /// [`Self::recycle`] when done with them, and from the second or third call at the
+    /// same input sizes on a forward allocates no memory at all.
     pub fn forward(&self, inputs: FixedInputs<'_>) -> fpn_runtime::Result<FixedOutputs> {
         Self::check_sizes(&inputs)?;
-        let v0_x = inputs.x;
-        let v1_s = fpn_runtime::add(v0_x.view(), v0_x.view())?;
-        let v2_p = fpn_runtime::max_pool2d(
-            v1_s.view(),
-            &fpn_runtime::Pool2dParams {
-                kernel: [2, 2],
-                stride: [2, 2],
-                padding: [0, 0],
-                dilation: [1, 1],
-                ceil_mode: false,
-                count_include_pad: true,
-            },
-        )?;
-        ::core::mem::drop(v1_s);
-        ::core::result::Result::Ok(FixedOutputs {
-            y: v2_p,
-            z: v0_x.to_owned(),
-        })
+        self.arena
+            .run(|| {
+                let v0_x = inputs.x;
+                let v1_s = fpn_runtime::add(v0_x.view(), v0_x.view())?;
+                let v2_p = fpn_runtime::max_pool2d(
+                    v1_s.view(),
+                    &fpn_runtime::Pool2dParams {
+                        kernel: [2, 2],
+                        stride: [2, 2],
+                        padding: [0, 0],
+                        dilation: [1, 1],
+                        ceil_mode: false,
+                        count_include_pad: true,
+                    },
+                )?;
+                fpn_runtime::recycle(v1_s);
+                ::core::result::Result::Ok(FixedOutputs {
+                    y: v2_p,
+                    z: v0_x.to_owned(),
+                })
+            })
+    }
+    /// Gives the buffers of `outputs` back to the model for its next [`Self::forward`].
+    pub fn recycle(&self, outputs: FixedOutputs) {
+        self.arena
+            .run(|| {
+                fpn_runtime::recycle(outputs.y);
+                fpn_runtime::recycle(outputs.z);
+            });
+    }
+    /// Frees the buffers the model keeps between calls (the next call allocates again).
+    pub fn release_memory(&self) {
+        self.arena.clear();
+    }
+    /// Bytes of the buffers the model keeps between calls (see [`Self::recycle`]).
+    pub fn held_memory(&self) -> usize {
+        self.arena.bytes()
     }
     /// Checks every input shape and every size rule of the spec before anything runs:
     /// channels exact, one batch size, symbol ranges, each node's size ≥ 1 and equal

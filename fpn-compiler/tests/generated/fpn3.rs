@@ -45,6 +45,9 @@ pub struct Fpn3 {
     p_q_conv: fpn_runtime::Conv2d,
     /// Batch norm `q.bn`.
     p_q_bn: fpn_runtime::BatchNorm,
+    /// Activation buffers kept between calls of [`Self::forward`] (see
+    /// [`Self::recycle`]).
+    arena: fpn_runtime::ArenaCell,
 }
 /// Inputs of [`Fpn3::forward`], one NCHW view per spec input.
 #[derive(Clone, Copy, Debug)]
@@ -254,6 +257,7 @@ impl Fpn3 {
             p_head_conv: f6,
             p_q_conv: f7,
             p_q_bn: f8,
+            arena: ::core::default::Default::default(),
         }
     }
     /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
@@ -407,6 +411,7 @@ impl Fpn3 {
                 p_head_conv: f6,
                 p_q_conv: f7,
                 p_q_bn: f8,
+                arena: ::core::default::Default::default(),
             }
         })
     }
@@ -432,102 +437,134 @@ impl Fpn3 {
     }
     /// Runs the network. Checks every input shape against the spec first (see the type's
     /// docs for the accepted sizes) and returns the runtime's error if one is not accepted.
+    ///
+    /// Intermediates live in buffers the model keeps between calls (each is reused from
+    /// the point the compiled schedule says it dies); hand the outputs back with
+    /// [`Self::recycle`] when done with them, and from the second or third call at the
+    /// same input sizes on a forward allocates no memory at all.
     pub fn forward(&self, inputs: Fpn3Inputs<'_>) -> fpn_runtime::Result<Fpn3Outputs> {
         Self::check_sizes(&inputs)?;
-        let v0_x = inputs.x;
-        let v3_stem_relu = self
-            .p_backbone_conv1
-            .forward(v0_x.view(), &fpn_runtime::ConvOpts::default())?;
-        let v5_c4_relu = self
-            .p_backbone_conv2
-            .forward(v3_stem_relu.view(), &fpn_runtime::ConvOpts::default())?;
-        let v6_c5 = fpn_runtime::max_pool2d(
-            v5_c4_relu.view(),
-            &fpn_runtime::Pool2dParams {
-                kernel: [2, 2],
-                stride: [2, 2],
-                padding: [0, 0],
-                dilation: [1, 1],
-                ceil_mode: false,
-                count_include_pad: true,
-            },
-        )?;
-        let v7_lat5 = self
-            .p_fpn_lat5
-            .forward(v6_c5.view(), &fpn_runtime::ConvOpts::default())?;
-        let v8_lat4 = self
-            .p_fpn_lat4
-            .forward(v5_c4_relu.view(), &fpn_runtime::ConvOpts::default())?;
-        ::core::mem::drop(v5_c4_relu);
-        let v9_lat3 = self
-            .p_fpn_lat3
-            .forward(v3_stem_relu.view(), &fpn_runtime::ConvOpts::default())?;
-        let v10_up5 = fpn_runtime::upsample_nearest(
-            v7_lat5.view(),
-            fpn_runtime::Resize::Scale([2f64, 2f64]),
-        )?;
-        let mut v11_p4 = v10_up5;
-        fpn_runtime::add_assign(&mut v11_p4, v8_lat4.view())?;
-        let v12_p4f = fpn_runtime::weighted_fusion(
-            &[v11_p4.view(), v8_lat4.view()],
-            self.p_fpn_fuse4_weight.view(),
-            0.0001f32,
-        )?;
-        ::core::mem::drop(v11_p4);
-        ::core::mem::drop(v8_lat4);
-        let v13_up4 = fpn_runtime::upsample_bilinear(
-            v12_p4f.view(),
-            fpn_runtime::Resize::Size([v9_lat3.dim().2, v9_lat3.dim().3]),
-            false,
-        )?;
-        let mut v14_p3 = v13_up4;
-        fpn_runtime::add_assign(&mut v14_p3, v9_lat3.view())?;
-        fpn_runtime::add_assign(&mut v14_p3, v9_lat3.view())?;
-        let v15_cat = fpn_runtime::concat(&[v14_p3.view(), v9_lat3.view()])?;
-        let v16_avg3 = fpn_runtime::mean(&[v14_p3.view(), v9_lat3.view()])?;
-        ::core::mem::drop(v9_lat3);
-        let mut v17_p5 = v7_lat5;
-        fpn_runtime::activate_inplace(
-            &mut v17_p5,
-            fpn_runtime::Activation::LeakyRelu(0.1f32),
-        );
-        let v18_p6 = fpn_runtime::avg_pool2d(
-            v6_c5.view(),
-            &fpn_runtime::Pool2dParams {
-                kernel: [3, 3],
-                stride: [2, 2],
-                padding: [1, 1],
-                dilation: [1, 1],
-                ceil_mode: false,
-                count_include_pad: true,
-            },
-        )?;
-        ::core::mem::drop(v6_c5);
-        let v21_head3_act = self
-            .p_head_conv
-            .forward(v14_p3.view(), &fpn_runtime::ConvOpts::default())?;
-        ::core::mem::drop(v14_p3);
-        let v24_head4_act = self
-            .p_head_conv
-            .forward(v12_p4f.view(), &fpn_runtime::ConvOpts::default())?;
-        ::core::mem::drop(v12_p4f);
-        let v25_q_conv = self
-            .p_q_conv
-            .forward(v16_avg3.view(), &fpn_runtime::ConvOpts::default())?;
-        ::core::mem::drop(v16_avg3);
-        let v26_q_bn = fpn_runtime::batch_norm(v25_q_conv.view(), &self.p_q_bn)?;
-        ::core::result::Result::Ok(Fpn3Outputs {
-            h3: v21_head3_act.clone(),
-            h4: v24_head4_act,
-            cat: v15_cat,
-            p5: v17_p5,
-            p6: v18_p6,
-            q: v25_q_conv,
-            qn: v26_q_bn,
-            stem: v3_stem_relu,
-            x_again: v0_x.to_owned(),
-            h3_again: v21_head3_act,
-        })
+        self.arena
+            .run(|| {
+                let v0_x = inputs.x;
+                let v3_stem_relu = self
+                    .p_backbone_conv1
+                    .forward(v0_x.view(), &fpn_runtime::ConvOpts::default())?;
+                let v5_c4_relu = self
+                    .p_backbone_conv2
+                    .forward(v3_stem_relu.view(), &fpn_runtime::ConvOpts::default())?;
+                let v6_c5 = fpn_runtime::max_pool2d(
+                    v5_c4_relu.view(),
+                    &fpn_runtime::Pool2dParams {
+                        kernel: [2, 2],
+                        stride: [2, 2],
+                        padding: [0, 0],
+                        dilation: [1, 1],
+                        ceil_mode: false,
+                        count_include_pad: true,
+                    },
+                )?;
+                let v7_lat5 = self
+                    .p_fpn_lat5
+                    .forward(v6_c5.view(), &fpn_runtime::ConvOpts::default())?;
+                let v8_lat4 = self
+                    .p_fpn_lat4
+                    .forward(v5_c4_relu.view(), &fpn_runtime::ConvOpts::default())?;
+                fpn_runtime::recycle(v5_c4_relu);
+                let v9_lat3 = self
+                    .p_fpn_lat3
+                    .forward(v3_stem_relu.view(), &fpn_runtime::ConvOpts::default())?;
+                let v10_up5 = fpn_runtime::upsample_nearest(
+                    v7_lat5.view(),
+                    fpn_runtime::Resize::Scale([2f64, 2f64]),
+                )?;
+                let mut v11_p4 = v10_up5;
+                fpn_runtime::add_assign(&mut v11_p4, v8_lat4.view())?;
+                let v12_p4f = fpn_runtime::weighted_fusion(
+                    &[v11_p4.view(), v8_lat4.view()],
+                    self.p_fpn_fuse4_weight.view(),
+                    0.0001f32,
+                )?;
+                fpn_runtime::recycle(v11_p4);
+                fpn_runtime::recycle(v8_lat4);
+                let v13_up4 = fpn_runtime::upsample_bilinear(
+                    v12_p4f.view(),
+                    fpn_runtime::Resize::Size([v9_lat3.dim().2, v9_lat3.dim().3]),
+                    false,
+                )?;
+                let mut v14_p3 = v13_up4;
+                fpn_runtime::add_assign(&mut v14_p3, v9_lat3.view())?;
+                fpn_runtime::add_assign(&mut v14_p3, v9_lat3.view())?;
+                let v15_cat = fpn_runtime::concat(&[v14_p3.view(), v9_lat3.view()])?;
+                let v16_avg3 = fpn_runtime::mean(&[v14_p3.view(), v9_lat3.view()])?;
+                fpn_runtime::recycle(v9_lat3);
+                let mut v17_p5 = v7_lat5;
+                fpn_runtime::activate_inplace(
+                    &mut v17_p5,
+                    fpn_runtime::Activation::LeakyRelu(0.1f32),
+                );
+                let v18_p6 = fpn_runtime::avg_pool2d(
+                    v6_c5.view(),
+                    &fpn_runtime::Pool2dParams {
+                        kernel: [3, 3],
+                        stride: [2, 2],
+                        padding: [1, 1],
+                        dilation: [1, 1],
+                        ceil_mode: false,
+                        count_include_pad: true,
+                    },
+                )?;
+                fpn_runtime::recycle(v6_c5);
+                let v21_head3_act = self
+                    .p_head_conv
+                    .forward(v14_p3.view(), &fpn_runtime::ConvOpts::default())?;
+                fpn_runtime::recycle(v14_p3);
+                let v24_head4_act = self
+                    .p_head_conv
+                    .forward(v12_p4f.view(), &fpn_runtime::ConvOpts::default())?;
+                fpn_runtime::recycle(v12_p4f);
+                let v25_q_conv = self
+                    .p_q_conv
+                    .forward(v16_avg3.view(), &fpn_runtime::ConvOpts::default())?;
+                fpn_runtime::recycle(v16_avg3);
+                let v26_q_bn = fpn_runtime::batch_norm(v25_q_conv.view(), &self.p_q_bn)?;
+                ::core::result::Result::Ok(Fpn3Outputs {
+                    h3: v21_head3_act.clone(),
+                    h4: v24_head4_act,
+                    cat: v15_cat,
+                    p5: v17_p5,
+                    p6: v18_p6,
+                    q: v25_q_conv,
+                    qn: v26_q_bn,
+                    stem: v3_stem_relu,
+                    x_again: v0_x.to_owned(),
+                    h3_again: v21_head3_act,
+                })
+            })
+    }
+    /// Gives the buffers of `outputs` back to the model for its next [`Self::forward`].
+    pub fn recycle(&self, outputs: Fpn3Outputs) {
+        self.arena
+            .run(|| {
+                fpn_runtime::recycle(outputs.h3);
+                fpn_runtime::recycle(outputs.h4);
+                fpn_runtime::recycle(outputs.cat);
+                fpn_runtime::recycle(outputs.p5);
+                fpn_runtime::recycle(outputs.p6);
+                fpn_runtime::recycle(outputs.q);
+                fpn_runtime::recycle(outputs.qn);
+                fpn_runtime::recycle(outputs.stem);
+                fpn_runtime::recycle(outputs.x_again);
+                fpn_runtime::recycle(outputs.h3_again);
+            });
+    }
+    /// Frees the buffers the model keeps between calls (the next call allocates again).
+    pub fn release_memory(&self) {
+        self.arena.clear();
+    }
+    /// Bytes of the buffers the model keeps between calls (see [`Self::recycle`]).
+    pub fn held_memory(&self) -> usize {
+        self.arena.bytes()
     }
     /// Checks every input shape and every size rule of the spec before anything runs:
     /// channels exact, one batch size, symbol ranges, each node's size ≥ 1 and equal

@@ -20,6 +20,9 @@ pub struct Two {
     p_r: fpn_runtime::Conv2d,
     /// Batch norm `n`.
     p_n: fpn_runtime::BatchNorm,
+    /// Activation buffers kept between calls of [`Self::forward`] (see
+    /// [`Self::recycle`]).
+    arena: fpn_runtime::ArenaCell,
 }
 /// Inputs of [`Two::forward`], one NCHW view per spec input.
 #[derive(Clone, Copy, Debug)]
@@ -78,7 +81,11 @@ impl Two {
             running_var: t5,
             eps: 0.00001f32,
         };
-        Self { p_r: f0, p_n: f1 }
+        Self {
+            p_r: f0,
+            p_n: f1,
+            arena: ::core::default::Default::default(),
+        }
     }
     /// Loads every tensor of [`Self::PARAMS`] from `w`, checking names and shapes
     /// (every missing tensor is listed in one error).
@@ -110,7 +117,11 @@ impl Two {
                 running_var: t5,
                 eps: 0.00001f32,
             };
-            Self { p_r: f0, p_n: f1 }
+            Self {
+                p_r: f0,
+                p_n: f1,
+                arena: ::core::default::Default::default(),
+            }
         })
     }
     /// Loads the parameters from a `.safetensors` file (a PyTorch `state_dict`).
@@ -135,25 +146,55 @@ impl Two {
     }
     /// Runs the network. Checks every input shape against the spec first (see the type's
     /// docs for the accepted sizes) and returns the runtime's error if one is not accepted.
+    ///
+    /// Intermediates live in buffers the model keeps between calls (each is reused from
+    /// the point the compiled schedule says it dies); hand the outputs back with
+    /// [`Self::recycle`] when done with them, and from the second or third call at the
+    /// same input sizes on a forward allocates no memory at all.
     pub fn forward(&self, inputs: TwoInputs<'_>) -> fpn_runtime::Result<TwoOutputs> {
         Self::check_sizes(&inputs)?;
-        let v0_x = inputs.x;
-        let v1_y = inputs.y;
-        let v2_u = fpn_runtime::upsample_nearest(
-            v1_y.view(),
-            fpn_runtime::Resize::Size([v0_x.dim().2, v0_x.dim().3]),
-        )?;
-        let v3_s = fpn_runtime::mean(&[v0_x.view(), v2_u.view()])?;
-        ::core::mem::drop(v2_u);
-        let v4_r = self.p_r.forward(v3_s.view(), &fpn_runtime::ConvOpts::default())?;
-        let v5_n = fpn_runtime::batch_norm(v1_y.view(), &self.p_n)?;
-        let mut v6_n_act = v5_n;
-        fpn_runtime::activate_inplace(&mut v6_n_act, fpn_runtime::Activation::Hardswish);
-        ::core::result::Result::Ok(TwoOutputs {
-            s: v3_s,
-            r: v4_r,
-            n: v6_n_act,
-        })
+        self.arena
+            .run(|| {
+                let v0_x = inputs.x;
+                let v1_y = inputs.y;
+                let v2_u = fpn_runtime::upsample_nearest(
+                    v1_y.view(),
+                    fpn_runtime::Resize::Size([v0_x.dim().2, v0_x.dim().3]),
+                )?;
+                let v3_s = fpn_runtime::mean(&[v0_x.view(), v2_u.view()])?;
+                fpn_runtime::recycle(v2_u);
+                let v4_r = self
+                    .p_r
+                    .forward(v3_s.view(), &fpn_runtime::ConvOpts::default())?;
+                let v5_n = fpn_runtime::batch_norm(v1_y.view(), &self.p_n)?;
+                let mut v6_n_act = v5_n;
+                fpn_runtime::activate_inplace(
+                    &mut v6_n_act,
+                    fpn_runtime::Activation::Hardswish,
+                );
+                ::core::result::Result::Ok(TwoOutputs {
+                    s: v3_s,
+                    r: v4_r,
+                    n: v6_n_act,
+                })
+            })
+    }
+    /// Gives the buffers of `outputs` back to the model for its next [`Self::forward`].
+    pub fn recycle(&self, outputs: TwoOutputs) {
+        self.arena
+            .run(|| {
+                fpn_runtime::recycle(outputs.s);
+                fpn_runtime::recycle(outputs.r);
+                fpn_runtime::recycle(outputs.n);
+            });
+    }
+    /// Frees the buffers the model keeps between calls (the next call allocates again).
+    pub fn release_memory(&self) {
+        self.arena.clear();
+    }
+    /// Bytes of the buffers the model keeps between calls (see [`Self::recycle`]).
+    pub fn held_memory(&self) -> usize {
+        self.arena.bytes()
     }
     /// Checks every input shape and every size rule of the spec before anything runs:
     /// channels exact, one batch size, symbol ranges, each node's size ≥ 1 and equal

@@ -75,6 +75,28 @@ fn init_matches_interpreter() {
 }
 
 #[test]
+fn recycled_buffers_give_the_same_outputs() {
+    // buffers handed back hold the last call's values: every op must overwrite what it reuses,
+    // at the same size and after a size change (larger, then smaller again)
+    let model = Fpn3::init(5);
+    let run = |shape: [usize; 4], seed: u64| {
+        let x = random(shape, seed);
+        let o = model.forward(Fpn3Inputs { x: x.view() }).expect("runs");
+        let kept: Vec<(&str, Tensor)> = outputs_vec(o.clone());
+        model.recycle(o);
+        kept
+    };
+    let first = run([1, 3, 32, 32], 1);
+    assert!(model.held_memory() > 0, "the outputs and intermediates are kept");
+    let other = run([2, 3, 40, 24], 2);
+    let again = run([1, 3, 32, 32], 1);
+    assert_eq!(first, again);
+    model.release_memory();
+    assert_eq!(model.held_memory(), 0);
+    assert_eq!(run([2, 3, 40, 24], 2), other);
+}
+
+#[test]
 fn loaded_weights_with_bn_statistics_match_interpreter() {
     let (_, a) = fpn3();
     let params = params_with_stats(&a, 7);

@@ -137,9 +137,10 @@ fn optimisations_are_applied() {
     // adds accumulate into a dying operand; standalone activations run in place
     assert!(t.contains("let mut v11_p4 = v10_up5;"));
     assert!(t.contains("let mut v17_p5 = v7_lat5;"));
-    // intermediates are dropped after their last use
-    assert!(t.contains("drop(v5_c4_relu);"));
-    assert!(!t.contains("drop(v0_x)"), "views are not dropped");
+    // intermediates go back to the model's arena after their last use, inside its run
+    assert!(t.contains("fpn_runtime::recycle(v5_c4_relu);"));
+    assert!(!t.contains("recycle(v0_x)"), "views are not recycled");
+    assert!(compact.contains("self.arena.run(||{"));
 }
 
 fn conv_graph(prefix: &str, input: &str, model: &str) -> (Graph, Analysis) {
@@ -249,6 +250,9 @@ fn hostile_text_stays_in_literals() {
             "from_safetensors_with",
             "from_safetensors_bytes",
             "forward",
+            "recycle",
+            "release_memory",
+            "held_memory",
             "check_sizes"
         ]
     );

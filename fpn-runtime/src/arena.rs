@@ -1,0 +1,229 @@
+//! Reuse of activation buffers across ops and across calls: after a warm-up, a forward pass of
+//! generated code allocates nothing.
+//!
+//! The compiler's schedule decides *when* each intermediate dies (its last use, computed once
+//! over the graph); generated code hands the tensor back with [`recycle`] at that point instead
+//! of dropping it, and the runtime's output allocation ([`crate::try_zeros`] and the ops built on
+//! it) takes a buffer from the free list before asking the allocator. Because the schedule is
+//! the same on every call with the same input sizes, the same requests meet the same buffers:
+//! from the second or third call on, no request reaches the heap, no page is faulted in and
+//! nothing is returned to the OS (the profile that motivated this, issue "Performance": 16% of a
+//! large forward in page clearing and faults, 2% unmapping).
+//!
+//! An [`Arena`] is installed for the duration of a closure on the calling thread with
+//! [`with_arena`] (it is moved into a thread-local slot and back, so no pointer outlives the
+//! call); requests from other threads (inside rayon tasks) and calls outside any arena allocate
+//! as before. [`ArenaCell`] is the per-model holder generated code keeps: a `Mutex` that a
+//! forward takes with `try_lock`, so concurrent forwards on one model never wait (the loser runs
+//! with a fresh arena).
+
+use std::cell::RefCell;
+use std::sync::Mutex;
+
+use crate::Tensor;
+
+/// Free activation buffers, by capacity. Its memory is released when it is dropped or
+/// [`clear`](Arena::clear)ed.
+#[derive(Debug, Default)]
+pub struct Arena {
+    free: Vec<Vec<f32>>,
+}
+
+impl Arena {
+    /// An empty arena.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Releases every free buffer.
+    pub fn clear(&mut self) {
+        self.free = Vec::new();
+    }
+
+    /// Bytes held in free buffers.
+    pub fn free_bytes(&self) -> usize {
+        self.free
+            .iter()
+            .map(|v| v.capacity() * std::mem::size_of::<f32>())
+            .sum()
+    }
+
+    /// The free buffer with the smallest capacity ≥ `len`, emptied; `None` if there is none
+    /// (the policy `fpn_compiler::back::rust::memory_plan` replays for `fpn check`).
+    fn take(&mut self, len: usize) -> Option<Vec<f32>> {
+        let k = (0..self.free.len())
+            .filter(|&k| self.free[k].capacity() >= len)
+            .min_by_key(|&k| self.free[k].capacity())?;
+        let mut v = self.free.swap_remove(k);
+        v.clear();
+        Some(v)
+    }
+
+    /// Keeps `v` for a later request (its contents are discarded).
+    fn give(&mut self, v: Vec<f32>) {
+        if v.capacity() == 0 {
+            return;
+        }
+        // `free` grows only when a buffer is first seen; reserve in steps so a warm arena
+        // pushing back what it handed out never reallocates.
+        if self.free.len() == self.free.capacity() {
+            self.free.reserve(self.free.len().max(16));
+        }
+        self.free.push(v);
+    }
+}
+
+thread_local! {
+    /// The arena installed on this thread by [`with_arena`], if any.
+    static CURRENT: RefCell<Option<Arena>> = const { RefCell::new(None) };
+    /// How many calls of the GEMM library the thread is inside.
+    static IN_GEMM: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the calling thread is inside a call of the `gemm` crate. That crate allocates its
+/// packing buffer on every call (gemm-common 0.19, `gemm_basic_generic`), the one allocation a
+/// warm forward still makes; allocation-counting tests use this to tell it apart.
+pub fn in_gemm() -> bool {
+    IN_GEMM.try_with(|c| c.get() > 0).unwrap_or(false)
+}
+
+/// Marks the calling thread as inside the GEMM library while alive (see [`in_gemm`]).
+pub(crate) struct GemmCall;
+
+impl GemmCall {
+    pub(crate) fn enter() -> Self {
+        let _ = IN_GEMM.try_with(|c| c.set(c.get().saturating_add(1)));
+        GemmCall
+    }
+}
+
+impl Drop for GemmCall {
+    fn drop(&mut self) {
+        let _ = IN_GEMM.try_with(|c| c.set(c.get().saturating_sub(1)));
+    }
+}
+
+/// Runs `f` with `arena` installed on the calling thread: buffers the runtime allocates for op
+/// outputs on this thread come from it, and [`recycle`] gives them back to it. Nested calls
+/// install the inner arena and restore the outer one after.
+pub fn with_arena<R>(arena: &mut Arena, f: impl FnOnce() -> R) -> R {
+    /// Puts the arena back into `*dst` and the previous one into the slot, also on unwind.
+    struct Restore<'a> {
+        dst: &'a mut Arena,
+        prev: Option<Arena>,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let prev = self.prev.take();
+            let mine = CURRENT.try_with(|c| c.replace(prev)).ok().flatten();
+            if let Some(a) = mine {
+                *self.dst = a;
+            }
+        }
+    }
+    let prev = CURRENT.with(|c| c.replace(Some(std::mem::take(arena))));
+    let _restore = Restore { dst: arena, prev };
+    f()
+}
+
+/// Gives `t`'s buffer back to the arena installed on this thread (see [`with_arena`]), or
+/// frees it if there is none. Generated code calls it where an intermediate dies.
+pub fn recycle(t: Tensor) {
+    let (v, _) = t.into_raw_vec_and_offset();
+    give(v);
+}
+
+/// Gives `v` to the installed arena, or frees it.
+pub(crate) fn give(v: Vec<f32>) {
+    let _ = CURRENT.try_with(|c| {
+        if let Ok(mut slot) = c.try_borrow_mut() {
+            if let Some(a) = slot.as_mut() {
+                a.give(v);
+            }
+        }
+    });
+}
+
+/// An empty buffer with capacity ≥ `len` from the installed arena, if it has one.
+pub(crate) fn take(len: usize) -> Option<Vec<f32>> {
+    CURRENT
+        .try_with(|c| c.try_borrow_mut().ok()?.as_mut()?.take(len))
+        .ok()
+        .flatten()
+}
+
+/// A temporary tensor an op makes and drops (a padded copy of its input): its buffer goes back
+/// to the installed arena on drop instead of to the allocator.
+pub(crate) struct Temp(pub(crate) Tensor);
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let t = std::mem::replace(
+            &mut self.0,
+            Tensor::from_shape_vec((0, 0, 0, 0), Vec::new()).unwrap_or_default(),
+        );
+        recycle(t);
+    }
+}
+
+/// The [`Arena`] a generated model keeps between calls. `Clone` gives an empty one (buffers are
+/// not shared between models); `Default` is empty.
+#[derive(Debug, Default)]
+pub struct ArenaCell(Mutex<Arena>);
+
+impl Clone for ArenaCell {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl ArenaCell {
+    /// Runs `f` with this cell's arena installed ([`with_arena`]), or with a fresh one if another
+    /// call holds it (never waits).
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        match self.0.try_lock() {
+            Ok(mut a) => with_arena(&mut a, f),
+            Err(std::sync::TryLockError::Poisoned(p)) => with_arena(&mut p.into_inner(), f),
+            Err(std::sync::TryLockError::WouldBlock) => with_arena(&mut Arena::new(), f),
+        }
+    }
+
+    /// Bytes of the buffers the cell holds between calls (0 while a call runs).
+    pub fn bytes(&self) -> usize {
+        self.0.try_lock().map_or(0, |a| a.free_bytes())
+    }
+
+    /// Releases the memory of every free buffer (the next call allocates again).
+    pub fn clear(&self) {
+        if let Ok(mut a) = self.0.lock() {
+            a.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_are_reused_best_fit_and_restored() {
+        let mut arena = Arena::new();
+        with_arena(&mut arena, || {
+            recycle(Tensor::zeros((1, 1, 4, 4)));
+            recycle(Tensor::zeros((1, 1, 2, 2)));
+            let v = take(3).unwrap_or_default();
+            assert_eq!(v.capacity(), 4, "smallest buffer that fits");
+            assert!(take(100).is_none());
+            give(v);
+        });
+        assert_eq!(arena.free.len(), 2);
+        assert!(take(1).is_none(), "nothing installed outside with_arena");
+        // nested: the inner arena is separate, the outer one comes back
+        with_arena(&mut arena, || {
+            let mut inner = Arena::new();
+            with_arena(&mut inner, || assert!(take(1).is_none()));
+            assert!(take(1).is_some());
+        });
+        assert_eq!(arena.free.len(), 1);
+    }
+}
