@@ -21,15 +21,23 @@ pub struct Name {
     pub span: Span,
 }
 
-/// An integer attribute: a literal, or arithmetic over block parameters (`2*cout`).
+/// An integer attribute or a parameter's value as written: a literal, a name (a block or spec
+/// parameter), arithmetic, or a call of a rounding function (`make_divisible(c * width, 8)`);
+/// parsed and evaluated by [`crate::expr`]. An integer attribute refuses a float result.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IntExpr {
-    /// A literal.
+    /// An integer literal.
     Lit(i64),
-    /// A block parameter.
+    /// A float literal (`0.25`).
+    Float(f64),
+    /// A block or spec parameter.
     Param(String),
-    /// `a op b` with op one of `+ - * /` (`/` must divide exactly).
+    /// `-a`.
+    Neg(Box<IntExpr>),
+    /// `a op b` with op one of `+ - * /` (`/` of integers: an integer when exact, else a float).
     Bin(Box<IntExpr>, char, Box<IntExpr>),
+    /// `round(x)`, `min(a, b)`, `make_divisible(x, 8)`, …
+    Call(crate::expr::Func, Vec<IntExpr>),
 }
 
 /// An [`IntExpr`] with its span.
@@ -335,8 +343,8 @@ pub enum SizeDecl {
 pub struct InputDecl {
     /// Its name.
     pub name: Name,
-    /// Channels.
-    pub channels: i64,
+    /// Channels (may be a spec parameter).
+    pub channels: Int,
     /// Height and width.
     pub size: [(SizeDecl, Span); 2],
 }
@@ -374,6 +382,36 @@ pub struct Defaults {
     pub padding_mode: Option<PaddingMode>,
 }
 
+/// A spec parameter (`params: {c64: make_divisible(64 * width, 8)}`) or one value of a scale
+/// (`scales: {n: {width: 0.25}}`): a name and a number or expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamDecl {
+    /// The parameter's name (an identifier).
+    pub name: Name,
+    /// Its value: a number or an expression over the parameters before it (integer or float).
+    pub value: Int,
+}
+
+/// One scale of a family: values of some parameters (`n: {depth: 0.33, width: 0.25}`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScaleDecl {
+    /// The scale's name (`n`).
+    pub name: Name,
+    /// The parameters it sets, in order (every scale sets the same ones).
+    pub values: Vec<ParamDecl>,
+}
+
+/// A model family: its scales and the default one (`scale: n`, `scales: {…}`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Family {
+    /// The default scale (`scale: n`); reading reports its absence.
+    pub default: Option<Name>,
+    /// The scales, in order (at least one).
+    pub scales: Vec<ScaleDecl>,
+    /// The `scales` key.
+    pub span: Span,
+}
+
 /// A whole spec.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spec {
@@ -383,6 +421,12 @@ pub struct Spec {
     pub doc: Option<String>,
     /// Defaults.
     pub defaults: Defaults,
+    /// Spec parameters (`params:`), in order.
+    pub params: Vec<ParamDecl>,
+    /// The `params` key, when there is one.
+    pub params_span: Option<Span>,
+    /// The scales of a model family (`scale:`, `scales:`).
+    pub family: Option<Family>,
     /// Symbol bounds.
     pub symbols: Vec<SymbolDecl>,
     /// Blocks.
@@ -420,7 +464,7 @@ pub(crate) const CNA_NAMES: &[&str] = &["torchvision", "ultralytics", "mmdet"];
 
 /// The top-level keys of a spec.
 pub(crate) const TOP_KEYS: &[&str] = &[
-    "name", "doc", "defaults", "symbols", "blocks", "inputs", "nodes", "outputs",
+    "name", "doc", "scale", "scales", "params", "defaults", "symbols", "blocks", "inputs", "nodes", "outputs",
 ];
 
 /// Reads a spec from a value tree; all problems at once.
@@ -499,9 +543,14 @@ pub(crate) struct MapR<'a> {
 
 impl<'a> MapR<'a> {
     pub(crate) fn get(&mut self, key: &str) -> Option<&'a Value> {
+        self.entry(key).map(|(_, v)| v)
+    }
+
+    /// The entry `key: value`, with the key's span.
+    pub(crate) fn entry(&mut self, key: &str) -> Option<&'a (Key, Value)> {
         let i = self.entries.iter().position(|(k, _)| k.name == key)?;
         self.used[i] = true;
-        Some(&self.entries[i].1)
+        Some(&self.entries[i])
     }
 }
 
@@ -691,17 +740,37 @@ impl Reader {
         })
     }
 
+    /// An integer attribute: an integer, or an expression (`2*cout`,
+    /// `make_divisible(c * width, 8)`) evaluated at lowering, which must give an integer.
     pub(crate) fn int(&mut self, v: &Value, what: &str) -> Checked<Int> {
         match &v.kind {
             ValueKind::Int(i) => Ok(Int::lit(*i, v.span)),
-            ValueKind::Str(s) => match parse_int_expr(s) {
-                Some(expr) => Ok(Int { expr, span: v.span }),
-                None => Err(self.err(
-                    type_error(v, "an integer or a block parameter expression", what)
-                        .with_help("write a number, a block parameter (`cout`), or arithmetic like `2*cout`"),
-                )),
-            },
+            ValueKind::Str(s) => self.expr(v, s, "an integer or an integer expression", what),
             _ => Err(self.err(type_error(v, "an integer", what))),
+        }
+    }
+
+    /// A number that may be a float: a block argument or a spec parameter (an integer, a float,
+    /// or an expression).
+    pub(crate) fn number(&mut self, v: &Value, what: &str) -> Checked<Int> {
+        match &v.kind {
+            ValueKind::Float(f) => Ok(Int {
+                expr: IntExpr::Float(*f),
+                span: v.span,
+            }),
+            ValueKind::Str(s) => self.expr(v, s, "a number or an expression", what),
+            _ => self.int(v, what),
+        }
+    }
+
+    /// The expression `s` (the text of `v`), or E0102 saying why it is not one.
+    fn expr(&mut self, v: &Value, s: &str, expected: &str, what: &str) -> Checked<Int> {
+        match crate::expr::parse(s) {
+            Ok(expr) => Ok(Int { expr, span: v.span }),
+            Err(why) => Err(self.err(type_error(v, expected, what).with_label(why).with_help(
+                "write a number, a parameter (`cout`), arithmetic like `2*cout`, or a rounding function: \
+                 `make_divisible(c * width, 8)`, `round`, `ceil`, `floor`, `min`, `max` (docs/spec.md)",
+            ))),
         }
     }
 
@@ -762,6 +831,10 @@ impl Reader {
                 _ => Err(self.err(type_error(d, "text", "`doc`"))),
             })
             .transpose();
+        let params_entry = m.entry("params");
+        let params = params_entry.map(|(_, p)| self.params(p)).unwrap_or_default();
+        let (scale, scales) = (m.entry("scale"), m.entry("scales"));
+        let family = self.family(scale, scales, &params);
         let defaults = m.get("defaults").map(|d| self.defaults(d)).unwrap_or_default();
         let symbols = m.get("symbols").map(|s| self.symbols(s)).unwrap_or_default();
         // Block names first, so nodes can call blocks declared in any order.
@@ -795,6 +868,9 @@ impl Reader {
             name: name?,
             doc: doc?,
             defaults,
+            params,
+            params_span: params_entry.map(|(k, _)| k.span),
+            family,
             symbols,
             blocks,
             inputs,
@@ -972,14 +1048,14 @@ impl Reader {
                 );
                 continue;
             }
-            let c = self.int_lit(&items[0], &format!("the channels of {what}"));
+            let c = self.int(&items[0], &format!("the channels of {what}"));
             let mut size = Vec::new();
             for it in &items[1..] {
                 match &it.kind {
                     ValueKind::Int(i) => size.push((SizeDecl::Fixed(*i), it.span)),
                     ValueKind::Str(s) if is_ident(s) => size.push((SizeDecl::Sym(s.clone()), it.span)),
-                    ValueKind::Str(s) if parse_int_expr(s).is_some() => {
-                        if let Some(e) = parse_int_expr(s) {
+                    ValueKind::Str(s) if crate::expr::parse(s).is_ok() => {
+                        if let Ok(e) = crate::expr::parse(s) {
                             size.push((SizeDecl::Expr(e), it.span));
                         }
                     }
@@ -1353,106 +1429,9 @@ fn parse_range(s: &str) -> Option<(i64, Option<i64>)> {
     Some((min, max))
 }
 
-/// Parses `a`, `2*cout`, `cin+2*cout` (precedence: `*` `/` over `+` `-`; at most 16 terms).
-fn parse_int_expr(s: &str) -> Option<IntExpr> {
-    let toks = tokenize(s)?;
-    if toks.is_empty() || toks.len() > 31 {
-        return None;
-    }
-    let mut pos = 0;
-    let e = parse_sum(&toks, &mut pos)?;
-    (pos == toks.len()).then_some(e)
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Tok {
-    Num(i64),
-    Name(String),
-    Op(char),
-}
-
-fn tokenize(s: &str) -> Option<Vec<Tok>> {
-    let mut out = Vec::new();
-    let cs: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < cs.len() {
-        let c = cs[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if "+-*/".contains(c) {
-            out.push(Tok::Op(c));
-            i += 1;
-        } else if c.is_ascii_digit() {
-            let st = i;
-            while i < cs.len() && cs[i].is_ascii_digit() {
-                i += 1;
-            }
-            out.push(Tok::Num(cs[st..i].iter().collect::<String>().parse().ok()?));
-        } else if c.is_ascii_alphabetic() || c == '_' {
-            let st = i;
-            while i < cs.len() && (cs[i].is_ascii_alphanumeric() || cs[i] == '_') {
-                i += 1;
-            }
-            out.push(Tok::Name(cs[st..i].iter().collect()));
-        } else {
-            return None;
-        }
-    }
-    Some(out)
-}
-
-fn parse_sum(t: &[Tok], pos: &mut usize) -> Option<IntExpr> {
-    let mut lhs = parse_prod(t, pos)?;
-    while let Some(Tok::Op(c @ ('+' | '-'))) = t.get(*pos) {
-        *pos += 1;
-        let rhs = parse_prod(t, pos)?;
-        lhs = IntExpr::Bin(Box::new(lhs), *c, Box::new(rhs));
-    }
-    Some(lhs)
-}
-
-fn parse_prod(t: &[Tok], pos: &mut usize) -> Option<IntExpr> {
-    let mut lhs = parse_atom(t, pos)?;
-    while let Some(Tok::Op(c @ ('*' | '/'))) = t.get(*pos) {
-        *pos += 1;
-        let rhs = parse_atom(t, pos)?;
-        lhs = IntExpr::Bin(Box::new(lhs), *c, Box::new(rhs));
-    }
-    Some(lhs)
-}
-
-fn parse_atom(t: &[Tok], pos: &mut usize) -> Option<IntExpr> {
-    let r = match t.get(*pos)? {
-        Tok::Num(n) => IntExpr::Lit(*n),
-        Tok::Name(n) => IntExpr::Param(n.clone()),
-        Tok::Op(_) => return None,
-    };
-    *pos += 1;
-    Some(r)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn int_expressions_parse_with_precedence() {
-        let e = parse_int_expr("cin + 2*cout").expect("parses");
-        assert_eq!(
-            e,
-            IntExpr::Bin(
-                Box::new(IntExpr::Param("cin".into())),
-                '+',
-                Box::new(IntExpr::Bin(
-                    Box::new(IntExpr::Lit(2)),
-                    '*',
-                    Box::new(IntExpr::Param("cout".into()))
-                ))
-            )
-        );
-        assert_eq!(parse_int_expr("2 *"), None);
-        assert_eq!(parse_int_expr("a.b"), None);
-    }
 
     #[test]
     fn suggestions_pick_the_nearest_key() {

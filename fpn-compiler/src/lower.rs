@@ -4,6 +4,8 @@
 //! PyTorch `state_dict` names. Shapes are not looked at here (see [`crate::infer`]).
 
 use crate::ast::{self, Int, IntExpr, NodeDecl, Norm, OpExpr, Ref, SizeDecl};
+use crate::expr::{EvalError, Num};
+use crate::params::Setting;
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
 use crate::ir::{Graph, Node, Op, Output, Symbol};
@@ -31,8 +33,9 @@ pub const RUST_KEYWORDS: &[&str] = &[
     "box", "do", "final", "gen", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "union",
 ];
 
-/// Block parameters in scope while lowering a block body.
-pub type Env = HashMap<String, i64>;
+/// The parameters in scope: the spec's (`params:` and its scale's values) and, in a block
+/// body, the block's own, which shadow them.
+pub type Env = HashMap<String, Num>;
 
 /// Where an op expression is lowered: what [`Lower::op`] and the composites it calls pass down.
 #[derive(Clone, Copy)]
@@ -101,12 +104,7 @@ const MAX_REPEAT: i64 = 100_000;
 
 /// Lowers a spec, reporting every structural problem at once. Warnings come back beside the graph.
 pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let (graph, diags) = lower_partial(spec);
-    if diags.iter().any(Diagnostic::is_error) {
-        Err(diags)
-    } else {
-        Ok((graph, diags))
-    }
+    lower_with(spec, &[])
 }
 
 /// Lowers a spec as far as it goes: the graph of every declaration that lowered (a failed one
@@ -114,6 +112,21 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
 /// [`crate::ir`]) and every diagnostic; with errors, no warnings. `fpn graph` draws a failing
 /// spec from it.
 pub fn lower_partial(spec: &ast::Spec) -> (Graph, Vec<Diagnostic>) {
+    lower_partial_with(spec, &[])
+}
+
+/// [`lower`] with parameters set from outside the spec (`--set scale=s`).
+pub fn lower_with(spec: &ast::Spec, sets: &[Setting]) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (graph, diags) = lower_partial_with(spec, sets);
+    if diags.iter().any(Diagnostic::is_error) {
+        Err(diags)
+    } else {
+        Ok((graph, diags))
+    }
+}
+
+/// [`lower_partial`] with parameters set from outside the spec (`--set scale=s`).
+pub fn lower_partial_with(spec: &ast::Spec, sets: &[Setting]) -> (Graph, Vec<Diagnostic>) {
     let mut l = Lower {
         spec,
         g: DiGraph::new(),
@@ -123,10 +136,14 @@ pub fn lower_partial(spec: &ast::Spec) -> (Graph, Vec<Diagnostic>) {
         budget: None,
         failed: HashMap::new(),
         skip_inputs: Vec::new(),
+        params: Env::new(),
+        failed_params: HashMap::new(),
     };
+    let scale = l.spec_params(sets);
+    let name = l.spec_name(scale.as_deref());
     let inputs = l.inputs();
     l.check_names();
-    let env = Env::new();
+    let env = l.params.clone();
     let scope = Scope {
         inputs: spec.inputs.iter().map(|i| i.name.text.as_str()).collect(),
         first: (inputs.len() == 1).then(|| Handle::One(inputs[0])),
@@ -149,7 +166,7 @@ pub fn lower_partial(spec: &ast::Spec) -> (Graph, Vec<Diagnostic>) {
         .collect();
     exports.sort();
     let mut graph = Graph {
-        name: spec.name.text.clone(),
+        name,
         name_span: spec.name.span,
         doc: spec.doc.clone(),
         symbols: l.symbols,
@@ -234,6 +251,11 @@ pub(crate) struct Lower<'s> {
     pub(crate) failed: HashMap<String, Reported>,
     /// Inputs of the enclosing `skip`/`residual` bodies, innermost last (`match: skip`).
     pub(crate) skip_inputs: Vec<NodeIndex>,
+    /// The spec's parameters (its `params:` and its scale's values), in every scope.
+    pub(crate) params: Env,
+    /// Spec parameters that failed to evaluate, with the proof of their report (an expression
+    /// using one fails with it, silently).
+    pub(crate) failed_params: HashMap<String, Reported>,
 }
 
 /// Checks that a name can become a Rust identifier.
@@ -325,6 +347,22 @@ impl<'s> Lower<'s> {
         Ok(self.symbols.len() as u32 - 1)
     }
 
+    /// A name in an input size: an integer spec parameter's value, else a size symbol.
+    #[allow(clippy::result_large_err)] // an error here is reported once, not hot
+    fn size_name(&mut self, name: &str, span: Span) -> Result<Dim, Diagnostic> {
+        match self.params.get(name) {
+            Some(Num::Int(v)) => Ok(Dim::Const(*v)),
+            Some(Num::Float(f)) => Err(Diagnostic::error(
+                Code::E0240,
+                span,
+                format!("the parameter `{name}` is {}, not an integer", Num::Float(*f)),
+            )
+            .with_label("a float where an integer size is needed")
+            .with_help(format!("give `{name}` an integer value, e.g. with `round(…)` under `params:`"))),
+            None => Ok(Dim::Sym(self.symbol(name, span)?)),
+        }
+    }
+
     /// An input size expression (`H/8`, `2*H`, `H-1`) as a [`Dim`] over one symbol. Division is
     /// exact: of constants it must divide, of a symbol it becomes a constraint (infer).
     #[allow(clippy::result_large_err)] // an error here is reported once, not hot
@@ -343,7 +381,14 @@ impl<'s> Lower<'s> {
         };
         Ok(match e {
             IntExpr::Lit(v) => Dim::Const(*v),
-            IntExpr::Param(name) => Dim::Sym(self.symbol(name, span)?),
+            IntExpr::Param(name) => self.size_name(name, span)?,
+            IntExpr::Float(_) | IntExpr::Neg(_) | IntExpr::Call(..) => {
+                return Err(bad(
+                    format!("`{e}` is not an input size expression"),
+                    "not integer arithmetic on one symbol",
+                    "an input size is arithmetic on one symbol with integers, like `H/8`, `2*H` or `H-1`; compute other numbers under `params:`",
+                ))
+            }
             IntExpr::Bin(a, op, b) => {
                 let (a, b) = (self.size_expr(a, span)?, self.size_expr(b, span)?);
                 let one_symbol = "an input size is arithmetic on one symbol with numbers, like `H/8`, `2*H` or `H-1`";
@@ -419,13 +464,21 @@ impl<'s> Lower<'s> {
             if let Some(e) = check_ident(&inp.name.text, inp.name.span, "input name") {
                 self.diags.push(e);
             }
-            if inp.channels < 1 {
-                self.diags
-                    .push(positive(inp.name.span, "the channel count of an input", inp.channels));
-            } else if inp.channels > MAX_ATTR {
-                self.diags
-                    .push(too_large(inp.name.span, "the channel count of an input", inp.channels));
-            }
+            let env = self.params.clone();
+            // a literal's errors point at the input's name, as before parameters
+            let channels = match inp.channels.expr {
+                IntExpr::Lit(c) if c < 1 => {
+                    self.diags.push(positive(inp.name.span, "the channel count of an input", c));
+                    1
+                }
+                IntExpr::Lit(c) if c > MAX_ATTR => {
+                    self.diags.push(too_large(inp.name.span, "the channel count of an input", c));
+                    1
+                }
+                _ => self
+                    .eval_pos(&inp.channels, &env, "the channel count of an input", 1)
+                    .unwrap_or(1),
+            };
             let mut size = Vec::new();
             for (s, span) in &inp.size {
                 size.push(match s {
@@ -435,8 +488,8 @@ impl<'s> Lower<'s> {
                         }
                         Dim::Const(*v)
                     }
-                    SizeDecl::Sym(name) => match self.symbol(name, *span) {
-                        Ok(id) => Dim::Sym(id),
+                    SizeDecl::Sym(name) => match self.size_name(name, *span) {
+                        Ok(d) => d,
                         Err(d) => {
                             self.diags.push(d);
                             Dim::Const(1)
@@ -458,7 +511,7 @@ impl<'s> Lower<'s> {
             let [h, w] = <[Dim; 2]>::try_from(size).unwrap_or([Dim::Const(1), Dim::Const(1)]);
             let op = Op::Input(Input {
                 name: inp.name.text.clone(),
-                channels: inp.channels,
+                channels,
                 size: [h, w],
             });
             if let Ok(n) = self.add(inp.name.text.clone(), op, vec![], inp.name.span, None) {
@@ -501,9 +554,6 @@ impl<'s> Lower<'s> {
 
     fn check_names(&mut self) {
         let spec = self.spec;
-        if let Some(e) = check_ident(&spec.name.text, spec.name.span, "the spec name") {
-            self.diags.push(e);
-        }
         let mut seen: HashMap<&str, Span> = spec
             .inputs
             .iter()
@@ -944,27 +994,46 @@ impl<'s> Lower<'s> {
         failed.map_or(Ok(out), Err)
     }
 
-    pub(crate) fn eval(&mut self, i: &Int, env: &HashMap<String, i64>) -> Checked<i64> {
-        match eval_int(&i.expr, env) {
-            Ok(v) => Ok(v),
-            Err(msg) => {
-                let mut d = Diagnostic::error(Code::E0204, i.span, msg).with_label("cannot evaluate");
-                d = if env.is_empty() {
-                    d.with_help("parameters only exist inside a block body; write a number here")
-                } else {
-                    let mut ks: Vec<&String> = env.keys().collect();
-                    ks.sort();
-                    d.with_help(format!(
-                        "the block's parameters are: {}",
-                        ks.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                    ))
-                };
-                Err(self.err(d))
-            }
+    /// An integer attribute's value: E0204 when it cannot be evaluated, E0240 when it is a float.
+    pub(crate) fn eval(&mut self, i: &Int, env: &Env) -> Checked<i64> {
+        match self.eval_num(i, env)? {
+            Num::Int(v) => Ok(v),
+            Num::Float(f) => Err(self.err(not_an_integer(&i.expr, f, i.span))),
         }
     }
 
-    pub(crate) fn eval_pos(&mut self, i: &Int, env: &HashMap<String, i64>, what: &str, min: i64) -> Checked<i64> {
+    /// An expression's value, integer or float (a block argument, a spec parameter); E0204
+    /// when it cannot be evaluated (an expression using a spec parameter that failed fails
+    /// with that parameter's report).
+    pub(crate) fn eval_num(&mut self, i: &Int, env: &Env) -> Checked<Num> {
+        let err = match crate::expr::eval(&i.expr, &|n| env.get(n).copied()) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let d = match err {
+            EvalError::Unknown(name) => {
+                if let Some(r) = self.failed_params.get(&name) {
+                    return Err(*r);
+                }
+                let mut ks: Vec<&str> = env.keys().map(String::as_str).collect();
+                ks.sort_unstable();
+                let help = match ast::suggest(&name, ks.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if ks.is_empty() => "parameters are a block's `params` (in its body) and the spec's `params:`; write a number here".to_string(),
+                    None => format!("the parameters here are: {}", list(&ks, 16)),
+                };
+                Diagnostic::error(Code::E0204, i.span, format!("`{name}` is not a parameter here"))
+                    .with_label("unknown name")
+                    .with_help(help)
+            }
+            EvalError::Failed(msg) => Diagnostic::error(Code::E0204, i.span, format!("`{}` cannot be evaluated: {msg}", i.expr))
+                .with_label("cannot evaluate")
+                .with_help("keep values below 2^63 (floats below 2^53 where they are rounded), divide by numbers other than 0, and give `make_divisible` a positive integer divisor"),
+        };
+        Err(self.err(d))
+    }
+
+    pub(crate) fn eval_pos(&mut self, i: &Int, env: &Env, what: &str, min: i64) -> Checked<i64> {
         let v = self.eval(i, env)?;
         if v > MAX_ATTR {
             return Err(self.err(too_large(i.span, what, v)));
@@ -1119,29 +1188,23 @@ pub(crate) fn trailing_number(s: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
-fn eval_int(e: &IntExpr, env: &HashMap<String, i64>) -> Result<i64, String> {
-    match e {
-        IntExpr::Lit(v) => Ok(*v),
-        IntExpr::Param(p) => env
-            .get(p)
-            .copied()
-            .ok_or_else(|| format!("`{p}` is not a block parameter here")),
-        IntExpr::Bin(a, op, b) => {
-            let (x, y) = (eval_int(a, env)?, eval_int(b, env)?);
-            let r = match op {
-                '+' => x.checked_add(y),
-                '-' => x.checked_sub(y),
-                '*' => x.checked_mul(y),
-                _ => {
-                    if y == 0 || x % y != 0 {
-                        return Err(format!("{x}/{y} is not a whole number"));
-                    }
-                    Some(x / y)
-                }
-            };
-            r.ok_or_else(|| format!("{x} {op} {y} overflows"))
-        }
+/// `names` joined by commas, at most `max` of them (then "… (N in all)").
+pub(crate) fn list(names: &[&str], max: usize) -> String {
+    if names.len() <= max {
+        names.join(", ")
+    } else {
+        format!("{}, … ({} in all)", names[..max].join(", "), names.len())
     }
+}
+
+/// E0240: the expression `e` is the float `v` where an integer is needed.
+fn not_an_integer(e: &IntExpr, v: f64, span: Span) -> Diagnostic {
+    Diagnostic::error(Code::E0240, span, format!("`{e}` is {}, not an integer", Num::Float(v)))
+        .with_label("a float where an integer is needed")
+        .with_help(
+            "round it explicitly: `round(…)` (halves to even, as Python), `floor(…)`, `ceil(…)`, or \
+             `make_divisible(…, 8)` for a channel count; `/` of two integers is a float unless it divides exactly",
+        )
 }
 
 fn collect_refs(op: &OpExpr, out: &mut Vec<Ref>) {
