@@ -767,10 +767,18 @@ impl Reader {
     fn expr(&mut self, v: &Value, s: &str, expected: &str, what: &str) -> Checked<Int> {
         match crate::expr::parse(s) {
             Ok(expr) => Ok(Int { expr, span: v.span }),
-            Err(why) => Err(self.err(type_error(v, expected, what).with_label(why).with_help(
-                "write a number, a parameter (`cout`), arithmetic like `2*cout`, or a rounding function: \
-                 `make_divisible(c * width, 8)`, `round`, `ceil`, `floor`, `min`, `max` (docs/spec.md)",
-            ))),
+            Err(why) => {
+                // YAML ends a plain value at the `,` of a flow map: `{out: min(a, b)}` reads `min(a`
+                let cut = s.matches('(').count() > s.matches(')').count();
+                let help = if cut {
+                    "inside `{…}` or `[…]` YAML ends a value at a comma: quote an expression with one, \
+                     `{out: \"min(a, b)\"}`, or write it in block style (`out: min(a, b)` on its own line)"
+                } else {
+                    "write a number, a parameter (`cout`), arithmetic like `2*cout`, or a rounding function: \
+                     `make_divisible(c * width, 8)`, `round`, `ceil`, `floor`, `min`, `max` (docs/spec.md)"
+                };
+                Err(self.err(type_error(v, expected, what).with_label(why).with_help(help)))
+            }
         }
     }
 
