@@ -81,7 +81,7 @@ impl Setting {
             out.push(Setting {
                 name: k.name.clone(),
                 value,
-                span: Some(Span::new(k.span.source, k.span.lo as usize, val.span.hi as usize)),
+                span: Some(k.span.to(val.span)),
             });
         }
         if errors.is_empty() {
