@@ -128,6 +128,25 @@ pub struct Ref {
     pub span: Span,
 }
 
+impl Ref {
+    /// The reference as a scope reads it: its whole text names a node when one has that name
+    /// (`"model.12"`), else it is `node.output` as written. (No name is both: a node named
+    /// `a.b` beside a node `a` is E0202.)
+    pub fn scoped(&self, known: impl Fn(&str) -> bool) -> Ref {
+        if self.sub.is_some() {
+            let whole = self.to_string();
+            if known(&whole) {
+                return Ref {
+                    node: whole,
+                    sub: None,
+                    span: self.span,
+                };
+            }
+        }
+        self.clone()
+    }
+}
+
 impl std::fmt::Display for Ref {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.sub {
@@ -363,10 +382,14 @@ pub struct SymbolDecl {
 /// A named output.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutputDecl {
-    /// Field name in the generated outputs struct.
+    /// Field name in the generated outputs struct: the map key of `outputs: {field: node}`;
+    /// for a list item, the reference's text (the field is derived from it at lowering:
+    /// [`crate::lower::derived_field`]).
     pub name: Name,
     /// What it refers to.
     pub target: Ref,
+    /// Whether the field is derived from the target (a list item) rather than written.
+    pub derived: bool,
 }
 
 /// Per-spec defaults.
@@ -810,8 +833,11 @@ impl Reader {
         let n = self.name(v, what)?;
         parse_ref(&n.text, n.span).ok_or_else(|| {
             self.err(
-                Diagnostic::error(Code::E0104, n.span, format!("`{}` is not a node reference", n.text))
-                    .with_label("expected `name` or `name.output`")
+                Diagnostic::error(Code::E0104, n.span, format!("`{}` is not a node reference", n.text.escape_debug()))
+                    .with_label(format!(
+                        "{}: expected `name` or `name.output`",
+                        name_problem(&n.text).unwrap_or("not a name")
+                    ))
                     .with_help("refer to a node by its name, or to one output of a pyramid as `neck.p3`"),
             )
         })
@@ -1093,17 +1119,13 @@ impl Reader {
                 .iter()
                 .filter_map(|i| {
                     let r = self.reference(i, "an output").ok()?;
-                    let field = match &r.sub {
-                        Some(s) if s.chars().all(|c| c.is_ascii_digit()) => format!("{}_{}", r.node, s),
-                        Some(s) => s.clone(),
-                        None => r.node.clone(),
-                    };
                     Some(OutputDecl {
                         name: Name {
-                            text: field,
+                            text: r.to_string(),
                             span: r.span,
                         },
                         target: r,
+                        derived: true,
                     })
                 })
                 .collect(),
@@ -1117,6 +1139,7 @@ impl Reader {
                             span: k.span,
                         },
                         target,
+                        derived: false,
                     })
                 })
                 .collect(),
@@ -1141,6 +1164,21 @@ impl Reader {
                 text: k.name.clone(),
                 span: k.span,
             };
+            if let Some(why) = name_problem(&k.name) {
+                self.report(
+                    Diagnostic::error(
+                        Code::E0243,
+                        k.span,
+                        format!("`{}` cannot be a node's name: {why}", k.name.escape_debug()),
+                    )
+                    .with_label("not a usable name")
+                    .with_help(format!(
+                        "a node's name is any text of 1 to {MAX_NAME_CHARS} characters without control characters or \
+                         empty parts between dots: `p3`, `\"model.12\"`, `\"P3/out\"`"
+                    )),
+                );
+                continue;
+            }
             let what = format!("node `{}`", k.name);
             let (from, module, repeat, op) = match &nv.kind {
                 ValueKind::Map(_) => {
@@ -1331,9 +1369,7 @@ impl Reader {
             },
             _ => self.name(v, "`module`")?,
         };
-        let bad = n.text.split('.').find(|part| {
-            !(is_ident(part) || (!part.is_empty() && part.len() <= 9 && part.chars().all(|c| c.is_ascii_digit())))
-        });
+        let bad = n.text.split('.').find(|part| !is_path_part(part));
         if let Some(part) = bad {
             let what = if part.is_empty() {
                 "an empty part".to_string()
@@ -1409,6 +1445,17 @@ impl Reader {
     }
 }
 
+/// Whether `s` is one part of a `state_dict` path: an identifier or a number (at most 9 digits).
+fn is_path_part(s: &str) -> bool {
+    is_ident(s) || (!s.is_empty() && s.len() <= 9 && s.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Whether `s` is a `state_dict` path (`model.4.cv1`): dot-separated identifiers or numbers, as
+/// `module:` takes and as a node's name must be to be its weights' prefix.
+pub fn is_module_path(s: &str) -> bool {
+    s.split('.').all(is_path_part)
+}
+
 /// Whether `s` is an identifier (`[A-Za-z_][A-Za-z0-9_]*`).
 pub fn is_ident(s: &str) -> bool {
     let mut c = s.chars();
@@ -1416,13 +1463,38 @@ pub fn is_ident(s: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
+/// Longest node name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Why `s` cannot be a node's name or a reference (`None` when it can): node names are any
+/// text of 1 to [`MAX_NAME_CHARS`] characters without control characters and without an empty
+/// part between dots (`x.`, `.x`, `a..b`), so that `name.output` stays readable.
+pub fn name_problem(s: &str) -> Option<&'static str> {
+    if s.is_empty() {
+        Some("it is empty")
+    } else if s.chars().count() > MAX_NAME_CHARS {
+        Some("it is longer than 100 characters")
+    } else if s.chars().any(char::is_control) {
+        Some("it has a control character")
+    } else if s.split('.').any(str::is_empty) {
+        Some("it has an empty part between dots")
+    } else {
+        None
+    }
+}
+
+/// `name` or `name.output`: split at the last dot when what follows can be an output (`neck.p3`,
+/// `y.0`); a node whose whole name has dots (`"model.12"`) is recognised at lowering
+/// ([`Ref::scoped`]). `None` for a text no node can be named ([`name_problem`]).
 fn parse_ref(s: &str, span: Span) -> Option<Ref> {
-    let (node, sub) = match s.split_once('.') {
-        Some((n, sub)) => (n, Some(sub)),
-        None => (s, None),
+    if name_problem(s).is_some() {
+        return None;
+    }
+    let (node, sub) = match s.rsplit_once('.') {
+        Some((n, sub)) if sub.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => (n, Some(sub)),
+        _ => (s, None),
     };
-    let sub_ok = sub.is_none_or(|x| !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-    (!node.is_empty() && sub_ok).then(|| Ref {
+    Some(Ref {
         node: node.to_string(),
         sub: sub.map(str::to_string),
         span,

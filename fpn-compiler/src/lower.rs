@@ -578,10 +578,12 @@ impl<'s> Lower<'s> {
         for b in &spec.blocks {
             let ast::BlockBody::Graph(bg) = &b.body else { continue };
             let mut local: HashMap<&str, Span> = HashMap::new();
-            for n in bg.inputs.iter().chain(bg.nodes.iter().map(|d| &d.name)) {
-                if let Some(e) = check_ident(&n.text, n.span, "node name") {
+            for n in &bg.inputs {
+                if let Some(e) = check_ident(&n.text, n.span, "block input name") {
                     self.diags.push(e);
                 }
+            }
+            for n in bg.inputs.iter().chain(bg.nodes.iter().map(|d| &d.name)) {
                 if let Some(prev) = local.insert(n.text.as_str(), n.span) {
                     self.diags.push(duplicate(
                         n.span,
@@ -592,11 +594,9 @@ impl<'s> Lower<'s> {
                     ));
                 }
             }
+            self.ambiguous_names(&bg.nodes, &local);
         }
         for n in &spec.nodes {
-            if let Some(e) = check_ident(&n.name.text, n.name.span, "node name") {
-                self.diags.push(e);
-            }
             if let Some(prev) = seen.insert(n.name.text.as_str(), n.name.span) {
                 self.diags.push(duplicate(
                     n.name.span,
@@ -607,23 +607,44 @@ impl<'s> Lower<'s> {
                 ));
             }
         }
-        let mut fields: HashMap<&str, Span> = HashMap::new();
+        self.ambiguous_names(&spec.nodes, &seen);
+        // output fields: a map's keys as written (identifiers), a list's derived from the names
+        let mut fields: HashMap<String, &ast::OutputDecl> = HashMap::new();
         for o in &spec.outputs {
-            // An output named after a node or input was already checked as that name.
-            let named_elsewhere = seen.contains_key(o.name.text.as_str());
-            if !named_elsewhere {
+            let field = if o.derived {
+                derived_field(&o.target.scoped(|n| seen.contains_key(n)))
+            } else {
                 if let Some(e) = check_ident(&o.name.text, o.name.span, "output name") {
                     self.diags.push(e);
                 }
-            }
-            if let Some(prev) = fields.insert(o.name.text.as_str(), o.name.span) {
-                self.diags.push(duplicate(
+                o.name.text.clone()
+            };
+            match fields.get(&field) {
+                Some(prev) if prev.derived && o.derived && prev.name.text != o.name.text => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::E0229,
+                            o.name.span,
+                            format!(
+                                "the outputs `{}` and `{}` both become the field `{field}` in generated code",
+                                prev.name.text, o.name.text
+                            ),
+                        )
+                        .with_label(format!("`{field}`"))
+                        .with_secondary(prev.name.span, format!("also `{field}`"))
+                        .with_help("name the fields yourself: `outputs: {a: \"P3 out\", b: \"p3-out\"}`"),
+                    );
+                }
+                Some(prev) => self.diags.push(duplicate(
                     o.name.span,
-                    prev,
-                    format!("the output `{}` is listed twice", o.name.text),
+                    prev.name.span,
+                    format!("the output `{field}` is listed twice"),
                     ["second output with this name", "first"],
                     "name outputs explicitly: `outputs: {a: x.p3, b: y.p3}`",
-                ));
+                )),
+                None => {
+                    fields.insert(field, o);
+                }
             }
         }
         if spec.outputs.is_empty() {
@@ -632,6 +653,26 @@ impl<'s> Lower<'s> {
                     .with_label("needs `outputs`")
                     .with_help("list the nodes to return: `outputs: [p3, p4, p5]`"),
             );
+        }
+    }
+
+    /// E0202 for a node named `a.b` beside a node or input `a` (in the same scope `names`):
+    /// the reference `a.b` would name both it and output `b` of `a`.
+    fn ambiguous_names(&mut self, nodes: &[NodeDecl], names: &HashMap<&str, Span>) {
+        for d in nodes {
+            let split = d.name.text.rsplit_once('.').filter(|(_, b)| is_output_name(b));
+            let Some(other) = split.and_then(|(a, _)| names.get(a).map(|s| (a, *s))) else {
+                continue;
+            };
+            let (a, span) = other;
+            let out = &d.name.text[a.len() + 1..];
+            self.diags.push(duplicate(
+                d.name.span,
+                span,
+                format!("the name `{}` could also be read as output `{out}` of `{a}`", d.name.text),
+                ["ambiguous name", "this name"],
+                "rename one of them: a reference `a.b` is the node named `a.b` or output `b` of `a`, never both",
+            ));
         }
     }
 
@@ -686,10 +727,17 @@ impl<'s> Lower<'s> {
                 prefix: &prefix,
                 depth: scope.depth,
             };
-            let h = match &decl.repeat {
+            let before = self.g.node_count();
+            let mut h = match &decl.repeat {
                 None => self.op(&decl.op.expr, site),
                 Some(n) => self.repeat(&decl.op, n, site),
             };
+            if h.is_ok() && decl.module.is_none() && !ast::is_module_path(&decl.name.text) {
+                let weights = (before..self.g.node_count()).any(|k| self.g[NodeIndex::new(k)].param.is_some());
+                if weights {
+                    h = Err(self.err(not_a_path(&decl.name)));
+                }
+            }
             match h {
                 Err(e) => {
                     self.failed.insert(decl.name.text.clone(), e);
@@ -760,6 +808,7 @@ impl<'s> Lower<'s> {
                 deps[i].push((i - 1, n.name.span));
             }
             for r in refs {
+                let r = r.scoped(|n| index.contains_key(n) || inputs.contains(&n));
                 let named = index.contains_key(r.node.as_str()) || inputs.contains(&r.node.as_str());
                 if r.node == SKIP_INPUT && r.sub.is_none() && !named {
                     // the enclosing skip's input, resolved during lowering (a name in scope wins)
@@ -856,6 +905,7 @@ impl<'s> Lower<'s> {
     }
 
     fn resolve(&mut self, r: &Ref) -> Checked<Handle> {
+        let r = &r.scoped(|n| self.names.contains_key(n) || self.failed.contains_key(n));
         let Some(h) = self.names.get(&r.node).cloned() else {
             // unknown names were reported by decl_order; a name that failed to lower reported its own error
             return Err(match self.failed.get(&r.node) {
@@ -1095,17 +1145,20 @@ impl<'s> Lower<'s> {
         let mut failed = None;
         let declared: HashSet<&str> = nodes.iter().map(|n| n.name.text.as_str()).collect();
         for o in outputs {
-            if !self.names.contains_key(&o.target.node) && !declared.contains(o.target.node.as_str()) {
+            let target = o
+                .target
+                .scoped(|n| self.names.contains_key(n) || declared.contains(n) || inputs.contains(&n));
+            if !self.names.contains_key(&target.node) && !declared.contains(target.node.as_str()) {
                 let cands = inputs.iter().copied().chain(nodes.iter().map(|x| x.name.text.as_str()));
                 let dym = (self.diags.len() < crate::diag::MAX_RENDERED)
-                    .then(|| ast::suggest(&o.target.node, cands))
+                    .then(|| ast::suggest(&target.node, cands))
                     .flatten();
                 failed = Some(
                     self.err(
                         Diagnostic::error(
                             Code::E0201,
                             o.target.span,
-                            format!("no node or input is named `{}`", o.target.node),
+                            format!("no node or input is named `{}`", target.node),
                         )
                         .with_label("unknown name")
                         .with_help(match dym {
@@ -1116,9 +1169,13 @@ impl<'s> Lower<'s> {
                 );
                 continue;
             }
-            match self.resolve_one(&o.target) {
+            match self.resolve_one(&target) {
                 Ok(n) => out.push(Output {
-                    name: o.name.text.clone(),
+                    name: if o.derived {
+                        derived_field(&target)
+                    } else {
+                        o.name.text.clone()
+                    },
                     span: o.name.span,
                     node: n,
                 }),
@@ -1127,6 +1184,64 @@ impl<'s> Lower<'s> {
         }
         (out, failed)
     }
+}
+
+/// E0244: the node `name` has weights, but its name is not a `state_dict` path and it has no
+/// `module:`.
+fn not_a_path(name: &ast::Name) -> Diagnostic {
+    let path: String = name
+        .text
+        .split('.')
+        .map(derive_ident)
+        .collect::<Vec<_>>()
+        .join(".");
+    Diagnostic::error(
+        Code::E0244,
+        name.span,
+        format!("node `{}` has weights, but its name is not a `state_dict` path", name.text.escape_debug()),
+    )
+    .with_label("needs `module:` to say where its weights load from")
+    .with_help(format!(
+        "give it a path of dot-separated identifiers or numbers: `module: {path}` (a node's name is its path only when it is one, like `model.12`)"
+    ))
+}
+
+/// Whether `s` can follow the last dot of a reference as an output's name (`p3`, `0`).
+pub(crate) fn is_output_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The Rust identifier fpn derives for a name (a node's, in an output field): the name itself
+/// when it is one (an ASCII identifier, not a keyword), else the name lowercased with every
+/// other character `_`, `n_` before a leading digit and `_` after a keyword: `"P3/out"` →
+/// `p3_out`, `"model.12"` → `model_12`, `"3x3"` → `n_3x3`, `fn` → `fn_`. Deterministic; two
+/// names that derive the same field are E0229.
+pub fn derive_ident(name: &str) -> String {
+    let keyword = |s: &str| RUST_KEYWORDS.contains(&s) || s == "_";
+    if ast::is_ident(name) && !keyword(name) {
+        return name.to_string();
+    }
+    let mut s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        s.insert_str(0, "n_");
+    }
+    if keyword(&s) {
+        s.push('_');
+    }
+    s
+}
+
+/// The field of an output listed by reference: the output's name for `neck.p3` (`p3`), the node
+/// and step for `y.0` (`y_0`), else the node's name, each as [`derive_ident`] makes it.
+pub fn derived_field(target: &Ref) -> String {
+    derive_ident(&match &target.sub {
+        Some(s) if s.chars().all(|c| c.is_ascii_digit()) => format!("{}_{s}", target.node),
+        Some(s) => s.clone(),
+        None => target.node.clone(),
+    })
 }
 
 /// `prefix.part`, or `part` at the top level: a `state_dict` name.
