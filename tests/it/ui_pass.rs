@@ -25,7 +25,8 @@ pass_cases!(
     pass_dsl_seed000_32x32,
     pass_family,
     pass_include_seed000,
-    pass_prelude_names
+    pass_prelude_names,
+    pass_quoted_names
 );
 
 #[test]
