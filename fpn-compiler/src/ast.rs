@@ -68,7 +68,7 @@ pub struct Pair {
 }
 
 /// Normalisation of a `cna` block.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Norm {
     /// No norm.
     None,
@@ -76,8 +76,8 @@ pub enum Norm {
     BatchNorm(f64),
     /// Group norm (`{group_norm: {groups: G, eps}}`, groups a number), `nn.GroupNorm`.
     GroupNorm {
-        /// Number of groups.
-        groups: i64,
+        /// Number of groups (may be a parameter).
+        groups: Int,
         /// Epsilon.
         eps: f64,
     },
@@ -95,7 +95,7 @@ pub enum CnaNames {
 
 impl CnaNames {
     /// The child names of the conv and of the norm `norm`.
-    pub fn children(self, norm: Norm) -> (&'static str, &'static str) {
+    pub fn children(self, norm: &Norm) -> (&'static str, &'static str) {
         match (self, norm) {
             (CnaNames::Torchvision, _) => ("0", "1"),
             (CnaNames::Ultralytics, Norm::GroupNorm { .. }) => ("conv", "gn"),
@@ -833,12 +833,16 @@ impl Reader {
         let n = self.name(v, what)?;
         parse_ref(&n.text, n.span).ok_or_else(|| {
             self.err(
-                Diagnostic::error(Code::E0104, n.span, format!("`{}` is not a node reference", n.text.escape_debug()))
-                    .with_label(format!(
-                        "{}: expected `name` or `name.output`",
-                        name_problem(&n.text).unwrap_or("not a name")
-                    ))
-                    .with_help("refer to a node by its name, or to one output of a pyramid as `neck.p3`"),
+                Diagnostic::error(
+                    Code::E0104,
+                    n.span,
+                    format!("`{}` is not a node reference", n.text.escape_debug()),
+                )
+                .with_label(format!(
+                    "{}: expected `name` or `name.output`",
+                    name_problem(&n.text).unwrap_or("not a name")
+                ))
+                .with_help("refer to a node by its name, or to one output of a pyramid as `neck.p3`"),
             )
         })
     }
@@ -1402,7 +1406,7 @@ impl Reader {
                 let mut gm = self.map(gv, "`group_norm`")?;
                 let groups = self
                     .require(&mut gm, "groups", "`group_norm`")
-                    .and_then(|g| self.int_lit(g, "`groups`"));
+                    .and_then(|g| self.int(g, "`groups`"));
                 let eps = match gm.get("eps") {
                     Some(e) => self.float(e, "`eps`"),
                     None => Ok(1e-5),

@@ -102,10 +102,14 @@ impl Lower<'_> {
     /// `defaults.cna`, then batch norm, ReLU and torchvision's names.
     pub(crate) fn cna(&mut self, c: &CnaArgs, at: Site<'_>) -> Checked<Handle> {
         let Site { span, name, prefix, .. } = at;
-        let norm = c.norm.or(self.spec.defaults.norm).unwrap_or(Norm::BatchNorm(1e-5));
+        let norm = c
+            .norm
+            .clone()
+            .or_else(|| self.spec.defaults.norm.clone())
+            .unwrap_or(Norm::BatchNorm(1e-5));
         let act = c.act.or(self.spec.defaults.act).unwrap_or(Activation::Relu);
         let names = c.names.or(self.spec.defaults.names).unwrap_or(CnaNames::Torchvision);
-        let (conv_child, norm_child) = names.children(norm);
+        let (conv_child, norm_child) = names.children(&norm);
         let mut conv = c.conv.clone();
         if conv.bias.is_none() {
             conv.bias = Some(norm == Norm::None);
@@ -126,7 +130,7 @@ impl Lower<'_> {
             Some(format!("{prefix}.{conv_child}")),
         )?;
         let mut idx = 1;
-        if let Some(op) = self.norm_op(norm, span)? {
+        if let Some(op) = self.norm_op(&norm, span, at.env)? {
             x = self.add(
                 format!("{name}.{norm_child}"),
                 op,

@@ -80,10 +80,7 @@ impl Func {
 
     /// The function's name as written.
     pub fn name(self) -> &'static str {
-        Func::ALL
-            .iter()
-            .find(|(_, f)| *f == self)
-            .map_or("?", |(n, _)| n)
+        Func::ALL.iter().find(|(_, f)| *f == self).map_or("?", |(n, _)| n)
     }
 
     /// The function called `name`, if there is one.
@@ -213,7 +210,10 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                     Err(_) => return Err(format!("the number `{text}` does not fit in 64 bits")),
                 }
             }
-            if cs.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.') {
+            if cs
+                .get(i)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+            {
                 return Err(format!("`{}` after the number `{text}`", cs[i]));
             }
         } else if c.is_ascii_alphabetic() || c == '_' {
@@ -306,7 +306,9 @@ impl Parser {
             self.depth -= 1;
             // a negative literal is a literal
             return Ok(match e {
-                IntExpr::Lit(v) => v.checked_neg().map_or(IntExpr::Neg(Box::new(IntExpr::Lit(v))), IntExpr::Lit),
+                IntExpr::Lit(v) => v
+                    .checked_neg()
+                    .map_or(IntExpr::Neg(Box::new(IntExpr::Lit(v))), IntExpr::Lit),
                 IntExpr::Float(v) => IntExpr::Float(-v),
                 e => IntExpr::Neg(Box::new(e)),
             });
@@ -375,7 +377,10 @@ impl Parser {
                 Ok(IntExpr::Call(func, args))
             }
             Tok::Name(n) => Ok(IntExpr::Param(n)),
-            t => Err(format!("unexpected {} where a number or a name is expected", describe(&t))),
+            t => Err(format!(
+                "unexpected {} where a number or a name is expected",
+                describe(&t)
+            )),
         }
     }
 }
@@ -523,10 +528,24 @@ mod tests {
     #[test]
     fn ultralytics_scaling_rules() {
         // c2 = make_divisible(min(c2, max_channels) * width, 8); n = max(round(n * depth), 1)
-        let x = [("width", Num::Float(1.25)), ("max_channels", Num::Int(512)), ("depth", Num::Float(1.0))];
-        assert_eq!(ev("make_divisible(min(1024, max_channels) * width, 8)", &x), Ok(Num::Int(640)));
-        let n = [("width", Num::Float(0.25)), ("max_channels", Num::Int(1024)), ("depth", Num::Float(0.33))];
-        assert_eq!(ev("make_divisible(min(64, max_channels) * width, 8)", &n), Ok(Num::Int(16)));
+        let x = [
+            ("width", Num::Float(1.25)),
+            ("max_channels", Num::Int(512)),
+            ("depth", Num::Float(1.0)),
+        ];
+        assert_eq!(
+            ev("make_divisible(min(1024, max_channels) * width, 8)", &x),
+            Ok(Num::Int(640))
+        );
+        let n = [
+            ("width", Num::Float(0.25)),
+            ("max_channels", Num::Int(1024)),
+            ("depth", Num::Float(0.33)),
+        ];
+        assert_eq!(
+            ev("make_divisible(min(64, max_channels) * width, 8)", &n),
+            Ok(Num::Int(16))
+        );
         assert_eq!(ev("max(round(3 * depth), 1)", &n), Ok(Num::Int(1)));
         assert_eq!(ev("max(round(6 * depth), 1)", &n), Ok(Num::Int(2)));
         let m = [("depth", Num::Float(0.67))];

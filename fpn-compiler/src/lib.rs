@@ -31,10 +31,10 @@ pub mod span;
 pub mod value;
 
 pub use build::{BuildError, Builder};
-pub use params::Setting;
 use diag::{Code, Diagnostic};
 use infer::{Analysis, Constraint};
 use ir::Graph;
+pub use params::Setting;
 use petgraph::graph::NodeIndex;
 use sizes::{Accepted, SizesError};
 use span::SourceMap;

@@ -4,13 +4,13 @@
 //! PyTorch `state_dict` names. Shapes are not looked at here (see [`crate::infer`]).
 
 use crate::ast::{self, Int, IntExpr, NodeDecl, Norm, OpExpr, Ref, SizeDecl};
-use crate::expr::{EvalError, Num};
-use crate::params::Setting;
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
+use crate::expr::{EvalError, Num};
 use crate::ir::{Graph, Node, Op, Output, Symbol};
 use crate::ops::input::Input;
 use crate::ops::LowerCx;
+use crate::params::Setting;
 use crate::span::Span;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{HashMap, HashSet};
@@ -358,7 +358,9 @@ impl<'s> Lower<'s> {
                 format!("the parameter `{name}` is {}, not an integer", Num::Float(*f)),
             )
             .with_label("a float where an integer size is needed")
-            .with_help(format!("give `{name}` an integer value, e.g. with `round(…)` under `params:`"))),
+            .with_help(format!(
+                "give `{name}` an integer value, e.g. with `round(…)` under `params:`"
+            ))),
             None => Ok(Dim::Sym(self.symbol(name, span)?)),
         }
     }
@@ -468,11 +470,13 @@ impl<'s> Lower<'s> {
             // a literal's errors point at the input's name, as before parameters
             let channels = match inp.channels.expr {
                 IntExpr::Lit(c) if c < 1 => {
-                    self.diags.push(positive(inp.name.span, "the channel count of an input", c));
+                    self.diags
+                        .push(positive(inp.name.span, "the channel count of an input", c));
                     1
                 }
                 IntExpr::Lit(c) if c > MAX_ATTR => {
-                    self.diags.push(too_large(inp.name.span, "the channel count of an input", c));
+                    self.diags
+                        .push(too_large(inp.name.span, "the channel count of an input", c));
                     1
                 }
                 _ => self
@@ -669,7 +673,10 @@ impl<'s> Lower<'s> {
             self.diags.push(duplicate(
                 d.name.span,
                 span,
-                format!("the name `{}` could also be read as output `{out}` of `{a}`", d.name.text),
+                format!(
+                    "the name `{}` could also be read as output `{out}` of `{a}`",
+                    d.name.text
+                ),
                 ["ambiguous name", "this name"],
                 "rename one of them: a reference `a.b` is the node named `a.b` or output `b` of `a`, never both",
             ));
@@ -994,22 +1001,17 @@ impl<'s> Lower<'s> {
     /// An `eps` the runtime can use: finite, not negative, and a finite `f32` (it computes in
     /// `f32`); else E0226 at `span`.
     /// The IR op of a `cna`'s norm (`None` for no norm), its eps and groups checked.
-    pub(crate) fn norm_op(&mut self, norm: Norm, span: Span) -> Checked<Option<Op>> {
+    pub(crate) fn norm_op(&mut self, norm: &Norm, span: Span, env: &Env) -> Checked<Option<Op>> {
         Ok(match norm {
             Norm::None => None,
             Norm::BatchNorm(eps) => {
-                self.check_eps(eps, span)?;
-                Some(Op::BatchNorm(crate::ops::norm::BatchNorm { eps }))
+                self.check_eps(*eps, span)?;
+                Some(Op::BatchNorm(crate::ops::norm::BatchNorm { eps: *eps }))
             }
             Norm::GroupNorm { groups, eps } => {
-                self.check_eps(eps, span)?;
-                let g = self.eval_pos(
-                    &crate::ast::Int::lit(groups, span),
-                    &Env::default(),
-                    "group norm groups",
-                    1,
-                )?;
-                Some(Op::GroupNorm(crate::ops::norm::GroupNorm { groups: g, eps }))
+                self.check_eps(*eps, span)?;
+                let g = self.eval_pos(groups, env, "group norm groups", 1)?;
+                Some(Op::GroupNorm(crate::ops::norm::GroupNorm { groups: g, eps: *eps }))
             }
         })
     }
@@ -1189,12 +1191,7 @@ impl<'s> Lower<'s> {
 /// E0244: the node `name` has weights, but its name is not a `state_dict` path and it has no
 /// `module:`.
 fn not_a_path(name: &ast::Name) -> Diagnostic {
-    let path: String = name
-        .text
-        .split('.')
-        .map(derive_ident)
-        .collect::<Vec<_>>()
-        .join(".");
+    let path: String = name.text.split('.').map(derive_ident).collect::<Vec<_>>().join(".");
     Diagnostic::error(
         Code::E0244,
         name.span,
@@ -1223,7 +1220,13 @@ pub fn derive_ident(name: &str) -> String {
     }
     let mut s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         s.insert_str(0, "n_");

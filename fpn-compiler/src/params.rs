@@ -54,7 +54,9 @@ impl Setting {
     pub fn parse(s: &str) -> Result<Setting, String> {
         match s.split_once('=') {
             Some((n, v)) if !n.trim().is_empty() => Ok(Setting::new(n.trim(), v.trim())),
-            _ => Err(format!("expected NAME=VALUE (such as `scale=s` or `width=0.5`), found `{s}`")),
+            _ => Err(format!(
+                "expected NAME=VALUE (such as `scale=s` or `width=0.5`), found `{s}`"
+            )),
         }
     }
 
@@ -74,7 +76,11 @@ impl Setting {
                 ValueKind::Float(f) => Num::Float(*f).to_string(),
                 ValueKind::Str(s) => s.clone(),
                 _ => {
-                    errors.push(ast::type_error(val, "a number or a scale's name", &format!("`set.{}`", k.name)));
+                    errors.push(ast::type_error(
+                        val,
+                        "a number or a scale's name",
+                        &format!("`set.{}`", k.name),
+                    ));
                     continue;
                 }
             };
@@ -231,7 +237,11 @@ impl Reader {
                 parts.push(format!("does not set {}", quoted(&missing)));
             }
             if !extra.is_empty() {
-                parts.push(format!("sets {}, which scale `{}` does not", quoted(&extra), first.name.text));
+                parts.push(format!(
+                    "sets {}, which scale `{}` does not",
+                    quoted(&extra),
+                    first.name.text
+                ));
             }
             self.report(
                 family_error(
@@ -240,7 +250,10 @@ impl Reader {
                     "sets other parameters",
                     &format!("give every scale the same parameters: {}", want.join(", ")),
                 )
-                .with_secondary(first.name.span, format!("scale `{}` sets {}", first.name.text, want.join(", "))),
+                .with_secondary(
+                    first.name.span,
+                    format!("scale `{}` sets {}", first.name.text, want.join(", ")),
+                ),
             );
         }
         self.report_repeats(
@@ -277,10 +290,7 @@ impl Lower<'_> {
     pub(crate) fn spec_params(&mut self, sets: &[Setting]) -> Option<String> {
         let spec = self.spec;
         let family = spec.family.as_ref();
-        let anchor = spec
-            .params_span
-            .or(family.map(|f| f.span))
-            .unwrap_or(spec.name.span);
+        let anchor = spec.params_span.or(family.map(|f| f.span)).unwrap_or(spec.name.span);
         // the settable names, for "unknown" and "did you mean"
         let mut known: Vec<&str> = Vec::new();
         if let Some(f) = family {
@@ -316,7 +326,11 @@ impl Lower<'_> {
         let picked = family.map(|f| (f, self.pick_scale(f, given.get(SCALE).copied())));
         let (scale, columns): (Option<String>, &[ParamDecl]) = match picked {
             Some((f, Ok(s))) => {
-                let columns = f.scales.iter().find(|x| x.name.text == s).map_or(&[][..], |x| &x.values);
+                let columns = f
+                    .scales
+                    .iter()
+                    .find(|x| x.name.text == s)
+                    .map_or(&[][..], |x| &x.values);
                 (Some(s), columns)
             }
             // without a scale its parameters are unknown: their uses fail with the scale's error
@@ -355,7 +369,10 @@ impl Lower<'_> {
             (Some(s), _) => (s.value.clone(), s.span.unwrap_or(f.span)),
             (None, Some(d)) => (d.text.clone(), d.span),
             (None, None) => {
-                return Err(self.err(crate::diag::internal(f.span, "a family without a default scale was read")))
+                return Err(self.err(crate::diag::internal(
+                    f.span,
+                    "a family without a default scale was read",
+                )))
             }
         };
         if f.scales.iter().any(|s| s.name.text == name) {

@@ -169,7 +169,12 @@ fn parse_tail(rest: TokenStream2) -> Result<Option<dsl::Parsed>, syn::Error> {
     match it.next() {
         None => return Ok(None),
         Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ',' => {}
-        Some(t) => return Err(syn::Error::new(t.span(), "expected `,` and `set: {…}` after the spec's path")),
+        Some(t) => {
+            return Err(syn::Error::new(
+                t.span(),
+                "expected `,` and `set: {…}` after the spec's path",
+            ))
+        }
     }
     let body: TokenStream2 = it.collect();
     if body.is_empty() {

@@ -22,13 +22,7 @@ pub(crate) const PYRAMID_KEYS: &[&str] = &[
 pub(crate) const P6P7_KEYS: &[&str] = &["from", "relu"];
 
 impl Lower<'_> {
-    pub(crate) fn pyramid(
-        &mut self,
-        p: &ast::PyramidArgs,
-        env: &Env,
-        name: &str,
-        prefix: &str,
-    ) -> Checked<Handle> {
+    pub(crate) fn pyramid(&mut self, p: &ast::PyramidArgs, env: &Env, name: &str, prefix: &str) -> Checked<Handle> {
         let xs: Vec<NodeIndex> = self.resolve_many(&p.inputs)?.into_iter().map(|(_, n)| n).collect();
         let width = self.eval_pos(&p.width, env, "the pyramid width", 1)?;
         let n = xs.len();

@@ -24,8 +24,12 @@ fn fnv1a64(text: &str) -> String {
 /// `specs/yolov8.yaml` compiled at `scale`.
 fn yolov8(scale: &str) -> fpn_compiler::Compiled {
     let mut sources = SourceMap::new();
-    compile_file_with(&mut sources, &root().join("specs/yolov8.yaml"), &[Setting::new("scale", scale)])
-        .unwrap_or_else(|d| panic!("yolov8 at scale {scale}:\n{}", fpn_compiler::render(&d, &sources)))
+    compile_file_with(
+        &mut sources,
+        &root().join("specs/yolov8.yaml"),
+        &[Setting::new("scale", scale)],
+    )
+    .unwrap_or_else(|d| panic!("yolov8 at scale {scale}:\n{}", fpn_compiler::render(&d, &sources)))
 }
 
 /// The acceptance of issue 12 item 3: the same spec at every scale n…x has the parameter count
@@ -34,18 +38,29 @@ fn yolov8(scale: &str) -> fpn_compiler::Compiled {
 /// `--list s` for a diff against the one printed here on a mismatch).
 #[test]
 fn yolov8_family_matches_ultralytics_at_every_scale() {
-    let text = std::fs::read_to_string(root().join("fpn-compiler/tests/fixtures/yolov8_family.json"))
-        .expect("fixture");
+    let text = std::fs::read_to_string(root().join("fpn-compiler/tests/fixtures/yolov8_family.json")).expect("fixture");
     let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     let scales = doc["scales"].as_object().expect("scales");
     assert_eq!(scales.keys().cloned().collect::<Vec<_>>(), ["l", "m", "n", "s", "x"]);
     for (scale, want) in scales {
         let c = yolov8(scale);
-        assert_eq!(c.graph.name, format!("Yolov8{scale}"), "the type is named for the scale");
+        assert_eq!(
+            c.graph.name,
+            format!("Yolov8{scale}"),
+            "the type is named for the scale"
+        );
         let learnable: i64 = c.analysis.param_counts.iter().sum();
-        assert_eq!(Some(learnable), want["parameters"].as_i64(), "scale {scale}: parameters");
-        let mut items: Vec<(String, Vec<i64>)> =
-            c.analysis.params.iter().map(|p| (p.name.clone(), p.shape.clone())).collect();
+        assert_eq!(
+            Some(learnable),
+            want["parameters"].as_i64(),
+            "scale {scale}: parameters"
+        );
+        let mut items: Vec<(String, Vec<i64>)> = c
+            .analysis
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.shape.clone()))
+            .collect();
         items.sort();
         let listing: String = items
             .iter()
@@ -54,7 +69,11 @@ fn yolov8_family_matches_ultralytics_at_every_scale() {
                 format!("{n}:{}\n", dims.join(","))
             })
             .collect();
-        assert_eq!(Some(items.len() as i64), want["tensors"].as_i64(), "scale {scale}: tensors");
+        assert_eq!(
+            Some(items.len() as i64),
+            want["tensors"].as_i64(),
+            "scale {scale}: tensors"
+        );
         assert_eq!(
             Some(fnv1a64(&listing).as_str()),
             want["names_shapes_fnv1a64"].as_str(),
@@ -106,12 +125,24 @@ fn scales_and_settings_choose_the_values() {
     let a = family_with(&[]).expect("scale a");
     assert_eq!(a.graph.name, "Tinya");
     // width 0.5: c = make_divisible(24.0, 8) = 24; n = max(round(1.5), 1) = 2 (half to even)
-    let outs: Vec<i64> = a.analysis.params.iter().filter(|p| p.name.ends_with("weight")).map(|p| p.shape[0]).collect();
+    let outs: Vec<i64> = a
+        .analysis
+        .params
+        .iter()
+        .filter(|p| p.name.ends_with("weight"))
+        .map(|p| p.shape[0])
+        .collect();
     assert_eq!(outs, [24, 24, 48]);
     let b = family_with(&[Setting::new("scale", "b")]).expect("scale b");
     assert_eq!(b.graph.name, "Tinyb");
     // width 1: c = 48; n = round(3.0) = 3
-    let outs: Vec<i64> = b.analysis.params.iter().filter(|p| p.name.ends_with("weight")).map(|p| p.shape[0]).collect();
+    let outs: Vec<i64> = b
+        .analysis
+        .params
+        .iter()
+        .filter(|p| p.name.ends_with("weight"))
+        .map(|p| p.shape[0])
+        .collect();
     assert_eq!(outs, [48, 48, 48, 96]);
     // a setting replaces the scale's value, a later one wins
     let w = family_with(&[
@@ -139,7 +170,10 @@ fn unknown_settings_and_scales_are_e0241_listing_the_known_ones() {
     let m = msg(&[Setting::new("scale", "q")]);
     assert!(m.contains("unknown scale `q`") && m.contains("a, b"), "{m}");
     let m = msg(&[Setting::new("widht", "1")]);
-    assert!(m.contains("no parameter `widht`") && m.contains("did you mean `width`"), "{m}");
+    assert!(
+        m.contains("no parameter `widht`") && m.contains("did you mean `width`"),
+        "{m}"
+    );
     let m = msg(&[Setting::new("zzz", "1")]);
     assert!(m.contains("scale, width, depth, c, n"), "{m}");
     let m = msg(&[Setting::new("width", "wide")]);
@@ -148,7 +182,12 @@ fn unknown_settings_and_scales_are_e0241_listing_the_known_ones() {
     let mut sources = SourceMap::new();
     let path = root().join("specs/seed001_neck.yaml");
     let d = compile_file_with(&mut sources, &path, &[Setting::new("scale", "s")]).expect_err("no params");
-    assert!(d[0].help.as_deref().is_some_and(|h| h.contains("declares no parameters")), "{d:?}");
+    assert!(
+        d[0].help
+            .as_deref()
+            .is_some_and(|h| h.contains("declares no parameters")),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -218,12 +257,20 @@ fn parameters_are_evaluated_in_order_and_a_failure_does_not_cascade() {
 
 #[test]
 fn spec_parameters_reach_blocks_inputs_and_repeats() {
-    let text = "name: P\nparams: {c: 4, n: 2, h: 8}\nblocks: {b: {params: [k], body: [{conv: {out: c + k, kernel: 1}}]}}\n\
+    let text =
+        "name: P\nparams: {c: 4, n: 2, h: 8}\nblocks: {b: {params: [k], body: [{conv: {out: c + k, kernel: 1}}]}}\n\
                 inputs: {x: [c, h, h]}\nnodes: {y: {repeat: n, b: {k: 1}}}\noutputs: [y]\n";
     let c = compile(text).expect("compiles");
     let shapes: Vec<Vec<i64>> = c.analysis.params.iter().map(|p| p.shape.clone()).collect();
     assert_eq!(shapes[0], [5, 4, 1, 1], "input channels c = 4, out c + k = 5");
     assert_eq!(c.analysis.params.len(), 4, "two repeats, weight and bias each");
+    // a cna's group norm takes a parameter too, as does a pyramid's width
+    let gn = "name: P\nparams: {g: 2, w: 8}\ninputs: {a: [4, 8, 8], b: [4, 4, 4]}\nnodes:\n  \
+              c: {from: a, cna: {out: 8, kernel: 1, norm: {group_norm: {groups: g}}}}\n  \
+              n: {fpn: {in: [c, b], width: w}}\noutputs: [n.p1]\n";
+    let c = compile(gn).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(c.analysis.params.iter().any(|p| p.name == "c.1.weight" && p.shape == [8]));
+    assert!(c.analysis.params.iter().any(|p| p.name.ends_with("layer_blocks.0.0.weight") && p.shape[0] == 8));
     // a block parameter shadows a spec parameter of the same name
     let shadow = "name: P\nparams: {c: 4}\nblocks: {b: {params: [c], body: [{conv: {out: c, kernel: 1}}]}}\n\
                   inputs: {x: [3, 8, 8]}\nnodes: {y: {b: {c: 7}}}\noutputs: [y]\n";
@@ -233,15 +280,23 @@ fn spec_parameters_reach_blocks_inputs_and_repeats() {
 #[test]
 fn malformed_families_are_e0242() {
     let family = |head: &str| {
-        format!("name: F\n{head}\ninputs: {{x: [3, 8, 8]}}\nnodes: {{y: {{conv: {{out: 8, kernel: 1}}}}}}\noutputs: [y]\n")
+        format!(
+            "name: F\n{head}\ninputs: {{x: [3, 8, 8]}}\nnodes: {{y: {{conv: {{out: 8, kernel: 1}}}}}}\noutputs: [y]\n"
+        )
     };
     assert_eq!(codes(&family("scale: n")), ["E0242"]);
     assert_eq!(codes(&family("scale: a\nscales: {a: {w: 1}, b: {v: 2}}")), ["E0242"]);
     assert_eq!(codes(&family("params: {round: 2}")), ["E0242"]);
     assert_eq!(codes(&family("params: {scale: 2}")), ["E0242"]);
-    assert_eq!(codes(&family("scale: a\nscales: {a: {w: 1}}\nparams: {w: 2}")), ["E0202"]);
+    assert_eq!(
+        codes(&family("scale: a\nscales: {a: {w: 1}}\nparams: {w: 2}")),
+        ["E0202"]
+    );
     assert_eq!(codes(&family("scales: {a: {w: 1}}")), ["E0103"]);
-    assert_eq!(codes("name: F{scale}\ninputs: {x: [3, 8, 8]}\nnodes: {y: relu}\noutputs: [y]\n"), ["E0242"]);
+    assert_eq!(
+        codes("name: F{scale}\ninputs: {x: [3, 8, 8]}\nnodes: {y: relu}\noutputs: [y]\n"),
+        ["E0242"]
+    );
     assert_eq!(codes(&family("scale: q\nscales: {a: {w: 1}}")), ["E0241"]);
 }
 

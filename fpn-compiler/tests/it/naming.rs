@@ -305,7 +305,14 @@ fn quoted_node_names_are_found_whole_and_derive_identifiers() {
     // a name that is a path is the prefix; a block's node inside it too; `module:` otherwise
     assert_eq!(
         params,
-        ["model.0.weight", "model.0.bias", "model.12.cv1.weight", "model.12.cv1.bias", "three.weight", "three.bias"]
+        [
+            "model.0.weight",
+            "model.0.bias",
+            "model.12.cv1.weight",
+            "model.12.cv1.bias",
+            "three.weight",
+            "three.bias"
+        ]
     );
     for (name, want) in [
         ("p3", "p3"),
@@ -349,29 +356,55 @@ outputs: ["x; std::process::exit(1) /* ` [link] \u202e"]
     }
     let mut ids = Vec::new();
     idents(quote::ToTokens::to_token_stream(&file), &mut ids);
-    assert!(!ids.iter().any(|i| i == "exit" || i == "process" || i == "link"), "{ids:?}");
+    assert!(
+        !ids.iter().any(|i| i == "exit" || i == "process" || i == "link"),
+        "{ids:?}"
+    );
     let field = fpn_compiler::lower::derive_ident("x; std::process::exit(1) /* ` [link] \u{202e}");
     assert_eq!(field, "x__std__process__exit_1________link___");
     assert!(code.contains(&format!("pub {field}:")), "{code}");
-    assert!(!code.contains('\u{202e}'), "a text-direction code point is written as <U+202E>");
+    assert!(
+        !code.contains('\u{202e}'),
+        "a text-direction code point is written as <U+202E>"
+    );
     let torch = fpn_compiler::back::torch::generate(&c.graph, &c.analysis).expect("torch");
     assert!(!torch.contains("exit(1)"), "{torch}");
 }
 
 #[test]
 fn quoted_name_misuses_are_reported_at_the_source() {
-    let one = |nodes: &str, outputs: &str| codes(&format!("name: Q\ninputs: {{x: [4, 8, 8]}}\nnodes:\n{nodes}outputs: {outputs}\n"));
+    let one = |nodes: &str, outputs: &str| {
+        codes(&format!(
+            "name: Q\ninputs: {{x: [4, 8, 8]}}\nnodes:\n{nodes}outputs: {outputs}\n"
+        ))
+    };
     // weights under a name that is not a path, without `module:`
-    assert_eq!(one("  \"P3/out\": {conv: {out: 4, kernel: 1}}\n", "[\"P3/out\"]"), ["E0244"]);
+    assert_eq!(
+        one("  \"P3/out\": {conv: {out: 4, kernel: 1}}\n", "[\"P3/out\"]"),
+        ["E0244"]
+    );
     assert_eq!(one("  \"3x3\": {cna: {out: 4, kernel: 3}}\n", "[\"3x3\"]"), ["E0244"]);
     // an empty part, a control character
     assert_eq!(one("  \"a..b\": relu\n  y: {from: x, relu}\n", "[y]"), ["E0243"]);
     assert_eq!(one("  \"a\\tb\": relu\n  y: {from: x, relu}\n", "[y]"), ["E0243"]);
     // `a.b` beside `a` (or an input `x` and a node `x.0`)
-    assert_eq!(one("  a: {chunk: 2}\n  \"a.1\": {from: x, relu}\n", "[a.0, \"a.1\"]"), ["E0202"]);
+    assert_eq!(
+        one("  a: {chunk: 2}\n  \"a.1\": {from: x, relu}\n", "[a.0, \"a.1\"]"),
+        ["E0202"]
+    );
     assert_eq!(one("  \"x.0\": relu\n", "[\"x.0\"]"), ["E0202"]);
     // two listed outputs with the same derived field; a map's fields are written, not derived
-    assert_eq!(one("  \"P3 out\": relu\n  \"p3-out\": {from: x, relu}\n", "[\"P3 out\", \"p3-out\"]"), ["E0229"]);
+    assert_eq!(
+        one(
+            "  \"P3 out\": relu\n  \"p3-out\": {from: x, relu}\n",
+            "[\"P3 out\", \"p3-out\"]"
+        ),
+        ["E0229"]
+    );
     assert_eq!(one("  \"P3 out\": relu\n", "{\"P3 out\": \"P3 out\"}"), ["E0210"]);
-    assert!(one("  \"P3 out\": relu\n  \"p3-out\": {from: x, relu}\n", "{a: \"P3 out\", b: \"p3-out\"}").is_empty());
+    assert!(one(
+        "  \"P3 out\": relu\n  \"p3-out\": {from: x, relu}\n",
+        "{a: \"P3 out\", b: \"p3-out\"}"
+    )
+    .is_empty());
 }
