@@ -276,26 +276,26 @@ impl Parser {
         Ok(())
     }
 
-    fn sum(&mut self) -> Result<IntExpr, String> {
-        let mut lhs = self.product()?;
-        while let Some(Tok::Punct(c @ ('+' | '-'))) = self.peek() {
-            let c = *c;
+    /// Operands read by `operand` joined by the operators `ops`, left to right.
+    fn chain(&mut self, ops: [char; 2], operand: fn(&mut Self) -> Result<IntExpr, String>) -> Result<IntExpr, String> {
+        let mut lhs = operand(self)?;
+        while let Some(&Tok::Punct(c)) = self.peek() {
+            if !ops.contains(&c) {
+                break;
+            }
             self.pos += 1;
-            let rhs = self.product()?;
+            let rhs = operand(self)?;
             lhs = IntExpr::Bin(Box::new(lhs), c, Box::new(rhs));
         }
         Ok(lhs)
     }
 
+    fn sum(&mut self) -> Result<IntExpr, String> {
+        self.chain(['+', '-'], Self::product)
+    }
+
     fn product(&mut self) -> Result<IntExpr, String> {
-        let mut lhs = self.unary()?;
-        while let Some(Tok::Punct(c @ ('*' | '/'))) = self.peek() {
-            let c = *c;
-            self.pos += 1;
-            let rhs = self.unary()?;
-            lhs = IntExpr::Bin(Box::new(lhs), c, Box::new(rhs));
-        }
-        Ok(lhs)
+        self.chain(['*', '/'], Self::unary)
     }
 
     fn unary(&mut self) -> Result<IntExpr, String> {

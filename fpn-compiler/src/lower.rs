@@ -1208,6 +1208,19 @@ pub(crate) fn is_output_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// `name` lowercased, every character but an ASCII letter or digit `_` (one for one).
+pub(crate) fn snake(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// The Rust identifier fpn derives for a name (a node's, in an output field): the name itself
 /// when it is one (an ASCII identifier, not a keyword), else the name lowercased with every
 /// other character `_`, `n_` before a leading digit and `_` after a keyword: `"P3/out"` →
@@ -1218,16 +1231,7 @@ pub fn derive_ident(name: &str) -> String {
     if ast::is_ident(name) && !keyword(name) {
         return name.to_string();
     }
-    let mut s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut s = snake(name);
     if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         s.insert_str(0, "n_");
     }

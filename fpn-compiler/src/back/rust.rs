@@ -197,17 +197,7 @@ pub(crate) fn field_ident(name: &str) -> GResult<Ident> {
 
 /// A local variable name for a node: `v{index}_{sanitized name}` (always an identifier).
 fn var_ident(i: NodeIndex, name: &str) -> Ident {
-    let san: String = name
-        .chars()
-        .take(40)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let san: String = crate::lower::snake(name).chars().take(40).collect();
     format_ident!("v{}_{}", i.index(), san)
 }
 

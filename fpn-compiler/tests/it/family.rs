@@ -120,30 +120,26 @@ fn family_with(sets: &[Setting]) -> Result<fpn_compiler::Compiled, Vec<fpn_compi
     fpn_compiler::compile_value_with(&v, sets)
 }
 
+/// The output channels of each conv weight, in order.
+fn weight_outs(c: &fpn_compiler::Compiled) -> Vec<i64> {
+    c.analysis
+        .params
+        .iter()
+        .filter(|p| p.name.ends_with("weight"))
+        .map(|p| p.shape[0])
+        .collect()
+}
+
 #[test]
 fn scales_and_settings_choose_the_values() {
     let a = family_with(&[]).expect("scale a");
     assert_eq!(a.graph.name, "Tinya");
     // width 0.5: c = make_divisible(24.0, 8) = 24; n = max(round(1.5), 1) = 2 (half to even)
-    let outs: Vec<i64> = a
-        .analysis
-        .params
-        .iter()
-        .filter(|p| p.name.ends_with("weight"))
-        .map(|p| p.shape[0])
-        .collect();
-    assert_eq!(outs, [24, 24, 48]);
+    assert_eq!(weight_outs(&a), [24, 24, 48]);
     let b = family_with(&[Setting::new("scale", "b")]).expect("scale b");
     assert_eq!(b.graph.name, "Tinyb");
     // width 1: c = 48; n = round(3.0) = 3
-    let outs: Vec<i64> = b
-        .analysis
-        .params
-        .iter()
-        .filter(|p| p.name.ends_with("weight"))
-        .map(|p| p.shape[0])
-        .collect();
-    assert_eq!(outs, [48, 48, 48, 96]);
+    assert_eq!(weight_outs(&b), [48, 48, 48, 96]);
     // a setting replaces the scale's value, a later one wins
     let w = family_with(&[
         Setting::new("scale", "b"),
@@ -269,8 +265,16 @@ fn spec_parameters_reach_blocks_inputs_and_repeats() {
               c: {from: a, cna: {out: 8, kernel: 1, norm: {group_norm: {groups: g}}}}\n  \
               n: {fpn: {in: [c, b], width: w}}\noutputs: [n.p1]\n";
     let c = compile(gn).unwrap_or_else(|e| panic!("{e:?}"));
-    assert!(c.analysis.params.iter().any(|p| p.name == "c.1.weight" && p.shape == [8]));
-    assert!(c.analysis.params.iter().any(|p| p.name.ends_with("layer_blocks.0.0.weight") && p.shape[0] == 8));
+    assert!(c
+        .analysis
+        .params
+        .iter()
+        .any(|p| p.name == "c.1.weight" && p.shape == [8]));
+    assert!(c
+        .analysis
+        .params
+        .iter()
+        .any(|p| p.name.ends_with("layer_blocks.0.0.weight") && p.shape[0] == 8));
     // a block parameter shadows a spec parameter of the same name
     let shadow = "name: P\nparams: {c: 4}\nblocks: {b: {params: [c], body: [{conv: {out: c, kernel: 1}}]}}\n\
                   inputs: {x: [3, 8, 8]}\nnodes: {y: {b: {c: 7}}}\noutputs: [y]\n";
