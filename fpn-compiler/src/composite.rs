@@ -218,8 +218,8 @@ impl Lower<'_> {
             BlockBody::Graph(bg) => &bg.inputs,
             BlockBody::Seq(_) => &[],
         };
-        // a block sees the spec's parameters, its own shadowing them
-        let mut new_env = self.params.clone();
+        // the block's own parameters (the spec's are seen behind them: `Lower::eval_num`)
+        let mut new_env = Env::new();
         let mut failed = None;
         for (an, av) in args {
             let is_input = inputs.iter().any(|i| i.text == an.text);

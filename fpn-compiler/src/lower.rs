@@ -33,8 +33,9 @@ pub const RUST_KEYWORDS: &[&str] = &[
     "box", "do", "final", "gen", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "union",
 ];
 
-/// The parameters in scope: the spec's (`params:` and its scale's values) and, in a block
-/// body, the block's own, which shadow them.
+/// A block body's parameters (empty at the top level). Expressions see them first, then the
+/// spec's (`params:` and its scale's values, [`Lower`]'s `params`), which they shadow; the
+/// spec's are never copied into an `Env`.
 pub type Env = HashMap<String, Num>;
 
 /// Where an op expression is lowered: what [`Lower::op`] and the composites it calls pass down.
@@ -143,7 +144,7 @@ pub fn lower_partial_with(spec: &ast::Spec, sets: &[Setting]) -> (Graph, Vec<Dia
     let name = l.spec_name(scale.as_deref());
     let inputs = l.inputs();
     l.check_names();
-    let env = l.params.clone();
+    let env = Env::new();
     let scope = Scope {
         inputs: spec.inputs.iter().map(|i| i.name.text.as_str()).collect(),
         first: (inputs.len() == 1).then(|| Handle::One(inputs[0])),
@@ -466,7 +467,7 @@ impl<'s> Lower<'s> {
             if let Some(e) = check_ident(&inp.name.text, inp.name.span, "input name") {
                 self.diags.push(e);
             }
-            let env = self.params.clone();
+            let env = Env::new();
             // a literal's errors point at the input's name, as before parameters
             let channels = match inp.channels.expr {
                 IntExpr::Lit(c) if c < 1 => {
@@ -1058,7 +1059,8 @@ impl<'s> Lower<'s> {
     /// when it cannot be evaluated (an expression using a spec parameter that failed fails
     /// with that parameter's report).
     pub(crate) fn eval_num(&mut self, i: &Int, env: &Env) -> Checked<Num> {
-        let err = match crate::expr::eval(&i.expr, &|n| env.get(n).copied()) {
+        let spec = &self.params;
+        let err = match crate::expr::eval(&i.expr, &|n| env.get(n).or_else(|| spec.get(n)).copied()) {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
@@ -1067,8 +1069,13 @@ impl<'s> Lower<'s> {
                 if let Some(r) = self.failed_params.get(&name) {
                     return Err(*r);
                 }
-                let mut ks: Vec<&str> = env.keys().map(String::as_str).collect();
-                ks.sort_unstable();
+                // the names in scope, only for the errors that get printed (a spec may have many)
+                let mut ks: Vec<&str> = Vec::new();
+                if self.diags.len() < crate::diag::MAX_RENDERED {
+                    ks.extend(env.keys().chain(self.params.keys()).map(String::as_str));
+                    ks.sort_unstable();
+                    ks.dedup();
+                }
                 let help = match ast::suggest(&name, ks.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None if ks.is_empty() => "parameters are a block's `params` (in its body) and the spec's `params:`; write a number here".to_string(),

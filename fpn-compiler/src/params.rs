@@ -223,12 +223,16 @@ impl Reader {
     /// Every scale sets the parameters the first one sets, and none is also under `params:`.
     fn scales_agree(&mut self, scales: &[ScaleDecl], params: &[ParamDecl]) {
         let first = &scales[0];
-        let names = |s: &ScaleDecl| -> Vec<String> { s.values.iter().map(|p| p.name.text.clone()).collect() };
+        fn names(s: &ScaleDecl) -> Vec<&str> {
+            s.values.iter().map(|p| p.name.text.as_str()).collect()
+        }
         let want = names(first);
+        let want_set: std::collections::HashSet<&str> = want.iter().copied().collect();
         for s in &scales[1..] {
             let have = names(s);
-            let missing: Vec<&str> = want.iter().filter(|n| !have.contains(n)).map(String::as_str).collect();
-            let extra: Vec<&str> = have.iter().filter(|n| !want.contains(n)).map(String::as_str).collect();
+            let have_set: std::collections::HashSet<&str> = have.iter().copied().collect();
+            let missing: Vec<&str> = want.iter().copied().filter(|n| !have_set.contains(n)).collect();
+            let extra: Vec<&str> = have.iter().copied().filter(|n| !want_set.contains(n)).collect();
             if missing.is_empty() && extra.is_empty() {
                 continue;
             }
@@ -248,11 +252,11 @@ impl Reader {
                     s.name.span,
                     format!("scale `{}` {}", s.name.text, parts.join(" and ")),
                     "sets other parameters",
-                    &format!("give every scale the same parameters: {}", want.join(", ")),
+                    &format!("give every scale the same parameters: {}", list(&want, 16)),
                 )
                 .with_secondary(
                     first.name.span,
-                    format!("scale `{}` sets {}", first.name.text, want.join(", ")),
+                    format!("scale `{}` sets {}", first.name.text, list(&want, 16)),
                 ),
             );
         }
@@ -268,9 +272,10 @@ impl Reader {
     }
 }
 
-/// `a`, `b` and `c` in backticks.
+/// `a`, `b`, `c` in backticks (the first 16, then how many in all).
 fn quoted(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    let q: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    list(&q.iter().map(String::as_str).collect::<Vec<_>>(), 16)
 }
 
 /// A setting's value as a number: an integer, else a finite float.
@@ -345,10 +350,7 @@ impl Lower<'_> {
         for p in columns.iter().chain(&spec.params) {
             let v = match given.get(p.name.text.as_str()) {
                 Some(s) => self.set_value(s, p.name.span),
-                None => {
-                    let env = self.params.clone();
-                    self.eval_num(&p.value, &env)
-                }
+                None => self.eval_num(&p.value, &crate::lower::Env::new()),
             };
             match v {
                 Ok(v) => {

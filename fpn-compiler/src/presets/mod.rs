@@ -143,8 +143,7 @@ impl Lower<'_> {
                 let act = self.spec.defaults.act.unwrap_or(Activation::Relu);
                 let mut y = self.pconv(&bb, conv_child, x, out, win(k, s, p), norm == Norm::None)?;
                 let mut i = 1;
-                let env = self.params.clone();
-                if let Some(op) = self.norm_op(&norm, b.span, &env)? {
+                if let Some(op) = self.norm_op(&norm, b.span, &crate::lower::Env::new())? {
                     y = self.add_part(&bb, norm_child, op, vec![y], true)?;
                     i = 2;
                 }
