@@ -8,7 +8,9 @@
 //!            infer (shapes, params, FLOPs, size constraints) ◄──────────────────────┘
 //!            check (fixed sizes) / sizes::analyse (symbolic sizes) ──► back::rust, interp
 //! ```
-//! [`compile_value`] runs the whole middle for either front end and returns every error at once.
+//! [`compile_value`] runs the whole middle for either front end and returns every error at once;
+//! [`compile_value_with`] with parameters set from outside the spec ([`Setting`]: a family's
+//! scale, any spec parameter), which lowering evaluates first ([`params`], [`expr`]).
 
 pub mod ast;
 pub mod back;
