@@ -603,6 +603,25 @@ mod tests {
         assert!(err("").contains("empty"));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Any text parses or is refused, and what parses evaluates or is refused: never a
+        /// panic (integer overflow panics in test builds), whatever the values of the names.
+        #[test]
+        fn never_panics(s in "[0-9a-c_+*/(), .e-]{0,48}|(round|ceil|floor|min|max|make_divisible|[abc]|[0-9]{1,20}|[0-9]\\.[0-9]e[0-9]{1,3}|[-+*/(), ]){0,24}") {
+            let env = [
+                ("a", Num::Int(i64::MAX)),
+                ("b", Num::Float(1e300)),
+                ("c", Num::Int(i64::MIN)),
+            ];
+            if let Ok(e) = parse(&s) {
+                let _ = eval(&e, &|n| env.iter().find(|(k, _)| *k == n).map(|(_, v)| *v));
+                // and what it prints parses back to itself
+                proptest::prop_assert_eq!(parse(&e.to_string()), Ok(e));
+            }
+        }
+    }
+
     #[test]
     fn display_round_trips() {
         for s in [
