@@ -34,7 +34,7 @@ pub const RUST_KEYWORDS: &[&str] = &[
 ];
 
 /// A block body's parameters (empty at the top level). Expressions see them first, then the
-/// spec's (`params:` and its scale's values, [`Lower`]'s `params`), which they shadow; the
+/// spec's (`params:` and its scale's values, held by the lowering), which they shadow; the
 /// spec's are never copied into an `Env`.
 pub type Env = HashMap<String, Num>;
 

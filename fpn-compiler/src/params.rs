@@ -4,7 +4,7 @@
 //! --set scale=s`, the macros' `set: {…}`, [`crate::Builder::set`]).
 //!
 //! Reading checks the structure (parameter names, every scale setting the same parameters);
-//! lowering ([`Lower::spec_params`]) picks the scale, applies the settings and evaluates each
+//! lowering (`Lower::spec_params`) picks the scale, applies the settings and evaluates each
 //! parameter once, in order, before any node: the environment every integer attribute and
 //! block argument is evaluated in (a block's own parameters shadow the spec's).
 
