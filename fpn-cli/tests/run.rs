@@ -215,6 +215,16 @@ fn set_picks_a_scale_on_every_command() {
     assert!(stderr(&w).contains("did you mean `width`?"), "{}", stderr(&w));
     let u = run(&["check", "--set", "scale", "specs/yolov8.yaml"]);
     assert_eq!(code(&u), 2, "{}", stderr(&u));
+    let onnx = TempFile::new("set-export.onnx");
+    let e = run(&[
+        "export",
+        "tests/specs/family_small.yaml",
+        "--set",
+        "scale=b",
+        "--onnx",
+        onnx.0.to_str().expect("path"),
+    ]);
+    assert_eq!(code(&e), 0, "{}", stderr(&e));
     let out = TempFile::new("set-run.safetensors");
     let r = run(&[
         "run",
