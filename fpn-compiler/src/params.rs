@@ -382,8 +382,8 @@ impl Lower<'_> {
         }
         let names: Vec<&str> = f.scales.iter().map(|s| s.name.text.as_str()).collect();
         let help = match ast::suggest(&name, names.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`? (the scales are: {})", names.join(", ")),
-            None => format!("the spec's scales are: {}", names.join(", ")),
+            Some(s) => format!("did you mean `{s}`? (the scales are: {})", list(&names, 16)),
+            None => format!("the spec's scales are: {}", list(&names, 16)),
         };
         Err(self.err(
             Diagnostic::error(Code::E0241, span, format!("unknown scale `{}`", name.escape_debug()))
