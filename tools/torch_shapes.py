@@ -385,8 +385,9 @@ def yolov8n_c2f(h, w):
 
 
 def yolov8n(h, w):
-    """specs/yolov8n.yaml: ultralytics' own `DetectionModel("yolov8n.yaml")`, layers 0-21 (the
-    inputs of Detect) under `model.N` as in a checkpoint (tools/yolov8_fixture.py)."""
+    """specs/yolov8.yaml at its default scale n: ultralytics' own `DetectionModel("yolov8n.yaml")`,
+    layers 0-21 (the inputs of Detect) under `model.N` as in a checkpoint (tools/yolov8_fixture.py;
+    the other scales' names and shapes: tools/yolov8_family_counts.py)."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import yolov8_fixture
     from ultralytics.nn.tasks import DetectionModel
@@ -535,7 +536,7 @@ SPECS = {
     "smp_unet_resnet34.yaml": (smp_unet_resnet34, [[224, 320], [75, 101]]),
     "unet_decoder.yaml": (unet_decoder, [[224, 320], [97, 131]]),
     "unet_original.yaml": (unet_original, [[572, 572], [189, 203]]),
-    "yolov8n.yaml": (yolov8n, [[224, 320], [89, 121]]),
+    "yolov8.yaml": (yolov8n, [[224, 320], [89, 121]]),
     "yolov8n_c2f_block.yaml": (yolov8n_c2f, [[20, 24], [7, 9]]),
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Make the parity fixture of specs/yolov8n.yaml (tests/it/parity.rs `yolov8n_backbone_neck`).
+"""Make the parity fixture of specs/yolov8.yaml at its default scale n (tests/it/parity.rs
+`yolov8n_backbone_neck`; the other scales: tools/yolov8_family_counts.py).
 
 The model is ultralytics' own: `DetectionModel("yolov8n.yaml")` built offline (YOLO_OFFLINE=1,
 no download), layers 0-21 run as ultralytics' `_predict_once` runs them, outputs of layers 15,

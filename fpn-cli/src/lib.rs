@@ -16,7 +16,7 @@ use fpn_compiler::diag::{Diagnostic, Severity};
 use fpn_compiler::sizes::SizesError;
 use fpn_compiler::span::{LineIndex, SourceMap};
 use fpn_compiler::value::Value;
-use fpn_compiler::{diag, Compiled};
+use fpn_compiler::{diag, Compiled, Setting};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -118,6 +118,15 @@ impl LoadArgs {
     }
 }
 
+/// `--set NAME=VALUE` of every command that compiles a spec.
+#[derive(clap::Args, Clone, Debug, Default)]
+struct SetArgs {
+    /// Set a spec parameter, or pick a family's scale: `--set scale=s`, `--set width=0.5`
+    /// (repeatable; docs/spec.md "Parameters").
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = Setting::parse)]
+    set: Vec<Setting>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Check specs; prints every error with its location, each spec's outputs, and a summary.
@@ -129,6 +138,8 @@ enum Cmd {
         /// spec that passed, and a summary (docs/json.md).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        params: SetArgs,
     },
     /// Print every node: op, output shape, parameters, FLOPs.
     Shapes {
@@ -138,6 +149,8 @@ enum Cmd {
         /// JSON instead of a table (docs/json.md).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        params: SetArgs,
     },
     /// Print the input sizes the spec accepts.
     Sizes {
@@ -147,6 +160,8 @@ enum Cmd {
         /// JSON instead of words (docs/json.md).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        params: SetArgs,
     },
     /// Generate the Rust module of a spec (against the `fpn_runtime` crate), or with
     /// `--target torch` a self-contained PyTorch module with the spec's `state_dict` names.
@@ -163,6 +178,8 @@ enum Cmd {
         /// `nn.Module` in Python).
         #[arg(long, value_enum, default_value_t = Target::Rust)]
         target: Target,
+        #[command(flatten)]
+        params: SetArgs,
     },
     /// Draw the topology: boxes with op, shape and parameters, levels aligned by resolution,
     /// blocks as clusters, errors in red. SVG (no Graphviz needed) or DOT.
@@ -175,6 +192,8 @@ enum Cmd {
         /// The format; by default from the output's extension, else SVG.
         #[arg(long, value_enum)]
         format: Option<Format>,
+        #[command(flatten)]
+        params: SetArgs,
     },
     /// Run a spec with the interpreter: inputs and outputs are safetensors files, tensors by name.
     Run {
@@ -194,6 +213,8 @@ enum Cmd {
         output: PathBuf,
         #[command(flatten)]
         load: LoadArgs,
+        #[command(flatten)]
+        params: SetArgs,
     },
     /// Print the JSON Schema of the spec language (docs/fpn.schema.json), for editors.
     Schema,
@@ -227,6 +248,8 @@ enum Cmd {
         keep_bn: bool,
         #[command(flatten)]
         load: LoadArgs,
+        #[command(flatten)]
+        params: SetArgs,
     },
     /// Explain a diagnostic code (`fpn explain E0323`): what it means and what to do.
     Explain {
@@ -252,6 +275,24 @@ struct Cx {
     warnings: usize,
     /// Whether stdin was read already (`-` may be given once).
     stdin_used: bool,
+    /// `--set`: parameters every spec is compiled with.
+    sets: Vec<Setting>,
+}
+
+impl Cmd {
+    /// The command's `--set` values (none for the commands that compile nothing).
+    fn sets(&self) -> &[Setting] {
+        match self {
+            Cmd::Check { params, .. }
+            | Cmd::Shapes { params, .. }
+            | Cmd::Sizes { params, .. }
+            | Cmd::Gen { params, .. }
+            | Cmd::Graph { params, .. }
+            | Cmd::Run { params, .. }
+            | Cmd::Export { params, .. } => &params.set,
+            Cmd::Schema | Cmd::Lsp | Cmd::Explain { .. } => &[],
+        }
+    }
 }
 
 /// Runs the command line; returns the process exit code.
@@ -270,6 +311,7 @@ pub fn main() -> ExitCode {
         errors: 0,
         warnings: 0,
         stdin_used: false,
+        sets: cli.cmd.sets().to_vec(),
     };
     match cli.cmd {
         Cmd::Explain { code } => match diag::Code::parse(&code) {
@@ -290,7 +332,7 @@ pub fn main() -> ExitCode {
             out(&fpn_compiler::schema::json_schema_text());
             ExitCode::SUCCESS
         }
-        Cmd::Check { specs, json } => {
+        Cmd::Check { specs, json, .. } => {
             cx.json = json;
             let (mut worst, mut ok) = (0u8, 0usize);
             for path in &specs {
@@ -323,7 +365,7 @@ pub fn main() -> ExitCode {
             }
             ExitCode::from(worst)
         }
-        Cmd::Shapes { specs, json } => {
+        Cmd::Shapes { specs, json, .. } => {
             cx.json = json;
             each_spec(&specs, &mut cx, |path, c| {
                 if json {
@@ -333,7 +375,7 @@ pub fn main() -> ExitCode {
                 }
             })
         }
-        Cmd::Sizes { specs, json } => {
+        Cmd::Sizes { specs, json, .. } => {
             cx.json = json;
             each_spec(&specs, &mut cx, |path, c| {
                 if json {
@@ -348,6 +390,7 @@ pub fn main() -> ExitCode {
             output,
             runtime,
             target,
+            ..
         } => {
             if let Some(path) = &output {
                 if let Err(e) = refuse_overwrite(path, &[&spec]) {
@@ -377,7 +420,9 @@ pub fn main() -> ExitCode {
                 Err(code) => ExitCode::from(code),
             }
         }
-        Cmd::Graph { spec, output, format } => graph(&spec, output.as_deref(), format, &mut cx),
+        Cmd::Graph {
+            spec, output, format, ..
+        } => graph(&spec, output.as_deref(), format, &mut cx),
         Cmd::Export {
             spec,
             onnx,
@@ -387,6 +432,7 @@ pub fn main() -> ExitCode {
             fold_bn,
             keep_bn: _,
             load,
+            ..
         } => {
             let mut inputs: Vec<&std::path::Path> = vec![&spec];
             inputs.extend(weights.as_deref());
@@ -436,6 +482,7 @@ pub fn main() -> ExitCode {
             input,
             output,
             load: load_args,
+            ..
         } => {
             let opts = load_args.options();
             let mut inputs: Vec<&Path> = vec![&spec, &input];
@@ -539,7 +586,7 @@ fn graph(spec: &Path, output: Option<&Path>, format: Option<Format>, cx: &mut Cx
         Err(code) => return ExitCode::from(code),
     };
     let partial = match value {
-        Ok(v) => fpn_compiler::compile_partial(&v),
+        Ok(v) => fpn_compiler::compile_partial_with(&v, &cx.sets),
         Err(diagnostics) => fpn_compiler::Partial {
             graph: None,
             analysis: None,
@@ -866,7 +913,7 @@ fn load(path: &Path, cx: &mut Cx) -> Result<Compiled, u8> {
 fn load_with(path: &Path, cx: &mut Cx, sources: &mut SourceMap) -> Result<Compiled, u8> {
     let value;
     (*sources, value) = read_spec(path, cx)?;
-    match value.and_then(|v| fpn_compiler::compile_value(&v)) {
+    match value.and_then(|v| fpn_compiler::compile_value_with(&v, &cx.sets)) {
         Ok(mut c) => {
             let warnings = std::mem::take(&mut c.warnings);
             if report(path, warnings.clone(), sources, cx) {

@@ -191,6 +191,54 @@ fn check_exit_codes() {
     assert!(stderr(&bad).contains("E0323"));
 }
 
+/// `--set` on every command that compiles a spec (docs/spec.md "Model families").
+#[test]
+fn set_picks_a_scale_on_every_command() {
+    let run = |args: &[&str]| fpn_with(args, b"", &[]);
+    let s = run(&["check", "--set", "scale=s", "specs/yolov8.yaml"]);
+    assert_eq!(code(&s), 0, "{}", stderr(&s));
+    let out = String::from_utf8_lossy(&s.stdout).into_owned();
+    assert!(out.contains("`Yolov8s`, 175 ops, 9019552 parameters"), "{out}");
+    let x = run(&["shapes", "--set", "scale=x", "specs/yolov8.yaml"]);
+    assert!(String::from_utf8_lossy(&x.stdout).contains("59434640 parameters"));
+    let code_s = run(&["gen", "specs/yolov8.yaml", "--set", "scale=m"]);
+    assert!(String::from_utf8_lossy(&code_s.stdout).contains("pub struct Yolov8m"));
+    for cmd in ["sizes", "graph"] {
+        let o = run(&[cmd, "--set", "scale=l", "specs/yolov8.yaml"]);
+        assert_eq!(code(&o), 0, "{cmd}: {}", stderr(&o));
+    }
+    // unknown scale or parameter: exit 1, the known ones listed; no `=`: a usage error
+    let q = run(&["check", "--set", "scale=q", "specs/yolov8.yaml"]);
+    assert_eq!(code(&q), 1);
+    assert!(stderr(&q).contains("error[E0241]: unknown scale `q`") && stderr(&q).contains("n, s, m, l, x"));
+    let w = run(&["check", "--set", "widht=0.5", "specs/yolov8.yaml"]);
+    assert!(stderr(&w).contains("did you mean `width`?"), "{}", stderr(&w));
+    let u = run(&["check", "--set", "scale", "specs/yolov8.yaml"]);
+    assert_eq!(code(&u), 2, "{}", stderr(&u));
+    let onnx = TempFile::new("set-export.onnx");
+    let e = run(&[
+        "export",
+        "tests/specs/family_small.yaml",
+        "--set",
+        "scale=b",
+        "--onnx",
+        onnx.0.to_str().expect("path"),
+    ]);
+    assert_eq!(code(&e), 0, "{}", stderr(&e));
+    let out = TempFile::new("set-run.safetensors");
+    let r = run(&[
+        "run",
+        "--set",
+        "scale=n",
+        "specs/yolov8n_c2f_block.yaml",
+        "--input",
+        "x",
+        "--output",
+        out.0.to_str().expect("path"),
+    ]);
+    assert!(stderr(&r).contains("cannot set `scale`"), "{}", stderr(&r));
+}
+
 #[test]
 fn shapes_json_parses() {
     let o = fpn(&[
@@ -924,11 +972,13 @@ fn validate(
                 }
             }
             "pattern" => {
-                // the one pattern the schema uses: a Rust identifier
-                if kv != "^[A-Za-z_][A-Za-z0-9_]*$" {
+                // the one pattern the schema uses: a Rust identifier, where `{scale}` may stand
+                // for a part (a family's `Yolov8{scale}`)
+                if kv != r"^([A-Za-z_]|\{scale\})([A-Za-z0-9_]|\{scale\})*$" {
                     return fail(format!("unsupported pattern {kv}"));
                 }
                 if let Some(t) = v.as_str() {
+                    let t = t.replace("{scale}", "_");
                     let mut c = t.chars();
                     let ok = c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
                         && c.all(|x| x.is_ascii_alphanumeric() || x == '_');

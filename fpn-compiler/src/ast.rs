@@ -21,15 +21,23 @@ pub struct Name {
     pub span: Span,
 }
 
-/// An integer attribute: a literal, or arithmetic over block parameters (`2*cout`).
+/// An integer attribute or a parameter's value as written: a literal, a name (a block or spec
+/// parameter), arithmetic, or a call of a rounding function (`make_divisible(c * width, 8)`);
+/// parsed and evaluated by [`crate::expr`]. An integer attribute refuses a float result.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IntExpr {
-    /// A literal.
+    /// An integer literal.
     Lit(i64),
-    /// A block parameter.
+    /// A float literal (`0.25`).
+    Float(f64),
+    /// A block or spec parameter.
     Param(String),
-    /// `a op b` with op one of `+ - * /` (`/` must divide exactly).
+    /// `-a`.
+    Neg(Box<IntExpr>),
+    /// `a op b` with op one of `+ - * /` (`/` of integers: an integer when exact, else a float).
     Bin(Box<IntExpr>, char, Box<IntExpr>),
+    /// `round(x)`, `min(a, b)`, `make_divisible(x, 8)`, …
+    Call(crate::expr::Func, Vec<IntExpr>),
 }
 
 /// An [`IntExpr`] with its span.
@@ -60,7 +68,7 @@ pub struct Pair {
 }
 
 /// Normalisation of a `cna` block.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Norm {
     /// No norm.
     None,
@@ -68,8 +76,8 @@ pub enum Norm {
     BatchNorm(f64),
     /// Group norm (`{group_norm: {groups: G, eps}}`, groups a number), `nn.GroupNorm`.
     GroupNorm {
-        /// Number of groups.
-        groups: i64,
+        /// Number of groups (may be a parameter).
+        groups: Int,
         /// Epsilon.
         eps: f64,
     },
@@ -87,7 +95,7 @@ pub enum CnaNames {
 
 impl CnaNames {
     /// The child names of the conv and of the norm `norm`.
-    pub fn children(self, norm: Norm) -> (&'static str, &'static str) {
+    pub fn children(self, norm: &Norm) -> (&'static str, &'static str) {
         match (self, norm) {
             (CnaNames::Torchvision, _) => ("0", "1"),
             (CnaNames::Ultralytics, Norm::GroupNorm { .. }) => ("conv", "gn"),
@@ -118,6 +126,25 @@ pub struct Ref {
     pub sub: Option<String>,
     /// Where it is.
     pub span: Span,
+}
+
+impl Ref {
+    /// The reference as a scope reads it: its whole text names a node when one has that name
+    /// (`"model.12"`), else it is `node.output` as written. (No name is both: a node named
+    /// `a.b` beside a node `a` is E0202.)
+    pub fn scoped(&self, known: impl Fn(&str) -> bool) -> Ref {
+        if self.sub.is_some() {
+            let whole = self.to_string();
+            if known(&whole) {
+                return Ref {
+                    node: whole,
+                    sub: None,
+                    span: self.span,
+                };
+            }
+        }
+        self.clone()
+    }
 }
 
 impl std::fmt::Display for Ref {
@@ -335,8 +362,8 @@ pub enum SizeDecl {
 pub struct InputDecl {
     /// Its name.
     pub name: Name,
-    /// Channels.
-    pub channels: i64,
+    /// Channels (may be a spec parameter).
+    pub channels: Int,
     /// Height and width.
     pub size: [(SizeDecl, Span); 2],
 }
@@ -355,10 +382,14 @@ pub struct SymbolDecl {
 /// A named output.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutputDecl {
-    /// Field name in the generated outputs struct.
+    /// Field name in the generated outputs struct: the map key of `outputs: {field: node}`;
+    /// for a list item, the reference's text (the field is derived from it at lowering:
+    /// [`crate::lower::derived_field`]).
     pub name: Name,
     /// What it refers to.
     pub target: Ref,
+    /// Whether the field is derived from the target (a list item) rather than written.
+    pub derived: bool,
 }
 
 /// Per-spec defaults.
@@ -374,6 +405,36 @@ pub struct Defaults {
     pub padding_mode: Option<PaddingMode>,
 }
 
+/// A spec parameter (`params: {c64: make_divisible(64 * width, 8)}`) or one value of a scale
+/// (`scales: {n: {width: 0.25}}`): a name and a number or expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamDecl {
+    /// The parameter's name (an identifier).
+    pub name: Name,
+    /// Its value: a number or an expression over the parameters before it (integer or float).
+    pub value: Int,
+}
+
+/// One scale of a family: values of some parameters (`n: {depth: 0.33, width: 0.25}`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScaleDecl {
+    /// The scale's name (`n`).
+    pub name: Name,
+    /// The parameters it sets, in order (every scale sets the same ones).
+    pub values: Vec<ParamDecl>,
+}
+
+/// A model family: its scales and the default one (`scale: n`, `scales: {…}`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Family {
+    /// The default scale (`scale: n`); reading reports its absence.
+    pub default: Option<Name>,
+    /// The scales, in order (at least one).
+    pub scales: Vec<ScaleDecl>,
+    /// The `scales` key.
+    pub span: Span,
+}
+
 /// A whole spec.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spec {
@@ -383,6 +444,12 @@ pub struct Spec {
     pub doc: Option<String>,
     /// Defaults.
     pub defaults: Defaults,
+    /// Spec parameters (`params:`), in order.
+    pub params: Vec<ParamDecl>,
+    /// The `params` key, when there is one.
+    pub params_span: Option<Span>,
+    /// The scales of a model family (`scale:`, `scales:`).
+    pub family: Option<Family>,
     /// Symbol bounds.
     pub symbols: Vec<SymbolDecl>,
     /// Blocks.
@@ -420,7 +487,7 @@ pub(crate) const CNA_NAMES: &[&str] = &["torchvision", "ultralytics", "mmdet"];
 
 /// The top-level keys of a spec.
 pub(crate) const TOP_KEYS: &[&str] = &[
-    "name", "doc", "defaults", "symbols", "blocks", "inputs", "nodes", "outputs",
+    "name", "doc", "scale", "scales", "params", "defaults", "symbols", "blocks", "inputs", "nodes", "outputs",
 ];
 
 /// Reads a spec from a value tree; all problems at once.
@@ -499,9 +566,14 @@ pub(crate) struct MapR<'a> {
 
 impl<'a> MapR<'a> {
     pub(crate) fn get(&mut self, key: &str) -> Option<&'a Value> {
+        self.entry(key).map(|(_, v)| v)
+    }
+
+    /// The entry `key: value`, with the key's span.
+    pub(crate) fn entry(&mut self, key: &str) -> Option<&'a (Key, Value)> {
         let i = self.entries.iter().position(|(k, _)| k.name == key)?;
         self.used[i] = true;
-        Some(&self.entries[i].1)
+        Some(&self.entries[i])
     }
 }
 
@@ -691,17 +763,45 @@ impl Reader {
         })
     }
 
+    /// An integer attribute: an integer, or an expression (`2*cout`,
+    /// `make_divisible(c * width, 8)`) evaluated at lowering, which must give an integer.
     pub(crate) fn int(&mut self, v: &Value, what: &str) -> Checked<Int> {
         match &v.kind {
             ValueKind::Int(i) => Ok(Int::lit(*i, v.span)),
-            ValueKind::Str(s) => match parse_int_expr(s) {
-                Some(expr) => Ok(Int { expr, span: v.span }),
-                None => Err(self.err(
-                    type_error(v, "an integer or a block parameter expression", what)
-                        .with_help("write a number, a block parameter (`cout`), or arithmetic like `2*cout`"),
-                )),
-            },
+            ValueKind::Str(s) => self.expr(v, s, "an integer or an integer expression", what),
             _ => Err(self.err(type_error(v, "an integer", what))),
+        }
+    }
+
+    /// A number that may be a float: a block argument or a spec parameter (an integer, a float,
+    /// or an expression).
+    pub(crate) fn number(&mut self, v: &Value, what: &str) -> Checked<Int> {
+        match &v.kind {
+            ValueKind::Float(f) => Ok(Int {
+                expr: IntExpr::Float(*f),
+                span: v.span,
+            }),
+            ValueKind::Str(s) => self.expr(v, s, "a number or an expression", what),
+            _ => self.int(v, what),
+        }
+    }
+
+    /// The expression `s` (the text of `v`), or E0102 saying why it is not one.
+    fn expr(&mut self, v: &Value, s: &str, expected: &str, what: &str) -> Checked<Int> {
+        match crate::expr::parse(s) {
+            Ok(expr) => Ok(Int { expr, span: v.span }),
+            Err(why) => {
+                // YAML ends a plain value at the `,` of a flow map: `{out: min(a, b)}` reads `min(a`
+                let cut = s.matches('(').count() > s.matches(')').count();
+                let help = if cut {
+                    "inside `{…}` or `[…]` YAML ends a value at a comma: quote an expression with one, \
+                     `{out: \"min(a, b)\"}`, or write it in block style (`out: min(a, b)` on its own line)"
+                } else {
+                    "write a number, a parameter (`cout`), arithmetic like `2*cout`, or a rounding function: \
+                     `make_divisible(c * width, 8)`, `round`, `ceil`, `floor`, `min`, `max` (docs/spec.md)"
+                };
+                Err(self.err(type_error(v, expected, what).with_label(why).with_help(help)))
+            }
         }
     }
 
@@ -733,9 +833,16 @@ impl Reader {
         let n = self.name(v, what)?;
         parse_ref(&n.text, n.span).ok_or_else(|| {
             self.err(
-                Diagnostic::error(Code::E0104, n.span, format!("`{}` is not a node reference", n.text))
-                    .with_label("expected `name` or `name.output`")
-                    .with_help("refer to a node by its name, or to one output of a pyramid as `neck.p3`"),
+                Diagnostic::error(
+                    Code::E0104,
+                    n.span,
+                    format!("`{}` is not a node reference", n.text.escape_debug()),
+                )
+                .with_label(format!(
+                    "{}: expected `name` or `name.output`",
+                    name_problem(&n.text).unwrap_or("not a name")
+                ))
+                .with_help("refer to a node by its name, or to one output of a pyramid as `neck.p3`"),
             )
         })
     }
@@ -762,6 +869,10 @@ impl Reader {
                 _ => Err(self.err(type_error(d, "text", "`doc`"))),
             })
             .transpose();
+        let params_entry = m.entry("params");
+        let params = params_entry.map(|(_, p)| self.params(p)).unwrap_or_default();
+        let (scale, scales) = (m.entry("scale"), m.entry("scales"));
+        let family = self.family(scale, scales, &params);
         let defaults = m.get("defaults").map(|d| self.defaults(d)).unwrap_or_default();
         let symbols = m.get("symbols").map(|s| self.symbols(s)).unwrap_or_default();
         // Block names first, so nodes can call blocks declared in any order.
@@ -795,6 +906,9 @@ impl Reader {
             name: name?,
             doc: doc?,
             defaults,
+            params,
+            params_span: params_entry.map(|(k, _)| k.span),
+            family,
             symbols,
             blocks,
             inputs,
@@ -972,14 +1086,14 @@ impl Reader {
                 );
                 continue;
             }
-            let c = self.int_lit(&items[0], &format!("the channels of {what}"));
+            let c = self.int(&items[0], &format!("the channels of {what}"));
             let mut size = Vec::new();
             for it in &items[1..] {
                 match &it.kind {
                     ValueKind::Int(i) => size.push((SizeDecl::Fixed(*i), it.span)),
                     ValueKind::Str(s) if is_ident(s) => size.push((SizeDecl::Sym(s.clone()), it.span)),
-                    ValueKind::Str(s) if parse_int_expr(s).is_some() => {
-                        if let Some(e) = parse_int_expr(s) {
+                    ValueKind::Str(s) if crate::expr::parse(s).is_ok() => {
+                        if let Ok(e) = crate::expr::parse(s) {
                             size.push((SizeDecl::Expr(e), it.span));
                         }
                     }
@@ -1009,17 +1123,13 @@ impl Reader {
                 .iter()
                 .filter_map(|i| {
                     let r = self.reference(i, "an output").ok()?;
-                    let field = match &r.sub {
-                        Some(s) if s.chars().all(|c| c.is_ascii_digit()) => format!("{}_{}", r.node, s),
-                        Some(s) => s.clone(),
-                        None => r.node.clone(),
-                    };
                     Some(OutputDecl {
                         name: Name {
-                            text: field,
+                            text: r.to_string(),
                             span: r.span,
                         },
                         target: r,
+                        derived: true,
                     })
                 })
                 .collect(),
@@ -1033,6 +1143,7 @@ impl Reader {
                             span: k.span,
                         },
                         target,
+                        derived: false,
                     })
                 })
                 .collect(),
@@ -1057,6 +1168,21 @@ impl Reader {
                 text: k.name.clone(),
                 span: k.span,
             };
+            if let Some(why) = name_problem(&k.name) {
+                self.report(
+                    Diagnostic::error(
+                        Code::E0243,
+                        k.span,
+                        format!("`{}` cannot be a node's name: {why}", k.name.escape_debug()),
+                    )
+                    .with_label("not a usable name")
+                    .with_help(format!(
+                        "a node's name is any text of 1 to {MAX_NAME_CHARS} characters without control characters or \
+                         empty parts between dots: `p3`, `\"model.12\"`, `\"P3/out\"`"
+                    )),
+                );
+                continue;
+            }
             let what = format!("node `{}`", k.name);
             let (from, module, repeat, op) = match &nv.kind {
                 ValueKind::Map(_) => {
@@ -1247,9 +1373,7 @@ impl Reader {
             },
             _ => self.name(v, "`module`")?,
         };
-        let bad = n.text.split('.').find(|part| {
-            !(is_ident(part) || (!part.is_empty() && part.len() <= 9 && part.chars().all(|c| c.is_ascii_digit())))
-        });
+        let bad = n.text.split('.').find(|part| !is_path_part(part));
         if let Some(part) = bad {
             let what = if part.is_empty() {
                 "an empty part".to_string()
@@ -1282,7 +1406,7 @@ impl Reader {
                 let mut gm = self.map(gv, "`group_norm`")?;
                 let groups = self
                     .require(&mut gm, "groups", "`group_norm`")
-                    .and_then(|g| self.int_lit(g, "`groups`"));
+                    .and_then(|g| self.int(g, "`groups`"));
                 let eps = match gm.get("eps") {
                     Some(e) => self.float(e, "`eps`"),
                     None => Ok(1e-5),
@@ -1325,6 +1449,17 @@ impl Reader {
     }
 }
 
+/// Whether `s` is one part of a `state_dict` path: an identifier or a number (at most 9 digits).
+fn is_path_part(s: &str) -> bool {
+    is_ident(s) || (!s.is_empty() && s.len() <= 9 && s.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Whether `s` is a `state_dict` path (`model.4.cv1`): dot-separated identifiers or numbers, as
+/// `module:` takes and as a node's name must be to be its weights' prefix.
+pub fn is_module_path(s: &str) -> bool {
+    s.split('.').all(is_path_part)
+}
+
 /// Whether `s` is an identifier (`[A-Za-z_][A-Za-z0-9_]*`).
 pub fn is_ident(s: &str) -> bool {
     let mut c = s.chars();
@@ -1332,13 +1467,38 @@ pub fn is_ident(s: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
+/// Longest node name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Why `s` cannot be a node's name or a reference (`None` when it can): node names are any
+/// text of 1 to [`MAX_NAME_CHARS`] characters without control characters and without an empty
+/// part between dots (`x.`, `.x`, `a..b`), so that `name.output` stays readable.
+pub fn name_problem(s: &str) -> Option<&'static str> {
+    if s.is_empty() {
+        Some("it is empty")
+    } else if s.chars().count() > MAX_NAME_CHARS {
+        Some("it is longer than 100 characters")
+    } else if s.chars().any(char::is_control) {
+        Some("it has a control character")
+    } else if s.split('.').any(str::is_empty) {
+        Some("it has an empty part between dots")
+    } else {
+        None
+    }
+}
+
+/// `name` or `name.output`: split at the last dot when what follows can be an output (`neck.p3`,
+/// `y.0`); a node whose whole name has dots (`"model.12"`) is recognised at lowering
+/// ([`Ref::scoped`]). `None` for a text no node can be named ([`name_problem`]).
 fn parse_ref(s: &str, span: Span) -> Option<Ref> {
-    let (node, sub) = match s.split_once('.') {
-        Some((n, sub)) => (n, Some(sub)),
-        None => (s, None),
+    if name_problem(s).is_some() {
+        return None;
+    }
+    let (node, sub) = match s.rsplit_once('.') {
+        Some((n, sub)) if sub.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => (n, Some(sub)),
+        _ => (s, None),
     };
-    let sub_ok = sub.is_none_or(|x| !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-    (!node.is_empty() && sub_ok).then(|| Ref {
+    Some(Ref {
         node: node.to_string(),
         sub: sub.map(str::to_string),
         span,
@@ -1353,106 +1513,9 @@ fn parse_range(s: &str) -> Option<(i64, Option<i64>)> {
     Some((min, max))
 }
 
-/// Parses `a`, `2*cout`, `cin+2*cout` (precedence: `*` `/` over `+` `-`; at most 16 terms).
-fn parse_int_expr(s: &str) -> Option<IntExpr> {
-    let toks = tokenize(s)?;
-    if toks.is_empty() || toks.len() > 31 {
-        return None;
-    }
-    let mut pos = 0;
-    let e = parse_sum(&toks, &mut pos)?;
-    (pos == toks.len()).then_some(e)
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Tok {
-    Num(i64),
-    Name(String),
-    Op(char),
-}
-
-fn tokenize(s: &str) -> Option<Vec<Tok>> {
-    let mut out = Vec::new();
-    let cs: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < cs.len() {
-        let c = cs[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if "+-*/".contains(c) {
-            out.push(Tok::Op(c));
-            i += 1;
-        } else if c.is_ascii_digit() {
-            let st = i;
-            while i < cs.len() && cs[i].is_ascii_digit() {
-                i += 1;
-            }
-            out.push(Tok::Num(cs[st..i].iter().collect::<String>().parse().ok()?));
-        } else if c.is_ascii_alphabetic() || c == '_' {
-            let st = i;
-            while i < cs.len() && (cs[i].is_ascii_alphanumeric() || cs[i] == '_') {
-                i += 1;
-            }
-            out.push(Tok::Name(cs[st..i].iter().collect()));
-        } else {
-            return None;
-        }
-    }
-    Some(out)
-}
-
-fn parse_sum(t: &[Tok], pos: &mut usize) -> Option<IntExpr> {
-    let mut lhs = parse_prod(t, pos)?;
-    while let Some(Tok::Op(c @ ('+' | '-'))) = t.get(*pos) {
-        *pos += 1;
-        let rhs = parse_prod(t, pos)?;
-        lhs = IntExpr::Bin(Box::new(lhs), *c, Box::new(rhs));
-    }
-    Some(lhs)
-}
-
-fn parse_prod(t: &[Tok], pos: &mut usize) -> Option<IntExpr> {
-    let mut lhs = parse_atom(t, pos)?;
-    while let Some(Tok::Op(c @ ('*' | '/'))) = t.get(*pos) {
-        *pos += 1;
-        let rhs = parse_atom(t, pos)?;
-        lhs = IntExpr::Bin(Box::new(lhs), *c, Box::new(rhs));
-    }
-    Some(lhs)
-}
-
-fn parse_atom(t: &[Tok], pos: &mut usize) -> Option<IntExpr> {
-    let r = match t.get(*pos)? {
-        Tok::Num(n) => IntExpr::Lit(*n),
-        Tok::Name(n) => IntExpr::Param(n.clone()),
-        Tok::Op(_) => return None,
-    };
-    *pos += 1;
-    Some(r)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn int_expressions_parse_with_precedence() {
-        let e = parse_int_expr("cin + 2*cout").expect("parses");
-        assert_eq!(
-            e,
-            IntExpr::Bin(
-                Box::new(IntExpr::Param("cin".into())),
-                '+',
-                Box::new(IntExpr::Bin(
-                    Box::new(IntExpr::Lit(2)),
-                    '*',
-                    Box::new(IntExpr::Param("cout".into()))
-                ))
-            )
-        );
-        assert_eq!(parse_int_expr("2 *"), None);
-        assert_eq!(parse_int_expr("a.b"), None);
-    }
 
     #[test]
     fn suggestions_pick_the_nearest_key() {

@@ -41,6 +41,7 @@ pub struct Builder {
     specs: Vec<PathBuf>,
     out_dir: Option<PathBuf>,
     runtime_path: Option<String>,
+    sets: Vec<crate::Setting>,
 }
 
 impl Builder {
@@ -52,6 +53,14 @@ impl Builder {
     /// Adds a spec file (relative to the crate root when run from build.rs).
     pub fn spec(mut self, path: impl AsRef<Path>) -> Self {
         self.specs.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Sets a parameter of every spec, as `fpn check --set name=value` does: `.set("scale",
+    /// "s")` compiles a family at scale `s`, `.set("width", "0.5")` replaces a parameter's
+    /// value. A spec without that parameter fails (E0241).
+    pub fn set(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.sets.push(crate::Setting::new(name, value));
         self
     }
 
@@ -88,7 +97,7 @@ impl Builder {
         for spec in &self.specs {
             println!("cargo:rerun-if-changed={}", spec.display());
             let mut sources = SourceMap::new();
-            match crate::compile_file(&mut sources, spec) {
+            match crate::compile_file_with(&mut sources, spec, &self.sets) {
                 Ok(c) => {
                     let code = generate(&c.graph, &c.analysis, &opts).map_err(|e| BuildError::Gen(e.to_string()))?;
                     let stem = spec

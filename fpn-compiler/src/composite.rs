@@ -3,8 +3,6 @@
 //! inputs with shared weights) and calls of the spec's `blocks`. Reading and lowering of each;
 //! presets live in [`crate::presets`], primitive ops in [`crate::ops`].
 
-use std::collections::HashMap;
-
 /// The keys `cna: {…}` takes besides a conv's (and `defaults.cna` takes).
 pub(crate) const CNA_KEYS: &[&str] = &["norm", "act", "names"];
 /// The keys of `head: {…}`.
@@ -15,7 +13,7 @@ use petgraph::graph::NodeIndex;
 use crate::ast::{self, BlockBody, CallArg, CnaArgs, CnaNames, Int, Name, Norm, OpExpr, Reader, Ref, SplitArgs};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::Op;
-use crate::lower::{join, Handle, Lower, Site, MAX_CALL_DEPTH};
+use crate::lower::{join, Env, Handle, Lower, Site, MAX_CALL_DEPTH};
 use crate::ops::act::Act;
 use crate::ops::channels::ChannelSlice;
 use crate::ops::conv::CONV_KEYS;
@@ -83,7 +81,7 @@ impl Reader {
                         let arg = if inputs.contains(&ak.name) {
                             CallArg::Ref(self.reference(av, &what)?)
                         } else {
-                            CallArg::Int(self.int(av, &what)?)
+                            CallArg::Int(self.number(av, &what)?)
                         };
                         let name = Name {
                             text: ak.name.clone(),
@@ -104,10 +102,14 @@ impl Lower<'_> {
     /// `defaults.cna`, then batch norm, ReLU and torchvision's names.
     pub(crate) fn cna(&mut self, c: &CnaArgs, at: Site<'_>) -> Checked<Handle> {
         let Site { span, name, prefix, .. } = at;
-        let norm = c.norm.or(self.spec.defaults.norm).unwrap_or(Norm::BatchNorm(1e-5));
+        let norm = c
+            .norm
+            .clone()
+            .or_else(|| self.spec.defaults.norm.clone())
+            .unwrap_or(Norm::BatchNorm(1e-5));
         let act = c.act.or(self.spec.defaults.act).unwrap_or(Activation::Relu);
         let names = c.names.or(self.spec.defaults.names).unwrap_or(CnaNames::Torchvision);
-        let (conv_child, norm_child) = names.children(norm);
+        let (conv_child, norm_child) = names.children(&norm);
         let mut conv = c.conv.clone();
         if conv.bias.is_none() {
             conv.bias = Some(norm == Norm::None);
@@ -128,7 +130,7 @@ impl Lower<'_> {
             Some(format!("{prefix}.{conv_child}")),
         )?;
         let mut idx = 1;
-        if let Some(op) = self.norm_op(norm, span)? {
+        if let Some(op) = self.norm_op(&norm, span, at.env)? {
             x = self.add(
                 format!("{name}.{norm_child}"),
                 op,
@@ -216,7 +218,8 @@ impl Lower<'_> {
             BlockBody::Graph(bg) => &bg.inputs,
             BlockBody::Seq(_) => &[],
         };
-        let mut new_env = HashMap::new();
+        // the block's own parameters (the spec's are seen behind them: `Lower::eval_num`)
+        let mut new_env = Env::new();
         let mut failed = None;
         for (an, av) in args {
             let is_input = inputs.iter().any(|i| i.text == an.text);
@@ -240,7 +243,7 @@ impl Lower<'_> {
                 continue;
             }
             if let CallArg::Int(av) = av {
-                match self.eval(av, at.env) {
+                match self.eval_num(av, at.env) {
                     Ok(v) => {
                         new_env.insert(an.text.clone(), v);
                     }
@@ -274,7 +277,7 @@ impl Lower<'_> {
         bname: &Name,
         bg: &ast::BlockGraph,
         args: &[(Name, CallArg)],
-        env: &HashMap<String, i64>,
+        env: &Env,
         at: Site<'_>,
     ) -> Checked<Handle> {
         let mut bound = Vec::with_capacity(bg.inputs.len());
@@ -344,7 +347,7 @@ impl Lower<'_> {
         &mut self,
         items: &[ast::Op],
         x: NodeIndex,
-        env: &HashMap<String, i64>,
+        env: &Env,
         name: &str,
         prefix: &str,
         depth: usize,

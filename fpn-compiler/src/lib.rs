@@ -8,7 +8,9 @@
 //!            infer (shapes, params, FLOPs, size constraints) ◄──────────────────────┘
 //!            check (fixed sizes) / sizes::analyse (symbolic sizes) ──► back::rust, interp
 //! ```
-//! [`compile_value`] runs the whole middle for either front end and returns every error at once.
+//! [`compile_value`] runs the whole middle for either front end and returns every error at once;
+//! [`compile_value_with`] with parameters set from outside the spec ([`Setting`]: a family's
+//! scale, any spec parameter), which lowering evaluates first ([`params`], [`expr`]).
 
 pub mod ast;
 pub mod back;
@@ -16,12 +18,14 @@ mod build;
 mod composite;
 pub mod diag;
 pub mod dim;
+pub mod expr;
 pub mod front;
 pub mod infer;
 pub mod interp;
 pub mod ir;
 pub mod lower;
 pub mod ops;
+pub mod params;
 mod presets;
 pub mod schema;
 pub mod sizes;
@@ -32,6 +36,7 @@ pub use build::{BuildError, Builder};
 use diag::{Code, Diagnostic};
 use infer::{Analysis, Constraint};
 use ir::Graph;
+pub use params::Setting;
 use petgraph::graph::NodeIndex;
 use sizes::{Accepted, SizesError};
 use span::SourceMap;
@@ -65,13 +70,23 @@ pub fn compile_yaml(sources: &mut SourceMap, path: &str, text: &str) -> Result<C
 /// Only a regular file is read (a directory, FIFO or device is `E0000`, without reading it),
 /// and at most [`front::yaml::MAX_SPEC_BYTES`] of it (a longer one is `E0006`).
 pub fn compile_file(sources: &mut SourceMap, path: &std::path::Path) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_file_with(sources, path, &[])
+}
+
+/// [`compile_file`] with parameters set from outside the spec (`--set scale=s`; see
+/// [`params::Setting`]).
+pub fn compile_file_with(
+    sources: &mut SourceMap,
+    path: &std::path::Path,
+    sets: &[Setting],
+) -> Result<Compiled, Vec<Diagnostic>> {
     let shown = path.display().to_string();
     match read_spec_file(path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let id = sources.add_text(&shown, text);
             let v = front::yaml::parse_bytes(&bytes, id).map_err(|d| vec![d])?;
-            compile_value(&v)
+            compile_value_with(&v, sets)
         }
         Err(ReadError::TooLarge(len)) => {
             let id = sources.add_text(&shown, "");
@@ -146,8 +161,15 @@ pub fn read_spec_file(path: &std::path::Path) -> Result<Vec<u8>, ReadError> {
 
 /// Compiles a value tree from either front end.
 pub fn compile_value(v: &Value) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_value_with(v, &[])
+}
+
+/// [`compile_value`] with parameters set from outside the spec (`--set scale=s`, the macros'
+/// `set:`, [`Builder::set`]): a setting replaces the value of the parameter it names, `scale`
+/// picks the scale of a family. A name the spec does not have is E0241.
+pub fn compile_value_with(v: &Value, sets: &[Setting]) -> Result<Compiled, Vec<Diagnostic>> {
     let spec = ast::read(v)?;
-    let (graph, warnings) = lower::lower(&spec)?;
+    let (graph, warnings) = lower::lower_with(&spec, sets)?;
     check_graph(graph, warnings).map_err(|f| f.2)
 }
 
@@ -167,6 +189,11 @@ pub struct Partial {
 /// Compiles as far as possible; see [`Partial`]. The diagnostics are those of
 /// [`compile_value`] (its errors on failure, its warnings on success).
 pub fn compile_partial(v: &Value) -> Partial {
+    compile_partial_with(v, &[])
+}
+
+/// [`compile_partial`] with parameters set from outside the spec (see [`compile_value_with`]).
+pub fn compile_partial_with(v: &Value, sets: &[Setting]) -> Partial {
     let spec = match ast::read(v) {
         Ok(s) => s,
         Err(diagnostics) => {
@@ -177,7 +204,7 @@ pub fn compile_partial(v: &Value) -> Partial {
             }
         }
     };
-    let (graph, diagnostics) = lower::lower_partial(&spec);
+    let (graph, diagnostics) = lower::lower_partial_with(&spec, sets);
     if diagnostics.iter().any(Diagnostic::is_error) {
         // inference's own errors on a partial graph are not what `check` reports: only shapes
         let (analysis, _, _) = infer::infer(&graph);

@@ -6,9 +6,11 @@
 use crate::ast::{self, Int, IntExpr, NodeDecl, Norm, OpExpr, Ref, SizeDecl};
 use crate::diag::{Checked, Code, Diagnostic, Reported};
 use crate::dim::Dim;
+use crate::expr::{EvalError, Num};
 use crate::ir::{Graph, Node, Op, Output, Symbol};
 use crate::ops::input::Input;
 use crate::ops::LowerCx;
+use crate::params::Setting;
 use crate::span::Span;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{HashMap, HashSet};
@@ -31,8 +33,10 @@ pub const RUST_KEYWORDS: &[&str] = &[
     "box", "do", "final", "gen", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "union",
 ];
 
-/// Block parameters in scope while lowering a block body.
-pub type Env = HashMap<String, i64>;
+/// A block body's parameters (empty at the top level). Expressions see them first, then the
+/// spec's (`params:` and its scale's values, held by the lowering), which they shadow; the
+/// spec's are never copied into an `Env`.
+pub type Env = HashMap<String, Num>;
 
 /// Where an op expression is lowered: what [`Lower::op`] and the composites it calls pass down.
 #[derive(Clone, Copy)]
@@ -101,12 +105,7 @@ const MAX_REPEAT: i64 = 100_000;
 
 /// Lowers a spec, reporting every structural problem at once. Warnings come back beside the graph.
 pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let (graph, diags) = lower_partial(spec);
-    if diags.iter().any(Diagnostic::is_error) {
-        Err(diags)
-    } else {
-        Ok((graph, diags))
-    }
+    lower_with(spec, &[])
 }
 
 /// Lowers a spec as far as it goes: the graph of every declaration that lowered (a failed one
@@ -114,6 +113,21 @@ pub fn lower(spec: &ast::Spec) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnosti
 /// [`crate::ir`]) and every diagnostic; with errors, no warnings. `fpn graph` draws a failing
 /// spec from it.
 pub fn lower_partial(spec: &ast::Spec) -> (Graph, Vec<Diagnostic>) {
+    lower_partial_with(spec, &[])
+}
+
+/// [`lower`] with parameters set from outside the spec (`--set scale=s`).
+pub fn lower_with(spec: &ast::Spec, sets: &[Setting]) -> Result<(Graph, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (graph, diags) = lower_partial_with(spec, sets);
+    if diags.iter().any(Diagnostic::is_error) {
+        Err(diags)
+    } else {
+        Ok((graph, diags))
+    }
+}
+
+/// [`lower_partial`] with parameters set from outside the spec (`--set scale=s`).
+pub fn lower_partial_with(spec: &ast::Spec, sets: &[Setting]) -> (Graph, Vec<Diagnostic>) {
     let mut l = Lower {
         spec,
         g: DiGraph::new(),
@@ -123,7 +137,11 @@ pub fn lower_partial(spec: &ast::Spec) -> (Graph, Vec<Diagnostic>) {
         budget: None,
         failed: HashMap::new(),
         skip_inputs: Vec::new(),
+        params: Env::new(),
+        failed_params: HashMap::new(),
     };
+    let scale = l.spec_params(sets);
+    let name = l.spec_name(scale.as_deref());
     let inputs = l.inputs();
     l.check_names();
     let env = Env::new();
@@ -149,7 +167,7 @@ pub fn lower_partial(spec: &ast::Spec) -> (Graph, Vec<Diagnostic>) {
         .collect();
     exports.sort();
     let mut graph = Graph {
-        name: spec.name.text.clone(),
+        name,
         name_span: spec.name.span,
         doc: spec.doc.clone(),
         symbols: l.symbols,
@@ -234,6 +252,11 @@ pub(crate) struct Lower<'s> {
     pub(crate) failed: HashMap<String, Reported>,
     /// Inputs of the enclosing `skip`/`residual` bodies, innermost last (`match: skip`).
     pub(crate) skip_inputs: Vec<NodeIndex>,
+    /// The spec's parameters (its `params:` and its scale's values), in every scope.
+    pub(crate) params: Env,
+    /// Spec parameters that failed to evaluate, with the proof of their report (an expression
+    /// using one fails with it, silently).
+    pub(crate) failed_params: HashMap<String, Reported>,
 }
 
 /// Checks that a name can become a Rust identifier.
@@ -325,6 +348,24 @@ impl<'s> Lower<'s> {
         Ok(self.symbols.len() as u32 - 1)
     }
 
+    /// A name in an input size: an integer spec parameter's value, else a size symbol.
+    #[allow(clippy::result_large_err)] // an error here is reported once, not hot
+    fn size_name(&mut self, name: &str, span: Span) -> Result<Dim, Diagnostic> {
+        match self.params.get(name) {
+            Some(Num::Int(v)) => Ok(Dim::Const(*v)),
+            Some(Num::Float(f)) => Err(Diagnostic::error(
+                Code::E0240,
+                span,
+                format!("the parameter `{name}` is {}, not an integer", Num::Float(*f)),
+            )
+            .with_label("a float where an integer size is needed")
+            .with_help(format!(
+                "give `{name}` an integer value, e.g. with `round(…)` under `params:`"
+            ))),
+            None => Ok(Dim::Sym(self.symbol(name, span)?)),
+        }
+    }
+
     /// An input size expression (`H/8`, `2*H`, `H-1`) as a [`Dim`] over one symbol. Division is
     /// exact: of constants it must divide, of a symbol it becomes a constraint (infer).
     #[allow(clippy::result_large_err)] // an error here is reported once, not hot
@@ -343,7 +384,14 @@ impl<'s> Lower<'s> {
         };
         Ok(match e {
             IntExpr::Lit(v) => Dim::Const(*v),
-            IntExpr::Param(name) => Dim::Sym(self.symbol(name, span)?),
+            IntExpr::Param(name) => self.size_name(name, span)?,
+            IntExpr::Float(_) | IntExpr::Neg(_) | IntExpr::Call(..) => {
+                return Err(bad(
+                    format!("`{e}` is not an input size expression"),
+                    "not integer arithmetic on one symbol",
+                    "an input size is arithmetic on one symbol with integers, like `H/8`, `2*H` or `H-1`; compute other numbers under `params:`",
+                ))
+            }
             IntExpr::Bin(a, op, b) => {
                 let (a, b) = (self.size_expr(a, span)?, self.size_expr(b, span)?);
                 let one_symbol = "an input size is arithmetic on one symbol with numbers, like `H/8`, `2*H` or `H-1`";
@@ -419,13 +467,23 @@ impl<'s> Lower<'s> {
             if let Some(e) = check_ident(&inp.name.text, inp.name.span, "input name") {
                 self.diags.push(e);
             }
-            if inp.channels < 1 {
-                self.diags
-                    .push(positive(inp.name.span, "the channel count of an input", inp.channels));
-            } else if inp.channels > MAX_ATTR {
-                self.diags
-                    .push(too_large(inp.name.span, "the channel count of an input", inp.channels));
-            }
+            let env = Env::new();
+            // a literal's errors point at the input's name, as before parameters
+            let channels = match inp.channels.expr {
+                IntExpr::Lit(c) if c < 1 => {
+                    self.diags
+                        .push(positive(inp.name.span, "the channel count of an input", c));
+                    1
+                }
+                IntExpr::Lit(c) if c > MAX_ATTR => {
+                    self.diags
+                        .push(too_large(inp.name.span, "the channel count of an input", c));
+                    1
+                }
+                _ => self
+                    .eval_pos(&inp.channels, &env, "the channel count of an input", 1)
+                    .unwrap_or(1),
+            };
             let mut size = Vec::new();
             for (s, span) in &inp.size {
                 size.push(match s {
@@ -435,8 +493,8 @@ impl<'s> Lower<'s> {
                         }
                         Dim::Const(*v)
                     }
-                    SizeDecl::Sym(name) => match self.symbol(name, *span) {
-                        Ok(id) => Dim::Sym(id),
+                    SizeDecl::Sym(name) => match self.size_name(name, *span) {
+                        Ok(d) => d,
                         Err(d) => {
                             self.diags.push(d);
                             Dim::Const(1)
@@ -458,7 +516,7 @@ impl<'s> Lower<'s> {
             let [h, w] = <[Dim; 2]>::try_from(size).unwrap_or([Dim::Const(1), Dim::Const(1)]);
             let op = Op::Input(Input {
                 name: inp.name.text.clone(),
-                channels: inp.channels,
+                channels,
                 size: [h, w],
             });
             if let Ok(n) = self.add(inp.name.text.clone(), op, vec![], inp.name.span, None) {
@@ -501,9 +559,6 @@ impl<'s> Lower<'s> {
 
     fn check_names(&mut self) {
         let spec = self.spec;
-        if let Some(e) = check_ident(&spec.name.text, spec.name.span, "the spec name") {
-            self.diags.push(e);
-        }
         let mut seen: HashMap<&str, Span> = spec
             .inputs
             .iter()
@@ -528,10 +583,12 @@ impl<'s> Lower<'s> {
         for b in &spec.blocks {
             let ast::BlockBody::Graph(bg) = &b.body else { continue };
             let mut local: HashMap<&str, Span> = HashMap::new();
-            for n in bg.inputs.iter().chain(bg.nodes.iter().map(|d| &d.name)) {
-                if let Some(e) = check_ident(&n.text, n.span, "node name") {
+            for n in &bg.inputs {
+                if let Some(e) = check_ident(&n.text, n.span, "block input name") {
                     self.diags.push(e);
                 }
+            }
+            for n in bg.inputs.iter().chain(bg.nodes.iter().map(|d| &d.name)) {
                 if let Some(prev) = local.insert(n.text.as_str(), n.span) {
                     self.diags.push(duplicate(
                         n.span,
@@ -542,11 +599,9 @@ impl<'s> Lower<'s> {
                     ));
                 }
             }
+            self.ambiguous_names(&bg.nodes, &local);
         }
         for n in &spec.nodes {
-            if let Some(e) = check_ident(&n.name.text, n.name.span, "node name") {
-                self.diags.push(e);
-            }
             if let Some(prev) = seen.insert(n.name.text.as_str(), n.name.span) {
                 self.diags.push(duplicate(
                     n.name.span,
@@ -557,23 +612,44 @@ impl<'s> Lower<'s> {
                 ));
             }
         }
-        let mut fields: HashMap<&str, Span> = HashMap::new();
+        self.ambiguous_names(&spec.nodes, &seen);
+        // output fields: a map's keys as written (identifiers), a list's derived from the names
+        let mut fields: HashMap<String, &ast::OutputDecl> = HashMap::new();
         for o in &spec.outputs {
-            // An output named after a node or input was already checked as that name.
-            let named_elsewhere = seen.contains_key(o.name.text.as_str());
-            if !named_elsewhere {
+            let field = if o.derived {
+                derived_field(&o.target.scoped(|n| seen.contains_key(n)))
+            } else {
                 if let Some(e) = check_ident(&o.name.text, o.name.span, "output name") {
                     self.diags.push(e);
                 }
-            }
-            if let Some(prev) = fields.insert(o.name.text.as_str(), o.name.span) {
-                self.diags.push(duplicate(
+                o.name.text.clone()
+            };
+            match fields.get(&field) {
+                Some(prev) if prev.derived && o.derived && prev.name.text != o.name.text => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::E0229,
+                            o.name.span,
+                            format!(
+                                "the outputs `{}` and `{}` both become the field `{field}` in generated code",
+                                prev.name.text, o.name.text
+                            ),
+                        )
+                        .with_label(format!("`{field}`"))
+                        .with_secondary(prev.name.span, format!("also `{field}`"))
+                        .with_help("name the fields yourself: `outputs: {a: \"P3 out\", b: \"p3-out\"}`"),
+                    );
+                }
+                Some(prev) => self.diags.push(duplicate(
                     o.name.span,
-                    prev,
-                    format!("the output `{}` is listed twice", o.name.text),
+                    prev.name.span,
+                    format!("the output `{field}` is listed twice"),
                     ["second output with this name", "first"],
                     "name outputs explicitly: `outputs: {a: x.p3, b: y.p3}`",
-                ));
+                )),
+                None => {
+                    fields.insert(field, o);
+                }
             }
         }
         if spec.outputs.is_empty() {
@@ -582,6 +658,29 @@ impl<'s> Lower<'s> {
                     .with_label("needs `outputs`")
                     .with_help("list the nodes to return: `outputs: [p3, p4, p5]`"),
             );
+        }
+    }
+
+    /// E0202 for a node named `a.b` beside a node or input `a` (in the same scope `names`):
+    /// the reference `a.b` would name both it and output `b` of `a`.
+    fn ambiguous_names(&mut self, nodes: &[NodeDecl], names: &HashMap<&str, Span>) {
+        for d in nodes {
+            let split = d.name.text.rsplit_once('.').filter(|(_, b)| is_output_name(b));
+            let Some(other) = split.and_then(|(a, _)| names.get(a).map(|s| (a, *s))) else {
+                continue;
+            };
+            let (a, span) = other;
+            let out = &d.name.text[a.len() + 1..];
+            self.diags.push(duplicate(
+                d.name.span,
+                span,
+                format!(
+                    "the name `{}` could also be read as output `{out}` of `{a}`",
+                    d.name.text
+                ),
+                ["ambiguous name", "this name"],
+                "rename one of them: a reference `a.b` is the node named `a.b` or output `b` of `a`, never both",
+            ));
         }
     }
 
@@ -636,10 +735,17 @@ impl<'s> Lower<'s> {
                 prefix: &prefix,
                 depth: scope.depth,
             };
-            let h = match &decl.repeat {
+            let before = self.g.node_count();
+            let mut h = match &decl.repeat {
                 None => self.op(&decl.op.expr, site),
                 Some(n) => self.repeat(&decl.op, n, site),
             };
+            if h.is_ok() && decl.module.is_none() && !ast::is_module_path(&decl.name.text) {
+                let weights = (before..self.g.node_count()).any(|k| self.g[NodeIndex::new(k)].param.is_some());
+                if weights {
+                    h = Err(self.err(not_a_path(&decl.name)));
+                }
+            }
             match h {
                 Err(e) => {
                     self.failed.insert(decl.name.text.clone(), e);
@@ -710,6 +816,7 @@ impl<'s> Lower<'s> {
                 deps[i].push((i - 1, n.name.span));
             }
             for r in refs {
+                let r = r.scoped(|n| index.contains_key(n) || inputs.contains(&n));
                 let named = index.contains_key(r.node.as_str()) || inputs.contains(&r.node.as_str());
                 if r.node == SKIP_INPUT && r.sub.is_none() && !named {
                     // the enclosing skip's input, resolved during lowering (a name in scope wins)
@@ -806,6 +913,7 @@ impl<'s> Lower<'s> {
     }
 
     fn resolve(&mut self, r: &Ref) -> Checked<Handle> {
+        let r = &r.scoped(|n| self.names.contains_key(n) || self.failed.contains_key(n));
         let Some(h) = self.names.get(&r.node).cloned() else {
             // unknown names were reported by decl_order; a name that failed to lower reported its own error
             return Err(match self.failed.get(&r.node) {
@@ -894,22 +1002,17 @@ impl<'s> Lower<'s> {
     /// An `eps` the runtime can use: finite, not negative, and a finite `f32` (it computes in
     /// `f32`); else E0226 at `span`.
     /// The IR op of a `cna`'s norm (`None` for no norm), its eps and groups checked.
-    pub(crate) fn norm_op(&mut self, norm: Norm, span: Span) -> Checked<Option<Op>> {
+    pub(crate) fn norm_op(&mut self, norm: &Norm, span: Span, env: &Env) -> Checked<Option<Op>> {
         Ok(match norm {
             Norm::None => None,
             Norm::BatchNorm(eps) => {
-                self.check_eps(eps, span)?;
-                Some(Op::BatchNorm(crate::ops::norm::BatchNorm { eps }))
+                self.check_eps(*eps, span)?;
+                Some(Op::BatchNorm(crate::ops::norm::BatchNorm { eps: *eps }))
             }
             Norm::GroupNorm { groups, eps } => {
-                self.check_eps(eps, span)?;
-                let g = self.eval_pos(
-                    &crate::ast::Int::lit(groups, span),
-                    &Env::default(),
-                    "group norm groups",
-                    1,
-                )?;
-                Some(Op::GroupNorm(crate::ops::norm::GroupNorm { groups: g, eps }))
+                self.check_eps(*eps, span)?;
+                let g = self.eval_pos(groups, env, "group norm groups", 1)?;
+                Some(Op::GroupNorm(crate::ops::norm::GroupNorm { groups: g, eps: *eps }))
             }
         })
     }
@@ -944,27 +1047,52 @@ impl<'s> Lower<'s> {
         failed.map_or(Ok(out), Err)
     }
 
-    pub(crate) fn eval(&mut self, i: &Int, env: &HashMap<String, i64>) -> Checked<i64> {
-        match eval_int(&i.expr, env) {
-            Ok(v) => Ok(v),
-            Err(msg) => {
-                let mut d = Diagnostic::error(Code::E0204, i.span, msg).with_label("cannot evaluate");
-                d = if env.is_empty() {
-                    d.with_help("parameters only exist inside a block body; write a number here")
-                } else {
-                    let mut ks: Vec<&String> = env.keys().collect();
-                    ks.sort();
-                    d.with_help(format!(
-                        "the block's parameters are: {}",
-                        ks.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                    ))
-                };
-                Err(self.err(d))
-            }
+    /// An integer attribute's value: E0204 when it cannot be evaluated, E0240 when it is a float.
+    pub(crate) fn eval(&mut self, i: &Int, env: &Env) -> Checked<i64> {
+        match self.eval_num(i, env)? {
+            Num::Int(v) => Ok(v),
+            Num::Float(f) => Err(self.err(not_an_integer(&i.expr, f, i.span))),
         }
     }
 
-    pub(crate) fn eval_pos(&mut self, i: &Int, env: &HashMap<String, i64>, what: &str, min: i64) -> Checked<i64> {
+    /// An expression's value, integer or float (a block argument, a spec parameter); E0204
+    /// when it cannot be evaluated (an expression using a spec parameter that failed fails
+    /// with that parameter's report).
+    pub(crate) fn eval_num(&mut self, i: &Int, env: &Env) -> Checked<Num> {
+        let spec = &self.params;
+        let err = match crate::expr::eval(&i.expr, &|n| env.get(n).or_else(|| spec.get(n)).copied()) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let d = match err {
+            EvalError::Unknown(name) => {
+                if let Some(r) = self.failed_params.get(&name) {
+                    return Err(*r);
+                }
+                // the names in scope, only for the errors that get printed (a spec may have many)
+                let mut ks: Vec<&str> = Vec::new();
+                if self.diags.len() < crate::diag::MAX_RENDERED {
+                    ks.extend(env.keys().chain(self.params.keys()).map(String::as_str));
+                    ks.sort_unstable();
+                    ks.dedup();
+                }
+                let help = match ast::suggest(&name, ks.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if ks.is_empty() => "parameters are a block's `params` (in its body) and the spec's `params:`; write a number here".to_string(),
+                    None => format!("the parameters here are: {}", list(&ks, 16)),
+                };
+                Diagnostic::error(Code::E0204, i.span, format!("`{name}` is not a parameter here"))
+                    .with_label("unknown name")
+                    .with_help(help)
+            }
+            EvalError::Failed(msg) => Diagnostic::error(Code::E0204, i.span, format!("`{}` cannot be evaluated: {msg}", i.expr))
+                .with_label("cannot evaluate")
+                .with_help("keep values below 2^63 (floats below 2^53 where they are rounded), divide by numbers other than 0, and give `make_divisible` a positive integer divisor"),
+        };
+        Err(self.err(d))
+    }
+
+    pub(crate) fn eval_pos(&mut self, i: &Int, env: &Env, what: &str, min: i64) -> Checked<i64> {
         let v = self.eval(i, env)?;
         if v > MAX_ATTR {
             return Err(self.err(too_large(i.span, what, v)));
@@ -1026,17 +1154,20 @@ impl<'s> Lower<'s> {
         let mut failed = None;
         let declared: HashSet<&str> = nodes.iter().map(|n| n.name.text.as_str()).collect();
         for o in outputs {
-            if !self.names.contains_key(&o.target.node) && !declared.contains(o.target.node.as_str()) {
+            let target = o
+                .target
+                .scoped(|n| self.names.contains_key(n) || declared.contains(n) || inputs.contains(&n));
+            if !self.names.contains_key(&target.node) && !declared.contains(target.node.as_str()) {
                 let cands = inputs.iter().copied().chain(nodes.iter().map(|x| x.name.text.as_str()));
                 let dym = (self.diags.len() < crate::diag::MAX_RENDERED)
-                    .then(|| ast::suggest(&o.target.node, cands))
+                    .then(|| ast::suggest(&target.node, cands))
                     .flatten();
                 failed = Some(
                     self.err(
                         Diagnostic::error(
                             Code::E0201,
                             o.target.span,
-                            format!("no node or input is named `{}`", o.target.node),
+                            format!("no node or input is named `{}`", target.node),
                         )
                         .with_label("unknown name")
                         .with_help(match dym {
@@ -1047,9 +1178,13 @@ impl<'s> Lower<'s> {
                 );
                 continue;
             }
-            match self.resolve_one(&o.target) {
+            match self.resolve_one(&target) {
                 Ok(n) => out.push(Output {
-                    name: o.name.text.clone(),
+                    name: if o.derived {
+                        derived_field(&target)
+                    } else {
+                        o.name.text.clone()
+                    },
                     span: o.name.span,
                     node: n,
                 }),
@@ -1058,6 +1193,69 @@ impl<'s> Lower<'s> {
         }
         (out, failed)
     }
+}
+
+/// E0244: the node `name` has weights, but its name is not a `state_dict` path and it has no
+/// `module:`.
+fn not_a_path(name: &ast::Name) -> Diagnostic {
+    let path: String = name.text.split('.').map(derive_ident).collect::<Vec<_>>().join(".");
+    Diagnostic::error(
+        Code::E0244,
+        name.span,
+        format!("node `{}` has weights, but its name is not a `state_dict` path", name.text.escape_debug()),
+    )
+    .with_label("needs `module:` to say where its weights load from")
+    .with_help(format!(
+        "give it a path of dot-separated identifiers or numbers: `module: {path}` (a node's name is its path only when it is one, like `model.12`)"
+    ))
+}
+
+/// Whether `s` can follow the last dot of a reference as an output's name (`p3`, `0`).
+pub(crate) fn is_output_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `name` lowercased, every character but an ASCII letter or digit `_` (one for one).
+pub(crate) fn snake(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The Rust identifier fpn derives for a name (a node's, in an output field): the name itself
+/// when it is one (an ASCII identifier, not a keyword), else the name lowercased with every
+/// other character `_`, `n_` before a leading digit and `_` after a keyword: `"P3/out"` →
+/// `p3_out`, `"model.12"` → `model_12`, `"3x3"` → `n_3x3`, `fn` → `fn_`. Deterministic; two
+/// names that derive the same field are E0229.
+pub fn derive_ident(name: &str) -> String {
+    let keyword = |s: &str| RUST_KEYWORDS.contains(&s) || s == "_";
+    if ast::is_ident(name) && !keyword(name) {
+        return name.to_string();
+    }
+    let mut s = snake(name);
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        s.insert_str(0, "n_");
+    }
+    if keyword(&s) {
+        s.push('_');
+    }
+    s
+}
+
+/// The field of an output listed by reference: the output's name for `neck.p3` (`p3`), the node
+/// and step for `y.0` (`y_0`), else the node's name, each as [`derive_ident`] makes it.
+pub fn derived_field(target: &Ref) -> String {
+    derive_ident(&match &target.sub {
+        Some(s) if s.chars().all(|c| c.is_ascii_digit()) => format!("{}_{s}", target.node),
+        Some(s) => s.clone(),
+        None => target.node.clone(),
+    })
 }
 
 /// `prefix.part`, or `part` at the top level: a `state_dict` name.
@@ -1119,29 +1317,23 @@ pub(crate) fn trailing_number(s: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
-fn eval_int(e: &IntExpr, env: &HashMap<String, i64>) -> Result<i64, String> {
-    match e {
-        IntExpr::Lit(v) => Ok(*v),
-        IntExpr::Param(p) => env
-            .get(p)
-            .copied()
-            .ok_or_else(|| format!("`{p}` is not a block parameter here")),
-        IntExpr::Bin(a, op, b) => {
-            let (x, y) = (eval_int(a, env)?, eval_int(b, env)?);
-            let r = match op {
-                '+' => x.checked_add(y),
-                '-' => x.checked_sub(y),
-                '*' => x.checked_mul(y),
-                _ => {
-                    if y == 0 || x % y != 0 {
-                        return Err(format!("{x}/{y} is not a whole number"));
-                    }
-                    Some(x / y)
-                }
-            };
-            r.ok_or_else(|| format!("{x} {op} {y} overflows"))
-        }
+/// `names` joined by commas, at most `max` of them (then "… (N in all)").
+pub(crate) fn list(names: &[&str], max: usize) -> String {
+    if names.len() <= max {
+        names.join(", ")
+    } else {
+        format!("{}, … ({} in all)", names[..max].join(", "), names.len())
     }
+}
+
+/// E0240: the expression `e` is the float `v` where an integer is needed.
+fn not_an_integer(e: &IntExpr, v: f64, span: Span) -> Diagnostic {
+    Diagnostic::error(Code::E0240, span, format!("`{e}` is {}, not an integer", Num::Float(v)))
+        .with_label("a float where an integer is needed")
+        .with_help(
+            "round it explicitly: `round(…)` (halves to even, as Python), `floor(…)`, `ceil(…)`, or \
+             `make_divisible(…, 8)` for a channel count; `/` of two integers is a float unless it divides exactly",
+        )
 }
 
 fn collect_refs(op: &OpExpr, out: &mut Vec<Ref>) {

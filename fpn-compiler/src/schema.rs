@@ -9,13 +9,13 @@
 //! reader has no table for: a description of each key and the JSON type of its value. A test
 //! checks that every keyword and every key has a description.
 //!
-//! What the schema cannot say, the reader still checks: integers may be block parameters or
-//! arithmetic on them (`out: 2*cout`), so they are "integer or string"; a node has one op;
-//! references must name nodes.
+//! What the schema cannot say, the reader still checks: integers may be parameters or
+//! expressions (`out: 2*cout`, `make_divisible(64 * width, 8)`), so they are "integer or string";
+//! a node has one op; references must name nodes.
 
 use serde_json::{json, Map, Value as J};
 
-/// An integer argument, or a block parameter / arithmetic on one (`cout`, `2*cout`).
+/// An integer argument, or a parameter / an expression (`cout`, `2*cout`, `round(3 * depth)`).
 fn int() -> J {
     json!({"type": ["integer", "string"]})
 }
@@ -217,10 +217,21 @@ fn op(kw: &str) -> Option<(J, &'static str)> {
 /// Descriptions of the top-level keys.
 fn top(key: &str) -> Option<(J, &'static str)> {
     let size = json!({"type": ["integer", "string"]});
+    let number = json!({"type": ["number", "string"], "description": "A number or an expression (`round`, `ceil`, `floor`, `min`, `max`, `make_divisible`)."});
     Some(match key {
         "name" => (
-            json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}),
-            "The generated type's name (a Rust identifier).",
+            json!({"type": "string", "pattern": "^([A-Za-z_]|\\{scale\\})([A-Za-z0-9_]|\\{scale\\})*$"}),
+            "The generated type's name (a Rust identifier); `{scale}` in it becomes the scale's name (`Yolov8{scale}`).",
+        ),
+        "scale" => (json!({"type": "string"}), "The default scale of a family (a key of `scales`); `--set scale=s` picks another."),
+        "scales" => (
+            json!({"type": "object", "minProperties": 1, "additionalProperties": {"type": "object",
+                "additionalProperties": number.clone(), "description": "The values this scale gives some parameters (every scale the same ones)."}}),
+            "A model family's scales: `{n: {depth: 0.33, width: 0.25, max_channels: 1024}, …}`.",
+        ),
+        "params" => (
+            json!({"type": "object", "additionalProperties": number}),
+            "Spec parameters, evaluated in order: numbers or expressions over the scale's values and the parameters above (`make_divisible(min(256, max_channels) * width, 8)`); any integer attribute may use them.",
         ),
         "doc" => (json!({"type": "string"}), "Free text for the generated rustdoc."),
         "defaults" => {

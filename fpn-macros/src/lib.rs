@@ -31,7 +31,8 @@ fn options() -> Options {
 /// }
 /// ```
 /// expands to `pub struct Tiny`, `TinyInputs`, `TinyOutputs` with `init`, `from_safetensors`
-/// and `forward`.
+/// and `forward`. A first entry `set: {scale: s, width: 0.5}` (not part of the spec) sets
+/// parameters as `fpn check --set` does.
 #[proc_macro]
 pub fn fpn(input: TokenStream) -> TokenStream {
     let input = TokenStream2::from(input);
@@ -68,12 +69,16 @@ pub fn fpn(input: TokenStream) -> TokenStream {
         let err = combined.map(|e| e.to_compile_error()).unwrap_or_default();
         quote!(#err #stub).into()
     };
-    let parsed = match dsl::parse(input, SourceId(0), "fpn!") {
+    let mut parsed = match dsl::parse(input, SourceId(0), "fpn!") {
         Ok(p) => p,
         Err(diags) => return errors(diags, &stub),
     };
-    stub = stub_from_value(&parsed.value);
-    match fpn_compiler::compile_value(&parsed.value) {
+    let sets = match take_sets(&mut parsed.value) {
+        Ok(s) => s,
+        Err(diags) => return errors(diags, &stub),
+    };
+    stub = stub_from_value(&parsed.value, &sets);
+    match fpn_compiler::compile_value_with(&parsed.value, &sets) {
         Ok(c) => match generate(&c.graph, &c.analysis, &options()) {
             Ok(code) => match code.parse::<TokenStream2>() {
                 Ok(items) => {
@@ -92,12 +97,33 @@ pub fn fpn(input: TokenStream) -> TokenStream {
     }
 }
 
+/// The `set: {…}` entry of a macro's map (removed from it): its settings, spanned.
+fn take_sets(v: &mut fpn_compiler::value::Value) -> Result<Vec<fpn_compiler::Setting>, Vec<Diagnostic>> {
+    let fpn_compiler::value::ValueKind::Map(entries) = &mut v.kind else {
+        return Ok(Vec::new());
+    };
+    match entries.iter().position(|(k, _)| k.name == "set") {
+        Some(i) => fpn_compiler::Setting::from_value(&entries.remove(i).1),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Loads a YAML spec at compile time, relative to the crate's `CARGO_MANIFEST_DIR`:
 /// `fpn::include_spec!("specs/seed001_neck.yaml");`. The crate recompiles when the file changes.
+/// `fpn::include_spec!("specs/yolov8.yaml", set: {scale: s})` sets parameters as `fpn check
+/// --set scale=s` does (a family's `Yolov8{scale}` is then `Yolov8s`).
 #[proc_macro]
 pub fn include_spec(input: TokenStream) -> TokenStream {
-    let lit = match syn::parse::<syn::LitStr>(input) {
+    let input = TokenStream2::from(input);
+    let mut tokens = input.clone().into_iter();
+    let first: TokenStream2 = tokens.next().into_iter().collect();
+    let lit = match syn::parse2::<syn::LitStr>(first) {
         Ok(l) => l,
+        Err(e) => return e.to_compile_error().into(),
+    };
+    let rest: TokenStream2 = tokens.collect();
+    let tail = match parse_tail(rest) {
+        Ok(t) => t,
         Err(e) => return e.to_compile_error().into(),
     };
     let rel = lit.value();
@@ -106,7 +132,7 @@ pub fn include_spec(input: TokenStream) -> TokenStream {
         let e = syn::Error::new(lit.span(), msg).to_compile_error();
         quote!(#e).into()
     };
-    let (c, sources, path) = match load_spec(std::path::Path::new(&base), &rel) {
+    let (c, sources, path) = match load_spec(std::path::Path::new(&base), &rel, tail) {
         Ok(x) => x,
         Err(msg) => return fail(msg),
     };
@@ -136,8 +162,50 @@ pub fn include_spec(input: TokenStream) -> TokenStream {
     .into()
 }
 
+/// What follows the path of `include_spec!`: nothing, or `, set: {…}` (parsed as `fpn!` tokens
+/// whose spans are in source 1, after the YAML's 0).
+fn parse_tail(rest: TokenStream2) -> Result<Option<dsl::Parsed>, syn::Error> {
+    let mut it = rest.clone().into_iter();
+    match it.next() {
+        None => return Ok(None),
+        Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ',' => {}
+        Some(t) => {
+            return Err(syn::Error::new(
+                t.span(),
+                "expected `,` and `set: {…}` after the spec's path",
+            ))
+        }
+    }
+    let body: TokenStream2 = it.collect();
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let bad = |span: Span| {
+        syn::Error::new(
+            span,
+            "`include_spec!` takes the spec's path and optionally `set: {name: value, …}`, as `fpn check --set name=value`",
+        )
+    };
+    let parsed = match dsl::parse(body.clone(), SourceId(1), "include_spec!") {
+        Ok(p) => p,
+        Err(diags) => {
+            let (spans, _) = dsl::token_table(body, "include_spec!");
+            let at = diags
+                .first()
+                .and_then(|d| spans.get(d.span.lo as usize).copied())
+                .unwrap_or_else(Span::call_site);
+            return Err(bad(at));
+        }
+    };
+    match &parsed.value.kind {
+        fpn_compiler::value::ValueKind::Map(m) if m.len() == 1 && m[0].0.name == "set" => Ok(Some(parsed)),
+        _ => Err(bad(rest.into_iter().next().map_or_else(Span::call_site, |t| t.span()))),
+    }
+}
+
 /// Reads and compiles the spec `rel` of `include_spec!`, relative to the crate's manifest
-/// folder `base`; the error is the whole compile-error message.
+/// folder `base`, with the settings of `tail` (`set: {…}`); the error is the whole
+/// compile-error message.
 ///
 /// Hostile paths are refused without reading or quoting them: an absolute path (specs are
 /// named from the crate's folder), a directory, FIFO or device (which would hang or exhaust
@@ -147,6 +215,7 @@ pub fn include_spec(input: TokenStream) -> TokenStream {
 fn load_spec(
     base: &std::path::Path,
     rel: &str,
+    tail: Option<dsl::Parsed>,
 ) -> Result<(fpn_compiler::Compiled, SourceMap, std::path::PathBuf), String> {
     let relp = std::path::Path::new(rel);
     if relp.is_absolute() || relp.has_root() {
@@ -194,7 +263,14 @@ fn load_spec(
             "fpn: `{rel}` is not an fpn spec: its top level is not a map with `name`, `inputs`, `nodes` and `outputs`"
         ));
     }
-    match fpn_compiler::compile_value(&v) {
+    let sets = match tail {
+        Some(mut t) => {
+            sources.add(t.source.clone());
+            take_sets(&mut t.value).map_err(|d| format!("fpn: {}", fpn_compiler::render(&d, &sources)))?
+        }
+        None => Vec::new(),
+    };
+    match fpn_compiler::compile_value_with(&v, &sets) {
         Ok(c) => Ok((c, sources, path)),
         Err(diags) => Err(format!(
             "fpn: `{rel}` has errors:\n{}",
@@ -251,18 +327,29 @@ fn message(d: &Diagnostic) -> String {
 /// A stand-in for the model when the spec has errors: the type, its inputs and outputs structs
 /// with the spec's field names, and the methods, so uses of the model add no errors of their own.
 /// Its bodies never run: the `compile_error!` beside it stops the build.
-fn stub_from_value(v: &fpn_compiler::value::Value) -> TokenStream2 {
+/// A family's `{scale}` in the name is the set scale, else the spec's default.
+fn stub_from_value(v: &fpn_compiler::value::Value, sets: &[fpn_compiler::Setting]) -> TokenStream2 {
     use fpn_compiler::value::ValueKind;
     let ValueKind::Map(top) = &v.kind else {
         return TokenStream2::new();
     };
     let get = |k: &str| top.iter().find(|(key, _)| key.name == k).map(|(_, v)| v);
+    let scale = sets
+        .iter()
+        .rev()
+        .find(|s| s.name == fpn_compiler::params::SCALE)
+        .map(|s| s.value.clone())
+        .or_else(|| match get(fpn_compiler::params::SCALE).map(|v| &v.kind) {
+            Some(ValueKind::Str(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
     let ident = |s: &str| -> Option<proc_macro2::Ident> {
         (fpn_compiler::ast::is_ident(s) && !fpn_compiler::lower::RUST_KEYWORDS.contains(&s))
             .then(|| format_ident!("{}", s))
     };
     let Some(name) = get("name").and_then(|n| match &n.kind {
-        ValueKind::Str(s) => ident(s),
+        ValueKind::Str(s) => ident(&s.replace(fpn_compiler::params::SCALE_IN_NAME, &scale)),
         _ => None,
     }) else {
         return TokenStream2::new();
@@ -314,7 +401,7 @@ mod tests {
     }
 
     fn err(rel: &str) -> String {
-        match load_spec(&root(), rel) {
+        match load_spec(&root(), rel, None) {
             Ok(_) => panic!("`{rel}` was accepted"),
             Err(e) => e,
         }
@@ -322,7 +409,7 @@ mod tests {
 
     #[test]
     fn a_spec_loads() {
-        assert!(load_spec(&root(), "specs/seed001_neck.yaml").is_ok());
+        assert!(load_spec(&root(), "specs/seed001_neck.yaml", None).is_ok());
     }
 
     #[test]
@@ -346,7 +433,7 @@ mod tests {
             let made = std::process::Command::new("mkfifo").arg(&fifo).status();
             if made.is_ok_and(|s| s.success()) {
                 // would block forever if it were opened
-                let e = match load_spec(&dir, "spec.yaml") {
+                let e = match load_spec(&dir, "spec.yaml", None) {
                     Ok(_) => panic!("a FIFO was accepted"),
                     Err(e) => e,
                 };
@@ -366,7 +453,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fpn-macros-yaml-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         std::fs::write(dir.join("secrets.yaml"), "password: hunter2\ntoken: abc\n").expect("write");
-        let e = match load_spec(&dir, "secrets.yaml") {
+        let e = match load_spec(&dir, "secrets.yaml", None) {
             Ok(_) => panic!("accepted"),
             Err(e) => e,
         };
@@ -382,7 +469,7 @@ mod tests {
         let f = std::fs::File::create(dir.join("big.yaml")).expect("create");
         f.set_len(fpn_compiler::front::yaml::MAX_SPEC_BYTES as u64 + 1)
             .expect("set_len");
-        let e = match load_spec(&dir, "big.yaml") {
+        let e = match load_spec(&dir, "big.yaml", None) {
             Ok(_) => panic!("accepted"),
             Err(e) => e,
         };

@@ -23,8 +23,10 @@ macro_rules! pass_cases {
 pass_cases!(
     pass_dsl_neck,
     pass_dsl_seed000_32x32,
+    pass_family,
     pass_include_seed000,
-    pass_prelude_names
+    pass_prelude_names,
+    pass_quoted_names
 );
 
 #[test]

@@ -7,7 +7,7 @@ fpn::fpn! {
         mid: { from: stme, conv: { out: 16, kernel: 3, padding: 1 } },
         fn: { from: stem, conv: { out: 0, kernel: 1 } },
     },
-    outputs: [fn],
+    outputs: { fn: fn },
 }
 
 fn main() {}

@@ -134,8 +134,8 @@ impl Lower<'_> {
     ) -> Checked<NodeIndex> {
         let p = (k - 1) / 2;
         let bb = b.sub(part);
-        let norm = self.spec.defaults.norm.unwrap_or(Norm::BatchNorm(1e-5));
-        let (conv_child, norm_child) = b.names.children(norm);
+        let norm = self.spec.defaults.norm.clone().unwrap_or(Norm::BatchNorm(1e-5));
+        let (conv_child, norm_child) = b.names.children(&norm);
         match kind {
             ConvKind::None => Ok(x),
             ConvKind::Conv => self.pconv(&bb, conv_child, x, out, win(k, s, p), true),
@@ -143,7 +143,7 @@ impl Lower<'_> {
                 let act = self.spec.defaults.act.unwrap_or(Activation::Relu);
                 let mut y = self.pconv(&bb, conv_child, x, out, win(k, s, p), norm == Norm::None)?;
                 let mut i = 1;
-                if let Some(op) = self.norm_op(norm, b.span)? {
+                if let Some(op) = self.norm_op(&norm, b.span, &crate::lower::Env::new())? {
                     y = self.add_part(&bb, norm_child, op, vec![y], true)?;
                     i = 2;
                 }

@@ -6,14 +6,13 @@ use crate::ast::{self, CnaNames, ConvKind, Extra, ExtraSource, PyramidKind};
 use crate::ast::{did_you_mean, type_error, Int, PyramidArgs};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::{Conv, Op};
-use crate::lower::{trailing_number, Handle, Lower};
+use crate::lower::{trailing_number, Env, Handle, Lower};
 use crate::ops::act::Act;
 use crate::ops::merge::Fuse;
 use crate::span::Span;
 use crate::value::{Value, ValueKind};
 use fpn_runtime::{Activation, PaddingMode};
 use petgraph::graph::NodeIndex;
-use std::collections::HashMap;
 
 /// The keys of `fpn`, `panet` and `bifpn: {…}`.
 pub(crate) const PYRAMID_KEYS: &[&str] = &[
@@ -23,13 +22,7 @@ pub(crate) const PYRAMID_KEYS: &[&str] = &[
 pub(crate) const P6P7_KEYS: &[&str] = &["from", "relu"];
 
 impl Lower<'_> {
-    pub(crate) fn pyramid(
-        &mut self,
-        p: &ast::PyramidArgs,
-        env: &HashMap<String, i64>,
-        name: &str,
-        prefix: &str,
-    ) -> Checked<Handle> {
+    pub(crate) fn pyramid(&mut self, p: &ast::PyramidArgs, env: &Env, name: &str, prefix: &str) -> Checked<Handle> {
         let xs: Vec<NodeIndex> = self.resolve_many(&p.inputs)?.into_iter().map(|(_, n)| n).collect();
         let width = self.eval_pos(&p.width, env, "the pyramid width", 1)?;
         let n = xs.len();
@@ -209,7 +202,7 @@ impl Lower<'_> {
         p: &ast::PyramidArgs,
         xs: &[NodeIndex],
         width: i64,
-        env: &HashMap<String, i64>,
+        env: &Env,
     ) -> Checked<Vec<NodeIndex>> {
         let n = xs.len();
         let repeats = self.eval_pos(&p.repeats, env, "`repeats`", 1)?;

@@ -8,7 +8,7 @@
 
 use fpn_compiler::diag::Diagnostic;
 use fpn_compiler::span::SourceMap;
-use fpn_compiler::{compile_value, compile_yaml, render};
+use fpn_compiler::{compile_value, compile_value_with, render, Setting};
 use std::path::{Path, PathBuf};
 
 /// Goldens whose errors are known to lack a `help:` line (a compiler gap, listed in the report
@@ -33,12 +33,23 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Compiles a spec file under the display name `shown`: text through `compile_yaml`, non-UTF-8
+/// Compiles a spec file under the display name `shown`: text as `compile_yaml` does, non-UTF-8
 /// bytes the way `compile_file` does (lossy text for the snippet, `parse_bytes` for the error).
+/// A comment line `# --set NAME=VALUE` compiles it with that setting, as `fpn check --set` does.
 fn compile_named(shown: &str, bytes: &[u8]) -> (Result<fpn_compiler::Compiled, Vec<Diagnostic>>, SourceMap) {
     let mut sources = SourceMap::new();
     let r = match std::str::from_utf8(bytes) {
-        Ok(text) => compile_yaml(&mut sources, shown, text),
+        Ok(text) => {
+            let sets: Vec<Setting> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("# --set "))
+                .map(|s| Setting::parse(s).expect("a `# --set NAME=VALUE` line"))
+                .collect();
+            let id = sources.add_text(shown, text);
+            fpn_compiler::front::yaml::parse(text, id)
+                .map_err(|d| vec![d])
+                .and_then(|v| compile_value_with(&v, &sets))
+        }
         Err(_) => {
             let id = sources.add_text(shown, String::from_utf8_lossy(bytes).into_owned());
             fpn_compiler::front::yaml::parse_bytes(bytes, id)

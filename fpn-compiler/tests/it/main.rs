@@ -15,6 +15,7 @@ mod codegen_run;
 mod codegen_rust;
 mod codegen_specs;
 mod diag_codes;
+mod family;
 mod front_dsl;
 mod front_yaml;
 mod golden;

@@ -273,3 +273,138 @@ fn missing_weights_are_all_listed_with_the_prefix_rewrite_that_finds_them() {
         other => panic!("{:?}", other.map(|_| ())),
     }
 }
+
+/// Issue 12 item 4: node names are any text; references find them whole; output fields and
+/// weight prefixes are derived (docs/spec.md "Nodes and references").
+const QUOTED: &str = r#"
+name: Quoted
+inputs:
+  x: [4, 16, 16]
+blocks:
+  pair:
+    nodes:
+      "cv 1": {module: cv1, conv: {out: 4, kernel: 1}}
+      out: {add: [x, "cv 1"]}
+    outputs: {fine: out, coarse: x}
+nodes:
+  "model.0": {conv: {out: 4, kernel: 3, padding: 1}}
+  "model.12": {pair: {}}
+  "P3/out": {from: "model.12.fine", relu}
+  "3x3": {from: "model.0", module: three, conv: {out: 4, kernel: 3, padding: 1}}
+  fn: {add: ["P3/out", "3x3", "model.12.coarse"]}
+  y: {chunk: 2}
+outputs: ["P3/out", fn, "model.0", y.1, "3x3"]
+"#;
+
+#[test]
+fn quoted_node_names_are_found_whole_and_derive_identifiers() {
+    let c = compile(QUOTED).unwrap_or_else(|e| panic!("{e:?}"));
+    let fields: Vec<&str> = c.graph.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(fields, ["p3_out", "fn_", "model_0", "y_1", "n_3x3"]);
+    let params: Vec<&str> = c.analysis.params.iter().map(|p| p.name.as_str()).collect();
+    // a name that is a path is the prefix; a block's node inside it too; `module:` otherwise
+    assert_eq!(
+        params,
+        [
+            "model.0.weight",
+            "model.0.bias",
+            "model.12.cv1.weight",
+            "model.12.cv1.bias",
+            "three.weight",
+            "three.bias"
+        ]
+    );
+    for (name, want) in [
+        ("p3", "p3"),
+        ("P3/out", "p3_out"),
+        ("model.12", "model_12"),
+        ("3x3", "n_3x3"),
+        ("fn", "fn_"),
+        ("Self", "self_"),
+        ("_", "__"),
+        ("x; std::process::exit(1)", "x__std__process__exit_1_"),
+        ("größe", "gr__e"),
+    ] {
+        assert_eq!(fpn_compiler::lower::derive_ident(name), want, "{name}");
+        let d = fpn_compiler::lower::derive_ident(name);
+        assert!(fpn_compiler::ast::is_ident(&d) && !fpn_compiler::lower::RUST_KEYWORDS.contains(&d.as_str()));
+    }
+}
+
+#[test]
+fn spec_text_in_names_never_becomes_code() {
+    let spec = r#"
+name: Inject
+inputs:
+  x: [3, 8, 8]
+nodes:
+  "x; std::process::exit(1) /* ` [link] \u202e": {module: m, conv: {out: 4, kernel: 1}}
+outputs: ["x; std::process::exit(1) /* ` [link] \u202e"]
+"#;
+    let c = compile(spec).unwrap_or_else(|e| panic!("{e:?}"));
+    let code = fpn_compiler::back::rust::generate(&c.graph, &c.analysis, &Default::default()).expect("generates");
+    let file = syn::parse_file(&code).expect("the generated code parses");
+    // the name's words are in no identifier: only inside string literals and docs
+    fn idents(ts: proc_macro2::TokenStream, out: &mut Vec<String>) {
+        for t in ts {
+            match t {
+                proc_macro2::TokenTree::Ident(i) => out.push(i.to_string()),
+                proc_macro2::TokenTree::Group(g) => idents(g.stream(), out),
+                _ => {}
+            }
+        }
+    }
+    let mut ids = Vec::new();
+    idents(quote::ToTokens::to_token_stream(&file), &mut ids);
+    assert!(
+        !ids.iter().any(|i| i == "exit" || i == "process" || i == "link"),
+        "{ids:?}"
+    );
+    let field = fpn_compiler::lower::derive_ident("x; std::process::exit(1) /* ` [link] \u{202e}");
+    assert_eq!(field, "x__std__process__exit_1________link___");
+    assert!(code.contains(&format!("pub {field}:")), "{code}");
+    assert!(
+        !code.contains('\u{202e}'),
+        "a text-direction code point is written as <U+202E>"
+    );
+    let torch = fpn_compiler::back::torch::generate(&c.graph, &c.analysis).expect("torch");
+    assert!(!torch.contains("exit(1)"), "{torch}");
+}
+
+#[test]
+fn quoted_name_misuses_are_reported_at_the_source() {
+    let one = |nodes: &str, outputs: &str| {
+        codes(&format!(
+            "name: Q\ninputs: {{x: [4, 8, 8]}}\nnodes:\n{nodes}outputs: {outputs}\n"
+        ))
+    };
+    // weights under a name that is not a path, without `module:`
+    assert_eq!(
+        one("  \"P3/out\": {conv: {out: 4, kernel: 1}}\n", "[\"P3/out\"]"),
+        ["E0244"]
+    );
+    assert_eq!(one("  \"3x3\": {cna: {out: 4, kernel: 3}}\n", "[\"3x3\"]"), ["E0244"]);
+    // an empty part, a control character
+    assert_eq!(one("  \"a..b\": relu\n  y: {from: x, relu}\n", "[y]"), ["E0243"]);
+    assert_eq!(one("  \"a\\tb\": relu\n  y: {from: x, relu}\n", "[y]"), ["E0243"]);
+    // `a.b` beside `a` (or an input `x` and a node `x.0`)
+    assert_eq!(
+        one("  a: {chunk: 2}\n  \"a.1\": {from: x, relu}\n", "[a.0, \"a.1\"]"),
+        ["E0202"]
+    );
+    assert_eq!(one("  \"x.0\": relu\n", "[\"x.0\"]"), ["E0202"]);
+    // two listed outputs with the same derived field; a map's fields are written, not derived
+    assert_eq!(
+        one(
+            "  \"P3 out\": relu\n  \"p3-out\": {from: x, relu}\n",
+            "[\"P3 out\", \"p3-out\"]"
+        ),
+        ["E0229"]
+    );
+    assert_eq!(one("  \"P3 out\": relu\n", "{\"P3 out\": \"P3 out\"}"), ["E0210"]);
+    assert!(one(
+        "  \"P3 out\": relu\n  \"p3-out\": {from: x, relu}\n",
+        "{a: \"P3 out\", b: \"p3-out\"}"
+    )
+    .is_empty());
+}

@@ -281,6 +281,6 @@ parity! {
     smp_unet_resnet34 => "smp_unet_resnet34.yaml",
     unet_decoder => "unet_decoder.yaml",
     unet_original => "unet_original.yaml",
-    yolov8n => "yolov8n.yaml",
+    yolov8 => "yolov8.yaml",
     yolov8n_c2f_block => "yolov8n_c2f_block.yaml",
 }

@@ -1,4 +1,5 @@
-// E0210: a node name that would inject code into the generated Rust.
+// E0244: a node name that would be code in Rust is only a name, but it has weights and is not a
+// `state_dict` path.
 fpn::fpn! {
     name: Inject,
     inputs: { x: [3, 32, 32] },

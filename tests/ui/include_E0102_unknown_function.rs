@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0102_unknown_function.yaml");
+
+fn main() {}

@@ -1,3 +1,0 @@
-fpn::include_spec!("specs/invalid/E0210_keyword_node_name.yaml");
-
-fn main() {}

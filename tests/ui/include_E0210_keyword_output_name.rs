@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0210_keyword_output_name.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0240_float_channels.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0241_unknown_scale.yaml");
+
+fn main() {}
