@@ -2,9 +2,12 @@
 """Reference timings for `benches/forward.rs`: one shipped spec's model in PyTorch (eager) and
 in ONNX Runtime, at given input shapes and batch, on 2 threads.
 
-The model is built by the same builders as tools/torch_shapes.py (torchvision where it exists,
-the small nn.Modules written there otherwise), so its structure equals the spec's. Weights are
-PyTorch's random init (values do not matter for speed). PyTorch runs in eval mode under
+The model is built by the same builders as tools/torch_shapes.py: the package's own model where
+one exists (torchvision, the seeds' code), else the module `fpn gen --target torch` generates for
+the spec (tools/fpn_torch.py; seed001_neck, and seed003's FPN and head on torchvision's ResNet),
+so its structure equals the spec's. The fpn binary for those: `--fpn PATH`, else $FPN, else
+$CARGO_TARGET_DIR/release/fpn, else target/release/fpn (`cargo build --release -p fpn-cli`).
+Weights are PyTorch's random init (values do not matter for speed). PyTorch runs in eval mode under
 `torch.inference_mode()` with `torch.set_num_threads(2)`; BatchNorm stays a separate op (eager
 does not fold it). The same module is exported with `torch.onnx.export` (opset 17) and run by
 onnxruntime with intra_op_num_threads=2, inter_op_num_threads=1 and every graph optimisation
@@ -45,6 +48,7 @@ sys.path.insert(0, HERE)
 
 import torch  # noqa: E402
 
+import fpn_torch  # noqa: E402  (the modules fpn generates)
 import torch_shapes  # noqa: E402  (the builders; importing it runs nothing)
 
 
@@ -126,6 +130,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-ort", action="store_true")
+    fpn_torch.add_argument(ap)
     ap.add_argument("--onnx-dir", default=os.path.join(tempfile.gettempdir(), "fpn-bench-onnx"),
                     help="where exported .onnx files are kept (reused when present)")
     args = ap.parse_args()

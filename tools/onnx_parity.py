@@ -156,21 +156,15 @@ def rel(got, ref):
     return float(np.max(np.abs(got.astype(np.float64) - ref))) / scale
 
 
-def torch_module(fpn, spec, tmp, weights):
-    """The generated PyTorch module of `spec` (`fpn gen --target torch`) with `weights` loaded
-    with `strict=True`, in eval mode."""
-    import importlib.util
-
+def torch_module(fpn, spec, weights):
+    """The generated PyTorch module of `spec` (`fpn gen --target torch`, tools/fpn_torch.py) with
+    `weights` loaded with `strict=True`, in eval mode."""
     import torch
 
-    path = os.path.join(tmp, os.path.basename(spec)[:-5] + "_torch.py")
-    run([fpn, "gen", "--target", "torch", spec, "-o", path])
-    name = "fpn_gen_" + os.path.basename(spec)[:-5]
-    mod_spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(mod)
-    classes = [v for v in vars(mod).values() if isinstance(v, type) and issubclass(v, torch.nn.Module) and not v.__name__.startswith("_")]
-    model = classes[0]()
+    import fpn_torch
+
+    fpn_torch.use(fpn)
+    model = fpn_torch.build(spec)
     model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()}, strict=True)
     return model.eval()
 
@@ -191,8 +185,8 @@ def check_spec(fpn, spec, rng, tmp, fixture=False):
     onnx.checker.check_model(onnx.load(base + ".fold.onnx"), full_check=True)
     sess = ort.InferenceSession(base + ".onnx", providers=["CPUExecutionProvider"])
     fold = ort.InferenceSession(base + ".fold.onnx", providers=["CPUExecutionProvider"])
-    tm = torch_module(fpn, spec, tmp, names)
-    tm64 = torch_module(fpn, spec, tmp, names).double()
+    tm = torch_module(fpn, spec, names)
+    tm64 = torch_module(fpn, spec, names).double()
     envs = [FIXTURE_SIZE] if fixture else sizes_for(fpn, spec)
     for env in envs:
         inputs = {}

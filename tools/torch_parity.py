@@ -23,13 +23,28 @@ configuration's PyTorch float32 vs float64 error is measured here (printed) and 
 
 A spec run at several sizes (`resnet50_fpn_small` at 64×64 and at 70×58) shares one weights file.
 
-The models: seed 000's block, the top-down neck, PANet and BiFPN are imported from
-tools/torch_shapes.py; the FPNs are torchvision's FeaturePyramidNetwork / BackboneWithFPN /
-LastLevelMaxPool / LastLevelP6P7. torchvision's ResNet has no base-width knob, so `TinyResNet`
-below re-implements it with the same module names (conv1, bn1, relu, maxpool, layer1..4; blocks
-conv1, bn1, conv2, bn2, [conv3, bn3], downsample.0/.1) and a base width; `check_tiny_resnet()`
-loads torchvision's resnet18/resnet50 state_dicts into TinyResNet(width=64) and checks that the
-outputs are identical (run on every invocation).
+The models. Where a package or the user's own code builds the model, that is the model (an
+*anchor*, independent of fpn); where a model here would only restate the spec, it is the module
+`fpn gen --target torch` generates (tools/fpn_torch.py), with the spec's state_dict names.
+torchvision's ResNet has no base-width knob, so `TinyResNet` below re-implements it with the same
+module names (conv1, bn1, relu, maxpool, layer1..4; blocks conv1, bn1, conv2, bn2, [conv3, bn3],
+downsample.0/.1) and a base width; `check_tiny_resnet()` loads torchvision's resnet18/resnet50
+state_dicts into TinyResNet(width=64) and checks that the outputs are identical (run on every
+invocation), so it stands for torchvision's ResNet as a port, as tools/torch_shapes.py's
+`MmdetFPN` stands for mmdet's FPN.
+
+| configuration (tests/specs/) | PyTorch model | kind: why |
+|---|---|---|
+| seed000_block | seed 000's `pyramid_block` (tools/torch_shapes.py) | anchor: the user's code, verbatim |
+| resnet18_pyramid_w4 | `TinyResNet(18, 4)` | anchor: port of torchvision's ResNet, checked against it |
+| resnet50_fpn_small, retinanet_{p5,c5}_small | torchvision `BackboneWithFPN` + `LastLevelMaxPool` / `LastLevelP6P7` on `TinyResNet` | anchor: torchvision |
+| fpn_neck_32x32 | torchvision `FeaturePyramidNetwork` | anchor: the spec is torchvision's FPN (was the restated `TopDown`) |
+| seed001_neck_small | generated | restatement: the seed 001 neck was hand-written (`TopDown`) |
+| seed001_neck_on_resnet18_small | `TinyResNet(18, 2)` body + generated neck (`fpn_torch.on_body`) | body anchor, neck restatement |
+| seed003_fpn_head_small | `TinyResNet(18, 2)` body + generated FPN and shared head | body anchor; FPN and head were hand-written |
+| panet_small, bifpn_small | generated | restatement: `PANet`/`BiFPN` copied fpn's expansion in lower.rs |
+| unet_small | generated (GroupNorm affine randomised) | restatement: `UNetSmall` was hand-written to the spec |
+| --full resnet{18,50}_fpn_full | torchvision `BackboneWithFPN(resnet18/50)` | anchor: torchvision |
 
 Run from the repository root:
     python3 tools/torch_parity.py           # the small fixtures (committed, about 2.2 MB)
@@ -37,7 +52,11 @@ Run from the repository root:
     python3 tools/torch_parity.py --full    # also full-size ResNet-18/50 FPNs to tools/out/
                                             # (git-ignored, ~170 MB; used by tests/it/parity.rs
                                             # `full_size_resnet_fpn` when present)
-Needs torch, torchvision, safetensors. Deterministic for a given torch version (seeded, CPU).
+    python3 tools/torch_parity.py --fpn PATH   # the fpn binary for the generated modules
+                                            # (default $FPN, else target/release/fpn)
+Needs torch, torchvision, safetensors, PyYAML. Deterministic for a given torch version and CPU
+(seeded): another CPU's float32 kernels can round differently (re-made on the 2-core machine of
+2026-11-26, the unchanged configurations differ from the committed files by at most 4.8e-6).
 The checked-in fixtures were made with torch 2.15.0 and torchvision 0.29.2 (CPU).
 """
 import argparse
@@ -48,9 +67,10 @@ from collections import OrderedDict
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fpn_torch  # noqa: E402  (the modules fpn generates)
+
 try:
     from safetensors.torch import save_file
 except ImportError:  # the same fallback writer as tools/runtime_fixtures.py
@@ -59,9 +79,9 @@ try:
     from torchvision.models import resnet18, resnet50
     from torchvision.models._utils import IntermediateLayerGetter
     from torchvision.models.detection.backbone_utils import BackboneWithFPN
-    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
+    from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool, LastLevelP6P7
 
-    import torch_shapes as ts  # noqa: E402  (model builders with fpn's state_dict names)
+    import torch_shapes as ts  # noqa: E402  (seed 000's block, Named)
 except ImportError:  # only `--only unet_small` runs without torchvision
     ts = None
 
@@ -189,7 +209,7 @@ def randomize(model, calibrate=None):
                 m.bias.uniform_(-0.5, 0.5)
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
-        elif ts is not None and isinstance(m, ts.Fuse):
+        elif fpn_torch.is_fusion(m):
             with torch.no_grad():
                 m.weight.uniform_(-0.5, 1.5)
     if calibrate is None:
@@ -250,24 +270,18 @@ def seed000():
     return ts.Seed000(), lambda m, x: m(x["x"])
 
 
-def neck_run(m, x):
-    p = m.neck([x["c3"], x["c4"], x["c5"]])
-    return OrderedDict([("p3", p[0]), ("p4", p[1]), ("p5", p[2])])
+def generated(stem):
+    """The module fpn generates for tests/specs/<stem>.yaml (tools/fpn_torch.py)."""
+    return lambda: (fpn_torch.build(f"tests/specs/{stem}.yaml"), fpn_torch.call)
 
 
-def seed001_neck_small():
-    return ts.Named(None, neck=ts.TopDown([16, 32, 64], 8, "cna_leaky", "cna_leaky", scale=2)), neck_run
+def on_tiny_resnet18(stem, layers, image):
+    """TinyResNet(18, 2) under `body` (the anchor), the rest of tests/specs/<stem>.yaml generated."""
+    def build():
+        body = IntermediateLayerGetter(TinyResNet(18, 2), {f"layer{l - 1}": f"c{l}" for l in layers})
+        return fpn_torch.on_body(f"tests/specs/{stem}.yaml", body, image), lambda m, x: m(x["image"])
 
-
-def seed001_neck_on_resnet18_small():
-    body = IntermediateLayerGetter(TinyResNet(18, 2), {"layer2": "c3", "layer3": "c4", "layer4": "c5"})
-    m = ts.Named(None, body=body, neck=ts.TopDown([4, 8, 16], 8, "cna_leaky", "cna_leaky", scale=2))
-
-    def run(m, x):
-        c = m.body(x["image"])
-        return neck_run(m, c)
-
-    return m, run
+    return build
 
 
 def resnet18_pyramid_w4():
@@ -275,79 +289,25 @@ def resnet18_pyramid_w4():
     return m, lambda m, x: OrderedDict((f"x{i}", t) for i, t in enumerate(m.body.features(x["image"])))
 
 
-def seed003_fpn_head_small():
-    body = IntermediateLayerGetter(TinyResNet(18, 2), {"layer1": "c2", "layer2": "c3", "layer3": "c4", "layer4": "c5"})
-    head = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 9, 3, padding=1))
-    m = ts.Named(None, body=body, fpn=ts.TopDown([2, 4, 8, 16], 16, scale=2), head=head)
+def fpn_neck_32x32():
+    """torchvision's own FeaturePyramidNetwork (the spec's doc names it)."""
+    m = ts.Named(None, neck=FeaturePyramidNetwork([16, 16, 16], 16))
 
     def run(m, x):
-        c = m.body(x["image"])
-        p = m.fpn([c["c2"], c["c3"], c["c4"], c["c5"]])
-        return OrderedDict((f"p{i + 2}", m.head(t)) for i, t in enumerate(p))  # one head, shared
+        p = m.neck(OrderedDict((k, x[k]) for k in ("c3", "c4", "c5")))
+        return OrderedDict((f"p{k[1:]}", v) for k, v in p.items())
 
     return m, run
 
 
-def panet_small():
-    return ts.Named(None, neck=ts.PANet([16, 32, 64], 8)), neck_run
-
-
-def fpn_neck_32x32():
-    return ts.Named(None, neck=ts.TopDown([16, 16, 16], 16)), neck_run
-
-
-def bifpn_small():
-    return ts.Named(None, neck=ts.BiFPN([10, 28, 80], 16, 3)), neck_run
-
-
-class UNetSmall(nn.Module):
-    """tests/specs/unet_small.yaml: milesial/Pytorch-UNet's `Up` (ConvTranspose2d, then F.pad of
-    x1 to x2's size with `diff // 2` first, then cat([x2, x1])) on a one-level encoder, GroupNorm
-    double convs, a sigmoid gate (mul), PixelShuffle and a centred crop back to the input size;
-    plus a branch through reflect F.pad, an offset crop, PixelUnshuffle, a max pool after an
-    asymmetric -inf F.pad, GroupNorm, a bias-free ConvTranspose2d and avg_pool2d(2)."""
-
-    def __init__(self):
-        super().__init__()
-
-        def cna(cin, cout, groups):
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(groups, cout), nn.ReLU())
-
-        self.inc = cna(3, 8, 4)
-        self.mid = cna(8, 16, 4)
-        self.up = nn.ConvTranspose2d(16, 8, 2, stride=2)
-        self.dec = cna(16, 8, 4)
-        self.gate = nn.Conv2d(8, 8, 1)
-        self.head = nn.Conv2d(8, 4, 1)
-        self.e5 = nn.GroupNorm(8, 32)
-        self.e6 = nn.ConvTranspose2d(32, 8, 3, stride=2, padding=1, output_padding=1, bias=False)
-
-    def forward(self, x):
-        x1 = self.inc(x)
-        m = self.mid(F.max_pool2d(x1, 2))
-        u = self.up(m)
-        dy, dx = x1.size(2) - u.size(2), x1.size(3) - u.size(3)
-        u = F.pad(u, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
-        d = self.dec(torch.cat([x1, u], dim=1))
-        g = d * torch.sigmoid(self.gate(d))
-        hi = F.pixel_shuffle(self.head(g), 2)
-        h, w = x.size(2), x.size(3)
-        t, l = (hi.size(2) - h) // 2, (hi.size(3) - w) // 2
-        # the branch through the other forms (fpn's asymmetric pool padding is F.pad with -inf)
-        e = F.pad(g, (1, 2, 0, 1), mode="reflect")[:, :, 1:13, 2:14]
-        e = F.max_pool2d(F.pad(F.pixel_unshuffle(e, 2), (0, 1, 0, 1), value=float("-inf")), 3, 2)
-        e = F.avg_pool2d(self.e6(self.e5(e)), 2)
-        return OrderedDict([("mask", hi[:, :, t:t + h, l:l + w]), ("features", g), ("extra", e)])
-
-
 def unet_small():
-    m = UNetSmall()
+    m = fpn_torch.build("tests/specs/unet_small.yaml")
     for gn in m.modules():
         if isinstance(gn, nn.GroupNorm):
             with torch.no_grad():
                 gn.weight.uniform_(0.5, 1.5)
                 gn.bias.uniform_(-0.5, 0.5)
-    return m, lambda m, x: m(x["x"])
+    return m, fpn_torch.call
 
 
 NECK = {"c3": (16, 16, 16), "c4": (32, 8, 8), "c5": (64, 4, 4)}
@@ -356,19 +316,21 @@ NECK = {"c3": (16, 16, 16), "c4": (32, 8, 8), "c5": (64, 4, 4)}
 # case's input calibrates the batch norm statistics.
 CONFIGS = OrderedDict([
     ("seed000_block", (seed000, [("seed000_block", {"x": (3, 32, 32)})])),
-    ("seed001_neck_small", (seed001_neck_small, [("seed001_neck_small", NECK)])),
+    ("seed001_neck_small", (generated("seed001_neck_small"), [("seed001_neck_small", NECK)])),
     ("seed001_neck_on_resnet18_small",
-     (seed001_neck_on_resnet18_small, [("seed001_neck_on_resnet18_small_60x90", {"image": (3, 60, 90)})])),
+     (on_tiny_resnet18("seed001_neck_on_resnet18_small", [3, 4, 5], (3, 60, 90)),
+      [("seed001_neck_on_resnet18_small_60x90", {"image": (3, 60, 90)})])),
     ("resnet18_pyramid_w4", (resnet18_pyramid_w4, [("resnet18_pyramid_w4", {"image": (3, 64, 64)})])),
     ("resnet50_fpn_small", (resnet50_fpn_small, [("resnet50_fpn_small_64x64", {"image": (3, 64, 64)}),
                                                  ("resnet50_fpn_small_70x58", {"image": (3, 70, 58)})])),
     ("retinanet_p5_small", (lambda: retinanet_small(True), [("retinanet_p5_small", {"image": (3, 80, 80)})])),
     ("retinanet_c5_small", (lambda: retinanet_small(False), [("retinanet_c5_small", {"image": (3, 80, 80)})])),
-    ("seed003_fpn_head_small", (seed003_fpn_head_small, [("seed003_fpn_head_small", {"image": (3, 64, 64)})])),
-    ("panet_small", (panet_small, [("panet_small", NECK)])),
+    ("seed003_fpn_head_small", (on_tiny_resnet18("seed003_fpn_head_small", [2, 3, 4, 5], (3, 64, 64)),
+                                [("seed003_fpn_head_small", {"image": (3, 64, 64)})])),
+    ("panet_small", (generated("panet_small"), [("panet_small", NECK)])),
     ("fpn_neck_32x32", (fpn_neck_32x32, [("fpn_neck_32x32", {"c3": (16, 32, 32), "c4": (16, 16, 16),
                                                              "c5": (16, 8, 8)})])),
-    ("bifpn_small", (bifpn_small, [("bifpn_small", {"c3": (10, 16, 16), "c4": (28, 8, 8), "c5": (80, 4, 4)})])),
+    ("bifpn_small", (generated("bifpn_small"), [("bifpn_small", {"c3": (10, 16, 16), "c4": (28, 8, 8), "c5": (80, 4, 4)})])),
     ("unet_small", (unet_small, [("unet_small", {"x": (3, 13, 11)})])),
 ])
 
@@ -423,6 +385,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true", help="also write full-size ResNet-18/50 FPNs to tools/out/")
     ap.add_argument("--only", metavar="STEM", help="write only this configuration (e.g. unet_small)")
+    fpn_torch.add_argument(ap)
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)

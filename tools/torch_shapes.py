@@ -1,11 +1,8 @@
 #!/usr/bin/env python3
 """Make the PyTorch shape fixture that fpn-compiler/tests/it/torch_shapes.rs compares against.
 
-For every shipped spec `specs/*.yaml` (not `specs/invalid`) this builds the same model in
-PyTorch -- torchvision where it exists (ResNet, FeaturePyramidNetwork, LastLevelMaxPool,
-LastLevelP6P7, BackboneWithFPN, Conv2dNormActivation), small nn.Modules written here for the
-rest (seed 000's pyramid_block verbatim, seed 001's neck, PANet, BiFPN, seed 003's shared head)
--- with random init (weights=None), runs one forward per test size on zeros, and records:
+For every shipped spec `specs/*.yaml` (not `specs/invalid`) this builds the model in PyTorch
+with random init (weights=None), runs one forward per test size on zeros, and records:
 
   * `state_dict`: every state_dict entry, name -> shape (`num_batches_tracked` left out);
   * `modules`: for every module that directly owns parameters or buffers, keyed by its
@@ -14,15 +11,41 @@ rest (seed 000's pyramid_block verbatim, seed 001's neck, PANet, BiFPN, seed 003
   * `outputs`: each named output of the spec, name -> shape (batch dropped); names are the
     spec's output field names (`outputs: [neck.p3]` names the output `p3`).
 
-Symbolic specs (`H`, `W`) are run at two accepted sizes (see `fpn sizes SPEC`): 224x320 and an
-odd one. Modelling choices where no PyTorch reference exists (BiFPN, PANet) follow fpn's
-documented expansion in fpn-compiler/src/lower.rs.
+Where a package or the user's own code builds the model, that is the model (an *anchor*: an
+independent check of fpn's expansion, names and shapes). Where a model here would only restate
+the spec, it is the module `fpn gen --target torch` generates (tools/fpn_torch.py): that checks
+fpn's shape inference against PyTorch running the spec, not the expansion against a second copy.
 
-Run from the repository root:  python3 tools/torch_shapes.py
-(`python3 tools/torch_shapes.py --only unet_decoder.yaml` rewrites one spec's entry.)
-Writes fpn-compiler/tests/fixtures/torch_shapes.json (shapes only, deterministic).
+| spec | PyTorch model | kind: why |
+|---|---|---|
+| resnet50_fpn, retinanet_p3p7 | torchvision `BackboneWithFPN(resnet50, LastLevelMaxPool / LastLevelP6P7)` | anchor: torchvision |
+| seed000_pyramid_block | seed 000's `pyramid_block` (the seed notebook) | anchor: the user's code, verbatim |
+| seed002_resnet18_pyramid | seed 002's `ResNetFeatures` on torchvision's ResNet (avgpool/fc removed) | anchor: the user's code on torchvision |
+| seed001_neck | generated | restatement: seed 001 gives fragments, the neck (`TopDown`) was written here |
+| seed001_neck_on_resnet18 | torchvision ResNet-18 body + generated neck (`fpn_torch.on_body`) | body anchor (torchvision), neck restatement as above |
+| seed003_fpn_shared_head | torchvision ResNet-18 body + generated FPN and shared head | body anchor; seed 003 has no code: its FPN (`TopDown`) and head were written here |
+| panet_neck, bifpn_neck | generated | restatement: no PyTorch reference; `PANet`/`BiFPN` here copied fpn's expansion in lower.rs |
+| unet_decoder | generated | restatement: `UNetDecoder` was written here to the spec (milesial-style `Up`, not milesial's code) |
+| unet_original | `UNetOriginal` below | anchor (issue 12): Ronneberger et al.'s U-Net, the paper's shapes |
+| mmdet_fpn_retinanet | `MmdetFPN` below | anchor (issue 12): a port of mmdet's `FPN` with mmdet's names (mmcv does not build here) |
+| smp_unet_resnet34 | segmentation_models_pytorch `Unet("resnet34")` | anchor: smp |
+| yolov8n, yolov8n_c2f_block | ultralytics `DetectionModel("yolov8n.yaml")`, its `C2f` | anchor: ultralytics |
+| fcos_head | torchvision `fcos_resnet50_fpn(...).head` | anchor: torchvision |
+
+The generated modules register their parameter modules in the spec's graph order, so in those
+specs' entries the `state_dict` and `modules` keys come in that order (the test reads them as
+maps; each module's call list is in call order, a shared head's in level order p2..p5).
+
+Symbolic specs (`H`, `W`) are run at two accepted sizes (see `fpn sizes SPEC`): 224x320 and an
+odd one.
+
+Run from the repository root:  python3 tools/torch_shapes.py [--fpn PATH]
+(`--only unet_decoder.yaml` rewrites one spec's entry, and needs no torchvision.) The generated
+modules need the fpn binary: `--fpn`, else $FPN, else target/release/fpn (`cargo build --release
+-p fpn-cli`). Writes fpn-compiler/tests/fixtures/torch_shapes.json (shapes only, deterministic).
 The checked-in fixture was made with torch 2.15.0 and torchvision 0.29.2 (CPU).
 """
+import argparse
 import glob
 import json
 import os
@@ -31,7 +54,9 @@ from functools import partial
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+import fpn_torch
+
 try:
     import torchvision
     from torchvision.models import resnet18, resnet50
@@ -39,7 +64,6 @@ try:
     from torchvision.models.detection.backbone_utils import BackboneWithFPN
     from torchvision.models.resnet import BasicBlock, ResNet
     from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
-    from torchvision.ops.misc import Conv2dNormActivation
 except ImportError:  # `--only SPEC` for a spec that needs no torchvision (unet_decoder.yaml)
     torchvision = None
     ResNet = nn.Module
@@ -91,131 +115,6 @@ class Seed000(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# Generic top-down pyramid (torchvision FeaturePyramidNetwork.forward), with the lateral and
-# smoothing convs as Conv2dNormActivation (`conv`: no norm, no act, bias; `cna`: conv-BN-act)
-# and either nearest upsampling to the lateral's size (`match`) or by a fixed scale.
-
-LeakyRelu01 = partial(nn.LeakyReLU, negative_slope=0.1, inplace=True)
-
-
-def conv_block(kind, cin, cout, k, s=1):
-    if kind == "conv":
-        return Conv2dNormActivation(cin, cout, kernel_size=k, stride=s, norm_layer=None, activation_layer=None)
-    if kind == "cna_leaky":
-        return Conv2dNormActivation(cin, cout, kernel_size=k, stride=s, activation_layer=LeakyRelu01)
-    raise ValueError(kind)
-
-
-class TopDown(nn.Module):
-    def __init__(self, in_channels, width, lateral="conv", smooth="conv", scale=None):
-        super().__init__()
-        self.inner_blocks = nn.ModuleList(conv_block(lateral, c, width, 1) for c in in_channels)
-        self.layer_blocks = nn.ModuleList(conv_block(smooth, width, width, 3) for _ in in_channels)
-        self.up = nn.Upsample(scale_factor=scale, mode="nearest") if scale else None
-
-    def top_down(self, xs):
-        n = len(xs)
-        last = self.inner_blocks[n - 1](xs[n - 1])
-        results = [None] * n
-        results[n - 1] = self.layer_blocks[n - 1](last)
-        for idx in range(n - 2, -1, -1):
-            lat = self.inner_blocks[idx](xs[idx])
-            up = self.up(last) if self.up is not None else F.interpolate(last, size=lat.shape[-2:], mode="nearest")
-            last = lat + up
-            results[idx] = self.layer_blocks[idx](last)
-        return results
-
-    def forward(self, xs):
-        return self.top_down(xs)
-
-
-class PANet(TopDown):
-    """FPN top-down, then PANet's bottom-up path as lower.rs expands it:
-    n[0] = p[0]; n[i] = pan_blocks[i-1](downsample_blocks[i-1](n[i-1]) + p[i]),
-    downsample 3x3/2 and pan 3x3/1 convs of the smoothing kind (`conv` by default)."""
-
-    def __init__(self, in_channels, width, lateral="conv", smooth="conv", scale=None):
-        super().__init__(in_channels, width, lateral, smooth, scale)
-        n = len(in_channels)
-        self.downsample_blocks = nn.ModuleList(conv_block(smooth, width, width, 3, 2) for _ in range(n - 1))
-        self.pan_blocks = nn.ModuleList(conv_block(smooth, width, width, 3) for _ in range(n - 1))
-
-    def forward(self, xs):
-        ps = self.top_down(xs)
-        ns = [ps[0]]
-        for i in range(1, len(ps)):
-            d = self.downsample_blocks[i - 1](ns[i - 1])
-            ns.append(self.pan_blocks[i - 1](d + ps[i]))
-        return ns
-
-
-# ---------------------------------------------------------------------------------------------
-# BiFPN, following lower.rs `bifpn`/`fused`: lateral 1x1 convs (`lateral.i.0`), then per repeat
-# r a cell `cells.r` with a top-down pass td[i] = fused(p[i], up(td[i+1])) for i = n-2..0
-# (td[n-1] = p[n-1]) and a bottom-up pass out[i] = fused(p[i], td[i], maxpool3/2(out[i-1])) for
-# 0 < i < n-1, out[n-1] = fused(p[n-1], maxpool(out[n-2])), out[0] = td[0]. Each fused node is
-# fast normalized fusion (`fuse.weight`) -> SiLU -> depthwise 3x3 (`dw`, no bias) -> pointwise 1x1
-# (`pw`) -> BN (`bn`).
-
-
-class Fuse(nn.Module):
-    def __init__(self, k, eps=1e-4):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(k))
-        self.eps = eps
-
-    def forward(self, xs):
-        w = F.relu(self.weight)
-        return sum(w[i] * x for i, x in enumerate(xs)) / (w.sum() + self.eps)
-
-
-class Fused(nn.Module):
-    def __init__(self, k, width, eps=1e-4):
-        super().__init__()
-        self.fuse = Fuse(k, eps)
-        self.dw = nn.Conv2d(width, width, 3, padding=1, groups=width, bias=False)
-        self.pw = nn.Conv2d(width, width, 1)
-        self.bn = nn.BatchNorm2d(width)
-
-    def forward(self, xs):
-        return self.bn(self.pw(self.dw(F.silu(self.fuse(xs)))))
-
-
-class BiFPNCell(nn.Module):
-    def __init__(self, n, width, eps=1e-4):
-        super().__init__()
-        self.n = n
-        self.td = nn.ModuleDict({str(i): Fused(2, width, eps) for i in range(n - 1)})
-        self.out = nn.ModuleDict({str(i): Fused(2 if i == n - 1 else 3, width, eps) for i in range(1, n)})
-
-    def forward(self, ps):
-        n = self.n
-        td = list(ps)
-        for i in range(n - 2, -1, -1):
-            up = F.interpolate(td[i + 1], size=ps[i].shape[-2:], mode="nearest")
-            td[i] = self.td[str(i)]([ps[i], up])
-        out = list(td)
-        for i in range(1, n):
-            down = F.max_pool2d(out[i - 1], 3, 2, 1)
-            ins = [ps[i], down] if i == n - 1 else [ps[i], td[i], down]
-            out[i] = self.out[str(i)](ins)
-        return out
-
-
-class BiFPN(nn.Module):
-    def __init__(self, in_channels, width, repeats, eps=1e-4):
-        super().__init__()
-        self.lateral = nn.ModuleList(conv_block("conv", c, width, 1) for c in in_channels)
-        self.cells = nn.ModuleList(BiFPNCell(len(in_channels), width, eps) for _ in range(repeats))
-
-    def forward(self, xs):
-        ps = [l(x) for l, x in zip(self.lateral, xs)]
-        for cell in self.cells:
-            ps = cell(ps)
-        return ps
-
-
-# ---------------------------------------------------------------------------------------------
 # Whole models, one per spec. Each returns (model, inputs: {name: tensor}, run) where
 # run(model, inputs) -> {output name: tensor}.
 
@@ -258,26 +157,17 @@ def seed000():
     return Seed000(), {"x": (3, 32, 32)}, lambda m, x: m(x["x"])
 
 
-def seed001_neck():
-    m = Named(None, neck=TopDown([128, 256, 512], 64, "cna_leaky", "cna_leaky", scale=2))
-    ins = {"c3": (128, 52, 52), "c4": (256, 26, 26), "c5": (512, 13, 13)}
-
-    def run(m, x):
-        p = m.neck([x["c3"], x["c4"], x["c5"]])
-        return {"p3": p[0], "p4": p[1], "p5": p[2]}
-
-    return m, ins, run
+def generated(spec, inputs):
+    """A builder of the module fpn generates for specs/<spec> (tools/fpn_torch.py); `inputs` is
+    its input shapes, or a function of the size giving them."""
+    return lambda *size: (fpn_torch.build(f"specs/{spec}"),
+                          inputs(*size) if callable(inputs) else inputs, fpn_torch.call)
 
 
-def seed001_neck_on_resnet18(h, w):
-    m = Named(None, body=body_getter(18, [3, 4, 5]), neck=TopDown([128, 256, 512], 64, "cna_leaky", "cna_leaky", scale=2))
-
-    def run(m, x):
-        c = m.body(x["image"])
-        p = m.neck([c["c3"], c["c4"], c["c5"]])
-        return {"p3": p[0], "p4": p[1], "p5": p[2]}
-
-    return m, {"image": (3, h, w)}, run
+def on_resnet18(spec, layers, h, w):
+    """torchvision's ResNet-18 body (the anchor) under `body`, the rest of specs/<spec> generated."""
+    m = fpn_torch.on_body(f"specs/{spec}", body_getter(18, layers), (3, h, w))
+    return m, {"image": (3, h, w)}, lambda m, x: m(x["image"])
 
 
 class ResNetFeatures(ResNet):
@@ -306,75 +196,6 @@ def seed002():
     m = Named(None, body=ResNetFeatures(block=BasicBlock, layers=[2, 2, 2, 2]))
     run = lambda m, x: {f"x{i}": t for i, t in enumerate(m.body(x["image"]))}
     return m, {"image": (3, 224, 224)}, run
-
-
-def seed003():
-    head = nn.Sequential(nn.Conv2d(128, 128, 3, padding=1), nn.ReLU(), nn.Conv2d(128, 9, 3, padding=1))
-    m = Named(None, body=body_getter(18, [2, 3, 4, 5]), fpn=TopDown([64, 128, 256, 512], 128, scale=2), head=head)
-
-    def run(m, x):
-        c = m.body(x["image"])
-        p = m.fpn([c["c2"], c["c3"], c["c4"], c["c5"]])
-        # the head runs on each level in order p2..p5 with one set of weights
-        return {f"p{i + 2}": m.head(t) for i, t in enumerate(p)}
-
-    return m, {"image": (3, 256, 256)}, run
-
-
-def panet_neck():
-    m = Named(None, neck=PANet([256, 512, 1024], 128))
-    ins = {"c3": (256, 80, 80), "c4": (512, 40, 40), "c5": (1024, 20, 20)}
-
-    def run(m, x):
-        p = m.neck([x["c3"], x["c4"], x["c5"]])
-        return {"p3": p[0], "p4": p[1], "p5": p[2]}
-
-    return m, ins, run
-
-
-def bifpn_neck():
-    m = Named(None, neck=BiFPN([40, 112, 320], 64, 3))
-    ins = {"c3": (40, 64, 64), "c4": (112, 32, 32), "c5": (320, 16, 16)}
-
-    def run(m, x):
-        p = m.neck([x["c3"], x["c4"], x["c5"]])
-        return {"p3": p[0], "p4": p[1], "p5": p[2]}
-
-    return m, ins, run
-
-
-class UNetDecoder(nn.Module):
-    """specs/unet_decoder.yaml: milesial/Pytorch-UNet's `Up` (ConvTranspose2d, F.pad of x1 to
-    x2's size with `diff // 2` first, cat([x2, x1])) on a one-level encoder, GroupNorm double
-    convs (torchvision's Conv2dNormActivation layout: .0 conv, .1 norm), a sigmoid gate, a
-    PixelShuffle head and a centred crop back to the input size."""
-
-    def __init__(self):
-        super().__init__()
-
-        def cna(cin, cout):
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(8, cout), nn.ReLU())
-
-        self.inc, self.mid = cna(3, 32), cna(32, 64)
-        self.up = nn.ConvTranspose2d(64, 32, 2, stride=2)
-        self.dec = cna(64, 32)
-        self.gate = nn.Conv2d(32, 32, 1)
-        self.head = nn.Conv2d(32, 4, 1)
-
-    def forward(self, x):
-        x1 = self.inc(x)
-        u = self.up(self.mid(F.max_pool2d(x1, 2)))
-        dy, dx = x1.size(2) - u.size(2), x1.size(3) - u.size(3)
-        u = F.pad(u, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
-        d = self.dec(torch.cat([x1, u], dim=1))
-        g = d * torch.sigmoid(self.gate(d))
-        hi = F.pixel_shuffle(self.head(g), 2)
-        t, l = (hi.size(2) - x.size(2)) // 2, (hi.size(3) - x.size(3)) // 2
-        return {"mask": hi[:, :, t:t + x.size(2), l:l + x.size(3)], "features": g}
-
-
-def unet_decoder(h, w):
-    return UNetDecoder(), {"x": (3, h, w)}, lambda m, x: m(x["x"])
 
 
 def yolov8n_c2f(h, w):
@@ -518,23 +339,27 @@ def mmdet_fpn_retinanet(h, w):
     return Det(), {"c3": (512, h // 8, w // 8), "c4": (1024, h // 16, w // 16), "c5": (2048, h // 32, w // 32)}, run
 
 
+BIFPN_IN = {"c3": (40, 64, 64), "c4": (112, 32, 32), "c5": (320, 16, 16)}
+PANET_IN = {"c3": (256, 80, 80), "c4": (512, 40, 40), "c5": (1024, 20, 20)}
+SEED001_IN = {"c3": (128, 52, 52), "c4": (256, 26, 26), "c5": (512, 13, 13)}
+
 # spec file -> (builder, sizes); sizes is None for fixed-size specs, else [H, W] pairs in the
 # order of the spec's symbols. The odd sizes are accepted ones (`fpn sizes SPEC`).
 SPECS = {
-    "bifpn_neck.yaml": (bifpn_neck, None),
+    "bifpn_neck.yaml": (generated("bifpn_neck.yaml", BIFPN_IN), None),
     # P3-P7 of a 224×320 image, and of 97×131
     "fcos_head.yaml": (fcos_head, [[28, 40, 14, 20, 7, 10, 4, 5, 2, 3], [13, 17, 7, 9, 4, 5, 2, 3, 1, 2]]),
     "mmdet_fpn_retinanet.yaml": (mmdet_fpn_retinanet, [[224, 320], [800, 1216]]),
-    "panet_neck.yaml": (panet_neck, None),
+    "panet_neck.yaml": (generated("panet_neck.yaml", PANET_IN), None),
     "resnet50_fpn.yaml": (resnet50_fpn, [[224, 320], [250, 250], [97, 131]]),
     "retinanet_p3p7.yaml": (retinanet_p3p7, None),
     "seed000_pyramid_block.yaml": (seed000, None),
-    "seed001_neck.yaml": (seed001_neck, None),
-    "seed001_neck_on_resnet18.yaml": (seed001_neck_on_resnet18, [[224, 320], [250, 250]]),
+    "seed001_neck.yaml": (generated("seed001_neck.yaml", SEED001_IN), None),
+    "seed001_neck_on_resnet18.yaml": (partial(on_resnet18, "seed001_neck_on_resnet18.yaml", [3, 4, 5]), [[224, 320], [250, 250]]),
     "seed002_resnet18_pyramid.yaml": (seed002, None),
-    "seed003_fpn_shared_head.yaml": (seed003, None),
+    "seed003_fpn_shared_head.yaml": (partial(on_resnet18, "seed003_fpn_shared_head.yaml", [2, 3, 4, 5], 256, 256), None),
     "smp_unet_resnet34.yaml": (smp_unet_resnet34, [[224, 320], [75, 101]]),
-    "unet_decoder.yaml": (unet_decoder, [[224, 320], [97, 131]]),
+    "unet_decoder.yaml": (generated("unet_decoder.yaml", lambda h, w: {"x": (3, h, w)}), [[224, 320], [97, 131]]),
     "unet_original.yaml": (unet_original, [[572, 572], [189, 203]]),
     "yolov8.yaml": (yolov8n, [[224, 320], [89, 121]]),
     "yolov8n_c2f_block.yaml": (yolov8n_c2f, [[20, 24], [7, 9]]),
@@ -568,14 +393,15 @@ def record(model, inputs, run):
 
 
 def main():
-    import sys
-
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", metavar="SPEC", help="rewrite only this spec's entry (e.g. unet_decoder.yaml)")
+    fpn_torch.add_argument(ap)
+    only = ap.parse_args().only
     torch.manual_seed(0)
     files = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
     missing = [f for f in files if f not in SPECS]
     if missing:
         raise SystemExit(f"no PyTorch model for: {', '.join(missing)} (add it to SPECS)")
-    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     if only is None and torchvision is None:
         raise SystemExit("torchvision is needed (without it, only `--only unet_decoder.yaml` runs)")
     specs = []
