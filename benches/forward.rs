@@ -54,6 +54,9 @@ mod seed003 {
 mod seed000 {
     fpn::include_spec!("specs/seed000_pyramid_block.yaml");
 }
+mod yolov8 {
+    fpn::include_spec!("specs/yolov8.yaml");
+}
 
 /// One benchmark case: a spec, its per-sample input shapes, and a closure running `forward`.
 struct Case {
@@ -103,6 +106,7 @@ fn cases(batch: usize) -> Vec<Case> {
                 })
                 .expect("seed001 forward");
             observe(&[&o.p3, &o.p4, &o.p5]);
+            m.recycle(o);
         }),
     });
 
@@ -117,6 +121,7 @@ fn cases(batch: usize) -> Vec<Case> {
                 .forward(retinanet::RetinaNetNeckInputs { image: image.view() })
                 .expect("retinanet forward");
             observe(&[&o.p3, &o.p4, &o.p5, &o.p6, &o.p7]);
+            m.recycle(o);
         }),
     });
 
@@ -131,6 +136,7 @@ fn cases(batch: usize) -> Vec<Case> {
                 .forward(resnet50_fpn::ResNet50FpnInputs { image: image.view() })
                 .expect("resnet50_fpn forward");
             observe(&[&o.p2, &o.p3, &o.p4, &o.p5, &o.p6]);
+            m.recycle(o);
         }),
     });
 
@@ -145,6 +151,7 @@ fn cases(batch: usize) -> Vec<Case> {
                 .forward(seed003::FpnSharedHeadInputs { image: image.view() })
                 .expect("seed003 forward");
             observe(&[&o.p2, &o.p3, &o.p4, &o.p5]);
+            m.recycle(o);
         }),
     });
 
@@ -159,10 +166,49 @@ fn cases(batch: usize) -> Vec<Case> {
                 .forward(seed000::PyramidBlockInputs { x: x.view() })
                 .expect("seed000 forward");
             observe(&[&o.block]);
+            m.recycle(o);
+        }),
+    });
+
+    let shape = [3, 640, 640];
+    let image = random_input(batch, shape, 8);
+    let m = yolov8::Yolov8n::init(0);
+    v.push(Case {
+        spec: "specs/yolov8.yaml",
+        inputs: vec![("image", shape)],
+        run: Box::new(move || {
+            let o = m
+                .forward(yolov8::Yolov8nInputs { image: image.view() })
+                .expect("yolov8n forward");
+            observe(&[&o.p3, &o.p4, &o.p5]);
+            m.recycle(o);
         }),
     });
 
     v
+}
+
+/// The CPU as `/proc/cpuinfo` describes it: model name, family / model numbers (a VM may
+/// show only "AMD EPYC", and Zen 3 and Zen 4 then differ only there) and whether it has
+/// AVX-512. Every bench result names its machine.
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |key: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let Some(name) = field("model name") else {
+        return "unknown CPU".into();
+    };
+    let avx512 = field("flags").is_some_and(|f| f.split_whitespace().any(|x| x == "avx512f"));
+    format!(
+        "{name} (family {}, model {}, {})",
+        field("cpu family").unwrap_or_default(),
+        field("model").unwrap_or_default(),
+        if avx512 { "AVX-512" } else { "AVX2, no AVX-512" }
+    )
 }
 
 /// CPU time in ns consumed so far by all threads of this process (the scheduler's
@@ -408,6 +454,11 @@ fn main() {
 
     println!();
     println!(
+        "machine: {}, {} logical CPUs",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
         "fpn forward vs PyTorch eager and ONNX Runtime: batch {batch}, {threads} threads, {rounds} interleaved rounds; wall time, best (median) ms"
     );
     println!();
@@ -452,6 +503,30 @@ fn main() {
     }
     println!();
     println!("ratios are of the best runs (< 1 means fpn is faster)");
+    if batch > 1 {
+        println!();
+        println!("images/s (batch {batch}, best run)");
+        println!();
+        println!("| spec | fpn | torch | ort |");
+        println!("|---|---:|---:|---:|");
+        for (i, case) in cases.iter().enumerate() {
+            let r = &refs[i];
+            let ips = |ms: f64| {
+                if ms.is_finite() && ms > 0.0 {
+                    format!("{:.1}", batch as f64 * 1e3 / ms)
+                } else {
+                    "–".into()
+                }
+            };
+            println!(
+                "| {} | {} | {} | {} |",
+                case.spec.trim_start_matches("specs/"),
+                ips(min(&fpn_times[i])),
+                ips(min(&r.torch_best)),
+                ips(min(&r.ort_best))
+            );
+        }
+    }
     println!();
     println!("process CPU time per forward (all threads, lowest round mean), ms");
     println!();
