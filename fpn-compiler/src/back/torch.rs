@@ -177,6 +177,9 @@ pub(crate) struct TorchCx<'a> {
     /// Prefix → the constructor registered for it.
     modules: &'a mut Vec<(String, String)>,
     lines: &'a mut Vec<String>,
+    /// Module-level helpers some op needs (added after the prelude once each, in first-use
+    /// order, so a module that needs none is unchanged).
+    helpers: &'a mut Vec<&'static str>,
 }
 
 impl TorchCx<'_> {
@@ -211,6 +214,25 @@ impl TorchCx<'_> {
             span: self.node.span,
             reason,
         }
+    }
+
+    /// Adds the module-level Python `src` (a function or class) once.
+    pub fn helper(&mut self, src: &'static str) {
+        if !self.helpers.contains(&src) {
+            self.helpers.push(src);
+        }
+    }
+
+    /// `x` padded by TensorFlow's `SAME` padding of this window (timm's `pad_same`), with
+    /// `fill` (a Python float expression).
+    pub fn pad_same(&mut self, x: &str, kernel: [i64; 2], stride: [i64; 2], dilation: [i64; 2], fill: &str) -> String {
+        self.helper(PAD_SAME);
+        format!(
+            "_pad_same({x}, {}, {}, {}, {fill})",
+            py_pair(kernel),
+            py_pair(stride),
+            py_pair(dilation)
+        )
     }
 
     /// A fresh temporary variable of this node.
@@ -300,6 +322,18 @@ class _Fuse(nn.Module):
         return out
 "#;
 
+/// timm's `pad_same` (`timm/layers/padding.py`): TensorFlow's `SAME` padding of the input's
+/// size, as fpn's `padding: tf_same`.
+const PAD_SAME: &str = r#"def _pad_same(x, k, s, d, value):
+    """TensorFlow 'SAME' padding for a window k / stride s / dilation d (timm's `pad_same`)."""
+    pads = []
+    for size, k_, s_, d_ in zip(x.shape[-2:], k, s, d):
+        total = max((-(-size // s_) - 1) * s_ + (k_ - 1) * d_ + 1 - size, 0)
+        pads.append((total // 2, total - total // 2))
+    (t, b), (l, r) = pads
+    return F.pad(x, (l, r, t, b), value=value)
+"#;
+
 /// Generates the PyTorch module of `g` (see the module docs).
 ///
 /// # Errors
@@ -318,6 +352,7 @@ pub fn generate(g: &Graph, a: &Analysis) -> TResult<String> {
     }
     let mut modules: Vec<(String, String)> = Vec::new();
     let mut lines: Vec<String> = Vec::new();
+    let mut helpers: Vec<&'static str> = Vec::new();
     for i in g.order() {
         let node = g.node(i);
         let out = var.get(&i).cloned().unwrap_or_else(|| format!("_v{}", i.index()));
@@ -334,6 +369,7 @@ pub fn generate(g: &Graph, a: &Analysis) -> TResult<String> {
             out,
             modules: &mut modules,
             lines: &mut lines,
+            helpers: &mut helpers,
         };
         node.op.torch(&mut cx)?;
     }
@@ -354,6 +390,9 @@ pub fn generate(g: &Graph, a: &Analysis) -> TResult<String> {
         }
     }
     let _ = writeln!(s, "{PRELUDE}\n");
+    for h in &helpers {
+        let _ = writeln!(s, "{h}\n");
+    }
     let _ = writeln!(s, "class {class}(nn.Module):");
     let _ = writeln!(
         s,

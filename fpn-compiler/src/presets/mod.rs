@@ -90,12 +90,34 @@ impl Lower<'_> {
             groups: 1,
             bias,
             mode: PaddingMode::Zeros,
+            tf_same: false,
         };
         self.add_part(b, part, Op::Conv(conv), vec![x], true)
     }
 
     pub(crate) fn bn(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Checked<NodeIndex> {
-        self.add_part(b, part, Op::BatchNorm(BatchNorm { eps: 1e-5 }), vec![x], true)
+        self.bn_eps(b, part, x, 1e-5)
+    }
+
+    /// A batch norm with `eps` named `part` under `b`, its parameters there.
+    pub(crate) fn bn_eps(&mut self, b: &Builder, part: &str, x: NodeIndex, eps: f64) -> Checked<NodeIndex> {
+        self.add_part(b, part, Op::BatchNorm(BatchNorm { eps }), vec![x], true)
+    }
+
+    /// A 3×3/2 max pool with TensorFlow `SAME` padding named `part` under `b` (timm's
+    /// `MaxPool2dSame` as effdet's `ResampleFeatureMap` makes it: `ceil(x/2)` outputs).
+    pub(crate) fn tf_same_max_pool(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Checked<NodeIndex> {
+        let pool = Pool {
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [0, 0],
+            dilation: [1, 1],
+            ceil_mode: false,
+            count_include_pad: true,
+            explicit_pad: None,
+            tf_same: true,
+        };
+        self.add_part(b, part, Op::MaxPool(MaxPool(pool)), vec![x], false)
     }
 
     /// A ReLU named `part` under `b` (no parameters).
@@ -115,6 +137,7 @@ impl Lower<'_> {
             ceil_mode: false,
             count_include_pad: true,
             explicit_pad: None,
+            tf_same: false,
         };
         self.add_part(b, part, Op::MaxPool(MaxPool(pool)), vec![x], false)
     }
