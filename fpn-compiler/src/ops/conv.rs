@@ -181,8 +181,14 @@ pub(crate) const TF_SAME: &str = "tf_same";
 /// E0102 for a padding written as an unknown name `s` (`names`: the ones the op takes).
 pub(crate) fn padding_name_error(v: &Value, s: &str, names: &[&str]) -> Diagnostic {
     let dym = did_you_mean(s, names.iter().copied());
-    let listed = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ");
-    crate::ast::type_error(v, &format!("a number, a list of numbers or {listed}"), "`padding`").with_help(
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    let listed = quoted.join(" or ");
+    let expected = format!("a number, a list of numbers, {}", quoted.join(", "));
+    let expected = match expected.rsplit_once(", ") {
+        Some((head, last)) => format!("{head} or {last}"),
+        None => expected,
+    };
+    crate::ast::type_error(v, &expected, "`padding`").with_help(
         if dym.is_empty() {
             format!("a named padding is {listed}; `tf_same` is TensorFlow's `SAME` (timm's `padding='same'`)")
         } else {

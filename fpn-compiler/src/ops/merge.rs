@@ -467,10 +467,10 @@ fn read_fuse_names(r: &mut Reader, v: &Value) -> Checked<FuseNames> {
             Diagnostic::error(Code::E0114, n.span, format!("unknown fusion names `{other}`"))
                 .with_label("not a naming scheme of `fuse`")
                 .with_help(format!(
-                    "{}`names` of a `fuse` is `fpn` (weights `<node>.weight`) or `effdet` (`<node>.edge_weights`, effdet's `FpnCombine`)",
+                    "{} (`fpn`: weights `<node>.weight`, the default; `effdet`: `<node>.edge_weights`, effdet's `FpnCombine`)",
                     match crate::ast::did_you_mean(other, FUSE_NAMES.iter().copied()) {
-                        d if d.is_empty() => String::new(),
-                        d => format!("{d}; "),
+                        d if d.is_empty() => "`names` of a `fuse` is `fpn` or `effdet`".to_string(),
+                        d => d,
                     }
                 )),
         )),

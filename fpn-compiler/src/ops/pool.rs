@@ -33,6 +33,7 @@ use crate::back::torch::{py_bool, py_pair, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
+use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
 
 /// A pooling window (PyTorch `MaxPool2d` / `AvgPool2d`).
@@ -86,6 +87,8 @@ pub struct PoolArgs {
     pub ceil_mode: bool,
     /// Avg pool: count padding in the divisor (default true).
     pub count_include_pad: bool,
+    /// Where the arguments are.
+    pub span: Span,
 }
 
 fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs> {
@@ -104,6 +107,7 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs>
             dilation: Pair { h: one(), w: one() },
             ceil_mode: false,
             count_include_pad: true,
+            span: v.span,
         });
     }
     let mut m = r.map(v, &what)?;
@@ -161,6 +165,7 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs>
         _ => true,
     };
     let keys = if is_max { MAX_POOL_KEYS } else { AVG_POOL_KEYS };
+    let span = m.span;
     r.finish(m, keys, &what);
     Ok(PoolArgs {
         kernel: kernel?,
@@ -171,6 +176,7 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs>
         dilation: dilation?,
         ceil_mode,
         count_include_pad,
+        span,
     })
 }
 
@@ -214,7 +220,7 @@ fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Pool> {
     }
     if p.tf_same && p.ceil_mode {
         return Err(l.err(super::conv::tf_same_conflict(
-            p.kernel.h.span,
+            p.span,
             "`ceil_mode: true`",
             "TensorFlow's `SAME` pads so that the pool gives `ceil(x/s)` outputs already; remove `ceil_mode`",
         )));
