@@ -776,3 +776,49 @@ fn effdet_runs(fixture_file: &str, tags: &[&str]) {
     };
     runs.check(&c, &params, &model, effdet_forward, |_| 2.0);
 }
+
+mod tf_same_ops {
+    fpn::include_spec!("tests/specs/tf_same_ops.yaml");
+}
+
+/// `padding: tf_same` on convs (strided, 1×1 with stride 2, dilated depthwise, non-square,
+/// stride 1 with an even kernel) and max / average pools (`tests/specs/tf_same_ops.yaml`)
+/// against timm's own `Conv2dSame`, `MaxPool2dSame` and `AvgPool2dSame`
+/// (`tools/tf_same_fixture.py`) at 7×8, 12×13 and 2×3; ×2 of PyTorch's float32 error (max pools
+/// are exact on both sides: within one float32 ulp).
+#[test]
+fn tf_same_ops() {
+    use tf_same_ops::{TfSameOps, TfSameOpsInputs};
+    let spec = "tests/specs/tf_same_ops.yaml";
+    let c = compile_spec(spec);
+    let file = fixture("tf_same_ops.safetensors");
+    let w = fpn::runtime::Weights::from_file(&file).unwrap_or_else(|e| panic!("{e}"));
+    let params = Params::from_weights(&w, &c.analysis).unwrap_or_else(|e| panic!("{e}"));
+    let model = TfSameOps::from_safetensors(&file).unwrap_or_else(|e| panic!("{e}"));
+    let fx = tensors(&file);
+    let outputs: Vec<&str> = c.graph.outputs.iter().map(|o| o.name.as_str()).collect();
+    let runs = PackageRuns {
+        spec,
+        fx: &fx,
+        inputs: &[("x", "x")],
+        outputs: &outputs,
+        tags: &["7x8", "12x13", "2x3"],
+    };
+    let forward = |m: &TfSameOps, x: &[ArrayView4<f32>]| {
+        let o = m.forward(TfSameOpsInputs { x: x[0] }).unwrap_or_else(|e| panic!("{e}"));
+        vec![
+            o.conv_k3s2,
+            o.conv_k1s2,
+            o.conv_k2s3,
+            o.conv_dw_k3s3d2,
+            o.conv_k5x2s21,
+            o.conv_k4s1,
+            o.max_k3s2,
+            o.max_k2s2d2,
+            o.max_k2s1,
+            o.avg_k3s2,
+            o.avg_k4s3,
+        ]
+    };
+    runs.check(&c, &params, &model, forward, |_| 2.0);
+}
