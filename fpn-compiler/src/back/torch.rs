@@ -334,6 +334,27 @@ const PAD_SAME: &str = r#"def _pad_same(x, k, s, d, value):
     return F.pad(x, (l, r, t, b), value=value)
 "#;
 
+/// The modules in first-use order, except that a module whose prefix is the parent of an earlier
+/// one's (effdet's `combine`, a fusion, over its `combine.resample.2.conv`) comes just before that
+/// one: `_put` of a parent replaces the plain container `_put` made on the way, children and all.
+fn parents_first(modules: &[(String, String)]) -> Vec<&(String, String)> {
+    let mut out: Vec<&(String, String)> = Vec::with_capacity(modules.len());
+    let mut done = vec![false; modules.len()];
+    for (i, (p, _)) in modules.iter().enumerate() {
+        // the later modules that are ancestors of `p`, shortest prefix first
+        let mut ancestors: Vec<usize> = (i + 1..modules.len())
+            .filter(|&j| !done[j] && p.starts_with(&format!("{}.", modules[j].0)))
+            .collect();
+        ancestors.sort_by_key(|&j| modules[j].0.len());
+        for j in ancestors.into_iter().chain([i]) {
+            if !std::mem::replace(&mut done[j], true) {
+                out.push(&modules[j]);
+            }
+        }
+    }
+    out
+}
+
 /// Generates the PyTorch module of `g` (see the module docs).
 ///
 /// # Errors
@@ -400,7 +421,7 @@ pub fn generate(g: &Graph, a: &Analysis) -> TResult<String> {
     );
     let _ = writeln!(s, "    def __init__(self):");
     let _ = writeln!(s, "        super().__init__()");
-    for (p, ctor) in &modules {
+    for (p, ctor) in parents_first(&modules) {
         let _ = writeln!(s, "        _put(self, {}, {ctor})", py_str(p, "parameter prefix")?);
     }
     let _ = writeln!(s, "\n    def forward(self, {}):", args.join(", "));
