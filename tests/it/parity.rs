@@ -573,52 +573,52 @@ impl PackageRuns<'_> {
     ) {
         let (spec, fx, inputs, outputs, tags) = (self.spec, self.fx, self.inputs, self.outputs, self.tags);
         let mut failed = Vec::new();
-    for tag in tags {
-        let xs: Vec<(&str, ArrayView4<f32>)> = inputs
-            .iter()
-            .map(|(name, stored)| (*name, view4(&fx, &format!("{stored}_{tag}"))))
-            .collect();
-        let interp_out = interp::run(&c.graph, &c.analysis, params, &xs).unwrap_or_else(|e| panic!("{e}"));
-        let views: Vec<ArrayView4<f32>> = xs.iter().map(|(_, x)| x.view()).collect();
-        let gen = forward(model, &views);
-        for (k, name) in outputs.iter().enumerate() {
-            let t32 = get(&fx, &format!("{name}_{tag}"), "the fixture");
-            let hi = get(&fx, &format!("{name}_{tag}_f64hi"), "the fixture");
-            let lo = get(&fx, &format!("{name}_{tag}_f64lo"), "the fixture");
-            let t64 = hi.mapv(f64::from) + lo.mapv(f64::from);
-            let (i, g) = (interp_out[k].1.clone().into_dyn(), gen[k].clone().into_dyn());
-            let (torch32, ri, rg) = (
-                rel_err64(t32, &t64, "PyTorch float32"),
-                rel_err64(&i, &t64, "interpreter"),
-                rel_err64(&g, &t64, "generated"),
-            );
-            let l2 = |g: &ArrayD<f32>| {
-                let num: f64 = g.iter().zip(t64.iter()).map(|(a, b)| (f64::from(*a) - b).powi(2)).sum();
-                let den: f64 = t64.iter().map(|b| b * b).sum();
-                (num / den).sqrt()
-            };
-            println!(
-                "{spec} {tag} {name} {:?}: relative error vs float64 PyTorch, max: PyTorch float32 {torch32:.2e}, \
+        for tag in tags {
+            let xs: Vec<(&str, ArrayView4<f32>)> = inputs
+                .iter()
+                .map(|(name, stored)| (*name, view4(&fx, &format!("{stored}_{tag}"))))
+                .collect();
+            let interp_out = interp::run(&c.graph, &c.analysis, params, &xs).unwrap_or_else(|e| panic!("{e}"));
+            let views: Vec<ArrayView4<f32>> = xs.iter().map(|(_, x)| x.view()).collect();
+            let gen = forward(model, &views);
+            for (k, name) in outputs.iter().enumerate() {
+                let t32 = get(&fx, &format!("{name}_{tag}"), "the fixture");
+                let hi = get(&fx, &format!("{name}_{tag}_f64hi"), "the fixture");
+                let lo = get(&fx, &format!("{name}_{tag}_f64lo"), "the fixture");
+                let t64 = hi.mapv(f64::from) + lo.mapv(f64::from);
+                let (i, g) = (interp_out[k].1.clone().into_dyn(), gen[k].clone().into_dyn());
+                let (torch32, ri, rg) = (
+                    rel_err64(t32, &t64, "PyTorch float32"),
+                    rel_err64(&i, &t64, "interpreter"),
+                    rel_err64(&g, &t64, "generated"),
+                );
+                let l2 = |g: &ArrayD<f32>| {
+                    let num: f64 = g.iter().zip(t64.iter()).map(|(a, b)| (f64::from(*a) - b).powi(2)).sum();
+                    let den: f64 = t64.iter().map(|b| b * b).sum();
+                    (num / den).sqrt()
+                };
+                println!(
+                    "{spec} {tag} {name} {:?}: relative error vs float64 PyTorch, max: PyTorch float32 {torch32:.2e}, \
                  interpreter {ri:.2e}, generated {rg:.2e}; L2: {:.2e}, {:.2e}, {:.2e}",
-                t64.shape(),
-                l2(t32),
-                l2(&i),
-                l2(&g)
-            );
-            // PyTorch's float32 run may land within one ulp by luck on a tiny output (one
-            // value): the bound is never below one float32 ulp of the output's scale
-            let factor = factor(name);
-            let bound = (factor * torch32).max(f64::from(f32::EPSILON));
-            for (what, e) in [("interpreter", ri), ("generated", rg)] {
-                if e > bound {
-                    failed.push(format!(
-                        "{tag} {name}: {what} {e:e} > {factor} × PyTorch float32 {torch32:e}"
-                    ));
+                    t64.shape(),
+                    l2(t32),
+                    l2(&i),
+                    l2(&g)
+                );
+                // PyTorch's float32 run may land within one ulp by luck on a tiny output (one
+                // value): the bound is never below one float32 ulp of the output's scale
+                let factor = factor(name);
+                let bound = (factor * torch32).max(f64::from(f32::EPSILON));
+                for (what, e) in [("interpreter", ri), ("generated", rg)] {
+                    if e > bound {
+                        failed.push(format!(
+                            "{tag} {name}: {what} {e:e} > {factor} × PyTorch float32 {torch32:e}"
+                        ));
+                    }
                 }
             }
         }
-    }
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
+        assert!(failed.is_empty(), "{}", failed.join("\n"));
     }
 }
 
@@ -751,7 +751,10 @@ fn effdet_d0_bifpn() {
 fn effdet_d0_bifpn_nominal() {
     let path = root().join("tools/out/effdet_d0_bifpn_512.safetensors");
     if !path.exists() {
-        println!("skipped: {} is absent (python3 tools/effdet_fixture.py --full)", path.display());
+        println!(
+            "skipped: {} is absent (python3 tools/effdet_fixture.py --full)",
+            path.display()
+        );
         return;
     }
     effdet_runs(path.to_str().unwrap_or_default(), &["64x64"]);

@@ -188,20 +188,22 @@ pub(crate) fn padding_name_error(v: &Value, s: &str, names: &[&str]) -> Diagnost
         Some((head, last)) => format!("{head} or {last}"),
         None => expected,
     };
-    crate::ast::type_error(v, &expected, "`padding`").with_help(
-        if dym.is_empty() {
-            format!("a named padding is {listed}; `tf_same` is TensorFlow's `SAME` (timm's `padding='same'`)")
-        } else {
-            dym
-        },
-    )
+    crate::ast::type_error(v, &expected, "`padding`").with_help(if dym.is_empty() {
+        format!("a named padding is {listed}; `tf_same` is TensorFlow's `SAME` (timm's `padding='same'`)")
+    } else {
+        dym
+    })
 }
 
 /// E0233 for `padding: tf_same` with a setting it cannot take (`what`, labelled at `span`).
 pub(crate) fn tf_same_conflict(span: Span, what: &str, help: &str) -> Diagnostic {
-    Diagnostic::error(Code::E0233, span, format!("`padding: tf_same` cannot be combined with {what}"))
-        .with_label(format!("`tf_same` with {what}"))
-        .with_help(help.to_string())
+    Diagnostic::error(
+        Code::E0233,
+        span,
+        format!("`padding: tf_same` cannot be combined with {what}"),
+    )
+    .with_label(format!("`tf_same` with {what}"))
+    .with_help(help.to_string())
 }
 
 /// Reads a conv's padding mode (`zeros`, `reflect`, `replicate`, `circular`).

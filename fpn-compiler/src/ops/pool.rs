@@ -129,7 +129,10 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs>
                 tf_same = true;
                 (Ok(zero()), None)
             } else {
-                (Err(r.err(super::conv::padding_name_error(p, s, &[super::conv::TF_SAME]))), None)
+                (
+                    Err(r.err(super::conv::padding_name_error(p, s, &[super::conv::TF_SAME]))),
+                    None,
+                )
             }
         }
         Some(Value {
@@ -229,7 +232,11 @@ fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Pool> {
         match super::conv::tf_same_fixed(kernel, stride, dilation) {
             Some(q) => Some(q),
             None if stride == [1, 1] => {
-                return Err(l.err(crate::lower::too_large(p.kernel.h.span, "the dilated pool window", i64::MAX)))
+                return Err(l.err(crate::lower::too_large(
+                    p.kernel.h.span,
+                    "the dilated pool window",
+                    i64::MAX,
+                )))
             }
             None => None,
         }

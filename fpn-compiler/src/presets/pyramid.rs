@@ -521,17 +521,28 @@ impl crate::ast::Reader {
                 Ok(t) if t == "effdet" && kind == PyramidKind::Bifpn => Ok((false, true)),
                 Ok(t) => {
                     let (msg, ok): (&str, &[&str]) = match kind {
-                        PyramidKind::Fpn => ("`names` of an fpn must be `torchvision` or `mmdet`", &["torchvision", "mmdet"]),
+                        PyramidKind::Fpn => (
+                            "`names` of an fpn must be `torchvision` or `mmdet`",
+                            &["torchvision", "mmdet"],
+                        ),
                         PyramidKind::Panet => ("`names` of a panet must be `torchvision`", &["torchvision"]),
-                        PyramidKind::Bifpn => ("`names` of a bifpn must be `torchvision` or `effdet`", &["torchvision", "effdet"]),
+                        PyramidKind::Bifpn => (
+                            "`names` of a bifpn must be `torchvision` or `effdet`",
+                            &["torchvision", "effdet"],
+                        ),
                     };
                     Err(self.err(
                         Diagnostic::error(Code::E0113, nv.span, msg)
                             .with_label(format!("found `{t}`"))
-                            .with_help(
-                                did_you_mean(&t, ok.iter().copied())
-                                    + " (fpn: torchvision's inner_blocks/layer_blocks or mmdet's lateral_convs/fpn_convs; bifpn: fpn's own lateral/cells names or effdet's resample/cell.r.fnode.k; panet: torchvision only)",
-                            ),
+                            .with_help({
+                                let dym = did_you_mean(&t, ok.iter().copied());
+                                let first = if dym.is_empty() {
+                                    format!("use {}", ok.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or "))
+                                } else {
+                                    dym
+                                };
+                                first + " (fpn: torchvision's inner_blocks/layer_blocks or mmdet's lateral_convs/fpn_convs; bifpn: fpn's own lateral/cells names or effdet's resample/cell.r.fnode.k; panet: torchvision only)"
+                            }),
                     ))
                 }
                 Err(e) => Err(e),
@@ -546,15 +557,25 @@ impl crate::ast::Reader {
                     from: ExtraSource::Input,
                     relu: None,
                 }),
-                ValueKind::Map(_) if matches!(&ev.kind, ValueKind::Map(entries) if entries.iter().any(|(k, _)| k.name == "levels")) => {
+                ValueKind::Map(_) if matches!(&ev.kind, ValueKind::Map(entries) if entries.iter().any(|(k, _)| k.name == "levels")) =>
+                {
                     let mut em = self.map(ev, "`extra`")?;
-                    let n = self.require(&mut em, "levels", "`extra`").and_then(|n| self.int(n, "`levels`"));
+                    let n = self
+                        .require(&mut em, "levels", "`extra`")
+                        .and_then(|n| self.int(n, "`levels`"));
                     self.finish(em, &["levels"], "`extra`");
                     if kind != PyramidKind::Bifpn {
                         return Err(self.err(
-                            Diagnostic::error(Code::E0113, ev.span, "`extra: {levels: n}` makes BiFPN levels: a bifpn's only")
-                                .with_label(format!("on a {}", if kind == PyramidKind::Fpn { "fpn" } else { "panet" }))
-                                .with_help("use `extra: p6p7` or `extra: max_pool` (extra levels after the top-down path)"),
+                            Diagnostic::error(
+                                Code::E0113,
+                                ev.span,
+                                "`extra: {levels: n}` makes BiFPN levels: a bifpn's only",
+                            )
+                            .with_label(format!(
+                                "on a {}",
+                                if kind == PyramidKind::Fpn { "fpn" } else { "panet" }
+                            ))
+                            .with_help("use `extra: p6p7` or `extra: max_pool` (extra levels after the top-down path)"),
                         ));
                     }
                     Ok(Extra::Levels(n?))
@@ -591,13 +612,16 @@ impl crate::ast::Reader {
                         _ => String::new(),
                     };
                     Err(self.err(
-                        type_error(ev, "`none`, `max_pool`, `p6p7`, `{p6p7: {from: p5}}` or `{levels: n}`", "`extra`").with_help(
-                            if dym.is_empty() {
-                                "extra levels: none, max_pool, p6p7, {levels: n} (bifpn)".to_string()
-                            } else {
-                                dym
-                            },
-                        ),
+                        type_error(
+                            ev,
+                            "`none`, `max_pool`, `p6p7`, `{p6p7: {from: p5}}` or `{levels: n}`",
+                            "`extra`",
+                        )
+                        .with_help(if dym.is_empty() {
+                            "extra levels: none, max_pool, p6p7, {levels: n} (bifpn)".to_string()
+                        } else {
+                            dym
+                        }),
                     ))
                 }
             },

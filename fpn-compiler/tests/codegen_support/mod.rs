@@ -316,7 +316,15 @@ pub fn fpn3() -> (Graph, Analysis) {
     let lat3 = b.conv("lat3", c3, "fpn.lat3", 6, 1, 1, 0, false);
     let up5 = b.up_scale("up5", lat5, 2, false);
     let p4 = b.merge("p4", Op::Add(Add), &[lat4, up5], None);
-    let p4f = b.merge("p4f", Op::Fuse(Fuse { eps: 1e-4, names: FuseNames::Fpn }), &[p4, lat4], Some("fpn.fuse4"));
+    let p4f = b.merge(
+        "p4f",
+        Op::Fuse(Fuse {
+            eps: 1e-4,
+            names: FuseNames::Fpn,
+        }),
+        &[p4, lat4],
+        Some("fpn.fuse4"),
+    );
     let up4 = b.up_like("up4", p4f, lat3, true);
     let p3 = b.merge("p3", Op::Add(Add), &[lat3, up4, lat3], None);
     let cat = b.merge("cat", Op::Concat(Concat), &[p3, lat3], None);

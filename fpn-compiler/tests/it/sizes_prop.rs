@@ -26,11 +26,7 @@ enum Down {
         ceil: bool,
     },
     /// `padding: tf_same` (TensorFlow's `SAME`): a conv (`kind` 0), max pool (1) or avg pool (2).
-    TfSame {
-        kind: u8,
-        k: i64,
-        s: i64,
-    },
+    TfSame { kind: u8, k: i64, s: i64 },
 }
 
 /// How a skip body returns to its input's size.

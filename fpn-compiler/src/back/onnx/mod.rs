@@ -448,7 +448,14 @@ impl OnnxCx<'_> {
     /// SAME_UPPER` is the same rule in ONNX's words, but ONNX Runtime 1.32 refuses it for a
     /// dilated conv and where the unclamped total is negative, a kernel smaller than the stride:
     /// measured, docs/onnx.md.)
-    pub fn pad_same_dynamic(&mut self, v: &str, kernel: [i64; 2], stride: [i64; 2], dilation: [i64; 2], value: f32) -> String {
+    pub fn pad_same_dynamic(
+        &mut self,
+        v: &str,
+        kernel: [i64; 2],
+        stride: [i64; 2],
+        dilation: [i64; 2],
+        value: f32,
+    ) -> String {
         let span = |a: usize| dilation[a].saturating_mul(kernel[a] - 1).saturating_add(1);
         let hw = self.dims_of(v, 2, 4);
         let s = self.ints("stride", &stride);
