@@ -576,15 +576,15 @@ impl PackageRuns<'_> {
         for tag in tags {
             let xs: Vec<(&str, ArrayView4<f32>)> = inputs
                 .iter()
-                .map(|(name, stored)| (*name, view4(&fx, &format!("{stored}_{tag}"))))
+                .map(|(name, stored)| (*name, view4(fx, &format!("{stored}_{tag}"))))
                 .collect();
             let interp_out = interp::run(&c.graph, &c.analysis, params, &xs).unwrap_or_else(|e| panic!("{e}"));
             let views: Vec<ArrayView4<f32>> = xs.iter().map(|(_, x)| x.view()).collect();
             let gen = forward(model, &views);
             for (k, name) in outputs.iter().enumerate() {
-                let t32 = get(&fx, &format!("{name}_{tag}"), "the fixture");
-                let hi = get(&fx, &format!("{name}_{tag}_f64hi"), "the fixture");
-                let lo = get(&fx, &format!("{name}_{tag}_f64lo"), "the fixture");
+                let t32 = get(fx, &format!("{name}_{tag}"), "the fixture");
+                let hi = get(fx, &format!("{name}_{tag}_f64hi"), "the fixture");
+                let lo = get(fx, &format!("{name}_{tag}_f64lo"), "the fixture");
                 let t64 = hi.mapv(f64::from) + lo.mapv(f64::from);
                 let (i, g) = (interp_out[k].1.clone().into_dyn(), gen[k].clone().into_dyn());
                 let (torch32, ri, rg) = (
