@@ -443,13 +443,14 @@ impl OpDef for Fuse {
 }
 
 /// effdet's `FpnCombine` with `weight_method='fastattn'` (its arithmetic, its `edge_weights`).
-const EDGE_FUSE: &str = r#"class _EdgeFuse(nn.Module):
-    """effdet's FpnCombine ('fastattn'): sum_i x_i * relu(w_i) / (sum_j relu(w_j) + eps)."""
+const EDGE_FUSE: &str = r#"class _EdgeFuse(_Fuse):
+    """effdet's FpnCombine ('fastattn'): sum_i x_i * relu(w_i) / (sum_j relu(w_j) + eps), its
+    weights called `edge_weights`."""
 
     def __init__(self, n, eps):
-        super().__init__()
-        self.edge_weights = nn.Parameter(torch.ones(n))
-        self.eps = eps
+        super().__init__(n, eps)
+        self.edge_weights = self.weight
+        del self.weight
 
     def forward(self, xs):
         w = F.relu(self.edge_weights)

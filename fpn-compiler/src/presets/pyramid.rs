@@ -97,7 +97,14 @@ impl Lower<'_> {
         }
         let mut outs: Vec<NodeIndex> = match p.kind {
             PyramidKind::Fpn | PyramidKind::Panet => self.top_down(&b, p, &xs, width, &mut top_lateral)?,
-            PyramidKind::Bifpn if p.effdet => self.bifpn_effdet(&b, p, &xs, width, env)?,
+            PyramidKind::Bifpn if p.effdet => {
+                let repeats = self.eval_pos(&p.repeats, env, "`repeats`", 1)?;
+                let extra = match &p.extra {
+                    Extra::Levels(k) => self.eval_pos(k, env, "the extra levels", 1)?,
+                    _ => 0,
+                };
+                self.bifpn_effdet(&b, p, &xs, width, [repeats, extra])?
+            }
             PyramidKind::Bifpn => {
                 if let Extra::Levels(n) = &p.extra {
                     return Err(self.err(
@@ -331,20 +338,17 @@ impl Lower<'_> {
     ///   fast-normalized fusion (`combine.edge_weights`) and `after_combine`: SiLU, depthwise
     ///   3×3, pointwise 1×1 with bias, BN.
     ///
-    /// Returns the last cell's levels, lowest first (the extra levels last).
+    /// `repeats_extra` is the number of cells and of extra levels. Returns the last cell's
+    /// levels, lowest first (the extra levels last).
     fn bifpn_effdet(
         &mut self,
         b: &Builder,
         p: &ast::PyramidArgs,
         xs: &[NodeIndex],
         width: i64,
-        env: &HashMap<String, i64>,
+        repeats_extra: [i64; 2],
     ) -> Checked<Vec<NodeIndex>> {
-        let repeats = self.eval_pos(&p.repeats, env, "`repeats`", 1)?;
-        let extra = match &p.extra {
-            Extra::Levels(k) => self.eval_pos(k, env, "the extra levels", 1)?,
-            _ => 0,
-        };
+        let [repeats, extra] = repeats_extra;
         let bn_eps = p.bn_eps.unwrap_or(1e-3);
         // each level: its node and whether it is already `width` wide (unknown: projected)
         let mut feats: Vec<(NodeIndex, bool)> = xs
