@@ -109,12 +109,29 @@ def sizes_for(fpn, spec):
     for target in (40, 67):
         env = {}
         for s in syms:
+            if "determined_by" in s:  # tied to another symbol by a merge: `H4 = ceil(H3/2)`
+                continue
             v = target
             while not accepted(s["set"], v) and v < target + 10_000:
                 v += 1
             env[s["symbol"]] = v
+        for s in syms:
+            if "determined_by" in s:
+                env[s["symbol"]] = dependent(s["expr"], env)
         envs.append(env)
     return envs
+
+
+def dependent(expr, env):
+    """The value of a dependent symbol's expression (`ceil(H3/2)`, `2*H4`, `floor(H/4)`)."""
+    if not re.fullmatch(r"[A-Za-z_0-9+\-*/() ]+", expr):
+        raise ValueError(f"unexpected expression {expr!r}")
+    from fractions import Fraction
+    import math
+
+    names = {k: Fraction(v) for k, v in env.items()}
+    names.update(ceil=math.ceil, floor=math.floor)
+    return int(eval(expr, {"__builtins__": {}}, names))  # noqa: S307 (by-hand tool, checked)
 
 
 def eval_dim(d, env):

@@ -17,7 +17,11 @@ f64 rounding of `upsample 1.16` on 25. Issue "Reach" added group_norm, conv_tran
 (`size`, `offset`, `match:`), pixel_shuffle / pixel_unshuffle and mul, then one part of
 `chunk` / `split` (the spec returns `out.<part>`; a chunk count that does not divide the channels
 is refused as fpn refuses it, where PyTorch would make a smaller last chunk), each drawn after
-the earlier cases so those keep their values.
+the earlier cases so those keep their values. Then `padding: tf_same` on conv, max_pool and
+avg_pool (TensorFlow's `SAME`), run through timm's own `create_conv2d(..., padding='same')` and
+`create_pool2d(..., padding='same')` (`Conv2dSame`, `MaxPool2dSame`, `AvgPool2dSame` where the
+padding depends on the size); a `padding_mode` other than zeros or `ceil_mode` with it are
+refused as fpn refuses them (E0233).
 
 Each case runs the PyTorch module/functional on a random input and records whether PyTorch
 accepted it and the output shape [C, H, W] (batch 1 dropped), or PyTorch's error message.
@@ -149,6 +153,28 @@ def run_act(x, node):
     }[name](x)
 
 
+def run_tf_same(x, op, a):
+    """`padding: tf_same` through timm's own layers (TensorFlow `SAME`)."""
+    from timm.layers import create_conv2d, create_pool2d
+
+    k = pair(a["kernel"], None)
+    d = pair(a.get("dilation"), 1)
+    if op == "conv":
+        if a.get("padding_mode", "zeros") != "zeros":
+            raise ValueError("tf_same pads with zeros (fpn: E0233)")
+        s = pair(a.get("stride"), 1)
+        conv = create_conv2d(
+            x.shape[1], a["out"], k, stride=s, dilation=d, padding="same", groups=a.get("groups", 1), bias=a.get("bias", True)
+        )
+        return conv(x)
+    if a.get("ceil_mode", False):
+        raise ValueError("tf_same with ceil_mode (fpn: E0233)")
+    s = pair(a.get("stride"), a["kernel"])
+    if op == "max_pool":
+        return create_pool2d("max", k, stride=s, padding="same", dilation=d)(x)
+    return create_pool2d("avg", k, stride=s, padding="same")(x)
+
+
 def run_case(inputs, node, part=None):
     torch.manual_seed(0)
     xs = {k: torch.randn(1, *v) for k, v in inputs.items()}
@@ -157,6 +183,8 @@ def run_case(inputs, node, part=None):
         op, a = node, None
     else:
         (op, a), = node.items()
+    if op in ("conv", "max_pool", "avg_pool") and isinstance(a, dict) and a.get("padding") == "tf_same":
+        return run_tf_same(x, op, a)
     if op == "conv":
         return run_conv(x, a)
     if op == "batch_norm":
@@ -381,6 +409,27 @@ class Gen:
         if not is_max and r.random() < 0.4:
             a["count_include_pad"] = r.random() < 0.5
         return {"x": x}, {"max_pool" if is_max else "avg_pool": a}
+
+    # -- TensorFlow `SAME` ----------------------------------------------------------------------
+    def tf_same(self):
+        r = self.r
+        op = r.choice(["conv", "conv", "max_pool", "avg_pool"])
+        x = self.shape()
+        a = {"kernel": self.form2(1, 5)}
+        if op == "conv":
+            a = {"out": r.randint(1, 9), **a}
+            if r.random() < 0.2:
+                a["groups"] = x[0]
+                a["out"] = x[0] * r.randint(1, 2)
+        self.put(a, "stride", self.form2(1, 3, omit=0.2))
+        a["padding"] = "tf_same"
+        if op != "avg_pool":
+            self.put(a, "dilation", self.form2(1, 3, omit=0.6))
+        if op == "conv" and r.random() < 0.1:
+            a["padding_mode"] = r.choice(MODES[1:])
+        if op != "conv" and r.random() < 0.1:
+            a["ceil_mode"] = True
+        return {"x": x}, {op: a}
 
     # -- upsample -----------------------------------------------------------------------------
     def scale(self):
@@ -702,6 +751,8 @@ def main():
             plan.append((kind, c))
     for _ in range(30):
         plan.append(("parts", g.channel_parts()))
+    for _ in range(45):
+        plan.append(("tf_same", g.tf_same()))
     cases = []
     seen = set()
     per_op = {}

@@ -31,6 +31,7 @@ fpn's shape inference against PyTorch running the spec, not the expansion agains
 | smp_unet_resnet34 | segmentation_models_pytorch `Unet("resnet34")` | anchor: smp |
 | yolov8n, yolov8n_c2f_block | ultralytics `DetectionModel("yolov8n.yaml")`, its `C2f` | anchor: ultralytics |
 | fcos_head | torchvision `fcos_resnet50_fpn(...).head` | anchor: torchvision |
+| effdet_d0_bifpn | effdet's own `create_model('tf_efficientdet_d0').fpn` | anchor: effdet |
 
 The generated modules register their parameter modules in the spec's graph order, so in those
 specs' entries the `state_dict` and `modules` keys come in that order (the test reads them as
@@ -43,7 +44,8 @@ Run from the repository root:  python3 tools/torch_shapes.py [--fpn PATH]
 (`--only unet_decoder.yaml` rewrites one spec's entry, and needs no torchvision.) The generated
 modules need the fpn binary: `--fpn`, else $FPN, else target/release/fpn (`cargo build --release
 -p fpn-cli`). Writes fpn-compiler/tests/fixtures/torch_shapes.json (shapes only, deterministic).
-The checked-in fixture was made with torch 2.15.0 and torchvision 0.29.2 (CPU).
+The checked-in fixture was made with torch 2.15.0 and torchvision 0.29.2 (CPU); effdet_d0_bifpn's
+entry with effdet 0.4.1 and timm 1.0.31.
 """
 import argparse
 import glob
@@ -248,6 +250,17 @@ def fcos_head(*hw):
     return Heads(), sizes, lambda m, x: fcos_head_fixture.outputs(m.head, [x[f"p{l}"] for l in range(3, 8)])
 
 
+def effdet_d0_bifpn(h3, w3, h4, w4, h5, w5):
+    """specs/effdet_d0_bifpn.yaml: effdet's own tf_efficientdet_d0 BiFPN (`model.fpn`, its
+    state_dict names at the root), built for the image whose C3 is `h3`×`w3` (8·h3 × 8·w3: effdet
+    sizes its upsamples for one image size; tools/effdet_fixture.py)."""
+    from effdet import create_model
+
+    model = create_model("tf_efficientdet_d0", pretrained=False, pretrained_backbone=False, image_size=(8 * h3, 8 * w3))
+    sizes = {"c3": (40, h3, w3), "c4": (112, h4, w4), "c5": (320, h5, w5)}
+    return model.fpn, sizes, lambda m, x: {f"p{l}": o for l, o in zip(range(3, 8), m([x["c3"], x["c4"], x["c5"]]))}
+
+
 class UNetOriginal(nn.Module):
     """Ronneberger et al.'s U-Net (specs/unet_original.yaml): valid convs, up-convs, centre crop."""
 
@@ -347,6 +360,8 @@ SEED001_IN = {"c3": (128, 52, 52), "c4": (256, 26, 26), "c5": (512, 13, 13)}
 # order of the spec's symbols. The odd sizes are accepted ones (`fpn sizes SPEC`).
 SPECS = {
     "bifpn_neck.yaml": (generated("bifpn_neck.yaml", BIFPN_IN), None),
+    # C3-C5 of a 512×512 image (the nominal), and of 520×264 (odd: 65×33, 33×17, 17×9)
+    "effdet_d0_bifpn.yaml": (effdet_d0_bifpn, [[64, 64, 32, 32, 16, 16], [65, 33, 33, 17, 17, 9]]),
     # P3-P7 of a 224×320 image, and of 97×131
     "fcos_head.yaml": (fcos_head, [[28, 40, 14, 20, 7, 10, 4, 5, 2, 3], [13, 17, 7, 9, 4, 5, 2, 3, 1, 2]]),
     "mmdet_fpn_retinanet.yaml": (mmdet_fpn_retinanet, [[224, 320], [800, 1216]]),

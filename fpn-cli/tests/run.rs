@@ -416,10 +416,11 @@ fn parse_xml(doc: &str) -> Result<Element, String> {
     let mut roots = 0;
     while !rest.is_empty() {
         let lt = rest.find('<').unwrap_or(rest.len());
-        let text = unescape_xml(&rest[..lt])?;
-        if text.contains('>') {
-            return Err(format!("bare `>` in text {text:?}"));
+        // checked before unescaping: an escaped `&gt;` (a spec's doc `<i>`) is fine
+        if rest[..lt].contains('>') {
+            return Err(format!("bare `>` in text {:?}", &rest[..lt]));
         }
+        let text = unescape_xml(&rest[..lt])?;
         if stack.len() == 1 && !text.trim().is_empty() {
             return Err(format!("text outside the root: {text:?}"));
         }

@@ -173,6 +173,10 @@ pub enum Extra {
         /// A ReLU between P6 and P7 (default: torchvision's yes; with `names: mmdet`, no).
         relu: Option<bool>,
     },
+    /// BiFPN levels made before the cells from the top input (`extra: {levels: n}`, effdet's
+    /// `BiFpn.resample`): each a max pool 3×3/2 with TensorFlow `SAME` padding of the level
+    /// below, after a 1×1 conv + batch norm where that level is not `width` wide.
+    Levels(Int),
 }
 
 /// The source of P6 (`extra: {p6p7: {from: …}}`).
@@ -221,6 +225,13 @@ pub struct PyramidArgs {
     /// Module names as mmdet's `FPN` has them (`lateral_convs.i.conv`, `fpn_convs.i.conv`, extra
     /// convs `fpn_convs.<n>`…) instead of torchvision's (`names: mmdet`; fpn only).
     pub mmdet: bool,
+    /// effdet's `BiFpn` (`names: effdet`; bifpn only): its module tree (`resample.<level>`,
+    /// `cell.<r>.fnode.<k>.combine` / `.after_combine`), projections inside each cell-0
+    /// combine where a level is not `width` wide, TensorFlow `SAME` max pools.
+    pub effdet: bool,
+    /// The batch norms' eps (default 1e-3 with `names: effdet`, as effdet's `norm_kwargs`;
+    /// else 1e-5); bifpn only.
+    pub bn_eps: Option<f64>,
     /// BiFPN repeats.
     pub repeats: Int,
     /// BiFPN fusion eps.
@@ -1362,8 +1373,8 @@ impl Reader {
         })
     }
 
-    /// `module: model.4.cv1`: a `state_dict` prefix, dot-separated identifiers or numbers
-    /// (E0232 for anything else).
+    /// `module: model.4.cv1`: a `state_dict` prefix, dot-separated identifiers or numbers, or
+    /// `''` for the root (E0232 for anything else).
     pub(crate) fn module_path(&mut self, v: &Value) -> Checked<Name> {
         let n = match &v.kind {
             // `module: 12` (a top-level `nn.Sequential` child)
@@ -1373,6 +1384,11 @@ impl Reader {
             },
             _ => self.name(v, "`module`")?,
         };
+        // `module: ''`: the root, a generator's or block's parts named as the module's own
+        // `state_dict()` (a single op with weights is refused at lowering, E0232)
+        if n.text.is_empty() {
+            return Ok(n);
+        }
         let bad = n.text.split('.').find(|part| !is_path_part(part));
         if let Some(part) = bad {
             let what = if part.is_empty() {

@@ -316,6 +316,54 @@ impl<'s> Lower<'s> {
         Ok(idx)
     }
 
+    /// The channel counts of `xs` as shape inference will find them: inference over a copy of
+    /// the part of the graph built so far that they depend on (all `None` when it reports an
+    /// error there, which the full inference reports again). Generators use it to decide what the spec's shapes decide,
+    /// such as whether a level needs a projection.
+    pub(crate) fn channels_of(&self, xs: &[NodeIndex]) -> Vec<Option<i64>> {
+        let mut keep = vec![false; self.g.node_count()];
+        let mut stack: Vec<NodeIndex> = xs.to_vec();
+        while let Some(i) = stack.pop() {
+            if let Some(k) = keep.get_mut(i.index()) {
+                if !std::mem::replace(k, true) {
+                    stack.extend(self.g[i].inputs.iter().copied());
+                }
+            }
+        }
+        // indices are a topological order, so the kept nodes in index order are one too
+        let mut map = vec![None; self.g.node_count()];
+        let mut sub = DiGraph::new();
+        for i in self.g.node_indices().filter(|i| keep[i.index()]) {
+            let mut node = self.g[i].clone();
+            node.inputs = node.inputs.iter().filter_map(|j| map[j.index()]).collect();
+            let ins = node.inputs.clone();
+            let k = sub.add_node(node);
+            for (slot, j) in ins.into_iter().enumerate() {
+                sub.add_edge(j, k, slot as u32);
+            }
+            map[i.index()] = Some(k);
+        }
+        let g = Graph {
+            name: String::new(),
+            name_span: Span::default(),
+            doc: None,
+            symbols: self.symbols.clone(),
+            graph: sub,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            modules: Vec::new(),
+            exports: Vec::new(),
+        };
+        let (a, _, diags) = crate::infer::infer(&g);
+        let ok = !diags.iter().any(|d| d.is_error());
+        xs.iter()
+            .map(|x| {
+                let k = map.get(x.index()).copied().flatten().filter(|_| ok)?;
+                a.shapes.get(k.index()).map(|s| s.c)
+            })
+            .collect()
+    }
+
     /// The id of size symbol `name`: a declared one, or (when the spec declares none) a new one.
     #[allow(clippy::result_large_err)] // an error here is reported once, not hot
     fn symbol(&mut self, name: &str, span: Span) -> Result<u32, Diagnostic> {
@@ -1119,6 +1167,19 @@ impl<'s> Lower<'s> {
                     span: at.span,
                 };
                 let low = args.lower(&mut cx)?;
+                if low.has_params && at.prefix.is_empty() {
+                    return Err(self.err(
+                        Diagnostic::error(
+                            Code::E0232,
+                            at.span,
+                            "`module: ''` (the root) cannot name a single op's weights",
+                        )
+                        .with_label("its weights would be `.weight`")
+                        .with_help(
+                            "the empty path is for a generator or block whose parts have names (effdet's `model.fpn.state_dict()`); give this op a path, e.g. `module: conv` for `conv.weight`",
+                        ),
+                    ));
+                }
                 let param = low.has_params.then(|| at.prefix.to_string());
                 one(self.add(at.name.into(), low.op, low.inputs, at.span, param))
             }
@@ -1260,7 +1321,9 @@ pub fn derived_field(target: &Ref) -> String {
 
 /// `prefix.part`, or `part` at the top level: a `state_dict` name.
 pub(crate) fn join(prefix: &str, part: &str) -> String {
-    if prefix.is_empty() {
+    if part.is_empty() {
+        prefix.to_string()
+    } else if prefix.is_empty() {
         part.to_string()
     } else {
         format!("{prefix}.{part}")

@@ -74,7 +74,7 @@ fn described(mut schema: J, description: &str) -> J {
 
 /// The value schema and description of key `key` of `op` (`op.key` first, then `key` alone).
 fn arg(op: &str, key: &str) -> Option<(J, &'static str)> {
-    let padding = json!({"anyOf": [int(), {"type": "string", "enum": ["same"]},
+    let padding = json!({"anyOf": [int(), {"type": "string", "enum": ["same", crate::ops::conv::TF_SAME]},
         {"type": "array", "items": int(), "minItems": 2, "maxItems": 4}]});
     Some(match (op, key) {
         ("upsample", "scale") => (
@@ -111,13 +111,17 @@ fn arg(op: &str, key: &str) -> Option<(J, &'static str)> {
                             "What P6 is made from: the top input (`input`, `c5`; mmdet `on_input`, the default), the top lateral (`lateral`; `on_lateral`) or the top output (`output`, `p5`; `on_output`)."),
                         "relu": described(json!({"type": "boolean"}),
                             "A ReLU between P6 and P7 (default: yes, as torchvision; with `names: mmdet`, no, as mmdet's `relu_before_extra_convs=False`)."),
-                    }}}}]}),
-            "Extra levels: `none`, `max_pool` (LastLevelMaxPool → p6), `p6p7` or `{p6p7: {from: output, relu: false}}`.",
+                    }},
+                "levels": described(int(),
+                    "bifpn with `names: effdet`: this many BiFPN levels made before the cells from the top input (effdet's `BiFpn.resample`: 1×1 conv + BN where the level below is not `width` wide, then a 3×3/2 max pool with TensorFlow `SAME` padding)."),
+                }}]}),
+            "Extra levels: `none`, `max_pool` (LastLevelMaxPool → p6), `p6p7`, `{p6p7: {from: output, relu: false}}` or, for an effdet bifpn, `{levels: 2}`.",
         ),
         ("pyramid", "names") => (
-            one_of(&["torchvision", "mmdet"]),
-            "Module names (fpn): torchvision's (`inner_blocks.i.0`, `layer_blocks.i.0`, `extra_blocks.p6`) or mmdet's `FPN` (`lateral_convs.i.conv`, `fpn_convs.i.conv`, extras `fpn_convs.<n>.conv`).",
+            one_of(crate::presets::pyramid::PYRAMID_NAMES),
+            "Module names: an fpn's torchvision's (`inner_blocks.i.0`, `layer_blocks.i.0`, `extra_blocks.p6`) or mmdet's `FPN` (`lateral_convs.i.conv`, `fpn_convs.i.conv`, extras `fpn_convs.<n>.conv`); a bifpn's own (`lateral.i`, `cells.r`) or effdet's `BiFpn` (`effdet`: `resample.<l>`, `cell.<r>.fnode.<k>`, its structure and TF `SAME` pools).",
         ),
+        ("pyramid", "bn_eps") => (json!({"type": "number"}), "bifpn batch norm epsilon (default 1e-3 with `names: effdet`, as effdet's `norm_kwargs`; else 1e-5)."),
         ("pyramid", "repeats") => (int(), "BiFPN cells (bifpn only)."),
         ("pyramid", "eps") => (json!({"type": "number"}), "BiFPN fusion epsilon (default 1e-4)."),
         ("gelu", "approximate") => (one_of(&["none", "tanh"]), "`tanh` for the tanh approximation."),
@@ -127,7 +131,7 @@ fn arg(op: &str, key: &str) -> Option<(J, &'static str)> {
         (_, "out") => (int(), "Output channels."),
         (_, "kernel") => (int_or_pair(), "Kernel size `k` or `[kh, kw]`."),
         (_, "stride") => (int_or_pair(), "Stride (conv default 1, pool default the kernel)."),
-        (_, "padding") => (padding, "Padding `n`, `[h, w]`, `[top, bottom, left, right]` or `same` (conv)."),
+        (_, "padding") => (padding, "Padding `n`, `[h, w]`, `[top, bottom, left, right]`, `same` (conv, stride 1) or `tf_same` (TensorFlow's `SAME`, timm's `padding='same'`: `ceil(x/stride)` outputs, the padding follows the input size)."),
         (_, "output_padding") => (int_or_pair(), "Extra size on one side (smaller than the stride or dilation)."),
         (_, "dilation") => (int_or_pair(), "Dilation (default 1)."),
         (_, "groups") => (int(), "Groups (default 1)."),
@@ -138,6 +142,10 @@ fn arg(op: &str, key: &str) -> Option<(J, &'static str)> {
         (_, "align_corners") => (json!({"type": "boolean"}), "Bilinear only (default false)."),
         (_, "norm") => (norm(), "Norm after the conv: `batch_norm` (default), `none`, `{batch_norm: {eps}}`, `{group_norm: {groups, eps}}`."),
         (_, "act") => (activation(), "Activation after the norm: an activation name, `none`, or `{leaky_relu: 0.1}`."),
+        ("fuse", "names") => (
+            one_of(crate::ops::merge::FUSE_NAMES),
+            "Weight names: `fpn` (`<node>.weight`, the default) or `effdet` (`<node>.edge_weights`, effdet's `FpnCombine`).",
+        ),
         (_, "names") => (one_of(crate::ast::CNA_NAMES), "Checkpoint names: `torchvision` (`.0`, `.1`), `ultralytics` or `mmdet` (`.conv`, `.bn`)."),
         _ => return None,
     })
@@ -192,7 +200,7 @@ fn op(kw: &str) -> Option<(J, &'static str)> {
         "mul" => (refs(), "Elementwise product of equal shapes."),
         "mean" => (refs(), "Mean of equal shapes."),
         "concat" => (refs(), "Concatenation along channels (`torch.cat(dim=1)`)."),
-        "fuse" => (json!({"anyOf": [refs(), object(ops::merge::FUSE_KEYS, kw, &["in"])]}), "BiFPN fast normalized fusion: `[a, b]` or `{in, eps}`; weights `<node>.weight`."),
+        "fuse" => (json!({"anyOf": [refs(), object(ops::merge::FUSE_KEYS, kw, &["in"])]}), "BiFPN fast normalized fusion: `[a, b]` or `{in, eps, names}`; weights `<node>.weight` (`names: effdet`: `<node>.edge_weights`)."),
         "pad" => (
             json!({"anyOf": [int(), {"type": "array", "items": int(), "minItems": 4, "maxItems": 4}, object(ops::layout::PAD_KEYS, kw, &[])]}),
             "`F.pad`: `p`, `[left, right, top, bottom]`, `{pad, mode, value}` or `{match, mode, value}`.",

@@ -188,6 +188,39 @@ pub fn conv2d_out_shape(x_shape: [usize; 4], w_shape: [usize; 4], p: &Conv2dPara
     Ok([n, cout, oh, ow])
 }
 
+/// TensorFlow's `SAME` padding `[top, bottom, left, right]` of a conv or pool window on `x`,
+/// computed from `x`'s height and width on every call (timm's `pad_same`, used by
+/// EfficientDet's `Conv2dSame` and `MaxPool2dSame`): per axis
+/// `total = max((ceil(x/s) − 1)·s + (k − 1)·d + 1 − x, 0)`, `total / 2` before and the rest
+/// after ([`rules::same_dynamic_pad`]), so the window gives `ceil(x/s)` outputs
+/// ([`rules::same_dynamic_axis`]).
+pub fn same_dynamic_padding(
+    x: ArrayView4<f32>,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+) -> Result<[usize; 4]> {
+    const OP: &str = "same_dynamic_padding";
+    let [_, _, h, w] = shape4(&x);
+    let mut out = [0usize; 4];
+    for (a, size) in [h, w].into_iter().enumerate() {
+        let i = |v: usize| i64::try_from(v).ok();
+        let pad = (|| rules::same_dynamic_pad(i(size)?, i(kernel[a])?, i(stride[a])?, i(dilation[a])?))()
+            .ok_or_else(|| {
+                invalid(
+                    OP,
+                    format!(
+                        "kernel {kernel:?}, stride {stride:?} and dilation {dilation:?} must be at least 1 and the padded size of {h}×{w} must fit"
+                    ),
+                )
+            })?;
+        for (k, p) in pad.into_iter().enumerate() {
+            out[2 * a + k] = usize::try_from(p).map_err(|_| invalid(OP, "a negative padding (a bug in the rule)"))?;
+        }
+    }
+    Ok(out)
+}
+
 /// Pads `x` by `[top, bottom, left, right]` with `mode`, like `F.pad(x, (left, right, top,
 /// bottom), mode)`.
 pub fn pad2d(x: ArrayView4<f32>, pad: [usize; 4], mode: PaddingMode) -> Result<Tensor> {

@@ -521,9 +521,7 @@ fn formula_parity<M>(
     factor: impl Fn(&str) -> f64,
 ) {
     let fx = tensors(&fixture(fixture_file));
-    let mut sources = fpn_compiler::span::SourceMap::new();
-    let c = fpn_compiler::compile_file(&mut sources, &root().join(spec))
-        .unwrap_or_else(|d| panic!("{}", fpn_compiler::render(&d, &sources)));
+    let c = compile_spec(spec);
     let (params, probe) = formula_weights(&c.analysis);
     let want_probe = get(&fx, "weights_probe", "the fixture");
     assert_eq!(want_probe.len(), probe.len(), "the fixture has another set of tensors");
@@ -532,53 +530,96 @@ fn formula_parity<M>(
         "the weight formula differs from tools/formula_weights.py's"
     );
     let model = load(params.to_safetensors_bytes().unwrap_or_else(|e| panic!("{e}")));
-    let mut failed = Vec::new();
-    for tag in tags {
-        let xs: Vec<(&str, ArrayView4<f32>)> = inputs
-            .iter()
-            .map(|(name, stored)| (*name, view4(&fx, &format!("{stored}_{tag}"))))
-            .collect();
-        let interp_out = interp::run(&c.graph, &c.analysis, &params, &xs).unwrap_or_else(|e| panic!("{e}"));
-        let views: Vec<ArrayView4<f32>> = xs.iter().map(|(_, x)| x.view()).collect();
-        let gen = forward(&model, &views);
-        for (k, name) in outputs.iter().enumerate() {
-            let t32 = get(&fx, &format!("{name}_{tag}"), "the fixture");
-            let hi = get(&fx, &format!("{name}_{tag}_f64hi"), "the fixture");
-            let lo = get(&fx, &format!("{name}_{tag}_f64lo"), "the fixture");
-            let t64 = hi.mapv(f64::from) + lo.mapv(f64::from);
-            let (i, g) = (interp_out[k].1.clone().into_dyn(), gen[k].clone().into_dyn());
-            let (torch32, ri, rg) = (
-                rel_err64(t32, &t64, "PyTorch float32"),
-                rel_err64(&i, &t64, "interpreter"),
-                rel_err64(&g, &t64, "generated"),
-            );
-            let l2 = |g: &ArrayD<f32>| {
-                let num: f64 = g.iter().zip(t64.iter()).map(|(a, b)| (f64::from(*a) - b).powi(2)).sum();
-                let den: f64 = t64.iter().map(|b| b * b).sum();
-                (num / den).sqrt()
-            };
-            println!(
-                "{spec} {tag} {name} {:?}: relative error vs float64 PyTorch, max: PyTorch float32 {torch32:.2e}, \
+    let runs = PackageRuns {
+        spec,
+        fx: &fx,
+        inputs,
+        outputs,
+        tags,
+    };
+    runs.check(&c, &params, &model, forward, factor);
+}
+
+/// A spec compiled from the repository root (panics with the rendered diagnostics).
+fn compile_spec(spec: &str) -> fpn_compiler::Compiled {
+    let mut sources = fpn_compiler::span::SourceMap::new();
+    fpn_compiler::compile_file(&mut sources, &root().join(spec))
+        .unwrap_or_else(|d| panic!("{}", fpn_compiler::render(&d, &sources)))
+}
+
+/// The runs of a package's own model in a fixture (`fx`): per tag, the inputs
+/// `<stored>_<tag>` of `inputs` (spec input, stored name) and per output the float32 run
+/// `<out>_<tag>` and the float64 run `<out>_<tag>_f64hi + _f64lo`.
+struct PackageRuns<'a> {
+    spec: &'a str,
+    fx: &'a Named,
+    inputs: &'a [(&'a str, &'a str)],
+    outputs: &'a [&'a str],
+    tags: &'a [&'a str],
+}
+
+impl PackageRuns<'_> {
+    /// The interpreter (on `params`) and the generated code (`forward` of `model`), each against
+    /// the float64 run, may err at most `factor(out)` times as much as the package's own float32
+    /// run, and never less than one float32 ulp (max relative error; the relative L2 error is
+    /// printed beside it).
+    fn check<M>(
+        &self,
+        c: &fpn_compiler::Compiled,
+        params: &Params,
+        model: &M,
+        forward: impl Fn(&M, &[ArrayView4<f32>]) -> Vec<fpn::runtime::Tensor>,
+        factor: impl Fn(&str) -> f64,
+    ) {
+        let (spec, fx, inputs, outputs, tags) = (self.spec, self.fx, self.inputs, self.outputs, self.tags);
+        let mut failed = Vec::new();
+        for tag in tags {
+            let xs: Vec<(&str, ArrayView4<f32>)> = inputs
+                .iter()
+                .map(|(name, stored)| (*name, view4(fx, &format!("{stored}_{tag}"))))
+                .collect();
+            let interp_out = interp::run(&c.graph, &c.analysis, params, &xs).unwrap_or_else(|e| panic!("{e}"));
+            let views: Vec<ArrayView4<f32>> = xs.iter().map(|(_, x)| x.view()).collect();
+            let gen = forward(model, &views);
+            for (k, name) in outputs.iter().enumerate() {
+                let t32 = get(fx, &format!("{name}_{tag}"), "the fixture");
+                let hi = get(fx, &format!("{name}_{tag}_f64hi"), "the fixture");
+                let lo = get(fx, &format!("{name}_{tag}_f64lo"), "the fixture");
+                let t64 = hi.mapv(f64::from) + lo.mapv(f64::from);
+                let (i, g) = (interp_out[k].1.clone().into_dyn(), gen[k].clone().into_dyn());
+                let (torch32, ri, rg) = (
+                    rel_err64(t32, &t64, "PyTorch float32"),
+                    rel_err64(&i, &t64, "interpreter"),
+                    rel_err64(&g, &t64, "generated"),
+                );
+                let l2 = |g: &ArrayD<f32>| {
+                    let num: f64 = g.iter().zip(t64.iter()).map(|(a, b)| (f64::from(*a) - b).powi(2)).sum();
+                    let den: f64 = t64.iter().map(|b| b * b).sum();
+                    (num / den).sqrt()
+                };
+                println!(
+                    "{spec} {tag} {name} {:?}: relative error vs float64 PyTorch, max: PyTorch float32 {torch32:.2e}, \
                  interpreter {ri:.2e}, generated {rg:.2e}; L2: {:.2e}, {:.2e}, {:.2e}",
-                t64.shape(),
-                l2(t32),
-                l2(&i),
-                l2(&g)
-            );
-            // PyTorch's float32 run may land within one ulp by luck on a tiny output (one
-            // value): the bound is never below one float32 ulp of the output's scale
-            let factor = factor(name);
-            let bound = (factor * torch32).max(f64::from(f32::EPSILON));
-            for (what, e) in [("interpreter", ri), ("generated", rg)] {
-                if e > bound {
-                    failed.push(format!(
-                        "{tag} {name}: {what} {e:e} > {factor} × PyTorch float32 {torch32:e}"
-                    ));
+                    t64.shape(),
+                    l2(t32),
+                    l2(&i),
+                    l2(&g)
+                );
+                // PyTorch's float32 run may land within one ulp by luck on a tiny output (one
+                // value): the bound is never below one float32 ulp of the output's scale
+                let factor = factor(name);
+                let bound = (factor * torch32).max(f64::from(f32::EPSILON));
+                for (what, e) in [("interpreter", ri), ("generated", rg)] {
+                    if e > bound {
+                        failed.push(format!(
+                            "{tag} {name}: {what} {e:e} > {factor} × PyTorch float32 {torch32:e}"
+                        ));
+                    }
                 }
             }
         }
+        assert!(failed.is_empty(), "{}", failed.join("\n"));
     }
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
 /// ultralytics YOLOv8n backbone + neck (layers 0–21, `specs/yolov8.yaml` at its default scale n) against the package's
@@ -674,4 +715,113 @@ fn fcos_head() {
         },
         |_| 2.0,
     );
+}
+
+mod effdet_d0_bifpn {
+    fpn::include_spec!("specs/effdet_d0_bifpn.yaml");
+}
+
+/// The five levels of [`effdet_d0_bifpn`]'s generated model on `x` (c3, c4, c5).
+fn effdet_forward(m: &effdet_d0_bifpn::EffdetD0Bifpn, x: &[ArrayView4<f32>]) -> Vec<fpn::runtime::Tensor> {
+    let o = m
+        .forward(effdet_d0_bifpn::EffdetD0BifpnInputs {
+            c3: x[0],
+            c4: x[1],
+            c5: x[2],
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    vec![o.p3, o.p4, o.p5, o.p6, o.p7]
+}
+
+/// effdet's `tf_efficientdet_d0` BiFPN (`specs/effdet_d0_bifpn.yaml`) against effdet's own
+/// `model.fpn` (`tools/effdet_fixture.py`), loading its untouched `state_dict`
+/// (`resample.3.conv.conv.weight`, `cell.0.fnode.1.combine.edge_weights`, the int64
+/// `num_batches_tracked` counters, …) with random batch norms and fusion weights, at C3 16×16
+/// (the 512 nominal's geometry at a quarter), 17×17 (odd: asymmetric TF-`SAME` pools) and 15×11;
+/// ×2 of PyTorch's float32 error on all five levels.
+#[test]
+fn effdet_d0_bifpn() {
+    effdet_runs("effdet_d0_bifpn.safetensors", &["16x16", "17x17", "15x11"]);
+}
+
+/// [`effdet_d0_bifpn`] at the nominal 512×512 (C3 64×64 … P7 4×4), when
+/// `python3 tools/effdet_fixture.py --full` has written its 5 MB run to `tools/out/` (not
+/// committed); skips with a note otherwise.
+#[test]
+fn effdet_d0_bifpn_nominal() {
+    let path = root().join("tools/out/effdet_d0_bifpn_512.safetensors");
+    if !path.exists() {
+        println!(
+            "skipped: {} is absent (python3 tools/effdet_fixture.py --full)",
+            path.display()
+        );
+        return;
+    }
+    effdet_runs(path.to_str().unwrap_or_default(), &["64x64"]);
+}
+
+/// [`effdet_d0_bifpn`]'s comparison on the runs `tags` of `fixture_file` (in
+/// `tests/fixtures/parity/`, or a path).
+fn effdet_runs(fixture_file: &str, tags: &[&str]) {
+    let spec = "specs/effdet_d0_bifpn.yaml";
+    let c = compile_spec(spec);
+    let weights = fixture("effdet_d0_bifpn.weights.safetensors");
+    let w = fpn::runtime::Weights::from_file(&weights).unwrap_or_else(|e| panic!("{e}"));
+    let params = Params::from_weights(&w, &c.analysis).unwrap_or_else(|e| panic!("{e}"));
+    let model = effdet_d0_bifpn::EffdetD0Bifpn::from_safetensors(&weights).unwrap_or_else(|e| panic!("{e}"));
+    let fx = tensors(&fixture(fixture_file));
+    let runs = PackageRuns {
+        spec,
+        fx: &fx,
+        inputs: &[("c3", "c3"), ("c4", "c4"), ("c5", "c5")],
+        outputs: &["p3", "p4", "p5", "p6", "p7"],
+        tags,
+    };
+    runs.check(&c, &params, &model, effdet_forward, |_| 2.0);
+}
+
+mod tf_same_ops {
+    fpn::include_spec!("tests/specs/tf_same_ops.yaml");
+}
+
+/// `padding: tf_same` on convs (strided, 1×1 with stride 2, dilated depthwise, non-square,
+/// stride 1 with an even kernel) and max / average pools (`tests/specs/tf_same_ops.yaml`)
+/// against timm's own `Conv2dSame`, `MaxPool2dSame` and `AvgPool2dSame`
+/// (`tools/tf_same_fixture.py`) at 7×8, 12×13 and 2×3; ×2 of PyTorch's float32 error (max pools
+/// are exact on both sides: within one float32 ulp).
+#[test]
+fn tf_same_ops() {
+    use tf_same_ops::{TfSameOps, TfSameOpsInputs};
+    let spec = "tests/specs/tf_same_ops.yaml";
+    let c = compile_spec(spec);
+    let file = fixture("tf_same_ops.safetensors");
+    let w = fpn::runtime::Weights::from_file(&file).unwrap_or_else(|e| panic!("{e}"));
+    let params = Params::from_weights(&w, &c.analysis).unwrap_or_else(|e| panic!("{e}"));
+    let model = TfSameOps::from_safetensors(&file).unwrap_or_else(|e| panic!("{e}"));
+    let fx = tensors(&file);
+    let outputs: Vec<&str> = c.graph.outputs.iter().map(|o| o.name.as_str()).collect();
+    let runs = PackageRuns {
+        spec,
+        fx: &fx,
+        inputs: &[("x", "x")],
+        outputs: &outputs,
+        tags: &["7x8", "12x13", "2x3"],
+    };
+    let forward = |m: &TfSameOps, x: &[ArrayView4<f32>]| {
+        let o = m.forward(TfSameOpsInputs { x: x[0] }).unwrap_or_else(|e| panic!("{e}"));
+        vec![
+            o.conv_k3s2,
+            o.conv_k1s2,
+            o.conv_k2s3,
+            o.conv_dw_k3s3d2,
+            o.conv_k5x2s21,
+            o.conv_k4s1,
+            o.max_k3s2,
+            o.max_k2s2d2,
+            o.max_k2s1,
+            o.avg_k3s2,
+            o.avg_k4s3,
+        ]
+    };
+    runs.check(&c, &params, &model, forward, |_| 2.0);
 }

@@ -516,7 +516,7 @@ impl<'g> Gen<'g> {
                 Op::Act(crate::ops::act::Act(Activation::LeakyRelu(s))) => {
                     f32_lit(f64::from(*s), "leaky relu slope", node)?;
                 }
-                Op::BatchNorm(crate::ops::norm::BatchNorm { eps }) | Op::Fuse(crate::ops::merge::Fuse { eps }) => {
+                Op::BatchNorm(crate::ops::norm::BatchNorm { eps }) | Op::Fuse(crate::ops::merge::Fuse { eps, .. }) => {
                     f32_lit(*eps, "eps", node)?;
                 }
                 _ => {}

@@ -177,6 +177,9 @@ pub(crate) struct TorchCx<'a> {
     /// Prefix → the constructor registered for it.
     modules: &'a mut Vec<(String, String)>,
     lines: &'a mut Vec<String>,
+    /// Module-level helpers some op needs (added after the prelude once each, in first-use
+    /// order, so a module that needs none is unchanged).
+    helpers: &'a mut Vec<&'static str>,
 }
 
 impl TorchCx<'_> {
@@ -211,6 +214,25 @@ impl TorchCx<'_> {
             span: self.node.span,
             reason,
         }
+    }
+
+    /// Adds the module-level Python `src` (a function or class) once.
+    pub fn helper(&mut self, src: &'static str) {
+        if !self.helpers.contains(&src) {
+            self.helpers.push(src);
+        }
+    }
+
+    /// `x` padded by TensorFlow's `SAME` padding of this window (timm's `pad_same`), with
+    /// `fill` (a Python float expression).
+    pub fn pad_same(&mut self, x: &str, kernel: [i64; 2], stride: [i64; 2], dilation: [i64; 2], fill: &str) -> String {
+        self.helper(PAD_SAME);
+        format!(
+            "_pad_same({x}, {}, {}, {}, {fill})",
+            py_pair(kernel),
+            py_pair(stride),
+            py_pair(dilation)
+        )
     }
 
     /// A fresh temporary variable of this node.
@@ -300,6 +322,39 @@ class _Fuse(nn.Module):
         return out
 "#;
 
+/// timm's `pad_same` (`timm/layers/padding.py`): TensorFlow's `SAME` padding of the input's
+/// size, as fpn's `padding: tf_same`.
+const PAD_SAME: &str = r#"def _pad_same(x, k, s, d, value):
+    """TensorFlow 'SAME' padding for a window k / stride s / dilation d (timm's `pad_same`)."""
+    pads = []
+    for size, k_, s_, d_ in zip(x.shape[-2:], k, s, d):
+        total = max((-(-size // s_) - 1) * s_ + (k_ - 1) * d_ + 1 - size, 0)
+        pads.append((total // 2, total - total // 2))
+    (t, b), (l, r) = pads
+    return F.pad(x, (l, r, t, b), value=value)
+"#;
+
+/// The modules in first-use order, except that a module whose prefix is the parent of an earlier
+/// one's (effdet's `combine`, a fusion, over its `combine.resample.2.conv`) comes just before that
+/// one: `_put` of a parent replaces the plain container `_put` made on the way, children and all.
+fn parents_first(modules: &[(String, String)]) -> Vec<&(String, String)> {
+    let mut out: Vec<&(String, String)> = Vec::with_capacity(modules.len());
+    let mut done = vec![false; modules.len()];
+    for (i, (p, _)) in modules.iter().enumerate() {
+        // the later modules that are ancestors of `p`, shortest prefix first
+        let mut ancestors: Vec<usize> = (i + 1..modules.len())
+            .filter(|&j| !done[j] && p.starts_with(&format!("{}.", modules[j].0)))
+            .collect();
+        ancestors.sort_by_key(|&j| modules[j].0.len());
+        for j in ancestors.into_iter().chain([i]) {
+            if !std::mem::replace(&mut done[j], true) {
+                out.push(&modules[j]);
+            }
+        }
+    }
+    out
+}
+
 /// Generates the PyTorch module of `g` (see the module docs).
 ///
 /// # Errors
@@ -318,6 +373,7 @@ pub fn generate(g: &Graph, a: &Analysis) -> TResult<String> {
     }
     let mut modules: Vec<(String, String)> = Vec::new();
     let mut lines: Vec<String> = Vec::new();
+    let mut helpers: Vec<&'static str> = Vec::new();
     for i in g.order() {
         let node = g.node(i);
         let out = var.get(&i).cloned().unwrap_or_else(|| format!("_v{}", i.index()));
@@ -334,6 +390,7 @@ pub fn generate(g: &Graph, a: &Analysis) -> TResult<String> {
             out,
             modules: &mut modules,
             lines: &mut lines,
+            helpers: &mut helpers,
         };
         node.op.torch(&mut cx)?;
     }
@@ -354,6 +411,9 @@ pub fn generate(g: &Graph, a: &Analysis) -> TResult<String> {
         }
     }
     let _ = writeln!(s, "{PRELUDE}\n");
+    for h in &helpers {
+        let _ = writeln!(s, "{h}\n");
+    }
     let _ = writeln!(s, "class {class}(nn.Module):");
     let _ = writeln!(
         s,
@@ -361,7 +421,7 @@ pub fn generate(g: &Graph, a: &Analysis) -> TResult<String> {
     );
     let _ = writeln!(s, "    def __init__(self):");
     let _ = writeln!(s, "        super().__init__()");
-    for (p, ctor) in &modules {
+    for (p, ctor) in parents_first(&modules) {
         let _ = writeln!(s, "        _put(self, {}, {ctor})", py_str(p, "parameter prefix")?);
     }
     let _ = writeln!(s, "\n    def forward(self, {}):", args.join(", "));

@@ -193,7 +193,7 @@ fn padding_edits(g: &Graph, at: NodeIndex) -> Vec<PaddingEdit> {
             arg,
         };
         match &node.op {
-            Op::Conv(c) if c.padding.iter().all(|&p| p == c.padding[0]) => {
+            Op::Conv(c) if !c.tf_same && c.padding.iter().all(|&p| p == c.padding[0]) => {
                 let p = c.padding[0];
                 for q in [p - 1, p + 1] {
                     if q >= 0 {
@@ -202,7 +202,7 @@ fn padding_edits(g: &Graph, at: NodeIndex) -> Vec<PaddingEdit> {
                 }
             }
             Op::MaxPool(ops::pool::MaxPool(x)) | Op::AvgPool(ops::pool::AvgPool(x))
-                if x.padding[0] == x.padding[1] && x.explicit_pad.is_none() =>
+                if x.padding[0] == x.padding[1] && x.explicit_pad.is_none() && !x.tf_same =>
             {
                 let p = x.padding[0];
                 let half = x.kernel[0].min(x.kernel[1]) / 2;

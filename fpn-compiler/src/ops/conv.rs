@@ -2,9 +2,14 @@
 //!
 //! Shape rule (per axis, [`fpn_runtime::rules::conv_axis`]):
 //! `out = floor((x + p0 + p1 − d·(k−1) − 1)/s) + 1`, defined when `out ≥ 1`; reflect padding
-//! needs `x > p`, circular `x ≥ p`. Parameters: `weight [out, in/groups, kh, kw]` and, unless
+//! needs `x > p`, circular `x ≥ p`. With `padding: tf_same` and a stride above 1 (TensorFlow's
+//! `SAME`, timm's `Conv2dSame`) the zero padding depends on the input size and is computed on
+//! every call ([`fpn_runtime::same_dynamic_padding`]); the rule is then
+//! [`fpn_runtime::rules::same_dynamic_axis`], `out = ceil(x/s)`. At stride 1 `tf_same` is a
+//! fixed padding (`(k−1)·d` in total, the odd one after), resolved at lowering. Parameters: `weight [out, in/groups, kh, kw]` and, unless
 //! `bias: false`, `bias [out]` (kaiming-uniform init, PyTorch's default).
 
+use fpn_runtime::ndarray::ArrayView4;
 use fpn_runtime::rules::{self, ConvAxis};
 use fpn_runtime::{Activation, Conv2dParams, PaddingMode};
 use proc_macro2::{Literal, TokenStream};
@@ -45,6 +50,9 @@ pub struct Conv {
     pub bias: bool,
     /// Padding mode.
     pub mode: PaddingMode,
+    /// TensorFlow `SAME` padding computed per call from the input size (`padding: tf_same`
+    /// with a stride above 1); `padding` is then all 0 and `mode` zeros.
+    pub tf_same: bool,
 }
 
 /// A convolution padding as written.
@@ -52,6 +60,10 @@ pub struct Conv {
 pub enum PadSpec {
     /// `same`: output size equals input size (stride 1 only), PyTorch's split (extra on the end).
     Same,
+    /// `tf_same`: TensorFlow's `SAME` (timm's `padding='same'`, `Conv2dSame`): output
+    /// `ceil(x/s)`, zero padding `max((ceil(x/s)−1)·s + (k−1)·d + 1 − x, 0)` split with the odd
+    /// one after, computed from the input size when the stride is above 1.
+    TfSame,
     /// `[h, w]` symmetric padding.
     Sym(Pair),
     /// `[top, bottom, left, right]`.
@@ -142,6 +154,8 @@ pub(crate) fn read_args<'a>(
 fn read_padding(r: &mut Reader, v: &Value) -> Checked<PadSpec> {
     match &v.kind {
         ValueKind::Str(s) if s == "same" => Ok(PadSpec::Same),
+        ValueKind::Str(s) if s == TF_SAME => Ok(PadSpec::TfSame),
+        ValueKind::Str(s) => Err(r.err(padding_name_error(v, s, &["same", TF_SAME]))),
         ValueKind::Seq(items) if items.len() == 4 => {
             let all: Vec<_> = items.iter().map(|i| r.int(i, "`padding`")).collect();
             let [t, b, l, rt]: [Int; 4] = crate::ast::collect_all(all)?
@@ -152,13 +166,44 @@ fn read_padding(r: &mut Reader, v: &Value) -> Checked<PadSpec> {
         ValueKind::Seq(items) if items.len() != 2 => Err(r.err(
             crate::ast::type_error(
                 v,
-                "a number, `[h, w]`, `[top, bottom, left, right]` or `same`",
+                "a number, `[h, w]`, `[top, bottom, left, right]`, `same` or `tf_same`",
                 "`padding`",
             )
-            .with_help("e.g. `padding: 1`, `padding: [1, 2]`, or `padding: same`"),
+            .with_help("e.g. `padding: 1`, `padding: [1, 2]`, `padding: same` or `padding: tf_same`"),
         )),
         _ => Ok(PadSpec::Sym(r.pair(v, "`padding`")?)),
     }
+}
+
+/// The spelling of TensorFlow's `SAME` padding (conv and pools).
+pub(crate) const TF_SAME: &str = "tf_same";
+
+/// E0102 for a padding written as an unknown name `s` (`names`: the ones the op takes).
+pub(crate) fn padding_name_error(v: &Value, s: &str, names: &[&str]) -> Diagnostic {
+    let dym = did_you_mean(s, names.iter().copied());
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    let listed = quoted.join(" or ");
+    let expected = format!("a number, a list of numbers, {}", quoted.join(", "));
+    let expected = match expected.rsplit_once(", ") {
+        Some((head, last)) => format!("{head} or {last}"),
+        None => expected,
+    };
+    crate::ast::type_error(v, &expected, "`padding`").with_help(if dym.is_empty() {
+        format!("a named padding is {listed}; `tf_same` is TensorFlow's `SAME` (timm's `padding='same'`)")
+    } else {
+        dym
+    })
+}
+
+/// E0233 for `padding: tf_same` with a setting it cannot take (`what`, labelled at `span`).
+pub(crate) fn tf_same_conflict(span: Span, what: &str, help: &str) -> Diagnostic {
+    Diagnostic::error(
+        Code::E0233,
+        span,
+        format!("`padding: tf_same` cannot be combined with {what}"),
+    )
+    .with_label(format!("`tf_same` with {what}"))
+    .with_help(help.to_string())
 }
 
 /// Reads a conv's padding mode (`zeros`, `reflect`, `replicate`, `circular`).
@@ -235,7 +280,7 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> C
                     Diagnostic::error(Code::E0219, c.span, "`padding: same` needs stride 1")
                         .with_label(format!("stride {}×{}", stride[0], stride[1]))
                         .with_help(
-                            "PyTorch rejects padding='same' for strided convolutions; give the padding as a number",
+                            "PyTorch rejects padding='same' for strided convolutions; give the padding as a number, or write `padding: tf_same` for TensorFlow's `SAME` (timm's `Conv2dSame`: the padding follows the input size)",
                         ),
                 ));
             }
@@ -251,6 +296,17 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> C
             };
             [th / 2, th - th / 2, tw / 2, tw - tw / 2]
         }
+        Some(PadSpec::TfSame) => match tf_same_fixed(kernel, stride, dilation) {
+            Some(p) => p,
+            None if stride == [1, 1] => {
+                return Err(l.err(crate::lower::too_large(
+                    c.span,
+                    "the dilated kernel of a conv",
+                    i64::MAX,
+                )))
+            }
+            None => [0; 4],
+        },
         Some(PadSpec::Sym(p)) => {
             let (h, w) = (
                 l.eval_pos(&p.h, env, "a padding", 0)?,
@@ -281,6 +337,14 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> C
         .padding_mode
         .or(l.defaults().padding_mode)
         .unwrap_or(PaddingMode::Zeros);
+    let tf_same = c.padding == Some(PadSpec::TfSame) && stride != [1, 1];
+    if c.padding == Some(PadSpec::TfSame) && mode != PaddingMode::Zeros {
+        return Err(l.err(tf_same_conflict(
+            c.span,
+            &format!("`padding_mode: {}`", PADDING_MODES[mode_index(mode)]),
+            "TensorFlow's `SAME` (timm's `Conv2dSame`) pads with zeros; remove `padding_mode` (or the spec's `defaults.padding_mode`) or give the padding as numbers",
+        )));
+    }
     Ok(Conv {
         out,
         kernel,
@@ -290,7 +354,31 @@ pub(crate) fn lower_args(c: &ConvArgs, cna: bool, cx: &mut LowerCx<'_, '_>) -> C
         groups,
         bias: c.bias.unwrap_or(true),
         mode,
+        tf_same,
     })
+}
+
+/// The index of `m` in [`PADDING_MODES`].
+fn mode_index(m: PaddingMode) -> usize {
+    match m {
+        PaddingMode::Zeros => 0,
+        PaddingMode::Reflect => 1,
+        PaddingMode::Replicate => 2,
+        PaddingMode::Circular => 3,
+    }
+}
+
+/// `tf_same`'s padding `[top, bottom, left, right]` when it does not depend on the input size,
+/// which is at stride 1 on both axes (`(k − 1)·d` in total, `total/2` before, whatever the size:
+/// [`fpn_runtime::rules::same_dynamic_pad`] of any size); `None` for a larger stride or an
+/// overflow.
+pub(crate) fn tf_same_fixed(kernel: [i64; 2], stride: [i64; 2], dilation: [i64; 2]) -> Option<[i64; 4]> {
+    if stride != [1, 1] {
+        return None;
+    }
+    let [t, b] = rules::same_dynamic_pad(1, kernel[0], 1, dilation[0])?;
+    let [l, r] = rules::same_dynamic_pad(1, kernel[1], 1, dilation[1])?;
+    Some([t, b, l, r])
 }
 
 impl Conv {
@@ -319,6 +407,16 @@ impl Conv {
             act,
         })
     }
+
+    /// `p` with the `tf_same` padding of input `x` when this conv has one (else `p` itself).
+    pub fn params_for(&self, x: ArrayView4<f32>, p: Conv2dParams) -> fpn_runtime::Result<Conv2dParams> {
+        if !self.tf_same {
+            return Ok(p);
+        }
+        let kernel = self.kernel.map(|k| usize::try_from(k).unwrap_or(0));
+        let padding = fpn_runtime::same_dynamic_padding(x, kernel, p.stride, p.dilation)?;
+        Ok(Conv2dParams { padding, ..p })
+    }
 }
 
 impl OpDef for Conv {
@@ -342,7 +440,11 @@ impl OpDef for Conv {
         let x = cx.input(0)?;
         check_input_groups(cx, &x, self.groups, self.out);
         let out = cx.spatial(&x, [Dim::Const(1), Dim::Const(1)], |axis, d| {
-            rules::conv_axis(d, &self.axis(axis)).ok_or("the output size")
+            if self.tf_same {
+                rules::same_dynamic_axis(d, self.stride[axis]).ok_or("the output size")
+            } else {
+                rules::conv_axis(d, &self.axis(axis)).ok_or("the output size")
+            }
         });
         let cin_g = x.c / self.groups.max(1);
         let params = weight_and_bias([self.out, cin_g, self.kernel[0], self.kernel[1]], self.out, self.bias);
@@ -361,7 +463,8 @@ impl OpDef for Conv {
         let p = self
             .params(Activation::Identity)
             .ok_or_else(|| cx.negative("attribute"))?;
-        fpn_runtime::conv2d(cx.x(0)?, w, b, &p)
+        let x = cx.x(0)?;
+        fpn_runtime::conv2d(x, w, b, &self.params_for(x, p)?)
     }
 
     fn fields(&self, cx: &mut FieldCx<'_>) -> GResult<()> {
@@ -436,6 +539,21 @@ impl OpDef for Conv {
         let (params, ptoks) = gen.conv_params(cx.node, self, cx.stmt.act.unwrap_or(Activation::Identity))?;
         let rt = &gen.rt;
         let some = quote!(::core::option::Option::Some);
+        // `tf_same` with a stride: the padding of this call's input, from the runtime's rule
+        let (pre, ptoks) = if self.tf_same {
+            let pv = quote::format_ident!("{}_same", cx.out);
+            let k = crate::back::rust::usize_pair_lit(self.kernel, "kernel", cx.node)?;
+            let pre = quote! {
+                let #pv = #ptoks;
+                let #pv = #rt::Conv2dParams {
+                    padding: #rt::same_dynamic_padding(#x, #k, #pv.stride, #pv.dilation)?,
+                    ..#pv
+                };
+            };
+            (pre, quote!(#pv))
+        } else {
+            (TokenStream::new(), ptoks)
+        };
         // one entry point: the fused add's other operand (input 1) and, for a conv sharing its
         // weights with an earlier one but not its geometry or fused activation, its own params
         let residual = match cx.stmt.add {
@@ -445,7 +563,7 @@ impl OpDef for Conv {
             }
             None => TokenStream::new(),
         };
-        let own = if params == *fparams {
+        let own = if params == *fparams && !self.tf_same {
             TokenStream::new()
         } else {
             quote!(params: #some(&#ptoks),)
@@ -455,14 +573,20 @@ impl OpDef for Conv {
             (false, false) => quote!(#rt::ConvOpts { #residual #own }),
             _ => quote!(#rt::ConvOpts { #residual #own ..::core::default::Default::default() }),
         };
-        Ok(quote!(let #out = self.#field.forward(#x, &#opts)?;))
+        Ok(quote! {
+            #pre
+            let #out = self.#field.forward(#x, &#opts)?;
+        })
     }
 
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> EResult<()> {
         // ONNX `Conv` pads with zeros only: another mode is a `Pad` first, then no padding
         let mut x = cx.x(0)?;
         let [t, b, l, r] = self.padding;
-        let pads = if self.mode == PaddingMode::Zeros {
+        let pads = if self.tf_same {
+            x = cx.pad_same_dynamic(&x, self.kernel, self.stride, self.dilation, 0.0);
+            [0; 4]
+        } else if self.mode == PaddingMode::Zeros {
             [t, l, b, r]
         } else {
             x = cx.pad(&x, self.padding, self.mode, 0.0)?;
@@ -486,7 +610,13 @@ impl OpDef for Conv {
         // nn.Conv2d pads symmetrically; an asymmetric padding is an `F.pad` first
         let sym = t == b && l == r;
         let padded = format!("F.pad({x}, ({l}, {r}, {t}, {b}), mode='{}')", pad_mode(self.mode));
-        let (xin, mpad) = if sym { (x, [t, l]) } else { (padded, [0, 0]) };
+        let (xin, mpad) = if self.tf_same {
+            (cx.pad_same(&x, self.kernel, self.stride, self.dilation, "0.0"), [0, 0])
+        } else if sym {
+            (x, [t, l])
+        } else {
+            (padded, [0, 0])
+        };
         let ctor = format!(
             "nn.Conv2d({cin}, {}, {}, stride={}, padding={}, dilation={}, groups={}, bias={}, padding_mode='{}')",
             self.out,

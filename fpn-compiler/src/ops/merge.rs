@@ -6,13 +6,16 @@
 //! Shape rule: every input has the first input's height and width (a
 //! `CheckKind::Equal` constraint per input and axis); `add`, `mul`,
 //! `mean` and `fuse` also need equal channels (E0304), `concat` sums them. `fuse` has the
-//! parameter `weight [n]` (init ones).
+//! parameter `weight [n]` (init ones), called `edge_weights` with `names: effdet` (effdet's
+//! `FpnCombine` with `weight_method='fastattn'`).
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
 /// The keys of `fuse: {…}`.
-pub(crate) const FUSE_KEYS: &[&str] = &["in", "eps"];
+pub(crate) const FUSE_KEYS: &[&str] = &["in", "eps", "names"];
+/// The names `fuse: {names: …}` takes.
+pub(crate) const FUSE_NAMES: &[&str] = &["fpn", "effdet"];
 
 use super::{elementwise, EvalCx, FieldCx, FieldKind, InferCx, Inferred, InitKind, LowerCx, Lowered, OpDef, ParamDecl};
 use crate::ast::{Reader, Ref};
@@ -44,6 +47,39 @@ pub struct Mean;
 pub struct Fuse {
     /// Epsilon.
     pub eps: f64,
+    /// The name of its weights.
+    pub names: FuseNames,
+}
+
+/// What a fusion's learned weights are called in the `state_dict`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FuseNames {
+    /// `<node>.weight` (fpn's own, the default).
+    Fpn,
+    /// `<node>.edge_weights`: effdet's `FpnCombine` (`fastattn`), whose PyTorch module computes
+    /// `Σ xᵢ·relu(wᵢ) / (Σ relu(w) + eps)`.
+    Effdet,
+}
+
+impl FuseNames {
+    /// The parameter's suffix.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            FuseNames::Fpn => "weight",
+            FuseNames::Effdet => "edge_weights",
+        }
+    }
+}
+
+/// `fuse:` as written: the inputs, eps and weight names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FuseArgs {
+    /// The inputs.
+    pub inputs: Vec<Ref>,
+    /// Epsilon (default 1e-4).
+    pub eps: f64,
+    /// Weight names (default fpn's `weight`).
+    pub names: FuseNames,
 }
 
 /// Lowers a merge of `refs` to `op` (E0217 with fewer than two inputs).
@@ -290,9 +326,9 @@ fn add_stmt(cx: &StmtCx<'_>) -> GResult<TokenStream> {
 
 impl OpDef for Fuse {
     const KEYWORDS: &'static [&'static str] = &["fuse"];
-    type Args = (Vec<Ref>, f64);
+    type Args = FuseArgs;
 
-    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<(Vec<Ref>, f64)> {
+    fn read(r: &mut Reader, key: &Key, v: &Value) -> Checked<FuseArgs> {
         let what = format!("`{}`", key.name);
         match &v.kind {
             ValueKind::Map(_) => {
@@ -302,21 +338,37 @@ impl OpDef for Fuse {
                     Some(e) => r.float(e, "`eps`")?,
                     None => 1e-4,
                 };
+                let names = match m.get("names") {
+                    Some(n) => read_fuse_names(r, n)?,
+                    None => FuseNames::Fpn,
+                };
                 r.finish(m, FUSE_KEYS, &what);
-                Ok((refs?, eps))
+                Ok(FuseArgs {
+                    inputs: refs?,
+                    eps,
+                    names,
+                })
             }
-            _ => Ok((r.refs(v, &what)?, 1e-4)),
+            _ => Ok(FuseArgs {
+                inputs: r.refs(v, &what)?,
+                eps: 1e-4,
+                names: FuseNames::Fpn,
+            }),
         }
     }
-    fn refs(args: &(Vec<Ref>, f64)) -> Vec<&Ref> {
-        args.0.iter().collect()
+    fn refs(args: &FuseArgs) -> Vec<&Ref> {
+        args.inputs.iter().collect()
     }
-    fn needs_input(_: &(Vec<Ref>, f64)) -> bool {
+    fn needs_input(_: &FuseArgs) -> bool {
         false
     }
-    fn lower(args: &(Vec<Ref>, f64), cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
-        cx.l.check_eps(args.1, cx.span)?;
-        lower(&args.0, super::Op::Fuse(Fuse { eps: args.1 }), true, cx)
+    fn lower(args: &FuseArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Lowered> {
+        cx.l.check_eps(args.eps, cx.span)?;
+        let op = super::Op::Fuse(Fuse {
+            eps: args.eps,
+            names: args.names,
+        });
+        lower(&args.inputs, op, true, cx)
     }
     fn kind(&self) -> &'static str {
         "fuse"
@@ -325,7 +377,7 @@ impl OpDef for Fuse {
         let n = cx.ins.len();
         let shape = infer(cx, false)?;
         let params = vec![ParamDecl {
-            suffix: "weight",
+            suffix: self.names.suffix(),
             shape: vec![n as i64],
             init: InitKind::Ones(vec![n]),
             learnable: true,
@@ -333,7 +385,7 @@ impl OpDef for Fuse {
         Ok(inferred(shape, n, params))
     }
     fn eval(&self, cx: &EvalCx<'_, '_>) -> fpn_runtime::Result<fpn_runtime::Tensor> {
-        fpn_runtime::weighted_fusion(&cx.x, cx.param1("weight")?, self.eps as f32)
+        fpn_runtime::weighted_fusion(&cx.x, cx.param1(self.names.suffix())?, self.eps as f32)
     }
     fn fields(&self, cx: &mut FieldCx<'_>) -> GResult<()> {
         let gen = cx.gen;
@@ -342,7 +394,7 @@ impl OpDef for Fuse {
         };
         let rt = &gen.rt;
         let ty = quote!(#rt::ndarray::Array1<f32>);
-        let id = cx.param_field(p, "weight", ty, |n| format!("`{n}` (fusion weights)."))?;
+        let id = cx.param_field(p, self.names.suffix(), ty, |n| format!("`{n}` (fusion weights)."))?;
         cx.register(p, id, FieldKind::Tensor);
         Ok(())
     }
@@ -359,7 +411,7 @@ impl OpDef for Fuse {
         // the normalised weights are graph ops on the `weight` initializer (so the
         // initializer stays the state_dict tensor): relu(w) / (Σ relu(w) + eps), then
         // Σ wᵢ·xᵢ left to right, as the runtime's `weighted_fusion`
-        let w = cx.param("weight")?;
+        let w = cx.param(self.names.suffix())?;
         let r = cx.op("Relu", &[&w], Vec::new());
         let sum = cx.op("ReduceSum", &[&r], vec![attr::int("keepdims", 0)]);
         let eps = cx.floats("eps", &[], &[self.eps as f32]);
@@ -376,9 +428,52 @@ impl OpDef for Fuse {
 
     fn torch(&self, cx: &mut TorchCx<'_>) -> TResult<()> {
         let xs = cx.xs();
+        let class = match self.names {
+            FuseNames::Fpn => "_Fuse",
+            FuseNames::Effdet => {
+                cx.helper(EDGE_FUSE);
+                "_EdgeFuse"
+            }
+        };
         cx.call_module(
-            format!("_Fuse({}, {})", xs.len(), py_float(self.eps)),
+            format!("{class}({}, {})", xs.len(), py_float(self.eps)),
             &format!("[{}]", xs.join(", ")),
         )
+    }
+}
+
+/// effdet's `FpnCombine` with `weight_method='fastattn'` (its arithmetic, its `edge_weights`).
+const EDGE_FUSE: &str = r#"class _EdgeFuse(_Fuse):
+    """effdet's FpnCombine ('fastattn'): sum_i x_i * relu(w_i) / (sum_j relu(w_j) + eps), its
+    weights called `edge_weights`."""
+
+    def __init__(self, n, eps):
+        super().__init__(n, eps)
+        self.edge_weights = self.weight
+        del self.weight
+
+    def forward(self, xs):
+        w = F.relu(self.edge_weights)
+        s = torch.sum(w)
+        return torch.stack([xs[i] * w[i] / (s + self.eps) for i in range(len(xs))], dim=-1).sum(dim=-1)
+"#;
+
+/// Reads `fuse: {names: …}` (E0114 for another name).
+fn read_fuse_names(r: &mut Reader, v: &Value) -> Checked<FuseNames> {
+    let n = r.name(v, "`names`")?;
+    match n.text.as_str() {
+        "fpn" => Ok(FuseNames::Fpn),
+        "effdet" => Ok(FuseNames::Effdet),
+        other => Err(r.err(
+            Diagnostic::error(Code::E0114, n.span, format!("unknown fusion names `{other}`"))
+                .with_label("not a naming scheme of `fuse`")
+                .with_help(format!(
+                    "{} (`fpn`: weights `<node>.weight`, the default; `effdet`: `<node>.edge_weights`, effdet's `FpnCombine`)",
+                    match crate::ast::did_you_mean(other, FUSE_NAMES.iter().copied()) {
+                        d if d.is_empty() => "`names` of a `fuse` is `fpn` or `effdet`".to_string(),
+                        d => d,
+                    }
+                )),
+        )),
     }
 }

@@ -528,7 +528,7 @@ registry! {
     Mul => merge::Mul(Vec<Ref>),
     Concat => merge::Concat(Vec<Ref>),
     Mean => merge::Mean(Vec<Ref>),
-    Fuse => merge::Fuse((Vec<Ref>, f64)),
+    Fuse => merge::Fuse(merge::FuseArgs),
     ChannelSlice => channels::ChannelSlice(()),
 }
 

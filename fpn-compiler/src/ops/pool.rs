@@ -4,6 +4,10 @@
 //! `F.pad(x, (l, r, t, b), value=-inf)` (max) or `value=0` (average: the zeros are then counted
 //! whatever `count_include_pad` says), then pools without padding; the size rule is
 //! [`fpn_runtime::rules::pad_axis`] then `pool_axis`, with no "padding ≤ kernel/2" limit.
+//! `padding: tf_same` is TensorFlow's `SAME` (timm's `MaxPool2dSame` / `AvgPool2dSame`): the same
+//! explicit padding (−∞ or 0), computed from the input size on every call
+//! ([`fpn_runtime::same_dynamic_padding`]) when the stride is above 1, fixed at stride 1; the
+//! size rule is then [`fpn_runtime::rules::same_dynamic_axis`], `ceil(x/s)`.
 //!
 //! Shape rule (per axis, [`fpn_runtime::rules::pool_axis`], PyTorch's `pooling_output_shape`):
 //! `floor` or `ceil` of `(x + 2p − d·(k−1) − 1)/s + 1`, in ceil mode at most `ceil((x + p)/s)`;
@@ -29,6 +33,7 @@ use crate::back::torch::{py_bool, py_pair, TResult, TorchCx};
 use crate::diag::{Checked, Code, Diagnostic};
 use crate::dim::Dim;
 use crate::infer::Shape;
+use crate::span::Span;
 use crate::value::{Key, Value, ValueKind};
 
 /// A pooling window (PyTorch `MaxPool2d` / `AvgPool2d`).
@@ -50,6 +55,9 @@ pub struct Pool {
     /// −∞ for max pooling, 0 for average pooling, which then counts those zeros whatever
     /// `count_include_pad` says), whose own `padding` is then 0.
     pub explicit_pad: Option<[i64; 4]>,
+    /// `padding: tf_same` with a stride above 1: an explicit padding like `explicit_pad`, but
+    /// computed per call from the input size (TensorFlow's `SAME`); `padding` is then 0.
+    pub tf_same: bool,
 }
 
 /// Max pooling.
@@ -71,12 +79,16 @@ pub struct PoolArgs {
     pub padding: Pair,
     /// `padding: [top, bottom, left, right]` (padded explicitly, see [`Pool::explicit_pad`]).
     pub padding4: Option<[Int; 4]>,
+    /// `padding: tf_same` (see [`Pool::tf_same`]).
+    pub tf_same: bool,
     /// Dilation (max pool only; default 1).
     pub dilation: Pair,
     /// Ceil mode.
     pub ceil_mode: bool,
     /// Avg pool: count padding in the divisor (default true).
     pub count_include_pad: bool,
+    /// Where the arguments are.
+    pub span: Span,
 }
 
 fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs> {
@@ -91,9 +103,11 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs>
             stride: None,
             padding: Pair { h: zero(), w: zero() },
             padding4: None,
+            tf_same: false,
             dilation: Pair { h: one(), w: one() },
             ceil_mode: false,
             count_include_pad: true,
+            span: v.span,
         });
     }
     let mut m = r.map(v, &what)?;
@@ -103,7 +117,24 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs>
         h: Int::lit(0, span),
         w: Int::lit(0, span),
     };
+    let mut tf_same = false;
     let (padding, padding4) = match m.get("padding") {
+        Some(
+            p @ Value {
+                kind: ValueKind::Str(s),
+                ..
+            },
+        ) => {
+            if s == super::conv::TF_SAME {
+                tf_same = true;
+                (Ok(zero()), None)
+            } else {
+                (
+                    Err(r.err(super::conv::padding_name_error(p, s, &[super::conv::TF_SAME]))),
+                    None,
+                )
+            }
+        }
         Some(Value {
             kind: ValueKind::Seq(items),
             ..
@@ -137,15 +168,18 @@ fn read(r: &mut Reader, key: &Key, v: &Value, is_max: bool) -> Checked<PoolArgs>
         _ => true,
     };
     let keys = if is_max { MAX_POOL_KEYS } else { AVG_POOL_KEYS };
+    let span = m.span;
     r.finish(m, keys, &what);
     Ok(PoolArgs {
         kernel: kernel?,
         stride: stride?,
         padding: padding?,
         padding4,
+        tf_same,
         dilation: dilation?,
         ceil_mode,
         count_include_pad,
+        span,
     })
 }
 
@@ -187,7 +221,30 @@ fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Pool> {
             )),
         ));
     }
+    if p.tf_same && p.ceil_mode {
+        return Err(l.err(super::conv::tf_same_conflict(
+            p.span,
+            "`ceil_mode: true`",
+            "TensorFlow's `SAME` pads so that the pool gives `ceil(x/s)` outputs already; remove `ceil_mode`",
+        )));
+    }
+    let tf_same_fixed = if p.tf_same {
+        match super::conv::tf_same_fixed(kernel, stride, dilation) {
+            Some(q) => Some(q),
+            None if stride == [1, 1] => {
+                return Err(l.err(crate::lower::too_large(
+                    p.kernel.h.span,
+                    "the dilated pool window",
+                    i64::MAX,
+                )))
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
     let explicit_pad = match &p.padding4 {
+        _ if tf_same_fixed.is_some() => tf_same_fixed,
         Some(q) => {
             let mut v = [0i64; 4];
             for (slot, i) in v.iter_mut().zip(q) {
@@ -204,6 +261,7 @@ fn lower(p: &PoolArgs, cx: &mut LowerCx<'_, '_>) -> Checked<Pool> {
         dilation,
         ceil_mode: p.ceil_mode,
         count_include_pad: p.count_include_pad,
+        tf_same: p.tf_same && tf_same_fixed.is_none(),
         explicit_pad,
     })
 }
@@ -223,6 +281,9 @@ impl Pool {
     fn infer(&self, cx: &mut InferCx<'_>) -> Checked<Inferred> {
         let x = cx.input(0)?;
         let [h, w] = cx.spatial(&x, [Dim::Const(1), Dim::Const(1)], |axis, d| {
+            if self.tf_same {
+                return rules::same_dynamic_axis(d, self.stride[axis]).ok_or("the output size");
+            }
             let padded = match self.explicit_pad {
                 Some(q) => {
                     rules::pad_axis(d, [q[2 * axis], q[2 * axis + 1]], fpn_runtime::PaddingMode::Zeros)
@@ -261,35 +322,40 @@ impl Pool {
         is_max: bool,
     ) -> fpn_runtime::Result<fpn_runtime::Tensor> {
         let p = self.params().ok_or_else(|| cx.negative("attribute"))?;
-        match self.pad_params(is_max) {
-            Some(pp) => {
-                let pp = pp.ok_or_else(|| cx.negative("padding"))?;
-                f(fpn_runtime::pad(cx.x(0)?, &pp)?.view(), &p)
+        let x = cx.x(0)?;
+        let pad = if self.tf_same {
+            let k = self.kernel.map(|v| usize::try_from(v).unwrap_or(0));
+            Some(fpn_runtime::same_dynamic_padding(x, k, p.stride, p.dilation)?)
+        } else {
+            match self.explicit_pad {
+                Some(q) => {
+                    let u = |v: i64| usize::try_from(v).map_err(|_| cx.negative("padding"));
+                    Some([u(q[0])?, u(q[1])?, u(q[2])?, u(q[3])?])
+                }
+                None => None,
             }
-            None => f(cx.x(0)?, &p),
+        };
+        match pad {
+            Some(pad) => {
+                let pp = fpn_runtime::Pad2dParams {
+                    pad,
+                    mode: fpn_runtime::PaddingMode::Zeros,
+                    value: pad_fill(is_max),
+                };
+                f(fpn_runtime::pad(x, &pp)?.view(), &p)
+            }
+            None => f(x, &p),
         }
-    }
-
-    /// The explicit padding's runtime parameters (−∞ for a max pool, 0 for an average pool), if
-    /// there is one; `Some(None)` for a negative padding (lowering never produces one).
-    fn pad_params(&self, is_max: bool) -> Option<Option<fpn_runtime::Pad2dParams>> {
-        let q = self.explicit_pad?;
-        let u = |v: i64| usize::try_from(v).ok();
-        Some((|| {
-            Some(fpn_runtime::Pad2dParams {
-                pad: [u(q[0])?, u(q[1])?, u(q[2])?, u(q[3])?],
-                mode: fpn_runtime::PaddingMode::Zeros,
-                value: if is_max { f32::NEG_INFINITY } else { 0.0 },
-            })
-        })())
     }
 
     /// ONNX `MaxPool` / `AveragePool` (after a `Pad` with −∞ or 0 for an explicit padding).
     fn onnx(&self, cx: &mut OnnxCx<'_>, is_max: bool) -> EResult<()> {
         let mut x = cx.x(0)?;
         if let Some(q) = self.explicit_pad {
-            let fill = if is_max { f32::NEG_INFINITY } else { 0.0 };
-            x = cx.pad(&x, q, fpn_runtime::PaddingMode::Zeros, fill)?;
+            x = cx.pad(&x, q, fpn_runtime::PaddingMode::Zeros, pad_fill(is_max))?;
+        }
+        if self.tf_same {
+            x = cx.pad_same_dynamic(&x, self.kernel, self.stride, self.dilation, pad_fill(is_max));
         }
         let [ph, pw] = self.padding;
         let mut attrs = vec![
@@ -314,9 +380,12 @@ impl Pool {
     /// `F.max_pool2d` / `F.avg_pool2d` (after an `F.pad` with −∞ or 0 for an explicit padding).
     fn torch(&self, cx: &mut TorchCx<'_>, is_max: bool) -> TResult<()> {
         let mut x = cx.x(0)?;
+        let fill = if is_max { "float('-inf')" } else { "0.0" };
         if let Some([t, b, l, r]) = self.explicit_pad {
-            let fill = if is_max { "float('-inf')" } else { "0.0" };
             x = format!("F.pad({x}, ({l}, {r}, {t}, {b}), value={fill})");
+        }
+        if self.tf_same {
+            x = cx.pad_same(&x, self.kernel, self.stride, self.dilation, fill);
         }
         let (k, s, p) = (py_pair(self.kernel), py_pair(self.stride), py_pair(self.padding));
         let ceil = py_bool(self.ceil_mode);
@@ -344,10 +413,20 @@ impl Pool {
         let [d0, d1] = self.dilation.map(|v| usize_lit(v, "dilation", node));
         let (k0, k1, s0, s1, p0, p1, d0, d1) = (k0?, k1?, s0?, s1?, p0?, p1?, d0?, d1?);
         let (ceil, cip) = (self.ceil_mode, self.count_include_pad);
-        let (pre, x) = match self.explicit_pad {
+        let pad = match self.explicit_pad {
             Some(q) => {
                 let [a, b, c, d] = q.map(|v| usize_lit(v, "padding", node));
                 let (a, b, c, d) = (a?, b?, c?, d?);
+                Some(quote!([#a, #b, #c, #d]))
+            }
+            None if self.tf_same => {
+                let x = cx.view(0)?;
+                Some(quote!(#rt::same_dynamic_padding(#x, [#k0, #k1], [#s0, #s1], [#d0, #d1])?))
+            }
+            None => None,
+        };
+        let (pre, x) = match pad {
+            Some(pad) => {
                 let value = if is_max {
                     quote!(::core::primitive::f32::NEG_INFINITY)
                 } else {
@@ -358,7 +437,7 @@ impl Pool {
                 (
                     quote! {
                         let #padded = #rt::pad(#x, &#rt::Pad2dParams {
-                            pad: [#a, #b, #c, #d],
+                            pad: #pad,
                             mode: #rt::PaddingMode::Zeros,
                             value: #value,
                         })?;
@@ -380,6 +459,16 @@ impl Pool {
                 count_include_pad: #cip,
             })?;
         })
+    }
+}
+
+/// The fill of a pool's explicit padding: −∞ for max pooling (timm's `MaxPool2dSame`), 0 for
+/// average pooling (`AvgPool2dSame`, which then averages those zeros).
+fn pad_fill(is_max: bool) -> f32 {
+    if is_max {
+        f32::NEG_INFINITY
+    } else {
+        0.0
     }
 }
 

@@ -90,12 +90,24 @@ impl Lower<'_> {
             groups: 1,
             bias,
             mode: PaddingMode::Zeros,
+            tf_same: false,
         };
         self.add_part(b, part, Op::Conv(conv), vec![x], true)
     }
 
     pub(crate) fn bn(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Checked<NodeIndex> {
-        self.add_part(b, part, Op::BatchNorm(BatchNorm { eps: 1e-5 }), vec![x], true)
+        self.bn_eps(b, part, x, 1e-5)
+    }
+
+    /// A batch norm with `eps` named `part` under `b`, its parameters there.
+    pub(crate) fn bn_eps(&mut self, b: &Builder, part: &str, x: NodeIndex, eps: f64) -> Checked<NodeIndex> {
+        self.add_part(b, part, Op::BatchNorm(BatchNorm { eps }), vec![x], true)
+    }
+
+    /// A 3×3/2 max pool with TensorFlow `SAME` padding named `part` under `b` (timm's
+    /// `MaxPool2dSame` as effdet's `ResampleFeatureMap` makes it: `ceil(x/2)` outputs).
+    pub(crate) fn tf_same_max_pool(&mut self, b: &Builder, part: &str, x: NodeIndex) -> Checked<NodeIndex> {
+        self.window_max_pool(b, part, x, win(3, 2, 0), true)
     }
 
     /// A ReLU named `part` under `b` (no parameters).
@@ -106,6 +118,18 @@ impl Lower<'_> {
     /// A max pool named `part` under `b`: square kernel `k`, stride `s`, padding `p`, and
     /// PyTorch's defaults otherwise (no dilation, floor mode).
     pub(crate) fn max_pool(&mut self, b: &Builder, part: &str, x: NodeIndex, win: Window) -> Checked<NodeIndex> {
+        self.window_max_pool(b, part, x, win, false)
+    }
+
+    /// [`Lower::max_pool`], with `padding: tf_same` instead of the window's padding if `tf_same`.
+    fn window_max_pool(
+        &mut self,
+        b: &Builder,
+        part: &str,
+        x: NodeIndex,
+        win: Window,
+        tf_same: bool,
+    ) -> Checked<NodeIndex> {
         let Window { k, s, p } = win;
         let pool = Pool {
             kernel: [k, k],
@@ -115,6 +139,7 @@ impl Lower<'_> {
             ceil_mode: false,
             count_include_pad: true,
             explicit_pad: None,
+            tf_same,
         };
         self.add_part(b, part, Op::MaxPool(MaxPool(pool)), vec![x], false)
     }

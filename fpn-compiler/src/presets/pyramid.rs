@@ -8,7 +8,7 @@ use crate::diag::{Checked, Code, Diagnostic};
 use crate::ir::{Conv, Op};
 use crate::lower::{trailing_number, Env, Handle, Lower};
 use crate::ops::act::Act;
-use crate::ops::merge::Fuse;
+use crate::ops::merge::{Fuse, FuseNames};
 use crate::span::Span;
 use crate::value::{Value, ValueKind};
 use fpn_runtime::{Activation, PaddingMode};
@@ -16,8 +16,10 @@ use petgraph::graph::NodeIndex;
 
 /// The keys of `fpn`, `panet` and `bifpn: {…}`.
 pub(crate) const PYRAMID_KEYS: &[&str] = &[
-    "in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps", "names",
+    "in", "width", "levels", "lateral", "smooth", "upsample", "merge", "extra", "repeats", "eps", "bn_eps", "names",
 ];
+/// The names `names:` of a pyramid takes (`mmdet` for an fpn, `effdet` for a bifpn).
+pub(crate) const PYRAMID_NAMES: &[&str] = &["torchvision", "mmdet", "effdet"];
 /// The keys of `extra: {p6p7: {…}}`.
 pub(crate) const P6P7_KEYS: &[&str] = &["from", "relu"];
 
@@ -83,9 +85,33 @@ impl Lower<'_> {
             },
         };
         let mut top_lateral = None;
+        if let Some(e) = p.bn_eps {
+            self.check_eps(e, p.span)?;
+        }
         let mut outs: Vec<NodeIndex> = match p.kind {
             PyramidKind::Fpn | PyramidKind::Panet => self.top_down(&b, p, &xs, width, &mut top_lateral)?,
-            PyramidKind::Bifpn => self.bifpn(&b, p, &xs, width, env)?,
+            PyramidKind::Bifpn if p.effdet => {
+                let repeats = self.eval_pos(&p.repeats, env, "`repeats`", 1)?;
+                let extra = match &p.extra {
+                    Extra::Levels(k) => self.eval_pos(k, env, "the extra levels", 1)?,
+                    _ => 0,
+                };
+                self.bifpn_effdet(&b, p, &xs, width, [repeats, extra])?
+            }
+            PyramidKind::Bifpn => {
+                if let Extra::Levels(n) = &p.extra {
+                    return Err(self.err(
+                        Diagnostic::error(
+                            Code::E0113,
+                            n.span,
+                            "`extra: {levels: n}` is effdet's BiFPN: it needs `names: effdet`",
+                        )
+                        .with_label("extra BiFPN levels")
+                        .with_help("add `names: effdet` to the bifpn, or use `extra: p6p7` (RetinaNet-style levels after the cells)"),
+                    ));
+                }
+                self.bifpn(&b, p, &xs, width, env)?
+            }
         };
         if p.kind == PyramidKind::Panet {
             let mut ns = vec![outs[0]];
@@ -113,11 +139,18 @@ impl Lower<'_> {
             }
             outs = ns;
         }
-        let mut named: Vec<(String, NodeIndex)> =
-            levels.iter().zip(&outs).map(|(l, o)| (format!("p{l}"), *o)).collect();
         let top = levels[n - 1];
+        // effdet's extra levels are pyramid levels: top + 1, top + 2, …
+        let mut named: Vec<(String, NodeIndex)> = levels
+            .iter()
+            .copied()
+            .chain((1..).map(|k| top.saturating_add(k)))
+            .zip(&outs)
+            .map(|(l, o)| (format!("p{l}"), *o))
+            .collect();
+        let top = top.saturating_add(outs.len() as i64 - n as i64);
         match p.extra {
-            Extra::None => {}
+            Extra::None | Extra::Levels(_) => {}
             Extra::MaxPool => {
                 let e = self.max_pool(&b, "pool", outs[n - 1], win(1, 2, 0))?;
                 named.push((format!("p{}", top + 1), e));
@@ -227,7 +260,7 @@ impl Lower<'_> {
             let mut td = ps.clone();
             for i in (0..n - 1).rev() {
                 let up = self.resize(&cell, &format!("td_up.{i}"), td[i + 1], ps[i], p.upsample)?;
-                td[i] = self.fused(&cell, &format!("td.{i}"), vec![ps[i], up], width, p.eps)?;
+                td[i] = self.fused(&cell, &format!("td.{i}"), vec![ps[i], up], width, p)?;
             }
             let mut out = td.clone();
             for i in 1..n {
@@ -237,17 +270,37 @@ impl Lower<'_> {
                 } else {
                     vec![ps[i], td[i], down]
                 };
-                out[i] = self.fused(&cell, &format!("out.{i}"), ins, width, p.eps)?;
+                out[i] = self.fused(&cell, &format!("out.{i}"), ins, width, p)?;
             }
             ps = out;
         }
         Ok(ps)
     }
 
-    fn fused(&mut self, b: &Builder, part: &str, ins: Vec<NodeIndex>, width: i64, eps: f64) -> Checked<NodeIndex> {
+    fn fused(
+        &mut self,
+        b: &Builder,
+        part: &str,
+        ins: Vec<NodeIndex>,
+        width: i64,
+        p: &ast::PyramidArgs,
+    ) -> Checked<NodeIndex> {
         let bb = b.sub(part);
-        let f = self.add_part(&bb, "fuse", Op::Fuse(Fuse { eps }), ins, true)?;
-        let a = self.add_part(&bb, "act", Op::Act(Act(Activation::Silu)), vec![f], false)?;
+        let fuse = Fuse {
+            eps: p.eps,
+            names: FuseNames::Fpn,
+        };
+        let f = self.add_part(&bb, "fuse", Op::Fuse(fuse), ins, true)?;
+        let names = ["act", "dw", "pw", "bn"];
+        self.separable(&bb, names, f, width, p.bn_eps.unwrap_or(1e-5))
+    }
+
+    /// SiLU, then a depthwise 3×3 conv (padding 1, no bias), a pointwise 1×1 conv (bias) and a
+    /// batch norm with `eps`: a BiFPN node after its fusion, the parts named `names` under `b`
+    /// (effdet's `after_combine` with `SeparableConv2d`: `act`, `conv.conv_dw`, `conv.conv_pw`,
+    /// `conv.bn`).
+    fn separable(&mut self, b: &Builder, names: [&str; 4], x: NodeIndex, width: i64, eps: f64) -> Checked<NodeIndex> {
+        let a = self.add_part(b, names[0], Op::Act(Act(Activation::Silu)), vec![x], false)?;
         let dw = Conv {
             out: width,
             kernel: [3, 3],
@@ -257,10 +310,108 @@ impl Lower<'_> {
             groups: width,
             bias: false,
             mode: PaddingMode::Zeros,
+            tf_same: false,
         };
-        let d = self.add_part(&bb, "dw", Op::Conv(dw), vec![a], true)?;
-        let pw = self.pconv(&bb, "pw", d, width, win(1, 1, 0), true)?;
-        self.bn(&bb, "bn", pw)
+        let d = self.add_part(b, names[1], Op::Conv(dw), vec![a], true)?;
+        let pw = self.pconv(b, names[2], d, width, win(1, 1, 0), true)?;
+        self.bn_eps(b, names[3], pw, eps)
+    }
+
+    /// effdet's `BiFpn` (`names: effdet`), module for module:
+    /// - `resample.<l>` for each extra level `l` (`extra: {levels: n}`), made before the cells
+    ///   from the level below: a 1×1 conv + BN (`conv.conv`, `conv.bn`) where that level is not
+    ///   `width` wide, then a 3×3/2 max pool with TensorFlow `SAME` padding (`downsample`);
+    /// - `cell.<r>` for each repeat, each with effdet's `bifpn_config` nodes `fnode.<k>`: the
+    ///   top-down nodes first (levels top−1 down to the lowest), then the bottom-up ones (the
+    ///   second level up to the top). A node's `combine` takes its inputs by effdet's ids (the
+    ///   cell's levels `0..L`, then one per node), each through `combine.resample.<id>`: a 1×1
+    ///   conv + BN where the input is not `width` wide (only cell 0's backbone levels: so C4 and
+    ///   C5 get a second projection in the bottom-up path), then a nearest upsample to the
+    ///   node's level size (`upsample`) or a `SAME` 3×3/2 max pool (`downsample`); then
+    ///   fast-normalized fusion (`combine.edge_weights`) and `after_combine`: SiLU, depthwise
+    ///   3×3, pointwise 1×1 with bias, BN.
+    ///
+    /// `repeats_extra` is the number of cells and of extra levels. Returns the last cell's
+    /// levels, lowest first (the extra levels last).
+    fn bifpn_effdet(
+        &mut self,
+        b: &Builder,
+        p: &ast::PyramidArgs,
+        xs: &[NodeIndex],
+        width: i64,
+        repeats_extra: [i64; 2],
+    ) -> Checked<Vec<NodeIndex>> {
+        let [repeats, extra] = repeats_extra;
+        let bn_eps = p.bn_eps.unwrap_or(1e-3);
+        // each level: its node and whether it is already `width` wide (unknown: projected)
+        let mut feats: Vec<(NodeIndex, bool)> = xs
+            .iter()
+            .zip(self.channels_of(xs))
+            .map(|(&x, c)| (x, c == Some(width)))
+            .collect();
+        for _ in 0..extra {
+            let l = feats.len();
+            let rb = b.sub(&format!("resample.{l}"));
+            let (mut y, wide) = feats[l - 1];
+            if !wide {
+                y = self.effdet_projection(&rb, y, width, bn_eps)?;
+            }
+            feats.push((self.tf_same_max_pool(&rb, "downsample", y)?, true));
+        }
+        let levels = feats.len();
+        for r in 0..repeats {
+            let cell = b.sub(&format!("cell.{r}"));
+            // effdet's node ids: the cell's levels, then each fnode's output; their levels
+            let mut ids: Vec<((NodeIndex, bool), usize)> = feats.iter().copied().zip(0..).collect();
+            let mut last: Vec<usize> = (0..levels).collect();
+            let mut all: Vec<Vec<usize>> = (0..levels).map(|l| vec![l]).collect();
+            let order = (0..levels - 1).rev().chain(1..levels);
+            for (k, l) in order.enumerate() {
+                // top-down nodes fuse a level with the one above; bottom-up ones every node of
+                // the level with the one below (effdet's `bifpn_config`)
+                let offsets: Vec<usize> = if k < levels - 1 {
+                    vec![last[l], last[l + 1]]
+                } else {
+                    all[l].iter().copied().chain([last[l - 1]]).collect()
+                };
+                let fb = cell.sub(&format!("fnode.{k}"));
+                let comb = fb.sub("combine");
+                let mut ins = Vec::new();
+                for off in offsets {
+                    let rb = comb.sub(&format!("resample.{off}"));
+                    let ((mut y, wide), at) = ids[off];
+                    if !wide {
+                        y = self.effdet_projection(&rb, y, width, bn_eps)?;
+                    }
+                    y = match at.cmp(&l) {
+                        std::cmp::Ordering::Greater => self.resize(&rb, "upsample", y, feats[l].0, None)?,
+                        std::cmp::Ordering::Less => self.tf_same_max_pool(&rb, "downsample", y)?,
+                        std::cmp::Ordering::Equal => y,
+                    };
+                    ins.push(y);
+                }
+                let fuse = Fuse {
+                    eps: p.eps,
+                    names: FuseNames::Effdet,
+                };
+                let f = self.add_part(&fb, "combine", Op::Fuse(fuse), ins, true)?;
+                let names = ["act", "conv.conv_dw", "conv.conv_pw", "conv.bn"];
+                let y = self.separable(&fb.sub("after_combine"), names, f, width, bn_eps)?;
+                ids.push(((y, true), l));
+                last[l] = ids.len() - 1;
+                all[l].push(ids.len() - 1);
+            }
+            feats = last.iter().map(|&id| ids[id].0).collect();
+        }
+        Ok(feats.into_iter().map(|(y, _)| y).collect())
+    }
+
+    /// effdet's `ResampleFeatureMap` projection under `b`: `conv.conv` (1×1 with bias) and
+    /// `conv.bn` (`ConvBnAct2d` without activation).
+    fn effdet_projection(&mut self, b: &Builder, x: NodeIndex, width: i64, eps: f64) -> Checked<NodeIndex> {
+        let cb = b.sub("conv");
+        let y = self.pconv(&cb, "conv", x, width, win(1, 1, 0), true)?;
+        self.bn_eps(&cb, "bn", y, eps)
     }
 }
 
@@ -358,19 +509,39 @@ impl crate::ast::Reader {
                 Err(e) => Err(e),
             },
         };
-        let mmdet = match m.get("names") {
-            None => Ok(false),
+        // (mmdet, effdet)
+        let names = match m.get("names") {
+            None => Ok((false, false)),
             Some(nv) => match self.name(nv, "`names`").map(|n| n.text) {
-                Ok(t) if t == "torchvision" => Ok(false),
-                Ok(t) if t == "mmdet" && kind == PyramidKind::Fpn => Ok(true),
-                Ok(t) => Err(self.err(
-                    Diagnostic::error(Code::E0113, nv.span, "`names` of an fpn must be `torchvision` or `mmdet`")
-                        .with_label(format!("found `{t}`"))
-                        .with_help(
-                            did_you_mean(&t, ["torchvision", "mmdet"])
-                                + " (torchvision: inner_blocks/layer_blocks; mmdet: lateral_convs/fpn_convs; panet and bifpn: torchvision only)",
+                Ok(t) if t == "torchvision" => Ok((false, false)),
+                Ok(t) if t == "mmdet" && kind == PyramidKind::Fpn => Ok((true, false)),
+                Ok(t) if t == "effdet" && kind == PyramidKind::Bifpn => Ok((false, true)),
+                Ok(t) => {
+                    let (msg, ok): (&str, &[&str]) = match kind {
+                        PyramidKind::Fpn => (
+                            "`names` of an fpn must be `torchvision` or `mmdet`",
+                            &["torchvision", "mmdet"],
                         ),
-                )),
+                        PyramidKind::Panet => ("`names` of a panet must be `torchvision`", &["torchvision"]),
+                        PyramidKind::Bifpn => (
+                            "`names` of a bifpn must be `torchvision` or `effdet`",
+                            &["torchvision", "effdet"],
+                        ),
+                    };
+                    Err(self.err(
+                        Diagnostic::error(Code::E0113, nv.span, msg)
+                            .with_label(format!("found `{t}`"))
+                            .with_help({
+                                let dym = did_you_mean(&t, ok.iter().copied());
+                                let first = if dym.is_empty() {
+                                    format!("use {}", ok.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or "))
+                                } else {
+                                    dym
+                                };
+                                first + " (fpn: torchvision's inner_blocks/layer_blocks or mmdet's lateral_convs/fpn_convs; bifpn: fpn's own lateral/cells names or effdet's resample/cell.r.fnode.k; panet: torchvision only)"
+                            }),
+                    ))
+                }
                 Err(e) => Err(e),
             },
         };
@@ -383,6 +554,29 @@ impl crate::ast::Reader {
                     from: ExtraSource::Input,
                     relu: None,
                 }),
+                ValueKind::Map(_) if matches!(&ev.kind, ValueKind::Map(entries) if entries.iter().any(|(k, _)| k.name == "levels")) =>
+                {
+                    let mut em = self.map(ev, "`extra`")?;
+                    let n = self
+                        .require(&mut em, "levels", "`extra`")
+                        .and_then(|n| self.int(n, "`levels`"));
+                    self.finish(em, &["levels"], "`extra`");
+                    if kind != PyramidKind::Bifpn {
+                        return Err(self.err(
+                            Diagnostic::error(
+                                Code::E0113,
+                                ev.span,
+                                "`extra: {levels: n}` makes BiFPN levels: a bifpn's only",
+                            )
+                            .with_label(format!(
+                                "on a {}",
+                                if kind == PyramidKind::Fpn { "fpn" } else { "panet" }
+                            ))
+                            .with_help("use `extra: p6p7` or `extra: max_pool` (extra levels after the top-down path)"),
+                        ));
+                    }
+                    Ok(Extra::Levels(n?))
+                }
                 ValueKind::Map(_) => {
                     let mut em = self.map(ev, "`extra`")?;
                     let p = self.require(&mut em, "p6p7", "`extra`")?;
@@ -415,13 +609,16 @@ impl crate::ast::Reader {
                         _ => String::new(),
                     };
                     Err(self.err(
-                        type_error(ev, "`none`, `max_pool`, `p6p7` or `{p6p7: {from: p5}}`", "`extra`").with_help(
-                            if dym.is_empty() {
-                                "extra levels: none, max_pool, p6p7".to_string()
-                            } else {
-                                dym
-                            },
-                        ),
+                        type_error(
+                            ev,
+                            "`none`, `max_pool`, `p6p7`, `{p6p7: {from: p5}}` or `{levels: n}`",
+                            "`extra`",
+                        )
+                        .with_help(if dym.is_empty() {
+                            "extra levels: none, max_pool, p6p7, {levels: n} (bifpn)".to_string()
+                        } else {
+                            dym
+                        }),
                     ))
                 }
             },
@@ -434,7 +631,9 @@ impl crate::ast::Reader {
             Some(e) => self.float(e, "`eps`"),
             None => Ok(1e-4),
         };
+        let bn_eps = m.get("bn_eps").map(|e| self.float(e, "`bn_eps`")).transpose();
         self.finish(m, PYRAMID_KEYS, &what);
+        let (mmdet, effdet) = names?;
         Ok(PyramidArgs {
             kind,
             inputs: inputs?,
@@ -445,7 +644,9 @@ impl crate::ast::Reader {
             upsample: upsample?,
             concat: concat?,
             extra: extra?,
-            mmdet: mmdet?,
+            mmdet,
+            effdet,
+            bn_eps: bn_eps?,
             repeats: repeats?,
             eps: eps?,
             span,

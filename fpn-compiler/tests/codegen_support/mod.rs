@@ -8,7 +8,7 @@ use fpn_compiler::ir::{Conv, Graph, Node, Op, Output, Pool, Symbol, Upsample};
 use fpn_compiler::ops::{
     act::Act,
     input::Input,
-    merge::{Add, Concat, Fuse, Mean},
+    merge::{Add, Concat, Fuse, FuseNames, Mean},
     norm::BatchNorm,
     pool::{AvgPool, MaxPool},
     InitKind,
@@ -161,6 +161,7 @@ impl Builder {
                 groups: 1,
                 bias,
                 mode: PaddingMode::Zeros,
+                tf_same: false,
             },
         )
     }
@@ -221,6 +222,7 @@ impl Builder {
             ceil_mode: false,
             count_include_pad: true,
             explicit_pad: None,
+            tf_same: false,
         };
         let dim = |d: &Dim| {
             d.add(2 * pad - (k - 1) - 1)
@@ -314,7 +316,15 @@ pub fn fpn3() -> (Graph, Analysis) {
     let lat3 = b.conv("lat3", c3, "fpn.lat3", 6, 1, 1, 0, false);
     let up5 = b.up_scale("up5", lat5, 2, false);
     let p4 = b.merge("p4", Op::Add(Add), &[lat4, up5], None);
-    let p4f = b.merge("p4f", Op::Fuse(Fuse { eps: 1e-4 }), &[p4, lat4], Some("fpn.fuse4"));
+    let p4f = b.merge(
+        "p4f",
+        Op::Fuse(Fuse {
+            eps: 1e-4,
+            names: FuseNames::Fpn,
+        }),
+        &[p4, lat4],
+        Some("fpn.fuse4"),
+    );
     let up4 = b.up_like("up4", p4f, lat3, true);
     let p3 = b.merge("p3", Op::Add(Add), &[lat3, up4, lat3], None);
     let cat = b.merge("cat", Op::Concat(Concat), &[p3, lat3], None);
@@ -410,6 +420,7 @@ pub fn two() -> (Graph, Analysis) {
             groups: 1,
             bias: true,
             mode: PaddingMode::Reflect,
+            tf_same: false,
         },
     );
     let n = b.bn("n", y, "n");

@@ -26,7 +26,10 @@ fn small() -> (Graph, Analysis) {
     let h2 = b.conv("h2", r, "shared", 3, 3, 1, 1, true);
     let f = b.merge(
         "f",
-        Op::Fuse(fpn_compiler::ops::merge::Fuse { eps: 1e-4 }),
+        Op::Fuse(fpn_compiler::ops::merge::Fuse {
+            eps: 1e-4,
+            names: fpn_compiler::ops::merge::FuseNames::Fpn,
+        }),
         &[h1, h2],
         Some("f"),
     );

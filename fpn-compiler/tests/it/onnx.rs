@@ -59,6 +59,7 @@ const ONNX_OPS: &[(&str, i64)] = &[
     ("InstanceNormalization", 1),
     ("LeakyRelu", 1),
     ("MaxPool", 1),
+    ("Max", 1),
     ("Mean", 1),
     ("Mul", 1),
     ("Pad", 1),

@@ -25,6 +25,8 @@ enum Down {
         p: i64,
         ceil: bool,
     },
+    /// `padding: tf_same` (TensorFlow's `SAME`): a conv (`kind` 0), max pool (1) or avg pool (2).
+    TfSame { kind: u8, k: i64, s: i64 },
 }
 
 /// How a skip body returns to its input's size.
@@ -68,9 +70,15 @@ struct Spec {
 fn down(strides: std::ops::RangeInclusive<i64>) -> BoxedStrategy<Down> {
     let conv = (1i64..=5, strides.clone(), any::<bool>(), 2i64..=4)
         .prop_flat_map(|(k, s, reflect, out)| (0..=k / 2).prop_map(move |p| Down::Conv { out, k, s, p, reflect }));
-    let pool = (any::<bool>(), 1i64..=4, strides, any::<bool>())
+    let pool = (any::<bool>(), 1i64..=4, strides.clone(), any::<bool>())
         .prop_flat_map(|(max, k, s, ceil)| (0..=k / 2).prop_map(move |p| Down::Pool { max, k, s, p, ceil }));
-    prop_oneof![3 => conv, 2 => pool].boxed()
+    prop_oneof![3 => conv, 2 => pool, 1 => tf_same(strides)].boxed()
+}
+
+fn tf_same(strides: std::ops::RangeInclusive<i64>) -> BoxedStrategy<Down> {
+    (0u8..3, 1i64..=5, strides)
+        .prop_map(|(kind, k, s)| Down::TfSame { kind, k, s })
+        .boxed()
 }
 
 /// Like [`down`] but with padding `(k-1)/2` or `k/2`, so skip bodies line up more often.
@@ -78,9 +86,9 @@ fn aligned_down(strides: std::ops::RangeInclusive<i64>) -> BoxedStrategy<Down> {
     let pad = |k: i64| prop_oneof![Just((k - 1) / 2), Just(k / 2)];
     let conv = (1i64..=5, strides.clone(), any::<bool>(), 2i64..=4)
         .prop_flat_map(move |(k, s, reflect, out)| pad(k).prop_map(move |p| Down::Conv { out, k, s, p, reflect }));
-    let pool = (any::<bool>(), 1i64..=4, strides, any::<bool>())
+    let pool = (any::<bool>(), 1i64..=4, strides.clone(), any::<bool>())
         .prop_flat_map(move |(max, k, s, ceil)| pad(k).prop_map(move |p| Down::Pool { max, k, s, p, ceil }));
-    prop_oneof![3 => conv, 2 => pool].boxed()
+    prop_oneof![3 => conv, 2 => pool, 1 => tf_same(strides)].boxed()
 }
 
 fn up() -> BoxedStrategy<Up> {
@@ -130,6 +138,11 @@ fn render_down(d: &Down) -> String {
             let op = if *max { "max_pool" } else { "avg_pool" };
             format!("{{{op}: {{kernel: {k}, stride: {s}, padding: {p}, ceil_mode: {ceil}}}}}")
         }
+        Down::TfSame { kind, k, s } => match kind {
+            0 => format!("{{conv: {{out: 3, kernel: {k}, stride: {s}, padding: tf_same}}}}"),
+            1 => format!("{{max_pool: {{kernel: {k}, stride: {s}, padding: tf_same}}}}"),
+            _ => format!("{{avg_pool: {{kernel: {k}, stride: {s}, padding: tf_same}}}}"),
+        },
     }
 }
 
@@ -157,7 +170,7 @@ fn render(spec: &Spec) -> String {
         let (text, s) = match item {
             Item::Down(d) => {
                 let s = match d {
-                    Down::Conv { s, .. } | Down::Pool { s, .. } => *s,
+                    Down::Conv { s, .. } | Down::Pool { s, .. } | Down::TfSame { s, .. } => *s,
                 };
                 (render_down(d), s)
             }

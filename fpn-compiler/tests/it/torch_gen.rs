@@ -46,6 +46,15 @@ fn every_shipped_spec_registers_exactly_its_state_dict_prefixes() {
         let got = registered(&code);
         let unique: BTreeSet<&String> = got.iter().collect();
         assert_eq!(unique.len(), got.len(), "{}: a prefix registered twice", path.display());
+        // `_put` of a module replaces the container of an earlier-registered child (effdet's
+        // `combine` over `combine.resample.2.conv.conv`): parents must come first
+        for (k, p) in got.iter().enumerate() {
+            assert!(
+                !got[..k].iter().any(|q| q.starts_with(&format!("{p}."))),
+                "{}: `{p}` is registered after a module inside it",
+                path.display()
+            );
+        }
         let want: BTreeSet<String> = c
             .analysis
             .params

@@ -268,6 +268,7 @@ macro_rules! parity {
 
 parity! {
     bifpn_neck => "bifpn_neck.yaml",
+    effdet_d0_bifpn => "effdet_d0_bifpn.yaml",
     fcos_head => "fcos_head.yaml",
     mmdet_fpn_retinanet => "mmdet_fpn_retinanet.yaml",
     panet_neck => "panet_neck.yaml",

@@ -367,6 +367,13 @@ fn runtime_result(case: &Case) -> R<Tensor> {
                     let (th, tw) = (t(0), t(1));
                     [th / 2, th - th / 2, tw / 2, tw - tw / 2]
                 }
+                // TensorFlow `SAME` (timm's `Conv2dSame`): zero padding of this input's size
+                Some(J::String(s)) if s == "tf_same" => {
+                    if a.get("padding_mode").and_then(J::as_str).is_some_and(|m| m != "zeros") {
+                        return Err("tf_same pads with zeros (fpn: E0233)".into());
+                    }
+                    fpn_runtime::same_dynamic_padding(x.view(), kernel, stride, dilation).map_err(rt)?
+                }
                 Some(J::Array(p)) if p.len() == 4 => {
                     let mut v = [0; 4];
                     for (slot, x) in v.iter_mut().zip(p) {
@@ -416,8 +423,23 @@ fn runtime_result(case: &Case) -> R<Tensor> {
             };
             let a = short.as_ref().unwrap_or(&args);
             let kernel = pair(a.get("kernel"), [1, 1], "kernel")?;
+            // `padding: tf_same`: TensorFlow's `SAME` padding of this input's size, explicit
+            let tf_same = match a.get("padding") {
+                Some(J::String(s)) if s == "tf_same" => {
+                    if boolean(a.get("ceil_mode"), false)? {
+                        return Err("tf_same with ceil_mode (fpn: E0233)".into());
+                    }
+                    let stride = upair(pair(a.get("stride"), kernel, "stride")?, "stride")?;
+                    let dilation = upair(pair(a.get("dilation"), [1, 1], "dilation")?, "dilation")?;
+                    let q = fpn_runtime::same_dynamic_padding(x.view(), upair(kernel, "kernel")?, stride, dilation)
+                        .map_err(rt)?;
+                    Some(J::from(q.to_vec()))
+                }
+                _ => None,
+            };
             // `padding: [t, b, l, r]`: F.pad (−∞ for max, 0 for avg), then the pool unpadded
-            if let Some(J::Array(q)) = a.get("padding").filter(|p| p.as_array().is_some_and(|q| q.len() == 4)) {
+            let explicit = tf_same.as_ref().or(a.get("padding"));
+            if let Some(J::Array(q)) = explicit.filter(|p| p.as_array().is_some_and(|q| q.len() == 4)) {
                 let q: Vec<usize> = q
                     .iter()
                     .map(|v| size(int(v, "padding")?, "padding"))

@@ -699,6 +699,29 @@ proptest! {
         }
     }
 
+    /// TensorFlow's `SAME` pads each axis by the least total that gives `ceil(x/s)` windows, half
+    /// of it (rounded down) before: found here by search, then the padded pool has that size.
+    #[test]
+    fn tf_same_padding_is_the_least_that_gives_ceil(
+        h in 1usize..=20, w in 1usize..=20, k in (1usize..=5, 1usize..=5), s in (1usize..=4, 1usize..=4),
+        d in (1usize..=3, 1usize..=3), seed: u64,
+    ) {
+        let (k, s, d) = ([k.0, k.1], [s.0, s.1], [d.0, d.1]);
+        let x = rand4(seed, [1, 2, h, w]);
+        let pad = same_dynamic_padding(x.view(), k, s, d).unwrap();
+        for (a, size) in [h, w].into_iter().enumerate() {
+            let span = d[a] * (k[a] - 1) + 1;
+            let want = size.div_ceil(s[a]);
+            let fits = |p: usize| size + p >= span && (size + p - span) / s[a] + 1 >= want;
+            let least = (0..).find(|&p| fits(p)).unwrap();
+            prop_assert_eq!([pad[2 * a], pad[2 * a + 1]], [least / 2, least - least / 2]);
+        }
+        let padded = pad2d(x.view(), pad, PaddingMode::Zeros).unwrap();
+        let p = Pool2dParams { kernel: k, stride: s, padding: [0, 0], dilation: d, ceil_mode: false, count_include_pad: true };
+        let y = max_pool2d(padded.view(), &p).unwrap();
+        prop_assert_eq!(y.dim(), (1, 2, h.div_ceil(s[0]), w.div_ceil(s[1])));
+    }
+
     #[test]
     fn nearest_equals_index_formula(
         n in 1usize..=3, c in 1usize..=2, h in 1usize..=10, w in 1usize..=10,

@@ -441,6 +441,44 @@ impl OnnxCx<'_> {
         Ok(self.op("Pad", &ins, attrs))
     }
 
+    /// `v` padded by TensorFlow's `SAME` padding of a window `kernel` / `stride` / `dilation`
+    /// (fill `value`), the pads computed in the graph from `v`'s runtime height and width as
+    /// `fpn_runtime::rules::same_dynamic_pad` does: `out = ceil(x/s)` (`(x + s − 1) / s` in
+    /// int64), `total = max((out − 1)·s + (k − 1)·d + 1 − x, 0)`, `total / 2` before. (`auto_pad =
+    /// SAME_UPPER` is the same rule in ONNX's words, but ONNX Runtime 1.32 refuses it for a
+    /// dilated conv and where the unclamped total is negative, a kernel smaller than the stride:
+    /// measured, docs/onnx.md.)
+    pub fn pad_same_dynamic(
+        &mut self,
+        v: &str,
+        kernel: [i64; 2],
+        stride: [i64; 2],
+        dilation: [i64; 2],
+        value: f32,
+    ) -> String {
+        let span = |a: usize| dilation[a].saturating_mul(kernel[a] - 1).saturating_add(1);
+        let hw = self.dims_of(v, 2, 4);
+        let s = self.ints("stride", &stride);
+        let s_minus_1 = self.ints("stride_minus_1", &[stride[0] - 1, stride[1] - 1]);
+        let one = self.ints("one", &[1, 1]);
+        let reach = self.ints("span", &[span(0), span(1)]);
+        let zero = self.ints("zero", &[0, 0]);
+        let two = self.ints("two", &[2, 2]);
+        let up = self.op("Add", &[&hw, &s_minus_1], Vec::new());
+        let out = self.op("Div", &[&up, &s], Vec::new());
+        let last = self.op("Sub", &[&out, &one], Vec::new());
+        let start = self.op("Mul", &[&last, &s], Vec::new());
+        let end = self.op("Add", &[&start, &reach], Vec::new());
+        let raw = self.op("Sub", &[&end, &hw], Vec::new());
+        let total = self.op("Max", &[&raw, &zero], Vec::new());
+        let before = self.op("Div", &[&total, &two], Vec::new());
+        let after = self.op("Sub", &[&total, &before], Vec::new());
+        // ONNX `Pad` order: [n, c, h, w] begins, then ends
+        let pads = self.op("Concat", &[&zero, &before, &zero, &after], vec![attr::int("axis", 0)]);
+        let fill = self.floats("value", &[], &[value]);
+        self.op("Pad", &[v, &pads, &fill], vec![attr::string("mode", "constant")])
+    }
+
     /// For a batch norm folded into the conv before it (`fold_bn`): that conv's output.
     pub fn folded_into(&self) -> Option<String> {
         let c = self.st.folded_bn.get(&self.idx)?;

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0113_bifpn_names_mmdet.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0232_module_root_single_op.yaml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+fpn::include_spec!("specs/invalid/E0233_tf_same_reflect.yaml");
+
+fn main() {}
