@@ -123,63 +123,62 @@ fn warm_count(mut step: impl FnMut()) -> (usize, usize, usize) {
     )
 }
 
+/// `(what, counts)` of a warm forward of the model `$md::$ty` (initialised with seed 1) on its one
+/// input `$field` of shape `$shape`.
+macro_rules! one_input {
+    ($what:expr, $md:ident :: $ty:ident, $inputs:ident { $field:ident }, $shape:expr) => {{
+        let x = input($shape);
+        let m = $md::$ty::init(1);
+        let counts = warm_count(|| {
+            let o = m.forward($md::$inputs { $field: x.view() }).unwrap();
+            m.recycle(o);
+        });
+        ($what, counts)
+    }};
+}
+
 #[test]
 fn warm_forward_allocates_nothing() {
-    let mut report = Vec::new();
-    let x = input((1, 3, 32, 32));
-    let m = seed000::PyramidBlock::init(1);
-    report.push((
+    let mut report = vec![one_input!(
         "seed000_pyramid_block 32×32",
-        warm_count(|| {
-            let o = m.forward(seed000::PyramidBlockInputs { x: x.view() }).unwrap();
-            m.recycle(o);
-        }),
-    ));
+        seed000::PyramidBlock,
+        PyramidBlockInputs { x },
+        (1, 3, 32, 32)
+    )];
     let (c3, c4, c5) = (
         input((1, 128, 52, 52)),
         input((1, 256, 26, 26)),
         input((1, 512, 13, 13)),
     );
+    let seed001_step = |m: &seed001::Seed001Neck| {
+        let o = m
+            .forward(seed001::Seed001NeckInputs {
+                c3: c3.view(),
+                c4: c4.view(),
+                c5: c5.view(),
+            })
+            .unwrap();
+        m.recycle(o);
+    };
     let m = seed001::Seed001Neck::init(1);
-    report.push((
-        "seed001_neck",
-        warm_count(|| {
-            let o = m
-                .forward(seed001::Seed001NeckInputs {
-                    c3: c3.view(),
-                    c4: c4.view(),
-                    c5: c5.view(),
-                })
-                .unwrap();
-            m.recycle(o);
-        }),
-    ));
-    let x = input((1, 3, 64, 48));
-    let m = unet::UNetDecoder::init(1);
-    report.push((
+    report.push(("seed001_neck", warm_count(|| seed001_step(&m))));
+    report.push(one_input!(
         "unet_decoder 64×48",
-        warm_count(|| {
-            let o = m.forward(unet::UNetDecoderInputs { x: x.view() }).unwrap();
-            m.recycle(o);
-        }),
+        unet::UNetDecoder,
+        UNetDecoderInputs { x },
+        (1, 3, 64, 48)
     ));
-    let x = input((1, 3, 64, 64));
-    let m = resnet50::ResNet50Fpn::init(1);
-    report.push((
+    report.push(one_input!(
         "resnet50_fpn 64×64",
-        warm_count(|| {
-            let o = m.forward(resnet50::ResNet50FpnInputs { image: x.view() }).unwrap();
-            m.recycle(o);
-        }),
+        resnet50::ResNet50Fpn,
+        ResNet50FpnInputs { image },
+        (1, 3, 64, 64)
     ));
-    let x = input((2, 64, 20, 24));
-    let m = c2f::Yolov8nC2f::init(1);
-    report.push((
+    report.push(one_input!(
         "yolov8n_c2f_block batch 2",
-        warm_count(|| {
-            let o = m.forward(c2f::Yolov8nC2fInputs { x: x.view() }).unwrap();
-            m.recycle(o);
-        }),
+        c2f::Yolov8nC2f,
+        Yolov8nC2fInputs { x },
+        (2, 64, 20, 24)
     ));
     // the arena holds what `fpn check` plans (seed 001 has no op-internal temporaries)
     let mut sources = fpn_compiler::span::SourceMap::new();
@@ -191,14 +190,7 @@ fn warm_forward_allocates_nothing() {
         .flatten()
         .expect("fixed sizes");
     let m = seed001::Seed001Neck::init(1);
-    let o = m
-        .forward(seed001::Seed001NeckInputs {
-            c3: c3.view(),
-            c4: c4.view(),
-            c5: c5.view(),
-        })
-        .unwrap();
-    m.recycle(o);
+    seed001_step(&m);
     assert_eq!(m.held_memory() as u64, plan.planned, "{plan:?}");
     assert!(plan.planned >= plan.bound);
     for (what, (n, bytes, large)) in &report {
