@@ -19,10 +19,14 @@ comparison sees 48 bits of it), … and `weights_probe` (float32, every tensor's
 sorted-name order).
 
 Run from the repository root:  python3 tools/yolov8_fixture.py
+`--full` runs the nominal 640×640 and the odd accepted 633×607 instead and writes
+tools/out/yolov8n_640.safetensors (about 25 MB, not committed), which the optional test
+`yolov8n_backbone_neck_640` reads when it is there.
 Made with ultralytics 8.4.190 and torch 2.15.0 (CPU).
 """
 import math
 import os
+import sys
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -35,6 +39,10 @@ from safetensors_fallback import save_file
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 OUT = os.path.join(ROOT, "tests", "fixtures", "parity", "yolov8n.safetensors")
 SIZES = [(96, 128), (89, 121)]
+FULL = "--full" in sys.argv[1:]
+if FULL:
+    OUT = os.path.join(ROOT, "tools", "out", "yolov8n_640.safetensors")
+    SIZES = [(640, 640), (633, 607)]
 PARAMS = 2259536
 
 
@@ -69,6 +77,7 @@ def main():
             out[f"x_{tag}"] = x.contiguous()
             for name, t32, t64 in zip(("p3", "p4", "p5"), run(model, x), run(m64, x.double())):
                 store_run(out, f"{name}_{tag}", t32, t64)
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
     save_file(out, OUT)
     print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes), {len(keep)} tensors, {total} parameters")
 
