@@ -158,10 +158,7 @@ pub(crate) struct Temp(pub(crate) Tensor);
 
 impl Drop for Temp {
     fn drop(&mut self) {
-        let t = std::mem::replace(
-            &mut self.0,
-            Tensor::from_shape_vec((0, 0, 0, 0), Vec::new()).unwrap_or_default(),
-        );
+        let t = std::mem::replace(&mut self.0, Tensor::zeros((0, 0, 0, 0)));
         recycle(t);
     }
 }

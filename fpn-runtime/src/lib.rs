@@ -62,34 +62,50 @@ pub use ndarray;
 pub type Tensor = ndarray::Array4<f32>;
 
 /// A standard-layout copy of `x` whose buffer comes from the installed [`Arena`] when one fits
-/// (`as_standard_layout().into_owned()` always allocates). Errors as [`try_zeros`].
+/// (`as_standard_layout().into_owned()` always allocates), written in one pass. Errors as
+/// [`try_zeros`].
 pub(crate) fn try_copy(x: ndarray::ArrayView4<f32>, op: &str) -> Result<Tensor> {
     let d = x.dim();
-    let mut out = try_zeros([d.0, d.1, d.2, d.3], op)?;
-    out.assign(&x);
-    Ok(out)
+    let shape = [d.0, d.1, d.2, d.3];
+    let (mut v, _) = try_buffer(shape, op)?;
+    match x.as_slice() {
+        Some(s) => v.extend_from_slice(s),
+        None => v.extend(x.iter().copied()),
+    }
+    Tensor::from_shape_vec(shape, v).map_err(|_| too_big(op, shape))
 }
 
 /// A zeroed tensor of `shape` (its buffer from the installed [`Arena`] when one fits), or
 /// [`Error::InputSize`] if it is too large to allocate (instead of the panic or abort of
 /// `Tensor::zeros`).
 pub(crate) fn try_zeros(shape: [usize; 4], op: &str) -> Result<Tensor> {
-    let too_big = || Error::InputSize(format!("the {op} output of shape {shape:?} is too large to allocate"));
+    let (mut v, len) = try_buffer(shape, op)?;
+    v.resize(len, 0.0);
+    Tensor::from_shape_vec(shape, v).map_err(|_| too_big(op, shape))
+}
+
+/// The error of an `op` output of `shape` that cannot be allocated.
+fn too_big(op: &str, shape: [usize; 4]) -> Error {
+    Error::InputSize(format!("the {op} output of shape {shape:?} is too large to allocate"))
+}
+
+/// An empty buffer with room for the `len` values of a tensor of `shape` (from the installed
+/// [`Arena`] when one fits), and `len`.
+fn try_buffer(shape: [usize; 4], op: &str) -> Result<(Vec<f32>, usize)> {
     let len = shape
         .iter()
         .try_fold(1usize, |a, &b| a.checked_mul(b))
-        .ok_or_else(too_big)?;
+        .ok_or_else(|| too_big(op, shape))?;
     if len > isize::MAX as usize / std::mem::size_of::<f32>() {
-        return Err(too_big());
+        return Err(too_big(op, shape));
     }
-    let mut v: Vec<f32> = match arena::take(len) {
+    let v = match arena::take(len) {
         Some(v) => v,
         None => {
             let mut v = Vec::new();
-            v.try_reserve_exact(len).map_err(|_| too_big())?;
+            v.try_reserve_exact(len).map_err(|_| too_big(op, shape))?;
             v
         }
     };
-    v.resize(len, 0.0);
-    Tensor::from_shape_vec(shape, v).map_err(|_| too_big())
+    Ok((v, len))
 }

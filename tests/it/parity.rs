@@ -628,15 +628,9 @@ fn yolov8n_backbone_neck() {
 /// not committed); skips with a note otherwise.
 #[test]
 fn yolov8n_backbone_neck_640() {
-    let path = root().join("tools/out/yolov8n_640.safetensors");
-    if !path.exists() {
-        println!(
-            "skipped: {} is absent (python3 tools/yolov8_fixture.py --full)",
-            path.display()
-        );
-        return;
+    if let Some(path) = optional_run("yolov8n_640.safetensors", "tools/yolov8_fixture.py") {
+        yolov8n_runs(&path, &["640x640", "633x607"]);
     }
-    yolov8n_runs(path.to_str().unwrap_or_default(), &["640x640", "633x607"]);
 }
 
 /// [`yolov8n_backbone_neck`]'s comparison on the runs `tags` of `fixture_file`.
@@ -762,15 +756,20 @@ fn effdet_d0_bifpn() {
 /// committed); skips with a note otherwise.
 #[test]
 fn effdet_d0_bifpn_nominal() {
-    let path = root().join("tools/out/effdet_d0_bifpn_512.safetensors");
-    if !path.exists() {
-        println!(
-            "skipped: {} is absent (python3 tools/effdet_fixture.py --full)",
-            path.display()
-        );
-        return;
+    if let Some(path) = optional_run("effdet_d0_bifpn_512.safetensors", "tools/effdet_fixture.py") {
+        effdet_runs(&path, &["64x64"]);
     }
-    effdet_runs(path.to_str().unwrap_or_default(), &["64x64"]);
+}
+
+/// The path of `tools/out/<file>`, a run too large to commit that `python3 <script> --full`
+/// writes; `None` (and a note that the test is skipped) when it is absent.
+fn optional_run(file: &str, script: &str) -> Option<String> {
+    let path = root().join("tools/out").join(file);
+    if !path.exists() {
+        println!("skipped: {} is absent (python3 {script} --full)", path.display());
+        return None;
+    }
+    Some(path.to_string_lossy().into_owned())
 }
 
 /// [`effdet_d0_bifpn`]'s comparison on the runs `tags` of `fixture_file` (in

@@ -1358,12 +1358,10 @@ impl Gen<'_> {
                 dead,
             });
         }
-        let mut bind = TokenStream::new();
-        bind.extend(bind_inputs);
         Ok(Schedule {
             val_of,
             last_use,
-            bind_inputs: bind,
+            bind_inputs,
             code,
             steps,
         })
