@@ -48,15 +48,12 @@ impl Arena {
             .sum()
     }
 
-    /// The free buffer with the smallest capacity ≥ `len`, emptied; `None` if there is none
-    /// (the policy `fpn_compiler::back::rust::memory_plan` replays for `fpn check`).
+    /// The free buffer with the smallest capacity ≥ `len` ([`best_fit`], the policy
+    /// `fpn_compiler::back::rust::memory_plan` replays for `fpn check`), still holding its last
+    /// user's values; `None` if there is none.
     fn take(&mut self, len: usize) -> Option<Vec<f32>> {
-        let k = (0..self.free.len())
-            .filter(|&k| self.free[k].capacity() >= len)
-            .min_by_key(|&k| self.free[k].capacity())?;
-        let mut v = self.free.swap_remove(k);
-        v.clear();
-        Some(v)
+        let k = best_fit(self.free.iter().map(Vec::capacity), len)?;
+        Some(self.free.swap_remove(k))
     }
 
     /// Keeps `v` for a later request (its contents are discarded).
@@ -71,6 +68,19 @@ impl Arena {
         }
         self.free.push(v);
     }
+}
+
+/// The index of the smallest of `sizes` that is at least `need` (the first such on a tie), or
+/// `None`: the one reuse rule of the runtime's [`Arena`] and per-thread scratch buffers, and of
+/// the compiler's replay of the arena (`fpn check`'s memory line). The chosen buffer is then
+/// taken out with `swap_remove`, by all of them, so the replay sees the same free list.
+pub fn best_fit<T: Ord + Copy>(sizes: impl IntoIterator<Item = T>, need: T) -> Option<usize> {
+    sizes
+        .into_iter()
+        .enumerate()
+        .filter(|&(_, s)| s >= need)
+        .min_by_key(|&(_, s)| s)
+        .map(|(k, _)| k)
 }
 
 thread_local! {
@@ -209,6 +219,7 @@ mod tests {
             recycle(Tensor::zeros((1, 1, 4, 4)));
             recycle(Tensor::zeros((1, 1, 2, 2)));
             let v = take(3).unwrap_or_default();
+            assert_eq!(v.len(), 4, "a reused buffer keeps its values until the op writes them");
             assert_eq!(v.capacity(), 4, "smallest buffer that fits");
             assert!(take(100).is_none());
             give(v);

@@ -297,7 +297,7 @@ pub fn conv2d(
     p: &Conv2dParams,
 ) -> Result<Tensor> {
     let shape = conv2d_out_shape(shape4(&x), shape4(&w), p)?;
-    let mut out = crate::try_zeros(shape, "conv2d")?;
+    let mut out = crate::try_output(shape, "conv2d")?;
     conv2d_into(x, w, bias, p, out.view_mut())?;
     Ok(out)
 }
@@ -404,7 +404,7 @@ pub(crate) fn conv2d_into_prepared(
     match out.as_slice_mut() {
         Some(o) => run(&g, ops, u, p.act, o, res),
         None => {
-            let mut tmp = crate::try_zeros(o_shape, "conv2d")?;
+            let mut tmp = crate::try_output(o_shape, "conv2d")?;
             if let Some(o) = tmp.as_slice_mut() {
                 run(&g, ops, u, p.act, o, res);
             }

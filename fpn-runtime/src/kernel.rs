@@ -232,9 +232,7 @@ impl Scratch {
     /// (to be grown), else a new one.
     fn pop(slot: Slot, len: usize) -> Vec<f32> {
         let mut stack = slot.take();
-        let pick = (0..stack.len())
-            .filter(|&k| stack[k].capacity() >= len)
-            .min_by_key(|&k| stack[k].capacity())
+        let pick = crate::arena::best_fit(stack.iter().map(Vec::capacity), len)
             .or_else(|| (0..stack.len()).max_by_key(|&k| stack[k].capacity()));
         let buf = pick.map(|k| stack.swap_remove(k)).unwrap_or_default();
         slot.set(stack);

@@ -22,7 +22,7 @@ const PAR_MIN_LEN: usize = 1 << 16;
 /// `a + b`.
 pub fn add(a: ArrayView4<f32>, b: ArrayView4<f32>) -> Result<Tensor> {
     same("add", shape4(&a), shape4(&b))?;
-    let mut out = crate::try_zeros(shape4(&a), "add")?;
+    let mut out = crate::try_output(shape4(&a), "add")?;
     add_into(a, b, out.view_mut())?;
     Ok(out)
 }
@@ -74,7 +74,7 @@ pub fn mul_assign(acc: &mut Tensor, b: ArrayView4<f32>) -> Result<()> {
 /// Concatenation along channels (`torch.cat(xs, dim=1)`).
 pub fn concat(xs: &[ArrayView4<f32>]) -> Result<Tensor> {
     let shape = concat_shape(xs)?;
-    let mut out = crate::try_zeros(shape, "concat")?;
+    let mut out = crate::try_output(shape, "concat")?;
     concat_into(xs, out.view_mut())?;
     Ok(out)
 }
@@ -128,7 +128,7 @@ pub fn mean(xs: &[ArrayView4<f32>]) -> Result<Tensor> {
     let Some(first) = xs.first() else {
         return Err(invalid("mean", "at least one input is needed"));
     };
-    let mut out = crate::try_zeros(shape4(first), "mean")?;
+    let mut out = crate::try_output(shape4(first), "mean")?;
     mean_into(xs, out.view_mut())?;
     Ok(out)
 }
@@ -183,7 +183,7 @@ pub fn weighted_fusion(xs: &[ArrayView4<f32>], w: ArrayView1<f32>, eps: f32) -> 
     let Some(first) = xs.first() else {
         return Err(invalid("weighted_fusion", "at least one input is needed"));
     };
-    let mut out = crate::try_zeros(shape4(first), "weighted_fusion")?;
+    let mut out = crate::try_output(shape4(first), "weighted_fusion")?;
     weighted_fusion_into(xs, w, eps, out.view_mut())?;
     Ok(out)
 }

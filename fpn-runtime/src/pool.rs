@@ -103,7 +103,7 @@ enum Kind {
 
 /// `F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)`; NaN propagates like PyTorch.
 pub fn max_pool2d(x: ArrayView4<f32>, p: &Pool2dParams) -> Result<Tensor> {
-    let mut out = crate::try_zeros(pool2d_out_shape(shape4(&x), p)?, "max_pool2d")?;
+    let mut out = crate::try_output(pool2d_out_shape(shape4(&x), p)?, "max_pool2d")?;
     pool_into(x, p, out.view_mut(), Kind::Max)?;
     Ok(out)
 }
@@ -115,7 +115,7 @@ pub fn max_pool2d_into(x: ArrayView4<f32>, p: &Pool2dParams, out: ArrayViewMut4<
 
 /// `F.avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad)`; `p.dilation` must be `[1, 1]`.
 pub fn avg_pool2d(x: ArrayView4<f32>, p: &Pool2dParams) -> Result<Tensor> {
-    let mut out = crate::try_zeros(pool2d_out_shape(shape4(&x), p)?, "avg_pool2d")?;
+    let mut out = crate::try_output(pool2d_out_shape(shape4(&x), p)?, "avg_pool2d")?;
     pool_into(x, p, out.view_mut(), Kind::Avg)?;
     Ok(out)
 }
@@ -204,7 +204,7 @@ fn pool_into(x: ArrayView4<f32>, p: &Pool2dParams, mut out: ArrayViewMut4<f32>, 
     match out.as_slice_mut() {
         Some(s) => run(s),
         None => {
-            let mut tmp = crate::try_zeros(os, op)?;
+            let mut tmp = crate::try_output(os, op)?;
             if let Some(s) = tmp.as_slice_mut() {
                 run(s);
             }

@@ -158,7 +158,7 @@ impl Conv2d {
     pub fn forward(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>) -> Result<Tensor> {
         let p = opts.params.unwrap_or(&self.params);
         let shape = conv2d_out_shape(shape4(&x), shape4(&self.weight), p)?;
-        let mut out = crate::try_zeros(shape, "conv2d")?;
+        let mut out = crate::try_output(shape, "conv2d")?;
         self.forward_into(x, opts, out.view_mut())?;
         Ok(out)
     }

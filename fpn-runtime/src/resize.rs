@@ -78,7 +78,7 @@ fn nearest_idx(dst: usize, input: usize, output: usize, scale: Option<f64>) -> u
 
 /// `F.interpolate(x, mode="nearest", ...)` (not `nearest-exact`).
 pub fn upsample_nearest(x: ArrayView4<f32>, r: Resize) -> Result<Tensor> {
-    let mut out = crate::try_zeros(resize_out_shape(shape4(&x), r)?, "upsample_nearest")?;
+    let mut out = crate::try_output(resize_out_shape(shape4(&x), r)?, "upsample_nearest")?;
     upsample_nearest_into(x, r, out.view_mut())?;
     Ok(out)
 }
@@ -128,7 +128,7 @@ where
         Some(o) => run(o),
         None => {
             let d = out.dim();
-            let mut tmp = crate::try_zeros([d.0, d.1, d.2, d.3], "upsample")?;
+            let mut tmp = crate::try_output([d.0, d.1, d.2, d.3], "upsample")?;
             if let Some(o) = tmp.as_slice_mut() {
                 run(o);
             }
@@ -211,7 +211,7 @@ fn lerp_table(input: usize, output: usize, align_corners: bool, scale: Option<f6
 
 /// `F.interpolate(x, mode="bilinear", align_corners=...)`.
 pub fn upsample_bilinear(x: ArrayView4<f32>, r: Resize, align_corners: bool) -> Result<Tensor> {
-    let mut out = crate::try_zeros(resize_out_shape(shape4(&x), r)?, "upsample_bilinear")?;
+    let mut out = crate::try_output(resize_out_shape(shape4(&x), r)?, "upsample_bilinear")?;
     upsample_bilinear_into(x, r, align_corners, out.view_mut())?;
     Ok(out)
 }

@@ -1148,7 +1148,7 @@ pub fn memory_plan(g: &Graph, a: &Analysis, env: &[i64]) -> GResult<Option<Memor
                     c
                 }
                 None => {
-                    let pick = (0..free.len()).filter(|&k| free[k] >= need).min_by_key(|&k| free[k]);
+                    let pick = fpn_runtime::best_fit(free.iter().copied(), need);
                     match pick {
                         Some(k) => free.swap_remove(k),
                         None => {
