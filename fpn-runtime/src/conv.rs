@@ -417,32 +417,31 @@ pub(crate) fn conv2d_into_prepared(
 /// Runs a validated conv; `out` is the standard-layout `[n, cout, oh, ow]` buffer, `u` the
 /// precomputed Winograd transform of the weight if any.
 fn run(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f32], residual: Option<&[f32]>) {
-    let Some(r) = residual else {
-        return run_path(g, ops, u, act, out);
-    };
-    if g.cin_g() > 1 && !winograd_fits(g, u.is_some()) {
-        // The GEMM epilogue adds the residual while the output block is in cache.
-        return gemm_conv(g, ops, act, out, Some(r));
+    match residual {
+        // The GEMM and Winograd epilogues add the residual while the output block is in cache.
+        _ if g.cin_g() > 1 => run_path(g, ops, u, act, out, residual),
+        None => depthwise(g, ops, act, out),
+        Some(r) => {
+            depthwise(g, ops, Activation::Identity, out);
+            bias_add_activate_slice(out, 0.0, r, act);
+        }
     }
-    run_path(g, ops, u, Activation::Identity, out);
-    bias_add_activate_slice(out, 0.0, r, act);
 }
 
-/// Runs a validated conv on the path its geometry selects.
-fn run_path(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f32]) {
-    if g.cin_g() == 1 {
-        depthwise(g, ops, act, out);
-    } else if winograd_fits(g, u.is_some()) {
+/// Runs a validated conv with more than one input channel per group on the path its geometry
+/// selects; with `residual`, the epilogue computes `act((conv + bias) + residual)`.
+fn run_path(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f32], residual: Option<&[f32]>) {
+    if winograd_fits(g, u.is_some()) {
         match u {
-            Some(u) => winograd::conv3x3(g, ops.x, u, ops.bias, act, out),
+            Some(u) => winograd::conv3x3(g, ops.x, u, ops.bias, act, out, residual),
             None => {
-                if !winograd::conv3x3_transforming(g, ops, act, out) {
-                    gemm_conv(g, ops, act, out, None);
+                if !winograd::conv3x3_transforming(g, ops, act, out, residual) {
+                    gemm_conv(g, ops, act, out, residual);
                 }
             }
         }
     } else {
-        gemm_conv(g, ops, act, out, None);
+        gemm_conv(g, ops, act, out, residual);
     }
 }
 

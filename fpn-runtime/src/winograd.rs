@@ -32,7 +32,7 @@
 
 use rayon::prelude::*;
 
-use crate::act::{bias_activate_slice, Activation};
+use crate::act::{bias_activate_slice, bias_add_activate_slice, Activation};
 use crate::kernel::{sgemm, simd, Geom, Operands, OutPtr, Scratch, WINO_M, WINO_U, WINO_V};
 
 /// Smallest per-group channel counts worth the transforms.
@@ -180,7 +180,13 @@ pub(crate) fn transform_weights(cin_g: usize, w: &[f32], u: &mut [f32]) {
 /// [`conv3x3`] with the weight transform done here, into the calling thread's reused buffer
 /// (the path of the free `conv2d`). Returns false (having written nothing) if that buffer
 /// cannot be allocated.
-pub(crate) fn conv3x3_transforming(g: &Geom, ops: Operands, act: Activation, out: &mut [f32]) -> bool {
+pub(crate) fn conv3x3_transforming(
+    g: &Geom,
+    ops: Operands,
+    act: Activation,
+    out: &mut [f32],
+    residual: Option<&[f32]>,
+) -> bool {
     let Operands { x, w, bias } = ops;
     let cin_g = g.cin_g();
     let Some(u_len) = weights_len(g.cout, cin_g) else {
@@ -190,14 +196,23 @@ pub(crate) fn conv3x3_transforming(g: &Geom, ops: Operands, act: Activation, out
         return false;
     };
     transform_weights(cin_g, w, &mut u[..u_len]);
-    conv3x3(g, x, &u[..u_len], bias, act, out);
+    conv3x3(g, x, &u[..u_len], bias, act, out, residual);
     true
 }
 
 /// Runs the conv from the transformed weights `u` ([`transform_weights`] of the weight);
 /// `x`, `out` are standard-layout and match `g`, `u` has [`weights_len`] entries, `bias` has
-/// `cout` entries.
-pub(crate) fn conv3x3(g: &Geom, x: &[f32], u: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
+/// `cout` entries; with `residual` (the output's shape) the epilogue computes
+/// `act((conv + bias) + residual)`.
+pub(crate) fn conv3x3(
+    g: &Geom,
+    x: &[f32],
+    u: &[f32],
+    bias: &[f32],
+    act: Activation,
+    out: &mut [f32],
+    residual: Option<&[f32]>,
+) {
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let (ty_n, tx_n) = (g.oh.div_ceil(M), g.ow.div_ceil(M));
     // At most n·oh·ow ≤ out.len(): cannot overflow.
@@ -278,6 +293,7 @@ pub(crate) fn conv3x3(g: &Geom, x: &[f32], u: &[f32], bias: &[f32], act: Activat
             c0,
             count,
             bias,
+            residual,
             act,
         };
         // SAFETY: `o.out` points at the whole `[n, cout, oh, ow]` output (validated geometry);
@@ -353,6 +369,8 @@ struct OutGrp<'a> {
     c0: usize,
     count: usize,
     bias: &'a [f32],
+    /// Added after the bias, at the output's indices.
+    residual: Option<&'a [f32]>,
     act: Activation,
 }
 
@@ -476,11 +494,15 @@ unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tile
             let b = o.bias[o.grp * o.cout_g + o.c0 + co];
             for (r, yrow) in y.iter_mut().enumerate().take(ny) {
                 let yrow = &mut yrow[..nx];
-                bias_activate_slice(yrow, b, o.act);
+                let at = ch * hw + (oy0 + r) * g.ow + ox0;
+                match o.residual {
+                    Some(res) => bias_add_activate_slice(yrow, b, &res[at..][..nx], o.act),
+                    None => bias_activate_slice(yrow, b, o.act),
+                }
                 // SAFETY: row oy0 + r, columns ox0..ox0 + nx of channel ch are inside the
                 // output, and only this task writes them (caller's contract).
                 unsafe {
-                    let dst = o.out.get().add(ch * hw + (oy0 + r) * g.ow + ox0);
+                    let dst = o.out.get().add(at);
                     std::ptr::copy_nonoverlapping(yrow.as_ptr(), dst, nx);
                 }
             }
