@@ -15,7 +15,8 @@
 use rayon::prelude::*;
 
 use crate::act::{bias_activate_slice, bias_add_activate_slice, Activation};
-use crate::kernel::{sgemm, Geom, Operands, OutPtr, Scratch, COLS, PAR_MIN_MACS, PHASES};
+use crate::kernel::{sgemm, simd, Geom, Operands, OutPtr, Scratch, BPACK, COLS, PAR_MIN_MACS, PHASES, WPACK};
+use crate::packed;
 
 /// Target size (in f32s) of one im2col tile: 1 MiB, the L2 of one core here; measured best
 /// among 0.5/1/4/16 MiB on the FPN shapes.
@@ -86,6 +87,19 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
     let hw_out = g.oh * g.ow;
+    // The weights of every group packed once for the AVX2 GEMM (shared read-only by the tasks).
+    let panel = packed::packed_a_len(cout_g, k);
+    let wpack = match (simd(), panel.and_then(|p| p.checked_mul(g.groups))) {
+        (true, Some(len)) => Scratch::try_take(&WPACK, len),
+        _ => None,
+    };
+    let wpack = wpack.map(|mut wp| {
+        let panel = panel.unwrap_or(0);
+        for (grp, dst) in wp.chunks_exact_mut(panel.max(1)).take(g.groups).enumerate() {
+            packed::pack_a(&w[grp * cout_g * k..], k, cout_g, k, dst);
+        }
+        wp
+    });
     let blocks = Blocks {
         out: OutPtr::new(out),
         k,
@@ -93,6 +107,7 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
         bias,
         residual,
         act,
+        wpack: wpack.as_deref().map(|wp| (wp, panel.unwrap_or(0), cout_g)),
     };
     if let Some(chunk) = channel_split(g) {
         return gemm_conv_by_channels(g, x, w, &blocks, chunk);
@@ -159,7 +174,8 @@ fn channel_split(g: &Geom) -> Option<usize> {
         return None;
     }
     let want = SPLIT_TASKS * threads;
-    Some(g.cout_g().div_ceil(want).next_multiple_of(16))
+    // A multiple of the packed GEMM's panel height, so a chunk starts on a panel.
+    Some(g.cout_g().div_ceil(want).next_multiple_of(packed::MR))
 }
 
 /// Largest output plane (pixels) split over output channels. Measured on ResNet-50 shapes at 2
@@ -231,6 +247,9 @@ struct Blocks<'a> {
     bias: &'a [f32],
     residual: Option<&'a [f32]>,
     act: Activation,
+    /// The weights packed for [`packed::gemm`] (every group's panels, each group
+    /// `panel` floats, `cout_g` channels per group), when the CPU runs it.
+    wpack: Option<(&'a [f32], usize, usize)>,
 }
 
 impl Blocks<'_> {
@@ -257,6 +276,27 @@ impl Blocks<'_> {
         let (k, hw_out) = (self.k, self.hw_out);
         // SAFETY: o_base is inside the output (contract).
         let dst = unsafe { self.out.get().add(o_base) };
+        #[cfg(target_arch = "x86_64")]
+        if let Some((wp, panel, cout_g)) = self.wpack {
+            let (grp, c0) = (c / cout_g, c % cout_g);
+            // Chunks start on a panel (channel_split); the group's panels from c0 on.
+            let a = &wp[grp * panel + (c0 / packed::MR) * packed::MR * k..];
+            let mut bpack = Scratch::take(&BPACK, packed::PACKED_B_LEN);
+            let epilogue = |r: usize, col0: usize, seg: &mut [f32]| {
+                let b = self.bias[c + r];
+                match self.residual {
+                    Some(res) => {
+                        bias_add_activate_slice(seg, b, &res[o_base + r * hw_out + col0..][..seg.len()], self.act)
+                    }
+                    None => bias_activate_slice(seg, b, self.act),
+                }
+            };
+            // SAFETY: `wpack` is set only when `simd()` says the CPU has avx2 and fma; rhs is k
+            // rows of stride rhs_rs (the last nc long) and dst the m×nc block of row stride
+            // hw_out, inside the output and this task's alone (contract).
+            unsafe { packed::gemm(m, nc, k, a, rhs.as_ptr(), rhs_rs, dst, hw_out, &mut bpack, &epilogue) };
+            return;
+        }
         // SAFETY: lhs is m×k (rs k) and rhs k×nc (rs rhs_rs) by the contract; dst is the m×nc
         // block (rs hw_out), inside the output and this task's alone.
         unsafe { sgemm(m, nc, k, dst, hw_out, lhs.as_ptr(), k, rhs.as_ptr(), rhs_rs, par) };

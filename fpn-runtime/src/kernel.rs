@@ -209,6 +209,10 @@ thread_local! {
     pub(crate) static WINO_M: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
     /// Winograd's per-call weight transform `U` (the free `conv2d`'s path).
     pub(crate) static WINO_U: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
+    /// A conv's weights packed for the AVX2 GEMM (`packed::pack_a`).
+    pub(crate) static WPACK: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
+    /// The AVX2 GEMM's packed right-hand-side block.
+    pub(crate) static BPACK: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
     /// The transposed conv's column matrix.
     pub(crate) static CT_COLS: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
     /// The transposed conv's per-group transposed weight.

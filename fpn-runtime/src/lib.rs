@@ -23,6 +23,7 @@ mod kernel;
 mod layout;
 mod merge;
 mod norm;
+mod packed;
 mod pool;
 mod prepared;
 mod resize;
