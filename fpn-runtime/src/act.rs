@@ -145,8 +145,9 @@ fn map(xs: &mut [f32], pre: impl Fn(f32) -> f32, a: Activation) {
         Activation::Tanh => xs.iter_mut().for_each(|v| *v = tanh_fast(pre(*v))),
         Activation::Sigmoid => xs.iter_mut().for_each(|v| *v = sigmoid_fast(pre(*v))),
         Activation::Silu => xs.iter_mut().for_each(|v| {
+            // PyTorch's form, x / (1 + e^{-x}): one rounding less than x · sigmoid(x).
             let x = pre(*v);
-            *v = x * sigmoid_fast(x)
+            *v = x / (1.0 + exp_fast(-x))
         }),
         Activation::Hardswish => xs.iter_mut().for_each(|v| {
             let x = pre(*v);
