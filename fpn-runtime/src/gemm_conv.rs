@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 
 use crate::act::{bias_activate_slice, bias_add_activate_slice, Activation};
-use crate::kernel::{sgemm, simd, Geom, Operands, OutPtr, Scratch, BPACK, COLS, PAR_MIN_MACS, PHASES, WPACK};
+use crate::kernel::{sgemm, simd, Geom, Operands, OutPtr, Scratch, BFULL, BPACK, COLS, PAR_MIN_MACS, PHASES, WPACK};
 use crate::packed;
 
 /// Target size (in f32s) of one im2col tile: 1 MiB, the L2 of one core here; measured best
@@ -197,11 +197,19 @@ fn gemm_conv_by_channels(g: &Geom, x: &[f32], w: &[f32], blocks: &Blocks, chunk:
             let x_img = &x[(n * g.cin + grp * cin_g) * hw_in..][..cin_g * hw_in];
             let (rhs, rhs_rs) = gemm_rhs(g, x_img, cols.as_deref_mut(), 0, g.oh);
             let tasks = cout_g.div_ceil(chunk);
+            // The right-hand side packed once for every task (each packed it on its own).
+            let shared = blocks.pack_shared(rhs, rhs_rs, hw_out);
             (0..tasks).into_par_iter().for_each(|t| {
                 let c0 = t * chunk;
                 let m = chunk.min(cout_g - c0);
                 let c = grp * cout_g + c0;
                 let o_base = (n * g.cout + c) * hw_out;
+                #[cfg(target_arch = "x86_64")]
+                if let Some(bp) = shared.as_deref() {
+                    // SAFETY: as below; `bp` is `rhs` packed whole (`pack_shared`).
+                    unsafe { blocks.run_prepacked(o_base, c, m, hw_out, bp) };
+                    return;
+                }
                 // SAFETY: the block, channels c..c + m of image n (all pixels), lies inside the
                 // output by the validated geometry, and only this task writes it (tasks are
                 // distinct channel chunks); the lhs is those channels' m×k weights, rhs is
@@ -253,6 +261,60 @@ struct Blocks<'a> {
 }
 
 impl Blocks<'_> {
+    /// The packed weights of channels `c..` (of all groups), when the packed GEMM runs.
+    fn packed_lhs(&self, c: usize) -> Option<&[f32]> {
+        let (wp, panel, cout_g) = self.wpack?;
+        let (grp, c0) = (c / cout_g, c % cout_g);
+        // Chunks start on a panel (channel_split); the group's panels from c0 on.
+        wp.get(grp * panel + (c0 / packed::MR) * packed::MR * self.k..)
+    }
+
+    /// The epilogue of the block of channels `c..` whose output starts at `o_base`: row `r`'s
+    /// segment from column `col0` gets the bias, the residual at the same indices (if any) and
+    /// the activation.
+    fn epilogue(&self, o_base: usize, c: usize) -> impl Fn(usize, usize, &mut [f32]) + '_ {
+        let hw_out = self.hw_out;
+        move |r: usize, col0: usize, seg: &mut [f32]| {
+            let b = self.bias[c + r];
+            match self.residual {
+                Some(res) => bias_add_activate_slice(seg, b, &res[o_base + r * hw_out + col0..][..seg.len()], self.act),
+                None => bias_activate_slice(seg, b, self.act),
+            }
+        }
+    }
+
+    /// `rhs` (`k` rows of stride `rhs_rs`, `nc` columns) packed whole for
+    /// [`run_prepacked`](Self::run_prepacked), when the packed GEMM runs and the buffer can be
+    /// had; `None` otherwise (the tasks then pack their own blocks).
+    fn pack_shared(&self, rhs: &[f32], rhs_rs: usize, nc: usize) -> Option<Scratch> {
+        self.wpack?;
+        let mut bp = Scratch::try_take(&BFULL, packed::packed_b_all_len(nc, self.k)?)?;
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `wpack` is set only when the CPU has avx2 and fma; rhs holds k rows of
+        // stride rhs_rs, the last nc long (`gemm_rhs`), and `bp` the packed length.
+        unsafe {
+            packed::pack_b_all(rhs.as_ptr(), rhs_rs, self.k, nc, &mut bp)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (rhs, rhs_rs, &mut bp);
+        Some(bp)
+    }
+
+    /// [`run`](Self::run) on a right-hand side packed by [`pack_shared`](Self::pack_shared).
+    ///
+    /// # Safety
+    /// As [`run`](Self::run), with `bp` the packing of a `k × nc` right-hand side.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn run_prepacked(&self, o_base: usize, c: usize, m: usize, nc: usize, bp: &[f32]) {
+        let Some(a) = self.packed_lhs(c) else { return };
+        // SAFETY: o_base is inside the output (contract).
+        let dst = unsafe { self.out.get().add(o_base) };
+        let epilogue = self.epilogue(o_base, c);
+        // SAFETY: `wpack` is set only when the CPU has avx2 and fma; dst is the m×nc block of
+        // row stride hw_out, inside the output and this task's alone (contract).
+        unsafe { packed::gemm_prepacked(m, nc, self.k, a, bp, dst, self.hw_out, &epilogue) };
+    }
+
     /// One task's output block, `m` channels from channel `c` (of all groups) × `nc` pixels from
     /// output index `o_base` on: `block = lhs[m×k] · rhs[k×nc]`, then per channel the bias, the
     /// residual at the same indices (if any) and the activation, while the block is in cache.
@@ -277,20 +339,9 @@ impl Blocks<'_> {
         // SAFETY: o_base is inside the output (contract).
         let dst = unsafe { self.out.get().add(o_base) };
         #[cfg(target_arch = "x86_64")]
-        if let Some((wp, panel, cout_g)) = self.wpack {
-            let (grp, c0) = (c / cout_g, c % cout_g);
-            // Chunks start on a panel (channel_split); the group's panels from c0 on.
-            let a = &wp[grp * panel + (c0 / packed::MR) * packed::MR * k..];
+        if let Some(a) = self.packed_lhs(c) {
             let mut bpack = Scratch::take(&BPACK, packed::PACKED_B_LEN);
-            let epilogue = |r: usize, col0: usize, seg: &mut [f32]| {
-                let b = self.bias[c + r];
-                match self.residual {
-                    Some(res) => {
-                        bias_add_activate_slice(seg, b, &res[o_base + r * hw_out + col0..][..seg.len()], self.act)
-                    }
-                    None => bias_activate_slice(seg, b, self.act),
-                }
-            };
+            let epilogue = self.epilogue(o_base, c);
             // SAFETY: `wpack` is set only when `simd()` says the CPU has avx2 and fma; rhs is k
             // rows of stride rhs_rs (the last nc long) and dst the m×nc block of row stride
             // hw_out, inside the output and this task's alone (contract).

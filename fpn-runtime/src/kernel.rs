@@ -211,6 +211,8 @@ thread_local! {
     pub(crate) static WINO_U: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
     /// A conv's weights packed for the AVX2 GEMM (`packed::pack_a`).
     pub(crate) static WPACK: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
+    /// A whole right-hand side packed once for the channel-split tasks of the AVX2 GEMM.
+    pub(crate) static BFULL: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
     /// The AVX2 GEMM's packed right-hand-side block.
     pub(crate) static BPACK: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
     /// The transposed conv's column matrix.

@@ -82,11 +82,92 @@ pub(crate) unsafe fn gemm(
     bpack: &mut [f32],
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
 ) {
+    assert!(bpack.len() >= PACKED_B_LEN, "packing buffer too short");
+    let block = |jc: usize, pc: usize, kc: usize, nc: usize| {
+        // SAFETY: rows pc..pc + kc, columns jc..jc + nc of `b` are inside its extent
+        // (contract); `bpack` holds a KC × NC block.
+        unsafe { pack_b(b.add(pc * ldb + jc), ldb, kc, nc, bpack) };
+        bpack.as_ptr()
+    };
+    // SAFETY: the caller's contract, and `block` returns each block packed.
+    unsafe { gemm_blocks(m, n, k, a, c, ldc, epilogue, block) }
+}
+
+/// Floats of [`pack_b_all`]'s packing of a `k × n` right-hand side.
+pub(crate) fn packed_b_all_len(n: usize, k: usize) -> Option<usize> {
+    n.div_ceil(NR).checked_mul(NR)?.checked_mul(k)
+}
+
+/// Packs all of `b` (`k` rows of `n` columns, row stride `ldb`) in the order [`gemm_prepacked`]
+/// reads it: the block of columns `jc..jc + nc` and rows `pc..pc + kc` at `jc·k + pc·nc'`
+/// (`nc'` = `nc` rounded up to [`NR`]), laid out as [`pack_b`] lays out one block. Done once and
+/// shared, where tasks split one product by rows of the left operand (output channels).
+///
+/// # Safety
+/// The CPU must support avx2 and fma; `b` must be valid for reads of `k` rows of stride `ldb`,
+/// the last `n` long; `out` must hold [`packed_b_all_len`] floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn pack_b_all(b: *const f32, ldb: usize, k: usize, n: usize, out: &mut [f32]) {
+    let mut jc = 0;
+    while jc < n {
+        let nc = NC.min(n - jc);
+        let mut pc = 0;
+        while pc < k {
+            let kc = KC.min(k - pc);
+            let at = jc * k + pc * nc.next_multiple_of(NR);
+            // SAFETY: the block is inside `b` (contract) and its packing inside `out`.
+            unsafe { pack_b(b.add(pc * ldb + jc), ldb, kc, nc, &mut out[at..]) };
+            pc += kc;
+        }
+        jc += nc;
+    }
+}
+
+/// [`gemm`] on a right-hand side packed by [`pack_b_all`] (no packing here).
+///
+/// # Safety
+/// The CPU must support avx2 and fma; `bp` must be [`pack_b_all`]'s packing of a `k × n`
+/// matrix; `c` as for [`gemm`].
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn gemm_prepacked(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    bp: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    epilogue: &dyn Fn(usize, usize, &mut [f32]),
+) {
+    assert!(Some(bp.len()) >= packed_b_all_len(n, k), "packed operand too short");
+    let block = |jc: usize, pc: usize, _kc: usize, nc: usize| bp[jc * k + pc * nc.next_multiple_of(NR)..].as_ptr();
+    // SAFETY: the caller's contract; `block` points at each packed block inside `bp`.
+    unsafe { gemm_blocks(m, n, k, a, c, ldc, epilogue, block) }
+}
+
+/// The loop nest of [`gemm`] and [`gemm_prepacked`]: `block(jc, pc, kc, nc)` gives the packed
+/// block of columns `jc..jc + nc` and rows `pc..pc + kc` of the right-hand side.
+///
+/// # Safety
+/// As [`gemm`]; every pointer `block` returns must hold that block packed as [`pack_b`] does.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_blocks(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    epilogue: &dyn Fn(usize, usize, &mut [f32]),
+    mut block: impl FnMut(usize, usize, usize, usize) -> *const f32,
+) {
     let panels_a = m.div_ceil(MR);
-    assert!(
-        a.len() >= panels_a * MR * k && bpack.len() >= PACKED_B_LEN,
-        "packed operand too short"
-    );
+    assert!(a.len() >= panels_a * MR * k, "packed operand too short");
     let mut jc = 0;
     while jc < n {
         let nc = NC.min(n - jc);
@@ -94,19 +175,18 @@ pub(crate) unsafe fn gemm(
         let mut pc = 0;
         loop {
             let kc = KC.min(k - pc);
-            // SAFETY: rows pc..pc + kc, columns jc..jc + nc of `b` are inside its extent.
-            unsafe { pack_b(b.add(pc * ldb + jc), ldb, kc, nc, bpack) };
+            let bpack = block(jc, pc, kc, nc);
             let (first, last) = (pc == 0, pc + kc >= k);
             for ip in 0..panels_a {
                 let rows = MR.min(m - ip * MR);
                 let ap = a[ip * MR * k + pc * MR..].as_ptr();
                 for jp in 0..panels_b {
                     let cols = NR.min(nc - jp * NR);
-                    let bp = bpack[jp * kc * NR..].as_ptr();
                     // SAFETY: the tile, rows ip·MR.. (rows of them), columns jc + jp·NR..
                     // (cols of them), is inside `c` (contract); `ap` has kc·MR floats and
-                    // `bp` kc·NR (packed above).
+                    // the block's panel jp kc·NR (`block`'s contract).
                     unsafe {
+                        let bp = bpack.add(jp * kc * NR);
                         let cp = c.add(ip * MR * ldc + jc + jp * NR);
                         if rows == MR && cols == NR {
                             kernel_6x16(kc, ap, bp, cp, ldc, !first);
@@ -244,6 +324,18 @@ mod tests {
             };
             // SAFETY: simd() checked above; the extents match the buffers.
             unsafe { gemm(m, n, k, &pa, b.as_ptr(), ldb, c.as_mut_ptr(), ldc, &mut bp, &epi) };
+            // The same product on a right-hand side packed once, bit for bit.
+            let mut all = vec![f32::NAN; packed_b_all_len(n, k).unwrap()];
+            let mut c2 = vec![f32::NAN; m * ldc];
+            let none = |_: usize, _: usize, seg: &mut [f32]| seg.iter_mut().for_each(|v| *v *= 2.0);
+            // SAFETY: as above.
+            unsafe {
+                pack_b_all(b.as_ptr(), ldb, k, n, &mut all);
+                gemm_prepacked(m, n, k, &pa, &all, c2.as_mut_ptr(), ldc, &none);
+            }
+            for i in 0..m {
+                assert_eq!(c[i * ldc..][..n], c2[i * ldc..][..n], "prepacked differs, row {i}");
+            }
             for i in 0..m {
                 assert_eq!(seen.borrow()[i], n, "epilogue covers row {i} once");
                 for j in 0..n {
