@@ -310,22 +310,22 @@ pub fn conv2d_into(
     p: &Conv2dParams,
     out: ArrayViewMut4<f32>,
 ) -> Result<()> {
-    conv2d_into_prepared(x, w, bias, p, out, None, None)
+    conv2d_into_prepared(x, w, bias, p, out, Prepared::default(), None)
 }
 
-/// [`conv2d_into`] with, optionally, the Winograd weight transform `u` of `w` already computed
-/// (by [`crate::Conv2d`]; it must be `winograd::transform_weights` of this very `w`, which
-/// holds for any `p` since the transform depends on the weight only). With `residual` (of the
-/// output's shape) the result is `act((conv(x) + bias) + residual)`, added in that order.
+/// [`conv2d_into`] with what a [`crate::Conv2d`] computed from `w` at load ([`Prepared`]: its
+/// Winograd transform and its packing, which must be of this very `w`). With `residual` (of
+/// the output's shape) the result is `act((conv(x) + bias) + residual)`, added in that order.
 pub(crate) fn conv2d_into_prepared(
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
     bias: Option<ArrayView1<f32>>,
     p: &Conv2dParams,
     mut out: ArrayViewMut4<f32>,
-    u: Option<&[f32]>,
+    prep: Prepared<'_>,
     residual: Option<ArrayView4<f32>>,
 ) -> Result<()> {
+    let u = prep.winograd;
     let x_shape = shape4(&x);
     let w_shape = shape4(&w);
     let o_shape = conv2d_out_shape(x_shape, w_shape, p)?;
@@ -400,6 +400,7 @@ pub(crate) fn conv2d_into_prepared(
         x: xsl,
         w: wsl,
         bias: &bias_vec,
+        wpack: prep.packed.filter(|_| prep.packed_groups == p.groups),
     };
     match out.as_slice_mut() {
         Some(o) => run(&g, ops, u, p.act, o, res),
@@ -412,6 +413,19 @@ pub(crate) fn conv2d_into_prepared(
         }
     }
     Ok(())
+}
+
+/// What a prepared conv ([`crate::Conv2d`]) computed from its weight at load.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Prepared<'a> {
+    /// The Winograd transform `U` of the weight (`winograd::transform_weights`; valid for any
+    /// parameters, it depends on the weight only).
+    pub winograd: Option<&'a [f32]>,
+    /// The weight packed for the AVX2 GEMM (`packed::pack_groups`) with `packed_groups` groups:
+    /// used only by a call with that many groups.
+    pub packed: Option<&'a [f32]>,
+    /// The group count `packed` was made for.
+    pub packed_groups: usize,
 }
 
 /// Runs a validated conv; `out` is the standard-layout `[n, cout, oh, ow]` buffer, `u` the

@@ -33,7 +33,7 @@ fn valid_range(ow: usize, s: usize, off: usize, pad: usize, w: usize) -> (usize,
 
 /// Direct loop for convs with one input channel per group (depthwise, channel multiplier ok).
 pub(crate) fn depthwise(g: &Geom, ops: Operands, act: Activation, out: &mut [f32]) {
-    let Operands { x, w, bias } = ops;
+    let Operands { x, w, bias, .. } = ops;
     let plane = g.oh * g.ow;
     let cout_g = g.cout_g();
     let kernel = |(idx, oplane): (usize, &mut [f32])| {
@@ -83,23 +83,25 @@ pub(crate) fn depthwise(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
 /// GEMM-based conv (pointwise directly, otherwise im2col in row bands); with `residual` (the
 /// output's shape) the epilogue computes `act((conv + bias) + residual)`.
 pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<&[f32]>) {
-    let Operands { x, w, bias } = ops;
+    let Operands { x, w, bias, .. } = ops;
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
     let hw_out = g.oh * g.ow;
-    // The weights of every group packed once for the AVX2 GEMM (shared read-only by the tasks).
+    // The weights of every group packed for the AVX2 GEMM (shared read-only by the tasks):
+    // at load for a prepared conv, else once per call here.
     let panel = packed::packed_a_len(cout_g, k);
-    let wpack = match (simd(), panel.and_then(|p| p.checked_mul(g.groups))) {
-        (true, Some(len)) => Scratch::try_take(&WPACK, len),
+    let total = packed::packed_groups_len(g.groups, cout_g, k);
+    let fresh = match (simd(), ops.wpack, total) {
+        (true, None, Some(len)) => Scratch::try_take(&WPACK, len).map(|mut wp| {
+            packed::pack_groups(w, g.groups, cout_g, k, &mut wp);
+            wp
+        }),
         _ => None,
     };
-    let wpack = wpack.map(|mut wp| {
-        let panel = panel.unwrap_or(0);
-        for (grp, dst) in wp.chunks_exact_mut(panel.max(1)).take(g.groups).enumerate() {
-            packed::pack_a(&w[grp * cout_g * k..], k, cout_g, k, dst);
-        }
-        wp
-    });
+    let wpack = match ops.wpack {
+        Some(wp) if simd() && Some(wp.len()) >= total => Some(wp),
+        _ => fresh.as_deref(),
+    };
     let blocks = Blocks {
         out: OutPtr::new(out),
         k,
@@ -107,7 +109,7 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
         bias,
         residual,
         act,
-        wpack: wpack.as_deref().map(|wp| (wp, panel.unwrap_or(0), cout_g)),
+        wpack: wpack.map(|wp| (wp, panel.unwrap_or(0), cout_g)),
     };
     if let Some(chunk) = channel_split(g) {
         return gemm_conv_by_channels(g, x, w, &blocks, chunk);

@@ -56,6 +56,24 @@ pub(crate) fn pack_a(a: &[f32], lda: usize, m: usize, k: usize, out: &mut [f32])
     }
 }
 
+/// Floats of [`pack_groups`]' output for a conv weight of `groups` groups of `cout_g` rows of
+/// `k` values.
+pub(crate) fn packed_groups_len(groups: usize, cout_g: usize, k: usize) -> Option<usize> {
+    packed_a_len(cout_g, k)?.checked_mul(groups)
+}
+
+/// A conv weight `[groups·cout_g, k]` (row-major) packed group by group with [`pack_a`]:
+/// group `g`'s panels from `g · packed_a_len(cout_g, k)` on. `out` must hold
+/// [`packed_groups_len`] floats.
+pub(crate) fn pack_groups(w: &[f32], groups: usize, cout_g: usize, k: usize, out: &mut [f32]) {
+    let Some(panel) = packed_a_len(cout_g, k).filter(|&p| p > 0) else {
+        return;
+    };
+    for (grp, dst) in out.chunks_exact_mut(panel).take(groups).enumerate() {
+        pack_a(&w[grp * cout_g * k..], k, cout_g, k, dst);
+    }
+}
+
 /// `c[m×n] = a · b`, then `epilogue(row, col0, segment)` on each finished row segment
 /// (columns `col0..col0 + segment.len()` of `row`), while it is in cache.
 ///

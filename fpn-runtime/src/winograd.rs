@@ -187,7 +187,7 @@ pub(crate) fn conv3x3_transforming(
     out: &mut [f32],
     residual: Option<&[f32]>,
 ) -> bool {
-    let Operands { x, w, bias } = ops;
+    let Operands { x, w, bias, .. } = ops;
     let cin_g = g.cin_g();
     let Some(u_len) = weights_len(g.cout, cin_g) else {
         return false;
