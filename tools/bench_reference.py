@@ -21,9 +21,19 @@ descheduled does not count (time spent spinning in a thread pool's barriers does
 `--rounds R > 1` PyTorch and ORT are measured alternately R times and the best / median are
 over all rounds (interleaving spreads a shared machine's load over both).
 
+Peak resident memory (`--memory`; Linux only): each engine runs its forward in a fresh process of
+this script (`--memory-only torch|ort`), so what one engine freed cannot be reused by the other.
+There, with the model built (ORT: the session created) and the input made, the peak is reset
+(`echo 5 > /proc/self/clear_refs`), VmRSS is read, `--warmup` forwards run (at least 3), and
+`*_peak_mib` is VmHWM minus that VmRSS, in MiB: the memory a forward adds to the loaded model,
+including what the engine keeps between calls (its allocator caches, ORT's arena), its thread
+pool and any one-time setup of the first calls. benches/forward.rs measures fpn the same way.
+
 Prints exactly one JSON line on stdout:
   {"torch_ms": best, "torch_median_ms": …, "torch_runs": …, "torch_cpu_ms": …, "ort_ms": best,
    "ort_median_ms": …, "ort_runs": …, "ort_cpu_ms": …, "torch": version, "ort": version, …}
+and with `--memory` also "torch_peak_mib" and "ort_peak_mib" (null with "memory_error" when not
+measurable).
 A missing onnxruntime / onnx or a failed export gives "ort_ms": null and "ort_error"; the
 script still exits 0 as long as PyTorch ran. Log lines go to stderr.
 
@@ -31,14 +41,20 @@ Usage (from the repository root):
   python3 tools/bench_reference.py --spec specs/seed001_neck.yaml \
       --shape c3=128,52,52 --shape c4=256,26,26 --shape c5=512,13,13 --batch 1
   python3 tools/bench_reference.py --spec specs/resnet50_fpn.yaml --shape image=3,224,224
+  python3 tools/bench_reference.py --spec specs/seed000_pyramid_block.yaml \
+      --set cin=64 --set cout=64 --set size=128 --shape x=64,128,128 --memory
 Shapes are per-sample `C,H,W` (the spec's input order need not be followed); inputs not given
 use the spec's fixed shape. Symbolic specs (resnet50_fpn, seed001_neck_on_resnet18) take H and
-W from the image shape.
+W from the image shape. `--set NAME=VALUE` (repeatable) sets a spec parameter as `fpn check
+--set` does; it goes to the spec's builder as a keyword argument (seed 000: `cin`, `cout`,
+`size`), and a builder that does not take it is an error.
 """
 import argparse
+import inspect
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,19 +80,38 @@ def parse_shape(s):
     return name, tuple(parts)
 
 
-def build(spec, shapes):
+def parse_set(s):
+    """`NAME=VALUE` -> (name, int | float | str), as `fpn check --set` reads a value."""
+    name, eq, value = s.partition("=")
+    if not name.isidentifier() or not eq or not value:
+        raise SystemExit(f"--set {s!r}: expected NAME=VALUE")
+    for kind in (int, float):
+        try:
+            return name, kind(value)
+        except ValueError:
+            pass
+    return name, value
+
+
+def build(spec, shapes, params=None):
     key = os.path.basename(spec)
     if key not in torch_shapes.SPECS:
         raise SystemExit(f"no PyTorch builder for {key} (tools/torch_shapes.py SPECS)")
     builder, sizes = torch_shapes.SPECS[key]
+    params = params or {}
+    takes = inspect.signature(builder).parameters
+    unknown = [k for k in params if k not in takes or takes[k].kind != inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    if unknown:
+        raise SystemExit(f"the PyTorch builder of {key} does not take --set {', '.join(unknown)} "
+                         "(tools/torch_shapes.py SPECS)")
     if sizes is None:
-        model, inputs, run = builder()
+        model, inputs, run = builder(**params)
     else:
         # symbolic H, W: taken from the (single) image input
         img = shapes.get("image")
         if img is None:
             raise SystemExit(f"{key} has symbolic sizes: give --shape image=3,H,W")
-        model, inputs, run = builder(img[1], img[2])
+        model, inputs, run = builder(img[1], img[2], **params)
     inputs = dict(inputs)
     for k, v in shapes.items():
         if k not in inputs:
@@ -118,10 +153,52 @@ def time_fn(fn, seconds, min_runs, max_runs, warmup):
     return ts, cpu
 
 
+def status_kib(key):
+    """A `kB` field of /proc/self/status (VmRSS, VmHWM)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {key}")
+
+
+def peak_mib(fn, runs):
+    """Peak resident memory that `runs` calls of `fn` add, in MiB: VmHWM after them minus VmRSS
+    before, the peak reset first by `echo 5 > /proc/self/clear_refs` (Linux)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    before = status_kib("VmRSS")
+    for _ in range(runs):
+        fn()
+    return (status_kib("VmHWM") - before) / 1024
+
+
+def memory_children(args, ort):
+    """Runs `--memory-only torch` and, if `ort`, `--memory-only ort` (each a fresh process of this
+    script with the same spec, shapes, settings and threads) and returns their peaks, or why not."""
+    out, errors = {}, []
+    argv = [a for a in sys.argv[1:] if a != "--memory"]
+    engines = ["torch"] + (["ort"] if ort else [])
+    for engine in engines:
+        p = subprocess.run([sys.executable, os.path.abspath(__file__), *argv, "--memory-only", engine],
+                           capture_output=True, text=True, check=False)
+        line = next((l for l in reversed(p.stdout.splitlines()) if l.startswith("{")), None)
+        value = json.loads(line).get("peak_mib") if line else None
+        out[f"{engine}_peak_mib"] = None if value is None else round(value, 2)
+        if value is None:
+            err = next((l for l in reversed(p.stderr.splitlines()) if l.strip()), "no output")
+            errors.append(f"{engine}: {err}")
+    if errors:
+        out["memory_error"] = "; ".join(errors)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--spec", required=True)
     ap.add_argument("--shape", action="append", default=[], help="NAME=C,H,W (repeatable)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a spec parameter, passed to its builder (repeatable, a later one wins)")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=2.0, help="target timed seconds per engine and round")
     ap.add_argument("--min-runs", type=int, default=5)
@@ -130,6 +207,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-ort", action="store_true")
+    ap.add_argument("--memory", action="store_true",
+                    help="also measure each engine's peak resident memory (fresh processes)")
+    ap.add_argument("--memory-only", choices=["torch", "ort"],
+                    help="only measure this engine's peak resident memory; print {\"peak_mib\": …}")
     fpn_torch.add_argument(ap)
     ap.add_argument("--onnx-dir", default=os.path.join(tempfile.gettempdir(), "fpn-bench-onnx"),
                     help="where exported .onnx files are kept (reused when present)")
@@ -138,11 +219,14 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     shapes = dict(parse_shape(s) for s in args.shape)
-    model, inputs, run = build(args.spec, shapes)
+    model, inputs, run = build(args.spec, shapes, dict(parse_set(s) for s in args.set))
     model.eval()
     names = list(inputs)
     gen = torch.Generator().manual_seed(0)
     xs = [torch.rand(args.batch, *inputs[k], generator=gen) * 2 - 1 for k in names]
+    if args.memory_only:
+        memory_only(args, model, run, names, xs, inputs)
+        return
     with torch.inference_mode():
         out_names = list(run(model, dict(zip(names, xs))))
     wrapped = Positional(model, run, names, out_names).eval()
@@ -191,16 +275,42 @@ def main():
         result["ort_cpu_ms"] = round(min(ort_cpu), 4)
     else:
         result["ort_ms"] = None
+    if args.memory:  # after the export: the ORT child loads the cached file
+        result.update(memory_children(args, ort=sess is not None))
     print(json.dumps(result), flush=True)
+
+
+def memory_only(args, model, run, names, xs, inputs):
+    """`--memory-only ENGINE`: this process only loads that engine's model (ORT: the session of
+    the exported file; no PyTorch forward runs here) and prints {"peak_mib": …} of its first
+    max(3, --warmup) forwards."""
+    runs = max(3, args.warmup)
+    if args.memory_only == "torch":
+        def fwd():
+            with torch.inference_mode():
+                run(model, dict(zip(names, xs)))
+    else:
+        sess = make_ort_session(args, onnx_path(args, names, inputs))
+        feeds = {k: x.numpy() for k, x in zip(names, xs)}
+
+        def fwd():
+            sess.run(None, feeds)
+    print(json.dumps({"engine": args.memory_only, "peak_mib": round(peak_mib(fwd, runs), 3)}), flush=True)
+
+
+def onnx_path(args, names, inputs):
+    """Where the exported model of this spec, batch and shapes is cached."""
+    tag = "_".join(f"{k}{'x'.join(map(str, inputs[k]))}" for k in names)
+    stem = os.path.splitext(os.path.basename(args.spec))[0]
+    sets = "".join(f"_{s.replace('=', '')}" for s in args.set)
+    return os.path.join(args.onnx_dir, f"{stem}{sets}_b{args.batch}_{tag}_torch{torch.__version__}.onnx")
 
 
 def make_ort(args, wrapped, xs, names, out_names, inputs):
     import onnxruntime as ort  # noqa: PLC0415 -- optional
 
     os.makedirs(args.onnx_dir, exist_ok=True)
-    tag = "_".join(f"{k}{'x'.join(map(str, inputs[k]))}" for k in names)
-    stem = os.path.splitext(os.path.basename(args.spec))[0]
-    path = os.path.join(args.onnx_dir, f"{stem}_b{args.batch}_{tag}_torch{torch.__version__}.onnx")
+    path = onnx_path(args, names, inputs)
     exporter = "cached"
     if not os.path.exists(path):
         tmp = path + f".{os.getpid()}.tmp"
@@ -218,13 +328,20 @@ def make_ort(args, wrapped, xs, names, out_names, inputs):
                 exporter = "dynamo"
         os.replace(tmp, path)
         log(f"bench_reference: exported {path} in {time.perf_counter() - t0:.1f}s ({exporter})")
+    sess = make_ort_session(args, path)
+    return sess, {"ort": ort.__version__, "onnx_exporter": exporter, "onnx_opset": 17}
+
+
+def make_ort_session(args, path):
+    """An ORT CPU session of `path`: `--threads` intra-op, 1 inter-op, every optimisation."""
+    import onnxruntime as ort  # noqa: PLC0415 -- optional
+
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    return sess, {"ort": ort.__version__, "onnx_exporter": exporter, "onnx_opset": 17}
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
 if __name__ == "__main__":
