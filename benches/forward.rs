@@ -59,9 +59,13 @@ use fpn::runtime::{Init, Tensor};
 /// One benchmark case: a shipped spec with its `set:` parameters, its per-sample input shapes,
 /// and the constructor of a closure that runs `forward` at a given batch.
 struct Case {
+    /// The spec's path from the repository root, as the reference takes it.
     spec: &'static str,
+    /// The `set:` parameters (name, value as written), the reference's `--set`s.
     set: &'static [(&'static str, &'static str)],
+    /// Each input's name and per-sample `[C, H, W]`.
     inputs: &'static [(&'static str, [usize; 3])],
+    /// Builds the model and its inputs at a batch size; the closure runs one forward.
     make: fn(usize) -> Box<dyn FnMut()>,
 }
 
