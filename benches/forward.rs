@@ -40,14 +40,15 @@
 //! **Peak resident memory** (Linux; once per case, in round 1 before the timing): every engine
 //! runs in a fresh process of its own — fpn in a child of this binary (`FPN_BENCH_MEMORY_OF`
 //! names the case), PyTorch and ORT in children of tools/bench_reference.py (`--memory`) — so
-//! memory another case or engine freed cannot be reused and hide a forward's need. There, with
-//! the model built (fpn: `init(0)`, its convs prepared; PyTorch: the module; ORT: the session) and
-//! the input made, the peak is reset (`echo 5 > /proc/self/clear_refs`), `VmRSS` is read, the
-//! first 3 forwards run, and the table gives `VmHWM` minus that `VmRSS`, in MiB: what running the
-//! forward adds to the loaded model — activations and outputs, what the engine keeps between calls
-//! (fpn's arena, ORT's arena, allocator caches), scratch, the thread pool and any one-time setup of
-//! the first calls. Weights and the input are not in it; the interpreter's and the libraries'
-//! own size is not either, which a whole-process peak would mix in.
+//! memory another case or engine freed cannot be reused and hide a need. There the peak is reset
+//! (`echo 5 > /proc/self/clear_refs`) and `VmRSS` read (base); the model is loaded (fpn:
+//! `init(0)`, convs prepared; PyTorch: the module; ORT: the session) and the input made; the peak
+//! is read, reset, and `VmRSS` read (before); 3 forwards run; `VmHWM` is read. Two tables, in MiB:
+//! what the forward adds (`VmHWM` − before: activations, outputs, fpn's and ORT's arenas, scratch,
+//! the thread pool, first-call setup) and what loading and forward take together (the higher
+//! peak − base: also weights, pre-packed copies, what loading keeps). The first alone misleads
+//! where loading leaves freed memory resident that the forward reuses (ORT). The interpreter's
+//! and libraries' own size is in neither.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -215,39 +216,59 @@ fn status_kib(key: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("/proc/self/status has no {key}"))
 }
 
-/// The forwards of the memory measurement: as many as tools/bench_reference.py runs there
-/// (`max(3, --warmup)` with its default warm-up of 3).
+/// The forwards of the memory measurement, as many as tools/bench_reference.py runs there.
 const MEMORY_RUNS: usize = 3;
 
-/// Peak resident memory that `runs` calls of `f` add, in MiB: `VmHWM` after them minus `VmRSS`
-/// before, the peak reset first (`echo 5 > /proc/self/clear_refs`; Linux only).
-fn peak_mib(f: &mut dyn FnMut(), runs: usize) -> Result<f64, String> {
-    std::fs::write("/proc/self/clear_refs", "5").map_err(|e| format!("cannot reset the peak RSS: {e}"))?;
+/// Sets `VmHWM` to the current `VmRSS` (`echo 5 > /proc/self/clear_refs`; Linux only).
+fn reset_peak() -> Result<(), String> {
+    std::fs::write("/proc/self/clear_refs", "5").map_err(|e| format!("cannot reset the peak RSS: {e}"))
+}
+
+/// The peak resident memory of `case` at `batch`, in MiB: (forward, total). The peak is reset
+/// and `VmRSS` read (base); the model and input are made; the peak is read, reset and `VmRSS`
+/// read (before); [`MEMORY_RUNS`] forwards run. The forward's peak is `VmHWM` minus before, the
+/// total the higher of the two peaks minus base (loading and forward together).
+fn peaks_mib(case: &Case, batch: usize) -> Result<(f64, f64), String> {
+    reset_peak()?;
+    let base = status_kib("VmRSS")?;
+    let mut run = (case.make)(batch);
+    let load = status_kib("VmHWM")?;
+    reset_peak()?;
     let before = status_kib("VmRSS")?;
-    for _ in 0..runs {
-        f();
+    for _ in 0..MEMORY_RUNS {
+        run();
     }
-    Ok(status_kib("VmHWM")?.saturating_sub(before) as f64 / 1024.0)
+    let peak = status_kib("VmHWM")?;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    Ok((
+        mib(peak.saturating_sub(before)),
+        mib(peak.max(load).saturating_sub(base)),
+    ))
 }
 
 /// The environment variable that makes this binary a memory child: it builds the one case
-/// with this label, prints `{"peak_mib": …}` of its first forwards and exits.
+/// with this label, prints `{"peak_mib": …, "total_mib": …}` ([`peaks_mib`]) and exits.
 const MEMORY_CHILD: &str = "FPN_BENCH_MEMORY_OF";
 
-/// fpn's peak for `case`, measured in a fresh process of this binary (see [`MEMORY_CHILD`]),
-/// so what other cases allocated and freed cannot be reused and hide the case's own need.
-fn fpn_peak_in_child(case: &Case) -> Result<f64, String> {
+/// fpn's peaks for `case` (forward, total), measured in a fresh process of this binary (see
+/// [`MEMORY_CHILD`]), so what other cases allocated and freed cannot be reused and hide the
+/// case's own need.
+fn fpn_peaks_in_child(case: &Case) -> Result<(f64, f64), String> {
     let exe = std::env::current_exe().map_err(|e| format!("no path to this binary: {e}"))?;
     let out = Command::new(exe)
         .env(MEMORY_CHILD, case.label())
         .output()
         .map_err(|e| format!("cannot run the memory child: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout.lines().find_map(|l| json_number(l, "peak_mib")).ok_or_else(|| {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
-        format!("memory child failed ({}): {last}", out.status)
-    })
+    let line = stdout.lines().find(|l| l.starts_with('{')).unwrap_or("");
+    match (json_number(line, "peak_mib"), json_number(line, "total_mib")) {
+        (Some(p), Some(t)) => Ok((p, t)),
+        _ => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+            Err(format!("memory child failed ({}): {last}", out.status))
+        }
+    }
 }
 
 /// The memory child's work (see [`MEMORY_CHILD`]): the exit code says whether it measured.
@@ -256,10 +277,9 @@ fn memory_child(label: &str, batch: usize) -> std::process::ExitCode {
         eprintln!("no case `{label}`");
         return std::process::ExitCode::FAILURE;
     };
-    let mut run = (case.make)(batch);
-    match peak_mib(&mut *run, MEMORY_RUNS) {
-        Ok(mib) => {
-            println!("{{\"peak_mib\": {mib:.3}}}");
+    match peaks_mib(&case, batch) {
+        Ok((peak, total)) => {
+            println!("{{\"peak_mib\": {peak:.3}, \"total_mib\": {total:.3}}}");
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
@@ -357,6 +377,8 @@ struct Reference {
     ort_cpu: Vec<f64>,
     torch_peak: Option<f64>,
     ort_peak: Option<f64>,
+    torch_total: Option<f64>,
+    ort_total: Option<f64>,
     note: Option<String>,
     memory_note: Option<String>,
     versions: Option<String>,
@@ -427,6 +449,8 @@ fn run_reference(
     if memory {
         r.torch_peak = json_number(line, "torch_peak_mib");
         r.ort_peak = json_number(line, "ort_peak_mib");
+        r.torch_total = json_number(line, "torch_total_mib");
+        r.ort_total = json_number(line, "ort_total_mib");
         r.memory_note = json_string(line, "memory_error").map(|e| format!("peak RSS: {e}"));
     }
     if r.versions.is_none() {
@@ -525,7 +549,7 @@ fn main() -> std::process::ExitCode {
     let mut runs: Vec<Box<dyn FnMut()>> = cases.iter().map(|c| (c.make)(batch)).collect();
     let mut fpn_times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     let mut fpn_cpu: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
-    let mut fpn_peak: Vec<f64> = vec![f64::NAN; cases.len()];
+    let mut fpn_peak: Vec<(f64, f64)> = vec![(f64::NAN, f64::NAN); cases.len()];
     let mut fpn_memory_note: Vec<Option<String>> = vec![None; cases.len()];
     let mut refs: Vec<Reference> = cases.iter().map(|_| Reference::default()).collect();
 
@@ -534,7 +558,7 @@ fn main() -> std::process::ExitCode {
             let label = &labels[i];
             // The peaks are measured once, in fresh processes (before the first timing).
             if memory && round == 0 {
-                match fpn_peak_in_child(case) {
+                match fpn_peaks_in_child(case) {
                     Ok(mib) => fpn_peak[i] = mib,
                     Err(e) => fpn_memory_note[i] = Some(format!("fpn peak RSS: {e}")),
                 }
@@ -659,20 +683,34 @@ fn main() -> std::process::ExitCode {
     );
     if memory {
         let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
-        let peaks: Vec<(String, [f64; 3])> = (0..cases.len())
+        let forward: Vec<(String, [f64; 3])> = (0..cases.len())
             .map(|i| {
                 (
                     labels[i].clone(),
-                    [fpn_peak[i], nan(refs[i].torch_peak), nan(refs[i].ort_peak)],
+                    [fpn_peak[i].0, nan(refs[i].torch_peak), nan(refs[i].ort_peak)],
+                )
+            })
+            .collect();
+        let total: Vec<(String, [f64; 3])> = (0..cases.len())
+            .map(|i| {
+                (
+                    labels[i].clone(),
+                    [fpn_peak[i].1, nan(refs[i].torch_total), nan(refs[i].ort_total)],
                 )
             })
             .collect();
         engine_table(
             &format!(
-                "peak resident memory of the forward (fresh process per engine: VmHWM over the first {MEMORY_RUNS} forwards minus VmRSS before them, model and input loaded), MiB"
+                "peak resident memory the forward adds to the loaded model (fresh process per engine, VmHWM over {MEMORY_RUNS} forwards minus VmRSS before), MiB"
             ),
             "MiB",
-            &peaks,
+            &forward,
+            fmt_mib,
+        );
+        engine_table(
+            "peak resident memory of loading the model and its forward (the same processes, VmHWM minus VmRSS before loading), MiB",
+            "MiB",
+            &total,
             fmt_mib,
         );
     }

@@ -21,19 +21,22 @@ descheduled does not count (time spent spinning in a thread pool's barriers does
 `--rounds R > 1` PyTorch and ORT are measured alternately R times and the best / median are
 over all rounds (interleaving spreads a shared machine's load over both).
 
-Peak resident memory (`--memory`; Linux only): each engine runs its forward in a fresh process of
-this script (`--memory-only torch|ort`), so what one engine freed cannot be reused by the other.
-There, with the model built (ORT: the session created) and the input made, the peak is reset
-(`echo 5 > /proc/self/clear_refs`), VmRSS is read, `--warmup` forwards run (at least 3), and
-`*_peak_mib` is VmHWM minus that VmRSS, in MiB: the memory a forward adds to the loaded model,
-including what the engine keeps between calls (its allocator caches, ORT's arena), its thread
-pool and any one-time setup of the first calls. benches/forward.rs measures fpn the same way.
+Peak resident memory (`--memory`; Linux only): each engine runs in a fresh process of this script
+(`--memory-only torch|ort`), so what one engine freed cannot be reused by the other. There, after
+the imports (also those a builder makes lazily, LAZY_IMPORTS), the peak is reset (`echo 5 >
+/proc/self/clear_refs`) and VmRSS read (base); the model is loaded (PyTorch: the builder; ORT: a
+session of the exported file, `--onnx-file`) and the input made; the peak is read, reset, VmRSS
+read (before); 3 forwards run; VmHWM is read. `*_peak_mib` is VmHWM minus before: what the forward
+adds to the loaded model. `*_total_mib` is the higher of the two peaks minus base: loading and
+the forward together (weights, pre-packed copies, what loading keeps, the forward's memory). The
+first alone can mislead: memory that loading freed stays resident and a forward reuses it (ORT's
+ResNet-50 FPN forward adds 0.4 MiB). benches/forward.rs measures fpn the same way.
 
 Prints exactly one JSON line on stdout:
   {"torch_ms": best, "torch_median_ms": …, "torch_runs": …, "torch_cpu_ms": …, "ort_ms": best,
    "ort_median_ms": …, "ort_runs": …, "ort_cpu_ms": …, "torch": version, "ort": version, …}
-and with `--memory` also "torch_peak_mib" and "ort_peak_mib" (null with "memory_error" when not
-measurable).
+and with `--memory` also "torch_peak_mib", "torch_total_mib", "ort_peak_mib" and "ort_total_mib"
+(null with "memory_error" when not measurable).
 A missing onnxruntime / onnx or a failed export gives "ort_ms": null and "ort_error"; the
 script still exits 0 as long as PyTorch ran. Log lines go to stderr.
 
@@ -50,6 +53,7 @@ W from the image shape. `--set NAME=VALUE` (repeatable) sets a spec parameter as
 `size`), and a builder that does not take it is an error.
 """
 import argparse
+import importlib
 import inspect
 import json
 import os
@@ -162,29 +166,49 @@ def status_kib(key):
     raise OSError(f"/proc/self/status has no {key}")
 
 
-def peak_mib(fn, runs):
-    """Peak resident memory that `runs` calls of `fn` add, in MiB: VmHWM after them minus VmRSS
-    before, the peak reset first by `echo 5 > /proc/self/clear_refs` (Linux)."""
+def reset_peak():
+    """Sets VmHWM to the current VmRSS (Linux: `echo 5 > /proc/self/clear_refs`)."""
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")
+
+
+MEMORY_RUNS = 3  # forwards of the memory measurement, as benches/forward.rs
+
+# Modules a tools/torch_shapes.py builder imports when called: imported before the memory
+# baseline, so a spec's total is its model's, not also the package's code.
+LAZY_IMPORTS = {"yolov8.yaml": ["yolov8_fixture", "ultralytics.nn.tasks"]}
+
+
+def peaks_mib(load):
+    """(forward, total) peak resident memory in MiB: `load()` makes the model and its input and
+    returns the forward; see the module doc."""
+    reset_peak()
+    base = status_kib("VmRSS")
+    fwd = load()
+    load_hwm = status_kib("VmHWM")
+    reset_peak()
     before = status_kib("VmRSS")
-    for _ in range(runs):
-        fn()
-    return (status_kib("VmHWM") - before) / 1024
+    for _ in range(MEMORY_RUNS):
+        fwd()
+    hwm = status_kib("VmHWM")
+    return (hwm - before) / 1024, (max(load_hwm, hwm) - base) / 1024
 
 
-def memory_children(args, ort):
-    """Runs `--memory-only torch` and, if `ort`, `--memory-only ort` (each a fresh process of this
-    script with the same spec, shapes, settings and threads) and returns their peaks, or why not."""
+def memory_children(args, onnx_file):
+    """Runs `--memory-only torch` and, given the exported file, `--memory-only ort` (each a fresh
+    process of this script with the same spec, shapes, settings and threads) and returns their
+    peaks, or why not."""
     out, errors = {}, []
     argv = [a for a in sys.argv[1:] if a != "--memory"]
-    engines = ["torch"] + (["ort"] if ort else [])
-    for engine in engines:
-        p = subprocess.run([sys.executable, os.path.abspath(__file__), *argv, "--memory-only", engine],
+    engines = [("torch", [])] + ([("ort", ["--onnx-file", onnx_file])] if onnx_file else [])
+    for engine, extra in engines:
+        p = subprocess.run([sys.executable, os.path.abspath(__file__), *argv, *extra, "--memory-only", engine],
                            capture_output=True, text=True, check=False)
         line = next((l for l in reversed(p.stdout.splitlines()) if l.startswith("{")), None)
-        value = json.loads(line).get("peak_mib") if line else None
-        out[f"{engine}_peak_mib"] = None if value is None else round(value, 2)
+        got = json.loads(line) if line else {}
+        value = got.get("peak_mib")
+        for key in ("peak_mib", "total_mib"):
+            out[f"{engine}_{key}"] = None if got.get(key) is None else round(got[key], 2)
         if value is None:
             err = next((l for l in reversed(p.stderr.splitlines()) if l.strip()), "no output")
             errors.append(f"{engine}: {err}")
@@ -211,6 +235,7 @@ def main():
                     help="also measure each engine's peak resident memory (fresh processes)")
     ap.add_argument("--memory-only", choices=["torch", "ort"],
                     help="only measure this engine's peak resident memory; print {\"peak_mib\": …}")
+    ap.add_argument("--onnx-file", help="with --memory-only ort: the exported model")
     fpn_torch.add_argument(ap)
     ap.add_argument("--onnx-dir", default=os.path.join(tempfile.gettempdir(), "fpn-bench-onnx"),
                     help="where exported .onnx files are kept (reused when present)")
@@ -219,14 +244,15 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     shapes = dict(parse_shape(s) for s in args.shape)
-    model, inputs, run = build(args.spec, shapes, dict(parse_set(s) for s in args.set))
+    params = dict(parse_set(s) for s in args.set)
+    if args.memory_only:
+        memory_only(args, shapes, params)
+        return
+    model, inputs, run = build(args.spec, shapes, params)
     model.eval()
     names = list(inputs)
     gen = torch.Generator().manual_seed(0)
     xs = [torch.rand(args.batch, *inputs[k], generator=gen) * 2 - 1 for k in names]
-    if args.memory_only:
-        memory_only(args, model, run, names, xs, inputs)
-        return
     with torch.inference_mode():
         out_names = list(run(model, dict(zip(names, xs))))
     wrapped = Positional(model, run, names, out_names).eval()
@@ -276,26 +302,42 @@ def main():
     else:
         result["ort_ms"] = None
     if args.memory:  # after the export: the ORT child loads the cached file
-        result.update(memory_children(args, ort=sess is not None))
+        result.update(memory_children(args, onnx_path(args, names, inputs) if sess is not None else None))
     print(json.dumps(result), flush=True)
 
 
-def memory_only(args, model, run, names, xs, inputs):
-    """`--memory-only ENGINE`: this process only loads that engine's model (ORT: the session of
-    the exported file; no PyTorch forward runs here) and prints {"peak_mib": …} of its first
-    max(3, --warmup) forwards."""
-    runs = max(3, args.warmup)
+def memory_only(args, shapes, params):
+    """`--memory-only ENGINE`: this process only loads that engine's model (ORT: a session of
+    `--onnx-file`; no PyTorch model there) and prints {"peak_mib": …, "total_mib": …}."""
     if args.memory_only == "torch":
-        def fwd():
-            with torch.inference_mode():
-                run(model, dict(zip(names, xs)))
-    else:
-        sess = make_ort_session(args, onnx_path(args, names, inputs))
-        feeds = {k: x.numpy() for k, x in zip(names, xs)}
+        os.environ.setdefault("YOLO_OFFLINE", "1")
+        for name in LAZY_IMPORTS.get(os.path.basename(args.spec), []):
+            importlib.import_module(name)
 
-        def fwd():
-            sess.run(None, feeds)
-    print(json.dumps({"engine": args.memory_only, "peak_mib": round(peak_mib(fwd, runs), 3)}), flush=True)
+        def load():
+            model, inputs, run = build(args.spec, shapes, params)
+            model.eval()
+            gen = torch.Generator().manual_seed(0)
+            xs = {k: torch.rand(args.batch, *s, generator=gen) * 2 - 1 for k, s in inputs.items()}
+
+            def fwd():
+                with torch.inference_mode():
+                    run(model, xs)
+            return fwd
+    else:
+        if not args.onnx_file:
+            raise SystemExit("--memory-only ort needs --onnx-file")
+        import numpy as np  # noqa: PLC0415 -- onnxruntime's dependency
+        import onnxruntime  # noqa: F401, PLC0415 -- imported before the baseline
+
+        def load():
+            sess = make_ort_session(args, args.onnx_file)
+            rng = np.random.default_rng(0)
+            feeds = {i.name: rng.random(i.shape, dtype=np.float32) * 2 - 1 for i in sess.get_inputs()}
+            return lambda: sess.run(None, feeds)
+    forward, total = peaks_mib(load)
+    print(json.dumps({"engine": args.memory_only, "peak_mib": round(forward, 3), "total_mib": round(total, 3)}),
+          flush=True)
 
 
 def onnx_path(args, names, inputs):
