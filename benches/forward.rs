@@ -683,22 +683,11 @@ fn main() -> std::process::ExitCode {
     );
     if memory {
         let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
-        let forward: Vec<(String, [f64; 3])> = (0..cases.len())
-            .map(|i| {
-                (
-                    labels[i].clone(),
-                    [fpn_peak[i].0, nan(refs[i].torch_peak), nan(refs[i].ort_peak)],
-                )
-            })
-            .collect();
-        let total: Vec<(String, [f64; 3])> = (0..cases.len())
-            .map(|i| {
-                (
-                    labels[i].clone(),
-                    [fpn_peak[i].1, nan(refs[i].torch_total), nan(refs[i].ort_total)],
-                )
-            })
-            .collect();
+        let (mut forward, mut total) = (Vec::new(), Vec::new());
+        for ((label, r), (f, t)) in labels.iter().zip(&refs).zip(&fpn_peak) {
+            forward.push((label.clone(), [*f, nan(r.torch_peak), nan(r.ort_peak)]));
+            total.push((label.clone(), [*t, nan(r.torch_total), nan(r.ort_total)]));
+        }
         engine_table(
             &format!(
                 "peak resident memory the forward adds to the loaded model (fresh process per engine, VmHWM over {MEMORY_RUNS} forwards minus VmRSS before), MiB"
