@@ -4,15 +4,19 @@
 //! ```sh
 //! CARGO_TARGET_DIR=/work/target-bench cargo bench -p fpn --bench forward            # all cases
 //! CARGO_TARGET_DIR=/work/target-bench cargo bench -p fpn --bench forward -- retina  # filter
+//! CARGO_TARGET_DIR=/work/target-bench cargo bench -p fpn --bench forward -- size=   # seed000's larger blocks
 //! ```
 //!
-//! Each case includes one shipped spec in its own module, builds it with `init(0)`, feeds a fixed
-//! pseudo-random input in [-1, 1) and times `forward` (warm-up, then N runs, N chosen so the runs
-//! last about `FPN_BENCH_SECS`). The cases run in `FPN_BENCH_ROUNDS` rounds; within a round every
-//! case times fpn and then, if `python3 -c "import torch"` works, runs
-//! `tools/bench_reference.py` (PyTorch eager + ONNX Runtime, 2 threads) for the same spec, shape
-//! and batch. fpn and the references thus alternate, so a shared machine's changing load lands
-//! on both. The table reports the best run (the least disturbed) and the median over all rounds.
+//! Each case (one line of `cases!`) includes a shipped spec, possibly with `set:` parameters
+//! (seed 000's block at 256² and at 64→64 channels on 128²), in its own module, builds it with
+//! `init(0)`, feeds a fixed pseudo-random input in [-1, 1) and times `forward` (warm-up, then N
+//! runs, N chosen so the runs last about `FPN_BENCH_SECS`). The cases run in
+//! `FPN_BENCH_ROUNDS` rounds; within a round every case times fpn and then, if
+//! `python3 -c "import torch"` works, runs `tools/bench_reference.py` (PyTorch eager + ONNX
+//! Runtime, 2 threads) for the same spec, `--set`s, shape and batch. fpn and the references thus
+//! alternate, so a shared machine's changing load lands on both. The table reports the best run
+//! (the least disturbed) and the median over all rounds. Filters (any non-flag argument) match
+//! a case's label: the spec's file name and its settings, `seed000_pyramid_block.yaml (size=256)`.
 //!
 //! Without Python or torch the table has fpn's numbers only and says why; the benchmark never
 //! fails for lack of Python. Environment:
@@ -25,12 +29,26 @@
 //! | `FPN_BENCH_THREADS` | 2 | threads of every engine (rayon pool, torch, ORT intra-op) |
 //! | `FPN_BENCH_PYTHON` | `python3` | the interpreter for the reference |
 //! | `FPN_BENCH_NO_PYTHON` | unset | set to skip the reference |
+//! | `FPN_BENCH_NO_MEMORY` | unset | set to skip the peak-memory measurement (e.g. under `perf`) |
 //!
 //! fpn runs on rayon's global pool, sized to `FPN_BENCH_THREADS` unless `RAYON_NUM_THREADS` is
 //! set; the reference gets the same count (`torch.set_num_threads`, ORT `intra_op_num_threads`).
 //! Besides wall time, every engine reports its process CPU time per forward (all threads): on a
 //! loaded machine that is the steadier number, since time spent descheduled does not count
 //! (time spinning in a pool's barriers does). With `FPN_BENCH_THREADS=1` it is per-core cost.
+//!
+//! **Peak resident memory** (Linux; once per case, in round 1 before the timing): every engine
+//! runs in a fresh process of its own — fpn in a child of this binary (`FPN_BENCH_MEMORY_OF`
+//! names the case), PyTorch and ORT in children of tools/bench_reference.py (`--memory`) — so
+//! memory another case or engine freed cannot be reused and hide a need. There the peak is reset
+//! (`echo 5 > /proc/self/clear_refs`) and `VmRSS` read (base); the model is loaded (fpn:
+//! `init(0)`, convs prepared; PyTorch: the module; ORT: the session) and the input made; the peak
+//! is read, reset, and `VmRSS` read (before); 3 forwards run; `VmHWM` is read. Two tables, in MiB:
+//! what the forward adds (`VmHWM` − before: activations, outputs, fpn's and ORT's arenas, scratch,
+//! the thread pool, first-call setup) and what loading and forward take together (the higher
+//! peak − base: also weights, pre-packed copies, what loading keeps). The first alone misleads
+//! where loading leaves freed memory resident that the forward reuses (ORT). The interpreter's
+//! and libraries' own size is in neither.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -39,30 +57,99 @@ use std::time::{Duration, Instant};
 
 use fpn::runtime::{Init, Tensor};
 
-mod seed001 {
-    fpn::include_spec!("specs/seed001_neck.yaml");
-}
-mod retinanet {
-    fpn::include_spec!("specs/retinanet_p3p7.yaml");
-}
-mod resnet50_fpn {
-    fpn::include_spec!("specs/resnet50_fpn.yaml");
-}
-mod seed003 {
-    fpn::include_spec!("specs/seed003_fpn_shared_head.yaml");
-}
-mod seed000 {
-    fpn::include_spec!("specs/seed000_pyramid_block.yaml");
-}
-mod yolov8 {
-    fpn::include_spec!("specs/yolov8.yaml");
+/// One benchmark case: a shipped spec with its `set:` parameters, its per-sample input shapes,
+/// and the constructor of a closure that runs `forward` at a given batch.
+struct Case {
+    /// The spec's path from the repository root, as the reference takes it.
+    spec: &'static str,
+    /// The `set:` parameters (name, value as written), the reference's `--set`s.
+    set: &'static [(&'static str, &'static str)],
+    /// Each input's name and per-sample `[C, H, W]`.
+    inputs: &'static [(&'static str, [usize; 3])],
+    /// Builds the model and its inputs at a batch size; the closure runs one forward.
+    make: fn(usize) -> Box<dyn FnMut()>,
 }
 
-/// One benchmark case: a spec, its per-sample input shapes, and a closure running `forward`.
-struct Case {
-    spec: &'static str,
-    inputs: Vec<(&'static str, [usize; 3])>,
-    run: Box<dyn FnMut()>,
+impl Case {
+    /// The spec's file name and its settings, as the tables show it and filters match it:
+    /// `seed000_pyramid_block.yaml (cin=64, cout=64, size=128)`.
+    fn label(&self) -> String {
+        let name = self.spec.trim_start_matches("specs/");
+        if self.set.is_empty() {
+            return name.into();
+        }
+        let set: Vec<String> = self.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{name} ({})", set.join(", "))
+    }
+}
+
+/// The cases: each line includes a spec (with `set:`) in a module of its own and names its
+/// model type, its inputs' struct with per-sample `[C, H, W]` shapes, and the outputs to observe.
+/// The bench gives the reference the same spec, `--set`s and shapes.
+macro_rules! cases {
+    ($($m:ident: $path:tt $(set {$($k:ident: $v:tt),*})?
+        => $model:ident($inputs:ident { $($input:ident: [$c:expr, $h:expr, $w:expr]),* }) -> [$($out:ident),*];)*) => {
+        $(
+            mod $m {
+                fpn::include_spec!($path $(, set: {$($k: $v),*})?);
+
+                /// The model with `init(0)` and fixed inputs; the closure runs one forward and
+                /// hands its outputs back to the model's arena.
+                pub(crate) fn make(batch: usize) -> Box<dyn FnMut()> {
+                    let model = $model::init(0);
+                    $(let $input = super::random_input(batch, [$c, $h, $w], super::seed(stringify!($m), stringify!($input)));)*
+                    Box::new(move || {
+                        let o = model
+                            .forward($inputs { $($input: $input.view()),* })
+                            .expect(concat!(stringify!($m), " forward"));
+                        super::observe(&[$(&o.$out),*]);
+                        model.recycle(o);
+                    })
+                }
+            }
+        )*
+
+        /// Every case, in table order.
+        fn cases() -> Vec<Case> {
+            vec![$(Case {
+                spec: $path,
+                set: &[$($((stringify!($k), stringify!($v))),*)?],
+                inputs: &[$((stringify!($input), [$c, $h, $w])),*],
+                make: $m::make,
+            }),*]
+        }
+    };
+}
+
+cases! {
+    seed001: "specs/seed001_neck.yaml"
+        => Seed001Neck(Seed001NeckInputs { c3: [128, 52, 52], c4: [256, 26, 26], c5: [512, 13, 13] }) -> [p3, p4, p5];
+    retinanet: "specs/retinanet_p3p7.yaml"
+        => RetinaNetNeck(RetinaNetNeckInputs { image: [3, 512, 512] }) -> [p3, p4, p5, p6, p7];
+    resnet50_fpn: "specs/resnet50_fpn.yaml"
+        => ResNet50Fpn(ResNet50FpnInputs { image: [3, 224, 224] }) -> [p2, p3, p4, p5, p6];
+    resnet18_fpn: "specs/resnet18_fpn.yaml"
+        => ResNet18Fpn(ResNet18FpnInputs { image: [3, 416, 416] }) -> [p2, p3, p4, p5, p6];
+    seed003: "specs/seed003_fpn_shared_head.yaml"
+        => FpnSharedHead(FpnSharedHeadInputs { image: [3, 256, 256] }) -> [p2, p3, p4, p5];
+    seed000: "specs/seed000_pyramid_block.yaml"
+        => PyramidBlock(PyramidBlockInputs { x: [3, 32, 32] }) -> [block];
+    seed000_256: "specs/seed000_pyramid_block.yaml" set {size: 256}
+        => PyramidBlock(PyramidBlockInputs { x: [3, 256, 256] }) -> [block];
+    seed000_64x128: "specs/seed000_pyramid_block.yaml" set {cin: 64, cout: 64, size: 128}
+        => PyramidBlock(PyramidBlockInputs { x: [64, 128, 128] }) -> [block];
+    yolov8: "specs/yolov8.yaml"
+        => Yolov8n(Yolov8nInputs { image: [3, 640, 640] }) -> [p3, p4, p5];
+}
+
+/// The input seed of one case's input: FNV-1a of the case's and the input's names, so each
+/// input differs and stays the same from run to run.
+fn seed(case: &str, input: &str) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in case.bytes().chain([b'.']).chain(input.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// A tensor `[batch, c, h, w]` with values uniform in [-1, 1), deterministic in `seed`.
@@ -82,110 +169,6 @@ fn observe(ts: &[&Tensor]) {
         black_box(t.as_ptr());
         black_box(t.len());
     }
-}
-
-fn cases(batch: usize) -> Vec<Case> {
-    let mut v = Vec::new();
-
-    let shapes = vec![("c3", [128, 52, 52]), ("c4", [256, 26, 26]), ("c5", [512, 13, 13])];
-    let (c3, c4, c5) = (
-        random_input(batch, shapes[0].1, 1),
-        random_input(batch, shapes[1].1, 2),
-        random_input(batch, shapes[2].1, 3),
-    );
-    let m = seed001::Seed001Neck::init(0);
-    v.push(Case {
-        spec: "specs/seed001_neck.yaml",
-        inputs: shapes,
-        run: Box::new(move || {
-            let o = m
-                .forward(seed001::Seed001NeckInputs {
-                    c3: c3.view(),
-                    c4: c4.view(),
-                    c5: c5.view(),
-                })
-                .expect("seed001 forward");
-            observe(&[&o.p3, &o.p4, &o.p5]);
-            m.recycle(o);
-        }),
-    });
-
-    let shape = [3, 512, 512];
-    let image = random_input(batch, shape, 4);
-    let m = retinanet::RetinaNetNeck::init(0);
-    v.push(Case {
-        spec: "specs/retinanet_p3p7.yaml",
-        inputs: vec![("image", shape)],
-        run: Box::new(move || {
-            let o = m
-                .forward(retinanet::RetinaNetNeckInputs { image: image.view() })
-                .expect("retinanet forward");
-            observe(&[&o.p3, &o.p4, &o.p5, &o.p6, &o.p7]);
-            m.recycle(o);
-        }),
-    });
-
-    let shape = [3, 224, 224];
-    let image = random_input(batch, shape, 5);
-    let m = resnet50_fpn::ResNet50Fpn::init(0);
-    v.push(Case {
-        spec: "specs/resnet50_fpn.yaml",
-        inputs: vec![("image", shape)],
-        run: Box::new(move || {
-            let o = m
-                .forward(resnet50_fpn::ResNet50FpnInputs { image: image.view() })
-                .expect("resnet50_fpn forward");
-            observe(&[&o.p2, &o.p3, &o.p4, &o.p5, &o.p6]);
-            m.recycle(o);
-        }),
-    });
-
-    let shape = [3, 256, 256];
-    let image = random_input(batch, shape, 6);
-    let m = seed003::FpnSharedHead::init(0);
-    v.push(Case {
-        spec: "specs/seed003_fpn_shared_head.yaml",
-        inputs: vec![("image", shape)],
-        run: Box::new(move || {
-            let o = m
-                .forward(seed003::FpnSharedHeadInputs { image: image.view() })
-                .expect("seed003 forward");
-            observe(&[&o.p2, &o.p3, &o.p4, &o.p5]);
-            m.recycle(o);
-        }),
-    });
-
-    let shape = [3, 32, 32];
-    let x = random_input(batch, shape, 7);
-    let m = seed000::PyramidBlock::init(0);
-    v.push(Case {
-        spec: "specs/seed000_pyramid_block.yaml",
-        inputs: vec![("x", shape)],
-        run: Box::new(move || {
-            let o = m
-                .forward(seed000::PyramidBlockInputs { x: x.view() })
-                .expect("seed000 forward");
-            observe(&[&o.block]);
-            m.recycle(o);
-        }),
-    });
-
-    let shape = [3, 640, 640];
-    let image = random_input(batch, shape, 8);
-    let m = yolov8::Yolov8n::init(0);
-    v.push(Case {
-        spec: "specs/yolov8.yaml",
-        inputs: vec![("image", shape)],
-        run: Box::new(move || {
-            let o = m
-                .forward(yolov8::Yolov8nInputs { image: image.view() })
-                .expect("yolov8n forward");
-            observe(&[&o.p3, &o.p4, &o.p5]);
-            m.recycle(o);
-        }),
-    });
-
-    v
 }
 
 /// The CPU as `/proc/cpuinfo` describes it: model name, family / model numbers (a VM may
@@ -221,6 +204,89 @@ fn process_cpu_ns() -> Option<u64> {
         total += s.split_whitespace().next()?.parse::<u64>().ok()?;
     }
     Some(total)
+}
+
+/// A `kB` field of `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB.
+fn status_kib(key: &str) -> Result<u64, String> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("/proc/self/status has no {key}"))
+}
+
+/// The forwards of the memory measurement, as many as tools/bench_reference.py runs there.
+const MEMORY_RUNS: usize = 3;
+
+/// Sets `VmHWM` to the current `VmRSS` (`echo 5 > /proc/self/clear_refs`; Linux only).
+fn reset_peak() -> Result<(), String> {
+    std::fs::write("/proc/self/clear_refs", "5").map_err(|e| format!("cannot reset the peak RSS: {e}"))
+}
+
+/// The peak resident memory of `case` at `batch`, in MiB: (forward, total). The peak is reset
+/// and `VmRSS` read (base); the model and input are made; the peak is read, reset and `VmRSS`
+/// read (before); [`MEMORY_RUNS`] forwards run. The forward's peak is `VmHWM` minus before, the
+/// total the higher of the two peaks minus base (loading and forward together).
+fn peaks_mib(case: &Case, batch: usize) -> Result<(f64, f64), String> {
+    reset_peak()?;
+    let base = status_kib("VmRSS")?;
+    let mut run = (case.make)(batch);
+    let load = status_kib("VmHWM")?;
+    reset_peak()?;
+    let before = status_kib("VmRSS")?;
+    for _ in 0..MEMORY_RUNS {
+        run();
+    }
+    let peak = status_kib("VmHWM")?;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    Ok((
+        mib(peak.saturating_sub(before)),
+        mib(peak.max(load).saturating_sub(base)),
+    ))
+}
+
+/// The environment variable that makes this binary a memory child: it builds the one case
+/// with this label, prints `{"peak_mib": …, "total_mib": …}` ([`peaks_mib`]) and exits.
+const MEMORY_CHILD: &str = "FPN_BENCH_MEMORY_OF";
+
+/// fpn's peaks for `case` (forward, total), measured in a fresh process of this binary (see
+/// [`MEMORY_CHILD`]), so what other cases allocated and freed cannot be reused and hide the
+/// case's own need.
+fn fpn_peaks_in_child(case: &Case) -> Result<(f64, f64), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("no path to this binary: {e}"))?;
+    let out = Command::new(exe)
+        .env(MEMORY_CHILD, case.label())
+        .output()
+        .map_err(|e| format!("cannot run the memory child: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find(|l| l.starts_with('{')).unwrap_or("");
+    match (json_number(line, "peak_mib"), json_number(line, "total_mib")) {
+        (Some(p), Some(t)) => Ok((p, t)),
+        _ => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+            Err(format!("memory child failed ({}): {last}", out.status))
+        }
+    }
+}
+
+/// The memory child's work (see [`MEMORY_CHILD`]): the exit code says whether it measured.
+fn memory_child(label: &str, batch: usize) -> std::process::ExitCode {
+    let Some(case) = cases().into_iter().find(|c| c.label() == label) else {
+        eprintln!("no case `{label}`");
+        return std::process::ExitCode::FAILURE;
+    };
+    match peaks_mib(&case, batch) {
+        Ok((peak, total)) => {
+            println!("{{\"peak_mib\": {peak:.3}, \"total_mib\": {total:.3}}}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Warms `f` up (at least 2 runs and 0.2 s), then times N runs lasting about `secs`.
@@ -309,11 +375,27 @@ struct Reference {
     ort_median: Vec<f64>,
     torch_cpu: Vec<f64>,
     ort_cpu: Vec<f64>,
+    torch_peak: Option<f64>,
+    ort_peak: Option<f64>,
+    torch_total: Option<f64>,
+    ort_total: Option<f64>,
     note: Option<String>,
+    memory_note: Option<String>,
     versions: Option<String>,
 }
 
-fn run_reference(python: &str, root: &Path, case: &Case, batch: usize, secs: f64, threads: usize, r: &mut Reference) {
+/// One run of tools/bench_reference.py for `case` (with `--memory`: also the peaks).
+#[allow(clippy::too_many_arguments)]
+fn run_reference(
+    python: &str,
+    root: &Path,
+    case: &Case,
+    batch: usize,
+    secs: f64,
+    threads: usize,
+    memory: bool,
+    r: &mut Reference,
+) {
     let mut cmd = Command::new(python);
     cmd.current_dir(root)
         .arg("tools/bench_reference.py")
@@ -321,8 +403,14 @@ fn run_reference(python: &str, root: &Path, case: &Case, batch: usize, secs: f64
         .args(["--threads", &threads.to_string()])
         .args(["--batch", &batch.to_string()])
         .args(["--seconds", &secs.to_string()]);
-    for (name, [c, h, w]) in &case.inputs {
+    for (name, value) in case.set {
+        cmd.args(["--set", &format!("{name}={value}")]);
+    }
+    for (name, [c, h, w]) in case.inputs {
         cmd.args(["--shape", &format!("{name}={c},{h},{w}")]);
+    }
+    if memory {
+        cmd.arg("--memory");
     }
     let out = match cmd.output() {
         Ok(o) => o,
@@ -358,6 +446,13 @@ fn run_reference(python: &str, root: &Path, case: &Case, batch: usize, secs: f64
     if let Some(v) = json_number(line, "ort_cpu_ms") {
         r.ort_cpu.push(v);
     }
+    if memory {
+        r.torch_peak = json_number(line, "torch_peak_mib");
+        r.ort_peak = json_number(line, "ort_peak_mib");
+        r.torch_total = json_number(line, "torch_total_mib");
+        r.ort_total = json_number(line, "ort_total_mib");
+        r.memory_note = json_string(line, "memory_error").map(|e| format!("peak RSS: {e}"));
+    }
     if r.versions.is_none() {
         let t = json_string(line, "torch").unwrap_or_else(|| "?".into());
         let o = json_string(line, "ort").unwrap_or_else(|| "-".into());
@@ -390,13 +485,47 @@ fn fmt_ratio(a: f64, b: f64) -> String {
     }
 }
 
-fn main() {
-    // `cargo bench` passes `--bench`; any other non-flag argument filters cases by spec path.
+/// One table of a number per engine and case, with fpn's ratios to the other two: `| spec |
+/// fpn {unit} | torch {unit} | ort {unit} | fpn/torch | fpn/ort |`.
+fn engine_table(title: &str, unit: &str, rows: &[(String, [f64; 3])], fmt: fn(f64) -> String) {
+    println!();
+    println!("{title}");
+    println!();
+    println!("| spec | fpn {unit} | torch {unit} | ort {unit} | fpn/torch | fpn/ort |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (label, [f, t, o]) in rows {
+        println!(
+            "| {label} | {} | {} | {} | {} | {} |",
+            fmt(*f),
+            fmt(*t),
+            fmt(*o),
+            fmt_ratio(*f, *t),
+            fmt_ratio(*f, *o)
+        );
+    }
+}
+
+/// A MiB value, or a dash when not measured.
+fn fmt_mib(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.1}")
+    } else {
+        "–".into()
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let batch: usize = env_or("FPN_BENCH_BATCH", 1usize).max(1);
+    if let Ok(label) = std::env::var(MEMORY_CHILD) {
+        return memory_child(&label, batch);
+    }
+    // `cargo bench` passes `--bench`; any other non-flag argument filters cases by their label
+    // (spec file name and settings, e.g. `seed000` or `size=256`).
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let rounds: usize = env_or("FPN_BENCH_ROUNDS", 3usize).max(1);
     let secs: f64 = env_or("FPN_BENCH_SECS", 2.0f64);
-    let batch: usize = env_or("FPN_BENCH_BATCH", 1usize).max(1);
     let python = std::env::var("FPN_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let memory = std::env::var_os("FPN_BENCH_NO_MEMORY").is_none();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // One thread count for every engine: FPN_BENCH_THREADS (default 2) sizes rayon's global
     // pool (unless RAYON_NUM_THREADS is set) before anything uses it, and the reference's pools.
@@ -412,22 +541,33 @@ fn main() {
         missing.as_deref().map_or(format!("PyTorch + ONNX Runtime via tools/bench_reference.py ({threads} threads)"), |m| format!("none ({m})"))
     );
 
-    let mut cases: Vec<Case> = cases(batch)
+    let cases: Vec<Case> = cases()
         .into_iter()
-        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.spec.contains(f.as_str())))
+        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.label().contains(f.as_str())))
         .collect();
+    let labels: Vec<String> = cases.iter().map(Case::label).collect();
+    let mut runs: Vec<Box<dyn FnMut()>> = cases.iter().map(|c| (c.make)(batch)).collect();
     let mut fpn_times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     let mut fpn_cpu: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    let mut fpn_peak: Vec<(f64, f64)> = vec![(f64::NAN, f64::NAN); cases.len()];
+    let mut fpn_memory_note: Vec<Option<String>> = vec![None; cases.len()];
     let mut refs: Vec<Reference> = cases.iter().map(|_| Reference::default()).collect();
 
     for round in 0..rounds {
-        for (i, case) in cases.iter_mut().enumerate() {
-            let (ts, cpu) = time_runs(&mut *case.run, secs, round == 0);
+        for (i, case) in cases.iter().enumerate() {
+            let label = &labels[i];
+            // The peaks are measured once, in fresh processes (before the first timing).
+            if memory && round == 0 {
+                match fpn_peaks_in_child(case) {
+                    Ok(mib) => fpn_peak[i] = mib,
+                    Err(e) => fpn_memory_note[i] = Some(format!("fpn peak RSS: {e}")),
+                }
+            }
+            let (ts, cpu) = time_runs(&mut *runs[i], secs, round == 0);
             fpn_cpu[i].extend(cpu);
             eprintln!(
-                "round {}/{rounds} {:<38} fpn   best {:>9} ms  median {:>9} ms  ({} runs)",
+                "round {}/{rounds} {label:<38} fpn   best {:>9} ms  median {:>9} ms  ({} runs)",
                 round + 1,
-                case.spec,
                 fmt_ms(min(&ts)),
                 fmt_ms(median(&ts)),
                 ts.len()
@@ -436,17 +576,19 @@ fn main() {
             if missing.is_none() {
                 let r = &mut refs[i];
                 let before = r.torch_best.len();
-                run_reference(&python, root, case, batch, secs, threads, r);
-                if r.torch_best.len() > before {
-                    eprintln!(
-                        "round {}/{rounds} {:<38} torch best {:>9} ms  ort best {:>9} ms",
+                run_reference(&python, root, case, batch, secs, threads, memory && round == 0, r);
+                match r.torch_best.get(before) {
+                    Some(t) => eprintln!(
+                        "round {}/{rounds} {label:<38} torch best {:>9} ms  ort best {:>9} ms",
                         round + 1,
-                        case.spec,
-                        fmt_ms(*r.torch_best.last().unwrap()),
+                        fmt_ms(*t),
                         fmt_ms(r.ort_best.last().copied().unwrap_or(f64::NAN))
-                    );
-                } else if let Some(n) = &r.note {
-                    eprintln!("round {}/{rounds} {:<38} reference: {n}", round + 1, case.spec);
+                    ),
+                    None => {
+                        if let Some(n) = &r.note {
+                            eprintln!("round {}/{rounds} {label:<38} reference: {n}", round + 1);
+                        }
+                    }
                 }
             }
         }
@@ -485,7 +627,7 @@ fn main() {
                 "–".into()
             }
         };
-        let spec = case.spec.trim_start_matches("specs/");
+        let spec = &labels[i];
         println!(
             "| {spec} | {input} | {} | {} | {} | {} | {} |",
             cell(fb, fm),
@@ -494,9 +636,8 @@ fn main() {
             fmt_ratio(fb, tb),
             fmt_ratio(fb, ob)
         );
-        if let Some(n) = &r.note {
-            notes.push(format!("{spec}: {n}"));
-        }
+        let case_notes = [&fpn_memory_note[i], &r.note, &r.memory_note];
+        notes.extend(case_notes.into_iter().flatten().map(|n| format!("{spec}: {n}")));
         if versions.is_none() {
             versions = r.versions.clone();
         }
@@ -509,8 +650,7 @@ fn main() {
         println!();
         println!("| spec | fpn | torch | ort |");
         println!("|---|---:|---:|---:|");
-        for (i, case) in cases.iter().enumerate() {
-            let r = &refs[i];
+        for (i, r) in refs.iter().enumerate() {
             let ips = |ms: f64| {
                 if ms.is_finite() && ms > 0.0 {
                     format!("{:.1}", batch as f64 * 1e3 / ms)
@@ -520,29 +660,47 @@ fn main() {
             };
             println!(
                 "| {} | {} | {} | {} |",
-                case.spec.trim_start_matches("specs/"),
+                labels[i],
                 ips(min(&fpn_times[i])),
                 ips(min(&r.torch_best)),
                 ips(min(&r.ort_best))
             );
         }
     }
-    println!();
-    println!("process CPU time per forward (all threads, lowest round mean), ms");
-    println!();
-    println!("| spec | fpn cpu ms | torch cpu ms | ort cpu ms | fpn/torch | fpn/ort |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (i, case) in cases.iter().enumerate() {
-        let r = &refs[i];
-        let (f, t, o) = (min(&fpn_cpu[i]), min(&r.torch_cpu), min(&r.ort_cpu));
-        println!(
-            "| {} | {} | {} | {} | {} | {} |",
-            case.spec.trim_start_matches("specs/"),
-            fmt_ms(f),
-            fmt_ms(t),
-            fmt_ms(o),
-            fmt_ratio(f, t),
-            fmt_ratio(f, o)
+    let cpu: Vec<(String, [f64; 3])> = (0..cases.len())
+        .map(|i| {
+            (
+                labels[i].clone(),
+                [min(&fpn_cpu[i]), min(&refs[i].torch_cpu), min(&refs[i].ort_cpu)],
+            )
+        })
+        .collect();
+    engine_table(
+        "process CPU time per forward (all threads, lowest round mean), ms",
+        "cpu ms",
+        &cpu,
+        fmt_ms,
+    );
+    if memory {
+        let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        let (mut forward, mut total) = (Vec::new(), Vec::new());
+        for ((label, r), (f, t)) in labels.iter().zip(&refs).zip(&fpn_peak) {
+            forward.push((label.clone(), [*f, nan(r.torch_peak), nan(r.ort_peak)]));
+            total.push((label.clone(), [*t, nan(r.torch_total), nan(r.ort_total)]));
+        }
+        engine_table(
+            &format!(
+                "peak resident memory the forward adds to the loaded model (fresh process per engine, VmHWM over {MEMORY_RUNS} forwards minus VmRSS before), MiB"
+            ),
+            "MiB",
+            &forward,
+            fmt_mib,
+        );
+        engine_table(
+            "peak resident memory of loading the model and its forward (the same processes, VmHWM minus VmRSS before loading), MiB",
+            "MiB",
+            &total,
+            fmt_mib,
         );
     }
     match &missing {
@@ -556,4 +714,5 @@ fn main() {
     for n in notes {
         println!("note: {n}");
     }
+    std::process::ExitCode::SUCCESS
 }

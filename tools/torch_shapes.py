@@ -18,7 +18,7 @@ fpn's shape inference against PyTorch running the spec, not the expansion agains
 
 | spec | PyTorch model | kind: why |
 |---|---|---|
-| resnet50_fpn, retinanet_p3p7 | torchvision `BackboneWithFPN(resnet50, LastLevelMaxPool / LastLevelP6P7)` | anchor: torchvision |
+| resnet18_fpn, resnet50_fpn, retinanet_p3p7 | torchvision `BackboneWithFPN(resnet18 / resnet50, LastLevelMaxPool / LastLevelP6P7)` | anchor: torchvision |
 | seed000_pyramid_block | seed 000's `pyramid_block` (the seed notebook) | anchor: the user's code, verbatim |
 | seed002_resnet18_pyramid | seed 002's `ResNetFeatures` on torchvision's ResNet (avgpool/fc removed) | anchor: the user's code on torchvision |
 | seed001_neck | generated | restatement: seed 001 gives fragments, the neck (`TopDown`) was written here |
@@ -108,9 +108,9 @@ def pyramid_block(in_channels: int, out_channels: int) -> nn.Module:
 class Seed000(nn.Module):
     """Holds the block under the spec's node name `block`."""
 
-    def __init__(self):
+    def __init__(self, cin=3, cout=16):
         super().__init__()
-        self.block = pyramid_block(3, 16)
+        self.block = pyramid_block(cin, cout)
 
     def forward(self, x):
         return {"block": self.block(x)}
@@ -141,9 +141,16 @@ class Named(nn.Module):
         return self._fwd(self, *args)
 
 
-def resnet50_fpn(h, w):
-    m = BackboneWithFPN(resnet50(weights=None), {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
-                        [256, 512, 1024, 2048], 256, extra_blocks=LastLevelMaxPool())
+def resnet_fpn(depth, h, w):
+    """torchvision's `resnet_fpn_backbone(f"resnet{depth}", weights=None, trainable_layers=5)`:
+    `BackboneWithFPN` on returned layers 1-4, width 256, `LastLevelMaxPool`, with the in-channels
+    taken from the body as torchvision takes them (`inplanes // 8 · 2^(i-1)`). The norm is
+    `nn.BatchNorm2d` (resnet_fpn_backbone's default is `FrozenBatchNorm2d`: the same shapes and
+    names, without `num_batches_tracked`, which the fixture leaves out anyway)."""
+    body = {18: resnet18, 50: resnet50}[depth](weights=None)
+    in_channels = [body.inplanes // 8 * 2 ** (i - 1) for i in (1, 2, 3, 4)]
+    m = BackboneWithFPN(body, {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+                        in_channels, 256, extra_blocks=LastLevelMaxPool())
     keys = {"0": "p2", "1": "p3", "2": "p4", "3": "p5", "pool": "p6"}
     return m, {"image": (3, h, w)}, lambda m, x: {keys[k]: v for k, v in m(x["image"]).items()}
 
@@ -155,8 +162,10 @@ def retinanet_p3p7():
     return m, {"image": (3, 512, 512)}, lambda m, x: {keys[k]: v for k, v in m(x["image"]).items()}
 
 
-def seed000():
-    return Seed000(), {"x": (3, 32, 32)}, lambda m, x: m(x["x"])
+def seed000(cin=3, cout=16, size=32):
+    """Seed 000's `pyramid_block(cin, cout)` on `cin × size × size`: the spec's parameters
+    (`--set cin=64 …` in tools/bench_reference.py), their defaults the spec's."""
+    return Seed000(cin, cout), {"x": (cin, size, size)}, lambda m, x: m(x["x"])
 
 
 def generated(spec, inputs):
@@ -366,7 +375,8 @@ SPECS = {
     "fcos_head.yaml": (fcos_head, [[28, 40, 14, 20, 7, 10, 4, 5, 2, 3], [13, 17, 7, 9, 4, 5, 2, 3, 1, 2]]),
     "mmdet_fpn_retinanet.yaml": (mmdet_fpn_retinanet, [[224, 320], [800, 1216]]),
     "panet_neck.yaml": (generated("panet_neck.yaml", PANET_IN), None),
-    "resnet50_fpn.yaml": (resnet50_fpn, [[224, 320], [250, 250], [97, 131]]),
+    "resnet18_fpn.yaml": (partial(resnet_fpn, 18), [[224, 320], [97, 131]]),
+    "resnet50_fpn.yaml": (partial(resnet_fpn, 50), [[224, 320], [250, 250], [97, 131]]),
     "retinanet_p3p7.yaml": (retinanet_p3p7, None),
     "seed000_pyramid_block.yaml": (seed000, None),
     "seed001_neck.yaml": (generated("seed001_neck.yaml", SEED001_IN), None),

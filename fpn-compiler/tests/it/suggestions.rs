@@ -97,7 +97,8 @@ fn seed000_at_30_has_no_padding_fix() {
         "/../specs/seed000_pyramid_block.yaml"
     ))
     .expect("spec")
-    .replace("x: [3, 32, 32]", "x: [3, 30, 30]");
+    .replace("  size: 32", "  size: 30"); // the input is `[cin, size, size]`
+    assert!(text.contains("  size: 30"), "{text}");
     let e = errors(&text);
     assert!(e.contains("E0323"), "{e}");
     assert!(!e.contains("padding: "), "{e}");

@@ -272,6 +272,7 @@ parity! {
     fcos_head => "fcos_head.yaml",
     mmdet_fpn_retinanet => "mmdet_fpn_retinanet.yaml",
     panet_neck => "panet_neck.yaml",
+    resnet18_fpn => "resnet18_fpn.yaml",
     resnet50_fpn => "resnet50_fpn.yaml",
     retinanet_p3p7 => "retinanet_p3p7.yaml",
     seed000_pyramid_block => "seed000_pyramid_block.yaml",
