@@ -421,9 +421,10 @@ pub(crate) struct Prepared<'a> {
     /// The Winograd transform `U` of the weight (`winograd::transform_weights`; valid for any
     /// parameters, it depends on the weight only).
     pub winograd: Option<&'a [f32]>,
-    /// The weight packed for the AVX2 GEMM (`packed::pack_groups`) with `packed_groups` groups:
-    /// used only by a call with that many groups.
-    pub packed: Option<&'a [f32]>,
+    /// Where the weight packed for the AVX2 GEMM (`packed::pack_groups`) with
+    /// `packed_groups` groups is kept once made: made and used only by a call with that many
+    /// groups that takes the GEMM path.
+    pub packed: Option<&'a std::sync::OnceLock<Option<Vec<f32>>>>,
     /// The group count `packed` was made for.
     pub packed_groups: usize,
 }

@@ -91,17 +91,27 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
     // at load for a prepared conv, else once per call here.
     let panel = packed::packed_a_len(cout_g, k);
     let total = packed::packed_groups_len(g.groups, cout_g, k);
-    let fresh = match (simd(), ops.wpack, total) {
+    let pack = |wp: &mut [f32]| packed::pack_groups(w, g.groups, cout_g, k, wp);
+    let cached = match (simd(), ops.wpack, total) {
+        (true, Some(cell), Some(len)) => cell
+            .get_or_init(|| {
+                let mut v = Vec::new();
+                v.try_reserve_exact(len).ok()?;
+                v.resize(len, 0.0);
+                pack(&mut v);
+                Some(v)
+            })
+            .as_deref(),
+        _ => None,
+    };
+    let fresh = match (simd(), cached, total) {
         (true, None, Some(len)) => Scratch::try_take(&WPACK, len).map(|mut wp| {
-            packed::pack_groups(w, g.groups, cout_g, k, &mut wp);
+            pack(&mut wp);
             wp
         }),
         _ => None,
     };
-    let wpack = match ops.wpack {
-        Some(wp) if simd() && Some(wp.len()) >= total => Some(wp),
-        _ => fresh.as_deref(),
-    };
+    let wpack = cached.or(fresh.as_deref()).filter(|wp| Some(wp.len()) >= total);
     let blocks = Blocks {
         out: OutPtr::new(out),
         k,

@@ -96,9 +96,9 @@ pub(crate) struct Operands<'a> {
     pub w: &'a [f32],
     /// Bias `[cout]`.
     pub bias: &'a [f32],
-    /// `w` packed for the AVX2 GEMM with this conv's groups (`packed::pack_groups`), when
-    /// done at load (a prepared conv); else it is packed per call.
-    pub wpack: Option<&'a [f32]>,
+    /// A prepared conv's cache of `w` packed for the AVX2 GEMM with this conv's groups
+    /// (`packed::pack_groups`), filled on first use; without one it is packed per call.
+    pub wpack: Option<&'a std::sync::OnceLock<Option<Vec<f32>>>>,
 }
 
 /// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all row-major with the given row strides (column stride 1),

@@ -44,10 +44,11 @@ pub struct Conv2d {
     params: Conv2dParams,
     /// Winograd transform of `weight` (`winograd::transform_weights`), when it can be used.
     wino: Option<Vec<f32>>,
-    /// `weight` packed for the AVX2 GEMM (`packed::pack_groups` with `params.groups`), for
-    /// convs that take the GEMM (not Winograd-eligible, more than one input channel per
-    /// group) on a CPU that runs it: the per-call packing of their weight is done once.
-    packed: Option<Vec<f32>>,
+    /// `weight` packed for the AVX2 GEMM (`packed::pack_groups` with `params.groups`), made by
+    /// the first call that takes the GEMM path with those groups on a CPU that runs it (so a
+    /// Winograd conv that never falls back to the GEMM holds no second copy); later calls
+    /// skip the packing.
+    packed: std::sync::OnceLock<Option<Vec<f32>>>,
 }
 
 impl std::fmt::Debug for Conv2d {
@@ -82,23 +83,6 @@ fn validate(w_shape: [usize; 4], bias_len: Option<usize>, p: &Conv2dParams) -> R
 
 /// The Winograd transform of `w` if the conv with `p` can take that path, else None (also when
 /// the buffer cannot be allocated: calls then transform per call like `conv2d`).
-/// `w` packed for the AVX2 GEMM with `p.groups` groups, for a conv that takes the GEMM path
-/// on a CPU that runs it (`None` otherwise, or if the buffer cannot be had).
-fn packed_weights(w: &Array4<f32>, p: &Conv2dParams, winograd: bool) -> Option<Vec<f32>> {
-    let [cout, cin_g, kh, kw] = shape4(w);
-    if winograd || !crate::kernel::simd() || cin_g < 2 || p.groups == 0 || cout % p.groups != 0 {
-        return None;
-    }
-    let k = cin_g.checked_mul(kh)?.checked_mul(kw)?;
-    let cout_g = cout / p.groups;
-    let len = crate::packed::packed_groups_len(p.groups, cout_g, k)?;
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).ok()?;
-    v.resize(len, 0.0);
-    crate::packed::pack_groups(w.as_slice()?, p.groups, cout_g, k, &mut v);
-    Some(v)
-}
-
 fn winograd_weights(w: &Array4<f32>, p: &Conv2dParams) -> Option<Vec<f32>> {
     let [cout, cin_g, kh, kw] = shape4(w);
     let fits = p.groups > 0
@@ -138,13 +122,12 @@ impl Conv2d {
         };
         let bias = bias.unwrap_or_else(|| Array1::zeros(weight.dim().0));
         let wino = winograd_weights(&weight, &params);
-        let packed = packed_weights(&weight, &params, wino.is_some());
         Self {
             weight,
             bias,
             params,
             wino,
-            packed,
+            packed: std::sync::OnceLock::new(),
         }
     }
 
@@ -198,7 +181,7 @@ impl Conv2d {
             out,
             Prepared {
                 winograd: self.wino.as_deref(),
-                packed: self.packed.as_deref(),
+                packed: Some(&self.packed),
                 packed_groups: self.params.groups,
             },
             opts.residual,
