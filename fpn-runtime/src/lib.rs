@@ -82,7 +82,7 @@ pub(crate) fn try_copy(x: ndarray::ArrayView4<f32>, op: &str) -> Result<Tensor> 
             None => v[..len].iter_mut().zip(x.iter()).for_each(|(d, &s)| *d = s),
         }
     }
-    over(shape, v, op)
+    over(shape, v, len, op)
 }
 
 /// A zeroed tensor of `shape` (its buffer from the installed [`Arena`] when one fits), or
@@ -96,7 +96,7 @@ pub(crate) fn try_zeros(shape: [usize; 4], op: &str) -> Result<Tensor> {
     } else {
         v[..len].fill(0.0);
     }
-    over(shape, v, op)
+    over(shape, v, len, op)
 }
 
 /// A tensor of `shape` whose values are unspecified: a recycled buffer keeps what its last
@@ -108,18 +108,24 @@ pub(crate) fn try_output(shape: [usize; 4], op: &str) -> Result<Tensor> {
     if v.len() < len {
         v.resize(len, 0.0);
     }
-    over(shape, v, op)
+    over(shape, v, len, op)
 }
 
-/// The standard-layout tensor of `shape` on the first `shape`-product values of `v`. `v` may be
-/// longer: a recycled buffer keeps its whole length (all of it initialized), so the next
+/// The standard-layout tensor of `shape` (`len` values) on the first `len` values of `v`. `v`
+/// may be longer: a recycled buffer keeps its whole length (all of it initialized), so the next
 /// request for more of it needs no fill — truncating it made every later, larger use of the
 /// buffer zero-fill the difference (2.7% of YOLOv8n's forward in memset).
-fn over(shape: [usize; 4], v: Vec<f32>, op: &str) -> Result<Tensor> {
+fn over(shape: [usize; 4], mut v: Vec<f32>, len: usize, op: &str) -> Result<Tensor> {
     use ndarray::ShapeBuilder;
+    if v.len() == len || len == 0 {
+        // Exactly the values (or none: an empty tensor, which ndarray refuses to lay over a
+        // buffer with explicit strides).
+        v.truncate(len);
+        return Tensor::from_shape_vec(shape, v).map_err(|_| too_big(op, shape));
+    }
+    // The C-order strides, stated so `from_shape_vec` accepts the longer `v`; sub-products of
+    // `len`, which `try_buffer` checked and which is not 0 here.
     let [_, c, h, w] = shape;
-    // The C-order strides, stated so `from_shape_vec` accepts a longer `v`; each is a
-    // sub-product of the length `try_buffer` checked.
     let strides = [c * h * w, h * w, w, 1];
     Tensor::from_shape_vec(shape.strides(strides), v).map_err(|_| too_big(op, shape))
 }

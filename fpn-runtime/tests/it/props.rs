@@ -1013,4 +1013,17 @@ fn errors_are_reported_not_panics() {
         upsample_bilinear(x.view(), Resize::Size([1 << 20, 1 << 20]), true),
         Err(Error::InputSize(_))
     ));
+    // An empty batch (resize refuses it; concat takes it): no values, the shape kept. (The
+    // arena's tensors, built with explicit strides over longer buffers, once refused it.)
+    let empty = Tensor::zeros((0, 1 << 20, 3, 1));
+    assert!(upsample_nearest(empty.view(), Resize::Size([2, 3])).is_err());
+    assert_eq!(
+        concat(&[empty.view(), empty.view()])
+            .map(|t| t.dim())
+            .map_err(|e| e.to_string()),
+        Ok((0, 2 << 20, 3, 1))
+    );
+    // … also on a recycled, longer buffer.
+    let cat = poisoned(|| concat(&[empty.view(), empty.view()]));
+    assert_eq!(cat.map(|t| t.dim()).map_err(|e| e.to_string()), Ok((0, 2 << 20, 3, 1)));
 }
