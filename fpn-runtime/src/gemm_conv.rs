@@ -87,31 +87,33 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
     let hw_out = g.oh * g.ow;
-    // The weights of every group packed for the AVX2 GEMM (shared read-only by the tasks):
-    // at load for a prepared conv, else once per call here.
+    // The weights of every group packed for the AVX2 GEMM (shared read-only by the tasks): kept
+    // by a prepared conv from its first GEMM call on, else packed here once per call.
     let panel = packed::packed_a_len(cout_g, k);
-    let total = packed::packed_groups_len(g.groups, cout_g, k);
     let pack = |wp: &mut [f32]| packed::pack_groups(w, g.groups, cout_g, k, wp);
-    let cached = match (simd(), ops.wpack, total) {
-        (true, Some(cell), Some(len)) => cell
-            .get_or_init(|| {
-                let mut v = Vec::new();
-                v.try_reserve_exact(len).ok()?;
-                v.resize(len, 0.0);
-                pack(&mut v);
-                Some(v)
-            })
-            .as_deref(),
+    let mut fresh = None;
+    let wpack = match (simd(), packed::packed_groups_len(g.groups, cout_g, k)) {
+        (true, Some(len)) => {
+            let cached = ops.wpack.and_then(|cell| {
+                cell.get_or_init(|| {
+                    let mut v = Vec::new();
+                    v.try_reserve_exact(len).ok()?;
+                    v.resize(len, 0.0);
+                    pack(&mut v);
+                    Some(v)
+                })
+                .as_deref()
+            });
+            if cached.is_none() {
+                fresh = Scratch::try_take(&WPACK, len).map(|mut wp| {
+                    pack(&mut wp);
+                    wp
+                });
+            }
+            cached.or(fresh.as_deref())
+        }
         _ => None,
     };
-    let fresh = match (simd(), cached, total) {
-        (true, None, Some(len)) => Scratch::try_take(&WPACK, len).map(|mut wp| {
-            pack(&mut wp);
-            wp
-        }),
-        _ => None,
-    };
-    let wpack = cached.or(fresh.as_deref()).filter(|wp| Some(wp.len()) >= total);
     let blocks = Blocks {
         out: OutPtr::new(out),
         k,
@@ -119,7 +121,7 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
         bias,
         residual,
         act,
-        wpack: wpack.map(|wp| (wp, panel.unwrap_or(0), cout_g)),
+        wpack: wpack.zip(panel).map(|(wp, panel)| (wp, panel, cout_g)),
     };
     if let Some(chunk) = channel_split(g) {
         return gemm_conv_by_channels(g, x, w, &blocks, chunk);
@@ -217,9 +219,10 @@ fn gemm_conv_by_channels(g: &Geom, x: &[f32], w: &[f32], blocks: &Blocks, chunk:
                 let c = grp * cout_g + c0;
                 let o_base = (n * g.cout + c) * hw_out;
                 #[cfg(target_arch = "x86_64")]
-                if let Some(bp) = shared.as_deref() {
-                    // SAFETY: as below; `bp` is `rhs` packed whole (`pack_shared`).
-                    unsafe { blocks.run_prepacked(o_base, c, m, hw_out, bp) };
+                if let (Some(bp), Some(a)) = (shared.as_deref(), blocks.packed_lhs(c)) {
+                    // SAFETY: as below; `a` is those channels' packed weights, `bp` is `rhs`
+                    // packed whole (`pack_shared`).
+                    unsafe { blocks.run_prepacked(o_base, c, m, hw_out, a, bp) };
                     return;
                 }
                 // SAFETY: the block, channels c..c + m of image n (all pixels), lies inside the
@@ -312,13 +315,13 @@ impl Blocks<'_> {
         Some(bp)
     }
 
-    /// [`run`](Self::run) on a right-hand side packed by [`pack_shared`](Self::pack_shared).
+    /// [`run`](Self::run) on the packed weights `a` of channels `c..` ([`packed_lhs`](Self::packed_lhs))
+    /// and a right-hand side packed by [`pack_shared`](Self::pack_shared).
     ///
     /// # Safety
     /// As [`run`](Self::run), with `bp` the packing of a `k × nc` right-hand side.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn run_prepacked(&self, o_base: usize, c: usize, m: usize, nc: usize, bp: &[f32]) {
-        let Some(a) = self.packed_lhs(c) else { return };
+    unsafe fn run_prepacked(&self, o_base: usize, c: usize, m: usize, nc: usize, a: &[f32], bp: &[f32]) {
         // SAFETY: o_base is inside the output (contract).
         let dst = unsafe { self.out.get().add(o_base) };
         let epilogue = self.epilogue(o_base, c);

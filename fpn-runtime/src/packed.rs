@@ -39,6 +39,9 @@ pub(crate) const PACKED_B_LEN: usize = KC * NC;
 /// Packs rows `0..m` of `a` (row stride `lda`, `k` columns) into panels of [`MR`] rows:
 /// panel `p` holds `out[p·MR·k + kk·MR + r] = a[p·MR + r][kk]`, rows past `m` zero.
 pub(crate) fn pack_a(a: &[f32], lda: usize, m: usize, k: usize, out: &mut [f32]) {
+    if k == 0 {
+        return;
+    }
     for (p, panel) in out.chunks_exact_mut(MR * k).take(m.div_ceil(MR)).enumerate() {
         for r in 0..MR {
             let row = p * MR + r;
@@ -160,7 +163,10 @@ pub(crate) unsafe fn gemm_prepacked(
     ldc: usize,
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
 ) {
-    assert!(Some(bp.len()) >= packed_b_all_len(n, k), "packed operand too short");
+    assert!(
+        packed_b_all_len(n, k).is_some_and(|len| bp.len() >= len),
+        "packed operand too short"
+    );
     let block = |jc: usize, pc: usize, _kc: usize, nc: usize| bp[jc * k + pc * nc.next_multiple_of(NR)..].as_ptr();
     // SAFETY: the caller's contract; `block` points at each packed block inside `bp`.
     unsafe { gemm_blocks(m, n, k, a, c, ldc, epilogue, block) }
@@ -185,7 +191,10 @@ unsafe fn gemm_blocks(
     mut block: impl FnMut(usize, usize, usize, usize) -> *const f32,
 ) {
     let panels_a = m.div_ceil(MR);
-    assert!(a.len() >= panels_a * MR * k, "packed operand too short");
+    assert!(
+        packed_a_len(m, k).is_some_and(|len| a.len() >= len),
+        "packed operand too short"
+    );
     let mut jc = 0;
     while jc < n {
         let nc = NC.min(n - jc);
