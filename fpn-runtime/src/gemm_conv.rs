@@ -22,6 +22,10 @@ use crate::packed;
 /// among 0.5/1/4/16 MiB on the FPN shapes.
 const COL_BUDGET: usize = 1 << 18;
 
+/// Target size (in f32s) of a band's phase-split input rows for a strided conv packed straight
+/// from the image: 256 KiB, half the L2 here.
+const PHASE_BUDGET: usize = 1 << 16;
+
 /// Range `lo..hi` of output columns whose input column `ox*s + off - pad` lies in `0..w`.
 #[inline]
 fn valid_range(ow: usize, s: usize, off: usize, pad: usize, w: usize) -> (usize, usize) {
@@ -131,7 +135,18 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
     let threads = rayon::current_num_threads().max(1);
     let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
     // Rows per band: the im2col budget, then split further so every thread has work.
-    let budget_cols = if pointwise { 1 << 14 } else { (COL_BUDGET / k).max(1) };
+    // Packed im2col convs pack their right-hand side straight from the image: no im2col
+    // matrix, so no budget for one.
+    let fused = !pointwise && blocks.wpack.is_some();
+    let budget_cols = if pointwise || (fused && g.sw == 1) {
+        1 << 14
+    } else if fused {
+        // the band's phase-split input rows within L2 (cin_g · sh·rows · w floats), but at
+        // least two of the GEMM's column blocks
+        ((PHASE_BUDGET / (g.cin_g() * g.sh * g.w).max(1)).max(1) * g.ow).max(2 * packed::NC)
+    } else {
+        (COL_BUDGET / k).max(1)
+    };
     let mut rows = (budget_cols / g.ow).clamp(1, g.oh);
     if parallel {
         // Two bands per thread balance load without shrinking the GEMMs much (measured).
@@ -158,6 +173,12 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
         } else {
             gemm::Parallelism::None
         };
+        // SAFETY: as below, with the right-hand side packed from x_img's band (the image of
+        // group grp: cin_g planes of h·w).
+        #[cfg(target_arch = "x86_64")]
+        if fused && unsafe { blocks.run_im2col(g, o_base, grp * cout_g, cout_g, x_img, oy0, oy1) } {
+            return;
+        }
         let mut cols = (!pointwise).then(|| Scratch::take(&COLS, k * nc));
         let (rhs, rhs_rs) = gemm_rhs(g, x_img, cols.as_deref_mut(), oy0, oy1);
         // SAFETY: the block, rows oy0..oy1 of channels grp·cout_g.. of image n, lies inside the
@@ -205,14 +226,30 @@ fn gemm_conv_by_channels(g: &Geom, x: &[f32], w: &[f32], blocks: &Blocks, chunk:
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let (k, hw_out) = (blocks.k, blocks.hw_out);
     let hw_in = g.h * g.w;
-    let mut cols = (!g.pointwise()).then(|| Scratch::take(&COLS, k * hw_out));
+    // With the packed GEMM, an im2col conv packs the shared right-hand side from the image.
+    let fused = !g.pointwise() && blocks.wpack.is_some();
+    let mut cols = None;
     for n in 0..g.n {
         for grp in 0..g.groups {
             let x_img = &x[(n * g.cin + grp * cin_g) * hw_in..][..cin_g * hw_in];
-            let (rhs, rhs_rs) = gemm_rhs(g, x_img, cols.as_deref_mut(), 0, g.oh);
             let tasks = cout_g.div_ceil(chunk);
-            // The right-hand side packed once for every task (each packed it on its own).
-            let shared = blocks.pack_shared(rhs, rhs_rs, hw_out);
+            // The right-hand side packed once for every task (each packed it on its own):
+            // straight from the image when fused, else from the im2col matrix or the input.
+            let packed_im2col = if fused {
+                blocks.pack_shared_im2col(g, x_img)
+            } else {
+                None
+            };
+            let (rhs, shared) = match packed_im2col {
+                Some(bp) => (None, Some(bp)),
+                None => {
+                    if !g.pointwise() && cols.is_none() {
+                        cols = Some(Scratch::take(&COLS, k * hw_out));
+                    }
+                    let (rhs, rhs_rs) = gemm_rhs(g, x_img, cols.as_deref_mut(), 0, g.oh);
+                    (Some((rhs, rhs_rs)), blocks.pack_shared(rhs, rhs_rs, hw_out))
+                }
+            };
             (0..tasks).into_par_iter().for_each(|t| {
                 let c0 = t * chunk;
                 let m = chunk.min(cout_g - c0);
@@ -220,11 +257,21 @@ fn gemm_conv_by_channels(g: &Geom, x: &[f32], w: &[f32], blocks: &Blocks, chunk:
                 let o_base = (n * g.cout + c) * hw_out;
                 #[cfg(target_arch = "x86_64")]
                 if let (Some(bp), Some(a)) = (shared.as_deref(), blocks.packed_lhs(c)) {
-                    // SAFETY: as below; `a` is those channels' packed weights, `bp` is `rhs`
-                    // packed whole (`pack_shared`).
+                    // SAFETY: as below; `a` is those channels' packed weights, `bp` is the
+                    // right-hand side packed whole (`pack_shared`, `pack_shared_im2col`).
                     unsafe { blocks.run_prepacked(o_base, c, m, hw_out, a, bp) };
                     return;
                 }
+                // Only reached without a shared packing, where `rhs` exists; else this
+                // task's own im2col.
+                let mut own;
+                let (rhs, rhs_rs) = match rhs {
+                    Some(r) => r,
+                    None => {
+                        own = (!g.pointwise()).then(|| Scratch::take(&COLS, k * hw_out));
+                        gemm_rhs(g, x_img, own.as_deref_mut(), 0, g.oh)
+                    }
+                };
                 // SAFETY: the block, channels c..c + m of image n (all pixels), lies inside the
                 // output by the validated geometry, and only this task writes it (tasks are
                 // distinct channel chunks); the lhs is those channels' m×k weights, rhs is
@@ -315,6 +362,56 @@ impl Blocks<'_> {
         Some(bp)
     }
 
+    /// The im2col matrix of all of `x_img`'s output pixels, packed whole straight from the
+    /// image for [`run_prepacked`](Self::run_prepacked) (as [`pack_shared`](Self::pack_shared)
+    /// packs a materialized one), when the packed GEMM runs and the buffer can be had.
+    fn pack_shared_im2col(&self, g: &Geom, x_img: &[f32]) -> Option<Scratch> {
+        self.wpack?;
+        let mut bp = Scratch::try_take(&BFULL, packed::packed_b_all_len(self.hw_out, self.k)?)?;
+        let mut split = Scratch::take(&PHASES, Phased::len(g, 0, g.oh));
+        let src = Phased::new(g, x_img, 0, g.oh, &mut split);
+        let fill =
+            |jc: usize, pc: usize, kc: usize, nc: usize, dst: &mut [f32]| pack_im2col(g, &src, 0, pc, kc, jc, nc, dst);
+        packed::pack_b_all_filled(self.k, self.hw_out, &mut bp, &fill);
+        Some(bp)
+    }
+
+    /// [`run`](Self::run) for an im2col conv on the packed weights, its right-hand side (output
+    /// rows `oy0..oy1` of the image `x_img`) packed block by block straight from the image.
+    ///
+    /// # Safety
+    /// As [`run`](Self::run) with `nc` = `(oy1 − oy0)·ow`; `x_img` must hold the group's
+    /// `cin_g` input planes. Returns false, having written nothing, without packed weights.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run_im2col(
+        &self,
+        g: &Geom,
+        o_base: usize,
+        c: usize,
+        m: usize,
+        x_img: &[f32],
+        oy0: usize,
+        oy1: usize,
+    ) -> bool {
+        let Some(a) = self.packed_lhs(c) else { return false };
+        let nc = (oy1 - oy0) * g.ow;
+        // SAFETY: o_base is inside the output (contract).
+        let dst = unsafe { self.out.get().add(o_base) };
+        let mut bpack = Scratch::take(&BPACK, packed::PACKED_B_LEN);
+        let mut split = Scratch::take(&PHASES, Phased::len(g, oy0, oy1));
+        let src = Phased::new(g, x_img, oy0, oy1, &mut split);
+        let epilogue = self.epilogue(o_base, c);
+        let fill = |jc: usize, pc: usize, kc: usize, nc: usize, dst: &mut [f32]| {
+            pack_im2col(g, &src, oy0, pc, kc, jc, nc, dst)
+        };
+        // SAFETY: `wpack` is set only when the CPU has avx2 and fma; dst is the m×nc block of
+        // row stride hw_out, inside the output and this task's alone (contract); `fill` writes
+        // every float of each block.
+        unsafe { packed::gemm_filled(m, nc, self.k, a, dst, self.hw_out, &mut bpack, &epilogue, &fill) };
+        true
+    }
+
     /// [`run`](Self::run) on the packed weights `a` of channels `c..` ([`packed_lhs`](Self::packed_lhs))
     /// and a right-hand side packed by [`pack_shared`](Self::pack_shared).
     ///
@@ -374,6 +471,146 @@ impl Blocks<'_> {
                 Some(r) => bias_add_activate_slice(seg, b, &r[o_base + co * hw_out..][..nc], self.act),
                 None => bias_activate_slice(seg, b, self.act),
             }
+        }
+    }
+}
+
+/// The input rows a band of output rows `oy0..oy1` reads, for [`pack_im2col`]: the image itself
+/// for horizontal stride 1, else each row split once into its `sw` column phases
+/// (`phase[p][j] = row[j·sw + p]`, as [`im2col_strided`] does), so that every tap's run of
+/// outputs is a contiguous copy.
+struct Phased<'a> {
+    data: &'a [f32],
+    /// First input row held.
+    iy_lo: usize,
+    /// Rows held per channel.
+    rows: usize,
+    /// Floats per phase (`w` for stride 1).
+    pw: usize,
+}
+
+impl<'a> Phased<'a> {
+    /// Floats of the phase split of the band of output rows `oy0..oy1` (0 for stride 1).
+    fn len(g: &Geom, oy0: usize, oy1: usize) -> usize {
+        if g.sw == 1 {
+            return 0;
+        }
+        let (lo, hi) = Self::input_rows(g, oy0, oy1);
+        g.cin_g() * (hi - lo).max(1) * g.w.div_ceil(g.sw) * g.sw
+    }
+
+    /// Input rows `lo..hi` (clipped to the image) that feed output rows `oy0..oy1`.
+    fn input_rows(g: &Geom, oy0: usize, oy1: usize) -> (usize, usize) {
+        let lo = (oy0 * g.sh).saturating_sub(g.pt).min(g.h);
+        let hi = ((oy1 - 1) * g.sh + (g.kh - 1) * g.dh + 1).saturating_sub(g.pt).min(g.h);
+        (lo, hi.max(lo))
+    }
+
+    /// The band's rows of `x_img`, split into `split` (of [`Phased::len`] floats) when strided.
+    fn new(g: &Geom, x_img: &'a [f32], oy0: usize, oy1: usize, split: &'a mut [f32]) -> Self {
+        if g.sw == 1 {
+            return Phased {
+                data: x_img,
+                iy_lo: 0,
+                rows: g.h,
+                pw: g.w,
+            };
+        }
+        let (lo, hi) = Self::input_rows(g, oy0, oy1);
+        let pw = g.w.div_ceil(g.sw);
+        let rows = (hi - lo).max(1);
+        let hw = g.h * g.w;
+        for (ci, plane) in split.chunks_exact_mut(rows * pw * g.sw).take(g.cin_g()).enumerate() {
+            for (iy, prow) in (lo..hi).zip(plane.chunks_exact_mut(pw * g.sw)) {
+                split_phases(&x_img[ci * hw + iy * g.w..][..g.w], g.sw, pw, prow);
+            }
+        }
+        Phased {
+            data: split,
+            iy_lo: lo,
+            rows,
+            pw,
+        }
+    }
+
+    /// Phase `p` of input row `iy` of channel `ci` (the row itself for stride 1).
+    #[inline]
+    fn phase(&self, g: &Geom, ci: usize, iy: usize, p: usize) -> &[f32] {
+        let row_len = self.pw * g.sw;
+        &self.data[(ci * self.rows + iy - self.iy_lo) * row_len + p * self.pw..][..self.pw]
+    }
+}
+
+/// Rows `pc..pc + kc` and columns `jc..jc + nc` of the im2col matrix of the output rows from
+/// `oy0` on (what [`im2col`] writes for them), packed as the packed GEMM reads a right-hand-side
+/// block: `out[jp·kc·NR + kk·NR + j]` holds row `pc + kk`, column `jc + jp·NR + j`, and the
+/// columns past `nc` in the last panel are zero. `src` holds the band's input rows; `out` holds
+/// `kc · nc.next_multiple_of(NR)` floats, and every one is written.
+#[allow(clippy::too_many_arguments)]
+fn pack_im2col(g: &Geom, src: &Phased, oy0: usize, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
+    const NR: usize = packed::NR;
+    let taps = g.kh * g.kw;
+    let ncp = nc.next_multiple_of(NR);
+    for kk in 0..kc {
+        let r = pc + kk;
+        let (ci, ky, kx) = (r / taps, (r / g.kw) % g.kh, r % g.kw);
+        let off = kx * g.dw;
+        let (lo, hi) = valid_range(g.ow, g.sw, off, g.pl, g.w);
+        // column j of the block is output pixel jc + j: walk it by output rows, and each row's
+        // run by panels (a panel row is NR consecutive floats)
+        let mut j = 0;
+        while j < nc {
+            let p = jc + j;
+            let (oy, ox) = (oy0 + p / g.ow, p % g.ow);
+            let len = (g.ow - ox).min(nc - j);
+            let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+            let inside = iy >= 0 && iy < g.h as isize && lo < hi;
+            // outputs lo..hi of the row read inside the image, from phase `ph` at j0 + (o − lo)
+            let (row, j0) = if inside {
+                let ix = lo * g.sw + off - g.pl;
+                (Some(src.phase(g, ci, iy as usize, ix % g.sw)), ix / g.sw)
+            } else {
+                (None, 0)
+            };
+            let mut t = 0;
+            while t < len {
+                let col = j + t;
+                let (jp, jj) = (col / NR, col % NR);
+                let piece = (NR - jj).min(len - t);
+                let dst = &mut out[jp * kc * NR + kk * NR + jj..][..piece];
+                let x0 = ox + t;
+                if let Some(row) = row.filter(|_| piece == NR && x0 >= lo && x0 + NR <= hi) {
+                    // a whole panel row inside the image: one fixed-size copy
+                    let s0 = j0 + (x0 - lo);
+                    if let (Ok(d), Ok(s)) = (
+                        <&mut [f32; NR]>::try_from(dst),
+                        <&[f32; NR]>::try_from(&row[s0..s0 + NR]),
+                    ) {
+                        *d = *s;
+                    }
+                    t += piece;
+                    continue;
+                }
+                match row {
+                    None => dst.fill(0.0),
+                    Some(row) => {
+                        let end = x0 + piece;
+                        let a = x0.max(lo).min(end);
+                        let b = end.min(hi).max(a);
+                        dst[..a - x0].fill(0.0);
+                        dst[b - x0..].fill(0.0);
+                        if a < b {
+                            let s0 = j0 + (a - lo);
+                            dst[a - x0..b - x0].copy_from_slice(&row[s0..s0 + (b - a)]);
+                        }
+                    }
+                }
+                t += piece;
+            }
+            j += len;
+        }
+        if ncp > nc {
+            out[(ncp / NR - 1) * kc * NR + kk * NR + (NR - (ncp - nc))..][..ncp - nc].fill(0.0);
         }
     }
 }
@@ -470,6 +707,77 @@ fn split_phases(row: &[f32], sw: usize, pw: usize, out: &mut [f32]) {
         for (j, chunk) in row.chunks(sw).enumerate() {
             for (p, &v) in chunk.iter().enumerate() {
                 out[p * pw + j] = v;
+            }
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// `pack_im2col` packs exactly what packing the materialized im2col matrix gives, bit for
+    /// bit, over strides, dilations, asymmetric padding, groups' planes, bands that start
+    /// mid-image and blocks that cut output rows and panels anywhere.
+    #[test]
+    fn im2col_packed_from_the_image_equals_packing_im2col() {
+        if !simd() {
+            return;
+        }
+        // (cin_g, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr)
+        let cases = [
+            (3, 13, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
+            (2, 9, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+            (4, 11, 23, 3, 5, 1, 3, 2, 1, 0, 2, 2, 0),
+            (1, 40, 40, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3),
+            (20, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+            (2, 5, 6, 1, 3, 1, 2, 1, 1, 0, 4, 0, 4),
+            (1, 4, 5, 1, 3, 1, 1, 1, 1, 0, 7, 0, 7),
+            (2, 3, 30, 3, 3, 1, 1, 1, 1, 2, 9, 2, 0),
+        ];
+        for &(cin, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr) in &cases {
+            let oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+            let ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+            let g = Geom {
+                n: 1,
+                cin,
+                h,
+                w,
+                cout: 6,
+                kh,
+                kw,
+                sh,
+                sw,
+                dh,
+                dw,
+                pt,
+                pl,
+                oh,
+                ow,
+                groups: 1,
+            };
+            let x: Vec<f32> = (0..cin * h * w).map(|i| i as f32 + 1.0).collect();
+            let k = cin * kh * kw;
+            for (oy0, oy1) in [(0, oh), (oh / 2, oh), (1.min(oh - 1), oh.min(3))] {
+                let nc = (oy1 - oy0) * ow;
+                let mut cols = vec![f32::NAN; k * nc];
+                im2col(&g, &x, oy0, oy1, &mut cols);
+                let len = packed::packed_b_all_len(nc, k).unwrap();
+                let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+                // SAFETY: simd() checked; cols is k rows of nc, `want` the packed length.
+                unsafe { packed::pack_b_all(cols.as_ptr(), nc, k, nc, &mut want) };
+                let mut split = vec![f32::NAN; Phased::len(&g, oy0, oy1)];
+                let src = Phased::new(&g, &x, oy0, oy1, &mut split);
+                let fill = |jc: usize, pc: usize, kc: usize, nc: usize, dst: &mut [f32]| {
+                    pack_im2col(&g, &src, oy0, pc, kc, jc, nc, dst)
+                };
+                packed::pack_b_all_filled(k, nc, &mut got, &fill);
+                let same = want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "geometry {:?}, rows {oy0}..{oy1}",
+                    (cin, h, w, kh, kw, sh, sw, dh, dw, pt, pl)
+                );
             }
         }
     }

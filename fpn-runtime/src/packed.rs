@@ -103,16 +103,49 @@ pub(crate) unsafe fn gemm(
     bpack: &mut [f32],
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
 ) {
+    // SAFETY: rows pc..pc + kc, columns jc..jc + nc of `b` are inside its extent (contract),
+    // and `gemm_filled` gives a destination of the block's packed length.
+    let fill = |jc: usize, pc: usize, kc: usize, nc: usize, dst: &mut [f32]| unsafe {
+        pack_b(b.add(pc * ldb + jc), ldb, kc, nc, dst)
+    };
+    // SAFETY: the caller's contract; `fill` packs each block as `pack_b` does.
+    unsafe { gemm_filled(m, n, k, a, c, ldc, bpack, epilogue, &fill) }
+}
+
+/// [`gemm`] with a right-hand side that exists only packed: `fill(jc, pc, kc, nc, dst)` writes
+/// the block of its columns `jc..jc + nc` and rows `pc..pc + kc` into `dst` laid out as
+/// [`pack_b`] lays out a block (panels of [`NR`] columns, columns past `nc` zero); `dst` holds
+/// `kc · nc.next_multiple_of(NR)` floats. An im2col conv packs its blocks straight from the
+/// image this way, with no im2col matrix in between.
+///
+/// # Safety
+/// The CPU must support avx2 and fma; `c` as for [`gemm`]; `fill` must write every float of
+/// `dst` (the microkernel reads them all).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn gemm_filled(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    bpack: &mut [f32],
+    epilogue: &dyn Fn(usize, usize, &mut [f32]),
+    fill: &FillBlock,
+) {
     assert!(bpack.len() >= PACKED_B_LEN, "packing buffer too short");
     let block = |jc: usize, pc: usize, kc: usize, nc: usize| {
-        // SAFETY: rows pc..pc + kc, columns jc..jc + nc of `b` are inside its extent
-        // (contract); `bpack` holds a KC × NC block.
-        unsafe { pack_b(b.add(pc * ldb + jc), ldb, kc, nc, bpack) };
+        fill(jc, pc, kc, nc, &mut bpack[..kc * nc.next_multiple_of(NR)]);
         bpack.as_ptr()
     };
     // SAFETY: the caller's contract, and `block` returns each block packed.
     unsafe { gemm_blocks(m, n, k, a, c, ldc, epilogue, block) }
 }
+
+/// Writes one packed right-hand-side block: `fill(jc, pc, kc, nc, dst)` (see [`gemm_filled`]).
+pub(crate) type FillBlock<'a> = dyn Fn(usize, usize, usize, usize, &mut [f32]) + 'a;
 
 /// Floats of [`pack_b_all`]'s packing of a `k × n` right-hand side.
 pub(crate) fn packed_b_all_len(n: usize, k: usize) -> Option<usize> {
@@ -130,15 +163,23 @@ pub(crate) fn packed_b_all_len(n: usize, k: usize) -> Option<usize> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn pack_b_all(b: *const f32, ldb: usize, k: usize, n: usize, out: &mut [f32]) {
+    // SAFETY: each block is inside `b` (contract).
+    let fill = |jc: usize, pc: usize, kc: usize, nc: usize, dst: &mut [f32]| unsafe {
+        pack_b(b.add(pc * ldb + jc), ldb, kc, nc, dst)
+    };
+    pack_b_all_filled(k, n, out, &fill);
+}
+
+/// [`pack_b_all`] of a right-hand side produced block by block, as for [`gemm_filled`].
+pub(crate) fn pack_b_all_filled(k: usize, n: usize, out: &mut [f32], fill: &FillBlock) {
     let mut jc = 0;
     while jc < n {
         let nc = NC.min(n - jc);
+        let ncp = nc.next_multiple_of(NR);
         let mut pc = 0;
         while pc < k {
             let kc = KC.min(k - pc);
-            let at = jc * k + pc * nc.next_multiple_of(NR);
-            // SAFETY: the block is inside `b` (contract) and its packing inside `out`.
-            unsafe { pack_b(b.add(pc * ldb + jc), ldb, kc, nc, &mut out[at..]) };
+            fill(jc, pc, kc, nc, &mut out[jc * k + pc * ncp..][..kc * ncp]);
             pc += kc;
         }
         jc += nc;
