@@ -1,11 +1,11 @@
-//! Golden test of the Rust back end: `tests/generated/{fpn3,two,fixed,exprs}.rs` are `generate` of the graphs of `codegen_support` checked in,
+//! Golden test of the Rust back end: `tests/generated/{fpn3,two,fixed,exprs,placed}.rs` are `generate` of the graphs of `codegen_support` checked in,
 //! and `codegen_run.rs` includes and runs those files. This test regenerates and compares it; run
 //! it with `FPN_BLESS=1` to rewrite the files after a back-end change (kept in its own test crate
 //! so it still builds when the checked-in file is stale).
 
 mod codegen_support;
 
-use codegen_support::{exprs, fixed, fpn3, two};
+use codegen_support::{exprs, fixed, fpn3, placed, two};
 use fpn_compiler::back::rust::{generate, Options};
 
 fn check(file: &str, (g, a): (fpn_compiler::ir::Graph, fpn_compiler::infer::Analysis)) {
@@ -42,4 +42,9 @@ fn fixed_golden_is_current() {
 #[test]
 fn exprs_golden_is_current() {
     check("exprs.rs", exprs());
+}
+
+#[test]
+fn placed_golden_is_current() {
+    check("placed.rs", placed());
 }

@@ -3,7 +3,7 @@
 //! makes is [`split_ranges`], the one rule the compiler's shape inference, its interpreter and
 //! its generated code use.
 
-use ndarray::{s, ArrayView4};
+use ndarray::{s, ArrayView4, ArrayViewMut4};
 
 use crate::conv::shape4;
 use crate::error::{invalid, Result};
@@ -64,18 +64,42 @@ pub fn split_ranges(c: i64, split: &ChannelSplit) -> std::result::Result<Vec<(i6
     }
 }
 
+/// The end of the channel range `start..start + len` of `c` channels, or the error naming `op`.
+fn channel_end(op: &'static str, c: usize, start: usize, len: usize) -> Result<usize> {
+    start.checked_add(len).filter(|&e| len >= 1 && e <= c).ok_or_else(|| {
+        invalid(
+            op,
+            format!("channels {start}..{start}+{len} are not a non-empty range of the {c} channels of the input"),
+        )
+    })
+}
+
+/// `x[:, start:start + len]` as a view (no copy): how generated code reads a `chunk` / `split`
+/// part, and a value its producer wrote into its slice of a concat's buffer.
+///
+/// # Errors
+/// [`crate::Error::InvalidParams`] if `len` is 0 or the range leaves the channels of `x`.
+pub fn channels(x: ArrayView4<'_, f32>, start: usize, len: usize) -> Result<ArrayView4<'_, f32>> {
+    let end = channel_end("channels", shape4(&x)[1], start, len)?;
+    Ok(x.slice_move(s![.., start..end, .., ..]))
+}
+
+/// Channels `start..start + len` of `x` to write into: where generated code has a conv write
+/// its output straight into its part of a concat's buffer.
+///
+/// # Errors
+/// As [`channels`].
+pub fn channels_mut(x: &mut Tensor, start: usize, len: usize) -> Result<ArrayViewMut4<'_, f32>> {
+    let end = channel_end("channels", shape4(&x.view())[1], start, len)?;
+    Ok(x.slice_mut(s![.., start..end, .., ..]))
+}
+
 /// `x[:, start:start + len]`: channels `start..start + len` of `x`, copied.
 ///
 /// # Errors
 /// [`crate::Error::InvalidParams`] if `len` is 0 or the range leaves the channels of `x`.
 pub fn channel_slice(x: ArrayView4<f32>, start: usize, len: usize) -> Result<Tensor> {
-    let [_, c, _, _] = shape4(&x);
-    let end = start.checked_add(len).filter(|&e| len >= 1 && e <= c).ok_or_else(|| {
-        invalid(
-            "channel_slice",
-            format!("channels {start}..{start}+{len} are not a non-empty range of the {c} channels of the input"),
-        )
-    })?;
+    let end = channel_end("channel_slice", shape4(&x)[1], start, len)?;
     crate::try_copy(x.slice(s![.., start..end, .., ..]), "channel slice")
 }
 
@@ -121,5 +145,28 @@ mod tests {
             channel_slice(x.view(), 1, 3).map(|t| t.shape().to_vec()).ok(),
             Some(vec![1, 3, 2, 2])
         );
+        let mut y = x.clone();
+        for (start, len) in [(3, 2), (1, 0), (usize::MAX, 2)] {
+            assert!(channels(x.view(), start, len).is_err());
+            assert!(channels_mut(&mut y, start, len).is_err());
+        }
+    }
+
+    #[test]
+    fn channel_views_are_the_slices() {
+        let mut x = Array4::from_shape_fn([2, 5, 3, 2], |(n, c, h, w)| (n * 1000 + c * 100 + h * 10 + w) as f32);
+        let copy = channel_slice(x.view(), 1, 3).unwrap_or_default();
+        assert_eq!(channels(x.view(), 1, 3).ok(), Some(copy.view()));
+        if let Ok(mut v) = channels_mut(&mut x, 4, 1) {
+            v.fill(-1.0);
+        }
+        for ((n, c, h, w), v) in x.indexed_iter() {
+            let want = if c == 4 {
+                -1.0
+            } else {
+                (n * 1000 + c * 100 + h * 10 + w) as f32
+            };
+            assert_eq!(*v, want);
+        }
     }
 }

@@ -10,7 +10,7 @@
 //! Invariant: the public functions validate every shape and parameter (checked arithmetic) before
 //! the algorithms run, which then only touch indices proven in range by that validation.
 
-use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
+use ndarray::{s, ArrayView1, ArrayView4, ArrayViewMut4};
 
 use crate::act::{bias_add_activate_slice, Activation};
 use crate::error::{check_nonempty, check_out_shape, invalid, mismatch, Error, Result};
@@ -341,6 +341,23 @@ pub(crate) fn conv2d_into_prepared(
             ));
         }
     }
+    // A batch whose images are each contiguous but not together (generated code's channel
+    // views of a concat's buffer) runs image by image: no contiguous copy of the input, no
+    // temporary output.
+    let strided = |d: &[usize], st: &[isize], std: bool| !std && d[0] > 1 && per_image_contiguous(d, st);
+    let x_strided = strided(x.shape(), x.strides(), x.is_standard_layout());
+    let o_strided = strided(out.shape(), out.strides(), out.is_standard_layout());
+    let r_strided = residual
+        .as_ref()
+        .is_some_and(|r| strided(r.shape(), r.strides(), r.is_standard_layout()));
+    if x_strided || o_strided || r_strided {
+        for i in 0..x_shape[0] {
+            let one = s![i..i + 1, .., .., ..];
+            let r = residual.as_ref().map(|r| r.slice(one));
+            conv2d_into_prepared(x.slice(one), w.view(), bias, p, out.slice_mut(one), prep, r)?;
+        }
+        return Ok(());
+    }
     let rs = residual.as_ref().map(|r| r.as_standard_layout());
     let res = match &rs {
         Some(r) => Some(
@@ -413,6 +430,13 @@ pub(crate) fn conv2d_into_prepared(
         }
     }
     Ok(())
+}
+
+/// Whether every image (index of axis 0) of an array with dims `d` and strides `st` is a
+/// standard-layout block: strides `[_, d2·d3, d3, 1]` (axes of length 1 exempt).
+fn per_image_contiguous(d: &[usize], st: &[isize]) -> bool {
+    let want = [d[2] * d[3], d[3], 1];
+    (1..4).all(|k| d[k] <= 1 || usize::try_from(st[k]).ok() == Some(want[k - 1]))
 }
 
 /// What a prepared conv ([`crate::Conv2d`]) computed from its weight at load.

@@ -33,15 +33,15 @@ mod winograd;
 
 pub use act::{activate, activate_inplace, apply, Activation};
 pub use arena::{best_fit, in_gemm, recycle, with_arena, Arena, ArenaCell};
-pub use channels::{channel_slice, split_ranges, ChannelSplit};
+pub use channels::{channel_slice, channels, channels_mut, split_ranges, ChannelSplit};
 pub use conv::{conv2d, conv2d_into, conv2d_out_shape, pad2d, same_dynamic_padding, Conv2dParams, PaddingMode};
 pub use conv_transpose::{conv_transpose2d, conv_transpose2d_out_shape, ConvTranspose2dParams};
 pub use error::{Error, Result};
 pub use init::Init;
 pub use layout::{crop, pad, pad_to, pixel_shuffle, pixel_unshuffle, Pad2dParams};
 pub use merge::{
-    add, add_assign, add_into, concat, concat_into, concat_shape, mean, mean_into, mul, mul_assign, weighted_fusion,
-    weighted_fusion_into,
+    add, add_assign, add_into, concat, concat_buffer, concat_into, concat_rest, concat_shape, mean, mean_into, mul,
+    mul_assign, weighted_fusion, weighted_fusion_into,
 };
 pub use norm::{batch_norm, batch_norm_inplace, batch_norm_into, fold_batch_norm, group_norm, BatchNorm, GroupNorm};
 pub use pool::{

@@ -117,8 +117,51 @@ pub fn concat_into(xs: &[ArrayView4<f32>], mut out: ArrayViewMut4<f32>) -> Resul
     let mut c0 = 0;
     for x in xs {
         let c = x.dim().1;
-        out.slice_mut(s![.., c0..c0 + c, .., ..]).assign(x);
+        copy(out.slice_mut(s![.., c0..c0 + c, .., ..]), x);
         c0 += c;
+    }
+    Ok(())
+}
+
+/// `dst.assign(src)` (same shapes), one `memcpy` when both are contiguous (a batch-1 channel
+/// range is).
+fn copy(mut dst: ArrayViewMut4<f32>, src: &ArrayView4<f32>) {
+    match (dst.as_slice_mut(), src.as_slice()) {
+        (Some(d), Some(s)) if d.len() == s.len() => d.copy_from_slice(s),
+        _ => dst.assign(src),
+    }
+}
+
+/// A concat's output buffer, for generated code whose producers write their parts straight
+/// into it: the shape of one part `part` with `channels` channels, from the arena, its contents
+/// unspecified until the producers and [`concat_rest`] have written every channel.
+///
+/// # Errors
+/// [`crate::Error::InvalidParams`] if the size overflows or cannot be allocated.
+pub fn concat_buffer(part: [usize; 4], channels: usize) -> Result<Tensor> {
+    crate::try_output([part[0], channels, part[2], part[3]], "concat")
+}
+
+/// The parts of a concat its producers did not write in place: copies each `(c0, x)` into
+/// channels `c0..c0 + x.channels` of `out`.
+///
+/// # Errors
+/// [`crate::Error::ShapeMismatch`] if a part's batch or spatial size differs from `out`'s or
+/// its channels leave `out`'s.
+pub fn concat_rest(out: &mut Tensor, parts: &[(usize, ArrayView4<f32>)]) -> Result<()> {
+    let o = shape4(&out.view());
+    for (c0, x) in parts {
+        let xs = shape4(x);
+        let fits = c0.checked_add(xs[1]).is_some_and(|e| e <= o[1]);
+        if xs[0] != o[0] || xs[2] != o[2] || xs[3] != o[3] || !fits {
+            return Err(mismatch(
+                "concat",
+                &o,
+                &xs,
+                format!("a part written at channel {c0} must fit the output's channels and match its batch, height and width"),
+            ));
+        }
+        copy(out.slice_mut(s![.., *c0..*c0 + xs[1], .., ..]), x);
     }
     Ok(())
 }

@@ -169,6 +169,12 @@ impl Conv2d {
         Ok(out)
     }
 
+    /// The output shape of [`forward`](Self::forward) on `x` with `opts` (its parameter
+    /// override included), or the error `forward` would return for it.
+    pub fn output_shape(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>) -> Result<[usize; 4]> {
+        conv2d_out_shape(shape4(&x), shape4(&self.weight), opts.params.unwrap_or(&self.params))
+    }
+
     /// [`forward`](Self::forward) writing into `out`, which must have exactly the output's shape
     /// ([`out_shape`](Self::out_shape) for the default parameters) and may not alias
     /// `opts.residual`.

@@ -1019,6 +1019,13 @@ pub(crate) struct StmtCx<'a> {
     /// The model field of each parameter prefix.
     pub(crate) fields: &'a HashMap<String, (Ident, FieldKind)>,
     val_of: &'a [NodeIndex],
+    /// For each node, the channels of its variable that hold its value, when not all of them
+    /// ([`Placement::part`]).
+    part: &'a [Option<(usize, usize)>],
+    /// The concat buffer this statement writes its value into, if any ([`Placement::into`]).
+    pub(crate) into: Option<&'a Into>,
+    /// For each variable (by node), whether it holds (part of) a model output.
+    live_out: &'a [bool],
     last_use: &'a [Option<usize>],
     pos: usize,
     moved: std::cell::Cell<Option<NodeIndex>>,
@@ -1058,7 +1065,27 @@ impl StmtCx<'_> {
             .get(k)
             .ok_or_else(|| GenError::Unsupported(format!("node `{}` lacks input {k}", self.node.name)))?;
         let v = self.var(j);
-        Ok(quote!(#v.view()))
+        Ok(match self.part[j.index()] {
+            Some((c0, len)) => {
+                let rt = &self.gen.rt;
+                let (c0, len) = (Literal::usize_unsuffixed(c0), Literal::usize_unsuffixed(len));
+                quote!(#rt::channels(#v.view(), #c0, #len)?)
+            }
+            None => quote!(#v.view()),
+        })
+    }
+
+    /// The variable named for node `i` (as every statement's output variable is).
+    pub(crate) fn var_of_node(&self, i: NodeIndex) -> Ident {
+        var_ident(i, &self.gen.g.node(i).name)
+    }
+
+    /// Whether input `k`'s value is already in place in this statement's own output variable:
+    /// a concat's part its producer wrote straight into the concat's buffer.
+    pub(crate) fn in_place(&self, k: usize) -> bool {
+        self.ins.get(k).is_some_and(|j| {
+            self.part[j.index()].is_some() && self.val_of[j.index()] == self.val_of[self.stmt.out.index()]
+        })
     }
 
     /// Views of every input.
@@ -1071,7 +1098,8 @@ impl StmtCx<'_> {
         let Some(&j) = self.ins.get(k) else { return false };
         let v = self.val_of[j.index()];
         !matches!(self.gen.g.node(v).op, Op::Input(_))
-            && !self.gen.is_output[v.index()]
+            && self.part[j.index()].is_none()
+            && !self.live_out[v.index()]
             && self.last_use[v.index()] == Some(self.pos)
             && self.ins.iter().filter(|&&x| self.val_of[x.index()] == v).count() == 1
     }
@@ -1085,6 +1113,31 @@ impl StmtCx<'_> {
         self.moved.set(Some(self.val_of[j.index()]));
         Some(self.var(j))
     }
+}
+
+/// A statement that writes its value straight into its channels of a concat's buffer (a
+/// concat's producers write in place, so the concat copies nothing of theirs).
+pub(crate) struct Into {
+    /// The concat whose variable holds the buffer.
+    pub(crate) buf: NodeIndex,
+    /// The channels written: `c0..c0 + len`.
+    pub(crate) c0: usize,
+    pub(crate) len: usize,
+    /// The buffer's channel count.
+    pub(crate) total: usize,
+    /// Whether this statement (the buffer's first producer) allocates the buffer.
+    pub(crate) first: bool,
+}
+
+/// Values that live in part of another value's buffer instead of a variable of their own.
+struct Placement {
+    /// For each node, `(c0, len)`: its value is channels `c0..c0 + len` of its variable
+    /// (`val_of`): a concat's part written in place, or a channel slice read as a view.
+    part: Vec<Option<(usize, usize)>>,
+    /// By statement position: the concat buffer the statement writes into.
+    into: HashMap<usize, Into>,
+    /// Channel-slice statements that emit nothing (their value is a view).
+    skip: HashSet<usize>,
 }
 
 /// One statement of [`Gen::schedule`].
@@ -1101,6 +1154,10 @@ struct Step {
 /// `forward`'s statements in order, with what each allocates and frees.
 struct Schedule {
     val_of: Vec<NodeIndex>,
+    /// [`Placement::part`].
+    part: Vec<Option<(usize, usize)>>,
+    /// For each variable (by node), whether it holds (part of) a model output.
+    live_out: Vec<bool>,
     last_use: Vec<Option<usize>>,
     bind_inputs: TokenStream,
     code: Vec<TokenStream>,
@@ -1262,6 +1319,142 @@ impl DimVars {
 impl Gen<'_> {
     // ---------------------------------------------------------------- forward
 
+    /// Which values live in part of another value's buffer ([`Placement`]), remapping their
+    /// nodes in `val_of` to that value's variable.
+    ///
+    /// A concat's input whose statement is a conv (not a model output, not read twice by the
+    /// concat) is written by that conv straight into its channels of the concat's buffer,
+    /// which the earliest such conv allocates; a run of channel slices that tiles a conv's
+    /// output in order counts as that output. A conv that reads the buffer it would write
+    /// (through an earlier part) is left to the copy. Every channel slice is then a view of
+    /// its input's variable.
+    fn placement(&self, val_of: &mut [NodeIndex]) -> Placement {
+        let g = self.g;
+        let n = g.graph.node_count();
+        let mut part: Vec<Option<(usize, usize)>> = vec![None; n];
+        let mut into: HashMap<usize, Into> = HashMap::new();
+        let mut skip = HashSet::new();
+        let pos_of: HashMap<NodeIndex, usize> = self.stmts.iter().enumerate().map(|(p, s)| (s.out, p)).collect();
+        let chans = |i: NodeIndex| usize::try_from(self.shape(i).c).ok();
+        // a channel slice node: (its source's node, start, len)
+        let slice_of = |i: NodeIndex| -> Option<(NodeIndex, usize, usize)> {
+            let node = g.node(i);
+            let Op::ChannelSlice(cs) = &node.op else { return None };
+            let src = *node.inputs.first()?;
+            let (st, len) = cs.range(self.shape(src).c).ok()?;
+            Some((src, usize::try_from(st).ok()?, usize::try_from(len).ok()?))
+        };
+        let mut placed: HashSet<NodeIndex> = HashSet::new();
+        for (pc, st) in self.stmts.iter().enumerate() {
+            let node = g.node(st.head);
+            if !matches!(node.op, Op::Concat(_)) || st.head != st.out {
+                continue;
+            }
+            let cat = st.out;
+            let xs = &node.inputs;
+            let (Some(total), Some(cs)) = (chans(cat), xs.iter().map(|&x| chans(x)).collect::<Option<Vec<_>>>()) else {
+                continue;
+            };
+            let offs: Vec<usize> = cs
+                .iter()
+                .scan(0usize, |o, &c| {
+                    let at = *o;
+                    *o += c;
+                    Some(at)
+                })
+                .collect();
+            if cs.iter().sum::<usize>() != total {
+                continue;
+            }
+            // candidates: (value, channel offset, the inputs it covers)
+            let mut cands: Vec<(NodeIndex, usize, Range<usize>)> = Vec::new();
+            let mut i = 0;
+            while i < xs.len() {
+                if let Some((src, 0, _)) = slice_of(xs[i]) {
+                    let v = val_of[src.index()];
+                    let cv = chans(src).unwrap_or(0);
+                    let (mut j, mut covered) = (i, 0);
+                    while let Some((s2, st2, len2)) = slice_of(xs.get(j).copied().unwrap_or(cat)) {
+                        if val_of[s2.index()] != v || st2 != covered || covered == cv {
+                            break;
+                        }
+                        covered += len2;
+                        j += 1;
+                    }
+                    if covered == cv && cv > 0 && part[src.index()].is_none() {
+                        cands.push((v, offs[i], i..j));
+                        i = j;
+                        continue;
+                    }
+                    i += 1;
+                    continue;
+                }
+                cands.push((val_of[xs[i].index()], offs[i], i..i + 1));
+                i += 1;
+            }
+            cands.sort_by_key(|(v, ..)| pos_of.get(v).copied().unwrap_or(usize::MAX));
+            let mut accepted: Vec<(NodeIndex, usize, usize, usize)> = Vec::new();
+            for (v, off, covers) in cands {
+                let Some(&pv) = pos_of.get(&v) else { continue };
+                let ps = &self.stmts[pv];
+                let Some(len) = chans(v) else { continue };
+                if pv >= pc
+                    || !matches!(g.node(ps.head).op, Op::Conv(_))
+                    || self.is_output[v.index()]
+                    || placed.contains(&v)
+                {
+                    continue;
+                }
+                let of_v = |x: NodeIndex| {
+                    val_of[x.index()] == v || slice_of(x).is_some_and(|(src, ..)| val_of[src.index()] == v)
+                };
+                let elsewhere = xs.iter().enumerate().any(|(k, &x)| !covers.contains(&k) && of_v(x));
+                let in_buf = |x: NodeIndex| {
+                    let w = slice_of(x).map_or(val_of[x.index()], |(src, ..)| val_of[src.index()]);
+                    accepted.iter().any(|a| a.0 == w)
+                };
+                if elsewhere || ps.reads(g).into_iter().any(in_buf) {
+                    continue;
+                }
+                accepted.push((v, pv, off, len));
+                placed.insert(v);
+            }
+            let first = accepted.iter().map(|a| a.1).min();
+            for &(v, pv, c0, len) in &accepted {
+                into.insert(
+                    pv,
+                    Into {
+                        buf: cat,
+                        c0,
+                        len,
+                        total,
+                        first: Some(pv) == first,
+                    },
+                );
+                for k in 0..n {
+                    if val_of[k] == v {
+                        val_of[k] = cat;
+                        part[k] = Some((c0, len));
+                    }
+                }
+            }
+        }
+        // channel slices: views of their input's variable
+        for (ps, st) in self.stmts.iter().enumerate() {
+            if st.head != st.out {
+                continue;
+            }
+            let Some((src, start, len)) = slice_of(st.out) else {
+                continue;
+            };
+            let c0 = part[src.index()].map_or(0, |p| p.0);
+            val_of[st.out.index()] = val_of[src.index()];
+            part[st.out.index()] = Some((c0 + start, len));
+            skip.insert(ps);
+        }
+        Placement { part, into, skip }
+    }
+
     /// `forward`'s schedule: for every statement its code, the value it allocates (none when it
     /// writes into a dying operand's buffer, or for an input) and the values that die there
     /// (their buffers go back to the arena). [`Gen::forward_fn`] emits it, [`memory_plan`]
@@ -1281,6 +1474,13 @@ impl Gen<'_> {
             if let Some((a, _)) = s.add {
                 val_of[a.index()] = s.out;
             }
+        }
+        let Placement { part, into, skip } = self.placement(&mut val_of);
+        let bufs: HashSet<NodeIndex> = into.values().map(|p| p.buf).collect();
+        // variables holding an output (or part of one: a channel view) live to the end
+        let mut live_out = vec![false; n];
+        for o in &g.outputs {
+            live_out[val_of[o.node.index()].index()] = true;
         }
         let var = |i: NodeIndex| var_ident(val_of[i.index()], &g.node(val_of[i.index()]).name);
         let is_view = |i: NodeIndex| matches!(g.node(val_of[i.index()]).op, Op::Input(crate::ops::input::Input { .. }));
@@ -1324,19 +1524,31 @@ impl Gen<'_> {
                 ins: s.reads(g),
                 fields,
                 val_of: &val_of,
+                part: &part,
+                into: into.get(&pos),
+                live_out: &live_out,
                 last_use: &last_use,
                 pos,
                 moved: std::cell::Cell::new(None),
             };
-            let stmt = node.op.stmt(&cx)?;
+            // a channel slice read as a view emits nothing
+            if !skip.contains(&pos) {
+                body.extend(node.op.stmt(&cx)?);
+            }
             let (ins, moved) = (cx.ins, cx.moved.get());
-            body.extend(stmt);
+            // what the statement allocates: nothing for a view; the concat's buffer for its
+            // first producer in place, nothing for the others and the concat itself
+            let own = val_of[s.out.index()] == s.out;
+            let alloc = match into.get(&pos) {
+                Some(p) => p.first.then_some(p.buf),
+                None => (own && !skip.contains(&pos) && !bufs.contains(&s.out)).then_some(s.out),
+            };
             // drop what dies here
             let mut dead: Vec<NodeIndex> = Vec::new();
             for &j in &ins {
                 let v = val_of[j.index()];
                 if last_use[v.index()] == Some(pos)
-                    && !self.is_output[v.index()]
+                    && !live_out[v.index()]
                     && !is_view(j)
                     && Some(v) != moved
                     && !dead.contains(&v)
@@ -1344,7 +1556,7 @@ impl Gen<'_> {
                     dead.push(v);
                 }
             }
-            if last_use[s.out.index()].is_none() && !self.is_output[s.out.index()] {
+            if own && last_use[s.out.index()].is_none() && !live_out[s.out.index()] && !dead.contains(&s.out) {
                 dead.push(s.out);
             }
             for &v in &dead {
@@ -1353,13 +1565,15 @@ impl Gen<'_> {
             }
             code.push(body);
             steps.push(Step {
-                out: Some(s.out),
+                out: alloc,
                 moved,
                 dead,
             });
         }
         Ok(Schedule {
             val_of,
+            part,
+            live_out,
             last_use,
             bind_inputs,
             code,
@@ -1372,13 +1586,15 @@ impl Gen<'_> {
         let g = self.g;
         let Schedule {
             val_of,
+            part,
+            live_out,
             last_use,
             bind_inputs,
             code,
             ..
         } = self.schedule(fields)?;
         let is_view = |i: NodeIndex| matches!(g.node(val_of[i.index()]).op, Op::Input(crate::ops::input::Input { .. }));
-        let (body, helpers) = self.forward_parts(code, &val_of, &last_use, is_view)?;
+        let (body, helpers) = self.forward_parts(code, &val_of, &last_use, &live_out, is_view)?;
         // outputs: move the last reference, clone earlier ones
         let outputs_ty = &self.outputs_ty;
         let mut fields = Vec::new();
@@ -1388,7 +1604,11 @@ impl Gen<'_> {
             let later = g.outputs[k + 1..]
                 .iter()
                 .any(|p| val_of[p.node.index()] == val_of[o.node.index()]);
-            let e = if is_view(o.node) {
+            let e = if let Some((c0, len)) = part[o.node.index()] {
+                // a view of part of a buffer: the caller gets its own copy
+                let (c0, len) = (Literal::usize_unsuffixed(c0), Literal::usize_unsuffixed(len));
+                quote!(#rt::channels(#v.view(), #c0, #len)?.to_owned())
+            } else if is_view(o.node) {
                 quote!(#v.to_owned())
             } else if later {
                 quote!(#v.clone())
@@ -1449,6 +1669,7 @@ impl Gen<'_> {
         code: Vec<TokenStream>,
         val_of: &[NodeIndex],
         last_use: &[Option<usize>],
+        live_out: &[bool],
         is_view: impl Fn(NodeIndex) -> bool,
     ) -> GResult<(TokenStream, Vec<TokenStream>)> {
         let g = self.g;
@@ -1462,6 +1683,11 @@ impl Gen<'_> {
         let mut vars: Vec<(usize, NodeIndex)> = Vec::new();
         for (pos, s) in self.stmts.iter().enumerate() {
             let v = val_of[s.out.index()];
+            // a value in part of another's buffer (a channel view, a concat's part written in
+            // place) is that variable, defined by its first statement
+            if vars.iter().any(|&(_, w)| w == v) {
+                continue;
+            }
             if idle(pos) {
                 if !self.cons[s.head.index()].is_empty() || self.is_output[s.head.index()] {
                     vars.push((0, v));
@@ -1471,7 +1697,7 @@ impl Gen<'_> {
             }
         }
         // a variable defined before `at` whose value is still needed at `at` or later
-        let live = |at: usize, v: NodeIndex| self.is_output[v.index()] || last_use[v.index()].is_some_and(|u| u >= at);
+        let live = |at: usize, v: NodeIndex| live_out[v.index()] || last_use[v.index()].is_some_and(|u| u >= at);
         let var = |v: NodeIndex| var_ident(v, &g.node(v).name);
         let mut code = code.into_iter();
         let mut body = TokenStream::new();
@@ -1496,7 +1722,8 @@ impl Gen<'_> {
                 }
                 let id = var(v);
                 if def <= run.start && live(run.start, v) {
-                    params.push(quote!(#id: #rt::Tensor));
+                    // `mut`: a concat's buffer is written by the producers in this run
+                    params.push(quote!(mut #id: #rt::Tensor));
                     args.push(id.clone());
                 }
                 if def <= run.end && live(run.end, v) {
@@ -1513,7 +1740,7 @@ impl Gen<'_> {
             );
             helpers.push(quote! {
                 #[doc = #doc]
-                #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+                #[allow(clippy::too_many_arguments, clippy::type_complexity, unused_mut)]
                 fn #name #lifetime(&self, #(#params),*) -> #rt::Result<(#(#tys,)*)> {
                     #run_code
                     ::core::result::Result::Ok((#(#rets,)*))

@@ -573,9 +573,31 @@ impl OpDef for Conv {
             (false, false) => quote!(#rt::ConvOpts { #residual #own }),
             _ => quote!(#rt::ConvOpts { #residual #own ..::core::default::Default::default() }),
         };
-        Ok(quote! {
-            #pre
-            let #out = self.#field.forward(#x, &#opts)?;
+        Ok(match cx.into {
+            // written straight into its channels of a concat's buffer (its first producer
+            // allocates it, shaped as this conv's output with the concat's channels)
+            Some(into) => {
+                let buf = cx.var_of_node(into.buf);
+                let (c0, len, total) = (
+                    Literal::usize_unsuffixed(into.c0),
+                    Literal::usize_unsuffixed(into.len),
+                    Literal::usize_unsuffixed(into.total),
+                );
+                let alloc = if into.first {
+                    quote!(let mut #buf = #rt::concat_buffer(self.#field.output_shape(#x, &#opts)?, #total)?;)
+                } else {
+                    TokenStream::new()
+                };
+                quote! {
+                    #pre
+                    #alloc
+                    self.#field.forward_into(#x, &#opts, #rt::channels_mut(&mut #buf, #c0, #len)?)?;
+                }
+            }
+            None => quote! {
+                #pre
+                let #out = self.#field.forward(#x, &#opts)?;
+            },
         })
     }
 

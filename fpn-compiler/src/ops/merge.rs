@@ -9,7 +9,7 @@
 //! parameter `weight [n]` (init ones), called `edge_weights` with `names: effdet` (effdet's
 //! `FpnCombine` with `weight_method='fastattn'`).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 /// The keys of `fuse: {…}`.
@@ -179,6 +179,32 @@ fn views_call(cx: &StmtCx<'_>, f: TokenStream) -> GResult<TokenStream> {
     Ok(quote!(let #out = #rt::#f(&[#(#xs),*])?;))
 }
 
+/// `concat`: one call of the runtime's, or, when producers wrote some parts straight into
+/// the buffer (`StmtCx::in_place`), copies of the other parts only.
+fn concat_stmt(cx: &StmtCx<'_>) -> GResult<TokenStream> {
+    if !(0..cx.ins.len()).any(|k| cx.in_place(k)) {
+        return views_call(cx, quote!(concat));
+    }
+    let rt = &cx.gen.rt;
+    let out = &cx.out;
+    let mut rest = Vec::new();
+    let mut c0 = 0usize;
+    for (k, &j) in cx.ins.iter().enumerate() {
+        if !cx.in_place(k) {
+            let x = cx.view(k)?;
+            let at = Literal::usize_unsuffixed(c0);
+            rest.push(quote!((#at, #x)));
+        }
+        c0 += usize::try_from(cx.gen.shape(j).c)
+            .map_err(|_| GenError::Unsupported(format!("node `{}` has a negative channel count", cx.node.name)))?;
+    }
+    Ok(if rest.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(#rt::concat_rest(&mut #out, &[#(#rest),*])?;)
+    })
+}
+
 /// The `OpDef` of a merge that lists its inputs (`add: [a, b]`) and has no parameters.
 macro_rules! list_merge {
     ($ty:ident, $kw:literal, concat: $concat:expr, eval: $eval:expr, stmt: $stmt:expr, onnx: $onnx:expr, torch: $torch:expr) => {
@@ -235,7 +261,7 @@ list_merge!(Mul, "mul", concat: false, eval: mul_eval, stmt: mul_stmt, onnx: |cx
     let xs = cx.xs();
     cx.chain("Mul", &xs)
 }, torch: |xs| xs.join(" * "));
-list_merge!(Concat, "concat", concat: true, eval: |cx| fpn_runtime::concat(&cx.x), stmt: |cx| views_call(cx, quote!(concat)), onnx: |cx| {
+list_merge!(Concat, "concat", concat: true, eval: |cx| fpn_runtime::concat(&cx.x), stmt: concat_stmt, onnx: |cx| {
     let xs = cx.xs();
     cx.last("Concat", &xs, vec![attr::int("axis", 1)]);
     Ok(())

@@ -464,3 +464,37 @@ pub fn exprs() -> (Graph, Analysis) {
         Err(d) => panic!("{}", fpn_compiler::render(&d, &sm)),
     }
 }
+
+/// Concat parts that generated code writes in place and channel slices it reads as views, with
+/// the cases that must copy instead: `a`'s two chunks tile it in order (placed), `m` is a conv
+/// reading a buffer of its own (placed), `n` reads `m`'s part of the concat it would write
+/// (copied), `r`'s parts come reversed (copied, read as views of `r`), `t` appears twice
+/// (copied); parts are read again after their concat, and slices are outputs.
+pub const PLACED_SPEC: &str = "name: Placed
+symbols: {H: 4..64, W: 4..64}
+inputs:
+  x: [3, H, W]
+nodes:
+  a: {from: x, conv: {out: 8, kernel: 3, padding: 1}}
+  ys: {from: a, chunk: 2}
+  m1: {from: ys.1, conv: {out: 4, kernel: 3, padding: 1}}
+  m: {from: m1, conv: {out: 4, kernel: 1}}
+  n: {from: m, conv: {out: 4, kernel: 1}}
+  cat1: {concat: [ys.0, ys.1, m, n]}
+  r: {from: x, conv: {out: 4, kernel: 1}}
+  rs: {from: r, split: [1, 3]}
+  t: {from: x, conv: {out: 2, kernel: 1}}
+  cat2: {concat: [rs.1, rs.0, t, t]}
+  h: {from: cat1, conv: {out: 4, kernel: 1}}
+  after: {from: m, relu: ~}
+outputs: [cat1, cat2, h, ys.1, after, rs.1]
+";
+
+/// [`PLACED_SPEC`] through the real front end.
+pub fn placed() -> (Graph, Analysis) {
+    let mut sm = fpn_compiler::span::SourceMap::new();
+    match fpn_compiler::compile_yaml(&mut sm, "placed.yaml", PLACED_SPEC) {
+        Ok(c) => (c.graph, c.analysis),
+        Err(d) => panic!("{}", fpn_compiler::render(&d, &sm)),
+    }
+}

@@ -471,9 +471,21 @@ impl Fpn3 {
                     .p_fpn_lat4
                     .forward(v5_c4_relu.view(), &fpn_runtime::ConvOpts::default())?;
                 fpn_runtime::recycle(v5_c4_relu);
-                let v9_lat3 = self
-                    .p_fpn_lat3
-                    .forward(v3_stem_relu.view(), &fpn_runtime::ConvOpts::default())?;
+                let mut v15_cat = fpn_runtime::concat_buffer(
+                    self
+                        .p_fpn_lat3
+                        .output_shape(
+                            v3_stem_relu.view(),
+                            &fpn_runtime::ConvOpts::default(),
+                        )?,
+                    12,
+                )?;
+                self.p_fpn_lat3
+                    .forward_into(
+                        v3_stem_relu.view(),
+                        &fpn_runtime::ConvOpts::default(),
+                        fpn_runtime::channels_mut(&mut v15_cat, 6, 6)?,
+                    )?;
                 let v10_up5 = fpn_runtime::upsample_nearest(
                     v7_lat5.view(),
                     fpn_runtime::Resize::Scale([2f64, 2f64]),
@@ -489,15 +501,22 @@ impl Fpn3 {
                 fpn_runtime::recycle(v8_lat4);
                 let v13_up4 = fpn_runtime::upsample_bilinear(
                     v12_p4f.view(),
-                    fpn_runtime::Resize::Size([v9_lat3.dim().2, v9_lat3.dim().3]),
+                    fpn_runtime::Resize::Size([v15_cat.dim().2, v15_cat.dim().3]),
                     false,
                 )?;
                 let mut v14_p3 = v13_up4;
-                fpn_runtime::add_assign(&mut v14_p3, v9_lat3.view())?;
-                fpn_runtime::add_assign(&mut v14_p3, v9_lat3.view())?;
-                let v15_cat = fpn_runtime::concat(&[v14_p3.view(), v9_lat3.view()])?;
-                let v16_avg3 = fpn_runtime::mean(&[v14_p3.view(), v9_lat3.view()])?;
-                fpn_runtime::recycle(v9_lat3);
+                fpn_runtime::add_assign(
+                    &mut v14_p3,
+                    fpn_runtime::channels(v15_cat.view(), 6, 6)?,
+                )?;
+                fpn_runtime::add_assign(
+                    &mut v14_p3,
+                    fpn_runtime::channels(v15_cat.view(), 6, 6)?,
+                )?;
+                fpn_runtime::concat_rest(&mut v15_cat, &[(0, v14_p3.view())])?;
+                let v16_avg3 = fpn_runtime::mean(
+                    &[v14_p3.view(), fpn_runtime::channels(v15_cat.view(), 6, 6)?],
+                )?;
                 let mut v17_p5 = v7_lat5;
                 fpn_runtime::activate_inplace(
                     &mut v17_p5,

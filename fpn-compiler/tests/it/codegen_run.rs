@@ -1,4 +1,4 @@
-//! Runs the checked-in generated modules (`tests/generated/{fpn3,two,fixed,exprs}.rs`, kept current by
+//! Runs the checked-in generated modules (`tests/generated/{fpn3,two,fixed,exprs,placed}.rs`, kept current by
 //! `codegen_golden.rs`) and compares it with the interpreter: same outputs (up to the float
 //! rounding of batch-norm folding), same accepted and refused input sizes.
 
@@ -397,6 +397,47 @@ fn input_size_expressions_match_interpreter() {
                 matches!(e, Error::InputSize(m) if m.contains(needle) && m.contains("= 8k, k ≥ 1, k ≤ 32")),
                 "{xs:?} {ys:?}: {e}"
             );
+        }
+    }
+}
+
+#[deny(warnings)]
+#[allow(dead_code)] // pub items of a private test module
+#[rustfmt::skip] // golden files: exactly what `generate` emits
+#[path = "../generated/placed.rs"]
+mod placed_gen;
+
+/// Concat parts written in place by their convs and channel slices read as views
+/// (`PLACED_SPEC`): the outputs equal the interpreter's at batch 1 and 2, on fresh and on
+/// recycled buffers, and the code places exactly the parts that can be.
+#[test]
+fn concat_parts_in_place_match_interpreter() {
+    use placed_gen::{Placed, PlacedInputs};
+    let (g, a) = codegen_support::placed();
+    let text = fpn_compiler::back::rust::generate(&g, &a, &Default::default()).expect("generates");
+    // one buffer written in place (cat1's), by `a` and `m`; `n`, `r`, `t` copied
+    assert_eq!(text.matches("concat_buffer(").count(), 1, "{text}");
+    assert_eq!(text.matches(".forward_into(").count(), 2, "{text}");
+    assert_eq!(text.matches("concat_rest(").count(), 1, "{text}");
+    assert!(!text.contains("channel_slice("), "slices are views: {text}");
+    let params = params_with_stats(&a, 9);
+    let model = Placed::from_safetensors_bytes(params.to_safetensors_bytes().expect("bytes")).expect("loads");
+    for (k, shape) in [[1, 3, 9, 7], [2, 3, 6, 11], [1, 3, 9, 7]].into_iter().enumerate() {
+        let x = random(shape, k as u64 + 3);
+        let want = interp::run(&g, &a, &params, &[("x", x.view())]).expect("interpreter runs");
+        let got = model.forward(PlacedInputs { x: x.view() }).expect("generated runs");
+        let got = [
+            ("cat1", &got.cat1),
+            ("cat2", &got.cat2),
+            ("h", &got.h),
+            ("ys_1", &got.ys_1),
+            ("after", &got.after),
+            ("rs_1", &got.rs_1),
+        ];
+        for ((wn, w), (gn, t)) in want.iter().zip(got) {
+            assert_eq!(wn, gn);
+            let d = max_diff(w, t);
+            assert!(d <= 1e-5, "output `{wn}` for {shape:?}: max diff {d}");
         }
     }
 }
