@@ -695,6 +695,12 @@ fn im2col_strided(g: &Geom, x_img: &[f32], oy0: usize, oy1: usize, cols: &mut [f
 fn split_phases(row: &[f32], sw: usize, pw: usize, out: &mut [f32]) {
     if sw == 2 {
         let (p0, p1) = out.split_at_mut(pw);
+        #[cfg(target_arch = "x86_64")]
+        if simd() {
+            // SAFETY: `simd()` says the CPU has avx2 (and fma).
+            unsafe { deinterleave2_avx2(row, p0, p1) };
+            return;
+        }
         let pairs = row.chunks_exact(2);
         if let [last] = pairs.remainder() {
             p0[row.len() / 2] = *last;
@@ -712,9 +718,58 @@ fn split_phases(row: &[f32], sw: usize, pw: usize, out: &mut [f32]) {
     }
 }
 
+/// `p0[j] = row[2j]`, `p1[j] = row[2j + 1]` (`p0` holds `⌈len/2⌉` floats, `p1` `⌊len/2⌋`): eight
+/// pairs per two shuffles and two lane permutes.
+///
+/// # Safety
+/// The CPU must support avx2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn deinterleave2_avx2(row: &[f32], p0: &mut [f32], p1: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let blocks = (row.len() / 16).min(p0.len() / 8).min(p1.len() / 8);
+    for b in 0..blocks {
+        let (src, d0, d1) = (&row[b * 16..][..16], &mut p0[b * 8..][..8], &mut p1[b * 8..][..8]);
+        // SAFETY: 16 floats are read from `src` and 8 written to each of `d0`, `d1` (all in
+        // bounds by their lengths); unaligned loads and stores.
+        unsafe {
+            let a = _mm256_loadu_ps(src.as_ptr());
+            let c = _mm256_loadu_ps(src.as_ptr().add(8));
+            // per 128-bit lane: [a0 a2 c0 c2 | a4 a6 c4 c6], then lanes' 64-bit halves reordered
+            let even = _mm256_shuffle_ps::<0b10_00_10_00>(a, c);
+            let odd = _mm256_shuffle_ps::<0b11_01_11_01>(a, c);
+            let even = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(even)));
+            let odd = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(odd)));
+            _mm256_storeu_ps(d0.as_mut_ptr(), even);
+            _mm256_storeu_ps(d1.as_mut_ptr(), odd);
+        }
+    }
+    for i in blocks * 16..row.len() {
+        if i % 2 == 0 {
+            p0[i / 2] = row[i];
+        } else {
+            p1[i / 2] = row[i];
+        }
+    }
+}
+
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
+
+    /// The AVX2 deinterleave of stride-2 rows equals the definition on every length.
+    #[test]
+    fn stride_two_phases_split_every_length() {
+        for len in 0..70usize {
+            let row: Vec<f32> = (0..len).map(|i| i as f32).collect();
+            let pw = len.div_ceil(2);
+            let mut out = vec![f32::NAN; 2 * pw];
+            split_phases(&row, 2, pw, &mut out);
+            for (i, &v) in row.iter().enumerate() {
+                assert_eq!(out[(i % 2) * pw + i / 2], v, "length {len}, element {i}");
+            }
+        }
+    }
 
     /// `pack_im2col` packs exactly what packing the materialized im2col matrix gives, bit for
     /// bit, over strides, dilations, asymmetric padding, groups' planes, bands that start
