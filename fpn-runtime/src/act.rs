@@ -112,6 +112,30 @@ pub(crate) fn bias_add_activate_slice(xs: &mut [f32], bias: f32, r: &[f32], a: A
     bias_activate_slice(xs, 0.0, a);
 }
 
+/// A tensor a conv's epilogue adds (of the output's shape, standard layout): before the
+/// activation (`act((conv + bias) + r)`, a ResNet block's shortcut) or after it
+/// (`act(conv + bias) + r`, ultralytics' `Bottleneck` shortcut).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Residual<'a> {
+    pub(crate) data: &'a [f32],
+    pub(crate) after_act: bool,
+}
+
+/// A conv epilogue on one output segment: the bias, the activation, and `res` (the
+/// residual's values at the segment's indices, added before the activation or after it), each
+/// rounding as the separate ops would.
+#[inline]
+pub(crate) fn epilogue_slice(xs: &mut [f32], bias: f32, a: Activation, res: Option<(&[f32], bool)>) {
+    match res {
+        None => bias_activate_slice(xs, bias, a),
+        Some((r, false)) => bias_add_activate_slice(xs, bias, r, a),
+        Some((r, true)) => {
+            bias_activate_slice(xs, bias, a);
+            xs.iter_mut().zip(r).for_each(|(v, &r)| *v += r);
+        }
+    }
+}
+
 /// AVX2 + FMA build of [`bias_activate_impl`].
 ///
 /// # Safety

@@ -94,6 +94,43 @@ pub fn channels_mut(x: &mut Tensor, start: usize, len: usize) -> Result<ArrayVie
     Ok(x.slice_mut(s![.., start..end, .., ..]))
 }
 
+/// Channels `write.0..write.0 + write.1` of `x` to write into and, at once, the channel ranges
+/// `reads` (`(start, len)` each) to read: where generated code has a conv write its part of a
+/// concat's buffer while reading another part of it (ultralytics' `Bottleneck` adds the chunk
+/// it read to its output).
+///
+/// # Errors
+/// [`crate::Error::InvalidParams`] if a range is empty or leaves the channels of `x`, or a read
+/// range overlaps the written one.
+pub fn channels_rw<const N: usize>(
+    x: &mut Tensor,
+    write: (usize, usize),
+    reads: [(usize, usize); N],
+) -> Result<(ArrayViewMut4<'_, f32>, [ArrayView4<'_, f32>; N])> {
+    let c = shape4(&x.view())[1];
+    let w_end = channel_end("channels", c, write.0, write.1)?;
+    for &(start, len) in &reads {
+        let end = channel_end("channels", c, start, len)?;
+        if start < w_end && write.0 < end {
+            return Err(invalid(
+                "channels",
+                format!(
+                    "channels {start}..{end} are read while channels {}..{w_end} are written",
+                    write.0
+                ),
+            ));
+        }
+    }
+    let raws = reads.map(|(start, len)| x.slice(s![.., start..start + len, .., ..]).raw_view());
+    let out = x.slice_mut(s![.., write.0..w_end, .., ..]);
+    // SAFETY: each raw view points into `x`'s buffer, which stays borrowed (exclusively, by
+    // this function's `&mut`) for the returned lifetime and is not reallocated; the read ranges
+    // are disjoint from the written one (checked above), so no element is reachable both from
+    // `out` and from a read view, and the read views are shared only.
+    let views = raws.map(|r| unsafe { r.deref_into_view() });
+    Ok((out, views))
+}
+
 /// `x[:, start:start + len]`: channels `start..start + len` of `x`, copied.
 ///
 /// # Errors
@@ -150,6 +187,33 @@ mod tests {
             assert!(channels(x.view(), start, len).is_err());
             assert!(channels_mut(&mut y, start, len).is_err());
         }
+    }
+
+    #[test]
+    fn split_channel_views_read_one_part_and_write_another() {
+        let mut x = Array4::from_shape_fn([2, 6, 2, 3], |(n, c, h, w)| (n * 1000 + c * 100 + h * 10 + w) as f32);
+        let orig = x.clone();
+        if let Ok((mut out, [a, b])) = channels_rw(&mut x, (2, 2), [(0, 2), (4, 1)]) {
+            assert_eq!(a, orig.slice(s![.., 0..2, .., ..]));
+            assert_eq!(b, orig.slice(s![.., 4..5, .., ..]));
+            out.zip_mut_with(&a, |o, &v| *o = -v);
+        } else {
+            panic!("disjoint ranges are accepted");
+        }
+        for ((n, c, h, w), v) in x.indexed_iter() {
+            let want = if (2..4).contains(&c) {
+                -orig[[n, c - 2, h, w]]
+            } else {
+                orig[[n, c, h, w]]
+            };
+            assert_eq!(*v, want);
+        }
+        assert!(channels_rw(&mut x, (2, 2), [(3, 2)]).is_err(), "overlapping read");
+        assert!(
+            channels_rw(&mut x, (5, 2), [(0, 1)]).is_err(),
+            "write past the channels"
+        );
+        assert!(channels_rw(&mut x, (0, 1), [(6, 1)]).is_err(), "read past the channels");
     }
 
     #[test]

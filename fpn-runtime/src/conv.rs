@@ -12,7 +12,7 @@
 
 use ndarray::{s, ArrayView1, ArrayView4, ArrayViewMut4};
 
-use crate::act::{bias_add_activate_slice, Activation};
+use crate::act::{epilogue_slice, Activation, Residual};
 use crate::error::{check_nonempty, check_out_shape, invalid, mismatch, Error, Result};
 use crate::gemm_conv::{depthwise, gemm_conv};
 use crate::kernel::{Geom, Operands, PAR_MIN_MACS};
@@ -315,7 +315,8 @@ pub fn conv2d_into(
 
 /// [`conv2d_into`] with what a [`crate::Conv2d`] computed from `w` at load ([`Prepared`]: its
 /// Winograd transform and its packing, which must be of this very `w`). With `residual` (of
-/// the output's shape) the result is `act((conv(x) + bias) + residual)`, added in that order.
+/// the output's shape) the result is `act((conv(x) + bias) + residual)`, added in that order,
+/// or with its flag set `act(conv(x) + bias) + residual`.
 pub(crate) fn conv2d_into_prepared(
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
@@ -323,8 +324,10 @@ pub(crate) fn conv2d_into_prepared(
     p: &Conv2dParams,
     mut out: ArrayViewMut4<f32>,
     prep: Prepared<'_>,
-    residual: Option<ArrayView4<f32>>,
+    residual: Option<(ArrayView4<f32>, bool)>,
 ) -> Result<()> {
+    let after_act = residual.as_ref().is_some_and(|r| r.1);
+    let residual = residual.map(|r| r.0);
     let u = prep.winograd;
     let x_shape = shape4(&x);
     let w_shape = shape4(&w);
@@ -354,16 +357,26 @@ pub(crate) fn conv2d_into_prepared(
         for i in 0..x_shape[0] {
             let one = s![i..i + 1, .., .., ..];
             let r = residual.as_ref().map(|r| r.slice(one));
-            conv2d_into_prepared(x.slice(one), w.view(), bias, p, out.slice_mut(one), prep, r)?;
+            conv2d_into_prepared(
+                x.slice(one),
+                w.view(),
+                bias,
+                p,
+                out.slice_mut(one),
+                prep,
+                r.map(|r| (r, after_act)),
+            )?;
         }
         return Ok(());
     }
     let rs = residual.as_ref().map(|r| r.as_standard_layout());
     let res = match &rs {
-        Some(r) => Some(
-            r.as_slice()
+        Some(r) => Some(Residual {
+            data: r
+                .as_slice()
                 .ok_or_else(|| invalid("conv2d", "internal: could not make the residual contiguous"))?,
-        ),
+            after_act,
+        }),
         None => None,
     };
     let bias_vec = match &bias {
@@ -455,21 +468,21 @@ pub(crate) struct Prepared<'a> {
 
 /// Runs a validated conv; `out` is the standard-layout `[n, cout, oh, ow]` buffer, `u` the
 /// precomputed Winograd transform of the weight if any.
-fn run(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f32], residual: Option<&[f32]>) {
+fn run(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f32], residual: Option<Residual>) {
     match residual {
         // The GEMM and Winograd epilogues add the residual while the output block is in cache.
         _ if g.cin_g() > 1 => run_path(g, ops, u, act, out, residual),
         None => depthwise(g, ops, act, out),
         Some(r) => {
             depthwise(g, ops, Activation::Identity, out);
-            bias_add_activate_slice(out, 0.0, r, act);
+            epilogue_slice(out, 0.0, act, Some((r.data, r.after_act)));
         }
     }
 }
 
 /// Runs a validated conv with more than one input channel per group on the path its geometry
 /// selects; with `residual`, the epilogue computes `act((conv + bias) + residual)`.
-fn run_path(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f32], residual: Option<&[f32]>) {
+fn run_path(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f32], residual: Option<Residual>) {
     if winograd_fits(g, u.is_some()) {
         match u {
             Some(u) => winograd::conv3x3(g, ops.x, u, ops.bias, act, out, residual),

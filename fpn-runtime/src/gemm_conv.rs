@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use crate::act::{bias_activate_slice, bias_add_activate_slice, Activation};
+use crate::act::{bias_activate_slice, epilogue_slice, Activation, Residual};
 use crate::kernel::{sgemm, simd, Geom, Operands, OutPtr, Scratch, BFULL, BPACK, COLS, PAR_MIN_MACS, PHASES, WPACK};
 use crate::packed;
 
@@ -85,8 +85,8 @@ pub(crate) fn depthwise(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
 }
 
 /// GEMM-based conv (pointwise directly, otherwise im2col in row bands); with `residual` (the
-/// output's shape) the epilogue computes `act((conv + bias) + residual)`.
-pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<&[f32]>) {
+/// output's shape) the epilogue adds it before or after the activation.
+pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<Residual>) {
     let Operands { x, w, bias, .. } = ops;
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
@@ -315,7 +315,7 @@ struct Blocks<'a> {
     k: usize,
     hw_out: usize,
     bias: &'a [f32],
-    residual: Option<&'a [f32]>,
+    residual: Option<Residual<'a>>,
     act: Activation,
     /// The weights packed for [`packed::gemm`] (every group's panels, each group
     /// `panel` floats, `cout_g` channels per group), when the CPU runs it.
@@ -338,10 +338,11 @@ impl Blocks<'_> {
         let hw_out = self.hw_out;
         move |r: usize, col0: usize, seg: &mut [f32]| {
             let b = self.bias[c + r];
-            match self.residual {
-                Some(res) => bias_add_activate_slice(seg, b, &res[o_base + r * hw_out + col0..][..seg.len()], self.act),
-                None => bias_activate_slice(seg, b, self.act),
-            }
+            let n = seg.len();
+            let res = self
+                .residual
+                .map(|res| (&res.data[o_base + r * hw_out + col0..][..n], res.after_act));
+            epilogue_slice(seg, b, self.act, res);
         }
     }
 
@@ -467,10 +468,10 @@ impl Blocks<'_> {
             // SAFETY: row co of the block (contract), not aliased by any other live reference.
             let seg = unsafe { std::slice::from_raw_parts_mut(dst.add(co * hw_out), nc) };
             let b = self.bias[c + co];
-            match self.residual {
-                Some(r) => bias_add_activate_slice(seg, b, &r[o_base + co * hw_out..][..nc], self.act),
-                None => bias_activate_slice(seg, b, self.act),
-            }
+            let res = self
+                .residual
+                .map(|r| (&r.data[o_base + co * hw_out..][..nc], r.after_act));
+            epilogue_slice(seg, b, self.act, res);
         }
     }
 }

@@ -22,6 +22,10 @@ pub struct ConvOpts<'a> {
     /// identity activation, then [`add`](crate::add) of `residual`, then the activation,
     /// rounding included (a ResNet block's last conv, shortcut add and ReLU).
     pub residual: Option<ArrayView4<'a, f32>>,
+    /// Add `residual` after the activation instead: `act(conv(x) + bias) + residual`, equal to
+    /// the conv, then [`add`](crate::add) of `residual`, rounding included (ultralytics'
+    /// `Bottleneck`: `x + cv2(cv1(x))` where `cv2` ends in SiLU).
+    pub residual_after_act: bool,
     /// Parameters used instead of the prepared ones, for weights shared between convs that
     /// differ in padding, stride, dilation, groups or fused activation: the call then equals
     /// `conv2d(x, weight, Some(bias), params)`. The cached Winograd transform is used whenever
@@ -190,7 +194,7 @@ impl Conv2d {
                 packed: Some(&self.packed),
                 packed_groups: self.params.groups,
             },
-            opts.residual,
+            opts.residual.map(|r| (r, opts.residual_after_act)),
         )
     }
 }

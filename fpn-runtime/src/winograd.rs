@@ -32,7 +32,7 @@
 
 use rayon::prelude::*;
 
-use crate::act::{bias_activate_slice, bias_add_activate_slice, Activation};
+use crate::act::{epilogue_slice, Activation, Residual};
 use crate::kernel::{sgemm, simd, Geom, Operands, OutPtr, Scratch, WINO_M, WINO_U, WINO_V};
 
 /// Smallest per-group channel counts worth the transforms.
@@ -185,7 +185,7 @@ pub(crate) fn conv3x3_transforming(
     ops: Operands,
     act: Activation,
     out: &mut [f32],
-    residual: Option<&[f32]>,
+    residual: Option<Residual>,
 ) -> bool {
     let Operands { x, w, bias, .. } = ops;
     let cin_g = g.cin_g();
@@ -202,8 +202,8 @@ pub(crate) fn conv3x3_transforming(
 
 /// Runs the conv from the transformed weights `u` ([`transform_weights`] of the weight);
 /// `x`, `out` are standard-layout and match `g`, `u` has [`weights_len`] entries, `bias` has
-/// `cout` entries; with `residual` (the output's shape) the epilogue computes
-/// `act((conv + bias) + residual)`.
+/// `cout` entries; with `residual` (the output's shape) the epilogue adds it before or after
+/// the activation.
 pub(crate) fn conv3x3(
     g: &Geom,
     x: &[f32],
@@ -211,7 +211,7 @@ pub(crate) fn conv3x3(
     bias: &[f32],
     act: Activation,
     out: &mut [f32],
-    residual: Option<&[f32]>,
+    residual: Option<Residual>,
 ) {
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let (ty_n, tx_n) = (g.oh.div_ceil(M), g.ow.div_ceil(M));
@@ -370,7 +370,7 @@ struct OutGrp<'a> {
     count: usize,
     bias: &'a [f32],
     /// Added after the bias, at the output's indices.
-    residual: Option<&'a [f32]>,
+    residual: Option<Residual<'a>>,
     act: Activation,
 }
 
@@ -495,10 +495,8 @@ unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tile
             for (r, yrow) in y.iter_mut().enumerate().take(ny) {
                 let yrow = &mut yrow[..nx];
                 let at = ch * hw + (oy0 + r) * g.ow + ox0;
-                match o.residual {
-                    Some(res) => bias_add_activate_slice(yrow, b, &res[at..][..nx], o.act),
-                    None => bias_activate_slice(yrow, b, o.act),
-                }
+                let res = o.residual.map(|r| (&r.data[at..][..nx], r.after_act));
+                epilogue_slice(yrow, b, o.act, res);
                 // SAFETY: row oy0 + r, columns ox0..ox0 + nx of channel ch are inside the
                 // output, and only this task writes them (caller's contract).
                 unsafe {

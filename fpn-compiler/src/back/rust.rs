@@ -246,6 +246,10 @@ pub(crate) struct Stmt {
     pub(crate) add: Option<(NodeIndex, NodeIndex)>,
     /// The activation fused into the epilogue.
     pub(crate) act: Option<Activation>,
+    /// The fused add comes after the activation (`act(conv) + other`, ultralytics'
+    /// `Bottleneck` shortcut), not before it; `act_node` is then the activation's node.
+    pub(crate) add_after_act: bool,
+    pub(crate) act_node: Option<NodeIndex>,
     /// The last node; its variable holds the result.
     pub(crate) out: NodeIndex,
 }
@@ -437,6 +441,8 @@ impl<'g> Gen<'g> {
                 bn: None,
                 add: None,
                 act: None,
+                add_after_act: false,
+                act_node: None,
                 out: i,
             };
             if matches!(self.g.node(i).op, Op::Conv(_)) {
@@ -455,6 +461,16 @@ impl<'g> Gen<'g> {
                     absorbed[c.index()] = true;
                     s.act = Some(act);
                     s.out = c;
+                    // an add after the activation fuses as well (when none came before it)
+                    if s.add.is_none() {
+                        if let Some((add, other)) = self.fusable_add(c).filter(|(a, _)| !absorbed[a.index()]) {
+                            absorbed[add.index()] = true;
+                            s.add = Some((add, other));
+                            s.add_after_act = true;
+                            s.act_node = Some(c);
+                            s.out = add;
+                        }
+                    }
                 }
                 if let Some((add, _)) = s.add {
                     deferred.insert(add, s);
@@ -1080,6 +1096,14 @@ impl StmtCx<'_> {
         var_ident(i, &self.gen.g.node(i).name)
     }
 
+    /// The channels of input `k` within the buffer this statement writes into
+    /// ([`StmtCx::into`]), when the input is a part of that buffer.
+    pub(crate) fn part_of_into(&self, k: usize) -> Option<(usize, usize)> {
+        let into = self.into?;
+        let j = *self.ins.get(k)?;
+        self.part[j.index()].filter(|_| self.val_of[j.index()] == into.buf)
+    }
+
     /// Whether input `k`'s value is already in place in this statement's own output variable:
     /// a concat's part its producer wrote straight into the concat's buffer.
     pub(crate) fn in_place(&self, k: usize) -> bool {
@@ -1325,9 +1349,9 @@ impl Gen<'_> {
     /// A concat's input whose statement is a conv (not a model output, not read twice by the
     /// concat) is written by that conv straight into its channels of the concat's buffer,
     /// which the earliest such conv allocates; a run of channel slices that tiles a conv's
-    /// output in order counts as that output. A conv that reads the buffer it would write
-    /// (through an earlier part) is left to the copy. Every channel slice is then a view of
-    /// its input's variable.
+    /// output in order counts as that output. A conv that also reads an earlier part of the
+    /// buffer borrows both at once (`fpn_runtime::channels_rw`). Every channel slice is then a
+    /// view of its input's variable.
     fn placement(&self, val_of: &mut [NodeIndex]) -> Placement {
         let g = self.g;
         let n = g.graph.node_count();
@@ -1408,12 +1432,7 @@ impl Gen<'_> {
                 let of_v = |x: NodeIndex| {
                     val_of[x.index()] == v || slice_of(x).is_some_and(|(src, ..)| val_of[src.index()] == v)
                 };
-                let elsewhere = xs.iter().enumerate().any(|(k, &x)| !covers.contains(&k) && of_v(x));
-                let in_buf = |x: NodeIndex| {
-                    let w = slice_of(x).map_or(val_of[x.index()], |(src, ..)| val_of[src.index()]);
-                    accepted.iter().any(|a| a.0 == w)
-                };
-                if elsewhere || ps.reads(g).into_iter().any(in_buf) {
+                if xs.iter().enumerate().any(|(k, &x)| !covers.contains(&k) && of_v(x)) {
                     continue;
                 }
                 accepted.push((v, pv, off, len));
@@ -1473,6 +1492,9 @@ impl Gen<'_> {
             }
             if let Some((a, _)) = s.add {
                 val_of[a.index()] = s.out;
+            }
+            if let Some(c) = s.act_node {
+                val_of[c.index()] = s.out;
             }
         }
         let Placement { part, into, skip } = self.placement(&mut val_of);

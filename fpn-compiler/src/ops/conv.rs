@@ -535,9 +535,28 @@ impl OpDef for Conv {
             _ => None,
         })?;
         let out = &cx.out;
-        let x = cx.view(0)?;
-        let (params, ptoks) = gen.conv_params(cx.node, self, cx.stmt.act.unwrap_or(Activation::Identity))?;
         let rt = &gen.rt;
+        // Inputs that are parts of the buffer this conv writes into are read through views
+        // borrowed together with its part (`channels_rw`), bound before the call.
+        let mut split_reads: Vec<(Literal, Literal)> = Vec::new();
+        let mut split_names: Vec<proc_macro2::Ident> = Vec::new();
+        let mut input = |k: usize| -> GResult<TokenStream> {
+            match cx.part_of_into(k) {
+                Some((c0, len)) => {
+                    let name = quote::format_ident!("{}_in{}", cx.out, k);
+                    split_reads.push((Literal::usize_unsuffixed(c0), Literal::usize_unsuffixed(len)));
+                    split_names.push(name.clone());
+                    Ok(quote!(#name))
+                }
+                None => cx.view(k),
+            }
+        };
+        let x = input(0)?;
+        let r_in = match cx.stmt.add {
+            Some(_) => Some(input(1)?),
+            None => None,
+        };
+        let (params, ptoks) = gen.conv_params(cx.node, self, cx.stmt.act.unwrap_or(Activation::Identity))?;
         let some = quote!(::core::option::Option::Some);
         // `tf_same` with a stride: the padding of this call's input, from the runtime's rule
         let (pre, ptoks) = if self.tf_same {
@@ -556,11 +575,9 @@ impl OpDef for Conv {
         };
         // one entry point: the fused add's other operand (input 1) and, for a conv sharing its
         // weights with an earlier one but not its geometry or fused activation, its own params
-        let residual = match cx.stmt.add {
-            Some(_) => {
-                let r = cx.view(1)?;
-                quote!(residual: #some(#r),)
-            }
+        let residual = match r_in {
+            Some(r) if cx.stmt.add_after_act => quote!(residual: #some(#r), residual_after_act: true,),
+            Some(r) => quote!(residual: #some(#r),),
             None => TokenStream::new(),
         };
         let own = if params == *fparams && !self.tf_same {
@@ -588,10 +605,24 @@ impl OpDef for Conv {
                 } else {
                     TokenStream::new()
                 };
-                quote! {
-                    #pre
-                    #alloc
-                    self.#field.forward_into(#x, &#opts, #rt::channels_mut(&mut #buf, #c0, #len)?)?;
+                if split_names.is_empty() {
+                    quote! {
+                        #pre
+                        #alloc
+                        self.#field.forward_into(#x, &#opts, #rt::channels_mut(&mut #buf, #c0, #len)?)?;
+                    }
+                } else {
+                    let ov = quote::format_ident!("{}_part", cx.out);
+                    let (starts, lens): (Vec<_>, Vec<_>) = split_reads.into_iter().unzip();
+                    quote! {
+                        #alloc
+                        {
+                            let (#ov, [#(#split_names),*]) =
+                                #rt::channels_rw(&mut #buf, (#c0, #len), [#((#starts, #lens)),*])?;
+                            #pre
+                            self.#field.forward_into(#x, &#opts, #ov)?;
+                        }
+                    }
                 }
             }
             None => quote! {

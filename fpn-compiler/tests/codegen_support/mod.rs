@@ -467,9 +467,10 @@ pub fn exprs() -> (Graph, Analysis) {
 
 /// Concat parts that generated code writes in place and channel slices it reads as views, with
 /// the cases that must copy instead: `a`'s two chunks tile it in order (placed), `m` is a conv
-/// reading a buffer of its own (placed), `n` reads `m`'s part of the concat it would write
-/// (copied), `r`'s parts come reversed (copied, read as views of `r`), `t` appears twice
-/// (copied); parts are read again after their concat, and slices are outputs.
+/// reading a buffer of its own (placed), `n` reads `m`'s part of the concat it writes and `kb`
+/// adds the part `ys.0` after its SiLU (placed, borrowing both parts at once), `sum` is not a
+/// conv (copied), `r`'s parts come reversed (read as views of `r`), `t` appears twice (copied);
+/// parts are read again after their concat, and slices are outputs.
 pub const PLACED_SPEC: &str = "name: Placed
 symbols: {H: 4..64, W: 4..64}
 inputs:
@@ -480,10 +481,14 @@ nodes:
   m1: {from: ys.1, conv: {out: 4, kernel: 3, padding: 1}}
   m: {from: m1, conv: {out: 4, kernel: 1}}
   n: {from: m, conv: {out: 4, kernel: 1}}
-  cat1: {concat: [ys.0, ys.1, m, n]}
+  k1: {from: ys.0, conv: {out: 4, kernel: 3, padding: 1}}
+  k: {from: k1, silu: ~}
+  kb: {add: [k, ys.0]}
+  t: {from: x, conv: {out: 2, kernel: 1}}
+  sum: {add: [t, t]}
+  cat1: {concat: [ys.0, ys.1, m, n, kb, sum]}
   r: {from: x, conv: {out: 4, kernel: 1}}
   rs: {from: r, split: [1, 3]}
-  t: {from: x, conv: {out: 2, kernel: 1}}
   cat2: {concat: [rs.1, rs.0, t, t]}
   h: {from: cat1, conv: {out: 4, kernel: 1}}
   after: {from: m, relu: ~}

@@ -6,7 +6,7 @@
 /// - `x`: `[N, 3, H, W]` (NCHW).
 ///
 /// Outputs:
-/// - `cat1`: `[N, 16, H, W]` (node `cat1`).
+/// - `cat1`: `[N, 22, H, W]` (node `cat1`).
 /// - `cat2`: `[N, 8, H, W]` (node `cat2`).
 /// - `h`: `[N, 4, H, W]` (node `h`).
 /// - `ys_1`: `[N, 4, H, W]` (node `ys.1`).
@@ -15,7 +15,7 @@
 ///
 /// Accepted sizes: x: [N, 3, H, W] with 4 ≤ H ≤ 64, 4 ≤ W ≤ 64; accepted: H ∈ {4, 5, 6, 7, 8, 9, …} = every size from 4 to 64, W ∈ {4, 5, 6, 7, 8, 9, …} = every size from 4 to 64; every intermediate size must be at least 1 and merged feature maps must agree.
 ///
-/// Parameters: 504 in 14 tensors (see [`Placed::PARAMS`]).
+/// Parameters: 676 in 16 tensors (see [`Placed::PARAMS`]).
 #[derive(Clone, Debug)]
 pub struct Placed {
     /// Conv `a` (`a.weight`, `a.bias`), prepared.
@@ -26,10 +26,12 @@ pub struct Placed {
     p_m: fpn_runtime::Conv2d,
     /// Conv `n` (`n.weight`, `n.bias`), prepared.
     p_n: fpn_runtime::Conv2d,
-    /// Conv `r` (`r.weight`, `r.bias`), prepared.
-    p_r: fpn_runtime::Conv2d,
+    /// Conv `k1` (`k1.weight`, `k1.bias`), prepared.
+    p_k1: fpn_runtime::Conv2d,
     /// Conv `t` (`t.weight`, `t.bias`), prepared.
     p_t: fpn_runtime::Conv2d,
+    /// Conv `r` (`r.weight`, `r.bias`), prepared.
+    p_r: fpn_runtime::Conv2d,
     /// Conv `h` (`h.weight`, `h.bias`), prepared.
     p_h: fpn_runtime::Conv2d,
     /// Activation buffers kept between calls of [`Self::forward`] (see
@@ -45,7 +47,7 @@ pub struct PlacedInputs<'a> {
 /// Outputs of [`Placed::forward`], one tensor per spec output.
 #[derive(Clone, Debug)]
 pub struct PlacedOutputs {
-    /// `cat1`: `[N, 16, H, W]` (node `cat1`).
+    /// `cat1`: `[N, 22, H, W]` (node `cat1`).
     pub cat1: fpn_runtime::Tensor,
     /// `cat2`: `[N, 8, H, W]` (node `cat2`).
     pub cat2: fpn_runtime::Tensor,
@@ -69,11 +71,13 @@ impl Placed {
         ("m.bias", &[4]),
         ("n.weight", &[4, 4, 1, 1]),
         ("n.bias", &[4]),
-        ("r.weight", &[4, 3, 1, 1]),
-        ("r.bias", &[4]),
+        ("k1.weight", &[4, 4, 3, 3]),
+        ("k1.bias", &[4]),
         ("t.weight", &[2, 3, 1, 1]),
         ("t.bias", &[2]),
-        ("h.weight", &[4, 16, 1, 1]),
+        ("r.weight", &[4, 3, 1, 1]),
+        ("r.bias", &[4]),
+        ("h.weight", &[4, 22, 1, 1]),
         ("h.bias", &[4]),
     ];
     /// PyTorch-default initialisation, deterministic in `seed` (conv weights and
@@ -88,12 +92,14 @@ impl Placed {
         let t5 = rng.conv_bias(4, 4);
         let t6 = rng.conv_weight([4, 4, 1, 1]);
         let t7 = rng.conv_bias(4, 4);
-        let t8 = rng.conv_weight([4, 3, 1, 1]);
-        let t9 = rng.conv_bias(3, 4);
+        let t8 = rng.conv_weight([4, 4, 3, 3]);
+        let t9 = rng.conv_bias(36, 4);
         let t10 = rng.conv_weight([2, 3, 1, 1]);
         let t11 = rng.conv_bias(3, 2);
-        let t12 = rng.conv_weight([4, 16, 1, 1]);
-        let t13 = rng.conv_bias(16, 4);
+        let t12 = rng.conv_weight([4, 3, 1, 1]);
+        let t13 = rng.conv_bias(3, 4);
+        let t14 = rng.conv_weight([4, 22, 1, 1]);
+        let t15 = rng.conv_bias(22, 4);
         let f0 = fpn_runtime::Conv2d::new_deferred(
             t0,
             ::core::option::Option::Some(t1),
@@ -147,11 +153,11 @@ impl Placed {
             ::core::option::Option::Some(t9),
             fpn_runtime::Conv2dParams {
                 stride: [1, 1],
-                padding: [0, 0, 0, 0],
+                padding: [1, 1, 1, 1],
                 dilation: [1, 1],
                 groups: 1,
                 padding_mode: fpn_runtime::PaddingMode::Zeros,
-                act: fpn_runtime::Activation::Identity,
+                act: fpn_runtime::Activation::Silu,
             },
         );
         let f5 = fpn_runtime::Conv2d::new_deferred(
@@ -178,14 +184,27 @@ impl Placed {
                 act: fpn_runtime::Activation::Identity,
             },
         );
+        let f7 = fpn_runtime::Conv2d::new_deferred(
+            t14,
+            ::core::option::Option::Some(t15),
+            fpn_runtime::Conv2dParams {
+                stride: [1, 1],
+                padding: [0, 0, 0, 0],
+                dilation: [1, 1],
+                groups: 1,
+                padding_mode: fpn_runtime::PaddingMode::Zeros,
+                act: fpn_runtime::Activation::Identity,
+            },
+        );
         Self {
             p_a: f0,
             p_m1: f1,
             p_m: f2,
             p_n: f3,
-            p_r: f4,
+            p_k1: f4,
             p_t: f5,
-            p_h: f6,
+            p_r: f6,
+            p_h: f7,
             arena: ::core::default::Default::default(),
         }
     }
@@ -201,12 +220,14 @@ impl Placed {
         let t5 = w.get1("m.bias", 4)?;
         let t6 = w.get4("n.weight", [4, 4, 1, 1])?;
         let t7 = w.get1("n.bias", 4)?;
-        let t8 = w.get4("r.weight", [4, 3, 1, 1])?;
-        let t9 = w.get1("r.bias", 4)?;
+        let t8 = w.get4("k1.weight", [4, 4, 3, 3])?;
+        let t9 = w.get1("k1.bias", 4)?;
         let t10 = w.get4("t.weight", [2, 3, 1, 1])?;
         let t11 = w.get1("t.bias", 2)?;
-        let t12 = w.get4("h.weight", [4, 16, 1, 1])?;
-        let t13 = w.get1("h.bias", 4)?;
+        let t12 = w.get4("r.weight", [4, 3, 1, 1])?;
+        let t13 = w.get1("r.bias", 4)?;
+        let t14 = w.get4("h.weight", [4, 22, 1, 1])?;
+        let t15 = w.get1("h.bias", 4)?;
         ::core::result::Result::Ok({
             let f0 = fpn_runtime::Conv2d::new(
                 t0,
@@ -261,11 +282,11 @@ impl Placed {
                 ::core::option::Option::Some(t9),
                 fpn_runtime::Conv2dParams {
                     stride: [1, 1],
-                    padding: [0, 0, 0, 0],
+                    padding: [1, 1, 1, 1],
                     dilation: [1, 1],
                     groups: 1,
                     padding_mode: fpn_runtime::PaddingMode::Zeros,
-                    act: fpn_runtime::Activation::Identity,
+                    act: fpn_runtime::Activation::Silu,
                 },
             )?;
             let f5 = fpn_runtime::Conv2d::new(
@@ -292,14 +313,27 @@ impl Placed {
                     act: fpn_runtime::Activation::Identity,
                 },
             )?;
+            let f7 = fpn_runtime::Conv2d::new(
+                t14,
+                ::core::option::Option::Some(t15),
+                fpn_runtime::Conv2dParams {
+                    stride: [1, 1],
+                    padding: [0, 0, 0, 0],
+                    dilation: [1, 1],
+                    groups: 1,
+                    padding_mode: fpn_runtime::PaddingMode::Zeros,
+                    act: fpn_runtime::Activation::Identity,
+                },
+            )?;
             Self {
                 p_a: f0,
                 p_m1: f1,
                 p_m: f2,
                 p_n: f3,
-                p_r: f4,
+                p_k1: f4,
                 p_t: f5,
-                p_h: f6,
+                p_r: f6,
+                p_h: f7,
                 arena: ::core::default::Default::default(),
             }
         })
@@ -339,68 +373,93 @@ impl Placed {
         self.arena
             .run(|| {
                 let v0_x = inputs.x;
-                let mut v7_cat1 = fpn_runtime::concat_buffer(
+                let mut v12_cat1 = fpn_runtime::concat_buffer(
                     self
                         .p_a
                         .output_shape(v0_x.view(), &fpn_runtime::ConvOpts::default())?,
-                    16,
+                    22,
                 )?;
                 self.p_a
                     .forward_into(
                         v0_x.view(),
                         &fpn_runtime::ConvOpts::default(),
-                        fpn_runtime::channels_mut(&mut v7_cat1, 0, 8)?,
+                        fpn_runtime::channels_mut(&mut v12_cat1, 0, 8)?,
                     )?;
                 let v4_m1 = self
                     .p_m1
                     .forward(
-                        fpn_runtime::channels(v7_cat1.view(), 4, 4)?,
+                        fpn_runtime::channels(v12_cat1.view(), 4, 4)?,
                         &fpn_runtime::ConvOpts::default(),
                     )?;
                 self.p_m
                     .forward_into(
                         v4_m1.view(),
                         &fpn_runtime::ConvOpts::default(),
-                        fpn_runtime::channels_mut(&mut v7_cat1, 8, 4)?,
+                        fpn_runtime::channels_mut(&mut v12_cat1, 8, 4)?,
                     )?;
                 fpn_runtime::recycle(v4_m1);
-                let v6_n = self
-                    .p_n
-                    .forward(
-                        fpn_runtime::channels(v7_cat1.view(), 8, 4)?,
-                        &fpn_runtime::ConvOpts::default(),
+                {
+                    let (v6_n_part, [v6_n_in0]) = fpn_runtime::channels_rw(
+                        &mut v12_cat1,
+                        (12, 4),
+                        [(8, 4)],
                     )?;
-                fpn_runtime::concat_rest(&mut v7_cat1, &[(12, v6_n.view())])?;
-                fpn_runtime::recycle(v6_n);
-                let v8_r = self
-                    .p_r
-                    .forward(v0_x.view(), &fpn_runtime::ConvOpts::default())?;
-                let v11_t = self
+                    self.p_n
+                        .forward_into(
+                            v6_n_in0,
+                            &fpn_runtime::ConvOpts::default(),
+                            v6_n_part,
+                        )?;
+                }
+                {
+                    let (v9_kb_part, [v9_kb_in0, v9_kb_in1]) = fpn_runtime::channels_rw(
+                        &mut v12_cat1,
+                        (16, 4),
+                        [(0, 4), (0, 4)],
+                    )?;
+                    self.p_k1
+                        .forward_into(
+                            v9_kb_in0,
+                            &fpn_runtime::ConvOpts {
+                                residual: ::core::option::Option::Some(v9_kb_in1),
+                                residual_after_act: true,
+                                ..::core::default::Default::default()
+                            },
+                            v9_kb_part,
+                        )?;
+                }
+                let v10_t = self
                     .p_t
                     .forward(v0_x.view(), &fpn_runtime::ConvOpts::default())?;
-                let v12_cat2 = fpn_runtime::concat(
+                let v11_sum = fpn_runtime::add(v10_t.view(), v10_t.view())?;
+                fpn_runtime::concat_rest(&mut v12_cat1, &[(20, v11_sum.view())])?;
+                fpn_runtime::recycle(v11_sum);
+                let v13_r = self
+                    .p_r
+                    .forward(v0_x.view(), &fpn_runtime::ConvOpts::default())?;
+                let v16_cat2 = fpn_runtime::concat(
                     &[
-                        fpn_runtime::channels(v8_r.view(), 1, 3)?,
-                        fpn_runtime::channels(v8_r.view(), 0, 1)?,
-                        v11_t.view(),
-                        v11_t.view(),
+                        fpn_runtime::channels(v13_r.view(), 1, 3)?,
+                        fpn_runtime::channels(v13_r.view(), 0, 1)?,
+                        v10_t.view(),
+                        v10_t.view(),
                     ],
                 )?;
-                fpn_runtime::recycle(v11_t);
-                let v13_h = self
+                fpn_runtime::recycle(v10_t);
+                let v17_h = self
                     .p_h
-                    .forward(v7_cat1.view(), &fpn_runtime::ConvOpts::default())?;
-                let v14_after = fpn_runtime::activate(
-                    fpn_runtime::channels(v7_cat1.view(), 8, 4)?,
+                    .forward(v12_cat1.view(), &fpn_runtime::ConvOpts::default())?;
+                let v18_after = fpn_runtime::activate(
+                    fpn_runtime::channels(v12_cat1.view(), 8, 4)?,
                     fpn_runtime::Activation::Relu,
                 );
                 ::core::result::Result::Ok(PlacedOutputs {
-                    cat1: v7_cat1.clone(),
-                    cat2: v12_cat2,
-                    h: v13_h,
-                    ys_1: fpn_runtime::channels(v7_cat1.view(), 4, 4)?.to_owned(),
-                    after: v14_after,
-                    rs_1: fpn_runtime::channels(v8_r.view(), 1, 3)?.to_owned(),
+                    cat1: v12_cat1.clone(),
+                    cat2: v16_cat2,
+                    h: v17_h,
+                    ys_1: fpn_runtime::channels(v12_cat1.view(), 4, 4)?.to_owned(),
+                    after: v18_after,
+                    rs_1: fpn_runtime::channels(v13_r.view(), 1, 3)?.to_owned(),
                 })
             })
     }

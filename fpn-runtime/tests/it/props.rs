@@ -515,6 +515,22 @@ fn fused_residual_equals_conv_then_add_then_act_exactly() {
                 got.iter().zip(want.iter()).all(|(a, b)| a.to_bits() == b.to_bits()),
                 "case {i} {act:?}: fused differs from conv → add → act"
             );
+            // added after the activation: conv (with act) → add
+            let after = ConvOpts {
+                residual: Some(r.view()),
+                residual_after_act: true,
+                ..ConvOpts::default()
+            };
+            let got = conv.forward(x.view(), &after).unwrap();
+            let mut into = Tensor::from_elem(shape, f32::NAN);
+            conv.forward_into(x.view(), &after, into.view_mut()).unwrap();
+            assert_eq!(got, into, "case {i}: forward_into differs from forward (after act)");
+            let mut want = conv.forward(x.view(), &ConvOpts::default()).unwrap();
+            add_assign(&mut want, r.view()).unwrap();
+            assert!(
+                got.iter().zip(want.iter()).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "case {i} {act:?}: fused differs from conv → act → add"
+            );
         }
     }
     // A residual of the wrong shape is an error, not a panic.
