@@ -15,8 +15,11 @@ use std::ops::{Deref, DerefMut};
 use std::sync::OnceLock;
 use std::thread::LocalKey;
 
-/// Below this many multiply-adds a conv runs on the calling thread only.
-pub(crate) const PAR_MIN_MACS: usize = 1 << 18;
+/// Below this many multiply-adds a conv runs on the calling thread only. 2²¹ (about 0.1 ms of
+/// one core's work): with 2¹⁸, seed 000's block at 32² (every conv 0.3–0.5 M multiply-adds)
+/// ran slower on 2 threads than on 1 (Zen 3 VM: median 0.28–0.33 ms against 0.19), paying a
+/// pool wake-up per conv; with 2²¹ it runs as on 1 thread (0.18 ms).
+pub(crate) const PAR_MIN_MACS: usize = 1 << 21;
 
 /// Validated geometry of one convolution (padding already applied for non-zero modes).
 #[derive(Clone, Copy, Debug)]

@@ -330,11 +330,12 @@ fn conv2d_large_shapes_equal_naive() {
         ([2, 3, 41, 53], [13, 3, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 1),
         ([1, 4, 80, 110], [9, 4, 3, 3], [3, 3], [0, 1, 2, 0], [1, 1], 1),
         ([1, 1, 40, 40], [24, 1, 7, 7], [2, 2], [3, 3, 3, 3], [1, 1], 1),
-        // Split over output channels (small maps, ≥ 64 channels per group): ragged chunks,
-        // batch and groups; stride 2 with asymmetric padding; dilation.
-        ([2, 40, 9, 7], [136, 20, 1, 1], [1, 1], [0; 4], [1, 1], 2),
-        ([1, 16, 15, 13], [80, 16, 3, 3], [2, 2], [1, 0, 1, 2], [1, 1], 1),
-        ([1, 20, 12, 12], [72, 20, 3, 3], [1, 1], [2, 2, 2, 2], [2, 2], 1),
+        // Split over output channels (small maps, ≥ 64 channels per group, ≥ PAR_MIN_MACS
+        // multiply-adds): ragged chunks, batch and groups; stride 2 with asymmetric padding;
+        // dilation.
+        ([2, 40, 24, 20], [136, 20, 1, 1], [1, 1], [0; 4], [1, 1], 2),
+        ([1, 16, 31, 29], [80, 16, 3, 3], [2, 2], [1, 0, 1, 2], [1, 1], 1),
+        ([1, 20, 16, 16], [72, 20, 3, 3], [1, 1], [2, 2, 2, 2], [2, 2], 1),
         // 1×1 with only bottom/right padding: not a plain GEMM on the input (output is larger).
         ([1, 48, 9, 7], [72, 48, 1, 1], [1, 1], [0, 1, 0, 2], [1, 1], 1),
     ];
