@@ -440,6 +440,7 @@ pub(crate) fn conv2d_into_prepared(
                 run(&g, ops, u, p.act, o, res);
             }
             out.assign(&tmp);
+            crate::recycle(tmp);
         }
     }
     Ok(())

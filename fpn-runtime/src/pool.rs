@@ -209,6 +209,8 @@ fn pool_into(x: ArrayView4<f32>, p: &Pool2dParams, mut out: ArrayViewMut4<f32>, 
                 run(s);
             }
             out.assign(&tmp);
+            // its buffer back to the arena (a strided `out`: a concat's part at batch > 1)
+            crate::recycle(tmp);
         }
     }
     Ok(())

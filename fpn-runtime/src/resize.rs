@@ -133,6 +133,8 @@ where
                 run(o);
             }
             out.assign(&tmp);
+            // its buffer back to the arena (a strided `out`: a concat's part at batch > 1)
+            crate::recycle(tmp);
         }
     }
     Ok(())

@@ -1045,6 +1045,9 @@ pub(crate) struct StmtCx<'a> {
     last_use: &'a [Option<usize>],
     pos: usize,
     moved: std::cell::Cell<Option<NodeIndex>>,
+    /// Inputs read from the buffer this statement writes into: `(c0, len, name)` of each read
+    /// view [`StmtCx::write_into`] borrows together with the written part.
+    split_reads: std::cell::RefCell<Vec<(usize, usize, Ident)>>,
 }
 
 impl<'a> StmtCx<'a> {
@@ -1102,6 +1105,72 @@ impl StmtCx<'_> {
         let into = self.into?;
         let j = *self.ins.get(k)?;
         self.part[j.index()].filter(|_| self.val_of[j.index()] == into.buf)
+    }
+
+    /// Input `k` for an op that supports [`StmtCx::write_into`]: [`StmtCx::view`], or, when
+    /// the input is a part of the buffer this statement writes into, the name of its read view
+    /// (`write_into` binds it).
+    pub(crate) fn input(&self, k: usize) -> GResult<TokenStream> {
+        let Some((c0, len)) = self.part_of_into(k) else {
+            return self.view(k);
+        };
+        let name = format_ident!("{}_in{}", self.out, k);
+        let mut reads = self.split_reads.borrow_mut();
+        if !reads.iter().any(|r| r.2 == name) {
+            reads.push((c0, len, name.clone()));
+        }
+        Ok(quote!(#name))
+    }
+
+    /// The statement of an op placed into a concat's buffer ([`StmtCx::into`]): `before`, then
+    /// (first producer) the buffer's allocation with the op's output shape `shape` (channels
+    /// replaced by the concat's), then `pre` and `call(out)` with `out` the op's channels of
+    /// the buffer. With inputs read from that buffer ([`StmtCx::input`]) the written part and
+    /// the read views are borrowed at once (`channels_rw`) around `pre` and the call. `before`
+    /// runs ahead of any borrow of the buffer; the allocation follows `pre` (never both: the
+    /// first producer reads nothing of a buffer its later producers fill).
+    pub(crate) fn write_into(
+        &self,
+        into: &Into,
+        before: TokenStream,
+        shape: impl FnOnce() -> TokenStream,
+        pre: TokenStream,
+        call: impl FnOnce(TokenStream) -> TokenStream,
+    ) -> TokenStream {
+        let rt = &self.gen.rt;
+        let buf = self.var_of_node(into.buf);
+        let (c0, len, total) = (
+            Literal::usize_unsuffixed(into.c0),
+            Literal::usize_unsuffixed(into.len),
+            Literal::usize_unsuffixed(into.total),
+        );
+        let alloc = if into.first {
+            let sh = shape();
+            quote!(let mut #buf = #rt::concat_buffer(#sh, #total)?;)
+        } else {
+            TokenStream::new()
+        };
+        let reads = self.split_reads.borrow();
+        if reads.is_empty() {
+            let c = call(quote!(#rt::channels_mut(&mut #buf, #c0, #len)?));
+            return quote! { #before #pre #alloc #c };
+        }
+        let part = format_ident!("{}_part", self.out);
+        let names = reads.iter().map(|r| &r.2);
+        let ranges = reads.iter().map(|r| {
+            let (a, b) = (Literal::usize_unsuffixed(r.0), Literal::usize_unsuffixed(r.1));
+            quote!((#a, #b))
+        });
+        let c = call(quote!(#part));
+        quote! {
+            #before
+            #alloc
+            {
+                let (#part, [#(#names),*]) = #rt::channels_rw(&mut #buf, (#c0, #len), [#(#ranges),*])?;
+                #pre
+                #c
+            }
+        }
     }
 
     /// Whether input `k`'s value is already in place in this statement's own output variable:
@@ -1346,10 +1415,10 @@ impl Gen<'_> {
     /// Which values live in part of another value's buffer ([`Placement`]), remapping their
     /// nodes in `val_of` to that value's variable.
     ///
-    /// A concat's input whose statement is a conv (not a model output, not read twice by the
-    /// concat) is written by that conv straight into its channels of the concat's buffer,
-    /// which the earliest such conv allocates; a run of channel slices that tiles a conv's
-    /// output in order counts as that output. A conv that also reads an earlier part of the
+    /// A concat's input whose statement is a conv, an upsample or a pool (not a model output,
+    /// not read twice by the concat) is written by that op straight into its channels of the
+    /// concat's buffer, which the earliest such op allocates; a run of channel slices that tiles a conv's
+    /// output in order counts as that output. An op that also reads an earlier part of the
     /// buffer borrows both at once (`fpn_runtime::channels_rw`). Every channel slice is then a
     /// view of its input's variable.
     fn placement(&self, val_of: &mut [NodeIndex]) -> Placement {
@@ -1422,11 +1491,11 @@ impl Gen<'_> {
                 let Some(&pv) = pos_of.get(&v) else { continue };
                 let ps = &self.stmts[pv];
                 let Some(len) = chans(v) else { continue };
-                if pv >= pc
-                    || !matches!(g.node(ps.head).op, Op::Conv(_))
-                    || self.is_output[v.index()]
-                    || placed.contains(&v)
-                {
+                let writes_into = matches!(
+                    g.node(ps.head).op,
+                    Op::Conv(_) | Op::Upsample(_) | Op::MaxPool(_) | Op::AvgPool(_)
+                );
+                if pv >= pc || !writes_into || self.is_output[v.index()] || placed.contains(&v) {
                     continue;
                 }
                 let of_v = |x: NodeIndex| {
@@ -1552,6 +1621,7 @@ impl Gen<'_> {
                 last_use: &last_use,
                 pos,
                 moved: std::cell::Cell::new(None),
+                split_reads: std::cell::RefCell::new(Vec::new()),
             };
             // a channel slice read as a view emits nothing
             if !skip.contains(&pos) {

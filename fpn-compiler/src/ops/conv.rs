@@ -536,24 +536,10 @@ impl OpDef for Conv {
         })?;
         let out = &cx.out;
         let rt = &gen.rt;
-        // Inputs that are parts of the buffer this conv writes into are read through views
-        // borrowed together with its part (`channels_rw`), bound before the call.
-        let mut split_reads: Vec<(Literal, Literal)> = Vec::new();
-        let mut split_names: Vec<proc_macro2::Ident> = Vec::new();
-        let mut input = |k: usize| -> GResult<TokenStream> {
-            match cx.part_of_into(k) {
-                Some((c0, len)) => {
-                    let name = quote::format_ident!("{}_in{}", cx.out, k);
-                    split_reads.push((Literal::usize_unsuffixed(c0), Literal::usize_unsuffixed(len)));
-                    split_names.push(name.clone());
-                    Ok(quote!(#name))
-                }
-                None => cx.view(k),
-            }
-        };
-        let x = input(0)?;
+        // (inputs that are parts of the buffer this conv writes into: read views, `write_into`)
+        let x = cx.input(0)?;
         let r_in = match cx.stmt.add {
-            Some(_) => Some(input(1)?),
+            Some(_) => Some(cx.input(1)?),
             None => None,
         };
         let (params, ptoks) = gen.conv_params(cx.node, self, cx.stmt.act.unwrap_or(Activation::Identity))?;
@@ -591,40 +577,14 @@ impl OpDef for Conv {
             _ => quote!(#rt::ConvOpts { #residual #own ..::core::default::Default::default() }),
         };
         Ok(match cx.into {
-            // written straight into its channels of a concat's buffer (its first producer
-            // allocates it, shaped as this conv's output with the concat's channels)
-            Some(into) => {
-                let buf = cx.var_of_node(into.buf);
-                let (c0, len, total) = (
-                    Literal::usize_unsuffixed(into.c0),
-                    Literal::usize_unsuffixed(into.len),
-                    Literal::usize_unsuffixed(into.total),
-                );
-                let alloc = if into.first {
-                    quote!(let mut #buf = #rt::concat_buffer(self.#field.output_shape(#x, &#opts)?, #total)?;)
-                } else {
-                    TokenStream::new()
-                };
-                if split_names.is_empty() {
-                    quote! {
-                        #pre
-                        #alloc
-                        self.#field.forward_into(#x, &#opts, #rt::channels_mut(&mut #buf, #c0, #len)?)?;
-                    }
-                } else {
-                    let ov = quote::format_ident!("{}_part", cx.out);
-                    let (starts, lens): (Vec<_>, Vec<_>) = split_reads.into_iter().unzip();
-                    quote! {
-                        #alloc
-                        {
-                            let (#ov, [#(#split_names),*]) =
-                                #rt::channels_rw(&mut #buf, (#c0, #len), [#((#starts, #lens)),*])?;
-                            #pre
-                            self.#field.forward_into(#x, &#opts, #ov)?;
-                        }
-                    }
-                }
-            }
+            // written straight into its channels of a concat's buffer
+            Some(into) => cx.write_into(
+                into,
+                TokenStream::new(),
+                || quote!(self.#field.output_shape(#x, &#opts)?),
+                pre,
+                |o| quote!(self.#field.forward_into(#x, &#opts, #o)?;),
+            ),
             None => quote! {
                 #pre
                 let #out = self.#field.forward(#x, &#opts)?;

@@ -420,7 +420,7 @@ impl Pool {
                 Some(quote!([#a, #b, #c, #d]))
             }
             None if self.tf_same => {
-                let x = cx.view(0)?;
+                let x = cx.input(0)?;
                 Some(quote!(#rt::same_dynamic_padding(#x, [#k0, #k1], [#s0, #s1], [#d0, #d1])?))
             }
             None => None,
@@ -432,7 +432,7 @@ impl Pool {
                 } else {
                     quote!(0.0f32)
                 };
-                let x = cx.view(0)?;
+                let x = cx.input(0)?;
                 let padded = quote::format_ident!("{}_padded", cx.out);
                 (
                     quote! {
@@ -445,19 +445,35 @@ impl Pool {
                     quote!(#padded.view()),
                 )
             }
-            None => (TokenStream::new(), cx.view(0)?),
+            None => (TokenStream::new(), cx.input(0)?),
         };
         let out = &cx.out;
-        Ok(quote! {
-            #pre
-            let #out = #rt::#f(#x, &#rt::Pool2dParams {
+        let params = quote! {
+            &#rt::Pool2dParams {
                 kernel: [#k0, #k1],
                 stride: [#s0, #s1],
                 padding: [#p0, #p1],
                 dilation: [#d0, #d1],
                 ceil_mode: #ceil,
                 count_include_pad: #cip,
-            })?;
+            }
+        };
+        Ok(match cx.into {
+            // written straight into its channels of a concat's buffer
+            Some(into) => {
+                let f_into = quote::format_ident!("{}_into", f.to_string());
+                cx.write_into(
+                    into,
+                    TokenStream::new(),
+                    || quote!(#rt::pool2d_out_shape({ let d = #x.dim(); [d.0, d.1, d.2, d.3] }, #params)?),
+                    pre,
+                    |o| quote!(#rt::#f_into(#x, #params, #o)?;),
+                )
+            }
+            None => quote! {
+                #pre
+                let #out = #rt::#f(#x, #params)?;
+            },
         })
     }
 }

@@ -265,13 +265,30 @@ impl OpDef for Upsample {
                 quote!(#rt::Resize::Size([#v.dim().2, #v.dim().3]))
             }
         };
-        let x = cx.view(0)?;
+        let x = cx.input(0)?;
         let out = &cx.out;
-        Ok(if self.bilinear {
-            let ac = self.align_corners;
-            quote!(let #out = #rt::upsample_bilinear(#x, #r, #ac)?;)
-        } else {
-            quote!(let #out = #rt::upsample_nearest(#x, #r)?;)
+        let ac = self.align_corners;
+        Ok(match cx.into {
+            // written straight into its channels of a concat's buffer; the size is read before
+            // the buffer is borrowed (a `match` target may be a part of it)
+            Some(into) => {
+                let rv = quote::format_ident!("{}_size", cx.out);
+                cx.write_into(
+                    into,
+                    quote!(let #rv = #r;),
+                    || quote!(#rt::resize_out_shape({ let d = #x.dim(); [d.0, d.1, d.2, d.3] }, #rv)?),
+                    TokenStream::new(),
+                    |o| {
+                        if self.bilinear {
+                            quote!(#rt::upsample_bilinear_into(#x, #rv, #ac, #o)?;)
+                        } else {
+                            quote!(#rt::upsample_nearest_into(#x, #rv, #o)?;)
+                        }
+                    },
+                )
+            }
+            None if self.bilinear => quote!(let #out = #rt::upsample_bilinear(#x, #r, #ac)?;),
+            None => quote!(let #out = #rt::upsample_nearest(#x, #r)?;),
         })
     }
 

@@ -467,9 +467,9 @@ pub fn exprs() -> (Graph, Analysis) {
 
 /// Concat parts that generated code writes in place and channel slices it reads as views, with
 /// the cases that must copy instead: `a`'s two chunks tile it in order (placed), `m` is a conv
-/// reading a buffer of its own (placed), `n` reads `m`'s part of the concat it writes and `kb`
-/// adds the part `ys.0` after its SiLU (placed, borrowing both parts at once), `sum` is not a
-/// conv (copied), `r`'s parts come reversed (read as views of `r`), `t` appears twice (copied);
+/// reading a buffer of its own (placed), `n` reads `m`'s part of the concat it writes, `kb`
+/// adds the part `ys.0` after its SiLU and `pd` pools it (placed, borrowing both parts at
+/// once), `ud` upsamples to the size of a part (placed), `sum` is an add (copied), `r`'s parts come reversed (read as views of `r`), `t` appears twice (copied);
 /// parts are read again after their concat, and slices are outputs.
 pub const PLACED_SPEC: &str = "name: Placed
 symbols: {H: 4..64, W: 4..64}
@@ -486,7 +486,10 @@ nodes:
   kb: {add: [k, ys.0]}
   t: {from: x, conv: {out: 2, kernel: 1}}
   sum: {add: [t, t]}
-  cat1: {concat: [ys.0, ys.1, m, n, kb, sum]}
+  pd: {from: ys.0, max_pool: {kernel: 3, stride: 1, padding: 1}}
+  lo: {from: x, avg_pool: {kernel: 2}}
+  ud: {from: lo, upsample: {match: ys.1}}
+  cat1: {concat: [ys.0, ys.1, m, n, kb, sum, pd, ud]}
   r: {from: x, conv: {out: 4, kernel: 1}}
   rs: {from: r, split: [1, 3]}
   cat2: {concat: [rs.1, rs.0, t, t]}

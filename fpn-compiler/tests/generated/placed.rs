@@ -6,7 +6,7 @@
 /// - `x`: `[N, 3, H, W]` (NCHW).
 ///
 /// Outputs:
-/// - `cat1`: `[N, 22, H, W]` (node `cat1`).
+/// - `cat1`: `[N, 29, H, W]` (node `cat1`).
 /// - `cat2`: `[N, 8, H, W]` (node `cat2`).
 /// - `h`: `[N, 4, H, W]` (node `h`).
 /// - `ys_1`: `[N, 4, H, W]` (node `ys.1`).
@@ -15,7 +15,7 @@
 ///
 /// Accepted sizes: x: [N, 3, H, W] with 4 ≤ H ≤ 64, 4 ≤ W ≤ 64; accepted: H ∈ {4, 5, 6, 7, 8, 9, …} = every size from 4 to 64, W ∈ {4, 5, 6, 7, 8, 9, …} = every size from 4 to 64; every intermediate size must be at least 1 and merged feature maps must agree.
 ///
-/// Parameters: 676 in 16 tensors (see [`Placed::PARAMS`]).
+/// Parameters: 704 in 16 tensors (see [`Placed::PARAMS`]).
 #[derive(Clone, Debug)]
 pub struct Placed {
     /// Conv `a` (`a.weight`, `a.bias`), prepared.
@@ -47,7 +47,7 @@ pub struct PlacedInputs<'a> {
 /// Outputs of [`Placed::forward`], one tensor per spec output.
 #[derive(Clone, Debug)]
 pub struct PlacedOutputs {
-    /// `cat1`: `[N, 22, H, W]` (node `cat1`).
+    /// `cat1`: `[N, 29, H, W]` (node `cat1`).
     pub cat1: fpn_runtime::Tensor,
     /// `cat2`: `[N, 8, H, W]` (node `cat2`).
     pub cat2: fpn_runtime::Tensor,
@@ -77,7 +77,7 @@ impl Placed {
         ("t.bias", &[2]),
         ("r.weight", &[4, 3, 1, 1]),
         ("r.bias", &[4]),
-        ("h.weight", &[4, 22, 1, 1]),
+        ("h.weight", &[4, 29, 1, 1]),
         ("h.bias", &[4]),
     ];
     /// PyTorch-default initialisation, deterministic in `seed` (conv weights and
@@ -98,8 +98,8 @@ impl Placed {
         let t11 = rng.conv_bias(3, 2);
         let t12 = rng.conv_weight([4, 3, 1, 1]);
         let t13 = rng.conv_bias(3, 4);
-        let t14 = rng.conv_weight([4, 22, 1, 1]);
-        let t15 = rng.conv_bias(22, 4);
+        let t14 = rng.conv_weight([4, 29, 1, 1]);
+        let t15 = rng.conv_bias(29, 4);
         let f0 = fpn_runtime::Conv2d::new_deferred(
             t0,
             ::core::option::Option::Some(t1),
@@ -226,7 +226,7 @@ impl Placed {
         let t11 = w.get1("t.bias", 2)?;
         let t12 = w.get4("r.weight", [4, 3, 1, 1])?;
         let t13 = w.get1("r.bias", 4)?;
-        let t14 = w.get4("h.weight", [4, 22, 1, 1])?;
+        let t14 = w.get4("h.weight", [4, 29, 1, 1])?;
         let t15 = w.get1("h.bias", 4)?;
         ::core::result::Result::Ok({
             let f0 = fpn_runtime::Conv2d::new(
@@ -373,34 +373,34 @@ impl Placed {
         self.arena
             .run(|| {
                 let v0_x = inputs.x;
-                let mut v12_cat1 = fpn_runtime::concat_buffer(
+                let mut v15_cat1 = fpn_runtime::concat_buffer(
                     self
                         .p_a
                         .output_shape(v0_x.view(), &fpn_runtime::ConvOpts::default())?,
-                    22,
+                    29,
                 )?;
                 self.p_a
                     .forward_into(
                         v0_x.view(),
                         &fpn_runtime::ConvOpts::default(),
-                        fpn_runtime::channels_mut(&mut v12_cat1, 0, 8)?,
+                        fpn_runtime::channels_mut(&mut v15_cat1, 0, 8)?,
                     )?;
                 let v4_m1 = self
                     .p_m1
                     .forward(
-                        fpn_runtime::channels(v12_cat1.view(), 4, 4)?,
+                        fpn_runtime::channels(v15_cat1.view(), 4, 4)?,
                         &fpn_runtime::ConvOpts::default(),
                     )?;
                 self.p_m
                     .forward_into(
                         v4_m1.view(),
                         &fpn_runtime::ConvOpts::default(),
-                        fpn_runtime::channels_mut(&mut v12_cat1, 8, 4)?,
+                        fpn_runtime::channels_mut(&mut v15_cat1, 8, 4)?,
                     )?;
                 fpn_runtime::recycle(v4_m1);
                 {
                     let (v6_n_part, [v6_n_in0]) = fpn_runtime::channels_rw(
-                        &mut v12_cat1,
+                        &mut v15_cat1,
                         (12, 4),
                         [(8, 4)],
                     )?;
@@ -413,7 +413,7 @@ impl Placed {
                 }
                 {
                     let (v9_kb_part, [v9_kb_in0, v9_kb_in1]) = fpn_runtime::channels_rw(
-                        &mut v12_cat1,
+                        &mut v15_cat1,
                         (16, 4),
                         [(0, 4), (0, 4)],
                     )?;
@@ -432,34 +432,74 @@ impl Placed {
                     .p_t
                     .forward(v0_x.view(), &fpn_runtime::ConvOpts::default())?;
                 let v11_sum = fpn_runtime::add(v10_t.view(), v10_t.view())?;
-                fpn_runtime::concat_rest(&mut v12_cat1, &[(20, v11_sum.view())])?;
+                {
+                    let (v12_pd_part, [v12_pd_in0]) = fpn_runtime::channels_rw(
+                        &mut v15_cat1,
+                        (22, 4),
+                        [(0, 4)],
+                    )?;
+                    fpn_runtime::max_pool2d_into(
+                        v12_pd_in0,
+                        &fpn_runtime::Pool2dParams {
+                            kernel: [3, 3],
+                            stride: [1, 1],
+                            padding: [1, 1],
+                            dilation: [1, 1],
+                            ceil_mode: false,
+                            count_include_pad: true,
+                        },
+                        v12_pd_part,
+                    )?;
+                }
+                let v13_lo = fpn_runtime::avg_pool2d(
+                    v0_x.view(),
+                    &fpn_runtime::Pool2dParams {
+                        kernel: [2, 2],
+                        stride: [2, 2],
+                        padding: [0, 0],
+                        dilation: [1, 1],
+                        ceil_mode: false,
+                        count_include_pad: true,
+                    },
+                )?;
+                let v14_ud_size = fpn_runtime::Resize::Size([
+                    v15_cat1.dim().2,
+                    v15_cat1.dim().3,
+                ]);
+                fpn_runtime::upsample_nearest_into(
+                    v13_lo.view(),
+                    v14_ud_size,
+                    fpn_runtime::channels_mut(&mut v15_cat1, 26, 3)?,
+                )?;
+                fpn_runtime::recycle(v13_lo);
+                fpn_runtime::concat_rest(&mut v15_cat1, &[(20, v11_sum.view())])?;
                 fpn_runtime::recycle(v11_sum);
-                let v13_r = self
+                let v16_r = self
                     .p_r
                     .forward(v0_x.view(), &fpn_runtime::ConvOpts::default())?;
-                let v16_cat2 = fpn_runtime::concat(
+                let v19_cat2 = fpn_runtime::concat(
                     &[
-                        fpn_runtime::channels(v13_r.view(), 1, 3)?,
-                        fpn_runtime::channels(v13_r.view(), 0, 1)?,
+                        fpn_runtime::channels(v16_r.view(), 1, 3)?,
+                        fpn_runtime::channels(v16_r.view(), 0, 1)?,
                         v10_t.view(),
                         v10_t.view(),
                     ],
                 )?;
                 fpn_runtime::recycle(v10_t);
-                let v17_h = self
+                let v20_h = self
                     .p_h
-                    .forward(v12_cat1.view(), &fpn_runtime::ConvOpts::default())?;
-                let v18_after = fpn_runtime::activate(
-                    fpn_runtime::channels(v12_cat1.view(), 8, 4)?,
+                    .forward(v15_cat1.view(), &fpn_runtime::ConvOpts::default())?;
+                let v21_after = fpn_runtime::activate(
+                    fpn_runtime::channels(v15_cat1.view(), 8, 4)?,
                     fpn_runtime::Activation::Relu,
                 );
                 ::core::result::Result::Ok(PlacedOutputs {
-                    cat1: v12_cat1.clone(),
-                    cat2: v16_cat2,
-                    h: v17_h,
-                    ys_1: fpn_runtime::channels(v12_cat1.view(), 4, 4)?.to_owned(),
-                    after: v18_after,
-                    rs_1: fpn_runtime::channels(v13_r.view(), 1, 3)?.to_owned(),
+                    cat1: v15_cat1.clone(),
+                    cat2: v19_cat2,
+                    h: v20_h,
+                    ys_1: fpn_runtime::channels(v15_cat1.view(), 4, 4)?.to_owned(),
+                    after: v21_after,
+                    rs_1: fpn_runtime::channels(v16_r.view(), 1, 3)?.to_owned(),
                 })
             })
     }
@@ -520,6 +560,28 @@ impl Placed {
         if !(4i64..=64i64).contains(&s1) {
             return ::core::result::Result::Err(
                 not_accepted(::std::format!("{} = {} is out of range", "W", s1)),
+            );
+        }
+        let d0: i64 = s0.div_euclid(2i64);
+        if d0 < 1i64 {
+            return ::core::result::Result::Err(
+                not_accepted(
+                    ::std::format!(
+                        "{}{}{}", "node `lo` (avg_pool) would have height ", d0,
+                        " (= H/2), below 1"
+                    ),
+                ),
+            );
+        }
+        let d1: i64 = s1.div_euclid(2i64);
+        if d1 < 1i64 {
+            return ::core::result::Result::Err(
+                not_accepted(
+                    ::std::format!(
+                        "{}{}{}", "node `lo` (avg_pool) would have width ", d1,
+                        " (= W/2), below 1"
+                    ),
+                ),
             );
         }
         ::core::result::Result::Ok(())

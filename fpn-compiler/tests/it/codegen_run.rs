@@ -415,11 +415,13 @@ fn concat_parts_in_place_match_interpreter() {
     use placed_gen::{Placed, PlacedInputs};
     let (g, a) = codegen_support::placed();
     let text = fpn_compiler::back::rust::generate(&g, &a, &Default::default()).expect("generates");
-    // one buffer written in place (cat1's) by `a`, `m`, `n` and `kb` (the last two reading
-    // parts of it as well); `sum` copied; cat2 concatenated as before
+    // one buffer written in place (cat1's) by `a`, `m`, `n`, `kb`, `pd` and `ud` (`n`, `kb`
+    // and `pd` reading parts of it as well); `sum` copied; cat2 concatenated as before
     assert_eq!(text.matches("concat_buffer(").count(), 1, "{text}");
     assert_eq!(text.matches(".forward_into(").count(), 4, "{text}");
-    assert_eq!(text.matches("channels_rw(").count(), 2, "{text}");
+    assert_eq!(text.matches("max_pool2d_into(").count(), 1, "{text}");
+    assert_eq!(text.matches("upsample_nearest_into(").count(), 1, "{text}");
+    assert_eq!(text.matches("channels_rw(").count(), 3, "{text}");
     assert_eq!(text.matches("residual_after_act: true").count(), 1, "{text}");
     assert_eq!(text.matches("concat_rest(").count(), 1, "{text}");
     assert_eq!(text.matches("::concat(").count(), 1, "{text}");
