@@ -1063,6 +1063,19 @@ fn params_json(c: &Compiled) -> serde_json::Value {
     )
 }
 
+/// A FLOP count for a summary line: GFLOPs with two decimals from 10⁸ on, else MFLOPs with one
+/// (a small spec's "0.00 GFLOPs" said nothing), else the count itself.
+fn fmt_flops(f: i64) -> String {
+    let v = f as f64;
+    if v >= 1e8 {
+        format!("{:.2} GFLOPs", v / 1e9)
+    } else if v >= 1e5 {
+        format!("{:.1} MFLOPs", v / 1e6)
+    } else {
+        format!("{f} FLOPs")
+    }
+}
+
 /// One-paragraph result of `fpn check`.
 pub fn summary(path: &std::path::Path, c: &Compiled) -> String {
     let g = &c.graph;
@@ -1075,7 +1088,7 @@ pub fn summary(path: &std::path::Path, c: &Compiled) -> String {
         g.name,
         op_count(c),
         params,
-        flops.map_or(String::new(), |f| format!(", {:.2} GFLOPs", f as f64 / 1e9))
+        flops.map_or(String::new(), |f| format!(", {}", fmt_flops(f)))
     );
     for i in &g.inputs {
         s.push_str(&format!(
@@ -1296,6 +1309,15 @@ fn out(s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Small specs' FLOPs are not "0.00 GFLOPs".
+    #[test]
+    fn flops_keep_their_digits() {
+        assert_eq!(fmt_flops(3_538_944), "3.5 MFLOPs");
+        assert_eq!(fmt_flops(339_000_000), "0.34 GFLOPs");
+        assert_eq!(fmt_flops(8_700_000_000), "8.70 GFLOPs");
+        assert_eq!(fmt_flops(4096), "4096 FLOPs");
+    }
 
     /// `auto`'s rules in order: NO_COLOR, CLICOLOR_FORCE, TERM=dumb, the terminal.
     #[test]
