@@ -121,17 +121,28 @@ pub(crate) struct Residual<'a> {
     pub(crate) after_act: bool,
 }
 
+impl<'a> Residual<'a> {
+    /// The residual's `len` values from index `start` (a segment of the output).
+    #[inline]
+    pub(crate) fn at(self, start: usize, len: usize) -> Residual<'a> {
+        Residual {
+            data: &self.data[start..][..len],
+            ..self
+        }
+    }
+}
+
 /// A conv epilogue on one output segment: the bias, the activation, and `res` (the
-/// residual's values at the segment's indices, added before the activation or after it), each
-/// rounding as the separate ops would.
+/// residual's values at the segment's indices, [`Residual::at`], added before the activation
+/// or after it), each rounding as the separate ops would.
 #[inline]
-pub(crate) fn epilogue_slice(xs: &mut [f32], bias: f32, a: Activation, res: Option<(&[f32], bool)>) {
+pub(crate) fn epilogue_slice(xs: &mut [f32], bias: f32, a: Activation, res: Option<Residual>) {
     match res {
         None => bias_activate_slice(xs, bias, a),
-        Some((r, false)) => bias_add_activate_slice(xs, bias, r, a),
-        Some((r, true)) => {
+        Some(Residual { data, after_act: false }) => bias_add_activate_slice(xs, bias, data, a),
+        Some(Residual { data, after_act: true }) => {
             bias_activate_slice(xs, bias, a);
-            xs.iter_mut().zip(r).for_each(|(v, &r)| *v += r);
+            xs.iter_mut().zip(data).for_each(|(v, &r)| *v += r);
         }
     }
 }

@@ -476,7 +476,7 @@ fn run(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f
         None => depthwise(g, ops, act, out),
         Some(r) => {
             depthwise(g, ops, Activation::Identity, out);
-            epilogue_slice(out, 0.0, act, Some((r.data, r.after_act)));
+            epilogue_slice(out, 0.0, act, Some(r));
         }
     }
 }

@@ -338,10 +338,7 @@ impl Blocks<'_> {
         let hw_out = self.hw_out;
         move |r: usize, col0: usize, seg: &mut [f32]| {
             let b = self.bias[c + r];
-            let n = seg.len();
-            let res = self
-                .residual
-                .map(|res| (&res.data[o_base + r * hw_out + col0..][..n], res.after_act));
+            let res = self.residual.map(|res| res.at(o_base + r * hw_out + col0, seg.len()));
             epilogue_slice(seg, b, self.act, res);
         }
     }
@@ -468,9 +465,7 @@ impl Blocks<'_> {
             // SAFETY: row co of the block (contract), not aliased by any other live reference.
             let seg = unsafe { std::slice::from_raw_parts_mut(dst.add(co * hw_out), nc) };
             let b = self.bias[c + co];
-            let res = self
-                .residual
-                .map(|r| (&r.data[o_base + co * hw_out..][..nc], r.after_act));
+            let res = self.residual.map(|r| r.at(o_base + co * hw_out, nc));
             epilogue_slice(seg, b, self.act, res);
         }
     }
@@ -566,7 +561,7 @@ fn pack_im2col(g: &Geom, src: &Phased, oy0: usize, pc: usize, kc: usize, jc: usi
             let len = (g.ow - ox).min(nc - j);
             let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
             let inside = iy >= 0 && iy < g.h as isize && lo < hi;
-            // outputs lo..hi of the row read inside the image, from phase `ph` at j0 + (o − lo)
+            // outputs lo..hi of the row read inside the image: output o from `row` at j0 + (o − lo)
             let (row, j0) = if inside {
                 let ix = lo * g.sw + off - g.pl;
                 (Some(src.phase(g, ci, iy as usize, ix % g.sw)), ix / g.sw)
@@ -657,8 +652,7 @@ fn im2col_strided(g: &Geom, x_img: &[f32], oy0: usize, oy1: usize, cols: &mut [f
     let pw = g.w.div_ceil(g.sw);
     let row_len = g.sw * pw;
     // Input rows iy_lo..iy_hi (clipped to the image) feed output rows oy0..oy1.
-    let iy_lo = (oy0 * g.sh).saturating_sub(g.pt).min(g.h);
-    let iy_hi = ((oy1 - 1) * g.sh + (g.kh - 1) * g.dh + 1).saturating_sub(g.pt).min(g.h);
+    let (iy_lo, iy_hi) = Phased::input_rows(g, oy0, oy1);
     let mut phases = Scratch::zeroed(&PHASES, (iy_hi - iy_lo).max(1) * row_len);
     for ci in 0..g.cin_g() {
         let xin = &x_img[ci * hw..][..hw];
@@ -702,14 +696,7 @@ fn split_phases(row: &[f32], sw: usize, pw: usize, out: &mut [f32]) {
             unsafe { deinterleave2_avx2(row, p0, p1) };
             return;
         }
-        let pairs = row.chunks_exact(2);
-        if let [last] = pairs.remainder() {
-            p0[row.len() / 2] = *last;
-        }
-        for ((a, b), pair) in p0.iter_mut().zip(p1.iter_mut()).zip(pairs) {
-            *a = pair[0];
-            *b = pair[1];
-        }
+        deinterleave2(row, p0, p1);
     } else {
         for (j, chunk) in row.chunks(sw).enumerate() {
             for (p, &v) in chunk.iter().enumerate() {
@@ -719,8 +706,19 @@ fn split_phases(row: &[f32], sw: usize, pw: usize, out: &mut [f32]) {
     }
 }
 
-/// `p0[j] = row[2j]`, `p1[j] = row[2j + 1]` (`p0` holds `⌈len/2⌉` floats, `p1` `⌊len/2⌋`): eight
-/// pairs per two shuffles and two lane permutes.
+/// `p0[j] = row[2j]`, `p1[j] = row[2j + 1]` (`p0` holds `⌈len/2⌉` floats, `p1` `⌊len/2⌋`).
+fn deinterleave2(row: &[f32], p0: &mut [f32], p1: &mut [f32]) {
+    let pairs = row.chunks_exact(2);
+    if let [last] = pairs.remainder() {
+        p0[row.len() / 2] = *last;
+    }
+    for ((a, b), pair) in p0.iter_mut().zip(p1.iter_mut()).zip(pairs) {
+        *a = pair[0];
+        *b = pair[1];
+    }
+}
+
+/// [`deinterleave2`] eight pairs at a time: two shuffles and two lane permutes.
 ///
 /// # Safety
 /// The CPU must support avx2.
@@ -745,13 +743,7 @@ unsafe fn deinterleave2_avx2(row: &[f32], p0: &mut [f32], p1: &mut [f32]) {
             _mm256_storeu_ps(d1.as_mut_ptr(), odd);
         }
     }
-    for i in blocks * 16..row.len() {
-        if i % 2 == 0 {
-            p0[i / 2] = row[i];
-        } else {
-            p1[i / 2] = row[i];
-        }
-    }
+    deinterleave2(&row[blocks * 16..], &mut p0[blocks * 8..], &mut p1[blocks * 8..]);
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]

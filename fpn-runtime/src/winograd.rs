@@ -495,7 +495,7 @@ unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tile
             for (r, yrow) in y.iter_mut().enumerate().take(ny) {
                 let yrow = &mut yrow[..nx];
                 let at = ch * hw + (oy0 + r) * g.ow + ox0;
-                let res = o.residual.map(|r| (&r.data[at..][..nx], r.after_act));
+                let res = o.residual.map(|r| r.at(at, nx));
                 epilogue_slice(yrow, b, o.act, res);
                 // SAFETY: row oy0 + r, columns ox0..ox0 + nx of channel ch are inside the
                 // output, and only this task writes them (caller's contract).

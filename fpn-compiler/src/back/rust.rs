@@ -246,15 +246,19 @@ pub(crate) struct Stmt {
     pub(crate) add: Option<(NodeIndex, NodeIndex)>,
     /// The activation fused into the epilogue.
     pub(crate) act: Option<Activation>,
-    /// The fused add comes after the activation (`act(conv) + other`, ultralytics'
-    /// `Bottleneck` shortcut), not before it; `act_node` is then the activation's node.
-    pub(crate) add_after_act: bool,
+    /// The activation's node when the fused add comes after it (`act(conv) + other`,
+    /// ultralytics' `Bottleneck` shortcut), not before it ([`Stmt::add_after_act`]).
     pub(crate) act_node: Option<NodeIndex>,
     /// The last node; its variable holds the result.
     pub(crate) out: NodeIndex,
 }
 
 impl Stmt {
+    /// Whether the fused add follows the activation.
+    pub(crate) fn add_after_act(&self) -> bool {
+        self.act_node.is_some()
+    }
+
     /// The values the statement reads: the head's inputs and a fused add's other operand.
     fn reads(&self, g: &Graph) -> Vec<NodeIndex> {
         let mut v = g.node(self.head).inputs.clone();
@@ -441,7 +445,6 @@ impl<'g> Gen<'g> {
                 bn: None,
                 add: None,
                 act: None,
-                add_after_act: false,
                 act_node: None,
                 out: i,
             };
@@ -466,7 +469,6 @@ impl<'g> Gen<'g> {
                         if let Some((add, other)) = self.fusable_add(c).filter(|(a, _)| !absorbed[a.index()]) {
                             absorbed[add.index()] = true;
                             s.add = Some((add, other));
-                            s.add_after_act = true;
                             s.act_node = Some(c);
                             s.out = add;
                         }
@@ -1099,12 +1101,17 @@ impl StmtCx<'_> {
         var_ident(i, &self.gen.g.node(i).name)
     }
 
+    /// The channels of input `k` within the variable of node `buf`, when the input is a part
+    /// of it.
+    fn part_in(&self, k: usize, buf: NodeIndex) -> Option<(usize, usize)> {
+        let j = *self.ins.get(k)?;
+        self.part[j.index()].filter(|_| self.val_of[j.index()] == buf)
+    }
+
     /// The channels of input `k` within the buffer this statement writes into
     /// ([`StmtCx::into`]), when the input is a part of that buffer.
     pub(crate) fn part_of_into(&self, k: usize) -> Option<(usize, usize)> {
-        let into = self.into?;
-        let j = *self.ins.get(k)?;
-        self.part[j.index()].filter(|_| self.val_of[j.index()] == into.buf)
+        self.part_in(k, self.into?.buf)
     }
 
     /// Input `k` for an op that supports [`StmtCx::write_into`]: [`StmtCx::view`], or, when
@@ -1176,9 +1183,7 @@ impl StmtCx<'_> {
     /// Whether input `k`'s value is already in place in this statement's own output variable:
     /// a concat's part its producer wrote straight into the concat's buffer.
     pub(crate) fn in_place(&self, k: usize) -> bool {
-        self.ins.get(k).is_some_and(|j| {
-            self.part[j.index()].is_some() && self.val_of[j.index()] == self.val_of[self.stmt.out.index()]
-        })
+        self.part_in(k, self.val_of[self.stmt.out.index()]).is_some()
     }
 
     /// Views of every input.
@@ -1467,7 +1472,7 @@ impl Gen<'_> {
                     let v = val_of[src.index()];
                     let cv = chans(src).unwrap_or(0);
                     let (mut j, mut covered) = (i, 0);
-                    while let Some((s2, st2, len2)) = slice_of(xs.get(j).copied().unwrap_or(cat)) {
+                    while let Some((s2, st2, len2)) = xs.get(j).and_then(|&x| slice_of(x)) {
                         if val_of[s2.index()] != v || st2 != covered || covered == cv {
                             break;
                         }

@@ -562,7 +562,7 @@ impl OpDef for Conv {
         // one entry point: the fused add's other operand (input 1) and, for a conv sharing its
         // weights with an earlier one but not its geometry or fused activation, its own params
         let residual = match r_in {
-            Some(r) if cx.stmt.add_after_act => quote!(residual: #some(#r), residual_after_act: true,),
+            Some(r) if cx.stmt.add_after_act() => quote!(residual: #some(#r), residual_after_act: true,),
             Some(r) => quote!(residual: #some(#r),),
             None => TokenStream::new(),
         };
