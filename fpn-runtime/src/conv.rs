@@ -2,10 +2,12 @@
 //! fused bias + activation (+ residual) epilogue: the op's parameters, shape rule, validation
 //! and the choice of algorithm.
 //!
-//! Strategy: depthwise-style convs (one input channel per group) run a direct loop, stride-1 3×3
-//! convs with many channels run Winograd F(2×2, 3×3) ([`crate::winograd`]), everything else
-//! im2col + GEMM ([`crate::gemm_conv`]). Both algorithm modules sit on the kernel layer
-//! ([`crate::kernel`]) and not on each other; this module is the only one that knows both.
+//! Strategy: depthwise-style convs (one input channel per group) run a direct loop, 3×3 convs
+//! with few output channels (stride 2, or stride 1 with few input channels) a register-blocked
+//! direct conv (`crate::direct`), stride-1 3×3 convs with many channels Winograd F(2×2, 3×3)
+//! ([`crate::winograd`]), everything else im2col + GEMM ([`crate::gemm_conv`]). The algorithm
+//! modules sit on the kernel layer ([`crate::kernel`]) and not on each other (the direct conv
+//! borrows the GEMM path's row deinterleave); this module is the only one that knows them all.
 //!
 //! Invariant: the public functions validate every shape and parameter (checked arithmetic) before
 //! the algorithms run, which then only touch indices proven in range by that validation.
@@ -484,6 +486,10 @@ fn run(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f
 /// Runs a validated conv with more than one input channel per group on the path its geometry
 /// selects; with `residual`, the epilogue computes `act((conv + bias) + residual)`.
 fn run_path(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f32], residual: Option<Residual>) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::direct::fits(g) {
+        return crate::direct::conv3x3(g, ops, act, out, residual);
+    }
     if winograd_fits(g, u.is_some()) {
         match u {
             Some(u) => winograd::conv3x3(g, ops.x, u, ops.bias, act, out, residual),

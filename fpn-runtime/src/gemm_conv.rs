@@ -687,16 +687,10 @@ fn im2col_strided(g: &Geom, x_img: &[f32], oy0: usize, oy1: usize, cols: &mut [f
 
 /// Splits `row` into its `sw` column phases: `out[p·pw + j] = row[j·sw + p]`.
 #[inline]
-fn split_phases(row: &[f32], sw: usize, pw: usize, out: &mut [f32]) {
+pub(crate) fn split_phases(row: &[f32], sw: usize, pw: usize, out: &mut [f32]) {
     if sw == 2 {
         let (p0, p1) = out.split_at_mut(pw);
-        #[cfg(target_arch = "x86_64")]
-        if simd() {
-            // SAFETY: `simd()` says the CPU has avx2 (and fma).
-            unsafe { deinterleave2_avx2(row, p0, p1) };
-            return;
-        }
-        deinterleave2(row, p0, p1);
+        deinterleave(row, p0, p1);
     } else {
         for (j, chunk) in row.chunks(sw).enumerate() {
             for (p, &v) in chunk.iter().enumerate() {
@@ -706,7 +700,20 @@ fn split_phases(row: &[f32], sw: usize, pw: usize, out: &mut [f32]) {
     }
 }
 
-/// `p0[j] = row[2j]`, `p1[j] = row[2j + 1]` (`p0` holds `⌈len/2⌉` floats, `p1` `⌊len/2⌋`).
+/// `p0[j] = row[2j]`, `p1[j] = row[2j + 1]` (`p0` holds `⌈len/2⌉` floats, `p1` `⌊len/2⌋`), with
+/// AVX2 when the CPU has it.
+#[inline]
+pub(crate) fn deinterleave(row: &[f32], p0: &mut [f32], p1: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd() {
+        // SAFETY: `simd()` says the CPU has avx2 (and fma).
+        unsafe { deinterleave2_avx2(row, p0, p1) };
+        return;
+    }
+    deinterleave2(row, p0, p1);
+}
+
+/// The portable [`deinterleave`].
 fn deinterleave2(row: &[f32], p0: &mut [f32], p1: &mut [f32]) {
     let pairs = row.chunks_exact(2);
     if let [last] = pairs.remainder() {

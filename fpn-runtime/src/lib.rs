@@ -16,6 +16,8 @@ mod arena;
 mod channels;
 mod conv;
 mod conv_transpose;
+#[cfg(target_arch = "x86_64")]
+mod direct;
 mod error;
 mod gemm_conv;
 mod init;

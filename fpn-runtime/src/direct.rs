@@ -1,0 +1,490 @@
+//! Direct 3×3 convolution (stride 1 or 2, undilated, ungrouped) with AVX2 + FMA register
+//! blocking: the path for few output channels at high resolution, where im2col's packing (9×
+//! the input) and Winograd's transforms cost more than the arithmetic (YOLOv8's 3→16 and 16→32
+//! stems, seed 000's 16-channel block). [`fits`] says which convs, with the measurements.
+//!
+//! A task is a band of output rows of one image. It copies the band's input rows, zero-padded,
+//! into a per-thread buffer: for stride 2 each row split into its two column phases (even and
+//! odd padded columns), so that every kernel tap reads eight consecutive floats. The kernel then
+//! keeps a block of 4 output channels × up to 24 output columns in 12 AVX registers, and for
+//! each (input channel, tap) loads up to three input vectors and broadcasts 4 weights (12 FMAs),
+//! over 16 input channels at a time (their window stays in L1 while every block of output
+//! channels runs over it; the partial sums wait in a per-thread buffer).
+//! A finished output row goes through the conv epilogue (bias, activation, residual) while it is
+//! in L1.
+//!
+//! Invariant: every `unsafe` block here reads the band buffer, the weight and writes the output
+//! within the bounds established by [`Band`] from a geometry validated by `conv2d_out_shape`.
+
+use crate::act::{epilogue_slice, Activation, Residual};
+use crate::kernel::{simd, Geom, Operands, OutPtr, Scratch, PAR_MIN_MACS, WPACK};
+use rayon::prelude::*;
+
+/// Floats of input a band may hold (128 KiB): it is re-read once per block of output channels,
+/// so it should stay in L2.
+const BAND_BUDGET: usize = 1 << 15;
+
+/// Input channels per pass over a column block: 16 channels' window (3 rows × 2 phases × 25
+/// floats) is 19 KiB.
+const CI_CHUNK: usize = 16;
+
+/// Output channels per register block.
+const CB: usize = 4;
+
+/// Output columns per vector.
+const LANES: usize = 8;
+
+thread_local! {
+    /// The band of zero-padded (and for stride 2 phase-split) input rows.
+    static BAND: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
+    /// A column block's partial sums, every output channel.
+    static ACC: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Whether `g` takes the direct path: a 3×3 undilated ungrouped conv with stride 1 or 2 on a CPU
+/// with AVX2 + FMA and at most [`MAX_COUT`] output channels (at stride 1 also at most
+/// [`STRIDE1_MAX_CIN`] input channels), with a wide enough output to fill a vector.
+pub(crate) fn fits(g: &Geom) -> bool {
+    simd()
+        && g.groups == 1
+        && [g.kh, g.kw] == [3, 3]
+        && [g.dh, g.dw] == [1, 1]
+        && g.sh == g.sw
+        && (g.sh == 2 || (g.sh == 1 && g.cin <= STRIDE1_MAX_CIN))
+        && (CB..=MAX_COUT).contains(&g.cout)
+        && g.ow >= LANES
+}
+
+/// Most output channels for which the direct path runs. im2col + the packed GEMM re-uses each
+/// packed input column for every output channel, so its packing pays with many of them; the
+/// direct kernel reaches about 60% of the FMA peak against the GEMM's 90%. Measured per conv
+/// (1 thread, Zen 3, against im2col + packed GEMM, interleaved): 16 and 32 output channels at
+/// 0.75–0.95× (YOLOv8's 3→16 and 16→32 stride-2 stems, seed 000's 16-channel block), 64 and
+/// more at 1.05–1.5×.
+const MAX_COUT: usize = 32;
+
+/// Most input channels for which a stride-1 3×3 conv runs direct rather than Winograd:
+/// 16→16 at 160² ran at 0.70–0.88×, 32→32 at 80² at 0.88–1.17× (mixed), so 16.
+const STRIDE1_MAX_CIN: usize = 16;
+
+/// The layout of one task's band buffer.
+#[derive(Clone, Copy)]
+struct Band {
+    /// Floats per phase row: the output width rounded up to whole vectors, plus the taps'
+    /// reach `(kw − 1) / s` (so every vector load is in bounds).
+    pw: usize,
+    /// Floats per padded input row (`s` phase rows).
+    row: usize,
+    /// Padded input rows per band of `rows` output rows.
+    in_rows: usize,
+    /// Floats per input channel.
+    chan: usize,
+}
+
+impl Band {
+    fn new(g: &Geom, rows: usize) -> Self {
+        let s = g.sw;
+        let pw = g.ow.div_ceil(LANES) * LANES + (g.kw - 1) / s;
+        let row = s * pw;
+        let in_rows = (rows - 1) * g.sh + g.kh;
+        Band {
+            pw,
+            row,
+            in_rows,
+            chan: in_rows * row,
+        }
+    }
+}
+
+/// Runs the conv on the direct path (the caller checked [`fits`]); `out` is the standard-layout
+/// `[n, cout, oh, ow]` output, `residual` as in the other paths' epilogues.
+pub(crate) fn conv3x3(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<Residual>) {
+    let threads = rayon::current_num_threads().max(1);
+    let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
+    let per_row = Band::new(g, 2).chan - Band::new(g, 1).chan;
+    let mut rows = (BAND_BUDGET / g.cin.saturating_mul(per_row).max(1)).clamp(1, g.oh);
+    if parallel {
+        // At least four bands per thread: bands are the only tasks.
+        let want = 4 * threads;
+        if g.n < want {
+            rows = rows.min(g.oh.div_ceil(want.div_ceil(g.n))).max(1);
+        }
+    }
+    let bands = g.oh.div_ceil(rows);
+    let optr = OutPtr::new(out);
+    let mut wp = Scratch::take(&WPACK, g.cout * g.cin * g.kh * g.kw);
+    pack_weight(g, ops.w, &mut wp);
+    let wp = &*wp;
+    let task = |t: usize| {
+        let (n, b) = (t / bands, t % bands);
+        let oy0 = b * rows;
+        let oy1 = (oy0 + rows).min(g.oh);
+        let layout = Band::new(g, oy1 - oy0);
+        let mut buf = Scratch::take(&BAND, g.cin * layout.chan);
+        let x_img = &ops.x[n * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
+        fill(g, &layout, x_img, oy0, &mut buf);
+        // SAFETY: this task alone writes rows oy0..oy1 of image n (tasks are distinct
+        // (image, band) pairs), which lie inside `out` by the validated geometry.
+        unsafe { band(g, ops, &layout, &buf, wp, n, oy0, oy1, act, optr, residual) };
+    };
+    let tasks = g.n * bands;
+    if parallel {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
+/// Copies the padded input rows of output rows `oy0..` of one image into `buf` (layout `b`):
+/// channel-major, each row's `s` phase rows holding padded columns `p, p + s, p + 2s, …`, zeros
+/// outside the input.
+fn fill(g: &Geom, b: &Band, x_img: &[f32], oy0: usize, buf: &mut [f32]) {
+    let pl = g.pl;
+    for c in 0..g.cin {
+        let plane = &x_img[c * g.h * g.w..][..g.h * g.w];
+        for r in 0..b.in_rows {
+            let dst = &mut buf[c * b.chan + r * b.row..][..b.row];
+            // padded row oy0·s + r is input row oy0·s + r − pt
+            let Some(iy) = (oy0 * g.sh + r).checked_sub(g.pt).filter(|&iy| iy < g.h) else {
+                dst.fill(0.0);
+                continue;
+            };
+            let src = &plane[iy * g.w..][..g.w];
+            if g.sw == 1 {
+                // padded column j is input column j − pl
+                let (lead, rest) = dst.split_at_mut(pl.min(b.row));
+                let n = g.w.min(rest.len());
+                lead.fill(0.0);
+                rest[..n].copy_from_slice(&src[..n]);
+                rest[n..].fill(0.0);
+            } else {
+                // Input column c is padded column c + pl: phase (c + pl) % 2, index (c + pl) / 2.
+                // The input columns that land in the phase rows (2·pw padded columns):
+                let n = g.w.min((2 * b.pw).saturating_sub(pl));
+                let (ph0, ph1) = dst.split_at_mut(b.pw);
+                let (even, odd) = if pl % 2 == 0 { (ph0, ph1) } else { (ph1, ph0) };
+                let (ie, io) = ((pl / 2).min(b.pw), pl.div_ceil(2).min(b.pw));
+                let (ne, no) = (n.div_ceil(2), n / 2);
+                even[..ie].fill(0.0);
+                even[ie + ne..].fill(0.0);
+                odd[..io].fill(0.0);
+                odd[io + no..].fill(0.0);
+                crate::gemm_conv::deinterleave(&src[..n], &mut even[ie..][..ne], &mut odd[io..][..no]);
+            }
+        }
+    }
+}
+
+/// Computes output rows `oy0..oy1` of image `n` from its filled band `buf`, block by block,
+/// each row finished by the epilogue.
+///
+/// # Safety
+/// `out` must point to the standard-layout `[n, cout, oh, ow]` output of `g`, rows `oy0..oy1`
+/// of image `n` written by no other thread during the call; the CPU must have AVX2 + FMA.
+#[allow(clippy::too_many_arguments)]
+unsafe fn band(
+    g: &Geom,
+    ops: Operands,
+    b: &Band,
+    buf: &[f32],
+    wp: &[f32],
+    n: usize,
+    oy0: usize,
+    oy1: usize,
+    act: Activation,
+    out: OutPtr,
+    residual: Option<Residual>,
+) {
+    let hw = g.oh * g.ow;
+    let kk = g.cin * g.kh * g.kw;
+    let at = |c: usize, oy: usize| (n * g.cout + c) * hw + oy * g.ow;
+    let mut acc = Scratch::take(&ACC, g.cout * 3 * LANES);
+    for oy in oy0..oy1 {
+        let r0 = (oy - oy0) * g.sh;
+        let mut x0 = 0;
+        while x0 < g.ow {
+            let left = g.ow - x0;
+            let nv = left.div_ceil(LANES).min(3);
+            let cols = left.min(nv * LANES);
+            // Input channels in chunks whose window (3 rows × S phases × the block's columns)
+            // stays in L1 while every output channel block runs over it; the partial sums
+            // wait in `acc`.
+            let mut ci0 = 0;
+            while ci0 < g.cin {
+                let nci = (g.cin - ci0).min(CI_CHUNK);
+                let src = &buf[ci0 * b.chan + r0 * b.row + x0..];
+                let mut co = 0;
+                while co < g.cout {
+                    let cb = if g.cout - co >= CB { CB } else { 1 };
+                    let w = &wp[co * kk + ci0 * 9 * cb..][..cb * 9 * nci];
+                    let a = &mut acc[co * 3 * LANES..][..cb * 3 * LANES];
+                    let first = ci0 == 0;
+                    // SAFETY: the band holds cin channels of in_rows rows of b.row floats, and
+                    // row r0 + 2 < in_rows, x0 + nv·8 + 1 ≤ pw (Band::new), so every read is
+                    // inside `src`; `w` holds cb channels' packed taps of nci input channels;
+                    // the CPU check is the caller's.
+                    unsafe {
+                        match (cb, nv, g.sw) {
+                            (CB, 3, 1) => kernel::<CB, 3, 1>(src, b, nci, w, a, first),
+                            (CB, 2, 1) => kernel::<CB, 2, 1>(src, b, nci, w, a, first),
+                            (CB, _, 1) => kernel::<CB, 1, 1>(src, b, nci, w, a, first),
+                            (CB, 3, _) => kernel::<CB, 3, 2>(src, b, nci, w, a, first),
+                            (CB, 2, _) => kernel::<CB, 2, 2>(src, b, nci, w, a, first),
+                            (CB, _, _) => kernel::<CB, 1, 2>(src, b, nci, w, a, first),
+                            (_, 3, 1) => kernel::<1, 3, 1>(src, b, nci, w, a, first),
+                            (_, 2, 1) => kernel::<1, 2, 1>(src, b, nci, w, a, first),
+                            (_, _, 1) => kernel::<1, 1, 1>(src, b, nci, w, a, first),
+                            (_, 3, _) => kernel::<1, 3, 2>(src, b, nci, w, a, first),
+                            (_, 2, _) => kernel::<1, 2, 2>(src, b, nci, w, a, first),
+                            (_, _, _) => kernel::<1, 1, 2>(src, b, nci, w, a, first),
+                        }
+                    }
+                    co += cb;
+                }
+                ci0 += nci;
+            }
+            for c in 0..g.cout {
+                // SAFETY: columns x0.. of row oy of channel c of image n: inside the output
+                // and this task's own (the caller's contract).
+                let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(at(c, oy) + x0), cols) };
+                dst.copy_from_slice(&acc[c * 3 * LANES..][..cols]);
+            }
+            x0 += cols;
+        }
+        for c in 0..g.cout {
+            // SAFETY: as above, the whole row.
+            let row = unsafe { std::slice::from_raw_parts_mut(out.get().add(at(c, oy)), g.ow) };
+            epilogue_slice(row, ops.bias[c], act, residual.map(|r| r.at(at(c, oy), g.ow)));
+        }
+    }
+}
+
+/// The weight `[cout][cin][3][3]` packed for [`kernel`]: per block of [`CB`] output channels
+/// (then single channels for the rest), `[cin][3][3][CB]`, so a tap's broadcasts are adjacent.
+fn pack_weight(g: &Geom, w: &[f32], wp: &mut [f32]) {
+    let kk = g.cin * g.kh * g.kw;
+    let mut co = 0;
+    while co < g.cout {
+        let cb = if g.cout - co >= CB { CB } else { 1 };
+        let dst = &mut wp[co * kk..][..cb * kk];
+        for j in 0..cb {
+            for (t, &v) in w[(co + j) * kk..][..kk].iter().enumerate() {
+                dst[t * cb + j] = v;
+            }
+        }
+        co += cb;
+    }
+}
+
+/// The register block: `acc[j·24 + v·8 + l]` = output channel `j`, column `v·8 + l` of the block
+/// whose (ky = 0, kx = 0) input is at `src` (channel 0), summed over every input channel and tap.
+///
+/// # Safety
+/// AVX2 + FMA; `src` (a slice, so its start is in bounds) valid for reads of `cin` channels (stride `b.chan`) × 3 rows (stride
+/// `b.row`) × `S` phase rows (stride `b.pw`) × `NV·8 + 1` floats; `w` for `CB` channels of `kk`
+/// floats each, packed `[cin][3][3][C]` ([`pack_weight`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
+    src: &[f32],
+    b: &Band,
+    cin: usize,
+    w: &[f32],
+    acc: &mut [f32],
+    first: bool,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(w.len() >= C * cin * 9 && acc.len() >= C * 3 * LANES);
+    let (src, w) = (src.as_ptr(), w.as_ptr());
+    let mut a = [[_mm256_setzero_ps(); NV]; C];
+    // SAFETY: the reads stay within the bounds of the contract above (the slices' extents);
+    // the loads and stores of `acc` stay within its C·3 vectors.
+    unsafe {
+        if !first {
+            for (j, aj) in a.iter_mut().enumerate() {
+                for (i, v) in aj.iter_mut().enumerate() {
+                    *v = _mm256_loadu_ps(acc.as_ptr().add(j * 3 * LANES + i * LANES));
+                }
+            }
+        }
+        for ci in 0..cin {
+            let chan = src.add(ci * b.chan);
+            let wc = w.add(ci * 9 * C);
+            for ky in 0..3 {
+                let row = chan.add(ky * b.row);
+                for kx in 0..3 {
+                    // padded column x·S + kx is phase kx % S, index x + kx / S
+                    let p = row.add((kx % S) * b.pw + kx / S);
+                    let mut v = [_mm256_setzero_ps(); NV];
+                    for (i, v) in v.iter_mut().enumerate() {
+                        *v = _mm256_loadu_ps(p.add(i * LANES));
+                    }
+                    for (j, aj) in a.iter_mut().enumerate() {
+                        let wv = _mm256_broadcast_ss(&*wc.add((ky * 3 + kx) * C + j));
+                        for (i, v) in v.iter().enumerate() {
+                            aj[i] = _mm256_fmadd_ps(*v, wv, aj[i]);
+                        }
+                    }
+                }
+            }
+        }
+        for (j, aj) in a.iter().enumerate() {
+            for (i, v) in aj.iter().enumerate() {
+                _mm256_storeu_ps(acc.as_mut_ptr().add(j * 3 * LANES + i * LANES), *v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plain f64 conv of `g` (zero padding) with `act((conv + bias) + r)` or
+    /// `act(conv + bias) + r`, the reference for the direct path.
+    fn reference(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], r: Option<(&[f32], bool)>, act: Activation) -> Vec<f64> {
+        let mut out = vec![0.0f64; g.n * g.cout * g.oh * g.ow];
+        for n in 0..g.n {
+            for co in 0..g.cout {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let mut s = bias[co] as f64;
+                        for ci in 0..g.cin {
+                            for ky in 0..3 {
+                                for kx in 0..3 {
+                                    let iy = (oy * g.sh + ky).checked_sub(g.pt).filter(|&v| v < g.h);
+                                    let ix = (ox * g.sw + kx).checked_sub(g.pl).filter(|&v| v < g.w);
+                                    if let (Some(iy), Some(ix)) = (iy, ix) {
+                                        let xv = x[((n * g.cin + ci) * g.h + iy) * g.w + ix] as f64;
+                                        s += xv * w[((co * g.cin + ci) * 3 + ky) * 3 + kx] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        let i = ((n * g.cout + co) * g.oh + oy) * g.ow + ox;
+                        let a = |v: f64| crate::act::apply(act, v as f32) as f64;
+                        out[i] = match r {
+                            None => a(s),
+                            Some((r, false)) => a(s + r[i] as f64),
+                            Some((r, true)) => a(s) + r[i] as f64,
+                        };
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The direct path against the f64 reference over its edges: stride 1 and 2, odd and even
+    /// left padding, large and asymmetric padding, widths that end in a partial vector and in
+    /// one, two or three vector blocks, output channels not a multiple of 4, input channels over
+    /// several chunks, batch 2, bands over one and several rows, and the residual before and
+    /// after the activation.
+    #[test]
+    fn direct_conv_equals_reference() {
+        if !simd() {
+            return;
+        }
+        // (n, cin, h, w, cout, s, pt, pl, pb, pr)
+        let cases = [
+            (1, 3, 19, 37, 16, 2, 1, 1, 1, 1),
+            (2, 16, 11, 9, 6, 1, 1, 1, 1, 1),
+            (1, 35, 8, 50, 13, 2, 0, 0, 2, 1),
+            (1, 5, 12, 16, 4, 2, 3, 2, 0, 3),
+            (1, 8, 6, 30, 32, 1, 0, 4, 2, 0),
+            (2, 17, 40, 17, 9, 2, 1, 1, 1, 1),
+        ];
+        let mut seed = 7u32;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        for (i, &(n, cin, h, w, cout, s, pt, pl, pb, pr)) in cases.iter().enumerate() {
+            let g = Geom {
+                n,
+                cin,
+                h,
+                w,
+                cout,
+                kh: 3,
+                kw: 3,
+                sh: s,
+                sw: s,
+                dh: 1,
+                dw: 1,
+                pt,
+                pl,
+                oh: (h + pt + pb - 3) / s + 1,
+                ow: (w + pl + pr - 3) / s + 1,
+                groups: 1,
+            };
+            let x: Vec<f32> = (0..n * cin * h * w).map(|_| rnd()).collect();
+            let wt: Vec<f32> = (0..cout * cin * 9).map(|_| rnd()).collect();
+            let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
+            let len = n * cout * g.oh * g.ow;
+            let r: Vec<f32> = (0..len).map(|_| rnd()).collect();
+            let ops = Operands {
+                x: &x,
+                w: &wt,
+                bias: &bias,
+                wpack: None,
+            };
+            for (res, act) in [
+                (None, Activation::Identity),
+                (Some(false), Activation::Silu),
+                (Some(true), Activation::Relu),
+            ] {
+                let mut out = vec![f32::NAN; len];
+                let residual = res.map(|after_act| Residual { data: &r, after_act });
+                conv3x3(&g, ops, act, &mut out, residual);
+                let want = reference(&g, &x, &wt, &bias, res.map(|a| (&r[..], a)), act);
+                // Each output sums 9·cin products of magnitude ≤ 1.
+                let tol = 1e-6 * (9 * cin) as f64;
+                for (k, (&got, &want)) in out.iter().zip(&want).enumerate() {
+                    assert!(
+                        (got as f64 - want).abs() <= tol,
+                        "case {i} {act:?} residual {res:?}: element {k} is {got}, want {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The dispatch: small stride-2 convs and stride-1 convs of few input channels go direct,
+    /// wide outputs, many input channels at stride 1, other kernels and narrow outputs do not.
+    #[test]
+    fn fits_the_measured_shapes_only() {
+        if !simd() {
+            return;
+        }
+        let g = |cin, cout, s, ow| Geom {
+            n: 1,
+            cin,
+            h: 64,
+            w: 64,
+            cout,
+            kh: 3,
+            kw: 3,
+            sh: s,
+            sw: s,
+            dh: 1,
+            dw: 1,
+            pt: 1,
+            pl: 1,
+            oh: ow,
+            ow,
+            groups: 1,
+        };
+        assert!(fits(&g(3, 16, 2, 32)));
+        assert!(fits(&g(48, 32, 2, 32)));
+        assert!(fits(&g(16, 16, 1, 64)));
+        assert!(!fits(&g(32, 32, 1, 64)));
+        assert!(!fits(&g(32, 64, 2, 32)));
+        assert!(!fits(&g(16, 16, 2, 4)));
+        assert!(!fits(&Geom {
+            kh: 5,
+            kw: 5,
+            ..g(16, 16, 1, 64)
+        }));
+    }
+}
