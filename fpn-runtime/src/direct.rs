@@ -1,17 +1,17 @@
 //! Direct 3×3 convolution (stride 1 or 2, undilated, ungrouped) with AVX2 + FMA register
-//! blocking: the path for few output channels at high resolution, where im2col's packing (9×
-//! the input) and Winograd's transforms cost more than the arithmetic (YOLOv8's 3→16 and 16→32
-//! stems, seed 000's 16-channel block). [`fits`] says which convs, with the measurements.
+//! blocking: the path where im2col's packing (9× the input) or Winograd's transforms cost more
+//! than they save: stride-2 3×3 convs (YOLOv8's and seed 000's downsampling convs) and stride-1
+//! ones with few input channels. [`fits`] says which convs, with the measurements.
 //!
 //! A task is a band of output rows of one image. It copies the band's input rows, zero-padded,
 //! into a per-thread buffer: for stride 2 each row split into its two column phases (even and
 //! odd padded columns), so that every kernel tap reads eight consecutive floats. The kernel then
-//! keeps a block of 4 output channels × up to 24 output columns in 12 AVX registers, and for
-//! each (input channel, tap) loads up to three input vectors and broadcasts 4 weights (12 FMAs),
-//! over 16 input channels at a time (their window stays in L1 while every block of output
-//! channels runs over it; the partial sums wait in a per-thread buffer).
-//! A finished output row goes through the conv epilogue (bias, activation, residual) while it is
-//! in L1.
+//! keeps a block of 6 output channels × up to 16 output columns in 12 AVX registers, and for
+//! each (input channel, tap) loads up to two input vectors and broadcasts 6 weights (12 FMAs,
+//! the packed GEMM's ratio; a 4 × 24 block measured 10–40% slower), over 16 input channels at
+//! a time (their window stays in L1 while every block of output channels runs over it; the
+//! partial sums wait in a per-thread buffer). A finished output row goes through the conv
+//! epilogue (bias, activation, residual) while it is in L1.
 //!
 //! Invariant: every `unsafe` block here reads the band buffer, the weight and writes the output
 //! within the bounds established by [`Band`] from a geometry validated by `conv2d_out_shape`.
@@ -28,8 +28,11 @@ const BAND_BUDGET: usize = 1 << 15;
 /// floats) is 19 KiB.
 const CI_CHUNK: usize = 16;
 
-/// Output channels per register block.
-const CB: usize = 4;
+/// Output channels per register block (the rest in blocks of 4, 2 and 1).
+const CB: usize = 6;
+
+/// Most vectors of output columns per register block.
+const NVM: usize = 2;
 
 /// Output columns per vector.
 const LANES: usize = 8;
@@ -41,31 +44,43 @@ thread_local! {
     static ACC: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Whether `g` takes the direct path: a 3×3 undilated ungrouped conv with stride 1 or 2 on a CPU
-/// with AVX2 + FMA and at most [`MAX_COUT`] output channels (at stride 1 also at most
-/// [`STRIDE1_MAX_CIN`] input channels), with a wide enough output to fill a vector.
+/// Whether `g` takes the direct path: a 3×3 undilated ungrouped conv with stride 2, or stride 1
+/// with at most [`STRIDE1_MAX_CIN`] input channels, at least 4 output channels and at most
+/// [`MAX_WEIGHT`] weights, on a CPU with AVX2 + FMA, and an output width the 16-column blocks
+/// fit: at most 16 columns, or a last block that leaves no more than an eighth of the row's
+/// columns unused.
+///
+/// Measured per conv against the path it replaces (1 thread, Zen 3, interleaved in one process,
+/// best and median): stride 2 against im2col + the packed GEMM, 0.61–0.90× from 3→16 at 640² to
+/// 256→256 at 64² (YOLOv8's 3→16, 16→32 and 32→64 stems 0.76–0.86×, 64→64 at 128² 0.81–0.83×),
+/// but 1.02–1.06× at 40 columns (64→128 at 80²) and 1.35–1.4× at 20 (128→256 at 40²), where the
+/// last block is half empty; stride 1 against Winograd, 0.67–0.74× at 16 input channels (16→16 at
+/// 160²), 0.91–0.99× at 32, 1.35–2.2× at 64 and 128; small maps 0.54–0.61× (16→16 at 8² and 16²).
 pub(crate) fn fits(g: &Geom) -> bool {
+    let tail = (g.ow.div_ceil(BLOCK_COLS) * BLOCK_COLS).saturating_sub(g.ow);
     simd()
         && g.groups == 1
         && [g.kh, g.kw] == [3, 3]
         && [g.dh, g.dw] == [1, 1]
         && g.sh == g.sw
         && (g.sh == 2 || (g.sh == 1 && g.cin <= STRIDE1_MAX_CIN))
-        && (CB..=MAX_COUT).contains(&g.cout)
-        && g.ow >= LANES
+        && g.cout >= 4
+        && (g.ow <= BLOCK_COLS || 8 * tail <= g.ow)
+        && g.cout.saturating_mul(g.cin).saturating_mul(9) <= MAX_WEIGHT
 }
 
-/// Most output channels for which the direct path runs. im2col + the packed GEMM re-uses each
-/// packed input column for every output channel, so its packing pays with many of them; the
-/// direct kernel reaches about 60% of the FMA peak against the GEMM's 90%. Measured per conv
-/// (1 thread, Zen 3, against im2col + packed GEMM, interleaved): 16 and 32 output channels at
-/// 0.75–0.95× (YOLOv8's 3→16 and 16→32 stride-2 stems, seed 000's 16-channel block), 64 and
-/// more at 1.05–1.5×.
-const MAX_COUT: usize = 32;
+/// Most weight floats (2 MiB) for which the direct path runs: every output row streams the
+/// whole weight once (a block of 16 columns re-uses each weight), so past L2 it is bound by
+/// reading weights. Measured at 1 thread: 128→128 (147 K floats) at 32² 0.89–0.97×, 256→256
+/// (590 K) at 64² 0.89×, but 256→512 (1.2 M) at 26² 1.34–1.39×, 512→512 at 14² 1.8–2.3× and
+/// 2048→256 at 16² 3.2×.
+const MAX_WEIGHT: usize = 1 << 19;
 
-/// Most input channels for which a stride-1 3×3 conv runs direct rather than Winograd:
-/// 16→16 at 160² ran at 0.70–0.88×, 32→32 at 80² at 0.88–1.17× (mixed), so 16.
+/// Most input channels for which a stride-1 3×3 conv runs direct rather than Winograd.
 const STRIDE1_MAX_CIN: usize = 16;
+
+/// Output columns of a full register block.
+const BLOCK_COLS: usize = NVM * LANES;
 
 /// The layout of one task's band buffer.
 #[derive(Clone, Copy)]
@@ -198,13 +213,13 @@ unsafe fn band(
     let hw = g.oh * g.ow;
     let kk = g.cin * g.kh * g.kw;
     let at = |c: usize, oy: usize| (n * g.cout + c) * hw + oy * g.ow;
-    let mut acc = Scratch::take(&ACC, g.cout * 3 * LANES);
+    let mut acc = Scratch::take(&ACC, g.cout * NVM * LANES);
     for oy in oy0..oy1 {
         let r0 = (oy - oy0) * g.sh;
         let mut x0 = 0;
         while x0 < g.ow {
             let left = g.ow - x0;
-            let nv = left.div_ceil(LANES).min(3);
+            let nv = left.div_ceil(LANES).min(NVM);
             let cols = left.min(nv * LANES);
             // Input channels in chunks whose window (3 rows × S phases × the block's columns)
             // stays in L1 while every output channel block runs over it; the partial sums
@@ -215,28 +230,20 @@ unsafe fn band(
                 let src = &buf[ci0 * b.chan + r0 * b.row + x0..];
                 let mut co = 0;
                 while co < g.cout {
-                    let cb = if g.cout - co >= CB { CB } else { 1 };
+                    let cb = block_channels(g.cout - co);
                     let w = &wp[co * kk + ci0 * 9 * cb..][..cb * 9 * nci];
-                    let a = &mut acc[co * 3 * LANES..][..cb * 3 * LANES];
+                    let a = &mut acc[co * NVM * LANES..][..cb * NVM * LANES];
                     let first = ci0 == 0;
                     // SAFETY: the band holds cin channels of in_rows rows of b.row floats, and
                     // row r0 + 2 < in_rows, x0 + nv·8 + 1 ≤ pw (Band::new), so every read is
                     // inside `src`; `w` holds cb channels' packed taps of nci input channels;
                     // the CPU check is the caller's.
                     unsafe {
-                        match (cb, nv, g.sw) {
-                            (CB, 3, 1) => kernel::<CB, 3, 1>(src, b, nci, w, a, first),
-                            (CB, 2, 1) => kernel::<CB, 2, 1>(src, b, nci, w, a, first),
-                            (CB, _, 1) => kernel::<CB, 1, 1>(src, b, nci, w, a, first),
-                            (CB, 3, _) => kernel::<CB, 3, 2>(src, b, nci, w, a, first),
-                            (CB, 2, _) => kernel::<CB, 2, 2>(src, b, nci, w, a, first),
-                            (CB, _, _) => kernel::<CB, 1, 2>(src, b, nci, w, a, first),
-                            (_, 3, 1) => kernel::<1, 3, 1>(src, b, nci, w, a, first),
-                            (_, 2, 1) => kernel::<1, 2, 1>(src, b, nci, w, a, first),
-                            (_, _, 1) => kernel::<1, 1, 1>(src, b, nci, w, a, first),
-                            (_, 3, _) => kernel::<1, 3, 2>(src, b, nci, w, a, first),
-                            (_, 2, _) => kernel::<1, 2, 2>(src, b, nci, w, a, first),
-                            (_, _, _) => kernel::<1, 1, 2>(src, b, nci, w, a, first),
+                        match cb {
+                            CB => block::<CB>(nv, g.sw, src, b, nci, w, a, first),
+                            4 => block::<4>(nv, g.sw, src, b, nci, w, a, first),
+                            2 => block::<2>(nv, g.sw, src, b, nci, w, a, first),
+                            _ => block::<1>(nv, g.sw, src, b, nci, w, a, first),
                         }
                     }
                     co += cb;
@@ -247,7 +254,7 @@ unsafe fn band(
                 // SAFETY: columns x0.. of row oy of channel c of image n: inside the output
                 // and this task's own (the caller's contract).
                 let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(at(c, oy) + x0), cols) };
-                dst.copy_from_slice(&acc[c * 3 * LANES..][..cols]);
+                dst.copy_from_slice(&acc[c * NVM * LANES..][..cols]);
             }
             x0 += cols;
         }
@@ -259,13 +266,51 @@ unsafe fn band(
     }
 }
 
+/// Output channels of the register block that starts `left` channels before the last: 6, then
+/// 4, 2 or 1 for the rest.
+fn block_channels(left: usize) -> usize {
+    match left {
+        CB.. => CB,
+        4.. => 4,
+        2 | 3 => 2,
+        _ => 1,
+    }
+}
+
+/// [`kernel`] with `C` output channels, `nv` vectors of columns and stride `s`.
+///
+/// # Safety
+/// As for [`kernel`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn block<const C: usize>(
+    nv: usize,
+    s: usize,
+    src: &[f32],
+    b: &Band,
+    cin: usize,
+    w: &[f32],
+    acc: &mut [f32],
+    first: bool,
+) {
+    // SAFETY: the caller's contract is kernel's.
+    unsafe {
+        match (nv, s) {
+            (2, 1) => kernel::<C, 2, 1>(src, b, cin, w, acc, first),
+            (_, 1) => kernel::<C, 1, 1>(src, b, cin, w, acc, first),
+            (2, _) => kernel::<C, 2, 2>(src, b, cin, w, acc, first),
+            (_, _) => kernel::<C, 1, 2>(src, b, cin, w, acc, first),
+        }
+    }
+}
+
 /// The weight `[cout][cin][3][3]` packed for [`kernel`]: per block of [`CB`] output channels
 /// (then single channels for the rest), `[cin][3][3][CB]`, so a tap's broadcasts are adjacent.
 fn pack_weight(g: &Geom, w: &[f32], wp: &mut [f32]) {
     let kk = g.cin * g.kh * g.kw;
     let mut co = 0;
     while co < g.cout {
-        let cb = if g.cout - co >= CB { CB } else { 1 };
+        let cb = block_channels(g.cout - co);
         let dst = &mut wp[co * kk..][..cb * kk];
         for j in 0..cb {
             for (t, &v) in w[(co + j) * kk..][..kk].iter().enumerate() {
@@ -276,7 +321,7 @@ fn pack_weight(g: &Geom, w: &[f32], wp: &mut [f32]) {
     }
 }
 
-/// The register block: `acc[j·24 + v·8 + l]` = output channel `j`, column `v·8 + l` of the block
+/// The register block: `acc[j·16 + v·8 + l]` = output channel `j`, column `v·8 + l` of the block
 /// whose (ky = 0, kx = 0) input is at `src` (channel 0), summed over every input channel and tap.
 ///
 /// # Safety
@@ -294,7 +339,7 @@ unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
     first: bool,
 ) {
     use std::arch::x86_64::*;
-    debug_assert!(w.len() >= C * cin * 9 && acc.len() >= C * 3 * LANES);
+    debug_assert!(w.len() >= C * cin * 9 && acc.len() >= C * NVM * LANES);
     let (src, w) = (src.as_ptr(), w.as_ptr());
     let mut a = [[_mm256_setzero_ps(); NV]; C];
     // SAFETY: the reads stay within the bounds of the contract above (the slices' extents);
@@ -303,7 +348,7 @@ unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
         if !first {
             for (j, aj) in a.iter_mut().enumerate() {
                 for (i, v) in aj.iter_mut().enumerate() {
-                    *v = _mm256_loadu_ps(acc.as_ptr().add(j * 3 * LANES + i * LANES));
+                    *v = _mm256_loadu_ps(acc.as_ptr().add(j * NVM * LANES + i * LANES));
                 }
             }
         }
@@ -330,7 +375,7 @@ unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
         }
         for (j, aj) in a.iter().enumerate() {
             for (i, v) in aj.iter().enumerate() {
-                _mm256_storeu_ps(acc.as_mut_ptr().add(j * 3 * LANES + i * LANES), *v);
+                _mm256_storeu_ps(acc.as_mut_ptr().add(j * NVM * LANES + i * LANES), *v);
             }
         }
     }
@@ -450,8 +495,9 @@ mod tests {
         }
     }
 
-    /// The dispatch: small stride-2 convs and stride-1 convs of few input channels go direct,
-    /// wide outputs, many input channels at stride 1, other kernels and narrow outputs do not.
+    /// The dispatch: stride-2 convs and stride-1 convs of few input channels go direct unless
+    /// their last column block would be mostly empty; many input channels at stride 1, fewer
+    /// than 4 output channels and other kernels do not.
     #[test]
     fn fits_the_measured_shapes_only() {
         if !simd() {
@@ -476,11 +522,15 @@ mod tests {
             groups: 1,
         };
         assert!(fits(&g(3, 16, 2, 32)));
-        assert!(fits(&g(48, 32, 2, 32)));
+        assert!(fits(&g(128, 256, 2, 64)));
+        assert!(fits(&g(16, 16, 2, 8)));
+        assert!(fits(&g(32, 64, 2, 100)));
         assert!(fits(&g(16, 16, 1, 64)));
         assert!(!fits(&g(32, 32, 1, 64)));
-        assert!(!fits(&g(32, 64, 2, 32)));
-        assert!(!fits(&g(16, 16, 2, 4)));
+        assert!(!fits(&g(64, 128, 2, 40)));
+        assert!(!fits(&g(128, 256, 2, 20)));
+        assert!(!fits(&g(16, 2, 2, 32)));
+        assert!(!fits(&g(256, 256, 2, 64)));
         assert!(!fits(&Geom {
             kh: 5,
             kw: 5,
