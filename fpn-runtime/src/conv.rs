@@ -240,30 +240,7 @@ pub fn pad2d(x: ArrayView4<f32>, pad: [usize; 4], mode: PaddingMode) -> Result<T
     // Allocate first: it fails cleanly for absurd sizes before the index tables do.
     let mut out = crate::try_zeros([n, c, ph, pw], "pad2d")?;
     // Source index of padded position `i` (in padded coordinates), or None for a zero.
-    let map = |i: usize, before: usize, dim: usize| -> Option<usize> {
-        let j = i as isize - before as isize;
-        let d = dim as isize;
-        let k = match mode {
-            PaddingMode::Zeros => {
-                if j < 0 || j >= d {
-                    return None;
-                }
-                j
-            }
-            PaddingMode::Reflect => {
-                if j < 0 {
-                    -j
-                } else if j >= d {
-                    2 * (d - 1) - j
-                } else {
-                    j
-                }
-            }
-            PaddingMode::Replicate => j.clamp(0, d - 1),
-            PaddingMode::Circular => j.rem_euclid(d),
-        };
-        Some(k as usize)
-    };
+    let map = |i: usize, before: usize, dim: usize| pad_source(i as isize - before as isize, dim, mode);
     let xs = x.as_standard_layout();
     let (Some(src), Some(dst)) = (xs.as_slice(), out.as_slice_mut()) else {
         return Err(invalid("pad2d", "internal: could not make the tensors contiguous"));
@@ -282,6 +259,34 @@ pub fn pad2d(x: ArrayView4<f32>, pad: [usize; 4], mode: PaddingMode) -> Result<T
         }
     }
     Ok(out)
+}
+
+/// The input index that position `j` of an axis of length `d ≥ 1` (negative: in the padding
+/// before it) reads under `mode`, or `None` for a zero. `j` must lie within the padding the
+/// mode allows (checked by the shape rule): reflect `-d < j < 2d - 1`, circular `-d ≤ j < 2d`.
+/// The one rule of padding, for [`pad2d`] and the direct conv's folded padding.
+pub(crate) fn pad_source(j: isize, d: usize, mode: PaddingMode) -> Option<usize> {
+    let d = d as isize;
+    let k = match mode {
+        PaddingMode::Zeros => {
+            if j < 0 || j >= d {
+                return None;
+            }
+            j
+        }
+        PaddingMode::Reflect => {
+            if j < 0 {
+                -j
+            } else if j >= d {
+                2 * (d - 1) - j
+            } else {
+                j
+            }
+        }
+        PaddingMode::Replicate => j.clamp(0, d - 1),
+        PaddingMode::Circular => j.rem_euclid(d),
+    };
+    usize::try_from(k).ok().filter(|&k| k < d as usize)
 }
 
 /// `[n, c, h, w]` of a 4-D view.
@@ -396,19 +401,11 @@ pub(crate) fn conv2d_into_prepared(
         },
         None => std::borrow::Cow::Owned(vec![0.0; w_shape[0]]),
     };
-    let padded;
-    let (xv, pad) = if p.padding_mode != PaddingMode::Zeros && p.padding != [0; 4] {
-        padded = crate::arena::Temp(pad2d(x, p.padding, p.padding_mode)?);
-        (padded.0.view(), [0; 4])
-    } else {
-        (x.view(), p.padding)
-    };
-    let [n, cin, h, wd] = shape4(&xv);
-    let g = Geom {
+    let geom = |[n, cin, h, w]: [usize; 4], pad: [usize; 4]| Geom {
         n,
         cin,
         h,
-        w: wd,
+        w,
         cout: o_shape[1],
         kh: w_shape[2],
         kw: w_shape[3],
@@ -422,6 +419,20 @@ pub(crate) fn conv2d_into_prepared(
         ow: o_shape[3],
         groups: p.groups,
     };
+    // Non-zero padding modes pad a copy of the input, except on the direct path, whose band
+    // fill reads the padding from the input itself.
+    let mut mode = PaddingMode::Zeros;
+    let padded;
+    let (xv, pad) = if p.padding_mode == PaddingMode::Zeros || p.padding == [0; 4] {
+        (x.view(), p.padding)
+    } else if direct_fits(&geom(x_shape, p.padding)) {
+        mode = p.padding_mode;
+        (x.view(), p.padding)
+    } else {
+        padded = crate::arena::Temp(pad2d(x, p.padding, p.padding_mode)?);
+        (padded.0.view(), [0; 4])
+    };
+    let g = geom(shape4(&xv), pad);
     let xs = xv.as_standard_layout();
     let ws = w.as_standard_layout();
     // Both are standard layout now, so as_slice cannot fail; keep the error path anyway.
@@ -435,11 +446,11 @@ pub(crate) fn conv2d_into_prepared(
         wpack: prep.packed.filter(|_| prep.packed_groups == p.groups),
     };
     match out.as_slice_mut() {
-        Some(o) => run(&g, ops, u, p.act, o, res),
+        Some(o) => run(&g, mode, ops, u, p.act, o, res),
         None => {
             let mut tmp = crate::try_output(o_shape, "conv2d")?;
             if let Some(o) = tmp.as_slice_mut() {
-                run(&g, ops, u, p.act, o, res);
+                run(&g, mode, ops, u, p.act, o, res);
             }
             out.assign(&tmp);
             crate::recycle(tmp);
@@ -469,9 +480,37 @@ pub(crate) struct Prepared<'a> {
     pub packed_groups: usize,
 }
 
+/// Whether the direct path takes `g` (never off x86-64).
+fn direct_fits(g: &Geom) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::direct::fits(g)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = g;
+        false
+    }
+}
+
 /// Runs a validated conv; `out` is the standard-layout `[n, cout, oh, ow]` buffer, `u` the
-/// precomputed Winograd transform of the weight if any.
-fn run(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f32], residual: Option<Residual>) {
+/// precomputed Winograd transform of the weight if any. `g`'s padding is of `mode`, which is
+/// not zeros only for a conv the direct path takes ([`direct_fits`]).
+#[allow(clippy::too_many_arguments)]
+fn run(
+    g: &Geom,
+    mode: PaddingMode,
+    ops: Operands,
+    u: Option<&[f32]>,
+    act: Activation,
+    out: &mut [f32],
+    residual: Option<Residual>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::direct::fits(g) {
+        return crate::direct::conv3x3(g, mode, ops, act, out, residual);
+    }
+    debug_assert_eq!(mode, PaddingMode::Zeros);
     match residual {
         // The GEMM and Winograd epilogues add the residual while the output block is in cache.
         _ if g.cin_g() > 1 => run_path(g, ops, u, act, out, residual),
@@ -486,10 +525,6 @@ fn run(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f
 /// Runs a validated conv with more than one input channel per group on the path its geometry
 /// selects; with `residual`, the epilogue computes `act((conv + bias) + residual)`.
 fn run_path(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f32], residual: Option<Residual>) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::direct::fits(g) {
-        return crate::direct::conv3x3(g, ops, act, out, residual);
-    }
     if winograd_fits(g, u.is_some()) {
         match u {
             Some(u) => winograd::conv3x3(g, ops.x, u, ops.bias, act, out, residual),

@@ -17,6 +17,7 @@
 //! within the bounds established by [`Band`] from a geometry validated by `conv2d_out_shape`.
 
 use crate::act::{epilogue_slice, Activation, Residual};
+use crate::conv::{pad_source, PaddingMode};
 use crate::kernel::{simd, Geom, Operands, OutPtr, Scratch, PAR_MIN_MACS, WPACK};
 use rayon::prelude::*;
 
@@ -113,7 +114,14 @@ impl Band {
 
 /// Runs the conv on the direct path (the caller checked [`fits`]); `out` is the standard-layout
 /// `[n, cout, oh, ow]` output, `residual` as in the other paths' epilogues.
-pub(crate) fn conv3x3(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<Residual>) {
+pub(crate) fn conv3x3(
+    g: &Geom,
+    mode: PaddingMode,
+    ops: Operands,
+    act: Activation,
+    out: &mut [f32],
+    residual: Option<Residual>,
+) {
     let threads = rayon::current_num_threads().max(1);
     let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
     let per_row = Band::new(g, 2).chan - Band::new(g, 1).chan;
@@ -137,7 +145,7 @@ pub(crate) fn conv3x3(g: &Geom, ops: Operands, act: Activation, out: &mut [f32],
         let layout = Band::new(g, oy1 - oy0);
         let mut buf = Scratch::take(&BAND, g.cin * layout.chan);
         let x_img = &ops.x[n * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
-        fill(g, &layout, x_img, oy0, &mut buf);
+        fill(g, mode, &layout, x_img, oy0, &mut buf);
         // SAFETY: this task alone writes rows oy0..oy1 of image n (tasks are distinct
         // (image, band) pairs), which lie inside `out` by the validated geometry.
         unsafe { band(g, ops, &layout, &buf, wp, n, oy0, oy1, act, optr, residual) };
@@ -151,16 +159,21 @@ pub(crate) fn conv3x3(g: &Geom, ops: Operands, act: Activation, out: &mut [f32],
 }
 
 /// Copies the padded input rows of output rows `oy0..` of one image into `buf` (layout `b`):
-/// channel-major, each row's `s` phase rows holding padded columns `p, p + s, p + 2s, …`, zeros
-/// outside the input.
-fn fill(g: &Geom, b: &Band, x_img: &[f32], oy0: usize, buf: &mut [f32]) {
+/// channel-major, each row's `s` phase rows holding padded columns `p, p + s, p + 2s, …`. The
+/// padding is `mode`'s ([`pad_source`], the rule `pad2d` uses), so non-zero modes need no padded
+/// copy of the input; columns past the padded width are zeros.
+fn fill(g: &Geom, mode: PaddingMode, b: &Band, x_img: &[f32], oy0: usize, buf: &mut [f32]) {
     let pl = g.pl;
+    // Padded columns that the outputs read; the rest of a phase row is never read for them.
+    let cols = (g.ow - 1) * g.sw + g.kw;
+    let edges = (0..pl.min(cols)).chain((pl + g.w).min(cols)..cols);
     for c in 0..g.cin {
         let plane = &x_img[c * g.h * g.w..][..g.h * g.w];
         for r in 0..b.in_rows {
             let dst = &mut buf[c * b.chan + r * b.row..][..b.row];
-            // padded row oy0·s + r is input row oy0·s + r − pt
-            let Some(iy) = (oy0 * g.sh + r).checked_sub(g.pt).filter(|&iy| iy < g.h) else {
+            // padded row oy0·s + r is input row oy0·s + r − pt, or the mode's source for it
+            let py = (oy0 * g.sh + r) as isize - g.pt as isize;
+            let Some(iy) = pad_source(py, g.h, mode) else {
                 dst.fill(0.0);
                 continue;
             };
@@ -185,6 +198,14 @@ fn fill(g: &Geom, b: &Band, x_img: &[f32], oy0: usize, buf: &mut [f32]) {
                 odd[..io].fill(0.0);
                 odd[io + no..].fill(0.0);
                 crate::gemm_conv::deinterleave(&src[..n], &mut even[ie..][..ne], &mut odd[io..][..no]);
+            }
+            if mode != PaddingMode::Zeros {
+                // the padding columns, from the row itself (padded column j: phase j % s,
+                // index j / s)
+                for j in edges.clone() {
+                    let v = pad_source(j as isize - pl as isize, g.w, mode).map_or(0.0, |k| src[k]);
+                    dst[(j % g.sw) * b.pw + j / g.sw] = v;
+                }
             }
         }
     }
@@ -421,7 +442,8 @@ mod tests {
     }
 
     /// The direct path against the f64 reference over its edges: stride 1 and 2, odd and even
-    /// left padding, large and asymmetric padding, widths that end in a partial vector and in
+    /// left padding, large and asymmetric padding, every padding mode (folded into the fill,
+    /// against pad2d's copy), widths that end in a partial vector and in
     /// one, two or three vector blocks, output channels not a multiple of 4, input channels over
     /// several chunks, batch 2, bands over one and several rows, and the residual before and
     /// after the activation.
@@ -474,21 +496,43 @@ mod tests {
                 bias: &bias,
                 wpack: None,
             };
-            for (res, act) in [
+            let modes = [
+                PaddingMode::Zeros,
+                PaddingMode::Reflect,
+                PaddingMode::Replicate,
+                PaddingMode::Circular,
+            ];
+            for (k, (res, act)) in [
                 (None, Activation::Identity),
                 (Some(false), Activation::Silu),
                 (Some(true), Activation::Relu),
-            ] {
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let mode = modes[(i + k) % modes.len()];
                 let mut out = vec![f32::NAN; len];
                 let residual = res.map(|after_act| Residual { data: &r, after_act });
-                conv3x3(&g, ops, act, &mut out, residual);
-                let want = reference(&g, &x, &wt, &bias, res.map(|a| (&r[..], a)), act);
+                conv3x3(&g, mode, ops, act, &mut out, residual);
+                // The reference convolves pad2d's padded copy without padding.
+                let xt = crate::Tensor::from_shape_vec([n, cin, h, w], x.clone()).expect("shape");
+                let xp = crate::conv::pad2d(xt.view(), [pt, pb, pl, pr], mode).expect("pad");
+                let d = xp.dim();
+                let gp = Geom {
+                    h: d.2,
+                    w: d.3,
+                    pt: 0,
+                    pl: 0,
+                    ..g
+                };
+                let xp: Vec<f32> = xp.iter().copied().collect();
+                let want = reference(&gp, &xp, &wt, &bias, res.map(|a| (&r[..], a)), act);
                 // Each output sums 9·cin products of magnitude ≤ 1.
                 let tol = 1e-6 * (9 * cin) as f64;
-                for (k, (&got, &want)) in out.iter().zip(&want).enumerate() {
+                for (e, (&got, &want)) in out.iter().zip(&want).enumerate() {
                     assert!(
                         (got as f64 - want).abs() <= tol,
-                        "case {i} {act:?} residual {res:?}: element {k} is {got}, want {want}"
+                        "case {i} {mode:?} {act:?} residual {res:?}: element {e} is {got}, want {want}"
                     );
                 }
             }
