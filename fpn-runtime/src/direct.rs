@@ -275,7 +275,15 @@ unsafe fn band(
                 // SAFETY: columns x0.. of row oy of channel c of image n: inside the output
                 // and this task's own (the caller's contract).
                 let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(at(c, oy) + x0), cols) };
-                dst.copy_from_slice(&acc[c * NVM * LANES..][..cols]);
+                let src = &acc[c * BLOCK_COLS..][..cols];
+                // A whole block as a fixed-size copy (two vector moves, not a memmove call).
+                match (
+                    <&mut [f32; BLOCK_COLS]>::try_from(&mut *dst),
+                    <&[f32; BLOCK_COLS]>::try_from(src),
+                ) {
+                    (Ok(d), Ok(s)) => *d = *s,
+                    _ => dst.copy_from_slice(src),
+                }
             }
             x0 += cols;
         }
