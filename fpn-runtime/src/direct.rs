@@ -414,6 +414,29 @@ unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
 mod tests {
     use super::*;
 
+    /// The geometry of a 3×3 undilated ungrouped conv: input `[n, cin, h, w]`, stride `s`, top
+    /// and left padding, output size.
+    fn geom([n, cin, h, w]: [usize; 4], cout: usize, s: usize, [pt, pl]: [usize; 2], [oh, ow]: [usize; 2]) -> Geom {
+        Geom {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh: 3,
+            kw: 3,
+            sh: s,
+            sw: s,
+            dh: 1,
+            dw: 1,
+            pt,
+            pl,
+            oh,
+            ow,
+            groups: 1,
+        }
+    }
+
     /// A plain f64 conv of `g` (zero padding) with `act((conv + bias) + r)` or
     /// `act(conv + bias) + r`, the reference for the direct path.
     fn reference(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], r: Option<(&[f32], bool)>, act: Activation) -> Vec<f64> {
@@ -475,24 +498,8 @@ mod tests {
             (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
         };
         for (i, &(n, cin, h, w, cout, s, pt, pl, pb, pr)) in cases.iter().enumerate() {
-            let g = Geom {
-                n,
-                cin,
-                h,
-                w,
-                cout,
-                kh: 3,
-                kw: 3,
-                sh: s,
-                sw: s,
-                dh: 1,
-                dw: 1,
-                pt,
-                pl,
-                oh: (h + pt + pb - 3) / s + 1,
-                ow: (w + pl + pr - 3) / s + 1,
-                groups: 1,
-            };
+            let (oh, ow) = ((h + pt + pb - 3) / s + 1, (w + pl + pr - 3) / s + 1);
+            let g = geom([n, cin, h, w], cout, s, [pt, pl], [oh, ow]);
             let x: Vec<f32> = (0..n * cin * h * w).map(|_| rnd()).collect();
             let wt: Vec<f32> = (0..cout * cin * 9).map(|_| rnd()).collect();
             let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
@@ -549,30 +556,13 @@ mod tests {
 
     /// The dispatch: stride-2 convs and stride-1 convs of few input channels go direct unless
     /// their last column block would be mostly empty; many input channels at stride 1, fewer
-    /// than 4 output channels and other kernels do not.
+    /// than 4 output channels, more than 2¹⁹ weights and other kernels do not.
     #[test]
     fn fits_the_measured_shapes_only() {
         if !simd() {
             return;
         }
-        let g = |cin, cout, s, ow| Geom {
-            n: 1,
-            cin,
-            h: 64,
-            w: 64,
-            cout,
-            kh: 3,
-            kw: 3,
-            sh: s,
-            sw: s,
-            dh: 1,
-            dw: 1,
-            pt: 1,
-            pl: 1,
-            oh: ow,
-            ow,
-            groups: 1,
-        };
+        let g = |cin, cout, s, ow| geom([1, cin, 64, 64], cout, s, [1, 1], [ow, ow]);
         assert!(fits(&g(3, 16, 2, 32)));
         assert!(fits(&g(128, 256, 2, 64)));
         assert!(fits(&g(16, 16, 2, 8)));
