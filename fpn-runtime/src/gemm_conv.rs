@@ -370,7 +370,7 @@ impl Blocks<'_> {
         let src = Phased::new(g, x_img, 0, g.oh, &mut split);
         let fill =
             |jc: usize, pc: usize, kc: usize, nc: usize, dst: &mut [f32]| pack_im2col(g, &src, 0, pc, kc, jc, nc, dst);
-        packed::pack_b_all_filled(self.k, self.hw_out, &mut bp, &fill);
+        packed::pack_b_all_filled_par(self.k, self.hw_out, &mut bp, &fill);
         Some(bp)
     }
 
@@ -827,12 +827,16 @@ mod tests {
                     pack_im2col(&g, &src, oy0, pc, kc, jc, nc, dst)
                 };
                 packed::pack_b_all_filled(k, nc, &mut got, &fill);
-                let same = want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(
-                    same,
-                    "geometry {:?}, rows {oy0}..{oy1}",
-                    (cin, h, w, kh, kw, sh, sw, dh, dw, pt, pl)
-                );
+                let mut par = vec![f32::NAN; len];
+                packed::pack_b_all_filled_par(k, nc, &mut par, &fill);
+                for (how, got) in [("serial", &got), ("parallel", &par)] {
+                    let same = want.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same,
+                        "{how}: geometry {:?}, rows {oy0}..{oy1}",
+                        (cin, h, w, kh, kw, sh, sw, dh, dw, pt, pl)
+                    );
+                }
             }
         }
     }

@@ -147,6 +147,9 @@ pub(crate) unsafe fn gemm_filled(
 /// Writes one packed right-hand-side block: `fill(jc, pc, kc, nc, dst)` (see [`gemm_filled`]).
 pub(crate) type FillBlock<'a> = dyn Fn(usize, usize, usize, usize, &mut [f32]) + 'a;
 
+/// A [`FillBlock`] that tasks on several threads may call.
+pub(crate) type SyncFillBlock<'a> = dyn Fn(usize, usize, usize, usize, &mut [f32]) + Sync + 'a;
+
 /// Floats of [`pack_b_all`]'s packing of a `k × n` right-hand side.
 pub(crate) fn packed_b_all_len(n: usize, k: usize) -> Option<usize> {
     n.div_ceil(NR).checked_mul(NR)?.checked_mul(k)
@@ -184,6 +187,31 @@ pub(crate) fn pack_b_all_filled(k: usize, n: usize, out: &mut [f32], fill: &Fill
         }
         jc += nc;
     }
+}
+
+/// [`pack_b_all_filled`] with every block (`NC` columns × `KC` rows) a task on rayon's pool: the
+/// shared packing of the channel-split tasks, which otherwise ran on one thread before them
+/// (YOLOv8n's 128→256 stride-2 conv at 40², 2 threads: 1.72× ORT's time, 1.02× at 1 thread).
+pub(crate) fn pack_b_all_filled_par(k: usize, n: usize, out: &mut [f32], fill: &SyncFillBlock) {
+    use rayon::prelude::*;
+    let (Some(col_block), len) = (NC.checked_mul(k), packed_b_all_len(n, k).unwrap_or(0).min(out.len())) else {
+        return;
+    };
+    out[..len]
+        .par_chunks_mut(col_block.max(1))
+        .enumerate()
+        .for_each(|(b, chunk)| {
+            let jc = b * NC;
+            let nc = NC.min(n - jc);
+            let ncp = nc.next_multiple_of(NR);
+            chunk[..k * ncp]
+                .par_chunks_mut(KC * ncp)
+                .enumerate()
+                .for_each(|(i, dst)| {
+                    let pc = i * KC;
+                    fill(jc, pc, KC.min(k - pc), nc, dst);
+                });
+        });
 }
 
 /// [`gemm`] on a right-hand side packed by [`pack_b_all`] (no packing here).
