@@ -21,12 +21,12 @@ use crate::conv::{pad_source, PaddingMode};
 use crate::kernel::{simd, Geom, Operands, OutPtr, Scratch, PAR_MIN_MACS, WPACK};
 use rayon::prelude::*;
 
-/// Floats of input a band may hold (128 KiB): it is re-read once per block of output channels,
-/// so it should stay in L2.
+/// Floats of input a band may hold (128 KiB): written by the fill, then read by every block of
+/// output columns, so it should stay in L2.
 const BAND_BUDGET: usize = 1 << 15;
 
-/// Input channels per pass over a column block: 16 channels' window (3 rows × 2 phases × 25
-/// floats) is 19 KiB.
+/// Input channels per pass over a column block: 16 channels' window (3 rows × 2 phases × 17
+/// floats) is 6.5 KiB, which every block of output channels re-reads from L1.
 const CI_CHUNK: usize = 16;
 
 /// Output channels per register block (the rest in blocks of 4, 2 and 1).
@@ -39,7 +39,7 @@ const NVM: usize = 2;
 const LANES: usize = 8;
 
 thread_local! {
-    /// The band of zero-padded (and for stride 2 phase-split) input rows.
+    /// The band of padded (and for stride 2 phase-split) input rows.
     static BAND: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
     /// A column block's partial sums, every output channel.
     static ACC: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
@@ -70,11 +70,10 @@ pub(crate) fn fits(g: &Geom) -> bool {
         && g.cout.saturating_mul(g.cin).saturating_mul(9) <= MAX_WEIGHT
 }
 
-/// Most weight floats (2 MiB) for which the direct path runs: every output row streams the
-/// whole weight once (a block of 16 columns re-uses each weight), so past L2 it is bound by
-/// reading weights. Measured at 1 thread: 128→128 (147 K floats) at 32² 0.89–0.97×, 256→256
-/// (590 K) at 64² 0.89×, but 256→512 (1.2 M) at 26² 1.34–1.39×, 512→512 at 14² 1.8–2.3× and
-/// 2048→256 at 16² 3.2×.
+/// Most weight floats (2 MiB) for which the direct path runs: every block of 16 output columns
+/// streams the whole weight once, so past L2 it is bound by reading weights. Measured at 1
+/// thread: 128→128 (147 K floats) at 32² 0.89–0.97×; 256→256 (590 K) 0.89× at 64² but 2.1–2.4× at
+/// 8²; 256→512 (1.2 M) at 26² 1.34–1.39×, 512→512 at 14² 1.8–2.3×, 2048→256 at 16² 3.2×.
 const MAX_WEIGHT: usize = 1 << 19;
 
 /// Most input channels for which a stride-1 3×3 conv runs direct rather than Winograd.
