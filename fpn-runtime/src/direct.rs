@@ -353,9 +353,10 @@ fn pack_weight(g: &Geom, w: &[f32], wp: &mut [f32]) {
 /// whose (ky = 0, kx = 0) input is at `src` (channel 0), summed over every input channel and tap.
 ///
 /// # Safety
-/// AVX2 + FMA; `src` (a slice, so its start is in bounds) valid for reads of `cin` channels (stride `b.chan`) × 3 rows (stride
-/// `b.row`) × `S` phase rows (stride `b.pw`) × `NV·8 + 1` floats; `w` for `CB` channels of `kk`
-/// floats each, packed `[cin][3][3][C]` ([`pack_weight`]).
+/// AVX2 + FMA; `src` (a slice, so its start is in bounds) valid for reads of `cin` channels
+/// (stride `b.chan`) × 3 rows (stride `b.row`) × `S` phase rows (stride `b.pw`) × `NV·8 + 1`
+/// floats; `w` holds `C` channels' taps of `cin` input channels, packed `[cin][3][3][C]`
+/// ([`pack_weight`]); `acc` holds `C` rows of 16 partial sums.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
