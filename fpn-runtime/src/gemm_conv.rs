@@ -353,7 +353,7 @@ impl Blocks<'_> {
         // SAFETY: `wpack` is set only when the CPU has avx2 and fma; rhs holds k rows of
         // stride rhs_rs, the last nc long (`gemm_rhs`), and `bp` the packed length.
         unsafe {
-            packed::pack_b_all(rhs.as_ptr(), rhs_rs, self.k, nc, &mut bp)
+            packed::pack_b_all(rhs, rhs_rs, self.k, nc, &mut bp)
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (rhs, rhs_rs, &mut bp);
@@ -370,7 +370,7 @@ impl Blocks<'_> {
         let src = Phased::new(g, x_img, 0, g.oh, &mut split);
         let fill =
             |jc: usize, pc: usize, kc: usize, nc: usize, dst: &mut [f32]| pack_im2col(g, &src, 0, pc, kc, jc, nc, dst);
-        packed::pack_b_all_filled_par(self.k, self.hw_out, &mut bp, &fill);
+        packed::pack_b_all_filled(self.k, self.hw_out, &mut bp, &fill);
         Some(bp)
     }
 
@@ -820,23 +820,19 @@ mod tests {
                 let len = packed::packed_b_all_len(nc, k).unwrap();
                 let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
                 // SAFETY: simd() checked; cols is k rows of nc, `want` the packed length.
-                unsafe { packed::pack_b_all(cols.as_ptr(), nc, k, nc, &mut want) };
+                unsafe { packed::pack_b_all(&cols, nc, k, nc, &mut want) };
                 let mut split = vec![f32::NAN; Phased::len(&g, oy0, oy1)];
                 let src = Phased::new(&g, &x, oy0, oy1, &mut split);
                 let fill = |jc: usize, pc: usize, kc: usize, nc: usize, dst: &mut [f32]| {
                     pack_im2col(&g, &src, oy0, pc, kc, jc, nc, dst)
                 };
                 packed::pack_b_all_filled(k, nc, &mut got, &fill);
-                let mut par = vec![f32::NAN; len];
-                packed::pack_b_all_filled_par(k, nc, &mut par, &fill);
-                for (how, got) in [("serial", &got), ("parallel", &par)] {
-                    let same = want.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits());
-                    assert!(
-                        same,
-                        "{how}: geometry {:?}, rows {oy0}..{oy1}",
-                        (cin, h, w, kh, kw, sh, sw, dh, dw, pt, pl)
-                    );
-                }
+                let same = want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "geometry {:?}, rows {oy0}..{oy1}",
+                    (cin, h, w, kh, kw, sh, sw, dh, dw, pt, pl)
+                );
             }
         }
     }

@@ -161,40 +161,25 @@ pub(crate) fn packed_b_all_len(n: usize, k: usize) -> Option<usize> {
 /// shared, where tasks split one product by rows of the left operand (output channels).
 ///
 /// # Safety
-/// The CPU must support avx2 and fma; `b` must be valid for reads of `k` rows of stride `ldb`,
-/// the last `n` long; `out` must hold [`packed_b_all_len`] floats.
+/// The CPU must support avx2 and fma; `b` must hold `k` rows of stride `ldb`, the last `n` long;
+/// `out` must hold [`packed_b_all_len`] floats.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn pack_b_all(b: *const f32, ldb: usize, k: usize, n: usize, out: &mut [f32]) {
-    // SAFETY: each block is inside `b` (contract).
+pub(crate) unsafe fn pack_b_all(b: &[f32], ldb: usize, k: usize, n: usize, out: &mut [f32]) {
+    // SAFETY: each block's rows lie inside `b` (contract); the CPU check is the caller's.
     let fill = |jc: usize, pc: usize, kc: usize, nc: usize, dst: &mut [f32]| unsafe {
-        pack_b(b.add(pc * ldb + jc), ldb, kc, nc, dst)
+        pack_b(b[pc * ldb + jc..].as_ptr(), ldb, kc, nc, dst)
     };
     pack_b_all_filled(k, n, out, &fill);
 }
 
-/// [`pack_b_all`] of a right-hand side produced block by block, as for [`gemm_filled`].
-pub(crate) fn pack_b_all_filled(k: usize, n: usize, out: &mut [f32], fill: &FillBlock) {
-    let mut jc = 0;
-    while jc < n {
-        let nc = NC.min(n - jc);
-        let ncp = nc.next_multiple_of(NR);
-        let mut pc = 0;
-        while pc < k {
-            let kc = KC.min(k - pc);
-            fill(jc, pc, kc, nc, &mut out[jc * k + pc * ncp..][..kc * ncp]);
-            pc += kc;
-        }
-        jc += nc;
-    }
-}
-
-/// [`pack_b_all_filled`] with every block (`NC` columns × `KC` rows) a task on rayon's pool: the
-/// shared packing of the channel-split tasks, which otherwise ran on one thread before them
-/// (YOLOv8n's 128→256 stride-2 conv at 40², 2 threads: 1.72× ORT's time, 1.02× at 1 thread).
-pub(crate) fn pack_b_all_filled_par(k: usize, n: usize, out: &mut [f32], fill: &SyncFillBlock) {
+/// [`pack_b_all`] of a right-hand side produced block by block, as for [`gemm_filled`]. Every
+/// block (`NC` columns × `KC` rows) is a task on rayon's pool: the packing is shared by the
+/// channel-split tasks that follow it, and on one thread it held them up (YOLOv8n's 128→256
+/// stride-2 conv at 40², 2 threads: 1.72× ORT's time against 1.02× at 1 thread).
+pub(crate) fn pack_b_all_filled(k: usize, n: usize, out: &mut [f32], fill: &SyncFillBlock) {
     use rayon::prelude::*;
-    let (Some(col_block), len) = (NC.checked_mul(k), packed_b_all_len(n, k).unwrap_or(0).min(out.len())) else {
+    let (Some(len), Some(col_block)) = (packed_b_all_len(n, k), NC.checked_mul(k)) else {
         return;
     };
     out[..len]
@@ -426,7 +411,7 @@ mod tests {
             let none = |_: usize, _: usize, seg: &mut [f32]| seg.iter_mut().for_each(|v| *v *= 2.0);
             // SAFETY: as above.
             unsafe {
-                pack_b_all(b.as_ptr(), ldb, k, n, &mut all);
+                pack_b_all(&b, ldb, k, n, &mut all);
                 gemm_prepacked(m, n, k, &pa, &all, c2.as_mut_ptr(), ldc, &none);
             }
             for i in 0..m {
