@@ -19,6 +19,7 @@
 use crate::act::{epilogue_slice, Activation, Residual};
 use crate::conv::{pad_source, PaddingMode};
 use crate::kernel::{simd, Geom, Operands, OutPtr, Scratch, PAR_MIN_MACS, WPACK};
+use crate::packed::{pack_groups, packed_a_len, MR};
 use rayon::prelude::*;
 
 /// Floats of input a band may hold (128 KiB): written by the fill, then read by every block of
@@ -29,8 +30,9 @@ const BAND_BUDGET: usize = 1 << 15;
 /// floats) is 6.5 KiB, which every block of output channels re-reads from L1.
 const CI_CHUNK: usize = 16;
 
-/// Output channels per register block (the rest in blocks of 4, 2 and 1).
-const CB: usize = 6;
+/// Output channels per register block (the rest in blocks of 4, 2 and 1): the packed GEMM's
+/// panel height, so the kernel reads the GEMM's packed weight (`[cin·9][MR]` per panel).
+const CB: usize = MR;
 
 /// Most vectors of output columns per register block.
 const NVM: usize = 2;
@@ -134,9 +136,20 @@ pub(crate) fn conv3x3(
     }
     let bands = g.oh.div_ceil(rows);
     let optr = OutPtr::new(out);
-    let mut wp = Scratch::take(&WPACK, g.cout * g.cin * g.kh * g.kw);
-    pack_weight(g, ops.w, &mut wp);
-    let wp = &*wp;
+    // The GEMM's packed weight (a prepared conv's cache, else packed now); only an allocation
+    // failure leaves it to this call's own packing.
+    let mut fresh = None;
+    let fallback;
+    let wp = match ops.packed_weight(g, &mut fresh) {
+        Some(wp) => wp,
+        None => {
+            let kk = g.cin * g.kh * g.kw;
+            let mut own = Scratch::take(&WPACK, packed_a_len(g.cout, kk).unwrap_or(0));
+            pack_groups(ops.w, 1, g.cout, kk, &mut own);
+            fallback = own;
+            &*fallback
+        }
+    };
     let task = |t: usize| {
         let (n, b) = (t / bands, t % bands);
         let oy0 = b * rows;
@@ -251,7 +264,10 @@ unsafe fn band(
                 let mut co = 0;
                 while co < g.cout {
                     let cb = block_channels(g.cout - co);
-                    let w = &wp[co * kk + ci0 * 9 * cb..][..cb * 9 * nci];
+                    // Block co.. of cb channels lies inside one MR-channel panel (whole
+                    // blocks are panels; the 4/2/1 rest share the last, zero-padded one).
+                    let panel = &wp[(co / MR) * MR * kk..][..MR * kk];
+                    let w = &panel[ci0 * 9 * MR + co % MR..(ci0 + nci) * 9 * MR];
                     let a = &mut acc[co * NVM * LANES..][..cb * NVM * LANES];
                     let first = ci0 == 0;
                     // SAFETY: the band holds cin channels of in_rows rows of b.row floats, and
@@ -332,31 +348,15 @@ unsafe fn block<const C: usize>(
     }
 }
 
-/// The weight `[cout][cin][3][3]` packed for [`kernel`]: per block of [`CB`] output channels
-/// (then single channels for the rest), `[cin][3][3][CB]`, so a tap's broadcasts are adjacent.
-fn pack_weight(g: &Geom, w: &[f32], wp: &mut [f32]) {
-    let kk = g.cin * g.kh * g.kw;
-    let mut co = 0;
-    while co < g.cout {
-        let cb = block_channels(g.cout - co);
-        let dst = &mut wp[co * kk..][..cb * kk];
-        for j in 0..cb {
-            for (t, &v) in w[(co + j) * kk..][..kk].iter().enumerate() {
-                dst[t * cb + j] = v;
-            }
-        }
-        co += cb;
-    }
-}
-
 /// The register block: `acc[j·16 + v·8 + l]` = output channel `j`, column `v·8 + l` of the block
 /// whose (ky = 0, kx = 0) input is at `src` (channel 0), summed over every input channel and tap.
 ///
 /// # Safety
 /// AVX2 + FMA; `src` (a slice, so its start is in bounds) valid for reads of `cin` channels
 /// (stride `b.chan`) × 3 rows (stride `b.row`) × `S` phase rows (stride `b.pw`) × `NV·8 + 1`
-/// floats; `w` holds `C` channels' taps of `cin` input channels, packed `[cin][3][3][C]`
-/// ([`pack_weight`]); `acc` holds `C` rows of 16 partial sums.
+/// floats; `w` starts at the first of `C` adjacent rows of an [`MR`]-row panel of the packed
+/// weight (`[cin][3][3][MR]`, `packed::pack_a`) and holds `cin` input channels' taps of them;
+/// `acc` holds `C` rows of 16 partial sums.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
@@ -368,7 +368,7 @@ unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
     first: bool,
 ) {
     use std::arch::x86_64::*;
-    debug_assert!(w.len() >= C * cin * 9 && acc.len() >= C * NVM * LANES);
+    debug_assert!(C <= MR && w.len() >= cin * 9 * MR - (MR - C) && acc.len() >= C * NVM * LANES);
     let (src, w) = (src.as_ptr(), w.as_ptr());
     let mut a = [[_mm256_setzero_ps(); NV]; C];
     // SAFETY: the reads stay within the bounds of the contract above (the slices' extents);
@@ -383,7 +383,7 @@ unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
         }
         for ci in 0..cin {
             let chan = src.add(ci * b.chan);
-            let wc = w.add(ci * 9 * C);
+            let wc = w.add(ci * 9 * MR);
             for ky in 0..3 {
                 let row = chan.add(ky * b.row);
                 for kx in 0..3 {
@@ -394,7 +394,7 @@ unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
                         *v = _mm256_loadu_ps(p.add(i * LANES));
                     }
                     for (j, aj) in a.iter_mut().enumerate() {
-                        let wv = _mm256_broadcast_ss(&*wc.add((ky * 3 + kx) * C + j));
+                        let wv = _mm256_broadcast_ss(&*wc.add((ky * 3 + kx) * MR + j));
                         for (i, v) in v.iter().enumerate() {
                             aj[i] = _mm256_fmadd_ps(*v, wv, aj[i]);
                         }
@@ -505,11 +505,13 @@ mod tests {
             let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
             let len = n * cout * g.oh * g.ow;
             let r: Vec<f32> = (0..len).map(|_| rnd()).collect();
-            let ops = Operands {
+            // The second run reads a prepared conv's cache of the packed weight, made by it.
+            let cache = std::sync::OnceLock::new();
+            let ops = |k: usize| Operands {
                 x: &x,
                 w: &wt,
                 bias: &bias,
-                wpack: None,
+                wpack: (k == 1).then_some(&cache),
             };
             let modes = [
                 PaddingMode::Zeros,
@@ -528,7 +530,12 @@ mod tests {
                 let mode = modes[(i + k) % modes.len()];
                 let mut out = vec![f32::NAN; len];
                 let residual = res.map(|after_act| Residual { data: &r, after_act });
-                conv3x3(&g, mode, ops, act, &mut out, residual);
+                conv3x3(&g, mode, ops(k), act, &mut out, residual);
+                assert_eq!(
+                    cache.get().is_some(),
+                    k >= 1,
+                    "case {i}: the cache is filled by its first user"
+                );
                 // The reference convolves pad2d's padded copy without padding.
                 let xt = crate::Tensor::from_shape_vec([n, cin, h, w], x.clone()).expect("shape");
                 let xp = crate::conv::pad2d(xt.view(), [pt, pb, pl, pr], mode).expect("pad");

@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 
 use crate::act::{bias_activate_slice, epilogue_slice, Activation, Residual};
-use crate::kernel::{sgemm, simd, Geom, Operands, OutPtr, Scratch, BFULL, BPACK, COLS, PAR_MIN_MACS, PHASES, WPACK};
+use crate::kernel::{sgemm, simd, Geom, Operands, OutPtr, Scratch, BFULL, BPACK, COLS, PAR_MIN_MACS, PHASES};
 use crate::packed;
 
 /// Target size (in f32s) of one im2col tile: 1 MiB, the L2 of one core here; measured best
@@ -91,33 +91,10 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
     let hw_out = g.oh * g.ow;
-    // The weights of every group packed for the AVX2 GEMM (shared read-only by the tasks): kept
-    // by a prepared conv from its first GEMM call on, else packed here once per call.
+    // The weights of every group packed for the AVX2 GEMM (shared read-only by the tasks).
     let panel = packed::packed_a_len(cout_g, k);
-    let pack = |wp: &mut [f32]| packed::pack_groups(w, g.groups, cout_g, k, wp);
     let mut fresh = None;
-    let wpack = match (simd(), packed::packed_groups_len(g.groups, cout_g, k)) {
-        (true, Some(len)) => {
-            let cached = ops.wpack.and_then(|cell| {
-                cell.get_or_init(|| {
-                    let mut v = Vec::new();
-                    v.try_reserve_exact(len).ok()?;
-                    v.resize(len, 0.0);
-                    pack(&mut v);
-                    Some(v)
-                })
-                .as_deref()
-            });
-            if cached.is_none() {
-                fresh = Scratch::try_take(&WPACK, len).map(|mut wp| {
-                    pack(&mut wp);
-                    wp
-                });
-            }
-            cached.or(fresh.as_deref())
-        }
-        _ => None,
-    };
+    let wpack = ops.packed_weight(g, &mut fresh);
     let blocks = Blocks {
         out: OutPtr::new(out),
         k,

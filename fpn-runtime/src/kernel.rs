@@ -104,6 +104,37 @@ pub(crate) struct Operands<'a> {
     pub wpack: Option<&'a std::sync::OnceLock<Option<Vec<f32>>>>,
 }
 
+impl<'a> Operands<'a> {
+    /// The weight packed for the AVX2 GEMM (`packed::pack_groups` with `g`'s groups), which the
+    /// packed GEMM and the direct conv both read: the prepared conv's cache (packed on its first
+    /// call), else packed now into `fresh`, a per-thread scratch. `None` without AVX2 + FMA, or
+    /// if the packing's size overflows or cannot be allocated.
+    pub(crate) fn packed_weight(&self, g: &Geom, fresh: &'a mut Option<Scratch>) -> Option<&'a [f32]> {
+        let (cout_g, k) = (g.cout_g(), g.cin_g() * g.kh * g.kw);
+        let len = crate::packed::packed_groups_len(g.groups, cout_g, k).filter(|_| simd())?;
+        let w = self.w;
+        let pack = |wp: &mut [f32]| crate::packed::pack_groups(w, g.groups, cout_g, k, wp);
+        let cached = self.wpack.and_then(|cell| {
+            cell.get_or_init(|| {
+                let mut v = Vec::new();
+                v.try_reserve_exact(len).ok()?;
+                v.resize(len, 0.0);
+                pack(&mut v);
+                Some(v)
+            })
+            .as_deref()
+        });
+        if cached.is_some() {
+            return cached;
+        }
+        *fresh = Scratch::try_take(&WPACK, len).map(|mut wp| {
+            pack(&mut wp);
+            wp
+        });
+        fresh.as_deref()
+    }
+}
+
 /// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all row-major with the given row strides (column stride 1),
 /// overwriting `dst`.
 ///
