@@ -484,7 +484,7 @@ pub(crate) struct Prepared<'a> {
 fn direct_fits(g: &Geom) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        crate::direct::fits(g)
+        crate::direct::fits(g) || crate::direct::fits_cv(g)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -509,6 +509,10 @@ fn run(
     #[cfg(target_arch = "x86_64")]
     if crate::direct::fits(g) {
         return crate::direct::conv3x3(g, mode, ops, act, out, residual);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::direct::fits_cv(g) {
+        return crate::direct::conv_cv(g, mode, ops, act, out, residual);
     }
     debug_assert_eq!(mode, PaddingMode::Zeros);
     match residual {

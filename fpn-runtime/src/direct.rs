@@ -13,6 +13,13 @@
 //! partial sums wait in a per-thread buffer). A finished output row goes through the conv
 //! epilogue (bias, activation, residual) while it is in L1.
 //!
+//! A second kernel ([`conv_cv`]) puts the vector lanes over output channels instead: a block of
+//! 16 output channels × 6 output pixels taken in row-major order across row ends, each
+//! (input channel, tap) loading two weight vectors and broadcasting 6 inputs. No output width
+//! leaves its lanes empty and no stride needs a phase split, at the price of a transpose of
+//! the band's sums into the output: it takes the stride-2 convs whose width the first kernel's
+//! 16-column blocks do not fit, and 7×7 stride-2 stems ([`fits_cv`]).
+//!
 //! Invariant: every `unsafe` block here reads the band buffer, the weight and writes the output
 //! within the bounds established by [`Band`] from a geometry validated by `conv2d_out_shape`.
 
@@ -45,6 +52,8 @@ thread_local! {
     static BAND: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
     /// A column block's partial sums, every output channel.
     static ACC: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The channel-vector path's packed weight (`[cout / 16][cin][kh][kw][16]`).
+    static WCV: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Whether `g` takes the direct path: a 3×3 undilated ungrouped conv with stride 2, or stride 1
@@ -88,8 +97,12 @@ const BLOCK_COLS: usize = NVM * LANES;
 #[derive(Clone, Copy)]
 struct Band {
     /// Floats per phase row: the output width rounded up to whole vectors, plus the taps'
-    /// reach `(kw − 1) / s` (so every vector load is in bounds).
+    /// reach `(kw − 1) / s` (so every vector load is in bounds); for an unsplit band, the
+    /// padded columns the outputs read.
     pw: usize,
+    /// Phase rows per padded input row: the stride for the pixel-vector kernel, 1 (padded
+    /// columns in order) for the channel-vector one.
+    phases: usize,
     /// Floats per padded input row (`s` phase rows).
     row: usize,
     /// Padded input rows per band of `rows` output rows.
@@ -99,6 +112,19 @@ struct Band {
 }
 
 impl Band {
+    /// The layout of an unsplit band (padded columns in order), for [`conv_cv`].
+    fn unsplit(g: &Geom, rows: usize) -> Self {
+        let pw = (g.ow - 1) * g.sw + g.kw;
+        let in_rows = (rows - 1) * g.sh + g.kh;
+        Band {
+            pw,
+            phases: 1,
+            row: pw,
+            in_rows,
+            chan: in_rows * pw,
+        }
+    }
+
     fn new(g: &Geom, rows: usize) -> Self {
         let s = g.sw;
         let pw = g.ow.div_ceil(LANES) * LANES + (g.kw - 1) / s;
@@ -106,6 +132,7 @@ impl Band {
         let in_rows = (rows - 1) * g.sh + g.kh;
         Band {
             pw,
+            phases: s,
             row,
             in_rows,
             chan: in_rows * row,
@@ -190,7 +217,7 @@ fn fill(g: &Geom, mode: PaddingMode, b: &Band, x_img: &[f32], oy0: usize, buf: &
                 continue;
             };
             let src = &plane[iy * g.w..][..g.w];
-            if g.sw == 1 {
+            if b.phases == 1 {
                 // padded column j is input column j − pl
                 let (lead, rest) = dst.split_at_mut(pl.min(b.row));
                 let n = g.w.min(rest.len());
@@ -216,7 +243,7 @@ fn fill(g: &Geom, mode: PaddingMode, b: &Band, x_img: &[f32], oy0: usize, buf: &
                 // index j / s)
                 for j in edges.clone() {
                     let v = pad_source(j as isize - pl as isize, g.w, mode).map_or(0.0, |k| src[k]);
-                    dst[(j % g.sw) * b.pw + j / g.sw] = v;
+                    dst[(j % b.phases) * b.pw + j / b.phases] = v;
                 }
             }
         }
@@ -248,7 +275,7 @@ unsafe fn band(
     let at = |c: usize, oy: usize| (n * g.cout + c) * hw + oy * g.ow;
     let mut acc = Scratch::take(&ACC, g.cout * NVM * LANES);
     for oy in oy0..oy1 {
-        let r0 = (oy - oy0) * g.sh;
+        let r0 = (oy - oy0) * g.sw;
         let mut x0 = 0;
         while x0 < g.ow {
             let left = g.ow - x0;
@@ -410,6 +437,267 @@ unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
     }
 }
 
+/// Output channels per channel-vector block: two vectors, so 12 accumulators with [`CV_PX`].
+const CV_CO: usize = 16;
+
+/// Output pixels per channel-vector block.
+const CV_PX: usize = 6;
+
+/// Input channels per pass of the channel-vector kernel: 32 channels' weights of one block of
+/// output channels (3×3: 18 KiB) stay in L1 while every pixel block of the band runs over them.
+const CV_CI: usize = 32;
+
+/// Floats of a channel-vector band's sums (256 KiB): read and written once per pass of input
+/// channels, so they should stay in L2.
+const CV_ACC_BUDGET: usize = 1 << 16;
+
+/// Most taps (`kh · kw`) of a channel-vector conv: a 7×7 stem.
+const CV_MAX_TAPS: usize = 49;
+
+/// Whether `g` takes the channel-vector path ([`conv_cv`]) when it does not take the
+/// pixel-vector one ([`fits`]): a stride-2 ungrouped undilated conv with a kernel of 9 to 49 taps (3×3,
+/// a 7×7 stem), output channels a multiple of 16, at most [`CV_MAX_WEIGHT`] weights and at
+/// least [`CV_MIN_PIXELS`] output pixels, on AVX2 + FMA.
+///
+/// Measured per conv against the path it replaces (Zen 3, interleaved in one process, best;
+/// 1 and 2 threads): stride-2 3×3 convs whose output width leaves the pixel-vector kernel's
+/// last block mostly empty, against im2col + the packed GEMM: YOLOv8n's 64→64 at 80² (40
+/// columns) 0.78–0.90×, 128→128 at 40² (20 columns) 0.88–0.91×, ResNet's 128→128 at 56² (28
+/// columns) 0.81–0.92×, 64→128 at 80² 0.89–1.05×; the 7×7 stride-2 stem 3→64 at 224² 0.82–0.97×.
+/// Refused as measured slower: more weights (128→256 at 40² 0.92–1.13×, 256→256 at 64² 1.1×,
+/// 256→512 and up 1.7–2.7×: a weight vector serves 6 pixels here against the GEMM's 16);
+/// stride 1 against Winograd (1.05–1.55× from 32 to 128 channels); 1×1 against the GEMM
+/// (1.3–2×).
+pub(crate) fn fits_cv(g: &Geom) -> bool {
+    simd()
+        && g.groups == 1
+        && [g.dh, g.dw] == [1, 1]
+        && [g.sh, g.sw] == [2, 2]
+        && (9..=CV_MAX_TAPS).contains(&g.kh.saturating_mul(g.kw))
+        && g.cout % CV_CO == 0
+        && g.cout >= CV_CO
+        && g.oh.saturating_mul(g.ow) >= CV_MIN_PIXELS
+        && g.cout.saturating_mul(g.cin).saturating_mul(g.kh * g.kw) <= CV_MAX_WEIGHT
+}
+
+/// Most weight floats (640 KiB) for which the channel-vector path runs (128→128 3×3 is 147 K).
+const CV_MAX_WEIGHT: usize = 160 * 1024;
+
+/// Fewest output pixels per image for which the channel-vector path runs (a band's pixel
+/// blocks are what reuse each weight vector; the smallest measured win was 400 pixels).
+const CV_MIN_PIXELS: usize = 100;
+
+/// The direct conv with the vector lanes over output channels: a register block is 16 output
+/// channels × 6 output pixels, the pixels taken in row-major order across row ends, so no
+/// output width leaves lanes empty and no stride needs its columns split; each (input channel,
+/// tap) loads two weight vectors and broadcasts 6 inputs (12 FMAs, as the pixel-vector kernel).
+/// The blocks' sums wait channel-minor in a per-thread buffer; a finished band is transposed
+/// into the output's rows, each finished by the conv epilogue.
+pub(crate) fn conv_cv(
+    g: &Geom,
+    mode: PaddingMode,
+    ops: Operands,
+    act: Activation,
+    out: &mut [f32],
+    residual: Option<Residual>,
+) {
+    let threads = rayon::current_num_threads().max(1);
+    let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
+    // A band's rows: one pass's input channels of it stay in L2 (every block of output channels
+    // re-reads them), and so do its sums (every pass re-reads them); the weight is read once per
+    // band, so bands are as tall as those allow.
+    let per_row = Band::unsplit(g, 2).chan - Band::unsplit(g, 1).chan;
+    let rows_in = BAND_BUDGET / g.cin.min(CV_CI).saturating_mul(per_row).max(1);
+    let rows_acc = CV_ACC_BUDGET / g.ow.saturating_mul(g.cout).max(1);
+    let mut rows = rows_in.min(rows_acc).clamp(1, g.oh);
+    if parallel {
+        let want = 4 * threads;
+        if g.n < want {
+            rows = rows.min(g.oh.div_ceil(want.div_ceil(g.n))).max(1);
+        }
+    }
+    let bands = g.oh.div_ceil(rows);
+    let optr = OutPtr::new(out);
+    let kk = g.cin * g.kh * g.kw;
+    let mut wp = Scratch::take(&WCV, g.cout * kk);
+    pack_cv(g, ops.w, &mut wp);
+    let wp = &*wp;
+    let task = |t: usize| {
+        let (n, b) = (t / bands, t % bands);
+        let oy0 = b * rows;
+        let oy1 = (oy0 + rows).min(g.oh);
+        let layout = Band::unsplit(g, oy1 - oy0);
+        let mut buf = Scratch::take(&BAND, g.cin * layout.chan);
+        let x_img = &ops.x[n * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
+        fill(g, mode, &layout, x_img, oy0, &mut buf);
+        // SAFETY: this task alone writes rows oy0..oy1 of image n (tasks are distinct
+        // (image, band) pairs), which lie inside `out` by the validated geometry.
+        unsafe { band_cv(g, ops, &layout, &buf, wp, n, oy0, oy1, act, optr, residual) };
+    };
+    let tasks = g.n * bands;
+    if parallel {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
+/// The weight `[cout][cin][kh][kw]` packed for [`kernel_cv`]: per block of 16 output channels,
+/// `[cin][kh][kw][16]`, so a tap's two weight vectors are adjacent.
+fn pack_cv(g: &Geom, w: &[f32], wp: &mut [f32]) {
+    let kk = g.cin * g.kh * g.kw;
+    for (p, dst) in wp.chunks_exact_mut(CV_CO * kk).take(g.cout / CV_CO).enumerate() {
+        for l in 0..CV_CO {
+            for (t, &v) in w[(p * CV_CO + l) * kk..][..kk].iter().enumerate() {
+                dst[t * CV_CO + l] = v;
+            }
+        }
+    }
+}
+
+/// Computes output rows `oy0..oy1` of image `n` from its filled unsplit band `buf` on the
+/// channel-vector kernel, then transposes them into the output, each row finished by the
+/// epilogue.
+///
+/// # Safety
+/// As for [`band`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn band_cv(
+    g: &Geom,
+    ops: Operands,
+    b: &Band,
+    buf: &[f32],
+    wp: &[f32],
+    n: usize,
+    oy0: usize,
+    oy1: usize,
+    act: Activation,
+    out: OutPtr,
+    residual: Option<Residual>,
+) {
+    let taps = g.kh * g.kw;
+    let kk = g.cin * taps;
+    let npx = (oy1 - oy0) * g.ow;
+    let npx_pad = npx.next_multiple_of(CV_PX);
+    let panels = g.cout / CV_CO;
+    let mut tap_off = [0usize; CV_MAX_TAPS];
+    for (t, o) in tap_off.iter_mut().take(taps).enumerate() {
+        *o = (t / g.kw) * b.row + t % g.kw;
+    }
+    let tap_off = &tap_off[..taps];
+    let mut acc = Scratch::take(&ACC, panels * npx_pad * CV_CO);
+    let mut ci0 = 0;
+    while ci0 < g.cin {
+        let nci = (g.cin - ci0).min(CV_CI);
+        let src = &buf[ci0 * b.chan..];
+        for p in 0..panels {
+            let w = &wp[p * CV_CO * kk + ci0 * taps * CV_CO..][..nci * taps * CV_CO];
+            let panel = &mut acc[p * npx_pad * CV_CO..][..npx_pad * CV_CO];
+            let mut px0 = 0;
+            while px0 < npx {
+                // The last block repeats its last pixel (its rows of `panel` are past npx).
+                let last = npx - 1;
+                let mut offs = [0usize; CV_PX];
+                for (j, o) in offs.iter_mut().enumerate() {
+                    let px = (px0 + j).min(last);
+                    *o = (px / g.ow) * g.sh * b.row + (px % g.ow) * g.sw;
+                }
+                // SAFETY: every pixel's window (taps within kh rows × kw columns of its
+                // offset) lies inside each channel's in_rows × row floats of the band
+                // (Band::unsplit), nci channels from `src`; `w` holds nci channels' taps of
+                // 16 output channels; `panel` has npx_pad ≥ px0 + 6 rows of 16; the CPU check is
+                // the caller's.
+                unsafe {
+                    kernel_cv(
+                        src,
+                        &offs,
+                        tap_off,
+                        nci,
+                        b.chan,
+                        w,
+                        &mut panel[px0 * CV_CO..][..CV_PX * CV_CO],
+                        ci0 == 0,
+                    )
+                };
+                px0 += CV_PX;
+            }
+        }
+        ci0 += nci;
+    }
+    let hw = g.oh * g.ow;
+    for oy in oy0..oy1 {
+        let r = oy - oy0;
+        for c in 0..g.cout {
+            let at = (n * g.cout + c) * hw + oy * g.ow;
+            // SAFETY: row oy of channel c of image n: inside the output and this task's own
+            // (the caller's contract).
+            let row = unsafe { std::slice::from_raw_parts_mut(out.get().add(at), g.ow) };
+            let src = &acc[(c / CV_CO) * npx_pad * CV_CO + r * g.ow * CV_CO + c % CV_CO..];
+            for (x, v) in row.iter_mut().enumerate() {
+                *v = src[x * CV_CO];
+            }
+            epilogue_slice(row, ops.bias[c], act, residual.map(|res| res.at(at, g.ow)));
+        }
+    }
+}
+
+/// The channel-vector register block: `acc[j·16 + l]` = output channel `l` of the block at
+/// pixel `j`, whose window starts `offs[j]` floats into each channel of `src`, summed over
+/// `nci` input channels (stride `chan`) and the taps at offsets `taps`.
+///
+/// # Safety
+/// AVX2 + FMA; every `offs[j] + taps[t]` is inside each of the `nci` channels' `chan` floats of
+/// `src`; `w` holds `nci · taps.len()` groups of 16 weights; `acc` holds 6 rows of 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_cv(
+    src: &[f32],
+    offs: &[usize; CV_PX],
+    taps: &[usize],
+    nci: usize,
+    chan: usize,
+    w: &[f32],
+    acc: &mut [f32],
+    first: bool,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(w.len() >= nci * taps.len() * CV_CO && acc.len() >= CV_PX * CV_CO);
+    let nt = taps.len();
+    let (s, wp) = (src.as_ptr(), w.as_ptr());
+    let mut a = [[_mm256_setzero_ps(); 2]; CV_PX];
+    // SAFETY: the reads stay within the contract's bounds; the loads and stores of `acc` within
+    // its 6 rows of 16.
+    unsafe {
+        if !first {
+            for (j, aj) in a.iter_mut().enumerate() {
+                for (v, x) in aj.iter_mut().enumerate() {
+                    *x = _mm256_loadu_ps(acc.as_ptr().add(j * CV_CO + v * LANES));
+                }
+            }
+        }
+        for ci in 0..nci {
+            let sc = s.add(ci * chan);
+            let wc = wp.add(ci * nt * CV_CO);
+            for (t, &to) in taps.iter().enumerate() {
+                let w0 = _mm256_loadu_ps(wc.add(t * CV_CO));
+                let w1 = _mm256_loadu_ps(wc.add(t * CV_CO + LANES));
+                let p = sc.add(to);
+                for (j, aj) in a.iter_mut().enumerate() {
+                    let x = _mm256_broadcast_ss(&*p.add(offs[j]));
+                    aj[0] = _mm256_fmadd_ps(w0, x, aj[0]);
+                    aj[1] = _mm256_fmadd_ps(w1, x, aj[1]);
+                }
+            }
+        }
+        for (j, aj) in a.iter().enumerate() {
+            for (v, x) in aj.iter().enumerate() {
+                _mm256_storeu_ps(acc.as_mut_ptr().add(j * CV_CO + v * LANES), *x);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,13 +735,13 @@ mod tests {
                     for ox in 0..g.ow {
                         let mut s = bias[co] as f64;
                         for ci in 0..g.cin {
-                            for ky in 0..3 {
-                                for kx in 0..3 {
+                            for ky in 0..g.kh {
+                                for kx in 0..g.kw {
                                     let iy = (oy * g.sh + ky).checked_sub(g.pt).filter(|&v| v < g.h);
                                     let ix = (ox * g.sw + kx).checked_sub(g.pl).filter(|&v| v < g.w);
                                     if let (Some(iy), Some(ix)) = (iy, ix) {
                                         let xv = x[((n * g.cin + ci) * g.h + iy) * g.w + ix] as f64;
-                                        s += xv * w[((co * g.cin + ci) * 3 + ky) * 3 + kx] as f64;
+                                        s += xv * w[((co * g.cin + ci) * g.kh + ky) * g.kw + kx] as f64;
                                     }
                                 }
                             }
@@ -561,9 +849,93 @@ mod tests {
         }
     }
 
-    /// The dispatch: stride-2 convs and stride-1 convs of few input channels go direct unless
-    /// their last column block would be mostly empty; many input channels at stride 1, fewer
-    /// than 4 output channels, more than 2¹⁹ weights and other kernels do not.
+    /// The channel-vector path against the f64 reference: 3×3 at stride 1 and 2, a 7×7 stem and
+    /// a 1×1 and a 5×3 kernel, output widths that leave a partial pixel block at the band's
+    /// end and pixel blocks across row ends, input channels over several passes, every padding
+    /// mode, batch 2, and the residual before and after the activation.
+    #[test]
+    fn channel_vector_conv_equals_reference() {
+        if !simd() {
+            return;
+        }
+        // (n, cin, h, w, cout, kh, kw, s, pt, pl, pb, pr)
+        let cases = [
+            (1, 3, 23, 29, 16, 7, 7, 2, 3, 3, 3, 3),
+            (2, 40, 13, 11, 32, 3, 3, 2, 1, 1, 1, 1),
+            (1, 70, 9, 20, 16, 3, 3, 1, 1, 1, 1, 1),
+            (1, 5, 12, 14, 48, 5, 3, 2, 2, 1, 2, 1),
+            (1, 33, 7, 7, 16, 1, 1, 1, 0, 0, 0, 0),
+            (1, 16, 41, 40, 16, 3, 3, 2, 1, 1, 1, 1),
+        ];
+        let mut seed = 11u32;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        let modes = [
+            PaddingMode::Zeros,
+            PaddingMode::Reflect,
+            PaddingMode::Replicate,
+            PaddingMode::Circular,
+        ];
+        for (i, &(n, cin, h, w, cout, kh, kw, s, pt, pl, pb, pr)) in cases.iter().enumerate() {
+            let (oh, ow) = ((h + pt + pb - kh) / s + 1, (w + pl + pr - kw) / s + 1);
+            let g = Geom {
+                kh,
+                kw,
+                ..geom([n, cin, h, w], cout, s, [pt, pl], [oh, ow])
+            };
+            let x: Vec<f32> = (0..n * cin * h * w).map(|_| rnd()).collect();
+            let wt: Vec<f32> = (0..cout * cin * kh * kw).map(|_| rnd()).collect();
+            let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
+            let len = n * cout * oh * ow;
+            let r: Vec<f32> = (0..len).map(|_| rnd()).collect();
+            let ops = Operands {
+                x: &x,
+                w: &wt,
+                bias: &bias,
+                wpack: None,
+            };
+            for (k, (res, act)) in [
+                (None, Activation::Identity),
+                (Some(false), Activation::Silu),
+                (Some(true), Activation::Relu),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let mode = modes[(i + k) % modes.len()];
+                let mut out = vec![f32::NAN; len];
+                let residual = res.map(|after_act| Residual { data: &r, after_act });
+                conv_cv(&g, mode, ops, act, &mut out, residual);
+                let xt = crate::Tensor::from_shape_vec([n, cin, h, w], x.clone()).expect("shape");
+                let xp = crate::conv::pad2d(xt.view(), [pt, pb, pl, pr], mode).expect("pad");
+                let d = xp.dim();
+                let gp = Geom {
+                    h: d.2,
+                    w: d.3,
+                    pt: 0,
+                    pl: 0,
+                    ..g
+                };
+                let xp: Vec<f32> = xp.iter().copied().collect();
+                let want = reference(&gp, &xp, &wt, &bias, res.map(|a| (&r[..], a)), act);
+                let tol = 1e-6 * (kh * kw * cin) as f64;
+                for (e, (&got, &want)) in out.iter().zip(&want).enumerate() {
+                    assert!(
+                        (got as f64 - want).abs() <= tol,
+                        "case {i} {mode:?} {act:?} residual {res:?}: element {e} is {got}, want {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The dispatch of both kernels. Pixel-vector: stride-2 convs and stride-1 convs of few
+    /// input channels go direct unless their last column block would be mostly empty; many
+    /// input channels at stride 1, fewer than 4 output channels, more than 2¹⁹ weights and
+    /// other kernels do not. Channel-vector: the stride-2 convs the first refuses for their
+    /// width, and a 7×7 stem.
     #[test]
     fn fits_the_measured_shapes_only() {
         if !simd() {
@@ -584,6 +956,24 @@ mod tests {
             kh: 5,
             kw: 5,
             ..g(16, 16, 1, 64)
+        }));
+        // The channel-vector kernel: stride 2, 9 to 49 taps, whole 16-channel blocks, a
+        // moderate weight, enough pixels.
+        assert!(fits_cv(&g(64, 128, 2, 40)));
+        assert!(fits_cv(&g(128, 128, 2, 20)));
+        assert!(fits_cv(&Geom {
+            kh: 7,
+            kw: 7,
+            ..g(3, 64, 2, 112)
+        }));
+        assert!(!fits_cv(&g(128, 256, 2, 20)));
+        assert!(!fits_cv(&g(64, 64, 1, 40)));
+        assert!(!fits_cv(&g(64, 40, 2, 40)));
+        assert!(!fits_cv(&g(64, 64, 2, 8)));
+        assert!(!fits_cv(&Geom {
+            kh: 1,
+            kw: 1,
+            ..g(64, 64, 2, 40)
         }));
     }
 }
