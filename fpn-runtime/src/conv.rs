@@ -444,6 +444,8 @@ pub(crate) fn conv2d_into_prepared(
         w: wsl,
         bias: &bias_vec,
         wpack: prep.packed.filter(|_| prep.packed_groups == p.groups),
+        // Made and read only by ungrouped calls (the channel-vector path's).
+        wpack_cv: prep.packed_cv.filter(|_| p.groups == 1),
     };
     match out.as_slice_mut() {
         Some(o) => run(&g, mode, ops, u, p.act, o, res),
@@ -478,6 +480,9 @@ pub(crate) struct Prepared<'a> {
     pub packed: Option<&'a std::sync::OnceLock<Option<Vec<f32>>>>,
     /// The group count `packed` was made for.
     pub packed_groups: usize,
+    /// Where the weight packed for the channel-vector direct conv (`direct::pack_cv`) is kept
+    /// once made: made and used only by an ungrouped call that takes that path.
+    pub packed_cv: Option<&'a std::sync::OnceLock<Option<Vec<f32>>>>,
 }
 
 /// Whether the direct path takes `g` (never off x86-64).

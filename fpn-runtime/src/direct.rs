@@ -25,7 +25,7 @@
 
 use crate::act::{epilogue_slice, Activation, Residual};
 use crate::conv::{pad_source, PaddingMode};
-use crate::kernel::{simd, Geom, Operands, OutPtr, Scratch, PAR_MIN_MACS, WPACK};
+use crate::kernel::{cached_packing, simd, Geom, Operands, OutPtr, Scratch, PAR_MIN_MACS, WPACK};
 use crate::packed::{pack_groups, packed_a_len, MR};
 use rayon::prelude::*;
 
@@ -518,10 +518,20 @@ pub(crate) fn conv_cv(
     }
     let bands = g.oh.div_ceil(rows);
     let optr = OutPtr::new(out);
-    let kk = g.cin * g.kh * g.kw;
-    let mut wp = Scratch::take(&WCV, g.cout * kk);
-    pack_cv(g, ops.w, &mut wp);
-    let wp = &*wp;
+    // The packed weight: a prepared conv's cache, else packed now; only an allocation failure
+    // leaves it to this call's own scratch.
+    let len = g.cout * g.cin * g.kh * g.kw;
+    let mut fresh = None;
+    let fallback;
+    let wp = match cached_packing(ops.wpack_cv, len, &WCV, &mut fresh, |wp| pack_cv(g, ops.w, wp)) {
+        Some(wp) => wp,
+        None => {
+            let mut own = Scratch::take(&WCV, len);
+            pack_cv(g, ops.w, &mut own);
+            fallback = own;
+            &*fallback
+        }
+    };
     let task = |t: usize| {
         let (n, b) = (t / bands, t % bands);
         let oy0 = b * rows;
@@ -800,6 +810,7 @@ mod tests {
                 w: &wt,
                 bias: &bias,
                 wpack: (k == 1).then_some(&cache),
+                wpack_cv: None,
             };
             let modes = [
                 PaddingMode::Zeros,
@@ -890,11 +901,14 @@ mod tests {
             let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
             let len = n * cout * oh * ow;
             let r: Vec<f32> = (0..len).map(|_| rnd()).collect();
-            let ops = Operands {
+            // The second run reads a prepared conv's cache of the packed weight, made by it.
+            let cache = std::sync::OnceLock::new();
+            let ops = |k: usize| Operands {
                 x: &x,
                 w: &wt,
                 bias: &bias,
                 wpack: None,
+                wpack_cv: (k == 1).then_some(&cache),
             };
             for (k, (res, act)) in [
                 (None, Activation::Identity),
@@ -907,7 +921,12 @@ mod tests {
                 let mode = modes[(i + k) % modes.len()];
                 let mut out = vec![f32::NAN; len];
                 let residual = res.map(|after_act| Residual { data: &r, after_act });
-                conv_cv(&g, mode, ops, act, &mut out, residual);
+                conv_cv(&g, mode, ops(k), act, &mut out, residual);
+                assert_eq!(
+                    cache.get().is_some(),
+                    k >= 1,
+                    "case {i}: the cache is filled by its first user"
+                );
                 let xt = crate::Tensor::from_shape_vec([n, cin, h, w], x.clone()).expect("shape");
                 let xp = crate::conv::pad2d(xt.view(), [pt, pb, pl, pr], mode).expect("pad");
                 let d = xp.dim();

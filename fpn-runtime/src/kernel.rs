@@ -102,6 +102,39 @@ pub(crate) struct Operands<'a> {
     /// A prepared conv's cache of `w` packed for the AVX2 GEMM with this conv's groups
     /// (`packed::pack_groups`), filled on first use; without one it is packed per call.
     pub wpack: Option<&'a std::sync::OnceLock<Option<Vec<f32>>>>,
+    /// A prepared conv's cache of `w` packed for the channel-vector direct conv
+    /// (`direct::pack_cv`), filled on first use; without one it is packed per call.
+    pub wpack_cv: Option<&'a std::sync::OnceLock<Option<Vec<f32>>>>,
+}
+
+/// A weight packing of `len` floats: kept in `cell` (a prepared conv's cache, made by its first
+/// user), else made now into `fresh`, a per-thread scratch of `slot`. `None` only if it cannot
+/// be allocated.
+pub(crate) fn cached_packing<'a>(
+    cell: Option<&'a std::sync::OnceLock<Option<Vec<f32>>>>,
+    len: usize,
+    slot: Slot,
+    fresh: &'a mut Option<Scratch>,
+    pack: impl Fn(&mut [f32]),
+) -> Option<&'a [f32]> {
+    let cached = cell.and_then(|cell| {
+        cell.get_or_init(|| {
+            let mut v = Vec::new();
+            v.try_reserve_exact(len).ok()?;
+            v.resize(len, 0.0);
+            pack(&mut v);
+            Some(v)
+        })
+        .as_deref()
+    });
+    if cached.is_some() {
+        return cached;
+    }
+    *fresh = Scratch::try_take(slot, len).map(|mut wp| {
+        pack(&mut wp);
+        wp
+    });
+    fresh.as_deref()
 }
 
 impl<'a> Operands<'a> {
@@ -113,25 +146,9 @@ impl<'a> Operands<'a> {
         let (cout_g, k) = (g.cout_g(), g.cin_g() * g.kh * g.kw);
         let len = crate::packed::packed_groups_len(g.groups, cout_g, k).filter(|_| simd())?;
         let w = self.w;
-        let pack = |wp: &mut [f32]| crate::packed::pack_groups(w, g.groups, cout_g, k, wp);
-        let cached = self.wpack.and_then(|cell| {
-            cell.get_or_init(|| {
-                let mut v = Vec::new();
-                v.try_reserve_exact(len).ok()?;
-                v.resize(len, 0.0);
-                pack(&mut v);
-                Some(v)
-            })
-            .as_deref()
-        });
-        if cached.is_some() {
-            return cached;
-        }
-        *fresh = Scratch::try_take(&WPACK, len).map(|mut wp| {
-            pack(&mut wp);
-            wp
-        });
-        fresh.as_deref()
+        cached_packing(self.wpack, len, &WPACK, fresh, |wp| {
+            crate::packed::pack_groups(w, g.groups, cout_g, k, wp)
+        })
     }
 }
 

@@ -53,6 +53,9 @@ pub struct Conv2d {
     /// Winograd conv that never falls back to the GEMM holds no second copy); later calls
     /// skip the packing.
     packed: std::sync::OnceLock<Option<Vec<f32>>>,
+    /// `weight` packed for the channel-vector direct conv (`direct::pack_cv`), made by the first
+    /// call that takes that path.
+    packed_cv: std::sync::OnceLock<Option<Vec<f32>>>,
 }
 
 impl std::fmt::Debug for Conv2d {
@@ -132,6 +135,7 @@ impl Conv2d {
             params,
             wino,
             packed: std::sync::OnceLock::new(),
+            packed_cv: std::sync::OnceLock::new(),
         }
     }
 
@@ -193,6 +197,7 @@ impl Conv2d {
                 winograd: self.wino.as_deref(),
                 packed: Some(&self.packed),
                 packed_groups: self.params.groups,
+                packed_cv: Some(&self.packed_cv),
             },
             opts.residual.map(|r| (r, opts.residual_after_act)),
         )
