@@ -783,115 +783,29 @@ mod tests {
         out
     }
 
-    /// The direct path against the f64 reference over its edges: stride 1 and 2, odd and even
-    /// left padding, large and asymmetric padding, every padding mode (folded into the fill,
-    /// against pad2d's copy), widths that end in a partial vector and in
-    /// one, two or three vector blocks, output channels not a multiple of 4, input channels over
-    /// several chunks, batch 2, bands over one and several rows, and the residual before and
-    /// after the activation.
-    #[test]
-    fn direct_conv_equals_reference() {
-        if !simd() {
-            return;
-        }
-        // (n, cin, h, w, cout, s, pt, pl, pb, pr)
-        let cases = [
-            (1, 3, 19, 37, 16, 2, 1, 1, 1, 1),
-            (2, 16, 11, 9, 6, 1, 1, 1, 1, 1),
-            (1, 35, 8, 50, 13, 2, 0, 0, 2, 1),
-            (1, 5, 12, 16, 4, 2, 3, 2, 0, 3),
-            (1, 8, 6, 30, 32, 1, 0, 4, 2, 0),
-            (2, 17, 40, 17, 9, 2, 1, 1, 1, 1),
-        ];
-        let mut seed = 7u32;
-        let mut rnd = move || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-        };
-        for (i, &(n, cin, h, w, cout, s, pt, pl, pb, pr)) in cases.iter().enumerate() {
-            let (oh, ow) = ((h + pt + pb - 3) / s + 1, (w + pl + pr - 3) / s + 1);
-            let g = geom([n, cin, h, w], cout, s, [pt, pl], [oh, ow]);
-            let x: Vec<f32> = (0..n * cin * h * w).map(|_| rnd()).collect();
-            let wt: Vec<f32> = (0..cout * cin * 9).map(|_| rnd()).collect();
-            let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
-            let len = n * cout * g.oh * g.ow;
-            let r: Vec<f32> = (0..len).map(|_| rnd()).collect();
-            // The second run reads a prepared conv's cache of the packed weight, made by it.
-            let cache = std::sync::OnceLock::new();
-            let ops = |k: usize| Operands {
-                x: &x,
-                w: &wt,
-                bias: &bias,
-                wpack: (k == 1).then_some(&cache),
-                wpack_cv: None,
-            };
-            let modes = [
-                PaddingMode::Zeros,
-                PaddingMode::Reflect,
-                PaddingMode::Replicate,
-                PaddingMode::Circular,
-            ];
-            for (k, (res, act)) in [
-                (None, Activation::Identity),
-                (Some(false), Activation::Silu),
-                (Some(true), Activation::Relu),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let mode = modes[(i + k) % modes.len()];
-                let mut out = vec![f32::NAN; len];
-                let residual = res.map(|after_act| Residual { data: &r, after_act });
-                conv3x3(&g, mode, ops(k), act, &mut out, residual);
-                assert_eq!(
-                    cache.get().is_some(),
-                    k >= 1,
-                    "case {i}: the cache is filled by its first user"
-                );
-                // The reference convolves pad2d's padded copy without padding.
-                let xt = crate::Tensor::from_shape_vec([n, cin, h, w], x.clone()).expect("shape");
-                let xp = crate::conv::pad2d(xt.view(), [pt, pb, pl, pr], mode).expect("pad");
-                let d = xp.dim();
-                let gp = Geom {
-                    h: d.2,
-                    w: d.3,
-                    pt: 0,
-                    pl: 0,
-                    ..g
-                };
-                let xp: Vec<f32> = xp.iter().copied().collect();
-                let want = reference(&gp, &xp, &wt, &bias, res.map(|a| (&r[..], a)), act);
-                // Each output sums 9·cin products of magnitude ≤ 1.
-                let tol = 1e-6 * (9 * cin) as f64;
-                for (e, (&got, &want)) in out.iter().zip(&want).enumerate() {
-                    assert!(
-                        (got as f64 - want).abs() <= tol,
-                        "case {i} {mode:?} {act:?} residual {res:?}: element {e} is {got}, want {want}"
-                    );
-                }
-            }
-        }
-    }
+    /// A conv of the cases below: `(n, cin, h, w, cout, kh, kw, s, pt, pl, pb, pr)`.
+    type Case = (
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+    );
 
-    /// The channel-vector path against the f64 reference: 3×3 at stride 1 and 2, a 7×7 stem and
-    /// a 1×1 and a 5×3 kernel, output widths that leave a partial pixel block at the band's
-    /// end and pixel blocks across row ends, input channels over several passes, every padding
-    /// mode, batch 2, and the residual before and after the activation.
-    #[test]
-    fn channel_vector_conv_equals_reference() {
-        if !simd() {
-            return;
-        }
-        // (n, cin, h, w, cout, kh, kw, s, pt, pl, pb, pr)
-        let cases = [
-            (1, 3, 23, 29, 16, 7, 7, 2, 3, 3, 3, 3),
-            (2, 40, 13, 11, 32, 3, 3, 2, 1, 1, 1, 1),
-            (1, 70, 9, 20, 16, 3, 3, 1, 1, 1, 1, 1),
-            (1, 5, 12, 14, 48, 5, 3, 2, 2, 1, 2, 1),
-            (1, 33, 7, 7, 16, 1, 1, 1, 0, 0, 0, 0),
-            (1, 16, 41, 40, 16, 3, 3, 2, 1, 1, 1, 1),
-        ];
-        let mut seed = 11u32;
+    /// Runs each case through one of the direct kernels (`cv`: the channel-vector one) three
+    /// times, without a residual, with one added before and with one added after the
+    /// activation, each with a padding mode of its own, and compares every output with the f64
+    /// reference convolving pad2d's padded copy. The second and third runs read a prepared
+    /// conv's cache of the kernel's packed weight, which the second must fill.
+    fn check_against_reference(cases: &[Case], cv: bool) {
+        let mut seed = 7u32;
         let mut rnd = move || {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
@@ -914,14 +828,13 @@ mod tests {
             let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
             let len = n * cout * oh * ow;
             let r: Vec<f32> = (0..len).map(|_| rnd()).collect();
-            // The second run reads a prepared conv's cache of the packed weight, made by it.
             let cache = std::sync::OnceLock::new();
             let ops = |k: usize| Operands {
                 x: &x,
                 w: &wt,
                 bias: &bias,
-                wpack: None,
-                wpack_cv: (k == 1).then_some(&cache),
+                wpack: (!cv && k >= 1).then_some(&cache),
+                wpack_cv: (cv && k >= 1).then_some(&cache),
             };
             for (k, (res, act)) in [
                 (None, Activation::Identity),
@@ -934,7 +847,11 @@ mod tests {
                 let mode = modes[(i + k) % modes.len()];
                 let mut out = vec![f32::NAN; len];
                 let residual = res.map(|after_act| Residual { data: &r, after_act });
-                conv_cv(&g, mode, ops(k), act, &mut out, residual);
+                if cv {
+                    conv_cv(&g, mode, ops(k), act, &mut out, residual);
+                } else {
+                    conv3x3(&g, mode, ops(k), act, &mut out, residual);
+                }
                 assert_eq!(
                     cache.get().is_some(),
                     k >= 1,
@@ -952,6 +869,7 @@ mod tests {
                 };
                 let xp: Vec<f32> = xp.iter().copied().collect();
                 let want = reference(&gp, &xp, &wt, &bias, res.map(|a| (&r[..], a)), act);
+                // Each output sums kh·kw·cin products of magnitude ≤ 1.
                 let tol = 1e-6 * (kh * kw * cin) as f64;
                 for (e, (&got, &want)) in out.iter().zip(&want).enumerate() {
                     assert!(
@@ -960,6 +878,49 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// The pixel-vector path over its edges: stride 1 and 2, odd and even left padding, large
+    /// and asymmetric padding, every padding mode (folded into the fill), widths that end in a
+    /// partial vector and in one, two or three vector blocks, output channels not a multiple of
+    /// 4 (6-, 4-, 2- and 1-channel blocks, the last two with their three accumulator sets, and
+    /// blocks at an offset inside a weight panel), input channels over several chunks, batch 2,
+    /// bands over one and several rows.
+    #[test]
+    fn direct_conv_equals_reference() {
+        if simd() {
+            check_against_reference(
+                &[
+                    (1, 3, 19, 37, 16, 3, 3, 2, 1, 1, 1, 1),
+                    (2, 16, 11, 9, 6, 3, 3, 1, 1, 1, 1, 1),
+                    (1, 35, 8, 50, 13, 3, 3, 2, 0, 0, 2, 1),
+                    (1, 5, 12, 16, 4, 3, 3, 2, 3, 2, 0, 3),
+                    (1, 8, 6, 30, 32, 3, 3, 1, 0, 4, 2, 0),
+                    (2, 17, 40, 17, 9, 3, 3, 2, 1, 1, 1, 1),
+                ],
+                false,
+            );
+        }
+    }
+
+    /// The channel-vector path: 3×3 at stride 1 and 2, a 7×7 stem, a 5×3 and a 1×1 kernel,
+    /// partial pixel blocks at a band's end and pixel blocks across row ends, input channels
+    /// over several passes, batch 2.
+    #[test]
+    fn channel_vector_conv_equals_reference() {
+        if simd() {
+            check_against_reference(
+                &[
+                    (1, 3, 23, 29, 16, 7, 7, 2, 3, 3, 3, 3),
+                    (2, 40, 13, 11, 32, 3, 3, 2, 1, 1, 1, 1),
+                    (1, 70, 9, 20, 16, 3, 3, 1, 1, 1, 1, 1),
+                    (1, 5, 12, 14, 48, 5, 3, 2, 2, 1, 2, 1),
+                    (1, 33, 7, 7, 16, 1, 1, 1, 0, 0, 0, 0),
+                    (1, 16, 41, 40, 16, 3, 3, 2, 1, 1, 1, 1),
+                ],
+                true,
+            );
         }
     }
 
