@@ -1,7 +1,8 @@
-//! Direct 3×3 convolution (stride 1 or 2, undilated, ungrouped) with AVX2 + FMA register
-//! blocking: the path where im2col's packing (9× the input) or Winograd's transforms cost more
-//! than they save: stride-2 3×3 convs (YOLOv8's and seed 000's downsampling convs) and stride-1
-//! ones with few input channels. [`fits`] says which convs, with the measurements.
+//! Direct convolution (undilated, ungrouped) with AVX2 + FMA register blocking, two kernels:
+//! the path where im2col's packing (9× the input) or Winograd's transforms cost more than they
+//! save. The first takes 3×3 convs at stride 2 (YOLOv8's and seed 000's downsampling convs) and
+//! at stride 1 with few input channels ([`fits`] says which, with the measurements); the
+//! second, stride-2 convs of 3×3 to 7×7 the first does not fit ([`fits_cv`]).
 //!
 //! A task is a band of output rows of one image. It copies the band's input rows, zero-padded,
 //! into a per-thread buffer: for stride 2 each row split into its two column phases (even and
