@@ -26,7 +26,7 @@
 
 use crate::act::{epilogue_slice, Activation, Residual};
 use crate::conv::{pad_source, PaddingMode};
-use crate::kernel::{cached_packing, simd, Geom, Operands, OutPtr, Scratch, PAR_MIN_MACS, WPACK};
+use crate::kernel::{cached_packing, simd, Geom, Operands, OutPtr, Scratch, Slot, PAR_MIN_MACS, WPACK};
 use crate::packed::{pack_groups, packed_a_len, MR};
 use rayon::prelude::*;
 
@@ -151,44 +151,78 @@ pub(crate) fn conv3x3(
     out: &mut [f32],
     residual: Option<Residual>,
 ) {
+    let per_row = Band::new(g, 2).chan - Band::new(g, 1).chan;
+    let rows = BAND_BUDGET / g.cin.saturating_mul(per_row).max(1);
+    // The GEMM's packed weight (a prepared conv's cache, else packed now).
+    let kk = g.cin * g.kh * g.kw;
+    let (mut fresh, mut own) = (None, None);
+    let wp = or_own(
+        ops.packed_weight(g, &mut fresh),
+        &mut own,
+        &WPACK,
+        packed_a_len(g.cout, kk).unwrap_or(0),
+        |wp| pack_groups(ops.w, 1, g.cout, kk, wp),
+    );
+    let optr = OutPtr::new(out);
+    for_each_band(g, mode, ops.x, rows, Band::new, |n, oy0, oy1, layout, buf| {
+        // SAFETY: this task alone writes rows oy0..oy1 of image n (tasks are distinct
+        // (image, band) pairs), which lie inside `out` by the validated geometry.
+        unsafe { band(g, ops, layout, buf, wp, n, oy0, oy1, act, optr, residual) };
+    });
+}
+
+/// A packed weight: `got` (a prepared conv's cache or this call's scratch), or, where that
+/// could not be allocated, packed by `pack` into `own`, a scratch of `slot` whose allocation
+/// aborts on failure as every scratch buffer's does.
+fn or_own<'a>(
+    got: Option<&'a [f32]>,
+    own: &'a mut Option<Scratch>,
+    slot: Slot,
+    len: usize,
+    pack: impl Fn(&mut [f32]),
+) -> &'a [f32] {
+    match got {
+        Some(wp) => wp,
+        None => {
+            let mut buf = Scratch::take(slot, len);
+            pack(&mut buf);
+            &*own.insert(buf)
+        }
+    }
+}
+
+/// Runs `run(n, oy0, oy1, layout, band)` for every band of output rows of every image, with the
+/// band's padded input rows filled ([`fill`]) into a per-thread buffer laid out by
+/// `layout(g, rows)`. Bands have at most `rows` rows (the caller's cache budget); a conv big
+/// enough for several threads is cut into at least four bands per thread, as bands are the
+/// only tasks.
+fn for_each_band(
+    g: &Geom,
+    mode: PaddingMode,
+    x: &[f32],
+    rows: usize,
+    layout: fn(&Geom, usize) -> Band,
+    run: impl Fn(usize, usize, usize, &Band, &[f32]) + Sync,
+) {
     let threads = rayon::current_num_threads().max(1);
     let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
-    let per_row = Band::new(g, 2).chan - Band::new(g, 1).chan;
-    let mut rows = (BAND_BUDGET / g.cin.saturating_mul(per_row).max(1)).clamp(1, g.oh);
+    let mut rows = rows.clamp(1, g.oh);
     if parallel {
-        // At least four bands per thread: bands are the only tasks.
         let want = 4 * threads;
         if g.n < want {
             rows = rows.min(g.oh.div_ceil(want.div_ceil(g.n))).max(1);
         }
     }
     let bands = g.oh.div_ceil(rows);
-    let optr = OutPtr::new(out);
-    // The GEMM's packed weight (a prepared conv's cache, else packed now); only an allocation
-    // failure leaves it to this call's own packing.
-    let mut fresh = None;
-    let fallback;
-    let wp = match ops.packed_weight(g, &mut fresh) {
-        Some(wp) => wp,
-        None => {
-            let kk = g.cin * g.kh * g.kw;
-            let mut own = Scratch::take(&WPACK, packed_a_len(g.cout, kk).unwrap_or(0));
-            pack_groups(ops.w, 1, g.cout, kk, &mut own);
-            fallback = own;
-            &*fallback
-        }
-    };
     let task = |t: usize| {
         let (n, b) = (t / bands, t % bands);
         let oy0 = b * rows;
         let oy1 = (oy0 + rows).min(g.oh);
-        let layout = Band::new(g, oy1 - oy0);
-        let mut buf = Scratch::take(&BAND, g.cin * layout.chan);
-        let x_img = &ops.x[n * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
-        fill(g, mode, &layout, x_img, oy0, &mut buf);
-        // SAFETY: this task alone writes rows oy0..oy1 of image n (tasks are distinct
-        // (image, band) pairs), which lie inside `out` by the validated geometry.
-        unsafe { band(g, ops, &layout, &buf, wp, n, oy0, oy1, act, optr, residual) };
+        let lay = layout(g, oy1 - oy0);
+        let mut buf = Scratch::take(&BAND, g.cin * lay.chan);
+        let x_img = &x[n * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
+        fill(g, mode, &lay, x_img, oy0, &mut buf);
+        run(n, oy0, oy1, &lay, &buf);
     };
     let tasks = g.n * bands;
     if parallel {
@@ -276,7 +310,7 @@ unsafe fn band(
     let at = |c: usize, oy: usize| (n * g.cout + c) * hw + oy * g.ow;
     let mut acc = Scratch::take(&ACC, g.cout * NVM * LANES);
     for oy in oy0..oy1 {
-        let r0 = (oy - oy0) * g.sw;
+        let r0 = (oy - oy0) * g.sh;
         let mut x0 = 0;
         while x0 < g.ow {
             let left = g.ow - x0;
@@ -515,55 +549,36 @@ pub(crate) fn conv_cv(
     out: &mut [f32],
     residual: Option<Residual>,
 ) {
-    let threads = rayon::current_num_threads().max(1);
-    let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
     // A band's rows: one pass's input channels of it stay in L2 (every block of output channels
     // re-reads them), and so do its sums (every pass re-reads them); the weight is read once per
     // band, so bands are as tall as those allow.
     let per_row = Band::unsplit(g, 2).chan - Band::unsplit(g, 1).chan;
     let rows_in = BAND_BUDGET / g.cin.min(CV_CI).saturating_mul(per_row).max(1);
     let rows_acc = CV_ACC_BUDGET / g.ow.saturating_mul(g.cout).max(1);
-    let mut rows = rows_in.min(rows_acc).clamp(1, g.oh);
-    if parallel {
-        let want = 4 * threads;
-        if g.n < want {
-            rows = rows.min(g.oh.div_ceil(want.div_ceil(g.n))).max(1);
-        }
-    }
-    let bands = g.oh.div_ceil(rows);
-    let optr = OutPtr::new(out);
-    // The packed weight: a prepared conv's cache, else packed now; only an allocation failure
-    // leaves it to this call's own scratch.
+    // The packed weight: a prepared conv's cache, else packed now.
     let len = g.cout * g.cin * g.kh * g.kw;
-    let mut fresh = None;
-    let fallback;
-    let wp = match cached_packing(ops.wpack_cv, len, &WCV, &mut fresh, |wp| pack_cv(g, ops.w, wp)) {
-        Some(wp) => wp,
-        None => {
-            let mut own = Scratch::take(&WCV, len);
-            pack_cv(g, ops.w, &mut own);
-            fallback = own;
-            &*fallback
-        }
-    };
-    let task = |t: usize| {
-        let (n, b) = (t / bands, t % bands);
-        let oy0 = b * rows;
-        let oy1 = (oy0 + rows).min(g.oh);
-        let layout = Band::unsplit(g, oy1 - oy0);
-        let mut buf = Scratch::take(&BAND, g.cin * layout.chan);
-        let x_img = &ops.x[n * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
-        fill(g, mode, &layout, x_img, oy0, &mut buf);
-        // SAFETY: this task alone writes rows oy0..oy1 of image n (tasks are distinct
-        // (image, band) pairs), which lie inside `out` by the validated geometry.
-        unsafe { band_cv(g, ops, &layout, &buf, wp, n, oy0, oy1, act, optr, residual) };
-    };
-    let tasks = g.n * bands;
-    if parallel {
-        (0..tasks).into_par_iter().for_each(task);
-    } else {
-        (0..tasks).for_each(task);
-    }
+    let pack = |wp: &mut [f32]| pack_cv(g, ops.w, wp);
+    let (mut fresh, mut own) = (None, None);
+    let wp = or_own(
+        cached_packing(ops.wpack_cv, len, &WCV, &mut fresh, pack),
+        &mut own,
+        &WCV,
+        len,
+        pack,
+    );
+    let optr = OutPtr::new(out);
+    for_each_band(
+        g,
+        mode,
+        ops.x,
+        rows_in.min(rows_acc),
+        Band::unsplit,
+        |n, oy0, oy1, layout, buf| {
+            // SAFETY: this task alone writes rows oy0..oy1 of image n (tasks are distinct
+            // (image, band) pairs), which lie inside `out` by the validated geometry.
+            unsafe { band_cv(g, ops, layout, buf, wp, n, oy0, oy1, act, optr, residual) };
+        },
+    );
 }
 
 /// The weight `[cout][cin][kh][kw]` packed for [`kernel_cv`]: per block of 16 output channels,
