@@ -264,7 +264,7 @@ fn fill(g: &Geom, mode: PaddingMode, b: &Band, x_img: &[f32], oy0: usize, buf: &
                 // The input columns that land in the phase rows (2·pw padded columns):
                 let n = g.w.min((2 * b.pw).saturating_sub(pl));
                 let (ph0, ph1) = dst.split_at_mut(b.pw);
-                let (even, odd) = if pl % 2 == 0 { (ph0, ph1) } else { (ph1, ph0) };
+                let (even, odd) = if pl.is_multiple_of(2) { (ph0, ph1) } else { (ph1, ph0) };
                 let (ie, io) = ((pl / 2).min(b.pw), pl.div_ceil(2).min(b.pw));
                 let (ne, no) = (n.div_ceil(2), n / 2);
                 even[..ie].fill(0.0);
@@ -522,7 +522,7 @@ pub(crate) fn fits_cv(g: &Geom) -> bool {
         && [g.dh, g.dw] == [1, 1]
         && [g.sh, g.sw] == [2, 2]
         && (9..=CV_MAX_TAPS).contains(&g.kh.saturating_mul(g.kw))
-        && g.cout % CV_CO == 0
+        && g.cout.is_multiple_of(CV_CO)
         && g.cout >= CV_CO
         && g.oh.saturating_mul(g.ow) >= CV_MIN_PIXELS
         && g.cout.saturating_mul(g.cin).saturating_mul(g.kh * g.kw) <= CV_MAX_WEIGHT

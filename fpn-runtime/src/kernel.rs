@@ -367,6 +367,28 @@ pub(crate) fn simd() -> bool {
     *AVX2_FMA.get_or_init(detect_avx2_fma)
 }
 
+/// Whether the CPU also runs the crate's AVX-512 kernels (the packed GEMM's 6×32 tile, the
+/// direct convs' 16-lane blocks, the epilogues): AVX-512F on top of [`simd`]. Detected on first
+/// use and fixed for the process; `FPN_NO_AVX512` set (to anything) in the environment turns
+/// them off, to compare the two paths on one machine.
+#[inline]
+pub(crate) fn simd512() -> bool {
+    static AVX512: OnceLock<bool> = OnceLock::new();
+    *AVX512.get_or_init(|| simd() && detect_avx512() && std::env::var_os("FPN_NO_AVX512").is_none())
+}
+
+/// The CPU-feature query behind [`simd512`].
+fn detect_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The CPU-feature query behind [`simd`].
 fn detect_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
