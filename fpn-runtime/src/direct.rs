@@ -538,8 +538,9 @@ unsafe fn kernel512<const C: usize, const S: usize>(
                 }
             }
         }
-        for j in 0..C {
-            let v = _mm512_add_ps(sa[0][j], _mm512_add_ps(sa[1][j], sa[2][j]));
+        let [s0, s1, s2] = sa;
+        for (j, ((a0, a1), a2)) in s0.into_iter().zip(s1).zip(s2).enumerate() {
+            let v = _mm512_add_ps(a0, _mm512_add_ps(a1, a2));
             _mm512_storeu_ps(acc.as_mut_ptr().add(j * BLOCK_COLS), v);
         }
     }
