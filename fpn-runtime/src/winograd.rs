@@ -33,7 +33,7 @@
 use rayon::prelude::*;
 
 use crate::act::{epilogue_slice, Activation, Residual};
-use crate::kernel::{sgemm, simd, Geom, Operands, OutPtr, Scratch, WINO_M, WINO_U, WINO_V};
+use crate::kernel::{sgemm, simd, simd512, Geom, Operands, OutPtr, Scratch, WINO_M, WINO_U, WINO_V};
 
 /// Smallest per-group channel counts worth the transforms.
 pub(crate) const MIN_CHANNELS: usize = 16;
@@ -257,7 +257,10 @@ pub(crate) fn conv3x3(
             t: t0,
         };
         let v = &mut vb[..v_len];
-        if simd() {
+        if simd512() {
+            // SAFETY: `simd512()` says the CPU has avx512f, avx2 and fma, all this build needs.
+            unsafe { input_transform_v512(&seg, &x_grp, v, vs, tiles) };
+        } else if simd() {
             // SAFETY: `simd()` says the CPU has avx2 and fma, all this build needs.
             unsafe { input_transform_v4(&seg, &x_grp, v, vs, tiles) };
         } else {
@@ -298,9 +301,12 @@ pub(crate) fn conv3x3(
         };
         // SAFETY: `o.out` points at the whole `[n, cout, oh, ow]` output (validated geometry);
         // each task writes only its own tiles (block blk) of its own channels (group grp, chunk
-        // cc); the v4 build runs only when `simd()` says the CPU has avx2 and fma.
+        // cc); the v512 and v4 builds run only when `simd512()` and `simd()` say the CPU has
+        // what they need.
         unsafe {
-            if simd() {
+            if simd512() {
+                output_transform_v512(&seg, &o, m, ms, tiles);
+            } else if simd() {
                 output_transform_v4(&seg, &o, m, ms, tiles);
             } else {
                 output_transform(&seg, &o, m, ms, tiles);
@@ -525,6 +531,15 @@ unsafe fn input_transform_v4(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tile
     input_transform_impl(s, xg, v, vs, tiles)
 }
 
+/// AVX-512 build of [`input_transform_impl`] (the same arithmetic per element on 16 lanes).
+///
+/// # Safety
+/// The CPU must support avx512f, avx2 and fma.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx2,fma"))]
+unsafe fn input_transform_v512(s: &Segs, xg: &XGrp, v: &mut [f32], vs: usize, tiles: usize) {
+    input_transform_impl(s, xg, v, vs, tiles)
+}
+
 /// Portable build of [`output_transform_impl`].
 ///
 /// # Safety
@@ -540,6 +555,16 @@ unsafe fn output_transform(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: us
 /// As [`output_transform_impl`], and the CPU must support avx2 and fma.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
 unsafe fn output_transform_v4(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
+    // SAFETY: the caller upholds `output_transform_impl`'s contract (this fn's own).
+    unsafe { output_transform_impl(s, o, m, ms, tiles) }
+}
+
+/// AVX-512 build of [`output_transform_impl`].
+///
+/// # Safety
+/// As [`output_transform_impl`], and the CPU must support avx512f, avx2 and fma.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx2,fma"))]
+unsafe fn output_transform_v512(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
     // SAFETY: the caller upholds `output_transform_impl`'s contract (this fn's own).
     unsafe { output_transform_impl(s, o, m, ms, tiles) }
 }
