@@ -685,6 +685,7 @@ unsafe fn band_cv(
         *o = (t / g.kw) * b.row + t % g.kw;
     }
     let tap_off = &tap_off[..taps];
+    let wide = crate::kernel::simd512();
     let mut acc = Scratch::take(&ACC, panels * npx_pad * CV_CO);
     let mut ci0 = 0;
     while ci0 < g.cin {
@@ -706,9 +707,10 @@ unsafe fn band_cv(
                 // offset) lies inside each channel's in_rows × row floats of the band
                 // (Band::unsplit), nci channels from `src`; `w` holds nci channels' taps of
                 // 16 output channels; `panel` has npx_pad ≥ px0 + 6 rows of 16; the CPU check is
-                // the caller's.
+                // the caller's, and the 16-lane kernel runs only where `simd512()` says.
                 unsafe {
-                    kernel_cv(
+                    let run = if wide { kernel_cv512 } else { kernel_cv };
+                    run(
                         src,
                         &offs,
                         tap_off,
@@ -794,6 +796,67 @@ unsafe fn kernel_cv(
             for (v, x) in aj.iter().enumerate() {
                 _mm256_storeu_ps(acc.as_mut_ptr().add(j * CV_CO + v * LANES), *x);
             }
+        }
+    }
+}
+
+/// [`kernel_cv`] with the block's 16 output channels in one AVX-512 vector. One vector per
+/// pixel gives 6 FMA chains, too few to hide their latency, so even and odd taps sum into two
+/// sets (12 accumulators) added at the end.
+///
+/// # Safety
+/// As for [`kernel_cv`], and the CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_cv512(
+    src: &[f32],
+    offs: &[usize; CV_PX],
+    taps: &[usize],
+    nci: usize,
+    chan: usize,
+    w: &[f32],
+    acc: &mut [f32],
+    first: bool,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(w.len() >= nci * taps.len() * CV_CO && acc.len() >= CV_PX * CV_CO);
+    let nt = taps.len();
+    let (s, wp) = (src.as_ptr(), w.as_ptr());
+    // One tap (weight vector, window start) into one set of accumulators.
+    macro_rules! tap {
+        ($set:expr, $wv:expr, $p:expr) => {
+            let (wv, p) = ($wv, $p);
+            for (j, aj) in $set.iter_mut().enumerate() {
+                *aj = _mm512_fmadd_ps(wv, _mm512_set1_ps(*p.add(offs[j])), *aj);
+            }
+        };
+    }
+    let (mut a0, mut a1) = ([_mm512_setzero_ps(); CV_PX], [_mm512_setzero_ps(); CV_PX]);
+    // SAFETY: the reads stay within [`kernel_cv`]'s bounds; the loads and stores of `acc`
+    // within its 6 rows of 16.
+    unsafe {
+        if !first {
+            for (j, x) in a0.iter_mut().enumerate() {
+                *x = _mm512_loadu_ps(acc.as_ptr().add(j * CV_CO));
+            }
+        }
+        let pairs = nt / 2;
+        for ci in 0..nci {
+            let sc = s.add(ci * chan);
+            let wc = wp.add(ci * nt * CV_CO);
+            for t in 0..pairs {
+                let (t0, t1) = (2 * t, 2 * t + 1);
+                tap!(a0, _mm512_loadu_ps(wc.add(t0 * CV_CO)), sc.add(taps[t0]));
+                tap!(a1, _mm512_loadu_ps(wc.add(t1 * CV_CO)), sc.add(taps[t1]));
+            }
+            if nt % 2 == 1 {
+                let t = nt - 1;
+                tap!(a0, _mm512_loadu_ps(wc.add(t * CV_CO)), sc.add(taps[t]));
+            }
+        }
+        for (j, (x0, x1)) in a0.into_iter().zip(a1).enumerate() {
+            _mm512_storeu_ps(acc.as_mut_ptr().add(j * CV_CO), _mm512_add_ps(x0, x1));
         }
     }
 }
@@ -967,17 +1030,17 @@ mod tests {
     #[test]
     fn direct_conv_equals_reference() {
         if simd() {
-            check_against_reference(
-                &[
-                    (1, 3, 19, 37, 16, 3, 3, 2, 1, 1, 1, 1),
-                    (2, 16, 11, 9, 6, 3, 3, 1, 1, 1, 1, 1),
-                    (1, 35, 8, 50, 13, 3, 3, 2, 0, 0, 2, 1),
-                    (1, 5, 12, 16, 4, 3, 3, 2, 3, 2, 0, 3),
-                    (1, 8, 6, 30, 32, 3, 3, 1, 0, 4, 2, 0),
-                    (2, 17, 40, 17, 9, 3, 3, 2, 1, 1, 1, 1),
-                ],
-                false,
-            );
+            let cases: &[Case] = &[
+                (1, 3, 19, 37, 16, 3, 3, 2, 1, 1, 1, 1),
+                (2, 16, 11, 9, 6, 3, 3, 1, 1, 1, 1, 1),
+                (1, 35, 8, 50, 13, 3, 3, 2, 0, 0, 2, 1),
+                (1, 5, 12, 16, 4, 3, 3, 2, 3, 2, 0, 3),
+                (1, 8, 6, 30, 32, 3, 3, 1, 0, 4, 2, 0),
+                (2, 17, 40, 17, 9, 3, 3, 2, 1, 1, 1, 1),
+            ];
+            // The AVX-512 kernels where the CPU has them, and the AVX2 kernels.
+            check_against_reference(cases, false);
+            crate::kernel::avx2_only(|| check_against_reference(cases, false));
         }
     }
 
@@ -987,17 +1050,17 @@ mod tests {
     #[test]
     fn channel_vector_conv_equals_reference() {
         if simd() {
-            check_against_reference(
-                &[
-                    (1, 3, 23, 29, 16, 7, 7, 2, 3, 3, 3, 3),
-                    (2, 40, 13, 11, 32, 3, 3, 2, 1, 1, 1, 1),
-                    (1, 70, 9, 20, 16, 3, 3, 1, 1, 1, 1, 1),
-                    (1, 5, 12, 14, 48, 5, 3, 2, 2, 1, 2, 1),
-                    (1, 33, 7, 7, 16, 1, 1, 1, 0, 0, 0, 0),
-                    (1, 16, 41, 40, 16, 3, 3, 2, 1, 1, 1, 1),
-                ],
-                true,
-            );
+            let cases: &[Case] = &[
+                (1, 3, 23, 29, 16, 7, 7, 2, 3, 3, 3, 3),
+                (2, 40, 13, 11, 32, 3, 3, 2, 1, 1, 1, 1),
+                (1, 70, 9, 20, 16, 3, 3, 1, 1, 1, 1, 1),
+                (1, 5, 12, 14, 48, 5, 3, 2, 2, 1, 2, 1),
+                (1, 33, 7, 7, 16, 1, 1, 1, 0, 0, 0, 0),
+                (1, 16, 41, 40, 16, 3, 3, 2, 1, 1, 1, 1),
+            ];
+            // The AVX-512 kernels where the CPU has them, and the AVX2 kernels.
+            check_against_reference(cases, true);
+            crate::kernel::avx2_only(|| check_against_reference(cases, true));
         }
     }
 

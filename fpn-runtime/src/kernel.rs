@@ -375,6 +375,29 @@ pub(crate) fn simd() -> bool {
 pub(crate) fn simd512() -> bool {
     static AVX512: OnceLock<bool> = OnceLock::new();
     *AVX512.get_or_init(|| simd() && detect_avx512() && std::env::var_os("FPN_NO_AVX512").is_none())
+        && !AVX2_ONLY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Set while a test runs the AVX2 kernels on a CPU that has AVX-512 ([`avx2_only`]).
+static AVX2_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs `f` with [`simd512`] false, so that a test covers the AVX2 kernels where the CPU would
+/// take the AVX-512 ones. Tests that do this run one at a time; others running meanwhile may
+/// take either kernel, which compute the same results.
+#[cfg(test)]
+pub(crate) fn avx2_only<R>(f: impl FnOnce() -> R) -> R {
+    use std::sync::atomic::Ordering;
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            AVX2_ONLY.store(false, Ordering::Relaxed);
+        }
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    AVX2_ONLY.store(true, Ordering::Relaxed);
+    let _reset = Reset;
+    f()
 }
 
 /// The CPU-feature query behind [`simd512`].
