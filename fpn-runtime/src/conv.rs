@@ -574,5 +574,9 @@ const WINOGRAD_MIN_PIXELS: usize = 400;
 /// done at load ([`crate::Conv2d`]). Measured (`benches/ops.rs -- --prepared`, 2 threads, load
 /// 1.5–3.3): Winograd ran at 0.79–0.91× GEMM's speed at 10×10 (100 pixels, 256 and 512
 /// channels) and 0.47–0.82× at 512 channels 7×7 batch 1–2 (49/98 pixels), but 1.22× at 11×11,
-/// 1.7–2.1× at 12×12, 1.35–1.62× at 14×14 and 1.61× at 7×7 batch 4 (196 pixels).
-const WINOGRAD_MIN_PIXELS_PREPARED: usize = 120;
+/// 1.7–2.1× at 12×12, 1.35–1.62× at 14×14 and 1.61× at 7×7 batch 4 (196 pixels). That was
+/// F(4×4) against the AVX2 GEMM; with F(2×2) (cheaper transforms) on Zen 5 (AVX-512, whole
+/// forwards interleaved, gate 120 against 36): seed 003 (8×8 and smaller heads) 36.4–37.7 →
+/// 33.4–35.5 ms at 1 thread, 19.9–20.3 → 18.8–19.6 at 2; ResNet-50 FPN (7×7 stage) 1–3%
+/// faster; a gate of 16 measured the same as 36. Not re-measured on AVX2-only machines.
+const WINOGRAD_MIN_PIXELS_PREPARED: usize = 36;
