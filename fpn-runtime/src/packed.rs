@@ -289,6 +289,14 @@ unsafe fn gemm_tiles(
             for ip in 0..panels_a {
                 let rows = MR.min(m - ip * MR);
                 let ap = a[ip * MR * k + pc * MR..].as_ptr();
+                if ip + PREFETCH_PANELS < panels_a {
+                    // The same rows of a later panel, a cache line (16 floats) at a time.
+                    let next = a[(ip + PREFETCH_PANELS) * MR * k + pc * MR..][..kc * MR].as_ptr();
+                    for line in (0..kc * MR).step_by(16) {
+                        // SAFETY: a prefetch of an address inside `a`.
+                        unsafe { _mm_prefetch::<_MM_HINT_T0>(next.add(line).cast()) };
+                    }
+                }
                 let mut jp = 0;
                 while jp < panels_b {
                     // Two panels at once where the block has them (the second may be partly
@@ -447,6 +455,15 @@ unsafe fn kernel_6x32(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc:
         }
     }
 }
+
+/// Row panels of the left operand ahead of the one running whose next `kc` rows [`gemm_tiles`]
+/// prefetches. A conv's packed weights are cold in a forward (ResNet-50's are 100 MB: every
+/// conv's come from memory), and a panel's block is a 3 KiB run 12 KiB (`6·k` floats) from the
+/// next, which the hardware prefetchers did not stream. Measured on Zen 5, ResNet-50 FPN at 1
+/// thread, each conv timed in the forward: the convs' sum 70.3 → 64.9 ms; 7² 1×1 convs
+/// (2048×512, 4 MiB) 2.2× → 1.7× their time on warm weights; 1 and 2 panels ahead alike, 4 and
+/// 8 worse.
+const PREFETCH_PANELS: usize = 2;
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
