@@ -234,7 +234,8 @@ pub(crate) struct OutPtr(*mut f32);
 
 // SAFETY: `OutPtr` is only a pointer; sending it to another thread is sound because every user's
 // tasks write disjoint regions of the output: (image, group, row band) or (image, group, channel
-// chunk) in `gemm_conv`, (group, tile block, channel chunk) in Winograd, and the output outlives
+// chunk) in `gemm_conv`, (group, tile block, channel chunk) in Winograd, one output channel's rows
+// of every plane in Winograd's weight transform, and the output outlives
 // the tasks (they are joined before the borrow of `out` that made the pointer ends).
 unsafe impl Send for OutPtr {}
 // SAFETY: as for `Send`: tasks sharing an `OutPtr` only write through it to disjoint regions.

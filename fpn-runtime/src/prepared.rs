@@ -102,7 +102,7 @@ fn winograd_weights(w: &Array4<f32>, p: &Conv2dParams) -> Option<Vec<f32>> {
     let mut u = Vec::new();
     u.try_reserve_exact(len).ok()?;
     u.resize(len, 0.0);
-    winograd::transform_weights(cin_g, w.as_slice()?, &mut u);
+    winograd::transform_weights(cin_g, cout / p.groups, w.as_slice()?, &mut u);
     Some(u)
 }
 
