@@ -282,7 +282,7 @@ pub(crate) fn conv3x3(
         } else {
             input_transform(&seg, &x_grp, v, vs, tiles);
         }
-        // α² GEMMs m[ξ][co][t] = u[co][ξ][ci] · v[ξ][ci][t].
+        // α² GEMMs m[ξ][co][t] = u[ξ][co][ci] · v[ξ][ci][t].
         let m = &mut mb[..m_len];
         for xi in 0..PLANES {
             let u_xi = &u[((grp * PLANES + xi) * cout_g + c0) * cin_g..][..count * cin_g];
