@@ -94,6 +94,10 @@ const STRIDE1_MAX_CIN: usize = 16;
 /// Output columns of a full register block.
 const BLOCK_COLS: usize = NVM * LANES;
 
+/// Columns of the partial sums kept per output channel: a wide block's (AVX-512: 32 columns in
+/// two 16-lane vectors), which holds every narrower block too.
+const ACC_COLS: usize = 2 * BLOCK_COLS;
+
 /// The layout of one task's band buffer.
 #[derive(Clone, Copy)]
 struct Band {
@@ -308,13 +312,20 @@ unsafe fn band(
     let hw = g.oh * g.ow;
     let kk = g.cin * g.kh * g.kw;
     let at = |c: usize, oy: usize| (n * g.cout + c) * hw + oy * g.ow;
-    let mut acc = Scratch::take(&ACC, g.cout * NVM * LANES);
+    let mut acc = Scratch::take(&ACC, g.cout * ACC_COLS);
+    let wide = crate::kernel::simd512();
     for oy in oy0..oy1 {
         let r0 = (oy - oy0) * g.sh;
         let mut x0 = 0;
         while x0 < g.ow {
             let left = g.ow - x0;
-            let nv = left.div_ceil(LANES).min(NVM);
+            // With AVX-512, 32 columns (two 16-lane vectors per channel) while that many are
+            // left; then 16 or 8 as without it.
+            let nv = if wide && left >= ACC_COLS {
+                ACC_COLS / LANES
+            } else {
+                left.div_ceil(LANES).min(NVM)
+            };
             let cols = left.min(nv * LANES);
             // Input channels in chunks whose window (3 rows × S phases × the block's columns)
             // stays in L1 while every output channel block runs over it; the partial sums
@@ -330,10 +341,11 @@ unsafe fn band(
                     // blocks are panels; the 4/2/1 rest share the last, zero-padded one).
                     let panel = &wp[(co / MR) * MR * kk..][..MR * kk];
                     let w = &panel[ci0 * 9 * MR + co % MR..(ci0 + nci) * 9 * MR];
-                    let a = &mut acc[co * NVM * LANES..][..cb * NVM * LANES];
+                    let a = &mut acc[co * ACC_COLS..][..cb * ACC_COLS];
                     let first = ci0 == 0;
                     // SAFETY: the band holds cin channels of in_rows rows of b.row floats, and
-                    // row r0 + 2 < in_rows, x0 + nv·8 + 1 ≤ pw (Band::new), so every read is
+                    // row r0 + 2 < in_rows, x0 + nv·8 + 1 ≤ pw (Band::new; a 32-column block
+                    // only where 32 columns are left, x0 + 32 ≤ ow), so every read is
                     // inside `src`; `w` holds cb channels' packed taps of nci input channels;
                     // the CPU check is the caller's.
                     unsafe {
@@ -352,14 +364,20 @@ unsafe fn band(
                 // SAFETY: columns x0.. of row oy of channel c of image n: inside the output
                 // and this task's own (the caller's contract).
                 let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(at(c, oy) + x0), cols) };
-                let src = &acc[c * BLOCK_COLS..][..cols];
-                // A whole block as a fixed-size copy (two vector moves, not a memmove call).
-                match (
+                let src = &acc[c * ACC_COLS..][..cols];
+                // A whole block as a fixed-size copy (vector moves, not a memmove call).
+                if let (Ok(d), Ok(s)) = (
                     <&mut [f32; BLOCK_COLS]>::try_from(&mut *dst),
                     <&[f32; BLOCK_COLS]>::try_from(src),
                 ) {
-                    (Ok(d), Ok(s)) => *d = *s,
-                    _ => dst.copy_from_slice(src),
+                    *d = *s;
+                } else if let (Ok(d), Ok(s)) = (
+                    <&mut [f32; ACC_COLS]>::try_from(&mut *dst),
+                    <&[f32; ACC_COLS]>::try_from(src),
+                ) {
+                    *d = *s;
+                } else {
+                    dst.copy_from_slice(src);
                 }
             }
             x0 += cols;
@@ -383,7 +401,8 @@ fn block_channels(left: usize) -> usize {
     }
 }
 
-/// [`kernel`] with `C` output channels, `nv` vectors of columns and stride `s`.
+/// [`kernel`] with `C` output channels, `nv` 8-column vectors of columns (4: the AVX-512
+/// 32-column block, which the caller picks only where `simd512()` says) and stride `s`.
 ///
 /// # Safety
 /// As for [`kernel`].
@@ -402,10 +421,16 @@ unsafe fn block<const C: usize>(
     // SAFETY: the caller's contract is kernel's; the 16-lane kernel only where `simd512()`
     // says the CPU has AVX-512F.
     unsafe {
+        if nv > NVM {
+            return match s {
+                1 => kernel512::<C, 2, 1>(src, b, cin, w, acc, first),
+                _ => kernel512::<C, 2, 2>(src, b, cin, w, acc, first),
+            };
+        }
         if nv == NVM && crate::kernel::simd512() {
             return match s {
-                1 => kernel512::<C, 1>(src, b, cin, w, acc, first),
-                _ => kernel512::<C, 2>(src, b, cin, w, acc, first),
+                1 => kernel512::<C, 1, 1>(src, b, cin, w, acc, first),
+                _ => kernel512::<C, 1, 2>(src, b, cin, w, acc, first),
             };
         }
         match (nv, s) {
@@ -437,7 +462,7 @@ unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
     first: bool,
 ) {
     use std::arch::x86_64::*;
-    debug_assert!(C <= MR && w.len() >= cin * 9 * MR - (MR - C) && acc.len() >= C * NVM * LANES);
+    debug_assert!(C <= MR && w.len() >= cin * 9 * MR - (MR - C) && acc.len() >= (C - 1) * ACC_COLS + NVM * LANES);
     let (src, w) = (src.as_ptr(), w.as_ptr());
     // With 1 or 2 channels the C·NV accumulators of one set are too few chains to hide the
     // FMA's latency: each kernel row then sums into a set of its own, added up at the end
@@ -450,7 +475,7 @@ unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
         if !first {
             for (j, aj) in sa[0].iter_mut().enumerate() {
                 for (i, v) in aj.iter_mut().enumerate() {
-                    *v = _mm256_loadu_ps(acc.as_ptr().add(j * NVM * LANES + i * LANES));
+                    *v = _mm256_loadu_ps(acc.as_ptr().add(j * ACC_COLS + i * LANES));
                 }
             }
         }
@@ -486,24 +511,31 @@ unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
         }
         for (j, aj) in a.iter().enumerate() {
             for (i, v) in aj.iter().enumerate() {
-                _mm256_storeu_ps(acc.as_mut_ptr().add(j * NVM * LANES + i * LANES), *v);
+                _mm256_storeu_ps(acc.as_mut_ptr().add(j * ACC_COLS + i * LANES), *v);
             }
         }
     }
 }
 
-/// [`kernel`] for a full block of 16 columns in one AVX-512 vector per channel. One vector has
-/// half the FMAs' latency chains of two, so every kernel row sums into a set of its own (3·C
-/// accumulators, at most 18 of the 32 registers), added up at the end as [`kernel`] does for 1
-/// and 2 channels. Measured on Zen 5 (1 thread, forwards interleaved with the AVX2 kernel's):
-/// seed 000's `pyramid_block(64, 64)` at 128², two thirds of whose forward was this kernel,
-/// 12.4–12.8 → 8.8–9.2 ms; `pyramid_block(3, 16)` at 256² 2.7 → 2.15–2.24 ms.
+/// [`kernel`] on AVX-512: `NV` 16-lane vectors per output channel, so a block of 16 or (with
+/// `NV` = 2) 32 columns. Below 8 accumulators (one vector of up to 6 channels, two of up to 2)
+/// the FMAs' latency chains are too few: every kernel row then sums into a set of its own (up
+/// to 18 of the 32 registers), added up at the end as [`kernel`] does for 1 and 2 channels.
+/// Two vectors load 2 inputs per 6 broadcasts and 12 FMAs, the packed GEMM's ratio.
+///
+/// Measured on Zen 5 (1 thread, forwards interleaved with the AVX2 kernel's): the 16-column
+/// block took seed 000's `pyramid_block(64, 64)` at 128², two thirds of whose forward was this
+/// kernel, from 12.4–12.8 to 8.8–9.2 ms and `pyramid_block(3, 16)` at 256² from 2.7 to
+/// 2.15–2.24 ms; the 32-column block then (in a slow phase of the VM, both builds interleaved)
+/// `pyramid_block(64, 64)` 12.0–12.1 → 9.9 ms at 1 thread and 6.2–6.4 → 5.1 at 2,
+/// `pyramid_block(3, 16)` at 256² 1.75 → 1.57 ms at 2 threads, YOLOv8n 3% at 1 thread.
 ///
 /// # Safety
-/// As for [`kernel`] with `NV` = 2, and the CPU must have AVX-512F.
+/// As for [`kernel`] with its reads extended to `NV·16 + 1` floats per phase row, and the CPU
+/// must have AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn kernel512<const C: usize, const S: usize>(
+unsafe fn kernel512<const C: usize, const NV: usize, const S: usize>(
     src: &[f32],
     b: &Band,
     cin: usize,
@@ -512,36 +544,54 @@ unsafe fn kernel512<const C: usize, const S: usize>(
     first: bool,
 ) {
     use std::arch::x86_64::*;
-    debug_assert!(C <= MR && w.len() >= cin * 9 * MR - (MR - C) && acc.len() >= C * NVM * LANES);
+    debug_assert!(C <= MR && w.len() >= cin * 9 * MR - (MR - C) && acc.len() >= (C - 1) * ACC_COLS + NV * 16);
     let (src, w) = (src.as_ptr(), w.as_ptr());
-    let mut sa = [[_mm512_setzero_ps(); C]; 3];
-    // SAFETY: the reads stay within the bounds of [`kernel`]'s contract with NV = 2 (16
-    // floats from each tap's start); the loads and stores of `acc` stay within its C rows.
+    let sets = if C * NV < 8 { 3 } else { 1 };
+    let mut sa = [[[_mm512_setzero_ps(); NV]; C]; 3];
+    // SAFETY: the reads stay within the bounds of the contract (NV·16 floats from each tap's
+    // start); the loads and stores of `acc` stay within its C rows of NV·16.
     unsafe {
         if !first {
-            for (j, v) in sa[0].iter_mut().enumerate() {
-                *v = _mm512_loadu_ps(acc.as_ptr().add(j * BLOCK_COLS));
+            for (j, aj) in sa[0].iter_mut().enumerate() {
+                for (i, v) in aj.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(acc.as_ptr().add(j * ACC_COLS + i * 16));
+                }
             }
         }
         for ci in 0..cin {
             let chan = src.add(ci * b.chan);
             let wc = w.add(ci * 9 * MR);
-            for (ky, a) in sa.iter_mut().enumerate() {
+            for ky in 0..3 {
                 let row = chan.add(ky * b.row);
+                let a = &mut sa[if sets == 3 { ky } else { 0 }];
                 for kx in 0..3 {
                     // padded column x·S + kx is phase kx % S, index x + kx / S
-                    let v = _mm512_loadu_ps(row.add((kx % S) * b.pw + kx / S));
+                    let p = row.add((kx % S) * b.pw + kx / S);
+                    let mut v = [_mm512_setzero_ps(); NV];
+                    for (i, v) in v.iter_mut().enumerate() {
+                        *v = _mm512_loadu_ps(p.add(i * 16));
+                    }
                     for (j, aj) in a.iter_mut().enumerate() {
                         let wv = _mm512_set1_ps(*wc.add((ky * 3 + kx) * MR + j));
-                        *aj = _mm512_fmadd_ps(v, wv, *aj);
+                        for (i, v) in v.iter().enumerate() {
+                            aj[i] = _mm512_fmadd_ps(*v, wv, aj[i]);
+                        }
                     }
                 }
             }
         }
-        let [s0, s1, s2] = sa;
-        for (j, ((a0, a1), a2)) in s0.into_iter().zip(s1).zip(s2).enumerate() {
-            let v = _mm512_add_ps(a0, _mm512_add_ps(a1, a2));
-            _mm512_storeu_ps(acc.as_mut_ptr().add(j * BLOCK_COLS), v);
+        let mut a = sa[0];
+        if sets == 3 {
+            for (j, aj) in a.iter_mut().enumerate() {
+                for (i, v) in aj.iter_mut().enumerate() {
+                    *v = _mm512_add_ps(*v, _mm512_add_ps(sa[1][j][i], sa[2][j][i]));
+                }
+            }
+        }
+        for (j, aj) in a.iter().enumerate() {
+            for (i, v) in aj.iter().enumerate() {
+                _mm512_storeu_ps(acc.as_mut_ptr().add(j * ACC_COLS + i * 16), *v);
+            }
         }
     }
 }
@@ -1026,7 +1076,8 @@ mod tests {
     /// partial vector and in one, two or three vector blocks, output channels not a multiple of
     /// 4 (6-, 4-, 2- and 1-channel blocks, the last two with their three accumulator sets, and
     /// blocks at an offset inside a weight panel), input channels over several chunks, batch 2,
-    /// bands over one and several rows.
+    /// bands over one and several rows; with AVX-512, rows of two and three 32-column blocks
+    /// with 16- and 8-column tails.
     #[test]
     fn direct_conv_equals_reference() {
         if simd() {
@@ -1037,6 +1088,8 @@ mod tests {
                 (1, 5, 12, 16, 4, 3, 3, 2, 3, 2, 0, 3),
                 (1, 8, 6, 30, 32, 3, 3, 1, 0, 4, 2, 0),
                 (2, 17, 40, 17, 9, 3, 3, 2, 1, 1, 1, 1),
+                (1, 16, 10, 75, 13, 3, 3, 1, 1, 1, 1, 1),
+                (1, 5, 9, 127, 7, 3, 3, 2, 1, 1, 1, 1),
             ];
             // The AVX-512 kernels where the CPU has them, and the AVX2 kernels.
             check_against_reference(cases, false);
