@@ -1099,6 +1099,7 @@ mod tests {
                 (2, 17, 40, 17, 9, 3, 3, 2, 1, 1, 1, 1),
                 (1, 16, 10, 75, 13, 3, 3, 1, 1, 1, 1, 1),
                 (1, 5, 9, 127, 7, 3, 3, 2, 1, 1, 1, 1),
+                (1, 6, 7, 80, 8, 3, 3, 2, 1, 1, 1, 1),
             ];
             // The AVX-512 kernels where the CPU has them, and the AVX2 kernels.
             check_against_reference(cases, false);
