@@ -451,7 +451,7 @@ unsafe fn block<const C: usize>(
     }
 }
 
-/// The register block: `acc[j·16 + v·8 + l]` = output channel `j`, column `v·8 + l` of the block
+/// The register block: `acc[j·ACC_COLS + v·8 + l]` = output channel `j`, column `v·8 + l` of the block
 /// whose (ky = 0, kx = 0) input is at `src` (channel 0), summed over every input channel and tap.
 ///
 /// # Safety
@@ -459,7 +459,7 @@ unsafe fn block<const C: usize>(
 /// (stride `b.chan`) × 3 rows (stride `b.row`) × `S` phase rows (stride `b.pw`) × `NV·8 + 1`
 /// floats; `w` starts at the first of `C` adjacent rows of an [`MR`]-row panel of the packed
 /// weight (`[cin][3][3][MR]`, `packed::pack_a`) and holds `cin` input channels' taps of them;
-/// `acc` holds `C` rows of 16 partial sums.
+/// `acc` holds `C` rows of partial sums, [`ACC_COLS`] apart, of which this block uses `NV·8`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
