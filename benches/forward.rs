@@ -30,6 +30,7 @@
 //! | `FPN_BENCH_PYTHON` | `python3` | the interpreter for the reference |
 //! | `FPN_BENCH_NO_PYTHON` | unset | set to skip the reference |
 //! | `FPN_BENCH_NO_MEMORY` | unset | set to skip the peak-memory measurement (e.g. under `perf`) |
+//! | `FPN_BENCH_PROFILE` | unset | set to print each conv's time in the forward and warm (`fpn::runtime::profile`), once per case |
 //!
 //! fpn runs on rayon's global pool, sized to `FPN_BENCH_THREADS` unless `RAYON_NUM_THREADS` is
 //! set; the reference gets the same count (`torch.set_num_threads`, ORT `intra_op_num_threads`).
@@ -514,6 +515,41 @@ fn fmt_mib(v: f64) -> String {
     }
 }
 
+/// Per-conv timings of `label`'s forward ([`fpn::runtime::profile`]): 3 profiled forwards, each
+/// conv's time in the forward beside its warm time, per forward, slowest first.
+fn print_profile(label: &str, run: &mut dyn FnMut()) {
+    use fpn::runtime::profile;
+    const FORWARDS: u32 = 3;
+    profile::take();
+    profile::set_enabled(true);
+    for _ in 0..FORWARDS {
+        run();
+    }
+    profile::set_enabled(false);
+    let mut convs = profile::take();
+    convs.sort_by_key(|c| std::cmp::Reverse(c.in_forward));
+    let per = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(FORWARDS);
+    let (total, warm) = convs
+        .iter()
+        .fold((0.0, 0.0), |(t, w), c| (t + per(c.in_forward), w + per(c.warm)));
+    eprintln!("profile {label}: convs {total:.3} ms per forward, {warm:.3} ms warm");
+    eprintln!("| weight | input | stride | groups | calls | in forward ms | warm ms | ratio |");
+    eprintln!("|---|---|---|---:|---:|---:|---:|---:|");
+    for c in &convs {
+        eprintln!(
+            "| {:?} | {:?} | {:?} | {} | {} | {:.3} | {:.3} | {:.2} |",
+            c.weight,
+            c.input,
+            c.stride,
+            c.groups,
+            c.calls / u64::from(FORWARDS),
+            per(c.in_forward),
+            per(c.warm),
+            c.in_forward.as_secs_f64() / c.warm.as_secs_f64().max(1e-12)
+        );
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let batch: usize = env_or("FPN_BENCH_BATCH", 1usize).max(1);
     if let Ok(label) = std::env::var(MEMORY_CHILD) {
@@ -526,6 +562,7 @@ fn main() -> std::process::ExitCode {
     let secs: f64 = env_or("FPN_BENCH_SECS", 2.0f64);
     let python = std::env::var("FPN_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let memory = std::env::var_os("FPN_BENCH_NO_MEMORY").is_none();
+    let profile = std::env::var_os("FPN_BENCH_PROFILE").is_some();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // One thread count for every engine: FPN_BENCH_THREADS (default 2) sizes rayon's global
     // pool (unless RAYON_NUM_THREADS is set) before anything uses it, and the reference's pools.
@@ -573,6 +610,9 @@ fn main() -> std::process::ExitCode {
                 ts.len()
             );
             fpn_times[i].extend(ts);
+            if profile && round == 0 {
+                print_profile(label, &mut *runs[i]);
+            }
             if missing.is_none() {
                 let r = &mut refs[i];
                 let before = r.torch_best.len();

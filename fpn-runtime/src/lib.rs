@@ -28,6 +28,7 @@ mod norm;
 mod packed;
 mod pool;
 mod prepared;
+pub mod profile;
 mod resize;
 pub mod rules;
 mod weights;

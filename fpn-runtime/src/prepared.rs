@@ -186,7 +186,19 @@ impl Conv2d {
     /// [`forward`](Self::forward) writing into `out`, which must have exactly the output's shape
     /// ([`out_shape`](Self::out_shape) for the default parameters) and may not alias
     /// `opts.residual`.
-    pub fn forward_into(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>, out: ArrayViewMut4<f32>) -> Result<()> {
+    ///
+    /// With [`crate::profile`] on, the call is timed, then rerun to time it warm.
+    pub fn forward_into(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>, mut out: ArrayViewMut4<f32>) -> Result<()> {
+        if crate::profile::enabled() {
+            let p = opts.params.unwrap_or(&self.params);
+            let key = (shape4(&self.weight), shape4(&x), p.stride, p.groups);
+            return crate::profile::timed(key, || self.forward_into_once(x, opts, out.view_mut()));
+        }
+        self.forward_into_once(x, opts, out)
+    }
+
+    /// [`forward_into`](Self::forward_into) without profiling.
+    fn forward_into_once(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>, out: ArrayViewMut4<f32>) -> Result<()> {
         conv2d_into_prepared(
             x,
             self.weight.view(),
