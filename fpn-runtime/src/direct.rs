@@ -451,159 +451,123 @@ unsafe fn block<const C: usize>(
     }
 }
 
-/// The register block: `acc[j·ACC_COLS + v·8 + l]` = output channel `j`, column `v·8 + l` of the block
-/// whose (ky = 0, kx = 0) input is at `src` (channel 0), summed over every input channel and tap.
-///
-/// # Safety
-/// AVX2 + FMA; `src` (a slice, so its start is in bounds) valid for reads of `cin` channels
-/// (stride `b.chan`) × 3 rows (stride `b.row`) × `S` phase rows (stride `b.pw`) × `NV·8 + 1`
-/// floats; `w` starts at the first of `C` adjacent rows of an [`MR`]-row panel of the packed
-/// weight (`[cin][3][3][MR]`, `packed::pack_a`) and holds `cin` input channels' taps of them;
-/// `acc` holds `C` rows of partial sums, [`ACC_COLS`] apart, of which this block uses `NV·8`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn kernel<const C: usize, const NV: usize, const S: usize>(
-    src: &[f32],
-    b: &Band,
-    cin: usize,
-    w: &[f32],
-    acc: &mut [f32],
-    first: bool,
-) {
-    use std::arch::x86_64::*;
-    debug_assert!(C <= MR && w.len() >= cin * 9 * MR - (MR - C) && acc.len() >= (C - 1) * ACC_COLS + NVM * LANES);
-    let (src, w) = (src.as_ptr(), w.as_ptr());
-    // With 1 or 2 channels the C·NV accumulators of one set are too few chains to hide the
-    // FMA's latency: each kernel row then sums into a set of its own, added up at the end
-    // (YOLOv8n's 16→32 stride-2 conv, whose last block has 2 channels: 0.91–0.94× the time).
-    let sets = if C <= 2 { 3 } else { 1 };
-    let mut sa = [[[_mm256_setzero_ps(); NV]; C]; 3];
-    // SAFETY: the reads stay within the bounds of the contract above (the slices' extents);
-    // the loads and stores of `acc` stay within its C·3 vectors.
-    unsafe {
-        if !first {
-            for (j, aj) in sa[0].iter_mut().enumerate() {
-                for (i, v) in aj.iter_mut().enumerate() {
-                    *v = _mm256_loadu_ps(acc.as_ptr().add(j * ACC_COLS + i * LANES));
-                }
-            }
-        }
-        for ci in 0..cin {
-            let chan = src.add(ci * b.chan);
-            let wc = w.add(ci * 9 * MR);
-            for ky in 0..3 {
-                let row = chan.add(ky * b.row);
-                let a = &mut sa[if sets == 3 { ky } else { 0 }];
-                for kx in 0..3 {
-                    // padded column x·S + kx is phase kx % S, index x + kx / S
-                    let p = row.add((kx % S) * b.pw + kx / S);
-                    let mut v = [_mm256_setzero_ps(); NV];
-                    for (i, v) in v.iter_mut().enumerate() {
-                        *v = _mm256_loadu_ps(p.add(i * LANES));
-                    }
-                    for (j, aj) in a.iter_mut().enumerate() {
-                        let wv = _mm256_broadcast_ss(&*wc.add((ky * 3 + kx) * MR + j));
-                        for (i, v) in v.iter().enumerate() {
-                            aj[i] = _mm256_fmadd_ps(*v, wv, aj[i]);
+/// Defines a pixel-vector register-block kernel for one vector width: the AVX2 [`kernel`] and
+/// the AVX-512 [`kernel512`] are this one body over their own intrinsics. `$three_sets(C, NV)`
+/// says when the `C·NV` accumulators are too few FMA chains to hide the FMA's latency: each
+/// kernel row then sums into a set of its own, added up at the end. `$min_cols(NV)` is the
+/// least of each accumulator row the debug check asks `acc` to hold.
+macro_rules! pixel_kernel {
+    (
+        $(#[$attr:meta])*
+        $name:ident, $features:literal, $lanes:expr,
+        $zero:ident, $load:ident, $store:ident, $splat:ident, $fma:ident, $add:ident,
+        $three_sets:expr, $min_cols:expr
+    ) => {
+        $(#[$attr])*
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<const C: usize, const NV: usize, const S: usize>(
+            src: &[f32],
+            b: &Band,
+            cin: usize,
+            w: &[f32],
+            acc: &mut [f32],
+            first: bool,
+        ) {
+            use std::arch::x86_64::*;
+            debug_assert!(
+                C <= MR && w.len() >= cin * 9 * MR - (MR - C) && acc.len() >= (C - 1) * ACC_COLS + $min_cols(NV)
+            );
+            let (src, w) = (src.as_ptr(), w.as_ptr());
+            let sets = if $three_sets(C, NV) { 3 } else { 1 };
+            let mut sa = [[[$zero(); NV]; C]; 3];
+            // SAFETY: the reads stay within the bounds of the contract (NV vectors from each
+            // tap's start); the loads and stores of `acc` stay within its C rows of NV vectors.
+            unsafe {
+                if !first {
+                    for (j, aj) in sa[0].iter_mut().enumerate() {
+                        for (i, v) in aj.iter_mut().enumerate() {
+                            *v = $load(acc.as_ptr().add(j * ACC_COLS + i * $lanes));
                         }
                     }
                 }
-            }
-        }
-        let mut a = sa[0];
-        if sets == 3 {
-            for (j, aj) in a.iter_mut().enumerate() {
-                for (i, v) in aj.iter_mut().enumerate() {
-                    *v = _mm256_add_ps(*v, _mm256_add_ps(sa[1][j][i], sa[2][j][i]));
+                for ci in 0..cin {
+                    let chan = src.add(ci * b.chan);
+                    let wc = w.add(ci * 9 * MR);
+                    for ky in 0..3 {
+                        let row = chan.add(ky * b.row);
+                        let a = &mut sa[if sets == 3 { ky } else { 0 }];
+                        for kx in 0..3 {
+                            // padded column x·S + kx is phase kx % S, index x + kx / S
+                            let p = row.add((kx % S) * b.pw + kx / S);
+                            let mut v = [$zero(); NV];
+                            for (i, v) in v.iter_mut().enumerate() {
+                                *v = $load(p.add(i * $lanes));
+                            }
+                            for (j, aj) in a.iter_mut().enumerate() {
+                                let wv = $splat(*wc.add((ky * 3 + kx) * MR + j));
+                                for (i, v) in v.iter().enumerate() {
+                                    aj[i] = $fma(*v, wv, aj[i]);
+                                }
+                            }
+                        }
+                    }
+                }
+                let mut a = sa[0];
+                if sets == 3 {
+                    for (j, aj) in a.iter_mut().enumerate() {
+                        for (i, v) in aj.iter_mut().enumerate() {
+                            *v = $add(*v, $add(sa[1][j][i], sa[2][j][i]));
+                        }
+                    }
+                }
+                for (j, aj) in a.iter().enumerate() {
+                    for (i, v) in aj.iter().enumerate() {
+                        $store(acc.as_mut_ptr().add(j * ACC_COLS + i * $lanes), *v);
+                    }
                 }
             }
         }
-        for (j, aj) in a.iter().enumerate() {
-            for (i, v) in aj.iter().enumerate() {
-                _mm256_storeu_ps(acc.as_mut_ptr().add(j * ACC_COLS + i * LANES), *v);
-            }
-        }
-    }
+    };
 }
 
-/// [`kernel`] on AVX-512: `NV` 16-lane vectors per output channel, so a block of 16 or (with
-/// `NV` = 2) 32 columns. Below 8 accumulators (one vector of up to 6 channels, two of up to 2)
-/// the FMAs' latency chains are too few: every kernel row then sums into a set of its own (up
-/// to 18 of the 32 registers), added up at the end as [`kernel`] does for 1 and 2 channels.
-/// Two vectors load 2 inputs per 6 broadcasts and 12 FMAs, the packed GEMM's ratio.
-///
-/// Measured on Zen 5 (1 thread, forwards interleaved with the AVX2 kernel's): the 16-column
-/// block took seed 000's `pyramid_block(64, 64)` at 128², two thirds of whose forward was this
-/// kernel, from 12.4–12.8 to 8.8–9.2 ms and `pyramid_block(3, 16)` at 256² from 2.7 to
-/// 2.15–2.24 ms; the 32-column block then (in a slow phase of the VM, both builds interleaved)
-/// `pyramid_block(64, 64)` 12.0–12.1 → 9.9 ms at 1 thread and 6.2–6.4 → 5.1 at 2,
-/// `pyramid_block(3, 16)` at 256² 1.75 → 1.57 ms at 2 threads, YOLOv8n 3% at 1 thread.
-///
-/// # Safety
-/// As for [`kernel`] with its reads extended to `NV·16 + 1` floats per phase row, and the CPU
-/// must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn kernel512<const C: usize, const NV: usize, const S: usize>(
-    src: &[f32],
-    b: &Band,
-    cin: usize,
-    w: &[f32],
-    acc: &mut [f32],
-    first: bool,
-) {
-    use std::arch::x86_64::*;
-    debug_assert!(C <= MR && w.len() >= cin * 9 * MR - (MR - C) && acc.len() >= (C - 1) * ACC_COLS + NV * 16);
-    let (src, w) = (src.as_ptr(), w.as_ptr());
-    let sets = if C * NV < 8 { 3 } else { 1 };
-    let mut sa = [[[_mm512_setzero_ps(); NV]; C]; 3];
-    // SAFETY: the reads stay within the bounds of the contract (NV·16 floats from each tap's
-    // start); the loads and stores of `acc` stay within its C rows of NV·16.
-    unsafe {
-        if !first {
-            for (j, aj) in sa[0].iter_mut().enumerate() {
-                for (i, v) in aj.iter_mut().enumerate() {
-                    *v = _mm512_loadu_ps(acc.as_ptr().add(j * ACC_COLS + i * 16));
-                }
-            }
-        }
-        for ci in 0..cin {
-            let chan = src.add(ci * b.chan);
-            let wc = w.add(ci * 9 * MR);
-            for ky in 0..3 {
-                let row = chan.add(ky * b.row);
-                let a = &mut sa[if sets == 3 { ky } else { 0 }];
-                for kx in 0..3 {
-                    // padded column x·S + kx is phase kx % S, index x + kx / S
-                    let p = row.add((kx % S) * b.pw + kx / S);
-                    let mut v = [_mm512_setzero_ps(); NV];
-                    for (i, v) in v.iter_mut().enumerate() {
-                        *v = _mm512_loadu_ps(p.add(i * 16));
-                    }
-                    for (j, aj) in a.iter_mut().enumerate() {
-                        let wv = _mm512_set1_ps(*wc.add((ky * 3 + kx) * MR + j));
-                        for (i, v) in v.iter().enumerate() {
-                            aj[i] = _mm512_fmadd_ps(*v, wv, aj[i]);
-                        }
-                    }
-                }
-            }
-        }
-        let mut a = sa[0];
-        if sets == 3 {
-            for (j, aj) in a.iter_mut().enumerate() {
-                for (i, v) in aj.iter_mut().enumerate() {
-                    *v = _mm512_add_ps(*v, _mm512_add_ps(sa[1][j][i], sa[2][j][i]));
-                }
-            }
-        }
-        for (j, aj) in a.iter().enumerate() {
-            for (i, v) in aj.iter().enumerate() {
-                _mm512_storeu_ps(acc.as_mut_ptr().add(j * ACC_COLS + i * 16), *v);
-            }
-        }
-    }
-}
+pixel_kernel!(
+    /// The register block: `acc[j·ACC_COLS + v·8 + l]` = output channel `j`, column `v·8 + l`
+    /// of the block whose (ky = 0, kx = 0) input is at `src` (channel 0), summed over every
+    /// input channel and tap. With 1 or 2 channels, a sum per kernel row (YOLOv8n's 16→32
+    /// stride-2 conv, whose last block has 2 channels: 0.91–0.94× the time).
+    ///
+    /// # Safety
+    /// AVX2 + FMA; `src` (a slice, so its start is in bounds) valid for reads of `cin` channels
+    /// (stride `b.chan`) × 3 rows (stride `b.row`) × `S` phase rows (stride `b.pw`) × `NV·8 + 1`
+    /// floats; `w` starts at the first of `C` adjacent rows of an [`MR`]-row panel of the packed
+    /// weight (`[cin][3][3][MR]`, `packed::pack_a`) and holds `cin` input channels' taps of them;
+    /// `acc` holds `C` rows of partial sums, [`ACC_COLS`] apart, of which this block uses `NV·8`.
+    kernel, "avx2,fma", LANES,
+    _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps,
+    |c: usize, _nv: usize| c <= 2, |_nv: usize| NVM * LANES
+);
+
+pixel_kernel!(
+    /// [`kernel`] on AVX-512: `NV` 16-lane vectors per output channel, so a block of 16 or (with
+    /// `NV` = 2) 32 columns. Below 8 accumulators (one vector of up to 6 channels, two of up to
+    /// 2), a sum per kernel row (up to 18 of the 32 registers). Two vectors load 2 inputs per 6
+    /// broadcasts and 12 FMAs, the packed GEMM's ratio.
+    ///
+    /// Measured on Zen 5 (1 thread, forwards interleaved with the AVX2 kernel's): the 16-column
+    /// block took seed 000's `pyramid_block(64, 64)` at 128², two thirds of whose forward was
+    /// this kernel, from 12.4–12.8 to 8.8–9.2 ms and `pyramid_block(3, 16)` at 256² from 2.7 to
+    /// 2.15–2.24 ms; the 32-column block then (in a slow phase of the VM, both builds
+    /// interleaved) `pyramid_block(64, 64)` 12.0–12.1 → 9.9 ms at 1 thread and 6.2–6.4 → 5.1 at
+    /// 2, `pyramid_block(3, 16)` at 256² 1.75 → 1.57 ms at 2 threads, YOLOv8n 3% at 1 thread.
+    ///
+    /// # Safety
+    /// As for [`kernel`] with its reads extended to `NV·16 + 1` floats per phase row, and the
+    /// CPU must have AVX-512F.
+    kernel512, "avx512f,avx2,fma", 16,
+    _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps,
+    |c: usize, nv: usize| c * nv < 8, |nv: usize| nv * 16
+);
 
 /// Output channels per channel-vector block: two vectors, so 12 accumulators with [`CV_PX`].
 const CV_CO: usize = 16;
