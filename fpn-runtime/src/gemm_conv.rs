@@ -516,14 +516,15 @@ impl<'a> Phased<'a> {
 
 /// Rows `pc..pc + kc` and columns `jc..jc + nc` of the im2col matrix of the output rows from
 /// `oy0` on (what [`im2col`] writes for them), packed as the packed GEMM reads a right-hand-side
-/// block: `out[jp·kc·NR + kk·NR + j]` holds row `pc + kk`, column `jc + jp·NR + j`, and the
-/// columns past `nc` in the last panel are zero. `src` holds the band's input rows; `out` holds
-/// `kc · nc.next_multiple_of(NR)` floats, and every one is written.
+/// block: `out[jp·panel_stride(kc) + kk·NR + j]` holds row `pc + kk`, column `jc + jp·NR + j`,
+/// and the columns past `nc` in the last panel are zero. `src` holds the band's input rows;
+/// `out` holds `packed::block_len(kc, nc)` floats, and every one a panel's rows hold is written.
 #[allow(clippy::too_many_arguments)]
 fn pack_im2col(g: &Geom, src: &Phased, oy0: usize, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
     const NR: usize = packed::NR;
     let taps = g.kh * g.kw;
     let ncp = nc.next_multiple_of(NR);
+    let ps = packed::panel_stride(kc);
     for kk in 0..kc {
         let r = pc + kk;
         let (ci, ky, kx) = (r / taps, (r / g.kw) % g.kh, r % g.kw);
@@ -550,7 +551,7 @@ fn pack_im2col(g: &Geom, src: &Phased, oy0: usize, pc: usize, kc: usize, jc: usi
                 let col = j + t;
                 let (jp, jj) = (col / NR, col % NR);
                 let piece = (NR - jj).min(len - t);
-                let dst = &mut out[jp * kc * NR + kk * NR + jj..][..piece];
+                let dst = &mut out[jp * ps + kk * NR + jj..][..piece];
                 let x0 = ox + t;
                 if let Some(row) = row.filter(|_| piece == NR && x0 >= lo && x0 + NR <= hi) {
                     // a whole panel row inside the image: one fixed-size copy
@@ -583,7 +584,7 @@ fn pack_im2col(g: &Geom, src: &Phased, oy0: usize, pc: usize, kc: usize, jc: usi
             j += len;
         }
         if ncp > nc {
-            out[(ncp / NR - 1) * kc * NR + kk * NR + (NR - (ncp - nc))..][..ncp - nc].fill(0.0);
+            out[(ncp / NR - 1) * ps + kk * NR + (NR - (ncp - nc))..][..ncp - nc].fill(0.0);
         }
     }
 }
