@@ -73,6 +73,7 @@ thread_local! {
 pub(crate) fn fits(g: &Geom) -> bool {
     let tail = (g.ow.div_ceil(BLOCK_COLS) * BLOCK_COLS).saturating_sub(g.ow);
     simd()
+        && !(cv_grouped(g) && fits_cv(g))
         && g.groups == 1
         && [g.kh, g.kw] == [3, 3]
         && [g.dh, g.dw] == [1, 1]
@@ -601,16 +602,49 @@ const CV_MAX_TAPS: usize = 49;
 /// stride 1 against Winograd (1.05–1.55× from 32 to 128 channels); 1×1 against the GEMM
 /// (1.3–2×).
 pub(crate) fn fits_cv(g: &Geom) -> bool {
+    let grouped = cv_grouped(g);
+    let stride = [g.sh, g.sw] == [2, 2]
+        || (grouped
+            && [g.sh, g.sw] == [1, 1]
+            && [g.kh, g.kw] == [3, 3]
+            && g.cin > STRIDE1_MAX_CIN
+            && g.cin <= CV_STRIDE1_MAX_CIN);
+    let max_weight = if grouped { CV_MAX_WEIGHT_GROUPED } else { CV_MAX_WEIGHT };
     simd()
         && g.groups == 1
         && [g.dh, g.dw] == [1, 1]
-        && [g.sh, g.sw] == [2, 2]
+        && stride
         && (9..=CV_MAX_TAPS).contains(&g.kh.saturating_mul(g.kw))
         && g.cout.is_multiple_of(CV_CO)
         && g.cout >= CV_CO
         && g.oh.saturating_mul(g.ow) >= CV_MIN_PIXELS
-        && g.cout.saturating_mul(g.cin).saturating_mul(g.kh * g.kw) <= CV_MAX_WEIGHT
+        && g.cout.saturating_mul(g.cin).saturating_mul(g.kh * g.kw) <= max_weight
 }
+
+/// Whether the channel-vector path would run `g` on the AVX-512 grouped kernel
+/// ([`kernel_cv512_group`]): at least two blocks of 16 output channels. Where it would, it
+/// also takes stride-2 convs from the pixel-vector kernel ([`fits`]), stride-1 3×3 convs of
+/// 17 to [`CV_STRIDE1_MAX_CIN`] input channels from Winograd, and weights up to
+/// [`CV_MAX_WEIGHT_GROUPED`]. Measured on Zen 5, 1 thread, each conv in the forward (before →
+/// after, ms): YOLOv8n's stride-2 64→128 at 80² 1.57 → 1.17, 64→64 at 80² 0.84 → 0.69, 32→64
+/// at 160² 1.36 → 1.25, 128→128 at 40² 0.97 → 0.61 (the 16-channel kernel before),
+/// 128→256 at 40² (GEMM before) 1.48 → 1.15, 16→32 at 320² 1.72 → 1.68; its stride-1 32→32
+/// at 80² against Winograd 0.73 → 0.61 each; ResNet-50's stride-2 256→256 at 28² (GEMM
+/// before) 1.64 → 1.05, RetinaNet's at 64² 6.3 → 5.5, 128→128 at 56² and 128² equal or
+/// better. Not taken, as measured slower: 16 output channels (one block: the stem 3→16 at
+/// 640² 1.6 → 1.9, stride-1 16→16 at 160² 1.34 → 2.05 per pair), stride-1 64→64 at 40²
+/// against Winograd (0.52 → 0.58 each); 512→512 at 14² and 32² (2.4 M weights) measured
+/// even.
+fn cv_grouped(g: &Geom) -> bool {
+    crate::kernel::simd512() && g.cout >= CV_NB_MIN * CV_CO
+}
+
+/// Most input channels of a stride-1 conv the grouped channel-vector kernel takes from
+/// Winograd (whose transforms dominate at few channels; see [`cv_grouped`]).
+const CV_STRIDE1_MAX_CIN: usize = 32;
+
+/// Most weight floats (4 MiB) for the grouped channel-vector kernel (see [`cv_grouped`]).
+const CV_MAX_WEIGHT_GROUPED: usize = 1 << 20;
 
 /// Most weight floats (640 KiB) for which the channel-vector path runs (128→128 3×3 is 147 K).
 const CV_MAX_WEIGHT: usize = 160 * 1024;
@@ -711,21 +745,64 @@ unsafe fn band_cv(
     let wide = crate::kernel::simd512();
     let mut acc = Scratch::take(&ACC, panels * npx_pad * CV_CO);
     let mut ci0 = 0;
+    // The pixel offsets of the block of 6 from pixel px0 (the last block repeats its last
+    // pixel: its rows of the sums are past npx).
+    let block_offs = |px0: usize| {
+        let mut offs = [0usize; CV_PX];
+        for (j, o) in offs.iter_mut().enumerate() {
+            let px = (px0 + j).min(npx - 1);
+            *o = (px / g.ow) * g.sh * b.row + (px % g.ow) * g.sw;
+        }
+        offs
+    };
     while ci0 < g.cin {
         let nci = (g.cin - ci0).min(CV_CI);
         let src = &buf[ci0 * b.chan..];
-        for p in 0..panels {
+        // With AVX-512, blocks of 16 output channels in groups of up to CV_NB (a last single
+        // block runs alone, below).
+        let mut p0 = 0;
+        while wide && p0 + CV_NB_MIN <= panels {
+            let nb = (panels - p0).min(CV_NB);
+            let run = match nb {
+                2 => kernel_cv512_group::<2>,
+                3 => kernel_cv512_group::<3>,
+                _ => kernel_cv512_group::<4>,
+            };
+            // Blocks p0..p0 + nb: their weights from channel ci0 on, and their sums.
+            let w = &wp[p0 * CV_CO * kk + ci0 * taps * CV_CO..];
+            let sums = &mut acc[p0 * npx_pad * CV_CO..];
+            debug_assert!(w.len() > (nb - 1) * CV_CO * kk + (nci * taps - 1) * CV_CO);
+            debug_assert!(sums.len() >= (nb - 1) * npx_pad * CV_CO + npx_pad * CV_CO);
+            let mut px0 = 0;
+            while px0 < npx {
+                // SAFETY: as for the single-block kernel below, for each of the nb blocks:
+                // block b's weights (nci channels' taps of 16) start b·16·kk floats into `w`
+                // and its sums (npx_pad ≥ px0 + 6 rows of 16) b·npx_pad·16 floats into `sums`,
+                // both inside (p0 + nb ≤ panels); `wide` says the CPU has AVX-512F.
+                unsafe {
+                    run(
+                        src,
+                        &block_offs(px0),
+                        tap_off,
+                        nci,
+                        b.chan,
+                        w.as_ptr(),
+                        CV_CO * kk,
+                        sums.as_mut_ptr().add(px0 * CV_CO),
+                        npx_pad * CV_CO,
+                        ci0 == 0,
+                    )
+                };
+                px0 += CV_PX;
+            }
+            p0 += nb;
+        }
+        for p in p0..panels {
             let w = &wp[p * CV_CO * kk + ci0 * taps * CV_CO..][..nci * taps * CV_CO];
             let panel = &mut acc[p * npx_pad * CV_CO..][..npx_pad * CV_CO];
             let mut px0 = 0;
             while px0 < npx {
-                // The last block repeats its last pixel (its rows of `panel` are past npx).
-                let last = npx - 1;
-                let mut offs = [0usize; CV_PX];
-                for (j, o) in offs.iter_mut().enumerate() {
-                    let px = (px0 + j).min(last);
-                    *o = (px / g.ow) * g.sh * b.row + (px % g.ow) * g.sw;
-                }
+                let offs = block_offs(px0);
                 // SAFETY: every pixel's window (taps within kh rows × kw columns of its
                 // offset) lies inside each channel's in_rows × row floats of the band
                 // (Band::unsplit), nci channels from `src`; `w` holds nci channels' taps of
@@ -880,6 +957,75 @@ unsafe fn kernel_cv512(
         }
         for (j, (x0, x1)) in a0.into_iter().zip(a1).enumerate() {
             _mm512_storeu_ps(acc.as_mut_ptr().add(j * CV_CO), _mm512_add_ps(x0, x1));
+        }
+    }
+}
+
+/// Most blocks of 16 output channels per AVX-512 channel-vector group: 24 accumulators, 4
+/// weight vectors and a broadcast in the 32 registers.
+const CV_NB: usize = 4;
+
+/// Fewest blocks of 16 output channels per group ([`cv_grouped`]).
+const CV_NB_MIN: usize = 2;
+
+/// [`kernel_cv512`] over `NB` blocks of 16 output channels at once: each broadcast input feeds
+/// `NB` FMAs (`6·NB` accumulators, enough chains without [`kernel_cv512`]'s two tap sets), so
+/// a tap costs `NB` weight loads and 6 broadcasts for `6·NB` FMAs, against one load and 6
+/// broadcasts for 6 FMAs. Each output sums its taps in [`kernel_cv`]'s order.
+///
+/// # Safety
+/// As for [`kernel_cv512`], for each block `b < NB`: its weights (`nci · taps.len()` groups of
+/// 16) from `w + b·w_stride`, its sums (6 rows of 16) at `acc + b·acc_stride`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_cv512_group<const NB: usize>(
+    src: &[f32],
+    offs: &[usize; CV_PX],
+    taps: &[usize],
+    nci: usize,
+    chan: usize,
+    w: *const f32,
+    w_stride: usize,
+    acc: *mut f32,
+    acc_stride: usize,
+    first: bool,
+) {
+    use std::arch::x86_64::*;
+    let nt = taps.len();
+    let s = src.as_ptr();
+    let mut a = [[_mm512_setzero_ps(); CV_PX]; NB];
+    // SAFETY: the reads stay within [`kernel_cv`]'s bounds and each block's weights; the loads
+    // and stores of `acc` within each block's 6 rows of 16 (contract).
+    unsafe {
+        if !first {
+            for (b, ab) in a.iter_mut().enumerate() {
+                for (j, x) in ab.iter_mut().enumerate() {
+                    *x = _mm512_loadu_ps(acc.add(b * acc_stride + j * CV_CO));
+                }
+            }
+        }
+        for ci in 0..nci {
+            let sc = s.add(ci * chan);
+            let wc = w.add(ci * nt * CV_CO);
+            for (t, &to) in taps.iter().enumerate() {
+                let mut wv = [_mm512_setzero_ps(); NB];
+                for (b, v) in wv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(wc.add(b * w_stride + t * CV_CO));
+                }
+                let p = sc.add(to);
+                for j in 0..CV_PX {
+                    let x = _mm512_set1_ps(*p.add(offs[j]));
+                    for b in 0..NB {
+                        a[b][j] = _mm512_fmadd_ps(wv[b], x, a[b][j]);
+                    }
+                }
+            }
+        }
+        for (b, ab) in a.iter().enumerate() {
+            for (j, x) in ab.iter().enumerate() {
+                _mm512_storeu_ps(acc.add(b * acc_stride + j * CV_CO), *x);
+            }
         }
     }
 }
@@ -1073,7 +1219,8 @@ mod tests {
 
     /// The channel-vector path: 3×3 at stride 1 and 2, a 7×7 stem, a 5×3 and a 1×1 kernel,
     /// partial pixel blocks at a band's end and pixel blocks across row ends, input channels
-    /// over several passes, batch 2.
+    /// over several passes, batch 2; with AVX-512, groups of 2, 3 and 4 blocks of 16 output
+    /// channels and a group followed by a single block.
     #[test]
     fn channel_vector_conv_equals_reference() {
         if simd() {
@@ -1084,6 +1231,10 @@ mod tests {
                 (1, 5, 12, 14, 48, 5, 3, 2, 2, 1, 2, 1),
                 (1, 33, 7, 7, 16, 1, 1, 1, 0, 0, 0, 0),
                 (1, 16, 41, 40, 16, 3, 3, 2, 1, 1, 1, 1),
+                (1, 32, 12, 17, 32, 3, 3, 1, 1, 1, 1, 1),
+                (1, 70, 10, 13, 64, 3, 3, 2, 1, 1, 1, 1),
+                (2, 7, 9, 11, 80, 3, 3, 2, 0, 1, 1, 0),
+                (1, 3, 17, 15, 112, 7, 7, 2, 3, 3, 3, 3),
             ];
             // The AVX-512 kernels where the CPU has them, and the AVX2 kernels.
             check_against_reference(cases, true);
@@ -1095,22 +1246,26 @@ mod tests {
     /// input channels go direct unless their last column block would be mostly empty; many
     /// input channels at stride 1, fewer than 4 output channels, more than 2¹⁹ weights and
     /// other kernels do not. Channel-vector: the stride-2 convs the first refuses for their
-    /// width, and a 7×7 stem.
+    /// width, and a 7×7 stem; with AVX-512, every stride-2 conv of 32 or more output channels
+    /// up to 2²⁰ weights, and stride-1 3×3 convs of 17 to 32 input channels.
     #[test]
     fn fits_the_measured_shapes_only() {
         if !simd() {
             return;
         }
         let g = |cin, cout, s, ow| geom([1, cin, 64, 64], cout, s, [1, 1], [ow, ow]);
+        let wide = crate::kernel::simd512();
         assert!(fits(&g(3, 16, 2, 32)));
-        assert!(fits(&g(128, 256, 2, 64)));
         assert!(fits(&g(16, 16, 2, 8)));
-        assert!(fits(&g(32, 64, 2, 100)));
         assert!(fits(&g(16, 16, 1, 64)));
+        assert!(fits(&g(16, 32, 1, 80)));
         assert!(!fits(&g(32, 32, 1, 64)));
-        // 40 columns: 32 + 8 with AVX-512, a half-empty last 16-column block without it.
-        assert_eq!(fits(&g(64, 128, 2, 40)), crate::kernel::simd512());
-        assert_eq!(fits(&g(64, 128, 2, 56)), crate::kernel::simd512());
+        // With AVX-512 the grouped channel-vector kernel takes stride 2 from 32 channels on.
+        assert_eq!(fits(&g(128, 256, 2, 64)), !wide);
+        assert_eq!(fits(&g(32, 64, 2, 100)), !wide);
+        assert_eq!(fits(&g(16, 32, 2, 160)), !wide);
+        // 40 columns: a half-empty last 16-column block without AVX-512.
+        assert!(!fits(&g(64, 128, 2, 40)));
         assert!(!fits(&g(64, 128, 2, 36)));
         assert!(!fits(&g(128, 256, 2, 20)));
         assert!(!fits(&g(16, 2, 2, 32)));
@@ -1129,7 +1284,11 @@ mod tests {
             kw: 7,
             ..g(3, 64, 2, 112)
         }));
-        assert!(!fits_cv(&g(128, 256, 2, 20)));
+        assert_eq!(fits_cv(&g(128, 256, 2, 20)), wide);
+        assert_eq!(fits_cv(&g(64, 128, 2, 56)), wide);
+        assert_eq!(fits_cv(&g(32, 32, 1, 80)), wide);
+        assert!(!fits_cv(&g(256, 512, 2, 20)));
+        assert!(!fits_cv(&g(16, 32, 1, 80)));
         assert!(!fits_cv(&g(64, 64, 1, 40)));
         assert!(!fits_cv(&g(64, 40, 2, 40)));
         assert!(!fits_cv(&g(64, 64, 2, 8)));
