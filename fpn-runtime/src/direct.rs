@@ -829,16 +829,101 @@ unsafe fn band_cv(
     let hw = g.oh * g.ow;
     for oy in oy0..oy1 {
         let r = oy - oy0;
-        for c in 0..g.cout {
-            let at = (n * g.cout + c) * hw + oy * g.ow;
-            // SAFETY: row oy of channel c of image n: inside the output and this task's own
-            // (the caller's contract).
-            let row = unsafe { std::slice::from_raw_parts_mut(out.get().add(at), g.ow) };
-            let src = &acc[(c / CV_CO) * npx_pad * CV_CO + r * g.ow * CV_CO + c % CV_CO..];
-            for (x, v) in row.iter_mut().enumerate() {
-                *v = src[x * CV_CO];
+        for p in 0..panels {
+            // The row's sums of this block of 16 channels: ow pixels of 16.
+            let sums = &acc[p * npx_pad * CV_CO + r * g.ow * CV_CO..][..g.ow * CV_CO];
+            let at = |l: usize| (n * g.cout + p * CV_CO + l) * hw + oy * g.ow;
+            // SAFETY: row oy of channels p·16.. p·16 + 15 of image n: inside the output and
+            // this task's own (the caller's contract); distinct channels' rows do not overlap.
+            let rows: [&mut [f32]; CV_CO] =
+                std::array::from_fn(|l| unsafe { std::slice::from_raw_parts_mut(out.get().add(at(l)), g.ow) });
+            let mut rows = rows;
+            transpose_cv(sums, &mut rows, wide);
+            for (l, row) in rows.into_iter().enumerate() {
+                let c = p * CV_CO + l;
+                epilogue_slice(row, ops.bias[c], act, residual.map(|res| res.at(at(l), g.ow)));
             }
-            epilogue_slice(row, ops.bias[c], act, residual.map(|res| res.at(at, g.ow)));
+        }
+    }
+}
+
+/// `rows[l][x] = sums[x·16 + l]`: a row of channel-minor sums (16 channels per pixel) into the
+/// 16 channels' output rows. With `wide` (AVX-512F) by 16×16 blocks in registers; measured on
+/// Zen 5, the element-by-element copy was 2.5% of YOLOv8n's forward.
+fn transpose_cv(sums: &[f32], rows: &mut [&mut [f32]; CV_CO], wide: bool) {
+    let ow = rows[0].len();
+    debug_assert!(sums.len() >= ow * CV_CO && rows.iter().all(|r| r.len() == ow));
+    let mut x0 = 0;
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        while x0 + CV_CO <= ow {
+            let dst: [*mut f32; CV_CO] = std::array::from_fn(|l| rows[l][x0..].as_mut_ptr());
+            // SAFETY: `wide` says the CPU has AVX-512F; the block's 16 pixels of 16 sums lie
+            // inside `sums` (x0 + 16 ≤ ow) and each row has 16 floats from x0.
+            unsafe { transpose16(sums[x0 * CV_CO..][..CV_CO * CV_CO].as_ptr(), &dst) };
+            x0 += CV_CO;
+        }
+    }
+    let _ = wide;
+    for (l, row) in rows.iter_mut().enumerate() {
+        for (x, v) in row.iter_mut().enumerate().skip(x0) {
+            *v = sums[x * CV_CO + l];
+        }
+    }
+}
+
+/// A 16×16 transpose: `dst[l][j] = src[j·16 + l]`, by the usual unpack, 4-lane and 128-bit
+/// lane shuffles (32 + 32 shuffles for 256 floats).
+///
+/// # Safety
+/// The CPU must have AVX-512F; `src` must hold 256 floats and every `dst[l]` 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn transpose16(src: *const f32, dst: &[*mut f32; CV_CO]) {
+    use std::arch::x86_64::*;
+    // SAFETY: the reads and writes stay within the contract's bounds.
+    unsafe {
+        let r: [__m512; 16] = std::array::from_fn(|j| _mm512_loadu_ps(src.add(j * 16)));
+        // Pairs of rows interleaved by element, then by pairs of elements: each 128-bit lane
+        // of u[4i + k] holds column 4·lane + k of rows 4i..4i + 3.
+        let t: [__m512; 16] = std::array::from_fn(|j| {
+            let (a, b) = (r[j & !1], r[j | 1]);
+            if j % 2 == 0 {
+                _mm512_unpacklo_ps(a, b)
+            } else {
+                _mm512_unpackhi_ps(a, b)
+            }
+        });
+        let u: [__m512; 16] = std::array::from_fn(|j| {
+            let base = j & !3;
+            let (a, b) = match j % 4 {
+                0 | 1 => (t[base], t[base + 2]),
+                _ => (t[base + 1], t[base + 3]),
+            };
+            if j % 2 == 0 {
+                _mm512_shuffle_ps::<0x44>(a, b)
+            } else {
+                _mm512_shuffle_ps::<0xEE>(a, b)
+            }
+        });
+        // 128-bit lanes: gather lane pairs of rows 0–7 (and 8–15), then the four row groups.
+        let v: [__m512; 16] = std::array::from_fn(|j| {
+            let (half, k) = (j / 8, j % 8);
+            let (a, b) = (u[half * 8 + k % 4], u[half * 8 + 4 + k % 4]);
+            if k < 4 {
+                _mm512_shuffle_f32x4::<0x88>(a, b)
+            } else {
+                _mm512_shuffle_f32x4::<0xDD>(a, b)
+            }
+        });
+        for (l, d) in dst.iter().enumerate() {
+            let (a, b) = (v[l % 8], v[8 + l % 8]);
+            let w = if l < 8 {
+                _mm512_shuffle_f32x4::<0x88>(a, b)
+            } else {
+                _mm512_shuffle_f32x4::<0xDD>(a, b)
+            };
+            _mm512_storeu_ps(*d, w);
         }
     }
 }
@@ -1239,6 +1324,26 @@ mod tests {
             // The AVX-512 kernels where the CPU has them, and the AVX2 kernels.
             check_against_reference(cases, true);
             crate::kernel::avx2_only(|| check_against_reference(cases, true));
+        }
+    }
+
+    /// The 16×16 register transpose and the scalar tail agree with the definition, for widths
+    /// below, at and past a block, with and without AVX-512.
+    #[test]
+    fn transpose_cv_equals_definition() {
+        for ow in [1, 15, 16, 17, 40, 48] {
+            let sums: Vec<f32> = (0..ow * CV_CO).map(|i| i as f32).collect();
+            for wide in [false, crate::kernel::simd512()] {
+                let mut store = vec![f32::NAN; CV_CO * ow];
+                let mut it = store.chunks_exact_mut(ow);
+                let mut rows: [&mut [f32]; CV_CO] = std::array::from_fn(|_| it.next().expect("16 rows"));
+                transpose_cv(&sums, &mut rows, wide);
+                for (l, row) in rows.iter().enumerate() {
+                    for (x, &v) in row.iter().enumerate() {
+                        assert_eq!(v, sums[x * CV_CO + l], "ow {ow} wide {wide}: [{l}][{x}]");
+                    }
+                }
+            }
         }
     }
 
