@@ -171,6 +171,15 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
     }
 }
 
+/// Rows ahead of the one finishing whose residual segment the packed GEMM's epilogue
+/// prefetches: a row panel's worth, so the next panel's residual arrives while its tiles run.
+/// The residual's rows of one column block are `hw_out` floats apart (ResNet's at 128²: 64
+/// KiB), 1 KiB runs the hardware prefetchers did not fetch ahead. Measured on Zen 5, 1 thread:
+/// a 256×64 by 64×16384 product with a residual + ReLU epilogue took 4.8 ms against 2.5 without
+/// one; in RetinaNet's forward the four 64→256 1×1 convs at 128² 21.3 → 14.1–14.8 ms and the
+/// whole forward 243 → 219–229 ms. Two panels ahead measured the same.
+const PREFETCH_ROWS: usize = packed::MR;
+
 /// Output channels per task when a conv is better split over output channels than over output
 /// rows: small feature maps (ResNet's 14×14 and 7×7 stages, FPN's coarse levels) with many
 /// channels, where row bands would give every thread a thin GEMM that re-packs the whole weight
@@ -316,6 +325,18 @@ impl Blocks<'_> {
         move |r: usize, col0: usize, seg: &mut [f32]| {
             let b = self.bias[c + r];
             let res = self.residual.map(|res| res.at(o_base + r * hw_out + col0, seg.len()));
+            #[cfg(target_arch = "x86_64")]
+            if let Some(res) = self.residual {
+                let ahead = o_base + (r + PREFETCH_ROWS) * hw_out + col0;
+                if let Some(next) = res.data.get(ahead..ahead + seg.len()) {
+                    for line in next.chunks(16) {
+                        // SAFETY: a prefetch of an address inside the residual.
+                        unsafe {
+                            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast())
+                        };
+                    }
+                }
+            }
             epilogue_slice(seg, b, self.act, res);
         }
     }
