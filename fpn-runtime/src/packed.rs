@@ -288,9 +288,10 @@ unsafe fn gemm_blocks(
 }
 
 /// The loop nest of [`gemm_blocks`], with the register tile chosen by the caller: `wide` runs
-/// pairs of full column panels through the AVX-512 6×32 tile ([`kernel_6x32`]), the rest
-/// through the 6×16 tile. Both sum each output in the same order, so the results are the same
-/// bit for bit.
+/// pairs of full row panels by pairs of full column panels through the AVX-512 12×32 tile
+/// ([`kernel_12x32`]), other pairs of column panels through the 6×32 tile ([`kernel_6x32`]),
+/// the rest through the 6×16 tile. All sum each output in the same order, so the results are
+/// the same bit for bit.
 ///
 /// # Safety
 /// As [`gemm_blocks`]; with `wide` the CPU must support AVX-512F.
@@ -322,65 +323,91 @@ unsafe fn gemm_tiles(
             let kc = KC.min(k - pc);
             let bpack = block(jc, pc, kc, nc);
             let (first, last) = (pc == 0, pc + kc >= k);
-            for ip in 0..panels_a {
-                let rows = MR.min(m - ip * MR);
-                let ap = a[ip * MR * k + pc * MR..].as_ptr();
-                if ip + PREFETCH_PANELS < panels_a {
-                    // The same rows of a later panel, a cache line (16 floats) at a time.
-                    let next = a[(ip + PREFETCH_PANELS) * MR * k + pc * MR..][..kc * MR].as_ptr();
-                    for line in (0..kc * MR).step_by(16) {
-                        // SAFETY: a prefetch of an address inside `a`.
-                        unsafe { _mm_prefetch::<_MM_HINT_T0>(next.add(line).cast()) };
+            let mut ip0 = 0;
+            while ip0 < panels_a {
+                // With `wide`, two full row panels at once over the block's whole 32-column tiles
+                // (the 12×32 tile); their other columns, and single panels, tile by tile below.
+                let dual = wide && ip0 + 1 < panels_a && m - ip0 * MR >= 2 * MR;
+                let jp_start = if dual {
+                    let pairs = nc / (2 * NR);
+                    let ap0 = a[ip0 * MR * k + pc * MR..].as_ptr();
+                    let ap1 = a[(ip0 + 1) * MR * k + pc * MR..][..kc * MR].as_ptr();
+                    for q in 0..pairs {
+                        // SAFETY: rows ip0·MR.. ip0·MR + 11 (full: m − ip0·MR ≥ 12) and columns
+                        // jc + 2q·NR.. + 31 (inside nc) of `c` (contract); `ap0`, `ap1` have kc·MR
+                        // floats each, the block's panels 2q and 2q + 1 kc·NR each (`block`'s
+                        // contract); `dual` only with `wide`, so with AVX-512F.
+                        unsafe {
+                            let bp = bpack.add(2 * q * panel_stride(kc));
+                            let cp = c.add(ip0 * MR * ldc + jc + 2 * q * NR);
+                            kernel_12x32(kc, ap0, ap1, bp, cp, ldc, !first);
+                        }
                     }
-                }
-                let mut jp = 0;
-                while jp < panels_b {
-                    // Two panels at once where the block has them (the second may be partly
-                    // zero padding: a 49-column tail takes one wide tile, not two narrow ones).
-                    let pair = wide && jp + 1 < panels_b;
-                    let span = if pair { 2 * NR } else { NR };
-                    let cols = span.min(nc - jp * NR);
-                    // SAFETY: the tile, rows ip·MR.. (rows of them), columns jc + jp·NR..
-                    // (cols of them), is inside `c` (contract); `ap` has kc·MR floats and the
-                    // block's panels jp (and jp + 1 with `pair`) kc·NR each (`block`'s
-                    // contract); `pair` only with `wide`, so with AVX-512F (contract).
-                    unsafe {
-                        let bp = bpack.add(jp * panel_stride(kc));
-                        let cp = c.add(ip * MR * ldc + jc + jp * NR);
-                        let tile = |dst: *mut f32, ld: usize, acc: bool| {
-                            if pair {
-                                kernel_6x32(kc, ap, bp, dst, ld, acc)
-                            } else {
-                                kernel_6x16(kc, ap, bp, dst, ld, acc)
-                            }
-                        };
-                        if rows == MR && cols == span {
-                            tile(cp, ldc, !first);
-                        } else {
-                            let mut t = [0.0f32; MR * 2 * NR];
-                            tile(t.as_mut_ptr(), span, false);
-                            for r in 0..rows {
-                                let dst = std::slice::from_raw_parts_mut(cp.add(r * ldc), cols);
-                                let src = &t[r * span..][..cols];
-                                if first {
-                                    dst.copy_from_slice(src);
+                    2 * pairs
+                } else {
+                    0
+                };
+                for ip in ip0..ip0 + 1 + usize::from(dual) {
+                    let rows = MR.min(m - ip * MR);
+                    let ap = a[ip * MR * k + pc * MR..].as_ptr();
+                    if ip + PREFETCH_PANELS < panels_a {
+                        // The same rows of a later panel, a cache line (16 floats) at a time.
+                        let next = a[(ip + PREFETCH_PANELS) * MR * k + pc * MR..][..kc * MR].as_ptr();
+                        for line in (0..kc * MR).step_by(16) {
+                            // SAFETY: a prefetch of an address inside `a`.
+                            unsafe { _mm_prefetch::<_MM_HINT_T0>(next.add(line).cast()) };
+                        }
+                    }
+                    let mut jp = jp_start;
+                    while jp < panels_b {
+                        // Two panels at once where the block has them (the second may be partly
+                        // zero padding: a 49-column tail takes one wide tile, not two narrow ones).
+                        let pair = wide && jp + 1 < panels_b;
+                        let span = if pair { 2 * NR } else { NR };
+                        let cols = span.min(nc - jp * NR);
+                        // SAFETY: the tile, rows ip·MR.. (rows of them), columns jc + jp·NR..
+                        // (cols of them), is inside `c` (contract); `ap` has kc·MR floats and the
+                        // block's panels jp (and jp + 1 with `pair`) kc·NR each (`block`'s
+                        // contract); `pair` only with `wide`, so with AVX-512F (contract).
+                        unsafe {
+                            let bp = bpack.add(jp * panel_stride(kc));
+                            let cp = c.add(ip * MR * ldc + jc + jp * NR);
+                            let tile = |dst: *mut f32, ld: usize, acc: bool| {
+                                if pair {
+                                    kernel_6x32(kc, ap, bp, dst, ld, acc)
                                 } else {
-                                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                                    kernel_6x16(kc, ap, bp, dst, ld, acc)
+                                }
+                            };
+                            if rows == MR && cols == span {
+                                tile(cp, ldc, !first);
+                            } else {
+                                let mut t = [0.0f32; MR * 2 * NR];
+                                tile(t.as_mut_ptr(), span, false);
+                                for r in 0..rows {
+                                    let dst = std::slice::from_raw_parts_mut(cp.add(r * ldc), cols);
+                                    let src = &t[r * span..][..cols];
+                                    if first {
+                                        dst.copy_from_slice(src);
+                                    } else {
+                                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                                    }
                                 }
                             }
                         }
+                        jp += span / NR;
                     }
-                    jp += span / NR;
-                }
-                if last {
-                    for r in 0..rows {
-                        let row = ip * MR + r;
-                        // SAFETY: row `row`, columns jc..jc + nc of `c` (contract); the tiles
-                        // that wrote it are done and no other reference to it is live.
-                        let seg = unsafe { std::slice::from_raw_parts_mut(c.add(row * ldc + jc), nc) };
-                        epilogue(row, jc, seg);
+                    if last {
+                        for r in 0..rows {
+                            let row = ip * MR + r;
+                            // SAFETY: row `row`, columns jc..jc + nc of `c` (contract); the tiles
+                            // that wrote it are done and no other reference to it is live.
+                            let seg = unsafe { std::slice::from_raw_parts_mut(c.add(row * ldc + jc), nc) };
+                            epilogue(row, jc, seg);
+                        }
                     }
                 }
+                ip0 += 1 + usize::from(dual);
             }
             pc += kc;
             if last {
@@ -493,6 +520,61 @@ unsafe fn kernel_6x32(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc:
     }
 }
 
+/// The AVX-512 12×32 register tile: two row panels (`a0`, `a1`: rows 0–5 and 6–11) by two
+/// column panels at once, each output summed in the order [`kernel_6x16`] forms it. 24
+/// accumulators: each packed row of `b` (two loads) feeds 24 FMAs, against 12 in
+/// [`kernel_6x32`]. Measured on Zen 5, 1 thread: hot GEMMs of ResNet's 1×1 shapes 3–6% faster;
+/// ResNet-50 FPN's forward 60.1–60.5 → 57.1–58.1 ms, YOLOv8n 1% faster.
+///
+/// # Safety
+/// The CPU must support avx512f; `a0` and `a1` must hold `kc·6` floats each, `b`
+/// `panel_stride(kc) + kc·16`, and `c` must be valid for reads and writes of 12 rows of 32
+/// floats with row stride `ldc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn kernel_12x32(
+    kc: usize,
+    a0: *const f32,
+    a1: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    // SAFETY: every read is within the first kc·6 floats of `a0` and `a1` and
+    // panel_stride(kc) + kc·16 of `b`, every access to `c` within its 12 × 32 tile (contract).
+    unsafe {
+        let b1 = b.add(panel_stride(kc));
+        let mut acc = [[_mm512_setzero_ps(); 2]; 2 * MR];
+        for kk in 0..kc {
+            let v0 = _mm512_loadu_ps(b.add(kk * NR));
+            let v1 = _mm512_loadu_ps(b1.add(kk * NR));
+            let ak0 = a0.add(kk * MR);
+            let ak1 = a1.add(kk * MR);
+            for r in 0..MR {
+                let ar = _mm512_set1_ps(*ak0.add(r));
+                acc[r][0] = _mm512_fmadd_ps(ar, v0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(ar, v1, acc[r][1]);
+            }
+            for r in 0..MR {
+                let ar = _mm512_set1_ps(*ak1.add(r));
+                acc[MR + r][0] = _mm512_fmadd_ps(ar, v0, acc[MR + r][0]);
+                acc[MR + r][1] = _mm512_fmadd_ps(ar, v1, acc[MR + r][1]);
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            let cr = c.add(r * ldc);
+            let (mut v0, mut v1) = (row[0], row[1]);
+            if accumulate {
+                v0 = _mm512_add_ps(_mm512_loadu_ps(cr), v0);
+                v1 = _mm512_add_ps(_mm512_loadu_ps(cr.add(NR)), v1);
+            }
+            _mm512_storeu_ps(cr, v0);
+            _mm512_storeu_ps(cr.add(NR), v1);
+        }
+    }
+}
+
 /// Row panels of the left operand ahead of the one running whose next `kc` rows [`gemm_tiles`]
 /// prefetches. A conv's packed weights are cold in a forward (ResNet-50's are 100 MB: every
 /// conv's come from memory), and a panel's block is a 3 KiB run 12 KiB (`6·k` floats) from the
@@ -554,7 +636,8 @@ mod tests {
             for i in 0..m {
                 assert_eq!(c[i * ldc..][..n], c2[i * ldc..][..n], "prepacked differs, row {i}");
             }
-            // Both register tiles (where the CPU has both), bit for bit.
+            // The 6×16 tiles alone and, where the CPU has AVX-512F, the 12×32 and 6×32 ones, bit
+            // for bit.
             let wides: &[bool] = if std::is_x86_feature_detected!("avx512f") {
                 &[false, true]
             } else {
