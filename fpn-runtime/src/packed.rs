@@ -551,15 +551,11 @@ unsafe fn kernel_12x32(
             let v1 = _mm512_loadu_ps(b1.add(kk * NR));
             let ak0 = a0.add(kk * MR);
             let ak1 = a1.add(kk * MR);
-            for r in 0..MR {
-                let ar = _mm512_set1_ps(*ak0.add(r));
-                acc[r][0] = _mm512_fmadd_ps(ar, v0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(ar, v1, acc[r][1]);
-            }
-            for r in 0..MR {
-                let ar = _mm512_set1_ps(*ak1.add(r));
-                acc[MR + r][0] = _mm512_fmadd_ps(ar, v0, acc[MR + r][0]);
-                acc[MR + r][1] = _mm512_fmadd_ps(ar, v1, acc[MR + r][1]);
+            for (r, row) in acc.iter_mut().enumerate() {
+                // rows 0–5 from the first panel, 6–11 from the second
+                let ar = _mm512_set1_ps(*if r < MR { ak0.add(r) } else { ak1.add(r - MR) });
+                row[0] = _mm512_fmadd_ps(ar, v0, row[0]);
+                row[1] = _mm512_fmadd_ps(ar, v1, row[1]);
             }
         }
         for (r, row) in acc.iter().enumerate() {
