@@ -1351,9 +1351,9 @@ mod tests {
                 (1, 70, 10, 13, 64, 3, 3, 2, 1, 1, 1, 1),
                 (2, 7, 9, 11, 80, 3, 3, 2, 0, 1, 1, 0),
                 (1, 3, 17, 15, 112, 7, 7, 2, 3, 3, 3, 3),
-                // with AVX-512 and 2 threads, split over output channels (8 and 12 blocks)
+                // with AVX-512 and 2 threads, split over output channels (8 and 12 blocks, batch 2)
                 (1, 64, 14, 14, 128, 3, 3, 2, 1, 1, 1, 1),
-                (1, 48, 20, 20, 192, 3, 3, 2, 1, 1, 1, 1),
+                (2, 48, 20, 20, 192, 3, 3, 2, 1, 1, 1, 1),
             ];
             // The AVX-512 kernels where the CPU has them, and the AVX2 kernels; on a pool of 2
             // threads, so the channel splits run wherever the CPU has 2 cores or not.
