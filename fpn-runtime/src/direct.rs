@@ -594,7 +594,9 @@ const CV_MAX_TAPS: usize = 49;
 /// Whether `g` takes the channel-vector path ([`conv_cv`]) when it does not take the
 /// pixel-vector one ([`fits`]): a stride-2 ungrouped undilated conv with a kernel of 9 to 49 taps (3×3,
 /// a 7×7 stem), output channels a multiple of 16, at most [`CV_MAX_WEIGHT`] weights and at
-/// least [`CV_MIN_PIXELS`] output pixels, on AVX2 + FMA.
+/// least [`CV_MIN_PIXELS`] output pixels, on AVX2 + FMA. With AVX-512 and 32 or more output
+/// channels ([`cv_grouped`]) also stride-1 3×3 convs of 17 to [`CV_STRIDE1_MAX_CIN`] input
+/// channels and up to [`CV_MAX_WEIGHT_GROUPED`] weights, and [`fits`] defers to it.
 ///
 /// Measured per conv against the path it replaces (Zen 3, interleaved in one process, best;
 /// 1 and 2 threads): stride-2 3×3 convs whose output width leaves the pixel-vector kernel's
@@ -742,9 +744,9 @@ fn pack_cv(g: &Geom, w: &[f32], wp: &mut [f32]) {
     }
 }
 
-/// Computes output rows `oy0..oy1` of image `n` from its filled unsplit band `buf` on the
-/// channel-vector kernel, then transposes them into the output, each row finished by the
-/// epilogue.
+/// Computes output rows `oy0..oy1` of image `n`, output channels `16·p_lo..16·p_hi` (blocks
+/// `p_lo..p_hi`), from its filled unsplit band `buf` on the channel-vector kernel, then
+/// transposes them into the output, each row finished by the epilogue.
 ///
 /// # Safety
 /// As for [`band`].
