@@ -769,14 +769,14 @@ unsafe fn band_cv(
     let kk = g.cin * taps;
     let npx = (oy1 - oy0) * g.ow;
     let npx_pad = npx.next_multiple_of(CV_PX);
-    let panels = g.cout / CV_CO;
     let mut tap_off = [0usize; CV_MAX_TAPS];
     for (t, o) in tap_off.iter_mut().take(taps).enumerate() {
         *o = (t / g.kw) * b.row + t % g.kw;
     }
     let tap_off = &tap_off[..taps];
     let wide = crate::kernel::simd512();
-    let mut acc = Scratch::take(&ACC, panels * npx_pad * CV_CO);
+    // The sums of this task's blocks: block p's from (p − p_lo)·npx_pad·16 on.
+    let mut acc = Scratch::take(&ACC, (p_hi - p_lo) * npx_pad * CV_CO);
     let mut ci0 = 0;
     // The pixel offsets of the block of 6 from pixel px0 (the last block repeats its last
     // pixel: its rows of the sums are past npx).
@@ -803,7 +803,7 @@ unsafe fn band_cv(
             };
             // Blocks p0..p0 + nb: their weights from channel ci0 on, and their sums.
             let w = &wp[p0 * CV_CO * kk + ci0 * taps * CV_CO..];
-            let sums = &mut acc[p0 * npx_pad * CV_CO..];
+            let sums = &mut acc[(p0 - p_lo) * npx_pad * CV_CO..];
             debug_assert!(w.len() > (nb - 1) * CV_CO * kk + (nci * taps - 1) * CV_CO);
             debug_assert!(sums.len() >= (nb - 1) * npx_pad * CV_CO + npx_pad * CV_CO);
             let mut px0 = 0;
@@ -811,7 +811,7 @@ unsafe fn band_cv(
                 // SAFETY: as for the single-block kernel below, for each of the nb blocks:
                 // block b's weights (nci channels' taps of 16) start b·16·kk floats into `w`
                 // and its sums (npx_pad ≥ px0 + 6 rows of 16) b·npx_pad·16 floats into `sums`,
-                // both inside (p0 + nb ≤ panels); `wide` says the CPU has AVX-512F.
+                // both inside (p0 + nb ≤ p_hi); `wide` says the CPU has AVX-512F.
                 unsafe {
                     run(
                         src,
@@ -832,7 +832,7 @@ unsafe fn band_cv(
         }
         for p in p0..p_hi {
             let w = &wp[p * CV_CO * kk + ci0 * taps * CV_CO..][..nci * taps * CV_CO];
-            let panel = &mut acc[p * npx_pad * CV_CO..][..npx_pad * CV_CO];
+            let panel = &mut acc[(p - p_lo) * npx_pad * CV_CO..][..npx_pad * CV_CO];
             let mut px0 = 0;
             while px0 < npx {
                 let offs = block_offs(px0);
@@ -864,13 +864,12 @@ unsafe fn band_cv(
         let r = oy - oy0;
         for p in p_lo..p_hi {
             // The row's sums of this block of 16 channels: ow pixels of 16.
-            let sums = &acc[p * npx_pad * CV_CO + r * g.ow * CV_CO..][..g.ow * CV_CO];
+            let sums = &acc[(p - p_lo) * npx_pad * CV_CO + r * g.ow * CV_CO..][..g.ow * CV_CO];
             let at = |l: usize| (n * g.cout + p * CV_CO + l) * hw + oy * g.ow;
             // SAFETY: row oy of channels p·16.. p·16 + 15 of image n: inside the output and
             // this task's own (the caller's contract); distinct channels' rows do not overlap.
-            let rows: [&mut [f32]; CV_CO] =
+            let mut rows: [&mut [f32]; CV_CO] =
                 std::array::from_fn(|l| unsafe { std::slice::from_raw_parts_mut(out.get().add(at(l)), g.ow) });
-            let mut rows = rows;
             transpose_cv(sums, &mut rows, wide);
             for (l, row) in rows.into_iter().enumerate() {
                 let c = p * CV_CO + l;
