@@ -136,8 +136,8 @@ pub(crate) unsafe fn gemm(
 /// [`gemm`] with a right-hand side that exists only packed: `fill(jc, pc, kc, nc, dst)` writes
 /// the block of its columns `jc..jc + nc` and rows `pc..pc + kc` into `dst` laid out as
 /// [`pack_b`] lays out a block (panels of [`NR`] columns [`panel_stride`]`(kc)` apart, columns
-/// past `nc` zero); `dst` holds [`block_len`]`(kc, nc)` floats. An im2col conv packs its blocks straight from the
-/// image this way, with no im2col matrix in between.
+/// past `nc` zero); `dst` holds [`block_len`]`(kc, nc)` floats. An im2col conv packs its blocks
+/// straight from the image this way, with no im2col matrix in between.
 ///
 /// # Safety
 /// The CPU must support avx2 and fma; `c` as for [`gemm`]; `fill` must write the first
@@ -481,14 +481,13 @@ unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc:
 }
 
 /// The AVX-512 6×32 register tile: two adjacent column panels of the packed block (`b` and
-/// `b +` [`panel_stride`]`(kc)`) at once, `c[r][j] (+)= Σ_kk a[kk·6 + r] · b'[kk][j]` for `j < 32`, each sum in
-/// the order [`kernel_6x16`] forms it. Twelve 16-lane accumulators: each packed row of `a`
-/// feeds 12 FMAs from two loads of `b`.
+/// `b +` [`panel_stride`]`(kc)`) at once, `c[r][j] (+)= Σ_kk a[kk·6 + r] · b'[kk][j]` for
+/// `j < 32`, each sum in the order [`kernel_6x16`] forms it. Twelve 16-lane accumulators: each
+/// packed row of `a` feeds 12 FMAs from two loads of `b`.
 ///
 /// # Safety
 /// The CPU must support avx512f; `a` must hold `kc·6` floats, `b` `panel_stride(kc) + kc·16`,
-/// and `c` must be
-/// valid for reads and writes of 6 rows of 32 floats with row stride `ldc`.
+/// and `c` must be valid for reads and writes of 6 rows of 32 floats with row stride `ldc`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn kernel_6x32(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
