@@ -1730,7 +1730,7 @@ impl Gen<'_> {
             /// same input sizes on a forward allocates no memory at all.
             pub fn forward(&self, inputs: #inputs_ty<'_>) -> #rt::Result<#outputs_ty> {
                 Self::check_sizes(&inputs)?;
-                self.arena.run(|| {
+                self.arena.run_forward(|| {
                     #bind_inputs
                     #body
                     ::core::result::Result::Ok(#outputs_ty { #(#fields),* })

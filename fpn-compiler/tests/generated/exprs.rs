@@ -118,7 +118,7 @@ impl Exprs {
     pub fn forward(&self, inputs: ExprsInputs<'_>) -> fpn_runtime::Result<ExprsOutputs> {
         Self::check_sizes(&inputs)?;
         self.arena
-            .run(|| {
+            .run_forward(|| {
                 let v0_a = inputs.a;
                 let v1_b = inputs.b;
                 let v3_u = fpn_runtime::upsample_nearest(

@@ -80,7 +80,7 @@ impl Fixed {
     pub fn forward(&self, inputs: FixedInputs<'_>) -> fpn_runtime::Result<FixedOutputs> {
         Self::check_sizes(&inputs)?;
         self.arena
-            .run(|| {
+            .run_forward(|| {
                 let v0_x = inputs.x;
                 let v1_s = fpn_runtime::add(v0_x.view(), v0_x.view())?;
                 let v2_p = fpn_runtime::max_pool2d(

@@ -445,7 +445,7 @@ impl Fpn3 {
     pub fn forward(&self, inputs: Fpn3Inputs<'_>) -> fpn_runtime::Result<Fpn3Outputs> {
         Self::check_sizes(&inputs)?;
         self.arena
-            .run(|| {
+            .run_forward(|| {
                 let v0_x = inputs.x;
                 let v3_stem_relu = self
                     .p_backbone_conv1

@@ -371,7 +371,7 @@ impl Placed {
     ) -> fpn_runtime::Result<PlacedOutputs> {
         Self::check_sizes(&inputs)?;
         self.arena
-            .run(|| {
+            .run_forward(|| {
                 let v0_x = inputs.x;
                 let mut v15_cat1 = fpn_runtime::concat_buffer(
                     self

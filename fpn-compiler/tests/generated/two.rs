@@ -154,7 +154,7 @@ impl Two {
     pub fn forward(&self, inputs: TwoInputs<'_>) -> fpn_runtime::Result<TwoOutputs> {
         Self::check_sizes(&inputs)?;
         self.arena
-            .run(|| {
+            .run_forward(|| {
                 let v0_x = inputs.x;
                 let v1_y = inputs.y;
                 let v2_u = fpn_runtime::upsample_nearest(

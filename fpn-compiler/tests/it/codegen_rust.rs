@@ -140,7 +140,7 @@ fn optimisations_are_applied() {
     // intermediates go back to the model's arena after their last use, inside its run
     assert!(t.contains("fpn_runtime::recycle(v5_c4_relu);"));
     assert!(!t.contains("recycle(v0_x)"), "views are not recycled");
-    assert!(compact.contains("self.arena.run(||{"));
+    assert!(compact.contains("self.arena.run_forward(||{"));
 }
 
 fn conv_graph(prefix: &str, input: &str, model: &str) -> (Graph, Analysis) {
