@@ -18,9 +18,8 @@
 //! with a fresh arena).
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
 
 use crate::Tensor;
 
@@ -175,14 +174,14 @@ impl Drop for Temp {
     }
 }
 
-/// The [`Arena`] a generated model keeps between calls, and how long its last forward took
-/// ([`run_forward`](Self::run_forward)). `Clone` gives an empty one (buffers are not shared
+/// The [`Arena`] a generated model keeps between calls, and whether its last forward had work
+/// to split over threads ([`run_forward`](Self::run_forward)). `Clone` gives an empty one (buffers are not shared
 /// between models); `Default` is empty.
 #[derive(Debug, Default)]
 pub struct ArenaCell {
     arena: Mutex<Arena>,
-    /// Wall time of the last [`run_forward`](Self::run_forward), ns (0 before the first).
-    last_nanos: AtomicU64,
+    /// Whether the last [`run_forward`](Self::run_forward) ran a conv big enough to split.
+    parallel: AtomicBool,
 }
 
 impl Clone for ArenaCell {
@@ -203,33 +202,49 @@ impl ArenaCell {
     }
 
     /// [`run`](Self::run) for a whole forward pass: called from outside rayon's pool, with 2 or
-    /// more threads in it and a last forward of [`POOL_MIN_NANOS`] or more, `f` runs on one of
-    /// the pool's threads (the caller waits for it), else on the calling thread.
+    /// more threads in it, and when the last forward ran a conv big enough to split over threads
+    /// (`PAR_MIN_MACS` multiply-adds: the ops' own threshold), `f` runs on the pool's first
+    /// thread (the caller waits for it), else on the calling thread.
     ///
     /// From outside the pool every parallel op of the forward injects its tasks and puts the
     /// caller to sleep until they are done: two wake-ups per op. On a pool thread the op's tasks
     /// are pushed on that thread's own deque, and the thread works on them itself while the other
-    /// threads steal. The results are the same bit for bit (each op splits its work by
-    /// [`rayon::current_num_threads`], the same pool's count either way). The hop costs about 13
-    /// µs, which a small forward whose ops all run inline does not win back (seed 000's block at
-    /// 32²: 54 → 67 µs). Measured on Zen 5, 2 threads, best (median) ms: seed 001 0.846 (0.996)
-    /// → 0.807 (0.835), ResNet-50 FPN 32.6 (33.1) → 31.6 (32.0), YOLOv8n 14.3 (14.7–16.6) →
-    /// 13.9 (14.0–14.5).
+    /// threads steal. Always the same thread, so its scratch buffers are warm after the first such
+    /// call (whichever thread took the job would leave a warm forward allocating on a thread new
+    /// to it); the broadcast that puts it there also wakes the others for the first op's tasks.
+    /// The results are the same bit for bit (each op splits its work by
+    /// [`rayon::current_num_threads`], the same pool's count either way). The decision depends on
+    /// the shapes only, not on timing. The hop costs about 13 µs, which a small forward whose ops
+    /// all run inline would not win back (seed 000's block at 32²: 54 → 67 µs); it does not hop.
+    /// Measured on Zen 5, 2 threads, best (median) ms: seed 001 0.846 (0.996) → 0.807 (0.835),
+    /// ResNet-50 FPN 32.6 (33.1) → 31.6 (32.0), YOLOv8n 14.3 (14.7–16.6) → 13.9 (14.0–14.5).
     pub fn run_forward<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let timed = || {
-            let start = Instant::now();
+        let noted = || {
+            let before = crate::kernel::parallel_work();
             let r = self.run(f);
-            let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.last_nanos.store(nanos, Ordering::Relaxed);
+            let big = crate::kernel::parallel_work() != before;
+            self.parallel.store(big, Ordering::Relaxed);
             r
         };
         let hop = rayon::current_thread_index().is_none()
             && rayon::current_num_threads() > 1
-            && self.last_nanos.load(Ordering::Relaxed) >= POOL_MIN_NANOS;
-        if hop {
-            rayon::scope(|_| timed())
-        } else {
-            timed()
+            && self.parallel.load(Ordering::Relaxed);
+        if !hop {
+            return noted();
+        }
+        let once = Mutex::new(Some(noted));
+        let mut results = rayon::broadcast(|ctx| {
+            if ctx.index() != 0 {
+                return None;
+            }
+            let f = once.lock().ok()?.take()?;
+            Some(f())
+        });
+        match results.iter_mut().find_map(Option::take) {
+            Some(r) => r,
+            // A broadcast runs its closure once on every thread of the pool, thread 0 included,
+            // and nothing else takes `once`'s closure.
+            None => unreachable!("rayon::broadcast runs on thread 0"),
         }
     }
 
@@ -245,10 +260,6 @@ impl ArenaCell {
         }
     }
 }
-
-/// Shortest last forward (ns) after which [`ArenaCell::run_forward`] runs the next one on a
-/// thread of rayon's pool: 0.2 ms, 15 times the hop's cost.
-pub const POOL_MIN_NANOS: u64 = 200_000;
 
 #[cfg(test)]
 mod tests {
@@ -277,34 +288,45 @@ mod tests {
         assert_eq!(arena.free.len(), 1);
     }
 
-    /// `run_forward` runs a first call on the calling thread, records its time, and runs a call
-    /// after a long one on a thread of the global pool where that pool has 2 or more threads;
-    /// the cell's arena is installed either way.
+    /// `run_forward` runs a first call on the calling thread and notes whether it had work to
+    /// split; a call after one that had runs on the global pool's first thread where that pool
+    /// has 2 or more threads, one after a call that had not inline again; the cell's arena is
+    /// installed either way, and a call from a pool's thread stays on it.
     #[test]
-    fn forwards_after_a_long_one_run_on_the_pool() {
+    fn forwards_after_parallel_work_run_on_the_pool() {
         let cell = ArenaCell::default();
-        let body = || {
-            recycle(Tensor::zeros((1, 1, 2, 2)));
-            (rayon::current_thread_index(), take(4).is_some())
+        let body = |big: bool| {
+            move || {
+                if big {
+                    crate::kernel::note_parallel_work();
+                }
+                recycle(Tensor::zeros((1, 1, 2, 2)));
+                (rayon::current_thread_index(), take(4).is_some())
+            }
         };
         assert_eq!(
-            cell.run_forward(body),
+            cell.run_forward(body(true)),
             (None, true),
             "first call: inline, arena installed"
         );
-        assert!(cell.last_nanos.load(Ordering::Relaxed) > 0, "its time is recorded");
-        cell.last_nanos.store(POOL_MIN_NANOS, Ordering::Relaxed);
-        let (thread, reused) = cell.run_forward(body);
-        assert!(reused, "the arena is installed on the pool's thread too");
-        assert_eq!(thread.is_some(), rayon::current_num_threads() > 1);
-        cell.last_nanos.store(POOL_MIN_NANOS - 1, Ordering::Relaxed);
-        assert_eq!(cell.run_forward(body).0, None, "after a short call: inline");
+        let pooled = rayon::current_num_threads() > 1;
+        for _ in 0..3 {
+            let (thread, reused) = cell.run_forward(body(true));
+            assert!(reused, "the arena is installed on the pool's thread too");
+            assert_eq!(thread, pooled.then_some(0), "always the pool's first thread");
+        }
+        assert_eq!(cell.run_forward(body(false)).0, pooled.then_some(0));
+        assert_eq!(
+            cell.run_forward(body(false)).0,
+            None,
+            "after a call with no work to split: inline"
+        );
+        cell.run_forward(body(true));
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
             .expect("a 2-thread pool");
-        cell.last_nanos.store(POOL_MIN_NANOS, Ordering::Relaxed);
-        let (outer, (inner, _)) = pool.install(|| (rayon::current_thread_index(), cell.run_forward(body)));
+        let (outer, (inner, _)) = pool.install(|| (rayon::current_thread_index(), cell.run_forward(body(true))));
         assert_eq!(inner, outer, "already on a pool's thread: stays there");
     }
 }

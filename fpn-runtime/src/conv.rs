@@ -511,6 +511,9 @@ fn run(
     out: &mut [f32],
     residual: Option<Residual>,
 ) {
+    if g.macs() >= PAR_MIN_MACS {
+        crate::kernel::note_parallel_work();
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::direct::fits(g) {
         return crate::direct::conv3x3(g, mode, ops, act, out, residual);

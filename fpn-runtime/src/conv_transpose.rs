@@ -181,6 +181,7 @@ pub fn conv_transpose2d(
         (i * s + k * d).checked_sub(pad).filter(|&o| o < lim)
     };
     let par = if m * hw * cin_g >= crate::kernel::PAR_MIN_MACS {
+        crate::kernel::note_parallel_work();
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None

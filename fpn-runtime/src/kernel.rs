@@ -21,6 +21,22 @@ use std::thread::LocalKey;
 /// pool wake-up per conv; with 2²¹ it runs as on 1 thread (0.18 ms).
 pub(crate) const PAR_MIN_MACS: usize = 1 << 21;
 
+thread_local! {
+    /// Convs of at least [`PAR_MIN_MACS`] multiply-adds dispatched on this thread.
+    static PARALLEL_WORK: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts a conv of at least [`PAR_MIN_MACS`] multiply-adds dispatched on this thread (what
+/// [`crate::ArenaCell::run_forward`] reads to decide where the next forward runs).
+pub(crate) fn note_parallel_work() {
+    PARALLEL_WORK.with(|c| c.set(c.get().wrapping_add(1)));
+}
+
+/// The count [`note_parallel_work`] keeps for this thread.
+pub(crate) fn parallel_work() -> u64 {
+    PARALLEL_WORK.with(Cell::get)
+}
+
 /// Validated geometry of one convolution (padding already applied for non-zero modes).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Geom {
