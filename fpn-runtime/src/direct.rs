@@ -58,11 +58,12 @@ thread_local! {
 }
 
 /// Whether `g` takes the direct path: a 3×3 undilated ungrouped conv with stride 2, or stride 1
-/// with at most [`STRIDE1_MAX_CIN`] input channels, at least 4 output channels and at most
-/// [`MAX_WEIGHT`] weights, on a CPU with AVX2 + FMA, and an output width the 16-column blocks
-/// fit: at most 16 columns, or a last block that leaves no more than an eighth of the row's
-/// columns unused, or with AVX-512 whole 32-column blocks and whole 8-lane tails
-/// ([`wide_blocks_fit`]).
+/// with at most [`STRIDE1_MAX_CIN`] input channels, and at most [`MAX_WEIGHT`] weights, on a CPU
+/// with AVX2 + FMA, and an output width the 16-column blocks fit: at most 16 columns, or a last
+/// block that leaves no more than an eighth of the row's columns unused, or with AVX-512 whole
+/// 32-column blocks and whole 8-lane tails ([`wide_blocks_fit`]). Convs of fewer than
+/// [`FEW_OUT`] output channels (detection heads' 9 anchors' scores, 4 box sides, 1 class) take it
+/// at any stride-1 input channel count and any width.
 ///
 /// Measured per conv against the path it replaces (1 thread, Zen 3, interleaved in one process,
 /// best and median): stride 2 against im2col + the packed GEMM, 0.61–0.90× from 3→16 at 640² to
@@ -72,15 +73,16 @@ thread_local! {
 /// 160²), 0.91–0.99× at 32, 1.35–2.2× at 64 and 128; small maps 0.54–0.61× (16→16 at 8² and 16²).
 pub(crate) fn fits(g: &Geom) -> bool {
     let tail = (g.ow.div_ceil(BLOCK_COLS) * BLOCK_COLS).saturating_sub(g.ow);
+    let few_out = g.cout < FEW_OUT;
     simd()
         && !(cv_grouped(g) && fits_cv(g))
         && g.groups == 1
         && [g.kh, g.kw] == [3, 3]
         && [g.dh, g.dw] == [1, 1]
         && g.sh == g.sw
-        && (g.sh == 2 || (g.sh == 1 && g.cin <= STRIDE1_MAX_CIN))
-        && g.cout >= 4
-        && (g.ow <= BLOCK_COLS || 8 * tail <= g.ow || wide_blocks_fit(g.ow))
+        && (g.sh == 2 || (g.sh == 1 && (g.cin <= STRIDE1_MAX_CIN || few_out)))
+        && g.cout >= 1
+        && (g.ow <= BLOCK_COLS || 8 * tail <= g.ow || wide_blocks_fit(g.ow) || few_out)
         && g.cout.saturating_mul(g.cin).saturating_mul(9) <= MAX_WEIGHT
 }
 
@@ -100,6 +102,17 @@ const MAX_WEIGHT: usize = 1 << 19;
 
 /// Most input channels for which a stride-1 3×3 conv runs direct rather than Winograd.
 const STRIDE1_MAX_CIN: usize = 16;
+
+/// Below this many output channels a 3×3 conv runs direct whatever its input channels and
+/// width: Winograd needs 16 ([`crate::winograd::eligible`]), and the im2col GEMM the rest fell
+/// to shares each packed block of the image among fewer than 16 rows of weights (`M` < 16), so
+/// packing dominated it. The direct kernel's blocks of 6, 4, 2 and 1 output channels read the
+/// input in place. Measured on Zen 5, 1 thread, GEMM → direct (ms): 128→9 at 64² 1.45 → 0.50
+/// (ORT, padding to 16 channels: 0.83), at 32² 0.45 → 0.13, at 8² 0.082 → 0.023; 128→15 at 20²
+/// (a 4-column tail) 0.33 → 0.15; 256→4 at 64² 2.48 → 0.65, 256→1 2.49 → 0.52; 64→3 at 128²
+/// 2.10 → 0.57; stride 2 64→2 at 128² 0.71 → 0.26; 2 threads alike (128→9 at 64², batch 8:
+/// 6.4 → 2.1).
+const FEW_OUT: usize = 16;
 
 /// Output columns of a full register block.
 const BLOCK_COLS: usize = NVM * LANES;
@@ -489,13 +502,6 @@ macro_rules! pixel_kernel {
             // SAFETY: the reads stay within the bounds of the contract (NV vectors from each
             // tap's start); the loads and stores of `acc` stay within its C rows of NV vectors.
             unsafe {
-                if !first {
-                    for (j, aj) in sa[0].iter_mut().enumerate() {
-                        for (i, v) in aj.iter_mut().enumerate() {
-                            *v = $load(acc.as_ptr().add(j * ACC_COLS + i * $lanes));
-                        }
-                    }
-                }
                 for ci in 0..cin {
                     let chan = src.add(ci * b.chan);
                     let wc = w.add(ci * 9 * MR);
@@ -523,6 +529,17 @@ macro_rules! pixel_kernel {
                     for (j, aj) in a.iter_mut().enumerate() {
                         for (i, v) in aj.iter_mut().enumerate() {
                             *v = $add(*v, $add(sa[1][j][i], sa[2][j][i]));
+                        }
+                    }
+                }
+                // This pass's sums start from zero and are added to the earlier passes' at the
+                // end: a blocked sum (CI_CHUNK channels' taps, then one term per pass), not one
+                // running sum over every input channel, whose rounding error grew past twice
+                // PyTorch float32's on FCOS's 256→4 box conv.
+                if !first {
+                    for (j, aj) in a.iter_mut().enumerate() {
+                        for (i, v) in aj.iter_mut().enumerate() {
+                            *v = $add(*v, $load(acc.as_ptr().add(j * ACC_COLS + i * $lanes)));
                         }
                     }
                 }
@@ -1327,6 +1344,11 @@ mod tests {
                 (1, 16, 10, 75, 13, 3, 3, 1, 1, 1, 1, 1),
                 (1, 5, 9, 127, 7, 3, 3, 2, 1, 1, 1, 1),
                 (1, 6, 7, 80, 8, 3, 3, 2, 1, 1, 1, 1),
+                // fewer than 16 output channels: stride 1 over many input channels, any width
+                (1, 128, 9, 20, 9, 3, 3, 1, 1, 1, 1, 1),
+                (2, 40, 7, 37, 1, 3, 3, 1, 1, 1, 1, 1),
+                (1, 24, 6, 12, 15, 3, 3, 1, 1, 1, 1, 1),
+                (1, 33, 12, 26, 3, 3, 3, 2, 1, 1, 1, 1),
             ];
             // The AVX-512 kernels where the CPU has them, and the AVX2 kernels.
             check_against_reference(cases, false);
@@ -1419,8 +1441,13 @@ mod tests {
         assert!(!fits(&g(64, 128, 2, 40)));
         assert!(!fits(&g(64, 128, 2, 36)));
         assert!(!fits(&g(128, 256, 2, 20)));
-        assert!(!fits(&g(16, 2, 2, 32)));
         assert!(!fits(&g(256, 256, 2, 64)));
+        // Fewer than 16 output channels: any input channels at stride 1, any width.
+        assert!(fits(&g(16, 2, 2, 32)));
+        assert!(fits(&g(128, 9, 1, 64)));
+        assert!(fits(&g(128, 15, 1, 20)));
+        assert!(fits(&g(256, 1, 1, 64)));
+        assert!(!fits(&g(128, 16, 1, 64)));
         assert!(!fits(&Geom {
             kh: 5,
             kw: 5,
