@@ -613,7 +613,9 @@ const CV_MAX_TAPS: usize = 49;
 /// a 7×7 stem), output channels a multiple of 16, at most [`CV_MAX_WEIGHT`] weights and at
 /// least [`CV_MIN_PIXELS`] output pixels, on AVX2 + FMA. With AVX-512 and 32 or more output
 /// channels ([`cv_grouped`]) also stride-1 3×3 convs of 17 to [`CV_STRIDE1_MAX_CIN`] input
-/// channels and up to [`CV_MAX_WEIGHT_GROUPED`] weights, and [`fits`] defers to it.
+/// channels and up to [`CV_MAX_WEIGHT_GROUPED`] weights, stride-2 convs of at most
+/// [`CV_SMALL_OUT`] output pixels at any size up to [`CV_MAX_WEIGHT_SMALL_OUT`] weights, and
+/// [`fits`] defers to it.
 ///
 /// Measured per conv against the path it replaces (Zen 3, interleaved in one process, best;
 /// 1 and 2 threads): stride-2 3×3 convs whose output width leaves the pixel-vector kernel's
@@ -626,13 +628,22 @@ const CV_MAX_TAPS: usize = 49;
 /// (1.3–2×).
 pub(crate) fn fits_cv(g: &Geom) -> bool {
     let grouped = cv_grouped(g);
-    let stride = [g.sh, g.sw] == [2, 2]
+    let stride2 = [g.sh, g.sw] == [2, 2];
+    let pixels = g.oh.saturating_mul(g.ow);
+    let small_out = grouped && stride2 && pixels <= CV_SMALL_OUT;
+    let stride = stride2
         || (grouped
             && [g.sh, g.sw] == [1, 1]
             && [g.kh, g.kw] == [3, 3]
             && g.cin > STRIDE1_MAX_CIN
             && g.cin <= CV_STRIDE1_MAX_CIN);
-    let max_weight = if grouped { CV_MAX_WEIGHT_GROUPED } else { CV_MAX_WEIGHT };
+    let max_weight = if small_out {
+        CV_MAX_WEIGHT_SMALL_OUT
+    } else if grouped {
+        CV_MAX_WEIGHT_GROUPED
+    } else {
+        CV_MAX_WEIGHT
+    };
     simd()
         && g.groups == 1
         && [g.dh, g.dw] == [1, 1]
@@ -640,9 +651,27 @@ pub(crate) fn fits_cv(g: &Geom) -> bool {
         && (9..=CV_MAX_TAPS).contains(&g.kh.saturating_mul(g.kw))
         && g.cout.is_multiple_of(CV_CO)
         && g.cout >= CV_CO
-        && g.oh.saturating_mul(g.ow) >= CV_MIN_PIXELS
+        && (pixels >= CV_MIN_PIXELS || small_out)
         && g.cout.saturating_mul(g.cin).saturating_mul(g.kh * g.kw) <= max_weight
 }
+
+/// Most output pixels per image of a stride-2 conv that the grouped channel-vector kernel takes
+/// whatever its size ([`fits_cv`]; up to [`CV_MAX_WEIGHT_SMALL_OUT`] weights). The GEMM fell to
+/// 20–140 GFLOP/s on such outputs (49 columns fill 49 of 64 lanes, and each packed column block
+/// serves every row of a 2–9 MB weight), where the channel-vector kernel keeps whole vectors
+/// of output channels. Measured on Zen 5 (GEMM → channel-vector, ms, 1 | 2 threads): ResNet-50's
+/// 512→512 at 14² 1.65 → 1.06 | 1.12 → 0.77 (batch 8 13.0 → 8.6 | 6.8 → 4.5), 256→256 at 14²
+/// 0.49 → 0.29 | 0.42 → 0.23, seed 003's 256→512 at 16² 0.39 → 0.19 | 0.26 → 0.16, RetinaNet's
+/// P6 → P7 256→256 at 8² 0.24 → 0.10 | 0.19 → 0.09 and at 4² 0.21 → 0.04 | 0.17 → 0.05. Not
+/// at stride 1, where it beat Winograd at 7² on 1 thread only (512→512 1.18 → 1.05 ms, but
+/// 0.67 → 0.77 on 2 and 3.1 → 4.4 at batch 8), nor for 1×1 convs at 7² (the GEMM's 0.56 ms
+/// against 0.67 for 512→2048).
+const CV_SMALL_OUT: usize = 64;
+
+/// Most weight floats (16 MiB) for a small-output stride-2 conv on the channel-vector kernel
+/// ([`CV_SMALL_OUT`]): 512→512 (2.4 M) gains, 512→2048 (9.4 M) lost at 2 threads (3.4 → 4.6
+/// ms at 14²).
+const CV_MAX_WEIGHT_SMALL_OUT: usize = 1 << 22;
 
 /// Output-channel splits of a channel-vector conv's tasks: with several threads and a weight of
 /// 64 Ki floats or more, one per thread (at least a group of [`CV_NB`] blocks each), so that
@@ -1417,10 +1446,11 @@ mod tests {
 
     /// The dispatch of both kernels. Pixel-vector: stride-2 convs and stride-1 convs of few
     /// input channels go direct unless their last column block would be mostly empty; many
-    /// input channels at stride 1, fewer than 4 output channels, more than 2¹⁹ weights and
-    /// other kernels do not. Channel-vector: the stride-2 convs the first refuses for their
-    /// width, and a 7×7 stem; with AVX-512, every stride-2 conv of 32 or more output channels
-    /// up to 2²⁰ weights, and stride-1 3×3 convs of 17 to 32 input channels.
+    /// input channels at stride 1, more than 2¹⁹ weights and other kernels do not, unless
+    /// there are fewer than 16 output channels. Channel-vector: the stride-2 convs the first
+    /// refuses for their width, and a 7×7 stem; with AVX-512, every stride-2 conv of 32 or more
+    /// output channels up to 2²⁰ weights (2²² onto at most 64 output pixels), and stride-1 3×3
+    /// convs of 17 to 32 input channels.
     #[test]
     fn fits_the_measured_shapes_only() {
         if !simd() {
@@ -1469,7 +1499,11 @@ mod tests {
         assert!(!fits_cv(&g(16, 32, 1, 80)));
         assert!(!fits_cv(&g(64, 64, 1, 40)));
         assert!(!fits_cv(&g(64, 40, 2, 40)));
-        assert!(!fits_cv(&g(64, 64, 2, 8)));
+        // With AVX-512, stride 2 onto at most 64 output pixels, up to 2²² weights.
+        assert_eq!(fits_cv(&g(64, 64, 2, 8)), wide);
+        assert_eq!(fits_cv(&g(512, 512, 2, 7)), wide);
+        assert!(!fits_cv(&g(512, 2048, 2, 7)));
+        assert!(!fits_cv(&g(512, 512, 1, 7)));
         assert!(!fits_cv(&Geom {
             kh: 1,
             kw: 1,
