@@ -215,8 +215,8 @@ fn warm_forward_allocates_nothing() {
     }
     // No activation-sized allocation at all; what small ones remain come from rayon (a
     // broadcast's job list per forward, a 1520-byte block of the job injector per 63 jobs
-    // pushed from outside the pool) and gemm's worker threads, not from fpn (see docs/bench.md,
-    // "Memory").
+    // pushed from outside the pool) and gemm's worker threads, not from fpn (see
+    // fpn-runtime/README.md, "Memory: the arena").
     assert!(
         report
             .iter()
