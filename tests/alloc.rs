@@ -1,11 +1,9 @@
 //! A warm forward of generated code allocates no activation memory (issue "Performance", item
 //! 1): the intermediates are recycled where the compiled schedule says they die, the outputs are
 //! handed back with `recycle`, the runtime takes every op's output buffer from the model's arena
-//! and its scratch from per-thread stacks. Measured here: 0 allocations on seed 000; one small
-//! one (240–1008 bytes) on the others, from rayon or gemm internals: a forward with convs big
-//! enough to split runs on the pool's first thread through `rayon::broadcast`, whose job list is
-//! allocated per call (`ArenaCell::run_forward`; `FPN_ALLOC_TRACE=k` prints where the k-th
-//! counted allocation happens).
+//! and its scratch from per-thread stacks. Measured here: 0 allocations on most; at most one small
+//! one, from rayon or gemm internals (`FPN_ALLOC_TRACE=k` prints where the k-th counted
+//! allocation happens).
 //!
 //! Its own test binary: the counting global allocator sees every thread (rayon's workers
 //! included), so nothing else may run in the process while it counts.
@@ -213,10 +211,9 @@ fn warm_forward_allocates_nothing() {
     for (what, (n, bytes, large)) in &report {
         println!("{what}: {n} allocations ({large} of ≥ {LARGE} bytes), {bytes} bytes in a warm forward");
     }
-    // No activation-sized allocation at all; what small ones remain come from rayon (a
-    // broadcast's job list per forward, a 1520-byte block of the job injector per 63 jobs
-    // pushed from outside the pool) and gemm's worker threads, not from fpn (see
-    // fpn-runtime/README.md, "Memory: the arena").
+    // No activation-sized allocation at all; what small ones remain come from rayon's job
+    // injector (a 1520-byte block per 63 jobs pushed from outside the pool) and gemm's worker
+    // threads, not from fpn (see fpn-runtime/README.md, "Memory: the arena").
     assert!(
         report
             .iter()

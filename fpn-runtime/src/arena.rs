@@ -203,21 +203,24 @@ impl ArenaCell {
 
     /// [`run`](Self::run) for a whole forward pass: called from outside rayon's pool, with 2 or
     /// more threads in it, and when the last forward ran a conv big enough to split over threads
-    /// (`PAR_MIN_MACS` multiply-adds: the ops' own threshold), `f` runs on the pool's first
-    /// thread (the caller waits for it), else on the calling thread.
+    /// (`PAR_MIN_MACS` multiply-adds: the ops' own threshold), `f` runs on one of the pool's
+    /// threads (the caller waits for it), else on the calling thread.
     ///
     /// From outside the pool every parallel op of the forward injects its tasks and puts the
     /// caller to sleep until they are done: two wake-ups per op. On a pool thread the op's tasks
     /// are pushed on that thread's own deque, and the thread works on them itself while the other
-    /// threads steal. Always the same thread, so its scratch buffers are warm after the first such
-    /// call (whichever thread took the job would leave a warm forward allocating on a thread new
-    /// to it); the broadcast that puts it there also wakes the others for the first op's tasks.
-    /// The results are the same bit for bit (each op splits its work by
+    /// threads steal. The results are the same bit for bit (each op splits its work by
     /// [`rayon::current_num_threads`], the same pool's count either way). The decision depends on
     /// the shapes only, not on timing. The hop costs about 13 µs, which a small forward whose ops
     /// all run inline would not win back (seed 000's block at 32²: 54 → 67 µs); it does not hop.
     /// Measured on Zen 5, 2 threads, best (median) ms: seed 001 0.846 (0.996) → 0.807 (0.835),
     /// ResNet-50 FPN 32.6 (33.1) → 31.6 (32.0), YOLOv8n 14.3 (14.7–16.6) → 13.9 (14.0–14.5).
+    ///
+    /// Whichever free thread takes the job runs the forward (`rayon::scope`), so a thread's
+    /// per-thread scratch is warm once it has run a forward (and the tasks it steals). Pinning
+    /// the forward to the pool's first thread with `rayon::broadcast` measured the same, but a
+    /// broadcast waits until every thread of the pool has taken its job: behind one long job of
+    /// someone else's on the pool, the forward would wait for it.
     pub fn run_forward<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         let noted = || {
             let before = crate::kernel::parallel_work();
@@ -232,20 +235,7 @@ impl ArenaCell {
         if !hop {
             return noted();
         }
-        let once = Mutex::new(Some(noted));
-        let mut results = rayon::broadcast(|ctx| {
-            if ctx.index() != 0 {
-                return None;
-            }
-            let f = once.lock().ok()?.take()?;
-            Some(f())
-        });
-        match results.iter_mut().find_map(Option::take) {
-            Some(r) => r,
-            // A broadcast runs its closure once on every thread of the pool, thread 0 included,
-            // and nothing else takes `once`'s closure.
-            None => unreachable!("rayon::broadcast runs on thread 0"),
-        }
+        rayon::scope(|_| noted())
     }
 
     /// Bytes of the buffers the cell holds between calls (0 while a call runs).
@@ -289,8 +279,8 @@ mod tests {
     }
 
     /// `run_forward` runs a first call on the calling thread and notes whether it had work to
-    /// split; a call after one that had runs on the global pool's first thread where that pool
-    /// has 2 or more threads, one after a call that had not inline again; the cell's arena is
+    /// split; a call after one that had runs on a thread of the global pool where that pool has
+    /// 2 or more threads, one after a call that had not inline again; the cell's arena is
     /// installed either way, and a call from a pool's thread stays on it.
     #[test]
     fn forwards_after_parallel_work_run_on_the_pool() {
@@ -313,9 +303,9 @@ mod tests {
         for _ in 0..3 {
             let (thread, reused) = cell.run_forward(body(true));
             assert!(reused, "the arena is installed on the pool's thread too");
-            assert_eq!(thread, pooled.then_some(0), "always the pool's first thread");
+            assert_eq!(thread.is_some(), pooled, "on a thread of the pool");
         }
-        assert_eq!(cell.run_forward(body(false)).0, pooled.then_some(0));
+        assert_eq!(cell.run_forward(body(false)).0.is_some(), pooled);
         assert_eq!(
             cell.run_forward(body(false)).0,
             None,
