@@ -175,8 +175,8 @@ impl Drop for Temp {
 }
 
 /// The [`Arena`] a generated model keeps between calls, and whether its last forward had work
-/// to split over threads ([`run_forward`](Self::run_forward)). `Clone` gives an empty one (buffers are not shared
-/// between models); `Default` is empty.
+/// to split over threads ([`run_forward`](Self::run_forward)). `Clone` gives an empty one
+/// (buffers are not shared between models); `Default` is empty.
 #[derive(Debug, Default)]
 pub struct ArenaCell {
     arena: Mutex<Arena>,
@@ -232,10 +232,11 @@ impl ArenaCell {
         let hop = rayon::current_thread_index().is_none()
             && rayon::current_num_threads() > 1
             && self.parallel.load(Ordering::Relaxed);
-        if !hop {
-            return noted();
+        if hop {
+            rayon::scope(|_| noted())
+        } else {
+            noted()
         }
-        rayon::scope(|_| noted())
     }
 
     /// Bytes of the buffers the cell holds between calls (0 while a call runs).
