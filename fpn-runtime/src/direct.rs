@@ -910,19 +910,42 @@ unsafe fn band_cv(
         let r = oy - oy0;
         for p in p_lo..p_hi {
             // The row's sums of this block of 16 channels: ow pixels of 16.
-            let sums = &acc[(p - p_lo) * npx_pad * CV_CO + r * g.ow * CV_CO..][..g.ow * CV_CO];
+            let sums = &mut acc[(p - p_lo) * npx_pad * CV_CO + r * g.ow * CV_CO..][..g.ow * CV_CO];
             let at = |l: usize| (n * g.cout + p * CV_CO + l) * hw + oy * g.ow;
+            let bias = &ops.bias[p * CV_CO..][..CV_CO];
+            if residual.is_none() {
+                // Bias and activation on the sums before they are transposed, so the transpose's
+                // stores are the output's last touch (see `bias_lanes_activate`).
+                bias_lanes_activate(sums, bias, act);
+            }
             // SAFETY: row oy of channels p·16.. p·16 + 15 of image n: inside the output and
             // this task's own (the caller's contract); distinct channels' rows do not overlap.
             let mut rows: [&mut [f32]; CV_CO] =
                 std::array::from_fn(|l| unsafe { std::slice::from_raw_parts_mut(out.get().add(at(l)), g.ow) });
             transpose_cv(sums, &mut rows, wide);
-            for (l, row) in rows.into_iter().enumerate() {
-                let c = p * CV_CO + l;
-                epilogue_slice(row, ops.bias[c], act, residual.map(|res| res.at(at(l), g.ow)));
+            if let Some(res) = residual {
+                for (l, row) in rows.into_iter().enumerate() {
+                    epilogue_slice(row, bias[l], act, Some(res.at(at(l), g.ow)));
+                }
             }
         }
     }
+}
+
+/// The conv epilogue without a residual on channel-minor sums (`sums[x·16 + l]`: channel `l`
+/// of pixel `x`): `act(sum + bias[l])`, rounding as [`epilogue_slice`] does on each channel's
+/// row (a zero bias is not added, so a -0.0 sum stays -0.0: the bias lane is -0.0 then, which
+/// adds exactly nothing). Done before the transpose, on the contiguous sums, so the transpose's
+/// stores are the output's last touch; after it, the epilogue re-read 16 rows a channel plane
+/// apart. Measured on Zen 5, 1 thread, hot, with SiLU (ms): stride-2 64→128 at 80² 1.11 →
+/// 1.08, 128→128 at 40² 0.55 → 0.53, 32→64 at 160² even, 16→32 at 320² and stride-1 32→32 at
+/// 80² even.
+fn bias_lanes_activate(sums: &mut [f32], bias: &[f32], act: Activation) {
+    let lanes: [f32; CV_CO] = std::array::from_fn(|l| if bias[l] == 0.0 { -0.0 } else { bias[l] });
+    for px in sums.chunks_exact_mut(CV_CO) {
+        px.iter_mut().zip(&lanes).for_each(|(v, b)| *v += b);
+    }
+    crate::act::activate_slice(sums, act);
 }
 
 /// `rows[l][x] = sums[x·16 + l]`: a row of channel-minor sums (16 channels per pixel) into the

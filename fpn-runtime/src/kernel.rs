@@ -384,7 +384,7 @@ pub(crate) fn simd() -> bool {
     *AVX2_FMA.get_or_init(detect_avx2_fma)
 }
 
-/// Whether the CPU also runs the crate's AVX-512 kernels (the packed GEMM's 6×32 tile, the
+/// Whether the CPU also runs the crate's AVX-512 kernels (the packed GEMM's wide tiles, the
 /// direct convs' 16-lane blocks, the epilogues): AVX-512F on top of [`simd`]. Detected on first
 /// use and fixed for the process; `FPN_NO_AVX512` set (to anything) in the environment turns
 /// them off, to compare the two paths on one machine.

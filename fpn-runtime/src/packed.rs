@@ -1,7 +1,8 @@
 //! fpn's own single-threaded SGEMM for the convolution paths on AVX2 + FMA: the weights packed
 //! once per call into panels of [`MR`] rows, the right-hand side packed per block into panels of
-//! [`NR`] columns, a 6×16 register-tile microkernel (a 6×32 one over two panels at once where
-//! the CPU has AVX-512F: twice the lanes per FMA, measured 1.8× the 6×16's GFLOP/s on Zen 5),
+//! [`NR`] columns, a 6×16 register-tile microkernel (where the CPU has AVX-512F, tiles of up to
+//! 12 rows × 32 columns over two panels of each, [`kernel_wide`]: twice the lanes per FMA,
+//! measured 1.8× the 6×16's GFLOP/s on Zen 5 at 6×32),
 //! and the caller's epilogue (bias, residual, activation) run on each finished row segment while
 //! it is still in L1.
 //!
@@ -288,10 +289,8 @@ unsafe fn gemm_blocks(
 }
 
 /// The loop nest of [`gemm_blocks`], with the register tile chosen by the caller: `wide` runs
-/// pairs of full row panels by pairs of full column panels through the AVX-512 12×32 tile
-/// ([`kernel_12x32`]), other pairs of column panels through the 6×32 tile ([`kernel_6x32`]),
-/// the rest through the 6×16 tile. All sum each output in the same order, so the results are
-/// the same bit for bit.
+/// [`gemm_tiles_wide`]'s AVX-512 tiles, else every tile is the 6×16 one. Both sum each output
+/// in the same order, so the results are the same bit for bit.
 ///
 /// # Safety
 /// As [`gemm_blocks`]; with `wide` the CPU must support AVX-512F.
@@ -314,6 +313,102 @@ unsafe fn gemm_tiles(
         packed_a_len(m, k).is_some_and(|len| a.len() >= len),
         "packed operand too short"
     );
+    if wide {
+        // SAFETY: the caller's contract, with AVX-512F (`wide`).
+        return unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, epilogue, block) };
+    }
+    let mut jc = 0;
+    while jc < n {
+        let nc = NC.min(n - jc);
+        let panels_b = nc.div_ceil(NR);
+        let mut pc = 0;
+        loop {
+            let kc = KC.min(k - pc);
+            let bpack = block(jc, pc, kc, nc);
+            let (first, last) = (pc == 0, pc + kc >= k);
+            for ip in 0..panels_a {
+                let rows = MR.min(m - ip * MR);
+                let ap = a[ip * MR * k + pc * MR..].as_ptr();
+                if ip + PREFETCH_PANELS < panels_a {
+                    // The same rows of a later panel, a cache line (16 floats) at a time.
+                    let next = a[(ip + PREFETCH_PANELS) * MR * k + pc * MR..][..kc * MR].as_ptr();
+                    for line in (0..kc * MR).step_by(16) {
+                        // SAFETY: a prefetch of an address inside `a`.
+                        unsafe { _mm_prefetch::<_MM_HINT_T0>(next.add(line).cast()) };
+                    }
+                }
+                for jp in 0..panels_b {
+                    let cols = NR.min(nc - jp * NR);
+                    // SAFETY: the tile, rows ip·MR.. (rows of them), columns jc + jp·NR.. (cols
+                    // of them), is inside `c` (contract); `ap` has kc·MR floats and the block's
+                    // panel jp kc·NR (`block`'s contract).
+                    unsafe {
+                        let bp = bpack.add(jp * panel_stride(kc));
+                        let cp = c.add(ip * MR * ldc + jc + jp * NR);
+                        if rows == MR && cols == NR {
+                            kernel_6x16(kc, ap, bp, cp, ldc, !first);
+                        } else {
+                            let mut t = [0.0f32; MR * NR];
+                            kernel_6x16(kc, ap, bp, t.as_mut_ptr(), NR, false);
+                            for r in 0..rows {
+                                let dst = std::slice::from_raw_parts_mut(cp.add(r * ldc), cols);
+                                let src = &t[r * NR..][..cols];
+                                if first {
+                                    dst.copy_from_slice(src);
+                                } else {
+                                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                                }
+                            }
+                        }
+                    }
+                }
+                if last {
+                    for r in 0..rows {
+                        let row = ip * MR + r;
+                        // SAFETY: row `row`, columns jc..jc + nc of `c` (contract); the tiles
+                        // that wrote it are done and no other reference to it is live.
+                        let seg = unsafe { std::slice::from_raw_parts_mut(c.add(row * ldc + jc), nc) };
+                        epilogue(row, jc, seg);
+                    }
+                }
+            }
+            pc += kc;
+            if last {
+                break;
+            }
+        }
+        jc += nc;
+    }
+}
+
+/// [`gemm_tiles`] on AVX-512F: pairs of row panels (12 rows) by pairs of column panels (32
+/// columns) through [`kernel_wide`], whose edge tiles (fewer rows: the last panel's, or one
+/// panel left; fewer columns: a block's last panel or pair) compute only the rows they have
+/// and store only their columns (masked). Before these, the edges ran as whole 6×16 (AVX2) or
+/// 6×32 tiles into a scratch tile copied out after: a 32-row weight (YOLOv8n's C2f convs) ran
+/// 36 rows, the last two as a 6-row tile, and a 196- or 400-column output (14², 20²) ended in a
+/// 6×16 AVX2 tile. Every output sums in [`kernel_6x16`]'s order, so the results are those of
+/// the AVX2 loop bit for bit. Measured on Zen 5, 1 thread, hot, interleaved (ms): 1×1 convs
+/// 32→32 at 160² 0.366 → 0.330, 48→32 at 160² 0.51 → 0.46, 192→64 at 80² 0.76 → 0.73–0.74,
+/// 384→128 at 40² 0.70 → 0.67–0.69, 1024→256 at 14² 0.48 → 0.46, 512→2048 and 2048→512 at 7²
+/// 0.59 → 0.56, stride-2 512→1024 at 28² 1.12 → 1.10.
+///
+/// # Safety
+/// As [`gemm_tiles`] with `wide`.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn gemm_tiles_wide(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    epilogue: &dyn Fn(usize, usize, &mut [f32]),
+    mut block: impl FnMut(usize, usize, usize, usize) -> *const f32,
+) {
+    let panels_a = m.div_ceil(MR);
     let mut jc = 0;
     while jc < n {
         let nc = NC.min(n - jc);
@@ -325,89 +420,47 @@ unsafe fn gemm_tiles(
             let (first, last) = (pc == 0, pc + kc >= k);
             let mut ip0 = 0;
             while ip0 < panels_a {
-                // With `wide`, two full row panels at once over the block's whole 32-column tiles
-                // (the 12×32 tile); their other columns, and single panels, tile by tile below.
-                let dual = wide && ip0 + 1 < panels_a && m - ip0 * MR >= 2 * MR;
-                let jp_start = if dual {
-                    let pairs = nc / (2 * NR);
-                    let ap0 = a[ip0 * MR * k + pc * MR..].as_ptr();
-                    let ap1 = a[(ip0 + 1) * MR * k + pc * MR..][..kc * MR].as_ptr();
-                    for q in 0..pairs {
-                        // SAFETY: rows ip0·MR.. ip0·MR + 11 (full: m − ip0·MR ≥ 12) and columns
-                        // jc + 2q·NR.. + 31 (inside nc) of `c` (contract); `ap0`, `ap1` have kc·MR
-                        // floats each, the block's panels 2q and 2q + 1 kc·NR each (`block`'s
-                        // contract); `dual` only with `wide`, so with AVX-512F.
-                        unsafe {
-                            let bp = bpack.add(2 * q * panel_stride(kc));
-                            let cp = c.add(ip0 * MR * ldc + jc + 2 * q * NR);
-                            kernel_12x32(kc, ap0, ap1, bp, cp, ldc, !first);
-                        }
-                    }
-                    2 * pairs
+                // Two row panels where there are two (the second may be partial), else one.
+                let two = ip0 + 1 < panels_a;
+                let rows = (m - ip0 * MR).min(if two { 2 * MR } else { MR });
+                let ap0 = a[ip0 * MR * k + pc * MR..][..kc * MR].as_ptr();
+                let ap1 = if two {
+                    a[(ip0 + 1) * MR * k + pc * MR..][..kc * MR].as_ptr()
                 } else {
-                    0
+                    ap0
                 };
-                for ip in ip0..ip0 + 1 + usize::from(dual) {
-                    let rows = MR.min(m - ip * MR);
-                    let ap = a[ip * MR * k + pc * MR..].as_ptr();
-                    if ip + PREFETCH_PANELS < panels_a {
-                        // The same rows of a later panel, a cache line (16 floats) at a time.
-                        let next = a[(ip + PREFETCH_PANELS) * MR * k + pc * MR..][..kc * MR].as_ptr();
-                        for line in (0..kc * MR).step_by(16) {
-                            // SAFETY: a prefetch of an address inside `a`.
-                            unsafe { _mm_prefetch::<_MM_HINT_T0>(next.add(line).cast()) };
-                        }
-                    }
-                    let mut jp = jp_start;
-                    while jp < panels_b {
-                        // Two panels at once where the block has them (the second may be partly
-                        // zero padding: a 49-column tail takes one wide tile, not two narrow ones).
-                        let pair = wide && jp + 1 < panels_b;
-                        let span = if pair { 2 * NR } else { NR };
-                        let cols = span.min(nc - jp * NR);
-                        // SAFETY: the tile, rows ip·MR.. (rows of them), columns jc + jp·NR..
-                        // (cols of them), is inside `c` (contract); `ap` has kc·MR floats and the
-                        // block's panels jp (and jp + 1 with `pair`) kc·NR each (`block`'s
-                        // contract); `pair` only with `wide`, so with AVX-512F (contract).
-                        unsafe {
-                            let bp = bpack.add(jp * panel_stride(kc));
-                            let cp = c.add(ip * MR * ldc + jc + jp * NR);
-                            let tile = |dst: *mut f32, ld: usize, acc: bool| {
-                                if pair {
-                                    kernel_6x32(kc, ap, bp, dst, ld, acc)
-                                } else {
-                                    kernel_6x16(kc, ap, bp, dst, ld, acc)
-                                }
-                            };
-                            if rows == MR && cols == span {
-                                tile(cp, ldc, !first);
-                            } else {
-                                let mut t = [0.0f32; MR * 2 * NR];
-                                tile(t.as_mut_ptr(), span, false);
-                                for r in 0..rows {
-                                    let dst = std::slice::from_raw_parts_mut(cp.add(r * ldc), cols);
-                                    let src = &t[r * span..][..cols];
-                                    if first {
-                                        dst.copy_from_slice(src);
-                                    } else {
-                                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
-                                    }
-                                }
-                            }
-                        }
-                        jp += span / NR;
-                    }
-                    if last {
-                        for r in 0..rows {
-                            let row = ip * MR + r;
-                            // SAFETY: row `row`, columns jc..jc + nc of `c` (contract); the tiles
-                            // that wrote it are done and no other reference to it is live.
-                            let seg = unsafe { std::slice::from_raw_parts_mut(c.add(row * ldc + jc), nc) };
-                            epilogue(row, jc, seg);
-                        }
+                for ahead in ip0 + PREFETCH_PANELS..(ip0 + PREFETCH_PANELS + 1 + usize::from(two)).min(panels_a) {
+                    // The same rows of a later panel, a cache line (16 floats) at a time.
+                    let next = a[ahead * MR * k + pc * MR..][..kc * MR].as_ptr();
+                    for line in (0..kc * MR).step_by(16) {
+                        // SAFETY: a prefetch of an address inside `a`.
+                        unsafe { _mm_prefetch::<_MM_HINT_T0>(next.add(line).cast()) };
                     }
                 }
-                ip0 += 1 + usize::from(dual);
+                let mut jp = 0;
+                while jp < panels_b {
+                    let cols = (2 * NR).min(nc - jp * NR);
+                    // SAFETY: the tile, rows ip0·MR.. (rows of them), columns jc + jp·NR.. (cols
+                    // of them), is inside `c` (contract); `ap0` (and `ap1` when rows > 6) hold
+                    // kc·MR floats, the block's panel jp (and jp + 1 when cols > 16) kc·NR
+                    // (`block`'s contract); AVX-512F by this function's contract.
+                    unsafe {
+                        let bp = bpack.add(jp * panel_stride(kc));
+                        let cp = c.add(ip0 * MR * ldc + jc + jp * NR);
+                        tile_wide(rows, cols, kc, ap0, ap1, bp, cp, ldc, !first);
+                    }
+                    jp += 2;
+                }
+                if last {
+                    for r in 0..rows {
+                        let row = ip0 * MR + r;
+                        // SAFETY: row `row`, columns jc..jc + nc of `c` (contract); the tiles
+                        // that wrote it are done and no other reference to it is live.
+                        let seg = unsafe { std::slice::from_raw_parts_mut(c.add(row * ldc + jc), nc) };
+                        epilogue(row, jc, seg);
+                    }
+                }
+                ip0 += 1 + usize::from(two);
             }
             pc += kc;
             if last {
@@ -415,6 +468,108 @@ unsafe fn gemm_tiles(
             }
         }
         jc += nc;
+    }
+}
+
+/// [`kernel_wide`] for a tile of `rows` (1 to 12) × `cols` (1 to 32).
+///
+/// # Safety
+/// As [`kernel_wide`] for those `R` and `V`.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn tile_wide(
+    rows: usize,
+    cols: usize,
+    kc: usize,
+    a0: *const f32,
+    a1: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    macro_rules! by_rows {
+        ($v:literal) => {
+            match rows {
+                1 => kernel_wide::<1, $v>,
+                2 => kernel_wide::<2, $v>,
+                3 => kernel_wide::<3, $v>,
+                4 => kernel_wide::<4, $v>,
+                5 => kernel_wide::<5, $v>,
+                6 => kernel_wide::<6, $v>,
+                7 => kernel_wide::<7, $v>,
+                8 => kernel_wide::<8, $v>,
+                9 => kernel_wide::<9, $v>,
+                10 => kernel_wide::<10, $v>,
+                11 => kernel_wide::<11, $v>,
+                _ => kernel_wide::<12, $v>,
+            }
+        };
+    }
+    let run = if cols > NR { by_rows!(2) } else { by_rows!(1) };
+    // SAFETY: the caller's contract.
+    unsafe { run(kc, a0, a1, b, c, ldc, cols, accumulate) }
+}
+
+/// The AVX-512 register tile of `R` rows (1 to 12: rows 0–5 from the row panel `a0`, 6–11
+/// from `a1`) by `V` column panels of 16 (`b`, and `b +` [`panel_stride`]`(kc)` when `V` is
+/// 2), storing its first `cols` columns: `c[r][j] (+)= Σ_kk a[kk·6 + r] · b'[kk][j]`, each sum
+/// in the order [`kernel_6x16`] forms it. At 12 × 2 (24 accumulators) each packed row of `b`
+/// feeds 24 FMAs; measured on Zen 5, 1 thread, the 12×32 tile against 6×32 ones: hot GEMMs of
+/// ResNet's 1×1 shapes 3–6% faster, ResNet-50 FPN's forward 60.1–60.5 → 57.1–58.1 ms.
+///
+/// # Safety
+/// The CPU must support avx512f; `a0` must hold `kc·6` floats, and `a1` too when `R > 6`; `b`
+/// `kc·16` floats, `panel_stride(kc) + kc·16` when `V` is 2; `c` must be valid for reads and
+/// writes of `R` rows of `cols` (≤ 16·`V`) floats with row stride `ldc`.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn kernel_wide<const R: usize, const V: usize>(
+    kc: usize,
+    a0: *const f32,
+    a1: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    // Lanes of each vector the tile stores (all of the first when V is 2 and cols > 16).
+    let mask = |v: usize| -> __mmask16 {
+        let n = cols.saturating_sub(v * NR).min(NR);
+        ((1u32 << n) - 1) as __mmask16
+    };
+    let masks: [__mmask16; V] = std::array::from_fn(mask);
+    // SAFETY: every read is within the first kc·6 floats of `a0` (and `a1` for rows 6..),
+    // kc·16 floats of each of the V panels of `b`; every access to `c` within its R rows of
+    // `cols` columns (masked) (contract).
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        for kk in 0..kc {
+            let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(b.add(v * panel_stride(kc) + kk * NR)));
+            let ak0 = a0.add(kk * MR);
+            let ak1 = a1.add(kk * MR);
+            for (r, row) in acc.iter_mut().enumerate() {
+                let ar = _mm512_set1_ps(*if r < MR { ak0.add(r) } else { ak1.add(r - MR) });
+                for (x, &bv) in row.iter_mut().zip(&bv) {
+                    *x = _mm512_fmadd_ps(ar, bv, *x);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            let cr = c.add(r * ldc);
+            for (v, &x) in row.iter().enumerate() {
+                let dst = cr.add(v * NR);
+                let x = if accumulate {
+                    _mm512_add_ps(_mm512_maskz_loadu_ps(masks[v], dst), x)
+                } else {
+                    x
+                };
+                _mm512_mask_storeu_ps(dst, masks[v], x);
+            }
+        }
     }
 }
 
@@ -480,96 +635,6 @@ unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc:
     }
 }
 
-/// The AVX-512 6×32 register tile: two adjacent column panels of the packed block (`b` and
-/// `b +` [`panel_stride`]`(kc)`) at once, `c[r][j] (+)= Σ_kk a[kk·6 + r] · b'[kk][j]` for
-/// `j < 32`, each sum in the order [`kernel_6x16`] forms it. Twelve 16-lane accumulators: each
-/// packed row of `a` feeds 12 FMAs from two loads of `b`.
-///
-/// # Safety
-/// The CPU must support avx512f; `a` must hold `kc·6` floats, `b` `panel_stride(kc) + kc·16`,
-/// and `c` must be valid for reads and writes of 6 rows of 32 floats with row stride `ldc`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn kernel_6x32(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {
-    // SAFETY: every read is within the first kc·6 floats of `a` and panel_stride(kc) + kc·16
-    // of `b`, every access to `c` within its 6 × 32 tile (contract).
-    unsafe {
-        let b1 = b.add(panel_stride(kc));
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-        for kk in 0..kc {
-            let v0 = _mm512_loadu_ps(b.add(kk * NR));
-            let v1 = _mm512_loadu_ps(b1.add(kk * NR));
-            let ak = a.add(kk * MR);
-            for (r, row) in acc.iter_mut().enumerate() {
-                let ar = _mm512_set1_ps(*ak.add(r));
-                row[0] = _mm512_fmadd_ps(ar, v0, row[0]);
-                row[1] = _mm512_fmadd_ps(ar, v1, row[1]);
-            }
-        }
-        for (r, row) in acc.iter().enumerate() {
-            let cr = c.add(r * ldc);
-            let (mut v0, mut v1) = (row[0], row[1]);
-            if accumulate {
-                v0 = _mm512_add_ps(_mm512_loadu_ps(cr), v0);
-                v1 = _mm512_add_ps(_mm512_loadu_ps(cr.add(NR)), v1);
-            }
-            _mm512_storeu_ps(cr, v0);
-            _mm512_storeu_ps(cr.add(NR), v1);
-        }
-    }
-}
-
-/// The AVX-512 12×32 register tile: two row panels (`a0`, `a1`: rows 0–5 and 6–11) by two
-/// column panels at once, each output summed in the order [`kernel_6x16`] forms it. 24
-/// accumulators: each packed row of `b` (two loads) feeds 24 FMAs, against 12 in
-/// [`kernel_6x32`]. Measured on Zen 5, 1 thread: hot GEMMs of ResNet's 1×1 shapes 3–6% faster;
-/// ResNet-50 FPN's forward 60.1–60.5 → 57.1–58.1 ms, YOLOv8n 1% faster.
-///
-/// # Safety
-/// The CPU must support avx512f; `a0` and `a1` must hold `kc·6` floats each, `b`
-/// `panel_stride(kc) + kc·16`, and `c` must be valid for reads and writes of 12 rows of 32
-/// floats with row stride `ldc`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn kernel_12x32(
-    kc: usize,
-    a0: *const f32,
-    a1: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    // SAFETY: every read is within the first kc·6 floats of `a0` and `a1` and
-    // panel_stride(kc) + kc·16 of `b`, every access to `c` within its 12 × 32 tile (contract).
-    unsafe {
-        let b1 = b.add(panel_stride(kc));
-        let mut acc = [[_mm512_setzero_ps(); 2]; 2 * MR];
-        for kk in 0..kc {
-            let v0 = _mm512_loadu_ps(b.add(kk * NR));
-            let v1 = _mm512_loadu_ps(b1.add(kk * NR));
-            let ak0 = a0.add(kk * MR);
-            let ak1 = a1.add(kk * MR);
-            for (r, row) in acc.iter_mut().enumerate() {
-                // rows 0–5 from the first panel, 6–11 from the second
-                let ar = _mm512_set1_ps(*if r < MR { ak0.add(r) } else { ak1.add(r - MR) });
-                row[0] = _mm512_fmadd_ps(ar, v0, row[0]);
-                row[1] = _mm512_fmadd_ps(ar, v1, row[1]);
-            }
-        }
-        for (r, row) in acc.iter().enumerate() {
-            let cr = c.add(r * ldc);
-            let (mut v0, mut v1) = (row[0], row[1]);
-            if accumulate {
-                v0 = _mm512_add_ps(_mm512_loadu_ps(cr), v0);
-                v1 = _mm512_add_ps(_mm512_loadu_ps(cr.add(NR)), v1);
-            }
-            _mm512_storeu_ps(cr, v0);
-            _mm512_storeu_ps(cr.add(NR), v1);
-        }
-    }
-}
-
 /// Row panels of the left operand ahead of the one running whose next `kc` rows [`gemm_tiles`]
 /// prefetches. A conv's packed weights are cold in a forward (ResNet-50's are 100 MB: every
 /// conv's come from memory), and a panel's block is a 3 KiB run 12 KiB (`6·k` floats) from the
@@ -604,6 +669,13 @@ mod tests {
             (5, 3, 260),
             (12, 64, 200),
             (18, 290, 130),
+            // every row count of the wide tiles (1 to 12) beside one- and two-panel column edges
+            (9, 49, 40),
+            (10, 196, 64),
+            (11, 20, 33),
+            (16, 400, 70),
+            (20, 47, 129),
+            (22, 15, 7),
         ] {
             let (lda, ldb, ldc) = (k + 3, n + 5, n + 2);
             let a: Vec<f32> = (0..m * lda).map(|_| rnd()).collect();
@@ -631,7 +703,7 @@ mod tests {
             for i in 0..m {
                 assert_eq!(c[i * ldc..][..n], c2[i * ldc..][..n], "prepacked differs, row {i}");
             }
-            // The 6×16 tiles alone and, where the CPU has AVX-512F, the 12×32 and 6×32 ones, bit
+            // The 6×16 tiles alone and, where the CPU has AVX-512F, the wide ones, bit
             // for bit.
             let wides: &[bool] = if std::is_x86_feature_detected!("avx512f") {
                 &[false, true]
