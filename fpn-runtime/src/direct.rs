@@ -777,8 +777,22 @@ pub(crate) fn conv_cv(
     );
 }
 
+/// The weight packed by [`pack_cv`]: a prepared conv's cache, else packed now into `fresh` (a
+/// per-thread scratch). `None` if it cannot be allocated, or `g`'s output channels are not
+/// whole blocks of 16.
+pub(crate) fn cv_weight<'a>(g: &Geom, ops: &Operands<'a>, fresh: &'a mut Option<Scratch>) -> Option<&'a [f32]> {
+    if !g.cout.is_multiple_of(CV_CO) || g.groups != 1 {
+        return None;
+    }
+    let len = g.cout.checked_mul(g.cin)?.checked_mul(g.kh * g.kw)?;
+    let w = ops.w;
+    cached_packing(ops.wpack_cv, len, &WCV, fresh, |wp| pack_cv(g, w, wp))
+}
+
 /// The weight `[cout][cin][kh][kw]` packed for [`kernel_cv`]: per block of 16 output channels,
-/// `[cin][kh][kw][16]`, so a tap's two weight vectors are adjacent.
+/// `[cin][kh][kw][16]`, so a tap's two weight vectors are adjacent. For a 1×1 conv, that is
+/// its transpose (`[cin][cout]`) packed by panels of 16 columns, which
+/// [`crate::packed::gemm_columns`] reads.
 fn pack_cv(g: &Geom, w: &[f32], wp: &mut [f32]) {
     let kk = g.cin * g.kh * g.kw;
     for (p, dst) in wp.chunks_exact_mut(CV_CO * kk).take(g.cout / CV_CO).enumerate() {
@@ -961,7 +975,7 @@ fn transpose_cv(sums: &[f32], rows: &mut [&mut [f32]; CV_CO], wide: bool) {
             let dst: [*mut f32; CV_CO] = std::array::from_fn(|l| rows[l][x0..].as_mut_ptr());
             // SAFETY: `wide` says the CPU has AVX-512F; the block's 16 pixels of 16 sums lie
             // inside `sums` (x0 + 16 ≤ ow) and each row has 16 floats from x0.
-            unsafe { transpose16(sums[x0 * CV_CO..][..CV_CO * CV_CO].as_ptr(), &dst) };
+            unsafe { transpose16(sums[x0 * CV_CO..][..CV_CO * CV_CO].as_ptr(), CV_CO, &dst) };
             x0 += CV_CO;
         }
     }
@@ -973,18 +987,19 @@ fn transpose_cv(sums: &[f32], rows: &mut [&mut [f32]; CV_CO], wide: bool) {
     }
 }
 
-/// A 16×16 transpose: `dst[l][j] = src[j·16 + l]`, by the usual unpack, 4-lane and 128-bit
+/// A 16×16 transpose: `dst[l][j] = src[j·lds + l]`, by the usual unpack, 4-lane and 128-bit
 /// lane shuffles (32 + 32 shuffles for 256 floats).
 ///
 /// # Safety
-/// The CPU must have AVX-512F; `src` must hold 256 floats and every `dst[l]` 16.
+/// The CPU must have AVX-512F; `src` must hold 16 rows of 16 floats, `lds` apart, and every
+/// `dst[l]` 16 floats.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn transpose16(src: *const f32, dst: &[*mut f32; CV_CO]) {
+pub(crate) unsafe fn transpose16(src: *const f32, lds: usize, dst: &[*mut f32; CV_CO]) {
     use std::arch::x86_64::*;
     // SAFETY: the reads and writes stay within the contract's bounds.
     unsafe {
-        let r: [__m512; 16] = std::array::from_fn(|j| _mm512_loadu_ps(src.add(j * 16)));
+        let r: [__m512; 16] = std::array::from_fn(|j| _mm512_loadu_ps(src.add(j * lds)));
         // Pairs of rows interleaved by element, then by pairs of elements: each 128-bit lane
         // of u[4i + k] holds column 4·lane + k of rows 4i..4i + 3.
         let t: [__m512; 16] = std::array::from_fn(|j| {

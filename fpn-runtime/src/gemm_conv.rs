@@ -87,6 +87,16 @@ pub(crate) fn depthwise(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
 /// GEMM-based conv (pointwise directly, otherwise im2col in row bands); with `residual` (the
 /// output's shape) the epilogue adds it before or after the activation.
 pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<Residual>) {
+    #[cfg(target_arch = "x86_64")]
+    if transposed_fits(g) && conv_transposed(g, ops, act, out, residual) {
+        return;
+    }
+    gemm_conv_pixels(g, ops, act, out, residual)
+}
+
+/// [`gemm_conv`] with the output pixels in the vector lanes (every conv but the transposed
+/// ones).
+fn gemm_conv_pixels(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<Residual>) {
     let Operands { x, w, bias, .. } = ops;
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
@@ -214,6 +224,132 @@ const SPLIT_MAX_PIXELS: usize = 1024;
 
 /// Channel-split tasks per thread (2 balanced better than 1 or 4 in the same measurement).
 const SPLIT_TASKS: usize = 2;
+
+/// Most output pixels per image of a 1×1 conv that runs transposed ([`conv_transposed`]).
+const T_MAX_PIXELS: usize = 256;
+
+/// Fewest weights (`cout · cin`) of a conv that runs transposed: below it the packing and the
+/// transpose cost more than the product saves (64→256 at 8²: 0.010 → 0.014 ms).
+const T_MIN_WEIGHT: usize = 1 << 16;
+
+/// Whether `g` runs as the transposed product ([`conv_transposed`]): an ungrouped 1×1 conv
+/// reading no padding, whole blocks of 16 output channels, at least [`T_MIN_WEIGHT`] weights,
+/// at most [`T_MAX_PIXELS`] output pixels per image, on AVX-512F; and either strided (the
+/// pixel-lane path splits every input row into its column phases first) or on a map whose
+/// pixels leave a tenth or more of the pixel-lane tiles' lanes empty (7², 5², 10²; not 14²,
+/// 13², 16²: 196 of 208, 169 of 176, 256 of 256, where it measured 0–15% slower).
+fn transposed_fits(g: &Geom) -> bool {
+    let hw = g.oh.saturating_mul(g.ow);
+    let strided = g.sh > 1 || g.sw > 1;
+    let empty = hw.next_multiple_of(16) - hw;
+    crate::kernel::simd512()
+        && g.groups == 1
+        && [g.kh, g.kw, g.dh, g.dw] == [1; 4]
+        && [g.pt, g.pl] == [0, 0]
+        && g.oh.saturating_sub(1).saturating_mul(g.sh) < g.h
+        && g.ow.saturating_sub(1).saturating_mul(g.sw) < g.w
+        && g.cout.is_multiple_of(16)
+        && g.cout.saturating_mul(g.cin) >= T_MIN_WEIGHT
+        && hw <= T_MAX_PIXELS
+        && (strided || empty * 10 >= hw)
+}
+
+thread_local! {
+    /// [`conv_transposed`]'s packed output pixels (the product's left operand).
+    static T_PIXELS: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
+    /// [`conv_transposed`]'s product `[pixels][cout]`, before it is transposed into the output.
+    static T_PRODUCT: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A 1×1 conv on a small map as `out^T[pixels × cout] = x^T[pixels × cin] · w^T[cin × cout]`:
+/// the output pixels are the rows of the packed GEMM's tiles and the output channels its
+/// vector lanes, so a map of 49 pixels (7²) fills its lanes where the pixel-lane product ran 49
+/// columns in 64 lanes (196 in 208). The weight is read as packed for the channel-vector
+/// conv ([`crate::direct::cv_weight`], cached by a prepared conv), the pixels are packed per
+/// image, and each task's block of channels is transposed into the output (16×16 blocks) and
+/// finished by the epilogue. Every output sums its reduction as [`gemm`](packed::gemm) does,
+/// so the results are those of the pixel-lane product bit for bit. Returns false, having
+/// written nothing, when a buffer cannot be had.
+///
+/// Measured on Zen 5, hot, best of 3 interleaved (pixel-lane → transposed, ms, 1 | 2
+/// threads): ResNet-50's 512→2048 at 7² 0.568 → 0.476 | 0.299 → 0.259, 2048→512 0.567 → 0.475 |
+/// 0.310 → 0.273, 2048→256 0.287 → 0.249 | even; its stride-2 1024→2048 at 14² 1.28 → 0.94 |
+/// 0.72 → 0.50, 512→1024 at 28² 1.07 → 0.91 | 0.63 → 0.50, 256→512 at 28² 0.31 → 0.24 | 0.22 →
+/// 0.15; 512→2048 at 7² batch 4 2.27 → 1.90 | 1.15 → 1.02. Not taken (see [`transposed_fits`]):
+/// 256→1024 at 14² 0.469 → 0.489, 512→256 at 13² 0.198 → 0.210, 256→256 at 16² 0.142 → 0.164.
+/// In ResNet-50 FPN's forward (1 thread, weights cold), with the weight's tiles prefetched
+/// ([`packed::gemm_columns`]): 512→2048 at 7² (3 calls) 2.27–2.39 → 1.83–1.88 ms, 2048→512
+/// (2) 1.43–1.46 → 1.11–1.13, 2048→256 0.35–0.40 → 0.30–0.34, stride-2 1024→2048 1.58–1.60 →
+/// 1.12–1.14 (ORT: 1.61, 1.03, 0.26, 1.13); all convs 59.1–60.2 → 57.7–58.0 ms. Without the
+/// prefetch the weight's first pass from memory ate the gain (2048→512 1.44 → 1.50).
+#[cfg(target_arch = "x86_64")]
+fn conv_transposed(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<Residual>) -> bool {
+    let mut fresh = None;
+    let Some(wt) = crate::direct::cv_weight(g, &ops, &mut fresh) else {
+        return false;
+    };
+    let (k, hw, hw_in) = (g.cin, g.oh * g.ow, g.h * g.w);
+    let (Some(a_len), Some(c_len)) = (packed::packed_a_len(hw, k), hw.checked_mul(g.cout)) else {
+        return false;
+    };
+    let threads = rayon::current_num_threads().max(1);
+    let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
+    let panels = g.cout / 16;
+    // Tasks of whole pairs of 16-channel panels (the wide tile's 32 lanes), two per thread.
+    let per_task = if parallel {
+        panels.div_ceil(SPLIT_TASKS * threads).next_multiple_of(2)
+    } else {
+        panels
+    };
+    let tasks = panels.div_ceil(per_task.max(1));
+    let optr = OutPtr::new(out);
+    let offs = |i: usize| (i / g.ow) * g.sh * g.w + (i % g.ow) * g.sw;
+    for n in 0..g.n {
+        let x_img = &ops.x[n * g.cin * hw_in..][..g.cin * hw_in];
+        let mut a = Scratch::take(&T_PIXELS, a_len);
+        packed::pack_a_columns(x_img, hw_in, offs, hw, k, &mut a);
+        let mut prod = Scratch::take(&T_PRODUCT, c_len);
+        let pptr = OutPtr::new(&mut prod);
+        let a = &*a;
+        let task = |t: usize| {
+            let (p0, p1) = (t * per_task, ((t + 1) * per_task).min(panels));
+            let (c0, nc) = (p0 * 16, (p1 - p0) * 16);
+            // SAFETY: `transposed_fits` says the CPU has AVX-512F; the product's columns
+            // c0..c0 + nc of its hw rows (row stride cout) are this task's alone; the weight's
+            // panels p0..p1 are k·16 floats each from c0·k on.
+            unsafe { packed::gemm_columns(hw, nc, k, a, &wt[c0 * k..], pptr.get().add(c0), g.cout) };
+            for cb in (c0..c0 + nc).step_by(16) {
+                let at = |l: usize| (n * g.cout + cb + l) * hw;
+                // SAFETY: the 16 output rows of channels cb.. of image n lie inside the output
+                // (validated geometry) and belong to this task alone.
+                let rows: [*mut f32; 16] = std::array::from_fn(|l| unsafe { optr.get().add(at(l)) });
+                let mut x0 = 0;
+                while x0 + 16 <= hw {
+                    let dst: [*mut f32; 16] = std::array::from_fn(|l| rows[l].wrapping_add(x0));
+                    // SAFETY: the product's rows x0..x0 + 16, columns cb..cb + 16 (written by
+                    // this task above), and 16 floats of each output row from x0; AVX-512F.
+                    unsafe { crate::direct::transpose16(pptr.get().add(x0 * g.cout + cb), g.cout, &dst) };
+                    x0 += 16;
+                }
+                for (l, &row) in rows.iter().enumerate() {
+                    // SAFETY: as above; no other reference to this row is live.
+                    let row = unsafe { std::slice::from_raw_parts_mut(row, hw) };
+                    for (x, v) in row.iter_mut().enumerate().skip(x0) {
+                        // SAFETY: product row x, column cb + l, this task's.
+                        *v = unsafe { *pptr.get().add(x * g.cout + cb + l) };
+                    }
+                    epilogue_slice(row, ops.bias[cb + l], act, residual.map(|r| r.at(at(l), hw)));
+                }
+            }
+        };
+        if parallel && tasks > 1 {
+            (0..tasks).into_par_iter().for_each(task);
+        } else {
+            (0..tasks).for_each(task);
+        }
+    }
+    true
+}
 
 /// [`gemm_conv`] split over output channels: per image and group, one im2col of all output
 /// pixels (shared, read-only), then one GEMM task per `chunk` output channels.
@@ -810,6 +946,109 @@ mod tests {
                 assert_eq!(channel_split(&geom(n)).is_some(), split, "batch {n}");
             }
         });
+    }
+
+    /// The transposed 1×1 conv gives the pixel-lane path's outputs bit for bit: pointwise and
+    /// strided, batch 1 and 2, without a residual and with one added before and after the
+    /// activation, on 1 thread and split over 2; and the dispatch takes the maps it should.
+    #[test]
+    fn transposed_equals_pixel_lanes() {
+        if !crate::kernel::simd512() {
+            return;
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a 2-thread pool");
+        let geom = |n, cin, h, cout, s| {
+            let o = (h - 1) / s + 1;
+            Geom {
+                n,
+                cin,
+                h,
+                w: h,
+                cout,
+                kh: 1,
+                kw: 1,
+                sh: s,
+                sw: s,
+                dh: 1,
+                dw: 1,
+                pt: 0,
+                pl: 0,
+                oh: o,
+                ow: o,
+                groups: 1,
+            }
+        };
+        let mut seed = 11u32;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        // (n, cin, h, cout, stride): 7² (49 pixels: four 12-row tiles and one of 1), a strided
+        // 14 → 7, 10², 5², a strided 13 → 7, a 300-channel reduction (three KC blocks).
+        for (n, cin, h, cout, s) in [
+            (1, 256, 7, 288, 1),
+            (2, 320, 14, 256, 2),
+            (1, 512, 10, 128, 1),
+            (1, 256, 5, 256, 1),
+            (2, 300, 13, 224, 2),
+        ] {
+            let g = geom(n, cin, h, cout, s);
+            assert!(transposed_fits(&g), "{:?}", (n, cin, h, cout, s));
+            let x: Vec<f32> = (0..n * cin * h * h).map(|_| rnd()).collect();
+            let w: Vec<f32> = (0..cout * cin).map(|_| rnd()).collect();
+            let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
+            let len = n * cout * g.oh * g.ow;
+            let r: Vec<f32> = (0..len).map(|_| rnd()).collect();
+            let ops = Operands {
+                x: &x,
+                w: &w,
+                bias: &bias,
+                wpack: None,
+                wpack_cv: None,
+            };
+            for (act, res) in [
+                (Activation::Silu, None),
+                (Activation::Relu, Some(false)),
+                (Activation::Silu, Some(true)),
+            ] {
+                let res = res.map(|after_act| Residual { data: &r, after_act });
+                for two in [false, true] {
+                    let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+                    let run = |want: &mut [f32], got: &mut [f32]| {
+                        gemm_conv_pixels(&g, ops, act, want, res);
+                        assert!(conv_transposed(&g, ops, act, got, res));
+                    };
+                    if two {
+                        pool.install(|| run(&mut want, &mut got));
+                    } else {
+                        run(&mut want, &mut got);
+                    }
+                    let same = want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same,
+                        "{:?}, {act:?}, residual {res:?}, 2 threads {two}",
+                        (n, cin, h, cout, s)
+                    );
+                }
+            }
+        }
+        // Not taken: 14² pointwise (196 of 208 lanes), 16² (no lane empty), a small weight,
+        // output channels not whole blocks of 16.
+        for (n, cin, h, cout, s) in [
+            (1, 256, 14, 1024, 1),
+            (1, 256, 16, 256, 1),
+            (1, 64, 7, 256, 1),
+            (1, 256, 7, 264, 1),
+        ] {
+            assert!(
+                !transposed_fits(&geom(n, cin, h, cout, s)),
+                "{:?}",
+                (n, cin, h, cout, s)
+            );
+        }
     }
 
     /// `pack_im2col` packs exactly what packing the materialized im2col matrix gives, bit for

@@ -81,6 +81,26 @@ pub(crate) fn pack_a(a: &[f32], lda: usize, m: usize, k: usize, out: &mut [f32])
     }
 }
 
+/// [`pack_a`] of a left operand given by columns: row `i` of the `m × k` matrix is
+/// `x[kk·ld + offs(i)]` for `kk < k` (a 1×1 conv's output pixels `i`, reading input channel `kk`
+/// at the pixel's offset `offs(i)` in each plane of `ld` floats), rows past `m` zero. Each
+/// panel reads, for every `kk`, its 6 pixels of one input plane.
+pub(crate) fn pack_a_columns(x: &[f32], ld: usize, offs: impl Fn(usize) -> usize, m: usize, k: usize, out: &mut [f32]) {
+    if k == 0 {
+        return;
+    }
+    for (p, panel) in out.chunks_exact_mut(MR * k).take(m.div_ceil(MR)).enumerate() {
+        let rows = MR.min(m - p * MR);
+        let at: [usize; MR] = std::array::from_fn(|r| offs(p * MR + r.min(rows - 1)));
+        for (kk, dst) in panel.chunks_exact_mut(MR).enumerate() {
+            let plane = &x[kk * ld..];
+            for (r, d) in dst.iter_mut().enumerate() {
+                *d = if r < rows { plane[at[r]] } else { 0.0 };
+            }
+        }
+    }
+}
+
 /// Floats of [`pack_groups`]' output for a conv weight of `groups` groups of `cout_g` rows of
 /// `k` values.
 pub(crate) fn packed_groups_len(groups: usize, cout_g: usize, k: usize) -> Option<usize> {
@@ -288,6 +308,37 @@ unsafe fn gemm_blocks(
     unsafe { gemm_tiles(m, n, k, a, c, ldc, epilogue, block, wide) }
 }
 
+/// `c[m×n] = a · b` on AVX-512F, with `b` (`k × n`, `n` a multiple of 16) packed whole by
+/// column panels: columns `16p..16p + 15` from `16p·k` on, row `kk` of them at `+ 16·kk` (a 1×1
+/// conv's weight `[n][k]` packed by [`crate::direct::cv_weight`], read as its transpose). `a` is
+/// [`pack_a`]'s packing (or [`pack_a_columns`]'); `c` has `m` rows of `n` columns, row stride
+/// `ldc`. The same tiles and sums as [`gemm`]. `b` is read once from memory (a weight, cold in
+/// a forward), on the first pair of row panels' pass over each block, which prefetches each
+/// next tile's panels as it goes.
+///
+/// # Safety
+/// The CPU must support avx512f; `c` must be valid for reads and writes of `m` rows of stride
+/// `ldc` (the last `n` long), which no other thread accesses during the call.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(crate) unsafe fn gemm_columns(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: *mut f32, ldc: usize) {
+    assert!(
+        packed_a_len(m, k).is_some_and(|len| a.len() >= len)
+            && n.is_multiple_of(NR)
+            && n.checked_mul(k).is_some_and(|len| b.len() >= len),
+        "packed operand too short"
+    );
+    if k == 0 {
+        return;
+    }
+    let none = |_: usize, _: usize, _: &mut [f32]| {};
+    let block = |jc: usize, pc: usize, _kc: usize, _nc: usize| b[jc * k + pc * NR..].as_ptr();
+    // SAFETY: the caller's contract for `c` and the CPU; every block's panels lie 16·k apart
+    // inside `b` (checked above).
+    unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, &none, block, Some(NR * k)) }
+}
+
 /// The loop nest of [`gemm_blocks`], with the register tile chosen by the caller: `wide` runs
 /// [`gemm_tiles_wide`]'s AVX-512 tiles, else every tile is the 6×16 one. Both sum each output
 /// in the same order, so the results are the same bit for bit.
@@ -315,7 +366,7 @@ unsafe fn gemm_tiles(
     );
     if wide {
         // SAFETY: the caller's contract, with AVX-512F (`wide`).
-        return unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, epilogue, block) };
+        return unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, epilogue, block, None) };
     }
     let mut jc = 0;
     while jc < n {
@@ -393,8 +444,11 @@ unsafe fn gemm_tiles(
 /// 384→128 at 40² 0.70 → 0.67–0.69, 1024→256 at 14² 0.48 → 0.46, 512→2048 and 2048→512 at 7²
 /// 0.59 → 0.56, stride-2 512→1024 at 28² 1.12 → 1.10.
 ///
+/// `panels` is the distance between a block's column panels, where it is not
+/// [`panel_stride`]`(kc)` (a right-hand side packed whole by columns, [`gemm_columns`]).
+///
 /// # Safety
-/// As [`gemm_tiles`] with `wide`.
+/// As [`gemm_tiles`] with `wide`; with `panels`, `block`'s panels lie that far apart.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx2,fma")]
@@ -407,6 +461,7 @@ unsafe fn gemm_tiles_wide(
     ldc: usize,
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
     mut block: impl FnMut(usize, usize, usize, usize) -> *const f32,
+    panels: Option<usize>,
 ) {
     let panels_a = m.div_ceil(MR);
     let mut jc = 0;
@@ -417,6 +472,7 @@ unsafe fn gemm_tiles_wide(
         loop {
             let kc = KC.min(k - pc);
             let bpack = block(jc, pc, kc, nc);
+            let bs = panels.unwrap_or(panel_stride(kc));
             let (first, last) = (pc == 0, pc + kc >= k);
             let mut ip0 = 0;
             while ip0 < panels_a {
@@ -440,14 +496,21 @@ unsafe fn gemm_tiles_wide(
                 let mut jp = 0;
                 while jp < panels_b {
                     let cols = (2 * NR).min(nc - jp * NR);
+                    // A right-hand side packed whole (a weight, `panels`) comes from memory on the
+                    // first row panels' pass: prefetch the next tile's panels meanwhile.
+                    let next = if panels.is_some() && ip0 == 0 && jp + 2 < panels_b {
+                        bpack.wrapping_add((jp + 2) * bs)
+                    } else {
+                        std::ptr::null()
+                    };
                     // SAFETY: the tile, rows ip0·MR.. (rows of them), columns jc + jp·NR.. (cols
                     // of them), is inside `c` (contract); `ap0` (and `ap1` when rows > 6) hold
                     // kc·MR floats, the block's panel jp (and jp + 1 when cols > 16) kc·NR
                     // (`block`'s contract); AVX-512F by this function's contract.
                     unsafe {
-                        let bp = bpack.add(jp * panel_stride(kc));
+                        let bp = bpack.add(jp * bs);
                         let cp = c.add(ip0 * MR * ldc + jc + jp * NR);
-                        tile_wide(rows, cols, kc, ap0, ap1, bp, cp, ldc, !first);
+                        tile_wide(rows, cols, kc, ap0, ap1, bp, bs, next, cp, ldc, !first);
                     }
                     jp += 2;
                 }
@@ -485,6 +548,8 @@ unsafe fn tile_wide(
     a0: *const f32,
     a1: *const f32,
     b: *const f32,
+    bs: usize,
+    next: *const f32,
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
@@ -509,20 +574,23 @@ unsafe fn tile_wide(
     }
     let run = if cols > NR { by_rows!(2) } else { by_rows!(1) };
     // SAFETY: the caller's contract.
-    unsafe { run(kc, a0, a1, b, c, ldc, cols, accumulate) }
+    unsafe { run(kc, a0, a1, b, bs, next, c, ldc, cols, accumulate) }
 }
 
 /// The AVX-512 register tile of `R` rows (1 to 12: rows 0–5 from the row panel `a0`, 6–11
-/// from `a1`) by `V` column panels of 16 (`b`, and `b +` [`panel_stride`]`(kc)` when `V` is
-/// 2), storing its first `cols` columns: `c[r][j] (+)= Σ_kk a[kk·6 + r] · b'[kk][j]`, each sum
+/// from `a1`) by `V` column panels of 16 (`b`, and `b + bs` when `V` is 2), storing its first
+/// `cols` columns: `c[r][j] (+)= Σ_kk a[kk·6 + r] · b'[kk][j]`, each sum
 /// in the order [`kernel_6x16`] forms it. At 12 × 2 (24 accumulators) each packed row of `b`
 /// feeds 24 FMAs; measured on Zen 5, 1 thread, the 12×32 tile against 6×32 ones: hot GEMMs of
-/// ResNet's 1×1 shapes 3–6% faster, ResNet-50 FPN's forward 60.1–60.5 → 57.1–58.1 ms.
+/// ResNet's 1×1 shapes 3–6% faster, ResNet-50 FPN's forward 60.1–60.5 → 57.1–58.1 ms. Unless
+/// `next` is null, each row of `b` also prefetches the same row of the `V` panels from `next`
+/// (the next tile's, `bs` apart).
 ///
 /// # Safety
 /// The CPU must support avx512f; `a0` must hold `kc·6` floats, and `a1` too when `R > 6`; `b`
-/// `kc·16` floats, `panel_stride(kc) + kc·16` when `V` is 2; `c` must be valid for reads and
-/// writes of `R` rows of `cols` (≤ 16·`V`) floats with row stride `ldc`.
+/// `kc·16` floats, `bs + kc·16` when `V` is 2; `c` must be valid for reads and writes of `R`
+/// rows of `cols` (≤ 16·`V`) floats with row stride `ldc`. `next` is only prefetched, never
+/// read.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx2,fma")]
@@ -531,6 +599,8 @@ unsafe fn kernel_wide<const R: usize, const V: usize>(
     a0: *const f32,
     a1: *const f32,
     b: *const f32,
+    bs: usize,
+    next: *const f32,
     c: *mut f32,
     ldc: usize,
     cols: usize,
@@ -548,7 +618,12 @@ unsafe fn kernel_wide<const R: usize, const V: usize>(
     unsafe {
         let mut acc = [[_mm512_setzero_ps(); V]; R];
         for kk in 0..kc {
-            let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(b.add(v * panel_stride(kc) + kk * NR)));
+            if !next.is_null() {
+                for v in 0..V {
+                    _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(v * bs + kk * NR).cast());
+                }
+            }
+            let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(b.add(v * bs + kk * NR)));
             let ak0 = a0.add(kk * MR);
             let ak1 = a1.add(kk * MR);
             for (r, row) in acc.iter_mut().enumerate() {
