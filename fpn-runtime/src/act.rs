@@ -172,7 +172,69 @@ unsafe fn bias_activate_avx2(xs: &mut [f32], bias: f32, a: Activation) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn bias_activate_avx512(xs: &mut [f32], bias: f32, a: Activation) {
-    bias_activate_impl(xs, bias, a)
+    match a {
+        // SAFETY: this function's CPU features.
+        Activation::Silu | Activation::Sigmoid => unsafe { logistic_avx512(xs, bias, a == Activation::Silu) },
+        _ => bias_activate_impl(xs, bias, a),
+    }
+}
+
+/// SiLU (`silu`) or sigmoid of `xs[i] + bias` (bias skipped when 0) in AVX-512 intrinsics:
+/// [`map`]'s formulas with [`exp_fast`]'s operations, except that `2^n` is applied by one
+/// `vscalefps` (`e · 2^n`, rounded once) instead of two exponent-bit factors. Both round
+/// `e · 2^n` once (the first factor's product is exact: `e ∈ [0.7, 1.5]`, `n/2` within the
+/// normal range), so the results are those of the other builds bit for bit; it saves seven
+/// of the exp's 25 vector operations. Measured on Zen 5, 1 thread: SiLU on L1-resident slices
+/// 0.135 → 0.094–0.099 ns per element (beyond a ReLU pass's cost); hot convs with a SiLU
+/// epilogue, YOLOv8n's 32→32 1×1 at 160² 0.449 → 0.413 ms, 192→64 1×1 at 80² 0.825 → 0.799,
+/// 3×3 convs 1.5–2%. (Fusing the activation into the GEMM tile's stores measured 2–4% slower:
+/// the exp's FMAs compete with the tile's for the same pipes, and the 24 accumulators leave
+/// no registers for its constants.)
+///
+/// # Safety
+/// The CPU must support avx512f, avx2 and fma.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn logistic_avx512(xs: &mut [f32], bias: f32, silu: bool) {
+    use std::arch::x86_64::*;
+    const ROUND: f32 = 12_582_912.0;
+    let f = _mm512_set1_ps;
+    let one = f(1.0);
+    let sign = _mm512_set1_epi32(i32::MIN);
+    let run = |v: __m512| -> __m512 {
+        let x = if bias == 0.0 { v } else { _mm512_add_ps(v, f(bias)) };
+        // e^{-x}: -x flips the sign bit, as the scalar negation does.
+        let y = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), sign));
+        // `clamp` (NaN passes: max and min return their second operand when either is NaN).
+        let yc = _mm512_min_ps(f(170.0), _mm512_max_ps(f(-170.0), y));
+        let t = _mm512_fmadd_ps(yc, f(std::f32::consts::LOG2_E), f(ROUND));
+        let n = _mm512_sub_ps(t, f(ROUND));
+        let r = _mm512_fmadd_ps(n, f(-0.693_359_4), yc);
+        let r = _mm512_fmadd_ps(n, f(2.121_944_4e-4), r);
+        let r2 = _mm512_mul_ps(r, r);
+        let a = _mm512_fmadd_ps(f(1.666_666_5e-1), r, f(0.5));
+        let b = _mm512_fmadd_ps(f(8.333_452e-3), r, f(4.166_579_6e-2));
+        let c = _mm512_fmadd_ps(f(1.987_569_1e-4), r, f(1.398_199_9e-3));
+        let p = _mm512_fmadd_ps(_mm512_fmadd_ps(c, r2, b), r2, a);
+        let e = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), one);
+        let e = _mm512_scalef_ps(e, n);
+        let num = if silu { x } else { one };
+        _mm512_div_ps(num, _mm512_add_ps(one, e))
+    };
+    let mut chunks = xs.chunks_exact_mut(16);
+    for chunk in &mut chunks {
+        // SAFETY: 16 floats.
+        unsafe { _mm512_storeu_ps(chunk.as_mut_ptr(), run(_mm512_loadu_ps(chunk.as_ptr()))) };
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let mask = ((1u32 << rest.len()) - 1) as __mmask16;
+        // SAFETY: the masked lanes are the remainder's `rest.len()` floats.
+        unsafe {
+            let v = run(_mm512_maskz_loadu_ps(mask, rest.as_ptr()));
+            _mm512_mask_storeu_ps(rest.as_mut_ptr(), mask, v);
+        }
+    }
 }
 
 /// The kernel of [`bias_activate_slice`]: one match per slice, not per element, so the simple
@@ -308,9 +370,25 @@ mod tests {
             return;
         }
         let wide = std::is_x86_feature_detected!("avx512f");
+        // The sweep, then the exp's subnormal and overflowing results, its clamp, the
+        // infinities, and slices that end mid-vector.
         let xs: Vec<f32> = (-4000..4000)
             .map(|i| i as f32 * 0.0131)
-            .chain([-0.0, 0.0, 88.8, -104.0])
+            .chain([
+                -0.0, 0.0, 88.8, -104.0, -90.0, -95.5, -100.0, -120.0, -150.0, -169.9, -171.0,
+            ])
+            .chain([
+                87.0,
+                89.0,
+                100.0,
+                171.0,
+                1e30,
+                -1e30,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                1e-40,
+            ])
+            .chain((0..19).map(|i| -86.0 - i as f32 * 0.77))
             .collect();
         for a in [
             Activation::Tanh,
