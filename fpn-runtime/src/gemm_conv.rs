@@ -225,8 +225,14 @@ const SPLIT_MAX_PIXELS: usize = 1024;
 /// Channel-split tasks per thread (2 balanced better than 1 or 4 in the same measurement).
 const SPLIT_TASKS: usize = 2;
 
-/// Most output pixels per image of a 1×1 conv that runs transposed ([`conv_transposed`]).
+/// Most output pixels per image of a pointwise conv that runs transposed ([`conv_transposed`]).
 const T_MAX_PIXELS: usize = 256;
+
+/// Most output pixels per image of a strided 1×1 conv that runs transposed: measured on Zen 5
+/// (pixel-lane → transposed, ms, 1 | 2 threads), ResNet-50's 256→512 stride 2 onto 28² 1.02 →
+/// 0.91 | 0.61 → 0.53; onto 32² (512→1024) 4.90 → 4.94 | 2.63 → 2.68 and 64² (256→512) 6.05 →
+/// 6.07 | 3.01 → 3.69, so not those.
+const T_MAX_STRIDED_PIXELS: usize = 28 * 28;
 
 /// Fewest weights (`cout · cin`) of a conv that runs transposed: below it the packing and the
 /// transpose cost more than the product saves (64→256 at 8²: 0.010 → 0.014 ms).
@@ -234,10 +240,11 @@ const T_MIN_WEIGHT: usize = 1 << 16;
 
 /// Whether `g` runs as the transposed product ([`conv_transposed`]): an ungrouped 1×1 conv
 /// reading no padding, whole blocks of 16 output channels, at least [`T_MIN_WEIGHT`] weights,
-/// at most [`T_MAX_PIXELS`] output pixels per image, on AVX-512F; and either strided (the
-/// pixel-lane path splits every input row into its column phases first) or on a map whose
-/// pixels leave a tenth or more of the pixel-lane tiles' lanes empty (7², 5², 10²; not 14²,
-/// 13², 16²: 196 of 208, 169 of 176, 256 of 256, where it measured 0–15% slower).
+/// on AVX-512F; and either strided onto at most [`T_MAX_STRIDED_PIXELS`] output pixels per
+/// image (the pixel-lane path splits every input row into its column phases first), or onto
+/// at most [`T_MAX_PIXELS`] whose pixels leave a tenth or more of the pixel-lane tiles' lanes
+/// empty (7², 5², 10²; not 14², 13², 16²: 196 of 208, 169 of 176, 256 of 256, where it
+/// measured 0–15% slower).
 fn transposed_fits(g: &Geom) -> bool {
     let hw = g.oh.saturating_mul(g.ow);
     let strided = g.sh > 1 || g.sw > 1;
@@ -250,8 +257,11 @@ fn transposed_fits(g: &Geom) -> bool {
         && g.ow.saturating_sub(1).saturating_mul(g.sw) < g.w
         && g.cout.is_multiple_of(16)
         && g.cout.saturating_mul(g.cin) >= T_MIN_WEIGHT
-        && hw <= T_MAX_PIXELS
-        && (strided || empty * 10 >= hw)
+        && if strided {
+            hw <= T_MAX_STRIDED_PIXELS
+        } else {
+            hw <= T_MAX_PIXELS && empty * 10 >= hw
+        }
 }
 
 thread_local! {
@@ -987,13 +997,15 @@ mod tests {
             (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
         };
         // (n, cin, h, cout, stride): 7² (49 pixels: four 12-row tiles and one of 1), a strided
-        // 14 → 7, 10², 5², a strided 13 → 7, a 300-channel reduction (three KC blocks).
+        // 14 → 7, 10², 5², a strided 13 → 7 with a 300-channel reduction (three KC blocks), a
+        // strided 56 → 28.
         for (n, cin, h, cout, s) in [
             (1, 256, 7, 288, 1),
             (2, 320, 14, 256, 2),
             (1, 512, 10, 128, 1),
             (1, 256, 5, 256, 1),
             (2, 300, 13, 224, 2),
+            (1, 256, 56, 256, 2),
         ] {
             let g = geom(n, cin, h, cout, s);
             assert!(transposed_fits(&g), "{:?}", (n, cin, h, cout, s));
@@ -1036,12 +1048,13 @@ mod tests {
             }
         }
         // Not taken: 14² pointwise (196 of 208 lanes), 16² (no lane empty), a small weight,
-        // output channels not whole blocks of 16.
+        // output channels not whole blocks of 16, strided onto 32².
         for (n, cin, h, cout, s) in [
             (1, 256, 14, 1024, 1),
             (1, 256, 16, 256, 1),
             (1, 64, 7, 256, 1),
             (1, 256, 7, 264, 1),
+            (1, 256, 64, 256, 2),
         ] {
             assert!(
                 !transposed_fits(&geom(n, cin, h, cout, s)),
