@@ -634,18 +634,38 @@ struct Phased<'a> {
     iy_lo: usize,
     /// Rows held per channel.
     rows: usize,
+    /// Input rows from one held row to the next ([`Phased::step`]).
+    step: usize,
     /// Floats per phase (`w` for stride 1).
     pw: usize,
 }
 
 impl<'a> Phased<'a> {
+    /// Input rows from one row the conv reads to the next: its vertical stride for an unpadded
+    /// one-row kernel (a strided 1×1 conv reads every `sh`-th row), else 1. Measured on Zen 5
+    /// (splitting every row → every `sh`-th, ms, 1 | 2 threads): RetinaNet's stride-2 256→512
+    /// 1×1 at 128² 6.06 → 5.68 | 3.13 → 2.92, 512→1024 at 64² 4.98 → 4.76 | even, 64→128 at
+    /// 160² 0.69 → 0.64 | 0.39 → 0.36.
+    fn step(g: &Geom) -> usize {
+        if g.kh == 1 && g.pt == 0 {
+            g.sh.max(1)
+        } else {
+            1
+        }
+    }
+
+    /// Rows held per channel for input rows `lo..hi`.
+    fn held(g: &Geom, lo: usize, hi: usize) -> usize {
+        (hi - lo).div_ceil(Self::step(g)).max(1)
+    }
+
     /// Floats of the phase split of the band of output rows `oy0..oy1` (0 for stride 1).
     fn len(g: &Geom, oy0: usize, oy1: usize) -> usize {
         if g.sw == 1 {
             return 0;
         }
         let (lo, hi) = Self::input_rows(g, oy0, oy1);
-        g.cin_g() * (hi - lo).max(1) * g.w.div_ceil(g.sw) * g.sw
+        g.cin_g() * Self::held(g, lo, hi) * g.w.div_ceil(g.sw) * g.sw
     }
 
     /// Input rows `lo..hi` (clipped to the image) that feed output rows `oy0..oy1`.
@@ -662,15 +682,16 @@ impl<'a> Phased<'a> {
                 data: x_img,
                 iy_lo: 0,
                 rows: g.h,
+                step: 1,
                 pw: g.w,
             };
         }
         let (lo, hi) = Self::input_rows(g, oy0, oy1);
         let pw = g.w.div_ceil(g.sw);
-        let rows = (hi - lo).max(1);
+        let (rows, step) = (Self::held(g, lo, hi), Self::step(g));
         let hw = g.h * g.w;
         for (ci, plane) in split.chunks_exact_mut(rows * pw * g.sw).take(g.cin_g()).enumerate() {
-            for (iy, prow) in (lo..hi).zip(plane.chunks_exact_mut(pw * g.sw)) {
+            for (iy, prow) in (lo..hi).step_by(step).zip(plane.chunks_exact_mut(pw * g.sw)) {
                 split_phases(&x_img[ci * hw + iy * g.w..][..g.w], g.sw, pw, prow);
             }
         }
@@ -678,15 +699,18 @@ impl<'a> Phased<'a> {
             data: split,
             iy_lo: lo,
             rows,
+            step,
             pw,
         }
     }
 
-    /// Phase `p` of input row `iy` of channel `ci` (the row itself for stride 1).
+    /// Phase `p` of input row `iy` of channel `ci` (the row itself for stride 1); `iy` is one
+    /// the conv reads (`iy_lo` plus a multiple of `step`).
     #[inline]
     fn phase(&self, g: &Geom, ci: usize, iy: usize, p: usize) -> &[f32] {
         let row_len = self.pw * g.sw;
-        &self.data[(ci * self.rows + iy - self.iy_lo) * row_len + p * self.pw..][..self.pw]
+        let r = (iy - self.iy_lo) / self.step;
+        &self.data[(ci * self.rows + r) * row_len + p * self.pw..][..self.pw]
     }
 }
 
@@ -1082,6 +1106,9 @@ mod tests {
             (2, 5, 6, 1, 3, 1, 2, 1, 1, 0, 4, 0, 4),
             (1, 4, 5, 1, 3, 1, 1, 1, 1, 0, 7, 0, 7),
             (2, 3, 30, 3, 3, 1, 1, 1, 1, 2, 9, 2, 0),
+            // one-row kernels with vertical strides: only every sh-th row is split
+            (3, 9, 11, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0),
+            (2, 10, 9, 1, 3, 3, 2, 1, 1, 0, 1, 0, 1),
         ];
         for &(cin, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr) in &cases {
             let oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
