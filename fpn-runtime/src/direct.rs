@@ -631,12 +631,10 @@ pub(crate) fn fits_cv(g: &Geom) -> bool {
     let stride2 = [g.sh, g.sw] == [2, 2];
     let pixels = g.oh.saturating_mul(g.ow);
     let small_out = grouped && stride2 && pixels <= CV_SMALL_OUT;
-    let stride = stride2
-        || (grouped
-            && [g.sh, g.sw] == [1, 1]
-            && [g.kh, g.kw] == [3, 3]
-            && g.cin > STRIDE1_MAX_CIN
-            && g.cin <= CV_STRIDE1_MAX_CIN);
+    let s1_3x3 = grouped && [g.sh, g.sw] == [1, 1] && [g.kh, g.kw] == [3, 3];
+    let small_map = pixels <= CV_STRIDE1_SMALL_PIXELS
+        && g.cout.saturating_mul(g.cin).saturating_mul(9) <= CV_STRIDE1_SMALL_MAX_WEIGHT;
+    let stride = stride2 || (s1_3x3 && ((g.cin > STRIDE1_MAX_CIN && g.cin <= CV_STRIDE1_MAX_CIN) || small_map));
     let max_weight = if small_out {
         CV_MAX_WEIGHT_SMALL_OUT
     } else if grouped {
@@ -713,6 +711,20 @@ fn cv_grouped(g: &Geom) -> bool {
 /// Most input channels of a stride-1 conv the grouped channel-vector kernel takes from
 /// Winograd (whose transforms dominate at few channels; see [`cv_grouped`]).
 const CV_STRIDE1_MAX_CIN: usize = 32;
+
+/// Most output pixels per image of a stride-1 3×3 conv of up to
+/// [`CV_STRIDE1_SMALL_MAX_WEIGHT`] weights that the grouped channel-vector kernel takes from
+/// Winograd, whose few tiles there (13²: 49 of them) leave its GEMMs' lanes part empty.
+/// Measured on Zen 5 (Winograd → channel-vector, ms, 1 | 2 threads): 64→64 at 13² 0.079 →
+/// 0.060, at 20² 0.141 → 0.127, at 26² 0.234 → 0.211 | 0.129 → 0.128; 128→64 and 64→128 at 13²
+/// 0.14 → 0.12 | 0.08 → 0.08, 48→48 at 20² 0.096 → 0.074 | 0.059 → 0.047. Not at 32² (64→64
+/// even), nor for larger weights: 96→96 at 13² 0.142 → 0.129 but 0.084 → 0.092 on 2 threads,
+/// 128→128 at 20² 0.40 → 0.48, 256→256 at 14² 0.72 → 0.95.
+const CV_STRIDE1_SMALL_PIXELS: usize = 26 * 26;
+
+/// Most weight floats of a stride-1 conv the small-map rule takes ([`CV_STRIDE1_SMALL_PIXELS`]):
+/// 128→64 and 64→128.
+const CV_STRIDE1_SMALL_MAX_WEIGHT: usize = 128 * 64 * 9;
 
 /// Most weight floats (4 MiB) for the grouped channel-vector kernel (see [`cv_grouped`]).
 const CV_MAX_WEIGHT_GROUPED: usize = 1 << 20;
@@ -1439,6 +1451,8 @@ mod tests {
                 (1, 16, 41, 40, 16, 3, 3, 2, 1, 1, 1, 1),
                 (1, 32, 12, 17, 32, 3, 3, 1, 1, 1, 1, 1),
                 (1, 70, 10, 13, 64, 3, 3, 2, 1, 1, 1, 1),
+                // stride 1 on a small map, 64 → 64 (13², the small-map rule with AVX-512)
+                (1, 64, 13, 13, 64, 3, 3, 1, 1, 1, 1, 1),
                 (2, 7, 9, 11, 80, 3, 3, 2, 0, 1, 1, 0),
                 (1, 3, 17, 15, 112, 7, 7, 2, 3, 3, 3, 3),
                 // with AVX-512 and 2 threads, split over output channels (8 and 12 blocks, batch 2)
@@ -1536,6 +1550,12 @@ mod tests {
         assert!(!fits_cv(&g(256, 512, 2, 20)));
         assert!(!fits_cv(&g(16, 32, 1, 80)));
         assert!(!fits_cv(&g(64, 64, 1, 40)));
+        // With AVX-512, stride 1 on small maps up to 128→64's weight.
+        assert_eq!(fits_cv(&g(64, 64, 1, 13)), wide);
+        assert_eq!(fits_cv(&g(128, 64, 1, 26)), wide);
+        assert!(!fits_cv(&g(64, 64, 1, 32)));
+        assert!(!fits_cv(&g(96, 96, 1, 13)));
+        assert!(!fits_cv(&g(64, 64, 1, 8)));
         assert!(!fits_cv(&g(64, 40, 2, 40)));
         // With AVX-512, stride 2 onto at most 64 output pixels, up to 2²² weights.
         assert_eq!(fits_cv(&g(64, 64, 2, 8)), wide);
