@@ -968,10 +968,7 @@ unsafe fn band_cv(
 /// 80² even.
 fn bias_lanes_activate(sums: &mut [f32], bias: &[f32], act: Activation) {
     let lanes: [f32; CV_CO] = std::array::from_fn(|l| if bias[l] == 0.0 { -0.0 } else { bias[l] });
-    for px in sums.chunks_exact_mut(CV_CO) {
-        px.iter_mut().zip(&lanes).for_each(|(v, b)| *v += b);
-    }
-    crate::act::activate_slice(sums, act);
+    crate::act::lanes_bias_activate(sums, &lanes, act);
 }
 
 /// `rows[l][x] = sums[x·16 + l]`: a row of channel-minor sums (16 channels per pixel) into the
