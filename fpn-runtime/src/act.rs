@@ -259,8 +259,8 @@ unsafe fn epilogue_avx512(xs: &mut [f32], bias: f32, a: Activation, res: Option<
         return epilogue_impl(xs, bias, a, res);
     }
     let silu = a == Activation::Silu;
-    // SAFETY (each call): this function's CPU features.
     match res {
+        // SAFETY: this function's CPU features.
         None => unsafe { logistic_avx512(xs, bias, silu) },
         Some(Residual { data, after_act: false }) => {
             if bias == 0.0 {
@@ -268,9 +268,11 @@ unsafe fn epilogue_avx512(xs: &mut [f32], bias: f32, a: Activation, res: Option<
             } else {
                 xs.iter_mut().zip(data).for_each(|(v, &r)| *v = (*v + bias) + r);
             }
+            // SAFETY: this function's CPU features.
             unsafe { logistic_avx512(xs, 0.0, silu) }
         }
         Some(Residual { data, after_act: true }) => {
+            // SAFETY: this function's CPU features.
             unsafe { logistic_avx512(xs, bias, silu) };
             xs.iter_mut().zip(data).for_each(|(v, &r)| *v += r);
         }

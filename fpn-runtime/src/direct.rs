@@ -1055,7 +1055,11 @@ pub(crate) unsafe fn transpose16(src: *const f32, lds: usize, dst: &[*mut f32; C
 
 /// The channel-vector register block: `acc[j·16 + l]` = output channel `l` of the block at
 /// pixel `j`, whose window starts `offs[j]` floats into each channel of `src`, summed over
-/// `nci` input channels (stride `chan`) and the taps at offsets `taps`.
+/// `nci` input channels (stride `chan`) and the taps at offsets `taps`; with `first` false,
+/// that sum (started from zero) is added to what `acc` holds. Each pass of up to [`CV_CI`]
+/// input channels is thus a block of the reduction, summed on its own, as the packed GEMM
+/// sums blocks of 128: one running sum over all passes (64→64 at 24²: 576 terms) erred 4× the
+/// GEMM's against an f64 sum (tests/it/winograd_accuracy.rs).
 ///
 /// # Safety
 /// AVX2 + FMA; every `offs[j] + taps[t]` is inside each of the `nci` channels' `chan` floats of
@@ -1081,13 +1085,6 @@ unsafe fn kernel_cv(
     // SAFETY: the reads stay within the contract's bounds; the loads and stores of `acc` within
     // its 6 rows of 16.
     unsafe {
-        if !first {
-            for (j, aj) in a.iter_mut().enumerate() {
-                for (v, x) in aj.iter_mut().enumerate() {
-                    *x = _mm256_loadu_ps(acc.as_ptr().add(j * CV_CO + v * LANES));
-                }
-            }
-        }
         for ci in 0..nci {
             let sc = s.add(ci * chan);
             let wc = wp.add(ci * nt * CV_CO);
@@ -1102,9 +1099,16 @@ unsafe fn kernel_cv(
                 }
             }
         }
+        // This pass's sum, added to the earlier passes' (blocked: see `kernel_cv`).
         for (j, aj) in a.iter().enumerate() {
             for (v, x) in aj.iter().enumerate() {
-                _mm256_storeu_ps(acc.as_mut_ptr().add(j * CV_CO + v * LANES), *x);
+                let at = acc.as_mut_ptr().add(j * CV_CO + v * LANES);
+                let x = if first {
+                    *x
+                } else {
+                    _mm256_add_ps(_mm256_loadu_ps(at), *x)
+                };
+                _mm256_storeu_ps(at, x);
             }
         }
     }
@@ -1146,11 +1150,6 @@ unsafe fn kernel_cv512(
     // SAFETY: the reads stay within [`kernel_cv`]'s bounds; the loads and stores of `acc`
     // within its 6 rows of 16.
     unsafe {
-        if !first {
-            for (j, x) in a0.iter_mut().enumerate() {
-                *x = _mm512_loadu_ps(acc.as_ptr().add(j * CV_CO));
-            }
-        }
         let pairs = nt / 2;
         for ci in 0..nci {
             let sc = s.add(ci * chan);
@@ -1166,7 +1165,14 @@ unsafe fn kernel_cv512(
             }
         }
         for (j, (x0, x1)) in a0.into_iter().zip(a1).enumerate() {
-            _mm512_storeu_ps(acc.as_mut_ptr().add(j * CV_CO), _mm512_add_ps(x0, x1));
+            let at = acc.as_mut_ptr().add(j * CV_CO);
+            let x = _mm512_add_ps(x0, x1);
+            let x = if first {
+                x
+            } else {
+                _mm512_add_ps(_mm512_loadu_ps(at), x)
+            };
+            _mm512_storeu_ps(at, x);
         }
     }
 }
@@ -1208,13 +1214,6 @@ unsafe fn kernel_cv512_group<const NB: usize>(
     // SAFETY: the reads stay within [`kernel_cv`]'s bounds and each block's weights; the loads
     // and stores of `acc` within each block's 6 rows of 16 (contract).
     unsafe {
-        if !first {
-            for (b, ab) in a.iter_mut().enumerate() {
-                for (j, x) in ab.iter_mut().enumerate() {
-                    *x = _mm512_loadu_ps(acc.add(b * acc_stride + j * CV_CO));
-                }
-            }
-        }
         for ci in 0..nci {
             let sc = s.add(ci * chan);
             let wc = w.add(ci * nt * CV_CO);
@@ -1234,7 +1233,13 @@ unsafe fn kernel_cv512_group<const NB: usize>(
         }
         for (b, ab) in a.iter().enumerate() {
             for (j, x) in ab.iter().enumerate() {
-                _mm512_storeu_ps(acc.add(b * acc_stride + j * CV_CO), *x);
+                let at = acc.add(b * acc_stride + j * CV_CO);
+                let x = if first {
+                    *x
+                } else {
+                    _mm512_add_ps(_mm512_loadu_ps(at), *x)
+                };
+                _mm512_storeu_ps(at, x);
             }
         }
     }
