@@ -508,14 +508,22 @@ unsafe fn gemm_tiles_wide(
                     // kc·MR floats, the block's panel jp (and jp + 1 when cols > 16) kc·NR
                     // (`block`'s contract); AVX-512F by this function's contract.
                     unsafe {
-                        let bp = bpack.add(jp * bs);
-                        let cp = c.add(ip0 * MR * ldc + jc + jp * NR);
-                        let pa = Ahead {
-                            a: if jp == 0 { a_next } else { std::ptr::null() },
-                            panels: ahead,
-                            step: MR * k,
+                        let tile = Tile {
+                            kc,
+                            a0: ap0,
+                            a1: ap1,
+                            b: bpack.add(jp * bs),
+                            bs,
+                            c: c.add(ip0 * MR * ldc + jc + jp * NR),
+                            ldc,
+                            cols,
+                            accumulate: !first,
+                            b_next: next,
+                            a_next: if jp == 0 { a_next } else { std::ptr::null() },
+                            a_panels: ahead,
+                            a_step: MR * k,
                         };
-                        tile_wide(rows, cols, kc, ap0, ap1, bp, bs, next, pa, cp, ldc, !first);
+                        tile_wide(rows, tile);
                     }
                     jp += 2;
                 }
@@ -539,36 +547,37 @@ unsafe fn gemm_tiles_wide(
     }
 }
 
-/// Row panels of the left operand that a tile prefetches as it runs: `panels` of them, `step`
-/// floats apart from `a` (null: none), each row `kk` (6 floats) at `+ 6·kk`.
+/// The operands of one AVX-512 register tile ([`kernel_wide`]): `kc` rows of the reduction
+/// from the row panels `a0` (rows 0–5) and `a1` (rows 6–11) and the column panels `b` and `b +
+/// bs`, into the tile at `c` (row stride `ldc`) of which `cols` columns are stored, added to
+/// what it holds when `accumulate`. As it runs, the tile prefetches the same rows of the
+/// column panels at `b_next` (the next tile's, `bs` apart) and of `a_panels` row panels from
+/// `a_next` (`a_step` floats apart), each where its pointer is not null; those are only
+/// prefetched, never read.
 #[derive(Clone, Copy)]
-struct Ahead {
-    a: *const f32,
-    panels: usize,
-    step: usize,
-}
-
-/// [`kernel_wide`] for a tile of `rows` (1 to 12) × `cols` (1 to 32).
-///
-/// # Safety
-/// As [`kernel_wide`] for those `R` and `V`.
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn tile_wide(
-    rows: usize,
-    cols: usize,
+struct Tile {
     kc: usize,
     a0: *const f32,
     a1: *const f32,
     b: *const f32,
     bs: usize,
-    next: *const f32,
-    pa: Ahead,
     c: *mut f32,
     ldc: usize,
+    cols: usize,
     accumulate: bool,
-) {
+    b_next: *const f32,
+    a_next: *const f32,
+    a_panels: usize,
+    a_step: usize,
+}
+
+/// [`kernel_wide`] for a tile of `rows` (1 to 12) × `t.cols` (1 to 32).
+///
+/// # Safety
+/// As [`kernel_wide`] for those `R` and `V`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn tile_wide(rows: usize, t: Tile) {
     macro_rules! by_rows {
         ($v:literal) => {
             match rows {
@@ -587,41 +596,41 @@ unsafe fn tile_wide(
             }
         };
     }
-    let run = if cols > NR { by_rows!(2) } else { by_rows!(1) };
+    let run = if t.cols > NR { by_rows!(2) } else { by_rows!(1) };
     // SAFETY: the caller's contract.
-    unsafe { run(kc, a0, a1, b, bs, next, pa, c, ldc, cols, accumulate) }
+    unsafe { run(t) }
 }
 
 /// The AVX-512 register tile of `R` rows (1 to 12: rows 0–5 from the row panel `a0`, 6–11
 /// from `a1`) by `V` column panels of 16 (`b`, and `b + bs` when `V` is 2), storing its first
-/// `cols` columns: `c[r][j] (+)= Σ_kk a[kk·6 + r] · b'[kk][j]`, each sum
-/// in the order [`kernel_6x16`] forms it. At 12 × 2 (24 accumulators) each packed row of `b`
-/// feeds 24 FMAs; measured on Zen 5, 1 thread, the 12×32 tile against 6×32 ones: hot GEMMs of
-/// ResNet's 1×1 shapes 3–6% faster, ResNet-50 FPN's forward 60.1–60.5 → 57.1–58.1 ms. Unless
-/// `next` is null, each row of `b` also prefetches the same row of the `V` panels from `next`
-/// (the next tile's, `bs` apart).
+/// `cols` columns: `c[r][j] (+)= Σ_kk a[kk·6 + r] · b'[kk][j]`, each sum in the order
+/// [`kernel_6x16`] forms it; the operands and prefetches are [`Tile`]'s. At 12 × 2 (24
+/// accumulators) each packed row of `b` feeds 24 FMAs; measured on Zen 5, 1 thread, the 12×32
+/// tile against 6×32 ones: hot GEMMs of ResNet's 1×1 shapes 3–6% faster, ResNet-50 FPN's
+/// forward 60.1–60.5 → 57.1–58.1 ms.
 ///
 /// # Safety
 /// The CPU must support avx512f; `a0` must hold `kc·6` floats, and `a1` too when `R > 6`; `b`
 /// `kc·16` floats, `bs + kc·16` when `V` is 2; `c` must be valid for reads and writes of `R`
-/// rows of `cols` (≤ 16·`V`) floats with row stride `ldc`. `next` is only prefetched, never
-/// read.
+/// rows of `cols` (≤ 16·`V`) floats with row stride `ldc`.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn kernel_wide<const R: usize, const V: usize>(
-    kc: usize,
-    a0: *const f32,
-    a1: *const f32,
-    b: *const f32,
-    bs: usize,
-    next: *const f32,
-    pa: Ahead,
-    c: *mut f32,
-    ldc: usize,
-    cols: usize,
-    accumulate: bool,
-) {
+unsafe fn kernel_wide<const R: usize, const V: usize>(t: Tile) {
+    let Tile {
+        kc,
+        a0,
+        a1,
+        b,
+        bs,
+        c,
+        ldc,
+        cols,
+        accumulate,
+        b_next,
+        a_next,
+        a_panels,
+        a_step,
+    } = t;
     // Lanes of each vector the tile stores (all of the first when V is 2 and cols > 16).
     let mask = |v: usize| -> __mmask16 {
         let n = cols.saturating_sub(v * NR).min(NR);
@@ -634,14 +643,14 @@ unsafe fn kernel_wide<const R: usize, const V: usize>(
     unsafe {
         let mut acc = [[_mm512_setzero_ps(); V]; R];
         for kk in 0..kc {
-            if !next.is_null() {
+            if !b_next.is_null() {
                 for v in 0..V {
-                    _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(v * bs + kk * NR).cast());
+                    _mm_prefetch::<_MM_HINT_T0>(b_next.wrapping_add(v * bs + kk * NR).cast());
                 }
             }
-            if !pa.a.is_null() && kk % 2 == 0 {
-                for q in 0..pa.panels {
-                    _mm_prefetch::<_MM_HINT_T0>(pa.a.wrapping_add(q * pa.step + kk * MR).cast());
+            if !a_next.is_null() && kk % 2 == 0 {
+                for q in 0..a_panels {
+                    _mm_prefetch::<_MM_HINT_T0>(a_next.wrapping_add(q * a_step + kk * MR).cast());
                 }
             }
             let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(b.add(v * bs + kk * NR)));
