@@ -279,7 +279,8 @@ thread_local! {
 /// image, and each task's block of channels is transposed into the output (16×16 blocks) and
 /// finished by the epilogue. Every output sums its reduction as [`gemm`](packed::gemm) does,
 /// so the results are those of the pixel-lane product bit for bit. Returns false, having
-/// written nothing, when a buffer cannot be had.
+/// written nothing, when the weight's packing cannot be allocated (the pixel-lane path then
+/// runs).
 ///
 /// Measured on Zen 5, hot, best of 3 interleaved (pixel-lane → transposed, ms, 1 | 2
 /// threads): ResNet-50's 512→2048 at 7² 0.568 → 0.476 | 0.299 → 0.259, 2048→512 0.567 → 0.475 |
