@@ -85,23 +85,6 @@ pub(crate) fn bias_activate_slice(xs: &mut [f32], bias: f32, a: Activation) {
     epilogue_slice(xs, bias, a, None)
 }
 
-/// `xs[i] = a((xs[i] + bias) + r[i])` (bias skipped when 0, as in [`bias_activate_slice`]): a
-/// conv epilogue with a fused residual add, rounding exactly like the conv → add → activation
-/// sequence. `r` must be as long as `xs`.
-#[inline(always)]
-fn bias_add_activate_impl(xs: &mut [f32], bias: f32, r: &[f32], a: Activation) {
-    if bias == 0.0 {
-        for (v, &r) in xs.iter_mut().zip(r) {
-            *v += r;
-        }
-    } else {
-        for (v, &r) in xs.iter_mut().zip(r) {
-            *v = (*v + bias) + r;
-        }
-    }
-    bias_activate_impl(xs, 0.0, a);
-}
-
 /// A tensor a conv's epilogue adds (of the output's shape, standard layout): before the
 /// activation (`act((conv + bias) + r)`, a ResNet block's shortcut) or after it
 /// (`act(conv + bias) + r`, ultralytics' `Bottleneck` shortcut).
@@ -196,8 +179,9 @@ unsafe fn lanes_avx2(xs: &mut [f32], lanes: &[f32; 16], a: Activation) {
             _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), b0));
             _mm256_storeu_ps(p.add(8), _mm256_add_ps(_mm256_loadu_ps(p.add(8)), b1));
         }
+        // SAFETY: this function's CPU features.
+        epilogue_avx2(xs, 0.0, a, None)
     }
-    epilogue_impl(xs, 0.0, a, None)
 }
 
 /// AVX-512 build of [`lanes_bias_activate`].
@@ -226,48 +210,23 @@ unsafe fn lanes_avx512(xs: &mut [f32], lanes: &[f32; 16], a: Activation) {
 /// YOLOv8n's 32→32 1×1 at 160² 0.316 → 0.310.
 const WIDE_EPILOGUE: usize = 64;
 
-/// The body of [`epilogue_slice`], inlined into each build.
+/// The portable build of [`epilogue_slice`] (the vector builds pass their own activation step
+/// to [`epilogue_with`]).
 #[inline(always)]
 fn epilogue_impl(xs: &mut [f32], bias: f32, a: Activation, res: Option<Residual>) {
-    match res {
-        None => bias_activate_impl(xs, bias, a),
-        Some(Residual { data, after_act: false }) => bias_add_activate_impl(xs, bias, data, a),
-        Some(Residual { data, after_act: true }) => {
-            bias_activate_impl(xs, bias, a);
-            for (v, &r) in xs.iter_mut().zip(data) {
-                *v += r;
-            }
-        }
-    }
+    epilogue_with(xs, bias, res, |xs, b| bias_activate_impl(xs, b, a))
 }
 
-/// AVX2 + FMA build of [`epilogue_impl`].
-///
-/// # Safety
-/// The CPU must support avx2 and fma.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn epilogue_avx2(xs: &mut [f32], bias: f32, a: Activation, res: Option<Residual>) {
-    epilogue_impl(xs, bias, a, res)
-}
-
-/// AVX-512 build of [`epilogue_impl`]: the same per-element arithmetic on 16 lanes (the
-/// results are those of the AVX2 build, bit for bit), with SiLU and sigmoid in intrinsics
-/// ([`logistic_avx512`]). YOLOv8n's SiLU epilogues were a tenth of its forward on Zen 5 with
-/// the AVX2 build.
-///
-/// # Safety
-/// The CPU must support avx512f, avx2 and fma.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn epilogue_avx512(xs: &mut [f32], bias: f32, a: Activation, res: Option<Residual>) {
-    if !matches!(a, Activation::Silu | Activation::Sigmoid) {
-        return epilogue_impl(xs, bias, a, res);
-    }
-    let silu = a == Activation::Silu;
+/// A conv epilogue with the activation step `activate(xs, bias)` (bias + activation, the bias
+/// skipped when 0): without a residual just that; with one before the activation
+/// `a((xs + bias) + r)`, rounding exactly like the conv → add → activation sequence; with one
+/// after it `a(xs + bias) + r`. `res`'s data is as long as `xs`. Each build defines its
+/// `activate` inside its own `#[target_feature]` function: a closure has the target features of
+/// the function it is written in.
+#[inline(always)]
+fn epilogue_with(xs: &mut [f32], bias: f32, res: Option<Residual>, activate: impl Fn(&mut [f32], f32)) {
     match res {
-        // SAFETY: this function's CPU features.
-        None => unsafe { logistic_avx512(xs, bias, silu) },
+        None => activate(xs, bias),
         Some(Residual { data, after_act: false }) => {
             if bias == 0.0 {
                 for (v, &r) in xs.iter_mut().zip(data) {
@@ -278,16 +237,46 @@ unsafe fn epilogue_avx512(xs: &mut [f32], bias: f32, a: Activation, res: Option<
                     *v = (*v + bias) + r;
                 }
             }
-            // SAFETY: this function's CPU features.
-            unsafe { logistic_avx512(xs, 0.0, silu) }
+            activate(xs, 0.0)
         }
         Some(Residual { data, after_act: true }) => {
-            // SAFETY: this function's CPU features.
-            unsafe { logistic_avx512(xs, bias, silu) };
+            activate(xs, bias);
             for (v, &r) in xs.iter_mut().zip(data) {
                 *v += r;
             }
         }
+    }
+}
+
+/// AVX2 + FMA build of [`epilogue_slice`].
+///
+/// # Safety
+/// The CPU must support avx2 and fma.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn epilogue_avx2(xs: &mut [f32], bias: f32, a: Activation, res: Option<Residual>) {
+    // The closure is this function's, so it has its target features (one defined in
+    // `epilogue_impl` has none, and ran the AVX2 build 2–4% slower).
+    epilogue_with(xs, bias, res, |xs, b| bias_activate_impl(xs, b, a))
+}
+
+/// AVX-512 build of [`epilogue_slice`]: the same per-element arithmetic on 16 lanes (the
+/// results are those of the AVX2 build, bit for bit), with SiLU and sigmoid in intrinsics
+/// ([`logistic_avx512`]). YOLOv8n's SiLU epilogues were a tenth of its forward on Zen 5 with
+/// the AVX2 build.
+///
+/// # Safety
+/// The CPU must support avx512f, avx2 and fma.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn epilogue_avx512(xs: &mut [f32], bias: f32, a: Activation, res: Option<Residual>) {
+    match a {
+        Activation::Silu | Activation::Sigmoid => {
+            let silu = a == Activation::Silu;
+            // SAFETY: this function's CPU features.
+            epilogue_with(xs, bias, res, |xs, b| unsafe { logistic_avx512(xs, b, silu) })
+        }
+        _ => epilogue_with(xs, bias, res, |xs, b| bias_activate_impl(xs, b, a)),
     }
 }
 

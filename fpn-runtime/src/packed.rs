@@ -356,7 +356,7 @@ unsafe fn gemm_tiles(
     c: *mut f32,
     ldc: usize,
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
-    mut block: impl FnMut(usize, usize, usize, usize) -> *const f32,
+    block: impl FnMut(usize, usize, usize, usize) -> *const f32,
     wide: bool,
 ) {
     let panels_a = m.div_ceil(MR);
@@ -368,68 +368,60 @@ unsafe fn gemm_tiles(
         // SAFETY: the caller's contract, with AVX-512F (`wide`).
         return unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, epilogue, block, None) };
     }
-    let mut jc = 0;
-    while jc < n {
-        let nc = NC.min(n - jc);
+    for_each_block(n, k, block, move |blk| {
+        let Block {
+            jc,
+            nc,
+            pc,
+            kc,
+            b: bpack,
+            first,
+            last,
+        } = blk;
         let panels_b = nc.div_ceil(NR);
-        let mut pc = 0;
-        loop {
-            let kc = KC.min(k - pc);
-            let bpack = block(jc, pc, kc, nc);
-            let (first, last) = (pc == 0, pc + kc >= k);
-            for ip in 0..panels_a {
-                let rows = MR.min(m - ip * MR);
-                let ap = a[ip * MR * k + pc * MR..].as_ptr();
-                if ip + PREFETCH_PANELS < panels_a {
-                    // The same rows of a later panel, a cache line (16 floats) at a time.
-                    let next = a[(ip + PREFETCH_PANELS) * MR * k + pc * MR..][..kc * MR].as_ptr();
-                    for line in (0..kc * MR).step_by(16) {
-                        // SAFETY: a prefetch of an address inside `a`.
-                        unsafe { _mm_prefetch::<_MM_HINT_T0>(next.add(line).cast()) };
-                    }
+        for ip in 0..panels_a {
+            let rows = MR.min(m - ip * MR);
+            let ap = a[ip * MR * k + pc * MR..].as_ptr();
+            if ip + PREFETCH_PANELS < panels_a {
+                // The same rows of a later panel, a cache line (16 floats) at a time.
+                let next = a[(ip + PREFETCH_PANELS) * MR * k + pc * MR..][..kc * MR].as_ptr();
+                for line in (0..kc * MR).step_by(16) {
+                    // SAFETY: a prefetch of an address inside `a`.
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(next.add(line).cast()) };
                 }
-                for jp in 0..panels_b {
-                    let cols = NR.min(nc - jp * NR);
-                    // SAFETY: the tile, rows ip·MR.. (rows of them), columns jc + jp·NR.. (cols
-                    // of them), is inside `c` (contract); `ap` has kc·MR floats and the block's
-                    // panel jp kc·NR (`block`'s contract).
-                    unsafe {
-                        let bp = bpack.add(jp * panel_stride(kc));
-                        let cp = c.add(ip * MR * ldc + jc + jp * NR);
-                        if rows == MR && cols == NR {
-                            kernel_6x16(kc, ap, bp, cp, ldc, !first);
-                        } else {
-                            let mut t = [0.0f32; MR * NR];
-                            kernel_6x16(kc, ap, bp, t.as_mut_ptr(), NR, false);
-                            for r in 0..rows {
-                                let dst = std::slice::from_raw_parts_mut(cp.add(r * ldc), cols);
-                                let src = &t[r * NR..][..cols];
-                                if first {
-                                    dst.copy_from_slice(src);
-                                } else {
-                                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
-                                }
+            }
+            for jp in 0..panels_b {
+                let cols = NR.min(nc - jp * NR);
+                // SAFETY: the tile, rows ip·MR.. (rows of them), columns jc + jp·NR.. (cols
+                // of them), is inside `c` (contract); `ap` has kc·MR floats and the block's
+                // panel jp kc·NR (`block`'s contract).
+                unsafe {
+                    let bp = bpack.add(jp * panel_stride(kc));
+                    let cp = c.add(ip * MR * ldc + jc + jp * NR);
+                    if rows == MR && cols == NR {
+                        kernel_6x16(kc, ap, bp, cp, ldc, !first);
+                    } else {
+                        let mut t = [0.0f32; MR * NR];
+                        kernel_6x16(kc, ap, bp, t.as_mut_ptr(), NR, false);
+                        for r in 0..rows {
+                            let dst = std::slice::from_raw_parts_mut(cp.add(r * ldc), cols);
+                            let src = &t[r * NR..][..cols];
+                            if first {
+                                dst.copy_from_slice(src);
+                            } else {
+                                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
                             }
                         }
                     }
                 }
-                if last {
-                    for r in 0..rows {
-                        let row = ip * MR + r;
-                        // SAFETY: row `row`, columns jc..jc + nc of `c` (contract); the tiles
-                        // that wrote it are done and no other reference to it is live.
-                        let seg = unsafe { std::slice::from_raw_parts_mut(c.add(row * ldc + jc), nc) };
-                        epilogue(row, jc, seg);
-                    }
-                }
             }
-            pc += kc;
             if last {
-                break;
+                // SAFETY: those rows' columns jc..jc + nc are inside `c` (contract), their
+                // tiles done.
+                unsafe { finish_rows(c, ldc, jc, nc, ip * MR..ip * MR + rows, epilogue) };
             }
         }
-        jc += nc;
-    }
+    });
 }
 
 /// [`gemm_tiles`] on AVX-512F: pairs of row panels (12 rows) by pairs of column panels (32
@@ -460,90 +452,154 @@ unsafe fn gemm_tiles_wide(
     c: *mut f32,
     ldc: usize,
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
-    mut block: impl FnMut(usize, usize, usize, usize) -> *const f32,
+    block: impl FnMut(usize, usize, usize, usize) -> *const f32,
     panels: Option<usize>,
 ) {
     let panels_a = m.div_ceil(MR);
-    let mut jc = 0;
-    while jc < n {
-        let nc = NC.min(n - jc);
+    for_each_block(n, k, block, move |blk| {
+        let Block {
+            jc,
+            nc,
+            pc,
+            kc,
+            b: bpack,
+            first,
+            last,
+        } = blk;
         let panels_b = nc.div_ceil(NR);
-        let mut pc = 0;
-        loop {
-            let kc = KC.min(k - pc);
-            let bpack = block(jc, pc, kc, nc);
-            let bs = panels.unwrap_or(panel_stride(kc));
-            let (first, last) = (pc == 0, pc + kc >= k);
-            let mut ip0 = 0;
-            while ip0 < panels_a {
-                // Two row panels where there are two (the second may be partial), else one.
-                let two = ip0 + 1 < panels_a;
-                let rows = (m - ip0 * MR).min(if two { 2 * MR } else { MR });
-                let ap0 = a[ip0 * MR * k + pc * MR..][..kc * MR].as_ptr();
-                let ap1 = if two {
-                    a[(ip0 + 1) * MR * k + pc * MR..][..kc * MR].as_ptr()
-                } else {
-                    ap0
-                };
-                // The same rows of the next pair of row panels (a weight, cold in a forward),
-                // prefetched row by row through the first tile (see `PREFETCH_PANELS`).
-                let ahead = (ip0 + PREFETCH_PANELS..(ip0 + PREFETCH_PANELS + 1 + usize::from(two)).min(panels_a)).len();
-                let a_next = if ahead > 0 {
-                    a[(ip0 + PREFETCH_PANELS) * MR * k + pc * MR..].as_ptr()
+        let bs = panels.unwrap_or(panel_stride(kc));
+        let mut ip0 = 0;
+        while ip0 < panels_a {
+            // Two row panels where there are two (the second may be partial), else one.
+            let two = ip0 + 1 < panels_a;
+            let rows = (m - ip0 * MR).min(if two { 2 * MR } else { MR });
+            let ap0 = a[ip0 * MR * k + pc * MR..][..kc * MR].as_ptr();
+            let ap1 = if two {
+                a[(ip0 + 1) * MR * k + pc * MR..][..kc * MR].as_ptr()
+            } else {
+                ap0
+            };
+            // The same rows of the next pair of row panels (a weight, cold in a forward),
+            // prefetched row by row through the first tile (see `PREFETCH_PANELS`).
+            let ahead = (ip0 + PREFETCH_PANELS..(ip0 + PREFETCH_PANELS + 1 + usize::from(two)).min(panels_a)).len();
+            let a_next = if ahead > 0 {
+                a[(ip0 + PREFETCH_PANELS) * MR * k + pc * MR..].as_ptr()
+            } else {
+                std::ptr::null()
+            };
+            let mut jp = 0;
+            while jp < panels_b {
+                let cols = (2 * NR).min(nc - jp * NR);
+                // A right-hand side packed whole (a weight, `panels`) comes from memory on the
+                // first row panels' pass: prefetch the next tile's panels meanwhile.
+                let next = if panels.is_some() && ip0 == 0 && jp + 2 < panels_b {
+                    bpack.wrapping_add((jp + 2) * bs)
                 } else {
                     std::ptr::null()
                 };
-                let mut jp = 0;
-                while jp < panels_b {
-                    let cols = (2 * NR).min(nc - jp * NR);
-                    // A right-hand side packed whole (a weight, `panels`) comes from memory on the
-                    // first row panels' pass: prefetch the next tile's panels meanwhile.
-                    let next = if panels.is_some() && ip0 == 0 && jp + 2 < panels_b {
-                        bpack.wrapping_add((jp + 2) * bs)
-                    } else {
-                        std::ptr::null()
+                // SAFETY: the tile, rows ip0·MR.. (rows of them), columns jc + jp·NR.. (cols
+                // of them), is inside `c` (contract); `ap0` (and `ap1` when rows > 6) hold
+                // kc·MR floats, the block's panel jp (and jp + 1 when cols > 16) kc·NR
+                // (`block`'s contract); AVX-512F by this function's contract.
+                unsafe {
+                    let tile = Tile {
+                        kc,
+                        a0: ap0,
+                        a1: ap1,
+                        b: bpack.add(jp * bs),
+                        bs,
+                        c: c.add(ip0 * MR * ldc + jc + jp * NR),
+                        ldc,
+                        cols,
+                        accumulate: !first,
+                        b_next: next,
+                        a_next: if jp == 0 { a_next } else { std::ptr::null() },
+                        a_panels: ahead,
+                        a_step: MR * k,
                     };
-                    // SAFETY: the tile, rows ip0·MR.. (rows of them), columns jc + jp·NR.. (cols
-                    // of them), is inside `c` (contract); `ap0` (and `ap1` when rows > 6) hold
-                    // kc·MR floats, the block's panel jp (and jp + 1 when cols > 16) kc·NR
-                    // (`block`'s contract); AVX-512F by this function's contract.
-                    unsafe {
-                        let tile = Tile {
-                            kc,
-                            a0: ap0,
-                            a1: ap1,
-                            b: bpack.add(jp * bs),
-                            bs,
-                            c: c.add(ip0 * MR * ldc + jc + jp * NR),
-                            ldc,
-                            cols,
-                            accumulate: !first,
-                            b_next: next,
-                            a_next: if jp == 0 { a_next } else { std::ptr::null() },
-                            a_panels: ahead,
-                            a_step: MR * k,
-                        };
-                        tile_wide(rows, tile);
-                    }
-                    jp += 2;
+                    tile_wide(rows, tile);
                 }
-                if last {
-                    for r in 0..rows {
-                        let row = ip0 * MR + r;
-                        // SAFETY: row `row`, columns jc..jc + nc of `c` (contract); the tiles
-                        // that wrote it are done and no other reference to it is live.
-                        let seg = unsafe { std::slice::from_raw_parts_mut(c.add(row * ldc + jc), nc) };
-                        epilogue(row, jc, seg);
-                    }
-                }
-                ip0 += 1 + usize::from(two);
+                jp += 2;
             }
+            if last {
+                // SAFETY: those rows' columns jc..jc + nc are inside `c` (contract), their
+                // tiles done.
+                unsafe { finish_rows(c, ldc, jc, nc, ip0 * MR..ip0 * MR + rows, epilogue) };
+            }
+            ip0 += 1 + usize::from(two);
+        }
+    });
+}
+
+/// One block of the right-hand side as the tile loops take it: columns `jc..jc + nc`, rows
+/// `pc..pc + kc` of the reduction, packed at `b`; `first` and `last` say whether it starts or
+/// ends the reduction.
+#[derive(Clone, Copy)]
+struct Block {
+    jc: usize,
+    nc: usize,
+    pc: usize,
+    kc: usize,
+    b: *const f32,
+    first: bool,
+    last: bool,
+}
+
+/// The block order of the tile loops ([`gemm_tiles`], [`gemm_tiles_wide`]): column blocks of
+/// [`NC`], each down its reduction in blocks of [`KC`], `body` run on each with the block
+/// `block(jc, pc, kc, nc)` gives. Each tile loop writes its `body` inside its own
+/// `#[target_feature]` function, so the closure has those features.
+#[inline(always)]
+fn for_each_block(
+    n: usize,
+    k: usize,
+    mut block: impl FnMut(usize, usize, usize, usize) -> *const f32,
+    mut body: impl FnMut(Block),
+) {
+    let mut jc = 0;
+    while jc < n {
+        let nc = NC.min(n - jc);
+        let mut pc = 0;
+        loop {
+            let kc = KC.min(k - pc);
+            let b = block(jc, pc, kc, nc);
+            let (first, last) = (pc == 0, pc + kc >= k);
+            body(Block {
+                jc,
+                nc,
+                pc,
+                kc,
+                b,
+                first,
+                last,
+            });
             pc += kc;
             if last {
                 break;
             }
         }
         jc += nc;
+    }
+}
+
+/// `epilogue(row, jc, segment)` on columns `jc..jc + nc` of each of `rows` of `c` (row stride
+/// `ldc`), once the tiles that wrote them are done.
+///
+/// # Safety
+/// Those columns of those rows must be inside `c`, with no other live reference to them.
+#[inline(always)]
+unsafe fn finish_rows(
+    c: *mut f32,
+    ldc: usize,
+    jc: usize,
+    nc: usize,
+    rows: std::ops::Range<usize>,
+    epilogue: &dyn Fn(usize, usize, &mut [f32]),
+) {
+    for row in rows {
+        // SAFETY: the caller's contract.
+        let seg = unsafe { std::slice::from_raw_parts_mut(c.add(row * ldc + jc), nc) };
+        epilogue(row, jc, seg);
     }
 }
 
