@@ -1547,7 +1547,8 @@ mod tests {
             ..g(3, 64, 2, 112)
         }));
         assert_eq!(fits_cv(&g(128, 256, 2, 20)), wide);
-        assert_eq!(fits_cv(&g(64, 128, 2, 56)), wide);
+        // 64→128 (74 K weights): the grouped kernel with AVX-512, the 16-channel one without.
+        assert!(fits_cv(&g(64, 128, 2, 56)));
         assert_eq!(fits_cv(&g(32, 32, 1, 80)), wide);
         assert!(!fits_cv(&g(256, 512, 2, 20)));
         assert!(!fits_cv(&g(16, 32, 1, 80)));
