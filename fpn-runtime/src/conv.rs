@@ -473,7 +473,7 @@ fn per_image_contiguous(d: &[usize], st: &[isize]) -> bool {
 pub(crate) struct Prepared<'a> {
     /// The Winograd transform `U` of the weight (`winograd::transform_weights`; valid for any
     /// parameters, it depends on the weight only).
-    pub winograd: Option<&'a [f32]>,
+    pub winograd: Option<winograd::U<'a>>,
     /// Where the weight packed for the AVX2 GEMM (`packed::pack_groups`) with
     /// `packed_groups` groups is kept once made: made and used only by a call with that many
     /// groups that takes the GEMM path.
@@ -506,7 +506,7 @@ fn run(
     g: &Geom,
     mode: PaddingMode,
     ops: Operands,
-    u: Option<&[f32]>,
+    u: Option<winograd::U>,
     act: Activation,
     out: &mut [f32],
     residual: Option<Residual>,
@@ -536,7 +536,17 @@ fn run(
 
 /// Runs a validated conv with more than one input channel per group on the path its geometry
 /// selects; with `residual`, the epilogue computes `act((conv + bias) + residual)`.
-fn run_path(g: &Geom, ops: Operands, u: Option<&[f32]>, act: Activation, out: &mut [f32], residual: Option<Residual>) {
+fn run_path(
+    g: &Geom,
+    ops: Operands,
+    u: Option<winograd::U>,
+    act: Activation,
+    out: &mut [f32],
+    residual: Option<Residual>,
+) {
+    // A `U` packed for the AVX-512 GEMM where that kernel is off (a test forcing AVX2) is
+    // transformed again instead.
+    let u = u.filter(|u| !u.panels || winograd::panels_here());
     if winograd_fits(g, u.is_some()) {
         match u {
             Some(u) => winograd::conv3x3(g, ops.x, u, ops.bias, act, out, residual),

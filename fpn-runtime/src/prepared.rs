@@ -46,8 +46,9 @@ pub struct Conv2d {
     /// `[cout]` (zeros when the conv has no bias).
     bias: Array1<f32>,
     params: Conv2dParams,
-    /// Winograd transform of `weight` (`winograd::transform_weights`), when it can be used.
-    wino: Option<Vec<f32>>,
+    /// Winograd transform of `weight` (`winograd::transform_weights`), when it can be used,
+    /// and whether it is in row panels (`winograd::U::panels`).
+    wino: Option<(Vec<f32>, bool)>,
     /// `weight` packed for the AVX2 GEMM (`packed::pack_groups` with `params.groups`), made by
     /// the first call that takes the GEMM path with those groups on a CPU that runs it (so a
     /// Winograd conv that never falls back to the GEMM holds no second copy); later calls
@@ -90,7 +91,7 @@ fn validate(w_shape: [usize; 4], bias_len: Option<usize>, p: &Conv2dParams) -> R
 
 /// The Winograd transform of `w` if the conv with `p` can take that path, else None (also when
 /// the buffer cannot be allocated: calls then transform per call like `conv2d`).
-fn winograd_weights(w: &Array4<f32>, p: &Conv2dParams) -> Option<Vec<f32>> {
+fn winograd_weights(w: &Array4<f32>, p: &Conv2dParams) -> Option<(Vec<f32>, bool)> {
     let [cout, cin_g, kh, kw] = shape4(w);
     let fits = p.groups > 0
         && cout % p.groups == 0
@@ -98,12 +99,13 @@ fn winograd_weights(w: &Array4<f32>, p: &Conv2dParams) -> Option<Vec<f32>> {
     if !fits {
         return None;
     }
-    let len = winograd::weights_len(cout, cin_g)?;
+    let panels = winograd::panels_here();
+    let len = winograd::weights_len(p.groups, cout / p.groups, cin_g, panels)?;
     let mut u = Vec::new();
     u.try_reserve_exact(len).ok()?;
     u.resize(len, 0.0);
-    winograd::transform_weights(cin_g, cout / p.groups, w.as_slice()?, &mut u);
-    Some(u)
+    winograd::transform_weights(cin_g, cout / p.groups, w.as_slice()?, &mut u, panels);
+    Some((u, panels))
 }
 
 impl Conv2d {
@@ -206,7 +208,10 @@ impl Conv2d {
             opts.params.unwrap_or(&self.params),
             out,
             Prepared {
-                winograd: self.wino.as_deref(),
+                winograd: self
+                    .wino
+                    .as_ref()
+                    .map(|(data, panels)| winograd::U { data, panels: *panels }),
                 packed: Some(&self.packed),
                 packed_groups: self.params.groups,
                 packed_cv: Some(&self.packed_cv),
