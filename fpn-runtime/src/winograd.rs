@@ -681,7 +681,7 @@ unsafe fn row_transform_panels(
 /// `o.out` must point at the `[n, cout, oh, ow]` output, and no other thread may write this
 /// block's tiles of this group.
 #[inline(always)]
-unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
+unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
     let g = s.g;
     let hw = g.oh * g.ow;
     let mut rows = [[[0.0f32; MAX_TILES]; M]; A];
@@ -693,34 +693,43 @@ unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tile
         let nx = (g.ow - ox0).min(M * nk);
         for co in 0..o.count {
             let mbase = co * tiles + j0;
-            // Along ν (x) first: rows[ξ][c][k]. Planes α.. do not exist for F(2×2): zeros
-            // that `ot1` ignores.
-            for (xi, row) in rows.iter_mut().enumerate() {
-                let mm = |nu: usize| {
-                    if nu < A {
-                        &m[(xi * A + nu) * ms + mbase..][..nk]
-                    } else {
-                        &ZEROS[..nk]
-                    }
+            if W && M == 2 {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `W` only in the AVX-512 build; `mbase + nk` ≤ `tiles` past each plane's
+                // row co (the block's tiles), inside `m`.
+                unsafe {
+                    output_rows_512(m, ms, mbase, nk, &mut y)
                 };
-                let (m0, m1, m2, m3, m4, m5) = (mm(0), mm(1), mm(2), mm(3), mm(4), mm(5));
-                for k in 0..nk {
-                    let t = ot1::<M>([m0[k], m1[k], m2[k], m3[k], m4[k], m5[k]]);
-                    for (r, &tv) in row.iter_mut().zip(&t[..M]) {
-                        r[k] = tv;
+            } else {
+                // Along ν (x) first: rows[ξ][c][k]. Planes α.. do not exist for F(2×2): zeros
+                // that `ot1` ignores.
+                for (xi, row) in rows.iter_mut().enumerate() {
+                    let mm = |nu: usize| {
+                        if nu < A {
+                            &m[(xi * A + nu) * ms + mbase..][..nk]
+                        } else {
+                            &ZEROS[..nk]
+                        }
+                    };
+                    let (m0, m1, m2, m3, m4, m5) = (mm(0), mm(1), mm(2), mm(3), mm(4), mm(5));
+                    for k in 0..nk {
+                        let t = ot1::<M>([m0[k], m1[k], m2[k], m3[k], m4[k], m5[k]]);
+                        for (r, &tv) in row.iter_mut().zip(&t[..M]) {
+                            r[k] = tv;
+                        }
                     }
                 }
-            }
-            // Then along ξ (y), interleaving the M columns of each tile into output rows.
-            for c in 0..M {
-                for k in 0..nk {
-                    let mut col = [0.0; 6];
-                    for (cv, r) in col.iter_mut().zip(&rows) {
-                        *cv = r[c][k];
-                    }
-                    let t = ot1::<M>(col);
-                    for (r, &tv) in t[..M].iter().enumerate() {
-                        y[r][M * k + c] = tv;
+                // Then along ξ (y), interleaving the M columns of each tile into output rows.
+                for c in 0..M {
+                    for k in 0..nk {
+                        let mut col = [0.0; 6];
+                        for (cv, r) in col.iter_mut().zip(&rows) {
+                            *cv = r[c][k];
+                        }
+                        let t = ot1::<M>(col);
+                        for (r, &tv) in t[..M].iter().enumerate() {
+                            y[r][M * k + c] = tv;
+                        }
                     }
                 }
             }
@@ -739,6 +748,62 @@ unsafe fn output_transform_impl(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tile
                 }
             }
         }
+    }
+}
+
+/// F(2×2)'s output transform of one output channel's run of `nk` tiles on AVX-512, into the
+/// two output rows `y[r][2k + c]`: tile `k`'s products are `m[(ξ·α + ν)·ms + mbase + k]`.
+/// Sixteen tiles per vector (the sums in `ot1`'s order, along ν first), the two columns of
+/// each tile interleaved by permutes. The generic loops ran scalar.
+///
+/// # Safety
+/// The CPU must support avx512f; `m` must hold every plane's `mbase..mbase + nk`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn output_rows_512(m: &[f32], ms: usize, mbase: usize, nk: usize, y: &mut [[f32; M * MAX_TILES]; M]) {
+    use std::arch::x86_64::*;
+    const { assert!(M == 2) };
+    assert!(
+        nk <= MAX_TILES && (PLANES - 1) * ms + mbase + nk <= m.len(),
+        "products out of their buffer"
+    );
+    let lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    let mut k0 = 0;
+    while k0 < nk {
+        let run = (nk - k0).min(16);
+        let mask = ((1u32 << run) - 1) as __mmask16;
+        // SAFETY: plane p's loads read `run` floats from mbase + k0 (asserted above); the
+        // stores write 2·run floats of y's rows from 2·k0 (2·(k0 + run) ≤ 2·MAX_TILES).
+        unsafe {
+            let at = |p: usize| _mm512_maskz_loadu_ps(mask, m.as_ptr().add(p * ms + mbase + k0));
+            // Along ν: r[c][ξ].
+            let mut r = [[_mm512_setzero_ps(); A]; M];
+            for (xi, p) in (0..PLANES).step_by(A).enumerate() {
+                let (m0, m1, m2, m3) = (at(p), at(p + 1), at(p + 2), at(p + 3));
+                r[0][xi] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                r[1][xi] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+            }
+            // Along ξ: out[row][c].
+            let col = |c: usize| {
+                let [a0, a1, a2, a3] = r[c];
+                (
+                    _mm512_add_ps(_mm512_add_ps(a0, a1), a2),
+                    _mm512_sub_ps(_mm512_sub_ps(a1, a2), a3),
+                )
+            };
+            let ((y00, y10), (y01, y11)) = (col(0), col(1));
+            let (m_lo, m_hi) = (
+                ((1u32 << (2 * run).min(16)) - 1) as __mmask16,
+                ((1u32 << (2 * run).saturating_sub(16)) - 1) as __mmask16,
+            );
+            for (row, (c0, c1)) in y.iter_mut().zip([(y00, y01), (y10, y11)]) {
+                let dst = row.as_mut_ptr().add(M * k0);
+                _mm512_mask_storeu_ps(dst, m_lo, _mm512_permutex2var_ps(c0, lo_idx, c1));
+                _mm512_mask_storeu_ps(dst.add(16), m_hi, _mm512_permutex2var_ps(c0, hi_idx, c1));
+            }
+        }
+        k0 += run;
     }
 }
 
@@ -774,7 +839,7 @@ unsafe fn input_transform_v512(s: &Segs, xg: &XGrp, v: &mut [f32], vl: VLayout) 
 /// As [`output_transform_impl`].
 unsafe fn output_transform(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
     // SAFETY: the caller upholds `output_transform_impl`'s contract (this fn's own).
-    unsafe { output_transform_impl(s, o, m, ms, tiles) }
+    unsafe { output_transform_impl::<false>(s, o, m, ms, tiles) }
 }
 
 /// AVX2 + FMA build of [`output_transform_impl`].
@@ -784,7 +849,7 @@ unsafe fn output_transform(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: us
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
 unsafe fn output_transform_v4(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
     // SAFETY: the caller upholds `output_transform_impl`'s contract (this fn's own).
-    unsafe { output_transform_impl(s, o, m, ms, tiles) }
+    unsafe { output_transform_impl::<false>(s, o, m, ms, tiles) }
 }
 
 /// AVX-512 build of [`output_transform_impl`].
@@ -793,8 +858,9 @@ unsafe fn output_transform_v4(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles:
 /// As [`output_transform_impl`], and the CPU must support avx512f, avx2 and fma.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx2,fma"))]
 unsafe fn output_transform_v512(s: &Segs, o: &OutGrp, m: &[f32], ms: usize, tiles: usize) {
-    // SAFETY: the caller upholds `output_transform_impl`'s contract (this fn's own).
-    unsafe { output_transform_impl(s, o, m, ms, tiles) }
+    // SAFETY: the caller upholds `output_transform_impl`'s contract (this fn's own), and the
+    // CPU runs AVX-512 (this fn's contract), which `W` asks for.
+    unsafe { output_transform_impl::<true>(s, o, m, ms, tiles) }
 }
 
 #[cfg(test)]
