@@ -632,8 +632,9 @@ pub(crate) fn fits_cv(g: &Geom) -> bool {
     let pixels = g.oh.saturating_mul(g.ow);
     let small_out = grouped && stride2 && pixels <= CV_SMALL_OUT;
     let s1_3x3 = grouped && [g.sh, g.sw] == [1, 1] && [g.kh, g.kw] == [3, 3];
-    let small_map = pixels <= CV_STRIDE1_SMALL_PIXELS
-        && g.cout.saturating_mul(g.cin).saturating_mul(9) <= CV_STRIDE1_SMALL_MAX_WEIGHT;
+    let small_map = g.cout.saturating_mul(g.cin).saturating_mul(9) <= CV_STRIDE1_SMALL_MAX_WEIGHT
+        && (pixels <= CV_STRIDE1_SMALL_PIXELS
+            || (pixels <= CV_STRIDE1_SMALL_PIXELS_FEW_MACS && g.macs() < crate::kernel::PAR_MIN_MACS));
     let stride = stride2 || (s1_3x3 && ((g.cin > STRIDE1_MAX_CIN && g.cin <= CV_STRIDE1_MAX_CIN) || small_map));
     let max_weight = if small_out {
         CV_MAX_WEIGHT_SMALL_OUT
@@ -709,18 +710,26 @@ fn cv_grouped(g: &Geom) -> bool {
 }
 
 /// Most input channels of a stride-1 conv the grouped channel-vector kernel takes from
-/// Winograd (whose transforms dominate at few channels; see [`cv_grouped`]).
-const CV_STRIDE1_MAX_CIN: usize = 32;
+/// Winograd (whose transforms dominate at few channels; see [`cv_grouped`]). 24, not 32, since
+/// Winograd's GEMMs run on the AVX-512 tile (Zen 5, channel-vector → Winograd, ms, 1 | 2
+/// threads): 32→32 at 80² 0.51 → 0.42 | 0.263 → 0.232, at 160² 2.12 → 1.41 | 1.13 → 0.77, at
+/// 40² 0.134 → 0.124; 24→24 at 64² and 160² even.
+const CV_STRIDE1_MAX_CIN: usize = 24;
 
 /// Most output pixels per image of a stride-1 3×3 conv of up to
 /// [`CV_STRIDE1_SMALL_MAX_WEIGHT`] weights that the grouped channel-vector kernel takes from
-/// Winograd, whose few tiles there (13²: 49 of them) leave its GEMMs' lanes part empty.
-/// Measured on Zen 5 (Winograd → channel-vector, ms, 1 | 2 threads): 64→64 at 13² 0.079 →
-/// 0.060, at 20² 0.141 → 0.127, at 26² 0.234 → 0.211 | 0.129 → 0.128; 128→64 and 64→128 at 13²
-/// 0.14 → 0.12 | 0.08 → 0.08, 48→48 at 20² 0.096 → 0.074 | 0.059 → 0.047. Not at 32² (64→64
-/// even), nor for larger weights: 96→96 at 13² 0.142 → 0.129 but 0.084 → 0.092 on 2 threads,
-/// 128→128 at 20² 0.40 → 0.48, 256→256 at 14² 0.72 → 0.95.
-const CV_STRIDE1_SMALL_PIXELS: usize = 26 * 26;
+/// Winograd, whose few tiles there (13²: 49 of them) leave its GEMMs' lanes part empty. It was
+/// 26² before Winograd's GEMMs ran on the AVX-512 tile; since then (Zen 5, channel-vector →
+/// Winograd, ms, 1 | 2 threads, best of 3): 64→64 at 13² 0.061 → 0.061 (even, kept), at 20²
+/// 0.128 → 0.107 | 0.085 → 0.072, at 26² 0.214 → 0.168 | 0.134 → 0.102, 128→64 at 13² 0.116 →
+/// 0.106 | 0.080 → 0.064, 64→128 at 26² 0.415 → 0.312 | 0.26 → 0.175, 48→48 at 16² 0.047 →
+/// 0.041 | 0.035 → 0.027, 64→32 at 26² 0.113 → 0.096 | 0.080 → 0.064.
+const CV_STRIDE1_SMALL_PIXELS: usize = 13 * 13;
+
+/// Most output pixels per image of a stride-1 3×3 conv too small for Winograd's work gate
+/// (fewer multiply-adds than [`crate::kernel::PAR_MIN_MACS`]: it would run on the im2col GEMM)
+/// that the small-map rule takes: 32→32 at 10² 0.040 ms on the GEMM, 0.011 here.
+const CV_STRIDE1_SMALL_PIXELS_FEW_MACS: usize = 26 * 26;
 
 /// Most weight floats of a stride-1 conv the small-map rule takes ([`CV_STRIDE1_SMALL_PIXELS`]):
 /// 128→64 and 64→128.
@@ -1549,13 +1558,18 @@ mod tests {
         assert_eq!(fits_cv(&g(128, 256, 2, 20)), wide);
         // 64→128 (74 K weights): the grouped kernel with AVX-512, the 16-channel one without.
         assert!(fits_cv(&g(64, 128, 2, 56)));
-        assert_eq!(fits_cv(&g(32, 32, 1, 80)), wide);
+        // Stride 1 with 17 to 24 input channels (AVX-512); from 32 on Winograd is faster.
+        assert_eq!(fits_cv(&g(24, 32, 1, 80)), wide);
+        assert!(!fits_cv(&g(32, 32, 1, 80)));
         assert!(!fits_cv(&g(256, 512, 2, 20)));
         assert!(!fits_cv(&g(16, 32, 1, 80)));
         assert!(!fits_cv(&g(64, 64, 1, 40)));
-        // With AVX-512, stride 1 on small maps up to 128→64's weight.
+        // With AVX-512, stride 1 on small maps up to 128→64's weight: to 13², or to 26² below
+        // Winograd's work gate.
         assert_eq!(fits_cv(&g(64, 64, 1, 13)), wide);
-        assert_eq!(fits_cv(&g(128, 64, 1, 26)), wide);
+        assert_eq!(fits_cv(&g(32, 32, 1, 14)), wide);
+        assert!(!fits_cv(&g(64, 64, 1, 20)));
+        assert!(!fits_cv(&g(128, 64, 1, 26)));
         assert!(!fits_cv(&g(64, 64, 1, 32)));
         assert!(!fits_cv(&g(96, 96, 1, 13)));
         assert!(!fits_cv(&g(64, 64, 1, 8)));
