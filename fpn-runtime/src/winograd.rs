@@ -7,7 +7,9 @@
 //! The weight transform `U` depends on the weight only: [`crate::Conv2d`] computes it once at
 //! construction, the free `conv2d` once per call (in parallel over output channels,
 //! [`conv3x3_transforming`]). Tiles are processed in blocks (one rayon task each, GEMMs
-//! single-threaded inside) so `V` and `M` of a block stay near the caches.
+//! single-threaded inside) so `V` and `M` of a block stay near the caches. With AVX-512 the
+//! GEMMs run on fpn's packed tile ([`packed::gemm_columns`]) from `U` packed once and `V`
+//! transformed straight into its panels; otherwise on the `gemm` crate.
 //!
 //! **Why M = 2.** fpn's rule is that its error against a float64 run is at most twice PyTorch
 //! float32's own, and PyTorch's CPU convs do not use Winograd. F(4×4, 3×3) (4× fewer
@@ -19,12 +21,15 @@
 //! against an f64 direct sum, 256 → 256 3×3 pad 1, PyTorch-default (kaiming-uniform) weights,
 //! one image (`tests/it/winograd_accuracy.rs`, release build), outputs up to |y| ≈ 2:
 //!
-//! | size, inputs | F(4×4) 0, ±1, ±2 | F(4×4) 0, ±1, 1/2, −2 | **F(2×2)** | im2col + GEMM |
-//! | --- | ---: | ---: | ---: | ---: |
-//! | 56×56, U[−1, 1] | 2.14e-5 | 8.89e-6 | 1.13e-6 | 4.80e-7 |
-//! | 56×56, post-ReLU | 1.91e-5 | 7.35e-6 | 1.12e-6 | 5.33e-7 |
-//! | 104×104, U[−1, 1] | 2.35e-5 | 8.92e-6 | 1.35e-6 | 5.34e-7 |
-//! | 104×104, post-ReLU | 2.29e-5 | 9.22e-6 | 1.15e-6 | 5.15e-7 |
+//! | size, inputs | F(4×4) 0, ±1, ±2 | F(4×4) 0, ±1, 1/2, −2 | **F(2×2)** | F(2×2), AVX-512 tile | im2col + GEMM |
+//! | --- | ---: | ---: | ---: | ---: | ---: |
+//! | 56×56, U[−1, 1] | 2.14e-5 | 8.89e-6 | 1.13e-6 | 7.51e-7 | 4.80e-7 |
+//! | 56×56, post-ReLU | 1.91e-5 | 7.35e-6 | 1.12e-6 | 1.01e-6 | 5.33e-7 |
+//! | 104×104, U[−1, 1] | 2.35e-5 | 8.92e-6 | 1.35e-6 | 8.25e-7 | 5.34e-7 |
+//! | 104×104, post-ReLU | 2.29e-5 | 9.22e-6 | 1.15e-6 | 7.64e-7 | 5.15e-7 |
+//!
+//! (The F(2×2) column with the `gemm` crate's GEMMs; the next with fpn's AVX-512 tile, which
+//! sums each 128-channel block in registers.)
 //!
 //! A float32 simulation in PyTorch of the same algorithms (`conv2d` f32 error = 1): F(2×2)
 //! 0.2–0.4×, F(4×4) 1.4–2.5×, F(3×3) with 0, ±1, ½ 1.4–2.5×. The path is only taken for
