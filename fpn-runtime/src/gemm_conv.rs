@@ -639,6 +639,9 @@ struct Phased<'a> {
     step: usize,
     /// Floats per phase (`w` for stride 1).
     pw: usize,
+    /// `data` is the image itself, read in place by [`pack_1x1_s2_512`] (see
+    /// [`Phased::in_place`]).
+    in_place: bool,
 }
 
 impl<'a> Phased<'a> {
@@ -655,6 +658,18 @@ impl<'a> Phased<'a> {
         }
     }
 
+    /// Whether an unpadded stride-2 1×1 conv packs its blocks straight from the image
+    /// ([`pack_1x1_s2_512`], AVX-512) instead of splitting its rows into phases first: one pass
+    /// over the input instead of two, prefetching each plane's floats two channels ahead (the
+    /// pass without the prefetch gained 2–8% only). Measured on Zen 5, 1 thread, hot,
+    /// interleaved (ms): RetinaNet's 512→1024 at 64² 5.04–5.14 → 4.45–4.56, 256→512 at 128²
+    /// 5.84–5.86 → 4.77–5.02, YOLOv8n-sized 64→128 at 160² 0.63–0.65 → 0.52–0.53.
+    fn in_place(g: &Geom) -> bool {
+        cfg!(target_arch = "x86_64")
+            && crate::kernel::simd512()
+            && [g.kh, g.kw, g.sh, g.sw, g.pt, g.pl] == [1, 1, 2, 2, 0, 0]
+    }
+
     /// Rows held per channel for input rows `lo..hi`.
     fn held(g: &Geom, lo: usize, hi: usize) -> usize {
         (hi - lo).div_ceil(Self::step(g)).max(1)
@@ -662,7 +677,7 @@ impl<'a> Phased<'a> {
 
     /// Floats of the phase split of the band of output rows `oy0..oy1` (0 for stride 1).
     fn len(g: &Geom, oy0: usize, oy1: usize) -> usize {
-        if g.sw == 1 {
+        if g.sw == 1 || Self::in_place(g) {
             return 0;
         }
         let (lo, hi) = Self::input_rows(g, oy0, oy1);
@@ -678,13 +693,14 @@ impl<'a> Phased<'a> {
 
     /// The band's rows of `x_img`, split into `split` (of [`Phased::len`] floats) when strided.
     fn new(g: &Geom, x_img: &'a [f32], oy0: usize, oy1: usize, split: &'a mut [f32]) -> Self {
-        if g.sw == 1 {
+        if g.sw == 1 || Self::in_place(g) {
             return Phased {
                 data: x_img,
                 iy_lo: 0,
                 rows: g.h,
                 step: 1,
                 pw: g.w,
+                in_place: g.sw != 1,
             };
         }
         let (lo, hi) = Self::input_rows(g, oy0, oy1);
@@ -702,6 +718,7 @@ impl<'a> Phased<'a> {
             rows,
             step,
             pw,
+            in_place: false,
         }
     }
 
@@ -722,6 +739,11 @@ impl<'a> Phased<'a> {
 /// `out` holds `packed::block_len(kc, nc)` floats, and every one a panel's rows hold is written.
 #[allow(clippy::too_many_arguments)]
 fn pack_im2col(g: &Geom, src: &Phased, oy0: usize, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if src.in_place {
+        // SAFETY: `in_place` only where the CPU runs AVX-512 (`Phased::in_place`).
+        return unsafe { pack_1x1_s2_512(g, src.data, oy0, pc, kc, jc, nc, out) };
+    }
     const NR: usize = packed::NR;
     let taps = g.kh * g.kw;
     let ncp = nc.next_multiple_of(NR);
@@ -778,6 +800,77 @@ fn pack_im2col(g: &Geom, src: &Phased, oy0: usize, pc: usize, kc: usize, jc: usi
                             let s0 = j0 + (a - lo);
                             dst[a - x0..b - x0].copy_from_slice(&row[s0..s0 + (b - a)]);
                         }
+                    }
+                }
+                t += piece;
+            }
+            j += len;
+        }
+        if ncp > nc {
+            out[(ncp / NR - 1) * ps + kk * NR + (NR - (ncp - nc))..][..ncp - nc].fill(0.0);
+        }
+    }
+}
+
+/// [`pack_im2col`] of an unpadded stride-2 1×1 conv, from the image `x_img` (the group's
+/// `cin_g` planes) in place: a panel row of 16 outputs in one image row is the even elements of
+/// 32 consecutive input floats, taken by one permute of two loads; other pieces (a row's end
+/// inside a panel, the plane's last floats) element by element.
+///
+/// # Safety
+/// The CPU must support avx512f.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn pack_1x1_s2_512(
+    g: &Geom,
+    x_img: &[f32],
+    oy0: usize,
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    nc: usize,
+    out: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    const NR: usize = packed::NR;
+    const PACK_AHEAD: usize = 2;
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let hw = g.h * g.w;
+    let ncp = nc.next_multiple_of(NR);
+    let ps = packed::panel_stride(kc);
+    for kk in 0..kc {
+        let plane = &x_img[(pc + kk) * hw..][..hw];
+        let mut j = 0;
+        while j < nc {
+            let p = jc + j;
+            let (oy, ox) = (oy0 + p / g.ow, p % g.ow);
+            let len = (g.ow - ox).min(nc - j);
+            // Output (oy, x) reads input (2·oy, 2·x): `row[2·x]`, the rest of the plane after.
+            let row = &plane[2 * oy * g.w..];
+            let mut t = 0;
+            while t < len {
+                let col = j + t;
+                let (jp, jj) = (col / NR, col % NR);
+                let piece = (NR - jj).min(len - t);
+                let dst = &mut out[jp * ps + kk * NR + jj..][..piece];
+                let s0 = 2 * (ox + t);
+                if piece == NR && s0 + 2 * NR <= row.len() {
+                    // SAFETY: 32 floats from s0 are inside `row` and 16 inside `dst` (checked);
+                    // AVX-512F (contract).
+                    unsafe {
+                        let src = row.as_ptr().add(s0);
+                        // The same floats of the plane PACK_AHEAD channels on (a prefetch
+                        // never faults; past the image it fetches nothing useful).
+                        let ahead = src.wrapping_add(PACK_AHEAD * hw);
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(NR).cast());
+                        let (lo, hi) = (_mm512_loadu_ps(src), _mm512_loadu_ps(src.add(NR)));
+                        _mm512_storeu_ps(dst.as_mut_ptr(), _mm512_permutex2var_ps(lo, even, hi));
+                    }
+                } else {
+                    for (i, d) in dst.iter_mut().enumerate() {
+                        *d = row[s0 + 2 * i];
                     }
                 }
                 t += piece;
@@ -1110,51 +1203,65 @@ mod tests {
             // one-row kernels with vertical strides: only every sh-th row is split
             (3, 9, 11, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0),
             (2, 10, 9, 1, 3, 3, 2, 1, 1, 0, 1, 0, 1),
+            // unpadded stride-2 1×1 (with AVX-512 read in place): rows of whole 16-column
+            // panel rows (32 outputs), of a panel row and a ragged end (35, 17), odd widths
+            // whose last panel row ends at the plane's end
+            (3, 6, 64, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0),
+            (2, 7, 70, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0),
+            (2, 5, 33, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0),
+            (1, 3, 63, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0),
         ];
-        for &(cin, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr) in &cases {
-            let oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
-            let ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
-            let g = Geom {
-                n: 1,
-                cin,
-                h,
-                w,
-                cout: 6,
-                kh,
-                kw,
-                sh,
-                sw,
-                dh,
-                dw,
-                pt,
-                pl,
-                oh,
-                ow,
-                groups: 1,
-            };
-            let x: Vec<f32> = (0..cin * h * w).map(|i| i as f32 + 1.0).collect();
-            let k = cin * kh * kw;
-            for (oy0, oy1) in [(0, oh), (oh / 2, oh), (1.min(oh - 1), oh.min(3))] {
-                let nc = (oy1 - oy0) * ow;
-                let mut cols = vec![f32::NAN; k * nc];
-                im2col(&g, &x, oy0, oy1, &mut cols);
-                let len = packed::packed_b_all_len(nc, k).unwrap();
-                let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
-                // SAFETY: simd() checked; cols is k rows of nc, `want` the packed length.
-                unsafe { packed::pack_b_all(&cols, nc, k, nc, &mut want) };
-                let mut split = vec![f32::NAN; Phased::len(&g, oy0, oy1)];
-                let src = Phased::new(&g, &x, oy0, oy1, &mut split);
-                let fill = |jc: usize, pc: usize, kc: usize, nc: usize, dst: &mut [f32]| {
-                    pack_im2col(&g, &src, oy0, pc, kc, jc, nc, dst)
+        // With AVX-512 (where the CPU has it) and without: the in-place and the split packing.
+        let both = |f: &dyn Fn()| {
+            f();
+            crate::kernel::avx2_only(f);
+        };
+        both(&|| {
+            for &(cin, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr) in &cases {
+                let oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+                let ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+                let g = Geom {
+                    n: 1,
+                    cin,
+                    h,
+                    w,
+                    cout: 6,
+                    kh,
+                    kw,
+                    sh,
+                    sw,
+                    dh,
+                    dw,
+                    pt,
+                    pl,
+                    oh,
+                    ow,
+                    groups: 1,
                 };
-                packed::pack_b_all_filled(k, nc, &mut got, &fill);
-                let same = want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(
-                    same,
-                    "geometry {:?}, rows {oy0}..{oy1}",
-                    (cin, h, w, kh, kw, sh, sw, dh, dw, pt, pl)
-                );
+                let x: Vec<f32> = (0..cin * h * w).map(|i| i as f32 + 1.0).collect();
+                let k = cin * kh * kw;
+                for (oy0, oy1) in [(0, oh), (oh / 2, oh), (1.min(oh - 1), oh.min(3))] {
+                    let nc = (oy1 - oy0) * ow;
+                    let mut cols = vec![f32::NAN; k * nc];
+                    im2col(&g, &x, oy0, oy1, &mut cols);
+                    let len = packed::packed_b_all_len(nc, k).unwrap();
+                    let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+                    // SAFETY: simd() checked; cols is k rows of nc, `want` the packed length.
+                    unsafe { packed::pack_b_all(&cols, nc, k, nc, &mut want) };
+                    let mut split = vec![f32::NAN; Phased::len(&g, oy0, oy1)];
+                    let src = Phased::new(&g, &x, oy0, oy1, &mut split);
+                    let fill = |jc: usize, pc: usize, kc: usize, nc: usize, dst: &mut [f32]| {
+                        pack_im2col(&g, &src, oy0, pc, kc, jc, nc, dst)
+                    };
+                    packed::pack_b_all_filled(k, nc, &mut got, &fill);
+                    let same = want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same,
+                        "geometry {:?}, rows {oy0}..{oy1}",
+                        (cin, h, w, kh, kw, sh, sw, dh, dw, pt, pl)
+                    );
+                }
             }
-        }
+        });
     }
 }
