@@ -205,7 +205,10 @@ fn channel_split(g: &Geom) -> Option<usize> {
     let hw_out = g.oh * g.ow;
     let pointwise = g.pointwise();
     let cols_len = if pointwise { 0 } else { k.checked_mul(hw_out)? };
-    let small = hw_out <= SPLIT_MAX_PIXELS && g.cout_g() >= 2 * threads * 16;
+    // At least as many output channels as output pixels: with fewer, each task's share of
+    // channels reads the whole shared packing of the input while row bands read the (smaller)
+    // weight twice (SPLIT_MAX_PIXELS' docs).
+    let small = hw_out <= SPLIT_MAX_PIXELS && g.cout_g() >= 2 * threads * 16 && g.cout_g() >= hw_out;
     // Enough images (or groups) for every thread's share of tasks: one task per image, each
     // multiplying the whole weight once (a split here packs every image's input and re-reads
     // the weight's panels per image and share; measured below).
@@ -220,6 +223,13 @@ fn channel_split(g: &Geom) -> Option<usize> {
 
 /// Largest output plane (pixels) split over output channels. Measured on ResNet-50 shapes at 2
 /// threads: 28×28 and smaller gain 5–60% (7×7 1×1 512→2048: 1.40 → 0.72 ms), 56×56 is even.
+/// Only where the conv has at least as many output channels as output pixels
+/// ([`channel_split`]): every channel-split task reads the whole packed input, row bands read
+/// the weight once per thread. Measured on Zen 5, 2 threads, hot, interleaved (split → row
+/// bands, ms): 512→128 at 28² 0.41–0.42 → 0.26–0.27, 512→256 at 28² 0.48–0.58 → 0.46–0.49,
+/// 256→128 at 26² 0.14–0.17 → 0.11, 128→512 at 28² 0.27 → 0.26, 256→256 at 14² 0.095 → 0.077;
+/// the other way (kept split): 256→1024 at 14² 0.26 → 0.34, 512→512 at 14² 0.24 → 0.29,
+/// 512→256 and 256→512 at 13² 0.10–0.11 → 0.16; 1024→256 at 14² 0.25–0.33 → 0.30–0.32 (even).
 const SPLIT_MAX_PIXELS: usize = 1024;
 
 /// Channel-split tasks per thread (2 balanced better than 1 or 4 in the same measurement).
@@ -1043,20 +1053,21 @@ mod tests {
         }
     }
 
-    /// A 1×1 conv at 28² with 512→128 channels splits over output channels at batch 1 and 2
-    /// on 2 threads, and runs one task per image from batch 4 on.
+    /// A 1×1 conv at 14² with 256→512 channels splits over output channels at batch 1 and 2
+    /// on 2 threads, and runs one task per image from batch 4 on; one with fewer output
+    /// channels than pixels (512→128 at 28²) runs row bands.
     #[test]
     fn channel_split_gives_way_to_images() {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
             .expect("a 2-thread pool");
-        let geom = |n| Geom {
+        let geom = |n, [cin, cout, side]: [usize; 3]| Geom {
             n,
-            cin: 512,
-            h: 28,
-            w: 28,
-            cout: 128,
+            cin,
+            h: side,
+            w: side,
+            cout,
             kh: 1,
             kw: 1,
             sh: 1,
@@ -1065,14 +1076,16 @@ mod tests {
             dw: 1,
             pt: 0,
             pl: 0,
-            oh: 28,
-            ow: 28,
+            oh: side,
+            ow: side,
             groups: 1,
         };
         pool.install(|| {
             for (n, split) in [(1, true), (2, true), (3, true), (4, false), (8, false)] {
-                assert_eq!(channel_split(&geom(n)).is_some(), split, "batch {n}");
+                assert_eq!(channel_split(&geom(n, [256, 512, 14])).is_some(), split, "batch {n}");
             }
+            assert!(channel_split(&geom(1, [512, 128, 28])).is_none());
+            assert!(channel_split(&geom(1, [256, 1024, 14])).is_some());
         });
     }
 
