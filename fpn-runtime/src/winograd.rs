@@ -698,14 +698,27 @@ unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], 
         let nx = (g.ow - ox0).min(M * nk);
         for co in 0..o.count {
             let mbase = co * tiles + j0;
+            let ch = img * g.cout + o.grp * o.cout_g + o.c0 + co;
+            let b = o.bias[o.grp * o.cout_g + o.c0 + co];
+            let at0 = ch * hw + oy0 * g.ow + ox0;
+            #[cfg(target_arch = "x86_64")]
             if W && M == 2 {
-                #[cfg(target_arch = "x86_64")]
+                // Straight into the output rows, then the epilogue there (no staging copy).
+                let out = o.out.get();
                 // SAFETY: `W` only in the AVX-512 build; `mbase + nk` ≤ `tiles` past each plane's
-                // row co (the block's tiles), inside `m`.
-                unsafe {
-                    output_rows_512(m, ms, mbase, nk, &mut y)
-                };
-            } else {
+                // row co (the block's tiles), inside `m`; rows oy0..oy0 + ny, columns
+                // ox0..ox0 + nx of channel ch are inside the output and this task's alone
+                // (caller's contract), the second row pointer used only when ny is 2.
+                unsafe { output_rows_512(m, ms, mbase, nk, [out.add(at0), out.wrapping_add(at0 + g.ow)], ny, nx) };
+                for r in 0..ny {
+                    let at = at0 + r * g.ow;
+                    // SAFETY: as above; no other reference to this row segment is live.
+                    let seg = unsafe { std::slice::from_raw_parts_mut(out.add(at), nx) };
+                    epilogue_slice(seg, b, o.act, o.residual.map(|r| r.at(at, nx)));
+                }
+                continue;
+            }
+            {
                 // Along ν (x) first: rows[ξ][c][k]. Planes α.. do not exist for F(2×2): zeros
                 // that `ot1` ignores.
                 for (xi, row) in rows.iter_mut().enumerate() {
@@ -738,11 +751,9 @@ unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], 
                     }
                 }
             }
-            let ch = img * g.cout + o.grp * o.cout_g + o.c0 + co;
-            let b = o.bias[o.grp * o.cout_g + o.c0 + co];
             for (r, yrow) in y.iter_mut().enumerate().take(ny) {
                 let yrow = &mut yrow[..nx];
-                let at = ch * hw + (oy0 + r) * g.ow + ox0;
+                let at = at0 + r * g.ow;
                 let res = o.residual.map(|r| r.at(at, nx));
                 epilogue_slice(yrow, b, o.act, res);
                 // SAFETY: row oy0 + r, columns ox0..ox0 + nx of channel ch are inside the
@@ -756,20 +767,22 @@ unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], 
     }
 }
 
-/// F(2×2)'s output transform of one output channel's run of `nk` tiles on AVX-512, into the
-/// two output rows `y[r][2k + c]`: tile `k`'s products are `m[(ξ·α + ν)·ms + mbase + k]`.
-/// Sixteen tiles per vector (the sums in `ot1`'s order, along ν first), the two columns of
-/// each tile interleaved by permutes. The generic loops ran scalar.
+/// F(2×2)'s output transform of one output channel's run of `nk` tiles on AVX-512, into its
+/// `ny` (1 or 2) output rows at `dst`, columns `0..nx`: row `r`, column `2k + c` of tile `k`,
+/// whose products are `m[(ξ·α + ν)·ms + mbase + k]`. Sixteen tiles per vector (the sums in
+/// `ot1`'s order, along ν first), the two columns of each tile interleaved by permutes, the
+/// stores masked to `nx`. The generic loops ran scalar into a row buffer copied out after.
 ///
 /// # Safety
-/// The CPU must support avx512f; `m` must hold every plane's `mbase..mbase + nk`.
+/// The CPU must support avx512f; `m` must hold every plane's `mbase..mbase + nk`; `dst[r]` for
+/// `r < ny` must be valid for writes of `nx ≤ 2·nk` floats.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn output_rows_512(m: &[f32], ms: usize, mbase: usize, nk: usize, y: &mut [[f32; M * MAX_TILES]; M]) {
+unsafe fn output_rows_512(m: &[f32], ms: usize, mbase: usize, nk: usize, dst: [*mut f32; M], ny: usize, nx: usize) {
     use std::arch::x86_64::*;
     const { assert!(M == 2) };
     assert!(
-        nk <= MAX_TILES && (PLANES - 1) * ms + mbase + nk <= m.len(),
+        nk <= MAX_TILES && (PLANES - 1) * ms + mbase + nk <= m.len() && nx <= M * nk && ny <= M,
         "products out of their buffer"
     );
     let lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -778,8 +791,10 @@ unsafe fn output_rows_512(m: &[f32], ms: usize, mbase: usize, nk: usize, y: &mut
     while k0 < nk {
         let run = (nk - k0).min(16);
         let mask = ((1u32 << run) - 1) as __mmask16;
+        // Output columns 2·k0.. of this chunk that exist.
+        let cols = (nx - M * k0).min(M * run);
         // SAFETY: plane p's loads read `run` floats from mbase + k0 (asserted above); the
-        // stores write 2·run floats of y's rows from 2·k0 (2·(k0 + run) ≤ 2·MAX_TILES).
+        // stores write `cols` floats of rows r < ny from column 2·k0 (contract).
         unsafe {
             let at = |p: usize| _mm512_maskz_loadu_ps(mask, m.as_ptr().add(p * ms + mbase + k0));
             // Along ν: r[c][ξ].
@@ -799,13 +814,13 @@ unsafe fn output_rows_512(m: &[f32], ms: usize, mbase: usize, nk: usize, y: &mut
             };
             let ((y00, y10), (y01, y11)) = (col(0), col(1));
             let (m_lo, m_hi) = (
-                ((1u32 << (2 * run).min(16)) - 1) as __mmask16,
-                ((1u32 << (2 * run).saturating_sub(16)) - 1) as __mmask16,
+                ((1u32 << cols.min(16)) - 1) as __mmask16,
+                ((1u32 << cols.saturating_sub(16)) - 1) as __mmask16,
             );
-            for (row, (c0, c1)) in y.iter_mut().zip([(y00, y01), (y10, y11)]) {
-                let dst = row.as_mut_ptr().add(M * k0);
-                _mm512_mask_storeu_ps(dst, m_lo, _mm512_permutex2var_ps(c0, lo_idx, c1));
-                _mm512_mask_storeu_ps(dst.add(16), m_hi, _mm512_permutex2var_ps(c0, hi_idx, c1));
+            for (row, (c0, c1)) in dst.into_iter().zip([(y00, y01), (y10, y11)]).take(ny) {
+                let d = row.add(M * k0);
+                _mm512_mask_storeu_ps(d, m_lo, _mm512_permutex2var_ps(c0, lo_idx, c1));
+                _mm512_mask_storeu_ps(d.wrapping_add(16), m_hi, _mm512_permutex2var_ps(c0, hi_idx, c1));
             }
         }
         k0 += run;
