@@ -1258,27 +1258,9 @@ unsafe fn kernel_cv512_group<const NB: usize>(
 mod tests {
     use super::*;
 
-    /// The geometry of a 3×3 undilated ungrouped conv: input `[n, cin, h, w]`, stride `s`, top
-    /// and left padding, output size.
-    fn geom([n, cin, h, w]: [usize; 4], cout: usize, s: usize, [pt, pl]: [usize; 2], [oh, ow]: [usize; 2]) -> Geom {
-        Geom {
-            n,
-            cin,
-            h,
-            w,
-            cout,
-            kh: 3,
-            kw: 3,
-            sh: s,
-            sw: s,
-            dh: 1,
-            dw: 1,
-            pt,
-            pl,
-            oh,
-            ow,
-            groups: 1,
-        }
+    /// The geometry of a 3×3 undilated ungrouped conv ([`Geom::conv3x3`]).
+    fn geom(x: [usize; 4], cout: usize, s: usize, pad: [usize; 2], out: [usize; 2]) -> Geom {
+        Geom::conv3x3(x, cout, s, pad, out, 1)
     }
 
     /// A plain f64 conv of `g` (zero padding) with `act((conv + bias) + r)` or

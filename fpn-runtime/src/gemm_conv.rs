@@ -763,13 +763,9 @@ fn pack_im2col(g: &Geom, src: &Phased, oy0: usize, pc: usize, kc: usize, jc: usi
         let (ci, ky, kx) = (r / taps, (r / g.kw) % g.kh, r % g.kw);
         let off = kx * g.dw;
         let (lo, hi) = valid_range(g.ow, g.sw, off, g.pl, g.w);
-        // column j of the block is output pixel jc + j: walk it by output rows, and each row's
-        // run by panels (a panel row is NR consecutive floats)
-        let mut j = 0;
-        while j < nc {
-            let p = jc + j;
-            let (oy, ox) = (oy0 + p / g.ow, p % g.ow);
-            let len = (g.ow - ox).min(nc - j);
+        // column j of the block is output pixel jc + j, walked by pieces within one output
+        // row and one panel (a panel row is NR consecutive floats)
+        for (oy, x0, col, piece) in block_pieces(g.ow, oy0, jc, nc) {
             let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
             let inside = iy >= 0 && iy < g.h as isize && lo < hi;
             // outputs lo..hi of the row read inside the image: output o from `row` at j0 + (o − lo)
@@ -779,47 +775,60 @@ fn pack_im2col(g: &Geom, src: &Phased, oy0: usize, pc: usize, kc: usize, jc: usi
             } else {
                 (None, 0)
             };
-            let mut t = 0;
-            while t < len {
-                let col = j + t;
-                let (jp, jj) = (col / NR, col % NR);
-                let piece = (NR - jj).min(len - t);
-                let dst = &mut out[jp * ps + kk * NR + jj..][..piece];
-                let x0 = ox + t;
-                if let Some(row) = row.filter(|_| piece == NR && x0 >= lo && x0 + NR <= hi) {
-                    // a whole panel row inside the image: one fixed-size copy
-                    let s0 = j0 + (x0 - lo);
-                    if let (Ok(d), Ok(s)) = (
-                        <&mut [f32; NR]>::try_from(dst),
-                        <&[f32; NR]>::try_from(&row[s0..s0 + NR]),
-                    ) {
-                        *d = *s;
-                    }
-                    t += piece;
-                    continue;
+            let dst = &mut out[(col / NR) * ps + kk * NR + col % NR..][..piece];
+            if let Some(row) = row.filter(|_| piece == NR && x0 >= lo && x0 + NR <= hi) {
+                // a whole panel row inside the image: one fixed-size copy
+                let s0 = j0 + (x0 - lo);
+                if let (Ok(d), Ok(s)) = (
+                    <&mut [f32; NR]>::try_from(dst),
+                    <&[f32; NR]>::try_from(&row[s0..s0 + NR]),
+                ) {
+                    *d = *s;
                 }
-                match row {
-                    None => dst.fill(0.0),
-                    Some(row) => {
-                        let end = x0 + piece;
-                        let a = x0.max(lo).min(end);
-                        let b = end.min(hi).max(a);
-                        dst[..a - x0].fill(0.0);
-                        dst[b - x0..].fill(0.0);
-                        if a < b {
-                            let s0 = j0 + (a - lo);
-                            dst[a - x0..b - x0].copy_from_slice(&row[s0..s0 + (b - a)]);
-                        }
-                    }
-                }
-                t += piece;
+                continue;
             }
-            j += len;
+            match row {
+                None => dst.fill(0.0),
+                Some(row) => {
+                    let end = x0 + piece;
+                    let a = x0.max(lo).min(end);
+                    let b = end.min(hi).max(a);
+                    dst[..a - x0].fill(0.0);
+                    dst[b - x0..].fill(0.0);
+                    if a < b {
+                        let s0 = j0 + (a - lo);
+                        dst[a - x0..b - x0].copy_from_slice(&row[s0..s0 + (b - a)]);
+                    }
+                }
+            }
         }
         if ncp > nc {
             out[(ncp / NR - 1) * ps + kk * NR + (NR - (ncp - nc))..][..ncp - nc].fill(0.0);
         }
     }
+}
+
+/// A packed right-hand-side block's columns `jc..jc + nc` (output pixels from row `oy0` on,
+/// `ow` to a row) cut where an output row or a panel of [`packed::NR`] columns ends:
+/// `(oy, ox, col, piece)` for the `piece` columns from block column `col`, output pixels `ox..ox
+/// + piece` of row `oy`.
+#[inline(always)]
+fn block_pieces(ow: usize, oy0: usize, jc: usize, nc: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    const NR: usize = packed::NR;
+    // One division for the first pixel; then rows and columns advance by the pieces.
+    let (mut j, mut oy, mut ox) = (0, oy0 + jc / ow.max(1), jc % ow.max(1));
+    std::iter::from_fn(move || {
+        (j < nc).then(|| {
+            let piece = (NR - j % NR).min(ow - ox).min(nc - j);
+            let item = (oy, ox, j, piece);
+            j += piece;
+            ox += piece;
+            if ox == ow {
+                (oy, ox) = (oy + 1, 0);
+            }
+            item
+        })
+    })
 }
 
 /// [`pack_im2col`] of an unpadded stride-2 1×1 conv, from the image `x_img` (the group's
@@ -851,41 +860,29 @@ unsafe fn pack_1x1_s2_512(
     let ps = packed::panel_stride(kc);
     for kk in 0..kc {
         let plane = &x_img[(pc + kk) * hw..][..hw];
-        let mut j = 0;
-        while j < nc {
-            let p = jc + j;
-            let (oy, ox) = (oy0 + p / g.ow, p % g.ow);
-            let len = (g.ow - ox).min(nc - j);
+        for (oy, ox, col, piece) in block_pieces(g.ow, oy0, jc, nc) {
             // Output (oy, x) reads input (2·oy, 2·x): `row[2·x]`, the rest of the plane after.
             let row = &plane[2 * oy * g.w..];
-            let mut t = 0;
-            while t < len {
-                let col = j + t;
-                let (jp, jj) = (col / NR, col % NR);
-                let piece = (NR - jj).min(len - t);
-                let dst = &mut out[jp * ps + kk * NR + jj..][..piece];
-                let s0 = 2 * (ox + t);
-                if piece == NR && s0 + 2 * NR <= row.len() {
-                    // SAFETY: 32 floats from s0 are inside `row` and 16 inside `dst` (checked);
-                    // AVX-512F (contract).
-                    unsafe {
-                        let src = row.as_ptr().add(s0);
-                        // The same floats of the plane PACK_AHEAD channels on (a prefetch
-                        // never faults; past the image it fetches nothing useful).
-                        let ahead = src.wrapping_add(PACK_AHEAD * hw);
-                        _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
-                        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(NR).cast());
-                        let (lo, hi) = (_mm512_loadu_ps(src), _mm512_loadu_ps(src.add(NR)));
-                        _mm512_storeu_ps(dst.as_mut_ptr(), _mm512_permutex2var_ps(lo, even, hi));
-                    }
-                } else {
-                    for (i, d) in dst.iter_mut().enumerate() {
-                        *d = row[s0 + 2 * i];
-                    }
+            let dst = &mut out[(col / NR) * ps + kk * NR + col % NR..][..piece];
+            let s0 = 2 * ox;
+            if piece == NR && s0 + 2 * NR <= row.len() {
+                // SAFETY: 32 floats from s0 are inside `row` and 16 inside `dst` (checked);
+                // AVX-512F (contract).
+                unsafe {
+                    let src = row.as_ptr().add(s0);
+                    // The same floats of the plane PACK_AHEAD channels on (a prefetch never
+                    // faults; past the image it fetches nothing useful).
+                    let ahead = src.wrapping_add(PACK_AHEAD * hw);
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(NR).cast());
+                    let (lo, hi) = (_mm512_loadu_ps(src), _mm512_loadu_ps(src.add(NR)));
+                    _mm512_storeu_ps(dst.as_mut_ptr(), _mm512_permutex2var_ps(lo, even, hi));
                 }
-                t += piece;
+            } else {
+                for (i, d) in dst.iter_mut().enumerate() {
+                    *d = row[s0 + 2 * i];
+                }
             }
-            j += len;
         }
         if ncp > nc {
             out[(ncp / NR - 1) * ps + kk * NR + (NR - (ncp - nc))..][..ncp - nc].fill(0.0);

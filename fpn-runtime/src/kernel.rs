@@ -75,6 +75,37 @@ pub(crate) struct Geom {
 }
 
 impl Geom {
+    /// The geometry of a 3×3 undilated conv with `groups` groups: input `[n, cin, h, w]`,
+    /// `cout` output channels, stride `s`, top and left padding, output size (for tests).
+    #[cfg(test)]
+    pub(crate) fn conv3x3(
+        [n, cin, h, w]: [usize; 4],
+        cout: usize,
+        s: usize,
+        [pt, pl]: [usize; 2],
+        [oh, ow]: [usize; 2],
+        groups: usize,
+    ) -> Geom {
+        Geom {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh: 3,
+            kw: 3,
+            sh: s,
+            sw: s,
+            dh: 1,
+            dw: 1,
+            pt,
+            pl,
+            oh,
+            ow,
+            groups,
+        }
+    }
+
     /// Input channels per group.
     pub(crate) fn cin_g(&self) -> usize {
         self.cin / self.groups

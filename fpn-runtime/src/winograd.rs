@@ -950,24 +950,7 @@ mod tests {
         for (i, &(n, groups, cin_g, cout_g, h, w, pt, pl, pb, pr)) in cases.iter().enumerate() {
             let (cin, cout) = (groups * cin_g, groups * cout_g);
             let (oh, ow) = (h + pt + pb - 2, w + pl + pr - 2);
-            let g = Geom {
-                n,
-                cin,
-                h,
-                w,
-                cout,
-                kh: 3,
-                kw: 3,
-                sh: 1,
-                sw: 1,
-                dh: 1,
-                dw: 1,
-                pt,
-                pl,
-                oh,
-                ow,
-                groups,
-            };
+            let g = Geom::conv3x3([n, cin, h, w], cout, 1, [pt, pl], [oh, ow], groups);
             let x: Vec<f32> = (0..n * cin * h * w).map(|_| rnd()).collect();
             let wt: Vec<f32> = (0..cout * cin_g * 9).map(|_| rnd()).collect();
             let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
