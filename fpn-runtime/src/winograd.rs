@@ -1008,4 +1008,37 @@ mod tests {
             }
         }
     }
+
+    /// A prepared conv keeps `U` in the layout of the CPU it was made on; run with the AVX-512
+    /// kernels off (`avx2_only`), it transforms its weight again rather than read the panels as
+    /// rows, and computes the same outputs up to rounding (the two GEMMs sum in other orders).
+    #[test]
+    fn prepared_panels_under_avx2_only() {
+        if !panels_here() {
+            return;
+        }
+        let mut init = crate::Init::new(5);
+        let x: crate::Tensor = init
+            .uniform(&[1, 32, 20, 20], -1.0, 1.0)
+            .into_dimensionality()
+            .expect("4-d");
+        let w = init.conv_weight([40, 32, 3, 3]);
+        let b = init.conv_bias(32 * 9, 40);
+        let p = crate::Conv2dParams {
+            padding: [1; 4],
+            ..Default::default()
+        };
+        let conv = crate::Conv2d::new(w, Some(b), p).expect("a valid conv");
+        assert!(conv.has_winograd_weights());
+        let opts = crate::ConvOpts::default();
+        let wide = conv.forward(x.view(), &opts).expect("forward");
+        let narrow = crate::kernel::avx2_only(|| conv.forward(x.view(), &opts)).expect("forward");
+        let scale = wide.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for (e, (a, b)) in wide.iter().zip(narrow.iter()).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * scale.max(1.0),
+                "element {e}: {a} with AVX-512, {b} without"
+            );
+        }
+    }
 }
