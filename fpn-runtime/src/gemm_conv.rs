@@ -853,7 +853,6 @@ unsafe fn pack_1x1_s2_512(
 ) {
     use std::arch::x86_64::*;
     const NR: usize = packed::NR;
-    const PACK_AHEAD: usize = 2;
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let hw = g.h * g.w;
     let ncp = nc.next_multiple_of(NR);
@@ -870,9 +869,9 @@ unsafe fn pack_1x1_s2_512(
                 // AVX-512F (contract).
                 unsafe {
                     let src = row.as_ptr().add(s0);
-                    // The same floats of the plane PACK_AHEAD channels on (a prefetch never
-                    // faults; past the image it fetches nothing useful).
-                    let ahead = src.wrapping_add(PACK_AHEAD * hw);
+                    // The same floats of the plane packed::PACK_AHEAD channels on, as `pack_b`
+                    // does (a prefetch never faults; past the image it fetches nothing useful).
+                    let ahead = src.wrapping_add(packed::PACK_AHEAD * hw);
                     _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
                     _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(NR).cast());
                     let (lo, hi) = (_mm512_loadu_ps(src), _mm512_loadu_ps(src.add(NR)));

@@ -742,7 +742,7 @@ unsafe fn kernel_wide<const R: usize, const V: usize>(t: Tile) {
 /// In RetinaNet's forward (1 thread, best of 2 per conv): its 1×1 convs 0.24–0.94 ms faster
 /// per shape (256→64 at 128², 2 calls, 7.39 → 6.45), all convs 218.6–221.3 → 214.4–215.8 ms.
 /// (Prefetching the whole next block a row per row packed, into L2, measured 1–7%.)
-const PACK_AHEAD: usize = 2;
+pub(crate) const PACK_AHEAD: usize = 2;
 
 /// Packs `kc` rows × `nc` columns of `b` (row stride `ldb`) into panels of [`NR`] columns:
 /// `out[jp·panel_stride(kc) + kk·NR + j] = b[kk][jp·NR + j]`, columns past `nc` zero.

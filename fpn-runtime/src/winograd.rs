@@ -169,15 +169,22 @@ pub(crate) fn panels_here() -> bool {
     cfg!(target_arch = "x86_64") && simd512()
 }
 
+/// Floats of one plane of `U` (`cout_g × cin_g`), in the row-panel layout if `panels`, or None
+/// on overflow.
+fn plane_len(cout_g: usize, cin_g: usize, panels: bool) -> Option<usize> {
+    if panels {
+        packed::packed_a_len(cout_g, cin_g)
+    } else {
+        cout_g.checked_mul(cin_g)
+    }
+}
+
 /// Length of the transformed weights `U` of a conv with `groups` groups of `cout_g` output and
 /// `cin_g` input channels, in the row-panel layout if `panels`, or None on overflow.
 pub(crate) fn weights_len(groups: usize, cout_g: usize, cin_g: usize, panels: bool) -> Option<usize> {
-    let plane = if panels {
-        packed::packed_a_len(cout_g, cin_g)?
-    } else {
-        cout_g.checked_mul(cin_g)?
-    };
-    groups.checked_mul(PLANES)?.checked_mul(plane)
+    groups
+        .checked_mul(PLANES)?
+        .checked_mul(plane_len(cout_g, cin_g, panels)?)
 }
 
 /// Weight transform `U = G g Gᵀ` from the standard-layout `w[co][ci][3][3]`, plane by plane
@@ -200,11 +207,8 @@ pub(crate) fn transform_weights(cin_g: usize, cout_g: usize, w: &[f32], u: &mut 
             && weights_len(groups, cout_g, cin_g, panels).is_some_and(|len| u.len() >= len),
         "transformed weight buffer too short"
     );
-    let plane_len = if panels {
-        packed::packed_a_len(cout_g, cin_g).unwrap_or(0)
-    } else {
-        cout_g * cin_g
-    };
+    // Some: weights_len succeeded (asserted above).
+    let plane_len = plane_len(cout_g, cin_g, panels).unwrap_or(0);
     if panels && !cout_g.is_multiple_of(packed::MR) {
         // The last panel's rows past cout_g, which no task below writes.
         let last = (cout_g / packed::MR) * packed::MR * cin_g;
@@ -317,11 +321,8 @@ pub(crate) fn conv3x3(
     } else {
         tiles
     };
-    let plane_u = if u.panels {
-        packed::packed_a_len(cout_g, cin_g).unwrap_or(0)
-    } else {
-        cout_g * cin_g
-    };
+    // Some: `u.data` has weights_len floats, which includes this plane length.
+    let plane_u = plane_len(cout_g, cin_g, u.panels).unwrap_or(0);
 
     let out_ptr = OutPtr::new(out);
     let task = |t: usize| {
@@ -651,9 +652,15 @@ unsafe fn row_transform_panels(
         let run = vl.run(j0 + k0).min(nk - k0).min(16);
         let at = vl.at(ci, j0 + k0, cin_g);
         let mask = ((1u32 << run) - 1) as __mmask16;
+        // The last plane's stretch ends inside `v`, so every plane's does.
+        assert!(
+            (PLANES - 1) * vl.plane + at + run <= v.len(),
+            "transformed input out of its buffer"
+        );
         for (xi, crow) in c.iter().enumerate() {
             // SAFETY: 2·k0 + 34 ≤ 2·MAX_TILES + 32 ≤ C_ROW (k0 < nk ≤ MAX_TILES); each store
-            // writes `run` floats at an offset checked against `v`; AVX-512F (contract).
+            // writes `run` floats at plane ξ·α + ν ≤ PLANES − 1 (checked above); AVX-512F
+            // (contract).
             unsafe {
                 let p = crow.as_ptr().add(M * k0);
                 let (lo, hi) = (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)));
@@ -671,7 +678,6 @@ unsafe fn row_transform_panels(
                 ];
                 for (nu, tv) in t.into_iter().enumerate() {
                     let off = (xi * A + nu) * vl.plane + at;
-                    assert!(off + run <= v.len(), "transformed input out of its buffer");
                     _mm512_mask_storeu_ps(v.as_mut_ptr().add(off), mask, tv);
                 }
             }
