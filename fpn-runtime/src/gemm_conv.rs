@@ -674,10 +674,16 @@ impl<'a> Phased<'a> {
     /// pass without the prefetch gained 2–8% only). Measured on Zen 5, 1 thread, hot,
     /// interleaved (ms): RetinaNet's 512→1024 at 64² 5.04–5.14 → 4.45–4.56, 256→512 at 128²
     /// 5.84–5.86 → 4.77–5.02, YOLOv8n-sized 64→128 at 160² 0.63–0.65 → 0.52–0.53.
+    ///
+    /// Unpadded on every side: no padding on top or left, and every output reads a pixel of
+    /// the image (padding at the bottom or right gives outputs past it, which the packer does
+    /// not zero: with a 1×1 input, stride 2 and 2 rows of padding below, it read past the plane).
     fn in_place(g: &Geom) -> bool {
         cfg!(target_arch = "x86_64")
             && crate::kernel::simd512()
             && [g.kh, g.kw, g.sh, g.sw, g.pt, g.pl] == [1, 1, 2, 2, 0, 0]
+            && g.oh.saturating_sub(1) * 2 < g.h
+            && g.ow.saturating_sub(1) * 2 < g.w
     }
 
     /// Rows held per channel for input rows `lo..hi`.
@@ -1219,6 +1225,10 @@ mod tests {
             (2, 7, 70, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0),
             (2, 5, 33, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0),
             (1, 3, 63, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0),
+            // stride-2 1×1 with padding only below or right (outputs past the image: not in
+            // place), the proptest case that read past the plane, and a wide one
+            (2, 1, 1, 1, 1, 2, 2, 1, 1, 0, 0, 2, 0),
+            (2, 6, 64, 1, 1, 2, 2, 1, 1, 0, 0, 1, 3),
         ];
         // With AVX-512 (where the CPU has it) and without: the in-place and the split packing.
         let both = |f: &dyn Fn()| {
