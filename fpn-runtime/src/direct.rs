@@ -72,18 +72,25 @@ thread_local! {
 /// last block is half empty; stride 1 against Winograd, 0.67–0.74× at 16 input channels (16→16 at
 /// 160²), 0.91–0.99× at 32, 1.35–2.2× at 64 and 128; small maps 0.54–0.61× (16→16 at 8² and 16²).
 pub(crate) fn fits(g: &Geom) -> bool {
-    let tail = (g.ow.div_ceil(BLOCK_COLS) * BLOCK_COLS).saturating_sub(g.ow);
     let few_out = g.cout < FEW_OUT;
     simd()
-        && !(cv_grouped(g) && fits_cv(g))
+        && !((cv_grouped(g) || cv_small(g)) && fits_cv(g))
         && g.groups == 1
         && [g.kh, g.kw] == [3, 3]
         && [g.dh, g.dw] == [1, 1]
         && g.sh == g.sw
         && (g.sh == 2 || (g.sh == 1 && (g.cin <= STRIDE1_MAX_CIN || few_out)))
         && g.cout >= 1
-        && (g.ow <= BLOCK_COLS || 8 * tail <= g.ow || wide_blocks_fit(g.ow) || few_out)
+        && (columns_fit(g.ow) || few_out)
         && g.cout.saturating_mul(g.cin).saturating_mul(9) <= MAX_WEIGHT
+}
+
+/// Whether rows of `ow` output columns suit the pixel-vector kernel's blocks ([`fits`]): at
+/// most one block, or a last block that leaves no more than an eighth of the row's columns
+/// unused, or [`wide_blocks_fit`].
+fn columns_fit(ow: usize) -> bool {
+    let tail = (ow.div_ceil(BLOCK_COLS) * BLOCK_COLS).saturating_sub(ow);
+    ow <= BLOCK_COLS || 8 * tail <= ow || wide_blocks_fit(ow)
 }
 
 /// With AVX-512, whether a row of `ow` columns is whole 32-column blocks and a tail of whole
@@ -663,7 +670,9 @@ pub(crate) fn fits_cv(g: &Geom) -> bool {
     let small_map = g.cout.saturating_mul(g.cin).saturating_mul(9) <= CV_STRIDE1_SMALL_MAX_WEIGHT
         && (pixels <= CV_STRIDE1_SMALL_PIXELS
             || (pixels <= CV_STRIDE1_SMALL_PIXELS_FEW_MACS && g.macs() < crate::kernel::PAR_MIN_MACS));
-    let stride = stride2 || (s1_3x3 && ((g.cin > STRIDE1_MAX_CIN && g.cin <= CV_STRIDE1_MAX_CIN) || small_map));
+    let small = cv_small(g);
+    let stride =
+        stride2 || small || (s1_3x3 && ((g.cin > STRIDE1_MAX_CIN && g.cin <= CV_STRIDE1_MAX_CIN) || small_map));
     let max_weight = if small_out {
         CV_MAX_WEIGHT_SMALL_OUT
     } else if grouped {
@@ -678,9 +687,45 @@ pub(crate) fn fits_cv(g: &Geom) -> bool {
         && (9..=CV_MAX_TAPS).contains(&g.kh.saturating_mul(g.kw))
         && g.cout.is_multiple_of(CV_CO)
         && g.cout >= CV_CO
-        && (pixels >= CV_MIN_PIXELS || small_out)
+        && (pixels >= CV_MIN_PIXELS || small_out || small)
         && g.cout.saturating_mul(g.cin).saturating_mul(g.kh * g.kw) <= max_weight
 }
+
+/// Whether `g` is a small 3×3 conv (under [`crate::kernel::PAR_MIN_MACS`] multiply-adds per
+/// image, so on one thread) that the channel-vector kernel takes with AVX-512 at any count of
+/// output-channel blocks, from the pixel-vector kernel ([`fits`]) or the im2col GEMM: a stride-2
+/// conv of at most [`CV_SMALL_S2_PIXELS`] output pixels; a stride-1 one of fewer than
+/// [`CV_MIN_PIXELS`] output pixels and at most [`CV_SMALL_S1_MAX_WEIGHT`] weights; a stride-1
+/// one of 16 output channels and at most [`STRIDE1_MAX_CIN`] input channels whose width the
+/// pixel-vector kernel's blocks do not fit ([`columns_fit`]: the GEMM took those). On maps this
+/// small a row of 8–16 pixels leaves half of the pixel-vector kernel's lanes empty, while the
+/// channel-vector kernel fills its lanes with output channels. Measured on Zen 5, 1 thread, hot,
+/// before → after (µs): stride 1 16→16 at 4² 2.9 → 1.5, at 8² 5.6 → 3.7 (batch 8 45 → 28),
+/// at 20² (GEMM before) 46.7 → 15.1, at 26² 70.5 → 25.4; 32→32 at 8² 21.9 → 8.0, 16→32 19.4 →
+/// 6.0, 48→48 36.4 → 15.2; stride 2 16→16 at 16² 7.6 → 4.2, at 32² 12.7 → 10.7, 3→16 at 32²
+/// 3.9 → 3.2, 35→16 at 32² 26.8 → 23.4. Left as they were, measured even or slower on it:
+/// stride 1 at 10² to 16² (16→16 7.8 → 8.2 at 13², 9.1 → 9.7 at 16²; 32→32 at 10² even),
+/// 64→64 at 8² (24 → 26), 24→16 at 26² (30.8 → 35.1), stride 2 3→16 at 64² (9.8 → 10.7).
+fn cv_small(g: &Geom) -> bool {
+    let pixels = g.oh.saturating_mul(g.ow);
+    let per_image = g.macs() / g.n.max(1);
+    let weight = g.cout.saturating_mul(g.cin).saturating_mul(9);
+    let s1 = [g.sh, g.sw] == [1, 1];
+    crate::kernel::simd512()
+        && [g.kh, g.kw] == [3, 3]
+        && per_image < crate::kernel::PAR_MIN_MACS
+        && (([g.sh, g.sw] == [2, 2] && pixels <= CV_SMALL_S2_PIXELS)
+            || (s1 && pixels < CV_MIN_PIXELS && weight <= CV_SMALL_S1_MAX_WEIGHT)
+            || (s1 && g.cout == CV_CO && g.cin <= STRIDE1_MAX_CIN && !columns_fit(g.ow)))
+}
+
+/// Most output pixels per image of a small stride-2 conv on the channel-vector kernel
+/// ([`cv_small`]).
+const CV_SMALL_S2_PIXELS: usize = 16 * 16;
+
+/// Most weight floats of a small stride-1 conv on the channel-vector kernel ([`cv_small`]):
+/// 48→48.
+const CV_SMALL_S1_MAX_WEIGHT: usize = 48 * 48 * 9;
 
 /// Most output pixels per image of a stride-2 conv that the grouped channel-vector kernel takes
 /// whatever its size ([`fits_cv`]; up to [`CV_MAX_WEIGHT_SMALL_OUT`] weights). The GEMM fell to
@@ -1476,6 +1521,13 @@ mod tests {
                 (1, 64, 13, 13, 64, 3, 3, 1, 1, 1, 1, 1),
                 (2, 7, 9, 11, 80, 3, 3, 2, 0, 1, 1, 0),
                 (1, 3, 17, 15, 112, 7, 7, 2, 3, 3, 3, 3),
+                // small maps (`cv_small`): stride 1 at 8² (batch 2) and 4², 16 channels at 20
+                // columns, 3 blocks at 8², stride 2 onto 16²
+                (2, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1),
+                (1, 16, 4, 4, 16, 3, 3, 1, 1, 1, 1, 1),
+                (1, 16, 20, 20, 16, 3, 3, 1, 1, 1, 1, 1),
+                (2, 48, 8, 8, 48, 3, 3, 1, 1, 1, 1, 1),
+                (1, 35, 32, 32, 16, 3, 3, 2, 1, 1, 1, 1),
                 // with AVX-512 and 2 threads, split over output channels (8 and 12 blocks, batch 2)
                 (1, 64, 14, 14, 128, 3, 3, 2, 1, 1, 1, 1),
                 (2, 48, 20, 20, 192, 3, 3, 2, 1, 1, 1, 1),
@@ -1532,7 +1584,17 @@ mod tests {
         let g = |cin, cout, s, ow| geom([1, cin, 64, 64], cout, s, [1, 1], [ow, ow]);
         let wide = crate::kernel::simd512();
         assert!(fits(&g(3, 16, 2, 32)));
-        assert!(fits(&g(16, 16, 2, 8)));
+        // With AVX-512, small convs take the channel-vector kernel (`cv_small`).
+        assert_eq!(fits(&g(16, 16, 2, 8)), !wide);
+        assert_eq!(fits_cv(&g(16, 16, 2, 8)), wide);
+        assert_eq!(fits(&g(35, 16, 2, 16)), !wide);
+        assert_eq!(fits(&g(16, 16, 1, 8)), !wide);
+        assert_eq!(fits_cv(&g(48, 48, 1, 8)), wide);
+        assert_eq!(fits_cv(&g(16, 16, 1, 20)), wide);
+        assert!(!fits_cv(&g(16, 16, 1, 13)));
+        assert!(!fits_cv(&g(24, 16, 1, 26)));
+        // by the work per image: batch 8 of 16→16 at 8² is still small
+        assert_eq!(fits_cv(&geom([8, 16, 8, 8], 16, 1, [1, 1], [8, 8])), wide);
         assert!(fits(&g(16, 16, 1, 64)));
         assert!(fits(&g(16, 32, 1, 80)));
         assert!(!fits(&g(32, 32, 1, 64)));
