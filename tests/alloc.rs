@@ -195,7 +195,8 @@ fn warm_forward_allocates_nothing() {
         Yolov8nC2fInputs { x },
         (2, 64, 20, 24)
     ));
-    // the arena holds what `fpn check` plans (seed 001 has no op-internal temporaries)
+    // the arena holds what `fpn check` plans (seed 001 has no op-internal temporaries): the
+    // first forward is recorded, the second allocates the planned slots
     let mut sources = fpn_compiler::span::SourceMap::new();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let c = fpn_compiler::compile_file(&mut sources, &root.join("specs/seed001_neck.yaml"))
@@ -205,6 +206,9 @@ fn warm_forward_allocates_nothing() {
         .flatten()
         .expect("fixed sizes");
     let m = seed001::Seed001Neck::init(1);
+    seed001_step(&m);
+    seed001_step(&m);
+    assert_eq!(m.held_memory() as u64, plan.planned, "{plan:?}");
     seed001_step(&m);
     assert_eq!(m.held_memory() as u64, plan.planned, "{plan:?}");
     assert!(plan.planned >= plan.bound);

@@ -1263,10 +1263,11 @@ struct Schedule {
 }
 
 /// Activation memory of one forward of the generated code at batch 1 and concrete sizes, in
-/// bytes: what the arena's best-fit reuse ends up holding against what must be live at once.
+/// bytes: what the arena's slot plan holds (`fpn_runtime::plan_slots`) against what must be
+/// live at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryPlan {
-    /// Total size of the buffers the arena holds after the forward (the generated code's
+    /// Total size of the buffers the arena holds after a planned forward (the generated code's
     /// intermediates and outputs; inputs are the caller's). Op-internal scratch (im2col,
     /// Winograd blocks, padded copies) is not included.
     pub planned: u64,
@@ -1287,43 +1288,50 @@ pub fn memory_plan(g: &Graph, a: &Analysis, env: &[i64]) -> GResult<Option<Memor
         let n = s.c.checked_mul(h)?.checked_mul(w)?.checked_mul(4)?;
         u64::try_from(n).ok()
     };
-    // replay the runtime arena's policy (`fpn_runtime::Arena`): the smallest free buffer that
-    // fits, else a new one (replacing the largest free buffer instead was tried: it helped
-    // seed003 (×2.01 → ×1.72) and hurt retinanet_p3p7 (×1.17 → ×1.50))
-    let mut free: Vec<u64> = Vec::new();
-    let mut held: HashMap<NodeIndex, u64> = HashMap::new();
-    let (mut planned, mut live, mut bound) = (0u64, 0u64, 0u64);
+    // the runtime arena's plan (`fpn_runtime::Arena`): each buffer request's lifetime in events
+    // (takes and gives, in order), assigned to slots by `fpn_runtime::plan_slots`
+    let mut reqs: Vec<fpn_runtime::Lifetime> = Vec::new();
+    let mut held: HashMap<NodeIndex, usize> = HashMap::new();
+    let (mut events, mut live, mut bound) = (0usize, 0u64, 0u64);
     for st in &sched.steps {
         if let Some(v) = st.out {
             let Some(need) = bytes(v) else { return Ok(None) };
-            let cap = match st.moved.and_then(|m| held.remove(&m).map(|c| (m, c))) {
-                // written into the dying operand's buffer: no new memory
-                Some((m, c)) => {
+            match st.moved.and_then(|m| held.remove(&m).map(|r| (m, r))) {
+                // written into the dying operand's buffer: no new request
+                Some((m, r)) => {
                     live = live.saturating_sub(bytes(m).unwrap_or(0));
-                    c
+                    held.insert(v, r);
                 }
                 None => {
-                    let pick = fpn_runtime::best_fit(free.iter().copied(), need);
-                    match pick {
-                        Some(k) => free.swap_remove(k),
-                        None => {
-                            planned = planned.saturating_add(need);
-                            need
-                        }
-                    }
+                    let Ok(len) = usize::try_from(need / 4) else {
+                        return Ok(None);
+                    };
+                    held.insert(v, reqs.len());
+                    reqs.push(fpn_runtime::Lifetime {
+                        len,
+                        first: events,
+                        last: usize::MAX,
+                    });
+                    events += 1;
                 }
-            };
-            held.insert(v, cap);
+            }
             live = live.saturating_add(need);
             bound = bound.max(live);
         }
         for v in &st.dead {
-            if let Some(cap) = held.remove(v) {
-                free.push(cap);
+            if let Some(r) = held.remove(v) {
+                reqs[r].last = events;
+                events += 1;
                 live = live.saturating_sub(bytes(*v).unwrap_or(0));
             }
         }
     }
+    let Some((_, caps)) = fpn_runtime::plan_slots(&reqs) else {
+        return Ok(None);
+    };
+    let planned = caps
+        .iter()
+        .fold(0u64, |a, &c| a.saturating_add((c as u64).saturating_mul(4)));
     Ok(Some(MemoryPlan { planned, bound }))
 }
 
