@@ -33,8 +33,9 @@ use crate::Tensor;
 /// to *slots*, buffers each request of which is served by one buffer for its whole lifetime and
 /// whose requests never overlap in time, with the fewest bytes it finds; from then on each
 /// forward that makes the same requests in the same order takes each from its slot. A forward
-/// that leaves the recorded sequence drops the plan (its buffers) and the next one is recorded
-/// again. Best fit alone holds what its arrival order leaves: a big early buffer serves a small
+/// that leaves the recorded sequence drops the plan (its buffers become free buffers) and the
+/// next one is recorded again; after the second such drop (input sizes that keep changing)
+/// the arena stays on best fit, whose free buffers then serve every size without being freed. Best fit alone holds what its arrival order leaves: a big early buffer serves a small
 /// later request and the next big one needs a new buffer (seed 003's shared head: 2.01× the
 /// liveness bound, `fpn check`); the plan sees every lifetime at once.
 #[derive(Debug, Default)]
@@ -46,6 +47,8 @@ pub struct Arena {
     rec: Option<Recording>,
     /// In a forward that follows `plan`: the index of its next request.
     cursor: Option<usize>,
+    /// How many plans a forward left (see [`Arena::take`]): from 2 on, no more are recorded.
+    dropped: u32,
 }
 
 /// Requests of a forward and their buffers' lifetimes, as [`Arena`] records them.
@@ -196,10 +199,7 @@ impl Arena {
     /// Releases every free buffer, and the slot plan with its buffers (the next forward is
     /// recorded again).
     pub fn clear(&mut self) {
-        self.free = Vec::new();
-        self.plan = None;
-        self.rec = None;
-        self.cursor = None;
+        *self = Self::default();
     }
 
     /// Bytes held in free buffers (the slots' included).
@@ -238,10 +238,18 @@ impl Arena {
                     return Some(v);
                 }
                 // not the recorded request: this forward's requests differ from the recorded
-                // ones (other sizes, another path); back to best fit, the next one recorded
+                // ones (other sizes, another path); back to best fit on the slots' buffers
+                // (those lent come back as free buffers), the next forward recorded, or, from
+                // the second time on, best fit for good (input sizes that keep changing: a
+                // plan per size would free and allocate buffers on every change)
                 _ => {
-                    self.plan = None;
+                    if let Some(plan) = self.plan.take() {
+                        for v in plan.slots.into_iter().flatten() {
+                            self.free.push(v);
+                        }
+                    }
                     self.cursor = None;
+                    self.dropped = self.dropped.saturating_add(1);
                 }
             }
         }
@@ -269,6 +277,9 @@ impl Arena {
     fn begin_forward(&mut self) {
         if self.plan.is_some() {
             self.cursor = Some(0);
+            self.rec = None;
+        } else if self.dropped >= 2 {
+            self.cursor = None;
             self.rec = None;
         } else {
             self.cursor = None;
@@ -678,6 +689,45 @@ mod tests {
             give_back(&mut arena, c);
         }
         assert_eq!(arena.free_bytes(), (200 + 60) * 4);
+    }
+
+    /// Forwards whose sizes keep changing: the plan is dropped twice, then the arena stays on
+    /// best fit, and from then on each size's forward reuses the buffers of the last one of
+    /// that size (no buffer is freed and allocated per change).
+    #[test]
+    fn changing_sizes_fall_back_to_best_fit() {
+        let mut arena = Arena::new();
+        let forward = |arena: &mut Arena, big: usize| {
+            with_arena(arena, || {
+                forward_mark(Arena::begin_forward);
+                let a = crate::try_output([1, 1, 1, big], "t").expect("small");
+                let b = crate::try_output([1, 1, 1, 60], "t").expect("small");
+                recycle(a);
+                let c = crate::try_output([1, 1, 1, big], "t").expect("small");
+                recycle(b);
+                forward_mark(Arena::end_forward);
+                let at = c.as_ptr() as usize;
+                recycle(c);
+                at
+            })
+        };
+        let mut seen = Vec::new();
+        for round in 0..6 {
+            for big in [100, 200] {
+                let at = forward(&mut arena, big);
+                if round >= 3 {
+                    seen.push((big, at));
+                }
+            }
+        }
+        assert_eq!(arena.dropped, 2);
+        assert!(arena.plan.is_none() && arena.rec.is_none());
+        let held = arena.free_bytes();
+        for big in [100, 200] {
+            let at = forward(&mut arena, big);
+            assert!(seen.contains(&(big, at)), "{big}: a buffer of an earlier forward");
+        }
+        assert_eq!(arena.free_bytes(), held, "nothing allocated or freed");
     }
 
     /// `run_forward` runs a first call on the calling thread and notes whether it had work to
