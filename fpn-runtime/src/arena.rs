@@ -47,7 +47,8 @@ pub struct Arena {
     rec: Option<Recording>,
     /// In a forward that follows `plan`: the index of its next request.
     cursor: Option<usize>,
-    /// How many plans a forward left (see [`Arena::take`]): from 2 on, no more are recorded.
+    /// How many plans a forward left (see [`Arena::take`]): from 2 on, no more are recorded (2
+    /// from the start for the throwaway arena of a contended [`ArenaCell::run`]).
     dropped: u32,
 }
 
@@ -480,7 +481,14 @@ impl ArenaCell {
         match self.arena.try_lock() {
             Ok(mut a) => with_arena(&mut a, f),
             Err(std::sync::TryLockError::Poisoned(p)) => with_arena(&mut p.into_inner(), f),
-            Err(std::sync::TryLockError::WouldBlock) => with_arena(&mut Arena::new(), f),
+            // a fresh arena, dropped after the call: nothing to record a plan for
+            Err(std::sync::TryLockError::WouldBlock) => with_arena(
+                &mut Arena {
+                    dropped: 2,
+                    ..Arena::default()
+                },
+                f,
+            ),
         }
     }
 
