@@ -30,14 +30,14 @@ use crate::Tensor;
 /// given input sizes, a request takes the free buffer of the smallest capacity that fits
 /// ([`best_fit`]). That first forward is also recorded: every request's length, and the events
 /// at which its buffer is taken and given back. At its end [`plan_slots`] assigns the requests
-/// to *slots*, buffers each request of which is served by one buffer for its whole lifetime and
-/// whose requests never overlap in time, with the fewest bytes it finds; from then on each
-/// forward that makes the same requests in the same order takes each from its slot. A forward
-/// that leaves the recorded sequence drops the plan (its buffers become free buffers) and the
-/// next one is recorded again; after the second such drop (input sizes that keep changing)
-/// the arena stays on best fit, whose free buffers then serve every size without being freed. Best fit alone holds what its arrival order leaves: a big early buffer serves a small
-/// later request and the next big one needs a new buffer (seed 003's shared head: 2.01× the
-/// liveness bound, `fpn check`); the plan sees every lifetime at once.
+/// to *slots*, one buffer each, whose requests never overlap in time, with the fewest bytes it
+/// finds; from then on each forward that makes the same requests in the same order takes each
+/// from its slot. A forward that leaves the recorded sequence drops the plan (its buffers
+/// become free buffers) and the next one is recorded again; after the second such drop (input
+/// sizes that keep changing) the arena stays on best fit, whose free buffers then serve every
+/// size without being freed. Best fit alone holds what its arrival order leaves: a big early
+/// buffer serves a small later request and the next big one needs a new buffer (seed 003's
+/// shared head: 2.01× the liveness bound, `fpn check`); the plan sees every lifetime at once.
 #[derive(Debug, Default)]
 pub struct Arena {
     free: Vec<Vec<f32>>,
@@ -230,11 +230,15 @@ impl Arena {
                     let v = match plan.slots[s].take() {
                         Some(v) => v,
                         None => {
+                            // the slot's last buffer was not given back (an output still held,
+                            // or dropped): a new one, and the old one is no longer the slot's
+                            plan.lent.retain(|&(_, t)| t != s);
                             let mut v = Vec::new();
                             v.try_reserve_exact(plan.caps[s]).ok()?;
                             v
                         }
                     };
+                    // at most one entry per slot: within the capacity reserved for them
                     plan.lent.push((v.as_ptr() as usize, s));
                     return Some(v);
                 }
@@ -310,8 +314,8 @@ impl Arena {
     }
 
     /// Keeps `v` for a later request (its contents are discarded): in its slot if it is a slot's
-    /// buffer (or a recorded one a slot is planned for) and long enough for it, else as a free
-    /// buffer.
+    /// buffer (or a recorded one a slot is planned for) and long enough for it; else, without a
+    /// plan, as a free buffer (with one it is freed).
     fn give(&mut self, v: Vec<f32>) {
         if v.capacity() == 0 {
             return;
@@ -330,10 +334,10 @@ impl Arena {
                 if plan.slots[s].is_none() && v.capacity() >= plan.caps[s] {
                     plan.slots[s] = Some(v);
                 }
-                // a slot's buffer given back twice over, or a recorded one too short for its
-                // slot: freed
-                return;
             }
+            // else not a slot's buffer (one a slot replaced, an output given back late): a
+            // planned forward takes nothing from the free buffers, so it is freed, not kept
+            return;
         }
         // `free` grows only when a buffer is first seen; reserve in steps so a warm arena
         // pushing back what it handed out never reallocates.
@@ -687,6 +691,20 @@ mod tests {
         assert_eq!(addr(&c2), first, "the same slot's buffer");
         give_back(&mut arena, c2);
         assert_eq!(arena.free_bytes(), held);
+        // outputs kept (or dropped) by the caller: each forward's new output buffer replaces
+        // the slot's, nothing piles up, and one given back late is freed
+        let kept: Vec<Tensor> = (0..5).map(|_| forward(&mut arena, 100)).collect();
+        let plan = arena.plan.as_ref().expect("still planned");
+        assert!(plan.lent.len() <= plan.caps.len(), "one lent entry per slot at most");
+        assert_eq!(arena.free_bytes(), 60 * 4, "the output's slot is lent out");
+        for c in kept {
+            give_back(&mut arena, c);
+        }
+        assert_eq!(
+            arena.free_bytes(),
+            held,
+            "the last output back in its slot, the rest freed"
+        );
         // other requests: the plan is dropped, the next forward recorded and planned again
         let c3 = forward(&mut arena, 200);
         assert!(arena.plan.is_none());
