@@ -657,6 +657,21 @@ mod tests {
         .is_none());
     }
 
+    /// A forward of three requests on `arena`: a (`big` floats) and b (60) alive, a dies, c
+    /// (`big`) made, b dies; c is the output, returned.
+    fn small_forward(arena: &mut Arena, big: usize) -> Tensor {
+        with_arena(arena, || {
+            forward_mark(Arena::begin_forward);
+            let a = crate::try_output([1, 1, 1, big], "t").expect("small");
+            let b = crate::try_output([1, 1, 1, 60], "t").expect("small");
+            recycle(a);
+            let c = crate::try_output([1, 1, 1, big], "t").expect("small");
+            recycle(b);
+            forward_mark(Arena::end_forward);
+            c
+        })
+    }
+
     /// A recorded forward, then forwards that follow its plan: the same requests get the same
     /// slot buffers (no new buffer after the first planned forward), the outputs given back
     /// after a forward go to their slots, and a forward with other requests drops the plan and
@@ -664,19 +679,7 @@ mod tests {
     #[test]
     fn forwards_follow_the_recorded_plan() {
         let mut arena = Arena::new();
-        // a forward: a (100) and b (60) alive, a dies, c (100) made, b dies; c is the output
-        let forward = |arena: &mut Arena, big: usize| {
-            with_arena(arena, || {
-                forward_mark(Arena::begin_forward);
-                let a = crate::try_output([1, 1, 1, big], "t").expect("small");
-                let b = crate::try_output([1, 1, 1, 60], "t").expect("small");
-                recycle(a);
-                let c = crate::try_output([1, 1, 1, big], "t").expect("small");
-                recycle(b);
-                forward_mark(Arena::end_forward);
-                c
-            })
-        };
+        let forward = small_forward;
         let give_back = |arena: &mut Arena, c: Tensor| with_arena(arena, || recycle(c));
         let c = forward(&mut arena, 100);
         assert!(arena.plan.is_some(), "planned after the recorded forward");
@@ -723,19 +726,12 @@ mod tests {
     #[test]
     fn changing_sizes_fall_back_to_best_fit() {
         let mut arena = Arena::new();
+        // the output's address, the output given back
         let forward = |arena: &mut Arena, big: usize| {
-            with_arena(arena, || {
-                forward_mark(Arena::begin_forward);
-                let a = crate::try_output([1, 1, 1, big], "t").expect("small");
-                let b = crate::try_output([1, 1, 1, 60], "t").expect("small");
-                recycle(a);
-                let c = crate::try_output([1, 1, 1, big], "t").expect("small");
-                recycle(b);
-                forward_mark(Arena::end_forward);
-                let at = c.as_ptr() as usize;
-                recycle(c);
-                at
-            })
+            let c = small_forward(arena, big);
+            let at = c.as_ptr() as usize;
+            with_arena(arena, || recycle(c));
+            at
         };
         let mut seen = Vec::new();
         for round in 0..6 {
