@@ -246,15 +246,19 @@ impl Arena {
                 // ones (other sizes, another path); back to best fit on the slots' buffers
                 // (those lent come back as free buffers), the next forward recorded, or, from
                 // the second time on, best fit for good (input sizes that keep changing: a
-                // plan per size would free and allocate buffers on every change)
+                // plan per size would free and allocate buffers on every change). Requests
+                // past the recorded ones mean that the recorded forward stopped early (an
+                // op's error): not a change of sizes, not counted.
                 _ => {
                     if let Some(plan) = self.plan.take() {
+                        if k < plan.lens.len() {
+                            self.dropped = self.dropped.saturating_add(1);
+                        }
                         for v in plan.slots.into_iter().flatten() {
                             self.free.push(v);
                         }
                     }
                     self.cursor = None;
-                    self.dropped = self.dropped.saturating_add(1);
                 }
             }
         }
@@ -744,6 +748,20 @@ mod tests {
         }
         assert_eq!(arena.dropped, 2);
         assert!(arena.plan.is_none() && arena.rec.is_none());
+        // a recorded forward cut short (an error) is left by the next full one, uncounted
+        let mut fresh = Arena::new();
+        with_arena(&mut fresh, || {
+            forward_mark(Arena::begin_forward);
+            recycle(crate::try_output([1, 1, 1, 100], "t").expect("small"));
+            forward_mark(Arena::end_forward);
+        });
+        let c = small_forward(&mut fresh, 100);
+        with_arena(&mut fresh, || recycle(c));
+        assert_eq!(fresh.dropped, 0);
+        assert!(fresh.plan.is_none(), "left, the next one recorded");
+        let c = small_forward(&mut fresh, 100);
+        with_arena(&mut fresh, || recycle(c));
+        assert!(fresh.plan.is_some());
         let held = arena.free_bytes();
         for big in [100, 200] {
             let at = forward(&mut arena, big);
