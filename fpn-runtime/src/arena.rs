@@ -28,7 +28,7 @@ use crate::Tensor;
 ///
 /// Two policies. Outside a forward ([`ArenaCell::run_forward`]), and in the first forward at
 /// given input sizes, a request takes the free buffer of the smallest capacity that fits
-/// ([`best_fit`]). That first forward is also recorded: every request's length, and the events
+/// (`best_fit`). That first forward is also recorded: every request's length, and the events
 /// at which its buffer is taken and given back. At its end [`plan_slots`] assigns the requests
 /// to *slots*, one buffer each, whose requests never overlap in time, with the fewest bytes it
 /// finds; from then on each forward that makes the same requests in the same order takes each
@@ -215,7 +215,7 @@ impl Arena {
 
     /// A buffer of capacity ≥ `len` for a request, still holding its last user's values
     /// (length whatever that user left): the request's slot in a planned forward, else the
-    /// free buffer of the smallest capacity that fits ([`best_fit`]); in a recorded forward a
+    /// free buffer of the smallest capacity that fits (`best_fit`); in a recorded forward a
     /// new one where none fits (to know its address). `None` for `len` 0, if nothing fits
     /// outside a recorded forward, or if a new buffer cannot be had.
     fn take(&mut self, len: usize) -> Option<Vec<f32>> {
@@ -353,10 +353,9 @@ impl Arena {
 }
 
 /// The index of the smallest of `sizes` that is at least `need` (the first such on a tie), or
-/// `None`: the one reuse rule of the runtime's [`Arena`] and per-thread scratch buffers, and of
-/// the compiler's replay of the arena (`fpn check`'s memory line). The chosen buffer is then
-/// taken out with `swap_remove`, by all of them, so the replay sees the same free list.
-pub fn best_fit<T: Ord + Copy>(sizes: impl IntoIterator<Item = T>, need: T) -> Option<usize> {
+/// `None`: the reuse rule of the [`Arena`] outside a planned forward and of the per-thread
+/// scratch buffers (`fpn check`'s memory line plans with [`plan_slots`] instead).
+pub(crate) fn best_fit<T: Ord + Copy>(sizes: impl IntoIterator<Item = T>, need: T) -> Option<usize> {
     sizes
         .into_iter()
         .enumerate()

@@ -35,7 +35,7 @@ mod weights;
 mod winograd;
 
 pub use act::{activate, activate_inplace, apply, Activation};
-pub use arena::{best_fit, in_gemm, plan_slots, recycle, with_arena, Arena, ArenaCell, Lifetime, MAX_PLANNED};
+pub use arena::{in_gemm, plan_slots, recycle, with_arena, Arena, ArenaCell, Lifetime, MAX_PLANNED};
 pub use channels::{channel_slice, channels, channels_mut, channels_rw, split_ranges, ChannelSplit};
 pub use conv::{conv2d, conv2d_into, conv2d_out_shape, pad2d, same_dynamic_padding, Conv2dParams, PaddingMode};
 pub use conv_transpose::{conv_transpose2d, conv_transpose2d_out_shape, ConvTranspose2dParams};
