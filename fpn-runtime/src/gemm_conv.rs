@@ -262,9 +262,7 @@ fn transposed_fits(g: &Geom) -> bool {
     crate::kernel::simd512()
         && g.groups == 1
         && [g.kh, g.kw, g.dh, g.dw] == [1; 4]
-        && [g.pt, g.pl] == [0, 0]
-        && g.oh.saturating_sub(1).saturating_mul(g.sh) < g.h
-        && g.ow.saturating_sub(1).saturating_mul(g.sw) < g.w
+        && g.pointwise_reads_inside()
         && g.cout.is_multiple_of(16)
         && g.cout.saturating_mul(g.cin) >= T_MIN_WEIGHT
         && if strided {
@@ -681,9 +679,8 @@ impl<'a> Phased<'a> {
     fn in_place(g: &Geom) -> bool {
         cfg!(target_arch = "x86_64")
             && crate::kernel::simd512()
-            && [g.kh, g.kw, g.sh, g.sw, g.pt, g.pl] == [1, 1, 2, 2, 0, 0]
-            && g.oh.saturating_sub(1) * 2 < g.h
-            && g.ow.saturating_sub(1) * 2 < g.w
+            && [g.kh, g.kw, g.sh, g.sw] == [1, 1, 2, 2]
+            && g.pointwise_reads_inside()
     }
 
     /// Rows held per channel for input rows `lo..hi`.

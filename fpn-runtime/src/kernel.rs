@@ -129,6 +129,16 @@ impl Geom {
             && self.ow == self.w
     }
 
+    /// Whether a one-pixel kernel (1×1, any stride) reads only pixels of the image: no padding
+    /// on top or left, and none of the bottom or right padding reached by an output (the last
+    /// output row and column read inside). The paths that read such a conv's input in place
+    /// (the transposed product, the in-place strided packer) zero no padding.
+    pub(crate) fn pointwise_reads_inside(&self) -> bool {
+        [self.pt, self.pl] == [0, 0]
+            && self.oh.saturating_sub(1).saturating_mul(self.sh) < self.h
+            && self.ow.saturating_sub(1).saturating_mul(self.sw) < self.w
+    }
+
     /// Multiply-adds of the whole conv (saturating: only used for scheduling decisions).
     pub(crate) fn macs(&self) -> usize {
         [self.n, self.cout, self.oh, self.ow, self.cin_g(), self.kh, self.kw]
