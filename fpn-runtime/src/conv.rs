@@ -16,8 +16,8 @@ use ndarray::{s, ArrayView1, ArrayView4, ArrayViewMut4};
 
 use crate::act::{epilogue_slice, Activation, Residual};
 use crate::error::{check_nonempty, check_out_shape, invalid, mismatch, Error, Result};
-use crate::gemm_conv::{depthwise, gemm_conv};
-use crate::kernel::{Geom, Operands, PAR_MIN_MACS};
+use crate::gemm_conv::{depthwise, gemm_conv, gemm_conv_onto};
+use crate::kernel::{Geom, Operands, Scratch, ONTO_SUM, PAR_MIN_MACS};
 use crate::rules::{self, CondKind};
 use crate::winograd;
 use crate::Tensor;
@@ -317,13 +317,18 @@ pub fn conv2d_into(
     p: &Conv2dParams,
     out: ArrayViewMut4<f32>,
 ) -> Result<()> {
-    conv2d_into_prepared(x, w, bias, p, out, Prepared::default(), None)
+    conv2d_into_prepared(x, w, bias, p, out, Prepared::default(), None, false)
 }
 
 /// [`conv2d_into`] with what a [`crate::Conv2d`] computed from `w` at load ([`Prepared`]: its
 /// Winograd transform and its packing, which must be of this very `w`). With `residual` (of
 /// the output's shape) the result is `act((conv(x) + bias) + residual)`, added in that order,
-/// or with its flag set `act(conv(x) + bias) + residual`.
+/// or with its flag set `act(conv(x) + bias) + residual`. With `onto` (and no `residual`) the
+/// conv is added onto what `out` holds: `act(out + conv(x) + bias)`, where the packed GEMM
+/// adds each block of the reduction's sum to `out` in turn (rounding differs from the residual
+/// form's by the order of the additions), and the other paths add `out`'s contents, copied
+/// aside, as a residual.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv2d_into_prepared(
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
@@ -332,6 +337,7 @@ pub(crate) fn conv2d_into_prepared(
     mut out: ArrayViewMut4<f32>,
     prep: Prepared<'_>,
     residual: Option<(ArrayView4<f32>, bool)>,
+    onto: bool,
 ) -> Result<()> {
     let after_act = residual.as_ref().is_some_and(|r| r.1);
     let residual = residual.map(|r| r.0);
@@ -372,6 +378,7 @@ pub(crate) fn conv2d_into_prepared(
                 out.slice_mut(one),
                 prep,
                 r.map(|r| (r, after_act)),
+                onto,
             )?;
         }
         return Ok(());
@@ -448,11 +455,14 @@ pub(crate) fn conv2d_into_prepared(
         wpack_cv: prep.packed_cv.filter(|_| p.groups == 1),
     };
     match out.as_slice_mut() {
-        Some(o) => run(&g, mode, ops, u, p.act, o, res),
+        Some(o) => run(&g, mode, ops, u, p.act, o, res, onto),
         None => {
             let mut tmp = crate::try_output(o_shape, "conv2d")?;
+            if onto {
+                tmp.assign(&out);
+            }
             if let Some(o) = tmp.as_slice_mut() {
-                run(&g, mode, ops, u, p.act, o, res);
+                run(&g, mode, ops, u, p.act, o, res, onto);
             }
             out.assign(&tmp);
             crate::recycle(tmp);
@@ -500,7 +510,8 @@ fn direct_fits(g: &Geom) -> bool {
 
 /// Runs a validated conv; `out` is the standard-layout `[n, cout, oh, ow]` buffer, `u` the
 /// precomputed Winograd transform of the weight if any. `g`'s padding is of `mode`, which is
-/// not zeros only for a conv the direct path takes ([`direct_fits`]).
+/// not zeros only for a conv the direct path takes ([`direct_fits`]). With `onto` (and no
+/// `residual`), onto what `out` holds ([`conv2d_into_prepared`]).
 #[allow(clippy::too_many_arguments)]
 fn run(
     g: &Geom,
@@ -510,9 +521,23 @@ fn run(
     act: Activation,
     out: &mut [f32],
     residual: Option<Residual>,
+    onto: bool,
 ) {
     if g.macs() >= PAR_MIN_MACS {
         crate::kernel::note_parallel_work();
+    }
+    if onto {
+        if !direct_fits(g) && g.cin_g() > 1 && run_path(g, ops, u, act, out, None, true) {
+            return;
+        }
+        // The other paths add the output's contents, copied aside, as a residual.
+        let mut sum = Scratch::take(&ONTO_SUM, out.len());
+        sum[..out.len()].copy_from_slice(out);
+        let residual = Residual {
+            data: &sum[..out.len()],
+            after_act: false,
+        };
+        return run(g, mode, ops, u, act, out, Some(residual), false);
     }
     #[cfg(target_arch = "x86_64")]
     if crate::direct::fits(g) {
@@ -525,7 +550,9 @@ fn run(
     debug_assert_eq!(mode, PaddingMode::Zeros);
     match residual {
         // The GEMM and Winograd epilogues add the residual while the output block is in cache.
-        _ if g.cin_g() > 1 => run_path(g, ops, u, act, out, residual),
+        _ if g.cin_g() > 1 => {
+            run_path(g, ops, u, act, out, residual, false);
+        }
         None => depthwise(g, ops, act, out),
         Some(r) => {
             depthwise(g, ops, Activation::Identity, out);
@@ -535,7 +562,10 @@ fn run(
 }
 
 /// Runs a validated conv with more than one input channel per group on the path its geometry
-/// selects; with `residual`, the epilogue computes `act((conv + bias) + residual)`.
+/// selects; with `residual`, the epilogue computes `act((conv + bias) + residual)`. With
+/// `onto` it adds what `out` holds instead where the path does so in place (Winograd, the
+/// packed GEMM: [`gemm_conv_onto`]) and returns whether it ran (having written nothing if
+/// not); else it returns true.
 fn run_path(
     g: &Geom,
     ops: Operands,
@@ -543,22 +573,29 @@ fn run_path(
     act: Activation,
     out: &mut [f32],
     residual: Option<Residual>,
-) {
+    onto: bool,
+) -> bool {
     // A `U` packed for the AVX-512 GEMM where that kernel is off (a test forcing AVX2) is
     // transformed again instead.
     let u = u.filter(|u| !u.panels || winograd::panels_here());
     if winograd_fits(g, u.is_some()) {
         match u {
-            Some(u) => winograd::conv3x3(g, ops.x, u, ops.bias, act, out, residual),
+            Some(u) => winograd::conv3x3(g, ops.x, u, ops.bias, act, out, residual, onto),
             None => {
-                if !winograd::conv3x3_transforming(g, ops, act, out, residual) {
+                if !winograd::conv3x3_transforming(g, ops, act, out, residual, onto) {
+                    if onto {
+                        return gemm_conv_onto(g, ops, act, out);
+                    }
                     gemm_conv(g, ops, act, out, residual);
                 }
             }
         }
+    } else if onto {
+        return gemm_conv_onto(g, ops, act, out);
     } else {
         gemm_conv(g, ops, act, out, residual);
     }
+    true
 }
 
 /// Whether `g` takes the Winograd F(2×2, 3×3) path: stride-1 undilated 3×3 with enough channels

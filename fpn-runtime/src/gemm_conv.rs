@@ -91,12 +91,34 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
     if transposed_fits(g) && conv_transposed(g, ops, act, out, residual) {
         return;
     }
-    gemm_conv_pixels(g, ops, act, out, residual)
+    gemm_conv_pixels(g, ops, act, out, residual, false);
+}
+
+/// [`gemm_conv`] onto what `out` holds (a tensor of the output's shape, such as a ResNet
+/// block's shortcut): `out = act(out + conv + bias)`, each block of the reduction's sum added
+/// to `out` in turn by the packed GEMM's tiles, so the sum is never read from a second buffer
+/// and the output needs none of its own (ONNX Runtime's conv with a `Sum` operand). Returns
+/// false, having written nothing, where the pixel-lane packed GEMM does not run (a CPU
+/// without AVX2, or a conv that runs transposed).
+pub(crate) fn gemm_conv_onto(g: &Geom, ops: Operands, act: Activation, out: &mut [f32]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if transposed_fits(g) {
+        return false;
+    }
+    gemm_conv_pixels(g, ops, act, out, None, true)
 }
 
 /// [`gemm_conv`] with the output pixels in the vector lanes (every conv but the transposed
-/// ones).
-fn gemm_conv_pixels(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<Residual>) {
+/// ones); with `onto`, [`gemm_conv_onto`] (false, having written nothing, without the packed
+/// GEMM; true otherwise).
+fn gemm_conv_pixels(
+    g: &Geom,
+    ops: Operands,
+    act: Activation,
+    out: &mut [f32],
+    residual: Option<Residual>,
+    onto: bool,
+) -> bool {
     let Operands { x, w, bias, .. } = ops;
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
@@ -113,9 +135,14 @@ fn gemm_conv_pixels(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], r
         residual,
         act,
         wpack: wpack.zip(panel).map(|(wp, panel)| (wp, panel, cout_g)),
+        onto,
     };
+    if onto && blocks.wpack.is_none() {
+        return false;
+    }
     if let Some(chunk) = channel_split(g) {
-        return gemm_conv_by_channels(g, x, w, &blocks, chunk);
+        gemm_conv_by_channels(g, x, w, &blocks, chunk);
+        return true;
     }
     let hw_in = g.h * g.w;
     let pointwise = g.pointwise();
@@ -179,6 +206,7 @@ fn gemm_conv_pixels(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], r
     } else {
         (0..tasks).for_each(task);
     }
+    true
 }
 
 /// Rows ahead of the one finishing whose residual segment the packed GEMM's epilogue
@@ -470,6 +498,9 @@ struct Blocks<'a> {
     /// The weights packed for [`packed::gemm`] (every group's panels, each group
     /// `panel` floats, `cout_g` channels per group), when the CPU runs it.
     wpack: Option<(&'a [f32], usize, usize)>,
+    /// The product is added onto what the output holds ([`gemm_conv_onto`]; only with
+    /// `wpack`, and `residual` is none).
+    onto: bool,
 }
 
 impl Blocks<'_> {
@@ -568,7 +599,20 @@ impl Blocks<'_> {
         // SAFETY: `wpack` is set only when the CPU has avx2 and fma; dst is the m×nc block of
         // row stride hw_out, inside the output and this task's alone (contract); `fill` writes
         // every float of each block.
-        unsafe { packed::gemm_filled(m, nc, self.k, a, dst, self.hw_out, &mut bpack, &epilogue, &fill) };
+        unsafe {
+            packed::gemm_filled(
+                m,
+                nc,
+                self.k,
+                a,
+                dst,
+                self.hw_out,
+                &mut bpack,
+                &epilogue,
+                self.onto,
+                &fill,
+            )
+        };
         true
     }
 
@@ -584,7 +628,7 @@ impl Blocks<'_> {
         let epilogue = self.epilogue(o_base, c);
         // SAFETY: `wpack` is set only when the CPU has avx2 and fma; dst is the m×nc block of
         // row stride hw_out, inside the output and this task's alone (contract).
-        unsafe { packed::gemm_prepacked(m, nc, self.k, a, bp, dst, self.hw_out, &epilogue) };
+        unsafe { packed::gemm_prepacked(m, nc, self.k, a, bp, dst, self.hw_out, &epilogue, self.onto) };
     }
 
     /// One task's output block, `m` channels from channel `c` (of all groups) × `nc` pixels from
@@ -617,7 +661,21 @@ impl Blocks<'_> {
             // SAFETY: `wpack` is set only when `simd()` says the CPU has avx2 and fma; rhs is k
             // rows of stride rhs_rs (the last nc long) and dst the m×nc block of row stride
             // hw_out, inside the output and this task's alone (contract).
-            unsafe { packed::gemm(m, nc, k, a, rhs.as_ptr(), rhs_rs, dst, hw_out, &mut bpack, &epilogue) };
+            unsafe {
+                packed::gemm(
+                    m,
+                    nc,
+                    k,
+                    a,
+                    rhs.as_ptr(),
+                    rhs_rs,
+                    dst,
+                    hw_out,
+                    &mut bpack,
+                    &epilogue,
+                    self.onto,
+                )
+            };
             return;
         }
         // SAFETY: lhs is m×k (rs k) and rhs k×nc (rs rhs_rs) by the contract; dst is the m×nc
@@ -1160,7 +1218,7 @@ mod tests {
                 for two in [false, true] {
                     let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
                     let run = |want: &mut [f32], got: &mut [f32]| {
-                        gemm_conv_pixels(&g, ops, act, want, res);
+                        gemm_conv_pixels(&g, ops, act, want, res, false);
                         assert!(conv_transposed(&g, ops, act, got, res));
                     };
                     if two {

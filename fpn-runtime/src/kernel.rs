@@ -331,6 +331,9 @@ thread_local! {
     pub(crate) static CT_COLS: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
     /// The transposed conv's per-group transposed weight.
     pub(crate) static CT_W: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
+    /// A conv onto its output's contents on a path that cannot add them in place: the
+    /// contents, copied aside and added as a residual.
+    pub(crate) static ONTO_SUM: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
 }
 
 /// One of the thread-local buffer slots above: a stack of buffers, so a task that runs nested

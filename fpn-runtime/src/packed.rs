@@ -119,8 +119,10 @@ pub(crate) fn pack_groups(w: &[f32], groups: usize, cout_g: usize, k: usize, out
     }
 }
 
-/// `c[m×n] = a · b`, then `epilogue(row, col0, segment)` on each finished row segment
-/// (columns `col0..col0 + segment.len()` of `row`), while it is in cache.
+/// `c[m×n] = a · b` (with `onto`, `c[m×n] += a · b`: the product is added to what `c` holds,
+/// each output's sum of a block of the reduction added to it in turn), then
+/// `epilogue(row, col0, segment)` on each finished row segment (columns `col0..col0 +
+/// segment.len()` of `row`), while it is in cache.
 ///
 /// `a` is [`pack_a`]'s packing of the `m × k` left operand; `b` holds `k` rows of `n` columns
 /// with row stride `ldb`; `c` has `m` rows of `n` columns with row stride `ldc`; `bpack` is
@@ -144,6 +146,7 @@ pub(crate) unsafe fn gemm(
     ldc: usize,
     bpack: &mut [f32],
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
+    onto: bool,
 ) {
     // SAFETY: rows pc..pc + kc, columns jc..jc + nc of `b` are inside its extent (contract),
     // and `gemm_filled` gives a destination of the block's packed length.
@@ -151,7 +154,7 @@ pub(crate) unsafe fn gemm(
         pack_b(b.add(pc * ldb + jc), ldb, kc, nc, dst)
     };
     // SAFETY: the caller's contract; `fill` packs each block as `pack_b` does.
-    unsafe { gemm_filled(m, n, k, a, c, ldc, bpack, epilogue, &fill) }
+    unsafe { gemm_filled(m, n, k, a, c, ldc, bpack, epilogue, onto, &fill) }
 }
 
 /// [`gemm`] with a right-hand side that exists only packed: `fill(jc, pc, kc, nc, dst)` writes
@@ -176,6 +179,7 @@ pub(crate) unsafe fn gemm_filled(
     ldc: usize,
     bpack: &mut [f32],
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
+    onto: bool,
     fill: &FillBlock,
 ) {
     assert!(bpack.len() >= PACKED_B_LEN, "packing buffer too short");
@@ -184,7 +188,7 @@ pub(crate) unsafe fn gemm_filled(
         bpack.as_ptr()
     };
     // SAFETY: the caller's contract, and `block` returns each block packed.
-    unsafe { gemm_blocks(m, n, k, a, c, ldc, epilogue, block) }
+    unsafe { gemm_blocks(m, n, k, a, c, ldc, epilogue, onto, block) }
 }
 
 /// Writes one packed right-hand-side block: `fill(jc, pc, kc, nc, dst)` (see [`gemm_filled`]).
@@ -275,6 +279,7 @@ pub(crate) unsafe fn gemm_prepacked(
     c: *mut f32,
     ldc: usize,
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
+    onto: bool,
 ) {
     assert!(
         packed_b_all_len(n, k).is_some_and(|len| bp.len() >= len),
@@ -282,7 +287,7 @@ pub(crate) unsafe fn gemm_prepacked(
     );
     let block = |jc: usize, pc: usize, _kc: usize, nc: usize| bp[packed_block_offset(k, jc, pc, nc)..].as_ptr();
     // SAFETY: the caller's contract; `block` points at each packed block inside `bp`.
-    unsafe { gemm_blocks(m, n, k, a, c, ldc, epilogue, block) }
+    unsafe { gemm_blocks(m, n, k, a, c, ldc, epilogue, onto, block) }
 }
 
 /// The loop nest of [`gemm`] and [`gemm_prepacked`]: `block(jc, pc, kc, nc)` gives the packed
@@ -301,11 +306,12 @@ unsafe fn gemm_blocks(
     c: *mut f32,
     ldc: usize,
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
+    onto: bool,
     block: impl FnMut(usize, usize, usize, usize) -> *const f32,
 ) {
     let wide = crate::kernel::simd512();
     // SAFETY: the caller's contract; `wide` only where the CPU has AVX-512F.
-    unsafe { gemm_tiles(m, n, k, a, c, ldc, epilogue, block, wide) }
+    unsafe { gemm_tiles(m, n, k, a, c, ldc, epilogue, onto, block, wide) }
 }
 
 /// `c[m×n] = a · b` on AVX-512F, with `b` (`k × n`, `n` a multiple of 16) packed whole by
@@ -336,7 +342,7 @@ pub(crate) unsafe fn gemm_columns(m: usize, n: usize, k: usize, a: &[f32], b: &[
     let block = |jc: usize, pc: usize, _kc: usize, _nc: usize| b[jc * k + pc * NR..].as_ptr();
     // SAFETY: the caller's contract for `c` and the CPU; every block's panels lie 16·k apart
     // inside `b` (checked above).
-    unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, &none, block, Some(NR * k)) }
+    unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, &none, false, block, Some(NR * k)) }
 }
 
 /// The loop nest of [`gemm_blocks`], with the register tile chosen by the caller: `wide` runs
@@ -356,6 +362,7 @@ unsafe fn gemm_tiles(
     c: *mut f32,
     ldc: usize,
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
+    onto: bool,
     block: impl FnMut(usize, usize, usize, usize) -> *const f32,
     wide: bool,
 ) {
@@ -366,9 +373,9 @@ unsafe fn gemm_tiles(
     );
     if wide {
         // SAFETY: the caller's contract, with AVX-512F (`wide`).
-        return unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, epilogue, block, None) };
+        return unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, epilogue, onto, block, None) };
     }
-    for_each_block(n, k, block, move |blk| {
+    for_each_block(n, k, onto, block, move |blk| {
         let Block {
             jc,
             nc,
@@ -452,11 +459,12 @@ unsafe fn gemm_tiles_wide(
     c: *mut f32,
     ldc: usize,
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
+    onto: bool,
     block: impl FnMut(usize, usize, usize, usize) -> *const f32,
     panels: Option<usize>,
 ) {
     let panels_a = m.div_ceil(MR);
-    for_each_block(n, k, block, move |blk| {
+    for_each_block(n, k, onto, block, move |blk| {
         let Block {
             jc,
             nc,
@@ -532,8 +540,9 @@ unsafe fn gemm_tiles_wide(
 }
 
 /// One block of the right-hand side as the tile loops take it: columns `jc..jc + nc`, rows
-/// `pc..pc + kc` of the reduction, packed at `b`; `first` and `last` say whether it starts or
-/// ends the reduction.
+/// `pc..pc + kc` of the reduction, packed at `b`; `first` says whether the tiles overwrite the
+/// output (the reduction's first block, unless the product is added onto the output), `last`
+/// whether it ends the reduction.
 #[derive(Clone, Copy)]
 struct Block {
     jc: usize,
@@ -553,6 +562,7 @@ struct Block {
 fn for_each_block(
     n: usize,
     k: usize,
+    onto: bool,
     mut block: impl FnMut(usize, usize, usize, usize) -> *const f32,
     mut body: impl FnMut(Block),
 ) {
@@ -563,7 +573,7 @@ fn for_each_block(
         loop {
             let kc = KC.min(k - pc);
             let b = block(jc, pc, kc, nc);
-            let (first, last) = (pc == 0, pc + kc >= k);
+            let (first, last) = (pc == 0 && !onto, pc + kc >= k);
             body(Block {
                 jc,
                 nc,
@@ -697,6 +707,14 @@ unsafe fn kernel_wide<const R: usize, const V: usize>(t: Tile) {
     // kc·16 floats of each of the V panels of `b`; every access to `c` within its R rows of
     // `cols` columns (masked) (contract).
     unsafe {
+        if accumulate {
+            // what the tile adds to, on its way while the reduction runs
+            for r in 0..R {
+                for v in 0..V {
+                    _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(r * ldc + v * NR).cast());
+                }
+            }
+        }
         let mut acc = [[_mm512_setzero_ps(); V]; R];
         for kk in 0..kc {
             if !b_next.is_null() {
@@ -872,7 +890,7 @@ mod tests {
                 seg.iter_mut().for_each(|v| *v *= 2.0);
             };
             // SAFETY: simd() checked above; the extents match the buffers.
-            unsafe { gemm(m, n, k, &pa, b.as_ptr(), ldb, c.as_mut_ptr(), ldc, &mut bp, &epi) };
+            unsafe { gemm(m, n, k, &pa, b.as_ptr(), ldb, c.as_mut_ptr(), ldc, &mut bp, &epi, false) };
             // The same product on a right-hand side packed once, bit for bit.
             let mut all = vec![f32::NAN; packed_b_all_len(n, k).unwrap()];
             let mut c2 = vec![f32::NAN; m * ldc];
@@ -880,7 +898,7 @@ mod tests {
             // SAFETY: as above.
             unsafe {
                 pack_b_all(&b, ldb, k, n, &mut all);
-                gemm_prepacked(m, n, k, &pa, &all, c2.as_mut_ptr(), ldc, &none);
+                gemm_prepacked(m, n, k, &pa, &all, c2.as_mut_ptr(), ldc, &none, false);
             }
             for i in 0..m {
                 assert_eq!(c[i * ldc..][..n], c2[i * ldc..][..n], "prepacked differs, row {i}");
@@ -897,9 +915,37 @@ mod tests {
                 let block =
                     |jc: usize, pc: usize, _kc: usize, nc: usize| all[packed_block_offset(k, jc, pc, nc)..].as_ptr();
                 // SAFETY: as above; `wide` only where the CPU has avx512f.
-                unsafe { gemm_tiles(m, n, k, &pa, c3.as_mut_ptr(), ldc, &none, block, wide) };
+                unsafe { gemm_tiles(m, n, k, &pa, c3.as_mut_ptr(), ldc, &none, false, block, wide) };
                 for i in 0..m {
                     assert_eq!(c[i * ldc..][..n], c3[i * ldc..][..n], "wide = {wide} differs, row {i}");
+                }
+                // Onto what the output holds: each block's sum added to it in turn.
+                let init: Vec<f32> = (0..m * ldc).map(|_| rnd()).collect();
+                let mut c4 = init.clone();
+                // SAFETY: as above.
+                unsafe { gemm_tiles(m, n, k, &pa, c4.as_mut_ptr(), ldc, &none, true, block, wide) };
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut want = init[i * ldc + j];
+                        for k0 in (0..k).step_by(KC) {
+                            let mut s = 0.0f32;
+                            for kk in k0..(k0 + KC).min(k) {
+                                s = a[i * lda + kk].mul_add(b[kk * ldb + j], s);
+                            }
+                            want += s;
+                        }
+                        let got = c4[i * ldc + j];
+                        assert!(
+                            (got - 2.0 * want).abs() <= 1e-5 * (1.0 + want.abs()),
+                            "onto, wide = {wide}, ({m},{n},{k}) [{i},{j}]: {got} vs {}",
+                            2.0 * want
+                        );
+                    }
+                    assert_eq!(
+                        c4[i * ldc + n..][..ldc - n],
+                        init[i * ldc + n..][..ldc - n],
+                        "row {i}'s padding"
+                    );
                 }
             }
             for i in 0..m {

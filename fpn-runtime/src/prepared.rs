@@ -9,7 +9,7 @@
 use ndarray::{Array1, Array4, ArrayView4, ArrayViewMut4};
 
 use crate::conv::{conv2d_into_prepared, conv2d_out_shape, shape4, validate_params, Conv2dParams, Prepared};
-use crate::error::{mismatch, Result};
+use crate::error::{invalid, mismatch, Result};
 use crate::winograd;
 use crate::Tensor;
 
@@ -179,6 +179,66 @@ impl Conv2d {
         Ok(out)
     }
 
+    /// `act(sum + conv(x) + bias)` computed in `sum`'s buffer and returned in it: the conv with
+    /// `sum` added before the activation, as [`forward`](Self::forward) computes it with `sum`
+    /// as [`ConvOpts::residual`], without a buffer for the output and without reading the
+    /// sum from a second one (ONNX Runtime's conv with a `Sum` operand; generated code calls it
+    /// where the sum dies at the conv, such as a ResNet block's shortcut). Where the packed
+    /// GEMM runs (1×1 and im2col convs), each block of the reduction's sum is added to `sum`
+    /// in turn, so the result may differ from `forward`'s in the last bits (the order of the
+    /// additions); the other paths add a copy of `sum` as a residual, giving `forward`'s bits.
+    ///
+    /// `opts` may override the parameters; its residual must be unset (an error otherwise).
+    /// `sum` must have the output's shape; one not in standard layout is added as a residual
+    /// into a new buffer instead.
+    pub fn forward_onto(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>, mut sum: Tensor) -> Result<Tensor> {
+        if opts.residual.is_some() || opts.residual_after_act {
+            return Err(invalid(
+                "conv2d",
+                "forward_onto adds `sum` before the activation: leave ConvOpts::residual unset",
+            ));
+        }
+        let shape = self.output_shape(x, opts)?;
+        if shape4(&sum) != shape {
+            return Err(mismatch(
+                "conv2d + add",
+                &shape,
+                &shape4(&sum),
+                "the added tensor must have the conv output's shape",
+            ));
+        }
+        if !sum.is_standard_layout() {
+            let out = self.forward(
+                x,
+                &ConvOpts {
+                    residual: Some(sum.view()),
+                    ..*opts
+                },
+            )?;
+            crate::recycle(sum);
+            return Ok(out);
+        }
+        if crate::profile::enabled() {
+            // each rerun starts from the sum again
+            let p = opts.params.unwrap_or(&self.params);
+            let key = (shape4(&self.weight), shape4(&x), p.stride, p.groups);
+            let start = sum.clone();
+            let (sum, mut first) = (std::cell::RefCell::new(sum), true);
+            crate::profile::timed(
+                key,
+                || {
+                    if !std::mem::take(&mut first) {
+                        sum.borrow_mut().assign(&start);
+                    }
+                },
+                || self.forward_into_once(x, opts, sum.borrow_mut().view_mut(), true),
+            )?;
+            return Ok(sum.into_inner());
+        }
+        self.forward_into_once(x, opts, sum.view_mut(), true)?;
+        Ok(sum)
+    }
+
     /// The output shape of [`forward`](Self::forward) on `x` with `opts` (its parameter
     /// override included), or the error `forward` would return for it.
     pub fn output_shape(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>) -> Result<[usize; 4]> {
@@ -194,13 +254,20 @@ impl Conv2d {
         if crate::profile::enabled() {
             let p = opts.params.unwrap_or(&self.params);
             let key = (shape4(&self.weight), shape4(&x), p.stride, p.groups);
-            return crate::profile::timed(key, || self.forward_into_once(x, opts, out.view_mut()));
+            return crate::profile::timed(key, || {}, || self.forward_into_once(x, opts, out.view_mut(), false));
         }
-        self.forward_into_once(x, opts, out)
+        self.forward_into_once(x, opts, out, false)
     }
 
-    /// [`forward_into`](Self::forward_into) without profiling.
-    fn forward_into_once(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>, out: ArrayViewMut4<f32>) -> Result<()> {
+    /// [`forward_into`](Self::forward_into) without profiling; with `onto`, onto what `out`
+    /// holds ([`forward_onto`](Self::forward_onto)).
+    fn forward_into_once(
+        &self,
+        x: ArrayView4<f32>,
+        opts: &ConvOpts<'_>,
+        out: ArrayViewMut4<f32>,
+        onto: bool,
+    ) -> Result<()> {
         conv2d_into_prepared(
             x,
             self.weight.view(),
@@ -217,6 +284,7 @@ impl Conv2d {
                 packed_cv: Some(&self.packed_cv),
             },
             opts.residual.map(|r| (r, opts.residual_after_act)),
+            onto,
         )
     }
 }

@@ -72,13 +72,20 @@ pub fn take() -> Vec<ConvProfile> {
 }
 
 /// Runs `conv` as the forward's call, then three times more, and records both times under
-/// `key`; returns the first run's result (an error stops there, unrecorded).
-pub(crate) fn timed<E>(key: ConvKey, mut conv: impl FnMut() -> Result<(), E>) -> Result<(), E> {
+/// `key`; returns the first run's result (an error stops there, unrecorded). `reset` runs,
+/// untimed, before each call (a conv onto its output restores the output's contents).
+pub(crate) fn timed<E>(
+    key: ConvKey,
+    mut reset: impl FnMut(),
+    mut conv: impl FnMut() -> Result<(), E>,
+) -> Result<(), E> {
+    reset();
     let t = std::time::Instant::now();
     conv()?;
     let in_forward = t.elapsed();
     let mut warm = Duration::MAX;
     for _ in 0..3 {
+        reset();
         let t = std::time::Instant::now();
         conv()?;
         warm = warm.min(t.elapsed());

@@ -259,6 +259,7 @@ pub(crate) fn conv3x3_transforming(
     act: Activation,
     out: &mut [f32],
     residual: Option<Residual>,
+    onto: bool,
 ) -> bool {
     let Operands { x, w, bias, .. } = ops;
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
@@ -271,19 +272,22 @@ pub(crate) fn conv3x3_transforming(
     };
     transform_weights(cin_g, cout_g, w, &mut u[..u_len], panels);
     let data = &u[..u_len];
-    conv3x3(g, x, U { data, panels }, bias, act, out, residual);
+    conv3x3(g, x, U { data, panels }, bias, act, out, residual, onto);
     true
 }
 
 /// Runs the conv from the transformed weights `u` ([`transform_weights`] of the weight);
 /// `x`, `out` are standard-layout and match `g`, `bias` has `cout` entries; with `residual`
-/// (the output's shape) the epilogue adds it before or after the activation. With `u` in row
+/// (the output's shape) the epilogue adds it before or after the activation; with `onto` (and
+/// no `residual`) it adds what `out` holds before the activation, each output row's values
+/// read before its transform overwrites them (the residual form's bits). With `u` in row
 /// panels the CPU must run the AVX-512 kernels ([`panels_here`]).
 ///
 /// **GEMMs.** With `u` in row panels the α² products run on fpn's AVX-512 tile
 /// ([`packed::gemm_columns`]): the input transform writes `V` straight into that kernel's
 /// column panels (16 tiles each), so neither operand is packed per call. Otherwise each runs on
 /// the `gemm` crate, which packs `U`'s and `V`'s blocks for every plane of every block.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv3x3(
     g: &Geom,
     x: &[f32],
@@ -292,6 +296,7 @@ pub(crate) fn conv3x3(
     act: Activation,
     out: &mut [f32],
     residual: Option<Residual>,
+    onto: bool,
 ) {
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let (ty_n, tx_n) = (g.oh.div_ceil(M), g.ow.div_ceil(M));
@@ -421,6 +426,7 @@ pub(crate) fn conv3x3(
             count,
             bias,
             residual,
+            onto,
             act,
         };
         // SAFETY: `o.out` points at the whole `[n, cout, oh, ow]` output (validated geometry);
@@ -536,6 +542,8 @@ struct OutGrp<'a> {
     bias: &'a [f32],
     /// Added after the bias, at the output's indices.
     residual: Option<Residual<'a>>,
+    /// What the output holds is added after the bias instead (`residual` is none).
+    onto: bool,
     act: Activation,
 }
 
@@ -711,16 +719,32 @@ unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], 
             if W && M == 2 {
                 // Straight into the output rows, then the epilogue there (no staging copy).
                 let out = o.out.get();
+                // With `onto`, the rows' values before the transform overwrites them.
+                let mut sum = [[0.0f32; M * MAX_TILES]; M];
+                if o.onto {
+                    for (r, row) in sum.iter_mut().enumerate().take(ny) {
+                        // SAFETY: as below (row oy0 + r of the block's rows).
+                        unsafe { std::ptr::copy_nonoverlapping(out.add(at0 + r * g.ow), row.as_mut_ptr(), nx) };
+                    }
+                }
                 // SAFETY: `W` only in the AVX-512 build; `mbase + nk` ≤ `tiles` past each plane's
                 // row co (the block's tiles), inside `m`; rows oy0..oy0 + ny, columns
                 // ox0..ox0 + nx of channel ch are inside the output and this task's alone
                 // (caller's contract), the second row pointer used only when ny is 2.
                 unsafe { output_rows_512(m, ms, mbase, nk, [out.add(at0), out.wrapping_add(at0 + g.ow)], ny, nx) };
-                for r in 0..ny {
+                for (r, sum) in sum.iter().enumerate().take(ny) {
                     let at = at0 + r * g.ow;
                     // SAFETY: as above; no other reference to this row segment is live.
                     let seg = unsafe { std::slice::from_raw_parts_mut(out.add(at), nx) };
-                    epilogue_slice(seg, b, o.act, o.residual.map(|r| r.at(at, nx)));
+                    let res = if o.onto {
+                        Some(Residual {
+                            data: &sum[..nx],
+                            after_act: false,
+                        })
+                    } else {
+                        o.residual.map(|r| r.at(at, nx))
+                    };
+                    epilogue_slice(seg, b, o.act, res);
                 }
                 continue;
             }
@@ -760,10 +784,22 @@ unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], 
             for (r, yrow) in y.iter_mut().enumerate().take(ny) {
                 let yrow = &mut yrow[..nx];
                 let at = at0 + r * g.ow;
-                let res = o.residual.map(|r| r.at(at, nx));
+                let res = if o.onto {
+                    // SAFETY: row oy0 + r, columns ox0..ox0 + nx of channel ch are inside the
+                    // output, and only this task accesses them (caller's contract); they are
+                    // read here, before the copy below writes them.
+                    let sum = unsafe { std::slice::from_raw_parts(o.out.get().add(at), nx) };
+                    Some(Residual {
+                        data: sum,
+                        after_act: false,
+                    })
+                } else {
+                    o.residual.map(|r| r.at(at, nx))
+                };
                 epilogue_slice(yrow, b, o.act, res);
                 // SAFETY: row oy0 + r, columns ox0..ox0 + nx of channel ch are inside the
-                // output, and only this task writes them (caller's contract).
+                // output, and only this task writes them (caller's contract); the sum read
+                // from them above is no longer used.
                 unsafe {
                     let dst = o.out.get().add(at);
                     std::ptr::copy_nonoverlapping(yrow.as_ptr(), dst, nx);
@@ -1000,8 +1036,27 @@ mod tests {
                             Activation::Relu,
                             &mut out,
                             residual,
+                            false,
                         )
                     });
+                    // onto the residual in the output's buffer: the same bits
+                    let mut onto = res.clone();
+                    pool.install(|| {
+                        conv3x3(
+                            &g,
+                            &x,
+                            U { data: &u, panels },
+                            &bias,
+                            Activation::Relu,
+                            &mut onto,
+                            None,
+                            true,
+                        )
+                    });
+                    assert!(
+                        onto.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "case {i}, panels {panels}, {threads} threads: onto differs from the residual"
+                    );
                     // Each output sums 9·cin_g products of magnitude ≤ 1.
                     let tol = 2e-6 * (9 * cin_g) as f64;
                     for (e, (&got, &want)) in out.iter().zip(&want).enumerate() {

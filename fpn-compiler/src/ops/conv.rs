@@ -561,7 +561,7 @@ impl OpDef for Conv {
         };
         // one entry point: the fused add's other operand (input 1) and, for a conv sharing its
         // weights with an earlier one but not its geometry or fused activation, its own params
-        let residual = match r_in {
+        let residual = match &r_in {
             Some(r) if cx.stmt.add_after_act() => quote!(residual: #some(#r), residual_after_act: true,),
             Some(r) => quote!(residual: #some(#r),),
             None => TokenStream::new(),
@@ -571,11 +571,24 @@ impl OpDef for Conv {
         } else {
             quote!(params: #some(&#ptoks),)
         };
-        let opts = match (residual.is_empty(), own.is_empty()) {
+        let opts = |residual: &TokenStream| match (residual.is_empty(), own.is_empty()) {
             (true, true) => quote!(#rt::ConvOpts::default()),
             (false, false) => quote!(#rt::ConvOpts { #residual #own }),
             _ => quote!(#rt::ConvOpts { #residual #own ..::core::default::Default::default() }),
         };
+        // A sum added before the activation that dies here (a ResNet block's shortcut): the
+        // conv adds onto its buffer, which becomes the output (no buffer of its own, and the
+        // sum read once).
+        if r_in.is_some() && !cx.stmt.add_after_act() && cx.into.is_none() {
+            if let Some(sum) = cx.take_if_movable(1) {
+                let opts = opts(&TokenStream::new());
+                return Ok(quote! {
+                    #pre
+                    let #out = self.#field.forward_onto(#x, &#opts, #sum)?;
+                });
+            }
+        }
+        let opts = opts(&residual);
         Ok(match cx.into {
             // written straight into its channels of a concat's buffer
             Some(into) => cx.write_into(

@@ -127,14 +127,7 @@ impl Exprs {
                 )?;
                 let v4_s = self
                     .p_c
-                    .forward(
-                        v0_a.view(),
-                        &fpn_runtime::ConvOpts {
-                            residual: ::core::option::Option::Some(v3_u.view()),
-                            ..::core::default::Default::default()
-                        },
-                    )?;
-                fpn_runtime::recycle(v3_u);
+                    .forward_onto(v0_a.view(), &fpn_runtime::ConvOpts::default(), v3_u)?;
                 ::core::result::Result::Ok(ExprsOutputs { s: v4_s })
             })
     }

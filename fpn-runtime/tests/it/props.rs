@@ -549,6 +549,82 @@ fn fused_residual_equals_conv_then_add_then_act_exactly() {
 }
 
 #[test]
+fn conv_onto_its_sum_equals_the_fused_residual() {
+    // `forward_onto(x, sum)` = `forward(x, residual: sum)` up to the order of the additions, on
+    // every path: GEMM row bands (one and three blocks of the reduction), split over output
+    // channels, transposed (7²), strided 1×1, im2col, Winograd, direct, stem, depthwise,
+    // grouped, reflect padding, batch 2.
+    let cases = [
+        ([1, 64, 40, 40], [96, 64, 1, 1], 1, 0, 1, PaddingMode::Zeros),
+        ([2, 300, 12, 13], [64, 300, 1, 1], 1, 0, 1, PaddingMode::Zeros),
+        ([1, 256, 16, 16], [512, 256, 1, 1], 1, 0, 1, PaddingMode::Zeros),
+        ([1, 256, 7, 7], [256, 256, 1, 1], 1, 0, 1, PaddingMode::Zeros),
+        ([1, 64, 30, 30], [128, 64, 1, 1], 2, 0, 1, PaddingMode::Zeros),
+        ([1, 24, 20, 21], [32, 24, 3, 3], 2, 1, 1, PaddingMode::Zeros),
+        ([2, 32, 19, 23], [32, 32, 3, 3], 1, 1, 1, PaddingMode::Zeros),
+        ([1, 16, 30, 30], [16, 16, 3, 3], 1, 1, 1, PaddingMode::Zeros),
+        ([2, 3, 41, 53], [13, 3, 5, 5], 1, 2, 1, PaddingMode::Zeros),
+        ([1, 40, 33, 35], [40, 1, 3, 3], 1, 1, 40, PaddingMode::Zeros),
+        ([1, 40, 17, 15], [60, 10, 3, 3], 1, 1, 4, PaddingMode::Zeros),
+        ([1, 8, 12, 10], [8, 8, 3, 3], 1, 1, 1, PaddingMode::Reflect),
+        ([2, 96, 9, 11], [48, 96, 3, 3], 1, 1, 1, PaddingMode::Zeros),
+    ];
+    for (i, (xs, ws, stride, pad, groups, mode)) in cases.into_iter().enumerate() {
+        for act in [Activation::Relu, Activation::Identity, Activation::Silu] {
+            let p = Conv2dParams {
+                stride: [stride; 2],
+                padding: [pad; 4],
+                groups,
+                padding_mode: mode,
+                act,
+                ..Default::default()
+            };
+            let x = rand4(i as u64, xs);
+            let w = rand4(i as u64 ^ 7, ws);
+            let b = Array1::from_iter(rand4(i as u64 ^ 9, [ws[0], 1, 1, 1]).iter().copied());
+            let conv = Conv2d::new(w, Some(b), p).unwrap();
+            let shape = conv.out_shape(xs).unwrap();
+            let r = rand4(i as u64 ^ 11, shape);
+            let with_r = ConvOpts {
+                residual: Some(r.view()),
+                ..ConvOpts::default()
+            };
+            let want = conv.forward(x.view(), &with_r).unwrap();
+            let got = conv.forward_onto(x.view(), &ConvOpts::default(), r.clone()).unwrap();
+            let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(
+                worst <= 4.0 * f32::EPSILON * scale,
+                "case {i} {act:?}: onto differs by {worst} (scale {scale})"
+            );
+            // a sum not in standard layout: added as a residual, the same bits as `forward`
+            let mut t = r.clone();
+            t.swap_axes(2, 3);
+            let t = t.as_standard_layout().into_owned();
+            let mut swapped = t.clone();
+            swapped.swap_axes(2, 3);
+            if shape[2] != shape[3] {
+                assert!(!swapped.is_standard_layout());
+            }
+            let got = conv.forward_onto(x.view(), &ConvOpts::default(), swapped).unwrap();
+            assert_eq!(got, want, "case {i} {act:?}: a strided sum");
+        }
+    }
+    // Errors, not panics: a sum of the wrong shape, a residual besides the sum.
+    let conv = Conv2d::new(rand4(1, [8, 4, 1, 1]), None, Conv2dParams::default()).unwrap();
+    let x = rand4(2, [1, 4, 9, 9]);
+    assert!(conv
+        .forward_onto(x.view(), &ConvOpts::default(), rand4(3, [1, 8, 9, 8]))
+        .is_err());
+    let r = rand4(3, [1, 8, 9, 9]);
+    let opts = ConvOpts {
+        residual: Some(r.view()),
+        ..ConvOpts::default()
+    };
+    assert!(conv.forward_onto(x.view(), &opts, r.clone()).is_err());
+}
+
+#[test]
 fn prepared_conv_shared_weights_with_other_params() {
     // One prepared 3×3 used with the stored params and with other padding / activation / stride.
     let w = rand4(7, [24, 24, 3, 3]);
