@@ -324,9 +324,10 @@ pub fn conv2d_into(
 /// Winograd transform and its packing, which must be of this very `w`). With `residual` (of
 /// the output's shape) the result is `act((conv(x) + bias) + residual)`, added in that order,
 /// or with its flag set `act(conv(x) + bias) + residual`. With `onto` (and no `residual`) the
-/// conv is added onto what `out` holds: `act(out + conv(x) + bias)`, where the packed GEMM
-/// adds each block of the reduction's sum to `out` in turn (rounding differs from the residual
-/// form's by the order of the additions), and the other paths add `out`'s contents, copied
+/// conv is added onto what `out` holds: `act(out + conv(x) + bias)`, where the pixel-lane
+/// packed GEMM adds each block of the reduction's sum to `out` in turn (rounding differs from
+/// the residual form's by the order of the additions), Winograd and the transposed product
+/// read each row of `out` before writing it, and the other paths add `out`'s contents, copied
 /// aside, as a residual.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv2d_into_prepared(

@@ -88,7 +88,7 @@ pub(crate) fn depthwise(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
 /// output's shape) the epilogue adds it before or after the activation.
 pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<Residual>) {
     #[cfg(target_arch = "x86_64")]
-    if transposed_fits(g) && conv_transposed(g, ops, act, out, residual) {
+    if transposed_fits(g) && conv_transposed(g, ops, act, out, residual, false) {
         return;
     }
     gemm_conv_pixels(g, ops, act, out, residual, false);
@@ -97,13 +97,14 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
 /// [`gemm_conv`] onto what `out` holds (a tensor of the output's shape, such as a ResNet
 /// block's shortcut): `out = act(out + conv + bias)`, each block of the reduction's sum added
 /// to `out` in turn by the packed GEMM's tiles, so the sum is never read from a second buffer
-/// and the output needs none of its own (ONNX Runtime's conv with a `Sum` operand). Returns
-/// false, having written nothing, where the pixel-lane packed GEMM does not run (a CPU
-/// without AVX2, or a conv that runs transposed).
+/// and the output needs none of its own (ONNX Runtime's conv with a `Sum` operand); a conv
+/// that runs transposed ([`conv_transposed`]) reads each block of 16 output rows aside before
+/// writing it. Returns false, having written nothing, where neither runs (a CPU without AVX2,
+/// or the packing cannot be allocated).
 pub(crate) fn gemm_conv_onto(g: &Geom, ops: Operands, act: Activation, out: &mut [f32]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if transposed_fits(g) {
-        return false;
+        return conv_transposed(g, ops, act, out, None, true);
     }
     gemm_conv_pixels(g, ops, act, out, None, true)
 }
@@ -305,6 +306,8 @@ thread_local! {
     static T_PIXELS: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
     /// [`conv_transposed`]'s product `[pixels][cout]`, before it is transposed into the output.
     static T_PRODUCT: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
+    /// [`conv_transposed`] onto its output: a block's 16 output rows before it writes them.
+    static T_SUM: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// A 1×1 conv on a small map as `out^T[pixels × cout] = x^T[pixels × cin] · w^T[cin × cout]`:
@@ -330,7 +333,14 @@ thread_local! {
 /// 1.12–1.14 (ORT: 1.61, 1.03, 0.26, 1.13); all convs 59.1–60.2 → 57.7–58.0 ms. Without the
 /// prefetch the weight's first pass from memory ate the gain (2048→512 1.44 → 1.50).
 #[cfg(target_arch = "x86_64")]
-fn conv_transposed(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<Residual>) -> bool {
+fn conv_transposed(
+    g: &Geom,
+    ops: Operands,
+    act: Activation,
+    out: &mut [f32],
+    residual: Option<Residual>,
+    onto: bool,
+) -> bool {
     let mut fresh = None;
     let Some(wt) = crate::direct::cv_weight(g, &ops, &mut fresh) else {
         return false;
@@ -361,6 +371,8 @@ fn conv_transposed(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], re
         let task = |t: usize| {
             let (p0, p1) = (t * per_task, ((t + 1) * per_task).min(panels));
             let (c0, nc) = (p0 * 16, (p1 - p0) * 16);
+            // with `onto`, each block's 16 output rows as they were (the sum)
+            let mut sum = onto.then(|| Scratch::take(&T_SUM, 16 * hw));
             // SAFETY: `transposed_fits` says the CPU has AVX-512F; the product's columns
             // c0..c0 + nc of its hw rows (row stride cout) are this task's alone; the weight's
             // panels p0..p1 are k·16 floats each from c0·k on.
@@ -370,6 +382,12 @@ fn conv_transposed(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], re
                 // SAFETY: the 16 output rows of channels cb.. of image n lie inside the output
                 // (validated geometry) and belong to this task alone.
                 let rows: [*mut f32; 16] = std::array::from_fn(|l| unsafe { optr.get().add(at(l)) });
+                if let Some(sum) = sum.as_deref_mut() {
+                    for (l, &row) in rows.iter().enumerate() {
+                        // SAFETY: as above; read before the transposes below write the row.
+                        unsafe { std::ptr::copy_nonoverlapping(row, sum[l * hw..].as_mut_ptr(), hw) };
+                    }
+                }
                 let mut x0 = 0;
                 while x0 + 16 <= hw {
                     let dst: [*mut f32; 16] = std::array::from_fn(|l| rows[l].wrapping_add(x0));
@@ -385,7 +403,14 @@ fn conv_transposed(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], re
                         // SAFETY: product row x, column cb + l, this task's.
                         *v = unsafe { *pptr.get().add(x * g.cout + cb + l) };
                     }
-                    epilogue_slice(row, ops.bias[cb + l], act, residual.map(|r| r.at(at(l), hw)));
+                    let res = match sum.as_deref() {
+                        Some(sum) => Some(Residual {
+                            data: &sum[l * hw..][..hw],
+                            after_act: false,
+                        }),
+                        None => residual.map(|r| r.at(at(l), hw)),
+                    };
+                    epilogue_slice(row, ops.bias[cb + l], act, res);
                 }
             }
         };
@@ -1219,7 +1244,7 @@ mod tests {
                     let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
                     let run = |want: &mut [f32], got: &mut [f32]| {
                         gemm_conv_pixels(&g, ops, act, want, res, false);
-                        assert!(conv_transposed(&g, ops, act, got, res));
+                        assert!(conv_transposed(&g, ops, act, got, res, false));
                     };
                     if two {
                         pool.install(|| run(&mut want, &mut got));
@@ -1232,6 +1257,17 @@ mod tests {
                         "{:?}, {act:?}, residual {res:?}, 2 threads {two}",
                         (n, cin, h, cout, s)
                     );
+                    // onto the residual in the output's buffer: the residual form's bits
+                    if res.is_some_and(|r| !r.after_act) {
+                        let mut onto = r.clone();
+                        if two {
+                            pool.install(|| assert!(conv_transposed(&g, ops, act, &mut onto, None, true)));
+                        } else {
+                            assert!(conv_transposed(&g, ops, act, &mut onto, None, true));
+                        }
+                        let same = want.iter().zip(&onto).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{:?}, onto, 2 threads {two}", (n, cin, h, cout, s));
+                    }
                 }
             }
         }

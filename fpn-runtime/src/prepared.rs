@@ -184,9 +184,11 @@ impl Conv2d {
     /// as [`ConvOpts::residual`], without a buffer for the output and without reading the
     /// sum from a second one (ONNX Runtime's conv with a `Sum` operand; generated code calls it
     /// where the sum dies at the conv, such as a ResNet block's shortcut). Where the packed
-    /// GEMM runs (1×1 and im2col convs), each block of the reduction's sum is added to `sum`
-    /// in turn, so the result may differ from `forward`'s in the last bits (the order of the
-    /// additions); the other paths add a copy of `sum` as a residual, giving `forward`'s bits.
+    /// GEMM runs with the pixels in its lanes (1×1 and im2col convs), each block of the
+    /// reduction's sum is added to `sum` in turn, so the result may differ from `forward`'s in
+    /// the last bits (the order of the additions); Winograd and the transposed 1×1 product
+    /// read each output row's sum before writing it, and the other paths add a copy of `sum`
+    /// as a residual, all giving `forward`'s bits.
     ///
     /// `opts` may override the parameters; its residual must be unset (an error otherwise).
     /// `sum` must have the output's shape; one not in standard layout is added as a residual
