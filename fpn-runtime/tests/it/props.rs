@@ -940,6 +940,45 @@ fn max_pool_propagates_nan_like_pytorch() {
 }
 
 #[test]
+fn wide_max_pools_equal_naive() {
+    // Planes at least 64 wide take the AVX-512 loops where the CPU has them: every stride,
+    // dilation, padding and ceil mode, and NaNs propagated.
+    let mut x = rand4(21, [1, 3, 19, 133]);
+    x[[0, 1, 7, 70]] = f32::NAN;
+    x[[0, 2, 0, 132]] = f32::NAN;
+    for (k, s, pd, d, ceil) in [
+        (3, 2, 1, 1, false),
+        (5, 1, 2, 1, false),
+        (3, 3, 0, 2, true),
+        (2, 2, 0, 1, true),
+        (4, 1, 1, 1, false),
+    ] {
+        let p = Pool2dParams {
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [pd, pd],
+            dilation: [d, d],
+            ceil_mode: ceil,
+            count_include_pad: true,
+        };
+        let got = max_pool2d(x.view(), &p).unwrap();
+        // the naive pool skips NaNs: compare with it on −∞ in their place, and find the
+        // windows that cover one by pooling an indicator
+        let want = naive_pool(&x.mapv(|v| if v.is_nan() { f32::NEG_INFINITY } else { v }), &p, true).unwrap();
+        let covers = naive_pool(&x.mapv(|v| if v.is_nan() { 1.0 } else { 0.0 }), &p, true).unwrap();
+        assert_eq!(got.dim(), want.dim());
+        for ((g, w), c) in got.iter().zip(&want).zip(&covers) {
+            let ok = if *c > 0.0 {
+                g.is_nan()
+            } else {
+                g.to_bits() == w.to_bits()
+            };
+            assert!(ok, "{:?}: {g} vs {w} (covers a NaN: {})", (k, s, pd, d, ceil), *c > 0.0);
+        }
+    }
+}
+
+#[test]
 fn large_pool_and_resize_take_parallel_paths() {
     let x = rand4(9, [2, 32, 41, 39]);
     for (k, s, pd, ceil) in [(3, 2, 1, false), (2, 2, 0, true)] {
