@@ -906,6 +906,18 @@ mod tests {
             let a: Vec<f32> = (0..m * lda).map(|_| rnd()).collect();
             let b: Vec<f32> = (0..k * ldb).map(|_| rnd()).collect();
             let mut c = vec![f32::NAN; m * ldc];
+            // `start` plus each block of the reduction's sum (from zero) in turn: the tiles' order
+            let blocked = |i: usize, j: usize, start: f32| {
+                let mut want = start;
+                for k0 in (0..k).step_by(KC) {
+                    let mut s = 0.0f32;
+                    for kk in k0..(k0 + KC).min(k) {
+                        s = a[i * lda + kk].mul_add(b[kk * ldb + j], s);
+                    }
+                    want += s;
+                }
+                want
+            };
             let mut pa = vec![0.0; packed_a_len(m, k).unwrap()];
             pack_a(&a, lda, m, k, &mut pa);
             let mut bp = vec![0.0; PACKED_B_LEN];
@@ -951,14 +963,7 @@ mod tests {
                 unsafe { gemm_tiles(m, n, k, &pa, c4.as_mut_ptr(), ldc, &none, true, block, wide) };
                 for i in 0..m {
                     for j in 0..n {
-                        let mut want = init[i * ldc + j];
-                        for k0 in (0..k).step_by(KC) {
-                            let mut s = 0.0f32;
-                            for kk in k0..(k0 + KC).min(k) {
-                                s = a[i * lda + kk].mul_add(b[kk * ldb + j], s);
-                            }
-                            want += s;
-                        }
+                        let want = blocked(i, j, init[i * ldc + j]);
                         let got = c4[i * ldc + j];
                         assert!(
                             (got - 2.0 * want).abs() <= 1e-5 * (1.0 + want.abs()),
@@ -976,14 +981,7 @@ mod tests {
             for i in 0..m {
                 assert_eq!(seen.borrow()[i], n, "epilogue covers row {i} once");
                 for j in 0..n {
-                    let mut want = 0.0f32;
-                    for k0 in (0..k).step_by(KC) {
-                        let mut s = 0.0f32;
-                        for kk in k0..(k0 + KC).min(k) {
-                            s = a[i * lda + kk].mul_add(b[kk * ldb + j], s);
-                        }
-                        want += s;
-                    }
+                    let want = blocked(i, j, 0.0);
                     let got = c[i * ldc + j];
                     assert!(
                         (got - 2.0 * want).abs() <= 1e-5 * (1.0 + want.abs()),

@@ -1027,32 +1027,14 @@ mod tests {
                         data: &res,
                         after_act: false,
                     });
-                    pool.install(|| {
-                        conv3x3(
-                            &g,
-                            &x,
-                            U { data: &u, panels },
-                            &bias,
-                            Activation::Relu,
-                            &mut out,
-                            residual,
-                            false,
-                        )
-                    });
+                    let run = |out: &mut [f32], residual, onto| {
+                        let u = U { data: &u, panels };
+                        pool.install(|| conv3x3(&g, &x, u, &bias, Activation::Relu, out, residual, onto))
+                    };
+                    run(&mut out, residual, false);
                     // onto the residual in the output's buffer: the same bits
                     let mut onto = res.clone();
-                    pool.install(|| {
-                        conv3x3(
-                            &g,
-                            &x,
-                            U { data: &u, panels },
-                            &bias,
-                            Activation::Relu,
-                            &mut onto,
-                            None,
-                            true,
-                        )
-                    });
+                    run(&mut onto, None, true);
                     assert!(
                         onto.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()),
                         "case {i}, panels {panels}, {threads} threads: onto differs from the residual"
