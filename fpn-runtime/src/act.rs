@@ -94,6 +94,37 @@ pub(crate) struct Residual<'a> {
     pub(crate) after_act: bool,
 }
 
+/// What a conv adds to its output besides the bias: nothing, a tensor in a buffer of its own
+/// ([`Residual`]), or what the output buffer already holds, before the activation (a conv onto
+/// a dying sum, [`crate::Conv2d::forward_onto`]). One value, so that the two cannot meet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Sum<'a> {
+    None,
+    Residual(Residual<'a>),
+    Onto,
+}
+
+impl<'a> Sum<'a> {
+    /// The residual, if the sum is one.
+    pub(crate) fn residual(self) -> Option<Residual<'a>> {
+        match self {
+            Sum::Residual(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Whether the sum is what the output holds.
+    pub(crate) fn onto(self) -> bool {
+        matches!(self, Sum::Onto)
+    }
+}
+
+impl<'a> From<Option<Residual<'a>>> for Sum<'a> {
+    fn from(r: Option<Residual<'a>>) -> Self {
+        r.map_or(Sum::None, Sum::Residual)
+    }
+}
+
 impl<'a> Residual<'a> {
     /// The residual's `len` values from index `start` (a segment of the output).
     #[inline]

@@ -14,9 +14,9 @@
 
 use ndarray::{s, ArrayView1, ArrayView4, ArrayViewMut4};
 
-use crate::act::{epilogue_slice, Activation, Residual};
+use crate::act::{epilogue_slice, Activation, Residual, Sum};
 use crate::error::{check_nonempty, check_out_shape, invalid, mismatch, Error, Result};
-use crate::gemm_conv::{depthwise, gemm_conv, gemm_conv_onto};
+use crate::gemm_conv::{depthwise, gemm_conv};
 use crate::kernel::{Geom, Operands, Scratch, ONTO_SUM, PAR_MIN_MACS};
 use crate::rules::{self, CondKind};
 use crate::winograd;
@@ -455,15 +455,16 @@ pub(crate) fn conv2d_into_prepared(
         // Made and read only by ungrouped calls (the channel-vector path's).
         wpack_cv: prep.packed_cv.filter(|_| p.groups == 1),
     };
+    let sum = if onto { Sum::Onto } else { Sum::from(res) };
     match out.as_slice_mut() {
-        Some(o) => run(&g, mode, ops, u, p.act, o, res, onto),
+        Some(o) => run(&g, mode, ops, u, p.act, o, sum),
         None => {
             let mut tmp = crate::try_output(o_shape, "conv2d")?;
             if onto {
                 tmp.assign(&out);
             }
             if let Some(o) = tmp.as_slice_mut() {
-                run(&g, mode, ops, u, p.act, o, res, onto);
+                run(&g, mode, ops, u, p.act, o, sum);
             }
             out.assign(&tmp);
             crate::recycle(tmp);
@@ -511,24 +512,15 @@ fn direct_fits(g: &Geom) -> bool {
 
 /// Runs a validated conv; `out` is the standard-layout `[n, cout, oh, ow]` buffer, `u` the
 /// precomputed Winograd transform of the weight if any. `g`'s padding is of `mode`, which is
-/// not zeros only for a conv the direct path takes ([`direct_fits`]). With `onto` (and no
-/// `residual`), onto what `out` holds ([`conv2d_into_prepared`]).
+/// not zeros only for a conv the direct path takes ([`direct_fits`]). With [`Sum::Onto`], onto
+/// what `out` holds ([`conv2d_into_prepared`]).
 #[allow(clippy::too_many_arguments)]
-fn run(
-    g: &Geom,
-    mode: PaddingMode,
-    ops: Operands,
-    u: Option<winograd::U>,
-    act: Activation,
-    out: &mut [f32],
-    residual: Option<Residual>,
-    onto: bool,
-) {
+fn run(g: &Geom, mode: PaddingMode, ops: Operands, u: Option<winograd::U>, act: Activation, out: &mut [f32], sum: Sum) {
     if g.macs() >= PAR_MIN_MACS {
         crate::kernel::note_parallel_work();
     }
-    if onto {
-        if !direct_fits(g) && g.cin_g() > 1 && run_path(g, ops, u, act, out, None, true) {
+    if sum.onto() {
+        if !direct_fits(g) && g.cin_g() > 1 && run_path(g, ops, u, act, out, sum) {
             return;
         }
         // The other paths add the output's contents, copied aside, as a residual.
@@ -538,8 +530,9 @@ fn run(
             data: &sum[..out.len()],
             after_act: false,
         };
-        return run(g, mode, ops, u, act, out, Some(residual), false);
+        return run(g, mode, ops, u, act, out, Sum::Residual(residual));
     }
+    let residual = sum.residual();
     #[cfg(target_arch = "x86_64")]
     if crate::direct::fits(g) {
         return crate::direct::conv3x3(g, mode, ops, act, out, residual);
@@ -552,7 +545,7 @@ fn run(
     match residual {
         // The GEMM and Winograd epilogues add the residual while the output block is in cache.
         _ if g.cin_g() > 1 => {
-            run_path(g, ops, u, act, out, residual, false);
+            run_path(g, ops, u, act, out, sum);
         }
         None => depthwise(g, ops, act, out),
         Some(r) => {
@@ -563,38 +556,20 @@ fn run(
 }
 
 /// Runs a validated conv with more than one input channel per group on the path its geometry
-/// selects; with `residual`, the epilogue computes `act((conv + bias) + residual)`. With
-/// `onto` it adds what `out` holds instead where the path does so in place (Winograd, the
-/// packed GEMM: [`gemm_conv_onto`]) and returns whether it ran (having written nothing if
-/// not); else it returns true.
-fn run_path(
-    g: &Geom,
-    ops: Operands,
-    u: Option<winograd::U>,
-    act: Activation,
-    out: &mut [f32],
-    residual: Option<Residual>,
-    onto: bool,
-) -> bool {
+/// selects, adding `sum`: a residual's epilogue computes `act((conv + bias) + residual)`; with
+/// [`Sum::Onto`] it adds what `out` holds where the path does so in place (Winograd, the GEMM)
+/// and returns whether it ran (having written nothing if not); else it returns true.
+fn run_path(g: &Geom, ops: Operands, u: Option<winograd::U>, act: Activation, out: &mut [f32], sum: Sum) -> bool {
     // A `U` packed for the AVX-512 GEMM where that kernel is off (a test forcing AVX2) is
     // transformed again instead.
     let u = u.filter(|u| !u.panels || winograd::panels_here());
-    if winograd_fits(g, u.is_some()) {
-        match u {
-            Some(u) => winograd::conv3x3(g, ops.x, u, ops.bias, act, out, residual, onto),
-            None => {
-                if !winograd::conv3x3_transforming(g, ops, act, out, residual, onto) {
-                    if onto {
-                        return gemm_conv_onto(g, ops, act, out);
-                    }
-                    gemm_conv(g, ops, act, out, residual);
-                }
-            }
-        }
-    } else if onto {
-        return gemm_conv_onto(g, ops, act, out);
-    } else {
-        gemm_conv(g, ops, act, out, residual);
+    if !winograd_fits(g, u.is_some()) {
+        return gemm_conv(g, ops, act, out, sum);
+    }
+    match u {
+        Some(u) => winograd::conv3x3(g, ops.x, u, ops.bias, act, out, sum),
+        None if !winograd::conv3x3_transforming(g, ops, act, out, sum) => return gemm_conv(g, ops, act, out, sum),
+        None => {}
     }
     true
 }

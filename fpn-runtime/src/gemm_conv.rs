@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use crate::act::{bias_activate_slice, epilogue_slice, Activation, Residual};
+use crate::act::{bias_activate_slice, epilogue_slice, Activation, Residual, Sum};
 use crate::kernel::{sgemm, simd, Geom, Operands, OutPtr, Scratch, BFULL, BPACK, COLS, PAR_MIN_MACS, PHASES};
 use crate::packed;
 
@@ -84,42 +84,28 @@ pub(crate) fn depthwise(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
     }
 }
 
-/// GEMM-based conv (pointwise directly, otherwise im2col in row bands); with `residual` (the
+/// GEMM-based conv (pointwise directly, otherwise im2col in row bands); with a residual (the
 /// output's shape) the epilogue adds it before or after the activation.
-pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], residual: Option<Residual>) {
+///
+/// With [`Sum::Onto`] the conv is added onto what `out` holds (a tensor of the output's shape,
+/// such as a ResNet block's shortcut): `out = act(out + conv + bias)`, each block of the
+/// reduction's sum added to `out` in turn by the packed GEMM's tiles, so the sum is never read
+/// from a second buffer and the output needs none of its own (ONNX Runtime's conv with a `Sum`
+/// operand); a conv that runs transposed ([`conv_transposed`]) reads each block of 16 output
+/// rows aside before writing it. Then it returns false, having written nothing, where neither
+/// runs (a CPU without AVX2, or the packing cannot be allocated); otherwise it returns true.
+pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], sum: Sum) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if transposed_fits(g) && conv_transposed(g, ops, act, out, residual, false) {
-        return;
+    if transposed_fits(g) && conv_transposed(g, ops, act, out, sum) {
+        return true;
     }
-    gemm_conv_pixels(g, ops, act, out, residual, false);
-}
-
-/// [`gemm_conv`] onto what `out` holds (a tensor of the output's shape, such as a ResNet
-/// block's shortcut): `out = act(out + conv + bias)`, each block of the reduction's sum added
-/// to `out` in turn by the packed GEMM's tiles, so the sum is never read from a second buffer
-/// and the output needs none of its own (ONNX Runtime's conv with a `Sum` operand); a conv
-/// that runs transposed ([`conv_transposed`]) reads each block of 16 output rows aside before
-/// writing it. Returns false, having written nothing, where neither runs (a CPU without AVX2,
-/// or the packing cannot be allocated).
-pub(crate) fn gemm_conv_onto(g: &Geom, ops: Operands, act: Activation, out: &mut [f32]) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if transposed_fits(g) {
-        return conv_transposed(g, ops, act, out, None, true);
-    }
-    gemm_conv_pixels(g, ops, act, out, None, true)
+    gemm_conv_pixels(g, ops, act, out, sum)
 }
 
 /// [`gemm_conv`] with the output pixels in the vector lanes (every conv but the transposed
-/// ones); with `onto`, [`gemm_conv_onto`] (false, having written nothing, without the packed
-/// GEMM; true otherwise).
-fn gemm_conv_pixels(
-    g: &Geom,
-    ops: Operands,
-    act: Activation,
-    out: &mut [f32],
-    residual: Option<Residual>,
-    onto: bool,
-) -> bool {
+/// ones); false, having written nothing, only onto the output without the packed GEMM.
+fn gemm_conv_pixels(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], sum: Sum) -> bool {
+    let (residual, onto) = (sum.residual(), sum.onto());
     let Operands { x, w, bias, .. } = ops;
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
@@ -373,14 +359,8 @@ thread_local! {
 /// 1.12–1.14 (ORT: 1.61, 1.03, 0.26, 1.13); all convs 59.1–60.2 → 57.7–58.0 ms. Without the
 /// prefetch the weight's first pass from memory ate the gain (2048→512 1.44 → 1.50).
 #[cfg(target_arch = "x86_64")]
-fn conv_transposed(
-    g: &Geom,
-    ops: Operands,
-    act: Activation,
-    out: &mut [f32],
-    residual: Option<Residual>,
-    onto: bool,
-) -> bool {
+fn conv_transposed(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], sum: Sum) -> bool {
+    let (residual, onto) = (sum.residual(), sum.onto());
     let mut fresh = None;
     let Some(wt) = crate::direct::cv_weight(g, &ops, &mut fresh) else {
         return false;
@@ -1283,8 +1263,8 @@ mod tests {
                 for two in [false, true] {
                     let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
                     let run = |want: &mut [f32], got: &mut [f32]| {
-                        gemm_conv_pixels(&g, ops, act, want, res, false);
-                        assert!(conv_transposed(&g, ops, act, got, res, false));
+                        gemm_conv_pixels(&g, ops, act, want, res.into());
+                        assert!(conv_transposed(&g, ops, act, got, res.into()));
                     };
                     if two {
                         pool.install(|| run(&mut want, &mut got));
@@ -1301,9 +1281,9 @@ mod tests {
                     if res.is_some_and(|r| !r.after_act) {
                         let mut onto = r.clone();
                         if two {
-                            pool.install(|| assert!(conv_transposed(&g, ops, act, &mut onto, None, true)));
+                            pool.install(|| assert!(conv_transposed(&g, ops, act, &mut onto, Sum::Onto)));
                         } else {
-                            assert!(conv_transposed(&g, ops, act, &mut onto, None, true));
+                            assert!(conv_transposed(&g, ops, act, &mut onto, Sum::Onto));
                         }
                         let same = want.iter().zip(&onto).all(|(a, b)| a.to_bits() == b.to_bits());
                         assert!(same, "{:?}, onto, 2 threads {two}", (n, cin, h, cout, s));

@@ -37,7 +37,7 @@
 
 use rayon::prelude::*;
 
-use crate::act::{epilogue_slice, Activation, Residual};
+use crate::act::{epilogue_slice, Activation, Residual, Sum};
 use crate::kernel::{sgemm, simd, simd512, Geom, Operands, OutPtr, Scratch, WINO_M, WINO_U, WINO_V};
 use crate::packed;
 
@@ -253,14 +253,7 @@ pub(crate) fn transform_weights(cin_g: usize, cout_g: usize, w: &[f32], u: &mut 
 /// [`conv3x3`] with the weight transform done here, into the calling thread's reused buffer
 /// (the path of the free `conv2d`). Returns false (having written nothing) if that buffer
 /// cannot be allocated.
-pub(crate) fn conv3x3_transforming(
-    g: &Geom,
-    ops: Operands,
-    act: Activation,
-    out: &mut [f32],
-    residual: Option<Residual>,
-    onto: bool,
-) -> bool {
+pub(crate) fn conv3x3_transforming(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], sum: Sum) -> bool {
     let Operands { x, w, bias, .. } = ops;
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let panels = panels_here();
@@ -272,7 +265,7 @@ pub(crate) fn conv3x3_transforming(
     };
     transform_weights(cin_g, cout_g, w, &mut u[..u_len], panels);
     let data = &u[..u_len];
-    conv3x3(g, x, U { data, panels }, bias, act, out, residual, onto);
+    conv3x3(g, x, U { data, panels }, bias, act, out, sum);
     true
 }
 
@@ -288,16 +281,7 @@ pub(crate) fn conv3x3_transforming(
 /// column panels (16 tiles each), so neither operand is packed per call. Otherwise each runs on
 /// the `gemm` crate, which packs `U`'s and `V`'s blocks for every plane of every block.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn conv3x3(
-    g: &Geom,
-    x: &[f32],
-    u: U,
-    bias: &[f32],
-    act: Activation,
-    out: &mut [f32],
-    residual: Option<Residual>,
-    onto: bool,
-) {
+pub(crate) fn conv3x3(g: &Geom, x: &[f32], u: U, bias: &[f32], act: Activation, out: &mut [f32], sum: Sum) {
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let (ty_n, tx_n) = (g.oh.div_ceil(M), g.ow.div_ceil(M));
     // At most n·oh·ow ≤ out.len(): cannot overflow.
@@ -425,8 +409,7 @@ pub(crate) fn conv3x3(
             c0,
             count,
             bias,
-            residual,
-            onto,
+            sum,
             act,
         };
         // SAFETY: `o.out` points at the whole `[n, cout, oh, ow]` output (validated geometry);
@@ -540,10 +523,8 @@ struct OutGrp<'a> {
     c0: usize,
     count: usize,
     bias: &'a [f32],
-    /// Added after the bias, at the output's indices.
-    residual: Option<Residual<'a>>,
-    /// What the output holds is added after the bias instead (`residual` is none).
-    onto: bool,
+    /// Added after the bias: a residual at the output's indices, or what the output holds.
+    sum: Sum<'a>,
     act: Activation,
 }
 
@@ -721,7 +702,7 @@ unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], 
                 let out = o.out.get();
                 // With `onto`, the rows' values before the transform overwrites them.
                 let mut sum = [[0.0f32; M * MAX_TILES]; M];
-                if o.onto {
+                if o.sum.onto() {
                     for (r, row) in sum.iter_mut().enumerate().take(ny) {
                         // SAFETY: as below (row oy0 + r of the block's rows).
                         unsafe { std::ptr::copy_nonoverlapping(out.add(at0 + r * g.ow), row.as_mut_ptr(), nx) };
@@ -736,13 +717,13 @@ unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], 
                     let at = at0 + r * g.ow;
                     // SAFETY: as above; no other reference to this row segment is live.
                     let seg = unsafe { std::slice::from_raw_parts_mut(out.add(at), nx) };
-                    let res = if o.onto {
+                    let res = if o.sum.onto() {
                         Some(Residual {
                             data: &sum[..nx],
                             after_act: false,
                         })
                     } else {
-                        o.residual.map(|r| r.at(at, nx))
+                        o.sum.residual().map(|r| r.at(at, nx))
                     };
                     epilogue_slice(seg, b, o.act, res);
                 }
@@ -784,7 +765,7 @@ unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], 
             for (r, yrow) in y.iter_mut().enumerate().take(ny) {
                 let yrow = &mut yrow[..nx];
                 let at = at0 + r * g.ow;
-                let res = if o.onto {
+                let res = if o.sum.onto() {
                     // SAFETY: row oy0 + r, columns ox0..ox0 + nx of channel ch are inside the
                     // output, and only this task accesses them (caller's contract); they are
                     // read here, before the copy below writes them.
@@ -794,7 +775,7 @@ unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], 
                         after_act: false,
                     })
                 } else {
-                    o.residual.map(|r| r.at(at, nx))
+                    o.sum.residual().map(|r| r.at(at, nx))
                 };
                 epilogue_slice(yrow, b, o.act, res);
                 // SAFETY: row oy0 + r, columns ox0..ox0 + nx of channel ch are inside the
@@ -1027,14 +1008,14 @@ mod tests {
                         data: &res,
                         after_act: false,
                     });
-                    let run = |out: &mut [f32], residual, onto| {
+                    let run = |out: &mut [f32], sum| {
                         let u = U { data: &u, panels };
-                        pool.install(|| conv3x3(&g, &x, u, &bias, Activation::Relu, out, residual, onto))
+                        pool.install(|| conv3x3(&g, &x, u, &bias, Activation::Relu, out, sum))
                     };
-                    run(&mut out, residual, false);
+                    run(&mut out, residual.into());
                     // onto the residual in the output's buffer: the same bits
                     let mut onto = res.clone();
-                    run(&mut onto, None, true);
+                    run(&mut onto, Sum::Onto);
                     assert!(
                         onto.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()),
                         "case {i}, panels {panels}, {threads} threads: onto differs from the residual"
