@@ -686,6 +686,8 @@ unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], 
     let hw = g.oh * g.ow;
     let mut rows = [[[0.0f32; MAX_TILES]; M]; A];
     let mut y = [[0.0f32; M * MAX_TILES]; M];
+    // with `onto`, a block's output rows as they were, before the transform overwrites them
+    let mut sum = [[0.0f32; M * MAX_TILES]; M];
     for (img, ty, tx_a, tx_b, j0) in s.clone() {
         let nk = tx_b - tx_a;
         let (oy0, ox0) = (M * ty, M * tx_a);
@@ -700,8 +702,6 @@ unsafe fn output_transform_impl<const W: bool>(s: &Segs, o: &OutGrp, m: &[f32], 
             if W && M == 2 {
                 // Straight into the output rows, then the epilogue there (no staging copy).
                 let out = o.out.get();
-                // With `onto`, the rows' values before the transform overwrites them.
-                let mut sum = [[0.0f32; M * MAX_TILES]; M];
                 if o.sum.onto() {
                     for (r, row) in sum.iter_mut().enumerate().take(ny) {
                         // SAFETY: as below (row oy0 + r of the block's rows).
