@@ -524,10 +524,10 @@ fn run(g: &Geom, mode: PaddingMode, ops: Operands, u: Option<winograd::U>, act: 
             return;
         }
         // The other paths add the output's contents, copied aside, as a residual.
-        let mut sum = Scratch::take(&ONTO_SUM, out.len());
-        sum[..out.len()].copy_from_slice(out);
+        let mut copy = Scratch::take(&ONTO_SUM, out.len());
+        copy[..out.len()].copy_from_slice(out);
         let residual = Residual {
-            data: &sum[..out.len()],
+            data: &copy[..out.len()],
             after_act: false,
         };
         return run(g, mode, ops, u, act, out, Sum::Residual(residual));

@@ -105,7 +105,6 @@ pub(crate) fn gemm_conv(g: &Geom, ops: Operands, act: Activation, out: &mut [f32
 /// [`gemm_conv`] with the output pixels in the vector lanes (every conv but the transposed
 /// ones); false, having written nothing, only onto the output without the packed GEMM.
 fn gemm_conv_pixels(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], sum: Sum) -> bool {
-    let (residual, onto) = (sum.residual(), sum.onto());
     let Operands { x, w, bias, .. } = ops;
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let k = cin_g * g.kh * g.kw;
@@ -119,12 +118,11 @@ fn gemm_conv_pixels(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], s
         k,
         hw_out,
         bias,
-        residual,
+        sum,
         act,
         wpack: wpack.zip(panel).map(|(wp, panel)| (wp, panel, cout_g)),
-        onto,
     };
-    if onto && blocks.wpack.is_none() {
+    if sum.onto() && blocks.wpack.is_none() {
         return false;
     }
     if let Some(chunk) = channel_split(g) {
@@ -135,7 +133,7 @@ fn gemm_conv_pixels(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], s
     let pointwise = g.pointwise();
     let threads = rayon::current_num_threads().max(1);
     let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
-    // Rows per band: the im2col budget, then split further so every thread has work.
+    // Pixels per band: the im2col budget, then split further so every thread has work.
     // Packed im2col convs pack their right-hand side straight from the image: no im2col
     // matrix, so no budget for one.
     let fused = !pointwise && blocks.wpack.is_some();
@@ -148,16 +146,7 @@ fn gemm_conv_pixels(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], s
     } else {
         (COL_BUDGET / k).max(1)
     };
-    let mut rows = (budget_cols / g.ow).clamp(1, g.oh);
-    if parallel {
-        // Two bands per thread balance load without shrinking the GEMMs much (measured).
-        let want = 2 * threads;
-        let per_img = g.n * g.groups;
-        if per_img < want {
-            let bands = want.div_ceil(per_img);
-            rows = rows.min(g.oh.div_ceil(bands)).max(1);
-        }
-    }
+    let per_img = g.n * g.groups;
     // A band's output pixels: whole rows, except for a pointwise conv, whose pixels are one
     // run (its input too), split into bands of whole 16-pixel panels, one per thread (and per
     // image, so that an odd batch splits evenly too). Measured on Zen 5, 2 threads, hot, best
@@ -169,7 +158,6 @@ fn gemm_conv_pixels(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], s
     let band_px = if pointwise {
         // bands per image: as many as make the tasks a multiple of the threads, while the
         // images alone are few
-        let per_img = g.n * g.groups;
         let per_image = if parallel && per_img < 4 * threads {
             threads / gcd(per_img, threads)
         } else {
@@ -182,6 +170,12 @@ fn gemm_conv_pixels(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], s
         };
         px.min(budget_cols).max(1)
     } else {
+        let mut rows = (budget_cols / g.ow).clamp(1, g.oh);
+        // Two bands per thread balance load without shrinking the GEMMs much (measured).
+        let want = 2 * threads;
+        if parallel && per_img < want {
+            rows = rows.min(g.oh.div_ceil(want.div_ceil(per_img))).max(1);
+        }
         rows * g.ow
     };
     let bands = hw_out.div_ceil(band_px);
@@ -538,14 +532,13 @@ struct Blocks<'a> {
     k: usize,
     hw_out: usize,
     bias: &'a [f32],
-    residual: Option<Residual<'a>>,
+    /// A residual the epilogue adds, or [`Sum::Onto`]: the product is added onto what the
+    /// output holds (only with `wpack`).
+    sum: Sum<'a>,
     act: Activation,
     /// The weights packed for [`packed::gemm`] (every group's panels, each group
     /// `panel` floats, `cout_g` channels per group), when the CPU runs it.
     wpack: Option<(&'a [f32], usize, usize)>,
-    /// The product is added onto what the output holds ([`gemm_conv_onto`]; only with
-    /// `wpack`, and `residual` is none).
-    onto: bool,
 }
 
 impl Blocks<'_> {
@@ -564,9 +557,12 @@ impl Blocks<'_> {
         let hw_out = self.hw_out;
         move |r: usize, col0: usize, seg: &mut [f32]| {
             let b = self.bias[c + r];
-            let res = self.residual.map(|res| res.at(o_base + r * hw_out + col0, seg.len()));
+            let res = self
+                .sum
+                .residual()
+                .map(|res| res.at(o_base + r * hw_out + col0, seg.len()));
             #[cfg(target_arch = "x86_64")]
-            if let Some(res) = self.residual {
+            if let Some(res) = self.sum.residual() {
                 let ahead = o_base + (r + PREFETCH_ROWS) * hw_out + col0;
                 if let Some(next) = res.data.get(ahead..ahead + seg.len()) {
                     for line in next.chunks(16) {
@@ -654,7 +650,7 @@ impl Blocks<'_> {
                 self.hw_out,
                 &mut bpack,
                 &epilogue,
-                self.onto,
+                self.sum.onto(),
                 &fill,
             )
         };
@@ -673,7 +669,7 @@ impl Blocks<'_> {
         let epilogue = self.epilogue(o_base, c);
         // SAFETY: `wpack` is set only when the CPU has avx2 and fma; dst is the m×nc block of
         // row stride hw_out, inside the output and this task's alone (contract).
-        unsafe { packed::gemm_prepacked(m, nc, self.k, a, bp, dst, self.hw_out, &epilogue, self.onto) };
+        unsafe { packed::gemm_prepacked(m, nc, self.k, a, bp, dst, self.hw_out, &epilogue, self.sum.onto()) };
     }
 
     /// One task's output block, `m` channels from channel `c` (of all groups) × `nc` pixels from
@@ -718,7 +714,7 @@ impl Blocks<'_> {
                     hw_out,
                     &mut bpack,
                     &epilogue,
-                    self.onto,
+                    self.sum.onto(),
                 )
             };
             return;
@@ -730,7 +726,7 @@ impl Blocks<'_> {
             // SAFETY: row co of the block (contract), not aliased by any other live reference.
             let seg = unsafe { std::slice::from_raw_parts_mut(dst.add(co * hw_out), nc) };
             let b = self.bias[c + co];
-            let res = self.residual.map(|r| r.at(o_base + co * hw_out, nc));
+            let res = self.sum.residual().map(|r| r.at(o_base + co * hw_out, nc));
             epilogue_slice(seg, b, self.act, res);
         }
     }

@@ -742,9 +742,9 @@ unsafe fn kernel_wide<const R: usize, const V: usize>(t: Tile) {
                     let line = b_next.wrapping_add(v * bs + kk * NR).cast();
                     if b_next_l2 {
                         _mm_prefetch::<_MM_HINT_T1>(line);
-                        continue;
+                    } else {
+                        _mm_prefetch::<_MM_HINT_T0>(line);
                     }
-                    _mm_prefetch::<_MM_HINT_T0>(line);
                 }
             }
             if !a_next.is_null() && kk % 2 == 0 {

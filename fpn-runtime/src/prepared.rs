@@ -222,17 +222,11 @@ impl Conv2d {
         }
         if crate::profile::enabled() {
             // each rerun starts from the sum again
-            let p = opts.params.unwrap_or(&self.params);
-            let key = (shape4(&self.weight), shape4(&x), p.stride, p.groups);
             let start = sum.clone();
-            let (sum, mut first) = (std::cell::RefCell::new(sum), true);
+            let sum = std::cell::RefCell::new(sum);
             crate::profile::timed(
-                key,
-                || {
-                    if !std::mem::take(&mut first) {
-                        sum.borrow_mut().assign(&start);
-                    }
-                },
+                self.profile_key(x, opts),
+                || sum.borrow_mut().assign(&start),
                 || self.forward_into_once(x, opts, sum.borrow_mut().view_mut(), true),
             )?;
             return Ok(sum.into_inner());
@@ -254,11 +248,16 @@ impl Conv2d {
     /// With [`crate::profile`] on, the call is timed, then rerun to time it warm.
     pub fn forward_into(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>, mut out: ArrayViewMut4<f32>) -> Result<()> {
         if crate::profile::enabled() {
-            let p = opts.params.unwrap_or(&self.params);
-            let key = (shape4(&self.weight), shape4(&x), p.stride, p.groups);
+            let key = self.profile_key(x, opts);
             return crate::profile::timed(key, || {}, || self.forward_into_once(x, opts, out.view_mut(), false));
         }
         self.forward_into_once(x, opts, out, false)
+    }
+
+    /// The key [`crate::profile`] records a call on `x` with `opts` under.
+    fn profile_key(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>) -> crate::profile::ConvKey {
+        let p = opts.params.unwrap_or(&self.params);
+        (shape4(&self.weight), shape4(&x), p.stride, p.groups)
     }
 
     /// [`forward_into`](Self::forward_into) without profiling; with `onto`, onto what `out`

@@ -20,7 +20,7 @@ static ON: AtomicBool = AtomicBool::new(false);
 static TABLE: Mutex<BTreeMap<ConvKey, (u64, Duration, Duration)>> = Mutex::new(BTreeMap::new());
 
 /// What identifies a conv in the profile.
-type ConvKey = ([usize; 4], [usize; 4], [usize; 2], usize);
+pub(crate) type ConvKey = ([usize; 4], [usize; 4], [usize; 2], usize);
 
 /// Turns per-conv timing on or off for the whole process.
 pub fn set_enabled(on: bool) {
@@ -73,13 +73,12 @@ pub fn take() -> Vec<ConvProfile> {
 
 /// Runs `conv` as the forward's call, then three times more, and records both times under
 /// `key`; returns the first run's result (an error stops there, unrecorded). `reset` runs,
-/// untimed, before each call (a conv onto its output restores the output's contents).
+/// untimed, before each of the three (a conv onto its output restores the output's contents).
 pub(crate) fn timed<E>(
     key: ConvKey,
     mut reset: impl FnMut(),
     mut conv: impl FnMut() -> Result<(), E>,
 ) -> Result<(), E> {
-    reset();
     let t = std::time::Instant::now();
     conv()?;
     let in_forward = t.elapsed();
