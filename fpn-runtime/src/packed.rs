@@ -4,7 +4,8 @@
 //! 12 rows × 32 columns over two panels of each, [`kernel_wide`]: twice the lanes per FMA,
 //! measured 1.8× the 6×16's GFLOP/s on Zen 5 at 6×32),
 //! and the caller's epilogue (bias, residual, activation) run on each finished row segment while
-//! it is still in L1.
+//! it is still in L1. With AVX-512 a pointwise conv's input may instead be read in place, its
+//! planes being the right-hand side's rows ([`gemm_rows`]; when, `gemm_conv`'s `ROWS_MAX_M`).
 //!
 //! Why not the `gemm` crate here (it stays the portable path and Winograd's engine): a conv
 //! calls it once per row band, and it re-packs the whole weight matrix on every call and
@@ -342,7 +343,50 @@ pub(crate) unsafe fn gemm_columns(m: usize, n: usize, k: usize, a: &[f32], b: &[
     let block = |jc: usize, pc: usize, _kc: usize, _nc: usize| b[jc * k + pc * NR..].as_ptr();
     // SAFETY: the caller's contract for `c` and the CPU; every block's panels lie 16·k apart
     // inside `b` (checked above).
-    unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, &none, false, block, Some(NR * k)) }
+    unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, &none, false, block, Rhs::Columns(NR * k)) }
+}
+
+/// [`gemm`] on AVX-512F with the right-hand side read in place, not packed: a pointwise conv's
+/// input planes, each a run of pixels, `ldb` floats apart. The tiles read 32 consecutive
+/// columns of each row (two vectors, masked at the right edge) where the packed ones read a
+/// panel, and prefetch the next tile's as they go.
+///
+/// # Safety
+/// The CPU must support avx512f; `b` must be valid for reads of `k` rows of stride `ldb`, the
+/// last `n` long; `c` as for [`gemm`].
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(crate) unsafe fn gemm_rows(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    epilogue: &dyn Fn(usize, usize, &mut [f32]),
+    onto: bool,
+) {
+    assert!(
+        packed_a_len(m, k).is_some_and(|len| a.len() >= len),
+        "packed operand too short"
+    );
+    let block = |jc: usize, pc: usize, _kc: usize, _nc: usize| b.wrapping_add(pc * ldb + jc);
+    // SAFETY: the caller's contract; each block's rows are `ldb` apart inside `b`.
+    unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, epilogue, onto, block, Rhs::Rows(ldb)) }
+}
+
+/// Where [`gemm_tiles_wide`]'s tiles find a block's right-hand side.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rhs {
+    /// Packed by [`pack_b`]: column panels [`panel_stride`]`(kc)` apart, rows [`NR`] apart.
+    Packed,
+    /// Packed whole by columns ([`gemm_columns`]): column panels this many floats apart.
+    Columns(usize),
+    /// In place ([`gemm_rows`]): rows this many floats apart, panels [`NR`] columns apart.
+    Rows(usize),
 }
 
 /// The loop nest of [`gemm_blocks`], with the register tile chosen by the caller: `wide` runs
@@ -373,7 +417,7 @@ unsafe fn gemm_tiles(
     );
     if wide {
         // SAFETY: the caller's contract, with AVX-512F (`wide`).
-        return unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, epilogue, onto, block, None) };
+        return unsafe { gemm_tiles_wide(m, n, k, a, c, ldc, epilogue, onto, block, Rhs::Packed) };
     }
     for_each_block(n, k, onto, block, move |blk| {
         let Block {
@@ -443,11 +487,10 @@ unsafe fn gemm_tiles(
 /// 384→128 at 40² 0.70 → 0.67–0.69, 1024→256 at 14² 0.48 → 0.46, 512→2048 and 2048→512 at 7²
 /// 0.59 → 0.56, stride-2 512→1024 at 28² 1.12 → 1.10.
 ///
-/// `panels` is the distance between a block's column panels, where it is not
-/// [`panel_stride`]`(kc)` (a right-hand side packed whole by columns, [`gemm_columns`]).
+/// `rhs` says how `block`'s right-hand side is laid out ([`Rhs`]).
 ///
 /// # Safety
-/// As [`gemm_tiles`] with `wide`; with `panels`, `block`'s panels lie that far apart.
+/// As [`gemm_tiles`] with `wide`, with `block`'s blocks laid out as `rhs` says.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx2,fma")]
@@ -461,7 +504,7 @@ unsafe fn gemm_tiles_wide(
     epilogue: &dyn Fn(usize, usize, &mut [f32]),
     onto: bool,
     block: impl FnMut(usize, usize, usize, usize) -> *const f32,
-    panels: Option<usize>,
+    rhs: Rhs,
 ) {
     let panels_a = m.div_ceil(MR);
     for_each_block(n, k, onto, block, move |blk| {
@@ -475,12 +518,16 @@ unsafe fn gemm_tiles_wide(
             last,
         } = blk;
         let panels_b = nc.div_ceil(NR);
-        let bs = panels.unwrap_or(panel_stride(kc));
+        let (bs, rs) = match rhs {
+            Rhs::Packed => (panel_stride(kc), NR),
+            Rhs::Columns(d) => (d, NR),
+            Rhs::Rows(ldb) => (NR, ldb),
+        };
         // A right-hand side packed whole: the block after this one (the next rows of the same
         // panels, else the next column block's first rows), if any.
-        let after = match panels {
-            Some(_) if !last => Some(bpack.wrapping_add(kc * NR)),
-            Some(_) if jc + nc < n => Some(bpack.wrapping_sub(pc * NR).wrapping_add(nc * k)),
+        let after = match rhs {
+            Rhs::Columns(_) if !last => Some(bpack.wrapping_add(kc * NR)),
+            Rhs::Columns(_) if jc + nc < n => Some(bpack.wrapping_sub(pc * NR).wrapping_add(nc * k)),
             _ => None,
         };
         let mut ip0 = 0;
@@ -516,7 +563,7 @@ unsafe fn gemm_tiles_wide(
                 // at 2 threads (3 runs each) 2048→512 (2 calls) 0.86–0.89 → 0.76–0.84, stride-2
                 // 1024→2048 0.71–0.78 → 0.66–0.71, 512→2048 (3 calls) 1.29–1.36 → 1.18–1.36.
                 let next = match (pass, after) {
-                    (0, _) if panels.is_some() && jp + 2 < panels_b => bpack.wrapping_add((jp + 2) * bs),
+                    (0, _) if rhs != Rhs::Packed && jp + 2 < panels_b => bpack.wrapping_add((jp + 2) * bs),
                     (1, Some(after)) => after.wrapping_add(jp * bs),
                     _ => std::ptr::null(),
                 };
@@ -531,6 +578,7 @@ unsafe fn gemm_tiles_wide(
                         a1: ap1,
                         b: bpack.add(jp * bs),
                         bs,
+                        rs,
                         c: c.add(ip0 * MR * ldc + jc + jp * NR),
                         ldc,
                         cols,
@@ -644,6 +692,8 @@ struct Tile {
     a1: *const f32,
     b: *const f32,
     bs: usize,
+    /// Floats from one row of `b`'s panels to the next: [`NR`] when packed.
+    rs: usize,
     c: *mut f32,
     ldc: usize,
     cols: usize,
@@ -707,6 +757,7 @@ unsafe fn kernel_wide<const R: usize, const V: usize>(t: Tile) {
         a1,
         b,
         bs,
+        rs,
         c,
         ldc,
         cols,
@@ -739,7 +790,7 @@ unsafe fn kernel_wide<const R: usize, const V: usize>(t: Tile) {
         for kk in 0..kc {
             if !b_next.is_null() {
                 for v in 0..V {
-                    let line = b_next.wrapping_add(v * bs + kk * NR).cast();
+                    let line = b_next.wrapping_add(v * bs + kk * rs).cast();
                     if b_next_l2 {
                         _mm_prefetch::<_MM_HINT_T1>(line);
                     } else {
@@ -752,7 +803,8 @@ unsafe fn kernel_wide<const R: usize, const V: usize>(t: Tile) {
                     _mm_prefetch::<_MM_HINT_T0>(a_next.wrapping_add(q * a_step + kk * MR).cast());
                 }
             }
-            let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(b.add(v * bs + kk * NR)));
+            // Masked: a right-hand side read in place ends at its last row's `cols` columns.
+            let bv: [__m512; V] = std::array::from_fn(|v| _mm512_maskz_loadu_ps(masks[v], b.add(v * bs + kk * rs)));
             let ak0 = a0.add(kk * MR);
             let ak1 = a1.add(kk * MR);
             for (r, row) in acc.iter_mut().enumerate() {
@@ -961,6 +1013,22 @@ mod tests {
                 let mut c4 = init.clone();
                 // SAFETY: as above.
                 unsafe { gemm_tiles(m, n, k, &pa, c4.as_mut_ptr(), ldc, &none, true, block, wide) };
+                if wide {
+                    // The right-hand side read in place, not packed: the same tiles, bit for
+                    // bit, onto the output or not.
+                    for (onto, want) in [(false, &c), (true, &c4)] {
+                        let mut c5 = if onto { init.clone() } else { vec![f32::NAN; m * ldc] };
+                        // SAFETY: as above; b holds k rows of stride ldb.
+                        unsafe { gemm_rows(m, n, k, &pa, b.as_ptr(), ldb, c5.as_mut_ptr(), ldc, &none, onto) };
+                        for i in 0..m {
+                            assert_eq!(
+                                want[i * ldc..][..n],
+                                c5[i * ldc..][..n],
+                                "in place, onto = {onto}, row {i}"
+                            );
+                        }
+                    }
+                }
                 for i in 0..m {
                     for j in 0..n {
                         let want = blocked(i, j, init[i * ldc + j]);
