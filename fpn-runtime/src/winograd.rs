@@ -57,6 +57,50 @@ pub(crate) fn eligible(
     kernel == [3, 3] && stride == [1, 1] && dilation == [1, 1] && cin_g >= MIN_CHANNELS && cout_g >= MIN_CHANNELS
 }
 
+/// Tiles per block on the AVX-512 tile ([`packed::gemm_columns`]), whose GEMMs run whole
+/// column panels of 16 tiles: of `even` (the tiles that split the work evenly) and the
+/// multiples of 16 up to [`MAX_TILES`], the one whose blocks, dealt to `threads` in turn, leave
+/// the busiest thread the least work ([`busiest`]); `even` on a tie, else the larger. Measured
+/// on Zen 5, 1 thread, hot, best of 5 interleaved (ms): 32→32 at 80² (1600 tiles) in blocks of
+/// 124, 120, 128 and 112 tiles 0.401, 0.389–0.393, 0.376, 0.384; 64→64 at 40² (400) in blocks
+/// of 100, 112, 96 and 80 0.357–0.359, 0.325–0.332, 0.318–0.322, 0.317–0.330: a part-empty
+/// panel costs about what a whole one does, in the GEMM and the transforms' stores. With this
+/// choice (before → after, hot, best of 4 interleaved, ms, 1 | 2 threads): 32→32 at 80² 0.414
+/// → 0.389 | 0.232 → 0.205, 64→64 at 40² 0.367 → 0.329 | 0.191 → 0.176, 64→64 at 56² even |
+/// 0.382 → 0.334, 128→128 at 28² 0.624 → 0.581 | even; 20², 14², 32², 7² and 128² maps even.
+/// Forwards (2 interleaved runs, best ms, 1 | 2 threads): ResNet-18 FPN 87.7–89.5 → 84.3–85.2 |
+/// 45.5–45.7 → 44.2–45.2, ResNet-50 FPN 50.0–51.5 → 49.3–49.8 | 27.6–28.0 → 26.9 (one round
+/// of 31.4), YOLOv8n 24.7–24.9 → 24.3–24.6 | 12.7–12.8 → 12.2–12.6.
+fn panel_tiles(total: usize, even: usize, threads: usize) -> usize {
+    let nr = packed::NR;
+    let mut best = (busiest(total, even, threads), even);
+    for t in (1..=MAX_TILES / nr).rev().map(|i| i * nr) {
+        let span = busiest(total, t, threads);
+        if span < best.0 {
+            best = (span, t);
+        }
+    }
+    best.1
+}
+
+/// The work of the busiest of `threads` when `total` tiles run in blocks of `t` (the last
+/// block the rest), dealt in turn, the last to a least-busy thread: each block costs its tiles
+/// rounded up to whole panels of 16, plus [`BLOCK_COST`].
+fn busiest(total: usize, t: usize, threads: usize) -> usize {
+    let (t, threads) = (t.clamp(1, total.max(1)), threads.max(1));
+    let blocks = total.div_ceil(t);
+    let cost = |tiles: usize| tiles.next_multiple_of(packed::NR) + BLOCK_COST;
+    let full = blocks.saturating_sub(1);
+    let last = total - full * t;
+    let (q, r) = (full / threads, full % threads);
+    let most = (if r > 0 { q + 1 } else { q }) * cost(t);
+    most.max(q * cost(t) + cost(last))
+}
+
+/// A block's own cost in tiles' worth of work (reading `U` once more, starting its GEMMs),
+/// for [`busiest`].
+const BLOCK_COST: usize = 8;
+
 /// Output tile side `M` of F(M×M, 3×3): 2 or 4 (see the module docs for why 2).
 const M: usize = 2;
 
@@ -298,7 +342,11 @@ pub(crate) fn conv3x3(g: &Geom, x: &[f32], u: U, bias: &[f32], act: Activation, 
     if !by_channels {
         blocks = blocks.div_ceil(threads) * threads;
     }
-    let tiles = total.div_ceil(blocks);
+    let tiles = if u.panels && !by_channels {
+        panel_tiles(total, total.div_ceil(blocks), threads)
+    } else {
+        total.div_ceil(blocks)
+    };
     let blocks = total.div_ceil(tiles);
     // A chunk of output channels starts on a row panel of `u` when it is packed.
     let quantum = if u.panels { packed::MR } else { MIN_CHANNELS };
@@ -940,6 +988,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Blocks of whole panels where they cost no more than the even split: the measured cases
+    /// of [`panel_tiles`]' docs, and a one-image 7² map (49 tiles), kept whole.
+    #[test]
+    fn blocks_run_whole_panels() {
+        // (total tiles, even split, threads) → tiles per block
+        for (total, even, threads, want) in [
+            (1600, 124, 1, 128),
+            (400, 100, 1, 128),
+            (400, 100, 2, 96),
+            (784, 98, 2, 128),
+            (100, 50, 2, 50),
+            (196, 98, 2, 98),
+            (49, 49, 1, 49),
+            (49, 25, 2, 25),
+            (6400, 128, 1, 128),
+        ] {
+            assert_eq!(
+                panel_tiles(total, even, threads),
+                want,
+                "{total} tiles, {threads} threads"
+            );
+        }
+        // the busiest thread's work: 7 blocks of 112 tiles on 2 threads, 4 of them on one
+        assert_eq!(busiest(784, 112, 2), 4 * (112 + BLOCK_COST));
+        assert_eq!(busiest(1, 16, 3), 16 + BLOCK_COST);
     }
 
     #[test]
