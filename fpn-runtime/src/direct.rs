@@ -1546,6 +1546,8 @@ mod tests {
                 // with AVX-512 and 2 threads, split over output channels (8 and 12 blocks, batch 2)
                 (1, 64, 14, 14, 128, 3, 3, 2, 1, 1, 1, 1),
                 (2, 48, 20, 20, 192, 3, 3, 2, 1, 1, 1, 1),
+                // one image onto 2² with 2.4 M weights: four splits per thread, one band
+                (1, 256, 4, 4, 1024, 3, 3, 2, 1, 1, 1, 1),
             ];
             // The AVX-512 kernels where the CPU has them, and the AVX2 kernels; on a pool of 2
             // threads, so the channel splits run wherever the CPU has 2 cores or not.
@@ -1557,6 +1559,10 @@ mod tests {
                 assert_eq!(
                     cv_splits(&geom([1, 64, 14, 14], 128, 2, [1, 1], [7, 7]), 8),
                     if crate::kernel::simd512() { 2 } else { 1 }
+                );
+                assert_eq!(
+                    cv_splits(&geom([1, 256, 4, 4], 1024, 2, [1, 1], [2, 2]), 64),
+                    if crate::kernel::simd512() { 8 } else { 1 }
                 );
                 check_against_reference(cases, true);
                 crate::kernel::avx2_only(|| check_against_reference(cases, true));
