@@ -537,24 +537,15 @@ fn gemm_rhs<'a>(g: &Geom, x_img: &'a [f32], cols: Option<&'a mut [f32]>, oy0: us
 /// 256→128 at 32² 0.283–0.289 → 0.280–0.281; but 64→256 at 128² 2.49 → 2.63–2.66, 256→1024 at
 /// 32² 2.16 → 2.25, 1024→256 2.25 → 2.28, and 256 rows at 20²–40² even. YOLOv8n's forward, 1
 /// thread (3 interleaved runs, best ms): 24.34–24.83 → 23.71–24.10 (all rows in place); with
-/// this bound and [`rows_spread`], 24.61–24.93 → 23.92–24.10, seed 001 1.32–1.39 → 1.30.
+/// this bound and a rule that kept planes of 64² and 128² packed (64 KiB apart, all in one L2
+/// set), 24.61–24.93 → 23.92–24.10, seed 001 1.32–1.39 → 1.30. That rule went once the tiles
+/// prefetched two ahead ([`packed::gemm_rows`]): RetinaNet's 256→64 1×1 at 128² then took
+/// 2.88 → 2.54 ms hot (3.14 → 2.94 from memory), 64→64 at 128² from memory 0.93 → 0.78; its
+/// forward at 1 thread 186.8–191.2 → 182.5–186.4 ms, at 2 even (3 interleaved runs each).
+/// Larger weights in place measured ±3% then (hot and from memory: 256→1024 and 1024→256 at 32²
+/// 2.20 → 2.26 and 2.41 → 2.33, 512→2048 at 16² 2.16 → 2.13, 384→256 at 20² 0.328 → 0.322), so
+/// the bound stayed.
 const ROWS_MAX_M: usize = 128;
-
-/// Whether `k` rows `ld` floats apart (a block's [`packed::KC`] of them) spread over enough
-/// L2 sets to stay there for the passes of [`packed::gemm_rows`]: no more than
-/// [`ROWS_PER_SET`] rows a 64 KiB period (the L2's set index on Zen 5: 1024 sets of 64 bytes)
-/// maps to the same set. Planes of 128² (64 KiB) all map to one, of 64² to four: RetinaNet's
-/// 256→64 1×1 at 128², in its forward, 1 thread, read in place 2.91 → 3.17 ms a call.
-fn rows_spread(ld: usize, k: usize) -> bool {
-    const PERIOD: usize = 1 << 16;
-    let bytes = ld.saturating_mul(4) % PERIOD;
-    let sets = PERIOD / gcd(bytes, PERIOD);
-    k.min(packed::KC) <= ROWS_PER_SET * sets
-}
-
-/// Most rows of a block read in place that may share an L2 set ([`rows_spread`]): half its
-/// ways.
-const ROWS_PER_SET: usize = 8;
 
 struct Blocks<'a> {
     out: OutPtr,
@@ -727,7 +718,7 @@ impl Blocks<'_> {
         #[cfg(target_arch = "x86_64")]
         if let Some(a) = self.packed_lhs(c) {
             let epilogue = self.epilogue(o_base, c);
-            if m <= ROWS_MAX_M && rows_spread(rhs_rs, k) && crate::kernel::simd512() {
+            if m <= ROWS_MAX_M && crate::kernel::simd512() {
                 // SAFETY: AVX-512F checked; rhs is k rows of stride rhs_rs (the last nc long) and
                 // dst the m×nc block of row stride hw_out, inside the output and this task's
                 // alone (contract).
