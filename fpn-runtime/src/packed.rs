@@ -694,7 +694,8 @@ unsafe fn finish_rows(
 
 /// The operands of one AVX-512 register tile ([`kernel_wide`]): `kc` rows of the reduction
 /// from the row panels `a0` (rows 0–5) and `a1` (rows 6–11) and the column panels `b` and `b +
-/// bs`, into the tile at `c` (row stride `ldc`) of which `cols` columns are stored, added to
+/// bs` (each row `rs` floats after the last), into the tile at `c` (row stride `ldc`) of which
+/// `cols` columns are stored, added to
 /// what it holds when `accumulate`. As it runs, the tile prefetches the same rows of the
 /// column panels at `b_next` (the next tile's, `bs` apart) and of `a_panels` row panels from
 /// `a_next` (`a_step` floats apart), each where its pointer is not null; those are only
@@ -760,8 +761,10 @@ unsafe fn tile_wide(rows: usize, t: Tile) {
 ///
 /// # Safety
 /// The CPU must support avx512f; `a0` must hold `kc·6` floats, and `a1` too when `R > 6`; `b`
-/// `kc·16` floats, `bs + kc·16` when `V` is 2; `c` must be valid for reads and writes of `R`
-/// rows of `cols` (≤ 16·`V`) floats with row stride `ldc`.
+/// must be valid for reads of `kc` rows `rs` floats apart of each of its `V` panels (`bs`
+/// apart), of the columns of the panel that `cols` covers (the loads are masked to them; a
+/// packed panel holds all 16); `c` must be valid for reads and writes of `R` rows of `cols`
+/// (≤ 16·`V`) floats with row stride `ldc`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn kernel_wide<const R: usize, const V: usize>(t: Tile) {
@@ -788,9 +791,9 @@ unsafe fn kernel_wide<const R: usize, const V: usize>(t: Tile) {
         ((1u32 << n) - 1) as __mmask16
     };
     let masks: [__mmask16; V] = std::array::from_fn(mask);
-    // SAFETY: every read is within the first kc·6 floats of `a0` (and `a1` for rows 6..),
-    // kc·16 floats of each of the V panels of `b`; every access to `c` within its R rows of
-    // `cols` columns (masked) (contract).
+    // SAFETY: every read is within the first kc·6 floats of `a0` (and `a1` for rows 6..), and
+    // of `b` within the kc rows of each of the V panels, masked to the columns `cols` covers;
+    // every access to `c` within its R rows of `cols` columns (masked) (contract).
     unsafe {
         if accumulate {
             // what the tile adds to, on its way while the reduction runs
