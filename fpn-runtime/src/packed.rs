@@ -349,7 +349,8 @@ pub(crate) unsafe fn gemm_columns(m: usize, n: usize, k: usize, a: &[f32], b: &[
 /// [`gemm`] on AVX-512F with the right-hand side read in place, not packed: a pointwise conv's
 /// input planes, each a run of pixels, `ldb` floats apart. The tiles read 32 consecutive
 /// columns of each row (two vectors, masked at the right edge) where the packed ones read a
-/// panel, and prefetch the next tile's as they go.
+/// panel, and on a block's first pass prefetch the rows of the tile two ahead
+/// ([`ROWS_AHEAD`]).
 ///
 /// # Safety
 /// The CPU must support avx512f; `b` must be valid for reads of `k` rows of stride `ldb`, the
