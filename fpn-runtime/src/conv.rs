@@ -514,7 +514,6 @@ fn direct_fits(g: &Geom) -> bool {
 /// precomputed Winograd transform of the weight if any. `g`'s padding is of `mode`, which is
 /// not zeros only for a conv the direct path takes ([`direct_fits`]). With [`Sum::Onto`], onto
 /// what `out` holds ([`conv2d_into_prepared`]).
-#[allow(clippy::too_many_arguments)]
 fn run(g: &Geom, mode: PaddingMode, ops: Operands, u: Option<winograd::U>, act: Activation, out: &mut [f32], sum: Sum) {
     if g.macs() >= PAR_MIN_MACS {
         crate::kernel::note_parallel_work();

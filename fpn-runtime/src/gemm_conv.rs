@@ -525,8 +525,6 @@ fn gemm_rhs<'a>(g: &Geom, x_img: &'a [f32], cols: Option<&'a mut [f32]>, oy0: us
     }
 }
 
-/// What every GEMM task of one conv shares: the output, the GEMM depth `k`, the output plane
-/// size `hw_out` (the row stride of a block) and the epilogue's operands.
 /// Most output channels of a block whose right-hand side the AVX-512 tiles read in place
 /// ([`packed::gemm_rows`]) rather than packed: each pair of row panels re-reads the block, from
 /// L2 when it lies in place (its rows a plane apart, often a multiple of 4 KiB, so in the same
@@ -547,6 +545,8 @@ fn gemm_rhs<'a>(g: &Geom, x_img: &'a [f32], cols: Option<&'a mut [f32]>, oy0: us
 /// the bound stayed.
 const ROWS_MAX_M: usize = 128;
 
+/// What every GEMM task of one conv shares: the output, the GEMM depth `k`, the output plane
+/// size `hw_out` (the row stride of a block) and the epilogue's operands.
 struct Blocks<'a> {
     out: OutPtr,
     k: usize,

@@ -565,8 +565,8 @@ unsafe fn gemm_tiles_wide(
             let mut jp = 0;
             while jp < panels_b {
                 let cols = (2 * NR).min(nc - jp * NR);
-                // A right-hand side packed whole (a weight, `panels`) comes from memory on the
-                // first row panels' pass: prefetch the next tile's panels meanwhile, and on the
+                // A right-hand side packed whole (a weight, `Rhs::Columns`) comes from memory on
+                // the first row panels' pass: prefetch the next tile's panels meanwhile, and on the
                 // second pass the next block's same panels (into L2), so that its first pass
                 // finds them in cache instead of waiting on memory while the later passes left
                 // the memory idle. Measured on Zen 5, weights cold (input and output warm), ms,
@@ -578,7 +578,7 @@ unsafe fn gemm_tiles_wide(
                     // In place, the tile two ahead, past the block's end too (the next block's columns
                     // of the same rows when the reduction is one block): see `ROWS_AHEAD`.
                     (0, _) if matches!(rhs, Rhs::Rows(_)) => bpack.wrapping_add((jp + 2 * ROWS_AHEAD) * bs),
-                    (0, _) if rhs != Rhs::Packed && jp + 2 < panels_b => bpack.wrapping_add((jp + 2) * bs),
+                    (0, _) if matches!(rhs, Rhs::Columns(_)) && jp + 2 < panels_b => bpack.wrapping_add((jp + 2) * bs),
                     (1, Some(after)) => after.wrapping_add(jp * bs),
                     _ => std::ptr::null(),
                 };
@@ -696,11 +696,10 @@ unsafe fn finish_rows(
 /// The operands of one AVX-512 register tile ([`kernel_wide`]): `kc` rows of the reduction
 /// from the row panels `a0` (rows 0–5) and `a1` (rows 6–11) and the column panels `b` and `b +
 /// bs` (each row `rs` floats after the last), into the tile at `c` (row stride `ldc`) of which
-/// `cols` columns are stored, added to
-/// what it holds when `accumulate`. As it runs, the tile prefetches the same rows of the
-/// column panels at `b_next` (the next tile's, `bs` apart) and of `a_panels` row panels from
-/// `a_next` (`a_step` floats apart), each where its pointer is not null; those are only
-/// prefetched, never read.
+/// `cols` columns are stored, added to what it holds when `accumulate`. As it runs, the tile
+/// prefetches the same rows of the column panels at `b_next` (the next tile's, `bs` apart) and
+/// of `a_panels` row panels from `a_next` (`a_step` floats apart), each where its pointer is
+/// not null; those are only prefetched, never read.
 #[derive(Clone, Copy)]
 struct Tile {
     kc: usize,

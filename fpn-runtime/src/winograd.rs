@@ -314,9 +314,9 @@ pub(crate) fn conv3x3_transforming(g: &Geom, ops: Operands, act: Activation, out
 }
 
 /// Runs the conv from the transformed weights `u` ([`transform_weights`] of the weight);
-/// `x`, `out` are standard-layout and match `g`, `bias` has `cout` entries; with `residual`
-/// (the output's shape) the epilogue adds it before or after the activation; with `onto` (and
-/// no `residual`) it adds what `out` holds before the activation, each output row's values
+/// `x`, `out` are standard-layout and match `g`, `bias` has `cout` entries; with a
+/// [`Sum::Residual`] (the output's shape) the epilogue adds it before or after the activation;
+/// with [`Sum::Onto`] it adds what `out` holds before the activation, each output row's values
 /// read before its transform overwrites them (the residual form's bits). With `u` in row
 /// panels the CPU must run the AVX-512 kernels ([`panels_here`]).
 ///
@@ -324,7 +324,6 @@ pub(crate) fn conv3x3_transforming(g: &Geom, ops: Operands, act: Activation, out
 /// ([`packed::gemm_columns`]): the input transform writes `V` straight into that kernel's
 /// column panels (16 tiles each), so neither operand is packed per call. Otherwise each runs on
 /// the `gemm` crate, which packs `U`'s and `V`'s blocks for every plane of every block.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv3x3(g: &Geom, x: &[f32], u: U, bias: &[f32], act: Activation, out: &mut [f32], sum: Sum) {
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let (ty_n, tx_n) = (g.oh.div_ceil(M), g.ow.div_ceil(M));
