@@ -525,8 +525,9 @@ impl ArenaCell {
     /// threads spin for the forward's length, as ONNX Runtime's pool does during a run (its
     /// `allow_spinning` default).
     ///
-    /// Whichever free thread takes the job runs the forward (`rayon::join`, from outside the pool), so a thread's
-    /// per-thread scratch is warm once it has run a forward (and the tasks it steals). Pinning
+    /// Whichever free thread takes the job runs the forward (`rayon::join`, from outside the
+    /// pool), so a thread's per-thread scratch is warm once it has run a forward (and the tasks
+    /// it steals). Pinning
     /// the forward to the pool's first thread with `rayon::broadcast` measured the same, but a
     /// broadcast waits until every thread of the pool has taken its job: behind one long job of
     /// someone else's on the pool, the forward would wait for it.
