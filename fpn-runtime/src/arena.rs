@@ -616,7 +616,9 @@ fn keep_taking(done: &AtomicBool, home: &AtomicUsize, threads: usize) {
         } else if idle.elapsed() > KEEP_IDLE {
             break;
         } else {
-            std::hint::spin_loop();
+            // as rayon's own idle loop between its rounds: other threads of the machine may
+            // run, and the forward's deque is polled a few times a microsecond, not hammered
+            std::thread::yield_now();
         }
     }
     KEEPING.with(|k| k.set(false));
