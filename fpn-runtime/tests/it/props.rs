@@ -979,6 +979,41 @@ fn wide_max_pools_equal_naive() {
 }
 
 #[test]
+fn small_stride1_max_pools_equal_naive() {
+    // Stride-1 planes of at most 32 columns take their own AVX-512 loop where the CPU has it
+    // (YOLOv8's SPPF: 5×5 at 20²): widths around one and two vectors, kernels up to 17, any
+    // padding up to half the kernel, NaNs propagated.
+    for w in [1, 7, 15, 16, 17, 20, 31, 32] {
+        let mut x = rand4(31 + w as u64, [1, 2, 9, w]);
+        x[[0, 1, 4, w / 2]] = f32::NAN;
+        for (k, pd) in [(1, 0), (3, 1), (5, 2), (5, 0), (9, 4), (13, 6), (17, 8), (4, 1)] {
+            let p = Pool2dParams {
+                kernel: [k.min(9), k],
+                stride: [1, 1],
+                padding: [pd.min(4), pd],
+                dilation: [1, 1],
+                ceil_mode: false,
+                count_include_pad: true,
+            };
+            let Some(want) = naive_pool(&x.mapv(|v| if v.is_nan() { f32::NEG_INFINITY } else { v }), &p, true) else {
+                continue; // no output (the kernel wider than the padded plane)
+            };
+            let got = max_pool2d(x.view(), &p).unwrap();
+            let covers = naive_pool(&x.mapv(|v| if v.is_nan() { 1.0 } else { 0.0 }), &p, true).unwrap();
+            assert_eq!(got.dim(), want.dim());
+            for ((g, wv), c) in got.iter().zip(&want).zip(&covers) {
+                let ok = if *c > 0.0 {
+                    g.is_nan()
+                } else {
+                    g.to_bits() == wv.to_bits()
+                };
+                assert!(ok, "w {w}, k {k}, pad {pd}: {g} vs {wv} (covers a NaN: {})", *c > 0.0);
+            }
+        }
+    }
+}
+
+#[test]
 fn large_pool_and_resize_take_parallel_paths() {
     let x = rand4(9, [2, 32, 41, 39]);
     for (k, s, pd, ceil) in [(3, 2, 1, false), (2, 2, 0, true)] {
