@@ -30,7 +30,7 @@
 //! | `FPN_BENCH_PYTHON` | `python3` | the interpreter for the reference |
 //! | `FPN_BENCH_NO_PYTHON` | unset | set to skip the reference |
 //! | `FPN_BENCH_NO_MEMORY` | unset | set to skip the peak-memory measurement (e.g. under `perf`) |
-//! | `FPN_BENCH_PROFILE` | unset | set to print each conv's time in the forward and warm (`fpn::runtime::profile`), once per case |
+//! | `FPN_BENCH_PROFILE` | unset | set to print each conv's time in the forward and warm (`fpn::runtime::profile`), once per case; `trace`: only as it runs, over 30 forwards (no warm reruns: the mode to trust at 2 threads) |
 //!
 //! fpn runs on rayon's global pool, sized to `FPN_BENCH_THREADS` unless `RAYON_NUM_THREADS` is
 //! set; the reference gets the same count (`torch.set_num_threads`, ORT `intra_op_num_threads`).
@@ -516,19 +516,23 @@ fn fmt_mib(v: f64) -> String {
 }
 
 /// Per-conv timings of `label`'s forward ([`fpn::runtime::profile`]): 3 profiled forwards, each
-/// conv's time in the forward beside its warm time, per forward, slowest first.
+/// conv's time in the forward beside its warm time, per forward, slowest first; with
+/// `FPN_BENCH_PROFILE=trace`, 30 forwards timed as they run, no warm time.
 fn print_profile(label: &str, run: &mut dyn FnMut()) {
     use fpn::runtime::profile;
-    const FORWARDS: u32 = 3;
+    let trace = std::env::var("FPN_BENCH_PROFILE").is_ok_and(|v| v == "trace");
+    let forwards: u32 = if trace { 30 } else { 3 };
     profile::take();
+    profile::set_warm(!trace);
     profile::set_enabled(true);
-    for _ in 0..FORWARDS {
+    for _ in 0..forwards {
         run();
     }
     profile::set_enabled(false);
+    profile::set_warm(true);
     let mut convs = profile::take();
     convs.sort_by_key(|c| std::cmp::Reverse(c.in_forward));
-    let per = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(FORWARDS);
+    let per = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(forwards);
     let (total, warm) = convs
         .iter()
         .fold((0.0, 0.0), |(t, w), c| (t + per(c.in_forward), w + per(c.warm)));
@@ -536,16 +540,22 @@ fn print_profile(label: &str, run: &mut dyn FnMut()) {
     eprintln!("| weight | input | stride | groups | calls | in forward ms | warm ms | ratio |");
     eprintln!("|---|---|---|---:|---:|---:|---:|---:|");
     for c in &convs {
+        let (warm, ratio) = if trace {
+            ("–".to_string(), "–".to_string())
+        } else {
+            (
+                format!("{:.3}", per(c.warm)),
+                format!("{:.2}", c.in_forward.as_secs_f64() / c.warm.as_secs_f64().max(1e-12)),
+            )
+        };
         eprintln!(
-            "| {:?} | {:?} | {:?} | {} | {} | {:.3} | {:.3} | {:.2} |",
+            "| {:?} | {:?} | {:?} | {} | {} | {:.3} | {warm} | {ratio} |",
             c.weight,
             c.input,
             c.stride,
             c.groups,
-            c.calls / u64::from(FORWARDS),
+            c.calls / u64::from(forwards),
             per(c.in_forward),
-            per(c.warm),
-            c.in_forward.as_secs_f64() / c.warm.as_secs_f64().max(1e-12)
         );
     }
 }
