@@ -517,10 +517,9 @@ fn fmt_mib(v: f64) -> String {
 
 /// Per-conv timings of `label`'s forward ([`fpn::runtime::profile`]): 3 profiled forwards, each
 /// conv's time in the forward beside its warm time, per forward, slowest first; with
-/// `FPN_BENCH_PROFILE=trace`, 30 forwards timed as they run, no warm time.
-fn print_profile(label: &str, run: &mut dyn FnMut()) {
+/// `trace` (`FPN_BENCH_PROFILE=trace`), 30 forwards timed as they run, no warm time.
+fn print_profile(label: &str, trace: bool, run: &mut dyn FnMut()) {
     use fpn::runtime::profile;
-    let trace = std::env::var("FPN_BENCH_PROFILE").is_ok_and(|v| v == "trace");
     let forwards: u32 = if trace { 30 } else { 3 };
     profile::take();
     profile::set_warm(!trace);
@@ -572,7 +571,8 @@ fn main() -> std::process::ExitCode {
     let secs: f64 = env_or("FPN_BENCH_SECS", 2.0f64);
     let python = std::env::var("FPN_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let memory = std::env::var_os("FPN_BENCH_NO_MEMORY").is_none();
-    let profile = std::env::var_os("FPN_BENCH_PROFILE").is_some();
+    // Some(trace) when FPN_BENCH_PROFILE is set (`trace`: timed only as the convs run)
+    let profile = std::env::var_os("FPN_BENCH_PROFILE").map(|v| v == "trace");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // One thread count for every engine: FPN_BENCH_THREADS (default 2) sizes rayon's global
     // pool (unless RAYON_NUM_THREADS is set) before anything uses it, and the reference's pools.
@@ -620,8 +620,8 @@ fn main() -> std::process::ExitCode {
                 ts.len()
             );
             fpn_times[i].extend(ts);
-            if profile && round == 0 {
-                print_profile(label, &mut *runs[i]);
+            if let (Some(trace), 0) = (profile, round) {
+                print_profile(label, trace, &mut *runs[i]);
             }
             if missing.is_none() {
                 let r = &mut refs[i];

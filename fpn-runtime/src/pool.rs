@@ -335,7 +335,7 @@ fn small_plane_fits(g: &MaxGeom) -> bool {
         && g.w <= 32
         && g.ow <= 32
         && pw <= 16
-        && g.ow.div_ceil(16) * 16 + kw - 1 < 48 + pw
+        && g.ow.div_ceil(16) * 16 + kw < 49 + pw
 }
 
 /// [`max_plane`] for small stride-1 planes ([`small_plane_fits`]) in registers: per output
@@ -362,7 +362,7 @@ unsafe fn max_plane_small_avx512(g: &MaxGeom, x: &[f32], out: &mut [f32]) {
         x.len() >= g.h * g.w && out.len() >= g.oh * g.ow && small_plane_fits(g) && kw >= 1,
         "plane outside its buffers"
     );
-    let neg = _mm512_set1_ps(f32::NEG_INFINITY);
+    let (neg, nan) = (_mm512_set1_ps(f32::NEG_INFINITY), _mm512_set1_ps(f32::NAN));
     // `vmaxps v, m` is `v > m ? v : m` except that a NaN `v` gives `m`: the NaNs are kept
     // apart, as a mask of the lanes whose window held one, and put back at the end
     let max = |m: __m512, v: __m512| _mm512_max_ps(v, m);
@@ -400,7 +400,6 @@ unsafe fn max_plane_small_avx512(g: &MaxGeom, x: &[f32], out: &mut [f32]) {
             }
         }
         // NaN in the lanes that saw one (a NaN compares unordered, so it stays one below)
-        let nan = _mm512_set1_ps(f32::NAN);
         let seq = [
             neg,
             _mm512_mask_blend_ps(n0, v0, nan),

@@ -91,8 +91,9 @@ pub fn take() -> Vec<ConvProfile> {
 }
 
 /// Runs `conv` as the forward's call, then three times more unless [`set_warm`] turned that
-/// off, and records both times under `key`; returns the first run's result (an error stops there, unrecorded). `reset` runs,
-/// untimed, before each of the three (a conv onto its output restores the output's contents).
+/// off, and records both times under `key`; returns the first run's result (an error stops
+/// there, unrecorded). `reset` runs, untimed, before each of the three (a conv onto its output
+/// restores the output's contents).
 pub(crate) fn timed<E>(
     key: ConvKey,
     mut reset: impl FnMut(),
