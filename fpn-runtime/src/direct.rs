@@ -29,6 +29,7 @@ use crate::conv::{pad_source, PaddingMode};
 use crate::kernel::{cached_packing, simd, Geom, Operands, OutPtr, Scratch, Slot, PAR_MIN_MACS, WPACK};
 use crate::packed::{pack_groups, packed_a_len, MR};
 use rayon::prelude::*;
+use std::cell::Cell;
 
 /// Floats of input a band may hold (128 KiB): written by the fill, then read by every block of
 /// output columns, so it should stay in L2.
@@ -198,11 +199,19 @@ pub(crate) fn conv3x3(
         |wp| pack_groups(ops.w, 1, g.cout, kk, wp),
     );
     let optr = OutPtr::new(out);
-    for_each_band(g, mode, ops.x, rows, 1, Band::new, |n, oy0, oy1, _, layout, buf| {
-        // SAFETY: this task alone writes rows oy0..oy1 of image n (tasks are distinct
-        // (image, band) pairs), which lie inside `out` by the validated geometry.
-        unsafe { band(g, ops, layout, buf, wp, n, oy0, oy1, act, optr, residual) };
-    });
+    for_each_band(
+        g,
+        mode,
+        ops.x,
+        rows,
+        1,
+        Band::new,
+        |n, oy0, oy1, _, layout, buf, ahead| {
+            // SAFETY: this task alone writes rows oy0..oy1 of image n (tasks are distinct
+            // (image, band) pairs), which lie inside `out` by the validated geometry.
+            unsafe { band(g, ops, layout, buf, wp, n, oy0, oy1, act, optr, residual, ahead) };
+        },
+    );
 }
 
 /// A packed weight: `got` (a prepared conv's cache or this call's scratch), or, where that
@@ -225,9 +234,10 @@ fn or_own<'a>(
     }
 }
 
-/// Runs `run(n, oy0, oy1, split, layout, band)` for every band of output rows of every image
-/// and every `split < splits` (the caller's share of the output channels), with the band's
-/// padded input rows filled ([`fill`]) into a per-thread buffer laid out by `layout(g, rows)`.
+/// Runs `run(n, oy0, oy1, split, layout, band, ahead)` for every band of output rows of every
+/// image and every `split < splits` (the caller's share of the output channels), with the
+/// band's padded input rows filled ([`fill`]) into a per-thread buffer laid out by
+/// `layout(g, rows)`, and `ahead` the input rows of the band after it ([`Ahead`]).
 /// Bands have at most `rows` rows (the caller's cache budget); a conv big enough for several
 /// threads is cut into at least four tasks per thread.
 #[allow(clippy::too_many_arguments)]
@@ -238,7 +248,7 @@ fn for_each_band(
     rows: usize,
     splits: usize,
     layout: fn(&Geom, usize) -> Band,
-    run: impl Fn(usize, usize, usize, usize, &Band, &[f32]) + Sync,
+    run: impl Fn(usize, usize, usize, usize, &Band, &[f32], &Ahead) + Sync,
 ) {
     let threads = rayon::current_num_threads().max(1);
     let parallel = g.macs() >= PAR_MIN_MACS && threads > 1;
@@ -260,13 +270,121 @@ fn for_each_band(
         let mut buf = Scratch::take(&BAND, g.cin * lay.chan);
         let x_img = &x[n * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
         fill(g, mode, &lay, x_img, oy0, &mut buf);
-        run(n, oy0, oy1, split, &lay, &buf);
+        let ahead = Ahead::next_band(g, x, n, oy1, rows);
+        run(n, oy0, oy1, split, &lay, &buf, &ahead);
     };
     let tasks = g.n * bands * splits;
     if parallel {
         (0..tasks).into_par_iter().for_each(task);
     } else {
         (0..tasks).for_each(task);
+    }
+}
+
+/// The input rows that the band after a running one reads and it does not (the next band of
+/// its image, or the first of the next image: the task a thread most often runs next), which
+/// the running band's kernel calls prefetch a run at a time ([`Ahead::take`]), so that the next
+/// [`fill`] reads them from L2, their way there hidden behind this band's multiply-adds. The
+/// fill is a copy with nothing to overlap it, and a conv's input in a forward (its producer's
+/// output, several MB) comes from L3 or memory.
+///
+/// The prefetches go among the kernel's taps, one or two per input channel
+/// ([`kernel_cv512_group`]) or a few before each block ([`band`], [`AHEAD_BURST`]): issued as
+/// one burst of 24 between the channel-vector kernel's calls they filled the L1's miss buffers
+/// and stalled the taps' own loads (YOLOv8n's 32←16 stride-2 conv at 320², hot, 1.37 → 1.47
+/// ms). Measured on Zen 5 (no look-ahead → look-ahead, ms): that conv at 1 thread hot 1.39–1.40
+/// → 1.35–1.36, input and output from memory 1.69–1.75 → 1.39–1.46 (2 threads 0.90 → 0.79), in
+/// YOLOv8n's forward (traced) 1.47 → 1.35; 64←32 at 160² and 128←64 at 80² from memory +3–6%,
+/// hot even; the pixel-vector kernel's 16→16 at 160² from memory 0.75 → 0.69, hot even.
+/// YOLOv8n's forward at 1 thread (interleaved, best ms): 22.89–23.48 → 22.66–23.20; batch 8
+/// 206.8–208.8 → 203.6–207.3; 2 threads even.
+struct Ahead<'a> {
+    x: &'a [f32],
+    /// Where the first channel's rows start in `x`.
+    base: usize,
+    /// Floats from one channel's rows to the next's.
+    plane: usize,
+    /// Cache lines in all, and per channel (whose rows are one run).
+    lines: usize,
+    per_chan: usize,
+    /// Most lines per [`Ahead::take`], and the next line to hand out.
+    per_take: Cell<usize>,
+    next: Cell<usize>,
+}
+
+/// Most lines [`band`] prefetches at once.
+const AHEAD_BURST: usize = 8;
+
+/// Fewest input channels for which [`band`] prefetches the next band's rows: with fewer, each
+/// block's call is too short to hide its share (the stem 3→16 stride 2 at 640², 1 thread:
+/// hot 0.80 → 0.83 ms, from memory 1.15–1.22 → 1.19–1.29).
+const AHEAD_MIN_CIN: usize = 16;
+
+/// Floats per cache line.
+const LINE: usize = 16;
+
+impl<'a> Ahead<'a> {
+    /// The rows of `x` (all images of `g`'s input) that the band after the one ending at output
+    /// row `oy1` (bands of `rows` rows) reads beyond that one's.
+    fn next_band(g: &Geom, x: &'a [f32], n: usize, oy1: usize, rows: usize) -> Self {
+        let (n, oy0) = if oy1 < g.oh { (n, oy1) } else { (n + 1, 0) };
+        let oy1 = (oy0 + rows).min(g.oh);
+        // Padded rows oy0·s .. (oy1 − 1)·s + kh are input rows from −pt on; the band before
+        // read up to its last padded row, (oy0 − 1)·s + kh − 1.
+        let read = if oy0 == 0 {
+            0
+        } else {
+            ((oy0 - 1) * g.sh + g.kh).saturating_sub(g.pt)
+        };
+        let first = (oy0 * g.sh).saturating_sub(g.pt).max(read).min(g.h);
+        let last = ((oy1 - 1) * g.sh + g.kh).saturating_sub(g.pt).min(g.h);
+        let plane = g.h * g.w;
+        let per_chan = (last.saturating_sub(first) * g.w).div_ceil(LINE);
+        let images = x.len() / (g.cin * plane).max(1);
+        let lines = if n < images { g.cin * per_chan } else { 0 };
+        Ahead {
+            x,
+            base: n * g.cin * plane + first * g.w,
+            plane,
+            lines,
+            per_chan,
+            per_take: Cell::new(0),
+            next: Cell::new(0),
+        }
+    }
+
+    /// Spreads the lines over `takes` calls of [`Ahead::take`] of at most `most` lines each.
+    fn spread(&self, takes: usize, most: usize) {
+        self.per_take.set(self.lines.div_ceil(takes.max(1)).min(most));
+    }
+
+    /// Prefetches the next run of lines ([`Ahead::take`]) here and now.
+    #[inline]
+    fn prefetch_next(&self) {
+        let (pf, lines) = self.take();
+        #[cfg(target_arch = "x86_64")]
+        for l in 0..lines {
+            // SAFETY: a prefetch does not access memory (nor fault).
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(pf.wrapping_add(l * LINE).cast())
+            };
+        }
+        let _ = (pf, lines);
+    }
+
+    /// The next run of lines to prefetch: its first float and its lines (within one channel's
+    /// rows, so consecutive); `(null, 0)` once none are left.
+    #[inline]
+    fn take(&self) -> (*const f32, usize) {
+        let (from, share) = (self.next.get(), self.per_take.get());
+        if from >= self.lines || share == 0 {
+            return (std::ptr::null(), 0);
+        }
+        let (c, i) = (from / self.per_chan, from % self.per_chan);
+        let n = share.min(self.per_chan - i);
+        self.next.set(from + n);
+        // Inside the input: i·LINE < the channel's rows' floats, ending by its plane's end.
+        (self.x.as_ptr().wrapping_add(self.base + c * self.plane + i * LINE), n)
     }
 }
 
@@ -370,9 +488,20 @@ unsafe fn band(
     act: Activation,
     out: OutPtr,
     residual: Option<Residual>,
+    ahead: &Ahead,
 ) {
     let hw = g.oh * g.ow;
     let kk = g.cin * g.kh * g.kw;
+    // A few lines of the next band's rows before each block's call (see `Ahead`).
+    let col_blocks = g.ow.div_ceil(if crate::kernel::simd512() {
+        ACC_COLS
+    } else {
+        NVM * LANES
+    });
+    // blocks of CB output channels, the rest (under CB) in blocks of 4, 2 and 1: its bits
+    let co_blocks = g.cout / CB + (g.cout % CB).count_ones() as usize;
+    let takes = (oy1 - oy0) * col_blocks * g.cin.div_ceil(CI_CHUNK) * co_blocks;
+    ahead.spread(takes, if g.cin >= AHEAD_MIN_CIN { AHEAD_BURST } else { 0 });
     let at = |c: usize, oy: usize| (n * g.cout + c) * hw + oy * g.ow;
     let mut acc = Scratch::take(&ACC, g.cout * ACC_COLS);
     let wide = crate::kernel::simd512();
@@ -405,6 +534,7 @@ unsafe fn band(
                     let w = &panel[ci0 * 9 * MR + co % MR..(ci0 + nci) * 9 * MR];
                     let a = &mut acc[co * ACC_COLS..][..cb * ACC_COLS];
                     let first = ci0 == 0;
+                    ahead.prefetch_next();
                     // SAFETY: the band holds cin channels of in_rows rows of b.row floats, and
                     // row r0 + 2 < in_rows, x0 + nv·8 + 1 ≤ pw (Band::new; a 32-column block
                     // only where 32 columns are left, x0 + 32 ≤ ow), so every read is
@@ -874,14 +1004,14 @@ pub(crate) fn conv_cv(
         rows_in.min(rows_acc),
         splits,
         Band::unsplit,
-        |n, oy0, oy1, split, layout, buf| {
+        |n, oy0, oy1, split, layout, buf, ahead| {
             // Whole groups of blocks per split where there are enough of them.
             let edge = |s: usize| ((s * panels / splits + CV_NB / 2) / CV_NB * CV_NB).min(panels);
             let range = (edge(split), if split + 1 == splits { panels } else { edge(split + 1) });
             // SAFETY: this task alone writes rows oy0..oy1 of its channels of image n (tasks
             // are distinct (image, band, split) triples, splits disjoint ranges of blocks),
             // which lie inside `out` by the validated geometry.
-            unsafe { band_cv(g, ops, layout, buf, wp, n, oy0, oy1, range, act, optr, residual) };
+            unsafe { band_cv(g, ops, layout, buf, wp, n, oy0, oy1, range, act, optr, residual, ahead) };
         },
     );
 }
@@ -933,6 +1063,7 @@ unsafe fn band_cv(
     act: Activation,
     out: OutPtr,
     residual: Option<Residual>,
+    ahead: &Ahead,
 ) {
     let taps = g.kh * g.kw;
     let kk = g.cin * taps;
@@ -947,6 +1078,18 @@ unsafe fn band_cv(
     // The sums of this task's blocks: block p's from (p − p_lo)·npx_pad·16 on.
     let mut acc = Scratch::take(&ACC, (p_hi - p_lo) * npx_pad * CV_CO);
     let mut ci0 = 0;
+    // A run of the next band's rows per call of the grouped kernel (per pass and block of
+    // pixels, one call per group of blocks, below), which prefetches it among its taps.
+    let mut calls = 0;
+    let mut p0 = p_lo;
+    while wide && p0 + CV_NB_MIN <= p_hi {
+        p0 += (p_hi - p0).min(CV_NB);
+        calls += 1;
+    }
+    ahead.spread(
+        g.cin.div_ceil(CV_CI) * npx.div_ceil(CV_PX) * calls,
+        2 * g.cin.min(CV_CI),
+    );
     // The pixel offsets of the block of 6 from pixel px0 (the last block repeats its last
     // pixel: its rows of the sums are past npx).
     let block_offs = |px0: usize| {
@@ -993,6 +1136,7 @@ unsafe fn band_cv(
                         sums.as_mut_ptr().add(px0 * CV_CO),
                         npx_pad * CV_CO,
                         ci0 == 0,
+                        ahead.take(),
                     )
                 };
                 px0 += CV_PX;
@@ -1288,7 +1432,8 @@ const CV_NB_MIN: usize = 2;
 ///
 /// # Safety
 /// As for [`kernel_cv512`], for each block `b < NB`: its weights (`nci · taps.len()` groups of
-/// 16) from `w + b·w_stride`, its sums (6 rows of 16) at `acc + b·acc_stride`.
+/// 16) from `w + b·w_stride`, its sums (6 rows of 16) at `acc + b·acc_stride`. `pf_lines`
+/// cache lines from `pf` are prefetched (any address: a prefetch does not fault).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[allow(clippy::too_many_arguments)]
@@ -1303,6 +1448,7 @@ unsafe fn kernel_cv512_group<const NB: usize>(
     acc: *mut f32,
     acc_stride: usize,
     first: bool,
+    (pf, pf_lines): (*const f32, usize),
 ) {
     use std::arch::x86_64::*;
     let nt = taps.len();
@@ -1312,6 +1458,14 @@ unsafe fn kernel_cv512_group<const NB: usize>(
     // and stores of `acc` within each block's 6 rows of 16 (contract).
     unsafe {
         for ci in 0..nci {
+            // Lines ci, ci + nci, … of the run to prefetch: one or two per input channel's
+            // taps, so the misses never crowd out the taps' own loads from L2 (a burst of 24
+            // between calls cost more than the fill it saved).
+            let mut l = ci;
+            while l < pf_lines {
+                _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(l * LINE).cast());
+                l += nci;
+            }
             let sc = s.add(ci * chan);
             let wc = w.add(ci * nt * CV_CO);
             for (t, &to) in taps.iter().enumerate() {
@@ -1482,6 +1636,84 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The look-ahead hands out exactly the cache lines of the input rows that the next band
+    /// reads and the running one does not (the next image's first band after an image's last,
+    /// none after the last image's), each once, in runs within one channel's rows, at any
+    /// spread; stride 1 and 2, padding 0 to 3, bands of 1 to 5 rows.
+    #[test]
+    fn look_ahead_covers_the_next_bands_new_rows() {
+        let mut checked = 0;
+        for (s, pad, k) in [(1, 1, 3), (2, 1, 3), (2, 0, 3), (2, 3, 7), (1, 0, 1)] {
+            let (n, cin, h, w) = (2, 3, 19, 21);
+            let oh = (h + 2 * pad - k) / s + 1;
+            let mut g = geom([n, cin, h, w], 16, s, [pad, pad], [oh, (w + 2 * pad - k) / s + 1]);
+            (g.kh, g.kw) = (k, k);
+            let x = vec![0.0f32; n * cin * h * w];
+            // Input rows (clamped to the image) a band of output rows oy0..oy1 reads.
+            let rows = |oy0: usize, oy1: usize| {
+                let lo = (oy0 * s).saturating_sub(pad).min(h);
+                let hi = ((oy1 - 1) * s + k).saturating_sub(pad).min(h);
+                lo..hi
+            };
+            for band_rows in 1..=5 {
+                for img in 0..n {
+                    for oy0 in (0..oh).step_by(band_rows) {
+                        let oy1 = (oy0 + band_rows).min(oh);
+                        // The next band's rows, less this one's when it is the same image's.
+                        let (next_img, nb) = if oy1 < oh { (img, oy1) } else { (img + 1, 0) };
+                        let mut want = std::collections::BTreeSet::new();
+                        if next_img < n {
+                            let now = if next_img == img { rows(oy0, oy1) } else { 0..0 };
+                            for c in 0..cin {
+                                for r in rows(nb, (nb + band_rows).min(oh)).filter(|r| !now.contains(r)) {
+                                    want.insert((next_img, c, r));
+                                }
+                            }
+                        }
+                        for takes in [1, 3, 50] {
+                            let ahead = Ahead::next_band(&g, &x, img, oy1, band_rows);
+                            ahead.spread(takes, 7);
+                            let mut got = std::collections::BTreeSet::new();
+                            let mut lines = std::collections::BTreeSet::new();
+                            loop {
+                                let (pf, len) = ahead.take();
+                                if len == 0 {
+                                    break;
+                                }
+                                assert!(len <= 7);
+                                let at = (pf as usize - x.as_ptr() as usize) / 4;
+                                for l in 0..len {
+                                    let f = at + l * LINE;
+                                    let (i, c) = (f / (cin * h * w), f / (h * w) % cin);
+                                    assert!(lines.insert(f), "a line handed out twice");
+                                    // a run stays in one channel's rows
+                                    assert_eq!((i, c), ((at / (h * w)) / cin, at / (h * w) % cin));
+                                    got.insert((i, c, f % (h * w) / w));
+                                }
+                            }
+                            // Every float of the wanted rows lies in a handed-out line.
+                            let covered = |&(i, c, r): &(usize, usize, usize)| {
+                                let start = ((i * cin + c) * h + r) * w;
+                                (start..start + w).all(|f| lines.range(..=f).next_back().is_some_and(|&l| f < l + LINE))
+                            };
+                            assert!(
+                                want.iter().all(covered),
+                                "s {s} pad {pad} rows {band_rows} band {oy0} of image {img}"
+                            );
+                            // and no line starts in a row that is not wanted
+                            assert!(
+                                got.is_subset(&want),
+                                "s {s} pad {pad} rows {band_rows} band {oy0} of image {img}"
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 400, "{checked}");
     }
 
     /// The pixel-vector path over its edges: stride 1 and 2, odd and even left padding, large
