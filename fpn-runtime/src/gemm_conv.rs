@@ -439,6 +439,16 @@ fn conv_transposed(g: &Geom, ops: Operands, act: Activation, out: &mut [f32], su
 
 /// [`gemm_conv`] split over output channels: per image and group, one im2col of all output
 /// pixels (shared, read-only), then one GEMM task per `chunk` output channels.
+///
+/// The shared right-hand side is packed whole first, except for a pointwise conv whose tasks
+/// have at most [`ROWS_MAX_M`] output channels (with AVX-512), which read the input in place as
+/// the row bands do: the packing ran on one thread while the others waited, and each task then
+/// read the half another core had just written. Measured on Zen 5, 2 threads (packed → in
+/// place, best ms, hot | caches flushed): ResNet-50's 256←1024 at 14² 0.240 → 0.225 | 0.267 →
+/// 0.236, FPN's 256←256 at 14² 0.061 → 0.057 | 0.072 → 0.066, seed 001's 256←512 at 13² 0.103
+/// → 0.096 | 0.118 → 0.105, 512←512 at 14² even; forwards at 2 threads (interleaved, best ms):
+/// RetinaNet 93.3–94.1 → 92.0–92.3; ResNet-50 FPN (25.37–25.80 → 25.42–25.74) and seed 001
+/// within the noise.
 fn gemm_conv_by_channels(g: &Geom, x: &[f32], w: &[f32], blocks: &Blocks, chunk: usize) {
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let (k, hw_out) = (blocks.k, blocks.hw_out);
@@ -464,7 +474,15 @@ fn gemm_conv_by_channels(g: &Geom, x: &[f32], w: &[f32], blocks: &Blocks, chunk:
                         cols = Some(Scratch::take(&COLS, k * hw_out));
                     }
                     let (rhs, rhs_rs) = gemm_rhs(g, x_img, cols.as_deref_mut(), 0, g.oh);
-                    (Some((rhs, rhs_rs)), blocks.pack_shared(rhs, rhs_rs, hw_out))
+                    // A pointwise conv's tasks of at most ROWS_MAX_M channels read the input in
+                    // place (`packed::gemm_rows`), not packed (see `SHARED_IN_PLACE`).
+                    let in_place = g.pointwise() && chunk <= ROWS_MAX_M && crate::kernel::simd512();
+                    let shared = if in_place {
+                        None
+                    } else {
+                        blocks.pack_shared(rhs, rhs_rs, hw_out)
+                    };
+                    (Some((rhs, rhs_rs)), shared)
                 }
             };
             (0..tasks).into_par_iter().for_each(|t| {
@@ -1342,6 +1360,91 @@ mod tests {
                 (n, cin, h, cout, s)
             );
         }
+    }
+
+    /// A pointwise conv split over output channels on 2 threads gives its 1-thread outputs (row
+    /// bands, no split) bit for bit, its tasks reading the input in place (at most
+    /// `ROWS_MAX_M` channels each) or a shared packing (more): 14² and 13² maps, a reduction of
+    /// three KC blocks, batch 2, a residual before and after the activation and onto the sum.
+    #[test]
+    fn channel_split_equals_one_thread() {
+        if !simd() {
+            return;
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a 2-thread pool");
+        let mut seed = 5u32;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        // (n, cin, side, cout): chunks of 64 (in place), of 128 (in place, at the bound), of
+        // 256 (packed), 64 over a 300-deep reduction.
+        let mut split = 0;
+        for (n, cin, side, cout) in [
+            (1, 512, 14, 256),
+            (2, 64, 14, 512),
+            (1, 64, 14, 1024),
+            (1, 300, 13, 256),
+        ] {
+            let g = Geom {
+                n,
+                cin,
+                h: side,
+                w: side,
+                cout,
+                kh: 1,
+                kw: 1,
+                sh: 1,
+                sw: 1,
+                dh: 1,
+                dw: 1,
+                pt: 0,
+                pl: 0,
+                oh: side,
+                ow: side,
+                groups: 1,
+            };
+            split += usize::from(pool.install(|| channel_split(&g)).is_some());
+            let x: Vec<f32> = (0..n * cin * side * side).map(|_| rnd()).collect();
+            let w: Vec<f32> = (0..cout * cin).map(|_| rnd()).collect();
+            let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
+            let len = n * cout * side * side;
+            let r: Vec<f32> = (0..len).map(|_| rnd()).collect();
+            let ops = Operands {
+                x: &x,
+                w: &w,
+                bias: &bias,
+                wpack: None,
+                wpack_cv: None,
+            };
+            for (act, res) in [
+                (Activation::Silu, None),
+                (Activation::Relu, Some(false)),
+                (Activation::Silu, Some(true)),
+            ] {
+                let res = res.map(|after_act| Residual { data: &r, after_act });
+                let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+                let one = rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .expect("a 1-thread pool");
+                one.install(|| assert!(gemm_conv_pixels(&g, ops, act, &mut want, res.into())));
+                pool.install(|| assert!(gemm_conv_pixels(&g, ops, act, &mut got, res.into())));
+                let same = want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{:?}, {act:?}, residual {res:?}", (n, cin, side, cout));
+                if res.is_some_and(|r| !r.after_act) {
+                    let (mut want, mut got) = (r.clone(), r.clone());
+                    one.install(|| assert!(gemm_conv_pixels(&g, ops, act, &mut want, Sum::Onto)));
+                    pool.install(|| assert!(gemm_conv_pixels(&g, ops, act, &mut got, Sum::Onto)));
+                    let same = want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{:?}, onto", (n, cin, side, cout));
+                }
+            }
+        }
+        assert_eq!(split, 4, "every case splits over output channels on 2 threads");
     }
 
     /// `pack_im2col` packs exactly what packing the materialized im2col matrix gives, bit for
