@@ -1209,16 +1209,63 @@ mod tests {
         }
     }
 
-    /// A 1×1 conv at 14² with 256→512 channels splits over output channels at batch 1 and 2
-    /// on 2 threads, and runs one task per image from batch 4 on; one with fewer output
-    /// channels than pixels (512→128 at 28²) runs row bands.
-    #[test]
-    fn channel_split_gives_way_to_images() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .expect("a 2-thread pool");
-        let geom = |n, [cin, cout, side]: [usize; 3]| Geom {
+    /// The epilogues the pointwise tests run: an activation alone, with a residual added before
+    /// it, and one added after it.
+    const EPILOGUES: [(Activation, Option<bool>); 3] = [
+        (Activation::Silu, None),
+        (Activation::Relu, Some(false)),
+        (Activation::Silu, Some(true)),
+    ];
+
+    /// A 1×1 conv's input, weight, bias and a residual of its output's size for `g`, uniform
+    /// in [-1, 1) from a small LCG seeded with `seed`.
+    struct Pointwise {
+        x: Vec<f32>,
+        w: Vec<f32>,
+        bias: Vec<f32>,
+        r: Vec<f32>,
+    }
+
+    impl Pointwise {
+        fn random(g: &Geom, mut seed: u32) -> Self {
+            let mut rnd = move |len: usize| -> Vec<f32> {
+                (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+                    })
+                    .collect()
+            };
+            Pointwise {
+                x: rnd(g.n * g.cin * g.h * g.w),
+                w: rnd(g.cout * g.cin),
+                bias: rnd(g.cout),
+                r: rnd(g.n * g.cout * g.oh * g.ow),
+            }
+        }
+
+        /// `r` as a residual added after the activation (`Some(true)`), before it, or none.
+        fn residual(&self, after_act: Option<bool>) -> Option<Residual<'_>> {
+            after_act.map(|after_act| Residual {
+                data: &self.r,
+                after_act,
+            })
+        }
+
+        fn ops(&self) -> Operands<'_> {
+            Operands {
+                x: &self.x,
+                w: &self.w,
+                bias: &self.bias,
+                wpack: None,
+                wpack_cv: None,
+            }
+        }
+    }
+
+    /// The geometry of an ungrouped 1×1 stride-1 conv of `cin` → `cout` channels on `side`².
+    fn pointwise(n: usize, cin: usize, side: usize, cout: usize) -> Geom {
+        Geom {
             n,
             cin,
             h: side,
@@ -1235,7 +1282,19 @@ mod tests {
             oh: side,
             ow: side,
             groups: 1,
-        };
+        }
+    }
+
+    /// A 1×1 conv at 14² with 256→512 channels splits over output channels at batch 1 and 2
+    /// on 2 threads, and runs one task per image from batch 4 on; one with fewer output
+    /// channels than pixels (512→128 at 28²) runs row bands.
+    #[test]
+    fn channel_split_gives_way_to_images() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a 2-thread pool");
+        let geom = |n, [cin, cout, side]: [usize; 3]| pointwise(n, cin, side, cout);
         pool.install(|| {
             for (n, split) in [(1, true), (2, true), (3, true), (4, false), (8, false)] {
                 assert_eq!(channel_split(&geom(n, [256, 512, 14])).is_some(), split, "batch {n}");
@@ -1278,11 +1337,6 @@ mod tests {
                 groups: 1,
             }
         };
-        let mut seed = 11u32;
-        let mut rnd = move || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-        };
         // (n, cin, h, cout, stride): 7² (49 pixels: four 12-row tiles and one of 1), a strided
         // 14 → 7, 10², 5², a strided 13 → 7 with a 300-channel reduction (three KC blocks), a
         // strided 56 → 28.
@@ -1296,24 +1350,11 @@ mod tests {
         ] {
             let g = geom(n, cin, h, cout, s);
             assert!(transposed_fits(&g), "{:?}", (n, cin, h, cout, s));
-            let x: Vec<f32> = (0..n * cin * h * h).map(|_| rnd()).collect();
-            let w: Vec<f32> = (0..cout * cin).map(|_| rnd()).collect();
-            let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
-            let len = n * cout * g.oh * g.ow;
-            let r: Vec<f32> = (0..len).map(|_| rnd()).collect();
-            let ops = Operands {
-                x: &x,
-                w: &w,
-                bias: &bias,
-                wpack: None,
-                wpack_cv: None,
-            };
-            for (act, res) in [
-                (Activation::Silu, None),
-                (Activation::Relu, Some(false)),
-                (Activation::Silu, Some(true)),
-            ] {
-                let res = res.map(|after_act| Residual { data: &r, after_act });
+            let data = Pointwise::random(&g, 11 + cin as u32);
+            let (ops, r) = (data.ops(), &data.r);
+            let len = r.len();
+            for (act, after_act) in EPILOGUES {
+                let res = data.residual(after_act);
                 for two in [false, true] {
                     let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
                     let run = |want: &mut [f32], got: &mut [f32]| {
@@ -1375,11 +1416,6 @@ mod tests {
             .num_threads(2)
             .build()
             .expect("a 2-thread pool");
-        let mut seed = 5u32;
-        let mut rnd = move || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-        };
         // (n, cin, side, cout): chunks of 64 (in place), of 128 (in place, at the bound), of
         // 256 (packed), 64 over a 300-deep reduction.
         let mut split = 0;
@@ -1389,43 +1425,13 @@ mod tests {
             (1, 64, 14, 1024),
             (1, 300, 13, 256),
         ] {
-            let g = Geom {
-                n,
-                cin,
-                h: side,
-                w: side,
-                cout,
-                kh: 1,
-                kw: 1,
-                sh: 1,
-                sw: 1,
-                dh: 1,
-                dw: 1,
-                pt: 0,
-                pl: 0,
-                oh: side,
-                ow: side,
-                groups: 1,
-            };
+            let g = pointwise(n, cin, side, cout);
             split += usize::from(pool.install(|| channel_split(&g)).is_some());
-            let x: Vec<f32> = (0..n * cin * side * side).map(|_| rnd()).collect();
-            let w: Vec<f32> = (0..cout * cin).map(|_| rnd()).collect();
-            let bias: Vec<f32> = (0..cout).map(|_| rnd()).collect();
-            let len = n * cout * side * side;
-            let r: Vec<f32> = (0..len).map(|_| rnd()).collect();
-            let ops = Operands {
-                x: &x,
-                w: &w,
-                bias: &bias,
-                wpack: None,
-                wpack_cv: None,
-            };
-            for (act, res) in [
-                (Activation::Silu, None),
-                (Activation::Relu, Some(false)),
-                (Activation::Silu, Some(true)),
-            ] {
-                let res = res.map(|after_act| Residual { data: &r, after_act });
+            let data = Pointwise::random(&g, 5 + cin as u32);
+            let (ops, r) = (data.ops(), &data.r);
+            let len = r.len();
+            for (act, after_act) in EPILOGUES {
+                let res = data.residual(after_act);
                 let (mut want, mut got) = (vec![f32::NAN; len], vec![f32::NAN; len]);
                 let one = rayon::ThreadPoolBuilder::new()
                     .num_threads(1)
