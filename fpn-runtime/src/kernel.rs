@@ -346,6 +346,10 @@ pub(crate) type Slot = &'static LocalKey<Cell<Vec<Vec<f32>>>>;
 pub(crate) struct Scratch {
     slot: Slot,
     buf: Vec<f32>,
+    /// Where the floats handed out start in `buf` (on its first 64-byte line, see
+    /// [`crate::LINE_PAD`]), and how many.
+    off: usize,
+    len: usize,
 }
 
 impl Scratch {
@@ -360,45 +364,58 @@ impl Scratch {
         buf
     }
 
-    /// The calling thread's buffer of `slot` with at least `len` floats (contents unspecified).
-    pub(crate) fn take(slot: Slot, len: usize) -> Self {
-        let mut buf = Self::pop(slot, len);
-        if buf.len() < len {
-            buf.resize(len, 0.0);
+    /// `len` floats of `buf` from its first 64-byte line on, `buf` first grown to hold them
+    /// (its contents kept where it is not; `try_reserve_exact`'s error where that fails).
+    fn lay(slot: Slot, mut buf: Vec<f32>, len: usize) -> Result<Self, std::collections::TryReserveError> {
+        let cap = len.saturating_add(crate::LINE_PAD);
+        if buf.capacity() < cap {
+            buf.clear();
+            buf.try_reserve_exact(cap)?;
         }
-        Self { slot, buf }
+        let off = crate::line_offset(&buf);
+        if buf.len() < off + len {
+            buf.resize(off + len, 0.0);
+        }
+        Ok(Self { slot, buf, off, len })
     }
 
-    /// The buffer of `slot` with exactly `len` zeros.
+    /// The calling thread's buffer of `slot` with `len` floats (contents unspecified), on a
+    /// 64-byte line. Aborts if it cannot be allocated, as `Vec` growth does.
+    pub(crate) fn take(slot: Slot, len: usize) -> Self {
+        let buf = Self::pop(slot, len.saturating_add(crate::LINE_PAD));
+        Self::lay(slot, buf, len).unwrap_or_else(|_| std::alloc::handle_alloc_error(scratch_layout(len)))
+    }
+
+    /// The buffer of `slot` with exactly `len` zeros, on a 64-byte line.
     pub(crate) fn zeroed(slot: Slot, len: usize) -> Self {
-        let mut buf = Self::pop(slot, len);
-        buf.clear();
-        buf.resize(len, 0.0);
-        Self { slot, buf }
+        let mut s = Self::take(slot, len);
+        s.fill(0.0);
+        s
     }
 
     /// [`take`](Self::take), or `None` if growing the buffer fails to allocate.
     pub(crate) fn try_take(slot: Slot, len: usize) -> Option<Self> {
-        let mut buf = Self::pop(slot, len);
-        if buf.len() < len {
-            buf.clear();
-            buf.try_reserve_exact(len).ok()?;
-            buf.resize(len, 0.0);
-        }
-        Some(Self { slot, buf })
+        let buf = Self::pop(slot, len.saturating_add(crate::LINE_PAD));
+        Self::lay(slot, buf, len).ok()
     }
+}
+
+/// The layout [`Scratch::take`] reports when its buffer cannot be had.
+fn scratch_layout(len: usize) -> std::alloc::Layout {
+    std::alloc::Layout::array::<f32>(len.saturating_add(crate::LINE_PAD))
+        .unwrap_or_else(|_| std::alloc::Layout::new::<f32>())
 }
 
 impl Deref for Scratch {
     type Target = [f32];
     fn deref(&self) -> &[f32] {
-        &self.buf
+        &self.buf[self.off..self.off + self.len]
     }
 }
 
 impl DerefMut for Scratch {
     fn deref_mut(&mut self) -> &mut [f32] {
-        &mut self.buf
+        &mut self.buf[self.off..self.off + self.len]
     }
 }
 

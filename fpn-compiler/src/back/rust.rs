@@ -1303,7 +1303,12 @@ pub fn memory_plan(g: &Graph, a: &Analysis, env: &[i64]) -> GResult<Option<Memor
                     held.insert(v, r);
                 }
                 None => {
-                    let Ok(len) = usize::try_from(need / 4) else {
+                    // a tensor's buffer: its values and the pad that lets them start on a
+                    // cache line (`fpn_runtime::LINE_PAD`)
+                    let Some(len) = usize::try_from(need / 4)
+                        .ok()
+                        .and_then(|l| l.checked_add(fpn_runtime::LINE_PAD))
+                    else {
                         return Ok(None);
                     };
                     held.insert(v, reqs.len());
