@@ -175,14 +175,14 @@ pub(crate) fn cached_packing<'a>(
     pack: impl Fn(&mut [f32]),
 ) -> Option<&'a [f32]> {
     let cached = cell.and_then(|cell| {
-        cell.get_or_init(|| {
-            let mut v = Vec::new();
-            v.try_reserve_exact(len).ok()?;
-            v.resize(len, 0.0);
-            pack(&mut v);
-            Some(v)
-        })
-        .as_deref()
+        let v = cell
+            .get_or_init(|| {
+                let mut v = crate::try_lined(len)?;
+                pack(crate::on_line_mut(&mut v, len));
+                Some(v)
+            })
+            .as_deref()?;
+        Some(crate::on_line(v, len))
     });
     if cached.is_some() {
         return cached;

@@ -172,6 +172,27 @@ pub(crate) fn line_offset(v: &[f32]) -> usize {
     (v.as_ptr() as usize).wrapping_neg() % 64 / std::mem::size_of::<f32>()
 }
 
+/// A zeroed buffer with room for `len` floats on a cache line ([`on_line`]), or `None` if it
+/// cannot be allocated: for weights packed once and kept (a prepared conv's packings).
+pub(crate) fn try_lined(len: usize) -> Option<Vec<f32>> {
+    let cap = len.checked_add(LINE_PAD)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(cap).ok()?;
+    v.resize(cap, 0.0);
+    Some(v)
+}
+
+/// The `len` floats of `v` ([`try_lined`]'s) from its first cache line on.
+pub(crate) fn on_line(v: &[f32], len: usize) -> &[f32] {
+    &v[line_offset(v)..][..len]
+}
+
+/// [`on_line`], mutable.
+pub(crate) fn on_line_mut(v: &mut [f32], len: usize) -> &mut [f32] {
+    let k = line_offset(v);
+    &mut v[k..][..len]
+}
+
 fn try_buffer(shape: [usize; 4], op: &str) -> Result<(Vec<f32>, usize)> {
     let len = shape
         .iter()
@@ -198,7 +219,7 @@ mod tests {
 
     /// Tensors whose buffers the runtime takes (outside an arena, from one, and recycled back
     /// into it) start on a 64-byte line and hold their values: zeros, copies and outputs of
-    /// lengths that leave every offset of a line; so do scratch buffers.
+    /// lengths that leave every offset of a line; so do scratch buffers and weight packings.
     #[test]
     fn buffers_start_on_a_line() {
         let on_line = |t: &Tensor| (t.as_ptr() as usize).is_multiple_of(64);
@@ -225,6 +246,33 @@ mod tests {
                 }
             }
         }
+        for len in [1, 15, 1000, 100_000] {
+            // a packing kept in a prepared conv's cell, and one made per call
+            let cell = std::sync::OnceLock::new();
+            let pack = |w: &mut [f32]| w.iter_mut().enumerate().for_each(|(i, v)| *v = i as f32);
+            for _ in 0..2 {
+                let mut fresh = None;
+                let p = kernel::cached_packing(Some(&cell), len, &kernel::WPACK, &mut fresh, pack).expect("small");
+                assert!(
+                    (p.as_ptr() as usize).is_multiple_of(64) && p.len() == len,
+                    "packing of {len}"
+                );
+                assert!(p.iter().enumerate().all(|(i, &v)| v == i as f32));
+            }
+        }
+        // a prepared conv's Winograd weights
+        let w = Init::new(1).conv_weight([64, 64, 3, 3]);
+        let conv = Conv2d::new(
+            w,
+            None,
+            Conv2dParams {
+                padding: [1; 4],
+                ..Default::default()
+            },
+        )
+        .expect("valid");
+        let u = conv.winograd_data().expect("a Winograd conv");
+        assert!((u.as_ptr() as usize).is_multiple_of(64));
         for len in [0, 1, 15, 16, 1000, 100_000] {
             let s = kernel::Scratch::take(&kernel::WPACK, len);
             assert!(

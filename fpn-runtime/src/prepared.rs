@@ -46,8 +46,9 @@ pub struct Conv2d {
     /// `[cout]` (zeros when the conv has no bias).
     bias: Array1<f32>,
     params: Conv2dParams,
-    /// Winograd transform of `weight` (`winograd::transform_weights`), when it can be used,
-    /// and whether it is in row panels (`winograd::U::panels`).
+    /// Winograd transform of `weight` (`winograd::transform_weights`) on a cache line
+    /// (`crate::try_lined`), when it can be used, and whether it is in row panels
+    /// (`winograd::U::panels`).
     wino: Option<(Vec<f32>, bool)>,
     /// `weight` packed for the AVX2 GEMM (`packed::pack_groups` with `params.groups`), made by
     /// the first call that takes the GEMM path with those groups on a CPU that runs it (so a
@@ -101,10 +102,14 @@ fn winograd_weights(w: &Array4<f32>, p: &Conv2dParams) -> Option<(Vec<f32>, bool
     }
     let panels = winograd::panels_here();
     let len = winograd::weights_len(p.groups, cout / p.groups, cin_g, panels)?;
-    let mut u = Vec::new();
-    u.try_reserve_exact(len).ok()?;
-    u.resize(len, 0.0);
-    winograd::transform_weights(cin_g, cout / p.groups, w.as_slice()?, &mut u, panels);
+    let mut u = crate::try_lined(len)?;
+    winograd::transform_weights(
+        cin_g,
+        cout / p.groups,
+        w.as_slice()?,
+        crate::on_line_mut(&mut u, len),
+        panels,
+    );
     Some((u, panels))
 }
 
@@ -160,6 +165,14 @@ impl Conv2d {
     /// Whether the Winograd weight transform was computed at construction.
     pub fn has_winograd_weights(&self) -> bool {
         self.wino.is_some()
+    }
+
+    /// The Winograd weights as the convs read them (on a cache line).
+    #[cfg(test)]
+    pub(crate) fn winograd_data(&self) -> Option<&[f32]> {
+        self.wino
+            .as_ref()
+            .map(|(u, _)| crate::on_line(u, u.len() - crate::LINE_PAD))
     }
 
     /// Output shape for an input of shape `x_shape`, or the error [`forward`](Self::forward)
@@ -281,10 +294,10 @@ impl Conv2d {
             opts.params.unwrap_or(&self.params),
             out,
             Prepared {
-                winograd: self
-                    .wino
-                    .as_ref()
-                    .map(|(data, panels)| winograd::U { data, panels: *panels }),
+                winograd: self.wino.as_ref().map(|(data, panels)| winograd::U {
+                    data: crate::on_line(data, data.len() - crate::LINE_PAD),
+                    panels: *panels,
+                }),
                 packed: Some(&self.packed),
                 packed_groups: self.params.groups,
                 packed_cv: Some(&self.packed_cv),
