@@ -119,10 +119,12 @@ pub(crate) fn try_output(shape: [usize; 4], op: &str) -> Result<Tensor> {
     over(shape, v, k, len, op)
 }
 
-/// The standard-layout tensor of `shape` (`len` values) on the first `len` values of `v`. `v`
-/// may be longer: a recycled buffer keeps its whole length (all of it initialized), so the next
-/// request for more of it needs no fill — truncating it made every later, larger use of the
-/// buffer zero-fill the difference (2.7% of YOLOv8n's forward in memset).
+/// The standard-layout tensor of `shape` (`len` values) on values `k..k + len` of `v` (`k` its
+/// first cache line, [`line_offset`]; the callers made `v` that long). `v` may be longer: a
+/// recycled buffer keeps its whole length (all of it initialized), so the next request for more
+/// of it needs no fill — truncating it made every later, larger use of the buffer zero-fill the
+/// difference (2.7% of YOLOv8n's forward in memset). A tensor over `k > 0` is an offset view
+/// of `v` (ndarray's `into_raw_vec_and_offset` gives both back).
 fn over(shape: [usize; 4], mut v: Vec<f32>, k: usize, len: usize, op: &str) -> Result<Tensor> {
     use ndarray::ShapeBuilder;
     if k > 0 && len > 0 {
