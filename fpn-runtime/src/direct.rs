@@ -513,19 +513,15 @@ unsafe fn band(
 ) {
     let hw = g.oh * g.ow;
     let kk = g.cin * g.kh * g.kw;
+    let wide = crate::kernel::simd512();
     // A few lines of the next band's rows before each block's call (see `Ahead`).
-    let col_blocks = g.ow.div_ceil(if crate::kernel::simd512() {
-        ACC_COLS
-    } else {
-        NVM * LANES
-    });
+    let col_blocks = g.ow.div_ceil(if wide { ACC_COLS } else { NVM * LANES });
     // blocks of CB output channels, the rest (under CB) in blocks of 4, 2 and 1: its bits
     let co_blocks = g.cout / CB + (g.cout % CB).count_ones() as usize;
     let takes = (oy1 - oy0) * col_blocks * g.cin.div_ceil(CI_CHUNK) * co_blocks;
     ahead.spread(takes, if g.cin >= AHEAD_MIN_CIN { AHEAD_BURST } else { 0 });
     let at = |c: usize, oy: usize| (n * g.cout + c) * hw + oy * g.ow;
     let mut acc = Scratch::take(&ACC, g.cout * ACC_COLS);
-    let wide = crate::kernel::simd512();
     for oy in oy0..oy1 {
         let r0 = (oy - oy0) * g.sh;
         let mut x0 = 0;
@@ -1099,16 +1095,12 @@ unsafe fn band_cv(
     // The sums of this task's blocks: block p's from (p − p_lo)·npx_pad·16 on.
     let mut acc = Scratch::take(&ACC, (p_hi - p_lo) * npx_pad * CV_CO);
     let mut ci0 = 0;
+    // With AVX-512, blocks of 16 output channels in groups (a last single block runs alone).
+    let groups = || cv_groups(p_lo, p_hi).filter(|_| wide);
     // A run of the next band's rows per call of the grouped kernel (per pass and block of
-    // pixels, one call per group of blocks, below), which prefetches it among its taps.
-    let mut calls = 0;
-    let mut p0 = p_lo;
-    while wide && p0 + CV_NB_MIN <= p_hi {
-        p0 += (p_hi - p0).min(CV_NB);
-        calls += 1;
-    }
+    // pixels, one call per group), which prefetches it among its taps.
     ahead.spread(
-        g.cin.div_ceil(CV_CI) * npx.div_ceil(CV_PX) * calls,
+        g.cin.div_ceil(CV_CI) * npx.div_ceil(CV_PX) * groups().count(),
         2 * g.cin.min(CV_CI),
     );
     // The pixel offsets of the block of 6 from pixel px0 (the last block repeats its last
@@ -1124,11 +1116,10 @@ unsafe fn band_cv(
     while ci0 < g.cin {
         let nci = (g.cin - ci0).min(CV_CI);
         let src = &buf[ci0 * b.chan..];
-        // With AVX-512, blocks of 16 output channels in groups of up to CV_NB (a last single
-        // block runs alone, below).
-        let mut p0 = p_lo;
-        while wide && p0 + CV_NB_MIN <= p_hi {
-            let nb = (p_hi - p0).min(CV_NB);
+        // the blocks past the groups run alone, below
+        let mut alone = p_lo;
+        for (p0, nb) in groups() {
+            alone = p0 + nb;
             let run = match nb {
                 2 => kernel_cv512_group::<2>,
                 3 => kernel_cv512_group::<3>,
@@ -1162,9 +1153,8 @@ unsafe fn band_cv(
                 };
                 px0 += CV_PX;
             }
-            p0 += nb;
         }
-        for p in p0..p_hi {
+        for p in alone..p_hi {
             let w = &wp[p * CV_CO * kk + ci0 * taps * CV_CO..][..nci * taps * CV_CO];
             let panel = &mut acc[(p - p_lo) * npx_pad * CV_CO..][..npx_pad * CV_CO];
             let mut px0 = 0;
@@ -1437,6 +1427,20 @@ unsafe fn kernel_cv512(
             _mm512_storeu_ps(at, x);
         }
     }
+}
+
+/// The groups of blocks `p_lo..p_hi` of 16 output channels that [`kernel_cv512_group`] runs,
+/// as (first block, blocks): up to [`CV_NB`] each while [`CV_NB_MIN`] are left; the blocks
+/// after the last group run alone.
+fn cv_groups(p_lo: usize, p_hi: usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut p0 = p_lo;
+    std::iter::from_fn(move || {
+        (p0 + CV_NB_MIN <= p_hi).then(|| {
+            let nb = (p_hi - p0).min(CV_NB);
+            p0 += nb;
+            (p0 - nb, nb)
+        })
+    })
 }
 
 /// Most blocks of 16 output channels per AVX-512 channel-vector group: 24 accumulators, 4

@@ -475,7 +475,7 @@ fn gemm_conv_by_channels(g: &Geom, x: &[f32], w: &[f32], blocks: &Blocks, chunk:
                     }
                     let (rhs, rhs_rs) = gemm_rhs(g, x_img, cols.as_deref_mut(), 0, g.oh);
                     // A pointwise conv's tasks of at most ROWS_MAX_M channels read the input in
-                    // place (`packed::gemm_rows`), not packed (see `SHARED_IN_PLACE`).
+                    // place (`packed::gemm_rows`), not packed (this function's doc).
                     let in_place = g.pointwise() && chunk <= ROWS_MAX_M && crate::kernel::simd512();
                     let shared = if in_place {
                         None

@@ -178,11 +178,11 @@ pub(crate) fn cached_packing<'a>(
         let v = cell
             .get_or_init(|| {
                 let mut v = crate::try_lined(len)?;
-                pack(crate::on_line_mut(&mut v, len));
+                pack(crate::on_line_mut(&mut v));
                 Some(v)
             })
             .as_deref()?;
-        Some(crate::on_line(v, len))
+        Some(crate::on_line(v))
     });
     if cached.is_some() {
         return cached;
@@ -364,10 +364,12 @@ impl Scratch {
         buf
     }
 
-    /// `len` floats of `buf` from its first 64-byte line on, `buf` first grown to hold them
-    /// (its contents kept where it is not; `try_reserve_exact`'s error where that fails).
-    fn lay(slot: Slot, mut buf: Vec<f32>, len: usize) -> Result<Self, std::collections::TryReserveError> {
+    /// `len` floats of the slot's buffer ([`pop`](Self::pop)) from its first 64-byte line on,
+    /// the buffer first grown to hold them (its contents kept where it is not;
+    /// `try_reserve_exact`'s error where that fails).
+    fn lay(slot: Slot, len: usize) -> Result<Self, std::collections::TryReserveError> {
         let cap = len.saturating_add(crate::LINE_PAD);
+        let mut buf = Self::pop(slot, cap);
         if buf.capacity() < cap {
             buf.clear();
             buf.try_reserve_exact(cap)?;
@@ -382,8 +384,7 @@ impl Scratch {
     /// The calling thread's buffer of `slot` with `len` floats (contents unspecified), on a
     /// 64-byte line. Aborts if it cannot be allocated, as `Vec` growth does.
     pub(crate) fn take(slot: Slot, len: usize) -> Self {
-        let buf = Self::pop(slot, len.saturating_add(crate::LINE_PAD));
-        Self::lay(slot, buf, len).unwrap_or_else(|_| std::alloc::handle_alloc_error(scratch_layout(len)))
+        Self::lay(slot, len).unwrap_or_else(|_| std::alloc::handle_alloc_error(scratch_layout(len)))
     }
 
     /// The buffer of `slot` with exactly `len` zeros, on a 64-byte line.
@@ -395,8 +396,7 @@ impl Scratch {
 
     /// [`take`](Self::take), or `None` if growing the buffer fails to allocate.
     pub(crate) fn try_take(slot: Slot, len: usize) -> Option<Self> {
-        let buf = Self::pop(slot, len.saturating_add(crate::LINE_PAD));
-        Self::lay(slot, buf, len).ok()
+        Self::lay(slot, len).ok()
     }
 }
 

@@ -75,7 +75,6 @@ pub(crate) fn try_copy(x: ndarray::ArrayView4<f32>, op: &str) -> Result<Tensor> 
     let k = line_offset(&v);
     if v.len() < k + len {
         // A new buffer (or a recycled one shorter than its capacity): written once here.
-        v.truncate(k);
         v.resize(k, 0.0);
         match x.as_slice() {
             Some(s) => v.extend_from_slice(s),
@@ -184,14 +183,16 @@ pub(crate) fn try_lined(len: usize) -> Option<Vec<f32>> {
     Some(v)
 }
 
-/// The `len` floats of `v` ([`try_lined`]'s) from its first cache line on.
-pub(crate) fn on_line(v: &[f32], len: usize) -> &[f32] {
+/// The floats a [`try_lined`] buffer `v` was made for: its length less [`LINE_PAD`], from its
+/// first cache line on.
+pub(crate) fn on_line(v: &[f32]) -> &[f32] {
+    let len = v.len().saturating_sub(LINE_PAD);
     &v[line_offset(v)..][..len]
 }
 
 /// [`on_line`], mutable.
-pub(crate) fn on_line_mut(v: &mut [f32], len: usize) -> &mut [f32] {
-    let k = line_offset(v);
+pub(crate) fn on_line_mut(v: &mut [f32]) -> &mut [f32] {
+    let (k, len) = (line_offset(v), v.len().saturating_sub(LINE_PAD));
     &mut v[k..][..len]
 }
 

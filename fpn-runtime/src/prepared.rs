@@ -107,7 +107,7 @@ fn winograd_weights(w: &Array4<f32>, p: &Conv2dParams) -> Option<(Vec<f32>, bool
         cin_g,
         cout / p.groups,
         w.as_slice()?,
-        crate::on_line_mut(&mut u, len),
+        crate::on_line_mut(&mut u),
         panels,
     );
     Some((u, panels))
@@ -170,9 +170,7 @@ impl Conv2d {
     /// The Winograd weights as the convs read them (on a cache line).
     #[cfg(test)]
     pub(crate) fn winograd_data(&self) -> Option<&[f32]> {
-        self.wino
-            .as_ref()
-            .map(|(u, _)| crate::on_line(u, u.len() - crate::LINE_PAD))
+        self.wino.as_ref().map(|(u, _)| crate::on_line(u))
     }
 
     /// Output shape for an input of shape `x_shape`, or the error [`forward`](Self::forward)
@@ -295,7 +293,7 @@ impl Conv2d {
             out,
             Prepared {
                 winograd: self.wino.as_ref().map(|(data, panels)| winograd::U {
-                    data: crate::on_line(data, data.len() - crate::LINE_PAD),
+                    data: crate::on_line(data),
                     panels: *panels,
                 }),
                 packed: Some(&self.packed),
