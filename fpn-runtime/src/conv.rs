@@ -603,5 +603,7 @@ const WINOGRAD_MIN_PIXELS: usize = 400;
 /// F(4×4) against the AVX2 GEMM; with F(2×2) (cheaper transforms) on Zen 5 (AVX-512, whole
 /// forwards interleaved, gate 120 against 36): seed 003 (8×8 and smaller heads) 36.4–37.7 →
 /// 33.4–35.5 ms at 1 thread, 19.9–20.3 → 18.8–19.6 at 2; ResNet-50 FPN (7×7 stage) 1–3%
-/// faster; a gate of 16 measured the same as 36. Not re-measured on AVX2-only machines.
+/// faster; a gate of 16 measured the same as 36. Not re-measured on AVX2-only machines. On an
+/// Intel Xeon (family 6 model 167, session 21) a gate of 64 (ResNet-50's 7² stage on GEMM)
+/// was slower: ResNet-50 FPN at 1 thread 75.0–76.4 → 76.7–79.0 ms (3 interleaved runs).
 const WINOGRAD_MIN_PIXELS_PREPARED: usize = 36;

@@ -303,7 +303,10 @@ const T_MIN_WEIGHT: usize = 1 << 16;
 /// image (the pixel-lane path splits every input row into its column phases first), or onto
 /// at most [`T_MAX_PIXELS`] whose pixels leave a tenth or more of the pixel-lane tiles' lanes
 /// empty (7², 5², 10²; not 14², 13², 16²: 196 of 208, 169 of 176, 256 of 256, where it
-/// measured 0–15% slower).
+/// measured 0–15% slower). On an Intel Xeon (family 6 model 167, session 21; hot, 1 thread,
+/// pixel-lane → transposed, ms) 14² and 28² lost as well: 256←1024 at 14² 0.72 → 0.77–0.82,
+/// 1024←256 at 14² 0.72 → 0.75, 256←512 at 28² 1.33–1.37 → 1.47–1.55, 128←512 at 28² 0.71 →
+/// 0.85.
 fn transposed_fits(g: &Geom) -> bool {
     let hw = g.oh.saturating_mul(g.ow);
     let strided = g.sh > 1 || g.sw > 1;
@@ -560,7 +563,10 @@ fn gemm_rhs<'a>(g: &Geom, x_img: &'a [f32], cols: Option<&'a mut [f32]>, oy0: us
 /// forward at 1 thread 186.8–191.2 → 182.5–186.4 ms, at 2 even (3 interleaved runs each).
 /// Larger weights in place measured ±3% then (hot and from memory: 256→1024 and 1024→256 at 32²
 /// 2.20 → 2.26 and 2.41 → 2.33, 512→2048 at 16² 2.16 → 2.13, 384→256 at 20² 0.328 → 0.322), so
-/// the bound stayed.
+/// the bound stayed. On an Intel Xeon (family 6 model 167, session 21; hot, 1 thread, packed →
+/// in place, ms) larger weights in place were slower too: 256←64 at 56² 0.677–0.697 →
+/// 0.717–0.728, 512←128 at 28² 0.573–0.605 → 0.628–0.639, 256←512 at 28² 1.28–1.30 →
+/// 1.34–1.37, 256←1024 at 14² even.
 const ROWS_MAX_M: usize = 128;
 
 /// What every GEMM task of one conv shares: the output, the GEMM depth `k`, the output plane
