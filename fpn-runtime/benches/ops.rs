@@ -4,11 +4,25 @@
 //! prints a GFLOP/s table (best of 30 runs, best over 5 interleaved rounds) and the `conv2d` vs
 //! prepared [`Conv2d`] table; `-- --prepared` prints only the latter. (No criterion: its
 //! dependencies cost the test build more than a minute, and the table is what we read.)
+//!
+//! One conv alone, as a forward runs it (a prepared [`Conv2d`], its output from an [`Arena`]
+//! and given back after each call), on rayon's global pool (`RAYON_NUM_THREADS`):
+//! `-- --conv COUT,CIN,HW,K,STRIDE[,BATCH]` (padding `K/2`), with `--act silu|relu`, `--onto`
+//! (added onto the previous call's output, as `forward_onto` adds onto a dying sum), `--reps
+//! R` (default 200), and `--flush io` (the input and the output flushed from every cache
+//! before each call: what a forward's producer left in L3 or memory) or `--flush w` (every
+//! cache evicted by a 1 GiB pass, then the input and the output touched again: mostly the
+//! weights come from memory). Prints the best and median ms and GFLOP/s; compare variants of
+//! the same build interleaved, the hosts here are noisy. Used for docs/bench.md's Intel
+//! section (session 21).
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use fpn_runtime::{add, conv2d, conv2d_into, upsample_nearest, Conv2d, Conv2dParams, ConvOpts, Init, Resize, Tensor};
+use fpn_runtime::{
+    add, conv2d, conv2d_into, recycle, upsample_nearest, with_arena, Activation, Arena, Conv2d, Conv2dParams, ConvOpts,
+    Init, Resize, Tensor,
+};
 use ndarray::Array1;
 
 /// One benchmarked conv: name, input shape, weight shape, stride, padding.
@@ -216,7 +230,137 @@ fn prepared_summary() {
     }
 }
 
+/// The value after `flag` on the command line, if any.
+fn arg(flag: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// Touches every float of `v` (reads and writes it back), or flushes its lines from every
+/// cache level (`clflush`, x86-64 only).
+fn touch(v: &mut [f32], flush: bool) {
+    if !flush {
+        for x in v.iter_mut() {
+            *x = black_box(*x);
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    for line in v.chunks(16) {
+        // SAFETY: `clflush` of an address inside `v` (SSE2, which every x86-64 CPU has).
+        unsafe { std::arch::x86_64::_mm_clflush(line.as_ptr().cast()) };
+    }
+}
+
+/// `--conv`: one conv timed alone (see the crate-level doc).
+fn single_conv(spec: &str) {
+    let dims: Vec<usize> = spec.split(',').filter_map(|d| d.trim().parse().ok()).collect();
+    let [cout, cin, hw, k, stride] = match dims[..] {
+        [a, b, c, d, e] | [a, b, c, d, e, _] if [a, b, c, d, e].iter().all(|&v| v > 0) => [a, b, c, d, e],
+        _ => {
+            eprintln!("--conv takes COUT,CIN,HW,K,STRIDE[,BATCH], all positive: got {spec:?}");
+            std::process::exit(2);
+        }
+    };
+    let n = dims.get(5).copied().unwrap_or(1).max(1);
+    let act = match arg("--act").as_deref() {
+        Some("silu") => Activation::Silu,
+        Some("relu") => Activation::Relu,
+        _ => Activation::Identity,
+    };
+    let flush = arg("--flush").unwrap_or_default();
+    let onto = std::env::args().any(|a| a == "--onto");
+    let reps: usize = arg("--reps").and_then(|r| r.parse().ok()).unwrap_or(200).max(2);
+    let mut init = Init::new(5);
+    let Ok(mut x) = init
+        .uniform(&[n, cin, hw, hw], -1.0, 1.0)
+        .into_dimensionality::<ndarray::Ix4>()
+    else {
+        return;
+    };
+    let w = init.conv_weight([cout, cin, k, k]);
+    let b = init.conv_bias(cin * k * k, cout);
+    let p = Conv2dParams {
+        stride: [stride; 2],
+        padding: [k / 2; 4],
+        act,
+        ..Default::default()
+    };
+    let conv = match Conv2d::new(w, Some(b), p) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let mut big: Vec<u8> = if flush == "w" { vec![1; 1 << 30] } else { Vec::new() };
+    let mut arena = Arena::new();
+    let mut prev: Option<Tensor> = None;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps + 3 {
+        if !big.is_empty() {
+            let mut acc = 0u8;
+            for b in big.iter_mut().step_by(64) {
+                acc = acc.wrapping_add(*b);
+                *b = acc;
+            }
+            black_box(acc);
+        }
+        if flush == "io" || flush == "w" {
+            if let Some(x) = x.as_slice_mut() {
+                touch(x, flush == "io");
+            }
+            if let Some(y) = prev.as_mut().and_then(|y| y.as_slice_memory_order_mut()) {
+                touch(y, flush == "io");
+            }
+        }
+        let timed = with_arena(&mut arena, || {
+            let sum = prev.take();
+            let t = Instant::now();
+            let y = match sum {
+                Some(sum) if onto => conv.forward_onto(x.view(), &ConvOpts::default(), sum),
+                sum => {
+                    if let Some(s) = sum {
+                        recycle(s);
+                    }
+                    conv.forward(x.view(), &ConvOpts::default())
+                }
+            };
+            let dt = t.elapsed().as_secs_f64();
+            y.map(|y| (dt, y))
+        });
+        match timed {
+            Ok((dt, y)) => {
+                times.push(dt);
+                prev = Some(y);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let mut times = times.split_off(3);
+    times.sort_by(f64::total_cmp);
+    let oh = (hw + 2 * (k / 2) - k) / stride + 1;
+    let flops = 2.0 * [n, cout, cin, k, k, oh, oh].iter().map(|&v| v as f64).product::<f64>();
+    println!(
+        "{cout}<-{cin} {k}x{k} stride {stride} @{hw}x{hw} batch {n} (act {act:?}{}{}): best {:.3} ms, median {:.3} ms, {:.1} GFLOP/s",
+        if onto { ", onto" } else { "" },
+        if flush.is_empty() { String::new() } else { format!(", flush {flush}") },
+        times[0] * 1e3,
+        times[times.len() / 2] * 1e3,
+        flops / times[0] / 1e9
+    );
+}
+
 fn main() {
+    if let Some(spec) = arg("--conv") {
+        single_conv(&spec);
+        return;
+    }
     if std::env::args().any(|a| a == "--prepared") {
         prepared_summary();
         return;
