@@ -71,8 +71,7 @@ pub type Tensor = ndarray::Array4<f32>;
 pub(crate) fn try_copy(x: ndarray::ArrayView4<f32>, op: &str) -> Result<Tensor> {
     let d = x.dim();
     let shape = [d.0, d.1, d.2, d.3];
-    let (mut v, len) = try_buffer(shape, op)?;
-    let k = line_offset(&v);
+    let (mut v, k, len) = try_buffer(shape, op)?;
     if v.len() < k + len {
         // A new buffer (or a recycled one shorter than its capacity): written once here.
         v.resize(k, 0.0);
@@ -94,8 +93,7 @@ pub(crate) fn try_copy(x: ndarray::ArrayView4<f32>, op: &str) -> Result<Tensor> 
 /// [`Error::InputSize`] if it is too large to allocate (instead of the panic or abort of
 /// `Tensor::zeros`).
 pub(crate) fn try_zeros(shape: [usize; 4], op: &str) -> Result<Tensor> {
-    let (mut v, len) = try_buffer(shape, op)?;
-    let k = line_offset(&v);
+    let (mut v, k, len) = try_buffer(shape, op)?;
     if v.len() < k + len {
         v.clear();
         v.resize(k + len, 0.0);
@@ -110,8 +108,7 @@ pub(crate) fn try_zeros(shape: [usize; 4], op: &str) -> Result<Tensor> {
 /// [`try_zeros`]' fill (a full pass over the output: 6% of YOLOv8n's forward was that memset).
 /// Errors as [`try_zeros`].
 pub(crate) fn try_output(shape: [usize; 4], op: &str) -> Result<Tensor> {
-    let (mut v, len) = try_buffer(shape, op)?;
-    let k = line_offset(&v);
+    let (mut v, k, len) = try_buffer(shape, op)?;
     if v.len() < k + len {
         v.resize(k + len, 0.0);
     }
@@ -149,9 +146,6 @@ fn too_big(op: &str, shape: [usize; 4]) -> Error {
     Error::InputSize(format!("the {op} output of shape {shape:?} is too large to allocate"))
 }
 
-/// A buffer with room for the `len` values of a tensor of `shape` and `len`: one of the
-/// installed [`Arena`]'s when one fits (its length whatever its last user left, every value
-/// initialized), else a new, empty one.
 /// Floats a buffer holds beyond the values it is taken for (tensors' and scratch buffers'), so
 /// that they can start on a 64-byte cache line: a tensor of `len` values asks the [`Arena`] for
 /// `len + LINE_PAD` floats (what `fpn check`'s memory plan counts too).
@@ -196,7 +190,12 @@ pub(crate) fn on_line_mut(v: &mut [f32]) -> &mut [f32] {
     &mut v[k..][..len]
 }
 
-fn try_buffer(shape: [usize; 4], op: &str) -> Result<(Vec<f32>, usize)> {
+/// A buffer for the `len` values of a tensor of `shape`, `(v, k, len)`: the values go at
+/// `k..k + len` ([`line_offset`]: on a cache line), the buffer having room for [`LINE_PAD`]
+/// floats more. One of the installed [`Arena`]'s when one fits (its length whatever its last
+/// user left, every value initialized), else a new, empty one; either way `k + len` floats fit
+/// its capacity, so growing it to them keeps `k`.
+fn try_buffer(shape: [usize; 4], op: &str) -> Result<(Vec<f32>, usize, usize)> {
     let len = shape
         .iter()
         .try_fold(1usize, |a, &b| a.checked_mul(b))
@@ -213,7 +212,8 @@ fn try_buffer(shape: [usize; 4], op: &str) -> Result<(Vec<f32>, usize)> {
             v
         }
     };
-    Ok((v, len))
+    let k = line_offset(&v);
+    Ok((v, k, len))
 }
 
 #[cfg(test)]
@@ -225,7 +225,7 @@ mod tests {
     /// lengths that leave every offset of a line; so do scratch buffers and weight packings.
     #[test]
     fn buffers_start_on_a_line() {
-        let on_line = |t: &Tensor| (t.as_ptr() as usize).is_multiple_of(64);
+        let lined = |t: &Tensor| (t.as_ptr() as usize).is_multiple_of(64);
         let mut arena = Arena::new();
         for round in 0..3 {
             for w in [1, 3, 16, 17, 100, 1000] {
@@ -233,11 +233,11 @@ mod tests {
                 let x = Tensor::from_shape_fn((1, 2, 3, w), |(_, c, h, i)| (c * 1000 + h * 100 + i) as f32);
                 let run = || {
                     let z = try_zeros(shape, "t").expect("small");
-                    assert!(on_line(&z) && z.iter().all(|&v| v == 0.0), "zeros, width {w}");
+                    assert!(lined(&z) && z.iter().all(|&v| v == 0.0), "zeros, width {w}");
                     let c = try_copy(x.view(), "t").expect("small");
-                    assert!(on_line(&c) && c == x && c.is_standard_layout(), "copy, width {w}");
+                    assert!(lined(&c) && c == x && c.is_standard_layout(), "copy, width {w}");
                     let o = try_output(shape, "t").expect("small");
-                    assert!(on_line(&o) && o.dim() == (1, 2, 3, w), "output, width {w}");
+                    assert!(lined(&o) && o.dim() == (1, 2, 3, w), "output, width {w}");
                     for t in [z, c, o] {
                         recycle(t);
                     }
