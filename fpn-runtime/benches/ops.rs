@@ -14,14 +14,15 @@
 //! cache evicted by a 1 GiB pass, then the input and the output touched again: mostly the
 //! weights come from memory). Prints the best and median ms and GFLOP/s; compare variants of
 //! the same build interleaved, the hosts here are noisy. Used for docs/bench.md's Intel
-//! section (session 21).
+//! section (session 21). `--nchwc` times the same conv as a [`BlockedConv`] on a blocked input
+//! (NCHW when `CIN` is not a multiple of 16) instead, its output blocked.
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use fpn_runtime::{
-    add, conv2d, conv2d_into, recycle, upsample_nearest, with_arena, Activation, Arena, Conv2d, Conv2dParams, ConvOpts,
-    Init, Resize, Tensor,
+    add, conv2d, conv2d_into, recycle, to_blocked, upsample_nearest, with_arena, Activation, Arena, BlockedConv,
+    Conv2d, Conv2dParams, ConvOpts, Init, Resize, Tensor,
 };
 use ndarray::Array1;
 
@@ -288,6 +289,33 @@ fn single_conv(spec: &str) {
         act,
         ..Default::default()
     };
+    let nchwc = std::env::args().any(|a| a == "--nchwc");
+    if nchwc && onto {
+        eprintln!("--nchwc times a conv into a new output: --onto is for NCHW convs");
+        std::process::exit(2);
+    }
+    let blocked = if nchwc {
+        match BlockedConv::new(w.clone(), Some(b.clone()), p) {
+            Ok(c) => {
+                if c.blocked_input() {
+                    match to_blocked(x.view()) {
+                        Ok(xb) => x = xb,
+                        Err(e) => {
+                            eprintln!("{e}");
+                            std::process::exit(2);
+                        }
+                    }
+                }
+                Some(c)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        }
+    } else {
+        None
+    };
     let conv = match Conv2d::new(w, Some(b), p) {
         Ok(c) => c,
         Err(e) => {
@@ -325,7 +353,10 @@ fn single_conv(spec: &str) {
                     if let Some(s) = sum {
                         recycle(s);
                     }
-                    conv.forward(x.view(), &ConvOpts::default())
+                    match &blocked {
+                        Some(c) => c.forward(x.view(), None, false),
+                        None => conv.forward(x.view(), &ConvOpts::default()),
+                    }
                 }
             };
             let dt = t.elapsed().as_secs_f64();
@@ -347,8 +378,9 @@ fn single_conv(spec: &str) {
     let oh = (hw + 2 * (k / 2) - k) / stride + 1;
     let flops = 2.0 * [n, cout, cin, k, k, oh, oh].iter().map(|&v| v as f64).product::<f64>();
     println!(
-        "{cout}<-{cin} {k}x{k} stride {stride} @{hw}x{hw} batch {n} (act {act:?}{}{}): best {:.3} ms, median {:.3} ms, {:.1} GFLOP/s",
+        "{cout}<-{cin} {k}x{k} stride {stride} @{hw}x{hw} batch {n} (act {act:?}{}{}{}): best {:.3} ms, median {:.3} ms, {:.1} GFLOP/s",
         if onto { ", onto" } else { "" },
+        if nchwc { ", nchwc" } else { "" },
         if flush.is_empty() { String::new() } else { format!(", flush {flush}") },
         times[0] * 1e3,
         times[times.len() / 2] * 1e3,

@@ -1,0 +1,736 @@
+//! The blocked channel layout NCHW16c and a direct convolution on it: the layout ONNX Runtime's
+//! MLAS keeps through a whole network of convs (`MlasNchwcConv`), here as a building block that
+//! generated code does not use yet (issue "Performance", the NCHWc step; see the crate README).
+//!
+//! A blocked tensor keeps its NCHW shape `[n, c, h, w]` (`c` a multiple of [`BLOCK`]) and
+//! standard layout, but its values are ordered `[n][c / 16][h][w][16]`: each pixel's 16
+//! channels of a block are one 64-byte vector. Channel ranges that start and end on a block
+//! boundary sit at the same offsets and have the same lengths in both layouts (`c0·h·w` on, for
+//! `len·h·w` values), so concatenation, channel views ([`crate::channels`]), channel splits and
+//! every elementwise op (add, activations) work on blocked tensors unchanged; only ops that
+//! look at pixels or at one channel (convs, pools, resizes, per-channel affine maps) need
+//! blocked forms. [`to_blocked`] and [`from_blocked`] reorder between the layouts.
+//!
+//! [`BlockedConv`] computes a conv (zero padding, no dilation or groups) whose output has a
+//! multiple of 16 channels, from a blocked input or, when the input has fewer than 16 or not a
+//! multiple of 16 channels (a network's stem), from an NCHW one, into a blocked output. Its
+//! kernel keeps `P` output pixels × `B` blocks of 16 output channels in vector registers
+//! (`P·B = 24`; 24 × 1, 12 × 2, 8 × 3, 6 × 4) and, for each input channel and tap, loads `B`
+//! weight vectors and broadcasts `P` input values: no transposes, no spatial tail tiles (any
+//! width fills the lanes, which hold channels) and no strided-plane copies (a stride only
+//! spaces the broadcasts). Input channels go in chunks whose weights stay in L1, the sums of
+//! earlier chunks waiting in the output.
+//!
+//! Invariant: every `unsafe` block reads the input, the packed weight and the bias, and writes
+//! the output, within the bounds set by a [`Geom`] that `conv2d_out_shape` validated.
+
+use ndarray::{Array1, Array4, ArrayView4};
+use rayon::prelude::*;
+
+use crate::act::{epilogue_slice, Activation, Residual};
+use crate::conv::{conv2d_out_shape, shape4, validate_params, Conv2dParams, PaddingMode};
+use crate::error::{invalid, mismatch, Result};
+use crate::kernel::OutPtr;
+use crate::Tensor;
+
+/// Channels per block: one AVX-512 vector of `f32`.
+pub const BLOCK: usize = 16;
+
+/// Accumulator registers a kernel tile uses (`P·B`), leaving 8 of AVX-512's 32 for weights and
+/// broadcasts.
+const TILE_ACC: usize = 24;
+
+/// Packed weight floats of one input-channel chunk kept in L1 (32 KiB of a 48 KiB L1d).
+const CHUNK_FLOATS: usize = 8192;
+
+const OP: &str = "BlockedConv";
+
+/// Checks that `shape`'s channels are whole blocks.
+fn whole_blocks(op: &'static str, shape: [usize; 4]) -> Result<()> {
+    if !shape[1].is_multiple_of(BLOCK) {
+        return Err(invalid(
+            op,
+            format!("{} channels are not whole blocks of {BLOCK}", shape[1]),
+        ));
+    }
+    Ok(())
+}
+
+/// The values of `x` (`[n, c, h, w]`, standard layout or not) per image as one slice each, or
+/// an error if a plane's values are not contiguous (a view that is not a channel range).
+fn images<'a>(x: &ArrayView4<'a, f32>, op: &'static str) -> Result<Vec<&'a [f32]>> {
+    let [n, c, h, w] = shape4(x);
+    let s = x.strides();
+    let dense = w <= 1 || s[3] == 1;
+    let rows = h <= 1 || s[2] == w as isize;
+    let planes = c <= 1 || s[1] == (h * w) as isize;
+    let len = c * h * w;
+    if !(dense && rows && planes) || (n > 1 && len > 0 && s[0] < len as isize) {
+        return Err(invalid(op, "the tensor's channels must be contiguous in each image"));
+    }
+    let ptr = x.as_ptr();
+    Ok((0..n)
+        .map(|i| {
+            // SAFETY: image `i` starts `i·s[0]` floats after the first (s[0] ≥ len ≥ 0 when n > 1)
+            // and its `len` values are contiguous (checked above), all inside `x`'s data, which
+            // lives for 'a.
+            unsafe { std::slice::from_raw_parts(ptr.offset(i as isize * s[0]), len) }
+        })
+        .collect())
+}
+
+/// `x` (NCHW, channels a multiple of [`BLOCK`]) reordered to NCHW16c (see the module doc).
+pub fn to_blocked(x: ArrayView4<f32>) -> Result<Tensor> {
+    const OP: &str = "to_blocked";
+    let shape = shape4(&x);
+    whole_blocks(OP, shape)?;
+    let [_, c, h, w] = shape;
+    let hw = h * w;
+    let src = images(&x, OP)?;
+    let mut y = crate::try_output(shape, OP)?;
+    let dst = y
+        .as_slice_mut()
+        .ok_or_else(|| invalid(OP, "output not in standard layout"))?;
+    if c * hw == 0 {
+        return Ok(y);
+    }
+    dst.par_chunks_mut(BLOCK * hw).enumerate().for_each(|(i, out)| {
+        let (img, cb) = (i / (c / BLOCK), i % (c / BLOCK));
+        let planes = &src[img][cb * BLOCK * hw..][..BLOCK * hw];
+        for (p, px) in out.chunks_exact_mut(BLOCK).enumerate() {
+            for (j, v) in px.iter_mut().enumerate() {
+                *v = planes[j * hw + p];
+            }
+        }
+    });
+    Ok(y)
+}
+
+/// `x` (NCHW16c, see the module doc) reordered back to NCHW.
+pub fn from_blocked(x: ArrayView4<f32>) -> Result<Tensor> {
+    const OP: &str = "from_blocked";
+    let shape = shape4(&x);
+    whole_blocks(OP, shape)?;
+    let [_, c, h, w] = shape;
+    let hw = h * w;
+    let src = images(&x, OP)?;
+    let mut y = crate::try_output(shape, OP)?;
+    let dst = y
+        .as_slice_mut()
+        .ok_or_else(|| invalid(OP, "output not in standard layout"))?;
+    if c * hw == 0 {
+        return Ok(y);
+    }
+    dst.par_chunks_mut(BLOCK * hw).enumerate().for_each(|(i, out)| {
+        let (img, cb) = (i / (c / BLOCK), i % (c / BLOCK));
+        let block = &src[img][cb * BLOCK * hw..][..BLOCK * hw];
+        for (j, plane) in out.chunks_exact_mut(hw).enumerate() {
+            for (p, v) in plane.iter_mut().enumerate() {
+                *v = block[p * BLOCK + j];
+            }
+        }
+    });
+    Ok(y)
+}
+
+/// A conv prepared for blocked tensors (see the module doc): `act(nn.Conv2d(x))` with zero
+/// padding, dilation 1 and one group, `cout` a multiple of [`BLOCK`].
+#[derive(Clone, Debug)]
+pub struct BlockedConv {
+    /// `[cout / 16][ncb][kh][kw][cbw][16]` on a cache line ([`crate::try_lined`]): for each
+    /// block of output channels, input-channel block, tap and input channel of the block, the
+    /// block's 16 weights.
+    packed: Vec<f32>,
+    /// `[cout]`, zeros when the conv has no bias.
+    bias: Vec<f32>,
+    /// `[cout, cin, kh, kw]`.
+    w_shape: [usize; 4],
+    params: Conv2dParams,
+}
+
+/// Where a conv's operands are and how the kernel walks them: the input image's address of
+/// input channel `cb·cbw + j` at `(iy, ix)` is `cb·cbs + j·js + iy·ys + ix·xs`.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    sy: usize,
+    sx: usize,
+    pt: usize,
+    pl: usize,
+    oh: usize,
+    ow: usize,
+    /// Input channels per block (16 on blocked input; `cin` on NCHW input, one block).
+    cbw: usize,
+    /// Input-channel blocks.
+    ncb: usize,
+    cbs: usize,
+    js: usize,
+    ys: usize,
+    xs: usize,
+    /// Floats between two output blocks' packed weights (`ncb·kh·kw·cbw·16`).
+    wob: usize,
+}
+
+impl BlockedConv {
+    /// Prepares a conv with weight `[cout, cin, kh, kw]`, optional bias `[cout]` and `params`;
+    /// an error unless `cout` is a multiple of [`BLOCK`], `params` has zero padding, dilation 1
+    /// and one group, and the weight is not too large to pack. The input is blocked when `cin`
+    /// is a multiple of [`BLOCK`] ([`Self::blocked_input`]), NCHW otherwise.
+    pub fn new(weight: Array4<f32>, bias: Option<Array1<f32>>, params: Conv2dParams) -> Result<Self> {
+        let w_shape = shape4(&weight);
+        validate_params(OP, w_shape, &params)?;
+        let [cout, cin, kh, kw] = w_shape;
+        if params.groups != 1 || params.dilation != [1, 1] || params.padding_mode != PaddingMode::Zeros {
+            return Err(invalid(
+                OP,
+                "only zero-padded convs without groups or dilation are blocked",
+            ));
+        }
+        if !cout.is_multiple_of(BLOCK) {
+            return Err(invalid(
+                OP,
+                format!("{cout} output channels are not whole blocks of {BLOCK}"),
+            ));
+        }
+        let bias = match bias {
+            Some(b) if b.len() != cout => {
+                return Err(mismatch(OP, &w_shape, &[b.len()], "one bias per output channel"));
+            }
+            Some(b) => b.to_vec(),
+            None => vec![0.0; cout],
+        };
+        let (cbw, ncb) = if cin.is_multiple_of(BLOCK) {
+            (BLOCK, cin / BLOCK)
+        } else {
+            (cin, 1)
+        };
+        let len = cout * cin * kh * kw;
+        let mut packed = crate::try_lined(len).ok_or_else(|| invalid(OP, "the weight is too large to pack"))?;
+        let wv = weight.as_standard_layout();
+        let ws = wv.as_slice().ok_or_else(|| invalid(OP, "weight not contiguous"))?;
+        let dst = crate::on_line_mut(&mut packed);
+        let mut k = 0;
+        for ob in 0..cout / BLOCK {
+            for cb in 0..ncb {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        for j in 0..cbw {
+                            let ci = cb * cbw + j;
+                            for l in 0..BLOCK {
+                                let co = ob * BLOCK + l;
+                                dst[k] = ws[((co * cin + ci) * kh + ky) * kw + kx];
+                                k += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            packed,
+            bias,
+            w_shape,
+            params,
+        })
+    }
+
+    /// Whether the input is blocked (its channels are whole blocks) or NCHW.
+    pub fn blocked_input(&self) -> bool {
+        self.w_shape[1].is_multiple_of(BLOCK)
+    }
+
+    /// The output shape for an input of shape `x` (`[n, cin, h, w]`), or the error
+    /// [`crate::conv2d`] gives.
+    pub fn output_shape(&self, x: [usize; 4]) -> Result<[usize; 4]> {
+        conv2d_out_shape(x, self.w_shape, &self.params)
+    }
+
+    /// The conv of `x` (blocked when [`Self::blocked_input`], else NCHW; its channels
+    /// contiguous per image) into a new blocked tensor, with `residual` (blocked, of the
+    /// output's shape) added before the activation, or after it when `after_act`.
+    pub fn forward(&self, x: ArrayView4<f32>, residual: Option<ArrayView4<f32>>, after_act: bool) -> Result<Tensor> {
+        let xs = shape4(&x);
+        let os = self.output_shape(xs)?;
+        let res = match residual {
+            Some(r) if shape4(&r) != os => {
+                return Err(mismatch(
+                    OP,
+                    &os,
+                    &shape4(&r),
+                    "the residual must have the output's shape",
+                ));
+            }
+            Some(r) => Some(images(&r, OP)?),
+            None => None,
+        };
+        let src = images(&x, OP)?;
+        let mut y = crate::try_output(os, OP)?;
+        let [n, cout, oh, ow] = os;
+        let [_, cin, h, w] = xs;
+        let [_, _, kh, kw] = self.w_shape;
+        let (cbw, ncb) = if self.blocked_input() {
+            (BLOCK, cin / BLOCK)
+        } else {
+            (cin, 1)
+        };
+        let (cbs, js, ys, xstep) = if self.blocked_input() {
+            (h * w * BLOCK, 1, w * BLOCK, BLOCK)
+        } else {
+            (0, h * w, w, 1)
+        };
+        let g = Geom {
+            h,
+            w,
+            kh,
+            kw,
+            sy: self.params.stride[0],
+            sx: self.params.stride[1],
+            pt: self.params.padding[0],
+            pl: self.params.padding[2],
+            oh,
+            ow,
+            cbw,
+            ncb,
+            cbs,
+            js,
+            ys,
+            xs: xstep,
+            wob: ncb * kh * kw * cbw * BLOCK,
+        };
+        let out = y
+            .as_slice_mut()
+            .ok_or_else(|| invalid(OP, "output not in standard layout"))?;
+        if out.is_empty() {
+            return Ok(y);
+        }
+        let nob = cout / BLOCK;
+        let groups = tile_groups(nob);
+        let img_len = cout * oh * ow;
+        // tasks: (image, group of output blocks, band of output rows)
+        let threads = rayon::current_num_threads().max(1);
+        let per_image = n * groups.len();
+        let bands = (4 * threads).div_ceil(per_image).clamp(1, oh);
+        let band = oh.div_ceil(bands);
+        let bands = oh.div_ceil(band);
+        let optr = OutPtr::new(out);
+        let weights = crate::on_line(&self.packed);
+        let act = self.params.act;
+        (0..n * groups.len() * bands).into_par_iter().for_each(|t| {
+            let (img, rest) = (t / (groups.len() * bands), t % (groups.len() * bands));
+            let ((ob0, nb), bi) = (groups[rest / bands], rest % bands);
+            let rows = bi * band..((bi + 1) * band).min(oh);
+            // SAFETY: the task writes output blocks ob0..ob0 + nb of image `img`, rows `rows`,
+            // which no other task writes; the image's output lies inside `out`.
+            let o = unsafe { optr.get().add(img * img_len) };
+            let r = res.as_ref().map(|r| r[img]);
+            run_task(&g, src[img], weights, &self.bias, o, ob0, nb, rows, act, r, after_act);
+        });
+        Ok(y)
+    }
+}
+
+/// The output blocks split into kernel tiles: `(first block, blocks)`, at most 4 blocks each,
+/// as few tiles as possible and none of 3 or fewer blocks when 4 divide the rest evenly.
+fn tile_groups(nob: usize) -> Vec<(usize, usize)> {
+    let mut v = Vec::new();
+    let mut ob = 0;
+    while ob < nob {
+        let left = nob - ob;
+        let b = if left >= 4 { 4 } else { left };
+        v.push((ob, b));
+        ob += b;
+    }
+    v
+}
+
+/// One task of [`BlockedConv::forward`]: output blocks `ob0..ob0 + nb` of one image, rows
+/// `rows`, over every input-channel chunk, then the epilogue of each finished row.
+#[allow(clippy::too_many_arguments)]
+fn run_task(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    out: *mut f32,
+    ob0: usize,
+    nb: usize,
+    rows: std::ops::Range<usize>,
+    act: Activation,
+    res: Option<&[f32]>,
+    after_act: bool,
+) {
+    let per_cb = g.kh * g.kw * g.cbw * BLOCK * nb;
+    let chunk = (CHUNK_FLOATS / per_cb.max(1)).max(1);
+    let plane = g.oh * g.ow * BLOCK;
+    // interior output columns: every tap inside the input
+    let lo = g.pl.div_ceil(g.sx).min(g.ow);
+    let hi = if g.w + g.pl >= g.kw {
+        (g.w + g.pl - g.kw) / g.sx + 1
+    } else {
+        0
+    };
+    let hi = hi.clamp(lo, g.ow);
+    let p_max = TILE_ACC / nb;
+    let mut cb0 = 0;
+    while cb0 < g.ncb {
+        let cb1 = (cb0 + chunk).min(g.ncb);
+        let first = cb0 == 0;
+        for oy in rows.clone() {
+            let top = oy * g.sy;
+            let ky = (g.pt.saturating_sub(top), g.kh.min((g.h + g.pt).saturating_sub(top)));
+            let call = |ox: usize, p: usize, kx: (usize, usize)| {
+                let t = Tile {
+                    oy,
+                    ox,
+                    ky,
+                    kx,
+                    cb: (cb0, cb1),
+                    first,
+                };
+                // SAFETY: `x`, `w`, `bias` and `out` hold the image, the packed weight, the bias
+                // and the image's output of geometry `g`; `ob0 + nb` blocks, `ox + p ≤ ow`
+                // and the tap ranges keep every access in bounds (see `Tile`).
+                unsafe { tile(g, x.as_ptr(), w.as_ptr(), bias.as_ptr(), out, ob0, nb, p, &t) }
+            };
+            let edge = |ox: usize| {
+                let left = ox * g.sx;
+                (g.pl.saturating_sub(left), g.kw.min((g.w + g.pl).saturating_sub(left)))
+            };
+            for ox in (0..lo).chain(hi..g.ow) {
+                call(ox, 1, edge(ox));
+            }
+            let mut ox = lo;
+            while ox < hi {
+                let p = p_max.min(hi - ox);
+                call(ox, p, (0, g.kw));
+                ox += p;
+            }
+            if cb1 == g.ncb {
+                for b in ob0..ob0 + nb {
+                    let start = b * plane + oy * g.ow * BLOCK;
+                    // SAFETY: this row of block `b` is inside the image's output and written by
+                    // this task alone; its kernel calls are done.
+                    let row = unsafe { std::slice::from_raw_parts_mut(out.add(start), g.ow * BLOCK) };
+                    let r = res.map(|r| Residual {
+                        data: &r[start..][..g.ow * BLOCK],
+                        after_act,
+                    });
+                    epilogue_slice(row, 0.0, act, r);
+                }
+            }
+        }
+        cb0 = cb1;
+    }
+}
+
+/// One kernel call: output row `oy`, columns `ox..ox + p`, taps `ky.0..ky.1` × `kx.0..kx.1`
+/// (those whose input row and, for every column, input column exist), input-channel blocks
+/// `cb.0..cb.1`; starting from the bias (`first`) or from what the output holds.
+#[derive(Clone, Copy, Debug)]
+struct Tile {
+    oy: usize,
+    ox: usize,
+    ky: (usize, usize),
+    kx: (usize, usize),
+    cb: (usize, usize),
+    first: bool,
+}
+
+/// Runs one [`Tile`] of `nb` blocks × `p` pixels with the build for the CPU.
+///
+/// # Safety
+/// The pointers hold an image, packed weight, bias and output of geometry `g`; `ob0 + nb` is at
+/// most the output's blocks, `t.ox + p` at most `g.ow`, and `t`'s tap ranges are valid for
+/// every column.
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(
+    g: &Geom,
+    x: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    out: *mut f32,
+    ob0: usize,
+    nb: usize,
+    p: usize,
+    t: &Tile,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernel::simd512() {
+        // full tiles on blocked input at stride 1 or 2: the pixel step and the block's 16 input
+        // channels as constants (every broadcast a fixed displacement from one pointer)
+        let step = if g.cbw == BLOCK && g.js == 1 { g.sx * g.xs } else { 0 };
+        macro_rules! full {
+            ($($b:literal, $p:literal);*) => {
+                match (nb, p, step) {
+                    // SAFETY: the caller's contract, with `nb = B`, `p = P` and blocked input
+                    // whose pixel step is `STEP`; `simd512()` says the CPU has avx512f, avx2, fma.
+                    $(($b, $p, 16) => return unsafe { tile512::<$b, $p, 16>(g, x, w, bias, out, ob0, t) },
+                    // SAFETY: as above.
+                    ($b, $p, 32) => return unsafe { tile512::<$b, $p, 32>(g, x, w, bias, out, ob0, t) },)*
+                    _ => {}
+                }
+            };
+        }
+        full!(1, 24; 2, 12; 3, 8; 4, 6);
+        macro_rules! dispatch {
+            ($($b:literal => [$($p:literal)*]),*) => {
+                match (nb, p) {
+                    // SAFETY: the caller's contract, with `nb = B`, `p = P`; `simd512()` says the
+                    // CPU has avx512f, avx2 and fma.
+                    $($(($b, $p) => return unsafe { tile512::<$b, $p, 0>(g, x, w, bias, out, ob0, t) },)*)*
+                    _ => {}
+                }
+            };
+        }
+        dispatch!(
+            1 => [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24],
+            2 => [1 2 3 4 5 6 7 8 9 10 11 12],
+            3 => [1 2 3 4 5 6 7 8],
+            4 => [1 2 3 4 5 6]
+        );
+    }
+    // SAFETY: the caller's contract.
+    unsafe { tile_portable(g, x, w, bias, out, ob0, nb, p, t) }
+}
+
+/// The portable build of [`tile`]: the same sums in the same order, lane by lane.
+///
+/// # Safety
+/// As [`tile`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_portable(
+    g: &Geom,
+    x: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    out: *mut f32,
+    ob0: usize,
+    nb: usize,
+    p: usize,
+    t: &Tile,
+) {
+    // SAFETY: the caller's contract keeps every offset inside its operand (see `Tile`).
+    unsafe {
+        let plane = g.oh * g.ow * BLOCK;
+        for b in 0..nb {
+            let ob = ob0 + b;
+            for q in 0..p {
+                let o = out.add(ob * plane + (t.oy * g.ow + t.ox + q) * BLOCK);
+                let mut acc = [0f32; BLOCK];
+                for (l, a) in acc.iter_mut().enumerate() {
+                    *a = if t.first { *bias.add(ob * BLOCK + l) } else { *o.add(l) };
+                }
+                for cb in t.cb.0..t.cb.1 {
+                    for ky in t.ky.0..t.ky.1 {
+                        let iy = t.oy * g.sy + ky - g.pt;
+                        for kx in t.kx.0..t.kx.1 {
+                            let ix = (t.ox + q) * g.sx + kx - g.pl;
+                            let xp = x.add(cb * g.cbs + iy * g.ys + ix * g.xs);
+                            let wp = w.add(ob * g.wob + ((cb * g.kh + ky) * g.kw + kx) * g.cbw * BLOCK);
+                            for j in 0..g.cbw {
+                                let v = *xp.add(j * g.js);
+                                for (l, a) in acc.iter_mut().enumerate() {
+                                    *a = v.mul_add(*wp.add(j * BLOCK + l), *a);
+                                }
+                            }
+                        }
+                    }
+                }
+                for (l, a) in acc.iter().enumerate() {
+                    *o.add(l) = *a;
+                }
+            }
+        }
+    }
+}
+
+/// The AVX-512 build of [`tile`]: `B` blocks × `P` pixels of sums in registers. `STEP`, when
+/// not 0, is the input's pixel step (`sx·xs`) of a blocked input (16 input channels per block,
+/// adjacent), so the block's loop unrolls with fixed displacements.
+///
+/// # Safety
+/// As [`tile`], with `nb = B`, `p = P`; the CPU must support avx512f; a non-zero `STEP` is the
+/// pixel step of a blocked input.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn tile512<const B: usize, const P: usize, const STEP: usize>(
+    g: &Geom,
+    x: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    out: *mut f32,
+    ob0: usize,
+    t: &Tile,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's contract keeps every offset inside its operand (see `Tile`) and
+    // the CPU runs avx512f.
+    unsafe {
+        let plane = g.oh * g.ow * BLOCK;
+        let o = out.add(ob0 * plane + (t.oy * g.ow + t.ox) * BLOCK);
+        let mut acc = [[_mm512_setzero_ps(); B]; P];
+        for (q, row) in acc.iter_mut().enumerate() {
+            for (b, a) in row.iter_mut().enumerate() {
+                *a = if t.first {
+                    _mm512_loadu_ps(bias.add((ob0 + b) * BLOCK))
+                } else {
+                    _mm512_loadu_ps(o.add(b * plane + q * BLOCK))
+                };
+            }
+        }
+        let (step, cbw, js) = if STEP > 0 {
+            (STEP, BLOCK, 1)
+        } else {
+            (g.sx * g.xs, g.cbw, g.js)
+        };
+        let wbase = w.add(ob0 * g.wob);
+        for cb in t.cb.0..t.cb.1 {
+            for ky in t.ky.0..t.ky.1 {
+                let iy = t.oy * g.sy + ky - g.pt;
+                let xrow = x.add(cb * g.cbs + iy * g.ys);
+                for kx in t.kx.0..t.kx.1 {
+                    let xp = xrow.add((t.ox * g.sx + kx - g.pl) * g.xs);
+                    let wp = wbase.add(((cb * g.kh + ky) * g.kw + kx) * cbw * BLOCK);
+                    let mut wps = [wp; B];
+                    for (b, v) in wps.iter_mut().enumerate() {
+                        *v = wp.add(b * g.wob);
+                    }
+                    for j in 0..cbw {
+                        let mut wv = [_mm512_setzero_ps(); B];
+                        for (v, p) in wv.iter_mut().zip(&wps) {
+                            *v = _mm512_loadu_ps(p.add(j * BLOCK));
+                        }
+                        let xj = xp.add(j * js);
+                        for (q, row) in acc.iter_mut().enumerate() {
+                            let v = _mm512_set1_ps(*xj.add(q * step));
+                            for (a, wb) in row.iter_mut().zip(&wv) {
+                                *a = _mm512_fmadd_ps(v, *wb, *a);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (q, row) in acc.iter().enumerate() {
+            for (b, a) in row.iter().enumerate() {
+                _mm512_storeu_ps(o.add(b * plane + q * BLOCK), *a);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{conv2d, Init};
+
+    /// `conv2d` (NCHW) and `BlockedConv` (blocked in and out) agree within float32 summation
+    /// error on every geometry the generated code would send, including edges, strides,
+    /// asymmetric padding, an NCHW stem input, residuals and batches.
+    #[test]
+    fn blocked_conv_matches_conv2d() {
+        type Case = (usize, usize, usize, usize, usize, usize, [usize; 4]);
+        let cases: &[Case] = &[
+            // (n, cout, cin, hw, k, stride, padding)
+            (1, 32, 32, 20, 1, 1, [0; 4]),
+            (2, 64, 48, 9, 1, 1, [0; 4]),
+            (1, 80, 16, 13, 3, 1, [1; 4]),
+            (1, 32, 16, 17, 3, 2, [1; 4]),
+            (2, 16, 32, 11, 3, 2, [0, 1, 2, 0]),
+            (1, 48, 3, 23, 3, 2, [1; 4]),
+            (1, 16, 3, 29, 7, 2, [3; 4]),
+            (1, 96, 64, 7, 3, 1, [1; 4]),
+            (1, 16, 16, 2, 5, 1, [2; 4]),
+            (1, 256, 160, 5, 1, 2, [0; 4]),
+        ];
+        let mut init = Init::new(3);
+        for &(n, cout, cin, hw, k, s, pad) in cases {
+            for (act, res) in [
+                (Activation::Identity, None),
+                (Activation::Silu, Some(false)),
+                (Activation::Relu, Some(true)),
+            ] {
+                let x = init
+                    .uniform(&[n, cin, hw, hw + 1], -1.0, 1.0)
+                    .into_dimensionality()
+                    .unwrap();
+                let wt = init.conv_weight([cout, cin, k, k]);
+                let b = init.conv_bias(cin * k * k, cout);
+                let p = Conv2dParams {
+                    stride: [s, s],
+                    padding: pad,
+                    act,
+                    ..Default::default()
+                };
+                let plain = Conv2dParams {
+                    act: Activation::Identity,
+                    ..p
+                };
+                let mut want = conv2d(x.view(), wt.view(), Some(b.view()), &plain).unwrap();
+                let os = shape4(&want);
+                let r: Tensor = init.uniform(&os, -1.0, 1.0).into_dimensionality().unwrap();
+                match res {
+                    Some(false) => want.zip_mut_with(&r, |v, &r| *v = crate::apply(act, *v + r)),
+                    Some(true) => want.zip_mut_with(&r, |v, &r| *v = crate::apply(act, *v) + r),
+                    None => want.mapv_inplace(|v| crate::apply(act, v)),
+                }
+                let conv = BlockedConv::new(wt.clone(), Some(b.clone()), p).unwrap();
+                let xb = if conv.blocked_input() {
+                    to_blocked(x.view()).unwrap()
+                } else {
+                    x.clone()
+                };
+                let rb = to_blocked(r.view()).unwrap();
+                let got = conv
+                    .forward(xb.view(), res.map(|_| rb.view()), res == Some(true))
+                    .unwrap();
+                let got = from_blocked(got.view()).unwrap();
+                let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+                let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                let taps = (cin * k * k) as f32;
+                assert!(
+                    err <= 4.0 * taps.sqrt() * f32::EPSILON * scale,
+                    "n {n} {cout}<-{cin} {hw} k{k} s{s} {pad:?} {act:?} {res:?}: error {err} at scale {scale}"
+                );
+            }
+        }
+    }
+
+    /// The portable kernel computes the same values as the AVX-512 one, bit for bit.
+    #[test]
+    fn portable_matches_simd() {
+        let mut init = Init::new(9);
+        let x: Tensor = init.uniform(&[1, 32, 9, 14], -1.0, 1.0).into_dimensionality().unwrap();
+        let wt = init.conv_weight([48, 32, 3, 3]);
+        let p = Conv2dParams {
+            stride: [2, 1],
+            padding: [1, 0, 2, 1],
+            ..Default::default()
+        };
+        let conv = BlockedConv::new(wt, None, p).unwrap();
+        let xb = to_blocked(x.view()).unwrap();
+        let simd = conv.forward(xb.view(), None, false).unwrap();
+        let portable = crate::kernel::avx2_only(|| conv.forward(xb.view(), None, false).unwrap());
+        // the same fused multiply-adds in the same order
+        assert_eq!(simd, portable);
+    }
+
+    /// Reordering to blocks and back is the identity, and channel views of whole blocks are the
+    /// same values in either layout.
+    #[test]
+    fn reorders_round_trip() {
+        let mut init = Init::new(1);
+        let x: Tensor = init.uniform(&[2, 48, 5, 7], -1.0, 1.0).into_dimensionality().unwrap();
+        let b = to_blocked(x.view()).unwrap();
+        assert_eq!(b[[0, 0, 0, 1]], x[[0, 1, 0, 0]]);
+        assert_eq!(b[[1, 16, 0, 0]], x[[1, 16, 0, 0]]);
+        assert_eq!(from_blocked(b.view()).unwrap(), x);
+        let part = crate::channels(b.view(), 16, 32).unwrap();
+        let back = from_blocked(part).unwrap();
+        assert_eq!(back, crate::channels(x.view(), 16, 32).unwrap());
+        assert!(to_blocked(x.slice(ndarray::s![.., ..40, .., ..])).is_err());
+    }
+}
