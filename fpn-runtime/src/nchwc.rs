@@ -143,6 +143,11 @@ pub struct BlockedConv {
     packed: Vec<f32>,
     /// `[cout]`, zeros when the conv has no bias.
     bias: Vec<f32>,
+    /// For a 3×3 stride-1 conv from and to whole blocks: the Winograd F(2×2, 3×3) transforms
+    /// `U[ξ] = G g Gᵀ` of the weight, `[16][cout / 16][cin / 16][16][16]` on a cache line (for
+    /// each of the 16 transformed positions, the weight of a 1×1 conv packed as `packed` is),
+    /// and `cout` zeros (the bias of its products). See [`winograd`].
+    wino: Option<(Vec<f32>, Vec<f32>)>,
     /// `[cout, cin, kh, kw]`.
     w_shape: [usize; 4],
     params: Conv2dParams,
@@ -229,9 +234,15 @@ impl BlockedConv {
                 }
             }
         }
+        let wino = if [kh, kw] == [3, 3] && params.stride == [1, 1] && cbw == BLOCK {
+            Some((wino_weights(ws, cout, cin)?, vec![0.0; cout]))
+        } else {
+            None
+        };
         Ok(Self {
             packed,
             bias,
+            wino,
             w_shape,
             params,
         })
@@ -306,6 +317,26 @@ impl BlockedConv {
         if out.is_empty() {
             return Ok(y);
         }
+        let act = self.params.act;
+        if let Some((u, zeros)) = &self.wino {
+            let res = res.as_deref();
+            return winograd(
+                &g,
+                &src,
+                u,
+                zeros,
+                &self.bias,
+                out,
+                cout,
+                Epi {
+                    act,
+                    res: None,
+                    after_act,
+                },
+                res,
+            )
+            .map(|()| y);
+        }
         let nob = cout / BLOCK;
         let groups = tile_groups(nob);
         let img_len = cout * oh * ow;
@@ -317,7 +348,6 @@ impl BlockedConv {
         let bands = oh.div_ceil(band);
         let optr = OutPtr::new(out);
         let weights = crate::on_line(&self.packed);
-        let act = self.params.act;
         (0..n * groups.len() * bands).into_par_iter().for_each(|t| {
             let (img, rest) = (t / (groups.len() * bands), t % (groups.len() * bands));
             let ((ob0, nb), bi) = (groups[rest / bands], rest % bands);
@@ -325,10 +355,353 @@ impl BlockedConv {
             // SAFETY: the task writes output blocks ob0..ob0 + nb of image `img`, rows `rows`,
             // which no other task writes; the image's output lies inside `out`.
             let o = unsafe { optr.get().add(img * img_len) };
-            let r = res.as_ref().map(|r| r[img]);
-            run_task(&g, src[img], weights, &self.bias, o, ob0, nb, rows, act, r, after_act);
+            let epi = Epi {
+                act,
+                res: res.as_ref().map(|r| r[img]),
+                after_act,
+            };
+            run_task(&g, src[img], weights, &self.bias, o, ob0, nb, rows, Some(epi));
         });
         Ok(y)
+    }
+}
+
+/// The Winograd transforms of a 3×3 weight `w` (`[cout, cin, 3, 3]`), packed for the products
+/// of [`winograd`] (see `BlockedConv::wino`); an error if too large to allocate.
+fn wino_weights(w: &[f32], cout: usize, cin: usize) -> Result<Vec<f32>> {
+    use crate::winograd::wt1;
+    let len = cout
+        .checked_mul(cin)
+        .and_then(|v| v.checked_mul(WA * WA))
+        .ok_or_else(|| invalid(OP, "the weight is too large to transform"))?;
+    let mut u = crate::try_lined(len).ok_or_else(|| invalid(OP, "the weight is too large to transform"))?;
+    let dst = crate::on_line_mut(&mut u);
+    let ncb = cin / BLOCK;
+    for co in 0..cout {
+        for ci in 0..cin {
+            let g = &w[(co * cin + ci) * 9..][..9];
+            // G g along rows (each column of taps), then Gᵀ along columns
+            let cols: [[f32; 6]; 3] = std::array::from_fn(|kx| wt1::<2>(g[kx], g[3 + kx], g[6 + kx]));
+            for a in 0..WA {
+                let row = wt1::<2>(cols[0][a], cols[1][a], cols[2][a]);
+                for (b, &v) in row[..WA].iter().enumerate() {
+                    let (ob, l, cb, j) = (co / BLOCK, co % BLOCK, ci / BLOCK, ci % BLOCK);
+                    dst[(((a * WA + b) * (cout / BLOCK) + ob) * ncb + cb) * BLOCK * BLOCK + j * BLOCK + l] = v;
+                }
+            }
+        }
+    }
+    Ok(u)
+}
+
+/// Transformed tile side of Winograd F(2×2, 3×3) (4 × 4 inputs per 2 × 2 outputs).
+const WA: usize = 4;
+
+/// Floats of transformed inputs and products one Winograd task keeps (512 KiB, in L2).
+const WINO_FLOATS: usize = 1 << 17;
+
+/// A 3×3 stride-1 conv of blocked `src` into blocked `out` (`cout` channels, geometry `g`) by
+/// Winograd F(2×2, 3×3), the transforms of `crate::winograd` (points 0, 1, −1, ∞; every
+/// coefficient ±1 or ½) with 16 channels in the lanes: for a block of tiles, the input
+/// transform `Bᵀ d B` of each tile and input block into `V[ξ]` (a blocked row of tiles), the
+/// 16 products `M[ξ] = V[ξ] · U[ξ]` by the direct kernel as 1×1 convs, then `Aᵀ M A` plus the
+/// bias into the output; the epilogue (`epi`, the residual of each image from `res`) on each
+/// finished band of rows.
+#[allow(clippy::too_many_arguments)]
+fn winograd(
+    g: &Geom,
+    src: &[&[f32]],
+    u: &[f32],
+    zeros: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    cout: usize,
+    epi: Epi,
+    res: Option<&[&[f32]]>,
+) -> Result<()> {
+    let cin = g.ncb * BLOCK;
+    let (tr, tc) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
+    let tb = (WINO_FLOATS / (WA * WA * (cin + cout))).clamp(8, 256);
+    let band = (tb / tc).clamp(1, tr);
+    let bands = tr.div_ceil(band);
+    let n = src.len();
+    let img_len = cout * g.oh * g.ow;
+    let optr = OutPtr::new(out);
+    let u = crate::on_line(u);
+    (0..n * bands).into_par_iter().try_for_each(|t| {
+        let (img, bi) = (t / bands, t % bands);
+        let trows = bi * band..((bi + 1) * band).min(tr);
+        let tiles = trows.len() * tc;
+        let blk = tb.min(tiles);
+        let scratch = |slot, len| {
+            crate::kernel::Scratch::try_take(slot, len)
+                .ok_or_else(|| crate::Error::InputSize(format!("{OP}: no memory for Winograd's {len} floats")))
+        };
+        let mut v = scratch(&crate::kernel::WINO_V, WA * WA * cin * blk)?;
+        let mut m = scratch(&crate::kernel::WINO_M, WA * WA * cout * blk)?;
+        // SAFETY: this task writes the output rows of its tile rows (2 per tile row) of image
+        // `img`, which no other task writes; the image's output lies inside `out`.
+        let o = unsafe { optr.get().add(img * img_len) };
+        let mut t0 = trows.start * tc;
+        let end = trows.end * tc;
+        while t0 < end {
+            let nt = blk.min(end - t0);
+            wino_input(g, src[img], &mut v, t0, nt, tc);
+            let pg = Geom {
+                h: 1,
+                w: nt,
+                kh: 1,
+                kw: 1,
+                sy: 1,
+                sx: 1,
+                pt: 0,
+                pl: 0,
+                oh: 1,
+                ow: nt,
+                cbw: BLOCK,
+                ncb: g.ncb,
+                cbs: nt * BLOCK,
+                js: 1,
+                ys: nt * BLOCK,
+                xs: BLOCK,
+                wob: g.ncb * BLOCK * BLOCK,
+            };
+            for xi in 0..WA * WA {
+                let vx = &v[xi * cin * nt..][..cin * nt];
+                let ux = &u[xi * cout * cin..][..cout * cin];
+                let mx = m[xi * cout * nt..][..cout * nt].as_mut_ptr();
+                for (ob0, nb) in tile_groups(cout / BLOCK) {
+                    run_task(&pg, vx, ux, zeros, mx, ob0, nb, 0..1, None);
+                }
+            }
+            // SAFETY: `o` is the image's output (see above); tiles t0..t0 + nt are this task's.
+            unsafe { wino_output(g, &m, bias, o, cout, t0, nt, tc) };
+            t0 += nt;
+        }
+        let rows = 2 * trows.start..(2 * trows.end).min(g.oh);
+        let row_len = g.ow * BLOCK;
+        for ob in 0..cout / BLOCK {
+            let start = (ob * g.oh + rows.start) * row_len;
+            let len = rows.len() * row_len;
+            // SAFETY: these rows of block `ob` are this task's and its tiles are written.
+            let part = unsafe { std::slice::from_raw_parts_mut(o.add(start), len) };
+            let r = res.map(|r| Residual {
+                data: &r[img][start..][..len],
+                after_act: epi.after_act,
+            });
+            epilogue_slice(part, 0.0, epi.act, r);
+        }
+        Ok(())
+    })
+}
+
+/// Tile `t` (of `tc` per tile row) as its first output row and column.
+fn tile_at(t: usize, tc: usize) -> (usize, usize) {
+    (2 * (t / tc), 2 * (t % tc))
+}
+
+/// `V[ξ][cb][k][16] = (Bᵀ d B)[ξ]` for tiles `t0..t0 + nt` (`k` the tile's index in the block)
+/// and every input block `cb`, `d` the tile's 4 × 4 input pixels (zeros outside the input).
+fn wino_input(g: &Geom, x: &[f32], v: &mut [f32], t0: usize, nt: usize, tc: usize) {
+    let cin = g.ncb * BLOCK;
+    #[cfg(target_arch = "x86_64")]
+    let simd = crate::kernel::simd512();
+    for k in 0..nt {
+        let (oy, ox) = tile_at(t0 + k, tc);
+        #[cfg(target_arch = "x86_64")]
+        if simd && oy >= g.pt && oy + WA <= g.h + g.pt && ox >= g.pl && ox + WA <= g.w + g.pl {
+            for cb in 0..g.ncb {
+                let at = cb * g.cbs + (oy - g.pt) * g.ys + (ox - g.pl) * BLOCK;
+                let to = (cb * nt + k) * BLOCK;
+                let (xs, vs) = (&x[at..][..(WA - 1) * g.ys + WA * BLOCK], &mut v[to..]);
+                // SAFETY: the tile's 4 × 4 pixels are inside the image (checked above) and `xs`
+                // holds them; `vs` holds the 16 positions' vectors at strides of `cin·nt`;
+                // `simd512()` says the CPU runs avx512f.
+                unsafe { transform_in512(xs, g.ys, vs, cin * nt) };
+            }
+            continue;
+        }
+        for cb in 0..g.ncb {
+            let mut d = [[[0f32; BLOCK]; WA]; WA];
+            for (r, drow) in d.iter_mut().enumerate() {
+                let iy = (oy + r).wrapping_sub(g.pt);
+                if iy >= g.h {
+                    continue;
+                }
+                for (c, px) in drow.iter_mut().enumerate() {
+                    let ix = (ox + c).wrapping_sub(g.pl);
+                    if ix < g.w {
+                        px.copy_from_slice(&x[cb * g.cbs + iy * g.ys + ix * BLOCK..][..BLOCK]);
+                    }
+                }
+            }
+            let tv = transform_in(&d);
+            for (xi, val) in tv.iter().enumerate() {
+                v[((xi * cin / BLOCK + cb) * nt + k) * BLOCK..][..BLOCK].copy_from_slice(val);
+            }
+        }
+    }
+}
+
+/// [`transform_in`] of an interior tile in AVX-512 (the same operations in the same order, so
+/// the same values): the tile's rows at `x[r·ys..]`, 4 pixels of 16 channels each; position
+/// `ξ` goes to `v[ξ·vs..][..16]`.
+///
+/// # Safety
+/// `x` holds `3·ys + 64` floats and `v` `15·vs + 16`; the CPU must support avx512f.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::needless_range_loop)] // positions index several arrays at once
+unsafe fn transform_in512(x: &[f32], ys: usize, v: &mut [f32], vs: usize) {
+    use std::arch::x86_64::*;
+    assert!(x.len() >= (WA - 1) * ys + WA * BLOCK && v.len() >= (WA * WA - 1) * vs + BLOCK);
+    let (xp, vp) = (x.as_ptr(), v.as_mut_ptr());
+    // SAFETY: in bounds by the assertion; the caller's CPU runs avx512f.
+    unsafe {
+        let d = |r: usize, c: usize| _mm512_loadu_ps(xp.add(r * ys + c * BLOCK));
+        let it = |a: __m512, b: __m512, c: __m512, e: __m512| {
+            [
+                _mm512_sub_ps(a, c),
+                _mm512_add_ps(b, c),
+                _mm512_sub_ps(c, b),
+                _mm512_sub_ps(b, e),
+            ]
+        };
+        let cols: [[__m512; WA]; WA] = std::array::from_fn(|c| it(d(0, c), d(1, c), d(2, c), d(3, c)));
+        for a in 0..WA {
+            let row = it(cols[0][a], cols[1][a], cols[2][a], cols[3][a]);
+            for (b, r) in row.iter().enumerate() {
+                _mm512_storeu_ps(vp.add((a * WA + b) * vs), *r);
+            }
+        }
+    }
+}
+
+/// `Bᵀ d B` of one tile, 16 lanes at a time (`crate::winograd::it1` along both axes).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // positions index several arrays at once
+fn transform_in(d: &[[[f32; BLOCK]; WA]; WA]) -> [[f32; BLOCK]; WA * WA] {
+    let it = |a: &[f32; BLOCK], b: &[f32; BLOCK], c: &[f32; BLOCK], e: &[f32; BLOCK]| {
+        let mut o = [[0f32; BLOCK]; WA];
+        for l in 0..BLOCK {
+            let t = crate::winograd::it1::<2>([a[l], b[l], c[l], e[l], 0.0, 0.0]);
+            for (oi, ti) in o.iter_mut().zip(t) {
+                oi[l] = ti;
+            }
+        }
+        o
+    };
+    // along rows (each column c of the tile), then along columns
+    let cols: [[[f32; BLOCK]; WA]; WA] = std::array::from_fn(|c| it(&d[0][c], &d[1][c], &d[2][c], &d[3][c]));
+    let mut v = [[0f32; BLOCK]; WA * WA];
+    for a in 0..WA {
+        let row = it(&cols[0][a], &cols[1][a], &cols[2][a], &cols[3][a]);
+        v[a * WA..][..WA].copy_from_slice(&row);
+    }
+    v
+}
+
+/// `Y = Aᵀ M A + bias` of tiles `t0..t0 + nt` into the blocked output `o` (the image's), the
+/// 2 × 2 pixels of each tile that exist.
+///
+/// # Safety
+/// `o` holds the image's blocked output of geometry `g` and `cout` channels.
+#[allow(clippy::too_many_arguments)]
+#[allow(clippy::needless_range_loop)] // positions index several arrays at once
+unsafe fn wino_output(g: &Geom, m: &[f32], bias: &[f32], o: *mut f32, cout: usize, t0: usize, nt: usize, tc: usize) {
+    let ot = |a: &[f32; BLOCK], b: &[f32; BLOCK], c: &[f32; BLOCK], e: &[f32; BLOCK]| {
+        let mut r = [[0f32; BLOCK]; 2];
+        for l in 0..BLOCK {
+            let t = crate::winograd::ot1::<2>([a[l], b[l], c[l], e[l], 0.0, 0.0]);
+            r[0][l] = t[0];
+            r[1][l] = t[1];
+        }
+        r
+    };
+    let lane = |xi: usize, ob: usize, k: usize| -> &[f32; BLOCK] {
+        let s = &m[((xi * cout / BLOCK + ob) * nt + k) * BLOCK..][..BLOCK];
+        s.try_into().unwrap_or(&[0.0; BLOCK])
+    };
+    #[cfg(target_arch = "x86_64")]
+    let simd = crate::kernel::simd512();
+    for k in 0..nt {
+        let (oy, ox) = tile_at(t0 + k, tc);
+        #[cfg(target_arch = "x86_64")]
+        if simd && oy + 2 <= g.oh && ox + 2 <= g.ow {
+            for ob in 0..cout / BLOCK {
+                let ms = &m[(ob * nt + k) * BLOCK..];
+                // SAFETY: the tile's 2 × 2 pixels of block `ob` are inside the image's output
+                // (checked above; the caller's contract), `ms` holds the 16 positions at
+                // strides of `cout·nt`; `simd512()` says the CPU runs avx512f.
+                unsafe {
+                    let dst = o.add(((ob * g.oh + oy) * g.ow + ox) * BLOCK);
+                    transform_out512(ms, cout * nt, &bias[ob * BLOCK..][..BLOCK], dst, g.ow * BLOCK);
+                }
+            }
+            continue;
+        }
+        for ob in 0..cout / BLOCK {
+            // along rows (each column b of M), then along columns
+            let cols: [[[f32; BLOCK]; 2]; WA] = std::array::from_fn(|b| {
+                ot(
+                    lane(b, ob, k),
+                    lane(WA + b, ob, k),
+                    lane(2 * WA + b, ob, k),
+                    lane(3 * WA + b, ob, k),
+                )
+            });
+            let bv = &bias[ob * BLOCK..][..BLOCK];
+            for i in 0..2 {
+                if oy + i >= g.oh {
+                    break;
+                }
+                let y = ot(&cols[0][i], &cols[1][i], &cols[2][i], &cols[3][i]);
+                for (j, yv) in y.iter().enumerate() {
+                    if ox + j >= g.ow {
+                        break;
+                    }
+                    // SAFETY: pixel (oy + i, ox + j) of block `ob` is inside the image's output.
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(o.add(((ob * g.oh + oy + i) * g.ow + ox + j) * BLOCK), BLOCK)
+                    };
+                    for l in 0..BLOCK {
+                        dst[l] = yv[l] + bv[l];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `Aᵀ M A + bias` of one interior tile in AVX-512 (the operations of [`wino_output`]'s
+/// portable path in the same order): position `ξ` at `m[ξ·ms..][..16]`, the 2 × 2 pixels to
+/// `dst` and `dst + ys` (two of 16 floats each).
+///
+/// # Safety
+/// `dst` holds those pixels; `m` holds `15·ms + 16` floats; the CPU must support avx512f.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::needless_range_loop)] // positions index several arrays at once
+unsafe fn transform_out512(m: &[f32], ms: usize, bias: &[f32], dst: *mut f32, ys: usize) {
+    use std::arch::x86_64::*;
+    assert!(m.len() >= (WA * WA - 1) * ms + BLOCK && bias.len() >= BLOCK);
+    // SAFETY: in bounds by the assertion and the caller's contract; avx512f by the caller's.
+    unsafe {
+        let mv = |xi: usize| _mm512_loadu_ps(m.as_ptr().add(xi * ms));
+        let ot = |a: __m512, b: __m512, c: __m512, e: __m512| {
+            [
+                _mm512_add_ps(_mm512_add_ps(a, b), c),
+                _mm512_sub_ps(_mm512_sub_ps(b, c), e),
+            ]
+        };
+        let cols: [[__m512; 2]; WA] = std::array::from_fn(|b| ot(mv(b), mv(WA + b), mv(2 * WA + b), mv(3 * WA + b)));
+        let bv = _mm512_loadu_ps(bias.as_ptr());
+        for i in 0..2 {
+            let y = ot(cols[0][i], cols[1][i], cols[2][i], cols[3][i]);
+            for (j, yv) in y.iter().enumerate() {
+                _mm512_storeu_ps(dst.add(i * ys + j * BLOCK), _mm512_add_ps(*yv, bv));
+            }
+        }
     }
 }
 
@@ -346,8 +719,17 @@ fn tile_groups(nob: usize) -> Vec<(usize, usize)> {
     v
 }
 
+/// A conv epilogue after the sums (which start from the bias): the activation and a residual
+/// (the image's, blocked, of the output's shape), added before it or after it.
+#[derive(Clone, Copy, Debug)]
+struct Epi<'a> {
+    act: Activation,
+    res: Option<&'a [f32]>,
+    after_act: bool,
+}
+
 /// One task of [`BlockedConv::forward`]: output blocks `ob0..ob0 + nb` of one image, rows
-/// `rows`, over every input-channel chunk, then the epilogue of each finished row.
+/// `rows`, over every input-channel chunk, then the epilogue of each finished row (if any).
 #[allow(clippy::too_many_arguments)]
 fn run_task(
     g: &Geom,
@@ -358,9 +740,7 @@ fn run_task(
     ob0: usize,
     nb: usize,
     rows: std::ops::Range<usize>,
-    act: Activation,
-    res: Option<&[f32]>,
-    after_act: bool,
+    epi: Option<Epi>,
 ) {
     let per_cb = g.kh * g.kw * g.cbw * BLOCK * nb;
     let chunk = (CHUNK_FLOATS / per_cb.max(1)).max(1);
@@ -408,7 +788,7 @@ fn run_task(
                 call(ox, p, (0, g.kw));
                 ox += p;
             }
-            if cb1 == g.ncb {
+            if let Some(Epi { act, res, after_act }) = epi.filter(|_| cb1 == g.ncb) {
                 for b in ob0..ob0 + nb {
                     let start = b * plane + oy * g.ow * BLOCK;
                     // SAFETY: this row of block `b` is inside the image's output and written by
@@ -710,12 +1090,20 @@ mod tests {
             padding: [1, 0, 2, 1],
             ..Default::default()
         };
-        let conv = BlockedConv::new(wt, None, p).unwrap();
         let xb = to_blocked(x.view()).unwrap();
-        let simd = conv.forward(xb.view(), None, false).unwrap();
-        let portable = crate::kernel::avx2_only(|| conv.forward(xb.view(), None, false).unwrap());
-        // the same fused multiply-adds in the same order
-        assert_eq!(simd, portable);
+        // the direct kernel, then Winograd (odd sizes: edge tiles on both paths)
+        let wino = Conv2dParams {
+            padding: [1, 1, 1, 1],
+            ..Default::default()
+        };
+        for (p, wt) in [(p, wt.clone()), (wino, wt)] {
+            let conv = BlockedConv::new(wt, Some(init.conv_bias(9, 48)), p).unwrap();
+            assert_eq!(conv.wino.is_some(), p.stride == [1, 1]);
+            let simd = conv.forward(xb.view(), None, false).unwrap();
+            let portable = crate::kernel::avx2_only(|| conv.forward(xb.view(), None, false).unwrap());
+            // the same fused multiply-adds and transforms in the same order
+            assert_eq!(simd, portable);
+        }
     }
 
     /// Reordering to blocks and back is the identity, and channel views of whole blocks are the

@@ -166,7 +166,7 @@ fn ot4(m: [f32; 6]) -> [f32; 4] {
 /// ±1 or ½, exact in floating point) or 4 ([`wt4`], [`it4`], [`ot4`]). Arrays are sized for
 /// the larger tile; F(2×2) uses the first 4 (α) transformed values and the first 2 outputs.
 #[inline(always)]
-fn wt1<const M: usize>(g0: f32, g1: f32, g2: f32) -> [f32; 6] {
+pub(crate) fn wt1<const M: usize>(g0: f32, g1: f32, g2: f32) -> [f32; 6] {
     if M == 2 {
         [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2, 0.0, 0.0]
     } else {
@@ -176,7 +176,7 @@ fn wt1<const M: usize>(g0: f32, g1: f32, g2: f32) -> [f32; 6] {
 
 /// `Bᵀ d` of F(M×M, 3×3) along one axis (see [`wt1`]).
 #[inline(always)]
-fn it1<const M: usize>(d: [f32; 6]) -> [f32; 6] {
+pub(crate) fn it1<const M: usize>(d: [f32; 6]) -> [f32; 6] {
     if M == 2 {
         let [d0, d1, d2, d3, ..] = d;
         [d0 - d2, d1 + d2, d2 - d1, d1 - d3, 0.0, 0.0]
@@ -187,7 +187,7 @@ fn it1<const M: usize>(d: [f32; 6]) -> [f32; 6] {
 
 /// `Aᵀ m` of F(M×M, 3×3) along one axis (see [`wt1`]).
 #[inline(always)]
-fn ot1<const M: usize>(m: [f32; 6]) -> [f32; 4] {
+pub(crate) fn ot1<const M: usize>(m: [f32; 6]) -> [f32; 4] {
     if M == 2 {
         let [m0, m1, m2, m3, ..] = m;
         [m0 + m1 + m2, m1 - m2 - m3, 0.0, 0.0]
