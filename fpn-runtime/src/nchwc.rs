@@ -579,7 +579,6 @@ unsafe fn transform_in512(x: &[f32], ys: usize, v: &mut [f32], vs: usize) {
 
 /// `Bᵀ d B` of one tile, 16 lanes at a time (`crate::winograd::it1` along both axes).
 #[inline(always)]
-#[allow(clippy::needless_range_loop)] // positions index several arrays at once
 fn transform_in(d: &[[[f32; BLOCK]; WA]; WA]) -> [[f32; BLOCK]; WA * WA] {
     let it = |a: &[f32; BLOCK], b: &[f32; BLOCK], c: &[f32; BLOCK], e: &[f32; BLOCK]| {
         let mut o = [[0f32; BLOCK]; WA];
