@@ -292,7 +292,8 @@ pub(crate) struct OutPtr(*mut f32);
 // SAFETY: `OutPtr` is only a pointer; sending it to another thread is sound because every user's
 // tasks write disjoint regions of the output: (image, group, row band) or (image, group, channel
 // chunk) in `gemm_conv`, (group, tile block, channel chunk) in Winograd, one output channel's rows
-// of every plane in Winograd's weight transform, and the output outlives
+// of every plane in Winograd's weight transform, (image, output blocks, row band) or (image,
+// band of tile rows) in `nchwc`, and the output outlives
 // the tasks (they are joined before the borrow of `out` that made the pointer ends).
 unsafe impl Send for OutPtr {}
 // SAFETY: as for `Send`: tasks sharing an `OutPtr` only write through it to disjoint regions.
@@ -302,6 +303,12 @@ impl OutPtr {
     /// The pointer to the start of `out`, to be offset by the tasks.
     pub(crate) fn new(out: &mut [f32]) -> Self {
         Self(out.as_mut_ptr())
+    }
+
+    /// A pointer into an output (an image's start in a view, `nchwc`), to be offset by the
+    /// tasks.
+    pub(crate) fn from_ptr(p: *mut f32) -> Self {
+        Self(p)
     }
 
     /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the field).

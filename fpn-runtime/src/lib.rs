@@ -47,7 +47,10 @@ pub use merge::{
     add, add_assign, add_into, concat, concat_buffer, concat_into, concat_rest, concat_shape, mean, mean_into, mul,
     mul_assign, weighted_fusion, weighted_fusion_into,
 };
-pub use nchwc::{from_blocked, to_blocked, BlockedConv, BLOCK};
+pub use nchwc::{
+    from_blocked, max_pool2d_blocked, max_pool2d_blocked_into, to_blocked, upsample_nearest_blocked,
+    upsample_nearest_blocked_into, BlockedConv, BLOCK,
+};
 pub use norm::{batch_norm, batch_norm_inplace, batch_norm_into, fold_batch_norm, group_norm, BatchNorm, GroupNorm};
 pub use pool::{
     avg_pool2d, avg_pool2d_into, max_pool2d, max_pool2d_into, pool2d_out_shape, pool_out_size, Pool2dParams,

@@ -263,8 +263,31 @@ impl BlockedConv {
     /// contiguous per image) into a new blocked tensor, with `residual` (blocked, of the
     /// output's shape) added before the activation, or after it when `after_act`.
     pub fn forward(&self, x: ArrayView4<f32>, residual: Option<ArrayView4<f32>>, after_act: bool) -> Result<Tensor> {
+        let os = self.output_shape(shape4(&x))?;
+        let mut y = crate::try_output(os, OP)?;
+        self.forward_into(x, residual, after_act, y.view_mut())?;
+        Ok(y)
+    }
+
+    /// [`Self::forward`] into `out` (blocked, of the output's shape, its channels contiguous
+    /// per image: a tensor or a channel range of whole blocks of one, a concat's part).
+    pub fn forward_into(
+        &self,
+        x: ArrayView4<f32>,
+        residual: Option<ArrayView4<f32>>,
+        after_act: bool,
+        mut out: ndarray::ArrayViewMut4<f32>,
+    ) -> Result<()> {
         let xs = shape4(&x);
         let os = self.output_shape(xs)?;
+        if shape4(&out) != os {
+            return Err(mismatch(
+                OP,
+                &os,
+                &shape4(&out),
+                "the output view must have the output's shape",
+            ));
+        }
         let res = match residual {
             Some(r) if shape4(&r) != os => {
                 return Err(mismatch(
@@ -278,7 +301,10 @@ impl BlockedConv {
             None => None,
         };
         let src = images(&x, OP)?;
-        let mut y = crate::try_output(os, OP)?;
+        let dst = images_mut(&mut out, OP)?;
+        if os.iter().product::<usize>() == 0 {
+            return Ok(());
+        }
         let [n, cout, oh, ow] = os;
         let [_, cin, h, w] = xs;
         let [_, _, kh, kw] = self.w_shape;
@@ -311,59 +337,68 @@ impl BlockedConv {
             xs: xstep,
             wob: ncb * kh * kw * cbw * BLOCK,
         };
-        let out = y
-            .as_slice_mut()
-            .ok_or_else(|| invalid(OP, "output not in standard layout"))?;
-        if out.is_empty() {
-            return Ok(y);
-        }
         let act = self.params.act;
         if let Some((u, zeros)) = &self.wino {
             let res = res.as_deref();
-            return winograd(
-                &g,
-                &src,
-                u,
-                zeros,
-                &self.bias,
-                out,
-                cout,
-                Epi {
-                    act,
-                    res: None,
-                    after_act,
-                },
-                res,
-            )
-            .map(|()| y);
+            let epi = Epi {
+                act,
+                res: None,
+                after_act,
+            };
+            return winograd(&g, &src, u, zeros, &self.bias, &dst, cout, epi, res);
         }
         let nob = cout / BLOCK;
         let groups = tile_groups(nob);
-        let img_len = cout * oh * ow;
         // tasks: (image, group of output blocks, band of output rows)
         let threads = rayon::current_num_threads().max(1);
         let per_image = n * groups.len();
         let bands = (4 * threads).div_ceil(per_image).clamp(1, oh);
         let band = oh.div_ceil(bands);
         let bands = oh.div_ceil(band);
-        let optr = OutPtr::new(out);
         let weights = crate::on_line(&self.packed);
         (0..n * groups.len() * bands).into_par_iter().for_each(|t| {
             let (img, rest) = (t / (groups.len() * bands), t % (groups.len() * bands));
             let ((ob0, nb), bi) = (groups[rest / bands], rest % bands);
             let rows = bi * band..((bi + 1) * band).min(oh);
-            // SAFETY: the task writes output blocks ob0..ob0 + nb of image `img`, rows `rows`,
-            // which no other task writes; the image's output lies inside `out`.
-            let o = unsafe { optr.get().add(img * img_len) };
             let epi = Epi {
                 act,
                 res: res.as_ref().map(|r| r[img]),
                 after_act,
             };
-            run_task(&g, src[img], weights, &self.bias, o, ob0, nb, rows, Some(epi));
+            // the task writes output blocks ob0..ob0 + nb of image `img`, rows `rows`, which no
+            // other task writes
+            run_task(
+                &g,
+                src[img],
+                weights,
+                &self.bias,
+                dst[img].get(),
+                ob0,
+                nb,
+                rows,
+                Some(epi),
+            );
         });
-        Ok(y)
+        Ok(())
     }
+}
+
+/// The start of each image's values of `out` (`[n, c, h, w]`, each image's `c·h·w` values
+/// contiguous), for tasks that write disjoint parts of them; an error if they are not
+/// contiguous.
+fn images_mut(out: &mut ndarray::ArrayViewMut4<f32>, op: &'static str) -> Result<Vec<OutPtr>> {
+    let n = out.dim().0;
+    let s0 = out.strides()[0];
+    // the same check as `images` (which only reads the view's geometry)
+    images(&out.view(), op)?;
+    let ptr = out.as_mut_ptr();
+    Ok((0..n)
+        .map(|i| {
+            // SAFETY: image `i` starts `i·s0` floats after the first, inside the view (checked
+            // by `images`).
+            OutPtr::from_ptr(unsafe { ptr.offset(i as isize * s0) })
+        })
+        .collect())
 }
 
 /// The Winograd transforms of a 3×3 weight `w` (`[cout, cin, 3, 3]`), packed for the products
@@ -414,7 +449,7 @@ fn winograd(
     u: &[f32],
     zeros: &[f32],
     bias: &[f32],
-    out: &mut [f32],
+    dst: &[OutPtr],
     cout: usize,
     epi: Epi,
     res: Option<&[&[f32]]>,
@@ -425,8 +460,6 @@ fn winograd(
     let band = (tb / tc).clamp(1, tr);
     let bands = tr.div_ceil(band);
     let n = src.len();
-    let img_len = cout * g.oh * g.ow;
-    let optr = OutPtr::new(out);
     let u = crate::on_line(u);
     (0..n * bands).into_par_iter().try_for_each(|t| {
         let (img, bi) = (t / bands, t % bands);
@@ -439,9 +472,9 @@ fn winograd(
         };
         let mut v = scratch(&crate::kernel::WINO_V, WA * WA * cin * blk)?;
         let mut m = scratch(&crate::kernel::WINO_M, WA * WA * cout * blk)?;
-        // SAFETY: this task writes the output rows of its tile rows (2 per tile row) of image
-        // `img`, which no other task writes; the image's output lies inside `out`.
-        let o = unsafe { optr.get().add(img * img_len) };
+        // this task writes the output rows of its tile rows (2 per tile row) of image `img`,
+        // which no other task writes
+        let o = dst[img].get();
         let mut t0 = trows.start * tc;
         let end = trows.end * tc;
         while t0 < end {
@@ -1001,6 +1034,132 @@ unsafe fn tile512<const B: usize, const P: usize, const STEP: usize>(
     }
 }
 
+/// Per (image, block) task of a blocked pointwise-in-channels op: `f(in_block, out_block)` over
+/// every image and block of `x` and `out` (both blocked, channels contiguous per image), in
+/// parallel when the output is large.
+fn per_block(
+    op: &'static str,
+    x: &ArrayView4<f32>,
+    out: &mut ndarray::ArrayViewMut4<f32>,
+    f: impl Fn(&[f32], &mut [f32]) + Sync,
+) -> Result<()> {
+    let [n, c, h, w] = shape4(x);
+    let [_, _, oh, ow] = shape4(out);
+    whole_blocks(op, [n, c, h, w])?;
+    let src = images(x, op)?;
+    let dst = images_mut(out, op)?;
+    let (ib, ob) = (h * w * BLOCK, oh * ow * BLOCK);
+    let run = |t: usize| {
+        let (img, cb) = (t / (c / BLOCK), t % (c / BLOCK));
+        // SAFETY: block `cb` of image `img` of the output is this task's alone and lies inside
+        // the view (`images_mut`).
+        let o = unsafe { std::slice::from_raw_parts_mut(dst[img].get().add(cb * ob), ob) };
+        f(&src[img][cb * ib..][..ib], o);
+    };
+    let tasks = n * (c / BLOCK);
+    if tasks * ob >= 1 << 16 {
+        (0..tasks).into_par_iter().for_each(run);
+    } else {
+        (0..tasks).for_each(run);
+    }
+    Ok(())
+}
+
+/// [`crate::max_pool2d`] of a blocked tensor, into a new blocked one.
+pub fn max_pool2d_blocked(x: ArrayView4<f32>, p: &crate::Pool2dParams) -> Result<Tensor> {
+    let mut y = crate::try_output(crate::pool2d_out_shape(shape4(&x), p)?, "max_pool2d")?;
+    max_pool2d_blocked_into(x, p, y.view_mut())?;
+    Ok(y)
+}
+
+/// [`max_pool2d_blocked`] into `out` (blocked, of the output's shape, its channels contiguous
+/// per image). The window's taps inside the input, each lane's maximum by PyTorch's rule
+/// (`crate::pool`'s `nan_max`: NaN wins), from −∞.
+pub fn max_pool2d_blocked_into(
+    x: ArrayView4<f32>,
+    p: &crate::Pool2dParams,
+    mut out: ndarray::ArrayViewMut4<f32>,
+) -> Result<()> {
+    const OP: &str = "max_pool2d";
+    let [_, _, h, w] = shape4(&x);
+    let os = crate::pool2d_out_shape(shape4(&x), p)?;
+    if shape4(&out) != os {
+        return Err(mismatch(
+            OP,
+            &os,
+            &shape4(&out),
+            "the output view must have the output's shape",
+        ));
+    }
+    let [_, _, oh, ow] = os;
+    let ([kh, kw], [sy, sx], [py, px], [dy, dx]) = (p.kernel, p.stride, p.padding, p.dilation);
+    per_block(OP, &x, &mut out, |xb, ob| {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = [f32::NEG_INFINITY; BLOCK];
+                for ky in 0..kh {
+                    let iy = (oy * sy + ky * dy).wrapping_sub(py);
+                    if iy >= h {
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let ix = (ox * sx + kx * dx).wrapping_sub(px);
+                        if ix >= w {
+                            continue;
+                        }
+                        let v = &xb[(iy * w + ix) * BLOCK..][..BLOCK];
+                        for (a, &v) in acc.iter_mut().zip(v) {
+                            *a = crate::pool::nan_max(*a, v);
+                        }
+                    }
+                }
+                ob[(oy * ow + ox) * BLOCK..][..BLOCK].copy_from_slice(&acc);
+            }
+        }
+    })
+}
+
+/// [`crate::upsample_nearest`] of a blocked tensor, into a new blocked one.
+pub fn upsample_nearest_blocked(x: ArrayView4<f32>, r: crate::Resize) -> Result<Tensor> {
+    let mut y = crate::try_output(crate::resize_out_shape(shape4(&x), r)?, "upsample_nearest")?;
+    upsample_nearest_blocked_into(x, r, y.view_mut())?;
+    Ok(y)
+}
+
+/// [`upsample_nearest_blocked`] into `out` (blocked, of the output's shape, its channels
+/// contiguous per image): each output pixel's 16 channels copied from the source pixel of
+/// PyTorch's `nearest_idx` (`crate::resize`'s, the rule of the NCHW op).
+pub fn upsample_nearest_blocked_into(
+    x: ArrayView4<f32>,
+    r: crate::Resize,
+    mut out: ndarray::ArrayViewMut4<f32>,
+) -> Result<()> {
+    const OP: &str = "upsample_nearest";
+    let [_, _, h, w] = shape4(&x);
+    let os = crate::resize_out_shape(shape4(&x), r)?;
+    if shape4(&out) != os {
+        return Err(mismatch(
+            OP,
+            &os,
+            &shape4(&out),
+            "the output view must have the output's shape",
+        ));
+    }
+    let [_, _, oh, ow] = os;
+    let [sc_h, sc_w] = crate::resize::scales(r);
+    let cols: Vec<usize> = (0..ow).map(|ox| crate::resize::nearest_idx(ox, w, ow, sc_w)).collect();
+    per_block(OP, &x, &mut out, |xb, ob| {
+        for oy in 0..oh {
+            let iy = crate::resize::nearest_idx(oy, h, oh, sc_h);
+            let src = &xb[iy * w * BLOCK..][..w * BLOCK];
+            let dst = &mut ob[oy * ow * BLOCK..][..ow * BLOCK];
+            for (px, &ix) in dst.chunks_exact_mut(BLOCK).zip(&cols) {
+                px.copy_from_slice(&src[ix * BLOCK..][..BLOCK]);
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1119,5 +1278,97 @@ mod tests {
         let back = from_blocked(part).unwrap();
         assert_eq!(back, crate::channels(x.view(), 16, 32).unwrap());
         assert!(to_blocked(x.slice(ndarray::s![.., ..40, .., ..])).is_err());
+    }
+
+    /// The blocked max pool and nearest upsample equal the NCHW ops exactly (NaN included), on
+    /// whole tensors and into a concat's channel range.
+    #[test]
+    fn blocked_pool_and_upsample_match() {
+        let mut init = Init::new(4);
+        let mut x: Tensor = init.uniform(&[2, 32, 13, 10], -1.0, 1.0).into_dimensionality().unwrap();
+        x[[1, 17, 4, 4]] = f32::NAN;
+        let xb = to_blocked(x.view()).unwrap();
+        let pools = [
+            crate::Pool2dParams {
+                kernel: [5, 5],
+                stride: [1, 1],
+                padding: [2, 2],
+                ..crate::Pool2dParams::square(5)
+            },
+            crate::Pool2dParams {
+                kernel: [3, 3],
+                stride: [2, 2],
+                padding: [1, 1],
+                ceil_mode: true,
+                dilation: [1, 2],
+                ..crate::Pool2dParams::square(3)
+            },
+        ];
+        let same =
+            |a: &Tensor, b: &Tensor| a.shape() == b.shape() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        for p in &pools {
+            let want = crate::max_pool2d(x.view(), p).unwrap();
+            let got = from_blocked(max_pool2d_blocked(xb.view(), p).unwrap().view()).unwrap();
+            assert!(same(&got, &want), "{p:?}");
+        }
+        for r in [
+            crate::Resize::Scale([2.0, 2.0]),
+            crate::Resize::Size([20, 31]),
+            crate::Resize::Scale([1.5, 3.0]),
+        ] {
+            let want = crate::upsample_nearest(x.view(), r).unwrap();
+            let got = from_blocked(upsample_nearest_blocked(xb.view(), r).unwrap().view()).unwrap();
+            assert!(same(&got, &want), "{r:?}");
+        }
+        // into channels 16..48 of a 64-channel buffer (batch 2: the part is strided per image)
+        let mut buf = Tensor::zeros([2, 64, 26, 20]);
+        upsample_nearest_blocked_into(
+            xb.view(),
+            crate::Resize::Scale([2.0, 2.0]),
+            crate::channels_mut(&mut buf, 16, 32).unwrap(),
+        )
+        .unwrap();
+        let part = from_blocked(crate::channels(buf.view(), 16, 32).unwrap()).unwrap();
+        assert!(same(
+            &part,
+            &crate::upsample_nearest(x.view(), crate::Resize::Scale([2.0, 2.0])).unwrap()
+        ));
+    }
+
+    /// `Conv2d::forward_blocked_into` a whole-block channel range of a batch-2 buffer (a
+    /// concat's part, strided per image), with a residual after the activation, equals the NCHW
+    /// conv; a conv with groups is refused.
+    #[test]
+    fn prepared_conv_blocked_into_a_part() {
+        let mut init = Init::new(6);
+        let x: Tensor = init.uniform(&[2, 32, 12, 12], -1.0, 1.0).into_dimensionality().unwrap();
+        let r: Tensor = init.uniform(&[2, 16, 12, 12], -1.0, 1.0).into_dimensionality().unwrap();
+        let p = Conv2dParams {
+            padding: [1; 4],
+            act: Activation::Silu,
+            ..Default::default()
+        };
+        let conv = crate::Conv2d::new(init.conv_weight([16, 32, 3, 3]), Some(init.conv_bias(288, 16)), p).unwrap();
+        let opts = crate::ConvOpts {
+            residual: Some(r.view()),
+            residual_after_act: true,
+            ..Default::default()
+        };
+        let want = conv.forward(x.view(), &opts).unwrap();
+        let (xb, rb) = (to_blocked(x.view()).unwrap(), to_blocked(r.view()).unwrap());
+        let bopts = crate::ConvOpts {
+            residual: Some(rb.view()),
+            ..opts
+        };
+        let mut buf = Tensor::zeros([2, 48, 12, 12]);
+        conv.forward_blocked_into(xb.view(), &bopts, crate::channels_mut(&mut buf, 32, 16).unwrap())
+            .unwrap();
+        let got = from_blocked(crate::channels(buf.view(), 32, 16).unwrap()).unwrap();
+        let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err < 1e-5, "{err}");
+        assert!(buf.slice(ndarray::s![.., ..32, .., ..]).iter().all(|&v| v == 0.0));
+        let grouped = Conv2dParams { groups: 2, ..p };
+        let conv = crate::Conv2d::new(init.conv_weight([16, 16, 3, 3]), None, grouped).unwrap();
+        assert!(conv.forward_blocked(xb.view(), &crate::ConvOpts::default()).is_err());
     }
 }

@@ -230,7 +230,7 @@ struct MaxGeom {
 
 /// `max` that propagates NaN like PyTorch's pooling (`val > max || isnan(val)`), branch-free.
 #[inline(always)]
-fn nan_max(m: f32, v: f32) -> f32 {
+pub(crate) fn nan_max(m: f32, v: f32) -> f32 {
     if v > m || v.is_nan() {
         v
     } else {

@@ -10,6 +10,7 @@ use ndarray::{Array1, Array4, ArrayView4, ArrayViewMut4};
 
 use crate::conv::{conv2d_into_prepared, conv2d_out_shape, shape4, validate_params, Conv2dParams, Prepared};
 use crate::error::{invalid, mismatch, Result};
+use crate::nchwc::BlockedConv;
 use crate::winograd;
 use crate::Tensor;
 
@@ -58,6 +59,9 @@ pub struct Conv2d {
     /// `weight` packed for the channel-vector direct conv (`direct::pack_cv`), made by the first
     /// call that takes that path.
     packed_cv: std::sync::OnceLock<Option<Vec<f32>>>,
+    /// The conv for blocked tensors ([`BlockedConv`]), made by the first blocked call (`None`
+    /// when it cannot be: a conv that is not blockable or a weight too large to pack).
+    blocked: std::sync::OnceLock<Option<BlockedConv>>,
 }
 
 impl std::fmt::Debug for Conv2d {
@@ -143,6 +147,7 @@ impl Conv2d {
             wino,
             packed: std::sync::OnceLock::new(),
             packed_cv: std::sync::OnceLock::new(),
+            blocked: std::sync::OnceLock::new(),
         }
     }
 
@@ -268,6 +273,46 @@ impl Conv2d {
             return crate::profile::timed(key, || {}, || self.forward_into_once(x, opts, out.view_mut(), false));
         }
         self.forward_into_once(x, opts, out, false)
+    }
+
+    /// The conv on blocked tensors ([`crate::BlockedConv`], see `fpn_runtime::to_blocked`): `x`
+    /// blocked when its channels are whole blocks, NCHW otherwise (a stem); the output, and
+    /// `opts.residual`, blocked. The same values as [`forward`](Self::forward) up to the order
+    /// of the sums. An error when the conv has groups, dilation, a padding mode other than
+    /// zeros or output channels that are not whole blocks, or when `opts` overrides the
+    /// parameters.
+    pub fn forward_blocked(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>) -> Result<Tensor> {
+        let shape = self.output_shape(x, opts)?;
+        let mut out = crate::try_output(shape, "conv2d")?;
+        self.forward_blocked_into(x, opts, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// [`forward_blocked`](Self::forward_blocked) into `out` (blocked, of the output's shape,
+    /// its channels contiguous per image: a tensor or a whole-block channel range of one).
+    pub fn forward_blocked_into(
+        &self,
+        x: ArrayView4<f32>,
+        opts: &ConvOpts<'_>,
+        mut out: ArrayViewMut4<f32>,
+    ) -> Result<()> {
+        if opts.params.is_some() {
+            return Err(invalid("conv2d", "a blocked conv runs with its prepared parameters"));
+        }
+        let conv = self
+            .blocked
+            .get_or_init(|| BlockedConv::new(self.weight.clone(), Some(self.bias.clone()), self.params).ok());
+        let Some(conv) = conv else {
+            // the reason, from the constructor
+            let why = BlockedConv::new(self.weight.clone(), Some(self.bias.clone()), self.params).err();
+            return Err(why.unwrap_or_else(|| invalid("conv2d", "the blocked conv could not be prepared")));
+        };
+        let run = |out: ArrayViewMut4<f32>| conv.forward_into(x, opts.residual, opts.residual_after_act, out);
+        if crate::profile::enabled() {
+            let key = self.profile_key(x, opts);
+            return crate::profile::timed(key, || {}, || run(out.view_mut()));
+        }
+        run(out)
     }
 
     /// The key [`crate::profile`] records a call on `x` with `opts` under.

@@ -49,7 +49,7 @@ pub fn resize_out_shape(x_shape: [usize; 4], r: Resize) -> Result<[usize; 4]> {
 }
 
 /// The scale factor PyTorch passes to its kernels (`None` for an explicit size).
-fn scales(r: Resize) -> [Option<f64>; 2] {
+pub(crate) fn scales(r: Resize) -> [Option<f64>; 2] {
     match r {
         Resize::Scale([a, b]) => [Some(a), Some(b)],
         Resize::Size(_) => [None, None],
@@ -65,7 +65,7 @@ fn scale_value(scale: Option<f64>, input: usize, output: usize) -> f32 {
 }
 
 /// PyTorch's `nearest_idx`: source index of output index `dst` for mode `nearest`.
-fn nearest_idx(dst: usize, input: usize, output: usize, scale: Option<f64>) -> usize {
+pub(crate) fn nearest_idx(dst: usize, input: usize, output: usize, scale: Option<f64>) -> usize {
     if output == input {
         dst
     } else if output == 2 * input {
