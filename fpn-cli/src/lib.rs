@@ -400,7 +400,10 @@ pub fn main() -> ExitCode {
             }
             match load(&spec, &mut cx) {
                 Ok(c) => {
-                    let opts = fpn_compiler::back::rust::Options { runtime_path: runtime };
+                    let opts = fpn_compiler::back::rust::Options {
+                        runtime_path: runtime,
+                        ..Default::default()
+                    };
                     let code = match target {
                         Target::Rust => {
                             fpn_compiler::back::rust::generate(&c.graph, &c.analysis, &opts).map_err(|e| e.to_string())

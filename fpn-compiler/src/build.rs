@@ -91,6 +91,7 @@ impl Builder {
                 .runtime_path
                 .clone()
                 .unwrap_or_else(|| Options::default().runtime_path),
+            ..Options::default()
         };
         let mut written = Vec::new();
         let mut errors = String::new();

@@ -17,6 +17,7 @@ use quote::{format_ident, quote};
 fn options() -> Options {
     Options {
         runtime_path: "::fpn::runtime".to_string(),
+        ..Options::default()
     }
 }
 

@@ -43,6 +43,10 @@ const TILE_ACC: usize = 24;
 /// Packed weight floats of one input-channel chunk kept in L1 (32 KiB of a 48 KiB L1d).
 const CHUNK_FLOATS: usize = 8192;
 
+/// Most products summed in registers before they are added to the output (at least one input
+/// block's): the reduction's first level, as the GEMM's `KC` (see [`Tile`]).
+const CHUNK_TERMS: usize = 128;
+
 const OP: &str = "BlockedConv";
 
 /// Checks that `shape`'s channels are whole blocks.
@@ -56,27 +60,69 @@ fn whole_blocks(op: &'static str, shape: [usize; 4]) -> Result<()> {
     Ok(())
 }
 
-/// The values of `x` (`[n, c, h, w]`, standard layout or not) per image as one slice each, or
-/// an error if a plane's values are not contiguous (a view that is not a channel range).
-fn images<'a>(x: &ArrayView4<'a, f32>, op: &'static str) -> Result<Vec<&'a [f32]>> {
+/// The values of a tensor per image, each image's `len` values contiguous, image `i` at `i·stride`
+/// floats from the first ([`images`]).
+#[derive(Clone, Copy, Debug)]
+struct Imgs<'a> {
+    data: &'a [f32],
+    /// Images.
+    n: usize,
+    stride: usize,
+    len: usize,
+}
+
+impl<'a> Imgs<'a> {
+    /// Image `i`'s values.
+    fn img(&self, i: usize) -> &'a [f32] {
+        &self.data[i * self.stride..][..self.len]
+    }
+}
+
+/// The values of `x` (`[n, c, h, w]`, standard layout or not) per image ([`Imgs`]), or an error
+/// if an image's values are not contiguous (a view that is not a channel range of a tensor).
+fn images<'a>(x: &ArrayView4<'a, f32>, op: &'static str) -> Result<Imgs<'a>> {
     let [n, c, h, w] = shape4(x);
     let s = x.strides();
     let dense = w <= 1 || s[3] == 1;
     let rows = h <= 1 || s[2] == w as isize;
     let planes = c <= 1 || s[1] == (h * w) as isize;
     let len = c * h * w;
-    if !(dense && rows && planes) || (n > 1 && len > 0 && s[0] < len as isize) {
+    let stride = if n > 1 { usize::try_from(s[0]).ok() } else { Some(len) };
+    let Some(stride) = stride.filter(|&st| dense && rows && planes && (n <= 1 || len == 0 || st >= len)) else {
         return Err(invalid(op, "the tensor's channels must be contiguous in each image"));
+    };
+    let total = if n == 0 || len == 0 { 0 } else { (n - 1) * stride + len };
+    // SAFETY: the view's elements span `total` floats from its first (image `i` at `i·stride`,
+    // each image's `len` values contiguous: checked above), all inside `x`'s data, which lives
+    // for 'a.
+    let data = unsafe { std::slice::from_raw_parts(x.as_ptr(), total) };
+    Ok(Imgs { data, n, stride, len })
+}
+
+/// Each image's first value of an output being written by tasks of disjoint parts
+/// ([`images_mut`]).
+#[derive(Clone, Copy)]
+struct ImgsMut {
+    base: OutPtr,
+    stride: usize,
+}
+
+impl ImgsMut {
+    /// Image `i`'s first value.
+    fn get(self, i: usize) -> *mut f32 {
+        // SAFETY (of the offset): image `i` starts `i·stride` floats after the first, inside
+        // the view ([`images_mut`]).
+        self.base.get().wrapping_add(i * self.stride)
     }
-    let ptr = x.as_ptr();
-    Ok((0..n)
-        .map(|i| {
-            // SAFETY: image `i` starts `i·s[0]` floats after the first (s[0] ≥ len ≥ 0 when n > 1)
-            // and its `len` values are contiguous (checked above), all inside `x`'s data, which
-            // lives for 'a.
-            unsafe { std::slice::from_raw_parts(ptr.offset(i as isize * s[0]), len) }
-        })
-        .collect())
+}
+
+/// [`images`] for an output view, as pointers for tasks that write disjoint parts of it.
+fn images_mut(out: &mut ndarray::ArrayViewMut4<f32>, op: &'static str) -> Result<ImgsMut> {
+    let stride = images(&out.view(), op)?.stride;
+    Ok(ImgsMut {
+        base: OutPtr::from_ptr(out.as_mut_ptr()),
+        stride,
+    })
 }
 
 /// `x` (NCHW, channels a multiple of [`BLOCK`]) reordered to NCHW16c (see the module doc).
@@ -96,7 +142,7 @@ pub fn to_blocked(x: ArrayView4<f32>) -> Result<Tensor> {
     }
     dst.par_chunks_mut(BLOCK * hw).enumerate().for_each(|(i, out)| {
         let (img, cb) = (i / (c / BLOCK), i % (c / BLOCK));
-        let planes = &src[img][cb * BLOCK * hw..][..BLOCK * hw];
+        let planes = &src.img(img)[cb * BLOCK * hw..][..BLOCK * hw];
         for (p, px) in out.chunks_exact_mut(BLOCK).enumerate() {
             for (j, v) in px.iter_mut().enumerate() {
                 *v = planes[j * hw + p];
@@ -123,7 +169,7 @@ pub fn from_blocked(x: ArrayView4<f32>) -> Result<Tensor> {
     }
     dst.par_chunks_mut(BLOCK * hw).enumerate().for_each(|(i, out)| {
         let (img, cb) = (i / (c / BLOCK), i % (c / BLOCK));
-        let block = &src[img][cb * BLOCK * hw..][..BLOCK * hw];
+        let block = &src.img(img)[cb * BLOCK * hw..][..BLOCK * hw];
         for (j, plane) in out.chunks_exact_mut(hw).enumerate() {
             for (p, v) in plane.iter_mut().enumerate() {
                 *v = block[p * BLOCK + j];
@@ -318,6 +364,10 @@ impl BlockedConv {
         } else {
             (0, h * w, w, 1)
         };
+        // a 1×1 conv at stride 1 without padding: every pixel of a plane one row (no short
+        // rows' tails at small maps)
+        let flat = [kh, kw] == [1, 1] && self.params.stride == [1, 1] && self.params.padding == [0; 4];
+        let (h, w, oh, ow) = if flat { (1, h * w, 1, oh * ow) } else { (h, w, oh, ow) };
         let g = Geom {
             h,
             w,
@@ -339,66 +389,57 @@ impl BlockedConv {
         };
         let act = self.params.act;
         if let Some((u, zeros)) = &self.wino {
-            let res = res.as_deref();
             let epi = Epi {
                 act,
                 res: None,
                 after_act,
             };
-            return winograd(&g, &src, u, zeros, &self.bias, &dst, cout, epi, res);
+            return winograd(&g, src, u, zeros, &self.bias, dst, cout, epi, res);
         }
         let nob = cout / BLOCK;
-        let groups = tile_groups(nob);
-        // tasks: (image, group of output blocks, band of output rows)
+        let groups = nob.div_ceil(GROUP);
+        // tasks: (image, group of output blocks, band of output rows, or of columns when the
+        // output is one row)
         let threads = rayon::current_num_threads().max(1);
-        let per_image = n * groups.len();
-        let bands = (4 * threads).div_ceil(per_image).clamp(1, oh);
-        let band = oh.div_ceil(bands);
-        let bands = oh.div_ceil(band);
+        let per_image = n * groups;
+        let wide = if oh == 1 { ow.div_ceil(TILE_ACC) } else { oh };
+        let bands = (4 * threads).div_ceil(per_image).clamp(1, wide);
+        let band = wide.div_ceil(bands);
+        let bands = wide.div_ceil(band);
         let weights = crate::on_line(&self.packed);
-        (0..n * groups.len() * bands).into_par_iter().for_each(|t| {
-            let (img, rest) = (t / (groups.len() * bands), t % (groups.len() * bands));
-            let ((ob0, nb), bi) = (groups[rest / bands], rest % bands);
-            let rows = bi * band..((bi + 1) * band).min(oh);
+        (0..n * groups * bands).into_par_iter().for_each(|t| {
+            let (img, rest) = (t / (groups * bands), t % (groups * bands));
+            let ((ob0, nb), bi) = (tile_group(nob, rest / bands), rest % bands);
+            let (rows, cols) = if oh == 1 {
+                (
+                    0..1,
+                    (bi * band * TILE_ACC).min(ow)..((bi + 1) * band * TILE_ACC).min(ow),
+                )
+            } else {
+                (bi * band..((bi + 1) * band).min(oh), 0..ow)
+            };
             let epi = Epi {
                 act,
-                res: res.as_ref().map(|r| r[img]),
+                res: res.map(|r| r.img(img)),
                 after_act,
             };
             // the task writes output blocks ob0..ob0 + nb of image `img`, rows `rows`, which no
             // other task writes
             run_task(
                 &g,
-                src[img],
+                src.img(img),
                 weights,
                 &self.bias,
-                dst[img].get(),
+                dst.get(img),
                 ob0,
                 nb,
                 rows,
+                cols,
                 Some(epi),
             );
         });
         Ok(())
     }
-}
-
-/// The start of each image's values of `out` (`[n, c, h, w]`, each image's `c·h·w` values
-/// contiguous), for tasks that write disjoint parts of them; an error if they are not
-/// contiguous.
-fn images_mut(out: &mut ndarray::ArrayViewMut4<f32>, op: &'static str) -> Result<Vec<OutPtr>> {
-    let n = out.dim().0;
-    let s0 = out.strides()[0];
-    // the same check as `images` (which only reads the view's geometry)
-    images(&out.view(), op)?;
-    let ptr = out.as_mut_ptr();
-    Ok((0..n)
-        .map(|i| {
-            // SAFETY: image `i` starts `i·s0` floats after the first, inside the view (checked
-            // by `images`).
-            OutPtr::from_ptr(unsafe { ptr.offset(i as isize * s0) })
-        })
-        .collect())
 }
 
 /// The Winograd transforms of a 3×3 weight `w` (`[cout, cin, 3, 3]`), packed for the products
@@ -445,21 +486,21 @@ const WINO_FLOATS: usize = 1 << 17;
 #[allow(clippy::too_many_arguments)]
 fn winograd(
     g: &Geom,
-    src: &[&[f32]],
+    src: Imgs,
     u: &[f32],
     zeros: &[f32],
     bias: &[f32],
-    dst: &[OutPtr],
+    dst: ImgsMut,
     cout: usize,
     epi: Epi,
-    res: Option<&[&[f32]]>,
+    res: Option<Imgs>,
 ) -> Result<()> {
     let cin = g.ncb * BLOCK;
     let (tr, tc) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
     let tb = (WINO_FLOATS / (WA * WA * (cin + cout))).clamp(8, 256);
     let band = (tb / tc).clamp(1, tr);
     let bands = tr.div_ceil(band);
-    let n = src.len();
+    let n = src.n;
     let u = crate::on_line(u);
     (0..n * bands).into_par_iter().try_for_each(|t| {
         let (img, bi) = (t / bands, t % bands);
@@ -474,12 +515,12 @@ fn winograd(
         let mut m = scratch(&crate::kernel::WINO_M, WA * WA * cout * blk)?;
         // this task writes the output rows of its tile rows (2 per tile row) of image `img`,
         // which no other task writes
-        let o = dst[img].get();
+        let o = dst.get(img);
         let mut t0 = trows.start * tc;
         let end = trows.end * tc;
         while t0 < end {
             let nt = blk.min(end - t0);
-            wino_input(g, src[img], &mut v, t0, nt, tc);
+            wino_input(g, src.img(img), &mut v, t0, nt, tc);
             let pg = Geom {
                 h: 1,
                 w: nt,
@@ -503,8 +544,8 @@ fn winograd(
                 let vx = &v[xi * cin * nt..][..cin * nt];
                 let ux = &u[xi * cout * cin..][..cout * cin];
                 let mx = m[xi * cout * nt..][..cout * nt].as_mut_ptr();
-                for (ob0, nb) in tile_groups(cout / BLOCK) {
-                    run_task(&pg, vx, ux, zeros, mx, ob0, nb, 0..1, None);
+                for (ob0, nb) in (0..(cout / BLOCK).div_ceil(GROUP)).map(|k| tile_group(cout / BLOCK, k)) {
+                    run_task(&pg, vx, ux, zeros, mx, ob0, nb, 0..1, 0..nt, None);
                 }
             }
             // SAFETY: `o` is the image's output (see above); tiles t0..t0 + nt are this task's.
@@ -519,7 +560,7 @@ fn winograd(
             // SAFETY: these rows of block `ob` are this task's and its tiles are written.
             let part = unsafe { std::slice::from_raw_parts_mut(o.add(start), len) };
             let r = res.map(|r| Residual {
-                data: &r[img][start..][..len],
+                data: &r.img(img)[start..][..len],
                 after_act: epi.after_act,
             });
             epilogue_slice(part, 0.0, epi.act, r);
@@ -737,18 +778,14 @@ unsafe fn transform_out512(m: &[f32], ms: usize, bias: &[f32], dst: *mut f32, ys
     }
 }
 
-/// The output blocks split into kernel tiles: `(first block, blocks)`, at most 4 blocks each,
-/// as few tiles as possible and none of 3 or fewer blocks when 4 divide the rest evenly.
-fn tile_groups(nob: usize) -> Vec<(usize, usize)> {
-    let mut v = Vec::new();
-    let mut ob = 0;
-    while ob < nob {
-        let left = nob - ob;
-        let b = if left >= 4 { 4 } else { left };
-        v.push((ob, b));
-        ob += b;
-    }
-    v
+/// Output blocks per kernel tile at most (`B`).
+const GROUP: usize = 4;
+
+/// Group `k` of `nob` output blocks split into kernel tiles of [`GROUP`] (the last one
+/// shorter): `(first block, blocks)`.
+fn tile_group(nob: usize, k: usize) -> (usize, usize) {
+    let ob0 = k * GROUP;
+    (ob0, GROUP.min(nob - ob0))
 }
 
 /// A conv epilogue after the sums (which start from the bias): the activation and a residual
@@ -760,8 +797,9 @@ struct Epi<'a> {
     after_act: bool,
 }
 
-/// One task of [`BlockedConv::forward`]: output blocks `ob0..ob0 + nb` of one image, rows
-/// `rows`, over every input-channel chunk, then the epilogue of each finished row (if any).
+/// One task of [`BlockedConv::forward`]: output blocks `ob0..ob0 + nb` of one image, columns
+/// `cols` of rows `rows`, over every input-channel chunk, then the epilogue of each finished
+/// row (if any).
 #[allow(clippy::too_many_arguments)]
 fn run_task(
     g: &Geom,
@@ -772,10 +810,12 @@ fn run_task(
     ob0: usize,
     nb: usize,
     rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
     epi: Option<Epi>,
 ) {
     let per_cb = g.kh * g.kw * g.cbw * BLOCK * nb;
-    let chunk = (CHUNK_FLOATS / per_cb.max(1)).max(1);
+    let terms = g.kh * g.kw * g.cbw;
+    let chunk = (CHUNK_FLOATS / per_cb.max(1)).min(CHUNK_TERMS / terms.max(1)).max(1);
     let plane = g.oh * g.ow * BLOCK;
     // interior output columns: every tap inside the input
     let lo = g.pl.div_ceil(g.sx).min(g.ow);
@@ -789,7 +829,7 @@ fn run_task(
     let mut cb0 = 0;
     while cb0 < g.ncb {
         let cb1 = (cb0 + chunk).min(g.ncb);
-        let first = cb0 == 0;
+        let (first, last) = (cb0 == 0, cb1 == g.ncb);
         for oy in rows.clone() {
             let top = oy * g.sy;
             let ky = (g.pt.saturating_sub(top), g.kh.min((g.h + g.pt).saturating_sub(top)));
@@ -801,6 +841,7 @@ fn run_task(
                     kx,
                     cb: (cb0, cb1),
                     first,
+                    last,
                 };
                 // SAFETY: `x`, `w`, `bias` and `out` hold the image, the packed weight, the bias
                 // and the image's output of geometry `g`; `ob0 + nb` blocks, `ox + p ≤ ow`
@@ -811,23 +852,24 @@ fn run_task(
                 let left = ox * g.sx;
                 (g.pl.saturating_sub(left), g.kw.min((g.w + g.pl).saturating_sub(left)))
             };
-            for ox in (0..lo).chain(hi..g.ow) {
+            for ox in (cols.start..lo.min(cols.end)).chain(hi.max(cols.start)..cols.end) {
                 call(ox, 1, edge(ox));
             }
-            let mut ox = lo;
-            while ox < hi {
-                let p = p_max.min(hi - ox);
+            let (mut ox, end) = (lo.max(cols.start), hi.min(cols.end));
+            while ox < end {
+                let p = p_max.min(end - ox);
                 call(ox, p, (0, g.kw));
                 ox += p;
             }
             if let Some(Epi { act, res, after_act }) = epi.filter(|_| cb1 == g.ncb) {
                 for b in ob0..ob0 + nb {
-                    let start = b * plane + oy * g.ow * BLOCK;
+                    let start = b * plane + (oy * g.ow + cols.start) * BLOCK;
+                    let len = cols.len() * BLOCK;
                     // SAFETY: this row of block `b` is inside the image's output and written by
                     // this task alone; its kernel calls are done.
-                    let row = unsafe { std::slice::from_raw_parts_mut(out.add(start), g.ow * BLOCK) };
+                    let row = unsafe { std::slice::from_raw_parts_mut(out.add(start), len) };
                     let r = res.map(|r| Residual {
-                        data: &r[start..][..g.ow * BLOCK],
+                        data: &r[start..][..len],
                         after_act,
                     });
                     epilogue_slice(row, 0.0, act, r);
@@ -840,7 +882,10 @@ fn run_task(
 
 /// One kernel call: output row `oy`, columns `ox..ox + p`, taps `ky.0..ky.1` × `kx.0..kx.1`
 /// (those whose input row and, for every column, input column exist), input-channel blocks
-/// `cb.0..cb.1`; starting from the bias (`first`) or from what the output holds.
+/// `cb.0..cb.1`. The chunk's sum starts from zero; it is stored (`first`) or added to what the
+/// output holds, then (`last`) the bias is added: the conv's sum in chunks of at most
+/// [`CHUNK_TERMS`] products, then the bias, as the GEMM paths sum (a serial sum over every
+/// input channel and tap was 4–6× PyTorch's float32 error on YOLOv8n's outputs).
 #[derive(Clone, Copy, Debug)]
 struct Tile {
     oy: usize,
@@ -849,6 +894,7 @@ struct Tile {
     kx: (usize, usize),
     cb: (usize, usize),
     first: bool,
+    last: bool,
 }
 
 /// Runs one [`Tile`] of `nb` blocks × `p` pixels with the build for the CPU.
@@ -932,9 +978,6 @@ unsafe fn tile_portable(
             for q in 0..p {
                 let o = out.add(ob * plane + (t.oy * g.ow + t.ox + q) * BLOCK);
                 let mut acc = [0f32; BLOCK];
-                for (l, a) in acc.iter_mut().enumerate() {
-                    *a = if t.first { *bias.add(ob * BLOCK + l) } else { *o.add(l) };
-                }
                 for cb in t.cb.0..t.cb.1 {
                     for ky in t.ky.0..t.ky.1 {
                         let iy = t.oy * g.sy + ky - g.pt;
@@ -952,7 +995,8 @@ unsafe fn tile_portable(
                     }
                 }
                 for (l, a) in acc.iter().enumerate() {
-                    *o.add(l) = *a;
+                    let v = if t.first { *a } else { *o.add(l) + *a };
+                    *o.add(l) = if t.last { v + *bias.add(ob * BLOCK + l) } else { v };
                 }
             }
         }
@@ -984,15 +1028,6 @@ unsafe fn tile512<const B: usize, const P: usize, const STEP: usize>(
         let plane = g.oh * g.ow * BLOCK;
         let o = out.add(ob0 * plane + (t.oy * g.ow + t.ox) * BLOCK);
         let mut acc = [[_mm512_setzero_ps(); B]; P];
-        for (q, row) in acc.iter_mut().enumerate() {
-            for (b, a) in row.iter_mut().enumerate() {
-                *a = if t.first {
-                    _mm512_loadu_ps(bias.add((ob0 + b) * BLOCK))
-                } else {
-                    _mm512_loadu_ps(o.add(b * plane + q * BLOCK))
-                };
-            }
-        }
         let (step, cbw, js) = if STEP > 0 {
             (STEP, BLOCK, 1)
         } else {
@@ -1028,7 +1063,18 @@ unsafe fn tile512<const B: usize, const P: usize, const STEP: usize>(
         }
         for (q, row) in acc.iter().enumerate() {
             for (b, a) in row.iter().enumerate() {
-                _mm512_storeu_ps(o.add(b * plane + q * BLOCK), *a);
+                let at = o.add(b * plane + q * BLOCK);
+                let v = if t.first {
+                    *a
+                } else {
+                    _mm512_add_ps(_mm512_loadu_ps(at), *a)
+                };
+                let v = if t.last {
+                    _mm512_add_ps(v, _mm512_loadu_ps(bias.add((ob0 + b) * BLOCK)))
+                } else {
+                    v
+                };
+                _mm512_storeu_ps(at, v);
             }
         }
     }
@@ -1053,8 +1099,8 @@ fn per_block(
         let (img, cb) = (t / (c / BLOCK), t % (c / BLOCK));
         // SAFETY: block `cb` of image `img` of the output is this task's alone and lies inside
         // the view (`images_mut`).
-        let o = unsafe { std::slice::from_raw_parts_mut(dst[img].get().add(cb * ob), ob) };
-        f(&src[img][cb * ib..][..ib], o);
+        let o = unsafe { std::slice::from_raw_parts_mut(dst.get(img).add(cb * ob), ob) };
+        f(&src.img(img)[cb * ib..][..ib], o);
     };
     let tasks = n * (c / BLOCK);
     if tasks * ob >= 1 << 16 {
@@ -1147,13 +1193,13 @@ pub fn upsample_nearest_blocked_into(
     }
     let [_, _, oh, ow] = os;
     let [sc_h, sc_w] = crate::resize::scales(r);
-    let cols: Vec<usize> = (0..ow).map(|ox| crate::resize::nearest_idx(ox, w, ow, sc_w)).collect();
     per_block(OP, &x, &mut out, |xb, ob| {
         for oy in 0..oh {
             let iy = crate::resize::nearest_idx(oy, h, oh, sc_h);
             let src = &xb[iy * w * BLOCK..][..w * BLOCK];
             let dst = &mut ob[oy * ow * BLOCK..][..ow * BLOCK];
-            for (px, &ix) in dst.chunks_exact_mut(BLOCK).zip(&cols) {
+            for (ox, px) in dst.chunks_exact_mut(BLOCK).enumerate() {
+                let ix = crate::resize::nearest_idx(ox, w, ow, sc_w);
                 px.copy_from_slice(&src[ix * BLOCK..][..BLOCK]);
             }
         }

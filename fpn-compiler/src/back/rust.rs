@@ -43,12 +43,18 @@ pub struct Options {
     /// Path of the runtime crate in the generated code: `fpn_runtime` (default) or
     /// `::fpn::runtime` for code expanded through the facade.
     pub runtime_path: String,
+    /// Keep feature maps in the blocked channel layout NCHW16c between the ops that have
+    /// blocked forms (see [`Gen::plan_layout`]); `true` by default. The outputs, and the inputs
+    /// of ops without a blocked form, are reordered to NCHW; the values are the same up to the
+    /// order of the convs' sums.
+    pub blocked: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             runtime_path: "fpn_runtime".to_string(),
+            blocked: true,
         }
     }
 }
@@ -289,6 +295,9 @@ pub(crate) struct Gen<'g> {
     stmts: Vec<Stmt>,
     /// For each node, the statement that computes it as its head or folded batch norm.
     stmt_of: Vec<Option<usize>>,
+    /// For each node, whether its value is in the blocked layout NCHW16c
+    /// ([`Gen::plan_layout`]).
+    blocked: Vec<bool>,
 }
 
 impl<'g> Gen<'g> {
@@ -338,6 +347,7 @@ impl<'g> Gen<'g> {
             accepted: crate::interp::accepted_sizes(g),
             stmts: Vec::new(),
             stmt_of: vec![None; n],
+            blocked: vec![false; n],
         };
         gen.plan_folds()?;
         gen.stmts = gen.plan_stmts();
@@ -346,7 +356,156 @@ impl<'g> Gen<'g> {
                 gen.stmt_of[i.index()] = Some(k);
             }
         }
+        if opts.blocked {
+            gen.blocked = gen.plan_layout();
+        }
         Ok(gen)
+    }
+
+    /// Which values are kept in the blocked layout NCHW16c (`fpn_runtime::to_blocked`), by
+    /// node: a statement's value is blocked when its op has a blocked form and its inputs are
+    /// blocked (a conv: zero padding, no groups, dilation or per-call parameters, output
+    /// channels in whole blocks, the same parameters as every conv sharing its weights, and
+    /// its input blocked or of channels not in whole blocks — a stem, which reads NCHW; a max pool without explicit padding; a nearest upsample; a
+    /// concat, an add and an activation of blocked values; a channel slice of whole blocks of
+    /// one). A value that a slice reads at channels that are not whole blocks is kept NCHW
+    /// (the slice is a view), and so is one that neither reads nor is read as a blocked value
+    /// (a lone stem before ops without blocked forms). Inputs are NCHW; values that ops without a blocked form read, and
+    /// the outputs, are reordered where they are read ([`StmtCx::view`]).
+    ///
+    /// So a network whose input is an image (a stem conv) runs blocked from its stem to its
+    /// outputs, and one whose inputs are feature maps of whole blocks stays NCHW.
+    fn plan_layout(&self) -> Vec<bool> {
+        let g = self.g;
+        let n = g.graph.node_count();
+        let chans = |i: NodeIndex| self.shape(i).c;
+        let whole = |c: i64| c > 0 && c % fpn_runtime::BLOCK as i64 == 0;
+        // per parameter prefix, whether every conv with it has the same runtime parameters (so
+        // none overrides the prepared ones; shared weights may differ per call)
+        let mut same: HashMap<&str, Option<Conv2dParams>> = HashMap::new();
+        for i in g.order() {
+            if let (Op::Conv(c), Some(p)) = (&g.node(i).op, &g.node(i).param) {
+                let here = c.params(self.fused_act(i));
+                same.entry(p.as_str())
+                    .and_modify(|e| {
+                        if *e != here {
+                            *e = None;
+                        }
+                    })
+                    .or_insert(here);
+            }
+        }
+        let nodes_of = |s: &Stmt| {
+            let mut v = vec![s.head, s.out];
+            v.extend(s.bn);
+            v.extend(s.add.map(|a| a.0));
+            v.extend(s.act_node);
+            v
+        };
+        let mut pos_of = vec![None; n];
+        for (pos, s) in self.stmts.iter().enumerate() {
+            for i in nodes_of(s) {
+                pos_of[i.index()] = Some(pos);
+            }
+        }
+        let mut forbid = vec![false; self.stmts.len()];
+        loop {
+            let mut blocked = vec![false; n];
+            for (pos, s) in self.stmts.iter().enumerate() {
+                let node = g.node(s.head);
+                let ins = &node.inputs;
+                let all_in = || !ins.is_empty() && ins.iter().all(|&j| blocked[j.index()]);
+                let b = !forbid[pos]
+                    && match &node.op {
+                        Op::Conv(c) => {
+                            let x = ins.first().copied();
+                            c.groups == 1
+                                && c.dilation == [1, 1]
+                                && c.mode == fpn_runtime::PaddingMode::Zeros
+                                && !c.tf_same
+                                && whole(chans(s.head))
+                                && node
+                                    .param
+                                    .as_deref()
+                                    .is_some_and(|p| matches!(same.get(p), Some(Some(_))))
+                                && x.is_some_and(|x| {
+                                    if whole(chans(x)) {
+                                        blocked[x.index()]
+                                    } else {
+                                        !blocked[x.index()]
+                                    }
+                                })
+                        }
+                        Op::MaxPool(p) => p.0.explicit_pad.is_none() && !p.0.tf_same && all_in(),
+                        Op::Upsample(u) => !u.bilinear && ins.first().is_some_and(|&x| blocked[x.index()]),
+                        Op::Concat(_) | Op::Add(_) | Op::Act(_) => all_in(),
+                        Op::ChannelSlice(cs) => {
+                            all_in()
+                                && ins.first().is_some_and(|&x| {
+                                    cs.range(chans(x))
+                                        .is_ok_and(|(st, len)| whole(len) && (st == 0 || whole(st)))
+                                })
+                        }
+                        _ => false,
+                    };
+                for i in nodes_of(s) {
+                    blocked[i.index()] = b;
+                }
+            }
+            // a blocked value sliced at channels that are not whole blocks: keep it NCHW
+            let mut changed = false;
+            for s in &self.stmts {
+                let node = g.node(s.head);
+                if !matches!(node.op, Op::ChannelSlice(_)) || blocked[s.out.index()] {
+                    continue;
+                }
+                let mut src = node.inputs.first().copied();
+                while let Some(j) = src.filter(|j| matches!(g.node(*j).op, Op::ChannelSlice(_))) {
+                    src = g.node(j).inputs.first().copied();
+                }
+                if let Some(pos) = src.filter(|j| blocked[j.index()]).and_then(|j| pos_of[j.index()]) {
+                    forbid[pos] = true;
+                    changed = true;
+                }
+            }
+            // a blocked value that neither reads a blocked value nor is read as one (a stem conv
+            // whose consumers have no blocked form): its reorder would cost more than it saves
+            for (pos, s) in self.stmts.iter().enumerate() {
+                if forbid[pos] || !blocked[s.out.index()] {
+                    continue;
+                }
+                let reads = g.node(s.head).inputs.iter().any(|&j| blocked[j.index()]);
+                let read = self.cons[s.out.index()].iter().any(|&c| blocked[c.index()]);
+                if !reads && !read {
+                    forbid[pos] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return blocked;
+            }
+        }
+    }
+
+    /// The layout statement `s` reads its input `k` in (`true`: blocked), or `None` for an
+    /// input it reads no values of (an upsample's size reference): its own value's layout,
+    /// except a blocked conv's input of channels not in whole blocks (a stem), read as NCHW.
+    fn reads_blocked(&self, s: &Stmt, k: usize) -> Option<bool> {
+        let node = self.g.node(s.head);
+        let out = self.is_blocked(s.out);
+        match &node.op {
+            Op::Upsample(_) if k == 1 => None,
+            Op::Conv(_) if k == 0 && out => {
+                let x = *node.inputs.first()?;
+                Some(self.shape(x).c % fpn_runtime::BLOCK as i64 == 0)
+            }
+            _ => Some(out),
+        }
+    }
+
+    /// Whether node `i`'s value is in the blocked layout ([`Gen::plan_layout`]).
+    pub(crate) fn is_blocked(&self, i: NodeIndex) -> bool {
+        self.blocked.get(i.index()).copied().unwrap_or(false)
     }
 
     /// The `state_dict` prefix of node `i`.
@@ -1050,6 +1209,9 @@ pub(crate) struct StmtCx<'a> {
     /// Inputs read from the buffer this statement writes into: `(c0, len, name)` of each read
     /// view [`StmtCx::write_into`] borrows together with the written part.
     split_reads: std::cell::RefCell<Vec<(usize, usize, Ident)>>,
+    /// For each input, the variable holding it reordered to the layout this statement reads
+    /// it in, when that is not the layout it is kept in ([`Gen::plan_layout`]).
+    reordered: Vec<Option<Ident>>,
 }
 
 impl<'a> StmtCx<'a> {
@@ -1079,21 +1241,22 @@ impl StmtCx<'_> {
         var_ident(v, &self.gen.g.node(v).name)
     }
 
-    /// `var.view()` of input `k`.
+    /// `var.view()` of input `k` (of its reordered copy when the statement reads it in the
+    /// other layout).
     pub(crate) fn view(&self, k: usize) -> GResult<TokenStream> {
+        if let Some(Some(r)) = self.reordered.get(k) {
+            return Ok(quote!(#r.view()));
+        }
         let j = *self
             .ins
             .get(k)
             .ok_or_else(|| GenError::Unsupported(format!("node `{}` lacks input {k}", self.node.name)))?;
-        let v = self.var(j);
-        Ok(match self.part[j.index()] {
-            Some((c0, len)) => {
-                let rt = &self.gen.rt;
-                let (c0, len) = (Literal::usize_unsuffixed(c0), Literal::usize_unsuffixed(len));
-                quote!(#rt::channels(#v.view(), #c0, #len)?)
-            }
-            None => quote!(#v.view()),
-        })
+        Ok(plain_view(&self.gen.rt, self.var(j), self.part[j.index()]))
+    }
+
+    /// Whether the statement's value is in the blocked layout ([`Gen::plan_layout`]).
+    pub(crate) fn blocked(&self) -> bool {
+        self.gen.is_blocked(self.stmt.out)
     }
 
     /// The variable named for node `i` (as every statement's output variable is).
@@ -1118,7 +1281,8 @@ impl StmtCx<'_> {
     /// the input is a part of the buffer this statement writes into, the name of its read view
     /// (`write_into` binds it).
     pub(crate) fn input(&self, k: usize) -> GResult<TokenStream> {
-        let Some((c0, len)) = self.part_of_into(k) else {
+        let reordered = matches!(self.reordered.get(k), Some(Some(_)));
+        let Some((c0, len)) = self.part_of_into(k).filter(|_| !reordered) else {
             return self.view(k);
         };
         let name = format_ident!("{}_in{}", self.out, k);
@@ -1196,6 +1360,7 @@ impl StmtCx<'_> {
         let Some(&j) = self.ins.get(k) else { return false };
         let v = self.val_of[j.index()];
         !matches!(self.gen.g.node(v).op, Op::Input(_))
+            && !matches!(self.reordered.get(k), Some(Some(_)))
             && self.part[j.index()].is_none()
             && !self.live_out[v.index()]
             && self.last_use[v.index()] == Some(self.pos)
@@ -1210,6 +1375,17 @@ impl StmtCx<'_> {
         let j = self.ins[k];
         self.moved.set(Some(self.val_of[j.index()]));
         Some(self.var(j))
+    }
+}
+
+/// `v.view()`, or the channels `part` of it.
+fn plain_view(rt: &syn::Path, v: Ident, part: Option<(usize, usize)>) -> TokenStream {
+    match part {
+        Some((c0, len)) => {
+            let (c0, len) = (Literal::usize_unsuffixed(c0), Literal::usize_unsuffixed(len));
+            quote!(#rt::channels(#v.view(), #c0, #len)?)
+        }
+        None => quote!(#v.view()),
     }
 }
 
@@ -1247,6 +1423,9 @@ struct Step {
     moved: Option<NodeIndex>,
     /// The values that die at the statement.
     dead: Vec<NodeIndex>,
+    /// Inputs the statement reads reordered to the other layout: each a buffer of the input's
+    /// size taken before the statement's output and given back after it.
+    reordered: Vec<NodeIndex>,
 }
 
 /// `forward`'s statements in order, with what each allocates and frees.
@@ -1294,6 +1473,26 @@ pub fn memory_plan(g: &Graph, a: &Analysis, env: &[i64]) -> GResult<Option<Memor
     let mut held: HashMap<NodeIndex, usize> = HashMap::new();
     let (mut events, mut live, mut bound) = (0usize, 0u64, 0u64);
     for st in &sched.steps {
+        // reordered inputs: taken before the output, given back after it
+        let mut temps = Vec::new();
+        for &j in &st.reordered {
+            let Some(need) = bytes(j) else { return Ok(None) };
+            let Some(len) = usize::try_from(need / 4)
+                .ok()
+                .and_then(|l| l.checked_add(fpn_runtime::LINE_PAD))
+            else {
+                return Ok(None);
+            };
+            temps.push((reqs.len(), need));
+            reqs.push(fpn_runtime::Lifetime {
+                len,
+                first: events,
+                last: usize::MAX,
+            });
+            events += 1;
+            live = live.saturating_add(need);
+            bound = bound.max(live);
+        }
         if let Some(v) = st.out {
             let Some(need) = bytes(v) else { return Ok(None) };
             match st.moved.and_then(|m| held.remove(&m).map(|r| (m, r))) {
@@ -1322,6 +1521,11 @@ pub fn memory_plan(g: &Graph, a: &Analysis, env: &[i64]) -> GResult<Option<Memor
             }
             live = live.saturating_add(need);
             bound = bound.max(live);
+        }
+        for (r, need) in temps {
+            reqs[r].last = events;
+            events += 1;
+            live = live.saturating_sub(need);
         }
         for v in &st.dead {
             if let Some(r) = held.remove(v) {
@@ -1513,7 +1717,12 @@ impl Gen<'_> {
                     g.node(ps.head).op,
                     Op::Conv(_) | Op::Upsample(_) | Op::MaxPool(_) | Op::AvgPool(_)
                 );
-                if pv >= pc || !writes_into || self.is_output[v.index()] || placed.contains(&v) {
+                if pv >= pc
+                    || !writes_into
+                    || self.is_output[v.index()]
+                    || placed.contains(&v)
+                    || self.is_blocked(v) != self.is_blocked(cat)
+                {
                     continue;
                 }
                 let of_v = |x: NodeIndex| {
@@ -1625,12 +1834,32 @@ impl Gen<'_> {
                 steps.push(Step::default());
                 continue;
             }
+            let out = var_ident(s.out, &g.node(s.out).name);
+            let ins = s.reads(g);
+            // inputs read in the other layout: reordered into buffers of their own first
+            let mut reordered = vec![None; ins.len()];
+            let mut reordered_nodes = Vec::new();
+            if !skip.contains(&pos) {
+                for (k, &j) in ins.iter().enumerate() {
+                    let Some(want) = self.reads_blocked(s, k) else { continue };
+                    if self.is_blocked(j) == want {
+                        continue;
+                    }
+                    let r = format_ident!("{}_re{}", out, k);
+                    let v = var_ident(val_of[j.index()], &g.node(val_of[j.index()]).name);
+                    let x = plain_view(rt, v, part[j.index()]);
+                    let f = if want { quote!(to_blocked) } else { quote!(from_blocked) };
+                    body.extend(quote!(let #r = #rt::#f(#x)?;));
+                    reordered[k] = Some(r);
+                    reordered_nodes.push(j);
+                }
+            }
             let cx = StmtCx {
                 gen: self,
                 node,
                 stmt: s,
-                out: var_ident(s.out, &g.node(s.out).name),
-                ins: s.reads(g),
+                out,
+                ins,
                 fields,
                 val_of: &val_of,
                 part: &part,
@@ -1640,12 +1869,16 @@ impl Gen<'_> {
                 pos,
                 moved: std::cell::Cell::new(None),
                 split_reads: std::cell::RefCell::new(Vec::new()),
+                reordered,
             };
             // a channel slice read as a view emits nothing
             if !skip.contains(&pos) {
                 body.extend(node.op.stmt(&cx)?);
             }
             let (ins, moved) = (cx.ins, cx.moved.get());
+            for r in cx.reordered.iter().flatten() {
+                body.extend(quote!(#rt::recycle(#r);));
+            }
             // what the statement allocates: nothing for a view; the concat's buffer for its
             // first producer in place, nothing for the others and the concat itself
             let own = val_of[s.out.index()] == s.out;
@@ -1678,6 +1911,7 @@ impl Gen<'_> {
                 out: alloc,
                 moved,
                 dead,
+                reordered: reordered_nodes,
             });
         }
         Ok(Schedule {
@@ -1708,9 +1942,23 @@ impl Gen<'_> {
         // outputs: move the last reference, clone earlier ones
         let outputs_ty = &self.outputs_ty;
         let mut fields = Vec::new();
+        // blocked outputs: reordered to NCHW (their buffers given back once all are)
+        let mut reorders = TokenStream::new();
+        let mut done: Vec<NodeIndex> = Vec::new();
         for (k, o) in g.outputs.iter().enumerate() {
             let f = ident(&o.name, "output", &o.name)?;
             let v = var_ident(val_of[o.node.index()], &g.node(val_of[o.node.index()]).name);
+            if self.is_blocked(o.node) {
+                let r = format_ident!("out{}_nchw", k);
+                let x = plain_view(rt, v, part[o.node.index()]);
+                reorders.extend(quote!(let #r = #rt::from_blocked(#x)?;));
+                fields.push(quote!(#f: #r));
+                let buf = val_of[o.node.index()];
+                if !done.contains(&buf) {
+                    done.push(buf);
+                }
+                continue;
+            }
             let later = g.outputs[k + 1..]
                 .iter()
                 .any(|p| val_of[p.node.index()] == val_of[o.node.index()]);
@@ -1726,6 +1974,17 @@ impl Gen<'_> {
                 quote!(#v)
             };
             fields.push(quote!(#f: #e));
+        }
+        for &buf in &done {
+            // a blocked output's buffer, unless an NCHW output moved it
+            let moved = g
+                .outputs
+                .iter()
+                .any(|o| val_of[o.node.index()] == buf && !self.is_blocked(o.node));
+            if !moved {
+                let v = var_ident(buf, &g.node(buf).name);
+                reorders.extend(quote!(#rt::recycle(#v);));
+            }
         }
         let inputs_ty = &self.inputs_ty;
         let out_names = g
@@ -1746,6 +2005,7 @@ impl Gen<'_> {
                 self.arena.run_forward(|| {
                     #bind_inputs
                     #body
+                    #reorders
                     ::core::result::Result::Ok(#outputs_ty { #(#fields),* })
                 })
             }

@@ -579,6 +579,26 @@ impl OpDef for Conv {
         // A sum added before the activation that dies here (a ResNet block's shortcut): the
         // conv adds onto its buffer, which becomes the output (no buffer of its own, and the
         // sum read once).
+        // on blocked values (`Gen::plan_layout`, which blocks no conv with its own parameters)
+        if cx.blocked() {
+            if !own.is_empty() || !pre.is_empty() {
+                return Err(crate::back::rust::GenError::Unsupported(format!(
+                    "conv `{}` is blocked but has per-call parameters",
+                    cx.node.name
+                )));
+            }
+            let opts = opts(&residual);
+            return Ok(match cx.into {
+                Some(into) => cx.write_into(
+                    into,
+                    TokenStream::new(),
+                    || quote!(self.#field.output_shape(#x, &#opts)?),
+                    TokenStream::new(),
+                    |o| quote!(self.#field.forward_blocked_into(#x, &#opts, #o)?;),
+                ),
+                None => quote!(let #out = self.#field.forward_blocked(#x, &#opts)?;),
+            });
+        }
         if r_in.is_some() && !cx.stmt.add_after_act() && cx.into.is_none() {
             if let Some(sum) = cx.take_if_movable(1) {
                 let opts = opts(&TokenStream::new());

@@ -458,6 +458,18 @@ impl Pool {
                 count_include_pad: #cip,
             }
         };
+        // on blocked values (`Gen::plan_layout`: max pools without explicit padding)
+        let f = if cx.blocked() {
+            if !is_max || !pre.is_empty() {
+                return Err(crate::back::rust::GenError::Unsupported(format!(
+                    "pool `{}` is blocked but has no blocked form",
+                    node.name
+                )));
+            }
+            quote!(max_pool2d_blocked)
+        } else {
+            f
+        };
         Ok(match cx.into {
             // written straight into its channels of a concat's buffer
             Some(into) => {

@@ -281,6 +281,8 @@ impl OpDef for Upsample {
                     |o| {
                         if self.bilinear {
                             quote!(#rt::upsample_bilinear_into(#x, #rv, #ac, #o)?;)
+                        } else if cx.blocked() {
+                            quote!(#rt::upsample_nearest_blocked_into(#x, #rv, #o)?;)
                         } else {
                             quote!(#rt::upsample_nearest_into(#x, #rv, #o)?;)
                         }
@@ -288,6 +290,7 @@ impl OpDef for Upsample {
                 )
             }
             None if self.bilinear => quote!(let #out = #rt::upsample_bilinear(#x, #r, #ac)?;),
+            None if cx.blocked() => quote!(let #out = #rt::upsample_nearest_blocked(#x, #r)?;),
             None => quote!(let #out = #rt::upsample_nearest(#x, #r)?;),
         })
     }

@@ -92,6 +92,7 @@ fn parses_is_deterministic_and_clean() {
             &a,
             &Options {
                 runtime_path: "::fpn::runtime".into(),
+                ..Options::default()
             },
         )
         .expect("generates");
@@ -185,7 +186,8 @@ fn hostile_names_are_refused() {
                     &g,
                     &a,
                     &Options {
-                        runtime_path: path.into()
+                        runtime_path: path.into(),
+                        ..Options::default()
                     }
                 ),
                 Err(GenError::RuntimePath(_))
