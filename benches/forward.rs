@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Each case (one line of `cases!`) includes a shipped spec, possibly with `set:` parameters
-//! (seed 000's block at 256² and at 64→64 channels on 128²), in its own module, builds it with
+//! (seed 000's block at 256² and at 64→64 channels on 128²) or the blocked layout (`layout
+//! blocked`: ResNet-50 FPN and YOLOv8n, labelled `[blocked]`), in its own module, builds it with
 //! `init(0)`, feeds a fixed pseudo-random input in [-1, 1) and times `forward` (warm-up, then N
 //! runs, N chosen so the runs last about `FPN_BENCH_SECS`). The cases run in
 //! `FPN_BENCH_ROUNDS` rounds; within a round every case times fpn and then, if
@@ -67,17 +68,24 @@ struct Case {
     set: &'static [(&'static str, &'static str)],
     /// Each input's name and per-sample `[C, H, W]`.
     inputs: &'static [(&'static str, [usize; 3])],
+    /// The generated code's layout when not NCHW (`blocked`: `include_spec!`'s `layout:`).
+    layout: Option<&'static str>,
     /// Builds the model and its inputs at a batch size; the closure runs one forward.
     make: fn(usize) -> Box<dyn FnMut()>,
 }
 
 impl Case {
-    /// The spec's file name and its settings, as the tables show it and filters match it:
-    /// `seed000_pyramid_block.yaml (cin=64, cout=64, size=128)`.
+    /// The spec's file name, its layout and its settings, as the tables show it and filters
+    /// match it: `seed000_pyramid_block.yaml (cin=64, cout=64, size=128)`, `yolov8.yaml
+    /// [blocked]`.
     fn label(&self) -> String {
         let name = self.spec.trim_start_matches("specs/");
+        let name = match self.layout {
+            Some(l) => format!("{name} [{l}]"),
+            None => name.into(),
+        };
         if self.set.is_empty() {
-            return name.into();
+            return name;
         }
         let set: Vec<String> = self.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!("{name} ({})", set.join(", "))
@@ -88,11 +96,11 @@ impl Case {
 /// model type, its inputs' struct with per-sample `[C, H, W]` shapes, and the outputs to observe.
 /// The bench gives the reference the same spec, `--set`s and shapes.
 macro_rules! cases {
-    ($($m:ident: $path:tt $(set {$($k:ident: $v:tt),*})?
+    ($($m:ident: $path:tt $(set {$($k:ident: $v:tt),*})? $(layout $layout:ident)?
         => $model:ident($inputs:ident { $($input:ident: [$c:expr, $h:expr, $w:expr]),* }) -> [$($out:ident),*];)*) => {
         $(
             mod $m {
-                fpn::include_spec!($path $(, set: {$($k: $v),*})?);
+                fpn::include_spec!($path $(, set: {$($k: $v),*})? $(, layout: $layout)?);
 
                 /// The model with `init(0)` and fixed inputs; the closure runs one forward and
                 /// hands its outputs back to the model's arena.
@@ -116,6 +124,7 @@ macro_rules! cases {
                 spec: $path,
                 set: &[$($((stringify!($k), stringify!($v))),*)?],
                 inputs: &[$((stringify!($input), [$c, $h, $w])),*],
+                layout: None $(.or(Some(stringify!($layout))))?,
                 make: $m::make,
             }),*]
         }
@@ -140,6 +149,11 @@ cases! {
     seed000_64x128: "specs/seed000_pyramid_block.yaml" set {cin: 64, cout: 64, size: 128}
         => PyramidBlock(PyramidBlockInputs { x: [64, 128, 128] }) -> [block];
     yolov8: "specs/yolov8.yaml"
+        => Yolov8n(Yolov8nInputs { image: [3, 640, 640] }) -> [p3, p4, p5];
+    // the generated code with feature maps blocked (NCHW16c) inside the forward
+    resnet50_fpn_blocked: "specs/resnet50_fpn.yaml" layout blocked
+        => ResNet50Fpn(ResNet50FpnInputs { image: [3, 224, 224] }) -> [p2, p3, p4, p5, p6];
+    yolov8_blocked: "specs/yolov8.yaml" layout blocked
         => Yolov8n(Yolov8nInputs { image: [3, 640, 640] }) -> [p3, p4, p5];
 }
 

@@ -178,6 +178,10 @@ enum Cmd {
         /// `nn.Module` in Python).
         #[arg(long, value_enum, default_value_t = Target::Rust)]
         target: Target,
+        /// Keep feature maps in the blocked channel layout NCHW16c inside the forward, from an
+        /// image stem to the outputs (Rust target; see docs/bench.md for when it pays).
+        #[arg(long)]
+        blocked: bool,
         #[command(flatten)]
         params: SetArgs,
     },
@@ -389,6 +393,7 @@ pub fn main() -> ExitCode {
             spec,
             output,
             runtime,
+            blocked,
             target,
             ..
         } => {
@@ -402,7 +407,7 @@ pub fn main() -> ExitCode {
                 Ok(c) => {
                     let opts = fpn_compiler::back::rust::Options {
                         runtime_path: runtime,
-                        ..Default::default()
+                        blocked,
                     };
                     let code = match target {
                         Target::Rust => {

@@ -191,6 +191,25 @@ fn check_exit_codes() {
     assert!(stderr(&bad).contains("E0323"));
 }
 
+/// `fpn gen --blocked` keeps an image network's feature maps blocked (NCHW16c) and reorders
+/// its outputs; without it the code is NCHW throughout; a neck on NCHW feature maps stays NCHW.
+#[test]
+fn gen_blocked_layout() {
+    let run = |args: &[&str]| fpn_with(args, b"", &[]);
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let b = run(&["gen", "--blocked", "specs/yolov8.yaml"]);
+    assert_eq!(code(&b), 0, "{}", stderr(&b));
+    let (b, plain) = (text(&b), text(&run(&["gen", "specs/yolov8.yaml"])));
+    assert_eq!(
+        b.matches(".forward_blocked(").count() + b.matches(".forward_blocked_into(").count(),
+        45
+    );
+    assert_eq!(b.matches("fpn_runtime::from_blocked(").count(), 3, "the three outputs");
+    assert!(!plain.contains("_blocked"));
+    let neck = text(&run(&["gen", "--blocked", "specs/seed001_neck.yaml"]));
+    assert!(neck.contains("pub struct Seed001Neck") && !neck.contains("_blocked"));
+}
+
 /// `--set` on every command that compiles a spec (docs/spec.md "Model families").
 #[test]
 fn set_picks_a_scale_on_every_command() {

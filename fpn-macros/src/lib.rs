@@ -109,10 +109,27 @@ fn take_sets(v: &mut fpn_compiler::value::Value) -> Result<Vec<fpn_compiler::Set
     }
 }
 
+/// The `layout: blocked | nchw` entry of `include_spec!`'s tail (removed from it):
+/// `Some(true)` for `blocked` ([`Options::blocked`]), `Err` for another value.
+fn take_layout(v: &mut fpn_compiler::value::Value) -> Result<Option<bool>, ()> {
+    let fpn_compiler::value::ValueKind::Map(entries) = &mut v.kind else {
+        return Ok(None);
+    };
+    let Some(i) = entries.iter().position(|(k, _)| k.name == "layout") else {
+        return Ok(None);
+    };
+    match &entries.remove(i).1.kind {
+        fpn_compiler::value::ValueKind::Str(s) if s == "blocked" => Ok(Some(true)),
+        fpn_compiler::value::ValueKind::Str(s) if s == "nchw" => Ok(Some(false)),
+        _ => Err(()),
+    }
+}
+
 /// Loads a YAML spec at compile time, relative to the crate's `CARGO_MANIFEST_DIR`:
 /// `fpn::include_spec!("specs/seed001_neck.yaml");`. The crate recompiles when the file changes.
 /// `fpn::include_spec!("specs/yolov8.yaml", set: {scale: s})` sets parameters as `fpn check
-/// --set scale=s` does (a family's `Yolov8{scale}` is then `Yolov8s`).
+/// --set scale=s` does (a family's `Yolov8{scale}` is then `Yolov8s`); `layout: blocked` keeps
+/// feature maps in the blocked layout NCHW16c inside the forward (`fpn gen --blocked`).
 #[proc_macro]
 pub fn include_spec(input: TokenStream) -> TokenStream {
     let input = TokenStream2::from(input);
@@ -123,10 +140,29 @@ pub fn include_spec(input: TokenStream) -> TokenStream {
         Err(e) => return e.to_compile_error().into(),
     };
     let rest: TokenStream2 = tokens.collect();
-    let tail = match parse_tail(rest) {
+    let mut tail = match parse_tail(rest.clone()) {
         Ok(t) => t,
         Err(e) => return e.to_compile_error().into(),
     };
+    let mut opts = options();
+    if let Some(t) = &mut tail {
+        match take_layout(&mut t.value) {
+            Ok(Some(blocked)) => opts.blocked = blocked,
+            Ok(None) => {}
+            Err(()) => {
+                // at the value: the token after `layout :`
+                let toks: Vec<_> = rest.into_iter().collect();
+                let at = toks
+                    .iter()
+                    .position(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "layout"))
+                    .and_then(|i| toks.get(i + 2))
+                    .map_or_else(Span::call_site, |t| t.span());
+                return syn::Error::new(at, "`layout:` takes `blocked` or `nchw`")
+                    .to_compile_error()
+                    .into();
+            }
+        }
+    }
     let rel = lit.value();
     let base = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
     let fail = |msg: String| -> TokenStream {
@@ -137,7 +173,7 @@ pub fn include_spec(input: TokenStream) -> TokenStream {
         Ok(x) => x,
         Err(msg) => return fail(msg),
     };
-    let code = match generate(&c.graph, &c.analysis, &options()) {
+    let code = match generate(&c.graph, &c.analysis, &opts) {
         Ok(code) => code,
         Err(e) => return fail(e.to_string()),
     };
@@ -173,7 +209,7 @@ fn parse_tail(rest: TokenStream2) -> Result<Option<dsl::Parsed>, syn::Error> {
         Some(t) => {
             return Err(syn::Error::new(
                 t.span(),
-                "expected `,` and `set: {…}` after the spec's path",
+                "expected `,` and `set: {…}` or `layout: blocked` after the spec's path",
             ))
         }
     }
@@ -184,7 +220,7 @@ fn parse_tail(rest: TokenStream2) -> Result<Option<dsl::Parsed>, syn::Error> {
     let bad = |span: Span| {
         syn::Error::new(
             span,
-            "`include_spec!` takes the spec's path and optionally `set: {name: value, …}`, as `fpn check --set name=value`",
+            "`include_spec!` takes the spec's path and optionally `set: {name: value, …}`, as `fpn check --set name=value`, and `layout: blocked`",
         )
     };
     let parsed = match dsl::parse(body.clone(), SourceId(1), "include_spec!") {
@@ -199,7 +235,14 @@ fn parse_tail(rest: TokenStream2) -> Result<Option<dsl::Parsed>, syn::Error> {
         }
     };
     match &parsed.value.kind {
-        fpn_compiler::value::ValueKind::Map(m) if m.len() == 1 && m[0].0.name == "set" => Ok(Some(parsed)),
+        fpn_compiler::value::ValueKind::Map(m)
+            if !m.is_empty()
+                && m.len() <= 2
+                && m.iter().all(|(k, _)| k.name == "set" || k.name == "layout")
+                && m.first().map(|e| &e.0.name) != m.get(1).map(|e| &e.0.name) =>
+        {
+            Ok(Some(parsed))
+        }
         _ => Err(bad(rest.into_iter().next().map_or_else(Span::call_site, |t| t.span()))),
     }
 }

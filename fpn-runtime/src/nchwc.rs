@@ -223,6 +223,9 @@ struct Geom {
     xs: usize,
     /// Floats between two output blocks' packed weights (`ncb·kh·kw·cbw·16`).
     wob: usize,
+    /// The output holds a sum the conv adds onto, before the activation
+    /// ([`BlockedConv::forward_onto`]).
+    onto: bool,
 }
 
 impl BlockedConv {
@@ -322,7 +325,34 @@ impl BlockedConv {
         x: ArrayView4<f32>,
         residual: Option<ArrayView4<f32>>,
         after_act: bool,
+        out: ndarray::ArrayViewMut4<f32>,
+    ) -> Result<()> {
+        self.run(x, residual, after_act, out, false)
+    }
+
+    /// `act(sum + conv(x) + bias)` computed in `sum`'s buffer (blocked, of the output's shape)
+    /// and returned in it: [`Self::forward`] with `sum` as a residual added before the
+    /// activation, without a buffer for the output (a ResNet block's shortcut that dies at its
+    /// last conv). The sums are added in another order (onto `sum`, then the bias), so the
+    /// last bits may differ.
+    pub fn forward_onto(&self, x: ArrayView4<f32>, mut sum: Tensor) -> Result<Tensor> {
+        self.run(x, None, false, sum.view_mut(), true)?;
+        Ok(sum)
+    }
+
+    /// [`Self::forward_onto`] on a view of the sum (`crate::Conv2d`'s profiled reruns).
+    pub(crate) fn forward_onto_in_place(&self, x: ArrayView4<f32>, sum: ndarray::ArrayViewMut4<f32>) -> Result<()> {
+        self.run(x, None, false, sum, true)
+    }
+
+    /// [`Self::forward_into`], onto what `out` holds when `onto`.
+    fn run(
+        &self,
+        x: ArrayView4<f32>,
+        residual: Option<ArrayView4<f32>>,
+        after_act: bool,
         mut out: ndarray::ArrayViewMut4<f32>,
+        onto: bool,
     ) -> Result<()> {
         let xs = shape4(&x);
         let os = self.output_shape(xs)?;
@@ -386,6 +416,7 @@ impl BlockedConv {
             ys,
             xs: xstep,
             wob: ncb * kh * kw * cbw * BLOCK,
+            onto,
         };
         let act = self.params.act;
         if let Some((u, zeros)) = &self.wino {
@@ -476,6 +507,13 @@ const WA: usize = 4;
 /// Floats of transformed inputs and products one Winograd task keeps (512 KiB, in L2).
 const WINO_FLOATS: usize = 1 << 17;
 
+/// Fewest tiles of a Winograd block, whatever the channels (a product's pixel tiles and its
+/// weights' passes). Intel, 1 thread, hot: 256←256 at 28² 4.30 ms with 16 tiles (what
+/// `WINO_FLOATS` gives), 4.36 with 24, 3.56 with 48, 3.28–3.44 with 96, 3.27–3.50 with
+/// 196–256 (NCHW Winograd 3.41); at 56² 16.8 → 14.4 with 96; 64←64 at 80² and 32←32 at 80²
+/// even from 64 to 128.
+const WINO_MIN_TILES: usize = 96;
+
 /// A 3×3 stride-1 conv of blocked `src` into blocked `out` (`cout` channels, geometry `g`) by
 /// Winograd F(2×2, 3×3), the transforms of `crate::winograd` (points 0, 1, −1, ∞; every
 /// coefficient ±1 or ½) with 16 channels in the lanes: for a block of tiles, the input
@@ -497,7 +535,7 @@ fn winograd(
 ) -> Result<()> {
     let cin = g.ncb * BLOCK;
     let (tr, tc) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
-    let tb = (WINO_FLOATS / (WA * WA * (cin + cout))).clamp(8, 256);
+    let tb = (WINO_FLOATS / (WA * WA * (cin + cout))).clamp(WINO_MIN_TILES, 256);
     let band = (tb / tc).clamp(1, tr);
     let bands = tr.div_ceil(band);
     let n = src.n;
@@ -539,6 +577,7 @@ fn winograd(
                 ys: nt * BLOCK,
                 xs: BLOCK,
                 wob: g.ncb * BLOCK * BLOCK,
+                onto: false,
             };
             for xi in 0..WA * WA {
                 let vx = &v[xi * cin * nt..][..cin * nt];
@@ -708,7 +747,7 @@ unsafe fn wino_output(g: &Geom, m: &[f32], bias: &[f32], o: *mut f32, cout: usiz
                 // strides of `cout·nt`; `simd512()` says the CPU runs avx512f.
                 unsafe {
                     let dst = o.add(((ob * g.oh + oy) * g.ow + ox) * BLOCK);
-                    transform_out512(ms, cout * nt, &bias[ob * BLOCK..][..BLOCK], dst, g.ow * BLOCK);
+                    transform_out512(ms, cout * nt, &bias[ob * BLOCK..][..BLOCK], dst, g.ow * BLOCK, g.onto);
                 }
             }
             continue;
@@ -738,7 +777,7 @@ unsafe fn wino_output(g: &Geom, m: &[f32], bias: &[f32], o: *mut f32, cout: usiz
                         std::slice::from_raw_parts_mut(o.add(((ob * g.oh + oy + i) * g.ow + ox + j) * BLOCK), BLOCK)
                     };
                     for l in 0..BLOCK {
-                        dst[l] = yv[l] + bv[l];
+                        dst[l] = if g.onto { dst[l] + yv[l] + bv[l] } else { yv[l] + bv[l] };
                     }
                 }
             }
@@ -748,14 +787,14 @@ unsafe fn wino_output(g: &Geom, m: &[f32], bias: &[f32], o: *mut f32, cout: usiz
 
 /// `Aᵀ M A + bias` of one interior tile in AVX-512 (the operations of [`wino_output`]'s
 /// portable path in the same order): position `ξ` at `m[ξ·ms..][..16]`, the 2 × 2 pixels to
-/// `dst` and `dst + ys` (two of 16 floats each).
+/// `dst` and `dst + ys` (two of 16 floats each), added onto what they hold when `onto`.
 ///
 /// # Safety
 /// `dst` holds those pixels; `m` holds `15·ms + 16` floats; the CPU must support avx512f.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[allow(clippy::needless_range_loop)] // positions index several arrays at once
-unsafe fn transform_out512(m: &[f32], ms: usize, bias: &[f32], dst: *mut f32, ys: usize) {
+unsafe fn transform_out512(m: &[f32], ms: usize, bias: &[f32], dst: *mut f32, ys: usize, onto: bool) {
     use std::arch::x86_64::*;
     assert!(m.len() >= (WA * WA - 1) * ms + BLOCK && bias.len() >= BLOCK);
     // SAFETY: in bounds by the assertion and the caller's contract; avx512f by the caller's.
@@ -772,7 +811,13 @@ unsafe fn transform_out512(m: &[f32], ms: usize, bias: &[f32], dst: *mut f32, ys
         for i in 0..2 {
             let y = ot(cols[0][i], cols[1][i], cols[2][i], cols[3][i]);
             for (j, yv) in y.iter().enumerate() {
-                _mm512_storeu_ps(dst.add(i * ys + j * BLOCK), _mm512_add_ps(*yv, bv));
+                let at = dst.add(i * ys + j * BLOCK);
+                let y = if onto {
+                    _mm512_add_ps(_mm512_loadu_ps(at), *yv)
+                } else {
+                    *yv
+                };
+                _mm512_storeu_ps(at, _mm512_add_ps(y, bv));
             }
         }
     }
@@ -829,7 +874,7 @@ fn run_task(
     let mut cb0 = 0;
     while cb0 < g.ncb {
         let cb1 = (cb0 + chunk).min(g.ncb);
-        let (first, last) = (cb0 == 0, cb1 == g.ncb);
+        let (first, last) = (cb0 == 0 && !g.onto, cb1 == g.ncb);
         for oy in rows.clone() {
             let top = oy * g.sy;
             let ky = (g.pt.saturating_sub(top), g.kh.min((g.h + g.pt).saturating_sub(top)));
@@ -1416,5 +1461,43 @@ mod tests {
         let grouped = Conv2dParams { groups: 2, ..p };
         let conv = crate::Conv2d::new(init.conv_weight([16, 16, 3, 3]), None, grouped).unwrap();
         assert!(conv.forward_blocked(xb.view(), &crate::ConvOpts::default()).is_err());
+    }
+
+    /// A blocked conv onto a sum equals the conv with the sum as a residual before the
+    /// activation, on the direct kernel (several input chunks) and on Winograd.
+    #[test]
+    fn blocked_onto_matches_residual() {
+        let mut init = Init::new(8);
+        let x: Tensor = init.uniform(&[1, 288, 9, 11], -1.0, 1.0).into_dimensionality().unwrap();
+        for k in [1, 3] {
+            let p = Conv2dParams {
+                padding: [k / 2; 4],
+                act: Activation::Relu,
+                ..Default::default()
+            };
+            let conv = crate::Conv2d::new(
+                init.conv_weight([32, 288, k, k]),
+                Some(init.conv_bias(288 * k * k, 32)),
+                p,
+            )
+            .unwrap();
+            let xb = to_blocked(x.view()).unwrap();
+            let sum: Tensor = init.uniform(&[1, 32, 9, 11], -1.0, 1.0).into_dimensionality().unwrap();
+            let want = conv
+                .forward_blocked(
+                    xb.view(),
+                    &crate::ConvOpts {
+                        residual: Some(sum.view()),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            let got = conv
+                .forward_blocked_onto(xb.view(), &crate::ConvOpts::default(), sum)
+                .unwrap();
+            let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+            let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err <= 8.0 * f32::EPSILON * scale, "k {k}: {err}");
+        }
     }
 }

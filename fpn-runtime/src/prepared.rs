@@ -288,6 +288,67 @@ impl Conv2d {
         Ok(out)
     }
 
+    /// [`forward_onto`](Self::forward_onto) on blocked tensors: `act(sum + conv(x) + bias)`
+    /// in `sum`'s buffer (blocked, of the output's shape; one not in standard layout is added
+    /// as a residual into a new buffer instead). `opts` may not set a residual.
+    pub fn forward_blocked_onto(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>, sum: Tensor) -> Result<Tensor> {
+        if opts.residual.is_some() || opts.residual_after_act || opts.params.is_some() {
+            return Err(invalid(
+                "conv2d",
+                "forward_blocked_onto adds `sum` before the activation with the prepared parameters: leave ConvOpts unset",
+            ));
+        }
+        let shape = self.output_shape(x, opts)?;
+        if shape4(&sum) != shape {
+            return Err(mismatch(
+                "conv2d + add",
+                &shape,
+                &shape4(&sum),
+                "the added tensor must have the conv output's shape",
+            ));
+        }
+        if !sum.is_standard_layout() {
+            let out = self.forward_blocked(
+                x,
+                &ConvOpts {
+                    residual: Some(sum.view()),
+                    ..*opts
+                },
+            )?;
+            crate::recycle(sum);
+            return Ok(out);
+        }
+        let conv = self.blocked_conv()?;
+        if crate::profile::enabled() {
+            // each rerun starts from the sum again
+            let start = sum.clone();
+            let sum = std::cell::RefCell::new(sum);
+            crate::profile::timed(
+                self.profile_key(x, opts),
+                || sum.borrow_mut().assign(&start),
+                || conv.forward_onto_in_place(x, sum.borrow_mut().view_mut()),
+            )?;
+            return Ok(sum.into_inner());
+        }
+        conv.forward_onto(x, sum)
+    }
+
+    /// The conv for blocked tensors, made on first use; the constructor's error if it cannot
+    /// be made.
+    fn blocked_conv(&self) -> Result<&BlockedConv> {
+        let conv = self
+            .blocked
+            .get_or_init(|| BlockedConv::new(self.weight.clone(), Some(self.bias.clone()), self.params).ok());
+        match conv {
+            Some(c) => Ok(c),
+            None => {
+                // the reason, from the constructor
+                let why = BlockedConv::new(self.weight.clone(), Some(self.bias.clone()), self.params).err();
+                Err(why.unwrap_or_else(|| invalid("conv2d", "the blocked conv could not be prepared")))
+            }
+        }
+    }
+
     /// [`forward_blocked`](Self::forward_blocked) into `out` (blocked, of the output's shape,
     /// its channels contiguous per image: a tensor or a whole-block channel range of one).
     pub fn forward_blocked_into(
@@ -299,14 +360,7 @@ impl Conv2d {
         if opts.params.is_some() {
             return Err(invalid("conv2d", "a blocked conv runs with its prepared parameters"));
         }
-        let conv = self
-            .blocked
-            .get_or_init(|| BlockedConv::new(self.weight.clone(), Some(self.bias.clone()), self.params).ok());
-        let Some(conv) = conv else {
-            // the reason, from the constructor
-            let why = BlockedConv::new(self.weight.clone(), Some(self.bias.clone()), self.params).err();
-            return Err(why.unwrap_or_else(|| invalid("conv2d", "the blocked conv could not be prepared")));
-        };
+        let conv = self.blocked_conv()?;
         let run = |out: ArrayViewMut4<f32>| conv.forward_into(x, opts.residual, opts.residual_after_act, out);
         if crate::profile::enabled() {
             let key = self.profile_key(x, opts);

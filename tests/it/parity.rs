@@ -185,6 +185,18 @@ mod bifpn_small {
 mod unet_small {
     fpn::include_spec!("tests/specs/unet_small.yaml");
 }
+// the same specs generated with feature maps in the blocked layout (NCHW16c) inside the
+// forward: blocked convs (direct, Winograd, onto a sum, from an NCHW stem), pools, upsamples
+// and adds, and reorders where blocked and NCHW values meet
+mod resnet50_fpn_small_blocked {
+    fpn::include_spec!("tests/specs/resnet50_fpn_small.yaml", layout: blocked);
+}
+mod retinanet_c5_small_blocked {
+    fpn::include_spec!("tests/specs/retinanet_c5_small.yaml", layout: blocked);
+}
+mod seed003_fpn_head_small_blocked {
+    fpn::include_spec!("tests/specs/seed003_fpn_head_small.yaml", layout: blocked);
+}
 
 parity!(seed000_block_32x32: seed000_block::ParityPyramidBlock(ParityPyramidBlockInputs { x } -> { block }),
     config "seed000_block", spec "seed000_block");
@@ -210,6 +222,18 @@ parity!(retinanet_p6p7_from_c5:
     config "retinanet_c5_small", spec "retinanet_c5_small");
 parity!(seed003_fpn_shared_head:
     seed003_fpn_head_small::ParityFpnSharedHead(ParityFpnSharedHeadInputs { image } -> { p2, p3, p4, p5 }),
+    config "seed003_fpn_head_small", spec "seed003_fpn_head_small");
+parity!(resnet50_fpn_64x64_blocked:
+    resnet50_fpn_small_blocked::ParityResNet50Fpn(ParityResNet50FpnInputs { image } -> { p2, p3, p4, p5, p6 }),
+    config "resnet50_fpn_small_64x64", spec "resnet50_fpn_small");
+parity!(resnet50_fpn_70x58_blocked:
+    resnet50_fpn_small_blocked::ParityResNet50Fpn(ParityResNet50FpnInputs { image } -> { p2, p3, p4, p5, p6 }),
+    config "resnet50_fpn_small_70x58", spec "resnet50_fpn_small");
+parity!(retinanet_p6p7_from_c5_blocked:
+    retinanet_c5_small_blocked::ParityRetinaNetC5(ParityRetinaNetC5Inputs { image } -> { p3, p4, p5, p6, p7 }),
+    config "retinanet_c5_small", spec "retinanet_c5_small");
+parity!(seed003_fpn_shared_head_blocked:
+    seed003_fpn_head_small_blocked::ParityFpnSharedHead(ParityFpnSharedHeadInputs { image } -> { p2, p3, p4, p5 }),
     config "seed003_fpn_head_small", spec "seed003_fpn_head_small");
 parity!(panet: panet_small::ParityPanetNeck(ParityPanetNeckInputs { c3, c4, c5 } -> { p3, p4, p5 }),
     config "panet_small", spec "panet_small");
@@ -447,6 +471,9 @@ fn split_functions_compute_what_the_interpreter_does() {
 mod yolov8n {
     fpn::include_spec!("specs/yolov8.yaml");
 }
+mod yolov8n_blocked {
+    fpn::include_spec!("specs/yolov8.yaml", layout: blocked);
+}
 
 /// The weights of `tools/formula_weights.py` for `a`'s parameters: tensor `t` in sorted-name
 /// order, element `i`: `v = ((i·7919 + t·104729) mod 2048 − 1024) / 1024`, then by kind (4-D
@@ -621,6 +648,28 @@ impl PackageRuns<'_> {
 #[test]
 fn yolov8n_backbone_neck() {
     yolov8n_runs("yolov8n.safetensors", &["96x128", "89x121"]);
+}
+
+/// [`yolov8n_backbone_neck`] with feature maps blocked (NCHW16c) from the stem to the outputs
+/// (`layout: blocked`): its chunks, concats, SPPF pools, upsamples and Winograd, strided and
+/// 1×1 convs on blocks, the same bound.
+#[test]
+fn yolov8n_backbone_neck_blocked() {
+    formula_parity(
+        "specs/yolov8.yaml",
+        "yolov8n.safetensors",
+        &[("image", "x")],
+        &["p3", "p4", "p5"],
+        &["96x128", "89x121"],
+        |bytes| yolov8n_blocked::Yolov8n::from_safetensors_bytes(bytes).unwrap_or_else(|e| panic!("{e}")),
+        |m, x| {
+            let o = m
+                .forward(yolov8n_blocked::Yolov8nInputs { image: x[0] })
+                .unwrap_or_else(|e| panic!("{e}"));
+            vec![o.p3, o.p4, o.p5]
+        },
+        |_| 2.0,
+    );
 }
 
 /// [`yolov8n_backbone_neck`] at the nominal 640×640 and the odd accepted 633×607, when

@@ -44,9 +44,9 @@ pub struct Options {
     /// `::fpn::runtime` for code expanded through the facade.
     pub runtime_path: String,
     /// Keep feature maps in the blocked channel layout NCHW16c between the ops that have
-    /// blocked forms (see [`Gen::plan_layout`]); `true` by default. The outputs, and the inputs
-    /// of ops without a blocked form, are reordered to NCHW; the values are the same up to the
-    /// order of the convs' sums.
+    /// blocked forms (`Gen::plan_layout`); `false` by default (on the Intel Xeon measured, even
+    /// with NCHW: see docs/bench.md). The outputs, and the inputs of ops without a blocked
+    /// form, are reordered to NCHW; the values are the same up to the order of the convs' sums.
     pub blocked: bool,
 }
 
@@ -54,7 +54,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             runtime_path: "fpn_runtime".to_string(),
-            blocked: true,
+            blocked: false,
         }
     }
 }

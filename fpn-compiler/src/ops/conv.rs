@@ -587,6 +587,13 @@ impl OpDef for Conv {
                     cx.node.name
                 )));
             }
+            // onto a sum added before the activation that dies here, as below
+            if r_in.is_some() && !cx.stmt.add_after_act() && cx.into.is_none() {
+                if let Some(sum) = cx.take_if_movable(1) {
+                    let opts = opts(&TokenStream::new());
+                    return Ok(quote!(let #out = self.#field.forward_blocked_onto(#x, &#opts, #sum)?;));
+                }
+            }
             let opts = opts(&residual);
             return Ok(match cx.into {
                 Some(into) => cx.write_into(
