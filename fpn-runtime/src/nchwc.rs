@@ -47,6 +47,11 @@ const CHUNK_FLOATS: usize = 8192;
 /// block's): the reduction's first level, as the GEMM's `KC` (see [`Tile`]).
 const CHUNK_TERMS: usize = 128;
 
+/// Output columns a task computes through every input chunk and its epilogue before the next
+/// ones (96 pixels × 4 blocks: 24 KiB, in L1). A 1×1 conv's plane is one row (see
+/// `BlockedConv::run`); its epilogue over a whole task's columns read them back from L2.
+const SEGMENT: usize = 4 * TILE_ACC;
+
 const OP: &str = "BlockedConv";
 
 /// Checks that `shape`'s channels are whole blocks.
@@ -539,9 +544,23 @@ fn winograd(
     let band = (tb / tc).clamp(1, tr);
     let bands = tr.div_ceil(band);
     let n = src.n;
+    let nob = cout / BLOCK;
+    // few bands (small maps): the output blocks split too, each part transforming the input
+    // again (a `cin·tiles` cost beside the products' `cin·cout·tiles`)
+    let threads = rayon::current_num_threads().max(1);
+    let parts = if n * bands >= 2 * threads {
+        1
+    } else {
+        (2 * threads).div_ceil(n * bands).min(nob.div_ceil(GROUP)).max(1)
+    };
+    let per_part = nob.div_ceil(parts).div_ceil(GROUP) * GROUP;
+    let parts = nob.div_ceil(per_part);
     let u = crate::on_line(u);
-    (0..n * bands).into_par_iter().try_for_each(|t| {
-        let (img, bi) = (t / bands, t % bands);
+    (0..n * bands * parts).into_par_iter().try_for_each(|t| {
+        let (img, rest) = (t / (bands * parts), t % (bands * parts));
+        let (bi, part) = (rest / parts, rest % parts);
+        let obs = part * per_part..((part + 1) * per_part).min(nob);
+        let pnb = obs.len();
         let trows = bi * band..((bi + 1) * band).min(tr);
         let tiles = trows.len() * tc;
         let blk = tb.min(tiles);
@@ -550,9 +569,9 @@ fn winograd(
                 .ok_or_else(|| crate::Error::InputSize(format!("{OP}: no memory for Winograd's {len} floats")))
         };
         let mut v = scratch(&crate::kernel::WINO_V, WA * WA * cin * blk)?;
-        let mut m = scratch(&crate::kernel::WINO_M, WA * WA * cout * blk)?;
-        // this task writes the output rows of its tile rows (2 per tile row) of image `img`,
-        // which no other task writes
+        let mut m = scratch(&crate::kernel::WINO_M, WA * WA * pnb * BLOCK * blk)?;
+        // this task writes output blocks `obs` of the output rows of its tile rows (2 per tile
+        // row) of image `img`, which no other task writes
         let o = dst.get(img);
         let mut t0 = trows.start * tc;
         let end = trows.end * tc;
@@ -581,19 +600,21 @@ fn winograd(
             };
             for xi in 0..WA * WA {
                 let vx = &v[xi * cin * nt..][..cin * nt];
-                let ux = &u[xi * cout * cin..][..cout * cin];
-                let mx = m[xi * cout * nt..][..cout * nt].as_mut_ptr();
-                for (ob0, nb) in (0..(cout / BLOCK).div_ceil(GROUP)).map(|k| tile_group(cout / BLOCK, k)) {
+                // this part's output blocks, numbered from 0 in the weights, zeros and M
+                let ux = &u[xi * cout * cin + obs.start * pg.wob..][..pnb * pg.wob];
+                let mx = m[xi * pnb * BLOCK * nt..][..pnb * BLOCK * nt].as_mut_ptr();
+                for (ob0, nb) in (0..pnb.div_ceil(GROUP)).map(|k| tile_group(pnb, k)) {
                     run_task(&pg, vx, ux, zeros, mx, ob0, nb, 0..1, 0..nt, None);
                 }
             }
-            // SAFETY: `o` is the image's output (see above); tiles t0..t0 + nt are this task's.
-            unsafe { wino_output(g, &m, bias, o, cout, t0, nt, tc) };
+            // SAFETY: `o` is the image's output (see above); blocks `obs` of tiles t0..t0 + nt
+            // are this task's.
+            unsafe { wino_output(g, &m, bias, o, obs.clone(), t0, nt, tc) };
             t0 += nt;
         }
         let rows = 2 * trows.start..(2 * trows.end).min(g.oh);
         let row_len = g.ow * BLOCK;
-        for ob in 0..cout / BLOCK {
+        for ob in obs {
             let start = (ob * g.oh + rows.start) * row_len;
             let len = rows.len() * row_len;
             // SAFETY: these rows of block `ob` are this task's and its tiles are written.
@@ -720,7 +741,17 @@ fn transform_in(d: &[[[f32; BLOCK]; WA]; WA]) -> [[f32; BLOCK]; WA * WA] {
 /// `o` holds the image's blocked output of geometry `g` and `cout` channels.
 #[allow(clippy::too_many_arguments)]
 #[allow(clippy::needless_range_loop)] // positions index several arrays at once
-unsafe fn wino_output(g: &Geom, m: &[f32], bias: &[f32], o: *mut f32, cout: usize, t0: usize, nt: usize, tc: usize) {
+unsafe fn wino_output(
+    g: &Geom,
+    m: &[f32],
+    bias: &[f32],
+    o: *mut f32,
+    obs: std::ops::Range<usize>,
+    t0: usize,
+    nt: usize,
+    tc: usize,
+) {
+    let pnb = obs.len();
     let ot = |a: &[f32; BLOCK], b: &[f32; BLOCK], c: &[f32; BLOCK], e: &[f32; BLOCK]| {
         let mut r = [[0f32; BLOCK]; 2];
         for l in 0..BLOCK {
@@ -731,7 +762,7 @@ unsafe fn wino_output(g: &Geom, m: &[f32], bias: &[f32], o: *mut f32, cout: usiz
         r
     };
     let lane = |xi: usize, ob: usize, k: usize| -> &[f32; BLOCK] {
-        let s = &m[((xi * cout / BLOCK + ob) * nt + k) * BLOCK..][..BLOCK];
+        let s = &m[((xi * pnb + ob - obs.start) * nt + k) * BLOCK..][..BLOCK];
         s.try_into().unwrap_or(&[0.0; BLOCK])
     };
     #[cfg(target_arch = "x86_64")]
@@ -740,19 +771,26 @@ unsafe fn wino_output(g: &Geom, m: &[f32], bias: &[f32], o: *mut f32, cout: usiz
         let (oy, ox) = tile_at(t0 + k, tc);
         #[cfg(target_arch = "x86_64")]
         if simd && oy + 2 <= g.oh && ox + 2 <= g.ow {
-            for ob in 0..cout / BLOCK {
-                let ms = &m[(ob * nt + k) * BLOCK..];
+            for ob in obs.clone() {
+                let ms = &m[((ob - obs.start) * nt + k) * BLOCK..];
                 // SAFETY: the tile's 2 × 2 pixels of block `ob` are inside the image's output
                 // (checked above; the caller's contract), `ms` holds the 16 positions at
-                // strides of `cout·nt`; `simd512()` says the CPU runs avx512f.
+                // strides of `pnb·16·nt`; `simd512()` says the CPU runs avx512f.
                 unsafe {
                     let dst = o.add(((ob * g.oh + oy) * g.ow + ox) * BLOCK);
-                    transform_out512(ms, cout * nt, &bias[ob * BLOCK..][..BLOCK], dst, g.ow * BLOCK, g.onto);
+                    transform_out512(
+                        ms,
+                        pnb * BLOCK * nt,
+                        &bias[ob * BLOCK..][..BLOCK],
+                        dst,
+                        g.ow * BLOCK,
+                        g.onto,
+                    );
                 }
             }
             continue;
         }
-        for ob in 0..cout / BLOCK {
+        for ob in obs.clone() {
             // along rows (each column b of M), then along columns
             let cols: [[[f32; BLOCK]; 2]; WA] = std::array::from_fn(|b| {
                 ot(
@@ -871,6 +909,48 @@ fn run_task(
     };
     let hi = hi.clamp(lo, g.ow);
     let p_max = TILE_ACC / nb;
+    // column segments whose outputs stay in L1 from the kernel to the epilogue
+    for seg in (cols.start..cols.end).step_by(SEGMENT) {
+        let cols = seg..(seg + SEGMENT).min(cols.end);
+        segment(
+            g,
+            x,
+            w,
+            bias,
+            out,
+            ob0,
+            nb,
+            rows.clone(),
+            cols,
+            epi,
+            (lo, hi),
+            p_max,
+            chunk,
+            plane,
+        );
+    }
+}
+
+/// [`run_task`] on the columns `cols` of rows `rows`: every input-channel chunk, then the
+/// epilogue; `interior` the columns every tap of which is inside the input.
+#[allow(clippy::too_many_arguments)]
+fn segment(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    out: *mut f32,
+    ob0: usize,
+    nb: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    epi: Option<Epi>,
+    interior: (usize, usize),
+    p_max: usize,
+    chunk: usize,
+    plane: usize,
+) {
+    let (lo, hi) = interior;
     let mut cb0 = 0;
     while cb0 < g.ncb {
         let cb1 = (cb0 + chunk).min(g.ncb);
@@ -962,17 +1042,28 @@ unsafe fn tile(
 ) {
     #[cfg(target_arch = "x86_64")]
     if crate::kernel::simd512() {
-        // full tiles on blocked input at stride 1 or 2: the pixel step and the block's 16 input
-        // channels as constants (every broadcast a fixed displacement from one pointer)
-        let step = if g.cbw == BLOCK && g.js == 1 { g.sx * g.xs } else { 0 };
+        // full tiles at stride 1 or 2: the pixel step as a constant (every broadcast a fixed
+        // displacement from one pointer), and on blocked input the block's 16 input channels
+        let step = if g.cbw == BLOCK && g.js == 1 {
+            g.sx * g.xs
+        } else if g.xs == 1 {
+            g.sx
+        } else {
+            0
+        };
         macro_rules! full {
             ($($b:literal, $p:literal);*) => {
                 match (nb, p, step) {
-                    // SAFETY: the caller's contract, with `nb = B`, `p = P` and blocked input
-                    // whose pixel step is `STEP`; `simd512()` says the CPU has avx512f, avx2, fma.
+                    // SAFETY: the caller's contract, with `nb = B`, `p = P` and the input's pixel
+                    // step `STEP` (blocked input for 16 and 32); `simd512()` says the CPU has
+                    // avx512f, avx2 and fma.
                     $(($b, $p, 16) => return unsafe { tile512::<$b, $p, 16>(g, x, w, bias, out, ob0, t) },
                     // SAFETY: as above.
-                    ($b, $p, 32) => return unsafe { tile512::<$b, $p, 32>(g, x, w, bias, out, ob0, t) },)*
+                    ($b, $p, 32) => return unsafe { tile512::<$b, $p, 32>(g, x, w, bias, out, ob0, t) },
+                    // SAFETY: as above (NCHW input).
+                    ($b, $p, 1) => return unsafe { tile512::<$b, $p, 1>(g, x, w, bias, out, ob0, t) },
+                    // SAFETY: as above (NCHW input).
+                    ($b, $p, 2) => return unsafe { tile512::<$b, $p, 2>(g, x, w, bias, out, ob0, t) },)*
                     _ => {}
                 }
             };
@@ -1049,12 +1140,13 @@ unsafe fn tile_portable(
 }
 
 /// The AVX-512 build of [`tile`]: `B` blocks × `P` pixels of sums in registers. `STEP`, when
-/// not 0, is the input's pixel step (`sx·xs`) of a blocked input (16 input channels per block,
-/// adjacent), so the block's loop unrolls with fixed displacements.
+/// not 0, is the input's pixel step (`sx·xs`): 16 or 32 on a blocked input (16 input channels
+/// per block, adjacent, so the block's loop unrolls with fixed displacements), 1 or 2 on an
+/// NCHW one.
 ///
 /// # Safety
 /// As [`tile`], with `nb = B`, `p = P`; the CPU must support avx512f; a non-zero `STEP` is the
-/// pixel step of a blocked input.
+/// input's pixel step, at least 16 only on a blocked input.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn tile512<const B: usize, const P: usize, const STEP: usize>(
@@ -1073,8 +1165,10 @@ unsafe fn tile512<const B: usize, const P: usize, const STEP: usize>(
         let plane = g.oh * g.ow * BLOCK;
         let o = out.add(ob0 * plane + (t.oy * g.ow + t.ox) * BLOCK);
         let mut acc = [[_mm512_setzero_ps(); B]; P];
-        let (step, cbw, js) = if STEP > 0 {
+        let (step, cbw, js) = if STEP >= BLOCK {
             (STEP, BLOCK, 1)
+        } else if STEP > 0 {
+            (STEP, g.cbw, g.js)
         } else {
             (g.sx * g.xs, g.cbw, g.js)
         };
