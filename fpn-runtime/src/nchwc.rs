@@ -543,6 +543,8 @@ fn winograd(
     let tb = (WINO_FLOATS / (WA * WA * (cin + cout))).clamp(WINO_MIN_TILES, 256);
     let band = (tb / tc).clamp(1, tr);
     let bands = tr.div_ceil(band);
+    // bands of equal rows (a 10-row map in blocks of 9 rows made bands of 9 and 1)
+    let band = tr.div_ceil(bands);
     let n = src.n;
     let nob = cout / BLOCK;
     // few bands (small maps): the output blocks split too, each part transforming the input
