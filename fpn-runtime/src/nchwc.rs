@@ -440,19 +440,15 @@ impl BlockedConv {
         let per_image = n * groups;
         let wide = if oh == 1 { ow.div_ceil(TILE_ACC) } else { oh };
         let bands = (4 * threads).div_ceil(per_image).clamp(1, wide);
-        let band = wide.div_ceil(bands);
-        let bands = wide.div_ceil(band);
         let weights = crate::on_line(&self.packed);
         (0..n * groups * bands).into_par_iter().for_each(|t| {
             let (img, rest) = (t / (groups * bands), t % (groups * bands));
             let ((ob0, nb), bi) = (tile_group(nob, rest / bands), rest % bands);
+            let units = even(wide, bands, bi);
             let (rows, cols) = if oh == 1 {
-                (
-                    0..1,
-                    (bi * band * TILE_ACC).min(ow)..((bi + 1) * band * TILE_ACC).min(ow),
-                )
+                (0..1, (units.start * TILE_ACC).min(ow)..(units.end * TILE_ACC).min(ow))
             } else {
-                (bi * band..((bi + 1) * band).min(oh), 0..ow)
+                (units, 0..ow)
             };
             let epi = Epi {
                 act,
@@ -542,14 +538,15 @@ fn winograd(
     let (tr, tc) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
     let tb = (WINO_FLOATS / (WA * WA * (cin + cout))).clamp(WINO_MIN_TILES, 256);
     let band = (tb / tc).clamp(1, tr);
-    let bands = tr.div_ceil(band);
-    // bands of equal rows (a 10-row map in blocks of 9 rows made bands of 9 and 1)
-    let band = tr.div_ceil(bands);
+    let threads = rayon::current_num_threads().max(1);
+    // bands of (nearly) equal rows, a multiple of the threads when the rows allow (a 10-row
+    // map in blocks of 9 rows made bands of 9 and 1; 20 rows in 5 bands kept one thread idle
+    // a fifth of the time)
+    let bands = tr.div_ceil(band).div_ceil(threads).saturating_mul(threads).clamp(1, tr);
     let n = src.n;
     let nob = cout / BLOCK;
     // few bands (small maps): the output blocks split too, each part transforming the input
     // again (a `cin·tiles` cost beside the products' `cin·cout·tiles`)
-    let threads = rayon::current_num_threads().max(1);
     let parts = if n * bands >= 2 * threads {
         1
     } else {
@@ -563,7 +560,7 @@ fn winograd(
         let (bi, part) = (rest / parts, rest % parts);
         let obs = part * per_part..((part + 1) * per_part).min(nob);
         let pnb = obs.len();
-        let trows = bi * band..((bi + 1) * band).min(tr);
+        let trows = even(tr, bands, bi);
         let tiles = trows.len() * tc;
         let blk = tb.min(tiles);
         let scratch = |slot, len| {
@@ -629,6 +626,12 @@ fn winograd(
         }
         Ok(())
     })
+}
+
+/// Part `i` of `total` units split into `parts` parts of sizes that differ by at most one.
+fn even(total: usize, parts: usize, i: usize) -> std::ops::Range<usize> {
+    let parts = parts.max(1);
+    i * total / parts..(i + 1) * total / parts
 }
 
 /// Tile `t` (of `tc` per tile row) as its first output row and column.
