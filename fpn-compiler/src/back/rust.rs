@@ -44,8 +44,9 @@ pub struct Options {
     /// `::fpn::runtime` for code expanded through the facade.
     pub runtime_path: String,
     /// Keep feature maps in the blocked channel layout NCHW16c between the ops that have
-    /// blocked forms (`Gen::plan_layout`); `false` by default (on the Intel Xeon measured, even
-    /// with NCHW: see docs/bench.md). The outputs, and the inputs of ops without a blocked
+    /// blocked forms (`Gen::plan_layout`); `false` by default (on the Intel Xeon measured,
+    /// YOLOv8n and ResNet-50 FPN gain up to 7% but seed 003's shared head loses 5–9%, and no AMD
+    /// machine has run it: docs/bench.md). The outputs, and the inputs of ops without a blocked
     /// form, are reordered to NCHW; the values are the same up to the order of the convs' sums.
     pub blocked: bool,
 }
