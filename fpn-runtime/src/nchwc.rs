@@ -54,6 +54,19 @@ const SEGMENT: usize = 4 * TILE_ACC;
 
 const OP: &str = "BlockedConv";
 
+/// Checks that an output view has the op's output shape `os`.
+fn out_view(op: &'static str, os: [usize; 4], out: &ndarray::ArrayViewMut4<f32>) -> Result<()> {
+    if shape4(out) != os {
+        return Err(mismatch(
+            op,
+            &os,
+            &shape4(out),
+            "the output view must have the output's shape",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that `shape`'s channels are whole blocks.
 fn whole_blocks(op: &'static str, shape: [usize; 4]) -> Result<()> {
     if !shape[1].is_multiple_of(BLOCK) {
@@ -132,54 +145,44 @@ fn images_mut(out: &mut ndarray::ArrayViewMut4<f32>, op: &'static str) -> Result
 
 /// `x` (NCHW, channels a multiple of [`BLOCK`]) reordered to NCHW16c (see the module doc).
 pub fn to_blocked(x: ArrayView4<f32>) -> Result<Tensor> {
-    const OP: &str = "to_blocked";
-    let shape = shape4(&x);
-    whole_blocks(OP, shape)?;
-    let [_, c, h, w] = shape;
-    let hw = h * w;
-    let src = images(&x, OP)?;
-    let mut y = crate::try_output(shape, OP)?;
-    let dst = y
-        .as_slice_mut()
-        .ok_or_else(|| invalid(OP, "output not in standard layout"))?;
-    if c * hw == 0 {
-        return Ok(y);
-    }
-    dst.par_chunks_mut(BLOCK * hw).enumerate().for_each(|(i, out)| {
-        let (img, cb) = (i / (c / BLOCK), i % (c / BLOCK));
-        let planes = &src.img(img)[cb * BLOCK * hw..][..BLOCK * hw];
+    reorder(x, "to_blocked", |planes, out, hw| {
         for (p, px) in out.chunks_exact_mut(BLOCK).enumerate() {
             for (j, v) in px.iter_mut().enumerate() {
                 *v = planes[j * hw + p];
             }
         }
-    });
-    Ok(y)
+    })
 }
 
 /// `x` (NCHW16c, see the module doc) reordered back to NCHW.
 pub fn from_blocked(x: ArrayView4<f32>) -> Result<Tensor> {
-    const OP: &str = "from_blocked";
-    let shape = shape4(&x);
-    whole_blocks(OP, shape)?;
-    let [_, c, h, w] = shape;
-    let hw = h * w;
-    let src = images(&x, OP)?;
-    let mut y = crate::try_output(shape, OP)?;
-    let dst = y
-        .as_slice_mut()
-        .ok_or_else(|| invalid(OP, "output not in standard layout"))?;
-    if c * hw == 0 {
-        return Ok(y);
-    }
-    dst.par_chunks_mut(BLOCK * hw).enumerate().for_each(|(i, out)| {
-        let (img, cb) = (i / (c / BLOCK), i % (c / BLOCK));
-        let block = &src.img(img)[cb * BLOCK * hw..][..BLOCK * hw];
+    reorder(x, "from_blocked", |block, out, hw| {
         for (j, plane) in out.chunks_exact_mut(hw).enumerate() {
             for (p, v) in plane.iter_mut().enumerate() {
                 *v = block[p * BLOCK + j];
             }
         }
+    })
+}
+
+/// A new tensor of `x`'s shape (channels whole blocks) whose 16-channel blocks are
+/// `f(x's block, the output's block, h·w)`, in parallel over blocks.
+fn reorder(x: ArrayView4<f32>, op: &'static str, f: impl Fn(&[f32], &mut [f32], usize) + Sync) -> Result<Tensor> {
+    let shape = shape4(&x);
+    whole_blocks(op, shape)?;
+    let [_, c, h, w] = shape;
+    let hw = h * w;
+    let src = images(&x, op)?;
+    let mut y = crate::try_output(shape, op)?;
+    let dst = y
+        .as_slice_mut()
+        .ok_or_else(|| invalid(op, "output not in standard layout"))?;
+    if c * hw == 0 {
+        return Ok(y);
+    }
+    dst.par_chunks_mut(BLOCK * hw).enumerate().for_each(|(i, out)| {
+        let (img, cb) = (i / (c / BLOCK), i % (c / BLOCK));
+        f(&src.img(img)[cb * BLOCK * hw..][..BLOCK * hw], out, hw);
     });
     Ok(y)
 }
@@ -361,14 +364,7 @@ impl BlockedConv {
     ) -> Result<()> {
         let xs = shape4(&x);
         let os = self.output_shape(xs)?;
-        if shape4(&out) != os {
-            return Err(mismatch(
-                OP,
-                &os,
-                &shape4(&out),
-                "the output view must have the output's shape",
-            ));
-        }
+        out_view(OP, os, &out)?;
         let res = match residual {
             Some(r) if shape4(&r) != os => {
                 return Err(mismatch(
@@ -917,96 +913,58 @@ fn run_task(
     // column segments whose outputs stay in L1 from the kernel to the epilogue
     for seg in (cols.start..cols.end).step_by(SEGMENT) {
         let cols = seg..(seg + SEGMENT).min(cols.end);
-        segment(
-            g,
-            x,
-            w,
-            bias,
-            out,
-            ob0,
-            nb,
-            rows.clone(),
-            cols,
-            epi,
-            (lo, hi),
-            p_max,
-            chunk,
-            plane,
-        );
-    }
-}
-
-/// [`run_task`] on the columns `cols` of rows `rows`: every input-channel chunk, then the
-/// epilogue; `interior` the columns every tap of which is inside the input.
-#[allow(clippy::too_many_arguments)]
-fn segment(
-    g: &Geom,
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    out: *mut f32,
-    ob0: usize,
-    nb: usize,
-    rows: std::ops::Range<usize>,
-    cols: std::ops::Range<usize>,
-    epi: Option<Epi>,
-    interior: (usize, usize),
-    p_max: usize,
-    chunk: usize,
-    plane: usize,
-) {
-    let (lo, hi) = interior;
-    let mut cb0 = 0;
-    while cb0 < g.ncb {
-        let cb1 = (cb0 + chunk).min(g.ncb);
-        let (first, last) = (cb0 == 0 && !g.onto, cb1 == g.ncb);
-        for oy in rows.clone() {
-            let top = oy * g.sy;
-            let ky = (g.pt.saturating_sub(top), g.kh.min((g.h + g.pt).saturating_sub(top)));
-            let call = |ox: usize, p: usize, kx: (usize, usize)| {
-                let t = Tile {
-                    oy,
-                    ox,
-                    ky,
-                    kx,
-                    cb: (cb0, cb1),
-                    first,
-                    last,
+        let mut cb0 = 0;
+        while cb0 < g.ncb {
+            let cb1 = (cb0 + chunk).min(g.ncb);
+            let (first, last) = (cb0 == 0 && !g.onto, cb1 == g.ncb);
+            for oy in rows.clone() {
+                let top = oy * g.sy;
+                let ky = (g.pt.saturating_sub(top), g.kh.min((g.h + g.pt).saturating_sub(top)));
+                let call = |ox: usize, p: usize, kx: (usize, usize)| {
+                    let t = Tile {
+                        oy,
+                        ox,
+                        ky,
+                        kx,
+                        cb: (cb0, cb1),
+                        first,
+                        last,
+                    };
+                    // SAFETY: `x`, `w`, `bias` and `out` hold the image, the packed weight, the bias
+                    // and the image's output of geometry `g`; `ob0 + nb` blocks, `ox + p ≤ ow`
+                    // and the tap ranges keep every access in bounds (see `Tile`).
+                    unsafe { tile(g, x.as_ptr(), w.as_ptr(), bias.as_ptr(), out, ob0, nb, p, &t) }
                 };
-                // SAFETY: `x`, `w`, `bias` and `out` hold the image, the packed weight, the bias
-                // and the image's output of geometry `g`; `ob0 + nb` blocks, `ox + p ≤ ow`
-                // and the tap ranges keep every access in bounds (see `Tile`).
-                unsafe { tile(g, x.as_ptr(), w.as_ptr(), bias.as_ptr(), out, ob0, nb, p, &t) }
-            };
-            let edge = |ox: usize| {
-                let left = ox * g.sx;
-                (g.pl.saturating_sub(left), g.kw.min((g.w + g.pl).saturating_sub(left)))
-            };
-            for ox in (cols.start..lo.min(cols.end)).chain(hi.max(cols.start)..cols.end) {
-                call(ox, 1, edge(ox));
-            }
-            let (mut ox, end) = (lo.max(cols.start), hi.min(cols.end));
-            while ox < end {
-                let p = p_max.min(end - ox);
-                call(ox, p, (0, g.kw));
-                ox += p;
-            }
-            if let Some(Epi { act, res, after_act }) = epi.filter(|_| cb1 == g.ncb) {
-                for b in ob0..ob0 + nb {
-                    let start = b * plane + (oy * g.ow + cols.start) * BLOCK;
-                    let len = cols.len() * BLOCK;
-                    // SAFETY: this row of block `b` is inside the image's output and written by
-                    // this task alone; its kernel calls are done.
-                    let row = unsafe { std::slice::from_raw_parts_mut(out.add(start), len) };
-                    let r = res.map(|r| Residual {
-                        data: &r[start..][..len],
-                        after_act,
-                    });
-                    epilogue_slice(row, 0.0, act, r);
+                let edge = |ox: usize| {
+                    let left = ox * g.sx;
+                    (g.pl.saturating_sub(left), g.kw.min((g.w + g.pl).saturating_sub(left)))
+                };
+                for ox in (cols.start..lo.min(cols.end)).chain(hi.max(cols.start)..cols.end) {
+                    call(ox, 1, edge(ox));
+                }
+                let (mut ox, end) = (lo.max(cols.start), hi.min(cols.end));
+                while ox < end {
+                    let p = p_max.min(end - ox);
+                    call(ox, p, (0, g.kw));
+                    ox += p;
+                }
+                if let Some(Epi { act, res, after_act }) = epi.filter(|_| cb1 == g.ncb) {
+                    for b in ob0..ob0 + nb {
+                        let start = b * plane + (oy * g.ow + cols.start) * BLOCK;
+                        let len = cols.len() * BLOCK;
+                        // SAFETY: this row of block `b` is inside the image's output and written by
+                        // this task alone; its kernel calls are done.
+                        let row = unsafe { std::slice::from_raw_parts_mut(out.add(start), len) };
+                        let r = res.map(|r| Residual {
+                            data: &r[start..][..len],
+                            after_act,
+                        });
+                        epilogue_slice(row, 0.0, act, r);
+                    }
                 }
             }
+            cb0 = cb1;
         }
-        cb0 = cb1;
     }
 }
 
@@ -1273,14 +1231,7 @@ pub fn max_pool2d_blocked_into(
     const OP: &str = "max_pool2d";
     let [_, _, h, w] = shape4(&x);
     let os = crate::pool2d_out_shape(shape4(&x), p)?;
-    if shape4(&out) != os {
-        return Err(mismatch(
-            OP,
-            &os,
-            &shape4(&out),
-            "the output view must have the output's shape",
-        ));
-    }
+    out_view(OP, os, &out)?;
     let [_, _, oh, ow] = os;
     let ([kh, kw], [sy, sx], [py, px], [dy, dx]) = (p.kernel, p.stride, p.padding, p.dilation);
     per_block(OP, &x, &mut out, |xb, ob| {
@@ -1327,14 +1278,7 @@ pub fn upsample_nearest_blocked_into(
     const OP: &str = "upsample_nearest";
     let [_, _, h, w] = shape4(&x);
     let os = crate::resize_out_shape(shape4(&x), r)?;
-    if shape4(&out) != os {
-        return Err(mismatch(
-            OP,
-            &os,
-            &shape4(&out),
-            "the output view must have the output's shape",
-        ));
-    }
+    out_view(OP, os, &out)?;
     let [_, _, oh, ow] = os;
     let [sc_h, sc_w] = crate::resize::scales(r);
     per_block(OP, &x, &mut out, |xb, ob| {

@@ -216,23 +216,7 @@ impl Conv2d {
                 "forward_onto adds `sum` before the activation: leave ConvOpts::residual unset",
             ));
         }
-        let shape = self.output_shape(x, opts)?;
-        if shape4(&sum) != shape {
-            return Err(mismatch(
-                "conv2d + add",
-                &shape,
-                &shape4(&sum),
-                "the added tensor must have the conv output's shape",
-            ));
-        }
-        if !sum.is_standard_layout() {
-            let out = self.forward(
-                x,
-                &ConvOpts {
-                    residual: Some(sum.view()),
-                    ..*opts
-                },
-            )?;
+        if let Some(out) = self.onto_as_residual(x, opts, &mut sum, Self::forward)? {
             crate::recycle(sum);
             return Ok(out);
         }
@@ -242,15 +226,7 @@ impl Conv2d {
             return Ok(sum);
         }
         if crate::profile::enabled() {
-            // each rerun starts from the sum again
-            let start = sum.clone();
-            let sum = std::cell::RefCell::new(sum);
-            crate::profile::timed(
-                self.profile_key(x, opts),
-                || sum.borrow_mut().assign(&start),
-                || self.forward_into_once(x, opts, sum.borrow_mut().view_mut(), true),
-            )?;
-            return Ok(sum.into_inner());
+            return self.timed_onto(x, opts, sum, |out| self.forward_into_once(x, opts, out, true));
         }
         self.forward_into_once(x, opts, sum.view_mut(), true)?;
         Ok(sum)
@@ -298,39 +274,63 @@ impl Conv2d {
                 "forward_blocked_onto adds `sum` before the activation with the prepared parameters: leave ConvOpts unset",
             ));
         }
-        let shape = self.output_shape(x, opts)?;
-        if shape4(&sum) != shape {
-            return Err(mismatch(
-                "conv2d + add",
-                &shape,
-                &shape4(&sum),
-                "the added tensor must have the conv output's shape",
-            ));
-        }
-        if !sum.is_standard_layout() {
-            let out = self.forward_blocked(
-                x,
-                &ConvOpts {
-                    residual: Some(sum.view()),
-                    ..*opts
-                },
-            )?;
+        let mut sum = sum;
+        if let Some(out) = self.onto_as_residual(x, opts, &mut sum, Self::forward_blocked)? {
             crate::recycle(sum);
             return Ok(out);
         }
         let conv = self.blocked_conv()?;
         if crate::profile::enabled() {
-            // each rerun starts from the sum again
-            let start = sum.clone();
-            let sum = std::cell::RefCell::new(sum);
-            crate::profile::timed(
-                self.profile_key(x, opts),
-                || sum.borrow_mut().assign(&start),
-                || conv.forward_onto_in_place(x, sum.borrow_mut().view_mut()),
-            )?;
-            return Ok(sum.into_inner());
+            return self.timed_onto(x, opts, sum, |out| conv.forward_onto_in_place(x, out));
         }
         conv.forward_onto(x, sum)
+    }
+
+    /// `run` onto `sum` timed by [`crate::profile`], each rerun from the sum again.
+    fn timed_onto(
+        &self,
+        x: ArrayView4<f32>,
+        opts: &ConvOpts<'_>,
+        sum: Tensor,
+        run: impl Fn(ArrayViewMut4<f32>) -> Result<()>,
+    ) -> Result<Tensor> {
+        let start = sum.clone();
+        let sum = std::cell::RefCell::new(sum);
+        crate::profile::timed(
+            self.profile_key(x, opts),
+            || sum.borrow_mut().assign(&start),
+            || run(sum.borrow_mut().view_mut()),
+        )?;
+        Ok(sum.into_inner())
+    }
+
+    /// The checks of a conv onto `sum` (of the output's shape), and, for a `sum` not in
+    /// standard layout, the conv with it as a residual by `forward` into a new buffer
+    /// (`Some`; the caller recycles `sum`).
+    fn onto_as_residual(
+        &self,
+        x: ArrayView4<f32>,
+        opts: &ConvOpts<'_>,
+        sum: &mut Tensor,
+        forward: fn(&Self, ArrayView4<f32>, &ConvOpts<'_>) -> Result<Tensor>,
+    ) -> Result<Option<Tensor>> {
+        let shape = self.output_shape(x, opts)?;
+        if shape4(sum) != shape {
+            return Err(mismatch(
+                "conv2d + add",
+                &shape,
+                &shape4(sum),
+                "the added tensor must have the conv output's shape",
+            ));
+        }
+        if sum.is_standard_layout() {
+            return Ok(None);
+        }
+        let residual = ConvOpts {
+            residual: Some(sum.view()),
+            ..*opts
+        };
+        forward(self, x, &residual).map(Some)
     }
 
     /// The conv for blocked tensors, made on first use; the constructor's error if it cannot

@@ -1468,6 +1468,19 @@ pub fn memory_plan(g: &Graph, a: &Analysis, env: &[i64]) -> GResult<Option<Memor
         let n = s.c.checked_mul(h)?.checked_mul(w)?.checked_mul(4)?;
         u64::try_from(n).ok()
     };
+    // a tensor's buffer request: its values and the pad that lets them start on a cache line
+    // (`fpn_runtime::LINE_PAD`)
+    let floats = |bytes: u64| usize::try_from(bytes / 4).ok()?.checked_add(fpn_runtime::LINE_PAD);
+    // a request of `len` floats taken at the next event, held until further notice: its index
+    let take = |reqs: &mut Vec<fpn_runtime::Lifetime>, events: &mut usize, len: usize| {
+        reqs.push(fpn_runtime::Lifetime {
+            len,
+            first: *events,
+            last: usize::MAX,
+        });
+        *events += 1;
+        reqs.len() - 1
+    };
     // the runtime arena's plan (`fpn_runtime::Arena`): each buffer request's lifetime in events
     // (takes and gives, in order), assigned to slots by `fpn_runtime::plan_slots`
     let mut reqs: Vec<fpn_runtime::Lifetime> = Vec::new();
@@ -1478,19 +1491,8 @@ pub fn memory_plan(g: &Graph, a: &Analysis, env: &[i64]) -> GResult<Option<Memor
         let mut temps = Vec::new();
         for &j in &st.reordered {
             let Some(need) = bytes(j) else { return Ok(None) };
-            let Some(len) = usize::try_from(need / 4)
-                .ok()
-                .and_then(|l| l.checked_add(fpn_runtime::LINE_PAD))
-            else {
-                return Ok(None);
-            };
-            temps.push((reqs.len(), need));
-            reqs.push(fpn_runtime::Lifetime {
-                len,
-                first: events,
-                last: usize::MAX,
-            });
-            events += 1;
+            let Some(len) = floats(need) else { return Ok(None) };
+            temps.push((take(&mut reqs, &mut events, len), need));
             live = live.saturating_add(need);
             bound = bound.max(live);
         }
@@ -1503,21 +1505,8 @@ pub fn memory_plan(g: &Graph, a: &Analysis, env: &[i64]) -> GResult<Option<Memor
                     held.insert(v, r);
                 }
                 None => {
-                    // a tensor's buffer: its values and the pad that lets them start on a
-                    // cache line (`fpn_runtime::LINE_PAD`)
-                    let Some(len) = usize::try_from(need / 4)
-                        .ok()
-                        .and_then(|l| l.checked_add(fpn_runtime::LINE_PAD))
-                    else {
-                        return Ok(None);
-                    };
-                    held.insert(v, reqs.len());
-                    reqs.push(fpn_runtime::Lifetime {
-                        len,
-                        first: events,
-                        last: usize::MAX,
-                    });
-                    events += 1;
+                    let Some(len) = floats(need) else { return Ok(None) };
+                    held.insert(v, take(&mut reqs, &mut events, len));
                 }
             }
             live = live.saturating_add(need);
