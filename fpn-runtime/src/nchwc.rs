@@ -11,9 +11,10 @@
 //! look at pixels or at one channel (convs, pools, resizes, per-channel affine maps) need
 //! blocked forms. [`to_blocked`] and [`from_blocked`] reorder between the layouts.
 //!
-//! [`BlockedConv`] computes a conv (zero padding, no dilation or groups) whose output has a
-//! multiple of 16 channels, from a blocked input or, when the input has fewer than 16 or not a
-//! multiple of 16 channels (a network's stem), from an NCHW one, into a blocked output. Its
+//! [`BlockedConv`] computes a conv (zero padding, no dilation or groups) from a blocked input
+//! or, when the input's channels are not whole blocks (a network's stem), from an NCHW one,
+//! into a blocked output, or, when the output's channels are not whole blocks (a head's last
+//! conv), into an NCHW one (computed blocked with zero-padded weights, then reordered). Its
 //! kernel keeps `P` output pixels × `B` blocks of 16 output channels in vector registers
 //! (`P·B = 24`; 24 × 1, 12 × 2, 8 × 3, 6 × 4) and, for each input channel and tap, loads `B`
 //! weight vectors and broadcasts `P` input values: no transposes, no spatial tail tiles (any
@@ -188,7 +189,7 @@ fn reorder(x: ArrayView4<f32>, op: &'static str, f: impl Fn(&[f32], &mut [f32], 
 }
 
 /// A conv prepared for blocked tensors (see the module doc): `act(nn.Conv2d(x))` with zero
-/// padding, dilation 1 and one group, `cout` a multiple of [`BLOCK`].
+/// padding, dilation 1 and one group, its input or its output of whole blocks of channels.
 #[derive(Clone, Debug)]
 pub struct BlockedConv {
     /// `[cout / 16][ncb][kh][kw][cbw][16]` on a cache line ([`crate::try_lined`]): for each
@@ -238,9 +239,10 @@ struct Geom {
 
 impl BlockedConv {
     /// Prepares a conv with weight `[cout, cin, kh, kw]`, optional bias `[cout]` and `params`;
-    /// an error unless `cout` is a multiple of [`BLOCK`], `params` has zero padding, dilation 1
-    /// and one group, and the weight is not too large to pack. The input is blocked when `cin`
-    /// is a multiple of [`BLOCK`] ([`Self::blocked_input`]), NCHW otherwise.
+    /// an error unless `cin` or `cout` is a multiple of [`BLOCK`], `params` has zero padding,
+    /// dilation 1 and one group, and the weight is not too large to pack. The input is blocked
+    /// when `cin` is a multiple of [`BLOCK`] ([`Self::blocked_input`]), NCHW otherwise; the
+    /// output likewise with `cout` ([`Self::blocked_output`]).
     pub fn new(weight: Array4<f32>, bias: Option<Array1<f32>>, params: Conv2dParams) -> Result<Self> {
         let w_shape = shape4(&weight);
         validate_params(OP, w_shape, &params)?;
@@ -251,31 +253,34 @@ impl BlockedConv {
                 "only zero-padded convs without groups or dilation are blocked",
             ));
         }
-        if !cout.is_multiple_of(BLOCK) {
+        if !cout.is_multiple_of(BLOCK) && !cin.is_multiple_of(BLOCK) {
             return Err(invalid(
                 OP,
-                format!("{cout} output channels are not whole blocks of {BLOCK}"),
+                format!("{cin} input and {cout} output channels: neither side is whole blocks of {BLOCK}"),
             ));
         }
-        let bias = match bias {
+        // output channels padded to whole blocks (zero weights and bias past `cout`)
+        let cpad = cout.div_ceil(BLOCK) * BLOCK;
+        let mut bias = match bias {
             Some(b) if b.len() != cout => {
                 return Err(mismatch(OP, &w_shape, &[b.len()], "one bias per output channel"));
             }
             Some(b) => b.to_vec(),
             None => vec![0.0; cout],
         };
+        bias.resize(cpad, 0.0);
         let (cbw, ncb) = if cin.is_multiple_of(BLOCK) {
             (BLOCK, cin / BLOCK)
         } else {
             (cin, 1)
         };
-        let len = cout * cin * kh * kw;
+        let len = cpad * cin * kh * kw;
         let mut packed = crate::try_lined(len).ok_or_else(|| invalid(OP, "the weight is too large to pack"))?;
         let wv = weight.as_standard_layout();
         let ws = wv.as_slice().ok_or_else(|| invalid(OP, "weight not contiguous"))?;
         let dst = crate::on_line_mut(&mut packed);
         let mut k = 0;
-        for ob in 0..cout / BLOCK {
+        for ob in 0..cpad / BLOCK {
             for cb in 0..ncb {
                 for ky in 0..kh {
                     for kx in 0..kw {
@@ -283,7 +288,9 @@ impl BlockedConv {
                             let ci = cb * cbw + j;
                             for l in 0..BLOCK {
                                 let co = ob * BLOCK + l;
-                                dst[k] = ws[((co * cin + ci) * kh + ky) * kw + kx];
+                                if co < cout {
+                                    dst[k] = ws[((co * cin + ci) * kh + ky) * kw + kx];
+                                }
                                 k += 1;
                             }
                         }
@@ -292,7 +299,7 @@ impl BlockedConv {
             }
         }
         let wino = if [kh, kw] == [3, 3] && params.stride == [1, 1] && cbw == BLOCK {
-            Some((wino_weights(ws, cout, cin)?, vec![0.0; cout]))
+            Some((wino_weights(ws, cout, cin)?, vec![0.0; cpad]))
         } else {
             None
         };
@@ -303,6 +310,18 @@ impl BlockedConv {
             w_shape,
             params,
         })
+    }
+
+    /// Whether the output is blocked (its channels are whole blocks) or NCHW (a head's last
+    /// conv on a blocked input: computed blocked, then reordered).
+    pub fn blocked_output(&self) -> bool {
+        self.w_shape[0].is_multiple_of(BLOCK)
+    }
+
+    /// The output shape with its channels padded to whole blocks (what the kernels compute).
+    fn padded_shape(&self, x: [usize; 4]) -> Result<[usize; 4]> {
+        let [n, cout, oh, ow] = self.output_shape(x)?;
+        Ok([n, cout.div_ceil(BLOCK) * BLOCK, oh, ow])
     }
 
     /// Whether the input is blocked (its channels are whole blocks) or NCHW.
@@ -326,8 +345,9 @@ impl BlockedConv {
         Ok(y)
     }
 
-    /// [`Self::forward`] into `out` (blocked, of the output's shape, its channels contiguous
-    /// per image: a tensor or a channel range of whole blocks of one, a concat's part).
+    /// [`Self::forward`] into `out` (blocked, or NCHW when [`Self::blocked_output`] is false;
+    /// of the output's shape, its channels contiguous per image: a tensor or a channel range of
+    /// one, a concat's part).
     pub fn forward_into(
         &self,
         x: ArrayView4<f32>,
@@ -335,7 +355,50 @@ impl BlockedConv {
         after_act: bool,
         out: ndarray::ArrayViewMut4<f32>,
     ) -> Result<()> {
+        if !self.blocked_output() {
+            return self.run_to_nchw(x, residual, out);
+        }
         self.run(x, residual, after_act, out, false)
+    }
+
+    /// [`Self::forward_into`] of a conv whose output channels are not whole blocks: computed
+    /// blocked into a buffer of whole blocks, then its `cout` channels reordered into `out`
+    /// (NCHW). No residual.
+    fn run_to_nchw(
+        &self,
+        x: ArrayView4<f32>,
+        residual: Option<ArrayView4<f32>>,
+        mut out: ndarray::ArrayViewMut4<f32>,
+    ) -> Result<()> {
+        if residual.is_some() {
+            return Err(invalid(
+                OP,
+                "a conv to an NCHW output (channels not whole blocks) takes no residual",
+            ));
+        }
+        let os = self.output_shape(shape4(&x))?;
+        out_view(OP, os, &out)?;
+        let mut tmp = crate::try_output(self.padded_shape(shape4(&x))?, OP)?;
+        self.run(x, None, false, tmp.view_mut(), false)?;
+        let [n, cout, oh, ow] = os;
+        let hw = oh * ow;
+        let src = images(&tmp.view(), OP)?;
+        let dst = images_mut(&mut out, OP)?;
+        let nob = cout.div_ceil(BLOCK);
+        (0..n * nob).into_par_iter().for_each(|t| {
+            let (img, ob) = (t / nob, t % nob);
+            let block = &src.img(img)[ob * BLOCK * hw..][..BLOCK * hw];
+            for l in 0..BLOCK.min(cout - ob * BLOCK) {
+                // SAFETY: channel `ob·16 + l` (< cout) of image `img` is inside `out` (its
+                // channels contiguous per image, `images_mut`) and written by this task alone.
+                let plane = unsafe { std::slice::from_raw_parts_mut(dst.get(img).add((ob * BLOCK + l) * hw), hw) };
+                for (p, v) in plane.iter_mut().enumerate() {
+                    *v = block[p * BLOCK + l];
+                }
+            }
+        });
+        crate::recycle(tmp);
+        Ok(())
     }
 
     /// `act(sum + conv(x) + bias)` computed in `sum`'s buffer (blocked, of the output's shape)
@@ -344,12 +407,18 @@ impl BlockedConv {
     /// last conv). The sums are added in another order (onto `sum`, then the bias), so the
     /// last bits may differ.
     pub fn forward_onto(&self, x: ArrayView4<f32>, mut sum: Tensor) -> Result<Tensor> {
-        self.run(x, None, false, sum.view_mut(), true)?;
+        self.forward_onto_in_place(x, sum.view_mut())?;
         Ok(sum)
     }
 
     /// [`Self::forward_onto`] on a view of the sum (`crate::Conv2d`'s profiled reruns).
     pub(crate) fn forward_onto_in_place(&self, x: ArrayView4<f32>, sum: ndarray::ArrayViewMut4<f32>) -> Result<()> {
+        if !self.blocked_output() {
+            return Err(invalid(
+                OP,
+                "a conv to an NCHW output (channels not whole blocks) adds onto no sum",
+            ));
+        }
         self.run(x, None, false, sum, true)
     }
 
@@ -363,7 +432,7 @@ impl BlockedConv {
         onto: bool,
     ) -> Result<()> {
         let xs = shape4(&x);
-        let os = self.output_shape(xs)?;
+        let os = self.padded_shape(xs)?;
         out_view(OP, os, &out)?;
         let res = match residual {
             Some(r) if shape4(&r) != os => {
@@ -471,10 +540,12 @@ impl BlockedConv {
 }
 
 /// The Winograd transforms of a 3×3 weight `w` (`[cout, cin, 3, 3]`), packed for the products
-/// of [`winograd`] (see `BlockedConv::wino`); an error if too large to allocate.
+/// of [`winograd`] (see `BlockedConv::wino`; output channels padded to whole blocks with
+/// zeros); an error if too large to allocate.
 fn wino_weights(w: &[f32], cout: usize, cin: usize) -> Result<Vec<f32>> {
     use crate::winograd::wt1;
-    let len = cout
+    let cpad = cout.div_ceil(BLOCK) * BLOCK;
+    let len = cpad
         .checked_mul(cin)
         .and_then(|v| v.checked_mul(WA * WA))
         .ok_or_else(|| invalid(OP, "the weight is too large to transform"))?;
@@ -490,7 +561,7 @@ fn wino_weights(w: &[f32], cout: usize, cin: usize) -> Result<Vec<f32>> {
                 let row = wt1::<2>(cols[0][a], cols[1][a], cols[2][a]);
                 for (b, &v) in row[..WA].iter().enumerate() {
                     let (ob, l, cb, j) = (co / BLOCK, co % BLOCK, ci / BLOCK, ci % BLOCK);
-                    dst[(((a * WA + b) * (cout / BLOCK) + ob) * ncb + cb) * BLOCK * BLOCK + j * BLOCK + l] = v;
+                    dst[(((a * WA + b) * (cpad / BLOCK) + ob) * ncb + cb) * BLOCK * BLOCK + j * BLOCK + l] = v;
                 }
             }
         }
@@ -1541,6 +1612,35 @@ mod tests {
             let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
             let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
             assert!(err <= 8.0 * f32::EPSILON * scale, "k {k}: {err}");
+        }
+    }
+
+    /// A conv from a blocked input to an NCHW output of channels not in whole blocks (a head's
+    /// last conv: 1×1 and Winograd 3×3, into a batch-2 concat part) equals `conv2d`; it takes
+    /// no residual.
+    #[test]
+    fn blocked_input_to_nchw_output() {
+        let mut init = Init::new(12);
+        let x: Tensor = init.uniform(&[2, 32, 9, 10], -1.0, 1.0).into_dimensionality().unwrap();
+        let xb = to_blocked(x.view()).unwrap();
+        for (cout, k) in [(9, 1), (40, 3), (3, 3)] {
+            let p = Conv2dParams {
+                padding: [k / 2; 4],
+                act: Activation::Sigmoid,
+                ..Default::default()
+            };
+            let (wt, b) = (init.conv_weight([cout, 32, k, k]), init.conv_bias(32 * k * k, cout));
+            let want = conv2d(x.view(), wt.view(), Some(b.view()), &p).unwrap();
+            let conv = BlockedConv::new(wt, Some(b), p).unwrap();
+            assert!(!conv.blocked_output() && conv.wino.is_some() == (k == 3));
+            let mut buf = Tensor::zeros([2, cout + 5, 9, 10]);
+            conv.forward_into(xb.view(), None, false, crate::channels_mut(&mut buf, 5, cout).unwrap())
+                .unwrap();
+            let got = crate::channels(buf.view(), 5, cout).unwrap();
+            let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err < 1e-5, "{cout} k{k}: {err}");
+            assert!(buf.slice(ndarray::s![.., ..5, .., ..]).iter().all(|&v| v == 0.0));
+            assert!(conv.forward(xb.view(), Some(want.view()), false).is_err());
         }
     }
 }

@@ -253,10 +253,11 @@ impl Conv2d {
 
     /// The conv on blocked tensors ([`crate::BlockedConv`], see `fpn_runtime::to_blocked`): `x`
     /// blocked when its channels are whole blocks, NCHW otherwise (a stem); the output, and
-    /// `opts.residual`, blocked. The same values as [`forward`](Self::forward) up to the order
-    /// of the sums. An error when the conv has groups, dilation, a padding mode other than
-    /// zeros or output channels that are not whole blocks, or when `opts` overrides the
-    /// parameters.
+    /// `opts.residual`, blocked when its channels are whole blocks, else NCHW (a head's last
+    /// conv; no residual then). The same values as [`forward`](Self::forward) up to the order
+    /// of the sums. An error when the conv has groups, dilation or a padding mode other than
+    /// zeros, when neither its input nor its output channels are whole blocks, or when `opts`
+    /// overrides the parameters.
     pub fn forward_blocked(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>) -> Result<Tensor> {
         let shape = self.output_shape(x, opts)?;
         let mut out = crate::try_output(shape, "conv2d")?;

@@ -299,6 +299,9 @@ pub(crate) struct Gen<'g> {
     /// For each node, whether its value is in the blocked layout NCHW16c
     /// ([`Gen::plan_layout`]).
     blocked: Vec<bool>,
+    /// Convs (head nodes) whose value is NCHW (channels not whole blocks) that read their
+    /// blocked input as it is ([`Gen::convs_from_blocked`]: a head's last conv).
+    from_blocked: HashSet<NodeIndex>,
 }
 
 impl<'g> Gen<'g> {
@@ -349,6 +352,7 @@ impl<'g> Gen<'g> {
             stmts: Vec::new(),
             stmt_of: vec![None; n],
             blocked: vec![false; n],
+            from_blocked: HashSet::new(),
         };
         gen.plan_folds()?;
         gen.stmts = gen.plan_stmts();
@@ -359,6 +363,7 @@ impl<'g> Gen<'g> {
         }
         if opts.blocked {
             gen.blocked = gen.plan_layout();
+            gen.from_blocked = gen.convs_from_blocked();
         }
         Ok(gen)
     }
@@ -381,21 +386,7 @@ impl<'g> Gen<'g> {
         let n = g.graph.node_count();
         let chans = |i: NodeIndex| self.shape(i).c;
         let whole = |c: i64| c > 0 && c % fpn_runtime::BLOCK as i64 == 0;
-        // per parameter prefix, whether every conv with it has the same runtime parameters (so
-        // none overrides the prepared ones; shared weights may differ per call)
-        let mut same: HashMap<&str, Option<Conv2dParams>> = HashMap::new();
-        for i in g.order() {
-            if let (Op::Conv(c), Some(p)) = (&g.node(i).op, &g.node(i).param) {
-                let here = c.params(self.fused_act(i));
-                same.entry(p.as_str())
-                    .and_modify(|e| {
-                        if *e != here {
-                            *e = None;
-                        }
-                    })
-                    .or_insert(here);
-            }
-        }
+        let same = self.same_conv_params();
         let nodes_of = |s: &Stmt| {
             let mut v = vec![s.head, s.out];
             v.extend(s.bn);
@@ -420,15 +411,8 @@ impl<'g> Gen<'g> {
                     && match &node.op {
                         Op::Conv(c) => {
                             let x = ins.first().copied();
-                            c.groups == 1
-                                && c.dilation == [1, 1]
-                                && c.mode == fpn_runtime::PaddingMode::Zeros
-                                && !c.tf_same
+                            self.conv_blockable(node, c, &same)
                                 && whole(chans(s.head))
-                                && node
-                                    .param
-                                    .as_deref()
-                                    .is_some_and(|p| matches!(same.get(p), Some(Some(_))))
                                 && x.is_some_and(|x| {
                                     if whole(chans(x)) {
                                         blocked[x.index()]
@@ -496,12 +480,76 @@ impl<'g> Gen<'g> {
         let out = self.is_blocked(s.out);
         match &node.op {
             Op::Upsample(_) if k == 1 => None,
+            Op::Conv(_) if k == 0 && self.conv_from_blocked(s.head) => Some(true),
             Op::Conv(_) if k == 0 && out => {
                 let x = *node.inputs.first()?;
                 Some(self.shape(x).c % fpn_runtime::BLOCK as i64 == 0)
             }
             _ => Some(out),
         }
+    }
+
+    /// The convs that read a blocked input and write an NCHW value of channels not in whole
+    /// blocks (a head's last conv, `fpn_runtime::BlockedConv::blocked_output` false): the
+    /// statement's only read is its input (no fused add) and the conv has a blocked form
+    /// otherwise ([`Gen::conv_blockable`]).
+    fn convs_from_blocked(&self) -> HashSet<NodeIndex> {
+        let g = self.g;
+        let whole = |c: i64| c > 0 && c % fpn_runtime::BLOCK as i64 == 0;
+        let same = self.same_conv_params();
+        self.stmts
+            .iter()
+            .filter(|s| {
+                let node = g.node(s.head);
+                let x = node.inputs.first().copied();
+                matches!(&node.op, Op::Conv(c) if self.conv_blockable(node, c, &same))
+                    && s.add.is_none()
+                    && !self.is_blocked(s.out)
+                    && !whole(self.shape(s.head).c)
+                    && x.is_some_and(|x| self.is_blocked(x) && whole(self.shape(x).c))
+            })
+            .map(|s| s.head)
+            .collect()
+    }
+
+    /// Per parameter prefix, whether every conv with it has the same runtime parameters (so
+    /// none overrides the prepared ones; shared weights may differ per call).
+    fn same_conv_params(&self) -> HashMap<&str, Option<Conv2dParams>> {
+        let g = self.g;
+        let mut same: HashMap<&str, Option<Conv2dParams>> = HashMap::new();
+        for i in g.order() {
+            if let (Op::Conv(c), Some(p)) = (&g.node(i).op, &g.node(i).param) {
+                let here = c.params(self.fused_act(i));
+                same.entry(p.as_str())
+                    .and_modify(|e| {
+                        if *e != here {
+                            *e = None;
+                        }
+                    })
+                    .or_insert(here);
+            }
+        }
+        same
+    }
+
+    /// Whether conv `node` (op `c`) has a blocked form whatever its channels: zero padding, one
+    /// group, no dilation, no per-call padding, the same parameters as every conv sharing its
+    /// weights (`same`, [`Gen::same_conv_params`]).
+    fn conv_blockable(&self, node: &Node, c: &Conv, same: &HashMap<&str, Option<Conv2dParams>>) -> bool {
+        c.groups == 1
+            && c.dilation == [1, 1]
+            && c.mode == fpn_runtime::PaddingMode::Zeros
+            && !c.tf_same
+            && node
+                .param
+                .as_deref()
+                .is_some_and(|p| matches!(same.get(p), Some(Some(_))))
+    }
+
+    /// Whether conv `head` reads its blocked input as it is into an NCHW value
+    /// ([`Gen::convs_from_blocked`]).
+    pub(crate) fn conv_from_blocked(&self, head: NodeIndex) -> bool {
+        self.from_blocked.contains(&head)
     }
 
     /// Whether node `i`'s value is in the blocked layout ([`Gen::plan_layout`]).

@@ -579,8 +579,9 @@ impl OpDef for Conv {
         // A sum added before the activation that dies here (a ResNet block's shortcut): the
         // conv adds onto its buffer, which becomes the output (no buffer of its own, and the
         // sum read once).
-        // on blocked values (`Gen::plan_layout`, which blocks no conv with its own parameters)
-        if cx.blocked() {
+        // on blocked values (`Gen::plan_layout`, which blocks no conv with its own parameters),
+        // or from a blocked input to an NCHW value (a head's last conv)
+        if cx.blocked() || gen.conv_from_blocked(cx.stmt.head) {
             if !own.is_empty() || !pre.is_empty() {
                 return Err(crate::back::rust::GenError::Unsupported(format!(
                     "conv `{}` is blocked but has per-call parameters",
