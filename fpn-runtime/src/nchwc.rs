@@ -1,6 +1,6 @@
-//! The blocked channel layout NCHW16c and a direct convolution on it: the layout ONNX Runtime's
-//! MLAS keeps through a whole network of convs (`MlasNchwcConv`), here as a building block that
-//! generated code does not use yet (issue "Performance", the NCHWc step; see the crate README).
+//! The blocked channel layout NCHW16c and the ops on it: the layout ONNX Runtime's MLAS keeps
+//! through a whole network of convs (`MlasNchwcConv`), which generated code keeps from an image
+//! stem to its outputs when asked to (`fpn gen --blocked`; see the crate README).
 //!
 //! A blocked tensor keeps its NCHW shape `[n, c, h, w]` (`c` a multiple of [`BLOCK`]) and
 //! standard layout, but its values are ordered `[n][c / 16][h][w][16]`: each pixel's 16
@@ -66,6 +66,21 @@ fn out_view(op: &'static str, os: [usize; 4], out: &ndarray::ArrayViewMut4<f32>)
         ));
     }
     Ok(())
+}
+
+/// `c` channels rounded up to whole blocks.
+fn padded(c: usize) -> usize {
+    c.div_ceil(BLOCK) * BLOCK
+}
+
+/// How a conv walks `cin` input channels: `(channels per block, blocks)`, 16 per block on a
+/// blocked input, all of them in one on an NCHW one (channels not whole blocks).
+fn in_blocks(cin: usize) -> (usize, usize) {
+    if cin.is_multiple_of(BLOCK) {
+        (BLOCK, cin / BLOCK)
+    } else {
+        (cin, 1)
+    }
 }
 
 /// Checks that `shape`'s channels are whole blocks.
@@ -192,16 +207,17 @@ fn reorder(x: ArrayView4<f32>, op: &'static str, f: impl Fn(&[f32], &mut [f32], 
 /// padding, dilation 1 and one group, its input or its output of whole blocks of channels.
 #[derive(Clone, Debug)]
 pub struct BlockedConv {
-    /// `[cout / 16][ncb][kh][kw][cbw][16]` on a cache line ([`crate::try_lined`]): for each
+    /// `[cpad / 16][ncb][kh][kw][cbw][16]` on a cache line ([`crate::try_lined`]; `cpad` is
+    /// `cout` rounded up to whole blocks, [`padded`], the weights past `cout` zero): for each
     /// block of output channels, input-channel block, tap and input channel of the block, the
     /// block's 16 weights.
     packed: Vec<f32>,
-    /// `[cout]`, zeros when the conv has no bias.
+    /// `[cpad]`: the bias (zeros when the conv has none), zeros past `cout`.
     bias: Vec<f32>,
-    /// For a 3×3 stride-1 conv from and to whole blocks: the Winograd F(2×2, 3×3) transforms
-    /// `U[ξ] = G g Gᵀ` of the weight, `[16][cout / 16][cin / 16][16][16]` on a cache line (for
+    /// For a 3×3 stride-1 conv from whole blocks: the Winograd F(2×2, 3×3) transforms
+    /// `U[ξ] = G g Gᵀ` of the weight, `[16][cpad / 16][cin / 16][16][16]` on a cache line (for
     /// each of the 16 transformed positions, the weight of a 1×1 conv packed as `packed` is),
-    /// and `cout` zeros (the bias of its products). See [`winograd`].
+    /// and `cpad` zeros (the bias of its products). See [`winograd`].
     wino: Option<(Vec<f32>, Vec<f32>)>,
     /// `[cout, cin, kh, kw]`.
     w_shape: [usize; 4],
@@ -260,7 +276,7 @@ impl BlockedConv {
             ));
         }
         // output channels padded to whole blocks (zero weights and bias past `cout`)
-        let cpad = cout.div_ceil(BLOCK) * BLOCK;
+        let cpad = padded(cout);
         let mut bias = match bias {
             Some(b) if b.len() != cout => {
                 return Err(mismatch(OP, &w_shape, &[b.len()], "one bias per output channel"));
@@ -269,11 +285,7 @@ impl BlockedConv {
             None => vec![0.0; cout],
         };
         bias.resize(cpad, 0.0);
-        let (cbw, ncb) = if cin.is_multiple_of(BLOCK) {
-            (BLOCK, cin / BLOCK)
-        } else {
-            (cin, 1)
-        };
+        let (cbw, ncb) = in_blocks(cin);
         let len = cpad * cin * kh * kw;
         let mut packed = crate::try_lined(len).ok_or_else(|| invalid(OP, "the weight is too large to pack"))?;
         let wv = weight.as_standard_layout();
@@ -321,7 +333,7 @@ impl BlockedConv {
     /// The output shape with its channels padded to whole blocks (what the kernels compute).
     fn padded_shape(&self, x: [usize; 4]) -> Result<[usize; 4]> {
         let [n, cout, oh, ow] = self.output_shape(x)?;
-        Ok([n, cout.div_ceil(BLOCK) * BLOCK, oh, ow])
+        Ok([n, padded(cout), oh, ow])
     }
 
     /// Whether the input is blocked (its channels are whole blocks) or NCHW.
@@ -336,8 +348,9 @@ impl BlockedConv {
     }
 
     /// The conv of `x` (blocked when [`Self::blocked_input`], else NCHW; its channels
-    /// contiguous per image) into a new blocked tensor, with `residual` (blocked, of the
-    /// output's shape) added before the activation, or after it when `after_act`.
+    /// contiguous per image) into a new tensor (blocked when [`Self::blocked_output`], else
+    /// NCHW), with `residual` (blocked, of the output's shape; only to a blocked output) added
+    /// before the activation, or after it when `after_act`.
     pub fn forward(&self, x: ArrayView4<f32>, residual: Option<ArrayView4<f32>>, after_act: bool) -> Result<Tensor> {
         let os = self.output_shape(shape4(&x))?;
         let mut y = crate::try_output(os, OP)?;
@@ -454,11 +467,7 @@ impl BlockedConv {
         let [n, cout, oh, ow] = os;
         let [_, cin, h, w] = xs;
         let [_, _, kh, kw] = self.w_shape;
-        let (cbw, ncb) = if self.blocked_input() {
-            (BLOCK, cin / BLOCK)
-        } else {
-            (cin, 1)
-        };
+        let (cbw, ncb) = in_blocks(cin);
         let (cbs, js, ys, xstep) = if self.blocked_input() {
             (h * w * BLOCK, 1, w * BLOCK, BLOCK)
         } else {
@@ -544,7 +553,7 @@ impl BlockedConv {
 /// zeros); an error if too large to allocate.
 fn wino_weights(w: &[f32], cout: usize, cin: usize) -> Result<Vec<f32>> {
     use crate::winograd::wt1;
-    let cpad = cout.div_ceil(BLOCK) * BLOCK;
+    let cpad = padded(cout);
     let len = cpad
         .checked_mul(cin)
         .and_then(|v| v.checked_mul(WA * WA))

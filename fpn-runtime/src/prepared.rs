@@ -268,14 +268,13 @@ impl Conv2d {
     /// [`forward_onto`](Self::forward_onto) on blocked tensors: `act(sum + conv(x) + bias)`
     /// in `sum`'s buffer (blocked, of the output's shape; one not in standard layout is added
     /// as a residual into a new buffer instead). `opts` may not set a residual.
-    pub fn forward_blocked_onto(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>, sum: Tensor) -> Result<Tensor> {
+    pub fn forward_blocked_onto(&self, x: ArrayView4<f32>, opts: &ConvOpts<'_>, mut sum: Tensor) -> Result<Tensor> {
         if opts.residual.is_some() || opts.residual_after_act || opts.params.is_some() {
             return Err(invalid(
                 "conv2d",
                 "forward_blocked_onto adds `sum` before the activation with the prepared parameters: leave ConvOpts unset",
             ));
         }
-        let mut sum = sum;
         if let Some(out) = self.onto_as_residual(x, opts, &mut sum, Self::forward_blocked)? {
             crate::recycle(sum);
             return Ok(out);
@@ -350,8 +349,9 @@ impl Conv2d {
         }
     }
 
-    /// [`forward_blocked`](Self::forward_blocked) into `out` (blocked, of the output's shape,
-    /// its channels contiguous per image: a tensor or a whole-block channel range of one).
+    /// [`forward_blocked`](Self::forward_blocked) into `out` (of the output's shape, blocked
+    /// when its channels are whole blocks, else NCHW; its channels contiguous per image: a
+    /// tensor or a channel range of one).
     pub fn forward_blocked_into(
         &self,
         x: ArrayView4<f32>,

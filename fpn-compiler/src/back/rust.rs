@@ -385,7 +385,7 @@ impl<'g> Gen<'g> {
         let g = self.g;
         let n = g.graph.node_count();
         let chans = |i: NodeIndex| self.shape(i).c;
-        let whole = |c: i64| c > 0 && c % fpn_runtime::BLOCK as i64 == 0;
+        let whole = whole_blocks;
         let same = self.same_conv_params();
         let nodes_of = |s: &Stmt| {
             let mut v = vec![s.head, s.out];
@@ -411,15 +411,10 @@ impl<'g> Gen<'g> {
                     && match &node.op {
                         Op::Conv(c) => {
                             let x = ins.first().copied();
+                            // (a value of channels not in whole blocks is never blocked)
                             self.conv_blockable(node, c, &same)
                                 && whole(chans(s.head))
-                                && x.is_some_and(|x| {
-                                    if whole(chans(x)) {
-                                        blocked[x.index()]
-                                    } else {
-                                        !blocked[x.index()]
-                                    }
-                                })
+                                && x.is_some_and(|x| blocked[x.index()] || !whole(chans(x)))
                         }
                         Op::MaxPool(p) => p.0.explicit_pad.is_none() && !p.0.tf_same && all_in(),
                         Op::Upsample(u) => !u.bilinear && ins.first().is_some_and(|&x| blocked[x.index()]),
@@ -481,10 +476,7 @@ impl<'g> Gen<'g> {
         match &node.op {
             Op::Upsample(_) if k == 1 => None,
             Op::Conv(_) if k == 0 && self.conv_from_blocked(s.head) => Some(true),
-            Op::Conv(_) if k == 0 && out => {
-                let x = *node.inputs.first()?;
-                Some(self.shape(x).c % fpn_runtime::BLOCK as i64 == 0)
-            }
+            Op::Conv(_) if k == 0 && out => Some(whole_blocks(self.shape(*node.inputs.first()?).c)),
             _ => Some(out),
         }
     }
@@ -495,7 +487,7 @@ impl<'g> Gen<'g> {
     /// otherwise ([`Gen::conv_blockable`]).
     fn convs_from_blocked(&self) -> HashSet<NodeIndex> {
         let g = self.g;
-        let whole = |c: i64| c > 0 && c % fpn_runtime::BLOCK as i64 == 0;
+        let whole = whole_blocks;
         let same = self.same_conv_params();
         self.stmts
             .iter()
@@ -1425,6 +1417,11 @@ impl StmtCx<'_> {
         self.moved.set(Some(self.val_of[j.index()]));
         Some(self.var(j))
     }
+}
+
+/// Whether `c` channels are whole blocks of the blocked layout (`fpn_runtime::BLOCK`).
+fn whole_blocks(c: i64) -> bool {
+    c > 0 && c % fpn_runtime::BLOCK as i64 == 0
 }
 
 /// `v.view()`, or the channels `part` of it.
