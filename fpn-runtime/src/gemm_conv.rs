@@ -1315,6 +1315,11 @@ mod tests {
     /// activation, on 1 thread and split over 2; and the dispatch takes the maps it should.
     #[test]
     fn transposed_equals_pixel_lanes() {
+        crate::kernel::simd512_held(transposed_equals_pixel_lanes_held);
+    }
+
+    /// [`transposed_equals_pixel_lanes`] while `simd512()` cannot change.
+    fn transposed_equals_pixel_lanes_held() {
         if !crate::kernel::simd512() {
             return;
         }

@@ -466,20 +466,32 @@ pub(crate) fn simd512() -> bool {
 /// Set while a test runs the AVX2 kernels on a CPU that has AVX-512 ([`avx2_only`]).
 static AVX2_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Held by [`avx2_only`] (one such test at a time) and by [`simd512_held`].
+#[cfg(test)]
+static AVX2_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` while no test runs under [`avx2_only`], so that [`simd512`] keeps the CPU's answer
+/// throughout: for tests whose expectations depend on it (a dispatch that takes the AVX-512
+/// kernels), which failed now and then when an `avx2_only` test ran meanwhile.
+#[cfg(test)]
+pub(crate) fn simd512_held<R>(f: impl FnOnce() -> R) -> R {
+    let _turn = AVX2_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    f()
+}
+
 /// Runs `f` with [`simd512`] false, so that a test covers the AVX2 kernels where the CPU would
 /// take the AVX-512 ones. Tests that do this run one at a time; others running meanwhile may
 /// take either kernel, which compute the same results.
 #[cfg(test)]
 pub(crate) fn avx2_only<R>(f: impl FnOnce() -> R) -> R {
     use std::sync::atomic::Ordering;
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
             AVX2_ONLY.store(false, Ordering::Relaxed);
         }
     }
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = AVX2_TURN.lock().unwrap_or_else(|e| e.into_inner());
     AVX2_ONLY.store(true, Ordering::Relaxed);
     let _reset = Reset;
     f()
