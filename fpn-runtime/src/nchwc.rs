@@ -597,7 +597,9 @@ const WINO_MIN_TILES: usize = 96;
 /// transform `Bᵀ d B` of each tile and input block into `V[ξ]` (a blocked row of tiles), the
 /// 16 products `M[ξ] = V[ξ] · U[ξ]` by the direct kernel as 1×1 convs, then `Aᵀ M A` plus the
 /// bias into the output; the epilogue (`epi`, the residual of each image from `res`) on each
-/// finished band of rows.
+/// finished band of rows. Tasks ([`split`]) take bands of tile rows, numbered across the
+/// images (a batch's small maps share blocks, and so passes over the weights), by parts of the
+/// output blocks.
 #[allow(clippy::too_many_arguments)]
 fn winograd(
     g: &Geom,
@@ -612,33 +614,25 @@ fn winograd(
 ) -> Result<()> {
     let cin = g.ncb * BLOCK;
     let (tr, tc) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
-    let tb = (WINO_FLOATS / (WA * WA * (cin + cout))).clamp(WINO_MIN_TILES, 256);
-    let band = (tb / tc).clamp(1, tr);
-    let threads = rayon::current_num_threads().max(1);
-    // bands of (nearly) equal rows, a multiple of the threads when the rows allow (a 10-row
-    // map in blocks of 9 rows made bands of 9 and 1; 20 rows in 5 bands kept one thread idle
-    // a fifth of the time)
-    let bands = tr.div_ceil(band).div_ceil(threads).saturating_mul(threads).clamp(1, tr);
     let n = src.n;
+    // tiles numbered across the images (image-major, then tile rows): at most the output's
+    // pixels, no overflow
+    let total = n * tr * tc;
     let nob = cout / BLOCK;
-    // few bands (small maps): the output blocks split too, each part transforming the input
-    // again (a `cin·tiles` cost beside the products' `cin·cout·tiles`)
-    let parts = if n * bands >= 2 * threads {
-        1
-    } else {
-        (2 * threads).div_ceil(n * bands).min(nob.div_ceil(GROUP)).max(1)
-    };
-    let per_part = nob.div_ceil(parts).div_ceil(GROUP) * GROUP;
+    let threads = rayon::current_num_threads().max(1);
+    let split = split(total, n * tr, tc, cin, nob, threads);
+    let per_part = nob.div_ceil(split.parts).div_ceil(GROUP) * GROUP;
     let parts = nob.div_ceil(per_part);
+    let bands = split.bands;
     let u = crate::on_line(u);
-    (0..n * bands * parts).into_par_iter().try_for_each(|t| {
-        let (img, rest) = (t / (bands * parts), t % (bands * parts));
-        let (bi, part) = (rest / parts, rest % parts);
+    (0..bands * parts).into_par_iter().try_for_each(|t| {
+        let (bi, part) = (t / parts, t % parts);
         let obs = part * per_part..((part + 1) * per_part).min(nob);
         let pnb = obs.len();
-        let trows = even(tr, bands, bi);
+        // tile rows of every image, one after another
+        let trows = even(n * tr, bands, bi);
         let tiles = trows.len() * tc;
-        let blk = tb.min(tiles);
+        let blk = split.tiles.min(tiles);
         let scratch = |slot, len| {
             crate::kernel::Scratch::try_take(slot, len)
                 .ok_or_else(|| crate::Error::InputSize(format!("{OP}: no memory for Winograd's {len} floats")))
@@ -646,13 +640,12 @@ fn winograd(
         let mut v = scratch(&crate::kernel::WINO_V, WA * WA * cin * blk)?;
         let mut m = scratch(&crate::kernel::WINO_M, WA * WA * pnb * BLOCK * blk)?;
         // this task writes output blocks `obs` of the output rows of its tile rows (2 per tile
-        // row) of image `img`, which no other task writes
-        let o = dst.get(img);
+        // row), which no other task writes
         let mut t0 = trows.start * tc;
         let end = trows.end * tc;
         while t0 < end {
             let nt = blk.min(end - t0);
-            wino_input(g, src.img(img), &mut v, t0, nt, tc);
+            wino_input(g, &src, &mut v, t0, nt, tr, tc);
             let pg = Geom {
                 h: 1,
                 w: nt,
@@ -682,26 +675,90 @@ fn winograd(
                     run_task(&pg, vx, ux, zeros, mx, ob0, nb, 0..1, 0..nt, None);
                 }
             }
-            // SAFETY: `o` is the image's output (see above); blocks `obs` of tiles t0..t0 + nt
-            // are this task's.
-            unsafe { wino_output(g, &m, bias, o, obs.clone(), t0, nt, tc) };
+            // SAFETY: `dst` holds every image's output; blocks `obs` of tiles t0..t0 + nt are
+            // this task's.
+            unsafe { wino_output(g, &m, bias, dst, obs.clone(), t0, nt, tr, tc) };
             t0 += nt;
         }
-        let rows = 2 * trows.start..(2 * trows.end).min(g.oh);
         let row_len = g.ow * BLOCK;
-        for ob in obs {
-            let start = (ob * g.oh + rows.start) * row_len;
-            let len = rows.len() * row_len;
-            // SAFETY: these rows of block `ob` are this task's and its tiles are written.
-            let part = unsafe { std::slice::from_raw_parts_mut(o.add(start), len) };
-            let r = res.map(|r| Residual {
-                data: &r.img(img)[start..][..len],
-                after_act: epi.after_act,
-            });
-            epilogue_slice(part, 0.0, epi.act, r);
+        for img in trows.start / tr..trows.end.div_ceil(tr) {
+            let (a, b) = (
+                trows.start.max(img * tr) - img * tr,
+                trows.end.min((img + 1) * tr) - img * tr,
+            );
+            let rows = 2 * a..(2 * b).min(g.oh);
+            let o = dst.get(img);
+            for ob in obs.clone() {
+                let start = (ob * g.oh + rows.start) * row_len;
+                let len = rows.len() * row_len;
+                // SAFETY: these rows of block `ob` of image `img` are this task's and its tiles
+                // are written.
+                let part = unsafe { std::slice::from_raw_parts_mut(o.add(start), len) };
+                let r = res.map(|r| Residual {
+                    data: &r.img(img)[start..][..len],
+                    after_act: epi.after_act,
+                });
+                epilogue_slice(part, 0.0, epi.act, r);
+            }
         }
         Ok(())
     })
+}
+
+/// How [`winograd`] splits a conv into tasks: `bands` of tile rows (of all images, one after
+/// another) by `parts` of the output blocks (each part transforming the input again), and the
+/// tiles of one block of a task (whose products read each weight once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Split {
+    bands: usize,
+    parts: usize,
+    tiles: usize,
+}
+
+/// The [`Split`] of a Winograd conv of `total` tiles (`rows` tile rows of `tc` tiles, all
+/// images), `cin` input channels and `nob` output blocks on `threads` threads.
+///
+/// A block of tiles reads every weight of its part once (`16·cin·cout` floats in all), a part
+/// transforms every input tile of its band (`16·cin` floats per tile). With fewer tiles than
+/// output channels (the 8²–16² maps of 256–512 channels) the weights dominate: one block of all
+/// tiles (up to 256), the output blocks split over the threads, so each weight is read once per
+/// call. (Bands of tile rows there read every weight once per band: seed 003's 512←512 at 8²,
+/// 2 bands × 2 parts, read its 16 MiB of weights twice per call, 1.24× the NCHW Winograd's time
+/// in the forward, 2 threads.) Otherwise bands of about `WINO_FLOATS` of transformed tiles
+/// (at least [`WINO_MIN_TILES`]), of (nearly) equal rows, a multiple of the threads where the
+/// rows allow, and on small maps parts of the output blocks too.
+fn split(total: usize, rows: usize, tc: usize, cin: usize, nob: usize, threads: usize) -> Split {
+    let groups = nob.div_ceil(GROUP);
+    let cout = nob * BLOCK;
+    if total < cout && total <= 256 && groups >= 2 {
+        return Split {
+            bands: 1,
+            parts: threads.min(groups),
+            tiles: total,
+        };
+    }
+    let tb = (WINO_FLOATS / (WA * WA * (cin + cout))).clamp(WINO_MIN_TILES, 256);
+    let band = (tb / tc.max(1)).clamp(1, rows.max(1));
+    // bands of (nearly) equal rows, a multiple of the threads when the rows allow (a 10-row
+    // map in blocks of 9 rows made bands of 9 and 1; 20 rows in 5 bands kept one thread idle
+    // a fifth of the time)
+    let bands = rows
+        .div_ceil(band)
+        .div_ceil(threads)
+        .saturating_mul(threads)
+        .clamp(1, rows.max(1));
+    // few bands (small maps): the output blocks split too, each part transforming the input
+    // again (a `cin·tiles` cost beside the products' `cin·cout·tiles`)
+    let parts = if bands >= 2 * threads {
+        1
+    } else {
+        (2 * threads).div_ceil(bands).min(groups).max(1)
+    };
+    Split {
+        bands,
+        parts,
+        tiles: tb,
+    }
 }
 
 /// Part `i` of `total` units split into `parts` parts of sizes that differ by at most one.
@@ -710,19 +767,23 @@ fn even(total: usize, parts: usize, i: usize) -> std::ops::Range<usize> {
     i * total / parts..(i + 1) * total / parts
 }
 
-/// Tile `t` (of `tc` per tile row) as its first output row and column.
-fn tile_at(t: usize, tc: usize) -> (usize, usize) {
-    (2 * (t / tc), 2 * (t % tc))
+/// Tile `t` (numbered across the images, `tr` tile rows of `tc` tiles each) as its image and
+/// its first output row and column.
+fn tile_at(t: usize, tr: usize, tc: usize) -> (usize, usize, usize) {
+    let (img, r) = (t / (tr * tc), t % (tr * tc));
+    (img, 2 * (r / tc), 2 * (r % tc))
 }
 
-/// `V[ξ][cb][k][16] = (Bᵀ d B)[ξ]` for tiles `t0..t0 + nt` (`k` the tile's index in the block)
+/// `V[ξ][cb][k][16] = (Bᵀ d B)[ξ]` for tiles `t0..t0 + nt` of `src` (numbered across its images,
+/// [`tile_at`]; `k` the tile's index in the block)
 /// and every input block `cb`, `d` the tile's 4 × 4 input pixels (zeros outside the input).
-fn wino_input(g: &Geom, x: &[f32], v: &mut [f32], t0: usize, nt: usize, tc: usize) {
+fn wino_input(g: &Geom, src: &Imgs, v: &mut [f32], t0: usize, nt: usize, tr: usize, tc: usize) {
     let cin = g.ncb * BLOCK;
     #[cfg(target_arch = "x86_64")]
     let simd = crate::kernel::simd512();
     for k in 0..nt {
-        let (oy, ox) = tile_at(t0 + k, tc);
+        let (img, oy, ox) = tile_at(t0 + k, tr, tc);
+        let x = src.img(img);
         #[cfg(target_arch = "x86_64")]
         if simd && oy >= g.pt && oy + WA <= g.h + g.pt && ox >= g.pl && ox + WA <= g.w + g.pl {
             for cb in 0..g.ncb {
@@ -815,21 +876,22 @@ fn transform_in(d: &[[[f32; BLOCK]; WA]; WA]) -> [[f32; BLOCK]; WA * WA] {
     v
 }
 
-/// `Y = Aᵀ M A + bias` of tiles `t0..t0 + nt` into the blocked output `o` (the image's), the
-/// 2 × 2 pixels of each tile that exist.
+/// `Y = Aᵀ M A + bias` of tiles `t0..t0 + nt` (numbered across the images, [`tile_at`]) into
+/// the blocked output `dst`, the 2 × 2 pixels of each tile that exist.
 ///
 /// # Safety
-/// `o` holds the image's blocked output of geometry `g` and `cout` channels.
+/// `dst` holds every image's blocked output of geometry `g` and `cout` channels.
 #[allow(clippy::too_many_arguments)]
 #[allow(clippy::needless_range_loop)] // positions index several arrays at once
 unsafe fn wino_output(
     g: &Geom,
     m: &[f32],
     bias: &[f32],
-    o: *mut f32,
+    dst: ImgsMut,
     obs: std::ops::Range<usize>,
     t0: usize,
     nt: usize,
+    tr: usize,
     tc: usize,
 ) {
     let pnb = obs.len();
@@ -849,7 +911,8 @@ unsafe fn wino_output(
     #[cfg(target_arch = "x86_64")]
     let simd = crate::kernel::simd512();
     for k in 0..nt {
-        let (oy, ox) = tile_at(t0 + k, tc);
+        let (img, oy, ox) = tile_at(t0 + k, tr, tc);
+        let o = dst.get(img);
         #[cfg(target_arch = "x86_64")]
         if simd && oy + 2 <= g.oh && ox + 2 <= g.ow {
             for ob in obs.clone() {
@@ -1395,6 +1458,10 @@ mod tests {
             (1, 48, 3, 23, 3, 2, [1; 4]),
             (1, 16, 3, 29, 7, 2, [3; 4]),
             (1, 96, 64, 7, 3, 1, [1; 4]),
+            // Winograd over batches: bands that span images, and (fewer tiles than output
+            // channels) one block of every image's tiles
+            (3, 32, 16, 7, 3, 1, [1; 4]),
+            (2, 128, 32, 6, 3, 1, [1; 4]),
             (1, 16, 16, 2, 5, 1, [2; 4]),
             (1, 256, 160, 5, 1, 2, [0; 4]),
         ];
