@@ -20,7 +20,8 @@
 //! weight vectors and broadcasts `P` input values: no transposes, no spatial tail tiles (any
 //! width fills the lanes, which hold channels) and no strided-plane copies (a stride only
 //! spaces the broadcasts). Input channels go in chunks whose weights stay in L1, the sums of
-//! earlier chunks waiting in the output.
+//! earlier chunks waiting in the output. The kernel has AVX-512, AVX2 + FMA and portable
+//! builds, which compute the same values bit for bit.
 //!
 //! Invariant: every `unsafe` block reads the input, the packed weight and the bias, and writes
 //! the output, within the bounds set by a [`Geom`] that `conv2d_out_shape` validated.
@@ -1192,8 +1193,178 @@ unsafe fn tile(
             4 => [1 2 3 4 5 6]
         );
     }
+    #[cfg(target_arch = "x86_64")]
+    if avx2_here() {
+        // SAFETY: the caller's contract; `avx2_here()` says the CPU has avx2 and fma.
+        return unsafe { tile_avx2(g, x, w, bias, out, ob0, nb, p, t) };
+    }
     // SAFETY: the caller's contract.
     unsafe { tile_portable(g, x, w, bias, out, ob0, nb, p, t) }
+}
+
+/// Set while a test runs the portable kernel on a CPU with AVX2 ([`portable_only`]).
+#[cfg(test)]
+static PORTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`tile`] takes the AVX2 build (where AVX-512 is not there or is off).
+#[cfg(target_arch = "x86_64")]
+fn avx2_here() -> bool {
+    #[cfg(test)]
+    if PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    crate::kernel::simd()
+}
+
+/// Runs `f` with the blocked kernel's portable build where the CPU would take a SIMD one (a
+/// test of the portable build, under [`crate::kernel::avx2_only`]'s turn).
+#[cfg(test)]
+fn portable_only<R>(f: impl FnOnce() -> R) -> R {
+    use std::sync::atomic::Ordering;
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            PORTABLE.store(false, Ordering::Relaxed);
+        }
+    }
+    crate::kernel::avx2_only(|| {
+        PORTABLE.store(true, Ordering::Relaxed);
+        let _reset = Reset;
+        f()
+    })
+}
+
+/// Pixels × blocks of an AVX2 tile ([`tile256`]): 6 accumulator pairs of the 16 ymm registers.
+const TILE_ACC_AVX2: usize = 6;
+
+/// [`tile`] on AVX2 + FMA: the tile split into [`tile256`]'s tiles of at most 2 blocks ×
+/// [`TILE_ACC_AVX2`] / blocks pixels; each output's sum is the same, in the same order.
+///
+/// # Safety
+/// As [`tile`]; the CPU must support avx2 and fma.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_avx2(
+    g: &Geom,
+    x: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    out: *mut f32,
+    ob0: usize,
+    nb: usize,
+    p: usize,
+    t: &Tile,
+) {
+    let step = if g.cbw == BLOCK && g.js == 1 {
+        g.sx * g.xs
+    } else if g.xs == 1 {
+        g.sx
+    } else {
+        0
+    };
+    for b0 in (0..nb).step_by(2) {
+        let bn = 2.min(nb - b0);
+        let pm = TILE_ACC_AVX2 / bn;
+        for q0 in (0..p).step_by(pm) {
+            let pn = pm.min(p - q0);
+            let t = Tile { ox: t.ox + q0, ..*t };
+            let ob = ob0 + b0;
+            macro_rules! dispatch {
+                ($($b:literal => [$($p:literal)*]),*) => {
+                    match (bn, pn, step) {
+                        // SAFETY: the caller's contract for blocks `ob..ob + bn` and pixels
+                        // `t.ox..t.ox + pn` (inside the caller's), with `bn = B`, `pn = P` and the
+                        // input's pixel step `STEP`; the CPU has avx2 and fma.
+                        $($(($b, $p, 16) => unsafe { tile256::<$b, $p, 16>(g, x, w, bias, out, ob, &t) },
+                        // SAFETY: as above.
+                        ($b, $p, 32) => unsafe { tile256::<$b, $p, 32>(g, x, w, bias, out, ob, &t) },
+                        // SAFETY: as above, the step read from `g`.
+                        ($b, $p, _) => unsafe { tile256::<$b, $p, 0>(g, x, w, bias, out, ob, &t) },)*)*
+                        // SAFETY: as above, lane by lane (no other sizes: bn ≤ 2, pn ≤ 6 / bn).
+                        _ => unsafe { tile_portable(g, x, w, bias, out, ob, bn, pn, &t) },
+                    }
+                };
+            }
+            dispatch!(1 => [1 2 3 4 5 6], 2 => [1 2 3]);
+        }
+    }
+}
+
+/// The AVX2 build of [`tile`]: `B` blocks × `P` pixels of sums in pairs of ymm registers, as
+/// [`tile512`] (the same fused multiply-adds in the same order, so the same values). `STEP`,
+/// when not 0, is the input's pixel step on a blocked input (16 or 32).
+///
+/// # Safety
+/// As [`tile`], with `nb = B`, `p = P`; the CPU must support avx2 and fma; a non-zero `STEP`
+/// is the pixel step of a blocked input.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile256<const B: usize, const P: usize, const STEP: usize>(
+    g: &Geom,
+    x: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    out: *mut f32,
+    ob0: usize,
+    t: &Tile,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's contract keeps every offset inside its operand (see `Tile`) and
+    // the CPU runs avx2 and fma.
+    unsafe {
+        let plane = g.oh * g.ow * BLOCK;
+        let o = out.add(ob0 * plane + (t.oy * g.ow + t.ox) * BLOCK);
+        let mut acc = [[[_mm256_setzero_ps(); 2]; B]; P];
+        let (step, cbw, js) = if STEP >= BLOCK {
+            (STEP, BLOCK, 1)
+        } else {
+            (g.sx * g.xs, g.cbw, g.js)
+        };
+        let wbase = w.add(ob0 * g.wob);
+        for cb in t.cb.0..t.cb.1 {
+            for ky in t.ky.0..t.ky.1 {
+                let iy = t.oy * g.sy + ky - g.pt;
+                let xrow = x.add(cb * g.cbs + iy * g.ys);
+                for kx in t.kx.0..t.kx.1 {
+                    let xp = xrow.add((t.ox * g.sx + kx - g.pl) * g.xs);
+                    let wp = wbase.add(((cb * g.kh + ky) * g.kw + kx) * cbw * BLOCK);
+                    for j in 0..cbw {
+                        let mut wv = [[_mm256_setzero_ps(); 2]; B];
+                        for (b, v) in wv.iter_mut().enumerate() {
+                            let p = wp.add(b * g.wob + j * BLOCK);
+                            *v = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))];
+                        }
+                        let xj = xp.add(j * js);
+                        for (q, row) in acc.iter_mut().enumerate() {
+                            let v = _mm256_set1_ps(*xj.add(q * step));
+                            for (a, wb) in row.iter_mut().zip(&wv) {
+                                a[0] = _mm256_fmadd_ps(v, wb[0], a[0]);
+                                a[1] = _mm256_fmadd_ps(v, wb[1], a[1]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (q, row) in acc.iter().enumerate() {
+            for (b, a) in row.iter().enumerate() {
+                for (h, ah) in a.iter().enumerate() {
+                    let at = o.add(b * plane + q * BLOCK + 8 * h);
+                    let v = if t.first {
+                        *ah
+                    } else {
+                        _mm256_add_ps(_mm256_loadu_ps(at), *ah)
+                    };
+                    let v = if t.last {
+                        _mm256_add_ps(v, _mm256_loadu_ps(bias.add((ob0 + b) * BLOCK + 8 * h)))
+                    } else {
+                        v
+                    };
+                    _mm256_storeu_ps(at, v);
+                }
+            }
+        }
+    }
 }
 
 /// The portable build of [`tile`]: the same sums in the same order, lane by lane.
@@ -1522,26 +1693,36 @@ mod tests {
     #[test]
     fn portable_matches_simd() {
         let mut init = Init::new(9);
-        let x: Tensor = init.uniform(&[1, 32, 9, 14], -1.0, 1.0).into_dimensionality().unwrap();
-        let wt = init.conv_weight([48, 32, 3, 3]);
-        let p = Conv2dParams {
-            stride: [2, 1],
-            padding: [1, 0, 2, 1],
-            ..Default::default()
+        let mut conv = |cout: usize, cin: usize, k: usize, stride: [usize; 2], padding: [usize; 4]| {
+            let p = Conv2dParams {
+                stride,
+                padding,
+                ..Default::default()
+            };
+            let wt = init.conv_weight([cout, cin, k, k]);
+            BlockedConv::new(wt, Some(init.conv_bias(cin * k * k, cout)), p).unwrap()
         };
+        // direct kernels at both pixel steps, an NCHW stem, a flat 1×1, then Winograd (odd
+        // sizes: edge tiles on both paths); 48 output channels: 3 blocks (AVX2 pairs of 2 + 1)
+        let cases = [
+            conv(48, 32, 3, [2, 1], [1, 0, 2, 1]),
+            conv(48, 32, 3, [1, 2], [1, 1, 1, 1]),
+            conv(48, 3, 3, [2, 2], [1, 1, 1, 1]),
+            conv(80, 32, 1, [1, 1], [0; 4]),
+            conv(48, 32, 3, [1, 1], [1; 4]),
+        ];
+        let x: Tensor = init.uniform(&[2, 32, 9, 14], -1.0, 1.0).into_dimensionality().unwrap();
         let xb = to_blocked(x.view()).unwrap();
-        // the direct kernel, then Winograd (odd sizes: edge tiles on both paths)
-        let wino = Conv2dParams {
-            padding: [1, 1, 1, 1],
-            ..Default::default()
-        };
-        for (p, wt) in [(p, wt.clone()), (wino, wt)] {
-            let conv = BlockedConv::new(wt, Some(init.conv_bias(9, 48)), p).unwrap();
-            assert_eq!(conv.wino.is_some(), p.stride == [1, 1]);
-            let simd = conv.forward(xb.view(), None, false).unwrap();
-            let portable = crate::kernel::avx2_only(|| conv.forward(xb.view(), None, false).unwrap());
+        let stem: Tensor = init.uniform(&[1, 3, 11, 13], -1.0, 1.0).into_dimensionality().unwrap();
+        for (i, conv) in cases.iter().enumerate() {
+            let x = if conv.blocked_input() { xb.view() } else { stem.view() };
+            assert_eq!(conv.wino.is_some(), i == 4);
+            let simd = conv.forward(x, None, false).unwrap();
+            let avx2 = crate::kernel::avx2_only(|| conv.forward(x, None, false).unwrap());
+            let portable = portable_only(|| conv.forward(x, None, false).unwrap());
             // the same fused multiply-adds and transforms in the same order
-            assert_eq!(simd, portable);
+            assert_eq!(simd, portable, "case {i}");
+            assert_eq!(avx2, portable, "case {i}");
         }
     }
 
