@@ -9,7 +9,8 @@
 //!
 //! Each case (one line of `cases!`) includes a shipped spec, possibly with `set:` parameters
 //! (seed 000's block at 256² and at 64→64 channels on 128²) or the blocked layout (`layout
-//! blocked`: ResNet-50 FPN and YOLOv8n, labelled `[blocked]`), in its own module, builds it with
+//! blocked`: ResNet-50 FPN, YOLOv8n, RetinaNet, ResNet-18 FPN and seed 003, labelled
+//! `[blocked]`), in its own module, builds it with
 //! `init(0)`, feeds a fixed pseudo-random input in [-1, 1) and times `forward` (warm-up, then N
 //! runs, N chosen so the runs last about `FPN_BENCH_SECS`). The cases run in
 //! `FPN_BENCH_ROUNDS` rounds; within a round every case times fpn and then, if
@@ -155,6 +156,12 @@ cases! {
         => ResNet50Fpn(ResNet50FpnInputs { image: [3, 224, 224] }) -> [p2, p3, p4, p5, p6];
     yolov8_blocked: "specs/yolov8.yaml" layout blocked
         => Yolov8n(Yolov8nInputs { image: [3, 640, 640] }) -> [p3, p4, p5];
+    retinanet_blocked: "specs/retinanet_p3p7.yaml" layout blocked
+        => RetinaNetNeck(RetinaNetNeckInputs { image: [3, 512, 512] }) -> [p3, p4, p5, p6, p7];
+    resnet18_fpn_blocked: "specs/resnet18_fpn.yaml" layout blocked
+        => ResNet18Fpn(ResNet18FpnInputs { image: [3, 416, 416] }) -> [p2, p3, p4, p5, p6];
+    seed003_blocked: "specs/seed003_fpn_shared_head.yaml" layout blocked
+        => FpnSharedHead(FpnSharedHeadInputs { image: [3, 256, 256] }) -> [p2, p3, p4, p5];
 }
 
 /// The input seed of one case's input: FNV-1a of the case's and the input's names, so each
