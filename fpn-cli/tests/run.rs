@@ -192,7 +192,8 @@ fn check_exit_codes() {
 }
 
 /// `fpn gen --blocked` keeps an image network's feature maps blocked (NCHW16c) and reorders
-/// its outputs; without it the code is NCHW throughout; a neck on NCHW feature maps stays NCHW.
+/// its outputs, its convs prepared for the layout they run in; without it the code is NCHW
+/// throughout; a neck on NCHW feature maps stays NCHW.
 #[test]
 fn gen_blocked_layout() {
     let run = |args: &[&str]| fpn_with(args, b"", &[]);
@@ -205,7 +206,14 @@ fn gen_blocked_layout() {
         45
     );
     assert_eq!(b.matches("fpn_runtime::from_blocked(").count(), 3, "the three outputs");
+    // every conv runs blocked: prepared for that alone
+    assert_eq!(b.matches("Conv2d::new_blocked(").count(), 45);
     assert!(!plain.contains("_blocked"));
+    // U-Net's contracting path runs blocked, its expanding path (after a transposed conv,
+    // which has no blocked form) NCHW: each conv prepared for its own layout
+    let unet = text(&run(&["gen", "--blocked", "specs/unet_original.yaml"]));
+    assert_eq!(unet.matches("Conv2d::new_blocked(").count(), 10);
+    assert_eq!(unet.matches("Conv2d::new(").count(), 9);
     let neck = text(&run(&["gen", "--blocked", "specs/seed001_neck.yaml"]));
     assert!(neck.contains("pub struct Seed001Neck") && !neck.contains("_blocked"));
 }

@@ -211,7 +211,7 @@ pub struct BlockedConv {
     /// `[cpad / 16][ncb][kh][kw][cbw][16]` on a cache line ([`crate::try_lined`]; `cpad` is
     /// `cout` rounded up to whole blocks, [`padded`], the weights past `cout` zero): for each
     /// block of output channels, input-channel block, tap and input channel of the block, the
-    /// block's 16 weights.
+    /// block's 16 weights. Empty with `wino`, which every call then takes.
     packed: Vec<f32>,
     /// `[cpad]`: the bias (zeros when the conv has none), zeros past `cout`.
     bias: Vec<f32>,
@@ -286,35 +286,18 @@ impl BlockedConv {
             None => vec![0.0; cout],
         };
         bias.resize(cpad, 0.0);
-        let (cbw, ncb) = in_blocks(cin);
-        let len = cpad * cin * kh * kw;
-        let mut packed = crate::try_lined(len).ok_or_else(|| invalid(OP, "the weight is too large to pack"))?;
+        let (cbw, _) = in_blocks(cin);
         let wv = weight.as_standard_layout();
         let ws = wv.as_slice().ok_or_else(|| invalid(OP, "weight not contiguous"))?;
-        let dst = crate::on_line_mut(&mut packed);
-        let mut k = 0;
-        for ob in 0..cpad / BLOCK {
-            for cb in 0..ncb {
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        for j in 0..cbw {
-                            let ci = cb * cbw + j;
-                            for l in 0..BLOCK {
-                                let co = ob * BLOCK + l;
-                                if co < cout {
-                                    dst[k] = ws[((co * cin + ci) * kh + ky) * kw + kx];
-                                }
-                                k += 1;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        // a conv on Winograd's path never reads the direct kernel's packing: not kept
         let wino = if [kh, kw] == [3, 3] && params.stride == [1, 1] && cbw == BLOCK {
             Some((wino_weights(ws, cout, cin)?, vec![0.0; cpad]))
         } else {
             None
+        };
+        let packed = match wino {
+            Some(_) => Vec::new(),
+            None => pack(ws, w_shape, cpad)?,
         };
         Ok(Self {
             packed,
@@ -547,6 +530,39 @@ impl BlockedConv {
         });
         Ok(())
     }
+}
+
+/// The weight `w` (`[cout, cin, kh, kw]` of `shape`) packed for the direct kernel
+/// (`BlockedConv::packed`, `cpad` output channels); an error if too large to allocate.
+fn pack(w: &[f32], shape: [usize; 4], cpad: usize) -> Result<Vec<f32>> {
+    let [cout, cin, kh, kw] = shape;
+    let (cbw, ncb) = in_blocks(cin);
+    let len = cpad
+        .checked_mul(cin)
+        .and_then(|v| v.checked_mul(kh * kw))
+        .ok_or_else(|| invalid(OP, "the weight is too large to pack"))?;
+    let mut packed = crate::try_lined(len).ok_or_else(|| invalid(OP, "the weight is too large to pack"))?;
+    let dst = crate::on_line_mut(&mut packed);
+    let mut k = 0;
+    for ob in 0..cpad / BLOCK {
+        for cb in 0..ncb {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    for j in 0..cbw {
+                        let ci = cb * cbw + j;
+                        for l in 0..BLOCK {
+                            let co = ob * BLOCK + l;
+                            if co < cout {
+                                dst[k] = w[((co * cin + ci) * kh + ky) * kw + kx];
+                            }
+                            k += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(packed)
 }
 
 /// The Winograd transforms of a 3×3 weight `w` (`[cout, cin, 3, 3]`), packed for the products
@@ -1800,6 +1816,48 @@ mod tests {
     /// `Conv2d::forward_blocked_into` a whole-block channel range of a batch-2 buffer (a
     /// concat's part, strided per image), with a residual after the activation, equals the NCHW
     /// conv; a conv with groups is refused.
+    /// A conv prepared for blocked calls only (`Conv2d::new_blocked`) computes what one
+    /// prepared for both does, blocked and NCHW, without the NCHW Winograd transform and, on
+    /// Winograd's path, without the direct kernel's packing; one that cannot be blocked is an
+    /// error at construction.
+    #[test]
+    fn conv_prepared_for_blocked_calls_only() {
+        let mut init = Init::new(8);
+        let x: Tensor = init.uniform(&[1, 32, 10, 9], -1.0, 1.0).into_dimensionality().unwrap();
+        let xb = to_blocked(x.view()).unwrap();
+        let opts = crate::ConvOpts::default();
+        for (k, s) in [(3, 1), (3, 2), (1, 1)] {
+            let p = Conv2dParams {
+                stride: [s, s],
+                padding: [k / 2; 4],
+                act: Activation::Relu,
+                ..Default::default()
+            };
+            let (w, b) = (init.conv_weight([32, 32, k, k]), init.conv_bias(32 * k * k, 32));
+            let both = crate::Conv2d::new(w.clone(), Some(b.clone()), p).unwrap();
+            let only = crate::Conv2d::new_blocked(w.clone(), Some(b.clone()), p).unwrap();
+            assert!(only.wino.is_none());
+            let blocked = only.blocked.get().and_then(|c| c.as_ref()).unwrap();
+            assert_eq!(blocked.wino.is_some(), (k, s) == (3, 1));
+            assert_eq!(blocked.packed.is_empty(), blocked.wino.is_some());
+            let want = both.forward_blocked(xb.view(), &opts).unwrap();
+            assert_eq!(only.forward_blocked(xb.view(), &opts).unwrap(), want);
+            // the NCHW call still computes the conv (on the GEMM path for a 3×3 stride 1)
+            let nchw = only.forward(x.view(), &opts).unwrap();
+            let plain = conv2d(x.view(), w.view(), Some(b.view()), &p).unwrap();
+            let err = nchw.iter().zip(&plain).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err < 1e-5, "{k}x{k}/{s}: {err}");
+        }
+        let grouped = Conv2dParams {
+            groups: 2,
+            ..Default::default()
+        };
+        let w = init.conv_weight([16, 16, 3, 3]);
+        assert!(crate::Conv2d::new_blocked(w.clone(), None, grouped).is_err());
+        let deferred = crate::Conv2d::new_deferred_blocked(w, None, grouped);
+        assert!(deferred.forward_blocked(xb.view(), &opts).is_err());
+    }
+
     #[test]
     fn prepared_conv_blocked_into_a_part() {
         let mut init = Init::new(6);

@@ -50,7 +50,7 @@ pub struct Conv2d {
     /// Winograd transform of `weight` (`winograd::transform_weights`) on a cache line
     /// (`crate::try_lined`), when it can be used, and whether it is in row panels
     /// (`winograd::U::panels`).
-    wino: Option<(Vec<f32>, bool)>,
+    pub(crate) wino: Option<(Vec<f32>, bool)>,
     /// `weight` packed for the AVX2 GEMM (`packed::pack_groups` with `params.groups`), made by
     /// the first call that takes the GEMM path with those groups on a CPU that runs it (so a
     /// Winograd conv that never falls back to the GEMM holds no second copy); later calls
@@ -61,7 +61,7 @@ pub struct Conv2d {
     packed_cv: std::sync::OnceLock<Option<Vec<f32>>>,
     /// The conv for blocked tensors ([`BlockedConv`]), made by the first blocked call (`None`
     /// when it cannot be: a conv that is not blockable or a weight too large to pack).
-    blocked: std::sync::OnceLock<Option<BlockedConv>>,
+    pub(crate) blocked: std::sync::OnceLock<Option<BlockedConv>>,
 }
 
 impl std::fmt::Debug for Conv2d {
@@ -133,13 +133,47 @@ impl Conv2d {
     /// [`Error`](crate::Error) instead (forward validates each call anyway). For callers whose shapes are
     /// already known to be valid, such as generated `init` functions.
     pub fn new_deferred(weight: Array4<f32>, bias: Option<Array1<f32>>, params: Conv2dParams) -> Self {
+        Self::prepare(weight, bias, params, true)
+    }
+
+    /// [`new`](Self::new) for a conv that runs on blocked tensors only
+    /// ([`forward_blocked`](Self::forward_blocked) and its `_into` / `_onto` forms, as
+    /// generated code with `fpn gen --blocked` calls it): its [`BlockedConv`] is prepared now,
+    /// and the NCHW Winograd transform is not (the blocked conv has its own, so a 3×3 conv held
+    /// both: ResNet-50 FPN's blocked forward added 204 MiB to the loaded model where the NCHW one
+    /// adds 88). The NCHW [`forward`](Self::forward) still works, on the GEMM path. An error
+    /// where [`new`](Self::new) gives one, or where the blocked conv cannot be prepared (not
+    /// blockable, or too large to pack).
+    pub fn new_blocked(weight: Array4<f32>, bias: Option<Array1<f32>>, params: Conv2dParams) -> Result<Self> {
+        validate(shape4(&weight), bias.as_ref().map(|b| b.len()), &params)?;
+        let conv = Self::new_deferred_blocked(weight, bias, params);
+        conv.blocked_conv()?;
+        Ok(conv)
+    }
+
+    /// [`new_blocked`](Self::new_blocked) without the checks, as
+    /// [`new_deferred`](Self::new_deferred): it cannot fail; what `new_blocked` refuses makes
+    /// every call return the error instead.
+    pub fn new_deferred_blocked(weight: Array4<f32>, bias: Option<Array1<f32>>, params: Conv2dParams) -> Self {
+        let conv = Self::prepare(weight, bias, params, false);
+        // made now (its error, if any, again at each call)
+        let _ = conv.blocked_conv();
+        conv
+    }
+
+    /// The conv with its NCHW Winograd transform when `nchw_winograd` and the conv suits it.
+    fn prepare(weight: Array4<f32>, bias: Option<Array1<f32>>, params: Conv2dParams, nchw_winograd: bool) -> Self {
         let weight = if weight.is_standard_layout() {
             weight
         } else {
             weight.as_standard_layout().into_owned()
         };
         let bias = bias.unwrap_or_else(|| Array1::zeros(weight.dim().0));
-        let wino = winograd_weights(&weight, &params);
+        let wino = if nchw_winograd {
+            winograd_weights(&weight, &params)
+        } else {
+            None
+        };
         Self {
             weight,
             bias,

@@ -544,6 +544,28 @@ impl<'g> Gen<'g> {
         self.from_blocked.contains(&head)
     }
 
+    /// Whether every conv with weights `p` runs on blocked values (its statement's value is
+    /// blocked, or it reads a blocked input into an NCHW value, [`Gen::conv_from_blocked`]):
+    /// its field is then prepared for blocked calls only (`Conv2d::new_blocked`, without the
+    /// NCHW Winograd transform it would never read).
+    pub(crate) fn conv_blocked_only(&self, p: &str) -> bool {
+        let mut any = false;
+        for i in self.g.order() {
+            let node = self.g.node(i);
+            if !matches!(node.op, Op::Conv(_)) || node.param.as_deref() != Some(p) {
+                continue;
+            }
+            let Some(s) = self.stmt_of[i.index()].and_then(|k| self.stmts.get(k)) else {
+                return false;
+            };
+            if s.head != i || !(self.is_blocked(s.out) || self.conv_from_blocked(s.head)) {
+                return false;
+            }
+            any = true;
+        }
+        any
+    }
+
     /// Whether node `i`'s value is in the blocked layout ([`Gen::plan_layout`]).
     pub(crate) fn is_blocked(&self, i: NodeIndex) -> bool {
         self.blocked.get(i.index()).copied().unwrap_or(false)

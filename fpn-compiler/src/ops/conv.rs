@@ -516,12 +516,18 @@ impl OpDef for Conv {
                 (cx.take(wk), b, TokenStream::new(), doc)
             }
         };
+        // a conv whose every call is blocked: prepared for those only
+        let (new, deferred) = if gen.conv_blocked_only(p) {
+            (quote!(new_blocked), quote!(new_deferred_blocked))
+        } else {
+            (quote!(new), quote!(new_deferred))
+        };
         cx.fields.push(Field {
             ident: cid.clone(),
             ty: quote!(#rt::Conv2d),
             doc,
-            value: quote!(#rt::Conv2d::new(#w, #b, #ptoks)?),
-            init_value: Some(quote!(#rt::Conv2d::new_deferred(#w, #b, #ptoks))),
+            value: quote!(#rt::Conv2d::#new(#w, #b, #ptoks)?),
+            init_value: Some(quote!(#rt::Conv2d::#deferred(#w, #b, #ptoks))),
             prep,
         });
         cx.register(p, cid, FieldKind::Conv(params));
