@@ -1167,13 +1167,7 @@ unsafe fn tile(
     if crate::kernel::simd512() {
         // full tiles at stride 1 or 2: the pixel step as a constant (every broadcast a fixed
         // displacement from one pointer), and on blocked input the block's 16 input channels
-        let step = if g.cbw == BLOCK && g.js == 1 {
-            g.sx * g.xs
-        } else if g.xs == 1 {
-            g.sx
-        } else {
-            0
-        };
+        let step = pixel_step(g);
         macro_rules! full {
             ($($b:literal, $p:literal);*) => {
                 match (nb, p, step) {
@@ -1216,6 +1210,20 @@ unsafe fn tile(
     }
     // SAFETY: the caller's contract.
     unsafe { tile_portable(g, x, w, bias, out, ob0, nb, p, t) }
+}
+
+/// The input's pixel step for full tiles: `sx·xs` on a blocked input (16 or 32 floats, the
+/// block's 16 input channels adjacent), `sx` on an NCHW one with unit column stride, else 0
+/// (read from the geometry).
+#[cfg(target_arch = "x86_64")]
+fn pixel_step(g: &Geom) -> usize {
+    if g.cbw == BLOCK && g.js == 1 {
+        g.sx * g.xs
+    } else if g.xs == 1 {
+        g.sx
+    } else {
+        0
+    }
 }
 
 /// Set while a test runs the portable kernel on a CPU with AVX2 ([`portable_only`]).
@@ -1271,13 +1279,7 @@ unsafe fn tile_avx2(
     p: usize,
     t: &Tile,
 ) {
-    let step = if g.cbw == BLOCK && g.js == 1 {
-        g.sx * g.xs
-    } else if g.xs == 1 {
-        g.sx
-    } else {
-        0
-    };
+    let step = pixel_step(g);
     for b0 in (0..nb).step_by(2) {
         let bn = 2.min(nb - b0);
         let pm = TILE_ACC_AVX2 / bn;
@@ -1816,6 +1818,34 @@ mod tests {
     /// `Conv2d::forward_blocked_into` a whole-block channel range of a batch-2 buffer (a
     /// concat's part, strided per image), with a residual after the activation, equals the NCHW
     /// conv; a conv with groups is refused.
+    /// Winograd's task split: the output blocks over the threads where the weights outweigh
+    /// the tiles (each weight read once per call), else bands of tile rows in multiples of the
+    /// threads, with parts of the output blocks only while bands are few.
+    #[test]
+    fn winograd_split() {
+        // 512←512 at 8² (seed 003): 16 tiles, 32 blocks: one block of all tiles, 2 parts
+        let s = split(16, 4, 4, 512, 32, 2);
+        assert_eq!((s.bands, s.parts, s.tiles), (1, 2, 16));
+        // the same at batch 8: 128 tiles, still fewer than the 512 output channels
+        assert_eq!(
+            split(128, 32, 4, 512, 32, 2),
+            Split {
+                bands: 1,
+                parts: 2,
+                tiles: 128
+            }
+        );
+        // 128←128 at 64²: 1024 tiles in bands of 3 rows (96-tile blocks), 12 bands on 2 threads
+        let s = split(1024, 32, 32, 128, 8, 2);
+        assert_eq!((s.bands, s.parts, s.tiles), (12, 1, 96));
+        // 64←64 at 20² on 2 threads: 100 tiles ≥ 64 channels; 2 bands of 5 rows, and one
+        // group of output blocks, so one part
+        let s = split(100, 10, 10, 64, 4, 2);
+        assert_eq!((s.bands, s.parts), (2, 1));
+        // one output group: never more parts than groups
+        assert_eq!(split(16, 4, 4, 64, 4, 2).parts, 1);
+    }
+
     /// A conv prepared for blocked calls only (`Conv2d::new_blocked`) computes what one
     /// prepared for both does, blocked and NCHW, without the NCHW Winograd transform and, on
     /// Winograd's path, without the direct kernel's packing; one that cannot be blocked is an
