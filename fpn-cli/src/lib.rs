@@ -179,7 +179,7 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Target::Rust)]
         target: Target,
         /// Keep feature maps in the blocked channel layout NCHW16c inside the forward, from an
-        /// image stem to the outputs (Rust target; see docs/bench.md for when it pays).
+        /// image stem to the outputs (Rust target; for CPUs with AVX-512, see docs/bench.md).
         #[arg(long)]
         blocked: bool,
         #[command(flatten)]
