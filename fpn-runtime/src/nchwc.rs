@@ -286,11 +286,11 @@ impl BlockedConv {
             None => vec![0.0; cout],
         };
         bias.resize(cpad, 0.0);
-        let (cbw, _) = in_blocks(cin);
         let wv = weight.as_standard_layout();
         let ws = wv.as_slice().ok_or_else(|| invalid(OP, "weight not contiguous"))?;
-        // a conv on Winograd's path never reads the direct kernel's packing: not kept
-        let wino = if [kh, kw] == [3, 3] && params.stride == [1, 1] && cbw == BLOCK {
+        // Winograd from a blocked input; a conv on its path never reads the direct kernel's
+        // packing: not kept
+        let wino = if [kh, kw] == [3, 3] && params.stride == [1, 1] && cin.is_multiple_of(BLOCK) {
             Some((wino_weights(ws, cout, cin)?, vec![0.0; cpad]))
         } else {
             None

@@ -44,9 +44,10 @@ pub struct Options {
     /// `::fpn::runtime` for code expanded through the facade.
     pub runtime_path: String,
     /// Keep feature maps in the blocked channel layout NCHW16c between the ops that have
-    /// blocked forms (`Gen::plan_layout`); `false` by default (on the Intel Xeon measured,
-    /// YOLOv8n and ResNet-50 FPN gain up to 7% but seed 003's shared head loses 5–9%, and no AMD
-    /// machine has run it: docs/bench.md). The outputs, and the inputs of ops without a blocked
+    /// blocked forms (`Gen::plan_layout`); `false` by default: on the Intel Xeon measured it is
+    /// even to 10% faster (docs/bench.md), but on CPUs without AVX-512 1.3–1.4× slower, no AMD
+    /// machine has run it, and the layout is fixed here while the CPU is only known where the
+    /// code runs. The outputs, and the inputs of ops without a blocked
     /// form, are reordered to NCHW; the values are the same up to the order of the convs' sums.
     pub blocked: bool,
 }
